@@ -1,0 +1,208 @@
+//! The idle set: every idle connection of the pool, kept in two orders at once.
+//!
+//! * **Per key, LIFO** (Go's `idleConn[key]`): checkout takes the most
+//!   recently returned connection of its key, so hot connections stay hot and
+//!   cold ones sink to the bottom, where idle timeouts find them.
+//! * **Across keys, LRU** (Go's `idleLRU`): when the global idle cap is hit,
+//!   the connection idle the longest, of *any* key, is evicted.
+//!
+//! Both orders are intrusive doubly linked lists threaded through one
+//! [`Slab`] of entries, so every operation is O(1) whatever the number of keys
+//! or idle connections, and a slot freed by a checkout is reused by the next
+//! return: steady checkout/return allocates nothing.
+//!
+//! Since entries are appended to both lists at the moment they become idle,
+//! both lists are ordered by "idle since": the front of a key's list and the
+//! front of the LRU list are the oldest idle connections.
+
+use slab::Slab;
+
+use crate::keys::KeyId;
+
+/// Slab index of an entry; `NIL` ends a list.
+type Link = usize;
+const NIL: Link = usize::MAX;
+
+#[derive(Debug, Clone, Copy)]
+struct Ends {
+    first: Link,
+    last: Link,
+    len: usize,
+}
+
+impl Ends {
+    const EMPTY: Ends = Ends {
+        first: NIL,
+        last: NIL,
+        len: 0,
+    };
+}
+
+#[derive(Debug)]
+struct Entry<C> {
+    conn: C,
+    key: KeyId,
+    /// Neighbours in the key's list (older, newer).
+    key_prev: Link,
+    key_next: Link,
+    /// Neighbours in the global LRU list (older, newer).
+    lru_prev: Link,
+    lru_next: Link,
+}
+
+/// Idle connections, per key (LIFO) and across keys (LRU).
+///
+/// Invariant: every entry of `entries` is linked in exactly one key list (the
+/// one of `entry.key`) and in the LRU list; `lru.len == entries.len()` and the
+/// per-key lengths add up to it.
+#[derive(Debug)]
+pub(crate) struct IdleSet<C> {
+    entries: Slab<Entry<C>>,
+    lru: Ends,
+    /// Indexed by `KeyId`; grown on demand, never shrunk (one `Ends` a key slot).
+    per_key: Vec<Ends>,
+}
+
+impl<C> Default for IdleSet<C> {
+    fn default() -> Self {
+        Self {
+            entries: Slab::new(),
+            lru: Ends::EMPTY,
+            per_key: Vec::new(),
+        }
+    }
+}
+
+impl<C> IdleSet<C> {
+    /// Idle connections in total.
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Idle connections of `key`.
+    pub(crate) fn len_of(&self, key: KeyId) -> usize {
+        self.per_key.get(key.index()).map_or(0, |e| e.len)
+    }
+
+    /// Adds `conn` as the most recently used connection of `key` and of the pool.
+    pub(crate) fn push(&mut self, key: KeyId, conn: C) {
+        if self.per_key.len() <= key.index() {
+            self.per_key.resize(key.index() + 1, Ends::EMPTY);
+        }
+        let ends = self.per_key[key.index()];
+        let idx = self.entries.insert(Entry {
+            conn,
+            key,
+            key_prev: ends.last,
+            key_next: NIL,
+            lru_prev: self.lru.last,
+            lru_next: NIL,
+        });
+        if ends.last == NIL {
+            self.per_key[key.index()].first = idx;
+        } else {
+            self.entries[ends.last].key_next = idx;
+        }
+        self.per_key[key.index()].last = idx;
+        self.per_key[key.index()].len += 1;
+        if self.lru.last == NIL {
+            self.lru.first = idx;
+        } else {
+            self.entries[self.lru.last].lru_next = idx;
+        }
+        self.lru.last = idx;
+        self.lru.len += 1;
+    }
+
+    /// Takes the most recently returned connection of `key` (LIFO).
+    pub(crate) fn pop_newest(&mut self, key: KeyId) -> Option<C> {
+        let idx = self.per_key.get(key.index())?.last;
+        (idx != NIL).then(|| self.unlink(idx).1)
+    }
+
+    /// Takes the least recently used idle connection of any key.
+    pub(crate) fn pop_lru(&mut self) -> Option<(KeyId, C)> {
+        let idx = self.lru.first;
+        (idx != NIL).then(|| self.unlink(idx))
+    }
+
+    fn unlink(&mut self, idx: Link) -> (KeyId, C) {
+        let entry = self.entries.remove(idx);
+        let ends = &mut self.per_key[entry.key.index()];
+        if entry.key_prev == NIL {
+            ends.first = entry.key_next;
+        } else {
+            self.entries[entry.key_prev].key_next = entry.key_next;
+        }
+        let ends = &mut self.per_key[entry.key.index()];
+        if entry.key_next == NIL {
+            ends.last = entry.key_prev;
+        } else {
+            self.entries[entry.key_next].key_prev = entry.key_prev;
+        }
+        self.per_key[entry.key.index()].len -= 1;
+        if entry.lru_prev == NIL {
+            self.lru.first = entry.lru_next;
+        } else {
+            self.entries[entry.lru_prev].lru_next = entry.lru_next;
+        }
+        if entry.lru_next == NIL {
+            self.lru.last = entry.lru_prev;
+        } else {
+            self.entries[entry.lru_next].lru_prev = entry.lru_prev;
+        }
+        self.lru.len -= 1;
+        (entry.key, entry.conn)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdleSet;
+    use crate::keys::KeyId;
+
+    fn k(i: usize) -> KeyId {
+        KeyId::from_index(i)
+    }
+
+    #[test]
+    fn per_key_lifo_and_global_lru() {
+        let mut idle = IdleSet::default();
+        idle.push(k(0), "a0");
+        idle.push(k(1), "b0");
+        idle.push(k(0), "a1");
+        idle.push(k(1), "b1");
+        assert_eq!(idle.len(), 4);
+        assert_eq!(idle.len_of(k(0)), 2);
+        // LIFO within a key.
+        assert_eq!(idle.pop_newest(k(0)), Some("a1"));
+        // LRU across keys: a0 is the oldest left.
+        assert_eq!(idle.pop_lru(), Some((k(0), "a0")));
+        assert_eq!(idle.len_of(k(0)), 0);
+        assert_eq!(idle.pop_newest(k(0)), None);
+        assert_eq!(idle.pop_lru(), Some((k(1), "b0")));
+        assert_eq!(idle.pop_newest(k(1)), Some("b1"));
+        assert_eq!(idle.pop_lru(), None);
+        assert_eq!(idle.len(), 0);
+        // Unknown key.
+        assert_eq!(idle.pop_newest(k(7)), None);
+        assert_eq!(idle.len_of(k(7)), 0);
+    }
+
+    #[test]
+    fn unlink_from_the_middle_keeps_both_lists_consistent() {
+        let mut idle = IdleSet::default();
+        for i in 0..10 {
+            idle.push(k(i % 3), i);
+        }
+        // Take from the middle of the LRU order via per-key pops.
+        assert_eq!(idle.pop_newest(k(1)), Some(7));
+        assert_eq!(idle.pop_newest(k(2)), Some(8));
+        let mut order = Vec::new();
+        while let Some((key, c)) = idle.pop_lru() {
+            assert_eq!(key, k(c % 3));
+            order.push(c);
+        }
+        assert_eq!(order, vec![0, 1, 2, 3, 4, 5, 6, 9]);
+    }
+}

@@ -1,0 +1,155 @@
+//! Per-key state: each destination's counts, wait queues and last dial error,
+//! and the registry that maps keys to it.
+
+use std::collections::HashMap;
+
+use slab::Slab;
+
+use crate::error::ConnectError;
+use crate::queue::WaitQueue;
+use crate::stats::Counters;
+use crate::waiter::WaiterId;
+
+/// Index of a key's state in the registry.
+///
+/// Stable while the key has an open connection or a live waiter: everything
+/// that holds a `KeyId` (an idle entry, a lent guard, a dial, a waiter) is
+/// counted in `open` or `waiting`, and the registry only forgets a key when
+/// both are zero, so no `KeyId` outlives its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct KeyId(u32);
+
+impl KeyId {
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub(crate) fn from_index(index: usize) -> Self {
+        KeyId(u32::try_from(index).expect("more than 2^32 live keys"))
+    }
+}
+
+/// One destination's state (Go's per-host maps, gathered in one place).
+///
+/// Counts: `open = idle + lent + dialing`, where `idle` is kept by the
+/// [`IdleSet`](crate::idle::IdleSet); `open <= max_open_per_key`, except that
+/// nothing forces a drop when limits are never lowered at run time.
+///
+/// Queues: every live waiter of the key is in `idle_waiters` (it takes the
+/// next connection of the key that comes free). A waiter for which no dial
+/// could start sits in `dial_waiters` too when the key is at its cap, or in
+/// the pool's global dial queue when the pool is at its cap. Entries of
+/// waiters that were served or gave up are stale and skipped; each queue is
+/// compacted when it holds more than twice as many entries as there are live
+/// waiters, so stale entries never outnumber live ones by much.
+#[derive(Debug)]
+pub(crate) struct KeyEntry<K, E> {
+    pub(crate) key: K,
+    pub(crate) open: usize,
+    pub(crate) lent: usize,
+    pub(crate) dialing: usize,
+    pub(crate) waiting: usize,
+    pub(crate) idle_waiters: WaitQueue<WaiterId>,
+    pub(crate) dial_waiters: WaitQueue<WaiterId>,
+    pub(crate) last_error: Option<ConnectError<E>>,
+    pub(crate) counters: Counters,
+}
+
+/// Slack before a queue is compacted: avoids compacting tiny queues over and over.
+const COMPACT_SLACK: usize = 16;
+
+impl<K, E> KeyEntry<K, E> {
+    fn new(key: K) -> Self {
+        Self {
+            key,
+            open: 0,
+            lent: 0,
+            dialing: 0,
+            waiting: 0,
+            idle_waiters: WaitQueue::default(),
+            dial_waiters: WaitQueue::default(),
+            last_error: None,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Drops stale queue entries once they could outnumber the live waiters.
+    pub(crate) fn tidy_queues(&mut self, is_live: impl Fn(WaiterId) -> bool) {
+        if self.waiting == 0 {
+            self.idle_waiters.clear();
+            self.dial_waiters.clear();
+            return;
+        }
+        let bound = 2 * self.waiting + COMPACT_SLACK;
+        if self.idle_waiters.len() > bound {
+            self.idle_waiters.compact(&is_live);
+        }
+        if self.dial_waiters.len() > bound {
+            self.dial_waiters.compact(&is_live);
+        }
+    }
+}
+
+/// Maps keys to their state. A key is registered by its first get and
+/// forgotten once it has neither an open connection nor a waiter.
+#[derive(Debug)]
+pub(crate) struct Keys<K, E> {
+    ids: HashMap<K, KeyId>,
+    entries: Slab<KeyEntry<K, E>>,
+}
+
+impl<K, E> Default for Keys<K, E> {
+    fn default() -> Self {
+        Self {
+            ids: HashMap::new(),
+            entries: Slab::new(),
+        }
+    }
+}
+
+impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn id(&self, key: &K) -> Option<KeyId> {
+        self.ids.get(key).copied()
+    }
+
+    /// The id of `key`, registering it if needed.
+    pub(crate) fn id_or_insert(&mut self, key: &K) -> KeyId {
+        if let Some(id) = self.ids.get(key) {
+            return *id;
+        }
+        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone())));
+        self.ids.insert(key.clone(), id);
+        id
+    }
+
+    pub(crate) fn get(&self, id: KeyId) -> &KeyEntry<K, E> {
+        &self.entries[id.index()]
+    }
+
+    pub(crate) fn get_mut(&mut self, id: KeyId) -> &mut KeyEntry<K, E> {
+        &mut self.entries[id.index()]
+    }
+
+    /// Forgets `id` if nothing refers to it any more.
+    pub(crate) fn forget_if_unused(&mut self, id: KeyId) {
+        let entry = &self.entries[id.index()];
+        if entry.open == 0 && entry.waiting == 0 {
+            let entry = self.entries.remove(id.index());
+            self.ids.remove(&entry.key);
+        }
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (KeyId, &mut KeyEntry<K, E>)> {
+        self.entries
+            .iter_mut()
+            .map(|(i, e)| (KeyId::from_index(i), e))
+    }
+
+    pub(crate) fn ids(&self) -> Vec<KeyId> {
+        self.entries.iter().map(|(i, _)| KeyId::from_index(i)).collect()
+    }
+}

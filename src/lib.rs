@@ -1,0 +1,81 @@
+//! # connpool
+//!
+//! A keyed async connection pool for tokio, modelled on Go's `http.Transport`.
+//!
+//! One pool serves many destinations (*keys*): each key has its own idle
+//! list (LIFO: hot connections stay hot), its own open count with a per-key
+//! cap under the pool's global caps, and its own FIFO wait queues. A getter
+//! that finds no idle connection waits for one *and* starts a dial; whichever
+//! comes first serves it, and the other is not wasted. A returned connection
+//! goes straight to the first waiting getter of its key; when the global idle
+//! cap is hit, the least recently used idle connection of *any* key goes.
+//!
+//! ```
+//! use connpool::{Manager, Pool, async_trait};
+//! # #[derive(Debug)] struct Conn;
+//!
+//! struct Echo;
+//!
+//! #[async_trait]
+//! impl Manager for Echo {
+//!     type Key = ();
+//!     type Connection = Conn;
+//!     type Error = std::io::Error;
+//!
+//!     async fn connect(&self, _: &()) -> Result<Conn, std::io::Error> {
+//!         Ok(Conn)
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::builder(Echo).max_open(8).initial(2).build().await?;
+//! {
+//!     let conn = pool.get().await?; // the newest idle connection
+//!     let _: &Conn = &conn;
+//! } // back to the pool
+//! assert_eq!(pool.state().idle, 2);
+//! pool.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Where things are
+//!
+//! | module | job |
+//! |---|---|
+//! | `manager` | the factory/close trait you implement |
+//! | `config` | the builder, its defaults, validation, sizing advice |
+//! | `pool` | the public pool: get, state, close |
+//! | `state` | the state under the pool's one lock and every transition (read its docs first) |
+//! | `keys` | per-key state: counts, wait queues, last dial error |
+//! | `idle` | idle connections: per-key LIFO and global LRU in one structure |
+//! | `queue` | the two-slice FIFO wait queue |
+//! | `waiter` | the slot a waiting getter is served through |
+//! | `guard` | [`Pooled`], which returns the connection on drop |
+//! | `tasks` | dial and close tasks |
+//! | `stats` | snapshots and counters |
+//! | `error` | errors |
+
+mod config;
+mod error;
+mod guard;
+mod idle;
+mod keys;
+mod manager;
+mod pool;
+mod queue;
+mod state;
+mod stats;
+mod tasks;
+mod waiter;
+
+pub use async_trait::async_trait;
+pub use config::{
+    Builder, Config, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OPEN,
+};
+pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
+pub use guard::Pooled;
+pub use manager::Manager;
+pub use pool::Pool;
+pub use stats::{CloseReason, Counters, KeyState, PoolState};

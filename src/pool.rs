@@ -1,0 +1,344 @@
+//! The public pool: [`Pool`] and the shared core behind its handles.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use crate::config::{Builder, Config};
+use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
+use crate::guard::Pooled;
+use crate::keys::KeyId;
+use crate::manager::Manager;
+use crate::state::{Checkout, Effects, Outcome, State};
+use crate::stats::{KeyState, PoolState};
+use crate::tasks::{spawn_close, spawn_dial};
+use crate::waiter::WaiterId;
+
+/// What every handle, guard and task of one pool shares.
+pub(crate) struct Shared<M: Manager> {
+    pub(crate) manager: M,
+    pub(crate) config: Config,
+    /// The one lock: see the `state` module for what it guards.
+    pub(crate) state: Mutex<State<M>>,
+    /// Notified when a closed pool has nothing open or closing left.
+    pub(crate) drained: Notify,
+    /// Where dials and closes run (the runtime the pool was built in).
+    pub(crate) runtime: Handle,
+}
+
+impl<M: Manager> Shared<M> {
+    /// Carries out what a transition decided, outside the lock.
+    pub(crate) fn apply(self: &Arc<Self>, fx: Effects<M>) {
+        if let Some(waker) = fx.wake {
+            waker.wake();
+        }
+        for waker in fx.wake_more {
+            waker.wake();
+        }
+        for order in fx.dials {
+            spawn_dial(self, order);
+        }
+        for (conn, reason) in fx.closes {
+            spawn_close(self, conn, reason);
+        }
+        if fx.drained {
+            self.drained.notify_waiters();
+        }
+    }
+
+    pub(crate) fn give_back(self: &Arc<Self>, key: KeyId, mut conn: M::Connection, broken: bool) {
+        // User code runs before the lock is taken, never under it.
+        let broken = broken || self.manager.is_broken(&mut conn);
+        let mut fx = Effects::new();
+        self.state
+            .lock()
+            .give_back(key, conn, broken, &self.config, &mut fx);
+        self.apply(fx);
+    }
+
+    pub(crate) fn detach(self: &Arc<Self>, key: KeyId) {
+        let mut fx = Effects::new();
+        self.state.lock().detach(key, &self.config, &mut fx);
+        self.apply(fx);
+    }
+}
+
+/// A keyed async connection pool. Cheap to clone: clones share one pool.
+///
+/// Get a connection with [`get_for`](Pool::get_for) (or [`get`](Pool::get)
+/// when `Key = ()`); it comes back to the pool when the returned [`Pooled`]
+/// guard drops. See the crate docs for the model, and [`Builder`] for the
+/// configuration and its defaults.
+pub struct Pool<M: Manager> {
+    shared: Arc<Shared<M>>,
+}
+
+impl<M: Manager> Clone for Pool<M> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Pool<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("config", &self.shared.config)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> Pool<M> {
+    /// A builder for a pool of `manager`'s connections.
+    pub fn builder(manager: M) -> Builder<M> {
+        Builder::new(manager)
+    }
+
+    pub(crate) async fn start(
+        manager: M,
+        config: Config,
+        initial: Vec<(M::Key, usize)>,
+    ) -> Result<Self, BuildError<M::Error>> {
+        let shared = Arc::new(Shared {
+            manager,
+            config,
+            state: Mutex::new(State::new()),
+            drained: Notify::new(),
+            runtime: Handle::current(),
+        });
+        let pool = Pool { shared };
+        if initial.iter().any(|(_, n)| *n > 0) {
+            pool.prewarm(initial).await?;
+        }
+        Ok(pool)
+    }
+
+    /// Dials the `initial` connections concurrently; on any failure closes
+    /// the pool (and so the connections already made) and reports it.
+    async fn prewarm(&self, initial: Vec<(M::Key, usize)>) -> Result<(), BuildError<M::Error>> {
+        let mut dials = JoinSet::new();
+        for (key, n) in initial {
+            let id = self.shared.state.lock().reserve_initial(&key, n);
+            for _ in 0..n {
+                let shared = Arc::clone(&self.shared);
+                let key = key.clone();
+                dials.spawn(async move {
+                    let timeout = shared.config.connect_timeout;
+                    let result = match tokio::time::timeout(timeout, shared.manager.connect(&key)).await {
+                        Ok(Ok(conn)) => Ok(conn),
+                        Ok(Err(e)) => Err(ConnectError::Manager(Arc::new(e))),
+                        Err(_) => Err(ConnectError::Timeout(timeout)),
+                    };
+                    (id, result)
+                });
+            }
+        }
+        let mut failure = None;
+        while let Some(joined) = dials.join_next().await {
+            let (id, result) = joined.expect("pre-warm dial task panicked");
+            if let Err(e) = &result {
+                failure.get_or_insert_with(|| e.clone());
+            }
+            let mut fx = Effects::new();
+            self.shared
+                .state
+                .lock()
+                .dial_done(id, None, result, &self.shared.config, &mut fx);
+            self.shared.apply(fx);
+        }
+        match failure {
+            None => Ok(()),
+            Some(e) => {
+                self.close().await;
+                Err(BuildError::Connect(e))
+            }
+        }
+    }
+
+    /// Borrows a connection to `key`: the newest idle one, else whichever
+    /// comes first of a connection of `key` coming back and a new dial.
+    ///
+    /// Fails with the dial's error if the dial started for this getter fails,
+    /// with [`Error::Timeout`] at the checkout deadline (carrying the key's
+    /// last dial error), with [`Error::TooManyWaiters`] at once when
+    /// `max_waiters` getters already wait, and with [`Error::Closed`] once
+    /// the pool is closed.
+    ///
+    /// Cancel-safe: dropping the future at any point leaks nothing; a
+    /// connection on its way to this getter goes to the next one.
+    pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
+        let mut count = true;
+        loop {
+            let mut fx = Effects::new();
+            let checkout =
+                self.shared
+                    .state
+                    .lock()
+                    .checkout(key, count, &self.shared.config, &mut fx);
+            self.shared.apply(fx);
+            count = false;
+            match checkout? {
+                Checkout::Idle(id, mut conn) => {
+                    if self.shared.manager.is_broken(&mut conn) {
+                        self.shared.give_back(id, conn, true);
+                        continue;
+                    }
+                    return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
+                }
+                Checkout::Wait(w, deadline) => {
+                    let (id, conn) = self.wait(w, deadline).await?;
+                    return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
+                }
+            }
+        }
+    }
+
+    async fn wait(&self, id: WaiterId, deadline: Option<tokio::time::Instant>) -> Outcome<M> {
+        let mut waiting = Waiting {
+            shared: &self.shared,
+            id,
+            done: false,
+        };
+        match deadline {
+            None => (&mut waiting).await,
+            Some(deadline) => match tokio::time::timeout_at(deadline, &mut waiting).await {
+                Ok(outcome) => outcome,
+                Err(_) => waiting.expire(),
+            },
+        }
+    }
+
+    /// A snapshot of the whole pool: counts and cumulative counters.
+    pub fn state(&self) -> PoolState {
+        self.shared.state.lock().snapshot()
+    }
+
+    /// A snapshot of one key, or `None` if the pool tracks nothing for it
+    /// (no connection, no waiter).
+    pub fn key_state(&self, key: &M::Key) -> Option<KeyState> {
+        self.shared.state.lock().key_snapshot(key)
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &M {
+        &self.shared.manager
+    }
+
+    /// Whether [`close`](Pool::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.state.lock().is_closed()
+    }
+
+    /// Closes the pool: new gets fail with [`Error::Closed`], waiting getters
+    /// are woken with it, idle connections are closed through
+    /// [`Manager::close`], lent ones when they come back, dialing ones when
+    /// their dial ends. Resolves when every connection is closed. Calling it
+    /// again (or from several handles) just waits.
+    pub async fn close(&self) {
+        self.begin_close();
+        self.drained().await;
+    }
+
+    /// [`close`](Pool::close), giving up waiting after `grace`; the pool
+    /// stays closed and the rest is still closed as it comes back.
+    pub async fn close_timeout(&self, grace: Duration) -> Result<(), CloseTimeout> {
+        self.begin_close();
+        match tokio::time::timeout(grace, self.drained()).await {
+            Ok(()) => Ok(()),
+            Err(_) => {
+                let (open, closing) = self.shared.state.lock().open_and_closing();
+                Err(CloseTimeout { open, closing })
+            }
+        }
+    }
+
+    fn begin_close(&self) {
+        let mut fx = Effects::new();
+        self.shared.state.lock().close(&self.shared.config, &mut fx);
+        self.shared.apply(fx);
+        tracing::debug!("pool closed");
+    }
+
+    async fn drained(&self) {
+        loop {
+            let notified = self.shared.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.state.lock().is_drained() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl<M: Manager<Key = ()>> Pool<M> {
+    /// Borrows a connection from a single-destination pool: [`get_for`](Pool::get_for)`(&())`.
+    pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
+        self.get_for(&()).await
+    }
+}
+
+/// A getter waiting on its slot. Dropping it unserved cancels the wait.
+struct Waiting<'a, M: Manager> {
+    shared: &'a Arc<Shared<M>>,
+    id: WaiterId,
+    /// Set once the slot is gone (picked up or expired).
+    done: bool,
+}
+
+impl<M: Manager> Waiting<'_, M> {
+    fn expire(&mut self) -> Outcome<M> {
+        self.done = true;
+        let mut fx = Effects::new();
+        let outcome = self
+            .shared
+            .state
+            .lock()
+            .expire(self.id, &self.shared.config, &mut fx);
+        self.shared.apply(fx);
+        outcome
+    }
+}
+
+impl<M: Manager> Future for Waiting<'_, M> {
+    type Output = Outcome<M>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<M>> {
+        let outcome = self.shared.state.lock().poll_waiter(self.id, cx.waker());
+        match outcome {
+            Some(outcome) => {
+                self.done = true;
+                Poll::Ready(outcome)
+            }
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<M: Manager> Drop for Waiting<'_, M> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut fx = Effects::new();
+            self.shared
+                .state
+                .lock()
+                .cancel(self.id, false, &self.shared.config, &mut fx);
+            self.shared.apply(fx);
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The tasks a pool spawns: dials and closes.
+//!
+//! Both run on the runtime the pool was built in, never on a getter's task:
+//! a getter that gives up must not cancel a dial (its connection serves the
+//! next getter), and a guard dropped in synchronous code cannot await a close.
+//! Each task reports back through a drop guard, so a task that panics or is
+//! dropped with its runtime still settles its counts.
+
+use std::sync::Arc;
+
+use crate::error::ConnectError;
+use crate::keys::KeyId;
+use crate::manager::Manager;
+use crate::pool::Shared;
+use crate::state::{DialOrder, Effects};
+use crate::stats::CloseReason;
+use crate::waiter::WaiterId;
+
+/// Starts a dial in its own task.
+pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M::Key>) {
+    let mut guard = DialGuard {
+        shared: Arc::clone(shared),
+        key_id: order.key_id,
+        waiter: order.waiter,
+        done: false,
+    };
+    let key = order.key;
+    shared.runtime.spawn(async move {
+        let shared = Arc::clone(&guard.shared);
+        let timeout = shared.config.connect_timeout;
+        tracing::debug!(key = ?key, "dial started");
+        let result = match tokio::time::timeout(timeout, shared.manager.connect(&key)).await {
+            Ok(Ok(conn)) => {
+                tracing::debug!(key = ?key, "dial succeeded");
+                Ok(conn)
+            }
+            Ok(Err(e)) => {
+                tracing::debug!(key = ?key, error = %e, "dial failed");
+                Err(ConnectError::Manager(Arc::new(e)))
+            }
+            Err(_) => {
+                tracing::debug!(key = ?key, ?timeout, "dial timed out");
+                Err(ConnectError::Timeout(timeout))
+            }
+        };
+        guard.finish(result);
+    });
+}
+
+/// Settles a dial: with its result, or as aborted if dropped unfinished.
+struct DialGuard<M: Manager> {
+    shared: Arc<Shared<M>>,
+    key_id: KeyId,
+    waiter: Option<WaiterId>,
+    done: bool,
+}
+
+impl<M: Manager> DialGuard<M> {
+    fn finish(&mut self, result: Result<M::Connection, ConnectError<M::Error>>) {
+        self.done = true;
+        let mut fx = Effects::new();
+        self.shared.state.lock().dial_done(
+            self.key_id,
+            self.waiter,
+            result,
+            &self.shared.config,
+            &mut fx,
+        );
+        self.shared.apply(fx);
+    }
+}
+
+impl<M: Manager> Drop for DialGuard<M> {
+    fn drop(&mut self) {
+        if !self.done {
+            tracing::debug!("dial aborted");
+            self.finish(Err(ConnectError::Aborted));
+        }
+    }
+}
+
+/// Runs `Manager::close` in its own task.
+pub(crate) fn spawn_close<M: Manager>(
+    shared: &Arc<Shared<M>>,
+    conn: M::Connection,
+    reason: CloseReason,
+) {
+    let guard = CloseGuard(Arc::clone(shared));
+    shared.runtime.spawn(async move {
+        tracing::debug!(reason = reason.as_str(), "closing connection");
+        guard.0.manager.close(conn).await;
+        drop(guard);
+    });
+}
+
+/// Ends the `closing` count of one close, however its task ends.
+struct CloseGuard<M: Manager>(Arc<Shared<M>>);
+
+impl<M: Manager> Drop for CloseGuard<M> {
+    fn drop(&mut self) {
+        let drained = self.0.state.lock().close_finished();
+        if drained {
+            self.0.drained.notify_waiters();
+        }
+    }
+}
