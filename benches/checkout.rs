@@ -1,1 +1,64 @@
-fn main(){}
+//! Checkout + return through the pool with a no-op manager: the cost of the
+//! pool itself. (The comparison with bb8, deadpool and the others, and with
+//! naive dialing, is issue work still to come; see BENCHMARKS.md.)
+
+use std::hint::black_box;
+
+use connpool::{Manager, Pool, async_trait};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+
+struct Noop;
+
+#[derive(Debug)]
+struct NoopError;
+impl std::fmt::Display for NoopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("never")
+    }
+}
+impl std::error::Error for NoopError {}
+
+#[async_trait]
+impl Manager for Noop {
+    type Key = u32;
+    type Connection = u64;
+    type Error = NoopError;
+
+    async fn connect(&self, key: &u32) -> Result<u64, NoopError> {
+        Ok(u64::from(*key))
+    }
+}
+
+fn checkout(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut group = c.benchmark_group("checkout_return");
+    for keys in [1u32, 100, 10_000] {
+        let pool = rt.block_on(async {
+            let mut b = Pool::builder(Noop)
+                .max_open(keys as usize)
+                .max_open_per_key(1);
+            for k in 0..keys {
+                b = b.initial_for(k, 1);
+            }
+            b.build().await.unwrap()
+        });
+        let mut k = 0u32;
+        group.bench_with_input(BenchmarkId::new("keys", keys), &keys, |b, &keys| {
+            b.to_async(&rt).iter(|| {
+                k = (k + 1) % keys;
+                let pool = &pool;
+                async move {
+                    let conn = pool.get_for(&k).await.unwrap();
+                    black_box(*conn);
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, checkout);
+criterion_main!(benches);

@@ -57,6 +57,9 @@
 //! | `stats` | snapshots and counters |
 //! | `error` | errors |
 
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
 mod config;
 mod error;
 mod guard;

@@ -1,0 +1,208 @@
+//! A scripted mock manager for the pool's own logic: dials that succeed,
+//! fail, hang, are slow or wait for the test to release them, per key.
+#![allow(dead_code)]
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use connpool::{Manager, Pool, async_trait};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+/// The error the mock's dials fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockError(pub String);
+
+impl std::fmt::Display for MockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mock: {}", self.0)
+    }
+}
+
+impl std::error::Error for MockError {}
+
+/// What the next dial of a key does.
+pub enum Step {
+    /// Succeeds at once.
+    Ok,
+    /// Fails at once with this message.
+    Fail(&'static str),
+    /// Never finishes.
+    Hang,
+    /// Succeeds after this long.
+    Delay(Duration),
+    /// Waits for the test to open the gate (see [`Mock::gate`]).
+    Gate(oneshot::Receiver<Result<(), &'static str>>),
+    /// Panics.
+    Panic,
+}
+
+/// Releases a dial scripted with [`Mock::gate`].
+pub struct Gate(Option<oneshot::Sender<Result<(), &'static str>>>);
+
+impl Gate {
+    pub fn succeed(mut self) {
+        let _ = self.0.take().unwrap().send(Ok(()));
+    }
+    pub fn fail(mut self, msg: &'static str) {
+        let _ = self.0.take().unwrap().send(Err(msg));
+    }
+}
+
+/// A connection made by the mock.
+#[derive(Debug)]
+pub struct MockConn<K> {
+    pub id: u64,
+    pub key: K,
+    pub broken: Arc<AtomicBool>,
+}
+
+impl<K> MockConn<K> {
+    pub fn break_it(&self) {
+        self.broken.store(true, Ordering::SeqCst);
+    }
+}
+
+struct Inner<K> {
+    scripts: Mutex<HashMap<K, VecDeque<Step>>>,
+    next_id: AtomicU64,
+    connects: AtomicUsize,
+    closed: Mutex<Vec<u64>>,
+    /// Ids of connections dropped or closed (by any path).
+    dropped: Arc<Mutex<Vec<u64>>>,
+}
+
+/// The mock manager. Clones share the script and the records.
+pub struct Mock<K> {
+    inner: Arc<Inner<K>>,
+}
+
+impl<K> Clone for Mock<K> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone> Default for Mock<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Eq + Hash + Clone> Mock<K> {
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                scripts: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                connects: AtomicUsize::new(0),
+                closed: Mutex::new(Vec::new()),
+                dropped: Arc::new(Mutex::new(Vec::new())),
+            }),
+        }
+    }
+
+    /// Scripts the next dial of `key` (dials not scripted succeed at once).
+    pub fn push(&self, key: K, step: Step) {
+        self.inner
+            .scripts
+            .lock()
+            .entry(key)
+            .or_default()
+            .push_back(step);
+    }
+
+    /// Scripts the next dial of `key` to wait for the returned gate.
+    pub fn gate(&self, key: K) -> Gate {
+        let (tx, rx) = oneshot::channel();
+        self.push(key, Step::Gate(rx));
+        Gate(Some(tx))
+    }
+
+    /// Calls to `connect` so far.
+    pub fn connects(&self) -> usize {
+        self.inner.connects.load(Ordering::SeqCst)
+    }
+
+    /// Ids passed to `Manager::close`, in order.
+    pub fn closed(&self) -> Vec<u64> {
+        self.inner.closed.lock().clone()
+    }
+}
+
+#[async_trait]
+impl<K> Manager for Mock<K>
+where
+    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
+{
+    type Key = K;
+    type Connection = MockConn<K>;
+    type Error = MockError;
+
+    async fn connect(&self, key: &K) -> Result<MockConn<K>, MockError> {
+        self.inner.connects.fetch_add(1, Ordering::SeqCst);
+        let step = self
+            .inner
+            .scripts
+            .lock()
+            .get_mut(key)
+            .and_then(|q| q.pop_front())
+            .unwrap_or(Step::Ok);
+        match step {
+            Step::Ok => {}
+            Step::Fail(msg) => return Err(MockError(msg.to_string())),
+            Step::Hang => std::future::pending::<()>().await,
+            Step::Delay(d) => tokio::time::sleep(d).await,
+            Step::Gate(rx) => match rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(msg)) => return Err(MockError(msg.to_string())),
+                Err(_) => return Err(MockError("gate dropped".into())),
+            },
+            Step::Panic => panic!("scripted panic in connect"),
+        }
+        Ok(MockConn {
+            id: self.inner.next_id.fetch_add(1, Ordering::SeqCst),
+            key: key.clone(),
+            broken: Arc::new(AtomicBool::new(false)),
+        })
+    }
+
+    fn is_broken(&self, conn: &mut MockConn<K>) -> bool {
+        conn.broken.load(Ordering::SeqCst)
+    }
+
+    async fn close(&self, conn: MockConn<K>) {
+        self.inner.closed.lock().push(conn.id);
+    }
+}
+
+/// Lets spawned tasks (dials, closes, wake-ups) run to quiescence. Yields
+/// only: no time passes, so it is deterministic under a paused clock.
+pub async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Asserts `open = idle + lent + dialing` for the pool and for each key given.
+#[track_caller]
+pub fn check_counts<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
+    let s = pool.state();
+    assert_eq!(s.open, s.idle + s.lent + s.dialing, "pool counts: {s:?}");
+    let mut sum = 0;
+    for k in keys {
+        if let Some(ks) = pool.key_state(k) {
+            assert_eq!(ks.open, ks.idle + ks.lent + ks.dialing, "key {k:?}: {ks:?}");
+            sum += ks.open;
+        }
+    }
+    if !keys.is_empty() {
+        assert!(sum <= s.open);
+    }
+}
