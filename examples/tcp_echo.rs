@@ -144,7 +144,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let total = (tasks * requests) as f64;
     let rate = |r: &Run| total / r.elapsed.as_secs_f64();
     println!();
-    println!("{:<8} {:>12} {:>10} {:>12}", "mode", "req/s", "p99", "connections");
+    println!(
+        "{:<8} {:>12} {:>10} {:>12}",
+        "mode", "req/s", "p99", "connections"
+    );
     for (name, r) in [("naive", &naive), ("pooled", &pooled)] {
         println!(
             "{:<8} {:>12.0} {:>10.1?} {:>12}",

@@ -76,7 +76,7 @@ impl Config {
 /// | `max_open` | 100 ([`DEFAULT_MAX_OPEN`]) | Go's global idle default; below PostgreSQL's default `max_connections` |
 /// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
 /// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
-/// | `max_idle_per_key` | `max_open_per_key` | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
+/// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
 /// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
 /// | `connect_timeout` | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | a black-holed host frees its slot |
 /// | `checkout_timeout` | 30 s ([`DEFAULT_CHECKOUT_TIMEOUT`]) | a getter never hangs; waiting forever is an explicit opt-in |
@@ -234,7 +234,10 @@ impl<M: Manager> Builder<M> {
             ));
         }
         if self.connect_timeout.is_zero() {
-            return Err(ConfigError::new("connect_timeout", "must be greater than zero"));
+            return Err(ConfigError::new(
+                "connect_timeout",
+                "must be greater than zero",
+            ));
         }
         if self.checkout_timeout.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::new(

@@ -35,7 +35,9 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
         match self {
             ConnectError::Manager(e) => write!(f, "connect failed: {e}"),
             ConnectError::Timeout(d) => write!(f, "connect timed out after {d:?}"),
-            ConnectError::Aborted => f.write_str("connect aborted (the dial task panicked or its runtime shut down)"),
+            ConnectError::Aborted => {
+                f.write_str("connect aborted (the dial task panicked or its runtime shut down)")
+            }
         }
     }
 }
@@ -81,7 +83,10 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::Timeout {
                 waited,
                 last_connect_error: None,
-            } => write!(f, "no connection available within the checkout deadline (waited {waited:?})"),
+            } => write!(
+                f,
+                "no connection available within the checkout deadline (waited {waited:?})"
+            ),
             Error::Timeout {
                 waited,
                 last_connect_error: Some(e),

@@ -150,6 +150,9 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     }
 
     pub(crate) fn ids(&self) -> Vec<KeyId> {
-        self.entries.iter().map(|(i, _)| KeyId::from_index(i)).collect()
+        self.entries
+            .iter()
+            .map(|(i, _)| KeyId::from_index(i))
+            .collect()
     }
 }

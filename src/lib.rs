@@ -73,6 +73,11 @@ mod stats;
 mod tasks;
 mod waiter;
 
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use async_trait::async_trait;
 pub use config::{
     Builder, Config, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OPEN,

@@ -133,11 +133,12 @@ impl<M: Manager> Pool<M> {
                 let key = key.clone();
                 dials.spawn(async move {
                     let timeout = shared.config.connect_timeout;
-                    let result = match tokio::time::timeout(timeout, shared.manager.connect(&key)).await {
-                        Ok(Ok(conn)) => Ok(conn),
-                        Ok(Err(e)) => Err(ConnectError::Manager(Arc::new(e))),
-                        Err(_) => Err(ConnectError::Timeout(timeout)),
-                    };
+                    let result =
+                        match tokio::time::timeout(timeout, shared.manager.connect(&key)).await {
+                            Ok(Ok(conn)) => Ok(conn),
+                            Ok(Err(e)) => Err(ConnectError::Manager(Arc::new(e))),
+                            Err(_) => Err(ConnectError::Timeout(timeout)),
+                        };
                     (id, result)
                 });
             }

@@ -257,7 +257,11 @@ impl<M: Manager> State<M> {
 
     /// Serves the live waiter `w` and accounts for it.
     fn serve(&mut self, w: WaiterId, outcome: Outcome<M>, fx: &mut Effects<M>) {
-        let id = self.waiters.live(w).expect("serve: waiter must be live").key;
+        let id = self
+            .waiters
+            .live(w)
+            .expect("serve: waiter must be live")
+            .key;
         let entry = self.keys.get_mut(id);
         entry.waiting -= 1;
         self.waiting -= 1;

@@ -68,7 +68,9 @@ impl<T> Waiters<T> {
     }
 
     fn get(&self, id: WaiterId) -> Option<&Waiter<T>> {
-        self.slots.get(id.slot).filter(|w| w.generation == id.generation)
+        self.slots
+            .get(id.slot)
+            .filter(|w| w.generation == id.generation)
     }
 
     /// The waiter `id`, if it is still waiting (not served, not gone).
