@@ -1,0 +1,127 @@
+//! A bounded multi-threaded stress run: many getters over few connections and
+//! several keys, with random cancellations, failing dials and broken
+//! connections, on a real 2-worker runtime. Afterwards every count is back to
+//! its expected value and every connection the manager made was closed once.
+//! It asserts no timing, only outcomes; it stops by itself (fixed op count).
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use connpool::{Error, Pool, Pooled};
+use support::{Mock, Step, check_counts};
+
+/// A small deterministic PRNG (xorshift), so a failure replays with its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_gets_cancels_and_failures_leak_nothing() {
+    const TASKS: u64 = 64;
+    const OPS: u64 = 400;
+    const KEYS: u32 = 4;
+    let mock = Mock::<u32>::new();
+    for k in 0..KEYS {
+        // Every key gets some failing dials up front.
+        for _ in 0..5 {
+            mock.push(k, Step::Fail("scripted"));
+        }
+    }
+    let pool = Pool::builder(mock.clone())
+        .max_open(6)
+        .max_open_per_key(3)
+        .max_idle(4)
+        .max_idle_per_key(2)
+        .checkout_timeout(Some(Duration::from_secs(20)))
+        .build()
+        .await
+        .unwrap();
+    let served = Arc::new(AtomicU64::new(0));
+    let detached = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    for t in 0..TASKS {
+        let pool = pool.clone();
+        let served = Arc::clone(&served);
+        let detached = Arc::clone(&detached);
+        handles.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
+            for _ in 0..OPS {
+                let key = rng.below(u64::from(KEYS)) as u32;
+                let get = pool.get_for(&key);
+                let got = match rng.below(4) {
+                    // Give up almost at once: cancels at a random point.
+                    0 => {
+                        match tokio::time::timeout(Duration::from_micros(rng.below(50)), get).await
+                        {
+                            Ok(r) => r,
+                            Err(_) => continue,
+                        }
+                    }
+                    _ => get.await,
+                };
+                match got {
+                    Ok(mut conn) => {
+                        served.fetch_add(1, Ordering::Relaxed);
+                        match rng.below(20) {
+                            0 => Pooled::mark_broken(&mut conn),
+                            1 => conn.break_it(),
+                            2 => {
+                                detached.fetch_add(1, Ordering::Relaxed);
+                                drop(Pooled::detach(conn));
+                            }
+                            _ => {
+                                if rng.below(2) == 0 {
+                                    tokio::task::yield_now().await;
+                                }
+                            }
+                        }
+                    }
+                    Err(Error::Connect(_)) => {}
+                    Err(e) => panic!("unexpected error: {e}"),
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let s = pool.state();
+    check_counts(&pool, &(0..KEYS).collect::<Vec<_>>());
+    assert_eq!(s.waiting, 0, "{s:?}");
+    assert_eq!(s.lent, 0, "{s:?}");
+    assert!(s.open <= 6 && s.idle <= 4, "{s:?}");
+    assert!(served.load(Ordering::Relaxed) > TASKS * OPS / 2, "{s:?}");
+    pool.close().await;
+    let s = pool.state();
+    assert_eq!((s.open, s.closing, s.idle), (0, 0, 0), "{s:?}");
+    // Every connection made was closed by the pool exactly once, except the
+    // detached ones, which the pool must not close.
+    let made = mock.connects() as u64 - s.counters.dial_failures;
+    let closed = mock.closed();
+    let mut unique = closed.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), closed.len(), "a connection was closed twice");
+    assert_eq!(
+        made,
+        closed.len() as u64 + detached.load(Ordering::Relaxed),
+        "made = closed + detached"
+    );
+    assert_eq!(
+        s.counters.closed_total(),
+        closed.len() as u64,
+        "close counters disagree with the manager"
+    );
+}
