@@ -5,7 +5,11 @@ use support::*;
 #[tokio::test(start_paused = true)]
 async fn smoke() {
     let mock = Mock::<u32>::new();
-    let pool = Pool::builder(mock.clone()).max_open(2).build().await.unwrap();
+    let pool = Pool::builder(mock.clone())
+        .max_open(2)
+        .build()
+        .await
+        .unwrap();
     let a = pool.get_for(&1).await.unwrap();
     let b = pool.get_for(&1).await.unwrap();
     check_counts(&pool, &[1]);
