@@ -168,7 +168,10 @@ impl<M: Manager> Builder<M> {
 
     /// Cap on getters waiting at once; past it a get fails at once with
     /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters) (load shedding).
-    /// `Some(0)` means never wait. `None` (the default) means no cap.
+    /// Every getter that finds no idle connection waits, including one whose
+    /// own dial is in flight, so the cap is at least 1: `Some(0)` would refuse
+    /// every get that must dial and is refused by `build`. `None` (the
+    /// default) means no cap.
     pub fn max_waiters(mut self, n: Option<usize>) -> Self {
         self.max_waiters = n;
         self
@@ -231,6 +234,12 @@ impl<M: Manager> Builder<M> {
             return Err(ConfigError::new(
                 "max_idle_per_key",
                 format!("({max_idle_per_key}) must not exceed `max_idle` ({max_idle})"),
+            ));
+        }
+        if self.max_waiters == Some(0) {
+            return Err(ConfigError::new(
+                "max_waiters",
+                "must be at least 1 (a getter waits for its own dial; use `None` for no cap)",
             ));
         }
         if self.connect_timeout.is_zero() {

@@ -1,5 +1,6 @@
 //! The public pool: [`Pool`] and the shared core behind its handles.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use crate::keys::KeyId;
 use crate::manager::Manager;
 use crate::state::{Checkout, Effects, Outcome, State};
 use crate::stats::{KeyState, PoolState};
-use crate::tasks::{spawn_close, spawn_dial};
+use crate::tasks::{dial, spawn_close, spawn_dial};
 use crate::waiter::WaiterId;
 
 /// What every handle, guard and task of one pool shares.
@@ -126,26 +127,25 @@ impl<M: Manager> Pool<M> {
     /// the pool (and so the connections already made) and reports it.
     async fn prewarm(&self, initial: Vec<(M::Key, usize)>) -> Result<(), BuildError<M::Error>> {
         let mut dials = JoinSet::new();
-        for (key, n) in initial {
+        // A panicking dial leaves only its task id behind: map it to its key
+        // so the reserved count is released all the same.
+        let mut keys_of = HashMap::new();
+        for (key, n) in initial.into_iter().filter(|(_, n)| *n > 0) {
             let id = self.shared.state.lock().reserve_initial(&key, n);
             for _ in 0..n {
                 let shared = Arc::clone(&self.shared);
                 let key = key.clone();
-                dials.spawn(async move {
-                    let timeout = shared.config.connect_timeout;
-                    let result =
-                        match tokio::time::timeout(timeout, shared.manager.connect(&key)).await {
-                            Ok(Ok(conn)) => Ok(conn),
-                            Ok(Err(e)) => Err(ConnectError::Manager(Arc::new(e))),
-                            Err(_) => Err(ConnectError::Timeout(timeout)),
-                        };
-                    (id, result)
-                });
+                let handle = dials.spawn(async move { dial(&shared, &key).await });
+                keys_of.insert(handle.id(), id);
             }
         }
         let mut failure = None;
-        while let Some(joined) = dials.join_next().await {
-            let (id, result) = joined.expect("pre-warm dial task panicked");
+        while let Some(joined) = dials.join_next_with_id().await {
+            let (task, result) = match joined {
+                Ok((task, result)) => (task, result),
+                Err(e) => (e.id(), Err(ConnectError::Aborted)),
+            };
+            let id = keys_of[&task];
             if let Err(e) = &result {
                 failure.get_or_insert_with(|| e.clone());
             }

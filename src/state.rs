@@ -281,25 +281,26 @@ impl<M: Manager> State<M> {
             return self.close_conn(id, conn, CloseReason::PoolClosed, config, fx);
         }
         let entry = self.keys.get_mut(id);
-        if entry.waiting > 0 {
-            if let Some(w) = entry.idle_waiters.pop_live(|w| self.waiters.is_live(w)) {
-                return self.serve(w, Ok((id, conn)), fx);
-            }
+        if entry.waiting > 0
+            && let Some(w) = entry.idle_waiters.pop_live(|w| self.waiters.is_live(w))
+        {
+            return self.serve(w, Ok((id, conn)), fx);
         }
         // A getter of another key may wait at the pool cap: hand it this slot.
-        if self.waiting > self.keys.get(id).waiting && self.open >= config.max_open {
-            if let Some((w, other)) = self.pop_global_waiter(config) {
-                self.close_without_refill(id, conn, CloseReason::Evicted, fx);
-                return self.start_dial(other, Some(w), fx);
-            }
+        if self.waiting > self.keys.get(id).waiting
+            && self.open >= config.max_open
+            && let Some((w, other)) = self.pop_global_waiter(config)
+        {
+            self.close_without_refill(id, conn, CloseReason::Evicted, fx);
+            return self.start_dial(other, Some(w), fx);
         }
         if self.idle.len_of(id) >= config.max_idle_per_key {
             return self.close_conn(id, conn, CloseReason::IdleCapacity, config, fx);
         }
-        if self.idle.len() >= config.max_idle {
-            if let Some((other, old)) = self.idle.pop_lru() {
-                self.close_conn(other, old, CloseReason::Evicted, config, fx);
-            }
+        if self.idle.len() >= config.max_idle
+            && let Some((other, old)) = self.idle.pop_lru()
+        {
+            self.close_conn(other, old, CloseReason::Evicted, config, fx);
         }
         self.idle.push(id, conn);
     }

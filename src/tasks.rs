@@ -26,25 +26,32 @@ pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M
     };
     let key = order.key;
     shared.runtime.spawn(async move {
-        let shared = Arc::clone(&guard.shared);
-        let timeout = shared.config.connect_timeout;
-        tracing::debug!(key = ?key, "dial started");
-        let result = match tokio::time::timeout(timeout, shared.manager.connect(&key)).await {
-            Ok(Ok(conn)) => {
-                tracing::debug!(key = ?key, "dial succeeded");
-                Ok(conn)
-            }
-            Ok(Err(e)) => {
-                tracing::debug!(key = ?key, error = %e, "dial failed");
-                Err(ConnectError::Manager(Arc::new(e)))
-            }
-            Err(_) => {
-                tracing::debug!(key = ?key, ?timeout, "dial timed out");
-                Err(ConnectError::Timeout(timeout))
-            }
-        };
+        let result = dial(&guard.shared, &key).await;
         guard.finish(result);
     });
+}
+
+/// One `Manager::connect` of `key` under the connect timeout.
+pub(crate) async fn dial<M: Manager>(
+    shared: &Shared<M>,
+    key: &M::Key,
+) -> Result<M::Connection, ConnectError<M::Error>> {
+    let timeout = shared.config.connect_timeout;
+    tracing::debug!(?key, "dial started");
+    match tokio::time::timeout(timeout, shared.manager.connect(key)).await {
+        Ok(Ok(conn)) => {
+            tracing::debug!(?key, "dial succeeded");
+            Ok(conn)
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(?key, error = %e, "dial failed");
+            Err(ConnectError::Manager(Arc::new(e)))
+        }
+        Err(_) => {
+            tracing::debug!(?key, ?timeout, "dial timed out");
+            Err(ConnectError::Timeout(timeout))
+        }
+    }
 }
 
 /// Settles a dial: with its result, or as aborted if dropped unfinished.
