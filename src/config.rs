@@ -25,9 +25,89 @@ pub const DEFAULT_MAX_OPEN: usize = 100;
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default for `checkout_timeout`: a getter never waits forever (bb8's default too).
 pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default for `idle_timeout`: Go's `IdleConnTimeout`. Long enough to carry a
+/// connection across the gaps of ordinary traffic, short enough that a quiet
+/// client hands its sockets back to the server.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default for `max_lifetime`: HikariCP's and bb8's 30 minutes, so load
+/// balancers and DNS changes are followed and server-side leaks are bounded.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+/// Default for `jitter`: gRPC's ±10% on `MaxConnectionAge`, applied downwards
+/// so a lifetime never exceeds `max_lifetime`.
+pub const DEFAULT_JITTER: f64 = 0.1;
+/// Default for the health check: HikariCP skips validation of a connection
+/// used within the last 500 ms (`aliveBypassWindowMs`): a connection that just
+/// worked almost surely still works, and a busy pool pays no round trip.
+pub const DEFAULT_HEALTH_CHECK: HealthCheck = HealthCheck::IfIdleFor(Duration::from_millis(500));
+/// Default for `ping_timeout`: a healthy peer answers a ping in milliseconds;
+/// five seconds only fails a peer that is gone.
+pub const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default for `keepalive_interval`: half of the ~60 s after which NATs and
+/// firewalls commonly drop an idle flow, so idle connections survive them,
+/// and a dead one is found before a user meets it.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Default for `keepalive_timeout`: gRPC's `Timeout` is 20 s; an idle
+/// connection whose peer takes more than 10 s to answer a ping is not worth
+/// keeping.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default for `keepalive_max_missed`: 1, gRPC's semantics. A missed ping on
+/// an idle connection costs one dial to repair; keeping a doubtful one costs
+/// a user's request.
+pub const DEFAULT_KEEPALIVE_MAX_MISSED: u32 = 1;
+/// Default first dial backoff: short enough that one transient failure costs
+/// callers of that key at most 100 ms of fast failures.
+pub const DEFAULT_BACKOFF_BASE: Duration = Duration::from_millis(100);
+/// Default backoff cap: a backend that comes back is used again within 5 s.
+pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(5);
+/// Default for `max_connecting`: the MongoDB pool spec's `maxConnecting`. A
+/// burst of getters on a cold key opens connections two at a time (each
+/// serving a waiter as soon as it is up, returns serving the rest), instead
+/// of hitting a just-restarted backend with one handshake per getter.
+pub const DEFAULT_MAX_CONNECTING: usize = 2;
+
+/// When a connection taken from the idle list is pinged
+/// ([`Manager::ping`]) before it is lent.
+///
+/// A connection that fails the check (or its [`ping_timeout`](Builder::ping_timeout))
+/// is closed and the getter is served by another idle connection or a new
+/// dial, within its checkout deadline. A connection handed over directly by a
+/// returning borrower, or freshly dialed, is never pinged: it just worked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// Never ping: only [`Manager::is_broken`] is checked. Cheapest; a dead
+    /// connection reaches the user when `is_broken` cannot see its death.
+    Never,
+    /// Ping every connection taken from the idle list: no known-dead
+    /// connection is ever lent, at one round trip per idle checkout.
+    Always,
+    /// Ping when the connection was idle this long or longer (HikariCP).
+    IfIdleFor(Duration),
+}
+
+/// Exponential dial backoff of one key: after the `n`th consecutive failed
+/// dial, no dial for a random time between half of and all of
+/// `min(cap, base × 2ⁿ⁻¹)` ("equal jitter", so keys that failed together
+/// retry apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Delay after the first failure.
+    pub base: Duration,
+    /// Longest delay.
+    pub cap: Duration,
+}
+
+impl Backoff {
+    /// The delay after `failures` consecutive failures, before jitter.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(failures.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.base.saturating_mul(factor).min(self.cap)
+    }
+}
 
 /// A validated pool configuration (see [`Builder`] for each field's meaning and default).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     pub(crate) max_open: usize,
     pub(crate) max_open_per_key: usize,
@@ -36,6 +116,18 @@ pub struct Config {
     pub(crate) connect_timeout: Duration,
     pub(crate) checkout_timeout: Option<Duration>,
     pub(crate) max_waiters: Option<usize>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) jitter: f64,
+    pub(crate) max_uses: Option<u64>,
+    pub(crate) min_idle: usize,
+    pub(crate) health_check: HealthCheck,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) keepalive_max_missed: u32,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) max_connecting: usize,
 }
 
 impl Config {
@@ -67,6 +159,54 @@ impl Config {
     pub fn max_waiters(&self) -> Option<usize> {
         self.max_waiters
     }
+    /// How long a connection may stay idle; `None` means forever.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+    /// How long a connection may live; `None` means forever.
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+    /// Fraction by which lifetimes and keepalive intervals are randomly shortened.
+    pub fn jitter(&self) -> f64 {
+        self.jitter
+    }
+    /// How many times a connection may be lent; `None` means no limit.
+    pub fn max_uses(&self) -> Option<u64> {
+        self.max_uses
+    }
+    /// Idle connections kept ready per key.
+    pub fn min_idle(&self) -> usize {
+        self.min_idle
+    }
+    /// When an idle connection is pinged before it is lent.
+    pub fn health_check(&self) -> HealthCheck {
+        self.health_check
+    }
+    /// Time limit of a health-check ping.
+    pub fn ping_timeout(&self) -> Duration {
+        self.ping_timeout
+    }
+    /// Idle time after which background keepalive pings; `None`: no keepalive.
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        self.keepalive_interval
+    }
+    /// Time limit of a keepalive ping.
+    pub fn keepalive_timeout(&self) -> Duration {
+        self.keepalive_timeout
+    }
+    /// Keepalive pings failed in a row that declare a connection dead.
+    pub fn keepalive_max_missed(&self) -> u32 {
+        self.keepalive_max_missed
+    }
+    /// Dial backoff per key; `None`: none.
+    pub fn backoff(&self) -> Option<Backoff> {
+        self.backoff
+    }
+    /// Cap on dials in flight per key.
+    pub fn max_connecting(&self) -> usize {
+        self.max_connecting
+    }
 }
 
 /// Builds a [`Pool`]: set what differs from the defaults, then [`build`](Builder::build).
@@ -81,6 +221,27 @@ impl Config {
 /// | `connect_timeout` | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | a black-holed host frees its slot |
 /// | `checkout_timeout` | 30 s ([`DEFAULT_CHECKOUT_TIMEOUT`]) | a getter never hangs; waiting forever is an explicit opt-in |
 /// | `max_waiters` | no cap | the checkout deadline already bounds how long waiters pile up |
+/// | `idle_timeout` | 90 s ([`DEFAULT_IDLE_TIMEOUT`]) | Go's; idle sockets go back to the server |
+/// | `max_lifetime` | 30 min ([`DEFAULT_MAX_LIFETIME`]) | HikariCP's and bb8's; follows DNS and load-balancer changes |
+/// | `jitter` | 0.1 ([`DEFAULT_JITTER`]) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
+/// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
+/// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
+/// | `health_check` | `IfIdleFor(500 ms)` ([`DEFAULT_HEALTH_CHECK`]) | HikariCP's bypass window |
+/// | `ping_timeout` | 5 s ([`DEFAULT_PING_TIMEOUT`]) | fails only a peer that is gone |
+/// | `keepalive_interval` | 30 s ([`DEFAULT_KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
+/// | `keepalive_timeout` | 10 s ([`DEFAULT_KEEPALIVE_TIMEOUT`]) | an idle peer this slow is not worth keeping |
+/// | `keepalive_max_missed` | 1 ([`DEFAULT_KEEPALIVE_MAX_MISSED`]) | gRPC's semantics |
+/// | `backoff` | 100 ms doubling to 5 s ([`DEFAULT_BACKOFF_BASE`], [`DEFAULT_BACKOFF_CAP`]) | a down backend is not hammered, a recovered one is used soon |
+/// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
+///
+/// # Keepalive and the gRPC `MinTime` trap
+///
+/// Background keepalive calls [`Manager::ping`] on connections idle for
+/// `keepalive_interval`. When a manager's ping is an HTTP/2 PING frame, keep
+/// the interval at or above the server's enforcement policy (gRPC servers'
+/// `MinTime`, 5 minutes by default): a client that pings more often is sent
+/// GOAWAY `too_many_pings` and loses the connection. A gRPC health-check
+/// RPC as the ping is an ordinary call and is not subject to that policy.
 ///
 /// `build` refuses inconsistent values with a [`ConfigError`] naming the field.
 pub struct Builder<M: Manager> {
@@ -93,6 +254,18 @@ pub struct Builder<M: Manager> {
     checkout_timeout: Option<Duration>,
     max_waiters: Option<usize>,
     initial: Vec<(M::Key, usize)>,
+    idle_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    jitter: f64,
+    max_uses: Option<u64>,
+    min_idle: usize,
+    health_check: HealthCheck,
+    ping_timeout: Duration,
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+    keepalive_max_missed: u32,
+    backoff: Option<Backoff>,
+    max_connecting: usize,
 }
 
 impl<M: Manager> Builder<M> {
@@ -107,6 +280,21 @@ impl<M: Manager> Builder<M> {
             checkout_timeout: Some(DEFAULT_CHECKOUT_TIMEOUT),
             max_waiters: None,
             initial: Vec::new(),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_lifetime: Some(DEFAULT_MAX_LIFETIME),
+            jitter: DEFAULT_JITTER,
+            max_uses: None,
+            min_idle: 0,
+            health_check: DEFAULT_HEALTH_CHECK,
+            ping_timeout: DEFAULT_PING_TIMEOUT,
+            keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            keepalive_max_missed: DEFAULT_KEEPALIVE_MAX_MISSED,
+            backoff: Some(Backoff {
+                base: DEFAULT_BACKOFF_BASE,
+                cap: DEFAULT_BACKOFF_CAP,
+            }),
+            max_connecting: DEFAULT_MAX_CONNECTING,
         }
     }
 
@@ -174,6 +362,109 @@ impl<M: Manager> Builder<M> {
     /// default) means no cap.
     pub fn max_waiters(mut self, n: Option<usize>) -> Self {
         self.max_waiters = n;
+        self
+    }
+
+    /// Closes a connection idle this long, promptly (the maintenance task
+    /// wakes at the deadline), unless its key would drop below `min_idle`; a
+    /// stale one met at checkout is closed, not lent. `None`: never. Non-zero.
+    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// Closes a connection this old (shortened by up to `jitter`), idle or
+    /// when it comes back from a borrower. `None`: never. Non-zero.
+    pub fn max_lifetime(mut self, d: Option<Duration>) -> Self {
+        self.max_lifetime = d;
+        self
+    }
+
+    /// Fraction in `[0, 1)` by which each connection's lifetime and each
+    /// keepalive interval is randomly shortened, so connections opened or
+    /// returned together don't expire or ping together.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// Closes a connection once it was lent this many times (nginx's
+    /// `keepalive_requests`), when it comes back. `None`: no limit. At least 1.
+    pub fn max_uses(mut self, n: Option<u64>) -> Self {
+        self.max_uses = n;
+        self
+    }
+
+    /// Idle connections kept ready for every key the pool has seen (through
+    /// a get or `initial_for`), refilled in the background after checkouts
+    /// and closes, within the caps and the dial backoff. The idle timeout never
+    /// closes a connection that would take its key below it. With a non-zero
+    /// `min_idle` keys are never forgotten: use it with a bounded set of keys.
+    /// At most `max_idle_per_key`.
+    pub fn min_idle(mut self, n: usize) -> Self {
+        self.min_idle = n;
+        self
+    }
+
+    /// When a connection taken from the idle list is pinged before it is lent.
+    pub fn health_check(mut self, policy: HealthCheck) -> Self {
+        self.health_check = policy;
+        self
+    }
+
+    /// Time limit of a health-check ping (also bounded by the getter's
+    /// checkout deadline). Non-zero.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.ping_timeout = d;
+        self
+    }
+
+    /// Background keepalive: a connection idle this long (shortened by up to
+    /// `jitter`) is pinged, and again every interval while it stays idle.
+    /// While its ping runs it is not lent: a getter meanwhile takes another
+    /// connection, dials, or waits, and the pinged connection goes to the
+    /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
+    pub fn keepalive_interval(mut self, d: Option<Duration>) -> Self {
+        self.keepalive_interval = d;
+        self
+    }
+
+    /// Time limit of a keepalive ping: unanswered by then, it is missed. Non-zero.
+    pub fn keepalive_timeout(mut self, d: Duration) -> Self {
+        self.keepalive_timeout = d;
+        self
+    }
+
+    /// Keepalive pings missed in a row that declare a connection dead
+    /// (WebSocket-style counting; 1 is gRPC's semantics). A dead connection
+    /// is closed and, below `min_idle`, replaced. At least 1.
+    pub fn keepalive_max_missed(mut self, n: u32) -> Self {
+        self.keepalive_max_missed = n;
+        self
+    }
+
+    /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
+    /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×
+    /// 2ⁿ⁻¹)`; meanwhile a get of that key that finds no idle connection
+    /// fails at once with [`Error::Backoff`](crate::Error::Backoff), carrying
+    /// the last dial error. A successful dial ends it. `base` non-zero, at most `cap`.
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff = Some(Backoff { base, cap });
+        self
+    }
+
+    /// No dial backoff: every getter that finds no idle connection may dial,
+    /// however often the key's dials fail.
+    pub fn no_backoff(mut self) -> Self {
+        self.backoff = None;
+        self
+    }
+
+    /// Cap on dials in flight per key (the MongoDB pool spec's
+    /// `maxConnecting`); getters past it wait for a connection or a dial
+    /// slot. Pre-warm dials are not limited by it. At least 1.
+    pub fn max_connecting(mut self, n: usize) -> Self {
+        self.max_connecting = n;
         self
     }
 
@@ -254,6 +545,59 @@ impl<M: Manager> Builder<M> {
                 "must be greater than zero (use `None` to wait forever)",
             ));
         }
+        let positive = [
+            ("idle_timeout", self.idle_timeout),
+            ("max_lifetime", self.max_lifetime),
+            ("ping_timeout", Some(self.ping_timeout)),
+            ("keepalive_interval", self.keepalive_interval),
+            ("keepalive_timeout", Some(self.keepalive_timeout)),
+        ];
+        for (field, d) in positive {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(ConfigError::new(field, "must be greater than zero"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return Err(ConfigError::new(
+                "jitter",
+                format!("({}) must be in [0, 1)", self.jitter),
+            ));
+        }
+        if self.max_uses == Some(0) {
+            return Err(ConfigError::new("max_uses", "must be at least 1"));
+        }
+        if self.min_idle > max_idle_per_key {
+            return Err(ConfigError::new(
+                "min_idle",
+                format!(
+                    "({}) must not exceed `max_idle_per_key` ({max_idle_per_key})",
+                    self.min_idle
+                ),
+            ));
+        }
+        if self.keepalive_max_missed == 0 {
+            return Err(ConfigError::new(
+                "keepalive_max_missed",
+                "must be at least 1",
+            ));
+        }
+        if let Some(b) = self.backoff {
+            if b.base.is_zero() {
+                return Err(ConfigError::new(
+                    "backoff",
+                    "base must be greater than zero (use `no_backoff()` for none)",
+                ));
+            }
+            if b.base > b.cap {
+                return Err(ConfigError::new(
+                    "backoff",
+                    format!("base ({:?}) must not exceed cap ({:?})", b.base, b.cap),
+                ));
+            }
+        }
+        if self.max_connecting == 0 {
+            return Err(ConfigError::new("max_connecting", "must be at least 1"));
+        }
         let mut total = 0usize;
         for (key, n) in &self.initial {
             if *n > max_idle_per_key {
@@ -281,6 +625,18 @@ impl<M: Manager> Builder<M> {
             connect_timeout: self.connect_timeout,
             checkout_timeout: self.checkout_timeout,
             max_waiters: self.max_waiters,
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            jitter: self.jitter,
+            max_uses: self.max_uses,
+            min_idle: self.min_idle,
+            health_check: self.health_check,
+            ping_timeout: self.ping_timeout,
+            keepalive_interval: self.keepalive_interval,
+            keepalive_timeout: self.keepalive_timeout,
+            keepalive_max_missed: self.keepalive_max_missed,
+            backoff: self.backoff,
+            max_connecting: self.max_connecting,
         })
     }
 }
@@ -304,6 +660,18 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("checkout_timeout", &self.checkout_timeout)
             .field("max_waiters", &self.max_waiters)
             .field("initial", &self.initial)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("jitter", &self.jitter)
+            .field("max_uses", &self.max_uses)
+            .field("min_idle", &self.min_idle)
+            .field("health_check", &self.health_check)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("keepalive_timeout", &self.keepalive_timeout)
+            .field("keepalive_max_missed", &self.keepalive_max_missed)
+            .field("backoff", &self.backoff)
+            .field("max_connecting", &self.max_connecting)
             .finish_non_exhaustive()
     }
 }

@@ -72,6 +72,15 @@ pub enum Error<E> {
         /// The configured limit.
         max_waiters: usize,
     },
+    /// The key is in dial backoff after failed dials: this getter found no
+    /// idle connection and failed at once instead of dialing (or waiting for
+    /// a dial slot).
+    Backoff {
+        /// Time left until the key may be dialed again.
+        retry_in: Duration,
+        /// The dial failure that started or extended the backoff.
+        last_connect_error: ConnectError<E>,
+    },
     /// The pool is closed (or was closed while this getter waited).
     Closed,
 }
@@ -97,6 +106,13 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::TooManyWaiters { max_waiters } => {
                 write!(f, "too many getters waiting (max_waiters = {max_waiters})")
             }
+            Error::Backoff {
+                retry_in,
+                last_connect_error,
+            } => write!(
+                f,
+                "dials of this key are backing off for {retry_in:?} after: {last_connect_error}"
+            ),
             Error::Closed => f.write_str("the pool is closed"),
         }
     }
@@ -106,6 +122,9 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Connect(e) => Some(e),
+            Error::Backoff {
+                last_connect_error, ..
+            } => Some(last_connect_error),
             Error::Timeout {
                 last_connect_error: Some(e),
                 ..

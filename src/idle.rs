@@ -38,10 +38,19 @@ impl Ends {
     };
 }
 
+/// Names one idle entry for as long as it stays idle: the slab index plus a
+/// stamp unique to this stay, so a reused slot is not mistaken for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct IdleRef {
+    idx: usize,
+    stamp: u64,
+}
+
 #[derive(Debug)]
 struct Entry<C> {
     conn: C,
     key: KeyId,
+    stamp: u64,
     /// Neighbours in the key's list (older, newer).
     key_prev: Link,
     key_next: Link,
@@ -61,6 +70,7 @@ pub(crate) struct IdleSet<C> {
     lru: Ends,
     /// Indexed by `KeyId`; grown on demand, never shrunk (one `Ends` a key slot).
     per_key: Vec<Ends>,
+    next_stamp: u64,
 }
 
 impl<C> Default for IdleSet<C> {
@@ -69,6 +79,7 @@ impl<C> Default for IdleSet<C> {
             entries: Slab::new(),
             lru: Ends::EMPTY,
             per_key: Vec::new(),
+            next_stamp: 0,
         }
     }
 }
@@ -84,15 +95,19 @@ impl<C> IdleSet<C> {
         self.per_key.get(key.index()).map_or(0, |e| e.len)
     }
 
-    /// Adds `conn` as the most recently used connection of `key` and of the pool.
-    pub(crate) fn push(&mut self, key: KeyId, conn: C) {
+    /// Adds `conn` as the most recently used connection of `key` and of the
+    /// pool; the returned ref names it while it stays idle.
+    pub(crate) fn push(&mut self, key: KeyId, conn: C) -> IdleRef {
         if self.per_key.len() <= key.index() {
             self.per_key.resize(key.index() + 1, Ends::EMPTY);
         }
         let ends = self.per_key[key.index()];
+        let stamp = self.next_stamp;
+        self.next_stamp += 1;
         let idx = self.entries.insert(Entry {
             conn,
             key,
+            stamp,
             key_prev: ends.last,
             key_next: NIL,
             lru_prev: self.lru.last,
@@ -112,6 +127,25 @@ impl<C> IdleSet<C> {
         }
         self.lru.last = idx;
         self.lru.len += 1;
+        IdleRef { idx, stamp }
+    }
+
+    /// The connection `r` names, if it is still idle.
+    pub(crate) fn get(&self, r: IdleRef) -> Option<(KeyId, &C)> {
+        self.entries
+            .get(r.idx)
+            .filter(|e| e.stamp == r.stamp)
+            .map(|e| (e.key, &e.conn))
+    }
+
+    /// Whether `r` still names an idle connection.
+    pub(crate) fn contains(&self, r: IdleRef) -> bool {
+        self.get(r).is_some()
+    }
+
+    /// Takes the connection `r` names out of the idle set.
+    pub(crate) fn take(&mut self, r: IdleRef) -> Option<(KeyId, C)> {
+        self.contains(r).then(|| self.unlink(r.idx))
     }
 
     /// Takes the most recently returned connection of `key` (LIFO).
@@ -187,6 +221,21 @@ mod tests {
         // Unknown key.
         assert_eq!(idle.pop_newest(k(7)), None);
         assert_eq!(idle.len_of(k(7)), 0);
+    }
+
+    #[test]
+    fn refs_name_one_idle_stay_only() {
+        let mut idle = IdleSet::default();
+        let a = idle.push(k(0), "a");
+        let b = idle.push(k(1), "b");
+        assert_eq!(idle.get(a), Some((k(0), &"a")));
+        assert_eq!(idle.take(b), Some((k(1), "b")));
+        assert_eq!(idle.take(b), None, "taken once");
+        assert_eq!(idle.pop_newest(k(0)), Some("a"));
+        // The slot is reused by a new stay: the old ref does not name it.
+        let c = idle.push(k(0), "c");
+        assert!(!idle.contains(a) && idle.contains(c));
+        assert_eq!(idle.len(), 1);
     }
 
     #[test]

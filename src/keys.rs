@@ -16,7 +16,7 @@ use crate::waiter::WaiterId;
 /// that holds a `KeyId` (an idle entry, a lent guard, a dial, a waiter) is
 /// counted in `open` or `waiting`, and the registry only forgets a key when
 /// both are zero, so no `KeyId` outlives its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct KeyId(u32);
 
 impl KeyId {
@@ -31,7 +31,7 @@ impl KeyId {
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
-/// Counts: `open = idle + lent + dialing`, where `idle` is kept by the
+/// Counts: `open = idle + lent + dialing + pinging`, where `idle` is kept by the
 /// [`IdleSet`](crate::idle::IdleSet); `open <= max_open_per_key`, except that
 /// nothing forces a drop when limits are never lowered at run time.
 ///
@@ -42,13 +42,20 @@ impl KeyId {
 /// waiters that were served or gave up are stale and skipped; each queue is
 /// compacted when it holds more than twice as many entries as there are live
 /// waiters, so stale entries never outnumber live ones by much.
+///
+/// Backoff: `failures` counts consecutive failed dials; while `backoff_until`
+/// is in the future no dial of the key starts, and getters that find no
+/// idle connection fail at once with `last_error`.
 #[derive(Debug)]
 pub(crate) struct KeyEntry<K, E> {
     pub(crate) key: K,
     pub(crate) open: usize,
     pub(crate) lent: usize,
     pub(crate) dialing: usize,
+    pub(crate) pinging: usize,
     pub(crate) waiting: usize,
+    pub(crate) failures: u32,
+    pub(crate) backoff_until: Option<tokio::time::Instant>,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
@@ -65,7 +72,10 @@ impl<K, E> KeyEntry<K, E> {
             open: 0,
             lent: 0,
             dialing: 0,
+            pinging: 0,
             waiting: 0,
+            failures: 0,
+            backoff_until: None,
             idle_waiters: WaitQueue::default(),
             dial_waiters: WaitQueue::default(),
             last_error: None,
@@ -91,18 +101,22 @@ impl<K, E> KeyEntry<K, E> {
 }
 
 /// Maps keys to their state. A key is registered by its first get and
-/// forgotten once it has neither an open connection nor a waiter.
+/// forgotten once it has neither an open connection nor a waiter — unless
+/// `keep` is set (a pool with `min_idle`, which keeps every key it has seen
+/// warm, so its `KeyId`s also stay valid in the refill deadlines).
 #[derive(Debug)]
 pub(crate) struct Keys<K, E> {
     ids: HashMap<K, KeyId>,
     entries: Slab<KeyEntry<K, E>>,
+    keep: bool,
 }
 
-impl<K, E> Default for Keys<K, E> {
-    fn default() -> Self {
+impl<K, E> Keys<K, E> {
+    pub(crate) fn new(keep: bool) -> Self {
         Self {
             ids: HashMap::new(),
             entries: Slab::new(),
+            keep,
         }
     }
 }
@@ -134,10 +148,13 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
         &mut self.entries[id.index()]
     }
 
-    /// Forgets `id` if nothing refers to it any more.
+    /// Forgets `id` if nothing refers to it any more (and it is still known:
+    /// the same key may be offered twice in one transition).
     pub(crate) fn forget_if_unused(&mut self, id: KeyId) {
-        let entry = &self.entries[id.index()];
-        if entry.open == 0 && entry.waiting == 0 {
+        let Some(entry) = self.entries.get(id.index()) else {
+            return;
+        };
+        if !self.keep && entry.open == 0 && entry.waiting == 0 {
             let entry = self.entries.remove(id.index());
             self.ids.remove(&entry.key);
         }

@@ -50,10 +50,13 @@
 //! | `state` | the state under the pool's one lock and every transition (read its docs first) |
 //! | `keys` | per-key state: counts, wait queues, last dial error |
 //! | `idle` | idle connections: per-key LIFO and global LRU in one structure |
+//! | `conn` | a connection's life record: lifetime, uses, idle since, next ping |
+//! | `deadlines` | the deadline heap that wakes the maintenance task |
+//! | `maintenance` | the one task per pool that runs the timers |
 //! | `queue` | the two-slice FIFO wait queue |
 //! | `waiter` | the slot a waiting getter is served through |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
-//! | `tasks` | dial and close tasks |
+//! | `tasks` | dial, keepalive-ping and close tasks |
 //! | `stats` | snapshots and counters |
 //! | `error` | errors |
 
@@ -61,10 +64,13 @@
 #![forbid(unsafe_code)]
 
 mod config;
+mod conn;
+mod deadlines;
 mod error;
 mod guard;
 mod idle;
 mod keys;
+mod maintenance;
 mod manager;
 mod pool;
 mod queue;
@@ -80,7 +86,11 @@ struct ReadmeDoctests;
 
 pub use async_trait::async_trait;
 pub use config::{
-    Builder, Config, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_OPEN,
+    Backoff, Builder, Config, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_CHECKOUT_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT, DEFAULT_JITTER,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED, DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN, DEFAULT_PING_TIMEOUT,
+    HealthCheck,
 };
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;

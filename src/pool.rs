@@ -11,15 +11,18 @@ use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::config::{Builder, Config};
+use crate::conn::Conn;
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::keys::KeyId;
+use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::state::{Checkout, Effects, Outcome, State};
-use crate::stats::{KeyState, PoolState};
-use crate::tasks::{dial, spawn_close, spawn_dial};
+use crate::stats::{CloseReason, KeyState, PoolState};
+use crate::tasks::{dial, spawn_close, spawn_dial, spawn_ping};
 use crate::waiter::WaiterId;
 
 /// What every handle, guard and task of one pool shares.
@@ -30,8 +33,19 @@ pub(crate) struct Shared<M: Manager> {
     pub(crate) state: Mutex<State<M>>,
     /// Notified when a closed pool has nothing open or closing left.
     pub(crate) drained: Notify,
-    /// Where dials and closes run (the runtime the pool was built in).
+    /// Where dials, pings, closes and maintenance run (the runtime the pool
+    /// was built in).
     pub(crate) runtime: Handle,
+    /// Wakes the maintenance task: an earlier deadline, a close, or this
+    /// state being dropped.
+    pub(crate) maintenance: Arc<Notify>,
+}
+
+impl<M: Manager> Drop for Shared<M> {
+    fn drop(&mut self) {
+        // The maintenance task holds the pool weakly: let it see it is gone.
+        self.maintenance.notify_one();
+    }
 }
 
 impl<M: Manager> Shared<M> {
@@ -49,24 +63,45 @@ impl<M: Manager> Shared<M> {
         for (conn, reason) in fx.closes {
             spawn_close(self, conn, reason);
         }
+        for (key_id, conn) in fx.pings {
+            spawn_ping(self, key_id, conn);
+        }
+        if let Some(delay) = fx.backoff {
+            tracing::debug!(?delay, "dial backoff");
+        }
+        if fx.rearm {
+            self.maintenance.notify_one();
+        }
         if fx.drained {
             self.drained.notify_waiters();
         }
     }
 
-    pub(crate) fn give_back(self: &Arc<Self>, key: KeyId, mut conn: M::Connection, broken: bool) {
+    pub(crate) fn give_back(
+        self: &Arc<Self>,
+        key: KeyId,
+        mut conn: Conn<M::Connection>,
+        close: Option<CloseReason>,
+    ) {
         // User code runs before the lock is taken, never under it.
-        let broken = broken || self.manager.is_broken(&mut conn);
+        let close = close.or_else(|| {
+            self.manager
+                .is_broken(&mut conn.conn)
+                .then_some(CloseReason::Broken)
+        });
+        let now = Instant::now();
         let mut fx = Effects::new();
         self.state
             .lock()
-            .give_back(key, conn, broken, &self.config, &mut fx);
+            .give_back(key, conn, close, now, &self.config, &mut fx);
         self.apply(fx);
     }
 
     pub(crate) fn detach(self: &Arc<Self>, key: KeyId) {
         let mut fx = Effects::new();
-        self.state.lock().detach(key, &self.config, &mut fx);
+        self.state
+            .lock()
+            .detach(key, Instant::now(), &self.config, &mut fx);
         self.apply(fx);
     }
 }
@@ -109,17 +144,33 @@ impl<M: Manager> Pool<M> {
         config: Config,
         initial: Vec<(M::Key, usize)>,
     ) -> Result<Self, BuildError<M::Error>> {
+        let wake = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
+            state: Mutex::new(State::new(&config)),
             manager,
             config,
-            state: Mutex::new(State::new()),
             drained: Notify::new(),
             runtime: Handle::current(),
+            maintenance: Arc::clone(&wake),
         });
+        let c = &shared.config;
+        if c.idle_timeout.is_some()
+            || c.max_lifetime.is_some()
+            || c.keepalive_interval.is_some()
+            || c.min_idle > 0
+        {
+            spawn_maintenance(&shared, wake);
+        }
         let pool = Pool { shared };
         if initial.iter().any(|(_, n)| *n > 0) {
             pool.prewarm(initial).await?;
         }
+        let mut fx = Effects::new();
+        pool.shared
+            .state
+            .lock()
+            .refill_all(Instant::now(), &pool.shared.config, &mut fx);
+        pool.shared.apply(fx);
         Ok(pool)
     }
 
@@ -150,10 +201,14 @@ impl<M: Manager> Pool<M> {
                 failure.get_or_insert_with(|| e.clone());
             }
             let mut fx = Effects::new();
-            self.shared
-                .state
-                .lock()
-                .dial_done(id, None, result, &self.shared.config, &mut fx);
+            self.shared.state.lock().dial_done(
+                id,
+                None,
+                result,
+                Instant::now(),
+                &self.shared.config,
+                &mut fx,
+            );
             self.shared.apply(fx);
         }
         match failure {
@@ -165,45 +220,101 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    /// Borrows a connection to `key`: the newest idle one, else whichever
-    /// comes first of a connection of `key` coming back and a new dial.
+    /// Borrows a connection to `key`: the newest idle one (closing stale or
+    /// expired ones it meets, pinging it first if the health-check policy
+    /// says so), else whichever comes first of a connection of `key` coming
+    /// back and a new dial.
     ///
     /// Fails with the dial's error if the dial started for this getter fails,
-    /// with [`Error::Timeout`] at the checkout deadline (carrying the key's
-    /// last dial error), with [`Error::TooManyWaiters`] at once when
-    /// `max_waiters` getters already wait, and with [`Error::Closed`] once
-    /// the pool is closed.
+    /// with [`Error::Backoff`] at once when the key is in dial backoff and no
+    /// idle connection is left, with [`Error::Timeout`] at the checkout
+    /// deadline (carrying the key's last dial error), with
+    /// [`Error::TooManyWaiters`] at once when `max_waiters` getters already
+    /// wait, and with [`Error::Closed`] once the pool is closed. A connection
+    /// that fails its health check is closed and the next one tried, all
+    /// within the checkout deadline.
     ///
     /// Cancel-safe: dropping the future at any point leaks nothing; a
     /// connection on its way to this getter goes to the next one.
     pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
+        let config = &self.shared.config;
+        let start = Instant::now();
+        let deadline = config.checkout_timeout.map(|t| start + t);
+        let mut now = start;
         let mut count = true;
         loop {
             let mut fx = Effects::new();
-            let checkout =
-                self.shared
-                    .state
-                    .lock()
-                    .checkout(key, count, &self.shared.config, &mut fx);
+            let checkout = self
+                .shared
+                .state
+                .lock()
+                .checkout(key, count, now, config, &mut fx);
             self.shared.apply(fx);
             count = false;
-            match checkout? {
-                Checkout::Idle(id, mut conn) => {
-                    if self.shared.manager.is_broken(&mut conn) {
-                        self.shared.give_back(id, conn, true);
-                        continue;
-                    }
-                    return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
-                }
-                Checkout::Wait(w, deadline) => {
+            let (id, conn) = match checkout? {
+                Checkout::Wait(w) => {
+                    // Handed over by a borrower, a dial or a keepalive ping:
+                    // it just worked.
                     let (id, conn) = self.wait(w, deadline).await?;
                     return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
                 }
+                Checkout::Idle(id, conn) => (id, conn),
+            };
+            let idle_since = conn.idle_since;
+            let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
+            if self
+                .shared
+                .manager
+                .is_broken(&mut Pooled::record(&mut conn).conn)
+            {
+                Pooled::close_for(conn, CloseReason::Broken);
+            } else if !State::<M>::needs_check(config, idle_since, now) {
+                return Ok(conn);
+            } else {
+                match self.health_check(&mut conn, deadline).await {
+                    Some(true) => return Ok(conn),
+                    Some(false) => Pooled::close_for(conn, CloseReason::HealthCheck),
+                    None => {
+                        Pooled::close_for(conn, CloseReason::HealthCheck);
+                        let waited = Instant::now().saturating_duration_since(start);
+                        return Err(self.shared.state.lock().timeout_error(id, waited));
+                    }
+                }
             }
+            now = Instant::now();
         }
     }
 
-    async fn wait(&self, id: WaiterId, deadline: Option<tokio::time::Instant>) -> Outcome<M> {
+    /// Pings `conn` before lending it: `Some(healthy)`, or `None` if the
+    /// checkout deadline passed first.
+    async fn health_check(&self, conn: &mut Pooled<M>, deadline: Option<Instant>) -> Option<bool> {
+        let shared = &self.shared;
+        let id = Pooled::key_id(conn);
+        let record = Pooled::record(conn);
+        let ping = tokio::time::timeout(
+            shared.config.ping_timeout,
+            shared.manager.ping(&mut record.conn),
+        );
+        let result = match deadline {
+            None => ping.await,
+            Some(deadline) => tokio::time::timeout_at(deadline, ping).await.ok()?,
+        };
+        let ok = match result {
+            Ok(Ok(())) => !shared.manager.is_broken(&mut record.conn),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "health check failed");
+                false
+            }
+            Err(_) => {
+                tracing::debug!("health check timed out");
+                false
+            }
+        };
+        shared.state.lock().count_health_check(id, ok);
+        Some(ok)
+    }
+
+    async fn wait(&self, id: WaiterId, deadline: Option<Instant>) -> Outcome<M> {
         let mut waiting = Waiting {
             shared: &self.shared,
             id,

@@ -12,7 +12,7 @@
 //! is held for a few hundred nanoseconds at most, and user code (the manager,
 //! a waker) never runs under it.
 //!
-//! **Counts.** Per key and in total, `open = idle + lent + dialing`.
+//! **Counts.** Per key and in total, `open = idle + lent + dialing + pinging`.
 //! `open` is what the caps limit; a connection stops counting the moment the
 //! pool decides to close it (its `Manager::close` then runs in a task,
 //! counted in `closing` until it ends). A connection handed to a waiter counts
@@ -54,14 +54,38 @@
 //! the next waiter gets it. Nothing is counted twice or lost.
 //!
 //! **Close** ([`State::close`]): serves every waiter with `Closed`, closes
-//! every idle connection; connections lent or being dialed are closed when
-//! they come back.
+//! every idle connection; connections lent, pinged or being dialed are closed
+//! when they come back.
+//!
+//! **Time** ([`State::maintain`]): every connection carries its life record
+//! ([`Conn`]). Each time one becomes idle, the first instant it needs
+//! attention (lifetime, idle timeout or keepalive ping) goes into the
+//! deadline heap; the pool's one maintenance task sleeps until the earliest
+//! and then closes what expired, reschedules what `min_idle` protects, and
+//! takes out what is due a ping (counted in `pinging`; it is not lent
+//! meanwhile, and comes back through the hand-off). Checkout and return look
+//! at the same record, so a stale or expired connection is never lent even
+//! between two wake-ups.
+//!
+//! **Dial limits** ([`State::dial_done`]): at most `max_connecting` dials
+//! of a key run at once; a getter past that waits in the key's dial queue,
+//! like one at the key's cap, and gets a dial when one ends. A failed dial
+//! puts its key in backoff: its dial queue is failed at once with
+//! [`Error::Backoff`], and until the backoff ends a getter that finds no idle
+//! connection fails the same way instead of dialing.
+//!
+//! **Forgetting keys.** A key with no connection and no waiter is forgotten,
+//! but only at the end of a transition ([`State::finish`]): a `KeyId` held in
+//! the middle of one always stays valid.
 
 use std::task::Waker;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::Config;
+use crate::config::{Config, HealthCheck};
+use crate::conn::Conn;
+use crate::deadlines::{Deadlines, Due};
 use crate::error::{ConnectError, Error};
 use crate::idle::IdleSet;
 use crate::keys::{KeyId, Keys};
@@ -72,7 +96,7 @@ use crate::waiter::{WaiterId, Waiters};
 
 /// What a waiter is served with.
 pub(crate) type Outcome<M> =
-    Result<(KeyId, <M as Manager>::Connection), Error<<M as Manager>::Error>>;
+    Result<(KeyId, Conn<<M as Manager>::Connection>), Error<<M as Manager>::Error>>;
 
 /// A dial to start once the lock is released.
 pub(crate) struct DialOrder<K> {
@@ -90,6 +114,12 @@ pub(crate) struct Effects<M: Manager> {
     pub(crate) wake_more: Vec<Waker>,
     pub(crate) dials: Vec<DialOrder<M::Key>>,
     pub(crate) closes: Vec<(M::Connection, CloseReason)>,
+    /// Idle connections taken out for a keepalive ping.
+    pub(crate) pings: Vec<(KeyId, Conn<M::Connection>)>,
+    /// A deadline earlier than the maintenance task's next wake-up was added.
+    pub(crate) rearm: bool,
+    /// A key entered dial backoff for this long.
+    pub(crate) backoff: Option<Duration>,
     /// The pool is closed and nothing is open or closing any more.
     pub(crate) drained: bool,
 }
@@ -101,6 +131,9 @@ impl<M: Manager> Effects<M> {
             wake_more: Vec::new(),
             dials: Vec::new(),
             closes: Vec::new(),
+            pings: Vec::new(),
+            rearm: false,
+            backoff: None,
             drained: false,
         }
     }
@@ -114,23 +147,29 @@ impl<M: Manager> Effects<M> {
 }
 
 /// The result of a checkout attempt.
-pub(crate) enum Checkout<M: Manager> {
+pub(crate) enum Checkout<C> {
     /// An idle connection, now lent.
-    Idle(KeyId, M::Connection),
-    /// No idle connection: wait on this slot (until `deadline`, if any).
-    Wait(WaiterId, Option<Instant>),
+    Idle(KeyId, Conn<C>),
+    /// No idle connection: wait on this slot.
+    Wait(WaiterId),
 }
 
 /// Everything the pool knows; see the module docs for the invariants.
 pub(crate) struct State<M: Manager> {
     keys: Keys<M::Key, M::Error>,
-    idle: IdleSet<M::Connection>,
+    idle: IdleSet<Conn<M::Connection>>,
     waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
     global_dial_waiters: WaitQueue<WaiterId>,
+    deadlines: Deadlines,
+    /// When the maintenance task wakes next (`None`: only when told).
+    timer_at: Option<Instant>,
+    /// Keys that may have become unused during the current transition.
+    maybe_unused: Vec<KeyId>,
     open: usize,
     lent: usize,
     dialing: usize,
+    pinging: usize,
     waiting: usize,
     closing: usize,
     closed: bool,
@@ -138,15 +177,19 @@ pub(crate) struct State<M: Manager> {
 }
 
 impl<M: Manager> State<M> {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(config: &Config) -> Self {
         Self {
-            keys: Keys::default(),
+            keys: Keys::new(config.min_idle > 0),
             idle: IdleSet::default(),
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
+            deadlines: Deadlines::default(),
+            timer_at: None,
+            maybe_unused: Vec::new(),
             open: 0,
             lent: 0,
             dialing: 0,
+            pinging: 0,
             waiting: 0,
             closing: 0,
             closed: false,
@@ -158,19 +201,59 @@ impl<M: Manager> State<M> {
         self.closed
     }
 
-    fn check(&self) {
-        debug_assert_eq!(self.open, self.idle.len() + self.lent + self.dialing);
+    /// Ends every public transition: forgets the keys it left unused and
+    /// tells whether a closed pool is drained.
+    fn finish(&mut self, fx: &mut Effects<M>) {
+        while let Some(id) = self.maybe_unused.pop() {
+            self.keys.forget_if_unused(id);
+        }
+        fx.drained = self.is_drained();
+        debug_assert_eq!(
+            self.open,
+            self.idle.len() + self.lent + self.dialing + self.pinging
+        );
     }
 
-    /// A get for `key`: an idle connection, or a waiter slot (see module docs).
-    /// `count` is false when the caller retries after a broken idle connection.
+    fn unused(&mut self, id: KeyId) {
+        self.maybe_unused.push(id);
+    }
+
+    fn in_backoff(&self, id: KeyId, now: Instant) -> bool {
+        self.keys
+            .get(id)
+            .backoff_until
+            .is_some_and(|until| until > now)
+    }
+
+    /// Whether a dial of `id` may start, the pool's own cap aside.
+    fn key_can_dial(&self, id: KeyId, now: Instant, config: &Config) -> bool {
+        let entry = self.keys.get(id);
+        entry.open < config.max_open_per_key
+            && entry.dialing < config.max_connecting
+            && !self.in_backoff(id, now)
+    }
+
+    fn backoff_error(&self, id: KeyId, now: Instant) -> Error<M::Error> {
+        let entry = self.keys.get(id);
+        Error::Backoff {
+            retry_in: entry
+                .backoff_until
+                .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),
+            last_connect_error: entry.last_error.clone().unwrap_or(ConnectError::Aborted),
+        }
+    }
+
+    /// A get for `key` at `now`: an idle connection, or a waiter slot (see
+    /// module docs). `count` is false when the caller retries after a broken
+    /// or unhealthy idle connection.
     pub(crate) fn checkout(
         &mut self,
         key: &M::Key,
         count: bool,
+        now: Instant,
         config: &Config,
         fx: &mut Effects<M>,
-    ) -> Result<Checkout<M>, Error<M::Error>> {
+    ) -> Result<Checkout<M::Connection>, Error<M::Error>> {
         if self.closed {
             return Err(Error::Closed);
         }
@@ -179,20 +262,44 @@ impl<M: Manager> State<M> {
             self.counters.gets += 1;
             self.keys.get_mut(id).counters.gets += 1;
         }
-        if let Some(conn) = self.idle.pop_newest(id) {
+        while let Some(mut conn) = self.idle.pop_newest(id) {
+            // `len_of` no longer counts `conn`: closing it keeps `min_idle` iff
+            // `len_of >= min_idle`.
+            let reason = if conn.is_expired(now) {
+                Some(CloseReason::Lifetime)
+            } else if conn.is_stale(now, config) && self.idle.len_of(id) >= config.min_idle {
+                Some(CloseReason::IdleTimeout)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                self.close_conn(id, conn.conn, reason, now, config, fx);
+                continue;
+            }
+            conn.uses += 1;
             self.keys.get_mut(id).lent += 1;
             self.lent += 1;
+            self.refill(id, now, config, fx);
+            self.finish(fx);
             return Ok(Checkout::Idle(id, conn));
+        }
+        if self.in_backoff(id, now) {
+            self.counters.backoff_rejections += 1;
+            self.keys.get_mut(id).counters.backoff_rejections += 1;
+            let err = self.backoff_error(id, now);
+            self.unused(id);
+            self.finish(fx);
+            return Err(err);
         }
         if let Some(max_waiters) = config.max_waiters
             && self.waiting >= max_waiters
         {
             self.counters.rejections += 1;
             self.keys.get_mut(id).counters.rejections += 1;
-            self.keys.forget_if_unused(id);
+            self.unused(id);
+            self.finish(fx);
             return Err(Error::TooManyWaiters { max_waiters });
         }
-        let now = Instant::now();
         let w = self.waiters.insert(id, now);
         self.waiting += 1;
         self.counters.gets_waited += 1;
@@ -201,16 +308,22 @@ impl<M: Manager> State<M> {
         entry.counters.gets_waited += 1;
         entry.tidy_queues(|w| self.waiters.is_live(w));
         entry.idle_waiters.push(w);
-        self.find_dial(id, w, config, fx);
-        self.check();
-        Ok(Checkout::Wait(w, config.checkout_timeout.map(|t| now + t)))
+        self.find_dial(id, w, now, config, fx);
+        self.finish(fx);
+        Ok(Checkout::Wait(w))
     }
 
     /// Starts a dial for the new waiter `w`, or queues it for one.
-    fn find_dial(&mut self, id: KeyId, w: WaiterId, config: &Config, fx: &mut Effects<M>) {
-        let entry = self.keys.get_mut(id);
-        if entry.open >= config.max_open_per_key {
-            entry.dial_waiters.push(w);
+    fn find_dial(
+        &mut self,
+        id: KeyId,
+        w: WaiterId,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        if !self.key_can_dial(id, now, config) {
+            self.keys.get_mut(id).dial_waiters.push(w);
             return;
         }
         if self.open >= config.max_open {
@@ -221,7 +334,7 @@ impl<M: Manager> State<M> {
                 self.global_dial_waiters.push(w);
                 return;
             };
-            self.close_without_refill(other, conn, CloseReason::Evicted, fx);
+            self.close_without_refill(other, conn.conn, CloseReason::Evicted, fx);
         }
         self.start_dial(id, Some(w), fx);
     }
@@ -255,8 +368,35 @@ impl<M: Manager> State<M> {
         id
     }
 
+    /// Tops every key up to `min_idle` (after pre-warming).
+    pub(crate) fn refill_all(&mut self, now: Instant, config: &Config, fx: &mut Effects<M>) {
+        for id in self.keys.ids() {
+            self.refill(id, now, config, fx);
+        }
+        self.finish(fx);
+    }
+
+    /// Starts the dials that bring `id` back to `min_idle`, as far as the
+    /// caps, `max_connecting` and the backoff allow (a backoff schedules a
+    /// refill for when it ends).
+    fn refill(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
+        if config.min_idle == 0 || self.closed {
+            return;
+        }
+        loop {
+            let entry = self.keys.get(id);
+            if self.idle.len_of(id) + entry.dialing + entry.pinging >= config.min_idle
+                || !self.key_can_dial(id, now, config)
+                || self.open >= config.max_open
+            {
+                return;
+            }
+            self.start_dial(id, None, fx);
+        }
+    }
+
     /// Serves the live waiter `w` and accounts for it.
-    fn serve(&mut self, w: WaiterId, outcome: Outcome<M>, fx: &mut Effects<M>) {
+    fn serve(&mut self, w: WaiterId, mut outcome: Outcome<M>, fx: &mut Effects<M>) {
         let id = self
             .waiters
             .live(w)
@@ -265,20 +405,32 @@ impl<M: Manager> State<M> {
         let entry = self.keys.get_mut(id);
         entry.waiting -= 1;
         self.waiting -= 1;
-        if outcome.is_ok() {
-            entry.lent += 1;
-            self.lent += 1;
+        match &mut outcome {
+            Ok((_, conn)) => {
+                conn.uses += 1;
+                entry.lent += 1;
+                self.lent += 1;
+            }
+            Err(_) => self.unused(id),
         }
         if let Some(waker) = self.waiters.serve(w, outcome) {
             fx.wake(waker);
         }
     }
 
-    /// A connection of `id` that came free (returned, or dialed for nobody in
-    /// particular) and is not counted as lent or dialing: the hand-off.
-    fn place(&mut self, id: KeyId, conn: M::Connection, config: &Config, fx: &mut Effects<M>) {
+    /// A connection of `id` that came free (returned, pinged, or dialed for
+    /// nobody in particular) and is not counted as lent, dialing or pinging:
+    /// the hand-off.
+    fn place(
+        &mut self,
+        id: KeyId,
+        conn: Conn<M::Connection>,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
         if self.closed {
-            return self.close_conn(id, conn, CloseReason::PoolClosed, config, fx);
+            return self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
         }
         let entry = self.keys.get_mut(id);
         if entry.waiting > 0
@@ -289,38 +441,70 @@ impl<M: Manager> State<M> {
         // A getter of another key may wait at the pool cap: hand it this slot.
         if self.waiting > self.keys.get(id).waiting
             && self.open >= config.max_open
-            && let Some((w, other)) = self.pop_global_waiter(config)
+            && let Some((w, other)) = self.pop_global_waiter(now, config, fx)
         {
-            self.close_without_refill(id, conn, CloseReason::Evicted, fx);
+            self.close_without_refill(id, conn.conn, CloseReason::Evicted, fx);
             return self.start_dial(other, Some(w), fx);
         }
         if self.idle.len_of(id) >= config.max_idle_per_key {
-            return self.close_conn(id, conn, CloseReason::IdleCapacity, config, fx);
+            return self.close_conn(id, conn.conn, CloseReason::IdleCapacity, now, config, fx);
         }
         if self.idle.len() >= config.max_idle
             && let Some((other, old)) = self.idle.pop_lru()
         {
-            self.close_conn(other, old, CloseReason::Evicted, config, fx);
+            self.close_conn(other, old.conn, CloseReason::Evicted, now, config, fx);
         }
-        self.idle.push(id, conn);
+        let deadline = conn.deadline(now, false, config);
+        let r = self.idle.push(id, conn);
+        if let Some(at) = deadline {
+            self.schedule(at, Due::Idle(r), fx);
+        }
     }
 
-    /// The first live waiter of the global dial queue whose key is under its
-    /// cap; waiters whose key reached its cap meanwhile move to their key's
-    /// dial queue.
-    fn pop_global_waiter(&mut self, config: &Config) -> Option<(WaiterId, KeyId)> {
+    fn schedule(&mut self, at: Instant, due: Due, fx: &mut Effects<M>) {
+        self.deadlines.push(at, due);
+        if self.timer_at.is_none_or(|t| at < t) {
+            self.timer_at = Some(at);
+            fx.rearm = true;
+        }
+        let idle = &self.idle;
+        self.deadlines
+            .compact(idle.len() + self.keys.len(), |due| match due {
+                Due::Idle(r) => idle.contains(r),
+                Due::Refill(_) => true,
+            });
+    }
+
+    /// The first live waiter of the global dial queue whose key may dial;
+    /// waiters whose key reached its cap or `max_connecting` meanwhile move
+    /// to their key's dial queue, waiters whose key is in backoff fail.
+    fn pop_global_waiter(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) -> Option<(WaiterId, KeyId)> {
         while let Some(w) = self
             .global_dial_waiters
             .pop_live(|w| self.waiters.is_live(w))
         {
             let key = self.waiters.live(w).expect("live").key;
-            let entry = self.keys.get_mut(key);
-            if entry.open < config.max_open_per_key {
+            if self.in_backoff(key, now) {
+                self.reject_for_backoff(w, key, now, fx);
+            } else if self.key_can_dial(key, now, config) {
                 return Some((w, key));
+            } else {
+                self.keys.get_mut(key).dial_waiters.push(w);
             }
-            entry.dial_waiters.push(w);
         }
         None
+    }
+
+    fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId, now: Instant, fx: &mut Effects<M>) {
+        self.counters.backoff_rejections += 1;
+        self.keys.get_mut(id).counters.backoff_rejections += 1;
+        let err = self.backoff_error(id, now);
+        self.serve(w, Err(err), fx);
     }
 
     fn tidy_global_queue(&mut self) {
@@ -332,31 +516,67 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// A borrower returns a connection of `id` (`broken`: closes it instead).
+    /// A borrower returns a connection of `id` at `now`; `close` closes it
+    /// for that reason instead. Past its lifetime or its uses it is closed too.
     pub(crate) fn give_back(
         &mut self,
         id: KeyId,
-        conn: M::Connection,
-        broken: bool,
+        mut conn: Conn<M::Connection>,
+        close: Option<CloseReason>,
+        now: Instant,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
         self.keys.get_mut(id).lent -= 1;
         self.lent -= 1;
-        if broken {
-            self.close_conn(id, conn, CloseReason::Broken, config, fx);
-        } else {
-            self.place(id, conn, config, fx);
+        let close = close.or_else(|| {
+            if conn.is_expired(now) {
+                Some(CloseReason::Lifetime)
+            } else if conn.is_used_up(config) {
+                Some(CloseReason::Uses)
+            } else {
+                None
+            }
+        });
+        match close {
+            Some(reason) => self.close_conn(id, conn.conn, reason, now, config, fx),
+            None => {
+                conn.rest(now, config);
+                self.place(id, conn, now, config, fx);
+            }
         }
-        self.check();
+        self.finish(fx);
     }
 
     /// A borrower takes its connection out of the pool for good.
-    pub(crate) fn detach(&mut self, id: KeyId, config: &Config, fx: &mut Effects<M>) {
+    pub(crate) fn detach(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
         self.keys.get_mut(id).lent -= 1;
         self.lent -= 1;
-        self.release_slot(id, config, fx);
-        self.check();
+        self.release_slot(id, now, config, fx);
+        self.finish(fx);
+    }
+
+    /// Counts a health-check ping of a connection of `id` lent to a getter.
+    pub(crate) fn count_health_check(&mut self, id: KeyId, ok: bool) {
+        let entry = self.keys.get_mut(id);
+        entry.counters.health_checks += 1;
+        self.counters.health_checks += 1;
+        if !ok {
+            entry.counters.health_check_failures += 1;
+            self.counters.health_check_failures += 1;
+        }
+    }
+
+    /// A getter ran into its checkout deadline outside a wait (during a
+    /// health check): counts it and builds the error.
+    pub(crate) fn timeout_error(&mut self, id: KeyId, waited: Duration) -> Error<M::Error> {
+        let entry = self.keys.get_mut(id);
+        entry.counters.timeouts += 1;
+        self.counters.timeouts += 1;
+        Error::Timeout {
+            waited,
+            last_connect_error: entry.last_error.clone(),
+        }
     }
 
     /// Closes `conn` of `id` and gives its slot to a waiter.
@@ -365,13 +585,14 @@ impl<M: Manager> State<M> {
         id: KeyId,
         conn: M::Connection,
         reason: CloseReason,
+        now: Instant,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
         self.count_close(id, reason);
         self.closing += 1;
         fx.closes.push((conn, reason));
-        self.release_slot(id, config, fx);
+        self.release_slot(id, now, config, fx);
     }
 
     /// Closes `conn` of `id` whose slot the caller reuses at once.
@@ -387,7 +608,7 @@ impl<M: Manager> State<M> {
         fx.closes.push((conn, reason));
         self.keys.get_mut(id).open -= 1;
         self.open -= 1;
-        self.keys.forget_if_unused(id);
+        self.unused(id);
     }
 
     fn count_close(&mut self, id: KeyId, reason: CloseReason) {
@@ -395,37 +616,55 @@ impl<M: Manager> State<M> {
         self.keys.get_mut(id).counters.count_close(reason);
     }
 
-    /// A connection of `id` stopped counting: hand its slot to a dial waiter.
-    fn release_slot(&mut self, id: KeyId, config: &Config, fx: &mut Effects<M>) {
-        let entry = self.keys.get_mut(id);
-        entry.open -= 1;
+    /// A connection of `id` stopped counting: hand its slot to a dial waiter
+    /// (of the key, else of the pool) and refill `min_idle`.
+    fn release_slot(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
+        self.keys.get_mut(id).open -= 1;
         self.open -= 1;
-        if !self.closed {
-            let entry = self.keys.get_mut(id);
-            let waiter = if entry.waiting > 0 && entry.open < config.max_open_per_key {
-                entry.dial_waiters.pop_live(|w| self.waiters.is_live(w))
-            } else {
-                None
-            };
-            match waiter {
-                Some(w) => self.start_dial(id, Some(w), fx),
-                None => {
-                    if let Some((w, other)) = self.pop_global_waiter(config) {
-                        self.start_dial(other, Some(w), fx);
-                    }
-                }
-            }
+        self.unused(id);
+        if self.closed {
+            return;
         }
-        self.keys.forget_if_unused(id);
-        fx.drained = self.is_drained();
+        if !self.start_queued_dial(id, now, config, fx)
+            && let Some((w, other)) = self.pop_global_waiter(now, config, fx)
+        {
+            self.start_dial(other, Some(w), fx);
+        }
+        self.refill(id, now, config, fx);
     }
 
-    /// A dial of `id`, started for `waiter`, finished.
+    /// Starts a dial for the first live waiter of `id`'s dial queue, if the
+    /// key and the pool may dial. True if it did.
+    fn start_queued_dial(
+        &mut self,
+        id: KeyId,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) -> bool {
+        if self.keys.get(id).waiting == 0
+            || self.open >= config.max_open
+            || !self.key_can_dial(id, now, config)
+        {
+            return false;
+        }
+        let entry = self.keys.get_mut(id);
+        match entry.dial_waiters.pop_live(|w| self.waiters.is_live(w)) {
+            Some(w) => {
+                self.start_dial(id, Some(w), fx);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A dial of `id`, started for `waiter`, finished at `now`.
     pub(crate) fn dial_done(
         &mut self,
         id: KeyId,
         waiter: Option<WaiterId>,
         result: Result<M::Connection, ConnectError<M::Error>>,
+        now: Instant,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -435,22 +674,168 @@ impl<M: Manager> State<M> {
         match result {
             Ok(conn) => {
                 entry.last_error = None;
+                entry.failures = 0;
+                entry.backoff_until = None;
+                let conn = Conn::new(conn, now, config);
                 match waiter.filter(|&w| self.waiters.is_live(w) && !self.closed) {
                     Some(w) => self.serve(w, Ok((id, conn)), fx),
-                    None => self.place(id, conn, config, fx),
+                    None => self.place(id, conn, now, config, fx),
+                }
+                // A `max_connecting` slot came free.
+                if !self.closed {
+                    self.start_queued_dial(id, now, config, fx);
                 }
             }
             Err(err) => {
                 entry.last_error = Some(err.clone());
+                entry.failures = entry.failures.saturating_add(1);
                 entry.counters.dial_failures += 1;
                 self.counters.dial_failures += 1;
                 if let Some(w) = waiter.filter(|&w| self.waiters.is_live(w)) {
                     self.serve(w, Err(Error::Connect(err)), fx);
                 }
-                self.release_slot(id, config, fx);
+                if let Some(backoff) = config.backoff
+                    && !self.closed
+                {
+                    self.enter_backoff(
+                        id,
+                        backoff.delay(self.keys.get(id).failures),
+                        now,
+                        config,
+                        fx,
+                    );
+                }
+                self.release_slot(id, now, config, fx);
             }
         }
-        self.check();
+        self.finish(fx);
+    }
+
+    /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
+    /// the getters waiting for a dial of it.
+    fn enter_backoff(
+        &mut self,
+        id: KeyId,
+        delay: Duration,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        let delay = delay.mul_f64(0.5 + 0.5 * fastrand::f64());
+        let until = now + delay;
+        let entry = self.keys.get_mut(id);
+        entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
+        entry.counters.backoffs += 1;
+        self.counters.backoffs += 1;
+        fx.backoff = Some(delay);
+        while let Some(w) = self
+            .keys
+            .get_mut(id)
+            .dial_waiters
+            .pop_live(|w| self.waiters.is_live(w))
+        {
+            self.reject_for_backoff(w, id, now, fx);
+        }
+        if config.min_idle > 0 {
+            self.schedule(until, Due::Refill(id), fx);
+        }
+    }
+
+    /// A keepalive ping of a connection of `id` ended at `now`: `conn` is
+    /// `None` if the ping task died with it.
+    pub(crate) fn keepalive_done(
+        &mut self,
+        id: KeyId,
+        conn: Option<Conn<M::Connection>>,
+        ok: bool,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        let entry = self.keys.get_mut(id);
+        entry.pinging -= 1;
+        self.pinging -= 1;
+        entry.counters.keepalive_pings += 1;
+        self.counters.keepalive_pings += 1;
+        if !ok {
+            entry.counters.keepalive_failures += 1;
+            self.counters.keepalive_failures += 1;
+        }
+        match conn {
+            None => {
+                self.count_close(id, CloseReason::Keepalive);
+                self.release_slot(id, now, config, fx);
+            }
+            Some(mut conn) => {
+                conn.missed = if ok { 0 } else { conn.missed + 1 };
+                if conn.missed >= config.keepalive_max_missed {
+                    self.close_conn(id, conn.conn, CloseReason::Keepalive, now, config, fx);
+                } else {
+                    conn.schedule_ping(now, config);
+                    self.place(id, conn, now, config, fx);
+                }
+            }
+        }
+        self.finish(fx);
+    }
+
+    /// The maintenance task's turn at `now`: closes idle connections past
+    /// their lifetime or idle timeout (keeping `min_idle`), takes out those
+    /// due a keepalive ping, refills keys whose backoff ended. Returns when
+    /// to run next.
+    pub(crate) fn maintain(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        // Deadlines pushed now are all later than `now`: no rearm needed.
+        self.timer_at = Some(now);
+        while let Some(due) = self.deadlines.pop_due(now) {
+            let r = match due {
+                Due::Refill(id) => {
+                    self.refill(id, now, config, fx);
+                    continue;
+                }
+                Due::Idle(r) => r,
+            };
+            let Some((id, conn)) = self.idle.get(r) else {
+                continue; // lent (or closed) since
+            };
+            let stale = conn.is_stale(now, config);
+            let protected = stale && self.idle.len_of(id) <= config.min_idle;
+            if conn.is_expired(now) || (stale && !protected) {
+                let reason = if conn.is_expired(now) {
+                    CloseReason::Lifetime
+                } else {
+                    CloseReason::IdleTimeout
+                };
+                let (id, conn) = self.idle.take(r).expect("idle");
+                self.close_conn(id, conn.conn, reason, now, config, fx);
+            } else if conn.next_ping.is_some_and(|at| at <= now) {
+                let (id, conn) = self.idle.take(r).expect("idle");
+                self.keys.get_mut(id).pinging += 1;
+                self.pinging += 1;
+                fx.pings.push((id, conn));
+            } else if let Some(at) = conn.deadline(now, protected, config) {
+                self.schedule(at, Due::Idle(r), fx);
+            }
+        }
+        self.timer_at = self.deadlines.next();
+        self.finish(fx);
+        self.timer_at
+    }
+
+    /// Whether a connection idle since `idle_since` is pinged before it is lent at `now`.
+    pub(crate) fn needs_check(config: &Config, idle_since: Instant, now: Instant) -> bool {
+        match config.health_check {
+            HealthCheck::Never => false,
+            HealthCheck::Always => true,
+            HealthCheck::IfIdleFor(d) => now.saturating_duration_since(idle_since) >= d,
+        }
     }
 
     /// The outcome of waiter `w` if it was served (removing its slot);
@@ -490,20 +875,21 @@ impl<M: Manager> State<M> {
                 self.waiting -= 1;
                 entry.tidy_queues(|w| self.waiters.is_live(w));
                 self.tidy_global_queue();
-                self.keys.forget_if_unused(id);
+                self.unused(id);
                 None
             }
             Some(outcome) if take_outcome => Some(outcome),
-            Some(Ok((id, conn))) => {
-                // Served but never picked up: pass it on.
+            Some(Ok((id, mut conn))) => {
+                // Served but never picked up: pass it on, as not lent.
+                conn.uses -= 1;
                 self.keys.get_mut(id).lent -= 1;
                 self.lent -= 1;
-                self.place(id, conn, config, fx);
+                self.place(id, conn, Instant::now(), config, fx);
                 None
             }
             Some(Err(_)) => None,
         };
-        self.check();
+        self.finish(fx);
         result
     }
 
@@ -540,22 +926,24 @@ impl<M: Manager> State<M> {
             return;
         }
         self.closed = true;
+        fx.rearm = true; // the maintenance task ends
         for w in self.waiters.live_ids() {
             self.serve(w, Err(Error::Closed), fx);
         }
         self.global_dial_waiters.clear();
+        self.deadlines.clear();
         for (_, entry) in self.keys.iter_mut() {
             entry.idle_waiters.clear();
             entry.dial_waiters.clear();
         }
         for id in self.keys.ids() {
-            self.keys.forget_if_unused(id);
+            self.unused(id);
         }
+        let now = Instant::now();
         while let Some((id, conn)) = self.idle.pop_lru() {
-            self.close_conn(id, conn, CloseReason::PoolClosed, config, fx);
+            self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
         }
-        fx.drained = self.is_drained();
-        self.check();
+        self.finish(fx);
     }
 
     /// A `Manager::close` task ended; true if the pool is now drained.
@@ -578,6 +966,7 @@ impl<M: Manager> State<M> {
             idle: self.idle.len(),
             lent: self.lent,
             dialing: self.dialing,
+            pinging: self.pinging,
             waiting: self.waiting,
             closing: self.closing,
             keys: self.keys.len(),
@@ -594,7 +983,10 @@ impl<M: Manager> State<M> {
             idle: self.idle.len_of(id),
             lent: entry.lent,
             dialing: entry.dialing,
+            pinging: entry.pinging,
             waiting: entry.waiting,
+            dial_failures_in_a_row: entry.failures,
+            in_backoff: self.in_backoff(id, Instant::now()),
             counters: entry.counters.clone(),
         })
     }

@@ -2,7 +2,7 @@
 //!
 //! The counters live inside the pool's state and are updated under its lock
 //! by the transition that they count, so a snapshot is always consistent: in
-//! any [`PoolState`] or [`KeyState`], `open == idle + lent + dialing`.
+//! any [`PoolState`] or [`KeyState`], `open == idle + lent + dialing + pinging`.
 
 use std::time::Duration;
 
@@ -21,15 +21,30 @@ pub enum CloseReason {
     Evicted,
     /// The pool was closed.
     PoolClosed,
+    /// Idle for `idle_timeout` (found by the maintenance task or at checkout).
+    IdleTimeout,
+    /// Reached its `max_lifetime` (while idle, or when it came back).
+    Lifetime,
+    /// Lent `max_uses` times.
+    Uses,
+    /// Failed the health-check ping before it would have been lent.
+    HealthCheck,
+    /// Missed `keepalive_max_missed` background keepalive pings in a row.
+    Keepalive,
 }
 
 impl CloseReason {
     /// Every reason, in the order of their counters.
-    pub const ALL: [CloseReason; 4] = [
+    pub const ALL: [CloseReason; 9] = [
         CloseReason::Broken,
         CloseReason::IdleCapacity,
         CloseReason::Evicted,
         CloseReason::PoolClosed,
+        CloseReason::IdleTimeout,
+        CloseReason::Lifetime,
+        CloseReason::Uses,
+        CloseReason::HealthCheck,
+        CloseReason::Keepalive,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -43,6 +58,11 @@ impl CloseReason {
             CloseReason::IdleCapacity => "idle_capacity",
             CloseReason::Evicted => "evicted",
             CloseReason::PoolClosed => "pool_closed",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::Lifetime => "lifetime",
+            CloseReason::Uses => "uses",
+            CloseReason::HealthCheck => "health_check",
+            CloseReason::Keepalive => "keepalive",
         }
     }
 }
@@ -74,6 +94,18 @@ pub struct Counters {
     pub timeouts: u64,
     /// Gets refused at once because `max_waiters` getters were already waiting.
     pub rejections: u64,
+    /// Health-check pings before lending.
+    pub health_checks: u64,
+    /// Health-check pings that failed or timed out.
+    pub health_check_failures: u64,
+    /// Background keepalive pings.
+    pub keepalive_pings: u64,
+    /// Background keepalive pings that failed or timed out.
+    pub keepalive_failures: u64,
+    /// Times a key entered dial backoff (once per failed dial while backoff is on).
+    pub backoffs: u64,
+    /// Gets that failed at once because their key was in dial backoff.
+    pub backoff_rejections: u64,
     closes: [u64; CloseReason::ALL.len()],
 }
 
@@ -96,7 +128,7 @@ impl Counters {
 /// A consistent snapshot of the whole pool ([`Pool::state`](crate::Pool::state)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolState {
-    /// Connections that count against `max_open`: `idle + lent + dialing`.
+    /// Connections that count against `max_open`: `idle + lent + dialing + pinging`.
     pub open: usize,
     /// Connections in the idle lists.
     pub idle: usize,
@@ -105,6 +137,8 @@ pub struct PoolState {
     pub lent: usize,
     /// Dials in flight.
     pub dialing: usize,
+    /// Idle connections taken out for a background keepalive ping.
+    pub pinging: usize,
     /// Getters waiting for a connection.
     pub waiting: usize,
     /// Connections whose [`Manager::close`](crate::Manager::close) is still
@@ -122,7 +156,7 @@ pub struct PoolState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyState {
     /// Connections of this key that count against `max_open_per_key`:
-    /// `idle + lent + dialing`.
+    /// `idle + lent + dialing + pinging`.
     pub open: usize,
     /// Idle connections of this key.
     pub idle: usize,
@@ -130,6 +164,12 @@ pub struct KeyState {
     pub lent: usize,
     /// Dials in flight for this key.
     pub dialing: usize,
+    /// Idle connections of this key out for a keepalive ping.
+    pub pinging: usize,
+    /// Consecutive failed dials of this key (0 after a success).
+    pub dial_failures_in_a_row: u32,
+    /// Whether the key is in dial backoff (gets that find no idle connection fail at once).
+    pub in_backoff: bool,
     /// Getters waiting for a connection of this key.
     pub waiting: usize,
     /// Cumulative counters since the pool started tracking this key.

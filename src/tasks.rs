@@ -1,4 +1,4 @@
-//! The tasks a pool spawns: dials and closes.
+//! The tasks a pool spawns: dials, keepalive pings and closes.
 //!
 //! Both run on the runtime the pool was built in, never on a getter's task:
 //! a getter that gives up must not cancel a dial (its connection serves the
@@ -8,6 +8,9 @@
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
+use crate::conn::Conn;
 use crate::error::ConnectError;
 use crate::keys::KeyId;
 use crate::manager::Manager;
@@ -70,6 +73,7 @@ impl<M: Manager> DialGuard<M> {
             self.key_id,
             self.waiter,
             result,
+            Instant::now(),
             &self.shared.config,
             &mut fx,
         );
@@ -82,6 +86,68 @@ impl<M: Manager> Drop for DialGuard<M> {
         if !self.done {
             tracing::debug!("dial aborted");
             self.finish(Err(ConnectError::Aborted));
+        }
+    }
+}
+
+/// Runs a background keepalive ping of an idle connection in its own task.
+pub(crate) fn spawn_ping<M: Manager>(
+    shared: &Arc<Shared<M>>,
+    key_id: KeyId,
+    mut conn: Conn<M::Connection>,
+) {
+    let mut guard = PingGuard {
+        shared: Arc::clone(shared),
+        key_id,
+        done: false,
+    };
+    shared.runtime.spawn(async move {
+        let shared = &guard.shared;
+        let timeout = shared.config.keepalive_timeout;
+        let ok = match tokio::time::timeout(timeout, shared.manager.ping(&mut conn.conn)).await {
+            Ok(Ok(())) => !shared.manager.is_broken(&mut conn.conn),
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "keepalive ping failed");
+                false
+            }
+            Err(_) => {
+                tracing::debug!(?timeout, "keepalive ping timed out");
+                false
+            }
+        };
+        guard.finish(Some(conn), ok);
+    });
+}
+
+/// Settles a keepalive ping; if dropped unfinished (the ping panicked), the
+/// connection is gone and is counted as closed.
+struct PingGuard<M: Manager> {
+    shared: Arc<Shared<M>>,
+    key_id: KeyId,
+    done: bool,
+}
+
+impl<M: Manager> PingGuard<M> {
+    fn finish(&mut self, conn: Option<Conn<M::Connection>>, ok: bool) {
+        self.done = true;
+        let mut fx = Effects::new();
+        self.shared.state.lock().keepalive_done(
+            self.key_id,
+            conn,
+            ok,
+            Instant::now(),
+            &self.shared.config,
+            &mut fx,
+        );
+        self.shared.apply(fx);
+    }
+}
+
+impl<M: Manager> Drop for PingGuard<M> {
+    fn drop(&mut self) {
+        if !self.done {
+            tracing::debug!("keepalive ping aborted");
+            self.finish(None, false);
         }
     }
 }

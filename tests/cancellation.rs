@@ -402,7 +402,7 @@ impl World {
             Point::HandedOff => (10, 2),
             _ => (10, 1),
         };
-        let pool = Pool::builder(mock.clone())
+        let pool = support::core_builder(mock.clone())
             .max_open(max_open)
             .max_open_per_key(max_open_per_key)
             .connect_timeout(connect_timeout)
@@ -854,7 +854,7 @@ async fn close(pool: &Pool<M>) {
 async fn aborting_a_task_after_its_hand_off_passes_the_connection_on() {
     for second in Second::ALL {
         let mock = M::new();
-        let pool = Pool::builder(mock.clone())
+        let pool = support::core_builder(mock.clone())
             .max_open_per_key(1)
             .build()
             .await
@@ -899,7 +899,7 @@ async fn aborting_a_task_after_its_hand_off_passes_the_connection_on() {
 #[tokio::test(start_paused = true)]
 async fn live_waiters_between_cancelled_ones_are_served_in_order() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open_per_key(1)
         .build()
         .await
@@ -944,7 +944,7 @@ async fn live_waiters_between_cancelled_ones_are_served_in_order() {
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open_per_key(1)
         .max_waiters(Some(1))
         .build()
@@ -984,7 +984,7 @@ async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
 async fn a_crowd_of_timed_out_getters_leaves_the_live_one_served() {
     const CROWD: usize = 40;
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open_per_key(1)
         .checkout_timeout(None)
         .build()
@@ -1030,7 +1030,7 @@ async fn a_crowd_of_timed_out_getters_leaves_the_live_one_served() {
 async fn a_panicking_dial_behind_a_dropped_getter_leaks_nothing() {
     for second in Second::ALL {
         let mock = M::new();
-        let pool = Pool::builder(mock.clone())
+        let pool = support::core_builder(mock.clone())
             .max_open_per_key(1)
             .build()
             .await

@@ -91,7 +91,7 @@ fn sorted(mut v: Vec<u64>) -> Vec<u64> {
 #[tokio::test(start_paused = true)]
 async fn fifo_waiters_are_handed_returns_in_arrival_order() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -153,7 +153,7 @@ async fn fifo_waiters_are_handed_returns_in_arrival_order() {
 #[tokio::test(start_paused = true)]
 async fn fifo_dial_waiters_get_freed_slots_in_arrival_order() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .build()
         .await
@@ -207,7 +207,7 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
     const KEYS: u32 = 50;
     const OTHER: u32 = 1000;
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(150)
         .max_open_per_key(2)
         .build()
@@ -309,7 +309,7 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
 async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() {
     let mock = M::new();
     let keys = [1, 2, 3];
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -373,7 +373,7 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
 async fn global_cap_detach_and_broken_free_slots_for_other_keys() {
     let mock = M::new();
     let keys = [1, 2, 3, 4];
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -424,7 +424,7 @@ async fn global_cap_detach_and_broken_free_slots_for_other_keys() {
 async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
     let mock = M::new();
     let keys = [1, 2, 4, 5];
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(3)
         .build()
         .await
@@ -476,7 +476,7 @@ async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
 async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
     let mock = M::new();
     let keys = [1, 2, 3, 4];
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(4)
         .max_idle(2)
         .build()
@@ -520,7 +520,7 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
 async fn max_idle_per_key_closes_the_returned_conn_with_idle_capacity() {
     let mock = M::new();
     let keys = [1, 2];
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(4)
         .max_idle_per_key(1)
         .build()
@@ -563,7 +563,7 @@ async fn max_idle_per_key_closes_the_returned_conn_with_idle_capacity() {
 #[tokio::test(start_paused = true)]
 async fn race_return_first_then_dial_goes_idle() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -597,7 +597,7 @@ async fn race_return_first_then_dial_goes_idle() {
 #[tokio::test(start_paused = true)]
 async fn race_return_first_then_dial_goes_to_next_waiter() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -630,7 +630,7 @@ async fn race_return_first_then_dial_goes_to_next_waiter() {
 #[tokio::test(start_paused = true)]
 async fn race_dial_first_then_return_goes_idle() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -663,7 +663,7 @@ async fn race_dial_first_then_return_goes_idle() {
 #[tokio::test(start_paused = true)]
 async fn return_is_handed_straight_to_the_waiter_never_idle() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .max_idle(1)
         .build()
@@ -695,7 +695,7 @@ async fn return_is_handed_straight_to_the_waiter_never_idle() {
 #[tokio::test(start_paused = true)]
 async fn dial_failure_reaches_its_getter_and_the_next_waiter_dials() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .build()
         .await
@@ -726,7 +726,7 @@ async fn dial_failure_reaches_its_getter_and_the_next_waiter_dials() {
 #[tokio::test(start_paused = true)]
 async fn dial_failure_is_not_told_to_other_waiters() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -758,7 +758,7 @@ async fn dial_failure_is_not_told_to_other_waiters() {
 #[tokio::test(start_paused = true)]
 async fn dial_timeout_gives_connect_timeout_and_releases_the_slot() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .connect_timeout(secs(1))
         .build()
@@ -791,7 +791,7 @@ async fn dial_timeout_gives_connect_timeout_and_releases_the_slot() {
 #[tokio::test(start_paused = true)]
 async fn dial_panic_gives_aborted_and_releases_the_slot() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .build()
         .await
@@ -823,7 +823,7 @@ async fn dial_panic_gives_aborted_and_releases_the_slot() {
 #[tokio::test(start_paused = true)]
 async fn max_waiters_rejects_the_extra_waiter_at_once() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .max_waiters(Some(2))
         .build()
@@ -872,7 +872,7 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
 #[tokio::test(start_paused = true)]
 async fn max_waiters_counts_a_getter_waiting_for_its_own_dial() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_waiters(Some(1))
         .build()
         .await
@@ -903,7 +903,7 @@ async fn max_waiters_counts_a_getter_waiting_for_its_own_dial() {
 #[tokio::test(start_paused = true)]
 async fn checkout_deadline_defaults_to_30s_and_fires_exactly() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .build()
         .await
@@ -943,7 +943,7 @@ async fn checkout_deadline_defaults_to_30s_and_fires_exactly() {
 #[tokio::test(start_paused = true)]
 async fn checkout_timeout_carries_the_keys_last_dial_error() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .checkout_timeout(Some(secs(10)))
         .connect_timeout(secs(60))
@@ -979,7 +979,7 @@ async fn checkout_timeout_carries_the_keys_last_dial_error() {
 #[tokio::test(start_paused = true)]
 async fn checkout_timeout_none_waits_past_an_hour() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .checkout_timeout(None)
         .build()
@@ -1008,7 +1008,7 @@ async fn checkout_timeout_none_waits_past_an_hour() {
 async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
     let mock = M::new();
     let keys = [1, 2];
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(3)
         .max_open_per_key(2)
         .build()
@@ -1080,7 +1080,7 @@ async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
 #[tokio::test(start_paused = true)]
 async fn close_timeout_reports_the_lent_conn() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -1117,7 +1117,7 @@ async fn close_timeout_reports_the_lent_conn() {
 #[tokio::test(start_paused = true)]
 async fn close_closes_a_dial_in_flight_when_it_completes() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(2)
         .build()
         .await
@@ -1164,7 +1164,7 @@ async fn close_closes_a_dial_in_flight_when_it_completes() {
 #[tokio::test(start_paused = true)]
 async fn detach_frees_the_slot_and_the_pool_never_closes_it() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .build()
         .await
@@ -1194,7 +1194,7 @@ async fn detach_frees_the_slot_and_the_pool_never_closes_it() {
 #[tokio::test(start_paused = true)]
 async fn mark_broken_closes_instead_of_reusing() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .build()
         .await
@@ -1217,7 +1217,7 @@ async fn mark_broken_closes_instead_of_reusing() {
 #[tokio::test(start_paused = true)]
 async fn is_broken_on_return_closes_the_conn() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(1)
         .build()
         .await
@@ -1241,7 +1241,7 @@ async fn is_broken_on_return_closes_the_conn() {
 #[tokio::test(start_paused = true)]
 async fn is_broken_idle_conns_are_skipped_at_checkout() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(3)
         .build()
         .await
@@ -1307,7 +1307,7 @@ async fn is_broken_idle_conns_are_skipped_at_checkout() {
 async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     let mock = M::new();
     let keys = [1, 2];
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(10)
         .max_open_per_key(1)
         .checkout_timeout(Some(secs(10)))
@@ -1399,7 +1399,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
 #[tokio::test(start_paused = true)]
 async fn initial_for_prewarms_exactly_n_per_key() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .initial_for(1, 2)
         .initial_for(2, 3)
         .build()
@@ -1424,7 +1424,7 @@ async fn initial_for_prewarms_exactly_n_per_key() {
 #[tokio::test(start_paused = true)]
 async fn initial_prewarms_a_single_destination_pool() {
     let mock = U::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .initial(3)
         .build()
         .await
@@ -1440,7 +1440,10 @@ async fn initial_failure_fails_build_and_closes_what_was_opened() {
     mock.push(1, Step::Ok);
     mock.push(1, Step::Fail("boom"));
     mock.push(1, Step::Ok);
-    let r = Pool::builder(mock.clone()).initial_for(1, 3).build().await;
+    let r = support::core_builder(mock.clone())
+        .initial_for(1, 3)
+        .build()
+        .await;
     match r {
         Err(BuildError::Connect(ConnectError::Manager(e))) => assert_eq!(e.0, "boom"),
         Err(other) => panic!("expected BuildError::Connect(Manager), got {other:?}"),
@@ -1460,7 +1463,7 @@ async fn initial_timeout_fails_build_with_connect_timeout() {
     mock.push((), Step::Ok);
     mock.push((), Step::Hang);
     let start = Instant::now();
-    let r = Pool::builder(mock.clone())
+    let r = support::core_builder(mock.clone())
         .connect_timeout(secs(1))
         .initial(2)
         .build()
@@ -1481,7 +1484,7 @@ async fn initial_panicking_dial_fails_build_with_aborted() {
     let mock = U::new();
     mock.push((), Step::Ok);
     mock.push((), Step::Panic);
-    let r = Pool::builder(mock.clone()).initial(2).build().await;
+    let r = support::core_builder(mock.clone()).initial(2).build().await;
     match r {
         Err(BuildError::Connect(ConnectError::Aborted)) => {}
         Err(other) => panic!("expected BuildError::Connect(Aborted), got {other:?}"),
@@ -1494,7 +1497,7 @@ async fn initial_panicking_dial_fails_build_with_aborted() {
 #[tokio::test(start_paused = true)]
 async fn initial_for_zero_registers_no_key() {
     let mock = M::new();
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .initial_for(1, 1)
         .initial_for(2, 0)
         .build()

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connpool::{Error, Pool, Pooled};
+use connpool::{Error, Pooled};
 use support::{Mock, Step, check_counts};
 
 /// A small deterministic PRNG (xorshift), so a failure replays with its seed.
@@ -39,7 +39,7 @@ async fn random_gets_cancels_and_failures_leak_nothing() {
             mock.push(k, Step::Fail("scripted"));
         }
     }
-    let pool = Pool::builder(mock.clone())
+    let pool = support::core_builder(mock.clone())
         .max_open(6)
         .max_open_per_key(3)
         .max_idle(4)

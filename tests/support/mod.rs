@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{Manager, Pool, async_trait};
+use connpool::{Builder, HealthCheck, Manager, Pool, async_trait};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
@@ -58,13 +58,33 @@ impl Gate {
 pub struct MockConn<K> {
     pub id: u64,
     pub key: K,
+    /// Seen by `is_broken` (a peer that closed).
     pub broken: Arc<AtomicBool>,
+    /// Fails every ping, but `is_broken` can't tell (a dead server process).
+    pub dead: Arc<AtomicBool>,
+    /// Pings never answer (a half-open, black-holed peer).
+    pub mute: Arc<AtomicBool>,
 }
 
 impl<K> MockConn<K> {
     pub fn break_it(&self) {
         self.broken.store(true, Ordering::SeqCst);
     }
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+    }
+    pub fn mute(&self) {
+        self.mute.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Shared switches of one connection, kept by the mock so tests can reach
+/// connections that sit idle in the pool.
+#[derive(Clone)]
+pub struct Switches {
+    pub broken: Arc<AtomicBool>,
+    pub dead: Arc<AtomicBool>,
+    pub mute: Arc<AtomicBool>,
 }
 
 struct Inner<K> {
@@ -74,6 +94,12 @@ struct Inner<K> {
     closed: Mutex<Vec<u64>>,
     /// Ids of connections dropped or closed (by any path).
     dropped: Arc<Mutex<Vec<u64>>>,
+    switches: Mutex<HashMap<u64, Switches>>,
+    /// `(connection id, instant)` of every ping.
+    pings: Mutex<Vec<(u64, tokio::time::Instant)>>,
+    /// Ping steps: while non-empty, each ping takes the next (`true`: the
+    /// ping panics).
+    ping_panics: Mutex<VecDeque<bool>>,
 }
 
 /// The mock manager. Clones share the script and the records.
@@ -104,6 +130,9 @@ impl<K: Eq + Hash + Clone> Mock<K> {
                 connects: AtomicUsize::new(0),
                 closed: Mutex::new(Vec::new()),
                 dropped: Arc::new(Mutex::new(Vec::new())),
+                switches: Mutex::new(HashMap::new()),
+                pings: Mutex::new(Vec::new()),
+                ping_panics: Mutex::new(VecDeque::new()),
             }),
         }
     }
@@ -134,6 +163,51 @@ impl<K: Eq + Hash + Clone> Mock<K> {
     pub fn closed(&self) -> Vec<u64> {
         self.inner.closed.lock().clone()
     }
+
+    /// The switches of connection `id` (made by this mock).
+    pub fn conn(&self, id: u64) -> Switches {
+        self.inner.switches.lock()[&id].clone()
+    }
+
+    /// Every ping so far: `(connection id, when)`.
+    pub fn pings(&self) -> Vec<(u64, tokio::time::Instant)> {
+        self.inner.pings.lock().clone()
+    }
+
+    /// The next ping panics.
+    pub fn panic_next_ping(&self) {
+        self.inner.ping_panics.lock().push_back(true);
+    }
+}
+
+impl Switches {
+    pub fn break_it(&self) {
+        self.broken.store(true, Ordering::SeqCst);
+    }
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+    }
+    pub fn mute(&self) {
+        self.mute.store(true, Ordering::SeqCst);
+    }
+    pub fn unmute(&self) {
+        self.mute.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A builder with every lifecycle feature off (no timers, no health check,
+/// no backoff, no `max_connecting`): the core's behaviour alone.
+pub fn core_builder<K>(mock: Mock<K>) -> Builder<Mock<K>>
+where
+    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
+{
+    Pool::builder(mock)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .keepalive_interval(None)
+        .health_check(HealthCheck::Never)
+        .no_backoff()
+        .max_connecting(usize::MAX)
 }
 
 #[async_trait]
@@ -166,11 +240,38 @@ where
             },
             Step::Panic => panic!("scripted panic in connect"),
         }
-        Ok(MockConn {
-            id: self.inner.next_id.fetch_add(1, Ordering::SeqCst),
-            key: key.clone(),
+        let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
+        let switches = Switches {
             broken: Arc::new(AtomicBool::new(false)),
+            dead: Arc::new(AtomicBool::new(false)),
+            mute: Arc::new(AtomicBool::new(false)),
+        };
+        self.inner.switches.lock().insert(id, switches.clone());
+        Ok(MockConn {
+            id,
+            key: key.clone(),
+            broken: switches.broken,
+            dead: switches.dead,
+            mute: switches.mute,
         })
+    }
+
+    async fn ping(&self, conn: &mut MockConn<K>) -> Result<(), MockError> {
+        self.inner
+            .pings
+            .lock()
+            .push((conn.id, tokio::time::Instant::now()));
+        let panic = self.inner.ping_panics.lock().pop_front().unwrap_or(false);
+        if panic {
+            panic!("scripted panic in ping");
+        }
+        if conn.mute.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        if conn.dead.load(Ordering::SeqCst) || conn.broken.load(Ordering::SeqCst) {
+            return Err(MockError(format!("conn {} is dead", conn.id)));
+        }
+        Ok(())
     }
 
     fn is_broken(&self, conn: &mut MockConn<K>) -> bool {
@@ -190,15 +291,23 @@ pub async fn settle() {
     }
 }
 
-/// Asserts `open = idle + lent + dialing` for the pool and for each key given.
+/// Asserts `open = idle + lent + dialing + pinging` for the pool and for each key given.
 #[track_caller]
 pub fn check_counts<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
     let s = pool.state();
-    assert_eq!(s.open, s.idle + s.lent + s.dialing, "pool counts: {s:?}");
+    assert_eq!(
+        s.open,
+        s.idle + s.lent + s.dialing + s.pinging,
+        "pool counts: {s:?}"
+    );
     let mut sum = 0;
     for k in keys {
         if let Some(ks) = pool.key_state(k) {
-            assert_eq!(ks.open, ks.idle + ks.lent + ks.dialing, "key {k:?}: {ks:?}");
+            assert_eq!(
+                ks.open,
+                ks.idle + ks.lent + ks.dialing + ks.pinging,
+                "key {k:?}: {ks:?}"
+            );
             sum += ks.open;
         }
     }

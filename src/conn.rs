@@ -1,0 +1,131 @@
+//! A pooled connection and its life record: when it was born, when it must
+//! die, how often it was lent, since when it is idle, when it is next pinged.
+//!
+//! The record travels with the connection (idle entry, guard, ping task), so
+//! every lifecycle decision is a comparison of instants the pool already
+//! holds: no per-connection timer or task exists.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::config::Config;
+
+/// A connection with its life record.
+#[derive(Debug)]
+pub(crate) struct Conn<C> {
+    pub(crate) conn: C,
+    /// When it must be closed (`max_lifetime`, shortened by jitter), if ever.
+    pub(crate) expires_at: Option<Instant>,
+    /// Times it was lent.
+    pub(crate) uses: u64,
+    /// When it was last returned (or dialed): what `idle_timeout` and the
+    /// `IfIdleFor` health check measure. A keepalive ping does not reset it.
+    pub(crate) idle_since: Instant,
+    /// When background keepalive pings it next, if it stays idle.
+    pub(crate) next_ping: Option<Instant>,
+    /// Keepalive pings failed in a row.
+    pub(crate) missed: u32,
+}
+
+impl<C> Conn<C> {
+    /// A connection dialed at `now`.
+    pub(crate) fn new(conn: C, now: Instant, config: &Config) -> Self {
+        Self {
+            conn,
+            expires_at: config
+                .max_lifetime
+                .map(|life| now + jittered(life, config.jitter)),
+            uses: 0,
+            idle_since: now,
+            next_ping: config
+                .keepalive_interval
+                .map(|every| now + jittered(every, config.jitter)),
+            missed: 0,
+        }
+    }
+
+    /// Whether it reached its lifetime at `now`.
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// Whether it was idle `idle_timeout` or longer at `now`.
+    pub(crate) fn is_stale(&self, now: Instant, config: &Config) -> bool {
+        config
+            .idle_timeout
+            .is_some_and(|t| self.idle_since + t <= now)
+    }
+
+    /// Whether it was lent `max_uses` times.
+    pub(crate) fn is_used_up(&self, config: &Config) -> bool {
+        config.max_uses.is_some_and(|max| self.uses >= max)
+    }
+
+    /// It is idle from `now` on: idle timeout and keepalive start over.
+    pub(crate) fn rest(&mut self, now: Instant, config: &Config) {
+        self.idle_since = now;
+        self.missed = 0;
+        self.schedule_ping(now, config);
+    }
+
+    /// The next keepalive ping is due one (jittered) interval after `now`.
+    pub(crate) fn schedule_ping(&mut self, now: Instant, config: &Config) {
+        self.next_ping = config
+            .keepalive_interval
+            .map(|every| now + jittered(every, config.jitter));
+    }
+
+    /// The first instant the maintenance task must look at it while idle:
+    /// its lifetime, its idle timeout or its next ping, whichever is first.
+    /// `protected` (its key is at `min_idle`) puts the idle timeout off by a
+    /// whole timeout from `now`, so it is looked at again, not closed.
+    pub(crate) fn deadline(
+        &self,
+        now: Instant,
+        protected: bool,
+        config: &Config,
+    ) -> Option<Instant> {
+        let idle = config.idle_timeout.map(|t| {
+            if protected {
+                now + t
+            } else {
+                self.idle_since + t
+            }
+        });
+        [self.expires_at, idle, self.next_ping]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+}
+
+/// `d` shortened by a random fraction of at most `jitter` (so never longer
+/// than `d`): connections opened or returned together spread out.
+pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
+    if jitter == 0.0 {
+        return d;
+    }
+    d.mul_f64(1.0 - jitter * fastrand::f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::jittered;
+    use std::time::Duration;
+
+    #[test]
+    fn jitter_stays_in_its_band() {
+        let d = Duration::from_secs(100);
+        assert_eq!(jittered(d, 0.0), d);
+        let (mut lo, mut hi) = (d, Duration::ZERO);
+        for _ in 0..10_000 {
+            let j = jittered(d, 0.1);
+            assert!(j <= d && j >= Duration::from_secs(90), "{j:?}");
+            lo = lo.min(j);
+            hi = hi.max(j);
+        }
+        // It really spreads: the extremes of 10k draws come near the band's ends.
+        assert!(lo < Duration::from_secs(91) && hi > Duration::from_secs(99));
+    }
+}

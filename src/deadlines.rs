@@ -1,0 +1,117 @@
+//! The deadline heap: when the maintenance task must next look at each idle
+//! connection (its lifetime, idle timeout or keepalive ping, whichever is
+//! first), and when a key's dial backoff ends so `min_idle` can be refilled.
+//!
+//! One binary heap for the whole pool instead of a timer per connection: the
+//! maintenance task sleeps until the earliest entry, so 100k idle connections
+//! cost 100k heap entries (24 bytes each) and one sleeping task.
+//!
+//! Entries are never removed when their connection leaves the idle set (a
+//! checkout would then pay O(n) to find them): they go stale, and are dropped
+//! when they surface, or in bulk by [`Deadlines::compact`] once stale entries
+//! could outnumber live ones. So a return costs one O(log n) push and a
+//! checkout nothing, and the heap stays within a constant factor of the idle
+//! set.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use tokio::time::Instant;
+
+use crate::idle::IdleRef;
+use crate::keys::KeyId;
+
+/// What a deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Due {
+    /// An idle connection, valid while the idle set still holds that entry.
+    Idle(IdleRef),
+    /// A key whose dial backoff ends: refill it to `min_idle`.
+    Refill(KeyId),
+}
+
+/// A min-heap of deadlines.
+#[derive(Debug, Default)]
+pub(crate) struct Deadlines {
+    heap: BinaryHeap<Reverse<(Instant, Due)>>,
+}
+
+/// Slack before compaction: a small heap is never worth compacting.
+const COMPACT_SLACK: usize = 64;
+
+impl Deadlines {
+    pub(crate) fn push(&mut self, at: Instant, due: Due) {
+        self.heap.push(Reverse((at, due)));
+    }
+
+    /// The earliest deadline, stale or not.
+    pub(crate) fn next(&self) -> Option<Instant> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Takes the earliest entry if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
+        if self.next()? > now {
+            return None;
+        }
+        self.heap.pop().map(|Reverse((_, due))| due)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// Drops stale entries once there are more than twice `live` of them
+    /// (plus slack): amortized O(1) per push.
+    pub(crate) fn compact(&mut self, live: usize, is_live: impl Fn(Due) -> bool) {
+        if self.heap.len() > 2 * live + COMPACT_SLACK {
+            self.heap.retain(|Reverse((_, due))| is_live(*due));
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.heap.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Deadlines, Due};
+    use crate::keys::KeyId;
+    use std::time::Duration;
+    use tokio::time::Instant;
+
+    #[test]
+    fn pops_in_deadline_order_and_only_when_due() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::default();
+        for (i, s) in [5u64, 1, 3].into_iter().enumerate() {
+            d.push(
+                t0 + Duration::from_secs(s),
+                Due::Refill(KeyId::from_index(i)),
+            );
+        }
+        assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(d.pop_due(t0), None);
+        let at3 = t0 + Duration::from_secs(3);
+        assert_eq!(d.pop_due(at3), Some(Due::Refill(KeyId::from_index(1))));
+        assert_eq!(d.pop_due(at3), Some(Due::Refill(KeyId::from_index(2))));
+        assert_eq!(d.pop_due(at3), None);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn compaction_keeps_live_entries_only_past_the_bound() {
+        let t0 = Instant::now();
+        let mut d = Deadlines::default();
+        for i in 0..200 {
+            d.push(t0, Due::Refill(KeyId::from_index(i)));
+        }
+        let live = |due| matches!(due, Due::Refill(k) if k.index() < 10);
+        d.compact(100, live);
+        assert_eq!(d.len(), 200, "within the bound: untouched");
+        d.compact(10, live);
+        assert_eq!(d.len(), 10);
+    }
+}
