@@ -46,6 +46,12 @@ impl<M: Manager> Pooled<M> {
         this.key
     }
 
+    /// Sets what happens if the guard drops now: closed for `reason`, or
+    /// (`None`) returned.
+    pub(crate) fn set_close(this: &mut Self, reason: Option<CloseReason>) {
+        this.close = reason;
+    }
+
     /// Drops the guard, closing the connection for `reason`.
     pub(crate) fn close_for(mut this: Self, reason: CloseReason) {
         this.close = Some(reason);

@@ -48,7 +48,15 @@ pub trait Manager: Send + Sync + 'static {
 
     /// Checks that `conn` still works with a round trip (for example
     /// `SELECT 1`, an HTTP/2 PING, a gRPC health check). The default does
-    /// nothing and succeeds.
+    /// nothing and succeeds. Used by the health check before lending and by
+    /// background keepalive.
+    ///
+    /// The pool drops this future at its timeout (`ping_timeout`,
+    /// `keepalive_timeout`) or when the getter waiting on it gives up. If
+    /// that can leave the connection mid-exchange (a ping written, its answer
+    /// not read), make [`is_broken`](Manager::is_broken) report it: the pool
+    /// asks after every failed or abandoned ping, and closes a broken
+    /// connection instead of reusing it.
     async fn ping(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
         let _ = conn;
         Ok(())

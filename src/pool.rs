@@ -290,6 +290,9 @@ impl<M: Manager> Pool<M> {
     async fn health_check(&self, conn: &mut Pooled<M>, deadline: Option<Instant>) -> Option<bool> {
         let shared = &self.shared;
         let id = Pooled::key_id(conn);
+        // Abandoned mid-ping (the getter gave up), the connection is in an
+        // unknown state: it is closed, not returned.
+        Pooled::set_close(conn, Some(CloseReason::HealthCheck));
         let record = Pooled::record(conn);
         let ping = tokio::time::timeout(
             shared.config.ping_timeout,
@@ -311,6 +314,9 @@ impl<M: Manager> Pool<M> {
             }
         };
         shared.state.lock().count_health_check(id, ok);
+        if ok {
+            Pooled::set_close(conn, None);
+        }
         Some(ok)
     }
 

@@ -146,6 +146,16 @@ impl<M: Manager> Effects<M> {
     }
 }
 
+/// How a keepalive ping ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PingResult {
+    Ok,
+    /// Failed or timed out: one more miss.
+    Missed,
+    /// Failed and `is_broken` says the connection is unusable: closed at once.
+    Broken,
+}
+
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
     /// An idle connection, now lent.
@@ -747,11 +757,12 @@ impl<M: Manager> State<M> {
         &mut self,
         id: KeyId,
         conn: Option<Conn<M::Connection>>,
-        ok: bool,
+        ping: PingResult,
         now: Instant,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
+        let ok = ping == PingResult::Ok;
         let entry = self.keys.get_mut(id);
         entry.pinging -= 1;
         self.pinging -= 1;
@@ -768,7 +779,7 @@ impl<M: Manager> State<M> {
             }
             Some(mut conn) => {
                 conn.missed = if ok { 0 } else { conn.missed + 1 };
-                if conn.missed >= config.keepalive_max_missed {
+                if ping == PingResult::Broken || conn.missed >= config.keepalive_max_missed {
                     self.close_conn(id, conn.conn, CloseReason::Keepalive, now, config, fx);
                 } else {
                     conn.schedule_ping(now, config);

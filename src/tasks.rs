@@ -15,7 +15,7 @@ use crate::error::ConnectError;
 use crate::keys::KeyId;
 use crate::manager::Manager;
 use crate::pool::Shared;
-use crate::state::{DialOrder, Effects};
+use crate::state::{DialOrder, Effects, PingResult};
 use crate::stats::CloseReason;
 use crate::waiter::WaiterId;
 
@@ -105,7 +105,7 @@ pub(crate) fn spawn_ping<M: Manager>(
         let shared = &guard.shared;
         let timeout = shared.config.keepalive_timeout;
         let ok = match tokio::time::timeout(timeout, shared.manager.ping(&mut conn.conn)).await {
-            Ok(Ok(())) => !shared.manager.is_broken(&mut conn.conn),
+            Ok(Ok(())) => true,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "keepalive ping failed");
                 false
@@ -115,7 +115,12 @@ pub(crate) fn spawn_ping<M: Manager>(
                 false
             }
         };
-        guard.finish(Some(conn), ok);
+        let result = match (ok, shared.manager.is_broken(&mut conn.conn)) {
+            (_, true) => PingResult::Broken,
+            (true, false) => PingResult::Ok,
+            (false, false) => PingResult::Missed,
+        };
+        guard.finish(Some(conn), result);
     });
 }
 
@@ -128,13 +133,13 @@ struct PingGuard<M: Manager> {
 }
 
 impl<M: Manager> PingGuard<M> {
-    fn finish(&mut self, conn: Option<Conn<M::Connection>>, ok: bool) {
+    fn finish(&mut self, conn: Option<Conn<M::Connection>>, ping: PingResult) {
         self.done = true;
         let mut fx = Effects::new();
         self.shared.state.lock().keepalive_done(
             self.key_id,
             conn,
-            ok,
+            ping,
             Instant::now(),
             &self.shared.config,
             &mut fx,
@@ -147,7 +152,7 @@ impl<M: Manager> Drop for PingGuard<M> {
     fn drop(&mut self) {
         if !self.done {
             tracing::debug!("keepalive ping aborted");
-            self.finish(None, false);
+            self.finish(None, PingResult::Missed);
         }
     }
 }
