@@ -24,6 +24,12 @@ pub(crate) struct Conn<C> {
     pub(crate) idle_since: Instant,
     /// When background keepalive pings it next, if it stays idle.
     pub(crate) next_ping: Option<Instant>,
+    /// Its keepalive interval: `keepalive_interval` shortened by jitter once,
+    /// at birth. Each connection keeps its own phase, so pings of connections
+    /// returned together spread out, while the deadlines one connection
+    /// pushes stay in order (the maintenance task is not re-armed by every
+    /// return).
+    ping_every: Option<Duration>,
     /// Keepalive pings failed in a row.
     pub(crate) missed: u32,
 }
@@ -31,6 +37,9 @@ pub(crate) struct Conn<C> {
 impl<C> Conn<C> {
     /// A connection dialed at `now`.
     pub(crate) fn new(conn: C, now: Instant, config: &Config) -> Self {
+        let ping_every = config
+            .keepalive_interval
+            .map(|every| jittered(every, config.jitter));
         Self {
             conn,
             expires_at: config
@@ -38,9 +47,8 @@ impl<C> Conn<C> {
                 .map(|life| now + jittered(life, config.jitter)),
             uses: 0,
             idle_since: now,
-            next_ping: config
-                .keepalive_interval
-                .map(|every| now + jittered(every, config.jitter)),
+            next_ping: ping_every.map(|every| now + every),
+            ping_every,
             missed: 0,
         }
     }
@@ -63,17 +71,15 @@ impl<C> Conn<C> {
     }
 
     /// It is idle from `now` on: idle timeout and keepalive start over.
-    pub(crate) fn rest(&mut self, now: Instant, config: &Config) {
+    pub(crate) fn rest(&mut self, now: Instant) {
         self.idle_since = now;
         self.missed = 0;
-        self.schedule_ping(now, config);
+        self.schedule_ping(now);
     }
 
     /// The next keepalive ping is due one (jittered) interval after `now`.
-    pub(crate) fn schedule_ping(&mut self, now: Instant, config: &Config) {
-        self.next_ping = config
-            .keepalive_interval
-            .map(|every| now + jittered(every, config.jitter));
+    pub(crate) fn schedule_ping(&mut self, now: Instant) {
+        self.next_ping = self.ping_every.map(|every| now + every);
     }
 
     /// The first instant the maintenance task must look at it while idle:

@@ -275,9 +275,12 @@ impl<M: Manager> Pool<M> {
                     Some(true) => return Ok(conn),
                     Some(false) => Pooled::close_for(conn, CloseReason::HealthCheck),
                     None => {
-                        Pooled::close_for(conn, CloseReason::HealthCheck);
+                        // The error first: closing the connection may make
+                        // the pool forget its key.
                         let waited = Instant::now().saturating_duration_since(start);
-                        return Err(self.shared.state.lock().timeout_error(id, waited));
+                        let err = self.shared.state.lock().timeout_error(id, waited);
+                        Pooled::close_for(conn, CloseReason::HealthCheck);
+                        return Err(err);
                     }
                 }
             }
@@ -300,7 +303,13 @@ impl<M: Manager> Pool<M> {
         );
         let result = match deadline {
             None => ping.await,
-            Some(deadline) => tokio::time::timeout_at(deadline, ping).await.ok()?,
+            Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
+                Ok(result) => result,
+                Err(_) => {
+                    shared.state.lock().count_health_check(id, false);
+                    return None;
+                }
+            },
         };
         let ok = match result {
             Ok(Ok(())) => !shared.manager.is_broken(&mut record.conn),

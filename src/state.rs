@@ -551,7 +551,7 @@ impl<M: Manager> State<M> {
         match close {
             Some(reason) => self.close_conn(id, conn.conn, reason, now, config, fx),
             None => {
-                conn.rest(now, config);
+                conn.rest(now);
                 self.place(id, conn, now, config, fx);
             }
         }
@@ -782,7 +782,7 @@ impl<M: Manager> State<M> {
                 if ping == PingResult::Broken || conn.missed >= config.keepalive_max_missed {
                     self.close_conn(id, conn.conn, CloseReason::Keepalive, now, config, fx);
                 } else {
-                    conn.schedule_ping(now, config);
+                    conn.schedule_ping(now);
                     self.place(id, conn, now, config, fx);
                 }
             }
