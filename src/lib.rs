@@ -10,6 +10,14 @@
 //! goes straight to the first waiting getter of its key; when the global idle
 //! cap is hit, the least recently used idle connection of *any* key goes.
 //!
+//! Connections age on a schedule without a timer each: one maintenance task
+//! per pool sleeps until the earliest deadline (idle timeout, lifetime with
+//! jitter, next keepalive ping) and wakes exactly then. Idle connections are
+//! pinged in the background so dead ones are found before a user meets
+//! them, and a connection idle for a while is pinged again before it is lent
+//! ([`HealthCheck`]). A key whose dials fail backs off exponentially, and
+//! never has more than `max_connecting` dials in flight.
+//!
 //! ```
 //! use connpool::{Manager, Pool, async_trait};
 //! # #[derive(Debug)] struct Conn;

@@ -1,5 +1,9 @@
-//! The builder: every validation error, the documented defaults, and how the
-//! derived defaults follow the values that are set.
+//! The builder: every validation error (core caps and timeouts, and the
+//! lifecycle fields: idle timeout, lifetime, jitter, max uses, min idle,
+//! health check, keepalive, dial backoff, max connecting), the documented
+//! defaults (constants, literal values and `pool.config()`), values at their
+//! bounds being accepted, how the derived defaults follow the values that are
+//! set, and `Backoff::delay`'s doubling, cap and saturation.
 
 mod support;
 
@@ -7,10 +11,13 @@ use std::error::Error as _;
 use std::time::Duration;
 
 use connpool::{
-    BuildError, Builder, ConfigError, DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_OPEN, Pool,
+    Backoff, BuildError, Builder, Config, ConfigError, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP,
+    DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_JITTER, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED,
+    DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN,
+    DEFAULT_PING_TIMEOUT, HealthCheck, Pool,
 };
-use support::Mock;
+use support::{Mock, check_counts};
 
 type M = Mock<u32>;
 
@@ -167,6 +174,105 @@ async fn initial_above_max_idle_per_key() {
     assert_eq!(mock.connects(), 0);
 }
 
+// The lifecycle fields. Each refusal builds from the defaults (every
+// lifecycle feature on), so it also proves no other default trips first.
+
+refused!(
+    idle_timeout_zero:
+    |b| b.idle_timeout(Some(Duration::ZERO)) => "idle_timeout", mentions ["greater than zero"]
+);
+
+refused!(
+    max_lifetime_zero:
+    |b| b.max_lifetime(Some(Duration::ZERO)) => "max_lifetime", mentions ["greater than zero"]
+);
+
+refused!(
+    ping_timeout_zero:
+    |b| b.ping_timeout(Duration::ZERO) => "ping_timeout", mentions ["greater than zero"]
+);
+
+refused!(
+    /// Refused even when no health check would use it (documented "Non-zero").
+    ping_timeout_zero_without_health_check:
+    |b| b.health_check(HealthCheck::Never).ping_timeout(Duration::ZERO)
+        => "ping_timeout", mentions ["greater than zero"]
+);
+
+refused!(
+    keepalive_interval_zero:
+    |b| b.keepalive_interval(Some(Duration::ZERO))
+        => "keepalive_interval", mentions ["greater than zero"]
+);
+
+refused!(
+    keepalive_timeout_zero:
+    |b| b.keepalive_timeout(Duration::ZERO) => "keepalive_timeout", mentions ["greater than zero"]
+);
+
+refused!(
+    /// Refused even with keepalive off (documented "Non-zero").
+    keepalive_timeout_zero_without_keepalive:
+    |b| b.keepalive_interval(None).keepalive_timeout(Duration::ZERO)
+        => "keepalive_timeout", mentions ["greater than zero"]
+);
+
+refused!(
+    jitter_negative: |b| b.jitter(-0.1) => "jitter", mentions ["-0.1", "[0, 1)"]
+);
+
+refused!(
+    /// The upper bound is excluded: a jitter of 1 could shorten a lifetime to 0.
+    jitter_one: |b| b.jitter(1.0) => "jitter", mentions ["(1)", "[0, 1)"]
+);
+
+refused!(
+    /// NaN is in no range, so `!(0.0..1.0).contains(&NaN)` refuses it.
+    jitter_nan: |b| b.jitter(f64::NAN) => "jitter", mentions ["NaN", "[0, 1)"]
+);
+
+refused!(
+    jitter_infinite: |b| b.jitter(f64::INFINITY) => "jitter", mentions ["inf", "[0, 1)"]
+);
+
+refused!(max_uses_zero: |b| b.max_uses(Some(0)) => "max_uses", mentions ["at least 1"]);
+
+refused!(
+    min_idle_above_max_idle_per_key:
+    |b| b.max_idle_per_key(2).min_idle(3) => "min_idle", mentions ["`max_idle_per_key`", "3", "2"]
+);
+
+refused!(
+    /// The derived `max_idle_per_key` (here `max_open`) is the bound.
+    min_idle_above_derived_max_idle_per_key:
+    |b| b.max_open(4).min_idle(5) => "min_idle", mentions ["`max_idle_per_key`", "5", "4"]
+);
+
+refused!(
+    keepalive_max_missed_zero:
+    |b| b.keepalive_max_missed(0) => "keepalive_max_missed", mentions ["at least 1"]
+);
+
+refused!(
+    /// A zero base would never back off: the message points at `no_backoff()`.
+    backoff_zero_base:
+    |b| b.backoff(Duration::ZERO, Duration::from_secs(1)) => "backoff", mentions ["base", "`no_backoff()`"]
+);
+
+refused!(
+    /// Zero base and zero cap: still the base that is refused (not "base above cap").
+    backoff_zero_base_and_cap:
+    |b| b.backoff(Duration::ZERO, Duration::ZERO) => "backoff", mentions ["`no_backoff()`"], not ["exceed"]
+);
+
+refused!(
+    backoff_base_above_cap:
+    |b| b.backoff(Duration::from_millis(200), Duration::from_millis(100))
+        => "backoff", mentions ["base", "cap", "200ms", "100ms"], not ["no_backoff"]
+);
+
+refused!(max_connecting_zero: |b| b.max_connecting(0) => "max_connecting", mentions ["at least 1"]);
+
 #[tokio::test(start_paused = true)]
 async fn documented_defaults() {
     assert_eq!(DEFAULT_MAX_OPEN, 100);
@@ -196,6 +302,89 @@ async fn documented_defaults() {
     assert_eq!(c.max_waiters(), None, "max_waiters");
     assert_eq!(mock.connects(), 0, "no pre-warming by default");
     assert_eq!(pool.state().open, 0);
+    pool.close().await;
+}
+
+/// The lifecycle defaults: each exported constant has its documented literal
+/// value, and a pool built with no setting uses exactly those values.
+#[tokio::test(start_paused = true)]
+async fn documented_lifecycle_defaults() {
+    // The constants, against the values the docs promise.
+    assert_eq!(DEFAULT_IDLE_TIMEOUT, Duration::from_secs(90));
+    assert_eq!(DEFAULT_MAX_LIFETIME, Duration::from_secs(30 * 60));
+    assert_eq!(DEFAULT_JITTER, 0.1);
+    assert_eq!(
+        DEFAULT_HEALTH_CHECK,
+        HealthCheck::IfIdleFor(Duration::from_millis(500))
+    );
+    assert_eq!(DEFAULT_PING_TIMEOUT, Duration::from_secs(5));
+    assert_eq!(DEFAULT_KEEPALIVE_INTERVAL, Duration::from_secs(30));
+    assert_eq!(DEFAULT_KEEPALIVE_TIMEOUT, Duration::from_secs(10));
+    assert_eq!(DEFAULT_KEEPALIVE_MAX_MISSED, 1);
+    assert_eq!(DEFAULT_BACKOFF_BASE, Duration::from_millis(100));
+    assert_eq!(DEFAULT_BACKOFF_CAP, Duration::from_secs(5));
+    assert_eq!(DEFAULT_MAX_CONNECTING, 2);
+
+    // The pool, against the constants and the literals both.
+    let mock = M::new();
+    let pool = Pool::builder(mock.clone()).build().await.unwrap();
+    let c = pool.config();
+    assert_eq!(c.idle_timeout(), Some(DEFAULT_IDLE_TIMEOUT), "idle_timeout");
+    assert_eq!(c.idle_timeout(), Some(Duration::from_secs(90)));
+    assert_eq!(c.max_lifetime(), Some(DEFAULT_MAX_LIFETIME), "max_lifetime");
+    assert_eq!(c.max_lifetime(), Some(Duration::from_secs(1800)));
+    assert_eq!(c.jitter(), DEFAULT_JITTER, "jitter");
+    assert_eq!(c.jitter(), 0.1);
+    assert_eq!(c.max_uses(), None, "max_uses: no limit");
+    assert_eq!(c.min_idle(), 0, "min_idle");
+    assert_eq!(c.health_check(), DEFAULT_HEALTH_CHECK, "health_check");
+    assert_eq!(
+        c.health_check(),
+        HealthCheck::IfIdleFor(Duration::from_millis(500))
+    );
+    assert_eq!(c.ping_timeout(), DEFAULT_PING_TIMEOUT, "ping_timeout");
+    assert_eq!(c.ping_timeout(), Duration::from_secs(5));
+    assert_eq!(
+        c.keepalive_interval(),
+        Some(DEFAULT_KEEPALIVE_INTERVAL),
+        "keepalive_interval"
+    );
+    assert_eq!(c.keepalive_interval(), Some(Duration::from_secs(30)));
+    assert_eq!(
+        c.keepalive_timeout(),
+        DEFAULT_KEEPALIVE_TIMEOUT,
+        "keepalive_timeout"
+    );
+    assert_eq!(c.keepalive_timeout(), Duration::from_secs(10));
+    assert_eq!(
+        c.keepalive_max_missed(),
+        DEFAULT_KEEPALIVE_MAX_MISSED,
+        "keepalive_max_missed"
+    );
+    assert_eq!(c.keepalive_max_missed(), 1);
+    assert_eq!(
+        c.backoff(),
+        Some(Backoff {
+            base: DEFAULT_BACKOFF_BASE,
+            cap: DEFAULT_BACKOFF_CAP
+        }),
+        "backoff"
+    );
+    assert_eq!(
+        c.backoff(),
+        Some(Backoff {
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5)
+        })
+    );
+    assert_eq!(c.max_connecting(), DEFAULT_MAX_CONNECTING, "max_connecting");
+    assert_eq!(c.max_connecting(), 2);
+
+    // With min_idle 0 and no key seen, the lifecycle starts nothing.
+    support::settle().await;
+    assert_eq!(mock.connects(), 0, "no background dial by default");
+    assert_eq!(pool.state().open, 0);
+    check_counts(&pool, &[]);
     pool.close().await;
 }
 
@@ -304,4 +493,139 @@ fn caps_of(pool: &Pool<M>) -> (usize, usize, usize, usize) {
         c.max_idle(),
         c.max_idle_per_key(),
     )
+}
+
+/// Builds from the defaults with `f` applied, expecting acceptance and no
+/// dial (no key is seen), and returns the resulting configuration.
+async fn accepted(f: impl FnOnce(Builder<M>) -> Builder<M>) -> Config {
+    let mock = M::new();
+    let pool = match f(Pool::builder(mock.clone())).build().await {
+        Ok(pool) => pool,
+        Err(e) => panic!("expected the configuration to be accepted, got {e}"),
+    };
+    support::settle().await;
+    assert_eq!(mock.connects(), 0, "no key was seen: nothing to dial");
+    check_counts(&pool, &[]);
+    let config = pool.config().clone();
+    pool.close().await;
+    config
+}
+
+/// Every lifecycle value may sit exactly at its bound (or be `None` where
+/// that means "off"), and is kept as given.
+#[tokio::test(start_paused = true)]
+async fn lifecycle_values_at_their_bounds_are_accepted() {
+    // jitter: the closed lower bound, and just under the open upper bound.
+    assert_eq!(accepted(|b| b.jitter(0.0)).await.jitter(), 0.0);
+    assert_eq!(accepted(|b| b.jitter(0.999)).await.jitter(), 0.999);
+
+    // min_idle up to max_idle_per_key, explicit or derived.
+    let c = accepted(|b| b.max_idle_per_key(3).min_idle(3)).await;
+    assert_eq!((c.min_idle(), c.max_idle_per_key()), (3, 3));
+    let c = accepted(|b| b.max_open(4).min_idle(4)).await;
+    assert_eq!((c.min_idle(), c.max_idle_per_key()), (4, 4), "derived cap");
+
+    // The smallest non-zero counts.
+    assert_eq!(accepted(|b| b.max_uses(Some(1))).await.max_uses(), Some(1));
+    assert_eq!(accepted(|b| b.max_connecting(1)).await.max_connecting(), 1);
+    assert_eq!(
+        accepted(|b| b.keepalive_max_missed(1))
+            .await
+            .keepalive_max_missed(),
+        1
+    );
+
+    // Backoff: base equal to cap (a constant delay), and none at all.
+    let one = Duration::from_millis(250);
+    assert_eq!(
+        accepted(|b| b.backoff(one, one)).await.backoff(),
+        Some(Backoff {
+            base: one,
+            cap: one
+        })
+    );
+    assert_eq!(accepted(|b| b.no_backoff()).await.backoff(), None);
+
+    // `None` turns the timers off.
+    let c = accepted(|b| {
+        b.idle_timeout(None)
+            .max_lifetime(None)
+            .keepalive_interval(None)
+    })
+    .await;
+    assert_eq!(c.idle_timeout(), None);
+    assert_eq!(c.max_lifetime(), None);
+    assert_eq!(c.keepalive_interval(), None);
+
+    // The smallest non-zero durations.
+    let ns = Duration::from_nanos(1);
+    let c = accepted(|b| {
+        b.idle_timeout(Some(ns))
+            .max_lifetime(Some(ns))
+            .ping_timeout(ns)
+            .keepalive_interval(Some(ns))
+            .keepalive_timeout(ns)
+            .backoff(ns, ns)
+    })
+    .await;
+    assert_eq!(c.idle_timeout(), Some(ns));
+    assert_eq!(c.max_lifetime(), Some(ns));
+    assert_eq!(c.ping_timeout(), ns);
+    assert_eq!(c.keepalive_interval(), Some(ns));
+    assert_eq!(c.keepalive_timeout(), ns);
+    assert_eq!(c.backoff(), Some(Backoff { base: ns, cap: ns }));
+
+    // Every health-check policy, including a zero window.
+    for policy in [
+        HealthCheck::Never,
+        HealthCheck::Always,
+        HealthCheck::IfIdleFor(Duration::ZERO),
+    ] {
+        assert_eq!(
+            accepted(|b| b.health_check(policy)).await.health_check(),
+            policy
+        );
+    }
+}
+
+/// `Backoff::delay`: the base after the first failure, doubling per failure,
+/// clamped at the cap; 0 failures gives the base, and a huge count saturates
+/// at the cap instead of overflowing.
+#[tokio::test(start_paused = true)]
+async fn backoff_delay_doubles_up_to_the_cap() {
+    let ms = Duration::from_millis;
+    let b = Backoff {
+        base: ms(100),
+        cap: ms(1000),
+    };
+    let delays: Vec<Duration> = (1..=6).map(|n| b.delay(n)).collect();
+    assert_eq!(
+        delays,
+        vec![ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+    );
+    assert_eq!(b.delay(0), ms(100), "no failure yet: treated as the first");
+    // Around the 32-bit shift limit and beyond: no panic, never past the cap.
+    for n in [31, 32, 33, 64, u32::MAX] {
+        assert_eq!(b.delay(n), ms(1000), "{n} failures");
+    }
+
+    // With an effectively unbounded cap, the factor saturates at u32::MAX
+    // instead of wrapping (a wrapped shift would give a tiny delay).
+    let wide = Backoff {
+        base: Duration::from_nanos(1),
+        cap: Duration::MAX,
+    };
+    assert_eq!(wide.delay(32), Duration::from_nanos(1 << 31));
+    assert_eq!(wide.delay(33), Duration::from_nanos(u64::from(u32::MAX)));
+    assert_eq!(
+        wide.delay(u32::MAX),
+        Duration::from_nanos(u64::from(u32::MAX))
+    );
+    // A base so large that base × factor overflows saturates, then is capped.
+    let huge = Backoff {
+        base: Duration::MAX / 2,
+        cap: Duration::MAX,
+    };
+    assert_eq!(huge.delay(3), Duration::MAX);
+    assert_eq!(huge.delay(u32::MAX), Duration::MAX);
 }
