@@ -9,9 +9,15 @@
 //! Entries are never removed when their connection leaves the idle set (a
 //! checkout would then pay O(n) to find them): they go stale, and are dropped
 //! when they surface, or in bulk by [`Deadlines::compact`] once stale entries
-//! could outnumber live ones. So a return costs one O(log n) push and a
-//! checkout nothing, and the heap stays within a constant factor of the idle
-//! set.
+//! could outnumber live ones.
+//!
+//! A push does not even touch the heap: it lands in a `pending` vector (with
+//! its minimum kept), and the maintenance task moves the still-live pending
+//! entries into the heap when it wakes ([`Deadlines::absorb`]). In a busy pool
+//! most returned connections are lent again long before any deadline, so
+//! their entries die in `pending` without a heap operation: a return costs a
+//! vector push and a comparison, a checkout nothing, and both structures stay
+//! within a constant factor of the idle set.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -34,6 +40,10 @@ pub(crate) enum Due {
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
     heap: BinaryHeap<Reverse<(Instant, Due)>>,
+    /// Pushed since the last `absorb`.
+    pending: Vec<(Instant, Due)>,
+    /// The earliest instant in `pending`.
+    pending_min: Option<Instant>,
 }
 
 /// Slack before compaction: a small heap is never worth compacting.
@@ -41,17 +51,36 @@ const COMPACT_SLACK: usize = 64;
 
 impl Deadlines {
     pub(crate) fn push(&mut self, at: Instant, due: Due) {
-        self.heap.push(Reverse((at, due)));
+        self.pending.push((at, due));
+        if self.pending_min.is_none_or(|min| at < min) {
+            self.pending_min = Some(at);
+        }
+    }
+
+    /// Moves the live pending entries into the heap.
+    pub(crate) fn absorb(&mut self, is_live: impl Fn(Due) -> bool) {
+        for (at, due) in self.pending.drain(..) {
+            if is_live(due) {
+                self.heap.push(Reverse((at, due)));
+            }
+        }
+        self.pending_min = None;
     }
 
     /// The earliest deadline, stale or not.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
+        let top = self.heap.peek().map(|Reverse((at, _))| *at);
+        match (top, self.pending_min) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// Takes the earliest entry if it is due at `now`.
+    /// Takes the earliest heap entry if it is due at `now` (call
+    /// [`absorb`](Deadlines::absorb) first).
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
-        if self.next()? > now {
+        let Reverse((at, _)) = self.heap.peek()?;
+        if *at > now {
             return None;
         }
         self.heap.pop().map(|Reverse((_, due))| due)
@@ -59,19 +88,26 @@ impl Deadlines {
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.heap.len() + self.pending.len()
     }
 
     /// Drops stale entries once there are more than twice `live` of them
     /// (plus slack): amortized O(1) per push.
     pub(crate) fn compact(&mut self, live: usize, is_live: impl Fn(Due) -> bool) {
-        if self.heap.len() > 2 * live + COMPACT_SLACK {
+        let bound = 2 * live + COMPACT_SLACK;
+        if self.pending.len() > bound {
+            self.pending.retain(|(_, due)| is_live(*due));
+            self.pending_min = self.pending.iter().map(|(at, _)| *at).min();
+        }
+        if self.heap.len() > bound {
             self.heap.retain(|Reverse((_, due))| is_live(*due));
         }
     }
 
     pub(crate) fn clear(&mut self) {
         self.heap.clear();
+        self.pending.clear();
+        self.pending_min = None;
     }
 }
 
@@ -93,6 +129,9 @@ mod tests {
             );
         }
         assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(d.pop_due(t0 + Duration::from_secs(9)), None, "pending until absorbed");
+        d.absorb(|_| true);
+        assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(d.pop_due(t0), None);
         let at3 = t0 + Duration::from_secs(3);
         assert_eq!(d.pop_due(at3), Some(Due::Refill(KeyId::from_index(1))));
@@ -113,5 +152,10 @@ mod tests {
         assert_eq!(d.len(), 200, "within the bound: untouched");
         d.compact(10, live);
         assert_eq!(d.len(), 10);
+        // Absorbing drops what died while pending.
+        d.push(t0, Due::Refill(KeyId::from_index(99)));
+        d.absorb(live);
+        assert_eq!(d.len(), 10);
+        assert_eq!(d.next(), Some(t0));
     }
 }

@@ -805,6 +805,11 @@ impl<M: Manager> State<M> {
         }
         // Deadlines pushed now are all later than `now`: no rearm needed.
         self.timer_at = Some(now);
+        let idle = &self.idle;
+        self.deadlines.absorb(|due| match due {
+            Due::Idle(r) => idle.contains(r),
+            Due::Refill(_) => true,
+        });
         while let Some(due) = self.deadlines.pop_due(now) {
             let r = match due {
                 Due::Refill(id) => {
