@@ -129,7 +129,11 @@ mod tests {
             );
         }
         assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
-        assert_eq!(d.pop_due(t0 + Duration::from_secs(9)), None, "pending until absorbed");
+        assert_eq!(
+            d.pop_due(t0 + Duration::from_secs(9)),
+            None,
+            "pending until absorbed"
+        );
         d.absorb(|_| true);
         assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(d.pop_due(t0), None);
