@@ -80,6 +80,7 @@ mod idle;
 mod keys;
 mod maintenance;
 mod manager;
+pub mod managers;
 mod pool;
 mod queue;
 mod state;

@@ -1,0 +1,1 @@
+//! A PostgreSQL manager (work in progress).

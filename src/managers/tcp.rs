@@ -1,0 +1,1 @@
+//! A TCP manager (work in progress).
