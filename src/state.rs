@@ -319,6 +319,7 @@ impl<M: Manager> State<M> {
         entry.tidy_queues(|w| self.waiters.is_live(w));
         entry.idle_waiters.push(w);
         self.find_dial(id, w, now, config, fx);
+        self.refill(id, now, config, fx);
         self.finish(fx);
         Ok(Checkout::Wait(w))
     }
@@ -388,14 +389,16 @@ impl<M: Manager> State<M> {
 
     /// Starts the dials that bring `id` back to `min_idle`, as far as the
     /// caps, `max_connecting` and the backoff allow (a backoff schedules a
-    /// refill for when it ends).
+    /// refill for when it ends). Dials beyond the key's waiters count as
+    /// future idle connections, and so do connections out for a ping.
     fn refill(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
         if config.min_idle == 0 || self.closed {
             return;
         }
         loop {
             let entry = self.keys.get(id);
-            if self.idle.len_of(id) + entry.dialing + entry.pinging >= config.min_idle
+            let spare_dials = entry.dialing.saturating_sub(entry.waiting);
+            if self.idle.len_of(id) + spare_dials + entry.pinging >= config.min_idle
                 || !self.key_can_dial(id, now, config)
                 || self.open >= config.max_open
             {
@@ -694,6 +697,7 @@ impl<M: Manager> State<M> {
                 // A `max_connecting` slot came free.
                 if !self.closed {
                     self.start_queued_dial(id, now, config, fx);
+                    self.refill(id, now, config, fx);
                 }
             }
             Err(err) => {
