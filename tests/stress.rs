@@ -143,9 +143,12 @@ async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
     assert_eq!(s.lent, 0, "{s:?}");
     assert!(s.open <= 6 && s.idle <= 4, "{s:?}");
     // Backoff (in the lifecycle run) refuses many gets while a key's dials
-    // fail; most still get through.
+    // fail; a good share still gets through.
     let share = if kill { 10 } else { 2 };
-    assert!(served.load(Ordering::Relaxed) > TASKS * OPS / share, "{s:?}");
+    assert!(
+        served.load(Ordering::Relaxed) > TASKS * OPS / share,
+        "{s:?}"
+    );
     pool.close().await;
     let s = pool.state();
     assert_eq!((s.open, s.closing, s.idle), (0, 0, 0), "{s:?}");
