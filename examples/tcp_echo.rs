@@ -2,37 +2,22 @@
 //! and a comparison with dialing a new connection per request.
 //!
 //! ```text
-//! cargo run --release --example tcp_echo            # 64 tasks × 200 requests
-//! cargo run --release --example tcp_echo -- 16 50   # tasks, requests per task
+//! cargo run --release --features tcp --example tcp_echo            # 64 tasks × 200 requests
+//! cargo run --release --features tcp --example tcp_echo -- 16 50   # tasks, requests per task
 //! ```
 //!
-//! It defines its own small manager; a full TCP manager (kernel keepalive,
-//! peer-closed detection) ships later behind the `tcp` feature.
+//! Both sides use the crate's TCP manager (`TCP_NODELAY`, kernel keepalive,
+//! peer-closed detection): the naive side calls its `connect` per request.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use connpool::{Manager, Pool, async_trait};
+use connpool::managers::tcp::{Destination, TcpManager};
+use connpool::{Manager, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-/// Dials plain TCP connections; the key is the server's address.
-struct Tcp;
-
-#[async_trait]
-impl Manager for Tcp {
-    type Key = SocketAddr;
-    type Connection = TcpStream;
-    type Error = std::io::Error;
-
-    async fn connect(&self, addr: &SocketAddr) -> std::io::Result<TcpStream> {
-        let stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        Ok(stream)
-    }
-}
 
 /// Echoes every byte back; counts the connections it accepted.
 async fn echo_server() -> std::io::Result<(SocketAddr, Arc<AtomicUsize>)> {
@@ -120,13 +105,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (addr, accepted) = echo_server().await?;
     println!("echo server on {addr}; {tasks} tasks × {requests} requests of 64 bytes");
 
-    let naive = run(tasks, requests, &accepted, move || async move {
-        let mut stream = Tcp.connect(&addr).await?;
-        round_trip(&mut stream).await
+    let dest = Destination::from(addr);
+    let naive = run(tasks, requests, &accepted, {
+        let dest = dest.clone();
+        move || {
+            let dest = dest.clone();
+            async move {
+                let mut conn = TcpManager::new().connect(&dest).await?;
+                round_trip(&mut conn).await
+            }
+        }
     })
     .await;
 
-    let pool = Pool::builder(Tcp)
+    let pool = Pool::builder(TcpManager::new())
         .max_open_per_key(16)
         .max_open(16)
         .build()
@@ -134,8 +126,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let p = pool.clone();
     let pooled = run(tasks, requests, &accepted, move || {
         let p = p.clone();
+        let dest = dest.clone();
         async move {
-            let mut conn = p.get_for(&addr).await.map_err(std::io::Error::other)?;
+            let mut conn = p.get_for(&dest).await.map_err(std::io::Error::other)?;
             round_trip(&mut conn).await
         }
     })
