@@ -1,0 +1,526 @@
+//! A throwaway PostgreSQL server for the `postgres` tests and example.
+//!
+//! [`shared`] gives the server named by `DATABASE_URL` if it is set, else a
+//! throwaway server shared by the tests of one test binary: started on first
+//! use, stopped (`pg_ctl stop -m immediate`) when the last [`PgServer`]
+//! handle drops — also when a test panics, since `Drop` runs on unwind. A
+//! watchdog process stops it and removes its files if the test process dies
+//! without unwinding (killed, `abort`). [`dedicated`] starts a server of its
+//! own, for tests that stop and restart it.
+//!
+//! The throwaway server: the PostgreSQL binaries of
+//! `/usr/lib/postgresql/15/bin`, else `pg_config --bindir`, else the newest
+//! `/usr/lib/postgresql/*/bin`, else `initdb` on `PATH`; a data directory in
+//! a temporary directory; trust authentication, superuser `postgres`;
+//! listening on 127.0.0.1 only, on a free port, with its Unix socket in the
+//! temporary directory; durability off (`fsync`, `synchronous_commit`,
+//! `full_page_writes`). `initdb` and `pg_ctl` refuse to run as root: as root
+//! they run as the `postgres` user (`runuser`, else `su`).
+//!
+//! When no server can be started: with `CI=true` it panics with what is
+//! missing; otherwise it prints a skip message naming what to install and
+//! returns `None`, and the test returns early.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use tokio_postgres::{Client, Config, NoTls};
+
+/// A PostgreSQL server for a test: an external one (`DATABASE_URL`) or a
+/// throwaway one this process started (stopped when this drops).
+pub struct PgServer {
+    config: Config,
+    url: String,
+    owned: Option<Owned>,
+}
+
+/// A server this process started.
+struct Owned {
+    /// Holds the data directory, the socket and the log; removed on drop.
+    dir: tempfile::TempDir,
+    data: PathBuf,
+    log: PathBuf,
+    bin: PathBuf,
+    version: String,
+    port: u16,
+    as_postgres: Option<RunAs>,
+    watchdog: Option<Child>,
+}
+
+/// How to run a command as the `postgres` user (we are root).
+#[derive(Clone)]
+enum RunAs {
+    Runuser(PathBuf),
+    Su(PathBuf),
+}
+
+/// The shared server of this process, while some test holds it.
+static SHARED: Mutex<Weak<PgServer>> = Mutex::new(Weak::new());
+
+/// The server named by `DATABASE_URL`, else the throwaway server shared by
+/// this process's tests (started if none runs). `None` (after printing why)
+/// if none can be started; panics instead when `CI=true`.
+pub fn shared() -> Option<Arc<PgServer>> {
+    if let Some(server) = from_env() {
+        return Some(Arc::new(server));
+    }
+    let mut slot = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(server) = slot.upgrade() {
+        return Some(server);
+    }
+    let server = Arc::new(start_throwaway()?);
+    *slot = Arc::downgrade(&server);
+    Some(server)
+}
+
+/// A throwaway server for this caller alone (to stop and restart), even
+/// when `DATABASE_URL` is set. `None` (after printing why) if none can be
+/// started; panics instead when `CI=true` and `DATABASE_URL` is unset.
+pub fn dedicated() -> Option<Arc<PgServer>> {
+    if std::env::var_os("DATABASE_URL").is_some() && find_bin().is_none() {
+        skip(
+            "this test stops and restarts a PostgreSQL server of its own; DATABASE_URL is set \
+             but no local PostgreSQL binaries were found (`apt-get install postgresql`)",
+        );
+        return None;
+    }
+    start_throwaway().map(Arc::new)
+}
+
+fn from_env() -> Option<PgServer> {
+    let url = std::env::var("DATABASE_URL").ok()?;
+    let config: Config = url.parse().unwrap_or_else(|e| {
+        panic!("DATABASE_URL ({url}) is not a PostgreSQL connection string: {e}")
+    });
+    Some(PgServer {
+        config,
+        url,
+        owned: None,
+    })
+}
+
+/// Skips (prints why, `None`) or, with `CI=true`, panics.
+fn unavailable<T>(missing: &str) -> Option<T> {
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "CI=true but no PostgreSQL server can be started for the postgres tests: {missing}. \
+             Install it (`apt-get install postgresql`) or set DATABASE_URL."
+        );
+    }
+    skip(&format!(
+        "cannot start a throwaway PostgreSQL server: {missing}. Install PostgreSQL (`apt-get install postgresql`) \
+         or set DATABASE_URL=postgresql://user@host/db"
+    ));
+    None
+}
+
+/// Prints a skip message past the test harness's output capture.
+fn skip(why: &str) {
+    use std::io::Write;
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("main");
+    let _ = writeln!(std::io::stderr(), "SKIPPED {name}: {why}");
+}
+
+impl PgServer {
+    /// A superuser connection configuration (database `postgres` on a
+    /// throwaway server, or `DATABASE_URL`'s).
+    pub fn config(&self) -> Config {
+        self.config.clone()
+    }
+
+    /// The connection string of [`config`](PgServer::config).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Whether this process started the server (so it may stop it).
+    pub fn is_throwaway(&self) -> bool {
+        self.owned.is_some()
+    }
+
+    /// One line saying which server this is.
+    pub fn describe(&self) -> String {
+        match &self.owned {
+            // Not the URL itself: it may hold a password.
+            None => format!(
+                "the PostgreSQL server of DATABASE_URL ({:?}, port {:?}, database {:?})",
+                self.config.get_hosts(),
+                self.config.get_ports(),
+                self.config.get_dbname()
+            ),
+            Some(o) => format!(
+                "a throwaway {} on 127.0.0.1:{} (data in {}, binaries in {})",
+                o.version,
+                o.port,
+                o.data.display(),
+                o.bin.display()
+            ),
+        }
+    }
+
+    /// A direct client (not pooled) to the server's database.
+    pub async fn client(&self) -> Client {
+        self.client_with(self.config()).await
+    }
+
+    /// A direct client with `config`.
+    pub async fn client_with(&self, config: Config) -> Client {
+        let (client, connection) = config
+            .connect(NoTls)
+            .await
+            .unwrap_or_else(|e| panic!("connecting to {}: {e}", self.describe()));
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        client
+    }
+
+    /// Stops the throwaway server (`pg_ctl stop -m fast`): sessions are
+    /// terminated, new connections refused. Blocking.
+    pub fn stop(&self) {
+        let o = self.owned();
+        let out = o.pg_ctl(&["-D", path(&o.data), "-m", "fast", "-w", "-t", "30", "stop"]);
+        check(&out, "pg_ctl stop", o);
+    }
+
+    /// Starts the stopped throwaway server again, on the same port. Blocking.
+    pub fn start(&self) {
+        let o = self.owned();
+        let out = o.start_cmd();
+        check(&out, "pg_ctl start", o);
+    }
+
+    /// `pg_ctl restart -m fast`. Blocking.
+    pub fn restart(&self) {
+        let o = self.owned();
+        let out = o.pg_ctl(&[
+            "-D",
+            path(&o.data),
+            "-l",
+            path(&o.log),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "30",
+            "restart",
+        ]);
+        check(&out, "pg_ctl restart", o);
+    }
+
+    fn owned(&self) -> &Owned {
+        self.owned
+            .as_ref()
+            .expect("only a throwaway server can be stopped or restarted")
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        if let Some(o) = &mut self.owned {
+            let _ = o.pg_ctl(&["-D", path(&o.data), "-m", "immediate", "-w", "stop"]);
+            if let Some(mut watchdog) = o.watchdog.take() {
+                let _ = watchdog.kill();
+                let _ = watchdog.wait();
+            }
+        }
+    }
+}
+
+fn path(p: &Path) -> &str {
+    p.to_str().expect("temporary paths are UTF-8")
+}
+
+fn check(out: &Output, what: &str, o: &Owned) {
+    if !out.status.success() {
+        panic!(
+            "{what} failed ({}):\n{}{}\n--- server log ---\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(&o.log).unwrap_or_default()
+        );
+    }
+}
+
+impl Owned {
+    /// Runs `bin/<program> args` as the server's owner, in the temporary
+    /// directory; captures its output.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(program);
+        let mut cmd = command_as(self.as_postgres.as_ref(), &exe, args);
+        cmd.current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", exe.display()))
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Output {
+        self.run("pg_ctl", args)
+    }
+
+    fn start_cmd(&self) -> Output {
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} \
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+             -c shared_buffers=16MB -c max_connections=80",
+            self.port,
+            path(self.dir.path())
+        );
+        self.pg_ctl(&[
+            "-D",
+            path(&self.data),
+            "-l",
+            path(&self.log),
+            "-w",
+            "-t",
+            "30",
+            "-o",
+            &opts,
+            "start",
+        ])
+    }
+}
+
+/// `exe args`, as `postgres` if `as_postgres` says how.
+fn command_as(as_postgres: Option<&RunAs>, exe: &Path, args: &[&str]) -> Command {
+    match as_postgres {
+        None => {
+            let mut cmd = Command::new(exe);
+            cmd.args(args);
+            cmd
+        }
+        Some(RunAs::Runuser(runuser)) => {
+            let mut cmd = Command::new(runuser);
+            cmd.args(["-u", "postgres", "--"]).arg(exe).args(args);
+            cmd
+        }
+        Some(RunAs::Su(su)) => {
+            let line = std::iter::once(path(exe))
+                .chain(args.iter().copied())
+                .map(sh_quote)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let mut cmd = Command::new(su);
+            cmd.args(["postgres", "-s", "/bin/sh", "-c", &line]);
+            cmd
+        }
+    }
+}
+
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The directory of `initdb`, `pg_ctl` and `postgres`.
+fn find_bin() -> Option<PathBuf> {
+    let has = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
+    let debian15 = PathBuf::from("/usr/lib/postgresql/15/bin");
+    if has(&debian15) {
+        return Some(debian15);
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && has(&dir) {
+            return Some(dir);
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
+        let mut versions: Vec<(u32, PathBuf)> = entries
+            .flatten()
+            .filter_map(|e| {
+                let v = e.file_name().to_str()?.parse().ok()?;
+                let bin = e.path().join("bin");
+                has(&bin).then_some((v, bin))
+            })
+            .collect();
+        versions.sort();
+        if let Some((_, bin)) = versions.pop() {
+            return Some(bin);
+        }
+    }
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .find(|dir| has(dir))
+            .map(|dir| {
+                // A symlink farm (/usr/local/bin) points at the real directory.
+                std::fs::canonicalize(dir.join("initdb"))
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .filter(|d| has(d))
+                    .unwrap_or(dir)
+            })
+    })
+}
+
+fn id(args: &[&str]) -> Option<u32> {
+    let out = Command::new("id").args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+fn first_file(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().map(PathBuf::from).find(|p| p.is_file())
+}
+
+/// A port nothing listens on right now (bound and released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("binding 127.0.0.1:0")
+        .port()
+}
+
+fn start_throwaway() -> Option<PgServer> {
+    let Some(bin) = find_bin() else {
+        return unavailable(
+            "no server binaries (initdb, pg_ctl) in /usr/lib/postgresql/*/bin, \
+             `pg_config --bindir` or PATH",
+        );
+    };
+    let as_postgres = if id(&["-u"]) == Some(0) {
+        let Some(uid) = id(&["-u", "postgres"]) else {
+            return unavailable(
+                "running as root, and initdb refuses root, but there is no `postgres` user to run it as",
+            );
+        };
+        let gid = id(&["-g", "postgres"]).expect("the postgres user has a group");
+        let run_as = if let Some(runuser) =
+            first_file(&["/usr/sbin/runuser", "/sbin/runuser", "/usr/bin/runuser"])
+        {
+            RunAs::Runuser(runuser)
+        } else if let Some(su) = first_file(&["/usr/bin/su", "/bin/su"]) {
+            RunAs::Su(su)
+        } else {
+            return unavailable(
+                "running as root, and neither `runuser` nor `su` is there to run initdb as postgres",
+            );
+        };
+        Some((run_as, uid, gid))
+    } else {
+        None
+    };
+
+    let dir = tempfile::Builder::new()
+        .prefix("connpool-pg-")
+        .tempdir()
+        .expect("creating a temporary directory");
+    if let Some((_, uid, gid)) = &as_postgres {
+        std::os::unix::fs::chown(dir.path(), Some(*uid), Some(*gid))
+            .expect("handing the temporary directory to the postgres user");
+    }
+    let version = Command::new(bin.join("pg_ctl"))
+        .arg("--version")
+        .output()
+        .map(|o| {
+            let v = String::from_utf8_lossy(&o.stdout);
+            let v = v.trim().trim_start_matches("pg_ctl (PostgreSQL) ");
+            format!("PostgreSQL {v}")
+        })
+        .unwrap_or_else(|_| "PostgreSQL".to_owned());
+    let mut owned = Owned {
+        data: dir.path().join("data"),
+        log: dir.path().join("server.log"),
+        dir,
+        bin,
+        version,
+        port: 0,
+        as_postgres: as_postgres.map(|(r, _, _)| r),
+        watchdog: None,
+    };
+
+    // First, so that no exit leaves a server behind, even mid-start.
+    owned.watchdog = spawn_watchdog(&owned);
+    let out = owned.run(
+        "initdb",
+        &[
+            "-D",
+            path(&owned.data),
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            "--no-sync",
+        ],
+    );
+    check(&out, "initdb", &owned);
+
+    // A free port can be taken between its probe and the server's bind:
+    // try a few.
+    let mut last = None;
+    for _ in 0..5 {
+        owned.port = free_port();
+        let out = owned.start_cmd();
+        if out.status.success() {
+            last = None;
+            break;
+        }
+        let log = std::fs::read_to_string(&owned.log).unwrap_or_default();
+        if !log.contains("could not bind") && !log.contains("already in use") {
+            check(&out, "pg_ctl start", &owned);
+        }
+        last = Some(out);
+    }
+    if let Some(out) = last {
+        check(&out, "pg_ctl start (5 ports tried)", &owned);
+    }
+
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(owned.port)
+        .user("postgres")
+        .dbname("postgres")
+        .connect_timeout(Duration::from_secs(5));
+    let url = format!("postgresql://postgres@127.0.0.1:{}/postgres", owned.port);
+    Some(PgServer {
+        config,
+        url,
+        owned: Some(owned),
+    })
+}
+
+/// A process that stops the server and removes its files once this process
+/// is gone, for exits that skip `Drop` (SIGKILL, abort). Killed by `Drop`.
+/// (A server still starting then fails without its data directory, or
+/// exits at its next lock-file check.)
+fn spawn_watchdog(o: &Owned) -> Option<Child> {
+    if !Path::new("/proc/self").exists() {
+        return None;
+    }
+    // Repeated a few times: an initdb or pg_ctl start that outlived us
+    // may recreate the directory or start the server late.
+    let script = r#"pid=$0; dir=$1; shift
+while [ -d "/proc/$pid" ]; do sleep 0.5; done
+for i in 1 2 3 4 5; do
+  "$@" >/dev/null 2>&1
+  rm -rf "$dir"
+  sleep 1
+done"#;
+    let stop = command_as(
+        o.as_postgres.as_ref(),
+        &o.bin.join("pg_ctl"),
+        &["-D", path(&o.data), "-m", "immediate", "stop"],
+    );
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(script)
+        .arg(std::process::id().to_string())
+        .arg(o.dir.path())
+        .arg(stop.get_program())
+        .args(stop.get_args())
+        .current_dir(o.dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd.spawn().ok()
+}
