@@ -1,6 +1,7 @@
 //! The deadline heap: when the maintenance task must next look at each idle
 //! connection (its lifetime, idle timeout or keepalive ping, whichever is
-//! first), and when a key's dial backoff ends so `min_idle` can be refilled.
+//! first), and when a key's dial backoff ends (so `min_idle` can be
+//! refilled, and a key kept only for its backoff can be forgotten).
 //!
 //! One binary heap for the whole pool instead of a timer per connection: the
 //! maintenance task sleeps until the earliest entry, so 100k idle connections
@@ -32,8 +33,10 @@ use crate::keys::KeyId;
 pub(crate) enum Due {
     /// An idle connection, valid while the idle set still holds that entry.
     Idle(IdleRef),
-    /// A key whose dial backoff ends: refill it to `min_idle`.
-    Refill(KeyId),
+    /// A key whose dial backoff ends: refill it to `min_idle`, or forget it
+    /// if nothing else keeps it. The id may have been reused by then (the
+    /// backoff ended early); both actions are harmless on any key.
+    BackoffEnd(KeyId),
 }
 
 /// A min-heap of deadlines.
@@ -125,7 +128,7 @@ mod tests {
         for (i, s) in [5u64, 1, 3].into_iter().enumerate() {
             d.push(
                 t0 + Duration::from_secs(s),
-                Due::Refill(KeyId::from_index(i)),
+                Due::BackoffEnd(KeyId::from_index(i)),
             );
         }
         assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
@@ -138,8 +141,8 @@ mod tests {
         assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(d.pop_due(t0), None);
         let at3 = t0 + Duration::from_secs(3);
-        assert_eq!(d.pop_due(at3), Some(Due::Refill(KeyId::from_index(1))));
-        assert_eq!(d.pop_due(at3), Some(Due::Refill(KeyId::from_index(2))));
+        assert_eq!(d.pop_due(at3), Some(Due::BackoffEnd(KeyId::from_index(1))));
+        assert_eq!(d.pop_due(at3), Some(Due::BackoffEnd(KeyId::from_index(2))));
         assert_eq!(d.pop_due(at3), None);
         assert_eq!(d.len(), 1);
     }
@@ -149,15 +152,15 @@ mod tests {
         let t0 = Instant::now();
         let mut d = Deadlines::default();
         for i in 0..200 {
-            d.push(t0, Due::Refill(KeyId::from_index(i)));
+            d.push(t0, Due::BackoffEnd(KeyId::from_index(i)));
         }
-        let live = |due| matches!(due, Due::Refill(k) if k.index() < 10);
+        let live = |due| matches!(due, Due::BackoffEnd(k) if k.index() < 10);
         d.compact(100, live);
         assert_eq!(d.len(), 200, "within the bound: untouched");
         d.compact(10, live);
         assert_eq!(d.len(), 10);
         // Absorbing drops what died while pending.
-        d.push(t0, Due::Refill(KeyId::from_index(99)));
+        d.push(t0, Due::BackoffEnd(KeyId::from_index(99)));
         d.absorb(live);
         assert_eq!(d.len(), 10);
         assert_eq!(d.next(), Some(t0));

@@ -101,7 +101,8 @@ impl<K, E> KeyEntry<K, E> {
 }
 
 /// Maps keys to their state. A key is registered by its first get and
-/// forgotten once it has neither an open connection nor a waiter — unless
+/// forgotten once it has neither an open connection nor a waiter nor a
+/// running dial backoff — unless
 /// `keep` is set (a pool with `min_idle`, which keeps every key it has seen
 /// warm, so its `KeyId`s also stay valid in the refill deadlines).
 #[derive(Debug)]
@@ -109,14 +110,17 @@ pub(crate) struct Keys<K, E> {
     ids: HashMap<K, KeyId>,
     entries: Slab<KeyEntry<K, E>>,
     keep: bool,
+    /// How long a failed key is remembered after its backoff (the backoff cap).
+    pub(crate) failure_memory: std::time::Duration,
 }
 
 impl<K, E> Keys<K, E> {
-    pub(crate) fn new(keep: bool) -> Self {
+    pub(crate) fn new(keep: bool, failure_memory: std::time::Duration) -> Self {
         Self {
             ids: HashMap::new(),
             entries: Slab::new(),
             keep,
+            failure_memory,
         }
     }
 }
@@ -140,6 +144,11 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
         id
     }
 
+    /// Whether `id` names a registered key.
+    pub(crate) fn contains(&self, id: KeyId) -> bool {
+        self.entries.contains(id.index())
+    }
+
     pub(crate) fn get(&self, id: KeyId) -> &KeyEntry<K, E> {
         &self.entries[id.index()]
     }
@@ -148,13 +157,22 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
         &mut self.entries[id.index()]
     }
 
-    /// Forgets `id` if nothing refers to it any more (and it is still known:
-    /// the same key may be offered twice in one transition).
-    pub(crate) fn forget_if_unused(&mut self, id: KeyId) {
+    /// Forgets `id` if nothing refers to it any more at `now` (and it is
+    /// still known: the same key may be offered twice in one transition). A
+    /// key whose last dial failed is kept during its backoff and for
+    /// `failure_memory` after it: forgetting it would forget the backoff and
+    /// the count of failures in a row that makes the next backoff longer.
+    pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: tokio::time::Instant) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
         };
-        if !self.keep && entry.open == 0 && entry.waiting == 0 {
+        if !self.keep
+            && entry.open == 0
+            && entry.waiting == 0
+            && entry
+                .backoff_until
+                .is_none_or(|until| until + self.failure_memory <= now)
+        {
             let entry = self.entries.remove(id.index());
             self.ids.remove(&entry.key);
         }

@@ -158,6 +158,7 @@ impl<M: Manager> Pool<M> {
             || c.max_lifetime.is_some()
             || c.keepalive_interval.is_some()
             || c.min_idle > 0
+            || c.backoff.is_some()
         {
             spawn_maintenance(&shared, wake);
         }

@@ -189,7 +189,10 @@ pub(crate) struct State<M: Manager> {
 impl<M: Manager> State<M> {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
-            keys: Keys::new(config.min_idle > 0),
+            keys: Keys::new(
+                config.min_idle > 0,
+                config.backoff.map_or(Duration::ZERO, |b| b.cap),
+            ),
             idle: IdleSet::default(),
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
@@ -214,8 +217,11 @@ impl<M: Manager> State<M> {
     /// Ends every public transition: forgets the keys it left unused and
     /// tells whether a closed pool is drained.
     fn finish(&mut self, fx: &mut Effects<M>) {
-        while let Some(id) = self.maybe_unused.pop() {
-            self.keys.forget_if_unused(id);
+        if !self.maybe_unused.is_empty() {
+            let now = Instant::now();
+            while let Some(id) = self.maybe_unused.pop() {
+                self.keys.forget_if_unused(id, now);
+            }
         }
         fx.drained = self.is_drained();
         debug_assert_eq!(
@@ -484,7 +490,7 @@ impl<M: Manager> State<M> {
         self.deadlines
             .compact(idle.len() + self.keys.len(), |due| match due {
                 Due::Idle(r) => idle.contains(r),
-                Due::Refill(_) => true,
+                Due::BackoffEnd(_) => true,
             });
     }
 
@@ -711,13 +717,8 @@ impl<M: Manager> State<M> {
                 if let Some(backoff) = config.backoff
                     && !self.closed
                 {
-                    self.enter_backoff(
-                        id,
-                        backoff.delay(self.keys.get(id).failures),
-                        now,
-                        config,
-                        fx,
-                    );
+                    let delay = backoff.delay(self.keys.get(id).failures);
+                    self.enter_backoff(id, delay, now, fx);
                 }
                 self.release_slot(id, now, config, fx);
             }
@@ -727,14 +728,7 @@ impl<M: Manager> State<M> {
 
     /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
     /// the getters waiting for a dial of it.
-    fn enter_backoff(
-        &mut self,
-        id: KeyId,
-        delay: Duration,
-        now: Instant,
-        config: &Config,
-        fx: &mut Effects<M>,
-    ) {
+    fn enter_backoff(&mut self, id: KeyId, delay: Duration, now: Instant, fx: &mut Effects<M>) {
         let delay = delay.mul_f64(0.5 + 0.5 * fastrand::f64());
         let until = now + delay;
         let entry = self.keys.get_mut(id);
@@ -750,9 +744,11 @@ impl<M: Manager> State<M> {
         {
             self.reject_for_backoff(w, id, now, fx);
         }
-        if config.min_idle > 0 {
-            self.schedule(until, Due::Refill(id), fx);
-        }
+        // At its end: refill `min_idle`; a backoff cap later: forget the
+        // key if nobody used it since.
+        self.schedule(until, Due::BackoffEnd(id), fx);
+        let forget_at = until + self.keys.failure_memory;
+        self.schedule(forget_at, Due::BackoffEnd(id), fx);
     }
 
     /// A keepalive ping of a connection of `id` ended at `now`: `conn` is
@@ -812,12 +808,15 @@ impl<M: Manager> State<M> {
         let idle = &self.idle;
         self.deadlines.absorb(|due| match due {
             Due::Idle(r) => idle.contains(r),
-            Due::Refill(_) => true,
+            Due::BackoffEnd(_) => true,
         });
         while let Some(due) = self.deadlines.pop_due(now) {
             let r = match due {
-                Due::Refill(id) => {
-                    self.refill(id, now, config, fx);
+                Due::BackoffEnd(id) => {
+                    if self.keys.contains(id) {
+                        self.refill(id, now, config, fx);
+                        self.unused(id);
+                    }
                     continue;
                 }
                 Due::Idle(r) => r,
