@@ -447,7 +447,10 @@ impl<M: Manager> Builder<M> {
     /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×
     /// 2ⁿ⁻¹)`; meanwhile a get of that key that finds no idle connection
     /// fails at once with [`Error::Backoff`](crate::Error::Backoff), carrying
-    /// the last dial error. A successful dial ends it. `base` non-zero, at most `cap`.
+    /// the last dial error. A successful dial ends it. A key whose dials
+    /// failed is remembered, even with nothing open, during its backoff and
+    /// for one `cap` after it, so failures in a row keep counting across
+    /// retries. `base` non-zero, at most `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.backoff = Some(Backoff { base, cap });
         self
