@@ -36,15 +36,15 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::async_trait;
-use connpool::{Builder, CloseReason, ConnectError, Error, HealthCheck, Manager, Pool, Pooled};
+use connpool::{Builder, CloseReason, ConnectError, Error, HealthCheck, Manager, Pool};
 use parking_lot::Mutex;
+use support::*;
 use support::{Mock, MockConn, MockError, Step, check_counts, settle};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, advance, sleep_until};
 
 type M = Mock<u32>;
 type U = Mock<()>;
-type Got<Mg> = Result<Pooled<Mg>, Error<<Mg as Manager>::Error>>;
 
 const BASE: Duration = Duration::from_millis(100);
 const CAP: Duration = Duration::from_secs(1);
@@ -69,33 +69,6 @@ fn delay(n: u32) -> Duration {
         d = (d * 2).min(CAP);
     }
     d.min(CAP)
-}
-
-/// A getter of `key` in a task of its own (it runs at the next yield).
-fn spawn_get<Mg: Manager>(pool: &Pool<Mg>, key: Mg::Key) -> JoinHandle<Got<Mg>> {
-    let pool = pool.clone();
-    tokio::spawn(async move { pool.get_for(&key).await })
-}
-
-/// The result of a spawned task (which must not have panicked).
-async fn join<T>(h: JoinHandle<T>) -> T {
-    h.await.expect("task panicked")
-}
-
-#[track_caller]
-fn ok<Mg: Manager>(r: Got<Mg>) -> Pooled<Mg> {
-    match r {
-        Ok(c) => c,
-        Err(e) => panic!("expected a connection, got {e:?}"),
-    }
-}
-
-#[track_caller]
-fn err<Mg: Manager>(r: Got<Mg>) -> Error<Mg::Error> {
-    match r {
-        Ok(_) => panic!("expected an error, got a connection"),
-        Err(e) => e,
-    }
 }
 
 /// The message of an `Error::Connect(ConnectError::Manager(_))`: the getter's

@@ -14,43 +14,16 @@ mod support;
 use std::time::Duration;
 
 use connpool::{BuildError, CloseReason, CloseTimeout, ConnectError, Error, Manager, Pool, Pooled};
+use support::*;
 use support::{Mock, MockError, Step, check_counts, settle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 type M = Mock<u32>;
 type U = Mock<()>;
-type Got<Mg> = Result<Pooled<Mg>, Error<<Mg as Manager>::Error>>;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-/// A getter of `key` in a task of its own (it runs at the next yield).
-fn spawn_get<Mg: Manager>(pool: &Pool<Mg>, key: Mg::Key) -> JoinHandle<Got<Mg>> {
-    let pool = pool.clone();
-    tokio::spawn(async move { pool.get_for(&key).await })
-}
-
-/// The result of a spawned task (which must not have panicked).
-async fn join<T>(h: JoinHandle<T>) -> T {
-    h.await.expect("task panicked")
-}
-
-#[track_caller]
-fn ok<Mg: Manager>(r: Got<Mg>) -> Pooled<Mg> {
-    match r {
-        Ok(c) => c,
-        Err(e) => panic!("expected a connection, got {e:?}"),
-    }
-}
-
-#[track_caller]
-fn err<Mg: Manager>(r: Got<Mg>) -> Error<Mg::Error> {
-    match r {
-        Ok(_) => panic!("expected an error, got a connection"),
-        Err(e) => e,
-    }
 }
 
 /// The message of a `Error::Connect(ConnectError::Manager(_))`.

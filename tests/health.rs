@@ -21,13 +21,12 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, Pooled, async_trait};
+use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, async_trait};
+use support::*;
 use support::{Mock, MockConn, MockError, check_counts, settle};
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 type U = Mock<()>;
-type Got<Mg> = Result<Pooled<Mg>, Error<<Mg as Manager>::Error>>;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -35,25 +34,6 @@ const fn secs(s: u64) -> Duration {
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// A getter in a task of its own (it runs at the next yield).
-fn spawn_get<Mg: Manager<Key = ()>>(pool: &Pool<Mg>) -> JoinHandle<Got<Mg>> {
-    let pool = pool.clone();
-    tokio::spawn(async move { pool.get().await })
-}
-
-/// The result of a spawned task (which must not have panicked).
-async fn join<T>(h: JoinHandle<T>) -> T {
-    h.await.expect("task panicked")
-}
-
-#[track_caller]
-fn ok<Mg: Manager>(r: Got<Mg>) -> Pooled<Mg> {
-    match r {
-        Ok(c) => c,
-        Err(e) => panic!("expected a connection, got {e:?}"),
-    }
 }
 
 /// `(open, idle, lent, dialing, pinging, waiting)` of the whole pool.
@@ -80,16 +60,6 @@ fn health<Mg: Manager>(pool: &Pool<Mg>) -> (u64, u64) {
 fn keepalive<Mg: Manager>(pool: &Pool<Mg>) -> (u64, u64) {
     let c = pool.state().counters;
     (c.keepalive_pings, c.keepalive_failures)
-}
-
-fn closed_for<Mg: Manager>(pool: &Pool<Mg>, reason: CloseReason) -> u64 {
-    pool.state().counters.closed(reason)
-}
-
-/// Sleeps until `at`, then lets every task that woke run.
-async fn at(at: Instant) {
-    sleep_until(at).await;
-    settle().await;
 }
 
 /// A pool with background keepalive only: interval 10 s, timeout 2 s, no
@@ -323,7 +293,7 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
     let t0 = Instant::now();
     mock.conn(1).mute();
 
-    let g = spawn_get(&pool);
+    let g = spawn_get(&pool, ());
     at(t0 + secs(1) - ms(1)).await;
     assert!(!g.is_finished(), "still pinging 1 ms before the timeout");
     assert_eq!(
@@ -399,7 +369,7 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
     let t0 = Instant::now();
     mock.conn(1).mute();
 
-    let g = spawn_get(&pool);
+    let g = spawn_get(&pool, ());
     at(t0 + ms(499)).await;
     assert!(!g.is_finished());
     match join(g).await {
@@ -510,7 +480,7 @@ async fn handed_over_conn_is_not_pinged_even_under_always() {
         .await
         .unwrap();
     let c = ok(pool.get().await);
-    let g = spawn_get(&pool);
+    let g = spawn_get(&pool, ());
     settle().await;
     assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 1));
     mock.conn(1).kill(); // a ping would fail: proves none is sent
@@ -824,7 +794,7 @@ async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
     at(t0 + secs(10)).await;
     assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0));
 
-    let g = spawn_get(&pool);
+    let g = spawn_get(&pool, ());
     at(t0 + secs(11) - ms(1)).await;
     assert!(!g.is_finished(), "not lent mid-ping");
     assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 1));
@@ -864,7 +834,7 @@ async fn at_the_cap_a_pinged_conn_that_missed_once_goes_to_the_waiter() {
     let t0 = Instant::now();
     mock.conn(1).mute();
     at(t0 + secs(10)).await;
-    let g = spawn_get(&pool);
+    let g = spawn_get(&pool, ());
     at(t0 + secs(12) - ms(1)).await;
     assert!(!g.is_finished());
     assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 1));
@@ -895,7 +865,7 @@ async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
     let t0 = Instant::now();
     mock.conn(1).mute();
     at(t0 + secs(10)).await;
-    let g = spawn_get(&pool);
+    let g = spawn_get(&pool, ());
     settle().await;
     assert_eq!(mock.connects(), 1, "at the cap: no dial");
     let c = ok(join(g).await);
@@ -1091,7 +1061,7 @@ async fn a_getter_cancelled_mid_health_check_closes_the_conn() {
         .await
         .unwrap();
     mock.conn(1).mute();
-    let g = spawn_get(&pool);
+    let g = spawn_get(&pool, ());
     settle().await;
     assert_eq!(mock.pings().len(), 1, "the ping is in flight");
     assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));

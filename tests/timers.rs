@@ -28,14 +28,13 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use connpool::{Builder, CloseReason, Error, Manager, Pool, Pooled, async_trait};
+use connpool::{Builder, CloseReason, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
+use support::*;
 use support::{Mock, MockConn, MockError, check_counts, settle};
-use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep_until};
 
 type U = Mock<()>;
-type Got<Mg> = Result<Pooled<Mg>, Error<<Mg as Manager>::Error>>;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -108,39 +107,10 @@ fn timed_builder(timed: &Timed) -> Builder<Timed> {
         .max_connecting(usize::MAX)
 }
 
-/// A getter in a task of its own (it runs at the next yield).
-fn spawn_get<Mg: Manager<Key = ()>>(pool: &Pool<Mg>) -> JoinHandle<Got<Mg>> {
-    let pool = pool.clone();
-    tokio::spawn(async move { pool.get().await })
-}
-
-/// The result of a spawned task (which must not have panicked).
-async fn join<T>(h: JoinHandle<T>) -> T {
-    h.await.expect("task panicked")
-}
-
-#[track_caller]
-fn ok<Mg: Manager>(r: Got<Mg>) -> Pooled<Mg> {
-    match r {
-        Ok(c) => c,
-        Err(e) => panic!("expected a connection, got {e:?}"),
-    }
-}
-
 /// `(open, idle, lent, dialing, pinging, waiting)` of the whole pool.
 fn counts<Mg: Manager>(pool: &Pool<Mg>) -> (usize, usize, usize, usize, usize, usize) {
     let s = pool.state();
     (s.open, s.idle, s.lent, s.dialing, s.pinging, s.waiting)
-}
-
-fn closed_for<Mg: Manager>(pool: &Pool<Mg>, reason: CloseReason) -> u64 {
-    pool.state().counters.closed(reason)
-}
-
-/// Sleeps until `t`, then lets every task that woke run.
-async fn at(t: Instant) {
-    sleep_until(t).await;
-    settle().await;
 }
 
 /// Moves the paused clock forward by `d` without yielding to the scheduler:
@@ -476,7 +446,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
     assert_eq!(c.id, 1);
 
     at(t0 + secs(50)).await;
-    let w = spawn_get(&pool);
+    let w = spawn_get(&pool, ());
     settle().await;
     assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 1));
 
@@ -625,7 +595,7 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
     let c = ok(pool.get().await);
     assert_eq!((c.id, Pooled::uses(&c)), (1, 2));
     // The 3rd lend is a hand-off to a waiter: it counts too.
-    let w = spawn_get(&pool);
+    let w = spawn_get(&pool, ());
     settle().await;
     drop(c);
     let c = ok(join(w).await);
@@ -633,7 +603,7 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
     assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
     assert!(mock.closed().is_empty());
 
-    let w = spawn_get(&pool);
+    let w = spawn_get(&pool, ());
     settle().await;
     assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 1));
     drop(c); // 3rd return: closed, the waiter dials

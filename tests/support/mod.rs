@@ -9,9 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{Builder, HealthCheck, Manager, Pool, async_trait};
+use connpool::{Builder, CloseReason, Error, HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// The error the mock's dials fail with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -314,4 +316,47 @@ pub fn check_counts<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
     if !keys.is_empty() {
         assert!(sum <= s.open);
     }
+}
+
+/// What a get returns.
+pub type Got<Mg> = Result<Pooled<Mg>, Error<<Mg as Manager>::Error>>;
+
+/// A getter of `key` in a task of its own (it runs at the next yield).
+pub fn spawn_get<Mg: Manager>(pool: &Pool<Mg>, key: Mg::Key) -> JoinHandle<Got<Mg>> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.get_for(&key).await })
+}
+
+/// The result of a spawned task (which must not have panicked).
+pub async fn join<T>(h: JoinHandle<T>) -> T {
+    h.await.expect("task panicked")
+}
+
+/// The connection of a successful get.
+#[track_caller]
+pub fn ok<Mg: Manager>(r: Got<Mg>) -> Pooled<Mg> {
+    match r {
+        Ok(c) => c,
+        Err(e) => panic!("expected a connection, got {e:?}"),
+    }
+}
+
+/// The error of a failed get.
+#[track_caller]
+pub fn err<Mg: Manager>(r: Got<Mg>) -> Error<Mg::Error> {
+    match r {
+        Ok(_) => panic!("expected an error, got a connection"),
+        Err(e) => e,
+    }
+}
+
+/// Connections the pool closed for `reason`.
+pub fn closed_for<Mg: Manager>(pool: &Pool<Mg>, reason: CloseReason) -> u64 {
+    pool.state().counters.closed(reason)
+}
+
+/// Sleeps until `t` (paused clock), then lets every task that woke run.
+pub async fn at(t: Instant) {
+    tokio::time::sleep_until(t).await;
+    settle().await;
 }
