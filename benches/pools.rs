@@ -1,0 +1,2 @@
+//! Checkout + return against the other Rust pools (work in progress).
+fn main() {}
