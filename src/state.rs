@@ -20,11 +20,13 @@
 //! `waiting` counts waiters that have not been served.
 //!
 //! **Getting** ([`State::checkout`]): take the newest idle connection of the
-//! key; otherwise open a waiter slot, queue it on the key's `idle_waiters`
+//! key (closing stale or expired ones met on the way); otherwise, unless the
+//! key is in backoff (then fail at once), open a waiter slot, queue it on the key's `idle_waiters`
 //! and find a dial for it: start one if the key and the pool are under their
 //! caps; at the pool cap, evict the least recently used idle connection of
 //! another key to make room; otherwise queue it on the key's `dial_waiters`
-//! (key at its cap) or the pool's global dial queue (pool at its cap). The
+//! (key at its cap or at `max_connecting`) or the pool's global dial queue
+//! (pool at its cap). The
 //! waiter is then served by whichever comes first: a connection of its key
 //! coming free, or its dial.
 //!
@@ -74,9 +76,10 @@
 //! [`Error::Backoff`], and until the backoff ends a getter that finds no idle
 //! connection fails the same way instead of dialing.
 //!
-//! **Forgetting keys.** A key with no connection and no waiter is forgotten,
-//! but only at the end of a transition ([`State::finish`]): a `KeyId` held in
-//! the middle of one always stays valid.
+//! **Forgetting keys.** A key with no connection and no waiter is forgotten
+//! (unless it is in backoff or was within one backoff cap, or `min_idle` is
+//! set), but only at the end of a transition ([`State::finish`]): a `KeyId`
+//! held in the middle of one always stays valid.
 
 use std::task::Waker;
 use std::time::Duration;
