@@ -312,6 +312,7 @@ impl<M: Manager> Pool<M> {
                 }
             },
         };
+        tracing::trace!("health check ping");
         let ok = match result {
             Ok(Ok(())) => !shared.manager.is_broken(&mut record.conn),
             Ok(Err(e)) => {

@@ -104,6 +104,7 @@ pub(crate) fn spawn_ping<M: Manager>(
     shared.runtime.spawn(async move {
         let shared = &guard.shared;
         let timeout = shared.config.keepalive_timeout;
+        tracing::trace!("keepalive ping");
         let ok = match tokio::time::timeout(timeout, shared.manager.ping(&mut conn.conn)).await {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
