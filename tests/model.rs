@@ -1,0 +1,428 @@
+mod support;
+
+// Model-based property tests of the pool: random sequences of operations
+// (gets, cancellations, returns, broken returns, detaches, scripted dial
+// failures, gated dials opened or failed later, clock advances, settles) on a
+// small pool of `Mock<u8>` with 3 keys, tight caps and a generated subset of
+// the lifecycle features (idle timeout, max uses, lifetime, keepalive, health
+// check, backoff, max_connecting). After every step the pool's snapshots are
+// checked against what the test holds (see `check_step` / `check_settled`),
+// and at the end the pool is closed and every connection the mock made must
+// have been closed exactly once or detached.
+//
+// Each case runs on a fresh current-thread runtime with the clock paused, and
+// seeds `fastrand` (lifetime/keepalive/backoff jitter) so a case replays
+// identically while proptest shrinks it.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use connpool::{Error, HealthCheck, Pool, Pooled};
+use proptest::prelude::*;
+use support::{Gate, Got, Mock, Step, check_counts, settle, spawn_get};
+use tokio::task::JoinHandle;
+
+type M = Mock<u8>;
+
+const KEYS: [u8; 3] = [0, 1, 2];
+const MAX_OPEN: usize = 4;
+const MAX_OPEN_PER_KEY: usize = 3;
+const MAX_IDLE: usize = 3;
+const MAX_IDLE_PER_KEY: usize = 2;
+const CHECKOUT_TIMEOUT: Duration = Duration::from_secs(8);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The lifecycle features of one case.
+#[derive(Debug, Clone)]
+struct Features {
+    idle_timeout: bool,
+    max_uses: bool,
+    lifetime: bool,
+    keepalive: bool,
+    health_always: bool,
+    backoff: bool,
+    min_idle: bool,
+    max_connecting: usize,
+    seed: u64,
+}
+
+/// One step of a case. Indices pick among what the test holds, modulo its
+/// length (a no-op when there is nothing).
+#[derive(Debug, Clone)]
+enum Op {
+    /// Spawn a getter of key k.
+    Get(u8),
+    /// Abort the i-th pending getter.
+    Abort(usize),
+    /// Let tasks run.
+    Settle,
+    /// Return the i-th held connection.
+    Return(usize),
+    /// Mark the i-th held connection broken and return it.
+    Broken(usize),
+    /// Detach the i-th held connection.
+    Detach(usize),
+    /// Kill the i-th held connection (pings fail, `is_broken` can't tell)
+    /// and keep holding it.
+    Kill(usize),
+    /// The next dial of key k fails.
+    FailNext(u8),
+    /// The next dial of key k waits for a gate.
+    GateNext(u8),
+    /// Open the i-th gate: the dial succeeds (true) or fails.
+    OpenGate(usize, bool),
+    /// Advance the paused clock by this many ms, then settle.
+    Advance(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u8..3).prop_map(Op::Get),
+        1 => any::<usize>().prop_map(Op::Abort),
+        3 => Just(Op::Settle),
+        4 => any::<usize>().prop_map(Op::Return),
+        1 => any::<usize>().prop_map(Op::Broken),
+        1 => any::<usize>().prop_map(Op::Detach),
+        1 => any::<usize>().prop_map(Op::Kill),
+        1 => (0u8..3).prop_map(Op::FailNext),
+        1 => (0u8..3).prop_map(Op::GateNext),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(i, ok)| Op::OpenGate(i, ok)),
+        2 => (0u64..=6000).prop_map(Op::Advance),
+    ]
+}
+
+fn features() -> impl Strategy<Value = Features> {
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        1usize..=2,
+        any::<u64>(),
+    )
+        .prop_map(
+            |(
+                idle_timeout,
+                max_uses,
+                lifetime,
+                keepalive,
+                health_always,
+                backoff,
+                min_idle,
+                mc,
+                seed,
+            )| {
+                Features {
+                    idle_timeout,
+                    max_uses,
+                    lifetime,
+                    keepalive,
+                    health_always,
+                    backoff,
+                    min_idle,
+                    max_connecting: mc,
+                    seed,
+                }
+            },
+        )
+}
+
+/// What the test holds, i.e. the model the pool's counts are checked against.
+struct Model {
+    mock: M,
+    held: Vec<Pooled<M>>,
+    /// Getters spawned and neither collected nor aborted: (key, task).
+    pending: Vec<(u8, JoinHandle<Got<M>>)>,
+    gates: Vec<Gate>,
+    detached: Vec<u64>,
+}
+
+impl Model {
+    /// Collects the getters that finished: a connection must be of the
+    /// getter's key and not already held.
+    async fn collect(&mut self, closed: bool) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            if self.pending[i].1.is_finished() {
+                let (key, h) = self.pending.swap_remove(i);
+                match h.await.expect("getter panicked") {
+                    Ok(c) => {
+                        assert_eq!(
+                            c.key, key,
+                            "getter of key {key} got conn {} of key {}",
+                            c.id, c.key
+                        );
+                        self.held.push(c);
+                    }
+                    Err(Error::Closed) => assert!(closed, "Error::Closed before close"),
+                    Err(Error::TooManyWaiters { .. }) => panic!("no max_waiters, yet rejected"),
+                    Err(_) => {}
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Invariants that hold after every step, settled or not.
+#[track_caller]
+fn check_step(pool: &Pool<M>, model: &Model) {
+    check_counts(pool, &KEYS);
+    let s = pool.state();
+    assert!(s.open <= MAX_OPEN, "open over max_open: {s:?}");
+    assert!(s.idle <= MAX_IDLE, "idle over max_idle: {s:?}");
+    assert!(
+        s.lent >= model.held.len(),
+        "lent below what the test holds: {s:?}"
+    );
+    for k in KEYS {
+        if let Some(ks) = pool.key_state(&k) {
+            assert!(ks.open <= MAX_OPEN_PER_KEY, "key {k} open over cap: {ks:?}");
+            assert!(ks.idle <= MAX_IDLE_PER_KEY, "key {k} idle over cap: {ks:?}");
+            let held = model.held.iter().filter(|c| c.key == k).count();
+            assert!(ks.lent >= held, "key {k} lent below held {held}: {ks:?}");
+        } else {
+            assert!(
+                !model.held.iter().any(|c| c.key == k),
+                "key {k} forgotten while a connection of it is held"
+            );
+        }
+    }
+    let mut ids = HashSet::new();
+    let closed: HashSet<u64> = model.mock.closed().into_iter().collect();
+    for c in &model.held {
+        assert!(ids.insert(c.id), "conn {} held twice", c.id);
+        assert!(!closed.contains(&c.id), "held conn {} was closed", c.id);
+        assert!(
+            !model.detached.contains(&c.id),
+            "held conn {} was detached",
+            c.id
+        );
+    }
+}
+
+/// Invariants that hold once every task has run and finished getters were
+/// collected: lent and waiting are exactly what the test sees.
+#[track_caller]
+fn check_settled(pool: &Pool<M>, model: &Model) {
+    check_step(pool, model);
+    let s = pool.state();
+    assert_eq!(s.pinging, 0, "a ping of the mock is instant: {s:?}");
+    assert_eq!(s.lent, model.held.len(), "lent != held: {s:?}");
+    assert_eq!(
+        s.waiting,
+        model.pending.len(),
+        "waiting != pending getters: {s:?}"
+    );
+    for k in KEYS {
+        let held = model.held.iter().filter(|c| c.key == k).count();
+        let pending = model.pending.iter().filter(|(key, _)| *key == k).count();
+        match pool.key_state(&k) {
+            Some(ks) => {
+                assert_eq!(ks.lent, held, "key {k}: lent != held: {ks:?}");
+                assert_eq!(ks.waiting, pending, "key {k}: waiting != pending: {ks:?}");
+                if ks.waiting > 0 {
+                    assert_eq!(
+                        ks.idle, 0,
+                        "key {k}: a getter waits beside an idle conn: {ks:?}"
+                    );
+                }
+            }
+            None => assert_eq!((held, pending), (0, 0), "key {k} forgotten"),
+        }
+    }
+}
+
+fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
+    let mut b = support::core_builder(mock)
+        .max_open(MAX_OPEN)
+        .max_open_per_key(MAX_OPEN_PER_KEY)
+        .max_idle(MAX_IDLE)
+        .max_idle_per_key(MAX_IDLE_PER_KEY)
+        .checkout_timeout(Some(CHECKOUT_TIMEOUT))
+        .connect_timeout(CONNECT_TIMEOUT)
+        .max_connecting(f.max_connecting);
+    if f.idle_timeout {
+        b = b.idle_timeout(Some(Duration::from_secs(5)));
+    }
+    if f.max_uses {
+        b = b.max_uses(Some(3));
+    }
+    if f.lifetime {
+        b = b.max_lifetime(Some(Duration::from_secs(12))).jitter(0.2);
+    }
+    if f.keepalive {
+        b = b
+            .keepalive_interval(Some(Duration::from_secs(3)))
+            .keepalive_timeout(Duration::from_secs(1));
+    }
+    if f.health_always {
+        b = b.health_check(HealthCheck::Always);
+    }
+    if f.min_idle {
+        b = b.min_idle(1);
+    }
+    if f.backoff {
+        b = b.backoff(Duration::from_millis(500), Duration::from_secs(4));
+    }
+    b
+}
+
+/// Runs one case; panics on a broken invariant.
+fn run_case(f: Features, ops: Vec<Op>) {
+    fastrand::seed(f.seed);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mock = M::new();
+        let pool = build_pool(mock.clone(), &f).build().await.unwrap();
+        let mut m = Model {
+            mock: mock.clone(),
+            held: Vec::new(),
+            pending: Vec::new(),
+            gates: Vec::new(),
+            detached: Vec::new(),
+        };
+        check_settled(&pool, &m);
+        for op in ops {
+            match op {
+                Op::Get(k) => m.pending.push((k, spawn_get(&pool, k))),
+                Op::Abort(i) => {
+                    if !m.pending.is_empty() {
+                        let i = i % m.pending.len();
+                        let (_, h) = m.pending.remove(i);
+                        h.abort();
+                        // A getter that already had its connection in hand
+                        // (finished, uncollected) drops it with the task
+                        // output; either way it is gone for the test.
+                    }
+                }
+                Op::Settle => {}
+                Op::Return(i) => {
+                    if !m.held.is_empty() {
+                        let i = i % m.held.len();
+                        drop(m.held.remove(i));
+                    }
+                }
+                Op::Broken(i) => {
+                    if !m.held.is_empty() {
+                        let i = i % m.held.len();
+                        let mut c = m.held.remove(i);
+                        Pooled::mark_broken(&mut c);
+                        drop(c);
+                    }
+                }
+                Op::Detach(i) => {
+                    if !m.held.is_empty() {
+                        let i = i % m.held.len();
+                        let raw = Pooled::detach(m.held.remove(i));
+                        m.detached.push(raw.id);
+                    }
+                }
+                Op::Kill(i) => {
+                    if !m.held.is_empty() {
+                        let i = i % m.held.len();
+                        m.held[i].kill();
+                    }
+                }
+                Op::FailNext(k) => mock.push(k, Step::Fail("scripted")),
+                Op::GateNext(k) => m.gates.push(mock.gate(k)),
+                Op::OpenGate(i, ok) => {
+                    if !m.gates.is_empty() {
+                        let i = i % m.gates.len();
+                        let g = m.gates.remove(i);
+                        if ok {
+                            g.succeed()
+                        } else {
+                            g.fail("gate failed")
+                        }
+                    }
+                }
+                Op::Advance(ms) => tokio::time::advance(Duration::from_millis(ms)).await,
+            }
+            let settles = matches!(op, Op::Settle | Op::Advance(_));
+            if settles {
+                settle().await;
+                m.collect(false).await;
+                check_settled(&pool, &m);
+            } else {
+                check_step(&pool, &m);
+            }
+        }
+
+        // End: close, return everything, open every gate, and drain.
+        settle().await;
+        m.collect(false).await;
+        check_settled(&pool, &m);
+        let closer = {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.close_timeout(Duration::from_secs(60)).await })
+        };
+        settle().await;
+        m.collect(true).await;
+        assert!(m.pending.is_empty(), "getters still pending after close");
+        m.held.clear();
+        for g in m.gates.drain(..) {
+            g.succeed();
+        }
+        settle().await;
+        closer
+            .await
+            .unwrap()
+            .expect("close did not drain within 60 s");
+        settle().await;
+        let s = pool.state();
+        assert_eq!((s.open, s.closing), (0, 0), "after close: {s:?}");
+        assert_eq!(
+            mock.connects() as u64,
+            s.counters.dials,
+            "dials vs connects"
+        );
+        let made = s.counters.dials - s.counters.dial_failures;
+        let closed = mock.closed();
+        let mut seen = HashSet::new();
+        for id in closed.iter().chain(&m.detached) {
+            assert!(
+                seen.insert(*id),
+                "conn {id} closed twice or closed and detached"
+            );
+            assert!((1..=made).contains(id), "unknown conn {id} (made {made})");
+        }
+        assert_eq!(
+            made,
+            (closed.len() + m.detached.len()) as u64,
+            "made {made}, closed {closed:?}, detached {:?}",
+            m.detached
+        );
+        assert_eq!(
+            s.counters.closed_total(),
+            closed.len() as u64,
+            "close counters"
+        );
+    });
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        // MODEL_CASES=n runs more cases (for bug hunting).
+        cases: std::env::var("MODEL_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Random operation sequences keep every invariant of the model.
+    #[test]
+    fn random_ops_keep_the_invariants(
+        f in features(),
+        ops in proptest::collection::vec(op(), 0..60),
+    ) {
+        run_case(f, ops);
+    }
+}
