@@ -1,2 +1,382 @@
-//! Checkout + return against the other Rust pools (work in progress).
-fn main() {}
+//! Checkout + return against the other Rust pools: same workload, same run.
+//!
+//! Each pool gets a no-op manager (connections are `u64`s, dials and checks
+//! succeed at once) and keeps its default checks on:
+//!
+//! | pool | check on every checkout | other defaults kept |
+//! |---|---|---|
+//! | `connpool` | health policy `IfIdleFor(500 ms)`, `is_broken` | checkout deadline, idle timeout, lifetime, keepalive, backoff |
+//! | `bb8` | `test_on_check_out` (`is_valid`), `has_broken` | 30 s connection timeout, reaper |
+//! | `deadpool` | `recycle` | no timeouts (its default) |
+//! | `mobc` | `test_on_check_out` (`check`), `validate` on return | 30 s get timeout, cleaner |
+//! | `qp` | `validate` (`acquire`, not `acquire_unchecked`) | — |
+//! | `r2d2` | `test_on_check_out` (`is_valid`), `has_broken` | 30 s timeout, reaper |
+//!
+//! Sizes: every pool is capped at `P` connections and pre-filled with `P`.
+//! mobc also gets `max_idle(P)` (its default idle cap of 2 would close and
+//! redial connections on every return beyond two, which is not this workload).
+//!
+//! Grid: runtime × `P` × `N`. `rt` is `mt` (multi-thread, 2 workers) or `ct`
+//! (current_thread). For a sample of `iters` operations, `N` tasks are spawned
+//! that together do `iters` get-then-drop (each `iters / N`, the remainder
+//! spread over the first ones); the time is from the first spawn to the last
+//! join, so criterion reports time per operation. r2d2 is synchronous: it runs
+//! on `N` OS threads of a crew spawned once per benchmark (outside the timing),
+//! started together per sample; the runtime plays no part in it, so its `mt`
+//! and `ct` rows are the same measurement taken twice.
+//!
+//! Ids: `pools/{rt}/P{P}/N{N}/{pool}`, so one group compares every pool in
+//! one cell. Filter as usual: `cargo bench --bench pools -- 'pools/ct/P4/'`.
+
+use std::hint::black_box;
+use std::sync::{Arc, Barrier, mpsc};
+use std::time::{Duration, Instant};
+
+use criterion::{
+    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+};
+use tokio::runtime::Runtime;
+
+const SIZES: [usize; 2] = [4, 16];
+const TASKS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
+
+/// A runtime flavour: its name in the ids and how to build it.
+type Flavour = (&'static str, fn() -> Runtime);
+
+#[derive(Debug)]
+struct NoopError;
+impl std::fmt::Display for NoopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("never")
+    }
+}
+impl std::error::Error for NoopError {}
+
+/// The no-op manager, implemented for every pool.
+#[derive(Clone, Copy, Debug)]
+struct Noop;
+
+#[connpool::async_trait]
+impl connpool::Manager for Noop {
+    type Key = ();
+    type Connection = u64;
+    type Error = NoopError;
+
+    async fn connect(&self, _key: &()) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+}
+
+impl bb8::ManageConnection for Noop {
+    type Connection = u64;
+    type Error = NoopError;
+
+    async fn connect(&self) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+    async fn is_valid(&self, _conn: &mut u64) -> Result<(), NoopError> {
+        Ok(())
+    }
+    fn has_broken(&self, _conn: &mut u64) -> bool {
+        false
+    }
+}
+
+impl deadpool::managed::Manager for Noop {
+    type Type = u64;
+    type Error = NoopError;
+
+    async fn create(&self) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+    async fn recycle(
+        &self,
+        _conn: &mut u64,
+        _metrics: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<NoopError> {
+        Ok(())
+    }
+}
+
+#[mobc::async_trait]
+impl mobc::Manager for Noop {
+    type Connection = u64;
+    type Error = NoopError;
+
+    async fn connect(&self) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+    async fn check(&self, conn: u64) -> Result<u64, NoopError> {
+        Ok(conn)
+    }
+}
+
+#[qp::async_trait]
+impl qp::resource::Manage for Noop {
+    type Output = u64;
+    type Error = NoopError;
+
+    async fn try_create(&self) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+}
+
+impl r2d2::ManageConnection for Noop {
+    type Connection = u64;
+    type Error = NoopError;
+
+    fn connect(&self) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+    fn is_valid(&self, _conn: &mut u64) -> Result<(), NoopError> {
+        Ok(())
+    }
+    fn has_broken(&self, _conn: &mut u64) -> bool {
+        false
+    }
+}
+
+/// The pools of one size, built and pre-filled on one runtime.
+struct Pools {
+    connpool: connpool::Pool<Noop>,
+    bb8: bb8::Pool<Noop>,
+    deadpool: deadpool::managed::Pool<Noop>,
+    mobc: mobc::Pool<Noop>,
+    qp: qp::Pool<Noop>,
+    r2d2: r2d2::Pool<Noop>,
+}
+
+impl Pools {
+    fn build(rt: &Runtime, p: usize) -> Self {
+        rt.block_on(async {
+            let connpool = connpool::Pool::builder(Noop)
+                .max_open(p)
+                .initial(p)
+                .build()
+                .await
+                .unwrap();
+
+            let bb8 = bb8::Pool::builder()
+                .max_size(p as u32)
+                .min_idle(Some(p as u32))
+                .build(Noop)
+                .await
+                .unwrap();
+            {
+                // Make sure all P are open (min_idle fills in the background).
+                let mut held = Vec::with_capacity(p);
+                for _ in 0..p {
+                    held.push(bb8.get().await.unwrap());
+                }
+            }
+
+            let deadpool = deadpool::managed::Pool::builder(Noop)
+                .max_size(p)
+                .build()
+                .unwrap();
+            {
+                let mut held = Vec::with_capacity(p);
+                for _ in 0..p {
+                    held.push(deadpool.get().await.unwrap());
+                }
+            }
+
+            let mobc = mobc::Pool::builder()
+                .max_open(p as u64)
+                .max_idle(p as u64)
+                .build(Noop);
+            {
+                let mut held = Vec::with_capacity(p);
+                for _ in 0..p {
+                    held.push(mobc.get().await.unwrap());
+                }
+            }
+            // mobc returns connections from a spawned task: let them land.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+
+            let qp = qp::Pool::new(Noop, p);
+            qp.reserve(p).await.unwrap();
+
+            let r2d2 = r2d2::Pool::builder()
+                .max_size(p as u32)
+                .min_idle(Some(p as u32))
+                .build(Noop)
+                .unwrap();
+
+            Pools {
+                connpool,
+                bb8,
+                deadpool,
+                mobc,
+                qp,
+                r2d2,
+            }
+        })
+    }
+}
+
+/// Ops of task `i` of `n` sharing `iters`.
+fn share(iters: u64, n: usize, i: usize) -> u64 {
+    let n = n as u64;
+    let i = i as u64;
+    iters / n + u64::from(i < iters % n)
+}
+
+/// Benches one async pool: `$get` is an expression on `$pool` (a clone owned
+/// by the task) that awaits one checkout.
+macro_rules! bench_async {
+    ($group:expr, $rt:expr, $name:literal, $n:expr, $pool:expr, |$p:ident| $get:expr) => {{
+        let n: usize = $n;
+        let pool = $pool.clone();
+        $group.bench_function($name, |b| {
+            b.to_async($rt).iter_custom(|iters| {
+                let pool = pool.clone();
+                async move {
+                    let start = Instant::now();
+                    let mut handles = Vec::with_capacity(n);
+                    for i in 0..n {
+                        let $p = pool.clone();
+                        let ops = share(iters, n, i);
+                        handles.push(tokio::spawn(async move {
+                            for _ in 0..ops {
+                                let conn = $get.unwrap();
+                                black_box(*conn);
+                                drop(conn);
+                            }
+                        }));
+                    }
+                    for h in handles {
+                        h.await.unwrap();
+                    }
+                    start.elapsed()
+                }
+            })
+        });
+    }};
+}
+
+/// A crew of `n` OS threads for r2d2, spawned once and started together per sample.
+struct Crew {
+    work: Vec<mpsc::Sender<u64>>,
+    start: Arc<Barrier>,
+    done: mpsc::Receiver<()>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Crew {
+    fn new(n: usize, pool: &r2d2::Pool<Noop>) -> Self {
+        let start = Arc::new(Barrier::new(n + 1));
+        let (done_tx, done) = mpsc::channel();
+        let mut work = Vec::with_capacity(n);
+        let mut threads = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (tx, rx) = mpsc::channel::<u64>();
+            work.push(tx);
+            let pool = pool.clone();
+            let start = Arc::clone(&start);
+            let done = done_tx.clone();
+            let t = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    while let Ok(ops) = rx.recv() {
+                        start.wait();
+                        for _ in 0..ops {
+                            let conn = pool.get().unwrap();
+                            black_box(*conn);
+                            drop(conn);
+                        }
+                        done.send(()).unwrap();
+                    }
+                })
+                .unwrap();
+            threads.push(t);
+        }
+        Crew {
+            work,
+            start,
+            done,
+            threads,
+        }
+    }
+
+    fn run(&self, iters: u64) -> Duration {
+        let n = self.work.len();
+        for (i, tx) in self.work.iter().enumerate() {
+            tx.send(share(iters, n, i)).unwrap();
+        }
+        // Every thread is at the barrier once this returns: time from here.
+        self.start.wait();
+        let start = Instant::now();
+        for _ in 0..n {
+            self.done.recv().unwrap();
+        }
+        start.elapsed()
+    }
+}
+
+impl Drop for Crew {
+    fn drop(&mut self) {
+        self.work.clear();
+        for t in self.threads.drain(..) {
+            t.join().unwrap();
+        }
+    }
+}
+
+fn cell(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, pools: &Pools, n: usize) {
+    bench_async!(group, rt, "connpool", n, pools.connpool, |p| p.get().await);
+    bench_async!(group, rt, "bb8", n, pools.bb8, |p| p.get().await);
+    bench_async!(group, rt, "deadpool", n, pools.deadpool, |p| p.get().await);
+    bench_async!(group, rt, "mobc", n, pools.mobc, |p| p.get().await);
+    bench_async!(group, rt, "qp", n, pools.qp, |p| p.acquire().await);
+
+    // The crew is only spawned when the filter selects r2d2 in this cell.
+    let mut crew: Option<Crew> = None;
+    group.bench_function("r2d2", |b| {
+        let crew = crew.get_or_insert_with(|| Crew::new(n, &pools.r2d2));
+        b.iter_custom(|iters| crew.run(iters))
+    });
+}
+
+fn pools(c: &mut Criterion) {
+    let runtimes: [Flavour; 2] = [
+        ("mt", || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap()
+        }),
+        ("ct", || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+        }),
+    ];
+    for (rt_name, make) in runtimes {
+        let rt = make();
+        for p in SIZES {
+            let pools = Pools::build(&rt, p);
+            for n in TASKS {
+                let mut group = c.benchmark_group(format!("pools/{rt_name}/P{p}/N{n}"));
+                group
+                    .sample_size(10)
+                    .measurement_time(Duration::from_secs(1))
+                    .warm_up_time(Duration::from_millis(200));
+                cell(&mut group, &rt, &pools, n);
+                group.finish();
+            }
+            // Drop the pools inside the runtime (their background tasks live there).
+            let _guard = rt.enter();
+            drop(pools);
+        }
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = pools
+}
+criterion_main!(benches);
