@@ -84,6 +84,17 @@ pub enum HealthCheck {
     IfIdleFor(Duration),
 }
 
+impl HealthCheck {
+    /// Whether a connection idle for `idle` is pinged before it is lent.
+    pub(crate) fn is_due(self, idle: Duration) -> bool {
+        match self {
+            HealthCheck::Never => false,
+            HealthCheck::Always => true,
+            HealthCheck::IfIdleFor(d) => idle >= d,
+        }
+    }
+}
+
 /// Exponential dial backoff of one key: after the `n`th consecutive failed
 /// dial, no dial for a random time between half of and all of
 /// `min(cap, base × 2ⁿ⁻¹)` ("equal jitter", so keys that failed together

@@ -269,7 +269,10 @@ impl<M: Manager> Pool<M> {
                 .is_broken(&mut Pooled::record(&mut conn).conn)
             {
                 Pooled::close_for(conn, CloseReason::Broken);
-            } else if !State::<M>::needs_check(config, idle_since, now) {
+            } else if !config
+                .health_check
+                .is_due(now.saturating_duration_since(idle_since))
+            {
                 return Ok(conn);
             } else {
                 match self.health_check(&mut conn, deadline).await {

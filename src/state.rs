@@ -86,7 +86,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::config::{Config, HealthCheck};
+use crate::config::Config;
 use crate::conn::Conn;
 use crate::deadlines::{Deadlines, Due};
 use crate::error::{ConnectError, Error};
@@ -849,15 +849,6 @@ impl<M: Manager> State<M> {
         self.timer_at = self.deadlines.next();
         self.finish(fx);
         self.timer_at
-    }
-
-    /// Whether a connection idle since `idle_since` is pinged before it is lent at `now`.
-    pub(crate) fn needs_check(config: &Config, idle_since: Instant, now: Instant) -> bool {
-        match config.health_check {
-            HealthCheck::Never => false,
-            HealthCheck::Always => true,
-            HealthCheck::IfIdleFor(d) => now.saturating_duration_since(idle_since) >= d,
-        }
     }
 
     /// The outcome of waiter `w` if it was served (removing its slot);
