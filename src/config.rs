@@ -64,6 +64,11 @@ pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// serving a waiter as soon as it is up, returns serving the rest), instead
 /// of hitting a just-restarted backend with one handshake per getter.
 pub const DEFAULT_MAX_CONNECTING: usize = 2;
+/// Default for `max_borrowers`: a shared (multiplexed) connection carries at
+/// most 100 borrowers at once, gRPC's usual `MAX_CONCURRENT_STREAMS`. A peer
+/// that advertises no limit (or a huge one) would otherwise never look
+/// saturated, and every call would funnel through one connection.
+pub const DEFAULT_MAX_BORROWERS: usize = 100;
 
 /// When a connection taken from the idle list is pinged
 /// ([`Manager::ping`]) before it is lent.
@@ -139,6 +144,7 @@ pub struct Config {
     pub(crate) keepalive_max_missed: u32,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) max_connecting: usize,
+    pub(crate) max_borrowers: usize,
 }
 
 impl Config {
@@ -218,6 +224,10 @@ impl Config {
     pub fn max_connecting(&self) -> usize {
         self.max_connecting
     }
+    /// Cap on the borrowers of one shared connection.
+    pub fn max_borrowers(&self) -> usize {
+        self.max_borrowers
+    }
 }
 
 /// Builds a [`Pool`]: set what differs from the defaults, then [`build`](Builder::build).
@@ -244,6 +254,7 @@ impl Config {
 /// | `keepalive_max_missed` | 1 ([`DEFAULT_KEEPALIVE_MAX_MISSED`]) | gRPC's semantics |
 /// | `backoff` | 100 ms doubling to 5 s ([`DEFAULT_BACKOFF_BASE`], [`DEFAULT_BACKOFF_CAP`]) | a down backend is not hammered, a recovered one is used soon |
 /// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
+/// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
 ///
 /// # Keepalive and the gRPC `MinTime` trap
 ///
@@ -277,6 +288,7 @@ pub struct Builder<M: Manager> {
     keepalive_max_missed: u32,
     backoff: Option<Backoff>,
     max_connecting: usize,
+    max_borrowers: usize,
 }
 
 impl<M: Manager> Builder<M> {
@@ -306,6 +318,7 @@ impl<M: Manager> Builder<M> {
                 cap: DEFAULT_BACKOFF_CAP,
             }),
             max_connecting: DEFAULT_MAX_CONNECTING,
+            max_borrowers: DEFAULT_MAX_BORROWERS,
         }
     }
 
@@ -482,6 +495,15 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Cap on the borrowers of one shared connection: the limit a manager
+    /// gives in [`Lending::shared`](crate::Lending::shared) (e.g. the peer's
+    /// HTTP/2 stream limit) is clamped to it. Exclusive connections ignore
+    /// it. At least 1 (1 lends every connection exclusively).
+    pub fn max_borrowers(mut self, n: usize) -> Self {
+        self.max_borrowers = n;
+        self
+    }
+
     /// Validates the configuration, pre-warms the `initial` connections and
     /// returns the pool. Must be called within a tokio runtime: the pool
     /// spawns its dials and closes there.
@@ -612,6 +634,9 @@ impl<M: Manager> Builder<M> {
         if self.max_connecting == 0 {
             return Err(ConfigError::new("max_connecting", "must be at least 1"));
         }
+        if self.max_borrowers == 0 {
+            return Err(ConfigError::new("max_borrowers", "must be at least 1"));
+        }
         let mut total = 0usize;
         for (key, n) in &self.initial {
             if *n > max_idle_per_key {
@@ -651,6 +676,7 @@ impl<M: Manager> Builder<M> {
             keepalive_max_missed: self.keepalive_max_missed,
             backoff: self.backoff,
             max_connecting: self.max_connecting,
+            max_borrowers: self.max_borrowers,
         })
     }
 }
@@ -686,6 +712,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("keepalive_max_missed", &self.keepalive_max_missed)
             .field("backoff", &self.backoff)
             .field("max_connecting", &self.max_connecting)
+            .field("max_borrowers", &self.max_borrowers)
             .finish_non_exhaustive()
     }
 }

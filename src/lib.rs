@@ -97,12 +97,12 @@ pub use async_trait::async_trait;
 pub use config::{
     Backoff, Builder, Config, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_CHECKOUT_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT, DEFAULT_JITTER,
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED, DEFAULT_KEEPALIVE_TIMEOUT,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_MAX_BORROWERS, DEFAULT_KEEPALIVE_MAX_MISSED, DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN, DEFAULT_PING_TIMEOUT,
     HealthCheck,
 };
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
-pub use manager::Manager;
+pub use manager::{Lending, Manager};
 pub use pool::Pool;
 pub use stats::{CloseReason, Counters, KeyState, PoolState};

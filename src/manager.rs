@@ -5,6 +5,88 @@ use std::hash::Hash;
 
 use async_trait::async_trait;
 
+/// How a connection is lent: exclusively (one borrower at a time, the
+/// default) or shared by up to [`max_borrowers`](Lending::max_borrowers)
+/// borrowers at once. Returned by [`Manager::lending`].
+///
+/// A shared connection stays in the pool while it is lent: each borrower gets
+/// a handle made by the connection's `Clone` (so a shared connection must be
+/// a cheap handle to state shared behind it, like hyper's `SendRequest` or
+/// tonic's `Channel`; the clone is made under the pool's lock, so it must not
+/// block). The pool clamps the limit to its
+/// [`max_borrowers`](crate::Builder::max_borrowers) cap, and treats a limit
+/// of 0 or 1 as exclusive.
+///
+/// ```
+/// use connpool::Lending;
+///
+/// let shared = Lending::<std::sync::Arc<String>>::shared(100);
+/// assert_eq!(shared.max_borrowers(), 100);
+/// assert_eq!(Lending::<String>::exclusive().max_borrowers(), 1);
+/// ```
+pub struct Lending<C> {
+    max_borrowers: usize,
+    /// How a borrower's handle is made (`C::clone`); `None`: exclusive.
+    share: Option<fn(&C) -> C>,
+}
+
+impl<C> Lending<C> {
+    /// One borrower at a time; the borrower holds the connection itself.
+    pub fn exclusive() -> Self {
+        Self {
+            max_borrowers: 1,
+            share: None,
+        }
+    }
+
+    /// How many borrowers may hold the connection at once (1: exclusive).
+    pub fn max_borrowers(&self) -> usize {
+        if self.share.is_some() {
+            self.max_borrowers
+        } else {
+            1
+        }
+    }
+
+    /// The limit clamped to `cap`, and how handles are made if it is above 1.
+    pub(crate) fn clamped(&self, cap: usize) -> (usize, Option<fn(&C) -> C>) {
+        match self.share {
+            Some(share) if self.max_borrowers.min(cap) > 1 => {
+                (self.max_borrowers.min(cap), Some(share))
+            }
+            _ => (1, None),
+        }
+    }
+}
+
+impl<C: Clone> Lending<C> {
+    /// Up to `max_borrowers` borrowers at once, each holding its own clone
+    /// of the connection.
+    pub fn shared(max_borrowers: usize) -> Self {
+        Self {
+            max_borrowers,
+            share: Some(C::clone),
+        }
+    }
+}
+
+impl<C> Clone for Lending<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Lending<C> {}
+
+impl<C> std::fmt::Debug for Lending<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.share {
+            None => f.write_str("Lending::Exclusive"),
+            Some(_) => write!(f, "Lending::Shared({})", self.max_borrowers),
+        }
+    }
+}
+
 /// Makes, checks and closes connections for a [`Pool`](crate::Pool).
 ///
 /// One manager serves every key of a pool: `connect(key)` dials the
@@ -69,6 +151,21 @@ pub trait Manager: Send + Sync + 'static {
     fn is_broken(&self, conn: &mut Self::Connection) -> bool {
         let _ = conn;
         false
+    }
+
+    /// How `conn` is lent: asked once, right after a successful `connect`
+    /// (so the answer may depend on the handshake, e.g. the peer's HTTP/2
+    /// `MAX_CONCURRENT_STREAMS`). The default lends every connection
+    /// exclusively: one borrower at a time.
+    ///
+    /// A multiplexed connection (an HTTP/2 connection, a gRPC channel)
+    /// returns [`Lending::shared`]: the pool then hands each borrower its own
+    /// handle (a clone of the connection), up to that many at once, prefers
+    /// the least-loaded connection of the key, and dials another one only
+    /// when every open connection of the key is at its limit.
+    fn lending(&self, conn: &Self::Connection) -> Lending<Self::Connection> {
+        let _ = conn;
+        Lending::exclusive()
     }
 
     /// Ends `conn` (a graceful goodbye, if the protocol has one). Runs in a
