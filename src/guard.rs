@@ -43,7 +43,6 @@ impl<M: Manager> Pooled<M> {
         }
     }
 
-
     pub(crate) fn key_id(this: &Self) -> KeyId {
         this.key
     }
@@ -130,9 +129,9 @@ impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
         match self.conn.take() {
             Some(Lent::Own(conn)) => self.shared.give_back(self.key, conn, self.close),
-            Some(Lent::Handle { conn, slot, .. }) => {
-                self.shared.give_back_handle(self.key, slot, conn, self.close)
-            }
+            Some(Lent::Handle { conn, slot, .. }) => self
+                .shared
+                .give_back_handle(self.key, slot, conn, self.close),
             None => {}
         }
     }

@@ -91,9 +91,9 @@ impl<C> SharedSet<C> {
 
     /// Handles out to connections of `key`.
     pub(crate) fn borrowers_of(&self, key: KeyId) -> usize {
-        self.per_key
-            .get(key.index())
-            .map_or(0, |slots| slots.iter().map(|&s| self.entries[s].borrowers).sum())
+        self.per_key.get(key.index()).map_or(0, |slots| {
+            slots.iter().map(|&s| self.entries[s].borrowers).sum()
+        })
     }
 
     /// Remembers how handles are made (the same function for every
@@ -133,7 +133,9 @@ impl<C> SharedSet<C> {
 
     /// One more borrower of `slot`: a handle to it.
     pub(crate) fn lend(&mut self, slot: usize) -> Lent<C> {
-        let share = self.share.expect("a shared connection came with its share function");
+        let share = self
+            .share
+            .expect("a shared connection came with its share function");
         let entry = &mut self.entries[slot];
         debug_assert!(entry.borrowers < entry.conn.max_borrowers && entry.draining.is_none());
         entry.borrowers += 1;
@@ -246,7 +248,10 @@ mod tests {
         assert_eq!(set.borrowers(), 4);
         assert_eq!(set.give_back(b), 1);
         // b has room again but is retired: drained, never chosen.
-        assert_eq!(set.least_loaded(k, |c| (c.conn == 2).then_some(CloseReason::Lifetime)), None);
+        assert_eq!(
+            set.least_loaded(k, |c| (c.conn == 2).then_some(CloseReason::Lifetime)),
+            None
+        );
         assert_eq!(set.draining(b), Some(CloseReason::Lifetime));
         assert_eq!(set.give_back(b), 0);
         // Removing b moves a within the key's list; a stays reachable.

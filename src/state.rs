@@ -104,7 +104,10 @@ pub(crate) type Outcome<M> =
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
-    (<M as Manager>::Connection, Lending<<M as Manager>::Connection>),
+    (
+        <M as Manager>::Connection,
+        Lending<<M as Manager>::Connection>,
+    ),
     ConnectError<<M as Manager>::Error>,
 >;
 

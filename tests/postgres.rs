@@ -626,7 +626,10 @@ async fn abandoned_requests_and_is_broken() {
                 break;
             }
         }
-        assert!(abandoned, "no ping was pending at its first poll in 100 tries");
+        assert!(
+            abandoned,
+            "no ping was pending at its first poll in 100 tries"
+        );
         assert!(
             poll_once_then_drop(client.simple_query("SELECT pg_sleep(0.05), 'abandoned'")).await,
             "the query was not pending"
