@@ -29,6 +29,7 @@ use slab::Slab;
 
 use crate::conn::Conn;
 use crate::keys::KeyId;
+use crate::manager::Share;
 use crate::stats::CloseReason;
 
 /// What a borrower holds: the connection itself, or a handle to a shared one.
@@ -69,7 +70,7 @@ pub(crate) struct SharedSet<C> {
     per_key: Vec<Vec<usize>>,
     borrowers: usize,
     /// How a handle is made (`C::clone`, from the manager's `Lending`).
-    share: Option<fn(&C) -> C>,
+    share: Option<Share<C>>,
 }
 
 impl<C> Default for SharedSet<C> {
@@ -98,7 +99,7 @@ impl<C> SharedSet<C> {
 
     /// Remembers how handles are made (the same function for every
     /// connection of a pool: the connection type's `Clone`).
-    pub(crate) fn set_share(&mut self, share: fn(&C) -> C) {
+    pub(crate) fn set_share(&mut self, share: Share<C>) {
         self.share = Some(share);
     }
 
