@@ -17,7 +17,9 @@
 //! pool decides to close it (its `Manager::close` then runs in a task,
 //! counted in `closing` until it ends). A connection handed to a waiter counts
 //! as lent from the hand-off on, before the waiter has picked it up.
-//! `waiting` counts waiters that have not been served.
+//! `waiting` counts waiters that have not been served. A shared connection
+//! (see below) counts once in `lent` while it has borrowers; its handles are
+//! counted by the shared set (`borrowers`).
 //!
 //! **Getting** ([`State::checkout`]): take the newest idle connection of the
 //! key (closing stale or expired ones met on the way); otherwise, unless the
@@ -29,6 +31,23 @@
 //! (pool at its cap). The
 //! waiter is then served by whichever comes first: a connection of its key
 //! coming free, or its dial.
+//!
+//! **Shared lending** (the `shared` module): a connection whose manager lends
+//! it shared takes up to `max_borrowers` borrowers, each holding a handle.
+//! What changes: checkout, after the idle list (an idle connection is the
+//! least loaded of all), lends a handle to the least-loaded connection of the
+//! key that has room; a dial serves as many waiters as its connection takes
+//! ([`State::place_shared`]); a returned handle frees a place that goes to
+//! the first waiter of the key ([`State::return_handle`]), and the connection
+//! goes through the hand-off only once its last borrower is gone — so idle
+//! time, idle caps, LRU eviction and keepalive see a shared connection only
+//! while nobody borrows it. A connection marked broken, past its lifetime or
+//! its uses drains: no new borrower, closed by its last one. A key remembers
+//! how many borrowers its last connection took (`share_hint`): a new waiter
+//! of a shared key dials only if the dials in flight cannot serve every
+//! waiter. Until its first connection is up, a key dials like an exclusive
+//! one (at most `max_connecting` at once). Exclusive connections take none
+//! of these paths.
 //!
 //! **Hand-off** ([`State::place`]): a connection coming free (returned by a
 //! borrower, or freshly dialed) goes, in this order, to the first live waiter
@@ -53,7 +72,8 @@
 //! skipped, and compacted away in bulk); a dial started for it carries on and
 //! its connection serves the next waiter or goes idle. If a connection had
 //! reached it in the meantime, that connection goes through the hand-off again:
-//! the next waiter gets it. Nothing is counted twice or lost.
+//! the next waiter gets it (a handle to a shared connection is given back:
+//! its place goes to the next waiter). Nothing is counted twice or lost.
 //!
 //! **Close** ([`State::close`]): serves every waiter with `Closed`, closes
 //! every idle connection; connections lent, pinged or being dialed are closed
