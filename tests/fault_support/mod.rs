@@ -21,6 +21,10 @@
 //!   both sides are closed (FIN), mid-message if that is where the budget
 //!   ends.
 //!
+//! [`FaultProxy::sever`] turns every connection open now into a black hole
+//! for good, while new ones pass: the flows a NAT or a rebooted host forgot,
+//! which no local check (`is_broken`'s peek) can tell from healthy ones.
+//!
 //! The proxy counts the connections it accepted (= dial attempts that
 //! reached it) and the connections the fault cut (reset, closed). Dropping
 //! it stops the listener and closes every connection it holds.
@@ -54,6 +58,8 @@ struct Counts {
     cut: AtomicUsize,
     /// Connections currently held (either side open).
     live: AtomicUsize,
+    /// Connections accepted before this number were severed.
+    severed_below: AtomicUsize,
 }
 
 /// A fault-injecting TCP proxy on 127.0.0.1 to `upstream`.
@@ -78,8 +84,8 @@ impl FaultProxy {
                 let Ok((client, _)) = listener.accept().await else {
                     continue;
                 };
-                c.accepted.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(client, upstream, rx.clone(), Arc::clone(&c)));
+                let id = c.accepted.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(serve(id, client, upstream, rx.clone(), Arc::clone(&c)));
             }
         });
         FaultProxy {
@@ -99,6 +105,16 @@ impl FaultProxy {
     /// Back to pass-through.
     pub fn clear(&self) {
         self.set(Fault::None);
+    }
+
+    /// Every connection accepted so far becomes a black hole for good
+    /// (whatever the fault later); new connections are not affected.
+    pub fn sever(&self) {
+        self.counts
+            .severed_below
+            .store(self.counts.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+        // Wake the connection tasks: same fault, new version.
+        self.fault.send_modify(|_| {});
     }
 
     /// Shorthand for `set(Fault::Blackhole)`.
@@ -165,6 +181,7 @@ async fn next_fault(rx: &mut watch::Receiver<Fault>) -> Option<Fault> {
 }
 
 async fn serve(
+    id: usize,
     client: TcpStream,
     upstream: SocketAddr,
     mut rx: watch::Receiver<Fault>,
@@ -187,6 +204,7 @@ async fn serve(
                 tokio::select! {
                     f = next_fault(&mut rx) => match f {
                         None => return,
+                        Some(_) if id < counts.severed_below.load(Ordering::SeqCst) => {}
                         Some(Fault::Blackhole) => {}
                         Some(Fault::Reset) => {
                             counts.cut.fetch_add(1, Ordering::SeqCst);
@@ -215,18 +233,20 @@ async fn serve(
     };
     let _ = server.set_nodelay(true);
     let _ = client.set_nodelay(true);
-    pump(client, server, rx, counts).await;
+    pump(id, client, server, rx, counts).await;
 }
 
 /// Forwards both ways under the current fault until either side ends or a
 /// fault cuts the connection.
 async fn pump(
+    id: usize,
     mut client: TcpStream,
     mut server: TcpStream,
     mut rx: watch::Receiver<Fault>,
     counts: Arc<Counts>,
 ) {
     let mut fault = *rx.borrow_and_update();
+    let severed = |c: &Counts| id < c.severed_below.load(Ordering::SeqCst);
     let mut budget = match fault {
         Fault::CloseAfter(n) => n,
         _ => usize::MAX,
@@ -238,7 +258,10 @@ async fn pump(
     loop {
         let (n, from_client) = tokio::select! {
             f = next_fault(&mut rx) => {
-                let Some(f) = f else { return };
+                let Some(mut f) = f else { return };
+                if severed(&counts) {
+                    f = Fault::Blackhole;
+                }
                 fault = f;
                 match f {
                     Fault::Reset => {
