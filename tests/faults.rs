@@ -160,8 +160,13 @@ mod pg {
         }
 
         fn manager(&self, addr: SocketAddr) -> (SingleDatabase, ()) {
-            let mut config = self.0.config();
+            let base = self.0.config();
+            // A new config: `host`/`port` on the server's would add a second
+            // address after the server's own, not replace it.
+            let mut config = tokio_postgres::Config::new();
             config
+                .user(base.get_user().unwrap_or("postgres"))
+                .dbname(base.get_dbname().unwrap_or("postgres"))
                 .host("127.0.0.1")
                 .port(addr.port())
                 .application_name("connpool_faults");
@@ -257,7 +262,11 @@ async fn after_failure(retry: Option<Duration>) {
     }
 }
 
-fn builder<T: Target>(target: &T, addr: SocketAddr, health: HealthCheck) -> connpool::Builder<T::M> {
+fn builder<T: Target>(
+    target: &T,
+    addr: SocketAddr,
+    health: HealthCheck,
+) -> connpool::Builder<T::M> {
     let (manager, _) = target.manager(addr);
     Pool::builder(manager)
         .max_open(MAX_OPEN)
@@ -319,7 +328,12 @@ async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
     for c in callers {
         c.await.unwrap();
     }
-    assert_eq!(warm.lock().served(), 3 * TASKS as u64, "warm-up: {:?}", warm.lock());
+    assert_eq!(
+        warm.lock().served(),
+        3 * TASKS as u64,
+        "warm-up: {:?}",
+        warm.lock()
+    );
 
     // The fault, for FAULT_FOR of real time, under load.
     let dials_before = proxy.accepted();
@@ -353,8 +367,7 @@ async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
             tokio::spawn(async move {
                 loop {
                     let (k, retry) =
-                        call::<T>(&pool, &key, n.fetch_add(1, Ordering::Relaxed), &recovery)
-                            .await;
+                        call::<T>(&pool, &key, n.fetch_add(1, Ordering::Relaxed), &recovery).await;
                     if k == "ok" {
                         return Some(cleared.elapsed());
                     }
@@ -380,7 +393,12 @@ async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
         during,
         dials_during,
         cut,
-        first_served: served.iter().flatten().min().copied().unwrap_or(Duration::MAX),
+        first_served: served
+            .iter()
+            .flatten()
+            .min()
+            .copied()
+            .unwrap_or(Duration::MAX),
         all_served: served
             .iter()
             .map(|s| s.unwrap_or(Duration::MAX))
@@ -453,7 +471,9 @@ async fn every_fault<T: Target>(target: &T) {
     for fault in faults {
         runs.push(run_fault(target, fault).await);
     }
-    println!("| target | fault | calls while on | served | errors | max past deadline | dials while on | connections cut | first served after | all 64 served after |");
+    println!(
+        "| target | fault | calls while on | served | errors | max past deadline | dials while on | connections cut | first served after | all 64 served after |"
+    );
     for r in &runs {
         println!(
             "| {} | {:?} | {} | {} | {:?} | {:?} | {} | {} | {:?} | {:?} |",
@@ -461,7 +481,11 @@ async fn every_fault<T: Target>(target: &T) {
             r.fault,
             r.during.calls,
             r.during.served(),
-            r.during.kinds.iter().filter(|(k, _)| **k != "ok").collect::<Vec<_>>(),
+            r.during
+                .kinds
+                .iter()
+                .filter(|(k, _)| **k != "ok")
+                .collect::<Vec<_>>(),
             r.during.past_deadline,
             r.dials_during,
             r.cut,

@@ -110,9 +110,10 @@ impl FaultProxy {
     /// Every connection accepted so far becomes a black hole for good
     /// (whatever the fault later); new connections are not affected.
     pub fn sever(&self) {
-        self.counts
-            .severed_below
-            .store(self.counts.accepted.load(Ordering::SeqCst), Ordering::SeqCst);
+        self.counts.severed_below.store(
+            self.counts.accepted.load(Ordering::SeqCst),
+            Ordering::SeqCst,
+        );
         // Wake the connection tasks: same fault, new version.
         self.fault.send_modify(|_| {});
     }
@@ -202,6 +203,7 @@ async fn serve(
             let mut eof = false;
             loop {
                 tokio::select! {
+                    biased;
                     f = next_fault(&mut rx) => match f {
                         None => return,
                         Some(_) if id < counts.severed_below.load(Ordering::SeqCst) => {}
@@ -256,7 +258,9 @@ async fn pump(
     // EOF seen while blackholed, not passed on yet.
     let mut held_eof = (false, false);
     loop {
+        // Biased: a fault switched before bytes arrived applies to them.
         let (n, from_client) = tokio::select! {
+            biased;
             f = next_fault(&mut rx) => {
                 let Some(mut f) = f else { return };
                 if severed(&counts) {
@@ -300,6 +304,9 @@ async fn pump(
             }
             // End of either side (or an error): close both.
             return;
+        }
+        if severed(&counts) {
+            fault = Fault::Blackhole;
         }
         let (buf, to) = if from_client {
             (&cbuf[..n], &mut server)
