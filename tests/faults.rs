@@ -570,40 +570,47 @@ async fn severed_idle_connections<T: Target>(target: &T) {
     }
 }
 
-fn serial() -> parking_lot::MutexGuard<'static, ()> {
-    SERIAL.lock()
+/// Runs a test body on a 2-worker runtime of its own, one test at a time.
+fn serial<F: std::future::Future<Output = ()>>(body: F) {
+    let _serial = SERIAL.lock();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_faults_under_load() {
-    let _serial = serial();
-    let echo = Echo(EchoServer::start().await);
-    every_fault(&echo).await;
+#[test]
+fn tcp_faults_under_load() {
+    serial(async {
+        let echo = Echo(EchoServer::start().await);
+        every_fault(&echo).await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tcp_health_check_always_never_lends_a_severed_connection() {
-    let _serial = serial();
-    let echo = Echo(EchoServer::start().await);
-    severed_idle_connections(&echo).await;
+#[test]
+fn tcp_health_check_always_never_lends_a_severed_connection() {
+    serial(async {
+        let echo = Echo(EchoServer::start().await);
+        severed_idle_connections(&echo).await;
+    });
 }
 
 #[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_faults_under_load() {
-    let _serial = serial();
+#[test]
+fn postgres_faults_under_load() {
     let Some(server) = pg_support::shared() else {
         return;
     };
-    every_fault(&pg::Postgres(server)).await;
+    serial(every_fault(&pg::Postgres(server)));
 }
 
 #[cfg(feature = "postgres")]
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn postgres_health_check_always_never_lends_a_severed_connection() {
-    let _serial = serial();
+#[test]
+fn postgres_health_check_always_never_lends_a_severed_connection() {
     let Some(server) = pg_support::shared() else {
         return;
     };
-    severed_idle_connections(&pg::Postgres(server)).await;
+    serial(severed_idle_connections(&pg::Postgres(server)));
 }

@@ -202,9 +202,9 @@ async fn restart_under_load_no_storm_no_stale_connection() {
                                 o.dead_after_restart += 1;
                             }
                         }
-                        if k == "ok" && after.is_some() && !served_since_restart {
+                        if let (Some(at), "ok", false) = (after, k, served_since_restart) {
                             served_since_restart = true;
-                            first_after = Some(start + took - after.unwrap());
+                            first_after = Some(start + took - at);
                             served_after.fetch_add(1, Ordering::AcqRel);
                         }
                         if let Some(d) = retry {
@@ -277,7 +277,7 @@ async fn restart_under_load_no_storm_no_stale_connection() {
                 (n, outage, MAX_CONNECTING * windows(outage))
             }
         };
-        let o = out.lock();
+        let o = std::mem::take(&mut *out.lock());
         let s = pool.state();
         println!(
             "pg restart: pg_ctl restart -m fast took {restart_took:?}; calls {} (before the restart: {before:?}); \
@@ -311,7 +311,6 @@ async fn restart_under_load_no_storm_no_stale_connection() {
             outage_dials <= bound,
             "{outage_dials} dials in an outage of {outage:?} (bound {bound})"
         );
-        drop(o);
 
         // Quiet, counts consistent, then closed.
         let settle = Instant::now();

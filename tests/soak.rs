@@ -88,7 +88,10 @@ impl Manager for Flaky {
         let n = self.dials.fetch_add(1, Ordering::SeqCst);
         // A fixed pattern, not a shared RNG: which dial fails is decided by
         // its number (mixed, so failures don't line up with anything).
-        if n.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17) % self.fail_one_in == 0 {
+        if n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .rotate_left(17)
+            .is_multiple_of(self.fail_one_in)
+        {
             self.failed.fetch_add(1, Ordering::SeqCst);
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionRefused,
@@ -241,7 +244,7 @@ async fn soak_random_operations_leak_nothing() {
                 let mut rng = Rng(seed ^ (t + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 let mut n = 0u64;
                 loop {
-                    if n % 64 == 0
+                    if n.is_multiple_of(64)
                         && (stop.load(Ordering::Relaxed)
                             || get(&figures.ops) >= target_ops
                             || Instant::now() >= deadline)

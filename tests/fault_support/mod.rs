@@ -3,20 +3,20 @@
 //! server): [`FaultProxy`]. Its [`Fault`] is switched at run time and acts
 //! on live connections as well as new ones:
 //!
-//! - [`Fault::None`]: pass-through.
-//! - [`Fault::Blackhole`]: a half-open peer (dead NAT, crashed host). Every
+//! - `Fault::None`: pass-through.
+//! - `Fault::Blackhole`: a half-open peer (dead NAT, crashed host). Every
 //!   byte read from either side is discarded, nothing is forwarded, no side
 //!   is closed or reset (a FIN is held back too). New connections are
 //!   accepted and held without dialing upstream. When the fault clears, a
 //!   held connection that never reached upstream is closed (FIN); a live one
 //!   carries on, its lost bytes lost (the stream is out of step: a client
 //!   must have given up on the request whose reply was lost).
-//! - [`Fault::Reset`]: every live connection is reset (`SO_LINGER 0`, then
+//! - `Fault::Reset`: every live connection is reset (`SO_LINGER 0`, then
 //!   dropped: the client sees RST) the moment the fault is set, and every
 //!   new one right after it is accepted.
-//! - [`Fault::Delay`]: each chunk, either way, is held this long before it is
+//! - `Fault::Delay`: each chunk, either way, is held this long before it is
 //!   forwarded.
-//! - [`Fault::CloseAfter`]: each connection forwards this many more bytes
+//! - `Fault::CloseAfter`: each connection forwards this many more bytes
 //!   (both directions together, counted from when it sees the fault), then
 //!   both sides are closed (FIN), mid-message if that is where the budget
 //!   ends.
