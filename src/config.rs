@@ -512,7 +512,7 @@ impl<M: Manager> Builder<M> {
         Pool::start(self.manager, config, self.initial).await
     }
 
-    fn validate(&self) -> Result<Config, ConfigError> {
+    pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
         let max_open = self.max_open;
         if max_open == 0 {
             return Err(ConfigError::new("max_open", "must be at least 1"));

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -22,6 +21,7 @@ use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::state::{Action, Checkout, Effects, Outcome, State};
 use crate::stats::{CloseReason, KeyState, PoolState};
+use crate::sync::Mutex;
 use crate::tasks::{dial, spawn_close, spawn_dial, spawn_ping};
 use crate::waiter::WaiterId;
 
