@@ -149,6 +149,11 @@ impl Core {
         });
     }
 
+    /// Borrows the one connection of a `max_open = 1` core up to its limit.
+    fn fill(&self) -> Vec<(KeyId, Lent<u32>)> {
+        (0..self.share).map(|_| self.get_now()).collect()
+    }
+
     /// Gets a connection, dialing for it if needed (on this thread).
     fn get_now(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
@@ -157,6 +162,14 @@ impl Core {
                 self.run_dials();
                 loom::future::block_on(self.wait(w)).expect("served")
             }
+        }
+    }
+
+    /// Gets a connection, waiting for one (dials are left to others).
+    fn get_waiting(&self) -> (KeyId, Lent<u32>) {
+        match self.checkout().expect("checkout") {
+            Checkout::Lent(id, lent, _) => (id, lent),
+            Checkout::Wait(w) => loom::future::block_on(self.wait(w)).expect("served"),
         }
     }
 
@@ -218,18 +231,11 @@ fn a_return_serves_a_waiting_getter() {
     for share in [1, 2] {
         model(move || {
             let core = Core::new(1, share);
-            let mut held = vec![core.get_now()];
-            // Fill the connection (a shared one takes `share` borrowers).
-            while held.len() < share {
-                held.push(core.get_now());
-            }
+            let mut held = core.fill();
             let getter = {
                 let core = core.clone();
                 thread::spawn(move || {
-                    let got = match core.checkout().expect("checkout") {
-                        Checkout::Lent(id, lent, _) => (id, lent),
-                        Checkout::Wait(w) => loom::future::block_on(core.wait(w)).expect("served"),
-                    };
+                    let got = core.get_waiting();
                     core.give_back(got);
                 })
             };
@@ -255,10 +261,7 @@ fn a_cancel_races_a_return() {
     for share in [1, 2] {
         model(move || {
             let core = Core::new(1, share);
-            let mut held = Vec::new();
-            while held.len() < share {
-                held.push(core.get_now());
-            }
+            let mut held = core.fill();
             let getter = {
                 let core = core.clone();
                 thread::spawn(move || match core.checkout().expect("checkout") {
@@ -327,10 +330,7 @@ fn close_races_a_getter_and_a_return() {
     for share in [1, 2] {
         model(move || {
             let core = Core::new(1, share);
-            let mut held = Vec::new();
-            while held.len() < share {
-                held.push(core.get_now());
-            }
+            let mut held = core.fill();
             let getter = {
                 let core = core.clone();
                 thread::spawn(move || {
@@ -377,10 +377,7 @@ fn shared_returns_race_a_waiter() {
         let getter = {
             let core = core.clone();
             thread::spawn(move || {
-                let got = match core.checkout().expect("checkout") {
-                    Checkout::Lent(id, lent, _) => (id, lent),
-                    Checkout::Wait(w) => loom::future::block_on(core.wait(w)).expect("served"),
-                };
+                let got = core.get_waiting();
                 assert!(matches!(got.1, Lent::Handle { .. }));
                 core.give_back(got);
             })

@@ -197,17 +197,6 @@ impl Outcomes {
     }
 }
 
-fn kind<E>(e: &Error<E>) -> &'static str {
-    match e {
-        Error::Connect(_) => "connect error",
-        Error::Timeout { .. } => "checkout timeout",
-        Error::Backoff { .. } => "backoff",
-        Error::TooManyWaiters { .. } => "too many waiters",
-        Error::Closed => "closed",
-        _ => "other",
-    }
-}
-
 /// One call: a checkout, then one request under `OP`. A request that failed
 /// or timed out marks its connection broken, as a user must (its reply may
 /// still come). Returns how it ended and, for a backoff, when to retry.
@@ -233,7 +222,7 @@ async fn call<T: Target>(
             }
         },
         Err(e) => {
-            let k = kind(&e);
+            let k = support::error_kind(&e);
             assert!(
                 matches!(k, "connect error" | "checkout timeout" | "backoff"),
                 "unexpected error: {e}"

@@ -20,6 +20,7 @@
 
 #[path = "pg_support/mod.rs"]
 mod pg_support;
+mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -316,17 +317,6 @@ impl Outcomes {
     }
 }
 
-fn kind<E>(e: &Error<E>) -> &'static str {
-    match e {
-        Error::Connect(_) => "connect error",
-        Error::Timeout { .. } => "checkout timeout",
-        Error::Backoff { .. } => "backoff",
-        Error::TooManyWaiters { .. } => "too many waiters",
-        Error::Closed => "closed",
-        _ => "other",
-    }
-}
-
 /// One get and one query, timed; the get must answer within the checkout
 /// deadline (+ 1 s slack).
 async fn timed_get(
@@ -357,7 +347,7 @@ async fn timed_get(
             }
         },
         Err(e) => {
-            let k = kind(&e);
+            let k = support::error_kind(&e);
             assert!(
                 matches!(k, "connect error" | "checkout timeout" | "backoff"),
                 "unexpected error: {e}"

@@ -39,20 +39,6 @@ use support::check_counts;
 use tcp_support::EchoServer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-/// A small deterministic PRNG (xorshift), so a failure replays with its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
         v.parse()
@@ -225,9 +211,9 @@ async fn soak_random_operations_leak_nothing() {
         let (figures, stop) = (Arc::clone(&figures), Arc::clone(&stop));
         let proxy = Arc::clone(&proxy);
         tokio::spawn(async move {
-            let mut rng = Rng(seed ^ 0xC4A0_5000);
+            let mut rng = fastrand::Rng::with_seed(seed ^ 0xC4A0_5000);
             while !stop.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(4 + rng.below(17))).await;
+                tokio::time::sleep(Duration::from_millis(4 + rng.u64(..17))).await;
                 proxy.set(Fault::Reset);
                 add(&figures.resets_injected);
                 tokio::task::yield_now().await;
@@ -241,7 +227,8 @@ async fn soak_random_operations_leak_nothing() {
             let (pool, figures, stop) = (pool.clone(), Arc::clone(&figures), Arc::clone(&stop));
             let keys = keys.clone();
             tokio::spawn(async move {
-                let mut rng = Rng(seed ^ (t + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
+                let mut rng =
+                    fastrand::Rng::with_seed(seed ^ (t + 1).wrapping_mul(0x2545_F491_4F6C_DD1D));
                 let mut n = 0u64;
                 loop {
                     if n.is_multiple_of(64)
@@ -254,12 +241,12 @@ async fn soak_random_operations_leak_nothing() {
                     }
                     n += 1;
                     add(&figures.ops);
-                    let key = &keys[rng.below(2) as usize];
+                    let key = &keys[rng.u64(..2) as usize];
                     let fut = pool.get_for(key);
-                    let got = match rng.below(16) {
+                    let got = match rng.u64(..16) {
                         // Give up after a random few microseconds.
                         0 | 1 => {
-                            match tokio::time::timeout(Duration::from_micros(rng.below(200)), fut)
+                            match tokio::time::timeout(Duration::from_micros(rng.u64(..200)), fut)
                                 .await
                             {
                                 Ok(r) => r,
@@ -297,7 +284,7 @@ async fn soak_random_operations_leak_nothing() {
                         Err(e) => panic!("unexpected error after {n} ops: {e}"),
                     };
                     add(&figures.served);
-                    match rng.below(100) {
+                    match rng.u64(..100) {
                         0..=2 => {
                             add(&figures.round_trips);
                             if round_trip(&mut conn, n).await.is_err() {
@@ -310,7 +297,7 @@ async fn soak_random_operations_leak_nothing() {
                             add(&figures.marked_broken);
                             Pooled::mark_broken(&mut conn);
                         }
-                        4 if rng.below(4) == 0 => {
+                        4 if rng.u64(..4) == 0 => {
                             add(&figures.detached);
                             drop(Pooled::detach(conn));
                         }

@@ -19,20 +19,6 @@ use support::{Mock, Step, check_counts};
 
 type M = Mock<u32>;
 
-/// A small deterministic PRNG (xorshift), so a failure replays with its seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 const TASKS: u64 = 64;
 const OPS: u64 = 400;
 const KEYS: u32 = 4;
@@ -88,14 +74,14 @@ async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
         let served = Arc::clone(&served);
         let detached = Arc::clone(&detached);
         handles.push(tokio::spawn(async move {
-            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
+            let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
             for _ in 0..OPS {
-                let key = rng.below(u64::from(KEYS)) as u32;
+                let key = rng.u64(..u64::from(KEYS)) as u32;
                 let get = pool.get_for(&key);
-                let got = match rng.below(4) {
+                let got = match rng.u64(..4) {
                     // Give up almost at once: cancels at a random point.
                     0 => {
-                        match tokio::time::timeout(Duration::from_micros(rng.below(50)), get).await
+                        match tokio::time::timeout(Duration::from_micros(rng.u64(..50)), get).await
                         {
                             Ok(r) => r,
                             Err(_) => continue,
@@ -106,7 +92,7 @@ async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
                 match got {
                     Ok(mut conn) => {
                         served.fetch_add(1, Ordering::Relaxed);
-                        match rng.below(20) {
+                        match rng.u64(..20) {
                             0 => Pooled::mark_broken(&mut conn),
                             1 => conn.break_it(),
                             2 => {
@@ -115,7 +101,7 @@ async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
                             }
                             3 if kill => conn.kill(),
                             _ => {
-                                if rng.below(2) == 0 {
+                                if rng.u64(..2) == 0 {
                                     tokio::task::yield_now().await;
                                 }
                             }

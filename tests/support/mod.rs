@@ -379,3 +379,16 @@ pub async fn at(t: Instant) {
     tokio::time::sleep_until(t).await;
     settle().await;
 }
+
+/// A short label for a get's error, for tallies in load tests.
+pub fn error_kind<E>(e: &connpool::Error<E>) -> &'static str {
+    use connpool::Error;
+    match e {
+        Error::Connect(_) => "connect error",
+        Error::Timeout { .. } => "checkout timeout",
+        Error::Backoff { .. } => "backoff",
+        Error::TooManyWaiters { .. } => "too many waiters",
+        Error::Closed => "closed",
+        _ => "other",
+    }
+}
