@@ -442,7 +442,12 @@ impl Manager for GrpcManager {
             .connect_with_connector(connector)
             .await
             .map_err(GrpcError::Connect)?;
-        let Some(Dialed { frames, local, peer }) = dialed.lock().take() else {
+        let Some(Dialed {
+            frames,
+            local,
+            peer,
+        }) = dialed.lock().take()
+        else {
             // Unreachable in practice: tonic connected, so the connector ran.
             return Err(GrpcError::Closed { goaway: None });
         };

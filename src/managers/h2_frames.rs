@@ -529,7 +529,11 @@ mod tests {
         // The first SETTINGS frame: 9 + 18 bytes.
         parser.feed(&bytes[..26], &state);
         assert!(!state.settings_received(), "one byte short");
-        assert_eq!(state.peer_max_concurrent_streams(), Some(8), "entry 2 complete");
+        assert_eq!(
+            state.peer_max_concurrent_streams(),
+            Some(8),
+            "entry 2 complete"
+        );
         parser.feed(&bytes[26..27], &state);
         assert!(state.settings_received());
         assert!(!state.goaway_received());

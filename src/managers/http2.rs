@@ -81,7 +81,9 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::{Builder as H2Builder, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
-use super::h2_frames::{FrameState, FrameWatcher, SettingsWait, await_settings, lend_by_stream_limit};
+use super::h2_frames::{
+    FrameState, FrameWatcher, SettingsWait, await_settings, lend_by_stream_limit,
+};
 use super::tcp::{Destination, TcpManager};
 use crate::manager::{Lending, Manager};
 
