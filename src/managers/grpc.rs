@@ -30,9 +30,9 @@
 //! calls in flight. So the defaults here stay inside that policy: HTTP/2
 //! keepalive PINGs every 5 minutes, and only while calls are active
 //! ([`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) off).
-//! Idle pooled connections are checked by the pool instead: set its
-//! [`keepalive_interval`](crate::Builder::keepalive_interval) and its
-//! background keepalive runs this manager's `ping`, the health `Check`, an
+//! Idle pooled connections are checked by the pool instead: its background
+//! keepalive ([`keepalive_interval`](crate::Builder::keepalive_interval),
+//! every 30 s by default) runs this manager's `ping`, the health `Check`, an
 //! ordinary call that no server policy counts against you. Lower the PING
 //! interval only for servers configured to allow it (for example tonic
 //! servers, which do not police PINGs, or a grpc-go server with a smaller
@@ -52,8 +52,8 @@
 //! let manager = GrpcManager::new().health_service("my.package.MyService");
 //! let pool = Pool::builder(manager)
 //!     .max_open_per_key(8)
-//!     // Idle channels get a health Check every 30 s.
-//!     .keepalive_interval(Some(Duration::from_secs(30)))
+//!     // Idle channels get a health Check every 20 s.
+//!     .keepalive_interval(Some(Duration::from_secs(20)))
 //!     .build()
 //!     .await?;
 //!
