@@ -62,7 +62,10 @@ async fn grpc_server(max_streams: u32) -> std::io::Result<(SocketAddr, Arc<Atomi
 fn arg(n: usize, default: usize) -> usize {
     std::env::args()
         .nth(n)
-        .map(|a| a.parse().expect("arguments: tasks calls-per-task stream-limit"))
+        .map(|a| {
+            a.parse()
+                .expect("arguments: tasks calls-per-task stream-limit")
+        })
         .unwrap_or(default)
 }
 
