@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::stats::CloseReason;
 
 /// A connection with its life record.
 #[derive(Debug)]
@@ -32,6 +33,9 @@ pub(crate) struct Conn<C> {
     ping_every: Option<Duration>,
     /// Keepalive pings failed in a row.
     pub(crate) missed: u32,
+    /// Borrowers it may have at once: 1 is exclusive lending, more is
+    /// shared lending (see the `shared` module). Fixed after the dial.
+    pub(crate) max_borrowers: usize,
 }
 
 impl<C> Conn<C> {
@@ -50,7 +54,28 @@ impl<C> Conn<C> {
             next_ping: ping_every.map(|every| now + every),
             ping_every,
             missed: 0,
+            max_borrowers: 1,
         }
+    }
+
+    /// A connection with no lifecycle limits, for unit tests.
+    #[cfg(test)]
+    pub(crate) fn bare(conn: C) -> Self {
+        Self {
+            conn,
+            expires_at: None,
+            uses: 0,
+            idle_since: Instant::now(),
+            next_ping: None,
+            ping_every: None,
+            missed: 0,
+            max_borrowers: 1,
+        }
+    }
+
+    /// Whether it is lent shared (to several borrowers at once).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.max_borrowers > 1
     }
 
     /// Whether it reached its lifetime at `now`.
@@ -68,6 +93,18 @@ impl<C> Conn<C> {
     /// Whether it was lent `max_uses` times.
     pub(crate) fn is_used_up(&self, config: &Config) -> bool {
         config.max_uses.is_some_and(|max| self.uses >= max)
+    }
+
+    /// Why it must not be lent again at `now`: past its lifetime, or lent
+    /// `max_uses` times.
+    pub(crate) fn retirement(&self, now: Instant, config: &Config) -> Option<CloseReason> {
+        if self.is_expired(now) {
+            Some(CloseReason::Lifetime)
+        } else if self.is_used_up(config) {
+            Some(CloseReason::Uses)
+        } else {
+            None
+        }
     }
 
     /// It is idle from `now` on: idle timeout and keepalive start over.

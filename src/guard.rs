@@ -4,10 +4,10 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::conn::Conn;
 use crate::keys::KeyId;
 use crate::manager::Manager;
 use crate::pool::Shared;
+use crate::shared::Lent;
 use crate::stats::CloseReason;
 
 /// A connection lent by the pool. Dereferences to the connection; dropping it
@@ -16,30 +16,31 @@ use crate::stats::CloseReason;
 /// it reached its `max_lifetime` or `max_uses`, or the idle caps are full —
 /// to a close).
 ///
+/// For a shared connection (see [`Lending`](crate::Lending)), the guard holds
+/// this borrower's own handle (a clone of the connection) and dropping it
+/// gives back one borrower's place: the connection serves the next waiter,
+/// and rests in the idle list once its last borrower is gone. Marking it
+/// broken drains it: no new borrower, closed when the last one returns.
+///
 /// Its operations are associated functions (`Pooled::detach(conn)`), so they
 /// never shadow a method of the connection itself.
 pub struct Pooled<M: Manager> {
     shared: Arc<Shared<M>>,
     key: KeyId,
     /// `Some` until the guard is dropped or detached.
-    conn: Option<Conn<M::Connection>>,
+    conn: Option<Lent<M::Connection>>,
     /// Set: closed for this reason instead of returned.
     close: Option<CloseReason>,
 }
 
 impl<M: Manager> Pooled<M> {
-    pub(crate) fn new(shared: Arc<Shared<M>>, key: KeyId, conn: Conn<M::Connection>) -> Self {
+    pub(crate) fn new(shared: Arc<Shared<M>>, key: KeyId, conn: Lent<M::Connection>) -> Self {
         Self {
             shared,
             key,
             conn: Some(conn),
             close: None,
         }
-    }
-
-    /// The connection with its life record.
-    pub(crate) fn record(this: &mut Self) -> &mut Conn<M::Connection> {
-        this.conn.as_mut().expect("connection present until drop")
     }
 
     pub(crate) fn key_id(this: &Self) -> KeyId {
@@ -59,10 +60,21 @@ impl<M: Manager> Pooled<M> {
 
     /// Takes the connection out of the pool for good. Its slot is freed at
     /// once (a waiter may dial in its place); closing it is now the caller's job.
+    ///
+    /// For a shared connection, the handle is detached: the caller keeps it,
+    /// and the pool counts one borrower less but keeps (and in time closes)
+    /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
-        let conn = this.conn.take().expect("connection present until drop");
-        this.shared.detach(this.key);
-        conn.conn
+        match this.conn.take().expect("connection present until drop") {
+            Lent::Own(conn) => {
+                this.shared.detach(this.key, None);
+                conn.conn
+            }
+            Lent::Handle { conn, slot, .. } => {
+                this.shared.detach(this.key, Some(slot));
+                conn
+            }
+        }
     }
 
     /// Marks the connection broken: it is closed instead of reused when the
@@ -76,9 +88,20 @@ impl<M: Manager> Pooled<M> {
         this.close == Some(CloseReason::Broken)
     }
 
-    /// How many times this connection was lent, this time included.
+    /// How many times this connection was lent, this time included (for a
+    /// shared connection: borrowers it had, this one included).
     pub fn uses(this: &Self) -> u64 {
-        this.conn.as_ref().map_or(0, |c| c.uses)
+        match &this.conn {
+            Some(Lent::Own(conn)) => conn.uses,
+            Some(Lent::Handle { uses, .. }) => *uses,
+            None => 0,
+        }
+    }
+
+    /// Whether this is a handle to a shared connection (other borrowers may
+    /// be using the same connection at the same time).
+    pub fn is_shared(this: &Self) -> bool {
+        matches!(this.conn, Some(Lent::Handle { .. }))
     }
 }
 
@@ -86,28 +109,30 @@ impl<M: Manager> Deref for Pooled<M> {
     type Target = M::Connection;
 
     fn deref(&self) -> &M::Connection {
-        &self
-            .conn
-            .as_ref()
-            .expect("connection present until drop")
-            .conn
+        match self.conn.as_ref().expect("connection present until drop") {
+            Lent::Own(conn) => &conn.conn,
+            Lent::Handle { conn, .. } => conn,
+        }
     }
 }
 
 impl<M: Manager> DerefMut for Pooled<M> {
     fn deref_mut(&mut self) -> &mut M::Connection {
-        &mut self
-            .conn
-            .as_mut()
-            .expect("connection present until drop")
-            .conn
+        match self.conn.as_mut().expect("connection present until drop") {
+            Lent::Own(conn) => &mut conn.conn,
+            Lent::Handle { conn, .. } => conn,
+        }
     }
 }
 
 impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.shared.give_back(self.key, conn, self.close);
+        match self.conn.take() {
+            Some(Lent::Own(conn)) => self.shared.give_back(self.key, conn, self.close),
+            Some(Lent::Handle { conn, slot, .. }) => self
+                .shared
+                .give_back_handle(self.key, slot, conn, self.close),
+            None => {}
         }
     }
 }
@@ -118,7 +143,7 @@ where
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pooled")
-            .field("conn", &self.conn.as_ref().map(|c| &c.conn))
+            .field("conn", &self.conn.as_ref().map(|_| &**self))
             .field("close", &self.close)
             .finish_non_exhaustive()
     }

@@ -60,6 +60,10 @@ pub(crate) struct KeyEntry<K, E> {
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
     pub(crate) counters: Counters,
+    /// How many borrowers its last dialed connection takes (1 until a dial
+    /// succeeded, or when it lends exclusively): how many waiters a dial in
+    /// flight is expected to serve.
+    pub(crate) share_hint: usize,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
@@ -80,6 +84,7 @@ impl<K, E> KeyEntry<K, E> {
             dial_waiters: WaitQueue::default(),
             last_error: None,
             counters: Counters::default(),
+            share_hint: 1,
         }
     }
 

@@ -58,6 +58,7 @@
 //! | `state` | the state under the pool's one lock and every transition (read its docs first) |
 //! | `keys` | per-key state: counts, wait queues, last dial error |
 //! | `idle` | idle connections: per-key LIFO and global LRU in one structure |
+//! | `shared` | shared lending: multiplexed connections lent to several borrowers at once |
 //! | `conn` | a connection's life record: lifetime, uses, idle since, next ping |
 //! | `deadlines` | the deadline heap that wakes the maintenance task |
 //! | `maintenance` | the one task per pool that runs the timers |
@@ -83,6 +84,7 @@ mod manager;
 pub mod managers;
 mod pool;
 mod queue;
+mod shared;
 mod state;
 mod stats;
 mod tasks;

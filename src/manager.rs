@@ -27,8 +27,11 @@ use async_trait::async_trait;
 pub struct Lending<C> {
     max_borrowers: usize,
     /// How a borrower's handle is made (`C::clone`); `None`: exclusive.
-    share: Option<fn(&C) -> C>,
+    share: Option<Share<C>>,
 }
+
+/// Makes a borrower's handle to a shared connection.
+pub(crate) type Share<C> = fn(&C) -> C;
 
 impl<C> Lending<C> {
     /// One borrower at a time; the borrower holds the connection itself.
@@ -49,7 +52,7 @@ impl<C> Lending<C> {
     }
 
     /// The limit clamped to `cap`, and how handles are made if it is above 1.
-    pub(crate) fn clamped(&self, cap: usize) -> (usize, Option<fn(&C) -> C>) {
+    pub(crate) fn clamped(&self, cap: usize) -> (usize, Option<Share<C>>) {
         match self.share {
             Some(share) if self.max_borrowers.min(cap) > 1 => {
                 (self.max_borrowers.min(cap), Some(share))

@@ -97,11 +97,35 @@ impl<M: Manager> Shared<M> {
         self.apply(fx);
     }
 
-    pub(crate) fn detach(self: &Arc<Self>, key: KeyId) {
+    /// Gives back a borrower's handle to the shared connection in `slot`.
+    pub(crate) fn give_back_handle(
+        self: &Arc<Self>,
+        key: KeyId,
+        slot: usize,
+        mut handle: M::Connection,
+        close: Option<CloseReason>,
+    ) {
+        // The handle shares the connection's state: it tells whether the
+        // connection is broken, and it is dropped before the lock is taken.
+        let close = close.or_else(|| {
+            self.manager
+                .is_broken(&mut handle)
+                .then_some(CloseReason::Broken)
+        });
+        drop(handle);
+        let now = Instant::now();
         let mut fx = Effects::new();
         self.state
             .lock()
-            .detach(key, Instant::now(), &self.config, &mut fx);
+            .give_back_handle(key, slot, close, now, &self.config, &mut fx);
+        self.apply(fx);
+    }
+
+    pub(crate) fn detach(self: &Arc<Self>, key: KeyId, slot: Option<usize>) {
+        let mut fx = Effects::new();
+        self.state
+            .lock()
+            .detach(key, slot, Instant::now(), &self.config, &mut fx);
         self.apply(fx);
     }
 }
@@ -252,27 +276,23 @@ impl<M: Manager> Pool<M> {
                 .checkout(key, count, now, config, &mut fx);
             self.shared.apply(fx);
             count = false;
-            let (id, conn) = match checkout? {
+            let (id, conn, idle_since) = match checkout? {
                 Checkout::Wait(w) => {
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
                     let (id, conn) = self.wait(w, deadline).await?;
                     return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
                 }
-                Checkout::Idle(id, conn) => (id, conn),
+                Checkout::Lent(id, conn, idle_since) => (id, conn, idle_since),
             };
-            let idle_since = conn.idle_since;
             let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
-            if self
-                .shared
-                .manager
-                .is_broken(&mut Pooled::record(&mut conn).conn)
-            {
+            if self.shared.manager.is_broken(&mut conn) {
                 Pooled::close_for(conn, CloseReason::Broken);
-            } else if !config
-                .health_check
-                .is_due(now.saturating_duration_since(idle_since))
-            {
+            } else if !idle_since.is_some_and(|since| {
+                config
+                    .health_check
+                    .is_due(now.saturating_duration_since(since))
+            }) {
                 return Ok(conn);
             } else {
                 match self.health_check(&mut conn, deadline).await {
@@ -300,11 +320,7 @@ impl<M: Manager> Pool<M> {
         // Abandoned mid-ping (the getter gave up), the connection is in an
         // unknown state: it is closed, not returned.
         Pooled::set_close(conn, Some(CloseReason::HealthCheck));
-        let record = Pooled::record(conn);
-        let ping = tokio::time::timeout(
-            shared.config.ping_timeout,
-            shared.manager.ping(&mut record.conn),
-        );
+        let ping = tokio::time::timeout(shared.config.ping_timeout, shared.manager.ping(conn));
         let result = match deadline {
             None => ping.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
@@ -317,7 +333,7 @@ impl<M: Manager> Pool<M> {
         };
         tracing::trace!("health check ping");
         let ok = match result {
-            Ok(Ok(())) => !shared.manager.is_broken(&mut record.conn),
+            Ok(Ok(())) => !shared.manager.is_broken(conn),
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "health check failed");
                 false

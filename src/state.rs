@@ -17,7 +17,9 @@
 //! pool decides to close it (its `Manager::close` then runs in a task,
 //! counted in `closing` until it ends). A connection handed to a waiter counts
 //! as lent from the hand-off on, before the waiter has picked it up.
-//! `waiting` counts waiters that have not been served.
+//! `waiting` counts waiters that have not been served. A shared connection
+//! (see below) counts once in `lent` while it has borrowers; its handles are
+//! counted by the shared set (`borrowers`).
 //!
 //! **Getting** ([`State::checkout`]): take the newest idle connection of the
 //! key (closing stale or expired ones met on the way); otherwise, unless the
@@ -29,6 +31,23 @@
 //! (pool at its cap). The
 //! waiter is then served by whichever comes first: a connection of its key
 //! coming free, or its dial.
+//!
+//! **Shared lending** (the `shared` module): a connection whose manager lends
+//! it shared takes up to `max_borrowers` borrowers, each holding a handle.
+//! What changes: checkout, after the idle list (an idle connection is the
+//! least loaded of all), lends a handle to the least-loaded connection of the
+//! key that has room; a dial serves as many waiters as its connection takes
+//! ([`State::place_shared`]); a returned handle frees a place that goes to
+//! the first waiter of the key ([`State::return_handle`]), and the connection
+//! goes through the hand-off only once its last borrower is gone — so idle
+//! time, idle caps, LRU eviction and keepalive see a shared connection only
+//! while nobody borrows it. A connection marked broken, past its lifetime or
+//! its uses drains: no new borrower, closed by its last one. A key remembers
+//! how many borrowers its last connection took (`share_hint`): a new waiter
+//! of a shared key dials only if the dials in flight cannot serve every
+//! waiter. Until its first connection is up, a key dials like an exclusive
+//! one (at most `max_connecting` at once). Exclusive connections take none
+//! of these paths.
 //!
 //! **Hand-off** ([`State::place`]): a connection coming free (returned by a
 //! borrower, or freshly dialed) goes, in this order, to the first live waiter
@@ -53,7 +72,8 @@
 //! skipped, and compacted away in bulk); a dial started for it carries on and
 //! its connection serves the next waiter or goes idle. If a connection had
 //! reached it in the meantime, that connection goes through the hand-off again:
-//! the next waiter gets it. Nothing is counted twice or lost.
+//! the next waiter gets it (a handle to a shared connection is given back:
+//! its place goes to the next waiter). Nothing is counted twice or lost.
 //!
 //! **Close** ([`State::close`]): serves every waiter with `Closed`, closes
 //! every idle connection; connections lent, pinged or being dialed are closed
@@ -92,14 +112,24 @@ use crate::deadlines::{Deadlines, Due};
 use crate::error::{ConnectError, Error};
 use crate::idle::IdleSet;
 use crate::keys::{KeyId, Keys};
-use crate::manager::Manager;
+use crate::manager::{Lending, Manager};
 use crate::queue::WaitQueue;
+use crate::shared::{Lent, SharedSet};
 use crate::stats::{CloseReason, Counters, KeyState, PoolState};
 use crate::waiter::{WaiterId, Waiters};
 
 /// What a waiter is served with.
 pub(crate) type Outcome<M> =
-    Result<(KeyId, Conn<<M as Manager>::Connection>), Error<<M as Manager>::Error>>;
+    Result<(KeyId, Lent<<M as Manager>::Connection>), Error<<M as Manager>::Error>>;
+
+/// What a dial produced: the connection and how the manager lends it.
+pub(crate) type Dialed<M> = Result<
+    (
+        <M as Manager>::Connection,
+        Lending<<M as Manager>::Connection>,
+    ),
+    ConnectError<<M as Manager>::Error>,
+>;
 
 /// A dial to start once the lock is released.
 pub(crate) struct DialOrder<K> {
@@ -161,8 +191,10 @@ pub(crate) enum PingResult {
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
-    /// An idle connection, now lent.
-    Idle(KeyId, Conn<C>),
+    /// Lent at once: a connection from the idle list (with when it became
+    /// idle, for the health check), or a handle to a shared connection that
+    /// already has borrowers (`None`: it is in use, nothing to check).
+    Lent(KeyId, Lent<C>, Option<Instant>),
     /// No idle connection: wait on this slot.
     Wait(WaiterId),
 }
@@ -171,6 +203,8 @@ pub(crate) enum Checkout<C> {
 pub(crate) struct State<M: Manager> {
     keys: Keys<M::Key, M::Error>,
     idle: IdleSet<Conn<M::Connection>>,
+    /// Shared connections that have borrowers (they count as lent).
+    shared: SharedSet<M::Connection>,
     waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
     global_dial_waiters: WaitQueue<WaiterId>,
@@ -197,6 +231,7 @@ impl<M: Manager> State<M> {
                 config.backoff.map_or(Duration::ZERO, |b| b.cap),
             ),
             idle: IdleSet::default(),
+            shared: SharedSet::default(),
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
             deadlines: Deadlines::default(),
@@ -281,7 +316,7 @@ impl<M: Manager> State<M> {
             self.counters.gets += 1;
             self.keys.get_mut(id).counters.gets += 1;
         }
-        while let Some(mut conn) = self.idle.pop_newest(id) {
+        while let Some(conn) = self.idle.pop_newest(id) {
             // `len_of` no longer counts `conn`: closing it keeps `min_idle` iff
             // `len_of >= min_idle`.
             let reason = if conn.is_expired(now) {
@@ -295,12 +330,19 @@ impl<M: Manager> State<M> {
                 self.close_conn(id, conn.conn, reason, now, config, fx);
                 continue;
             }
-            conn.uses += 1;
-            self.keys.get_mut(id).lent += 1;
-            self.lent += 1;
+            let idle_since = conn.idle_since;
+            let lent = self.lend(id, conn);
             self.refill(id, now, config, fx);
             self.finish(fx);
-            return Ok(Checkout::Idle(id, conn));
+            return Ok(Checkout::Lent(id, lent, Some(idle_since)));
+        }
+        if let Some(slot) = self
+            .shared
+            .least_loaded(id, |conn| conn.retirement(now, config))
+        {
+            let lent = self.shared.lend(slot);
+            self.finish(fx);
+            return Ok(Checkout::Lent(id, lent, None));
         }
         if self.in_backoff(id, now) {
             self.counters.backoff_rejections += 1;
@@ -342,7 +384,11 @@ impl<M: Manager> State<M> {
         config: &Config,
         fx: &mut Effects<M>,
     ) {
-        if !self.key_can_dial(id, now, config) {
+        let entry = self.keys.get(id);
+        // A shared key's dials in flight will serve up to `share_hint`
+        // waiters each: dial only for those they cannot serve.
+        let covered = entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting;
+        if covered || !self.key_can_dial(id, now, config) {
             self.keys.get_mut(id).dial_waiters.push(w);
             return;
         }
@@ -417,8 +463,23 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// Serves the live waiter `w` and accounts for it.
-    fn serve(&mut self, w: WaiterId, mut outcome: Outcome<M>, fx: &mut Effects<M>) {
+    /// Lends `conn` of `id`, just taken from the idle list or dialed: the
+    /// connection itself, or (shared) a first handle to it.
+    fn lend(&mut self, id: KeyId, mut conn: Conn<M::Connection>) -> Lent<M::Connection> {
+        self.keys.get_mut(id).lent += 1;
+        self.lent += 1;
+        if conn.is_shared() {
+            let slot = self.shared.insert(id, conn);
+            self.shared.lend(slot)
+        } else {
+            conn.uses += 1;
+            Lent::Own(conn)
+        }
+    }
+
+    /// Serves the live waiter `w` (with a connection already lent to it, or
+    /// an error) and accounts for it.
+    fn serve(&mut self, w: WaiterId, outcome: Outcome<M>, fx: &mut Effects<M>) {
         let id = self
             .waiters
             .live(w)
@@ -427,16 +488,41 @@ impl<M: Manager> State<M> {
         let entry = self.keys.get_mut(id);
         entry.waiting -= 1;
         self.waiting -= 1;
-        match &mut outcome {
-            Ok((_, conn)) => {
-                conn.uses += 1;
-                entry.lent += 1;
-                self.lent += 1;
-            }
-            Err(_) => self.unused(id),
+        if outcome.is_err() {
+            self.unused(id);
         }
         if let Some(waker) = self.waiters.serve(w, outcome) {
             fx.wake(waker);
+        }
+    }
+
+    /// The first live waiter of `id`'s queue, if any.
+    fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
+        let entry = self.keys.get_mut(id);
+        if entry.waiting == 0 {
+            return None;
+        }
+        entry.idle_waiters.pop_live(|w| self.waiters.is_live(w))
+    }
+
+    /// Serves waiters of `id` from the shared connection in `slot` while it
+    /// has room: `first` (if live), then the key's queue in order.
+    fn serve_shared(
+        &mut self,
+        id: KeyId,
+        slot: usize,
+        first: Option<WaiterId>,
+        fx: &mut Effects<M>,
+    ) {
+        if let Some(w) = first.filter(|&w| self.waiters.is_live(w)) {
+            let lent = self.shared.lend(slot);
+            self.serve(w, Ok((id, lent)), fx);
+        }
+        while self.shared.has_room(slot)
+            && let Some(w) = self.first_waiter(id)
+        {
+            let lent = self.shared.lend(slot);
+            self.serve(w, Ok((id, lent)), fx);
         }
     }
 
@@ -454,12 +540,28 @@ impl<M: Manager> State<M> {
         if self.closed {
             return self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
         }
-        let entry = self.keys.get_mut(id);
-        if entry.waiting > 0
-            && let Some(w) = entry.idle_waiters.pop_live(|w| self.waiters.is_live(w))
-        {
-            return self.serve(w, Ok((id, conn)), fx);
+        if conn.is_shared() {
+            if self.keys.get(id).waiting > 0 {
+                return self.place_shared(id, conn, None, now, config, fx);
+            }
+        } else if let Some(w) = self.first_waiter(id) {
+            let lent = self.lend(id, conn);
+            return self.serve(w, Ok((id, lent)), fx);
         }
+        self.park(id, conn, now, config, fx);
+    }
+
+    /// A connection of `id` that came free when no getter of its key waits:
+    /// its slot to a getter of another key waiting at the pool cap, else the
+    /// idle list (within the idle caps).
+    fn park(
+        &mut self,
+        id: KeyId,
+        conn: Conn<M::Connection>,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
         // A getter of another key may wait at the pool cap: hand it this slot.
         if self.waiting > self.keys.get(id).waiting
             && self.open >= config.max_open
@@ -481,6 +583,93 @@ impl<M: Manager> State<M> {
         if let Some(at) = deadline {
             self.schedule(at, Due::Idle(r), fx);
         }
+    }
+
+    /// A shared connection of `id` with no borrower came free (dialed for
+    /// `first`, or with waiters on its key): it serves as many waiters as it
+    /// has room for, and goes idle if none was left to serve.
+    fn place_shared(
+        &mut self,
+        id: KeyId,
+        conn: Conn<M::Connection>,
+        first: Option<WaiterId>,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        self.keys.get_mut(id).lent += 1;
+        self.lent += 1;
+        let slot = self.shared.insert(id, conn);
+        self.serve_shared(id, slot, first, fx);
+        if self.shared.is_unborrowed(slot) {
+            // Every waiter was gone: it was never lent.
+            let conn = self.unlend_shared(id, slot);
+            self.park(id, conn, now, config, fx);
+        }
+    }
+
+    /// Takes the shared connection in `slot`, which has no borrower left,
+    /// out of the shared set: it no longer counts as lent.
+    fn unlend_shared(&mut self, id: KeyId, slot: usize) -> Conn<M::Connection> {
+        let (_, conn) = self.shared.remove(slot);
+        self.keys.get_mut(id).lent -= 1;
+        self.lent -= 1;
+        conn
+    }
+
+    /// A borrower of the shared connection in `slot` (of key `id`) is done
+    /// with its handle; `close` marks the connection for closing. A
+    /// connection that should not take new borrowers (marked, past its
+    /// lifetime or uses, pool closed) drains: it closes when its last
+    /// borrower returns. Otherwise the freed place goes to the first waiter
+    /// of the key, and with no borrower left the connection rests in the
+    /// idle list.
+    fn return_handle(
+        &mut self,
+        id: KeyId,
+        slot: usize,
+        close: Option<CloseReason>,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        let left = self.shared.give_back(slot);
+        let retire = if self.closed {
+            Some(CloseReason::PoolClosed)
+        } else {
+            close.or_else(|| self.shared.conn_mut(slot).1.retirement(now, config))
+        };
+        if let Some(reason) = retire {
+            self.shared.drain(slot, reason);
+        }
+        if let Some(reason) = self.shared.draining(slot) {
+            if left == 0 {
+                let conn = self.unlend_shared(id, slot);
+                self.close_conn(id, conn.conn, reason, now, config, fx);
+            }
+        } else if let Some(w) = self.first_waiter(id) {
+            let lent = self.shared.lend(slot);
+            self.serve(w, Ok((id, lent)), fx);
+        } else if left == 0 {
+            let mut conn = self.unlend_shared(id, slot);
+            conn.rest(now);
+            self.park(id, conn, now, config, fx);
+        }
+    }
+
+    /// A borrower gives back its handle to the shared connection in `slot`
+    /// (see [`State::return_handle`]).
+    pub(crate) fn give_back_handle(
+        &mut self,
+        id: KeyId,
+        slot: usize,
+        close: Option<CloseReason>,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        self.return_handle(id, slot, close, now, config, fx);
+        self.finish(fx);
     }
 
     fn schedule(&mut self, at: Instant, due: Due, fx: &mut Effects<M>) {
@@ -551,15 +740,7 @@ impl<M: Manager> State<M> {
     ) {
         self.keys.get_mut(id).lent -= 1;
         self.lent -= 1;
-        let close = close.or_else(|| {
-            if conn.is_expired(now) {
-                Some(CloseReason::Lifetime)
-            } else if conn.is_used_up(config) {
-                Some(CloseReason::Uses)
-            } else {
-                None
-            }
-        });
+        let close = close.or_else(|| conn.retirement(now, config));
         match close {
             Some(reason) => self.close_conn(id, conn.conn, reason, now, config, fx),
             None => {
@@ -570,8 +751,19 @@ impl<M: Manager> State<M> {
         self.finish(fx);
     }
 
-    /// A borrower takes its connection out of the pool for good.
-    pub(crate) fn detach(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
+    /// A borrower takes its connection out of the pool for good (a handle to
+    /// a shared connection is given back instead: the connection stays).
+    pub(crate) fn detach(
+        &mut self,
+        id: KeyId,
+        slot: Option<usize>,
+        now: Instant,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        if let Some(slot) = slot {
+            return self.give_back_handle(id, slot, None, now, config, fx);
+        }
         self.keys.get_mut(id).lent -= 1;
         self.lent -= 1;
         self.release_slot(id, now, config, fx);
@@ -664,7 +856,9 @@ impl<M: Manager> State<M> {
         config: &Config,
         fx: &mut Effects<M>,
     ) -> bool {
-        if self.keys.get(id).waiting == 0
+        let entry = self.keys.get(id);
+        if entry.waiting == 0
+            || entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting
             || self.open >= config.max_open
             || !self.key_can_dial(id, now, config)
         {
@@ -685,7 +879,7 @@ impl<M: Manager> State<M> {
         &mut self,
         id: KeyId,
         waiter: Option<WaiterId>,
-        result: Result<M::Connection, ConnectError<M::Error>>,
+        result: Dialed<M>,
         now: Instant,
         config: &Config,
         fx: &mut Effects<M>,
@@ -694,18 +888,34 @@ impl<M: Manager> State<M> {
         entry.dialing -= 1;
         self.dialing -= 1;
         match result {
-            Ok(conn) => {
+            Ok((conn, lending)) => {
                 entry.last_error = None;
                 entry.failures = 0;
                 entry.backoff_until = None;
-                let conn = Conn::new(conn, now, config);
-                match waiter.filter(|&w| self.waiters.is_live(w) && !self.closed) {
-                    Some(w) => self.serve(w, Ok((id, conn)), fx),
+                let mut conn = Conn::new(conn, now, config);
+                let (max_borrowers, share) = lending.clamped(config.max_borrowers);
+                conn.max_borrowers = max_borrowers;
+                entry.share_hint = max_borrowers;
+                if let Some(share) = share {
+                    self.shared.set_share(share);
+                }
+                let waiter = waiter.filter(|&w| self.waiters.is_live(w) && !self.closed);
+                match waiter {
+                    Some(w) if conn.is_shared() => {
+                        self.place_shared(id, conn, Some(w), now, config, fx)
+                    }
+                    Some(w) => {
+                        let lent = self.lend(id, conn);
+                        self.serve(w, Ok((id, lent)), fx);
+                    }
                     None => self.place(id, conn, now, config, fx),
                 }
-                // A `max_connecting` slot came free.
+                // A `max_connecting` slot came free; a shared key may still
+                // have waiters its connections cannot serve.
                 if !self.closed {
-                    self.start_queued_dial(id, now, config, fx);
+                    while self.start_queued_dial(id, now, config, fx)
+                        && self.keys.get(id).share_hint > 1
+                    {}
                     self.refill(id, now, config, fx);
                 }
             }
@@ -892,12 +1102,18 @@ impl<M: Manager> State<M> {
                 None
             }
             Some(outcome) if take_outcome => Some(outcome),
-            Some(Ok((id, mut conn))) => {
+            Some(Ok((id, Lent::Own(mut conn)))) => {
                 // Served but never picked up: pass it on, as not lent.
                 conn.uses -= 1;
                 self.keys.get_mut(id).lent -= 1;
                 self.lent -= 1;
                 self.place(id, conn, Instant::now(), config, fx);
+                None
+            }
+            Some(Ok((id, Lent::Handle { slot, .. }))) => {
+                // A handle never picked up: its borrow was not a use.
+                self.shared.conn_mut(slot).1.uses -= 1;
+                self.return_handle(id, slot, None, Instant::now(), config, fx);
                 None
             }
             Some(Err(_)) => None,
@@ -978,6 +1194,7 @@ impl<M: Manager> State<M> {
             open: self.open,
             idle: self.idle.len(),
             lent: self.lent,
+            borrowers: self.shared.borrowers(),
             dialing: self.dialing,
             pinging: self.pinging,
             waiting: self.waiting,
@@ -995,6 +1212,7 @@ impl<M: Manager> State<M> {
             open: entry.open,
             idle: self.idle.len_of(id),
             lent: entry.lent,
+            borrowers: self.shared.borrowers_of(id),
             dialing: entry.dialing,
             pinging: entry.pinging,
             waiting: entry.waiting,

@@ -133,8 +133,12 @@ pub struct PoolState {
     /// Connections in the idle lists.
     pub idle: usize,
     /// Connections held by borrowers (including ones handed to a waiter that
-    /// has not picked them up yet).
+    /// has not picked them up yet). A shared connection counts once, however
+    /// many borrowers hold a handle to it.
     pub lent: usize,
+    /// Handles to shared connections held by borrowers (0 in a pool whose
+    /// manager lends exclusively).
+    pub borrowers: usize,
     /// Dials in flight.
     pub dialing: usize,
     /// Idle connections taken out for a background keepalive ping.
@@ -160,8 +164,10 @@ pub struct KeyState {
     pub open: usize,
     /// Idle connections of this key.
     pub idle: usize,
-    /// Connections of this key held by borrowers.
+    /// Connections of this key held by borrowers (a shared one counts once).
     pub lent: usize,
+    /// Handles to shared connections of this key held by borrowers.
+    pub borrowers: usize,
     /// Dials in flight for this key.
     pub dialing: usize,
     /// Idle connections of this key out for a keepalive ping.

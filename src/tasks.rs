@@ -15,7 +15,7 @@ use crate::error::ConnectError;
 use crate::keys::KeyId;
 use crate::manager::Manager;
 use crate::pool::Shared;
-use crate::state::{DialOrder, Effects, PingResult};
+use crate::state::{DialOrder, Dialed, Effects, PingResult};
 use crate::stats::CloseReason;
 use crate::waiter::WaiterId;
 
@@ -34,17 +34,16 @@ pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M
     });
 }
 
-/// One `Manager::connect` of `key` under the connect timeout.
-pub(crate) async fn dial<M: Manager>(
-    shared: &Shared<M>,
-    key: &M::Key,
-) -> Result<M::Connection, ConnectError<M::Error>> {
+/// One `Manager::connect` of `key` under the connect timeout, and how the
+/// manager lends the connection it made.
+pub(crate) async fn dial<M: Manager>(shared: &Shared<M>, key: &M::Key) -> Dialed<M> {
     let timeout = shared.config.connect_timeout;
     tracing::debug!(?key, "dial started");
     match tokio::time::timeout(timeout, shared.manager.connect(key)).await {
         Ok(Ok(conn)) => {
-            tracing::debug!(?key, "dial succeeded");
-            Ok(conn)
+            let lending = shared.manager.lending(&conn);
+            tracing::debug!(?key, ?lending, "dial succeeded");
+            Ok((conn, lending))
         }
         Ok(Err(e)) => {
             tracing::debug!(?key, error = %e, "dial failed");
@@ -66,7 +65,7 @@ struct DialGuard<M: Manager> {
 }
 
 impl<M: Manager> DialGuard<M> {
-    fn finish(&mut self, result: Result<M::Connection, ConnectError<M::Error>>) {
+    fn finish(&mut self, result: Dialed<M>) {
         self.done = true;
         let mut fx = Effects::new();
         self.shared.state.lock().dial_done(

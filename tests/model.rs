@@ -43,7 +43,16 @@ struct Features {
     backoff: bool,
     min_idle: bool,
     max_connecting: usize,
+    /// Borrowers per connection (`Lending::shared`); 0: exclusive.
+    share: usize,
     seed: u64,
+}
+
+impl Features {
+    /// Whether connections are lent shared (a limit of 1 is exclusive).
+    fn shared(&self) -> bool {
+        self.share > 1
+    }
 }
 
 /// One step of a case. Indices pick among what the test holds, modulo its
@@ -101,6 +110,7 @@ fn features() -> impl Strategy<Value = Features> {
         any::<bool>(),
         any::<bool>(),
         1usize..=2,
+        prop_oneof![2 => Just(0usize), 1 => Just(1usize), 2 => 2usize..=3],
         any::<u64>(),
     )
         .prop_map(
@@ -113,6 +123,7 @@ fn features() -> impl Strategy<Value = Features> {
                 backoff,
                 min_idle,
                 mc,
+                share,
                 seed,
             )| {
                 Features {
@@ -124,6 +135,7 @@ fn features() -> impl Strategy<Value = Features> {
                     backoff,
                     min_idle,
                     max_connecting: mc,
+                    share,
                     seed,
                 }
             },
@@ -138,6 +150,20 @@ struct Model {
     pending: Vec<(u8, JoinHandle<Got<M>>)>,
     gates: Vec<Gate>,
     detached: Vec<u64>,
+    features: Features,
+    /// Shared connections a borrower marked broken: they take no new borrower.
+    drained: HashSet<u64>,
+}
+
+impl Model {
+    /// Connection ids held, with their handle counts, for key `k` (or all).
+    fn held_conns(&self, k: Option<u8>) -> std::collections::HashMap<u64, usize> {
+        let mut conns = std::collections::HashMap::new();
+        for c in self.held.iter().filter(|c| k.is_none_or(|k| c.key == k)) {
+            *conns.entry(c.id).or_default() += 1;
+        }
+        conns
+    }
 }
 
 impl Model {
@@ -175,15 +201,24 @@ fn check_step(pool: &Pool<M>, model: &Model) {
     let s = pool.state();
     assert!(s.open <= MAX_OPEN, "open over max_open: {s:?}");
     assert!(s.idle <= MAX_IDLE, "idle over max_idle: {s:?}");
+    let shared = model.features.shared();
     assert!(
-        s.lent >= model.held.len(),
+        s.lent >= model.held_conns(None).len(),
         "lent below what the test holds: {s:?}"
     );
+    if shared {
+        assert!(
+            s.borrowers >= model.held.len(),
+            "borrowers below handles: {s:?}"
+        );
+    } else {
+        assert_eq!(s.borrowers, 0, "borrowers of exclusive connections: {s:?}");
+    }
     for k in KEYS {
         if let Some(ks) = pool.key_state(&k) {
             assert!(ks.open <= MAX_OPEN_PER_KEY, "key {k} open over cap: {ks:?}");
             assert!(ks.idle <= MAX_IDLE_PER_KEY, "key {k} idle over cap: {ks:?}");
-            let held = model.held.iter().filter(|c| c.key == k).count();
+            let held = model.held_conns(Some(k)).len();
             assert!(ks.lent >= held, "key {k} lent below held {held}: {ks:?}");
         } else {
             assert!(
@@ -192,10 +227,15 @@ fn check_step(pool: &Pool<M>, model: &Model) {
             );
         }
     }
-    let mut ids = HashSet::new();
     let closed: HashSet<u64> = model.mock.closed().into_iter().collect();
+    let limit = model.features.share.max(1);
+    for (id, handles) in model.held_conns(None) {
+        assert!(
+            handles <= limit,
+            "conn {id} held {handles} times (limit {limit})"
+        );
+    }
     for c in &model.held {
-        assert!(ids.insert(c.id), "conn {} held twice", c.id);
         assert!(!closed.contains(&c.id), "held conn {} was closed", c.id);
         assert!(
             !model.detached.contains(&c.id),
@@ -212,18 +252,40 @@ fn check_settled(pool: &Pool<M>, model: &Model) {
     check_step(pool, model);
     let s = pool.state();
     assert_eq!(s.pinging, 0, "a ping of the mock is instant: {s:?}");
-    assert_eq!(s.lent, model.held.len(), "lent != held: {s:?}");
+    let shared = model.features.shared();
+    assert_eq!(s.lent, model.held_conns(None).len(), "lent != held: {s:?}");
+    if shared {
+        assert_eq!(s.borrowers, model.held.len(), "borrowers != handles: {s:?}");
+    }
     assert_eq!(
         s.waiting,
         model.pending.len(),
         "waiting != pending getters: {s:?}"
     );
     for k in KEYS {
-        let held = model.held.iter().filter(|c| c.key == k).count();
+        let conns = model.held_conns(Some(k));
+        let held = conns.len();
         let pending = model.pending.iter().filter(|(key, _)| *key == k).count();
         match pool.key_state(&k) {
             Some(ks) => {
                 assert_eq!(ks.lent, held, "key {k}: lent != held: {ks:?}");
+                if shared {
+                    let handles: usize = conns.values().sum();
+                    assert_eq!(ks.borrowers, handles, "key {k}: borrowers: {ks:?}");
+                }
+                // A getter never waits while a connection of its key has
+                // room (unless it drains: marked broken, or — not visible
+                // from here — past its lifetime or uses).
+                let f = &model.features;
+                if shared && ks.waiting > 0 && !f.lifetime && !f.max_uses {
+                    for (id, handles) in &conns {
+                        assert!(
+                            *handles >= f.share || model.drained.contains(id),
+                            "key {k}: a getter waits while conn {id} has {handles} of {} borrowers: {ks:?}",
+                            f.share
+                        );
+                    }
+                }
                 assert_eq!(ks.waiting, pending, "key {k}: waiting != pending: {ks:?}");
                 if ks.waiting > 0 {
                     assert_eq!(
@@ -238,6 +300,7 @@ fn check_settled(pool: &Pool<M>, model: &Model) {
 }
 
 fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
+    mock.share(f.share);
     let mut b = support::core_builder(mock)
         .max_open(MAX_OPEN)
         .max_open_per_key(MAX_OPEN_PER_KEY)
@@ -289,6 +352,8 @@ fn run_case(f: Features, ops: Vec<Op>) {
             pending: Vec::new(),
             gates: Vec::new(),
             detached: Vec::new(),
+            features: f.clone(),
+            drained: HashSet::new(),
         };
         check_settled(&pool, &m);
         for op in ops {
@@ -316,6 +381,7 @@ fn run_case(f: Features, ops: Vec<Op>) {
                         let i = i % m.held.len();
                         let mut c = m.held.remove(i);
                         Pooled::mark_broken(&mut c);
+                        m.drained.insert(c.id);
                         drop(c);
                     }
                 }
@@ -323,7 +389,11 @@ fn run_case(f: Features, ops: Vec<Op>) {
                     if !m.held.is_empty() {
                         let i = i % m.held.len();
                         let raw = Pooled::detach(m.held.remove(i));
-                        m.detached.push(raw.id);
+                        // A detached handle leaves its shared connection
+                        // to the pool.
+                        if !f.shared() {
+                            m.detached.push(raw.id);
+                        }
                     }
                 }
                 Op::Kill(i) => {

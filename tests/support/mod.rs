@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{Builder, CloseReason, Error, HealthCheck, Manager, Pool, Pooled, async_trait};
+use connpool::{
+    Builder, CloseReason, Error, HealthCheck, Lending, Manager, Pool, Pooled, async_trait,
+};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -55,8 +57,9 @@ impl Gate {
     }
 }
 
-/// A connection made by the mock.
-#[derive(Debug)]
+/// A connection made by the mock. Clones (the handles of a shared
+/// connection) share its switches.
+#[derive(Debug, Clone)]
 pub struct MockConn<K> {
     pub id: u64,
     pub key: K,
@@ -102,6 +105,8 @@ struct Inner<K> {
     /// Ping steps: while non-empty, each ping takes the next (`true`: the
     /// ping panics).
     ping_panics: Mutex<VecDeque<bool>>,
+    /// Borrowers per connection for dials from now on (0: exclusive).
+    share: AtomicUsize,
 }
 
 /// The mock manager. Clones share the script and the records.
@@ -135,6 +140,7 @@ impl<K: Eq + Hash + Clone> Mock<K> {
                 switches: Mutex::new(HashMap::new()),
                 pings: Mutex::new(Vec::new()),
                 ping_panics: Mutex::new(VecDeque::new()),
+                share: AtomicUsize::new(0),
             }),
         }
     }
@@ -174,6 +180,12 @@ impl<K: Eq + Hash + Clone> Mock<K> {
     /// Every ping so far: `(connection id, when)`.
     pub fn pings(&self) -> Vec<(u64, tokio::time::Instant)> {
         self.inner.pings.lock().clone()
+    }
+
+    /// Connections dialed from now on are lent shared, up to `limit`
+    /// borrowers at once (the peer's "stream limit"); 0: exclusive.
+    pub fn share(&self, limit: usize) {
+        self.inner.share.store(limit, Ordering::SeqCst);
     }
 
     /// The next ping panics.
@@ -278,6 +290,13 @@ where
 
     fn is_broken(&self, conn: &mut MockConn<K>) -> bool {
         conn.broken.load(Ordering::SeqCst)
+    }
+
+    fn lending(&self, _conn: &MockConn<K>) -> Lending<MockConn<K>> {
+        match self.inner.share.load(Ordering::SeqCst) {
+            0 => Lending::exclusive(),
+            n => Lending::shared(n),
+        }
     }
 
     async fn close(&self, conn: MockConn<K>) {

@@ -1,0 +1,266 @@
+//! Shared lending: connections lent to several borrowers at once (HTTP/2
+//! connections, gRPC channels), and the handles their borrowers hold.
+//!
+//! A connection whose manager answered [`Lending::shared`](crate::Lending::shared)
+//! with a limit above 1 lives in one of two places:
+//!
+//! * with no borrower, in the idle set like any other connection, so idle
+//!   timeout, lifetime, background keepalive and LRU eviction treat it the
+//!   same way; its idle time starts when its *last* borrower returns;
+//! * with one borrower or more, here: the pool keeps the connection, and each
+//!   borrower holds a handle (a clone of it) naming its slot.
+//!
+//! A slot is removed only when its borrower count is back to zero, and every
+//! handle holds a borrow, so a slot index held by a handle always names its
+//! connection: no generation is needed.
+//!
+//! A connection stops taking borrowers once it is *draining*: a borrower
+//! found it broken (`is_broken`, `mark_broken`, a failed health check), or it
+//! reached its lifetime or its uses. Its borrowers finish, and the last one
+//! to return closes it. Draining connections still count as open (and lent),
+//! so a key at its cap waits for them to finish before it dials again.
+//!
+//! Choosing a connection for a getter scans the key's lent shared
+//! connections for the least-loaded one with room: O(connections of the key),
+//! which `max_open_per_key` bounds (and which is a handful for the uses this
+//! is for).
+
+use slab::Slab;
+
+use crate::conn::Conn;
+use crate::keys::KeyId;
+use crate::manager::Share;
+use crate::stats::CloseReason;
+
+/// What a borrower holds: the connection itself, or a handle to a shared one.
+#[derive(Debug)]
+pub(crate) enum Lent<C> {
+    /// Lent exclusively: the borrower holds the connection and its record.
+    Own(Conn<C>),
+    /// A handle to the shared connection in `slot`.
+    Handle {
+        conn: C,
+        slot: usize,
+        /// The connection's `uses` when this handle was made.
+        uses: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Entry<C> {
+    conn: Conn<C>,
+    key: KeyId,
+    borrowers: usize,
+    /// Index of this slot in its key's list.
+    pos: usize,
+    /// Set: no new borrower; closed for this reason when the last one returns.
+    draining: Option<CloseReason>,
+}
+
+/// The shared connections that have borrowers, per key.
+///
+/// Invariants: every entry has `borrowers >= 1` outside a transition, except
+/// while the transition that inserted it serves its first borrowers;
+/// `borrowers` is the sum of the entries' borrower counts; each entry's slot
+/// is in `per_key[entry.key]` at index `entry.pos`.
+#[derive(Debug)]
+pub(crate) struct SharedSet<C> {
+    entries: Slab<Entry<C>>,
+    /// Indexed by `KeyId`: the slots of the key's lent shared connections.
+    per_key: Vec<Vec<usize>>,
+    borrowers: usize,
+    /// How a handle is made (`C::clone`, from the manager's `Lending`).
+    share: Option<Share<C>>,
+}
+
+impl<C> Default for SharedSet<C> {
+    fn default() -> Self {
+        Self {
+            entries: Slab::new(),
+            per_key: Vec::new(),
+            borrowers: 0,
+            share: None,
+        }
+    }
+}
+
+impl<C> SharedSet<C> {
+    /// Handles out, over all shared connections.
+    pub(crate) fn borrowers(&self) -> usize {
+        self.borrowers
+    }
+
+    /// Handles out to connections of `key`.
+    pub(crate) fn borrowers_of(&self, key: KeyId) -> usize {
+        self.per_key.get(key.index()).map_or(0, |slots| {
+            slots.iter().map(|&s| self.entries[s].borrowers).sum()
+        })
+    }
+
+    /// Remembers how handles are made (the same function for every
+    /// connection of a pool: the connection type's `Clone`).
+    pub(crate) fn set_share(&mut self, share: Share<C>) {
+        self.share = Some(share);
+    }
+
+    /// Moves a shared connection of `key` in, with no borrower yet.
+    pub(crate) fn insert(&mut self, key: KeyId, conn: Conn<C>) -> usize {
+        if self.per_key.len() <= key.index() {
+            self.per_key.resize_with(key.index() + 1, Vec::new);
+        }
+        let list = &mut self.per_key[key.index()];
+        let slot = self.entries.insert(Entry {
+            conn,
+            key,
+            borrowers: 0,
+            pos: list.len(),
+            draining: None,
+        });
+        list.push(slot);
+        slot
+    }
+
+    /// Takes the connection of `slot` out; it must have no borrower.
+    pub(crate) fn remove(&mut self, slot: usize) -> (KeyId, Conn<C>) {
+        let entry = self.entries.remove(slot);
+        debug_assert_eq!(entry.borrowers, 0);
+        let list = &mut self.per_key[entry.key.index()];
+        list.swap_remove(entry.pos);
+        if let Some(&moved) = list.get(entry.pos) {
+            self.entries[moved].pos = entry.pos;
+        }
+        (entry.key, entry.conn)
+    }
+
+    /// One more borrower of `slot`: a handle to it.
+    pub(crate) fn lend(&mut self, slot: usize) -> Lent<C> {
+        let share = self
+            .share
+            .expect("a shared connection came with its share function");
+        let entry = &mut self.entries[slot];
+        debug_assert!(entry.borrowers < entry.conn.max_borrowers && entry.draining.is_none());
+        entry.borrowers += 1;
+        entry.conn.uses += 1;
+        self.borrowers += 1;
+        Lent::Handle {
+            conn: share(&entry.conn.conn),
+            slot,
+            uses: entry.conn.uses,
+        }
+    }
+
+    /// A borrower of `slot` is done; returns the borrowers left.
+    pub(crate) fn give_back(&mut self, slot: usize) -> usize {
+        let entry = &mut self.entries[slot];
+        entry.borrowers -= 1;
+        self.borrowers -= 1;
+        entry.borrowers
+    }
+
+    /// The connection of `slot` and its key.
+    pub(crate) fn conn_mut(&mut self, slot: usize) -> (KeyId, &mut Conn<C>) {
+        let entry = &mut self.entries[slot];
+        (entry.key, &mut entry.conn)
+    }
+
+    /// Whether `slot` has no borrower.
+    pub(crate) fn is_unborrowed(&self, slot: usize) -> bool {
+        self.entries[slot].borrowers == 0
+    }
+
+    /// Why `slot` is draining, if it is.
+    pub(crate) fn draining(&self, slot: usize) -> Option<CloseReason> {
+        self.entries[slot].draining
+    }
+
+    /// Takes no new borrower for `slot` from now on (the first reason stays).
+    pub(crate) fn drain(&mut self, slot: usize, reason: CloseReason) {
+        self.entries[slot].draining.get_or_insert(reason);
+    }
+
+    /// Whether `slot` can take one more borrower.
+    pub(crate) fn has_room(&self, slot: usize) -> bool {
+        let entry = &self.entries[slot];
+        entry.draining.is_none() && entry.borrowers < entry.conn.max_borrowers
+    }
+
+    /// The least-loaded connection of `key` with room, after draining every
+    /// one `retire` gives a reason for (expired, used up).
+    pub(crate) fn least_loaded(
+        &mut self,
+        key: KeyId,
+        mut retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
+    ) -> Option<usize> {
+        let list = self.per_key.get(key.index())?;
+        let mut best: Option<(usize, usize)> = None;
+        for &slot in list {
+            let entry = &mut self.entries[slot];
+            if entry.draining.is_some() || entry.borrowers >= entry.conn.max_borrowers {
+                continue;
+            }
+            if let Some(reason) = retire(&entry.conn) {
+                entry.draining = Some(reason);
+                continue;
+            }
+            if best.is_none_or(|(_, load)| entry.borrowers < load) {
+                best = Some((slot, entry.borrowers));
+            }
+        }
+        best.map(|(slot, _)| slot)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Lent, SharedSet};
+    use crate::conn::Conn;
+    use crate::keys::KeyId;
+    use crate::stats::CloseReason;
+
+    fn conn(id: u32, max: usize) -> Conn<u32> {
+        let mut c = Conn::bare(id);
+        c.max_borrowers = max;
+        c
+    }
+
+    fn handle_of(lent: Lent<u32>) -> (u32, usize) {
+        match lent {
+            Lent::Handle { conn, slot, .. } => (conn, slot),
+            Lent::Own(_) => panic!("a shared connection lends handles"),
+        }
+    }
+
+    #[test]
+    fn least_loaded_with_room_and_draining() {
+        let k = KeyId::from_index(0);
+        let mut set = SharedSet::default();
+        set.set_share(u32::clone);
+        let a = set.insert(k, conn(1, 2));
+        let b = set.insert(k, conn(2, 2));
+        assert_eq!(handle_of(set.lend(a)), (1, a));
+        // b has no borrower: least loaded.
+        assert_eq!(set.least_loaded(k, |_| None), Some(b));
+        set.lend(b);
+        set.lend(b);
+        // b is full: a, with room, is chosen.
+        assert_eq!(set.least_loaded(k, |_| None), Some(a));
+        set.lend(a);
+        assert_eq!(set.least_loaded(k, |_| None), None, "both full");
+        assert_eq!(set.borrowers(), 4);
+        assert_eq!(set.give_back(b), 1);
+        // b has room again but is retired: drained, never chosen.
+        assert_eq!(
+            set.least_loaded(k, |c| (c.conn == 2).then_some(CloseReason::Lifetime)),
+            None
+        );
+        assert_eq!(set.draining(b), Some(CloseReason::Lifetime));
+        assert_eq!(set.give_back(b), 0);
+        // Removing b moves a within the key's list; a stays reachable.
+        set.remove(b);
+        set.give_back(a);
+        assert_eq!(set.least_loaded(k, |_| None), Some(a));
+        assert_eq!(set.borrowers(), 1);
+        assert_eq!(set.borrowers_of(k), 1);
+        assert_eq!(set.least_loaded(KeyId::from_index(5), |_| None), None);
+    }
+}

@@ -1,0 +1,456 @@
+//! Shared lending: connections that several borrowers hold at once (the
+//! manager answers `Lending::shared(n)`), with the mock manager and the
+//! paused clock.
+
+mod support;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use connpool::{CloseReason, Error, HealthCheck, Pool, Pooled};
+use support::{
+    Mock, Step, check_counts, closed_for, core_builder, err, join, ok, settle, spawn_get,
+};
+use tokio::time::Instant;
+
+type M = Mock<()>;
+
+/// A single-destination mock whose connections take `limit` borrowers.
+/// (Until a key's first connection is up the pool cannot know it is
+/// shared: tests that want one connection for a burst use `max_connecting(1)`.)
+fn shared_mock(limit: usize) -> M {
+    let mock = M::new();
+    mock.share(limit);
+    mock
+}
+
+/// Connection id → handles held.
+fn loads(held: &[Pooled<M>]) -> HashMap<u64, usize> {
+    let mut loads = HashMap::new();
+    for c in held {
+        *loads.entry(c.id).or_default() += 1;
+    }
+    loads
+}
+
+/// `n` getters, all served.
+async fn get_n(pool: &Pool<M>, n: usize) -> Vec<Pooled<M>> {
+    let tasks: Vec<_> = (0..n).map(|_| spawn_get(pool, ())).collect();
+    settle().await;
+    let mut held = Vec::new();
+    for t in tasks {
+        held.push(ok(join(t).await));
+    }
+    held
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_burst_opens_only_the_connections_it_needs() {
+    // 20 concurrent getters, 8 borrowers per connection: 3 connections.
+    let mock = shared_mock(8);
+    let pool = core_builder(mock.clone())
+        .max_open_per_key(10)
+        .max_connecting(2)
+        .build()
+        .await
+        .unwrap();
+    let held = get_n(&pool, 20).await;
+    assert_eq!(mock.connects(), 3, "ceil(20 / 8) connections");
+    let loads = loads(&held);
+    assert_eq!(loads.len(), 3);
+    assert!(loads.values().all(|&n| n <= 8), "{loads:?}");
+    assert!(held.iter().all(Pooled::is_shared));
+    let s = pool.state();
+    assert_eq!(
+        (s.open, s.lent, s.borrowers, s.idle),
+        (3, 3, 20, 0),
+        "{s:?}"
+    );
+    check_counts(&pool, &[()]);
+    drop(held);
+    settle().await;
+    let s = pool.state();
+    assert_eq!((s.open, s.lent, s.borrowers, s.idle), (3, 0, 0, 3), "{s:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_limit_of_one_lends_exclusively() {
+    // A peer allowing one stream: K getters get min(K, per-key cap)
+    // connections, the rest wait, exactly as with exclusive lending.
+    let mock = shared_mock(1);
+    let pool = core_builder(mock.clone())
+        .max_open_per_key(3)
+        .build()
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..5).map(|_| spawn_get(&pool, ())).collect();
+    settle().await;
+    assert_eq!(mock.connects(), 3);
+    let s = pool.state();
+    assert_eq!((s.lent, s.borrowers, s.waiting), (3, 0, 2), "{s:?}");
+    let mut done = Vec::new();
+    let mut waiting = Vec::new();
+    for t in tasks {
+        if t.is_finished() {
+            done.push(ok(join(t).await));
+        } else {
+            waiting.push(t);
+        }
+    }
+    assert!(done.iter().all(|c| !Pooled::is_shared(c)));
+    assert_eq!(loads(&done).len(), 3, "one borrower per connection");
+    drop(done.pop());
+    settle().await;
+    assert!(waiting.iter().filter(|t| t.is_finished()).count() == 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_least_loaded_connection_is_chosen_and_an_unborrowed_one_rests_idle() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone()).initial(2).build().await.unwrap();
+    let mut held = get_n(&pool, 2).await;
+    // Both idle connections were taken (load 0 beats load 1).
+    assert_eq!(loads(&held).len(), 2);
+    let (a, b) = (held[0].id, held[1].id);
+    // Load a to 3 (b has 1): the next borrower goes to b.
+    held.extend(get_n(&pool, 2).await);
+    let l = loads(&held);
+    assert_eq!((l[&a], l[&b]), (2, 2), "{l:?}");
+    held.push(ok(pool.get().await));
+    let third = held.last().unwrap().id;
+    // Give back every handle of the other one: it rests idle.
+    let other = if third == a { b } else { a };
+    held.retain(|c| c.id != other);
+    settle().await;
+    let s = pool.state();
+    assert_eq!((s.lent, s.idle, s.borrowers), (1, 1, 3), "{s:?}");
+    // Idle (load 0) is preferred to the loaded connection.
+    let c = ok(pool.get().await);
+    assert_eq!(c.id, other);
+    assert_eq!(mock.connects(), 2);
+    check_counts(&pool, &[()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_limit_is_clamped_by_max_borrowers() {
+    // A peer advertising a huge stream limit still fans out.
+    let mock = shared_mock(1_000_000);
+    let pool = core_builder(mock.clone())
+        .max_borrowers(5)
+        .max_connecting(1)
+        .build()
+        .await
+        .unwrap();
+    let held = get_n(&pool, 11).await;
+    assert_eq!(mock.connects(), 3);
+    let mut l: Vec<_> = loads(&held).into_values().collect();
+    l.sort();
+    assert_eq!(l, vec![1, 5, 5]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiters_at_the_key_cap_are_served_in_order_as_borrowers_return() {
+    let mock = shared_mock(2);
+    let pool = core_builder(mock.clone())
+        .max_open_per_key(1)
+        .build()
+        .await
+        .unwrap();
+    let mut held = get_n(&pool, 2).await;
+    let waiting: Vec<_> = (0..3).map(|_| spawn_get(&pool, ())).collect();
+    settle().await;
+    assert_eq!(pool.state().waiting, 3);
+    assert_eq!(mock.connects(), 1, "the key is at its cap");
+    for (i, w) in waiting.into_iter().enumerate() {
+        drop(held.remove(0));
+        settle().await;
+        assert!(w.is_finished(), "waiter {i} served by the freed place");
+        let c = ok(join(w).await);
+        assert_eq!(c.id, 1);
+        held.push(c);
+        assert_eq!(pool.state().waiting, 2 - i);
+    }
+    check_counts(&pool, &[()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_time_counts_from_the_last_borrower() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .idle_timeout(Some(Duration::from_secs(10)))
+        .build()
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let mut held = get_n(&pool, 2).await;
+    assert_eq!(loads(&held).len(), 1);
+    support::at(t0 + Duration::from_secs(6)).await;
+    drop(held.pop());
+    support::at(t0 + Duration::from_secs(12)).await;
+    drop(held.pop());
+    settle().await;
+    assert_eq!(pool.state().idle, 1);
+    // Idle since t0 + 12 s: still open at t0 + 21.9 s, closed at t0 + 22 s.
+    support::at(t0 + Duration::from_millis(21_900)).await;
+    assert_eq!(pool.state().idle, 1);
+    support::at(t0 + Duration::from_secs(22)).await;
+    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    assert_eq!(pool.state().open, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_past_its_lifetime_drains() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_lifetime(Some(Duration::from_secs(10)))
+        .jitter(0.0)
+        .build()
+        .await
+        .unwrap();
+    let first = ok(pool.get().await);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    // Expired: no new borrower; a new connection serves the next one.
+    let second = ok(pool.get().await);
+    assert_ne!(second.id, first.id);
+    assert_eq!(pool.state().lent, 2);
+    assert_eq!(closed_for(&pool, CloseReason::Lifetime), 0, "in use");
+    drop(first);
+    settle().await;
+    assert_eq!(closed_for(&pool, CloseReason::Lifetime), 1);
+    assert_eq!(mock.closed(), vec![1]);
+    check_counts(&pool, &[()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn max_uses_counts_borrowers() {
+    let mock = shared_mock(10);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .max_uses(Some(3))
+        .build()
+        .await
+        .unwrap();
+    let mut held = get_n(&pool, 3).await;
+    assert_eq!(loads(&held).len(), 1);
+    assert_eq!(Pooled::uses(&held[2]), 3);
+    held.push(ok(pool.get().await));
+    assert_eq!(held[3].id, 2, "the first one had its uses");
+    held.truncate(2);
+    settle().await;
+    assert_eq!(closed_for(&pool, CloseReason::Uses), 0);
+    held.truncate(0);
+    settle().await;
+    assert_eq!(closed_for(&pool, CloseReason::Uses), 1);
+    assert_eq!(mock.closed(), vec![1]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_connection_drains_and_closes_after_its_last_borrower() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .build()
+        .await
+        .unwrap();
+    let mut held = get_n(&pool, 3).await;
+    assert_eq!(loads(&held).len(), 1);
+    // One borrower saw it fail.
+    let mut c = held.pop().unwrap();
+    Pooled::mark_broken(&mut c);
+    drop(c);
+    settle().await;
+    // No new borrower for it, though it has room.
+    let fresh = ok(pool.get().await);
+    assert_eq!(fresh.id, 2);
+    assert_eq!(closed_for(&pool, CloseReason::Broken), 0, "still in use");
+    drop(held);
+    settle().await;
+    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(mock.closed(), vec![1]);
+    // `is_broken` on a returning handle drains it the same way.
+    let other = ok(pool.get().await);
+    assert_eq!(other.id, 2);
+    other.break_it();
+    drop(other);
+    settle().await;
+    let next = ok(pool.get().await);
+    assert_eq!(next.id, 3, "a broken connection takes no new borrower");
+    drop(fresh);
+    settle().await;
+    assert_eq!(mock.closed(), vec![1, 2]);
+    check_counts(&pool, &[()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_shared_connection_is_health_checked_and_a_busy_one_is_not() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .health_check(HealthCheck::Always)
+        .build()
+        .await
+        .unwrap();
+    let a = ok(pool.get().await); // dialed: not pinged
+    let b = ok(pool.get().await); // joins a busy connection: not pinged
+    assert_eq!((a.id, b.id), (1, 1));
+    assert!(mock.pings().is_empty());
+    drop((a, b));
+    settle().await;
+    // Idle now: pinged before it is lent; dead, so closed and replaced.
+    mock.conn(1).kill();
+    let c = ok(pool.get().await);
+    assert_eq!(c.id, 2);
+    assert_eq!(mock.pings().len(), 1);
+    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keepalive_pings_a_shared_connection_only_once_it_is_idle() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .keepalive_interval(Some(Duration::from_secs(30)))
+        .jitter(0.0)
+        .build()
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let held = get_n(&pool, 2).await;
+    support::at(t0 + Duration::from_secs(90)).await;
+    assert!(mock.pings().is_empty(), "busy connections are not pinged");
+    drop(held);
+    settle().await;
+    support::at(t0 + Duration::from_secs(120)).await;
+    assert_eq!(mock.pings().len(), 1);
+    assert_eq!(mock.pings()[0].1, t0 + Duration::from_secs(120));
+}
+
+#[tokio::test(start_paused = true)]
+async fn cancelled_getters_leak_no_borrower() {
+    let mock = shared_mock(2);
+    let pool = core_builder(mock.clone())
+        .max_open_per_key(2)
+        .checkout_timeout(Some(Duration::from_secs(1)))
+        .build()
+        .await
+        .unwrap();
+    let mut held = get_n(&pool, 4).await;
+    assert_eq!(mock.connects(), 2);
+    // Waiters at the cap: some aborted, some timed out.
+    let waiting: Vec<_> = (0..6).map(|_| spawn_get(&pool, ())).collect();
+    settle().await;
+    assert_eq!(pool.state().waiting, 6);
+    for w in &waiting[..3] {
+        w.abort();
+    }
+    settle().await;
+    assert_eq!(pool.state().waiting, 3);
+    // A handle served to a waiter that is aborted before it picks it up:
+    // the place goes back.
+    drop(held.pop());
+    waiting[3].abort();
+    settle().await;
+    let s = pool.state();
+    assert_eq!((s.borrowers, s.waiting), (4, 1), "{s:?}");
+    // The last one times out.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    settle().await;
+    let mut outcomes = Vec::new();
+    for w in waiting {
+        if let Ok(r) = w.await {
+            outcomes.push(r);
+        }
+    }
+    let served: Vec<_> = outcomes.into_iter().map(|r| r.map(|c| c.id)).collect();
+    assert_eq!(served.len(), 2, "{served:?}");
+    assert!(served[0].is_ok(), "{served:?}");
+    assert!(
+        matches!(served[1], Err(Error::Timeout { .. })),
+        "{served:?}"
+    );
+    drop(held);
+    settle().await;
+    let s = pool.state();
+    assert_eq!(
+        (s.open, s.lent, s.borrowers, s.waiting, s.idle),
+        (2, 0, 0, 0, 2),
+        "{s:?}"
+    );
+    check_counts(&pool, &[()]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_waits_for_the_borrowers_of_shared_connections() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .build()
+        .await
+        .unwrap();
+    let mut held = get_n(&pool, 3).await;
+    let closer = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.close().await })
+    };
+    settle().await;
+    assert!(!closer.is_finished());
+    assert!(matches!(err(pool.get().await), Error::Closed));
+    held.truncate(1);
+    settle().await;
+    assert!(!closer.is_finished());
+    assert!(mock.closed().is_empty());
+    held.clear();
+    settle().await;
+    assert!(closer.is_finished());
+    assert_eq!(mock.closed(), vec![1]);
+    assert_eq!(closed_for(&pool, CloseReason::PoolClosed), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn detaching_a_handle_keeps_the_connection_pooled() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .build()
+        .await
+        .unwrap();
+    let held = get_n(&pool, 2).await;
+    let mut held = held.into_iter();
+    let raw = Pooled::detach(held.next().unwrap());
+    assert_eq!(raw.id, 1);
+    let s = pool.state();
+    assert_eq!((s.lent, s.borrowers), (1, 1), "{s:?}");
+    drop(held);
+    settle().await;
+    assert_eq!(pool.state().idle, 1, "still the pool's");
+    assert!(mock.closed().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_dial_fails_its_getter_and_the_next_dial_serves_the_rest() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .build()
+        .await
+        .unwrap();
+    // A first connection teaches the pool the key lends 4 at once.
+    drop(ok(pool.get().await));
+    settle().await;
+    mock.conn(1).break_it();
+    mock.push((), Step::Fail("refused"));
+    let tasks: Vec<_> = (0..3).map(|_| spawn_get(&pool, ())).collect();
+    settle().await;
+    let results: Vec<_> = {
+        let mut v = Vec::new();
+        for t in tasks {
+            v.push(join(t).await.map(|c| c.id).ok());
+        }
+        v
+    };
+    // The broken idle connection was closed; the dial started for the first
+    // getter failed and fails it; the others were covered by that dial, and
+    // a new dial serves them.
+    assert_eq!(results, [None, Some(2), Some(2)]);
+    assert_eq!(mock.connects(), 3);
+}
