@@ -351,7 +351,10 @@ async fn keepalive_finds_a_blackholed_server() {
     );
     // hyper PINGs `interval` after the last frame read (the response, just
     // before the black hole), then waits `timeout` for the ACK.
-    assert!(took >= interval, "{took:?}: faster than a PING could be due");
+    assert!(
+        took >= interval,
+        "{took:?}: faster than a PING could be due"
+    );
     assert!(
         took <= 2 * (interval + ka_timeout) + Duration::from_millis(500),
         "{took:?}"
@@ -434,7 +437,6 @@ async fn stream_limit_one_opens_a_connection_per_call_up_to_the_cap() {
 // Stream limit 8, 20 concurrent long calls, up to 10 connections: shared
 // lending puts 8 calls on each, so ceil(20 / 8) = 3 connections.
 #[tokio::test]
-#[ignore = "needs shared lending"]
 async fn stream_limit_eight_twenty_calls_three_connections() {
     let server = GrpcServer::start(Some(8)).await;
     let dest = Destination::from(server.addr);

@@ -362,7 +362,10 @@ async fn keepalive_finds_a_blackholed_server() {
     );
     // hyper PINGs `interval` after the last frame read (the response, just
     // before the black hole), then waits `timeout` for the ACK.
-    assert!(took >= interval, "{took:?}: faster than a PING could be due");
+    assert!(
+        took >= interval,
+        "{took:?}: faster than a PING could be due"
+    );
     assert!(
         took <= 2 * (interval + ka_timeout) + Duration::from_millis(500),
         "{took:?}"
@@ -429,7 +432,6 @@ async fn stream_limit_one_opens_a_connection_per_request_up_to_the_cap() {
 // Stream limit 8, 20 concurrent slow requests, up to 10 connections: shared
 // lending puts 8 requests on each, so ceil(20 / 8) = 3 connections.
 #[tokio::test]
-#[ignore = "needs shared lending"]
 async fn stream_limit_eight_twenty_requests_three_connections() {
     let server = H2Server::start(Some(8)).await;
     let dest = Destination::from(server.addr);
@@ -450,5 +452,45 @@ async fn stream_limit_eight_twenty_requests_three_connections() {
     server.release();
     finish(tasks).await;
     assert_eq!(server.accepted(), 3);
+    pool.close().await;
+}
+
+// Shared lending and GOAWAY: a connection lent to a borrower whose request
+// is in flight receives GOAWAY; a new getter is not put on it (it is
+// draining) but on a new connection, and the request in flight finishes.
+#[tokio::test]
+async fn a_draining_shared_connection_takes_no_new_borrower() {
+    let server = H2Server::start(Some(10)).await;
+    let dest = Destination::from(server.addr);
+    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let mut first = pool.get_for(&dest).await.unwrap();
+    let old = first.local_addr();
+    // Shared: a second borrower lands on the same connection.
+    let second = pool.get_for(&dest).await.unwrap();
+    assert_eq!(second.local_addr(), old, "not lent shared");
+    drop(second);
+    let watch_goaway = (*first).clone();
+    let in_flight = tokio::spawn(async move {
+        let body = get(&mut first, "/slow").await;
+        (body, first)
+    });
+    until("the slow request reached the server", || {
+        server.in_flight() == 1
+    })
+    .await;
+
+    server.each(|| Cmd::GoAway);
+    until("GOAWAY seen", || watch_goaway.is_draining()).await;
+    let mut fresh = pool.get_for(&dest).await.unwrap();
+    assert_ne!(fresh.local_addr(), old, "a draining connection was lent");
+    assert_eq!(get(&mut fresh, "/").await, "hello");
+    assert_eq!(server.accepted(), 2);
+
+    server.release();
+    let (body, first) = timeout(BOUND, in_flight).await.unwrap().unwrap();
+    assert_eq!(body, "slow", "the request in flight finished");
+    drop(first); // its last borrower gone: the draining connection closes
+    drop(fresh);
+    until("only the fresh connection left", || pool.state().open == 1).await;
     pool.close().await;
 }
