@@ -112,7 +112,10 @@ impl<K, E> KeyEntry<K, E> {
 /// warm, so its `KeyId`s also stay valid in the refill deadlines).
 #[derive(Debug)]
 pub(crate) struct Keys<K, E> {
-    ids: HashMap<K, KeyId>,
+    /// foldhash, not SipHash: every checkout hashes its key, and keys come
+    /// from the application, not from an attacker (foldhash is still seeded
+    /// per map, so it is not trivially collided).
+    ids: HashMap<K, KeyId, foldhash::fast::RandomState>,
     entries: Slab<KeyEntry<K, E>>,
     keep: bool,
     /// How long a failed key is remembered after its backoff (the backoff cap).
@@ -122,7 +125,7 @@ pub(crate) struct Keys<K, E> {
 impl<K, E> Keys<K, E> {
     pub(crate) fn new(keep: bool, failure_memory: std::time::Duration) -> Self {
         Self {
-            ids: HashMap::new(),
+            ids: HashMap::default(),
             entries: Slab::new(),
             keep,
             failure_memory,

@@ -20,7 +20,7 @@ use crate::guard::Pooled;
 use crate::keys::KeyId;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
-use crate::state::{Checkout, Effects, Outcome, State};
+use crate::state::{Action, Checkout, Effects, Outcome, State};
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::tasks::{dial, spawn_close, spawn_dial, spawn_ping};
 use crate::waiter::WaiterId;
@@ -50,21 +50,26 @@ impl<M: Manager> Drop for Shared<M> {
 
 impl<M: Manager> Shared<M> {
     /// Carries out what a transition decided, outside the lock.
+    #[inline]
     pub(crate) fn apply(self: &Arc<Self>, fx: Effects<M>) {
+        // The common checkout and return decide nothing: don't move the
+        // effects into the general path.
+        if !fx.is_empty() {
+            self.apply_all(fx);
+        }
+    }
+
+    fn apply_all(self: &Arc<Self>, fx: Effects<M>) {
         if let Some(waker) = fx.wake {
             waker.wake();
         }
-        for waker in fx.wake_more {
-            waker.wake();
-        }
-        for order in fx.dials {
-            spawn_dial(self, order);
-        }
-        for (conn, reason) in fx.closes {
-            spawn_close(self, conn, reason);
-        }
-        for (key_id, conn) in fx.pings {
-            spawn_ping(self, key_id, conn);
+        for action in fx.actions {
+            match action {
+                Action::Wake(waker) => waker.wake(),
+                Action::Dial(order) => spawn_dial(self, order),
+                Action::Close(conn, reason) => spawn_close(self, conn, reason),
+                Action::Ping(key_id, conn) => spawn_ping(self, key_id, conn),
+            }
         }
         if let Some(delay) = fx.backoff {
             tracing::debug!(?delay, "dial backoff");

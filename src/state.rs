@@ -139,16 +139,24 @@ pub(crate) struct DialOrder<K> {
     pub(crate) waiter: Option<WaiterId>,
 }
 
+/// Something a transition decided to do outside the lock, past the first
+/// wake-up.
+pub(crate) enum Action<M: Manager> {
+    Wake(Waker),
+    Dial(DialOrder<M::Key>),
+    Close(M::Connection, CloseReason),
+    /// An idle connection taken out for a keepalive ping.
+    Ping(KeyId, Conn<M::Connection>),
+}
+
 /// What a transition decided to do outside the lock.
 pub(crate) struct Effects<M: Manager> {
     /// The common case needs one wake-up; keeping it out of the `Vec` keeps
     /// the hand-off free of allocation.
     pub(crate) wake: Option<Waker>,
-    pub(crate) wake_more: Vec<Waker>,
-    pub(crate) dials: Vec<DialOrder<M::Key>>,
-    pub(crate) closes: Vec<(M::Connection, CloseReason)>,
-    /// Idle connections taken out for a keepalive ping.
-    pub(crate) pings: Vec<(KeyId, Conn<M::Connection>)>,
+    /// The rest, in the order decided. One `Vec`: checkout and return, which
+    /// mostly decide nothing, create and drop one.
+    pub(crate) actions: Vec<Action<M>>,
     /// A deadline earlier than the maintenance task's next wake-up was added.
     pub(crate) rearm: bool,
     /// A key entered dial backoff for this long.
@@ -161,20 +169,26 @@ impl<M: Manager> Effects<M> {
     pub(crate) fn new() -> Self {
         Self {
             wake: None,
-            wake_more: Vec::new(),
-            dials: Vec::new(),
-            closes: Vec::new(),
-            pings: Vec::new(),
+            actions: Vec::new(),
             rearm: false,
             backoff: None,
             drained: false,
         }
     }
 
+    /// Whether there is nothing to do.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wake.is_none()
+            && self.actions.is_empty()
+            && !self.rearm
+            && self.backoff.is_none()
+            && !self.drained
+    }
+
     fn wake(&mut self, waker: Waker) {
         match self.wake {
             None => self.wake = Some(waker),
-            Some(_) => self.wake_more.push(waker),
+            Some(_) => self.actions.push(Action::Wake(waker)),
         }
     }
 }
@@ -413,11 +427,11 @@ impl<M: Manager> State<M> {
         self.open += 1;
         self.dialing += 1;
         self.counters.dials += 1;
-        fx.dials.push(DialOrder {
+        fx.actions.push(Action::Dial(DialOrder {
             key: entry.key.clone(),
             key_id: id,
             waiter,
-        });
+        }));
     }
 
     /// Reserves `n` slots of `key` for pre-warm dials (already validated
@@ -805,7 +819,7 @@ impl<M: Manager> State<M> {
     ) {
         self.count_close(id, reason);
         self.closing += 1;
-        fx.closes.push((conn, reason));
+        fx.actions.push(Action::Close(conn, reason));
         self.release_slot(id, now, config, fx);
     }
 
@@ -819,7 +833,7 @@ impl<M: Manager> State<M> {
     ) {
         self.count_close(id, reason);
         self.closing += 1;
-        fx.closes.push((conn, reason));
+        fx.actions.push(Action::Close(conn, reason));
         self.keys.get_mut(id).open -= 1;
         self.open -= 1;
         self.unused(id);
@@ -1051,7 +1065,7 @@ impl<M: Manager> State<M> {
                 let (id, conn) = self.idle.take(r).expect("idle");
                 self.keys.get_mut(id).pinging += 1;
                 self.pinging += 1;
-                fx.pings.push((id, conn));
+                fx.actions.push(Action::Ping(id, conn));
             } else if let Some(at) = conn.deadline(now, protected, config) {
                 self.schedule(at, Due::Idle(r), fx);
             }

@@ -1,11 +1,12 @@
 //! The TCP manager against real sockets on 127.0.0.1 (in-process servers from
-//! `tcp_support`). Real I/O rules out tokio's paused clock here: every wait
+//! `tcp_support`, and the fault proxy of `fault_support`). Real I/O rules out tokio's paused clock here: every wait
 //! on a network event is bounded by a short real timeout (a few seconds) that
 //! only a broken implementation runs into, and no test sleeps to synchronize.
 //! The one polling loop (test `keepalive_declares_a_blackholed_peer_dead`)
 //! measures when a counter moves, 1 ms at a time, under a 5 s bound.
 #![cfg(feature = "tcp")]
 
+mod fault_support;
 mod tcp_support;
 
 use std::io;
@@ -22,7 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use tcp_support::{BlackholeProxy, EchoServer};
+use fault_support::FaultProxy;
+use tcp_support::EchoServer;
 
 const BOUND: Duration = Duration::from_secs(5);
 
@@ -280,7 +282,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
     const INTERVAL: Duration = Duration::from_millis(200);
     const TIMEOUT: Duration = Duration::from_millis(200);
     let server = EchoServer::start().await;
-    let proxy = BlackholeProxy::start(server.addr).await;
+    let proxy = FaultProxy::start(server.addr).await;
     let dest = Destination::from(proxy.addr);
     let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
         .keepalive_interval(Some(INTERVAL))

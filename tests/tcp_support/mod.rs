@@ -1,7 +1,8 @@
 //! In-process servers for the TCP manager's tests, on 127.0.0.1 only: a line
 //! echo server that answers `ping\n` with `pong\n` (and can be told to close,
-//! reset, go silent, hold its pongs or send unsolicited bytes), and a proxy
-//! that can be switched into a black hole (a half-open peer).
+//! reset, go silent, hold its pongs or send unsolicited bytes). The proxy
+//! that injects faults (black hole, reset, delay, close after N bytes) in
+//! front of it is `fault_support::FaultProxy`.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -11,8 +12,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use socket2::SockRef;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
@@ -235,63 +235,6 @@ async fn serve(
                     return;
                 }
             }
-        }
-    }
-}
-
-/// A TCP proxy on 127.0.0.1 to `upstream` that can be switched into a black
-/// hole: from then on it reads and discards everything in both directions,
-/// and never closes or resets either side (a half-open peer, as behind a
-/// dead NAT or a crashed host).
-pub struct BlackholeProxy {
-    pub addr: SocketAddr,
-    blackholed: Arc<AtomicBool>,
-}
-
-impl BlackholeProxy {
-    pub async fn start(upstream: SocketAddr) -> BlackholeProxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let blackholed = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&blackholed);
-        tokio::spawn(async move {
-            loop {
-                let Ok((client, _)) = listener.accept().await else {
-                    return;
-                };
-                let Ok(server) = TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let (cr, cw) = client.into_split();
-                let (sr, sw) = server.into_split();
-                tokio::spawn(pump(cr, sw, Arc::clone(&flag)));
-                tokio::spawn(pump(sr, cw, Arc::clone(&flag)));
-            }
-        });
-        BlackholeProxy { addr, blackholed }
-    }
-
-    /// From now on nothing gets through, and nothing is closed.
-    pub fn blackhole(&self) {
-        self.blackholed.store(true, Ordering::SeqCst);
-    }
-}
-
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, blackholed: Arc<AtomicBool>) {
-    let mut buf = [0u8; 4096];
-    loop {
-        // An error ends the stream like EOF.
-        let n: usize = from.read(&mut buf).await.unwrap_or_default();
-        let hole = blackholed.load(Ordering::SeqCst);
-        if n == 0 {
-            if hole {
-                // Dropping `to` would send FIN: hold it until the test ends.
-                std::future::pending::<()>().await;
-            }
-            return;
-        }
-        if !hole && to.write_all(&buf[..n]).await.is_err() {
-            return;
         }
     }
 }

@@ -1,0 +1,616 @@
+//! Fault injection under load (issue #7, item 4): 64 tasks call through a
+//! pool whose every connection goes through `fault_support::FaultProxy`, to
+//! the in-process TCP echo server and to a throwaway PostgreSQL
+//! (`--features postgres`). For each fault — black hole, reset, a delay per
+//! chunk beyond the callers' op timeout, close after N bytes:
+//!
+//! - while it is on, every call (a checkout, then one request under the
+//!   caller's own op timeout) ends with an answer or a typed error within
+//!   `CHECKOUT + OP`; the largest overshoot is measured and bounded by
+//!   `PAST_DEADLINE_LIMIT`;
+//! - once it clears, the pool serves again: the first success comes within
+//!   the backoff cap + the connect timeout (+ slack), and each of 64 fresh
+//!   callers is served within that + one call's deadline;
+//! - afterwards nothing is lent, waiting or dialing and the counts add up.
+//!
+//! And with `HealthCheck::Always`, no caller gets a connection the far end
+//! already dropped: 32 idle connections are severed (half-open: no FIN, no
+//! RST, so `is_broken` cannot tell), and every one of 64 callers' first
+//! request succeeds; the same scenario with `HealthCheck::Never` lends dead
+//! connections (the control that shows the check is what protects).
+//!
+//! Targets implement [`Target`]; the gRPC manager's tests plug in there
+//! (a `Target` whose `op` is a unary call) with no change to the harness.
+//!
+//! Real I/O, real time. The fault windows are fixed lengths of real time (a
+//! fault has to be on for a while); every wait for an outcome is a bounded
+//! poll; the timed assertions are generous upper bounds.
+#![cfg(feature = "tcp")]
+
+mod fault_support;
+#[cfg(feature = "postgres")]
+#[path = "pg_support/mod.rs"]
+mod pg_support;
+mod support;
+mod tcp_support;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use connpool::managers::tcp::{Destination, LinePing, TcpConn, TcpManager};
+use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
+use fault_support::{Fault, FaultProxy};
+use parking_lot::Mutex;
+use support::check_counts;
+use tcp_support::EchoServer;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::time::{Instant, timeout};
+
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+const TASKS: usize = 64;
+const MAX_OPEN: usize = 16;
+const CHECKOUT: Duration = ms(400);
+/// A caller's own timeout on its request.
+const OP: Duration = ms(300);
+const CONNECT: Duration = ms(300);
+const PING: Duration = ms(100);
+const BACKOFF_BASE: Duration = ms(20);
+const BACKOFF_CAP: Duration = ms(400);
+/// How long each fault stays on.
+const FAULT_FOR: Duration = ms(1200);
+/// A delay per chunk that no request survives.
+const DELAY: Duration = ms(400);
+/// Bytes a connection may still carry under `Fault::CloseAfter`.
+const CLOSE_AFTER: usize = 100;
+/// Upper bound of how far past `CHECKOUT + OP` any call may end.
+const PAST_DEADLINE_LIMIT: Duration = ms(500);
+/// Slack on the recovery bounds (scheduling on a loaded 2-core machine).
+const SLACK: Duration = ms(500);
+/// Bound of a wait for something a working pool does in milliseconds.
+const WAIT_LIMIT: Duration = Duration::from_secs(5);
+
+/// One at a time: each test runs 64 callers against real servers with timed
+/// bounds; several at once on two cores would only measure each other.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// What a fault test runs against: a server, a manager to reach it through
+/// the proxy, and one request. (gRPC: a unary call.)
+#[async_trait]
+trait Target: Send + Sync + 'static {
+    type M: Manager<Key = Self::Key>;
+    type Key: Clone + Debug + Send + Sync + 'static;
+    const NAME: &'static str;
+    /// The real server.
+    fn upstream(&self) -> SocketAddr;
+    /// A manager and the key that reach the server at `addr` (the proxy).
+    fn manager(&self, addr: SocketAddr) -> (Self::M, Self::Key);
+    /// One request on `conn`; `n` makes it unique.
+    async fn op(conn: &mut <Self::M as Manager>::Connection, n: u64) -> Result<(), String>;
+}
+
+/// The in-process line echo server.
+struct Echo(EchoServer);
+
+#[async_trait]
+impl Target for Echo {
+    type M = TcpManager<LinePing>;
+    type Key = Destination;
+    const NAME: &'static str = "tcp";
+
+    fn upstream(&self) -> SocketAddr {
+        self.0.addr
+    }
+
+    fn manager(&self, addr: SocketAddr) -> (Self::M, Destination) {
+        (
+            TcpManager::new().with_ping(LinePing::default()),
+            Destination::from(addr),
+        )
+    }
+
+    async fn op(conn: &mut TcpConn, n: u64) -> Result<(), String> {
+        let line = format!("request {n}\n");
+        conn.write_all(line.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut back = String::new();
+        BufReader::new(&mut *conn)
+            .read_line(&mut back)
+            .await
+            .map_err(|e| e.to_string())?;
+        if back == line {
+            Ok(())
+        } else {
+            Err(format!("sent {line:?}, got {back:?}"))
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod pg {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use connpool::async_trait;
+    use connpool::managers::postgres::{PostgresManager, SingleDatabase};
+    use tokio_postgres::Client;
+
+    use super::Target;
+    use crate::pg_support::PgServer;
+
+    /// A throwaway PostgreSQL (`SELECT 1`).
+    pub struct Postgres(pub Arc<PgServer>);
+
+    #[async_trait]
+    impl Target for Postgres {
+        type M = SingleDatabase;
+        type Key = ();
+        const NAME: &'static str = "postgres";
+
+        fn upstream(&self) -> SocketAddr {
+            let port = self.0.config().get_ports()[0];
+            SocketAddr::from(([127, 0, 0, 1], port))
+        }
+
+        fn manager(&self, addr: SocketAddr) -> (SingleDatabase, ()) {
+            let base = self.0.config();
+            // A new config: `host`/`port` on the server's would add a second
+            // address after the server's own, not replace it.
+            let mut config = tokio_postgres::Config::new();
+            config
+                .user(base.get_user().unwrap_or("postgres"))
+                .dbname(base.get_dbname().unwrap_or("postgres"))
+                .host("127.0.0.1")
+                .port(addr.port())
+                .application_name("connpool_faults");
+            (PostgresManager::new(config).single(), ())
+        }
+
+        async fn op(conn: &mut Client, _n: u64) -> Result<(), String> {
+            conn.simple_query("SELECT 1")
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// How the calls of one phase ended.
+#[derive(Debug, Default)]
+struct Outcomes {
+    kinds: BTreeMap<&'static str, u64>,
+    calls: u64,
+    slowest: Duration,
+    past_deadline: Duration,
+}
+
+impl Outcomes {
+    fn served(&self) -> u64 {
+        self.kinds.get("ok").copied().unwrap_or(0)
+    }
+}
+
+fn kind<E>(e: &Error<E>) -> &'static str {
+    match e {
+        Error::Connect(_) => "connect error",
+        Error::Timeout { .. } => "checkout timeout",
+        Error::Backoff { .. } => "backoff",
+        Error::TooManyWaiters { .. } => "too many waiters",
+        Error::Closed => "closed",
+        _ => "other",
+    }
+}
+
+/// One call: a checkout, then one request under `OP`. A request that failed
+/// or timed out marks its connection broken, as a user must (its reply may
+/// still come). Returns how it ended and, for a backoff, when to retry.
+async fn call<T: Target>(
+    pool: &Pool<T::M>,
+    key: &T::Key,
+    n: u64,
+    out: &Mutex<Outcomes>,
+) -> (&'static str, Option<Duration>) {
+    let start = Instant::now();
+    let mut retry = None;
+    let k = match pool.get_for(key).await {
+        Ok(mut conn) => match timeout(OP, T::op(&mut conn, n)).await {
+            Ok(Ok(())) => "ok",
+            Ok(Err(e)) => {
+                assert!(!e.is_empty());
+                Pooled::mark_broken(&mut conn);
+                "request failed"
+            }
+            Err(_) => {
+                Pooled::mark_broken(&mut conn);
+                "request timed out"
+            }
+        },
+        Err(e) => {
+            let k = kind(&e);
+            assert!(
+                matches!(k, "connect error" | "checkout timeout" | "backoff"),
+                "unexpected error: {e}"
+            );
+            assert!(!e.to_string().is_empty());
+            if let Error::Backoff { retry_in, .. } = e {
+                retry = Some(retry_in);
+            }
+            k
+        }
+    };
+    let took = start.elapsed();
+    let mut o = out.lock();
+    *o.kinds.entry(k).or_default() += 1;
+    o.calls += 1;
+    o.slowest = o.slowest.max(took);
+    o.past_deadline = o.past_deadline.max(took.saturating_sub(CHECKOUT + OP));
+    (k, retry)
+}
+
+/// A caller that fails at once in backoff waits as a client would (not as
+/// synchronization): for the backoff, at most 50 ms.
+async fn after_failure(retry: Option<Duration>) {
+    if let Some(d) = retry {
+        tokio::time::sleep(d.min(ms(50))).await;
+    }
+}
+
+fn builder<T: Target>(
+    target: &T,
+    addr: SocketAddr,
+    health: HealthCheck,
+) -> connpool::Builder<T::M> {
+    let (manager, _) = target.manager(addr);
+    Pool::builder(manager)
+        .max_open(MAX_OPEN)
+        .max_connecting(2)
+        .checkout_timeout(Some(CHECKOUT))
+        .connect_timeout(CONNECT)
+        .health_check(health)
+        .ping_timeout(PING)
+        .backoff(BACKOFF_BASE, BACKOFF_CAP)
+}
+
+/// Figures of one fault.
+#[derive(Debug)]
+struct FaultRun {
+    fault: Fault,
+    during: Outcomes,
+    dials_during: usize,
+    cut: usize,
+    first_served: Duration,
+    all_served: Duration,
+    recovery: Outcomes,
+}
+
+/// Waits (bounded) until nothing is lent, waiting or dialing.
+async fn quiet<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
+    let start = Instant::now();
+    loop {
+        let s = pool.state();
+        if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 {
+            check_counts(pool, keys);
+            return;
+        }
+        assert!(start.elapsed() < WAIT_LIMIT, "pool never settled: {s:?}");
+        tokio::time::sleep(ms(5)).await;
+    }
+}
+
+async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
+    let proxy = FaultProxy::start(target.upstream()).await;
+    let (_, key) = target.manager(proxy.addr);
+    let pool = builder(target, proxy.addr, HealthCheck::Always)
+        .build()
+        .await
+        .unwrap();
+    let n = Arc::new(AtomicU64::new(0));
+
+    // Warm: every call of 64 callers is served.
+    let warm = Arc::new(Mutex::new(Outcomes::default()));
+    let callers: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (pool, key, n, warm) = (pool.clone(), key.clone(), n.clone(), warm.clone());
+            tokio::spawn(async move {
+                for _ in 0..3 {
+                    call::<T>(&pool, &key, n.fetch_add(1, Ordering::Relaxed), &warm).await;
+                }
+            })
+        })
+        .collect();
+    for c in callers {
+        c.await.unwrap();
+    }
+    assert_eq!(
+        warm.lock().served(),
+        3 * TASKS as u64,
+        "warm-up: {:?}",
+        warm.lock()
+    );
+
+    // The fault, for FAULT_FOR of real time, under load.
+    let dials_before = proxy.accepted();
+    proxy.set(fault);
+    let end = Instant::now() + FAULT_FOR;
+    let during = Arc::new(Mutex::new(Outcomes::default()));
+    let callers: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (pool, key, n, during) = (pool.clone(), key.clone(), n.clone(), during.clone());
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    let (_, retry) =
+                        call::<T>(&pool, &key, n.fetch_add(1, Ordering::Relaxed), &during).await;
+                    after_failure(retry).await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(end).await;
+
+    // Cleared: fresh callers, each until served once.
+    proxy.clear();
+    let cleared = Instant::now();
+    let dials_during = proxy.accepted() - dials_before;
+    let cut = proxy.cut();
+    let recovery = Arc::new(Mutex::new(Outcomes::default()));
+    let limit = BACKOFF_CAP + CONNECT + CHECKOUT + OP + SLACK;
+    let fresh: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let (pool, key, n, recovery) = (pool.clone(), key.clone(), n.clone(), recovery.clone());
+            tokio::spawn(async move {
+                loop {
+                    let (k, retry) =
+                        call::<T>(&pool, &key, n.fetch_add(1, Ordering::Relaxed), &recovery).await;
+                    if k == "ok" {
+                        return Some(cleared.elapsed());
+                    }
+                    if cleared.elapsed() > 2 * limit {
+                        return None;
+                    }
+                    after_failure(retry).await;
+                }
+            })
+        })
+        .collect();
+    let mut served = Vec::new();
+    for f in fresh {
+        served.push(f.await.unwrap());
+    }
+    for c in callers {
+        c.await.unwrap();
+    }
+    let during = std::mem::take(&mut *during.lock());
+    let recovery = std::mem::take(&mut *recovery.lock());
+    let run = FaultRun {
+        fault,
+        during,
+        dials_during,
+        cut,
+        first_served: served
+            .iter()
+            .flatten()
+            .min()
+            .copied()
+            .unwrap_or(Duration::MAX),
+        all_served: served
+            .iter()
+            .map(|s| s.unwrap_or(Duration::MAX))
+            .max()
+            .unwrap(),
+        recovery,
+    };
+    println!("{} {:?}", T::NAME, run);
+
+    assert!(
+        run.during.past_deadline <= PAST_DEADLINE_LIMIT,
+        "{} {fault:?}: a call ended {:?} past its deadline of {:?}",
+        T::NAME,
+        run.during.past_deadline,
+        CHECKOUT + OP
+    );
+    assert!(
+        run.recovery.past_deadline <= PAST_DEADLINE_LIMIT,
+        "{} {fault:?}: after the fault, a call ended {:?} past its deadline",
+        T::NAME,
+        run.recovery.past_deadline
+    );
+    assert!(
+        served.iter().all(Option::is_some),
+        "{} {fault:?}: callers never served after the fault cleared: {:?}",
+        T::NAME,
+        run.recovery
+    );
+    assert!(
+        run.first_served <= BACKOFF_CAP + CONNECT + SLACK,
+        "{} {fault:?}: first served {:?} after the fault cleared",
+        T::NAME,
+        run.first_served
+    );
+    assert!(
+        run.all_served <= limit,
+        "{} {fault:?}: all callers served only {:?} after the fault cleared",
+        T::NAME,
+        run.all_served
+    );
+    // The fault did something: calls failed while it was on.
+    assert!(
+        run.during.served() < run.during.calls,
+        "{} {fault:?}: nothing failed: {:?}",
+        T::NAME,
+        run.during
+    );
+
+    quiet(&pool, std::slice::from_ref(&key)).await;
+    let s = pool.state();
+    assert_eq!(s.open, s.idle, "{s:?}");
+    assert_eq!(
+        s.counters.dials - s.counters.dial_failures,
+        s.counters.closed_total() + s.open as u64,
+        "every connection made is closed or idle: {s:?}"
+    );
+    pool.close().await;
+    assert_eq!(pool.state().open, 0);
+    run
+}
+
+async fn every_fault<T: Target>(target: &T) {
+    let faults = [
+        Fault::Blackhole,
+        Fault::Reset,
+        Fault::Delay(DELAY),
+        Fault::CloseAfter(CLOSE_AFTER),
+    ];
+    let mut runs = Vec::new();
+    for fault in faults {
+        runs.push(run_fault(target, fault).await);
+    }
+    println!(
+        "| target | fault | calls while on | served | errors | max past deadline | dials while on | connections cut | first served after | all 64 served after |"
+    );
+    for r in &runs {
+        println!(
+            "| {} | {:?} | {} | {} | {:?} | {:?} | {} | {} | {:?} | {:?} |",
+            T::NAME,
+            r.fault,
+            r.during.calls,
+            r.during.served(),
+            r.during
+                .kinds
+                .iter()
+                .filter(|(k, _)| **k != "ok")
+                .collect::<Vec<_>>(),
+            r.during.past_deadline,
+            r.dials_during,
+            r.cut,
+            r.first_served,
+            r.all_served
+        );
+    }
+}
+
+/// Idle connections severed in the severed-connection tests (below the
+/// throwaway PostgreSQL's `max_connections` of 80 with their replacements,
+/// since the severed sessions stay open on the server).
+const SEVERED: usize = 32;
+
+/// `HealthCheck::Always`: connections severed while idle (no FIN, no RST)
+/// never reach a caller: `SEVERED` idle connections, then 64 callers, every
+/// first request succeeds; `Never` (the control) lends them.
+async fn severed_idle_connections<T: Target>(target: &T) {
+    for health in [HealthCheck::Always, HealthCheck::Never] {
+        let proxy = FaultProxy::start(target.upstream()).await;
+        let (_, key) = target.manager(proxy.addr);
+        let pool = builder(target, proxy.addr, health)
+            .max_open(SEVERED)
+            .checkout_timeout(Some(ms(2000)))
+            .build()
+            .await
+            .unwrap();
+        // SEVERED connections, each used once, then idle.
+        let mut held = Vec::new();
+        for i in 0..SEVERED as u64 {
+            let mut conn = pool.get_for(&key).await.unwrap();
+            T::op(&mut conn, i).await.unwrap();
+            held.push(conn);
+        }
+        drop(held);
+        assert_eq!(pool.state().idle, SEVERED);
+        proxy.sever();
+
+        let first_use_failed = Arc::new(AtomicU64::new(0));
+        let slowest = Arc::new(Mutex::new(Duration::ZERO));
+        let callers: Vec<_> = (0..TASKS as u64)
+            .map(|i| {
+                let (pool, key) = (pool.clone(), key.clone());
+                let (failed, slowest) = (first_use_failed.clone(), slowest.clone());
+                tokio::spawn(async move {
+                    let start = Instant::now();
+                    let mut conn = pool.get_for(&key).await.expect("get");
+                    match timeout(OP, T::op(&mut conn, 1000 + i)).await {
+                        Ok(Ok(())) => {}
+                        _ => {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                            Pooled::mark_broken(&mut conn);
+                        }
+                    }
+                    let mut s = slowest.lock();
+                    *s = s.max(start.elapsed());
+                })
+            })
+            .collect();
+        for c in callers {
+            c.await.unwrap();
+        }
+        let failed = first_use_failed.load(Ordering::SeqCst);
+        let s = pool.state();
+        println!(
+            "{} severed idle, {health:?}: {failed} of {TASKS} first uses failed; slowest call {:?}; \
+             health checks {} ({} failed)",
+            T::NAME,
+            slowest.lock(),
+            s.counters.health_checks,
+            s.counters.health_check_failures
+        );
+        match health {
+            HealthCheck::Always => {
+                assert_eq!(failed, 0, "a caller got a connection the peer had dropped");
+                assert_eq!(s.counters.health_check_failures, SEVERED as u64, "{s:?}");
+            }
+            _ => assert!(failed > 0, "the control lent no dead connection: {s:?}"),
+        }
+        quiet(&pool, std::slice::from_ref(&key)).await;
+        pool.close().await;
+    }
+}
+
+/// Runs a test body on a 2-worker runtime of its own, one test at a time.
+fn serial<F: std::future::Future<Output = ()>>(body: F) {
+    let _serial = SERIAL.lock();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(body);
+}
+
+#[test]
+fn tcp_faults_under_load() {
+    serial(async {
+        let echo = Echo(EchoServer::start().await);
+        every_fault(&echo).await;
+    });
+}
+
+#[test]
+fn tcp_health_check_always_never_lends_a_severed_connection() {
+    serial(async {
+        let echo = Echo(EchoServer::start().await);
+        severed_idle_connections(&echo).await;
+    });
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_faults_under_load() {
+    let Some(server) = pg_support::shared() else {
+        return;
+    };
+    serial(every_fault(&pg::Postgres(server)));
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_health_check_always_never_lends_a_severed_connection() {
+    let Some(server) = pg_support::shared() else {
+        return;
+    };
+    serial(severed_idle_connections(&pg::Postgres(server)));
+}
