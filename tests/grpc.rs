@@ -1,11 +1,11 @@
 //! The gRPC manager against a real in-process tonic server on 127.0.0.1 with
-//! tonic-health's health service (and, for keepalive, behind `tcp_support`'s
-//! black-hole proxy). Real I/O, real clock: every wait is bounded by a few
+//! tonic-health's health service (and, for keepalive, behind
+//! `fault_support`'s proxy switched into a black hole). Real I/O, real clock: every wait is bounded by a few
 //! seconds that only a broken implementation runs into; conditions are
 //! polled every 1 ms; no test sleeps to synchronize.
 #![cfg(feature = "grpc")]
 
-mod tcp_support;
+mod fault_support;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use tonic_health::pb::health_check_response::ServingStatus as Status;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::server::HealthReporter;
 
-use tcp_support::BlackholeProxy;
+use fault_support::FaultProxy;
 
 const BOUND: Duration = Duration::from_secs(5);
 const SERVICE: &str = "test.Svc";
@@ -329,7 +329,7 @@ async fn keepalive_finds_a_blackholed_server() {
     let interval = Duration::from_millis(300);
     let ka_timeout = Duration::from_millis(300);
     let server = GrpcServer::start(None).await;
-    let proxy = BlackholeProxy::start(server.addr).await;
+    let proxy = FaultProxy::start(server.addr).await;
     let manager = GrpcManager::new()
         .keep_alive_interval(interval)
         .keep_alive_timeout(ka_timeout)

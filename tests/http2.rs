@@ -1,11 +1,11 @@
 //! The HTTP/2 manager against a real in-process hyper HTTP/2 server on
-//! 127.0.0.1 (and, for keepalive, behind `tcp_support`'s black-hole proxy).
-//! Real I/O, real clock: every wait is bounded by a few seconds that only a
+//! 127.0.0.1 (and, for keepalive, behind `fault_support`'s proxy switched
+//! into a black hole). Real I/O, real clock: every wait is bounded by a few seconds that only a
 //! broken implementation runs into; conditions are polled every 1 ms; no
 //! test sleeps to synchronize.
 #![cfg(feature = "http2")]
 
-mod tcp_support;
+mod fault_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -27,7 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
-use tcp_support::BlackholeProxy;
+use fault_support::FaultProxy;
 
 const BOUND: Duration = Duration::from_secs(5);
 
@@ -339,7 +339,7 @@ async fn keepalive_finds_a_blackholed_server() {
     let interval = Duration::from_millis(300);
     let ka_timeout = Duration::from_millis(300);
     let server = H2Server::start(Some(10)).await;
-    let proxy = BlackholeProxy::start(server.addr).await;
+    let proxy = FaultProxy::start(server.addr).await;
     let manager = Http2Manager::new()
         .keep_alive_interval(interval)
         .keep_alive_timeout(ka_timeout)
