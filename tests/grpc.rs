@@ -1,8 +1,9 @@
 //! The gRPC manager against a real in-process tonic server on 127.0.0.1 with
 //! tonic-health's health service (and, for keepalive, behind
-//! `fault_support`'s proxy switched into a black hole). Real I/O, real clock: every wait is bounded by a few
-//! seconds that only a broken implementation runs into; conditions are
-//! polled every 1 ms; no test sleeps to synchronize.
+//! `fault_support`'s proxy switched into a black hole). Real I/O, real
+//! clock: every wait is bounded by a few seconds that only a broken
+//! implementation runs into; conditions are polled every 1 ms; no test
+//! sleeps to synchronize.
 #![cfg(feature = "grpc")]
 
 mod fault_support;
