@@ -90,12 +90,14 @@ pub enum HealthCheck {
 }
 
 impl HealthCheck {
-    /// Whether a connection idle for `idle` is pinged before it is lent.
-    pub(crate) fn is_due(self, idle: Duration) -> bool {
+    /// Whether a connection idle since `since` is pinged before it is lent
+    /// at `now`.
+    pub(crate) fn is_due(self, since: tokio::time::Instant, now: tokio::time::Instant) -> bool {
         match self {
             HealthCheck::Never => false,
             HealthCheck::Always => true,
-            HealthCheck::IfIdleFor(d) => idle >= d,
+            // An addition, not `now - since`: cheaper, and it saturates.
+            HealthCheck::IfIdleFor(d) => since.checked_add(d).is_some_and(|due| due <= now),
         }
     }
 }
@@ -512,7 +514,7 @@ impl<M: Manager> Builder<M> {
         Pool::start(self.manager, config, self.initial).await
     }
 
-    fn validate(&self) -> Result<Config, ConfigError> {
+    pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
         let max_open = self.max_open;
         if max_open == 0 {
             return Err(ConfigError::new("max_open", "must be at least 1"));

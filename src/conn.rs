@@ -136,10 +136,13 @@ impl<C> Conn<C> {
                 self.idle_since + t
             }
         });
-        [self.expires_at, idle, self.next_ping]
-            .into_iter()
-            .flatten()
-            .min()
+        // Spelled out: this runs on every return.
+        let earlier = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        };
+        earlier(earlier(self.expires_at, idle), self.next_ping)
     }
 }
 

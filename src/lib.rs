@@ -67,6 +67,7 @@
 //! | `guard` | [`Pooled`], which returns the connection on drop |
 //! | `tasks` | dial, keepalive-ping and close tasks |
 //! | `stats` | snapshots and counters |
+//! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
 //! | `error` | errors |
 
 #![deny(missing_docs)]
@@ -79,6 +80,8 @@ mod error;
 mod guard;
 mod idle;
 mod keys;
+#[cfg(all(test, connpool_loom))]
+mod loom_tests;
 mod maintenance;
 mod manager;
 pub mod managers;
@@ -87,6 +90,7 @@ mod queue;
 mod shared;
 mod state;
 mod stats;
+mod sync;
 mod tasks;
 mod waiter;
 

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -22,6 +21,7 @@ use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::state::{Action, Checkout, Effects, Outcome, State};
 use crate::stats::{CloseReason, KeyState, PoolState};
+use crate::sync::Mutex;
 use crate::tasks::{dial, spawn_close, spawn_dial, spawn_ping};
 use crate::waiter::WaiterId;
 
@@ -269,7 +269,8 @@ impl<M: Manager> Pool<M> {
     pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
         let config = &self.shared.config;
         let start = Instant::now();
-        let deadline = config.checkout_timeout.map(|t| start + t);
+        // Computed when first needed: most gets never wait or ping.
+        let deadline = || config.checkout_timeout.map(|t| start + t);
         let mut now = start;
         let mut count = true;
         loop {
@@ -285,7 +286,7 @@ impl<M: Manager> Pool<M> {
                 Checkout::Wait(w) => {
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
-                    let (id, conn) = self.wait(w, deadline).await?;
+                    let (id, conn) = self.wait(w, deadline()).await?;
                     return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
                 }
                 Checkout::Lent(id, conn, idle_since) => (id, conn, idle_since),
@@ -293,14 +294,10 @@ impl<M: Manager> Pool<M> {
             let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
             if self.shared.manager.is_broken(&mut conn) {
                 Pooled::close_for(conn, CloseReason::Broken);
-            } else if !idle_since.is_some_and(|since| {
-                config
-                    .health_check
-                    .is_due(now.saturating_duration_since(since))
-            }) {
+            } else if !idle_since.is_some_and(|since| config.health_check.is_due(since, now)) {
                 return Ok(conn);
             } else {
-                match self.health_check(&mut conn, deadline).await {
+                match self.health_check(&mut conn, deadline()).await {
                     Some(true) => return Ok(conn),
                     Some(false) => Pooled::close_for(conn, CloseReason::HealthCheck),
                     None => {

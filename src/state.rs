@@ -460,10 +460,14 @@ impl<M: Manager> State<M> {
     /// caps, `max_connecting` and the backoff allow (a backoff schedules a
     /// refill for when it ends). Dials beyond the key's waiters count as
     /// future idle connections, and so do connections out for a ping.
+    #[inline]
     fn refill(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
-        if config.min_idle == 0 || self.closed {
-            return;
+        if config.min_idle > 0 && !self.closed {
+            self.refill_dials(id, now, config, fx);
         }
+    }
+
+    fn refill_dials(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
         loop {
             let entry = self.keys.get(id);
             let spare_dials = entry.dialing.saturating_sub(entry.waiting);

@@ -1,0 +1,402 @@
+//! Model checking of the hand-off core with loom: every interleaving (up to
+//! a preemption bound) of getters, returns, cancellations, dial completions
+//! and close, exclusive and shared.
+//!
+//! Run: `RUSTFLAGS="--cfg connpool_loom" cargo test --release --lib loom_tests`
+//! (`LOOM_MAX_PREEMPTIONS` overrides the bound of 3).
+//!
+//! The model drives the pool's own [`State`] transitions under the shim's
+//! mutex (loom's, in this build), with the waker protocol of the pool's
+//! `Waiting` future: a getter locks, asks `poll_waiter` (which stores its
+//! waker unless an outcome is there), and sleeps; whoever serves it stores
+//! the outcome and takes the waker under the lock, and wakes it after
+//! unlocking. What the pool would spawn (dials, closes) the model runs on
+//! its own threads. After every interleaving the counts must add up and
+//! nothing may be left lent, waiting, or unclosed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use tokio::time::Instant;
+
+use crate::config::{Builder, Config, HealthCheck};
+use crate::error::Error;
+use crate::keys::KeyId;
+use crate::manager::{Lending, Manager};
+use crate::shared::Lent;
+use crate::state::{Action, Checkout, DialOrder, Effects, Outcome, State};
+use crate::sync::Mutex;
+use crate::waiter::WaiterId;
+
+/// Connections are numbers; dials are run by the model, never by `connect`.
+struct Model {
+    /// Borrowers per connection (1: exclusive).
+    share: usize,
+}
+
+#[async_trait]
+impl Manager for Model {
+    type Key = u8;
+    type Connection = u32;
+    type Error = std::io::Error;
+
+    async fn connect(&self, _: &u8) -> Result<u32, std::io::Error> {
+        unreachable!("the model completes dials itself")
+    }
+
+    fn lending(&self, _: &u32) -> Lending<u32> {
+        Lending::shared(self.share)
+    }
+}
+
+/// The core under test: the state behind the shim's mutex, plus what the
+/// pool would have spawned.
+struct Core {
+    state: Mutex<State<Model>>,
+    config: Config,
+    share: usize,
+    dials: Mutex<Vec<DialOrder<u8>>>,
+    /// `Manager::close` calls "running" (each ends at once).
+    closes: AtomicUsize,
+    next_conn: AtomicUsize,
+}
+
+impl Core {
+    fn new(max_open: usize, share: usize) -> Arc<Core> {
+        let config = Builder::new(Model { share })
+            .max_open(max_open)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .keepalive_interval(None)
+            .health_check(HealthCheck::Never)
+            .no_backoff()
+            .max_connecting(usize::MAX)
+            .checkout_timeout(None)
+            .validate()
+            .expect("valid config");
+        Arc::new(Core {
+            state: Mutex::new(State::new(&config)),
+            config,
+            share,
+            dials: Mutex::new(Vec::new()),
+            closes: AtomicUsize::new(0),
+            next_conn: AtomicUsize::new(1),
+        })
+    }
+
+    /// What `Shared::apply` does, with the spawns replaced by records.
+    fn apply(&self, fx: Effects<Model>) {
+        if let Some(waker) = fx.wake {
+            waker.wake();
+        }
+        for action in fx.actions {
+            match action {
+                Action::Wake(waker) => waker.wake(),
+                Action::Dial(order) => self.dials.lock().push(order),
+                Action::Close(_, _) => {
+                    self.closes.fetch_add(1, Ordering::SeqCst);
+                    // The close task ends at once.
+                    self.state.lock().close_finished();
+                }
+                Action::Ping(..) => unreachable!("no keepalive in the model"),
+            }
+        }
+    }
+
+    fn with_state<T>(&self, f: impl FnOnce(&mut State<Model>, &mut Effects<Model>) -> T) -> T {
+        let mut fx = Effects::new();
+        let out = f(&mut self.state.lock(), &mut fx);
+        self.apply(fx);
+        out
+    }
+
+    /// A checkout: lent at once, or a waiter slot.
+    fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
+        self.with_state(|s, fx| s.checkout(&0, true, Instant::now(), &self.config, fx))
+    }
+
+    /// Completes the dials ordered so far, successfully.
+    fn run_dials(&self) {
+        let orders: Vec<_> = std::mem::take(&mut *self.dials.lock());
+        for order in orders {
+            let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) as u32;
+            let lending = Lending::shared(self.share);
+            self.with_state(|s, fx| {
+                s.dial_done(
+                    order.key_id,
+                    order.waiter,
+                    Ok((conn, lending)),
+                    Instant::now(),
+                    &self.config,
+                    fx,
+                )
+            });
+        }
+    }
+
+    /// A borrower is done.
+    fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
+        self.with_state(|s, fx| match lent {
+            Lent::Own(conn) => s.give_back(id, conn, None, Instant::now(), &self.config, fx),
+            Lent::Handle { slot, .. } => {
+                s.give_back_handle(id, slot, None, Instant::now(), &self.config, fx)
+            }
+        });
+    }
+
+    /// Gets a connection, dialing for it if needed (on this thread).
+    fn get_now(&self) -> (KeyId, Lent<u32>) {
+        match self.checkout().expect("checkout") {
+            Checkout::Lent(id, lent, _) => (id, lent),
+            Checkout::Wait(w) => {
+                self.run_dials();
+                loom::future::block_on(self.wait(w)).expect("served")
+            }
+        }
+    }
+
+    /// The `Waiting` future's protocol.
+    fn wait(&self, w: WaiterId) -> WaitFor<'_> {
+        WaitFor { core: self, w }
+    }
+
+    /// The getter `w` gives up (the `Waiting` future dropped unserved).
+    fn cancel(&self, w: WaiterId) {
+        self.with_state(|s, fx| s.cancel(w, false, &self.config, fx));
+    }
+
+    fn close(&self) {
+        self.with_state(|s, fx| s.close(&self.config, fx));
+    }
+
+    /// Nothing lent, waiting or dialing; every count adds up.
+    #[track_caller]
+    fn assert_quiet(&self, open: usize, idle: usize) {
+        let s = self.state.lock().snapshot();
+        assert_eq!(s.open, s.idle + s.lent + s.dialing + s.pinging, "{s:?}");
+        assert_eq!(
+            (s.open, s.idle, s.lent, s.borrowers, s.waiting, s.dialing),
+            (open, idle, 0, 0, 0, 0),
+            "{s:?}"
+        );
+    }
+}
+
+struct WaitFor<'a> {
+    core: &'a Core,
+    w: WaiterId,
+}
+
+impl Future for WaitFor<'_> {
+    type Output = Outcome<Model>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<Model>> {
+        match self.core.state.lock().poll_waiter(self.w, cx.waker()) {
+            Some(outcome) => Poll::Ready(outcome),
+            None => Poll::Pending,
+        }
+    }
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    if builder.preemption_bound.is_none() {
+        builder.preemption_bound = Some(3);
+    }
+    builder.check(f);
+}
+
+/// A getter waiting at the cap is served by a return, whatever the order
+/// of its wait and the return (no lost wake-up).
+#[test]
+fn a_return_serves_a_waiting_getter() {
+    for share in [1, 2] {
+        model(move || {
+            let core = Core::new(1, share);
+            let mut held = vec![core.get_now()];
+            // Fill the connection (a shared one takes `share` borrowers).
+            while held.len() < share {
+                held.push(core.get_now());
+            }
+            let getter = {
+                let core = core.clone();
+                thread::spawn(move || {
+                    let got = match core.checkout().expect("checkout") {
+                        Checkout::Lent(id, lent, _) => (id, lent),
+                        Checkout::Wait(w) => loom::future::block_on(core.wait(w)).expect("served"),
+                    };
+                    core.give_back(got);
+                })
+            };
+            let returner = {
+                let core = core.clone();
+                let one = held.pop().unwrap();
+                thread::spawn(move || core.give_back(one))
+            };
+            getter.join().unwrap();
+            returner.join().unwrap();
+            for h in held {
+                core.give_back(h);
+            }
+            core.assert_quiet(1, 1);
+        });
+    }
+}
+
+/// A getter that gives up while a return reaches it: the connection ends
+/// idle either way (passed on if it had arrived), never lost or lent twice.
+#[test]
+fn a_cancel_races_a_return() {
+    for share in [1, 2] {
+        model(move || {
+            let core = Core::new(1, share);
+            let mut held = Vec::new();
+            while held.len() < share {
+                held.push(core.get_now());
+            }
+            let getter = {
+                let core = core.clone();
+                thread::spawn(move || match core.checkout().expect("checkout") {
+                    Checkout::Wait(w) => {
+                        // One poll (registers the waker), then give up.
+                        let waker = futures_noop_waker();
+                        let polled = core.state.lock().poll_waiter(w, &waker);
+                        match polled {
+                            Some(outcome) => core.give_back(outcome.expect("served")),
+                            None => core.cancel(w),
+                        }
+                    }
+                    // The return came first: lent at once.
+                    Checkout::Lent(id, lent, _) => core.give_back((id, lent)),
+                })
+            };
+            let one = held.pop().unwrap();
+            let returner = {
+                let core = core.clone();
+                thread::spawn(move || core.give_back(one))
+            };
+            getter.join().unwrap();
+            returner.join().unwrap();
+            for h in held {
+                core.give_back(h);
+            }
+            core.assert_quiet(1, 1);
+            assert_eq!(core.closes.load(Ordering::SeqCst), 0);
+        });
+    }
+}
+
+/// A dial completes while the getter it was started for gives up: the
+/// connection goes idle, nothing is counted twice.
+#[test]
+fn a_dial_completes_while_its_getter_cancels() {
+    for share in [1, 2] {
+        model(move || {
+            let core = Core::new(1, share);
+            let Checkout::Wait(w) = core.checkout().expect("checkout") else {
+                unreachable!("nothing idle")
+            };
+            let dialer = {
+                let core = core.clone();
+                thread::spawn(move || core.run_dials())
+            };
+            let waker = futures_noop_waker();
+            let polled = core.state.lock().poll_waiter(w, &waker);
+            match polled {
+                Some(outcome) => {
+                    let got = outcome.expect("served");
+                    core.give_back(got);
+                }
+                None => core.cancel(w),
+            }
+            dialer.join().unwrap();
+            core.assert_quiet(1, 1);
+        });
+    }
+}
+
+/// Close races a waiting getter and a return: the getter gets the
+/// connection or `Closed`, and every connection is closed exactly once.
+#[test]
+fn close_races_a_getter_and_a_return() {
+    for share in [1, 2] {
+        model(move || {
+            let core = Core::new(1, share);
+            let mut held = Vec::new();
+            while held.len() < share {
+                held.push(core.get_now());
+            }
+            let getter = {
+                let core = core.clone();
+                thread::spawn(move || {
+                    let got = match core.checkout() {
+                        Err(Error::Closed) => return,
+                        Err(e) => panic!("{e:?}"),
+                        Ok(Checkout::Lent(id, lent, _)) => Ok((id, lent)),
+                        Ok(Checkout::Wait(w)) => loom::future::block_on(core.wait(w)),
+                    };
+                    match got {
+                        Ok(got) => core.give_back(got),
+                        Err(Error::Closed) => {}
+                        Err(e) => panic!("{e:?}"),
+                    }
+                })
+            };
+            let closer = {
+                let core = core.clone();
+                thread::spawn(move || core.close())
+            };
+            let one = held.pop().unwrap();
+            core.give_back(one);
+            getter.join().unwrap();
+            closer.join().unwrap();
+            for h in held {
+                core.give_back(h);
+            }
+            core.assert_quiet(0, 0);
+            assert_eq!(core.closes.load(Ordering::SeqCst), 1, "closed once");
+            assert!(core.state.lock().is_drained());
+        });
+    }
+}
+
+/// Two borrowers of a shared connection return while a third waits: it is
+/// served by the first place that frees, and the connection rests idle
+/// once all are done.
+#[test]
+fn shared_returns_race_a_waiter() {
+    model(|| {
+        let core = Core::new(1, 2);
+        let a = core.get_now();
+        let b = core.get_now();
+        let getter = {
+            let core = core.clone();
+            thread::spawn(move || {
+                let got = match core.checkout().expect("checkout") {
+                    Checkout::Lent(id, lent, _) => (id, lent),
+                    Checkout::Wait(w) => loom::future::block_on(core.wait(w)).expect("served"),
+                };
+                assert!(matches!(got.1, Lent::Handle { .. }));
+                core.give_back(got);
+            })
+        };
+        let ra = {
+            let core = core.clone();
+            thread::spawn(move || core.give_back(a))
+        };
+        core.give_back(b);
+        getter.join().unwrap();
+        ra.join().unwrap();
+        core.assert_quiet(1, 1);
+    });
+}
+
+/// A waker that does nothing: the getter polls once and does not sleep.
+fn futures_noop_waker() -> std::task::Waker {
+    std::task::Waker::noop().clone()
+}
