@@ -1,10 +1,19 @@
 //! Ready-made managers for real connections, each behind its cargo feature.
 //!
-//! | module | feature | pools |
-//! |---|---|---|
-//! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping |
-//! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database |
+//! | module | feature | pools | lent |
+//! |---|---|---|---|
+//! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping | exclusively |
+//! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
+//! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `grpc` | `grpc` | tonic `Channel`s (one HTTP/2 connection each), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `h2_frames` | `http2` or `grpc` | (a helper: the IO wrapper that reads the server's `SETTINGS` and `GOAWAY` frames for both) | |
 
+#[cfg(feature = "grpc")]
+pub mod grpc;
+#[cfg(any(feature = "http2", feature = "grpc"))]
+pub mod h2_frames;
+#[cfg(feature = "http2")]
+pub mod http2;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "tcp")]

@@ -1,0 +1,467 @@
+//! The gRPC manager against a real in-process tonic server on 127.0.0.1 with
+//! tonic-health's health service (and, for keepalive, behind
+//! `fault_support`'s proxy switched into a black hole). Real I/O, real
+//! clock: every wait is bounded by a few seconds that only a broken
+//! implementation runs into; conditions are polled every 1 ms; no test
+//! sleeps to synchronize.
+#![cfg(feature = "grpc")]
+
+mod fault_support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use connpool::managers::grpc::{GrpcConn, GrpcError, GrpcManager};
+use connpool::managers::tcp::Destination;
+use connpool::{ConnectError, Error, HealthCheck, Manager, Pool};
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus as Status;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::server::HealthReporter;
+
+use fault_support::FaultProxy;
+
+const BOUND: Duration = Duration::from_secs(5);
+const SERVICE: &str = "test.Svc";
+
+/// A tonic server with the health service (`""` and `test.Svc` SERVING),
+/// counting the connections it accepts.
+struct GrpcServer {
+    addr: SocketAddr,
+    reporter: HealthReporter,
+    accepted: Arc<AtomicUsize>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl GrpcServer {
+    async fn start(max_streams: Option<u32>) -> GrpcServer {
+        Self::start_on("127.0.0.1:0".parse().unwrap(), max_streams).await
+    }
+
+    async fn start_on(addr: SocketAddr, max_streams: Option<u32>) -> GrpcServer {
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (reporter, service) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status(SERVICE, ServingStatus::Serving)
+            .await;
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let incoming = TcpListenerStream::new(listener).map(move |conn| {
+            if conn.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            conn
+        });
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            Server::builder()
+                .max_concurrent_streams(max_streams)
+                .add_service(service)
+                .serve_with_incoming_shutdown(incoming, async {
+                    let _ = rx.await;
+                })
+                .await
+                .unwrap();
+        });
+        GrpcServer {
+            addr,
+            reporter,
+            accepted,
+            shutdown: Some(tx),
+            task,
+        }
+    }
+
+    fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Stops at once, without waiting for connections to finish (a graceful
+    /// shutdown would wait forever for a connection behind a black hole).
+    fn abort(self) {
+        self.task.abort();
+    }
+
+    /// Graceful shutdown (GOAWAY to every connection); waits until the
+    /// server has stopped (at most 5 s).
+    async fn stop(mut self) {
+        let _ = self.shutdown.take().unwrap().send(());
+        timeout(BOUND, &mut self.task)
+            .await
+            .expect("server stopped within 5 s")
+            .unwrap();
+    }
+}
+
+/// Polls `cond` every 1 ms for at most 5 s; returns how long it took.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "{what}: not within 5 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    start.elapsed()
+}
+
+async fn check(conn: &GrpcConn, service: &str) -> Result<Status, tonic::Status> {
+    let reply = timeout(
+        BOUND,
+        HealthClient::new(conn.channel().clone()).check(HealthCheckRequest {
+            service: service.into(),
+        }),
+    )
+    .await
+    .expect("health check within 5 s")?;
+    Ok(reply.get_ref().status())
+}
+
+fn manager_error(err: &Error<GrpcError>) -> &GrpcError {
+    match err {
+        Error::Connect(ConnectError::Manager(e)) => e,
+        other => panic!("expected a dial error from the manager, got {other:?}"),
+    }
+}
+
+// Calls go through pooled channels, from many tasks at once; the server's
+// stream limit is read from its SETTINGS and is the lending limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_round_trip_through_pooled_channels() {
+    let server = GrpcServer::start(Some(16)).await;
+    let dest = Destination::from(server.addr);
+    let pool = Pool::builder(GrpcManager::new())
+        .max_open_per_key(4)
+        .build()
+        .await
+        .unwrap();
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    assert_eq!(check(&conn, "").await.unwrap(), Status::Serving);
+    assert_eq!(conn.peer_max_concurrent_streams(), Some(16));
+    assert_eq!(pool.manager().lending(&conn).max_borrowers(), 16);
+    assert_eq!(conn.peer_addr(), server.addr);
+    assert!(!conn.is_draining() && !pool.manager().is_broken(&mut conn));
+    pool.manager().ping(&mut conn).await.unwrap();
+    drop(conn);
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let pool = pool.clone();
+        let dest = dest.clone();
+        tasks.spawn(async move {
+            for _ in 0..10 {
+                let conn = pool.get_for(&dest).await.unwrap();
+                assert_eq!(check(&conn, SERVICE).await.unwrap(), Status::Serving);
+            }
+        });
+    }
+    timeout(Duration::from_secs(20), tasks.join_all())
+        .await
+        .expect("80 calls within 20 s");
+    assert!(server.accepted() <= 4, "{}", server.accepted());
+    assert_eq!(pool.state().counters.gets, 81);
+    pool.close().await;
+    server.stop().await;
+}
+
+// A service switched to NOT_SERVING: with HealthCheck::Always its idle
+// connection fails the check and the fresh dial fails the check on connect,
+// so the getter gets a clear error and nothing is lent; back to SERVING, it
+// is served again. A service the server does not know is an RPC error.
+#[tokio::test]
+async fn a_not_serving_backend_is_not_lent() {
+    let server = GrpcServer::start(None).await;
+    let dest = Destination::from(server.addr);
+    let pool = Pool::builder(GrpcManager::new().health_service(SERVICE))
+        .health_check(HealthCheck::Always)
+        .no_backoff()
+        .build()
+        .await
+        .unwrap();
+    let conn = pool.get_for(&dest).await.unwrap();
+    drop(conn);
+    assert_eq!(pool.state().idle, 1);
+
+    server
+        .reporter
+        .set_service_status(SERVICE, ServingStatus::NotServing)
+        .await;
+    let err = pool.get_for(&dest).await.unwrap_err();
+    match manager_error(&err) {
+        GrpcError::Unhealthy { service, status } => {
+            assert_eq!(service, SERVICE);
+            assert_eq!(*status, Status::NotServing);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("NOT_SERVING"), "{err}");
+    println!("NOT_SERVING: {err}");
+    let state = pool.state();
+    assert_eq!((state.open, state.lent, state.idle), (0, 0, 0), "{state:?}");
+    assert_eq!(server.accepted(), 2, "the idle one checked, one dial");
+
+    server
+        .reporter
+        .set_service_status(SERVICE, ServingStatus::Serving)
+        .await;
+    let conn = pool.get_for(&dest).await.unwrap();
+    assert_eq!(check(&conn, SERVICE).await.unwrap(), Status::Serving);
+    drop(conn);
+    pool.close().await;
+
+    // Without the check on connect (and no health check), the dial succeeds.
+    server
+        .reporter
+        .set_service_status(SERVICE, ServingStatus::NotServing)
+        .await;
+    let lax = GrpcManager::new()
+        .health_service(SERVICE)
+        .check_on_connect(false);
+    let pool = Pool::builder(lax)
+        .health_check(HealthCheck::Never)
+        .build()
+        .await
+        .unwrap();
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    assert_eq!(check(&conn, SERVICE).await.unwrap(), Status::NotServing);
+    assert!(matches!(
+        pool.manager().ping(&mut conn).await,
+        Err(GrpcError::Unhealthy { .. })
+    ));
+    drop(conn);
+    pool.close().await;
+
+    // A service the server does not know: NOT_FOUND.
+    let unknown = GrpcManager::new().health_service("no.Such");
+    let pool = Pool::builder(unknown).no_backoff().build().await.unwrap();
+    let err = pool.get_for(&dest).await.unwrap_err();
+    match manager_error(&err) {
+        GrpcError::Rpc(status) => assert_eq!(status.code(), tonic::Code::NotFound),
+        other => panic!("{other:?}"),
+    }
+    pool.close().await;
+    server.stop().await;
+}
+
+// The server shuts down (GOAWAY, then close): the pooled connection is
+// broken at once, and the channel does not reconnect behind the pool's
+// back. Once the server is back on the same port, the pool dials anew.
+#[tokio::test]
+async fn server_shutdown_is_detected_and_the_connection_replaced() {
+    let server = GrpcServer::start(None).await;
+    let addr = server.addr;
+    let dest = Destination::from(addr);
+    let pool = Pool::builder(GrpcManager::new())
+        .health_check(HealthCheck::Never)
+        .no_backoff()
+        .build()
+        .await
+        .unwrap();
+    let conn = pool.get_for(&dest).await.unwrap();
+    assert_eq!(check(&conn, "").await.unwrap(), Status::Serving);
+    let old = conn.local_addr();
+    let mut handle = (*conn).clone();
+    drop(conn);
+
+    server.stop().await;
+    let took = until("is_broken after the server shut down", || {
+        pool.manager().is_broken(&mut handle)
+    })
+    .await;
+    println!(
+        "server shutdown seen after {took:?} (GOAWAY seen: {})",
+        handle.is_draining()
+    );
+    // The channel does not dial again by itself, even once a server is back.
+    let back = GrpcServer::start_on(addr, None).await;
+    assert!(
+        check(&handle, "").await.is_err(),
+        "the dead channel reconnected"
+    );
+    assert!(pool.manager().ping(&mut handle).await.is_err());
+    assert_eq!(back.accepted(), 0);
+
+    let conn = pool.get_for(&dest).await.unwrap();
+    assert_ne!(conn.local_addr(), old);
+    assert_eq!(check(&conn, "").await.unwrap(), Status::Serving);
+    assert_eq!(back.accepted(), 1);
+    drop(conn);
+    pool.close().await;
+    back.stop().await;
+}
+
+// A peer that sends no SETTINGS is not a gRPC server: the dial fails.
+#[tokio::test]
+async fn a_peer_that_sends_no_settings_fails_the_dial() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let manager = GrpcManager::new().settings_timeout(Duration::from_millis(300));
+    let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
+    let err = pool.get_for(&Destination::from(addr)).await.unwrap_err();
+    assert!(
+        matches!(manager_error(&err), GrpcError::NoSettings { .. }),
+        "{err:?}"
+    );
+    println!("silent peer: {err}");
+    pool.close().await;
+}
+
+// HTTP/2 keepalive against a server that stops answering (black-holed
+// proxy): the PING goes unanswered, the connection is closed, and
+// is_broken says so within interval + timeout.
+#[tokio::test]
+async fn keepalive_finds_a_blackholed_server() {
+    let interval = Duration::from_millis(300);
+    let ka_timeout = Duration::from_millis(300);
+    let server = GrpcServer::start(None).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let manager = GrpcManager::new()
+        .keep_alive_interval(interval)
+        .keep_alive_timeout(ka_timeout)
+        .keep_alive_while_idle(true); // tonic servers allow it
+    let pool = Pool::builder(manager)
+        .health_check(HealthCheck::Never)
+        .build()
+        .await
+        .unwrap();
+    let conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
+    assert_eq!(check(&conn, "").await.unwrap(), Status::Serving);
+    let mut handle = (*conn).clone();
+    drop(conn);
+
+    proxy.blackhole();
+    let took = until("declared dead", || pool.manager().is_broken(&mut handle)).await;
+    println!(
+        "blackholed gRPC server declared dead after {took:?} (interval {interval:?} + timeout {ka_timeout:?})"
+    );
+    // hyper PINGs `interval` after the last frame read (the response, just
+    // before the black hole), then waits `timeout` for the ACK.
+    assert!(
+        took >= interval,
+        "{took:?}: faster than a PING could be due"
+    );
+    assert!(
+        took <= 2 * (interval + ka_timeout) + Duration::from_millis(500),
+        "{took:?}"
+    );
+    pool.close().await;
+    server.abort();
+}
+
+/// Starts `k` tasks that each get a connection and hold a health `Watch`
+/// stream open on it (counted in `open` once its first message arrived)
+/// until `release` turns true.
+fn long_calls(
+    pool: &Pool<GrpcManager>,
+    dest: &Destination,
+    k: usize,
+    open: &Arc<AtomicUsize>,
+    release: &watch::Sender<bool>,
+) -> tokio::task::JoinSet<()> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..k {
+        let pool = pool.clone();
+        let dest = dest.clone();
+        let open = Arc::clone(open);
+        let mut release = release.subscribe();
+        tasks.spawn(async move {
+            let conn = pool.get_for(&dest).await.unwrap();
+            let mut stream = HealthClient::new(conn.channel().clone())
+                .watch(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            let first = stream.message().await.unwrap().unwrap();
+            assert_eq!(first.status(), Status::Serving);
+            open.fetch_add(1, Ordering::SeqCst);
+            let _ = release.wait_for(|r| *r).await;
+            drop(stream);
+            drop(conn);
+        });
+    }
+    tasks
+}
+
+// Stream limit 1: each connection carries one call, so K concurrent long
+// calls open min(K, max_open_per_key) connections, and no more.
+#[tokio::test]
+async fn stream_limit_one_opens_a_connection_per_call_up_to_the_cap() {
+    for (k, cap) in [(3, 5), (6, 4)] {
+        let server = GrpcServer::start(Some(1)).await;
+        let dest = Destination::from(server.addr);
+        let pool = Pool::builder(GrpcManager::new())
+            .max_open_per_key(cap)
+            .build()
+            .await
+            .unwrap();
+        let open = Arc::new(AtomicUsize::new(0));
+        let release = watch::channel(false).0;
+        let tasks = long_calls(&pool, &dest, k, &open, &release);
+        let busy = k.min(cap);
+        until("calls open", || open.load(Ordering::SeqCst) == busy).await;
+        until("no dial in flight", || pool.state().dialing == 0).await;
+        assert_eq!(server.accepted(), busy, "k={k} cap={cap}");
+        assert_eq!(pool.state().open, busy);
+        release.send_replace(true);
+        timeout(BOUND, tasks.join_all())
+            .await
+            .expect("all calls done");
+        assert_eq!(open.load(Ordering::SeqCst), k);
+        assert_eq!(server.accepted(), busy, "k={k} cap={cap}: no extra dial");
+        println!(
+            "stream limit 1, {k} calls, cap {cap}: {} connections",
+            server.accepted()
+        );
+        pool.close().await;
+        server.stop().await;
+    }
+}
+
+// Stream limit 8, 20 concurrent long calls, up to 10 connections: shared
+// lending puts 8 calls on each, so ceil(20 / 8) = 3 connections.
+#[tokio::test]
+async fn stream_limit_eight_twenty_calls_three_connections() {
+    let server = GrpcServer::start(Some(8)).await;
+    let dest = Destination::from(server.addr);
+    let pool = Pool::builder(GrpcManager::new())
+        .max_open_per_key(10)
+        .build()
+        .await
+        .unwrap();
+    let open = Arc::new(AtomicUsize::new(0));
+    let release = watch::channel(false).0;
+    let tasks = long_calls(&pool, &dest, 20, &open, &release);
+    until("20 calls open", || open.load(Ordering::SeqCst) == 20).await;
+    until("no dial in flight", || pool.state().dialing == 0).await;
+    println!(
+        "stream limit 8, 20 calls: {} connections",
+        server.accepted()
+    );
+    assert_eq!(server.accepted(), 3);
+    assert_eq!(pool.state().open, 3);
+    release.send_replace(true);
+    timeout(BOUND, tasks.join_all())
+        .await
+        .expect("all calls done");
+    assert_eq!(server.accepted(), 3);
+    pool.close().await;
+    server.stop().await;
+}

@@ -1,0 +1,496 @@
+//! The HTTP/2 manager against a real in-process hyper HTTP/2 server on
+//! 127.0.0.1 (and, for keepalive, behind `fault_support`'s proxy switched
+//! into a black hole). Real I/O, real clock: every wait is bounded by a few seconds that only a
+//! broken implementation runs into; conditions are polled every 1 ms; no
+//! test sleeps to synchronize.
+#![cfg(feature = "http2")]
+
+mod fault_support;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use connpool::managers::http2::{Http2Conn, Http2Error, Http2Manager};
+use connpool::managers::tcp::Destination;
+use connpool::{ConnectError, Error, HealthCheck, Manager, Pool};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use parking_lot::Mutex;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+use tokio::time::timeout;
+
+use fault_support::FaultProxy;
+
+const BOUND: Duration = Duration::from_secs(5);
+
+enum Cmd {
+    /// Drop the connection: the client sees FIN without GOAWAY.
+    Close,
+    /// Graceful shutdown: GOAWAY, in-flight requests finish.
+    GoAway,
+}
+
+struct Shared {
+    accepted: AtomicUsize,
+    in_flight: AtomicUsize,
+    served: AtomicUsize,
+    /// Requests to `/slow` wait until this turns true.
+    release: watch::Sender<bool>,
+    conns: Mutex<Vec<mpsc::UnboundedSender<Cmd>>>,
+}
+
+/// A hyper HTTP/2 (h2c) server: `/` answers `hello`, `/slow` answers
+/// `slow` once released. Counts connections and requests in flight.
+struct H2Server {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl H2Server {
+    async fn start(max_streams: Option<u32>) -> H2Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let shared = Arc::new(Shared {
+            accepted: AtomicUsize::new(0),
+            in_flight: AtomicUsize::new(0),
+            served: AtomicUsize::new(0),
+            release: watch::channel(false).0,
+            conns: Mutex::new(Vec::new()),
+        });
+        let server = Arc::clone(&shared);
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                server.accepted.fetch_add(1, Ordering::SeqCst);
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                server.conns.lock().push(tx);
+                let handler = Arc::clone(&server);
+                tokio::spawn(async move {
+                    let mut builder =
+                        hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                    builder.max_concurrent_streams(max_streams);
+                    let conn = builder.serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(move |req| handle(Arc::clone(&handler), req)),
+                    );
+                    tokio::pin!(conn);
+                    loop {
+                        tokio::select! {
+                            _ = conn.as_mut() => return,
+                            cmd = rx.recv() => match cmd {
+                                None => {}
+                                Some(Cmd::Close) => return,
+                                Some(Cmd::GoAway) => conn.as_mut().graceful_shutdown(),
+                            },
+                        }
+                    }
+                });
+            }
+        });
+        H2Server { addr, shared }
+    }
+
+    fn accepted(&self) -> usize {
+        self.shared.accepted.load(Ordering::SeqCst)
+    }
+
+    fn in_flight(&self) -> usize {
+        self.shared.in_flight.load(Ordering::SeqCst)
+    }
+
+    fn release(&self) {
+        self.shared.release.send_replace(true);
+    }
+
+    fn each(&self, cmd: fn() -> Cmd) {
+        for c in self.shared.conns.lock().iter() {
+            let _ = c.send(cmd());
+        }
+    }
+}
+
+async fn handle(
+    server: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    server.in_flight.fetch_add(1, Ordering::SeqCst);
+    let body = if req.uri().path() == "/slow" {
+        let mut release = server.release.subscribe();
+        let _ = release.wait_for(|r| *r).await;
+        "slow"
+    } else {
+        "hello"
+    };
+    server.in_flight.fetch_sub(1, Ordering::SeqCst);
+    server.served.fetch_add(1, Ordering::SeqCst);
+    Ok(Response::new(Full::new(Bytes::from_static(
+        body.as_bytes(),
+    ))))
+}
+
+/// Polls `cond` every 1 ms for at most 5 s; returns how long it took.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "{what}: not within 5 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    start.elapsed()
+}
+
+async fn get(conn: &mut Http2Conn, path: &'static str) -> String {
+    let req = Request::get(path).body(Full::new(Bytes::new())).unwrap();
+    let resp = timeout(BOUND, conn.send_request(req))
+        .await
+        .expect("response within 5 s")
+        .unwrap();
+    assert!(resp.status().is_success());
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+fn pool_of(manager: Http2Manager) -> connpool::Builder<Http2Manager> {
+    Pool::builder(manager).health_check(HealthCheck::Never)
+}
+
+// Requests round-trip through pooled connections; the server's stream limit
+// is read from its SETTINGS and is the lending limit.
+#[tokio::test]
+async fn requests_round_trip_and_the_stream_limit_is_read() {
+    let server = H2Server::start(Some(7)).await;
+    let dest = Destination::from(server.addr);
+    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    assert_eq!(get(&mut conn, "/").await, "hello");
+    // An absolute URI is sent as is.
+    let uri = format!("http://{}/", server.addr);
+    let req = Request::get(uri).body(Full::new(Bytes::new())).unwrap();
+    let resp = conn.send_request(req).await.unwrap();
+    assert!(resp.status().is_success());
+    assert_eq!(conn.peer_max_concurrent_streams(), Some(7));
+    assert_eq!(pool.manager().lending(&conn).max_borrowers(), 7);
+    assert!(!conn.is_draining() && !pool.manager().is_broken(&mut conn));
+    assert_eq!(conn.peer_addr(), server.addr);
+    let local = conn.local_addr();
+    drop(conn);
+
+    // The same connection again, from the idle list.
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    assert_eq!(conn.local_addr(), local);
+    assert_eq!(get(&mut conn, "/").await, "hello");
+    pool.manager().ping(&mut conn).await.unwrap();
+    assert_eq!(server.accepted(), 1);
+    drop(conn);
+
+    // A server without a stream limit: lent up to usize::MAX (the pool clamps).
+    let unlimited = H2Server::start(None).await;
+    let conn = pool
+        .get_for(&Destination::from(unlimited.addr))
+        .await
+        .unwrap();
+    assert_eq!(conn.peer_max_concurrent_streams(), None);
+    assert_eq!(pool.manager().lending(&conn).max_borrowers(), usize::MAX);
+    drop(conn);
+    pool.close().await;
+}
+
+// A peer that does not speak HTTP/2 fails the dial with a clear error: one
+// that stays silent (no SETTINGS within the timeout), one that answers like
+// an HTTP/1 server and closes.
+#[tokio::test]
+async fn a_peer_that_sends_no_settings_fails_the_dial() {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            held.push(s);
+        }
+    });
+    let http1 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http1_addr = http1.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut s, _)) = http1.accept().await {
+            let _ = s
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    let manager = Http2Manager::new().settings_timeout(Duration::from_millis(300));
+    let pool = pool_of(manager).no_backoff().build().await.unwrap();
+
+    let started = Instant::now();
+    let err = pool
+        .get_for(&Destination::from(silent_addr))
+        .await
+        .unwrap_err();
+    let waited = started.elapsed();
+    match &err {
+        Error::Connect(ConnectError::Manager(e)) => {
+            assert!(matches!(**e, Http2Error::NoSettings { .. }), "{e:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("SETTINGS"), "{err}");
+    assert!(
+        waited >= Duration::from_millis(300) && waited < BOUND,
+        "{waited:?}"
+    );
+    println!("silent peer: {err} (after {waited:?})");
+
+    let err = pool
+        .get_for(&Destination::from(http1_addr))
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Connect(ConnectError::Manager(e)) => {
+            assert!(matches!(**e, Http2Error::ClosedBeforeSettings), "{e:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    println!("HTTP/1 peer: {err}");
+    assert_eq!(pool.state().open, 0);
+    pool.close().await;
+}
+
+// The server closes the connection (no GOAWAY): is_broken turns true, the
+// pool drops it and dials a new one.
+#[tokio::test]
+async fn a_connection_the_server_closed_is_broken_and_replaced() {
+    let server = H2Server::start(Some(10)).await;
+    let dest = Destination::from(server.addr);
+    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    assert_eq!(get(&mut conn, "/").await, "hello");
+    let old = conn.local_addr();
+    let mut handle = (*conn).clone();
+    drop(conn);
+
+    server.each(|| Cmd::Close);
+    let took = until("is_broken after the server closed", || {
+        pool.manager().is_broken(&mut handle)
+    })
+    .await;
+    println!("server close seen as broken after {took:?}");
+    assert!(pool.manager().ping(&mut handle).await.is_err());
+
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    assert_ne!(conn.local_addr(), old, "the dead connection was lent");
+    assert_eq!(get(&mut conn, "/").await, "hello");
+    assert_eq!(server.accepted(), 2);
+    drop(conn);
+    pool.close().await;
+}
+
+// The server sends GOAWAY (graceful shutdown) while a request is in flight:
+// the connection is draining (is_broken), the request in flight still
+// completes, and the next getter gets a new connection.
+#[tokio::test]
+async fn goaway_drains_the_connection() {
+    let server = H2Server::start(Some(10)).await;
+    let dest = Destination::from(server.addr);
+    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    let old = conn.local_addr();
+    let mut slow = (*conn).clone();
+    let in_flight = tokio::spawn(async move { get(&mut slow, "/slow").await });
+    until("the slow request reached the server", || {
+        server.in_flight() == 1
+    })
+    .await;
+
+    server.each(|| Cmd::GoAway);
+    until("GOAWAY seen", || conn.is_draining()).await;
+    assert!(pool.manager().is_broken(&mut conn));
+    assert_eq!(conn.frame_state().goaway_error_code(), Some(0));
+    let err = pool.manager().ping(&mut conn).await.unwrap_err();
+    assert!(err.to_string().contains("GOAWAY"), "{err}");
+
+    server.release();
+    assert_eq!(
+        in_flight.await.unwrap(),
+        "slow",
+        "in-flight request finished"
+    );
+    drop(conn);
+    let mut conn = pool.get_for(&dest).await.unwrap();
+    assert_ne!(conn.local_addr(), old);
+    assert_eq!(get(&mut conn, "/").await, "hello");
+    drop(conn);
+    pool.close().await;
+}
+
+// HTTP/2 keepalive against a server that stops answering (a black-holed
+// proxy: no FIN, no RST): hyper's PING goes unanswered and the connection
+// is declared dead within interval + timeout.
+#[tokio::test]
+async fn keepalive_finds_a_blackholed_server() {
+    let interval = Duration::from_millis(300);
+    let ka_timeout = Duration::from_millis(300);
+    let server = H2Server::start(Some(10)).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let manager = Http2Manager::new()
+        .keep_alive_interval(interval)
+        .keep_alive_timeout(ka_timeout)
+        .keep_alive_while_idle(true);
+    let pool = pool_of(manager).build().await.unwrap();
+    let mut conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
+    assert_eq!(get(&mut conn, "/").await, "hello");
+    let mut handle = (*conn).clone();
+    drop(conn); // idle in the pool: keep_alive_while_idle covers it
+
+    proxy.blackhole();
+    let start = Instant::now();
+    while !pool.manager().is_broken(&mut handle) {
+        assert!(start.elapsed() < BOUND, "not declared dead within 5 s");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let took = start.elapsed();
+    println!(
+        "blackholed HTTP/2 server declared dead after {took:?} (interval {interval:?} + timeout {ka_timeout:?})"
+    );
+    // hyper PINGs `interval` after the last frame read (the response, just
+    // before the black hole), then waits `timeout` for the ACK.
+    assert!(
+        took >= interval,
+        "{took:?}: faster than a PING could be due"
+    );
+    assert!(
+        took <= 2 * (interval + ka_timeout) + Duration::from_millis(500),
+        "{took:?}"
+    );
+    pool.close().await;
+}
+
+/// Starts `k` tasks that each get a connection and hold it for one `/slow`
+/// request; returns them.
+fn slow_requests(
+    pool: &Pool<Http2Manager>,
+    dest: &Destination,
+    k: usize,
+) -> tokio::task::JoinSet<String> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..k {
+        let pool = pool.clone();
+        let dest = dest.clone();
+        tasks.spawn(async move {
+            let mut conn = pool.get_for(&dest).await.unwrap();
+            get(&mut conn, "/slow").await
+        });
+    }
+    tasks
+}
+
+async fn finish(tasks: tokio::task::JoinSet<String>) {
+    let all = timeout(BOUND, tasks.join_all())
+        .await
+        .expect("all done within 5 s");
+    assert!(all.iter().all(|b| b == "slow"));
+}
+
+// Stream limit 1: each connection carries one request, so K concurrent slow
+// requests open min(K, max_open_per_key) connections, and no more.
+#[tokio::test]
+async fn stream_limit_one_opens_a_connection_per_request_up_to_the_cap() {
+    for (k, cap) in [(3, 5), (6, 4)] {
+        let server = H2Server::start(Some(1)).await;
+        let dest = Destination::from(server.addr);
+        let pool = pool_of(Http2Manager::new())
+            .max_open_per_key(cap)
+            .build()
+            .await
+            .unwrap();
+        let tasks = slow_requests(&pool, &dest, k);
+        let busy = k.min(cap);
+        until("requests in flight", || server.in_flight() == busy).await;
+        // Settled: nothing more is dialing.
+        until("no dial in flight", || pool.state().dialing == 0).await;
+        assert_eq!(server.accepted(), busy, "k={k} cap={cap}");
+        assert_eq!(pool.state().open, busy);
+        server.release();
+        finish(tasks).await;
+        assert_eq!(server.accepted(), busy, "k={k} cap={cap}: no extra dial");
+        println!(
+            "stream limit 1, {k} requests, cap {cap}: {} connections",
+            server.accepted()
+        );
+        pool.close().await;
+    }
+}
+
+// Stream limit 8, 20 concurrent slow requests, up to 10 connections: shared
+// lending puts 8 requests on each, so ceil(20 / 8) = 3 connections.
+#[tokio::test]
+async fn stream_limit_eight_twenty_requests_three_connections() {
+    let server = H2Server::start(Some(8)).await;
+    let dest = Destination::from(server.addr);
+    let pool = pool_of(Http2Manager::new())
+        .max_open_per_key(10)
+        .build()
+        .await
+        .unwrap();
+    let tasks = slow_requests(&pool, &dest, 20);
+    until("20 requests in flight", || server.in_flight() == 20).await;
+    until("no dial in flight", || pool.state().dialing == 0).await;
+    println!(
+        "stream limit 8, 20 requests: {} connections",
+        server.accepted()
+    );
+    assert_eq!(server.accepted(), 3);
+    assert_eq!(pool.state().open, 3);
+    server.release();
+    finish(tasks).await;
+    assert_eq!(server.accepted(), 3);
+    pool.close().await;
+}
+
+// Shared lending and GOAWAY: a connection lent to a borrower whose request
+// is in flight receives GOAWAY; a new getter is not put on it (it is
+// draining) but on a new connection, and the request in flight finishes.
+#[tokio::test]
+async fn a_draining_shared_connection_takes_no_new_borrower() {
+    let server = H2Server::start(Some(10)).await;
+    let dest = Destination::from(server.addr);
+    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let mut first = pool.get_for(&dest).await.unwrap();
+    let old = first.local_addr();
+    // Shared: a second borrower lands on the same connection.
+    let second = pool.get_for(&dest).await.unwrap();
+    assert_eq!(second.local_addr(), old, "not lent shared");
+    drop(second);
+    let watch_goaway = (*first).clone();
+    let in_flight = tokio::spawn(async move {
+        let body = get(&mut first, "/slow").await;
+        (body, first)
+    });
+    until("the slow request reached the server", || {
+        server.in_flight() == 1
+    })
+    .await;
+
+    server.each(|| Cmd::GoAway);
+    until("GOAWAY seen", || watch_goaway.is_draining()).await;
+    let mut fresh = pool.get_for(&dest).await.unwrap();
+    assert_ne!(fresh.local_addr(), old, "a draining connection was lent");
+    assert_eq!(get(&mut fresh, "/").await, "hello");
+    assert_eq!(server.accepted(), 2);
+
+    server.release();
+    let (body, first) = timeout(BOUND, in_flight).await.unwrap().unwrap();
+    assert_eq!(body, "slow", "the request in flight finished");
+    drop(first); // its last borrower gone: the draining connection closes
+    drop(fresh);
+    until("only the fresh connection left", || pool.state().open == 1).await;
+    pool.close().await;
+}
