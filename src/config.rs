@@ -13,6 +13,7 @@
 
 use std::time::Duration;
 
+use crate::clock::Tick;
 use crate::error::{BuildError, ConfigError};
 use crate::manager::Manager;
 use crate::pool::Pool;
@@ -92,7 +93,7 @@ pub enum HealthCheck {
 impl HealthCheck {
     /// Whether a connection idle since `since` is pinged before it is lent
     /// at `now`.
-    pub(crate) fn is_due(self, since: tokio::time::Instant, now: tokio::time::Instant) -> bool {
+    pub(crate) fn is_due(self, since: Tick, now: Tick) -> bool {
         match self {
             HealthCheck::Never => false,
             HealthCheck::Always => true,

@@ -7,8 +7,7 @@
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use crate::clock::Tick;
 use crate::config::Config;
 use crate::stats::CloseReason;
 
@@ -17,14 +16,14 @@ use crate::stats::CloseReason;
 pub(crate) struct Conn<C> {
     pub(crate) conn: C,
     /// When it must be closed (`max_lifetime`, shortened by jitter), if ever.
-    pub(crate) expires_at: Option<Instant>,
+    pub(crate) expires_at: Option<Tick>,
     /// Times it was lent.
     pub(crate) uses: u64,
     /// When it was last returned (or dialed): what `idle_timeout` and the
     /// `IfIdleFor` health check measure. A keepalive ping does not reset it.
-    pub(crate) idle_since: Instant,
+    pub(crate) idle_since: Tick,
     /// When background keepalive pings it next, if it stays idle.
-    pub(crate) next_ping: Option<Instant>,
+    pub(crate) next_ping: Option<Tick>,
     /// Its keepalive interval: `keepalive_interval` shortened by jitter once,
     /// at birth. Each connection keeps its own phase, so pings of connections
     /// returned together spread out, while the deadlines one connection
@@ -40,7 +39,7 @@ pub(crate) struct Conn<C> {
 
 impl<C> Conn<C> {
     /// A connection dialed at `now`.
-    pub(crate) fn new(conn: C, now: Instant, config: &Config) -> Self {
+    pub(crate) fn new(conn: C, now: Tick, config: &Config) -> Self {
         let ping_every = config
             .keepalive_interval
             .map(|every| jittered(every, config.jitter));
@@ -65,7 +64,7 @@ impl<C> Conn<C> {
             conn,
             expires_at: None,
             uses: 0,
-            idle_since: Instant::now(),
+            idle_since: Tick::now(),
             next_ping: None,
             ping_every: None,
             missed: 0,
@@ -79,12 +78,12 @@ impl<C> Conn<C> {
     }
 
     /// Whether it reached its lifetime at `now`.
-    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+    pub(crate) fn is_expired(&self, now: Tick) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
     /// Whether it was idle `idle_timeout` or longer at `now`.
-    pub(crate) fn is_stale(&self, now: Instant, config: &Config) -> bool {
+    pub(crate) fn is_stale(&self, now: Tick, config: &Config) -> bool {
         config
             .idle_timeout
             .is_some_and(|t| self.idle_since + t <= now)
@@ -97,7 +96,7 @@ impl<C> Conn<C> {
 
     /// Why it must not be lent again at `now`: past its lifetime, or lent
     /// `max_uses` times.
-    pub(crate) fn retirement(&self, now: Instant, config: &Config) -> Option<CloseReason> {
+    pub(crate) fn retirement(&self, now: Tick, config: &Config) -> Option<CloseReason> {
         if self.is_expired(now) {
             Some(CloseReason::Lifetime)
         } else if self.is_used_up(config) {
@@ -108,14 +107,14 @@ impl<C> Conn<C> {
     }
 
     /// It is idle from `now` on: idle timeout and keepalive start over.
-    pub(crate) fn rest(&mut self, now: Instant) {
+    pub(crate) fn rest(&mut self, now: Tick) {
         self.idle_since = now;
         self.missed = 0;
         self.schedule_ping(now);
     }
 
     /// The next keepalive ping is due one (jittered) interval after `now`.
-    pub(crate) fn schedule_ping(&mut self, now: Instant) {
+    pub(crate) fn schedule_ping(&mut self, now: Tick) {
         self.next_ping = self.ping_every.map(|every| now + every);
     }
 
@@ -123,12 +122,7 @@ impl<C> Conn<C> {
     /// its lifetime, its idle timeout or its next ping, whichever is first.
     /// `protected` (its key is at `min_idle`) puts the idle timeout off by a
     /// whole timeout from `now`, so it is looked at again, not closed.
-    pub(crate) fn deadline(
-        &self,
-        now: Instant,
-        protected: bool,
-        config: &Config,
-    ) -> Option<Instant> {
+    pub(crate) fn deadline(&self, now: Tick, protected: bool, config: &Config) -> Option<Tick> {
         let idle = config.idle_timeout.map(|t| {
             if protected {
                 now + t
@@ -137,7 +131,7 @@ impl<C> Conn<C> {
             }
         });
         // Spelled out: this runs on every return.
-        let earlier = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+        let earlier = |a: Option<Tick>, b: Option<Tick>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, None) => a,
             (None, b) => b,

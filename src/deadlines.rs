@@ -23,8 +23,7 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use tokio::time::Instant;
-
+use crate::clock::Tick;
 use crate::idle::IdleRef;
 use crate::keys::KeyId;
 
@@ -42,18 +41,18 @@ pub(crate) enum Due {
 /// A min-heap of deadlines.
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
-    heap: BinaryHeap<Reverse<(Instant, Due)>>,
+    heap: BinaryHeap<Reverse<(Tick, Due)>>,
     /// Pushed since the last `absorb`.
-    pending: Vec<(Instant, Due)>,
+    pending: Vec<(Tick, Due)>,
     /// The earliest instant in `pending`.
-    pending_min: Option<Instant>,
+    pending_min: Option<Tick>,
 }
 
 /// Slack before compaction: a small heap is never worth compacting.
 const COMPACT_SLACK: usize = 64;
 
 impl Deadlines {
-    pub(crate) fn push(&mut self, at: Instant, due: Due) {
+    pub(crate) fn push(&mut self, at: Tick, due: Due) {
         self.pending.push((at, due));
         if self.pending_min.is_none_or(|min| at < min) {
             self.pending_min = Some(at);
@@ -71,7 +70,7 @@ impl Deadlines {
     }
 
     /// The earliest deadline, stale or not.
-    pub(crate) fn next(&self) -> Option<Instant> {
+    pub(crate) fn next(&self) -> Option<Tick> {
         let top = self.heap.peek().map(|Reverse((at, _))| *at);
         match (top, self.pending_min) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -81,7 +80,7 @@ impl Deadlines {
 
     /// Takes the earliest heap entry if it is due at `now` (call
     /// [`absorb`](Deadlines::absorb) first).
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
+    pub(crate) fn pop_due(&mut self, now: Tick) -> Option<Due> {
         let Reverse((at, _)) = self.heap.peek()?;
         if *at > now {
             return None;
@@ -117,13 +116,13 @@ impl Deadlines {
 #[cfg(test)]
 mod tests {
     use super::{Deadlines, Due};
+    use crate::clock::Tick;
     use crate::keys::KeyId;
     use std::time::Duration;
-    use tokio::time::Instant;
 
     #[test]
     fn pops_in_deadline_order_and_only_when_due() {
-        let t0 = Instant::now();
+        let t0 = Tick::now();
         let mut d = Deadlines::default();
         for (i, s) in [5u64, 1, 3].into_iter().enumerate() {
             d.push(
@@ -149,7 +148,7 @@ mod tests {
 
     #[test]
     fn compaction_keeps_live_entries_only_past_the_bound() {
-        let t0 = Instant::now();
+        let t0 = Tick::now();
         let mut d = Deadlines::default();
         for i in 0..200 {
             d.push(t0, Due::BackoffEnd(KeyId::from_index(i)));

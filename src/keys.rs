@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use slab::Slab;
 
+use crate::clock::Tick;
 use crate::error::ConnectError;
 use crate::queue::WaitQueue;
 use crate::stats::Counters;
@@ -55,7 +56,7 @@ pub(crate) struct KeyEntry<K, E> {
     pub(crate) pinging: usize,
     pub(crate) waiting: usize,
     pub(crate) failures: u32,
-    pub(crate) backoff_until: Option<tokio::time::Instant>,
+    pub(crate) backoff_until: Option<Tick>,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
@@ -170,7 +171,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     /// key whose last dial failed is kept during its backoff and for
     /// `failure_memory` after it: forgetting it would forget the backoff and
     /// the count of failures in a row that makes the next backoff longer.
-    pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: tokio::time::Instant) {
+    pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
         };

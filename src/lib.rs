@@ -59,6 +59,7 @@
 //! | `keys` | per-key state: counts, wait queues, last dial error |
 //! | `idle` | idle connections: per-key LIFO and global LRU in one structure |
 //! | `shared` | shared lending: multiplexed connections lent to several borrowers at once |
+//! | `clock` | the pool's time: instants as integers, driven by tokio's (pausable) clock |
 //! | `conn` | a connection's life record: lifetime, uses, idle since, next ping |
 //! | `deadlines` | the deadline heap that wakes the maintenance task |
 //! | `maintenance` | the one task per pool that runs the timers |
@@ -73,6 +74,7 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod clock;
 mod config;
 mod conn;
 mod deadlines;

@@ -17,6 +17,8 @@ use std::sync::{Arc, Weak};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::clock::Tick;
+
 use crate::manager::Manager;
 use crate::pool::Shared;
 use crate::state::Effects;
@@ -52,8 +54,8 @@ fn turn<M: Manager>(pool: &Weak<Shared<M>>) -> Option<Option<Instant>> {
         if state.is_closed() {
             return None;
         }
-        state.maintain(Instant::now(), &shared.config, &mut fx)
+        state.maintain(Tick::now(), &shared.config, &mut fx)
     };
     shared.apply(fx);
-    Some(next)
+    Some(next.map(Tick::into_instant))
 }

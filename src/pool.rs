@@ -12,6 +12,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::clock::Tick;
+
 use crate::config::{Builder, Config};
 use crate::conn::Conn;
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
@@ -94,7 +96,7 @@ impl<M: Manager> Shared<M> {
                 .is_broken(&mut conn.conn)
                 .then_some(CloseReason::Broken)
         });
-        let now = Instant::now();
+        let now = Tick::now();
         let mut fx = Effects::new();
         self.state
             .lock()
@@ -118,7 +120,7 @@ impl<M: Manager> Shared<M> {
                 .then_some(CloseReason::Broken)
         });
         drop(handle);
-        let now = Instant::now();
+        let now = Tick::now();
         let mut fx = Effects::new();
         self.state
             .lock()
@@ -130,7 +132,7 @@ impl<M: Manager> Shared<M> {
         let mut fx = Effects::new();
         self.state
             .lock()
-            .detach(key, slot, Instant::now(), &self.config, &mut fx);
+            .detach(key, slot, Tick::now(), &self.config, &mut fx);
         self.apply(fx);
     }
 }
@@ -199,7 +201,7 @@ impl<M: Manager> Pool<M> {
         pool.shared
             .state
             .lock()
-            .refill_all(Instant::now(), &pool.shared.config, &mut fx);
+            .refill_all(Tick::now(), &pool.shared.config, &mut fx);
         pool.shared.apply(fx);
         Ok(pool)
     }
@@ -235,7 +237,7 @@ impl<M: Manager> Pool<M> {
                 id,
                 None,
                 result,
-                Instant::now(),
+                Tick::now(),
                 &self.shared.config,
                 &mut fx,
             );
@@ -268,9 +270,9 @@ impl<M: Manager> Pool<M> {
     /// connection on its way to this getter goes to the next one.
     pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
         let config = &self.shared.config;
-        let start = Instant::now();
+        let start = Tick::now();
         // Computed when first needed: most gets never wait or ping.
-        let deadline = || config.checkout_timeout.map(|t| start + t);
+        let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
         let mut now = start;
         let mut count = true;
         loop {
@@ -303,14 +305,14 @@ impl<M: Manager> Pool<M> {
                     None => {
                         // The error first: closing the connection may make
                         // the pool forget its key.
-                        let waited = Instant::now().saturating_duration_since(start);
+                        let waited = Tick::now().saturating_duration_since(start);
                         let err = self.shared.state.lock().timeout_error(id, waited);
                         Pooled::close_for(conn, CloseReason::HealthCheck);
                         return Err(err);
                     }
                 }
             }
-            now = Instant::now();
+            now = Tick::now();
         }
     }
 

@@ -104,8 +104,7 @@
 use std::task::Waker;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
+use crate::clock::Tick;
 use crate::config::Config;
 use crate::conn::Conn;
 use crate::deadlines::{Deadlines, Due};
@@ -208,7 +207,7 @@ pub(crate) enum Checkout<C> {
     /// Lent at once: a connection from the idle list (with when it became
     /// idle, for the health check), or a handle to a shared connection that
     /// already has borrowers (`None`: it is in use, nothing to check).
-    Lent(KeyId, Lent<C>, Option<Instant>),
+    Lent(KeyId, Lent<C>, Option<Tick>),
     /// No idle connection: wait on this slot.
     Wait(WaiterId),
 }
@@ -224,7 +223,7 @@ pub(crate) struct State<M: Manager> {
     global_dial_waiters: WaitQueue<WaiterId>,
     deadlines: Deadlines,
     /// When the maintenance task wakes next (`None`: only when told).
-    timer_at: Option<Instant>,
+    timer_at: Option<Tick>,
     /// Keys that may have become unused during the current transition.
     maybe_unused: Vec<KeyId>,
     open: usize,
@@ -270,7 +269,7 @@ impl<M: Manager> State<M> {
     /// tells whether a closed pool is drained.
     fn finish(&mut self, fx: &mut Effects<M>) {
         if !self.maybe_unused.is_empty() {
-            let now = Instant::now();
+            let now = Tick::now();
             while let Some(id) = self.maybe_unused.pop() {
                 self.keys.forget_if_unused(id, now);
             }
@@ -286,7 +285,7 @@ impl<M: Manager> State<M> {
         self.maybe_unused.push(id);
     }
 
-    fn in_backoff(&self, id: KeyId, now: Instant) -> bool {
+    fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
         self.keys
             .get(id)
             .backoff_until
@@ -294,14 +293,14 @@ impl<M: Manager> State<M> {
     }
 
     /// Whether a dial of `id` may start, the pool's own cap aside.
-    fn key_can_dial(&self, id: KeyId, now: Instant, config: &Config) -> bool {
+    fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
         entry.open < config.max_open_per_key
             && entry.dialing < config.max_connecting
             && !self.in_backoff(id, now)
     }
 
-    fn backoff_error(&self, id: KeyId, now: Instant) -> Error<M::Error> {
+    fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
         let entry = self.keys.get(id);
         Error::Backoff {
             retry_in: entry
@@ -318,7 +317,7 @@ impl<M: Manager> State<M> {
         &mut self,
         key: &M::Key,
         count: bool,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) -> Result<Checkout<M::Connection>, Error<M::Error>> {
@@ -394,7 +393,7 @@ impl<M: Manager> State<M> {
         &mut self,
         id: KeyId,
         w: WaiterId,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -449,7 +448,7 @@ impl<M: Manager> State<M> {
     }
 
     /// Tops every key up to `min_idle` (after pre-warming).
-    pub(crate) fn refill_all(&mut self, now: Instant, config: &Config, fx: &mut Effects<M>) {
+    pub(crate) fn refill_all(&mut self, now: Tick, config: &Config, fx: &mut Effects<M>) {
         for id in self.keys.ids() {
             self.refill(id, now, config, fx);
         }
@@ -461,13 +460,13 @@ impl<M: Manager> State<M> {
     /// refill for when it ends). Dials beyond the key's waiters count as
     /// future idle connections, and so do connections out for a ping.
     #[inline]
-    fn refill(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
+    fn refill(&mut self, id: KeyId, now: Tick, config: &Config, fx: &mut Effects<M>) {
         if config.min_idle > 0 && !self.closed {
             self.refill_dials(id, now, config, fx);
         }
     }
 
-    fn refill_dials(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
+    fn refill_dials(&mut self, id: KeyId, now: Tick, config: &Config, fx: &mut Effects<M>) {
         loop {
             let entry = self.keys.get(id);
             let spare_dials = entry.dialing.saturating_sub(entry.waiting);
@@ -551,7 +550,7 @@ impl<M: Manager> State<M> {
         &mut self,
         id: KeyId,
         conn: Conn<M::Connection>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -576,7 +575,7 @@ impl<M: Manager> State<M> {
         &mut self,
         id: KeyId,
         conn: Conn<M::Connection>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -611,7 +610,7 @@ impl<M: Manager> State<M> {
         id: KeyId,
         conn: Conn<M::Connection>,
         first: Option<WaiterId>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -647,7 +646,7 @@ impl<M: Manager> State<M> {
         id: KeyId,
         slot: usize,
         close: Option<CloseReason>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -682,7 +681,7 @@ impl<M: Manager> State<M> {
         id: KeyId,
         slot: usize,
         close: Option<CloseReason>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -690,7 +689,7 @@ impl<M: Manager> State<M> {
         self.finish(fx);
     }
 
-    fn schedule(&mut self, at: Instant, due: Due, fx: &mut Effects<M>) {
+    fn schedule(&mut self, at: Tick, due: Due, fx: &mut Effects<M>) {
         self.deadlines.push(at, due);
         if self.timer_at.is_none_or(|t| at < t) {
             self.timer_at = Some(at);
@@ -709,7 +708,7 @@ impl<M: Manager> State<M> {
     /// to their key's dial queue, waiters whose key is in backoff fail.
     fn pop_global_waiter(
         &mut self,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) -> Option<(WaiterId, KeyId)> {
@@ -729,7 +728,7 @@ impl<M: Manager> State<M> {
         None
     }
 
-    fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId, now: Instant, fx: &mut Effects<M>) {
+    fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId, now: Tick, fx: &mut Effects<M>) {
         self.counters.backoff_rejections += 1;
         self.keys.get_mut(id).counters.backoff_rejections += 1;
         let err = self.backoff_error(id, now);
@@ -752,7 +751,7 @@ impl<M: Manager> State<M> {
         id: KeyId,
         mut conn: Conn<M::Connection>,
         close: Option<CloseReason>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -775,7 +774,7 @@ impl<M: Manager> State<M> {
         &mut self,
         id: KeyId,
         slot: Option<usize>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -817,7 +816,7 @@ impl<M: Manager> State<M> {
         id: KeyId,
         conn: M::Connection,
         reason: CloseReason,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -850,7 +849,7 @@ impl<M: Manager> State<M> {
 
     /// A connection of `id` stopped counting: hand its slot to a dial waiter
     /// (of the key, else of the pool) and refill `min_idle`.
-    fn release_slot(&mut self, id: KeyId, now: Instant, config: &Config, fx: &mut Effects<M>) {
+    fn release_slot(&mut self, id: KeyId, now: Tick, config: &Config, fx: &mut Effects<M>) {
         self.keys.get_mut(id).open -= 1;
         self.open -= 1;
         self.unused(id);
@@ -870,7 +869,7 @@ impl<M: Manager> State<M> {
     fn start_queued_dial(
         &mut self,
         id: KeyId,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) -> bool {
@@ -898,7 +897,7 @@ impl<M: Manager> State<M> {
         id: KeyId,
         waiter: Option<WaiterId>,
         result: Dialed<M>,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -959,7 +958,7 @@ impl<M: Manager> State<M> {
 
     /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
     /// the getters waiting for a dial of it.
-    fn enter_backoff(&mut self, id: KeyId, delay: Duration, now: Instant, fx: &mut Effects<M>) {
+    fn enter_backoff(&mut self, id: KeyId, delay: Duration, now: Tick, fx: &mut Effects<M>) {
         let delay = delay.mul_f64(0.5 + 0.5 * fastrand::f64());
         let until = now + delay;
         let entry = self.keys.get_mut(id);
@@ -989,7 +988,7 @@ impl<M: Manager> State<M> {
         id: KeyId,
         conn: Option<Conn<M::Connection>>,
         ping: PingResult,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
@@ -1027,10 +1026,10 @@ impl<M: Manager> State<M> {
     /// to run next.
     pub(crate) fn maintain(
         &mut self,
-        now: Instant,
+        now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
-    ) -> Option<Instant> {
+    ) -> Option<Tick> {
         if self.closed {
             return None;
         }
@@ -1089,8 +1088,8 @@ impl<M: Manager> State<M> {
         Some(outcome)
     }
 
-    fn count_wait(&mut self, id: KeyId, since: Instant, key_alive: bool) {
-        let waited = Instant::now().saturating_duration_since(since);
+    fn count_wait(&mut self, id: KeyId, since: Tick, key_alive: bool) {
+        let waited = Tick::now().saturating_duration_since(since);
         self.counters.wait_time += waited;
         if key_alive {
             self.keys.get_mut(id).counters.wait_time += waited;
@@ -1125,13 +1124,13 @@ impl<M: Manager> State<M> {
                 conn.uses -= 1;
                 self.keys.get_mut(id).lent -= 1;
                 self.lent -= 1;
-                self.place(id, conn, Instant::now(), config, fx);
+                self.place(id, conn, Tick::now(), config, fx);
                 None
             }
             Some(Ok((id, Lent::Handle { slot, .. }))) => {
                 // A handle never picked up: its borrow was not a use.
                 self.shared.conn_mut(slot).1.uses -= 1;
-                self.return_handle(id, slot, None, Instant::now(), config, fx);
+                self.return_handle(id, slot, None, Tick::now(), config, fx);
                 None
             }
             Some(Err(_)) => None,
@@ -1161,7 +1160,7 @@ impl<M: Manager> State<M> {
         self.counters.timeouts += 1;
         self.cancel(w, false, config, fx);
         Err(Error::Timeout {
-            waited: Instant::now().saturating_duration_since(since),
+            waited: Tick::now().saturating_duration_since(since),
             last_connect_error,
         })
     }
@@ -1186,7 +1185,7 @@ impl<M: Manager> State<M> {
         for id in self.keys.ids() {
             self.unused(id);
         }
-        let now = Instant::now();
+        let now = Tick::now();
         while let Some((id, conn)) = self.idle.pop_lru() {
             self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
         }
@@ -1235,7 +1234,7 @@ impl<M: Manager> State<M> {
             pinging: entry.pinging,
             waiting: entry.waiting,
             dial_failures_in_a_row: entry.failures,
-            in_backoff: self.in_backoff(id, Instant::now()),
+            in_backoff: self.in_backoff(id, Tick::now()),
             counters: entry.counters.clone(),
         })
     }

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use tokio::time::Instant;
+use crate::clock::Tick;
 
 use crate::conn::Conn;
 use crate::error::ConnectError;
@@ -72,7 +72,7 @@ impl<M: Manager> DialGuard<M> {
             self.key_id,
             self.waiter,
             result,
-            Instant::now(),
+            Tick::now(),
             &self.shared.config,
             &mut fx,
         );
@@ -140,7 +140,7 @@ impl<M: Manager> PingGuard<M> {
             self.key_id,
             conn,
             ping,
-            Instant::now(),
+            Tick::now(),
             &self.shared.config,
             &mut fx,
         );

@@ -14,8 +14,8 @@
 use std::task::Waker;
 
 use slab::Slab;
-use tokio::time::Instant;
 
+use crate::clock::Tick;
 use crate::keys::KeyId;
 
 /// A waiter's slot and generation.
@@ -30,7 +30,7 @@ pub(crate) struct WaiterId {
 pub(crate) struct Waiter<T> {
     generation: u64,
     pub(crate) key: KeyId,
-    pub(crate) since: Instant,
+    pub(crate) since: Tick,
     waker: Option<Waker>,
     /// `None` while waiting; set once, by whoever serves the waiter.
     outcome: Option<T>,
@@ -54,7 +54,7 @@ impl<T> Default for Waiters<T> {
 
 impl<T> Waiters<T> {
     /// Opens a slot for a getter of `key`.
-    pub(crate) fn insert(&mut self, key: KeyId, since: Instant) -> WaiterId {
+    pub(crate) fn insert(&mut self, key: KeyId, since: Tick) -> WaiterId {
         let generation = self.next_generation;
         self.next_generation += 1;
         let slot = self.slots.insert(Waiter {
@@ -136,14 +136,14 @@ impl<T> Waiters<T> {
 #[cfg(test)]
 mod tests {
     use super::Waiters;
+    use crate::clock::Tick;
     use crate::keys::KeyId;
     use std::task::Waker;
-    use tokio::time::Instant;
 
     #[test]
     fn a_reused_slot_does_not_answer_for_a_stale_id() {
         let mut w = Waiters::<u32>::default();
-        let now = Instant::now();
+        let now = Tick::now();
         let a = w.insert(KeyId::from_index(0), now);
         assert!(w.is_live(a));
         let (_, outcome) = w.remove(a);
