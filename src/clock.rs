@@ -30,6 +30,10 @@ fn nanos(d: Duration) -> u64 {
 }
 
 impl Tick {
+    /// Later than any instant the pool will see: "no deadline". Additions
+    /// saturate to it.
+    pub(crate) const NEVER: Tick = Tick(u64::MAX);
+
     /// Now, by tokio's clock.
     pub(crate) fn now() -> Tick {
         Tick::from(Instant::now())

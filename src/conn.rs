@@ -15,26 +15,30 @@ use crate::stats::CloseReason;
 #[derive(Debug)]
 pub(crate) struct Conn<C> {
     pub(crate) conn: C,
-    /// When it must be closed (`max_lifetime`, shortened by jitter), if ever.
-    pub(crate) expires_at: Option<Tick>,
+    /// When it must be closed (`max_lifetime`, shortened by jitter);
+    /// [`Tick::NEVER`] without a lifetime. (Sentinels, not `Option`s: the
+    /// record is moved on every checkout and return, and kept per idle
+    /// connection.)
+    pub(crate) expires_at: Tick,
     /// Times it was lent.
     pub(crate) uses: u64,
     /// When it was last returned (or dialed): what `idle_timeout` and the
     /// `IfIdleFor` health check measure. A keepalive ping does not reset it.
     pub(crate) idle_since: Tick,
-    /// When background keepalive pings it next, if it stays idle.
-    pub(crate) next_ping: Option<Tick>,
+    /// When background keepalive pings it next, if it stays idle
+    /// ([`Tick::NEVER`] without keepalive).
+    pub(crate) next_ping: Tick,
     /// Its keepalive interval: `keepalive_interval` shortened by jitter once,
     /// at birth. Each connection keeps its own phase, so pings of connections
     /// returned together spread out, while the deadlines one connection
     /// pushes stay in order (the maintenance task is not re-armed by every
-    /// return).
-    ping_every: Option<Duration>,
+    /// return). `Duration::MAX` without keepalive.
+    ping_every: Duration,
     /// Keepalive pings failed in a row.
     pub(crate) missed: u32,
     /// Borrowers it may have at once: 1 is exclusive lending, more is
     /// shared lending (see the `shared` module). Fixed after the dial.
-    pub(crate) max_borrowers: usize,
+    pub(crate) max_borrowers: u32,
 }
 
 impl<C> Conn<C> {
@@ -42,15 +46,15 @@ impl<C> Conn<C> {
     pub(crate) fn new(conn: C, now: Tick, config: &Config) -> Self {
         let ping_every = config
             .keepalive_interval
-            .map(|every| jittered(every, config.jitter));
+            .map_or(Duration::MAX, |every| jittered(every, config.jitter));
         Self {
             conn,
             expires_at: config
                 .max_lifetime
-                .map(|life| now + jittered(life, config.jitter)),
+                .map_or(Tick::NEVER, |life| now + jittered(life, config.jitter)),
             uses: 0,
             idle_since: now,
-            next_ping: ping_every.map(|every| now + every),
+            next_ping: now + ping_every,
             ping_every,
             missed: 0,
             max_borrowers: 1,
@@ -62,11 +66,11 @@ impl<C> Conn<C> {
     pub(crate) fn bare(conn: C) -> Self {
         Self {
             conn,
-            expires_at: None,
+            expires_at: Tick::NEVER,
             uses: 0,
             idle_since: Tick::now(),
-            next_ping: None,
-            ping_every: None,
+            next_ping: Tick::NEVER,
+            ping_every: Duration::MAX,
             missed: 0,
             max_borrowers: 1,
         }
@@ -79,7 +83,7 @@ impl<C> Conn<C> {
 
     /// Whether it reached its lifetime at `now`.
     pub(crate) fn is_expired(&self, now: Tick) -> bool {
-        self.expires_at.is_some_and(|at| at <= now)
+        self.expires_at <= now
     }
 
     /// Whether it was idle `idle_timeout` or longer at `now`.
@@ -115,7 +119,7 @@ impl<C> Conn<C> {
 
     /// The next keepalive ping is due one (jittered) interval after `now`.
     pub(crate) fn schedule_ping(&mut self, now: Tick) {
-        self.next_ping = self.ping_every.map(|every| now + every);
+        self.next_ping = now + self.ping_every;
     }
 
     /// The first instant the maintenance task must look at it while idle:
@@ -123,20 +127,15 @@ impl<C> Conn<C> {
     /// `protected` (its key is at `min_idle`) puts the idle timeout off by a
     /// whole timeout from `now`, so it is looked at again, not closed.
     pub(crate) fn deadline(&self, now: Tick, protected: bool, config: &Config) -> Option<Tick> {
-        let idle = config.idle_timeout.map(|t| {
+        let idle = config.idle_timeout.map_or(Tick::NEVER, |t| {
             if protected {
                 now + t
             } else {
                 self.idle_since + t
             }
         });
-        // Spelled out: this runs on every return.
-        let earlier = |a: Option<Tick>, b: Option<Tick>| match (a, b) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, None) => a,
-            (None, b) => b,
-        };
-        earlier(earlier(self.expires_at, idle), self.next_ping)
+        let first = self.expires_at.min(idle).min(self.next_ping);
+        (first != Tick::NEVER).then_some(first)
     }
 }
 

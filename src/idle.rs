@@ -19,9 +19,14 @@ use slab::Slab;
 
 use crate::keys::KeyId;
 
-/// Slab index of an entry; `NIL` ends a list.
-type Link = usize;
-const NIL: Link = usize::MAX;
+/// Slab index of an entry; `NIL` ends a list. 32 bits: four links per idle
+/// connection, and no pool holds four billion of them.
+type Link = u32;
+const NIL: Link = u32::MAX;
+
+fn link(idx: usize) -> Link {
+    Link::try_from(idx).expect("fewer than 2^32 - 1 idle connections")
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Ends {
@@ -42,15 +47,18 @@ impl Ends {
 /// stamp unique to this stay, so a reused slot is not mistaken for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct IdleRef {
-    idx: usize,
-    stamp: u64,
+    idx: Link,
+    /// Wraps after 2^32 stays: a deadline that outlived that many returns
+    /// and meets its slot's new occupant only makes the maintenance task
+    /// look at that connection early (it checks the connection's own times).
+    stamp: u32,
 }
 
 #[derive(Debug)]
 struct Entry<C> {
     conn: C,
     key: KeyId,
-    stamp: u64,
+    stamp: u32,
     /// Neighbours in the key's list (older, newer).
     key_prev: Link,
     key_next: Link,
@@ -70,7 +78,7 @@ pub(crate) struct IdleSet<C> {
     lru: Ends,
     /// Indexed by `KeyId`; grown on demand, never shrunk (one `Ends` a key slot).
     per_key: Vec<Ends>,
-    next_stamp: u64,
+    next_stamp: u32,
 }
 
 impl<C> Default for IdleSet<C> {
@@ -103,8 +111,9 @@ impl<C> IdleSet<C> {
         }
         let ends = self.per_key[key.index()];
         let stamp = self.next_stamp;
-        self.next_stamp += 1;
-        let idx = self.entries.insert(Entry {
+        self.next_stamp = self.next_stamp.wrapping_add(1);
+        let idx = link(self.entries.vacant_key());
+        self.entries.insert(Entry {
             conn,
             key,
             stamp,
@@ -116,14 +125,14 @@ impl<C> IdleSet<C> {
         if ends.last == NIL {
             self.per_key[key.index()].first = idx;
         } else {
-            self.entries[ends.last].key_next = idx;
+            self.entries[ends.last as usize].key_next = idx;
         }
         self.per_key[key.index()].last = idx;
         self.per_key[key.index()].len += 1;
         if self.lru.last == NIL {
             self.lru.first = idx;
         } else {
-            self.entries[self.lru.last].lru_next = idx;
+            self.entries[self.lru.last as usize].lru_next = idx;
         }
         self.lru.last = idx;
         self.lru.len += 1;
@@ -133,7 +142,7 @@ impl<C> IdleSet<C> {
     /// The connection `r` names, if it is still idle.
     pub(crate) fn get(&self, r: IdleRef) -> Option<(KeyId, &C)> {
         self.entries
-            .get(r.idx)
+            .get(r.idx as usize)
             .filter(|e| e.stamp == r.stamp)
             .map(|e| (e.key, &e.conn))
     }
@@ -161,29 +170,29 @@ impl<C> IdleSet<C> {
     }
 
     fn unlink(&mut self, idx: Link) -> (KeyId, C) {
-        let entry = self.entries.remove(idx);
+        let entry = self.entries.remove(idx as usize);
         let ends = &mut self.per_key[entry.key.index()];
         if entry.key_prev == NIL {
             ends.first = entry.key_next;
         } else {
-            self.entries[entry.key_prev].key_next = entry.key_next;
+            self.entries[entry.key_prev as usize].key_next = entry.key_next;
         }
         let ends = &mut self.per_key[entry.key.index()];
         if entry.key_next == NIL {
             ends.last = entry.key_prev;
         } else {
-            self.entries[entry.key_next].key_prev = entry.key_prev;
+            self.entries[entry.key_next as usize].key_prev = entry.key_prev;
         }
         self.per_key[entry.key.index()].len -= 1;
         if entry.lru_prev == NIL {
             self.lru.first = entry.lru_next;
         } else {
-            self.entries[entry.lru_prev].lru_next = entry.lru_next;
+            self.entries[entry.lru_prev as usize].lru_next = entry.lru_next;
         }
         if entry.lru_next == NIL {
             self.lru.last = entry.lru_prev;
         } else {
-            self.entries[entry.lru_next].lru_prev = entry.lru_prev;
+            self.entries[entry.lru_next as usize].lru_prev = entry.lru_prev;
         }
         self.lru.len -= 1;
         (entry.key, entry.conn)

@@ -50,7 +50,7 @@ pub(crate) enum Lent<C> {
 struct Entry<C> {
     conn: Conn<C>,
     key: KeyId,
-    borrowers: usize,
+    borrowers: u32,
     /// Index of this slot in its key's list.
     pos: usize,
     /// Set: no new borrower; closed for this reason when the last one returns.
@@ -93,7 +93,10 @@ impl<C> SharedSet<C> {
     /// Handles out to connections of `key`.
     pub(crate) fn borrowers_of(&self, key: KeyId) -> usize {
         self.per_key.get(key.index()).map_or(0, |slots| {
-            slots.iter().map(|&s| self.entries[s].borrowers).sum()
+            slots
+                .iter()
+                .map(|&s| self.entries[s].borrowers as usize)
+                .sum()
         })
     }
 
@@ -150,7 +153,7 @@ impl<C> SharedSet<C> {
     }
 
     /// A borrower of `slot` is done; returns the borrowers left.
-    pub(crate) fn give_back(&mut self, slot: usize) -> usize {
+    pub(crate) fn give_back(&mut self, slot: usize) -> u32 {
         let entry = &mut self.entries[slot];
         entry.borrowers -= 1;
         self.borrowers -= 1;
@@ -192,7 +195,7 @@ impl<C> SharedSet<C> {
         mut retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
     ) -> Option<usize> {
         let list = self.per_key.get(key.index())?;
-        let mut best: Option<(usize, usize)> = None;
+        let mut best: Option<(usize, u32)> = None;
         for &slot in list {
             let entry = &mut self.entries[slot];
             if entry.draining.is_some() || entry.borrowers >= entry.conn.max_borrowers {
@@ -217,7 +220,7 @@ mod tests {
     use crate::keys::KeyId;
     use crate::stats::CloseReason;
 
-    fn conn(id: u32, max: usize) -> Conn<u32> {
+    fn conn(id: u32, max: u32) -> Conn<u32> {
         let mut c = Conn::bare(id);
         c.max_borrowers = max;
         c

@@ -911,7 +911,7 @@ impl<M: Manager> State<M> {
                 entry.backoff_until = None;
                 let mut conn = Conn::new(conn, now, config);
                 let (max_borrowers, share) = lending.clamped(config.max_borrowers);
-                conn.max_borrowers = max_borrowers;
+                conn.max_borrowers = u32::try_from(max_borrowers).unwrap_or(u32::MAX);
                 entry.share_hint = max_borrowers;
                 if let Some(share) = share {
                     self.shared.set_share(share);
@@ -1064,7 +1064,7 @@ impl<M: Manager> State<M> {
                 };
                 let (id, conn) = self.idle.take(r).expect("idle");
                 self.close_conn(id, conn.conn, reason, now, config, fx);
-            } else if conn.next_ping.is_some_and(|at| at <= now) {
+            } else if conn.next_ping <= now {
                 let (id, conn) = self.idle.take(r).expect("idle");
                 self.keys.get_mut(id).pinging += 1;
                 self.pinging += 1;
