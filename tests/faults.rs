@@ -225,13 +225,17 @@ mod grpc {
     use super::{CONNECT, Target, ms};
     use crate::grpc_support::GrpcServer;
 
-    /// HTTP/2 keepalive of the test manager, interval and ACK timeout alike:
-    /// a connection with calls in flight that stops answering (black hole)
-    /// is closed by a missed PING within 2 × this, so `is_broken` refuses
-    /// it to new borrowers. (The defaults, 5 min + 20 s, suit grpc-go's PING
-    /// policy; a tonic server does not police PINGs.) PINGs go out only
-    /// while calls are active, as by default: idle connections are the
-    /// health check's business.
+    /// HTTP/2 keepalive of the test manager, interval and ACK timeout alike
+    /// (the defaults, 5 min + 20 s, suit grpc-go's PING policy; a tonic
+    /// server does not police PINGs). PINGs go out only while calls are
+    /// active, as by default: idle connections are the health check's
+    /// business. A black-holed connection with calls in flight is closed by
+    /// a missed PING within 2 × this, and `is_broken` then refuses it to new
+    /// borrowers. Here each caller's own 300 ms request timeout still ends
+    /// its call first and marks the connection broken, so the figures come
+    /// out the same with the defaults (measured); the PING is the backstop
+    /// for callers without a timeout of their own (`tests/grpc.rs`,
+    /// `keepalive_finds_a_blackholed_server_under_an_active_call`).
     pub const KEEP_ALIVE: std::time::Duration = ms(200);
 
     /// The in-process tonic server with the health service; one request is
@@ -671,12 +675,20 @@ async fn severed_idle_connections<T: Target>(target: &T) {
         let severed_lent: HashSet<_> = handed.iter().filter(|a| severed.contains(a)).collect();
         let to_severed = handed.iter().filter(|a| severed.contains(a)).count();
         let s = pool.state();
+        // Connections, where the target tells them apart.
+        let by_conn = if severed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} of {} severed connections handed to {to_severed} callers",
+                severed_lent.len(),
+                severed.len()
+            )
+        };
         println!(
-            "{} severed idle, {health:?}: {failed} of {TASKS} first uses failed; {} of {} severed \
-             connections handed to {to_severed} callers; slowest call {:?}; health checks {} ({} failed)",
+            "{} severed idle, {health:?}: {failed} of {TASKS} first uses failed{by_conn}; \
+             slowest call {:?}; health checks {} ({} failed)",
             target.name(),
-            severed_lent.len(),
-            severed.len(),
             slowest.lock(),
             s.counters.health_checks,
             s.counters.health_check_failures

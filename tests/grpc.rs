@@ -286,6 +286,64 @@ async fn keepalive_finds_a_blackholed_server() {
     server.abort();
 }
 
+// The default PING policy (PINGs only while calls are active, as servers
+// require): a connection with a call in flight (a health `Watch` stream
+// waiting for its next message) behind a black hole is closed by the missed
+// PING: the call fails and is_broken says so within interval + timeout,
+// though the caller set no timeout of its own.
+#[tokio::test]
+async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
+    let interval = Duration::from_millis(300);
+    let ka_timeout = Duration::from_millis(300);
+    let server = GrpcServer::start(None).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let manager = GrpcManager::new()
+        .keep_alive_interval(interval)
+        .keep_alive_timeout(ka_timeout);
+    let pool = Pool::builder(manager)
+        .health_check(HealthCheck::Never)
+        .build()
+        .await
+        .unwrap();
+    let conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
+    let mut stream = HealthClient::new(conn.channel().clone())
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), Status::Serving);
+    let mut handle = (*conn).clone();
+
+    proxy.blackhole();
+    let start = Instant::now();
+    let next = timeout(BOUND, stream.message())
+        .await
+        .expect("the call ended within 5 s");
+    let call_failed = start.elapsed();
+    assert!(next.is_err(), "the call went on: {next:?}");
+    let took =
+        start.elapsed() + until("declared dead", || pool.manager().is_broken(&mut handle)).await;
+    println!(
+        "blackholed gRPC server under an active call: the call failed after {call_failed:?} \
+         ({}), declared dead after {took:?} (interval {interval:?} + timeout {ka_timeout:?})",
+        next.unwrap_err().message()
+    );
+    assert!(
+        took >= interval,
+        "{took:?}: faster than a PING could be due"
+    );
+    assert!(
+        took <= 2 * (interval + ka_timeout) + Duration::from_millis(500),
+        "{took:?}"
+    );
+    drop(conn);
+    pool.close().await;
+    server.abort();
+}
+
 /// Starts `k` tasks that each get a connection and hold a health `Watch`
 /// stream open on it (counted in `open` once its first message arrived)
 /// until `release` turns true.
