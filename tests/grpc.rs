@@ -7,8 +7,8 @@
 #![cfg(feature = "grpc")]
 
 mod fault_support;
+mod grpc_support;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -17,93 +17,15 @@ use connpool::managers::grpc::{GrpcConn, GrpcError, GrpcManager};
 use connpool::managers::tcp::Destination;
 use connpool::{ConnectError, Error, HealthCheck, Manager, Pool};
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::watch;
 use tokio::time::timeout;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
 use tonic_health::ServingStatus;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus as Status;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::server::HealthReporter;
 
 use fault_support::FaultProxy;
-
-const BOUND: Duration = Duration::from_secs(5);
-const SERVICE: &str = "test.Svc";
-
-/// A tonic server with the health service (`""` and `test.Svc` SERVING),
-/// counting the connections it accepts.
-struct GrpcServer {
-    addr: SocketAddr,
-    reporter: HealthReporter,
-    accepted: Arc<AtomicUsize>,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl GrpcServer {
-    async fn start(max_streams: Option<u32>) -> GrpcServer {
-        Self::start_on("127.0.0.1:0".parse().unwrap(), max_streams).await
-    }
-
-    async fn start_on(addr: SocketAddr, max_streams: Option<u32>) -> GrpcServer {
-        let listener = TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (reporter, service) = tonic_health::server::health_reporter();
-        reporter
-            .set_service_status(SERVICE, ServingStatus::Serving)
-            .await;
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        let incoming = TcpListenerStream::new(listener).map(move |conn| {
-            if conn.is_ok() {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-            conn
-        });
-        let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            Server::builder()
-                .max_concurrent_streams(max_streams)
-                .add_service(service)
-                .serve_with_incoming_shutdown(incoming, async {
-                    let _ = rx.await;
-                })
-                .await
-                .unwrap();
-        });
-        GrpcServer {
-            addr,
-            reporter,
-            accepted,
-            shutdown: Some(tx),
-            task,
-        }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Stops at once, without waiting for connections to finish (a graceful
-    /// shutdown would wait forever for a connection behind a black hole).
-    fn abort(self) {
-        self.task.abort();
-    }
-
-    /// Graceful shutdown (GOAWAY to every connection); waits until the
-    /// server has stopped (at most 5 s).
-    async fn stop(mut self) {
-        let _ = self.shutdown.take().unwrap().send(());
-        timeout(BOUND, &mut self.task)
-            .await
-            .expect("server stopped within 5 s")
-            .unwrap();
-    }
-}
+use grpc_support::{BOUND, GrpcServer, SERVICE};
 
 /// Polls `cond` every 1 ms for at most 5 s; returns how long it took.
 async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
@@ -360,6 +282,64 @@ async fn keepalive_finds_a_blackholed_server() {
         took <= 2 * (interval + ka_timeout) + Duration::from_millis(500),
         "{took:?}"
     );
+    pool.close().await;
+    server.abort();
+}
+
+// The default PING policy (PINGs only while calls are active, as servers
+// require): a connection with a call in flight (a health `Watch` stream
+// waiting for its next message) behind a black hole is closed by the missed
+// PING: the call fails and is_broken says so within interval + timeout,
+// though the caller set no timeout of its own.
+#[tokio::test]
+async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
+    let interval = Duration::from_millis(300);
+    let ka_timeout = Duration::from_millis(300);
+    let server = GrpcServer::start(None).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let manager = GrpcManager::new()
+        .keep_alive_interval(interval)
+        .keep_alive_timeout(ka_timeout);
+    let pool = Pool::builder(manager)
+        .health_check(HealthCheck::Never)
+        .build()
+        .await
+        .unwrap();
+    let conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
+    let mut stream = HealthClient::new(conn.channel().clone())
+        .watch(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = stream.message().await.unwrap().unwrap();
+    assert_eq!(first.status(), Status::Serving);
+    let mut handle = (*conn).clone();
+
+    proxy.blackhole();
+    let start = Instant::now();
+    let next = timeout(BOUND, stream.message())
+        .await
+        .expect("the call ended within 5 s");
+    let call_failed = start.elapsed();
+    assert!(next.is_err(), "the call went on: {next:?}");
+    let took =
+        start.elapsed() + until("declared dead", || pool.manager().is_broken(&mut handle)).await;
+    println!(
+        "blackholed gRPC server under an active call: the call failed after {call_failed:?} \
+         ({}), declared dead after {took:?} (interval {interval:?} + timeout {ka_timeout:?})",
+        next.unwrap_err().message()
+    );
+    assert!(
+        took >= interval,
+        "{took:?}: faster than a PING could be due"
+    );
+    assert!(
+        took <= 2 * (interval + ka_timeout) + Duration::from_millis(500),
+        "{took:?}"
+    );
+    drop(conn);
     pool.close().await;
     server.abort();
 }
