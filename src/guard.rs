@@ -47,6 +47,14 @@ impl<M: Manager> Pooled<M> {
         this.key
     }
 
+    /// The shared set's slot, for a handle to a shared connection.
+    pub(crate) fn shared_slot(this: &Self) -> Option<usize> {
+        match this.conn {
+            Some(Lent::Handle { slot, .. }) => Some(slot),
+            _ => None,
+        }
+    }
+
     /// Sets what happens if the guard drops now: closed for `reason`, or
     /// (`None`) returned.
     pub(crate) fn set_close(this: &mut Self, reason: Option<CloseReason>) {

@@ -284,19 +284,19 @@ impl<M: Manager> Pool<M> {
                 .checkout(key, count, now, config, &mut fx);
             self.shared.apply(fx);
             count = false;
-            let (id, conn, idle_since) = match checkout? {
+            let (id, conn, check) = match checkout? {
                 Checkout::Wait(w) => {
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
                     let (id, conn) = self.wait(w, deadline()).await?;
                     return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
                 }
-                Checkout::Lent(id, conn, idle_since) => (id, conn, idle_since),
+                Checkout::Lent(id, conn, check) => (id, conn, check),
             };
             let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
             if self.shared.manager.is_broken(&mut conn) {
                 Pooled::close_for(conn, CloseReason::Broken);
-            } else if !idle_since.is_some_and(|since| config.health_check.is_due(since, now)) {
+            } else if !check {
                 return Ok(conn);
             } else {
                 match self.health_check(&mut conn, deadline()).await {
@@ -320,7 +320,6 @@ impl<M: Manager> Pool<M> {
     /// checkout deadline passed first.
     async fn health_check(&self, conn: &mut Pooled<M>, deadline: Option<Instant>) -> Option<bool> {
         let shared = &self.shared;
-        let id = Pooled::key_id(conn);
         // Abandoned mid-ping (the getter gave up), the connection is in an
         // unknown state: it is closed, not returned.
         Pooled::set_close(conn, Some(CloseReason::HealthCheck));
@@ -330,7 +329,7 @@ impl<M: Manager> Pool<M> {
             Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
                 Ok(result) => result,
                 Err(_) => {
-                    shared.state.lock().count_health_check(id, false);
+                    self.health_checked(conn, false);
                     return None;
                 }
             },
@@ -347,11 +346,22 @@ impl<M: Manager> Pool<M> {
                 false
             }
         };
-        shared.state.lock().count_health_check(id, ok);
+        self.health_checked(conn, ok);
         if ok {
             Pooled::set_close(conn, None);
         }
         Some(ok)
+    }
+
+    fn health_checked(&self, conn: &Pooled<M>, ok: bool) {
+        let mut fx = Effects::new();
+        self.shared.state.lock().health_checked(
+            Pooled::key_id(conn),
+            Pooled::shared_slot(conn),
+            ok,
+            &mut fx,
+        );
+        self.shared.apply(fx);
     }
 
     async fn wait(&self, id: WaiterId, deadline: Option<Instant>) -> Outcome<M> {

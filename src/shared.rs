@@ -14,6 +14,10 @@
 //! handle holds a borrow, so a slot index held by a handle always names its
 //! connection: no generation is needed.
 //!
+//! A connection taken from the idle set for a health check takes no other
+//! borrower until the check passes: a getter never joins a connection that
+//! is being checked (it waits, or dials).
+//!
 //! A connection stops taking borrowers once it is *draining*: a borrower
 //! found it broken (`is_broken`, `mark_broken`, a failed health check), or it
 //! reached its lifetime or its uses. Its borrowers finish, and the last one
@@ -55,6 +59,9 @@ struct Entry<C> {
     pos: usize,
     /// Set: no new borrower; closed for this reason when the last one returns.
     draining: Option<CloseReason>,
+    /// Its first borrower is health-checking it (it came from the idle set):
+    /// no other borrower until the check passes.
+    checking: bool,
 }
 
 /// The shared connections that have borrowers, per key.
@@ -118,6 +125,7 @@ impl<C> SharedSet<C> {
             borrowers: 0,
             pos: list.len(),
             draining: None,
+            checking: false,
         });
         list.push(slot);
         slot
@@ -141,7 +149,11 @@ impl<C> SharedSet<C> {
             .share
             .expect("a shared connection came with its share function");
         let entry = &mut self.entries[slot];
-        debug_assert!(entry.borrowers < entry.conn.max_borrowers && entry.draining.is_none());
+        debug_assert!(
+            entry.borrowers < entry.conn.max_borrowers
+                && entry.draining.is_none()
+                && !entry.checking
+        );
         entry.borrowers += 1;
         entry.conn.uses += 1;
         self.borrowers += 1;
@@ -181,10 +193,15 @@ impl<C> SharedSet<C> {
         self.entries[slot].draining.get_or_insert(reason);
     }
 
+    /// Marks `slot` as under (or done with) its first borrower's health check.
+    pub(crate) fn set_checking(&mut self, slot: usize, checking: bool) {
+        self.entries[slot].checking = checking;
+    }
+
     /// Whether `slot` can take one more borrower.
     pub(crate) fn has_room(&self, slot: usize) -> bool {
         let entry = &self.entries[slot];
-        entry.draining.is_none() && entry.borrowers < entry.conn.max_borrowers
+        entry.draining.is_none() && !entry.checking && entry.borrowers < entry.conn.max_borrowers
     }
 
     /// The least-loaded connection of `key` with room, after draining every
@@ -198,7 +215,10 @@ impl<C> SharedSet<C> {
         let mut best: Option<(usize, u32)> = None;
         for &slot in list {
             let entry = &mut self.entries[slot];
-            if entry.draining.is_some() || entry.borrowers >= entry.conn.max_borrowers {
+            if entry.draining.is_some()
+                || entry.checking
+                || entry.borrowers >= entry.conn.max_borrowers
+            {
                 continue;
             }
             if let Some(reason) = retire(&entry.conn) {

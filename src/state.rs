@@ -204,10 +204,11 @@ pub(crate) enum PingResult {
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
-    /// Lent at once: a connection from the idle list (with when it became
-    /// idle, for the health check), or a handle to a shared connection that
-    /// already has borrowers (`None`: it is in use, nothing to check).
-    Lent(KeyId, Lent<C>, Option<Tick>),
+    /// Lent at once: a connection from the idle list, or a handle to a
+    /// shared connection that already has borrowers. `true`: the health-check
+    /// policy wants it pinged before it is lent (only ever for one taken
+    /// from the idle list; a shared one takes no other borrower meanwhile).
+    Lent(KeyId, Lent<C>, bool),
     /// No idle connection: wait on this slot.
     Wait(WaiterId),
 }
@@ -343,11 +344,11 @@ impl<M: Manager> State<M> {
                 self.close_conn(id, conn.conn, reason, now, config, fx);
                 continue;
             }
-            let idle_since = conn.idle_since;
-            let lent = self.lend(id, conn);
+            let check = config.health_check.is_due(conn.idle_since, now);
+            let lent = self.lend(id, conn, check);
             self.refill(id, now, config, fx);
             self.finish(fx);
-            return Ok(Checkout::Lent(id, lent, Some(idle_since)));
+            return Ok(Checkout::Lent(id, lent, check));
         }
         if let Some(slot) = self
             .shared
@@ -355,7 +356,7 @@ impl<M: Manager> State<M> {
         {
             let lent = self.shared.lend(slot);
             self.finish(fx);
-            return Ok(Checkout::Lent(id, lent, None));
+            return Ok(Checkout::Lent(id, lent, false));
         }
         if self.in_backoff(id, now) {
             self.counters.backoff_rejections += 1;
@@ -481,13 +482,21 @@ impl<M: Manager> State<M> {
     }
 
     /// Lends `conn` of `id`, just taken from the idle list or dialed: the
-    /// connection itself, or (shared) a first handle to it.
-    fn lend(&mut self, id: KeyId, mut conn: Conn<M::Connection>) -> Lent<M::Connection> {
+    /// connection itself, or (shared) a first handle to it, which takes no
+    /// other borrower while `checking`.
+    fn lend(
+        &mut self,
+        id: KeyId,
+        mut conn: Conn<M::Connection>,
+        checking: bool,
+    ) -> Lent<M::Connection> {
         self.keys.get_mut(id).lent += 1;
         self.lent += 1;
         if conn.is_shared() {
             let slot = self.shared.insert(id, conn);
-            self.shared.lend(slot)
+            let lent = self.shared.lend(slot);
+            self.shared.set_checking(slot, checking);
+            lent
         } else {
             conn.uses += 1;
             Lent::Own(conn)
@@ -562,7 +571,7 @@ impl<M: Manager> State<M> {
                 return self.place_shared(id, conn, None, now, config, fx);
             }
         } else if let Some(w) = self.first_waiter(id) {
-            let lent = self.lend(id, conn);
+            let lent = self.lend(id, conn, false);
             return self.serve(w, Ok((id, lent)), fx);
         }
         self.park(id, conn, now, config, fx);
@@ -664,7 +673,9 @@ impl<M: Manager> State<M> {
                 let conn = self.unlend_shared(id, slot);
                 self.close_conn(id, conn.conn, reason, now, config, fx);
             }
-        } else if let Some(w) = self.first_waiter(id) {
+        } else if self.shared.has_room(slot)
+            && let Some(w) = self.first_waiter(id)
+        {
             let lent = self.shared.lend(slot);
             self.serve(w, Ok((id, lent)), fx);
         } else if left == 0 {
@@ -787,15 +798,28 @@ impl<M: Manager> State<M> {
         self.finish(fx);
     }
 
-    /// Counts a health-check ping of a connection of `id` lent to a getter.
-    pub(crate) fn count_health_check(&mut self, id: KeyId, ok: bool) {
+    /// A health-check ping of a connection of `id` lent to a getter ended
+    /// (`ok`: it passed). A shared connection (in `slot`) that passed takes
+    /// borrowers again: the key's waiters first. One that failed is closed
+    /// by its getter.
+    pub(crate) fn health_checked(
+        &mut self,
+        id: KeyId,
+        slot: Option<usize>,
+        ok: bool,
+        fx: &mut Effects<M>,
+    ) {
         let entry = self.keys.get_mut(id);
         entry.counters.health_checks += 1;
         self.counters.health_checks += 1;
         if !ok {
             entry.counters.health_check_failures += 1;
             self.counters.health_check_failures += 1;
+        } else if let Some(slot) = slot {
+            self.shared.set_checking(slot, false);
+            self.serve_shared(id, slot, None, fx);
         }
+        self.finish(fx);
     }
 
     /// A getter ran into its checkout deadline outside a wait (during a
@@ -922,7 +946,7 @@ impl<M: Manager> State<M> {
                         self.place_shared(id, conn, Some(w), now, config, fx)
                     }
                     Some(w) => {
-                        let lent = self.lend(id, conn);
+                        let lent = self.lend(id, conn, false);
                         self.serve(w, Ok((id, lent)), fx);
                     }
                     None => self.place(id, conn, now, config, fx),

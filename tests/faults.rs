@@ -789,7 +789,6 @@ fn grpc_health_check_always_never_lends_a_severed_connection() {
 /// `tests/shared.rs`, `always_lends_no_shared_connection_before_its_check_passed`).
 #[cfg(feature = "grpc")]
 #[test]
-#[ignore = "bug: with HealthCheck::Always a shared connection is lent to new borrowers while its health check is in flight"]
 fn grpc_shared_health_check_always_never_lends_a_severed_connection() {
     serial(async {
         let target = grpc::Grpc::start("grpc (2 streams)", 2).await;

@@ -463,7 +463,6 @@ async fn a_failed_dial_fails_its_getter_and_the_next_dial_serves_the_rest() {
 // `grpc_shared_health_check_always_never_lends_a_severed_connection`, sees
 // the same over real gRPC: 32 of 64 callers on severed connections.)
 #[tokio::test(start_paused = true)]
-#[ignore = "bug: with HealthCheck::Always a shared connection is lent to new borrowers while its health check is in flight"]
 async fn always_lends_no_shared_connection_before_its_check_passed() {
     let mock = shared_mock(2);
     let pool = core_builder(mock.clone())
@@ -495,4 +494,33 @@ async fn always_lends_no_shared_connection_before_its_check_passed() {
         );
     }
     a.abort();
+}
+
+/// A getter that arrives while a shared connection is under its first
+/// borrower's health check waits for the check, then joins it unpinged.
+#[tokio::test(start_paused = true)]
+async fn a_getter_waits_for_a_health_check_and_then_joins() {
+    let mock = shared_mock(2);
+    let pool = core_builder(mock.clone())
+        .health_check(HealthCheck::Always)
+        .max_open_per_key(1)
+        .build()
+        .await
+        .unwrap();
+    drop(ok(pool.get().await));
+    settle().await;
+    mock.delay_pings(Duration::from_secs(1));
+    let t0 = Instant::now();
+    let a = spawn_get(&pool, ());
+    settle().await;
+    let b = spawn_get(&pool, ());
+    settle().await;
+    assert!(!a.is_finished() && !b.is_finished(), "both wait for the check");
+    assert_eq!(pool.state().waiting, 1, "b waits; it did not join");
+    support::at(t0 + Duration::from_secs(1)).await;
+    let (a, b) = (ok(join(a).await), ok(join(b).await));
+    assert_eq!((a.id, b.id), (1, 1));
+    assert_eq!(mock.pings().len(), 1, "only the idle checkout was pinged");
+    let s = pool.state();
+    assert_eq!((s.lent, s.borrowers, s.waiting), (1, 2, 0), "{s:?}");
 }

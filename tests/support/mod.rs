@@ -107,6 +107,8 @@ struct Inner<K> {
     ping_panics: Mutex<VecDeque<bool>>,
     /// Borrowers per connection for dials from now on (0: exclusive).
     share: AtomicUsize,
+    /// How long every ping takes, in ms (0: it answers at once).
+    ping_delay_ms: AtomicU64,
 }
 
 /// The mock manager. Clones share the script and the records.
@@ -141,6 +143,7 @@ impl<K: Eq + Hash + Clone> Mock<K> {
                 pings: Mutex::new(Vec::new()),
                 ping_panics: Mutex::new(VecDeque::new()),
                 share: AtomicUsize::new(0),
+                ping_delay_ms: AtomicU64::new(0),
             }),
         }
     }
@@ -186,6 +189,13 @@ impl<K: Eq + Hash + Clone> Mock<K> {
     /// borrowers at once (the peer's "stream limit"); 0: exclusive.
     pub fn share(&self, limit: usize) {
         self.inner.share.store(limit, Ordering::SeqCst);
+    }
+
+    /// Every ping takes `d` (then answers as usual).
+    pub fn delay_pings(&self, d: Duration) {
+        self.inner
+            .ping_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
     }
 
     /// The next ping panics.
@@ -281,6 +291,10 @@ where
         }
         if conn.mute.load(Ordering::SeqCst) {
             std::future::pending::<()>().await;
+        }
+        let delay = self.inner.ping_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
         }
         if conn.dead.load(Ordering::SeqCst) || conn.broken.load(Ordering::SeqCst) {
             return Err(MockError(format!("conn {} is dead", conn.id)));
