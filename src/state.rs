@@ -22,7 +22,8 @@
 //! counted by the shared set (`borrowers`).
 //!
 //! **Getting** ([`State::checkout`]): take the newest idle connection of the
-//! key (closing stale or expired ones met on the way); otherwise, unless the
+//! key (closing stale or expired ones met on the way, and telling the getter
+//! whether the health-check policy wants it pinged first); otherwise, unless the
 //! key is in backoff (then fail at once), open a waiter slot, queue it on the key's `idle_waiters`
 //! and find a dial for it: start one if the key and the pool are under their
 //! caps; at the pool cap, evict the least recently used idle connection of
@@ -41,8 +42,11 @@
 //! the first waiter of the key ([`State::return_handle`]), and the connection
 //! goes through the hand-off only once its last borrower is gone — so idle
 //! time, idle caps, LRU eviction and keepalive see a shared connection only
-//! while nobody borrows it. A connection marked broken, past its lifetime or
-//! its uses drains: no new borrower, closed by its last one. A key remembers
+//! while nobody borrows it. One taken from the idle set with a health check
+//! due takes no other borrower until the check passes
+//! ([`State::health_checked`] then serves the key's waiters from it). A
+//! connection marked broken, past its lifetime or its uses drains: no new
+//! borrower, closed by its last one. A key remembers
 //! how many borrowers its last connection took (`share_hint`): a new waiter
 //! of a shared key dials only if the dials in flight cannot serve every
 //! waiter. Until its first connection is up, a key dials like an exclusive
