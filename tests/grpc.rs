@@ -445,3 +445,73 @@ async fn stream_limit_eight_twenty_calls_three_connections() {
     pool.close().await;
     server.stop().await;
 }
+
+// Shared lending under cancellation, against the real server: 64 tasks on
+// 2 workers, each 40 times: a get cut by a short timeout (cancelled while
+// waiting for a place), or a call abandoned mid-flight (the handle dropped
+// with its call), or a call completed; 8 places in all (stream limit 4, 2
+// connections). Afterwards no borrower, waiter or lent connection is left,
+// and the pool still serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_lending_under_cancellation_leaks_no_borrower() {
+    let server = GrpcServer::start(Some(4)).await;
+    let dest = Destination::from(server.addr);
+    let pool = Pool::builder(GrpcManager::new())
+        .max_open_per_key(2)
+        .build()
+        .await
+        .unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for t in 0..64u64 {
+        let pool = pool.clone();
+        let dest = dest.clone();
+        tasks.spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(0x5EED ^ t);
+            let (mut served, mut cut, mut abandoned) = (0, 0, 0);
+            for _ in 0..40 {
+                let wait = Duration::from_micros(rng.u64(50..20_000));
+                let Ok(got) = timeout(wait, pool.get_for(&dest)).await else {
+                    cut += 1;
+                    continue;
+                };
+                let conn = got.expect("the server is up");
+                let call = check(&conn, "");
+                if rng.bool() {
+                    // Abandon the call after a moment: the handle goes with it.
+                    let _ = timeout(Duration::from_micros(rng.u64(10..500)), call).await;
+                    abandoned += 1;
+                } else {
+                    assert_eq!(call.await.expect("check"), Status::Serving);
+                    served += 1;
+                }
+            }
+            (served, cut, abandoned)
+        });
+    }
+    let results = timeout(Duration::from_secs(30), tasks.join_all())
+        .await
+        .expect("all tasks done within 30 s");
+    let served: usize = results.iter().map(|r| r.0).sum();
+    let cut: usize = results.iter().map(|r| r.1).sum();
+    let abandoned: usize = results.iter().map(|r| r.2).sum();
+    until("every place back", || {
+        let s = pool.state();
+        s.borrowers == 0 && s.lent == 0 && s.waiting == 0 && s.dialing == 0
+    })
+    .await;
+    let s = pool.state();
+    println!(
+        "64 tasks × 40: {served} calls completed, {abandoned} abandoned, {cut} gets cut; {s:?}"
+    );
+    assert!(
+        served > 0 && cut > 0 && abandoned > 0,
+        "every path ran: {served} served, {abandoned} abandoned, {cut} cut"
+    );
+    assert_eq!(s.open, s.idle, "{s:?}");
+    assert!(s.open <= 2, "{s:?}");
+    let conn = pool.get_for(&dest).await.expect("still serves");
+    assert_eq!(check(&conn, "").await.unwrap(), Status::Serving);
+    drop(conn);
+    pool.close().await;
+    server.stop().await;
+}

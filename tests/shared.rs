@@ -515,7 +515,10 @@ async fn a_getter_waits_for_a_health_check_and_then_joins() {
     settle().await;
     let b = spawn_get(&pool, ());
     settle().await;
-    assert!(!a.is_finished() && !b.is_finished(), "both wait for the check");
+    assert!(
+        !a.is_finished() && !b.is_finished(),
+        "both wait for the check"
+    );
     assert_eq!(pool.state().waiting, 1, "b waits; it did not join");
     support::at(t0 + Duration::from_secs(1)).await;
     let (a, b) = (ok(join(a).await), ok(join(b).await));
