@@ -18,11 +18,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::clock::Tick;
 use async_trait::async_trait;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
-use tokio::time::Instant;
 
 use crate::config::{Builder, Config, HealthCheck};
 use crate::error::Error;
@@ -117,7 +117,7 @@ impl Core {
 
     /// A checkout: lent at once, or a waiter slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
-        self.with_state(|s, fx| s.checkout(&0, true, Instant::now(), &self.config, fx))
+        self.with_state(|s, fx| s.checkout(&0, true, Tick::now(), &self.config, fx))
     }
 
     /// Completes the dials ordered so far, successfully.
@@ -131,7 +131,7 @@ impl Core {
                     order.key_id,
                     order.waiter,
                     Ok((conn, lending)),
-                    Instant::now(),
+                    Tick::now(),
                     &self.config,
                     fx,
                 )
@@ -142,9 +142,9 @@ impl Core {
     /// A borrower is done.
     fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
         self.with_state(|s, fx| match lent {
-            Lent::Own(conn) => s.give_back(id, conn, None, Instant::now(), &self.config, fx),
+            Lent::Own(conn) => s.give_back(id, conn, None, Tick::now(), &self.config, fx),
             Lent::Handle { slot, .. } => {
-                s.give_back_handle(id, slot, None, Instant::now(), &self.config, fx)
+                s.give_back_handle(id, slot, None, Tick::now(), &self.config, fx)
             }
         });
     }

@@ -156,10 +156,13 @@ pub trait Manager: Send + Sync + 'static {
         false
     }
 
-    /// How `conn` is lent: asked once, right after a successful `connect`
-    /// (so the answer may depend on the handshake, e.g. the peer's HTTP/2
-    /// `MAX_CONCURRENT_STREAMS`). The default lends every connection
-    /// exclusively: one borrower at a time.
+    /// How `conn` is lent: asked right after a successful `connect` (so the
+    /// answer may depend on the handshake, e.g. the peer's HTTP/2
+    /// `MAX_CONCURRENT_STREAMS`), and for a shared connection again each
+    /// time a borrower gives back its handle (with that handle), so a limit
+    /// the peer lowers or raises later is followed. Must be cheap (no I/O).
+    /// The default lends every connection exclusively: one borrower at a
+    /// time.
     ///
     /// A multiplexed connection (an HTTP/2 connection, a gRPC channel)
     /// returns [`Lending::shared`]: the pool then hands each borrower its own

@@ -119,12 +119,19 @@ impl<M: Manager> Shared<M> {
                 .is_broken(&mut handle)
                 .then_some(CloseReason::Broken)
         });
+        // The peer may have changed its limit since the dial.
+        let (max_borrowers, _) = self
+            .manager
+            .lending(&handle)
+            .clamped(self.config.max_borrowers);
         drop(handle);
         let now = Tick::now();
         let mut fx = Effects::new();
-        self.state
-            .lock()
-            .give_back_handle(key, slot, close, now, &self.config, &mut fx);
+        {
+            let mut state = self.state.lock();
+            state.relimit(key, slot, max_borrowers);
+            state.give_back_handle(key, slot, close, now, &self.config, &mut fx);
+        }
         self.apply(fx);
     }
 

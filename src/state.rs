@@ -689,6 +689,16 @@ impl<M: Manager> State<M> {
         }
     }
 
+    /// The shared connection in `slot` of `id` takes `max_borrowers` from
+    /// now on: the limit its manager sees now (a peer's new `SETTINGS`). A
+    /// connection whose limit fell to 1 is lent exclusively once its
+    /// borrowers are gone. Called with the lock that returns a handle.
+    pub(crate) fn relimit(&mut self, id: KeyId, slot: usize, max_borrowers: usize) {
+        self.shared.conn_mut(slot).1.max_borrowers =
+            u32::try_from(max_borrowers).unwrap_or(u32::MAX);
+        self.keys.get_mut(id).share_hint = max_borrowers;
+    }
+
     /// A borrower gives back its handle to the shared connection in `slot`
     /// (see [`State::return_handle`]).
     pub(crate) fn give_back_handle(

@@ -527,3 +527,38 @@ async fn a_getter_waits_for_a_health_check_and_then_joins() {
     let s = pool.state();
     assert_eq!((s.lent, s.borrowers, s.waiting), (1, 2, 0), "{s:?}");
 }
+
+/// The manager is asked again when a handle comes back: a peer that lowers
+/// its limit (a new SETTINGS) gets no more borrowers than it allows now, and
+/// one that lowers it to 1 is lent exclusively once it is free.
+#[tokio::test(start_paused = true)]
+async fn a_limit_changed_by_the_peer_is_followed() {
+    let mock = shared_mock(4);
+    let pool = core_builder(mock.clone())
+        .max_connecting(1)
+        .build()
+        .await
+        .unwrap();
+    let mut held = get_n(&pool, 4).await;
+    assert_eq!(loads(&held).len(), 1);
+    mock.share(2);
+    held.truncate(1); // three handles back: the limit is now 2
+    settle().await;
+    held.push(ok(pool.get().await)); // joins: 2 of 2
+    held.push(ok(pool.get().await)); // no room: a new connection
+    let l = loads(&held);
+    assert_eq!((l[&1], l[&2]), (2, 1), "{l:?}");
+    // Down to 1: connection 1 is lent exclusively once its borrowers left.
+    mock.share(1);
+    held.retain(|c| c.id != 1);
+    settle().await;
+    let c = ok(pool.get().await);
+    assert_eq!(c.id, 1, "idle, least loaded");
+    assert!(!Pooled::is_shared(&c), "lent exclusively now");
+    let s = pool.state();
+    assert_eq!((s.lent, s.borrowers), (2, 1), "{s:?}");
+    drop((c, held));
+    settle().await;
+    check_counts(&pool, &[()]);
+    assert_eq!(pool.state().idle, 2);
+}
