@@ -11,9 +11,14 @@
 //! or idle connections, and a slot freed by a checkout is reused by the next
 //! return: steady checkout/return allocates nothing.
 //!
-//! Since entries are appended to both lists at the moment they become idle,
-//! both lists are ordered by "idle since": the front of a key's list and the
-//! front of the LRU list are the oldest idle connections.
+//! Entries are appended to both lists when they enter the idle set, so both
+//! are ordered by entry: the front of a key's list and of the LRU list is
+//! the connection that entered longest ago. That is its "idle since" except
+//! for a connection back from a background keepalive ping, which re-enters
+//! at the end with its idle time running on (a ping is not a use, but it did
+//! just prove the connection alive). No decision depends on the order
+//! beyond "least recently entered first" for eviction: idle timeouts come
+//! from each connection's own record.
 
 use slab::Slab;
 
