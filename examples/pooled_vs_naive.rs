@@ -56,7 +56,7 @@ struct Args {
     /// Concurrent tasks, the same in both modes.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=64))]
     tasks: u32,
-    /// Requests per protocol and mode [default: TCP 60000, PostgreSQL 6000,
+    /// Requests per protocol and mode [default: TCP 60000, PostgreSQL 4000,
     /// gRPC 20000; with --quick: 2000, 200, 1000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
@@ -99,7 +99,7 @@ impl Proto {
     fn requests(self) -> (u64, u64) {
         match self {
             Proto::Tcp => (60_000, 2_000),
-            Proto::Pg => (6_000, 200),
+            Proto::Pg => (4_000, 200),
             Proto::Grpc => (20_000, 1_000),
         }
     }

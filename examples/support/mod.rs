@@ -6,6 +6,7 @@
 //! Each server task is spawned on the runtime of its caller.
 #![allow(dead_code)]
 
+#[cfg(feature = "postgres")]
 #[path = "../../tests/pg_support/mod.rs"]
 pub mod pg_support;
 
@@ -15,12 +16,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_check_response::ServingStatus;
-use tonic_health::pb::health_client::HealthClient;
 
 /// Connections a server accepted so far.
 #[derive(Clone, Default)]
@@ -80,6 +75,7 @@ pub async fn echo_round_trip(stream: &mut TcpStream) -> std::io::Result<()> {
 
 /// A tonic server with the health service (everything `SERVING`), at most
 /// `max_streams` concurrent streams per connection (`None`: no limit).
+#[cfg(feature = "grpc")]
 pub async fn grpc_server(max_streams: Option<u32>) -> std::io::Result<(SocketAddr, Accepted)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -87,6 +83,9 @@ pub async fn grpc_server(max_streams: Option<u32>) -> std::io::Result<(SocketAdd
     let counter = accepted.clone();
     // `serve_with_incoming` leaves socket options to us: TCP_NODELAY, as
     // `Server::tcp_nodelay` would (else small replies wait for delayed ACKs).
+    use tokio_stream::StreamExt;
+    use tokio_stream::wrappers::TcpListenerStream;
+
     let incoming = TcpListenerStream::new(listener).map(move |conn| {
         let conn = conn?;
         counter.add();
@@ -96,7 +95,7 @@ pub async fn grpc_server(max_streams: Option<u32>) -> std::io::Result<(SocketAdd
     let (reporter, health) = tonic_health::server::health_reporter();
     tokio::spawn(async move {
         let _reporter = reporter; // keeps the statuses alive
-        Server::builder()
+        tonic::transport::Server::builder()
             .max_concurrent_streams(max_streams)
             .add_service(health)
             .serve_with_incoming(incoming)
@@ -109,7 +108,12 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One unary `grpc.health.v1.Health/Check` of the whole server; an error
 /// unless it answers `SERVING`.
+#[cfg(feature = "grpc")]
 pub async fn health_check(channel: tonic::transport::Channel) -> Result<(), BoxError> {
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
     let reply = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),
@@ -122,6 +126,7 @@ pub async fn health_check(channel: tonic::transport::Channel) -> Result<(), BoxE
 }
 
 /// `SELECT 1` (simple query protocol, one round trip).
+#[cfg(feature = "postgres")]
 pub async fn select_1(client: &tokio_postgres::Client) -> Result<(), tokio_postgres::Error> {
     client.simple_query("SELECT 1").await.map(drop)
 }
@@ -130,6 +135,7 @@ pub async fn select_1(client: &tokio_postgres::Client) -> Result<(), tokio_postg
 /// here, stopped when the last handle drops). `Err(why)` if none can be had,
 /// also where the launcher would panic (`CI=true`, a failed `initdb`):
 /// callers skip PostgreSQL rather than fail. Blocking.
+#[cfg(feature = "postgres")]
 pub fn postgres() -> Result<Arc<pg_support::PgServer>, String> {
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|_| {})); // the payload is reported below
