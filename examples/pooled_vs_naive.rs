@@ -53,14 +53,14 @@ use tokio_postgres::NoTls;
 #[derive(Parser)]
 #[command(version, about)]
 struct Args {
-    /// Concurrent tasks, the same in both modes.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=64))]
-    tasks: u32,
+    /// Concurrent tasks, the same in both modes [default: 32; with --quick: 8].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    tasks: Option<u32>,
     /// Requests per protocol and mode [default: TCP 60000, PostgreSQL 4000,
     /// gRPC 20000; with --quick: 2000, 200, 1000].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
-    /// A CI-sized run (seconds): fewer requests, 8 tasks unless --tasks.
+    /// A CI-sized run (seconds): fewer requests and tasks.
     #[arg(long)]
     quick: bool,
     /// Where to write the SVG chart [default: pooled_vs_naive.svg in the
@@ -156,14 +156,32 @@ impl Row {
     }
 }
 
+/// A progress bar on stderr, or a hidden one.
+fn progress_bar(show: bool, requests: u64, label: &'static str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{msg:<18} [{bar:30}] {pos:>6}/{len:<6} {elapsed:>4}")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    ProgressBar::with_draw_target(Some(requests), ProgressDrawTarget::stderr())
+        .with_style(style)
+        .with_message(label)
+}
+
 /// Runs `requests` calls of `one` from `tasks` concurrent tasks, timing each.
-async fn drive<F, Fut>(tasks: u32, requests: u64, bar: &ProgressBar, one: F) -> Measured
+async fn drive<F, Fut>(
+    label: &'static str,
+    tasks: u32,
+    requests: u64,
+    show: bool,
+    one: F,
+) -> Measured
 where
     F: Fn() -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Result<(), BoxError>> + Send,
 {
-    bar.reset();
-    bar.set_length(requests);
+    let bar = progress_bar(show, requests, label);
     let tasks = u64::from(tasks).min(requests);
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
@@ -204,28 +222,32 @@ where
     }
     m.elapsed = start.elapsed();
     m.latencies.sort_unstable();
-    bar.finish();
+    bar.finish_and_clear();
     m
 }
 
-async fn tcp(tasks: u32, requests: u64, bar: &ProgressBar) -> Result<Row, BoxError> {
+async fn tcp(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     let (addr, accepted) = support::echo_server().await?;
 
-    bar.set_message("TCP echo, naive");
     let before = accepted.get();
-    let mut naive = drive(tasks, requests, bar, move || async move {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        support::echo_round_trip(&mut stream).await?;
-        Ok(())
-    })
+    let mut naive = drive(
+        "TCP echo, naive",
+        tasks,
+        requests,
+        show,
+        move || async move {
+            let mut stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            support::echo_round_trip(&mut stream).await?;
+            Ok(())
+        },
+    )
     .await;
     naive.connections = (accepted.get() - before) as u64;
 
-    bar.set_message("TCP echo, pooled");
     let pool = Pool::builder(TcpManager::new()).build().await?;
     let dest = Destination::from(addr);
-    let mut pooled = drive(tasks, requests, bar, {
+    let mut pooled = drive("TCP echo, pooled", tasks, requests, show, {
         let pool = pool.clone();
         move || {
             let (pool, dest) = (pool.clone(), dest.clone());
@@ -246,15 +268,25 @@ async fn tcp(tasks: u32, requests: u64, bar: &ProgressBar) -> Result<Row, BoxErr
     })
 }
 
-async fn postgres(tasks: u32, requests: u64, bar: &ProgressBar) -> Result<Row, BoxError> {
+async fn postgres(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     let server = tokio::task::spawn_blocking(support::postgres).await??;
     let mut config = server.config();
     config.application_name("connpool-pooled-vs-naive");
     println!("PostgreSQL: {}", server.describe());
+    // A server that is there but refuses us is a skip too, not 2 × N failures.
+    let probe = tokio::time::timeout(Duration::from_secs(10), config.connect(NoTls)).await;
+    match probe {
+        Ok(Ok((client, connection))) => {
+            let io = tokio::spawn(connection);
+            drop(client);
+            let _ = io.await;
+        }
+        Ok(Err(e)) => return Err(format!("cannot connect to {}: {e}", server.describe()).into()),
+        Err(_) => return Err(format!("{} did not answer in 10 s", server.describe()).into()),
+    }
 
-    bar.set_message("PostgreSQL, naive");
     let shared = Arc::new(config.clone());
-    let naive = drive(tasks, requests, bar, move || {
+    let naive = drive("PostgreSQL, naive", tasks, requests, show, move || {
         let config = Arc::clone(&shared);
         async move {
             let (client, connection) = config.connect(NoTls).await?;
@@ -271,11 +303,10 @@ async fn postgres(tasks: u32, requests: u64, bar: &ProgressBar) -> Result<Row, B
         ..naive
     };
 
-    bar.set_message("PostgreSQL, pooled");
     let pool = Pool::builder(PostgresManager::new(config).single())
         .build()
         .await?;
-    let mut pooled = drive(tasks, requests, bar, {
+    let mut pooled = drive("PostgreSQL, pooled", tasks, requests, show, {
         let pool = pool.clone();
         move || {
             let pool = pool.clone();
@@ -297,13 +328,12 @@ async fn postgres(tasks: u32, requests: u64, bar: &ProgressBar) -> Result<Row, B
     })
 }
 
-async fn grpc(tasks: u32, requests: u64, bar: &ProgressBar) -> Result<Row, BoxError> {
+async fn grpc(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     let (addr, accepted) = support::grpc_server(None).await?;
 
-    bar.set_message("gRPC, naive");
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
     let before = accepted.get();
-    let mut naive = drive(tasks, requests, bar, move || {
+    let mut naive = drive("gRPC, naive", tasks, requests, show, move || {
         let endpoint = endpoint.clone();
         async move {
             let channel = endpoint.connect().await?;
@@ -313,10 +343,9 @@ async fn grpc(tasks: u32, requests: u64, bar: &ProgressBar) -> Result<Row, BoxEr
     .await;
     naive.connections = (accepted.get() - before) as u64;
 
-    bar.set_message("gRPC, pooled");
     let pool = Pool::builder(GrpcManager::new()).build().await?;
     let dest = Destination::from(addr);
-    let mut pooled = drive(tasks, requests, bar, {
+    let mut pooled = drive("gRPC, pooled", tasks, requests, show, {
         let pool = pool.clone();
         move || {
             let (pool, dest) = (pool.clone(), dest.clone());
@@ -541,24 +570,9 @@ fn default_out() -> PathBuf {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
-    let tasks = if args.quick && !std::env::args().any(|a| a.starts_with("--tasks")) {
-        8
-    } else {
-        args.tasks
-    };
+    let tasks = args.tasks.unwrap_or(if args.quick { 8 } else { 32 });
     let out = args.out.clone().unwrap_or_else(default_out);
-    let bar = if args.quiet || !std::io::stdout().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{msg:<20} [{bar:40}] {pos:>6}/{len:6} {per_sec:>12} {elapsed}",
-            )?
-            .progress_chars("=> "),
-        );
-        bar
-    };
+    let show = !args.quiet && std::io::stdout().is_terminal();
     println!(
         "pooled vs naive dialing: {tasks} concurrent tasks, servers on 127.0.0.1{}",
         if args.quick { " (quick run)" } else { "" }
@@ -574,16 +588,15 @@ async fn main() -> Result<(), BoxError> {
             .requests
             .unwrap_or(if args.quick { quick } else { full });
         let row = match proto {
-            Proto::Tcp => tcp(tasks, requests, &bar).await,
-            Proto::Pg => postgres(tasks, requests, &bar).await,
-            Proto::Grpc => grpc(tasks, requests, &bar).await,
+            Proto::Tcp => tcp(tasks, requests, show).await,
+            Proto::Pg => postgres(tasks, requests, show).await,
+            Proto::Grpc => grpc(tasks, requests, show).await,
         };
         match row {
             Ok(row) => rows.push(row),
             Err(e) => println!("{}: skipped: {e}", proto.name()),
         }
     }
-    bar.finish_and_clear();
     if rows.is_empty() {
         println!("nothing measured");
         return Ok(());
@@ -591,5 +604,9 @@ async fn main() -> Result<(), BoxError> {
     print_table(&rows);
     chart(&rows, tasks, &out)?;
     println!("\nchart: {}", out.display());
+    let failed: u64 = rows.iter().map(|r| r.naive.errors + r.pooled.errors).sum();
+    if failed > 0 {
+        return Err(format!("{failed} requests failed").into());
+    }
     Ok(())
 }
