@@ -370,7 +370,7 @@ fn rate(r: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -450,34 +450,50 @@ fn chart(rows: &[Row], tasks: u32, path: &Path) -> Result<(), BoxError> {
     let panels = root.split_evenly((1, 2));
     let n = rows.len() as f64;
 
-    type Pick = fn(&Row) -> (f64, f64);
-    type Fmt = fn(f64) -> String;
-    let specs: [(&str, Pick, Fmt, Fmt, fn(&Row) -> String); 2] = [
-        (
-            "throughput, requests/s (log scale, higher is better)",
-            |r| (r.naive.rate(), r.pooled.rate()),
-            |v| rate(v),
-            |v| rate(v),
-            |r| format!("{:.1}× the throughput", r.throughput_ratio()),
-        ),
-        (
-            "p99 latency (log scale, lower is better)",
-            |r| {
+    /// What one panel shows.
+    struct Panel {
+        caption: &'static str,
+        /// (naive, pooled)
+        pick: fn(&Row) -> (f64, f64),
+        /// A bar's value.
+        fmt: fn(f64) -> String,
+        /// An axis label.
+        axis: fn(f64) -> String,
+        ratio: fn(&Row) -> String,
+    }
+    let specs = [
+        Panel {
+            caption: "throughput, requests/s (log scale, higher is better)",
+            pick: |r| (r.naive.rate(), r.pooled.rate()),
+            fmt: rate,
+            axis: rate,
+            ratio: |r| format!("{:.1}× the throughput", r.throughput_ratio()),
+        },
+        Panel {
+            caption: "p99 latency (log scale, lower is better)",
+            pick: |r| {
                 (
                     r.naive.quantile(0.99).as_secs_f64(),
                     r.pooled.quantile(0.99).as_secs_f64(),
                 )
             },
-            |v| latency(Duration::from_secs_f64(v)),
-            |v| match v {
+            fmt: |v| latency(Duration::from_secs_f64(v)),
+            axis: |v| match v {
                 v if v >= 1.0 => format!("{v} s"),
                 v if v >= 1e-3 => format!("{} ms", (v * 1e3).round()),
                 v => format!("{} µs", (v * 1e6).round()),
             },
-            |r| format!("p99 {:.1}× lower", r.p99_ratio()),
-        ),
+            ratio: |r| format!("p99 {:.1}× lower", r.p99_ratio()),
+        },
     ];
-    for (panel, (caption, pick, fmt, axis, ratio)) in panels.iter().zip(specs) {
+    for (panel, spec) in panels.iter().zip(specs) {
+        let Panel {
+            caption,
+            pick,
+            fmt,
+            axis,
+            ratio,
+        } = spec;
         let values: Vec<(f64, f64)> = rows.iter().map(pick).collect();
         let all = values.iter().flat_map(|&(a, b)| [a, b]);
         let lo = all.clone().fold(f64::INFINITY, f64::min).max(1e-9);
