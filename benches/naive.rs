@@ -11,6 +11,10 @@
 //!   in-process tonic server. Naive: a fresh `Channel` (`Endpoint::connect`);
 //!   pooled: `GrpcManager`.
 //!
+//! A third line per group, `reused`, is the floor: one connection made
+//! before the loop and used for every request, without a pool, so
+//! `pooled - reused` is what the pool adds per request.
+//!
 //! The servers run on a runtime of their own (one worker thread), the
 //! client on a current-thread runtime; pools have the default config.
 //! `cargo bench --all-features --bench naive` (about a minute).
@@ -70,6 +74,15 @@ fn naive_vs_pooled(c: &mut Criterion) {
             support::echo_round_trip(&mut conn).await.unwrap();
         })
     });
+    let stream = rt.block_on(TcpStream::connect(addr)).unwrap();
+    stream.set_nodelay(true).unwrap();
+    let stream = tokio::sync::Mutex::new(stream); // uncontended: a few ns
+    g.bench_function("reused", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut stream = stream.lock().await;
+            support::echo_round_trip(&mut stream).await.unwrap();
+        })
+    });
     g.finish();
     rt.block_on(pool.close());
 
@@ -97,7 +110,17 @@ fn naive_vs_pooled(c: &mut Criterion) {
                     support::select_1(&conn).await.unwrap();
                 })
             });
+            let client = rt.block_on(async {
+                let (client, connection) = config.connect(NoTls).await.unwrap();
+                tokio::spawn(connection);
+                client
+            });
+            g.bench_function("reused", |b| {
+                b.to_async(&rt)
+                    .iter(|| async { support::select_1(&client).await.unwrap() })
+            });
             g.finish();
+            drop(client);
             rt.block_on(pool.close());
             drop(server); // stops a throwaway server
         }
@@ -122,6 +145,11 @@ fn naive_vs_pooled(c: &mut Criterion) {
             let conn = pool.get_for(&dest).await.unwrap();
             support::health_check(conn.channel().clone()).await.unwrap();
         })
+    });
+    let channel = rt.block_on(endpoint.connect()).unwrap();
+    g.bench_function("reused", |b| {
+        b.to_async(&rt)
+            .iter(|| async { support::health_check(channel.clone()).await.unwrap() })
     });
     g.finish();
     rt.block_on(pool.close());
