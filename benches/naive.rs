@@ -15,8 +15,10 @@
 //! before the loop and used for every request, without a pool, so
 //! `pooled - reused` is what the pool adds per request.
 //!
-//! The servers run on a runtime of their own (one worker thread), the
-//! client on a current-thread runtime; pools have the default config.
+//! Client and in-process servers share one current-thread runtime: a round
+//! trip then needs no cross-thread wake-up, whose cost on a shared 2-core
+//! VM varies from run to run by several times the figures measured here.
+//! Pools have the default config.
 //! `cargo bench --all-features --bench naive` (about a minute).
 
 #[path = "../examples/support/mod.rs"]
@@ -44,18 +46,13 @@ fn group<'a>(
 }
 
 fn naive_vs_pooled(c: &mut Criterion) {
-    let servers = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
 
     // TCP echo.
-    let (addr, _) = servers.block_on(support::echo_server()).unwrap();
+    let (addr, _) = rt.block_on(support::echo_server()).unwrap();
     let dest = Destination::from(addr);
     let pool = rt
         .block_on(Pool::builder(TcpManager::new()).build())
@@ -127,7 +124,7 @@ fn naive_vs_pooled(c: &mut Criterion) {
     }
 
     // gRPC unary: health Check.
-    let (addr, _) = servers.block_on(support::grpc_server(None)).unwrap();
+    let (addr, _) = rt.block_on(support::grpc_server(None)).unwrap();
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
     let dest = Destination::from(addr);
     let pool = rt
