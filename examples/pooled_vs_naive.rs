@@ -618,6 +618,9 @@ async fn main() -> Result<(), BoxError> {
         return Ok(());
     }
     print_table(&rows);
+    if args.quick {
+        println!("(quick run: too few requests for figures to quote; run without --quick)");
+    }
     chart(&rows, tasks, &out)?;
     println!("\nchart: {}", out.display());
     let failed: u64 = rows.iter().map(|r| r.naive.errors + r.pooled.errors).sum();
