@@ -14,50 +14,23 @@
 //! opens about `tasks / limit` connections (at most `max_open_per_key`),
 //! with exclusive lending one per concurrent task up to that cap.
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use connpool::Pool;
 use connpool::managers::grpc::GrpcManager;
 use connpool::managers::tcp::Destination;
 use parking_lot::Mutex;
-use tokio::net::TcpListener;
-use tokio_stream::StreamExt;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::Server;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 /// Most connections the pool may open to the server.
 const MAX_OPEN_PER_KEY: usize = 16;
-
-/// A tonic server with the health service; counts accepted connections.
-async fn grpc_server(max_streams: u32) -> std::io::Result<(SocketAddr, Arc<AtomicUsize>)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    let incoming = TcpListenerStream::new(listener).map(move |conn| {
-        if conn.is_ok() {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        conn
-    });
-    let (_reporter, health) = tonic_health::server::health_reporter();
-    tokio::spawn(async move {
-        let _reporter = _reporter; // keeps the statuses alive
-        Server::builder()
-            .max_concurrent_streams(Some(max_streams))
-            .add_service(health)
-            .serve_with_incoming(incoming)
-            .await
-    });
-    Ok((addr, accepted))
-}
 
 fn arg(n: usize, default: usize) -> usize {
     std::env::args()
@@ -75,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let calls = arg(2, 200);
     let limit = arg(3, 8);
 
-    let (addr, accepted) = grpc_server(u32::try_from(limit)?).await?;
+    let (addr, accepted) = support::grpc_server(Some(u32::try_from(limit)?)).await?;
     let dest = Destination::from(addr);
     let pool = Pool::builder(GrpcManager::new())
         .max_open_per_key(MAX_OPEN_PER_KEY)
@@ -116,7 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     );
     println!(
         "connections: server accepted {}, pool dialed {} (open now {})",
-        accepted.load(Ordering::Relaxed),
+        accepted.get(),
         state.counters.dials,
         state.open
     );

@@ -1,0 +1,631 @@
+//! The main job: pooled connections against a new connection per request,
+//! for three protocols, each request a real round trip on loopback:
+//!
+//! - **TCP echo**: 64 bytes out, the same 64 back (an in-process echo
+//!   server). Naive: `TcpStream::connect`, one round trip, close. Pooled:
+//!   the crate's `TcpManager`.
+//! - **PostgreSQL `SELECT 1`**: the server of `DATABASE_URL`, else a
+//!   throwaway PostgreSQL started for the run (`tests/pg_support`: needs the
+//!   server binaries, `apt-get install postgresql`); skipped, with the
+//!   reason, if neither is there. Naive: `tokio_postgres::connect`, one
+//!   query, close. Pooled: `PostgresManager`.
+//! - **gRPC unary**: `grpc.health.v1.Health/Check` against an in-process
+//!   tonic server. Naive: `Endpoint::connect` (a fresh `Channel`), one call,
+//!   drop. Pooled: `GrpcManager` (one HTTP/2 connection lent shared).
+//!
+//! Both sides run the same number of requests from the same number of
+//! concurrent tasks; the pools have the default configuration. Prints
+//! throughput, p50 / p99 latency (every request timed) and connections
+//! opened, the pooled/naive ratios, and writes an SVG chart.
+//!
+//! ```text
+//! cargo run --release --all-features --example pooled_vs_naive
+//! cargo run --release --all-features --example pooled_vs_naive -- --quick --quiet
+//! cargo run --release --all-features --example pooled_vs_naive -- --only tcp,grpc --tasks 64 --requests 20000
+//! ```
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::future::Future;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use connpool::Pool;
+use connpool::managers::grpc::GrpcManager;
+use connpool::managers::postgres::PostgresManager;
+use connpool::managers::tcp::{Destination, TcpManager};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use support::BoxError;
+use tokio::net::TcpStream;
+use tokio_postgres::NoTls;
+
+/// Pooled connections vs a new connection per request: TCP echo (64 B),
+/// PostgreSQL `SELECT 1` and gRPC health `Check`, on loopback.
+///
+/// Starts its own servers (PostgreSQL: `DATABASE_URL`, else a throwaway
+/// server if its binaries are installed, else that row is skipped), runs
+/// each protocol naive then pooled with the same requests and concurrency,
+/// prints a table and writes an SVG chart.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// Concurrent tasks, the same in both modes [default: 32; with --quick: 8].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
+    tasks: Option<u32>,
+    /// Requests per protocol and mode [default: TCP 60000, PostgreSQL 4000,
+    /// gRPC 20000; with --quick: 2000, 200, 1000].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// A CI-sized run (seconds): fewer requests and tasks.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the SVG chart [default: pooled_vs_naive.svg in the
+    /// cargo target directory].
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Protocols to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "tcp,pg,grpc")]
+    only: Vec<Proto>,
+    /// No progress bars (they are hidden anyway when stdout is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Proto {
+    /// TCP echo, 64 bytes.
+    Tcp,
+    /// PostgreSQL `SELECT 1`.
+    #[value(alias = "postgres")]
+    Pg,
+    /// gRPC health `Check`.
+    Grpc,
+}
+
+impl Proto {
+    fn name(self) -> &'static str {
+        match self {
+            Proto::Tcp => "TCP echo 64 B",
+            Proto::Pg => "PostgreSQL SELECT 1",
+            Proto::Grpc => "gRPC health Check",
+        }
+    }
+
+    /// Requests per mode: (full run, quick run).
+    fn requests(self) -> (u64, u64) {
+        match self {
+            Proto::Tcp => (60_000, 2_000),
+            Proto::Pg => (4_000, 200),
+            Proto::Grpc => (20_000, 1_000),
+        }
+    }
+
+    /// Issue #6's throughput target, pooled / naive.
+    fn target(self) -> f64 {
+        match self {
+            Proto::Tcp => 5.0,
+            Proto::Pg => 20.0,
+            Proto::Grpc => 10.0,
+        }
+    }
+}
+
+/// One mode's run.
+struct Measured {
+    requests: u64,
+    elapsed: Duration,
+    /// Of the successful requests, sorted.
+    latencies: Vec<Duration>,
+    connections: u64,
+    errors: u64,
+    first_error: Option<String>,
+}
+
+impl Measured {
+    fn rate(&self) -> f64 {
+        self.latencies.len() as f64 / self.elapsed.as_secs_f64()
+    }
+
+    fn quantile(&self, q: f64) -> Duration {
+        if self.latencies.is_empty() {
+            return Duration::ZERO;
+        }
+        let rank = ((self.latencies.len() as f64 * q).ceil() as usize).max(1);
+        self.latencies[rank.min(self.latencies.len()) - 1]
+    }
+}
+
+/// One protocol: naive and pooled.
+struct Row {
+    proto: Proto,
+    naive: Measured,
+    pooled: Measured,
+}
+
+impl Row {
+    fn throughput_ratio(&self) -> f64 {
+        self.pooled.rate() / self.naive.rate()
+    }
+
+    fn p99_ratio(&self) -> f64 {
+        self.naive.quantile(0.99).as_secs_f64() / self.pooled.quantile(0.99).as_secs_f64()
+    }
+}
+
+/// A progress bar on stderr, or a hidden one.
+fn progress_bar(show: bool, requests: u64, label: &'static str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template("{msg:<18} [{bar:30}] {pos:>6}/{len:<6} {elapsed:>4}")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    ProgressBar::with_draw_target(Some(requests), ProgressDrawTarget::stderr())
+        .with_style(style)
+        .with_message(label)
+}
+
+/// Runs `requests` calls of `one` from `tasks` concurrent tasks, timing each.
+async fn drive<F, Fut>(
+    label: &'static str,
+    tasks: u32,
+    requests: u64,
+    show: bool,
+    one: F,
+) -> Measured
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Result<(), BoxError>> + Send,
+{
+    let bar = progress_bar(show, requests, label);
+    let tasks = u64::from(tasks).min(requests);
+    let start = Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..tasks {
+        let n = requests / tasks + u64::from(i < requests % tasks);
+        let one = one.clone();
+        let bar = bar.clone();
+        set.spawn(async move {
+            let mut latencies = Vec::with_capacity(n as usize);
+            let (mut errors, mut first_error) = (0, None);
+            for _ in 0..n {
+                let t = Instant::now();
+                match one().await {
+                    Ok(()) => latencies.push(t.elapsed()),
+                    Err(e) => {
+                        errors += 1;
+                        first_error.get_or_insert_with(|| e.to_string());
+                    }
+                }
+                bar.inc(1);
+            }
+            (latencies, errors, first_error)
+        });
+    }
+    let mut m = Measured {
+        requests,
+        elapsed: Duration::ZERO,
+        latencies: Vec::with_capacity(requests as usize),
+        connections: 0,
+        errors: 0,
+        first_error: None,
+    };
+    while let Some(done) = set.join_next().await {
+        let (latencies, errors, first_error) = done.expect("a request task panicked");
+        m.latencies.extend(latencies);
+        m.errors += errors;
+        m.first_error = m.first_error.or(first_error);
+    }
+    m.elapsed = start.elapsed();
+    m.latencies.sort_unstable();
+    bar.finish_and_clear();
+    m
+}
+
+async fn tcp(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, accepted) = support::echo_server().await?;
+
+    let before = accepted.get();
+    let mut naive = drive(
+        "TCP echo, naive",
+        tasks,
+        requests,
+        show,
+        move || async move {
+            let mut stream = TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            support::echo_round_trip(&mut stream).await?;
+            Ok(())
+        },
+    )
+    .await;
+    naive.connections = (accepted.get() - before) as u64;
+
+    let pool = Pool::builder(TcpManager::new()).build().await?;
+    let dest = Destination::from(addr);
+    let mut pooled = drive("TCP echo, pooled", tasks, requests, show, {
+        let pool = pool.clone();
+        move || {
+            let (pool, dest) = (pool.clone(), dest.clone());
+            async move {
+                let mut conn = pool.get_for(&dest).await?;
+                support::echo_round_trip(&mut conn).await?;
+                Ok(())
+            }
+        }
+    })
+    .await;
+    pooled.connections = pool.state().counters.dials;
+    pool.close().await;
+    Ok(Row {
+        proto: Proto::Tcp,
+        naive,
+        pooled,
+    })
+}
+
+async fn postgres(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let server = tokio::task::spawn_blocking(support::postgres).await??;
+    let mut config = server.config();
+    config.application_name("connpool-pooled-vs-naive");
+    println!("PostgreSQL: {}", server.describe());
+    // A server that is there but refuses us is a skip too, not 2 × N failures.
+    let probe = tokio::time::timeout(Duration::from_secs(10), config.connect(NoTls)).await;
+    match probe {
+        Ok(Ok((client, connection))) => {
+            let io = tokio::spawn(connection);
+            drop(client);
+            let _ = io.await;
+        }
+        Ok(Err(e)) => return Err(format!("cannot connect to {}: {e}", server.describe()).into()),
+        Err(_) => return Err(format!("{} did not answer in 10 s", server.describe()).into()),
+    }
+
+    let shared = Arc::new(config.clone());
+    let naive = drive("PostgreSQL, naive", tasks, requests, show, move || {
+        let config = Arc::clone(&shared);
+        async move {
+            let (client, connection) = config.connect(NoTls).await?;
+            let io = tokio::spawn(connection);
+            support::select_1(&client).await?;
+            drop(client); // sends Terminate; the I/O task then ends
+            let _ = io.await;
+            Ok(())
+        }
+    })
+    .await;
+    let naive = Measured {
+        connections: naive.requests,
+        ..naive
+    };
+
+    let pool = Pool::builder(PostgresManager::new(config).single())
+        .build()
+        .await?;
+    let mut pooled = drive("PostgreSQL, pooled", tasks, requests, show, {
+        let pool = pool.clone();
+        move || {
+            let pool = pool.clone();
+            async move {
+                let conn = pool.get().await?;
+                support::select_1(&conn).await?;
+                Ok(())
+            }
+        }
+    })
+    .await;
+    pooled.connections = pool.state().counters.dials;
+    pool.close().await;
+    tokio::task::spawn_blocking(move || drop(server)).await?; // stops a throwaway server
+    Ok(Row {
+        proto: Proto::Pg,
+        naive,
+        pooled,
+    })
+}
+
+async fn grpc(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, accepted) = support::grpc_server(None).await?;
+
+    let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?;
+    let before = accepted.get();
+    let mut naive = drive("gRPC, naive", tasks, requests, show, move || {
+        let endpoint = endpoint.clone();
+        async move {
+            let channel = endpoint.connect().await?;
+            support::health_check(channel).await
+        }
+    })
+    .await;
+    naive.connections = (accepted.get() - before) as u64;
+
+    let pool = Pool::builder(GrpcManager::new()).build().await?;
+    let dest = Destination::from(addr);
+    let mut pooled = drive("gRPC, pooled", tasks, requests, show, {
+        let pool = pool.clone();
+        move || {
+            let (pool, dest) = (pool.clone(), dest.clone());
+            async move {
+                let conn = pool.get_for(&dest).await?;
+                support::health_check(conn.channel().clone()).await
+            }
+        }
+    })
+    .await;
+    pooled.connections = pool.state().counters.dials;
+    pool.close().await;
+    Ok(Row {
+        proto: Proto::Grpc,
+        naive,
+        pooled,
+    })
+}
+
+fn rate(r: f64) -> String {
+    let n = r.round() as u64;
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn latency(d: Duration) -> String {
+    let us = d.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else {
+        format!("{:.2} ms", us / 1000.0)
+    }
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "\n{:<20} {:<7} {:>9} {:>12} {:>10} {:>10} {:>12}",
+        "protocol", "mode", "requests", "req/s", "p50", "p99", "connections"
+    );
+    for row in rows {
+        for (mode, m) in [("naive", &row.naive), ("pooled", &row.pooled)] {
+            println!(
+                "{:<20} {:<7} {:>9} {:>12} {:>10} {:>10} {:>12}",
+                row.proto.name(),
+                mode,
+                m.requests,
+                rate(m.rate()),
+                latency(m.quantile(0.5)),
+                latency(m.quantile(0.99)),
+                m.connections
+            );
+            if m.errors > 0 {
+                println!(
+                    "{:<20} {mode:<7} {} requests failed, first: {}",
+                    "",
+                    m.errors,
+                    m.first_error.as_deref().unwrap_or("?")
+                );
+            }
+        }
+    }
+    println!("\npooled / naive (target from issue #6: throughput, and a lower p99):");
+    for row in rows {
+        let (t, p) = (row.throughput_ratio(), row.p99_ratio());
+        let target = row.proto.target();
+        let met = t >= target && p > 1.0 && row.naive.errors + row.pooled.errors == 0;
+        println!(
+            "  {:<20} {:>6.1}× throughput, p99 {:>5.1}× lower, {:>6} vs {} connections   target ≥ {target}×: {}",
+            row.proto.name(),
+            t,
+            p,
+            row.naive.connections,
+            row.pooled.connections,
+            if met { "met" } else { "MISSED" }
+        );
+    }
+}
+
+/// Two panels (throughput, p99), grouped bars naive / pooled per protocol,
+/// log scales. Text is SVG `<text>`: no font files are needed to write it.
+fn chart(rows: &[Row], tasks: u32, path: &Path) -> Result<(), BoxError> {
+    use plotters::prelude::*;
+    use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+    const NAIVE: RGBColor = RGBColor(214, 96, 77);
+    const POOLED: RGBColor = RGBColor(67, 147, 195);
+    let root = SVGBackend::new(path, (1200, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(
+        &format!(
+            "connpool: pooled vs a new connection per request ({tasks} concurrent tasks, loopback)"
+        ),
+        ("sans-serif", 22),
+    )?;
+    let panels = root.split_evenly((1, 2));
+    let n = rows.len() as f64;
+
+    /// What one panel shows.
+    struct Panel {
+        caption: &'static str,
+        /// (naive, pooled)
+        pick: fn(&Row) -> (f64, f64),
+        /// A bar's value.
+        fmt: fn(f64) -> String,
+        /// An axis label.
+        axis: fn(f64) -> String,
+        ratio: fn(&Row) -> String,
+    }
+    let specs = [
+        Panel {
+            caption: "throughput, requests/s (log scale, higher is better)",
+            pick: |r| (r.naive.rate(), r.pooled.rate()),
+            fmt: rate,
+            axis: rate,
+            ratio: |r| format!("{:.1}× the throughput", r.throughput_ratio()),
+        },
+        Panel {
+            caption: "p99 latency (log scale, lower is better)",
+            pick: |r| {
+                (
+                    r.naive.quantile(0.99).as_secs_f64(),
+                    r.pooled.quantile(0.99).as_secs_f64(),
+                )
+            },
+            fmt: |v| latency(Duration::from_secs_f64(v)),
+            axis: |v| match v {
+                v if v >= 1.0 => format!("{v} s"),
+                v if v >= 1e-3 => format!("{} ms", (v * 1e3).round()),
+                v => format!("{} µs", (v * 1e6).round()),
+            },
+            ratio: |r| format!("p99 {:.1}× lower", r.p99_ratio()),
+        },
+    ];
+    for (panel, spec) in panels.iter().zip(specs) {
+        let Panel {
+            caption,
+            pick,
+            fmt,
+            axis,
+            ratio,
+        } = spec;
+        let values: Vec<(f64, f64)> = rows.iter().map(pick).collect();
+        let all = values.iter().flat_map(|&(a, b)| [a, b]);
+        let lo = all.clone().fold(f64::INFINITY, f64::min).max(1e-9);
+        let hi = all.fold(0.0, f64::max).max(lo * 10.0);
+        let (lo, hi) = (
+            10f64.powf(lo.log10().floor()),
+            10f64.powf((hi * 4.0).log10().ceil()),
+        );
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, ("sans-serif", 17))
+            .margin(15)
+            .x_label_area_size(60)
+            .y_label_area_size(80)
+            .build_cartesian_2d(0.0..n, (lo..hi).log_scale())?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(0)
+            .x_label_formatter(&|_| String::new())
+            .y_label_formatter(&|v| axis(*v))
+            .y_label_style(("sans-serif", 13))
+            .draw()?;
+        for (which, color, label) in [
+            (0, NAIVE, "naive: a new connection per request"),
+            (1, POOLED, "pooled (connpool, default config)"),
+        ] {
+            let bars = values.iter().enumerate().map(move |(i, &(a, b))| {
+                let v = if which == 0 { a } else { b };
+                let x = i as f64 + 0.12 + 0.39 * which as f64;
+                Rectangle::new([(x, lo), (x + 0.37, v.max(lo))], color.filled())
+            });
+            chart.draw_series(bars)?.label(label).legend(move |(x, y)| {
+                Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
+            });
+            let tags = values.iter().enumerate().map(move |(i, &(a, b))| {
+                let v = if which == 0 { a } else { b };
+                let x = i as f64 + 0.12 + 0.39 * which as f64 + 0.185;
+                Text::new(
+                    fmt(v),
+                    (x, v.max(lo) * 1.15),
+                    ("sans-serif", 12)
+                        .into_font()
+                        .color(&BLACK)
+                        .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                )
+            });
+            chart.draw_series(tags)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 13))
+            .draw()?;
+        // Protocol names and ratios under each group, in backend pixels.
+        for (i, row) in rows.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64 + 0.5, lo));
+            let centered = Pos::new(HPos::Center, VPos::Top);
+            root.draw(&Text::new(
+                row.proto.name(),
+                (x, y + 8),
+                ("sans-serif", 14).into_font().color(&BLACK).pos(centered),
+            ))?;
+            root.draw(&Text::new(
+                ratio(row),
+                (x, y + 28),
+                ("sans-serif", 13)
+                    .into_font()
+                    .style(FontStyle::Bold)
+                    .color(&BLACK)
+                    .pos(centered),
+            ))?;
+        }
+    }
+    root.present()?;
+    Ok(())
+}
+
+/// `<target dir>/pooled_vs_naive.svg`: the example runs from
+/// `<target dir>/<profile>/examples/`.
+fn default_out() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.parent()?.to_path_buf()))
+        .unwrap_or_else(|| PathBuf::from("target"))
+        .join("pooled_vs_naive.svg")
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let args = Args::parse();
+    let tasks = args.tasks.unwrap_or(if args.quick { 8 } else { 32 });
+    let out = args.out.clone().unwrap_or_else(default_out);
+    let show = !args.quiet && std::io::stdout().is_terminal();
+    println!(
+        "pooled vs naive dialing: {tasks} concurrent tasks, servers on 127.0.0.1{}",
+        if args.quick { " (quick run)" } else { "" }
+    );
+
+    let mut rows = Vec::new();
+    for proto in [Proto::Tcp, Proto::Pg, Proto::Grpc] {
+        if !args.only.contains(&proto) {
+            continue;
+        }
+        let (full, quick) = proto.requests();
+        let requests = args
+            .requests
+            .unwrap_or(if args.quick { quick } else { full });
+        let row = match proto {
+            Proto::Tcp => tcp(tasks, requests, show).await,
+            Proto::Pg => postgres(tasks, requests, show).await,
+            Proto::Grpc => grpc(tasks, requests, show).await,
+        };
+        match row {
+            Ok(row) => rows.push(row),
+            Err(e) => println!("{}: skipped: {e}", proto.name()),
+        }
+    }
+    if rows.is_empty() {
+        println!("nothing measured");
+        return Ok(());
+    }
+    print_table(&rows);
+    if args.quick {
+        println!("(quick run: too few requests for figures to quote; run without --quick)");
+    }
+    chart(&rows, tasks, &out)?;
+    println!("\nchart: {}", out.display());
+    let failed: u64 = rows.iter().map(|r| r.naive.errors + r.pooled.errors).sum();
+    if failed > 0 {
+        return Err(format!("{failed} requests failed").into());
+    }
+    Ok(())
+}
