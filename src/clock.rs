@@ -5,9 +5,12 @@
 //! arithmetic normalizes a seconds-and-nanoseconds pair on every addition
 //! and subtraction; a `Tick` is one integer, half the size, and adds with one
 //! instruction. It counts from a process-wide epoch (the first time the pool
-//! reads the clock) and is read through tokio's `Instant::now()`, so tokio's
+//! reads the clock), offset by [`ORIGIN`] so that instants *before* the epoch
+//! fit too: each tokio runtime with a paused clock has its own, frozen at
+//! its start, so a test's runtime can be behind the epoch another test's
+//! runtime set. It is read through tokio's `Instant::now()`, so tokio's
 //! paused clock (`start_paused`, `time::advance`) drives it in tests exactly
-//! as it drives the timers. 584 years fit in a `u64` of nanoseconds.
+//! as it drives the timers. 146 years fit on either side of the epoch.
 
 use std::ops::Add;
 use std::sync::OnceLock;
@@ -20,6 +23,9 @@ use tokio::time::Instant;
 pub(crate) struct Tick(u64);
 
 static EPOCH: OnceLock<Instant> = OnceLock::new();
+
+/// The epoch's `Tick`: 2^62 ns (146 years) up, so earlier instants fit.
+const ORIGIN: u64 = 1 << 62;
 
 fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
@@ -41,7 +47,10 @@ impl Tick {
 
     /// The same instant as a tokio `Instant` (for timers).
     pub(crate) fn into_instant(self) -> Instant {
-        epoch() + Duration::from_nanos(self.0)
+        match self.0.checked_sub(ORIGIN) {
+            Some(after) => epoch() + Duration::from_nanos(after),
+            None => epoch() - Duration::from_nanos(ORIGIN - self.0),
+        }
     }
 
     /// `self + d`, unless it does not fit.
@@ -57,7 +66,11 @@ impl Tick {
 
 impl From<Instant> for Tick {
     fn from(instant: Instant) -> Tick {
-        Tick(nanos(instant.saturating_duration_since(epoch())))
+        let epoch = epoch();
+        match instant.checked_duration_since(epoch) {
+            Some(after) => Tick(ORIGIN.saturating_add(nanos(after))),
+            None => Tick(ORIGIN.saturating_sub(nanos(epoch - instant))),
+        }
     }
 }
 
@@ -75,6 +88,24 @@ mod tests {
     use super::Tick;
     use std::time::Duration;
     use tokio::time::Instant;
+
+    // Each paused runtime has a clock of its own, frozen at its start: one
+    // created before another test set the epoch is behind it. (Before the
+    // origin offset such instants all became the epoch itself, and a
+    // getter's deadline fired late: seen in CI as a flaky core test.)
+    #[test]
+    fn instants_before_the_epoch_keep_their_distance() {
+        let epoch = super::epoch();
+        let early = epoch - Duration::from_secs(5);
+        let earlier = early - Duration::from_secs(5);
+        let (a, b) = (Tick::from(earlier), Tick::from(early));
+        assert!(a < b);
+        assert_eq!(b.saturating_duration_since(a), Duration::from_secs(5));
+        assert_eq!(a.into_instant(), earlier);
+        assert_eq!((a + Duration::from_secs(5)).into_instant(), early);
+        assert!(Tick::from(epoch) > a);
+        assert_eq!(Tick::from(epoch).into_instant(), epoch);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn follows_the_paused_clock_exactly() {
