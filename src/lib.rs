@@ -18,6 +18,11 @@
 //! ([`HealthCheck`]). A key whose dials fail backs off exponentially, and
 //! never has more than `max_connecting` dials in flight.
 //!
+//! Multiplexed connections (HTTP/2, gRPC channels) are lent *shared*: a
+//! manager that answers [`Lending::shared`] gets each borrower its own
+//! handle to a connection with room, least loaded first, and a new dial only
+//! when every open connection of the key is full.
+//!
 //! ```
 //! use connpool::{Manager, Pool, async_trait};
 //! # #[derive(Debug)] struct Conn;
