@@ -31,7 +31,8 @@ fn epoch() -> Instant {
     *EPOCH.get_or_init(Instant::now)
 }
 
-fn nanos(d: Duration) -> u64 {
+/// `d` in nanoseconds, saturating (`Duration::MAX` is `u64::MAX`).
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -51,6 +52,11 @@ impl Tick {
             Some(after) => epoch() + Duration::from_nanos(after),
             None => epoch() - Duration::from_nanos(ORIGIN - self.0),
         }
+    }
+
+    /// `self` plus `n` nanoseconds, saturating to [`Tick::NEVER`].
+    pub(crate) fn add_nanos(self, n: u64) -> Tick {
+        Tick(self.0.saturating_add(n))
     }
 
     /// `self + d`, unless it does not fit.

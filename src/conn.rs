@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::clock::Tick;
+use crate::clock::{self, Tick};
 use crate::config::Config;
 use crate::stats::CloseReason;
 
@@ -32,21 +32,23 @@ pub(crate) struct Conn<C> {
     /// at birth. Each connection keeps its own phase, so pings of connections
     /// returned together spread out, while the deadlines one connection
     /// pushes stay in order (the maintenance task is not re-armed by every
-    /// return). `Duration::MAX` without keepalive.
-    ping_every: Duration,
+    /// return). In nanoseconds (8 bytes, not a 16-byte `Duration`: the
+    /// record is kept per idle connection); `u64::MAX` without keepalive.
+    ping_every_ns: u64,
     /// Keepalive pings failed in a row.
     pub(crate) missed: u32,
     /// Borrowers it may have at once: 1 is exclusive lending, more is
-    /// shared lending (see the `shared` module). Fixed after the dial.
+    /// shared lending (see the `shared` module). Set after the dial, and
+    /// again when a borrower returns a handle (the peer may change it).
     pub(crate) max_borrowers: u32,
 }
 
 impl<C> Conn<C> {
     /// A connection dialed at `now`.
     pub(crate) fn new(conn: C, now: Tick, config: &Config) -> Self {
-        let ping_every = config
-            .keepalive_interval
-            .map_or(Duration::MAX, |every| jittered(every, config.jitter));
+        let ping_every_ns = config.keepalive_interval.map_or(u64::MAX, |every| {
+            clock::nanos(jittered(every, config.jitter))
+        });
         Self {
             conn,
             expires_at: config
@@ -54,8 +56,8 @@ impl<C> Conn<C> {
                 .map_or(Tick::NEVER, |life| now + jittered(life, config.jitter)),
             uses: 0,
             idle_since: now,
-            next_ping: now + ping_every,
-            ping_every,
+            next_ping: now.add_nanos(ping_every_ns),
+            ping_every_ns,
             missed: 0,
             max_borrowers: 1,
         }
@@ -70,7 +72,7 @@ impl<C> Conn<C> {
             uses: 0,
             idle_since: Tick::now(),
             next_ping: Tick::NEVER,
-            ping_every: Duration::MAX,
+            ping_every_ns: u64::MAX,
             missed: 0,
             max_borrowers: 1,
         }
@@ -119,7 +121,7 @@ impl<C> Conn<C> {
 
     /// The next keepalive ping is due one (jittered) interval after `now`.
     pub(crate) fn schedule_ping(&mut self, now: Tick) {
-        self.next_ping = now + self.ping_every;
+        self.next_ping = now.add_nanos(self.ping_every_ns);
     }
 
     /// The first instant the maintenance task must look at it while idle:
