@@ -8,30 +8,11 @@
 
 use std::hint::black_box;
 
-use connpool::{Manager, Pool, async_trait};
+mod support;
+
+use connpool::Pool;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-
-struct Noop;
-
-#[derive(Debug)]
-struct NoopError;
-impl std::fmt::Display for NoopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("never")
-    }
-}
-impl std::error::Error for NoopError {}
-
-#[async_trait]
-impl Manager for Noop {
-    type Key = u32;
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self, key: &u32) -> Result<u64, NoopError> {
-        Ok(u64::from(*key))
-    }
-}
+use support::Noop;
 
 fn checkout(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()

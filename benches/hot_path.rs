@@ -12,29 +12,10 @@
 //!
 //! (`cargo bench` passes `--bench`; the first number among the arguments is N.)
 
-use connpool::{Manager, Pool, async_trait};
+mod support;
 
-struct Noop;
-
-#[derive(Debug)]
-struct NoopError;
-impl std::fmt::Display for NoopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("never")
-    }
-}
-impl std::error::Error for NoopError {}
-
-#[async_trait]
-impl Manager for Noop {
-    type Key = u32;
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self, key: &u32) -> Result<u64, NoopError> {
-        Ok(u64::from(*key))
-    }
-}
+use connpool::Pool;
+use support::Noop;
 
 fn main() {
     let n: u64 = std::env::args()

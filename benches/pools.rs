@@ -28,6 +28,8 @@
 //! Ids: `pools/{rt}/P{P}/N{N}/{pool}`, so one group compares every pool in
 //! one cell. Filter as usual: `cargo bench --bench pools -- 'pools/ct/P4/'`.
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, mpsc};
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
 };
+use support::NoopError;
 use tokio::runtime::Runtime;
 
 const SIZES: [usize; 2] = [4, 16];
@@ -42,15 +45,6 @@ const TASKS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
 
 /// A runtime flavour: its name in the ids and how to build it.
 type Flavour = (&'static str, fn() -> Runtime);
-
-#[derive(Debug)]
-struct NoopError;
-impl std::fmt::Display for NoopError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("never")
-    }
-}
-impl std::error::Error for NoopError {}
 
 /// The no-op manager, implemented for every pool.
 #[derive(Clone, Copy, Debug)]

@@ -1,0 +1,31 @@
+//! What several benches share: a no-op manager, so the pool itself is what
+//! is measured.
+#![allow(dead_code)]
+
+use connpool::{Manager, async_trait};
+
+/// The error of managers that never fail.
+#[derive(Debug)]
+pub struct NoopError;
+
+impl std::fmt::Display for NoopError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("never")
+    }
+}
+
+impl std::error::Error for NoopError {}
+
+/// A manager whose connections are numbers (the key), made at once.
+pub struct Noop;
+
+#[async_trait]
+impl Manager for Noop {
+    type Key = u32;
+    type Connection = u64;
+    type Error = NoopError;
+
+    async fn connect(&self, key: &u32) -> Result<u64, NoopError> {
+        Ok(u64::from(*key))
+    }
+}
