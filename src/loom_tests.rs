@@ -178,6 +178,16 @@ impl Core {
         WaitFor { core: self, w }
     }
 
+    /// The getter `w` polls once (as the `Waiting` future does: the outcome,
+    /// or its waker registered) and then gives up, returning what it got.
+    fn poll_once_then_give_up(&self, w: WaiterId) {
+        let polled = self.state.lock().poll_waiter(w, std::task::Waker::noop());
+        match polled {
+            Some(outcome) => self.give_back(outcome.expect("served")),
+            None => self.cancel(w),
+        }
+    }
+
     /// The getter `w` gives up (the `Waiting` future dropped unserved).
     fn cancel(&self, w: WaiterId) {
         self.with_state(|s, fx| s.cancel(w, false, &self.config, fx));
@@ -265,15 +275,7 @@ fn a_cancel_races_a_return() {
             let getter = {
                 let core = core.clone();
                 thread::spawn(move || match core.checkout().expect("checkout") {
-                    Checkout::Wait(w) => {
-                        // One poll (registers the waker), then give up.
-                        let waker = futures_noop_waker();
-                        let polled = core.state.lock().poll_waiter(w, &waker);
-                        match polled {
-                            Some(outcome) => core.give_back(outcome.expect("served")),
-                            None => core.cancel(w),
-                        }
-                    }
+                    Checkout::Wait(w) => core.poll_once_then_give_up(w),
                     // The return came first: lent at once.
                     Checkout::Lent(id, lent, _) => core.give_back((id, lent)),
                 })
@@ -308,15 +310,7 @@ fn a_dial_completes_while_its_getter_cancels() {
                 let core = core.clone();
                 thread::spawn(move || core.run_dials())
             };
-            let waker = futures_noop_waker();
-            let polled = core.state.lock().poll_waiter(w, &waker);
-            match polled {
-                Some(outcome) => {
-                    let got = outcome.expect("served");
-                    core.give_back(got);
-                }
-                None => core.cancel(w),
-            }
+            core.poll_once_then_give_up(w);
             dialer.join().unwrap();
             core.assert_quiet(1, 1);
         });
@@ -391,9 +385,4 @@ fn shared_returns_race_a_waiter() {
         ra.join().unwrap();
         core.assert_quiet(1, 1);
     });
-}
-
-/// A waker that does nothing: the getter polls once and does not sleep.
-fn futures_noop_waker() -> std::task::Waker {
-    std::task::Waker::noop().clone()
 }
