@@ -5,20 +5,20 @@
 //!
 //! One binary heap for the whole pool instead of a timer per connection: the
 //! maintenance task sleeps until the earliest entry, so 100k idle connections
-//! cost 100k heap entries (24 bytes each) and one sleeping task.
+//! cost 100k heap entries (16 bytes each: a
+//! [`Due`] is packed into one `u64`) and one sleeping task.
 //!
 //! Entries are never removed when their connection leaves the idle set (a
 //! checkout would then pay O(n) to find them): they go stale, and are dropped
 //! when they surface, or in bulk by [`Deadlines::compact`] once stale entries
 //! could outnumber live ones.
 //!
-//! A push does not even touch the heap: it lands in a `pending` vector (with
-//! its minimum kept), and the maintenance task moves the still-live pending
-//! entries into the heap when it wakes ([`Deadlines::absorb`]). In a busy pool
-//! most returned connections are lent again long before any deadline, so
-//! their entries die in `pending` without a heap operation: a return costs a
-//! vector push and a comparison, a checkout nothing, and both structures stay
-//! within a constant factor of the idle set.
+//! A return does not push here at all: the idle set marks the entry fresh,
+//! and the maintenance task moves the fresh entries still idle into the heap
+//! when it wakes (`IdleSet::drain_fresh`). In a busy pool most returned
+//! connections are lent again long before any deadline, so they never reach
+//! the heap: a return costs a comparison with the armed wake-up, a checkout
+//! nothing, and the heap stays within a constant factor of the idle set.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -38,14 +38,32 @@ pub(crate) enum Due {
     BackoffEnd(KeyId),
 }
 
+impl Due {
+    /// Marks a packed [`Due::BackoffEnd`]; an idle ref's stamp never has
+    /// this bit (stamps have 31 bits).
+    const BACKOFF: u64 = 1 << 63;
+
+    fn pack(self) -> u64 {
+        match self {
+            Due::Idle(r) => r.to_bits(),
+            Due::BackoffEnd(id) => Self::BACKOFF | id.index() as u64,
+        }
+    }
+
+    fn unpack(bits: u64) -> Due {
+        if bits & Self::BACKOFF == 0 {
+            Due::Idle(IdleRef::from_bits(bits))
+        } else {
+            Due::BackoffEnd(KeyId::from_index((bits & !Self::BACKOFF) as usize))
+        }
+    }
+}
+
 /// A min-heap of deadlines.
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
-    heap: BinaryHeap<Reverse<(Tick, Due)>>,
-    /// Pushed since the last `absorb`.
-    pending: Vec<(Tick, Due)>,
-    /// The earliest instant in `pending`.
-    pending_min: Option<Tick>,
+    /// Packed [`Due`]s: 16 bytes an entry, not 24.
+    heap: BinaryHeap<Reverse<(Tick, u64)>>,
 }
 
 /// Slack before compaction: a small heap is never worth compacting.
@@ -53,63 +71,39 @@ const COMPACT_SLACK: usize = 64;
 
 impl Deadlines {
     pub(crate) fn push(&mut self, at: Tick, due: Due) {
-        self.pending.push((at, due));
-        if self.pending_min.is_none_or(|min| at < min) {
-            self.pending_min = Some(at);
-        }
-    }
-
-    /// Moves the live pending entries into the heap.
-    pub(crate) fn absorb(&mut self, is_live: impl Fn(Due) -> bool) {
-        for (at, due) in self.pending.drain(..) {
-            if is_live(due) {
-                self.heap.push(Reverse((at, due)));
-            }
-        }
-        self.pending_min = None;
+        self.heap.push(Reverse((at, due.pack())));
     }
 
     /// The earliest deadline, stale or not.
     pub(crate) fn next(&self) -> Option<Tick> {
-        let top = self.heap.peek().map(|Reverse((at, _))| *at);
-        match (top, self.pending_min) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
-    /// Takes the earliest heap entry if it is due at `now` (call
-    /// [`absorb`](Deadlines::absorb) first).
+    /// Takes the earliest entry if it is due at `now`.
     pub(crate) fn pop_due(&mut self, now: Tick) -> Option<Due> {
         let Reverse((at, _)) = self.heap.peek()?;
         if *at > now {
             return None;
         }
-        self.heap.pop().map(|Reverse((_, due))| due)
+        self.heap.pop().map(|Reverse((_, due))| Due::unpack(due))
     }
 
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.heap.len() + self.pending.len()
+        self.heap.len()
     }
 
     /// Drops stale entries once there are more than twice `live` of them
     /// (plus slack): amortized O(1) per push.
     pub(crate) fn compact(&mut self, live: usize, is_live: impl Fn(Due) -> bool) {
-        let bound = 2 * live + COMPACT_SLACK;
-        if self.pending.len() > bound {
-            self.pending.retain(|(_, due)| is_live(*due));
-            self.pending_min = self.pending.iter().map(|(at, _)| *at).min();
-        }
-        if self.heap.len() > bound {
-            self.heap.retain(|Reverse((_, due))| is_live(*due));
+        if self.heap.len() > 2 * live + COMPACT_SLACK {
+            self.heap
+                .retain(|Reverse((_, due))| is_live(Due::unpack(*due)));
         }
     }
 
     pub(crate) fn clear(&mut self) {
         self.heap.clear();
-        self.pending.clear();
-        self.pending_min = None;
     }
 }
 
@@ -131,19 +125,28 @@ mod tests {
             );
         }
         assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
-        assert_eq!(
-            d.pop_due(t0 + Duration::from_secs(9)),
-            None,
-            "pending until absorbed"
-        );
-        d.absorb(|_| true);
-        assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(d.pop_due(t0), None);
         let at3 = t0 + Duration::from_secs(3);
         assert_eq!(d.pop_due(at3), Some(Due::BackoffEnd(KeyId::from_index(1))));
         assert_eq!(d.pop_due(at3), Some(Due::BackoffEnd(KeyId::from_index(2))));
         assert_eq!(d.pop_due(at3), None);
         assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn dues_pack_and_unpack() {
+        let mut idle = crate::idle::IdleSet::default();
+        let r = idle.push(KeyId::from_index(3), ());
+        let high = crate::idle::IdleRef::from_bits(u64::from(u32::MAX - 1) | (0x7fff_ffff << 32));
+        for due in [
+            Due::Idle(r),
+            Due::Idle(high),
+            Due::BackoffEnd(KeyId::from_index(0)),
+            Due::BackoffEnd(KeyId::from_index(u32::MAX as usize)),
+        ] {
+            assert_eq!(Due::unpack(due.pack()), due);
+        }
+        assert_eq!(std::mem::size_of::<(Tick, u64)>(), 16);
     }
 
     #[test]
@@ -157,10 +160,6 @@ mod tests {
         d.compact(100, live);
         assert_eq!(d.len(), 200, "within the bound: untouched");
         d.compact(10, live);
-        assert_eq!(d.len(), 10);
-        // Absorbing drops what died while pending.
-        d.push(t0, Due::BackoffEnd(KeyId::from_index(99)));
-        d.absorb(live);
         assert_eq!(d.len(), 10);
         assert_eq!(d.next(), Some(t0));
     }

@@ -19,6 +19,14 @@
 //! just prove the connection alive). No decision depends on the order
 //! beyond "least recently entered first" for eviction: idle timeouts come
 //! from each connection's own record.
+//!
+//! Entries are also **fresh** until [`IdleSet::drain_fresh`] hands them to
+//! the deadline heap. Fresh entries are always a suffix of the LRU list (each
+//! was appended after every entry that is not fresh, and removing entries
+//! keeps a suffix a suffix), so the maintenance task finds them by walking
+//! back from the newest, and a return records its deadline without pushing
+//! anything anywhere: most returned connections are lent again before the
+//! maintenance task next wakes, and leave no trace in the heap.
 
 use slab::Slab;
 
@@ -50,19 +58,41 @@ impl Ends {
 
 /// Names one idle entry for as long as it stays idle: the slab index plus a
 /// stamp unique to this stay, so a reused slot is not mistaken for it.
+/// Stamps have 31 bits: an entry keeps the 32nd for [`FRESH`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct IdleRef {
     idx: Link,
-    /// Wraps after 2^32 stays: a deadline that outlived that many returns
+    /// Wraps after 2^31 stays: a deadline that outlived that many returns
     /// and meets its slot's new occupant only makes the maintenance task
     /// look at that connection early (it checks the connection's own times).
     stamp: u32,
+}
+
+/// The bit of [`Entry::stamp`] that marks an entry not yet drained by
+/// [`IdleSet::drain_fresh`].
+const FRESH: u32 = 1 << 31;
+
+impl IdleRef {
+    /// As one integer, stamp first: its top bit is always clear (stamps
+    /// have 31 bits), for the deadline heap to pack other things with it.
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.stamp) << 32) | u64::from(self.idx)
+    }
+
+    /// From [`to_bits`](IdleRef::to_bits).
+    pub(crate) fn from_bits(bits: u64) -> IdleRef {
+        IdleRef {
+            idx: bits as u32,
+            stamp: (bits >> 32) as u32,
+        }
+    }
 }
 
 #[derive(Debug)]
 struct Entry<C> {
     conn: C,
     key: KeyId,
+    /// The stay's stamp, with [`FRESH`] set until it is drained.
     stamp: u32,
     /// Neighbours in the key's list (older, newer).
     key_prev: Link,
@@ -74,9 +104,10 @@ struct Entry<C> {
 
 /// Idle connections, per key (LIFO) and across keys (LRU).
 ///
-/// Invariant: every entry of `entries` is linked in exactly one key list (the
+/// Invariants: every entry of `entries` is linked in exactly one key list (the
 /// one of `entry.key`) and in the LRU list; `lru.len == entries.len()` and the
-/// per-key lengths add up to it.
+/// per-key lengths add up to it; the fresh entries are a suffix of the LRU
+/// list.
 #[derive(Debug)]
 pub(crate) struct IdleSet<C> {
     entries: Slab<Entry<C>>,
@@ -116,12 +147,12 @@ impl<C> IdleSet<C> {
         }
         let ends = self.per_key[key.index()];
         let stamp = self.next_stamp;
-        self.next_stamp = self.next_stamp.wrapping_add(1);
+        self.next_stamp = self.next_stamp.wrapping_add(1) & !FRESH;
         let idx = link(self.entries.vacant_key());
         self.entries.insert(Entry {
             conn,
             key,
-            stamp,
+            stamp: stamp | FRESH,
             key_prev: ends.last,
             key_next: NIL,
             lru_prev: self.lru.last,
@@ -148,8 +179,30 @@ impl<C> IdleSet<C> {
     pub(crate) fn get(&self, r: IdleRef) -> Option<(KeyId, &C)> {
         self.entries
             .get(r.idx as usize)
-            .filter(|e| e.stamp == r.stamp)
+            .filter(|e| e.stamp & !FRESH == r.stamp)
             .map(|e| (e.key, &e.conn))
+    }
+
+    /// Calls `f` on every fresh entry (pushed since the last call), newest
+    /// first, and marks them drained. Costs O(fresh entries still idle):
+    /// those lent again meanwhile are not visited.
+    pub(crate) fn drain_fresh(&mut self, mut f: impl FnMut(IdleRef, &C)) {
+        let mut idx = self.lru.last;
+        while idx != NIL {
+            let entry = &mut self.entries[idx as usize];
+            if entry.stamp & FRESH == 0 {
+                break;
+            }
+            entry.stamp &= !FRESH;
+            f(
+                IdleRef {
+                    idx,
+                    stamp: entry.stamp,
+                },
+                &entry.conn,
+            );
+            idx = entry.lru_prev;
+        }
     }
 
     /// Whether `r` still names an idle connection.
@@ -250,6 +303,49 @@ mod tests {
         let c = idle.push(k(0), "c");
         assert!(!idle.contains(a) && idle.contains(c));
         assert_eq!(idle.len(), 1);
+    }
+
+    #[test]
+    fn fresh_entries_are_drained_once_newest_first_and_only_while_idle() {
+        let mut idle = IdleSet::default();
+        let refs: Vec<_> = (0..5).map(|i| idle.push(k(i % 2), i)).collect();
+        // Lent again before the drain: never visited.
+        assert_eq!(idle.pop_newest(k(1)), Some(3));
+        let mut seen = Vec::new();
+        idle.drain_fresh(|r, &c| seen.push((r, c)));
+        assert_eq!(
+            seen,
+            vec![(refs[4], 4), (refs[2], 2), (refs[1], 1), (refs[0], 0)]
+        );
+        // Drained entries keep their refs, and are not drained again.
+        assert!(
+            refs.iter()
+                .enumerate()
+                .all(|(i, &r)| i == 3 || idle.contains(r))
+        );
+        let mut again = Vec::new();
+        idle.drain_fresh(|_, &c| again.push(c));
+        assert!(again.is_empty());
+        // New entries (a returned one among them) are fresh; older ones stop the walk.
+        let r5 = idle.push(k(1), 5);
+        assert_eq!(idle.take(refs[0]), Some((k(0), 0)));
+        let r6 = idle.push(k(0), 6);
+        idle.drain_fresh(|r, &c| again.push(c + 100 * usize::from(r == r5 || r == r6)));
+        assert_eq!(again, vec![106, 105]);
+    }
+
+    #[test]
+    fn stamps_wrap_without_touching_the_fresh_bit() {
+        let mut idle = IdleSet {
+            next_stamp: super::FRESH - 1,
+            ..IdleSet::default()
+        };
+        let a = idle.push(k(0), "a");
+        let b = idle.push(k(0), "b");
+        assert_eq!((a.stamp, b.stamp), (super::FRESH - 1, 0));
+        assert!(idle.contains(a) && idle.contains(b));
+        idle.drain_fresh(|_, _| {});
+        assert!(idle.contains(a) && idle.contains(b));
     }
 
     #[test]

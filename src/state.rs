@@ -85,10 +85,13 @@
 //!
 //! **Time** ([`State::maintain`]): every connection carries its life record
 //! ([`Conn`]). Each time one becomes idle, the first instant it needs
-//! attention (lifetime, idle timeout or keepalive ping) goes into the
-//! deadline heap; the pool's one maintenance task sleeps until the earliest
-//! and then closes what expired, reschedules what `min_idle` protects, and
-//! takes out what is due a ping (counted in `pinging`; it is not lent
+//! attention (lifetime, idle timeout or keepalive ping) arms the pool's one
+//! maintenance task if it is earlier than its wake-up, and the entry is
+//! *fresh* in the idle set. The task, when it wakes, moves the fresh entries
+//! still idle into the deadline heap (a connection lent again before that
+//! costs the heap nothing), sleeps until the earliest deadline, and then
+//! closes what expired, reschedules what `min_idle` protects, and takes out
+//! what is due a ping (counted in `pinging`; it is not lent
 //! meanwhile, and comes back through the hand-off). Checkout and return look
 //! at the same record, so a stale or expired connection is never lent even
 //! between two wake-ups.
@@ -608,11 +611,13 @@ impl<M: Manager> State<M> {
         {
             self.close_conn(other, old.conn, CloseReason::Evicted, now, config, fx);
         }
-        let deadline = conn.deadline(now, false, config);
-        let r = self.idle.push(id, conn);
-        if let Some(at) = deadline {
-            self.schedule(at, Due::Idle(r), fx);
+        // The entry is fresh: the maintenance task moves it into the
+        // deadline heap when it next wakes, if it is still idle then. Only
+        // the wake-up must be early enough.
+        if let Some(at) = conn.deadline(now, false, config) {
+            self.arm(at, fx);
         }
+        self.idle.push(id, conn);
     }
 
     /// A shared connection of `id` with no borrower came free (dialed for
@@ -716,16 +721,15 @@ impl<M: Manager> State<M> {
 
     fn schedule(&mut self, at: Tick, due: Due, fx: &mut Effects<M>) {
         self.deadlines.push(at, due);
+        self.arm(at, fx);
+    }
+
+    /// Makes sure the maintenance task wakes by `at`.
+    fn arm(&mut self, at: Tick, fx: &mut Effects<M>) {
         if self.timer_at.is_none_or(|t| at < t) {
             self.timer_at = Some(at);
             fx.rearm = true;
         }
-        let idle = &self.idle;
-        self.deadlines
-            .compact(idle.len() + self.keys.len(), |due| match due {
-                Due::Idle(r) => idle.contains(r),
-                Due::BackoffEnd(_) => true,
-            });
     }
 
     /// The first live waiter of the global dial queue whose key may dial;
@@ -1073,11 +1077,18 @@ impl<M: Manager> State<M> {
         }
         // Deadlines pushed now are all later than `now`: no rearm needed.
         self.timer_at = Some(now);
-        let idle = &self.idle;
-        self.deadlines.absorb(|due| match due {
-            Due::Idle(r) => idle.contains(r),
-            Due::BackoffEnd(_) => true,
+        let deadlines = &mut self.deadlines;
+        self.idle.drain_fresh(|r, conn| {
+            if let Some(at) = conn.deadline(now, false, config) {
+                deadlines.push(at, Due::Idle(r));
+            }
         });
+        let idle = &self.idle;
+        self.deadlines
+            .compact(idle.len() + self.keys.len(), |due| match due {
+                Due::Idle(r) => idle.contains(r),
+                Due::BackoffEnd(_) => true,
+            });
         while let Some(due) = self.deadlines.pop_due(now) {
             let r = match due {
                 Due::BackoffEnd(id) => {
