@@ -71,6 +71,11 @@ pub const DEFAULT_MAX_CONNECTING: usize = 2;
 /// saturated, and every call would funnel through one connection.
 pub const DEFAULT_MAX_BORROWERS: usize = 100;
 
+// Bounds that keep a connection's life record small (its counts are narrow).
+const MAX_USES_LIMIT: u64 = u32::MAX as u64;
+const MAX_MISSED_LIMIT: u32 = u16::MAX as u32;
+const MAX_BORROWERS_LIMIT: usize = u16::MAX as usize;
+
 /// When a connection taken from the idle list is pinged
 /// ([`Manager::ping`]) before it is lent.
 ///
@@ -416,7 +421,8 @@ impl<M: Manager> Builder<M> {
     }
 
     /// Closes a connection once it was lent this many times (nginx's
-    /// `keepalive_requests`), when it comes back. `None`: no limit. At least 1.
+    /// `keepalive_requests`), when it comes back. `None`: no limit. At least
+    /// 1, at most 2^32 − 1.
     pub fn max_uses(mut self, n: Option<u64>) -> Self {
         self.max_uses = n;
         self
@@ -464,7 +470,7 @@ impl<M: Manager> Builder<M> {
 
     /// Keepalive pings missed in a row that declare a connection dead
     /// (WebSocket-style counting; 1 is gRPC's semantics). A dead connection
-    /// is closed and, below `min_idle`, replaced. At least 1.
+    /// is closed and, below `min_idle`, replaced. At least 1, at most 65,535.
     pub fn keepalive_max_missed(mut self, n: u32) -> Self {
         self.keepalive_max_missed = n;
         self
@@ -501,7 +507,7 @@ impl<M: Manager> Builder<M> {
     /// Cap on the borrowers of one shared connection: the limit a manager
     /// gives in [`Lending::shared`](crate::Lending::shared) (e.g. the peer's
     /// HTTP/2 stream limit) is clamped to it. Exclusive connections ignore
-    /// it. At least 1 (1 lends every connection exclusively).
+    /// it. At least 1 (1 lends every connection exclusively), at most 65,535.
     pub fn max_borrowers(mut self, n: usize) -> Self {
         self.max_borrowers = n;
         self
@@ -602,8 +608,15 @@ impl<M: Manager> Builder<M> {
                 format!("({}) must be in [0, 1)", self.jitter),
             ));
         }
-        if self.max_uses == Some(0) {
-            return Err(ConfigError::new("max_uses", "must be at least 1"));
+        match self.max_uses {
+            Some(0) => return Err(ConfigError::new("max_uses", "must be at least 1")),
+            Some(n) if n > MAX_USES_LIMIT => {
+                return Err(ConfigError::new(
+                    "max_uses",
+                    format!("({n}) must be at most {MAX_USES_LIMIT}"),
+                ));
+            }
+            _ => {}
         }
         if self.min_idle > max_idle_per_key {
             return Err(ConfigError::new(
@@ -618,6 +631,15 @@ impl<M: Manager> Builder<M> {
             return Err(ConfigError::new(
                 "keepalive_max_missed",
                 "must be at least 1",
+            ));
+        }
+        if self.keepalive_max_missed > MAX_MISSED_LIMIT {
+            return Err(ConfigError::new(
+                "keepalive_max_missed",
+                format!(
+                    "({}) must be at most {MAX_MISSED_LIMIT}",
+                    self.keepalive_max_missed
+                ),
             ));
         }
         if let Some(b) = self.backoff {
@@ -639,6 +661,15 @@ impl<M: Manager> Builder<M> {
         }
         if self.max_borrowers == 0 {
             return Err(ConfigError::new("max_borrowers", "must be at least 1"));
+        }
+        if self.max_borrowers > MAX_BORROWERS_LIMIT {
+            return Err(ConfigError::new(
+                "max_borrowers",
+                format!(
+                    "({}) must be at most {MAX_BORROWERS_LIMIT}",
+                    self.max_borrowers
+                ),
+            ));
         }
         let mut total = 0usize;
         for (key, n) in &self.initial {

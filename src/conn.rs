@@ -20,8 +20,8 @@ pub(crate) struct Conn<C> {
     /// record is moved on every checkout and return, and kept per idle
     /// connection.)
     pub(crate) expires_at: Tick,
-    /// Times it was lent.
-    pub(crate) uses: u64,
+    /// Times it was lent (saturating; `max_uses` fits in 32 bits).
+    pub(crate) uses: u32,
     /// When it was last returned (or dialed): what `idle_timeout` and the
     /// `IfIdleFor` health check measure. A keepalive ping does not reset it.
     pub(crate) idle_since: Tick,
@@ -35,12 +35,15 @@ pub(crate) struct Conn<C> {
     /// return). In nanoseconds (8 bytes, not a 16-byte `Duration`: the
     /// record is kept per idle connection); `u64::MAX` without keepalive.
     ping_every_ns: u64,
-    /// Keepalive pings failed in a row.
-    pub(crate) missed: u32,
+    /// Keepalive pings failed in a row (saturating; `keepalive_max_missed`
+    /// fits in 16 bits).
+    pub(crate) missed: u16,
     /// Borrowers it may have at once: 1 is exclusive lending, more is
     /// shared lending (see the `shared` module). Set after the dial, and
     /// again when a borrower returns a handle (the peer may change it).
-    pub(crate) max_borrowers: u32,
+    /// `max_borrowers` fits in 16 bits. (The three counts are narrow so
+    /// that the record is 40 bytes beside the connection.)
+    pub(crate) max_borrowers: u16,
 }
 
 impl<C> Conn<C> {
@@ -97,7 +100,9 @@ impl<C> Conn<C> {
 
     /// Whether it was lent `max_uses` times.
     pub(crate) fn is_used_up(&self, config: &Config) -> bool {
-        config.max_uses.is_some_and(|max| self.uses >= max)
+        config
+            .max_uses
+            .is_some_and(|max| u64::from(self.uses) >= max)
     }
 
     /// Why it must not be lent again at `now`: past its lifetime, or lent

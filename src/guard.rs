@@ -100,8 +100,8 @@ impl<M: Manager> Pooled<M> {
     /// shared connection: borrowers it had, this one included).
     pub fn uses(this: &Self) -> u64 {
         match &this.conn {
-            Some(Lent::Own(conn)) => conn.uses,
-            Some(Lent::Handle { uses, .. }) => *uses,
+            Some(Lent::Own(conn)) => conn.uses.into(),
+            Some(Lent::Handle { uses, .. }) => (*uses).into(),
             None => 0,
         }
     }

@@ -46,7 +46,7 @@ pub(crate) enum Lent<C> {
         conn: C,
         slot: usize,
         /// The connection's `uses` when this handle was made.
-        uses: u64,
+        uses: u32,
     },
 }
 
@@ -150,12 +150,12 @@ impl<C> SharedSet<C> {
             .expect("a shared connection came with its share function");
         let entry = &mut self.entries[slot];
         debug_assert!(
-            entry.borrowers < entry.conn.max_borrowers
+            entry.borrowers < u32::from(entry.conn.max_borrowers)
                 && entry.draining.is_none()
                 && !entry.checking
         );
         entry.borrowers += 1;
-        entry.conn.uses += 1;
+        entry.conn.uses = entry.conn.uses.saturating_add(1);
         self.borrowers += 1;
         Lent::Handle {
             conn: share(&entry.conn.conn),
@@ -201,7 +201,9 @@ impl<C> SharedSet<C> {
     /// Whether `slot` can take one more borrower.
     pub(crate) fn has_room(&self, slot: usize) -> bool {
         let entry = &self.entries[slot];
-        entry.draining.is_none() && !entry.checking && entry.borrowers < entry.conn.max_borrowers
+        entry.draining.is_none()
+            && !entry.checking
+            && entry.borrowers < u32::from(entry.conn.max_borrowers)
     }
 
     /// The least-loaded connection of `key` with room, after draining every
@@ -217,7 +219,7 @@ impl<C> SharedSet<C> {
             let entry = &mut self.entries[slot];
             if entry.draining.is_some()
                 || entry.checking
-                || entry.borrowers >= entry.conn.max_borrowers
+                || entry.borrowers >= u32::from(entry.conn.max_borrowers)
             {
                 continue;
             }
@@ -240,7 +242,7 @@ mod tests {
     use crate::keys::KeyId;
     use crate::stats::CloseReason;
 
-    fn conn(id: u32, max: u32) -> Conn<u32> {
+    fn conn(id: u32, max: u16) -> Conn<u32> {
         let mut c = Conn::bare(id);
         c.max_borrowers = max;
         c

@@ -505,7 +505,7 @@ impl<M: Manager> State<M> {
             self.shared.set_checking(slot, checking);
             lent
         } else {
-            conn.uses += 1;
+            conn.uses = conn.uses.saturating_add(1);
             Lent::Own(conn)
         }
     }
@@ -700,7 +700,7 @@ impl<M: Manager> State<M> {
     /// borrowers are gone. Called with the lock that returns a handle.
     pub(crate) fn relimit(&mut self, id: KeyId, slot: usize, max_borrowers: usize) {
         self.shared.conn_mut(slot).1.max_borrowers =
-            u32::try_from(max_borrowers).unwrap_or(u32::MAX);
+            u16::try_from(max_borrowers).unwrap_or(u16::MAX);
         self.keys.get_mut(id).share_hint = max_borrowers;
     }
 
@@ -953,7 +953,7 @@ impl<M: Manager> State<M> {
                 entry.backoff_until = None;
                 let mut conn = Conn::new(conn, now, config);
                 let (max_borrowers, share) = lending.clamped(config.max_borrowers);
-                conn.max_borrowers = u32::try_from(max_borrowers).unwrap_or(u32::MAX);
+                conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
                 entry.share_hint = max_borrowers;
                 if let Some(share) = share {
                     self.shared.set_share(share);
@@ -1050,8 +1050,10 @@ impl<M: Manager> State<M> {
                 self.release_slot(id, now, config, fx);
             }
             Some(mut conn) => {
-                conn.missed = if ok { 0 } else { conn.missed + 1 };
-                if ping == PingResult::Broken || conn.missed >= config.keepalive_max_missed {
+                conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
+                if ping == PingResult::Broken
+                    || u32::from(conn.missed) >= config.keepalive_max_missed
+                {
                     self.close_conn(id, conn.conn, CloseReason::Keepalive, now, config, fx);
                 } else {
                     conn.schedule_ping(now);

@@ -238,6 +238,22 @@ refused!(
 refused!(max_uses_zero: |b| b.max_uses(Some(0)) => "max_uses", mentions ["at least 1"]);
 
 refused!(
+    /// A connection's use count has 32 bits.
+    max_uses_above_u32:
+    |b| b.max_uses(Some(1 << 32)) => "max_uses", mentions ["(4294967296)", "at most 4294967295"]
+);
+
+refused!(
+    keepalive_max_missed_above_u16:
+    |b| b.keepalive_max_missed(65_536) => "keepalive_max_missed", mentions ["(65536)", "at most 65535"]
+);
+
+refused!(
+    max_borrowers_above_u16:
+    |b| b.max_borrowers(65_536) => "max_borrowers", mentions ["(65536)", "at most 65535"]
+);
+
+refused!(
     min_idle_above_max_idle_per_key:
     |b| b.max_idle_per_key(2).min_idle(3) => "min_idle", mentions ["`max_idle_per_key`", "3", "2"]
 );
@@ -525,8 +541,23 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
     let c = accepted(|b| b.max_open(4).min_idle(4)).await;
     assert_eq!((c.min_idle(), c.max_idle_per_key()), (4, 4), "derived cap");
 
-    // The smallest non-zero counts.
+    // The smallest non-zero counts, and the largest.
     assert_eq!(accepted(|b| b.max_uses(Some(1))).await.max_uses(), Some(1));
+    let most = u64::from(u32::MAX);
+    assert_eq!(
+        accepted(|b| b.max_uses(Some(most))).await.max_uses(),
+        Some(most)
+    );
+    assert_eq!(
+        accepted(|b| b.keepalive_max_missed(65_535))
+            .await
+            .keepalive_max_missed(),
+        65_535
+    );
+    assert_eq!(
+        accepted(|b| b.max_borrowers(65_535)).await.max_borrowers(),
+        65_535
+    );
     assert_eq!(accepted(|b| b.max_connecting(1)).await.max_connecting(), 1);
     assert_eq!(
         accepted(|b| b.keepalive_max_missed(1))
