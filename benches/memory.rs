@@ -3,7 +3,9 @@
 //!
 //! `cargo bench --bench memory`. The figures include the slack of the
 //! pool's growable buffers (slab and vectors double when full), so they are
-//! what a process really pays, not a struct's `size_of`.
+//! what a process really pays, not a struct's `size_of`. An idle connection
+//! is measured in its steady state: in the idle set and, after the
+//! maintenance task's turn, with its entry in the deadline heap.
 
 use std::time::Duration;
 
@@ -43,12 +45,22 @@ fn heap() -> usize {
 
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
+    // A paused clock, so the maintenance task's turns happen when this
+    // bench says (the pool follows tokio's clock).
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .start_paused(true)
         .build()
         .unwrap();
     rt.block_on(async {
-        // Idle connections: a pool pre-warmed with N, minus the same pool empty.
+        // The pre-warm spawns N dial tasks: the runtime's run queue grows to
+        // hold them, and keeps that capacity. Grow it first, so that what is
+        // measured below is the pool's.
+        let tasks: Vec<_> = (0..N).map(|_| tokio::spawn(async {})).collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        // Idle connections: a pool pre-warmed with N, minus no pool.
         let empty = heap();
         let pool = Pool::builder(Noop)
             .max_open(N)
@@ -56,10 +68,19 @@ fn main() {
             .build()
             .await
             .unwrap();
-        // Every connection returned once, so each has its deadline entry.
+        let built = heap();
+        // Lend them all, and let the maintenance task drop the pre-warm's
+        // deadlines (their connections are lent).
         let conns: Vec<_> = futures_take(&pool, N).await;
+        tokio::time::advance(Duration::from_secs(60)).await;
+        settle().await;
+        let lent = heap();
+        // Return them all at once: they are idle and fresh (the first return
+        // wakes the maintenance task; none pushes anything). The task's next
+        // turn moves them into the deadline heap: the steady state of an
+        // idle connection.
         drop(conns);
-        tokio::task::yield_now().await;
+        settle().await;
         let per_idle = (heap() - empty) as f64 / N as f64 - 8.0;
         assert_eq!(pool.state().idle, N);
         pool.close().await;
@@ -82,14 +103,26 @@ fn main() {
         let per_waiter = (heap() - spawned) as f64 / N as f64;
         drop(held);
         for w in waiting {
-            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+            let _ = w.await;
         }
         pool.close().await;
 
         println!("heap bytes held by the pool, at {N} of each (dhat, including buffer slack):");
         println!("  per idle connection: {per_idle:.0} B (beyond the 8-byte connection)");
         println!("  per waiter:          {per_waiter:.0} B (beyond the getter's own task)");
+        println!(
+            "  (stages, bytes per connection: built {:.0}, all lent {:.0})",
+            (built - empty) as f64 / N as f64,
+            (lent - empty) as f64 / N as f64
+        );
     });
+}
+
+/// Lets the maintenance task take its turn.
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// Takes `n` connections at once (all idle ones), to return them together.

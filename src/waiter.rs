@@ -10,6 +10,11 @@
 //! Queues refer to slots by [`WaiterId`], which carries a generation: a slot
 //! index is reused by later waiters, and a stale queue entry must not be
 //! mistaken for its new occupant.
+//!
+//! Outcomes live in a slab of their own, named by the slot: a waiter is
+//! served once and waits long, so its slot stays small (40 bytes, where an
+//! outcome holding a whole connection record is larger than all the rest)
+//! and only the waiters served but not yet woken hold an outcome.
 
 use std::task::Waker;
 
@@ -25,21 +30,30 @@ pub(crate) struct WaiterId {
     generation: u64,
 }
 
+/// `Waiter::outcome` of a waiter not served yet.
+const WAITING: u32 = u32::MAX;
+
 /// A getter waiting for a connection of `key`.
 #[derive(Debug)]
-pub(crate) struct Waiter<T> {
+pub(crate) struct Waiter {
     generation: u64,
     pub(crate) key: KeyId,
     pub(crate) since: Tick,
     waker: Option<Waker>,
-    /// `None` while waiting; set once, by whoever serves the waiter.
-    outcome: Option<T>,
+    /// [`WAITING`] while waiting; set once, by whoever serves the waiter,
+    /// to its outcome's index in [`Waiters::outcomes`].
+    outcome: u32,
 }
 
 /// The waiter slots of a pool; `T` is what a waiter is served with.
+///
+/// Invariant: `outcomes` holds exactly the outcomes of the served slots
+/// (each slot's `outcome` names its own), so removing a served slot
+/// removes its outcome too.
 #[derive(Debug)]
 pub(crate) struct Waiters<T> {
-    slots: Slab<Waiter<T>>,
+    slots: Slab<Waiter>,
+    outcomes: Slab<T>,
     next_generation: u64,
 }
 
@@ -47,6 +61,7 @@ impl<T> Default for Waiters<T> {
     fn default() -> Self {
         Self {
             slots: Slab::new(),
+            outcomes: Slab::new(),
             next_generation: 0,
         }
     }
@@ -62,20 +77,20 @@ impl<T> Waiters<T> {
             key,
             since,
             waker: None,
-            outcome: None,
+            outcome: WAITING,
         });
         WaiterId { slot, generation }
     }
 
-    fn get(&self, id: WaiterId) -> Option<&Waiter<T>> {
+    fn get(&self, id: WaiterId) -> Option<&Waiter> {
         self.slots
             .get(id.slot)
             .filter(|w| w.generation == id.generation)
     }
 
     /// The waiter `id`, if it is still waiting (not served, not gone).
-    pub(crate) fn live(&self, id: WaiterId) -> Option<&Waiter<T>> {
-        self.get(id).filter(|w| w.outcome.is_none())
+    pub(crate) fn live(&self, id: WaiterId) -> Option<&Waiter> {
+        self.get(id).filter(|w| w.outcome == WAITING)
     }
 
     /// Whether `id` is still waiting.
@@ -89,34 +104,35 @@ impl<T> Waiters<T> {
     /// Panics if `id` is not live: callers check first, under the same lock.
     pub(crate) fn serve(&mut self, id: WaiterId, outcome: T) -> Option<Waker> {
         let w = &mut self.slots[id.slot];
-        debug_assert!(w.generation == id.generation && w.outcome.is_none());
-        w.outcome = Some(outcome);
+        debug_assert!(w.generation == id.generation && w.outcome == WAITING);
+        w.outcome = u32::try_from(self.outcomes.insert(outcome))
+            .expect("fewer than 2^32 - 1 served waiters");
         w.waker.take()
     }
 
     /// The outcome of `id` if it was served, removing the slot; otherwise
     /// stores `waker` to be woken when it is.
-    pub(crate) fn poll(&mut self, id: WaiterId, waker: &Waker) -> Option<(Waiter<T>, T)> {
+    pub(crate) fn poll(&mut self, id: WaiterId, waker: &Waker) -> Option<(Waiter, T)> {
         let w = &mut self.slots[id.slot];
         debug_assert_eq!(w.generation, id.generation);
-        if w.outcome.is_none() {
+        if w.outcome == WAITING {
             match &mut w.waker {
                 Some(old) if old.will_wake(waker) => {}
                 slot => *slot = Some(waker.clone()),
             }
             return None;
         }
-        let mut w = self.slots.remove(id.slot);
-        let outcome = w.outcome.take().expect("checked above");
+        let w = self.slots.remove(id.slot);
+        let outcome = self.outcomes.remove(w.outcome as usize);
         Some((w, outcome))
     }
 
     /// Removes the slot of a getter that gives up, with the outcome that may
     /// have reached it in the meantime.
-    pub(crate) fn remove(&mut self, id: WaiterId) -> (Waiter<T>, Option<T>) {
+    pub(crate) fn remove(&mut self, id: WaiterId) -> (Waiter, Option<T>) {
         debug_assert_eq!(self.slots[id.slot].generation, id.generation);
-        let mut w = self.slots.remove(id.slot);
-        let outcome = w.outcome.take();
+        let w = self.slots.remove(id.slot);
+        let outcome = (w.outcome != WAITING).then(|| self.outcomes.remove(w.outcome as usize));
         (w, outcome)
     }
 
@@ -124,7 +140,7 @@ impl<T> Waiters<T> {
     pub(crate) fn live_ids(&self) -> Vec<WaiterId> {
         self.slots
             .iter()
-            .filter(|(_, w)| w.outcome.is_none())
+            .filter(|(_, w)| w.outcome == WAITING)
             .map(|(slot, w)| WaiterId {
                 slot,
                 generation: w.generation,
@@ -155,5 +171,26 @@ mod tests {
         assert!(!w.is_live(b), "a served waiter is no longer live");
         let (_, outcome) = w.poll(b, Waker::noop()).expect("served");
         assert_eq!(outcome, 7);
+    }
+
+    #[test]
+    fn outcomes_leave_with_their_slots() {
+        let mut w = Waiters::<String>::default();
+        let now = Tick::now();
+        let ids: Vec<_> = (0..4)
+            .map(|_| w.insert(KeyId::from_index(0), now))
+            .collect();
+        w.serve(ids[2], "two".into());
+        w.serve(ids[0], "zero".into());
+        assert_eq!(w.outcomes.len(), 2);
+        // Served, then given up: the outcome comes back with the slot.
+        assert_eq!(w.remove(ids[0]).1.as_deref(), Some("zero"));
+        // Given up unserved: no outcome.
+        assert_eq!(w.remove(ids[1]).1, None);
+        w.serve(ids[3], "three".into());
+        assert_eq!(w.poll(ids[3], Waker::noop()).unwrap().1, "three");
+        assert_eq!(w.poll(ids[2], Waker::noop()).unwrap().1, "two");
+        assert!(w.slots.is_empty() && w.outcomes.is_empty());
+        assert_eq!(std::mem::size_of::<super::Waiter>(), 40);
     }
 }
