@@ -17,13 +17,36 @@
 //! redial connections on every return beyond two, which is not this workload).
 //!
 //! Grid: runtime × `P` × `N`. `rt` is `mt` (multi-thread, 2 workers) or `ct`
-//! (current_thread). For a sample of `iters` operations, `N` tasks are spawned
-//! that together do `iters` get-then-drop (each `iters / N`, the remainder
-//! spread over the first ones); the time is from the first spawn to the last
-//! join, so criterion reports time per operation. r2d2 is synchronous: it runs
-//! on `N` OS threads of a crew spawned once per benchmark (outside the timing),
-//! started together per sample; the runtime plays no part in it, so its `mt`
+//! (current_thread). r2d2 is synchronous: it runs on `N` OS threads of a crew
+//! spawned once per benchmark; the runtime plays no part in it, so its `mt`
 //! and `ct` rows are the same measurement taken twice.
+//!
+//! Method (the same for every pool). A sample asked to time `iters`
+//! get-then-drop runs `N` workers (tasks, or r2d2's threads) that each do
+//! `ops = max(ceil(iters / N), 256)` of them; they are held at a start gate
+//! (a `watch` channel; a condvar broadcast for the crew) until all are
+//! spawned, and each notes when it starts and ends its loop. The sample's
+//! time is from the first worker starting to the last one ending, scaled by
+//! `iters / (N × ops)`. So spawning, waking and joining the workers stay out
+//! of the timing, every worker does real work in every sample (criterion
+//! asks for as little as one operation while it warms up, and picks small
+//! counts for slow pools), and what is reported is wall time per get+drop
+//! with `N` workers at it. Sampling is flat (every sample the same size),
+//! 10 samples over about 1 s per pool and cell; criterion's figure is the
+//! mean time per operation. Left in: tasks start within microseconds of each
+//! other, but a crew of 1024 threads on 2 cores takes several milliseconds
+//! to wake, which at 256 operations per thread adds a few tens of ns per
+//! operation to r2d2 at that `N` (measured: 256 and 1024 per thread give the
+//! same figure within noise at `P` = 16).
+//!
+//! Before this method (criterion's linear sampling, `iters` split over the
+//! workers, timed from the first spawn to the last join, r2d2's clock
+//! started when the coordinating thread left a barrier) the large-`N` cells
+//! were wrong: criterion picked `iters` of 6 to 60 for r2d2 at `N` = 1024 (a
+//! sample there cost ~20-60 ms of thread wake-ups, whatever `iters`), so
+//! most threads did nothing, and the clock often started after most of the
+//! work was done (the coordinator was woken from the barrier after the
+//! crew), giving 1-40 ns per operation.
 //!
 //! Ids: `pools/{rt}/P{P}/N{N}/{pool}`, so one group compares every pool in
 //! one cell. Filter as usual: `cargo bench --bench pools -- 'pools/ct/P4/'`.
@@ -31,11 +54,11 @@
 mod support;
 
 use std::hint::black_box;
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use criterion::{
-    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+    BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main, measurement::WallTime,
 };
 use support::NoopError;
 use tokio::runtime::Runtime;
@@ -209,11 +232,24 @@ impl Pools {
     }
 }
 
-/// Ops of task `i` of `n` sharing `iters`.
-fn share(iters: u64, n: usize, i: usize) -> u64 {
-    let n = n as u64;
-    let i = i as u64;
-    iters / n + u64::from(i < iters % n)
+/// The fewest get+drop every task (or thread) does in one sample.
+const MIN_OPS_PER_WORKER: u64 = 256;
+
+/// Get+drop each of `n` workers does in a sample asked to time `iters`:
+/// the same for all, at least [`MIN_OPS_PER_WORKER`], and at least `iters`
+/// in total.
+fn ops_per_worker(iters: u64, n: usize) -> u64 {
+    iters.div_ceil(n as u64).max(MIN_OPS_PER_WORKER)
+}
+
+/// The time one sample reports for `iters` operations: from the first worker
+/// starting its loop to the last one finishing it (`spans` are each worker's
+/// start and end), scaled from the `ran` operations actually run to `iters`.
+fn sample_time(spans: &[(Instant, Instant)], iters: u64, ran: u64) -> Duration {
+    let first = spans.iter().map(|s| s.0).min().unwrap();
+    let last = spans.iter().map(|s| s.1).max().unwrap();
+    let nanos = (last - first).as_nanos() * u128::from(iters) / u128::from(ran);
+    Duration::from_nanos(u64::try_from(nanos).unwrap())
 }
 
 /// Benches one async pool: `$get` is an expression on `$pool` (a clone owned
@@ -226,91 +262,122 @@ macro_rules! bench_async {
             b.to_async($rt).iter_custom(|iters| {
                 let pool = pool.clone();
                 async move {
-                    let start = Instant::now();
+                    let ops = ops_per_worker(iters, n);
+                    let (go_tx, go_rx) = tokio::sync::watch::channel(false);
                     let mut handles = Vec::with_capacity(n);
-                    for i in 0..n {
+                    for _ in 0..n {
                         let $p = pool.clone();
-                        let ops = share(iters, n, i);
+                        let mut go = go_rx.clone();
                         handles.push(tokio::spawn(async move {
+                            go.wait_for(|&go| go).await.unwrap();
+                            let start = Instant::now();
                             for _ in 0..ops {
                                 let conn = $get.unwrap();
                                 black_box(*conn);
                                 drop(conn);
                             }
+                            (start, Instant::now())
                         }));
                     }
+                    go_tx.send(true).unwrap();
+                    let mut spans = Vec::with_capacity(n);
                     for h in handles {
-                        h.await.unwrap();
+                        spans.push(h.await.unwrap());
                     }
-                    start.elapsed()
+                    sample_time(&spans, iters, ops * n as u64)
                 }
             })
         });
     }};
 }
 
-/// A crew of `n` OS threads for r2d2, spawned once and started together per sample.
+/// The order a [`Crew`] waits for: run `ops` get+drop each in round `round`.
+struct Order {
+    round: u64,
+    ops: u64,
+    quit: bool,
+}
+
+/// A crew of `n` OS threads for r2d2, spawned once per benchmark and woken
+/// together (one condvar broadcast) for each sample.
 struct Crew {
-    work: Vec<mpsc::Sender<u64>>,
-    start: Arc<Barrier>,
-    done: mpsc::Receiver<()>,
+    n: usize,
+    order: Arc<(Mutex<Order>, Condvar)>,
+    done: mpsc::Receiver<(Instant, Instant)>,
     threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Crew {
     fn new(n: usize, pool: &r2d2::Pool<Noop>) -> Self {
-        let start = Arc::new(Barrier::new(n + 1));
+        let order = Arc::new((
+            Mutex::new(Order {
+                round: 0,
+                ops: 0,
+                quit: false,
+            }),
+            Condvar::new(),
+        ));
         let (done_tx, done) = mpsc::channel();
-        let mut work = Vec::with_capacity(n);
         let mut threads = Vec::with_capacity(n);
         for _ in 0..n {
-            let (tx, rx) = mpsc::channel::<u64>();
-            work.push(tx);
             let pool = pool.clone();
-            let start = Arc::clone(&start);
+            let order = Arc::clone(&order);
             let done = done_tx.clone();
             let t = std::thread::Builder::new()
                 .stack_size(256 * 1024)
                 .spawn(move || {
-                    while let Ok(ops) = rx.recv() {
-                        start.wait();
+                    let mut seen = 0;
+                    loop {
+                        let ops = {
+                            let (lock, cv) = &*order;
+                            let guard = cv
+                                .wait_while(lock.lock().unwrap(), |o| o.round == seen && !o.quit)
+                                .unwrap();
+                            if guard.quit {
+                                return;
+                            }
+                            seen = guard.round;
+                            guard.ops
+                        };
+                        let start = Instant::now();
                         for _ in 0..ops {
                             let conn = pool.get().unwrap();
                             black_box(*conn);
                             drop(conn);
                         }
-                        done.send(()).unwrap();
+                        done.send((start, Instant::now())).unwrap();
                     }
                 })
                 .unwrap();
             threads.push(t);
         }
         Crew {
-            work,
-            start,
+            n,
+            order,
             done,
             threads,
         }
     }
 
     fn run(&self, iters: u64) -> Duration {
-        let n = self.work.len();
-        for (i, tx) in self.work.iter().enumerate() {
-            tx.send(share(iters, n, i)).unwrap();
+        let ops = ops_per_worker(iters, self.n);
+        {
+            let (lock, cv) = &*self.order;
+            let mut order = lock.lock().unwrap();
+            order.round += 1;
+            order.ops = ops;
+            cv.notify_all();
         }
-        // Every thread is at the barrier once this returns: time from here.
-        self.start.wait();
-        let start = Instant::now();
-        for _ in 0..n {
-            self.done.recv().unwrap();
-        }
-        start.elapsed()
+        let spans: Vec<_> = (0..self.n).map(|_| self.done.recv().unwrap()).collect();
+        sample_time(&spans, iters, ops * self.n as u64)
     }
 }
 
 impl Drop for Crew {
     fn drop(&mut self) {
-        self.work.clear();
+        let (lock, cv) = &*self.order;
+        lock.lock().unwrap().quit = true;
+        cv.notify_all();
         for t in self.threads.drain(..) {
             t.join().unwrap();
         }
@@ -355,6 +422,7 @@ fn pools(c: &mut Criterion) {
             for n in TASKS {
                 let mut group = c.benchmark_group(format!("pools/{rt_name}/P{p}/N{n}"));
                 group
+                    .sampling_mode(SamplingMode::Flat)
                     .sample_size(10)
                     .measurement_time(Duration::from_secs(1))
                     .warm_up_time(Duration::from_millis(200));
