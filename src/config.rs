@@ -515,7 +515,8 @@ impl<M: Manager> Builder<M> {
 
     /// Validates the configuration, pre-warms the `initial` connections and
     /// returns the pool. Must be called within a tokio runtime: the pool
-    /// spawns its dials and closes there.
+    /// spawns its dials and closes there. If that runtime's clock is paused
+    /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
     pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
         let config = self.validate()?;
         Pool::start(self.manager, config, self.initial).await

@@ -18,6 +18,14 @@
 //! ([`HealthCheck`]). A key whose dials fail backs off exponentially, and
 //! never has more than `max_connecting` dials in flight.
 //!
+//! **Time in tests.** The pool follows tokio's paused clock
+//! (`#[tokio::test(start_paused = true)]`, `tokio::time::advance`) if time
+//! is paused when the pool is built: its idle timeouts, lifetimes, keepalive
+//! and backoff then run exactly on the test's clock. On a running clock,
+//! checkout and return read Linux's `CLOCK_MONOTONIC_COARSE` (a third of
+//! an uncontended get + return saved), so those thresholds are judged to
+//! within one kernel tick (a few milliseconds).
+//!
 //! Multiplexed connections (HTTP/2, gRPC channels) are lent *shared*: a
 //! manager that answers [`Lending::shared`] gets each borrower its own
 //! handle to a connection with room, least loaded first, and a new dial only
@@ -64,7 +72,7 @@
 //! | `keys` | per-key state: counts, wait queues, last dial error |
 //! | `idle` | idle connections: per-key LIFO and global LRU in one structure |
 //! | `shared` | shared lending: multiplexed connections lent to several borrowers at once |
-//! | `clock` | the pool's time: instants as integers, driven by tokio's (pausable) clock |
+//! | `clock` | the pool's time: instants as integers; a coarse clock on the hot path, tokio's (pausable) clock elsewhere |
 //! | `conn` | a connection's life record: lifetime, uses, idle since, next ping |
 //! | `deadlines` | the deadline heap that wakes the maintenance task |
 //! | `maintenance` | the one task per pool that runs the timers |

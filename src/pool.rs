@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::clock::Tick;
+use crate::clock::{Clock, Tick};
 
 use crate::config::{Builder, Config};
 use crate::conn::Conn;
@@ -41,6 +41,9 @@ pub(crate) struct Shared<M: Manager> {
     /// Wakes the maintenance task: an earlier deadline, a close, or this
     /// state being dropped.
     pub(crate) maintenance: Arc<Notify>,
+    /// Where checkout and return read the time (the coarse clock, unless
+    /// the runtime's clock was paused when the pool was built).
+    pub(crate) clock: Clock,
 }
 
 impl<M: Manager> Drop for Shared<M> {
@@ -96,7 +99,7 @@ impl<M: Manager> Shared<M> {
                 .is_broken(&mut conn.conn)
                 .then_some(CloseReason::Broken)
         });
-        let now = Tick::now();
+        let now = self.clock.now();
         let mut fx = Effects::new();
         self.state
             .lock()
@@ -125,7 +128,7 @@ impl<M: Manager> Shared<M> {
             .lending(&handle)
             .clamped(self.config.max_borrowers);
         drop(handle);
-        let now = Tick::now();
+        let now = self.clock.now();
         let mut fx = Effects::new();
         {
             let mut state = self.state.lock();
@@ -139,7 +142,7 @@ impl<M: Manager> Shared<M> {
         let mut fx = Effects::new();
         self.state
             .lock()
-            .detach(key, slot, Tick::now(), &self.config, &mut fx);
+            .detach(key, slot, self.clock.now(), &self.config, &mut fx);
         self.apply(fx);
     }
 }
@@ -190,6 +193,7 @@ impl<M: Manager> Pool<M> {
             drained: Notify::new(),
             runtime: Handle::current(),
             maintenance: Arc::clone(&wake),
+            clock: Clock::detect(),
         });
         let c = &shared.config;
         if c.idle_timeout.is_some()
@@ -277,7 +281,7 @@ impl<M: Manager> Pool<M> {
     /// connection on its way to this getter goes to the next one.
     pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
         let config = &self.shared.config;
-        let start = Tick::now();
+        let start = self.shared.clock.now();
         // Computed when first needed: most gets never wait or ping.
         let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
         let mut now = start;
@@ -312,14 +316,14 @@ impl<M: Manager> Pool<M> {
                     None => {
                         // The error first: closing the connection may make
                         // the pool forget its key.
-                        let waited = Tick::now().saturating_duration_since(start);
+                        let waited = self.shared.clock.now().saturating_duration_since(start);
                         let err = self.shared.state.lock().timeout_error(id, waited);
                         Pooled::close_for(conn, CloseReason::HealthCheck);
                         return Err(err);
                     }
                 }
             }
-            now = Tick::now();
+            now = self.shared.clock.now();
         }
     }
 
