@@ -280,50 +280,78 @@ impl<M: Manager> Pool<M> {
     /// Cancel-safe: dropping the future at any point leaks nothing; a
     /// connection on its way to this getter goes to the next one.
     pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
-        let config = &self.shared.config;
         let start = self.shared.clock.now();
-        // Computed when first needed: most gets never wait or ping.
-        let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
-        let mut now = start;
-        let mut count = true;
-        loop {
-            let mut fx = Effects::new();
-            let checkout = self
-                .shared
+        // The common case (an idle connection, no health check due) is
+        // decided by a plain function: the state machine of the rest, with
+        // its waits and pings, is entered only when needed.
+        match self.attempt(key, true, start) {
+            Attempt::Done(result) => result,
+            attempt => self.get_slowly(key, start, attempt).await,
+        }
+    }
+
+    /// One checkout attempt at `now`: lent, failed, or what to do next.
+    fn attempt(&self, key: &M::Key, count: bool, now: Tick) -> Attempt<M> {
+        let mut fx = Effects::new();
+        let checkout =
+            self.shared
                 .state
                 .lock()
-                .checkout(key, count, now, config, &mut fx);
-            self.shared.apply(fx);
-            count = false;
-            let (id, conn, check) = match checkout? {
-                Checkout::Wait(w) => {
+                .checkout(key, count, now, &self.shared.config, &mut fx);
+        self.shared.apply(fx);
+        match checkout {
+            Err(e) => Attempt::Done(Err(e)),
+            Ok(Checkout::Wait(w)) => Attempt::Wait(w),
+            Ok(Checkout::Lent(id, conn, check)) => {
+                let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
+                if self.shared.manager.is_broken(&mut conn) {
+                    Pooled::close_for(conn, CloseReason::Broken);
+                    Attempt::Again
+                } else if check {
+                    Attempt::Check(conn)
+                } else {
+                    Attempt::Done(Ok(conn))
+                }
+            }
+        }
+    }
+
+    /// The rest of [`get_for`](Pool::get_for) after its first attempt:
+    /// waits, health checks and further attempts, within the deadline.
+    async fn get_slowly(
+        &self,
+        key: &M::Key,
+        start: Tick,
+        mut attempt: Attempt<M>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        let config = &self.shared.config;
+        // Computed when first needed: most gets never wait or ping.
+        let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
+        loop {
+            match attempt {
+                Attempt::Done(result) => return result,
+                Attempt::Wait(w) => {
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
                     let (id, conn) = self.wait(w, deadline()).await?;
                     return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
                 }
-                Checkout::Lent(id, conn, check) => (id, conn, check),
-            };
-            let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
-            if self.shared.manager.is_broken(&mut conn) {
-                Pooled::close_for(conn, CloseReason::Broken);
-            } else if !check {
-                return Ok(conn);
-            } else {
-                match self.health_check(&mut conn, deadline()).await {
+                Attempt::Check(mut conn) => match self.health_check(&mut conn, deadline()).await {
                     Some(true) => return Ok(conn),
                     Some(false) => Pooled::close_for(conn, CloseReason::HealthCheck),
                     None => {
                         // The error first: closing the connection may make
                         // the pool forget its key.
+                        let id = Pooled::key_id(&conn);
                         let waited = self.shared.clock.now().saturating_duration_since(start);
                         let err = self.shared.state.lock().timeout_error(id, waited);
                         Pooled::close_for(conn, CloseReason::HealthCheck);
                         return Err(err);
                     }
-                }
+                },
+                Attempt::Again => {}
             }
-            now = self.shared.clock.now();
+            attempt = self.attempt(key, false, self.shared.clock.now());
         }
     }
 
@@ -464,6 +492,18 @@ impl<M: Manager<Key = ()>> Pool<M> {
     pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
         self.get_for(&()).await
     }
+}
+
+/// What one checkout attempt of [`Pool::get_for`] came to.
+enum Attempt<M: Manager> {
+    /// Lent (no check due), or failed.
+    Done(Result<Pooled<M>, Error<M::Error>>),
+    /// No idle connection: wait on this slot.
+    Wait(WaiterId),
+    /// Lent, but the health-check policy wants it pinged first.
+    Check(Pooled<M>),
+    /// It was broken and is closed: try again.
+    Again,
 }
 
 /// A getter waiting on its slot. Dropping it unserved cancels the wait.
