@@ -193,11 +193,6 @@ impl Tick {
         Tick(self.0.saturating_add(n))
     }
 
-    /// `self + d`, unless it does not fit.
-    pub(crate) fn checked_add(self, d: Duration) -> Option<Tick> {
-        self.0.checked_add(nanos(d)).map(Tick)
-    }
-
     /// How long after `earlier` this is; zero if it is not later.
     pub(crate) fn saturating_duration_since(self, earlier: Tick) -> Duration {
         Duration::from_nanos(self.0.saturating_sub(earlier.0))
@@ -314,6 +309,5 @@ mod tests {
         assert!(t0 < t1);
         assert_eq!(t0.saturating_duration_since(t1), Duration::ZERO);
         assert_eq!(t1 + Duration::MAX, t1 + Duration::from_secs(u64::MAX));
-        assert_eq!(t1.checked_add(Duration::MAX), None);
     }
 }

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use crate::clock::Tick;
+use crate::clock::{self, Tick};
 use crate::error::{BuildError, ConfigError};
 use crate::manager::Manager;
 use crate::pool::Pool;
@@ -95,19 +95,6 @@ pub enum HealthCheck {
     IfIdleFor(Duration),
 }
 
-impl HealthCheck {
-    /// Whether a connection idle since `since` is pinged before it is lent
-    /// at `now`.
-    pub(crate) fn is_due(self, since: Tick, now: Tick) -> bool {
-        match self {
-            HealthCheck::Never => false,
-            HealthCheck::Always => true,
-            // An addition, not `now - since`: cheaper, and it saturates.
-            HealthCheck::IfIdleFor(d) => since.checked_add(d).is_some_and(|due| due <= now),
-        }
-    }
-}
-
 /// Exponential dial backoff of one key: after the `n`th consecutive failed
 /// dial, no dial for a random time between half of and all of
 /// `min(cap, base × 2ⁿ⁻¹)` ("equal jitter", so keys that failed together
@@ -153,9 +140,33 @@ pub struct Config {
     pub(crate) backoff: Option<Backoff>,
     pub(crate) max_connecting: usize,
     pub(crate) max_borrowers: usize,
+    /// `idle_timeout` in nanoseconds (`u64::MAX`: none), and the health
+    /// check's idle threshold (0: `Always`, `u64::MAX`: `Never`): checkout
+    /// and return compare with them, without converting a `Duration` each
+    /// time.
+    pub(crate) idle_timeout_ns: u64,
+    pub(crate) health_idle_ns: u64,
 }
 
 impl Config {
+    /// Whether the health-check policy pings a connection idle since `since`
+    /// before it is lent at `now`.
+    #[inline]
+    pub(crate) fn health_check_due(&self, since: Tick, now: Tick) -> bool {
+        match self.health_idle_ns {
+            0 => true,
+            u64::MAX => false,
+            // An addition, not `now - since`: cheaper, and it saturates.
+            n => since.add_nanos(n) <= now,
+        }
+    }
+
+    /// Whether a connection idle since `since` reached the idle timeout at `now`.
+    #[inline]
+    pub(crate) fn idle_timed_out(&self, since: Tick, now: Tick) -> bool {
+        self.idle_timeout_ns != u64::MAX && since.add_nanos(self.idle_timeout_ns) <= now
+    }
+
     /// Cap on connections of all keys (idle + lent + dialing).
     pub fn max_open(&self) -> usize {
         self.max_open
@@ -712,6 +723,12 @@ impl<M: Manager> Builder<M> {
             backoff: self.backoff,
             max_connecting: self.max_connecting,
             max_borrowers: self.max_borrowers,
+            idle_timeout_ns: self.idle_timeout.map_or(u64::MAX, clock::nanos),
+            health_idle_ns: match self.health_check {
+                HealthCheck::Always => 0,
+                HealthCheck::IfIdleFor(d) => clock::nanos(d).max(1),
+                HealthCheck::Never => u64::MAX,
+            },
         })
     }
 }

@@ -93,9 +93,7 @@ impl<C> Conn<C> {
 
     /// Whether it was idle `idle_timeout` or longer at `now`.
     pub(crate) fn is_stale(&self, now: Tick, config: &Config) -> bool {
-        config
-            .idle_timeout
-            .is_some_and(|t| self.idle_since + t <= now)
+        config.idle_timed_out(self.idle_since, now)
     }
 
     /// Whether it was lent `max_uses` times.
@@ -134,13 +132,11 @@ impl<C> Conn<C> {
     /// `protected` (its key is at `min_idle`) puts the idle timeout off by a
     /// whole timeout from `now`, so it is looked at again, not closed.
     pub(crate) fn deadline(&self, now: Tick, protected: bool, config: &Config) -> Option<Tick> {
-        let idle = config.idle_timeout.map_or(Tick::NEVER, |t| {
-            if protected {
-                now + t
-            } else {
-                self.idle_since + t
-            }
-        });
+        let idle = match config.idle_timeout_ns {
+            u64::MAX => Tick::NEVER,
+            t if protected => now.add_nanos(t),
+            t => self.idle_since.add_nanos(t),
+        };
         let first = self.expires_at.min(idle).min(self.next_ping);
         (first != Tick::NEVER).then_some(first)
     }

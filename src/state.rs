@@ -351,7 +351,7 @@ impl<M: Manager> State<M> {
                 self.close_conn(id, conn.conn, reason, now, config, fx);
                 continue;
             }
-            let check = config.health_check.is_due(conn.idle_since, now);
+            let check = config.health_check_due(conn.idle_since, now);
             let lent = self.lend(id, conn, check);
             self.refill(id, now, config, fx);
             self.finish(fx);
