@@ -293,11 +293,16 @@ impl<M: Manager> State<M> {
         self.maybe_unused.push(id);
     }
 
+    /// Whether `id` is in dial backoff at `now`. `now` may come from the
+    /// coarse clock (a checkout's), up to a kernel tick behind: a backoff
+    /// that seems to last is checked again by the precise clock, so that
+    /// backoffs of a few milliseconds are not stretched to the next tick.
+    /// (Only a getter about to be refused or to skip a dial pays for it.)
     fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
         self.keys
             .get(id)
             .backoff_until
-            .is_some_and(|until| until > now)
+            .is_some_and(|until| until > now && until > Tick::now())
     }
 
     /// Whether a dial of `id` may start, the pool's own cap aside.
