@@ -26,6 +26,10 @@
 //! early, and a checkout deadline may end up to one tick early. Everything
 //! off the hot path (the maintenance task, dials, pings) reads the precise
 //! clock, so a timer set for a deadline always finds it due when it fires.
+//! And where a tick would change an outcome, not just its timing, the
+//! precise clock has the last word: a dial backoff that the coarse reading
+//! says is still running (backoffs can be a millisecond) is checked again
+//! with the precise clock before a getter is refused.
 
 use std::ops::Add;
 use std::sync::OnceLock;
