@@ -38,6 +38,21 @@
 //! servers, which do not police PINGs, or a grpc-go server with a smaller
 //! `MinTime` and `PermitWithoutStream: true`).
 //!
+//! # How many connections
+//!
+//! With the pool's default [`max_borrowers`](crate::Builder::max_borrowers)
+//! (100) and a server without a lower stream limit, one connection per key
+//! carries up to 100 calls at once, and that is usually the fastest: 32
+//! tasks calling through the pool on one connection went as fast as through
+//! one tonic `Channel` without a pool, while spreading them over 4 or 8
+//! connections (`max_borrowers` 8 or 4) was a few percent and about 15 %
+//! slower (in-process tonic server, 2 cores). Each connection is driven by
+//! one task, so on many cores a few connections may spread the work better:
+//! measure before lowering `max_borrowers`. The per-call cost of a pooled
+//! channel over a plain tonic one is small: about 2 % more instructions,
+//! most of them hyper's bookkeeping for the keepalive PING timer, a fraction
+//! of a percent the frame watcher.
+//!
 //! ```no_run
 //! use std::time::Duration;
 //!
