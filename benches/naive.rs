@@ -13,7 +13,11 @@
 //!
 //! A third line per group, `reused`, is the floor: one connection made
 //! before the loop and used for every request, without a pool, so
-//! `pooled - reused` is what the pool adds per request.
+//! `pooled - reused` is what the pool adds per request. gRPC has a fourth,
+//! `unpooled`: one `GrpcManager` channel (its single-use connector,
+//! `FrameWatcher` and HTTP/2 keepalive settings) used for every call without
+//! a pool, which splits `pooled - reused` into the pool's get + return
+//! (`pooled - unpooled`) and the manager's channel (`unpooled - reused`).
 //!
 //! Client and in-process servers share one current-thread runtime: a round
 //! trip then needs no cross-thread wake-up, whose cost on a shared 2-core
@@ -26,10 +30,10 @@ mod support;
 
 use std::time::Duration;
 
-use connpool::Pool;
 use connpool::managers::grpc::GrpcManager;
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::tcp::{Destination, TcpManager};
+use connpool::{Manager, Pool};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::net::TcpStream;
 use tokio_postgres::NoTls;
@@ -148,7 +152,13 @@ fn naive_vs_pooled(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { support::health_check(channel.clone()).await.unwrap() })
     });
+    let conn = rt.block_on(pool.manager().connect(&dest)).unwrap();
+    g.bench_function("unpooled", |b| {
+        b.to_async(&rt)
+            .iter(|| async { support::health_check(conn.channel().clone()).await.unwrap() })
+    });
     g.finish();
+    drop(conn);
     rt.block_on(pool.close());
 }
 

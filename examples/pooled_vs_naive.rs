@@ -11,7 +11,9 @@
 //!   query, close. Pooled: `PostgresManager`.
 //! - **gRPC unary**: `grpc.health.v1.Health/Check` against an in-process
 //!   tonic server. Naive: `Endpoint::connect` (a fresh `Channel`), one call,
-//!   drop. Pooled: `GrpcManager` (one HTTP/2 connection lent shared).
+//!   drop. Pooled: `GrpcManager` (one HTTP/2 connection lent shared). Then,
+//!   for reference, the same calls without a pool on one tonic `Channel`
+//!   made beforehand and shared by all tasks: the most pooling could give.
 //!
 //! Both sides run the same number of requests from the same number of
 //! concurrent tasks; the pools have the default configuration. Prints
@@ -358,6 +360,28 @@ async fn grpc(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     .await;
     pooled.connections = pool.state().counters.dials;
     pool.close().await;
+
+    // The ceiling for pooled: no pool, one tonic Channel made before the run
+    // and shared by every task. Pooled near it means the pool adds nothing
+    // that matters; what is left is the cost of a call in tonic and h2.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await?;
+    let shared = drive("gRPC, one channel", tasks, requests, show, move || {
+        let channel = channel.clone();
+        async move { support::health_check(channel).await }
+    })
+    .await;
+    println!(
+        "gRPC without a pool (one tonic Channel shared by all {tasks} tasks): {} calls/s, p99 {}; pooled is {:.2}× that",
+        rate(shared.rate()),
+        latency(shared.quantile(0.99)),
+        pooled.rate() / shared.rate()
+    );
+    if shared.errors > 0 {
+        let first = shared.first_error.as_deref().unwrap_or("?");
+        println!("  {} of those calls failed, first: {first}", shared.errors);
+    }
     Ok(Row {
         proto: Proto::Grpc,
         naive,
