@@ -37,6 +37,7 @@ use crate::keys::KeyId;
 type Link = u32;
 const NIL: Link = u32::MAX;
 
+#[inline]
 fn link(idx: usize) -> Link {
     Link::try_from(idx).expect("fewer than 2^32 - 1 idle connections")
 }
@@ -141,6 +142,7 @@ impl<C> IdleSet<C> {
 
     /// Adds `conn` as the most recently used connection of `key` and of the
     /// pool; the returned ref names it while it stays idle.
+    #[inline]
     pub(crate) fn push(&mut self, key: KeyId, conn: C) -> IdleRef {
         if self.per_key.len() <= key.index() {
             self.per_key.resize(key.index() + 1, Ends::EMPTY);
@@ -216,6 +218,7 @@ impl<C> IdleSet<C> {
     }
 
     /// Takes the most recently returned connection of `key` (LIFO).
+    #[inline]
     pub(crate) fn pop_newest(&mut self, key: KeyId) -> Option<C> {
         let idx = self.per_key.get(key.index())?.last;
         (idx != NIL).then(|| self.unlink(idx).1)
@@ -227,6 +230,7 @@ impl<C> IdleSet<C> {
         (idx != NIL).then(|| self.unlink(idx))
     }
 
+    #[inline]
     fn unlink(&mut self, idx: Link) -> (KeyId, C) {
         let entry = self.entries.remove(idx as usize);
         let ends = &mut self.per_key[entry.key.index()];

@@ -144,6 +144,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     }
 
     /// The id of `key`, registering it if needed.
+    #[inline]
     pub(crate) fn id_or_insert(&mut self, key: &K) -> KeyId {
         if let Some(id) = self.ids.get(key) {
             return *id;

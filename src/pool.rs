@@ -291,6 +291,7 @@ impl<M: Manager> Pool<M> {
     }
 
     /// One checkout attempt at `now`: lent, failed, or what to do next.
+    #[inline]
     fn attempt(&self, key: &M::Key, count: bool, now: Tick) -> Attempt<M> {
         let mut fx = Effects::new();
         let checkout =

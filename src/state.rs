@@ -326,6 +326,7 @@ impl<M: Manager> State<M> {
     /// A get for `key` at `now`: an idle connection, or a waiter slot (see
     /// module docs). `count` is false when the caller retries after a broken
     /// or unhealthy idle connection.
+    #[inline]
     pub(crate) fn checkout(
         &mut self,
         key: &M::Key,
@@ -496,6 +497,7 @@ impl<M: Manager> State<M> {
     /// Lends `conn` of `id`, just taken from the idle list or dialed: the
     /// connection itself, or (shared) a first handle to it, which takes no
     /// other borrower while `checking`.
+    #[inline]
     fn lend(
         &mut self,
         id: KeyId,
@@ -567,6 +569,7 @@ impl<M: Manager> State<M> {
     /// A connection of `id` that came free (returned, pinged, or dialed for
     /// nobody in particular) and is not counted as lent, dialing or pinging:
     /// the hand-off.
+    #[inline]
     fn place(
         &mut self,
         id: KeyId,
@@ -592,6 +595,7 @@ impl<M: Manager> State<M> {
     /// A connection of `id` that came free when no getter of its key waits:
     /// its slot to a getter of another key waiting at the pool cap, else the
     /// idle list (within the idle caps).
+    #[inline]
     fn park(
         &mut self,
         id: KeyId,
@@ -780,6 +784,7 @@ impl<M: Manager> State<M> {
 
     /// A borrower returns a connection of `id` at `now`; `close` closes it
     /// for that reason instead. Past its lifetime or its uses it is closed too.
+    #[inline]
     pub(crate) fn give_back(
         &mut self,
         id: KeyId,
