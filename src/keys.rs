@@ -118,6 +118,11 @@ pub(crate) struct Keys<K, E> {
     /// per map, so it is not trivially collided).
     ids: HashMap<K, KeyId, foldhash::fast::RandomState>,
     entries: Slab<KeyEntry<K, E>>,
+    /// The key [`id_or_insert`](Keys::id_or_insert) found last, tried before
+    /// the map: a pool with one destination (or a burst to one) never hashes.
+    /// Needs no invalidation: it is a hit only if the entry in that slot holds
+    /// an equal key, and an entry's key is the one `ids` maps to its slot.
+    last: Option<KeyId>,
     keep: bool,
     /// How long a failed key is remembered after its backoff (the backoff cap).
     pub(crate) failure_memory: std::time::Duration,
@@ -128,6 +133,7 @@ impl<K, E> Keys<K, E> {
         Self {
             ids: HashMap::default(),
             entries: Slab::new(),
+            last: None,
             keep,
             failure_memory,
         }
@@ -146,11 +152,20 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     /// The id of `key`, registering it if needed.
     #[inline]
     pub(crate) fn id_or_insert(&mut self, key: &K) -> KeyId {
-        if let Some(id) = self.ids.get(key) {
-            return *id;
+        if let Some(id) = self.last
+            && self.entries.get(id.index()).is_some_and(|e| e.key == *key)
+        {
+            return id;
         }
-        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone())));
-        self.ids.insert(key.clone(), id);
+        let id = match self.ids.get(key) {
+            Some(id) => *id,
+            None => {
+                let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone())));
+                self.ids.insert(key.clone(), id);
+                id
+            }
+        };
+        self.last = Some(id);
         id
     }
 
@@ -199,5 +214,58 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
             .iter()
             .map(|(i, _)| KeyId::from_index(i))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Keys;
+    use crate::clock::Tick;
+    use std::time::Duration;
+
+    fn keys() -> Keys<String, ()> {
+        Keys::new(false, Duration::ZERO)
+    }
+
+    #[test]
+    fn the_last_key_is_found_again_and_other_keys_are_not_mistaken_for_it() {
+        let mut keys = keys();
+        let a = keys.id_or_insert(&"a".to_string());
+        assert_eq!(keys.id_or_insert(&"a".to_string()), a);
+        let b = keys.id_or_insert(&"b".to_string());
+        assert_ne!(a, b);
+        assert_eq!(keys.id_or_insert(&"a".to_string()), a);
+        assert_eq!(keys.id_or_insert(&"b".to_string()), b);
+        assert_eq!(keys.get(a).key, "a");
+        assert_eq!(keys.get(b).key, "b");
+    }
+
+    #[test]
+    fn a_forgotten_last_key_whose_slot_went_to_another_key_is_registered_anew() {
+        let mut keys = keys();
+        let a = keys.id_or_insert(&"a".to_string());
+        keys.forget_if_unused(a, Tick::now());
+        assert!(!keys.contains(a));
+        // The slab hands the freed slot to the next key.
+        let b = keys.id_or_insert(&"b".to_string());
+        assert_eq!(b, a, "the slot is reused");
+        keys.id_or_insert(&"b".to_string());
+        // "a" must not be taken for the slot it used to have.
+        let a2 = keys.id_or_insert(&"a".to_string());
+        assert_ne!(a2, b);
+        assert_eq!(keys.get(a2).key, "a");
+        assert_eq!(keys.get(b).key, "b");
+        assert_eq!(keys.len(), 2);
+    }
+
+    #[test]
+    fn a_forgotten_last_key_is_registered_anew() {
+        let mut keys = keys();
+        let a = keys.id_or_insert(&"a".to_string());
+        keys.forget_if_unused(a, Tick::now());
+        let a2 = keys.id_or_insert(&"a".to_string());
+        assert!(keys.contains(a2));
+        assert_eq!(keys.get(a2).key, "a");
+        assert_eq!(keys.len(), 1);
     }
 }
