@@ -1,5 +1,7 @@
 //! The hot path alone, for instruction counts: N get-then-drop on one idle
-//! connection of a no-op manager, default config, current-thread runtime.
+//! connection of a no-op manager, default config, current-thread runtime
+//! (or, given a second number K, cycling over K keys of one connection each,
+//! as `benches/checkout.rs` does).
 //! No criterion (its own work would drown the count): run it under
 //! callgrind, which counts instructions repeatably whatever else the
 //! machine is doing, and divide by N.
@@ -10,7 +12,9 @@
 //!     target/release/deps/hot_path-* 100000       # instructions: total / N
 //! ```
 //!
-//! (`cargo bench` passes `--bench`; the first number among the arguments is N.)
+//! (`cargo bench` passes `--bench`; the first number among the arguments is
+//! N, the second K.) With many keys, the cost is in cache misses: callgrind's
+//! `--cache-sim=yes` counts them as repeatably as it counts instructions.
 
 mod support;
 
@@ -18,25 +22,29 @@ use connpool::Pool;
 use support::Noop;
 
 fn main() {
-    let n: u64 = std::env::args()
+    let mut numbers = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(200_000);
+        .filter_map(|a| a.parse::<u64>().ok());
+    let n = numbers.next().unwrap_or(200_000);
+    let keys = numbers.next().unwrap_or(1).max(1) as u32;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let pool = Pool::builder(Noop)
-            .max_open(1)
-            .initial_for(0, 1)
-            .build()
-            .await
-            .unwrap();
+        let mut builder = Pool::builder(Noop)
+            .max_open(keys as usize)
+            .max_open_per_key(1);
+        for k in 0..keys {
+            builder = builder.initial_for(k, 1);
+        }
+        let pool = builder.build().await.unwrap();
         let start = std::time::Instant::now();
         let mut sum = 0u64;
+        let mut k = 0;
         for _ in 0..n {
-            let conn = pool.get_for(&0).await.unwrap();
+            k = (k + 1) % keys;
+            let conn = pool.get_for(&k).await.unwrap();
             sum += *conn;
         }
         let per_op = start.elapsed().as_nanos() as f64 / n as f64;

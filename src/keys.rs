@@ -47,20 +47,26 @@ impl KeyId {
 /// Backoff: `failures` counts consecutive failed dials; while `backoff_until`
 /// is in the future no dial of the key starts, and getters that find no
 /// idle connection fail at once with `last_error`.
+///
+/// Layout: what every checkout and return reads or writes comes first (the
+/// key, `lent`, `waiting`, `open`, then the counters, which start with
+/// `gets`), so with many keys, where the entry is rarely in cache, it costs
+/// one or two cache lines of its 300-odd bytes rather than four.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct KeyEntry<K, E> {
     pub(crate) key: K,
-    pub(crate) open: usize,
     pub(crate) lent: usize,
+    pub(crate) waiting: usize,
+    pub(crate) open: usize,
+    pub(crate) counters: Counters,
     pub(crate) dialing: usize,
     pub(crate) pinging: usize,
-    pub(crate) waiting: usize,
     pub(crate) failures: u32,
     pub(crate) backoff_until: Option<Tick>,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
-    pub(crate) counters: Counters,
     /// How many borrowers its last dialed connection takes (1 until a dial
     /// succeeded, or when it lends exclusively): how many waiters a dial in
     /// flight is expected to serve.

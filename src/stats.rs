@@ -79,6 +79,8 @@ impl std::fmt::Display for CloseReason {
 /// with its state once the key has no connection and no waiter; the pool's
 /// totals are kept for the pool's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+// `gets` first: it is the one counter every checkout bumps (see `KeyEntry`).
+#[repr(C)]
 pub struct Counters {
     /// Calls to `get`/`get_for` that reached the pool (a closed pool's are not counted).
     pub gets: u64,
