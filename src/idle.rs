@@ -147,10 +147,10 @@ impl<C> IdleSet<C> {
         if self.per_key.len() <= key.index() {
             self.per_key.resize(key.index() + 1, Ends::EMPTY);
         }
-        let ends = self.per_key[key.index()];
         let stamp = self.next_stamp;
         self.next_stamp = self.next_stamp.wrapping_add(1) & !FRESH;
         let idx = link(self.entries.vacant_key());
+        let ends = &mut self.per_key[key.index()];
         self.entries.insert(Entry {
             conn,
             key,
@@ -161,12 +161,12 @@ impl<C> IdleSet<C> {
             lru_next: NIL,
         });
         if ends.last == NIL {
-            self.per_key[key.index()].first = idx;
+            ends.first = idx;
         } else {
             self.entries[ends.last as usize].key_next = idx;
         }
-        self.per_key[key.index()].last = idx;
-        self.per_key[key.index()].len += 1;
+        ends.last = idx;
+        ends.len += 1;
         if self.lru.last == NIL {
             self.lru.first = idx;
         } else {
@@ -239,13 +239,12 @@ impl<C> IdleSet<C> {
         } else {
             self.entries[entry.key_prev as usize].key_next = entry.key_next;
         }
-        let ends = &mut self.per_key[entry.key.index()];
         if entry.key_next == NIL {
             ends.last = entry.key_prev;
         } else {
             self.entries[entry.key_next as usize].key_prev = entry.key_prev;
         }
-        self.per_key[entry.key.index()].len -= 1;
+        ends.len -= 1;
         if entry.lru_prev == NIL {
             self.lru.first = entry.lru_next;
         } else {
