@@ -50,8 +50,9 @@ impl KeyId {
 ///
 /// Layout: what every checkout and return reads or writes comes first (the
 /// key, `lent`, `waiting`, `open`, then the counters, which start with
-/// `gets`), so with many keys, where the entry is rarely in cache, it costs
-/// one or two cache lines of its 300-odd bytes rather than four.
+/// `gets`). The entry is ~380 bytes; with many keys it is rarely in cache,
+/// and a checkout then misses on its first cache line or two instead of on
+/// three lines spread over it (`BENCHMARKS.md`, "Keyed").
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct KeyEntry<K, E> {
