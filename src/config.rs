@@ -76,6 +76,20 @@ const MAX_USES_LIMIT: u64 = u32::MAX as u64;
 const MAX_MISSED_LIMIT: u32 = u16::MAX as u32;
 const MAX_BORROWERS_LIMIT: usize = u16::MAX as usize;
 
+/// Refuses a count of `field` outside `1..=max`, naming the field.
+fn count_in_range(field: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(ConfigError::new(field, "must be at least 1"))
+    } else if value > max {
+        Err(ConfigError::new(
+            field,
+            format!("({value}) must be at most {max}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// When a connection taken from the idle list is pinged
 /// ([`Manager::ping`]) before it is lent.
 ///
@@ -620,15 +634,8 @@ impl<M: Manager> Builder<M> {
                 format!("({}) must be in [0, 1)", self.jitter),
             ));
         }
-        match self.max_uses {
-            Some(0) => return Err(ConfigError::new("max_uses", "must be at least 1")),
-            Some(n) if n > MAX_USES_LIMIT => {
-                return Err(ConfigError::new(
-                    "max_uses",
-                    format!("({n}) must be at most {MAX_USES_LIMIT}"),
-                ));
-            }
-            _ => {}
+        if let Some(n) = self.max_uses {
+            count_in_range("max_uses", n, MAX_USES_LIMIT)?;
         }
         if self.min_idle > max_idle_per_key {
             return Err(ConfigError::new(
@@ -639,21 +646,11 @@ impl<M: Manager> Builder<M> {
                 ),
             ));
         }
-        if self.keepalive_max_missed == 0 {
-            return Err(ConfigError::new(
-                "keepalive_max_missed",
-                "must be at least 1",
-            ));
-        }
-        if self.keepalive_max_missed > MAX_MISSED_LIMIT {
-            return Err(ConfigError::new(
-                "keepalive_max_missed",
-                format!(
-                    "({}) must be at most {MAX_MISSED_LIMIT}",
-                    self.keepalive_max_missed
-                ),
-            ));
-        }
+        count_in_range(
+            "keepalive_max_missed",
+            self.keepalive_max_missed.into(),
+            MAX_MISSED_LIMIT.into(),
+        )?;
         if let Some(b) = self.backoff {
             if b.base.is_zero() {
                 return Err(ConfigError::new(
@@ -668,21 +665,12 @@ impl<M: Manager> Builder<M> {
                 ));
             }
         }
-        if self.max_connecting == 0 {
-            return Err(ConfigError::new("max_connecting", "must be at least 1"));
-        }
-        if self.max_borrowers == 0 {
-            return Err(ConfigError::new("max_borrowers", "must be at least 1"));
-        }
-        if self.max_borrowers > MAX_BORROWERS_LIMIT {
-            return Err(ConfigError::new(
-                "max_borrowers",
-                format!(
-                    "({}) must be at most {MAX_BORROWERS_LIMIT}",
-                    self.max_borrowers
-                ),
-            ));
-        }
+        count_in_range("max_connecting", self.max_connecting as u64, u64::MAX)?;
+        count_in_range(
+            "max_borrowers",
+            self.max_borrowers as u64,
+            MAX_BORROWERS_LIMIT as u64,
+        )?;
         let mut total = 0usize;
         for (key, n) in &self.initial {
             if *n > max_idle_per_key {

@@ -288,6 +288,7 @@ refused!(
 );
 
 refused!(max_connecting_zero: |b| b.max_connecting(0) => "max_connecting", mentions ["at least 1"]);
+refused!(max_borrowers_zero: |b| b.max_borrowers(0) => "max_borrowers", mentions ["at least 1"]);
 
 #[tokio::test(start_paused = true)]
 async fn documented_defaults() {
