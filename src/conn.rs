@@ -1,8 +1,9 @@
 //! A pooled connection and its life record: when it was born, when it must
 //! die, how often it was lent, since when it is idle, when it is next pinged.
 //!
-//! The record travels with the connection (idle entry, guard, ping task), so
-//! every lifecycle decision is a comparison of instants the pool already
+//! The record stays with the connection (its idle entry, which keeps it
+//! while the connection is lent exclusively; the shared set; a ping task),
+//! so every lifecycle decision is a comparison of instants the pool already
 //! holds: no per-connection timer or task exists.
 
 use std::time::Duration;
@@ -78,6 +79,21 @@ impl<C> Conn<C> {
             ping_every_ns: u64::MAX,
             missed: 0,
             max_borrowers: 1,
+        }
+    }
+
+    /// The same record with `f(conn)` for its connection.
+    #[inline]
+    pub(crate) fn map<D>(self, f: impl FnOnce(C) -> D) -> Conn<D> {
+        Conn {
+            conn: f(self.conn),
+            expires_at: self.expires_at,
+            uses: self.uses,
+            idle_since: self.idle_since,
+            next_ping: self.next_ping,
+            ping_every_ns: self.ping_every_ns,
+            missed: self.missed,
+            max_borrowers: self.max_borrowers,
         }
     }
 

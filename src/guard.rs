@@ -8,6 +8,7 @@ use crate::keys::KeyId;
 use crate::manager::Manager;
 use crate::pool::Shared;
 use crate::shared::Lent;
+use crate::state::Detached;
 use crate::stats::CloseReason;
 
 /// A connection lent by the pool. Dereferences to the connection; dropping it
@@ -74,12 +75,12 @@ impl<M: Manager> Pooled<M> {
     /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
         match this.conn.take().expect("connection present until drop") {
-            Lent::Own(conn) => {
-                this.shared.detach(this.key, None);
-                conn.conn
+            Lent::Own { conn, id, .. } => {
+                this.shared.detach(this.key, Detached::Own(id));
+                conn
             }
             Lent::Handle { conn, slot, .. } => {
-                this.shared.detach(this.key, Some(slot));
+                this.shared.detach(this.key, Detached::Handle(slot));
                 conn
             }
         }
@@ -100,8 +101,7 @@ impl<M: Manager> Pooled<M> {
     /// shared connection: borrowers it had, this one included).
     pub fn uses(this: &Self) -> u64 {
         match &this.conn {
-            Some(Lent::Own(conn)) => conn.uses.into(),
-            Some(Lent::Handle { uses, .. }) => (*uses).into(),
+            Some(Lent::Own { uses, .. } | Lent::Handle { uses, .. }) => (*uses).into(),
             None => 0,
         }
     }
@@ -118,8 +118,7 @@ impl<M: Manager> Deref for Pooled<M> {
 
     fn deref(&self) -> &M::Connection {
         match self.conn.as_ref().expect("connection present until drop") {
-            Lent::Own(conn) => &conn.conn,
-            Lent::Handle { conn, .. } => conn,
+            Lent::Own { conn, .. } | Lent::Handle { conn, .. } => conn,
         }
     }
 }
@@ -127,8 +126,7 @@ impl<M: Manager> Deref for Pooled<M> {
 impl<M: Manager> DerefMut for Pooled<M> {
     fn deref_mut(&mut self) -> &mut M::Connection {
         match self.conn.as_mut().expect("connection present until drop") {
-            Lent::Own(conn) => &mut conn.conn,
-            Lent::Handle { conn, .. } => conn,
+            Lent::Own { conn, .. } | Lent::Handle { conn, .. } => conn,
         }
     }
 }
@@ -136,7 +134,9 @@ impl<M: Manager> DerefMut for Pooled<M> {
 impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
         match self.conn.take() {
-            Some(Lent::Own(conn)) => self.shared.give_back(self.key, conn, self.close),
+            Some(Lent::Own { conn, id, .. }) => {
+                self.shared.give_back(self.key, id, conn, self.close)
+            }
             Some(Lent::Handle { conn, slot, .. }) => self
                 .shared
                 .give_back_handle(self.key, slot, conn, self.close),

@@ -8,8 +8,15 @@
 //!
 //! Both orders are intrusive doubly linked lists threaded through one
 //! [`Slab`] of entries, so every operation is O(1) whatever the number of keys
-//! or idle connections, and a slot freed by a checkout is reused by the next
-//! return: steady checkout/return allocates nothing.
+//! or idle connections.
+//!
+//! **An exclusively lent connection keeps its entry.** Checkout unlinks the
+//! entry and takes out only the connection; the entry, with the
+//! connection's life record, stays where it is (*held*), named by a
+//! [`ConnId`] that the borrower's guard carries, and the return puts the
+//! connection back and relinks it. So a checkout and a return move a
+//! connection, not its 40-byte record, and touch the slab's free list not at
+//! all: steady checkout/return allocates nothing and copies little.
 //!
 //! Entries are appended to both lists when they enter the idle set, so both
 //! are ordered by entry: the front of a key's list and of the LRU list is
@@ -73,6 +80,17 @@ pub(crate) struct IdleRef {
 /// [`IdleSet::drain_fresh`].
 const FRESH: u32 = 1 << 31;
 
+/// [`Entry::stamp`] of an entry that is not idle (held or lent): no
+/// [`IdleRef`] has its stamp (`!FRESH` is never handed out).
+const NOT_IDLE: u32 = u32::MAX;
+
+/// Names a connection the idle set holds, idle or not, until it is removed.
+/// A connection lent exclusively keeps its entry (and its life record)
+/// here: the borrower takes only the connection, and gives it back to the
+/// same entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnId(Link);
+
 impl IdleRef {
     /// As one integer, stamp first: its top bit is always clear (stamps
     /// have 31 bits), for the deadline heap to pack other things with it.
@@ -93,7 +111,8 @@ impl IdleRef {
 struct Entry<C> {
     conn: C,
     key: KeyId,
-    /// The stay's stamp, with [`FRESH`] set until it is drained.
+    /// The idle stay's stamp, with [`FRESH`] set until it is drained;
+    /// [`NOT_IDLE`] while held or lent (the links are then meaningless).
     stamp: u32,
     /// Neighbours in the key's list (older, newer).
     key_prev: Link,
@@ -103,12 +122,14 @@ struct Entry<C> {
     lru_next: Link,
 }
 
-/// Idle connections, per key (LIFO) and across keys (LRU).
+/// Idle connections, per key (LIFO) and across keys (LRU), and the entries
+/// of connections lent exclusively.
 ///
-/// Invariants: every entry of `entries` is linked in exactly one key list (the
-/// one of `entry.key`) and in the LRU list; `lru.len == entries.len()` and the
-/// per-key lengths add up to it; the fresh entries are a suffix of the LRU
-/// list.
+/// Invariants: an entry is *idle* (its stamp is not [`NOT_IDLE`]) iff it is
+/// linked, in exactly one key list (the one of `entry.key`) and in the LRU
+/// list; `lru.len` counts the idle entries and the per-key lengths add up
+/// to it; the fresh entries are a suffix of the LRU list. The other entries
+/// are *held*: lent, or in the middle of a transition.
 #[derive(Debug)]
 pub(crate) struct IdleSet<C> {
     entries: Slab<Entry<C>>,
@@ -132,7 +153,7 @@ impl<C> Default for IdleSet<C> {
 impl<C> IdleSet<C> {
     /// Idle connections in total.
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.lru.len
     }
 
     /// Idle connections of `key`.
@@ -140,26 +161,51 @@ impl<C> IdleSet<C> {
         self.per_key.get(key.index()).map_or(0, |e| e.len)
     }
 
-    /// Adds `conn` as the most recently used connection of `key` and of the
-    /// pool; the returned ref names it while it stays idle.
-    #[inline]
-    pub(crate) fn push(&mut self, key: KeyId, conn: C) -> IdleRef {
+    /// Adds `value` as a connection of `key` the pool holds but that is not
+    /// idle (about to be lent, or parked): it counts in no list until
+    /// [`park`](IdleSet::park). Its id names it until it is removed.
+    pub(crate) fn insert(&mut self, key: KeyId, value: C) -> ConnId {
         if self.per_key.len() <= key.index() {
             self.per_key.resize(key.index() + 1, Ends::EMPTY);
         }
+        ConnId(link(self.entries.insert(Entry {
+            conn: value,
+            key,
+            stamp: NOT_IDLE,
+            key_prev: NIL,
+            key_next: NIL,
+            lru_prev: NIL,
+            lru_next: NIL,
+        })))
+    }
+
+    /// Makes the held connection `id` the most recently used idle connection
+    /// of its key and of the pool, and returns `f` of it.
+    #[inline]
+    pub(crate) fn park<R>(&mut self, id: ConnId, f: impl FnOnce(&C) -> R) -> R {
+        let r = self.park_ref(id);
+        f(&self.entries[r.idx as usize].conn)
+    }
+
+    /// [`park`](IdleSet::park), returning the ref that names this idle stay.
+    #[inline]
+    fn park_ref(&mut self, id: ConnId) -> IdleRef {
+        let idx = id.0;
         let stamp = self.next_stamp;
         self.next_stamp = self.next_stamp.wrapping_add(1) & !FRESH;
-        let idx = link(self.entries.vacant_key());
-        let ends = &mut self.per_key[key.index()];
-        self.entries.insert(Entry {
-            conn,
-            key,
-            stamp: stamp | FRESH,
-            key_prev: ends.last,
-            key_next: NIL,
-            lru_prev: self.lru.last,
-            lru_next: NIL,
-        });
+        if self.next_stamp == !FRESH {
+            // `!FRESH` is `NOT_IDLE`'s stamp: never handed out.
+            self.next_stamp = 0;
+        }
+        let lru_last = self.lru.last;
+        let entry = &mut self.entries[idx as usize];
+        debug_assert_eq!(entry.stamp, NOT_IDLE, "park: already idle");
+        let ends = &mut self.per_key[entry.key.index()];
+        entry.stamp = stamp | FRESH;
+        entry.key_prev = ends.last;
+        entry.key_next = NIL;
+        entry.lru_prev = lru_last;
+        entry.lru_next = NIL;
         if ends.last == NIL {
             ends.first = idx;
         } else {
@@ -167,14 +213,58 @@ impl<C> IdleSet<C> {
         }
         ends.last = idx;
         ends.len += 1;
-        if self.lru.last == NIL {
+        if lru_last == NIL {
             self.lru.first = idx;
         } else {
-            self.entries[self.lru.last as usize].lru_next = idx;
+            self.entries[lru_last as usize].lru_next = idx;
         }
         self.lru.last = idx;
         self.lru.len += 1;
         IdleRef { idx, stamp }
+    }
+
+    /// Adds `value` as the most recently used idle connection of `key` and
+    /// of the pool: [`insert`](IdleSet::insert), then [`park`](IdleSet::park).
+    #[cfg(test)]
+    pub(crate) fn push(&mut self, key: KeyId, value: C) -> IdleRef {
+        let id = self.insert(key, value);
+        self.park_ref(id)
+    }
+
+    /// The most recently parked idle connection of `key` (LIFO), left idle.
+    #[inline]
+    pub(crate) fn newest(&self, key: KeyId) -> Option<(ConnId, &C)> {
+        let idx = self.per_key.get(key.index())?.last;
+        (idx != NIL).then(|| (ConnId(idx), &self.entries[idx as usize].conn))
+    }
+
+    /// The connection `id` names.
+    #[inline]
+    pub(crate) fn value(&self, id: ConnId) -> &C {
+        &self.entries[id.0 as usize].conn
+    }
+
+    /// The connection `id` names.
+    #[inline]
+    pub(crate) fn value_mut(&mut self, id: ConnId) -> &mut C {
+        &mut self.entries[id.0 as usize].conn
+    }
+
+    /// Takes `id` out of the idle lists (if it was idle): the pool still
+    /// holds it (it is being lent), and its refs no longer name it.
+    #[inline]
+    pub(crate) fn hold(&mut self, id: ConnId) -> &mut C {
+        if self.entries[id.0 as usize].stamp != NOT_IDLE {
+            self.unlink(id.0);
+        }
+        &mut self.entries[id.0 as usize].conn
+    }
+
+    /// Removes `id` (idle or held) for good.
+    pub(crate) fn remove(&mut self, id: ConnId) -> (KeyId, C) {
+        self.hold(id);
+        let entry = self.entries.remove(id.0 as usize);
+        (entry.key, entry.conn)
     }
 
     /// The connection `r` names, if it is still idle.
@@ -185,7 +275,7 @@ impl<C> IdleSet<C> {
             .map(|e| (e.key, &e.conn))
     }
 
-    /// Calls `f` on every fresh entry (pushed since the last call), newest
+    /// Calls `f` on every fresh entry (parked since the last call), newest
     /// first, and marks them drained. Costs O(fresh entries still idle):
     /// those lent again meanwhile are not visited.
     pub(crate) fn drain_fresh(&mut self, mut f: impl FnMut(IdleRef, &C)) {
@@ -212,51 +302,55 @@ impl<C> IdleSet<C> {
         self.get(r).is_some()
     }
 
-    /// Takes the connection `r` names out of the idle set.
+    /// Removes the connection `r` names, if it is still idle.
     pub(crate) fn take(&mut self, r: IdleRef) -> Option<(KeyId, C)> {
-        self.contains(r).then(|| self.unlink(r.idx))
+        self.contains(r).then(|| self.remove(ConnId(r.idx)))
     }
 
-    /// Takes the most recently returned connection of `key` (LIFO).
-    #[inline]
+    /// Removes the most recently parked idle connection of `key` (LIFO).
+    #[cfg(test)]
     pub(crate) fn pop_newest(&mut self, key: KeyId) -> Option<C> {
-        let idx = self.per_key.get(key.index())?.last;
-        (idx != NIL).then(|| self.unlink(idx).1)
+        let (id, _) = self.newest(key)?;
+        Some(self.remove(id).1)
     }
 
-    /// Takes the least recently used idle connection of any key.
+    /// Removes the least recently used idle connection of any key.
     pub(crate) fn pop_lru(&mut self) -> Option<(KeyId, C)> {
         let idx = self.lru.first;
-        (idx != NIL).then(|| self.unlink(idx))
+        (idx != NIL).then(|| self.remove(ConnId(idx)))
     }
 
+    /// Takes the idle entry `idx` out of both lists; it stays in the slab,
+    /// held.
     #[inline]
-    fn unlink(&mut self, idx: Link) -> (KeyId, C) {
-        let entry = self.entries.remove(idx as usize);
-        let ends = &mut self.per_key[entry.key.index()];
-        if entry.key_prev == NIL {
-            ends.first = entry.key_next;
+    fn unlink(&mut self, idx: Link) {
+        let entry = &mut self.entries[idx as usize];
+        entry.stamp = NOT_IDLE;
+        let (key, key_prev, key_next) = (entry.key, entry.key_prev, entry.key_next);
+        let (lru_prev, lru_next) = (entry.lru_prev, entry.lru_next);
+        let ends = &mut self.per_key[key.index()];
+        if key_prev == NIL {
+            ends.first = key_next;
         } else {
-            self.entries[entry.key_prev as usize].key_next = entry.key_next;
+            self.entries[key_prev as usize].key_next = key_next;
         }
-        if entry.key_next == NIL {
-            ends.last = entry.key_prev;
+        if key_next == NIL {
+            ends.last = key_prev;
         } else {
-            self.entries[entry.key_next as usize].key_prev = entry.key_prev;
+            self.entries[key_next as usize].key_prev = key_prev;
         }
         ends.len -= 1;
-        if entry.lru_prev == NIL {
-            self.lru.first = entry.lru_next;
+        if lru_prev == NIL {
+            self.lru.first = lru_next;
         } else {
-            self.entries[entry.lru_prev as usize].lru_next = entry.lru_next;
+            self.entries[lru_prev as usize].lru_next = lru_next;
         }
-        if entry.lru_next == NIL {
-            self.lru.last = entry.lru_prev;
+        if lru_next == NIL {
+            self.lru.last = lru_prev;
         } else {
-            self.entries[entry.lru_next as usize].lru_prev = entry.lru_prev;
+            self.entries[lru_next as usize].lru_prev = lru_prev;
         }
         self.lru.len -= 1;
-        (entry.key, entry.conn)
     }
 }
 
@@ -338,17 +432,65 @@ mod tests {
     }
 
     #[test]
-    fn stamps_wrap_without_touching_the_fresh_bit() {
+    fn stamps_wrap_without_touching_the_fresh_bit_or_the_not_idle_stamp() {
         let mut idle = IdleSet {
-            next_stamp: super::FRESH - 1,
+            next_stamp: super::FRESH - 2,
             ..IdleSet::default()
         };
         let a = idle.push(k(0), "a");
+        // `FRESH - 1` with the fresh bit is `NOT_IDLE`: skipped.
         let b = idle.push(k(0), "b");
-        assert_eq!((a.stamp, b.stamp), (super::FRESH - 1, 0));
+        assert_eq!((a.stamp, b.stamp), (super::FRESH - 2, 0));
         assert!(idle.contains(a) && idle.contains(b));
         idle.drain_fresh(|_, _| {});
         assert!(idle.contains(a) && idle.contains(b));
+        // Both are idle, so lending them unlinks them.
+        let (b_id, _) = idle.newest(k(0)).unwrap();
+        idle.hold(b_id);
+        let (a_id, _) = idle.newest(k(0)).unwrap();
+        idle.hold(a_id);
+        assert_eq!((idle.len(), idle.newest(k(0))), (0, None));
+    }
+
+    #[test]
+    fn a_held_entry_is_not_idle_keeps_its_value_and_parks_as_a_new_stay() {
+        let mut idle = IdleSet::default();
+        let a = idle.push(k(0), "a");
+        let b = idle.push(k(0), "b");
+        // Lending the newest holds it: out of both lists and the counts,
+        // its ref no longer names it, but its entry and value stay.
+        let (id, &value) = idle.newest(k(0)).unwrap();
+        assert_eq!(value, "b");
+        *idle.hold(id) = "b lent";
+        assert_eq!((idle.len(), idle.len_of(k(0))), (1, 1));
+        assert!(!idle.contains(b) && idle.take(b).is_none());
+        assert_eq!(idle.newest(k(0)).map(|(_, v)| *v), Some("a"));
+        assert_eq!(*idle.value(id), "b lent");
+        // Holding again is harmless; nothing drains it.
+        idle.hold(id);
+        let mut fresh = Vec::new();
+        idle.drain_fresh(|_, &v| fresh.push(v));
+        assert_eq!(fresh, vec!["a"]);
+        // Parked back: the newest again, fresh again, under a new ref.
+        assert_eq!(idle.park(id, |&v| v), "b lent");
+        assert_eq!((idle.len(), idle.len_of(k(0))), (2, 2));
+        assert_eq!(idle.newest(k(0)).map(|(i, _)| i), Some(id));
+        let mut refs = Vec::new();
+        idle.drain_fresh(|r, _| refs.push(r));
+        assert_eq!(refs.len(), 1);
+        assert!(refs[0] != b && idle.contains(refs[0]) && !idle.contains(b));
+        // Removed while held: gone for good, the idle ones untouched.
+        idle.hold(id);
+        assert_eq!(idle.remove(id), (k(0), "b lent"));
+        assert!(idle.contains(a));
+        assert_eq!(idle.pop_lru(), Some((k(0), "a")));
+        assert_eq!(idle.pop_lru(), None);
+        // A connection held from the start (dialed) is not idle either.
+        let c = idle.insert(k(1), "c");
+        assert_eq!((idle.len(), idle.len_of(k(1))), (0, 0));
+        assert_eq!(idle.pop_lru(), None);
+        idle.park(c, |_| ());
+        assert_eq!(idle.pop_newest(k(1)), Some("c"));
     }
 
     #[test]

@@ -142,7 +142,9 @@ impl Core {
     /// A borrower is done.
     fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
         self.with_state(|s, fx| match lent {
-            Lent::Own(conn) => s.give_back(id, conn, None, Tick::now(), &self.config, fx),
+            Lent::Own { conn, id: cid, .. } => {
+                s.give_back(id, cid, conn, None, Tick::now(), &self.config, fx)
+            }
             Lent::Handle { slot, .. } => {
                 s.give_back_handle(id, slot, None, Tick::now(), &self.config, fx)
             }

@@ -15,13 +15,13 @@ use tokio::time::Instant;
 use crate::clock::{Clock, Tick};
 
 use crate::config::{Builder, Config};
-use crate::conn::Conn;
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
+use crate::idle::ConnId;
 use crate::keys::KeyId;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
-use crate::state::{Action, Checkout, Effects, Outcome, State};
+use crate::state::{Action, Checkout, Detached, Effects, Outcome, State};
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::sync::Mutex;
 use crate::tasks::{dial, spawn_close, spawn_dial, spawn_ping};
@@ -64,11 +64,12 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    fn apply_all(self: &Arc<Self>, fx: Effects<M>) {
-        if let Some(waker) = fx.wake {
+    fn apply_all(self: &Arc<Self>, mut fx: Effects<M>) {
+        let (rearm, drained, backoff) = (fx.rearm(), fx.drained(), fx.backoff());
+        if let Some(waker) = fx.wake.take() {
             waker.wake();
         }
-        for action in fx.actions {
+        for action in std::mem::take(&mut fx.actions) {
             match action {
                 Action::Wake(waker) => waker.wake(),
                 Action::Dial(order) => spawn_dial(self, order),
@@ -76,34 +77,36 @@ impl<M: Manager> Shared<M> {
                 Action::Ping(key_id, conn) => spawn_ping(self, key_id, conn),
             }
         }
-        if let Some(delay) = fx.backoff {
+        if let Some(delay) = backoff {
             tracing::debug!(?delay, "dial backoff");
         }
-        if fx.rearm {
+        if rearm {
             self.maintenance.notify_one();
         }
-        if fx.drained {
+        if drained {
             self.drained.notify_waiters();
         }
     }
 
+    /// Gives back `conn`, lent exclusively as `cid`.
     pub(crate) fn give_back(
         self: &Arc<Self>,
         key: KeyId,
-        mut conn: Conn<M::Connection>,
+        cid: ConnId,
+        mut conn: M::Connection,
         close: Option<CloseReason>,
     ) {
         // User code runs before the lock is taken, never under it.
         let close = close.or_else(|| {
             self.manager
-                .is_broken(&mut conn.conn)
+                .is_broken(&mut conn)
                 .then_some(CloseReason::Broken)
         });
         let now = self.clock.now();
         let mut fx = Effects::new();
         self.state
             .lock()
-            .give_back(key, conn, close, now, &self.config, &mut fx);
+            .give_back(key, cid, conn, close, now, &self.config, &mut fx);
         self.apply(fx);
     }
 
@@ -138,11 +141,11 @@ impl<M: Manager> Shared<M> {
         self.apply(fx);
     }
 
-    pub(crate) fn detach(self: &Arc<Self>, key: KeyId, slot: Option<usize>) {
+    pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {
         let mut fx = Effects::new();
         self.state
             .lock()
-            .detach(key, slot, self.clock.now(), &self.config, &mut fx);
+            .detach(key, lent, self.clock.now(), &self.config, &mut fx);
         self.apply(fx);
     }
 }

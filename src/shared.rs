@@ -32,6 +32,7 @@
 use slab::Slab;
 
 use crate::conn::Conn;
+use crate::idle::ConnId;
 use crate::keys::KeyId;
 use crate::manager::Share;
 use crate::stats::CloseReason;
@@ -39,8 +40,14 @@ use crate::stats::CloseReason;
 /// What a borrower holds: the connection itself, or a handle to a shared one.
 #[derive(Debug)]
 pub(crate) enum Lent<C> {
-    /// Lent exclusively: the borrower holds the connection and its record.
-    Own(Conn<C>),
+    /// Lent exclusively: the borrower holds the connection; its record stays
+    /// in its idle-set entry `id`.
+    Own {
+        conn: C,
+        id: ConnId,
+        /// The connection's `uses`, this lending included.
+        uses: u32,
+    },
     /// A handle to the shared connection in `slot`.
     Handle {
         conn: C,
@@ -251,7 +258,7 @@ mod tests {
     fn handle_of(lent: Lent<u32>) -> (u32, usize) {
         match lent {
             Lent::Handle { conn, slot, .. } => (conn, slot),
-            Lent::Own(_) => panic!("a shared connection lends handles"),
+            Lent::Own { .. } => panic!("a shared connection lends handles"),
         }
     }
 

@@ -19,7 +19,12 @@
 //! as lent from the hand-off on, before the waiter has picked it up.
 //! `waiting` counts waiters that have not been served. A shared connection
 //! (see below) counts once in `lent` while it has borrowers; its handles are
-//! counted by the shared set (`borrowers`).
+//! counted by the shared set (`borrowers`). A connection lent exclusively
+//! keeps its entry in the idle set, held (not idle): the borrower's guard
+//! carries the connection and the entry's [`ConnId`], and the return puts
+//! the connection back in the same entry. So its life record stays put, and
+//! the hand-off works on a `ConnId`: a connection coming free from
+//! elsewhere (a dial, a ping) is first held in the idle set.
 //!
 //! **Getting** ([`State::checkout`]): take the newest idle connection of the
 //! key (closing stale or expired ones met on the way, and telling the getter
@@ -116,7 +121,7 @@ use crate::config::Config;
 use crate::conn::Conn;
 use crate::deadlines::{Deadlines, Due};
 use crate::error::{ConnectError, Error};
-use crate::idle::IdleSet;
+use crate::idle::{ConnId, IdleSet};
 use crate::keys::{KeyId, Keys};
 use crate::manager::{Lending, Manager};
 use crate::queue::WaitQueue;
@@ -136,6 +141,14 @@ pub(crate) type Dialed<M> = Result<
     ),
     ConnectError<<M as Manager>::Error>,
 >;
+
+/// What a borrower takes out of the pool for good ([`State::detach`]).
+pub(crate) enum Detached {
+    /// The exclusively lent connection whose record is `ConnId`.
+    Own(ConnId),
+    /// A handle to the shared connection in this slot.
+    Handle(usize),
+}
 
 /// A dial to start once the lock is released.
 pub(crate) struct DialOrder<K> {
@@ -163,32 +176,55 @@ pub(crate) struct Effects<M: Manager> {
     /// The rest, in the order decided. One `Vec`: checkout and return, which
     /// mostly decide nothing, create and drop one.
     pub(crate) actions: Vec<Action<M>>,
-    /// A deadline earlier than the maintenance task's next wake-up was added.
-    pub(crate) rearm: bool,
-    /// A key entered dial backoff for this long.
-    pub(crate) backoff: Option<Duration>,
-    /// The pool is closed and nothing is open or closing any more.
-    pub(crate) drained: bool,
+    /// The rare rest, one bit each ([`REARM`], [`DRAINED`], [`BACKOFF`]):
+    /// one test tells that none is set.
+    flags: u8,
+    /// With [`BACKOFF`]: how long the key's backoff lasts.
+    backoff: Duration,
 }
+
+/// A deadline earlier than the maintenance task's next wake-up was added.
+const REARM: u8 = 1;
+/// The pool is closed and nothing is open or closing any more.
+const DRAINED: u8 = 2;
+/// A key entered dial backoff.
+const BACKOFF: u8 = 4;
 
 impl<M: Manager> Effects<M> {
     pub(crate) fn new() -> Self {
         Self {
             wake: None,
             actions: Vec::new(),
-            rearm: false,
-            backoff: None,
-            drained: false,
+            flags: 0,
+            backoff: Duration::ZERO,
         }
     }
 
     /// Whether there is nothing to do.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.wake.is_none()
-            && self.actions.is_empty()
-            && !self.rearm
-            && self.backoff.is_none()
-            && !self.drained
+        self.wake.is_none() && self.actions.is_empty() && self.flags == 0
+    }
+
+    /// Whether the maintenance task must look at its wake-up again.
+    pub(crate) fn rearm(&self) -> bool {
+        self.flags & REARM != 0
+    }
+
+    /// Whether the pool was closed and is now drained.
+    pub(crate) fn drained(&self) -> bool {
+        self.flags & DRAINED != 0
+    }
+
+    /// How long the backoff a key entered lasts, if one did.
+    pub(crate) fn backoff(&self) -> Option<Duration> {
+        (self.flags & BACKOFF != 0).then_some(self.backoff)
+    }
+
+    fn set_drained(&mut self, drained: bool) {
+        if drained {
+            self.flags |= DRAINED;
+        }
     }
 
     fn wake(&mut self, waker: Waker) {
@@ -223,7 +259,9 @@ pub(crate) enum Checkout<C> {
 /// Everything the pool knows; see the module docs for the invariants.
 pub(crate) struct State<M: Manager> {
     keys: Keys<M::Key, M::Error>,
-    idle: IdleSet<Conn<M::Connection>>,
+    /// Idle connections, and the records of those lent exclusively (their
+    /// connection is `None` while the borrower has it).
+    idle: IdleSet<Conn<Option<M::Connection>>>,
     /// Shared connections that have borrowers (they count as lent).
     shared: SharedSet<M::Connection>,
     waiters: Waiters<Outcome<M>>,
@@ -282,7 +320,8 @@ impl<M: Manager> State<M> {
                 self.keys.forget_if_unused(id, now);
             }
         }
-        fx.drained = self.is_drained();
+        // `is_drained`, read only where it can be true.
+        fx.set_drained(self.closed && self.is_drained());
         debug_assert_eq!(
             self.open,
             self.idle.len() + self.lent + self.dialing + self.pinging
@@ -343,22 +382,23 @@ impl<M: Manager> State<M> {
             self.counters.gets += 1;
             self.keys.get_mut(id).counters.gets += 1;
         }
-        while let Some(conn) = self.idle.pop_newest(id) {
-            // `len_of` no longer counts `conn`: closing it keeps `min_idle` iff
-            // `len_of >= min_idle`.
+        while let Some((cid, conn)) = self.idle.newest(id) {
+            // `len_of` still counts `conn`: closing it keeps `min_idle` iff
+            // `len_of > min_idle`.
             let reason = if conn.is_expired(now) {
                 Some(CloseReason::Lifetime)
-            } else if conn.is_stale(now, config) && self.idle.len_of(id) >= config.min_idle {
+            } else if conn.is_stale(now, config) && self.idle.len_of(id) > config.min_idle {
                 Some(CloseReason::IdleTimeout)
             } else {
                 None
             };
             if let Some(reason) = reason {
+                let conn = self.remove_conn(cid);
                 self.close_conn(id, conn.conn, reason, now, config, fx);
                 continue;
             }
             let check = config.health_check_due(conn.idle_since, now);
-            let lent = self.lend(id, conn, check);
+            let lent = self.lend(id, cid, check);
             self.refill(id, now, config, fx);
             self.finish(fx);
             return Ok(Checkout::Lent(id, lent, check));
@@ -427,7 +467,8 @@ impl<M: Manager> State<M> {
                 self.global_dial_waiters.push(w);
                 return;
             };
-            self.close_without_refill(other, conn.conn, CloseReason::Evicted, fx);
+            let conn = conn.conn.expect("an idle connection is present");
+            self.close_without_refill(other, conn, CloseReason::Evicted, fx);
         }
         self.start_dial(id, Some(w), fx);
     }
@@ -494,27 +535,42 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// Lends `conn` of `id`, just taken from the idle list or dialed: the
-    /// connection itself, or (shared) a first handle to it, which takes no
-    /// other borrower while `checking`.
+    /// Lends the connection `cid` of `id` (idle, or held: just returned or
+    /// dialed): the connection itself, its record staying in the idle set,
+    /// or (shared) a first handle to it, which takes no other borrower while
+    /// `checking`.
     #[inline]
-    fn lend(
-        &mut self,
-        id: KeyId,
-        mut conn: Conn<M::Connection>,
-        checking: bool,
-    ) -> Lent<M::Connection> {
+    fn lend(&mut self, id: KeyId, cid: ConnId, checking: bool) -> Lent<M::Connection> {
         self.keys.get_mut(id).lent += 1;
         self.lent += 1;
+        let conn = self.idle.hold(cid);
         if conn.is_shared() {
+            let conn = self.remove_conn(cid);
             let slot = self.shared.insert(id, conn);
             let lent = self.shared.lend(slot);
             self.shared.set_checking(slot, checking);
             lent
         } else {
             conn.uses = conn.uses.saturating_add(1);
-            Lent::Own(conn)
+            Lent::Own {
+                conn: conn.conn.take().expect("a held connection is present"),
+                id: cid,
+                uses: conn.uses,
+            }
         }
+    }
+
+    /// Takes the idle or held connection `cid` out of the idle set for good.
+    fn remove_conn(&mut self, cid: ConnId) -> Conn<M::Connection> {
+        self.idle
+            .remove(cid)
+            .1
+            .map(|conn| conn.expect("a held connection is present"))
+    }
+
+    /// Puts `conn`, of `id`, in the idle set, held (not idle yet).
+    fn hold(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
+        self.idle.insert(id, conn.map(Some))
     }
 
     /// Serves the live waiter `w` (with a connection already lent to it, or
@@ -537,7 +593,12 @@ impl<M: Manager> State<M> {
     }
 
     /// The first live waiter of `id`'s queue, if any.
+    #[inline]
     fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
+        // Nobody waits at all (the common return): don't look up the key.
+        if self.waiting == 0 {
+            return None;
+        }
         let entry = self.keys.get_mut(id);
         if entry.waiting == 0 {
             return None;
@@ -567,66 +628,60 @@ impl<M: Manager> State<M> {
     }
 
     /// A connection of `id` that came free (returned, pinged, or dialed for
-    /// nobody in particular) and is not counted as lent, dialing or pinging:
-    /// the hand-off.
+    /// nobody in particular), held in the idle set as `cid`, and not counted
+    /// as lent, dialing or pinging: the hand-off.
     #[inline]
-    fn place(
-        &mut self,
-        id: KeyId,
-        conn: Conn<M::Connection>,
-        now: Tick,
-        config: &Config,
-        fx: &mut Effects<M>,
-    ) {
+    fn place(&mut self, id: KeyId, cid: ConnId, now: Tick, config: &Config, fx: &mut Effects<M>) {
         if self.closed {
+            let conn = self.remove_conn(cid);
             return self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
         }
-        if conn.is_shared() {
-            if self.keys.get(id).waiting > 0 {
+        if self.idle.value(cid).is_shared() {
+            if self.waiting > 0 && self.keys.get(id).waiting > 0 {
+                let conn = self.remove_conn(cid);
                 return self.place_shared(id, conn, None, now, config, fx);
             }
         } else if let Some(w) = self.first_waiter(id) {
-            let lent = self.lend(id, conn, false);
+            let lent = self.lend(id, cid, false);
             return self.serve(w, Ok((id, lent)), fx);
         }
-        self.park(id, conn, now, config, fx);
+        self.park(id, cid, now, config, fx);
     }
 
     /// A connection of `id` that came free when no getter of its key waits:
     /// its slot to a getter of another key waiting at the pool cap, else the
     /// idle list (within the idle caps).
     #[inline]
-    fn park(
-        &mut self,
-        id: KeyId,
-        conn: Conn<M::Connection>,
-        now: Tick,
-        config: &Config,
-        fx: &mut Effects<M>,
-    ) {
+    fn park(&mut self, id: KeyId, cid: ConnId, now: Tick, config: &Config, fx: &mut Effects<M>) {
         // A getter of another key may wait at the pool cap: hand it this slot.
-        if self.waiting > self.keys.get(id).waiting
+        if self.waiting > 0
+            && self.waiting > self.keys.get(id).waiting
             && self.open >= config.max_open
             && let Some((w, other)) = self.pop_global_waiter(now, config, fx)
         {
+            let conn = self.remove_conn(cid);
             self.close_without_refill(id, conn.conn, CloseReason::Evicted, fx);
             return self.start_dial(other, Some(w), fx);
         }
         if self.idle.len_of(id) >= config.max_idle_per_key {
+            let conn = self.remove_conn(cid);
             return self.close_conn(id, conn.conn, CloseReason::IdleCapacity, now, config, fx);
         }
         if self.idle.len() >= config.max_idle
             && let Some((other, old)) = self.idle.pop_lru()
         {
-            self.close_conn(other, old.conn, CloseReason::Evicted, now, config, fx);
+            let old = old.conn.expect("an idle connection is present");
+            self.close_conn(other, old, CloseReason::Evicted, now, config, fx);
         }
         // The entry is fresh: the maintenance task moves it into the
         // deadline heap when it next wakes, if it is still idle then. Only
         // the wake-up must be early enough.
-        if let Some(at) = conn.deadline(now, false, config) {
+        if let Some(at) = self
+            .idle
+            .park(cid, |conn| conn.deadline(now, false, config))
+        {
             self.arm(at, fx);
         }
-        self.idle.push(id, conn);
     }
 
     /// A shared connection of `id` with no borrower came free (dialed for
@@ -648,7 +703,8 @@ impl<M: Manager> State<M> {
         if self.shared.is_unborrowed(slot) {
             // Every waiter was gone: it was never lent.
             let conn = self.unlend_shared(id, slot);
-            self.park(id, conn, now, config, fx);
+            let cid = self.hold(id, conn);
+            self.park(id, cid, now, config, fx);
         }
     }
 
@@ -699,7 +755,8 @@ impl<M: Manager> State<M> {
         } else if left == 0 {
             let mut conn = self.unlend_shared(id, slot);
             conn.rest(now);
-            self.park(id, conn, now, config, fx);
+            let cid = self.hold(id, conn);
+            self.park(id, cid, now, config, fx);
         }
     }
 
@@ -737,7 +794,7 @@ impl<M: Manager> State<M> {
     fn arm(&mut self, at: Tick, fx: &mut Effects<M>) {
         if self.timer_at.is_none_or(|t| at < t) {
             self.timer_at = Some(at);
-            fx.rearm = true;
+            fx.flags |= REARM;
         }
     }
 
@@ -782,13 +839,16 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// A borrower returns a connection of `id` at `now`; `close` closes it
-    /// for that reason instead. Past its lifetime or its uses it is closed too.
+    /// A borrower returns `conn`, lent exclusively as `cid`, of `id` at
+    /// `now`; `close` closes it for that reason instead. Past its lifetime or
+    /// its uses it is closed too.
     #[inline]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn give_back(
         &mut self,
         id: KeyId,
-        mut conn: Conn<M::Connection>,
+        cid: ConnId,
+        conn: M::Connection,
         close: Option<CloseReason>,
         now: Tick,
         config: &Config,
@@ -796,12 +856,16 @@ impl<M: Manager> State<M> {
     ) {
         self.keys.get_mut(id).lent -= 1;
         self.lent -= 1;
-        let close = close.or_else(|| conn.retirement(now, config));
-        match close {
-            Some(reason) => self.close_conn(id, conn.conn, reason, now, config, fx),
+        let record = self.idle.value_mut(cid);
+        match close.or_else(|| record.retirement(now, config)) {
+            Some(reason) => {
+                self.idle.remove(cid);
+                self.close_conn(id, conn, reason, now, config, fx);
+            }
             None => {
-                conn.rest(now);
-                self.place(id, conn, now, config, fx);
+                record.conn = Some(conn);
+                record.rest(now);
+                self.place(id, cid, now, config, fx);
             }
         }
         self.finish(fx);
@@ -812,14 +876,18 @@ impl<M: Manager> State<M> {
     pub(crate) fn detach(
         &mut self,
         id: KeyId,
-        slot: Option<usize>,
+        lent: Detached,
         now: Tick,
         config: &Config,
         fx: &mut Effects<M>,
     ) {
-        if let Some(slot) = slot {
-            return self.give_back_handle(id, slot, None, now, config, fx);
-        }
+        let cid = match lent {
+            Detached::Handle(slot) => {
+                return self.give_back_handle(id, slot, None, now, config, fx);
+            }
+            Detached::Own(cid) => cid,
+        };
+        self.idle.remove(cid);
         self.keys.get_mut(id).lent -= 1;
         self.lent -= 1;
         self.release_slot(id, now, config, fx);
@@ -974,10 +1042,14 @@ impl<M: Manager> State<M> {
                         self.place_shared(id, conn, Some(w), now, config, fx)
                     }
                     Some(w) => {
-                        let lent = self.lend(id, conn, false);
+                        let cid = self.hold(id, conn);
+                        let lent = self.lend(id, cid, false);
                         self.serve(w, Ok((id, lent)), fx);
                     }
-                    None => self.place(id, conn, now, config, fx),
+                    None => {
+                        let cid = self.hold(id, conn);
+                        self.place(id, cid, now, config, fx);
+                    }
                 }
                 // A `max_connecting` slot came free; a shared key may still
                 // have waiters its connections cannot serve.
@@ -1017,7 +1089,8 @@ impl<M: Manager> State<M> {
         entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
         entry.counters.backoffs += 1;
         self.counters.backoffs += 1;
-        fx.backoff = Some(delay);
+        fx.flags |= BACKOFF;
+        fx.backoff = delay;
         while let Some(w) = self
             .keys
             .get_mut(id)
@@ -1067,7 +1140,8 @@ impl<M: Manager> State<M> {
                     self.close_conn(id, conn.conn, CloseReason::Keepalive, now, config, fx);
                 } else {
                     conn.schedule_ping(now);
-                    self.place(id, conn, now, config, fx);
+                    let cid = self.hold(id, conn);
+                    self.place(id, cid, now, config, fx);
                 }
             }
         }
@@ -1124,11 +1198,13 @@ impl<M: Manager> State<M> {
                     CloseReason::IdleTimeout
                 };
                 let (id, conn) = self.idle.take(r).expect("idle");
-                self.close_conn(id, conn.conn, reason, now, config, fx);
+                let conn = conn.conn.expect("an idle connection is present");
+                self.close_conn(id, conn, reason, now, config, fx);
             } else if conn.next_ping <= now {
                 let (id, conn) = self.idle.take(r).expect("idle");
                 self.keys.get_mut(id).pinging += 1;
                 self.pinging += 1;
+                let conn = conn.map(|c| c.expect("an idle connection is present"));
                 fx.actions.push(Action::Ping(id, conn));
             } else if let Some(at) = conn.deadline(now, protected, config) {
                 self.schedule(at, Due::Idle(r), fx);
@@ -1180,12 +1256,14 @@ impl<M: Manager> State<M> {
                 None
             }
             Some(outcome) if take_outcome => Some(outcome),
-            Some(Ok((id, Lent::Own(mut conn)))) => {
+            Some(Ok((id, Lent::Own { conn, id: cid, .. }))) => {
                 // Served but never picked up: pass it on, as not lent.
-                conn.uses -= 1;
+                let record = self.idle.value_mut(cid);
+                record.conn = Some(conn);
+                record.uses -= 1;
                 self.keys.get_mut(id).lent -= 1;
                 self.lent -= 1;
-                self.place(id, conn, Tick::now(), config, fx);
+                self.place(id, cid, Tick::now(), config, fx);
                 None
             }
             Some(Ok((id, Lent::Handle { slot, .. }))) => {
@@ -1229,11 +1307,11 @@ impl<M: Manager> State<M> {
     /// Closes the pool (see module docs).
     pub(crate) fn close(&mut self, config: &Config, fx: &mut Effects<M>) {
         if self.closed {
-            fx.drained = self.is_drained();
+            fx.set_drained(self.is_drained());
             return;
         }
         self.closed = true;
-        fx.rearm = true; // the maintenance task ends
+        fx.flags |= REARM; // the maintenance task ends
         for w in self.waiters.live_ids() {
             self.serve(w, Err(Error::Closed), fx);
         }
@@ -1248,7 +1326,8 @@ impl<M: Manager> State<M> {
         }
         let now = Tick::now();
         while let Some((id, conn)) = self.idle.pop_lru() {
-            self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
+            let conn = conn.conn.expect("an idle connection is present");
+            self.close_conn(id, conn, CloseReason::PoolClosed, now, config, fx);
         }
         self.finish(fx);
     }
