@@ -175,13 +175,16 @@ impl Tick {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[inline]
     fn coarse_since(raw_epoch: u64) -> Tick {
-        let raw = timespec_nanos(rustix::time::clock_gettime(
-            rustix::time::ClockId::MonotonicCoarse,
-        ));
-        Tick(match raw.checked_sub(raw_epoch) {
-            Some(after) => ORIGIN.saturating_add(after),
-            None => ORIGIN.saturating_sub(raw_epoch - raw),
-        })
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
+        // Wrapping, not saturating: nothing here can overflow. The clock
+        // counts from boot, so `tv_sec * 10^9 + tv_nsec` fits in 64 bits
+        // for 584 years of uptime, and a reading is `ORIGIN` (2^62) plus or
+        // minus less than that since the epoch. (The saturating forms cost
+        // a dozen instructions per reading, on the hot path.)
+        let raw = (ts.tv_sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(ts.tv_nsec as u64);
+        Tick(raw.wrapping_sub(raw_epoch).wrapping_add(ORIGIN))
     }
 
     /// The same instant as a tokio `Instant` (for timers).
