@@ -15,8 +15,18 @@
 //! (`cargo bench` passes `--bench`; the first number among the arguments is
 //! N, the second K.) With many keys, the cost is in cache misses: callgrind's
 //! `--cache-sim=yes` counts them as repeatably as it counts instructions.
+//!
+//! A third number T runs the loop on T threads at once, each with a
+//! current-thread runtime of its own, on one pool of T connections per key
+//! (N get+return each): the lock and the cache lines it guards move between
+//! the cores on every operation, as in the multi-thread cells of
+//! `benches/pools.rs`, but without the work-stealing scheduler deciding
+//! whether the tasks share a worker (which makes those cells bimodal).
+//! It prints wall time per get+return, all threads together.
 
 mod support;
+
+use std::sync::{Arc, Barrier};
 
 use connpool::Pool;
 use support::Noop;
@@ -27,31 +37,58 @@ fn main() {
         .filter_map(|a| a.parse::<u64>().ok());
     let n = numbers.next().unwrap_or(200_000);
     let keys = numbers.next().unwrap_or(1).max(1) as u32;
+    let threads = numbers.next().unwrap_or(1).max(1) as usize;
+    let per_key = threads;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
+    let pool = rt.block_on(async {
         let mut builder = Pool::builder(Noop)
-            .max_open(keys as usize)
-            .max_open_per_key(1);
+            .max_open(keys as usize * per_key)
+            .max_open_per_key(per_key);
         for k in 0..keys {
-            builder = builder.initial_for(k, 1);
+            builder = builder.initial_for(k, per_key);
         }
-        let pool = builder.build().await.unwrap();
-        let start = std::time::Instant::now();
-        let mut sum = 0u64;
-        let mut k = 0;
-        for _ in 0..n {
-            // Not `%`: a division per iteration would be timed with the pool.
-            k += 1;
-            if k == keys {
-                k = 0;
-            }
-            let conn = pool.get_for(&k).await.unwrap();
-            sum += *conn;
-        }
-        let per_op = start.elapsed().as_nanos() as f64 / n as f64;
-        println!("{n} get+return: {per_op:.1} ns each ({sum})");
+        builder.build().await.unwrap()
     });
+    let start_line = Arc::new(Barrier::new(threads));
+    let workers: Vec<_> = (1..threads)
+        .map(|_| {
+            let pool = pool.clone();
+            let start_line = Arc::clone(&start_line);
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                start_line.wait();
+                rt.block_on(run(&pool, n, keys))
+            })
+        })
+        .collect();
+    start_line.wait();
+    let start = std::time::Instant::now();
+    let mut sum = rt.block_on(run(&pool, n, keys));
+    for w in workers {
+        sum += w.join().unwrap();
+    }
+    let per_op = start.elapsed().as_nanos() as f64 / (n as f64 * threads as f64);
+    println!("{n} get+return x {threads} threads: {per_op:.1} ns each ({sum})");
+}
+
+/// `n` get-then-drop, cycling over `keys` keys.
+async fn run(pool: &Pool<Noop>, n: u64, keys: u32) -> u64 {
+    let mut sum = 0u64;
+    let mut k = 0;
+    for _ in 0..n {
+        // Not `%`: a division per iteration would be timed with the pool.
+        k += 1;
+        if k == keys {
+            k = 0;
+        }
+        let conn = pool.get_for(&k).await.unwrap();
+        sum += *conn;
+    }
+    sum
 }
