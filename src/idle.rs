@@ -156,6 +156,12 @@ impl<C> IdleSet<C> {
         self.lru.len
     }
 
+    /// Connections held but not idle: lent exclusively (or, inside a
+    /// transition, on their way to a borrower or to the idle lists).
+    pub(crate) fn held(&self) -> usize {
+        self.entries.len() - self.lru.len
+    }
+
     /// Idle connections of `key`.
     pub(crate) fn len_of(&self, key: KeyId) -> usize {
         self.per_key.get(key.index()).map_or(0, |e| e.len)

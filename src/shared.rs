@@ -99,6 +99,12 @@ impl<C> Default for SharedSet<C> {
 }
 
 impl<C> SharedSet<C> {
+    /// Shared connections here (each has a borrower, or is being checked,
+    /// at the end of every transition).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
     /// Handles out, over all shared connections.
     pub(crate) fn borrowers(&self) -> usize {
         self.borrowers

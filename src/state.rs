@@ -326,6 +326,9 @@ impl<M: Manager> State<M> {
             self.open,
             self.idle.len() + self.lent + self.dialing + self.pinging
         );
+        // No idle-set entry outlives its lending: every connection lent is
+        // held there (exclusive) or in the shared set.
+        debug_assert_eq!(self.lent, self.idle.held() + self.shared.len());
     }
 
     fn unused(&mut self, id: KeyId) {
