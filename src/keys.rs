@@ -171,13 +171,20 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
         }
         let id = match self.ids.get(key) {
             Some(id) => *id,
-            None => {
-                let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone())));
-                self.ids.insert(key.clone(), id);
-                id
-            }
+            None => self.insert(key),
         };
         self.last = Some(id);
+        id
+    }
+
+    /// Registers `key`. Out of line: a new key is rare, and its entry (a
+    /// cache line aligned value) would otherwise take room in every
+    /// checkout's stack frame.
+    #[cold]
+    #[inline(never)]
+    fn insert(&mut self, key: &K) -> KeyId {
+        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone())));
+        self.ids.insert(key.clone(), id);
         id
     }
 

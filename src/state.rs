@@ -383,7 +383,6 @@ impl<M: Manager> State<M> {
         let id = self.keys.id_or_insert(key);
         if count {
             self.counters.gets += 1;
-            self.keys.get_mut(id).counters.gets += 1;
         }
         while let Some((cid, conn)) = self.idle.newest(id) {
             // `len_of` still counts `conn`: closing it keeps `min_idle` iff
@@ -401,10 +400,14 @@ impl<M: Manager> State<M> {
                 continue;
             }
             let check = config.health_check_due(conn.idle_since, now);
-            let lent = self.lend(id, cid, check);
+            // The key's get is counted with the lending (one look-up).
+            let lent = self.lend(id, cid, check, count);
             self.refill(id, now, config, fx);
             self.finish(fx);
             return Ok(Checkout::Lent(id, lent, check));
+        }
+        if count {
+            self.keys.get_mut(id).counters.gets += 1;
         }
         if let Some(slot) = self
             .shared
@@ -542,9 +545,20 @@ impl<M: Manager> State<M> {
     /// dialed): the connection itself, its record staying in the idle set,
     /// or (shared) a first handle to it, which takes no other borrower while
     /// `checking`.
+    /// `count_get`: count a get of the key too.
     #[inline]
-    fn lend(&mut self, id: KeyId, cid: ConnId, checking: bool) -> Lent<M::Connection> {
-        self.keys.get_mut(id).lent += 1;
+    fn lend(
+        &mut self,
+        id: KeyId,
+        cid: ConnId,
+        checking: bool,
+        count_get: bool,
+    ) -> Lent<M::Connection> {
+        let entry = self.keys.get_mut(id);
+        entry.lent += 1;
+        if count_get {
+            entry.counters.gets += 1;
+        }
         self.lent += 1;
         let conn = self.idle.hold(cid);
         if conn.is_shared() {
@@ -645,7 +659,7 @@ impl<M: Manager> State<M> {
                 return self.place_shared(id, conn, None, now, config, fx);
             }
         } else if let Some(w) = self.first_waiter(id) {
-            let lent = self.lend(id, cid, false);
+            let lent = self.lend(id, cid, false, false);
             return self.serve(w, Ok((id, lent)), fx);
         }
         self.park(id, cid, now, config, fx);
@@ -1046,7 +1060,7 @@ impl<M: Manager> State<M> {
                     }
                     Some(w) => {
                         let cid = self.hold(id, conn);
-                        let lent = self.lend(id, cid, false);
+                        let lent = self.lend(id, cid, false, false);
                         self.serve(w, Ok((id, lent)), fx);
                     }
                     None => {
