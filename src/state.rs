@@ -64,7 +64,8 @@
 //! closed so that getter can dial; else to the idle list, closing it when the
 //! key's idle cap is full and evicting the pool's LRU idle connection when the
 //! global idle cap is. Every connection that comes free passes through this one
-//! function.
+//! function (one that was lent exclusively through its second half,
+//! [`State::place_own`], which skips the shared case).
 //!
 //! **Slots** ([`State::release_slot`]): when a connection of a key closes, its
 //! slot goes to the first live waiter of the key's dial queue, else to the
@@ -647,18 +648,33 @@ impl<M: Manager> State<M> {
     /// A connection of `id` that came free (returned, pinged, or dialed for
     /// nobody in particular), held in the idle set as `cid`, and not counted
     /// as lent, dialing or pinging: the hand-off.
-    #[inline]
     fn place(&mut self, id: KeyId, cid: ConnId, now: Tick, config: &Config, fx: &mut Effects<M>) {
-        if self.closed {
-            let conn = self.remove_conn(cid);
-            return self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
-        }
-        if self.idle.value(cid).is_shared() {
+        if self.idle.value(cid).is_shared() && !self.closed {
             if self.waiting > 0 && self.keys.get(id).waiting > 0 {
                 let conn = self.remove_conn(cid);
                 return self.place_shared(id, conn, None, now, config, fx);
             }
-        } else if let Some(w) = self.first_waiter(id) {
+            return self.park(id, cid, now, config, fx);
+        }
+        self.place_own(id, cid, now, config, fx);
+    }
+
+    /// [`place`](State::place) for a connection known to be exclusive (one
+    /// that was lent exclusively).
+    #[inline]
+    fn place_own(
+        &mut self,
+        id: KeyId,
+        cid: ConnId,
+        now: Tick,
+        config: &Config,
+        fx: &mut Effects<M>,
+    ) {
+        if self.closed {
+            let conn = self.remove_conn(cid);
+            return self.close_conn(id, conn.conn, CloseReason::PoolClosed, now, config, fx);
+        }
+        if let Some(w) = self.first_waiter(id) {
             let lent = self.lend(id, cid, false, false);
             return self.serve(w, Ok((id, lent)), fx);
         }
@@ -882,7 +898,7 @@ impl<M: Manager> State<M> {
             None => {
                 record.conn = Some(conn);
                 record.rest(now);
-                self.place(id, cid, now, config, fx);
+                self.place_own(id, cid, now, config, fx);
             }
         }
         self.finish(fx);
@@ -1280,7 +1296,7 @@ impl<M: Manager> State<M> {
                 record.uses -= 1;
                 self.keys.get_mut(id).lent -= 1;
                 self.lent -= 1;
-                self.place(id, cid, Tick::now(), config, fx);
+                self.place_own(id, cid, Tick::now(), config, fx);
                 None
             }
             Some(Ok((id, Lent::Handle { slot, .. }))) => {
