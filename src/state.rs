@@ -546,7 +546,9 @@ impl<M: Manager> State<M> {
     /// dialed): the connection itself, its record staying in the idle set,
     /// or (shared) a first handle to it, which takes no other borrower while
     /// `checking`.
-    /// `count_get`: count a get of the key too.
+    ///
+    /// `count_get`: count a get of the key too (a checkout's, in the same
+    /// look-up of the key).
     #[inline]
     fn lend(
         &mut self,
@@ -687,6 +689,7 @@ impl<M: Manager> State<M> {
     #[inline]
     fn park(&mut self, id: KeyId, cid: ConnId, now: Tick, config: &Config, fx: &mut Effects<M>) {
         // A getter of another key may wait at the pool cap: hand it this slot.
+        // (`waiting > 0` first: no key look-up when nobody waits.)
         if self.waiting > 0
             && self.waiting > self.keys.get(id).waiting
             && self.open >= config.max_open
