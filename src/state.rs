@@ -588,8 +588,10 @@ impl<M: Manager> State<M> {
             .map(|conn| conn.expect("a held connection is present"))
     }
 
-    /// Puts `conn`, of `id`, in the idle set, held (not idle yet).
-    fn hold(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
+    /// Puts `conn`, of `id`, which has no idle-set entry yet (dialed, back
+    /// from a ping, or out of the shared set), in the idle set, held: not
+    /// idle until parked. (`IdleSet::hold` instead holds an entry it has.)
+    fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
         self.idle.insert(id, conn.map(Some))
     }
 
@@ -739,7 +741,7 @@ impl<M: Manager> State<M> {
         if self.shared.is_unborrowed(slot) {
             // Every waiter was gone: it was never lent.
             let conn = self.unlend_shared(id, slot);
-            let cid = self.hold(id, conn);
+            let cid = self.hold_new(id, conn);
             self.park(id, cid, now, config, fx);
         }
     }
@@ -791,7 +793,7 @@ impl<M: Manager> State<M> {
         } else if left == 0 {
             let mut conn = self.unlend_shared(id, slot);
             conn.rest(now);
-            let cid = self.hold(id, conn);
+            let cid = self.hold_new(id, conn);
             self.park(id, cid, now, config, fx);
         }
     }
@@ -1078,12 +1080,12 @@ impl<M: Manager> State<M> {
                         self.place_shared(id, conn, Some(w), now, config, fx)
                     }
                     Some(w) => {
-                        let cid = self.hold(id, conn);
+                        let cid = self.hold_new(id, conn);
                         let lent = self.lend(id, cid, false, false);
                         self.serve(w, Ok((id, lent)), fx);
                     }
                     None => {
-                        let cid = self.hold(id, conn);
+                        let cid = self.hold_new(id, conn);
                         self.place(id, cid, now, config, fx);
                     }
                 }
@@ -1176,7 +1178,7 @@ impl<M: Manager> State<M> {
                     self.close_conn(id, conn.conn, CloseReason::Keepalive, now, config, fx);
                 } else {
                     conn.schedule_ping(now);
-                    let cid = self.hold(id, conn);
+                    let cid = self.hold_new(id, conn);
                     self.place(id, cid, now, config, fx);
                 }
             }
