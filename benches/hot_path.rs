@@ -28,34 +28,49 @@ mod support;
 
 use std::sync::{Arc, Barrier};
 
-use connpool::Pool;
-use support::Noop;
+use connpool::{Manager, Pool};
+use support::{Noop, UnitNoop};
 
 fn main() {
     let mut numbers = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse::<u64>().ok());
     let n = numbers.next().unwrap_or(200_000);
-    let keys = numbers.next().unwrap_or(1).max(1) as u32;
+    let keys = numbers.next().unwrap_or(1) as u32;
     let threads = numbers.next().unwrap_or(1).max(1) as usize;
+    if keys == 0 {
+        measure(UnitNoop, &[()], n, threads);
+    } else {
+        measure(Noop, &(0..keys).collect::<Vec<_>>(), n, threads);
+    }
+}
+
+/// Runs `n` get+return per thread on `threads` threads, cycling over `keys`,
+/// and prints the wall time per get+return.
+fn measure<M>(manager: M, keys: &[M::Key], n: u64, threads: usize)
+where
+    M: Manager<Connection = u64>,
+{
     let per_key = threads;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let pool = rt.block_on(async {
-        let mut builder = Pool::builder(Noop)
-            .max_open(keys as usize * per_key)
+        let mut builder = Pool::builder(manager)
+            .max_open(keys.len() * per_key)
             .max_open_per_key(per_key);
-        for k in 0..keys {
-            builder = builder.initial_for(k, per_key);
+        for k in keys {
+            builder = builder.initial_for(k.clone(), per_key);
         }
         builder.build().await.unwrap()
     });
+    let keys: Arc<[M::Key]> = keys.into();
     let start_line = Arc::new(Barrier::new(threads));
     let workers: Vec<_> = (1..threads)
         .map(|_| {
             let pool = pool.clone();
+            let keys = Arc::clone(&keys);
             let start_line = Arc::clone(&start_line);
             std::thread::spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread()
@@ -63,13 +78,13 @@ fn main() {
                     .build()
                     .unwrap();
                 start_line.wait();
-                rt.block_on(run(&pool, n, keys))
+                rt.block_on(run(&pool, n, &keys))
             })
         })
         .collect();
     start_line.wait();
     let start = std::time::Instant::now();
-    let mut sum = rt.block_on(run(&pool, n, keys));
+    let mut sum = rt.block_on(run(&pool, n, &keys));
     for w in workers {
         sum += w.join().unwrap();
     }
@@ -77,17 +92,17 @@ fn main() {
     println!("{n} get+return x {threads} threads: {per_op:.1} ns each ({sum})");
 }
 
-/// `n` get-then-drop, cycling over `keys` keys.
-async fn run(pool: &Pool<Noop>, n: u64, keys: u32) -> u64 {
+/// `n` get-then-drop, cycling over `keys`.
+async fn run<M: Manager<Connection = u64>>(pool: &Pool<M>, n: u64, keys: &[M::Key]) -> u64 {
     let mut sum = 0u64;
     let mut k = 0;
     for _ in 0..n {
         // Not `%`: a division per iteration would be timed with the pool.
         k += 1;
-        if k == keys {
+        if k == keys.len() {
             k = 0;
         }
-        let conn = pool.get_for(&k).await.unwrap();
+        let conn = pool.get_for(&keys[k]).await.unwrap();
         sum += *conn;
     }
     sum

@@ -102,6 +102,7 @@ mod manager;
 pub mod managers;
 mod pool;
 mod queue;
+mod recent;
 mod shared;
 mod state;
 mod stats;

@@ -103,10 +103,17 @@ impl<M: Manager> Shared<M> {
                 .then_some(CloseReason::Broken)
         });
         let now = self.clock.now();
+        let mut state = self.state.lock();
+        let conn = match close {
+            None => match state.return_recent(key, cid, conn, now, &self.config) {
+                Ok(()) => return,
+                Err(conn) => conn,
+            },
+            Some(_) => conn,
+        };
         let mut fx = Effects::new();
-        self.state
-            .lock()
-            .give_back(key, cid, conn, close, now, &self.config, &mut fx);
+        state.give_back(key, cid, conn, close, now, &self.config, &mut fx);
+        drop(state);
         self.apply(fx);
     }
 
@@ -296,13 +303,26 @@ impl<M: Manager> Pool<M> {
     /// One checkout attempt at `now`: lent, failed, or what to do next.
     #[inline]
     fn attempt(&self, key: &M::Key, count: bool, now: Tick) -> Attempt<M> {
-        let mut fx = Effects::new();
-        let checkout =
-            self.shared
-                .state
-                .lock()
-                .checkout(key, count, now, &self.shared.config, &mut fx);
-        self.shared.apply(fx);
+        let config = &self.shared.config;
+        let mut state = self.shared.state.lock();
+        let recent = if count {
+            state.lend_recent(now, config)
+        } else {
+            None
+        };
+        let checkout = match recent {
+            Some((id, lent)) => {
+                drop(state);
+                Ok(Checkout::Lent(id, lent, false))
+            }
+            None => {
+                let mut fx = Effects::new();
+                let checkout = state.checkout(key, count, now, config, &mut fx);
+                drop(state);
+                self.shared.apply(fx);
+                checkout
+            }
+        };
         match checkout {
             Err(e) => Attempt::Done(Err(e)),
             Ok(Checkout::Wait(w)) => Attempt::Wait(w),

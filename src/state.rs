@@ -126,6 +126,7 @@ use crate::idle::{ConnId, IdleSet};
 use crate::keys::{KeyId, Keys};
 use crate::manager::{Lending, Manager};
 use crate::queue::WaitQueue;
+use crate::recent::Recent;
 use crate::shared::{Lent, SharedSet};
 use crate::stats::{CloseReason, Counters, KeyState, PoolState};
 use crate::waiter::{WaiterId, Waiters};
@@ -265,6 +266,9 @@ pub(crate) struct State<M: Manager> {
     idle: IdleSet<Conn<Option<M::Connection>>>,
     /// Shared connections that have borrowers (they count as lent).
     shared: SharedSet<M::Connection>,
+    /// A single-key pool's recently returned connections, not yet parked
+    /// (held in `idle`, counted as lent): see the `recent` module.
+    recent: Recent,
     waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
     global_dial_waiters: WaitQueue<WaiterId>,
@@ -284,6 +288,10 @@ pub(crate) struct State<M: Manager> {
 }
 
 impl<M: Manager> State<M> {
+    /// Whether the key type has one value, so that the `recent` stack may
+    /// be used (a constant: the fast paths compile away for other pools).
+    const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
+
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             keys: Keys::new(
@@ -292,6 +300,14 @@ impl<M: Manager> State<M> {
             ),
             idle: IdleSet::default(),
             shared: SharedSet::default(),
+            // One key value, and idle caps that cannot bind: a return that
+            // parks does nothing but park, so it may be deferred.
+            recent: Recent::new(
+                Self::ONE_KEY
+                    && config.min_idle == 0
+                    && config.max_idle_per_key >= config.max_open_per_key
+                    && config.max_idle >= config.max_open,
+            ),
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
             deadlines: Deadlines::default(),
@@ -323,6 +339,12 @@ impl<M: Manager> State<M> {
         }
         // `is_drained`, read only where it can be true.
         fx.set_drained(self.closed && self.is_drained());
+        self.debug_check();
+    }
+
+    /// The counts add up (debug builds).
+    #[inline]
+    fn debug_check(&self) {
         debug_assert_eq!(
             self.open,
             self.idle.len() + self.lent + self.dialing + self.pinging
@@ -330,6 +352,9 @@ impl<M: Manager> State<M> {
         // No idle-set entry outlives its lending: every connection lent is
         // held there (exclusive) or in the shared set.
         debug_assert_eq!(self.lent, self.idle.held() + self.shared.len());
+        // The recent connections are held, of one key, and only while
+        // parking them would do nothing but park them.
+        debug_assert!(self.recent.is_empty() || (self.waiting == 0 && !self.closed));
     }
 
     fn unused(&mut self, id: KeyId) {
@@ -381,6 +406,7 @@ impl<M: Manager> State<M> {
         if self.closed {
             return Err(Error::Closed);
         }
+        self.park_recent(now, config, fx);
         let id = self.keys.id_or_insert(key);
         if count {
             self.counters.gets += 1;
@@ -511,6 +537,7 @@ impl<M: Manager> State<M> {
 
     /// Tops every key up to `min_idle` (after pre-warming).
     pub(crate) fn refill_all(&mut self, now: Tick, config: &Config, fx: &mut Effects<M>) {
+        self.park_recent(now, config, fx);
         for id in self.keys.ids() {
             self.refill(id, now, config, fx);
         }
@@ -578,6 +605,105 @@ impl<M: Manager> State<M> {
                 uses: conn.uses,
             }
         }
+    }
+
+    /// Checkout's fast path (see the `recent` module): lends the newest
+    /// recently returned connection if the idle path would lend it as it is
+    /// (not expired, not stale, no health check due), else `None` and the
+    /// caller goes on to [`checkout`](State::checkout). Decides nothing to do
+    /// outside the lock.
+    #[inline]
+    pub(crate) fn lend_recent(
+        &mut self,
+        now: Tick,
+        config: &Config,
+    ) -> Option<(KeyId, Lent<M::Connection>)> {
+        if !Self::ONE_KEY {
+            return None;
+        }
+        let cid = self.recent.top()?;
+        let conn = self.idle.value_mut(cid);
+        if conn.is_expired(now)
+            || conn.is_stale(now, config)
+            || config.health_check_due(conn.idle_since, now)
+        {
+            return None;
+        }
+        conn.uses = conn.uses.saturating_add(1);
+        let lent = Lent::Own {
+            conn: conn.conn.take().expect("a recent connection is present"),
+            id: cid,
+            uses: conn.uses,
+        };
+        self.recent.pop();
+        let id = self.recent.key();
+        self.counters.gets += 1;
+        self.keys.get_mut(id).counters.gets += 1;
+        self.debug_check();
+        Some((id, lent))
+    }
+
+    /// Return's fast path (see the `recent` module): takes back `conn`, lent
+    /// exclusively as `cid` of `id`, if parking it would do nothing but park
+    /// it (nobody waits, the pool is open, the idle caps cannot bind, it is
+    /// not retiring) and the maintenance task wakes in time for it; the
+    /// parking is then deferred. Otherwise hands `conn` back for
+    /// [`give_back`](State::give_back). Decides nothing to do outside the
+    /// lock.
+    #[inline]
+    pub(crate) fn return_recent(
+        &mut self,
+        id: KeyId,
+        cid: ConnId,
+        conn: M::Connection,
+        now: Tick,
+        config: &Config,
+    ) -> Result<(), M::Connection> {
+        if !Self::ONE_KEY || !self.recent.has_room() || self.waiting > 0 || self.closed {
+            return Err(conn);
+        }
+        let record = self.idle.value_mut(cid);
+        if record.retirement(now, config).is_some() {
+            return Err(conn);
+        }
+        // (Resting it is what `give_back` does first too.)
+        record.rest(now);
+        if record
+            .deadline(now, false, config)
+            .is_some_and(|due| self.timer_at.is_none_or(|wake| wake > due))
+        {
+            return Err(conn);
+        }
+        record.conn = Some(conn);
+        self.recent.push(id, cid);
+        self.debug_check();
+        Ok(())
+    }
+
+    /// Parks the recently returned connections, oldest first, as their
+    /// returns would have: every transition but checkout's and return's fast
+    /// paths starts here (see the `recent` module).
+    #[inline]
+    fn park_recent(&mut self, now: Tick, config: &Config, fx: &mut Effects<M>) {
+        if Self::ONE_KEY && !self.recent.is_empty() {
+            self.park_recent_now(now, config, fx);
+        }
+    }
+
+    #[cold]
+    fn park_recent_now(&mut self, now: Tick, config: &Config, fx: &mut Effects<M>) {
+        let id = self.recent.key();
+        for cid in self.recent.take_all() {
+            self.unlend(id);
+            self.place_own(id, cid, now, config, fx);
+        }
+    }
+
+    /// A connection of `id` lent exclusively is no longer lent.
+    #[inline]
+    fn unlend(&mut self, id: KeyId) {
+        self.keys.get_mut(id).lent -= 1;
+        self.lent -= 1;
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.
@@ -819,6 +945,7 @@ impl<M: Manager> State<M> {
         config: &Config,
         fx: &mut Effects<M>,
     ) {
+        self.park_recent(now, config, fx);
         self.return_handle(id, slot, close, now, config, fx);
         self.finish(fx);
     }
@@ -892,8 +1019,8 @@ impl<M: Manager> State<M> {
         config: &Config,
         fx: &mut Effects<M>,
     ) {
-        self.keys.get_mut(id).lent -= 1;
-        self.lent -= 1;
+        self.park_recent(now, config, fx);
+        self.unlend(id);
         let record = self.idle.value_mut(cid);
         match close.or_else(|| record.retirement(now, config)) {
             Some(reason) => {
@@ -925,6 +1052,7 @@ impl<M: Manager> State<M> {
             }
             Detached::Own(cid) => cid,
         };
+        self.park_recent(now, config, fx);
         self.idle.remove(cid);
         self.keys.get_mut(id).lent -= 1;
         self.lent -= 1;
@@ -1059,6 +1187,7 @@ impl<M: Manager> State<M> {
         config: &Config,
         fx: &mut Effects<M>,
     ) {
+        self.park_recent(now, config, fx);
         let entry = self.keys.get_mut(id);
         entry.dialing -= 1;
         self.dialing -= 1;
@@ -1155,6 +1284,7 @@ impl<M: Manager> State<M> {
         config: &Config,
         fx: &mut Effects<M>,
     ) {
+        self.park_recent(now, config, fx);
         let ok = ping == PingResult::Ok;
         let entry = self.keys.get_mut(id);
         entry.pinging -= 1;
@@ -1199,6 +1329,7 @@ impl<M: Manager> State<M> {
         if self.closed {
             return None;
         }
+        self.park_recent(now, config, fx);
         // Deadlines pushed now are all later than `now`: no rearm needed.
         self.timer_at = Some(now);
         let deadlines = &mut self.deadlines;
@@ -1280,6 +1411,7 @@ impl<M: Manager> State<M> {
         config: &Config,
         fx: &mut Effects<M>,
     ) -> Option<Outcome<M>> {
+        self.park_recent(Tick::now(), config, fx);
         let (waiter, outcome) = self.waiters.remove(w);
         let id = waiter.key;
         self.count_wait(id, waiter.since, !matches!(outcome, Some(Err(_))));
@@ -1348,6 +1480,7 @@ impl<M: Manager> State<M> {
             fx.set_drained(self.is_drained());
             return;
         }
+        self.park_recent(Tick::now(), config, fx);
         self.closed = true;
         fx.flags |= REARM; // the maintenance task ends
         for w in self.waiters.live_ids() {
@@ -1385,10 +1518,12 @@ impl<M: Manager> State<M> {
     }
 
     pub(crate) fn snapshot(&self) -> PoolState {
+        // The recent connections are idle, only not parked yet.
+        let recent = self.recent.len();
         PoolState {
             open: self.open,
-            idle: self.idle.len(),
-            lent: self.lent,
+            idle: self.idle.len() + recent,
+            lent: self.lent - recent,
             borrowers: self.shared.borrowers(),
             dialing: self.dialing,
             pinging: self.pinging,
@@ -1403,10 +1538,15 @@ impl<M: Manager> State<M> {
     pub(crate) fn key_snapshot(&self, key: &M::Key) -> Option<KeyState> {
         let id = self.keys.id(key)?;
         let entry = self.keys.get(id);
+        let recent = if self.recent.key() == id {
+            self.recent.len()
+        } else {
+            0
+        };
         Some(KeyState {
             open: entry.open,
-            idle: self.idle.len_of(id),
-            lent: entry.lent,
+            idle: self.idle.len_of(id) + recent,
+            lent: entry.lent - recent,
             borrowers: self.shared.borrowers_of(id),
             dialing: entry.dialing,
             pinging: entry.pinging,

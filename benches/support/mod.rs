@@ -29,3 +29,18 @@ impl Manager for Noop {
         Ok(u64::from(*key))
     }
 }
+
+/// [`Noop`] with one key value (`()`), as a pool without keys has: the
+/// single-key fast path (connpool's `recent` stack) applies.
+pub struct UnitNoop;
+
+#[async_trait]
+impl Manager for UnitNoop {
+    type Key = ();
+    type Connection = u64;
+    type Error = NoopError;
+
+    async fn connect(&self, _key: &()) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+}

@@ -1,0 +1,148 @@
+//! The recently returned connections of a single-key pool: a short stack
+//! that the next checkout takes from before the idle lists.
+//!
+//! A pool whose key type is zero-sized (`()`: one key value, as in bb8 or
+//! deadpool) spends most of a get + return on bookkeeping its one key does
+//! not need: the key look-up, unlinking the connection from two idle lists
+//! and linking it back, the key's counts. So a return that would only park
+//! the connection (nobody waits, the pool is open, the idle caps cannot
+//! bind) instead leaves it *held* in its idle-set entry, at rest since now,
+//! and pushes its [`ConnId`] here; a checkout pops the newest one, checks
+//! its record as the idle path would (lifetime, idle timeout, health-check
+//! policy), and lends it. Parking is deferred, not skipped: any other
+//! transition parks these connections first, oldest first
+//! ([`State`](crate::state::State)'s `park_recent`), so it sees the pool as
+//! if they had been parked on their return.
+//!
+//! Invariants (kept by the state, under its lock):
+//! * every id here names an entry held in the idle set with its connection
+//!   present and its record at rest since its return; these connections
+//!   count as *lent* in the state's counts (snapshots report them idle);
+//! * all of them are of one key, [`Recent::key`];
+//! * the stack is empty unless the pool is open and no getter waits, and the
+//!   maintenance task wakes by the first deadline of each (lifetime, idle
+//!   timeout, keepalive ping): so a connection resting here is closed or
+//!   pinged on time, exactly as if it were parked;
+//! * newest last: taking from the top and parking from the bottom keeps the
+//!   idle set's LIFO order exact.
+
+use crate::idle::ConnId;
+use crate::keys::KeyId;
+
+/// How many returned connections wait here at most. A few: enough for the
+/// connections a couple of worker threads cycle through; a return that
+/// finds the stack full parks them all (the older ones are cold anyway).
+pub(crate) const CAPACITY: usize = 4;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct Recent {
+    /// 0 when the pool cannot use the stack (see [`Recent::new`]).
+    capacity: usize,
+    len: usize,
+    key: KeyId,
+    ids: [Option<ConnId>; CAPACITY],
+}
+
+impl Recent {
+    /// A stack for a pool that may use it (`enabled`), or one that never
+    /// takes anything.
+    pub(crate) fn new(enabled: bool) -> Self {
+        Self {
+            capacity: if enabled { CAPACITY } else { 0 },
+            len: 0,
+            key: KeyId::from_index(0),
+            ids: [None; CAPACITY],
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Whether a return may push: the pool uses the stack and it has room.
+    #[inline]
+    pub(crate) fn has_room(&self) -> bool {
+        self.len < self.capacity
+    }
+
+    /// The key of every connection here (meaningless when empty).
+    pub(crate) fn key(&self) -> KeyId {
+        self.key
+    }
+
+    /// Adds the newest: `has_room` must hold.
+    #[inline]
+    pub(crate) fn push(&mut self, key: KeyId, id: ConnId) {
+        debug_assert!(self.has_room());
+        debug_assert!(self.len == 0 || self.key == key, "one key only");
+        self.key = key;
+        self.ids[self.len] = Some(id);
+        self.len += 1;
+    }
+
+    /// The newest, left in place.
+    #[inline]
+    pub(crate) fn top(&self) -> Option<ConnId> {
+        self.len.checked_sub(1).and_then(|i| self.ids[i])
+    }
+
+    /// Removes the newest (after [`top`](Recent::top) named it).
+    #[inline]
+    pub(crate) fn pop(&mut self) {
+        self.len -= 1;
+        self.ids[self.len] = None;
+    }
+
+    /// Empties the stack, oldest first.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = ConnId> + use<> {
+        let ids = std::mem::replace(&mut self.ids, [None; CAPACITY]);
+        let len = std::mem::take(&mut self.len);
+        ids.into_iter().take(len).flatten()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idle::IdleSet;
+
+    fn ids(n: usize) -> (KeyId, Vec<ConnId>) {
+        let key = KeyId::from_index(3);
+        let mut set = IdleSet::default();
+        (key, (0..n).map(|i| set.insert(key, i)).collect())
+    }
+
+    #[test]
+    fn newest_on_top_oldest_out_first() {
+        let (key, ids) = ids(3);
+        let mut recent = Recent::new(true);
+        for &id in &ids {
+            recent.push(key, id);
+        }
+        assert_eq!(recent.top(), Some(ids[2]));
+        recent.pop();
+        assert_eq!(recent.top(), Some(ids[1]));
+        assert_eq!(recent.key(), key);
+        assert_eq!(recent.take_all().collect::<Vec<_>>(), ids[..2]);
+        assert!(recent.is_empty());
+        assert_eq!(recent.top(), None);
+    }
+
+    #[test]
+    fn holds_at_most_its_capacity_and_nothing_when_disabled() {
+        let (key, ids) = ids(CAPACITY);
+        let mut recent = Recent::new(true);
+        for &id in &ids {
+            assert!(recent.has_room());
+            recent.push(key, id);
+        }
+        assert!(!recent.has_room());
+        assert_eq!(recent.len(), CAPACITY);
+        assert!(!Recent::new(false).has_room());
+    }
+}
