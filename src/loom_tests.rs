@@ -13,8 +13,15 @@
 //! unlocking. What the pool would spawn (dials, closes) the model runs on
 //! its own threads. After every interleaving the counts must add up and
 //! nothing may be left lent, waiting, or unclosed.
+//!
+//! Each scenario runs twice: with a `u8` key, and with the key `()`, whose
+//! pool takes checkout's and return's fast paths (the `recent` stack)
+//! whenever they apply, exactly as `Pool` does.
 
+use std::fmt::Debug;
 use std::future::Future;
+use std::hash::Hash;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -33,19 +40,25 @@ use crate::state::{Action, Checkout, DialOrder, Effects, Outcome, State};
 use crate::sync::Mutex;
 use crate::waiter::WaiterId;
 
+/// The model's key type: every scenario uses one key, its default value.
+trait Key: Eq + Hash + Clone + Debug + Default + Send + Sync + 'static {}
+impl Key for u8 {}
+impl Key for () {}
+
 /// Connections are numbers; dials are run by the model, never by `connect`.
-struct Model {
+struct Model<K> {
     /// Borrowers per connection (1: exclusive).
     share: usize,
+    key: PhantomData<K>,
 }
 
 #[async_trait]
-impl Manager for Model {
-    type Key = u8;
+impl<K: Key> Manager for Model<K> {
+    type Key = K;
     type Connection = u32;
     type Error = std::io::Error;
 
-    async fn connect(&self, _: &u8) -> Result<u32, std::io::Error> {
+    async fn connect(&self, _: &K) -> Result<u32, std::io::Error> {
         unreachable!("the model completes dials itself")
     }
 
@@ -56,19 +69,23 @@ impl Manager for Model {
 
 /// The core under test: the state behind the shim's mutex, plus what the
 /// pool would have spawned.
-struct Core {
-    state: Mutex<State<Model>>,
+struct Core<K: Key> {
+    state: Mutex<State<Model<K>>>,
     config: Config,
     share: usize,
-    dials: Mutex<Vec<DialOrder<u8>>>,
+    dials: Mutex<Vec<DialOrder<K>>>,
     /// `Manager::close` calls "running" (each ends at once).
     closes: AtomicUsize,
     next_conn: AtomicUsize,
 }
 
-impl Core {
-    fn new(max_open: usize, share: usize) -> Arc<Core> {
-        let config = Builder::new(Model { share })
+impl<K: Key> Core<K> {
+    fn new(max_open: usize, share: usize) -> Arc<Self> {
+        let model: Model<K> = Model {
+            share,
+            key: PhantomData,
+        };
+        let config = Builder::new(model)
             .max_open(max_open)
             .idle_timeout(None)
             .max_lifetime(None)
@@ -90,7 +107,7 @@ impl Core {
     }
 
     /// What `Shared::apply` does, with the spawns replaced by records.
-    fn apply(&self, fx: Effects<Model>) {
+    fn apply(&self, fx: Effects<Model<K>>) {
         if let Some(waker) = fx.wake {
             waker.wake();
         }
@@ -108,16 +125,24 @@ impl Core {
         }
     }
 
-    fn with_state<T>(&self, f: impl FnOnce(&mut State<Model>, &mut Effects<Model>) -> T) -> T {
+    fn with_state<T>(
+        &self,
+        f: impl FnOnce(&mut State<Model<K>>, &mut Effects<Model<K>>) -> T,
+    ) -> T {
         let mut fx = Effects::new();
         let out = f(&mut self.state.lock(), &mut fx);
         self.apply(fx);
         out
     }
 
-    /// A checkout: lent at once, or a waiter slot.
+    /// A checkout, as `Pool::get_for` makes it: lent at once (by the fast
+    /// path if it applies), or a waiter slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
-        self.with_state(|s, fx| s.checkout(&0, true, Tick::now(), &self.config, fx))
+        let now = Tick::now();
+        if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config) {
+            return Ok(Checkout::Lent(id, lent, false));
+        }
+        self.with_state(|s, fx| s.checkout(&K::default(), true, now, &self.config, fx))
     }
 
     /// Completes the dials ordered so far, successfully.
@@ -139,11 +164,15 @@ impl Core {
         }
     }
 
-    /// A borrower is done.
+    /// A borrower is done (as `Shared::give_back` returns it: by the fast
+    /// path if it applies).
     fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
+        let now = Tick::now();
         self.with_state(|s, fx| match lent {
             Lent::Own { conn, id: cid, .. } => {
-                s.give_back(id, cid, conn, None, Tick::now(), &self.config, fx)
+                if let Err(conn) = s.return_recent(id, cid, conn, now, &self.config) {
+                    s.give_back(id, cid, conn, None, now, &self.config, fx);
+                }
             }
             Lent::Handle { slot, .. } => {
                 s.give_back_handle(id, slot, None, Tick::now(), &self.config, fx)
@@ -176,7 +205,7 @@ impl Core {
     }
 
     /// The `Waiting` future's protocol.
-    fn wait(&self, w: WaiterId) -> WaitFor<'_> {
+    fn wait(&self, w: WaiterId) -> WaitFor<'_, K> {
         WaitFor { core: self, w }
     }
 
@@ -212,15 +241,15 @@ impl Core {
     }
 }
 
-struct WaitFor<'a> {
-    core: &'a Core,
+struct WaitFor<'a, K: Key> {
+    core: &'a Core<K>,
     w: WaiterId,
 }
 
-impl Future for WaitFor<'_> {
-    type Output = Outcome<Model>;
+impl<K: Key> Future for WaitFor<'_, K> {
+    type Output = Outcome<Model<K>>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<Model>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<Model<K>>> {
         match self.core.state.lock().poll_waiter(self.w, cx.waker()) {
             Some(outcome) => Poll::Ready(outcome),
             None => Poll::Pending,
@@ -240,9 +269,9 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
 /// of its wait and the return (no lost wake-up).
 #[test]
 fn a_return_serves_a_waiting_getter() {
-    for share in [1, 2] {
+    fn scenario<K: Key>(share: usize) {
         model(move || {
-            let core = Core::new(1, share);
+            let core = Core::<K>::new(1, share);
             let mut held = core.fill();
             let getter = {
                 let core = core.clone();
@@ -264,15 +293,19 @@ fn a_return_serves_a_waiting_getter() {
             core.assert_quiet(1, 1);
         });
     }
+    for share in [1, 2] {
+        scenario::<u8>(share);
+        scenario::<()>(share);
+    }
 }
 
 /// A getter that gives up while a return reaches it: the connection ends
 /// idle either way (passed on if it had arrived), never lost or lent twice.
 #[test]
 fn a_cancel_races_a_return() {
-    for share in [1, 2] {
+    fn scenario<K: Key>(share: usize) {
         model(move || {
-            let core = Core::new(1, share);
+            let core = Core::<K>::new(1, share);
             let mut held = core.fill();
             let getter = {
                 let core = core.clone();
@@ -296,15 +329,19 @@ fn a_cancel_races_a_return() {
             assert_eq!(core.closes.load(Ordering::SeqCst), 0);
         });
     }
+    for share in [1, 2] {
+        scenario::<u8>(share);
+        scenario::<()>(share);
+    }
 }
 
 /// A dial completes while the getter it was started for gives up: the
 /// connection goes idle, nothing is counted twice.
 #[test]
 fn a_dial_completes_while_its_getter_cancels() {
-    for share in [1, 2] {
+    fn scenario<K: Key>(share: usize) {
         model(move || {
-            let core = Core::new(1, share);
+            let core = Core::<K>::new(1, share);
             let Checkout::Wait(w) = core.checkout().expect("checkout") else {
                 unreachable!("nothing idle")
             };
@@ -317,15 +354,19 @@ fn a_dial_completes_while_its_getter_cancels() {
             core.assert_quiet(1, 1);
         });
     }
+    for share in [1, 2] {
+        scenario::<u8>(share);
+        scenario::<()>(share);
+    }
 }
 
 /// Close races a waiting getter and a return: the getter gets the
 /// connection or `Closed`, and every connection is closed exactly once.
 #[test]
 fn close_races_a_getter_and_a_return() {
-    for share in [1, 2] {
+    fn scenario<K: Key>(share: usize) {
         model(move || {
-            let core = Core::new(1, share);
+            let core = Core::<K>::new(1, share);
             let mut held = core.fill();
             let getter = {
                 let core = core.clone();
@@ -359,6 +400,10 @@ fn close_races_a_getter_and_a_return() {
             assert!(core.state.lock().is_drained());
         });
     }
+    for share in [1, 2] {
+        scenario::<u8>(share);
+        scenario::<()>(share);
+    }
 }
 
 /// Two borrowers of a shared connection return while a third waits: it is
@@ -366,8 +411,13 @@ fn close_races_a_getter_and_a_return() {
 /// once all are done.
 #[test]
 fn shared_returns_race_a_waiter() {
+    shared_returns_race_a_waiter_with::<u8>();
+    shared_returns_race_a_waiter_with::<()>();
+}
+
+fn shared_returns_race_a_waiter_with<K: Key>() {
     model(|| {
-        let core = Core::new(1, 2);
+        let core = Core::<K>::new(1, 2);
         let a = core.get_now();
         let b = core.get_now();
         let getter = {
@@ -386,5 +436,40 @@ fn shared_returns_race_a_waiter() {
         getter.join().unwrap();
         ra.join().unwrap();
         core.assert_quiet(1, 1);
+    });
+}
+
+/// Two getters of a single-key pool of two connections cycle through the
+/// fast paths (a return defers its parking, a checkout lends from the
+/// `recent` stack) while the pool closes: each getter gets a connection or
+/// `Closed`, and each connection ends closed exactly once.
+#[test]
+fn fast_paths_race_each_other_and_close() {
+    model(|| {
+        let core = Core::<()>::new(2, 1);
+        let held = [core.get_now(), core.get_now()];
+        for got in held {
+            core.give_back(got);
+        }
+        let cycle = || {
+            let core = core.clone();
+            thread::spawn(move || {
+                for _ in 0..2 {
+                    match core.checkout() {
+                        Err(Error::Closed) => return,
+                        Err(e) => panic!("{e:?}"),
+                        Ok(Checkout::Lent(id, lent, _)) => core.give_back((id, lent)),
+                        Ok(Checkout::Wait(_)) => unreachable!("two connections, two getters"),
+                    }
+                }
+            })
+        };
+        let (a, b) = (cycle(), cycle());
+        core.close();
+        a.join().unwrap();
+        b.join().unwrap();
+        core.assert_quiet(0, 0);
+        assert_eq!(core.closes.load(Ordering::SeqCst), 2, "each closed once");
+        assert!(core.state.lock().is_drained());
     });
 }

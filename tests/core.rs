@@ -1485,3 +1485,37 @@ async fn initial_for_zero_registers_no_key() {
     );
     assert_eq!(pool.state().keys, 1);
 }
+
+/// Checkout takes the most recently returned connection first (LIFO),
+/// whether the returns were few (a single-key pool keeps them on its
+/// `recent` stack, unparked) or more than that stack holds (then they are
+/// all parked, oldest first).
+#[tokio::test(start_paused = true)]
+async fn checkout_takes_the_most_recently_returned_first() {
+    for n in [3, 6] {
+        let mock = U::new();
+        let pool = support::core_builder(mock.clone())
+            .max_open(n)
+            .initial(n)
+            .build()
+            .await
+            .unwrap();
+        let mut lent = Vec::new();
+        for _ in 0..n {
+            lent.push(ok(pool.get().await));
+        }
+        let returned: Vec<u64> = lent.iter().map(|c| c.id).collect();
+        for c in lent {
+            drop(c);
+        }
+        assert_eq!(pool.state().idle, n);
+        let mut got = Vec::new();
+        for _ in 0..n {
+            got.push(ok(pool.get().await));
+        }
+        let order: Vec<u64> = got.iter().map(|c| c.id).collect();
+        let newest_first: Vec<u64> = returned.into_iter().rev().collect();
+        assert_eq!(order, newest_first, "{n} returned");
+        check_counts(&pool, &[()]);
+    }
+}

@@ -844,3 +844,117 @@ async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
     assert_eq!(s.counters.closed(CloseReason::IdleTimeout), 1);
     assert_eq!(s.counters.closed_total(), 1);
 }
+
+// ---------------------------------------------------------------------------
+// 5. Connections returned a moment ago
+// ---------------------------------------------------------------------------
+//
+// A single-key pool (key `()`) defers the parking of a connection returned
+// when nobody waits, and its next checkout lends it straight back (the
+// `recent` fast path). These connections are held to every check an idle
+// one is: met stale or expired at checkout before the maintenance task
+// could look at them, they are closed, never lent; and a connection
+// returned used up is closed on its return.
+
+/// Returned, then stale at the next checkout (the clock jumped to its
+/// deadline without yielding): closed, and the getter dials.
+#[tokio::test(start_paused = true)]
+async fn a_conn_returned_a_moment_ago_is_closed_if_stale_at_checkout() {
+    let mock = U::new();
+    let pool = support::core_builder(mock.clone())
+        .idle_timeout(Some(secs(10)))
+        .jitter(0.0)
+        .initial(1)
+        .build()
+        .await
+        .unwrap();
+    drop(ok(pool.get().await));
+    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "returned: idle");
+
+    jump(secs(10)).await;
+    let mut get = pin!(pool.get());
+    let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx).is_pending())).await;
+    assert!(first, "the stale connection is not lent: a dial is");
+    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    let c = ok(get.await);
+    assert_eq!(c.id, 2);
+    check_counts(&pool, &[()]);
+}
+
+/// Returned, then past its lifetime at the next checkout: closed, and the
+/// getter dials.
+#[tokio::test(start_paused = true)]
+async fn a_conn_returned_a_moment_ago_is_closed_if_expired_at_checkout() {
+    let mock = U::new();
+    let pool = support::core_builder(mock.clone())
+        .max_lifetime(Some(secs(10)))
+        .jitter(0.0)
+        .initial(1)
+        .build()
+        .await
+        .unwrap();
+    drop(ok(pool.get().await));
+
+    jump(secs(10)).await;
+    let mut get = pin!(pool.get());
+    let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx).is_pending())).await;
+    assert!(first, "the expired connection is not lent: a dial is");
+    assert_eq!(closed_for(&pool, CloseReason::Lifetime), 1);
+    let c = ok(get.await);
+    assert_eq!(c.id, 2);
+    check_counts(&pool, &[()]);
+}
+
+/// Returned used up (its `max_uses`-th lending) with nobody waiting: closed
+/// on the return, not kept for the next checkout.
+#[tokio::test(start_paused = true)]
+async fn a_conn_returned_used_up_is_closed_on_its_return() {
+    let mock = U::new();
+    let pool = support::core_builder(mock.clone())
+        .max_uses(Some(2))
+        .initial(1)
+        .build()
+        .await
+        .unwrap();
+    drop(ok(pool.get().await));
+    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    drop(ok(pool.get().await));
+    assert_eq!(
+        counts(&pool),
+        (0, 0, 0, 0, 0, 0),
+        "closed on its 2nd return"
+    );
+    assert_eq!(closed_for(&pool, CloseReason::Uses), 1);
+    let c = ok(pool.get().await);
+    assert_eq!((c.id, Pooled::uses(&c)), (2, 1));
+    check_counts(&pool, &[()]);
+}
+
+/// A connection returned while the maintenance task has nothing to wake
+/// for (every connection was lent when it last ran) is parked, so that the
+/// task wakes for it: it is still closed at its idle timeout, with nothing
+/// else happening in the pool.
+#[tokio::test(start_paused = true)]
+async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
+    let mock = U::new();
+    let timed = Timed::new(&mock);
+    let pool = timed_builder(&timed)
+        .idle_timeout(Some(secs(10)))
+        .jitter(0.0)
+        .initial(1)
+        .build()
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    let c = ok(pool.get().await);
+    // The maintenance task wakes at the idle connection's old deadline,
+    // finds it lent, and has nothing left to wake for.
+    at(t0 + secs(20)).await;
+    drop(c);
+    at(t0 + secs(30) - ms(1)).await;
+    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    at(t0 + secs(30)).await;
+    drain_closes(&pool).await;
+    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(timed.closes.lock().clone(), vec![(1, t0 + secs(30))]);
+}
