@@ -71,6 +71,7 @@
 //! | `state` | the state under the pool's one lock and every transition (read its docs first) |
 //! | `keys` | per-key state: counts, wait queues, last dial error |
 //! | `idle` | idle connections: per-key LIFO and global LRU in one structure; it keeps an exclusively lent connection's entry until the return |
+//! | `recent` | a single-key pool's recently returned connections, lent again before they are parked (the fast path) |
 //! | `shared` | shared lending: multiplexed connections lent to several borrowers at once |
 //! | `clock` | the pool's time: instants as integers; a coarse clock on the hot path, tokio's (pausable) clock elsewhere |
 //! | `conn` | a connection's life record: lifetime, uses, idle since, next ping |

@@ -26,6 +26,18 @@
 //! the hand-off works on a `ConnId`: a connection coming free from
 //! elsewhere (a dial, a ping) is first held in the idle set.
 //!
+//! **The single-key fast paths** ([`State::lend_recent`],
+//! [`State::return_recent`]; the `recent` module). In a pool whose key type
+//! has one value, a return that would only park its connection (nobody
+//! waits, the pool is open, the idle caps cannot bind, the maintenance task
+//! wakes in time for it) leaves it held, at rest, on the `recent` stack,
+//! still counted as lent (snapshots count it idle); a checkout lends the top
+//! of that stack if the idle path would lend it as it is. Neither looks up
+//! the key, links or unlinks anything, or decides anything to do outside
+//! the lock. Every other transition starts by parking the stack, oldest
+//! first (`park_recent`), so it sees the pool exactly as if each of those
+//! returns had parked its connection.
+//!
 //! **Getting** ([`State::checkout`]): take the newest idle connection of the
 //! key (closing stale or expired ones met on the way, and telling the getter
 //! whether the health-check policy wants it pinged first); otherwise, unless the
