@@ -30,9 +30,24 @@
 //! precise clock has the last word: a dial backoff that the coarse reading
 //! says is still running (backoffs can be a millisecond) is checked again
 //! with the precise clock before a getter is refused.
+//!
+//! **Recent time.** Even the coarse clock costs ~5 ns a reading through
+//! the vDSO, two per get + return: a sixth of a single-key pool's get +
+//! return. So, while pools are busy, one thread per process (`connpool-clock`,
+//! started at the first reading) reads `CLOCK_MONOTONIC` every millisecond
+//! and publishes it in an atomic ([`RECENT`]); [`Clock::Coarse`] loads that
+//! (~1 ns). It is behind the precise clock by about a millisecond (less
+//! than the coarse clock's tick), never ahead, so it shares the time line
+//! too. A thread that saw no reading for 100 ms parks, and clears the
+//! atomic first: readers then fall back to the coarse clock and the first
+//! of them wakes the thread. So an idle process has no wake-ups, and a busy
+//! one a thousand a second. (A reading taken just as the thread wakes may be
+//! a tick earlier than the coarse reading before it: every comparison of
+//! instants saturates, so that only shifts a decision by that tick.)
 
 use std::ops::Add;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -88,9 +103,99 @@ impl Clock {
         match self {
             Clock::Tokio => Tick::now(),
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            Clock::Coarse { raw_epoch } => Tick::coarse_since(raw_epoch),
+            Clock::Coarse { raw_epoch } => match RECENT.tick.load(Ordering::Relaxed) {
+                0 => Tick::coarse_while_the_clock_thread_sleeps(raw_epoch),
+                recent => {
+                    // Stored once a period at most: the line stays shared.
+                    if !RECENT.read.load(Ordering::Relaxed) {
+                        RECENT.read.store(true, Ordering::Relaxed);
+                    }
+                    Tick(recent)
+                }
+            },
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
             Clock::Coarse { .. } => Tick::now(),
+        }
+    }
+}
+
+/// The recent time (see the module docs), in one cache line of its own.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[repr(align(128))]
+struct Recent {
+    /// `CLOCK_MONOTONIC`'s last reading by the clock thread, as a `Tick`;
+    /// 0 (no `Tick` is: the origin is 2^62) while the thread is parked.
+    tick: AtomicU64,
+    /// A reader used `tick` since the clock thread last looked.
+    read: AtomicBool,
+    /// The clock thread was woken (or started) and has not parked since.
+    awake: AtomicBool,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+static RECENT: Recent = Recent {
+    tick: AtomicU64::new(0),
+    read: AtomicBool::new(false),
+    awake: AtomicBool::new(false),
+};
+
+/// How often the clock thread reads the clock.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const CLOCK_PERIOD: Duration = Duration::from_millis(1);
+
+/// Periods without a reader after which the clock thread parks.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const CLOCK_IDLE_PERIODS: u32 = 100;
+
+/// The clock thread, once started (`None`: it could not be, and readers
+/// keep reading the coarse clock).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+static CLOCK_THREAD: OnceLock<Option<std::thread::Thread>> = OnceLock::new();
+
+/// Wakes the clock thread (starting it the first time) if no reader did
+/// since it parked.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn wake_the_clock_thread(raw_epoch: u64) {
+    if RECENT.awake.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let thread = CLOCK_THREAD.get_or_init(|| {
+        std::thread::Builder::new()
+            .name("connpool-clock".into())
+            .spawn(move || run_the_clock_thread(raw_epoch))
+            .map(|handle| handle.thread().clone())
+            .ok()
+    });
+    if let Some(thread) = thread {
+        thread.unpark();
+    }
+}
+
+/// The clock thread: publishes the time every period while it is read,
+/// parks when it is not.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn run_the_clock_thread(raw_epoch: u64) {
+    let mut unread = 0;
+    loop {
+        RECENT.tick.store(
+            Tick::of_raw(raw_monotonic(), raw_epoch).0,
+            Ordering::Relaxed,
+        );
+        std::thread::sleep(CLOCK_PERIOD);
+        if RECENT.read.swap(false, Ordering::Relaxed) {
+            unread = 0;
+        } else {
+            unread += 1;
+        }
+        if unread >= CLOCK_IDLE_PERIODS {
+            // Cleared first: a reader then sees no recent time and wakes
+            // the thread; one that loaded it just before uses a reading a
+            // period old at most.
+            RECENT.tick.store(0, Ordering::SeqCst);
+            RECENT.awake.store(false, Ordering::SeqCst);
+            // Woken by a reader, or spuriously: either way, run a period.
+            std::thread::park();
+            unread = 0;
         }
     }
 }
@@ -178,13 +283,30 @@ impl Tick {
         let ts = rustix::time::clock_gettime(rustix::time::ClockId::MonotonicCoarse);
         // Wrapping, not saturating: nothing here can overflow. The clock
         // counts from boot, so `tv_sec * 10^9 + tv_nsec` fits in 64 bits
-        // for 584 years of uptime, and a reading is `ORIGIN` (2^62) plus or
-        // minus less than that since the epoch. (The saturating forms cost
-        // a dozen instructions per reading, on the hot path.)
+        // for 584 years of uptime.
         let raw = (ts.tv_sec as u64)
             .wrapping_mul(1_000_000_000)
             .wrapping_add(ts.tv_nsec as u64);
+        Tick::of_raw(raw, raw_epoch)
+    }
+
+    /// The `Tick` of a raw `CLOCK_MONOTONIC` (or coarse) reading. Wrapping:
+    /// a reading is `ORIGIN` (2^62) plus or minus less than 584 years since
+    /// the epoch. (The saturating forms cost a dozen instructions per
+    /// reading, on the hot path.)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[inline]
+    fn of_raw(raw: u64, raw_epoch: u64) -> Tick {
         Tick(raw.wrapping_sub(raw_epoch).wrapping_add(ORIGIN))
+    }
+
+    /// [`Clock::Coarse`]'s reading when there is no recent time: the
+    /// coarse clock, and the clock thread woken for the next readings.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cold]
+    fn coarse_while_the_clock_thread_sleeps(raw_epoch: u64) -> Tick {
+        wake_the_clock_thread(raw_epoch);
+        Tick::coarse_since(raw_epoch)
     }
 
     /// The same instant as a tokio `Instant` (for timers).
@@ -302,6 +424,68 @@ mod tests {
             std::hint::spin_loop();
         }
         assert!(Tick::coarse_now().saturating_duration_since(before) >= Duration::from_millis(30));
+    }
+
+    /// Spins until `done` holds, for 10 s at most (real time passing is
+    /// what these tests wait for; the bound only keeps a failure finite).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn spin_until(what: &str, mut done: impl FnMut() -> bool) {
+        let spin = std::time::Instant::now();
+        while !done() {
+            assert!(spin.elapsed() < Duration::from_secs(10), "never: {what}");
+            std::hint::spin_loop();
+        }
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn the_recent_time_is_on_the_time_line_and_moves() {
+        use std::sync::atomic::Ordering;
+        let clock = super::Clock::detect();
+        assert!(matches!(clock, super::Clock::Coarse { .. }));
+        // The first reading wakes the clock thread.
+        clock.now();
+        spin_until("the clock thread publishes the time", || {
+            clock.now();
+            super::RECENT.tick.load(Ordering::Relaxed) != 0
+        });
+        let mut last = clock.now();
+        for _ in 0..1000 {
+            let recent = clock.now();
+            let precise = Tick::now();
+            // Never ahead of the precise clock, behind by about a period
+            // (the bound is loose: a loaded machine may not run the thread
+            // on time), and monotonic while the thread is awake.
+            assert!(recent <= precise, "{recent:?} > {precise:?}");
+            assert!(precise.saturating_duration_since(recent) < Duration::from_millis(500));
+            assert!(recent >= last);
+            last = recent;
+        }
+        let before = clock.now();
+        spin_until("the recent time moves on", || {
+            clock.now().saturating_duration_since(before) >= Duration::from_millis(30)
+        });
+    }
+
+    /// Unread for a while, the clock thread parks and withdraws the recent
+    /// time (readers fall back to the coarse clock); the next reading wakes
+    /// it again.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[tokio::test]
+    async fn the_clock_thread_parks_when_unread_and_wakes_when_read() {
+        use std::sync::atomic::Ordering;
+        let clock = super::Clock::detect();
+        clock.now();
+        spin_until("the clock thread parks", || {
+            super::RECENT.tick.load(Ordering::Relaxed) == 0
+                && !super::RECENT.awake.load(Ordering::Relaxed)
+        });
+        let coarse = clock.now();
+        assert!(coarse <= Tick::now());
+        spin_until("the clock thread wakes", || {
+            super::RECENT.tick.load(Ordering::Relaxed) != 0
+        });
+        assert!(clock.now() <= Tick::now());
     }
 
     #[tokio::test(start_paused = true)]
