@@ -295,7 +295,7 @@ impl<M: Manager> Pool<M> {
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
         match self.attempt(key, true, start) {
-            Attempt::Done(result) => result,
+            Attempt::Lent(conn) => Ok(conn),
             attempt => self.get_slowly(key, start, attempt).await,
         }
     }
@@ -324,7 +324,7 @@ impl<M: Manager> Pool<M> {
             }
         };
         match checkout {
-            Err(e) => Attempt::Done(Err(e)),
+            Err(e) => Attempt::Failed(e),
             Ok(Checkout::Wait(w)) => Attempt::Wait(w),
             Ok(Checkout::Lent(id, conn, check)) => {
                 let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
@@ -334,7 +334,7 @@ impl<M: Manager> Pool<M> {
                 } else if check {
                     Attempt::Check(conn)
                 } else {
-                    Attempt::Done(Ok(conn))
+                    Attempt::Lent(conn)
                 }
             }
         }
@@ -353,7 +353,8 @@ impl<M: Manager> Pool<M> {
         let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
         loop {
             match attempt {
-                Attempt::Done(result) => return result,
+                Attempt::Lent(conn) => return Ok(conn),
+                Attempt::Failed(e) => return Err(e),
                 Attempt::Wait(w) => {
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
@@ -513,15 +514,19 @@ impl<M: Manager> Pool<M> {
 
 impl<M: Manager<Key = ()>> Pool<M> {
     /// Borrows a connection from a single-destination pool: [`get_for`](Pool::get_for)`(&())`.
-    pub async fn get(&self) -> Result<Pooled<M>, Error<M::Error>> {
-        self.get_for(&()).await
+    ///
+    /// (The future is `get_for`'s own: no second state machine around it.)
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + '_ {
+        self.get_for(&())
     }
 }
 
 /// What one checkout attempt of [`Pool::get_for`] came to.
 enum Attempt<M: Manager> {
-    /// Lent (no check due), or failed.
-    Done(Result<Pooled<M>, Error<M::Error>>),
+    /// Lent (no check due).
+    Lent(Pooled<M>),
+    /// Failed.
+    Failed(Error<M::Error>),
     /// No idle connection: wait on this slot.
     Wait(WaiterId),
     /// Lent, but the health-check policy wants it pinged first.

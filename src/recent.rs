@@ -91,11 +91,11 @@ impl Recent {
         self.len.checked_sub(1).and_then(|i| self.ids[i])
     }
 
-    /// Removes the newest (after [`top`](Recent::top) named it).
+    /// Removes the newest (after [`top`](Recent::top) named it). Its slot
+    /// keeps the stale id: nothing reads past `len`.
     #[inline]
     pub(crate) fn pop(&mut self) {
         self.len -= 1;
-        self.ids[self.len] = None;
     }
 
     /// Empties the stack, oldest first.
