@@ -1,7 +1,8 @@
 //! The hot path alone, for instruction counts: N get-then-drop on one idle
 //! connection of a no-op manager, default config, current-thread runtime
 //! (or, given a second number K, cycling over K keys of one connection each,
-//! as `benches/checkout.rs` does).
+//! as `benches/checkout.rs` does; K = 0 is a pool whose key is `()`, which
+//! takes the single-key fast path).
 //! No criterion (its own work would drown the count): run it under
 //! callgrind, which counts instructions repeatably whatever else the
 //! machine is doing, and divide by N.

@@ -9,35 +9,15 @@
 
 use std::time::Duration;
 
-use connpool::{Manager, Pool, async_trait};
+mod support;
+
+use connpool::Pool;
+use support::UnitNoop as Noop;
 
 #[global_allocator]
 static ALLOC: dhat::Alloc = dhat::Alloc;
 
 const N: usize = 100_000;
-
-/// Connections are 8-byte numbers: everything above 8 bytes is the pool's.
-struct Noop;
-
-#[derive(Debug)]
-struct Never;
-impl std::fmt::Display for Never {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("never")
-    }
-}
-impl std::error::Error for Never {}
-
-#[async_trait]
-impl Manager for Noop {
-    type Key = ();
-    type Connection = u64;
-    type Error = Never;
-
-    async fn connect(&self, _: &()) -> Result<u64, Never> {
-        Ok(7)
-    }
-}
 
 fn heap() -> usize {
     dhat::HeapStats::get().curr_bytes
