@@ -122,7 +122,7 @@ impl Clock {
 /// The recent time (see the module docs), in one cache line of its own.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[repr(align(128))]
-struct Recent {
+struct RecentTime {
     /// `CLOCK_MONOTONIC`'s last reading by the clock thread, as a `Tick`;
     /// 0 (no `Tick` is: the origin is 2^62) while the thread is parked.
     tick: AtomicU64,
@@ -133,7 +133,7 @@ struct Recent {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-static RECENT: Recent = Recent {
+static RECENT: RecentTime = RecentTime {
     tick: AtomicU64::new(0),
     read: AtomicBool::new(false),
     awake: AtomicBool::new(false),

@@ -73,7 +73,7 @@
 //! | `idle` | idle connections: per-key LIFO and global LRU in one structure; it keeps an exclusively lent connection's entry until the return |
 //! | `recent` | a single-key pool's recently returned connections, lent again before they are parked (the fast path) |
 //! | `shared` | shared lending: multiplexed connections lent to several borrowers at once |
-//! | `clock` | the pool's time: instants as integers; a coarse clock on the hot path, tokio's (pausable) clock elsewhere |
+//! | `clock` | the pool's time: instants as integers; on the hot path a recent time a clock thread keeps (else the coarse clock), tokio's (pausable) clock elsewhere |
 //! | `conn` | a connection's life record: lifetime, uses, idle since, next ping |
 //! | `deadlines` | the deadline heap that wakes the maintenance task |
 //! | `maintenance` | the one task per pool that runs the timers |
