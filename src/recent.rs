@@ -9,10 +9,11 @@
 //! bind) instead leaves it *held* in its idle-set entry, at rest since now,
 //! and pushes its [`ConnId`] here; a checkout pops the newest one, checks
 //! its record as the idle path would (lifetime, idle timeout, health-check
-//! policy), and lends it. Parking is deferred, not skipped: any other
-//! transition parks these connections first, oldest first
-//! ([`State`](crate::state::State)'s `park_recent`), so it sees the pool as
-//! if they had been parked on their return.
+//! policy), and lends it. Parking is deferred, not skipped: every other
+//! transition that looks at idle connections or waiters parks these
+//! connections first, oldest first ([`State`](crate::state::State)'s
+//! `park_recent`), so it sees the pool as if they had been parked on their
+//! return.
 //!
 //! Invariants (kept by the state, under its lock):
 //! * every id here names an entry held in the idle set with its connection

@@ -34,9 +34,13 @@
 //! still counted as lent (snapshots count it idle); a checkout lends the top
 //! of that stack if the idle path would lend it as it is. Neither looks up
 //! the key, links or unlinks anything, or decides anything to do outside
-//! the lock. Every other transition starts by parking the stack, oldest
-//! first (`park_recent`), so it sees the pool exactly as if each of those
-//! returns had parked its connection.
+//! the lock. Every other transition that looks at idle connections or
+//! waiters, or closes anything, starts by parking the stack, oldest first
+//! (`park_recent`), so it sees the pool exactly as if each of those returns
+//! had parked its connection. (The few that do not, `health_checked`,
+//! `timeout_error`, `poll_waiter`, `close_finished` and `relimit`, only
+//! count, or serve waiters, of which there are none while the stack holds
+//! anything.)
 //!
 //! **Getting** ([`State::checkout`]): take the newest idle connection of the
 //! key (closing stale or expired ones met on the way, and telling the getter
@@ -693,8 +697,8 @@ impl<M: Manager> State<M> {
     }
 
     /// Parks the recently returned connections, oldest first, as their
-    /// returns would have: every transition but checkout's and return's fast
-    /// paths starts here (see the `recent` module).
+    /// returns would have (see the module docs for which transitions start
+    /// here).
     #[inline]
     fn park_recent(&mut self, now: Tick, config: &Config, fx: &mut Effects<M>) {
         if Self::ONE_KEY && !self.recent.is_empty() {
@@ -1066,8 +1070,7 @@ impl<M: Manager> State<M> {
         };
         self.park_recent(now, config, fx);
         self.idle.remove(cid);
-        self.keys.get_mut(id).lent -= 1;
-        self.lent -= 1;
+        self.unlend(id);
         self.release_slot(id, now, config, fx);
         self.finish(fx);
     }
@@ -1443,8 +1446,7 @@ impl<M: Manager> State<M> {
                 let record = self.idle.value_mut(cid);
                 record.conn = Some(conn);
                 record.uses -= 1;
-                self.keys.get_mut(id).lent -= 1;
-                self.lent -= 1;
+                self.unlend(id);
                 self.place_own(id, cid, Tick::now(), config, fx);
                 None
             }
