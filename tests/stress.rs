@@ -3,13 +3,17 @@
 //! connections, on a real 2-worker runtime — once with the core alone, once
 //! with every lifecycle feature on and running fast (timers of a few
 //! milliseconds, health checks, keepalive pings, backoff, `max_connecting`,
-//! `min_idle`, dead connections). Afterwards every count is back to its
-//! expected value and every connection the manager made was closed once.
+//! `min_idle`, dead connections), and twice with one key (`()`), whose
+//! returns and checkouts take the single-key fast path whenever nobody
+//! waits. Afterwards every count is back to its expected value and every
+//! connection the manager made was closed once.
 //! They assert no timing, only outcomes; they stop by themselves (fixed op
 //! count).
 
 mod support;
 
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,7 +30,54 @@ const KEYS: u32 = 4;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_gets_cancels_and_failures_leak_nothing() {
     let mock = M::new();
-    stress(&mock, support::core_builder(mock.clone()), false).await;
+    stress(
+        &mock,
+        keyed_caps(support::core_builder(mock.clone())),
+        false,
+    )
+    .await;
+}
+
+/// The caps of the keyed runs: the idle caps bind.
+fn keyed_caps(builder: Builder<M>) -> Builder<M> {
+    builder
+        .max_open(6)
+        .max_open_per_key(3)
+        .max_idle(4)
+        .max_idle_per_key(2)
+}
+
+/// One key, six connections, the default idle caps: every return that finds
+/// nobody waiting defers its parking (the fast path), and every checkout
+/// tries those connections first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_fast_paths_leak_nothing() {
+    let mock = Mock::<()>::new();
+    let builder = support::core_builder(mock.clone()).max_open(6);
+    stress(&mock, builder, false).await;
+}
+
+/// The same with the lifecycle running fast (timers of a few milliseconds,
+/// `IfIdleFor` health checks, keepalive, lifetime, uses, backoff) and dead
+/// connections: connections on the fast path's stack are closed, pinged and
+/// checked like parked ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_key_fast_paths_with_the_lifecycle_running_fast_leak_nothing() {
+    let ms = Duration::from_millis;
+    let mock = Mock::<()>::new();
+    let builder = Pool::builder(mock.clone())
+        .max_open(6)
+        .idle_timeout(Some(ms(3)))
+        .max_lifetime(Some(ms(20)))
+        .max_uses(Some(7))
+        .health_check(HealthCheck::IfIdleFor(ms(1)))
+        .ping_timeout(ms(2))
+        .keepalive_interval(Some(ms(2)))
+        .keepalive_timeout(ms(1))
+        .keepalive_max_missed(2)
+        .backoff(ms(1), ms(4))
+        .max_connecting(2);
+    stress(&mock, builder, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,27 +96,42 @@ async fn with_every_lifecycle_feature_running_fast_nothing_leaks() {
         .keepalive_max_missed(2)
         .backoff(ms(1), ms(4))
         .max_connecting(2);
-    stress(&mock, builder, true).await;
+    stress(&mock, keyed_caps(builder), true).await;
 }
 
-/// Runs the random workload on `builder` (with the caps set here); `kill`
-/// also kills random connections (their pings fail from then on).
-async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
-    for k in 0..KEYS {
+/// The keys of a run: four `u32`s, or the one `()`.
+trait Keys: Eq + Hash + Clone + Debug + Send + Sync + 'static {
+    fn all() -> Vec<Self>;
+}
+
+impl Keys for u32 {
+    fn all() -> Vec<u32> {
+        (0..KEYS).collect()
+    }
+}
+
+impl Keys for () {
+    fn all() -> Vec<()> {
+        vec![()]
+    }
+}
+
+/// Runs the random workload on `builder` (its caps set by the caller);
+/// `kill` also kills random connections (their pings fail from then on).
+async fn stress<K: Keys>(mock: &Mock<K>, builder: Builder<Mock<K>>, kill: bool) {
+    let keys = K::all();
+    for k in &keys {
         // Every key gets some failing dials up front.
         for _ in 0..5 {
-            mock.push(k, Step::Fail("scripted"));
+            mock.push(k.clone(), Step::Fail("scripted"));
         }
     }
     let pool = builder
-        .max_open(6)
-        .max_open_per_key(3)
-        .max_idle(4)
-        .max_idle_per_key(2)
         .checkout_timeout(Some(Duration::from_secs(20)))
         .build()
         .await
         .unwrap();
+    let (max_open, max_idle) = (pool.config().max_open(), pool.config().max_idle());
     let served = Arc::new(AtomicU64::new(0));
     let detached = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
@@ -73,11 +139,12 @@ async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
         let pool = pool.clone();
         let served = Arc::clone(&served);
         let detached = Arc::clone(&detached);
+        let keys = keys.clone();
         handles.push(tokio::spawn(async move {
             let mut rng = fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15 ^ (t + 1));
             for _ in 0..OPS {
-                let key = rng.u64(..u64::from(KEYS)) as u32;
-                let get = pool.get_for(&key);
+                let key = &keys[rng.usize(..keys.len())];
+                let get = pool.get_for(key);
                 let got = match rng.u64(..4) {
                     // Give up almost at once: cancels at a random point.
                     0 => {
@@ -108,7 +175,11 @@ async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
                         }
                     }
                     Err(Error::Connect(_)) => {}
-                    Err(Error::Backoff { .. }) if kill => {}
+                    // As a client should: wait the backoff out (else, in a
+                    // fast build, the whole run fits in the first backoffs).
+                    Err(Error::Backoff { retry_in, .. }) if kill => {
+                        tokio::time::sleep(retry_in).await;
+                    }
                     Err(e) => panic!("unexpected error: {e}"),
                 }
             }
@@ -124,10 +195,10 @@ async fn stress(mock: &M, builder: Builder<M>, kill: bool) {
         tokio::time::sleep(Duration::from_millis(30)).await;
     }
     let s = pool.state();
-    check_counts(&pool, &(0..KEYS).collect::<Vec<_>>());
+    check_counts(&pool, &keys);
     assert_eq!(s.waiting, 0, "{s:?}");
     assert_eq!(s.lent, 0, "{s:?}");
-    assert!(s.open <= 6 && s.idle <= 4, "{s:?}");
+    assert!(s.open <= max_open && s.idle <= max_idle, "{s:?}");
     // Backoff (in the lifecycle run) refuses many gets while a key's dials
     // fail; a good share still gets through.
     let share = if kill { 10 } else { 2 };
