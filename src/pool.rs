@@ -31,8 +31,10 @@ use crate::waiter::WaiterId;
 pub(crate) struct Shared<M: Manager> {
     pub(crate) manager: M,
     pub(crate) config: Config,
-    /// The one lock: see the `state` module for what it guards.
-    pub(crate) state: Mutex<State<M>>,
+    /// The one lock: see the `state` module for what it guards. On lines
+    /// of its own, starting one: its byte and the state's first field (the
+    /// single-key fast path's stack) share a line.
+    pub(crate) state: Lined<Mutex<State<M>>>,
     /// Notified when a closed pool has nothing open or closing left.
     pub(crate) drained: Notify,
     /// Where dials, pings, closes and maintenance run (the runtime the pool
@@ -44,6 +46,19 @@ pub(crate) struct Shared<M: Manager> {
     /// Where checkout and return read the time (the coarse clock, unless
     /// the runtime's clock was paused when the pool was built).
     pub(crate) clock: Clock,
+}
+
+/// A value that starts a cache line and ends one (the lines next to it are
+/// someone else's).
+#[repr(align(64))]
+pub(crate) struct Lined<T>(T);
+
+impl<T> std::ops::Deref for Lined<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl<M: Manager> Drop for Shared<M> {
@@ -197,7 +212,7 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Self, BuildError<M::Error>> {
         let wake = Arc::new(Notify::new());
         let shared = Arc::new(Shared {
-            state: Mutex::new(State::new(&config)),
+            state: Lined(Mutex::new(State::new(&config))),
             manager,
             config,
             drained: Notify::new(),
@@ -582,5 +597,40 @@ impl<M: Manager> Drop for Waiting<'_, M> {
                 .cancel(self.id, false, &self.shared.config, &mut fx);
             self.shared.apply(fx);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A manager for layout checks: never dials.
+    struct Nothing;
+
+    #[async_trait::async_trait]
+    impl Manager for Nothing {
+        type Key = ();
+        type Connection = u64;
+        type Error = std::io::Error;
+
+        async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
+            unreachable!("layout only")
+        }
+    }
+
+    /// The lock's byte and the single-key fast path's stack (the state's
+    /// first field) are on one cache line, which starts at the lock.
+    #[test]
+    fn the_lock_and_the_recent_stack_share_one_line() {
+        let config = Builder::new(Nothing).validate().expect("valid config");
+        let lined = Lined(Mutex::new(State::<Nothing>::new(&config)));
+        let lock = std::ptr::from_ref(&*lined).addr();
+        let state = std::ptr::from_ref(&*lined.lock()).addr();
+        assert_eq!(lock % 64, 0, "the lock starts a line");
+        assert_eq!(state - lock, 8, "the state follows the lock's byte");
+        assert!(
+            state - lock + State::<Nothing>::RECENT_END <= 64,
+            "the stack ends on the lock's line"
+        );
     }
 }

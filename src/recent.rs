@@ -35,13 +35,19 @@ use crate::keys::KeyId;
 /// finds the stack full parks them all (the older ones are cold anyway).
 pub(crate) const CAPACITY: usize = 4;
 
-/// See the module docs.
+/// See the module docs. 56 bytes: with the lock's byte before it (the
+/// state's first field), one cache line is all a fast checkout or return
+/// writes besides the connection's own record.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Recent {
-    /// 0 when the pool cannot use the stack (see [`Recent::new`]).
-    capacity: usize,
-    len: usize,
+    /// Gets served from the stack not yet added to the counters (of the
+    /// pool and of [`Recent::key`]): [`take_gets`](Recent::take_gets).
+    gets: u64,
     key: KeyId,
+    len: u32,
+    /// 0 when the pool cannot use the stack (see [`Recent::new`]).
+    capacity: u32,
     ids: [Option<ConnId>; CAPACITY],
 }
 
@@ -50,15 +56,33 @@ impl Recent {
     /// takes anything.
     pub(crate) fn new(enabled: bool) -> Self {
         Self {
-            capacity: if enabled { CAPACITY } else { 0 },
-            len: 0,
+            gets: 0,
             key: KeyId::from_index(0),
+            len: 0,
+            capacity: if enabled { CAPACITY as u32 } else { 0 },
             ids: [None; CAPACITY],
         }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len as usize
+    }
+
+    /// Counts a get served from the stack.
+    #[inline]
+    pub(crate) fn count_get(&mut self) {
+        self.gets += 1;
+    }
+
+    /// Gets served from the stack and not yet taken, and their key.
+    pub(crate) fn gets(&self) -> (KeyId, u64) {
+        (self.key, self.gets)
+    }
+
+    /// [`gets`](Recent::gets), for the counters, which now own them.
+    #[inline]
+    pub(crate) fn take_gets(&mut self) -> (KeyId, u64) {
+        (self.key, std::mem::take(&mut self.gets))
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -71,7 +95,8 @@ impl Recent {
         self.len < self.capacity
     }
 
-    /// The key of every connection here (meaningless when empty).
+    /// The key of every connection here, and of the gets not yet taken
+    /// (meaningless when there are neither).
     pub(crate) fn key(&self) -> KeyId {
         self.key
     }
@@ -82,14 +107,14 @@ impl Recent {
         debug_assert!(self.has_room());
         debug_assert!(self.len == 0 || self.key == key, "one key only");
         self.key = key;
-        self.ids[self.len] = Some(id);
+        self.ids[self.len as usize] = Some(id);
         self.len += 1;
     }
 
     /// The newest, left in place.
     #[inline]
     pub(crate) fn top(&self) -> Option<ConnId> {
-        self.len.checked_sub(1).and_then(|i| self.ids[i])
+        self.len.checked_sub(1).and_then(|i| self.ids[i as usize])
     }
 
     /// Removes the newest (after [`top`](Recent::top) named it). Its slot
@@ -102,7 +127,7 @@ impl Recent {
     /// Empties the stack, oldest first.
     pub(crate) fn take_all(&mut self) -> impl Iterator<Item = ConnId> + use<> {
         let ids = std::mem::replace(&mut self.ids, [None; CAPACITY]);
-        let len = std::mem::take(&mut self.len);
+        let len = std::mem::take(&mut self.len) as usize;
         ids.into_iter().take(len).flatten()
     }
 }

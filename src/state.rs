@@ -275,16 +275,21 @@ pub(crate) enum Checkout<C> {
 }
 
 /// Everything the pool knows; see the module docs for the invariants.
+///
+/// `repr(C)`, `recent` first: the lock's byte comes right before the state
+/// (the mutex's data is its last field), so the fast paths write one line.
+#[repr(C)]
 pub(crate) struct State<M: Manager> {
+    /// A single-key pool's recently returned connections, not yet parked
+    /// (held in `idle`, counted as lent), and the gets served from them:
+    /// see the `recent` module.
+    recent: Recent,
     keys: Keys<M::Key, M::Error>,
     /// Idle connections, and the records of those lent exclusively (their
     /// connection is `None` while the borrower has it).
     idle: IdleSet<Conn<Option<M::Connection>>>,
     /// Shared connections that have borrowers (they count as lent).
     shared: SharedSet<M::Connection>,
-    /// A single-key pool's recently returned connections, not yet parked
-    /// (held in `idle`, counted as lent): see the `recent` module.
-    recent: Recent,
     waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
     global_dial_waiters: WaitQueue<WaiterId>,
@@ -307,6 +312,11 @@ impl<M: Manager> State<M> {
     /// Whether the key type has one value, so that the `recent` stack may
     /// be used (a constant: the fast paths compile away for other pools).
     const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
+
+    /// Where the `recent` stack ends in the state (for the layout test).
+    #[cfg(test)]
+    pub(crate) const RECENT_END: usize =
+        std::mem::offset_of!(State<M>, recent) + std::mem::size_of::<Recent>();
 
     pub(crate) fn new(config: &Config) -> Self {
         Self {
@@ -347,6 +357,9 @@ impl<M: Manager> State<M> {
     /// Ends every public transition: forgets the keys it left unused and
     /// tells whether a closed pool is drained.
     fn finish(&mut self, fx: &mut Effects<M>) {
+        if Self::ONE_KEY {
+            self.count_recent_gets();
+        }
         if !self.maybe_unused.is_empty() {
             let now = Tick::now();
             while let Some(id) = self.maybe_unused.pop() {
@@ -356,6 +369,17 @@ impl<M: Manager> State<M> {
         // `is_drained`, read only where it can be true.
         fx.set_drained(self.closed && self.is_drained());
         self.debug_check();
+    }
+
+    /// The gets served from the `recent` stack join the counters (first
+    /// thing in `finish`: their key is alive until then).
+    #[inline]
+    fn count_recent_gets(&mut self) {
+        let (id, gets) = self.recent.take_gets();
+        if gets > 0 {
+            self.counters.gets += gets;
+            self.keys.get_mut(id).counters.gets += gets;
+        }
     }
 
     /// The counts add up (debug builds).
@@ -651,10 +675,11 @@ impl<M: Manager> State<M> {
             id: cid,
             uses: conn.uses,
         };
-        self.recent.pop();
         let id = self.recent.key();
-        self.counters.gets += 1;
-        self.keys.get_mut(id).counters.gets += 1;
+        self.recent.pop();
+        // Counted in the stack's own line; the counters take them over in
+        // the next transition's `finish`, before any key is forgotten.
+        self.recent.count_get();
         self.debug_check();
         Some((id, lent))
     }
@@ -1532,8 +1557,11 @@ impl<M: Manager> State<M> {
     }
 
     pub(crate) fn snapshot(&self) -> PoolState {
-        // The recent connections are idle, only not parked yet.
+        // The recent connections are idle, only not parked yet; the gets
+        // served from them are not counted yet.
         let recent = self.recent.len();
+        let mut counters = self.counters.clone();
+        counters.gets += self.recent.gets().1;
         PoolState {
             open: self.open,
             idle: self.idle.len() + recent,
@@ -1545,18 +1573,19 @@ impl<M: Manager> State<M> {
             closing: self.closing,
             keys: self.keys.len(),
             closed: self.closed,
-            counters: self.counters.clone(),
+            counters,
         }
     }
 
     pub(crate) fn key_snapshot(&self, key: &M::Key) -> Option<KeyState> {
         let id = self.keys.id(key)?;
         let entry = self.keys.get(id);
-        let recent = if self.recent.key() == id {
-            self.recent.len()
-        } else {
-            0
+        let (recent, recent_gets) = match self.recent.gets() {
+            (key, gets) if key == id => (self.recent.len(), gets),
+            _ => (0, 0),
         };
+        let mut counters = entry.counters.clone();
+        counters.gets += recent_gets;
         Some(KeyState {
             open: entry.open,
             idle: self.idle.len_of(id) + recent,
@@ -1567,7 +1596,7 @@ impl<M: Manager> State<M> {
             waiting: entry.waiting,
             dial_failures_in_a_row: entry.failures,
             in_backoff: self.in_backoff(id, Tick::now()),
-            counters: entry.counters.clone(),
+            counters,
         })
     }
 }

@@ -958,3 +958,32 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
     assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
     assert_eq!(timed.closes.lock().clone(), vec![(1, t0 + secs(30))]);
 }
+
+/// The gets a single-key pool serves from its fast path are counted, per
+/// key and in total, like any other; and a key forgotten (its last
+/// connection timed out) and seen again counts from zero.
+#[tokio::test(start_paused = true)]
+async fn fast_path_gets_are_counted_and_a_forgotten_key_counts_from_zero() {
+    let mock = U::new();
+    let pool = support::core_builder(mock.clone())
+        .idle_timeout(Some(secs(10)))
+        .jitter(0.0)
+        .initial(1)
+        .build()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        drop(ok(pool.get().await));
+    }
+    assert_eq!(pool.state().counters.gets, 3);
+    assert_eq!(pool.key_state(&()).unwrap().counters.gets, 3);
+
+    sleep_until(Instant::now() + secs(11)).await;
+    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    assert!(pool.key_state(&()).is_none(), "forgotten");
+
+    drop(ok(pool.get().await));
+    assert_eq!(pool.key_state(&()).unwrap().counters.gets, 1);
+    assert_eq!(pool.state().counters.gets, 4);
+    check_counts(&pool, &[()]);
+}
