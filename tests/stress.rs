@@ -65,38 +65,35 @@ async fn one_key_fast_paths_leak_nothing() {
 async fn one_key_fast_paths_with_the_lifecycle_running_fast_leak_nothing() {
     let ms = Duration::from_millis;
     let mock = Mock::<()>::new();
-    let builder = Pool::builder(mock.clone())
+    let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
         .max_open(6)
-        .idle_timeout(Some(ms(3)))
-        .max_lifetime(Some(ms(20)))
-        .max_uses(Some(7))
-        .health_check(HealthCheck::IfIdleFor(ms(1)))
-        .ping_timeout(ms(2))
-        .keepalive_interval(Some(ms(2)))
-        .keepalive_timeout(ms(1))
-        .keepalive_max_missed(2)
-        .backoff(ms(1), ms(4))
-        .max_connecting(2);
+        .health_check(HealthCheck::IfIdleFor(ms(1)));
     stress(&mock, builder, true).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_every_lifecycle_feature_running_fast_nothing_leaks() {
-    let ms = Duration::from_millis;
     let mock = M::new();
-    let builder = Pool::builder(mock.clone())
+    let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
+        .min_idle(1)
+        .health_check(HealthCheck::Always);
+    stress(&mock, keyed_caps(builder), true).await;
+}
+
+/// Every timer of the lifecycle at a few milliseconds, with backoff and
+/// `max_connecting`.
+fn lifecycle_running_fast<K: Keys>(builder: Builder<Mock<K>>) -> Builder<Mock<K>> {
+    let ms = Duration::from_millis;
+    builder
         .idle_timeout(Some(ms(3)))
         .max_lifetime(Some(ms(20)))
         .max_uses(Some(7))
-        .min_idle(1)
-        .health_check(HealthCheck::Always)
         .ping_timeout(ms(2))
         .keepalive_interval(Some(ms(2)))
         .keepalive_timeout(ms(1))
         .keepalive_max_missed(2)
         .backoff(ms(1), ms(4))
-        .max_connecting(2);
-    stress(&mock, keyed_caps(builder), true).await;
+        .max_connecting(2)
 }
 
 /// The keys of a run: four `u32`s, or the one `()`.

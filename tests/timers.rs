@@ -856,53 +856,37 @@ async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
 // could look at them, they are closed, never lent; and a connection
 // returned used up is closed on its return.
 
-/// Returned, then stale at the next checkout (the clock jumped to its
-/// deadline without yielding): closed, and the getter dials.
+/// Returned, then stale (idle timeout) or past its lifetime at the next
+/// checkout (the clock jumped to the deadline without yielding): closed,
+/// never lent, and the getter dials.
 #[tokio::test(start_paused = true)]
-async fn a_conn_returned_a_moment_ago_is_closed_if_stale_at_checkout() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
-    drop(ok(pool.get().await));
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "returned: idle");
+async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout() {
+    type Set = fn(Builder<U>) -> Builder<U>;
+    let cases: [(Set, CloseReason); 2] = [
+        (|b| b.idle_timeout(Some(secs(10))), CloseReason::IdleTimeout),
+        (|b| b.max_lifetime(Some(secs(10))), CloseReason::Lifetime),
+    ];
+    for (set, reason) in cases {
+        let mock = U::new();
+        let pool = set(support::core_builder(mock.clone()))
+            .jitter(0.0)
+            .initial(1)
+            .build()
+            .await
+            .unwrap();
+        drop(ok(pool.get().await));
+        assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "returned: idle");
 
-    jump(secs(10)).await;
-    let mut get = pin!(pool.get());
-    let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx).is_pending())).await;
-    assert!(first, "the stale connection is not lent: a dial is");
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
-    let c = ok(get.await);
-    assert_eq!(c.id, 2);
-    check_counts(&pool, &[()]);
-}
-
-/// Returned, then past its lifetime at the next checkout: closed, and the
-/// getter dials.
-#[tokio::test(start_paused = true)]
-async fn a_conn_returned_a_moment_ago_is_closed_if_expired_at_checkout() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_lifetime(Some(secs(10)))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
-    drop(ok(pool.get().await));
-
-    jump(secs(10)).await;
-    let mut get = pin!(pool.get());
-    let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx).is_pending())).await;
-    assert!(first, "the expired connection is not lent: a dial is");
-    assert_eq!(closed_for(&pool, CloseReason::Lifetime), 1);
-    let c = ok(get.await);
-    assert_eq!(c.id, 2);
-    check_counts(&pool, &[()]);
+        jump(secs(10)).await;
+        let mut get = pin!(pool.get());
+        let first =
+            std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx).is_pending())).await;
+        assert!(first, "{reason:?}: not lent, a dial is");
+        assert_eq!(closed_for(&pool, reason), 1);
+        let c = ok(get.await);
+        assert_eq!(c.id, 2);
+        check_counts(&pool, &[()]);
+    }
 }
 
 /// Returned used up (its `max_uses`-th lending) with nobody waiting: closed
