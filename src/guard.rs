@@ -101,7 +101,7 @@ impl<M: Manager> Pooled<M> {
     /// shared connection: borrowers it had, this one included).
     pub fn uses(this: &Self) -> u64 {
         match &this.conn {
-            Some(Lent::Own { uses, .. } | Lent::Handle { uses, .. }) => (*uses).into(),
+            Some(Lent::Own { uses, .. } | Lent::Handle { uses, .. }) => *uses,
             None => 0,
         }
     }

@@ -38,6 +38,14 @@ use crate::manager::Share;
 use crate::stats::CloseReason;
 
 /// What a borrower holds: the connection itself, or a handle to a shared one.
+///
+/// `uses` is a `u64` although the record counts in a `u32`: with a `u32`
+/// beside the 32-bit id, the compiler wrote the guard with 4-byte stores
+/// and, moving it on to the caller, read it back with 8-byte loads, which
+/// the CPU cannot forward from the stores: a stall on every get. Widening
+/// it took a get + return on one thread from ~33 to ~27 ns in the pools
+/// benchmark (`BENCHMARKS.md`, "Store forwarding"). Layout-sensitive: check
+/// that benchmark after changing this type or [`Pooled`](crate::Pooled).
 #[derive(Debug)]
 pub(crate) enum Lent<C> {
     /// Lent exclusively: the borrower holds the connection; its record stays
@@ -46,14 +54,14 @@ pub(crate) enum Lent<C> {
         conn: C,
         id: ConnId,
         /// The connection's `uses`, this lending included.
-        uses: u32,
+        uses: u64,
     },
     /// A handle to the shared connection in `slot`.
     Handle {
         conn: C,
         slot: usize,
         /// The connection's `uses` when this handle was made.
-        uses: u32,
+        uses: u64,
     },
 }
 
@@ -173,7 +181,7 @@ impl<C> SharedSet<C> {
         Lent::Handle {
             conn: share(&entry.conn.conn),
             slot,
-            uses: entry.conn.uses,
+            uses: entry.conn.uses.into(),
         }
     }
 

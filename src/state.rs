@@ -642,7 +642,7 @@ impl<M: Manager> State<M> {
             Lent::Own {
                 conn: conn.conn.take().expect("a held connection is present"),
                 id: cid,
-                uses: conn.uses,
+                uses: conn.uses.into(),
             }
         }
     }
@@ -673,7 +673,7 @@ impl<M: Manager> State<M> {
         let lent = Lent::Own {
             conn: conn.conn.take().expect("a recent connection is present"),
             id: cid,
-            uses: conn.uses,
+            uses: conn.uses.into(),
         };
         let id = self.recent.key();
         self.recent.pop();
