@@ -44,7 +44,7 @@ use crate::stats::CloseReason;
 /// and, moving it on to the caller, read it back with 8-byte loads, which
 /// the CPU cannot forward from the stores: a stall on every get. Widening
 /// it took a get + return on one thread from ~33 to ~27 ns in the pools
-/// benchmark (`BENCHMARKS.md`, "Store forwarding"). Layout-sensitive: check
+/// benchmark (`BENCHMARKS.md`, "Hot path", eighth session). Layout-sensitive: check
 /// that benchmark after changing this type or [`Pooled`](crate::Pooled).
 #[derive(Debug)]
 pub(crate) enum Lent<C> {
