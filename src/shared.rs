@@ -263,6 +263,15 @@ mod tests {
     use crate::keys::KeyId;
     use crate::stats::CloseReason;
 
+    /// The layout the store-forwarding fix chose (see [`Lent`]): a 64-bit
+    /// `uses`, so no field of the guard shares a word with the 32-bit id
+    /// but the enum's tag. With a `u32` `uses` it is 24 bytes, and the
+    /// stall is back.
+    #[test]
+    fn lent_keeps_its_uses_in_a_word_of_its_own() {
+        assert_eq!(std::mem::size_of::<Lent<u64>>(), 32);
+    }
+
     fn conn(id: u32, max: u16) -> Conn<u32> {
         let mut c = Conn::bare(id);
         c.max_borrowers = max;
