@@ -268,6 +268,7 @@ mod tests {
     /// but the enum's tag. With a `u32` `uses` it is 24 bytes, and the
     /// stall is back.
     #[test]
+    #[cfg(target_pointer_width = "64")]
     fn lent_keeps_its_uses_in_a_word_of_its_own() {
         assert_eq!(std::mem::size_of::<Lent<u64>>(), 32);
     }
