@@ -3,7 +3,8 @@
 //! `fault_support`'s proxy switched into a black hole). Real I/O, real
 //! clock: every wait is bounded by a few seconds that only a broken
 //! implementation runs into; conditions are polled every 1 ms; no test
-//! sleeps to synchronize.
+//! sleeps to synchronize (one waits out a window to see that something does
+//! not happen: no PING from an idle connection).
 #![cfg(feature = "grpc")]
 
 mod fault_support;
@@ -15,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use connpool::managers::grpc::{GrpcConn, GrpcError, GrpcManager};
 use connpool::managers::tcp::Destination;
-use connpool::{ConnectError, Error, HealthCheck, Manager, Pool};
-use tokio::net::TcpListener;
+use connpool::{CloseReason, ConnectError, Error, HealthCheck, Manager, Pool};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::time::timeout;
 use tonic_health::ServingStatus;
@@ -342,6 +344,132 @@ async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
     drop(conn);
     pool.close().await;
     server.abort();
+}
+
+/// A server that polices client PINGs as grpc-go and gRPC C-core servers do
+/// by default with `PermitWithoutStream: false`: a PING while no call is
+/// active gets `GOAWAY` with `ENHANCE_YOUR_CALM` and the debug data
+/// `too_many_pings`, and the connection is closed (those servers allow one
+/// strike first; this one allows none). It speaks just enough HTTP/2 for a
+/// client that makes no call, so every PING it sees is one without a call:
+/// its own `SETTINGS`, an ACK of the client's, nothing else.
+struct PingPolicingServer {
+    addr: std::net::SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    pings: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PingPolicingServer {
+    async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (accepted, pings) = (Arc::<AtomicUsize>::default(), Arc::<AtomicUsize>::default());
+        let task = tokio::spawn({
+            let (accepted, pings) = (Arc::clone(&accepted), Arc::clone(&pings));
+            async move {
+                while let Ok((stream, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(Self::police(stream, Arc::clone(&pings)));
+                }
+            }
+        });
+        Self {
+            addr,
+            accepted,
+            pings,
+            task,
+        }
+    }
+
+    async fn police(mut s: TcpStream, pings: Arc<AtomicUsize>) -> std::io::Result<()> {
+        s.set_nodelay(true)?;
+        s.write_all(&Self::frame(0x4, 0, &[])).await?; // SETTINGS
+        let mut preface = [0u8; 24];
+        s.read_exact(&mut preface).await?;
+        loop {
+            let mut head = [0u8; 9];
+            s.read_exact(&mut head).await?;
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0; len];
+            s.read_exact(&mut payload).await?;
+            match (head[3], head[4] & 0x1) {
+                (0x4, 0) => s.write_all(&Self::frame(0x4, 0x1, &[])).await?, // SETTINGS ACK
+                (0x6, 0) => {
+                    pings.fetch_add(1, Ordering::SeqCst);
+                    // GOAWAY: last stream 0, ENHANCE_YOUR_CALM, the debug data grpc-go sends.
+                    let mut goaway = vec![0, 0, 0, 0, 0, 0, 0, 0xb];
+                    goaway.extend_from_slice(b"too_many_pings");
+                    s.write_all(&Self::frame(0x7, 0, &goaway)).await?;
+                    return s.shutdown().await;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        frame.extend_from_slice(&[kind, flags, 0, 0, 0, 0]);
+        frame.extend_from_slice(payload);
+        frame
+    }
+}
+
+// gRPC's PING policy, end to end. With the default policy (PINGs only
+// while calls are active) a connection idling in the pool sends no PING,
+// however short the interval, so a policing server has nothing to strike.
+// A manager told to PING while idle is cut off with `GOAWAY
+// ENHANCE_YOUR_CALM`: the connection is declared broken, the error names
+// `too_many_pings`, and the pool lends a new connection instead.
+#[tokio::test]
+async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
+    let interval = Duration::from_millis(100);
+    let server = PingPolicingServer::start().await;
+    let dest = Destination::from(server.addr);
+    let pool = |manager: GrpcManager| {
+        // No health-check calls: this server answers none.
+        Pool::builder(
+            manager
+                .check_on_connect(false)
+                .keep_alive_interval(interval),
+        )
+        .health_check(HealthCheck::Never)
+        .keepalive_interval(None)
+        .build()
+    };
+
+    let polite = pool(GrpcManager::new()).await.unwrap();
+    let conn = polite.get_for(&dest).await.unwrap();
+    let handle = (*conn).clone();
+    drop(conn);
+    // An absence is seen only over a window: ten intervals, idle.
+    tokio::time::sleep(10 * interval).await;
+    assert_eq!(server.pings.load(Ordering::SeqCst), 0, "a PING while idle");
+    assert!(!handle.is_closed());
+    polite.close().await;
+
+    let eager = pool(GrpcManager::new().keep_alive_while_idle(true))
+        .await
+        .unwrap();
+    let conn = eager.get_for(&dest).await.unwrap();
+    let first = conn.local_addr();
+    let mut handle = (*conn).clone();
+    drop(conn);
+    let took = until("cut off", || eager.manager().is_broken(&mut handle)).await;
+    println!("PINGing while idle: cut off after {took:?} (interval {interval:?})");
+    assert_eq!(server.pings.load(Ordering::SeqCst), 1);
+    assert_eq!(handle.frame_state().goaway_error_code(), Some(0xb));
+    let err = eager.manager().ping(&mut handle).await.unwrap_err();
+    assert!(err.to_string().contains("too_many_pings"), "{err}");
+
+    let again = eager.get_for(&dest).await.unwrap();
+    assert_ne!(again.local_addr(), first, "the cut-off connection was lent");
+    assert_eq!(eager.state().counters.closed(CloseReason::Broken), 1);
+    assert_eq!(server.accepted.load(Ordering::SeqCst), 3);
+    drop(again);
+    eager.close().await;
+    server.task.abort();
 }
 
 /// Starts `k` tasks that each get a connection and hold a health `Watch`

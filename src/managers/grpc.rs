@@ -38,6 +38,11 @@
 //! servers, which do not police PINGs, or a grpc-go server with a smaller
 //! `MinTime` and `PermitWithoutStream: true`).
 //!
+//! (`tests/grpc.rs` runs both against a server that polices PINGs: with the
+//! defaults an idle pooled connection sends none; with
+//! `keep_alive_while_idle` on it is cut off with `too_many_pings`, and the
+//! pool dials a new one.)
+//!
 //! # How many connections
 //!
 //! With the pool's default [`max_borrowers`](crate::Builder::max_borrowers)
