@@ -39,13 +39,17 @@ use crate::stats::CloseReason;
 
 /// What a borrower holds: the connection itself, or a handle to a shared one.
 ///
-/// `uses` is a `u64` although the record counts in a `u32`: with a `u32`
-/// beside the 32-bit id, the compiler wrote the guard with 4-byte stores
-/// and, moving it on to the caller, read it back with 8-byte loads, which
-/// the CPU cannot forward from the stores: a stall on every get. Widening
-/// it took a get + return on one thread from ~33 to ~27 ns in the pools
-/// benchmark (`BENCHMARKS.md`, "Hot path", eighth session). Layout-sensitive: check
-/// that benchmark after changing this type or [`Pooled`](crate::Pooled).
+/// `uses` is a `u64` although the record counts in a `u32`. With a `u32`
+/// the enum is 24 bytes and packs its tag, the id and `uses` into shared
+/// words: the compiler wrote the guard in 4-byte stores and, moving it on
+/// to the caller, read it back in 8-byte loads, which the CPU cannot
+/// forward from the stores (a stall on every get; `perf` put ~40% of one
+/// thread's samples on two such loads). At 32 bytes the guard's words are
+/// written and read whole where it was measured: a get + return on one
+/// thread went from ~33 to ~27 ns in the pools benchmark (`BENCHMARKS.md`,
+/// "Hot path", eighth session). Which moves stall is the compiler's
+/// choice: rerun that benchmark after changing this type or
+/// [`Pooled`](crate::Pooled).
 #[derive(Debug)]
 pub(crate) enum Lent<C> {
     /// Lent exclusively: the borrower holds the connection; its record stays
@@ -263,10 +267,9 @@ mod tests {
     use crate::keys::KeyId;
     use crate::stats::CloseReason;
 
-    /// The layout the store-forwarding fix chose (see [`Lent`]): a 64-bit
-    /// `uses`, so no field of the guard shares a word with the 32-bit id
-    /// but the enum's tag. With a `u32` `uses` it is 24 bytes, and the
-    /// stall is back.
+    /// The layout the store-forwarding fix chose (see [`Lent`]): 32 bytes,
+    /// a 64-bit `uses`. With a `u32` `uses` it is 24 bytes, and the stall
+    /// is back.
     #[test]
     #[cfg(target_pointer_width = "64")]
     fn lent_keeps_its_uses_in_a_word_of_its_own() {
