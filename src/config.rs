@@ -11,6 +11,7 @@
 //! out of ephemeral ports while its pool barely pools. Trim idle connections
 //! with time (idle timeout), not with a small idle cap.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::clock::{self, Tick};
@@ -308,7 +309,10 @@ pub struct Builder<M: Manager> {
     connect_timeout: Duration,
     checkout_timeout: Option<Duration>,
     max_waiters: Option<usize>,
+    /// In the order of the first call for each key; `initial_at` finds a
+    /// key's place (pre-warming many keys stays linear).
     initial: Vec<(M::Key, usize)>,
+    initial_at: HashMap<M::Key, usize>,
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     jitter: f64,
@@ -336,6 +340,7 @@ impl<M: Manager> Builder<M> {
             checkout_timeout: Some(DEFAULT_CHECKOUT_TIMEOUT),
             max_waiters: None,
             initial: Vec::new(),
+            initial_at: HashMap::new(),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_lifetime: Some(DEFAULT_MAX_LIFETIME),
             jitter: DEFAULT_JITTER,
@@ -387,12 +392,16 @@ impl<M: Manager> Builder<M> {
     }
 
     /// Pre-warms `n` connections of `key` while building (silenceper's
-    /// `InitialCap`, per key); call once per key. They are dialed
-    /// concurrently; if any dial fails, `build` fails and closes the others.
+    /// `InitialCap`, per key); a second call for a key replaces its count.
+    /// They are dialed concurrently; if any dial fails, `build` fails and
+    /// closes the others.
     pub fn initial_for(mut self, key: M::Key, n: usize) -> Self {
-        match self.initial.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, count)) => *count = n,
-            None => self.initial.push((key, n)),
+        match self.initial_at.get(&key) {
+            Some(&at) => self.initial[at].1 = n,
+            None => {
+                self.initial_at.insert(key.clone(), self.initial.len());
+                self.initial.push((key, n));
+            }
         }
         self
     }
