@@ -10,14 +10,23 @@ use std::time::Duration;
 /// both delivered to the getter the dial was for and remembered as the key's
 /// last dial error (carried by later [`Error::Timeout`]s).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum ConnectError<E> {
     /// The manager returned this error.
     Manager(Arc<E>),
     /// The dial did not finish within `connect_timeout`.
     Timeout(Duration),
-    /// The dial task ended without a result: `connect` panicked, or the
-    /// runtime shut down under it.
+    /// The dial task ended without a result: the runtime the pool was built
+    /// in shut down under it.
     Aborted,
+    /// `connect` (or `lending`, asked right after it) panicked; the panic's
+    /// message.
+    Panicked(Arc<str>),
+    /// `connect` returned a connection that
+    /// [`Manager::is_broken`](crate::Manager::is_broken) at once called
+    /// broken (for example an HTTP/2 server that sent GOAWAY in its first
+    /// write): it was closed, not lent.
+    Broken,
 }
 
 impl<E> Clone for ConnectError<E> {
@@ -26,6 +35,8 @@ impl<E> Clone for ConnectError<E> {
             ConnectError::Manager(e) => ConnectError::Manager(Arc::clone(e)),
             ConnectError::Timeout(d) => ConnectError::Timeout(*d),
             ConnectError::Aborted => ConnectError::Aborted,
+            ConnectError::Panicked(m) => ConnectError::Panicked(Arc::clone(m)),
+            ConnectError::Broken => ConnectError::Broken,
         }
     }
 }
@@ -36,7 +47,11 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
             ConnectError::Manager(e) => write!(f, "connect failed: {e}"),
             ConnectError::Timeout(d) => write!(f, "connect timed out after {d:?}"),
             ConnectError::Aborted => {
-                f.write_str("connect aborted (the dial task panicked or its runtime shut down)")
+                f.write_str("connect aborted (the pool's runtime shut down under the dial)")
+            }
+            ConnectError::Panicked(m) => write!(f, "connect panicked: {m}"),
+            ConnectError::Broken => {
+                f.write_str("the new connection was broken on arrival (Manager::is_broken)")
             }
         }
     }
