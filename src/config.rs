@@ -164,6 +164,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// How long a key whose dial failed is remembered (its last dial error,
+    /// its failures in a row, its backoff) once nothing else keeps it: a
+    /// backoff cap past the backoff; without backoff, a default backoff cap
+    /// or a checkout deadline past the failure, whichever is longer.
+    pub(crate) fn failure_memory(&self) -> Duration {
+        match self.backoff {
+            Some(b) => b.cap,
+            None => DEFAULT_BACKOFF_CAP.max(self.checkout_timeout.unwrap_or_default()),
+        }
+    }
+
     /// Whether the health-check policy pings a connection idle since `since`
     /// before it is lent at `now`.
     #[inline]

@@ -29,12 +29,14 @@ pub(crate) struct Conn<C> {
     /// When background keepalive pings it next, if it stays idle
     /// ([`Tick::NEVER`] without keepalive).
     pub(crate) next_ping: Tick,
-    /// Its keepalive interval: `keepalive_interval` shortened by jitter once,
-    /// at birth. Each connection keeps its own phase, so pings of connections
-    /// returned together spread out, while the deadlines one connection
-    /// pushes stay in order (the maintenance task is not re-armed by every
-    /// return). In nanoseconds (8 bytes, not a 16-byte `Duration`: the
-    /// record is kept per idle connection); `u64::MAX` without keepalive.
+    /// Its current keepalive interval: `keepalive_interval` shortened by
+    /// jitter, drawn at birth and again after each keepalive ping. Between
+    /// pings it stays put, so the deadlines one connection pushes as it is
+    /// lent and returned stay in order (a return does not re-arm the
+    /// maintenance task); drawn per ping, an idle connection's pings do not
+    /// keep one fixed phase against the others'. In nanoseconds (8 bytes,
+    /// not a 16-byte `Duration`: the record is kept per idle connection);
+    /// `u64::MAX` without keepalive.
     ping_every_ns: u64,
     /// Keepalive pings failed in a row (saturating; `keepalive_max_missed`
     /// fits in 16 bits).
@@ -50,9 +52,7 @@ pub(crate) struct Conn<C> {
 impl<C> Conn<C> {
     /// A connection dialed at `now`.
     pub(crate) fn new(conn: C, now: Tick, config: &Config) -> Self {
-        let ping_every_ns = config.keepalive_interval.map_or(u64::MAX, |every| {
-            clock::nanos(jittered(every, config.jitter))
-        });
+        let ping_every_ns = ping_interval(config);
         Self {
             conn,
             expires_at: config
@@ -143,6 +143,13 @@ impl<C> Conn<C> {
         self.next_ping = now.add_nanos(self.ping_every_ns);
     }
 
+    /// A keepalive ping passed at `now`: the next one is due after a newly
+    /// drawn interval.
+    pub(crate) fn pinged(&mut self, now: Tick, config: &Config) {
+        self.ping_every_ns = ping_interval(config);
+        self.schedule_ping(now);
+    }
+
     /// The first instant the maintenance task must look at it while idle:
     /// its lifetime, its idle timeout or its next ping, whichever is first.
     /// `protected` (its key is at `min_idle`) puts the idle timeout off by a
@@ -156,6 +163,14 @@ impl<C> Conn<C> {
         let first = self.expires_at.min(idle).min(self.next_ping);
         (first != Tick::NEVER).then_some(first)
     }
+}
+
+/// A keepalive interval with its jitter drawn (`u64::MAX` without
+/// keepalive), in nanoseconds.
+fn ping_interval(config: &Config) -> u64 {
+    config.keepalive_interval.map_or(u64::MAX, |every| {
+        clock::nanos(jittered(every, config.jitter))
+    })
 }
 
 /// `d` shortened by a random fraction of at most `jitter` (so never longer

@@ -77,6 +77,9 @@ pub(crate) struct KeyEntry<K, E> {
     /// succeeded, or when it lends exclusively): how many waiters a dial in
     /// flight is expected to serve.
     pub(crate) share_hint: usize,
+    /// When its last dial failed (`None` once one succeeds): the key, its
+    /// `last_error` and `failures` are remembered `failure_memory` past it.
+    pub(crate) failed_at: Option<Tick>,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
@@ -98,6 +101,7 @@ impl<K, E> KeyEntry<K, E> {
             last_error: None,
             counters: Counters::default(),
             share_hint: 1,
+            failed_at: None,
         }
     }
 
@@ -204,8 +208,10 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     /// Forgets `id` if nothing refers to it any more at `now` (and it is
     /// still known: the same key may be offered twice in one transition). A
     /// key whose last dial failed is kept during its backoff and for
-    /// `failure_memory` after it: forgetting it would forget the backoff and
-    /// the count of failures in a row that makes the next backoff longer.
+    /// `failure_memory` after it (or after the failure, without backoff):
+    /// forgetting it would forget the backoff, the count of failures in a
+    /// row that makes the next backoff longer, and the last dial error a
+    /// checkout timeout reports.
     pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
@@ -216,6 +222,9 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
             && entry
                 .backoff_until
                 .is_none_or(|until| until + self.failure_memory <= now)
+            && entry
+                .failed_at
+                .is_none_or(|at| at + self.failure_memory <= now)
         {
             let entry = self.entries.remove(id.index());
             self.ids.remove(&entry.key);

@@ -81,6 +81,7 @@
 //! | `waiter` | the slot a waiting getter is served through |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
 //! | `tasks` | dial, keepalive-ping and close tasks |
+//! | `contain` | calls into user code, with their panics contained |
 //! | `stats` | snapshots and counters |
 //! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
 //! | `error` | errors |
@@ -91,6 +92,7 @@
 mod clock;
 mod config;
 mod conn;
+mod contain;
 mod deadlines;
 mod error;
 mod guard;

@@ -1,9 +1,11 @@
 //! The public pool: [`Pool`] and the shared core behind its handles.
 
-use std::collections::HashMap;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,6 +17,7 @@ use tokio::time::Instant;
 use crate::clock::{Clock, Tick};
 
 use crate::config::{Builder, Config};
+use crate::contain::{self, Caught};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::idle::ConnId;
@@ -46,6 +49,8 @@ pub(crate) struct Shared<M: Manager> {
     /// Where checkout and return read the time (the coarse clock, unless
     /// the runtime's clock was paused when the pool was built).
     pub(crate) clock: Clock,
+    /// Live [`Pool`] handles: the last one dropped closes the pool.
+    handles: AtomicUsize,
 }
 
 /// A value that starts a cache line and ends one (the lines next to it are
@@ -79,7 +84,26 @@ impl<M: Manager> Shared<M> {
         }
     }
 
-    fn apply_all(self: &Arc<Self>, mut fx: Effects<M>) {
+    /// Applies `fx` now, or, when called from inside another application
+    /// on this thread, right after it. Applying may re-enter: a task spawned
+    /// on a runtime that has shut down is dropped at once, and its guard
+    /// settles a transition whose effects spawn the next task (a dial for
+    /// the next queued getter…). Running those in a loop instead of nested
+    /// keeps the stack flat however long the queue.
+    fn apply_all(self: &Arc<Self>, fx: Effects<M>) {
+        match Flat::enter() {
+            Some(outer) => {
+                self.apply_now(fx);
+                outer.run_deferred();
+            }
+            None => {
+                let shared = Arc::clone(self);
+                Flat::defer(Box::new(move || shared.apply_now(fx)));
+            }
+        }
+    }
+
+    fn apply_now(self: &Arc<Self>, mut fx: Effects<M>) {
         let (rearm, drained, backoff) = (fx.rearm(), fx.drained(), fx.backoff());
         if let Some(waker) = fx.wake.take() {
             waker.wake();
@@ -103,6 +127,19 @@ impl<M: Manager> Shared<M> {
         }
     }
 
+    /// The key `id` names, for a log line (takes the lock).
+    pub(crate) fn key(&self, id: KeyId) -> M::Key {
+        self.state.lock().key(id)
+    }
+
+    /// [`Manager::is_broken`] of a connection of `key`; a panic says broken.
+    pub(crate) fn is_broken(&self, key: KeyId, conn: &mut M::Connection) -> bool {
+        contain::call(|| self.manager.is_broken(conn)).unwrap_or_else(|panic| {
+            panic.log("is_broken", &self.key(key));
+            true
+        })
+    }
+
     /// Gives back `conn`, lent exclusively as `cid`.
     pub(crate) fn give_back(
         self: &Arc<Self>,
@@ -112,11 +149,7 @@ impl<M: Manager> Shared<M> {
         close: Option<CloseReason>,
     ) {
         // User code runs before the lock is taken, never under it.
-        let close = close.or_else(|| {
-            self.manager
-                .is_broken(&mut conn)
-                .then_some(CloseReason::Broken)
-        });
+        let close = close.or_else(|| self.is_broken(key, &mut conn).then_some(CloseReason::Broken));
         let now = self.clock.now();
         let mut state = self.state.lock();
         let conn = match close {
@@ -142,22 +175,23 @@ impl<M: Manager> Shared<M> {
     ) {
         // The handle shares the connection's state: it tells whether the
         // connection is broken, and it is dropped before the lock is taken.
-        let close = close.or_else(|| {
-            self.manager
-                .is_broken(&mut handle)
-                .then_some(CloseReason::Broken)
-        });
+        let mut close =
+            close.or_else(|| self.is_broken(key, &mut handle).then_some(CloseReason::Broken));
         // The peer may have changed its limit since the dial.
-        let (max_borrowers, _) = self
-            .manager
-            .lending(&handle)
-            .clamped(self.config.max_borrowers);
+        let limit = contain::call(|| self.manager.lending(&handle).clamped(self.config.max_borrowers).0)
+            .unwrap_or_else(|panic| {
+                panic.log("lending", &self.key(key));
+                close = Some(CloseReason::Broken);
+                0
+            });
         drop(handle);
         let now = self.clock.now();
         let mut fx = Effects::new();
         {
             let mut state = self.state.lock();
-            state.relimit(key, slot, max_borrowers);
+            if limit > 0 {
+                state.relimit(key, slot, limit);
+            }
             state.give_back_handle(key, slot, close, now, &self.config, &mut fx);
         }
         self.apply(fx);
@@ -172,20 +206,79 @@ impl<M: Manager> Shared<M> {
     }
 }
 
+thread_local! {
+    /// Whether an application of effects runs on this thread.
+    static APPLYING: Cell<bool> = const { Cell::new(false) };
+    /// Applications that re-entered it, to run after it.
+    static DEFERRED: RefCell<VecDeque<Box<dyn FnOnce()>>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// The outermost application of effects on this thread: while it lives,
+/// nested applications are deferred to it (see [`Shared::apply_all`]).
+struct Flat(());
+
+impl Flat {
+    /// `Some` if no application runs on this thread (also when its
+    /// thread-locals are gone, at thread exit: then nothing is deferred).
+    fn enter() -> Option<Flat> {
+        match APPLYING.try_with(|a| a.replace(true)) {
+            Ok(true) => None,
+            Ok(false) | Err(_) => Some(Flat(())),
+        }
+    }
+
+    fn defer(f: Box<dyn FnOnce()>) {
+        DEFERRED.with_borrow_mut(|d| d.push_back(f));
+    }
+
+    fn run_deferred(&self) {
+        while let Some(f) = DEFERRED.try_with(|d| d.borrow_mut().pop_front()).ok().flatten() {
+            f();
+        }
+    }
+}
+
+impl Drop for Flat {
+    fn drop(&mut self) {
+        // Also on a panic (then what was deferred runs with the next
+        // application on this thread).
+        let _ = APPLYING.try_with(|a| a.set(false));
+    }
+}
+
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
 ///
 /// Get a connection with [`get_for`](Pool::get_for) (or [`get`](Pool::get)
 /// when `Key = ()`); it comes back to the pool when the returned [`Pooled`]
 /// guard drops. See the crate docs for the model, and [`Builder`] for the
 /// configuration and its defaults.
+///
+/// Dropping the last handle closes the pool as [`close`](Pool::close) does,
+/// without waiting: its idle connections get their [`Manager::close`] in
+/// tasks on the runtime the pool was built in (if that runtime is still
+/// running; if not, they are dropped), and connections still lent are
+/// closed when their guards drop. Call `close` to wait for all of it.
 pub struct Pool<M: Manager> {
     shared: Arc<Shared<M>>,
 }
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
+        self.shared.handles.fetch_add(1, Ordering::Relaxed);
         Self {
             shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<M: Manager> Drop for Pool<M> {
+    /// The last handle closes the pool, as [`close`](Pool::close) does
+    /// without waiting: nobody can borrow from it any more, and its
+    /// connections get their [`Manager::close`].
+    fn drop(&mut self) {
+        // AcqRel: the last handle sees every other handle's work done.
+        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.begin_close();
         }
     }
 }
@@ -219,16 +312,9 @@ impl<M: Manager> Pool<M> {
             runtime: Handle::current(),
             maintenance: Arc::clone(&wake),
             clock: Clock::detect(),
+            handles: AtomicUsize::new(1),
         });
-        let c = &shared.config;
-        if c.idle_timeout.is_some()
-            || c.max_lifetime.is_some()
-            || c.keepalive_interval.is_some()
-            || c.min_idle > 0
-            || c.backoff.is_some()
-        {
-            spawn_maintenance(&shared, wake);
-        }
+        spawn_maintenance(&shared, wake);
         let pool = Pool { shared };
         if initial.iter().any(|(_, n)| *n > 0) {
             pool.prewarm(initial).await?;
@@ -343,7 +429,7 @@ impl<M: Manager> Pool<M> {
             Ok(Checkout::Wait(w)) => Attempt::Wait(w),
             Ok(Checkout::Lent(id, conn, check)) => {
                 let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
-                if self.shared.manager.is_broken(&mut conn) {
+                if self.shared.is_broken(id, &mut conn) {
                     Pooled::close_for(conn, CloseReason::Broken);
                     Attempt::Again
                 } else if check {
@@ -402,7 +488,7 @@ impl<M: Manager> Pool<M> {
         // Abandoned mid-ping (the getter gave up), the connection is in an
         // unknown state: it is closed, not returned.
         Pooled::set_close(conn, Some(CloseReason::HealthCheck));
-        let ping = tokio::time::timeout(shared.config.ping_timeout, shared.manager.ping(conn));
+        let ping = tokio::time::timeout(shared.config.ping_timeout, Caught(shared.manager.ping(conn)));
         let result = match deadline {
             None => ping.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
@@ -414,10 +500,15 @@ impl<M: Manager> Pool<M> {
             },
         };
         tracing::trace!("health check ping");
+        let key = Pooled::key_id(conn);
         let ok = match result {
-            Ok(Ok(())) => !shared.manager.is_broken(conn),
-            Ok(Err(e)) => {
+            Ok(Ok(Ok(()))) => !shared.is_broken(key, conn),
+            Ok(Ok(Err(e))) => {
                 tracing::debug!(error = %e, "health check failed");
+                false
+            }
+            Ok(Err(panic)) => {
+                panic.log("ping", &shared.key(key));
                 false
             }
             Err(_) => {
@@ -509,7 +600,13 @@ impl<M: Manager> Pool<M> {
 
     fn begin_close(&self) {
         let mut fx = Effects::new();
-        self.shared.state.lock().close(&self.shared.config, &mut fx);
+        {
+            let mut state = self.shared.state.lock();
+            if state.is_closed() {
+                return;
+            }
+            state.close(&self.shared.config, &mut fx);
+        }
         self.shared.apply(fx);
         tracing::debug!("pool closed");
     }

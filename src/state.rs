@@ -320,10 +320,7 @@ impl<M: Manager> State<M> {
 
     pub(crate) fn new(config: &Config) -> Self {
         Self {
-            keys: Keys::new(
-                config.min_idle > 0,
-                config.backoff.map_or(Duration::ZERO, |b| b.cap),
-            ),
+            keys: Keys::new(config.min_idle > 0, config.failure_memory()),
             idle: IdleSet::default(),
             shared: SharedSet::default(),
             // One key value, and idle caps that cannot bind: a return that
@@ -352,6 +349,11 @@ impl<M: Manager> State<M> {
 
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// The key `id` names (for a log line; `id` must be live).
+    pub(crate) fn key(&self, id: KeyId) -> M::Key {
+        self.keys.get(id).key.clone()
     }
 
     /// Ends every public transition: forgets the keys it left unused and
@@ -1234,6 +1236,7 @@ impl<M: Manager> State<M> {
         match result {
             Ok((conn, lending)) => {
                 entry.last_error = None;
+                entry.failed_at = None;
                 entry.failures = 0;
                 entry.backoff_until = None;
                 let mut conn = Conn::new(conn, now, config);
@@ -1269,6 +1272,7 @@ impl<M: Manager> State<M> {
             }
             Err(err) => {
                 entry.last_error = Some(err.clone());
+                entry.failed_at = Some(now);
                 entry.failures = entry.failures.saturating_add(1);
                 entry.counters.dial_failures += 1;
                 self.counters.dial_failures += 1;
@@ -1280,6 +1284,10 @@ impl<M: Manager> State<M> {
                 {
                     let delay = backoff.delay(self.keys.get(id).failures);
                     self.enter_backoff(id, delay, now, fx);
+                } else if !self.closed {
+                    // Remember the failure a while, then forget the key.
+                    let forget_at = now + self.keys.failure_memory;
+                    self.schedule(forget_at, Due::BackoffEnd(id), fx);
                 }
                 self.release_slot(id, now, config, fx);
             }
@@ -1347,7 +1355,7 @@ impl<M: Manager> State<M> {
                 {
                     self.close_conn(id, conn.conn, CloseReason::Keepalive, now, config, fx);
                 } else {
-                    conn.schedule_ping(now);
+                    conn.pinged(now, config);
                     let cid = self.hold_new(id, conn);
                     self.place(id, cid, now, config, fx);
                 }

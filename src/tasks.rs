@@ -11,6 +11,7 @@ use std::sync::Arc;
 use crate::clock::Tick;
 
 use crate::conn::Conn;
+use crate::contain::{self, Caught};
 use crate::error::ConnectError;
 use crate::keys::KeyId;
 use crate::manager::Manager;
@@ -35,19 +36,42 @@ pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M
 }
 
 /// One `Manager::connect` of `key` under the connect timeout, and how the
-/// manager lends the connection it made.
+/// manager lends the connection it made. A connection that is broken on
+/// arrival is dropped, not lent; a panic in the manager fails the dial.
 pub(crate) async fn dial<M: Manager>(shared: &Shared<M>, key: &M::Key) -> Dialed<M> {
     let timeout = shared.config.connect_timeout;
+    let manager = &shared.manager;
     tracing::debug!(?key, "dial started");
-    match tokio::time::timeout(timeout, shared.manager.connect(key)).await {
-        Ok(Ok(conn)) => {
-            let lending = shared.manager.lending(&conn);
-            tracing::debug!(?key, ?lending, "dial succeeded");
-            Ok((conn, lending))
+    match tokio::time::timeout(timeout, Caught(manager.connect(key))).await {
+        Ok(Ok(Ok(mut conn))) => {
+            let checked = contain::call(|| manager.is_broken(&mut conn))
+                .map_err(|panic| (panic, "is_broken"))
+                .and_then(|broken| {
+                    contain::call(|| (broken, manager.lending(&conn)))
+                        .map_err(|panic| (panic, "lending"))
+                });
+            match checked {
+                Ok((false, lending)) => {
+                    tracing::debug!(?key, ?lending, "dial succeeded");
+                    Ok((conn, lending))
+                }
+                Ok((true, _)) => {
+                    tracing::debug!(?key, "dial made a connection that is already broken");
+                    Err(ConnectError::Broken)
+                }
+                Err((panic, what)) => {
+                    panic.log(what, key);
+                    Err(ConnectError::Panicked(panic.message()))
+                }
+            }
         }
-        Ok(Err(e)) => {
+        Ok(Ok(Err(e))) => {
             tracing::debug!(?key, error = %e, "dial failed");
             Err(ConnectError::Manager(Arc::new(e)))
+        }
+        Ok(Err(panic)) => {
+            panic.log("connect", key);
+            Err(ConnectError::Panicked(panic.message()))
         }
         Err(_) => {
             tracing::debug!(?key, ?timeout, "dial timed out");
@@ -102,23 +126,34 @@ pub(crate) fn spawn_ping<M: Manager>(
     };
     shared.runtime.spawn(async move {
         let shared = &guard.shared;
+        let manager = &shared.manager;
         let timeout = shared.config.keepalive_timeout;
         tracing::trace!("keepalive ping");
-        let ok = match tokio::time::timeout(timeout, shared.manager.ping(&mut conn.conn)).await {
-            Ok(Ok(())) => true,
-            Ok(Err(e)) => {
+        let ping = tokio::time::timeout(timeout, Caught(manager.ping(&mut conn.conn))).await;
+        let ok = match ping {
+            Ok(Ok(Ok(()))) => Some(true),
+            Ok(Ok(Err(e))) => {
                 tracing::debug!(error = %e, "keepalive ping failed");
-                false
+                Some(false)
+            }
+            Ok(Err(panic)) => {
+                panic.log("ping", &shared.key(guard.key_id));
+                None
             }
             Err(_) => {
                 tracing::debug!(?timeout, "keepalive ping timed out");
-                false
+                Some(false)
             }
         };
-        let result = match (ok, shared.manager.is_broken(&mut conn.conn)) {
+        let broken = ok.is_none()
+            || contain::call(|| manager.is_broken(&mut conn.conn)).unwrap_or_else(|panic| {
+                panic.log("is_broken", &shared.key(guard.key_id));
+                true
+            });
+        let result = match (ok, broken) {
             (_, true) => PingResult::Broken,
-            (true, false) => PingResult::Ok,
-            (false, false) => PingResult::Missed,
+            (Some(true), false) => PingResult::Ok,
+            (_, false) => PingResult::Missed,
         };
         guard.finish(Some(conn), result);
     });
@@ -166,7 +201,9 @@ pub(crate) fn spawn_close<M: Manager>(
     let guard = CloseGuard(Arc::clone(shared));
     shared.runtime.spawn(async move {
         tracing::debug!(reason = reason.as_str(), "closing connection");
-        guard.0.manager.close(conn).await;
+        if let Err(panic) = Caught(guard.0.manager.close(conn)).await {
+            tracing::error!(reason = reason.as_str(), panic = %panic, "Manager::close panicked");
+        }
         drop(guard);
     });
 }
