@@ -25,7 +25,8 @@ pub enum ConnectError<E> {
     /// `connect` returned a connection that
     /// [`Manager::is_broken`](crate::Manager::is_broken) at once called
     /// broken (for example an HTTP/2 server that sent GOAWAY in its first
-    /// write): it was closed, not lent.
+    /// write): it is closed (counted as closed for
+    /// [`CloseReason::Broken`](crate::CloseReason::Broken)), not lent.
     Broken,
 }
 

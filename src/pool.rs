@@ -149,7 +149,10 @@ impl<M: Manager> Shared<M> {
         close: Option<CloseReason>,
     ) {
         // User code runs before the lock is taken, never under it.
-        let close = close.or_else(|| self.is_broken(key, &mut conn).then_some(CloseReason::Broken));
+        let close = close.or_else(|| {
+            self.is_broken(key, &mut conn)
+                .then_some(CloseReason::Broken)
+        });
         let now = self.clock.now();
         let mut state = self.state.lock();
         let conn = match close {
@@ -175,15 +178,22 @@ impl<M: Manager> Shared<M> {
     ) {
         // The handle shares the connection's state: it tells whether the
         // connection is broken, and it is dropped before the lock is taken.
-        let mut close =
-            close.or_else(|| self.is_broken(key, &mut handle).then_some(CloseReason::Broken));
+        let mut close = close.or_else(|| {
+            self.is_broken(key, &mut handle)
+                .then_some(CloseReason::Broken)
+        });
         // The peer may have changed its limit since the dial.
-        let limit = contain::call(|| self.manager.lending(&handle).clamped(self.config.max_borrowers).0)
-            .unwrap_or_else(|panic| {
-                panic.log("lending", &self.key(key));
-                close = Some(CloseReason::Broken);
-                0
-            });
+        let limit = contain::call(|| {
+            self.manager
+                .lending(&handle)
+                .clamped(self.config.max_borrowers)
+                .0
+        })
+        .unwrap_or_else(|panic| {
+            panic.log("lending", &self.key(key));
+            close = Some(CloseReason::Broken);
+            0
+        });
         drop(handle);
         let now = self.clock.now();
         let mut fx = Effects::new();
@@ -232,7 +242,11 @@ impl Flat {
     }
 
     fn run_deferred(&self) {
-        while let Some(f) = DEFERRED.try_with(|d| d.borrow_mut().pop_front()).ok().flatten() {
+        while let Some(f) = DEFERRED
+            .try_with(|d| d.borrow_mut().pop_front())
+            .ok()
+            .flatten()
+        {
             f();
         }
     }
@@ -340,7 +354,7 @@ impl<M: Manager> Pool<M> {
             for _ in 0..n {
                 let shared = Arc::clone(&self.shared);
                 let key = key.clone();
-                let handle = dials.spawn(async move { dial(&shared, &key).await });
+                let handle = dials.spawn(async move { dial(&shared, &key, id).await });
                 keys_of.insert(handle.id(), id);
             }
         }
@@ -488,7 +502,10 @@ impl<M: Manager> Pool<M> {
         // Abandoned mid-ping (the getter gave up), the connection is in an
         // unknown state: it is closed, not returned.
         Pooled::set_close(conn, Some(CloseReason::HealthCheck));
-        let ping = tokio::time::timeout(shared.config.ping_timeout, Caught(shared.manager.ping(conn)));
+        let ping = tokio::time::timeout(
+            shared.config.ping_timeout,
+            Caught(shared.manager.ping(conn)),
+        );
         let result = match deadline {
             None => ping.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {

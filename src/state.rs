@@ -1154,6 +1154,13 @@ impl<M: Manager> State<M> {
         self.release_slot(id, now, config, fx);
     }
 
+    /// A dial of `id` made a connection that will not be lent (broken on
+    /// arrival): it is closed outside the pool's counts of open connections.
+    pub(crate) fn count_close_of_dialed(&mut self, id: KeyId) {
+        self.count_close(id, CloseReason::Broken);
+        self.closing += 1;
+    }
+
     /// Closes `conn` of `id` whose slot the caller reuses at once.
     fn close_without_refill(
         &mut self,
@@ -1272,7 +1279,8 @@ impl<M: Manager> State<M> {
             }
             Err(err) => {
                 entry.last_error = Some(err.clone());
-                entry.failed_at = Some(now);
+                // A closed pool has nothing to remember it for.
+                entry.failed_at = (!self.closed).then_some(now);
                 entry.failures = entry.failures.saturating_add(1);
                 entry.counters.dial_failures += 1;
                 self.counters.dial_failures += 1;
@@ -1538,6 +1546,8 @@ impl<M: Manager> State<M> {
         for (_, entry) in self.keys.iter_mut() {
             entry.idle_waiters.clear();
             entry.dial_waiters.clear();
+            // Nothing will dial again: no failure to remember.
+            entry.failed_at = None;
         }
         for id in self.keys.ids() {
             self.unused(id);

@@ -30,7 +30,7 @@ pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M
     };
     let key = order.key;
     shared.runtime.spawn(async move {
-        let result = dial(&guard.shared, &key).await;
+        let result = dial(&guard.shared, &key, guard.key_id).await;
         guard.finish(result);
     });
 }
@@ -38,7 +38,11 @@ pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M
 /// One `Manager::connect` of `key` under the connect timeout, and how the
 /// manager lends the connection it made. A connection that is broken on
 /// arrival is dropped, not lent; a panic in the manager fails the dial.
-pub(crate) async fn dial<M: Manager>(shared: &Shared<M>, key: &M::Key) -> Dialed<M> {
+pub(crate) async fn dial<M: Manager>(
+    shared: &Arc<Shared<M>>,
+    key: &M::Key,
+    key_id: KeyId,
+) -> Dialed<M> {
     let timeout = shared.config.connect_timeout;
     let manager = &shared.manager;
     tracing::debug!(?key, "dial started");
@@ -57,6 +61,8 @@ pub(crate) async fn dial<M: Manager>(shared: &Shared<M>, key: &M::Key) -> Dialed
                 }
                 Ok((true, _)) => {
                     tracing::debug!(?key, "dial made a connection that is already broken");
+                    shared.state.lock().count_close_of_dialed(key_id);
+                    spawn_close(shared, conn, CloseReason::Broken);
                     Err(ConnectError::Broken)
                 }
                 Err((panic, what)) => {

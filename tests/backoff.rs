@@ -585,7 +585,8 @@ async fn no_backoff_each_getter_dials_again() {
     settle().await;
     assert!(g1.is_finished() && !g2.is_finished() && !g3.is_finished());
     assert_eq!(mock.connects(), 5, "the second getter dials");
-    assert_eq!(backoff_state(&pool, &1), (false, 1));
+    // The failures in a row count on: the key was remembered between them.
+    assert_eq!(backoff_state(&pool, &1), (false, 4));
     gate2.fail("down");
     settle().await;
     assert!(g2.is_finished());
@@ -868,6 +869,48 @@ async fn a_failed_key_is_remembered_for_a_cap_after_its_backoff() {
     assert!(pool.key_state(&1).is_none(), "forgotten at last");
     assert_eq!(pool.state().keys, 0);
     check_counts(&pool, &[1]);
+}
+
+/// Without backoff, a key whose dial failed is remembered all the same: a
+/// later checkout that times out reports that dial error, and the failures
+/// in a row keep counting (regression: the key, with nothing open and
+/// nobody waiting, was forgotten with its error at once); then it is
+/// forgotten.
+#[tokio::test(start_paused = true)]
+async fn without_backoff_a_timeout_still_reports_the_last_dial_error() {
+    let mock = Mock::<u32>::new();
+    mock.push(1, Step::Fail("down"));
+    mock.push(1, Step::Delay(secs(3)));
+    let pool = support::core_builder(mock.clone())
+        .checkout_timeout(Some(secs(1)))
+        .build()
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
+    let ks = pool.key_state(&1).expect("remembered after its failure");
+    assert_eq!((ks.dial_failures_in_a_row, ks.in_backoff), (1, false));
+    match err(pool.get_for(&1).await) {
+        Error::Timeout {
+            last_connect_error: Some(ConnectError::Manager(m)),
+            ..
+        } => assert_eq!(m.0, "down"),
+        other => panic!("expected a timeout naming the dial error, got {other:?}"),
+    }
+    // The slow dial succeeds: the failure is over, and the key is kept for
+    // its idle connection.
+    at(t0 + secs(4)).await;
+    assert_eq!(pool.key_state(&1).unwrap().dial_failures_in_a_row, 0);
+
+    // A key that only failed is forgotten after the failure memory.
+    mock.push(2, Step::Fail("down"));
+    let t1 = Instant::now();
+    assert!(matches!(pool.get_for(&2).await, Err(Error::Connect(_))));
+    at(t1 + connpool::DEFAULT_BACKOFF_CAP - ms(1)).await;
+    assert!(pool.key_state(&2).is_some(), "remembered");
+    at(t1 + connpool::DEFAULT_BACKOFF_CAP + ms(1)).await;
+    assert!(pool.key_state(&2).is_none(), "forgotten at last");
+    check_counts(&pool, &[1, 2]);
 }
 
 // ---------------------------------------------------------------------------

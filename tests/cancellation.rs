@@ -1058,13 +1058,15 @@ async fn a_panicking_dial_behind_a_dropped_getter_leaks_nothing() {
         drop(fut);
         settle().await;
         assert_eq!(snap(&pool), [0, 0, 0, 0, 0], "{second:?}: after drop");
-        assert_eq!(pool.key_state(&K), None, "{second:?}: key forgotten");
+        // The key is remembered for its failed dials, with nothing counted.
+        let ks = pool.key_state(&K).expect("remembered for its failures");
+        assert_eq!(ks.dial_failures_in_a_row, 1 + s as u32, "{second:?}");
         if let Some(w2) = w2 {
             assert!(w2.is_finished(), "{second:?}: second waiter not served");
             let got = w2.await.unwrap();
             assert!(
-                matches!(got, Err(Error::Connect(ConnectError::Aborted))),
-                "{second:?}: second waiter should see the aborted dial: {got:?}"
+                matches!(got, Err(Error::Connect(ConnectError::Panicked(_)))),
+                "{second:?}: second waiter should see the panicked dial: {got:?}"
             );
         }
         assert_eq!(mock.connects(), 1 + s, "{second:?}: dials");

@@ -776,8 +776,8 @@ async fn dial_panic_gives_aborted_and_releases_the_slot() {
     settle().await;
     check_counts(&pool, &[()]);
     match err(join(g1).await) {
-        Error::Connect(ConnectError::Aborted) => {}
-        other => panic!("expected ConnectError::Aborted, got {other:?}"),
+        Error::Connect(ConnectError::Panicked(m)) => assert_eq!(&*m, "scripted panic in connect"),
+        other => panic!("expected ConnectError::Panicked, got {other:?}"),
     }
     let c = ok(join(g2).await);
     assert_eq!(c.id, 1);
@@ -1307,11 +1307,11 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     assert!(matches!(err(pool.get_for(&1).await), Error::Timeout { .. }));
     assert_eq!(start.elapsed(), secs(10));
     check_counts(&pool, &keys);
-    // A failed dial of key 2 (forgotten afterwards).
+    // A failed dial of key 2 (remembered for its failure, nothing counted).
     mock.push(2, Step::Fail("down"));
     assert_eq!(manager_error(&err(pool.get_for(&2).await)), "down");
     check_counts(&pool, &keys);
-    assert_eq!(key_counts(&pool, &2), None);
+    assert_eq!(key_counts(&pool, &2), Some((0, 0, 0, 0, 0)));
 
     let k1 = pool.key_state(&1).unwrap().counters;
     assert_eq!(k1.gets, 4);
@@ -1324,7 +1324,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     assert_eq!(k1.closed_total(), 0);
 
     let s = pool.state();
-    assert_eq!(s.keys, 1);
+    assert_eq!(s.keys, 2);
     let t = s.counters;
     assert_eq!(t.gets, 5);
     assert_eq!(t.gets_waited, 4);
@@ -1343,7 +1343,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     check_counts(&pool, &keys);
     assert_eq!(key_counts(&pool, &1), None);
     let s = pool.state();
-    assert_eq!(s.keys, 0);
+    assert_eq!(s.keys, 1, "key 2 is remembered for its failure");
     assert_eq!(s.counters.gets, 5);
     assert_eq!(s.counters.dials, 2);
     assert_eq!(s.counters.closed(CloseReason::Broken), 1);
@@ -1357,10 +1357,10 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     );
     assert_eq!(k1.closed_total(), 0);
     assert_eq!(pool.state().counters.gets, 6);
-    assert_eq!(pool.state().keys, 1);
+    assert_eq!(pool.state().keys, 2);
     drop(d);
     // An idle conn keeps the key known.
-    assert_eq!(pool.state().keys, 1);
+    assert_eq!(pool.state().keys, 2);
     pool.close().await;
     assert_eq!(pool.state().keys, 0);
 }
@@ -1450,17 +1450,17 @@ async fn initial_timeout_fails_build_with_connect_timeout() {
     assert_eq!(mock.closed(), vec![1]);
 }
 
-/// A pre-warm dial that panics is a failed dial (`ConnectError::Aborted`,
+/// A pre-warm dial that panics is a failed dial (`ConnectError::Panicked`,
 /// as for every other dial), not a panic of `build`.
 #[tokio::test(start_paused = true)]
-async fn initial_panicking_dial_fails_build_with_aborted() {
+async fn initial_panicking_dial_fails_build_with_panicked() {
     let mock = U::new();
     mock.push((), Step::Ok);
     mock.push((), Step::Panic);
     let r = support::core_builder(mock.clone()).initial(2).build().await;
     match r {
-        Err(BuildError::Connect(ConnectError::Aborted)) => {}
-        Err(other) => panic!("expected BuildError::Connect(Aborted), got {other:?}"),
+        Err(BuildError::Connect(ConnectError::Panicked(_))) => {}
+        Err(other) => panic!("expected BuildError::Connect(Panicked), got {other:?}"),
         Ok(_) => panic!("expected the build to fail"),
     }
     assert_eq!(mock.closed(), vec![1]);

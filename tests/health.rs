@@ -932,13 +932,44 @@ async fn keepalive_jitter_spreads_the_first_pings() {
     check_counts(&pool, &[()]);
 }
 
+/// One idle connection pinged again and again: each interval is drawn
+/// anew, in [8 s, 10 s] (regression: the jitter was drawn once per
+/// connection, and every interval of it was the same).
+#[tokio::test(start_paused = true)]
+async fn keepalive_jitter_is_drawn_for_every_interval() {
+    let mock = U::new();
+    let pool = support::core_builder(mock.clone())
+        .keepalive_interval(Some(secs(10)))
+        .keepalive_timeout(secs(2))
+        .jitter(0.2)
+        .initial(1)
+        .build()
+        .await
+        .unwrap();
+    let t0 = Instant::now();
+    at(t0 + secs(101)).await;
+    let pings: Vec<Instant> = mock.pings().iter().map(|&(_, at)| at).collect();
+    assert!(pings.len() >= 10, "{} pings in 101 s", pings.len());
+    let intervals: Vec<Duration> = pings.windows(2).map(|w| w[1] - w[0]).collect();
+    for d in &intervals {
+        assert!((secs(8)..=secs(10)).contains(d), "interval {d:?}");
+    }
+    let distinct: BTreeSet<Duration> = intervals.iter().copied().collect();
+    assert!(
+        distinct.len() > intervals.len() / 2,
+        "intervals repeat: {intervals:?}"
+    );
+    check_counts(&pool, &[()]);
+}
+
 // ---------------------------------------------------------------------------
 // 11. A panicking ping
 // ---------------------------------------------------------------------------
 
-/// A keepalive ping that panics loses its connection: it is counted as
-/// closed (`Keepalive`, a failed ping), the counts stay exact, and the pool
-/// keeps working (the other idle connection, keepalive, new dials).
+/// A keepalive ping that panics is a failed ping of a broken connection:
+/// it is closed (`Keepalive`) through `Manager::close`, the counts stay
+/// exact, and the pool keeps working (the other idle connection,
+/// keepalive, new dials).
 #[tokio::test(start_paused = true)]
 async fn keepalive_panicking_ping_counts_the_conn_closed_and_the_pool_works_on() {
     let mock = U::new();
@@ -959,10 +990,7 @@ async fn keepalive_panicking_ping_counts_the_conn_closed_and_the_pool_works_on()
     );
     assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
     assert_eq!(s.closing, 0);
-    assert!(
-        mock.closed().is_empty(),
-        "conn {lost} went down with its ping task: no Manager::close"
-    );
+    assert_eq!(mock.closed(), vec![lost], "closed through Manager::close");
     check_counts(&pool, &[()]);
 
     // The survivor is still kept alive, and served.

@@ -1,0 +1,368 @@
+//! User code is untrusted: a manager that panics in any of its methods, at
+//! any place the pool calls it, costs a broken connection or a failed dial
+//! or ping — never an abort, a leaked slot, wrong counts or a `close()` that
+//! does not drain.
+//!
+//! One table: each row arms one panic (a method, after letting a number of
+//! its calls pass) and drives the pool to the place that calls it; every row
+//! then checks the same things.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use connpool::{
+    BuildError, CloseReason, ConnectError, Error, HealthCheck, Lending, Manager, Pool, Pooled,
+    async_trait,
+};
+use parking_lot::Mutex;
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+async fn settle() {
+    for _ in 0..50 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A manager method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Call {
+    Connect,
+    Ping,
+    IsBroken,
+    Lending,
+    Close,
+}
+
+#[derive(Debug)]
+struct Failed;
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("failed")
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// A manager that panics once in `Call`, after letting `skip` calls of it
+/// pass.
+#[derive(Default)]
+struct Faulty {
+    armed: Mutex<Option<(Call, usize)>>,
+    /// Lend connections shared (up to 4 borrowers) instead of exclusively.
+    shared: bool,
+    next_id: AtomicU64,
+    panics: AtomicUsize,
+    closes: AtomicUsize,
+}
+
+impl Faulty {
+    fn new(shared: bool) -> Arc<Self> {
+        Arc::new(Self {
+            shared,
+            ..Self::default()
+        })
+    }
+
+    fn arm(&self, call: Call, skip: usize) {
+        *self.armed.lock() = Some((call, skip));
+    }
+
+    fn disarm(&self) {
+        *self.armed.lock() = None;
+    }
+
+    fn maybe_panic(&self, call: Call) {
+        let mut armed = self.armed.lock();
+        match &mut *armed {
+            Some((c, 0)) if *c == call => {
+                *armed = None;
+                drop(armed);
+                self.panics.fetch_add(1, Ordering::SeqCst);
+                panic!("scripted panic in {call:?}");
+            }
+            Some((c, n)) if *c == call => *n -= 1,
+            _ => {}
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Conn(#[allow(dead_code)] u64);
+
+/// The pool's manager: a handle on the shared [`Faulty`].
+struct M(Arc<Faulty>);
+
+#[async_trait]
+impl Manager for M {
+    type Key = ();
+    type Connection = Conn;
+    type Error = Failed;
+
+    async fn connect(&self, _: &()) -> Result<Conn, Failed> {
+        tokio::task::yield_now().await;
+        self.0.maybe_panic(Call::Connect);
+        Ok(Conn(self.0.next_id.fetch_add(1, Ordering::SeqCst)))
+    }
+
+    async fn ping(&self, _: &mut Conn) -> Result<(), Failed> {
+        tokio::task::yield_now().await;
+        self.0.maybe_panic(Call::Ping);
+        Ok(())
+    }
+
+    fn is_broken(&self, _: &mut Conn) -> bool {
+        self.0.maybe_panic(Call::IsBroken);
+        false
+    }
+
+    fn lending(&self, _: &Conn) -> Lending<Conn> {
+        self.0.maybe_panic(Call::Lending);
+        if self.0.shared {
+            Lending::shared(4)
+        } else {
+            Lending::exclusive()
+        }
+    }
+
+    async fn close(&self, conn: Conn) {
+        tokio::task::yield_now().await;
+        self.0.closes.fetch_add(1, Ordering::SeqCst);
+        self.0.maybe_panic(Call::Close);
+        drop(conn);
+    }
+}
+
+/// Where the pool calls the manager.
+#[derive(Debug, Clone, Copy)]
+enum Place {
+    /// A get that dials.
+    FreshDial,
+    /// `initial` connections at build.
+    PreWarm,
+    /// A get that finds an idle connection.
+    Checkout,
+    /// A guard dropped.
+    Return,
+    /// A guard dropped with the connection marked broken (it is closed).
+    ReturnClosed,
+    /// A get whose idle connection is pinged first.
+    HealthCheck,
+    /// An idle connection pinged in the background.
+    Keepalive,
+    /// `Pool::close` with idle connections.
+    Close,
+}
+
+struct Case {
+    call: Call,
+    skip: usize,
+    place: Place,
+    shared: bool,
+}
+
+const fn case(call: Call, skip: usize, place: Place, shared: bool) -> Case {
+    Case {
+        call,
+        skip,
+        place,
+        shared,
+    }
+}
+
+/// Every method at every place the pool calls it (`skip`: calls of the
+/// method that come first on the way there).
+const CASES: &[Case] = &[
+    case(Call::Connect, 0, Place::FreshDial, false),
+    case(Call::Connect, 0, Place::FreshDial, true),
+    case(Call::IsBroken, 0, Place::FreshDial, false),
+    case(Call::IsBroken, 0, Place::FreshDial, true),
+    case(Call::Lending, 0, Place::FreshDial, false),
+    case(Call::Lending, 0, Place::FreshDial, true),
+    case(Call::Connect, 1, Place::PreWarm, false),
+    case(Call::IsBroken, 1, Place::PreWarm, false),
+    case(Call::Lending, 1, Place::PreWarm, true),
+    case(Call::IsBroken, 0, Place::Checkout, false),
+    case(Call::IsBroken, 0, Place::Checkout, true),
+    case(Call::IsBroken, 0, Place::Return, false),
+    case(Call::IsBroken, 0, Place::Return, true),
+    case(Call::Lending, 0, Place::Return, true),
+    case(Call::Close, 0, Place::ReturnClosed, false),
+    case(Call::Close, 0, Place::ReturnClosed, true),
+    case(Call::Ping, 0, Place::HealthCheck, false),
+    case(Call::Ping, 0, Place::HealthCheck, true),
+    case(Call::IsBroken, 1, Place::HealthCheck, false),
+    case(Call::IsBroken, 1, Place::HealthCheck, true),
+    case(Call::Ping, 0, Place::Keepalive, false),
+    case(Call::Ping, 0, Place::Keepalive, true),
+    case(Call::IsBroken, 0, Place::Keepalive, false),
+    case(Call::IsBroken, 0, Place::Keepalive, true),
+    case(Call::Close, 0, Place::Close, false),
+    case(Call::Close, 0, Place::Close, true),
+];
+
+fn builder(faulty: &Arc<Faulty>, place: Place) -> connpool::Builder<M> {
+    let b = Pool::builder(M(Arc::clone(faulty)))
+        .max_open(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .keepalive_interval(None)
+        .health_check(HealthCheck::Never)
+        .no_backoff()
+        .checkout_timeout(Some(secs(5)))
+        .jitter(0.0);
+    match place {
+        Place::HealthCheck => b.health_check(HealthCheck::Always),
+        Place::Keepalive => b.keepalive_interval(Some(secs(10))),
+        Place::PreWarm => b.max_open(2).initial(2),
+        _ => b,
+    }
+}
+
+/// The counts add up and nothing is lent, dialing, pinging or waiting.
+#[track_caller]
+fn assert_at_rest(pool: &Pool<M>, what: &str) {
+    let s = pool.state();
+    assert_eq!(
+        s.open,
+        s.idle + s.lent + s.dialing + s.pinging,
+        "{what}: counts {s:?}"
+    );
+    assert_eq!(
+        (s.lent, s.borrowers, s.dialing, s.pinging, s.waiting),
+        (0, 0, 0, 0, 0),
+        "{what}: {s:?}"
+    );
+}
+
+/// Drives the pool to `place` with the panic armed; returns the pool if
+/// it was built.
+async fn drive(faulty: &Arc<Faulty>, c: &Case) -> Option<Pool<M>> {
+    let what = format!("{:?} at {:?} (shared: {})", c.call, c.place, c.shared);
+    if let Place::PreWarm = c.place {
+        faulty.arm(c.call, c.skip);
+        match builder(faulty, c.place).build().await {
+            Err(BuildError::Connect(ConnectError::Panicked(m))) => {
+                assert!(m.contains("scripted panic"), "{what}: {m}");
+            }
+            other => panic!("{what}: expected a panicked pre-warm dial, got {other:?}"),
+        }
+        return None;
+    }
+    let pool = builder(faulty, c.place).build().await.expect("built");
+    if !matches!(c.place, Place::FreshDial) {
+        // One idle connection to work with.
+        drop(pool.get().await.expect("first get"));
+        settle().await;
+    }
+    faulty.arm(c.call, c.skip);
+    match c.place {
+        Place::FreshDial => match pool.get().await {
+            Err(Error::Connect(ConnectError::Panicked(m))) => {
+                assert!(m.contains("scripted panic"), "{what}: {m}")
+            }
+            other => panic!("{what}: expected a panicked dial, got {other:?}"),
+        },
+        Place::PreWarm => unreachable!(),
+        Place::Checkout | Place::HealthCheck => {
+            // The idle connection is closed (broken, or failed its check)
+            // and the getter served by a new one.
+            let g = pool.get().await.expect("served by a new connection");
+            drop(g);
+            let closed = pool.state().counters.closed_total();
+            assert_eq!(closed, 1, "{what}: the faulty connection is closed");
+            if let Place::HealthCheck = c.place {
+                let s = pool.state();
+                assert!(s.counters.health_checks >= 1, "{what}: {s:?}");
+                assert_eq!(s.counters.closed(CloseReason::HealthCheck), 1, "{what}");
+            }
+        }
+        Place::Return => {
+            drop(pool.get().await.expect("get"));
+            assert_eq!(
+                pool.state().counters.closed(CloseReason::Broken),
+                1,
+                "{what}: closed as broken"
+            );
+        }
+        Place::ReturnClosed => {
+            let mut g = pool.get().await.expect("get");
+            Pooled::mark_broken(&mut g);
+            drop(g);
+        }
+        Place::Keepalive => {
+            tokio::time::sleep(secs(11)).await;
+            settle().await;
+            assert_eq!(
+                pool.state().counters.closed(CloseReason::Keepalive),
+                1,
+                "{what}: closed by keepalive"
+            );
+        }
+        Place::Close => {}
+    }
+    settle().await;
+    Some(pool)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_any_manager_method_at_any_place_is_contained() {
+    for c in CASES {
+        let what = format!("{:?} at {:?} (shared: {})", c.call, c.place, c.shared);
+        let faulty = Faulty::new(c.shared);
+        let pool = drive(&faulty, c).await;
+        if !matches!(c.place, Place::Close) {
+            assert_eq!(
+                faulty.panics.load(Ordering::SeqCst),
+                1,
+                "{what}: it panicked"
+            );
+        }
+        faulty.disarm();
+        let Some(pool) = pool else { continue };
+        assert_at_rest(&pool, &what);
+        if !matches!(c.place, Place::Close) {
+            // No slot leaked: with `max_open(1)` a get is still served.
+            let g = tokio::time::timeout(secs(1), pool.get())
+                .await
+                .unwrap_or_else(|_| panic!("{what}: a slot leaked"))
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            drop(g);
+            faulty.arm(c.call, c.skip);
+        }
+        // `close()` drains, with the panic armed again where it can strike.
+        tokio::time::timeout(secs(5), pool.close())
+            .await
+            .unwrap_or_else(|_| panic!("{what}: close() did not drain"));
+        let s = pool.state();
+        assert_eq!((s.open, s.closing), (0, 0), "{what}: {s:?}");
+        assert!(
+            faulty.panics.load(Ordering::SeqCst) >= 1,
+            "{what}: it panicked"
+        );
+    }
+}
+
+/// `is_broken` panicking on the connection a checkout takes from the idle
+/// list used to unwind through the new guard, whose `Drop` called it again:
+/// a panic during a panic, which aborts the process.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_is_broken_at_checkout_does_not_abort() {
+    let faulty = Faulty::new(false);
+    let pool = builder(&faulty, Place::Checkout).build().await.unwrap();
+    drop(pool.get().await.unwrap());
+    // Every call panics from now on: the checkout, the return, the new dial.
+    for _ in 0..3 {
+        faulty.arm(Call::IsBroken, 0);
+        let _ = pool.get().await;
+        settle().await;
+    }
+    faulty.disarm();
+    assert_at_rest(&pool, "after three panics");
+    drop(pool.get().await.expect("the pool still lends"));
+    pool.close().await;
+}
