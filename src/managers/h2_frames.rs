@@ -779,7 +779,10 @@ mod tests {
             ready.wait();
             Parser::default().feed(&read, &state);
             let (goaway, debug) = watcher.join().unwrap();
-            assert!(goaway, "round {round}: SETTINGS seen before the GOAWAY of its read");
+            assert!(
+                goaway,
+                "round {round}: SETTINGS seen before the GOAWAY of its read"
+            );
             assert_eq!(debug.as_deref(), Some("shutting down"), "round {round}");
         }
     }
