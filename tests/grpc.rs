@@ -27,6 +27,7 @@ use tonic_health::pb::health_check_response::ServingStatus as Status;
 use tonic_health::pb::health_client::HealthClient;
 
 use fault_support::FaultProxy;
+use grpc_support::raw::{self, GoawayOnConnect};
 use grpc_support::{BOUND, GrpcServer, SERVICE};
 
 /// Polls `cond` every 1 ms for at most 5 s; returns how long it took.
@@ -246,6 +247,69 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     pool.close().await;
 }
 
+// A server that answers a new connection with SETTINGS and GOAWAY in one
+// write (shutting down, or at its connection limit): the connection is
+// draining before it was ever used, so the dial fails with an error that
+// names the GOAWAY, with and without the health check on connect, called
+// directly and through a pool (which then holds nothing). (A GOAWAY that
+// comes later, on a connection already handed out, is `is_broken`: see
+// `server_shutdown_is_detected_and_the_connection_replaced` and
+// `a_server_that_polices_pings_cuts_off_only_pings_while_idle`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_draining_on_arrival_fails_the_dial() {
+    let server = GoawayOnConnect::start(0, b"shutting down").await;
+    let dest = Destination::from(server.addr);
+    for check_on_connect in [false, true] {
+        let manager = || GrpcManager::new().check_on_connect(check_on_connect);
+        let err = timeout(BOUND, manager().connect(&dest))
+            .await
+            .expect("dial within 5 s")
+            .unwrap_err();
+        match &err {
+            GrpcError::ClosedDuringSetup {
+                goaway: Some(0),
+                debug_data,
+            } => assert_eq!(debug_data.as_deref(), Some("shutting down")),
+            other => panic!("check_on_connect({check_on_connect}): {other:?}"),
+        }
+        let message = err.to_string();
+        for part in ["GOAWAY", "during connection setup", "shutting down"] {
+            assert!(message.contains(part), "{message}");
+        }
+        println!("check_on_connect({check_on_connect}): {message}");
+
+        let pool = Pool::builder(manager())
+            .health_check(HealthCheck::Never)
+            .no_backoff()
+            .build()
+            .await
+            .unwrap();
+        let err = timeout(BOUND, pool.get_for(&dest))
+            .await
+            .expect("get within 5 s")
+            .unwrap_err();
+        assert!(
+            matches!(
+                manager_error(&err),
+                GrpcError::ClosedDuringSetup {
+                    goaway: Some(0),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("GOAWAY"), "{err}");
+        let state = pool.state();
+        assert_eq!(
+            (state.open, state.lent, state.idle, state.dialing),
+            (0, 0, 0, 0),
+            "{state:?}"
+        );
+        pool.close().await;
+    }
+    assert_eq!(server.accepted(), 4);
+}
+
 // HTTP/2 keepalive against a server that stops answering (black-holed
 // proxy): the PING goes unanswered, the connection is closed, and
 // is_broken says so within interval + timeout.
@@ -384,7 +448,7 @@ impl PingPolicingServer {
 
     async fn police(mut s: TcpStream, pings: Arc<AtomicUsize>) -> std::io::Result<()> {
         s.set_nodelay(true)?;
-        s.write_all(&Self::frame(0x4, 0, &[])).await?; // SETTINGS
+        s.write_all(&raw::frame(raw::SETTINGS, 0, &[])).await?;
         let mut preface = [0u8; 24];
         s.read_exact(&mut preface).await?;
         loop {
@@ -394,25 +458,19 @@ impl PingPolicingServer {
             let mut payload = vec![0; len];
             s.read_exact(&mut payload).await?;
             match (head[3], head[4] & 0x1) {
-                (0x4, 0) => s.write_all(&Self::frame(0x4, 0x1, &[])).await?, // SETTINGS ACK
-                (0x6, 0) => {
+                (raw::SETTINGS, 0) => {
+                    s.write_all(&raw::frame(raw::SETTINGS, raw::ACK, &[]))
+                        .await?
+                }
+                (raw::PING, 0) => {
                     pings.fetch_add(1, Ordering::SeqCst);
-                    // GOAWAY: last stream 0, ENHANCE_YOUR_CALM, the debug data grpc-go sends.
-                    let mut goaway = vec![0, 0, 0, 0, 0, 0, 0, 0xb];
-                    goaway.extend_from_slice(b"too_many_pings");
-                    s.write_all(&Self::frame(0x7, 0, &goaway)).await?;
+                    // ENHANCE_YOUR_CALM, with the debug data grpc-go sends.
+                    s.write_all(&raw::goaway(0xb, b"too_many_pings")).await?;
                     return s.shutdown().await;
                 }
                 _ => {}
             }
         }
-    }
-
-    fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
-        let mut frame = (payload.len() as u32).to_be_bytes()[1..].to_vec();
-        frame.extend_from_slice(&[kind, flags, 0, 0, 0, 0]);
-        frame.extend_from_slice(payload);
-        frame
     }
 }
 

@@ -6,6 +6,7 @@
 #![cfg(feature = "http2")]
 
 mod fault_support;
+mod grpc_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
 use fault_support::FaultProxy;
+use grpc_support::raw::GoawayOnConnect;
 
 const BOUND: Duration = Duration::from_secs(5);
 
@@ -328,6 +330,66 @@ async fn goaway_drains_the_connection() {
     assert_ne!(conn.local_addr(), old);
     assert_eq!(get(&mut conn, "/").await, "hello");
     drop(conn);
+    pool.close().await;
+}
+
+// A server that answers a new connection with SETTINGS and GOAWAY in one
+// write (shutting down, or at its connection limit): the connection is
+// draining before it was ever used, so the dial fails with an error that
+// names the GOAWAY, called directly and through a pool (which then holds
+// nothing). (A GOAWAY that comes later, on a connection already handed out,
+// is `is_broken`: see `goaway_drains_the_connection`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_draining_on_arrival_fails_the_dial() {
+    let server = GoawayOnConnect::start(0, b"shutting down").await;
+    let dest = Destination::from(server.addr);
+    let err = timeout(BOUND, Http2Manager::new().connect(&dest))
+        .await
+        .expect("dial within 5 s")
+        .unwrap_err();
+    match &err {
+        Http2Error::ClosedDuringSetup {
+            goaway: Some(0),
+            debug_data,
+        } => assert_eq!(debug_data.as_deref(), Some("shutting down")),
+        other => panic!("{other:?}"),
+    }
+    let message = err.to_string();
+    for part in ["GOAWAY", "during connection setup", "shutting down"] {
+        assert!(message.contains(part), "{message}");
+    }
+    println!("{message}");
+
+    let pool = pool_of(Http2Manager::new())
+        .no_backoff()
+        .build()
+        .await
+        .unwrap();
+    let err = timeout(BOUND, pool.get_for(&dest))
+        .await
+        .expect("get within 5 s")
+        .unwrap_err();
+    match &err {
+        Error::Connect(ConnectError::Manager(e)) => assert!(
+            matches!(
+                **e,
+                Http2Error::ClosedDuringSetup {
+                    goaway: Some(0),
+                    ..
+                }
+            ),
+            "{e:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("GOAWAY"), "{err}");
+    let state = pool.state();
+    assert_eq!(
+        (state.open, state.lent, state.idle, state.dialing),
+        (0, 0, 0, 0),
+        "{state:?}"
+    );
+    assert_eq!(server.accepted(), 2);
     pool.close().await;
 }
 

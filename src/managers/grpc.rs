@@ -14,7 +14,7 @@
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
-//! | `connect` | TCP dial, HTTP/2 handshake, wait for the server's first `SETTINGS` (a server that sends none is not HTTP/2: the dial fails), then, with [`check_on_connect`](GrpcManager::check_on_connect) (default on), one health `Check`: a backend that is not `SERVING` fails the dial and is never lent |
+//! | `connect` | TCP dial, HTTP/2 handshake, wait for the server's first `SETTINGS` (a server that sends none is not HTTP/2: the dial fails), then, with [`check_on_connect`](GrpcManager::check_on_connect) (default on), one health `Check`: a backend that is not `SERVING` fails the dial and is never lent. A connection that is already draining (the server sent `GOAWAY`, say with its `SETTINGS`, or during the `Check`) or closed fails the dial too ([`GrpcError::ClosedDuringSetup`]), with or without the `Check` |
 //! | `lending` | shared, up to the server's `MAX_CONCURRENT_STREAMS` (none: the pool's `max_borrowers`, 100 by default) |
 //! | `ping` | `grpc.health.v1.Health/Check` for the configured [service](GrpcManager::health_service) (default `""`, the whole server): `SERVING` is healthy; `NOT_SERVING`, `UNKNOWN`, `SERVICE_UNKNOWN` or an RPC error is an error |
 //! | `is_broken` | the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
@@ -107,7 +107,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use super::h2_frames::{
-    FrameState, FrameWatcher, SettingsWait, await_settings, lend_by_stream_limit,
+    DeadOnArrival, FrameState, FrameWatcher, SettingsWait, await_settings, dead_on_arrival,
+    fmt_dead_on_arrival, lend_by_stream_limit,
 };
 use super::tcp::{Destination, TcpManager};
 use crate::manager::{Lending, Manager};
@@ -153,6 +154,18 @@ pub enum GrpcError {
     /// The health check call failed (a `NOT_FOUND` status: the server has no
     /// health service, or does not know the service name).
     Rpc(tonic::Status),
+    /// The server sent `SETTINGS` and then, before the dial completed,
+    /// `GOAWAY` (often in the same write: a server shutting down, or at its
+    /// connection limit, accepts and turns the connection away at once), or
+    /// the connection closed: it would fail every call, so it is not handed
+    /// out.
+    ClosedDuringSetup {
+        /// The `GOAWAY` error code (0: graceful); `None`: no `GOAWAY`, the
+        /// connection closed.
+        goaway: Option<u32>,
+        /// The `GOAWAY` debug data, if short and printable.
+        debug_data: Option<String>,
+    },
     /// The connection is closed, or draining after the server's `GOAWAY`.
     Closed {
         /// The `GOAWAY` error code, if the server sent one (0: graceful;
@@ -186,6 +199,9 @@ impl fmt::Display for GrpcError {
                 status.code(),
                 status.message()
             ),
+            GrpcError::ClosedDuringSetup { goaway, debug_data } => {
+                fmt_dead_on_arrival(f, "gRPC", *goaway, debug_data.as_deref())
+            }
             GrpcError::Closed { goaway: Some(0xb) } => f.write_str(
                 "gRPC connection closed by the server: GOAWAY ENHANCE_YOUR_CALM (too_many_pings?)",
             ),
@@ -487,8 +503,23 @@ impl Manager for GrpcManager {
                 },
             });
         }
+        let dead = || {
+            dead_on_arrival(&frames, false).map(|DeadOnArrival { goaway, debug_data }| {
+                GrpcError::ClosedDuringSetup { goaway, debug_data }
+            })
+        };
+        if let Some(e) = dead() {
+            return Err(e);
+        }
         if self.check_on_connect {
-            self.check(&channel).await?;
+            // A GOAWAY during the check: the check may still pass (the
+            // server finishes the call), or fail for that reason; either
+            // way the connection is draining, and that is the error.
+            let checked = self.check(&channel).await;
+            if let Some(e) = dead() {
+                return Err(e);
+            }
+            checked?;
         }
         Ok(GrpcConn {
             inner: Arc::new(ConnInner {

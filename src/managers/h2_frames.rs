@@ -9,9 +9,14 @@
 //! must not be lent again. The watcher sits between the client and the
 //! socket, passes every byte through untouched, and parses only the 9-byte
 //! frame headers (24-bit length, type, flags, stream id), skipping payloads
-//! except the few bytes of `SETTINGS` and `GOAWAY` it needs. It keeps a fixed
+//! except the few bytes of `SETTINGS` and `GOAWAY` it needs (and the first
+//! [`GOAWAY_DEBUG_MAX`] bytes of a `GOAWAY`'s debug data). It keeps a fixed
 //! amount of state (frames split across reads at any byte are handled) and
 //! allocates nothing per read.
+//!
+//! The first `SETTINGS` is announced only once the whole read it came in is
+//! parsed: whoever waited for it ([`FrameState::first_settings`]) also sees a
+//! `GOAWAY` the server sent in the same write.
 //!
 //! The `http2` and `grpc` managers use it; it works with any client that
 //! takes a tokio [`AsyncRead`] + [`AsyncWrite`] (or, through
@@ -44,6 +49,7 @@ use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
@@ -59,6 +65,9 @@ const ACK: u8 = 0x1;
 const MAX_CONCURRENT_STREAMS: u16 = 0x3;
 /// No `MAX_CONCURRENT_STREAMS` received yet (the value is a `u32`).
 const NO_LIMIT: u64 = u64::MAX;
+/// How many bytes of a `GOAWAY`'s debug data the watcher keeps
+/// ([`FrameState::goaway_debug_data`]); the rest is skipped.
+pub const GOAWAY_DEBUG_MAX: usize = 64;
 
 /// How the watched stream ended, in [`FrameState`].
 const OPEN: u8 = 0;
@@ -73,8 +82,19 @@ pub struct FrameState {
     settings: AtomicBool,
     goaway: AtomicBool,
     goaway_error: AtomicU32,
+    /// The debug data of the last `GOAWAY` read whole: its first bytes, how
+    /// many, and whether there were more.
+    goaway_debug: Mutex<Option<DebugData>>,
     ended: AtomicU8,
     changed: Notify,
+}
+
+/// The kept start of a `GOAWAY`'s debug data.
+#[derive(Clone, Copy)]
+struct DebugData {
+    bytes: [u8; GOAWAY_DEBUG_MAX],
+    len: usize,
+    truncated: bool,
 }
 
 impl FrameState {
@@ -84,6 +104,7 @@ impl FrameState {
             settings: AtomicBool::new(false),
             goaway: AtomicBool::new(false),
             goaway_error: AtomicU32::new(0),
+            goaway_debug: Mutex::new(None),
             ended: AtomicU8::new(OPEN),
             changed: Notify::new(),
         }
@@ -116,6 +137,40 @@ impl FrameState {
     pub fn goaway_error_code(&self) -> Option<u32> {
         self.goaway_received()
             .then(|| self.goaway_error.load(Ordering::Acquire))
+    }
+
+    /// The debug data of the peer's last `GOAWAY` (its first
+    /// [`GOAWAY_DEBUG_MAX`] bytes; empty: it sent none), once that frame was
+    /// read whole. grpc-go, for example, sends `too_many_pings`.
+    pub fn goaway_debug_data(&self) -> Option<Vec<u8>> {
+        self.goaway_debug
+            .lock()
+            .as_ref()
+            .map(|d| d.bytes[..d.len].to_vec())
+    }
+
+    /// The `GOAWAY` debug data as text, if it is short and printable (UTF-8
+    /// without control characters; cut at [`GOAWAY_DEBUG_MAX`] bytes, then
+    /// marked with `…`): fit for an error message.
+    pub(crate) fn goaway_debug_text(&self) -> Option<String> {
+        let d = (*self.goaway_debug.lock())?;
+        let bytes = &d.bytes[..d.len];
+        let text = match std::str::from_utf8(bytes) {
+            Ok(text) => text,
+            // Cut inside a character: keep the whole ones.
+            Err(e) if d.truncated && e.error_len().is_none() => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).ok()?
+            }
+            Err(_) => return None,
+        };
+        if text.is_empty() || text.chars().any(char::is_control) {
+            return None;
+        }
+        Some(if d.truncated {
+            format!("{text}…")
+        } else {
+            text.to_owned()
+        })
     }
 
     /// Whether the stream ended: end of stream from the peer, a read or write
@@ -182,7 +237,7 @@ impl fmt::Debug for FrameState {
 }
 
 /// The frame parser: where in the byte stream it is. Fixed size.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Parser {
     header: [u8; 9],
     /// Header bytes collected (0..9); 9: inside the payload.
@@ -196,11 +251,41 @@ struct Parser {
     offset: u32,
     /// A SETTINGS entry (6 bytes) or the GOAWAY head (8 bytes) being collected.
     field: [u8; 8],
+    /// The start of the current GOAWAY's debug data.
+    debug: [u8; GOAWAY_DEBUG_MAX],
+    /// A non-ACK SETTINGS frame ended in the bytes being fed: announced once
+    /// they are all parsed.
+    settings_pending: bool,
+}
+
+impl Default for Parser {
+    fn default() -> Self {
+        Self {
+            header: [0; 9],
+            header_len: 0,
+            remaining: 0,
+            kind: 0,
+            flags: 0,
+            offset: 0,
+            field: [0; 8],
+            debug: [0; GOAWAY_DEBUG_MAX],
+            settings_pending: false,
+        }
+    }
 }
 
 impl Parser {
-    /// Feeds bytes the peer sent, in order.
-    fn feed(&mut self, mut bytes: &[u8], state: &FrameState) {
+    /// Feeds bytes the peer sent, in order. A first `SETTINGS` among them is
+    /// announced after all of them are parsed, so that a waiter woken by it
+    /// sees what came with it (a `GOAWAY` in the same read).
+    fn feed(&mut self, bytes: &[u8], state: &FrameState) {
+        self.parse(bytes, state);
+        if std::mem::take(&mut self.settings_pending) {
+            settings_done(state);
+        }
+    }
+
+    fn parse(&mut self, mut bytes: &[u8], state: &FrameState) {
         while !bytes.is_empty() {
             if self.header_len < 9 {
                 let take = (9 - self.header_len).min(bytes.len());
@@ -214,7 +299,7 @@ impl Parser {
                     self.kind = h[3];
                     self.flags = h[4];
                     self.offset = 0;
-                    self.frame_started(state);
+                    self.frame_started();
                     if self.remaining == 0 {
                         self.header_len = 0;
                     }
@@ -231,9 +316,9 @@ impl Parser {
         }
     }
 
-    fn frame_started(&mut self, state: &FrameState) {
+    fn frame_started(&mut self) {
         if self.kind == SETTINGS && self.flags & ACK == 0 && self.remaining == 0 {
-            settings_done(state);
+            self.settings_pending = true;
         }
     }
 
@@ -255,24 +340,37 @@ impl Parser {
                     }
                 }
                 if self.remaining as usize == bytes.len() {
-                    settings_done(state);
+                    self.settings_pending = true;
                 }
             }
             GOAWAY => {
                 for &b in bytes {
-                    if self.offset < 8 {
-                        self.field[self.offset as usize] = b;
-                        self.offset += 1;
-                        if self.offset == 8 {
+                    let at = self.offset as usize;
+                    if at < 8 {
+                        self.field[at] = b;
+                        if at == 7 {
                             let f = self.field;
                             let code = u32::from_be_bytes([f[4], f[5], f[6], f[7]]);
                             state.goaway_error.store(code, Ordering::Release);
                             state.goaway.store(true, Ordering::Release);
                             state.changed.notify_waiters();
                         }
+                    } else if at - 8 < GOAWAY_DEBUG_MAX {
+                        self.debug[at - 8] = b;
                     } else {
-                        break; // debug data: skipped
+                        break; // the rest of the debug data: skipped
                     }
+                    self.offset += 1;
+                }
+                if self.remaining as usize == bytes.len() && self.offset >= 8 {
+                    // The frame is complete: its debug data replaces the last.
+                    let h = self.header;
+                    let total = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize - 8;
+                    *state.goaway_debug.lock() = Some(DebugData {
+                        bytes: self.debug,
+                        len: total.min(GOAWAY_DEBUG_MAX),
+                        truncated: total > GOAWAY_DEBUG_MAX,
+                    });
                 }
             }
             _ => {}
@@ -430,6 +528,54 @@ pub(crate) enum SettingsWait {
     TimedOut,
 }
 
+/// Why a fresh connection is unusable although its first `SETTINGS`
+/// arrived: the peer already sent `GOAWAY` (in the same write, typically: a
+/// server shutting down or at its connection limit accepts, then turns the
+/// connection away at once), or the connection ended.
+pub(crate) struct DeadOnArrival {
+    /// The `GOAWAY` error code; `None`: no `GOAWAY`, the connection ended.
+    pub(crate) goaway: Option<u32>,
+    /// The `GOAWAY` debug data, if short and printable.
+    pub(crate) debug_data: Option<String>,
+}
+
+/// Checks a fresh connection once its first `SETTINGS` arrived (and again
+/// after anything else the dial waits for): `Some` if it cannot be lent,
+/// because the watcher saw `GOAWAY` or the end of the stream, or `closed`
+/// (the client's own view) says so. The first `SETTINGS` is announced only
+/// after the whole read it came in was parsed, so a `GOAWAY` sent with it is
+/// seen here.
+pub(crate) fn dead_on_arrival(frames: &FrameState, closed: bool) -> Option<DeadOnArrival> {
+    (closed || frames.is_unusable()).then(|| DeadOnArrival {
+        goaway: frames.goaway_error_code(),
+        debug_data: frames.goaway_debug_text(),
+    })
+}
+
+/// The message of a dial that failed with [`DeadOnArrival`]; `what` names
+/// the protocol (`HTTP/2`, `gRPC`).
+pub(crate) fn fmt_dead_on_arrival(
+    f: &mut fmt::Formatter<'_>,
+    what: &str,
+    goaway: Option<u32>,
+    debug_data: Option<&str>,
+) -> fmt::Result {
+    match (goaway, debug_data) {
+        (Some(code), Some(debug)) => write!(
+            f,
+            "{what} server sent GOAWAY (error code {code:#x}, {debug:?}) during connection setup: the new connection is draining"
+        ),
+        (Some(code), None) => write!(
+            f,
+            "{what} server sent GOAWAY (error code {code:#x}) during connection setup: the new connection is draining"
+        ),
+        (None, _) => write!(
+            f,
+            "{what} connection closed during setup, right after the server's SETTINGS"
+        ),
+    }
+}
+
 /// `Lending::shared` at the peer's stream limit (none: `usize::MAX`, for the
 /// pool to clamp).
 pub(crate) fn lend_by_stream_limit<C: Clone>(frames: &FrameState) -> Lending<C> {
@@ -508,10 +654,20 @@ mod tests {
             let state = feed_in_pieces(&bytes, &[i]);
             assert_eq!(state.peer_max_concurrent_streams(), Some(3), "cut at {i}");
             assert_eq!(state.goaway_error_code(), Some(0xb), "cut at {i}");
+            assert_eq!(
+                state.goaway_debug_data().as_deref(),
+                Some(&b"too_many_pings"[..]),
+                "cut at {i}"
+            );
             for j in i..=bytes.len() {
                 let state = feed_in_pieces(&bytes, &[i, j]);
                 assert_eq!(state.peer_max_concurrent_streams(), Some(3), "{i}/{j}");
                 assert_eq!(state.goaway_error_code(), Some(0xb), "{i}/{j}");
+                assert_eq!(
+                    state.goaway_debug_text().as_deref(),
+                    Some("too_many_pings"),
+                    "{i}/{j}"
+                );
             }
         }
         // One byte at a time.
@@ -544,8 +700,91 @@ mod tests {
         assert!(!state.goaway_received(), "error code incomplete");
         parser.feed(&bytes[goaway_at + 16..goaway_at + 17], &state);
         assert_eq!(state.goaway_error_code(), Some(0xb));
-        parser.feed(&bytes[goaway_at + 17..], &state);
+        assert_eq!(state.goaway_debug_data(), None, "debug data not read yet");
+        parser.feed(&bytes[goaway_at + 17..bytes.len() - 1], &state);
+        assert_eq!(state.goaway_debug_data(), None, "one byte short");
+        parser.feed(&bytes[bytes.len() - 1..], &state);
+        assert_eq!(state.goaway_debug_text().as_deref(), Some("too_many_pings"));
         assert_eq!(parser.header_len, 0, "at a frame boundary");
+    }
+
+    fn goaway(code: u32, debug: &[u8]) -> Vec<u8> {
+        let mut payload = 0u32.to_be_bytes().to_vec();
+        payload.extend(code.to_be_bytes());
+        payload.extend(debug);
+        frame(GOAWAY, 0, 0, &payload)
+    }
+
+    #[test]
+    fn goaway_debug_data_kept_short_and_shown_only_if_printable() {
+        // None sent: empty, and no text.
+        let state = feed_in_pieces(&goaway(0, b""), &[]);
+        assert_eq!(state.goaway_debug_data(), Some(Vec::new()));
+        assert_eq!(state.goaway_debug_text(), None);
+        // Not printable: kept, but no text.
+        let state = feed_in_pieces(&goaway(2, b"line\nbreak"), &[]);
+        assert_eq!(state.goaway_debug_data().unwrap(), b"line\nbreak");
+        assert_eq!(state.goaway_debug_text(), None);
+        let state = feed_in_pieces(&goaway(2, &[0xff, 0xfe]), &[]);
+        assert_eq!(state.goaway_debug_text(), None);
+        // Long: the first GOAWAY_DEBUG_MAX bytes, marked as cut; a character
+        // cut in two is left out.
+        let long = "é".repeat(GOAWAY_DEBUG_MAX); // 2 bytes each
+        let state = feed_in_pieces(&goaway(0, long.as_bytes()), &[20, 90]);
+        assert_eq!(
+            state.goaway_debug_data().unwrap(),
+            &long.as_bytes()[..GOAWAY_DEBUG_MAX]
+        );
+        let expected = format!("{}…", "é".repeat(GOAWAY_DEBUG_MAX / 2));
+        assert_eq!(state.goaway_debug_text(), Some(expected));
+        let odd = format!("x{long}");
+        let state = feed_in_pieces(&goaway(0, odd.as_bytes()), &[]);
+        let expected = format!("x{}…", "é".repeat(GOAWAY_DEBUG_MAX / 2 - 1));
+        assert_eq!(state.goaway_debug_text(), Some(expected));
+        // A later GOAWAY replaces the first's debug data.
+        let mut two = goaway(0, b"first");
+        two.extend(goaway(0xb, b""));
+        let state = feed_in_pieces(&two, &[]);
+        assert_eq!(state.goaway_error_code(), Some(0xb));
+        assert_eq!(state.goaway_debug_data(), Some(Vec::new()));
+    }
+
+    // A server that answers a new connection with SETTINGS and GOAWAY in one
+    // write: whoever waits for the first SETTINGS must see the GOAWAY too,
+    // or it takes a draining connection for a usable one. The watcher
+    // announces SETTINGS only once the whole read is parsed. Another thread
+    // watches the flags while the parser works through a read with many
+    // frames between the two (a few milliseconds of parsing: wide enough
+    // for the watching thread to look in between, if it could).
+    #[test]
+    fn settings_are_announced_after_the_rest_of_their_read() {
+        let mut read = frame(SETTINGS, 0, 0, &setting(0x3, 10));
+        for _ in 0..100_000 {
+            read.extend(frame(0x6, 0, 0, &[0; 8])); // PING
+        }
+        read.extend(goaway(0, b"shutting down"));
+        for round in 0..3 {
+            let state = Arc::new(FrameState::new());
+            let ready = Arc::new(std::sync::Barrier::new(2));
+            let watcher = std::thread::spawn({
+                let (state, ready) = (Arc::clone(&state), Arc::clone(&ready));
+                move || {
+                    ready.wait();
+                    while !state.settings_received() {
+                        std::hint::spin_loop();
+                    }
+                    (state.goaway_received(), state.goaway_debug_text())
+                }
+            });
+            ready.wait();
+            Parser::default().feed(&read, &state);
+            let (goaway, debug) = watcher.join().unwrap();
+            assert!(
+                goaway,
+                "round {round}: SETTINGS seen before the GOAWAY of its read"
+            );
+            assert_eq!(debug.as_deref(), Some("shutting down"), "round {round}");
+        }
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
-//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), the HTTP/2 handshake, the connection driver spawned, then a wait (bounded by [`settings_timeout`](Http2Manager::settings_timeout)) for the server's first `SETTINGS`: a peer that sends none is not speaking HTTP/2, and the dial fails |
+//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), the HTTP/2 handshake, the connection driver spawned, then a wait (bounded by [`settings_timeout`](Http2Manager::settings_timeout)) for the server's first `SETTINGS`: a peer that sends none is not speaking HTTP/2, and the dial fails; a connection that is already draining (the server sent `GOAWAY` with its `SETTINGS`) or closed fails the dial too ([`Http2Error::ClosedDuringSetup`]) |
 //! | `lending` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
 //! | `is_broken` | the connection is closed ([`SendRequest::is_closed`]), or the server sent `GOAWAY` (it is *draining*: its in-flight requests finish, it takes no new ones), or the socket hit end of stream or an error |
 //! | `ping` | no round trip: fails if `is_broken` would say so, then waits for [`SendRequest::ready`] (see below) |
@@ -82,7 +82,8 @@ use hyper::client::conn::http2::{Builder as H2Builder, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
 use super::h2_frames::{
-    FrameState, FrameWatcher, SettingsWait, await_settings, lend_by_stream_limit,
+    DeadOnArrival, FrameState, FrameWatcher, SettingsWait, await_settings, dead_on_arrival,
+    fmt_dead_on_arrival, lend_by_stream_limit,
 };
 use super::tcp::{Destination, TcpManager};
 use crate::manager::{Lending, Manager};
@@ -118,6 +119,18 @@ pub enum Http2Error {
     /// The server closed the connection before sending `SETTINGS` (an
     /// HTTP/1-only server answers the HTTP/2 preface with a 400 and closes).
     ClosedBeforeSettings,
+    /// The server sent `SETTINGS` and then, before the dial completed,
+    /// `GOAWAY` (often in the same write: a server shutting down, or at its
+    /// connection limit, accepts and turns the connection away at once), or
+    /// the connection closed: it would fail every request, so it is not
+    /// handed out.
+    ClosedDuringSetup {
+        /// The `GOAWAY` error code (0: graceful); `None`: no `GOAWAY`, the
+        /// connection closed.
+        goaway: Option<u32>,
+        /// The `GOAWAY` debug data, if short and printable.
+        debug_data: Option<String>,
+    },
     /// The connection is closed, or draining after the server's `GOAWAY`.
     Closed {
         /// The `GOAWAY` error code, if the server sent one (0: graceful).
@@ -139,6 +152,9 @@ impl fmt::Display for Http2Error {
             Http2Error::ClosedBeforeSettings => f.write_str(
                 "the server closed the connection before its HTTP/2 SETTINGS frame: not an HTTP/2 (h2c) server?",
             ),
+            Http2Error::ClosedDuringSetup { goaway, debug_data } => {
+                fmt_dead_on_arrival(f, "HTTP/2", *goaway, debug_data.as_deref())
+            }
             Http2Error::Closed { goaway: Some(code) } => {
                 write!(f, "HTTP/2 connection draining: GOAWAY (error code {code:#x})")
             }
@@ -421,6 +437,12 @@ where
                     waited: self.settings_timeout,
                 },
             });
+        }
+        if let Some(DeadOnArrival { goaway, debug_data }) =
+            dead_on_arrival(&frames, send.is_closed())
+        {
+            driver.abort();
+            return Err(Http2Error::ClosedDuringSetup { goaway, debug_data });
         }
         Ok(Http2Conn {
             send,

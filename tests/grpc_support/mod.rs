@@ -2,6 +2,9 @@
 //! service (`""` and [`SERVICE`] `SERVING`), counting the connections it
 //! accepts, with a chosen `MAX_CONCURRENT_STREAMS`: [`GrpcServer`]. Used by
 //! `tests/grpc.rs` and, behind `fault_support`'s proxy, `tests/faults.rs`.
+//!
+//! And, without tonic (so `tests/http2.rs` uses it too, with the `http2`
+//! feature alone), raw HTTP/2 for scripted servers: [`raw`].
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -10,13 +13,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
+#[cfg(feature = "grpc")]
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+#[cfg(feature = "grpc")]
 use tokio::time::timeout;
+#[cfg(feature = "grpc")]
 use tokio_stream::StreamExt;
+#[cfg(feature = "grpc")]
 use tokio_stream::wrappers::TcpListenerStream;
+#[cfg(feature = "grpc")]
 use tonic::transport::Server;
+#[cfg(feature = "grpc")]
 use tonic_health::ServingStatus;
+#[cfg(feature = "grpc")]
 use tonic_health::server::HealthReporter;
 
 /// Bound of the waits for the server (its graceful stop).
@@ -26,6 +36,7 @@ pub const SERVICE: &str = "test.Svc";
 
 /// A tonic server with the health service (`""` and `test.Svc` SERVING),
 /// counting the connections it accepts.
+#[cfg(feature = "grpc")]
 pub struct GrpcServer {
     pub addr: SocketAddr,
     pub reporter: HealthReporter,
@@ -34,6 +45,7 @@ pub struct GrpcServer {
     task: JoinHandle<()>,
 }
 
+#[cfg(feature = "grpc")]
 impl GrpcServer {
     /// On a free port; `max_streams` is its `MAX_CONCURRENT_STREAMS`
     /// (`None`: tonic's default).
@@ -95,5 +107,89 @@ impl GrpcServer {
             .await
             .expect("server stopped within 5 s")
             .unwrap();
+    }
+}
+
+/// Raw HTTP/2: frames on stream 0, and a server that turns every
+/// connection away as it opens.
+pub mod raw {
+    use super::*;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Frame type `SETTINGS`.
+    pub const SETTINGS: u8 = 0x4;
+    /// Frame type `PING`.
+    pub const PING: u8 = 0x6;
+    /// Frame type `GOAWAY`.
+    pub const GOAWAY: u8 = 0x7;
+    /// The `ACK` flag (of `SETTINGS` and `PING`).
+    pub const ACK: u8 = 0x1;
+
+    /// A frame on stream 0 (the connection): 9-byte header, then `payload`.
+    pub fn frame(kind: u8, flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut frame = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        frame.extend_from_slice(&[kind, flags, 0, 0, 0, 0]);
+        frame.extend_from_slice(payload);
+        frame
+    }
+
+    /// A `GOAWAY` frame: last stream 0 (no stream was processed), `code`,
+    /// then `debug` data.
+    pub fn goaway(code: u32, debug: &[u8]) -> Vec<u8> {
+        let mut payload = 0u32.to_be_bytes().to_vec();
+        payload.extend_from_slice(&code.to_be_bytes());
+        payload.extend_from_slice(debug);
+        frame(GOAWAY, 0, &payload)
+    }
+
+    /// A server shutting down (or at its connection limit) as some do:
+    /// it accepts, reads the client's preface, and answers with one write
+    /// holding both its (empty) `SETTINGS` and `GOAWAY` with `code` and
+    /// `debug`; then it reads until the client closes. Counts connections.
+    pub struct GoawayOnConnect {
+        pub addr: SocketAddr,
+        accepted: Arc<AtomicUsize>,
+        task: JoinHandle<()>,
+    }
+
+    impl GoawayOnConnect {
+        pub async fn start(code: u32, debug: &'static [u8]) -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let accepted = Arc::<AtomicUsize>::default();
+            let counter = Arc::clone(&accepted);
+            let task = tokio::spawn(async move {
+                while let Ok((mut s, _)) = listener.accept().await {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(async move {
+                        let mut preface = [0u8; 24];
+                        s.read_exact(&mut preface).await?;
+                        let mut reply = frame(SETTINGS, 0, &[]);
+                        reply.extend(goaway(code, debug));
+                        s.write_all(&reply).await?;
+                        let mut sink = [0u8; 1024];
+                        while s.read(&mut sink).await? > 0 {}
+                        Ok::<_, std::io::Error>(())
+                    });
+                }
+            });
+            Self {
+                addr,
+                accepted,
+                task,
+            }
+        }
+
+        /// Connections accepted so far.
+        pub fn accepted(&self) -> usize {
+            self.accepted.load(Ordering::SeqCst)
+        }
+    }
+
+    impl Drop for GoawayOnConnect {
+        fn drop(&mut self) {
+            self.task.abort();
+        }
     }
 }
