@@ -17,7 +17,8 @@ pub enum ConnectError<E> {
     /// The dial did not finish within `connect_timeout`.
     Timeout(Duration),
     /// The dial task ended without a result: the runtime the pool was built
-    /// in shut down under it.
+    /// in shut down under it. (Not the backend's fault: it starts no
+    /// backoff.)
     Aborted,
     /// `connect` (or `lending`, asked right after it) panicked; the panic's
     /// message.

@@ -1278,6 +1278,8 @@ impl<M: Manager> State<M> {
                 }
             }
             Err(err) => {
+                // Aborted: the runtime is going away, the backend is not to blame.
+                let aborted = matches!(err, ConnectError::Aborted);
                 entry.last_error = Some(err.clone());
                 // A closed pool has nothing to remember it for.
                 entry.failed_at = (!self.closed).then_some(now);
@@ -1289,6 +1291,7 @@ impl<M: Manager> State<M> {
                 }
                 if let Some(backoff) = config.backoff
                     && !self.closed
+                    && !aborted
                 {
                     let delay = backoff.delay(self.keys.get(id).failures);
                     self.enter_backoff(id, delay, now, fx);

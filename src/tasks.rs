@@ -54,22 +54,24 @@ pub(crate) async fn dial<M: Manager>(
                     contain::call(|| (broken, manager.lending(&conn)))
                         .map_err(|panic| (panic, "lending"))
                 });
-            match checked {
+            let err = match checked {
                 Ok((false, lending)) => {
                     tracing::debug!(?key, ?lending, "dial succeeded");
-                    Ok((conn, lending))
+                    return Ok((conn, lending));
                 }
                 Ok((true, _)) => {
                     tracing::debug!(?key, "dial made a connection that is already broken");
-                    shared.state.lock().count_close_of_dialed(key_id);
-                    spawn_close(shared, conn, CloseReason::Broken);
-                    Err(ConnectError::Broken)
+                    ConnectError::Broken
                 }
                 Err((panic, what)) => {
                     panic.log(what, key);
-                    Err(ConnectError::Panicked(panic.message()))
+                    ConnectError::Panicked(panic.message())
                 }
-            }
+            };
+            // Made but never lent: closed all the same.
+            shared.state.lock().count_close_of_dialed(key_id);
+            spawn_close(shared, conn, CloseReason::Broken);
+            Err(err)
         }
         Ok(Ok(Err(e))) => {
             tracing::debug!(?key, error = %e, "dial failed");

@@ -48,11 +48,12 @@ impl std::fmt::Display for Failed {
 
 impl std::error::Error for Failed {}
 
-/// A manager that panics once in `Call`, after letting `skip` calls of it
-/// pass.
+/// A manager that panics in `Call` once, after letting `skip` calls of it
+/// pass (or, `always`, on every call).
 #[derive(Default)]
 struct Faulty {
     armed: Mutex<Option<(Call, usize)>>,
+    always: Mutex<Option<Call>>,
     /// Lend connections shared (up to 4 borrowers) instead of exclusively.
     shared: bool,
     next_id: AtomicU64,
@@ -72,11 +73,20 @@ impl Faulty {
         *self.armed.lock() = Some((call, skip));
     }
 
+    fn always(&self, call: Call) {
+        *self.always.lock() = Some(call);
+    }
+
     fn disarm(&self) {
         *self.armed.lock() = None;
+        *self.always.lock() = None;
     }
 
     fn maybe_panic(&self, call: Call) {
+        if *self.always.lock() == Some(call) {
+            self.panics.fetch_add(1, Ordering::SeqCst);
+            panic!("scripted panic in {call:?}, as always");
+        }
         let mut armed = self.armed.lock();
         match &mut *armed {
             Some((c, 0)) if *c == call => {
@@ -332,8 +342,8 @@ async fn a_panic_in_any_manager_method_at_any_place_is_contained() {
                 .unwrap_or_else(|_| panic!("{what}: a slot leaked"))
                 .unwrap_or_else(|e| panic!("{what}: {e}"));
             drop(g);
-            faulty.arm(c.call, c.skip);
         }
+        faulty.arm(c.call, c.skip);
         // `close()` drains, with the panic armed again where it can strike.
         tokio::time::timeout(secs(5), pool.close())
             .await
@@ -347,22 +357,47 @@ async fn a_panic_in_any_manager_method_at_any_place_is_contained() {
     }
 }
 
-/// `is_broken` panicking on the connection a checkout takes from the idle
-/// list used to unwind through the new guard, whose `Drop` called it again:
-/// a panic during a panic, which aborts the process.
+/// An `is_broken` that always panics, met by a checkout of an idle
+/// connection: it used to unwind through the new guard, whose `Drop` called
+/// it again, a panic during a panic, which aborts the process. Now the idle
+/// connection is closed as broken, and the dial made for the getter too.
 #[tokio::test(start_paused = true)]
-async fn a_panicking_is_broken_at_checkout_does_not_abort() {
+async fn an_is_broken_that_always_panics_at_checkout_does_not_abort() {
     let faulty = Faulty::new(false);
     let pool = builder(&faulty, Place::Checkout).build().await.unwrap();
     drop(pool.get().await.unwrap());
-    // Every call panics from now on: the checkout, the return, the new dial.
-    for _ in 0..3 {
-        faulty.arm(Call::IsBroken, 0);
-        let _ = pool.get().await;
-        settle().await;
+    faulty.always(Call::IsBroken);
+    match pool.get().await {
+        Err(Error::Connect(ConnectError::Panicked(_))) => {}
+        other => panic!("expected the new dial's panic, got {other:?}"),
     }
+    settle().await;
     faulty.disarm();
-    assert_at_rest(&pool, "after three panics");
+    assert_at_rest(&pool, "after the panics");
+    assert_eq!(pool.state().counters.closed(CloseReason::Broken), 2);
     drop(pool.get().await.expect("the pool still lends"));
     pool.close().await;
+}
+
+/// An `is_broken` that always panics at every return: each connection is
+/// closed as broken, its slot freed (`max_open(1)`: a leaked slot would
+/// time the next get out), and `close()` drains.
+#[tokio::test(start_paused = true)]
+async fn an_is_broken_that_always_panics_at_return_leaks_no_slot() {
+    for shared in [false, true] {
+        let faulty = Faulty::new(shared);
+        let pool = builder(&faulty, Place::Return).build().await.unwrap();
+        for _ in 0..3 {
+            let g = pool.get().await.expect("a slot is free");
+            faulty.always(Call::IsBroken);
+            drop(g);
+            faulty.disarm();
+            settle().await;
+            assert_at_rest(&pool, "after a return");
+        }
+        assert_eq!(pool.state().counters.closed(CloseReason::Broken), 3);
+        tokio::time::timeout(secs(5), pool.close())
+            .await
+            .expect("close() drains");
+    }
 }
