@@ -102,6 +102,14 @@ impl<C> std::fmt::Debug for Lending<C> {
 /// that gives up does not cancel the dial, and the connection it produces is
 /// handed to the next getter or kept idle.
 ///
+/// A panic in any method is contained: in `connect` (or in `is_broken` or
+/// `lending` on the connection it just made) it fails that dial with
+/// [`ConnectError::Panicked`](crate::ConnectError::Panicked); in `ping` it
+/// fails the ping; in `is_broken` or `lending` at checkout or return it
+/// makes the connection count as broken (closed, its slot freed); in
+/// `close` it ends the close. Each is logged at `error` with the key. The
+/// connection's `Clone` (for shared lending) and `Drop` are not covered.
+///
 /// ```
 /// use connpool::{Manager, async_trait};
 ///
