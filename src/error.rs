@@ -273,8 +273,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     /// The source of the dial failure it carries (whose message is already
     /// in this one's).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.connect_error()
-            .and_then(std::error::Error::source)
+        self.connect_error().and_then(std::error::Error::source)
     }
 }
 
