@@ -324,6 +324,9 @@ pub struct Builder<M: Manager> {
     /// key's place (pre-warming many keys stays linear).
     initial: Vec<(M::Key, usize)>,
     initial_at: HashMap<M::Key, usize>,
+    /// The method that set `initial`, as errors name it: `initial` or
+    /// `initial_for`.
+    initial_method: &'static str,
     idle_timeout: Option<Duration>,
     max_lifetime: Option<Duration>,
     jitter: f64,
@@ -352,6 +355,7 @@ impl<M: Manager> Builder<M> {
             max_waiters: None,
             initial: Vec::new(),
             initial_at: HashMap::new(),
+            initial_method: "initial_for",
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_lifetime: Some(DEFAULT_MAX_LIFETIME),
             jitter: DEFAULT_JITTER,
@@ -572,6 +576,16 @@ impl<M: Manager> Builder<M> {
         if max_open == 0 {
             return Err(ConfigError::new("max_open", "must be at least 1"));
         }
+        // A cap the user left unset is named by the setting it defaults to:
+        // a message names only settings the user can see in their code.
+        let open_per_key_cap = |n| match self.max_open_per_key {
+            Some(_) => format!("`max_open_per_key` ({n})"),
+            None => format!("`max_open` ({n}), which `max_open_per_key` defaults to"),
+        };
+        let idle_cap = |n| match self.max_idle {
+            Some(_) => format!("`max_idle` ({n})"),
+            None => format!("`max_open` ({n}), which `max_idle` defaults to"),
+        };
         let max_open_per_key = self.max_open_per_key.unwrap_or(max_open);
         if max_open_per_key == 0 {
             return Err(ConfigError::new("max_open_per_key", "must be at least 1"));
@@ -598,6 +612,18 @@ impl<M: Manager> Builder<M> {
         let max_idle_per_key = self
             .max_idle_per_key
             .unwrap_or(max_open_per_key.min(max_idle));
+        let idle_per_key_cap = |n| {
+            let origin = if max_open_per_key <= max_idle {
+                self.max_open_per_key
+                    .map_or("max_open", |_| "max_open_per_key")
+            } else {
+                "max_idle"
+            };
+            match self.max_idle_per_key {
+                Some(_) => format!("`max_idle_per_key` ({n})"),
+                None => format!("`{origin}` ({n}), which `max_idle_per_key` defaults to"),
+            }
+        };
         if max_idle_per_key == 0 {
             return Err(ConfigError::new(
                 "max_idle_per_key",
@@ -608,14 +634,18 @@ impl<M: Manager> Builder<M> {
             return Err(ConfigError::new(
                 "max_idle_per_key",
                 format!(
-                    "({max_idle_per_key}) must not exceed `max_open_per_key` ({max_open_per_key})"
+                    "({max_idle_per_key}) must not exceed {}",
+                    open_per_key_cap(max_open_per_key)
                 ),
             ));
         }
         if max_idle_per_key > max_idle {
             return Err(ConfigError::new(
                 "max_idle_per_key",
-                format!("({max_idle_per_key}) must not exceed `max_idle` ({max_idle})"),
+                format!(
+                    "({max_idle_per_key}) must not exceed {}",
+                    idle_cap(max_idle)
+                ),
             ));
         }
         if self.max_waiters == Some(0) {
@@ -661,8 +691,9 @@ impl<M: Manager> Builder<M> {
             return Err(ConfigError::new(
                 "min_idle",
                 format!(
-                    "({}) must not exceed `max_idle_per_key` ({max_idle_per_key})",
-                    self.min_idle
+                    "({}) must not exceed {}",
+                    self.min_idle,
+                    idle_per_key_cap(max_idle_per_key)
                 ),
             ));
         }
@@ -692,13 +723,19 @@ impl<M: Manager> Builder<M> {
             MAX_BORROWERS_LIMIT as u64,
         )?;
         let mut total = 0usize;
+        let method = self.initial_method;
         for (key, n) in &self.initial {
             if *n > max_idle_per_key {
+                let what = match method {
+                    "initial" => format!("{n}"),
+                    _ => format!("{n} for key {key:?}"),
+                };
                 return Err(ConfigError::new(
-                    "initial_for",
+                    method,
                     format!(
-                        "({n} for key {key:?}) must not exceed `max_idle_per_key` ({max_idle_per_key}): \
-                         the extra connections would be closed as soon as they were opened"
+                        "({what}) must not exceed {}: the extra connections would be closed \
+                         as soon as they were opened",
+                        idle_per_key_cap(max_idle_per_key)
                     ),
                 ));
             }
@@ -706,8 +743,8 @@ impl<M: Manager> Builder<M> {
         }
         if total > max_idle {
             return Err(ConfigError::new(
-                "initial_for",
-                format!("({total} in all) must not exceed `max_idle` ({max_idle})"),
+                method,
+                format!("({total} in all) must not exceed {}", idle_cap(max_idle)),
             ));
         }
         Ok(Config {
@@ -745,7 +782,9 @@ impl<M: Manager<Key = ()>> Builder<M> {
     /// Pre-warms `n` connections while building (silenceper's `InitialCap`):
     /// the single-destination form of [`initial_for`](Builder::initial_for).
     pub fn initial(self, n: usize) -> Self {
-        self.initial_for((), n)
+        let mut builder = self.initial_for((), n);
+        builder.initial_method = "initial";
+        builder
     }
 }
 

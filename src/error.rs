@@ -1,4 +1,10 @@
 //! Errors: what a getter, a builder and a closer can be told.
+//!
+//! Each error here writes its cause into its own message, so `{}` of it in a
+//! log line is complete, and its [`source`](std::error::Error::source) is
+//! the *cause's* source, never the cause it already printed: walking the
+//! chain (`anyhow`'s `{:#}`, a logger's cause list) repeats nothing. The
+//! manager's typed error is reached with [`Error::manager_error`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -59,16 +65,64 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
     }
 }
 
+impl<E> ConnectError<E> {
+    /// The manager's own error, if the manager refused the dial.
+    pub fn manager_error(&self) -> Option<&E> {
+        match self {
+            ConnectError::Manager(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl<E: std::error::Error + 'static> std::error::Error for ConnectError<E> {
+    /// The manager error's source: its message is already in this one's.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            ConnectError::Manager(e) => Some(&**e),
+            ConnectError::Manager(e) => e.source(),
             _ => None,
         }
     }
 }
 
 /// Why a `get` returned no connection.
+///
+/// Its message includes the dial failure it carries (the manager's message
+/// too), and its [`source`](std::error::Error::source) is that message's
+/// cause, if any. The typed manager error is [`manager_error`](Error::manager_error):
+///
+/// ```
+/// use std::time::Duration;
+/// use connpool::{Error, Manager, Pool, async_trait};
+///
+/// struct Down;
+///
+/// #[async_trait]
+/// impl Manager for Down {
+///     type Key = ();
+///     type Connection = ();
+///     type Error = std::io::Error;
+///
+///     async fn connect(&self, _: &()) -> std::io::Result<()> {
+///         Err(std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"))
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = Pool::builder(Down).build().await.unwrap();
+/// let err = pool.get().await.unwrap_err();
+/// assert_eq!(err.to_string(), "connect failed: refused");
+/// let io = err.manager_error().expect("the manager refused the dial");
+/// assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
+/// assert!(!err.is_timeout());
+///
+/// // The key now backs off: the next get fails at once, with the same cause.
+/// let err = pool.get().await.unwrap_err();
+/// assert!(matches!(err, Error::Backoff { .. }), "{err}");
+/// assert_eq!(err.manager_error().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
+/// # }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error<E> {
@@ -77,14 +131,21 @@ pub enum Error<E> {
     Connect(ConnectError<E>),
     /// The checkout deadline (`checkout_timeout`) passed before a connection
     /// became available.
+    #[non_exhaustive]
     Timeout {
         /// How long the getter waited.
         waited: Duration,
         /// The key's most recent dial failure, if its last dial failed: the
         /// likely reason nothing arrived.
         last_connect_error: Option<ConnectError<E>>,
+        /// The getter ran on another runtime than the one the pool was built
+        /// in (or on none), where the pool's dials, pings and closes run: if
+        /// that runtime is no longer driven (shut down, or a `block_on` that
+        /// returned), nothing can arrive. The message then says so.
+        foreign_runtime: bool,
     },
     /// `max_waiters` getters were already waiting; this one was refused at once.
+    #[non_exhaustive]
     TooManyWaiters {
         /// The configured limit.
         max_waiters: usize,
@@ -92,7 +153,10 @@ pub enum Error<E> {
     /// The key is in dial backoff after failed dials: this getter found no
     /// idle connection and failed at once instead of dialing (or waiting for
     /// a dial slot).
+    #[non_exhaustive]
     Backoff {
+        /// The key, as its `Debug` output.
+        key: Arc<str>,
         /// Time left until the key may be dialed again.
         retry_in: Duration,
         /// The dial failure that started or extended the backoff.
@@ -102,33 +166,105 @@ pub enum Error<E> {
     Closed,
 }
 
+impl<E> Error<E> {
+    /// The manager's own error behind this one: the failed dial's
+    /// ([`Connect`](Error::Connect)), or the key's last failed dial's
+    /// ([`Backoff`](Error::Backoff), [`Timeout`](Error::Timeout) after a
+    /// failed dial). `None` when the manager refused nothing (a dial timeout,
+    /// a full pool, a closed pool…).
+    ///
+    /// ```
+    /// use connpool::{ConnectError, Error};
+    /// use std::sync::Arc;
+    ///
+    /// let err: Error<std::io::Error> = Error::Connect(ConnectError::Manager(Arc::new(
+    ///     std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
+    /// )));
+    /// assert_eq!(err.manager_error().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
+    /// assert!(Error::<std::io::Error>::Closed.manager_error().is_none());
+    /// ```
+    pub fn manager_error(&self) -> Option<&E> {
+        self.connect_error().and_then(ConnectError::manager_error)
+    }
+
+    /// The dial failure this error carries: the dial's own
+    /// ([`Connect`](Error::Connect)), or the key's last one
+    /// ([`Backoff`](Error::Backoff), [`Timeout`](Error::Timeout) when the
+    /// key's last dial failed).
+    ///
+    /// ```
+    /// use connpool::{ConnectError, Error};
+    /// use std::time::Duration;
+    ///
+    /// let err: Error<std::io::Error> = Error::Connect(ConnectError::Timeout(Duration::from_secs(1)));
+    /// assert!(matches!(err.connect_error(), Some(ConnectError::Timeout(_))));
+    /// assert!(err.manager_error().is_none());
+    /// ```
+    pub fn connect_error(&self) -> Option<&ConnectError<E>> {
+        match self {
+            Error::Connect(e)
+            | Error::Backoff {
+                last_connect_error: e,
+                ..
+            }
+            | Error::Timeout {
+                last_connect_error: Some(e),
+                ..
+            } => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Whether the checkout deadline passed ([`Timeout`](Error::Timeout)).
+    /// A dial that ran out of `connect_timeout` is not one: it is
+    /// `Connect(ConnectError::Timeout(_))`.
+    ///
+    /// ```
+    /// use connpool::{ConnectError, Error};
+    /// use std::time::Duration;
+    ///
+    /// let dial: Error<std::io::Error> = Error::Connect(ConnectError::Timeout(Duration::from_secs(1)));
+    /// assert!(!dial.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout { .. })
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Connect(e) => e.fmt(f),
             Error::Timeout {
                 waited,
-                last_connect_error: None,
-            } => write!(
-                f,
-                "no connection available within the checkout deadline (waited {waited:?})"
-            ),
-            Error::Timeout {
-                waited,
-                last_connect_error: Some(e),
-            } => write!(
-                f,
-                "no connection available within the checkout deadline (waited {waited:?}); last dial: {e}"
-            ),
+                last_connect_error,
+                foreign_runtime,
+            } => {
+                write!(
+                    f,
+                    "no connection available within the checkout deadline (waited {waited:?})"
+                )?;
+                if let Some(e) = last_connect_error {
+                    write!(f, "; last dial: {e}")?;
+                }
+                if *foreign_runtime {
+                    f.write_str(
+                        "; the pool's dials and pings run on the runtime it was built in, \
+                         not this one: is that runtime still running?",
+                    )?;
+                }
+                Ok(())
+            }
             Error::TooManyWaiters { max_waiters } => {
                 write!(f, "too many getters waiting (max_waiters = {max_waiters})")
             }
             Error::Backoff {
+                key,
                 retry_in,
                 last_connect_error,
             } => write!(
                 f,
-                "dials of this key are backing off for {retry_in:?} after: {last_connect_error}"
+                "dials of key {key} are backing off for {retry_in:?} after: {last_connect_error}"
             ),
             Error::Closed => f.write_str("the pool is closed"),
         }
@@ -136,18 +272,10 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 }
 
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+    /// The source of the dial failure it carries (whose message is already
+    /// in this one's).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Connect(e) => Some(e),
-            Error::Backoff {
-                last_connect_error, ..
-            } => Some(last_connect_error),
-            Error::Timeout {
-                last_connect_error: Some(e),
-                ..
-            } => Some(e),
-            _ => None,
-        }
+        self.connect_error().and_then(std::error::Error::source)
     }
 }
 
@@ -182,7 +310,12 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// Why [`Builder::build`](crate::Builder::build) returned no pool.
+///
+/// Its message includes the refused setting or the failed dial (with the
+/// manager's message); its [`source`](std::error::Error::source) is that
+/// dial failure's cause, if any.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum BuildError<E> {
     /// A configuration value was refused.
     Config(ConfigError),
@@ -196,6 +329,17 @@ impl<E> From<ConfigError> for BuildError<E> {
     }
 }
 
+impl<E> BuildError<E> {
+    /// The manager's own error, if a pre-warm dial failed because the
+    /// manager refused it.
+    pub fn manager_error(&self) -> Option<&E> {
+        match self {
+            BuildError::Connect(e) => e.manager_error(),
+            _ => None,
+        }
+    }
+}
+
 impl<E: fmt::Display> fmt::Display for BuildError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -206,10 +350,11 @@ impl<E: fmt::Display> fmt::Display for BuildError<E> {
 }
 
 impl<E: std::error::Error + 'static> std::error::Error for BuildError<E> {
+    /// The dial failure's source (its message is already in this one's).
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            BuildError::Config(e) => Some(e),
-            BuildError::Connect(e) => Some(e),
+            BuildError::Config(_) => None,
+            BuildError::Connect(e) => e.source(),
         }
     }
 }
@@ -217,6 +362,7 @@ impl<E: std::error::Error + 'static> std::error::Error for BuildError<E> {
 /// [`Pool::close_timeout`](crate::Pool::close_timeout) ran out of time with
 /// connections still open (lent, dialing, or being closed).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct CloseTimeout {
     /// Connections still lent or dialing.
     pub open: usize,

@@ -473,7 +473,10 @@ impl<M: Manager> Pool<M> {
                 Attempt::Wait(w) => {
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
-                    let (id, conn) = self.wait(w, deadline()).await?;
+                    let (id, conn) = self
+                        .wait(w, deadline())
+                        .await
+                        .map_err(|e| self.hint_runtime(e))?;
                     return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
                 }
                 Attempt::Check(mut conn) => match self.health_check(&mut conn, deadline()).await {
@@ -486,13 +489,28 @@ impl<M: Manager> Pool<M> {
                         let waited = self.shared.clock.now().saturating_duration_since(start);
                         let err = self.shared.state.lock().timeout_error(id, waited);
                         Pooled::close_for(conn, CloseReason::HealthCheck);
-                        return Err(err);
+                        return Err(self.hint_runtime(err));
                     }
                 },
                 Attempt::Again => {}
             }
             attempt = self.attempt(key, false, self.shared.clock.now());
         }
+    }
+
+    /// Marks a checkout timeout of a getter that runs outside the pool's
+    /// runtime, where the dials it waited for run (off the hot path: only a
+    /// getter that timed out asks).
+    #[cold]
+    fn hint_runtime(&self, mut e: Error<M::Error>) -> Error<M::Error> {
+        if let Error::Timeout {
+            foreign_runtime, ..
+        } = &mut e
+        {
+            *foreign_runtime =
+                Handle::try_current().map_or(true, |h| h.id() != self.shared.runtime.id());
+        }
+        e
     }
 
     /// Pings `conn` before lending it: `Some(healthy)`, or `None` if the

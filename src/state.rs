@@ -426,6 +426,10 @@ impl<M: Manager> State<M> {
     fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
         let entry = self.keys.get(id);
         Error::Backoff {
+            key: entry
+                .backoff_key
+                .clone()
+                .unwrap_or_else(|| format!("{:?}", entry.key).into()),
             retry_in: entry
                 .backoff_until
                 .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),
@@ -1135,6 +1139,7 @@ impl<M: Manager> State<M> {
         Error::Timeout {
             waited,
             last_connect_error: entry.last_error.clone(),
+            foreign_runtime: false,
         }
     }
 
@@ -1312,6 +1317,9 @@ impl<M: Manager> State<M> {
         let delay = delay.mul_f64(0.5 + 0.5 * fastrand::f64());
         let until = now + delay;
         let entry = self.keys.get_mut(id);
+        if entry.backoff_key.is_none() {
+            entry.backoff_key = Some(format!("{:?}", entry.key).into());
+        }
         entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
         entry.counters.backoffs += 1;
         self.counters.backoffs += 1;
@@ -1529,6 +1537,7 @@ impl<M: Manager> State<M> {
         Err(Error::Timeout {
             waited: Tick::now().saturating_duration_since(since),
             last_connect_error,
+            foreign_runtime: false,
         })
     }
 

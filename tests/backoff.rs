@@ -90,6 +90,7 @@ fn backoff_error(e: &Error<MockError>) -> (Duration, String) {
         Error::Backoff {
             retry_in,
             last_connect_error: ConnectError::Manager(m),
+            ..
         } => (*retry_in, m.0.clone()),
         other => panic!("expected Error::Backoff carrying a manager error, got {other:?}"),
     }

@@ -537,6 +537,8 @@ impl World {
                 Err(Error::Timeout {
                     waited,
                     last_connect_error: None,
+                    foreign_runtime: false,
+                    ..
                 }) => assert!(
                     waited >= CHECKOUT && waited < CHECKOUT + Duration::from_secs(1),
                     "{cell}: G timed out after {waited:?}"
@@ -956,7 +958,7 @@ async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
         assert!(poll_once(fut.as_mut()).is_pending(), "round {round}: waits");
         let refused = pool.get_for(&K).await;
         assert!(
-            matches!(refused, Err(Error::TooManyWaiters { max_waiters: 1 })),
+            matches!(refused, Err(Error::TooManyWaiters { max_waiters: 1, .. })),
             "round {round}: a second waiter should be refused: {refused:?}"
         );
         drop(fut);

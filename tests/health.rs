@@ -376,6 +376,8 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
         Err(Error::Timeout {
             waited,
             last_connect_error: None,
+            foreign_runtime: false,
+            ..
         }) => assert_eq!(waited, ms(500)),
         other => panic!("expected a timeout, got {other:?}"),
     }
@@ -418,6 +420,8 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
         Err(Error::Timeout {
             waited,
             last_connect_error: None,
+            foreign_runtime: false,
+            ..
         }) => assert_eq!(waited, ms(500)),
         Err(e) => panic!("expected a timeout, got {e:?}"),
         Ok(c) => panic!("expected a timeout, got conn {}", c.id),

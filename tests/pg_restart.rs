@@ -29,7 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::managers::postgres::{PostgresManager, SingleDatabase};
+use connpool::managers::postgres::{PgError, PostgresManager, SingleDatabase};
 use connpool::{Backoff, Error, HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use support::check_counts;
@@ -70,9 +70,9 @@ struct Counting {
 impl Manager for Counting {
     type Key = ();
     type Connection = Client;
-    type Error = tokio_postgres::Error;
+    type Error = PgError;
 
-    async fn connect(&self, key: &()) -> Result<Client, tokio_postgres::Error> {
+    async fn connect(&self, key: &()) -> Result<Client, PgError> {
         let start = Instant::now();
         let r = self.inner.connect(key).await;
         self.dials.lock().push(Dial {
@@ -83,7 +83,7 @@ impl Manager for Counting {
         r
     }
 
-    async fn ping(&self, conn: &mut Client) -> Result<(), tokio_postgres::Error> {
+    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
         self.inner.ping(conn).await
     }
 

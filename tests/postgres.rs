@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::Poll;
 use std::time::Duration;
 
-use connpool::managers::postgres::{PgKey, PostgresManager};
+use connpool::managers::postgres::{PgError, PgKey, PostgresManager};
 use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, async_trait};
 use parking_lot::Mutex;
 use pg_support::PgServer;
@@ -701,9 +701,9 @@ struct Watched {
 impl Manager for Watched {
     type Key = ();
     type Connection = Client;
-    type Error = tokio_postgres::Error;
+    type Error = PgError;
 
-    async fn connect(&self, _: &()) -> Result<Client, tokio_postgres::Error> {
+    async fn connect(&self, _: &()) -> Result<Client, PgError> {
         let config = self.inner.config_for(&self.inner.key());
         let (client, connection) = config.connect(NoTls).await?;
         let ended = self.ended.clone();
@@ -714,7 +714,7 @@ impl Manager for Watched {
         Ok(client)
     }
 
-    async fn ping(&self, conn: &mut Client) -> Result<(), tokio_postgres::Error> {
+    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
         self.inner.ping(conn).await
     }
 

@@ -71,10 +71,12 @@
 //! # }
 //! ```
 
+use std::fmt;
 use std::str::FromStr;
 
 use async_trait::async_trait;
 use tokio_postgres::config::Host;
+use tokio_postgres::error::{DbError, SqlState};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls, Socket};
 
@@ -85,6 +87,125 @@ use crate::manager::Manager;
 const DEFAULT_HOST: &str = "localhost";
 /// PostgreSQL's default port, used when the base configuration names none.
 const DEFAULT_PORT: u16 = 5432;
+
+/// A failed dial or ping of a [`PostgresManager`]: a [`tokio_postgres::Error`]
+/// whose message says what happened.
+///
+/// The driver's own message is a category (`db error`, `error connecting to
+/// server`), with the server's words only in its `source`. This one carries
+/// them: for an error the server sent, its message and SQLSTATE
+/// (`database "nope" does not exist (SQLSTATE 3D000)`), with its detail and
+/// hint if any; otherwise the driver's message and its causes
+/// (`error connecting to server: Connection refused (os error 111)`). So its
+/// [`source`](std::error::Error::source) is `None`: the text is all here.
+/// No password is ever in it.
+///
+/// ```no_run
+/// use connpool::managers::postgres::PostgresManager;
+/// use connpool::Pool;
+/// use tokio_postgres::error::SqlState;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager: PostgresManager = "host=127.0.0.1 user=postgres dbname=nope".parse()?;
+/// let pool = Pool::builder(manager.single()).build().await?;
+/// let err = pool.get().await.unwrap_err();
+/// // connect failed: database "nope" does not exist (SQLSTATE 3D000)
+/// eprintln!("{err}");
+/// assert_eq!(err.manager_error().and_then(|e| e.code()), Some(&SqlState::INVALID_CATALOG_NAME));
+/// # Ok(())
+/// # }
+/// ```
+pub struct PgError {
+    driver: tokio_postgres::Error,
+    /// From parsing a connection string: an unknown option's name is not
+    /// shown, since it may be a piece of an unquoted password with a space.
+    parsing: bool,
+}
+
+impl PgError {
+    /// The server's SQLSTATE, if the server sent the error.
+    pub fn code(&self) -> Option<&SqlState> {
+        self.driver.code()
+    }
+
+    /// The server's error with all its fields, if the server sent it.
+    pub fn as_db_error(&self) -> Option<&DbError> {
+        self.driver.as_db_error()
+    }
+
+    /// The driver's error.
+    pub fn driver(&self) -> &tokio_postgres::Error {
+        &self.driver
+    }
+
+    /// The driver's error, for good.
+    pub fn into_driver(self) -> tokio_postgres::Error {
+        self.driver
+    }
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(driver: tokio_postgres::Error) -> Self {
+        PgError {
+            driver,
+            parsing: false,
+        }
+    }
+}
+
+impl fmt::Display for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(db) = self.driver.as_db_error() {
+            // Not the severity (`FATAL`, `ERROR`): what a log line needs is
+            // what happened.
+            write!(f, "{} (SQLSTATE {})", db.message(), db.code().code())?;
+            if let Some(detail) = db.detail() {
+                write!(f, "; detail: {detail}")?;
+            }
+            if let Some(hint) = db.hint() {
+                write!(f, "; hint: {hint}")?;
+            }
+            return Ok(());
+        }
+        // The driver's category, then each cause that says something new.
+        let mut last = self.driver.to_string();
+        f.write_str(&last)?;
+        let mut cause = std::error::Error::source(&self.driver);
+        while let Some(e) = cause {
+            let text = e.to_string();
+            if self.parsing && text.starts_with("unknown option") {
+                return f.write_str(
+                    ": unknown option (not shown: it may be part of an unquoted password; \
+                     quote values with spaces)",
+                );
+            }
+            if !last.contains(&text) {
+                write!(f, ": {text}")?;
+            }
+            last = text;
+            cause = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for PgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The driver's Debug: its kind and cause (never the configuration).
+        // (Only the display of a connection string's unknown option could
+        // show a piece of a password: Debug shows the kind alone then.)
+        let mut d = f.debug_struct("PgError");
+        if self.parsing {
+            d.field("driver", &self.driver.to_string());
+        } else {
+            d.field("driver", &self.driver);
+        }
+        d.finish()
+    }
+}
+
+impl std::error::Error for PgError {}
 
 /// Names one database: the key of a [`PostgresManager`] pool.
 ///
@@ -260,12 +381,18 @@ impl<Tls> PostgresManager<Tls> {
 }
 
 impl FromStr for PostgresManager<NoTls> {
-    type Err = tokio_postgres::Error;
+    type Err = PgError;
 
     /// Parses a libpq-style connection string, key-value
     /// (`host=… user=… dbname=…`) or URL (`postgresql://user@host/db`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self::new(s.parse()?))
+        match s.parse() {
+            Ok(config) => Ok(Self::new(config)),
+            Err(driver) => Err(PgError {
+                driver,
+                parsing: true,
+            }),
+        }
     }
 }
 
@@ -289,9 +416,9 @@ where
 {
     type Key = PgKey;
     type Connection = Client;
-    type Error = tokio_postgres::Error;
+    type Error = PgError;
 
-    async fn connect(&self, key: &PgKey) -> Result<Client, tokio_postgres::Error> {
+    async fn connect(&self, key: &PgKey) -> Result<Client, PgError> {
         let (client, connection) = self.config_for(key).connect(self.tls.clone()).await?;
         let key = key.clone();
         tokio::spawn(async move {
@@ -302,8 +429,8 @@ where
         Ok(client)
     }
 
-    async fn ping(&self, conn: &mut Client) -> Result<(), tokio_postgres::Error> {
-        conn.check_connection().await
+    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
+        Ok(conn.check_connection().await?)
     }
 
     fn is_broken(&self, conn: &mut Client) -> bool {
@@ -351,13 +478,13 @@ where
 {
     type Key = ();
     type Connection = Client;
-    type Error = tokio_postgres::Error;
+    type Error = PgError;
 
-    async fn connect(&self, _: &()) -> Result<Client, tokio_postgres::Error> {
+    async fn connect(&self, _: &()) -> Result<Client, PgError> {
         self.manager.connect(&self.manager.key).await
     }
 
-    async fn ping(&self, conn: &mut Client) -> Result<(), tokio_postgres::Error> {
+    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
         self.manager.ping(conn).await
     }
 
@@ -451,6 +578,29 @@ mod tests {
         let c = m.config_for(&key.with_dbname("other"));
         assert_eq!(c.get_hosts(), &[Host::Tcp("localhost".into())]);
         assert_eq!(c.get_dbname(), Some("other"));
+    }
+
+    #[test]
+    fn no_password_in_debug() {
+        for dsn in [
+            "host=h user=u password=s3cr3t dbname=d",
+            "postgresql://u:s3cr3t@h/d",
+            "host=h password='s3cr3t' options='-c search_path=x'",
+        ] {
+            let m: PostgresManager = dsn.parse().unwrap();
+            let shown = format!("{m:?} {:?}", m.clone().single());
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+        for bad in [
+            "host=h password=my s3cr3t=x",
+            "host=h password='s3cr3t",
+            "host=h password=s3cr3t port=x",
+        ] {
+            let e = bad.parse::<PostgresManager>().unwrap_err();
+            let shown = format!("{e} {e:?}");
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+            assert!(shown.contains("invalid connection string"), "{shown}");
+        }
     }
 
     #[test]

@@ -165,8 +165,11 @@ impl TcpKeepaliveConfig {
 /// string (or `(&str, u16)`), which is resolved on every dial. A string
 /// holding an IP address and port (`"127.0.0.1:80"`, `"[::1]:80"`) becomes
 /// the address itself, so it is the same key as the `SocketAddr`. A string
-/// that is not `host:port` is accepted here and fails at dial time with
-/// [`io::ErrorKind::InvalidInput`]. Cheap to clone.
+/// that is not `host:port` (no port, a port out of range, an empty host,
+/// an unclosed `[`, an IPv6 address without brackets, a character no host
+/// name has, such as a space) is accepted here and fails at dial time with
+/// [`io::ErrorKind::InvalidInput`], in a message naming the string and what
+/// is wrong with it. Cheap to clone.
 ///
 /// ```
 /// use std::net::SocketAddr;
@@ -197,10 +200,18 @@ impl Destination {
 
     /// The addresses to try, in order: the address itself, or the
     /// resolution of `host:port` (asynchronous; through the system resolver).
+    /// A malformed `host:port` fails with [`io::ErrorKind::InvalidInput`]
+    /// before any lookup.
     pub async fn resolve(&self) -> io::Result<Vec<SocketAddr>> {
         match &self.0 {
             Repr::Addr(a) => Ok(vec![*a]),
             Repr::Name(name) => {
+                if let Err(what) = check_host_port(name) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("invalid destination {name:?}: {what}"),
+                    ));
+                }
                 let addrs: Vec<SocketAddr> = tokio::net::lookup_host(&**name)
                     .await
                     .map_err(|e| context(e, format!("resolving {name}")))?
@@ -215,6 +226,72 @@ impl Destination {
             }
         }
     }
+}
+
+/// What is wrong with `s` as a `host:port` to resolve, if anything. (An IP
+/// address and port never gets here: it parsed as a `SocketAddr`.)
+fn check_host_port(s: &str) -> Result<(), String> {
+    const EXPECTED: &str = "expected host:port, as \"localhost:80\" or \"[::1]:80\"";
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let Some((inside, after)) = rest.split_once(']') else {
+            return Err(format!("unclosed '[' ({EXPECTED})"));
+        };
+        if inside.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("[{inside}] is not an IPv6 address"));
+        }
+        match after.strip_prefix(':') {
+            Some(port) => (None, port),
+            None => return Err(format!("no port after ']' ({EXPECTED})")),
+        }
+    } else {
+        match s.rsplit_once(':') {
+            Some((host, port)) => (Some(host), port),
+            None => return Err(format!("no port ({EXPECTED})")),
+        }
+    };
+    if port.is_empty() {
+        return Err(format!("no port ({EXPECTED})"));
+    }
+    if !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("port {port:?} is not a number"));
+    }
+    if port.parse::<u16>().is_err() {
+        return Err(format!("port {port} is out of range (at most 65535)"));
+    }
+    let Some(host) = host else {
+        return Ok(());
+    };
+    if host.is_empty() {
+        return Err(format!("no host ({EXPECTED})"));
+    }
+    if host.contains(':') {
+        return Err(format!(
+            "{host:?} has a ':': an IPv6 address needs brackets, as \"[::1]:80\""
+        ));
+    }
+    if let Some(c) = host
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')))
+    {
+        return Err(format!("the host has {c:?}, which no host name has"));
+    }
+    if host.len() > 253 {
+        return Err(format!(
+            "the host is {} bytes long, a host name at most 253",
+            host.len()
+        ));
+    }
+    let labels = host.strip_suffix('.').unwrap_or(host);
+    if labels.split('.').any(str::is_empty) {
+        return Err("the host has an empty label (\"..\" or a leading '.')".to_owned());
+    }
+    if let Some(label) = labels.split('.').find(|l| l.len() > 63) {
+        return Err(format!(
+            "the host has a label of {} bytes, at most 63 in a host name",
+            label.len()
+        ));
+    }
+    Ok(())
 }
 
 impl From<SocketAddr> for Destination {
@@ -272,8 +349,9 @@ impl fmt::Debug for Destination {
     }
 }
 
-/// An io error of the same kind with context in front of its message; the
-/// original stays reachable as the `source`.
+/// An io error of the same kind with context in front of its message. Its
+/// source is the original's source, not the original, whose message it
+/// already carries.
 fn context(e: io::Error, what: String) -> io::Error {
     #[derive(Debug)]
     struct Context {
@@ -287,7 +365,7 @@ fn context(e: io::Error, what: String) -> io::Error {
     }
     impl std::error::Error for Context {
         fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-            Some(&self.source)
+            self.source.source()
         }
     }
     io::Error::new(e.kind(), Context { what, source: e })
@@ -562,8 +640,9 @@ impl AsyncWrite for TcpConn {
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
 ///
 /// `connect` resolves the destination, tries each address in turn, and sets
-/// the socket options; failures are [`io::Error`]s of the original kind, with
-/// the destination in the message (the original error is its `source`). The
+/// the socket options; failures are [`io::Error`]s of the original kind,
+/// whose message names the destination (and the address tried, for a name)
+/// and carries the original error's message. The
 /// pool's `connect_timeout` bounds the whole dial: there is no per-address
 /// timeout, so an address that swallows SYNs uses it all up. `is_broken` is a non-blocking one-byte
 /// peek (no I/O wait, nothing consumed) plus the abandoned-ping flag of
@@ -682,15 +761,21 @@ impl<P: Ping> Manager for TcpManager<P> {
 
     async fn connect(&self, dest: &Destination) -> io::Result<TcpConn> {
         let addrs = dest.resolve().await?;
+        // A name is followed by the address it resolved to; an address is
+        // said once.
+        let target = |addr: SocketAddr| match dest.0 {
+            Repr::Addr(_) => addr.to_string(),
+            Repr::Name(_) => format!("{dest} ({addr})"),
+        };
         let mut last = None;
         for addr in addrs {
             match TcpStream::connect(addr).await {
                 Ok(stream) => {
                     self.configure(&stream)
-                        .map_err(|e| context(e, format!("configuring {dest} ({addr})")))?;
+                        .map_err(|e| context(e, format!("configuring {}", target(addr))))?;
                     return TcpConn::new(stream);
                 }
-                Err(e) => last = Some(context(e, format!("connecting to {dest} ({addr})"))),
+                Err(e) => last = Some(context(e, format!("connecting to {}", target(addr)))),
             }
         }
         Err(last.expect("resolve returns at least one address"))

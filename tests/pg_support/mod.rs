@@ -212,6 +212,22 @@ impl PgServer {
         check(&out, "pg_ctl restart", o);
     }
 
+    /// Makes `role` log in over TCP with a password (`scram-sha-256`) on
+    /// the throwaway server: a rule for it alone goes first in `pg_hba.conf`
+    /// (the other roles keep trust authentication). Takes effect at the next
+    /// `SELECT pg_reload_conf()`.
+    pub fn require_password(&self, role: &str) {
+        let o = self.owned();
+        let hba = o.data.join("pg_hba.conf");
+        let rules = std::fs::read_to_string(&hba)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", hba.display()));
+        let rule = format!("host all {role} 127.0.0.1/32 scram-sha-256\n");
+        if !rules.starts_with(&rule) {
+            std::fs::write(&hba, format!("{rule}{rules}"))
+                .unwrap_or_else(|e| panic!("writing {}: {e}", hba.display()));
+        }
+    }
+
     fn owned(&self) -> &Owned {
         self.owned
             .as_ref()
