@@ -139,11 +139,10 @@ impl Manager for M {
         }
     }
 
-    async fn close(&self, conn: Conn) {
+    async fn close(&self, _: Conn) {
         tokio::task::yield_now().await;
         self.0.closes.fetch_add(1, Ordering::SeqCst);
         self.0.maybe_panic(Call::Close);
-        drop(conn);
     }
 }
 
@@ -353,6 +352,11 @@ async fn a_panic_in_any_manager_method_at_any_place_is_contained() {
         assert!(
             faulty.panics.load(Ordering::SeqCst) >= 1,
             "{what}: it panicked"
+        );
+        assert_eq!(
+            faulty.closes.load(Ordering::SeqCst),
+            faulty.next_id.load(Ordering::SeqCst) as usize,
+            "{what}: every connection made got its Manager::close"
         );
     }
 }
