@@ -26,8 +26,8 @@ pub enum ConnectError<E> {
     /// in shut down under it. (Not the backend's fault: it starts no
     /// backoff.)
     Aborted,
-    /// `connect` (or `lending`, asked right after it) panicked; the panic's
-    /// message.
+    /// `connect` panicked, or `is_broken` or `lending` did on the connection
+    /// it had just made (which is then closed); the panic's message.
     Panicked(Arc<str>),
     /// `connect` returned a connection that
     /// [`Manager::is_broken`](crate::Manager::is_broken) at once called
