@@ -177,10 +177,22 @@ pub enum GrpcError {
 impl fmt::Display for GrpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GrpcError::Connect(e) => match e.source() {
-                Some(cause) => write!(f, "gRPC connect failed: {e}: {cause}"),
-                None => write!(f, "gRPC connect failed: {e}"),
-            },
+            GrpcError::Connect(e) => {
+                // tonic's transport error nests its causes a few layers
+                // deep, some repeating others: write each new one.
+                write!(f, "gRPC connect failed: {e}")?;
+                let mut written = e.to_string();
+                let mut next = e.source();
+                while let Some(cause) = next {
+                    let text = cause.to_string();
+                    if !written.contains(&text) {
+                        write!(f, ": {text}")?;
+                        written = text;
+                    }
+                    next = cause.source();
+                }
+                Ok(())
+            }
             GrpcError::NoSettings { waited } => write!(
                 f,
                 "no HTTP/2 SETTINGS frame from the server within {waited:?}: not a gRPC (h2c) server?"
@@ -213,11 +225,14 @@ impl fmt::Display for GrpcError {
     }
 }
 
+/// Each cause is written into the message, so the source is the cause's own
+/// (the crate's rule: see `connpool::Error`); `Connect` writes its whole
+/// chain.
 impl StdError for GrpcError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            GrpcError::Connect(e) => Some(e),
-            GrpcError::Rpc(s) => Some(s),
+            GrpcError::Connect(_) => None,
+            GrpcError::Rpc(s) => s.source(),
             _ => None,
         }
     }

@@ -164,11 +164,13 @@ impl fmt::Display for Http2Error {
     }
 }
 
+/// Each cause is written into the message, so the source is the cause's own
+/// (the crate's rule: see `connpool::Error`).
 impl StdError for Http2Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            Http2Error::Connect(e) => Some(e),
-            Http2Error::Handshake(e) | Http2Error::NotReady(e) => Some(e),
+            Http2Error::Connect(e) => e.source(),
+            Http2Error::Handshake(e) | Http2Error::NotReady(e) => e.source(),
             _ => None,
         }
     }
