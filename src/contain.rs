@@ -5,7 +5,8 @@
 //! becomes a value the pool handles like any other failure (a broken
 //! connection, a failed dial or ping) instead of unwinding through a guard
 //! whose `Drop` would call the manager again (an abort), or skipping the
-//! transition that settles a slot (a leak).
+//! transition that settles a slot (a leak). (Built with `panic = "abort"`,
+//! there is nothing to contain: the process ends at the panic.)
 
 use std::any::Any;
 use std::fmt;
