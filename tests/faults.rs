@@ -561,9 +561,12 @@ async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
     quiet(&pool, std::slice::from_ref(&key)).await;
     let s = pool.state();
     assert_eq!(s.open, s.idle, "{s:?}");
-    assert_eq!(
-        s.counters.dials - s.counters.dial_failures,
-        s.counters.closed_total() + s.open as u64,
+    // Every dial that did not fail made a connection, and so did a failed
+    // one whose connection was broken on arrival (a reset cut it): each
+    // connection made is closed or idle.
+    let made = s.counters.closed_total() + s.open as u64;
+    assert!(
+        s.counters.dials - s.counters.dial_failures <= made && made <= s.counters.dials,
         "every connection made is closed or idle: {s:?}"
     );
     pool.close().await;
