@@ -74,6 +74,17 @@ async fn until_waiting(pool: &Pool<Hang>, n: usize) {
     }
 }
 
+/// Nothing open, dialing, waiting or lent.
+#[track_caller]
+fn assert_nothing_left(pool: &Pool<Hang>) {
+    let s = pool.state();
+    assert_eq!(
+        (s.open, s.dialing, s.waiting, s.lent),
+        (0, 0, 0, 0),
+        "{s:?}"
+    );
+}
+
 /// The pool's runtime shuts down under one dial with `QUEUED` getters
 /// behind it, each queued for a dial (`keyed`: of a key of its own, in the
 /// pool's global dial queue; else of one key). Every getter, running on
@@ -104,12 +115,7 @@ fn getters_of_a_pool_whose_runtime_stops(pool_rt: Rt, keyed: bool) {
             }
         }
     });
-    let s = pool.state();
-    assert_eq!(
-        (s.open, s.dialing, s.waiting, s.lent),
-        (0, 0, 0, 0),
-        "{s:?}"
-    );
+    assert_nothing_left(&pool);
 }
 
 #[test]
@@ -140,12 +146,7 @@ fn one_runtime_stops(rt: Rt) {
         until_waiting(&pool, QUEUED).await;
     });
     drop_on_a_default_stack(rt, "one runtime");
-    let s = pool.state();
-    assert_eq!(
-        (s.open, s.dialing, s.waiting, s.lent),
-        (0, 0, 0, 0),
-        "{s:?}"
-    );
+    assert_nothing_left(&pool);
 }
 
 #[test]
