@@ -430,34 +430,34 @@ impl<M: Manager> Builder<M> {
     /// How long a get may wait for a connection before it fails with
     /// [`Error::Timeout`](crate::Error::Timeout). `None` waits forever (an
     /// explicit opt-in: a dead backend then hangs its callers). Non-zero.
-    pub fn checkout_timeout(mut self, d: Option<Duration>) -> Self {
-        self.checkout_timeout = d;
+    pub fn checkout_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.checkout_timeout = d.into();
         self
     }
 
     /// Cap on getters waiting at once; past it a get fails at once with
     /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters) (load shedding).
     /// Every getter that finds no idle connection waits, including one whose
-    /// own dial is in flight, so the cap is at least 1: `Some(0)` would refuse
-    /// every get that must dial and is refused by `build`. `None` (the
-    /// default) means no cap.
-    pub fn max_waiters(mut self, n: Option<usize>) -> Self {
-        self.max_waiters = n;
+    /// own dial is in flight, so the cap is at least 1: 0 would refuse every
+    /// get that must dial and is refused by `build`. `None` (the default)
+    /// means no cap.
+    pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.max_waiters = n.into();
         self
     }
 
     /// Closes a connection idle this long, promptly (the maintenance task
     /// wakes at the deadline), unless its key would drop below `min_idle`; a
     /// stale one met at checkout is closed, not lent. `None`: never. Non-zero.
-    pub fn idle_timeout(mut self, d: Option<Duration>) -> Self {
-        self.idle_timeout = d;
+    pub fn idle_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = d.into();
         self
     }
 
     /// Closes a connection this old (shortened by up to `jitter`), idle or
     /// when it comes back from a borrower. `None`: never. Non-zero.
-    pub fn max_lifetime(mut self, d: Option<Duration>) -> Self {
-        self.max_lifetime = d;
+    pub fn max_lifetime(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.max_lifetime = d.into();
         self
     }
 
@@ -472,8 +472,8 @@ impl<M: Manager> Builder<M> {
     /// Closes a connection once it was lent this many times (nginx's
     /// `keepalive_requests`), when it comes back. `None`: no limit. At least
     /// 1, at most 2^32 − 1.
-    pub fn max_uses(mut self, n: Option<u64>) -> Self {
-        self.max_uses = n;
+    pub fn max_uses(mut self, n: impl Into<Option<u64>>) -> Self {
+        self.max_uses = n.into();
         self
     }
 
@@ -506,8 +506,8 @@ impl<M: Manager> Builder<M> {
     /// While its ping runs it is not lent: a getter meanwhile takes another
     /// connection, dials, or waits, and the pinged connection goes to the
     /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
-    pub fn keepalive_interval(mut self, d: Option<Duration>) -> Self {
-        self.keepalive_interval = d;
+    pub fn keepalive_interval(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.keepalive_interval = d.into();
         self
     }
 
