@@ -4,10 +4,10 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::keys::KeyId;
+use crate::store::KeyId;
 use crate::manager::Manager;
 use crate::pool::Shared;
-use crate::shared::Lent;
+use crate::store::Lent;
 use crate::state::Detached;
 use crate::stats::CloseReason;
 

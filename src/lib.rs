@@ -91,27 +91,20 @@
 
 mod clock;
 mod config;
-mod conn;
 mod contain;
-mod deadlines;
 mod error;
 mod guard;
-mod idle;
-mod keys;
 #[cfg(all(test, connpool_loom))]
 mod loom_tests;
 mod maintenance;
 mod manager;
 pub mod managers;
 mod pool;
-mod queue;
-mod recent;
-mod shared;
 mod state;
 mod stats;
+mod store;
 mod sync;
 mod tasks;
-mod waiter;
 
 /// The README's examples, compiled and run as doctests.
 #[cfg(doctest)]

@@ -33,12 +33,12 @@ use loom::thread;
 
 use crate::config::{Builder, Config, HealthCheck};
 use crate::error::Error;
-use crate::keys::KeyId;
+use crate::store::KeyId;
 use crate::manager::{Lending, Manager};
-use crate::shared::Lent;
+use crate::store::Lent;
 use crate::state::{Action, Checkout, DialOrder, Effects, Outcome, State};
 use crate::sync::Mutex;
-use crate::waiter::WaiterId;
+use crate::store::WaiterId;
 
 /// The model's key type: every scenario uses one key, its default value.
 trait Key: Eq + Hash + Clone + Debug + Default + Send + Sync + 'static {}

@@ -20,15 +20,15 @@ use crate::config::{Builder, Config};
 use crate::contain::{self, Caught};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
-use crate::idle::ConnId;
-use crate::keys::KeyId;
+use crate::store::ConnId;
+use crate::store::KeyId;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::state::{Action, Checkout, Detached, Effects, Outcome, State};
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::sync::Mutex;
 use crate::tasks::{dial, spawn_close, spawn_dial, spawn_ping};
-use crate::waiter::WaiterId;
+use crate::store::WaiterId;
 
 /// What every handle, guard and task of one pool shares.
 pub(crate) struct Shared<M: Manager> {

@@ -135,17 +135,17 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::conn::Conn;
-use crate::deadlines::{Deadlines, Due};
+use crate::store::Conn;
+use crate::store::{Deadlines, Due};
 use crate::error::{ConnectError, Error};
-use crate::idle::{ConnId, IdleSet};
-use crate::keys::{KeyId, Keys};
+use crate::store::{ConnId, Records};
+use crate::store::{KeyId, Keys};
 use crate::manager::{Lending, Manager};
-use crate::queue::WaitQueue;
-use crate::recent::Recent;
-use crate::shared::{Lent, SharedSet};
+use crate::store::WaitQueue;
+use crate::store::Recent;
+use crate::store::{Lent, Borrowed};
 use crate::stats::{CloseReason, Counters, KeyState, PoolState};
-use crate::waiter::{WaiterId, Waiters};
+use crate::store::{WaiterId, Waiters};
 
 /// What a waiter is served with.
 pub(crate) type Outcome<M> =
@@ -287,9 +287,9 @@ pub(crate) struct State<M: Manager> {
     keys: Keys<M::Key, M::Error>,
     /// Idle connections, and the records of those lent exclusively (their
     /// connection is `None` while the borrower has it).
-    idle: IdleSet<Conn<Option<M::Connection>>>,
+    idle: Records<Conn<Option<M::Connection>>>,
     /// Shared connections that have borrowers (they count as lent).
-    shared: SharedSet<M::Connection>,
+    shared: Borrowed<M::Connection>,
     waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
     global_dial_waiters: WaitQueue<WaiterId>,
@@ -321,8 +321,8 @@ impl<M: Manager> State<M> {
     pub(crate) fn new(config: &Config) -> Self {
         Self {
             keys: Keys::new(config.min_idle > 0, config.failure_memory()),
-            idle: IdleSet::default(),
-            shared: SharedSet::default(),
+            idle: Records::default(),
+            shared: Borrowed::default(),
             // One key value, and idle caps that cannot bind: a return that
             // parks does nothing but park, so it may be deferred.
             recent: Recent::new(
@@ -763,7 +763,7 @@ impl<M: Manager> State<M> {
 
     /// Puts `conn`, of `id`, which has no idle-set entry yet (dialed, back
     /// from a ping, or out of the shared set), in the idle set, held: not
-    /// idle until parked. (`IdleSet::hold` instead holds an entry it has.)
+    /// idle until parked. (`Records::hold` instead holds an entry it has.)
     fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
         self.idle.insert(id, conn.map(Some))
     }

@@ -10,15 +10,15 @@ use std::sync::Arc;
 
 use crate::clock::Tick;
 
-use crate::conn::Conn;
+use crate::store::Conn;
 use crate::contain::{self, Caught};
 use crate::error::ConnectError;
-use crate::keys::KeyId;
+use crate::store::KeyId;
 use crate::manager::Manager;
 use crate::pool::Shared;
 use crate::state::{DialOrder, Dialed, Effects, PingResult};
 use crate::stats::CloseReason;
-use crate::waiter::WaiterId;
+use crate::store::WaiterId;
 
 /// Starts a dial in its own task.
 pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M::Key>) {

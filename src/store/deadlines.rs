@@ -15,7 +15,7 @@
 //!
 //! A return does not push here at all: the idle set marks the entry fresh,
 //! and the maintenance task moves the fresh entries still idle into the heap
-//! when it wakes (`IdleSet::drain_fresh`). In a busy pool most returned
+//! when it wakes (`Records::drain_fresh`). In a busy pool most returned
 //! connections are lent again long before any deadline, so they never reach
 //! the heap: a return costs a comparison with the armed wake-up, a checkout
 //! nothing, and the heap stays within a constant factor of the idle set.
@@ -24,8 +24,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::clock::Tick;
-use crate::idle::IdleRef;
-use crate::keys::KeyId;
+use crate::store::IdleRef;
+use crate::store::KeyId;
 
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,7 +111,7 @@ impl Deadlines {
 mod tests {
     use super::{Deadlines, Due};
     use crate::clock::Tick;
-    use crate::keys::KeyId;
+    use crate::store::KeyId;
     use std::time::Duration;
 
     #[test]
@@ -135,9 +135,9 @@ mod tests {
 
     #[test]
     fn dues_pack_and_unpack() {
-        let mut idle = crate::idle::IdleSet::default();
+        let mut idle = crate::store::Records::default();
         let r = idle.push(KeyId::from_index(3), ());
-        let high = crate::idle::IdleRef::from_bits(u64::from(u32::MAX - 1) | (0x7fff_ffff << 32));
+        let high = crate::store::IdleRef::from_bits(u64::from(u32::MAX - 1) | (0x7fff_ffff << 32));
         for due in [
             Due::Idle(r),
             Due::Idle(high),

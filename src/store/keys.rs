@@ -6,35 +6,17 @@ use std::sync::Arc;
 
 use slab::Slab;
 
+use crate::store::KeyId;
 use crate::clock::Tick;
 use crate::error::ConnectError;
-use crate::queue::WaitQueue;
+use crate::store::WaitQueue;
 use crate::stats::Counters;
-use crate::waiter::WaiterId;
-
-/// Index of a key's state in the registry.
-///
-/// Stable while the key has an open connection or a live waiter: everything
-/// that holds a `KeyId` (an idle entry, a lent guard, a dial, a waiter) is
-/// counted in `open` or `waiting`, and the registry only forgets a key when
-/// both are zero, so no `KeyId` outlives its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct KeyId(u32);
-
-impl KeyId {
-    pub(crate) fn index(self) -> usize {
-        self.0 as usize
-    }
-
-    pub(crate) fn from_index(index: usize) -> Self {
-        KeyId(u32::try_from(index).expect("more than 2^32 live keys"))
-    }
-}
+use crate::store::WaiterId;
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
 /// Counts: `open = idle + lent + dialing + pinging`, where `idle` is kept by the
-/// [`IdleSet`](crate::idle::IdleSet); `open <= max_open_per_key`, except that
+/// [`Records`](crate::store::Records); `open <= max_open_per_key`, except that
 /// nothing forces a drop when limits are never lowered at run time.
 ///
 /// Queues: every live waiter of the key is in `idle_waiters` (it takes the

@@ -20,15 +20,9 @@ use std::task::Waker;
 
 use slab::Slab;
 
+use crate::store::WaiterId;
 use crate::clock::Tick;
-use crate::keys::KeyId;
-
-/// A waiter's slot and generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct WaiterId {
-    slot: usize,
-    generation: u64,
-}
+use crate::store::KeyId;
 
 /// `Waiter::outcome` of a waiter not served yet.
 const WAITING: u32 = u32::MAX;
@@ -153,7 +147,7 @@ impl<T> Waiters<T> {
 mod tests {
     use super::Waiters;
     use crate::clock::Tick;
-    use crate::keys::KeyId;
+    use crate::store::KeyId;
     use std::task::Waker;
 
     #[test]

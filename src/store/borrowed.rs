@@ -31,43 +31,11 @@
 
 use slab::Slab;
 
-use crate::conn::Conn;
-use crate::idle::ConnId;
-use crate::keys::KeyId;
+use crate::store::Lent;
+use crate::store::Conn;
+use crate::store::KeyId;
 use crate::manager::Share;
 use crate::stats::CloseReason;
-
-/// What a borrower holds: the connection itself, or a handle to a shared one.
-///
-/// `uses` is a `u64` although the record counts in a `u32`. With a `u32`
-/// the enum is 24 bytes and packs its tag, the id and `uses` into shared
-/// words: the compiler wrote the guard in 4-byte stores and, moving it on
-/// to the caller, read it back in 8-byte loads, which the CPU cannot
-/// forward from the stores (a stall on every get; `perf` put ~40% of one
-/// thread's samples on two such loads). At 32 bytes the guard's words are
-/// written and read whole where it was measured: a get + return on one
-/// thread went from ~33 to ~27 ns in the pools benchmark (`BENCHMARKS.md`,
-/// "Hot path", eighth session). Which moves stall is the compiler's
-/// choice: rerun that benchmark after changing this type or
-/// [`Pooled`](crate::Pooled).
-#[derive(Debug)]
-pub(crate) enum Lent<C> {
-    /// Lent exclusively: the borrower holds the connection; its record stays
-    /// in its idle-set entry `id`.
-    Own {
-        conn: C,
-        id: ConnId,
-        /// The connection's `uses`, this lending included.
-        uses: u64,
-    },
-    /// A handle to the shared connection in `slot`.
-    Handle {
-        conn: C,
-        slot: usize,
-        /// The connection's `uses` when this handle was made.
-        uses: u64,
-    },
-}
 
 #[derive(Debug)]
 struct Entry<C> {
@@ -90,7 +58,7 @@ struct Entry<C> {
 /// `borrowers` is the sum of the entries' borrower counts; each entry's slot
 /// is in `per_key[entry.key]` at index `entry.pos`.
 #[derive(Debug)]
-pub(crate) struct SharedSet<C> {
+pub(crate) struct Borrowed<C> {
     entries: Slab<Entry<C>>,
     /// Indexed by `KeyId`: the slots of the key's lent shared connections.
     per_key: Vec<Vec<usize>>,
@@ -99,7 +67,7 @@ pub(crate) struct SharedSet<C> {
     share: Option<Share<C>>,
 }
 
-impl<C> Default for SharedSet<C> {
+impl<C> Default for Borrowed<C> {
     fn default() -> Self {
         Self {
             entries: Slab::new(),
@@ -110,7 +78,7 @@ impl<C> Default for SharedSet<C> {
     }
 }
 
-impl<C> SharedSet<C> {
+impl<C> Borrowed<C> {
     /// Shared connections here (each has a borrower, or is being checked,
     /// at the end of every transition).
     pub(crate) fn len(&self) -> usize {
@@ -262,9 +230,9 @@ impl<C> SharedSet<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Lent, SharedSet};
-    use crate::conn::Conn;
-    use crate::keys::KeyId;
+    use super::{Lent, Borrowed};
+    use crate::store::Conn;
+    use crate::store::KeyId;
     use crate::stats::CloseReason;
 
     /// The layout the store-forwarding fix chose (see [`Lent`]): 32 bytes,
@@ -292,7 +260,7 @@ mod tests {
     #[test]
     fn least_loaded_with_room_and_draining() {
         let k = KeyId::from_index(0);
-        let mut set = SharedSet::default();
+        let mut set = Borrowed::default();
         set.set_share(u32::clone);
         let a = set.insert(k, conn(1, 2));
         let b = set.insert(k, conn(2, 2));

@@ -27,8 +27,8 @@
 //! * newest last: taking from the top and parking from the bottom keeps the
 //!   idle set's LIFO order exact.
 
-use crate::idle::ConnId;
-use crate::keys::KeyId;
+use crate::store::ConnId;
+use crate::store::KeyId;
 
 /// How many returned connections wait here at most. A few: enough for the
 /// connections a couple of worker threads cycle through; a return that
@@ -135,11 +135,11 @@ impl Recent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idle::IdleSet;
+    use crate::store::Records;
 
     fn ids(n: usize) -> (KeyId, Vec<ConnId>) {
         let key = KeyId::from_index(3);
-        let mut set = IdleSet::default();
+        let mut set = Records::default();
         (key, (0..n).map(|i| set.insert(key, i)).collect())
     }
 

@@ -27,7 +27,7 @@
 //! beyond "least recently entered first" for eviction: idle timeouts come
 //! from each connection's own record.
 //!
-//! Entries are also **fresh** until [`IdleSet::drain_fresh`] hands them to
+//! Entries are also **fresh** until [`Records::drain_fresh`] hands them to
 //! the deadline heap. Fresh entries are always a suffix of the LRU list (each
 //! was appended after every entry that is not fresh, and removing entries
 //! keeps a suffix a suffix), so the maintenance task finds them by walking
@@ -37,7 +37,8 @@
 
 use slab::Slab;
 
-use crate::keys::KeyId;
+use crate::store::ConnId;
+use crate::store::KeyId;
 
 /// Slab index of an entry; `NIL` ends a list. 32 bits: four links per idle
 /// connection, and no pool holds four billion of them.
@@ -77,19 +78,12 @@ pub(crate) struct IdleRef {
 }
 
 /// The bit of [`Entry::stamp`] that marks an entry not yet drained by
-/// [`IdleSet::drain_fresh`].
+/// [`Records::drain_fresh`].
 const FRESH: u32 = 1 << 31;
 
 /// [`Entry::stamp`] of an entry that is not idle (held or lent): no
 /// [`IdleRef`] has its stamp (`!FRESH` is never handed out).
 const NOT_IDLE: u32 = u32::MAX;
-
-/// Names a connection the idle set holds, idle or not, until it is removed.
-/// A connection lent exclusively keeps its entry (and its life record)
-/// here: the borrower takes only the connection, and gives it back to the
-/// same entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ConnId(Link);
 
 impl IdleRef {
     /// As one integer, stamp first: its top bit is always clear (stamps
@@ -131,7 +125,7 @@ struct Entry<C> {
 /// to it; the fresh entries are a suffix of the LRU list. The other entries
 /// are *held*: lent, or in the middle of a transition.
 #[derive(Debug)]
-pub(crate) struct IdleSet<C> {
+pub(crate) struct Records<C> {
     entries: Slab<Entry<C>>,
     lru: Ends,
     /// Indexed by `KeyId`; grown on demand, never shrunk (one `Ends` a key slot).
@@ -139,7 +133,7 @@ pub(crate) struct IdleSet<C> {
     next_stamp: u32,
 }
 
-impl<C> Default for IdleSet<C> {
+impl<C> Default for Records<C> {
     fn default() -> Self {
         Self {
             entries: Slab::new(),
@@ -150,7 +144,7 @@ impl<C> Default for IdleSet<C> {
     }
 }
 
-impl<C> IdleSet<C> {
+impl<C> Records<C> {
     /// Idle connections in total.
     pub(crate) fn len(&self) -> usize {
         self.lru.len
@@ -169,7 +163,7 @@ impl<C> IdleSet<C> {
 
     /// Adds `value` as a connection of `key` the pool holds but that is not
     /// idle (about to be lent, or parked): it counts in no list until
-    /// [`park`](IdleSet::park). Its id names it until it is removed.
+    /// [`park`](Records::park). Its id names it until it is removed.
     pub(crate) fn insert(&mut self, key: KeyId, value: C) -> ConnId {
         if self.per_key.len() <= key.index() {
             self.per_key.resize(key.index() + 1, Ends::EMPTY);
@@ -193,7 +187,7 @@ impl<C> IdleSet<C> {
         f(&self.entries[r.idx as usize].conn)
     }
 
-    /// [`park`](IdleSet::park), returning the ref that names this idle stay.
+    /// [`park`](Records::park), returning the ref that names this idle stay.
     #[inline]
     fn park_ref(&mut self, id: ConnId) -> IdleRef {
         let idx = id.0;
@@ -230,7 +224,7 @@ impl<C> IdleSet<C> {
     }
 
     /// Adds `value` as the most recently used idle connection of `key` and
-    /// of the pool: [`insert`](IdleSet::insert), then [`park`](IdleSet::park).
+    /// of the pool: [`insert`](Records::insert), then [`park`](Records::park).
     #[cfg(test)]
     pub(crate) fn push(&mut self, key: KeyId, value: C) -> IdleRef {
         let id = self.insert(key, value);
@@ -362,8 +356,8 @@ impl<C> IdleSet<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::IdleSet;
-    use crate::keys::KeyId;
+    use super::Records;
+    use crate::store::KeyId;
 
     fn k(i: usize) -> KeyId {
         KeyId::from_index(i)
@@ -371,7 +365,7 @@ mod tests {
 
     #[test]
     fn per_key_lifo_and_global_lru() {
-        let mut idle = IdleSet::default();
+        let mut idle = Records::default();
         idle.push(k(0), "a0");
         idle.push(k(1), "b0");
         idle.push(k(0), "a1");
@@ -395,7 +389,7 @@ mod tests {
 
     #[test]
     fn refs_name_one_idle_stay_only() {
-        let mut idle = IdleSet::default();
+        let mut idle = Records::default();
         let a = idle.push(k(0), "a");
         let b = idle.push(k(1), "b");
         assert_eq!(idle.get(a), Some((k(0), &"a")));
@@ -410,7 +404,7 @@ mod tests {
 
     #[test]
     fn fresh_entries_are_drained_once_newest_first_and_only_while_idle() {
-        let mut idle = IdleSet::default();
+        let mut idle = Records::default();
         let refs: Vec<_> = (0..5).map(|i| idle.push(k(i % 2), i)).collect();
         // Lent again before the drain: never visited.
         assert_eq!(idle.pop_newest(k(1)), Some(3));
@@ -439,9 +433,9 @@ mod tests {
 
     #[test]
     fn stamps_wrap_without_touching_the_fresh_bit_or_the_not_idle_stamp() {
-        let mut idle = IdleSet {
+        let mut idle = Records {
             next_stamp: super::FRESH - 2,
-            ..IdleSet::default()
+            ..Records::default()
         };
         let a = idle.push(k(0), "a");
         // `FRESH - 1` with the fresh bit is `NOT_IDLE`: skipped.
@@ -460,7 +454,7 @@ mod tests {
 
     #[test]
     fn a_held_entry_is_not_idle_keeps_its_value_and_parks_as_a_new_stay() {
-        let mut idle = IdleSet::default();
+        let mut idle = Records::default();
         let a = idle.push(k(0), "a");
         let b = idle.push(k(0), "b");
         // Lending the newest holds it: out of both lists and the counts,
@@ -501,7 +495,7 @@ mod tests {
 
     #[test]
     fn unlink_from_the_middle_keeps_both_lists_consistent() {
-        let mut idle = IdleSet::default();
+        let mut idle = Records::default();
         for i in 0..10 {
             idle.push(k(i % 3), i);
         }
