@@ -13,15 +13,15 @@
 //!
 //! **Two sources, one time line.** [`Tick::now`] reads tokio's
 //! `Instant::now()`, so tokio's paused clock (`start_paused`,
-//! `time::advance`) drives it in tests exactly as it drives the timers. It
-//! costs ~28 ns here (a `CLOCK_MONOTONIC` read through the vDSO, plus the
-//! conversion), and a get + return needs two: a third of an uncontended
-//! get + return. So a pool whose runtime's clock is *not* paused when it is
-//! built reads `CLOCK_MONOTONIC_COARSE` on its hot path instead
-//! ([`Clock::Coarse`], Linux: ~7 ns, no conversion). That is the same clock
-//! as `Instant`'s, behind it by at most one kernel tick (4 ms here), so both
-//! kinds of `Tick` share one time line: a coarse reading is never later than
-//! a precise one taken after it. What that costs in precision: an idle
+//! `time::advance`) drives it in tests exactly as it drives the timers. A
+//! get + return needs two readings, and this one converts from std's
+//! `Instant`: a large share of an uncontended get + return. So a pool whose
+//! runtime's clock is *not* paused when it is built reads
+//! `CLOCK_MONOTONIC_COARSE` on its hot path instead ([`Clock::Coarse`],
+//! Linux), with no conversion. That is the same clock as `Instant`'s,
+//! behind it by at most one kernel tick (a few milliseconds), so both kinds
+//! of `Tick` share one time line: a coarse reading is never later than a
+//! precise one taken after it. What that costs in precision: an idle
 //! timeout, lifetime or health-check threshold may be judged up to one tick
 //! early, and a checkout deadline may end up to one tick early. Everything
 //! off the hot path (the maintenance task, dials, pings) reads the precise
@@ -31,19 +31,19 @@
 //! says is still running (backoffs can be a millisecond) is checked again
 //! with the precise clock before a getter is refused.
 //!
-//! **Recent time.** Even the coarse clock costs ~5 ns a reading through
-//! the vDSO, two per get + return: a sixth of a single-key pool's get +
-//! return. So, while pools are busy, one thread per process (`connpool-clock`,
-//! started at the first reading) reads `CLOCK_MONOTONIC` every millisecond
-//! and publishes it in an atomic ([`RECENT`]); [`Clock::Coarse`] loads that
-//! (~1 ns). It is behind the precise clock by about a millisecond (less
-//! than the coarse clock's tick), never ahead, so it shares the time line
-//! too. A thread that saw no reading for 100 ms parks, and clears the
-//! atomic first: readers then fall back to the coarse clock and the first
-//! of them wakes the thread. So an idle process has no wake-ups, and a busy
-//! one a thousand a second. (A reading taken just as the thread wakes may be
-//! a tick earlier than the coarse reading before it: every comparison of
-//! instants saturates, so that only shifts a decision by that tick.)
+//! **Recent time** (opt-in: [`Builder::clock_thread`](crate::Builder::clock_thread),
+//! [`Clock::Recent`]). One thread per process (`connpool-clock`, started at
+//! the first reading) reads `CLOCK_MONOTONIC` every millisecond while pools
+//! that opted in are busy, and publishes it in an atomic ([`RECENT`]); their
+//! hot path loads that instead of calling into the vDSO. It is behind the
+//! precise clock by about a millisecond (less than the coarse clock's
+//! tick), never ahead, so it shares the time line too. A thread that saw no
+//! reading for 100 ms parks, and clears the atomic first: readers then fall
+//! back to the coarse clock and the first of them wakes the thread. So an
+//! idle process has no wake-ups, and a busy one a thousand a second. (A
+//! reading taken just as the thread wakes may be a tick earlier than the
+//! coarse reading before it: every comparison of instants saturates, so
+//! that only shifts a decision by that tick.)
 
 use std::ops::Add;
 use std::sync::OnceLock;
@@ -66,14 +66,23 @@ pub(crate) enum Clock {
         /// reading does not go through the epoch's `OnceLock`.
         raw_epoch: u64,
     },
+    /// The clock thread's recent time, or the coarse clock while the
+    /// thread is parked.
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    Recent {
+        /// As in [`Clock::Coarse`].
+        raw_epoch: u64,
+    },
 }
 
 impl Clock {
     /// The clock for a pool built now, on the current runtime: [`Clock::Tokio`]
     /// if tokio's clock is paused (it then stands still while this spins for
     /// a few microseconds) or the coarse clock is unavailable or disagrees
-    /// with `Instant` (as it would if `Instant` were another clock).
-    pub(crate) fn detect() -> Clock {
+    /// with `Instant` (as it would if `Instant` were another clock); else
+    /// [`Clock::Recent`] if the pool asked for the clock thread, or
+    /// [`Clock::Coarse`].
+    pub(crate) fn detect(clock_thread: bool) -> Clock {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
             let before = Instant::now();
@@ -88,8 +97,11 @@ impl Clock {
                 let agree = coarse <= Tick::now()
                     && after.saturating_duration_since(coarse) < Duration::from_millis(50);
                 if agree {
-                    return Clock::Coarse {
-                        raw_epoch: epoch_pair().1,
+                    let raw_epoch = epoch_pair().1;
+                    return if clock_thread {
+                        Clock::Recent { raw_epoch }
+                    } else {
+                        Clock::Coarse { raw_epoch }
                     };
                 }
             }
@@ -103,7 +115,9 @@ impl Clock {
         match self {
             Clock::Tokio => Tick::now(),
             #[cfg(any(target_os = "linux", target_os = "android"))]
-            Clock::Coarse { raw_epoch } => match RECENT.tick.load(Ordering::Relaxed) {
+            Clock::Coarse { raw_epoch } => Tick::coarse_since(raw_epoch),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            Clock::Recent { raw_epoch } => match RECENT.tick.load(Ordering::Relaxed) {
                 0 => Tick::coarse_while_the_clock_thread_sleeps(raw_epoch),
                 recent => {
                     // Stored once a period at most: the line stays shared.
@@ -114,7 +128,7 @@ impl Clock {
                 }
             },
             #[cfg(not(any(target_os = "linux", target_os = "android")))]
-            Clock::Coarse { .. } => Tick::now(),
+            Clock::Coarse { .. } | Clock::Recent { .. } => Tick::now(),
         }
     }
 }
@@ -218,10 +232,8 @@ fn epoch_pair() -> (Instant, u64) {
         // The raw epoch is the raw reading taken *after* the `Instant`: a
         // tick from a raw reading is then never ahead of one from an
         // `Instant` read at the same moment, only behind, by the gap
-        // between the two raw readings. (The midpoint, used before, could
-        // put raw ticks ahead by half a gap: a microsecond, or more if the
-        // thread was preempted between the readings, seen in tests.) Up to
-        // eight tries keep the gap under a microsecond.
+        // between the two raw readings. Up to eight tries keep the gap
+        // under a microsecond.
         let mut best: Option<(Instant, u64, u64)> = None;
         for _ in 0..8 {
             let raw_before = raw_monotonic();
@@ -311,8 +323,8 @@ impl Tick {
 
     /// The `Tick` of a raw `CLOCK_MONOTONIC` (or coarse) reading. Wrapping:
     /// a reading is `ORIGIN` (2^62) plus or minus less than 584 years since
-    /// the epoch. (The saturating forms cost a dozen instructions per
-    /// reading, on the hot path.)
+    /// the epoch, so nothing can overflow (and the hot path does without
+    /// the saturating forms).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[inline]
     fn of_raw(raw: u64, raw_epoch: u64) -> Tick {
@@ -373,9 +385,7 @@ mod tests {
     use tokio::time::Instant;
 
     // Each paused runtime has a clock of its own, frozen at its start: one
-    // created before another test set the epoch is behind it. (Before the
-    // origin offset such instants all became the epoch itself, and a
-    // getter's deadline fired late: seen in CI as a flaky core test.)
+    // created before another test set the epoch is behind it.
     #[test]
     fn instants_before_the_epoch_keep_their_distance() {
         let epoch = super::epoch();
@@ -408,7 +418,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_paused_clock_is_detected() {
-        assert_eq!(super::Clock::detect(), super::Clock::Tokio);
+        assert_eq!(super::Clock::detect(false), super::Clock::Tokio);
+        assert_eq!(super::Clock::detect(true), super::Clock::Tokio);
         let t0 = super::Clock::Tokio.now();
         tokio::time::advance(Duration::from_secs(7)).await;
         assert_eq!(
@@ -421,7 +432,7 @@ mod tests {
     #[tokio::test]
     async fn a_running_clock_gets_the_coarse_clock_on_the_same_time_line() {
         assert!(matches!(
-            super::Clock::detect(),
+            super::Clock::detect(false),
             super::Clock::Coarse { .. }
         ));
         let mut last = Tick::coarse_now();
@@ -460,8 +471,8 @@ mod tests {
     #[tokio::test]
     async fn the_recent_time_is_on_the_time_line_and_moves() {
         use std::sync::atomic::Ordering;
-        let clock = super::Clock::detect();
-        assert!(matches!(clock, super::Clock::Coarse { .. }));
+        let clock = super::Clock::detect(true);
+        assert!(matches!(clock, super::Clock::Recent { .. }));
         // The first reading wakes the clock thread.
         clock.now();
         spin_until("the clock thread publishes the time", || {
@@ -496,7 +507,7 @@ mod tests {
     #[tokio::test]
     async fn the_clock_thread_parks_when_unread_and_wakes_when_read() {
         use std::sync::atomic::Ordering;
-        let clock = super::Clock::detect();
+        let clock = super::Clock::detect(true);
         clock.now();
         spin_until("the clock thread parks", || {
             super::RECENT.tick.load(Ordering::Relaxed) == 0

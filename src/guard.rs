@@ -4,12 +4,12 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::store::KeyId;
+use crate::core::Detached;
+use crate::inner::PoolInner;
 use crate::manager::Manager;
-use crate::pool::Shared;
-use crate::store::Lent;
-use crate::state::Detached;
 use crate::stats::CloseReason;
+use crate::store::KeyId;
+use crate::store::Lent;
 
 /// A connection lent by the pool. Dereferences to the connection; dropping it
 /// gives the connection back (to the next waiter of its key, or to the idle
@@ -26,7 +26,7 @@ use crate::stats::CloseReason;
 /// Its operations are associated functions (`Pooled::detach(conn)`), so they
 /// never shadow a method of the connection itself.
 pub struct Pooled<M: Manager> {
-    shared: Arc<Shared<M>>,
+    inner: Arc<PoolInner<M>>,
     key: KeyId,
     /// `Some` until the guard is dropped or detached.
     conn: Option<Lent<M::Connection>>,
@@ -35,9 +35,9 @@ pub struct Pooled<M: Manager> {
 }
 
 impl<M: Manager> Pooled<M> {
-    pub(crate) fn new(shared: Arc<Shared<M>>, key: KeyId, conn: Lent<M::Connection>) -> Self {
+    pub(crate) fn new(inner: Arc<PoolInner<M>>, key: KeyId, conn: Lent<M::Connection>) -> Self {
         Self {
-            shared,
+            inner,
             key,
             conn: Some(conn),
             close: None,
@@ -76,11 +76,11 @@ impl<M: Manager> Pooled<M> {
     pub fn detach(mut this: Self) -> M::Connection {
         match this.conn.take().expect("connection present until drop") {
             Lent::Own { conn, id, .. } => {
-                this.shared.detach(this.key, Detached::Own(id));
+                this.inner.detach(this.key, Detached::Own(id));
                 conn
             }
             Lent::Handle { conn, slot, .. } => {
-                this.shared.detach(this.key, Detached::Handle(slot));
+                this.inner.detach(this.key, Detached::Handle(slot));
                 conn
             }
         }
@@ -135,10 +135,10 @@ impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
         match self.conn.take() {
             Some(Lent::Own { conn, id, .. }) => {
-                self.shared.give_back(self.key, id, conn, self.close)
+                self.inner.give_back(self.key, id, conn, self.close)
             }
             Some(Lent::Handle { conn, slot, .. }) => self
-                .shared
+                .inner
                 .give_back_handle(self.key, slot, conn, self.close),
             None => {}
         }

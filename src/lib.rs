@@ -89,18 +89,20 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod builder;
 mod clock;
 mod config;
 mod contain;
+mod core;
 mod error;
 mod guard;
+mod inner;
 #[cfg(all(test, connpool_loom))]
 mod loom_tests;
 mod maintenance;
 mod manager;
 pub mod managers;
 mod pool;
-mod state;
 mod stats;
 mod store;
 mod sync;
@@ -112,8 +114,9 @@ mod tasks;
 struct ReadmeDoctests;
 
 pub use async_trait::async_trait;
+pub use builder::Builder;
 pub use config::{
-    Backoff, Builder, Config, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_CHECKOUT_TIMEOUT,
+    Backoff, Config, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_CHECKOUT_TIMEOUT,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT, DEFAULT_JITTER,
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED, DEFAULT_KEEPALIVE_TIMEOUT,
     DEFAULT_MAX_BORROWERS, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN,

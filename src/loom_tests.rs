@@ -31,14 +31,15 @@ use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
-use crate::config::{Builder, Config, HealthCheck};
+use crate::builder::Builder;
+use crate::config::{Config, HealthCheck};
+use crate::core::{Action, Checkout, DialOrder, Effects, Outcome, State, Transition};
 use crate::error::Error;
-use crate::store::KeyId;
 use crate::manager::{Lending, Manager};
+use crate::store::KeyId;
 use crate::store::Lent;
-use crate::state::{Action, Checkout, DialOrder, Effects, Outcome, State};
-use crate::sync::Mutex;
 use crate::store::WaiterId;
+use crate::sync::Mutex;
 
 /// The model's key type: every scenario uses one key, its default value.
 trait Key: Eq + Hash + Clone + Debug + Default + Send + Sync + 'static {}
@@ -125,12 +126,10 @@ impl<K: Key> Core<K> {
         }
     }
 
-    fn with_state<T>(
-        &self,
-        f: impl FnOnce(&mut State<Model<K>>, &mut Effects<Model<K>>) -> T,
-    ) -> T {
+    /// A transition at `now`, as `PoolInner::transition` runs one.
+    fn transition<T>(&self, now: Tick, step: impl FnOnce(Transition<'_, Model<K>>) -> T) -> T {
         let mut fx = Effects::new();
-        let out = f(&mut self.state.lock(), &mut fx);
+        let out = step(self.state.lock().begin(now, &self.config, &mut fx));
         self.apply(fx);
         out
     }
@@ -142,7 +141,7 @@ impl<K: Key> Core<K> {
         if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config) {
             return Ok(Checkout::Lent(id, lent, false));
         }
-        self.with_state(|s, fx| s.checkout(&K::default(), true, now, &self.config, fx))
+        self.transition(now, |t| t.checkout(&K::default(), true))
     }
 
     /// Completes the dials ordered so far, successfully.
@@ -151,33 +150,32 @@ impl<K: Key> Core<K> {
         for order in orders {
             let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) as u32;
             let lending = Lending::shared(self.share);
-            self.with_state(|s, fx| {
-                s.dial_done(
-                    order.key_id,
-                    order.waiter,
-                    Ok((conn, lending)),
-                    Tick::now(),
-                    &self.config,
-                    fx,
-                )
+            self.transition(Tick::now(), |t| {
+                t.dial_done(order.key_id, order.waiter, Ok((conn, lending)))
             });
         }
     }
 
-    /// A borrower is done (as `Shared::give_back` returns it: by the fast
+    /// A borrower is done (as `PoolInner::give_back` returns it: by the fast
     /// path if it applies).
     fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
         let now = Tick::now();
-        self.with_state(|s, fx| match lent {
+        let mut state = self.state.lock();
+        let mut fx = Effects::new();
+        match lent {
             Lent::Own { conn, id: cid, .. } => {
-                if let Err(conn) = s.return_recent(id, cid, conn, now, &self.config) {
-                    s.give_back(id, cid, conn, None, now, &self.config, fx);
+                if let Err(conn) = state.return_recent(id, cid, conn, now, &self.config) {
+                    state
+                        .begin(now, &self.config, &mut fx)
+                        .give_back(id, cid, conn, None);
                 }
             }
-            Lent::Handle { slot, .. } => {
-                s.give_back_handle(id, slot, None, Tick::now(), &self.config, fx)
-            }
-        });
+            Lent::Handle { slot, .. } => state
+                .begin(now, &self.config, &mut fx)
+                .give_back_handle(id, slot, None),
+        }
+        drop(state);
+        self.apply(fx);
     }
 
     /// Borrows the one connection of a `max_open = 1` core up to its limit.
@@ -221,11 +219,11 @@ impl<K: Key> Core<K> {
 
     /// The getter `w` gives up (the `Waiting` future dropped unserved).
     fn cancel(&self, w: WaiterId) {
-        self.with_state(|s, fx| s.cancel(w, false, &self.config, fx));
+        self.transition(Tick::now(), |t| t.cancel(w, false));
     }
 
     fn close(&self) {
-        self.with_state(|s, fx| s.close(&self.config, fx));
+        self.transition(Tick::now(), |t| t.close());
     }
 
     /// Nothing lent, waiting or dialing; every count adds up.

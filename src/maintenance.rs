@@ -2,7 +2,7 @@
 //!
 //! It closes idle connections past their idle timeout or lifetime, starts
 //! keepalive pings and refills `min_idle` after a backoff, all through
-//! [`State::maintain`](crate::state::State::maintain), then sleeps until the
+//! [`Transition::maintain`](crate::core::Transition::maintain), then sleeps until the
 //! next deadline in the pool's deadline heap or until a transition adds an
 //! earlier one (`Effects::rearm`). It wakes exactly at a deadline (tokio's
 //! timer has millisecond resolution), so a connection is closed within about
@@ -19,14 +19,13 @@ use tokio::time::Instant;
 
 use crate::clock::Tick;
 
+use crate::inner::PoolInner;
 use crate::manager::Manager;
-use crate::pool::Shared;
-use crate::state::Effects;
 
 /// Spawns the maintenance task of `shared`; `wake` is its alarm clock.
-pub(crate) fn spawn_maintenance<M: Manager>(shared: &Arc<Shared<M>>, wake: Arc<Notify>) {
-    let pool: Weak<Shared<M>> = Arc::downgrade(shared);
-    shared.runtime.spawn(async move {
+pub(crate) fn spawn_maintenance<M: Manager>(inner: &Arc<PoolInner<M>>, wake: Arc<Notify>) {
+    let pool: Weak<PoolInner<M>> = Arc::downgrade(inner);
+    inner.runtime.spawn(async move {
         loop {
             let Some(next) = turn(&pool) else {
                 tracing::debug!("maintenance task ends");
@@ -46,16 +45,12 @@ pub(crate) fn spawn_maintenance<M: Manager>(shared: &Arc<Shared<M>>, wake: Arc<N
 }
 
 /// One turn: `None` when the task should end, else when to run next.
-fn turn<M: Manager>(pool: &Weak<Shared<M>>) -> Option<Option<Instant>> {
-    let shared = pool.upgrade()?;
-    let mut fx = Effects::new();
-    let next = {
-        let mut state = shared.state.lock();
-        if state.is_closed() {
-            return None;
-        }
-        state.maintain(Tick::now(), &shared.config, &mut fx)
-    };
-    shared.apply(fx);
+fn turn<M: Manager>(pool: &Weak<PoolInner<M>>) -> Option<Option<Instant>> {
+    let inner = pool.upgrade()?;
+    let state = inner.state.lock();
+    if state.is_closed() {
+        return None;
+    }
+    let next = inner.transition_in(state, Tick::now(), |t| t.maintain());
     Some(next.map(Tick::into_instant))
 }

@@ -1,11 +1,10 @@
-//! The public pool: [`Pool`] and the shared core behind its handles.
+//! The public pool: [`Pool`], its checkout and its close.
 
-use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,251 +13,19 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::clock::{Clock, Tick};
-
-use crate::config::{Builder, Config};
-use crate::contain::{self, Caught};
+use crate::builder::Builder;
+use crate::clock::Tick;
+use crate::config::Config;
+use crate::contain::Caught;
+use crate::core::{Checkout, Outcome};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
-use crate::store::ConnId;
-use crate::store::KeyId;
+use crate::inner::PoolInner;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
-use crate::state::{Action, Checkout, Detached, Effects, Outcome, State};
 use crate::stats::{CloseReason, KeyState, PoolState};
-use crate::sync::Mutex;
-use crate::tasks::{dial, spawn_close, spawn_dial, spawn_ping};
 use crate::store::WaiterId;
-
-/// What every handle, guard and task of one pool shares.
-pub(crate) struct Shared<M: Manager> {
-    pub(crate) manager: M,
-    pub(crate) config: Config,
-    /// The one lock: see the `state` module for what it guards. On lines
-    /// of its own, starting one: its byte and the state's first field (the
-    /// single-key fast path's stack) share a line.
-    pub(crate) state: Lined<Mutex<State<M>>>,
-    /// Notified when a closed pool has nothing open or closing left.
-    pub(crate) drained: Notify,
-    /// Where dials, pings, closes and maintenance run (the runtime the pool
-    /// was built in).
-    pub(crate) runtime: Handle,
-    /// Wakes the maintenance task: an earlier deadline, a close, or this
-    /// state being dropped.
-    pub(crate) maintenance: Arc<Notify>,
-    /// Where checkout and return read the time (the coarse clock, unless
-    /// the runtime's clock was paused when the pool was built).
-    pub(crate) clock: Clock,
-    /// Live [`Pool`] handles: the last one dropped closes the pool.
-    handles: AtomicUsize,
-}
-
-/// A value that starts a cache line and ends one (the lines next to it are
-/// someone else's).
-#[repr(align(64))]
-pub(crate) struct Lined<T>(T);
-
-impl<T> std::ops::Deref for Lined<T> {
-    type Target = T;
-
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
-impl<M: Manager> Drop for Shared<M> {
-    fn drop(&mut self) {
-        // The maintenance task holds the pool weakly: let it see it is gone.
-        self.maintenance.notify_one();
-    }
-}
-
-impl<M: Manager> Shared<M> {
-    /// Carries out what a transition decided, outside the lock.
-    #[inline]
-    pub(crate) fn apply(self: &Arc<Self>, fx: Effects<M>) {
-        // The common checkout and return decide nothing: don't move the
-        // effects into the general path.
-        if !fx.is_empty() {
-            self.apply_all(fx);
-        }
-    }
-
-    /// Applies `fx` now, or, when called from inside another application
-    /// on this thread, right after it. Applying may re-enter: a task spawned
-    /// on a runtime that has shut down is dropped at once, and its guard
-    /// settles a transition whose effects spawn the next task (a dial for
-    /// the next queued getter…). Running those in a loop instead of nested
-    /// keeps the stack flat however long the queue.
-    fn apply_all(self: &Arc<Self>, fx: Effects<M>) {
-        match Flat::enter() {
-            Some(outer) => {
-                self.apply_now(fx);
-                outer.run_deferred();
-            }
-            None => {
-                let shared = Arc::clone(self);
-                Flat::defer(Box::new(move || shared.apply_now(fx)));
-            }
-        }
-    }
-
-    fn apply_now(self: &Arc<Self>, mut fx: Effects<M>) {
-        let (rearm, drained, backoff) = (fx.rearm(), fx.drained(), fx.backoff());
-        if let Some(waker) = fx.wake.take() {
-            waker.wake();
-        }
-        for action in std::mem::take(&mut fx.actions) {
-            match action {
-                Action::Wake(waker) => waker.wake(),
-                Action::Dial(order) => spawn_dial(self, order),
-                Action::Close(conn, reason) => spawn_close(self, conn, reason),
-                Action::Ping(key_id, conn) => spawn_ping(self, key_id, conn),
-            }
-        }
-        if let Some(delay) = backoff {
-            tracing::debug!(?delay, "dial backoff");
-        }
-        if rearm {
-            self.maintenance.notify_one();
-        }
-        if drained {
-            self.drained.notify_waiters();
-        }
-    }
-
-    /// The key `id` names, for a log line (takes the lock).
-    pub(crate) fn key(&self, id: KeyId) -> M::Key {
-        self.state.lock().key(id)
-    }
-
-    /// [`Manager::is_broken`] of a connection of `key`; a panic says broken.
-    pub(crate) fn is_broken(&self, key: KeyId, conn: &mut M::Connection) -> bool {
-        contain::call(|| self.manager.is_broken(conn)).unwrap_or_else(|panic| {
-            panic.log("is_broken", &self.key(key));
-            true
-        })
-    }
-
-    /// Gives back `conn`, lent exclusively as `cid`.
-    pub(crate) fn give_back(
-        self: &Arc<Self>,
-        key: KeyId,
-        cid: ConnId,
-        mut conn: M::Connection,
-        close: Option<CloseReason>,
-    ) {
-        // User code runs before the lock is taken, never under it.
-        let close = close.or_else(|| {
-            self.is_broken(key, &mut conn)
-                .then_some(CloseReason::Broken)
-        });
-        let now = self.clock.now();
-        let mut state = self.state.lock();
-        let conn = match close {
-            None => match state.return_recent(key, cid, conn, now, &self.config) {
-                Ok(()) => return,
-                Err(conn) => conn,
-            },
-            Some(_) => conn,
-        };
-        let mut fx = Effects::new();
-        state.give_back(key, cid, conn, close, now, &self.config, &mut fx);
-        drop(state);
-        self.apply(fx);
-    }
-
-    /// Gives back a borrower's handle to the shared connection in `slot`.
-    pub(crate) fn give_back_handle(
-        self: &Arc<Self>,
-        key: KeyId,
-        slot: usize,
-        mut handle: M::Connection,
-        close: Option<CloseReason>,
-    ) {
-        // The handle shares the connection's state: it tells whether the
-        // connection is broken, and it is dropped before the lock is taken.
-        let mut close = close.or_else(|| {
-            self.is_broken(key, &mut handle)
-                .then_some(CloseReason::Broken)
-        });
-        // The peer may have changed its limit since the dial.
-        let limit = contain::call(|| {
-            self.manager
-                .lending(&handle)
-                .clamped(self.config.max_borrowers)
-                .0
-        })
-        .unwrap_or_else(|panic| {
-            panic.log("lending", &self.key(key));
-            close = Some(CloseReason::Broken);
-            0
-        });
-        drop(handle);
-        let now = self.clock.now();
-        let mut fx = Effects::new();
-        {
-            let mut state = self.state.lock();
-            if limit > 0 {
-                state.relimit(key, slot, limit);
-            }
-            state.give_back_handle(key, slot, close, now, &self.config, &mut fx);
-        }
-        self.apply(fx);
-    }
-
-    pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {
-        let mut fx = Effects::new();
-        self.state
-            .lock()
-            .detach(key, lent, self.clock.now(), &self.config, &mut fx);
-        self.apply(fx);
-    }
-}
-
-thread_local! {
-    /// Whether an application of effects runs on this thread.
-    static APPLYING: Cell<bool> = const { Cell::new(false) };
-    /// Applications that re-entered it, to run after it.
-    static DEFERRED: RefCell<VecDeque<Box<dyn FnOnce()>>> = const { RefCell::new(VecDeque::new()) };
-}
-
-/// The outermost application of effects on this thread: while it lives,
-/// nested applications are deferred to it (see [`Shared::apply_all`]).
-struct Flat(());
-
-impl Flat {
-    /// `Some` if no application runs on this thread (also when its
-    /// thread-locals are gone, at thread exit: then nothing is deferred).
-    fn enter() -> Option<Flat> {
-        match APPLYING.try_with(|a| a.replace(true)) {
-            Ok(true) => None,
-            Ok(false) | Err(_) => Some(Flat(())),
-        }
-    }
-
-    fn defer(f: Box<dyn FnOnce()>) {
-        DEFERRED.with_borrow_mut(|d| d.push_back(f));
-    }
-
-    fn run_deferred(&self) {
-        while let Some(f) = DEFERRED
-            .try_with(|d| d.borrow_mut().pop_front())
-            .ok()
-            .flatten()
-        {
-            f();
-        }
-    }
-}
-
-impl Drop for Flat {
-    fn drop(&mut self) {
-        // Also on a panic (then what was deferred runs with the next
-        // application on this thread).
-        let _ = APPLYING.try_with(|a| a.set(false));
-    }
-}
+use crate::tasks::dial;
 
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
 ///
@@ -273,14 +40,14 @@ impl Drop for Flat {
 /// running; if not, they are dropped), and connections still lent are
 /// closed when their guards drop. Call `close` to wait for all of it.
 pub struct Pool<M: Manager> {
-    shared: Arc<Shared<M>>,
+    inner: Arc<PoolInner<M>>,
 }
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
         Self {
-            shared: Arc::clone(&self.shared),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -291,7 +58,7 @@ impl<M: Manager> Drop for Pool<M> {
     /// connections get their [`Manager::close`].
     fn drop(&mut self) {
         // AcqRel: the last handle sees every other handle's work done.
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.begin_close();
         }
     }
@@ -300,7 +67,7 @@ impl<M: Manager> Drop for Pool<M> {
 impl<M: Manager> std::fmt::Debug for Pool<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pool")
-            .field("config", &self.shared.config)
+            .field("config", &self.inner.config)
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
@@ -318,27 +85,13 @@ impl<M: Manager> Pool<M> {
         initial: Vec<(M::Key, usize)>,
     ) -> Result<Self, BuildError<M::Error>> {
         let wake = Arc::new(Notify::new());
-        let shared = Arc::new(Shared {
-            state: Lined(Mutex::new(State::new(&config))),
-            manager,
-            config,
-            drained: Notify::new(),
-            runtime: Handle::current(),
-            maintenance: Arc::clone(&wake),
-            clock: Clock::detect(),
-            handles: AtomicUsize::new(1),
-        });
-        spawn_maintenance(&shared, wake);
-        let pool = Pool { shared };
+        let inner = Arc::new(PoolInner::new(manager, config, Arc::clone(&wake)));
+        spawn_maintenance(&inner, wake);
+        let pool = Pool { inner };
         if initial.iter().any(|(_, n)| *n > 0) {
             pool.prewarm(initial).await?;
         }
-        let mut fx = Effects::new();
-        pool.shared
-            .state
-            .lock()
-            .refill_all(Tick::now(), &pool.shared.config, &mut fx);
-        pool.shared.apply(fx);
+        pool.inner.transition(Tick::now(), |t| t.refill_all());
         Ok(pool)
     }
 
@@ -350,11 +103,11 @@ impl<M: Manager> Pool<M> {
         // so the reserved count is released all the same.
         let mut keys_of = HashMap::new();
         for (key, n) in initial.into_iter().filter(|(_, n)| *n > 0) {
-            let id = self.shared.state.lock().reserve_initial(&key, n);
+            let id = self.inner.state.lock().reserve_initial(&key, n);
             for _ in 0..n {
-                let shared = Arc::clone(&self.shared);
+                let inner = Arc::clone(&self.inner);
                 let key = key.clone();
-                let handle = dials.spawn(async move { dial(&shared, &key, id).await });
+                let handle = dials.spawn(async move { dial(&inner, &key, id).await });
                 keys_of.insert(handle.id(), id);
             }
         }
@@ -368,16 +121,8 @@ impl<M: Manager> Pool<M> {
             if let Err(e) = &result {
                 failure.get_or_insert_with(|| e.clone());
             }
-            let mut fx = Effects::new();
-            self.shared.state.lock().dial_done(
-                id,
-                None,
-                result,
-                Tick::now(),
-                &self.shared.config,
-                &mut fx,
-            );
-            self.shared.apply(fx);
+            self.inner
+                .transition(Tick::now(), |t| t.dial_done(id, None, result));
         }
         match failure {
             None => Ok(()),
@@ -405,7 +150,7 @@ impl<M: Manager> Pool<M> {
     /// Cancel-safe: dropping the future at any point leaks nothing; a
     /// connection on its way to this getter goes to the next one.
     pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
-        let start = self.shared.clock.now();
+        let start = self.inner.clock.now();
         // The common case (an idle connection, no health check due) is
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
@@ -418,8 +163,8 @@ impl<M: Manager> Pool<M> {
     /// One checkout attempt at `now`: lent, failed, or what to do next.
     #[inline]
     fn attempt(&self, key: &M::Key, count: bool, now: Tick) -> Attempt<M> {
-        let config = &self.shared.config;
-        let mut state = self.shared.state.lock();
+        let config = &self.inner.config;
+        let mut state = self.inner.state.lock();
         let recent = if count {
             state.lend_recent(now, config)
         } else {
@@ -430,20 +175,16 @@ impl<M: Manager> Pool<M> {
                 drop(state);
                 Ok(Checkout::Lent(id, lent, false))
             }
-            None => {
-                let mut fx = Effects::new();
-                let checkout = state.checkout(key, count, now, config, &mut fx);
-                drop(state);
-                self.shared.apply(fx);
-                checkout
-            }
+            None => self
+                .inner
+                .transition_in(state, now, |t| t.checkout(key, count)),
         };
         match checkout {
             Err(e) => Attempt::Failed(e),
             Ok(Checkout::Wait(w)) => Attempt::Wait(w),
             Ok(Checkout::Lent(id, conn, check)) => {
-                let mut conn = Pooled::new(Arc::clone(&self.shared), id, conn);
-                if self.shared.is_broken(id, &mut conn) {
+                let mut conn = Pooled::new(Arc::clone(&self.inner), id, conn);
+                if self.inner.is_broken(id, &mut conn) {
                     Pooled::close_for(conn, CloseReason::Broken);
                     Attempt::Again
                 } else if check {
@@ -463,7 +204,7 @@ impl<M: Manager> Pool<M> {
         start: Tick,
         mut attempt: Attempt<M>,
     ) -> Result<Pooled<M>, Error<M::Error>> {
-        let config = &self.shared.config;
+        let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
         let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
         loop {
@@ -477,7 +218,7 @@ impl<M: Manager> Pool<M> {
                         .wait(w, deadline())
                         .await
                         .map_err(|e| self.hint_runtime(e))?;
-                    return Ok(Pooled::new(Arc::clone(&self.shared), id, conn));
+                    return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
                 }
                 Attempt::Check(mut conn) => match self.health_check(&mut conn, deadline()).await {
                     Some(true) => return Ok(conn),
@@ -486,15 +227,15 @@ impl<M: Manager> Pool<M> {
                         // The error first: closing the connection may make
                         // the pool forget its key.
                         let id = Pooled::key_id(&conn);
-                        let waited = self.shared.clock.now().saturating_duration_since(start);
-                        let err = self.shared.state.lock().timeout_error(id, waited);
+                        let waited = self.inner.clock.now().saturating_duration_since(start);
+                        let err = self.inner.state.lock().timeout_error(id, waited);
                         Pooled::close_for(conn, CloseReason::HealthCheck);
                         return Err(self.hint_runtime(err));
                     }
                 },
                 Attempt::Again => {}
             }
-            attempt = self.attempt(key, false, self.shared.clock.now());
+            attempt = self.attempt(key, false, self.inner.clock.now());
         }
     }
 
@@ -508,7 +249,7 @@ impl<M: Manager> Pool<M> {
         } = &mut e
         {
             *foreign_runtime =
-                Handle::try_current().map_or(true, |h| h.id() != self.shared.runtime.id());
+                Handle::try_current().map_or(true, |h| h.id() != self.inner.runtime.id());
         }
         e
     }
@@ -516,14 +257,12 @@ impl<M: Manager> Pool<M> {
     /// Pings `conn` before lending it: `Some(healthy)`, or `None` if the
     /// checkout deadline passed first.
     async fn health_check(&self, conn: &mut Pooled<M>, deadline: Option<Instant>) -> Option<bool> {
-        let shared = &self.shared;
+        let inner = &self.inner;
         // Abandoned mid-ping (the getter gave up), the connection is in an
         // unknown state: it is closed, not returned.
         Pooled::set_close(conn, Some(CloseReason::HealthCheck));
-        let ping = tokio::time::timeout(
-            shared.config.ping_timeout,
-            Caught(shared.manager.ping(conn)),
-        );
+        let ping =
+            tokio::time::timeout(inner.config.ping_timeout, Caught(inner.manager.ping(conn)));
         let result = match deadline {
             None => ping.await,
             Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
@@ -537,13 +276,13 @@ impl<M: Manager> Pool<M> {
         tracing::trace!("health check ping");
         let key = Pooled::key_id(conn);
         let ok = match result {
-            Ok(Ok(Ok(()))) => !shared.is_broken(key, conn),
+            Ok(Ok(Ok(()))) => !inner.is_broken(key, conn),
             Ok(Ok(Err(e))) => {
                 tracing::debug!(error = %e, "health check failed");
                 false
             }
             Ok(Err(panic)) => {
-                panic.log("ping", &shared.key(key));
+                panic.log("ping", &inner.key(key));
                 false
             }
             Err(_) => {
@@ -559,19 +298,14 @@ impl<M: Manager> Pool<M> {
     }
 
     fn health_checked(&self, conn: &Pooled<M>, ok: bool) {
-        let mut fx = Effects::new();
-        self.shared.state.lock().health_checked(
-            Pooled::key_id(conn),
-            Pooled::shared_slot(conn),
-            ok,
-            &mut fx,
-        );
-        self.shared.apply(fx);
+        let (id, slot) = (Pooled::key_id(conn), Pooled::shared_slot(conn));
+        self.inner
+            .transition(self.inner.clock.now(), |t| t.health_checked(id, slot, ok));
     }
 
     async fn wait(&self, id: WaiterId, deadline: Option<Instant>) -> Outcome<M> {
         let mut waiting = Waiting {
-            shared: &self.shared,
+            inner: &self.inner,
             id,
             done: false,
         };
@@ -586,28 +320,28 @@ impl<M: Manager> Pool<M> {
 
     /// A snapshot of the whole pool: counts and cumulative counters.
     pub fn state(&self) -> PoolState {
-        self.shared.state.lock().snapshot()
+        self.inner.state.lock().snapshot()
     }
 
     /// A snapshot of one key, or `None` if the pool tracks nothing for it
     /// (no connection, no waiter).
     pub fn key_state(&self, key: &M::Key) -> Option<KeyState> {
-        self.shared.state.lock().key_snapshot(key)
+        self.inner.state.lock().key_snapshot(key)
     }
 
     /// The validated configuration.
     pub fn config(&self) -> &Config {
-        &self.shared.config
+        &self.inner.config
     }
 
     /// The manager.
     pub fn manager(&self) -> &M {
-        &self.shared.manager
+        &self.inner.manager
     }
 
     /// Whether [`close`](Pool::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.state.lock().is_closed()
+        self.inner.state.lock().is_closed()
     }
 
     /// Closes the pool: new gets fail with [`Error::Closed`], waiting getters
@@ -627,31 +361,27 @@ impl<M: Manager> Pool<M> {
         match tokio::time::timeout(grace, self.drained()).await {
             Ok(()) => Ok(()),
             Err(_) => {
-                let (open, closing) = self.shared.state.lock().open_and_closing();
+                let (open, closing) = self.inner.state.lock().open_and_closing();
                 Err(CloseTimeout { open, closing })
             }
         }
     }
 
     fn begin_close(&self) {
-        let mut fx = Effects::new();
-        {
-            let mut state = self.shared.state.lock();
-            if state.is_closed() {
-                return;
-            }
-            state.close(&self.shared.config, &mut fx);
+        let state = self.inner.state.lock();
+        if state.is_closed() {
+            return;
         }
-        self.shared.apply(fx);
+        self.inner.transition_in(state, Tick::now(), |t| t.close());
         tracing::debug!("pool closed");
     }
 
     async fn drained(&self) {
         loop {
-            let notified = self.shared.drained.notified();
+            let notified = self.inner.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.shared.state.lock().is_drained() {
+            if self.inner.state.lock().is_drained() {
                 return;
             }
             notified.await;
@@ -684,7 +414,7 @@ enum Attempt<M: Manager> {
 
 /// A getter waiting on its slot. Dropping it unserved cancels the wait.
 struct Waiting<'a, M: Manager> {
-    shared: &'a Arc<Shared<M>>,
+    inner: &'a Arc<PoolInner<M>>,
     id: WaiterId,
     /// Set once the slot is gone (picked up or expired).
     done: bool,
@@ -693,14 +423,8 @@ struct Waiting<'a, M: Manager> {
 impl<M: Manager> Waiting<'_, M> {
     fn expire(&mut self) -> Outcome<M> {
         self.done = true;
-        let mut fx = Effects::new();
-        let outcome = self
-            .shared
-            .state
-            .lock()
-            .expire(self.id, &self.shared.config, &mut fx);
-        self.shared.apply(fx);
-        outcome
+        let id = self.id;
+        self.inner.transition(Tick::now(), |t| t.expire(id))
     }
 }
 
@@ -708,7 +432,7 @@ impl<M: Manager> Future for Waiting<'_, M> {
     type Output = Outcome<M>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<M>> {
-        let outcome = self.shared.state.lock().poll_waiter(self.id, cx.waker());
+        let outcome = self.inner.state.lock().poll_waiter(self.id, cx.waker());
         match outcome {
             Some(outcome) => {
                 self.done = true;
@@ -722,47 +446,8 @@ impl<M: Manager> Future for Waiting<'_, M> {
 impl<M: Manager> Drop for Waiting<'_, M> {
     fn drop(&mut self) {
         if !self.done {
-            let mut fx = Effects::new();
-            self.shared
-                .state
-                .lock()
-                .cancel(self.id, false, &self.shared.config, &mut fx);
-            self.shared.apply(fx);
+            let id = self.id;
+            self.inner.transition(Tick::now(), |t| t.cancel(id, false));
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A manager for layout checks: never dials.
-    struct Nothing;
-
-    #[async_trait::async_trait]
-    impl Manager for Nothing {
-        type Key = ();
-        type Connection = u64;
-        type Error = std::io::Error;
-
-        async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
-            unreachable!("layout only")
-        }
-    }
-
-    /// The lock's byte and the single-key fast path's stack (the state's
-    /// first field) are on one cache line, which starts at the lock.
-    #[test]
-    fn the_lock_and_the_recent_stack_share_one_line() {
-        let config = Builder::new(Nothing).validate().expect("valid config");
-        let lined = Lined(Mutex::new(State::<Nothing>::new(&config)));
-        let lock = std::ptr::from_ref(&*lined).addr();
-        let state = std::ptr::from_ref(&*lined.lock()).addr();
-        assert_eq!(lock % 64, 0, "the lock starts a line");
-        assert_eq!(state - lock, 8, "the state follows the lock's byte");
-        assert!(
-            state - lock + State::<Nothing>::RECENT_END <= 64,
-            "the stack ends on the lock's line"
-        );
     }
 }

@@ -4,12 +4,15 @@
 //! Normally this is `parking_lot::Mutex`. Built with `--cfg connpool_loom`
 //! it is `loom`'s mutex, and the tests in `loom_tests` explore every
 //! interleaving of getters, returns, cancellations, dials and close through
-//! the same [`State`](crate::state::State) transitions and waker protocol the
+//! the same [`State`](crate::core::State) transitions and waker protocol the
 //! pool uses. (A cfg of our own, not `loom`: tokio has its own `loom` mode,
 //! which must not be switched on.)
 
 #[cfg(not(connpool_loom))]
-pub(crate) use parking_lot::Mutex;
+pub(crate) use parking_lot::{Mutex, MutexGuard};
+
+#[cfg(connpool_loom)]
+pub(crate) use loom::sync::MutexGuard;
 
 /// `loom`'s mutex with `parking_lot`'s API (no poisoning in the signature).
 #[cfg(connpool_loom)]

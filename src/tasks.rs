@@ -10,27 +10,27 @@ use std::sync::Arc;
 
 use crate::clock::Tick;
 
-use crate::store::Conn;
 use crate::contain::{self, Caught};
+use crate::core::{DialOrder, Dialed, PingResult};
 use crate::error::ConnectError;
-use crate::store::KeyId;
+use crate::inner::PoolInner;
 use crate::manager::Manager;
-use crate::pool::Shared;
-use crate::state::{DialOrder, Dialed, Effects, PingResult};
 use crate::stats::CloseReason;
+use crate::store::Conn;
+use crate::store::KeyId;
 use crate::store::WaiterId;
 
 /// Starts a dial in its own task.
-pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M::Key>) {
+pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder<M::Key>) {
     let mut guard = DialGuard {
-        shared: Arc::clone(shared),
+        inner: Arc::clone(inner),
         key_id: order.key_id,
         waiter: order.waiter,
         done: false,
     };
     let key = order.key;
-    shared.runtime.spawn(async move {
-        let result = dial(&guard.shared, &key, guard.key_id).await;
+    inner.runtime.spawn(async move {
+        let result = dial(&guard.inner, &key, guard.key_id).await;
         guard.finish(result);
     });
 }
@@ -39,12 +39,12 @@ pub(crate) fn spawn_dial<M: Manager>(shared: &Arc<Shared<M>>, order: DialOrder<M
 /// manager lends the connection it made. A connection that is broken on
 /// arrival is dropped, not lent; a panic in the manager fails the dial.
 pub(crate) async fn dial<M: Manager>(
-    shared: &Arc<Shared<M>>,
+    inner: &Arc<PoolInner<M>>,
     key: &M::Key,
     key_id: KeyId,
 ) -> Dialed<M> {
-    let timeout = shared.config.connect_timeout;
-    let manager = &shared.manager;
+    let timeout = inner.config.connect_timeout;
+    let manager = &inner.manager;
     tracing::debug!(?key, "dial started");
     match tokio::time::timeout(timeout, Caught(manager.connect(key))).await {
         Ok(Ok(Ok(mut conn))) => {
@@ -69,8 +69,8 @@ pub(crate) async fn dial<M: Manager>(
                 }
             };
             // Made but never lent: closed all the same.
-            shared.state.lock().count_close_of_dialed(key_id);
-            spawn_close(shared, conn, CloseReason::Broken);
+            inner.state.lock().count_close_of_dialed(key_id);
+            spawn_close(inner, conn, CloseReason::Broken);
             Err(err)
         }
         Ok(Ok(Err(e))) => {
@@ -90,7 +90,7 @@ pub(crate) async fn dial<M: Manager>(
 
 /// Settles a dial: with its result, or as aborted if dropped unfinished.
 struct DialGuard<M: Manager> {
-    shared: Arc<Shared<M>>,
+    inner: Arc<PoolInner<M>>,
     key_id: KeyId,
     waiter: Option<WaiterId>,
     done: bool,
@@ -99,16 +99,9 @@ struct DialGuard<M: Manager> {
 impl<M: Manager> DialGuard<M> {
     fn finish(&mut self, result: Dialed<M>) {
         self.done = true;
-        let mut fx = Effects::new();
-        self.shared.state.lock().dial_done(
-            self.key_id,
-            self.waiter,
-            result,
-            Tick::now(),
-            &self.shared.config,
-            &mut fx,
-        );
-        self.shared.apply(fx);
+        let (key_id, waiter) = (self.key_id, self.waiter);
+        self.inner
+            .transition(Tick::now(), |t| t.dial_done(key_id, waiter, result));
     }
 }
 
@@ -123,19 +116,19 @@ impl<M: Manager> Drop for DialGuard<M> {
 
 /// Runs a background keepalive ping of an idle connection in its own task.
 pub(crate) fn spawn_ping<M: Manager>(
-    shared: &Arc<Shared<M>>,
+    inner: &Arc<PoolInner<M>>,
     key_id: KeyId,
     mut conn: Conn<M::Connection>,
 ) {
     let mut guard = PingGuard {
-        shared: Arc::clone(shared),
+        inner: Arc::clone(inner),
         key_id,
         done: false,
     };
-    shared.runtime.spawn(async move {
-        let shared = &guard.shared;
-        let manager = &shared.manager;
-        let timeout = shared.config.keepalive_timeout;
+    inner.runtime.spawn(async move {
+        let inner = &guard.inner;
+        let manager = &inner.manager;
+        let timeout = inner.config.keepalive_timeout;
         tracing::trace!("keepalive ping");
         let ping = tokio::time::timeout(timeout, Caught(manager.ping(&mut conn.conn))).await;
         let ok = match ping {
@@ -145,7 +138,7 @@ pub(crate) fn spawn_ping<M: Manager>(
                 Some(false)
             }
             Ok(Err(panic)) => {
-                panic.log("ping", &shared.key(guard.key_id));
+                panic.log("ping", &inner.key(guard.key_id));
                 None
             }
             Err(_) => {
@@ -155,7 +148,7 @@ pub(crate) fn spawn_ping<M: Manager>(
         };
         let broken = ok.is_none()
             || contain::call(|| manager.is_broken(&mut conn.conn)).unwrap_or_else(|panic| {
-                panic.log("is_broken", &shared.key(guard.key_id));
+                panic.log("is_broken", &inner.key(guard.key_id));
                 true
             });
         let result = match (ok, broken) {
@@ -170,7 +163,7 @@ pub(crate) fn spawn_ping<M: Manager>(
 /// Settles a keepalive ping; if dropped unfinished (the ping panicked), the
 /// connection is gone and is counted as closed.
 struct PingGuard<M: Manager> {
-    shared: Arc<Shared<M>>,
+    inner: Arc<PoolInner<M>>,
     key_id: KeyId,
     done: bool,
 }
@@ -178,16 +171,9 @@ struct PingGuard<M: Manager> {
 impl<M: Manager> PingGuard<M> {
     fn finish(&mut self, conn: Option<Conn<M::Connection>>, ping: PingResult) {
         self.done = true;
-        let mut fx = Effects::new();
-        self.shared.state.lock().keepalive_done(
-            self.key_id,
-            conn,
-            ping,
-            Tick::now(),
-            &self.shared.config,
-            &mut fx,
-        );
-        self.shared.apply(fx);
+        let key_id = self.key_id;
+        self.inner
+            .transition(Tick::now(), |t| t.keepalive_done(key_id, conn, ping));
     }
 }
 
@@ -202,12 +188,12 @@ impl<M: Manager> Drop for PingGuard<M> {
 
 /// Runs `Manager::close` in its own task.
 pub(crate) fn spawn_close<M: Manager>(
-    shared: &Arc<Shared<M>>,
+    inner: &Arc<PoolInner<M>>,
     conn: M::Connection,
     reason: CloseReason,
 ) {
-    let guard = CloseGuard(Arc::clone(shared));
-    shared.runtime.spawn(async move {
+    let guard = CloseGuard(Arc::clone(inner));
+    inner.runtime.spawn(async move {
         tracing::debug!(reason = reason.as_str(), "closing connection");
         if let Err(panic) = Caught(guard.0.manager.close(conn)).await {
             tracing::error!(reason = reason.as_str(), panic = %panic, "Manager::close panicked");
@@ -217,7 +203,7 @@ pub(crate) fn spawn_close<M: Manager>(
 }
 
 /// Ends the `closing` count of one close, however its task ends.
-struct CloseGuard<M: Manager>(Arc<Shared<M>>);
+struct CloseGuard<M: Manager>(Arc<PoolInner<M>>);
 
 impl<M: Manager> Drop for CloseGuard<M> {
     fn drop(&mut self) {

@@ -31,11 +31,11 @@
 
 use slab::Slab;
 
-use crate::store::Lent;
-use crate::store::Conn;
-use crate::store::KeyId;
 use crate::manager::Share;
 use crate::stats::CloseReason;
+use crate::store::Conn;
+use crate::store::KeyId;
+use crate::store::Lent;
 
 #[derive(Debug)]
 struct Entry<C> {
@@ -230,10 +230,10 @@ impl<C> Borrowed<C> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Lent, Borrowed};
+    use super::{Borrowed, Lent};
+    use crate::stats::CloseReason;
     use crate::store::Conn;
     use crate::store::KeyId;
-    use crate::stats::CloseReason;
 
     /// The layout the store-forwarding fix chose (see [`Lent`]): 32 bytes,
     /// a 64-bit `uses`. With a `u32` `uses` it is 24 bytes, and the stall

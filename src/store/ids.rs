@@ -34,4 +34,3 @@ pub(crate) struct WaiterId {
 /// same entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnId(pub(super) u32);
-

@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use slab::Slab;
 
-use crate::store::KeyId;
 use crate::clock::Tick;
 use crate::error::ConnectError;
-use crate::store::WaitQueue;
 use crate::stats::Counters;
+use crate::store::KeyId;
+use crate::store::WaitQueue;
 use crate::store::WaiterId;
 
 /// One destination's state (Go's per-host maps, gathered in one place).

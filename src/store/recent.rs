@@ -11,7 +11,7 @@
 //! its record as the idle path would (lifetime, idle timeout, health-check
 //! policy), and lends it. Parking is deferred, not skipped: every other
 //! transition that looks at idle connections or waiters parks these
-//! connections first, oldest first ([`State`](crate::state::State)'s
+//! connections first, oldest first ([`State`](crate::core::State)'s
 //! `park_recent`), so it sees the pool as if they had been parked on their
 //! return.
 //!

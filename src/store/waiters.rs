@@ -20,9 +20,9 @@ use std::task::Waker;
 
 use slab::Slab;
 
-use crate::store::WaiterId;
 use crate::clock::Tick;
 use crate::store::KeyId;
+use crate::store::WaiterId;
 
 /// `Waiter::outcome` of a waiter not served yet.
 const WAITING: u32 = u32::MAX;

@@ -1,0 +1,366 @@
+//! The [`Builder`]: a pool's settings, their defaults, and `build`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::config::*;
+use crate::error::BuildError;
+use crate::manager::Manager;
+use crate::pool::Pool;
+
+mod validate;
+
+/// Builds a [`Pool`]: set what differs from the defaults, then [`build`](Builder::build).
+///
+/// | field | default | why |
+/// |---|---|---|
+/// | `max_open` | 100 ([`DEFAULT_MAX_OPEN`]) | Go's global idle default; below PostgreSQL's default `max_connections` |
+/// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
+/// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
+/// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
+/// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
+/// | `connect_timeout` | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | a black-holed host frees its slot |
+/// | `checkout_timeout` | 30 s ([`DEFAULT_CHECKOUT_TIMEOUT`]) | a getter never hangs; waiting forever is an explicit opt-in |
+/// | `max_waiters` | no cap | the checkout deadline already bounds how long waiters pile up |
+/// | `idle_timeout` | 90 s ([`DEFAULT_IDLE_TIMEOUT`]) | Go's; idle sockets go back to the server |
+/// | `max_lifetime` | 30 min ([`DEFAULT_MAX_LIFETIME`]) | HikariCP's and bb8's; follows DNS and load-balancer changes |
+/// | `jitter` | 0.1 ([`DEFAULT_JITTER`]) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
+/// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
+/// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
+/// | `health_check` | `IfIdleFor(500 ms)` ([`DEFAULT_HEALTH_CHECK`]) | HikariCP's bypass window |
+/// | `ping_timeout` | 5 s ([`DEFAULT_PING_TIMEOUT`]) | fails only a peer that is gone |
+/// | `keepalive_interval` | 30 s ([`DEFAULT_KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
+/// | `keepalive_timeout` | 10 s ([`DEFAULT_KEEPALIVE_TIMEOUT`]) | an idle peer this slow is not worth keeping |
+/// | `keepalive_max_missed` | 1 ([`DEFAULT_KEEPALIVE_MAX_MISSED`]) | gRPC's semantics |
+/// | `backoff` | 100 ms doubling to 5 s ([`DEFAULT_BACKOFF_BASE`], [`DEFAULT_BACKOFF_CAP`]) | a down backend is not hammered, a recovered one is used soon |
+/// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
+/// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
+/// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
+///
+/// # Keepalive and the gRPC `MinTime` trap
+///
+/// Background keepalive calls [`Manager::ping`] on connections idle for
+/// `keepalive_interval`. When a manager's ping is an HTTP/2 PING frame, keep
+/// the interval at or above the server's enforcement policy (gRPC servers'
+/// `MinTime`, 5 minutes by default): a client that pings more often is sent
+/// GOAWAY `too_many_pings` and loses the connection. A gRPC health-check
+/// RPC as the ping is an ordinary call and is not subject to that policy.
+///
+/// `build` refuses inconsistent values with a [`ConfigError`](crate::ConfigError) naming the field.
+pub struct Builder<M: Manager> {
+    manager: M,
+    max_open: usize,
+    max_open_per_key: Option<usize>,
+    max_idle: Option<usize>,
+    max_idle_per_key: Option<usize>,
+    connect_timeout: Duration,
+    checkout_timeout: Option<Duration>,
+    max_waiters: Option<usize>,
+    /// In the order of the first call for each key; `initial_at` finds a
+    /// key's place (pre-warming many keys stays linear).
+    initial: Vec<(M::Key, usize)>,
+    initial_at: HashMap<M::Key, usize>,
+    /// The method that set `initial`, as errors name it: `initial` or
+    /// `initial_for`.
+    initial_method: &'static str,
+    idle_timeout: Option<Duration>,
+    max_lifetime: Option<Duration>,
+    jitter: f64,
+    max_uses: Option<u64>,
+    min_idle: usize,
+    health_check: HealthCheck,
+    ping_timeout: Duration,
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+    keepalive_max_missed: u32,
+    backoff: Option<Backoff>,
+    max_connecting: usize,
+    max_borrowers: usize,
+    clock_thread: bool,
+}
+
+impl<M: Manager> Builder<M> {
+    pub(crate) fn new(manager: M) -> Self {
+        Self {
+            manager,
+            max_open: DEFAULT_MAX_OPEN,
+            max_open_per_key: None,
+            max_idle: None,
+            max_idle_per_key: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            checkout_timeout: Some(DEFAULT_CHECKOUT_TIMEOUT),
+            max_waiters: None,
+            initial: Vec::new(),
+            initial_at: HashMap::new(),
+            initial_method: "initial_for",
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_lifetime: Some(DEFAULT_MAX_LIFETIME),
+            jitter: DEFAULT_JITTER,
+            max_uses: None,
+            min_idle: 0,
+            health_check: DEFAULT_HEALTH_CHECK,
+            ping_timeout: DEFAULT_PING_TIMEOUT,
+            keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            keepalive_max_missed: DEFAULT_KEEPALIVE_MAX_MISSED,
+            backoff: Some(Backoff {
+                base: DEFAULT_BACKOFF_BASE,
+                cap: DEFAULT_BACKOFF_CAP,
+            }),
+            max_connecting: DEFAULT_MAX_CONNECTING,
+            max_borrowers: DEFAULT_MAX_BORROWERS,
+            clock_thread: false,
+        }
+    }
+
+    /// Cap on open connections (idle + lent + dialing) across all keys. At
+    /// least 1. When it is reached, a getter of a key with no idle connection
+    /// evicts the least recently used idle connection of another key, or waits.
+    pub fn max_open(mut self, n: usize) -> Self {
+        self.max_open = n;
+        self
+    }
+
+    /// Cap on open connections of one key (Go's `MaxConnsPerHost`). At least
+    /// 1, at most `max_open`; defaults to `max_open`.
+    pub fn max_open_per_key(mut self, n: usize) -> Self {
+        self.max_open_per_key = Some(n);
+        self
+    }
+
+    /// Cap on idle connections across all keys (Go's `MaxIdleConns`); past it
+    /// the least recently used idle connection of any key is closed. At least
+    /// 1, at most `max_open`; defaults to `max_open`.
+    pub fn max_idle(mut self, n: usize) -> Self {
+        self.max_idle = Some(n);
+        self
+    }
+
+    /// Cap on idle connections of one key (Go's `MaxIdleConnsPerHost`); a
+    /// connection returned past it is closed. At least 1, at most
+    /// `max_open_per_key` and `max_idle`; defaults to the smaller of them.
+    pub fn max_idle_per_key(mut self, n: usize) -> Self {
+        self.max_idle_per_key = Some(n);
+        self
+    }
+
+    /// Pre-warms `n` connections of `key` while building (silenceper's
+    /// `InitialCap`, per key); a second call for a key replaces its count.
+    /// They are dialed concurrently; if any dial fails, `build` fails and
+    /// closes the others.
+    pub fn initial_for(mut self, key: M::Key, n: usize) -> Self {
+        match self.initial_at.get(&key) {
+            Some(&at) => self.initial[at].1 = n,
+            None => {
+                self.initial_at.insert(key.clone(), self.initial.len());
+                self.initial.push((key, n));
+            }
+        }
+        self
+    }
+
+    /// Time limit of one dial (`Manager::connect`). Non-zero.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.connect_timeout = d;
+        self
+    }
+
+    /// How long a get may wait for a connection before it fails with
+    /// [`Error::Timeout`](crate::Error::Timeout). `None` waits forever (an
+    /// explicit opt-in: a dead backend then hangs its callers). Non-zero.
+    pub fn checkout_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.checkout_timeout = d.into();
+        self
+    }
+
+    /// Cap on getters waiting at once; past it a get fails at once with
+    /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters) (load shedding).
+    /// Every getter that finds no idle connection waits, including one whose
+    /// own dial is in flight, so the cap is at least 1: 0 would refuse every
+    /// get that must dial and is refused by `build`. `None` (the default)
+    /// means no cap.
+    pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
+        self.max_waiters = n.into();
+        self
+    }
+
+    /// Closes a connection idle this long, promptly (the maintenance task
+    /// wakes at the deadline), unless its key would drop below `min_idle`; a
+    /// stale one met at checkout is closed, not lent. `None`: never. Non-zero.
+    pub fn idle_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = d.into();
+        self
+    }
+
+    /// Closes a connection this old (shortened by up to `jitter`), idle or
+    /// when it comes back from a borrower. `None`: never. Non-zero.
+    pub fn max_lifetime(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.max_lifetime = d.into();
+        self
+    }
+
+    /// Fraction in `[0, 1)` by which each connection's lifetime and each
+    /// keepalive interval is randomly shortened, so connections opened or
+    /// returned together don't expire or ping together.
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = fraction;
+        self
+    }
+
+    /// Closes a connection once it was lent this many times (nginx's
+    /// `keepalive_requests`), when it comes back. `None`: no limit. At least
+    /// 1, at most 2^32 − 1.
+    pub fn max_uses(mut self, n: impl Into<Option<u64>>) -> Self {
+        self.max_uses = n.into();
+        self
+    }
+
+    /// Idle connections kept ready for every key the pool has seen (through
+    /// a get or `initial_for`), refilled in the background after checkouts
+    /// and closes, within the caps and the dial backoff. The idle timeout never
+    /// closes a connection that would take its key below it. With a non-zero
+    /// `min_idle` keys are never forgotten: use it with a bounded set of keys.
+    /// At most `max_idle_per_key`.
+    pub fn min_idle(mut self, n: usize) -> Self {
+        self.min_idle = n;
+        self
+    }
+
+    /// When a connection taken from the idle list is pinged before it is lent.
+    pub fn health_check(mut self, policy: HealthCheck) -> Self {
+        self.health_check = policy;
+        self
+    }
+
+    /// Time limit of a health-check ping (also bounded by the getter's
+    /// checkout deadline). Non-zero.
+    pub fn ping_timeout(mut self, d: Duration) -> Self {
+        self.ping_timeout = d;
+        self
+    }
+
+    /// Background keepalive: a connection idle this long (shortened by up to
+    /// `jitter`) is pinged, and again every interval while it stays idle.
+    /// While its ping runs it is not lent: a getter meanwhile takes another
+    /// connection, dials, or waits, and the pinged connection goes to the
+    /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
+    pub fn keepalive_interval(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.keepalive_interval = d.into();
+        self
+    }
+
+    /// Time limit of a keepalive ping: unanswered by then, it is missed. Non-zero.
+    pub fn keepalive_timeout(mut self, d: Duration) -> Self {
+        self.keepalive_timeout = d;
+        self
+    }
+
+    /// Keepalive pings missed in a row that declare a connection dead
+    /// (WebSocket-style counting; 1 is gRPC's semantics). A dead connection
+    /// is closed and, below `min_idle`, replaced. At least 1, at most 65,535.
+    pub fn keepalive_max_missed(mut self, n: u32) -> Self {
+        self.keepalive_max_missed = n;
+        self
+    }
+
+    /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
+    /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×
+    /// 2ⁿ⁻¹)`; meanwhile a get of that key that finds no idle connection
+    /// fails at once with [`Error::Backoff`](crate::Error::Backoff), carrying
+    /// the last dial error. A successful dial ends it. A key whose dials
+    /// failed is remembered, even with nothing open, during its backoff and
+    /// for one `cap` after it, so failures in a row keep counting across
+    /// retries. `base` non-zero, at most `cap`.
+    pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
+        self.backoff = Some(Backoff { base, cap });
+        self
+    }
+
+    /// No dial backoff: every getter that finds no idle connection may dial,
+    /// however often the key's dials fail.
+    pub fn no_backoff(mut self) -> Self {
+        self.backoff = None;
+        self
+    }
+
+    /// Cap on dials in flight per key (the MongoDB pool spec's
+    /// `maxConnecting`); getters past it wait for a connection or a dial
+    /// slot. Pre-warm dials are not limited by it. At least 1.
+    pub fn max_connecting(mut self, n: usize) -> Self {
+        self.max_connecting = n;
+        self
+    }
+
+    /// Cap on the borrowers of one shared connection: the limit a manager
+    /// gives in [`Lending::shared`](crate::Lending::shared) (e.g. the peer's
+    /// HTTP/2 stream limit) is clamped to it. Exclusive connections ignore
+    /// it. At least 1 (1 lends every connection exclusively), at most 65,535.
+    pub fn max_borrowers(mut self, n: usize) -> Self {
+        self.max_borrowers = n;
+        self
+    }
+
+    /// Checkout and return read the time from a clock thread instead of
+    /// the kernel's coarse clock: one thread per process (`connpool-clock`,
+    /// started by the first reading of a pool that asked for it) publishes
+    /// the time every millisecond in an atomic while such pools are busy,
+    /// and parks after 100 ms without a reading. The gain is a few
+    /// nanoseconds per get + return (a vDSO call saved on each; see
+    /// `BENCHMARKS.md`), worth it only for pools serving millions of gets a
+    /// second; the cost is an OS thread that wakes a thousand times a second
+    /// while any such pool is busy. Off by default: the hot path then reads
+    /// `CLOCK_MONOTONIC_COARSE`. No effect under tokio's paused clock (the
+    /// pool follows it) or off Linux.
+    pub fn clock_thread(mut self, on: bool) -> Self {
+        self.clock_thread = on;
+        self
+    }
+
+    /// Validates the configuration, pre-warms the `initial` connections and
+    /// returns the pool. Must be called within a tokio runtime: the pool
+    /// spawns its dials and closes there. If that runtime's clock is paused
+    /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
+    pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
+        let config = self.validate()?;
+        Pool::start(self.manager, config, self.initial).await
+    }
+}
+
+impl<M: Manager<Key = ()>> Builder<M> {
+    /// Pre-warms `n` connections while building (silenceper's `InitialCap`):
+    /// the single-destination form of [`initial_for`](Builder::initial_for).
+    pub fn initial(self, n: usize) -> Self {
+        let mut builder = self.initial_for((), n);
+        builder.initial_method = "initial";
+        builder
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Builder<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("max_open", &self.max_open)
+            .field("max_open_per_key", &self.max_open_per_key)
+            .field("max_idle", &self.max_idle)
+            .field("max_idle_per_key", &self.max_idle_per_key)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("checkout_timeout", &self.checkout_timeout)
+            .field("max_waiters", &self.max_waiters)
+            .field("initial", &self.initial)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_lifetime", &self.max_lifetime)
+            .field("jitter", &self.jitter)
+            .field("max_uses", &self.max_uses)
+            .field("min_idle", &self.min_idle)
+            .field("health_check", &self.health_check)
+            .field("ping_timeout", &self.ping_timeout)
+            .field("keepalive_interval", &self.keepalive_interval)
+            .field("keepalive_timeout", &self.keepalive_timeout)
+            .field("keepalive_max_missed", &self.keepalive_max_missed)
+            .field("backoff", &self.backoff)
+            .field("max_connecting", &self.max_connecting)
+            .field("max_borrowers", &self.max_borrowers)
+            .field("clock_thread", &self.clock_thread)
+            .finish_non_exhaustive()
+    }
+}

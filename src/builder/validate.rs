@@ -1,0 +1,236 @@
+//! Turns a [`Builder`]'s settings into a [`Config`], or refuses them with a
+//! [`ConfigError`] naming the setting the user set.
+
+use super::Builder;
+use crate::clock;
+use crate::config::{Config, HealthCheck};
+use crate::error::ConfigError;
+use crate::manager::Manager;
+
+// Bounds that keep a connection's life record small (its counts are narrow).
+const MAX_USES_LIMIT: u64 = u32::MAX as u64;
+const MAX_MISSED_LIMIT: u32 = u16::MAX as u32;
+const MAX_BORROWERS_LIMIT: usize = u16::MAX as usize;
+
+/// Refuses a count of `field` outside `1..=max`, naming the field.
+fn count_in_range(field: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
+    if value == 0 {
+        Err(ConfigError::new(field, "must be at least 1"))
+    } else if value > max {
+        Err(ConfigError::new(
+            field,
+            format!("({value}) must be at most {max}"),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+impl<M: Manager> Builder<M> {
+    pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
+        let max_open = self.max_open;
+        if max_open == 0 {
+            return Err(ConfigError::new("max_open", "must be at least 1"));
+        }
+        // A cap the user left unset is named by the setting it defaults to:
+        // a message names only settings the user can see in their code.
+        let open_per_key_cap = |n| match self.max_open_per_key {
+            Some(_) => format!("`max_open_per_key` ({n})"),
+            None => format!("`max_open` ({n}), which `max_open_per_key` defaults to"),
+        };
+        let idle_cap = |n| match self.max_idle {
+            Some(_) => format!("`max_idle` ({n})"),
+            None => format!("`max_open` ({n}), which `max_idle` defaults to"),
+        };
+        let max_open_per_key = self.max_open_per_key.unwrap_or(max_open);
+        if max_open_per_key == 0 {
+            return Err(ConfigError::new("max_open_per_key", "must be at least 1"));
+        }
+        if max_open_per_key > max_open {
+            return Err(ConfigError::new(
+                "max_open_per_key",
+                format!("({max_open_per_key}) must not exceed `max_open` ({max_open})"),
+            ));
+        }
+        let max_idle = self.max_idle.unwrap_or(max_open);
+        if max_idle == 0 {
+            return Err(ConfigError::new(
+                "max_idle",
+                "must be at least 1 (a pool that keeps nothing idle does not pool)",
+            ));
+        }
+        if max_idle > max_open {
+            return Err(ConfigError::new(
+                "max_idle",
+                format!("({max_idle}) must not exceed `max_open` ({max_open})"),
+            ));
+        }
+        let max_idle_per_key = self
+            .max_idle_per_key
+            .unwrap_or(max_open_per_key.min(max_idle));
+        let idle_per_key_cap = |n| {
+            let origin = if max_open_per_key <= max_idle {
+                self.max_open_per_key
+                    .map_or("max_open", |_| "max_open_per_key")
+            } else {
+                "max_idle"
+            };
+            match self.max_idle_per_key {
+                Some(_) => format!("`max_idle_per_key` ({n})"),
+                None => format!("`{origin}` ({n}), which `max_idle_per_key` defaults to"),
+            }
+        };
+        if max_idle_per_key == 0 {
+            return Err(ConfigError::new(
+                "max_idle_per_key",
+                "must be at least 1 (a pool that keeps nothing idle does not pool)",
+            ));
+        }
+        if max_idle_per_key > max_open_per_key {
+            return Err(ConfigError::new(
+                "max_idle_per_key",
+                format!(
+                    "({max_idle_per_key}) must not exceed {}",
+                    open_per_key_cap(max_open_per_key)
+                ),
+            ));
+        }
+        if max_idle_per_key > max_idle {
+            return Err(ConfigError::new(
+                "max_idle_per_key",
+                format!(
+                    "({max_idle_per_key}) must not exceed {}",
+                    idle_cap(max_idle)
+                ),
+            ));
+        }
+        if self.max_waiters == Some(0) {
+            return Err(ConfigError::new(
+                "max_waiters",
+                "must be at least 1 (a getter waits for its own dial; use `None` for no cap)",
+            ));
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "connect_timeout",
+                "must be greater than zero",
+            ));
+        }
+        if self.checkout_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::new(
+                "checkout_timeout",
+                "must be greater than zero (use `None` to wait forever)",
+            ));
+        }
+        let positive = [
+            ("idle_timeout", self.idle_timeout),
+            ("max_lifetime", self.max_lifetime),
+            ("ping_timeout", Some(self.ping_timeout)),
+            ("keepalive_interval", self.keepalive_interval),
+            ("keepalive_timeout", Some(self.keepalive_timeout)),
+        ];
+        for (field, d) in positive {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(ConfigError::new(field, "must be greater than zero"));
+            }
+        }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return Err(ConfigError::new(
+                "jitter",
+                format!("({}) must be in [0, 1)", self.jitter),
+            ));
+        }
+        if let Some(n) = self.max_uses {
+            count_in_range("max_uses", n, MAX_USES_LIMIT)?;
+        }
+        if self.min_idle > max_idle_per_key {
+            return Err(ConfigError::new(
+                "min_idle",
+                format!(
+                    "({}) must not exceed {}",
+                    self.min_idle,
+                    idle_per_key_cap(max_idle_per_key)
+                ),
+            ));
+        }
+        count_in_range(
+            "keepalive_max_missed",
+            self.keepalive_max_missed.into(),
+            MAX_MISSED_LIMIT.into(),
+        )?;
+        if let Some(b) = self.backoff {
+            if b.base.is_zero() {
+                return Err(ConfigError::new(
+                    "backoff",
+                    "base must be greater than zero (use `no_backoff()` for none)",
+                ));
+            }
+            if b.base > b.cap {
+                return Err(ConfigError::new(
+                    "backoff",
+                    format!("base ({:?}) must not exceed cap ({:?})", b.base, b.cap),
+                ));
+            }
+        }
+        count_in_range("max_connecting", self.max_connecting as u64, u64::MAX)?;
+        count_in_range(
+            "max_borrowers",
+            self.max_borrowers as u64,
+            MAX_BORROWERS_LIMIT as u64,
+        )?;
+        let mut total = 0usize;
+        let method = self.initial_method;
+        for (key, n) in &self.initial {
+            if *n > max_idle_per_key {
+                let what = match method {
+                    "initial" => format!("{n}"),
+                    _ => format!("{n} for key {key:?}"),
+                };
+                return Err(ConfigError::new(
+                    method,
+                    format!(
+                        "({what}) must not exceed {}: the extra connections would be closed \
+                         as soon as they were opened",
+                        idle_per_key_cap(max_idle_per_key)
+                    ),
+                ));
+            }
+            total += n;
+        }
+        if total > max_idle {
+            return Err(ConfigError::new(
+                method,
+                format!("({total} in all) must not exceed {}", idle_cap(max_idle)),
+            ));
+        }
+        Ok(Config {
+            max_open,
+            max_open_per_key,
+            max_idle,
+            max_idle_per_key,
+            connect_timeout: self.connect_timeout,
+            checkout_timeout: self.checkout_timeout,
+            max_waiters: self.max_waiters,
+            idle_timeout: self.idle_timeout,
+            max_lifetime: self.max_lifetime,
+            jitter: self.jitter,
+            max_uses: self.max_uses,
+            min_idle: self.min_idle,
+            health_check: self.health_check,
+            ping_timeout: self.ping_timeout,
+            keepalive_interval: self.keepalive_interval,
+            keepalive_timeout: self.keepalive_timeout,
+            keepalive_max_missed: self.keepalive_max_missed,
+            backoff: self.backoff,
+            max_connecting: self.max_connecting,
+            max_borrowers: self.max_borrowers,
+            clock_thread: self.clock_thread,
+            idle_timeout_ns: self.idle_timeout.map_or(u64::MAX, clock::nanos),
+            health_idle_ns: match self.health_check {
+                HealthCheck::Always => 0,
+                HealthCheck::IfIdleFor(d) => clock::nanos(d).max(1),
+                HealthCheck::Never => u64::MAX,
+            },
+        })
+    }
+}

@@ -1,0 +1,215 @@
+//! **Getting** ([`Transition::checkout`]): take the newest idle connection
+//! of the key (closing stale or expired ones met on the way, and telling the
+//! getter whether the health-check policy wants it pinged first); otherwise,
+//! unless the key is in backoff (then fail at once), open a waiter slot,
+//! queue it on the key's `idle_waiters` and find a dial for it: start one if
+//! the key and the pool are under their caps; at the pool cap, evict the
+//! least recently used idle connection of another key to make room;
+//! otherwise queue it on the key's `dial_waiters` (key at its cap or at
+//! `max_connecting`) or the pool's global dial queue (pool at its cap). The
+//! waiter is then served by whichever comes first: a connection of its key
+//! coming free, or its dial.
+
+use std::time::Duration;
+
+use super::{State, Transition};
+use crate::clock::Tick;
+use crate::config::Config;
+use crate::error::{ConnectError, Error};
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::{ConnId, KeyId, Lent, WaiterId};
+
+/// The result of a checkout attempt.
+pub(crate) enum Checkout<C> {
+    /// Lent at once: a connection from the idle list, or a handle to a
+    /// shared connection that already has borrowers. `true`: the health-check
+    /// policy wants it pinged before it is lent (only ever for one taken
+    /// from the idle list; a shared one takes no other borrower meanwhile).
+    Lent(KeyId, Lent<C>, bool),
+    /// No idle connection: wait on this slot.
+    Wait(WaiterId),
+}
+
+impl<M: Manager> State<M> {
+    /// Whether `id` is in dial backoff at `now`. `now` may come from the
+    /// coarse clock (a checkout's), up to a kernel tick behind: a backoff
+    /// that seems to last is checked again by the precise clock, so that
+    /// backoffs of a few milliseconds are not stretched to the next tick.
+    /// (Only a getter about to be refused or to skip a dial pays for it.)
+    pub(super) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
+        self.keys
+            .get(id)
+            .backoff_until
+            .is_some_and(|until| until > now && until > Tick::now())
+    }
+
+    /// Whether a dial of `id` may start, the pool's own cap aside.
+    pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
+        let entry = self.keys.get(id);
+        entry.open < config.max_open_per_key
+            && entry.dialing < config.max_connecting
+            && !self.in_backoff(id, now)
+    }
+
+    pub(super) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
+        let entry = self.keys.get(id);
+        Error::Backoff {
+            key: entry
+                .backoff_key
+                .clone()
+                .unwrap_or_else(|| format!("{:?}", entry.key).into()),
+            retry_in: entry
+                .backoff_until
+                .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),
+            last_connect_error: entry.last_error.clone().unwrap_or(ConnectError::Aborted),
+        }
+    }
+
+    /// Lends the connection `cid` of `id` (idle, or held: just returned or
+    /// dialed): the connection itself, its record staying in the idle set,
+    /// or (shared) a first handle to it, which takes no other borrower while
+    /// `checking`.
+    ///
+    /// `count_get`: count a get of the key too (a checkout's, in the same
+    /// look-up of the key).
+    #[inline]
+    pub(super) fn lend(
+        &mut self,
+        id: KeyId,
+        cid: ConnId,
+        checking: bool,
+        count_get: bool,
+    ) -> Lent<M::Connection> {
+        let entry = self.keys.get_mut(id);
+        entry.lent += 1;
+        if count_get {
+            entry.counters.gets += 1;
+        }
+        self.lent += 1;
+        let conn = self.records.hold(cid);
+        if conn.is_shared() {
+            let conn = self.remove_conn(cid);
+            let slot = self.borrowed.insert(id, conn);
+            let lent = self.borrowed.lend(slot);
+            self.borrowed.set_checking(slot, checking);
+            lent
+        } else {
+            conn.uses = conn.uses.saturating_add(1);
+            Lent::Own {
+                conn: conn.conn.take().expect("a held connection is present"),
+                id: cid,
+                uses: conn.uses.into(),
+            }
+        }
+    }
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// A get for `key` at `now`: an idle connection, or a waiter slot (see
+    /// module docs). `count` is false when the caller retries after a broken
+    /// or unhealthy idle connection.
+    #[inline]
+    pub(crate) fn checkout(
+        mut self,
+        key: &M::Key,
+        count: bool,
+    ) -> Result<Checkout<M::Connection>, Error<M::Error>> {
+        if self.st.closed {
+            return Err(Error::Closed);
+        }
+        let id = self.st.keys.id_or_insert(key);
+        if count {
+            self.st.counters.gets += 1;
+        }
+        while let Some((cid, conn)) = self.st.records.newest(id) {
+            // `len_of` still counts `conn`: closing it keeps `min_idle` iff
+            // `len_of > min_idle`.
+            let reason = if conn.is_expired(self.now) {
+                Some(CloseReason::Lifetime)
+            } else if conn.is_stale(self.now, self.config)
+                && self.st.records.len_of(id) > self.config.min_idle
+            {
+                Some(CloseReason::IdleTimeout)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                let conn = self.st.remove_conn(cid);
+                self.close_conn(id, conn.conn, reason);
+                continue;
+            }
+            let check = self.config.health_check_due(conn.idle_since, self.now);
+            // The key's get is counted with the lending (one look-up).
+            let lent = self.st.lend(id, cid, check, count);
+            self.refill(id);
+            self.finish();
+            return Ok(Checkout::Lent(id, lent, check));
+        }
+        if count {
+            self.st.keys.get_mut(id).counters.gets += 1;
+        }
+        if let Some(slot) = self
+            .st
+            .borrowed
+            .least_loaded(id, |conn| conn.retirement(self.now, self.config))
+        {
+            let lent = self.st.borrowed.lend(slot);
+            self.finish();
+            return Ok(Checkout::Lent(id, lent, false));
+        }
+        if self.st.in_backoff(id, self.now) {
+            self.st.counters.backoff_rejections += 1;
+            self.st.keys.get_mut(id).counters.backoff_rejections += 1;
+            let err = self.st.backoff_error(id, self.now);
+            self.st.unused(id);
+            self.finish();
+            return Err(err);
+        }
+        if let Some(max_waiters) = self.config.max_waiters
+            && self.st.waiting >= max_waiters
+        {
+            self.st.counters.rejections += 1;
+            self.st.keys.get_mut(id).counters.rejections += 1;
+            self.st.unused(id);
+            self.finish();
+            return Err(Error::TooManyWaiters { max_waiters });
+        }
+        let w = self.st.waiters.insert(id, self.now);
+        self.st.waiting += 1;
+        self.st.counters.gets_waited += 1;
+        let entry = self.st.keys.get_mut(id);
+        entry.waiting += 1;
+        entry.counters.gets_waited += 1;
+        entry.tidy_queues(|w| self.st.waiters.is_live(w));
+        entry.idle_waiters.push(w);
+        self.find_dial(id, w);
+        self.refill(id);
+        self.finish();
+        Ok(Checkout::Wait(w))
+    }
+
+    /// Starts a dial for the new waiter `w`, or queues it for one.
+    pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) {
+        let entry = self.st.keys.get(id);
+        // A shared key's dials in flight will serve up to `share_hint`
+        // waiters each: dial only for those they cannot serve.
+        let covered = entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting;
+        if covered || !self.st.key_can_dial(id, self.now, self.config) {
+            self.st.keys.get_mut(id).dial_waiters.push(w);
+            return;
+        }
+        if self.st.open >= self.config.max_open {
+            // The pool is full but maybe not busy: an idle connection of
+            // another key is worth less than a getter waiting now.
+            let Some((other, conn)) = self.st.records.pop_lru() else {
+                self.st.tidy_global_queue();
+                self.st.global_dial_waiters.push(w);
+                return;
+            };
+            let conn = conn.conn.expect("an idle connection is present");
+            self.close_without_refill(other, conn, CloseReason::Evicted);
+        }
+        self.start_dial(id, Some(w));
+    }
+}

@@ -1,0 +1,69 @@
+//! **Close** ([`Transition::close`]): serves every waiter with `Closed`,
+//! closes every idle connection; connections lent, pinged or being dialed
+//! are closed when they come back. The pool is drained once nothing is open
+//! and no `Manager::close` runs any more.
+
+use super::{State, Transition};
+use crate::error::Error;
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::KeyId;
+
+impl<M: Manager> State<M> {
+    pub(super) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
+        self.counters.count_close(reason);
+        self.keys.get_mut(id).counters.count_close(reason);
+    }
+
+    /// A dial of `id` made a connection that will not be lent (broken on
+    /// arrival): it is closed outside the pool's counts of open connections.
+    pub(crate) fn count_close_of_dialed(&mut self, id: KeyId) {
+        self.count_close(id, CloseReason::Broken);
+        self.closing += 1;
+    }
+
+    /// A `Manager::close` task ended; true if the pool is now drained.
+    pub(crate) fn close_finished(&mut self) -> bool {
+        self.closing -= 1;
+        self.is_drained()
+    }
+
+    pub(crate) fn is_drained(&self) -> bool {
+        self.closed && self.open == 0 && self.closing == 0
+    }
+
+    pub(crate) fn open_and_closing(&self) -> (usize, usize) {
+        (self.open, self.closing)
+    }
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// Closes the pool (see module docs).
+    pub(crate) fn close(mut self) {
+        if self.st.closed {
+            self.fx.set_drained(self.st.is_drained());
+            return;
+        }
+        self.st.closed = true;
+        self.fx.rearm_timer(); // the maintenance task ends
+        for w in self.st.waiters.live_ids() {
+            self.serve(w, Err(Error::Closed));
+        }
+        self.st.global_dial_waiters.clear();
+        self.st.deadlines.clear();
+        for (_, entry) in self.st.keys.iter_mut() {
+            entry.idle_waiters.clear();
+            entry.dial_waiters.clear();
+            // Nothing will dial again: no failure to remember.
+            entry.failed_at = None;
+        }
+        for id in self.st.keys.ids() {
+            self.st.unused(id);
+        }
+        while let Some((id, conn)) = self.st.records.pop_lru() {
+            let conn = conn.conn.expect("an idle connection is present");
+            self.close_conn(id, conn, CloseReason::PoolClosed);
+        }
+        self.finish();
+    }
+}

@@ -1,0 +1,253 @@
+//! **Dials** ([`Transition::dial_done`]): a dial runs in a task of its own,
+//! started *for* one waiter. Success: the connection serves that waiter if
+//! it still waits, else goes through the hand-off. Failure: the error is
+//! recorded as the key's last dial error, goes to that waiter if it still
+//! waits, and the slot is released (so the next dial waiter gets a dial).
+//!
+//! **Dial limits**: at most `max_connecting` dials of a key run at once; a
+//! getter past that waits in the key's dial queue, like one at the key's
+//! cap, and gets a dial when one ends. A failed dial puts its key in
+//! backoff: its dial queue is failed at once with [`Error::Backoff`], and
+//! until the backoff ends a getter that finds no idle connection fails the
+//! same way instead of dialing.
+//!
+//! **Warm-up**: `initial` dials are reserved before the pool starts
+//! ([`State::reserve_initial`]); `min_idle` is refilled after every
+//! transition that may have taken a key below it ([`Transition::refill`]).
+
+use std::time::Duration;
+
+use super::effects::{Action, DialOrder};
+use super::{State, Transition};
+use crate::error::{ConnectError, Error};
+use crate::manager::{Lending, Manager};
+use crate::store::{Conn, Due, KeyId, WaiterId};
+
+/// What a dial produced: the connection and how the manager lends it.
+pub(crate) type Dialed<M> = Result<
+    (
+        <M as Manager>::Connection,
+        Lending<<M as Manager>::Connection>,
+    ),
+    ConnectError<<M as Manager>::Error>,
+>;
+
+impl<M: Manager> State<M> {
+    /// Reserves `n` slots of `key` for pre-warm dials (already validated
+    /// against the caps) and returns its id.
+    pub(crate) fn reserve_initial(&mut self, key: &M::Key, n: usize) -> KeyId {
+        let id = self.keys.id_or_insert(key);
+        let entry = self.keys.get_mut(id);
+        entry.open += n;
+        entry.dialing += n;
+        entry.counters.dials += n as u64;
+        self.open += n;
+        self.dialing += n;
+        self.counters.dials += n as u64;
+        id
+    }
+
+    pub(super) fn tidy_global_queue(&mut self) {
+        if self.waiting == 0 {
+            self.global_dial_waiters.clear();
+        } else if self.global_dial_waiters.len() > 2 * self.waiting + 16 {
+            self.global_dial_waiters
+                .compact(|w| self.waiters.is_live(w));
+        }
+    }
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// A dial of `id`, started for `waiter`, finished at `now`.
+    pub(crate) fn dial_done(mut self, id: KeyId, waiter: Option<WaiterId>, result: Dialed<M>) {
+        let entry = self.st.keys.get_mut(id);
+        entry.dialing -= 1;
+        self.st.dialing -= 1;
+        match result {
+            Ok((conn, lending)) => {
+                entry.last_error = None;
+                entry.failed_at = None;
+                entry.failures = 0;
+                entry.backoff_until = None;
+                let mut conn = Conn::new(conn, self.now, self.config);
+                let (max_borrowers, share) = lending.clamped(self.config.max_borrowers);
+                conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
+                entry.share_hint = max_borrowers;
+                if let Some(share) = share {
+                    self.st.borrowed.set_share(share);
+                }
+                let waiter = waiter.filter(|&w| self.st.waiters.is_live(w) && !self.st.closed);
+                match waiter {
+                    Some(w) if conn.is_shared() => self.place_shared(id, conn, Some(w)),
+                    Some(w) => {
+                        let cid = self.st.hold_new(id, conn);
+                        let lent = self.st.lend(id, cid, false, false);
+                        self.serve(w, Ok((id, lent)));
+                    }
+                    None => {
+                        let cid = self.st.hold_new(id, conn);
+                        self.place(id, cid);
+                    }
+                }
+                // A `max_connecting` slot came free; a shared key may still
+                // have waiters its connections cannot serve.
+                if !self.st.closed {
+                    while self.start_queued_dial(id) && self.st.keys.get(id).share_hint > 1 {}
+                    self.refill(id);
+                }
+            }
+            Err(err) => {
+                // Aborted: the runtime is going away, the backend is not to blame.
+                let aborted = matches!(err, ConnectError::Aborted);
+                entry.last_error = Some(err.clone());
+                // A closed pool has nothing to remember it for.
+                entry.failed_at = (!self.st.closed).then_some(self.now);
+                entry.failures = entry.failures.saturating_add(1);
+                entry.counters.dial_failures += 1;
+                self.st.counters.dial_failures += 1;
+                if let Some(w) = waiter.filter(|&w| self.st.waiters.is_live(w)) {
+                    self.serve(w, Err(Error::Connect(err)));
+                }
+                if let Some(backoff) = self.config.backoff
+                    && !self.st.closed
+                    && !aborted
+                {
+                    let delay = backoff.delay(self.st.keys.get(id).failures);
+                    self.enter_backoff(id, delay);
+                } else if !self.st.closed {
+                    // Remember the failure a while, then forget the key.
+                    let forget_at = self.now + self.st.keys.failure_memory;
+                    self.schedule(forget_at, Due::BackoffEnd(id));
+                }
+                self.release_slot(id);
+            }
+        }
+        self.finish();
+    }
+
+    /// Tops every key up to `min_idle` (after pre-warming).
+    pub(crate) fn refill_all(mut self) {
+        for id in self.st.keys.ids() {
+            self.refill(id);
+        }
+        self.finish();
+    }
+
+    pub(super) fn start_dial(&mut self, id: KeyId, waiter: Option<WaiterId>) {
+        let entry = self.st.keys.get_mut(id);
+        entry.open += 1;
+        entry.dialing += 1;
+        entry.counters.dials += 1;
+        self.st.open += 1;
+        self.st.dialing += 1;
+        self.st.counters.dials += 1;
+        self.fx.actions.push(Action::Dial(DialOrder {
+            key: entry.key.clone(),
+            key_id: id,
+            waiter,
+        }));
+    }
+
+    /// Starts the dials that bring `id` back to `min_idle`, as far as the
+    /// caps, `max_connecting` and the backoff allow (a backoff schedules a
+    /// refill for when it ends). Dials beyond the key's waiters count as
+    /// future idle connections, and so do connections out for a ping.
+    #[inline]
+    pub(super) fn refill(&mut self, id: KeyId) {
+        if self.config.min_idle > 0 && !self.st.closed {
+            self.refill_dials(id);
+        }
+    }
+
+    pub(super) fn refill_dials(&mut self, id: KeyId) {
+        loop {
+            let entry = self.st.keys.get(id);
+            let spare_dials = entry.dialing.saturating_sub(entry.waiting);
+            if self.st.records.len_of(id) + spare_dials + entry.pinging >= self.config.min_idle
+                || !self.st.key_can_dial(id, self.now, self.config)
+                || self.st.open >= self.config.max_open
+            {
+                return;
+            }
+            self.start_dial(id, None);
+        }
+    }
+
+    /// Starts a dial for the first live waiter of `id`'s dial queue, if the
+    /// key and the pool may dial. True if it did.
+    pub(super) fn start_queued_dial(&mut self, id: KeyId) -> bool {
+        let entry = self.st.keys.get(id);
+        if entry.waiting == 0
+            || entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting
+            || self.st.open >= self.config.max_open
+            || !self.st.key_can_dial(id, self.now, self.config)
+        {
+            return false;
+        }
+        let entry = self.st.keys.get_mut(id);
+        match entry.dial_waiters.pop_live(|w| self.st.waiters.is_live(w)) {
+            Some(w) => {
+                self.start_dial(id, Some(w));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The first live waiter of the global dial queue whose key may dial;
+    /// waiters whose key reached its cap or `max_connecting` meanwhile move
+    /// to their key's dial queue, waiters whose key is in backoff fail.
+    pub(super) fn pop_global_waiter(&mut self) -> Option<(WaiterId, KeyId)> {
+        while let Some(w) = self
+            .st
+            .global_dial_waiters
+            .pop_live(|w| self.st.waiters.is_live(w))
+        {
+            let key = self.st.waiters.live(w).expect("live").key;
+            if self.st.in_backoff(key, self.now) {
+                self.reject_for_backoff(w, key);
+            } else if self.st.key_can_dial(key, self.now, self.config) {
+                return Some((w, key));
+            } else {
+                self.st.keys.get_mut(key).dial_waiters.push(w);
+            }
+        }
+        None
+    }
+
+    pub(super) fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId) {
+        self.st.counters.backoff_rejections += 1;
+        self.st.keys.get_mut(id).counters.backoff_rejections += 1;
+        let err = self.st.backoff_error(id, self.now);
+        self.serve(w, Err(err));
+    }
+
+    /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
+    /// the getters waiting for a dial of it.
+    pub(super) fn enter_backoff(&mut self, id: KeyId, delay: Duration) {
+        let delay = delay.mul_f64(0.5 + 0.5 * fastrand::f64());
+        let until = self.now + delay;
+        let entry = self.st.keys.get_mut(id);
+        if entry.backoff_key.is_none() {
+            entry.backoff_key = Some(format!("{:?}", entry.key).into());
+        }
+        entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
+        entry.counters.backoffs += 1;
+        self.st.counters.backoffs += 1;
+        self.fx.entered_backoff(delay);
+        while let Some(w) = self
+            .st
+            .keys
+            .get_mut(id)
+            .dial_waiters
+            .pop_live(|w| self.st.waiters.is_live(w))
+        {
+            self.reject_for_backoff(w, id);
+        }
+        // At its end: refill `min_idle`; a backoff cap later: forget the
+        // key if nobody used it since.
+        self.schedule(until, Due::BackoffEnd(id));
+        let forget_at = until + self.st.keys.failure_memory;
+        self.schedule(forget_at, Due::BackoffEnd(id));
+    }
+}

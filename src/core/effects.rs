@@ -1,0 +1,104 @@
+//! What a transition decides to do outside the lock.
+
+use std::task::Waker;
+use std::time::Duration;
+
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::{Conn, KeyId, WaiterId};
+
+/// A dial to start once the lock is released.
+pub(crate) struct DialOrder<K> {
+    pub(crate) key: K,
+    pub(crate) key_id: KeyId,
+    /// The waiter the dial was started for, if any.
+    pub(crate) waiter: Option<WaiterId>,
+}
+
+/// Something a transition decided to do outside the lock, past the first
+/// wake-up.
+pub(crate) enum Action<M: Manager> {
+    Wake(Waker),
+    Dial(DialOrder<M::Key>),
+    Close(M::Connection, CloseReason),
+    /// An idle connection taken out for a keepalive ping.
+    Ping(KeyId, Conn<M::Connection>),
+}
+
+/// What a transition decided to do outside the lock.
+pub(crate) struct Effects<M: Manager> {
+    /// The common case needs one wake-up; keeping it out of the `Vec` keeps
+    /// the hand-off free of allocation.
+    pub(crate) wake: Option<Waker>,
+    /// The rest, in the order decided. One `Vec`: checkout and return, which
+    /// mostly decide nothing, create and drop one.
+    pub(crate) actions: Vec<Action<M>>,
+    /// The rare rest, one bit each ([`REARM`], [`DRAINED`], [`BACKOFF`]):
+    /// one test tells that none is set.
+    flags: u8,
+    /// With [`BACKOFF`]: how long the key's backoff lasts.
+    backoff: Duration,
+}
+
+/// A deadline earlier than the maintenance task's next wake-up was added.
+const REARM: u8 = 1;
+/// The pool is closed and nothing is open or closing any more.
+const DRAINED: u8 = 2;
+/// A key entered dial backoff.
+const BACKOFF: u8 = 4;
+
+impl<M: Manager> Effects<M> {
+    pub(crate) fn new() -> Self {
+        Self {
+            wake: None,
+            actions: Vec::new(),
+            flags: 0,
+            backoff: Duration::ZERO,
+        }
+    }
+
+    /// Whether there is nothing to do.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.wake.is_none() && self.actions.is_empty() && self.flags == 0
+    }
+
+    /// Whether the maintenance task must look at its wake-up again.
+    pub(crate) fn rearm(&self) -> bool {
+        self.flags & REARM != 0
+    }
+
+    /// Whether the pool was closed and is now drained.
+    pub(crate) fn drained(&self) -> bool {
+        self.flags & DRAINED != 0
+    }
+
+    /// How long the backoff a key entered lasts, if one did.
+    pub(crate) fn backoff(&self) -> Option<Duration> {
+        (self.flags & BACKOFF != 0).then_some(self.backoff)
+    }
+
+    /// The maintenance task must look at its wake-up again.
+    pub(super) fn rearm_timer(&mut self) {
+        self.flags |= REARM;
+    }
+
+    /// A key entered a backoff of `delay`.
+    pub(super) fn entered_backoff(&mut self, delay: Duration) {
+        self.flags |= BACKOFF;
+        self.backoff = delay;
+    }
+
+    pub(super) fn set_drained(&mut self, drained: bool) {
+        if drained {
+            self.flags |= DRAINED;
+        }
+    }
+
+    pub(super) fn wake(&mut self, waker: Waker) {
+        match self.wake {
+            None => self.wake = Some(waker),
+            Some(_) => self.actions.push(Action::Wake(waker)),
+        }
+    }
+}

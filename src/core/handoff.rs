@@ -1,0 +1,214 @@
+//! **Hand-off** ([`Transition::place`]): a connection coming free (returned
+//! by a borrower, or freshly dialed) goes, in this order, to the first live
+//! waiter of its key; else, if a getter of another key waits at the pool's
+//! cap, it is closed so that getter can dial; else to the idle list, closing
+//! it when the key's idle cap is full and evicting the pool's LRU idle
+//! connection when the global idle cap is. Every connection that comes free
+//! passes through this one function (one that was lent exclusively through
+//! its second half, [`Transition::place_own`], which skips the shared case).
+//!
+//! **Slots** ([`Transition::release_slot`]): when a connection of a key
+//! closes, its slot goes to the first live waiter of the key's dial queue,
+//! else to the first live waiter of the global dial queue; a dial starts for
+//! it.
+
+use super::effects::Action;
+use super::{Outcome, State, Transition};
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::{ConnId, KeyId, WaiterId};
+
+/// What a borrower takes out of the pool for good ([`Transition::detach`]).
+pub(crate) enum Detached {
+    /// The exclusively lent connection whose record is `ConnId`.
+    Own(ConnId),
+    /// A handle to the shared connection in this slot.
+    Handle(usize),
+}
+
+impl<M: Manager> State<M> {
+    /// The first live waiter of `id`'s queue, if any.
+    #[inline]
+    pub(super) fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
+        // Nobody waits at all (the common return): don't look up the key.
+        if self.waiting == 0 {
+            return None;
+        }
+        let entry = self.keys.get_mut(id);
+        if entry.waiting == 0 {
+            return None;
+        }
+        entry.idle_waiters.pop_live(|w| self.waiters.is_live(w))
+    }
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// A borrower returns `conn`, lent exclusively as `cid`, of `id` at
+    /// `now`; `close` closes it for that reason instead. Past its lifetime or
+    /// its uses it is closed too.
+    #[inline]
+    pub(crate) fn give_back(
+        mut self,
+        id: KeyId,
+        cid: ConnId,
+        conn: M::Connection,
+        close: Option<CloseReason>,
+    ) {
+        self.st.unlend(id);
+        let record = self.st.records.value_mut(cid);
+        match close.or_else(|| record.retirement(self.now, self.config)) {
+            Some(reason) => {
+                self.st.records.remove(cid);
+                self.close_conn(id, conn, reason);
+            }
+            None => {
+                record.conn = Some(conn);
+                record.rest(self.now);
+                self.place_own(id, cid);
+            }
+        }
+        self.finish();
+    }
+
+    /// A borrower takes its connection out of the pool for good (a handle to
+    /// a shared connection is given back instead: the connection stays).
+    pub(crate) fn detach(mut self, id: KeyId, lent: Detached) {
+        let cid = match lent {
+            Detached::Handle(slot) => {
+                return self.give_back_handle(id, slot, None);
+            }
+            Detached::Own(cid) => cid,
+        };
+        self.st.records.remove(cid);
+        self.st.unlend(id);
+        self.release_slot(id);
+        self.finish();
+    }
+
+    /// A connection of `id` that came free (returned, pinged, or dialed for
+    /// nobody in particular), held in the idle set as `cid`, and not counted
+    /// as lent, dialing or pinging: the hand-off.
+    pub(super) fn place(&mut self, id: KeyId, cid: ConnId) {
+        if self.st.records.value(cid).is_shared() && !self.st.closed {
+            if self.st.waiting > 0 && self.st.keys.get(id).waiting > 0 {
+                let conn = self.st.remove_conn(cid);
+                return self.place_shared(id, conn, None);
+            }
+            return self.park(id, cid);
+        }
+        self.place_own(id, cid);
+    }
+
+    /// [`place`](Transition::place) for a connection known to be exclusive (one
+    /// that was lent exclusively).
+    #[inline]
+    pub(super) fn place_own(&mut self, id: KeyId, cid: ConnId) {
+        if self.st.closed {
+            let conn = self.st.remove_conn(cid);
+            return self.close_conn(id, conn.conn, CloseReason::PoolClosed);
+        }
+        if let Some(w) = self.st.first_waiter(id) {
+            let lent = self.st.lend(id, cid, false, false);
+            return self.serve(w, Ok((id, lent)));
+        }
+        self.park(id, cid);
+    }
+
+    /// A connection of `id` that came free when no getter of its key waits:
+    /// its slot to a getter of another key waiting at the pool cap, else the
+    /// idle list (within the idle caps).
+    #[inline]
+    pub(super) fn park(&mut self, id: KeyId, cid: ConnId) {
+        // A getter of another key may wait at the pool cap: hand it this slot.
+        // (`waiting > 0` first: no key look-up when nobody waits.)
+        if self.st.waiting > 0
+            && self.st.waiting > self.st.keys.get(id).waiting
+            && self.st.open >= self.config.max_open
+            && let Some((w, other)) = self.pop_global_waiter()
+        {
+            let conn = self.st.remove_conn(cid);
+            self.close_without_refill(id, conn.conn, CloseReason::Evicted);
+            return self.start_dial(other, Some(w));
+        }
+        if self.st.records.len_of(id) >= self.config.max_idle_per_key {
+            let conn = self.st.remove_conn(cid);
+            return self.close_conn(id, conn.conn, CloseReason::IdleCapacity);
+        }
+        if self.st.records.len() >= self.config.max_idle
+            && let Some((other, old)) = self.st.records.pop_lru()
+        {
+            let old = old.conn.expect("an idle connection is present");
+            self.close_conn(other, old, CloseReason::Evicted);
+        }
+        // The entry is fresh: the maintenance task moves it into the
+        // deadline heap when it next wakes, if it is still idle then. Only
+        // the wake-up must be early enough.
+        if let Some(at) = self
+            .st
+            .records
+            .park(cid, |conn| conn.deadline(self.now, false, self.config))
+        {
+            self.arm(at);
+        }
+    }
+
+    /// Serves the live waiter `w` (with a connection already lent to it, or
+    /// an error) and accounts for it.
+    pub(super) fn serve(&mut self, w: WaiterId, outcome: Outcome<M>) {
+        let id = self
+            .st
+            .waiters
+            .live(w)
+            .expect("serve: waiter must be live")
+            .key;
+        let entry = self.st.keys.get_mut(id);
+        entry.waiting -= 1;
+        self.st.waiting -= 1;
+        if outcome.is_err() {
+            self.st.unused(id);
+        }
+        if let Some(waker) = self.st.waiters.serve(w, outcome) {
+            self.fx.wake(waker);
+        }
+    }
+
+    /// Closes `conn` of `id` and gives its slot to a waiter.
+    pub(super) fn close_conn(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
+        self.st.count_close(id, reason);
+        self.st.closing += 1;
+        self.fx.actions.push(Action::Close(conn, reason));
+        self.release_slot(id);
+    }
+
+    /// Closes `conn` of `id` whose slot the caller reuses at once.
+    pub(super) fn close_without_refill(
+        &mut self,
+        id: KeyId,
+        conn: M::Connection,
+        reason: CloseReason,
+    ) {
+        self.st.count_close(id, reason);
+        self.st.closing += 1;
+        self.fx.actions.push(Action::Close(conn, reason));
+        self.st.keys.get_mut(id).open -= 1;
+        self.st.open -= 1;
+        self.st.unused(id);
+    }
+
+    /// A connection of `id` stopped counting: hand its slot to a dial waiter
+    /// (of the key, else of the pool) and refill `min_idle`.
+    pub(super) fn release_slot(&mut self, id: KeyId) {
+        self.st.keys.get_mut(id).open -= 1;
+        self.st.open -= 1;
+        self.st.unused(id);
+        if self.st.closed {
+            return;
+        }
+        if !self.start_queued_dial(id)
+            && let Some((w, other)) = self.pop_global_waiter()
+        {
+            self.start_dial(other, Some(w));
+        }
+        self.refill(id);
+    }
+}

@@ -1,0 +1,149 @@
+//! **Shared lending** (the store's `Borrowed` set): a connection whose
+//! manager lends it shared takes up to `max_borrowers` borrowers, each
+//! holding a handle. What changes: checkout, after the idle list (an idle
+//! connection is the least loaded of all), lends a handle to the
+//! least-loaded connection of the key that has room; a dial serves as many
+//! waiters as its connection takes ([`Transition::place_shared`]); a
+//! returned handle frees a place that goes to the first waiter of the key
+//! ([`Transition::return_handle`]), and the connection goes through the
+//! hand-off only once its last borrower is gone — so idle time, idle caps,
+//! LRU eviction and keepalive see a shared connection only while nobody
+//! borrows it. One taken from the idle set with a health check due takes no
+//! other borrower until the check passes ([`Transition::health_checked`]
+//! then serves the key's waiters from it). A connection marked broken, past
+//! its lifetime or its uses drains: no new borrower, closed by its last one.
+//! A key remembers how many borrowers its last connection took
+//! (`share_hint`): a new waiter of a shared key dials only if the dials in
+//! flight cannot serve every waiter. Until its first connection is up, a key
+//! dials like an exclusive one (at most `max_connecting` at once).
+//! Exclusive connections take none of these paths.
+
+use super::{State, Transition};
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::{Conn, KeyId, WaiterId};
+
+impl<M: Manager> State<M> {
+    /// Takes the shared connection in `slot`, which has no borrower left,
+    /// out of the shared set: it no longer counts as lent.
+    pub(super) fn unlend_shared(&mut self, id: KeyId, slot: usize) -> Conn<M::Connection> {
+        let (_, conn) = self.borrowed.remove(slot);
+        self.keys.get_mut(id).lent -= 1;
+        self.lent -= 1;
+        conn
+    }
+
+    /// The shared connection in `slot` of `id` takes `max_borrowers` from
+    /// now on: the limit its manager sees now (a peer's new `SETTINGS`). A
+    /// connection whose limit fell to 1 is lent exclusively once its
+    /// borrowers are gone. Called with the lock that returns a handle.
+    pub(crate) fn relimit(&mut self, id: KeyId, slot: usize, max_borrowers: usize) {
+        self.borrowed.conn_mut(slot).1.max_borrowers =
+            u16::try_from(max_borrowers).unwrap_or(u16::MAX);
+        self.keys.get_mut(id).share_hint = max_borrowers;
+    }
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// Serves waiters of `id` from the shared connection in `slot` while it
+    /// has room: `first` (if live), then the key's queue in order.
+    pub(super) fn serve_shared(&mut self, id: KeyId, slot: usize, first: Option<WaiterId>) {
+        if let Some(w) = first.filter(|&w| self.st.waiters.is_live(w)) {
+            let lent = self.st.borrowed.lend(slot);
+            self.serve(w, Ok((id, lent)));
+        }
+        while self.st.borrowed.has_room(slot)
+            && let Some(w) = self.st.first_waiter(id)
+        {
+            let lent = self.st.borrowed.lend(slot);
+            self.serve(w, Ok((id, lent)));
+        }
+    }
+
+    /// A shared connection of `id` with no borrower came free (dialed for
+    /// `first`, or with waiters on its key): it serves as many waiters as it
+    /// has room for, and goes idle if none was left to serve.
+    pub(super) fn place_shared(
+        &mut self,
+        id: KeyId,
+        conn: Conn<M::Connection>,
+        first: Option<WaiterId>,
+    ) {
+        self.st.keys.get_mut(id).lent += 1;
+        self.st.lent += 1;
+        let slot = self.st.borrowed.insert(id, conn);
+        self.serve_shared(id, slot, first);
+        if self.st.borrowed.is_unborrowed(slot) {
+            // Every waiter was gone: it was never lent.
+            let conn = self.st.unlend_shared(id, slot);
+            let cid = self.st.hold_new(id, conn);
+            self.park(id, cid);
+        }
+    }
+
+    /// A borrower of the shared connection in `slot` (of key `id`) is done
+    /// with its handle; `close` marks the connection for closing. A
+    /// connection that should not take new borrowers (marked, past its
+    /// lifetime or uses, pool closed) drains: it closes when its last
+    /// borrower returns. Otherwise the freed place goes to the first waiter
+    /// of the key, and with no borrower left the connection rests in the
+    /// idle list.
+    pub(super) fn return_handle(&mut self, id: KeyId, slot: usize, close: Option<CloseReason>) {
+        let left = self.st.borrowed.give_back(slot);
+        let retire = if self.st.closed {
+            Some(CloseReason::PoolClosed)
+        } else {
+            close.or_else(|| {
+                self.st
+                    .borrowed
+                    .conn_mut(slot)
+                    .1
+                    .retirement(self.now, self.config)
+            })
+        };
+        if let Some(reason) = retire {
+            self.st.borrowed.drain(slot, reason);
+        }
+        if let Some(reason) = self.st.borrowed.draining(slot) {
+            if left == 0 {
+                let conn = self.st.unlend_shared(id, slot);
+                self.close_conn(id, conn.conn, reason);
+            }
+        } else if self.st.borrowed.has_room(slot)
+            && let Some(w) = self.st.first_waiter(id)
+        {
+            let lent = self.st.borrowed.lend(slot);
+            self.serve(w, Ok((id, lent)));
+        } else if left == 0 {
+            let mut conn = self.st.unlend_shared(id, slot);
+            conn.rest(self.now);
+            let cid = self.st.hold_new(id, conn);
+            self.park(id, cid);
+        }
+    }
+
+    /// A borrower gives back its handle to the shared connection in `slot`
+    /// (see [`Transition::return_handle`]).
+    pub(crate) fn give_back_handle(mut self, id: KeyId, slot: usize, close: Option<CloseReason>) {
+        self.return_handle(id, slot, close);
+        self.finish();
+    }
+
+    /// A health-check ping of a connection of `id` lent to a getter ended
+    /// (`ok`: it passed). A shared connection (in `slot`) that passed takes
+    /// borrowers again: the key's waiters first. One that failed is closed
+    /// by its getter.
+    pub(crate) fn health_checked(mut self, id: KeyId, slot: Option<usize>, ok: bool) {
+        let entry = self.st.keys.get_mut(id);
+        entry.counters.health_checks += 1;
+        self.st.counters.health_checks += 1;
+        if !ok {
+            entry.counters.health_check_failures += 1;
+            self.st.counters.health_check_failures += 1;
+        } else if let Some(slot) = slot {
+            self.st.borrowed.set_checking(slot, false);
+            self.serve_shared(id, slot, None);
+        }
+        self.finish();
+    }
+}

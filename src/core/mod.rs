@@ -1,0 +1,244 @@
+//! The pool's state under its one lock, and every transition of it.
+//!
+//! **One lock.** Everything the pool knows lives in [`State`], behind one
+//! `parking_lot::Mutex` in [`PoolInner`](crate::inner::PoolInner): the key
+//! registry, the connection records, the waiter slots, the global dial
+//! queue, the counts and the counters. Every transition runs with the lock
+//! held, never awaits, never calls the manager and never logs; what it
+//! decides to *do* (wake a getter, start a dial, close a connection) it
+//! records in [`Effects`], which the caller carries out after releasing the
+//! lock. So a transition is atomic, the lock is held for a few hundred
+//! nanoseconds at most, and user code (the manager, a waker) never runs
+//! under it.
+//!
+//! **A transition** is a [`Transition`]: [`State::begin`] parks the
+//! single-key fast path's recent connections (so the transition sees the
+//! pool as if they had been parked on their return), each public step
+//! consumes it, and its `finish` forgets the keys it left unused, tells
+//! whether a closed pool is drained and checks the counts. The time, the
+//! configuration and the effects travel with it.
+//!
+//! **Counts.** Per key and in total, `open = idle + lent + dialing +
+//! pinging`. `open` is what the caps limit; a connection stops counting the
+//! moment the pool decides to close it (its `Manager::close` then runs in a
+//! task, counted in `closing` until it ends). A connection handed to a
+//! waiter counts as lent from the hand-off on, before the waiter has picked
+//! it up. `waiting` counts waiters that have not been served. A shared
+//! connection counts once in `lent` while it has borrowers; its handles are
+//! counted by the borrowed set (`borrowers`). A connection lent exclusively
+//! keeps its record, held (not idle): the borrower's guard carries the
+//! connection and the record's [`ConnId`], and the return puts the
+//! connection back in the same record. So the hand-off works on a `ConnId`:
+//! a connection coming free from elsewhere (a dial, a ping) is first held
+//! in the records.
+//!
+//! **Forgetting keys.** A key with no connection and no waiter is forgotten
+//! (unless it is in backoff or was within one backoff cap, or `min_idle` is
+//! set), but only when a transition finishes: a `KeyId` held in the middle
+//! of one always stays valid.
+//!
+//! One file per section: getting (`checkout`), the hand-off and slots
+//! (`handoff`), dials and their limits (`dials`), waiting and cancellation
+//! (`waiting`), shared lending (`lending`), time (`timers`), close
+//! (`close`), the single-key fast path (`fast_path`); the effects a
+//! transition decides (`effects`) and snapshots (`snapshot`).
+
+mod checkout;
+mod close;
+mod dials;
+mod effects;
+mod fast_path;
+mod handoff;
+mod lending;
+mod snapshot;
+mod timers;
+mod waiting;
+
+pub(crate) use checkout::Checkout;
+pub(crate) use dials::Dialed;
+pub(crate) use effects::{Action, DialOrder, Effects};
+pub(crate) use handoff::Detached;
+pub(crate) use timers::PingResult;
+pub(crate) use waiting::Outcome;
+
+use crate::clock::Tick;
+use crate::config::Config;
+use crate::manager::Manager;
+use crate::stats::Counters;
+use crate::store::{
+    Borrowed, Conn, ConnId, Deadlines, KeyId, Keys, Recent, Records, WaitQueue, WaiterId, Waiters,
+};
+
+/// Everything the pool knows; see the module docs for the invariants.
+///
+/// `repr(C)`, `recent` first: the lock's byte comes right before the state
+/// (the mutex's data is its last field), so the fast paths write one line.
+#[repr(C)]
+pub(crate) struct State<M: Manager> {
+    /// A single-key pool's recently returned connections, not yet parked
+    /// (held in `idle`, counted as lent), and the gets served from them:
+    /// see the `recent` module.
+    recent: Recent,
+    keys: Keys<M::Key, M::Error>,
+    /// Idle connections, and the records of those lent exclusively (their
+    /// connection is `None` while the borrower has it).
+    records: Records<Conn<Option<M::Connection>>>,
+    /// Shared connections that have borrowers (they count as lent).
+    borrowed: Borrowed<M::Connection>,
+    waiters: Waiters<Outcome<M>>,
+    /// Waiters whose key is under its cap but that found the pool at its cap.
+    global_dial_waiters: WaitQueue<WaiterId>,
+    deadlines: Deadlines,
+    /// When the maintenance task wakes next (`None`: only when told).
+    timer_at: Option<Tick>,
+    /// Keys that may have become unused during the current transition.
+    maybe_unused: Vec<KeyId>,
+    open: usize,
+    lent: usize,
+    dialing: usize,
+    pinging: usize,
+    waiting: usize,
+    closing: usize,
+    closed: bool,
+    counters: Counters,
+}
+
+impl<M: Manager> State<M> {
+    /// Whether the key type has one value, so that the `recent` stack may
+    /// be used (a constant: the fast paths compile away for other pools).
+    const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
+
+    /// Where the `recent` stack ends in the state (for the layout test).
+    #[cfg(test)]
+    pub(crate) const RECENT_END: usize =
+        std::mem::offset_of!(State<M>, recent) + std::mem::size_of::<Recent>();
+
+    pub(crate) fn new(config: &Config) -> Self {
+        Self {
+            keys: Keys::new(config.min_idle > 0, config.failure_memory()),
+            records: Records::default(),
+            borrowed: Borrowed::default(),
+            // One key value, and idle caps that cannot bind: a return that
+            // parks does nothing but park, so it may be deferred.
+            recent: Recent::new(
+                Self::ONE_KEY
+                    && config.min_idle == 0
+                    && config.max_idle_per_key >= config.max_open_per_key
+                    && config.max_idle >= config.max_open,
+            ),
+            waiters: Waiters::default(),
+            global_dial_waiters: WaitQueue::default(),
+            deadlines: Deadlines::default(),
+            timer_at: None,
+            maybe_unused: Vec::new(),
+            open: 0,
+            lent: 0,
+            dialing: 0,
+            pinging: 0,
+            waiting: 0,
+            closing: 0,
+            closed: false,
+            counters: Counters::default(),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The key `id` names (for a log line; `id` must be live).
+    pub(crate) fn key(&self, id: KeyId) -> M::Key {
+        self.keys.get(id).key.clone()
+    }
+
+    /// Starts a transition at `now`: parks the recent connections first.
+    #[inline]
+    pub(crate) fn begin<'a>(
+        &'a mut self,
+        now: Tick,
+        config: &'a Config,
+        fx: &'a mut Effects<M>,
+    ) -> Transition<'a, M> {
+        let mut t = Transition {
+            st: self,
+            now,
+            config,
+            fx,
+        };
+        t.park_recent();
+        t
+    }
+
+    /// The counts add up (debug builds).
+    #[inline]
+    fn debug_check(&self) {
+        debug_assert_eq!(
+            self.open,
+            self.records.len() + self.lent + self.dialing + self.pinging
+        );
+        // No idle-set entry outlives its lending: every connection lent is
+        // held there (exclusive) or in the shared set.
+        debug_assert_eq!(self.lent, self.records.held() + self.borrowed.len());
+        // The recent connections are held, of one key, and only while
+        // parking them would do nothing but park them.
+        debug_assert!(self.recent.is_empty() || (self.waiting == 0 && !self.closed));
+    }
+
+    fn unused(&mut self, id: KeyId) {
+        self.maybe_unused.push(id);
+    }
+
+    /// A connection of `id` lent exclusively is no longer lent.
+    #[inline]
+    fn unlend(&mut self, id: KeyId) {
+        self.keys.get_mut(id).lent -= 1;
+        self.lent -= 1;
+    }
+
+    /// Takes the idle or held connection `cid` out of the idle set for good.
+    fn remove_conn(&mut self, cid: ConnId) -> Conn<M::Connection> {
+        self.records
+            .remove(cid)
+            .1
+            .map(|conn| conn.expect("a held connection is present"))
+    }
+
+    /// Puts `conn`, of `id`, which has no idle-set entry yet (dialed, back
+    /// from a ping, or out of the shared set), in the idle set, held: not
+    /// idle until parked. (`Records::hold` instead holds an entry it has.)
+    fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
+        self.records.insert(id, conn.map(Some))
+    }
+}
+
+/// One transition of the state in progress: the state, borrowed under the
+/// lock, with the time it happens at, the pool's configuration and the
+/// effects it decides. Made by [`State::begin`]; each public step consumes
+/// it and ends with [`Transition::finish`].
+pub(crate) struct Transition<'a, M: Manager> {
+    st: &'a mut State<M>,
+    now: Tick,
+    config: &'a Config,
+    fx: &'a mut Effects<M>,
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// Ends the transition: counts the fast path's gets, forgets the keys
+    /// it left unused, tells whether a closed pool is drained, and checks
+    /// the counts (debug builds).
+    fn finish(self) {
+        let st = self.st;
+        if State::<M>::ONE_KEY {
+            st.count_recent_gets();
+        }
+        if !st.maybe_unused.is_empty() {
+            let now = Tick::now();
+            while let Some(id) = st.maybe_unused.pop() {
+                st.keys.forget_if_unused(id, now);
+            }
+        }
+        // `is_drained`, read only where it can be true.
+        self.fx.set_drained(st.closed && st.is_drained());
+        st.debug_check();
+    }
+}

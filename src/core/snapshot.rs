@@ -1,0 +1,53 @@
+//! Snapshots of the state for [`Pool::state`](crate::Pool::state) and
+//! [`Pool::key_state`](crate::Pool::key_state).
+
+use super::State;
+use crate::clock::Tick;
+use crate::manager::Manager;
+use crate::stats::{KeyState, PoolState};
+
+impl<M: Manager> State<M> {
+    pub(crate) fn snapshot(&self) -> PoolState {
+        // The recent connections are idle, only not parked yet; the gets
+        // served from them are not counted yet.
+        let recent = self.recent.len();
+        let mut counters = self.counters.clone();
+        counters.gets += self.recent.gets().1;
+        PoolState {
+            open: self.open,
+            idle: self.records.len() + recent,
+            lent: self.lent - recent,
+            borrowers: self.borrowed.borrowers(),
+            dialing: self.dialing,
+            pinging: self.pinging,
+            waiting: self.waiting,
+            closing: self.closing,
+            keys: self.keys.len(),
+            closed: self.closed,
+            counters,
+        }
+    }
+
+    pub(crate) fn key_snapshot(&self, key: &M::Key) -> Option<KeyState> {
+        let id = self.keys.id(key)?;
+        let entry = self.keys.get(id);
+        let (recent, recent_gets) = match self.recent.gets() {
+            (key, gets) if key == id => (self.recent.len(), gets),
+            _ => (0, 0),
+        };
+        let mut counters = entry.counters.clone();
+        counters.gets += recent_gets;
+        Some(KeyState {
+            open: entry.open,
+            idle: self.records.len_of(id) + recent,
+            lent: entry.lent - recent,
+            borrowers: self.borrowed.borrowers_of(id),
+            dialing: entry.dialing,
+            pinging: entry.pinging,
+            waiting: entry.waiting,
+            dial_failures_in_a_row: entry.failures,
+            in_backoff: self.in_backoff(id, Tick::now()),
+            counters,
+        })
+    }
+}

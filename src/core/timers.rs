@@ -1,0 +1,147 @@
+//! **Time** ([`Transition::maintain`]): every connection carries its life
+//! record ([`Conn`]). Each time one becomes idle, the first instant it needs
+//! attention (lifetime, idle timeout or keepalive ping) arms the pool's one
+//! maintenance task if it is earlier than its wake-up, and the entry is
+//! *fresh* in the idle set. The task, when it wakes, moves the fresh entries
+//! still idle into the deadline heap (a connection lent again before that
+//! costs the heap nothing), sleeps until the earliest deadline, and then
+//! closes what expired, reschedules what `min_idle` protects, and takes out
+//! what is due a ping (counted in `pinging`; it is not lent meanwhile, and
+//! comes back through the hand-off). Checkout and return look at the same
+//! record, so a stale or expired connection is never lent even between two
+//! wake-ups.
+
+use super::Transition;
+use super::effects::Action;
+use crate::clock::Tick;
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::{Conn, Due, KeyId};
+
+/// How a keepalive ping ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PingResult {
+    Ok,
+    /// Failed or timed out: one more miss.
+    Missed,
+    /// Failed and `is_broken` says the connection is unusable: closed at once.
+    Broken,
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// The maintenance task's turn at `now`: closes idle connections past
+    /// their lifetime or idle timeout (keeping `min_idle`), takes out those
+    /// due a keepalive ping, refills keys whose backoff ended. Returns when
+    /// to run next.
+    pub(crate) fn maintain(mut self) -> Option<Tick> {
+        if self.st.closed {
+            return None;
+        }
+        // Deadlines pushed now are all later than `now`: no rearm needed.
+        self.st.timer_at = Some(self.now);
+        let deadlines = &mut self.st.deadlines;
+        self.st.records.drain_fresh(|r, conn| {
+            if let Some(at) = conn.deadline(self.now, false, self.config) {
+                deadlines.push(at, Due::Idle(r));
+            }
+        });
+        let idle = &self.st.records;
+        self.st
+            .deadlines
+            .compact(idle.len() + self.st.keys.len(), |due| match due {
+                Due::Idle(r) => idle.contains(r),
+                Due::BackoffEnd(_) => true,
+            });
+        while let Some(due) = self.st.deadlines.pop_due(self.now) {
+            let r = match due {
+                Due::BackoffEnd(id) => {
+                    if self.st.keys.contains(id) {
+                        self.refill(id);
+                        self.st.unused(id);
+                    }
+                    continue;
+                }
+                Due::Idle(r) => r,
+            };
+            let Some((id, conn)) = self.st.records.get(r) else {
+                continue; // lent (or closed) since
+            };
+            let stale = conn.is_stale(self.now, self.config);
+            let protected = stale && self.st.records.len_of(id) <= self.config.min_idle;
+            if conn.is_expired(self.now) || (stale && !protected) {
+                let reason = if conn.is_expired(self.now) {
+                    CloseReason::Lifetime
+                } else {
+                    CloseReason::IdleTimeout
+                };
+                let (id, conn) = self.st.records.take(r).expect("idle");
+                let conn = conn.conn.expect("an idle connection is present");
+                self.close_conn(id, conn, reason);
+            } else if conn.next_ping <= self.now {
+                let (id, conn) = self.st.records.take(r).expect("idle");
+                self.st.keys.get_mut(id).pinging += 1;
+                self.st.pinging += 1;
+                let conn = conn.map(|c| c.expect("an idle connection is present"));
+                self.fx.actions.push(Action::Ping(id, conn));
+            } else if let Some(at) = conn.deadline(self.now, protected, self.config) {
+                self.schedule(at, Due::Idle(r));
+            }
+        }
+        let next = self.st.deadlines.next();
+        self.st.timer_at = next;
+        self.finish();
+        next
+    }
+
+    /// A keepalive ping of a connection of `id` ended at `now`: `conn` is
+    /// `None` if the ping task died with it.
+    pub(crate) fn keepalive_done(
+        mut self,
+        id: KeyId,
+        conn: Option<Conn<M::Connection>>,
+        ping: PingResult,
+    ) {
+        let ok = ping == PingResult::Ok;
+        let entry = self.st.keys.get_mut(id);
+        entry.pinging -= 1;
+        self.st.pinging -= 1;
+        entry.counters.keepalive_pings += 1;
+        self.st.counters.keepalive_pings += 1;
+        if !ok {
+            entry.counters.keepalive_failures += 1;
+            self.st.counters.keepalive_failures += 1;
+        }
+        match conn {
+            None => {
+                self.st.count_close(id, CloseReason::Keepalive);
+                self.release_slot(id);
+            }
+            Some(mut conn) => {
+                conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
+                if ping == PingResult::Broken
+                    || u32::from(conn.missed) >= self.config.keepalive_max_missed
+                {
+                    self.close_conn(id, conn.conn, CloseReason::Keepalive);
+                } else {
+                    conn.pinged(self.now, self.config);
+                    let cid = self.st.hold_new(id, conn);
+                    self.place(id, cid);
+                }
+            }
+        }
+        self.finish();
+    }
+
+    pub(super) fn schedule(&mut self, at: Tick, due: Due) {
+        self.st.deadlines.push(at, due);
+        self.arm(at);
+    }
+
+    /// Makes sure the maintenance task wakes by `at`.
+    pub(super) fn arm(&mut self, at: Tick) {
+        if self.st.timer_at.is_none_or(|t| at < t) {
+            self.st.timer_at = Some(at);
+            self.fx.rearm_timer();
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! **Waiting and cancellation** ([`Transition::cancel`]): a getter that
+//! gives up removes its slot. If nothing had reached it, its queue entries
+//! turn stale (they are skipped, and compacted away in bulk); a dial started
+//! for it carries on and its connection serves the next waiter or goes idle.
+//! If a connection had reached it in the meantime, that connection goes
+//! through the hand-off again: the next waiter gets it (a handle to a shared
+//! connection is given back: its place goes to the next waiter). Nothing is
+//! counted twice or lost.
+
+use std::task::Waker;
+use std::time::Duration;
+
+use super::{State, Transition};
+use crate::clock::Tick;
+use crate::error::Error;
+use crate::manager::Manager;
+use crate::store::{KeyId, Lent, WaiterId};
+
+/// What a waiter is served with.
+pub(crate) type Outcome<M> =
+    Result<(KeyId, Lent<<M as Manager>::Connection>), Error<<M as Manager>::Error>>;
+
+impl<M: Manager> State<M> {
+    /// The outcome of waiter `w` if it was served (removing its slot);
+    /// otherwise registers `waker`.
+    pub(crate) fn poll_waiter(&mut self, w: WaiterId, waker: &Waker) -> Option<Outcome<M>> {
+        let (waiter, outcome) = self.waiters.poll(w, waker)?;
+        // A waiter served with a connection keeps its key alive (the
+        // connection is lent); one served with an error does not.
+        self.count_wait(waiter.key, waiter.since, outcome.is_ok());
+        Some(outcome)
+    }
+
+    pub(super) fn count_wait(&mut self, id: KeyId, since: Tick, key_alive: bool) {
+        let waited = Tick::now().saturating_duration_since(since);
+        self.counters.wait_time += waited;
+        if key_alive {
+            self.keys.get_mut(id).counters.wait_time += waited;
+        }
+    }
+
+    /// A getter ran into its checkout deadline outside a wait (during a
+    /// health check): counts it and builds the error.
+    pub(crate) fn timeout_error(&mut self, id: KeyId, waited: Duration) -> Error<M::Error> {
+        let entry = self.keys.get_mut(id);
+        entry.counters.timeouts += 1;
+        self.counters.timeouts += 1;
+        Error::Timeout {
+            waited,
+            last_connect_error: entry.last_error.clone(),
+            foreign_runtime: false,
+        }
+    }
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// Waiter `w` gives up. Returns the outcome that had reached it, if any
+    /// and `take_outcome`; otherwise passes that outcome on (see module docs).
+    pub(crate) fn cancel(mut self, w: WaiterId, take_outcome: bool) -> Option<Outcome<M>> {
+        let (waiter, outcome) = self.st.waiters.remove(w);
+        let id = waiter.key;
+        self.st
+            .count_wait(id, waiter.since, !matches!(outcome, Some(Err(_))));
+        let result = match outcome {
+            None => {
+                let entry = self.st.keys.get_mut(id);
+                entry.waiting -= 1;
+                self.st.waiting -= 1;
+                entry.tidy_queues(|w| self.st.waiters.is_live(w));
+                self.st.tidy_global_queue();
+                self.st.unused(id);
+                None
+            }
+            Some(outcome) if take_outcome => Some(outcome),
+            Some(Ok((id, Lent::Own { conn, id: cid, .. }))) => {
+                // Served but never picked up: pass it on, as not lent.
+                let record = self.st.records.value_mut(cid);
+                record.conn = Some(conn);
+                record.uses -= 1;
+                self.st.unlend(id);
+                self.place_own(id, cid);
+                None
+            }
+            Some(Ok((id, Lent::Handle { slot, .. }))) => {
+                // A handle never picked up: its borrow was not a use.
+                self.st.borrowed.conn_mut(slot).1.uses -= 1;
+                self.return_handle(id, slot, None);
+                None
+            }
+            Some(Err(_)) => None,
+        };
+        self.finish();
+        result
+    }
+
+    /// A getter hit its deadline: the outcome if one arrived just in time,
+    /// else the timeout error (with the key's last dial error).
+    pub(crate) fn expire(self, w: WaiterId) -> Outcome<M> {
+        let Some((id, since)) = self.st.waiters.live(w).map(|w| (w.key, w.since)) else {
+            // Served just in time.
+            return self
+                .cancel(w, true)
+                .expect("a waiter that is not live was served");
+        };
+        // Still waiting, so the key is alive: read it before the cancel may forget it.
+        let entry = self.st.keys.get_mut(id);
+        entry.counters.timeouts += 1;
+        let last_connect_error = entry.last_error.clone();
+        self.st.counters.timeouts += 1;
+        self.cancel(w, false);
+        Err(Error::Timeout {
+            waited: Tick::now().saturating_duration_since(since),
+            last_connect_error,
+            foreign_runtime: false,
+        })
+    }
+}

@@ -1,0 +1,321 @@
+//! [`PoolInner`]: what every handle, guard and task of one pool shares,
+//! and the one way to change its state: lock, transition, unlock, then
+//! carry out what the transition decided ([`PoolInner::transition`]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+
+use crate::clock::{Clock, Tick};
+use crate::config::Config;
+use crate::contain;
+use crate::core::{Action, Detached, Effects, State, Transition};
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::{ConnId, KeyId};
+use crate::sync::{Mutex, MutexGuard};
+use crate::tasks::{spawn_close, spawn_dial, spawn_ping};
+
+/// What every handle, guard and task of one pool shares.
+pub(crate) struct PoolInner<M: Manager> {
+    pub(crate) manager: M,
+    pub(crate) config: Config,
+    /// The one lock: see the `core` module for what it guards. On lines
+    /// of its own, starting one: its byte and the state's first field (the
+    /// single-key fast path's stack) share a line.
+    pub(crate) state: Lined<Mutex<State<M>>>,
+    /// Notified when a closed pool has nothing open or closing left.
+    pub(crate) drained: Notify,
+    /// Where dials, pings, closes and maintenance run (the runtime the pool
+    /// was built in).
+    pub(crate) runtime: Handle,
+    /// Wakes the maintenance task: an earlier deadline, a close, or this
+    /// state being dropped.
+    pub(crate) maintenance: Arc<Notify>,
+    /// Where checkout and return read the time (the coarse clock, unless
+    /// the runtime's clock was paused when the pool was built).
+    pub(crate) clock: Clock,
+    /// Live [`Pool`](crate::Pool) handles: the last one dropped closes the pool.
+    pub(crate) handles: AtomicUsize,
+}
+
+/// A value that starts a cache line and ends one (the lines next to it are
+/// someone else's).
+#[repr(align(64))]
+pub(crate) struct Lined<T>(T);
+
+impl<T> std::ops::Deref for Lined<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<M: Manager> Drop for PoolInner<M> {
+    fn drop(&mut self) {
+        // The maintenance task holds the pool weakly: let it see it is gone.
+        self.maintenance.notify_one();
+    }
+}
+
+impl<M: Manager> PoolInner<M> {
+    /// The shared part of a pool built now, on the current runtime, with
+    /// one [`Pool`](crate::Pool) handle; `maintenance` wakes its
+    /// maintenance task.
+    pub(crate) fn new(manager: M, config: Config, maintenance: Arc<Notify>) -> Self {
+        let clock = Clock::detect(config.clock_thread);
+        PoolInner {
+            state: Lined(Mutex::new(State::new(&config))),
+            manager,
+            config,
+            drained: Notify::new(),
+            runtime: Handle::current(),
+            maintenance,
+            clock,
+            handles: AtomicUsize::new(1),
+        }
+    }
+
+    /// Runs one transition at `now` under the lock, then carries out what
+    /// it decided, outside the lock.
+    #[inline]
+    pub(crate) fn transition<R>(
+        self: &Arc<Self>,
+        now: Tick,
+        step: impl FnOnce(Transition<'_, M>) -> R,
+    ) -> R {
+        self.transition_in(self.state.lock(), now, step)
+    }
+
+    /// [`transition`](PoolInner::transition) under a lock the caller
+    /// already holds (having looked at the state first).
+    #[inline]
+    pub(crate) fn transition_in<R>(
+        self: &Arc<Self>,
+        mut state: MutexGuard<'_, State<M>>,
+        now: Tick,
+        step: impl FnOnce(Transition<'_, M>) -> R,
+    ) -> R {
+        let mut fx = Effects::new();
+        let result = step(state.begin(now, &self.config, &mut fx));
+        drop(state);
+        self.apply(fx);
+        result
+    }
+
+    /// Carries out what a transition decided, outside the lock.
+    #[inline]
+    pub(crate) fn apply(self: &Arc<Self>, fx: Effects<M>) {
+        // The common checkout and return decide nothing: don't move the
+        // effects into the general path.
+        if !fx.is_empty() {
+            self.apply_all(fx);
+        }
+    }
+
+    /// Applies `fx` now, or, when called from inside another application
+    /// on this thread, right after it. Applying may re-enter: a task spawned
+    /// on a runtime that has shut down is dropped at once, and its guard
+    /// settles a transition whose effects spawn the next task (a dial for
+    /// the next queued getter…). Running those in a loop instead of nested
+    /// keeps the stack flat however long the queue.
+    fn apply_all(self: &Arc<Self>, fx: Effects<M>) {
+        match Flat::enter() {
+            Some(outer) => {
+                self.apply_now(fx);
+                outer.run_deferred();
+            }
+            None => {
+                let shared = Arc::clone(self);
+                Flat::defer(Box::new(move || shared.apply_now(fx)));
+            }
+        }
+    }
+
+    fn apply_now(self: &Arc<Self>, mut fx: Effects<M>) {
+        let (rearm, drained, backoff) = (fx.rearm(), fx.drained(), fx.backoff());
+        if let Some(waker) = fx.wake.take() {
+            waker.wake();
+        }
+        for action in std::mem::take(&mut fx.actions) {
+            match action {
+                Action::Wake(waker) => waker.wake(),
+                Action::Dial(order) => spawn_dial(self, order),
+                Action::Close(conn, reason) => spawn_close(self, conn, reason),
+                Action::Ping(key_id, conn) => spawn_ping(self, key_id, conn),
+            }
+        }
+        if let Some(delay) = backoff {
+            tracing::debug!(?delay, "dial backoff");
+        }
+        if rearm {
+            self.maintenance.notify_one();
+        }
+        if drained {
+            self.drained.notify_waiters();
+        }
+    }
+
+    /// The key `id` names, for a log line (takes the lock).
+    pub(crate) fn key(&self, id: KeyId) -> M::Key {
+        self.state.lock().key(id)
+    }
+
+    /// [`Manager::is_broken`] of a connection of `key`; a panic says broken.
+    pub(crate) fn is_broken(&self, key: KeyId, conn: &mut M::Connection) -> bool {
+        contain::call(|| self.manager.is_broken(conn)).unwrap_or_else(|panic| {
+            panic.log("is_broken", &self.key(key));
+            true
+        })
+    }
+
+    /// Gives back `conn`, lent exclusively as `cid`.
+    pub(crate) fn give_back(
+        self: &Arc<Self>,
+        key: KeyId,
+        cid: ConnId,
+        mut conn: M::Connection,
+        close: Option<CloseReason>,
+    ) {
+        // User code runs before the lock is taken, never under it.
+        let close = close.or_else(|| {
+            self.is_broken(key, &mut conn)
+                .then_some(CloseReason::Broken)
+        });
+        let now = self.clock.now();
+        let mut state = self.state.lock();
+        let conn = match close {
+            None => match state.return_recent(key, cid, conn, now, &self.config) {
+                Ok(()) => return,
+                Err(conn) => conn,
+            },
+            Some(_) => conn,
+        };
+        self.transition_in(state, now, |t| t.give_back(key, cid, conn, close));
+    }
+
+    /// Gives back a borrower's handle to the shared connection in `slot`.
+    pub(crate) fn give_back_handle(
+        self: &Arc<Self>,
+        key: KeyId,
+        slot: usize,
+        mut handle: M::Connection,
+        close: Option<CloseReason>,
+    ) {
+        // The handle shares the connection's state: it tells whether the
+        // connection is broken, and it is dropped before the lock is taken.
+        let mut close = close.or_else(|| {
+            self.is_broken(key, &mut handle)
+                .then_some(CloseReason::Broken)
+        });
+        // The peer may have changed its limit since the dial.
+        let limit = contain::call(|| {
+            self.manager
+                .lending(&handle)
+                .clamped(self.config.max_borrowers)
+                .0
+        })
+        .unwrap_or_else(|panic| {
+            panic.log("lending", &self.key(key));
+            close = Some(CloseReason::Broken);
+            0
+        });
+        drop(handle);
+        let mut state = self.state.lock();
+        if limit > 0 {
+            state.relimit(key, slot, limit);
+        }
+        self.transition_in(state, self.clock.now(), |t| {
+            t.give_back_handle(key, slot, close)
+        });
+    }
+
+    pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {
+        self.transition(self.clock.now(), |t| t.detach(key, lent));
+    }
+}
+
+thread_local! {
+    /// Whether an application of effects runs on this thread.
+    static APPLYING: Cell<bool> = const { Cell::new(false) };
+    /// Applications that re-entered it, to run after it.
+    static DEFERRED: RefCell<VecDeque<Box<dyn FnOnce()>>> = const { RefCell::new(VecDeque::new()) };
+}
+
+/// The outermost application of effects on this thread: while it lives,
+/// nested applications are deferred to it (see [`PoolInner::apply_all`]).
+struct Flat(());
+
+impl Flat {
+    /// `Some` if no application runs on this thread (also when its
+    /// thread-locals are gone, at thread exit: then nothing is deferred).
+    fn enter() -> Option<Flat> {
+        match APPLYING.try_with(|a| a.replace(true)) {
+            Ok(true) => None,
+            Ok(false) | Err(_) => Some(Flat(())),
+        }
+    }
+
+    fn defer(f: Box<dyn FnOnce()>) {
+        DEFERRED.with_borrow_mut(|d| d.push_back(f));
+    }
+
+    fn run_deferred(&self) {
+        while let Some(f) = DEFERRED
+            .try_with(|d| d.borrow_mut().pop_front())
+            .ok()
+            .flatten()
+        {
+            f();
+        }
+    }
+}
+
+impl Drop for Flat {
+    fn drop(&mut self) {
+        // Also on a panic (then what was deferred runs with the next
+        // application on this thread).
+        let _ = APPLYING.try_with(|a| a.set(false));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::Builder;
+
+    /// A manager for layout checks: never dials.
+    struct Nothing;
+
+    #[async_trait::async_trait]
+    impl Manager for Nothing {
+        type Key = ();
+        type Connection = u64;
+        type Error = std::io::Error;
+
+        async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
+            unreachable!("layout only")
+        }
+    }
+
+    /// The lock's byte and the single-key fast path's stack (the state's
+    /// first field) are on one cache line, which starts at the lock.
+    #[test]
+    fn the_lock_and_the_recent_stack_share_one_line() {
+        let config = Builder::new(Nothing).validate().expect("valid config");
+        let lined = Lined(Mutex::new(State::<Nothing>::new(&config)));
+        let lock = std::ptr::from_ref(&*lined).addr();
+        let state = std::ptr::from_ref(&*lined.lock()).addr();
+        assert_eq!(lock % 64, 0, "the lock starts a line");
+        assert_eq!(state - lock, 8, "the state follows the lock's byte");
+        assert!(
+            state - lock + State::<Nothing>::RECENT_END <= 64,
+            "the stack ends on the lock's line"
+        );
+    }
+}
