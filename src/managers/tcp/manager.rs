@@ -27,9 +27,9 @@ use crate::manager::Manager;
 /// `connect` resolves the destination, tries each address in turn, and sets
 /// the socket options; failures are [`io::Error`]s of the original kind,
 /// whose message names the destination (and the address tried, for a name)
-/// and carries the original error's message. The
-/// pool's `connect_timeout` bounds the whole dial: there is no per-address
-/// timeout, so an address that swallows SYNs uses it all up. `is_broken` is a non-blocking one-byte
+/// and carries the original error's message. The pool's `connect_timeout`
+/// bounds the whole dial: there is no per-address timeout, so an address
+/// that swallows SYNs uses it all up. `is_broken` is a non-blocking one-byte
 /// peek (no I/O wait, nothing consumed) plus the abandoned-ping flag of
 /// [`TcpConn`]. `ping` fails at once if `is_broken` would say so, then runs
 /// `P`. `close` drops the stream (the kernel sends FIN, or RST if unread data
@@ -39,6 +39,30 @@ use crate::manager::Manager;
 /// call [`Pooled::mark_broken`](crate::Pooled::mark_broken): a reply that
 /// arrives after the connection came back is only caught if it arrives before
 /// the next checkout.
+///
+/// The guard a checkout returns, [`Pooled<TcpManager<P>>`](crate::Pooled), is
+/// itself [`AsyncRead`](tokio::io::AsyncRead) +
+/// [`AsyncWrite`](tokio::io::AsyncWrite), reading and writing the
+/// [`TcpConn`] it holds: pass `&mut conn` to `tokio::io::copy` or any code
+/// generic over a reader or writer, without detaching the connection.
+///
+/// ```no_run
+/// use connpool::Pool;
+/// use connpool::managers::tcp::{Destination, TcpManager};
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = Pool::builder(TcpManager::new()).build().await?;
+/// let mut conn = pool.get_for(&Destination::from("localhost:7")).await?;
+/// conn.write_all(b"hello\n").await?;
+/// // The echo, copied out of the guard into any writer.
+/// let mut reply = Vec::new();
+/// tokio::io::copy(&mut (&mut conn).take(6), &mut reply).await?;
+/// assert_eq!(reply, b"hello\n");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TcpManager<P = NoPing> {
     nodelay: bool,

@@ -65,6 +65,9 @@ mod destination;
 mod keepalive;
 mod manager;
 mod ping;
+mod pooled_io;
+#[cfg(test)]
+mod tests;
 
 pub use conn::TcpConn;
 pub use destination::Destination;
