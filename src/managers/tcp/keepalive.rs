@@ -26,9 +26,9 @@ pub const DEFAULT_KEEPALIVE_RETRIES: u32 = 3;
 ///
 /// Kernel keepalive probes only an *idle* socket (nothing sent and unacked).
 /// It complements the pool's own background keepalive (an app-level ping of
-/// idle pooled connections, see [`Ping`](super::Ping)): it also watches connections that
-/// are lent while their user waits on a read, and keeps NAT mappings of
-/// long-lived quiet connections alive. The kernel counts in whole seconds
+/// idle pooled connections, see [`Ping`](super::Ping)): it also watches
+/// connections that are lent while their user waits on a read, and keeps NAT
+/// mappings of long-lived quiet connections alive. The kernel counts in whole seconds
 /// (Windows in milliseconds): sub-second parts are dropped, and values are
 /// raised to at least 1 s (1 probe for `retries`), which every system accepts.
 ///

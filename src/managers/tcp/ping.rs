@@ -76,8 +76,8 @@ impl Ping for NoPing {
 /// The reply must be exactly `expect`: a reply with variable content
 /// (memcached's `version\r\n` → `VERSION 1.6.21\r\n`) would leave bytes
 /// unread, which the manager then treats as a stream out of step (see
-/// [`unread_data_is_broken`](super::TcpManager::unread_data_is_broken)). Implement
-/// [`Ping`] for those.
+/// [`unread_data_is_broken`](super::TcpManager::unread_data_is_broken)).
+/// Implement [`Ping`] for those.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LinePing {
     request: Vec<u8>,
