@@ -53,16 +53,12 @@
 //!
 //! With the pool's default [`max_borrowers`](crate::Builder::max_borrowers)
 //! (100) and a server without a lower stream limit, one connection per key
-//! carries up to 100 calls at once, and that is usually the fastest: 32
-//! tasks calling through the pool on one connection went as fast as through
-//! one tonic `Channel` without a pool, while spreading them over 4 or 8
-//! connections (`max_borrowers` 8 or 4) was a few percent and about 15 %
-//! slower (in-process tonic server, 2 cores). Each connection is driven by
-//! one task, so on many cores a few connections may spread the work better:
-//! measure before lowering `max_borrowers`. The per-call cost of a pooled
-//! channel over a plain tonic one is small: about 2 % more instructions,
-//! most of them hyper's bookkeeping for the keepalive PING timer, a fraction
-//! of a percent the frame watcher.
+//! carries up to 100 calls at once, and that is usually the fastest: on a
+//! few cores, spreading the calls over more connections makes them slower,
+//! not faster. Each connection is driven by one task, so on many cores a few
+//! connections may spread the work better: measure before lowering
+//! `max_borrowers`. A call through a pooled channel costs little more than
+//! through a plain tonic one (mostly hyper's keepalive PING timer).
 //!
 //! ```no_run
 //! use std::time::Duration;
