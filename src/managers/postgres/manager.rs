@@ -21,6 +21,9 @@ const DEFAULT_PORT: u16 = 5432;
 /// Makes [`tokio_postgres::Client`]s for a keyed [`Pool`](crate::Pool): one
 /// key per database ([`PgKey`]). See the [module docs](super).
 ///
+/// It keeps the base configuration, the base's own key (worked out once,
+/// since every dial compares its key with it), and the TLS connector.
+///
 /// `Tls` is the TLS connector ([`NoTls`] by default); with a real one, the
 /// base configuration's `sslmode` decides whether TLS is used.
 #[derive(Clone)]
