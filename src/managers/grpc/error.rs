@@ -1,0 +1,117 @@
+//! [`GrpcError`]: why a gRPC dial or health check failed.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use tonic_health::pb::health_check_response::ServingStatus;
+
+use crate::managers::h2_frames::fmt_dead_on_arrival;
+
+/// Why a gRPC dial or health check failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum GrpcError {
+    /// The TCP dial or the HTTP/2 handshake failed (the cause is the source).
+    Connect(tonic::transport::Error),
+    /// The server sent no `SETTINGS` frame within the settings timeout: it
+    /// does not speak HTTP/2 (h2c, without TLS), or hangs.
+    NoSettings {
+        /// How long the dial waited.
+        waited: Duration,
+    },
+    /// The server closed the connection before its `SETTINGS` frame.
+    ClosedBeforeSettings,
+    /// The health check answered, and not `SERVING`.
+    Unhealthy {
+        /// The service checked (`""`: the whole server).
+        service: String,
+        /// What the server said: `NOT_SERVING`, `UNKNOWN` or `SERVICE_UNKNOWN`.
+        status: ServingStatus,
+    },
+    /// The health check call failed (a `NOT_FOUND` status: the server has no
+    /// health service, or does not know the service name).
+    Rpc(tonic::Status),
+    /// The server sent `SETTINGS` and then, before the dial completed,
+    /// `GOAWAY` (often in the same write: a server shutting down, or at its
+    /// connection limit, accepts and turns the connection away at once), or
+    /// the connection closed: it would fail every call, so it is not handed
+    /// out.
+    ClosedDuringSetup {
+        /// The `GOAWAY` error code (0: graceful); `None`: no `GOAWAY`, the
+        /// connection closed.
+        goaway: Option<u32>,
+        /// The `GOAWAY` debug data, if short and printable.
+        debug_data: Option<String>,
+    },
+    /// The connection is closed, or draining after the server's `GOAWAY`.
+    Closed {
+        /// The `GOAWAY` error code, if the server sent one (0: graceful;
+        /// 0xb: `ENHANCE_YOUR_CALM`, gRPC's `too_many_pings`).
+        goaway: Option<u32>,
+    },
+}
+
+impl fmt::Display for GrpcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GrpcError::Connect(e) => {
+                // tonic's transport error nests its causes a few layers
+                // deep, some repeating others: write each new one.
+                write!(f, "gRPC connect failed: {e}")?;
+                let mut written = e.to_string();
+                let mut next = e.source();
+                while let Some(cause) = next {
+                    let text = cause.to_string();
+                    if !written.contains(&text) {
+                        write!(f, ": {text}")?;
+                        written = text;
+                    }
+                    next = cause.source();
+                }
+                Ok(())
+            }
+            GrpcError::NoSettings { waited } => write!(
+                f,
+                "no HTTP/2 SETTINGS frame from the server within {waited:?}: not a gRPC (h2c) server?"
+            ),
+            GrpcError::ClosedBeforeSettings => f.write_str(
+                "the server closed the connection before its HTTP/2 SETTINGS frame: not a gRPC (h2c) server?",
+            ),
+            GrpcError::Unhealthy { service, status } => write!(
+                f,
+                "gRPC health check of service {service:?}: {}",
+                status.as_str_name()
+            ),
+            GrpcError::Rpc(status) => write!(
+                f,
+                "gRPC health check failed: {:?}: {}",
+                status.code(),
+                status.message()
+            ),
+            GrpcError::ClosedDuringSetup { goaway, debug_data } => {
+                fmt_dead_on_arrival(f, "gRPC", *goaway, debug_data.as_deref())
+            }
+            GrpcError::Closed { goaway: Some(0xb) } => f.write_str(
+                "gRPC connection closed by the server: GOAWAY ENHANCE_YOUR_CALM (too_many_pings?)",
+            ),
+            GrpcError::Closed {
+                goaway: Some(code),
+            } => write!(f, "gRPC connection draining: GOAWAY (error code {code:#x})"),
+            GrpcError::Closed { goaway: None } => f.write_str("gRPC connection closed"),
+        }
+    }
+}
+
+/// Each cause is written into the message, so the source is the cause's own
+/// (the crate's rule: see `connpool::Error`); `Connect` writes its whole
+/// chain.
+impl StdError for GrpcError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            GrpcError::Connect(_) => None,
+            GrpcError::Rpc(s) => s.source(),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,57 @@
+//! Watching an HTTP/2 connection from below: [`FrameWatcher`], an IO wrapper
+//! that reads the frame headers of the server → client byte stream as they
+//! pass, and [`FrameState`], what it learned.
+//!
+//! hyper and tonic keep what the peer said about the connection to
+//! themselves: the peer's `SETTINGS_MAX_CONCURRENT_STREAMS`, whether it sent
+//! `GOAWAY`. A pool needs both: the first says how many borrowers a
+//! connection can carry, the second that the connection is *draining* and
+//! must not be lent again. The watcher sits between the client and the
+//! socket, passes every byte through untouched, and parses only the 9-byte
+//! frame headers (24-bit length, type, flags, stream id), skipping payloads
+//! except the few bytes of `SETTINGS` and `GOAWAY` it needs (and the first
+//! [`GOAWAY_DEBUG_MAX`] bytes of a `GOAWAY`'s debug data). It keeps a fixed
+//! amount of state (frames split across reads at any byte are handled) and
+//! allocates nothing per read.
+//!
+//! The first `SETTINGS` is announced only once the whole read it came in is
+//! parsed: whoever waited for it ([`FrameState::first_settings`]) also sees a
+//! `GOAWAY` the server sent in the same write.
+//!
+//! The `http2` and `grpc` managers use it; it works with any client that
+//! takes a tokio [`AsyncRead`](tokio::io::AsyncRead) +
+//! [`AsyncWrite`](tokio::io::AsyncWrite) (or, through
+//! `hyper_util::rt::TokioIo`, hyper's IO traits).
+//!
+//! ```
+//! use connpool::managers::h2_frames::FrameWatcher;
+//! use tokio::io::AsyncReadExt;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! // A server's first frame: SETTINGS with MAX_CONCURRENT_STREAMS = 8.
+//! let settings: &[u8] = &[0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0x0, 0x3, 0, 0, 0, 8];
+//! let mut watched = FrameWatcher::new(settings);
+//! let state = watched.state();
+//! let mut bytes = Vec::new();
+//! watched.read_to_end(&mut bytes).await?; // what the client reads: unchanged
+//! assert_eq!(bytes, settings);
+//! assert_eq!(state.peer_max_concurrent_streams(), Some(8));
+//! assert!(state.settings_received() && state.is_closed() && !state.goaway_received());
+//! # Ok(())
+//! # }
+//! ```
+
+mod parser;
+mod setup;
+mod state;
+#[cfg(test)]
+mod tests;
+mod watcher;
+
+pub(crate) use setup::{
+    DeadOnArrival, SettingsWait, await_settings, dead_on_arrival, fmt_dead_on_arrival,
+};
+pub(crate) use state::lend_by_stream_limit;
+pub use state::{FrameState, GOAWAY_DEBUG_MAX};
+pub use watcher::FrameWatcher;

@@ -1,0 +1,276 @@
+//! [`PostgresManager`], the keyed manager, and [`SingleDatabase`], its form
+//! for one database.
+
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use tokio_postgres::config::Host;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Client, Config, NoTls, Socket};
+
+use super::error::PgError;
+use super::key::PgKey;
+use crate::manager::Manager;
+
+/// The host used when the base configuration names none (neither `host` nor
+/// `hostaddr`); tokio-postgres itself would refuse to connect.
+const DEFAULT_HOST: &str = "localhost";
+/// PostgreSQL's default port, used when the base configuration names none.
+const DEFAULT_PORT: u16 = 5432;
+
+/// Makes [`tokio_postgres::Client`]s for a keyed [`Pool`](crate::Pool): one
+/// key per database ([`PgKey`]). See the [module docs](super).
+///
+/// It keeps the base configuration, the base's own key (worked out once,
+/// since every dial compares its key with it), and the TLS connector.
+///
+/// `Tls` is the TLS connector ([`NoTls`] by default); with a real one, the
+/// base configuration's `sslmode` decides whether TLS is used.
+#[derive(Clone)]
+pub struct PostgresManager<Tls = NoTls> {
+    base: Config,
+    key: PgKey,
+    tls: Tls,
+}
+
+impl PostgresManager<NoTls> {
+    /// A manager whose connections use `config` (with the key's fields put
+    /// over it), without TLS.
+    pub fn new(config: Config) -> Self {
+        Self::with_tls(config, NoTls)
+    }
+}
+
+impl<Tls> PostgresManager<Tls> {
+    /// A manager whose connections use `config` (with the key's fields put
+    /// over it) and the TLS connector `tls`.
+    pub fn with_tls(config: Config, tls: Tls) -> Self {
+        let host = match (config.get_hosts().first(), config.get_hostaddrs().first()) {
+            (Some(Host::Tcp(host)), _) => host.clone(),
+            #[cfg(unix)]
+            (Some(Host::Unix(path)), _) => path.to_string_lossy().into_owned(),
+            (None, Some(addr)) => addr.to_string(),
+            (None, None) => DEFAULT_HOST.to_owned(),
+        };
+        let key = PgKey {
+            host,
+            port: config.get_ports().first().copied().unwrap_or(DEFAULT_PORT),
+            dbname: config.get_dbname().map(str::to_owned),
+            user: config.get_user().map(str::to_owned),
+        };
+        Self {
+            base: config,
+            key,
+            tls,
+        }
+    }
+
+    /// The base configuration's own key: its first host (or hostaddr;
+    /// `localhost` if it names neither), its first port (5432 if none), its
+    /// database and user.
+    pub fn key(&self) -> PgKey {
+        self.key.clone()
+    }
+
+    /// The base configuration.
+    pub fn config(&self) -> &Config {
+        &self.base
+    }
+
+    /// A pool manager for the base configuration's database alone, with
+    /// `Key = ()`.
+    pub fn single(self) -> SingleDatabase<Tls> {
+        SingleDatabase { manager: self }
+    }
+
+    /// The configuration a connection of `key` is made with.
+    ///
+    /// For [`key()`](PostgresManager::key) itself, the base configuration
+    /// exactly as given (all its hosts, hostaddrs and ports: a multi-host
+    /// base keeps its failover list). For another key of the same host and
+    /// port, the base's hosts too, with the key's database and user. For a
+    /// key of another host or port, that host and port alone. Everything
+    /// else (password, `options`, `application_name`, `sslmode`, timeouts,
+    /// TCP keepalive, `target_session_attrs`, channel binding, load
+    /// balancing) comes from the base.
+    pub fn config_for(&self, key: &PgKey) -> Config {
+        if *key == self.key {
+            let mut config = self.base.clone();
+            if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+                config.host(&key.host);
+            }
+            return config;
+        }
+        let base = &self.base;
+        let mut config = Config::new();
+        if let Some(password) = base.get_password() {
+            config.password(password);
+        }
+        if let Some(options) = base.get_options() {
+            config.options(options);
+        }
+        if let Some(name) = base.get_application_name() {
+            config.application_name(name);
+        }
+        config
+            .ssl_mode(base.get_ssl_mode())
+            .ssl_negotiation(base.get_ssl_negotiation())
+            .keepalives(base.get_keepalives())
+            .keepalives_idle(base.get_keepalives_idle())
+            .target_session_attrs(base.get_target_session_attrs())
+            .channel_binding(base.get_channel_binding())
+            .load_balance_hosts(base.get_load_balance_hosts());
+        if let Some(d) = base.get_connect_timeout() {
+            config.connect_timeout(*d);
+        }
+        if let Some(d) = base.get_tcp_user_timeout() {
+            config.tcp_user_timeout(*d);
+        }
+        if let Some(d) = base.get_keepalives_interval() {
+            config.keepalives_interval(d);
+        }
+        if let Some(n) = base.get_keepalives_retries() {
+            config.keepalives_retries(n);
+        }
+        if key.host == self.key.host && key.port == self.key.port {
+            for host in base.get_hosts() {
+                match host {
+                    Host::Tcp(host) => config.host(host),
+                    #[cfg(unix)]
+                    Host::Unix(path) => config.host_path(path),
+                };
+            }
+            for addr in base.get_hostaddrs() {
+                config.hostaddr(*addr);
+            }
+            for port in base.get_ports() {
+                config.port(*port);
+            }
+            if base.get_hosts().is_empty() && base.get_hostaddrs().is_empty() {
+                config.host(&key.host);
+            }
+        } else {
+            config.host(&key.host).port(key.port);
+        }
+        if let Some(dbname) = &key.dbname {
+            config.dbname(dbname);
+        }
+        if let Some(user) = &key.user {
+            config.user(user);
+        }
+        config
+    }
+}
+
+impl FromStr for PostgresManager<NoTls> {
+    type Err = PgError;
+
+    /// Parses a libpq-style connection string, key-value
+    /// (`host=… user=… dbname=…`) or URL (`postgresql://user@host/db`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse() {
+            Ok(config) => Ok(Self::new(config)),
+            Err(driver) => Err(PgError {
+                driver,
+                parsing: true,
+            }),
+        }
+    }
+}
+
+impl<Tls> std::fmt::Debug for PostgresManager<Tls> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `Config`'s own Debug redacts the password.
+        f.debug_struct("PostgresManager")
+            .field("config", &self.base)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<Tls> Manager for PostgresManager<Tls>
+where
+    Tls: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    Tls::Stream: Send + 'static,
+    Tls::TlsConnect: Send,
+    <Tls::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    type Key = PgKey;
+    type Connection = Client;
+    type Error = PgError;
+
+    async fn connect(&self, key: &PgKey) -> Result<Client, PgError> {
+        let (client, connection) = self.config_for(key).connect(self.tls.clone()).await?;
+        let key = key.clone();
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(?key, %error, "postgres connection ended with an error");
+            }
+        });
+        Ok(client)
+    }
+
+    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
+        Ok(conn.check_connection().await?)
+    }
+
+    fn is_broken(&self, conn: &mut Client) -> bool {
+        conn.is_closed()
+    }
+}
+
+/// A [`PostgresManager`] for one database, with `Key = ()`: pools made with
+/// it use [`Pool::get`](crate::Pool::get) and
+/// [`Builder::initial`](crate::Builder::initial). Made by
+/// [`PostgresManager::single`]; connects to the base configuration's key.
+///
+/// ```no_run
+/// use connpool::Pool;
+/// use connpool::managers::postgres::PostgresManager;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = "postgresql://postgres@127.0.0.1/app".parse::<PostgresManager>()?;
+/// let pool = Pool::builder(manager.single()).max_open(10).initial(2).build().await?;
+/// let conn = pool.get().await?;
+/// conn.execute("SELECT 1", &[]).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SingleDatabase<Tls = NoTls> {
+    manager: PostgresManager<Tls>,
+}
+
+impl<Tls> SingleDatabase<Tls> {
+    /// The keyed manager inside.
+    pub fn manager(&self) -> &PostgresManager<Tls> {
+        &self.manager
+    }
+}
+
+#[async_trait]
+impl<Tls> Manager for SingleDatabase<Tls>
+where
+    Tls: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    Tls::Stream: Send + 'static,
+    Tls::TlsConnect: Send,
+    <Tls::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    type Key = ();
+    type Connection = Client;
+    type Error = PgError;
+
+    async fn connect(&self, _: &()) -> Result<Client, PgError> {
+        self.manager.connect(&self.manager.key).await
+    }
+
+    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
+        self.manager.ping(conn).await
+    }
+
+    fn is_broken(&self, conn: &mut Client) -> bool {
+        self.manager.is_broken(conn)
+    }
+}

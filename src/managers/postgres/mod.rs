@@ -1,0 +1,88 @@
+//! A PostgreSQL manager: pools [`tokio_postgres::Client`]s, keyed by database.
+//!
+//! [`PostgresManager`] is built from a base [`tokio_postgres::Config`] (or a
+//! connection string) that carries everything the connections of all keys
+//! share: password, `application_name`, `options`, timeouts, TLS mode… Its
+//! key, [`PgKey`], names one database: host, port, database name and user.
+//! [`PostgresManager::key`] is the base configuration's own key, and
+//! [`PgKey::with_dbname`] / [`PgKey::with_user`] derive the keys of other
+//! databases, so one pool serves several databases (or servers), each with
+//! its own `max_open_per_key` limit, idle list and dial backoff. For a pool
+//! of one database, [`SingleDatabase`] has `Key = ()` and works with
+//! [`Pool::get`](crate::Pool::get).
+//!
+//! Connections are made with [`NoTls`] unless a TLS connector is given to
+//! [`PostgresManager::with_tls`]. Each dial spawns the connection's I/O task
+//! on the pool's runtime; the task ends (its error logged at `debug`) when
+//! the server closes the connection or the client is dropped.
+//!
+//! | [`Manager`] method | here |
+//! |---|---|
+//! | `connect` | [`config_for(key)`](PostgresManager::config_for)`.connect(tls)`, then spawns the connection task |
+//! | `ping` | [`Client::check_connection`]: one `Sync` message, answered by `ReadyForQuery` |
+//! | `is_broken` | [`Client::is_closed`]: the connection task has ended (server gone, fatal error) |
+//! | `close` | drops the client: its connection task sends `Terminate` and closes the socket |
+//!
+//! [`Client::check_connection`]: tokio_postgres::Client::check_connection
+//! [`Client::is_closed`]: tokio_postgres::Client::is_closed
+//! [`Manager`]: crate::Manager
+//! [`NoTls`]: tokio_postgres::NoTls
+//!
+//! # An abandoned ping leaves the client usable
+//!
+//! The pool drops a ping future at its timeout or when the getter waiting on
+//! it gives up. With tokio-postgres that never leaves a client mid-exchange:
+//! a request is handed whole to the connection task, synchronously, on the
+//! first poll of the query's future, and the connection task keeps reading
+//! the answers of a request whose caller went away and discards them, so
+//! every later request still gets its own answers. A dropped ping only
+//! delays the client's next request until the server has answered the
+//! `Sync` (the `postgres` integration tests drop a ping and a running query
+//! mid-flight and use the client again). `is_broken` therefore only reports
+//! a client whose connection is gone.
+//!
+//! # What the pool does not do
+//!
+//! It does not reset session state between borrowers: `SET`s, temporary
+//! tables, prepared statements and an unfinished transaction opened with a
+//! bare `BEGIN` stay with the connection. Use
+//! [`Client::transaction`](tokio_postgres::Client::transaction) (rolled back
+//! when dropped), or [`Pooled::mark_broken`](crate::Pooled::mark_broken) a
+//! connection left in a state the next borrower must not see.
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::postgres::PostgresManager;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager: PostgresManager =
+//!     "host=127.0.0.1 user=postgres dbname=app application_name=my-service".parse()?;
+//! let app = manager.key();
+//! let reports = app.clone().with_dbname("reports");
+//! let pool = Pool::builder(manager)
+//!     .max_open(20)
+//!     .max_open_per_key(10)
+//!     .build()
+//!     .await?;
+//!
+//! let conn = pool.get_for(&app).await?;
+//! let row = conn.query_one("SELECT 1 + 1", &[]).await?;
+//! assert_eq!(row.get::<_, i32>(0), 2);
+//! drop(conn); // back to the pool
+//!
+//! let conn = pool.get_for(&reports).await?;
+//! conn.batch_execute("SELECT 1").await?;
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod key;
+mod manager;
+#[cfg(test)]
+mod tests;
+
+pub use error::PgError;
+pub use key::PgKey;
+pub use manager::{PostgresManager, SingleDatabase};

@@ -1,0 +1,133 @@
+//! The application-level ping: the [`Ping`] trait, [`NoPing`] and [`LinePing`].
+
+use std::io;
+
+use async_trait::async_trait;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The application-level ping of the protocol spoken over the stream: one
+/// round trip that proves the peer still answers.
+///
+/// Used by the pool's health check (before lending an idle connection) and
+/// background keepalive. The stream is idle when it is called (nothing
+/// unread). It may be dropped at any await (timeout, getter gone): the
+/// [`TcpConn`](super::TcpConn) then reports itself broken and is closed, so an
+/// implementation needs no cleanup.
+///
+/// ```
+/// use connpool::async_trait;
+/// use connpool::managers::tcp::Ping;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use tokio::net::TcpStream;
+///
+/// /// A binary protocol: opcode 0x01 is a ping, answered by a 0x02 byte.
+/// struct OpcodePing;
+///
+/// #[async_trait]
+/// impl Ping for OpcodePing {
+///     async fn ping(&self, stream: &mut TcpStream) -> std::io::Result<()> {
+///         stream.write_all(&[0x01]).await?;
+///         match stream.read_u8().await? {
+///             0x02 => Ok(()),
+///             other => Err(std::io::Error::new(
+///                 std::io::ErrorKind::InvalidData,
+///                 format!("unexpected reply {other:#x}"),
+///             )),
+///         }
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Ping: Send + Sync + 'static {
+    /// Does one round trip on `stream`; an error (or never finishing) means
+    /// the connection is not healthy.
+    async fn ping(&self, stream: &mut TcpStream) -> io::Result<()>;
+}
+
+/// No application-level ping: the manager's ping is only the local,
+/// non-blocking check that the peer has not closed the connection (no
+/// traffic). Health checks and keepalive then find peers that closed or
+/// reset, not peers that went silent (kernel keepalive finds those, slowly).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoPing;
+
+#[async_trait]
+impl Ping for NoPing {
+    async fn ping(&self, _stream: &mut TcpStream) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A fixed request / reply ping: writes `request`, reads exactly
+/// `expect.len()` bytes and checks they are `expect`. The default is a line
+/// protocol's `ping\n` → `pong\n`.
+///
+/// ```
+/// use connpool::managers::tcp::LinePing;
+///
+/// let redis = LinePing::new("PING\r\n", "+PONG\r\n");
+/// assert_eq!(redis.expect(), b"+PONG\r\n");
+/// let default = LinePing::default();
+/// assert_eq!(default.request(), b"ping\n");
+/// assert_eq!(default.expect(), b"pong\n");
+/// ```
+///
+/// The reply must be exactly `expect`: a reply with variable content
+/// (memcached's `version\r\n` → `VERSION 1.6.21\r\n`) would leave bytes
+/// unread, which the manager then treats as a stream out of step (see
+/// [`unread_data_is_broken`](super::TcpManager::unread_data_is_broken)).
+/// Implement [`Ping`] for those.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinePing {
+    request: Vec<u8>,
+    expect: Vec<u8>,
+}
+
+impl LinePing {
+    /// A ping that writes `request` and expects exactly `expect` back.
+    pub fn new(request: impl Into<Vec<u8>>, expect: impl Into<Vec<u8>>) -> Self {
+        Self {
+            request: request.into(),
+            expect: expect.into(),
+        }
+    }
+
+    /// What is written.
+    pub fn request(&self) -> &[u8] {
+        &self.request
+    }
+
+    /// What must come back.
+    pub fn expect(&self) -> &[u8] {
+        &self.expect
+    }
+}
+
+impl Default for LinePing {
+    /// `ping\n` → `pong\n`.
+    fn default() -> Self {
+        Self::new(&b"ping\n"[..], &b"pong\n"[..])
+    }
+}
+
+#[async_trait]
+impl Ping for LinePing {
+    async fn ping(&self, stream: &mut TcpStream) -> io::Result<()> {
+        stream.write_all(&self.request).await?;
+        let mut reply = vec![0; self.expect.len()];
+        stream.read_exact(&mut reply).await?;
+        if reply == self.expect {
+            Ok(())
+        } else {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "ping reply {:?}, expected {:?}",
+                    String::from_utf8_lossy(&reply),
+                    String::from_utf8_lossy(&self.expect)
+                ),
+            ))
+        }
+    }
+}
