@@ -34,10 +34,8 @@ use crate::store::WaiterId;
 /// Layout: what every checkout and return reads or writes comes first (the
 /// key, the slab's tag in `backoff_until`'s niche, `lent`, `waiting`,
 /// `open`, then the counters, which start with `gets`), and the entry
-/// starts a cache line. The entry is ~450 bytes; with many keys it is rarely
-/// in cache, and a checkout then misses on its first line only (callgrind,
-/// 10,000 keys: 4.1 misses per get + return, from 5.6 with the tag at byte
-/// 240 and entries straddling lines; `BENCHMARKS.md`, "Keyed").
+/// starts a cache line: with many keys an entry is rarely in cache, and a
+/// checkout then misses on its first line only.
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct KeyEntry<K, E> {

@@ -1,0 +1,158 @@
+use super::Tick;
+use std::time::Duration;
+use tokio::time::Instant;
+
+// Each paused runtime has a clock of its own, frozen at its start: one
+// created before another test set the epoch is behind it.
+#[test]
+fn instants_before_the_epoch_keep_their_distance() {
+    let epoch = super::epoch();
+    let early = epoch - Duration::from_secs(5);
+    let earlier = early - Duration::from_secs(5);
+    let (a, b) = (Tick::from(earlier), Tick::from(early));
+    assert!(a < b);
+    assert_eq!(b.saturating_duration_since(a), Duration::from_secs(5));
+    assert_eq!(a.into_instant(), earlier);
+    assert_eq!((a + Duration::from_secs(5)).into_instant(), early);
+    assert!(Tick::from(epoch) > a);
+    assert_eq!(Tick::from(epoch).into_instant(), epoch);
+}
+
+#[test]
+fn nanos_saturate() {
+    use super::nanos;
+    assert_eq!(nanos(Duration::new(3, 7)), 3_000_000_007);
+    assert_eq!(nanos(Duration::from_nanos(u64::MAX)), u64::MAX);
+    assert_eq!(
+        nanos(Duration::from_nanos(u64::MAX) + Duration::from_nanos(1)),
+        u64::MAX
+    );
+    assert_eq!(
+        nanos(Duration::new(u64::MAX / 1_000_000_000, 0)),
+        18_446_744_073_000_000_000
+    );
+    assert_eq!(nanos(Duration::MAX), u64::MAX);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_paused_clock_is_detected() {
+    assert_eq!(super::Clock::detect(false), super::Clock::Tokio);
+    assert_eq!(super::Clock::detect(true), super::Clock::Tokio);
+    let t0 = super::Clock::Tokio.now();
+    tokio::time::advance(Duration::from_secs(7)).await;
+    assert_eq!(
+        super::Clock::Tokio.now().saturating_duration_since(t0),
+        Duration::from_secs(7)
+    );
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[tokio::test]
+async fn a_running_clock_gets_the_coarse_clock_on_the_same_time_line() {
+    assert!(matches!(
+        super::Clock::detect(false),
+        super::Clock::Coarse { .. }
+    ));
+    let mut last = Tick::coarse_now();
+    for _ in 0..1000 {
+        let coarse = Tick::coarse_now();
+        let precise = Tick::now();
+        // Never ahead of the precise clock, behind by at most a kernel
+        // tick (4 ms at 250 Hz; 10 ms at 100 Hz), and monotonic.
+        assert!(coarse <= precise, "{coarse:?} > {precise:?}");
+        assert!(precise.saturating_duration_since(coarse) < Duration::from_millis(20));
+        assert!(coarse >= last);
+        last = coarse;
+    }
+    // It moves: 50 ms of real time show in it (a spin on std's clock:
+    // real time passing is what is tested).
+    let before = Tick::coarse_now();
+    let spin = std::time::Instant::now();
+    while spin.elapsed() < Duration::from_millis(50) {
+        std::hint::spin_loop();
+    }
+    assert!(Tick::coarse_now().saturating_duration_since(before) >= Duration::from_millis(30));
+}
+
+/// Spins until `done` holds, for 10 s at most (real time passing is
+/// what these tests wait for; the bound only keeps a failure finite).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn spin_until(what: &str, mut done: impl FnMut() -> bool) {
+    let spin = std::time::Instant::now();
+    while !done() {
+        assert!(spin.elapsed() < Duration::from_secs(10), "never: {what}");
+        std::hint::spin_loop();
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[tokio::test]
+async fn the_recent_time_is_on_the_time_line_and_moves() {
+    use std::sync::atomic::Ordering;
+    let clock = super::Clock::detect(true);
+    assert!(matches!(clock, super::Clock::Recent { .. }));
+    // The first reading wakes the clock thread.
+    clock.now();
+    spin_until("the clock thread publishes the time", || {
+        clock.now();
+        super::RECENT.tick.load(Ordering::Relaxed) != 0
+    });
+    let mut last = clock.now();
+    for _ in 0..1000 {
+        let recent = clock.now();
+        let precise = Tick::now();
+        // Never ahead of the precise clock, behind by about a period
+        // (the bound is loose: a loaded machine may not run the thread
+        // on time), and monotonic but for a kernel tick (if this test
+        // is descheduled for 100 ms, the thread parks and the next
+        // reading is the coarse clock's, which may be a tick behind the
+        // last recent one).
+        assert!(recent <= precise, "{recent:?} > {precise:?}");
+        assert!(precise.saturating_duration_since(recent) < Duration::from_millis(500));
+        assert!(last.saturating_duration_since(recent) < Duration::from_millis(20));
+        last = recent;
+    }
+    let before = clock.now();
+    spin_until("the recent time moves on", || {
+        clock.now().saturating_duration_since(before) >= Duration::from_millis(30)
+    });
+}
+
+/// Unread for a while, the clock thread parks and withdraws the recent
+/// time (readers fall back to the coarse clock); the next reading wakes
+/// it again.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[tokio::test]
+async fn the_clock_thread_parks_when_unread_and_wakes_when_read() {
+    use std::sync::atomic::Ordering;
+    let clock = super::Clock::detect(true);
+    clock.now();
+    spin_until("the clock thread parks", || {
+        super::RECENT.tick.load(Ordering::Relaxed) == 0
+            && !super::RECENT.awake.load(Ordering::Relaxed)
+    });
+    let coarse = clock.now();
+    assert!(coarse <= Tick::now());
+    spin_until("the clock thread wakes", || {
+        super::RECENT.tick.load(Ordering::Relaxed) != 0
+    });
+    assert!(clock.now() <= Tick::now());
+}
+
+#[tokio::test(start_paused = true)]
+async fn follows_the_paused_clock_exactly() {
+    let t0 = Tick::now();
+    let i0 = Instant::now();
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    let t1 = Tick::now();
+    assert_eq!(
+        t1.saturating_duration_since(t0),
+        Duration::from_millis(1500)
+    );
+    assert_eq!(t1.into_instant(), i0 + Duration::from_millis(1500));
+    assert_eq!(Tick::from(t1.into_instant()), t1);
+    assert_eq!(t0 + Duration::from_millis(1500), t1);
+    assert!(t0 < t1);
+    assert_eq!(t0.saturating_duration_since(t1), Duration::ZERO);
+    assert_eq!(t1 + Duration::MAX, t1 + Duration::from_secs(u64::MAX));
+}
