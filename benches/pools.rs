@@ -39,14 +39,12 @@
 //! operation to r2d2 at that `N` (measured: 256 and 1024 per thread give the
 //! same figure within noise at `P` = 16).
 //!
-//! Before this method (criterion's linear sampling, `iters` split over the
-//! workers, timed from the first spawn to the last join, r2d2's clock
-//! started when the coordinating thread left a barrier) the large-`N` cells
-//! were wrong: criterion picked `iters` of 6 to 60 for r2d2 at `N` = 1024 (a
-//! sample there cost ~20-60 ms of thread wake-ups, whatever `iters`), so
-//! most threads did nothing, and the clock often started after most of the
-//! work was done (the coordinator was woken from the barrier after the
-//! crew), giving 1-40 ns per operation.
+//! Why the gate and the floor of 256: with criterion's linear sampling and
+//! `iters` split over the workers, criterion picks `iters` of 6 to 60 for
+//! r2d2 at `N` = 1024 (a sample there costs ~20-60 ms of thread wake-ups,
+//! whatever `iters`), so most threads do nothing; and a clock started by a
+//! coordinating thread can start after most of the work is done. Both give
+//! impossible figures (1-40 ns per operation).
 //!
 //! Ids: `pools/{rt}/P{P}/N{N}/{pool}`, so one group compares every pool in
 //! one cell. Filter as usual: `cargo bench --bench pools -- 'pools/ct/P4/'`.
