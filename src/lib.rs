@@ -66,28 +66,25 @@
 //! | module | job |
 //! |---|---|
 //! | `manager` | the factory/close trait you implement |
-//! | `config` | the builder, its defaults, validation, sizing advice |
+//! | `builder` | the settings, their defaults and their validation |
+//! | `config` | the validated configuration, the defaults, sizing advice |
 //! | `pool` | the public pool: get, state, close |
-//! | `state` | the state under the pool's one lock and every transition (read its docs first) |
-//! | `keys` | per-key state: counts, wait queues, last dial error |
-//! | `idle` | idle connections: per-key LIFO and global LRU in one structure; it keeps an exclusively lent connection's entry until the return |
-//! | `recent` | a single-key pool's recently returned connections, lent again before they are parked (the fast path) |
-//! | `shared` | shared lending: multiplexed connections lent to several borrowers at once |
-//! | `clock` | the pool's time: instants as integers; on the hot path a recent time a clock thread keeps (else the coarse clock), tokio's (pausable) clock elsewhere |
-//! | `conn` | a connection's life record: lifetime, uses, idle since, next ping |
-//! | `deadlines` | the deadline heap that wakes the maintenance task |
+//! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
+//! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
+//! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
+//! | `clock` | the pool's time: instants as integers; on the hot path the coarse clock (or an opt-in clock thread's), tokio's (pausable) clock elsewhere |
 //! | `maintenance` | the one task per pool that runs the timers |
-//! | `queue` | the two-slice FIFO wait queue |
-//! | `waiter` | the slot a waiting getter is served through |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
 //! | `tasks` | dial, keepalive-ping and close tasks |
 //! | `contain` | calls into user code, with their panics contained |
 //! | `stats` | snapshots and counters |
 //! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
 //! | `error` | errors |
+//! | `managers` | ready-made managers: TCP, PostgreSQL, HTTP/2, gRPC |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod clock;
@@ -108,8 +105,15 @@ mod store;
 mod sync;
 mod tasks;
 
-/// The README's examples, compiled and run as doctests.
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doctests (they use every
+/// shipped manager).
+#[cfg(all(
+    doctest,
+    feature = "tcp",
+    feature = "postgres",
+    feature = "http2",
+    feature = "grpc"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 

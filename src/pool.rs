@@ -323,8 +323,15 @@ impl<M: Manager> Pool<M> {
         self.inner.state.lock().snapshot()
     }
 
-    /// A snapshot of one key, or `None` if the pool tracks nothing for it
-    /// (no connection, no waiter).
+    /// A snapshot of one key, or `None` if the pool tracks nothing for it.
+    ///
+    /// A key is tracked while it has a connection (idle, lent, dialing or
+    /// pinged) or a waiter, while it is in dial backoff and for a while
+    /// after a failed dial (so failures in a row keep counting), and for
+    /// good when `min_idle` is set. Otherwise it is forgotten, so that a
+    /// pool that sees many keys stays bounded: its per-key counters then
+    /// start again from zero the next time it is used. The pool-wide
+    /// counters of [`state`](Pool::state) never restart.
     pub fn key_state(&self, key: &M::Key) -> Option<KeyState> {
         self.inner.state.lock().key_snapshot(key)
     }

@@ -14,11 +14,11 @@ pub enum CloseReason {
     /// borrower called [`Pooled::mark_broken`](crate::Pooled::mark_broken).
     Broken,
     /// Returned while its key already held `max_idle_per_key` idle connections.
-    IdleCapacity,
+    MaxIdlePerKey,
     /// Evicted as the least recently used idle connection of the pool, to stay
     /// under `max_idle` or to free a slot for a getter of another key that is
     /// waiting at the global `max_open` cap.
-    Evicted,
+    EvictedLru,
     /// The pool was closed.
     PoolClosed,
     /// Idle for `idle_timeout` (found by the maintenance task or at checkout).
@@ -37,8 +37,8 @@ impl CloseReason {
     /// Every reason, in the order of their counters.
     pub const ALL: [CloseReason; 9] = [
         CloseReason::Broken,
-        CloseReason::IdleCapacity,
-        CloseReason::Evicted,
+        CloseReason::MaxIdlePerKey,
+        CloseReason::EvictedLru,
         CloseReason::PoolClosed,
         CloseReason::IdleTimeout,
         CloseReason::Lifetime,
@@ -55,8 +55,8 @@ impl CloseReason {
     pub fn as_str(self) -> &'static str {
         match self {
             CloseReason::Broken => "broken",
-            CloseReason::IdleCapacity => "idle_capacity",
-            CloseReason::Evicted => "evicted",
+            CloseReason::MaxIdlePerKey => "max_idle_per_key",
+            CloseReason::EvictedLru => "evicted_lru",
             CloseReason::PoolClosed => "pool_closed",
             CloseReason::IdleTimeout => "idle_timeout",
             CloseReason::Lifetime => "lifetime",

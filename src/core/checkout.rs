@@ -208,7 +208,7 @@ impl<M: Manager> Transition<'_, M> {
                 return;
             };
             let conn = conn.conn.expect("an idle connection is present");
-            self.close_without_refill(other, conn, CloseReason::Evicted);
+            self.close_without_refill(other, conn, CloseReason::EvictedLru);
         }
         self.start_dial(id, Some(w));
     }

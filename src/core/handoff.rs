@@ -127,18 +127,18 @@ impl<M: Manager> Transition<'_, M> {
             && let Some((w, other)) = self.pop_global_waiter()
         {
             let conn = self.st.remove_conn(cid);
-            self.close_without_refill(id, conn.conn, CloseReason::Evicted);
+            self.close_without_refill(id, conn.conn, CloseReason::EvictedLru);
             return self.start_dial(other, Some(w));
         }
         if self.st.records.len_of(id) >= self.config.max_idle_per_key {
             let conn = self.st.remove_conn(cid);
-            return self.close_conn(id, conn.conn, CloseReason::IdleCapacity);
+            return self.close_conn(id, conn.conn, CloseReason::MaxIdlePerKey);
         }
         if self.st.records.len() >= self.config.max_idle
             && let Some((other, old)) = self.st.records.pop_lru()
         {
             let old = old.conn.expect("an idle connection is present");
-            self.close_conn(other, old, CloseReason::Evicted);
+            self.close_conn(other, old, CloseReason::EvictedLru);
         }
         // The entry is fresh: the maintenance task moves it into the
         // deadline heap when it next wakes, if it is still idle then. Only
