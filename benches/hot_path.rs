@@ -24,6 +24,9 @@
 //! `benches/pools.rs`, but without the work-stealing scheduler deciding
 //! whether the tasks share a worker (which makes those cells bimodal).
 //! It prints wall time per get+return, all threads together.
+//!
+//! With `CLOCK_THREAD` set in the environment, the pool reads the clock
+//! thread's time on its hot path (`Builder::clock_thread`).
 
 mod support;
 
@@ -60,7 +63,8 @@ where
     let pool = rt.block_on(async {
         let mut builder = Pool::builder(manager)
             .max_open(keys.len() * per_key)
-            .max_open_per_key(per_key);
+            .max_open_per_key(per_key)
+            .clock_thread(std::env::var_os("CLOCK_THREAD").is_some());
         for k in keys {
             builder = builder.initial_for(k.clone(), per_key);
         }

@@ -164,9 +164,11 @@ struct Pools {
 impl Pools {
     fn build(rt: &Runtime, p: usize) -> Self {
         rt.block_on(async {
+            // `CLOCK_THREAD` set: the hot path reads the clock thread's time.
             let connpool = connpool::Pool::builder(Noop)
                 .max_open(p)
                 .initial(p)
+                .clock_thread(std::env::var_os("CLOCK_THREAD").is_some())
                 .build()
                 .await
                 .unwrap();

@@ -76,8 +76,8 @@ use crate::store::{
 #[repr(C)]
 pub(crate) struct State<M: Manager> {
     /// A single-key pool's recently returned connections, not yet parked
-    /// (held in `idle`, counted as lent), and the gets served from them:
-    /// see the `recent` module.
+    /// (held in `records`, counted as lent), and the gets served from them:
+    /// see [`Recent`].
     recent: Recent,
     keys: Keys<M::Key, M::Error>,
     /// Idle connections, and the records of those lent exclusively (their

@@ -11,8 +11,8 @@
 //! its record as the idle path would (lifetime, idle timeout, health-check
 //! policy), and lends it. Parking is deferred, not skipped: every other
 //! transition that looks at idle connections or waiters parks these
-//! connections first, oldest first ([`State`](crate::core::State)'s
-//! `park_recent`), so it sees the pool as if they had been parked on their
+//! connections first, oldest first (every [`Transition`](crate::core::Transition)
+//! begins with `park_recent`), so it sees the pool as if they had been parked on their
 //! return.
 //!
 //! Invariants (kept by the state, under its lock):
