@@ -226,6 +226,7 @@ impl<M: Manager> Transition<'_, M> {
     /// Ends the transition: counts the fast path's gets, forgets the keys
     /// it left unused, tells whether a closed pool is drained, and checks
     /// the counts (debug builds).
+    #[inline]
     fn finish(self) {
         let st = self.st;
         if State::<M>::ONE_KEY {
