@@ -28,7 +28,6 @@
 //! The proxy counts the connections it accepted (= dial attempts that
 //! reached it) and the connections the fault cut (reset, closed). Dropping
 //! it stops the listener and closes every connection it holds.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -4,7 +4,7 @@
 //! message: each error either writes its cause into its message or returns
 //! it as its source, never both.
 //!
-//! The PostgreSQL cases run against a real server (`pg_support`; with
+//! The PostgreSQL cases run against a real server (`support::pg`; with
 //! `CI=true` they must run, never skip): an unknown database, an unknown
 //! role, a wrong password and a server that is down each show PostgreSQL's
 //! own words in `{}` of the pool's `Error` and of `BuildError`.
@@ -541,10 +541,6 @@ mod h2 {
 }
 
 #[cfg(feature = "postgres")]
-#[path = "pg_support/mod.rs"]
-mod pg_support;
-
-#[cfg(feature = "postgres")]
 mod postgres {
     use std::sync::Arc;
 
@@ -552,8 +548,8 @@ mod postgres {
     use tokio_postgres::Config;
     use tokio_postgres::error::SqlState;
 
-    use super::pg_support::{self, PgServer};
     use super::*;
+    use crate::support::pg::{self, PgServer};
 
     const PASSWORD: &str = "right-horse-battery";
     const WRONG: &str = "wrong-staple-battery";
@@ -603,7 +599,7 @@ mod postgres {
     }
 
     fn server() -> Option<Arc<PgServer>> {
-        pg_support::shared()
+        pg::kept()
     }
 
     #[tokio::test]
@@ -642,7 +638,7 @@ mod postgres {
         let server = if shared.is_throwaway() {
             shared
         } else {
-            let Some(own) = pg_support::dedicated() else {
+            let Some(own) = pg::dedicated() else {
                 return;
             };
             own

@@ -1,13 +1,12 @@
 //! Shutdown is normal: a runtime may stop with a great many getters queued,
 //! and the last pool handle may be dropped without `close()`.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use connpool::{ConnectError, Error, Manager, Pool, async_trait};
-use support::{Mock, core_builder, settle};
 use tokio::runtime::{Builder as Runtime, Runtime as Rt};
+
+use crate::support::{Mock, core_builder, settle};
 
 /// Getters queued behind a dial that never ends.
 const QUEUED: usize = 100_000;

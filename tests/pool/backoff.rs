@@ -1,36 +1,34 @@
-mod support;
-
-// Dial backoff, `max_connecting` and `min_idle`, deterministically, under
-// tokio's paused clock:
-//
-// - the backoff schedule (the n-th failure in a row backs the key off for a
-//   time in [d/2, d], d = min(cap, base × 2ⁿ⁻¹)), measured exactly through
-//   `Error::Backoff::retry_in` and `KeyState::in_backoff`, and its jitter;
-// - fail-fast during a backoff (no dial, no time, the manager's error),
-//   other keys and idle connections unaffected;
-// - getters queued for a dial slot failed when the backoff starts, getters
-//   whose own dial is in flight kept waiting;
-// - the end of the backoff and the reset by a successful dial;
-// - `no_backoff()`: every getter dials again (the core behaviour);
-// - `max_connecting`: dials in flight per key, and pre-warm not limited by it;
-// - a restarted backend: 64 retrying clients make few dials during the
-//   outage and are all served soon after it;
-// - `min_idle`: the background top-up after the first get, replacement of
-//   closed idle connections, the caps and `max_connecting` respected, a
-//   failed refill retried when its backoff ends, no idle-timeout churn.
-//
-// Every test but the last (which is about the running clock) runs on a
-// current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only passes
-// through `tokio::time::sleep_until`/`advance` (auto-advance when every task
-// is idle). `Instant::now()` under the paused clock is exact to the
-// nanosecond, so a backoff's end is checked 1 ns before and at its instant;
-// tokio's timers round up to the next millisecond. Every pool starts from
-// `support::core_builder` (every lifecycle feature off: no timers, health
-// check `Never`, no backoff, no `max_connecting`) plus the feature under
-// test, unless a test says otherwise. Connection ids are the mock's: 1, 2, 3…
-// in order of the dials' completion. `Backend` wraps the mock to switch a
-// whole backend down and up and to record the instant of every dial.
+//! Dial backoff, `max_connecting` and `min_idle`, deterministically, under
+//! tokio's paused clock:
+//!
+//! - the backoff schedule (the n-th failure in a row backs the key off for a
+//!   time in [d/2, d], d = min(cap, base × 2ⁿ⁻¹)), measured exactly through
+//!   `Error::Backoff::retry_in` and `KeyState::in_backoff`, and its jitter;
+//! - fail-fast during a backoff (no dial, no time, the manager's error),
+//!   other keys and idle connections unaffected;
+//! - getters queued for a dial slot failed when the backoff starts, getters
+//!   whose own dial is in flight kept waiting;
+//! - the end of the backoff and the reset by a successful dial;
+//! - `no_backoff()`: every getter dials again (the core behaviour);
+//! - `max_connecting`: dials in flight per key, and pre-warm not limited by it;
+//! - a restarted backend: 64 retrying clients make few dials during the
+//!   outage and are all served soon after it;
+//! - `min_idle`: the background top-up after the first get, replacement of
+//!   closed idle connections, the caps and `max_connecting` respected, a
+//!   failed refill retried when its backoff ends, no idle-timeout churn.
+//!
+//! Every test but the last (which is about the running clock) runs on a
+//! current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only passes
+//! through `tokio::time::sleep_until`/`advance` (auto-advance when every task
+//! is idle). `Instant::now()` under the paused clock is exact to the
+//! nanosecond, so a backoff's end is checked 1 ns before and at its instant;
+//! tokio's timers round up to the next millisecond. Every pool starts from
+//! `support::core_builder` (every lifecycle feature off: no timers, health
+//! check `Never`, no backoff, no `max_connecting`) plus the feature under
+//! test, unless a test says otherwise. Connection ids are the mock's: 1, 2, 3…
+//! in order of the dials' completion. `Backend` wraps the mock to switch a
+//! whole backend down and up and to record the instant of every dial.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,10 +37,12 @@ use std::time::Duration;
 use connpool::async_trait;
 use connpool::{Builder, CloseReason, ConnectError, Error, HealthCheck, Manager, Pool};
 use parking_lot::Mutex;
-use support::*;
-use support::{Mock, MockConn, MockError, Step, check_counts, settle};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, advance, sleep_until};
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockConn, MockError, Step, check_counts, settle};
 
 type M = Mock<u32>;
 type U = Mock<()>;

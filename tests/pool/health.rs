@@ -1,30 +1,30 @@
-mod support;
-
-// Connection health: the health check before lending (`HealthCheck::Never`,
-// `Always`, `IfIdleFor(d)`, `ping_timeout`, the checkout deadline during a
-// check, `is_broken` at checkout, no check on a hand-off) and background
-// keepalive (`keepalive_interval`, `keepalive_timeout`,
-// `keepalive_max_missed`, jitter, a connection out for a ping is not lent,
-// a panicking ping, replacement below `min_idle`).
-//
-// Every test runs on a current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only
-// passes through `tokio::time::sleep_until` (auto-advance when every task is
-// idle). Every pool starts from `support::core_builder` (every lifecycle
-// feature off: no idle timeout, no lifetime, no keepalive, health check
-// `Never`, no backoff, no `max_connecting`) plus the one feature under test,
-// always with `jitter(0.0)` where exact instants matter. Connection ids are
-// the mock's: 1, 2, 3… in order of the dials' completion. The mock's pings
-// record `(id, instant)` when they start (`mock.pings()`); `kill()` makes
-// them fail at once, `mute()` makes them hang forever.
+//! Connection health: the health check before lending (`HealthCheck::Never`,
+//! `Always`, `IfIdleFor(d)`, `ping_timeout`, the checkout deadline during a
+//! check, `is_broken` at checkout, no check on a hand-off) and background
+//! keepalive (`keepalive_interval`, `keepalive_timeout`,
+//! `keepalive_max_missed`, jitter, a connection out for a ping is not lent,
+//! a panicking ping, replacement below `min_idle`).
+//!
+//! Every test runs on a current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only
+//! passes through `tokio::time::sleep_until` (auto-advance when every task is
+//! idle). Every pool starts from `support::core_builder` (every lifecycle
+//! feature off: no idle timeout, no lifetime, no keepalive, health check
+//! `Never`, no backoff, no `max_connecting`) plus the one feature under test,
+//! always with `jitter(0.0)` where exact instants matter. Connection ids are
+//! the mock's: 1, 2, 3… in order of the dials' completion. The mock's pings
+//! record `(id, instant)` when they start (`mock.pings()`); `kill()` makes
+//! them fail at once, `mute()` makes them hang forever.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, async_trait};
-use support::*;
-use support::{Mock, MockConn, MockError, check_counts, settle};
 use tokio::time::{Instant, sleep_until};
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockConn, MockError, check_counts, settle};
 
 type U = Mock<()>;
 

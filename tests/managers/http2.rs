@@ -1,12 +1,8 @@
 //! The HTTP/2 manager against a real in-process hyper HTTP/2 server on
-//! 127.0.0.1 (and, for keepalive, behind `fault_support`'s proxy switched
+//! 127.0.0.1 (and, for keepalive, behind `support::fault`'s proxy switched
 //! into a black hole). Real I/O, real clock: every wait is bounded by a few seconds that only a
 //! broken implementation runs into; conditions are polled every 1 ms; no
 //! test sleeps to synchronize.
-#![cfg(feature = "http2")]
-
-mod fault_support;
-mod grpc_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,8 +24,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
-use fault_support::FaultProxy;
-use grpc_support::raw::GoawayOnConnect;
+use crate::support::fault::FaultProxy;
+use crate::support::grpc::raw::GoawayOnConnect;
 
 const BOUND: Duration = Duration::from_secs(5);
 

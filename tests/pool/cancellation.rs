@@ -23,8 +23,6 @@
 //! until 13 s (`connect_timeout`); dials that must be delivered before it take
 //! 6 s / 7 s; dials started after the cancel take 3 s / 4 s.
 
-mod support;
-
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -32,9 +30,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use connpool::{ConnectError, Error, Pool, Pooled};
-use support::{Gate, Mock, MockError, Step, check_counts, settle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::support;
+use crate::support::{Gate, Mock, MockError, Step, check_counts, settle};
 
 type M = Mock<u32>;
 type Conn = Pooled<M>;

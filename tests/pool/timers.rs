@@ -1,25 +1,23 @@
-mod support;
-
-// Time-driven closes and the maintenance task: the idle timeout (closed by
-// the maintenance task exactly at `idle_since + idle_timeout`, restarted by
-// every return, met at checkout, off with `None`), the maximum lifetime
-// (exactly at birth + `max_lifetime` with no jitter, checked on return, met
-// at checkout, spread over `[0.9 × life, life]` by a 0.1 jitter), `max_uses`,
-// the maintenance task's own life (one per pool, ending when the pool is
-// dropped or closed), 100 000 idle connections expiring on time with that one
-// task, and the idle timeout against `min_idle`.
-//
-// Every test runs on a current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only
-// passes through `tokio::time::sleep_until`/`advance` (auto-advance when
-// every task is idle). tokio's timer has millisecond resolution and the
-// paused clock starts on a millisecond tick, so with whole-millisecond
-// offsets and `jitter(0.0)` a deadline fires exactly at its instant. Every
-// pool starts from `support::core_builder` (every lifecycle feature off: no
-// idle timeout, no lifetime, no keepalive, health check `Never`, no backoff,
-// no `max_connecting`) plus the feature under test. Connection ids are the
-// mock's: 1, 2, 3… in order of the dials' completion. `Timed` wraps the mock
-// to record the instant of every `Manager::close`.
+//! Time-driven closes and the maintenance task: the idle timeout (closed by
+//! the maintenance task exactly at `idle_since + idle_timeout`, restarted by
+//! every return, met at checkout, off with `None`), the maximum lifetime
+//! (exactly at birth + `max_lifetime` with no jitter, checked on return, met
+//! at checkout, spread over `[0.9 × life, life]` by a 0.1 jitter), `max_uses`,
+//! the maintenance task's own life (one per pool, ending when the pool is
+//! dropped or closed), 100 000 idle connections expiring on time with that one
+//! task, and the idle timeout against `min_idle`.
+//!
+//! Every test runs on a current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only
+//! passes through `tokio::time::sleep_until`/`advance` (auto-advance when
+//! every task is idle). tokio's timer has millisecond resolution and the
+//! paused clock starts on a millisecond tick, so with whole-millisecond
+//! offsets and `jitter(0.0)` a deadline fires exactly at its instant. Every
+//! pool starts from `support::core_builder` (every lifecycle feature off: no
+//! idle timeout, no lifetime, no keepalive, health check `Never`, no backoff,
+//! no `max_connecting`) plus the feature under test. Connection ids are the
+//! mock's: 1, 2, 3… in order of the dials' completion. `Timed` wraps the mock
+//! to record the instant of every `Manager::close`.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -30,9 +28,11 @@ use std::time::Duration;
 
 use connpool::{Builder, CloseReason, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
-use support::*;
-use support::{Mock, MockConn, MockError, check_counts, settle};
 use tokio::time::{Instant, sleep_until};
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockConn, MockError, check_counts, settle};
 
 type U = Mock<()>;
 

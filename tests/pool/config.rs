@@ -5,8 +5,6 @@
 //! bounds being accepted, how the derived defaults follow the values that are
 //! set, and `Backoff::delay`'s doubling, cap and saturation.
 
-mod support;
-
 use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +17,9 @@ use connpool::{
     DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN,
     DEFAULT_PING_TIMEOUT, HealthCheck, Pool,
 };
-use support::{Mock, check_counts};
+
+use crate::support;
+use crate::support::{Mock, check_counts};
 
 type M = Mock<u32>;
 

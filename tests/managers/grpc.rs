@@ -1,14 +1,10 @@
 //! The gRPC manager against a real in-process tonic server on 127.0.0.1 with
 //! tonic-health's health service (and, for keepalive, behind
-//! `fault_support`'s proxy switched into a black hole). Real I/O, real
+//! `support::fault`'s proxy switched into a black hole). Real I/O, real
 //! clock: every wait is bounded by a few seconds that only a broken
 //! implementation runs into; conditions are polled every 1 ms; no test
 //! sleeps to synchronize (one waits out a window to see that something does
 //! not happen: no PING from an idle connection).
-#![cfg(feature = "grpc")]
-
-mod fault_support;
-mod grpc_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,9 +22,9 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus as Status;
 use tonic_health::pb::health_client::HealthClient;
 
-use fault_support::FaultProxy;
-use grpc_support::raw::{self, GoawayOnConnect};
-use grpc_support::{BOUND, GrpcServer, SERVICE};
+use crate::support::fault::FaultProxy;
+use crate::support::grpc::raw::{self, GoawayOnConnect};
+use crate::support::grpc::{BOUND, GrpcServer, SERVICE};
 
 /// Polls `cond` every 1 ms for at most 5 s; returns how long it took.
 async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {

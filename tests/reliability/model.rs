@@ -1,26 +1,26 @@
-mod support;
-
-// Model-based property tests of the pool: random sequences of operations
-// (gets, cancellations, returns, broken returns, detaches, scripted dial
-// failures, gated dials opened or failed later, clock advances, settles) on a
-// small pool of `Mock<u8>` with 3 keys, tight caps and a generated subset of
-// the lifecycle features (idle timeout, max uses, lifetime, keepalive, health
-// check, backoff, max_connecting). After every step the pool's snapshots are
-// checked against what the test holds (see `check_step` / `check_settled`),
-// and at the end the pool is closed and every connection the mock made must
-// have been closed exactly once or detached.
-//
-// Each case runs on a fresh current-thread runtime with the clock paused, and
-// seeds `fastrand` (lifetime/keepalive/backoff jitter) so a case replays
-// identically while proptest shrinks it.
+//! Model-based property tests of the pool: random sequences of operations
+//! (gets, cancellations, returns, broken returns, detaches, scripted dial
+//! failures, gated dials opened or failed later, clock advances, settles) on a
+//! small pool of `Mock<u8>` with 3 keys, tight caps and a generated subset of
+//! the lifecycle features (idle timeout, max uses, lifetime, keepalive, health
+//! check, backoff, max_connecting). After every step the pool's snapshots are
+//! checked against what the test holds (see `check_step` / `check_settled`),
+//! and at the end the pool is closed and every connection the mock made must
+//! have been closed exactly once or detached.
+//!
+//! Each case runs on a fresh current-thread runtime with the clock paused, and
+//! seeds `fastrand` (lifetime/keepalive/backoff jitter) so a case replays
+//! identically while proptest shrinks it.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use connpool::{Error, HealthCheck, Pool, Pooled};
 use proptest::prelude::*;
-use support::{Gate, Got, Mock, Step, check_counts, settle, spawn_get};
 use tokio::task::JoinHandle;
+
+use crate::support;
+use crate::support::{Gate, Got, Mock, Step, check_counts, settle, spawn_get};
 
 type M = Mock<u8>;
 
@@ -337,6 +337,7 @@ fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
 
 /// Runs one case; panics on a broken invariant.
 fn run_case(f: Features, ops: Vec<Op>) {
+    let _others = support::with_others();
     fastrand::seed(f.seed);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -518,6 +519,7 @@ fn fifo_op() -> impl Strategy<Value = FifoOp> {
 /// every place a return frees goes to the getter that has waited longest,
 /// whatever the arrivals, cancellations and returns before it.
 fn run_fifo_case(share: usize, ops: Vec<FifoOp>) {
+    let _others = support::with_others();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)

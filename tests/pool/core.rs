@@ -1,23 +1,23 @@
-mod support;
-
-// The pool's core behaviour, deterministically, under tokio's paused clock:
-// FIFO hand-off, per-key and global caps, LRU eviction, the idle/dial race,
-// dial failures, `max_waiters`, the checkout deadline, close, the guard's
-// operations, the counters and pre-warming.
-//
-// Every test runs on a current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only
-// passes through `tokio::time::advance` or tokio's auto-advance when every
-// task is idle. Connection ids are the mock's: 1, 2, 3… in order of the
-// dials' completion.
+//! The pool's core behaviour, deterministically, under tokio's paused clock:
+//! FIFO hand-off, per-key and global caps, LRU eviction, the idle/dial race,
+//! dial failures, `max_waiters`, the checkout deadline, close, the guard's
+//! operations, the counters and pre-warming.
+//!
+//! Every test runs on a current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only
+//! passes through `tokio::time::advance` or tokio's auto-advance when every
+//! task is idle. Connection ids are the mock's: 1, 2, 3… in order of the
+//! dials' completion.
 
 use std::time::Duration;
 
 use connpool::{BuildError, CloseReason, ConnectError, Error, Manager, Pool, Pooled};
-use support::*;
-use support::{Mock, MockError, Step, check_counts, settle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockError, Step, check_counts, settle};
 
 type M = Mock<u32>;
 type U = Mock<()>;

@@ -1,4 +1,4 @@
-//! Randomized soak (issue #7, item 3): at least 10⁶ pool operations over the
+//! Randomized soak: at least 10⁶ pool operations over the
 //! TCP manager against the in-process echo server, half of the traffic
 //! through the fault proxy, on a 2-worker runtime: gets (awaited, cancelled
 //! by a random timeout, or dropped after one poll by a `select!`), round
@@ -21,11 +21,6 @@
 //! printed and taken from `SOAK_SEED`. The waits at the end (connections
 //! closing, descriptors released) poll with a bounded deadline; no sleep
 //! orders anything.
-#![cfg(feature = "tcp")]
-
-mod fault_support;
-mod support;
-mod tcp_support;
 
 use std::io;
 use std::sync::Arc;
@@ -34,10 +29,12 @@ use std::time::{Duration, Instant};
 
 use connpool::managers::tcp::{Destination, LinePing, TcpConn, TcpManager};
 use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
-use fault_support::{Fault, FaultProxy};
-use support::check_counts;
-use tcp_support::EchoServer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::support;
+use crate::support::check_counts;
+use crate::support::echo::EchoServer;
+use crate::support::fault::{Fault, FaultProxy};
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
@@ -153,8 +150,15 @@ async fn round_trip(conn: &mut TcpConn, n: u64) -> io::Result<()> {
         .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "round trip")))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_random_operations_leak_nothing() {
+/// Alone in the process (`support::alone`): the run counts its file
+/// descriptors.
+#[test]
+fn soak_random_operations_leak_nothing() {
+    let _alone = support::alone();
+    support::multi_thread(2, soak());
+}
+
+async fn soak() {
     let ops_set = env_u64("SOAK_OPS");
     let secs_set = env_u64("SOAK_SECS");
     let target_ops = ops_set.unwrap_or(DEFAULT_OPS);

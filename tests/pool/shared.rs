@@ -2,16 +2,16 @@
 //! manager answers `Lending::shared(n)`), with the mock manager and the
 //! paused clock.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
 use connpool::{CloseReason, Error, HealthCheck, Pool, Pooled};
-use support::{
+use tokio::time::Instant;
+
+use crate::support;
+use crate::support::{
     Mock, Step, check_counts, closed_for, core_builder, err, join, ok, settle, spawn_get,
 };
-use tokio::time::Instant;
 
 type M = Mock<()>;
 
@@ -459,7 +459,7 @@ async fn a_failed_dial_fails_its_getter_and_the_next_dial_serves_the_rest() {
 // the lent set (and is offered to other getters) while its first borrower's
 // health check is still running, so a second getter joins it unchecked.
 // Here its ping hangs (a half-open peer): the second getter is handed it at
-// once, without a ping, and its request would fail. (`tests/faults.rs`,
+// once, without a ping, and its request would fail. (`reliability/faults.rs`,
 // `grpc_shared_health_check_always_never_lends_a_severed_connection`, sees
 // the same over real gRPC: 32 of 64 callers on severed connections.)
 #[tokio::test(start_paused = true)]
