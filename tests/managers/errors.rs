@@ -239,12 +239,7 @@ async fn backoff_names_the_key() {
     let e = pool.get_for(&key("inline-db-7")).await.unwrap_err();
     assert!(matches!(e, Error::Connect(_)), "{e}");
     let e = pool.get_for(&key("inline-db-7")).await.unwrap_err();
-    let Error::Backoff {
-        key: shown_key,
-        retry_in,
-        ..
-    } = &e
-    else {
+    let Error::Backoff { key: shown_key, retry_in, .. } = &e else {
         panic!("expected a backoff, got {e:?}")
     };
     assert_eq!(&**shown_key, "\"inline-db-7\"");
@@ -371,10 +366,7 @@ fn timeout_on_a_foreign_runtime_hints_at_the_pool_runtime() {
         .build()
         .unwrap();
     let e = elsewhere.block_on(pool.get_for(&key("ok"))).unwrap_err();
-    let Error::Timeout {
-        foreign_runtime, ..
-    } = &e
-    else {
+    let Error::Timeout { foreign_runtime, .. } = &e else {
         panic!("expected a timeout, got {e:?}")
     };
     assert!(*foreign_runtime);
@@ -387,13 +379,7 @@ fn timeout_on_a_foreign_runtime_hints_at_the_pool_runtime() {
     // In its own runtime a timeout carries no hint.
     let e = built_in.block_on(pool.get_for(&key("hang"))).unwrap_err();
     assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                foreign_runtime: false,
-                ..
-            }
-        ),
+        matches!(e, Error::Timeout { foreign_runtime: false, .. }),
         "{e:?}"
     );
     assert!(!e.to_string().contains("runtime"), "{e}");

@@ -26,6 +26,7 @@ use tokio::time::timeout;
 
 use crate::support::fault::FaultProxy;
 use crate::support::grpc::raw::GoawayOnConnect;
+use crate::support::{ZERO, counts};
 
 const BOUND: Duration = Duration::from_secs(5);
 
@@ -344,10 +345,9 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         .expect("dial within 5 s")
         .unwrap_err();
     match &err {
-        Http2Error::ClosedDuringSetup {
-            goaway: Some(0),
-            debug_data,
-        } => assert_eq!(debug_data.as_deref(), Some("shutting down")),
+        Http2Error::ClosedDuringSetup { goaway: Some(0), debug_data } => {
+            assert_eq!(debug_data.as_deref(), Some("shutting down"))
+        }
         other => panic!("{other:?}"),
     }
     let message = err.to_string();
@@ -367,24 +367,13 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         .unwrap_err();
     match &err {
         Error::Connect(ConnectError::Manager(e)) => assert!(
-            matches!(
-                **e,
-                Http2Error::ClosedDuringSetup {
-                    goaway: Some(0),
-                    ..
-                }
-            ),
+            matches!(**e, Http2Error::ClosedDuringSetup { goaway: Some(0), .. }),
             "{e:?}"
         ),
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("GOAWAY"), "{err}");
-    let state = pool.state();
-    assert_eq!(
-        (state.open, state.lent, state.idle, state.dialing),
-        (0, 0, 0, 0),
-        "{state:?}"
-    );
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(server.accepted(), 2);
     pool.close().await;
 }

@@ -42,10 +42,8 @@ const CONNECT: Duration = Duration::from_secs(2);
 const OP: Duration = Duration::from_secs(2);
 const PAST_DEADLINE_LIMIT: Duration = Duration::from_millis(500);
 /// The default backoff (`DEFAULT_BACKOFF_BASE`, `DEFAULT_BACKOFF_CAP`).
-const BACKOFF: Backoff = Backoff {
-    base: connpool::DEFAULT_BACKOFF_BASE,
-    cap: connpool::DEFAULT_BACKOFF_CAP,
-};
+const BACKOFF: Backoff =
+    Backoff { base: connpool::DEFAULT_BACKOFF_BASE, cap: connpool::DEFAULT_BACKOFF_CAP };
 /// Upper bound of the whole test body.
 const TEST_LIMIT: Duration = Duration::from_secs(90);
 
@@ -72,11 +70,9 @@ impl Manager for Counting {
     async fn connect(&self, key: &()) -> Result<Client, PgError> {
         let start = Instant::now();
         let r = self.inner.connect(key).await;
-        self.dials.lock().push(Dial {
-            start,
-            end: Instant::now(),
-            ok: r.is_ok(),
-        });
+        self.dials
+            .lock()
+            .push(Dial { start, end: Instant::now(), ok: r.is_ok() });
         r
     }
 

@@ -114,6 +114,7 @@ fn from_env() -> Option<PgServer> {
     Some(PgServer {
         config,
         url,
+        // Not this process's to stop.
         owned: None,
     })
 }
@@ -517,6 +518,7 @@ fn start_throwaway() -> Option<PgServer> {
     Some(PgServer {
         config,
         url,
+        // Stopped when the last handle drops, else by the watchdog.
         owned: Some(owned),
     })
 }

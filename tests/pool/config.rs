@@ -424,18 +424,12 @@ async fn documented_lifecycle_defaults() {
     assert_eq!(c.keepalive_max_missed(), 1);
     assert_eq!(
         c.backoff(),
-        Some(Backoff {
-            base: DEFAULT_BACKOFF_BASE,
-            cap: DEFAULT_BACKOFF_CAP
-        }),
+        Some(Backoff { base: DEFAULT_BACKOFF_BASE, cap: DEFAULT_BACKOFF_CAP }),
         "backoff"
     );
     assert_eq!(
         c.backoff(),
-        Some(Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(5)
-        })
+        Some(Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5) })
     );
     assert_eq!(c.max_connecting(), DEFAULT_MAX_CONNECTING, "max_connecting");
     assert_eq!(c.max_connecting(), 2);
@@ -448,9 +442,28 @@ async fn documented_lifecycle_defaults() {
     pool.close().await;
 }
 
-/// Builds with `f` applied and returns the resulting
-/// `(max_open, max_open_per_key, max_idle, max_idle_per_key)`.
-async fn caps(f: impl FnOnce(Builder<M>) -> Builder<M>) -> (usize, usize, usize, usize) {
+/// A pool's caps as its configuration reports them: `max_open`,
+/// `max_open_per_key`, `max_idle`, `max_idle_per_key`.
+#[derive(Debug, PartialEq, Eq)]
+struct Caps {
+    open: usize,
+    open_per_key: usize,
+    idle: usize,
+    idle_per_key: usize,
+}
+
+fn caps_of(pool: &Pool<M>) -> Caps {
+    let c = pool.config();
+    Caps {
+        open: c.max_open(),
+        open_per_key: c.max_open_per_key(),
+        idle: c.max_idle(),
+        idle_per_key: c.max_idle_per_key(),
+    }
+}
+
+/// Builds with `f` applied and returns the resulting caps.
+async fn caps(f: impl FnOnce(Builder<M>) -> Builder<M>) -> Caps {
     let pool = f(Pool::builder(M::new())).build().await.unwrap();
     let caps = caps_of(&pool);
     pool.close().await;
@@ -459,25 +472,29 @@ async fn caps(f: impl FnOnce(Builder<M>) -> Builder<M>) -> (usize, usize, usize,
 
 #[tokio::test(start_paused = true)]
 async fn derived_defaults_follow_explicit_values() {
-    assert_eq!(caps(|b| b.max_open(7)).await, (7, 7, 7, 7), "max_open(7)");
+    assert_eq!(
+        caps(|b| b.max_open(7)).await,
+        Caps { open: 7, open_per_key: 7, idle: 7, idle_per_key: 7 },
+        "max_open(7)"
+    );
     assert_eq!(
         caps(|b| b.max_open_per_key(3)).await,
-        (100, 3, 100, 3),
+        Caps { open: 100, open_per_key: 3, idle: 100, idle_per_key: 3 },
         "max_open_per_key(3): its idle cap follows it"
     );
     assert_eq!(
         caps(|b| b.max_idle(4)).await,
-        (100, 100, 4, 4),
+        Caps { open: 100, open_per_key: 100, idle: 4, idle_per_key: 4 },
         "max_idle(4): the per-key idle cap follows it"
     );
     assert_eq!(
         caps(|b| b.max_open(7).max_open_per_key(5).max_idle(3)).await,
-        (7, 5, 3, 3),
+        Caps { open: 7, open_per_key: 5, idle: 3, idle_per_key: 3 },
         "the per-key idle cap is the smaller of the two"
     );
     assert_eq!(
         caps(|b| b.max_open(7).max_open_per_key(2).max_idle(3)).await,
-        (7, 2, 3, 2),
+        Caps { open: 7, open_per_key: 2, idle: 3, idle_per_key: 2 },
         "the per-key idle cap is the smaller of the two"
     );
     assert_eq!(
@@ -487,7 +504,7 @@ async fn derived_defaults_follow_explicit_values() {
             .max_idle(6)
             .max_idle_per_key(1))
         .await,
-        (9, 4, 6, 1),
+        Caps { open: 9, open_per_key: 4, idle: 6, idle_per_key: 1 },
         "explicit values are kept"
     );
 }
@@ -539,20 +556,13 @@ async fn limits_at_their_bounds_are_accepted() {
         .build()
         .await
         .unwrap();
-    assert_eq!(caps_of(&pool), (1, 1, 1, 1));
+    assert_eq!(
+        caps_of(&pool),
+        Caps { open: 1, open_per_key: 1, idle: 1, idle_per_key: 1 }
+    );
     assert_eq!(pool.state().idle, 1);
     pool.close().await;
     assert_eq!(mock.closed(), vec![1]);
-}
-
-fn caps_of(pool: &Pool<M>) -> (usize, usize, usize, usize) {
-    let c = pool.config();
-    (
-        c.max_open(),
-        c.max_open_per_key(),
-        c.max_idle(),
-        c.max_idle_per_key(),
-    )
 }
 
 /// Builds from the defaults with `f` applied, expecting acceptance and no
@@ -614,10 +624,7 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
     let one = Duration::from_millis(250);
     assert_eq!(
         accepted(|b| b.backoff(one, one)).await.backoff(),
-        Some(Backoff {
-            base: one,
-            cap: one
-        })
+        Some(Backoff { base: one, cap: one })
     );
     assert_eq!(accepted(|b| b.no_backoff()).await.backoff(), None);
 
@@ -669,10 +676,7 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
 #[tokio::test(start_paused = true)]
 async fn backoff_delay_doubles_up_to_the_cap() {
     let ms = Duration::from_millis;
-    let b = Backoff {
-        base: ms(100),
-        cap: ms(1000),
-    };
+    let b = Backoff { base: ms(100), cap: ms(1000) };
     let delays: Vec<Duration> = (1..=6).map(|n| b.delay(n)).collect();
     assert_eq!(
         delays,
@@ -686,10 +690,7 @@ async fn backoff_delay_doubles_up_to_the_cap() {
 
     // With an effectively unbounded cap, the factor saturates at u32::MAX
     // instead of wrapping (a wrapped shift would give a tiny delay).
-    let wide = Backoff {
-        base: Duration::from_nanos(1),
-        cap: Duration::MAX,
-    };
+    let wide = Backoff { base: Duration::from_nanos(1), cap: Duration::MAX };
     assert_eq!(wide.delay(32), Duration::from_nanos(1 << 31));
     assert_eq!(wide.delay(33), Duration::from_nanos(u64::from(u32::MAX)));
     assert_eq!(
@@ -697,10 +698,7 @@ async fn backoff_delay_doubles_up_to_the_cap() {
         Duration::from_nanos(u64::from(u32::MAX))
     );
     // A base so large that base × factor overflows saturates, then is capped.
-    let huge = Backoff {
-        base: Duration::MAX / 2,
-        cap: Duration::MAX,
-    };
+    let huge = Backoff { base: Duration::MAX / 2, cap: Duration::MAX };
     assert_eq!(huge.delay(3), Duration::MAX);
     assert_eq!(huge.delay(u32::MAX), Duration::MAX);
 }

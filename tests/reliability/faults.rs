@@ -239,11 +239,7 @@ mod grpc {
         /// A server whose `MAX_CONCURRENT_STREAMS` is `max_streams`: the
         /// borrowers one connection takes (1: lent exclusively).
         pub async fn start(name: &'static str, max_streams: u32) -> Grpc {
-            Grpc {
-                server: GrpcServer::start(Some(max_streams)).await,
-                name,
-                max_streams,
-            }
+            Grpc { server: GrpcServer::start(Some(max_streams)).await, name, max_streams }
         }
     }
 
@@ -271,9 +267,7 @@ mod grpc {
 
         async fn op(conn: &mut GrpcConn, _n: u64) -> Result<(), String> {
             let reply = HealthClient::new(conn.channel().clone())
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
+                .check(HealthCheckRequest { service: String::new() })
                 .await
                 .map_err(|e| e.to_string())?;
             match reply.get_ref().status() {

@@ -20,7 +20,7 @@ use proptest::prelude::*;
 use tokio::task::JoinHandle;
 
 use crate::support;
-use crate::support::{Gate, Got, Mock, Step, check_counts, settle, spawn_get};
+use crate::support::{Counts, Gate, Got, Mock, Step, ZERO, check_counts, settle, spawn_get};
 
 type M = Mock<u8>;
 
@@ -450,7 +450,8 @@ fn run_case(f: Features, ops: Vec<Op>) {
             .expect("close did not drain within 60 s");
         settle().await;
         let s = pool.state();
-        assert_eq!((s.open, s.closing), (0, 0), "after close: {s:?}");
+        assert_eq!(Counts::from(&s), ZERO, "after close");
+        assert_eq!(s.closing, 0, "after close: {s:?}");
         assert_eq!(
             mock.connects() as u64,
             s.counters.dials,

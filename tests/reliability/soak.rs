@@ -32,9 +32,9 @@ use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::support;
-use crate::support::check_counts;
 use crate::support::echo::EchoServer;
 use crate::support::fault::{Fault, FaultProxy};
+use crate::support::{Counts, ZERO, check_counts};
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
@@ -359,11 +359,9 @@ async fn soak() {
         s.counters.closed_total(),
     );
     println!("soak: final state {s:?}");
-    assert_eq!((s.lent, s.waiting, s.dialing), (0, 0, 0), "{s:?}");
+    let at_rest = Counts { open: s.idle + s.pinging, idle: s.idle, pinging: s.pinging, ..ZERO };
+    assert_eq!(Counts::from(&s), at_rest, "{s:?}");
     assert!(s.open <= 8 && s.idle <= 6, "{s:?}");
-    if s.pinging == 0 {
-        assert_eq!(s.open, s.idle, "{s:?}");
-    }
     assert_eq!(
         s.counters.dials,
         get(&m.dials),
@@ -397,7 +395,8 @@ async fn soak() {
 
     pool.close().await;
     let s = pool.state();
-    assert_eq!((s.open, s.closing, s.idle), (0, 0, 0), "{s:?}");
+    assert_eq!(Counts::from(&s), ZERO);
+    assert_eq!(s.closing, 0, "{s:?}");
     assert_eq!(
         get(&pool.manager().closed),
         s.counters.closed_total(),

@@ -90,11 +90,7 @@ impl EchoServer {
                 tokio::spawn(serve(id, stream, rx, mute, hold, server));
             }
         });
-        EchoServer {
-            addr,
-            inner,
-            held_rx: tokio::sync::Mutex::new(held_rx),
-        }
+        EchoServer { addr, inner, held_rx: tokio::sync::Mutex::new(held_rx) }
     }
 
     /// Connections accepted so far.

@@ -78,13 +78,7 @@ impl GrpcServer {
                 .await
                 .unwrap();
         });
-        GrpcServer {
-            addr,
-            reporter,
-            accepted,
-            shutdown: Some(tx),
-            task,
-        }
+        GrpcServer { addr, reporter, accepted, shutdown: Some(tx), task }
     }
 
     /// Connections accepted so far.
@@ -173,11 +167,7 @@ pub mod raw {
                     });
                 }
             });
-            Self {
-                addr,
-                accepted,
-                task,
-            }
+            Self { addr, accepted, task }
         }
 
         /// Connections accepted so far.

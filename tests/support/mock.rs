@@ -113,9 +113,7 @@ pub struct Mock<K> {
 
 impl<K> Clone for Mock<K> {
     fn clone(&self) -> Self {
-        Self {
-            inner: Arc::clone(&self.inner),
-        }
+        Self { inner: Arc::clone(&self.inner) }
     }
 }
 

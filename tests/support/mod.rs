@@ -28,7 +28,7 @@ pub use mock::{Gate, Mock, MockConn, MockError, Step, Switches, core_builder};
 
 use std::future::Future;
 
-use connpool::{CloseReason, Error, Manager, Pool, Pooled};
+use connpool::{CloseReason, Error, KeyState, Manager, Pool, PoolState, Pooled};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -70,6 +70,72 @@ pub async fn settle() {
     for _ in 0..50 {
         tokio::task::yield_now().await;
     }
+}
+
+/// Where the connections of a pool (or of one key) are, and how many
+/// getters wait (the fields of `PoolState` / `KeyState` of those names):
+/// compared by name, `..ZERO` for the rest, as in
+/// `assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO })`.
+/// `borrowers` counts handles to shared connections only (0 when lent
+/// exclusively).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub open: usize,
+    pub idle: usize,
+    pub lent: usize,
+    pub borrowers: usize,
+    pub dialing: usize,
+    pub pinging: usize,
+    pub waiting: usize,
+}
+
+/// Nothing open, nobody waiting.
+pub const ZERO: Counts = Counts {
+    open: 0,
+    idle: 0,
+    lent: 0,
+    borrowers: 0,
+    dialing: 0,
+    pinging: 0,
+    waiting: 0,
+};
+
+impl From<&PoolState> for Counts {
+    fn from(s: &PoolState) -> Counts {
+        Counts {
+            open: s.open,
+            idle: s.idle,
+            lent: s.lent,
+            borrowers: s.borrowers,
+            dialing: s.dialing,
+            pinging: s.pinging,
+            waiting: s.waiting,
+        }
+    }
+}
+
+impl From<&KeyState> for Counts {
+    fn from(s: &KeyState) -> Counts {
+        Counts {
+            open: s.open,
+            idle: s.idle,
+            lent: s.lent,
+            borrowers: s.borrowers,
+            dialing: s.dialing,
+            pinging: s.pinging,
+            waiting: s.waiting,
+        }
+    }
+}
+
+/// The counts of the whole pool.
+pub fn counts<M: Manager>(pool: &Pool<M>) -> Counts {
+    Counts::from(&pool.state())
+}
+
+/// The counts of one key, `None` if the pool forgot it (or never knew it).
+pub fn key_counts<M: Manager>(pool: &Pool<M>, key: &M::Key) -> Option<Counts> {
+    pool.key_state(key).as_ref().map(Counts::from)
 }
 
 /// Asserts `open = idle + lent + dialing + pinging` for the pool and for each key given.
