@@ -130,7 +130,7 @@ fn builder() -> connpool::Builder<Scripted> {
         .idle_timeout(None)
         .max_lifetime(None)
         .keepalive_interval(None)
-        .checkout_timeout(Some(Duration::from_secs(1)))
+        .checkout_timeout(Duration::from_secs(1))
         .connect_timeout(Duration::from_secs(60))
 }
 
@@ -267,12 +267,7 @@ async fn backoff_names_the_key() {
 /// Errors without a cause: one message, no manager error.
 #[tokio::test(start_paused = true)]
 async fn too_many_waiters_and_closed() {
-    let pool = builder()
-        .no_backoff()
-        .max_waiters(Some(1))
-        .build()
-        .await
-        .unwrap();
+    let pool = builder().no_backoff().max_waiters(1).build().await.unwrap();
     let first = tokio::spawn({
         let pool = pool.clone();
         async move { pool.get_for(&key("hang")).await.map(|_| ()) }
@@ -354,7 +349,7 @@ fn timeout_on_a_foreign_runtime_hints_at_the_pool_runtime() {
         .unwrap();
     let pool = built_in.block_on(async {
         builder()
-            .checkout_timeout(Some(Duration::from_millis(200)))
+            .checkout_timeout(Duration::from_millis(200))
             .build()
             .await
             .unwrap()

@@ -127,7 +127,7 @@ async fn restart_under_load_no_storm_no_stale_connection() {
         let pool = Pool::builder(manager)
             .max_open(MAX_OPEN)
             .max_connecting(MAX_CONNECTING)
-            .checkout_timeout(Some(CHECKOUT))
+            .checkout_timeout(CHECKOUT)
             .connect_timeout(CONNECT)
             .health_check(HealthCheck::Always)
             .build()

@@ -152,7 +152,7 @@ async fn max_open_holds_on_the_server() {
         let app = unique("max_open");
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(4)
-            .checkout_timeout(Some(Duration::from_secs(20)))
+            .checkout_timeout(Duration::from_secs(20))
             .build()
             .await
             .unwrap();
@@ -221,7 +221,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(3)
             .health_check(HealthCheck::Always)
-            .checkout_timeout(Some(Duration::from_secs(10)))
+            .checkout_timeout(Duration::from_secs(10))
             .build()
             .await
             .unwrap();
@@ -372,7 +372,7 @@ async fn server_restart() {
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(4)
             .initial(2)
-            .checkout_timeout(Some(Duration::from_secs(2)))
+            .checkout_timeout(Duration::from_secs(2))
             .connect_timeout(CONNECT)
             .backoff(Duration::from_millis(50), BACKOFF_CAP)
             .build()
@@ -517,7 +517,7 @@ async fn two_databases_with_per_key_limits() {
         let pool = Pool::builder(manager)
             .max_open(6)
             .max_open_per_key(2)
-            .checkout_timeout(Some(Duration::from_secs(20)))
+            .checkout_timeout(Duration::from_secs(20))
             .build()
             .await
             .unwrap();

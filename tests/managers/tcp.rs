@@ -281,7 +281,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
     let proxy = FaultProxy::start(server.addr).await;
     let dest = Destination::from(proxy.addr);
     let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
-        .keepalive_interval(Some(INTERVAL))
+        .keepalive_interval(INTERVAL)
         .keepalive_timeout(TIMEOUT)
         .jitter(0.0)
         .build()
@@ -335,7 +335,7 @@ async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
     let server = EchoServer::start().await;
     let dest = Destination::from(server.addr);
     let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
-        .keepalive_interval(Some(Duration::from_millis(100)))
+        .keepalive_interval(Duration::from_millis(100))
         .keepalive_timeout(Duration::from_millis(100))
         .keepalive_max_missed(3)
         .jitter(0.0)

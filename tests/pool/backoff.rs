@@ -901,7 +901,7 @@ async fn without_backoff_a_timeout_still_reports_the_last_dial_error() {
     mock.push(1, Step::Fail("down"));
     mock.push(1, Step::Delay(secs(3)));
     let pool = support::core_builder(mock.clone())
-        .checkout_timeout(Some(secs(1)))
+        .checkout_timeout(secs(1))
         .build()
         .await
         .unwrap();
@@ -991,7 +991,7 @@ async fn min_idle_replaces_idle_connections_that_break() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(2)
-        .keepalive_interval(Some(secs(1)))
+        .keepalive_interval(secs(1))
         .jitter(0.0)
         .build()
         .await
@@ -1168,7 +1168,7 @@ async fn min_idle_is_not_churned_by_the_idle_timeout() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(2)
-        .idle_timeout(Some(secs(1)))
+        .idle_timeout(secs(1))
         .jitter(0.0)
         .build()
         .await

@@ -405,7 +405,7 @@ impl World {
             .max_open(max_open)
             .max_open_per_key(max_open_per_key)
             .connect_timeout(connect_timeout)
-            .checkout_timeout(Some(CHECKOUT))
+            .checkout_timeout(CHECKOUT)
             .build()
             .await
             .unwrap_or_else(|e| panic!("{cell}: build: {e}"));
@@ -976,7 +976,7 @@ async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
     let mock = M::new();
     let pool = support::core_builder(mock.clone())
         .max_open_per_key(1)
-        .max_waiters(Some(1))
+        .max_waiters(1)
         .build()
         .await
         .unwrap();

@@ -124,7 +124,7 @@ refused!(
 
 refused!(
     /// A getter waits for its own dial: zero waiters would mean no dial ever.
-    max_waiters_zero: |b| b.max_waiters(Some(0)) => "max_waiters", mentions ["None"]
+    max_waiters_zero: |b| b.max_waiters(0) => "max_waiters", mentions ["None"]
 );
 
 refused!(
@@ -133,7 +133,7 @@ refused!(
 
 refused!(
     checkout_timeout_zero:
-    |b| b.checkout_timeout(Some(Duration::ZERO)) => "checkout_timeout", mentions []
+    |b| b.checkout_timeout(Duration::ZERO) => "checkout_timeout", mentions []
 );
 
 refused!(
@@ -222,12 +222,12 @@ async fn initial_above_max_open_names_what_was_set() {
 
 refused!(
     idle_timeout_zero:
-    |b| b.idle_timeout(Some(Duration::ZERO)) => "idle_timeout", mentions ["greater than zero"]
+    |b| b.idle_timeout(Duration::ZERO) => "idle_timeout", mentions ["greater than zero"]
 );
 
 refused!(
     max_lifetime_zero:
-    |b| b.max_lifetime(Some(Duration::ZERO)) => "max_lifetime", mentions ["greater than zero"]
+    |b| b.max_lifetime(Duration::ZERO) => "max_lifetime", mentions ["greater than zero"]
 );
 
 refused!(
@@ -244,7 +244,7 @@ refused!(
 
 refused!(
     keepalive_interval_zero:
-    |b| b.keepalive_interval(Some(Duration::ZERO))
+    |b| b.keepalive_interval(Duration::ZERO)
         => "keepalive_interval", mentions ["greater than zero"]
 );
 
@@ -278,12 +278,12 @@ refused!(
     jitter_infinite: |b| b.jitter(f64::INFINITY) => "jitter", mentions ["inf", "[0, 1)"]
 );
 
-refused!(max_uses_zero: |b| b.max_uses(Some(0)) => "max_uses", mentions ["at least 1"]);
+refused!(max_uses_zero: |b| b.max_uses(0) => "max_uses", mentions ["at least 1"]);
 
 refused!(
     /// A connection's use count has 32 bits.
     max_uses_above_u32:
-    |b| b.max_uses(Some(1 << 32)) => "max_uses", mentions ["(4294967296)", "at most 4294967295"]
+    |b| b.max_uses(1 << 32) => "max_uses", mentions ["(4294967296)", "at most 4294967295"]
 );
 
 refused!(
@@ -514,7 +514,7 @@ async fn other_explicit_values_are_kept() {
     let pool = Pool::builder(M::new())
         .connect_timeout(Duration::from_millis(250))
         .checkout_timeout(None)
-        .max_waiters(Some(1))
+        .max_waiters(1)
         .build()
         .await
         .unwrap();
@@ -596,12 +596,9 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
     assert_eq!((c.min_idle(), c.max_idle_per_key()), (4, 4), "derived cap");
 
     // The smallest non-zero counts, and the largest.
-    assert_eq!(accepted(|b| b.max_uses(Some(1))).await.max_uses(), Some(1));
+    assert_eq!(accepted(|b| b.max_uses(1)).await.max_uses(), Some(1));
     let most = u64::from(u32::MAX);
-    assert_eq!(
-        accepted(|b| b.max_uses(Some(most))).await.max_uses(),
-        Some(most)
-    );
+    assert_eq!(accepted(|b| b.max_uses(most)).await.max_uses(), Some(most));
     assert_eq!(
         accepted(|b| b.keepalive_max_missed(65_535))
             .await
@@ -642,10 +639,10 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
     // The smallest non-zero durations.
     let ns = Duration::from_nanos(1);
     let c = accepted(|b| {
-        b.idle_timeout(Some(ns))
-            .max_lifetime(Some(ns))
+        b.idle_timeout(ns)
+            .max_lifetime(ns)
             .ping_timeout(ns)
-            .keepalive_interval(Some(ns))
+            .keepalive_interval(ns)
             .keepalive_timeout(ns)
             .backoff(ns, ns)
     })

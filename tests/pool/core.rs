@@ -894,7 +894,7 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .max_waiters(Some(2))
+        .max_waiters(2)
         .build()
         .await
         .unwrap();
@@ -951,7 +951,7 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
 async fn max_waiters_counts_a_getter_waiting_for_its_own_dial() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .max_waiters(Some(1))
+        .max_waiters(1)
         .build()
         .await
         .unwrap();
@@ -1026,7 +1026,7 @@ async fn checkout_timeout_carries_the_keys_last_dial_error() {
     let mock = M::new();
     let pool = support::core_builder(mock.clone())
         .max_open(2)
-        .checkout_timeout(Some(secs(10)))
+        .checkout_timeout(secs(10))
         .connect_timeout(secs(60))
         .build()
         .await
@@ -1414,7 +1414,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     let pool = support::core_builder(mock.clone())
         .max_open(10)
         .max_open_per_key(1)
-        .checkout_timeout(Some(secs(10)))
+        .checkout_timeout(secs(10))
         .build()
         .await
         .unwrap();

@@ -61,7 +61,7 @@ fn keepalive<Mg: Manager>(pool: &Pool<Mg>) -> (u64, u64) {
 /// since t0, first ping due at t0 + 10 s).
 async fn keepalive_pool(mock: &U, max_missed: u32, n: usize) -> Pool<U> {
     support::core_builder(mock.clone())
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .keepalive_max_missed(max_missed)
         .jitter(0.0)
@@ -279,7 +279,7 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(secs(30)))
+        .checkout_timeout(secs(30))
         .initial(1)
         .build()
         .await
@@ -355,7 +355,7 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(ms(500)))
+        .checkout_timeout(ms(500))
         .initial(1)
         .build()
         .await
@@ -397,7 +397,7 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(ms(500)))
+        .checkout_timeout(ms(500))
         .initial(2)
         .build()
         .await
@@ -437,7 +437,7 @@ async fn health_check_cut_by_the_checkout_deadline_is_counted() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(ms(500)))
+        .checkout_timeout(ms(500))
         .initial(2)
         .build()
         .await
@@ -561,9 +561,9 @@ async fn keepalive_pings_a_live_idle_conn_every_interval_exactly() {
 async fn keepalive_does_not_reset_the_idle_timeout() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
-        .idle_timeout(Some(secs(25)))
+        .idle_timeout(secs(25))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -790,7 +790,7 @@ async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
         .max_connecting(usize::MAX)
         .max_open(1)
         .health_check(HealthCheck::Always)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.0)
         .initial(1)
@@ -833,7 +833,7 @@ async fn at_the_cap_a_pinged_conn_that_missed_once_goes_to_the_waiter() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .keepalive_max_missed(2)
         .jitter(0.0)
@@ -868,7 +868,7 @@ async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.0)
         .initial(1)
@@ -903,7 +903,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(200)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.2)
         .build()
@@ -952,7 +952,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
 async fn keepalive_jitter_is_drawn_for_every_interval() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.2)
         .initial(1)
@@ -1029,7 +1029,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.0)
         .initial(1)
@@ -1065,7 +1065,7 @@ async fn keepalive_replacement_waits_for_the_pings_verdict() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.0)
         .initial(1)

@@ -180,7 +180,7 @@ async fn idle_time_counts_from_the_last_borrower() {
     let mock = shared_mock(4);
     let pool = core_builder(mock.clone())
         .max_connecting(1)
-        .idle_timeout(Some(Duration::from_secs(10)))
+        .idle_timeout(Duration::from_secs(10))
         .build()
         .await
         .unwrap();
@@ -205,7 +205,7 @@ async fn idle_time_counts_from_the_last_borrower() {
 async fn a_connection_past_its_lifetime_drains() {
     let mock = shared_mock(4);
     let pool = core_builder(mock.clone())
-        .max_lifetime(Some(Duration::from_secs(10)))
+        .max_lifetime(Duration::from_secs(10))
         .jitter(0.0)
         .build()
         .await
@@ -229,7 +229,7 @@ async fn max_uses_counts_borrowers() {
     let mock = shared_mock(10);
     let pool = core_builder(mock.clone())
         .max_connecting(1)
-        .max_uses(Some(3))
+        .max_uses(3)
         .build()
         .await
         .unwrap();
@@ -311,7 +311,7 @@ async fn keepalive_pings_a_shared_connection_only_once_it_is_idle() {
     let mock = shared_mock(4);
     let pool = core_builder(mock.clone())
         .max_connecting(1)
-        .keepalive_interval(Some(Duration::from_secs(30)))
+        .keepalive_interval(Duration::from_secs(30))
         .jitter(0.0)
         .build()
         .await
@@ -332,7 +332,7 @@ async fn cancelled_getters_leak_no_borrower() {
     let mock = shared_mock(2);
     let pool = core_builder(mock.clone())
         .max_open_per_key(2)
-        .checkout_timeout(Some(Duration::from_secs(1)))
+        .checkout_timeout(Duration::from_secs(1))
         .build()
         .await
         .unwrap();

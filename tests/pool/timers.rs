@@ -149,7 +149,7 @@ async fn idle_conn_is_closed_at_its_idle_deadline_without_any_get() {
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -198,7 +198,7 @@ async fn a_return_restarts_the_idle_clock() {
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -241,7 +241,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .build()
         .await
@@ -287,7 +287,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
 async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(2)
         .build()
@@ -340,7 +340,7 @@ async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
 async fn get_at_the_exact_idle_deadline_never_gets_the_stale_conn() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -402,7 +402,7 @@ async fn idle_conn_is_closed_at_exactly_birth_plus_max_lifetime() {
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .max_lifetime(Some(secs(60)))
+        .max_lifetime(secs(60))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -441,7 +441,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .max_lifetime(Some(secs(60)))
+        .max_lifetime(secs(60))
         .jitter(0.0)
         .checkout_timeout(None)
         .build()
@@ -490,7 +490,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
 async fn expired_conn_met_at_checkout_is_closed_and_the_getter_gets_the_next() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .max_lifetime(Some(secs(60)))
+        .max_lifetime(secs(60))
         .jitter(0.0)
         .build()
         .await
@@ -538,7 +538,7 @@ async fn lifetime_jitter_spreads_closes_over_the_band() {
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
         .max_open(N)
-        .max_lifetime(Some(life))
+        .max_lifetime(life)
         .jitter(0.1)
         .initial(N)
         .build()
@@ -595,7 +595,7 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .max_uses(Some(3))
+        .max_uses(3)
         .checkout_timeout(None)
         .build()
         .await
@@ -648,7 +648,7 @@ async fn maintenance_task_ends_when_the_pool_is_dropped() {
     let base = alive_tasks();
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(2)
         .build()
@@ -679,8 +679,8 @@ async fn maintenance_task_ends_when_the_pool_is_closed() {
     let base = alive_tasks();
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
-        .max_lifetime(Some(secs(20)))
+        .idle_timeout(secs(10))
+        .max_lifetime(secs(20))
         .jitter(0.0)
         .initial(2)
         .build()
@@ -722,7 +722,7 @@ async fn scale_100k_idle_conns_expire_on_time_with_one_task() {
     let t0 = Instant::now();
     let pool = support::core_builder(mock.clone())
         .max_open(N)
-        .idle_timeout(Some(secs(60)))
+        .idle_timeout(secs(60))
         .jitter(0.0)
         .initial(N)
         .build()
@@ -768,7 +768,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
     let timed = Timed::new(&mock);
     let pool = timed_builder(&timed)
         .max_open(5)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .min_idle(2)
         .jitter(0.0)
         .build()
@@ -841,7 +841,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
 async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .min_idle(2)
         .jitter(0.0)
         .build()
@@ -885,8 +885,8 @@ async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
 async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout() {
     type Set = fn(Builder<U>) -> Builder<U>;
     let cases: [(Set, CloseReason); 2] = [
-        (|b| b.idle_timeout(Some(secs(10))), CloseReason::IdleTimeout),
-        (|b| b.max_lifetime(Some(secs(10))), CloseReason::Lifetime),
+        (|b| b.idle_timeout(secs(10)), CloseReason::IdleTimeout),
+        (|b| b.max_lifetime(secs(10)), CloseReason::Lifetime),
     ];
     for (set, reason) in cases {
         let mock = U::new();
@@ -921,7 +921,7 @@ async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout(
 async fn a_conn_returned_used_up_is_closed_on_its_return() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .max_uses(Some(2))
+        .max_uses(2)
         .initial(1)
         .build()
         .await
@@ -945,7 +945,7 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
     let mock = U::new();
     let timed = Timed::new(&mock);
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -972,7 +972,7 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
 async fn fast_path_gets_are_counted_and_a_forgotten_key_counts_from_zero() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()

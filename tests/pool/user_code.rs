@@ -216,11 +216,11 @@ fn builder(faulty: &Arc<Faulty>, place: Place) -> connpool::Builder<M> {
         .keepalive_interval(None)
         .health_check(HealthCheck::Never)
         .no_backoff()
-        .checkout_timeout(Some(secs(5)))
+        .checkout_timeout(secs(5))
         .jitter(0.0);
     match place {
         Place::HealthCheck => b.health_check(HealthCheck::Always),
-        Place::Keepalive => b.keepalive_interval(Some(secs(10))),
+        Place::Keepalive => b.keepalive_interval(secs(10)),
         Place::PreWarm => b.max_open(2).initial(2),
         _ => b,
     }

@@ -364,7 +364,7 @@ fn builder<T: Target>(
     Pool::builder(manager)
         .max_open(MAX_OPEN)
         .max_connecting(2)
-        .checkout_timeout(Some(CHECKOUT))
+        .checkout_timeout(CHECKOUT)
         .connect_timeout(CONNECT)
         .health_check(health)
         .ping_timeout(PING)
@@ -611,7 +611,7 @@ async fn severed_idle_connections<T: Target>(target: &T) {
         let (_, key) = target.manager(proxy.addr);
         let pool = builder(target, proxy.addr, health)
             .max_open(SEVERED)
-            .checkout_timeout(Some(ms(2000)))
+            .checkout_timeout(ms(2000))
             .build()
             .await
             .unwrap();

@@ -306,21 +306,21 @@ fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
         .max_open_per_key(MAX_OPEN_PER_KEY)
         .max_idle(MAX_IDLE)
         .max_idle_per_key(MAX_IDLE_PER_KEY)
-        .checkout_timeout(Some(CHECKOUT_TIMEOUT))
+        .checkout_timeout(CHECKOUT_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .max_connecting(f.max_connecting);
     if f.idle_timeout {
-        b = b.idle_timeout(Some(Duration::from_secs(5)));
+        b = b.idle_timeout(Duration::from_secs(5));
     }
     if f.max_uses {
-        b = b.max_uses(Some(3));
+        b = b.max_uses(3);
     }
     if f.lifetime {
-        b = b.max_lifetime(Some(Duration::from_secs(12))).jitter(0.2);
+        b = b.max_lifetime(Duration::from_secs(12)).jitter(0.2);
     }
     if f.keepalive {
         b = b
-            .keepalive_interval(Some(Duration::from_secs(3)))
+            .keepalive_interval(Duration::from_secs(3))
             .keepalive_timeout(Duration::from_secs(1));
     }
     if f.health_always {

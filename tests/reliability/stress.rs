@@ -97,11 +97,11 @@ fn with_every_lifecycle_feature_running_fast_nothing_leaks() {
 fn lifecycle_running_fast<K: Keys>(builder: Builder<Mock<K>>) -> Builder<Mock<K>> {
     let ms = Duration::from_millis;
     builder
-        .idle_timeout(Some(ms(3)))
-        .max_lifetime(Some(ms(20)))
-        .max_uses(Some(7))
+        .idle_timeout(ms(3))
+        .max_lifetime(ms(20))
+        .max_uses(7)
         .ping_timeout(ms(2))
-        .keepalive_interval(Some(ms(2)))
+        .keepalive_interval(ms(2))
         .keepalive_timeout(ms(1))
         .keepalive_max_missed(2)
         .backoff(ms(1), ms(4))
@@ -136,7 +136,7 @@ async fn stress<K: Keys>(mock: &Mock<K>, builder: Builder<Mock<K>>, kill: bool) 
         }
     }
     let pool = builder
-        .checkout_timeout(Some(Duration::from_secs(20)))
+        .checkout_timeout(Duration::from_secs(20))
         .build()
         .await
         .unwrap();
