@@ -5,8 +5,10 @@
 //! use, stopped (`pg_ctl stop -m immediate`) when the last [`PgServer`]
 //! handle drops — also when a test panics, since `Drop` runs on unwind. A
 //! watchdog process stops it and removes its files if the test process dies
-//! without unwinding (killed, `abort`). [`dedicated`] starts a server of its
-//! own, for tests that stop and restart it.
+//! without unwinding (killed, `abort`). [`kept`] is [`shared`] for a whole
+//! test binary: its throwaway server stays up until the process exits, and
+//! the watchdog stops it then. [`dedicated`] starts a server of its own, for
+//! tests that stop and restart it.
 //!
 //! The throwaway server: the PostgreSQL binaries of
 //! `/usr/lib/postgresql/15/bin`, else `pg_config --bindir`, else the newest
@@ -76,6 +78,20 @@ pub fn shared() -> Option<Arc<PgServer>> {
     Some(server)
 }
 
+/// Like [`shared`], but a throwaway server, once started, stays up until
+/// this process exits; then its watchdog stops it and removes its files. For
+/// a test binary whose tests, run one after another, would each start a
+/// server of their own (a second or two each) whenever none of the others
+/// happens to hold one. (Without a watchdog, as [`shared`].)
+pub fn kept() -> Option<Arc<PgServer>> {
+    static KEPT: Mutex<Option<Arc<PgServer>>> = Mutex::new(None);
+    let server = shared()?;
+    if server.owned.as_ref().is_some_and(|o| o.watchdog.is_some()) {
+        *KEPT.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&server));
+    }
+    Some(server)
+}
+
 /// A throwaway server for this caller alone (to stop and restart), even
 /// when `DATABASE_URL` is set. `None` (after printing why) if none can be
 /// started; panics instead when `CI=true` and `DATABASE_URL` is unset.
@@ -98,6 +114,7 @@ fn from_env() -> Option<PgServer> {
     Some(PgServer {
         config,
         url,
+        // Not this process's to stop.
         owned: None,
     })
 }
@@ -501,6 +518,7 @@ fn start_throwaway() -> Option<PgServer> {
     Some(PgServer {
         config,
         url,
+        // Stopped when the last handle drops, else by the watchdog.
         owned: Some(owned),
     })
 }

@@ -1,23 +1,23 @@
-mod support;
-
-// The pool's core behaviour, deterministically, under tokio's paused clock:
-// FIFO hand-off, per-key and global caps, LRU eviction, the idle/dial race,
-// dial failures, `max_waiters`, the checkout deadline, close, the guard's
-// operations, the counters and pre-warming.
-//
-// Every test runs on a current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only
-// passes through `tokio::time::advance` or tokio's auto-advance when every
-// task is idle. Connection ids are the mock's: 1, 2, 3… in order of the
-// dials' completion.
+//! The pool's core behaviour, deterministically, under tokio's paused clock:
+//! FIFO hand-off, per-key and global caps, LRU eviction, the idle/dial race,
+//! dial failures, `max_waiters`, the checkout deadline, close, the guard's
+//! operations, the counters and pre-warming.
+//!
+//! Every test runs on a current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only
+//! passes through `tokio::time::advance` or tokio's auto-advance when every
+//! task is idle. Connection ids are the mock's: 1, 2, 3… in order of the
+//! dials' completion.
 
 use std::time::Duration;
 
-use connpool::{BuildError, CloseReason, ConnectError, Error, Manager, Pool, Pooled};
-use support::*;
-use support::{Mock, MockError, Step, check_counts, settle};
+use connpool::{BuildError, CloseReason, ConnectError, Error, Pool, Pooled};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockError, Step, check_counts, settle};
 
 type M = Mock<u32>;
 type U = Mock<()>;
@@ -33,21 +33,6 @@ fn manager_error(e: &Error<MockError>) -> String {
         Error::Connect(ConnectError::Manager(m)) => m.0.clone(),
         other => panic!("expected Error::Connect(ConnectError::Manager(_)), got {other:?}"),
     }
-}
-
-/// `(open, idle, lent, dialing, waiting)` of the whole pool.
-fn counts<Mg: Manager>(pool: &Pool<Mg>) -> (usize, usize, usize, usize, usize) {
-    let s = pool.state();
-    (s.open, s.idle, s.lent, s.dialing, s.waiting)
-}
-
-/// `(open, idle, lent, dialing, waiting)` of one key, `None` if it is forgotten.
-fn key_counts<Mg: Manager>(
-    pool: &Pool<Mg>,
-    key: &Mg::Key,
-) -> Option<(usize, usize, usize, usize, usize)> {
-    pool.key_state(key)
-        .map(|s| (s.open, s.idle, s.lent, s.dialing, s.waiting))
 }
 
 fn sorted(mut v: Vec<u64>) -> Vec<u64> {
@@ -78,7 +63,10 @@ async fn fifo_waiters_are_handed_returns_in_arrival_order() {
     for i in 0..4 {
         w.push(spawn_get(&pool, 1));
         settle().await;
-        assert_eq!(counts(&pool), (2, 0, 2, 0, i + 1));
+        assert_eq!(
+            counts(&pool),
+            Counts { open: 2, lent: 2, waiting: i + 1, ..ZERO }
+        );
         check_counts(&pool, &[1]);
     }
 
@@ -88,13 +76,19 @@ async fn fifo_waiters_are_handed_returns_in_arrival_order() {
     settle().await;
     assert!(w[0].is_finished());
     assert!(!w[1].is_finished() && !w[2].is_finished() && !w[3].is_finished());
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 3));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, waiting: 3, ..ZERO }
+    );
     drop(a);
     check_counts(&pool, &[1]);
     settle().await;
     assert!(w[1].is_finished());
     assert!(!w[2].is_finished() && !w[3].is_finished());
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, waiting: 2, ..ZERO }
+    );
 
     let mut w = w.into_iter();
     let c0 = ok(join(w.next().unwrap()).await);
@@ -112,12 +106,12 @@ async fn fifo_waiters_are_handed_returns_in_arrival_order() {
     let c2 = ok(join(w2).await);
     let c3 = ok(join(w3).await);
     assert_eq!((c2.id, c3.id), (1, 2));
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
     assert_eq!(mock.connects(), 2, "hand-offs dial nothing");
     assert_eq!(pool.state().counters.dials, 2);
     drop((c2, c3));
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     assert!(mock.closed().is_empty());
 }
 
@@ -138,7 +132,10 @@ async fn fifo_dial_waiters_get_freed_slots_in_arrival_order() {
         w.push(spawn_get(&pool, ()));
         settle().await;
     }
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 3));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 3, ..ZERO }
+    );
     check_counts(&pool, &[()]);
 
     // Broken: closed, its slot dials for the first waiter.
@@ -151,7 +148,10 @@ async fn fifo_dial_waiters_get_freed_slots_in_arrival_order() {
     let mut w = w.into_iter();
     let c0 = ok(join(w.next().unwrap()).await);
     assert_eq!(c0.id, 2);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 2, ..ZERO }
+    );
 
     // Detached: its slot dials for the second waiter.
     let raw = Pooled::detach(c0);
@@ -159,13 +159,16 @@ async fn fifo_dial_waiters_get_freed_slots_in_arrival_order() {
     check_counts(&pool, &[()]);
     let c1 = ok(join(w.next().unwrap()).await);
     assert_eq!(c1.id, 3);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
 
     // Returned: handed to the third.
     drop(c1);
     let c2 = ok(join(w.next().unwrap()).await);
     assert_eq!(c2.id, 3);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
     assert_eq!(mock.connects(), 3);
     assert_eq!(mock.closed(), vec![1]);
@@ -205,7 +208,7 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
         held.push(vec![a, b]);
     }
     assert_caps(&pool);
-    assert_eq!(counts(&pool), (100, 0, 100, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 100, lent: 100, ..ZERO });
 
     // A third getter of every key waits at its key's cap: no dial.
     let mut waiters: Vec<Option<JoinHandle<Got<M>>>> =
@@ -213,17 +216,27 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
     settle().await;
     assert_caps(&pool);
     for k in 0..KEYS {
-        assert_eq!(key_counts(&pool, &k), Some((2, 0, 2, 0, 1)), "key {k}");
+        assert_eq!(
+            key_counts(&pool, &k),
+            Some(Counts { open: 2, lent: 2, waiting: 1, ..ZERO }),
+            "key {k}"
+        );
         assert!(!waiters[k as usize].as_ref().unwrap().is_finished());
     }
-    assert_eq!(counts(&pool), (100, 0, 100, 0, 50));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 100, lent: 100, waiting: 50, ..ZERO }
+    );
     assert_eq!(mock.connects(), 100);
 
     // Another key is not held up by the saturated ones.
     let other = ok(pool.get_for(&OTHER).await);
     assert_eq!((other.key, other.id), (OTHER, 101));
     assert_caps(&pool);
-    assert_eq!(counts(&pool), (101, 0, 101, 0, 50));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 101, lent: 101, waiting: 50, ..ZERO }
+    );
 
     // Even keys return one connection: only their own waiter gets it.
     for k in (0..KEYS).step_by(2) {
@@ -239,13 +252,24 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
             let c = ok(join(waiters[k as usize].take().unwrap()).await);
             assert_eq!((c.key, c.id), (k, 2 * k as u64 + 2));
             held[k as usize].push(c);
-            assert_eq!(key_counts(&pool, &k), Some((2, 0, 2, 0, 0)), "key {k}");
+            assert_eq!(
+                key_counts(&pool, &k),
+                Some(Counts { open: 2, lent: 2, ..ZERO }),
+                "key {k}"
+            );
         } else {
             assert!(!h.is_finished(), "key {k}");
-            assert_eq!(key_counts(&pool, &k), Some((2, 0, 2, 0, 1)), "key {k}");
+            assert_eq!(
+                key_counts(&pool, &k),
+                Some(Counts { open: 2, lent: 2, waiting: 1, ..ZERO }),
+                "key {k}"
+            );
         }
     }
-    assert_eq!(counts(&pool), (101, 0, 101, 0, 25));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 101, lent: 101, waiting: 25, ..ZERO }
+    );
 
     // Odd keys return their first connection.
     for k in (1..KEYS).step_by(2) {
@@ -258,14 +282,17 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
         held[k as usize].push(c);
     }
     assert_caps(&pool);
-    assert_eq!(counts(&pool), (101, 0, 101, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 101, lent: 101, ..ZERO });
 
     drop(held);
     drop(other);
     assert_caps(&pool);
-    assert_eq!(counts(&pool), (101, 101, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 101, idle: 101, ..ZERO });
     for k in 0..KEYS {
-        assert_eq!(key_counts(&pool, &k), Some((2, 2, 0, 0, 0)));
+        assert_eq!(
+            key_counts(&pool, &k),
+            Some(Counts { open: 2, idle: 2, ..ZERO })
+        );
     }
     assert_eq!(mock.connects(), 101);
     assert!(mock.closed().is_empty());
@@ -295,16 +322,22 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     settle().await;
     let wc = spawn_get(&pool, 3);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 2));
-    assert_eq!(key_counts(&pool, &2), Some((0, 0, 0, 0, 1)));
-    assert_eq!(key_counts(&pool, &3), Some((0, 0, 0, 0, 1)));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, waiting: 2, ..ZERO }
+    );
+    assert_eq!(key_counts(&pool, &2), Some(Counts { waiting: 1, ..ZERO }));
+    assert_eq!(key_counts(&pool, &3), Some(Counts { waiting: 1, ..ZERO }));
     check_counts(&pool, &keys);
     assert_eq!(mock.connects(), 2);
 
     // A waiter of key 1 itself has priority over the other keys' waiters.
     let wa = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 3));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, waiting: 3, ..ZERO }
+    );
     drop(a1);
     check_counts(&pool, &keys);
     settle().await;
@@ -316,7 +349,10 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     // Key 1 has no waiter now: its return is evicted, key 2 dials.
     drop(a2);
     check_counts(&pool, &keys);
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, waiting: 2, ..ZERO }
+    );
     settle().await;
     assert_eq!(mock.closed(), vec![2]);
     assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 1);
@@ -324,7 +360,10 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     let b = ok(join(wb).await);
     assert_eq!((b.key, b.id), (2, 3));
     check_counts(&pool, &keys);
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, waiting: 1, ..ZERO }
+    );
 
     // Again for key 3, which leaves key 1 with nothing: it is forgotten.
     drop(a3);
@@ -334,7 +373,7 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     assert_eq!(mock.closed(), vec![2, 1]);
     assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 2);
     assert_eq!(key_counts(&pool, &1), None);
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
     assert_eq!(pool.state().keys, 2);
     check_counts(&pool, &keys);
     assert_eq!(mock.connects(), 4);
@@ -357,13 +396,19 @@ async fn global_cap_detach_and_broken_free_slots_for_other_keys() {
 
     let wc = spawn_get(&pool, 3);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, waiting: 1, ..ZERO }
+    );
     check_counts(&pool, &keys);
 
     let raw = Pooled::detach(a);
     assert_eq!(raw.id, 1);
     check_counts(&pool, &keys);
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     assert_eq!(key_counts(&pool, &1), None);
     let c = ok(join(wc).await);
     assert_eq!((c.key, c.id), (3, 3));
@@ -374,11 +419,17 @@ async fn global_cap_detach_and_broken_free_slots_for_other_keys() {
 
     let wd = spawn_get(&pool, 4);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, waiting: 1, ..ZERO }
+    );
     Pooled::mark_broken(&mut b);
     drop(b);
     check_counts(&pool, &keys);
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     let d = ok(join(wd).await);
     assert_eq!((d.key, d.id), (4, 4));
     assert_eq!(mock.closed(), vec![2]);
@@ -411,7 +462,7 @@ async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
     drop(c2);
     drop(c1);
     check_counts(&pool, &keys);
-    assert_eq!(counts(&pool), (3, 3, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 3, ..ZERO });
 
     let start = Instant::now();
     let d = ok(pool.get_for(&4).await);
@@ -419,9 +470,15 @@ async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
     assert_eq!((d.key, d.id), (4, 4));
     settle().await;
     assert_eq!(mock.closed(), vec![3], "the oldest idle conn (key 1) goes");
-    assert_eq!(key_counts(&pool, &1), Some((1, 1, 0, 0, 0)));
-    assert_eq!(key_counts(&pool, &2), Some((1, 1, 0, 0, 0)));
-    assert_eq!(counts(&pool), (3, 2, 1, 0, 0));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    assert_eq!(
+        key_counts(&pool, &2),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 2, lent: 1, ..ZERO });
     check_counts(&pool, &keys);
 
     let e = ok(pool.get_for(&5).await);
@@ -429,7 +486,7 @@ async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
     settle().await;
     assert_eq!(mock.closed(), vec![3, 2]);
     assert_eq!(key_counts(&pool, &2), None, "key 2 lost its last conn");
-    assert_eq!(counts(&pool), (3, 1, 2, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 1, lent: 2, ..ZERO });
     check_counts(&pool, &keys);
     assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 2);
     assert_eq!(pool.state().waiting, 0);
@@ -461,14 +518,14 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
     drop(c1);
     drop(c2);
     check_counts(&pool, &keys);
-    assert_eq!(counts(&pool), (3, 2, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 2, lent: 1, ..ZERO });
 
     drop(c3);
     check_counts(&pool, &keys);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(key_counts(&pool, &1), None);
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 1);
 
     // Using id 2 makes id 3 the least recently used, though it is younger.
@@ -482,9 +539,15 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
     settle().await;
     assert_eq!(mock.closed(), vec![1, 3]);
     assert_eq!(key_counts(&pool, &3), None);
-    assert_eq!(key_counts(&pool, &2), Some((1, 1, 0, 0, 0)));
-    assert_eq!(key_counts(&pool, &4), Some((1, 1, 0, 0, 0)));
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0));
+    assert_eq!(
+        key_counts(&pool, &2),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    assert_eq!(
+        key_counts(&pool, &4),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 2);
     check_counts(&pool, &keys);
 }
@@ -520,9 +583,15 @@ async fn max_idle_per_key_closes_the_returned_conn_with_idle_capacity() {
             .closed(CloseReason::IdleCapacity),
         1
     );
-    assert_eq!(key_counts(&pool, &1), Some((1, 1, 0, 0, 0)));
-    assert_eq!(key_counts(&pool, &2), Some((1, 1, 0, 0, 0)));
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    assert_eq!(
+        key_counts(&pool, &2),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     let again = ok(pool.get_for(&1).await);
     assert_eq!(again.id, 1);
 }
@@ -545,19 +614,25 @@ async fn race_return_first_then_dial_goes_idle() {
     let gate = mock.gate(1);
     let g = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     check_counts(&pool, &[1]);
 
     drop(c1);
     check_counts(&pool, &[1]);
     let got = ok(join(g).await);
     assert_eq!(got.id, 1);
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 0));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, ..ZERO }
+    );
 
     gate.succeed();
     settle().await;
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (2, 1, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 1, lent: 1, ..ZERO });
     assert_eq!(mock.connects(), 2);
     let next = ok(pool.get_for(&1).await);
     assert_eq!(next.id, 2, "the dialed conn was kept idle");
@@ -586,7 +661,10 @@ async fn race_return_first_then_dial_goes_to_next_waiter() {
     // At the key's cap (one lent, one dialing): it waits, no dial.
     let g2 = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     check_counts(&pool, &[1]);
     assert_eq!(mock.connects(), 2);
 
@@ -594,7 +672,7 @@ async fn race_return_first_then_dial_goes_to_next_waiter() {
     let got2 = ok(join(g2).await);
     assert_eq!(got2.id, 2);
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
     assert_eq!(mock.connects(), 2);
 }
 
@@ -612,17 +690,20 @@ async fn race_dial_first_then_return_goes_idle() {
     let gate = mock.gate(1);
     let g = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
 
     gate.succeed();
     let got = ok(join(g).await);
     assert_eq!(got.id, 2);
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
 
     drop(c1);
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (2, 1, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 1, lent: 1, ..ZERO });
     let next = ok(pool.get_for(&1).await);
     assert_eq!(next.id, 1);
     assert_eq!(mock.connects(), 2);
@@ -645,15 +726,18 @@ async fn return_is_handed_straight_to_the_waiter_never_idle() {
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
 
     drop(c);
     // Before the waiter runs: already counted as lent to it, never idle.
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
     let got = ok(join(g).await);
     assert_eq!(got.id, 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     assert_eq!(mock.connects(), 1);
     assert_eq!(pool.state().counters.dials, 1);
     assert!(mock.closed().is_empty());
@@ -678,7 +762,10 @@ async fn dial_failure_reaches_its_getter_and_the_next_waiter_dials() {
     settle().await;
     let g2 = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 2, ..ZERO }
+    );
     check_counts(&pool, &[1]);
 
     gate.fail("refused");
@@ -688,7 +775,7 @@ async fn dial_failure_reaches_its_getter_and_the_next_waiter_dials() {
     assert_eq!(manager_error(&e), "refused");
     let c = ok(join(g2).await);
     assert_eq!(c.id, 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     assert_eq!(mock.connects(), 2);
     let s = pool.state();
     assert_eq!((s.counters.dials, s.counters.dial_failures), (2, 1));
@@ -710,7 +797,10 @@ async fn dial_failure_is_not_told_to_other_waiters() {
     settle().await;
     let g2 = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 0, 2, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, dialing: 2, waiting: 2, ..ZERO }
+    );
 
     gate_a.fail("refused");
     settle().await;
@@ -718,14 +808,17 @@ async fn dial_failure_is_not_told_to_other_waiters() {
     assert!(g1.is_finished());
     assert!(!g2.is_finished(), "the other waiter is not told");
     assert_eq!(manager_error(&err(join(g1).await)), "refused");
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     assert_eq!(mock.connects(), 2);
 
     gate_b.succeed();
     let c = ok(join(g2).await);
     assert_eq!(c.id, 1);
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
 }
 
 #[tokio::test(start_paused = true)]
@@ -743,7 +836,10 @@ async fn dial_timeout_gives_connect_timeout_and_releases_the_slot() {
     settle().await;
     let g2 = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 2, ..ZERO }
+    );
 
     tokio::time::advance(Duration::from_millis(999)).await;
     settle().await;
@@ -757,7 +853,7 @@ async fn dial_timeout_gives_connect_timeout_and_releases_the_slot() {
     let c = ok(join(g2).await);
     assert_eq!(c.id, 1);
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     assert_eq!(pool.state().counters.dial_failures, 1);
 }
 
@@ -781,12 +877,12 @@ async fn dial_panic_gives_aborted_and_releases_the_slot() {
     }
     let c = ok(join(g2).await);
     assert_eq!(c.id, 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
     let s = pool.state();
     assert_eq!((s.counters.dials, s.counters.dial_failures), (2, 1));
     drop(c);
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
 }
 
 // ---------------------------------------------------------------------------
@@ -798,7 +894,7 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .max_waiters(Some(2))
+        .max_waiters(2)
         .build()
         .await
         .unwrap();
@@ -807,7 +903,10 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
     settle().await;
     let w2 = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 2, ..ZERO }
+    );
 
     let start = Instant::now();
     match err(pool.get().await) {
@@ -816,7 +915,10 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
     }
     assert_eq!(start.elapsed(), Duration::ZERO);
     check_counts(&pool, &[()]);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 2, ..ZERO }
+    );
     let s = pool.state();
     assert_eq!(s.counters.rejections, 1);
     assert_eq!((s.counters.gets, s.counters.gets_waited), (4, 3));
@@ -829,7 +931,10 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
     let w3 = spawn_get(&pool, ());
     settle().await;
     assert!(!w3.is_finished());
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 2, ..ZERO }
+    );
     assert_eq!(pool.state().counters.rejections, 1);
     drop(c1);
     let c2 = ok(join(w2).await);
@@ -846,14 +951,17 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
 async fn max_waiters_counts_a_getter_waiting_for_its_own_dial() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .max_waiters(Some(1))
+        .max_waiters(1)
         .build()
         .await
         .unwrap();
     let gate = mock.gate(());
     let first = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     match err(pool.get().await) {
         Error::TooManyWaiters { max_waiters, .. } => assert_eq!(max_waiters, 1),
         other => panic!("expected TooManyWaiters, got {other:?}"),
@@ -889,25 +997,23 @@ async fn checkout_deadline_defaults_to_30s_and_fires_exactly() {
     tokio::time::advance(secs(30) - Duration::from_millis(1)).await;
     settle().await;
     assert!(!g.is_finished());
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
     tokio::time::advance(Duration::from_millis(1)).await;
     settle().await;
     assert!(g.is_finished());
     assert_eq!(start.elapsed(), secs(30));
     match err(join(g).await) {
-        Error::Timeout {
-            waited,
-            last_connect_error,
-            foreign_runtime: false,
-            ..
-        } => {
+        Error::Timeout { waited, last_connect_error, foreign_runtime: false, .. } => {
             assert_eq!(waited, secs(30));
             assert!(last_connect_error.is_none(), "{last_connect_error:?}");
         }
         other => panic!("expected Timeout, got {other:?}"),
     }
     check_counts(&pool, &[()]);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     let s = pool.state();
     assert_eq!(s.counters.timeouts, 1);
     assert_eq!(s.counters.wait_time, secs(30));
@@ -920,7 +1026,7 @@ async fn checkout_timeout_carries_the_keys_last_dial_error() {
     let mock = M::new();
     let pool = support::core_builder(mock.clone())
         .max_open(2)
-        .checkout_timeout(Some(secs(10)))
+        .checkout_timeout(secs(10))
         .connect_timeout(secs(60))
         .build()
         .await
@@ -929,7 +1035,10 @@ async fn checkout_timeout_carries_the_keys_last_dial_error() {
     mock.push(1, Step::Fail("refused"));
     assert_eq!(manager_error(&err(pool.get_for(&1).await)), "refused");
     check_counts(&pool, &[1]);
-    assert_eq!(key_counts(&pool, &1), Some((1, 0, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, lent: 1, ..ZERO })
+    );
 
     mock.push(1, Step::Hang);
     let start = Instant::now();
@@ -949,7 +1058,10 @@ async fn checkout_timeout_carries_the_keys_last_dial_error() {
     }
     // The hung dial carries on.
     check_counts(&pool, &[1]);
-    assert_eq!(counts(&pool), (2, 0, 1, 1, 0));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, dialing: 1, ..ZERO }
+    );
     drop(c);
 }
 
@@ -968,7 +1080,10 @@ async fn checkout_timeout_none_waits_past_an_hour() {
     tokio::time::advance(secs(3601)).await;
     settle().await;
     assert!(!g.is_finished());
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
     assert_eq!(pool.state().counters.timeouts, 0);
     drop(c);
     let got = ok(join(g).await);
@@ -998,7 +1113,10 @@ async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
     drop(c);
     let w = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(counts(&pool), (3, 1, 2, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 3, idle: 1, lent: 2, waiting: 1, ..ZERO }
+    );
     check_counts(&pool, &keys);
     let gets_before = pool.state().counters.gets;
 
@@ -1015,10 +1133,8 @@ async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
     assert!(!closer.is_finished(), "two conns are still lent");
     let s = pool.state();
     assert!(s.closed);
-    assert_eq!(
-        (s.open, s.idle, s.lent, s.waiting, s.closing),
-        (2, 0, 2, 0, 0)
-    );
+    assert_eq!(Counts::from(&s), Counts { open: 2, lent: 2, ..ZERO });
+    assert_eq!(s.closing, 0);
     assert_eq!(s.counters.closed(CloseReason::PoolClosed), 1);
     check_counts(&pool, &keys);
 
@@ -1043,10 +1159,8 @@ async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
     assert!(closer.is_finished());
     join(closer).await;
     let s = pool.state();
-    assert_eq!(
-        (s.open, s.idle, s.lent, s.dialing, s.waiting, s.closing),
-        (0, 0, 0, 0, 0, 0)
-    );
+    assert_eq!(Counts::from(&s), ZERO);
+    assert_eq!(s.closing, 0);
     assert_eq!(s.keys, 0);
     assert_eq!(s.counters.closed(CloseReason::PoolClosed), 3);
     assert_eq!(mock.connects(), 3);
@@ -1076,7 +1190,7 @@ async fn close_timeout_reports_the_lent_conn() {
     );
     assert_eq!(mock.closed(), vec![2]);
     check_counts(&pool, &[()]);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
 
     drop(c);
     settle().await;
@@ -1084,7 +1198,7 @@ async fn close_timeout_reports_the_lent_conn() {
     let start = Instant::now();
     assert_eq!(pool.close_timeout(secs(5)).await, Ok(()));
     assert_eq!(start.elapsed(), Duration::ZERO);
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(pool.state().closing, 0);
 }
 
@@ -1104,7 +1218,10 @@ async fn close_closes_a_dial_in_flight_when_it_completes() {
     settle().await;
     let g2 = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (2, 0, 0, 2, 2));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, dialing: 2, waiting: 2, ..ZERO }
+    );
 
     let p = pool.clone();
     let closer = tokio::spawn(async move { p.close().await });
@@ -1112,13 +1229,13 @@ async fn close_closes_a_dial_in_flight_when_it_completes() {
     assert!(matches!(err(join(g1).await), Error::Closed));
     assert!(matches!(err(join(g2).await), Error::Closed));
     assert!(!closer.is_finished());
-    assert_eq!(counts(&pool), (2, 0, 0, 2, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, dialing: 2, ..ZERO });
     check_counts(&pool, &[()]);
 
     gate_a.succeed();
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, dialing: 1, ..ZERO });
     assert!(!closer.is_finished());
     check_counts(&pool, &[()]);
 
@@ -1128,7 +1245,9 @@ async fn close_closes_a_dial_in_flight_when_it_completes() {
     join(closer).await;
     assert_eq!(mock.closed(), vec![1]);
     let s = pool.state();
-    assert_eq!((s.open, s.dialing, s.closing, s.keys), (0, 0, 0, 0));
+    assert_eq!(Counts::from(&s), ZERO);
+    assert_eq!(s.closing, 0);
+    assert_eq!(s.keys, 0);
     assert_eq!(s.counters.closed(CloseReason::PoolClosed), 1);
     assert_eq!(s.counters.dial_failures, 1);
 }
@@ -1148,15 +1267,21 @@ async fn detach_frees_the_slot_and_the_pool_never_closes_it() {
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
 
     let raw = Pooled::detach(c);
     assert_eq!(raw.id, 1);
     check_counts(&pool, &[()]);
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     let got = ok(join(g).await);
     assert_eq!(got.id, 2, "a fresh dial, not the detached conn");
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     drop(got);
     pool.close().await;
     assert_eq!(
@@ -1181,7 +1306,7 @@ async fn mark_broken_closes_instead_of_reusing() {
     assert!(Pooled::is_marked_broken(&c));
     drop(c);
     check_counts(&pool, &[()]);
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(pool.state().counters.closed(CloseReason::Broken), 1);
@@ -1205,7 +1330,10 @@ async fn is_broken_on_return_closes_the_conn() {
     drop(c);
     check_counts(&pool, &[()]);
     // Not handed to the waiter: closed, and the waiter dials anew.
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     let got = ok(join(g).await);
     assert_eq!(got.id, 2);
     assert_eq!(mock.closed(), vec![1]);
@@ -1229,7 +1357,7 @@ async fn is_broken_idle_conns_are_skipped_at_checkout() {
     drop(c1);
     drop(c2);
     drop(c3);
-    assert_eq!(counts(&pool), (3, 3, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 3, ..ZERO });
     // The two newest idle conns die while idle.
     f2.store(true, std::sync::atomic::Ordering::SeqCst);
     f3.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -1237,7 +1365,7 @@ async fn is_broken_idle_conns_are_skipped_at_checkout() {
     let c = ok(pool.get().await);
     assert_eq!(c.id, 1, "skipped ids 3 and 2");
     check_counts(&pool, &[()]);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     settle().await;
     assert_eq!(sorted(mock.closed()), vec![2, 3]);
     let s = pool.state();
@@ -1272,7 +1400,7 @@ async fn is_broken_idle_conns_are_skipped_at_checkout() {
     settle().await;
     assert_eq!(sorted(mock.closed()), vec![1, 2, 3, 5]);
     check_counts(&pool, &[()]);
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
 }
 
 // ---------------------------------------------------------------------------
@@ -1286,7 +1414,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     let pool = support::core_builder(mock.clone())
         .max_open(10)
         .max_open_per_key(1)
-        .checkout_timeout(Some(secs(10)))
+        .checkout_timeout(secs(10))
         .build()
         .await
         .unwrap();
@@ -1314,7 +1442,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     mock.push(2, Step::Fail("down"));
     assert_eq!(manager_error(&err(pool.get_for(&2).await)), "down");
     check_counts(&pool, &keys);
-    assert_eq!(key_counts(&pool, &2), Some((0, 0, 0, 0, 0)));
+    assert_eq!(key_counts(&pool, &2), Some(ZERO));
 
     let k1 = pool.key_state(&1).unwrap().counters;
     assert_eq!(k1.gets, 4);
@@ -1383,9 +1511,15 @@ async fn initial_for_prewarms_exactly_n_per_key() {
         .unwrap();
     assert_eq!(mock.connects(), 5);
     check_counts(&pool, &[1, 2]);
-    assert_eq!(counts(&pool), (5, 5, 0, 0, 0));
-    assert_eq!(key_counts(&pool, &1), Some((2, 2, 0, 0, 0)));
-    assert_eq!(key_counts(&pool, &2), Some((3, 3, 0, 0, 0)));
+    assert_eq!(counts(&pool), Counts { open: 5, idle: 5, ..ZERO });
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 2, idle: 2, ..ZERO })
+    );
+    assert_eq!(
+        key_counts(&pool, &2),
+        Some(Counts { open: 3, idle: 3, ..ZERO })
+    );
     let s = pool.state();
     assert_eq!((s.counters.dials, s.counters.gets), (5, 0));
     assert_eq!(s.keys, 2);
@@ -1406,7 +1540,7 @@ async fn initial_prewarms_a_single_destination_pool() {
         .await
         .unwrap();
     assert_eq!(mock.connects(), 3);
-    assert_eq!(counts(&pool), (3, 3, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 3, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -1480,7 +1614,10 @@ async fn initial_for_zero_registers_no_key() {
         .await
         .unwrap();
     assert_eq!(mock.connects(), 1);
-    assert_eq!(key_counts(&pool, &1), Some((1, 1, 0, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
     assert_eq!(
         key_counts(&pool, &2),
         None,

@@ -1,5 +1,5 @@
-//! Fault injection under load (issue #7, item 4): 64 tasks call through a
-//! pool whose every connection goes through `fault_support::FaultProxy`, to
+//! Fault injection under load: 64 tasks call through a
+//! pool whose every connection goes through `support::fault::FaultProxy`, to
 //! the in-process TCP echo server, to a throwaway PostgreSQL
 //! (`--features postgres`) and to an in-process tonic server with the
 //! health service (`--features grpc`; the request is a unary health
@@ -32,16 +32,6 @@
 //! Real I/O, real time. The fault windows are fixed lengths of real time (a
 //! fault has to be on for a while); every wait for an outcome is a bounded
 //! poll; the timed assertions are generous upper bounds.
-#![cfg(feature = "tcp")]
-
-mod fault_support;
-#[cfg(feature = "grpc")]
-mod grpc_support;
-#[cfg(feature = "postgres")]
-#[path = "pg_support/mod.rs"]
-mod pg_support;
-mod support;
-mod tcp_support;
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt::Debug;
@@ -52,12 +42,14 @@ use std::time::Duration;
 
 use connpool::managers::tcp::{Destination, LinePing, TcpConn, TcpManager};
 use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
-use fault_support::{Fault, FaultProxy};
 use parking_lot::Mutex;
-use support::check_counts;
-use tcp_support::EchoServer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::{Instant, timeout};
+
+use crate::support;
+use crate::support::check_counts;
+use crate::support::echo::EchoServer;
+use crate::support::fault::{Fault, FaultProxy};
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -84,10 +76,6 @@ const PAST_DEADLINE_LIMIT: Duration = ms(500);
 const SLACK: Duration = ms(500);
 /// Bound of a wait for something a working pool does in milliseconds.
 const WAIT_LIMIT: Duration = Duration::from_secs(5);
-
-/// One at a time: each test runs 64 callers against real servers with timed
-/// bounds; several at once on two cores would only measure each other.
-static SERIAL: Mutex<()> = Mutex::new(());
 
 /// What a fault test runs against: a server, a manager to reach it through
 /// the proxy, and one request. (gRPC: a unary call.)
@@ -169,7 +157,7 @@ mod pg {
     use tokio_postgres::Client;
 
     use super::Target;
-    use crate::pg_support::PgServer;
+    use crate::support::pg::PgServer;
 
     /// A throwaway PostgreSQL (`SELECT 1`).
     pub struct Postgres(pub Arc<PgServer>);
@@ -223,7 +211,7 @@ mod grpc {
     use tonic_health::pb::health_client::HealthClient;
 
     use super::{CONNECT, Target, ms};
-    use crate::grpc_support::GrpcServer;
+    use crate::support::grpc::GrpcServer;
 
     /// HTTP/2 keepalive of the test manager, interval and ACK timeout alike
     /// (the defaults, 5 min + 20 s, suit grpc-go's PING policy; a tonic
@@ -234,7 +222,7 @@ mod grpc {
     /// borrowers. Here each caller's own 300 ms request timeout still ends
     /// its call first and marks the connection broken, so the figures come
     /// out the same with the defaults (measured); the PING is the backstop
-    /// for callers without a timeout of their own (`tests/grpc.rs`,
+    /// for callers without a timeout of their own (`managers/grpc.rs`,
     /// `keepalive_finds_a_blackholed_server_under_an_active_call`).
     pub const KEEP_ALIVE: std::time::Duration = ms(200);
 
@@ -251,11 +239,7 @@ mod grpc {
         /// A server whose `MAX_CONCURRENT_STREAMS` is `max_streams`: the
         /// borrowers one connection takes (1: lent exclusively).
         pub async fn start(name: &'static str, max_streams: u32) -> Grpc {
-            Grpc {
-                server: GrpcServer::start(Some(max_streams)).await,
-                name,
-                max_streams,
-            }
+            Grpc { server: GrpcServer::start(Some(max_streams)).await, name, max_streams }
         }
     }
 
@@ -283,9 +267,7 @@ mod grpc {
 
         async fn op(conn: &mut GrpcConn, _n: u64) -> Result<(), String> {
             let reply = HealthClient::new(conn.channel().clone())
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
+                .check(HealthCheckRequest { service: String::new() })
                 .await
                 .map_err(|e| e.to_string())?;
             match reply.get_ref().status() {
@@ -382,7 +364,7 @@ fn builder<T: Target>(
     Pool::builder(manager)
         .max_open(MAX_OPEN)
         .max_connecting(2)
-        .checkout_timeout(Some(CHECKOUT))
+        .checkout_timeout(CHECKOUT)
         .connect_timeout(CONNECT)
         .health_check(health)
         .ping_timeout(PING)
@@ -629,7 +611,7 @@ async fn severed_idle_connections<T: Target>(target: &T) {
         let (_, key) = target.manager(proxy.addr);
         let pool = builder(target, proxy.addr, health)
             .max_open(SEVERED)
-            .checkout_timeout(Some(ms(2000)))
+            .checkout_timeout(ms(2000))
             .build()
             .await
             .unwrap();
@@ -715,15 +697,12 @@ async fn severed_idle_connections<T: Target>(target: &T) {
     }
 }
 
-/// Runs a test body on a 2-worker runtime of its own, one test at a time.
+/// Runs a test body on a 2-worker runtime of its own, alone in the process
+/// (`support::alone`): each test runs 64 callers against real servers with
+/// timed bounds; several at once on two cores would only measure each other.
 fn serial<F: std::future::Future<Output = ()>>(body: F) {
-    let _serial = SERIAL.lock();
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(body);
+    let _alone = support::alone();
+    support::multi_thread(2, body);
 }
 
 #[test]
@@ -745,19 +724,23 @@ fn tcp_health_check_always_never_lends_a_severed_connection() {
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_faults_under_load() {
-    let Some(server) = pg_support::shared() else {
+    // The server starts in this test's turn too (see `serial`).
+    let _alone = support::alone();
+    let Some(server) = support::pg::kept() else {
         return;
     };
-    serial(every_fault(&pg::Postgres(server)));
+    support::multi_thread(2, every_fault(&pg::Postgres(server)));
 }
 
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_health_check_always_never_lends_a_severed_connection() {
-    let Some(server) = pg_support::shared() else {
+    // The server starts in this test's turn too (see `serial`).
+    let _alone = support::alone();
+    let Some(server) = support::pg::kept() else {
         return;
     };
-    serial(severed_idle_connections(&pg::Postgres(server)));
+    support::multi_thread(2, severed_idle_connections(&pg::Postgres(server)));
 }
 
 /// gRPC: the server's stream limit is 8, so the 64 callers share 8
@@ -789,7 +772,7 @@ fn grpc_health_check_always_never_lends_a_severed_connection() {
 /// that are then severed): no caller may be handed a severed connection,
 /// counted by connection. Fails: the 32 callers that find no idle connection
 /// join the 32 whose health checks are in flight, unchecked (see
-/// `tests/shared.rs`, `always_lends_no_shared_connection_before_its_check_passed`).
+/// `pool/shared.rs`, `always_lends_no_shared_connection_before_its_check_passed`).
 #[cfg(feature = "grpc")]
 #[test]
 fn grpc_shared_health_check_always_never_lends_a_severed_connection() {

@@ -1,14 +1,10 @@
 //! The gRPC manager against a real in-process tonic server on 127.0.0.1 with
 //! tonic-health's health service (and, for keepalive, behind
-//! `fault_support`'s proxy switched into a black hole). Real I/O, real
+//! `support::fault`'s proxy switched into a black hole). Real I/O, real
 //! clock: every wait is bounded by a few seconds that only a broken
 //! implementation runs into; conditions are polled every 1 ms; no test
 //! sleeps to synchronize (one waits out a window to see that something does
 //! not happen: no PING from an idle connection).
-#![cfg(feature = "grpc")]
-
-mod fault_support;
-mod grpc_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,9 +22,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus as Status;
 use tonic_health::pb::health_client::HealthClient;
 
-use fault_support::FaultProxy;
-use grpc_support::raw::{self, GoawayOnConnect};
-use grpc_support::{BOUND, GrpcServer, SERVICE};
+use crate::support::fault::FaultProxy;
+use crate::support::grpc::raw::{self, GoawayOnConnect};
+use crate::support::grpc::{BOUND, GrpcServer, SERVICE};
+use crate::support::{ZERO, counts};
 
 /// Polls `cond` every 1 ms for at most 5 s; returns how long it took.
 async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
@@ -43,9 +40,8 @@ async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
 async fn check(conn: &GrpcConn, service: &str) -> Result<Status, tonic::Status> {
     let reply = timeout(
         BOUND,
-        HealthClient::new(conn.channel().clone()).check(HealthCheckRequest {
-            service: service.into(),
-        }),
+        HealthClient::new(conn.channel().clone())
+            .check(HealthCheckRequest { service: service.into() }),
     )
     .await
     .expect("health check within 5 s")?;
@@ -131,8 +127,7 @@ async fn a_not_serving_backend_is_not_lent() {
     }
     assert!(err.to_string().contains("NOT_SERVING"), "{err}");
     println!("NOT_SERVING: {err}");
-    let state = pool.state();
-    assert_eq!((state.open, state.lent, state.idle), (0, 0, 0), "{state:?}");
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(server.accepted(), 2, "the idle one checked, one dial");
 
     server
@@ -266,10 +261,9 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
             .expect("dial within 5 s")
             .unwrap_err();
         match &err {
-            GrpcError::ClosedDuringSetup {
-                goaway: Some(0),
-                debug_data,
-            } => assert_eq!(debug_data.as_deref(), Some("shutting down")),
+            GrpcError::ClosedDuringSetup { goaway: Some(0), debug_data } => {
+                assert_eq!(debug_data.as_deref(), Some("shutting down"))
+            }
             other => panic!("check_on_connect({check_on_connect}): {other:?}"),
         }
         let message = err.to_string();
@@ -291,20 +285,12 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         assert!(
             matches!(
                 manager_error(&err),
-                GrpcError::ClosedDuringSetup {
-                    goaway: Some(0),
-                    ..
-                }
+                GrpcError::ClosedDuringSetup { goaway: Some(0), .. }
             ),
             "{err:?}"
         );
         assert!(err.to_string().contains("GOAWAY"), "{err}");
-        let state = pool.state();
-        assert_eq!(
-            (state.open, state.lent, state.idle, state.dialing),
-            (0, 0, 0, 0),
-            "{state:?}"
-        );
+        assert_eq!(counts(&pool), ZERO);
         pool.close().await;
     }
     assert_eq!(server.accepted(), 4);
@@ -373,9 +359,7 @@ async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
         .unwrap();
     let conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
     let mut stream = HealthClient::new(conn.channel().clone())
-        .watch(HealthCheckRequest {
-            service: String::new(),
-        })
+        .watch(HealthCheckRequest { service: String::new() })
         .await
         .unwrap()
         .into_inner();
@@ -438,12 +422,7 @@ impl PingPolicingServer {
                 }
             }
         });
-        Self {
-            addr,
-            accepted,
-            pings,
-            task,
-        }
+        Self { addr, accepted, pings, task }
     }
 
     async fn police(mut s: TcpStream, pings: Arc<AtomicUsize>) -> std::io::Result<()> {
@@ -549,9 +528,7 @@ fn long_calls(
         tasks.spawn(async move {
             let conn = pool.get_for(&dest).await.unwrap();
             let mut stream = HealthClient::new(conn.channel().clone())
-                .watch(HealthCheckRequest {
-                    service: String::new(),
-                })
+                .watch(HealthCheckRequest { service: String::new() })
                 .await
                 .unwrap()
                 .into_inner();

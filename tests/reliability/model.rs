@@ -1,26 +1,26 @@
-mod support;
-
-// Model-based property tests of the pool: random sequences of operations
-// (gets, cancellations, returns, broken returns, detaches, scripted dial
-// failures, gated dials opened or failed later, clock advances, settles) on a
-// small pool of `Mock<u8>` with 3 keys, tight caps and a generated subset of
-// the lifecycle features (idle timeout, max uses, lifetime, keepalive, health
-// check, backoff, max_connecting). After every step the pool's snapshots are
-// checked against what the test holds (see `check_step` / `check_settled`),
-// and at the end the pool is closed and every connection the mock made must
-// have been closed exactly once or detached.
-//
-// Each case runs on a fresh current-thread runtime with the clock paused, and
-// seeds `fastrand` (lifetime/keepalive/backoff jitter) so a case replays
-// identically while proptest shrinks it.
+//! Model-based property tests of the pool: random sequences of operations
+//! (gets, cancellations, returns, broken returns, detaches, scripted dial
+//! failures, gated dials opened or failed later, clock advances, settles) on a
+//! small pool of `Mock<u8>` with 3 keys, tight caps and a generated subset of
+//! the lifecycle features (idle timeout, max uses, lifetime, keepalive, health
+//! check, backoff, max_connecting). After every step the pool's snapshots are
+//! checked against what the test holds (see `check_step` / `check_settled`),
+//! and at the end the pool is closed and every connection the mock made must
+//! have been closed exactly once or detached.
+//!
+//! Each case runs on a fresh current-thread runtime with the clock paused, and
+//! seeds `fastrand` (lifetime/keepalive/backoff jitter) so a case replays
+//! identically while proptest shrinks it.
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use connpool::{Error, HealthCheck, Pool, Pooled};
 use proptest::prelude::*;
-use support::{Gate, Got, Mock, Step, check_counts, settle, spawn_get};
 use tokio::task::JoinHandle;
+
+use crate::support;
+use crate::support::{Counts, Gate, Got, Mock, Step, ZERO, check_counts, settle, spawn_get};
 
 type M = Mock<u8>;
 
@@ -306,21 +306,21 @@ fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
         .max_open_per_key(MAX_OPEN_PER_KEY)
         .max_idle(MAX_IDLE)
         .max_idle_per_key(MAX_IDLE_PER_KEY)
-        .checkout_timeout(Some(CHECKOUT_TIMEOUT))
+        .checkout_timeout(CHECKOUT_TIMEOUT)
         .connect_timeout(CONNECT_TIMEOUT)
         .max_connecting(f.max_connecting);
     if f.idle_timeout {
-        b = b.idle_timeout(Some(Duration::from_secs(5)));
+        b = b.idle_timeout(Duration::from_secs(5));
     }
     if f.max_uses {
-        b = b.max_uses(Some(3));
+        b = b.max_uses(3);
     }
     if f.lifetime {
-        b = b.max_lifetime(Some(Duration::from_secs(12))).jitter(0.2);
+        b = b.max_lifetime(Duration::from_secs(12)).jitter(0.2);
     }
     if f.keepalive {
         b = b
-            .keepalive_interval(Some(Duration::from_secs(3)))
+            .keepalive_interval(Duration::from_secs(3))
             .keepalive_timeout(Duration::from_secs(1));
     }
     if f.health_always {
@@ -337,6 +337,7 @@ fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
 
 /// Runs one case; panics on a broken invariant.
 fn run_case(f: Features, ops: Vec<Op>) {
+    let _others = support::with_others();
     fastrand::seed(f.seed);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -449,7 +450,8 @@ fn run_case(f: Features, ops: Vec<Op>) {
             .expect("close did not drain within 60 s");
         settle().await;
         let s = pool.state();
-        assert_eq!((s.open, s.closing), (0, 0), "after close: {s:?}");
+        assert_eq!(Counts::from(&s), ZERO, "after close");
+        assert_eq!(s.closing, 0, "after close: {s:?}");
         assert_eq!(
             mock.connects() as u64,
             s.counters.dials,
@@ -518,6 +520,7 @@ fn fifo_op() -> impl Strategy<Value = FifoOp> {
 /// every place a return frees goes to the getter that has waited longest,
 /// whatever the arrivals, cancellations and returns before it.
 fn run_fifo_case(share: usize, ops: Vec<FifoOp>) {
+    let _others = support::with_others();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .start_paused(true)

@@ -17,6 +17,8 @@ use connpool::{
 };
 use parking_lot::Mutex;
 
+use crate::support::{Counts, ZERO, counts};
+
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
 }
@@ -63,10 +65,7 @@ struct Faulty {
 
 impl Faulty {
     fn new(shared: bool) -> Arc<Self> {
-        Arc::new(Self {
-            shared,
-            ..Self::default()
-        })
+        Arc::new(Self { shared, ..Self::default() })
     }
 
     fn arm(&self, call: Call, skip: usize) {
@@ -175,12 +174,7 @@ struct Case {
 }
 
 const fn case(call: Call, skip: usize, place: Place, shared: bool) -> Case {
-    Case {
-        call,
-        skip,
-        place,
-        shared,
-    }
+    Case { call, skip, place, shared }
 }
 
 /// Every method at every place the pool calls it (`skip`: calls of the
@@ -222,30 +216,22 @@ fn builder(faulty: &Arc<Faulty>, place: Place) -> connpool::Builder<M> {
         .keepalive_interval(None)
         .health_check(HealthCheck::Never)
         .no_backoff()
-        .checkout_timeout(Some(secs(5)))
+        .checkout_timeout(secs(5))
         .jitter(0.0);
     match place {
         Place::HealthCheck => b.health_check(HealthCheck::Always),
-        Place::Keepalive => b.keepalive_interval(Some(secs(10))),
+        Place::Keepalive => b.keepalive_interval(secs(10)),
         Place::PreWarm => b.max_open(2).initial(2),
         _ => b,
     }
 }
 
-/// The counts add up and nothing is lent, dialing, pinging or waiting.
+/// Every open connection is idle: nothing is lent, dialing, pinging or
+/// waiting.
 #[track_caller]
 fn assert_at_rest(pool: &Pool<M>, what: &str) {
-    let s = pool.state();
-    assert_eq!(
-        s.open,
-        s.idle + s.lent + s.dialing + s.pinging,
-        "{what}: counts {s:?}"
-    );
-    assert_eq!(
-        (s.lent, s.borrowers, s.dialing, s.pinging, s.waiting),
-        (0, 0, 0, 0, 0),
-        "{what}: {s:?}"
-    );
+    let s = counts(pool);
+    assert_eq!(s, Counts { open: s.idle, idle: s.idle, ..ZERO }, "{what}");
 }
 
 /// Drives the pool to `place` with the panic armed; returns the pool if
@@ -348,7 +334,8 @@ async fn a_panic_in_any_manager_method_at_any_place_is_contained() {
             .await
             .unwrap_or_else(|_| panic!("{what}: close() did not drain"));
         let s = pool.state();
-        assert_eq!((s.open, s.closing), (0, 0), "{what}: {s:?}");
+        assert_eq!(Counts::from(&s), ZERO, "{what}");
+        assert_eq!(s.closing, 0, "{what}: {s:?}");
         assert!(
             faulty.panics.load(Ordering::SeqCst) >= 1,
             "{what}: it panicked"

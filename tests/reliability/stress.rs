@@ -10,8 +10,6 @@
 //! They assert no timing, only outcomes; they stop by themselves (fixed op
 //! count).
 
-mod support;
-
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::Arc;
@@ -19,7 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use connpool::{Builder, Error, HealthCheck, Pool, Pooled};
-use support::{Mock, Step, check_counts};
+
+use crate::support;
+use crate::support::{Counts, Mock, Step, ZERO, check_counts};
 
 type M = Mock<u32>;
 
@@ -27,15 +27,18 @@ const TASKS: u64 = 64;
 const OPS: u64 = 400;
 const KEYS: u32 = 4;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_gets_cancels_and_failures_leak_nothing() {
-    let mock = M::new();
-    stress(
-        &mock,
-        keyed_caps(support::core_builder(mock.clone())),
-        false,
-    )
-    .await;
+#[test]
+fn random_gets_cancels_and_failures_leak_nothing() {
+    let _others = support::with_others();
+    support::multi_thread(2, async {
+        let mock = M::new();
+        stress(
+            &mock,
+            keyed_caps(support::core_builder(mock.clone())),
+            false,
+        )
+        .await;
+    });
 }
 
 /// The caps of the keyed runs: the idle caps bind.
@@ -50,34 +53,43 @@ fn keyed_caps(builder: Builder<M>) -> Builder<M> {
 /// One key, six connections, the default idle caps: every return that finds
 /// nobody waiting defers its parking (the fast path), and every checkout
 /// tries those connections first.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_key_fast_paths_leak_nothing() {
-    let mock = Mock::<()>::new();
-    let builder = support::core_builder(mock.clone()).max_open(6);
-    stress(&mock, builder, false).await;
+#[test]
+fn one_key_fast_paths_leak_nothing() {
+    let _others = support::with_others();
+    support::multi_thread(2, async {
+        let mock = Mock::<()>::new();
+        let builder = support::core_builder(mock.clone()).max_open(6);
+        stress(&mock, builder, false).await;
+    });
 }
 
 /// The same with the lifecycle running fast (timers of a few milliseconds,
 /// `IfIdleFor` health checks, keepalive, lifetime, uses, backoff) and dead
 /// connections: connections on the fast path's stack are closed, pinged and
 /// checked like parked ones.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_key_fast_paths_with_the_lifecycle_running_fast_leak_nothing() {
-    let ms = Duration::from_millis;
-    let mock = Mock::<()>::new();
-    let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
-        .max_open(6)
-        .health_check(HealthCheck::IfIdleFor(ms(1)));
-    stress(&mock, builder, true).await;
+#[test]
+fn one_key_fast_paths_with_the_lifecycle_running_fast_leak_nothing() {
+    let _others = support::with_others();
+    support::multi_thread(2, async {
+        let ms = Duration::from_millis;
+        let mock = Mock::<()>::new();
+        let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
+            .max_open(6)
+            .health_check(HealthCheck::IfIdleFor(ms(1)));
+        stress(&mock, builder, true).await;
+    });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_every_lifecycle_feature_running_fast_nothing_leaks() {
-    let mock = M::new();
-    let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
-        .min_idle(1)
-        .health_check(HealthCheck::Always);
-    stress(&mock, keyed_caps(builder), true).await;
+#[test]
+fn with_every_lifecycle_feature_running_fast_nothing_leaks() {
+    let _others = support::with_others();
+    support::multi_thread(2, async {
+        let mock = M::new();
+        let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
+            .min_idle(1)
+            .health_check(HealthCheck::Always);
+        stress(&mock, keyed_caps(builder), true).await;
+    });
 }
 
 /// Every timer of the lifecycle at a few milliseconds, with backoff and
@@ -85,11 +97,11 @@ async fn with_every_lifecycle_feature_running_fast_nothing_leaks() {
 fn lifecycle_running_fast<K: Keys>(builder: Builder<Mock<K>>) -> Builder<Mock<K>> {
     let ms = Duration::from_millis;
     builder
-        .idle_timeout(Some(ms(3)))
-        .max_lifetime(Some(ms(20)))
-        .max_uses(Some(7))
+        .idle_timeout(ms(3))
+        .max_lifetime(ms(20))
+        .max_uses(7)
         .ping_timeout(ms(2))
-        .keepalive_interval(Some(ms(2)))
+        .keepalive_interval(ms(2))
         .keepalive_timeout(ms(1))
         .keepalive_max_missed(2)
         .backoff(ms(1), ms(4))
@@ -124,7 +136,7 @@ async fn stress<K: Keys>(mock: &Mock<K>, builder: Builder<Mock<K>>, kill: bool) 
         }
     }
     let pool = builder
-        .checkout_timeout(Some(Duration::from_secs(20)))
+        .checkout_timeout(Duration::from_secs(20))
         .build()
         .await
         .unwrap();
@@ -205,7 +217,8 @@ async fn stress<K: Keys>(mock: &Mock<K>, builder: Builder<Mock<K>>, kill: bool) 
     );
     pool.close().await;
     let s = pool.state();
-    assert_eq!((s.open, s.closing, s.idle), (0, 0, 0), "{s:?}");
+    assert_eq!(Counts::from(&s), ZERO);
+    assert_eq!(s.closing, 0, "{s:?}");
     // Every connection made was closed by the pool exactly once, except the
     // detached ones, which the pool must not close.
     let made = mock.connects() as u64 - s.counters.dial_failures;

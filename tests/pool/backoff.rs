@@ -1,36 +1,34 @@
-mod support;
-
-// Dial backoff, `max_connecting` and `min_idle`, deterministically, under
-// tokio's paused clock:
-//
-// - the backoff schedule (the n-th failure in a row backs the key off for a
-//   time in [d/2, d], d = min(cap, base × 2ⁿ⁻¹)), measured exactly through
-//   `Error::Backoff::retry_in` and `KeyState::in_backoff`, and its jitter;
-// - fail-fast during a backoff (no dial, no time, the manager's error),
-//   other keys and idle connections unaffected;
-// - getters queued for a dial slot failed when the backoff starts, getters
-//   whose own dial is in flight kept waiting;
-// - the end of the backoff and the reset by a successful dial;
-// - `no_backoff()`: every getter dials again (the core behaviour);
-// - `max_connecting`: dials in flight per key, and pre-warm not limited by it;
-// - a restarted backend: 64 retrying clients make few dials during the
-//   outage and are all served soon after it;
-// - `min_idle`: the background top-up after the first get, replacement of
-//   closed idle connections, the caps and `max_connecting` respected, a
-//   failed refill retried when its backoff ends, no idle-timeout churn.
-//
-// Every test but the last (which is about the running clock) runs on a
-// current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only passes
-// through `tokio::time::sleep_until`/`advance` (auto-advance when every task
-// is idle). `Instant::now()` under the paused clock is exact to the
-// nanosecond, so a backoff's end is checked 1 ns before and at its instant;
-// tokio's timers round up to the next millisecond. Every pool starts from
-// `support::core_builder` (every lifecycle feature off: no timers, health
-// check `Never`, no backoff, no `max_connecting`) plus the feature under
-// test, unless a test says otherwise. Connection ids are the mock's: 1, 2, 3…
-// in order of the dials' completion. `Backend` wraps the mock to switch a
-// whole backend down and up and to record the instant of every dial.
+//! Dial backoff, `max_connecting` and `min_idle`, deterministically, under
+//! tokio's paused clock:
+//!
+//! - the backoff schedule (the n-th failure in a row backs the key off for a
+//!   time in [d/2, d], d = min(cap, base × 2ⁿ⁻¹)), measured exactly through
+//!   `Error::Backoff::retry_in` and `KeyState::in_backoff`, and its jitter;
+//! - fail-fast during a backoff (no dial, no time, the manager's error),
+//!   other keys and idle connections unaffected;
+//! - getters queued for a dial slot failed when the backoff starts, getters
+//!   whose own dial is in flight kept waiting;
+//! - the end of the backoff and the reset by a successful dial;
+//! - `no_backoff()`: every getter dials again (the core behaviour);
+//! - `max_connecting`: dials in flight per key, and pre-warm not limited by it;
+//! - a restarted backend: 64 retrying clients make few dials during the
+//!   outage and are all served soon after it;
+//! - `min_idle`: the background top-up after the first get, replacement of
+//!   closed idle connections, the caps and `max_connecting` respected, a
+//!   failed refill retried when its backoff ends, no idle-timeout churn.
+//!
+//! Every test but the last (which is about the running clock) runs on a
+//! current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only passes
+//! through `tokio::time::sleep_until`/`advance` (auto-advance when every task
+//! is idle). `Instant::now()` under the paused clock is exact to the
+//! nanosecond, so a backoff's end is checked 1 ns before and at its instant;
+//! tokio's timers round up to the next millisecond. Every pool starts from
+//! `support::core_builder` (every lifecycle feature off: no timers, health
+//! check `Never`, no backoff, no `max_connecting`) plus the feature under
+//! test, unless a test says otherwise. Connection ids are the mock's: 1, 2, 3…
+//! in order of the dials' completion. `Backend` wraps the mock to switch a
+//! whole backend down and up and to record the instant of every dial.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -39,10 +37,12 @@ use std::time::Duration;
 use connpool::async_trait;
 use connpool::{Builder, CloseReason, ConnectError, Error, HealthCheck, Manager, Pool};
 use parking_lot::Mutex;
-use support::*;
-use support::{Mock, MockConn, MockError, Step, check_counts, settle};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, advance, sleep_until};
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockConn, MockError, Step, check_counts, settle};
 
 type M = Mock<u32>;
 type U = Mock<()>;
@@ -87,11 +87,9 @@ fn connect_error(e: &Error<MockError>) -> String {
 #[track_caller]
 fn backoff_error(e: &Error<MockError>) -> (Duration, String) {
     match e {
-        Error::Backoff {
-            retry_in,
-            last_connect_error: ConnectError::Manager(m),
-            ..
-        } => (*retry_in, m.0.clone()),
+        Error::Backoff { retry_in, last_connect_error: ConnectError::Manager(m), .. } => {
+            (*retry_in, m.0.clone())
+        }
         other => panic!("expected Error::Backoff carrying a manager error, got {other:?}"),
     }
 }
@@ -104,15 +102,6 @@ fn assert_in_band(retry_in: Duration, d: Duration) {
         "retry_in {retry_in:?} outside [{:?}, {d:?}]",
         d / 2
     );
-}
-
-/// `(open, idle, lent, dialing, waiting)` of one key, `None` if it is forgotten.
-fn key_counts<Mg: Manager>(
-    pool: &Pool<Mg>,
-    key: &Mg::Key,
-) -> Option<(usize, usize, usize, usize, usize)> {
-    pool.key_state(key)
-        .map(|s| (s.open, s.idle, s.lent, s.dialing, s.waiting))
 }
 
 /// `(in_backoff, dial_failures_in_a_row)` of one key (which must be known).
@@ -374,7 +363,10 @@ async fn during_backoff_a_get_fails_fast_without_dialing() {
         "display: {e}"
     );
     assert_eq!(mock.connects(), 2, "no dial");
-    assert_eq!(key_counts(&pool, &1), Some((1, 0, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, lent: 1, ..ZERO })
+    );
     assert_eq!(pool.state().waiting, 0, "it did not wait");
 
     // Time passes: the time left shrinks by exactly as much.
@@ -391,7 +383,10 @@ async fn during_backoff_a_get_fails_fast_without_dialing() {
 
     // An idle connection of the key in backoff is still lent.
     drop(a);
-    assert_eq!(key_counts(&pool, &1), Some((1, 1, 0, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
     let a = ok(pool.get_for(&1).await);
     assert_eq!(a.id, 1);
     assert_eq!(mock.connects(), 3);
@@ -433,7 +428,10 @@ async fn getters_queued_for_a_dial_slot_fail_when_the_backoff_starts() {
     let g2 = spawn_get(&pool, 1);
     let g3 = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(key_counts(&pool, &1), Some((1, 0, 0, 1, 3)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, dialing: 1, waiting: 3, ..ZERO })
+    );
     assert_eq!(mock.connects(), 1);
     check_counts(&pool, &[1]);
 
@@ -450,8 +448,7 @@ async fn getters_queued_for_a_dial_slot_fail_when_the_backoff_starts() {
     assert_in_band(r2, BASE);
     assert_eq!(mock.connects(), 1, "the queued getters did not dial");
     assert_eq!(backoff_counters(&pool), (1, 1, 2));
-    let s = pool.state();
-    assert_eq!((s.open, s.dialing, s.waiting), (0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[1]);
 }
 
@@ -473,7 +470,10 @@ async fn a_getter_whose_dial_is_in_flight_keeps_waiting_through_a_backoff() {
     let g2 = spawn_get(&pool, 1);
     let g3 = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(key_counts(&pool, &1), Some((2, 0, 0, 2, 3)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 2, dialing: 2, waiting: 3, ..ZERO })
+    );
     assert_eq!(mock.connects(), 2);
 
     gate1.fail("refused");
@@ -483,7 +483,10 @@ async fn a_getter_whose_dial_is_in_flight_keeps_waiting_through_a_backoff() {
     assert_eq!(connect_error(&err(join(g1).await)), "refused");
     let (r3, _) = backoff_error(&err(join(g3).await));
     assert_in_band(r3, BASE);
-    assert_eq!(key_counts(&pool, &1), Some((1, 0, 0, 1, 1)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, dialing: 1, waiting: 1, ..ZERO })
+    );
     assert_eq!(backoff_state(&pool, &1), (true, 1));
     assert_eq!(backoff_counters(&pool), (1, 1, 1));
 
@@ -495,7 +498,10 @@ async fn a_getter_whose_dial_is_in_flight_keeps_waiting_through_a_backoff() {
         (false, 0),
         "a successful dial ends the backoff"
     );
-    assert_eq!(key_counts(&pool, &1), Some((1, 0, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, lent: 1, ..ZERO })
+    );
     assert_eq!(mock.connects(), 2);
     check_counts(&pool, &[1]);
     drop(c2);
@@ -581,7 +587,10 @@ async fn no_backoff_each_getter_dials_again() {
     let g3 = spawn_get(&pool, 1);
     settle().await;
     assert_eq!(mock.connects(), 4);
-    assert_eq!(key_counts(&pool, &1), Some((1, 0, 0, 1, 3)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, dialing: 1, waiting: 3, ..ZERO })
+    );
     gate1.fail("down");
     settle().await;
     assert!(g1.is_finished() && !g2.is_finished() && !g3.is_finished());
@@ -624,7 +633,10 @@ async fn max_connecting_caps_dials_in_flight_per_key() {
     settle().await;
     assert_eq!(pool.state().dialing, 2);
     assert_eq!(mock.connects(), 2);
-    assert_eq!(key_counts(&pool, &1), Some((2, 0, 0, 2, N)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 2, dialing: 2, waiting: N, ..ZERO })
+    );
     check_counts(&pool, &[1]);
 
     // Per key: another key is not held back.
@@ -650,7 +662,13 @@ async fn max_connecting_caps_dials_in_flight_per_key() {
         assert_eq!(mock.connects(), 1 + (served + 2).min(N));
         assert_eq!(
             key_counts(&pool, &1),
-            Some((served + s.dialing, 0, served, s.dialing, N - served))
+            Some(Counts {
+                open: served + s.dialing,
+                lent: served,
+                dialing: s.dialing,
+                waiting: N - served,
+                ..ZERO
+            })
         );
         check_counts(&pool, &[1, 2]);
     }
@@ -702,8 +720,7 @@ async fn a_getter_queued_for_a_dial_slot_takes_a_returned_connection() {
     let c3 = ok(join(g3).await);
     assert_eq!(c3.id, 2);
     assert_eq!(mock.connects(), 2);
-    let s = pool.state();
-    assert_eq!((s.open, s.lent, s.dialing, s.waiting), (2, 2, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
     check_counts(&pool, &[()]);
     drop((c2, c3));
 }
@@ -728,7 +745,7 @@ async fn prewarm_is_not_limited_by_max_connecting() {
     }
     let pool = join(build).await.unwrap();
     let s = pool.state();
-    assert_eq!((s.open, s.idle, s.dialing), (5, 5, 0));
+    assert_eq!(Counts::from(&s), Counts { open: 5, idle: 5, ..ZERO });
     assert_eq!(s.counters.dials, 5);
     assert_eq!(mock.connects(), 5);
     check_counts(&pool, &[()]);
@@ -813,8 +830,9 @@ async fn restarted_backend_is_not_hammered_and_serves_everyone_after() {
     tokio::time::sleep(DIAL).await;
     settle().await;
     let s = pool.state();
-    assert_eq!((s.lent, s.dialing, s.waiting), (0, 0, 0));
-    assert!(s.open >= 1 && s.open == s.idle, "{s:?}");
+    let all_idle = Counts { open: s.idle, idle: s.idle, ..ZERO };
+    assert_eq!(Counts::from(&s), all_idle);
+    assert!(s.idle >= 1, "{s:?}");
     assert_eq!(s.counters.timeouts, 0);
     assert_eq!(backoff_state(&pool, &()), (false, 0));
     check_counts(&pool, &[()]);
@@ -883,7 +901,7 @@ async fn without_backoff_a_timeout_still_reports_the_last_dial_error() {
     mock.push(1, Step::Fail("down"));
     mock.push(1, Step::Delay(secs(3)));
     let pool = support::core_builder(mock.clone())
-        .checkout_timeout(Some(secs(1)))
+        .checkout_timeout(secs(1))
         .build()
         .await
         .unwrap();
@@ -892,10 +910,9 @@ async fn without_backoff_a_timeout_still_reports_the_last_dial_error() {
     let ks = pool.key_state(&1).expect("remembered after its failure");
     assert_eq!((ks.dial_failures_in_a_row, ks.in_backoff), (1, false));
     match err(pool.get_for(&1).await) {
-        Error::Timeout {
-            last_connect_error: Some(ConnectError::Manager(m)),
-            ..
-        } => assert_eq!(m.0, "down"),
+        Error::Timeout { last_connect_error: Some(ConnectError::Manager(m)), .. } => {
+            assert_eq!(m.0, "down")
+        }
         other => panic!("expected a timeout naming the dial error, got {other:?}"),
     }
     // The slow dial succeeds: the failure is over, and the key is kept for
@@ -936,7 +953,10 @@ async fn min_idle_tops_up_a_key_after_its_first_get() {
     let a = ok(pool.get_for(&1).await);
     settle().await;
     assert_eq!(a.id, 1);
-    assert_eq!(key_counts(&pool, &1), Some((3, 2, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 3, idle: 2, lent: 1, ..ZERO })
+    );
     assert_eq!(mock.connects(), 3);
     assert_eq!(pool.key_state(&2), None, "unseen keys get nothing");
 
@@ -944,7 +964,10 @@ async fn min_idle_tops_up_a_key_after_its_first_get() {
     assert_ne!(b.id, a.id);
     assert_eq!(mock.connects(), 3, "served from idle");
     settle().await;
-    assert_eq!(key_counts(&pool, &1), Some((4, 2, 2, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 4, idle: 2, lent: 2, ..ZERO })
+    );
     assert_eq!(mock.connects(), 4);
     assert_eq!(pool.state().counters.dials, 4);
     assert!(mock.closed().is_empty());
@@ -952,7 +975,10 @@ async fn min_idle_tops_up_a_key_after_its_first_get() {
 
     // Returns go idle above min_idle (nothing closes them here).
     drop((a, b));
-    assert_eq!(key_counts(&pool, &1), Some((4, 4, 0, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 4, idle: 4, ..ZERO })
+    );
     settle().await;
     assert_eq!(mock.connects(), 4);
 }
@@ -965,7 +991,7 @@ async fn min_idle_replaces_idle_connections_that_break() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(2)
-        .keepalive_interval(Some(secs(1)))
+        .keepalive_interval(secs(1))
         .jitter(0.0)
         .build()
         .await
@@ -973,7 +999,10 @@ async fn min_idle_replaces_idle_connections_that_break() {
     let t0 = Instant::now();
     let a = ok(pool.get().await);
     settle().await;
-    assert_eq!(key_counts(&pool, &()), Some((3, 2, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 3, idle: 2, lent: 1, ..ZERO })
+    );
     assert_eq!(mock.connects(), 3);
     mock.conn(2).break_it();
     mock.conn(3).break_it();
@@ -989,7 +1018,10 @@ async fn min_idle_replaces_idle_connections_that_break() {
     assert_eq!(closed, vec![2, 3]);
     assert_eq!(pool.state().counters.closed(CloseReason::Keepalive), 2);
     assert_eq!(mock.connects(), 5, "both replaced");
-    assert_eq!(key_counts(&pool, &()), Some((3, 2, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 3, idle: 2, lent: 1, ..ZERO })
+    );
     assert_eq!(Instant::now(), t0 + secs(1));
     check_counts(&pool, &[()]);
     drop(a);
@@ -1008,15 +1040,24 @@ async fn min_idle_refill_respects_max_open_per_key() {
         .unwrap();
     let a = ok(pool.get_for(&1).await);
     settle().await;
-    assert_eq!(key_counts(&pool, &1), Some((2, 1, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 2, idle: 1, lent: 1, ..ZERO })
+    );
     assert_eq!(mock.connects(), 2);
     let b = ok(pool.get_for(&1).await);
     settle().await;
-    assert_eq!(key_counts(&pool, &1), Some((2, 0, 2, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 2, lent: 2, ..ZERO })
+    );
     assert_eq!(mock.connects(), 2);
     drop((a, b));
     settle().await;
-    assert_eq!(key_counts(&pool, &1), Some((2, 2, 0, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 2, idle: 2, ..ZERO })
+    );
     assert_eq!(mock.connects(), 2);
     check_counts(&pool, &[1]);
 }
@@ -1035,7 +1076,10 @@ async fn min_idle_refill_respects_max_connecting() {
     let gates: Vec<_> = (0..4).map(|_| mock.gate(())).collect();
     let g = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(key_counts(&pool, &()), Some((1, 0, 0, 1, 1)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 1, dialing: 1, waiting: 1, ..ZERO })
+    );
     assert_eq!(mock.connects(), 1);
     for (i, gate) in gates.into_iter().enumerate() {
         gate.succeed();
@@ -1046,8 +1090,8 @@ async fn min_idle_refill_respects_max_connecting() {
         // dial in flight until there are 3 idle.
         let dialing = usize::from(i < 3);
         assert_eq!(
-            (s.open, s.idle, s.lent, s.dialing, s.waiting),
-            (1 + i + dialing, i, 1, dialing, 0),
+            Counts::from(&s),
+            Counts { open: 1 + i + dialing, idle: i, lent: 1, dialing, ..ZERO },
             "after dial {}",
             i + 1
         );
@@ -1081,7 +1125,10 @@ async fn a_failed_refill_is_retried_when_the_backoff_ends() {
     settle().await;
     assert_eq!(a.id, 1);
     assert_eq!(backend.dials(), vec![t0, t0]);
-    assert_eq!(key_counts(&pool, &()), Some((1, 0, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 1, lent: 1, ..ZERO })
+    );
     assert_eq!(backoff_state(&pool, &()), (true, 1));
     let (r, msg) = backoff_error(&err(pool.get().await));
     assert_eq!(msg, "refill refused");
@@ -1104,7 +1151,10 @@ async fn a_failed_refill_is_retried_when_the_backoff_ends() {
         "retried at {retry_at:?}, backoff {r:?}"
     );
     assert!(retry_at >= BASE / 2 && retry_at <= BASE + ms(1));
-    assert_eq!(key_counts(&pool, &()), Some((2, 1, 1, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 2, idle: 1, lent: 1, ..ZERO })
+    );
     assert_eq!(backoff_state(&pool, &()), (false, 0));
     check_counts(&pool, &[()]);
     drop(a);
@@ -1118,7 +1168,7 @@ async fn min_idle_is_not_churned_by_the_idle_timeout() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(2)
-        .idle_timeout(Some(secs(1)))
+        .idle_timeout(secs(1))
         .jitter(0.0)
         .build()
         .await
@@ -1129,7 +1179,10 @@ async fn min_idle_is_not_churned_by_the_idle_timeout() {
     assert_eq!(mock.connects(), 3);
     advance(ms(100)).await;
     drop(a);
-    assert_eq!(key_counts(&pool, &()), Some((3, 3, 0, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 3, idle: 3, ..ZERO })
+    );
 
     sleep_until(t0 + secs(1) - ms(1)).await;
     settle().await;
@@ -1138,7 +1191,10 @@ async fn min_idle_is_not_churned_by_the_idle_timeout() {
     settle().await;
     let closed = mock.closed();
     assert!(closed == [2] || closed == [3], "closed {closed:?}");
-    assert_eq!(key_counts(&pool, &()), Some((2, 2, 0, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 2, idle: 2, ..ZERO })
+    );
 
     sleep_until(t0 + secs(11)).await;
     settle().await;
@@ -1149,7 +1205,10 @@ async fn min_idle_is_not_churned_by_the_idle_timeout() {
         (c.closed(CloseReason::IdleTimeout), c.closed_total()),
         (1, 1)
     );
-    assert_eq!(key_counts(&pool, &()), Some((2, 2, 0, 0, 0)));
+    assert_eq!(
+        key_counts(&pool, &()),
+        Some(Counts { open: 2, idle: 2, ..ZERO })
+    );
     check_counts(&pool, &[()]);
 }
 

@@ -5,8 +5,6 @@
 //! bounds being accepted, how the derived defaults follow the values that are
 //! set, and `Backoff::delay`'s doubling, cap and saturation.
 
-mod support;
-
 use std::error::Error as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +17,9 @@ use connpool::{
     DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN,
     DEFAULT_PING_TIMEOUT, HealthCheck, Pool,
 };
-use support::{Mock, check_counts};
+
+use crate::support;
+use crate::support::{Mock, check_counts};
 
 type M = Mock<u32>;
 
@@ -124,7 +124,7 @@ refused!(
 
 refused!(
     /// A getter waits for its own dial: zero waiters would mean no dial ever.
-    max_waiters_zero: |b| b.max_waiters(Some(0)) => "max_waiters", mentions ["None"]
+    max_waiters_zero: |b| b.max_waiters(0) => "max_waiters", mentions ["None"]
 );
 
 refused!(
@@ -133,7 +133,7 @@ refused!(
 
 refused!(
     checkout_timeout_zero:
-    |b| b.checkout_timeout(Some(Duration::ZERO)) => "checkout_timeout", mentions []
+    |b| b.checkout_timeout(Duration::ZERO) => "checkout_timeout", mentions []
 );
 
 refused!(
@@ -222,12 +222,12 @@ async fn initial_above_max_open_names_what_was_set() {
 
 refused!(
     idle_timeout_zero:
-    |b| b.idle_timeout(Some(Duration::ZERO)) => "idle_timeout", mentions ["greater than zero"]
+    |b| b.idle_timeout(Duration::ZERO) => "idle_timeout", mentions ["greater than zero"]
 );
 
 refused!(
     max_lifetime_zero:
-    |b| b.max_lifetime(Some(Duration::ZERO)) => "max_lifetime", mentions ["greater than zero"]
+    |b| b.max_lifetime(Duration::ZERO) => "max_lifetime", mentions ["greater than zero"]
 );
 
 refused!(
@@ -244,7 +244,7 @@ refused!(
 
 refused!(
     keepalive_interval_zero:
-    |b| b.keepalive_interval(Some(Duration::ZERO))
+    |b| b.keepalive_interval(Duration::ZERO)
         => "keepalive_interval", mentions ["greater than zero"]
 );
 
@@ -278,12 +278,12 @@ refused!(
     jitter_infinite: |b| b.jitter(f64::INFINITY) => "jitter", mentions ["inf", "[0, 1)"]
 );
 
-refused!(max_uses_zero: |b| b.max_uses(Some(0)) => "max_uses", mentions ["at least 1"]);
+refused!(max_uses_zero: |b| b.max_uses(0) => "max_uses", mentions ["at least 1"]);
 
 refused!(
     /// A connection's use count has 32 bits.
     max_uses_above_u32:
-    |b| b.max_uses(Some(1 << 32)) => "max_uses", mentions ["(4294967296)", "at most 4294967295"]
+    |b| b.max_uses(1 << 32) => "max_uses", mentions ["(4294967296)", "at most 4294967295"]
 );
 
 refused!(
@@ -424,18 +424,12 @@ async fn documented_lifecycle_defaults() {
     assert_eq!(c.keepalive_max_missed(), 1);
     assert_eq!(
         c.backoff(),
-        Some(Backoff {
-            base: DEFAULT_BACKOFF_BASE,
-            cap: DEFAULT_BACKOFF_CAP
-        }),
+        Some(Backoff { base: DEFAULT_BACKOFF_BASE, cap: DEFAULT_BACKOFF_CAP }),
         "backoff"
     );
     assert_eq!(
         c.backoff(),
-        Some(Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_secs(5)
-        })
+        Some(Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5) })
     );
     assert_eq!(c.max_connecting(), DEFAULT_MAX_CONNECTING, "max_connecting");
     assert_eq!(c.max_connecting(), 2);
@@ -448,9 +442,28 @@ async fn documented_lifecycle_defaults() {
     pool.close().await;
 }
 
-/// Builds with `f` applied and returns the resulting
-/// `(max_open, max_open_per_key, max_idle, max_idle_per_key)`.
-async fn caps(f: impl FnOnce(Builder<M>) -> Builder<M>) -> (usize, usize, usize, usize) {
+/// A pool's caps as its configuration reports them: `max_open`,
+/// `max_open_per_key`, `max_idle`, `max_idle_per_key`.
+#[derive(Debug, PartialEq, Eq)]
+struct Caps {
+    open: usize,
+    open_per_key: usize,
+    idle: usize,
+    idle_per_key: usize,
+}
+
+fn caps_of(pool: &Pool<M>) -> Caps {
+    let c = pool.config();
+    Caps {
+        open: c.max_open(),
+        open_per_key: c.max_open_per_key(),
+        idle: c.max_idle(),
+        idle_per_key: c.max_idle_per_key(),
+    }
+}
+
+/// Builds with `f` applied and returns the resulting caps.
+async fn caps(f: impl FnOnce(Builder<M>) -> Builder<M>) -> Caps {
     let pool = f(Pool::builder(M::new())).build().await.unwrap();
     let caps = caps_of(&pool);
     pool.close().await;
@@ -459,25 +472,29 @@ async fn caps(f: impl FnOnce(Builder<M>) -> Builder<M>) -> (usize, usize, usize,
 
 #[tokio::test(start_paused = true)]
 async fn derived_defaults_follow_explicit_values() {
-    assert_eq!(caps(|b| b.max_open(7)).await, (7, 7, 7, 7), "max_open(7)");
+    assert_eq!(
+        caps(|b| b.max_open(7)).await,
+        Caps { open: 7, open_per_key: 7, idle: 7, idle_per_key: 7 },
+        "max_open(7)"
+    );
     assert_eq!(
         caps(|b| b.max_open_per_key(3)).await,
-        (100, 3, 100, 3),
+        Caps { open: 100, open_per_key: 3, idle: 100, idle_per_key: 3 },
         "max_open_per_key(3): its idle cap follows it"
     );
     assert_eq!(
         caps(|b| b.max_idle(4)).await,
-        (100, 100, 4, 4),
+        Caps { open: 100, open_per_key: 100, idle: 4, idle_per_key: 4 },
         "max_idle(4): the per-key idle cap follows it"
     );
     assert_eq!(
         caps(|b| b.max_open(7).max_open_per_key(5).max_idle(3)).await,
-        (7, 5, 3, 3),
+        Caps { open: 7, open_per_key: 5, idle: 3, idle_per_key: 3 },
         "the per-key idle cap is the smaller of the two"
     );
     assert_eq!(
         caps(|b| b.max_open(7).max_open_per_key(2).max_idle(3)).await,
-        (7, 2, 3, 2),
+        Caps { open: 7, open_per_key: 2, idle: 3, idle_per_key: 2 },
         "the per-key idle cap is the smaller of the two"
     );
     assert_eq!(
@@ -487,7 +504,7 @@ async fn derived_defaults_follow_explicit_values() {
             .max_idle(6)
             .max_idle_per_key(1))
         .await,
-        (9, 4, 6, 1),
+        Caps { open: 9, open_per_key: 4, idle: 6, idle_per_key: 1 },
         "explicit values are kept"
     );
 }
@@ -497,7 +514,7 @@ async fn other_explicit_values_are_kept() {
     let pool = Pool::builder(M::new())
         .connect_timeout(Duration::from_millis(250))
         .checkout_timeout(None)
-        .max_waiters(Some(1))
+        .max_waiters(1)
         .build()
         .await
         .unwrap();
@@ -539,20 +556,13 @@ async fn limits_at_their_bounds_are_accepted() {
         .build()
         .await
         .unwrap();
-    assert_eq!(caps_of(&pool), (1, 1, 1, 1));
+    assert_eq!(
+        caps_of(&pool),
+        Caps { open: 1, open_per_key: 1, idle: 1, idle_per_key: 1 }
+    );
     assert_eq!(pool.state().idle, 1);
     pool.close().await;
     assert_eq!(mock.closed(), vec![1]);
-}
-
-fn caps_of(pool: &Pool<M>) -> (usize, usize, usize, usize) {
-    let c = pool.config();
-    (
-        c.max_open(),
-        c.max_open_per_key(),
-        c.max_idle(),
-        c.max_idle_per_key(),
-    )
 }
 
 /// Builds from the defaults with `f` applied, expecting acceptance and no
@@ -586,12 +596,9 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
     assert_eq!((c.min_idle(), c.max_idle_per_key()), (4, 4), "derived cap");
 
     // The smallest non-zero counts, and the largest.
-    assert_eq!(accepted(|b| b.max_uses(Some(1))).await.max_uses(), Some(1));
+    assert_eq!(accepted(|b| b.max_uses(1)).await.max_uses(), Some(1));
     let most = u64::from(u32::MAX);
-    assert_eq!(
-        accepted(|b| b.max_uses(Some(most))).await.max_uses(),
-        Some(most)
-    );
+    assert_eq!(accepted(|b| b.max_uses(most)).await.max_uses(), Some(most));
     assert_eq!(
         accepted(|b| b.keepalive_max_missed(65_535))
             .await
@@ -614,10 +621,7 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
     let one = Duration::from_millis(250);
     assert_eq!(
         accepted(|b| b.backoff(one, one)).await.backoff(),
-        Some(Backoff {
-            base: one,
-            cap: one
-        })
+        Some(Backoff { base: one, cap: one })
     );
     assert_eq!(accepted(|b| b.no_backoff()).await.backoff(), None);
 
@@ -635,10 +639,10 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
     // The smallest non-zero durations.
     let ns = Duration::from_nanos(1);
     let c = accepted(|b| {
-        b.idle_timeout(Some(ns))
-            .max_lifetime(Some(ns))
+        b.idle_timeout(ns)
+            .max_lifetime(ns)
             .ping_timeout(ns)
-            .keepalive_interval(Some(ns))
+            .keepalive_interval(ns)
             .keepalive_timeout(ns)
             .backoff(ns, ns)
     })
@@ -669,10 +673,7 @@ async fn lifecycle_values_at_their_bounds_are_accepted() {
 #[tokio::test(start_paused = true)]
 async fn backoff_delay_doubles_up_to_the_cap() {
     let ms = Duration::from_millis;
-    let b = Backoff {
-        base: ms(100),
-        cap: ms(1000),
-    };
+    let b = Backoff { base: ms(100), cap: ms(1000) };
     let delays: Vec<Duration> = (1..=6).map(|n| b.delay(n)).collect();
     assert_eq!(
         delays,
@@ -686,10 +687,7 @@ async fn backoff_delay_doubles_up_to_the_cap() {
 
     // With an effectively unbounded cap, the factor saturates at u32::MAX
     // instead of wrapping (a wrapped shift would give a tiny delay).
-    let wide = Backoff {
-        base: Duration::from_nanos(1),
-        cap: Duration::MAX,
-    };
+    let wide = Backoff { base: Duration::from_nanos(1), cap: Duration::MAX };
     assert_eq!(wide.delay(32), Duration::from_nanos(1 << 31));
     assert_eq!(wide.delay(33), Duration::from_nanos(u64::from(u32::MAX)));
     assert_eq!(
@@ -697,10 +695,7 @@ async fn backoff_delay_doubles_up_to_the_cap() {
         Duration::from_nanos(u64::from(u32::MAX))
     );
     // A base so large that base × factor overflows saturates, then is capped.
-    let huge = Backoff {
-        base: Duration::MAX / 2,
-        cap: Duration::MAX,
-    };
+    let huge = Backoff { base: Duration::MAX / 2, cap: Duration::MAX };
     assert_eq!(huge.delay(3), Duration::MAX);
     assert_eq!(huge.delay(u32::MAX), Duration::MAX);
 }

@@ -2,8 +2,7 @@
 //! echo server that answers `ping\n` with `pong\n` (and can be told to close,
 //! reset, go silent, hold its pongs or send unsolicited bytes). The proxy
 //! that injects faults (black hole, reset, delay, close after N bytes) in
-//! front of it is `fault_support::FaultProxy`.
-#![allow(dead_code)]
+//! front of it is [`super::fault::FaultProxy`].
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,11 +90,7 @@ impl EchoServer {
                 tokio::spawn(serve(id, stream, rx, mute, hold, server));
             }
         });
-        EchoServer {
-            addr,
-            inner,
-            held_rx: tokio::sync::Mutex::new(held_rx),
-        }
+        EchoServer { addr, inner, held_rx: tokio::sync::Mutex::new(held_rx) }
     }
 
     /// Connections accepted so far.

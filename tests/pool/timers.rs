@@ -1,25 +1,23 @@
-mod support;
-
-// Time-driven closes and the maintenance task: the idle timeout (closed by
-// the maintenance task exactly at `idle_since + idle_timeout`, restarted by
-// every return, met at checkout, off with `None`), the maximum lifetime
-// (exactly at birth + `max_lifetime` with no jitter, checked on return, met
-// at checkout, spread over `[0.9 × life, life]` by a 0.1 jitter), `max_uses`,
-// the maintenance task's own life (one per pool, ending when the pool is
-// dropped or closed), 100 000 idle connections expiring on time with that one
-// task, and the idle timeout against `min_idle`.
-//
-// Every test runs on a current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only
-// passes through `tokio::time::sleep_until`/`advance` (auto-advance when
-// every task is idle). tokio's timer has millisecond resolution and the
-// paused clock starts on a millisecond tick, so with whole-millisecond
-// offsets and `jitter(0.0)` a deadline fires exactly at its instant. Every
-// pool starts from `support::core_builder` (every lifecycle feature off: no
-// idle timeout, no lifetime, no keepalive, health check `Never`, no backoff,
-// no `max_connecting`) plus the feature under test. Connection ids are the
-// mock's: 1, 2, 3… in order of the dials' completion. `Timed` wraps the mock
-// to record the instant of every `Manager::close`.
+//! Time-driven closes and the maintenance task: the idle timeout (closed by
+//! the maintenance task exactly at `idle_since + idle_timeout`, restarted by
+//! every return, met at checkout, off with `None`), the maximum lifetime
+//! (exactly at birth + `max_lifetime` with no jitter, checked on return, met
+//! at checkout, spread over `[0.9 × life, life]` by a 0.1 jitter), `max_uses`,
+//! the maintenance task's own life (one per pool, ending when the pool is
+//! dropped or closed), 100 000 idle connections expiring on time with that one
+//! task, and the idle timeout against `min_idle`.
+//!
+//! Every test runs on a current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only
+//! passes through `tokio::time::sleep_until`/`advance` (auto-advance when
+//! every task is idle). tokio's timer has millisecond resolution and the
+//! paused clock starts on a millisecond tick, so with whole-millisecond
+//! offsets and `jitter(0.0)` a deadline fires exactly at its instant. Every
+//! pool starts from `support::core_builder` (every lifecycle feature off: no
+//! idle timeout, no lifetime, no keepalive, health check `Never`, no backoff,
+//! no `max_connecting`) plus the feature under test. Connection ids are the
+//! mock's: 1, 2, 3… in order of the dials' completion. `Timed` wraps the mock
+//! to record the instant of every `Manager::close`.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -30,9 +28,11 @@ use std::time::Duration;
 
 use connpool::{Builder, CloseReason, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
-use support::*;
-use support::{Mock, MockConn, MockError, check_counts, settle};
 use tokio::time::{Instant, sleep_until};
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockConn, MockError, check_counts, settle};
 
 type U = Mock<()>;
 
@@ -55,10 +55,7 @@ struct Timed {
 
 impl Timed {
     fn new(mock: &U) -> Self {
-        Self {
-            mock: mock.clone(),
-            closes: Arc::default(),
-        }
+        Self { mock: mock.clone(), closes: Arc::default() }
     }
 
     /// `(id, time since t0)` of every close so far, in order.
@@ -107,12 +104,6 @@ fn timed_builder(timed: &Timed) -> Builder<Timed> {
         .max_connecting(usize::MAX)
 }
 
-/// `(open, idle, lent, dialing, pinging, waiting)` of the whole pool.
-fn counts<Mg: Manager>(pool: &Pool<Mg>) -> (usize, usize, usize, usize, usize, usize) {
-    let s = pool.state();
-    (s.open, s.idle, s.lent, s.dialing, s.pinging, s.waiting)
-}
-
 /// Moves the paused clock forward by `d` without yielding to the scheduler:
 /// the timers that fall due (the maintenance task's included) only fire at
 /// the runtime's next park, so what the test does next synchronously runs at
@@ -158,22 +149,26 @@ async fn idle_conn_is_closed_at_its_idle_deadline_without_any_get() {
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
         .await
         .unwrap();
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
 
     at(t0 + secs(10) - ms(1)).await;
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "not 1 ms early");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, idle: 1, ..ZERO },
+        "not 1 ms early"
+    );
     assert!(mock.closed().is_empty());
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 0);
 
     at(t0 + secs(10)).await;
     assert_eq!(Instant::now() - t0, secs(10));
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(
         timed.closes_since(t0),
@@ -203,7 +198,7 @@ async fn a_return_restarts_the_idle_clock() {
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -213,20 +208,24 @@ async fn a_return_restarts_the_idle_clock() {
     at(t0 + secs(6)).await;
     let c = ok(pool.get().await);
     assert_eq!((c.id, Pooled::uses(&c)), (1, 1));
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     at(t0 + secs(8)).await;
     drop(c);
     settle().await;
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
 
     // The old deadline passes (the maintenance task may wake for it): kept.
     at(t0 + secs(10)).await;
     at(t0 + secs(18) - ms(1)).await;
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "deadline moved to 18 s");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, idle: 1, ..ZERO },
+        "deadline moved to 18 s"
+    );
     assert!(mock.closed().is_empty());
 
     at(t0 + secs(18)).await;
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(timed.closes_since(t0), vec![(1, secs(18))]);
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
     assert_eq!(mock.connects(), 1);
@@ -242,7 +241,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .build()
         .await
@@ -260,7 +259,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
     at(t0 + secs(4)).await;
     drop(c3);
     settle().await;
-    assert_eq!(counts(&pool), (3, 3, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 3, ..ZERO });
 
     let expected = [(2, secs(11)), (1, secs(13)), (3, secs(14))];
     for (n, &(id, deadline)) in expected.iter().enumerate() {
@@ -274,7 +273,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
         assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), n as u64 + 1);
         check_counts(&pool, &[()]);
     }
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(mock.closed(), vec![2, 1, 3]);
     assert_eq!(pool.state().counters.closed_total(), 3);
 }
@@ -288,18 +287,18 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
 async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(2)
         .build()
         .await
         .unwrap();
     settle().await;
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
 
     jump(secs(10)).await;
     // The maintenance task has not run yet: both still idle.
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 0);
 
     let mut get = pin!(pool.get());
@@ -309,7 +308,10 @@ async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
         "no fresh connection yet: the getter waits for its dial"
     );
     // The checkout itself closed both, and started a dial.
-    assert_eq!(counts(&pool), (1, 0, 0, 1, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 1, ..ZERO }
+    );
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 2);
     check_counts(&pool, &[()]);
 
@@ -328,7 +330,7 @@ async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
         (1, 1, 3)
     );
     assert_eq!(s.counters.closed_total(), 2);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -338,7 +340,7 @@ async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
 async fn get_at_the_exact_idle_deadline_never_gets_the_stale_conn() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -359,7 +361,7 @@ async fn get_at_the_exact_idle_deadline_never_gets_the_stale_conn() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
     assert_eq!(mock.connects(), 2);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -377,7 +379,7 @@ async fn idle_timeout_none_never_closes() {
     let t0 = Instant::now();
     for days in [1, 30, 365] {
         at(t0 + secs(days * 86_400)).await;
-        assert_eq!(counts(&pool), (3, 3, 0, 0, 0, 0));
+        assert_eq!(counts(&pool), Counts { open: 3, idle: 3, ..ZERO });
     }
     assert!(mock.closed().is_empty());
     let c = ok(pool.get().await);
@@ -400,7 +402,7 @@ async fn idle_conn_is_closed_at_exactly_birth_plus_max_lifetime() {
     let timed = Timed::new(&mock);
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
-        .max_lifetime(Some(secs(60)))
+        .max_lifetime(secs(60))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -414,11 +416,15 @@ async fn idle_conn_is_closed_at_exactly_birth_plus_max_lifetime() {
     drop(c);
 
     at(t0 + secs(60) - ms(1)).await;
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "not 1 ms early");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, idle: 1, ..ZERO },
+        "not 1 ms early"
+    );
     assert!(mock.closed().is_empty());
 
     at(t0 + secs(60)).await;
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(timed.closes_since(t0), vec![(1, secs(60))]);
     let s = pool.state();
     assert_eq!(s.counters.closed(CloseReason::Lifetime), 1);
@@ -435,7 +441,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .max_lifetime(Some(secs(60)))
+        .max_lifetime(secs(60))
         .jitter(0.0)
         .checkout_timeout(None)
         .build()
@@ -448,11 +454,17 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
     at(t0 + secs(50)).await;
     let w = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
 
     at(t0 + secs(61)).await;
     assert!(mock.closed().is_empty(), "not closed while lent");
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
     assert!(!w.is_finished());
 
     drop(c);
@@ -465,7 +477,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
     let s = pool.state();
     assert_eq!(s.counters.closed(CloseReason::Lifetime), 1);
     assert_eq!(s.counters.closed_total(), 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -478,7 +490,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
 async fn expired_conn_met_at_checkout_is_closed_and_the_getter_gets_the_next() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .max_lifetime(Some(secs(60)))
+        .max_lifetime(secs(60))
         .jitter(0.0)
         .build()
         .await
@@ -493,14 +505,14 @@ async fn expired_conn_met_at_checkout_is_closed_and_the_getter_gets_the_next() {
     at(t0 + secs(32)).await;
     drop(c1);
     settle().await;
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
 
     jump(secs(28)).await; // to 60 s, the maintenance task not yet run
     assert_eq!(Instant::now(), t0 + secs(60));
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2, "the next idle one, not the expired one");
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     assert_eq!(closed_for(&pool, CloseReason::Lifetime), 1);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
@@ -526,14 +538,14 @@ async fn lifetime_jitter_spreads_closes_over_the_band() {
     let t0 = Instant::now();
     let pool = timed_builder(&timed)
         .max_open(N)
-        .max_lifetime(Some(life))
+        .max_lifetime(life)
         .jitter(0.1)
         .initial(N)
         .build()
         .await
         .unwrap();
     assert_eq!(Instant::now(), t0, "all born at t0");
-    assert_eq!(counts(&pool), (N, N, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: N, idle: N, ..ZERO });
 
     at(t0 + life.mul_f64(0.9) - ms(1)).await;
     assert_eq!(pool.state().idle, N, "nothing before 0.9 × life");
@@ -541,7 +553,7 @@ async fn lifetime_jitter_spreads_closes_over_the_band() {
 
     at(t0 + life).await;
     drain_closes(&pool).await;
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(closed_for(&pool, CloseReason::Lifetime), N as u64);
     assert_eq!(pool.state().counters.closed_total(), N as u64);
 
@@ -583,7 +595,7 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .max_uses(Some(3))
+        .max_uses(3)
         .checkout_timeout(None)
         .build()
         .await
@@ -600,12 +612,15 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
     drop(c);
     let c = ok(join(w).await);
     assert_eq!((c.id, Pooled::uses(&c)), (1, 3));
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     assert!(mock.closed().is_empty());
 
     let w = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
     drop(c); // 3rd return: closed, the waiter dials
     check_counts(&pool, &[()]);
     let c = ok(join(w).await);
@@ -618,7 +633,7 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(s.counters.gets, 4);
     drop(c);
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -633,7 +648,7 @@ async fn maintenance_task_ends_when_the_pool_is_dropped() {
     let base = alive_tasks();
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(2)
         .build()
@@ -664,8 +679,8 @@ async fn maintenance_task_ends_when_the_pool_is_closed() {
     let base = alive_tasks();
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
-        .max_lifetime(Some(secs(20)))
+        .idle_timeout(secs(10))
+        .max_lifetime(secs(20))
         .jitter(0.0)
         .initial(2)
         .build()
@@ -685,7 +700,7 @@ async fn maintenance_task_ends_when_the_pool_is_closed() {
     assert!(s.closed);
     assert_eq!(s.counters.closed(CloseReason::PoolClosed), 2);
     assert_eq!(s.counters.closed_total(), 2);
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
 }
 
 fn sorted(mut v: Vec<u64>) -> Vec<u64> {
@@ -707,7 +722,7 @@ async fn scale_100k_idle_conns_expire_on_time_with_one_task() {
     let t0 = Instant::now();
     let pool = support::core_builder(mock.clone())
         .max_open(N)
-        .idle_timeout(Some(secs(60)))
+        .idle_timeout(secs(60))
         .jitter(0.0)
         .initial(N)
         .build()
@@ -715,7 +730,7 @@ async fn scale_100k_idle_conns_expire_on_time_with_one_task() {
         .unwrap();
     assert_eq!(Instant::now(), t0);
     settle().await;
-    assert_eq!(counts(&pool), (N, N, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: N, idle: N, ..ZERO });
     assert_eq!(alive_tasks(), base + 1, "one task for 100k idle conns");
 
     at(t0 + secs(30)).await;
@@ -728,7 +743,7 @@ async fn scale_100k_idle_conns_expire_on_time_with_one_task() {
     at(t0 + secs(60)).await;
     assert_eq!(Instant::now(), t0 + secs(60));
     let s = pool.state();
-    assert_eq!((s.open, s.idle), (0, 0), "all at the deadline");
+    assert_eq!(Counts::from(&s), ZERO, "all at the deadline");
     assert_eq!(s.counters.closed(CloseReason::IdleTimeout), N as u64);
     assert_eq!(s.counters.closed_total(), N as u64);
     drain_closes(&pool).await;
@@ -753,7 +768,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
     let timed = Timed::new(&mock);
     let pool = timed_builder(&timed)
         .max_open(5)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .min_idle(2)
         .jitter(0.0)
         .build()
@@ -766,18 +781,22 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
     }
     settle().await;
     assert_eq!(mock.connects(), 5);
-    assert_eq!(counts(&pool), (5, 0, 5, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 5, lent: 5, ..ZERO });
 
     at(t0 + secs(1)).await;
     drop(held);
     settle().await;
-    assert_eq!(counts(&pool), (5, 5, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 5, idle: 5, ..ZERO });
     check_counts(&pool, &[()]);
 
     at(t0 + secs(11) - ms(1)).await;
-    assert_eq!(counts(&pool), (5, 5, 0, 0, 0, 0), "not 1 ms early");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 5, idle: 5, ..ZERO },
+        "not 1 ms early"
+    );
     at(t0 + secs(11)).await;
-    assert_eq!(counts(&pool), (2, 2, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 3);
     let closes = timed.closes_since(t0);
     assert_eq!(closes.len(), 3);
@@ -790,7 +809,11 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
 
     for n in 2..=6 {
         at(t0 + secs(1 + 10 * n) + ms(1)).await;
-        assert_eq!(counts(&pool), (2, 2, 0, 0, 0, 0), "after {n} timeouts");
+        assert_eq!(
+            counts(&pool),
+            Counts { open: 2, idle: 2, ..ZERO },
+            "after {n} timeouts"
+        );
         assert_eq!(mock.connects(), 5, "no churn");
         assert_eq!(mock.closed().len(), 3);
         check_counts(&pool, &[()]);
@@ -818,7 +841,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
 async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .min_idle(2)
         .jitter(0.0)
         .build()
@@ -862,8 +885,8 @@ async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
 async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout() {
     type Set = fn(Builder<U>) -> Builder<U>;
     let cases: [(Set, CloseReason); 2] = [
-        (|b| b.idle_timeout(Some(secs(10))), CloseReason::IdleTimeout),
-        (|b| b.max_lifetime(Some(secs(10))), CloseReason::Lifetime),
+        (|b| b.idle_timeout(secs(10)), CloseReason::IdleTimeout),
+        (|b| b.max_lifetime(secs(10)), CloseReason::Lifetime),
     ];
     for (set, reason) in cases {
         let mock = U::new();
@@ -874,7 +897,11 @@ async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout(
             .await
             .unwrap();
         drop(ok(pool.get().await));
-        assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "returned: idle");
+        assert_eq!(
+            counts(&pool),
+            Counts { open: 1, idle: 1, ..ZERO },
+            "returned: idle"
+        );
 
         jump(secs(10)).await;
         let mut get = pin!(pool.get());
@@ -894,19 +921,15 @@ async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout(
 async fn a_conn_returned_used_up_is_closed_on_its_return() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .max_uses(Some(2))
+        .max_uses(2)
         .initial(1)
         .build()
         .await
         .unwrap();
     drop(ok(pool.get().await));
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     drop(ok(pool.get().await));
-    assert_eq!(
-        counts(&pool),
-        (0, 0, 0, 0, 0, 0),
-        "closed on its 2nd return"
-    );
+    assert_eq!(counts(&pool), ZERO, "closed on its 2nd return");
     assert_eq!(closed_for(&pool, CloseReason::Uses), 1);
     let c = ok(pool.get().await);
     assert_eq!((c.id, Pooled::uses(&c)), (2, 1));
@@ -922,7 +945,7 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
     let mock = U::new();
     let timed = Timed::new(&mock);
     let pool = timed_builder(&timed)
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -935,10 +958,10 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
     at(t0 + secs(20)).await;
     drop(c);
     at(t0 + secs(30) - ms(1)).await;
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     at(t0 + secs(30)).await;
     drain_closes(&pool).await;
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(timed.closes.lock().clone(), vec![(1, t0 + secs(30))]);
 }
 
@@ -949,7 +972,7 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
 async fn fast_path_gets_are_counted_and_a_forgotten_key_counts_from_zero() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .idle_timeout(Some(secs(10)))
+        .idle_timeout(secs(10))
         .jitter(0.0)
         .initial(1)
         .build()

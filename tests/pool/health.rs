@@ -1,30 +1,30 @@
-mod support;
-
-// Connection health: the health check before lending (`HealthCheck::Never`,
-// `Always`, `IfIdleFor(d)`, `ping_timeout`, the checkout deadline during a
-// check, `is_broken` at checkout, no check on a hand-off) and background
-// keepalive (`keepalive_interval`, `keepalive_timeout`,
-// `keepalive_max_missed`, jitter, a connection out for a ping is not lent,
-// a panicking ping, replacement below `min_idle`).
-//
-// Every test runs on a current-thread runtime with the clock paused; tasks
-// only run when the test yields (`settle`, an `.await`), and time only
-// passes through `tokio::time::sleep_until` (auto-advance when every task is
-// idle). Every pool starts from `support::core_builder` (every lifecycle
-// feature off: no idle timeout, no lifetime, no keepalive, health check
-// `Never`, no backoff, no `max_connecting`) plus the one feature under test,
-// always with `jitter(0.0)` where exact instants matter. Connection ids are
-// the mock's: 1, 2, 3… in order of the dials' completion. The mock's pings
-// record `(id, instant)` when they start (`mock.pings()`); `kill()` makes
-// them fail at once, `mute()` makes them hang forever.
+//! Connection health: the health check before lending (`HealthCheck::Never`,
+//! `Always`, `IfIdleFor(d)`, `ping_timeout`, the checkout deadline during a
+//! check, `is_broken` at checkout, no check on a hand-off) and background
+//! keepalive (`keepalive_interval`, `keepalive_timeout`,
+//! `keepalive_max_missed`, jitter, a connection out for a ping is not lent,
+//! a panicking ping, replacement below `min_idle`).
+//!
+//! Every test runs on a current-thread runtime with the clock paused; tasks
+//! only run when the test yields (`settle`, an `.await`), and time only
+//! passes through `tokio::time::sleep_until` (auto-advance when every task is
+//! idle). Every pool starts from `support::core_builder` (every lifecycle
+//! feature off: no idle timeout, no lifetime, no keepalive, health check
+//! `Never`, no backoff, no `max_connecting`) plus the one feature under test,
+//! always with `jitter(0.0)` where exact instants matter. Connection ids are
+//! the mock's: 1, 2, 3… in order of the dials' completion. The mock's pings
+//! record `(id, instant)` when they start (`mock.pings()`); `kill()` makes
+//! them fail at once, `mute()` makes them hang forever.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, async_trait};
-use support::*;
-use support::{Mock, MockConn, MockError, check_counts, settle};
 use tokio::time::{Instant, sleep_until};
+
+use crate::support;
+use crate::support::*;
+use crate::support::{Mock, MockConn, MockError, check_counts, settle};
 
 type U = Mock<()>;
 
@@ -34,12 +34,6 @@ const fn secs(s: u64) -> Duration {
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// `(open, idle, lent, dialing, pinging, waiting)` of the whole pool.
-fn counts<Mg: Manager>(pool: &Pool<Mg>) -> (usize, usize, usize, usize, usize, usize) {
-    let s = pool.state();
-    (s.open, s.idle, s.lent, s.dialing, s.pinging, s.waiting)
 }
 
 /// The mock's pings as `(id, time since t0)`.
@@ -67,7 +61,7 @@ fn keepalive<Mg: Manager>(pool: &Pool<Mg>) -> (u64, u64) {
 /// since t0, first ping due at t0 + 10 s).
 async fn keepalive_pool(mock: &U, max_missed: u32, n: usize) -> Pool<U> {
     support::core_builder(mock.clone())
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .keepalive_max_missed(max_missed)
         .jitter(0.0)
@@ -99,12 +93,12 @@ async fn never_lends_a_dead_idle_conn_without_a_ping() {
     assert_eq!(c.id, 1, "the dead conn is lent");
     assert!(mock.pings().is_empty(), "no ping under Never");
     assert_eq!(health(&pool), (0, 0));
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
     drop(c);
     settle().await;
     assert!(mock.closed().is_empty());
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     assert_eq!(mock.connects(), 1);
 }
 
@@ -166,7 +160,7 @@ async fn always_closes_a_dead_idle_conn_and_the_getter_dials() {
     assert_eq!(pool.state().counters.closed_total(), 1);
     assert_eq!(health(&pool), (1, 1));
     assert_eq!(pool.state().counters.gets, 1, "one get, counted once");
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
     assert_eq!(mock.connects(), 2);
 }
@@ -210,7 +204,7 @@ async fn always_skips_dead_idle_conns_to_the_live_one() {
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 2);
     assert_eq!(health(&pool), (3, 2));
     assert_eq!(mock.connects(), 3, "no new dial");
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -268,7 +262,7 @@ async fn if_idle_for_pings_from_exactly_d_of_idleness() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
     assert_eq!(health(&pool), (2, 1));
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -285,7 +279,7 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(secs(30)))
+        .checkout_timeout(secs(30))
         .initial(1)
         .build()
         .await
@@ -298,7 +292,7 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
     assert!(!g.is_finished(), "still pinging 1 ms before the timeout");
     assert_eq!(
         counts(&pool),
-        (1, 0, 1, 0, 0, 0),
+        Counts { open: 1, lent: 1, ..ZERO },
         "lent to the checking getter"
     );
     assert_eq!(mock.connects(), 1);
@@ -312,7 +306,7 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
     assert_eq!(health(&pool), (1, 1));
     assert_eq!(pool.state().counters.timeouts, 0);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -348,7 +342,7 @@ async fn ping_timeout_then_the_next_idle_conn_serves_the_getter() {
     assert_eq!(mock.closed(), vec![newest]);
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
     assert_eq!(mock.connects(), 2, "no dial: the other idle conn served");
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -361,7 +355,7 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(ms(500)))
+        .checkout_timeout(ms(500))
         .initial(1)
         .build()
         .await
@@ -374,10 +368,7 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
     assert!(!g.is_finished());
     match join(g).await {
         Err(Error::Timeout {
-            waited,
-            last_connect_error: None,
-            foreign_runtime: false,
-            ..
+            waited, last_connect_error: None, foreign_runtime: false, ..
         }) => assert_eq!(waited, ms(500)),
         other => panic!("expected a timeout, got {other:?}"),
     }
@@ -386,7 +377,7 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
     assert_eq!(mock.closed(), vec![1], "closed, not returned mid-ping");
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
     assert_eq!(pool.state().counters.timeouts, 1);
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(pool.state().closing, 0);
     check_counts(&pool, &[()]);
 
@@ -406,7 +397,7 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(ms(500)))
+        .checkout_timeout(ms(500))
         .initial(2)
         .build()
         .await
@@ -418,10 +409,7 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
 
     match pool.get().await {
         Err(Error::Timeout {
-            waited,
-            last_connect_error: None,
-            foreign_runtime: false,
-            ..
+            waited, last_connect_error: None, foreign_runtime: false, ..
         }) => assert_eq!(waited, ms(500)),
         Err(e) => panic!("expected a timeout, got {e:?}"),
         Ok(c) => panic!("expected a timeout, got conn {}", c.id),
@@ -432,7 +420,7 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
     assert_eq!(pool.state().counters.timeouts, 1);
     assert_eq!(pool.key_state(&()).unwrap().counters.timeouts, 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     assert_eq!(pool.state().closing, 0);
     assert_eq!(mock.connects(), 2, "no dial after the deadline");
     check_counts(&pool, &[()]);
@@ -449,7 +437,7 @@ async fn health_check_cut_by_the_checkout_deadline_is_counted() {
     let pool = support::core_builder(mock.clone())
         .health_check(HealthCheck::Always)
         .ping_timeout(secs(1))
-        .checkout_timeout(Some(ms(500)))
+        .checkout_timeout(ms(500))
         .initial(2)
         .build()
         .await
@@ -486,7 +474,10 @@ async fn handed_over_conn_is_not_pinged_even_under_always() {
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
+    );
     mock.conn(1).kill(); // a ping would fail: proves none is sent
     drop(c);
     let c = ok(join(g).await);
@@ -494,7 +485,7 @@ async fn handed_over_conn_is_not_pinged_even_under_always() {
     assert!(mock.pings().is_empty(), "hand-off: no ping");
     assert_eq!(health(&pool), (0, 0));
     assert!(mock.closed().is_empty());
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 
     // Back to idle, the next checkout does ping it (and finds it dead).
@@ -529,7 +520,7 @@ async fn broken_idle_conn_is_closed_at_checkout_without_a_ping() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 0);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -552,7 +543,7 @@ async fn keepalive_pings_a_live_idle_conn_every_interval_exactly() {
         vec![(1, secs(10)), (1, secs(20)), (1, secs(30))]
     );
     assert_eq!(keepalive(&pool), (3, 0));
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     assert!(mock.closed().is_empty());
     check_counts(&pool, &[()]);
 
@@ -570,9 +561,9 @@ async fn keepalive_pings_a_live_idle_conn_every_interval_exactly() {
 async fn keepalive_does_not_reset_the_idle_timeout() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
-        .idle_timeout(Some(secs(25)))
+        .idle_timeout(secs(25))
         .jitter(0.0)
         .initial(1)
         .build()
@@ -581,11 +572,11 @@ async fn keepalive_does_not_reset_the_idle_timeout() {
     let t0 = Instant::now();
     at(t0 + secs(25) - ms(1)).await;
     assert_eq!(pings_since(&mock, t0), vec![(1, secs(10)), (1, secs(20))]);
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     at(t0 + secs(25)).await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
 }
 
@@ -601,7 +592,7 @@ async fn keepalive_closes_a_muted_conn_at_exactly_interval_plus_timeout() {
 
     at(t0 + secs(10)).await;
     assert_eq!(pings_since(&mock, t0), vec![(1, secs(10))]);
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
     assert_eq!(pool.key_state(&()).unwrap().pinging, 1);
     check_counts(&pool, &[()]);
 
@@ -613,7 +604,7 @@ async fn keepalive_closes_a_muted_conn_at_exactly_interval_plus_timeout() {
     assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
     assert_eq!(pool.state().counters.closed_total(), 1);
     assert_eq!(keepalive(&pool), (1, 1));
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(mock.pings().len(), 1);
     check_counts(&pool, &[()]);
 }
@@ -627,13 +618,13 @@ async fn keepalive_closes_a_killed_conn_at_the_interval() {
     mock.conn(1).kill();
     at(t0 + secs(10) - ms(1)).await;
     assert!(mock.closed().is_empty());
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     at(t0 + secs(10)).await;
     assert_eq!(pings_since(&mock, t0), vec![(1, secs(10))]);
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
     assert_eq!(keepalive(&pool), (1, 1));
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
 }
 
@@ -652,13 +643,25 @@ async fn keepalive_max_missed_3_closes_after_the_third_miss() {
     mock.conn(1).mute();
 
     at(t0 + secs(12)).await;
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "one miss: back to idle");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, idle: 1, ..ZERO },
+        "one miss: back to idle"
+    );
     assert_eq!(keepalive(&pool), (1, 1));
     at(t0 + secs(24)).await;
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0), "two misses: still idle");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, idle: 1, ..ZERO },
+        "two misses: still idle"
+    );
     assert_eq!(keepalive(&pool), (2, 2));
     at(t0 + secs(36) - ms(1)).await;
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0), "third ping in flight");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, pinging: 1, ..ZERO },
+        "third ping in flight"
+    );
     assert!(mock.closed().is_empty());
     at(t0 + secs(36)).await;
     assert_eq!(
@@ -668,7 +671,7 @@ async fn keepalive_max_missed_3_closes_after_the_third_miss() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
     assert_eq!(keepalive(&pool), (3, 3));
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
 }
 
@@ -686,14 +689,14 @@ async fn keepalive_good_ping_resets_the_miss_count() {
     mock.conn(1).unmute();
     at(t0 + secs(34)).await;
     assert_eq!(keepalive(&pool), (3, 2), "the third ping answered");
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
 
     // Muted again: misses at 46 (ping 44) and 58 (ping 56) are only 1 and 2.
     mock.conn(1).mute();
     at(t0 + secs(70) - ms(1)).await;
     assert_eq!(keepalive(&pool), (5, 4));
     assert!(mock.closed().is_empty(), "the count was reset: kept");
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
     at(t0 + secs(70)).await;
     assert_eq!(
         pings_since(&mock, t0),
@@ -757,16 +760,19 @@ async fn conn_being_pinged_is_not_lent_the_getter_dials() {
     let t0 = Instant::now();
     mock.conn(1).mute();
     at(t0 + secs(10)).await;
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
 
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2, "dialed: conn 1 is out for its ping");
     assert_eq!(Instant::now(), t0 + secs(10));
-    assert_eq!(counts(&pool), (2, 0, 1, 0, 1, 0));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 1, pinging: 1, ..ZERO }
+    );
     check_counts(&pool, &[()]);
     at(t0 + secs(12)).await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -777,31 +783,31 @@ async fn conn_being_pinged_is_not_lent_the_getter_dials() {
 async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
     let mock = U::new();
     // `core_builder` takes a `Mock`: the same settings, spelled out.
-    let pool = Pool::builder(SlowPing {
-        mock: mock.clone(),
-        delay: secs(1),
-    })
-    .idle_timeout(None)
-    .max_lifetime(None)
-    .no_backoff()
-    .max_connecting(usize::MAX)
-    .max_open(1)
-    .health_check(HealthCheck::Always)
-    .keepalive_interval(Some(secs(10)))
-    .keepalive_timeout(secs(2))
-    .jitter(0.0)
-    .initial(1)
-    .build()
-    .await
-    .unwrap();
+    let pool = Pool::builder(SlowPing { mock: mock.clone(), delay: secs(1) })
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .no_backoff()
+        .max_connecting(usize::MAX)
+        .max_open(1)
+        .health_check(HealthCheck::Always)
+        .keepalive_interval(secs(10))
+        .keepalive_timeout(secs(2))
+        .jitter(0.0)
+        .initial(1)
+        .build()
+        .await
+        .unwrap();
     let t0 = Instant::now();
     at(t0 + secs(10)).await;
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
 
     let g = spawn_get(&pool, ());
     at(t0 + secs(11) - ms(1)).await;
     assert!(!g.is_finished(), "not lent mid-ping");
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, pinging: 1, waiting: 1, ..ZERO }
+    );
     check_counts(&pool, &[()]);
 
     let c = ok(join(g).await);
@@ -815,7 +821,7 @@ async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
     assert_eq!(health(&pool), (0, 0));
     assert_eq!(keepalive(&pool), (1, 0));
     assert_eq!(mock.connects(), 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -827,7 +833,7 @@ async fn at_the_cap_a_pinged_conn_that_missed_once_goes_to_the_waiter() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .keepalive_max_missed(2)
         .jitter(0.0)
@@ -841,14 +847,17 @@ async fn at_the_cap_a_pinged_conn_that_missed_once_goes_to_the_waiter() {
     let g = spawn_get(&pool, ());
     at(t0 + secs(12) - ms(1)).await;
     assert!(!g.is_finished());
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 1));
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, pinging: 1, waiting: 1, ..ZERO }
+    );
     let c = ok(join(g).await);
     assert_eq!(Instant::now(), t0 + secs(12));
     assert_eq!(c.id, 1);
     assert_eq!(keepalive(&pool), (1, 1));
     assert!(mock.closed().is_empty());
     assert_eq!(mock.connects(), 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -859,7 +868,7 @@ async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.0)
         .initial(1)
@@ -878,7 +887,7 @@ async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -894,7 +903,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .max_open(200)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.2)
         .build()
@@ -907,7 +916,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
     let t1 = Instant::now() + secs(100);
     sleep_until(t1).await;
     drop(held); // all returned at t1
-    assert_eq!(counts(&pool), (200, 200, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 200, idle: 200, ..ZERO });
 
     at(t1 + secs(8) - ms(1)).await;
     assert!(mock.pings().is_empty(), "nothing before 8 s");
@@ -932,7 +941,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
     let (lo, hi) = (*instants.first().unwrap(), *instants.last().unwrap());
     assert!(lo - t1 < ms(8500) && hi - t1 > ms(9500), "{lo:?}..{hi:?}");
     assert_eq!(keepalive(&pool), (200, 0));
-    assert_eq!(counts(&pool), (200, 200, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 200, idle: 200, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -943,7 +952,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
 async fn keepalive_jitter_is_drawn_for_every_interval() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.2)
         .initial(1)
@@ -992,7 +1001,7 @@ async fn keepalive_panicking_ping_counts_the_conn_closed_and_the_pool_works_on()
         (s.counters.keepalive_pings, s.counters.keepalive_failures),
         (2, 1)
     );
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     assert_eq!(s.closing, 0);
     assert_eq!(mock.closed(), vec![lost], "closed through Manager::close");
     check_counts(&pool, &[()]);
@@ -1004,7 +1013,7 @@ async fn keepalive_panicking_ping_counts_the_conn_closed_and_the_pool_works_on()
     assert_eq!(a.id, kept);
     let b = ok(pool.get().await);
     assert_eq!(b.id, 3, "a new dial");
-    assert_eq!(counts(&pool), (2, 0, 2, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -1020,7 +1029,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.0)
         .initial(1)
@@ -1028,7 +1037,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
         .await
         .unwrap();
     let t0 = Instant::now();
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     mock.conn(1).kill();
     at(t0 + secs(10) - ms(1)).await;
     assert_eq!(mock.connects(), 1);
@@ -1036,7 +1045,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
     assert_eq!(mock.connects(), 2, "replaced at once");
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     check_counts(&pool, &[()]);
     at(t0 + secs(20)).await;
     assert_eq!(
@@ -1045,7 +1054,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
         "the replacement is kept alive too"
     );
     assert_eq!(keepalive(&pool), (2, 1));
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
 }
 
 /// `min_idle(1)` with a muted connection: while its ping is pending it
@@ -1056,7 +1065,7 @@ async fn keepalive_replacement_waits_for_the_pings_verdict() {
     let mock = U::new();
     let pool = support::core_builder(mock.clone())
         .min_idle(1)
-        .keepalive_interval(Some(secs(10)))
+        .keepalive_interval(secs(10))
         .keepalive_timeout(secs(2))
         .jitter(0.0)
         .initial(1)
@@ -1067,11 +1076,11 @@ async fn keepalive_replacement_waits_for_the_pings_verdict() {
     mock.conn(1).mute();
     at(t0 + secs(12) - ms(1)).await;
     assert_eq!(mock.connects(), 1, "pinging counts toward min_idle");
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
     at(t0 + secs(12)).await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(mock.connects(), 2);
-    assert_eq!(counts(&pool), (1, 1, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -1096,12 +1105,12 @@ async fn a_getter_cancelled_mid_health_check_closes_the_conn() {
     let g = spawn_get(&pool, ());
     settle().await;
     assert_eq!(mock.pings().len(), 1, "the ping is in flight");
-    assert_eq!(counts(&pool), (1, 0, 1, 0, 0, 0));
+    assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     g.abort();
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
     // The next getter dials a fresh connection.
     let c = ok(pool.get().await);
@@ -1118,12 +1127,16 @@ async fn a_missed_ping_on_a_broken_conn_closes_it_at_once() {
     let t0 = Instant::now();
     mock.conn(1).mute();
     at(t0 + secs(10)).await;
-    assert_eq!(counts(&pool), (1, 0, 0, 0, 1, 0), "ping in flight");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, pinging: 1, ..ZERO },
+        "ping in flight"
+    );
     mock.conn(1).break_it();
     at(t0 + secs(12)).await;
     assert_eq!(mock.closed(), vec![1], "closed at the first miss");
     assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
     assert_eq!(keepalive(&pool), (1, 1));
-    assert_eq!(counts(&pool), (0, 0, 0, 0, 0, 0));
+    assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
 }

@@ -1,11 +1,10 @@
 //! An in-process tonic server on 127.0.0.1 with tonic-health's health
 //! service (`""` and [`SERVICE`] `SERVING`), counting the connections it
 //! accepts, with a chosen `MAX_CONCURRENT_STREAMS`: [`GrpcServer`]. Used by
-//! `tests/grpc.rs` and, behind `fault_support`'s proxy, `tests/faults.rs`.
+//! `managers/grpc.rs` and, behind [`super::fault`]'s proxy, `reliability/faults.rs`.
 //!
-//! And, without tonic (so `tests/http2.rs` uses it too, with the `http2`
+//! And, without tonic (so `managers/http2.rs` uses it too, with the `http2`
 //! feature alone), raw HTTP/2 for scripted servers: [`raw`].
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -79,13 +78,7 @@ impl GrpcServer {
                 .await
                 .unwrap();
         });
-        GrpcServer {
-            addr,
-            reporter,
-            accepted,
-            shutdown: Some(tx),
-            task,
-        }
+        GrpcServer { addr, reporter, accepted, shutdown: Some(tx), task }
     }
 
     /// Connections accepted so far.
@@ -174,11 +167,7 @@ pub mod raw {
                     });
                 }
             });
-            Self {
-                addr,
-                accepted,
-                task,
-            }
+            Self { addr, accepted, task }
         }
 
         /// Connections accepted so far.

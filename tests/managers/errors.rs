@@ -4,7 +4,7 @@
 //! message: each error either writes its cause into its message or returns
 //! it as its source, never both.
 //!
-//! The PostgreSQL cases run against a real server (`pg_support`; with
+//! The PostgreSQL cases run against a real server (`support::pg`; with
 //! `CI=true` they must run, never skip): an unknown database, an unknown
 //! role, a wrong password and a server that is down each show PostgreSQL's
 //! own words in `{}` of the pool's `Error` and of `BuildError`.
@@ -130,7 +130,7 @@ fn builder() -> connpool::Builder<Scripted> {
         .idle_timeout(None)
         .max_lifetime(None)
         .keepalive_interval(None)
-        .checkout_timeout(Some(Duration::from_secs(1)))
+        .checkout_timeout(Duration::from_secs(1))
         .connect_timeout(Duration::from_secs(60))
 }
 
@@ -239,12 +239,7 @@ async fn backoff_names_the_key() {
     let e = pool.get_for(&key("inline-db-7")).await.unwrap_err();
     assert!(matches!(e, Error::Connect(_)), "{e}");
     let e = pool.get_for(&key("inline-db-7")).await.unwrap_err();
-    let Error::Backoff {
-        key: shown_key,
-        retry_in,
-        ..
-    } = &e
-    else {
+    let Error::Backoff { key: shown_key, retry_in, .. } = &e else {
         panic!("expected a backoff, got {e:?}")
     };
     assert_eq!(&**shown_key, "\"inline-db-7\"");
@@ -272,12 +267,7 @@ async fn backoff_names_the_key() {
 /// Errors without a cause: one message, no manager error.
 #[tokio::test(start_paused = true)]
 async fn too_many_waiters_and_closed() {
-    let pool = builder()
-        .no_backoff()
-        .max_waiters(Some(1))
-        .build()
-        .await
-        .unwrap();
+    let pool = builder().no_backoff().max_waiters(1).build().await.unwrap();
     let first = tokio::spawn({
         let pool = pool.clone();
         async move { pool.get_for(&key("hang")).await.map(|_| ()) }
@@ -359,7 +349,7 @@ fn timeout_on_a_foreign_runtime_hints_at_the_pool_runtime() {
         .unwrap();
     let pool = built_in.block_on(async {
         builder()
-            .checkout_timeout(Some(Duration::from_millis(200)))
+            .checkout_timeout(Duration::from_millis(200))
             .build()
             .await
             .unwrap()
@@ -371,10 +361,7 @@ fn timeout_on_a_foreign_runtime_hints_at_the_pool_runtime() {
         .build()
         .unwrap();
     let e = elsewhere.block_on(pool.get_for(&key("ok"))).unwrap_err();
-    let Error::Timeout {
-        foreign_runtime, ..
-    } = &e
-    else {
+    let Error::Timeout { foreign_runtime, .. } = &e else {
         panic!("expected a timeout, got {e:?}")
     };
     assert!(*foreign_runtime);
@@ -387,13 +374,7 @@ fn timeout_on_a_foreign_runtime_hints_at_the_pool_runtime() {
     // In its own runtime a timeout carries no hint.
     let e = built_in.block_on(pool.get_for(&key("hang"))).unwrap_err();
     assert!(
-        matches!(
-            e,
-            Error::Timeout {
-                foreign_runtime: false,
-                ..
-            }
-        ),
+        matches!(e, Error::Timeout { foreign_runtime: false, .. }),
         "{e:?}"
     );
     assert!(!e.to_string().contains("runtime"), "{e}");
@@ -541,10 +522,6 @@ mod h2 {
 }
 
 #[cfg(feature = "postgres")]
-#[path = "pg_support/mod.rs"]
-mod pg_support;
-
-#[cfg(feature = "postgres")]
 mod postgres {
     use std::sync::Arc;
 
@@ -552,8 +529,8 @@ mod postgres {
     use tokio_postgres::Config;
     use tokio_postgres::error::SqlState;
 
-    use super::pg_support::{self, PgServer};
     use super::*;
+    use crate::support::pg::{self, PgServer};
 
     const PASSWORD: &str = "right-horse-battery";
     const WRONG: &str = "wrong-staple-battery";
@@ -603,7 +580,7 @@ mod postgres {
     }
 
     fn server() -> Option<Arc<PgServer>> {
-        pg_support::shared()
+        pg::kept()
     }
 
     #[tokio::test]
@@ -642,7 +619,7 @@ mod postgres {
         let server = if shared.is_throwaway() {
             shared
         } else {
-            let Some(own) = pg_support::dedicated() else {
+            let Some(own) = pg::dedicated() else {
                 return;
             };
             own

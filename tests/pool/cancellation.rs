@@ -6,7 +6,7 @@
 //! queues a second waiter `W2` (a spawned task) behind it, drives `G` to its
 //! point, cancels it, then lets the rest of the story happen (the dial
 //! resolves, the borrower lets go). After the cancel and after the rest it
-//! asserts the exact counts (`open, idle, lent, dialing, waiting`), that no
+//! asserts the exact counts (open, idle, lent, dialing, pinging, waiting), that no
 //! connection was lost (it reached `W2` or the idle list, with the expected
 //! id), that no connection was closed that should not have been, that the pool
 //! still serves, and that `close` closes every connection the mock ever made
@@ -23,8 +23,6 @@
 //! until 13 s (`connect_timeout`); dials that must be delivered before it take
 //! 6 s / 7 s; dials started after the cancel take 3 s / 4 s.
 
-mod support;
-
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -32,9 +30,11 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use connpool::{ConnectError, Error, Pool, Pooled};
-use support::{Gate, Mock, MockError, Step, check_counts, settle};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+
+use crate::support;
+use crate::support::{Counts, Gate, Mock, MockError, Step, ZERO, check_counts, counts, settle};
 
 type M = Mock<u32>;
 type Conn = Pooled<M>;
@@ -231,9 +231,6 @@ enum SecondGets {
     DialError,
 }
 
-/// `[open, idle, lent, dialing, waiting]`.
-type Snap = [usize; 5];
-
 impl Cell {
     /// 1 if a second waiter is present.
     fn s(self) -> usize {
@@ -261,26 +258,33 @@ impl Cell {
     }
 
     /// Counts once `G` is armed (before `W2`), and dials made by then.
-    fn armed(self) -> (Snap, usize) {
+    fn armed(self) -> (Counts, usize) {
         match self.point {
-            Point::AtKeyCap | Point::AtPoolCap | Point::HandedOffAtCap => ([1, 0, 1, 0, 1], 1),
-            Point::Dialing | Point::Dialed => ([1, 0, 0, 1, 1], 1),
-            Point::HandedOff => ([2, 0, 1, 1, 1], 2),
+            Point::AtKeyCap | Point::AtPoolCap | Point::HandedOffAtCap => {
+                (Counts { open: 1, lent: 1, waiting: 1, ..ZERO }, 1)
+            }
+            Point::Dialing | Point::Dialed => {
+                (Counts { open: 1, dialing: 1, waiting: 1, ..ZERO }, 1)
+            }
+            Point::HandedOff => (
+                Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO },
+                2,
+            ),
         }
     }
 
     /// Counts right after the cancel (and the tasks it woke) settled.
-    fn after_cancel(self) -> Snap {
+    fn after_cancel(self) -> Counts {
         let s = self.s();
         let alone = 1 - s;
         match self.point {
-            Point::AtKeyCap | Point::AtPoolCap => [1, 0, 1, 0, s],
-            Point::Dialing => [1, 0, 0, 1, s],
-            Point::HandedOff => [2, alone, s, 1, 0],
-            Point::HandedOffAtCap => [1, alone, s, 0, 0],
-            Point::Dialed if self.ok() => [1, alone, s, 0, 0],
+            Point::AtKeyCap | Point::AtPoolCap => Counts { open: 1, lent: 1, waiting: s, ..ZERO },
+            Point::Dialing => Counts { open: 1, dialing: 1, waiting: s, ..ZERO },
+            Point::HandedOff => Counts { open: 2, idle: alone, lent: s, dialing: 1, ..ZERO },
+            Point::HandedOffAtCap => Counts { open: 1, idle: alone, lent: s, ..ZERO },
+            Point::Dialed if self.ok() => Counts { open: 1, idle: alone, lent: s, ..ZERO },
             // The failed dial freed the slot; W2 dialed in it.
-            Point::Dialed => [s, 0, s, 0, 0],
+            Point::Dialed => Counts { open: s, lent: s, ..ZERO },
         }
     }
 
@@ -377,17 +381,12 @@ async fn advance_to(t: Instant) {
     settle().await;
 }
 
-fn snap(pool: &Pool<M>) -> Snap {
-    let s = pool.state();
-    [s.open, s.idle, s.lent, s.dialing, s.waiting]
-}
-
 #[track_caller]
-fn expect_snap(pool: &Pool<M>, cell: Cell, stage: &str, want: Snap) {
+fn expect_counts(pool: &Pool<M>, cell: Cell, stage: &str, want: Counts) {
     assert_eq!(
-        snap(pool),
+        counts(pool),
         want,
-        "{cell} {stage}: [open, idle, lent, dialing, waiting] (state {:?})",
+        "{cell} {stage} (state {:?})",
         pool.state()
     );
     check_counts(pool, &[K, OTHER]);
@@ -406,7 +405,7 @@ impl World {
             .max_open(max_open)
             .max_open_per_key(max_open_per_key)
             .connect_timeout(connect_timeout)
-            .checkout_timeout(Some(CHECKOUT))
+            .checkout_timeout(CHECKOUT)
             .build()
             .await
             .unwrap_or_else(|e| panic!("{cell}: build: {e}"));
@@ -450,7 +449,7 @@ impl World {
         let cell = self.cell;
         settle().await;
         let (mut want, dials) = cell.armed();
-        expect_snap(&self.pool, cell, "armed", want);
+        expect_counts(&self.pool, cell, "armed", want);
         assert_eq!(self.mock.connects(), dials, "{cell} armed: dials made");
         advance_to(self.t0 + SECOND_ARRIVES).await;
         if cell.second == Second::Waiter {
@@ -458,8 +457,8 @@ impl World {
             self.second = Some(tokio::spawn(async move { pool.get_for(&K).await }));
             settle().await;
         }
-        want[4] += cell.s();
-        expect_snap(&self.pool, cell, "second waiter queued", want);
+        want.waiting += cell.s();
+        expect_counts(&self.pool, cell, "second waiter queued", want);
         assert_eq!(
             self.mock.connects(),
             dials,
@@ -479,11 +478,11 @@ impl World {
                 // Returning is synchronous: G's slot holds the connection now.
                 drop(self.holder.take().expect("holder"));
                 let want = if cell.point == Point::HandedOff {
-                    [2, 0, 1, 1, s]
+                    Counts { open: 2, lent: 1, dialing: 1, waiting: s, ..ZERO }
                 } else {
-                    [1, 0, 1, 0, s]
+                    Counts { open: 1, lent: 1, waiting: s, ..ZERO }
                 };
-                expect_snap(&self.pool, cell, "handed off", want);
+                expect_counts(&self.pool, cell, "handed off", want);
             }
             Point::Dialed => {
                 let waiting = self.pool.state().waiting;
@@ -500,7 +499,12 @@ impl World {
                 }
                 assert!(served, "{cell}: G's dial never delivered to it");
                 if cell.ok() {
-                    expect_snap(&self.pool, cell, "dial delivered", [1, 0, 1, 0, s]);
+                    expect_counts(
+                        &self.pool,
+                        cell,
+                        "dial delivered",
+                        Counts { open: 1, lent: 1, waiting: s, ..ZERO },
+                    );
                 }
             }
         }
@@ -551,7 +555,7 @@ impl World {
 
     fn check_after_cancel(&self) {
         let cell = self.cell;
-        expect_snap(&self.pool, cell, "after the cancel", cell.after_cancel());
+        expect_counts(&self.pool, cell, "after the cancel", cell.after_cancel());
         let key_waiting = self.pool.key_state(&K).map_or(0, |k| k.waiting);
         let want = if cell.point.delivered() { 0 } else { cell.s() };
         assert_eq!(key_waiting, want, "{cell} after the cancel: key waiting");
@@ -639,7 +643,12 @@ impl World {
     async fn check_final(&mut self) {
         let cell = self.cell;
         let n = cell.final_idle();
-        expect_snap(&self.pool, cell, "at the end", [n, n, 0, 0, 0]);
+        expect_counts(
+            &self.pool,
+            cell,
+            "at the end",
+            Counts { open: n, idle: n, ..ZERO },
+        );
         let state = self.pool.state();
         assert_eq!(state.closing, 0, "{cell}: closes still running");
         assert_eq!(
@@ -787,12 +796,7 @@ async fn run_point(point: Point) {
     for &dial in dials {
         for second in Second::ALL {
             for cancel in Cancel::ALL {
-                let cell = Cell {
-                    point,
-                    dial,
-                    second,
-                    cancel,
-                };
+                let cell = Cell { point, dial, second, cancel };
                 cells += 1;
                 match tokio::spawn(tokio::time::timeout(CELL_LIMIT, run_cell(cell))).await {
                     Ok(Ok(())) => {}
@@ -871,7 +875,11 @@ async fn aborting_a_task_after_its_hand_off_passes_the_connection_on() {
         });
         settle().await;
         let s = usize::from(w2.is_some());
-        assert_eq!(snap(&pool), [1, 0, 1, 0, 1 + s], "{second:?}: queued");
+        assert_eq!(
+            counts(&pool),
+            Counts { open: 1, lent: 1, waiting: 1 + s, ..ZERO },
+            "{second:?}: queued"
+        );
         // Hands connection 1 to the getter's slot and wakes its task...
         drop(holder);
         // ...which is aborted before it runs again.
@@ -882,14 +890,22 @@ async fn aborting_a_task_after_its_hand_off_passes_the_connection_on() {
             "{second:?}: the abort should have hit before the getter ran: {joined:?}"
         );
         settle().await;
-        assert_eq!(snap(&pool), [1, 1 - s, s, 0, 0], "{second:?}: after abort");
+        assert_eq!(
+            counts(&pool),
+            Counts { open: 1, idle: 1 - s, lent: s, ..ZERO },
+            "{second:?}: after abort"
+        );
         if let Some(w2) = w2 {
             assert!(w2.is_finished(), "{second:?}: second waiter not served");
             let conn = w2.await.unwrap().unwrap();
             assert_eq!(conn.id, 1, "{second:?}: second waiter");
         }
         settle().await;
-        assert_eq!(snap(&pool), [1, 1, 0, 0, 0], "{second:?}: at the end");
+        assert_eq!(
+            counts(&pool),
+            Counts { open: 1, idle: 1, ..ZERO },
+            "{second:?}: at the end"
+        );
         assert_eq!(mock.connects(), 1, "{second:?}: no extra dial");
         close(&pool).await;
         assert_eq!(mock.closed(), vec![1], "{second:?}: closed once");
@@ -926,9 +942,17 @@ async fn live_waiters_between_cancelled_ones_are_served_in_order() {
         }
         settle().await;
     }
-    assert_eq!(snap(&pool), [1, 0, 1, 0, 6], "all queued");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 6, ..ZERO },
+        "all queued"
+    );
     drop(cancelled);
-    assert_eq!(snap(&pool), [1, 0, 1, 0, 3], "cancelled ones gone");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 3, ..ZERO },
+        "cancelled ones gone"
+    );
     drop(holder);
     settle().await;
     for h in live {
@@ -936,7 +960,11 @@ async fn live_waiters_between_cancelled_ones_are_served_in_order() {
         h.await.unwrap();
     }
     assert_eq!(*order.lock(), vec![(1, 1), (3, 1), (5, 1)], "FIFO order");
-    assert_eq!(snap(&pool), [1, 1, 0, 0, 0], "at the end");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, idle: 1, ..ZERO },
+        "at the end"
+    );
     assert_eq!(mock.connects(), 1, "one connection served everybody");
     close(&pool).await;
     assert_eq!(mock.closed(), vec![1]);
@@ -948,7 +976,7 @@ async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
     let mock = M::new();
     let pool = support::core_builder(mock.clone())
         .max_open_per_key(1)
-        .max_waiters(Some(1))
+        .max_waiters(1)
         .build()
         .await
         .unwrap();
@@ -974,7 +1002,7 @@ async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
     assert!(waiter.is_finished(), "the admitted waiter was not served");
     assert_eq!(waiter.await.unwrap().unwrap(), 1);
     settle().await;
-    assert_eq!(snap(&pool), [1, 1, 0, 0, 0]);
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     close(&pool).await;
     assert_eq!(mock.closed(), vec![1]);
 }
@@ -1012,14 +1040,18 @@ async fn a_crowd_of_timed_out_getters_leaves_the_live_one_served() {
     for h in crowd {
         assert!(h.await.unwrap(), "a crowd getter should have timed out");
     }
-    assert_eq!(snap(&pool), [1, 0, 1, 0, 1], "only the live getter waits");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, waiting: 1, ..ZERO },
+        "only the live getter waits"
+    );
     assert_eq!(pool.key_state(&K).map(|k| k.waiting), Some(1));
     drop(holder);
     settle().await;
     assert!(live.is_finished(), "the live getter was not served");
     assert_eq!(live.await.unwrap().unwrap(), 1, "the live getter is served");
     settle().await;
-    assert_eq!(snap(&pool), [1, 1, 0, 0, 0]);
+    assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     assert_eq!(mock.connects(), 1);
     close(&pool).await;
     assert_eq!(mock.closed(), vec![1]);
@@ -1047,7 +1079,11 @@ async fn a_panicking_dial_behind_a_dropped_getter_leaks_nothing() {
         });
         settle().await;
         let s = usize::from(w2.is_some());
-        assert_eq!(snap(&pool), [1, 0, 0, 1, 1 + s], "{second:?}: dialing");
+        assert_eq!(
+            counts(&pool),
+            Counts { open: 1, dialing: 1, waiting: 1 + s, ..ZERO },
+            "{second:?}: dialing"
+        );
         // G's dial fails; the slot it frees dials for W2 (if any), and
         // that dial panics.
         if s == 1 {
@@ -1059,7 +1095,7 @@ async fn a_panicking_dial_behind_a_dropped_getter_leaks_nothing() {
         // dial panicked and was reported as aborted.
         drop(fut);
         settle().await;
-        assert_eq!(snap(&pool), [0, 0, 0, 0, 0], "{second:?}: after drop");
+        assert_eq!(counts(&pool), ZERO, "{second:?}: after drop");
         // The key is remembered for its failed dials, with nothing counted.
         let ks = pool.key_state(&K).expect("remembered for its failures");
         assert_eq!(ks.dial_failures_in_a_row, 1 + s as u32, "{second:?}");

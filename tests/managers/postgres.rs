@@ -1,9 +1,9 @@
 //! The PostgreSQL manager against a real server (`--features postgres`).
 //!
-//! Each test takes a server from `pg_support`: `DATABASE_URL` if set, else a
-//! throwaway PostgreSQL shared by this binary's tests (the restart test gets
-//! one of its own), stopped when the last test holding it ends. Without
-//! PostgreSQL the tests print a skip message and pass, unless `CI=true`.
+//! Each test takes a server from `support::pg`: `DATABASE_URL` if set, else
+//! a throwaway PostgreSQL shared by this binary's tests and kept up until it
+//! exits (the restart test gets one of its own). Without PostgreSQL the
+//! tests print a skip message and pass, unless `CI=true`.
 //!
 //! Pools count their connections on the server's side: every pool sets a
 //! unique `application_name`, and a separate direct client samples
@@ -16,11 +16,6 @@
 //! implementation reaches; the one timed assertion (answers within the
 //! checkout deadline while the server is down) has a slack of a second.
 //! Every test body is bounded by `TEST_LIMIT`.
-#![cfg(feature = "postgres")]
-
-#[path = "pg_support/mod.rs"]
-mod pg_support;
-mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
@@ -32,10 +27,12 @@ use std::time::Duration;
 use connpool::managers::postgres::{PgError, PgKey, PostgresManager};
 use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, async_trait};
 use parking_lot::Mutex;
-use pg_support::PgServer;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
+
+use crate::support;
+use crate::support::pg::PgServer;
 
 /// Upper bound of one test's body.
 const TEST_LIMIT: Duration = Duration::from_secs(40);
@@ -148,14 +145,14 @@ async fn wait_no_sessions(admin: &Client, app: &str) {
 /// query succeeds, and closing the pool ends the sessions.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn max_open_holds_on_the_server() {
-    let Some(pg) = pg_support::shared() else {
+    let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {
         let app = unique("max_open");
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(4)
-            .checkout_timeout(Some(Duration::from_secs(20)))
+            .checkout_timeout(Duration::from_secs(20))
             .build()
             .await
             .unwrap();
@@ -216,7 +213,7 @@ async fn max_open_holds_on_the_server() {
 /// gets after every idle backend was killed) succeeds at its first query.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_backend_is_replaced_before_it_is_lent() {
-    let Some(pg) = pg_support::shared() else {
+    let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {
@@ -224,7 +221,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(3)
             .health_check(HealthCheck::Always)
-            .checkout_timeout(Some(Duration::from_secs(10)))
+            .checkout_timeout(Duration::from_secs(10))
             .build()
             .await
             .unwrap();
@@ -365,7 +362,7 @@ async fn timed_get(
 /// load leaves every caller answered in time and the pool serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn server_restart() {
-    let Some(pg) = pg_support::dedicated() else {
+    let Some(pg) = support::pg::dedicated() else {
         return;
     };
     bounded(async {
@@ -375,7 +372,7 @@ async fn server_restart() {
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(4)
             .initial(2)
-            .checkout_timeout(Some(Duration::from_secs(2)))
+            .checkout_timeout(Duration::from_secs(2))
             .connect_timeout(CONNECT)
             .backoff(Duration::from_millis(50), BACKOFF_CAP)
             .build()
@@ -499,7 +496,7 @@ async fn server_restart() {
 /// database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_databases_with_per_key_limits() {
-    let Some(pg) = pg_support::shared() else {
+    let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {
@@ -520,7 +517,7 @@ async fn two_databases_with_per_key_limits() {
         let pool = Pool::builder(manager)
             .max_open(6)
             .max_open_per_key(2)
-            .checkout_timeout(Some(Duration::from_secs(20)))
+            .checkout_timeout(Duration::from_secs(20))
             .build()
             .await
             .unwrap();
@@ -594,7 +591,7 @@ async fn two_databases_with_per_key_limits() {
 /// ours, and `ping` fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_requests_and_is_broken() {
-    let Some(pg) = pg_support::shared() else {
+    let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {
@@ -655,7 +652,7 @@ async fn abandoned_requests_and_is_broken() {
 /// broken when it comes back, never lent again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_connection_is_not_reused_after_return() {
-    let Some(pg) = pg_support::shared() else {
+    let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {
@@ -729,7 +726,7 @@ impl Manager for Watched {
 /// getter gets a new connection that works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_idle_connection_is_not_lent() {
-    let Some(pg) = pg_support::shared() else {
+    let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {

@@ -1,13 +1,9 @@
 //! The TCP manager against real sockets on 127.0.0.1 (in-process servers from
-//! `tcp_support`, and the fault proxy of `fault_support`). Real I/O rules out tokio's paused clock here: every wait
+//! `support::echo`, and the fault proxy of `support::fault`). Real I/O rules out tokio's paused clock here: every wait
 //! on a network event is bounded by a short real timeout (a few seconds) that
 //! only a broken implementation runs into, and no test sleeps to synchronize.
 //! The one polling loop (test `keepalive_declares_a_blackholed_peer_dead`)
 //! measures when a counter moves, 1 ms at a time, under a 5 s bound.
-#![cfg(feature = "tcp")]
-
-mod fault_support;
-mod tcp_support;
 
 use std::io;
 use std::net::SocketAddr;
@@ -23,8 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-use fault_support::FaultProxy;
-use tcp_support::EchoServer;
+use crate::support::echo::EchoServer;
+use crate::support::fault::FaultProxy;
 
 const BOUND: Duration = Duration::from_secs(5);
 
@@ -285,7 +281,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
     let proxy = FaultProxy::start(server.addr).await;
     let dest = Destination::from(proxy.addr);
     let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
-        .keepalive_interval(Some(INTERVAL))
+        .keepalive_interval(INTERVAL)
         .keepalive_timeout(TIMEOUT)
         .jitter(0.0)
         .build()
@@ -339,7 +335,7 @@ async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
     let server = EchoServer::start().await;
     let dest = Destination::from(server.addr);
     let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
-        .keepalive_interval(Some(Duration::from_millis(100)))
+        .keepalive_interval(Duration::from_millis(100))
         .keepalive_timeout(Duration::from_millis(100))
         .keepalive_max_missed(3)
         .jitter(0.0)

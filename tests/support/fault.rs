@@ -28,7 +28,6 @@
 //! The proxy counts the connections it accepted (= dial attempts that
 //! reached it) and the connections the fault cut (reset, closed). Dropping
 //! it stops the listener and closes every connection it holds.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -52,7 +51,7 @@ pub enum Fault {
 }
 
 #[derive(Default)]
-struct Counts {
+struct Tally {
     accepted: AtomicUsize,
     /// Connections the proxy reset or closed because of a fault.
     cut: AtomicUsize,
@@ -67,7 +66,7 @@ pub struct FaultProxy {
     pub addr: SocketAddr,
     upstream: SocketAddr,
     fault: watch::Sender<Fault>,
-    counts: Arc<Counts>,
+    counts: Arc<Tally>,
     acceptor: JoinHandle<()>,
 }
 
@@ -77,7 +76,7 @@ impl FaultProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (fault, rx) = watch::channel(Fault::None);
-        let counts = Arc::new(Counts::default());
+        let counts = Arc::new(Tally::default());
         let c = Arc::clone(&counts);
         let acceptor = tokio::spawn(async move {
             loop {
@@ -88,13 +87,7 @@ impl FaultProxy {
                 tokio::spawn(serve(id, client, upstream, rx.clone(), Arc::clone(&c)));
             }
         });
-        FaultProxy {
-            addr,
-            upstream,
-            fault,
-            counts,
-            acceptor,
-        }
+        FaultProxy { addr, upstream, fault, counts, acceptor }
     }
 
     /// Switches the fault (live connections see it at once).
@@ -156,10 +149,10 @@ impl Drop for FaultProxy {
 }
 
 /// Counts a held connection while it lives.
-struct Live(Arc<Counts>);
+struct Live(Arc<Tally>);
 
 impl Live {
-    fn new(c: &Arc<Counts>) -> Live {
+    fn new(c: &Arc<Tally>) -> Live {
         c.live.fetch_add(1, Ordering::SeqCst);
         Live(Arc::clone(c))
     }
@@ -186,7 +179,7 @@ async fn serve(
     client: TcpStream,
     upstream: SocketAddr,
     mut rx: watch::Receiver<Fault>,
-    counts: Arc<Counts>,
+    counts: Arc<Tally>,
 ) {
     let _live = Live::new(&counts);
     let fault = *rx.borrow_and_update();
@@ -245,10 +238,10 @@ async fn pump(
     mut client: TcpStream,
     mut server: TcpStream,
     mut rx: watch::Receiver<Fault>,
-    counts: Arc<Counts>,
+    counts: Arc<Tally>,
 ) {
     let mut fault = *rx.borrow_and_update();
-    let severed = |c: &Counts| id < c.severed_below.load(Ordering::SeqCst);
+    let severed = |c: &Tally| id < c.severed_below.load(Ordering::SeqCst);
     let mut budget = match fault {
         Fault::CloseAfter(n) => n,
         _ => usize::MAX,

@@ -1,4 +1,4 @@
-//! Randomized soak (issue #7, item 3): at least 10⁶ pool operations over the
+//! Randomized soak: at least 10⁶ pool operations over the
 //! TCP manager against the in-process echo server, half of the traffic
 //! through the fault proxy, on a 2-worker runtime: gets (awaited, cancelled
 //! by a random timeout, or dropped after one poll by a `select!`), round
@@ -21,11 +21,6 @@
 //! printed and taken from `SOAK_SEED`. The waits at the end (connections
 //! closing, descriptors released) poll with a bounded deadline; no sleep
 //! orders anything.
-#![cfg(feature = "tcp")]
-
-mod fault_support;
-mod support;
-mod tcp_support;
 
 use std::io;
 use std::sync::Arc;
@@ -34,10 +29,12 @@ use std::time::{Duration, Instant};
 
 use connpool::managers::tcp::{Destination, LinePing, TcpConn, TcpManager};
 use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
-use fault_support::{Fault, FaultProxy};
-use support::check_counts;
-use tcp_support::EchoServer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::support;
+use crate::support::echo::EchoServer;
+use crate::support::fault::{Fault, FaultProxy};
+use crate::support::{Counts, ZERO, check_counts};
 
 fn env_u64(name: &str) -> Option<u64> {
     std::env::var(name).ok().map(|v| {
@@ -153,8 +150,15 @@ async fn round_trip(conn: &mut TcpConn, n: u64) -> io::Result<()> {
         .unwrap_or_else(|_| Err(io::Error::new(io::ErrorKind::TimedOut, "round trip")))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn soak_random_operations_leak_nothing() {
+/// Alone in the process (`support::alone`): the run counts its file
+/// descriptors.
+#[test]
+fn soak_random_operations_leak_nothing() {
+    let _alone = support::alone();
+    support::multi_thread(2, soak());
+}
+
+async fn soak() {
     let ops_set = env_u64("SOAK_OPS");
     let secs_set = env_u64("SOAK_SECS");
     let target_ops = ops_set.unwrap_or(DEFAULT_OPS);
@@ -186,13 +190,13 @@ async fn soak_random_operations_leak_nothing() {
         .max_open_per_key(6)
         .max_idle(6)
         .max_idle_per_key(4)
-        .checkout_timeout(Some(Duration::from_secs(10)))
+        .checkout_timeout(Duration::from_secs(10))
         .connect_timeout(Duration::from_secs(2))
-        .idle_timeout(Some(ms(50)))
-        .max_lifetime(Some(ms(1000)))
+        .idle_timeout(ms(50))
+        .max_lifetime(ms(1000))
         .health_check(HealthCheck::IfIdleFor(ms(5)))
         .ping_timeout(ms(500))
-        .keepalive_interval(Some(ms(20)))
+        .keepalive_interval(ms(20))
         .keepalive_timeout(ms(500))
         .backoff(ms(1), ms(5))
         .max_connecting(2)
@@ -355,11 +359,9 @@ async fn soak_random_operations_leak_nothing() {
         s.counters.closed_total(),
     );
     println!("soak: final state {s:?}");
-    assert_eq!((s.lent, s.waiting, s.dialing), (0, 0, 0), "{s:?}");
+    let at_rest = Counts { open: s.idle + s.pinging, idle: s.idle, pinging: s.pinging, ..ZERO };
+    assert_eq!(Counts::from(&s), at_rest, "{s:?}");
     assert!(s.open <= 8 && s.idle <= 6, "{s:?}");
-    if s.pinging == 0 {
-        assert_eq!(s.open, s.idle, "{s:?}");
-    }
     assert_eq!(
         s.counters.dials,
         get(&m.dials),
@@ -393,7 +395,8 @@ async fn soak_random_operations_leak_nothing() {
 
     pool.close().await;
     let s = pool.state();
-    assert_eq!((s.open, s.closing, s.idle), (0, 0, 0), "{s:?}");
+    assert_eq!(Counts::from(&s), ZERO);
+    assert_eq!(s.closing, 0, "{s:?}");
     assert_eq!(
         get(&pool.manager().closed),
         s.counters.closed_total(),

@@ -2,16 +2,17 @@
 //! manager answers `Lending::shared(n)`), with the mock manager and the
 //! paused clock.
 
-mod support;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
 use connpool::{CloseReason, Error, HealthCheck, Pool, Pooled};
-use support::{
-    Mock, Step, check_counts, closed_for, core_builder, err, join, ok, settle, spawn_get,
-};
 use tokio::time::Instant;
+
+use crate::support;
+use crate::support::{
+    Counts, Mock, Step, ZERO, check_counts, closed_for, core_builder, counts, err, join, ok,
+    settle, spawn_get,
+};
 
 type M = Mock<()>;
 
@@ -60,17 +61,14 @@ async fn a_burst_opens_only_the_connections_it_needs() {
     assert_eq!(loads.len(), 3);
     assert!(loads.values().all(|&n| n <= 8), "{loads:?}");
     assert!(held.iter().all(Pooled::is_shared));
-    let s = pool.state();
     assert_eq!(
-        (s.open, s.lent, s.borrowers, s.idle),
-        (3, 3, 20, 0),
-        "{s:?}"
+        counts(&pool),
+        Counts { open: 3, lent: 3, borrowers: 20, ..ZERO }
     );
     check_counts(&pool, &[()]);
     drop(held);
     settle().await;
-    let s = pool.state();
-    assert_eq!((s.open, s.lent, s.borrowers, s.idle), (3, 0, 0, 3), "{s:?}");
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 3, ..ZERO });
 }
 
 #[tokio::test(start_paused = true)]
@@ -86,8 +84,10 @@ async fn a_limit_of_one_lends_exclusively() {
     let tasks: Vec<_> = (0..5).map(|_| spawn_get(&pool, ())).collect();
     settle().await;
     assert_eq!(mock.connects(), 3);
-    let s = pool.state();
-    assert_eq!((s.lent, s.borrowers, s.waiting), (3, 0, 2), "{s:?}");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 3, lent: 3, waiting: 2, ..ZERO }
+    );
     let mut done = Vec::new();
     let mut waiting = Vec::new();
     for t in tasks {
@@ -122,8 +122,10 @@ async fn the_least_loaded_connection_is_chosen_and_an_unborrowed_one_rests_idle(
     let other = if third == a { b } else { a };
     held.retain(|c| c.id != other);
     settle().await;
-    let s = pool.state();
-    assert_eq!((s.lent, s.idle, s.borrowers), (1, 1, 3), "{s:?}");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, idle: 1, lent: 1, borrowers: 3, ..ZERO }
+    );
     // Idle (load 0) is preferred to the loaded connection.
     let c = ok(pool.get().await);
     assert_eq!(c.id, other);
@@ -178,7 +180,7 @@ async fn idle_time_counts_from_the_last_borrower() {
     let mock = shared_mock(4);
     let pool = core_builder(mock.clone())
         .max_connecting(1)
-        .idle_timeout(Some(Duration::from_secs(10)))
+        .idle_timeout(Duration::from_secs(10))
         .build()
         .await
         .unwrap();
@@ -203,7 +205,7 @@ async fn idle_time_counts_from_the_last_borrower() {
 async fn a_connection_past_its_lifetime_drains() {
     let mock = shared_mock(4);
     let pool = core_builder(mock.clone())
-        .max_lifetime(Some(Duration::from_secs(10)))
+        .max_lifetime(Duration::from_secs(10))
         .jitter(0.0)
         .build()
         .await
@@ -227,7 +229,7 @@ async fn max_uses_counts_borrowers() {
     let mock = shared_mock(10);
     let pool = core_builder(mock.clone())
         .max_connecting(1)
-        .max_uses(Some(3))
+        .max_uses(3)
         .build()
         .await
         .unwrap();
@@ -309,7 +311,7 @@ async fn keepalive_pings_a_shared_connection_only_once_it_is_idle() {
     let mock = shared_mock(4);
     let pool = core_builder(mock.clone())
         .max_connecting(1)
-        .keepalive_interval(Some(Duration::from_secs(30)))
+        .keepalive_interval(Duration::from_secs(30))
         .jitter(0.0)
         .build()
         .await
@@ -330,7 +332,7 @@ async fn cancelled_getters_leak_no_borrower() {
     let mock = shared_mock(2);
     let pool = core_builder(mock.clone())
         .max_open_per_key(2)
-        .checkout_timeout(Some(Duration::from_secs(1)))
+        .checkout_timeout(Duration::from_secs(1))
         .build()
         .await
         .unwrap();
@@ -350,8 +352,10 @@ async fn cancelled_getters_leak_no_borrower() {
     drop(held.pop());
     waiting[3].abort();
     settle().await;
-    let s = pool.state();
-    assert_eq!((s.borrowers, s.waiting), (4, 1), "{s:?}");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, borrowers: 4, waiting: 1, ..ZERO }
+    );
     // The last one times out.
     tokio::time::advance(Duration::from_secs(2)).await;
     settle().await;
@@ -370,12 +374,7 @@ async fn cancelled_getters_leak_no_borrower() {
     );
     drop(held);
     settle().await;
-    let s = pool.state();
-    assert_eq!(
-        (s.open, s.lent, s.borrowers, s.waiting, s.idle),
-        (2, 0, 0, 0, 2),
-        "{s:?}"
-    );
+    assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     check_counts(&pool, &[()]);
 }
 
@@ -418,8 +417,10 @@ async fn detaching_a_handle_keeps_the_connection_pooled() {
     let mut held = held.into_iter();
     let raw = Pooled::detach(held.next().unwrap());
     assert_eq!(raw.id, 1);
-    let s = pool.state();
-    assert_eq!((s.lent, s.borrowers), (1, 1), "{s:?}");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, borrowers: 1, ..ZERO }
+    );
     drop(held);
     settle().await;
     assert_eq!(pool.state().idle, 1, "still the pool's");
@@ -459,7 +460,7 @@ async fn a_failed_dial_fails_its_getter_and_the_next_dial_serves_the_rest() {
 // the lent set (and is offered to other getters) while its first borrower's
 // health check is still running, so a second getter joins it unchecked.
 // Here its ping hangs (a half-open peer): the second getter is handed it at
-// once, without a ping, and its request would fail. (`tests/faults.rs`,
+// once, without a ping, and its request would fail. (`reliability/faults.rs`,
 // `grpc_shared_health_check_always_never_lends_a_severed_connection`, sees
 // the same over real gRPC: 32 of 64 callers on severed connections.)
 #[tokio::test(start_paused = true)]
@@ -524,8 +525,10 @@ async fn a_getter_waits_for_a_health_check_and_then_joins() {
     let (a, b) = (ok(join(a).await), ok(join(b).await));
     assert_eq!((a.id, b.id), (1, 1));
     assert_eq!(mock.pings().len(), 1, "only the idle checkout was pinged");
-    let s = pool.state();
-    assert_eq!((s.lent, s.borrowers, s.waiting), (1, 2, 0), "{s:?}");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, borrowers: 2, ..ZERO }
+    );
 }
 
 /// The manager is asked again when a handle comes back: a peer that lowers
@@ -555,8 +558,10 @@ async fn a_limit_changed_by_the_peer_is_followed() {
     let c = ok(pool.get().await);
     assert_eq!(c.id, 1, "idle, least loaded");
     assert!(!Pooled::is_shared(&c), "lent exclusively now");
-    let s = pool.state();
-    assert_eq!((s.lent, s.borrowers), (2, 1), "{s:?}");
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, borrowers: 1, ..ZERO }
+    );
     drop((c, held));
     settle().await;
     check_counts(&pool, &[()]);

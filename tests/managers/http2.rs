@@ -1,12 +1,8 @@
 //! The HTTP/2 manager against a real in-process hyper HTTP/2 server on
-//! 127.0.0.1 (and, for keepalive, behind `fault_support`'s proxy switched
+//! 127.0.0.1 (and, for keepalive, behind `support::fault`'s proxy switched
 //! into a black hole). Real I/O, real clock: every wait is bounded by a few seconds that only a
 //! broken implementation runs into; conditions are polled every 1 ms; no
 //! test sleeps to synchronize.
-#![cfg(feature = "http2")]
-
-mod fault_support;
-mod grpc_support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -28,8 +24,9 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
-use fault_support::FaultProxy;
-use grpc_support::raw::GoawayOnConnect;
+use crate::support::fault::FaultProxy;
+use crate::support::grpc::raw::GoawayOnConnect;
+use crate::support::{ZERO, counts};
 
 const BOUND: Duration = Duration::from_secs(5);
 
@@ -348,10 +345,9 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         .expect("dial within 5 s")
         .unwrap_err();
     match &err {
-        Http2Error::ClosedDuringSetup {
-            goaway: Some(0),
-            debug_data,
-        } => assert_eq!(debug_data.as_deref(), Some("shutting down")),
+        Http2Error::ClosedDuringSetup { goaway: Some(0), debug_data } => {
+            assert_eq!(debug_data.as_deref(), Some("shutting down"))
+        }
         other => panic!("{other:?}"),
     }
     let message = err.to_string();
@@ -371,24 +367,13 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         .unwrap_err();
     match &err {
         Error::Connect(ConnectError::Manager(e)) => assert!(
-            matches!(
-                **e,
-                Http2Error::ClosedDuringSetup {
-                    goaway: Some(0),
-                    ..
-                }
-            ),
+            matches!(**e, Http2Error::ClosedDuringSetup { goaway: Some(0), .. }),
             "{e:?}"
         ),
         other => panic!("{other:?}"),
     }
     assert!(err.to_string().contains("GOAWAY"), "{err}");
-    let state = pool.state();
-    assert_eq!(
-        (state.open, state.lent, state.idle, state.dialing),
-        (0, 0, 0, 0),
-        "{state:?}"
-    );
+    assert_eq!(counts(&pool), ZERO);
     assert_eq!(server.accepted(), 2);
     pool.close().await;
 }

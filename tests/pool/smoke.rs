@@ -1,6 +1,9 @@
-mod support;
+//! The default builder end to end: two gets, a waiter served by a return,
+//! the returns kept idle, close.
+
 use connpool::Pool;
-use support::*;
+
+use crate::support::*;
 
 #[tokio::test(start_paused = true)]
 async fn smoke() {

@@ -1,4 +1,4 @@
-//! PostgreSQL restart under load (issue #7, item 5): 64 tasks run
+//! PostgreSQL restart under load: 64 tasks run
 //! `SELECT 1` through a pool (`max_open` 16, `max_connecting` 2, the default
 //! backoff of 100 ms doubling to 5 s, `HealthCheck::Always`) while a
 //! throwaway server of the test's own does `pg_ctl restart -m fast`.
@@ -12,17 +12,12 @@
 //!   it are bounded by `max_connecting` × the backoff windows that can open
 //!   in that time (the first burst, then one after each backoff of at least
 //!   half its delay — equal jitter — the same derivation as
-//!   `tests/backoff.rs`, here on the real clock). Both are printed.
+//!   `pool/backoff.rs`, here on the real clock). Both are printed.
 //! - After the restart returns, no call that starts gets a connection the
 //!   old server dropped (its query would fail), and every task is served
 //!   again within the backoff cap + a dial + one call's deadline.
 //!
-//! `CI=true` makes a missing PostgreSQL a failure (`pg_support`).
-#![cfg(feature = "postgres")]
-
-#[path = "pg_support/mod.rs"]
-mod pg_support;
-mod support;
+//! `CI=true` makes a missing PostgreSQL a failure (`support::pg`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,9 +27,11 @@ use std::time::Duration;
 use connpool::managers::postgres::{PgError, PostgresManager, SingleDatabase};
 use connpool::{Backoff, Error, HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
-use support::check_counts;
 use tokio::time::{Instant, timeout};
 use tokio_postgres::Client;
+
+use crate::support;
+use crate::support::check_counts;
 
 const TASKS: usize = 64;
 const MAX_OPEN: usize = 16;
@@ -45,10 +42,8 @@ const CONNECT: Duration = Duration::from_secs(2);
 const OP: Duration = Duration::from_secs(2);
 const PAST_DEADLINE_LIMIT: Duration = Duration::from_millis(500);
 /// The default backoff (`DEFAULT_BACKOFF_BASE`, `DEFAULT_BACKOFF_CAP`).
-const BACKOFF: Backoff = Backoff {
-    base: connpool::DEFAULT_BACKOFF_BASE,
-    cap: connpool::DEFAULT_BACKOFF_CAP,
-};
+const BACKOFF: Backoff =
+    Backoff { base: connpool::DEFAULT_BACKOFF_BASE, cap: connpool::DEFAULT_BACKOFF_CAP };
 /// Upper bound of the whole test body.
 const TEST_LIMIT: Duration = Duration::from_secs(90);
 
@@ -75,11 +70,9 @@ impl Manager for Counting {
     async fn connect(&self, key: &()) -> Result<Client, PgError> {
         let start = Instant::now();
         let r = self.inner.connect(key).await;
-        self.dials.lock().push(Dial {
-            start,
-            end: Instant::now(),
-            ok: r.is_ok(),
-        });
+        self.dials
+            .lock()
+            .push(Dial { start, end: Instant::now(), ok: r.is_ok() });
         r
     }
 
@@ -121,7 +114,7 @@ fn windows(outage: Duration) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_under_load_no_storm_no_stale_connection() {
-    let Some(pg) = pg_support::dedicated() else {
+    let Some(pg) = support::pg::dedicated() else {
         return;
     };
     let body = async {
@@ -134,7 +127,7 @@ async fn restart_under_load_no_storm_no_stale_connection() {
         let pool = Pool::builder(manager)
             .max_open(MAX_OPEN)
             .max_connecting(MAX_CONNECTING)
-            .checkout_timeout(Some(CHECKOUT))
+            .checkout_timeout(CHECKOUT)
             .connect_timeout(CONNECT)
             .health_check(HealthCheck::Always)
             .build()

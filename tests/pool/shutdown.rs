@@ -1,13 +1,12 @@
 //! Shutdown is normal: a runtime may stop with a great many getters queued,
 //! and the last pool handle may be dropped without `close()`.
 
-mod support;
-
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use connpool::{ConnectError, Error, Manager, Pool, async_trait};
-use support::{Mock, core_builder, settle};
 use tokio::runtime::{Builder as Runtime, Runtime as Rt};
+
+use crate::support::{Mock, ZERO, core_builder, counts, settle};
 
 /// Getters queued behind a dial that never ends.
 const QUEUED: usize = 100_000;
@@ -56,13 +55,11 @@ fn drop_on_a_default_stack(rt: Rt, what: &str) {
 
 fn build(rt: &Rt) -> Pool<Hang> {
     rt.block_on(
-        Pool::builder(Hang {
-            connects: AtomicUsize::new(0),
-        })
-        .max_open(1)
-        .max_connecting(1)
-        .checkout_timeout(None)
-        .build(),
+        Pool::builder(Hang { connects: AtomicUsize::new(0) })
+            .max_open(1)
+            .max_connecting(1)
+            .checkout_timeout(None)
+            .build(),
     )
     .unwrap()
 }
@@ -74,15 +71,10 @@ async fn until_waiting(pool: &Pool<Hang>, n: usize) {
     }
 }
 
-/// Nothing open, dialing, waiting or lent.
+/// Nothing open (so nothing lent or dialing), nobody waiting.
 #[track_caller]
 fn assert_nothing_left(pool: &Pool<Hang>) {
-    let s = pool.state();
-    assert_eq!(
-        (s.open, s.dialing, s.waiting, s.lent),
-        (0, 0, 0, 0),
-        "{s:?}"
-    );
+    assert_eq!(counts(pool), ZERO);
 }
 
 /// The pool's runtime shuts down under one dial with `QUEUED` getters

@@ -1,0 +1,20 @@
+//! The managers against real servers: in-process TCP, hyper and tonic
+//! servers on 127.0.0.1 (behind the fault proxy where a test needs one) and
+//! a throwaway PostgreSQL (`support::pg`, shared by the tests of this binary
+//! that don't stop it). Each module needs its manager's feature; `errors`
+//! runs its manager-independent part without any.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod errors;
+#[cfg(feature = "grpc")]
+mod grpc;
+#[cfg(feature = "http2")]
+mod http2;
+#[cfg(feature = "postgres")]
+mod pg_restart;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "tcp")]
+mod tcp;

@@ -1,0 +1,17 @@
+//! The pool's own logic against the scripted mock manager
+//! (`support::mock`), almost all under tokio's paused clock: one module per
+//! concern, run as `cargo test --test pool <module>::`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod backoff;
+mod cancellation;
+mod config;
+mod core;
+mod health;
+mod shared;
+mod shutdown;
+mod smoke;
+mod timers;
+mod user_code;

@@ -1,0 +1,312 @@
+//! A scripted mock manager for the pool's own logic: dials that succeed,
+//! fail, hang, are slow or wait for the test to release them, per key.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt::Debug;
+use std::hash::Hash;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use connpool::{Builder, HealthCheck, Lending, Manager, Pool, async_trait};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+/// The error the mock's dials fail with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MockError(pub String);
+
+impl std::fmt::Display for MockError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "mock: {}", self.0)
+    }
+}
+
+impl std::error::Error for MockError {}
+
+/// What the next dial of a key does.
+pub enum Step {
+    /// Succeeds at once.
+    Ok,
+    /// Fails at once with this message.
+    Fail(&'static str),
+    /// Never finishes.
+    Hang,
+    /// Succeeds after this long.
+    Delay(Duration),
+    /// Waits for the test to open the gate (see [`Mock::gate`]).
+    Gate(oneshot::Receiver<Result<(), &'static str>>),
+    /// Panics.
+    Panic,
+}
+
+/// Releases a dial scripted with [`Mock::gate`].
+pub struct Gate(Option<oneshot::Sender<Result<(), &'static str>>>);
+
+impl Gate {
+    pub fn succeed(mut self) {
+        let _ = self.0.take().unwrap().send(Ok(()));
+    }
+    pub fn fail(mut self, msg: &'static str) {
+        let _ = self.0.take().unwrap().send(Err(msg));
+    }
+}
+
+/// A connection made by the mock. Clones (the handles of a shared
+/// connection) share its switches.
+#[derive(Debug, Clone)]
+pub struct MockConn<K> {
+    pub id: u64,
+    pub key: K,
+    /// Seen by `is_broken` (a peer that closed).
+    pub broken: Arc<AtomicBool>,
+    /// Fails every ping, but `is_broken` can't tell (a dead server process).
+    pub dead: Arc<AtomicBool>,
+    /// Pings never answer (a half-open, black-holed peer).
+    pub mute: Arc<AtomicBool>,
+}
+
+impl<K> MockConn<K> {
+    pub fn break_it(&self) {
+        self.broken.store(true, Ordering::SeqCst);
+    }
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+    }
+    pub fn mute(&self) {
+        self.mute.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Shared switches of one connection, kept by the mock so tests can reach
+/// connections that sit idle in the pool.
+#[derive(Clone)]
+pub struct Switches {
+    pub broken: Arc<AtomicBool>,
+    pub dead: Arc<AtomicBool>,
+    pub mute: Arc<AtomicBool>,
+}
+
+struct Inner<K> {
+    scripts: Mutex<HashMap<K, VecDeque<Step>>>,
+    next_id: AtomicU64,
+    connects: AtomicUsize,
+    closed: Mutex<Vec<u64>>,
+    /// Ids of connections dropped or closed (by any path).
+    dropped: Arc<Mutex<Vec<u64>>>,
+    switches: Mutex<HashMap<u64, Switches>>,
+    /// `(connection id, instant)` of every ping.
+    pings: Mutex<Vec<(u64, tokio::time::Instant)>>,
+    /// Ping steps: while non-empty, each ping takes the next (`true`: the
+    /// ping panics).
+    ping_panics: Mutex<VecDeque<bool>>,
+    /// Borrowers per connection for dials from now on (0: exclusive).
+    share: AtomicUsize,
+    /// How long every ping takes, in ms (0: it answers at once).
+    ping_delay_ms: AtomicU64,
+}
+
+/// The mock manager. Clones share the script and the records.
+pub struct Mock<K> {
+    inner: Arc<Inner<K>>,
+}
+
+impl<K> Clone for Mock<K> {
+    fn clone(&self) -> Self {
+        Self { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<K: Eq + Hash + Clone> Default for Mock<K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<K: Eq + Hash + Clone> Mock<K> {
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                scripts: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+                connects: AtomicUsize::new(0),
+                closed: Mutex::new(Vec::new()),
+                dropped: Arc::new(Mutex::new(Vec::new())),
+                switches: Mutex::new(HashMap::new()),
+                pings: Mutex::new(Vec::new()),
+                ping_panics: Mutex::new(VecDeque::new()),
+                share: AtomicUsize::new(0),
+                ping_delay_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Scripts the next dial of `key` (dials not scripted succeed at once).
+    pub fn push(&self, key: K, step: Step) {
+        self.inner
+            .scripts
+            .lock()
+            .entry(key)
+            .or_default()
+            .push_back(step);
+    }
+
+    /// Scripts the next dial of `key` to wait for the returned gate.
+    pub fn gate(&self, key: K) -> Gate {
+        let (tx, rx) = oneshot::channel();
+        self.push(key, Step::Gate(rx));
+        Gate(Some(tx))
+    }
+
+    /// Calls to `connect` so far.
+    pub fn connects(&self) -> usize {
+        self.inner.connects.load(Ordering::SeqCst)
+    }
+
+    /// Ids passed to `Manager::close`, in order.
+    pub fn closed(&self) -> Vec<u64> {
+        self.inner.closed.lock().clone()
+    }
+
+    /// The switches of connection `id` (made by this mock).
+    pub fn conn(&self, id: u64) -> Switches {
+        self.inner.switches.lock()[&id].clone()
+    }
+
+    /// Every ping so far: `(connection id, when)`.
+    pub fn pings(&self) -> Vec<(u64, tokio::time::Instant)> {
+        self.inner.pings.lock().clone()
+    }
+
+    /// Connections dialed from now on are lent shared, up to `limit`
+    /// borrowers at once (the peer's "stream limit"); 0: exclusive.
+    pub fn share(&self, limit: usize) {
+        self.inner.share.store(limit, Ordering::SeqCst);
+    }
+
+    /// Every ping takes `d` (then answers as usual).
+    pub fn delay_pings(&self, d: Duration) {
+        self.inner
+            .ping_delay_ms
+            .store(d.as_millis() as u64, Ordering::SeqCst);
+    }
+
+    /// The next ping panics.
+    pub fn panic_next_ping(&self) {
+        self.inner.ping_panics.lock().push_back(true);
+    }
+}
+
+impl Switches {
+    pub fn break_it(&self) {
+        self.broken.store(true, Ordering::SeqCst);
+    }
+    pub fn kill(&self) {
+        self.dead.store(true, Ordering::SeqCst);
+    }
+    pub fn mute(&self) {
+        self.mute.store(true, Ordering::SeqCst);
+    }
+    pub fn unmute(&self) {
+        self.mute.store(false, Ordering::SeqCst);
+    }
+}
+
+/// A builder with every lifecycle feature off (no timers, no health check,
+/// no backoff, no `max_connecting`): the core's behaviour alone.
+pub fn core_builder<K>(mock: Mock<K>) -> Builder<Mock<K>>
+where
+    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
+{
+    Pool::builder(mock)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .keepalive_interval(None)
+        .health_check(HealthCheck::Never)
+        .no_backoff()
+        .max_connecting(usize::MAX)
+}
+
+#[async_trait]
+impl<K> Manager for Mock<K>
+where
+    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
+{
+    type Key = K;
+    type Connection = MockConn<K>;
+    type Error = MockError;
+
+    async fn connect(&self, key: &K) -> Result<MockConn<K>, MockError> {
+        self.inner.connects.fetch_add(1, Ordering::SeqCst);
+        let step = self
+            .inner
+            .scripts
+            .lock()
+            .get_mut(key)
+            .and_then(|q| q.pop_front())
+            .unwrap_or(Step::Ok);
+        match step {
+            Step::Ok => {}
+            Step::Fail(msg) => return Err(MockError(msg.to_string())),
+            Step::Hang => std::future::pending::<()>().await,
+            Step::Delay(d) => tokio::time::sleep(d).await,
+            Step::Gate(rx) => match rx.await {
+                Ok(Ok(())) => {}
+                Ok(Err(msg)) => return Err(MockError(msg.to_string())),
+                Err(_) => return Err(MockError("gate dropped".into())),
+            },
+            Step::Panic => panic!("scripted panic in connect"),
+        }
+        let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
+        let switches = Switches {
+            broken: Arc::new(AtomicBool::new(false)),
+            dead: Arc::new(AtomicBool::new(false)),
+            mute: Arc::new(AtomicBool::new(false)),
+        };
+        self.inner.switches.lock().insert(id, switches.clone());
+        Ok(MockConn {
+            id,
+            key: key.clone(),
+            broken: switches.broken,
+            dead: switches.dead,
+            mute: switches.mute,
+        })
+    }
+
+    async fn ping(&self, conn: &mut MockConn<K>) -> Result<(), MockError> {
+        self.inner
+            .pings
+            .lock()
+            .push((conn.id, tokio::time::Instant::now()));
+        let panic = self.inner.ping_panics.lock().pop_front().unwrap_or(false);
+        if panic {
+            panic!("scripted panic in ping");
+        }
+        if conn.mute.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        let delay = self.inner.ping_delay_ms.load(Ordering::SeqCst);
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
+        if conn.dead.load(Ordering::SeqCst) || conn.broken.load(Ordering::SeqCst) {
+            return Err(MockError(format!("conn {} is dead", conn.id)));
+        }
+        Ok(())
+    }
+
+    fn is_broken(&self, conn: &mut MockConn<K>) -> bool {
+        conn.broken.load(Ordering::SeqCst)
+    }
+
+    fn lending(&self, _conn: &MockConn<K>) -> Lending<MockConn<K>> {
+        match self.inner.share.load(Ordering::SeqCst) {
+            0 => Lending::exclusive(),
+            n => Lending::shared(n),
+        }
+    }
+
+    async fn close(&self, conn: MockConn<K>) {
+        self.inner.closed.lock().push(conn.id);
+    }
+}
