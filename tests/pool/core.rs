@@ -304,7 +304,7 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
 
 /// At `max_open`, getters of other keys wait (in FIFO order across keys); a
 /// return of a key with waiters goes to those, a return of a key without
-/// waiters is closed (`Evicted`) so that the first global waiter can dial.
+/// waiters is closed (`EvictedLru`) so that the first global waiter can dial.
 #[tokio::test(start_paused = true)]
 async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() {
     let mock = M::new();
@@ -355,7 +355,7 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     );
     settle().await;
     assert_eq!(mock.closed(), vec![2]);
-    assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 1);
+    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 1);
     assert!(wb.is_finished() && !wc.is_finished());
     let b = ok(join(wb).await);
     assert_eq!((b.key, b.id), (2, 3));
@@ -371,7 +371,7 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     let c = ok(join(wc).await);
     assert_eq!((c.key, c.id), (3, 4));
     assert_eq!(mock.closed(), vec![2, 1]);
-    assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 2);
+    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 2);
     assert_eq!(key_counts(&pool, &1), None);
     assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
     assert_eq!(pool.state().keys, 2);
@@ -488,7 +488,7 @@ async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
     assert_eq!(key_counts(&pool, &2), None, "key 2 lost its last conn");
     assert_eq!(counts(&pool), Counts { open: 3, idle: 1, lent: 2, ..ZERO });
     check_counts(&pool, &keys);
-    assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 2);
+    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 2);
     assert_eq!(pool.state().waiting, 0);
 
     // Key 1 kept its newest idle conn.
@@ -526,7 +526,7 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(key_counts(&pool, &1), None);
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
-    assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 1);
+    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 1);
 
     // Using id 2 makes id 3 the least recently used, though it is younger.
     let c2 = ok(pool.get_for(&2).await);
@@ -548,12 +548,12 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
         Some(Counts { open: 1, idle: 1, ..ZERO })
     );
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
-    assert_eq!(pool.state().counters.closed(CloseReason::Evicted), 2);
+    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 2);
     check_counts(&pool, &keys);
 }
 
 #[tokio::test(start_paused = true)]
-async fn max_idle_per_key_closes_the_returned_conn_with_idle_capacity() {
+async fn max_idle_per_key_closes_the_returned_conn_for_max_idle_per_key() {
     let mock = M::new();
     let keys = [1, 2];
     let pool = support::core_builder(mock.clone())
@@ -574,13 +574,13 @@ async fn max_idle_per_key_closes_the_returned_conn_with_idle_capacity() {
     settle().await;
     assert_eq!(mock.closed(), vec![2]);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::IdleCapacity), 1);
+    assert_eq!(s.counters.closed(CloseReason::MaxIdlePerKey), 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(
         pool.key_state(&1)
             .unwrap()
             .counters
-            .closed(CloseReason::IdleCapacity),
+            .closed(CloseReason::MaxIdlePerKey),
         1
     );
     assert_eq!(

@@ -7,6 +7,7 @@ mod support;
 
 mod backoff;
 mod cancellation;
+mod clock;
 mod config;
 mod core;
 mod health;
