@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::managers::postgres::{PgError, PostgresManager, SingleDatabase};
-use connpool::{Backoff, Error, HealthCheck, Manager, Pool, Pooled, async_trait};
+use connpool::{Backoff, HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use tokio::time::{Instant, timeout};
 use tokio_postgres::Client;
@@ -154,34 +154,24 @@ async fn restart_under_load_no_storm_no_stale_connection() {
                     while !stop.load(Ordering::Acquire) {
                         let after = *restarted.lock();
                         let start = Instant::now();
-                        let mut retry = None;
-                        let (k, dead) = match pool.get().await {
+                        let (k, dead, retry) = match pool.get().await {
                             Ok(mut conn) => {
                                 match timeout(OP, conn.simple_query("SELECT 1")).await {
-                                    Ok(Ok(_)) => ("ok", false),
+                                    Ok(Ok(_)) => ("ok", false, None),
                                     Ok(Err(e)) => {
                                         assert!(!e.to_string().is_empty());
                                         Pooled::mark_broken(&mut conn);
-                                        ("query failed", true)
+                                        ("query failed", true, None)
                                     }
                                     Err(_) => {
                                         Pooled::mark_broken(&mut conn);
-                                        ("query timed out", true)
+                                        ("query timed out", true, None)
                                     }
                                 }
                             }
                             Err(e) => {
-                                let k = match &e {
-                                    Error::Connect(_) => "connect error",
-                                    Error::Timeout { .. } => "checkout timeout",
-                                    Error::Backoff { retry_in, .. } => {
-                                        retry = Some(*retry_in);
-                                        "backoff"
-                                    }
-                                    _ => panic!("unexpected error: {e}"),
-                                };
-                                assert!(!e.to_string().is_empty());
-                                (k, false)
+                                let (k, retry) = support::outage_error(&e);
+                                (k, false, retry)
                             }
                         };
                         let took = start.elapsed();
@@ -200,10 +190,7 @@ async fn restart_under_load_no_storm_no_stale_connection() {
                             first_after = Some(start + took - at);
                             served_after.fetch_add(1, Ordering::AcqRel);
                         }
-                        if let Some(d) = retry {
-                            // A client told to back off waits (at most 50 ms).
-                            tokio::time::sleep(d.min(Duration::from_millis(50))).await;
-                        }
+                        support::back_off(retry).await;
                     }
                     first_after
                 })

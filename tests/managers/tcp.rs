@@ -21,8 +21,27 @@ use tokio::time::timeout;
 
 use crate::support::echo::EchoServer;
 use crate::support::fault::FaultProxy;
+use crate::support::{BOUND, until};
 
-const BOUND: Duration = Duration::from_secs(5);
+/// The in-process echo server, and the destination that reaches it.
+async fn echo_server() -> (EchoServer, Destination) {
+    let server = EchoServer::start().await;
+    let dest = Destination::from(server.addr);
+    (server, dest)
+}
+
+/// The TCP manager with the app-level line ping (`ping` → `pong`).
+fn pinging() -> TcpManager<LinePing> {
+    TcpManager::new().with_ping(LinePing::default())
+}
+
+/// One round trip of `msg` on a connection that then goes back idle;
+/// returns its local port.
+async fn used_once<P: Ping>(pool: &Pool<TcpManager<P>>, dest: &Destination, msg: &[u8]) -> u16 {
+    let mut conn = pool.get_for(dest).await.unwrap();
+    round_trip(&mut conn, msg).await;
+    local_port(&conn)
+}
 
 /// Writes `msg` and checks the echo comes back.
 async fn round_trip(conn: &mut TcpConn, msg: &[u8]) {
@@ -61,8 +80,7 @@ fn local_port(conn: &TcpConn) -> u16 {
 #[tokio::test]
 async fn closed_or_reset_idle_connection_is_never_lent() {
     for reset in [false, true] {
-        let server = EchoServer::start().await;
-        let dest = Destination::from(server.addr);
+        let (server, dest) = echo_server().await;
         let pool = Pool::builder(TcpManager::new())
             .health_check(HealthCheck::Never) // is_broken alone
             .build()
@@ -118,8 +136,7 @@ async fn closed_or_reset_idle_connection_is_never_lent() {
 #[tokio::test]
 async fn unsolicited_bytes_on_an_idle_connection() {
     for strict in [true, false] {
-        let server = EchoServer::start().await;
-        let dest = Destination::from(server.addr);
+        let (server, dest) = echo_server().await;
         let manager = TcpManager::new().unread_data_is_broken(strict);
         let pool = Pool::builder(manager)
             .health_check(HealthCheck::Never)
@@ -159,9 +176,8 @@ async fn unsolicited_bytes_on_an_idle_connection() {
 async fn concurrent_tasks_share_at_most_four_connections() {
     const TASKS: usize = 64;
     const ROUNDS: usize = 25;
-    let server = EchoServer::start().await;
-    let dest = Destination::from(server.addr);
-    let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
+    let (server, dest) = echo_server().await;
+    let pool = Pool::builder(pinging())
         .max_open_per_key(4)
         .build()
         .await
@@ -199,8 +215,7 @@ async fn concurrent_tasks_share_at_most_four_connections() {
     target_os = "freebsd"
 ))]
 async fn options_of<P: Ping>(manager: TcpManager<P>) -> (bool, bool, Option<(u64, u64, u32)>) {
-    let server = EchoServer::start().await;
-    let dest = Destination::from(server.addr);
+    let (_server, dest) = echo_server().await;
     let pool = Pool::builder(manager).build().await.unwrap();
     let conn = pool.get_for(&dest).await.unwrap();
     let sock = SockRef::from(conn.stream());
@@ -280,7 +295,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
     let server = EchoServer::start().await;
     let proxy = FaultProxy::start(server.addr).await;
     let dest = Destination::from(proxy.addr);
-    let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
+    let pool = Pool::builder(pinging())
         .keepalive_interval(INTERVAL)
         .keepalive_timeout(TIMEOUT)
         .jitter(0.0)
@@ -293,16 +308,11 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
 
     let idle_since = Instant::now();
     drop(conn);
-    let elapsed = timeout(BOUND, async {
-        loop {
-            if pool.state().counters.closed(CloseReason::Keepalive) > 0 {
-                return idle_since.elapsed();
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+    until("declared dead", || {
+        pool.state().counters.closed(CloseReason::Keepalive) > 0
     })
-    .await
-    .expect("declared dead within 5 s");
+    .await;
+    let elapsed = idle_since.elapsed();
     println!(
         "blackholed peer declared dead {elapsed:?} after going idle \
          (keepalive_interval {INTERVAL:?} + keepalive_timeout {TIMEOUT:?})"
@@ -332,9 +342,8 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
 // `is_broken` says so and the connection is closed after the first one.
 #[tokio::test]
 async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
-    let server = EchoServer::start().await;
-    let dest = Destination::from(server.addr);
-    let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
+    let (server, dest) = echo_server().await;
+    let pool = Pool::builder(pinging())
         .keepalive_interval(Duration::from_millis(100))
         .keepalive_timeout(Duration::from_millis(100))
         .keepalive_max_missed(3)
@@ -347,13 +356,10 @@ async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
     server.hold_all();
     drop(conn);
     server.next_held_ping().await;
-    timeout(BOUND, async {
-        while pool.state().counters.closed(CloseReason::Keepalive) == 0 {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+    until("closed", || {
+        pool.state().counters.closed(CloseReason::Keepalive) > 0
     })
-    .await
-    .expect("closed within 5 s");
+    .await;
     let counters = pool.state().counters;
     assert_eq!(counters.keepalive_pings, 1, "one missed ping was enough");
     assert_eq!(server.pings(), 1);
@@ -369,18 +375,14 @@ async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
 // stopped answering pings (but did not close) is not lent; one that answers is.
 #[tokio::test]
 async fn health_check_does_not_lend_a_silent_connection() {
-    let server = EchoServer::start().await;
-    let dest = Destination::from(server.addr);
-    let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
+    let (server, dest) = echo_server().await;
+    let pool = Pool::builder(pinging())
         .health_check(HealthCheck::Always)
         .ping_timeout(Duration::from_millis(300))
         .build()
         .await
         .unwrap();
-    let mut conn = pool.get_for(&dest).await.unwrap();
-    round_trip(&mut conn, b"one\n").await;
-    let first = local_port(&conn);
-    drop(conn);
+    let first = used_once(&pool, &dest, b"one\n").await;
 
     // Answered: the same connection is lent.
     let mut conn = pool.get_for(&dest).await.unwrap();
@@ -516,18 +518,14 @@ fn destination_keys() {
 // closed and the next get dials a fresh one, whose first read is its own echo.
 #[tokio::test]
 async fn abandoned_health_check_leaves_no_half_read_data() {
-    let server = EchoServer::start().await;
-    let dest = Destination::from(server.addr);
-    let pool = Pool::builder(TcpManager::new().with_ping(LinePing::default()))
+    let (server, dest) = echo_server().await;
+    let pool = Pool::builder(pinging())
         .health_check(HealthCheck::Always)
         .ping_timeout(Duration::from_secs(10))
         .build()
         .await
         .unwrap();
-    let mut conn = pool.get_for(&dest).await.unwrap();
-    round_trip(&mut conn, b"before\n").await;
-    let first = local_port(&conn);
-    drop(conn);
+    let first = used_once(&pool, &dest, b"before\n").await;
 
     server.hold_all();
     let getter = tokio::spawn({
@@ -558,7 +556,7 @@ async fn abandoned_health_check_leaves_no_half_read_data() {
 #[tokio::test]
 async fn abandoned_ping_marks_the_connection_broken() {
     let server = EchoServer::start().await;
-    let manager = TcpManager::new().with_ping(LinePing::default());
+    let manager = pinging();
     let mut conn = manager.connect(&server.addr.into()).await.unwrap();
     round_trip(&mut conn, b"up\n").await;
     timeout(BOUND, manager.ping(&mut conn))

@@ -27,26 +27,24 @@
 //! `support::core_builder` (every lifecycle feature off: no timers, health
 //! check `Never`, no backoff, no `max_connecting`) plus the feature under
 //! test, unless a test says otherwise. Connection ids are the mock's: 1, 2, 3…
-//! in order of the dials' completion. `Backend` wraps the mock to switch a
-//! whole backend down and up and to record the instant of every dial.
+//! in order of the dials' completion. The mock can switch its whole backend
+//! down and up, and records the instant of every dial.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::async_trait;
-use connpool::{Builder, CloseReason, ConnectError, Error, HealthCheck, Manager, Pool};
-use parking_lot::Mutex;
+use connpool::{CloseReason, ConnectError, Error, Manager, Pool};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, advance, sleep_until};
 
 use crate::support;
 use crate::support::*;
-use crate::support::{Mock, MockConn, MockError, Step, check_counts, settle};
 
 type M = Mock<u32>;
 type U = Mock<()>;
 
+/// The backoff under test: 100 ms doubling to 1 s.
 const BASE: Duration = Duration::from_millis(100);
 const CAP: Duration = Duration::from_secs(1);
 
@@ -119,84 +117,6 @@ fn backoff_counters<Mg: Manager>(pool: &Pool<Mg>) -> (u64, u64, u64) {
     (c.backoffs, c.dial_failures, c.backoff_rejections)
 }
 
-/// `core_builder` with the backoff under test (100 ms doubling to 1 s).
-fn backoff_builder<K>(mock: Mock<K>) -> Builder<Mock<K>>
-where
-    K: Eq + std::hash::Hash + Clone + std::fmt::Debug + Send + Sync + 'static,
-{
-    support::core_builder(mock).backoff(BASE, CAP)
-}
-
-/// The mock behind a switch: while `down`, every dial fails with "backend
-/// down"; while up, every dial takes `dial_time`. Records the instant of
-/// every dial.
-#[derive(Clone)]
-struct Backend {
-    mock: U,
-    down: Arc<AtomicBool>,
-    dial_time: Duration,
-    dials: Arc<Mutex<Vec<Instant>>>,
-}
-
-impl Backend {
-    fn new(mock: &U, dial_time: Duration) -> Self {
-        Self {
-            mock: mock.clone(),
-            down: Arc::default(),
-            dial_time,
-            dials: Arc::default(),
-        }
-    }
-
-    fn set_down(&self, down: bool) {
-        self.down.store(down, Ordering::SeqCst);
-    }
-
-    fn dials(&self) -> Vec<Instant> {
-        self.dials.lock().clone()
-    }
-
-    /// `core_builder` for this manager.
-    fn builder(&self) -> Builder<Backend> {
-        Pool::builder(self.clone())
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .keepalive_interval(None)
-            .health_check(HealthCheck::Never)
-            .no_backoff()
-            .max_connecting(usize::MAX)
-    }
-}
-
-#[async_trait]
-impl Manager for Backend {
-    type Key = ();
-    type Connection = MockConn<()>;
-    type Error = MockError;
-
-    async fn connect(&self, key: &()) -> Result<MockConn<()>, MockError> {
-        self.dials.lock().push(Instant::now());
-        if self.down.load(Ordering::SeqCst) {
-            self.mock.push((), Step::Fail("backend down"));
-        } else if !self.dial_time.is_zero() {
-            self.mock.push((), Step::Delay(self.dial_time));
-        }
-        self.mock.connect(key).await
-    }
-
-    async fn ping(&self, conn: &mut MockConn<()>) -> Result<(), MockError> {
-        self.mock.ping(conn).await
-    }
-
-    fn is_broken(&self, conn: &mut MockConn<()>) -> bool {
-        self.mock.is_broken(conn)
-    }
-
-    async fn close(&self, conn: MockConn<()>) {
-        self.mock.close(conn).await;
-    }
-}
-
 // ---------------------------------------------------------------------------
 // 1. The schedule
 // ---------------------------------------------------------------------------
@@ -207,8 +127,7 @@ impl Manager for Backend {
 /// is down leaves exactly such keys behind).
 #[tokio::test(start_paused = true)]
 async fn a_failed_dial_backs_off_a_key_with_nothing_open() {
-    let mock = M::new();
-    let pool = backoff_builder(mock.clone()).build().await.unwrap();
+    let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP)).await;
     mock.push(1, Step::Fail("refused"));
     mock.push(1, Step::Fail("refused again"));
     let t0 = Instant::now();
@@ -239,8 +158,7 @@ async fn a_failed_dial_backs_off_a_key_with_nothing_open() {
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_per_failure_up_to_the_cap() {
     const FAILURES: u32 = 7;
-    let mock = M::new();
-    let pool = backoff_builder(mock.clone()).build().await.unwrap();
+    let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP)).await;
     let pin = ok(pool.get_for(&1).await);
     assert_eq!(pin.id, 1);
     for _ in 0..FAILURES {
@@ -307,12 +225,7 @@ async fn backoff_doubles_per_failure_up_to_the_cap() {
 #[tokio::test(start_paused = true)]
 async fn backoff_jitter_spreads_over_half_to_full_delay() {
     const KEYS: u32 = 200;
-    let mock = M::new();
-    let pool = backoff_builder(mock.clone())
-        .max_open(2 * KEYS as usize)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP).max_open(2 * KEYS as usize)).await;
     let mut pins = Vec::new();
     let mut draws = Vec::new();
     for k in 0..KEYS {
@@ -341,8 +254,7 @@ async fn backoff_jitter_spreads_over_half_to_full_delay() {
 /// of the key that finds an idle connection is served with it.
 #[tokio::test(start_paused = true)]
 async fn during_backoff_a_get_fails_fast_without_dialing() {
-    let mock = M::new();
-    let pool = backoff_builder(mock.clone()).build().await.unwrap();
+    let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP)).await;
     let a = ok(pool.get_for(&1).await);
     assert_eq!(a.id, 1);
     mock.push(1, Step::Fail("connection refused"));
@@ -416,12 +328,7 @@ async fn during_backoff_a_get_fails_fast_without_dialing() {
 /// `Error::Backoff` at once, with the same time left; nothing dials again.
 #[tokio::test(start_paused = true)]
 async fn getters_queued_for_a_dial_slot_fail_when_the_backoff_starts() {
-    let mock = M::new();
-    let pool = backoff_builder(mock.clone())
-        .max_open_per_key(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP).max_open_per_key(1)).await;
     let gate = mock.gate(1);
     let g1 = spawn_get(&pool, 1);
     settle().await;
@@ -458,12 +365,7 @@ async fn getters_queued_for_a_dial_slot_fail_when_the_backoff_starts() {
 /// its own dial, which then succeeds, serves it and ends the backoff.
 #[tokio::test(start_paused = true)]
 async fn a_getter_whose_dial_is_in_flight_keeps_waiting_through_a_backoff() {
-    let mock = M::new();
-    let pool = backoff_builder(mock.clone())
-        .max_connecting(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP).max_connecting(2)).await;
     let gate1 = mock.gate(1);
     let gate2 = mock.gate(1);
     let g1 = spawn_get(&pool, 1);
@@ -516,8 +418,7 @@ async fn a_getter_whose_dial_is_in_flight_keeps_waiting_through_a_backoff() {
 /// next failure backs off for a base-sized [50, 100] ms again.
 #[tokio::test(start_paused = true)]
 async fn after_the_backoff_a_get_dials_again_and_a_success_resets_it() {
-    let mock = M::new();
-    let pool = backoff_builder(mock.clone()).build().await.unwrap();
+    let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP)).await;
     let pin = ok(pool.get_for(&1).await);
     mock.push(1, Step::Fail("first"));
     mock.push(1, Step::Fail("second"));
@@ -565,12 +466,7 @@ async fn after_the_backoff_a_get_dials_again_and_a_success_resets_it() {
 /// dials for the next waiter); nothing is ever in backoff.
 #[tokio::test(start_paused = true)]
 async fn no_backoff_each_getter_dials_again() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open_per_key(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open_per_key(1)).await;
     assert_eq!(pool.config().backoff(), None);
     for i in 1..=3 {
         mock.push(1, Step::Fail("down"));
@@ -622,12 +518,7 @@ async fn no_backoff_each_getter_dials_again() {
 #[tokio::test(start_paused = true)]
 async fn max_connecting_caps_dials_in_flight_per_key() {
     const N: usize = 10;
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_connecting(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_connecting(2)).await;
     let gates: Vec<_> = (0..N).map(|_| mock.gate(1)).collect();
     let getters: Vec<_> = (0..N).map(|_| spawn_get(&pool, 1)).collect();
     settle().await;
@@ -688,12 +579,7 @@ async fn max_connecting_caps_dials_in_flight_per_key() {
 /// next getter. Three getters, two dials.
 #[tokio::test(start_paused = true)]
 async fn a_getter_queued_for_a_dial_slot_takes_a_returned_connection() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_connecting(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_connecting(1)).await;
     let gate1 = mock.gate(());
     let gate2 = mock.gate(());
     let g1 = spawn_get(&pool, ());
@@ -769,15 +655,11 @@ async fn restarted_backend_is_not_hammered_and_serves_everyone_after() {
     const MAX_CONNECTING: usize = 2;
     let outage = ms(3005); // off the clients' 10 ms retry grid
     let mock = U::new();
-    let backend = Backend::new(&mock, DIAL);
-    backend.set_down(true);
-    let pool = backend
-        .builder()
-        .backoff(BASE, CAP)
-        .max_connecting(MAX_CONNECTING)
-        .build()
-        .await
-        .unwrap();
+    mock.set_dial_time(DIAL);
+    mock.set_down(true);
+    let pool = mock
+        .core_pool(|b| b.backoff(BASE, CAP).max_connecting(MAX_CONNECTING))
+        .await;
     let t0 = Instant::now();
     let t_up = t0 + outage;
     let attempts = Arc::new(AtomicUsize::new(0));
@@ -808,12 +690,12 @@ async fn restarted_backend_is_not_hammered_and_serves_everyone_after() {
         .collect();
 
     sleep_until(t_up).await;
-    let outage_dials = backend.dials().iter().filter(|&&at| at < t_up).count();
+    let outage_dials = mock.dials().iter().filter(|&&at| at < t_up).count();
     let outage_attempts = attempts.load(Ordering::SeqCst);
     let c = pool.state().counters;
     assert_eq!(c.dial_failures, outage_dials as u64, "every dial failed");
     assert!(outage_attempts > 10_000, "{outage_attempts} attempts");
-    backend.set_down(false);
+    mock.set_down(false);
 
     let mut served = Vec::new();
     for h in clients {
@@ -867,11 +749,7 @@ async fn restarted_backend_is_not_hammered_and_serves_everyone_after() {
 async fn a_failed_key_is_remembered_for_a_cap_after_its_backoff() {
     let mock = Mock::<u32>::new();
     mock.push(1, Step::Fail("down"));
-    let pool = support::core_builder(mock.clone())
-        .backoff(ms(100), ms(1000))
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.backoff(ms(100), ms(1000))).await;
     let t0 = Instant::now();
     assert!(matches!(pool.get_for(&1).await, Err(Error::Connect(_))));
     let ks = pool.key_state(&1).expect("kept during its backoff");
@@ -900,11 +778,7 @@ async fn without_backoff_a_timeout_still_reports_the_last_dial_error() {
     let mock = Mock::<u32>::new();
     mock.push(1, Step::Fail("down"));
     mock.push(1, Step::Delay(secs(3)));
-    let pool = support::core_builder(mock.clone())
-        .checkout_timeout(secs(1))
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.checkout_timeout(secs(1))).await;
     let t0 = Instant::now();
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
     let ks = pool.key_state(&1).expect("remembered after its failure");
@@ -940,12 +814,7 @@ async fn without_backoff_a_timeout_still_reports_the_last_dial_error() {
 /// nobody waiting), and again after each checkout takes one.
 #[tokio::test(start_paused = true)]
 async fn min_idle_tops_up_a_key_after_its_first_get() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .min_idle(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.min_idle(2)).await;
     settle().await;
     assert_eq!(mock.connects(), 0);
     assert_eq!(pool.key_state(&1), None);
@@ -988,14 +857,7 @@ async fn min_idle_tops_up_a_key_after_its_first_get() {
 /// are closed and replaced at that instant, not before.
 #[tokio::test(start_paused = true)]
 async fn min_idle_replaces_idle_connections_that_break() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .min_idle(2)
-        .keepalive_interval(secs(1))
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.min_idle(2).keepalive_interval(secs(1)).jitter(0.0)).await;
     let t0 = Instant::now();
     let a = ok(pool.get().await);
     settle().await;
@@ -1031,13 +893,7 @@ async fn min_idle_replaces_idle_connections_that_break() {
 /// one more can be opened, so the key stays at 1 idle; with both lent, none.
 #[tokio::test(start_paused = true)]
 async fn min_idle_refill_respects_max_open_per_key() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open_per_key(2)
-        .min_idle(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open_per_key(2).min_idle(2)).await;
     let a = ok(pool.get_for(&1).await);
     settle().await;
     assert_eq!(
@@ -1066,13 +922,7 @@ async fn min_idle_refill_respects_max_open_per_key() {
 /// at a time after the getter's own dial, never 2 in flight.
 #[tokio::test(start_paused = true)]
 async fn min_idle_refill_respects_max_connecting() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_connecting(1)
-        .min_idle(3)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_connecting(1).min_idle(3)).await;
     let gates: Vec<_> = (0..4).map(|_| mock.gate(())).collect();
     let g = spawn_get(&pool, ());
     settle().await;
@@ -1109,22 +959,14 @@ async fn min_idle_refill_respects_max_connecting() {
 /// millisecond tick), succeeds and ends the backoff.
 #[tokio::test(start_paused = true)]
 async fn a_failed_refill_is_retried_when_the_backoff_ends() {
-    let mock = U::new();
-    let backend = Backend::new(&mock, Duration::ZERO);
-    let pool = backend
-        .builder()
-        .backoff(BASE, CAP)
-        .min_idle(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.backoff(BASE, CAP).min_idle(1)).await;
     mock.push((), Step::Ok); // the getter's dial
     mock.push((), Step::Fail("refill refused")); // the refill
     let t0 = Instant::now();
     let a = ok(pool.get().await);
     settle().await;
     assert_eq!(a.id, 1);
-    assert_eq!(backend.dials(), vec![t0, t0]);
+    assert_eq!(mock.dials(), vec![t0, t0]);
     assert_eq!(
         key_counts(&pool, &()),
         Some(Counts { open: 1, lent: 1, ..ZERO })
@@ -1139,11 +981,11 @@ async fn a_failed_refill_is_retried_when_the_backoff_ends() {
     // `sleep_until` would round up to the next millisecond).
     advance(r - ns(1)).await;
     settle().await;
-    assert_eq!(backend.dials().len(), 2);
+    assert_eq!(mock.dials().len(), 2);
     // The refill dials at the end (tokio wakes on the next millisecond tick).
     sleep_until(t0 + r + ms(1)).await;
     settle().await;
-    let dials = backend.dials();
+    let dials = mock.dials();
     assert_eq!(dials.len(), 3, "the refill was retried");
     let retry_at = dials[2] - t0;
     assert!(
@@ -1165,14 +1007,7 @@ async fn a_failed_refill_is_retried_when_the_backoff_ends() {
 /// or re-dials anything over ten more timeouts.
 #[tokio::test(start_paused = true)]
 async fn min_idle_is_not_churned_by_the_idle_timeout() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .min_idle(2)
-        .idle_timeout(secs(1))
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.min_idle(2).idle_timeout(secs(1)).jitter(0.0)).await;
     let t0 = Instant::now();
     let a = ok(pool.get().await);
     settle().await;
@@ -1221,12 +1056,8 @@ async fn min_idle_is_not_churned_by_the_idle_timeout() {
 // is tested.
 #[tokio::test]
 async fn a_short_backoff_ends_on_time_on_a_running_clock() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .backoff(Duration::from_millis(1), Duration::from_millis(1))
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) =
+        M::pool(|b| b.backoff(Duration::from_millis(1), Duration::from_millis(1))).await;
     for round in 0..50 {
         mock.push(0, Step::Fail("scripted"));
         assert!(

@@ -815,34 +815,23 @@ async fn run_point(point: Point) {
     );
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_while_waiting_at_key_cap() {
-    run_point(Point::AtKeyCap).await;
+/// One test per point, each running its sub-matrix.
+macro_rules! points {
+    ($($test:ident: $point:ident,)*) => {$(
+        #[tokio::test(start_paused = true)]
+        async fn $test() {
+            run_point(Point::$point).await;
+        }
+    )*};
 }
 
-#[tokio::test(start_paused = true)]
-async fn cancel_while_waiting_at_pool_cap() {
-    run_point(Point::AtPoolCap).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_while_own_dial_in_flight() {
-    run_point(Point::Dialing).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_after_hand_off_with_own_dial_in_flight() {
-    run_point(Point::HandedOff).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_after_hand_off_at_key_cap() {
-    run_point(Point::HandedOffAtCap).await;
-}
-
-#[tokio::test(start_paused = true)]
-async fn cancel_after_own_dial_delivered() {
-    run_point(Point::Dialed).await;
+points! {
+    cancel_while_waiting_at_key_cap: AtKeyCap,
+    cancel_while_waiting_at_pool_cap: AtPoolCap,
+    cancel_while_own_dial_in_flight: Dialing,
+    cancel_after_hand_off_with_own_dial_in_flight: HandedOff,
+    cancel_after_hand_off_at_key_cap: HandedOffAtCap,
+    cancel_after_own_dial_delivered: Dialed,
 }
 
 // Beyond the matrix: cancellation through real tasks and wakers, and at scale.
@@ -859,12 +848,7 @@ async fn close(pool: &Pool<M>) {
 #[tokio::test(start_paused = true)]
 async fn aborting_a_task_after_its_hand_off_passes_the_connection_on() {
     for second in Second::ALL {
-        let mock = M::new();
-        let pool = support::core_builder(mock.clone())
-            .max_open_per_key(1)
-            .build()
-            .await
-            .unwrap();
+        let (mock, pool) = M::pool(|b| b.max_open_per_key(1)).await;
         let holder = pool.get_for(&K).await.unwrap();
         let p = pool.clone();
         let getter = tokio::spawn(async move { p.get_for(&K).await.map(|c| c.id) });
@@ -916,12 +900,7 @@ async fn aborting_a_task_after_its_hand_off_passes_the_connection_on() {
 /// are still served in FIFO order, one connection passed down the line.
 #[tokio::test(start_paused = true)]
 async fn live_waiters_between_cancelled_ones_are_served_in_order() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open_per_key(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open_per_key(1)).await;
     let holder = pool.get_for(&K).await.unwrap();
     let order = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
     let mut cancelled = Vec::new();
@@ -973,13 +952,7 @@ async fn live_waiters_between_cancelled_ones_are_served_in_order() {
 /// A cancelled waiter no longer counts against `max_waiters`.
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open_per_key(1)
-        .max_waiters(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open_per_key(1).max_waiters(1)).await;
     let holder = pool.get_for(&K).await.unwrap();
     for round in 0..3 {
         let mut fut = Box::pin(pool.get_for(&K));
@@ -1013,13 +986,7 @@ async fn a_cancelled_getter_frees_its_place_under_max_waiters() {
 #[tokio::test(start_paused = true)]
 async fn a_crowd_of_timed_out_getters_leaves_the_live_one_served() {
     const CROWD: usize = 40;
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open_per_key(1)
-        .checkout_timeout(None)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open_per_key(1).checkout_timeout(None)).await;
     let holder = pool.get_for(&K).await.unwrap();
     let crowd: Vec<_> = (0..CROWD)
         .map(|_| {
@@ -1063,12 +1030,7 @@ async fn a_crowd_of_timed_out_getters_leaves_the_live_one_served() {
 #[tokio::test(start_paused = true)]
 async fn a_panicking_dial_behind_a_dropped_getter_leaks_nothing() {
     for second in Second::ALL {
-        let mock = M::new();
-        let pool = support::core_builder(mock.clone())
-            .max_open_per_key(1)
-            .build()
-            .await
-            .unwrap();
+        let (mock, pool) = M::pool(|b| b.max_open_per_key(1)).await;
         let gate = mock.gate(K);
         let mut fut = Box::pin(pool.get_for(&K));
         assert!(poll_once(fut.as_mut()).is_pending(), "{second:?}: waits");

@@ -17,7 +17,6 @@ use tokio::time::Instant;
 
 use crate::support;
 use crate::support::*;
-use crate::support::{Mock, MockError, Step, check_counts, settle};
 
 type M = Mock<u32>;
 type U = Mock<()>;
@@ -48,12 +47,7 @@ fn sorted(mut v: Vec<u64>) -> Vec<u64> {
 /// order the connections come back in, each by direct hand-off.
 #[tokio::test(start_paused = true)]
 async fn fifo_waiters_are_handed_returns_in_arrival_order() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(2)).await;
     let a = ok(pool.get_for(&1).await);
     let b = ok(pool.get_for(&1).await);
     assert_eq!((a.id, b.id), (1, 2));
@@ -119,12 +113,7 @@ async fn fifo_waiters_are_handed_returns_in_arrival_order() {
 /// in arrival order.
 #[tokio::test(start_paused = true)]
 async fn fifo_dial_waiters_get_freed_slots_in_arrival_order() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(1)).await;
     let mut c = ok(pool.get().await);
     assert_eq!(c.id, 1);
     let mut w = Vec::new();
@@ -182,13 +171,7 @@ async fn fifo_dial_waiters_get_freed_slots_in_arrival_order() {
 async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
     const KEYS: u32 = 50;
     const OTHER: u32 = 1000;
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(150)
-        .max_open_per_key(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(150).max_open_per_key(2)).await;
     let all_keys: Vec<u32> = (0..KEYS).chain([OTHER]).collect();
     let assert_caps = |pool: &Pool<M>| {
         for k in &all_keys {
@@ -307,13 +290,8 @@ async fn per_key_cap_holds_across_many_keys_and_does_not_block_others() {
 /// waiters is closed (`EvictedLru`) so that the first global waiter can dial.
 #[tokio::test(start_paused = true)]
 async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() {
-    let mock = M::new();
     let keys = [1, 2, 3];
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(2)).await;
     let a1 = ok(pool.get_for(&1).await);
     let a2 = ok(pool.get_for(&1).await);
     assert_eq!((a1.id, a2.id), (1, 2));
@@ -383,13 +361,8 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
 /// for a getter of another key waiting at the global cap.
 #[tokio::test(start_paused = true)]
 async fn global_cap_detach_and_broken_free_slots_for_other_keys() {
-    let mock = M::new();
     let keys = [1, 2, 3, 4];
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(2)).await;
     let a = ok(pool.get_for(&1).await);
     let mut b = ok(pool.get_for(&2).await);
     assert_eq!((a.id, b.id), (1, 2));
@@ -446,13 +419,8 @@ async fn global_cap_detach_and_broken_free_slots_for_other_keys() {
 
 #[tokio::test(start_paused = true)]
 async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
-    let mock = M::new();
     let keys = [1, 2, 4, 5];
-    let pool = support::core_builder(mock.clone())
-        .max_open(3)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(3)).await;
     let c1 = ok(pool.get_for(&1).await);
     let c2 = ok(pool.get_for(&2).await);
     let c3 = ok(pool.get_for(&1).await);
@@ -504,14 +472,8 @@ async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
 
 #[tokio::test(start_paused = true)]
 async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
-    let mock = M::new();
     let keys = [1, 2, 3, 4];
-    let pool = support::core_builder(mock.clone())
-        .max_open(4)
-        .max_idle(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(4).max_idle(2)).await;
     let c1 = ok(pool.get_for(&1).await);
     let c2 = ok(pool.get_for(&2).await);
     let c3 = ok(pool.get_for(&3).await);
@@ -554,14 +516,8 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
 
 #[tokio::test(start_paused = true)]
 async fn max_idle_per_key_closes_the_returned_conn_for_max_idle_per_key() {
-    let mock = M::new();
     let keys = [1, 2];
-    let pool = support::core_builder(mock.clone())
-        .max_open(4)
-        .max_idle_per_key(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(4).max_idle_per_key(1)).await;
     let c1 = ok(pool.get_for(&1).await);
     let c2 = ok(pool.get_for(&1).await);
     let c3 = ok(pool.get_for(&2).await);
@@ -600,16 +556,18 @@ async fn max_idle_per_key_closes_the_returned_conn_for_max_idle_per_key() {
 // 6. The idle/dial race, won both ways
 // ---------------------------------------------------------------------------
 
-/// A return beats the getter's own dial: the getter gets the returned conn,
-/// the dialed one goes idle afterwards.
-#[tokio::test(start_paused = true)]
-async fn race_return_first_then_dial_goes_idle() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
+/// How every race starts (`max_open(2)`): connection 1 lent, and a getter
+/// `g` of key 1 waiting on its own dial, which `gate` holds.
+struct Race {
+    mock: M,
+    pool: Pool<M>,
+    c1: Pooled<M>,
+    gate: Gate,
+    g: JoinHandle<Got<M>>,
+}
+
+async fn race() -> Race {
+    let (mock, pool) = M::pool(|b| b.max_open(2)).await;
     let c1 = ok(pool.get_for(&1).await);
     let gate = mock.gate(1);
     let g = spawn_get(&pool, 1);
@@ -619,7 +577,14 @@ async fn race_return_first_then_dial_goes_idle() {
         Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO }
     );
     check_counts(&pool, &[1]);
+    Race { mock, pool, c1, gate, g }
+}
 
+/// A return beats the getter's own dial: the getter gets the returned conn,
+/// the dialed one goes idle afterwards.
+#[tokio::test(start_paused = true)]
+async fn race_return_first_then_dial_goes_idle() {
+    let Race { mock, pool, c1, gate, g } = race().await;
     drop(c1);
     check_counts(&pool, &[1]);
     let got = ok(join(g).await);
@@ -644,16 +609,7 @@ async fn race_return_first_then_dial_goes_idle() {
 /// to it.
 #[tokio::test(start_paused = true)]
 async fn race_return_first_then_dial_goes_to_next_waiter() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
-    let c1 = ok(pool.get_for(&1).await);
-    let gate = mock.gate(1);
-    let g = spawn_get(&pool, 1);
-    settle().await;
+    let Race { mock, pool, c1, gate, g } = race().await;
     drop(c1);
     let got = ok(join(g).await);
     assert_eq!(got.id, 1);
@@ -680,20 +636,7 @@ async fn race_return_first_then_dial_goes_to_next_waiter() {
 /// one goes idle.
 #[tokio::test(start_paused = true)]
 async fn race_dial_first_then_return_goes_idle() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
-    let c1 = ok(pool.get_for(&1).await);
-    let gate = mock.gate(1);
-    let g = spawn_get(&pool, 1);
-    settle().await;
-    assert_eq!(
-        counts(&pool),
-        Counts { open: 2, lent: 1, dialing: 1, waiting: 1, ..ZERO }
-    );
+    let Race { mock, pool, c1, gate, g } = race().await;
 
     gate.succeed();
     let got = ok(join(g).await);
@@ -716,13 +659,7 @@ async fn race_dial_first_then_return_goes_idle() {
 
 #[tokio::test(start_paused = true)]
 async fn return_is_handed_straight_to_the_waiter_never_idle() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .max_idle(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(1).max_idle(1)).await;
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
@@ -751,12 +688,7 @@ async fn return_is_handed_straight_to_the_waiter_never_idle() {
 /// next dial waiter, which dials and is served.
 #[tokio::test(start_paused = true)]
 async fn dial_failure_reaches_its_getter_and_the_next_waiter_dials() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(1)).await;
     let gate = mock.gate(1);
     let g1 = spawn_get(&pool, 1);
     settle().await;
@@ -785,12 +717,7 @@ async fn dial_failure_reaches_its_getter_and_the_next_waiter_dials() {
 /// dial failure, and no extra dial is started for it.
 #[tokio::test(start_paused = true)]
 async fn dial_failure_is_not_told_to_other_waiters() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(2)).await;
     let gate_a = mock.gate(1);
     let gate_b = mock.gate(1);
     let g1 = spawn_get(&pool, 1);
@@ -823,13 +750,7 @@ async fn dial_failure_is_not_told_to_other_waiters() {
 
 #[tokio::test(start_paused = true)]
 async fn dial_timeout_gives_connect_timeout_and_releases_the_slot() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .connect_timeout(secs(1))
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(1).connect_timeout(secs(1))).await;
     mock.push(1, Step::Hang);
     let start = Instant::now();
     let g1 = spawn_get(&pool, 1);
@@ -859,12 +780,7 @@ async fn dial_timeout_gives_connect_timeout_and_releases_the_slot() {
 
 #[tokio::test(start_paused = true)]
 async fn dial_panic_gives_aborted_and_releases_the_slot() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(1)).await;
     mock.push((), Step::Panic);
     // Both check out before the dial task runs: g2 waits for the slot.
     let g1 = spawn_get(&pool, ());
@@ -891,13 +807,7 @@ async fn dial_panic_gives_aborted_and_releases_the_slot() {
 
 #[tokio::test(start_paused = true)]
 async fn max_waiters_rejects_the_extra_waiter_at_once() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .max_waiters(2)
-        .build()
-        .await
-        .unwrap();
+    let (_, pool) = U::pool(|b| b.max_open(1).max_waiters(2)).await;
     let c = ok(pool.get().await);
     let w1 = spawn_get(&pool, ());
     settle().await;
@@ -949,12 +859,7 @@ async fn max_waiters_rejects_the_extra_waiter_at_once() {
 /// idle connection is still served without waiting.
 #[tokio::test(start_paused = true)]
 async fn max_waiters_counts_a_getter_waiting_for_its_own_dial() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_waiters(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_waiters(1)).await;
     let gate = mock.gate(());
     let first = spawn_get(&pool, ());
     settle().await;
@@ -983,12 +888,7 @@ async fn max_waiters_counts_a_getter_waiting_for_its_own_dial() {
 
 #[tokio::test(start_paused = true)]
 async fn checkout_deadline_defaults_to_30s_and_fires_exactly() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (_, pool) = U::pool(|b| b.max_open(1)).await;
     assert_eq!(pool.config().checkout_timeout(), Some(secs(30)));
     let c = ok(pool.get().await);
     let start = Instant::now();
@@ -1023,14 +923,12 @@ async fn checkout_deadline_defaults_to_30s_and_fires_exactly() {
 
 #[tokio::test(start_paused = true)]
 async fn checkout_timeout_carries_the_keys_last_dial_error() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .checkout_timeout(secs(10))
-        .connect_timeout(secs(60))
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| {
+        b.max_open(2)
+            .checkout_timeout(secs(10))
+            .connect_timeout(secs(60))
+    })
+    .await;
     let c = ok(pool.get_for(&1).await);
     mock.push(1, Step::Fail("refused"));
     assert_eq!(manager_error(&err(pool.get_for(&1).await)), "refused");
@@ -1067,13 +965,7 @@ async fn checkout_timeout_carries_the_keys_last_dial_error() {
 
 #[tokio::test(start_paused = true)]
 async fn checkout_timeout_none_waits_past_an_hour() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .checkout_timeout(None)
-        .build()
-        .await
-        .unwrap();
+    let (_, pool) = U::pool(|b| b.max_open(1).checkout_timeout(None)).await;
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
@@ -1098,14 +990,8 @@ async fn checkout_timeout_none_waits_past_an_hour() {
 
 #[tokio::test(start_paused = true)]
 async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
-    let mock = M::new();
     let keys = [1, 2];
-    let pool = support::core_builder(mock.clone())
-        .max_open(3)
-        .max_open_per_key(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.max_open(3).max_open_per_key(2)).await;
     let a = ok(pool.get_for(&1).await);
     let b = ok(pool.get_for(&1).await);
     let c = ok(pool.get_for(&2).await);
@@ -1170,12 +1056,7 @@ async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
 
 #[tokio::test(start_paused = true)]
 async fn close_timeout_reports_the_lent_conn() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(2)).await;
     let c = ok(pool.get().await);
     let d = ok(pool.get().await);
     drop(d);
@@ -1206,12 +1087,7 @@ async fn close_timeout_reports_the_lent_conn() {
 /// just ends; close resolves after both.
 #[tokio::test(start_paused = true)]
 async fn close_closes_a_dial_in_flight_when_it_completes() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(2)).await;
     let gate_a = mock.gate(());
     let gate_b = mock.gate(());
     let g1 = spawn_get(&pool, ());
@@ -1258,12 +1134,7 @@ async fn close_closes_a_dial_in_flight_when_it_completes() {
 
 #[tokio::test(start_paused = true)]
 async fn detach_frees_the_slot_and_the_pool_never_closes_it() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(1)).await;
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
@@ -1294,12 +1165,7 @@ async fn detach_frees_the_slot_and_the_pool_never_closes_it() {
 
 #[tokio::test(start_paused = true)]
 async fn mark_broken_closes_instead_of_reusing() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(1)).await;
     let mut c = ok(pool.get().await);
     assert!(!Pooled::is_marked_broken(&c));
     Pooled::mark_broken(&mut c);
@@ -1317,12 +1183,7 @@ async fn mark_broken_closes_instead_of_reusing() {
 
 #[tokio::test(start_paused = true)]
 async fn is_broken_on_return_closes_the_conn() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(1)).await;
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
@@ -1344,12 +1205,7 @@ async fn is_broken_on_return_closes_the_conn() {
 
 #[tokio::test(start_paused = true)]
 async fn is_broken_idle_conns_are_skipped_at_checkout() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(3)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(3)).await;
     let c1 = ok(pool.get().await);
     let c2 = ok(pool.get().await);
     let c3 = ok(pool.get().await);
@@ -1409,15 +1265,13 @@ async fn is_broken_idle_conns_are_skipped_at_checkout() {
 
 #[tokio::test(start_paused = true)]
 async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
-    let mock = M::new();
     let keys = [1, 2];
-    let pool = support::core_builder(mock.clone())
-        .max_open(10)
-        .max_open_per_key(1)
-        .checkout_timeout(secs(10))
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| {
+        b.max_open(10)
+            .max_open_per_key(1)
+            .checkout_timeout(secs(10))
+    })
+    .await;
 
     // A dial: waited, zero time.
     let a = ok(pool.get_for(&1).await);
@@ -1502,13 +1356,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
 
 #[tokio::test(start_paused = true)]
 async fn initial_for_prewarms_exactly_n_per_key() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .initial_for(1, 2)
-        .initial_for(2, 3)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.initial_for(1, 2).initial_for(2, 3)).await;
     assert_eq!(mock.connects(), 5);
     check_counts(&pool, &[1, 2]);
     assert_eq!(counts(&pool), Counts { open: 5, idle: 5, ..ZERO });
@@ -1533,12 +1381,7 @@ async fn initial_for_prewarms_exactly_n_per_key() {
 
 #[tokio::test(start_paused = true)]
 async fn initial_prewarms_a_single_destination_pool() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .initial(3)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.initial(3)).await;
     assert_eq!(mock.connects(), 3);
     assert_eq!(counts(&pool), Counts { open: 3, idle: 3, ..ZERO });
     check_counts(&pool, &[()]);
@@ -1606,13 +1449,7 @@ async fn initial_panicking_dial_fails_build_with_panicked() {
 /// `initial_for(key, 0)` pre-warms nothing and leaves no trace of the key.
 #[tokio::test(start_paused = true)]
 async fn initial_for_zero_registers_no_key() {
-    let mock = M::new();
-    let pool = support::core_builder(mock.clone())
-        .initial_for(1, 1)
-        .initial_for(2, 0)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = M::pool(|b| b.initial_for(1, 1).initial_for(2, 0)).await;
     assert_eq!(mock.connects(), 1);
     assert_eq!(
         key_counts(&pool, &1),
@@ -1633,13 +1470,7 @@ async fn initial_for_zero_registers_no_key() {
 #[tokio::test(start_paused = true)]
 async fn checkout_takes_the_most_recently_returned_first() {
     for n in [3, 6] {
-        let mock = U::new();
-        let pool = support::core_builder(mock.clone())
-            .max_open(n)
-            .initial(n)
-            .build()
-            .await
-            .unwrap();
+        let (_, pool) = U::pool(|b| b.max_open(n).initial(n)).await;
         let mut lent = Vec::new();
         for _ in 0..n {
             lent.push(ok(pool.get().await));

@@ -19,12 +19,10 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, async_trait};
+use connpool::{CloseReason, Error, HealthCheck, Manager, Pool};
 use tokio::time::{Instant, sleep_until};
 
-use crate::support;
 use crate::support::*;
-use crate::support::{Mock, MockConn, MockError, check_counts, settle};
 
 type U = Mock<()>;
 
@@ -34,14 +32,6 @@ const fn secs(s: u64) -> Duration {
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// The mock's pings as `(id, time since t0)`.
-fn pings_since(mock: &U, t0: Instant) -> Vec<(u64, Duration)> {
-    mock.pings()
-        .into_iter()
-        .map(|(id, at)| (id, at - t0))
-        .collect()
 }
 
 /// `(health_checks, health_check_failures)` of the pool.
@@ -60,15 +50,14 @@ fn keepalive<Mg: Manager>(pool: &Pool<Mg>) -> (u64, u64) {
 /// jitter, `max_missed` as given; `n` connections pre-warmed at t0 (idle
 /// since t0, first ping due at t0 + 10 s).
 async fn keepalive_pool(mock: &U, max_missed: u32, n: usize) -> Pool<U> {
-    support::core_builder(mock.clone())
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .keepalive_max_missed(max_missed)
-        .jitter(0.0)
-        .initial(n)
-        .build()
-        .await
-        .unwrap()
+    mock.core_pool(|b| {
+        b.keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .keepalive_max_missed(max_missed)
+            .jitter(0.0)
+            .initial(n)
+    })
+    .await
 }
 
 // ---------------------------------------------------------------------------
@@ -79,13 +68,7 @@ async fn keepalive_pool(mock: &U, max_missed: u32, n: usize) -> Pool<U> {
 /// is (the price of `Never`), and nothing is pinged.
 #[tokio::test(start_paused = true)]
 async fn never_lends_a_dead_idle_conn_without_a_ping() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Never)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Never).initial(1)).await;
     mock.conn(1).kill();
     sleep_until(Instant::now() + secs(3600)).await;
 
@@ -110,12 +93,7 @@ async fn never_lends_a_dead_idle_conn_without_a_ping() {
 /// returned a moment ago; a fresh dial is not pinged.
 #[tokio::test(start_paused = true)]
 async fn always_pings_every_idle_checkout_but_not_a_fresh_dial() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always)).await;
     let t0 = Instant::now();
     drop(ok(pool.get().await)); // dialed: no ping
     assert!(mock.pings().is_empty());
@@ -127,7 +105,7 @@ async fn always_pings_every_idle_checkout_but_not_a_fresh_dial() {
         drop(c);
     }
     assert_eq!(
-        pings_since(&mock, t0),
+        mock.pings_since(t0),
         vec![(1, ms(1)), (1, ms(2)), (1, ms(3))]
     );
     assert_eq!(health(&pool), (3, 0));
@@ -140,20 +118,14 @@ async fn always_pings_every_idle_checkout_but_not_a_fresh_dial() {
 /// closed (`HealthCheck`) and, with no idle connection left, the getter dials.
 #[tokio::test(start_paused = true)]
 async fn always_closes_a_dead_idle_conn_and_the_getter_dials() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always).initial(1)).await;
     let t0 = Instant::now();
     mock.conn(1).kill();
 
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2, "a new dial, not the dead conn");
     assert_eq!(Instant::now(), t0, "a failed ping costs no time here");
-    assert_eq!(pings_since(&mock, t0), vec![(1, Duration::ZERO)]);
+    assert_eq!(mock.pings_since(t0), vec![(1, Duration::ZERO)]);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
@@ -170,12 +142,7 @@ async fn always_closes_a_dead_idle_conn_and_the_getter_dials() {
 /// the dead ones are closed, nothing is dialed.
 #[tokio::test(start_paused = true)]
 async fn always_skips_dead_idle_conns_to_the_live_one() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always)).await;
     let t0 = Instant::now();
     let (a, b, c) = (
         ok(pool.get().await),
@@ -190,7 +157,7 @@ async fn always_skips_dead_idle_conns_to_the_live_one() {
     let got = ok(pool.get().await);
     assert_eq!(got.id, 1, "the live one");
     assert_eq!(
-        pings_since(&mock, t0),
+        mock.pings_since(t0),
         vec![
             (3, Duration::ZERO),
             (2, Duration::ZERO),
@@ -217,13 +184,8 @@ async fn always_skips_dead_idle_conns_to_the_live_one() {
 /// fails and the getter dials). Idle time counts from the last return.
 #[tokio::test(start_paused = true)]
 async fn if_idle_for_pings_from_exactly_d_of_idleness() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::IfIdleFor(secs(2)))
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) =
+        U::pool(|b| b.health_check(HealthCheck::IfIdleFor(secs(2))).initial(1)).await;
     let t0 = Instant::now();
 
     // Live, idle 2 s − 1 ms: no ping.
@@ -238,7 +200,7 @@ async fn if_idle_for_pings_from_exactly_d_of_idleness() {
     sleep_until(t1 + secs(2)).await;
     let c = ok(pool.get().await);
     assert_eq!(c.id, 1);
-    assert_eq!(pings_since(&mock, t0), vec![(1, secs(4) - ms(1))]);
+    assert_eq!(mock.pings_since(t0), vec![(1, secs(4) - ms(1))]);
     assert_eq!(health(&pool), (1, 0));
     drop(c); // idle since t1 + 2 s
 
@@ -275,15 +237,13 @@ async fn if_idle_for_pings_from_exactly_d_of_idleness() {
 /// new dial at that instant.
 #[tokio::test(start_paused = true)]
 async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .ping_timeout(secs(1))
-        .checkout_timeout(secs(30))
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.health_check(HealthCheck::Always)
+            .ping_timeout(secs(1))
+            .checkout_timeout(secs(30))
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     mock.conn(1).mute();
 
@@ -314,14 +274,12 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
 /// exactly 1 s it is closed and the getter pings and gets the other one.
 #[tokio::test(start_paused = true)]
 async fn ping_timeout_then_the_next_idle_conn_serves_the_getter() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .ping_timeout(secs(1))
-        .initial(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.health_check(HealthCheck::Always)
+            .ping_timeout(secs(1))
+            .initial(2)
+    })
+    .await;
     let t0 = Instant::now();
     // Find which pre-warmed conn is newest: take both, give back 1 then 2.
     let (a, b) = (ok(pool.get().await), ok(pool.get().await));
@@ -335,7 +293,7 @@ async fn ping_timeout_then_the_next_idle_conn_serves_the_getter() {
     assert_eq!(Instant::now(), t0 + secs(1));
     assert_eq!(c.id, first);
     assert_eq!(
-        pings_since(&mock, t0)[before..],
+        mock.pings_since(t0)[before..],
         [(newest, Duration::ZERO), (first, secs(1))]
     );
     settle().await;
@@ -351,15 +309,13 @@ async fn ping_timeout_then_the_next_idle_conn_serves_the_getter() {
 /// (`HealthCheck`), the counts stay exact and the pool keeps working.
 #[tokio::test(start_paused = true)]
 async fn checkout_deadline_during_the_health_check_gives_timeout() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .ping_timeout(secs(1))
-        .checkout_timeout(ms(500))
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.health_check(HealthCheck::Always)
+            .ping_timeout(secs(1))
+            .checkout_timeout(ms(500))
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     mock.conn(1).mute();
 
@@ -393,15 +349,13 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
 /// exactly 500 ms, the muted connection closed, counts exact.
 #[tokio::test(start_paused = true)]
 async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .ping_timeout(secs(1))
-        .checkout_timeout(ms(500))
-        .initial(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.health_check(HealthCheck::Always)
+            .ping_timeout(secs(1))
+            .checkout_timeout(ms(500))
+            .initial(2)
+    })
+    .await;
     let t0 = Instant::now();
     let held = ok(pool.get().await); // pinged (Always), answers at once
     let other = 3 - held.id;
@@ -433,15 +387,13 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
 /// held so the key stays registered; see the test above.)
 #[tokio::test(start_paused = true)]
 async fn health_check_cut_by_the_checkout_deadline_is_counted() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .ping_timeout(secs(1))
-        .checkout_timeout(ms(500))
-        .initial(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.health_check(HealthCheck::Always)
+            .ping_timeout(secs(1))
+            .checkout_timeout(ms(500))
+            .initial(2)
+    })
+    .await;
     let held = ok(pool.get().await);
     assert_eq!(health(&pool), (1, 0));
     mock.conn(3 - held.id).mute();
@@ -464,13 +416,7 @@ async fn health_check_cut_by_the_checkout_deadline_is_counted() {
 /// handed over without a ping (it just worked), even if it is dead.
 #[tokio::test(start_paused = true)]
 async fn handed_over_conn_is_not_pinged_even_under_always() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .max_open(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always).max_open(1)).await;
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
@@ -504,13 +450,7 @@ async fn handed_over_conn_is_not_pinged_even_under_always() {
 /// checkout and never lent; no ping is spent on it, even under `Always`.
 #[tokio::test(start_paused = true)]
 async fn broken_idle_conn_is_closed_at_checkout_without_a_ping() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always).initial(1)).await;
     mock.conn(1).break_it();
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2);
@@ -539,7 +479,7 @@ async fn keepalive_pings_a_live_idle_conn_every_interval_exactly() {
     assert!(mock.pings().is_empty(), "not 1 ms early");
     at(t0 + secs(30) + ms(1)).await;
     assert_eq!(
-        pings_since(&mock, t0),
+        mock.pings_since(t0),
         vec![(1, secs(10)), (1, secs(20)), (1, secs(30))]
     );
     assert_eq!(keepalive(&pool), (3, 0));
@@ -551,7 +491,7 @@ async fn keepalive_pings_a_live_idle_conn_every_interval_exactly() {
     sleep_until(t0 + secs(35)).await;
     drop(ok(pool.get().await));
     at(t0 + secs(45) + ms(1)).await;
-    assert_eq!(pings_since(&mock, t0)[3..], [(1, secs(45))]);
+    assert_eq!(mock.pings_since(t0)[3..], [(1, secs(45))]);
     assert_eq!(keepalive(&pool), (4, 0));
 }
 
@@ -559,19 +499,17 @@ async fn keepalive_pings_a_live_idle_conn_every_interval_exactly() {
 /// a live connection pinged at 10 s and 20 s is still closed at exactly 25 s.
 #[tokio::test(start_paused = true)]
 async fn keepalive_does_not_reset_the_idle_timeout() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .idle_timeout(secs(25))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .idle_timeout(secs(25))
+            .jitter(0.0)
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     at(t0 + secs(25) - ms(1)).await;
-    assert_eq!(pings_since(&mock, t0), vec![(1, secs(10)), (1, secs(20))]);
+    assert_eq!(mock.pings_since(t0), vec![(1, secs(10)), (1, secs(20))]);
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     at(t0 + secs(25)).await;
     assert_eq!(mock.closed(), vec![1]);
@@ -591,7 +529,7 @@ async fn keepalive_closes_a_muted_conn_at_exactly_interval_plus_timeout() {
     mock.conn(1).mute();
 
     at(t0 + secs(10)).await;
-    assert_eq!(pings_since(&mock, t0), vec![(1, secs(10))]);
+    assert_eq!(mock.pings_since(t0), vec![(1, secs(10))]);
     assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
     assert_eq!(pool.key_state(&()).unwrap().pinging, 1);
     check_counts(&pool, &[()]);
@@ -620,7 +558,7 @@ async fn keepalive_closes_a_killed_conn_at_the_interval() {
     assert!(mock.closed().is_empty());
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     at(t0 + secs(10)).await;
-    assert_eq!(pings_since(&mock, t0), vec![(1, secs(10))]);
+    assert_eq!(mock.pings_since(t0), vec![(1, secs(10))]);
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
     assert_eq!(keepalive(&pool), (1, 1));
@@ -665,7 +603,7 @@ async fn keepalive_max_missed_3_closes_after_the_third_miss() {
     assert!(mock.closed().is_empty());
     at(t0 + secs(36)).await;
     assert_eq!(
-        pings_since(&mock, t0),
+        mock.pings_since(t0),
         vec![(1, secs(10)), (1, secs(22)), (1, secs(34))]
     );
     assert_eq!(mock.closed(), vec![1]);
@@ -699,7 +637,7 @@ async fn keepalive_good_ping_resets_the_miss_count() {
     assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
     at(t0 + secs(70)).await;
     assert_eq!(
-        pings_since(&mock, t0),
+        mock.pings_since(t0),
         vec![
             (1, secs(10)),
             (1, secs(22)),
@@ -718,38 +656,6 @@ async fn keepalive_good_ping_resets_the_miss_count() {
 // ---------------------------------------------------------------------------
 // 9. A connection out for a ping is not lent
 // ---------------------------------------------------------------------------
-
-/// The mock's pings answer at once or never; this wraps it with pings that
-/// take `delay` to answer (the ping is recorded when it starts).
-struct SlowPing {
-    mock: U,
-    delay: Duration,
-}
-
-#[async_trait]
-impl Manager for SlowPing {
-    type Key = ();
-    type Connection = MockConn<()>;
-    type Error = MockError;
-
-    async fn connect(&self, key: &()) -> Result<MockConn<()>, MockError> {
-        self.mock.connect(key).await
-    }
-
-    async fn ping(&self, conn: &mut MockConn<()>) -> Result<(), MockError> {
-        let result = self.mock.ping(conn).await;
-        tokio::time::sleep(self.delay).await;
-        result
-    }
-
-    fn is_broken(&self, conn: &mut MockConn<()>) -> bool {
-        self.mock.is_broken(conn)
-    }
-
-    async fn close(&self, conn: MockConn<()>) {
-        self.mock.close(conn).await;
-    }
-}
 
 /// Under the cap, a getter arriving while the only idle connection is out
 /// for a keepalive ping dials a new one instead of taking it mid-ping.
@@ -782,21 +688,17 @@ async fn conn_being_pinged_is_not_lent_the_getter_dials() {
 #[tokio::test(start_paused = true)]
 async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
     let mock = U::new();
-    // `core_builder` takes a `Mock`: the same settings, spelled out.
-    let pool = Pool::builder(SlowPing { mock: mock.clone(), delay: secs(1) })
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .no_backoff()
-        .max_connecting(usize::MAX)
-        .max_open(1)
-        .health_check(HealthCheck::Always)
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    mock.delay_pings(secs(1));
+    let pool = mock
+        .core_pool(|b| {
+            b.max_open(1)
+                .health_check(HealthCheck::Always)
+                .keepalive_interval(secs(10))
+                .keepalive_timeout(secs(2))
+                .jitter(0.0)
+                .initial(1)
+        })
+        .await;
     let t0 = Instant::now();
     at(t0 + secs(10)).await;
     assert_eq!(counts(&pool), Counts { open: 1, pinging: 1, ..ZERO });
@@ -813,11 +715,7 @@ async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
     let c = ok(join(g).await);
     assert_eq!(Instant::now(), t0 + secs(11));
     assert_eq!(c.id, 1);
-    assert_eq!(
-        pings_since(&mock, t0),
-        vec![(1, secs(10))],
-        "no health check"
-    );
+    assert_eq!(mock.pings_since(t0), vec![(1, secs(10))], "no health check");
     assert_eq!(health(&pool), (0, 0));
     assert_eq!(keepalive(&pool), (1, 0));
     assert_eq!(mock.connects(), 1);
@@ -830,17 +728,15 @@ async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
 /// the waiting getter at exactly 12 s.
 #[tokio::test(start_paused = true)]
 async fn at_the_cap_a_pinged_conn_that_missed_once_goes_to_the_waiter() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .keepalive_max_missed(2)
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.max_open(1)
+            .keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .keepalive_max_missed(2)
+            .jitter(0.0)
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     mock.conn(1).mute();
     at(t0 + secs(10)).await;
@@ -865,16 +761,14 @@ async fn at_the_cap_a_pinged_conn_that_missed_once_goes_to_the_waiter() {
 /// slot dials for the waiting getter at that instant.
 #[tokio::test(start_paused = true)]
 async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.max_open(1)
+            .keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .jitter(0.0)
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     mock.conn(1).mute();
     at(t0 + secs(10)).await;
@@ -900,15 +794,13 @@ async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
 /// over many distinct instants across that band.
 #[tokio::test(start_paused = true)]
 async fn keepalive_jitter_spreads_the_first_pings() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(200)
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .jitter(0.2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.max_open(200)
+            .keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .jitter(0.2)
+    })
+    .await;
     let mut held = Vec::new();
     for _ in 0..200 {
         held.push(ok(pool.get().await));
@@ -950,15 +842,13 @@ async fn keepalive_jitter_spreads_the_first_pings() {
 /// connection, and every interval of it was the same).
 #[tokio::test(start_paused = true)]
 async fn keepalive_jitter_is_drawn_for_every_interval() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .jitter(0.2)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .jitter(0.2)
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     at(t0 + secs(101)).await;
     let pings: Vec<Instant> = mock.pings().iter().map(|&(_, at)| at).collect();
@@ -1026,16 +916,14 @@ async fn keepalive_panicking_ping_counts_the_conn_closed_and_the_pool_works_on()
 /// and itself pinged one interval later.
 #[tokio::test(start_paused = true)]
 async fn keepalive_replaces_a_dead_conn_below_min_idle() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .min_idle(1)
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.min_idle(1)
+            .keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .jitter(0.0)
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     mock.conn(1).kill();
@@ -1049,7 +937,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
     check_counts(&pool, &[()]);
     at(t0 + secs(20)).await;
     assert_eq!(
-        pings_since(&mock, t0),
+        mock.pings_since(t0),
         vec![(1, secs(10)), (2, secs(20))],
         "the replacement is kept alive too"
     );
@@ -1062,16 +950,14 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
 /// replaced at that instant.
 #[tokio::test(start_paused = true)]
 async fn keepalive_replacement_waits_for_the_pings_verdict() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .min_idle(1)
-        .keepalive_interval(secs(10))
-        .keepalive_timeout(secs(2))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.min_idle(1)
+            .keepalive_interval(secs(10))
+            .keepalive_timeout(secs(2))
+            .jitter(0.0)
+            .initial(1)
+    })
+    .await;
     let t0 = Instant::now();
     mock.conn(1).mute();
     at(t0 + secs(12) - ms(1)).await;
@@ -1093,14 +979,12 @@ async fn keepalive_replacement_waits_for_the_pings_verdict() {
 /// closed as `HealthCheck`, never put back idle for the next getter.
 #[tokio::test(start_paused = true)]
 async fn a_getter_cancelled_mid_health_check_closes_the_conn() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .ping_timeout(secs(5))
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.health_check(HealthCheck::Always)
+            .ping_timeout(secs(5))
+            .initial(1)
+    })
+    .await;
     mock.conn(1).mute();
     let g = spawn_get(&pool, ());
     settle().await;

@@ -10,8 +10,7 @@ use tokio::time::Instant;
 
 use crate::support;
 use crate::support::{
-    Counts, Mock, Step, ZERO, check_counts, closed_for, core_builder, counts, err, join, ok,
-    settle, spawn_get,
+    Counts, Mock, Step, ZERO, check_counts, closed_for, counts, err, join, ok, settle, spawn_get,
 };
 
 type M = Mock<()>;
@@ -49,12 +48,9 @@ async fn get_n(pool: &Pool<M>, n: usize) -> Vec<Pooled<M>> {
 async fn a_burst_opens_only_the_connections_it_needs() {
     // 20 concurrent getters, 8 borrowers per connection: 3 connections.
     let mock = shared_mock(8);
-    let pool = core_builder(mock.clone())
-        .max_open_per_key(10)
-        .max_connecting(2)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.max_open_per_key(10).max_connecting(2))
+        .await;
     let held = get_n(&pool, 20).await;
     assert_eq!(mock.connects(), 3, "ceil(20 / 8) connections");
     let loads = loads(&held);
@@ -76,11 +72,7 @@ async fn a_limit_of_one_lends_exclusively() {
     // A peer allowing one stream: K getters get min(K, per-key cap)
     // connections, the rest wait, exactly as with exclusive lending.
     let mock = shared_mock(1);
-    let pool = core_builder(mock.clone())
-        .max_open_per_key(3)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_open_per_key(3)).await;
     let tasks: Vec<_> = (0..5).map(|_| spawn_get(&pool, ())).collect();
     settle().await;
     assert_eq!(mock.connects(), 3);
@@ -107,7 +99,7 @@ async fn a_limit_of_one_lends_exclusively() {
 #[tokio::test(start_paused = true)]
 async fn the_least_loaded_connection_is_chosen_and_an_unborrowed_one_rests_idle() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone()).initial(2).build().await.unwrap();
+    let pool = mock.core_pool(|b| b.initial(2)).await;
     let mut held = get_n(&pool, 2).await;
     // Both idle connections were taken (load 0 beats load 1).
     assert_eq!(loads(&held).len(), 2);
@@ -137,12 +129,9 @@ async fn the_least_loaded_connection_is_chosen_and_an_unborrowed_one_rests_idle(
 async fn the_limit_is_clamped_by_max_borrowers() {
     // A peer advertising a huge stream limit still fans out.
     let mock = shared_mock(1_000_000);
-    let pool = core_builder(mock.clone())
-        .max_borrowers(5)
-        .max_connecting(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.max_borrowers(5).max_connecting(1))
+        .await;
     let held = get_n(&pool, 11).await;
     assert_eq!(mock.connects(), 3);
     let mut l: Vec<_> = loads(&held).into_values().collect();
@@ -153,11 +142,7 @@ async fn the_limit_is_clamped_by_max_borrowers() {
 #[tokio::test(start_paused = true)]
 async fn waiters_at_the_key_cap_are_served_in_order_as_borrowers_return() {
     let mock = shared_mock(2);
-    let pool = core_builder(mock.clone())
-        .max_open_per_key(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_open_per_key(1)).await;
     let mut held = get_n(&pool, 2).await;
     let waiting: Vec<_> = (0..3).map(|_| spawn_get(&pool, ())).collect();
     settle().await;
@@ -178,12 +163,9 @@ async fn waiters_at_the_key_cap_are_served_in_order_as_borrowers_return() {
 #[tokio::test(start_paused = true)]
 async fn idle_time_counts_from_the_last_borrower() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .idle_timeout(Duration::from_secs(10))
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.max_connecting(1).idle_timeout(Duration::from_secs(10)))
+        .await;
     let t0 = Instant::now();
     let mut held = get_n(&pool, 2).await;
     assert_eq!(loads(&held).len(), 1);
@@ -204,12 +186,9 @@ async fn idle_time_counts_from_the_last_borrower() {
 #[tokio::test(start_paused = true)]
 async fn a_connection_past_its_lifetime_drains() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_lifetime(Duration::from_secs(10))
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.max_lifetime(Duration::from_secs(10)).jitter(0.0))
+        .await;
     let first = ok(pool.get().await);
     tokio::time::advance(Duration::from_secs(11)).await;
     // Expired: no new borrower; a new connection serves the next one.
@@ -227,12 +206,7 @@ async fn a_connection_past_its_lifetime_drains() {
 #[tokio::test(start_paused = true)]
 async fn max_uses_counts_borrowers() {
     let mock = shared_mock(10);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .max_uses(3)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_connecting(1).max_uses(3)).await;
     let mut held = get_n(&pool, 3).await;
     assert_eq!(loads(&held).len(), 1);
     assert_eq!(Pooled::uses(&held[2]), 3);
@@ -250,11 +224,7 @@ async fn max_uses_counts_borrowers() {
 #[tokio::test(start_paused = true)]
 async fn a_broken_connection_drains_and_closes_after_its_last_borrower() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_connecting(1)).await;
     let mut held = get_n(&pool, 3).await;
     assert_eq!(loads(&held).len(), 1);
     // One borrower saw it fail.
@@ -287,11 +257,9 @@ async fn a_broken_connection_drains_and_closes_after_its_last_borrower() {
 #[tokio::test(start_paused = true)]
 async fn an_idle_shared_connection_is_health_checked_and_a_busy_one_is_not() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.health_check(HealthCheck::Always))
+        .await;
     let a = ok(pool.get().await); // dialed: not pinged
     let b = ok(pool.get().await); // joins a busy connection: not pinged
     assert_eq!((a.id, b.id), (1, 1));
@@ -309,13 +277,13 @@ async fn an_idle_shared_connection_is_health_checked_and_a_busy_one_is_not() {
 #[tokio::test(start_paused = true)]
 async fn keepalive_pings_a_shared_connection_only_once_it_is_idle() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .keepalive_interval(Duration::from_secs(30))
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| {
+            b.max_connecting(1)
+                .keepalive_interval(Duration::from_secs(30))
+                .jitter(0.0)
+        })
+        .await;
     let t0 = Instant::now();
     let held = get_n(&pool, 2).await;
     support::at(t0 + Duration::from_secs(90)).await;
@@ -330,12 +298,12 @@ async fn keepalive_pings_a_shared_connection_only_once_it_is_idle() {
 #[tokio::test(start_paused = true)]
 async fn cancelled_getters_leak_no_borrower() {
     let mock = shared_mock(2);
-    let pool = core_builder(mock.clone())
-        .max_open_per_key(2)
-        .checkout_timeout(Duration::from_secs(1))
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| {
+            b.max_open_per_key(2)
+                .checkout_timeout(Duration::from_secs(1))
+        })
+        .await;
     let mut held = get_n(&pool, 4).await;
     assert_eq!(mock.connects(), 2);
     // Waiters at the cap: some aborted, some timed out.
@@ -381,11 +349,7 @@ async fn cancelled_getters_leak_no_borrower() {
 #[tokio::test(start_paused = true)]
 async fn close_waits_for_the_borrowers_of_shared_connections() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_connecting(1)).await;
     let mut held = get_n(&pool, 3).await;
     let closer = {
         let pool = pool.clone();
@@ -408,11 +372,7 @@ async fn close_waits_for_the_borrowers_of_shared_connections() {
 #[tokio::test(start_paused = true)]
 async fn detaching_a_handle_keeps_the_connection_pooled() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_connecting(1)).await;
     let held = get_n(&pool, 2).await;
     let mut held = held.into_iter();
     let raw = Pooled::detach(held.next().unwrap());
@@ -430,11 +390,7 @@ async fn detaching_a_handle_keeps_the_connection_pooled() {
 #[tokio::test(start_paused = true)]
 async fn a_failed_dial_fails_its_getter_and_the_next_dial_serves_the_rest() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_connecting(1)).await;
     // A first connection teaches the pool the key lends 4 at once.
     drop(ok(pool.get().await));
     settle().await;
@@ -466,12 +422,12 @@ async fn a_failed_dial_fails_its_getter_and_the_next_dial_serves_the_rest() {
 #[tokio::test(start_paused = true)]
 async fn always_lends_no_shared_connection_before_its_check_passed() {
     let mock = shared_mock(2);
-    let pool = core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .ping_timeout(Duration::from_secs(1))
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| {
+            b.health_check(HealthCheck::Always)
+                .ping_timeout(Duration::from_secs(1))
+        })
+        .await;
     let first = ok(pool.get().await);
     assert_eq!(first.id, 1);
     drop(first);
@@ -502,12 +458,9 @@ async fn always_lends_no_shared_connection_before_its_check_passed() {
 #[tokio::test(start_paused = true)]
 async fn a_getter_waits_for_a_health_check_and_then_joins() {
     let mock = shared_mock(2);
-    let pool = core_builder(mock.clone())
-        .health_check(HealthCheck::Always)
-        .max_open_per_key(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.health_check(HealthCheck::Always).max_open_per_key(1))
+        .await;
     drop(ok(pool.get().await));
     settle().await;
     mock.delay_pings(Duration::from_secs(1));
@@ -537,11 +490,7 @@ async fn a_getter_waits_for_a_health_check_and_then_joins() {
 #[tokio::test(start_paused = true)]
 async fn a_limit_changed_by_the_peer_is_followed() {
     let mock = shared_mock(4);
-    let pool = core_builder(mock.clone())
-        .max_connecting(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock.core_pool(|b| b.max_connecting(1)).await;
     let mut held = get_n(&pool, 4).await;
     assert_eq!(loads(&held).len(), 1);
     mock.share(2);

@@ -155,13 +155,7 @@ fn a_multi_thread_runtime_stops_with_its_own_100_000_getters() {
 /// `Manager::close`, a lent one when its guard drops.
 #[tokio::test(start_paused = true)]
 async fn dropping_the_last_handle_closes_the_connections() {
-    let mock = Mock::<()>::new();
-    let pool = core_builder(mock.clone())
-        .max_open(3)
-        .initial(3)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = Mock::<()>::pool(|b| b.max_open(3).initial(3)).await;
     let lent = pool.get().await.unwrap();
     let other = pool.clone();
     drop(pool);

@@ -16,23 +16,19 @@
 //! pool starts from `support::core_builder` (every lifecycle feature off: no
 //! idle timeout, no lifetime, no keepalive, health check `Never`, no backoff,
 //! no `max_connecting`) plus the feature under test. Connection ids are the
-//! mock's: 1, 2, 3… in order of the dials' completion. `Timed` wraps the mock
-//! to record the instant of every `Manager::close`.
+//! mock's: 1, 2, 3… in order of the dials' completion; the mock records the
+//! instant of every `Manager::close`.
 
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
-use connpool::{Builder, CloseReason, Manager, Pool, Pooled, async_trait};
-use parking_lot::Mutex;
+use connpool::{Builder, CloseReason, Manager, Pool, Pooled};
 use tokio::time::{Instant, sleep_until};
 
-use crate::support;
 use crate::support::*;
-use crate::support::{Mock, MockConn, MockError, check_counts, settle};
 
 type U = Mock<()>;
 
@@ -42,66 +38,6 @@ const fn secs(s: u64) -> Duration {
 
 const fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// The mock, plus the instant of every `Manager::close` (in the close task,
-/// which runs at the instant the pool decided the close: no time passes
-/// between the two while tasks are runnable).
-#[derive(Clone)]
-struct Timed {
-    mock: U,
-    closes: Arc<Mutex<Vec<(u64, Instant)>>>,
-}
-
-impl Timed {
-    fn new(mock: &U) -> Self {
-        Self { mock: mock.clone(), closes: Arc::default() }
-    }
-
-    /// `(id, time since t0)` of every close so far, in order.
-    fn closes_since(&self, t0: Instant) -> Vec<(u64, Duration)> {
-        self.closes
-            .lock()
-            .iter()
-            .map(|&(id, at)| (id, at - t0))
-            .collect()
-    }
-}
-
-#[async_trait]
-impl Manager for Timed {
-    type Key = ();
-    type Connection = MockConn<()>;
-    type Error = MockError;
-
-    async fn connect(&self, key: &()) -> Result<MockConn<()>, MockError> {
-        self.mock.connect(key).await
-    }
-
-    async fn ping(&self, conn: &mut MockConn<()>) -> Result<(), MockError> {
-        self.mock.ping(conn).await
-    }
-
-    fn is_broken(&self, conn: &mut MockConn<()>) -> bool {
-        self.mock.is_broken(conn)
-    }
-
-    async fn close(&self, conn: MockConn<()>) {
-        self.closes.lock().push((conn.id, Instant::now()));
-        self.mock.close(conn).await;
-    }
-}
-
-/// `support::core_builder` for the timed mock.
-fn timed_builder(timed: &Timed) -> Builder<Timed> {
-    use connpool::HealthCheck;
-    Pool::builder(timed.clone())
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .keepalive_interval(None)
-        .health_check(HealthCheck::Never)
-        .no_backoff()
-        .max_connecting(usize::MAX)
 }
 
 /// Moves the paused clock forward by `d` without yielding to the scheduler:
@@ -146,15 +82,10 @@ async fn drain_closes<Mg: Manager>(pool: &Pool<Mg>) {
 #[tokio::test(start_paused = true)]
 async fn idle_conn_is_closed_at_its_idle_deadline_without_any_get() {
     let mock = U::new();
-    let timed = Timed::new(&mock);
     let t0 = Instant::now();
-    let pool = timed_builder(&timed)
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(1))
+        .await;
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
 
     at(t0 + secs(10) - ms(1)).await;
@@ -171,7 +102,7 @@ async fn idle_conn_is_closed_at_its_idle_deadline_without_any_get() {
     assert_eq!(counts(&pool), ZERO);
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(
-        timed.closes_since(t0),
+        mock.closes_since(t0),
         vec![(1, secs(10))],
         "at the deadline"
     );
@@ -195,15 +126,10 @@ async fn idle_conn_is_closed_at_its_idle_deadline_without_any_get() {
 #[tokio::test(start_paused = true)]
 async fn a_return_restarts_the_idle_clock() {
     let mock = U::new();
-    let timed = Timed::new(&mock);
     let t0 = Instant::now();
-    let pool = timed_builder(&timed)
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(1))
+        .await;
 
     at(t0 + secs(6)).await;
     let c = ok(pool.get().await);
@@ -226,7 +152,7 @@ async fn a_return_restarts_the_idle_clock() {
 
     at(t0 + secs(18)).await;
     assert_eq!(counts(&pool), ZERO);
-    assert_eq!(timed.closes_since(t0), vec![(1, secs(18))]);
+    assert_eq!(mock.closes_since(t0), vec![(1, secs(18))]);
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
     assert_eq!(mock.connects(), 1);
     check_counts(&pool, &[()]);
@@ -238,14 +164,10 @@ async fn a_return_restarts_the_idle_clock() {
 #[tokio::test(start_paused = true)]
 async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline() {
     let mock = U::new();
-    let timed = Timed::new(&mock);
     let t0 = Instant::now();
-    let pool = timed_builder(&timed)
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.idle_timeout(secs(10)).jitter(0.0))
+        .await;
     let c1 = ok(pool.get().await);
     let c2 = ok(pool.get().await);
     let c3 = ok(pool.get().await);
@@ -268,7 +190,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
         assert_eq!(pool.state().idle, 3 - n);
         at(t0 + deadline).await;
         assert_eq!(*mock.closed().last().unwrap(), id);
-        assert_eq!(timed.closes_since(t0), expected[..=n].to_vec());
+        assert_eq!(mock.closes_since(t0), expected[..=n].to_vec());
         assert_eq!(pool.state().idle, 2 - n);
         assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), n as u64 + 1);
         check_counts(&pool, &[()]);
@@ -285,14 +207,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
 /// has not run when the get's first poll checks out.
 #[tokio::test(start_paused = true)]
 async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .initial(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(2)).await;
     settle().await;
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
 
@@ -338,14 +253,7 @@ async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
 /// maintenance task's wake-up, never gets the stale connection.
 #[tokio::test(start_paused = true)]
 async fn get_at_the_exact_idle_deadline_never_gets_the_stale_conn() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(1)).await;
     let t0 = Instant::now();
 
     // 1 ms before: still fresh, and lent.
@@ -369,13 +277,7 @@ async fn get_at_the_exact_idle_deadline_never_gets_the_stale_conn() {
 /// they sit (a year here).
 #[tokio::test(start_paused = true)]
 async fn idle_timeout_none_never_closes() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(None)
-        .initial(3)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.idle_timeout(None).initial(3)).await;
     let t0 = Instant::now();
     for days in [1, 30, 365] {
         at(t0 + secs(days * 86_400)).await;
@@ -399,15 +301,10 @@ async fn idle_timeout_none_never_closes() {
 #[tokio::test(start_paused = true)]
 async fn idle_conn_is_closed_at_exactly_birth_plus_max_lifetime() {
     let mock = U::new();
-    let timed = Timed::new(&mock);
     let t0 = Instant::now();
-    let pool = timed_builder(&timed)
-        .max_lifetime(secs(60))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.max_lifetime(secs(60)).jitter(0.0).initial(1))
+        .await;
 
     at(t0 + secs(20)).await;
     let c = ok(pool.get().await);
@@ -425,7 +322,7 @@ async fn idle_conn_is_closed_at_exactly_birth_plus_max_lifetime() {
 
     at(t0 + secs(60)).await;
     assert_eq!(counts(&pool), ZERO);
-    assert_eq!(timed.closes_since(t0), vec![(1, secs(60))]);
+    assert_eq!(mock.closes_since(t0), vec![(1, secs(60))]);
     let s = pool.state();
     assert_eq!(s.counters.closed(CloseReason::Lifetime), 1);
     assert_eq!(s.counters.closed_total(), 1);
@@ -438,15 +335,13 @@ async fn idle_conn_is_closed_at_exactly_birth_plus_max_lifetime() {
 /// waiting getter, whose slot then dials a fresh one.
 #[tokio::test(start_paused = true)]
 async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .max_lifetime(secs(60))
-        .jitter(0.0)
-        .checkout_timeout(None)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.max_open(1)
+            .max_lifetime(secs(60))
+            .jitter(0.0)
+            .checkout_timeout(None)
+    })
+    .await;
     let t0 = Instant::now();
     let c = ok(pool.get().await);
     assert_eq!(c.id, 1);
@@ -488,13 +383,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
 /// newest idle connection when the clock jumps to 60 s.
 #[tokio::test(start_paused = true)]
 async fn expired_conn_met_at_checkout_is_closed_and_the_getter_gets_the_next() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_lifetime(secs(60))
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_lifetime(secs(60)).jitter(0.0)).await;
     let t0 = Instant::now();
     let c1 = ok(pool.get().await);
     at(t0 + secs(30)).await;
@@ -534,16 +423,10 @@ async fn lifetime_jitter_spreads_closes_over_the_band() {
     const N: usize = 1000;
     let life = secs(100);
     let mock = U::new();
-    let timed = Timed::new(&mock);
     let t0 = Instant::now();
-    let pool = timed_builder(&timed)
-        .max_open(N)
-        .max_lifetime(life)
-        .jitter(0.1)
-        .initial(N)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.max_open(N).max_lifetime(life).jitter(0.1).initial(N))
+        .await;
     assert_eq!(Instant::now(), t0, "all born at t0");
     assert_eq!(counts(&pool), Counts { open: N, idle: N, ..ZERO });
 
@@ -557,7 +440,7 @@ async fn lifetime_jitter_spreads_closes_over_the_band() {
     assert_eq!(closed_for(&pool, CloseReason::Lifetime), N as u64);
     assert_eq!(pool.state().counters.closed_total(), N as u64);
 
-    let closes = timed.closes_since(t0);
+    let closes = mock.closes_since(t0);
     assert_eq!(closes.len(), N);
     let ids: BTreeSet<u64> = closes.iter().map(|&(id, _)| id).collect();
     assert_eq!(ids.len(), N, "each closed once");
@@ -592,14 +475,7 @@ async fn lifetime_jitter_spreads_closes_over_the_band() {
 /// handed to the waiter, which gets a fresh dial.
 #[tokio::test(start_paused = true)]
 async fn max_uses_lends_a_conn_exactly_n_times() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_open(1)
-        .max_uses(3)
-        .checkout_timeout(None)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.max_open(1).max_uses(3).checkout_timeout(None)).await;
 
     let c = ok(pool.get().await);
     assert_eq!((c.id, Pooled::uses(&c)), (1, 1));
@@ -646,14 +522,7 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
 #[tokio::test(start_paused = true)]
 async fn maintenance_task_ends_when_the_pool_is_dropped() {
     let base = alive_tasks();
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .initial(2)
-        .build()
-        .await
-        .unwrap();
+    let (_, pool) = U::pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(2)).await;
     let t0 = Instant::now();
     settle().await;
     assert_eq!(alive_tasks(), base + 1, "one maintenance task");
@@ -677,15 +546,13 @@ async fn maintenance_task_ends_when_the_pool_is_dropped() {
 #[tokio::test(start_paused = true)]
 async fn maintenance_task_ends_when_the_pool_is_closed() {
     let base = alive_tasks();
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(secs(10))
-        .max_lifetime(secs(20))
-        .jitter(0.0)
-        .initial(2)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| {
+        b.idle_timeout(secs(10))
+            .max_lifetime(secs(20))
+            .jitter(0.0)
+            .initial(2)
+    })
+    .await;
     let t0 = Instant::now();
     settle().await;
     assert_eq!(alive_tasks(), base + 1, "one maintenance task");
@@ -720,14 +587,9 @@ async fn scale_100k_idle_conns_expire_on_time_with_one_task() {
     let base = alive_tasks();
     let mock = U::new();
     let t0 = Instant::now();
-    let pool = support::core_builder(mock.clone())
-        .max_open(N)
-        .idle_timeout(secs(60))
-        .jitter(0.0)
-        .initial(N)
-        .build()
-        .await
-        .unwrap();
+    let pool = mock
+        .core_pool(|b| b.max_open(N).idle_timeout(secs(60)).jitter(0.0).initial(N))
+        .await;
     assert_eq!(Instant::now(), t0);
     settle().await;
     assert_eq!(counts(&pool), Counts { open: N, idle: N, ..ZERO });
@@ -764,16 +626,8 @@ async fn scale_100k_idle_conns_expire_on_time_with_one_task() {
 /// top-up `min_idle` would start while they are lent.
 #[tokio::test(start_paused = true)]
 async fn idle_timeout_keeps_min_idle_without_churn() {
-    let mock = U::new();
-    let timed = Timed::new(&mock);
-    let pool = timed_builder(&timed)
-        .max_open(5)
-        .idle_timeout(secs(10))
-        .min_idle(2)
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) =
+        U::pool(|b| b.max_open(5).idle_timeout(secs(10)).min_idle(2).jitter(0.0)).await;
     let t0 = Instant::now();
     let mut held = Vec::new();
     for _ in 0..5 {
@@ -798,7 +652,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
     at(t0 + secs(11)).await;
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
     assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 3);
-    let closes = timed.closes_since(t0);
+    let closes = mock.closes_since(t0);
     assert_eq!(closes.len(), 3);
     assert!(
         closes.iter().all(|&(_, after)| after == secs(11)),
@@ -839,14 +693,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
 /// 1 idle connection for good.)
 #[tokio::test(start_paused = true)]
 async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(secs(10))
-        .min_idle(2)
-        .jitter(0.0)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.idle_timeout(secs(10)).min_idle(2).jitter(0.0)).await;
     let t0 = Instant::now();
     let c = ok(pool.get().await);
     assert_eq!(c.id, 1);
@@ -889,13 +736,7 @@ async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout(
         (|b| b.max_lifetime(secs(10)), CloseReason::Lifetime),
     ];
     for (set, reason) in cases {
-        let mock = U::new();
-        let pool = set(support::core_builder(mock.clone()))
-            .jitter(0.0)
-            .initial(1)
-            .build()
-            .await
-            .unwrap();
+        let (_, pool) = U::pool(|b| set(b).jitter(0.0).initial(1)).await;
         drop(ok(pool.get().await));
         assert_eq!(
             counts(&pool),
@@ -919,13 +760,7 @@ async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout(
 /// on the return, not kept for the next checkout.
 #[tokio::test(start_paused = true)]
 async fn a_conn_returned_used_up_is_closed_on_its_return() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .max_uses(2)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (_, pool) = U::pool(|b| b.max_uses(2).initial(1)).await;
     drop(ok(pool.get().await));
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     drop(ok(pool.get().await));
@@ -942,15 +777,7 @@ async fn a_conn_returned_used_up_is_closed_on_its_return() {
 /// else happening in the pool.
 #[tokio::test(start_paused = true)]
 async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
-    let mock = U::new();
-    let timed = Timed::new(&mock);
-    let pool = timed_builder(&timed)
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (mock, pool) = U::pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(1)).await;
     let t0 = Instant::now();
     let c = ok(pool.get().await);
     // The maintenance task wakes at the idle connection's old deadline,
@@ -962,7 +789,7 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
     at(t0 + secs(30)).await;
     drain_closes(&pool).await;
     assert_eq!(counts(&pool), ZERO);
-    assert_eq!(timed.closes.lock().clone(), vec![(1, t0 + secs(30))]);
+    assert_eq!(mock.closes(), vec![(1, t0 + secs(30))]);
 }
 
 /// The gets a single-key pool serves from its fast path are counted, per
@@ -970,14 +797,7 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
 /// connection timed out) and seen again counts from zero.
 #[tokio::test(start_paused = true)]
 async fn fast_path_gets_are_counted_and_a_forgotten_key_counts_from_zero() {
-    let mock = U::new();
-    let pool = support::core_builder(mock.clone())
-        .idle_timeout(secs(10))
-        .jitter(0.0)
-        .initial(1)
-        .build()
-        .await
-        .unwrap();
+    let (_, pool) = U::pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(1)).await;
     for _ in 0..3 {
         drop(ok(pool.get().await));
     }

@@ -41,7 +41,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use connpool::managers::tcp::{Destination, LinePing, TcpConn, TcpManager};
-use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
+use connpool::{HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::{Instant, timeout};
@@ -311,32 +311,20 @@ async fn call<T: Target>(
     out: &Mutex<Outcomes>,
 ) -> (&'static str, Option<Duration>) {
     let start = Instant::now();
-    let mut retry = None;
-    let k = match pool.get_for(key).await {
+    let (k, retry) = match pool.get_for(key).await {
         Ok(mut conn) => match timeout(OP, T::op(&mut conn, n)).await {
-            Ok(Ok(())) => "ok",
+            Ok(Ok(())) => ("ok", None),
             Ok(Err(e)) => {
                 assert!(!e.is_empty());
                 Pooled::mark_broken(&mut conn);
-                "request failed"
+                ("request failed", None)
             }
             Err(_) => {
                 Pooled::mark_broken(&mut conn);
-                "request timed out"
+                ("request timed out", None)
             }
         },
-        Err(e) => {
-            let k = support::error_kind(&e);
-            assert!(
-                matches!(k, "connect error" | "checkout timeout" | "backoff"),
-                "unexpected error: {e}"
-            );
-            assert!(!e.to_string().is_empty());
-            if let Error::Backoff { retry_in, .. } = e {
-                retry = Some(retry_in);
-            }
-            k
-        }
+        Err(e) => support::outage_error(&e),
     };
     let took = start.elapsed();
     let mut o = out.lock();
@@ -345,14 +333,6 @@ async fn call<T: Target>(
     o.slowest = o.slowest.max(took);
     o.past_deadline = o.past_deadline.max(took.saturating_sub(CHECKOUT + OP));
     (k, retry)
-}
-
-/// A caller that fails at once in backoff waits as a client would (not as
-/// synchronization): for the backoff, at most 50 ms.
-async fn after_failure(retry: Option<Duration>) {
-    if let Some(d) = retry {
-        tokio::time::sleep(d.min(ms(50))).await;
-    }
 }
 
 fn builder<T: Target>(
@@ -440,7 +420,7 @@ async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
                 while Instant::now() < end {
                     let (_, retry) =
                         call::<T>(&pool, &key, n.fetch_add(1, Ordering::Relaxed), &during).await;
-                    after_failure(retry).await;
+                    support::back_off(retry).await;
                 }
             })
         })
@@ -467,7 +447,7 @@ async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
                     if cleared.elapsed() > 2 * limit {
                         return None;
                     }
-                    after_failure(retry).await;
+                    support::back_off(retry).await;
                 }
             })
         })

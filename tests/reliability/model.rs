@@ -481,13 +481,20 @@ fn run_case(f: Features, ops: Vec<Op>) {
     });
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        // MODEL_CASES=n runs more cases (for bug hunting).
-        cases: std::env::var("MODEL_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
+/// 256 cases, or `MODEL_CASES` (more, for bug hunting); nothing persisted.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: std::env::var("MODEL_CASES")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(256),
         failure_persistence: None,
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
 
     /// Random operation sequences keep every invariant of the model.
     #[test]
@@ -529,13 +536,9 @@ fn run_fifo_case(share: usize, ops: Vec<FifoOp>) {
     rt.block_on(async move {
         let mock = Mock::<()>::new();
         mock.share(share);
-        let pool = support::core_builder(mock.clone())
-            .max_open(2)
-            .initial(2)
-            .checkout_timeout(None)
-            .build()
-            .await
-            .unwrap();
+        let pool = mock
+            .core_pool(|b| b.max_open(2).initial(2).checkout_timeout(None))
+            .await;
         let mut held = Vec::new();
         // Waiting getters, oldest first.
         let mut waiting: std::collections::VecDeque<JoinHandle<Got<Mock<()>>>> =
@@ -587,11 +590,7 @@ fn run_fifo_case(share: usize, ops: Vec<FifoOp>) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("MODEL_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256),
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(config())]
 
     /// FIFO service order at the cap, exclusive and shared.
     #[test]

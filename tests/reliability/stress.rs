@@ -10,8 +10,6 @@
 //! They assert no timing, only outcomes; they stop by themselves (fixed op
 //! count).
 
-use std::fmt::Debug;
-use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -19,7 +17,7 @@ use std::time::Duration;
 use connpool::{Builder, Error, HealthCheck, Pool, Pooled};
 
 use crate::support;
-use crate::support::{Counts, Mock, Step, ZERO, check_counts};
+use crate::support::{Counts, Key, Mock, Step, ZERO, check_counts};
 
 type M = Mock<u32>;
 
@@ -109,7 +107,7 @@ fn lifecycle_running_fast<K: Keys>(builder: Builder<Mock<K>>) -> Builder<Mock<K>
 }
 
 /// The keys of a run: four `u32`s, or the one `()`.
-trait Keys: Eq + Hash + Clone + Debug + Send + Sync + 'static {
+trait Keys: Key {
     fn all() -> Vec<Self>;
 }
 

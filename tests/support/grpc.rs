@@ -28,8 +28,9 @@ use tonic_health::ServingStatus;
 #[cfg(feature = "grpc")]
 use tonic_health::server::HealthReporter;
 
-/// Bound of the waits for the server (its graceful stop).
-pub const BOUND: Duration = Duration::from_secs(5);
+#[cfg(feature = "grpc")]
+use super::BOUND;
+
 /// A service the health service reports besides `""`.
 pub const SERVICE: &str = "test.Svc";
 
@@ -103,6 +104,23 @@ impl GrpcServer {
     }
 }
 
+/// How long an HTTP/2 client with keepalive (`interval`, `timeout`) took to
+/// declare a peer behind a black hole dead: hyper PINGs `interval` after
+/// the last frame read (the response, just before the black hole), then
+/// waits `timeout` for the ACK; so at least `interval`, at most twice
+/// `interval + timeout` (+ 500 ms of scheduling).
+#[track_caller]
+pub fn assert_keepalive_verdict(took: Duration, interval: Duration, timeout: Duration) {
+    assert!(
+        took >= interval,
+        "{took:?}: faster than a PING could be due"
+    );
+    assert!(
+        took <= 2 * (interval + timeout) + Duration::from_millis(500),
+        "{took:?}"
+    );
+}
+
 /// Raw HTTP/2: frames on stream 0, and a server that turns every
 /// connection away as it opens.
 pub mod raw {
@@ -173,6 +191,15 @@ pub mod raw {
         /// Connections accepted so far.
         pub fn accepted(&self) -> usize {
             self.accepted.load(Ordering::SeqCst)
+        }
+    }
+
+    /// The message of a dial that [`GoawayOnConnect`] turned away (started
+    /// with the debug data `shutting down`) says so.
+    #[track_caller]
+    pub fn assert_goaway_during_setup(message: &str) {
+        for part in ["GOAWAY", "during connection setup", "shutting down"] {
+            assert!(message.contains(part), "{message}");
         }
     }
 

@@ -1,9 +1,13 @@
 //! A scripted mock manager for the pool's own logic: dials that succeed,
-//! fail, hang, are slow or wait for the test to release them, per key.
+//! fail, hang, are slow or wait for the test to release them, per key; a
+//! backend that can be switched down; connections whose pings can be made to
+//! fail, hang or take time. It records the instant of every dial, ping and
+//! close.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::ops::Deref;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -11,6 +15,12 @@ use std::time::Duration;
 use connpool::{Builder, HealthCheck, Lending, Manager, Pool, async_trait};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+/// What a mock's keys must be.
+pub trait Key: Eq + Hash + Clone + Debug + Send + Sync + 'static {}
+
+impl<K: Eq + Hash + Clone + Debug + Send + Sync + 'static> Key for K {}
 
 /// The error the mock's dials fail with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,12 +62,27 @@ impl Gate {
     }
 }
 
-/// A connection made by the mock. Clones (the handles of a shared
-/// connection) share its switches.
+/// A connection made by the mock; its [`Switches`] through `Deref`. Clones
+/// (the handles of a shared connection) share them.
 #[derive(Debug, Clone)]
 pub struct MockConn<K> {
     pub id: u64,
     pub key: K,
+    switches: Switches,
+}
+
+impl<K> Deref for MockConn<K> {
+    type Target = Switches;
+
+    fn deref(&self) -> &Switches {
+        &self.switches
+    }
+}
+
+/// The switches of one connection, shared by its handles and kept by the
+/// mock, so tests can reach connections that sit idle in the pool.
+#[derive(Debug, Clone, Default)]
+pub struct Switches {
     /// Seen by `is_broken` (a peer that closed).
     pub broken: Arc<AtomicBool>,
     /// Fails every ping, but `is_broken` can't tell (a dead server process).
@@ -66,37 +91,21 @@ pub struct MockConn<K> {
     pub mute: Arc<AtomicBool>,
 }
 
-impl<K> MockConn<K> {
-    pub fn break_it(&self) {
-        self.broken.store(true, Ordering::SeqCst);
-    }
-    pub fn kill(&self) {
-        self.dead.store(true, Ordering::SeqCst);
-    }
-    pub fn mute(&self) {
-        self.mute.store(true, Ordering::SeqCst);
-    }
-}
-
-/// Shared switches of one connection, kept by the mock so tests can reach
-/// connections that sit idle in the pool.
-#[derive(Clone)]
-pub struct Switches {
-    pub broken: Arc<AtomicBool>,
-    pub dead: Arc<AtomicBool>,
-    pub mute: Arc<AtomicBool>,
-}
-
 struct Inner<K> {
     scripts: Mutex<HashMap<K, VecDeque<Step>>>,
     next_id: AtomicU64,
     connects: AtomicUsize,
-    closed: Mutex<Vec<u64>>,
-    /// Ids of connections dropped or closed (by any path).
-    dropped: Arc<Mutex<Vec<u64>>>,
+    /// The instant of every `connect`, as it starts.
+    dials: Mutex<Vec<Instant>>,
+    /// While set, dials not scripted fail with "backend down".
+    down: AtomicBool,
+    /// How long dials not scripted take (zero: they succeed at once).
+    dial_time: Mutex<Duration>,
+    /// `(connection id, instant)` of every `Manager::close`.
+    closes: Mutex<Vec<(u64, Instant)>>,
     switches: Mutex<HashMap<u64, Switches>>,
     /// `(connection id, instant)` of every ping.
-    pings: Mutex<Vec<(u64, tokio::time::Instant)>>,
+    pings: Mutex<Vec<(u64, Instant)>>,
     /// Ping steps: while non-empty, each ping takes the next (`true`: the
     /// ping panics).
     ping_panics: Mutex<VecDeque<bool>>,
@@ -130,8 +139,10 @@ impl<K: Eq + Hash + Clone> Mock<K> {
                 scripts: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
                 connects: AtomicUsize::new(0),
-                closed: Mutex::new(Vec::new()),
-                dropped: Arc::new(Mutex::new(Vec::new())),
+                dials: Mutex::new(Vec::new()),
+                down: AtomicBool::new(false),
+                dial_time: Mutex::new(Duration::ZERO),
+                closes: Mutex::new(Vec::new()),
                 switches: Mutex::new(HashMap::new()),
                 pings: Mutex::new(Vec::new()),
                 ping_panics: Mutex::new(VecDeque::new()),
@@ -141,7 +152,32 @@ impl<K: Eq + Hash + Clone> Mock<K> {
         }
     }
 
-    /// Scripts the next dial of `key` (dials not scripted succeed at once).
+    /// A new mock and a pool of it (see [`Mock::core_pool`]).
+    pub async fn pool(settings: impl FnOnce(Builder<Self>) -> Builder<Self>) -> (Self, Pool<Self>)
+    where
+        K: Key,
+    {
+        let mock = Self::new();
+        let pool = mock.core_pool(settings).await;
+        (mock, pool)
+    }
+
+    /// A pool of this mock: [`core_builder`] with `settings` applied, built.
+    pub async fn core_pool(
+        &self,
+        settings: impl FnOnce(Builder<Self>) -> Builder<Self>,
+    ) -> Pool<Self>
+    where
+        K: Key,
+    {
+        settings(core_builder(self.clone()))
+            .build()
+            .await
+            .expect("the pool builds")
+    }
+
+    /// Scripts the next dial of `key` (dials not scripted succeed, see
+    /// [`Mock::set_down`] and [`Mock::set_dial_time`]).
     pub fn push(&self, key: K, step: Step) {
         self.inner
             .scripts
@@ -158,14 +194,41 @@ impl<K: Eq + Hash + Clone> Mock<K> {
         Gate(Some(tx))
     }
 
+    /// While `down`, dials not scripted fail with "backend down".
+    pub fn set_down(&self, down: bool) {
+        self.inner.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Dials not scripted take `d` (while the backend is up).
+    pub fn set_dial_time(&self, d: Duration) {
+        *self.inner.dial_time.lock() = d;
+    }
+
     /// Calls to `connect` so far.
     pub fn connects(&self) -> usize {
         self.inner.connects.load(Ordering::SeqCst)
     }
 
+    /// The instant each call to `connect` started, in order.
+    pub fn dials(&self) -> Vec<Instant> {
+        self.inner.dials.lock().clone()
+    }
+
     /// Ids passed to `Manager::close`, in order.
     pub fn closed(&self) -> Vec<u64> {
-        self.inner.closed.lock().clone()
+        self.inner.closes.lock().iter().map(|&(id, _)| id).collect()
+    }
+
+    /// `(id, instant)` of every `Manager::close`, in order (the close task
+    /// runs at the instant the pool decided the close: no time passes
+    /// between the two while tasks are runnable).
+    pub fn closes(&self) -> Vec<(u64, Instant)> {
+        self.inner.closes.lock().clone()
+    }
+
+    /// `(id, time since t0)` of every close so far.
+    pub fn closes_since(&self, t0: Instant) -> Vec<(u64, Duration)> {
+        since(self.closes(), t0)
     }
 
     /// The switches of connection `id` (made by this mock).
@@ -174,8 +237,13 @@ impl<K: Eq + Hash + Clone> Mock<K> {
     }
 
     /// Every ping so far: `(connection id, when)`.
-    pub fn pings(&self) -> Vec<(u64, tokio::time::Instant)> {
+    pub fn pings(&self) -> Vec<(u64, Instant)> {
         self.inner.pings.lock().clone()
+    }
+
+    /// `(id, time since t0)` of every ping so far.
+    pub fn pings_since(&self, t0: Instant) -> Vec<(u64, Duration)> {
+        since(self.pings(), t0)
     }
 
     /// Connections dialed from now on are lent shared, up to `limit`
@@ -197,6 +265,10 @@ impl<K: Eq + Hash + Clone> Mock<K> {
     }
 }
 
+fn since(events: Vec<(u64, Instant)>, t0: Instant) -> Vec<(u64, Duration)> {
+    events.into_iter().map(|(id, at)| (id, at - t0)).collect()
+}
+
 impl Switches {
     pub fn break_it(&self) {
         self.broken.store(true, Ordering::SeqCst);
@@ -214,10 +286,7 @@ impl Switches {
 
 /// A builder with every lifecycle feature off (no timers, no health check,
 /// no backoff, no `max_connecting`): the core's behaviour alone.
-pub fn core_builder<K>(mock: Mock<K>) -> Builder<Mock<K>>
-where
-    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
-{
+pub fn core_builder<K: Key>(mock: Mock<K>) -> Builder<Mock<K>> {
     Pool::builder(mock)
         .idle_timeout(None)
         .max_lifetime(None)
@@ -228,23 +297,30 @@ where
 }
 
 #[async_trait]
-impl<K> Manager for Mock<K>
-where
-    K: Eq + Hash + Clone + Debug + Send + Sync + 'static,
-{
+impl<K: Key> Manager for Mock<K> {
     type Key = K;
     type Connection = MockConn<K>;
     type Error = MockError;
 
     async fn connect(&self, key: &K) -> Result<MockConn<K>, MockError> {
         self.inner.connects.fetch_add(1, Ordering::SeqCst);
-        let step = self
+        self.inner.dials.lock().push(Instant::now());
+        let scripted = self
             .inner
             .scripts
             .lock()
             .get_mut(key)
-            .and_then(|q| q.pop_front())
-            .unwrap_or(Step::Ok);
+            .and_then(|q| q.pop_front());
+        let step = scripted.unwrap_or_else(|| {
+            let dial_time = *self.inner.dial_time.lock();
+            if self.inner.down.load(Ordering::SeqCst) {
+                Step::Fail("backend down")
+            } else if !dial_time.is_zero() {
+                Step::Delay(dial_time)
+            } else {
+                Step::Ok
+            }
+        });
         match step {
             Step::Ok => {}
             Step::Fail(msg) => return Err(MockError(msg.to_string())),
@@ -258,26 +334,13 @@ where
             Step::Panic => panic!("scripted panic in connect"),
         }
         let id = self.inner.next_id.fetch_add(1, Ordering::SeqCst);
-        let switches = Switches {
-            broken: Arc::new(AtomicBool::new(false)),
-            dead: Arc::new(AtomicBool::new(false)),
-            mute: Arc::new(AtomicBool::new(false)),
-        };
+        let switches = Switches::default();
         self.inner.switches.lock().insert(id, switches.clone());
-        Ok(MockConn {
-            id,
-            key: key.clone(),
-            broken: switches.broken,
-            dead: switches.dead,
-            mute: switches.mute,
-        })
+        Ok(MockConn { id, key: key.clone(), switches })
     }
 
     async fn ping(&self, conn: &mut MockConn<K>) -> Result<(), MockError> {
-        self.inner
-            .pings
-            .lock()
-            .push((conn.id, tokio::time::Instant::now()));
+        self.inner.pings.lock().push((conn.id, Instant::now()));
         let panic = self.inner.ping_panics.lock().pop_front().unwrap_or(false);
         if panic {
             panic!("scripted panic in ping");
@@ -307,6 +370,6 @@ where
     }
 
     async fn close(&self, conn: MockConn<K>) {
-        self.inner.closed.lock().push(conn.id);
+        self.inner.closes.lock().push((conn.id, Instant::now()));
     }
 }

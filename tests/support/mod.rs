@@ -4,8 +4,8 @@
 //! - [`mock`]: a scripted mock manager for the pool's own logic;
 //! - [`echo`], [`fault`]: an in-process TCP echo server and a
 //!   fault-injecting TCP proxy (`tcp`);
-//! - [`grpc`]: an in-process tonic server, and raw HTTP/2 for scripted
-//!   servers (`http2`);
+//! - [`grpc`]: an in-process tonic server (`grpc`), and raw HTTP/2 for
+//!   scripted servers (`http2`);
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
 //!   `tests/pg_support/`, where the examples include it from);
 //! - here: helpers for getters and counts, and [`alone`] /
@@ -16,7 +16,7 @@
 pub mod echo;
 #[cfg(feature = "tcp")]
 pub mod fault;
-#[cfg(feature = "http2")]
+#[cfg(any(feature = "http2", feature = "grpc"))]
 pub mod grpc;
 pub mod mock;
 #[cfg(feature = "postgres")]
@@ -24,9 +24,10 @@ pub mod mock;
 pub mod pg;
 
 #[allow(unused_imports)] // not every binary uses every part
-pub use mock::{Gate, Mock, MockConn, MockError, Step, Switches, core_builder};
+pub use mock::{Gate, Key, Mock, MockConn, MockError, Step, Switches, core_builder};
 
 use std::future::Future;
+use std::time::Duration;
 
 use connpool::{CloseReason, Error, KeyState, Manager, Pool, PoolState, Pooled};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -62,6 +63,21 @@ pub fn multi_thread<F: Future>(workers: usize, body: F) -> F::Output {
         .build()
         .expect("building a runtime")
         .block_on(body)
+}
+
+/// Bound of a real-time wait for what a working implementation does within
+/// milliseconds (servers, sockets): only a broken one runs into it.
+pub const BOUND: Duration = Duration::from_secs(5);
+
+/// Polls `cond` every 1 ms of real time until it holds, for at most
+/// [`BOUND`]; returns how long it took.
+pub async fn until(what: &str, mut cond: impl FnMut() -> bool) -> Duration {
+    let start = std::time::Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < BOUND, "{what}: not within {BOUND:?}");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    start.elapsed()
 }
 
 /// Lets spawned tasks (dials, closes, wake-ups) run to quiescence. Yields
@@ -100,33 +116,26 @@ pub const ZERO: Counts = Counts {
     waiting: 0,
 };
 
-impl From<&PoolState> for Counts {
-    fn from(s: &PoolState) -> Counts {
-        Counts {
-            open: s.open,
-            idle: s.idle,
-            lent: s.lent,
-            borrowers: s.borrowers,
-            dialing: s.dialing,
-            pinging: s.pinging,
-            waiting: s.waiting,
+/// `Counts::from(&state)` of a `PoolState` or a `KeyState`.
+macro_rules! counts_from {
+    ($($state:ty),*) => {$(
+        impl From<&$state> for Counts {
+            fn from(s: &$state) -> Counts {
+                Counts {
+                    open: s.open,
+                    idle: s.idle,
+                    lent: s.lent,
+                    borrowers: s.borrowers,
+                    dialing: s.dialing,
+                    pinging: s.pinging,
+                    waiting: s.waiting,
+                }
+            }
         }
-    }
+    )*};
 }
 
-impl From<&KeyState> for Counts {
-    fn from(s: &KeyState) -> Counts {
-        Counts {
-            open: s.open,
-            idle: s.idle,
-            lent: s.lent,
-            borrowers: s.borrowers,
-            dialing: s.dialing,
-            pinging: s.pinging,
-            waiting: s.waiting,
-        }
-    }
-}
+counts_from!(PoolState, KeyState);
 
 /// The counts of the whole pool.
 pub fn counts<M: Manager>(pool: &Pool<M>) -> Counts {
@@ -206,15 +215,28 @@ pub async fn at(t: Instant) {
     settle().await;
 }
 
-/// A short label for a get's error, for tallies in load tests.
-pub fn error_kind<E>(e: &connpool::Error<E>) -> &'static str {
-    use connpool::Error;
-    match e {
-        Error::Connect(_) => "connect error",
-        Error::Timeout { .. } => "checkout timeout",
-        Error::Backoff { .. } => "backoff",
-        Error::TooManyWaiters { .. } => "too many waiters",
-        Error::Closed => "closed",
-        _ => "other",
+/// The label of a get's error while a server is down or restarting: one
+/// that the outage explains ("connect error", "checkout timeout",
+/// "backoff"), with a message (any other fails the test); and, for a
+/// backoff, when to retry.
+pub fn outage_error<E>(e: &Error<E>) -> (&'static str, Option<Duration>)
+where
+    Error<E>: std::fmt::Display,
+{
+    let (kind, retry) = match e {
+        Error::Connect(_) => ("connect error", None),
+        Error::Timeout { .. } => ("checkout timeout", None),
+        Error::Backoff { retry_in, .. } => ("backoff", Some(*retry_in)),
+        _ => panic!("unexpected error: {e}"),
+    };
+    assert!(!e.to_string().is_empty());
+    (kind, retry)
+}
+
+/// What a client told to back off for `retry` does before it tries again
+/// (not synchronization): it waits that long, at most 50 ms.
+pub async fn back_off(retry: Option<Duration>) {
+    if let Some(d) = retry {
+        tokio::time::sleep(d.min(Duration::from_millis(50))).await;
     }
 }
