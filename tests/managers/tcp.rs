@@ -1,9 +1,10 @@
-//! The TCP manager against real sockets on 127.0.0.1 (in-process servers from
-//! `support::echo`, and the fault proxy of `support::fault`). Real I/O rules out tokio's paused clock here: every wait
-//! on a network event is bounded by a short real timeout (a few seconds) that
-//! only a broken implementation runs into, and no test sleeps to synchronize.
-//! The one polling loop (test `keepalive_declares_a_blackholed_peer_dead`)
-//! measures when a counter moves, 1 ms at a time, under a 5 s bound.
+//! The TCP manager against real sockets on 127.0.0.1 (in-process servers
+//! from `support::echo`, and the fault proxy of `support::fault`). Real I/O
+//! rules out tokio's paused clock here: every wait on a network event is
+//! bounded by a short real timeout (a few seconds) that only a broken
+//! implementation runs into, and no test sleeps to synchronize. The polling
+//! waits (`support::until`) watch a counter move, 1 ms at a time, under a
+//! 5 s bound.
 
 use std::io;
 use std::net::SocketAddr;

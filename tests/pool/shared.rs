@@ -412,13 +412,13 @@ async fn a_failed_dial_fails_its_getter_and_the_next_dial_serves_the_rest() {
     assert_eq!(mock.connects(), 3);
 }
 
-// HealthCheck::Always: a shared connection taken from the idle set goes into
-// the lent set (and is offered to other getters) while its first borrower's
-// health check is still running, so a second getter joins it unchecked.
-// Here its ping hangs (a half-open peer): the second getter is handed it at
-// once, without a ping, and its request would fail. (`reliability/faults.rs`,
-// `grpc_shared_health_check_always_never_lends_a_severed_connection`, sees
-// the same over real gRPC: 32 of 64 callers on severed connections.)
+// HealthCheck::Always: a shared connection taken from the idle set takes no
+// other borrower while its first borrower's health check is still running.
+// Here its ping hangs (a half-open peer): a second getter joining it would
+// be handed it at once, without a ping, and its request would fail. (The
+// pool once did that; `reliability/faults.rs`,
+// `grpc_shared_health_check_always_never_lends_a_severed_connection`, saw it
+// over real gRPC: 32 of 64 callers on severed connections.)
 #[tokio::test(start_paused = true)]
 async fn always_lends_no_shared_connection_before_its_check_passed() {
     let mock = shared_mock(2);

@@ -750,9 +750,9 @@ fn grpc_health_check_always_never_lends_a_severed_connection() {
 
 /// gRPC lent shared (stream limit 2: 64 borrowers open the 32 connections
 /// that are then severed): no caller may be handed a severed connection,
-/// counted by connection. Fails: the 32 callers that find no idle connection
-/// join the 32 whose health checks are in flight, unchecked (see
-/// `pool/shared.rs`, `always_lends_no_shared_connection_before_its_check_passed`).
+/// counted by connection: the 32 callers that find no idle connection must
+/// not join the 32 whose health checks are in flight (see `pool/shared.rs`,
+/// `always_lends_no_shared_connection_before_its_check_passed`).
 #[cfg(feature = "grpc")]
 #[test]
 fn grpc_shared_health_check_always_never_lends_a_severed_connection() {
