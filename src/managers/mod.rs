@@ -6,6 +6,7 @@
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
 //! | `grpc` | `grpc` | tonic `Channel`s (one HTTP/2 connection each), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `service` | `http2` | (a `tower::Service` over a pool of `http2` connections: per-call borrowing, the transport for tonic clients) | |
 //! | `h2_frames` | `http2` or `grpc` | (a helper: the IO wrapper that reads the server's `SETTINGS` and `GOAWAY` frames for both) | |
 
 #[cfg(feature = "grpc")]
@@ -20,6 +21,9 @@ pub mod http2;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod service;
 #[cfg(feature = "tcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
 pub mod tcp;

@@ -16,5 +16,7 @@ mod http2;
 mod pg_restart;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "http2")]
+mod service;
 #[cfg(feature = "tcp")]
 mod tcp;

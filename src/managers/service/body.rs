@@ -1,0 +1,78 @@
+//! [`PooledBody`]: a response body that holds its connection's place in the
+//! pool until it ends.
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use super::RequestBody;
+use crate::Pooled;
+use crate::managers::http2::Http2Manager;
+
+/// The body of a response from [`Http2Service`](super::Http2Service): hyper's
+/// body, plus the pooled handle its request borrowed. The handle goes back
+/// to the pool when the body ends (its last frame, or an error) or is
+/// dropped, so the stream's slot on the connection is counted exactly as
+/// long as the stream is open.
+pub struct PooledBody<B: RequestBody> {
+    body: Incoming,
+    conn: Option<Pooled<Http2Manager<B>>>,
+}
+
+impl<B: RequestBody> PooledBody<B> {
+    pub(super) fn new(body: Incoming, conn: Pooled<Http2Manager<B>>) -> Self {
+        let conn = (!body.is_end_stream()).then_some(conn);
+        Self { body, conn }
+    }
+
+    /// Whether the body still holds its connection's place (it has not
+    /// ended).
+    pub fn holds_connection(&self) -> bool {
+        self.conn.is_some()
+    }
+}
+
+impl<B: RequestBody> Body for PooledBody<B> {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        let ended = match &frame {
+            Poll::Ready(None | Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(_))) => this.body.is_end_stream(),
+            Poll::Pending => false,
+        };
+        if ended {
+            // A connection-level failure shows on the connection itself,
+            // which the pool checks (`is_broken`) when the handle returns.
+            this.conn = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl<B: RequestBody> fmt::Debug for PooledBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledBody")
+            .field("body", &self.body)
+            .field("holds_connection", &self.conn.is_some())
+            .finish()
+    }
+}

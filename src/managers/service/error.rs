@@ -1,0 +1,56 @@
+//! [`ServiceError`]: why a call through [`Http2Service`](super::Http2Service)
+//! failed.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::managers::http2::Http2Error;
+
+/// Why a call through [`Http2Service`](super::Http2Service) failed. Each
+/// cause is written into the message, so [`source`](StdError::source) is the
+/// cause's own source (the crate's rule: see [`crate::Error`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// No connection: the pool's error (a failed dial, the checkout
+    /// deadline, backoff, a closed pool).
+    Pool(crate::Error<Http2Error>),
+    /// The request failed on its connection.
+    Request(hyper::Error),
+    /// A service that routes by authority got a request whose URI has none
+    /// (the URI is in the variant).
+    NoAuthority(String),
+}
+
+impl ServiceError {
+    /// The pool's error, if the call got no connection.
+    pub fn pool_error(&self) -> Option<&crate::Error<Http2Error>> {
+        match self {
+            ServiceError::Pool(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceError::Pool(e) => e.fmt(f),
+            ServiceError::Request(e) => write!(f, "HTTP/2 request failed: {e}"),
+            ServiceError::NoAuthority(uri) => write!(
+                f,
+                "request URI {uri:?} has no authority: a service that routes by authority needs an absolute URI (http://host:port/path)"
+            ),
+        }
+    }
+}
+
+impl StdError for ServiceError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            ServiceError::Pool(e) => e.source(),
+            ServiceError::Request(e) => e.source(),
+            ServiceError::NoAuthority(_) => None,
+        }
+    }
+}
