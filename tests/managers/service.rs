@@ -148,7 +148,10 @@ async fn a_streaming_response_holds_its_borrow_until_its_body_ends() {
     assert_eq!(next_chunk(&mut body).await, "last");
     while let Some(frame) = body.frame().await {
         let data = frame.expect("no error").into_data().expect("a data frame");
-        assert!(data.is_empty(), "only the end of the stream is left: {data:?}");
+        assert!(
+            data.is_empty(),
+            "only the end of the stream is left: {data:?}"
+        );
     }
     assert!(!body.holds_connection());
     assert_eq!(
