@@ -43,6 +43,8 @@
 //! ```
 
 mod parser;
+#[cfg(test)]
+mod prop_tests;
 mod setup;
 mod state;
 #[cfg(test)]
