@@ -7,8 +7,12 @@
 //! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
 //! | `grpc` | `grpc` | tonic `Channel`s (one HTTP/2 connection each), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
 //! | `service` | `http2` | (a `tower::Service` over a pool of `http2` connections: per-call borrowing, the transport for tonic clients) | |
+//! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
 //! | `h2_frames` | `http2` or `grpc` | (a helper: the IO wrapper that reads the server's `SETTINGS` and `GOAWAY` frames for both) | |
 
+#[cfg(feature = "balance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "balance")))]
+pub mod balance;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;

@@ -7,6 +7,8 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+#[cfg(feature = "balance")]
+mod balance;
 mod errors;
 #[cfg(feature = "grpc")]
 mod grpc;

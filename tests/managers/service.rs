@@ -36,27 +36,32 @@ type Streams = Arc<Mutex<Vec<mpsc::Sender<Result<Frame<Bytes>, Infallible>>>>>;
 /// A hyper HTTP/2 (h2c) server: `/` answers `hello`; `/stream` sends
 /// `first` at once and the rest only when [`finish`](Self::finish) is
 /// called. Its connections can be cut ([`cut`](Self::cut)).
-struct StreamServer {
-    addr: SocketAddr,
+pub(crate) struct StreamServer {
+    pub(crate) addr: SocketAddr,
     open_streams: Streams,
     accepted: Arc<AtomicUsize>,
+    served: Arc<AtomicUsize>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    listener: JoinHandle<()>,
 }
 
 impl StreamServer {
-    async fn start(ip: &str, max_streams: Option<u32>) -> StreamServer {
+    pub(crate) async fn start(ip: &str, max_streams: Option<u32>) -> StreamServer {
         let listener = TcpListener::bind((ip, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let open_streams: Streams = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(0));
+        let served = Arc::new(AtomicUsize::new(0));
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let (streams, count, tasks) = (open_streams.clone(), accepted.clone(), conns.clone());
-        tokio::spawn(async move {
+        let requests = served.clone();
+        let listener = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
-                let streams = streams.clone();
+                let (streams, requests) = (streams.clone(), requests.clone());
                 let serve = service_fn(move |req: Request<Incoming>| {
                     let streams = streams.clone();
+                    requests.fetch_add(1, Ordering::SeqCst);
                     async move { Ok::<_, Infallible>(respond(&req, &streams).await) }
                 });
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
@@ -66,7 +71,18 @@ impl StreamServer {
                 }));
             }
         });
-        StreamServer { addr, open_streams, accepted, conns }
+        StreamServer { addr, open_streams, accepted, served, conns, listener }
+    }
+
+    /// Stops accepting and drops every connection: a dead server.
+    pub(crate) fn kill(&self) {
+        self.listener.abort();
+        self.cut();
+    }
+
+    /// Requests received.
+    pub(crate) fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
     }
 
     /// Ends every open `/stream` response with `last`.
@@ -143,6 +159,7 @@ async fn a_streaming_response_holds_its_borrow_until_its_body_ends() {
     assert_eq!(next_chunk(&mut body).await, "first");
     assert!(body.holds_connection());
     assert_eq!(counts(&pool), ONE_CALL, "the open stream keeps its place");
+    assert_eq!(svc.in_flight(), 1, "its load counts the open call");
 
     server.finish().await;
     assert_eq!(next_chunk(&mut body).await, "last");
@@ -154,6 +171,7 @@ async fn a_streaming_response_holds_its_borrow_until_its_body_ends() {
         );
     }
     assert!(!body.holds_connection());
+    assert_eq!(svc.in_flight(), 0);
     assert_eq!(
         counts(&pool),
         ONE_IDLE,

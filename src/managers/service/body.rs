@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::RequestBody;
+use super::{InFlight, RequestBody};
 use crate::Pooled;
 use crate::managers::http2::Http2Manager;
 
@@ -20,12 +20,12 @@ use crate::managers::http2::Http2Manager;
 /// long as the stream is open.
 pub struct PooledBody<B: RequestBody> {
     body: Incoming,
-    conn: Option<Pooled<Http2Manager<B>>>,
+    conn: Option<(Pooled<Http2Manager<B>>, InFlight)>,
 }
 
 impl<B: RequestBody> PooledBody<B> {
-    pub(super) fn new(body: Incoming, conn: Pooled<Http2Manager<B>>) -> Self {
-        let conn = (!body.is_end_stream()).then_some(conn);
+    pub(super) fn new(body: Incoming, conn: Pooled<Http2Manager<B>>, call: InFlight) -> Self {
+        let conn = (!body.is_end_stream()).then_some((conn, call));
         Self { body, conn }
     }
 

@@ -55,6 +55,8 @@ mod error;
 use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use http::uri::Scheme;
@@ -93,9 +95,15 @@ enum Route {
 /// A cheap-to-clone [`tower::Service`] that sends each request on a pooled
 /// HTTP/2 connection and keeps the connection's place until the response
 /// body ends or is dropped. See the [module docs](self).
+///
+/// It counts its calls in flight (shared by its clones): a call counts from
+/// [`call`](tower::Service::call) until its response body ends or is
+/// dropped, or it fails. That count is its [`Load`](tower::load::Load), so a
+/// balancer over several services sends each call to the least busy.
 pub struct Http2Service<B: RequestBody> {
     pool: Pool<Http2Manager<B>>,
     route: Route,
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl<B: RequestBody> Clone for Http2Service<B> {
@@ -103,6 +111,7 @@ impl<B: RequestBody> Clone for Http2Service<B> {
         Self {
             pool: self.pool.clone(),
             route: self.route.clone(),
+            in_flight: Arc::clone(&self.in_flight),
         }
     }
 }
@@ -122,6 +131,7 @@ impl<B: RequestBody> Http2Service<B> {
         Self {
             pool,
             route: Route::To(destination.into()),
+            in_flight: Arc::default(),
         }
     }
 
@@ -133,7 +143,13 @@ impl<B: RequestBody> Http2Service<B> {
         Self {
             pool,
             route: Route::ByAuthority,
+            in_flight: Arc::default(),
         }
+    }
+
+    /// Calls in flight through this service and its clones.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
     }
 
     /// The pool the requests borrow from.
@@ -146,6 +162,31 @@ impl<B: RequestBody> Http2Service<B> {
             Route::To(destination) => Ok(destination.clone()),
             Route::ByAuthority => destination_of(uri),
         }
+    }
+}
+
+impl<B: RequestBody> tower::load::Load for Http2Service<B> {
+    type Metric = usize;
+
+    /// Calls in flight through this service and its clones.
+    fn load(&self) -> usize {
+        self.in_flight()
+    }
+}
+
+/// One call counted in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -181,11 +222,12 @@ impl<B: RequestBody> tower::Service<Request<B>> for Http2Service<B> {
     fn call(&mut self, request: Request<B>) -> Self::Future {
         let pool = self.pool.clone();
         let key = self.key(request.uri());
+        let in_flight = InFlight::start(&self.in_flight);
         Box::pin(async move {
             let key = key?;
             let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
             match conn.send_request(request).await {
-                Ok(response) => Ok(response.map(|body| PooledBody::new(body, conn))),
+                Ok(response) => Ok(response.map(|body| PooledBody::new(body, conn, in_flight))),
                 Err(e) => {
                     if conn.is_closed() || e.is_closed() || e.is_timeout() {
                         Pooled::mark_broken(&mut conn);

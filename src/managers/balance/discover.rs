@@ -1,0 +1,145 @@
+//! [`Addresses`]: the addresses behind a name as a [`Discover`] stream of
+//! per-address services, kept current by a task that resolves the name
+//! again and again.
+//!
+//! [`Discover`]: tower::discover::Discover
+
+use std::collections::BTreeSet;
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use tokio::sync::mpsc;
+use tower::discover::Change;
+
+use super::replica::Replica;
+use super::resolve::{Resolve, Resolved};
+use crate::Pool;
+use crate::contain::Caught;
+use crate::managers::http2::Http2Manager;
+use crate::managers::service::{Http2Service, RequestBody};
+
+/// The shortest wait between two resolutions, whatever a TTL says (a TTL
+/// of 0 would otherwise make the task spin).
+pub const MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// The services of the addresses behind a name, as tower's balancers
+/// discover them: a [`Change::Insert`] for each new address (a [`Replica`]:
+/// an [`Http2Service`] keyed by it), a [`Change::Remove`] for each one gone.
+/// Dropping it stops the task that resolves the name.
+pub struct Addresses<B: RequestBody> {
+    changes: mpsc::UnboundedReceiver<Change<SocketAddr, Replica<B>>>,
+}
+
+impl<B: RequestBody> fmt::Debug for Addresses<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Addresses").finish_non_exhaustive()
+    }
+}
+
+impl<B: RequestBody> Stream for Addresses<B> {
+    type Item = Result<Change<SocketAddr, Replica<B>>, Infallible>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().changes.poll_recv(cx).map(|c| c.map(Ok))
+    }
+}
+
+impl<B: RequestBody> Addresses<B> {
+    /// Resolves `name` with `resolver` now and then every `interval` (or
+    /// sooner, when an answer's TTL is shorter; never more often than
+    /// [`MIN_RESOLVE_INTERVAL`]), in a task spawned on the current runtime,
+    /// which ends when the stream is dropped.
+    pub fn watch(
+        pool: Pool<Http2Manager<B>>,
+        name: impl Into<String>,
+        resolver: impl Resolve,
+        interval: Duration,
+    ) -> Self {
+        let (tx, changes) = mpsc::unbounded_channel();
+        let watch = Watch {
+            pool,
+            name: name.into(),
+            resolver: Arc::new(resolver),
+            interval: interval.max(MIN_RESOLVE_INTERVAL),
+            current: BTreeSet::new(),
+            tx,
+        };
+        tokio::spawn(watch.run());
+        Self { changes }
+    }
+}
+
+/// The resolving task's state.
+struct Watch<B: RequestBody, R> {
+    pool: Pool<Http2Manager<B>>,
+    name: String,
+    resolver: Arc<R>,
+    interval: Duration,
+    current: BTreeSet<SocketAddr>,
+    tx: mpsc::UnboundedSender<Change<SocketAddr, Replica<B>>>,
+}
+
+impl<B: RequestBody, R: Resolve> Watch<B, R> {
+    async fn run(mut self) {
+        loop {
+            let ttl = match Caught(self.resolver.resolve(&self.name)).await {
+                Ok(Ok(answer)) if !answer.addrs.is_empty() => self.apply(answer),
+                Ok(Ok(_)) => {
+                    tracing::warn!(name = %self.name, "resolved to no addresses; keeping the last answer");
+                    None
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(name = %self.name, error = %e, "resolving failed; keeping the last answer");
+                    None
+                }
+                Err(panic) => {
+                    panic.log("Resolve::resolve", &self.name);
+                    None
+                }
+            };
+            let wait = ttl
+                .map_or(self.interval, |ttl| ttl.min(self.interval))
+                .max(MIN_RESOLVE_INTERVAL);
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.tx.closed() => return,
+            }
+        }
+    }
+
+    /// Makes the pool keep `addr`'s key warm (`min_idle`) from now on: one
+    /// checkout creates the key, and the pool's maintenance fills it.
+    fn warm_up(&self, addr: SocketAddr) {
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            if let Err(e) = pool.get_for(&addr.into()).await {
+                tracing::debug!(addr = %addr, error = %e, "warming up a new address failed");
+            }
+        });
+    }
+
+    /// Announces what changed; returns the answer's TTL.
+    fn apply(&mut self, answer: Resolved) -> Option<Duration> {
+        let next: BTreeSet<SocketAddr> = answer.addrs.into_iter().collect();
+        for gone in self.current.difference(&next) {
+            tracing::debug!(name = %self.name, addr = %gone, "address left");
+            let _ = self.tx.send(Change::Remove(*gone));
+        }
+        for new in next.difference(&self.current) {
+            tracing::debug!(name = %self.name, addr = %new, "address joined");
+            if self.pool.config().min_idle() > 0 {
+                self.warm_up(*new);
+            }
+            let replica = Replica::new(Http2Service::new(self.pool.clone(), *new), *new);
+            let _ = self.tx.send(Change::Insert(*new, replica));
+        }
+        self.current = next;
+        answer.ttl
+    }
+}

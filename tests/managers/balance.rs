@@ -1,0 +1,231 @@
+//! `Balanced` over in-process hyper servers on distinct loopback addresses
+//! (127.0.0.2, .3, .4), behind a scripted resolver: calls spread over all of
+//! them, an address removed from the answers drains with no failed call, an
+//! added one takes calls after the next resolution, and a server killed
+//! mid-run costs only the calls sent to it before the pool found it dead.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use connpool::Pool;
+use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve, Resolved};
+use connpool::managers::http2::Http2Manager;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use parking_lot::Mutex;
+use tower::{Service, ServiceExt};
+
+use crate::service::StreamServer;
+use crate::support::until;
+
+/// Answers what the test last set, and counts the questions.
+#[derive(Clone, Default)]
+struct Scripted {
+    answer: Arc<Mutex<Vec<SocketAddr>>>,
+    asked: Arc<AtomicUsize>,
+    /// 0: answer; 1: fail; 2: panic.
+    trouble: Arc<AtomicUsize>,
+}
+
+impl Scripted {
+    fn set(&self, addrs: &[&StreamServer]) {
+        *self.answer.lock() = addrs.iter().map(|s| s.addr).collect();
+    }
+
+    fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
+    }
+
+    /// Waits for the resolution after the one under way now.
+    async fn next_resolution(&self) {
+        let seen = self.asked();
+        until("the next resolution", || self.asked() >= seen + 2).await;
+    }
+}
+
+#[connpool::async_trait]
+impl Resolve for Scripted {
+    async fn resolve(&self, name: &str) -> io::Result<Resolved> {
+        assert_eq!(name, "backend.test:443");
+        self.asked.fetch_add(1, Ordering::SeqCst);
+        match self.trouble.load(Ordering::SeqCst) {
+            0 => {}
+            1 => return Err(io::Error::other("the resolver is down")),
+            _ => panic!("a resolver that panics"),
+        }
+        Ok(Resolved { addrs: self.answer.lock().clone(), ttl: None })
+    }
+}
+
+async fn servers(n: usize) -> Vec<StreamServer> {
+    let mut servers = Vec::new();
+    for i in 0..n {
+        servers.push(StreamServer::start(&format!("127.0.0.{}", i + 2), None).await);
+    }
+    servers
+}
+
+/// The checkout deadline bounds every call.
+async fn balanced(resolver: &Scripted) -> Balanced<Full<Bytes>> {
+    balanced_with(resolver, 0).await.0
+}
+
+async fn balanced_with(
+    resolver: &Scripted,
+    min_idle: usize,
+) -> (Balanced<Full<Bytes>>, Pool<Http2Manager>) {
+    let pool = Pool::builder(Http2Manager::new())
+        .checkout_timeout(Duration::from_secs(5))
+        .min_idle(min_idle)
+        .build()
+        .await
+        .unwrap();
+    let name = "backend.test:443";
+    let svc = Balanced::new(pool.clone(), name, resolver.clone(), MIN_RESOLVE_INTERVAL);
+    (svc, pool)
+}
+
+/// `calls` calls from `tasks` tasks; returns how many failed.
+async fn drive(svc: &Balanced<Full<Bytes>>, tasks: usize, calls: usize) -> usize {
+    let next = Arc::new(AtomicUsize::new(0));
+    let failed = Arc::new(AtomicUsize::new(0));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..tasks {
+        let (mut svc, next, failed) = (svc.clone(), next.clone(), failed.clone());
+        set.spawn(async move {
+            while next.fetch_add(1, Ordering::SeqCst) < calls {
+                let request = Request::get("/").body(Full::default()).unwrap();
+                let ok = match svc.ready().await {
+                    Ok(svc) => match svc.call(request).await {
+                        Ok(response) => response.into_body().collect().await.is_ok(),
+                        Err(_) => false,
+                    },
+                    Err(_) => false,
+                };
+                if !ok {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    failed.load(Ordering::SeqCst)
+}
+
+fn served(servers: &[StreamServer]) -> Vec<usize> {
+    servers.iter().map(StreamServer::served).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_spread_over_every_address() {
+    let servers = servers(3).await;
+    let resolver = Scripted::default();
+    resolver.set(&servers.iter().collect::<Vec<_>>());
+    let svc = balanced(&resolver).await;
+
+    assert_eq!(drive(&svc, 16, 10_000).await, 0);
+    let served = served(&servers);
+    println!("10,000 calls over 3 addresses: {served:?}");
+    let mean = 10_000.0 / 3.0;
+    for (i, n) in served.iter().enumerate() {
+        let off = (*n as f64 - mean).abs() / mean;
+        assert!(off <= 0.2, "server {i} served {n} of 10,000 ({served:?})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_address_drains_and_an_added_one_takes_calls() {
+    let servers = servers(3).await;
+    let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
+    let resolver = Scripted::default();
+    resolver.set(&[a, b]);
+    let svc = balanced(&resolver).await;
+    assert_eq!(drive(&svc, 16, 1_000).await, 0);
+    assert!(
+        a.served() > 0 && b.served() > 0 && c.served() == 0,
+        "{:?}",
+        served(&servers)
+    );
+
+    // b leaves, c joins: calls keep going while it happens.
+    let load = {
+        let svc = svc.clone();
+        tokio::spawn(async move { drive(&svc, 16, 4_000).await })
+    };
+    resolver.set(&[a, c]);
+    resolver.next_resolution().await;
+    let b_after = b.served();
+    assert_eq!(load.await.unwrap(), 0, "no call failed while b drained");
+    assert_eq!(drive(&svc, 16, 1_000).await, 0);
+    assert_eq!(
+        b.served(),
+        b_after,
+        "b takes no call once it left the answers"
+    );
+    assert!(c.served() > 0, "c takes calls: {:?}", served(&servers));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_costs_only_the_calls_sent_to_it() {
+    let servers = servers(3).await;
+    let resolver = Scripted::default();
+    resolver.set(&servers.iter().collect::<Vec<_>>());
+    let svc = balanced(&resolver).await;
+    assert_eq!(drive(&svc, 16, 1_000).await, 0);
+
+    servers[2].kill();
+    let failed = drive(&svc, 16, 3_000).await;
+    println!("killed mid-run: {failed} of 3,000 calls failed");
+    // The calls in flight on it, and those sent to it before its first
+    // failed dial put its key in backoff: at most one per task, in practice.
+    assert!(failed <= 16, "{failed} calls failed");
+    let before = served(&servers);
+    assert_eq!(
+        drive(&svc, 16, 1_000).await,
+        0,
+        "the others serve everything"
+    );
+    let after = served(&servers);
+    assert_eq!(after[0] + after[1] - before[0] - before[1], 1_000);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_panicking_resolver_keeps_the_last_answer() {
+    let servers = servers(2).await;
+    let resolver = Scripted::default();
+    resolver.set(&servers.iter().collect::<Vec<_>>());
+    let svc = balanced(&resolver).await;
+    assert_eq!(drive(&svc, 8, 200).await, 0);
+
+    for trouble in [1, 2] {
+        resolver.trouble.store(trouble, Ordering::SeqCst);
+        resolver.next_resolution().await;
+        let before = served(&servers);
+        assert_eq!(drive(&svc, 8, 400).await, 0, "trouble {trouble}");
+        let after = served(&servers);
+        assert!(
+            after[0] > before[0] && after[1] > before[1],
+            "both still serve: {after:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_min_idle_a_new_address_is_dialed_before_any_call() {
+    let servers = servers(1).await;
+    let resolver = Scripted::default();
+    resolver.set(&[&servers[0]]);
+    let (_svc, pool) = balanced_with(&resolver, 2).await;
+    let key = servers[0].addr.into();
+    // At least: the checkout that creates the key dials for itself while
+    // the key's `min_idle` refill dials two more.
+    until("two idle connections to the new address", || {
+        pool.key_state(&key).is_some_and(|k| k.idle >= 2)
+    })
+    .await;
+    assert_eq!(servers[0].served(), 0, "no call was made");
+}
