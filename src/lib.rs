@@ -112,7 +112,8 @@ mod tasks;
     feature = "tcp",
     feature = "postgres",
     feature = "http2",
-    feature = "grpc"
+    feature = "grpc",
+    feature = "balance"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
