@@ -91,7 +91,7 @@ impl Resolve for Scripted {
 
 /// `calls` health checks from 32 tasks.
 async fn drive(
-    client: &HealthClient<Balanced<tonic::body::Body>>,
+    client: &HealthClient<Balanced<Http2Manager<tonic::body::Body>>>,
     calls: usize,
 ) -> Result<(), BoxError> {
     let next = Arc::new(AtomicUsize::new(0));

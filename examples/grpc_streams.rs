@@ -116,7 +116,7 @@ enum Client {
     /// A fixed set of `Channel`s, taken in turn.
     RoundRobin(Arc<[HealthClient<Channel>]>, Arc<AtomicUsize>),
     /// The pool's per-call service.
-    Pooled(HealthClient<Http2Service<tonic::body::Body>>),
+    Pooled(HealthClient<Http2Service<Http2Manager<tonic::body::Body>>>),
 }
 
 impl Client {

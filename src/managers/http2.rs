@@ -235,6 +235,23 @@ impl<B: Body + 'static> Http2Conn<B> {
     }
 }
 
+impl<B: crate::managers::service::RequestBody> crate::managers::service::HttpConnection
+    for Http2Conn<B>
+{
+    type Body = B;
+
+    fn send(
+        &mut self,
+        request: Request<B>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static {
+        Http2Conn::send_request(self, request)
+    }
+
+    fn is_closed(&self) -> bool {
+        Http2Conn::is_closed(self)
+    }
+}
+
 impl<B> Http2Conn<B> {
     /// hyper's handle, for everything else it offers.
     pub fn send_request_handle(&mut self) -> &mut SendRequest<B> {

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use connpool::Pool;
 use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve, Resolved};
 use connpool::managers::http2::Http2Manager;
@@ -70,14 +69,14 @@ async fn servers(n: usize) -> Vec<StreamServer> {
 }
 
 /// The checkout deadline bounds every call.
-async fn balanced(resolver: &Scripted) -> Balanced<Full<Bytes>> {
+async fn balanced(resolver: &Scripted) -> Balanced<Http2Manager> {
     balanced_with(resolver, 0).await.0
 }
 
 async fn balanced_with(
     resolver: &Scripted,
     min_idle: usize,
-) -> (Balanced<Full<Bytes>>, Pool<Http2Manager>) {
+) -> (Balanced<Http2Manager>, Pool<Http2Manager>) {
     let pool = Pool::builder(Http2Manager::new())
         .checkout_timeout(Duration::from_secs(5))
         .min_idle(min_idle)
@@ -90,7 +89,7 @@ async fn balanced_with(
 }
 
 /// `calls` calls from `tasks` tasks; returns how many failed.
-async fn drive(svc: &Balanced<Full<Bytes>>, tasks: usize, calls: usize) -> usize {
+async fn drive(svc: &Balanced<Http2Manager>, tasks: usize, calls: usize) -> usize {
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();

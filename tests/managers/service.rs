@@ -121,7 +121,7 @@ async fn respond(
     }
 }
 
-type Svc = Http2Service<Full<Bytes>>;
+type Svc = Http2Service<Http2Manager>;
 
 async fn service_to(server: &StreamServer) -> Svc {
     let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
@@ -135,11 +135,11 @@ fn get(path: &str) -> Request<Full<Bytes>> {
 async fn call(
     svc: &mut Svc,
     request: Request<Full<Bytes>>,
-) -> Result<Response<PooledBody<Full<Bytes>>>, ServiceError> {
+) -> Result<Response<PooledBody<Http2Manager>>, ServiceError> {
     svc.ready().await?.call(request).await
 }
 
-async fn next_chunk(body: &mut PooledBody<Full<Bytes>>) -> Bytes {
+async fn next_chunk(body: &mut PooledBody<Http2Manager>) -> Bytes {
     let frame = body.frame().await.expect("a frame").expect("no error");
     frame.into_data().expect("a data frame")
 }

@@ -21,8 +21,7 @@ use super::replica::Replica;
 use super::resolve::{Resolve, Resolved};
 use crate::Pool;
 use crate::contain::Caught;
-use crate::managers::http2::Http2Manager;
-use crate::managers::service::{Http2Service, RequestBody};
+use crate::managers::service::{Http2Service, HttpManager};
 
 /// The shortest wait between two resolutions, whatever a TTL says (a TTL
 /// of 0 would otherwise make the task spin).
@@ -32,31 +31,31 @@ pub const MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 /// discover them: a [`Change::Insert`] for each new address (a [`Replica`]:
 /// an [`Http2Service`] keyed by it), a [`Change::Remove`] for each one gone.
 /// Dropping it stops the task that resolves the name.
-pub struct Addresses<B: RequestBody> {
-    changes: mpsc::UnboundedReceiver<Change<SocketAddr, Replica<B>>>,
+pub struct Addresses<M: HttpManager> {
+    changes: mpsc::UnboundedReceiver<Change<SocketAddr, Replica<M>>>,
 }
 
-impl<B: RequestBody> fmt::Debug for Addresses<B> {
+impl<M: HttpManager> fmt::Debug for Addresses<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Addresses").finish_non_exhaustive()
     }
 }
 
-impl<B: RequestBody> Stream for Addresses<B> {
-    type Item = Result<Change<SocketAddr, Replica<B>>, Infallible>;
+impl<M: HttpManager> Stream for Addresses<M> {
+    type Item = Result<Change<SocketAddr, Replica<M>>, Infallible>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         self.get_mut().changes.poll_recv(cx).map(|c| c.map(Ok))
     }
 }
 
-impl<B: RequestBody> Addresses<B> {
+impl<M: HttpManager> Addresses<M> {
     /// Resolves `name` with `resolver` now and then every `interval` (or
     /// sooner, when an answer's TTL is shorter; never more often than
     /// [`MIN_RESOLVE_INTERVAL`]), in a task spawned on the current runtime,
     /// which ends when the stream is dropped.
     pub fn watch(
-        pool: Pool<Http2Manager<B>>,
+        pool: Pool<M>,
         name: impl Into<String>,
         resolver: impl Resolve,
         interval: Duration,
@@ -76,16 +75,16 @@ impl<B: RequestBody> Addresses<B> {
 }
 
 /// The resolving task's state.
-struct Watch<B: RequestBody, R> {
-    pool: Pool<Http2Manager<B>>,
+struct Watch<M: HttpManager, R> {
+    pool: Pool<M>,
     name: String,
     resolver: Arc<R>,
     interval: Duration,
     current: BTreeSet<SocketAddr>,
-    tx: mpsc::UnboundedSender<Change<SocketAddr, Replica<B>>>,
+    tx: mpsc::UnboundedSender<Change<SocketAddr, Replica<M>>>,
 }
 
-impl<B: RequestBody, R: Resolve> Watch<B, R> {
+impl<M: HttpManager, R: Resolve> Watch<M, R> {
     async fn run(mut self) {
         loop {
             let ttl = match Caught(self.resolver.resolve(&self.name)).await {

@@ -83,29 +83,28 @@ pub use discover::{Addresses, MIN_RESOLVE_INTERVAL};
 pub use replica::Replica;
 pub use resolve::{Resolve, Resolved, SystemResolver};
 
-use super::http2::Http2Manager;
-use super::service::{PooledBody, RequestBody};
+use super::service::{BodyOf, HttpManager, PooledBody};
 use crate::Pool;
 
 /// How many calls may queue for the balancer's task before callers wait
 /// (`poll_ready`) for room.
 const QUEUE: usize = 1024;
 
-type Inner<B> = BoxService<Request<B>, Response<PooledBody<B>>, BoxError>;
+type Inner<M> = BoxService<Request<BodyOf<M>>, Response<PooledBody<M>>, BoxError>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// What a call through [`Balanced`] resolves to.
-type Called<B> = BoxFuture<Result<Response<PooledBody<B>>, BoxError>>;
+type Called<M> = BoxFuture<Result<Response<PooledBody<M>>, BoxError>>;
 
 /// A cheap-to-clone service that spreads calls over the addresses behind a
 /// name, each a key of one pool. See the [module docs](self).
 ///
 /// Calls go through a [`Buffer`]: one task runs the balancer and
 /// another resolves the name; both end when the last clone is dropped.
-pub struct Balanced<B: RequestBody> {
-    inner: Buffer<Request<B>, Called<B>>,
+pub struct Balanced<M: HttpManager> {
+    inner: Buffer<Request<BodyOf<M>>, Called<M>>,
 }
 
-impl<B: RequestBody> Clone for Balanced<B> {
+impl<M: HttpManager> Clone for Balanced<M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -113,18 +112,18 @@ impl<B: RequestBody> Clone for Balanced<B> {
     }
 }
 
-impl<B: RequestBody> fmt::Debug for Balanced<B> {
+impl<M: HttpManager> fmt::Debug for Balanced<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Balanced").finish_non_exhaustive()
     }
 }
 
-impl<B: RequestBody> Balanced<B> {
+impl<M: HttpManager> Balanced<M> {
     /// Spreads calls over the addresses `name` (`host:port`) resolves to,
     /// resolved with `resolver` now and every `interval`. Spawns its two
     /// tasks on the current runtime.
     pub fn new(
-        pool: Pool<Http2Manager<B>>,
+        pool: Pool<M>,
         name: impl Into<String>,
         resolver: impl Resolve,
         interval: Duration,
@@ -133,33 +132,33 @@ impl<B: RequestBody> Balanced<B> {
     }
 
     /// Spreads calls over the services `addresses` discovers.
-    pub fn from_addresses(addresses: Addresses<B>) -> Self {
+    pub fn from_addresses(addresses: Addresses<M>) -> Self {
         let balance = Balance::new(addresses).map_err(Into::<BoxError>::into);
-        let boxed: Inner<B> = BoxService::new(balance);
+        let boxed: Inner<M> = BoxService::new(balance);
         let (inner, worker) = Buffer::pair(boxed.map_future(boxed_future), QUEUE);
         tokio::spawn(worker);
         Self { inner }
     }
 }
 
-fn boxed_future<B, F>(f: F) -> Called<B>
+fn boxed_future<M, F>(f: F) -> Called<M>
 where
-    B: RequestBody,
-    F: Future<Output = Result<Response<PooledBody<B>>, BoxError>> + Send + 'static,
+    M: HttpManager,
+    F: Future<Output = Result<Response<PooledBody<M>>, BoxError>> + Send + 'static,
 {
     Box::pin(f)
 }
 
-impl<B: RequestBody> Service<Request<B>> for Balanced<B> {
-    type Response = Response<PooledBody<B>>;
+impl<M: HttpManager> Service<Request<BodyOf<M>>> for Balanced<M> {
+    type Response = Response<PooledBody<M>>;
     type Error = BoxError;
-    type Future = Called<B>;
+    type Future = Called<M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<BodyOf<M>>) -> Self::Future {
         Box::pin(self.inner.call(request))
     }
 }

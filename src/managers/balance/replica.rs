@@ -10,7 +10,7 @@ use std::time::Duration;
 use http::Request;
 use tokio::time::Sleep;
 
-use crate::managers::service::{Http2Service, RequestBody, ServiceError};
+use crate::managers::service::{BodyOf, Http2Service, HttpManager, ServiceError};
 use crate::managers::tcp::Destination;
 
 /// How often a replica whose key is in backoff, or whose probe failed,
@@ -26,8 +26,8 @@ const BACKOFF_RECHECK: Duration = Duration::from_millis(50);
 /// probe, not a user's call) and is ready only if that works. So a dead
 /// backend costs the calls that were on it or sent to it before its first
 /// failed dial, and no call after.
-pub struct Replica<B: RequestBody> {
-    service: Http2Service<B>,
+pub struct Replica<M: HttpManager> {
+    service: Http2Service<M>,
     key: Destination,
     probe: Probe,
 }
@@ -42,8 +42,8 @@ enum Probe {
     Checkout(Pin<Box<dyn Future<Output = bool> + Send>>),
 }
 
-impl<B: RequestBody> Replica<B> {
-    pub(super) fn new(service: Http2Service<B>, addr: SocketAddr) -> Self {
+impl<M: HttpManager> Replica<M> {
+    pub(super) fn new(service: Http2Service<M>, addr: SocketAddr) -> Self {
         Self {
             service,
             key: Destination::from(addr),
@@ -67,7 +67,7 @@ impl<B: RequestBody> Replica<B> {
     }
 }
 
-impl<B: RequestBody> fmt::Debug for Replica<B> {
+impl<M: HttpManager> fmt::Debug for Replica<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Replica")
             .field("key", &self.key)
@@ -76,12 +76,12 @@ impl<B: RequestBody> fmt::Debug for Replica<B> {
     }
 }
 
-impl<B: RequestBody> tower::Service<Request<B>> for Replica<B> {
-    type Response = <Http2Service<B> as tower::Service<Request<B>>>::Response;
-    type Error = ServiceError;
-    type Future = <Http2Service<B> as tower::Service<Request<B>>>::Future;
+impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
+    type Response = <Http2Service<M> as tower::Service<Request<BodyOf<M>>>>::Response;
+    type Error = ServiceError<M::Error>;
+    type Future = <Http2Service<M> as tower::Service<Request<BodyOf<M>>>>::Future;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), ServiceError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         loop {
             self.probe = match &mut self.probe {
                 Probe::Idle => match self.look() {
@@ -103,12 +103,12 @@ impl<B: RequestBody> tower::Service<Request<B>> for Replica<B> {
         }
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<BodyOf<M>>) -> Self::Future {
         self.service.call(request)
     }
 }
 
-impl<B: RequestBody> tower::load::Load for Replica<B> {
+impl<M: HttpManager> tower::load::Load for Replica<M> {
     type Metric = usize;
 
     fn load(&self) -> usize {

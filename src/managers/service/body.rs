@@ -9,22 +9,21 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::{InFlight, RequestBody};
+use super::{HttpManager, InFlight};
 use crate::Pooled;
-use crate::managers::http2::Http2Manager;
 
 /// The body of a response from [`Http2Service`](super::Http2Service): hyper's
 /// body, plus the pooled handle its request borrowed. The handle goes back
 /// to the pool when the body ends (its last frame, or an error) or is
 /// dropped, so the stream's slot on the connection is counted exactly as
 /// long as the stream is open.
-pub struct PooledBody<B: RequestBody> {
+pub struct PooledBody<M: HttpManager> {
     body: Incoming,
-    conn: Option<(Pooled<Http2Manager<B>>, InFlight)>,
+    conn: Option<(Pooled<M>, InFlight)>,
 }
 
-impl<B: RequestBody> PooledBody<B> {
-    pub(super) fn new(body: Incoming, conn: Pooled<Http2Manager<B>>, call: InFlight) -> Self {
+impl<M: HttpManager> PooledBody<M> {
+    pub(super) fn new(body: Incoming, conn: Pooled<M>, call: InFlight) -> Self {
         let conn = (!body.is_end_stream()).then_some((conn, call));
         Self { body, conn }
     }
@@ -36,7 +35,7 @@ impl<B: RequestBody> PooledBody<B> {
     }
 }
 
-impl<B: RequestBody> Body for PooledBody<B> {
+impl<M: HttpManager> Body for PooledBody<M> {
     type Data = Bytes;
     type Error = hyper::Error;
 
@@ -68,7 +67,7 @@ impl<B: RequestBody> Body for PooledBody<B> {
     }
 }
 
-impl<B: RequestBody> fmt::Debug for PooledBody<B> {
+impl<M: HttpManager> fmt::Debug for PooledBody<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PooledBody")
             .field("body", &self.body)

@@ -11,10 +11,10 @@ use crate::managers::http2::Http2Error;
 /// cause's own source (the crate's rule: see [`crate::Error`]).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ServiceError {
+pub enum ServiceError<E = Http2Error> {
     /// No connection: the pool's error (a failed dial, the checkout
     /// deadline, backoff, a closed pool).
-    Pool(crate::Error<Http2Error>),
+    Pool(crate::Error<E>),
     /// The request failed on its connection.
     Request(hyper::Error),
     /// A service that routes by authority got a request whose URI has none
@@ -22,9 +22,9 @@ pub enum ServiceError {
     NoAuthority(String),
 }
 
-impl ServiceError {
+impl<E> ServiceError<E> {
     /// The pool's error, if the call got no connection.
-    pub fn pool_error(&self) -> Option<&crate::Error<Http2Error>> {
+    pub fn pool_error(&self) -> Option<&crate::Error<E>> {
         match self {
             ServiceError::Pool(e) => Some(e),
             _ => None,
@@ -32,7 +32,7 @@ impl ServiceError {
     }
 }
 
-impl fmt::Display for ServiceError {
+impl<E: fmt::Display> fmt::Display for ServiceError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServiceError::Pool(e) => e.fmt(f),
@@ -45,7 +45,7 @@ impl fmt::Display for ServiceError {
     }
 }
 
-impl StdError for ServiceError {
+impl<E: StdError + 'static> StdError for ServiceError<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             ServiceError::Pool(e) => e.source(),

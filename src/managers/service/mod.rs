@@ -1,4 +1,5 @@
-//! A per-call [`tower::Service`] over a pool of HTTP/2 connections: the
+//! A per-call [`tower::Service`] over a pool of HTTP/2 connections (of the
+//! [`http2`](super::http2) or the [`grpc`](super::grpc) manager): the
 //! transport for tonic generated clients and for plain HTTP/2 requests.
 //!
 //! [`Http2Service`] checks out a shared handle for each request (the pool's
@@ -26,20 +27,20 @@
 //!   many hosts, each with several connections.
 //!
 //! A tonic client takes the service as it is (tonic implements its
-//! `GrpcService` for tower services): build the pool's manager for tonic's
-//! body type.
+//! `GrpcService` for tower services): pool with the gRPC manager (health
+//! checks, gRPC's PING policy), or with an HTTP/2 manager for tonic's body
+//! type.
 //!
 //! ```no_run
 //! use connpool::Pool;
-//! use connpool::managers::http2::Http2Manager;
+//! use connpool::managers::grpc::GrpcManager;
 //! use connpool::managers::service::Http2Service;
 //! use tonic_health::pb::HealthCheckRequest;
 //! use tonic_health::pb::health_client::HealthClient;
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = Http2Manager::new().with_body::<tonic::body::Body>();
-//! let pool = Pool::builder(manager).max_open_per_key(8).build().await?;
+//! let pool = Pool::builder(GrpcManager::new()).max_open_per_key(8).build().await?;
 //! let mut client = HealthClient::new(Http2Service::new(pool, "127.0.0.1:50051"));
 //! let reply = client.check(HealthCheckRequest::default()).await?;
 //! println!("{:?}", reply.get_ref().status());
@@ -62,17 +63,16 @@ use std::task::{Context, Poll};
 use http::uri::Scheme;
 use http::{Request, Response, Uri};
 use http_body::Body;
+use hyper::body::Incoming;
 
 pub use body::PooledBody;
 pub use error::ServiceError;
 
-use super::http2::Http2Manager;
 use super::tcp::Destination;
-use crate::{Pool, Pooled};
+use crate::{Manager, Pool, Pooled};
 
-/// A request body an [`Http2Manager`]'s connections can send: what hyper's
-/// HTTP/2 client needs of it (tonic's body and `http_body_util`'s bodies
-/// are ones).
+/// A request body hyper's HTTP/2 client can send (tonic's body and
+/// `http_body_util`'s bodies are ones).
 pub trait RequestBody:
     Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + Unpin + 'static
 {
@@ -82,6 +82,34 @@ impl<B> RequestBody for B where
     B: Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + Unpin + 'static
 {
 }
+
+/// A pooled connection that sends HTTP requests: what [`Http2Service`]
+/// needs of a manager's connections
+/// ([`Http2Conn`](super::http2::Http2Conn),
+/// [`GrpcConn`](super::grpc::GrpcConn)).
+pub trait HttpConnection: Send + Unpin + 'static {
+    /// The request body type.
+    type Body: RequestBody;
+
+    /// Sends `request`. A request whose URI has no authority gets the
+    /// connection's destination.
+    fn send(
+        &mut self,
+        request: Request<Self::Body>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static;
+
+    /// Whether no new request can go through this connection.
+    fn is_closed(&self) -> bool;
+}
+
+/// A manager whose pool [`Http2Service`] can call through: keyed by
+/// [`Destination`], with connections that send HTTP requests.
+pub trait HttpManager: Manager<Key = Destination, Connection: HttpConnection> {}
+
+impl<M> HttpManager for M where M: Manager<Key = Destination, Connection: HttpConnection> {}
+
+/// The request body of `M`'s connections.
+pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
 
 /// How [`Http2Service`] picks a request's key.
 #[derive(Clone, Debug)]
@@ -100,13 +128,13 @@ enum Route {
 /// [`call`](tower::Service::call) until its response body ends or is
 /// dropped, or it fails. That count is its [`Load`](tower::load::Load), so a
 /// balancer over several services sends each call to the least busy.
-pub struct Http2Service<B: RequestBody> {
-    pool: Pool<Http2Manager<B>>,
+pub struct Http2Service<M: HttpManager> {
+    pool: Pool<M>,
     route: Route,
     in_flight: Arc<AtomicUsize>,
 }
 
-impl<B: RequestBody> Clone for Http2Service<B> {
+impl<M: HttpManager> Clone for Http2Service<M> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
@@ -116,7 +144,7 @@ impl<B: RequestBody> Clone for Http2Service<B> {
     }
 }
 
-impl<B: RequestBody> fmt::Debug for Http2Service<B> {
+impl<M: HttpManager> fmt::Debug for Http2Service<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http2Service")
             .field("route", &self.route)
@@ -124,10 +152,10 @@ impl<B: RequestBody> fmt::Debug for Http2Service<B> {
     }
 }
 
-impl<B: RequestBody> Http2Service<B> {
+impl<M: HttpManager> Http2Service<M> {
     /// Every request goes to `destination`. A request whose URI has no
     /// authority (a bare path, as tonic sends) gets the destination's.
-    pub fn new(pool: Pool<Http2Manager<B>>, destination: impl Into<Destination>) -> Self {
+    pub fn new(pool: Pool<M>, destination: impl Into<Destination>) -> Self {
         Self {
             pool,
             route: Route::To(destination.into()),
@@ -139,7 +167,7 @@ impl<B: RequestBody> Http2Service<B> {
     /// port, 443 for `https` and 80 otherwise), a key of the pool of its
     /// own. A request without an authority fails with
     /// [`ServiceError::NoAuthority`].
-    pub fn by_authority(pool: Pool<Http2Manager<B>>) -> Self {
+    pub fn by_authority(pool: Pool<M>) -> Self {
         Self {
             pool,
             route: Route::ByAuthority,
@@ -153,11 +181,11 @@ impl<B: RequestBody> Http2Service<B> {
     }
 
     /// The pool the requests borrow from.
-    pub fn pool(&self) -> &Pool<Http2Manager<B>> {
+    pub fn pool(&self) -> &Pool<M> {
         &self.pool
     }
 
-    fn key(&self, uri: &Uri) -> Result<Destination, ServiceError> {
+    fn key(&self, uri: &Uri) -> Result<Destination, ServiceError<M::Error>> {
         match &self.route {
             Route::To(destination) => Ok(destination.clone()),
             Route::ByAuthority => destination_of(uri),
@@ -165,7 +193,7 @@ impl<B: RequestBody> Http2Service<B> {
     }
 }
 
-impl<B: RequestBody> tower::load::Load for Http2Service<B> {
+impl<M: HttpManager> tower::load::Load for Http2Service<M> {
     type Metric = usize;
 
     /// Calls in flight through this service and its clones.
@@ -191,7 +219,7 @@ impl Drop for InFlight {
 }
 
 /// The key a URI names: its authority, with the scheme's default port.
-fn destination_of(uri: &Uri) -> Result<Destination, ServiceError> {
+fn destination_of<E>(uri: &Uri) -> Result<Destination, ServiceError<E>> {
     let host = uri
         .host()
         .ok_or_else(|| ServiceError::NoAuthority(uri.to_string()))?;
@@ -208,25 +236,25 @@ fn destination_of(uri: &Uri) -> Result<Destination, ServiceError> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-impl<B: RequestBody> tower::Service<Request<B>> for Http2Service<B> {
-    type Response = Response<PooledBody<B>>;
-    type Error = ServiceError;
-    type Future = BoxFuture<Result<Self::Response, ServiceError>>;
+impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
+    type Response = Response<PooledBody<M>>;
+    type Error = ServiceError<M::Error>;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
 
     /// Always ready: a call waits for its connection in the pool's FIFO
     /// queue, under the pool's checkout deadline.
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), ServiceError>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, request: Request<BodyOf<M>>) -> Self::Future {
         let pool = self.pool.clone();
         let key = self.key(request.uri());
         let in_flight = InFlight::start(&self.in_flight);
         Box::pin(async move {
             let key = key?;
             let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
-            match conn.send_request(request).await {
+            match conn.send(request).await {
                 Ok(response) => Ok(response.map(|body| PooledBody::new(body, conn, in_flight))),
                 Err(e) => {
                     if conn.is_closed() || e.is_closed() || e.is_timeout() {
