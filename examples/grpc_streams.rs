@@ -30,7 +30,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use connpool::Pool;
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::grpc::GrpcManager;
 use connpool::managers::service::Http2Service;
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
@@ -116,7 +116,7 @@ enum Client {
     /// A fixed set of `Channel`s, taken in turn.
     RoundRobin(Arc<[HealthClient<Channel>]>, Arc<AtomicUsize>),
     /// The pool's per-call service.
-    Pooled(HealthClient<Http2Service<Http2Manager<tonic::body::Body>>>),
+    Pooled(HealthClient<Http2Service<GrpcManager>>),
 }
 
 impl Client {
@@ -214,8 +214,10 @@ async fn workload(
                 Client::RoundRobin(clients.into(), Arc::default())
             }
             _ => {
-                let manager = Http2Manager::new().with_body::<tonic::body::Body>();
-                let pool = Pool::builder(manager).max_open_per_key(16).build().await?;
+                let pool = Pool::builder(GrpcManager::new())
+                    .max_open_per_key(16)
+                    .build()
+                    .await?;
                 Client::Pooled(HealthClient::new(Http2Service::new(pool, addr)))
             }
         };

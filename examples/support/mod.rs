@@ -106,10 +106,17 @@ pub async fn grpc_server(max_streams: Option<u32>) -> std::io::Result<(SocketAdd
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One unary `grpc.health.v1.Health/Check` of the whole server; an error
-/// unless it answers `SERVING`.
+/// One unary `grpc.health.v1.Health/Check` of the whole server, through
+/// any tonic transport (a tonic `Channel`, a pooled `GrpcChannel`); an
+/// error unless it answers `SERVING`.
 #[cfg(feature = "grpc")]
-pub async fn health_check(channel: tonic::transport::Channel) -> Result<(), BoxError> {
+pub async fn health_check<T>(channel: T) -> Result<(), BoxError>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<BoxError>,
+    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<BoxError> + Send,
+{
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;

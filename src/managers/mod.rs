@@ -5,8 +5,8 @@
 //! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping | exclusively |
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `grpc` | `grpc` | tonic `Channel`s (one HTTP/2 connection each), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `service` | `http2` | (a `tower::Service` over a pool of `http2` connections: per-call borrowing, the transport for tonic clients) | |
+//! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (through the `http2` manager), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `service` | `http2` | (a `tower::Service` over a pool of `http2` or `grpc` connections: per-call borrowing, the transport for tonic clients) | |
 //! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
 //! | `h2_frames` | `http2` or `grpc` | (a helper: the IO wrapper that reads the server's `SETTINGS` and `GOAWAY` frames for both) | |
 

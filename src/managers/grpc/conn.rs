@@ -1,88 +1,147 @@
-//! [`GrpcConn`]: the pooled handle to one channel over one HTTP/2 connection.
+//! [`GrpcConn`]: the pooled handle to one HTTP/2 connection, and
+//! [`GrpcChannel`], the tower service that calls through it.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use tonic::transport::Channel;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use tonic::body::Body;
 
 use crate::managers::h2_frames::FrameState;
+use crate::managers::http2::Http2Conn;
+use crate::managers::service::HttpConnection;
 
-/// A pooled gRPC connection: a tonic [`Channel`] over exactly one HTTP/2
-/// connection (it dereferences to the channel; clone the channel into any
-/// generated client). Cheap to clone, one reference count: each borrower of
-/// a shared connection holds its own handle, and the pool makes one per
-/// checkout.
+/// A pooled gRPC connection: one HTTP/2 connection, with the
+/// [`GrpcChannel`] that calls through it (it dereferences to the channel).
+/// Cheap to clone: each borrower of a shared connection holds its own
+/// handle.
+///
+/// The channel can be cloned into any tonic client. A clone kept past the
+/// guard's drop still works (the connection lives while any handle does),
+/// but the pool no longer counts that call against the connection's stream
+/// limit, and a connection closed by the pool ends it; to have every call
+/// counted, call through [`Http2Service`](crate::managers::service::Http2Service)
+/// over the pool instead.
 #[derive(Clone)]
 pub struct GrpcConn {
-    pub(super) inner: Arc<ConnInner>,
-}
-
-/// What the handles of one connection share. The channel is not cloned per
-/// handle: a tonic `Channel` clone allocates (its buffer's sender state),
-/// and borrowers clone the channel anyway to build a client.
-pub(super) struct ConnInner {
-    pub(super) channel: Channel,
-    pub(super) frames: Arc<FrameState>,
-    pub(super) local: SocketAddr,
-    pub(super) peer: SocketAddr,
+    channel: GrpcChannel,
 }
 
 impl GrpcConn {
-    /// The channel.
-    pub fn channel(&self) -> &Channel {
-        &self.inner.channel
+    pub(super) fn new(conn: Http2Conn<Body>) -> Self {
+        Self {
+            channel: GrpcChannel { conn },
+        }
+    }
+
+    /// The channel: a tower service over this connection that tonic clients
+    /// take as their transport.
+    pub fn channel(&self) -> &GrpcChannel {
+        &self.channel
     }
 
     /// The connection's local address (tells connections apart).
     pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local
+        self.channel.conn.local_addr()
     }
 
     /// The server's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.inner.peer
+        self.channel.conn.peer_addr()
     }
 
     /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS`, from its latest
     /// `SETTINGS` frame that set it; `None`: no limit set.
     pub fn peer_max_concurrent_streams(&self) -> Option<u32> {
-        self.inner.frames.peer_max_concurrent_streams()
+        self.channel.conn.peer_max_concurrent_streams()
     }
 
     /// Whether the server sent `GOAWAY`: calls in flight finish, new ones
     /// fail; the pool lends this connection to no one new.
     pub fn is_draining(&self) -> bool {
-        self.inner.frames.goaway_received()
+        self.channel.conn.is_draining()
     }
 
-    /// Whether no new call can go through: draining, or the connection ended
-    /// (the channel does not reconnect).
+    /// Whether no new call can go through: draining, or the connection
+    /// ended (it does not reconnect: the pool dials anew).
     pub fn is_closed(&self) -> bool {
-        self.inner.frames.is_unusable()
+        self.channel.conn.is_closed()
     }
 
     /// What the frame watcher learned about the connection.
     pub fn frame_state(&self) -> &FrameState {
-        &self.inner.frames
+        self.channel.conn.frame_state()
     }
 }
 
 impl Deref for GrpcConn {
-    type Target = Channel;
+    type Target = GrpcChannel;
 
-    fn deref(&self) -> &Channel {
-        &self.inner.channel
+    fn deref(&self) -> &GrpcChannel {
+        &self.channel
     }
 }
 
 impl fmt::Debug for GrpcConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GrpcConn")
-            .field("local", &self.inner.local)
-            .field("peer", &self.inner.peer)
-            .field("frames", &self.inner.frames)
+            .field("local", &self.local_addr())
+            .field("peer", &self.peer_addr())
+            .field("frames", self.frame_state())
             .finish_non_exhaustive()
+    }
+}
+
+impl HttpConnection for GrpcConn {
+    type Body = Body;
+
+    fn send(
+        &mut self,
+        request: Request<Body>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static {
+        self.channel.conn.send_request(request)
+    }
+
+    fn is_closed(&self) -> bool {
+        GrpcConn::is_closed(self)
+    }
+}
+
+/// A [`tower::Service`] that sends gRPC calls (HTTP/2 requests with tonic's
+/// body) on one pooled connection, which tonic clients take as their
+/// transport (`HealthClient::new(conn.channel().clone())`). Requests with a
+/// bare path get the connection's destination. It does not reconnect: a
+/// call on a closed connection fails.
+#[derive(Clone)]
+pub struct GrpcChannel {
+    conn: Http2Conn<Body>,
+}
+
+impl fmt::Debug for GrpcChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GrpcChannel")
+            .field("local", &self.conn.local_addr())
+            .field("peer", &self.conn.peer_addr())
+            .finish_non_exhaustive()
+    }
+}
+
+type ResponseFuture = Pin<Box<dyn Future<Output = hyper::Result<Response<Incoming>>> + Send>>;
+
+impl tower::Service<Request<Body>> for GrpcChannel {
+    type Response = Response<Incoming>;
+    type Error = hyper::Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), hyper::Error>> {
+        self.conn.send_request_handle().poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<Body>) -> ResponseFuture {
+        Box::pin(self.conn.send_request(request))
     }
 }

@@ -2,18 +2,23 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::io;
 use std::time::Duration;
 
 use tonic_health::pb::health_check_response::ServingStatus;
 
 use crate::managers::h2_frames::fmt_dead_on_arrival;
+use crate::managers::http2::Http2Error;
 
 /// Why a gRPC dial or health check failed.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum GrpcError {
-    /// The TCP dial or the HTTP/2 handshake failed (the cause is the source).
-    Connect(tonic::transport::Error),
+    /// The TCP dial failed or timed out (the destination is in the
+    /// message).
+    Connect(io::Error),
+    /// The HTTP/2 handshake failed.
+    Handshake(hyper::Error),
     /// The server sent no `SETTINGS` frame within the settings timeout: it
     /// does not speak HTTP/2 (h2c, without TLS), or hangs.
     NoSettings {
@@ -55,22 +60,8 @@ pub enum GrpcError {
 impl fmt::Display for GrpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GrpcError::Connect(e) => {
-                // tonic's transport error nests its causes a few layers
-                // deep, some repeating others: write each new one.
-                write!(f, "gRPC connect failed: {e}")?;
-                let mut written = e.to_string();
-                let mut next = e.source();
-                while let Some(cause) = next {
-                    let text = cause.to_string();
-                    if !written.contains(&text) {
-                        write!(f, ": {text}")?;
-                        written = text;
-                    }
-                    next = cause.source();
-                }
-                Ok(())
-            }
+            GrpcError::Connect(e) => write!(f, "gRPC connect failed: {e}"),
+            GrpcError::Handshake(e) => write!(f, "gRPC: HTTP/2 handshake failed: {e}"),
             GrpcError::NoSettings { waited } => write!(
                 f,
                 "no HTTP/2 SETTINGS frame from the server within {waited:?}: not a gRPC (h2c) server?"
@@ -109,9 +100,26 @@ impl fmt::Display for GrpcError {
 impl StdError for GrpcError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            GrpcError::Connect(_) => None,
+            GrpcError::Connect(e) => e.source(),
+            GrpcError::Handshake(e) => e.source(),
             GrpcError::Rpc(s) => s.source(),
             _ => None,
+        }
+    }
+}
+
+/// The HTTP/2 manager's dial and ping errors, as gRPC's.
+impl From<Http2Error> for GrpcError {
+    fn from(e: Http2Error) -> Self {
+        match e {
+            Http2Error::Connect(e) => GrpcError::Connect(e),
+            Http2Error::Handshake(e) | Http2Error::NotReady(e) => GrpcError::Handshake(e),
+            Http2Error::NoSettings { waited } => GrpcError::NoSettings { waited },
+            Http2Error::ClosedBeforeSettings => GrpcError::ClosedBeforeSettings,
+            Http2Error::ClosedDuringSetup { goaway, debug_data } => {
+                GrpcError::ClosedDuringSetup { goaway, debug_data }
+            }
+            Http2Error::Closed { goaway } => GrpcError::Closed { goaway },
         }
     }
 }

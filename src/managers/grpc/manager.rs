@@ -1,27 +1,19 @@
-//! [`GrpcManager`]: dials single-use channels, checks their health, and
-//! lends them by the server's stream limit.
+//! [`GrpcManager`]: dials HTTP/2 connections with the HTTP/2 manager, checks
+//! their health, and lends them by the server's stream limit.
 
 use std::io;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use http::Uri;
-use hyper_util::rt::TokioIo;
-use parking_lot::Mutex;
-use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::conn::{ConnInner, GrpcConn};
+use super::conn::{GrpcChannel, GrpcConn};
 use super::error::GrpcError;
 use crate::manager::{Lending, Manager};
-use crate::managers::h2_frames::{
-    DeadOnArrival, FrameState, FrameWatcher, SettingsWait, await_settings, dead_on_arrival,
-    lend_by_stream_limit,
-};
+use crate::managers::h2_frames::{DeadOnArrival, dead_on_arrival, lend_by_stream_limit};
+use crate::managers::http2::Http2Manager;
 use crate::managers::tcp::{Destination, TcpManager};
 
 /// Default [`keep_alive_interval`](GrpcManager::keep_alive_interval): an
@@ -41,7 +33,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
 pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Makes gRPC channels (one HTTP/2 connection each, h2c) for a keyed
+/// Makes gRPC connections (one HTTP/2 connection each, h2c) for a keyed
 /// [`Pool`](crate::Pool), lent shared, health-checked. See the
 /// [module docs](super).
 ///
@@ -53,18 +45,14 @@ pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`keep_alive_interval`](GrpcManager::keep_alive_interval) | 5 min ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
 /// | [`keep_alive_timeout`](GrpcManager::keep_alive_timeout) | 20 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | gRPC's default |
 /// | [`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) | off | servers refuse PINGs without active calls (`PermitWithoutStream: false`); idle connections get the pool's keepalive (a health `Check`) instead |
-/// | [`connect_timeout`](GrpcManager::connect_timeout) | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | bounds the dial and handshake inside tonic |
+/// | [`connect_timeout`](GrpcManager::connect_timeout) | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | bounds the TCP dial, the handshake and the wait for `SETTINGS` |
 /// | [`settings_timeout`](GrpcManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 #[derive(Debug, Clone)]
 pub struct GrpcManager {
-    tcp: TcpManager,
+    http2: Http2Manager<tonic::body::Body>,
     service: String,
     check_on_connect: bool,
-    keep_alive_interval: Option<Duration>,
-    keep_alive_timeout: Duration,
-    keep_alive_while_idle: bool,
     connect_timeout: Duration,
-    settings_timeout: Duration,
 }
 
 impl Default for GrpcManager {
@@ -73,25 +61,20 @@ impl Default for GrpcManager {
     }
 }
 
-/// What the single-use connector hands back to `connect`.
-struct Dialed {
-    frames: Arc<FrameState>,
-    local: SocketAddr,
-    peer: SocketAddr,
-}
-
 impl GrpcManager {
     /// A manager with the defaults (see the table).
     pub fn new() -> Self {
+        let http2 = Http2Manager::new()
+            .with_body()
+            .keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(false)
+            .settings_timeout(DEFAULT_SETTINGS_TIMEOUT);
         Self {
-            tcp: TcpManager::new(),
+            http2,
             service: String::new(),
             check_on_connect: true,
-            keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
-            keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
-            keep_alive_while_idle: false,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
         }
     }
 
@@ -99,7 +82,7 @@ impl GrpcManager {
     /// apply to every connection. Its ping and `unread_data_is_broken`
     /// setting are not used.
     pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
-        self.tcp = tcp;
+        self.http2 = self.http2.with_tcp(tcp);
         self
     }
 
@@ -119,21 +102,21 @@ impl GrpcManager {
     /// Interval of HTTP/2 keepalive PINGs (sent after this long without
     /// traffic from the server); `None` turns them off. Default 5 min.
     pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
-        self.keep_alive_interval = interval.into();
+        self.http2 = self.http2.keep_alive_interval(interval);
         self
     }
 
     /// How long a keepalive PING waits for its ACK before the connection is
     /// closed. Default 20 s.
     pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
-        self.keep_alive_timeout = timeout;
+        self.http2 = self.http2.keep_alive_timeout(timeout);
         self
     }
 
     /// Whether keepalive PINGs are also sent while no call is active.
     /// Default off (see the [module docs](super) before turning it on).
     pub fn keep_alive_while_idle(mut self, on: bool) -> Self {
-        self.keep_alive_while_idle = on;
+        self.http2 = self.http2.keep_alive_while_idle(on);
         self
     }
 
@@ -146,7 +129,7 @@ impl GrpcManager {
     /// How long a dial waits for the server's first `SETTINGS` frame.
     /// Default 5 s.
     pub fn settings_timeout(mut self, timeout: Duration) -> Self {
-        self.settings_timeout = timeout;
+        self.http2 = self.http2.settings_timeout(timeout);
         self
     }
 
@@ -157,11 +140,16 @@ impl GrpcManager {
 
     /// The TCP dialer.
     pub fn tcp(&self) -> &TcpManager {
-        &self.tcp
+        self.http2.tcp()
+    }
+
+    /// The HTTP/2 manager that dials the connections.
+    pub fn http2(&self) -> &Http2Manager<tonic::body::Body> {
+        &self.http2
     }
 
     /// One `grpc.health.v1.Health/Check` on `channel`.
-    async fn check(&self, channel: &Channel) -> Result<(), GrpcError> {
+    async fn check(&self, channel: &GrpcChannel) -> Result<(), GrpcError> {
         let reply = HealthClient::new(channel.clone())
             .check(HealthCheckRequest {
                 service: self.service.clone(),
@@ -185,90 +173,31 @@ impl Manager for GrpcManager {
     type Error = GrpcError;
 
     async fn connect(&self, dest: &Destination) -> Result<GrpcConn, GrpcError> {
-        let mut endpoint = Endpoint::from_shared(format!("http://{dest}"))
-            .map_err(GrpcError::Connect)?
-            .connect_timeout(self.connect_timeout)
-            .keep_alive_timeout(self.keep_alive_timeout)
-            .keep_alive_while_idle(self.keep_alive_while_idle);
-        if let Some(interval) = self.keep_alive_interval {
-            endpoint = endpoint.http2_keep_alive_interval(interval);
-        }
-
-        // Single use: the first call dials; any later one (tonic reconnecting
-        // after the connection died) fails, so the channel stays dead and the
-        // pool sees it.
-        let plan = Arc::new(Mutex::new(Some((self.tcp.clone(), dest.clone()))));
-        let dialed: Arc<Mutex<Option<Dialed>>> = Arc::new(Mutex::new(None));
-        let out = Arc::clone(&dialed);
-        let connector = tower::service_fn(move |_: Uri| {
-            let plan = plan.lock().take();
-            let out = Arc::clone(&out);
-            async move {
-                let (tcp, dest) = plan.ok_or_else(|| {
-                    io::Error::new(
-                        io::ErrorKind::NotConnected,
-                        "this pooled channel's connection is gone (pooled channels do not reconnect; the pool dials anew)",
-                    )
-                })?;
-                let conn = tcp.connect(&dest).await?;
-                let peer = conn.peer();
-                let local = conn.local_addr()?;
-                let watcher = FrameWatcher::new(conn.into_inner());
-                *out.lock() = Some(Dialed {
-                    frames: watcher.state(),
-                    local,
-                    peer,
-                });
-                Ok::<_, io::Error>(TokioIo::new(watcher))
-            }
-        });
-        let channel = endpoint
-            .connect_with_connector(connector)
+        let conn = tokio::time::timeout(self.connect_timeout, self.http2.connect(dest))
             .await
-            .map_err(GrpcError::Connect)?;
-        let Some(Dialed {
-            frames,
-            local,
-            peer,
-        }) = dialed.lock().take()
-        else {
-            // Unreachable in practice: tonic connected, so the connector ran.
-            return Err(GrpcError::Closed { goaway: None });
-        };
-        if let Err(why) = await_settings(&frames, self.settings_timeout).await {
-            return Err(match why {
-                SettingsWait::Closed => GrpcError::ClosedBeforeSettings,
-                SettingsWait::TimedOut => GrpcError::NoSettings {
-                    waited: self.settings_timeout,
-                },
-            });
-        }
-        let dead = || {
-            dead_on_arrival(&frames, false).map(|DeadOnArrival { goaway, debug_data }| {
-                GrpcError::ClosedDuringSetup { goaway, debug_data }
-            })
-        };
-        if let Some(e) = dead() {
-            return Err(e);
-        }
+            .map_err(|_| {
+                GrpcError::Connect(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "connecting to {dest}: no HTTP/2 connection within {:?}",
+                        self.connect_timeout
+                    ),
+                ))
+            })??;
+        let conn = GrpcConn::new(conn);
         if self.check_on_connect {
             // A GOAWAY during the check: the check may still pass (the
             // server finishes the call), or fail for that reason; either
             // way the connection is draining, and that is the error.
-            let checked = self.check(&channel).await;
-            if let Some(e) = dead() {
-                return Err(e);
+            let checked = self.check(conn.channel()).await;
+            if let Some(DeadOnArrival { goaway, debug_data }) =
+                dead_on_arrival(conn.frame_state(), false)
+            {
+                return Err(GrpcError::ClosedDuringSetup { goaway, debug_data });
             }
             checked?;
         }
-        Ok(GrpcConn {
-            inner: Arc::new(ConnInner {
-                channel,
-                frames,
-                local,
-                peer,
-            }),
-        })
+        Ok(conn)
     }
 
     /// The health `Check` (fails at once on a closed or draining connection).

@@ -1,16 +1,19 @@
-//! A gRPC manager: pools tonic [`Channel`]s, keyed by [`Destination`], lent
-//! *shared*, health-checked with the standard `grpc.health.v1` service.
+//! A gRPC manager: pools HTTP/2 connections for tonic clients, keyed by
+//! [`Destination`], lent *shared*, health-checked with the standard
+//! `grpc.health.v1` service.
 //!
-//! Each pooled [`GrpcConn`] is exactly one HTTP/2 connection. A tonic
-//! `Channel` normally reconnects by itself when its connection dies, which
-//! would hide a dead connection from the pool (and make the pool's counts
-//! lie); [`GrpcManager`] builds each channel with a *single-use* connector,
-//! so a channel whose connection is gone stays dead,
-//! [`is_broken`](crate::Manager::is_broken) says so, and the pool replaces it
-//! with a fresh dial (with its backoff and limits). The connector dials with
-//! [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel TCP keepalive) and
-//! wraps the socket in a [`FrameWatcher`], which reads the server's
-//! `SETTINGS` (its `MAX_CONCURRENT_STREAMS`) and notices its `GOAWAY`.
+//! Each pooled [`GrpcConn`] is exactly one HTTP/2 connection, dialed by the
+//! [`http2`](super::http2) manager (hyper's client, with [`TcpManager`]'s
+//! socket setup and a [`FrameWatcher`] that reads the server's `SETTINGS`
+//! and notices its `GOAWAY`), with gRPC's defaults for keepalive and a
+//! health check. It does not reconnect behind the pool's back: a connection
+//! that died stays dead, [`is_broken`](crate::Manager::is_broken) says so,
+//! and the pool replaces it with a fresh dial (with its backoff and limits).
+//!
+//! Call through [`Http2Service`](super::service::Http2Service) over the
+//! pool: each call borrows a connection for as long as its response body is
+//! open, so the pool's counts are the calls in flight. A [`GrpcConn`]
+//! checked out by hand also gives a [`GrpcChannel`] to build a client on.
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
@@ -20,7 +23,6 @@
 //! | `is_broken` | the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
 //! | `close` | drops the handle; the connection ends once the last borrower's clone is gone |
 //!
-//! [`Channel`]: tonic::transport::Channel
 //! [`Destination`]: super::tcp::Destination
 //! [`TcpManager`]: super::tcp::TcpManager
 //! [`FrameWatcher`]: super::h2_frames::FrameWatcher
@@ -57,15 +59,15 @@
 //! few cores, spreading the calls over more connections makes them slower,
 //! not faster. Each connection is driven by one task, so on many cores a few
 //! connections may spread the work better: measure before lowering
-//! `max_borrowers`. A call through a pooled channel costs little more than
-//! through a plain tonic one (mostly hyper's keepalive PING timer).
+//! `max_borrowers`. Against a server that limits streams, the pool opens a
+//! connection for each `limit` calls in flight, up to `max_open_per_key`.
 //!
 //! ```no_run
 //! use std::time::Duration;
 //!
 //! use connpool::Pool;
 //! use connpool::managers::grpc::GrpcManager;
-//! use connpool::managers::tcp::Destination;
+//! use connpool::managers::service::Http2Service;
 //! use tonic_health::pb::HealthCheckRequest;
 //! use tonic_health::pb::health_client::HealthClient;
 //!
@@ -74,19 +76,15 @@
 //! let manager = GrpcManager::new().health_service("my.package.MyService");
 //! let pool = Pool::builder(manager)
 //!     .max_open_per_key(8)
-//!     // Idle channels get a health Check every 20 s.
+//!     // Idle connections get a health Check every 20 s.
 //!     .keepalive_interval(Some(Duration::from_secs(20)))
 //!     .build()
 //!     .await?;
 //!
-//! let backend = Destination::from("127.0.0.1:50051");
-//! let conn = pool.get_for(&backend).await?;
-//! // A GrpcConn dereferences to a tonic Channel: clone it into any client.
-//! let mut client = HealthClient::new(conn.channel().clone());
-//! let reply = client
-//!     .check(HealthCheckRequest { service: String::new() })
-//!     .await?;
-//! println!("{:?} via {}", reply.get_ref().status(), conn.local_addr());
+//! // Any generated tonic client takes the service as its transport.
+//! let mut client = HealthClient::new(Http2Service::new(pool, "127.0.0.1:50051"));
+//! let reply = client.check(HealthCheckRequest::default()).await?;
+//! println!("{:?}", reply.get_ref().status());
 //! # Ok(())
 //! # }
 //! ```
@@ -95,7 +93,7 @@ mod conn;
 mod error;
 mod manager;
 
-pub use conn::GrpcConn;
+pub use conn::{GrpcChannel, GrpcConn};
 pub use error::GrpcError;
 pub use manager::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT,
