@@ -28,6 +28,8 @@ struct Scripted {
     asked: Arc<AtomicUsize>,
     /// 0: answer; 1: fail; 2: panic.
     trouble: Arc<AtomicUsize>,
+    /// The TTL the answers carry.
+    ttl: Arc<Mutex<Option<Duration>>>,
 }
 
 impl Scripted {
@@ -56,7 +58,7 @@ impl Resolve for Scripted {
             1 => return Err(io::Error::other("the resolver is down")),
             _ => panic!("a resolver that panics"),
         }
-        Ok(Resolved { addrs: self.answer.lock().clone(), ttl: None })
+        Ok(Resolved { addrs: self.answer.lock().clone(), ttl: *self.ttl.lock() })
     }
 }
 
@@ -84,7 +86,12 @@ async fn balanced_with(
         .await
         .unwrap();
     let name = "backend.test:443";
-    let svc = Balanced::new(pool.clone(), name, resolver.clone(), MIN_RESOLVE_INTERVAL);
+    let every = if resolver.ttl.lock().is_some() {
+        Duration::from_secs(3600)
+    } else {
+        MIN_RESOLVE_INTERVAL
+    };
+    let svc = Balanced::new(pool.clone(), name, resolver.clone(), every);
     (svc, pool)
 }
 
@@ -227,4 +234,19 @@ async fn with_min_idle_a_new_address_is_dialed_before_any_call() {
     })
     .await;
     assert_eq!(servers[0].served(), 0, "no call was made");
+}
+
+/// A resolver's TTL shorter than the interval brings the next resolution
+/// forward (to the TTL; an hour's interval would not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answers_ttl_brings_the_next_resolution_forward() {
+    let servers = servers(1).await;
+    let resolver = Scripted::default();
+    resolver.set(&[&servers[0]]);
+    *resolver.ttl.lock() = Some(MIN_RESOLVE_INTERVAL);
+    let _svc = balanced(&resolver).await;
+    until("a second resolution, one TTL after the first", || {
+        resolver.asked() >= 2
+    })
+    .await;
 }
