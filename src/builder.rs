@@ -27,6 +27,7 @@ mod validate;
 /// | `jitter` | 0.1 ([`DEFAULT_JITTER`]) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
 /// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
 /// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
+/// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
 /// | `health_check` | `IfIdleFor(500 ms)` ([`DEFAULT_HEALTH_CHECK`]) | HikariCP's bypass window |
 /// | `ping_timeout` | 5 s ([`DEFAULT_PING_TIMEOUT`]) | fails only a peer that is gone |
 /// | `keepalive_interval` | 30 s ([`DEFAULT_KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
@@ -68,6 +69,7 @@ pub struct Builder<M: Manager> {
     jitter: f64,
     max_uses: Option<u64>,
     min_idle: usize,
+    min_idle_for: Vec<(M::Key, usize)>,
     health_check: HealthCheck,
     ping_timeout: Duration,
     keepalive_interval: Option<Duration>,
@@ -98,6 +100,7 @@ impl<M: Manager> Builder<M> {
             jitter: DEFAULT_JITTER,
             max_uses: None,
             min_idle: 0,
+            min_idle_for: Vec::new(),
             health_check: DEFAULT_HEALTH_CHECK,
             ping_timeout: DEFAULT_PING_TIMEOUT,
             keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
@@ -226,6 +229,17 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// `min_idle` for `key` alone, where one value for every key is wrong
+    /// (a primary kept warm, replicas not): the pool tracks `key` from the
+    /// start and keeps `n` idle connections of it ready; other keys keep
+    /// [`min_idle`](Builder::min_idle). Set again for the same key, the
+    /// last value counts. Change it at run time with
+    /// [`Pool::set_min_idle_for`]. At most `max_idle_per_key`.
+    pub fn min_idle_for(mut self, key: M::Key, n: usize) -> Self {
+        self.min_idle_for.push((key, n));
+        self
+    }
+
     /// When a connection taken from the idle list is pinged before it is lent.
     pub fn health_check(mut self, policy: HealthCheck) -> Self {
         self.health_check = policy;
@@ -322,7 +336,7 @@ impl<M: Manager> Builder<M> {
     /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
     pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
         let config = self.validate()?;
-        Pool::start(self.manager, config, self.initial).await
+        Pool::start(self.manager, config, self.initial, self.min_idle_for).await
     }
 }
 
@@ -352,6 +366,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("jitter", &self.jitter)
             .field("max_uses", &self.max_uses)
             .field("min_idle", &self.min_idle)
+            .field("min_idle_for", &self.min_idle_for)
             .field("health_check", &self.health_check)
             .field("ping_timeout", &self.ping_timeout)
             .field("keepalive_interval", &self.keepalive_interval)

@@ -143,6 +143,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// The caps as built.
+    pub(crate) fn limits(&self) -> crate::control::Limits {
+        crate::control::Limits {
+            max_open: self.max_open,
+            max_open_per_key: self.max_open_per_key,
+            max_idle: self.max_idle,
+            max_idle_per_key: self.max_idle_per_key,
+            min_idle: self.min_idle,
+        }
+    }
+
     /// How long a key whose dial failed is remembered (its last dial error,
     /// its failures in a row, its backoff) once nothing else keeps it: a
     /// backoff cap past the backoff; without backoff, a default backoff cap

@@ -147,7 +147,7 @@ impl<M: Manager> PoolInner<M> {
                 Action::Wake(waker) => waker.wake(),
                 Action::Dial(order) => spawn_dial(self, order),
                 Action::Close(conn, reason) => spawn_close(self, conn, reason),
-                Action::Ping(key_id, conn) => spawn_ping(self, key_id, conn),
+                Action::Ping(key_id, conn, epoch) => spawn_ping(self, key_id, conn, epoch),
             }
         }
         if let Some(delay) = backoff {

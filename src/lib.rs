@@ -90,6 +90,7 @@ mod builder;
 mod clock;
 mod config;
 mod contain;
+mod control;
 mod core;
 mod error;
 mod guard;
@@ -126,6 +127,7 @@ pub use config::{
     DEFAULT_MAX_BORROWERS, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN,
     DEFAULT_PING_TIMEOUT, HealthCheck,
 };
+pub use control::Limits;
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
 pub use manager::{Lending, Manager};

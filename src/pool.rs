@@ -40,7 +40,7 @@ use crate::tasks::dial;
 /// running; if not, they are dropped), and connections still lent are
 /// closed when their guards drop. Call `close` to wait for all of it.
 pub struct Pool<M: Manager> {
-    inner: Arc<PoolInner<M>>,
+    pub(crate) inner: Arc<PoolInner<M>>,
 }
 
 impl<M: Manager> Clone for Pool<M> {
@@ -83,6 +83,7 @@ impl<M: Manager> Pool<M> {
         manager: M,
         config: Config,
         initial: Vec<(M::Key, usize)>,
+        min_idle_for: Vec<(M::Key, usize)>,
     ) -> Result<Self, BuildError<M::Error>> {
         let wake = Arc::new(Notify::new());
         let inner = Arc::new(PoolInner::new(manager, config, Arc::clone(&wake)));
@@ -90,6 +91,11 @@ impl<M: Manager> Pool<M> {
         let pool = Pool { inner };
         if initial.iter().any(|(_, n)| *n > 0) {
             pool.prewarm(initial).await?;
+        }
+        // After the pre-warm dials: a refill counts what they made.
+        for (key, n) in &min_idle_for {
+            pool.inner
+                .transition(Tick::now(), |t| t.set_min_idle_for(key, *n));
         }
         pool.inner.transition(Tick::now(), |t| t.refill_all());
         Ok(pool)
@@ -103,6 +109,8 @@ impl<M: Manager> Pool<M> {
         // so the reserved count is released all the same.
         let mut keys_of = HashMap::new();
         for (key, n) in initial.into_iter().filter(|(_, n)| *n > 0) {
+            // (Nothing can close the key before the pool is returned: its
+            // epoch is the first.)
             let id = self.inner.state.lock().reserve_initial(&key, n);
             for _ in 0..n {
                 let inner = Arc::clone(&self.inner);
@@ -122,7 +130,7 @@ impl<M: Manager> Pool<M> {
                 failure.get_or_insert_with(|| e.clone());
             }
             self.inner
-                .transition(Tick::now(), |t| t.dial_done(id, None, result));
+                .transition(Tick::now(), |t| t.dial_done(id, None, 0, result));
         }
         match failure {
             None => Ok(()),

@@ -26,6 +26,7 @@ pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder
         inner: Arc::clone(inner),
         key_id: order.key_id,
         waiter: order.waiter,
+        epoch: order.epoch,
         done: false,
     };
     let key = order.key;
@@ -93,15 +94,16 @@ struct DialGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
     key_id: KeyId,
     waiter: Option<WaiterId>,
+    epoch: u32,
     done: bool,
 }
 
 impl<M: Manager> DialGuard<M> {
     fn finish(&mut self, result: Dialed<M>) {
         self.done = true;
-        let (key_id, waiter) = (self.key_id, self.waiter);
+        let (key_id, waiter, epoch) = (self.key_id, self.waiter, self.epoch);
         self.inner
-            .transition(Tick::now(), |t| t.dial_done(key_id, waiter, result));
+            .transition(Tick::now(), |t| t.dial_done(key_id, waiter, epoch, result));
     }
 }
 
@@ -119,10 +121,12 @@ pub(crate) fn spawn_ping<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     key_id: KeyId,
     mut conn: Conn<M::Connection>,
+    epoch: u32,
 ) {
     let mut guard = PingGuard {
         inner: Arc::clone(inner),
         key_id,
+        epoch,
         done: false,
     };
     inner.runtime.spawn(async move {
@@ -165,15 +169,17 @@ pub(crate) fn spawn_ping<M: Manager>(
 struct PingGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
     key_id: KeyId,
+    /// The key's epoch when the ping started.
+    epoch: u32,
     done: bool,
 }
 
 impl<M: Manager> PingGuard<M> {
     fn finish(&mut self, conn: Option<Conn<M::Connection>>, ping: PingResult) {
         self.done = true;
-        let key_id = self.key_id;
+        let (key_id, epoch) = (self.key_id, self.epoch);
         self.inner
-            .transition(Tick::now(), |t| t.keepalive_done(key_id, conn, ping));
+            .transition(Tick::now(), |t| t.keepalive_done(key_id, conn, epoch, ping));
     }
 }
 

@@ -47,7 +47,7 @@ impl<M: Manager> State<M> {
     /// Whether a dial of `id` may start, the pool's own cap aside.
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
-        entry.open < config.max_open_per_key
+        entry.open < self.limits.max_open_per_key
             && entry.dialing < config.max_connecting
             && !self.in_backoff(id, now)
     }
@@ -126,9 +126,9 @@ impl<M: Manager> Transition<'_, M> {
             // `len_of` still counts `conn`: closing it keeps `min_idle` iff
             // `len_of > min_idle`.
             let reason = if conn.is_expired(self.now) {
-                Some(CloseReason::Lifetime)
+                Some(conn.expiry())
             } else if conn.is_stale(self.now, self.config)
-                && self.st.records.len_of(id) > self.config.min_idle
+                && self.st.records.len_of(id) > self.st.keys.get(id).min_idle
             {
                 Some(CloseReason::IdleTimeout)
             } else {
@@ -199,7 +199,7 @@ impl<M: Manager> Transition<'_, M> {
             self.st.keys.get_mut(id).dial_waiters.push(w);
             return;
         }
-        if self.st.open >= self.config.max_open {
+        if self.st.open >= self.st.limits.max_open {
             // The pool is full but maybe not busy: an idle connection of
             // another key is worth less than a getter waiting now.
             let Some((other, conn)) = self.st.records.pop_lru() else {

@@ -89,6 +89,10 @@ impl<M: Manager> Transition<'_, M> {
     /// nobody in particular), held in the idle set as `cid`, and not counted
     /// as lent, dialing or pinging: the hand-off.
     pub(super) fn place(&mut self, id: KeyId, cid: ConnId) {
+        if self.st.shrinking && self.over_open_cap(id) {
+            let conn = self.st.remove_conn(cid);
+            return self.close_conn(id, conn.conn, CloseReason::Retired);
+        }
         if self.st.records.value(cid).is_shared() && !self.st.closed {
             if self.st.waiting > 0 && self.st.keys.get(id).waiting > 0 {
                 let conn = self.st.remove_conn(cid);
@@ -107,6 +111,10 @@ impl<M: Manager> Transition<'_, M> {
             let conn = self.st.remove_conn(cid);
             return self.close_conn(id, conn.conn, CloseReason::PoolClosed);
         }
+        if self.st.shrinking && self.over_open_cap(id) {
+            let conn = self.st.remove_conn(cid);
+            return self.close_conn(id, conn.conn, CloseReason::Retired);
+        }
         if let Some(w) = self.st.first_waiter(id) {
             let lent = self.st.lend(id, cid, false, false);
             return self.serve(w, Ok((id, lent)));
@@ -123,18 +131,18 @@ impl<M: Manager> Transition<'_, M> {
         // (`waiting > 0` first: no key look-up when nobody waits.)
         if self.st.waiting > 0
             && self.st.waiting > self.st.keys.get(id).waiting
-            && self.st.open >= self.config.max_open
+            && self.st.open >= self.st.limits.max_open
             && let Some((w, other)) = self.pop_global_waiter()
         {
             let conn = self.st.remove_conn(cid);
             self.close_without_refill(id, conn.conn, CloseReason::EvictedLru);
             return self.start_dial(other, Some(w));
         }
-        if self.st.records.len_of(id) >= self.config.max_idle_per_key {
+        if self.st.records.len_of(id) >= self.st.limits.max_idle_per_key {
             let conn = self.st.remove_conn(cid);
             return self.close_conn(id, conn.conn, CloseReason::MaxIdlePerKey);
         }
-        if self.st.records.len() >= self.config.max_idle
+        if self.st.records.len() >= self.st.limits.max_idle
             && let Some((other, old)) = self.st.records.pop_lru()
         {
             let old = old.conn.expect("an idle connection is present");

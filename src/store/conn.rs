@@ -102,6 +102,22 @@ impl<C> Conn<C> {
         self.max_borrowers > 1
     }
 
+    /// Why it is expired: its lifetime, or it was retired on demand
+    /// ([`Conn::retire`]).
+    pub(crate) fn expiry(&self) -> CloseReason {
+        if self.expires_at == Tick::RETIRED {
+            CloseReason::Retired
+        } else {
+            CloseReason::Lifetime
+        }
+    }
+
+    /// Closes it at the next look (its return, or a checkout or the
+    /// maintenance task finding it idle), for [`CloseReason::Retired`].
+    pub(crate) fn retire(&mut self) {
+        self.expires_at = Tick::RETIRED;
+    }
+
     /// Whether it reached its lifetime at `now`.
     pub(crate) fn is_expired(&self, now: Tick) -> bool {
         self.expires_at <= now
@@ -123,7 +139,7 @@ impl<C> Conn<C> {
     /// `max_uses` times.
     pub(crate) fn retirement(&self, now: Tick, config: &Config) -> Option<CloseReason> {
         if self.is_expired(now) {
-            Some(CloseReason::Lifetime)
+            Some(self.expiry())
         } else if self.is_used_up(config) {
             Some(CloseReason::Uses)
         } else {

@@ -238,6 +238,21 @@ impl<C> Records<C> {
         (idx != NIL).then(|| (ConnId(idx), &self.entries[idx as usize].conn))
     }
 
+    /// The least recently parked idle connection of `key`, left idle.
+    pub(crate) fn oldest(&self, key: KeyId) -> Option<ConnId> {
+        let idx = self.per_key.get(key.index())?.first;
+        (idx != NIL).then_some(ConnId(idx))
+    }
+
+    /// Calls `f` on every held (not idle) entry of `key`: O(entries).
+    pub(crate) fn for_each_held(&mut self, key: KeyId, mut f: impl FnMut(&mut C)) {
+        for (_, entry) in self.entries.iter_mut() {
+            if entry.stamp == NOT_IDLE && entry.key == key {
+                f(&mut entry.conn);
+            }
+        }
+    }
+
     /// The connection `id` names.
     #[inline]
     pub(crate) fn value(&self, id: ConnId) -> &C {

@@ -9,6 +9,7 @@ mod backoff;
 mod cancellation;
 mod clock;
 mod config;
+mod control;
 mod core;
 mod health;
 mod shared;
