@@ -37,6 +37,7 @@ mod validate;
 /// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
 /// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
 /// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
+/// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
 ///
 /// # Keepalive and the gRPC `MinTime` trap
 ///
@@ -79,6 +80,7 @@ pub struct Builder<M: Manager> {
     max_connecting: usize,
     max_borrowers: usize,
     clock_thread: bool,
+    leak_detection_threshold: Option<Duration>,
 }
 
 impl<M: Manager> Builder<M> {
@@ -113,6 +115,7 @@ impl<M: Manager> Builder<M> {
             max_connecting: DEFAULT_MAX_CONNECTING,
             max_borrowers: DEFAULT_MAX_BORROWERS,
             clock_thread: false,
+            leak_detection_threshold: None,
         }
     }
 
@@ -330,6 +333,29 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Leak detection (HikariCP's `leakDetectionThreshold`): a connection
+    /// lent exclusively and held longer than `d` is reported once, at
+    /// `warn`, with the call site of the [`get`](Pool::get) or
+    /// [`get_for`](Pool::get_for) that took it, its key and how long it
+    /// has been held, and counted in [`Counters::leaks`](crate::Counters::leaks).
+    /// The connection stays lent: a report is a hint, not a verdict
+    /// (a long transaction looks the same). Handles to shared connections
+    /// are not tracked.
+    ///
+    /// No timer or task per borrow: a checkout stamps the connection's
+    /// record with the time and the call site (two stores it makes
+    /// whether or not this is on), and the maintenance task scans the
+    /// pool's connection records while this is on: when the connection
+    /// lent longest ago that it knows of passes `d`, or `d` after the last
+    /// scan, but never sooner than `d / 4` after it. So a connection is
+    /// reported between `d` and `1.25 d` after it was lent, and the cost is
+    /// at most four scans per `d`, each O(open connections). `None` (the
+    /// default): no scan. Non-zero.
+    pub fn leak_detection_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.leak_detection_threshold = d.into();
+        self
+    }
+
     /// Validates the configuration, pre-warms the `initial` connections and
     /// returns the pool. Must be called within a tokio runtime: the pool
     /// spawns its dials and closes there. If that runtime's clock is paused
@@ -376,6 +402,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("max_connecting", &self.max_connecting)
             .field("max_borrowers", &self.max_borrowers)
             .field("clock_thread", &self.clock_thread)
+            .field("leak_detection_threshold", &self.leak_detection_threshold)
             .finish_non_exhaustive()
     }
 }

@@ -134,6 +134,7 @@ pub struct Config {
     pub(crate) max_connecting: usize,
     pub(crate) max_borrowers: usize,
     pub(crate) clock_thread: bool,
+    pub(crate) leak_detection_threshold: Option<Duration>,
     /// `idle_timeout` in nanoseconds (`u64::MAX`: none), and the health
     /// check's idle threshold (0: `Always`, `u64::MAX`: `Never`): checkout
     /// and return compare with them, without converting a `Duration` each
@@ -262,6 +263,11 @@ impl Config {
     /// Cap on the borrowers of one shared connection.
     pub fn max_borrowers(&self) -> usize {
         self.max_borrowers
+    }
+    /// How long a connection may be held before it is reported as a
+    /// possible leak; `None`: no leak detection.
+    pub fn leak_detection_threshold(&self) -> Option<Duration> {
+        self.leak_detection_threshold
     }
     /// Whether the hot path reads the clock thread's time.
     pub fn clock_thread(&self) -> bool {

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::contain;
 use crate::core::{Action, Detached, Effects, State, Transition};
 use crate::manager::Manager;
+use crate::reports::report_leak;
 use crate::stats::CloseReason;
 use crate::store::{ConnId, KeyId};
 use crate::sync::{Mutex, MutexGuard};
@@ -148,6 +149,7 @@ impl<M: Manager> PoolInner<M> {
                 Action::Dial(order) => spawn_dial(self, order),
                 Action::Close(conn, reason) => spawn_close(self, conn, reason),
                 Action::Ping(key_id, conn, epoch) => spawn_ping(self, key_id, conn, epoch),
+                Action::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
             }
         }
         if let Some(delay) = backoff {

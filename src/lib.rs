@@ -101,6 +101,7 @@ mod maintenance;
 mod manager;
 pub mod managers;
 mod pool;
+mod reports;
 mod stats;
 mod store;
 mod sync;

@@ -122,6 +122,7 @@ impl<K: Key> Core<K> {
                     self.state.lock().close_finished();
                 }
                 Action::Ping(..) => unreachable!("no keepalive in the model"),
+                Action::Leak(..) => unreachable!("no leak detection in the model"),
             }
         }
     }

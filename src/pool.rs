@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,7 +25,7 @@ use crate::inner::PoolInner;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::stats::{CloseReason, KeyState, PoolState};
-use crate::store::WaiterId;
+use crate::store::{Site, WaiterId};
 use crate::tasks::dial;
 
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
@@ -98,6 +99,7 @@ impl<M: Manager> Pool<M> {
                 .transition(Tick::now(), |t| t.set_min_idle_for(key, *n));
         }
         pool.inner.transition(Tick::now(), |t| t.refill_all());
+        pool.inner.transition(Tick::now(), |t| t.start_leak_scans());
         Ok(pool)
     }
 
@@ -157,24 +159,42 @@ impl<M: Manager> Pool<M> {
     ///
     /// Cancel-safe: dropping the future at any point leaks nothing; a
     /// connection on its way to this getter goes to the next one.
-    pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
+    ///
+    /// The call site is recorded for leak reports (see
+    /// [`Builder::leak_detection_threshold`]).
+    #[track_caller]
+    pub fn get_for<'a>(
+        &'a self,
+        key: &'a M::Key,
+    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
+        self.get_at(key, Location::caller())
+    }
+
+    /// [`get_for`](Pool::get_for), called at `site`.
+    async fn get_at(
+        &self,
+        key: &M::Key,
+        site: &'static Location<'static>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Some(site);
         let start = self.inner.clock.now();
         // The common case (an idle connection, no health check due) is
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
-        match self.attempt(key, true, start) {
+        match self.attempt(key, true, start, site) {
             Attempt::Lent(conn) => Ok(conn),
-            attempt => self.get_slowly(key, start, attempt).await,
+            attempt => self.get_slowly(key, start, attempt, site).await,
         }
     }
 
-    /// One checkout attempt at `now`: lent, failed, or what to do next.
+    /// One checkout attempt at `now` for a `get` at `site`: lent, failed,
+    /// or what to do next.
     #[inline]
-    fn attempt(&self, key: &M::Key, count: bool, now: Tick) -> Attempt<M> {
+    fn attempt(&self, key: &M::Key, count: bool, now: Tick, site: Site) -> Attempt<M> {
         let config = &self.inner.config;
         let mut state = self.inner.state.lock();
         let recent = if count {
-            state.lend_recent(now, config)
+            state.lend_recent(now, config, site)
         } else {
             None
         };
@@ -185,7 +205,7 @@ impl<M: Manager> Pool<M> {
             }
             None => self
                 .inner
-                .transition_in(state, now, |t| t.checkout(key, count)),
+                .transition_in(state, now, |t| t.checkout(key, count, site)),
         };
         match checkout {
             Err(e) => Attempt::Failed(e),
@@ -211,6 +231,7 @@ impl<M: Manager> Pool<M> {
         key: &M::Key,
         start: Tick,
         mut attempt: Attempt<M>,
+        site: Site,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
@@ -243,7 +264,7 @@ impl<M: Manager> Pool<M> {
                 },
                 Attempt::Again => {}
             }
-            attempt = self.attempt(key, false, self.inner.clock.now());
+            attempt = self.attempt(key, false, self.inner.clock.now(), site);
         }
     }
 
@@ -408,6 +429,7 @@ impl<M: Manager<Key = ()>> Pool<M> {
     /// Borrows a connection from a single-destination pool: [`get_for`](Pool::get_for)`(&())`.
     ///
     /// (The future is `get_for`'s own: no second state machine around it.)
+    #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + '_ {
         self.get_for(&())
     }

@@ -115,6 +115,10 @@ pub struct Counters {
     pub backoffs: u64,
     /// Gets that failed at once because their key was in dial backoff.
     pub backoff_rejections: u64,
+    /// Connections reported held longer than the
+    /// [`leak_detection_threshold`](crate::Builder::leak_detection_threshold)
+    /// (each once per lending).
+    pub leaks: u64,
     closes: [u64; CloseReason::ALL.len()],
 }
 

@@ -85,6 +85,7 @@ impl<M: Manager> Builder<M> {
             ("ping_timeout", Some(self.ping_timeout)),
             ("keepalive_interval", self.keepalive_interval),
             ("keepalive_timeout", Some(self.keepalive_timeout)),
+            ("leak_detection_threshold", self.leak_detection_threshold),
         ];
         for (field, d) in positive {
             if d.is_some_and(|d| d.is_zero()) {
@@ -187,6 +188,7 @@ impl<M: Manager> Builder<M> {
             max_connecting: self.max_connecting,
             max_borrowers: self.max_borrowers,
             clock_thread: self.clock_thread,
+            leak_detection_threshold: self.leak_detection_threshold,
             idle_timeout_ns: self.idle_timeout.map_or(u64::MAX, clock::nanos),
             health_idle_ns: match self.health_check {
                 HealthCheck::Always => 0,

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{ConnId, KeyId, Lent, WaiterId};
+use crate::store::{ConnId, KeyId, Lent, Site, WaiterId};
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -72,7 +72,8 @@ impl<M: Manager> State<M> {
     /// `checking`.
     ///
     /// `count_get`: count a get of the key too (a checkout's, in the same
-    /// look-up of the key).
+    /// look-up of the key). `now` and `site`: when, and for which `get`
+    /// (leak detection).
     #[inline]
     pub(super) fn lend(
         &mut self,
@@ -80,6 +81,7 @@ impl<M: Manager> State<M> {
         cid: ConnId,
         checking: bool,
         count_get: bool,
+        (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
         let entry = self.keys.get_mut(id);
         entry.lent += 1;
@@ -95,7 +97,7 @@ impl<M: Manager> State<M> {
             self.borrowed.set_checking(slot, checking);
             lent
         } else {
-            conn.uses = conn.uses.saturating_add(1);
+            conn.lend_at(now, site);
             Lent::Own {
                 conn: conn.conn.take().expect("a held connection is present"),
                 id: cid,
@@ -110,10 +112,12 @@ impl<M: Manager> Transition<'_, M> {
     /// module docs). `count` is false when the caller retries after a broken
     /// or unhealthy idle connection.
     #[inline]
+    /// `site`: where the getter called `get`.
     pub(crate) fn checkout(
         mut self,
         key: &M::Key,
         count: bool,
+        site: Site,
     ) -> Result<Checkout<M::Connection>, Error<M::Error>> {
         if self.st.closed {
             return Err(Error::Closed);
@@ -141,7 +145,7 @@ impl<M: Manager> Transition<'_, M> {
             }
             let check = self.config.health_check_due(conn.idle_since, self.now);
             // The key's get is counted with the lending (one look-up).
-            let lent = self.st.lend(id, cid, check, count);
+            let lent = self.st.lend(id, cid, check, count, (self.now, site));
             self.refill(id);
             self.finish();
             return Ok(Checkout::Lent(id, lent, check));
@@ -175,7 +179,7 @@ impl<M: Manager> Transition<'_, M> {
             self.finish();
             return Err(Error::TooManyWaiters { max_waiters });
         }
-        let w = self.st.waiters.insert(id, self.now);
+        let w = self.st.waiters.insert(id, self.now, site);
         self.st.waiting += 1;
         self.st.counters.gets_waited += 1;
         let entry = self.st.keys.get_mut(id);

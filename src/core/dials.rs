@@ -99,7 +99,8 @@ impl<M: Manager> Transition<'_, M> {
                     Some(w) if conn.is_shared() => self.place_shared(id, conn, Some(w)),
                     Some(w) => {
                         let cid = self.st.hold_new(id, conn);
-                        let lent = self.st.lend(id, cid, false, false);
+                        let site = self.st.waiters.live(w).expect("live").site;
+                        let lent = self.st.lend(id, cid, false, false, (self.now, site));
                         self.serve(w, Ok((id, lent)));
                     }
                     None => {

@@ -23,6 +23,9 @@ pub(crate) enum Action<M: Manager> {
     Wake(Waker),
     Dial(DialOrder<M::Key>),
     Close(M::Connection, CloseReason),
+    /// A connection of this key, taken by a `get` at this site, has been
+    /// held this long: report it.
+    Leak(M::Key, &'static std::panic::Location<'static>, Duration),
     /// An idle connection taken out for a keepalive ping, with its key's
     /// epoch.
     Ping(KeyId, Conn<M::Connection>, u32),

@@ -116,7 +116,8 @@ impl<M: Manager> Transition<'_, M> {
             return self.close_conn(id, conn.conn, CloseReason::Retired);
         }
         if let Some(w) = self.st.first_waiter(id) {
-            let lent = self.st.lend(id, cid, false, false);
+            let site = self.st.waiters.live(w).expect("live").site;
+            let lent = self.st.lend(id, cid, false, false, (self.now, site));
             return self.serve(w, Ok((id, lent)));
         }
         self.park(id, cid);

@@ -50,6 +50,7 @@ mod dials;
 mod effects;
 mod fast_path;
 mod handoff;
+mod leaks;
 mod lending;
 mod snapshot;
 mod timers;

@@ -50,7 +50,7 @@ impl<M: Manager> Transition<'_, M> {
             .deadlines
             .compact(idle.len() + self.st.keys.len(), |due| match due {
                 Due::Idle(r) => idle.contains(r),
-                Due::BackoffEnd(_) => true,
+                Due::BackoffEnd(_) | Due::LeakScan => true,
             });
         while let Some(due) = self.st.deadlines.pop_due(self.now) {
             let r = match due {
@@ -59,6 +59,10 @@ impl<M: Manager> Transition<'_, M> {
                         self.refill(id);
                         self.st.unused(id);
                     }
+                    continue;
+                }
+                Due::LeakScan => {
+                    self.scan_leaks();
                     continue;
                 }
                 Due::Idle(r) => r,

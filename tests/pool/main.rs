@@ -12,6 +12,7 @@ mod config;
 mod control;
 mod core;
 mod health;
+mod leaks;
 mod shared;
 mod shutdown;
 mod smoke;
