@@ -38,6 +38,9 @@ mod validate;
 /// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
 /// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
 /// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
+/// | `acquire_slow_threshold` | 2 s ([`DEFAULT_ACQUIRE_SLOW_THRESHOLD`]) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
+/// | `name` | `"connpool"` ([`DEFAULT_NAME`]) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
+/// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
 ///
 /// # Keepalive and the gRPC `MinTime` trap
 ///
@@ -81,6 +84,9 @@ pub struct Builder<M: Manager> {
     max_borrowers: usize,
     clock_thread: bool,
     leak_detection_threshold: Option<Duration>,
+    acquire_slow_threshold: Option<Duration>,
+    name: String,
+    metrics_key_attribute: bool,
 }
 
 impl<M: Manager> Builder<M> {
@@ -116,6 +122,9 @@ impl<M: Manager> Builder<M> {
             max_borrowers: DEFAULT_MAX_BORROWERS,
             clock_thread: false,
             leak_detection_threshold: None,
+            acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
+            name: DEFAULT_NAME.to_string(),
+            metrics_key_attribute: false,
         }
     }
 
@@ -356,6 +365,36 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// A get that waited longer than `d` for its connection (or its error)
+    /// is logged at `warn` when its wait ends, with its key, how long it
+    /// waited, how it ended and what it waited behind: every connection of
+    /// the key lent (`all_lent`), dials in flight or `max_connecting`
+    /// (`dialing`), the pool's `max_open` (`pool_full`) or a backoff that
+    /// failed it (`backoff`). sqlx's `acquire_slow_threshold`. `None`: never.
+    /// Non-zero.
+    pub fn acquire_slow_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.acquire_slow_threshold = d.into();
+        self
+    }
+
+    /// The pool's name, in its metrics (`db.client.connection.pool.name`)
+    /// and its log events (`pool`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Metrics carry the key too (`connpool.key`, the key's `Debug`): the
+    /// histograms and the timeouts counter, not the gauges. Each key makes
+    /// its own series, and each record then looks its series up in the
+    /// recorder: use it with a small, bounded set of keys.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics_key_attribute(mut self, on: bool) -> Self {
+        self.metrics_key_attribute = on;
+        self
+    }
+
     /// Validates the configuration, pre-warms the `initial` connections and
     /// returns the pool. Must be called within a tokio runtime: the pool
     /// spawns its dials and closes there. If that runtime's clock is paused
@@ -403,6 +442,9 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("max_borrowers", &self.max_borrowers)
             .field("clock_thread", &self.clock_thread)
             .field("leak_detection_threshold", &self.leak_detection_threshold)
+            .field("acquire_slow_threshold", &self.acquire_slow_threshold)
+            .field("name", &self.name)
+            .field("metrics_key_attribute", &self.metrics_key_attribute)
             .finish_non_exhaustive()
     }
 }

@@ -180,6 +180,7 @@ impl<M: Manager> Pool<M> {
         let state = self.inner.state.lock();
         state.check_min_idle_overrides(&limits)?;
         self.inner.transition_in(state, now, |t| t.resize(limits));
+        self.inner.metrics.limits(&limits);
         Ok(())
     }
 

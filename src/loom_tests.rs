@@ -188,7 +188,7 @@ impl<K: Key> Core<K> {
     fn get_now(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
             Checkout::Lent(id, lent, _) => (id, lent),
-            Checkout::Wait(w) => {
+            Checkout::Wait(w, _) => {
                 self.run_dials();
                 loom::future::block_on(self.wait(w)).expect("served")
             }
@@ -199,7 +199,7 @@ impl<K: Key> Core<K> {
     fn get_waiting(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
             Checkout::Lent(id, lent, _) => (id, lent),
-            Checkout::Wait(w) => loom::future::block_on(self.wait(w)).expect("served"),
+            Checkout::Wait(w, _) => loom::future::block_on(self.wait(w)).expect("served"),
         }
     }
 
@@ -309,7 +309,7 @@ fn a_cancel_races_a_return() {
             let getter = {
                 let core = core.clone();
                 thread::spawn(move || match core.checkout().expect("checkout") {
-                    Checkout::Wait(w) => core.poll_once_then_give_up(w),
+                    Checkout::Wait(w, _) => core.poll_once_then_give_up(w),
                     // The return came first: lent at once.
                     Checkout::Lent(id, lent, _) => core.give_back((id, lent)),
                 })
@@ -341,7 +341,7 @@ fn a_dial_completes_while_its_getter_cancels() {
     fn scenario<K: Key>(share: usize) {
         model(move || {
             let core = Core::<K>::new(1, share);
-            let Checkout::Wait(w) = core.checkout().expect("checkout") else {
+            let Checkout::Wait(w, _) = core.checkout().expect("checkout") else {
                 unreachable!("nothing idle")
             };
             let dialer = {
@@ -374,7 +374,7 @@ fn close_races_a_getter_and_a_return() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
                         Ok(Checkout::Lent(id, lent, _)) => Ok((id, lent)),
-                        Ok(Checkout::Wait(w)) => loom::future::block_on(core.wait(w)),
+                        Ok(Checkout::Wait(w, _)) => loom::future::block_on(core.wait(w)),
                     };
                     match got {
                         Ok(got) => core.give_back(got),
@@ -458,7 +458,7 @@ fn fast_paths_race_each_other_and_close() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
                         Ok(Checkout::Lent(id, lent, _)) => core.give_back((id, lent)),
-                        Ok(Checkout::Wait(_)) => unreachable!("two connections, two getters"),
+                        Ok(Checkout::Wait(..)) => unreachable!("two connections, two getters"),
                     }
                 }
             })

@@ -13,17 +13,20 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain::Caught;
-use crate::core::{Checkout, Outcome};
+use crate::core::{Behind, Checkout, Outcome};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::inner::PoolInner;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
+use crate::metrics::Metrics;
+use crate::reports::report_slow_checkout;
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::store::{Site, WaiterId};
 use crate::tasks::dial;
@@ -183,7 +186,21 @@ impl<M: Manager> Pool<M> {
         // its waits and pings, is entered only when needed.
         match self.attempt(key, true, start, site) {
             Attempt::Lent(conn) => Ok(conn),
-            attempt => self.get_slowly(key, start, attempt, site).await,
+            attempt => {
+                let got = self.get_slowly(key, start, attempt, site).await;
+                if Metrics::ON {
+                    let metrics = &self.inner.metrics;
+                    match &got {
+                        Ok(_) => {
+                            let waited = self.inner.clock.now().saturating_duration_since(start);
+                            metrics.waited(metrics.key(key), waited);
+                        }
+                        Err(Error::Timeout { .. }) => metrics.timeout(metrics.key(key)),
+                        Err(_) => {}
+                    }
+                }
+                got
+            }
         }
     }
 
@@ -200,7 +217,11 @@ impl<M: Manager> Pool<M> {
         };
         let checkout = match recent {
             Some((id, lent)) => {
+                let gauges = Metrics::ON.then(|| state.gauges());
                 drop(state);
+                if let Some(gauges) = gauges {
+                    self.inner.metrics.counts(gauges);
+                }
                 Ok(Checkout::Lent(id, lent, false))
             }
             None => self
@@ -209,7 +230,7 @@ impl<M: Manager> Pool<M> {
         };
         match checkout {
             Err(e) => Attempt::Failed(e),
-            Ok(Checkout::Wait(w)) => Attempt::Wait(w),
+            Ok(Checkout::Wait(w, behind)) => Attempt::Wait(w, behind),
             Ok(Checkout::Lent(id, conn, check)) => {
                 let mut conn = Pooled::new(Arc::clone(&self.inner), id, conn);
                 if self.inner.is_broken(id, &mut conn) {
@@ -240,13 +261,28 @@ impl<M: Manager> Pool<M> {
             match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
                 Attempt::Failed(e) => return Err(e),
-                Attempt::Wait(w) => {
+                Attempt::Wait(w, behind) => {
+                    let span = tracing::debug_span!(
+                        "connpool.wait",
+                        pool = %config.name,
+                        ?key,
+                        behind = behind.as_str(),
+                        outcome = tracing::field::Empty,
+                    );
+                    let outcome = self.wait(w, deadline()).instrument(span.clone()).await;
+                    let outcome_name = outcome_name::<M>(&outcome);
+                    span.record("outcome", outcome_name);
+                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    if config.acquire_slow_threshold.is_some_and(|t| waited > t) {
+                        let behind = match &outcome {
+                            Err(Error::Backoff { .. }) => "backoff",
+                            _ => behind.as_str(),
+                        };
+                        report_slow_checkout(key, waited, behind, outcome_name, config);
+                    }
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
-                    let (id, conn) = self
-                        .wait(w, deadline())
-                        .await
-                        .map_err(|e| self.hint_runtime(e))?;
+                    let (id, conn) = outcome.map_err(|e| self.hint_runtime(e))?;
                     return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
                 }
                 Attempt::Check(mut conn) => match self.health_check(&mut conn, deadline()).await {
@@ -435,14 +471,26 @@ impl<M: Manager<Key = ()>> Pool<M> {
     }
 }
 
+/// How a wait ended, as the wait's span and the slow checkout warning name it.
+fn outcome_name<M: Manager>(outcome: &Outcome<M>) -> &'static str {
+    match outcome {
+        Ok(_) => "lent",
+        Err(Error::Timeout { .. }) => "timeout",
+        Err(Error::Backoff { .. }) => "backoff",
+        Err(Error::Connect(_)) => "connect_error",
+        Err(Error::Closed) => "closed",
+        Err(_) => "error",
+    }
+}
+
 /// What one checkout attempt of [`Pool::get_for`] came to.
 enum Attempt<M: Manager> {
     /// Lent (no check due).
     Lent(Pooled<M>),
     /// Failed.
     Failed(Error<M::Error>),
-    /// No idle connection: wait on this slot.
-    Wait(WaiterId),
+    /// No idle connection: wait on this slot, behind this.
+    Wait(WaiterId, Behind),
     /// Lent, but the health-check policy wants it pinged first.
     Check(Pooled<M>),
     /// It was broken and is closed: try again.

@@ -47,6 +47,7 @@ pub(crate) async fn dial<M: Manager>(
     let timeout = inner.config.connect_timeout;
     let manager = &inner.manager;
     tracing::debug!(?key, "dial started");
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(timeout, Caught(manager.connect(key))).await {
         Ok(Ok(Ok(mut conn))) => {
             let checked = contain::call(|| manager.is_broken(&mut conn))
@@ -58,6 +59,8 @@ pub(crate) async fn dial<M: Manager>(
             let err = match checked {
                 Ok((false, lending)) => {
                     tracing::debug!(?key, ?lending, "dial succeeded");
+                    let metrics = &inner.metrics;
+                    metrics.created(metrics.key(key), started.elapsed());
                     return Ok((conn, lending));
                 }
                 Ok((true, _)) => {

@@ -86,6 +86,7 @@ impl<M: Manager> Builder<M> {
             ("keepalive_interval", self.keepalive_interval),
             ("keepalive_timeout", Some(self.keepalive_timeout)),
             ("leak_detection_threshold", self.leak_detection_threshold),
+            ("acquire_slow_threshold", self.acquire_slow_threshold),
         ];
         for (field, d) in positive {
             if d.is_some_and(|d| d.is_zero()) {
@@ -189,6 +190,9 @@ impl<M: Manager> Builder<M> {
             max_borrowers: self.max_borrowers,
             clock_thread: self.clock_thread,
             leak_detection_threshold: self.leak_detection_threshold,
+            acquire_slow_threshold: self.acquire_slow_threshold,
+            name: self.name.clone(),
+            metrics_key_attribute: self.metrics_key_attribute,
             idle_timeout_ns: self.idle_timeout.map_or(u64::MAX, clock::nanos),
             health_idle_ns: match self.health_check {
                 HealthCheck::Always => 0,

@@ -27,8 +27,32 @@ pub(crate) enum Checkout<C> {
     /// policy wants it pinged before it is lent (only ever for one taken
     /// from the idle list; a shared one takes no other borrower meanwhile).
     Lent(KeyId, Lent<C>, bool),
-    /// No idle connection: wait on this slot.
-    Wait(WaiterId),
+    /// No idle connection: wait on this slot, behind this.
+    Wait(WaiterId, Behind),
+}
+
+/// What a getter that found no idle connection waits behind (for the slow
+/// checkout warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Behind {
+    /// Its key is at `max_open_per_key`: every connection is lent (or
+    /// dialing, or out for a ping).
+    AllLent,
+    /// Its own dial, or dials in flight (at `max_connecting`, or enough
+    /// for the waiters of a shared key).
+    Dialing,
+    /// The pool is at `max_open` with nothing idle to evict.
+    PoolFull,
+}
+
+impl Behind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Behind::AllLent => "all_lent",
+            Behind::Dialing => "dialing",
+            Behind::PoolFull => "pool_full",
+        }
+    }
 }
 
 impl<M: Manager> State<M> {
@@ -187,21 +211,27 @@ impl<M: Manager> Transition<'_, M> {
         entry.counters.gets_waited += 1;
         entry.tidy_queues(|w| self.st.waiters.is_live(w));
         entry.idle_waiters.push(w);
-        self.find_dial(id, w);
+        let behind = self.find_dial(id, w);
         self.refill(id);
         self.finish();
-        Ok(Checkout::Wait(w))
+        Ok(Checkout::Wait(w, behind))
     }
 
-    /// Starts a dial for the new waiter `w`, or queues it for one.
-    pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) {
+    /// Starts a dial for the new waiter `w`, or queues it for one; tells
+    /// what it then waits behind.
+    pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) -> Behind {
         let entry = self.st.keys.get(id);
         // A shared key's dials in flight will serve up to `share_hint`
         // waiters each: dial only for those they cannot serve.
         let covered = entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting;
         if covered || !self.st.key_can_dial(id, self.now, self.config) {
+            let at_cap = entry.open >= self.st.limits.max_open_per_key;
             self.st.keys.get_mut(id).dial_waiters.push(w);
-            return;
+            return if at_cap && !covered {
+                Behind::AllLent
+            } else {
+                Behind::Dialing
+            };
         }
         if self.st.open >= self.st.limits.max_open {
             // The pool is full but maybe not busy: an idle connection of
@@ -209,11 +239,12 @@ impl<M: Manager> Transition<'_, M> {
             let Some((other, conn)) = self.st.records.pop_lru() else {
                 self.st.tidy_global_queue();
                 self.st.global_dial_waiters.push(w);
-                return;
+                return Behind::PoolFull;
             };
             let conn = conn.conn.expect("an idle connection is present");
             self.close_without_refill(other, conn, CloseReason::EvictedLru);
         }
         self.start_dial(id, Some(w));
+        Behind::Dialing
     }
 }

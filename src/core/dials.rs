@@ -91,7 +91,7 @@ impl<M: Manager> Transition<'_, M> {
                 if retired {
                     self.close_conn(id, conn.conn, CloseReason::Retired);
                     if let Some(w) = waiter {
-                        self.find_dial(id, w);
+                        let _ = self.find_dial(id, w);
                     }
                     return self.finish();
                 }

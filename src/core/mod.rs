@@ -56,7 +56,7 @@ mod snapshot;
 mod timers;
 mod waiting;
 
-pub(crate) use checkout::Checkout;
+pub(crate) use checkout::{Behind, Checkout};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;

@@ -13,8 +13,11 @@ mod control;
 mod core;
 mod health;
 mod leaks;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod shared;
 mod shutdown;
+mod slow_checkout;
 mod smoke;
 mod timers;
 mod user_code;
