@@ -59,54 +59,47 @@ impl Limits {
             max_idle_per_key,
             min_idle,
         } = *self;
-        if max_open == 0 {
-            return Err(ConfigError::new("max_open", "must be at least 1"));
-        }
-        if max_open_per_key == 0 {
-            return Err(ConfigError::new("max_open_per_key", "must be at least 1"));
-        }
-        if max_open_per_key > max_open {
-            return Err(ConfigError::new(
-                "max_open_per_key",
-                format!("({max_open_per_key}) must not exceed `max_open` ({max_open})"),
-            ));
-        }
-        if max_idle == 0 {
-            return Err(ConfigError::new(
-                "max_idle",
-                "must be at least 1 (a pool that keeps nothing idle does not pool)",
-            ));
-        }
-        if max_idle > max_open {
-            return Err(ConfigError::new(
-                "max_idle",
-                format!("({max_idle}) must not exceed `max_open` ({max_open})"),
-            ));
-        }
-        if max_idle_per_key == 0 {
-            return Err(ConfigError::new(
-                "max_idle_per_key",
-                "must be at least 1 (a pool that keeps nothing idle does not pool)",
-            ));
-        }
-        if max_idle_per_key > max_open_per_key {
-            return Err(ConfigError::new(
-                "max_idle_per_key",
-                format!(
-                    "({max_idle_per_key}) must not exceed {}",
-                    cap("max_open_per_key", max_open_per_key)
-                ),
-            ));
-        }
-        if max_idle_per_key > max_idle {
-            return Err(ConfigError::new(
-                "max_idle_per_key",
-                format!(
-                    "({max_idle_per_key}) must not exceed {}",
-                    cap("max_idle", max_idle)
-                ),
-            ));
-        }
+        const KEEPS_NOTHING: &str = " (a pool that keeps nothing idle does not pool)";
+        let at_least_one = |setting: &'static str, n: usize, why: &str| match n {
+            0 => Err(ConfigError::new(
+                setting,
+                format!("must be at least 1{why}"),
+            )),
+            _ => Ok(()),
+        };
+        // `bound` is the cap as `cap` names it.
+        let at_most = |setting: &'static str, n: usize, limit: usize, bound: String| match n > limit
+        {
+            true => Err(ConfigError::new(
+                setting,
+                format!("({n}) must not exceed {bound}"),
+            )),
+            false => Ok(()),
+        };
+        let max_open_named = format!("`max_open` ({max_open})");
+        at_least_one("max_open", max_open, "")?;
+        at_least_one("max_open_per_key", max_open_per_key, "")?;
+        at_most(
+            "max_open_per_key",
+            max_open_per_key,
+            max_open,
+            max_open_named.clone(),
+        )?;
+        at_least_one("max_idle", max_idle, KEEPS_NOTHING)?;
+        at_most("max_idle", max_idle, max_open, max_open_named)?;
+        at_least_one("max_idle_per_key", max_idle_per_key, KEEPS_NOTHING)?;
+        at_most(
+            "max_idle_per_key",
+            max_idle_per_key,
+            max_open_per_key,
+            cap("max_open_per_key", max_open_per_key),
+        )?;
+        at_most(
+            "max_idle_per_key",
+            max_idle_per_key,
+            max_idle,
+            cap("max_idle", max_idle),
+        )?;
         self.check_min_idle("min_idle", min_idle, cap)
     }
 
@@ -117,16 +110,16 @@ impl Limits {
         n: usize,
         cap: &dyn Fn(&'static str, usize) -> String,
     ) -> Result<(), ConfigError> {
-        if n > self.max_idle_per_key {
-            return Err(ConfigError::new(
+        match n > self.max_idle_per_key {
+            true => Err(ConfigError::new(
                 setting,
                 format!(
                     "({n}) must not exceed {}",
                     cap("max_idle_per_key", self.max_idle_per_key)
                 ),
-            ));
+            )),
+            false => Ok(()),
         }
-        Ok(())
     }
 
     /// A cap as an error names it at run time: every value is explicit.

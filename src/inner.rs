@@ -216,7 +216,7 @@ impl<M: Manager> PoolInner<M> {
                 let gauges = Metrics::ON.then(|| state.gauges());
                 drop(state);
                 if let Some(gauges) = gauges {
-                    self.metrics.counts(gauges);
+                    self.metrics.idle_and_used(gauges);
                 }
             }
         }

@@ -69,6 +69,9 @@
 //! | `builder` | the settings, their defaults and their validation |
 //! | `config` | the validated configuration, the defaults, sizing advice |
 //! | `pool` | the public pool: get, state, close |
+//! | `control` | run-time control of a running pool: [`Limits`] and resize, closing keys on demand, `min_idle` per key |
+//! | `metrics` | the `metrics` facade's series (feature `metrics`) |
+//! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
 //! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
 //! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
 //! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |

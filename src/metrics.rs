@@ -19,9 +19,9 @@
 //!
 //! **Cost.** The pool-wide series are registered once, when the pool is
 //! built (install the recorder first), and updated through their handles:
-//! a get and a return each set the three gauges from counts read under the
-//! lock they already hold, and a return records its use time (the record
-//! already holds the lending time). Nothing is called under the lock.
+//! a get and a return each set the gauges from counts read under the lock
+//! they already hold (the two counts, when no getter waits), and a return
+//! records its use time (the record already holds the lending time). Nothing is called under the lock.
 //! A get served at once records no wait time: its wait is the lock's, and
 //! recording it would double the cost of the common get. With the key
 //! attribute, each histogram record and timeout looks its series up by
@@ -121,6 +121,14 @@ mod on {
             self.pending.set(g.pending as f64);
         }
 
+        /// [`counts`](Metrics::counts) after a fast-path checkout or
+        /// return, which changes no waiter (there is none).
+        #[inline]
+        pub(crate) fn idle_and_used(&self, g: Gauges) {
+            self.idle.set(g.idle as f64);
+            self.used.set(g.used as f64);
+        }
+
         pub(crate) fn limits(&self, limits: &Limits) {
             self.max.set(limits.max_open as f64);
             self.idle_max.set(limits.max_idle as f64);
@@ -209,6 +217,9 @@ mod off {
 
         #[inline(always)]
         pub(crate) fn counts(&self, _: Gauges) {}
+
+        #[inline(always)]
+        pub(crate) fn idle_and_used(&self, _: Gauges) {}
 
         #[inline(always)]
         pub(crate) fn limits(&self, _: &Limits) {}

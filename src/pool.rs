@@ -220,7 +220,7 @@ impl<M: Manager> Pool<M> {
                 let gauges = Metrics::ON.then(|| state.gauges());
                 drop(state);
                 if let Some(gauges) = gauges {
-                    self.inner.metrics.counts(gauges);
+                    self.inner.metrics.idle_and_used(gauges);
                 }
                 Ok(Checkout::Lent(id, lent, false))
             }

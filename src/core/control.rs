@@ -9,8 +9,11 @@
 //! still over an open cap is lent (or dialing, or out for a ping): the
 //! state is marked `shrinking`, and while it is, a connection that comes
 //! free for a key or a pool over its open cap is closed instead of placed
-//! (`Transition::over_open_cap`); the mark goes when nothing is over. No
-//! dial starts meanwhile: the dial checks already compare with the caps.
+//! (`Transition::over_open_cap`); the mark goes when nothing is over
+//! (while it is on, a connection coming free for a key under its cap, in a
+//! pool under its own, costs a scan of the keys to find that out). No dial
+//! starts meanwhile: the dial checks already compare with the caps; a dial
+//! already in flight serves its getter.
 //!
 //! *Growing*: the first getters waiting for a dial slot get their dials,
 //! and keys below `min_idle` are refilled.

@@ -107,13 +107,10 @@ impl<M: Manager> Transition<'_, M> {
     /// that was lent exclusively).
     #[inline]
     pub(super) fn place_own(&mut self, id: KeyId, cid: ConnId) {
-        if self.st.closed {
-            let conn = self.st.remove_conn(cid);
-            return self.close_conn(id, conn.conn, CloseReason::PoolClosed);
-        }
-        if self.st.shrinking && self.over_open_cap(id) {
-            let conn = self.st.remove_conn(cid);
-            return self.close_conn(id, conn.conn, CloseReason::Retired);
+        // One test for both (adjacent bytes), not two: the common return
+        // meets neither.
+        if (self.st.closed | self.st.shrinking) && self.close_instead(id, cid) {
+            return;
         }
         if let Some(w) = self.st.first_waiter(id) {
             let site = self.st.waiters.live(w).expect("live").site;
@@ -121,6 +118,22 @@ impl<M: Manager> Transition<'_, M> {
             return self.serve(w, Ok((id, lent)));
         }
         self.park(id, cid);
+    }
+
+    /// Closes `cid` of `id` instead of placing it if the pool is closed, or
+    /// over an open cap after a shrink; true if it did.
+    #[cold]
+    fn close_instead(&mut self, id: KeyId, cid: ConnId) -> bool {
+        let reason = if self.st.closed {
+            CloseReason::PoolClosed
+        } else if self.over_open_cap(id) {
+            CloseReason::Retired
+        } else {
+            return false;
+        };
+        let conn = self.st.remove_conn(cid);
+        self.close_conn(id, conn.conn, reason);
+        true
     }
 
     /// A connection of `id` that came free when no getter of its key waits:

@@ -40,8 +40,9 @@
 //! One file per section: getting (`checkout`), the hand-off and slots
 //! (`handoff`), dials and their limits (`dials`), waiting and cancellation
 //! (`waiting`), shared lending (`lending`), time (`timers`), close
-//! (`close`), the single-key fast path (`fast_path`); the effects a
-//! transition decides (`effects`) and snapshots (`snapshot`).
+//! (`close`), the single-key fast path (`fast_path`), run-time control
+//! (`control`), leak detection (`leaks`); the effects a transition decides
+//! (`effects`) and snapshots (`snapshot`).
 
 mod checkout;
 mod close;
@@ -103,15 +104,16 @@ pub(crate) struct State<M: Manager> {
     waiting: usize,
     closing: usize,
     closed: bool,
+    /// A resize left connections over an open cap: a connection that comes
+    /// free is closed while its key or the pool is over (see `control`).
+    /// Next to `closed`: a return tests both at once.
+    shrinking: bool,
     counters: Counters,
     /// The caps now: the configuration's, until a resize.
     limits: Limits,
     /// Some key may have a non-zero `min_idle` (else refills are skipped
     /// without a key look-up).
     any_min_idle: bool,
-    /// A resize left connections over an open cap: a connection that comes
-    /// free is closed while its key or the pool is over (see `control`).
-    shrinking: bool,
 }
 
 impl<M: Manager> State<M> {

@@ -8,23 +8,14 @@
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tracing::Level;
 
-use crate::support::log::{Log, Logged, capture};
+use crate::support::log::capture;
 use crate::support::*;
 
 type M = Mock<u32>;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-/// The leak reports logged so far.
-fn leaks(log: &Log) -> Vec<Logged> {
-    log.at(Level::WARN)
-        .into_iter()
-        .filter(|e| e.message.contains("leak"))
-        .collect()
 }
 
 /// `file:line` of this file.
@@ -40,9 +31,9 @@ async fn a_connection_held_too_long_is_reported_once_with_its_get() {
     let line = line!() + 1;
     let conn = ok(pool.get_for(&7).await);
     at(t0 + secs(9)).await;
-    assert!(leaks(&log).is_empty(), "not yet");
+    assert!(log.warnings("leak").is_empty(), "not yet");
     at(t0 + secs(10)).await;
-    let found = leaks(&log);
+    let found = log.warnings("leak");
     assert_eq!(found.len(), 1, "{found:?}");
     let report = &found[0];
     assert!(report.fields["site"].starts_with(&here(line)), "{report:?}");
@@ -53,10 +44,10 @@ async fn a_connection_held_too_long_is_reported_once_with_its_get() {
     assert_eq!(pool.key_state(&7).unwrap().counters.leaks, 1);
 
     at(t0 + secs(100)).await;
-    assert_eq!(leaks(&log).len(), 1, "reported once");
+    assert_eq!(log.warnings("leak").len(), 1, "reported once");
     drop(conn);
     at(t0 + secs(200)).await;
-    assert_eq!(leaks(&log).len(), 1);
+    assert_eq!(log.warnings("leak").len(), 1);
     assert_eq!(pool.state().counters.leaks, 1);
 }
 
@@ -77,9 +68,13 @@ async fn a_getter_that_waited_is_reported_with_its_own_get() {
     drop(first); // handed to the waiter at t0 + 5 s
     let second = ok(join(waiter).await);
     at(t0 + secs(14)).await;
-    assert!(leaks(&log).is_empty(), "{:?}", leaks(&log));
+    assert!(
+        log.warnings("leak").is_empty(),
+        "{:?}",
+        log.warnings("leak")
+    );
     at(t0 + secs(16)).await;
-    let found = leaks(&log);
+    let found = log.warnings("leak");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(
         found[0].fields["site"].starts_with(&here(line)),
@@ -101,9 +96,9 @@ async fn a_connection_returned_in_time_is_timed_afresh() {
     let line = line!() + 1;
     let again = ok(pool.get_for(&1).await);
     at(t0 + secs(17)).await;
-    assert!(leaks(&log).is_empty());
+    assert!(log.warnings("leak").is_empty());
     at(t0 + secs(21)).await;
-    let found = leaks(&log);
+    let found = log.warnings("leak");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].fields["site"].starts_with(&here(line)));
     assert_eq!(pool.state().counters.leaks, 1);
@@ -118,7 +113,7 @@ async fn nothing_is_reported_by_default() {
     let conn = ok(pool.get_for(&1).await);
     tokio::time::advance(secs(24 * 3600)).await;
     settle().await;
-    assert!(leaks(&log).is_empty());
+    assert!(log.warnings("leak").is_empty());
     assert_eq!(pool.state().counters.leaks, 0);
     drop(conn);
 }

@@ -11,20 +11,13 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::Level;
 
-use crate::support::log::{Log, Logged, capture};
+use crate::support::log::capture;
 use crate::support::*;
 
 type M = Mock<u32>;
 
 const fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
-}
-
-fn slow(log: &Log) -> Vec<Logged> {
-    log.at(Level::WARN)
-        .into_iter()
-        .filter(|e| e.message.contains("acquire_slow_threshold"))
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -37,7 +30,7 @@ async fn a_get_that_waited_behind_lent_connections_is_warned_about() {
     at(t0 + secs(3)).await;
     drop(a);
     let b = ok(join(waiter).await);
-    let found = slow(&log);
+    let found = log.warnings("acquire_slow_threshold");
     assert_eq!(found.len(), 1, "{found:?}");
     let f = &found[0].fields;
     assert_eq!(
@@ -76,7 +69,7 @@ async fn what_a_slow_get_waited_behind_is_named() {
     at(Instant::now() + secs(10)).await;
     assert!(join(other_key).await.is_err());
     drop(a);
-    let found = slow(&log);
+    let found = log.warnings("acquire_slow_threshold");
     let named: Vec<_> = found
         .iter()
         .map(|e| {
@@ -121,7 +114,8 @@ async fn a_get_failed_by_backoff_after_a_long_wait_names_the_backoff() {
         join(second).await,
         Err(connpool::Error::Backoff { .. })
     ));
-    let named: Vec<_> = slow(&log)
+    let named: Vec<_> = log
+        .warnings("acquire_slow_threshold")
         .iter()
         .map(|e| (e.fields["behind"].clone(), e.fields["outcome"].clone()))
         .collect();
@@ -146,7 +140,7 @@ async fn a_short_wait_or_the_threshold_off_warns_nothing() {
         let _held = ok(pool.get_for(&1).await);
         let _slow = ok(pool.get_for(&1).await);
     }
-    let found = slow(&log);
+    let found = log.warnings("acquire_slow_threshold");
     assert_eq!(
         found.len(),
         1,

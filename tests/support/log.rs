@@ -60,6 +60,14 @@ impl Log {
             .collect()
     }
 
+    /// The `warn` events whose message contains `text`.
+    pub fn warnings(&self, text: &str) -> Vec<Logged> {
+        self.at(Level::WARN)
+            .into_iter()
+            .filter(|e| e.message.contains(text))
+            .collect()
+    }
+
     /// Every span made so far, with its fields as they are now.
     pub fn spans(&self) -> Vec<Span> {
         self.0.spans.lock().values().cloned().collect()
