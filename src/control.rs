@@ -199,12 +199,12 @@ impl<M: Manager> Pool<M> {
     /// returns `false` (`state` is the key's snapshot, as
     /// [`key_state`](Pool::key_state) gives it): idle ones now, lent ones
     /// when they come back, dials in flight when they end, connections out
-    /// for a keepalive ping when it ends. See the module docs for waiters
-    /// and `min_idle`.
+    /// for a keepalive ping when it ends.
     ///
     /// `keep` runs outside the pool's lock, on a snapshot of the keys: a key
     /// the pool starts tracking meanwhile is kept. If it panics, the panic
-    /// propagates and nothing is closed.
+    /// propagates and nothing is closed. Waiters, dials in flight and
+    /// `min_idle` fare as with [`close_key`](Pool::close_key).
     pub fn retain(&self, mut keep: impl FnMut(&M::Key, &KeyState) -> bool) {
         let keys = self.inner.state.lock().key_snapshots();
         let doomed: Vec<M::Key> = keys
@@ -221,7 +221,25 @@ impl<M: Manager> Pool<M> {
     /// Closes every connection of `key` ([`retain`](Pool::retain) for one
     /// key): after a failover, a credential rotation, or when a host leaves
     /// service discovery. Idle connections close now, lent ones when they
-    /// come back, dials in flight and keepalive pings when they end.
+    /// come back (a handle to a shared connection: the connection takes no
+    /// new borrower and closes after its last), keepalive pings when they
+    /// end. Dials in flight run on, and the connection each makes is closed
+    /// on arrival. Closes are counted as
+    /// [`CloseReason::Retired`](crate::CloseReason::Retired).
+    ///
+    /// Getters waiting for the key are not failed: each freed slot goes to
+    /// the first getter waiting for a dial, and a getter whose dial's
+    /// connection is closed on arrival gets a new dial in its place. So
+    /// they are served by new connections.
+    ///
+    /// The key's `min_idle` is kept: it is refilled with new dials, within
+    /// the caps and the backoff, as after any other close. That is what a
+    /// failover or a credential rotation wants (fresh connections, to the
+    /// new primary, with the new credentials). For a destination gone for
+    /// good, set its `min_idle` to 0 first
+    /// ([`set_min_idle_for`](Pool::set_min_idle_for)): nothing then dials
+    /// it until a getter asks for it, and the pool forgets the key once
+    /// nothing of it is left.
     pub fn close_key(&self, key: &M::Key) {
         self.inner.transition(self.inner.clock.now(), |t| {
             t.close_keys(std::iter::once(key));

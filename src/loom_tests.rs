@@ -139,10 +139,10 @@ impl<K: Key> Core<K> {
     /// path if it applies), or a waiter slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
         let now = Tick::now();
-        if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config) {
+        if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config, None) {
             return Ok(Checkout::Lent(id, lent, false));
         }
-        self.transition(now, |t| t.checkout(&K::default(), true))
+        self.transition(now, |t| t.checkout(&K::default(), true, None))
     }
 
     /// Completes the dials ordered so far, successfully.

@@ -401,7 +401,8 @@ impl<M: Manager> Pool<M> {
         self.inner.state.lock().key_snapshot(key)
     }
 
-    /// The validated configuration.
+    /// The validated configuration, as built (the caps as they are now:
+    /// [`limits`](Pool::limits)).
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
