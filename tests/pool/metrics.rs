@@ -55,6 +55,14 @@ fn histogram(name: &str, labels: &[(&str, &str)]) -> Series {
     series(MetricKind::Histogram, name, labels)
 }
 
+/// `db.client.connection.count` of the pool `name` in `state`.
+fn count_of(name: &str, state: &str) -> Series {
+    gauge(
+        "db.client.connection.count",
+        &[(POOL, name), ("state", state)],
+    )
+}
+
 fn g(v: f64) -> DebugValue {
     DebugValue::Gauge(v.into())
 }
@@ -83,10 +91,9 @@ async fn every_series_is_named_after_opentelemetry_with_the_pool_name() {
     drop(a); // used 2 s
     let b = ok(pool.get_for(&7).await); // idle: no wait recorded
     let all = take(&snapshotter);
-    let count = "db.client.connection.count";
     let expected = BTreeMap::from([
-        (gauge(count, &[(POOL, "orders"), ("state", "idle")]), g(0.0)),
-        (gauge(count, &[(POOL, "orders"), ("state", "used")]), g(1.0)),
+        (count_of("orders", "idle"), g(0.0)),
+        (count_of("orders", "used"), g(1.0)),
         (
             gauge("db.client.connection.pending_requests", &name),
             g(0.0),
@@ -144,14 +151,8 @@ async fn every_series_is_named_after_opentelemetry_with_the_pool_name() {
     let all = take(&snapshotter);
     assert_eq!(all[&gauge("db.client.connection.max", &name)], g(5.0));
     assert_eq!(all[&gauge("db.client.connection.idle.max", &name)], g(4.0));
-    assert_eq!(
-        all[&gauge(count, &[(POOL, "orders"), ("state", "idle")])],
-        g(1.0)
-    );
-    assert_eq!(
-        all[&gauge(count, &[(POOL, "orders"), ("state", "used")])],
-        g(0.0)
-    );
+    assert_eq!(all[&count_of("orders", "idle")], g(1.0));
+    assert_eq!(all[&count_of("orders", "used")], g(0.0));
     assert_eq!(
         all[&histogram("db.client.connection.use_time", &name)],
         h(&[1.0])
@@ -179,13 +180,7 @@ async fn the_key_attribute_is_on_the_histograms_when_asked_for() {
         all[&histogram("db.client.connection.create_time", &keyed)],
         h(&[0.0])
     );
-    assert_eq!(
-        all[&gauge(
-            "db.client.connection.count",
-            &[(POOL, "connpool"), ("state", "idle")]
-        )],
-        g(1.0)
-    );
+    assert_eq!(all[&count_of("connpool", "idle")], g(1.0));
     let unkeyed = histogram("db.client.connection.use_time", &[(POOL, "connpool")]);
     assert_eq!(
         all.get(&unkeyed),
@@ -206,22 +201,12 @@ async fn the_single_key_fast_path_keeps_the_gauges() {
     drop(ok(pool.get().await));
     let a = ok(pool.get().await);
     let all = take(&snapshotter);
-    let count = "db.client.connection.count";
-    assert_eq!(
-        all[&gauge(count, &[(POOL, "connpool"), ("state", "used")])],
-        g(1.0)
-    );
-    assert_eq!(
-        all[&gauge(count, &[(POOL, "connpool"), ("state", "idle")])],
-        g(0.0)
-    );
+    assert_eq!(all[&count_of("connpool", "used")], g(1.0));
+    assert_eq!(all[&count_of("connpool", "idle")], g(0.0));
     tokio::time::advance(Duration::from_secs(3)).await;
     drop(a);
     let all = take(&snapshotter);
-    assert_eq!(
-        all[&gauge(count, &[(POOL, "connpool"), ("state", "idle")])],
-        g(1.0)
-    );
+    assert_eq!(all[&count_of("connpool", "idle")], g(1.0));
     assert_eq!(
         all[&histogram("db.client.connection.use_time", &name)],
         h(&[3.0])
