@@ -27,6 +27,11 @@
 //!
 //! With `CLOCK_THREAD` set in the environment, the pool reads the clock
 //! thread's time on its hot path (`Builder::clock_thread`).
+//!
+//! Built with the `metrics` feature and run with `METRICS_RECORDER` set,
+//! a recorder is installed first (`metrics-util`'s debugging recorder,
+//! whose gauges and histograms are the atomics and lock-free buckets of the
+//! usual exporters), so the pool's metrics cost what they cost in service.
 
 mod support;
 
@@ -36,6 +41,12 @@ use connpool::{Manager, Pool};
 use support::{Noop, UnitNoop};
 
 fn main() {
+    #[cfg(feature = "metrics")]
+    if std::env::var_os("METRICS_RECORDER").is_some() {
+        metrics_util::debugging::DebuggingRecorder::new()
+            .install()
+            .expect("the first recorder");
+    }
     let mut numbers = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse::<u64>().ok());

@@ -27,6 +27,7 @@ mod validate;
 /// | `jitter` | 0.1 ([`DEFAULT_JITTER`]) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
 /// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
 /// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
+/// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
 /// | `health_check` | `IfIdleFor(500 ms)` ([`DEFAULT_HEALTH_CHECK`]) | HikariCP's bypass window |
 /// | `ping_timeout` | 5 s ([`DEFAULT_PING_TIMEOUT`]) | fails only a peer that is gone |
 /// | `keepalive_interval` | 30 s ([`DEFAULT_KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
@@ -36,6 +37,10 @@ mod validate;
 /// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
 /// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
 /// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
+/// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
+/// | `acquire_slow_threshold` | 2 s ([`DEFAULT_ACQUIRE_SLOW_THRESHOLD`]) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
+/// | `name` | `"connpool"` ([`DEFAULT_NAME`]) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
+/// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
 ///
 /// # Keepalive and the gRPC `MinTime` trap
 ///
@@ -68,6 +73,7 @@ pub struct Builder<M: Manager> {
     jitter: f64,
     max_uses: Option<u64>,
     min_idle: usize,
+    min_idle_for: Vec<(M::Key, usize)>,
     health_check: HealthCheck,
     ping_timeout: Duration,
     keepalive_interval: Option<Duration>,
@@ -77,6 +83,10 @@ pub struct Builder<M: Manager> {
     max_connecting: usize,
     max_borrowers: usize,
     clock_thread: bool,
+    leak_detection_threshold: Option<Duration>,
+    acquire_slow_threshold: Option<Duration>,
+    name: String,
+    metrics_key_attribute: bool,
 }
 
 impl<M: Manager> Builder<M> {
@@ -98,6 +108,7 @@ impl<M: Manager> Builder<M> {
             jitter: DEFAULT_JITTER,
             max_uses: None,
             min_idle: 0,
+            min_idle_for: Vec::new(),
             health_check: DEFAULT_HEALTH_CHECK,
             ping_timeout: DEFAULT_PING_TIMEOUT,
             keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
@@ -110,6 +121,10 @@ impl<M: Manager> Builder<M> {
             max_connecting: DEFAULT_MAX_CONNECTING,
             max_borrowers: DEFAULT_MAX_BORROWERS,
             clock_thread: false,
+            leak_detection_threshold: None,
+            acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
+            name: DEFAULT_NAME.to_string(),
+            metrics_key_attribute: false,
         }
     }
 
@@ -226,6 +241,17 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// `min_idle` for `key` alone, where one value for every key is wrong
+    /// (a primary kept warm, replicas not): the pool tracks `key` from the
+    /// start and keeps `n` idle connections of it ready; other keys keep
+    /// [`min_idle`](Builder::min_idle). Set again for the same key, the
+    /// last value counts. Change it at run time with
+    /// [`Pool::set_min_idle_for`]. At most `max_idle_per_key`.
+    pub fn min_idle_for(mut self, key: M::Key, n: usize) -> Self {
+        self.min_idle_for.push((key, n));
+        self
+    }
+
     /// When a connection taken from the idle list is pinged before it is lent.
     pub fn health_check(mut self, policy: HealthCheck) -> Self {
         self.health_check = policy;
@@ -316,13 +342,66 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Leak detection (HikariCP's `leakDetectionThreshold`): a connection
+    /// lent exclusively and held longer than `d` is reported once, at
+    /// `warn`, with the call site of the [`get`](Pool::get) or
+    /// [`get_for`](Pool::get_for) that took it, its key and how long it
+    /// has been held, and counted in [`Counters::leaks`](crate::Counters::leaks).
+    /// The connection stays lent: a report is a hint, not a verdict
+    /// (a long transaction looks the same). Handles to shared connections
+    /// are not tracked.
+    ///
+    /// No timer or task per borrow: a checkout stamps the connection's
+    /// record with the time and the call site (two stores it makes
+    /// whether or not this is on), and the maintenance task scans the
+    /// pool's connection records while this is on: when the connection
+    /// lent longest ago that it knows of passes `d`, or `d` after the last
+    /// scan, but never sooner than `d / 4` after it. So a connection is
+    /// reported between `d` and `1.25 d` after it was lent, and the cost is
+    /// at most four scans per `d`, each O(open connections). `None` (the
+    /// default): no scan. Non-zero.
+    pub fn leak_detection_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.leak_detection_threshold = d.into();
+        self
+    }
+
+    /// A get that waited longer than `d` for its connection (or its error)
+    /// is logged at `warn` when its wait ends, with its key, how long it
+    /// waited, how it ended and what it waited behind: every connection of
+    /// the key lent (`all_lent`), dials in flight or `max_connecting`
+    /// (`dialing`), the pool's `max_open` (`pool_full`) or a backoff that
+    /// failed it (`backoff`). sqlx's `acquire_slow_threshold`. `None`: never.
+    /// Non-zero.
+    pub fn acquire_slow_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.acquire_slow_threshold = d.into();
+        self
+    }
+
+    /// The pool's name, in its metrics (`db.client.connection.pool.name`)
+    /// and its log events (`pool`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Metrics carry the key too (`connpool.key`, the key's `Debug`): the
+    /// histograms and the timeouts counter, not the gauges. Each key makes
+    /// its own series, and each record then looks its series up in the
+    /// recorder: use it with a small, bounded set of keys.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics_key_attribute(mut self, on: bool) -> Self {
+        self.metrics_key_attribute = on;
+        self
+    }
+
     /// Validates the configuration, pre-warms the `initial` connections and
     /// returns the pool. Must be called within a tokio runtime: the pool
     /// spawns its dials and closes there. If that runtime's clock is paused
     /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
     pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
         let config = self.validate()?;
-        Pool::start(self.manager, config, self.initial).await
+        Pool::start(self.manager, config, self.initial, self.min_idle_for).await
     }
 }
 
@@ -352,6 +431,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("jitter", &self.jitter)
             .field("max_uses", &self.max_uses)
             .field("min_idle", &self.min_idle)
+            .field("min_idle_for", &self.min_idle_for)
             .field("health_check", &self.health_check)
             .field("ping_timeout", &self.ping_timeout)
             .field("keepalive_interval", &self.keepalive_interval)
@@ -361,6 +441,10 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("max_connecting", &self.max_connecting)
             .field("max_borrowers", &self.max_borrowers)
             .field("clock_thread", &self.clock_thread)
+            .field("leak_detection_threshold", &self.leak_detection_threshold)
+            .field("acquire_slow_threshold", &self.acquire_slow_threshold)
+            .field("name", &self.name)
+            .field("metrics_key_attribute", &self.metrics_key_attribute)
             .finish_non_exhaustive()
     }
 }

@@ -63,6 +63,11 @@ pub const DEFAULT_BACKOFF_CAP: Duration = Duration::from_secs(5);
 /// serving a waiter as soon as it is up, returns serving the rest), instead
 /// of hitting a just-restarted backend with one handshake per getter.
 pub const DEFAULT_MAX_CONNECTING: usize = 2;
+/// Default for `acquire_slow_threshold`: sqlx's. A get that waits 2 s is
+/// worth a warning well before its checkout deadline (30 s) fails it.
+pub const DEFAULT_ACQUIRE_SLOW_THRESHOLD: Duration = Duration::from_secs(2);
+/// Default for `name`.
+pub const DEFAULT_NAME: &str = "connpool";
 /// Default for `max_borrowers`: a shared (multiplexed) connection carries at
 /// most 100 borrowers at once, gRPC's usual `MAX_CONCURRENT_STREAMS`. A peer
 /// that advertises no limit (or a huge one) would otherwise never look
@@ -134,6 +139,10 @@ pub struct Config {
     pub(crate) max_connecting: usize,
     pub(crate) max_borrowers: usize,
     pub(crate) clock_thread: bool,
+    pub(crate) leak_detection_threshold: Option<Duration>,
+    pub(crate) acquire_slow_threshold: Option<Duration>,
+    pub(crate) name: String,
+    pub(crate) metrics_key_attribute: bool,
     /// `idle_timeout` in nanoseconds (`u64::MAX`: none), and the health
     /// check's idle threshold (0: `Always`, `u64::MAX`: `Never`): checkout
     /// and return compare with them, without converting a `Duration` each
@@ -143,6 +152,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// The caps as built.
+    pub(crate) fn limits(&self) -> crate::control::Limits {
+        crate::control::Limits {
+            max_open: self.max_open,
+            max_open_per_key: self.max_open_per_key,
+            max_idle: self.max_idle,
+            max_idle_per_key: self.max_idle_per_key,
+            min_idle: self.min_idle,
+        }
+    }
+
     /// How long a key whose dial failed is remembered (its last dial error,
     /// its failures in a row, its backoff) once nothing else keeps it: a
     /// backoff cap past the backoff; without backoff, a default backoff cap
@@ -251,6 +271,23 @@ impl Config {
     /// Cap on the borrowers of one shared connection.
     pub fn max_borrowers(&self) -> usize {
         self.max_borrowers
+    }
+    /// How long a connection may be held before it is reported as a
+    /// possible leak; `None`: no leak detection.
+    pub fn leak_detection_threshold(&self) -> Option<Duration> {
+        self.leak_detection_threshold
+    }
+    /// How long a get may wait before it is logged at `warn`; `None`: never.
+    pub fn acquire_slow_threshold(&self) -> Option<Duration> {
+        self.acquire_slow_threshold
+    }
+    /// The pool's name, in its metrics and log events.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Whether metrics carry the key (feature `metrics`).
+    pub fn metrics_key_attribute(&self) -> bool {
+        self.metrics_key_attribute
     }
     /// Whether the hot path reads the clock thread's time.
     pub fn clock_thread(&self) -> bool {

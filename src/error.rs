@@ -279,8 +279,9 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     }
 }
 
-/// A configuration value the builder refused; [`field`](ConfigError::field)
-/// names the builder method to fix.
+/// A configuration value the builder (or [`Pool::resize`](crate::Pool::resize))
+/// refused; [`field`](ConfigError::field) names the setting to fix: the
+/// builder method, or the [`Limits`](crate::Limits) field of the same name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
     field: &'static str,

@@ -15,6 +15,8 @@ use crate::config::Config;
 use crate::contain;
 use crate::core::{Action, Detached, Effects, State, Transition};
 use crate::manager::Manager;
+use crate::metrics::Metrics;
+use crate::reports::report_leak;
 use crate::stats::CloseReason;
 use crate::store::{ConnId, KeyId};
 use crate::sync::{Mutex, MutexGuard};
@@ -41,6 +43,8 @@ pub(crate) struct PoolInner<M: Manager> {
     pub(crate) clock: Clock,
     /// Live [`Pool`](crate::Pool) handles: the last one dropped closes the pool.
     pub(crate) handles: AtomicUsize,
+    /// The pool's metrics (nothing without the `metrics` feature).
+    pub(crate) metrics: Metrics,
 }
 
 /// A value that starts a cache line and ends one (the lines next to it are
@@ -70,6 +74,7 @@ impl<M: Manager> PoolInner<M> {
     pub(crate) fn new(manager: M, config: Config, maintenance: Arc<Notify>) -> Self {
         let clock = Clock::detect(config.clock_thread);
         PoolInner {
+            metrics: Metrics::new(&config),
             state: Lined(Mutex::new(State::new(&config))),
             manager,
             config,
@@ -103,7 +108,11 @@ impl<M: Manager> PoolInner<M> {
     ) -> R {
         let mut fx = Effects::new();
         let result = step(state.begin(now, &self.config, &mut fx));
+        let gauges = Metrics::ON.then(|| state.gauges());
         drop(state);
+        if let Some(gauges) = gauges {
+            self.metrics.counts(gauges);
+        }
         self.apply(fx);
         result
     }
@@ -147,7 +156,8 @@ impl<M: Manager> PoolInner<M> {
                 Action::Wake(waker) => waker.wake(),
                 Action::Dial(order) => spawn_dial(self, order),
                 Action::Close(conn, reason) => spawn_close(self, conn, reason),
-                Action::Ping(key_id, conn) => spawn_ping(self, key_id, conn),
+                Action::Ping(key_id, conn, epoch) => spawn_ping(self, key_id, conn, epoch),
+                Action::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
             }
         }
         if let Some(delay) = backoff {
@@ -189,14 +199,30 @@ impl<M: Manager> PoolInner<M> {
         });
         let now = self.clock.now();
         let mut state = self.state.lock();
+        // Read under the lock (the record holds the lending time), recorded
+        // after it.
+        let used = Metrics::ON.then(|| {
+            let took = now.saturating_duration_since(state.lent_at(cid));
+            (took, self.metrics.by_key().then(|| state.key(key)))
+        });
+        // `None`: taken back on the fast path.
         let conn = match close {
-            None => match state.return_recent(key, cid, conn, now, &self.config) {
-                Ok(()) => return,
-                Err(conn) => conn,
-            },
-            Some(_) => conn,
+            None => state.return_recent(key, cid, conn, now, &self.config).err(),
+            Some(_) => Some(conn),
         };
-        self.transition_in(state, now, |t| t.give_back(key, cid, conn, close));
+        match conn {
+            Some(conn) => self.transition_in(state, now, |t| t.give_back(key, cid, conn, close)),
+            None => {
+                let gauges = Metrics::ON.then(|| state.gauges());
+                drop(state);
+                if let Some(gauges) = gauges {
+                    self.metrics.idle_and_used(gauges);
+                }
+            }
+        }
+        if let Some((took, key)) = used {
+            self.metrics.used_for(key.as_ref(), took);
+        }
     }
 
     /// Gives back a borrower's handle to the shared connection in `slot`.

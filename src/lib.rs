@@ -69,6 +69,9 @@
 //! | `builder` | the settings, their defaults and their validation |
 //! | `config` | the validated configuration, the defaults, sizing advice |
 //! | `pool` | the public pool: get, state, close |
+//! | `control` | run-time control of a running pool: [`Limits`] and resize, closing keys on demand, `min_idle` per key |
+//! | `metrics` | the `metrics` facade's series (feature `metrics`) |
+//! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
 //! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
 //! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
 //! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
@@ -90,6 +93,7 @@ mod builder;
 mod clock;
 mod config;
 mod contain;
+mod control;
 mod core;
 mod error;
 mod guard;
@@ -99,7 +103,9 @@ mod loom_tests;
 mod maintenance;
 mod manager;
 pub mod managers;
+mod metrics;
 mod pool;
+mod reports;
 mod stats;
 mod store;
 mod sync;
@@ -121,12 +127,13 @@ struct ReadmeDoctests;
 pub use async_trait::async_trait;
 pub use builder::Builder;
 pub use config::{
-    Backoff, Config, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP, DEFAULT_CHECKOUT_TIMEOUT,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT, DEFAULT_JITTER,
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED, DEFAULT_KEEPALIVE_TIMEOUT,
-    DEFAULT_MAX_BORROWERS, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN,
-    DEFAULT_PING_TIMEOUT, HealthCheck,
+    Backoff, Config, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP,
+    DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT,
+    DEFAULT_JITTER, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED,
+    DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BORROWERS, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME,
+    DEFAULT_MAX_OPEN, DEFAULT_NAME, DEFAULT_PING_TIMEOUT, HealthCheck,
 };
+pub use control::Limits;
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
 pub use manager::{Lending, Manager};

@@ -122,6 +122,7 @@ impl<K: Key> Core<K> {
                     self.state.lock().close_finished();
                 }
                 Action::Ping(..) => unreachable!("no keepalive in the model"),
+                Action::Leak(..) => unreachable!("no leak detection in the model"),
             }
         }
     }
@@ -138,10 +139,10 @@ impl<K: Key> Core<K> {
     /// path if it applies), or a waiter slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
         let now = Tick::now();
-        if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config) {
+        if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config, None) {
             return Ok(Checkout::Lent(id, lent, false));
         }
-        self.transition(now, |t| t.checkout(&K::default(), true))
+        self.transition(now, |t| t.checkout(&K::default(), true, None))
     }
 
     /// Completes the dials ordered so far, successfully.
@@ -151,7 +152,7 @@ impl<K: Key> Core<K> {
             let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) as u32;
             let lending = Lending::shared(self.share);
             self.transition(Tick::now(), |t| {
-                t.dial_done(order.key_id, order.waiter, Ok((conn, lending)))
+                t.dial_done(order.key_id, order.waiter, order.epoch, Ok((conn, lending)))
             });
         }
     }
@@ -187,7 +188,7 @@ impl<K: Key> Core<K> {
     fn get_now(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
             Checkout::Lent(id, lent, _) => (id, lent),
-            Checkout::Wait(w) => {
+            Checkout::Wait(w, _) => {
                 self.run_dials();
                 loom::future::block_on(self.wait(w)).expect("served")
             }
@@ -198,7 +199,7 @@ impl<K: Key> Core<K> {
     fn get_waiting(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
             Checkout::Lent(id, lent, _) => (id, lent),
-            Checkout::Wait(w) => loom::future::block_on(self.wait(w)).expect("served"),
+            Checkout::Wait(w, _) => loom::future::block_on(self.wait(w)).expect("served"),
         }
     }
 
@@ -308,7 +309,7 @@ fn a_cancel_races_a_return() {
             let getter = {
                 let core = core.clone();
                 thread::spawn(move || match core.checkout().expect("checkout") {
-                    Checkout::Wait(w) => core.poll_once_then_give_up(w),
+                    Checkout::Wait(w, _) => core.poll_once_then_give_up(w),
                     // The return came first: lent at once.
                     Checkout::Lent(id, lent, _) => core.give_back((id, lent)),
                 })
@@ -340,7 +341,7 @@ fn a_dial_completes_while_its_getter_cancels() {
     fn scenario<K: Key>(share: usize) {
         model(move || {
             let core = Core::<K>::new(1, share);
-            let Checkout::Wait(w) = core.checkout().expect("checkout") else {
+            let Checkout::Wait(w, _) = core.checkout().expect("checkout") else {
                 unreachable!("nothing idle")
             };
             let dialer = {
@@ -373,7 +374,7 @@ fn close_races_a_getter_and_a_return() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
                         Ok(Checkout::Lent(id, lent, _)) => Ok((id, lent)),
-                        Ok(Checkout::Wait(w)) => loom::future::block_on(core.wait(w)),
+                        Ok(Checkout::Wait(w, _)) => loom::future::block_on(core.wait(w)),
                     };
                     match got {
                         Ok(got) => core.give_back(got),
@@ -457,7 +458,7 @@ fn fast_paths_race_each_other_and_close() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
                         Ok(Checkout::Lent(id, lent, _)) => core.give_back((id, lent)),
-                        Ok(Checkout::Wait(_)) => unreachable!("two connections, two getters"),
+                        Ok(Checkout::Wait(..)) => unreachable!("two connections, two getters"),
                     }
                 }
             })

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -12,19 +13,22 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain::Caught;
-use crate::core::{Checkout, Outcome};
+use crate::core::{Behind, Checkout, Outcome};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::inner::PoolInner;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
+use crate::metrics::Metrics;
+use crate::reports::report_slow_checkout;
 use crate::stats::{CloseReason, KeyState, PoolState};
-use crate::store::WaiterId;
+use crate::store::{Site, WaiterId};
 use crate::tasks::dial;
 
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
@@ -40,7 +44,7 @@ use crate::tasks::dial;
 /// running; if not, they are dropped), and connections still lent are
 /// closed when their guards drop. Call `close` to wait for all of it.
 pub struct Pool<M: Manager> {
-    inner: Arc<PoolInner<M>>,
+    pub(crate) inner: Arc<PoolInner<M>>,
 }
 
 impl<M: Manager> Clone for Pool<M> {
@@ -83,6 +87,7 @@ impl<M: Manager> Pool<M> {
         manager: M,
         config: Config,
         initial: Vec<(M::Key, usize)>,
+        min_idle_for: Vec<(M::Key, usize)>,
     ) -> Result<Self, BuildError<M::Error>> {
         let wake = Arc::new(Notify::new());
         let inner = Arc::new(PoolInner::new(manager, config, Arc::clone(&wake)));
@@ -91,7 +96,13 @@ impl<M: Manager> Pool<M> {
         if initial.iter().any(|(_, n)| *n > 0) {
             pool.prewarm(initial).await?;
         }
+        // After the pre-warm dials: a refill counts what they made.
+        for (key, n) in &min_idle_for {
+            pool.inner
+                .transition(Tick::now(), |t| t.set_min_idle_for(key, *n));
+        }
         pool.inner.transition(Tick::now(), |t| t.refill_all());
+        pool.inner.transition(Tick::now(), |t| t.start_leak_scans());
         Ok(pool)
     }
 
@@ -103,6 +114,8 @@ impl<M: Manager> Pool<M> {
         // so the reserved count is released all the same.
         let mut keys_of = HashMap::new();
         for (key, n) in initial.into_iter().filter(|(_, n)| *n > 0) {
+            // (Nothing can close the key before the pool is returned: its
+            // epoch is the first.)
             let id = self.inner.state.lock().reserve_initial(&key, n);
             for _ in 0..n {
                 let inner = Arc::clone(&self.inner);
@@ -122,7 +135,7 @@ impl<M: Manager> Pool<M> {
                 failure.get_or_insert_with(|| e.clone());
             }
             self.inner
-                .transition(Tick::now(), |t| t.dial_done(id, None, result));
+                .transition(Tick::now(), |t| t.dial_done(id, None, 0, result));
         }
         match failure {
             None => Ok(()),
@@ -149,39 +162,75 @@ impl<M: Manager> Pool<M> {
     ///
     /// Cancel-safe: dropping the future at any point leaks nothing; a
     /// connection on its way to this getter goes to the next one.
-    pub async fn get_for(&self, key: &M::Key) -> Result<Pooled<M>, Error<M::Error>> {
+    ///
+    /// The call site is recorded for leak reports (see
+    /// [`Builder::leak_detection_threshold`]).
+    #[track_caller]
+    pub fn get_for<'a>(
+        &'a self,
+        key: &'a M::Key,
+    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
+        self.get_at(key, Location::caller())
+    }
+
+    /// [`get_for`](Pool::get_for), called at `site`.
+    async fn get_at(
+        &self,
+        key: &M::Key,
+        site: &'static Location<'static>,
+    ) -> Result<Pooled<M>, Error<M::Error>> {
+        let site = Some(site);
         let start = self.inner.clock.now();
         // The common case (an idle connection, no health check due) is
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
-        match self.attempt(key, true, start) {
+        match self.attempt(key, true, start, site) {
             Attempt::Lent(conn) => Ok(conn),
-            attempt => self.get_slowly(key, start, attempt).await,
+            attempt => {
+                let got = self.get_slowly(key, start, attempt, site).await;
+                if Metrics::ON {
+                    let metrics = &self.inner.metrics;
+                    match &got {
+                        Ok(_) => {
+                            let waited = self.inner.clock.now().saturating_duration_since(start);
+                            metrics.waited(metrics.key(key), waited);
+                        }
+                        Err(Error::Timeout { .. }) => metrics.timeout(metrics.key(key)),
+                        Err(_) => {}
+                    }
+                }
+                got
+            }
         }
     }
 
-    /// One checkout attempt at `now`: lent, failed, or what to do next.
+    /// One checkout attempt at `now` for a `get` at `site`: lent, failed,
+    /// or what to do next.
     #[inline]
-    fn attempt(&self, key: &M::Key, count: bool, now: Tick) -> Attempt<M> {
+    fn attempt(&self, key: &M::Key, count: bool, now: Tick, site: Site) -> Attempt<M> {
         let config = &self.inner.config;
         let mut state = self.inner.state.lock();
         let recent = if count {
-            state.lend_recent(now, config)
+            state.lend_recent(now, config, site)
         } else {
             None
         };
         let checkout = match recent {
             Some((id, lent)) => {
+                let gauges = Metrics::ON.then(|| state.gauges());
                 drop(state);
+                if let Some(gauges) = gauges {
+                    self.inner.metrics.idle_and_used(gauges);
+                }
                 Ok(Checkout::Lent(id, lent, false))
             }
             None => self
                 .inner
-                .transition_in(state, now, |t| t.checkout(key, count)),
+                .transition_in(state, now, |t| t.checkout(key, count, site)),
         };
         match checkout {
             Err(e) => Attempt::Failed(e),
-            Ok(Checkout::Wait(w)) => Attempt::Wait(w),
+            Ok(Checkout::Wait(w, behind)) => Attempt::Wait(w, behind),
             Ok(Checkout::Lent(id, conn, check)) => {
                 let mut conn = Pooled::new(Arc::clone(&self.inner), id, conn);
                 if self.inner.is_broken(id, &mut conn) {
@@ -203,6 +252,7 @@ impl<M: Manager> Pool<M> {
         key: &M::Key,
         start: Tick,
         mut attempt: Attempt<M>,
+        site: Site,
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
@@ -211,13 +261,28 @@ impl<M: Manager> Pool<M> {
             match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
                 Attempt::Failed(e) => return Err(e),
-                Attempt::Wait(w) => {
+                Attempt::Wait(w, behind) => {
+                    let span = tracing::debug_span!(
+                        "connpool.wait",
+                        pool = %config.name,
+                        ?key,
+                        behind = behind.as_str(),
+                        outcome = tracing::field::Empty,
+                    );
+                    let outcome = self.wait(w, deadline()).instrument(span.clone()).await;
+                    let outcome_name = outcome_name::<M>(&outcome);
+                    span.record("outcome", outcome_name);
+                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    if config.acquire_slow_threshold.is_some_and(|t| waited > t) {
+                        let behind = match &outcome {
+                            Err(Error::Backoff { .. }) => "backoff",
+                            _ => behind.as_str(),
+                        };
+                        report_slow_checkout(key, waited, behind, outcome_name, config);
+                    }
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
-                    let (id, conn) = self
-                        .wait(w, deadline())
-                        .await
-                        .map_err(|e| self.hint_runtime(e))?;
+                    let (id, conn) = outcome.map_err(|e| self.hint_runtime(e))?;
                     return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
                 }
                 Attempt::Check(mut conn) => match self.health_check(&mut conn, deadline()).await {
@@ -235,7 +300,7 @@ impl<M: Manager> Pool<M> {
                 },
                 Attempt::Again => {}
             }
-            attempt = self.attempt(key, false, self.inner.clock.now());
+            attempt = self.attempt(key, false, self.inner.clock.now(), site);
         }
     }
 
@@ -336,7 +401,8 @@ impl<M: Manager> Pool<M> {
         self.inner.state.lock().key_snapshot(key)
     }
 
-    /// The validated configuration.
+    /// The validated configuration, as built (the caps as they are now:
+    /// [`limits`](Pool::limits)).
     pub fn config(&self) -> &Config {
         &self.inner.config
     }
@@ -400,8 +466,21 @@ impl<M: Manager<Key = ()>> Pool<M> {
     /// Borrows a connection from a single-destination pool: [`get_for`](Pool::get_for)`(&())`.
     ///
     /// (The future is `get_for`'s own: no second state machine around it.)
+    #[track_caller]
     pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + '_ {
         self.get_for(&())
+    }
+}
+
+/// How a wait ended, as the wait's span and the slow checkout warning name it.
+fn outcome_name<M: Manager>(outcome: &Outcome<M>) -> &'static str {
+    match outcome {
+        Ok(_) => "lent",
+        Err(Error::Timeout { .. }) => "timeout",
+        Err(Error::Backoff { .. }) => "backoff",
+        Err(Error::Connect(_)) => "connect_error",
+        Err(Error::Closed) => "closed",
+        Err(_) => "error",
     }
 }
 
@@ -411,8 +490,8 @@ enum Attempt<M: Manager> {
     Lent(Pooled<M>),
     /// Failed.
     Failed(Error<M::Error>),
-    /// No idle connection: wait on this slot.
-    Wait(WaiterId),
+    /// No idle connection: wait on this slot, behind this.
+    Wait(WaiterId, Behind),
     /// Lent, but the health-check policy wants it pinged first.
     Check(Pooled<M>),
     /// It was broken and is closed: try again.

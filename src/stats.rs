@@ -31,11 +31,16 @@ pub enum CloseReason {
     HealthCheck,
     /// Missed `keepalive_max_missed` background keepalive pings in a row.
     Keepalive,
+    /// Closed on demand ([`Pool::retain`](crate::Pool::retain),
+    /// [`Pool::close_key`](crate::Pool::close_key),
+    /// [`Pool::close_idle`](crate::Pool::close_idle)), or to bring the
+    /// pool under caps lowered by [`Pool::resize`](crate::Pool::resize).
+    Retired,
 }
 
 impl CloseReason {
     /// Every reason, in the order of their counters.
-    pub const ALL: [CloseReason; 9] = [
+    pub const ALL: [CloseReason; 10] = [
         CloseReason::Broken,
         CloseReason::MaxIdlePerKey,
         CloseReason::EvictedLru,
@@ -45,6 +50,7 @@ impl CloseReason {
         CloseReason::Uses,
         CloseReason::HealthCheck,
         CloseReason::Keepalive,
+        CloseReason::Retired,
     ];
 
     pub(crate) fn index(self) -> usize {
@@ -63,6 +69,7 @@ impl CloseReason {
             CloseReason::Uses => "uses",
             CloseReason::HealthCheck => "health_check",
             CloseReason::Keepalive => "keepalive",
+            CloseReason::Retired => "retired",
         }
     }
 }
@@ -108,6 +115,10 @@ pub struct Counters {
     pub backoffs: u64,
     /// Gets that failed at once because their key was in dial backoff.
     pub backoff_rejections: u64,
+    /// Connections reported held longer than the
+    /// [`leak_detection_threshold`](crate::Builder::leak_detection_threshold)
+    /// (each once per lending).
+    pub leaks: u64,
     closes: [u64; CloseReason::ALL.len()],
 }
 

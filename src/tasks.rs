@@ -26,6 +26,7 @@ pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder
         inner: Arc::clone(inner),
         key_id: order.key_id,
         waiter: order.waiter,
+        epoch: order.epoch,
         done: false,
     };
     let key = order.key;
@@ -46,6 +47,7 @@ pub(crate) async fn dial<M: Manager>(
     let timeout = inner.config.connect_timeout;
     let manager = &inner.manager;
     tracing::debug!(?key, "dial started");
+    let started = tokio::time::Instant::now();
     match tokio::time::timeout(timeout, Caught(manager.connect(key))).await {
         Ok(Ok(Ok(mut conn))) => {
             let checked = contain::call(|| manager.is_broken(&mut conn))
@@ -57,6 +59,8 @@ pub(crate) async fn dial<M: Manager>(
             let err = match checked {
                 Ok((false, lending)) => {
                     tracing::debug!(?key, ?lending, "dial succeeded");
+                    let metrics = &inner.metrics;
+                    metrics.created(metrics.key(key), started.elapsed());
                     return Ok((conn, lending));
                 }
                 Ok((true, _)) => {
@@ -93,15 +97,16 @@ struct DialGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
     key_id: KeyId,
     waiter: Option<WaiterId>,
+    epoch: u32,
     done: bool,
 }
 
 impl<M: Manager> DialGuard<M> {
     fn finish(&mut self, result: Dialed<M>) {
         self.done = true;
-        let (key_id, waiter) = (self.key_id, self.waiter);
+        let (key_id, waiter, epoch) = (self.key_id, self.waiter, self.epoch);
         self.inner
-            .transition(Tick::now(), |t| t.dial_done(key_id, waiter, result));
+            .transition(Tick::now(), |t| t.dial_done(key_id, waiter, epoch, result));
     }
 }
 
@@ -119,10 +124,12 @@ pub(crate) fn spawn_ping<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     key_id: KeyId,
     mut conn: Conn<M::Connection>,
+    epoch: u32,
 ) {
     let mut guard = PingGuard {
         inner: Arc::clone(inner),
         key_id,
+        epoch,
         done: false,
     };
     inner.runtime.spawn(async move {
@@ -165,15 +172,17 @@ pub(crate) fn spawn_ping<M: Manager>(
 struct PingGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
     key_id: KeyId,
+    /// The key's epoch when the ping started.
+    epoch: u32,
     done: bool,
 }
 
 impl<M: Manager> PingGuard<M> {
     fn finish(&mut self, conn: Option<Conn<M::Connection>>, ping: PingResult) {
         self.done = true;
-        let key_id = self.key_id;
+        let (key_id, epoch) = (self.key_id, self.epoch);
         self.inner
-            .transition(Tick::now(), |t| t.keepalive_done(key_id, conn, ping));
+            .transition(Tick::now(), |t| t.keepalive_done(key_id, conn, epoch, ping));
     }
 }
 

@@ -4,6 +4,7 @@
 use super::Builder;
 use crate::clock;
 use crate::config::{Config, HealthCheck};
+use crate::control::Limits;
 use crate::error::ConfigError;
 use crate::manager::Manager;
 
@@ -29,81 +30,37 @@ fn count_in_range(field: &'static str, value: u64, max: u64) -> Result<(), Confi
 impl<M: Manager> Builder<M> {
     pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
         let max_open = self.max_open;
-        if max_open == 0 {
-            return Err(ConfigError::new("max_open", "must be at least 1"));
-        }
-        // A cap the user left unset is named by the setting it defaults to:
-        // a message names only settings the user can see in their code.
-        let open_per_key_cap = |n| match self.max_open_per_key {
-            Some(_) => format!("`max_open_per_key` ({n})"),
-            None => format!("`max_open` ({n}), which `max_open_per_key` defaults to"),
-        };
-        let idle_cap = |n| match self.max_idle {
-            Some(_) => format!("`max_idle` ({n})"),
-            None => format!("`max_open` ({n}), which `max_idle` defaults to"),
-        };
         let max_open_per_key = self.max_open_per_key.unwrap_or(max_open);
-        if max_open_per_key == 0 {
-            return Err(ConfigError::new("max_open_per_key", "must be at least 1"));
-        }
-        if max_open_per_key > max_open {
-            return Err(ConfigError::new(
-                "max_open_per_key",
-                format!("({max_open_per_key}) must not exceed `max_open` ({max_open})"),
-            ));
-        }
         let max_idle = self.max_idle.unwrap_or(max_open);
-        if max_idle == 0 {
-            return Err(ConfigError::new(
-                "max_idle",
-                "must be at least 1 (a pool that keeps nothing idle does not pool)",
-            ));
-        }
-        if max_idle > max_open {
-            return Err(ConfigError::new(
-                "max_idle",
-                format!("({max_idle}) must not exceed `max_open` ({max_open})"),
-            ));
-        }
         let max_idle_per_key = self
             .max_idle_per_key
             .unwrap_or(max_open_per_key.min(max_idle));
-        let idle_per_key_cap = |n| {
-            let origin = if max_open_per_key <= max_idle {
-                self.max_open_per_key
-                    .map_or("max_open", |_| "max_open_per_key")
-            } else {
-                "max_idle"
+        // A cap the user left unset is named by the setting it defaults to:
+        // a message names only settings the user can see in their code.
+        let cap = |setting: &'static str, n: usize| {
+            let (set, origin) = match setting {
+                "max_open_per_key" => (self.max_open_per_key.is_some(), "max_open"),
+                "max_idle" => (self.max_idle.is_some(), "max_open"),
+                _ if max_open_per_key <= max_idle => (
+                    self.max_idle_per_key.is_some(),
+                    self.max_open_per_key
+                        .map_or("max_open", |_| "max_open_per_key"),
+                ),
+                _ => (self.max_idle_per_key.is_some(), "max_idle"),
             };
-            match self.max_idle_per_key {
-                Some(_) => format!("`max_idle_per_key` ({n})"),
-                None => format!("`{origin}` ({n}), which `max_idle_per_key` defaults to"),
+            match set {
+                true => format!("`{setting}` ({n})"),
+                false => format!("`{origin}` ({n}), which `{setting}` defaults to"),
             }
         };
-        if max_idle_per_key == 0 {
-            return Err(ConfigError::new(
-                "max_idle_per_key",
-                "must be at least 1 (a pool that keeps nothing idle does not pool)",
-            ));
-        }
-        if max_idle_per_key > max_open_per_key {
-            return Err(ConfigError::new(
-                "max_idle_per_key",
-                format!(
-                    "({max_idle_per_key}) must not exceed {}",
-                    open_per_key_cap(max_open_per_key)
-                ),
-            ));
-        }
-        if max_idle_per_key > max_idle {
-            return Err(ConfigError::new(
-                "max_idle_per_key",
-                format!(
-                    "({max_idle_per_key}) must not exceed {}",
-                    idle_cap(max_idle)
-                ),
-            ));
-        }
+        let limits = Limits {
+            max_open,
+            max_open_per_key,
+            max_idle,
+            max_idle_per_key,
+            min_idle: 0,
+        };
+        limits.check(&cap)?;
         if self.max_waiters == Some(0) {
             return Err(ConfigError::new(
                 "max_waiters",
@@ -128,6 +85,8 @@ impl<M: Manager> Builder<M> {
             ("ping_timeout", Some(self.ping_timeout)),
             ("keepalive_interval", self.keepalive_interval),
             ("keepalive_timeout", Some(self.keepalive_timeout)),
+            ("leak_detection_threshold", self.leak_detection_threshold),
+            ("acquire_slow_threshold", self.acquire_slow_threshold),
         ];
         for (field, d) in positive {
             if d.is_some_and(|d| d.is_zero()) {
@@ -143,15 +102,17 @@ impl<M: Manager> Builder<M> {
         if let Some(n) = self.max_uses {
             count_in_range("max_uses", n, MAX_USES_LIMIT)?;
         }
-        if self.min_idle > max_idle_per_key {
-            return Err(ConfigError::new(
-                "min_idle",
-                format!(
-                    "({}) must not exceed {}",
-                    self.min_idle,
-                    idle_per_key_cap(max_idle_per_key)
-                ),
-            ));
+        limits.check_min_idle("min_idle", self.min_idle, &cap)?;
+        for (key, n) in &self.min_idle_for {
+            if *n > max_idle_per_key {
+                return Err(ConfigError::new(
+                    "min_idle_for",
+                    format!(
+                        "({n} for key {key:?}) must not exceed {}",
+                        cap("max_idle_per_key", max_idle_per_key)
+                    ),
+                ));
+            }
         }
         count_in_range(
             "keepalive_max_missed",
@@ -191,7 +152,7 @@ impl<M: Manager> Builder<M> {
                     format!(
                         "({what}) must not exceed {}: the extra connections would be closed \
                          as soon as they were opened",
-                        idle_per_key_cap(max_idle_per_key)
+                        cap("max_idle_per_key", max_idle_per_key)
                     ),
                 ));
             }
@@ -200,7 +161,10 @@ impl<M: Manager> Builder<M> {
         if total > max_idle {
             return Err(ConfigError::new(
                 method,
-                format!("({total} in all) must not exceed {}", idle_cap(max_idle)),
+                format!(
+                    "({total} in all) must not exceed {}",
+                    cap("max_idle", max_idle)
+                ),
             ));
         }
         Ok(Config {
@@ -225,6 +189,10 @@ impl<M: Manager> Builder<M> {
             max_connecting: self.max_connecting,
             max_borrowers: self.max_borrowers,
             clock_thread: self.clock_thread,
+            leak_detection_threshold: self.leak_detection_threshold,
+            acquire_slow_threshold: self.acquire_slow_threshold,
+            name: self.name.clone(),
+            metrics_key_attribute: self.metrics_key_attribute,
             idle_timeout_ns: self.idle_timeout.map_or(u64::MAX, clock::nanos),
             health_idle_ns: match self.health_check {
                 HealthCheck::Always => 0,

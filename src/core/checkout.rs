@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{ConnId, KeyId, Lent, WaiterId};
+use crate::store::{ConnId, KeyId, Lent, Site, WaiterId};
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -27,8 +27,32 @@ pub(crate) enum Checkout<C> {
     /// policy wants it pinged before it is lent (only ever for one taken
     /// from the idle list; a shared one takes no other borrower meanwhile).
     Lent(KeyId, Lent<C>, bool),
-    /// No idle connection: wait on this slot.
-    Wait(WaiterId),
+    /// No idle connection: wait on this slot, behind this.
+    Wait(WaiterId, Behind),
+}
+
+/// What a getter that found no idle connection waits behind (for the slow
+/// checkout warning).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Behind {
+    /// Its key is at `max_open_per_key`: every connection is lent (or
+    /// dialing, or out for a ping).
+    AllLent,
+    /// Its own dial, or dials in flight (at `max_connecting`, or enough
+    /// for the waiters of a shared key).
+    Dialing,
+    /// The pool is at `max_open` with nothing idle to evict.
+    PoolFull,
+}
+
+impl Behind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Behind::AllLent => "all_lent",
+            Behind::Dialing => "dialing",
+            Behind::PoolFull => "pool_full",
+        }
+    }
 }
 
 impl<M: Manager> State<M> {
@@ -47,7 +71,7 @@ impl<M: Manager> State<M> {
     /// Whether a dial of `id` may start, the pool's own cap aside.
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
-        entry.open < config.max_open_per_key
+        entry.open < self.limits.max_open_per_key
             && entry.dialing < config.max_connecting
             && !self.in_backoff(id, now)
     }
@@ -72,7 +96,8 @@ impl<M: Manager> State<M> {
     /// `checking`.
     ///
     /// `count_get`: count a get of the key too (a checkout's, in the same
-    /// look-up of the key).
+    /// look-up of the key). `now` and `site`: when, and for which `get`
+    /// (leak detection).
     #[inline]
     pub(super) fn lend(
         &mut self,
@@ -80,6 +105,7 @@ impl<M: Manager> State<M> {
         cid: ConnId,
         checking: bool,
         count_get: bool,
+        (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
         let entry = self.keys.get_mut(id);
         entry.lent += 1;
@@ -95,7 +121,7 @@ impl<M: Manager> State<M> {
             self.borrowed.set_checking(slot, checking);
             lent
         } else {
-            conn.uses = conn.uses.saturating_add(1);
+            conn.lend_at(now, site);
             Lent::Own {
                 conn: conn.conn.take().expect("a held connection is present"),
                 id: cid,
@@ -110,10 +136,12 @@ impl<M: Manager> Transition<'_, M> {
     /// module docs). `count` is false when the caller retries after a broken
     /// or unhealthy idle connection.
     #[inline]
+    /// `site`: where the getter called `get`.
     pub(crate) fn checkout(
         mut self,
         key: &M::Key,
         count: bool,
+        site: Site,
     ) -> Result<Checkout<M::Connection>, Error<M::Error>> {
         if self.st.closed {
             return Err(Error::Closed);
@@ -126,9 +154,9 @@ impl<M: Manager> Transition<'_, M> {
             // `len_of` still counts `conn`: closing it keeps `min_idle` iff
             // `len_of > min_idle`.
             let reason = if conn.is_expired(self.now) {
-                Some(CloseReason::Lifetime)
+                Some(conn.expiry())
             } else if conn.is_stale(self.now, self.config)
-                && self.st.records.len_of(id) > self.config.min_idle
+                && self.st.records.len_of(id) > self.st.keys.get(id).min_idle
             {
                 Some(CloseReason::IdleTimeout)
             } else {
@@ -141,7 +169,7 @@ impl<M: Manager> Transition<'_, M> {
             }
             let check = self.config.health_check_due(conn.idle_since, self.now);
             // The key's get is counted with the lending (one look-up).
-            let lent = self.st.lend(id, cid, check, count);
+            let lent = self.st.lend(id, cid, check, count, (self.now, site));
             self.refill(id);
             self.finish();
             return Ok(Checkout::Lent(id, lent, check));
@@ -175,7 +203,7 @@ impl<M: Manager> Transition<'_, M> {
             self.finish();
             return Err(Error::TooManyWaiters { max_waiters });
         }
-        let w = self.st.waiters.insert(id, self.now);
+        let w = self.st.waiters.insert(id, self.now, site);
         self.st.waiting += 1;
         self.st.counters.gets_waited += 1;
         let entry = self.st.keys.get_mut(id);
@@ -183,33 +211,40 @@ impl<M: Manager> Transition<'_, M> {
         entry.counters.gets_waited += 1;
         entry.tidy_queues(|w| self.st.waiters.is_live(w));
         entry.idle_waiters.push(w);
-        self.find_dial(id, w);
+        let behind = self.find_dial(id, w);
         self.refill(id);
         self.finish();
-        Ok(Checkout::Wait(w))
+        Ok(Checkout::Wait(w, behind))
     }
 
-    /// Starts a dial for the new waiter `w`, or queues it for one.
-    pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) {
+    /// Starts a dial for the new waiter `w`, or queues it for one; tells
+    /// what it then waits behind.
+    pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) -> Behind {
         let entry = self.st.keys.get(id);
         // A shared key's dials in flight will serve up to `share_hint`
         // waiters each: dial only for those they cannot serve.
         let covered = entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting;
         if covered || !self.st.key_can_dial(id, self.now, self.config) {
+            let at_cap = entry.open >= self.st.limits.max_open_per_key;
             self.st.keys.get_mut(id).dial_waiters.push(w);
-            return;
+            return if at_cap && !covered {
+                Behind::AllLent
+            } else {
+                Behind::Dialing
+            };
         }
-        if self.st.open >= self.config.max_open {
+        if self.st.open >= self.st.limits.max_open {
             // The pool is full but maybe not busy: an idle connection of
             // another key is worth less than a getter waiting now.
             let Some((other, conn)) = self.st.records.pop_lru() else {
                 self.st.tidy_global_queue();
                 self.st.global_dial_waiters.push(w);
-                return;
+                return Behind::PoolFull;
             };
             let conn = conn.conn.expect("an idle connection is present");
             self.close_without_refill(other, conn, CloseReason::EvictedLru);
         }
         self.start_dial(id, Some(w));
+        Behind::Dialing
     }
 }

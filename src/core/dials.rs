@@ -21,6 +21,7 @@ use super::effects::{Action, DialOrder};
 use super::{State, Transition};
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
+use crate::stats::CloseReason;
 use crate::store::{Conn, Due, KeyId, WaiterId};
 
 /// What a dial produced: the connection and how the manager lends it.
@@ -38,6 +39,7 @@ impl<M: Manager> State<M> {
     pub(crate) fn reserve_initial(&mut self, key: &M::Key, n: usize) -> KeyId {
         let id = self.keys.id_or_insert(key);
         let entry = self.keys.get_mut(id);
+        debug_assert_eq!(entry.epoch, 0, "pre-warm dials are of the first epoch");
         entry.open += n;
         entry.dialing += n;
         entry.counters.dials += n as u64;
@@ -58,9 +60,18 @@ impl<M: Manager> State<M> {
 }
 
 impl<M: Manager> Transition<'_, M> {
-    /// A dial of `id`, started for `waiter`, finished at `now`.
-    pub(crate) fn dial_done(mut self, id: KeyId, waiter: Option<WaiterId>, result: Dialed<M>) {
+    /// A dial of `id`, started for `waiter` in the key's `epoch`, finished
+    /// at `now`. If the key was closed on demand since, its connection is
+    /// closed on arrival and the waiter gets a dial in its place.
+    pub(crate) fn dial_done(
+        mut self,
+        id: KeyId,
+        waiter: Option<WaiterId>,
+        epoch: u32,
+        result: Dialed<M>,
+    ) {
         let entry = self.st.keys.get_mut(id);
+        let retired = entry.epoch != epoch;
         entry.dialing -= 1;
         self.st.dialing -= 1;
         match result {
@@ -77,11 +88,19 @@ impl<M: Manager> Transition<'_, M> {
                     self.st.borrowed.set_share(share);
                 }
                 let waiter = waiter.filter(|&w| self.st.waiters.is_live(w) && !self.st.closed);
+                if retired {
+                    self.close_conn(id, conn.conn, CloseReason::Retired);
+                    if let Some(w) = waiter {
+                        let _ = self.find_dial(id, w);
+                    }
+                    return self.finish();
+                }
                 match waiter {
                     Some(w) if conn.is_shared() => self.place_shared(id, conn, Some(w)),
                     Some(w) => {
                         let cid = self.st.hold_new(id, conn);
-                        let lent = self.st.lend(id, cid, false, false);
+                        let site = self.st.waiters.live(w).expect("live").site;
+                        let lent = self.st.lend(id, cid, false, false, (self.now, site));
                         self.serve(w, Ok((id, lent)));
                     }
                     None => {
@@ -145,6 +164,7 @@ impl<M: Manager> Transition<'_, M> {
             key: entry.key.clone(),
             key_id: id,
             waiter,
+            epoch: entry.epoch,
         }));
     }
 
@@ -154,7 +174,7 @@ impl<M: Manager> Transition<'_, M> {
     /// future idle connections, and so do connections out for a ping.
     #[inline]
     pub(super) fn refill(&mut self, id: KeyId) {
-        if self.config.min_idle > 0 && !self.st.closed {
+        if self.st.any_min_idle && !self.st.closed {
             self.refill_dials(id);
         }
     }
@@ -163,9 +183,9 @@ impl<M: Manager> Transition<'_, M> {
         loop {
             let entry = self.st.keys.get(id);
             let spare_dials = entry.dialing.saturating_sub(entry.waiting);
-            if self.st.records.len_of(id) + spare_dials + entry.pinging >= self.config.min_idle
+            if self.st.records.len_of(id) + spare_dials + entry.pinging >= entry.min_idle
                 || !self.st.key_can_dial(id, self.now, self.config)
-                || self.st.open >= self.config.max_open
+                || self.st.open >= self.st.limits.max_open
             {
                 return;
             }
@@ -179,7 +199,7 @@ impl<M: Manager> Transition<'_, M> {
         let entry = self.st.keys.get(id);
         if entry.waiting == 0
             || entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting
-            || self.st.open >= self.config.max_open
+            || self.st.open >= self.st.limits.max_open
             || !self.st.key_can_dial(id, self.now, self.config)
         {
             return false;

@@ -13,6 +13,8 @@ pub(crate) struct DialOrder<K> {
     pub(crate) key_id: KeyId,
     /// The waiter the dial was started for, if any.
     pub(crate) waiter: Option<WaiterId>,
+    /// The key's epoch when the dial started (see `KeyEntry::epoch`).
+    pub(crate) epoch: u32,
 }
 
 /// Something a transition decided to do outside the lock, past the first
@@ -21,8 +23,12 @@ pub(crate) enum Action<M: Manager> {
     Wake(Waker),
     Dial(DialOrder<M::Key>),
     Close(M::Connection, CloseReason),
-    /// An idle connection taken out for a keepalive ping.
-    Ping(KeyId, Conn<M::Connection>),
+    /// A connection of this key, taken by a `get` at this site, has been
+    /// held this long: report it.
+    Leak(M::Key, &'static std::panic::Location<'static>, Duration),
+    /// An idle connection taken out for a keepalive ping, with its key's
+    /// epoch.
+    Ping(KeyId, Conn<M::Connection>, u32),
 }
 
 /// What a transition decided to do outside the lock.

@@ -15,7 +15,7 @@ use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::manager::Manager;
-use crate::store::{ConnId, KeyId, Lent};
+use crate::store::{ConnId, KeyId, Lent, Site};
 
 impl<M: Manager> State<M> {
     /// Checkout's fast path (see the `recent` module): lends the newest
@@ -28,6 +28,7 @@ impl<M: Manager> State<M> {
         &mut self,
         now: Tick,
         config: &Config,
+        site: Site,
     ) -> Option<(KeyId, Lent<M::Connection>)> {
         if !Self::ONE_KEY {
             return None;
@@ -40,7 +41,7 @@ impl<M: Manager> State<M> {
         {
             return None;
         }
-        conn.uses = conn.uses.saturating_add(1);
+        conn.lend_at(now, site);
         let lent = Lent::Own {
             conn: conn.conn.take().expect("a recent connection is present"),
             id: cid,

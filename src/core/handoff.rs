@@ -89,6 +89,10 @@ impl<M: Manager> Transition<'_, M> {
     /// nobody in particular), held in the idle set as `cid`, and not counted
     /// as lent, dialing or pinging: the hand-off.
     pub(super) fn place(&mut self, id: KeyId, cid: ConnId) {
+        if self.st.shrinking && self.over_open_cap(id) {
+            let conn = self.st.remove_conn(cid);
+            return self.close_conn(id, conn.conn, CloseReason::Retired);
+        }
         if self.st.records.value(cid).is_shared() && !self.st.closed {
             if self.st.waiting > 0 && self.st.keys.get(id).waiting > 0 {
                 let conn = self.st.remove_conn(cid);
@@ -103,15 +107,33 @@ impl<M: Manager> Transition<'_, M> {
     /// that was lent exclusively).
     #[inline]
     pub(super) fn place_own(&mut self, id: KeyId, cid: ConnId) {
-        if self.st.closed {
-            let conn = self.st.remove_conn(cid);
-            return self.close_conn(id, conn.conn, CloseReason::PoolClosed);
+        // One test for both (adjacent bytes), not two: the common return
+        // meets neither.
+        if (self.st.closed | self.st.shrinking) && self.close_instead(id, cid) {
+            return;
         }
         if let Some(w) = self.st.first_waiter(id) {
-            let lent = self.st.lend(id, cid, false, false);
+            let site = self.st.waiters.live(w).expect("live").site;
+            let lent = self.st.lend(id, cid, false, false, (self.now, site));
             return self.serve(w, Ok((id, lent)));
         }
         self.park(id, cid);
+    }
+
+    /// Closes `cid` of `id` instead of placing it if the pool is closed, or
+    /// over an open cap after a shrink; true if it did.
+    #[cold]
+    fn close_instead(&mut self, id: KeyId, cid: ConnId) -> bool {
+        let reason = if self.st.closed {
+            CloseReason::PoolClosed
+        } else if self.over_open_cap(id) {
+            CloseReason::Retired
+        } else {
+            return false;
+        };
+        let conn = self.st.remove_conn(cid);
+        self.close_conn(id, conn.conn, reason);
+        true
     }
 
     /// A connection of `id` that came free when no getter of its key waits:
@@ -123,18 +145,18 @@ impl<M: Manager> Transition<'_, M> {
         // (`waiting > 0` first: no key look-up when nobody waits.)
         if self.st.waiting > 0
             && self.st.waiting > self.st.keys.get(id).waiting
-            && self.st.open >= self.config.max_open
+            && self.st.open >= self.st.limits.max_open
             && let Some((w, other)) = self.pop_global_waiter()
         {
             let conn = self.st.remove_conn(cid);
             self.close_without_refill(id, conn.conn, CloseReason::EvictedLru);
             return self.start_dial(other, Some(w));
         }
-        if self.st.records.len_of(id) >= self.config.max_idle_per_key {
+        if self.st.records.len_of(id) >= self.st.limits.max_idle_per_key {
             let conn = self.st.remove_conn(cid);
             return self.close_conn(id, conn.conn, CloseReason::MaxIdlePerKey);
         }
-        if self.st.records.len() >= self.config.max_idle
+        if self.st.records.len() >= self.st.limits.max_idle
             && let Some((other, old)) = self.st.records.pop_lru()
         {
             let old = old.conn.expect("an idle connection is present");

@@ -40,21 +40,24 @@
 //! One file per section: getting (`checkout`), the hand-off and slots
 //! (`handoff`), dials and their limits (`dials`), waiting and cancellation
 //! (`waiting`), shared lending (`lending`), time (`timers`), close
-//! (`close`), the single-key fast path (`fast_path`); the effects a
-//! transition decides (`effects`) and snapshots (`snapshot`).
+//! (`close`), the single-key fast path (`fast_path`), run-time control
+//! (`control`), leak detection (`leaks`); the effects a transition decides
+//! (`effects`) and snapshots (`snapshot`).
 
 mod checkout;
 mod close;
+mod control;
 mod dials;
 mod effects;
 mod fast_path;
 mod handoff;
+mod leaks;
 mod lending;
 mod snapshot;
 mod timers;
 mod waiting;
 
-pub(crate) use checkout::Checkout;
+pub(crate) use checkout::{Behind, Checkout};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
@@ -63,6 +66,7 @@ pub(crate) use waiting::Outcome;
 
 use crate::clock::Tick;
 use crate::config::Config;
+use crate::control::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
 use crate::store::{
@@ -100,7 +104,16 @@ pub(crate) struct State<M: Manager> {
     waiting: usize,
     closing: usize,
     closed: bool,
+    /// A resize left connections over an open cap: a connection that comes
+    /// free is closed while its key or the pool is over (see `control`).
+    /// Next to `closed`: a return tests both at once.
+    shrinking: bool,
     counters: Counters,
+    /// The caps now: the configuration's, until a resize.
+    limits: Limits,
+    /// Some key may have a non-zero `min_idle` (else refills are skipped
+    /// without a key look-up).
+    any_min_idle: bool,
 }
 
 impl<M: Manager> State<M> {
@@ -114,18 +127,12 @@ impl<M: Manager> State<M> {
         std::mem::offset_of!(State<M>, recent) + std::mem::size_of::<Recent>();
 
     pub(crate) fn new(config: &Config) -> Self {
+        let limits = config.limits();
         Self {
-            keys: Keys::new(config.min_idle > 0, config.failure_memory()),
+            keys: Keys::new(config.min_idle, config.failure_memory()),
             records: Records::default(),
             borrowed: Borrowed::default(),
-            // One key value, and idle caps that cannot bind: a return that
-            // parks does nothing but park, so it may be deferred.
-            recent: Recent::new(
-                Self::ONE_KEY
-                    && config.min_idle == 0
-                    && config.max_idle_per_key >= config.max_open_per_key
-                    && config.max_idle >= config.max_open,
-            ),
+            recent: Recent::new(Self::may_defer_parking(&limits, config.min_idle > 0)),
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
             deadlines: Deadlines::default(),
@@ -139,7 +146,20 @@ impl<M: Manager> State<M> {
             closing: 0,
             closed: false,
             counters: Counters::default(),
+            limits,
+            any_min_idle: config.min_idle > 0,
+            shrinking: false,
         }
+    }
+
+    /// Whether returns may rest on the `recent` stack: one key value, and
+    /// idle caps that cannot bind, so a return that parks does nothing but
+    /// park, and may be deferred.
+    fn may_defer_parking(limits: &Limits, any_min_idle: bool) -> bool {
+        Self::ONE_KEY
+            && !any_min_idle
+            && limits.max_idle_per_key >= limits.max_open_per_key
+            && limits.max_idle >= limits.max_open
     }
 
     pub(crate) fn is_closed(&self) -> bool {

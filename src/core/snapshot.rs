@@ -4,9 +4,29 @@
 use super::State;
 use crate::clock::Tick;
 use crate::manager::Manager;
+use crate::metrics::Gauges;
 use crate::stats::{KeyState, PoolState};
+use crate::store::ConnId;
 
 impl<M: Manager> State<M> {
+    /// What the metrics' gauges show (as [`snapshot`](State::snapshot)
+    /// counts them).
+    #[inline]
+    pub(crate) fn gauges(&self) -> Gauges {
+        let recent = self.recent.len();
+        Gauges {
+            idle: self.records.len() + recent,
+            used: self.lent - recent,
+            pending: self.waiting,
+        }
+    }
+
+    /// When the connection lent exclusively as `cid` was lent.
+    #[inline]
+    pub(crate) fn lent_at(&self, cid: ConnId) -> Tick {
+        self.records.value(cid).lent_at()
+    }
+
     pub(crate) fn snapshot(&self) -> PoolState {
         // The recent connections are idle, only not parked yet; the gets
         // served from them are not counted yet.

@@ -50,7 +50,7 @@ impl<M: Manager> Transition<'_, M> {
             .deadlines
             .compact(idle.len() + self.st.keys.len(), |due| match due {
                 Due::Idle(r) => idle.contains(r),
-                Due::BackoffEnd(_) => true,
+                Due::BackoffEnd(_) | Due::LeakScan => true,
             });
         while let Some(due) = self.st.deadlines.pop_due(self.now) {
             let r = match due {
@@ -61,16 +61,20 @@ impl<M: Manager> Transition<'_, M> {
                     }
                     continue;
                 }
+                Due::LeakScan => {
+                    self.scan_leaks();
+                    continue;
+                }
                 Due::Idle(r) => r,
             };
             let Some((id, conn)) = self.st.records.get(r) else {
                 continue; // lent (or closed) since
             };
             let stale = conn.is_stale(self.now, self.config);
-            let protected = stale && self.st.records.len_of(id) <= self.config.min_idle;
+            let protected = stale && self.st.records.len_of(id) <= self.st.keys.get(id).min_idle;
             if conn.is_expired(self.now) || (stale && !protected) {
                 let reason = if conn.is_expired(self.now) {
-                    CloseReason::Lifetime
+                    conn.expiry()
                 } else {
                     CloseReason::IdleTimeout
                 };
@@ -79,10 +83,12 @@ impl<M: Manager> Transition<'_, M> {
                 self.close_conn(id, conn, reason);
             } else if conn.next_ping <= self.now {
                 let (id, conn) = self.st.records.take(r).expect("idle");
-                self.st.keys.get_mut(id).pinging += 1;
+                let entry = self.st.keys.get_mut(id);
+                entry.pinging += 1;
+                let epoch = entry.epoch;
                 self.st.pinging += 1;
                 let conn = conn.map(|c| c.expect("an idle connection is present"));
-                self.fx.actions.push(Action::Ping(id, conn));
+                self.fx.actions.push(Action::Ping(id, conn, epoch));
             } else if let Some(at) = conn.deadline(self.now, protected, self.config) {
                 self.schedule(at, Due::Idle(r));
             }
@@ -93,16 +99,19 @@ impl<M: Manager> Transition<'_, M> {
         next
     }
 
-    /// A keepalive ping of a connection of `id` ended at `now`: `conn` is
-    /// `None` if the ping task died with it.
+    /// A keepalive ping of a connection of `id`, started in the key's
+    /// `epoch`, ended at `now`: `conn` is `None` if the ping task died with
+    /// it. A key closed on demand since closes the connection.
     pub(crate) fn keepalive_done(
         mut self,
         id: KeyId,
         conn: Option<Conn<M::Connection>>,
+        epoch: u32,
         ping: PingResult,
     ) {
         let ok = ping == PingResult::Ok;
         let entry = self.st.keys.get_mut(id);
+        let retired = entry.epoch != epoch;
         entry.pinging -= 1;
         self.st.pinging -= 1;
         entry.counters.keepalive_pings += 1;
@@ -122,6 +131,8 @@ impl<M: Manager> Transition<'_, M> {
                     || u32::from(conn.missed) >= self.config.keepalive_max_missed
                 {
                     self.close_conn(id, conn.conn, CloseReason::Keepalive);
+                } else if retired {
+                    self.close_conn(id, conn.conn, CloseReason::Retired);
                 } else {
                     conn.pinged(self.now, self.config);
                     let cid = self.st.hold_new(id, conn);

@@ -77,6 +77,8 @@ impl<M: Manager> Transition<'_, M> {
                 let record = self.st.records.value_mut(cid);
                 record.conn = Some(conn);
                 record.uses -= 1;
+                // Its lending stamped `next_ping`: it rests now.
+                record.schedule_ping(self.now);
                 self.st.unlend(id);
                 self.place_own(id, cid);
                 None

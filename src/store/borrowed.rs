@@ -186,6 +186,15 @@ impl<C> Borrowed<C> {
         self.entries[slot].draining.get_or_insert(reason);
     }
 
+    /// Drains every connection of `key` for `reason`.
+    pub(crate) fn drain_key(&mut self, key: KeyId, reason: CloseReason) {
+        if let Some(slots) = self.per_key.get(key.index()) {
+            for &slot in slots {
+                self.entries[slot].draining.get_or_insert(reason);
+            }
+        }
+    }
+
     /// Marks `slot` as under (or done with) its first borrower's health check.
     pub(crate) fn set_checking(&mut self, slot: usize, checking: bool) {
         self.entries[slot].checking = checking;

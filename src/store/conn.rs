@@ -6,11 +6,16 @@
 //! so every lifecycle decision is a comparison of instants the pool already
 //! holds: no per-connection timer or task exists.
 
+use std::panic::Location;
 use std::time::Duration;
 
 use crate::clock::{self, Tick};
 use crate::config::Config;
 use crate::stats::CloseReason;
+
+/// Where a borrower took a connection: the call site of its `get`, for
+/// leak reports (`None`: not tracked, or already reported).
+pub(crate) type Site = Option<&'static Location<'static>>;
 
 /// A connection with its life record.
 #[derive(Debug)]
@@ -27,8 +32,13 @@ pub(crate) struct Conn<C> {
     /// `IfIdleFor` health check measure. A keepalive ping does not reset it.
     pub(crate) idle_since: Tick,
     /// When background keepalive pings it next, if it stays idle
-    /// ([`Tick::NEVER`] without keepalive).
+    /// ([`Tick::NEVER`] without keepalive). While it is lent exclusively:
+    /// when it was lent ([`Conn::lent_at`]; a return schedules the next
+    /// ping anew, so the field serves both without growing the record).
     pub(crate) next_ping: Tick,
+    /// While lent exclusively: the call site of the `get` that took it,
+    /// until a leak report names it (see the `leaks` module).
+    pub(crate) site: Site,
     /// Its current keepalive interval: `keepalive_interval` shortened by
     /// jitter, drawn at birth and again after each keepalive ping. Between
     /// pings it stays put, so the deadlines one connection pushes as it is
@@ -45,7 +55,7 @@ pub(crate) struct Conn<C> {
     /// shared lending (see the `shared` module). Set after the dial, and
     /// again when a borrower returns a handle (the peer may change it).
     /// `max_borrowers` fits in 16 bits. (The three counts are narrow so
-    /// that the record is 40 bytes beside the connection.)
+    /// that the record is 48 bytes beside the connection.)
     pub(crate) max_borrowers: u16,
 }
 
@@ -61,6 +71,7 @@ impl<C> Conn<C> {
             uses: 0,
             idle_since: now,
             next_ping: now.add_nanos(ping_every_ns),
+            site: None,
             ping_every_ns,
             missed: 0,
             max_borrowers: 1,
@@ -76,6 +87,7 @@ impl<C> Conn<C> {
             uses: 0,
             idle_since: Tick::now(),
             next_ping: Tick::NEVER,
+            site: None,
             ping_every_ns: u64::MAX,
             missed: 0,
             max_borrowers: 1,
@@ -91,15 +103,45 @@ impl<C> Conn<C> {
             uses: self.uses,
             idle_since: self.idle_since,
             next_ping: self.next_ping,
+            site: self.site,
             ping_every_ns: self.ping_every_ns,
             missed: self.missed,
             max_borrowers: self.max_borrowers,
         }
     }
 
+    /// It is lent exclusively at `now`, by a `get` at `site`.
+    #[inline]
+    pub(crate) fn lend_at(&mut self, now: Tick, site: Site) {
+        self.uses = self.uses.saturating_add(1);
+        self.next_ping = now;
+        self.site = site;
+    }
+
+    /// While lent exclusively: when it was lent.
+    pub(crate) fn lent_at(&self) -> Tick {
+        self.next_ping
+    }
+
     /// Whether it is lent shared (to several borrowers at once).
     pub(crate) fn is_shared(&self) -> bool {
         self.max_borrowers > 1
+    }
+
+    /// Why it is expired: its lifetime, or it was retired on demand
+    /// ([`Conn::retire`]).
+    pub(crate) fn expiry(&self) -> CloseReason {
+        if self.expires_at == Tick::RETIRED {
+            CloseReason::Retired
+        } else {
+            CloseReason::Lifetime
+        }
+    }
+
+    /// Closes it at the next look (its return, or a checkout or the
+    /// maintenance task finding it idle), for [`CloseReason::Retired`].
+    pub(crate) fn retire(&mut self) {
+        self.expires_at = Tick::RETIRED;
     }
 
     /// Whether it reached its lifetime at `now`.
@@ -123,7 +165,7 @@ impl<C> Conn<C> {
     /// `max_uses` times.
     pub(crate) fn retirement(&self, now: Tick, config: &Config) -> Option<CloseReason> {
         if self.is_expired(now) {
-            Some(CloseReason::Lifetime)
+            Some(self.expiry())
         } else if self.is_used_up(config) {
             Some(CloseReason::Uses)
         } else {
@@ -200,5 +242,13 @@ mod tests {
         }
         // It really spreads: the extremes of 10k draws come near the band's ends.
         assert!(lo < Duration::from_secs(91) && hi > Duration::from_secs(99));
+    }
+
+    /// The record beside the connection: kept per idle connection, moved
+    /// on every checkout and return (`next_ping` doubles as the lending
+    /// time so that leak detection costs one field, the call site).
+    #[test]
+    fn the_record_is_48_bytes_beside_the_connection() {
+        assert_eq!(std::mem::size_of::<super::Conn<()>>(), 48);
     }
 }

@@ -36,23 +36,30 @@ pub(crate) enum Due {
     /// if nothing else keeps it. The id may have been reused by then (the
     /// backoff ended early); both actions are harmless on any key.
     BackoffEnd(KeyId),
+    /// Leak detection's next scan of the lent connections.
+    LeakScan,
 }
 
 impl Due {
     /// Marks a packed [`Due::BackoffEnd`]; an idle ref's stamp never has
     /// this bit (stamps have 31 bits).
     const BACKOFF: u64 = 1 << 63;
+    /// A packed [`Due::LeakScan`] (key indexes have 32 bits).
+    const LEAK_SCAN: u64 = Self::BACKOFF | 1 << 62;
 
     fn pack(self) -> u64 {
         match self {
             Due::Idle(r) => r.to_bits(),
             Due::BackoffEnd(id) => Self::BACKOFF | id.index() as u64,
+            Due::LeakScan => Self::LEAK_SCAN,
         }
     }
 
     fn unpack(bits: u64) -> Due {
         if bits & Self::BACKOFF == 0 {
             Due::Idle(IdleRef::from_bits(bits))
+        } else if bits == Self::LEAK_SCAN {
+            Due::LeakScan
         } else {
             Due::BackoffEnd(KeyId::from_index((bits & !Self::BACKOFF) as usize))
         }
@@ -143,6 +150,7 @@ mod tests {
             Due::Idle(high),
             Due::BackoffEnd(KeyId::from_index(0)),
             Due::BackoffEnd(KeyId::from_index(u32::MAX as usize)),
+            Due::LeakScan,
         ] {
             assert_eq!(Due::unpack(due.pack()), due);
         }

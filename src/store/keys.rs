@@ -65,15 +65,24 @@ pub(crate) struct KeyEntry<K, E> {
     /// When its last dial failed (`None` once one succeeds): the key, its
     /// `last_error` and `failures` are remembered `failure_memory` past it.
     pub(crate) failed_at: Option<Tick>,
+    /// Idle connections kept ready for this key (its own value, or the
+    /// pool's); a key with a non-zero `min_idle` is never forgotten.
+    pub(crate) min_idle: usize,
+    /// Bumped when the key's connections are closed on demand: a dial or a
+    /// keepalive ping that started under an older epoch closes the
+    /// connection it brings back.
+    pub(crate) epoch: u32,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
 const COMPACT_SLACK: usize = 16;
 
 impl<K, E> KeyEntry<K, E> {
-    fn new(key: K) -> Self {
+    fn new(key: K, min_idle: usize) -> Self {
         Self {
             key,
+            min_idle,
+            epoch: 0,
             open: 0,
             lent: 0,
             dialing: 0,
@@ -110,9 +119,11 @@ impl<K, E> KeyEntry<K, E> {
 
 /// Maps keys to their state. A key is registered by its first get and
 /// forgotten once it has neither an open connection nor a waiter nor a
-/// running dial backoff — unless
-/// `keep` is set (a pool with `min_idle`, which keeps every key it has seen
-/// warm, so its `KeyId`s also stay valid in the refill deadlines).
+/// running dial backoff — unless its `min_idle` is set (it is kept warm,
+/// so its `KeyId` also stays valid in the refill deadlines).
+///
+/// `min_idle`: a key's value is its entry in `min_idle_for` if it has one,
+/// else the pool's `min_idle`; every entry's `min_idle` is kept equal to it.
 #[derive(Debug)]
 pub(crate) struct Keys<K, E> {
     /// foldhash, not SipHash: every checkout hashes its key, and keys come
@@ -125,18 +136,22 @@ pub(crate) struct Keys<K, E> {
     /// Needs no invalidation: it is a hit only if the entry in that slot holds
     /// an equal key, and an entry's key is the one `ids` maps to its slot.
     last: Option<KeyId>,
-    keep: bool,
+    /// The pool's `min_idle`, for keys without a value of their own.
+    min_idle: usize,
+    /// Keys' own `min_idle` values (kept while the key is forgotten).
+    min_idle_for: HashMap<K, usize, foldhash::fast::RandomState>,
     /// How long a failed key is remembered after its backoff (the backoff cap).
     pub(crate) failure_memory: std::time::Duration,
 }
 
 impl<K, E> Keys<K, E> {
-    pub(crate) fn new(keep: bool, failure_memory: std::time::Duration) -> Self {
+    pub(crate) fn new(min_idle: usize, failure_memory: std::time::Duration) -> Self {
         Self {
             ids: HashMap::default(),
             entries: Slab::new(),
             last: None,
-            keep,
+            min_idle,
+            min_idle_for: HashMap::default(),
             failure_memory,
         }
     }
@@ -173,7 +188,8 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     #[cold]
     #[inline(never)]
     fn insert(&mut self, key: &K) -> KeyId {
-        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone())));
+        let min_idle = self.min_idle_for.get(key).copied().unwrap_or(self.min_idle);
+        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone(), min_idle)));
         self.ids.insert(key.clone(), id);
         id
     }
@@ -202,7 +218,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
         };
-        if !self.keep
+        if entry.min_idle == 0
             && entry.open == 0
             && entry.waiting == 0
             && entry
@@ -223,6 +239,34 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
             .map(|(i, e)| (KeyId::from_index(i), e))
     }
 
+    /// The pool's `min_idle` becomes `n` (for keys without their own).
+    pub(crate) fn set_min_idle(&mut self, n: usize) {
+        self.min_idle = n;
+        for (_, entry) in self.entries.iter_mut() {
+            if !self.min_idle_for.contains_key(&entry.key) {
+                entry.min_idle = n;
+            }
+        }
+    }
+
+    /// `key`'s own `min_idle` becomes `n`; returns its id (registering it).
+    pub(crate) fn set_min_idle_for(&mut self, key: &K, n: usize) -> KeyId {
+        self.min_idle_for.insert(key.clone(), n);
+        let id = self.id_or_insert(key);
+        self.get_mut(id).min_idle = n;
+        id
+    }
+
+    /// Whether some key may have a non-zero `min_idle`.
+    pub(crate) fn any_min_idle(&self) -> bool {
+        self.min_idle > 0 || self.min_idle_for.values().any(|&n| n > 0)
+    }
+
+    /// The largest `min_idle` of its own any key has.
+    pub(crate) fn max_min_idle_for(&self) -> usize {
+        self.min_idle_for.values().copied().max().unwrap_or(0)
+    }
+
     pub(crate) fn ids(&self) -> Vec<KeyId> {
         self.entries
             .iter()
@@ -238,7 +282,7 @@ mod tests {
     use std::time::Duration;
 
     fn keys() -> Keys<String, ()> {
-        Keys::new(false, Duration::ZERO)
+        Keys::new(0, Duration::ZERO)
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod records;
 mod waiters;
 
 pub(crate) use borrowed::Borrowed;
-pub(crate) use conn::Conn;
+pub(crate) use conn::{Conn, Site};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
 pub(crate) use keys::Keys;

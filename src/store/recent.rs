@@ -64,6 +64,12 @@ impl Recent {
         }
     }
 
+    /// Lets the pool use the stack from now on, or not (it must be empty).
+    pub(crate) fn set_enabled(&mut self, enabled: bool) {
+        debug_assert_eq!(self.len, 0);
+        self.capacity = if enabled { CAPACITY as u32 } else { 0 };
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.len as usize
     }

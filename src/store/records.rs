@@ -15,7 +15,7 @@
 //! connection's life record, stays where it is (*held*), named by a
 //! [`ConnId`] that the borrower's guard carries, and the return puts the
 //! connection back and relinks it. So a checkout and a return move a
-//! connection, not its 40-byte record, and touch the slab's free list not at
+//! connection, not its 48-byte record, and touch the slab's free list not at
 //! all: steady checkout/return allocates nothing and copies little.
 //!
 //! Entries are appended to both lists when they enter the idle set, so both
@@ -37,6 +37,7 @@
 
 use slab::Slab;
 
+use crate::store::Conn;
 use crate::store::ConnId;
 use crate::store::KeyId;
 
@@ -238,6 +239,21 @@ impl<C> Records<C> {
         (idx != NIL).then(|| (ConnId(idx), &self.entries[idx as usize].conn))
     }
 
+    /// The least recently parked idle connection of `key`, left idle.
+    pub(crate) fn oldest(&self, key: KeyId) -> Option<ConnId> {
+        let idx = self.per_key.get(key.index())?.first;
+        (idx != NIL).then_some(ConnId(idx))
+    }
+
+    /// Calls `f` on every held (not idle) entry of `key`: O(entries).
+    pub(crate) fn for_each_held(&mut self, key: KeyId, mut f: impl FnMut(&mut C)) {
+        for (_, entry) in self.entries.iter_mut() {
+            if entry.stamp == NOT_IDLE && entry.key == key {
+                f(&mut entry.conn);
+            }
+        }
+    }
+
     /// The connection `id` names.
     #[inline]
     pub(crate) fn value(&self, id: ConnId) -> &C {
@@ -351,6 +367,18 @@ impl<C> Records<C> {
             self.entries[lru_next as usize].lru_prev = lru_prev;
         }
         self.lru.len -= 1;
+    }
+}
+
+impl<T> Records<Conn<Option<T>>> {
+    /// Calls `f` on the record of every connection lent exclusively (held,
+    /// its connection taken out by the borrower): O(entries).
+    pub(crate) fn for_each_lent(&mut self, mut f: impl FnMut(KeyId, &mut Conn<Option<T>>)) {
+        for (_, entry) in self.entries.iter_mut() {
+            if entry.stamp == NOT_IDLE && entry.conn.conn.is_none() {
+                f(entry.key, &mut entry.conn);
+            }
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //! mistaken for its new occupant.
 //!
 //! Outcomes live in a slab of their own, named by the slot: a waiter is
-//! served once and waits long, so its slot stays small (40 bytes, where an
+//! served once and waits long, so its slot stays small (48 bytes, where an
 //! outcome holding a whole connection record is larger than all the rest)
 //! and only the waiters served but not yet woken hold an outcome.
 
@@ -22,6 +22,7 @@ use slab::Slab;
 
 use crate::clock::Tick;
 use crate::store::KeyId;
+use crate::store::Site;
 use crate::store::WaiterId;
 
 /// `Waiter::outcome` of a waiter not served yet.
@@ -33,6 +34,8 @@ pub(crate) struct Waiter {
     generation: u64,
     pub(crate) key: KeyId,
     pub(crate) since: Tick,
+    /// Where the getter called `get` (for leak reports).
+    pub(crate) site: Site,
     waker: Option<Waker>,
     /// [`WAITING`] while waiting; set once, by whoever serves the waiter,
     /// to its outcome's index in [`Waiters::outcomes`].
@@ -63,13 +66,14 @@ impl<T> Default for Waiters<T> {
 
 impl<T> Waiters<T> {
     /// Opens a slot for a getter of `key`.
-    pub(crate) fn insert(&mut self, key: KeyId, since: Tick) -> WaiterId {
+    pub(crate) fn insert(&mut self, key: KeyId, since: Tick, site: Site) -> WaiterId {
         let generation = self.next_generation;
         self.next_generation += 1;
         let slot = self.slots.insert(Waiter {
             generation,
             key,
             since,
+            site,
             waker: None,
             outcome: WAITING,
         });
@@ -154,11 +158,11 @@ mod tests {
     fn a_reused_slot_does_not_answer_for_a_stale_id() {
         let mut w = Waiters::<u32>::default();
         let now = Tick::now();
-        let a = w.insert(KeyId::from_index(0), now);
+        let a = w.insert(KeyId::from_index(0), now, None);
         assert!(w.is_live(a));
         let (_, outcome) = w.remove(a);
         assert_eq!(outcome, None);
-        let b = w.insert(KeyId::from_index(0), now);
+        let b = w.insert(KeyId::from_index(0), now, None);
         assert!(!w.is_live(a), "stale id must not see the new occupant");
         assert!(w.is_live(b));
         assert!(w.serve(b, 7).is_none());
@@ -172,7 +176,7 @@ mod tests {
         let mut w = Waiters::<String>::default();
         let now = Tick::now();
         let ids: Vec<_> = (0..4)
-            .map(|_| w.insert(KeyId::from_index(0), now))
+            .map(|_| w.insert(KeyId::from_index(0), now, None))
             .collect();
         w.serve(ids[2], "two".into());
         w.serve(ids[0], "zero".into());
@@ -185,6 +189,6 @@ mod tests {
         assert_eq!(w.poll(ids[3], Waker::noop()).unwrap().1, "three");
         assert_eq!(w.poll(ids[2], Waker::noop()).unwrap().1, "two");
         assert!(w.slots.is_empty() && w.outcomes.is_empty());
-        assert_eq!(std::mem::size_of::<super::Waiter>(), 40);
+        assert_eq!(std::mem::size_of::<super::Waiter>(), 48);
     }
 }

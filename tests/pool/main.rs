@@ -9,10 +9,15 @@ mod backoff;
 mod cancellation;
 mod clock;
 mod config;
+mod control;
 mod core;
 mod health;
+mod leaks;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod shared;
 mod shutdown;
+mod slow_checkout;
 mod smoke;
 mod timers;
 mod user_code;

@@ -2,6 +2,7 @@
 //! compiled once into each of them (`#[path = "../support/mod.rs"]`):
 //!
 //! - [`mock`]: a scripted mock manager for the pool's own logic;
+//! - [`log`]: a `tracing` subscriber that captures events and spans;
 //! - [`echo`], [`fault`]: an in-process TCP echo server and a
 //!   fault-injecting TCP proxy (`tcp`);
 //! - [`grpc`]: an in-process tonic server (`grpc`), and raw HTTP/2 for
@@ -18,6 +19,7 @@ pub mod echo;
 pub mod fault;
 #[cfg(any(feature = "http2", feature = "grpc"))]
 pub mod grpc;
+pub mod log;
 pub mod mock;
 #[cfg(feature = "postgres")]
 #[path = "../pg_support/mod.rs"]

@@ -1,0 +1,214 @@
+//! Metrics (feature `metrics`) through a recording recorder, under tokio's
+//! paused clock: every series' name, attributes and value after a known
+//! sequence of gets, waits, returns, a timeout and a resize; the key
+//! attribute when asked for. (A snapshot takes the values: gauges and
+//! counters read 0 after it, histograms hold what was recorded since.)
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use connpool::Limits;
+use metrics_util::MetricKind;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+
+use crate::support::*;
+
+type M = Mock<u32>;
+
+const POOL: &str = "db.client.connection.pool.name";
+
+/// A series: its kind, name and attributes (sorted).
+type Series = (MetricKind, String, Vec<(String, String)>);
+
+/// What the recorder holds now, by series (taking it).
+fn take(snapshotter: &Snapshotter) -> BTreeMap<Series, DebugValue> {
+    snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let (kind, key) = key.into_parts();
+            let mut labels: Vec<(String, String)> = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
+            labels.sort();
+            ((kind, key.name().to_string(), labels), value)
+        })
+        .collect()
+}
+
+fn series(kind: MetricKind, name: &str, labels: &[(&str, &str)]) -> Series {
+    let mut labels: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    labels.sort();
+    (kind, name.to_string(), labels)
+}
+
+fn gauge(name: &str, labels: &[(&str, &str)]) -> Series {
+    series(MetricKind::Gauge, name, labels)
+}
+
+fn histogram(name: &str, labels: &[(&str, &str)]) -> Series {
+    series(MetricKind::Histogram, name, labels)
+}
+
+/// `db.client.connection.count` of the pool `name` in `state`.
+fn count_of(name: &str, state: &str) -> Series {
+    gauge(
+        "db.client.connection.count",
+        &[(POOL, name), ("state", state)],
+    )
+}
+
+fn g(v: f64) -> DebugValue {
+    DebugValue::Gauge(v.into())
+}
+
+fn h(values: &[f64]) -> DebugValue {
+    DebugValue::Histogram(values.iter().map(|&v| v.into()).collect())
+}
+
+#[tokio::test(start_paused = true)]
+async fn every_series_is_named_after_opentelemetry_with_the_pool_name() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let name = [(POOL, "orders")];
+    let (mock, pool) = M::pool(|b| {
+        b.name("orders")
+            .max_open(3)
+            .max_idle(2)
+            .checkout_timeout(Duration::from_secs(1))
+    })
+    .await;
+    mock.set_dial_time(Duration::from_millis(250));
+
+    let a = ok(pool.get_for(&7).await); // waits 250 ms for its dial
+    tokio::time::advance(Duration::from_secs(2)).await;
+    drop(a); // used 2 s
+    let b = ok(pool.get_for(&7).await); // idle: no wait recorded
+    let all = take(&snapshotter);
+    let expected = BTreeMap::from([
+        (count_of("orders", "idle"), g(0.0)),
+        (count_of("orders", "used"), g(1.0)),
+        (
+            gauge("db.client.connection.pending_requests", &name),
+            g(0.0),
+        ),
+        (gauge("db.client.connection.max", &name), g(3.0)),
+        (gauge("db.client.connection.idle.max", &name), g(2.0)),
+        (
+            series(MetricKind::Counter, "db.client.connection.timeouts", &name),
+            DebugValue::Counter(0),
+        ),
+        (
+            histogram("db.client.connection.create_time", &name),
+            h(&[0.25]),
+        ),
+        (
+            histogram("db.client.connection.wait_time", &name),
+            h(&[0.25]),
+        ),
+        (histogram("db.client.connection.use_time", &name), h(&[2.0])),
+    ]);
+    assert_eq!(all, expected);
+
+    // A getter waits at the cap of one key, and times out.
+    pool.resize(Limits { max_open_per_key: 1, max_idle_per_key: 1, ..pool.limits() })
+        .unwrap();
+    let waiter = spawn_get(&pool, 7);
+    settle().await;
+    let all = take(&snapshotter);
+    assert_eq!(
+        all[&gauge("db.client.connection.pending_requests", &name)],
+        g(1.0)
+    );
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert!(matches!(
+        join(waiter).await,
+        Err(connpool::Error::Timeout { .. })
+    ));
+    let all = take(&snapshotter);
+    assert_eq!(
+        all[&series(MetricKind::Counter, "db.client.connection.timeouts", &name)],
+        DebugValue::Counter(1)
+    );
+    assert_eq!(
+        all[&gauge("db.client.connection.pending_requests", &name)],
+        g(0.0)
+    );
+    assert_eq!(
+        all[&histogram("db.client.connection.wait_time", &name)],
+        h(&[])
+    );
+
+    pool.resize(Limits { max_open: 5, max_idle: 4, ..pool.limits() })
+        .unwrap();
+    drop(b);
+    let all = take(&snapshotter);
+    assert_eq!(all[&gauge("db.client.connection.max", &name)], g(5.0));
+    assert_eq!(all[&gauge("db.client.connection.idle.max", &name)], g(4.0));
+    assert_eq!(all[&count_of("orders", "idle")], g(1.0));
+    assert_eq!(all[&count_of("orders", "used")], g(0.0));
+    assert_eq!(
+        all[&histogram("db.client.connection.use_time", &name)],
+        h(&[1.0])
+    );
+}
+
+/// With the key attribute, the histograms and the timeouts carry the key;
+/// the gauges stay per pool.
+#[tokio::test(start_paused = true)]
+async fn the_key_attribute_is_on_the_histograms_when_asked_for() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let (_mock, pool) = M::pool(|b| b.metrics_key_attribute(true)).await;
+    let a = ok(pool.get_for(&7).await);
+    tokio::time::advance(Duration::from_millis(500)).await;
+    drop(a);
+    let all = take(&snapshotter);
+    let keyed = [(POOL, "connpool"), ("connpool.key", "7")];
+    assert_eq!(
+        all[&histogram("db.client.connection.use_time", &keyed)],
+        h(&[0.5])
+    );
+    assert_eq!(
+        all[&histogram("db.client.connection.create_time", &keyed)],
+        h(&[0.0])
+    );
+    assert_eq!(all[&count_of("connpool", "idle")], g(1.0));
+    let unkeyed = histogram("db.client.connection.use_time", &[(POOL, "connpool")]);
+    assert_eq!(
+        all.get(&unkeyed),
+        Some(&h(&[])),
+        "registered, never recorded"
+    );
+}
+
+/// A single-key pool's fast path (checkout and return without a
+/// transition) keeps the gauges and records the use time too.
+#[tokio::test(start_paused = true)]
+async fn the_single_key_fast_path_keeps_the_gauges() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let (_mock, pool) = Mock::<()>::pool(|b| b.initial(1)).await;
+    let name = [(POOL, "connpool")];
+    drop(ok(pool.get().await));
+    let a = ok(pool.get().await);
+    let all = take(&snapshotter);
+    assert_eq!(all[&count_of("connpool", "used")], g(1.0));
+    assert_eq!(all[&count_of("connpool", "idle")], g(0.0));
+    tokio::time::advance(Duration::from_secs(3)).await;
+    drop(a);
+    let all = take(&snapshotter);
+    assert_eq!(all[&count_of("connpool", "idle")], g(1.0));
+    assert_eq!(
+        all[&histogram("db.client.connection.use_time", &name)],
+        h(&[3.0])
+    );
+}
