@@ -149,7 +149,7 @@ async fn a_removed_address_drains_and_an_added_one_takes_calls() {
     let (a, b, c) = (&servers[0], &servers[1], &servers[2]);
     let resolver = Scripted::default();
     resolver.set(&[a, b]);
-    let svc = balanced(&resolver).await;
+    let (svc, pool) = balanced_with(&resolver, 0).await;
     assert_eq!(drive(&svc, 16, 1_000).await, 0);
     assert!(
         a.served() > 0 && b.served() > 0 && c.served() == 0,
@@ -165,6 +165,11 @@ async fn a_removed_address_drains_and_an_added_one_takes_calls() {
     resolver.set(&[a, c]);
     resolver.next_resolution().await;
     let b_after = b.served();
+    let b_key = b.addr.into();
+    until("b's connections closed", || {
+        pool.key_state(&b_key).is_none_or(|k| k.open == 0)
+    })
+    .await;
     assert_eq!(load.await.unwrap(), 0, "no call failed while b drained");
     assert_eq!(drive(&svc, 16, 1_000).await, 0);
     assert_eq!(
@@ -227,13 +232,12 @@ async fn with_min_idle_a_new_address_is_dialed_before_any_call() {
     resolver.set(&[&servers[0]]);
     let (_svc, pool) = balanced_with(&resolver, 2).await;
     let key = servers[0].addr.into();
-    // At least: the checkout that creates the key dials for itself while
-    // the key's `min_idle` refill dials two more.
     until("two idle connections to the new address", || {
-        pool.key_state(&key).is_some_and(|k| k.idle >= 2)
+        pool.key_state(&key).is_some_and(|k| k.idle == 2)
     })
     .await;
     assert_eq!(servers[0].served(), 0, "no call was made");
+    assert_eq!(pool.state().counters.dials, 2, "min_idle's dials alone");
 }
 
 /// A resolver's TTL shorter than the interval brings the next resolution

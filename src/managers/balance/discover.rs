@@ -22,6 +22,7 @@ use super::resolve::{Resolve, Resolved};
 use crate::Pool;
 use crate::contain::Caught;
 use crate::managers::service::{Http2Service, HttpManager};
+use crate::managers::tcp::Destination;
 
 /// The shortest wait between two resolutions, whatever a TTL says (a TTL
 /// of 0 would otherwise make the task spin).
@@ -112,28 +113,28 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
         }
     }
 
-    /// Makes the pool keep `addr`'s key warm (`min_idle`) from now on: one
-    /// checkout creates the key, and the pool's maintenance fills it.
-    fn warm_up(&self, addr: SocketAddr) {
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            if let Err(e) = pool.get_for(&addr.into()).await {
-                tracing::debug!(addr = %addr, error = %e, "warming up a new address failed");
-            }
-        });
-    }
-
     /// Announces what changed; returns the answer's TTL.
     fn apply(&mut self, answer: Resolved) -> Option<Duration> {
         let next: BTreeSet<SocketAddr> = answer.addrs.into_iter().collect();
         for gone in self.current.difference(&next) {
             tracing::debug!(name = %self.name, addr = %gone, "address left");
             let _ = self.tx.send(Change::Remove(*gone));
+            // Drain: no new borrower (the balancer dropped its service),
+            // idle connections closed now, lent ones as they come back, and
+            // no refill for `min_idle`.
+            let key = Destination::from(*gone);
+            let _ = self.pool.set_min_idle_for(&key, 0);
+            self.pool.close_key(&key);
         }
         for new in next.difference(&self.current) {
             tracing::debug!(name = %self.name, addr = %new, "address joined");
-            if self.pool.config().min_idle() > 0 {
-                self.warm_up(*new);
+            let min_idle = self.pool.limits().min_idle;
+            if min_idle > 0 {
+                // Tracked from now on, so the pool dials its `min_idle`
+                // before the first call picks it.
+                let _ = self
+                    .pool
+                    .set_min_idle_for(&Destination::from(*new), min_idle);
             }
             let replica = Replica::new(Http2Service::new(self.pool.clone(), *new), *new);
             let _ = self.tx.send(Change::Insert(*new, replica));

@@ -15,9 +15,10 @@
 //!   returns it (within one interval). With
 //!   [`min_idle`](crate::Builder::min_idle) set, its connections are dialed
 //!   at once, before the first call picks it.
-//! - **An address that disappears** from the answers takes no new call;
-//!   calls in flight on it finish. Its idle connections are closed by the
-//!   pool's idle timeout.
+//! - **An address that disappears** from the answers drains: it takes no
+//!   new call, its idle connections are closed at once
+//!   ([`Pool::close_key`](crate::Pool::close_key)) and its lent ones when
+//!   their calls end, and `min_idle` does not refill it.
 //! - **A resolution that fails** (or returns no address, or panics) keeps
 //!   the last good answer, so a resolver outage does not empty the set.
 //! - **A backend that dies** costs the calls in flight on it, and those
