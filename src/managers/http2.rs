@@ -86,6 +86,8 @@ use super::h2_frames::{
     fmt_dead_on_arrival, lend_by_stream_limit,
 };
 use super::tcp::{Destination, TcpManager};
+#[cfg(feature = "tls")]
+use super::tls::{MaybeTls, TlsConfig, alpn_of};
 use crate::manager::{Lending, Manager};
 
 /// Default [`keep_alive_interval`](Http2Manager::keep_alive_interval): a
@@ -138,6 +140,12 @@ pub enum Http2Error {
     },
     /// Waiting for the connection to be ready failed.
     NotReady(hyper::Error),
+    /// Over TLS, the server did not agree on `h2` in ALPN: it does not
+    /// speak HTTP/2 there.
+    NoH2 {
+        /// The protocol it chose instead, if any.
+        alpn: Option<String>,
+    },
 }
 
 impl fmt::Display for Http2Error {
@@ -160,6 +168,13 @@ impl fmt::Display for Http2Error {
             }
             Http2Error::Closed { goaway: None } => f.write_str("HTTP/2 connection closed"),
             Http2Error::NotReady(e) => write!(f, "HTTP/2 connection not ready: {e}"),
+            Http2Error::NoH2 { alpn: Some(p) } => write!(
+                f,
+                "the server did not agree on h2 in ALPN (it chose {p:?}): no HTTP/2 over TLS there"
+            ),
+            Http2Error::NoH2 { alpn: None } => f.write_str(
+                "the server did not agree on h2 in ALPN (it chose no protocol): no HTTP/2 over TLS there",
+            ),
         }
     }
 }
@@ -182,6 +197,7 @@ impl StdError for Http2Error {
 pub struct Http2Conn<B = Full<Bytes>> {
     send: SendRequest<B>,
     frames: Arc<FrameState>,
+    scheme: Scheme,
     authority: Option<Authority>,
     local: SocketAddr,
     peer: SocketAddr,
@@ -192,6 +208,7 @@ impl<B> Clone for Http2Conn<B> {
         Self {
             send: self.send.clone(),
             frames: Arc::clone(&self.frames),
+            scheme: self.scheme.clone(),
             authority: self.authority.clone(),
             local: self.local,
             peer: self.peer,
@@ -211,8 +228,8 @@ impl<B> fmt::Debug for Http2Conn<B> {
 
 impl<B: Body + 'static> Http2Conn<B> {
     /// Sends `request` on this connection. A request whose URI has no
-    /// authority (just a path) gets the `http` scheme and the destination's
-    /// `host:port`. Dropping the returned future cancels the request (the
+    /// authority (just a path) gets the connection's scheme (`http`, or
+    /// `https` over TLS) and the destination's `host:port`. Dropping the returned future cancels the request (the
     /// stream is reset; the connection stays usable).
     pub fn send_request(
         &mut self,
@@ -222,7 +239,7 @@ impl<B: Body + 'static> Http2Conn<B> {
             && let Some(authority) = &self.authority
         {
             let mut parts = request.uri().clone().into_parts();
-            parts.scheme = Some(Scheme::HTTP);
+            parts.scheme = Some(self.scheme.clone());
             parts.authority = Some(authority.clone());
             if parts.path_and_query.is_none() {
                 parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
@@ -309,6 +326,8 @@ pub struct Http2Manager<B = Full<Bytes>> {
     keep_alive_timeout: Duration,
     keep_alive_while_idle: bool,
     settings_timeout: Duration,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
     body: PhantomData<fn() -> B>,
 }
 
@@ -320,6 +339,8 @@ impl<B> Clone for Http2Manager<B> {
             keep_alive_timeout: self.keep_alive_timeout,
             keep_alive_while_idle: self.keep_alive_while_idle,
             settings_timeout: self.settings_timeout,
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
             body: PhantomData,
         }
     }
@@ -333,6 +354,7 @@ impl<B> fmt::Debug for Http2Manager<B> {
             .field("keep_alive_timeout", &self.keep_alive_timeout)
             .field("keep_alive_while_idle", &self.keep_alive_while_idle)
             .field("settings_timeout", &self.settings_timeout)
+            .field("tls", &self.is_tls())
             .finish()
     }
 }
@@ -348,6 +370,8 @@ impl Http2Manager<Full<Bytes>> {
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
             keep_alive_while_idle: true,
             settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
+            #[cfg(feature = "tls")]
+            tls: None,
             body: PhantomData,
         }
     }
@@ -368,8 +392,29 @@ impl<B> Http2Manager<B> {
             keep_alive_timeout: self.keep_alive_timeout,
             keep_alive_while_idle: self.keep_alive_while_idle,
             settings_timeout: self.settings_timeout,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
             body: PhantomData,
         }
+    }
+
+    /// HTTP/2 over TLS (`https`, ALPN `h2`) with `tls`'s roots and
+    /// certificates: the server's certificate must name the destination's
+    /// host, and a server that does not choose `h2` fails the dial
+    /// ([`Http2Error::NoH2`]).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls.with_alpn(&[b"h2"]));
+        self
+    }
+
+    /// Whether connections are made over TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// The TCP dialer: its socket options (`TCP_NODELAY`, kernel keepalive)
@@ -429,7 +474,25 @@ where
         let tcp = self.tcp.connect(dest).await.map_err(Http2Error::Connect)?;
         let peer = tcp.peer();
         let local = tcp.local_addr().map_err(Http2Error::Connect)?;
-        let watcher = FrameWatcher::new(tcp.into_inner());
+        #[cfg(feature = "tls")]
+        let (io, scheme) = match &self.tls {
+            Some(tls) => {
+                let stream = tls
+                    .handshake(tcp.into_inner(), dest)
+                    .await
+                    .map_err(Http2Error::Connect)?;
+                if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    return Err(Http2Error::NoH2 {
+                        alpn: alpn_of(&stream),
+                    });
+                }
+                (MaybeTls::Tls(Box::new(stream)), Scheme::HTTPS)
+            }
+            None => (MaybeTls::Plain(tcp.into_inner()), Scheme::HTTP),
+        };
+        #[cfg(not(feature = "tls"))]
+        let (io, scheme) = (tcp.into_inner(), Scheme::HTTP);
+        let watcher = FrameWatcher::new(io);
         let frames = watcher.state();
 
         let mut builder = H2Builder::new(TokioExecutor::new());
@@ -466,6 +529,7 @@ where
         Ok(Http2Conn {
             send,
             frames,
+            scheme,
             authority: dest.to_string().parse().ok(),
             local,
             peer,

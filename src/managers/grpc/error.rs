@@ -49,6 +49,11 @@ pub enum GrpcError {
         /// The `GOAWAY` debug data, if short and printable.
         debug_data: Option<String>,
     },
+    /// Over TLS, the server did not agree on `h2` in ALPN.
+    NoH2 {
+        /// The protocol it chose instead, if any.
+        alpn: Option<String>,
+    },
     /// The connection is closed, or draining after the server's `GOAWAY`.
     Closed {
         /// The `GOAWAY` error code, if the server sent one (0: graceful;
@@ -90,6 +95,11 @@ impl fmt::Display for GrpcError {
                 goaway: Some(code),
             } => write!(f, "gRPC connection draining: GOAWAY (error code {code:#x})"),
             GrpcError::Closed { goaway: None } => f.write_str("gRPC connection closed"),
+            GrpcError::NoH2 { alpn } => write!(
+                f,
+                "gRPC over TLS: {}",
+                Http2Error::NoH2 { alpn: alpn.clone() }
+            ),
         }
     }
 }
@@ -120,6 +130,7 @@ impl From<Http2Error> for GrpcError {
                 GrpcError::ClosedDuringSetup { goaway, debug_data }
             }
             Http2Error::Closed { goaway } => GrpcError::Closed { goaway },
+            Http2Error::NoH2 { alpn } => GrpcError::NoH2 { alpn },
         }
     }
 }

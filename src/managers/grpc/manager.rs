@@ -133,6 +133,15 @@ impl GrpcManager {
         self
     }
 
+    /// gRPC over TLS (ALPN `h2`) with `tls`'s roots and certificates (see
+    /// [`Http2Manager::tls`]).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: crate::managers::tls::TlsConfig) -> Self {
+        self.http2 = self.http2.tls(tls);
+        self
+    }
+
     /// The service named in health checks.
     pub fn health_service_name(&self) -> &str {
         &self.service

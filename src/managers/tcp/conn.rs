@@ -25,7 +25,7 @@ pub struct TcpConn {
 
 /// What a non-blocking peek says about the peer.
 #[derive(Debug, PartialEq, Eq)]
-pub(super) enum PeerState {
+pub(crate) enum PeerState {
     /// Connected, nothing to read.
     Quiet,
     /// Bytes are waiting to be read.
@@ -76,17 +76,23 @@ impl TcpConn {
     /// A one-byte `MSG_PEEK` on the non-blocking socket: consumes nothing,
     /// never waits.
     pub(super) fn peer_state(&self) -> PeerState {
-        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-        let sock = SockRef::from(&self.stream);
-        loop {
-            return match sock.peek(&mut byte) {
-                Ok(0) => PeerState::Gone,
-                Ok(_) => PeerState::Unread,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => PeerState::Quiet,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => PeerState::Gone,
-            };
-        }
+        peer_state(&self.stream)
+    }
+}
+
+/// A one-byte `MSG_PEEK` on a non-blocking socket: consumes nothing, never
+/// waits.
+pub(crate) fn peer_state(stream: &TcpStream) -> PeerState {
+    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+    let sock = SockRef::from(stream);
+    loop {
+        return match sock.peek(&mut byte) {
+            Ok(0) => PeerState::Gone,
+            Ok(_) => PeerState::Unread,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => PeerState::Quiet,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => PeerState::Gone,
+        };
     }
 }
 

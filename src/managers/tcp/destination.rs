@@ -37,6 +37,23 @@ pub(super) enum Repr {
 }
 
 impl Destination {
+    /// The host part: the name of a `host:port` (without an IPv6 address's
+    /// brackets), or the address's IP. `None` for a malformed string.
+    pub fn host(&self) -> Option<String> {
+        match &self.0 {
+            Repr::Addr(a) => Some(a.ip().to_string()),
+            Repr::Name(name) => {
+                check_host_port(name).ok()?;
+                let (host, _) = name.rsplit_once(':')?;
+                Some(
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned(),
+                )
+            }
+        }
+    }
+
     /// The address, if this destination is one (no resolution needed).
     pub fn socket_addr(&self) -> Option<SocketAddr> {
         match &self.0 {

@@ -1,0 +1,188 @@
+//! TLS for the TCP, HTTP/2 and gRPC managers, with rustls (and its `ring`
+//! provider): [`TlsConfig`], what to trust and what to present.
+//!
+//! Verification is always on: the server's certificate chain must lead to a
+//! trusted root, and the certificate must name the host dialed (the
+//! [`Destination`](super::tcp::Destination)'s host name, or its IP address),
+//! unless [`server_name`](TlsConfig::server_name) says which name to expect
+//! instead. A failed handshake fails the dial with an error that says why,
+//! in rustls's words (`invalid peer certificate: UnknownIssuer`,
+//! `NotValidForName`, `Expired`…).
+//!
+//! | constructor | trusts | presents |
+//! |---|---|---|
+//! | [`TlsConfig::webpki_roots`] (the default) | Mozilla's roots ([`webpki-roots`](https://docs.rs/webpki-roots)) | nothing |
+//! | [`TlsConfig::from_client_config`] | what your `rustls::ClientConfig` trusts (a private CA) | what it presents (a client certificate: mutual TLS) |
+//!
+//! ALPN is set by the manager that dials: `h2` for HTTP/2 and gRPC, what
+//! you choose for [`TlsManager`].
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//!
+//! use connpool::managers::tls::TlsConfig;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // A private CA: trust it (and, for mutual TLS, add
+//! // `.with_client_auth_cert(chain, key)` instead of `with_no_client_auth`).
+//! let ca = std::fs::read("ca.der")?;
+//! let mut roots = rustls::RootCertStore::empty();
+//! roots.add(rustls::pki_types::CertificateDer::from(ca))?;
+//! let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+//!     rustls::crypto::ring::default_provider(),
+//! ))
+//! .with_safe_default_protocol_versions()?
+//! .with_root_certificates(roots)
+//! .with_no_client_auth();
+//! let tls = TlsConfig::from_client_config(Arc::new(config));
+//! # let _ = tls;
+//! # Ok(())
+//! # }
+//! ```
+
+mod manager;
+mod stream;
+
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+pub use manager::{TlsConn, TlsManager};
+pub use stream::MaybeTls;
+
+use super::tcp::Destination;
+
+/// What a TLS client trusts and presents, and which name it expects: a
+/// rustls `ClientConfig` behind an `Arc` (cheap to clone). See the
+/// [module docs](self).
+#[derive(Clone)]
+pub struct TlsConfig {
+    config: Arc<ClientConfig>,
+    server_name: Option<ServerName<'static>>,
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The config's Debug would list its key material's types only, but
+        // nothing of it is needed here.
+        f.debug_struct("TlsConfig")
+            .field("alpn", &self.config.alpn_protocols.len())
+            .field("server_name", &self.server_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        Self::webpki_roots()
+    }
+}
+
+impl TlsConfig {
+    /// Trusts Mozilla's roots (`webpki-roots`), presents no certificate.
+    pub fn webpki_roots() -> Self {
+        let roots =
+            rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        let config =
+            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        Self::from_client_config(Arc::new(config))
+    }
+
+    /// Your own rustls configuration: private roots, client certificates
+    /// (mutual TLS), protocol versions. Its ALPN list is replaced by the
+    /// manager's.
+    pub fn from_client_config(config: Arc<ClientConfig>) -> Self {
+        Self {
+            config,
+            server_name: None,
+        }
+    }
+
+    /// The name the server's certificate must carry, instead of the
+    /// destination's host (for a destination given as an address whose
+    /// certificate names a host).
+    pub fn server_name(mut self, name: &str) -> io::Result<Self> {
+        let name = ServerName::try_from(name.to_owned()).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("TLS server name {name:?}: {e}"),
+            )
+        })?;
+        self.server_name = Some(name);
+        Ok(self)
+    }
+
+    /// The same, offering `protocols` in ALPN.
+    pub(crate) fn with_alpn(&self, protocols: &[&[u8]]) -> Self {
+        let mut config = (*self.config).clone();
+        config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
+        Self {
+            config: Arc::new(config),
+            server_name: self.server_name.clone(),
+        }
+    }
+
+    /// The rustls configuration.
+    pub fn client_config(&self) -> &Arc<ClientConfig> {
+        &self.config
+    }
+
+    /// A TLS connector for
+    /// [`PostgresManager::with_tls`](super::postgres::PostgresManager::with_tls)
+    /// with these roots and certificates. The server's certificate must
+    /// name the host of the connection string (with `sslmode=require`, the
+    /// only mode besides `disable` that tokio-postgres knows, TLS is then
+    /// required and verified as `verify-full` would).
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(all(feature = "tls", feature = "postgres"))))]
+    pub fn postgres(&self) -> tokio_postgres_rustls::MakeRustlsConnect {
+        tokio_postgres_rustls::MakeRustlsConnect::new((*self.config).clone())
+    }
+
+    /// The TLS handshake over `tcp`, to `dest`. An error says what failed,
+    /// for which destination, in rustls's words.
+    pub(crate) async fn handshake(
+        &self,
+        tcp: TcpStream,
+        dest: &Destination,
+    ) -> io::Result<TlsStream<TcpStream>> {
+        let name = match &self.server_name {
+            Some(name) => name.clone(),
+            None => {
+                let host = dest.host().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, format!("no host in {dest}"))
+                })?;
+                ServerName::try_from(host).map_err(|e| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("TLS to {dest}: not a server name: {e}"),
+                    )
+                })?
+            }
+        };
+        TlsConnector::from(Arc::clone(&self.config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake with {dest} failed: {e}")))
+    }
+}
+
+/// The protocol the server chose in ALPN, as text.
+#[cfg(feature = "http2")]
+pub(crate) fn alpn_of(stream: &TlsStream<TcpStream>) -> Option<String> {
+    stream
+        .get_ref()
+        .1
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+}
