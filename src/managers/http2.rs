@@ -173,7 +173,7 @@ impl fmt::Display for Http2Error {
                 "the server did not agree on h2 in ALPN (it chose {p:?}): no HTTP/2 over TLS there"
             ),
             Http2Error::NoH2 { alpn: None } => f.write_str(
-                "the server did not agree on h2 in ALPN (it chose no protocol): no HTTP/2 over TLS there",
+                "the server did not agree on h2 in ALPN (it chose no protocol, or refused the handshake for want of one): no HTTP/2 over TLS there",
             ),
         }
     }
@@ -477,10 +477,13 @@ where
         #[cfg(feature = "tls")]
         let (io, scheme) = match &self.tls {
             Some(tls) => {
-                let stream = tls
-                    .handshake(tcp.into_inner(), dest)
-                    .await
-                    .map_err(Http2Error::Connect)?;
+                let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
+                    if e.kind() == io::ErrorKind::Unsupported {
+                        Http2Error::NoH2 { alpn: None }
+                    } else {
+                        Http2Error::Connect(e)
+                    }
+                })?;
                 if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
                     return Err(Http2Error::NoH2 {
                         alpn: alpn_of(&stream),

@@ -18,7 +18,7 @@ use std::time::Duration;
 use connpool::{BuildError, ConnectError, Error, Manager, Pool, async_trait};
 
 /// The messages of `e` and of each of its sources, outermost first.
-fn chain(e: &dyn StdError) -> Vec<String> {
+pub(crate) fn chain(e: &dyn StdError) -> Vec<String> {
     let mut out = vec![e.to_string()];
     let mut next = e.source();
     while let Some(s) = next {
@@ -30,7 +30,7 @@ fn chain(e: &dyn StdError) -> Vec<String> {
 
 /// No message of `e`'s chain contains the next one's. Returns the chain.
 #[track_caller]
-fn no_repetition(e: &dyn StdError) -> Vec<String> {
+pub(crate) fn no_repetition(e: &dyn StdError) -> Vec<String> {
     let messages = chain(e);
     for pair in messages.windows(2) {
         assert!(
@@ -46,7 +46,7 @@ fn no_repetition(e: &dyn StdError) -> Vec<String> {
 /// [`no_repetition`], and `{}` of `e` contains the root cause's message
 /// (and `root`, if given). Returns `{}`.
 #[track_caller]
-fn reads_well(e: &dyn StdError, root: Option<&str>) -> String {
+pub(crate) fn reads_well(e: &dyn StdError, root: Option<&str>) -> String {
     let messages = no_repetition(e);
     let top = &messages[0];
     let last = messages.last().unwrap();

@@ -22,3 +22,5 @@ mod postgres;
 mod service;
 #[cfg(feature = "tcp")]
 mod tcp;
+#[cfg(feature = "tls")]
+mod tls;

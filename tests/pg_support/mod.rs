@@ -245,6 +245,36 @@ impl PgServer {
         }
     }
 
+    /// Turns TLS on for the throwaway server with this certificate (chain)
+    /// and key, in PEM: written into the data directory, owned by the
+    /// server's user, the key readable by it alone; `ssl = on` through
+    /// `ALTER SYSTEM` and a reload.
+    pub async fn enable_ssl(&self, cert_pem: &str, key_pem: &str) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let o = self.owned();
+        let meta = std::fs::metadata(&o.data).expect("the data directory");
+        for (name, contents, mode) in [
+            ("server.crt", cert_pem, 0o644),
+            ("server.key", key_pem, 0o600),
+        ] {
+            let file = o.data.join(name);
+            std::fs::write(&file, contents)
+                .unwrap_or_else(|e| panic!("writing {}: {e}", file.display()));
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
+            std::os::unix::fs::chown(&file, Some(meta.uid()), Some(meta.gid())).unwrap();
+        }
+        let client = self.client().await;
+        client
+            .batch_execute("ALTER SYSTEM SET ssl = on")
+            .await
+            .unwrap();
+        let reloaded = client
+            .query_one("SELECT pg_reload_conf()", &[])
+            .await
+            .unwrap();
+        assert!(reloaded.get::<_, bool>(0));
+    }
+
     fn owned(&self) -> &Owned {
         self.owned
             .as_ref()

@@ -24,6 +24,8 @@ pub mod mock;
 #[cfg(feature = "postgres")]
 #[path = "../pg_support/mod.rs"]
 pub mod pg;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 #[allow(unused_imports)] // not every binary uses every part
 pub use mock::{Gate, Key, Mock, MockConn, MockError, Step, Switches, core_builder};

@@ -3,11 +3,11 @@
 //!
 //! Verification is always on: the server's certificate chain must lead to a
 //! trusted root, and the certificate must name the host dialed (the
-//! [`Destination`](super::tcp::Destination)'s host name, or its IP address),
+//! [`Destination`]'s host name, or its IP address),
 //! unless [`server_name`](TlsConfig::server_name) says which name to expect
 //! instead. A failed handshake fails the dial with an error that says why,
 //! in rustls's words (`invalid peer certificate: UnknownIssuer`,
-//! `NotValidForName`, `Expired`…).
+//! `certificate not valid for name "…"`, `certificate expired`…).
 //!
 //! | constructor | trusts | presents |
 //! |---|---|---|
@@ -173,7 +173,21 @@ impl TlsConfig {
         TlsConnector::from(Arc::clone(&self.config))
             .connect(name, tcp)
             .await
-            .map_err(|e| io::Error::new(e.kind(), format!("TLS handshake with {dest} failed: {e}")))
+            .map_err(|e| {
+                // A server that shares none of the ALPN protocols offered
+                // refuses the handshake with this alert: `Unsupported` lets
+                // the manager that asked for a protocol say so.
+                let refused_alpn = e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>())
+                    == Some(&rustls::Error::AlertReceived(
+                        rustls::AlertDescription::NoApplicationProtocol,
+                    ));
+                let kind = if refused_alpn {
+                    io::ErrorKind::Unsupported
+                } else {
+                    e.kind()
+                };
+                io::Error::new(kind, format!("TLS handshake with {dest} failed: {e}"))
+            })
     }
 }
 

@@ -1,0 +1,320 @@
+//! The managers over TLS against real rustls servers on 127.0.0.1, with
+//! certificates made at test time (`support::tls`): TCP (`TlsManager`),
+//! HTTP/2 and gRPC (ALPN `h2`), and PostgreSQL with `ssl = on`. A handshake
+//! is made once and the connection reused; an unknown CA, a wrong host
+//! name, an expired certificate and a server without `h2` each fail the
+//! dial with an error that says which; a server that requires a client
+//! certificate gets one from a caller-given rustls configuration.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use connpool::managers::http2::{Http2Error, Http2Manager};
+use connpool::managers::tcp::{Destination, TcpManager};
+use connpool::managers::tls::{TlsConfig, TlsManager};
+use connpool::{Error, Pool};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use parking_lot::Mutex;
+use rustls::ServerConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use crate::support::tls::{Ca, Leaf};
+
+/// A TLS server on 127.0.0.1: an echo server, or an HTTP/2 server answering
+/// `hello` (and recording each request's scheme). Counts handshakes.
+struct TlsServer {
+    port: u16,
+    handshakes: Arc<AtomicUsize>,
+    schemes: Arc<Mutex<Vec<String>>>,
+}
+
+#[derive(Clone, Copy)]
+enum Serve {
+    Echo,
+    Http2,
+}
+
+impl TlsServer {
+    async fn start(config: Arc<ServerConfig>, serve: Serve) -> TlsServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = TlsAcceptor::from(config);
+        let handshakes = Arc::new(AtomicUsize::new(0));
+        let schemes: Arc<Mutex<Vec<String>>> = Arc::default();
+        let (count, seen) = (handshakes.clone(), schemes.clone());
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, count, seen) = (acceptor.clone(), count.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    count.fetch_add(1, Ordering::SeqCst);
+                    match serve {
+                        Serve::Echo => {
+                            let mut buf = [0; 1024];
+                            while let Ok(n @ 1..) = tls.read(&mut buf).await {
+                                if tls.write_all(&buf[..n]).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                        Serve::Http2 => {
+                            let service = service_fn(move |req: hyper::Request<Incoming>| {
+                                seen.lock()
+                                    .push(req.uri().scheme_str().unwrap_or("").to_owned());
+                                async {
+                                    Ok::<_, Infallible>(hyper::Response::new(Full::new(
+                                        Bytes::from_static(b"hello"),
+                                    )))
+                                }
+                            });
+                            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                .serve_connection(TokioIo::new(tls), service)
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+        TlsServer { port, handshakes, schemes }
+    }
+
+    fn localhost(&self) -> Destination {
+        Destination::from(("localhost", self.port))
+    }
+
+    fn handshakes(&self) -> usize {
+        self.handshakes.load(Ordering::SeqCst)
+    }
+}
+
+async fn echo(conn: &mut (impl AsyncReadExt + AsyncWriteExt + Unpin)) -> std::io::Result<Vec<u8>> {
+    conn.write_all(b"hello\n").await?;
+    let mut reply = vec![0; 6];
+    conn.read_exact(&mut reply).await?;
+    Ok(reply)
+}
+
+fn tcp_tls(config: Arc<rustls::ClientConfig>) -> TlsManager {
+    TlsManager::new(TcpManager::new(), TlsConfig::from_client_config(config))
+}
+
+#[tokio::test]
+async fn tcp_over_tls_handshakes_once_and_reuses_the_connection() {
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
+    let pool = Pool::builder(tcp_tls(ca.client())).build().await.unwrap();
+    for _ in 0..3 {
+        let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+        assert_eq!(
+            echo(&mut conn).await.unwrap(),
+            b"hello\n",
+            "through the guard"
+        );
+    }
+    assert_eq!(pool.state().counters.dials, 1);
+    assert_eq!(server.handshakes(), 1);
+
+    // An address destination is checked against the certificate's IP.
+    let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
+    let mut conn = pool.get_for(&addr.into()).await.unwrap();
+    assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+}
+
+/// What the dial to a server presenting `leaf` says, for a client that
+/// trusts `trusted`.
+async fn tcp_dial_error(leaf: Leaf, trusted: &Ca, signer: &Ca) -> String {
+    let server = TlsServer::start(signer.server(leaf, &[], false), Serve::Echo).await;
+    let pool = Pool::builder(tcp_tls(trusted.client()))
+        .no_backoff()
+        .build()
+        .await
+        .unwrap();
+    match pool.get_for(&server.localhost()).await {
+        Ok(_) => panic!("{leaf:?}: the dial succeeded"),
+        Err(e @ Error::Connect(_)) => {
+            crate::errors::reads_well(&e, Some("TLS handshake with localhost:"));
+            e.to_string()
+        }
+        Err(e) => panic!("{leaf:?}: {e}"),
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_ca_a_wrong_name_and_an_expired_certificate_fail_the_dial_saying_which() {
+    let ca = Ca::new("test CA");
+    let stranger = Ca::new("some other CA");
+    let unknown = tcp_dial_error(Leaf::Good, &ca, &stranger).await;
+    assert!(unknown.contains("UnknownIssuer"), "{unknown}");
+    let name = tcp_dial_error(Leaf::OtherName, &ca, &ca).await;
+    assert!(name.contains("not valid for name \"localhost\""), "{name}");
+    let expired = tcp_dial_error(Leaf::Expired, &ca, &ca).await;
+    assert!(expired.contains("certificate expired"), "{expired}");
+}
+
+#[tokio::test]
+async fn a_client_certificate_from_a_caller_given_config_passes_mutual_tls() {
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(ca.server(Leaf::Good, &[], true), Serve::Echo).await;
+
+    let pool = Pool::builder(tcp_tls(ca.client_with_cert()))
+        .build()
+        .await
+        .unwrap();
+    let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+    assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+
+    // Without a certificate the server refuses: in TLS 1.3 the client's
+    // handshake completes first, and the refusal comes with the first read.
+    let pool = Pool::builder(tcp_tls(ca.client()))
+        .no_backoff()
+        .build()
+        .await
+        .unwrap();
+    let refused = match pool.get_for(&server.localhost()).await {
+        Err(e) => e.to_string(),
+        Ok(mut conn) => echo(&mut conn).await.unwrap_err().to_string(),
+    };
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+}
+
+#[tokio::test]
+async fn http2_over_tls_speaks_h2_with_the_https_scheme() {
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(ca.server(Leaf::Good, &[b"h2"], false), Serve::Http2).await;
+    let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+    let pool = Pool::builder(manager).build().await.unwrap();
+    for _ in 0..3 {
+        let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+        let request = http::Request::get("/").body(Full::default()).unwrap();
+        let body = conn.send_request(request).await.unwrap().into_body();
+        assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
+    }
+    assert_eq!((pool.state().counters.dials, server.handshakes()), (1, 1));
+    assert_eq!(*server.schemes.lock(), ["https", "https", "https"]);
+}
+
+#[tokio::test]
+async fn a_tls_server_without_h2_in_alpn_fails_the_http2_dial() {
+    let ca = Ca::new("test CA");
+    // One that offers only HTTP/1.1 (rustls refuses the handshake), one
+    // that does no ALPN at all (the handshake completes, with no protocol).
+    for offers in [&[&b"http/1.1"[..]][..], &[]] {
+        let server = TlsServer::start(ca.server(Leaf::Good, offers, false), Serve::Http2).await;
+        let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+        let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
+        let e = pool.get_for(&server.localhost()).await.unwrap_err();
+        assert!(
+            matches!(e.manager_error(), Some(Http2Error::NoH2 { alpn: None })),
+            "{e:?}"
+        );
+        let message = crate::errors::reads_well(&e, None);
+        assert!(message.contains("did not agree on h2"), "{message}");
+    }
+}
+
+#[cfg(feature = "grpc")]
+mod grpc {
+    use connpool::Pool;
+    use connpool::managers::grpc::GrpcManager;
+    use connpool::managers::service::Http2Service;
+    use connpool::managers::tls::TlsConfig;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    use tokio::net::TcpListener;
+    use tokio_rustls::TlsAcceptor;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use crate::support::tls::{Ca, Leaf};
+
+    #[tokio::test]
+    async fn grpc_over_tls_calls_through_the_pooled_service() {
+        let ca = Ca::new("test CA");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = TlsAcceptor::from(ca.server(Leaf::Good, &[b"h2"], false));
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let (acceptor, health) = (acceptor.clone(), health.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), TowerToHyperService::new(health))
+                        .await;
+                });
+            }
+        });
+
+        let manager = GrpcManager::new().tls(TlsConfig::from_client_config(ca.client()));
+        let pool = Pool::builder(manager).build().await.unwrap();
+        let mut client = HealthClient::new(Http2Service::new(pool.clone(), ("localhost", port)));
+        for _ in 0..3 {
+            let reply = client.check(HealthCheckRequest::default()).await.unwrap();
+            assert_eq!(reply.get_ref().status(), ServingStatus::Serving);
+        }
+        assert_eq!(pool.state().counters.dials, 1);
+    }
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use connpool::Pool;
+    use connpool::managers::postgres::PostgresManager;
+    use connpool::managers::tls::TlsConfig;
+    use tokio_postgres::config::SslMode;
+
+    use crate::support::pg;
+    use crate::support::tls::{Ca, Leaf};
+
+    #[tokio::test]
+    async fn postgres_over_verified_tls_and_a_wrong_ca_reads_well() {
+        let Some(server) = pg::dedicated() else {
+            return;
+        };
+        let ca = Ca::new("test CA");
+        let (cert, key) = ca.leaf_pem(Leaf::Good);
+        server.enable_ssl(&cert, &key).await;
+
+        let mut config = server.config();
+        config.host("localhost").ssl_mode(SslMode::Require);
+        let tls = TlsConfig::from_client_config(ca.client()).postgres();
+        let pool = Pool::builder(PostgresManager::with_tls(config.clone(), tls).single())
+            .build()
+            .await
+            .unwrap();
+        let conn = pool.get().await.unwrap();
+        let row = conn
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(row.get::<_, bool>(0), "the session is encrypted");
+        drop(conn);
+
+        let stranger = Ca::new("some other CA");
+        let tls = TlsConfig::from_client_config(stranger.client()).postgres();
+        let e = Pool::builder(PostgresManager::with_tls(config, tls).single())
+            .initial(1)
+            .build()
+            .await
+            .unwrap_err();
+        let message = e.to_string();
+        assert!(message.contains("UnknownIssuer"), "{message}");
+    }
+}
