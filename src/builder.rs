@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::*;
 use crate::error::BuildError;
+use crate::hooks::{HookFuture, Hooks};
 use crate::manager::Manager;
 use crate::pool::Pool;
 
@@ -36,6 +37,9 @@ mod validate;
 /// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
 /// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
 /// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
+/// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
+/// | `before_lend` | none | the health check already covers liveness; without it a checkout runs no user code |
+/// | `after_return` | none (the manager's own [`recycle`](Manager::recycle) still runs) | without it a return spawns no task |
 ///
 /// # Keepalive and the gRPC `MinTime` trap
 ///
@@ -77,6 +81,7 @@ pub struct Builder<M: Manager> {
     max_connecting: usize,
     max_borrowers: usize,
     clock_thread: bool,
+    hooks: Hooks<M>,
 }
 
 impl<M: Manager> Builder<M> {
@@ -110,6 +115,7 @@ impl<M: Manager> Builder<M> {
             max_connecting: DEFAULT_MAX_CONNECTING,
             max_borrowers: DEFAULT_MAX_BORROWERS,
             clock_thread: false,
+            hooks: Hooks::default(),
         }
     }
 
@@ -316,13 +322,102 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Runs `hook` on every new connection, inside its dial (bounded with
+    /// it by `connect_timeout`), before it is first lent or parked: e.g.
+    /// `SET application_name`, `SET search_path`. An error fails the dial
+    /// with that error, as a failed [`Manager::connect`] does
+    /// ([`ConnectError::Manager`](crate::ConnectError::Manager): `{}` shows
+    /// the manager's message, and a log line at `debug` says it was this
+    /// hook); a panic fails it with
+    /// [`ConnectError::Panicked`](crate::ConnectError::Panicked). The
+    /// connection is then closed, never lent. See the `hooks` table in the
+    /// crate's README.
+    ///
+    /// ```
+    /// # use connpool::{Manager, Pool, async_trait};
+    /// # struct Numbers;
+    /// # #[async_trait]
+    /// # impl Manager for Numbers {
+    /// #     type Key = ();
+    /// #     type Connection = Vec<String>;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self, _: &()) -> Result<Vec<String>, std::io::Error> { Ok(vec![]) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder(Numbers)
+    ///     .after_connect(|conn, _key| {
+    ///         Box::pin(async move {
+    ///             conn.push("SET application_name = 'billing'".into());
+    ///             Ok(())
+    ///         })
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(pool.get().await?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn after_connect<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_connect = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` before a connection taken from the idle list is lent
+    /// (after the health-check ping, if one is due), in the getter's task,
+    /// bounded by `ping_timeout` and the checkout deadline: a check cheaper
+    /// than a ping, or a per-checkout setting. An error, a panic or the
+    /// time limit closes the connection as
+    /// [`Broken`](crate::CloseReason::Broken) and the getter is served by
+    /// another one, as after a failed health check. Not run on a connection
+    /// handed over by a returning borrower or a dial (it just worked).
+    /// Every idle checkout then takes the slower path (an `await`).
+    pub fn before_lend<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.before_lend = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` on each connection lent exclusively after its borrower
+    /// gives it back, before it is lent again or parked, in a task of its
+    /// own (the borrower's drop does not wait): e.g. a session reset. Runs
+    /// after the manager's own [`Manager::recycle`], the two bounded
+    /// together by `ping_timeout`; meanwhile the connection counts as
+    /// `recycling`. An error, a panic or the time limit closes the
+    /// connection as [`Broken`](crate::CloseReason::Broken). A connection
+    /// marked broken, past its lifetime or uses, or returned to a closed
+    /// pool is closed without it; shared connections never run it.
+    pub fn after_return<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_return = Some(Box::new(hook));
+        self
+    }
+
     /// Validates the configuration, pre-warms the `initial` connections and
     /// returns the pool. Must be called within a tokio runtime: the pool
     /// spawns its dials and closes there. If that runtime's clock is paused
     /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
     pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
         let config = self.validate()?;
-        Pool::start(self.manager, config, self.initial).await
+        let mut hooks = self.hooks;
+        hooks.recycles = hooks.after_return.is_some() || self.manager.recycles();
+        Pool::start(self.manager, config, hooks, self.initial).await
     }
 }
 
@@ -361,6 +456,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("max_connecting", &self.max_connecting)
             .field("max_borrowers", &self.max_borrowers)
             .field("clock_thread", &self.clock_thread)
+            .field("hooks", &self.hooks.names())
             .finish_non_exhaustive()
     }
 }

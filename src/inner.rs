@@ -14,16 +14,19 @@ use crate::clock::{Clock, Tick};
 use crate::config::Config;
 use crate::contain;
 use crate::core::{Action, Detached, Effects, State, Transition};
+use crate::hooks::Hooks;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 use crate::store::{ConnId, KeyId};
 use crate::sync::{Mutex, MutexGuard};
-use crate::tasks::{spawn_close, spawn_dial, spawn_ping};
+use crate::tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
 
 /// What every handle, guard and task of one pool shares.
 pub(crate) struct PoolInner<M: Manager> {
     pub(crate) manager: M,
     pub(crate) config: Config,
+    /// The user's hooks, and whether returns are recycled.
+    pub(crate) hooks: Hooks<M>,
     /// The one lock: see the `core` module for what it guards. On lines
     /// of its own, starting one: its byte and the state's first field (the
     /// single-key fast path's stack) share a line.
@@ -67,12 +70,18 @@ impl<M: Manager> PoolInner<M> {
     /// The shared part of a pool built now, on the current runtime, with
     /// one [`Pool`](crate::Pool) handle; `maintenance` wakes its
     /// maintenance task.
-    pub(crate) fn new(manager: M, config: Config, maintenance: Arc<Notify>) -> Self {
+    pub(crate) fn new(
+        manager: M,
+        config: Config,
+        hooks: Hooks<M>,
+        maintenance: Arc<Notify>,
+    ) -> Self {
         let clock = Clock::detect(config.clock_thread);
         PoolInner {
             state: Lined(Mutex::new(State::new(&config))),
             manager,
             config,
+            hooks,
             drained: Notify::new(),
             runtime: Handle::current(),
             maintenance,
@@ -148,6 +157,7 @@ impl<M: Manager> PoolInner<M> {
                 Action::Dial(order) => spawn_dial(self, order),
                 Action::Close(conn, reason) => spawn_close(self, conn, reason),
                 Action::Ping(key_id, conn) => spawn_ping(self, key_id, conn),
+                Action::Recycle(key_id, key, conn) => spawn_recycle(self, key_id, key, conn),
             }
         }
         if let Some(delay) = backoff {
@@ -169,7 +179,7 @@ impl<M: Manager> PoolInner<M> {
     /// [`Manager::is_broken`] of a connection of `key`; a panic says broken.
     pub(crate) fn is_broken(&self, key: KeyId, conn: &mut M::Connection) -> bool {
         contain::call(|| self.manager.is_broken(conn)).unwrap_or_else(|panic| {
-            panic.log("is_broken", &self.key(key));
+            panic.log("Manager::is_broken", &self.key(key));
             true
         })
     }
@@ -188,6 +198,9 @@ impl<M: Manager> PoolInner<M> {
                 .then_some(CloseReason::Broken)
         });
         let now = self.clock.now();
+        if self.hooks.recycles && close.is_none() {
+            return self.recycle(key, cid, conn, now);
+        }
         let mut state = self.state.lock();
         let conn = match close {
             None => match state.return_recent(key, cid, conn, now, &self.config) {
@@ -197,6 +210,13 @@ impl<M: Manager> PoolInner<M> {
             Some(_) => conn,
         };
         self.transition_in(state, now, |t| t.give_back(key, cid, conn, close));
+    }
+
+    /// [`give_back`](PoolInner::give_back) with recycling on: the
+    /// connection is recycled in a task before it is placed.
+    #[cold]
+    fn recycle(self: &Arc<Self>, key: KeyId, cid: ConnId, conn: M::Connection, now: Tick) {
+        self.transition(now, |t| t.recycle(key, cid, conn));
     }
 
     /// Gives back a borrower's handle to the shared connection in `slot`.
@@ -221,7 +241,7 @@ impl<M: Manager> PoolInner<M> {
                 .0
         })
         .unwrap_or_else(|panic| {
-            panic.log("lending", &self.key(key));
+            panic.log("Manager::lending", &self.key(key));
             close = Some(CloseReason::Broken);
             0
         });

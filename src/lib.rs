@@ -76,6 +76,7 @@
 //! | `maintenance` | the one task per pool that runs the timers |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
 //! | `tasks` | dial, keepalive-ping and close tasks |
+//! | `hooks` | the user's hooks (after connect, before lend, after return) and how they are run |
 //! | `contain` | calls into user code, with their panics contained |
 //! | `stats` | snapshots and counters |
 //! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
@@ -93,6 +94,7 @@ mod contain;
 mod core;
 mod error;
 mod guard;
+mod hooks;
 mod inner;
 #[cfg(all(test, connpool_loom))]
 mod loom_tests;
@@ -128,6 +130,7 @@ pub use config::{
 };
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
+pub use hooks::HookFuture;
 pub use manager::{Lending, Manager};
 pub use pool::Pool;
 pub use stats::{CloseReason, Counters, KeyState, PoolState};

@@ -230,7 +230,11 @@ impl<K: Key> Core<K> {
     #[track_caller]
     fn assert_quiet(&self, open: usize, idle: usize) {
         let s = self.state.lock().snapshot();
-        assert_eq!(s.open, s.idle + s.lent + s.dialing + s.pinging, "{s:?}");
+        assert_eq!(
+            s.open,
+            s.idle + s.lent + s.dialing + s.pinging + s.recycling,
+            "{s:?}"
+        );
         assert_eq!(
             (s.open, s.idle, s.lent, s.borrowers, s.waiting, s.dialing),
             (open, idle, 0, 0, 0, 0),

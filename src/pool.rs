@@ -20,6 +20,7 @@ use crate::contain::Caught;
 use crate::core::{Checkout, Outcome};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
+use crate::hooks::{self, Hooks};
 use crate::inner::PoolInner;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
@@ -82,10 +83,11 @@ impl<M: Manager> Pool<M> {
     pub(crate) async fn start(
         manager: M,
         config: Config,
+        hooks: Hooks<M>,
         initial: Vec<(M::Key, usize)>,
     ) -> Result<Self, BuildError<M::Error>> {
         let wake = Arc::new(Notify::new());
-        let inner = Arc::new(PoolInner::new(manager, config, Arc::clone(&wake)));
+        let inner = Arc::new(PoolInner::new(manager, config, hooks, Arc::clone(&wake)));
         spawn_maintenance(&inner, wake);
         let pool = Pool { inner };
         if initial.iter().any(|(_, n)| *n > 0) {
@@ -187,8 +189,8 @@ impl<M: Manager> Pool<M> {
                 if self.inner.is_broken(id, &mut conn) {
                     Pooled::close_for(conn, CloseReason::Broken);
                     Attempt::Again
-                } else if check {
-                    Attempt::Check(conn)
+                } else if check || self.inner.hooks.before_lend.is_some() {
+                    Attempt::Check(conn, check)
                 } else {
                     Attempt::Lent(conn)
                 }
@@ -220,9 +222,10 @@ impl<M: Manager> Pool<M> {
                         .map_err(|e| self.hint_runtime(e))?;
                     return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
                 }
-                Attempt::Check(mut conn) => match self.health_check(&mut conn, deadline()).await {
-                    Some(true) => return Ok(conn),
-                    Some(false) => Pooled::close_for(conn, CloseReason::HealthCheck),
+                Attempt::Check(mut conn, ping) => match self.vet(&mut conn, ping, deadline()).await
+                {
+                    Some(None) => return Ok(conn),
+                    Some(Some(reason)) => Pooled::close_for(conn, reason),
                     None => {
                         // The error first: closing the connection may make
                         // the pool forget its key.
@@ -254,6 +257,44 @@ impl<M: Manager> Pool<M> {
         e
     }
 
+    /// Vets `conn` before lending it: pings it if `ping`, then runs the
+    /// `before_lend` hook. `Some(None)`: lend it; `Some(Some(reason))`: it
+    /// failed, close it for `reason`; `None`: the checkout deadline passed
+    /// first.
+    async fn vet(
+        &self,
+        conn: &mut Pooled<M>,
+        ping: bool,
+        deadline: Option<Instant>,
+    ) -> Option<Option<CloseReason>> {
+        if ping && !self.health_check(conn, deadline).await? {
+            return Some(Some(CloseReason::HealthCheck));
+        }
+        let Some(hook) = &self.inner.hooks.before_lend else {
+            return Some(None);
+        };
+        let inner = &self.inner;
+        let id = Pooled::key_id(conn);
+        let key = inner.key(id);
+        // Abandoned mid-hook, the connection is in an unknown state.
+        Pooled::set_close(conn, Some(CloseReason::Broken));
+        let run = hooks::run::<M>(Some(hook), conn, &key, Some(inner.config.ping_timeout));
+        let result = match deadline {
+            None => run.await,
+            Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok()?,
+        };
+        let ok = result
+            .inspect_err(|failure| failure.log("the before_lend hook", &key))
+            .is_ok();
+        inner.state.lock().count_before_lend(id, ok);
+        if ok {
+            Pooled::set_close(conn, None);
+            Some(None)
+        } else {
+            Some(Some(CloseReason::Broken))
+        }
+    }
+
     /// Pings `conn` before lending it: `Some(healthy)`, or `None` if the
     /// checkout deadline passed first.
     async fn health_check(&self, conn: &mut Pooled<M>, deadline: Option<Instant>) -> Option<bool> {
@@ -282,7 +323,7 @@ impl<M: Manager> Pool<M> {
                 false
             }
             Ok(Err(panic)) => {
-                panic.log("ping", &inner.key(key));
+                panic.log("Manager::ping", &inner.key(key));
                 false
             }
             Err(_) => {
@@ -413,8 +454,9 @@ enum Attempt<M: Manager> {
     Failed(Error<M::Error>),
     /// No idle connection: wait on this slot.
     Wait(WaiterId),
-    /// Lent, but the health-check policy wants it pinged first.
-    Check(Pooled<M>),
+    /// Lent, but to be vetted first: pinged if `true` (the health-check
+    /// policy says so), then the `before_lend` hook, if set.
+    Check(Pooled<M>, bool),
     /// It was broken and is closed: try again.
     Again,
 }

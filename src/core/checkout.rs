@@ -32,6 +32,18 @@ pub(crate) enum Checkout<C> {
 }
 
 impl<M: Manager> State<M> {
+    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
+    /// live) and vetted in the getter's task; `ok`: it passed.
+    pub(crate) fn count_before_lend(&mut self, id: KeyId, ok: bool) {
+        let entry = self.keys.get_mut(id);
+        entry.counters.before_lend_checks += 1;
+        self.counters.before_lend_checks += 1;
+        if !ok {
+            entry.counters.before_lend_failures += 1;
+            self.counters.before_lend_failures += 1;
+        }
+    }
+
     /// Whether `id` is in dial backoff at `now`. `now` may come from the
     /// coarse clock (a checkout's), up to a kernel tick behind: a backoff
     /// that seems to last is checked again by the precise clock, so that

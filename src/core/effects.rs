@@ -23,6 +23,9 @@ pub(crate) enum Action<M: Manager> {
     Close(M::Connection, CloseReason),
     /// An idle connection taken out for a keepalive ping.
     Ping(KeyId, Conn<M::Connection>),
+    /// A returned connection taken out to be recycled (the key, cloned for
+    /// the hooks).
+    Recycle(KeyId, M::Key, Conn<M::Connection>),
 }
 
 /// What a transition decided to do outside the lock.
