@@ -11,6 +11,7 @@ mod clock;
 mod config;
 mod core;
 mod health;
+mod hooks;
 mod shared;
 mod shutdown;
 mod smoke;
