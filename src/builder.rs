@@ -324,14 +324,16 @@ impl<M: Manager> Builder<M> {
 
     /// Runs `hook` on every new connection, inside its dial (bounded with
     /// it by `connect_timeout`), before it is first lent or parked: e.g.
-    /// `SET application_name`, `SET search_path`. An error fails the dial
+    /// `SET application_name`, `SET search_path`. It runs again after each
+    /// [`Manager::recycle`] (a reset to a new connection's state, like
+    /// PostgreSQL's `DISCARD ALL`), within the recycle's time limit: what it
+    /// sets survives the reset. An error fails the dial
     /// with that error, as a failed [`Manager::connect`] does
     /// ([`ConnectError::Manager`](crate::ConnectError::Manager): `{}` shows
     /// the manager's message, and a log line at `debug` says it was this
     /// hook); a panic fails it with
     /// [`ConnectError::Panicked`](crate::ConnectError::Panicked). The
-    /// connection is then closed, never lent. See the `hooks` table in the
-    /// crate's README.
+    /// connection is then closed, never lent.
     ///
     /// ```
     /// # use connpool::{Manager, Pool, async_trait};

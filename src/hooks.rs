@@ -10,7 +10,9 @@
 //!
 //! A manager's own reset ([`Manager::recycle`](crate::Manager::recycle),
 //! e.g. the PostgreSQL manager's `DISCARD ALL`) runs at the same point as
-//! `after_return`, first. While either runs the connection is *recycling*:
+//! `after_return`, first, followed by `after_connect` again (the session is
+//! as new, and is set up as a new one is: a `SET` made by `after_connect`
+//! survives the reset). While either runs the connection is *recycling*:
 //! it counts as open (in [`PoolState::recycling`](crate::PoolState)), is
 //! lent to nobody, and then goes through the hand-off like a returned
 //! connection. The borrower's drop does not wait for it.
@@ -105,8 +107,9 @@ pub(crate) async fn run<M: Manager>(
     within(limit, Caught(hook(conn, key))).await
 }
 
-/// [`Manager::recycle`] of `conn`, then the `after_return` hook, within
-/// `limit` together, panics contained.
+/// [`Manager::recycle`] of `conn` and the `after_connect` hook again (a
+/// recycle resets the session to a new one's), then the `after_return`
+/// hook, within `limit` together, panics contained.
 pub(crate) async fn recycle<M: Manager>(
     manager: &M,
     hooks: &Hooks<M>,
@@ -114,16 +117,18 @@ pub(crate) async fn recycle<M: Manager>(
     key: &M::Key,
     limit: Duration,
 ) -> Result<(), HookFailure<M::Error>> {
-    let both = async {
+    let all = async {
         if manager.recycles() {
             Caught(manager.recycle(conn))
                 .await
                 .map_err(HookFailure::Panicked)?
                 .map_err(HookFailure::Failed)?;
+            // The session is as new: set it up as a new one.
+            run::<M>(hooks.after_connect.as_ref(), conn, key, None).await?;
         }
         run::<M>(hooks.after_return.as_ref(), conn, key, None).await
     };
-    match tokio::time::timeout(limit, both).await {
+    match tokio::time::timeout(limit, all).await {
         Ok(result) => result,
         Err(_) => Err(HookFailure::TimedOut(limit)),
     }

@@ -192,10 +192,12 @@ pub trait Manager: Send + Sync + 'static {
 
     /// Resets `conn` after a borrower gave it back and before it is lent
     /// again or parked (the PostgreSQL manager's `DISCARD ALL`), if
-    /// [`recycles`](Manager::recycles) says so. Runs in a task of its own,
-    /// off the borrower's path, before the pool's
-    /// [`after_return`](crate::Builder::after_return) hook, the two bounded
-    /// together by `ping_timeout`; meanwhile the connection is *recycling*
+    /// [`recycles`](Manager::recycles) says so: back to the state of a new
+    /// connection, so the pool's
+    /// [`after_connect`](crate::Builder::after_connect) hook runs again
+    /// after it, then its [`after_return`](crate::Builder::after_return)
+    /// hook. Runs in a task of its own, off the borrower's path, bounded
+    /// with those hooks by `ping_timeout`; meanwhile the connection is *recycling*
     /// (counted in `open`, lent to nobody). An error, a panic or the time
     /// limit closes the connection as [`Broken`](crate::CloseReason::Broken).
     /// Not called for connections lent shared. The default does nothing.

@@ -132,6 +132,15 @@ async fn terminate(admin: &Client, pid: i32) {
     .await;
 }
 
+/// Waits until the connections returned to `pool` were recycled (their
+/// `DISCARD ALL` ran: they are idle, or closed).
+async fn recycled<M: Manager>(pool: &Pool<M>) {
+    wait_for("the returned connections to be recycled", || async {
+        pool.state().recycling == 0
+    })
+    .await;
+}
+
 /// Waits until no session of `app` is left (after the pool closed).
 async fn wait_no_sessions(admin: &Client, app: &str) {
     wait_for(&format!("the sessions of {app} to end"), || async {
@@ -229,10 +238,12 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
 
         // One connection, killed while idle, three times over.
         for round in 0..3 {
+            recycled(&pool).await;
             let pid = {
                 let conn = pool.get().await.unwrap();
                 backend_pid(&conn).await.unwrap()
             };
+            recycled(&pool).await;
             terminate(&admin, pid).await;
             let conn = pool.get().await.expect("get after the kill");
             let new_pid = backend_pid(&conn)
@@ -260,6 +271,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
             }
             pids
         };
+        recycled(&pool).await;
         assert_eq!(pool.state().idle, 3);
         for &pid in &dead_pids {
             terminate(&admin, pid).await;
@@ -706,11 +718,11 @@ impl Manager for Watched {
     }
 
     async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
-        self.inner.ping(conn).await
+        Ok(conn.check_connection().await?)
     }
 
     fn is_broken(&self, conn: &mut Client) -> bool {
-        self.inner.is_broken(conn)
+        conn.is_closed()
     }
 }
 

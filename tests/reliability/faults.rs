@@ -153,8 +153,8 @@ mod pg {
     use std::sync::Arc;
 
     use connpool::async_trait;
+    use connpool::managers::postgres::PgConnection;
     use connpool::managers::postgres::{PostgresManager, SingleDatabase};
-    use tokio_postgres::Client;
 
     use super::Target;
     use crate::support::pg::PgServer;
@@ -190,7 +190,7 @@ mod pg {
             (PostgresManager::new(config).single(), ())
         }
 
-        async fn op(conn: &mut Client, _n: u64) -> Result<(), String> {
+        async fn op(conn: &mut PgConnection, _n: u64) -> Result<(), String> {
             conn.simple_query("SELECT 1")
                 .await
                 .map(drop)
