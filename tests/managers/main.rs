@@ -15,6 +15,8 @@ mod http2;
 #[cfg(feature = "postgres")]
 mod pg_restart;
 #[cfg(feature = "postgres")]
+mod pg_session;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "tcp")]
 mod tcp;

@@ -42,14 +42,14 @@ const WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs a test body with a time limit: a hang fails the test (and the
 /// server guard still stops the server, on unwind).
-async fn bounded<F: Future<Output = ()>>(body: F) {
+pub(crate) async fn bounded<F: Future<Output = ()>>(body: F) {
     if tokio::time::timeout(TEST_LIMIT, body).await.is_err() {
         panic!("test did not finish within {TEST_LIMIT:?}");
     }
 }
 
 /// A name no other test or run uses: `connpool_<tag>_<pid>_<n>`.
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
         "connpool_{tag}_{}_{}",
@@ -60,7 +60,7 @@ fn unique(tag: &str) -> String {
 
 /// A manager for the server's database whose sessions carry `app` as
 /// their `application_name`.
-fn manager(pg: &PgServer, app: &str) -> PostgresManager {
+pub(crate) fn manager(pg: &PgServer, app: &str) -> PostgresManager {
     let mut config = pg.config();
     config.application_name(app);
     PostgresManager::new(config)
@@ -85,12 +85,12 @@ async fn total_sessions(admin: &Client, app: &str) -> i64 {
     sessions(admin, app).await.values().sum()
 }
 
-async fn backend_pid(conn: &Client) -> Result<i32, tokio_postgres::Error> {
+pub(crate) async fn backend_pid(conn: &Client) -> Result<i32, tokio_postgres::Error> {
     Ok(conn.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
 }
 
 /// Polls `cond` until it holds; fails the test after `WAIT_LIMIT`.
-async fn wait_for<F, Fut>(what: &str, mut cond: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, mut cond: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -134,7 +134,7 @@ async fn terminate(admin: &Client, pid: i32) {
 
 /// Waits until the connections returned to `pool` were recycled (their
 /// `DISCARD ALL` ran: they are idle, or closed).
-async fn recycled<M: Manager>(pool: &Pool<M>) {
+pub(crate) async fn recycled<M: Manager>(pool: &Pool<M>) {
     wait_for("the returned connections to be recycled", || async {
         pool.state().recycling == 0
     })
