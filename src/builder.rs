@@ -50,6 +50,35 @@ mod validate;
 /// GOAWAY `too_many_pings` and loses the connection. A gRPC health-check
 /// RPC as the ping is an ordinary call and is not subject to that policy.
 ///
+/// # Hooks
+///
+/// [`after_connect`](Builder::after_connect), [`before_lend`](Builder::before_lend)
+/// and [`after_return`](Builder::after_return) take an async function of a
+/// connection and its key (a closure returning a boxed future, a
+/// [`HookFuture`]); each may fail with the manager's error.
+///
+/// | hook | runs | bounded by | an error (or a panic, or the time limit) |
+/// |---|---|---|---|
+/// | [`after_connect`](crate::Builder::after_connect) | on each new connection, inside its dial, before it is first lent or parked | `connect_timeout` (with the dial; after a recycle, the recycle's `ping_timeout`) | fails the dial with it ([`ConnectError::Manager`](crate::ConnectError::Manager)) |
+/// | [`before_lend`](crate::Builder::before_lend) | before a connection taken from the idle list is lent, in the getter's task (after the health-check ping, if one is due) | `ping_timeout` and the checkout deadline | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)); the getter is served by another |
+/// | [`after_return`](crate::Builder::after_return) | after a borrower gives back a connection lent exclusively, in a task of its own, before the connection is lent again or parked | `ping_timeout` | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)) |
+///
+/// A manager's own reset ([`Manager::recycle`](crate::Manager::recycle),
+/// e.g. the PostgreSQL manager's `DISCARD ALL`) runs at the same point as
+/// `after_return`, first, followed by `after_connect` again (the session is
+/// as new, and is set up as a new one is: a `SET` made by `after_connect`
+/// survives the reset). While either runs the connection is *recycling*:
+/// it counts as open (in [`PoolState::recycling`](crate::PoolState)), is
+/// lent to nobody, and then goes through the hand-off like a returned
+/// connection. The borrower's drop does not wait for it.
+///
+/// **Shared connections.** `after_connect` runs on every new connection.
+/// `before_lend` runs on each borrower's handle before it is lent from a
+/// checkout that did not wait (like the health check, not on a hand-off).
+/// `after_return` and `Manager::recycle` do not run for shared
+/// (multiplexed) connections: their borrowers share one session, so there
+/// is no borrower's state to reset when one of them leaves.
+///
 /// `build` refuses inconsistent values with a [`ConfigError`](crate::ConfigError) naming the field.
 pub struct Builder<M: Manager> {
     manager: M,

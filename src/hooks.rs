@@ -1,28 +1,12 @@
 //! Hooks: user code the pool runs at three points of a connection's life
 //! (after its dial, before it is lent, after it comes back), set on the
-//! [`Builder`](crate::Builder).
+//! [`Builder`](crate::Builder); what each does is documented there
+//! ("Hooks").
 //!
-//! | hook | runs | bounded by | an error (or a panic, or the time limit) |
-//! |---|---|---|---|
-//! | [`after_connect`](crate::Builder::after_connect) | on each new connection, inside its dial, before it is first lent or parked | `connect_timeout` (with the dial) | fails the dial with it ([`ConnectError::Manager`](crate::ConnectError::Manager)) |
-//! | [`before_lend`](crate::Builder::before_lend) | before a connection taken from the idle list is lent, in the getter's task (after the health-check ping, if one is due) | `ping_timeout` and the checkout deadline | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)); the getter is served by another |
-//! | [`after_return`](crate::Builder::after_return) | after a borrower gives back a connection lent exclusively, in a task of its own, before the connection is lent again or parked | `ping_timeout` | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)) |
-//!
-//! A manager's own reset ([`Manager::recycle`](crate::Manager::recycle),
-//! e.g. the PostgreSQL manager's `DISCARD ALL`) runs at the same point as
-//! `after_return`, first, followed by `after_connect` again (the session is
-//! as new, and is set up as a new one is: a `SET` made by `after_connect`
-//! survives the reset). While either runs the connection is *recycling*:
-//! it counts as open (in [`PoolState::recycling`](crate::PoolState)), is
-//! lent to nobody, and then goes through the hand-off like a returned
-//! connection. The borrower's drop does not wait for it.
-//!
-//! **Shared connections.** `after_connect` runs on every new connection.
-//! `before_lend` runs on each borrower's handle before it is lent from a
-//! checkout that did not wait (like the health check, not on a hand-off).
-//! `after_return` and `Manager::recycle` do not run for shared
-//! (multiplexed) connections: their borrowers share one session, so there
-//! is no borrower's state to reset when one of them leaves.
+//! A returned connection that is recycled (an `after_return` hook, or a
+//! manager that recycles) is taken out by the core like a connection due a
+//! keepalive ping (`core::tending`) and tended by a task
+//! (`tasks::spawn_recycle`) running [`recycle`].
 //!
 //! **No cost when unset.** Without hooks the checkout and return paths test
 //! one flag each ([`Hooks::before_lend`] is `None`, [`Hooks::recycles`] is
@@ -80,7 +64,7 @@ impl<M: Manager> Default for Hooks<M> {
 }
 
 impl<M: Manager> Hooks<M> {
-    /// Whether which hooks are set, for `Debug`.
+    /// The names of the hooks set, for `Debug`.
     pub(crate) fn names(&self) -> Vec<&'static str> {
         [
             ("after_connect", self.after_connect.is_some()),

@@ -236,7 +236,7 @@ pub(crate) fn spawn_recycle<M: Manager>(
         let ok = match recycled.await {
             Ok(()) => !inner.is_broken(key_id, &mut conn.conn),
             Err(failure) => {
-                failure.log("recycle", &key);
+                failure.log("the recycle", &key);
                 false
             }
         };
