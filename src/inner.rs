@@ -198,11 +198,9 @@ impl<M: Manager> PoolInner<M> {
                 .then_some(CloseReason::Broken)
         });
         let now = self.clock.now();
-        if self.hooks.recycles && close.is_none() {
-            return self.recycle(key, cid, conn, now);
-        }
         let mut state = self.state.lock();
         let conn = match close {
+            None if self.hooks.recycles => return self.recycle(state, key, cid, conn, now),
             None => match state.return_recent(key, cid, conn, now, &self.config) {
                 Ok(()) => return,
                 Err(conn) => conn,
@@ -212,11 +210,19 @@ impl<M: Manager> PoolInner<M> {
         self.transition_in(state, now, |t| t.give_back(key, cid, conn, close));
     }
 
-    /// [`give_back`](PoolInner::give_back) with recycling on: the
-    /// connection is recycled in a task before it is placed.
+    /// [`give_back`](PoolInner::give_back) in a pool that recycles, under
+    /// its lock: the transition takes the connection out to be recycled.
     #[cold]
-    fn recycle(self: &Arc<Self>, key: KeyId, cid: ConnId, conn: M::Connection, now: Tick) {
-        self.transition(now, |t| t.recycle(key, cid, conn));
+    #[inline(never)]
+    fn recycle(
+        self: &Arc<Self>,
+        state: MutexGuard<'_, State<M>>,
+        key: KeyId,
+        cid: ConnId,
+        conn: M::Connection,
+        now: Tick,
+    ) {
+        self.transition_in(state, now, |t| t.recycle(key, cid, conn));
     }
 
     /// Gives back a borrower's handle to the shared connection in `slot`.

@@ -75,7 +75,8 @@
 //! | `clock` | the pool's time: instants as integers; on the hot path the coarse clock (or an opt-in clock thread's), tokio's (pausable) clock elsewhere |
 //! | `maintenance` | the one task per pool that runs the timers |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
-//! | `tasks` | dial, keepalive-ping and close tasks |
+//! | `vetting` | the health check and the `before_lend` hook before an idle connection is lent |
+//! | `tasks` | dial, keepalive-ping, recycle and close tasks |
 //! | `hooks` | the user's hooks (after connect, before lend, after return) and how they are run |
 //! | `contain` | calls into user code, with their panics contained |
 //! | `stats` | snapshots and counters |
@@ -106,6 +107,7 @@ mod stats;
 mod store;
 mod sync;
 mod tasks;
+mod vetting;
 
 /// The README's examples, compiled and run as doctests (they use every
 /// shipped manager).

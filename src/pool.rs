@@ -16,17 +16,17 @@ use tokio::time::Instant;
 use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::contain::Caught;
 use crate::core::{Checkout, Outcome};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
-use crate::hooks::{self, Hooks};
+use crate::hooks::Hooks;
 use crate::inner::PoolInner;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::store::WaiterId;
 use crate::tasks::dial;
+use crate::vetting;
 
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
 ///
@@ -189,8 +189,10 @@ impl<M: Manager> Pool<M> {
                 if self.inner.is_broken(id, &mut conn) {
                     Pooled::close_for(conn, CloseReason::Broken);
                     Attempt::Again
-                } else if check || self.inner.hooks.before_lend.is_some() {
-                    Attempt::Check(conn, check)
+                } else if check {
+                    Attempt::Check(conn)
+                } else if self.inner.hooks.before_lend.is_some() {
+                    Attempt::Vet(conn)
                 } else {
                     Attempt::Lent(conn)
                 }
@@ -210,7 +212,7 @@ impl<M: Manager> Pool<M> {
         // Computed when first needed: most gets never wait or ping.
         let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
         loop {
-            match attempt {
+            let (mut conn, ping) = match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
                 Attempt::Failed(e) => return Err(e),
                 Attempt::Wait(w) => {
@@ -222,21 +224,25 @@ impl<M: Manager> Pool<M> {
                         .map_err(|e| self.hint_runtime(e))?;
                     return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
                 }
-                Attempt::Check(mut conn, ping) => match self.vet(&mut conn, ping, deadline()).await
-                {
-                    Some(None) => return Ok(conn),
-                    Some(Some(reason)) => Pooled::close_for(conn, reason),
-                    None => {
-                        // The error first: closing the connection may make
-                        // the pool forget its key.
-                        let id = Pooled::key_id(&conn);
-                        let waited = self.inner.clock.now().saturating_duration_since(start);
-                        let err = self.inner.state.lock().timeout_error(id, waited);
-                        Pooled::close_for(conn, CloseReason::HealthCheck);
-                        return Err(self.hint_runtime(err));
-                    }
-                },
-                Attempt::Again => {}
+                Attempt::Check(conn) => (conn, true),
+                Attempt::Vet(conn) => (conn, false),
+                Attempt::Again => {
+                    attempt = self.attempt(key, false, self.inner.clock.now());
+                    continue;
+                }
+            };
+            match vetting::vet(&self.inner, &mut conn, ping, deadline()).await {
+                Some(None) => return Ok(conn),
+                Some(Some(reason)) => Pooled::close_for(conn, reason),
+                None => {
+                    // The error first: closing the connection may make the
+                    // pool forget its key.
+                    let id = Pooled::key_id(&conn);
+                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    let err = self.inner.state.lock().timeout_error(id, waited);
+                    Pooled::close_for(conn, CloseReason::HealthCheck);
+                    return Err(self.hint_runtime(err));
+                }
             }
             attempt = self.attempt(key, false, self.inner.clock.now());
         }
@@ -255,93 +261,6 @@ impl<M: Manager> Pool<M> {
                 Handle::try_current().map_or(true, |h| h.id() != self.inner.runtime.id());
         }
         e
-    }
-
-    /// Vets `conn` before lending it: pings it if `ping`, then runs the
-    /// `before_lend` hook. `Some(None)`: lend it; `Some(Some(reason))`: it
-    /// failed, close it for `reason`; `None`: the checkout deadline passed
-    /// first.
-    async fn vet(
-        &self,
-        conn: &mut Pooled<M>,
-        ping: bool,
-        deadline: Option<Instant>,
-    ) -> Option<Option<CloseReason>> {
-        if ping && !self.health_check(conn, deadline).await? {
-            return Some(Some(CloseReason::HealthCheck));
-        }
-        let Some(hook) = &self.inner.hooks.before_lend else {
-            return Some(None);
-        };
-        let inner = &self.inner;
-        let id = Pooled::key_id(conn);
-        let key = inner.key(id);
-        // Abandoned mid-hook, the connection is in an unknown state.
-        Pooled::set_close(conn, Some(CloseReason::Broken));
-        let run = hooks::run::<M>(Some(hook), conn, &key, Some(inner.config.ping_timeout));
-        let result = match deadline {
-            None => run.await,
-            Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok()?,
-        };
-        let ok = result
-            .inspect_err(|failure| failure.log("the before_lend hook", &key))
-            .is_ok();
-        inner.state.lock().count_before_lend(id, ok);
-        if ok {
-            Pooled::set_close(conn, None);
-            Some(None)
-        } else {
-            Some(Some(CloseReason::Broken))
-        }
-    }
-
-    /// Pings `conn` before lending it: `Some(healthy)`, or `None` if the
-    /// checkout deadline passed first.
-    async fn health_check(&self, conn: &mut Pooled<M>, deadline: Option<Instant>) -> Option<bool> {
-        let inner = &self.inner;
-        // Abandoned mid-ping (the getter gave up), the connection is in an
-        // unknown state: it is closed, not returned.
-        Pooled::set_close(conn, Some(CloseReason::HealthCheck));
-        let ping =
-            tokio::time::timeout(inner.config.ping_timeout, Caught(inner.manager.ping(conn)));
-        let result = match deadline {
-            None => ping.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
-                Ok(result) => result,
-                Err(_) => {
-                    self.health_checked(conn, false);
-                    return None;
-                }
-            },
-        };
-        tracing::trace!("health check ping");
-        let key = Pooled::key_id(conn);
-        let ok = match result {
-            Ok(Ok(Ok(()))) => !inner.is_broken(key, conn),
-            Ok(Ok(Err(e))) => {
-                tracing::debug!(error = %e, "health check failed");
-                false
-            }
-            Ok(Err(panic)) => {
-                panic.log("Manager::ping", &inner.key(key));
-                false
-            }
-            Err(_) => {
-                tracing::debug!("health check timed out");
-                false
-            }
-        };
-        self.health_checked(conn, ok);
-        if ok {
-            Pooled::set_close(conn, None);
-        }
-        Some(ok)
-    }
-
-    fn health_checked(&self, conn: &Pooled<M>, ok: bool) {
-        let (id, slot) = (Pooled::key_id(conn), Pooled::shared_slot(conn));
-        self.inner
-            .transition(self.inner.clock.now(), |t| t.health_checked(id, slot, ok));
     }
 
     async fn wait(&self, id: WaiterId, deadline: Option<Instant>) -> Outcome<M> {
@@ -454,9 +373,11 @@ enum Attempt<M: Manager> {
     Failed(Error<M::Error>),
     /// No idle connection: wait on this slot.
     Wait(WaiterId),
-    /// Lent, but to be vetted first: pinged if `true` (the health-check
-    /// policy says so), then the `before_lend` hook, if set.
-    Check(Pooled<M>, bool),
+    /// Lent, but the health-check policy wants it pinged first (then the
+    /// `before_lend` hook runs, if set).
+    Check(Pooled<M>),
+    /// Lent, but the `before_lend` hook runs first.
+    Vet(Pooled<M>),
     /// It was broken and is closed: try again.
     Again,
 }
