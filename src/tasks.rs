@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::clock::Tick;
 
 use crate::contain::{self, Caught, Panic};
-use crate::core::{DialOrder, Dialed, PingResult};
+use crate::core::{DialOrder, Dialed, PingResult, Tended};
 use crate::error::ConnectError;
 use crate::hooks::{self, HookFailure};
 use crate::inner::PoolInner;
@@ -149,11 +149,7 @@ pub(crate) fn spawn_ping<M: Manager>(
     key_id: KeyId,
     mut conn: Conn<M::Connection>,
 ) {
-    let mut guard = PingGuard {
-        inner: Arc::clone(inner),
-        key_id,
-        done: false,
-    };
+    let mut guard = TendGuard::new(inner, key_id, Tended::Keepalive(PingResult::Missed));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let manager = &inner.manager;
@@ -185,34 +181,8 @@ pub(crate) fn spawn_ping<M: Manager>(
             (Some(true), false) => PingResult::Ok,
             (_, false) => PingResult::Missed,
         };
-        guard.finish(Some(conn), result);
+        guard.finish(Some(conn), Tended::Keepalive(result));
     });
-}
-
-/// Settles a keepalive ping; if dropped unfinished (the ping panicked), the
-/// connection is gone and is counted as closed.
-struct PingGuard<M: Manager> {
-    inner: Arc<PoolInner<M>>,
-    key_id: KeyId,
-    done: bool,
-}
-
-impl<M: Manager> PingGuard<M> {
-    fn finish(&mut self, conn: Option<Conn<M::Connection>>, ping: PingResult) {
-        self.done = true;
-        let key_id = self.key_id;
-        self.inner
-            .transition(Tick::now(), |t| t.keepalive_done(key_id, conn, ping));
-    }
-}
-
-impl<M: Manager> Drop for PingGuard<M> {
-    fn drop(&mut self) {
-        if !self.done {
-            tracing::debug!("keepalive ping aborted");
-            self.finish(None, PingResult::Missed);
-        }
-    }
 }
 
 /// Recycles a returned connection in its own task (see the `hooks`
@@ -224,11 +194,7 @@ pub(crate) fn spawn_recycle<M: Manager>(
     key: M::Key,
     mut conn: Conn<M::Connection>,
 ) {
-    let mut guard = RecycleGuard {
-        inner: Arc::clone(inner),
-        key_id,
-        done: false,
-    };
+    let mut guard = TendGuard::new(inner, key_id, Tended::Recycle(false));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let limit = inner.config.ping_timeout;
@@ -240,32 +206,44 @@ pub(crate) fn spawn_recycle<M: Manager>(
                 false
             }
         };
-        guard.finish(Some(conn), ok);
+        guard.finish(Some(conn), Tended::Recycle(ok));
     });
 }
 
-/// Settles a recycle; if dropped unfinished (its runtime shut down), the
-/// connection is gone and is counted as closed.
-struct RecycleGuard<M: Manager> {
+/// Settles the task of a connection that is out (a keepalive ping, a
+/// recycle); if dropped unfinished (it panicked, or its runtime shut down),
+/// the connection is gone and is counted as closed.
+struct TendGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
     key_id: KeyId,
+    /// What the task does, as its outcome if it fails.
+    what: Tended,
     done: bool,
 }
 
-impl<M: Manager> RecycleGuard<M> {
-    fn finish(&mut self, conn: Option<Conn<M::Connection>>, ok: bool) {
+impl<M: Manager> TendGuard<M> {
+    fn new(inner: &Arc<PoolInner<M>>, key_id: KeyId, what: Tended) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            key_id,
+            what: what.aborted(),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, conn: Option<Conn<M::Connection>>, how: Tended) {
         self.done = true;
         let key_id = self.key_id;
         self.inner
-            .transition(Tick::now(), |t| t.recycled(key_id, conn, ok));
+            .transition(Tick::now(), |t| t.tended(key_id, conn, how));
     }
 }
 
-impl<M: Manager> Drop for RecycleGuard<M> {
+impl<M: Manager> Drop for TendGuard<M> {
     fn drop(&mut self) {
         if !self.done {
-            tracing::debug!("recycle aborted");
-            self.finish(None, false);
+            tracing::debug!(what = ?self.what, "tending task aborted");
+            self.finish(None, self.what);
         }
     }
 }

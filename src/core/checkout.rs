@@ -35,13 +35,12 @@ impl<M: Manager> State<M> {
     /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
     /// live) and vetted in the getter's task; `ok`: it passed.
     pub(crate) fn count_before_lend(&mut self, id: KeyId, ok: bool) {
-        let entry = self.keys.get_mut(id);
-        entry.counters.before_lend_checks += 1;
-        self.counters.before_lend_checks += 1;
-        if !ok {
-            entry.counters.before_lend_failures += 1;
-            self.counters.before_lend_failures += 1;
-        }
+        self.count_call(
+            id,
+            ok,
+            |c| &mut c.before_lend_checks,
+            |c| &mut c.before_lend_failures,
+        );
     }
 
     /// Whether `id` is in dial backoff at `now`. `now` may come from the

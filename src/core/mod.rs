@@ -60,7 +60,7 @@ pub(crate) use checkout::Checkout;
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
-pub(crate) use tending::PingResult;
+pub(crate) use tending::{PingResult, Tended};
 pub(crate) use waiting::Outcome;
 
 use crate::clock::Tick;

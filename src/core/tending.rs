@@ -25,6 +25,25 @@ pub(super) enum Tending {
     Recycle,
 }
 
+/// How the task of a connection that was out ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tended {
+    /// A keepalive ping, with its result.
+    Keepalive(PingResult),
+    /// A recycle; `true`: it passed.
+    Recycle(bool),
+}
+
+impl Tended {
+    /// How a task that died with its connection counts.
+    pub(crate) fn aborted(self) -> Tended {
+        match self {
+            Tended::Keepalive(_) => Tended::Keepalive(PingResult::Missed),
+            Tended::Recycle(_) => Tended::Recycle(false),
+        }
+    }
+}
+
 /// How a keepalive ping ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PingResult {
@@ -90,22 +109,24 @@ impl<M: Manager> Transition<'_, M> {
         }
     }
 
-    /// A keepalive ping of a connection of `id` ended at `now`: `conn` is
-    /// `None` if the ping task died with it.
-    pub(crate) fn keepalive_done(
-        mut self,
-        id: KeyId,
-        conn: Option<Conn<M::Connection>>,
-        ping: PingResult,
-    ) {
-        let ok = ping == PingResult::Ok;
-        let entry = self.st.keys.get_mut(id);
-        entry.counters.keepalive_pings += 1;
-        self.st.counters.keepalive_pings += 1;
-        if !ok {
-            entry.counters.keepalive_failures += 1;
-            self.st.counters.keepalive_failures += 1;
+    /// The task of a connection of `id` that was out ended at `now`, as
+    /// `how` says: `conn` is `None` if the task died with it.
+    pub(crate) fn tended(self, id: KeyId, conn: Option<Conn<M::Connection>>, how: Tended) {
+        match how {
+            Tended::Keepalive(ping) => self.keepalive_done(id, conn, ping),
+            Tended::Recycle(ok) => self.recycled(id, conn, ok),
         }
+    }
+
+    /// A keepalive ping of a connection of `id` ended.
+    fn keepalive_done(mut self, id: KeyId, conn: Option<Conn<M::Connection>>, ping: PingResult) {
+        let ok = ping == PingResult::Ok;
+        self.st.count_call(
+            id,
+            ok,
+            |c| &mut c.keepalive_pings,
+            |c| &mut c.keepalive_failures,
+        );
         let mut close = None;
         let conn = conn.map(|mut conn| {
             conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
@@ -141,18 +162,12 @@ impl<M: Manager> Transition<'_, M> {
         self.finish();
     }
 
-    /// The recycle of a connection of `id` ended at `now` (`ok`: it
-    /// passed); `conn` is `None` if its task died with it. One that passed
-    /// rests from now on and goes through the hand-off; one that failed is
-    /// closed as broken.
-    pub(crate) fn recycled(mut self, id: KeyId, conn: Option<Conn<M::Connection>>, ok: bool) {
-        let entry = self.st.keys.get_mut(id);
-        entry.counters.recycles += 1;
-        self.st.counters.recycles += 1;
-        if !ok {
-            entry.counters.recycle_failures += 1;
-            self.st.counters.recycle_failures += 1;
-        }
+    /// The recycle of a connection of `id` ended (`ok`: it passed). One
+    /// that passed rests from now on and goes through the hand-off; one
+    /// that failed is closed as broken.
+    fn recycled(mut self, id: KeyId, conn: Option<Conn<M::Connection>>, ok: bool) {
+        self.st
+            .count_call(id, ok, |c| &mut c.recycles, |c| &mut c.recycle_failures);
         let conn = conn.map(|mut conn| {
             conn.rest(self.now);
             conn
