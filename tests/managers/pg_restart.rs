@@ -303,7 +303,8 @@ async fn restart_under_load_no_storm_no_stale_connection() {
         let settle = Instant::now();
         loop {
             let s = pool.state();
-            if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 {
+            if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 && s.recycling == 0
+            {
                 break;
             }
             assert!(settle.elapsed() < Duration::from_secs(5), "{s:?}");

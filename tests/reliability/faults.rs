@@ -368,7 +368,7 @@ async fn quiet<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
     let start = Instant::now();
     loop {
         let s = pool.state();
-        if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 {
+        if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 && s.recycling == 0 {
             check_counts(pool, keys);
             return;
         }
@@ -604,6 +604,8 @@ async fn severed_idle_connections<T: Target>(target: &T) {
         }
         let severed: HashSet<SocketAddr> = held.iter().filter_map(|c| T::conn_id(c)).collect();
         drop(held);
+        // (A PostgreSQL connection is reset, `DISCARD ALL`, before it idles.)
+        support::until("the returns to be recycled", || pool.state().recycling == 0).await;
         assert_eq!(pool.state().idle, SEVERED);
         assert_eq!(proxy.accepted(), SEVERED);
         proxy.sever();
