@@ -122,6 +122,7 @@ impl<K: Key> Core<K> {
                     self.state.lock().close_finished();
                 }
                 Action::Ping(..) => unreachable!("no keepalive in the model"),
+                Action::Recycle(..) => unreachable!("no recycling in the model"),
             }
         }
     }
