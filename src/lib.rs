@@ -26,6 +26,14 @@
 //! an uncontended get + return saved), so those thresholds are judged to
 //! within one kernel tick (a few milliseconds).
 //!
+//! Hooks run your code at three points of a connection's life:
+//! [`Builder::after_connect`] (inside its dial), [`Builder::before_lend`]
+//! (before an idle connection is lent) and [`Builder::after_return`] (after
+//! a return, in a task of its own, with a manager's own
+//! [`Manager::recycle`] first: the PostgreSQL manager's `DISCARD ALL`), so
+//! one borrower's session state does not reach the next. Unset, they cost
+//! checkout and return a flag test each.
+//!
 //! Multiplexed connections (HTTP/2, gRPC channels) are lent *shared*: a
 //! manager that answers [`Lending::shared`] gets each borrower its own
 //! handle to a connection with room, least loaded first, and a new dial only
