@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::config::*;
 use crate::error::BuildError;
+use crate::hooks::{HookFuture, Hooks};
 use crate::manager::Manager;
 use crate::pool::Pool;
 
@@ -41,6 +42,9 @@ mod validate;
 /// | `acquire_slow_threshold` | 2 s ([`DEFAULT_ACQUIRE_SLOW_THRESHOLD`]) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
 /// | `name` | `"connpool"` ([`DEFAULT_NAME`]) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
 /// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
+/// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
+/// | `before_lend` | none | the health check already covers liveness; without it a checkout runs no user code |
+/// | `after_return` | none (the manager's own [`recycle`](Manager::recycle) still runs) | without it a return spawns no task |
 ///
 /// # Keepalive and the gRPC `MinTime` trap
 ///
@@ -50,6 +54,35 @@ mod validate;
 /// `MinTime`, 5 minutes by default): a client that pings more often is sent
 /// GOAWAY `too_many_pings` and loses the connection. A gRPC health-check
 /// RPC as the ping is an ordinary call and is not subject to that policy.
+///
+/// # Hooks
+///
+/// [`after_connect`](Builder::after_connect), [`before_lend`](Builder::before_lend)
+/// and [`after_return`](Builder::after_return) take an async function of a
+/// connection and its key (a closure returning a boxed future, a
+/// [`HookFuture`]); each may fail with the manager's error.
+///
+/// | hook | runs | bounded by | an error (or a panic, or the time limit) |
+/// |---|---|---|---|
+/// | [`after_connect`](crate::Builder::after_connect) | on each new connection, inside its dial, before it is first lent or parked | `connect_timeout` (with the dial; after a recycle, the recycle's `ping_timeout`) | fails the dial with it ([`ConnectError::Manager`](crate::ConnectError::Manager)) |
+/// | [`before_lend`](crate::Builder::before_lend) | before a connection taken from the idle list is lent, in the getter's task (after the health-check ping, if one is due) | `ping_timeout` and the checkout deadline | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)); the getter is served by another |
+/// | [`after_return`](crate::Builder::after_return) | after a borrower gives back a connection lent exclusively, in a task of its own, before the connection is lent again or parked | `ping_timeout` | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)) |
+///
+/// A manager's own reset ([`Manager::recycle`](crate::Manager::recycle),
+/// e.g. the PostgreSQL manager's `DISCARD ALL`) runs at the same point as
+/// `after_return`, first, followed by `after_connect` again (the session is
+/// as new, and is set up as a new one is: a `SET` made by `after_connect`
+/// survives the reset). While either runs the connection is *recycling*:
+/// it counts as open (in [`PoolState::recycling`](crate::PoolState)), is
+/// lent to nobody, and then goes through the hand-off like a returned
+/// connection. The borrower's drop does not wait for it.
+///
+/// **Shared connections.** `after_connect` runs on every new connection.
+/// `before_lend` runs on each borrower's handle before it is lent from a
+/// checkout that did not wait (like the health check, not on a hand-off).
+/// `after_return` and `Manager::recycle` do not run for shared
+/// (multiplexed) connections: their borrowers share one session, so there
+/// is no borrower's state to reset when one of them leaves.
 ///
 /// `build` refuses inconsistent values with a [`ConfigError`](crate::ConfigError) naming the field.
 pub struct Builder<M: Manager> {
@@ -87,6 +120,7 @@ pub struct Builder<M: Manager> {
     acquire_slow_threshold: Option<Duration>,
     name: String,
     metrics_key_attribute: bool,
+    hooks: Hooks<M>,
 }
 
 impl<M: Manager> Builder<M> {
@@ -125,6 +159,7 @@ impl<M: Manager> Builder<M> {
             acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
             name: DEFAULT_NAME.to_string(),
             metrics_key_attribute: false,
+            hooks: Hooks::default(),
         }
     }
 
@@ -395,13 +430,104 @@ impl<M: Manager> Builder<M> {
         self
     }
 
+    /// Runs `hook` on every new connection, inside its dial (bounded with
+    /// it by `connect_timeout`), before it is first lent or parked: e.g.
+    /// `SET application_name`, `SET search_path`. It runs again after each
+    /// [`Manager::recycle`] (a reset to a new connection's state, like
+    /// PostgreSQL's `DISCARD ALL`), within the recycle's time limit: what it
+    /// sets survives the reset. An error fails the dial
+    /// with that error, as a failed [`Manager::connect`] does
+    /// ([`ConnectError::Manager`](crate::ConnectError::Manager): `{}` shows
+    /// the manager's message, and a log line at `debug` says it was this
+    /// hook); a panic fails it with
+    /// [`ConnectError::Panicked`](crate::ConnectError::Panicked). The
+    /// connection is then closed, never lent.
+    ///
+    /// ```
+    /// # use connpool::{Manager, Pool, async_trait};
+    /// # struct Numbers;
+    /// # #[async_trait]
+    /// # impl Manager for Numbers {
+    /// #     type Key = ();
+    /// #     type Connection = Vec<String>;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self, _: &()) -> Result<Vec<String>, std::io::Error> { Ok(vec![]) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder(Numbers)
+    ///     .after_connect(|conn, _key| {
+    ///         Box::pin(async move {
+    ///             conn.push("SET application_name = 'billing'".into());
+    ///             Ok(())
+    ///         })
+    ///     })
+    ///     .build()
+    ///     .await?;
+    /// assert_eq!(pool.get().await?.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn after_connect<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_connect = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` before a connection taken from the idle list is lent
+    /// (after the health-check ping, if one is due), in the getter's task,
+    /// bounded by `ping_timeout` and the checkout deadline: a check cheaper
+    /// than a ping, or a per-checkout setting. An error, a panic or the
+    /// time limit closes the connection as
+    /// [`Broken`](crate::CloseReason::Broken) and the getter is served by
+    /// another one, as after a failed health check. Not run on a connection
+    /// handed over by a returning borrower or a dial (it just worked).
+    /// Every idle checkout then takes the slower path (an `await`).
+    pub fn before_lend<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.before_lend = Some(Box::new(hook));
+        self
+    }
+
+    /// Runs `hook` on each connection lent exclusively after its borrower
+    /// gives it back, before it is lent again or parked, in a task of its
+    /// own (the borrower's drop does not wait): e.g. a session reset. Runs
+    /// after the manager's own [`Manager::recycle`], the two bounded
+    /// together by `ping_timeout`; meanwhile the connection counts as
+    /// `recycling`. An error, a panic or the time limit closes the
+    /// connection as [`Broken`](crate::CloseReason::Broken). A connection
+    /// marked broken, past its lifetime or uses, or returned to a closed
+    /// pool is closed without it; shared connections never run it.
+    pub fn after_return<F>(mut self, hook: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.hooks.after_return = Some(Box::new(hook));
+        self
+    }
+
     /// Validates the configuration, pre-warms the `initial` connections and
     /// returns the pool. Must be called within a tokio runtime: the pool
     /// spawns its dials and closes there. If that runtime's clock is paused
     /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
     pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
         let config = self.validate()?;
-        Pool::start(self.manager, config, self.initial, self.min_idle_for).await
+        let mut hooks = self.hooks;
+        hooks.recycles = hooks.after_return.is_some() || self.manager.recycles();
+        Pool::start(self.manager, config, hooks, self.initial, self.min_idle_for).await
     }
 }
 
@@ -445,6 +571,7 @@ impl<M: Manager> std::fmt::Debug for Builder<M> {
             .field("acquire_slow_threshold", &self.acquire_slow_threshold)
             .field("name", &self.name)
             .field("metrics_key_attribute", &self.metrics_key_attribute)
+            .field("hooks", &self.hooks.names())
             .finish_non_exhaustive()
     }
 }

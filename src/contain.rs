@@ -37,9 +37,10 @@ impl Panic {
         Arc::clone(&self.0)
     }
 
-    /// Logs the panic at `error`: `what` panicked for `key`.
+    /// Logs the panic at `error`: `what` (`Manager::ping`, the
+    /// `after_return` hook…) panicked for `key`.
     pub(crate) fn log(&self, what: &'static str, key: &dyn fmt::Debug) {
-        tracing::error!(?key, panic = %self.0, "Manager::{what} panicked");
+        tracing::error!(?key, panic = %self.0, "{what} panicked");
     }
 }
 

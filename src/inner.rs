@@ -14,18 +14,21 @@ use crate::clock::{Clock, Tick};
 use crate::config::Config;
 use crate::contain;
 use crate::core::{Action, Detached, Effects, State, Transition};
+use crate::hooks::Hooks;
 use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_leak;
 use crate::stats::CloseReason;
 use crate::store::{ConnId, KeyId};
 use crate::sync::{Mutex, MutexGuard};
-use crate::tasks::{spawn_close, spawn_dial, spawn_ping};
+use crate::tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
 
 /// What every handle, guard and task of one pool shares.
 pub(crate) struct PoolInner<M: Manager> {
     pub(crate) manager: M,
     pub(crate) config: Config,
+    /// The user's hooks, and whether returns are recycled.
+    pub(crate) hooks: Hooks<M>,
     /// The one lock: see the `core` module for what it guards. On lines
     /// of its own, starting one: its byte and the state's first field (the
     /// single-key fast path's stack) share a line.
@@ -71,13 +74,19 @@ impl<M: Manager> PoolInner<M> {
     /// The shared part of a pool built now, on the current runtime, with
     /// one [`Pool`](crate::Pool) handle; `maintenance` wakes its
     /// maintenance task.
-    pub(crate) fn new(manager: M, config: Config, maintenance: Arc<Notify>) -> Self {
+    pub(crate) fn new(
+        manager: M,
+        config: Config,
+        hooks: Hooks<M>,
+        maintenance: Arc<Notify>,
+    ) -> Self {
         let clock = Clock::detect(config.clock_thread);
         PoolInner {
             metrics: Metrics::new(&config),
             state: Lined(Mutex::new(State::new(&config))),
             manager,
             config,
+            hooks,
             drained: Notify::new(),
             runtime: Handle::current(),
             maintenance,
@@ -157,6 +166,9 @@ impl<M: Manager> PoolInner<M> {
                 Action::Dial(order) => spawn_dial(self, order),
                 Action::Close(conn, reason) => spawn_close(self, conn, reason),
                 Action::Ping(key_id, conn, epoch) => spawn_ping(self, key_id, conn, epoch),
+                Action::Recycle(key_id, key, conn, epoch) => {
+                    spawn_recycle(self, key_id, key, conn, epoch)
+                }
                 Action::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
             }
         }
@@ -179,7 +191,7 @@ impl<M: Manager> PoolInner<M> {
     /// [`Manager::is_broken`] of a connection of `key`; a panic says broken.
     pub(crate) fn is_broken(&self, key: KeyId, conn: &mut M::Connection) -> bool {
         contain::call(|| self.manager.is_broken(conn)).unwrap_or_else(|panic| {
-            panic.log("is_broken", &self.key(key));
+            panic.log("Manager::is_broken", &self.key(key));
             true
         })
     }
@@ -207,6 +219,13 @@ impl<M: Manager> PoolInner<M> {
         });
         // `None`: taken back on the fast path.
         let conn = match close {
+            None if self.hooks.recycles => {
+                self.recycle(state, key, cid, conn, now);
+                if let Some((took, key)) = used {
+                    self.metrics.used_for(key.as_ref(), took);
+                }
+                return;
+            }
             None => state.return_recent(key, cid, conn, now, &self.config).err(),
             Some(_) => Some(conn),
         };
@@ -223,6 +242,21 @@ impl<M: Manager> PoolInner<M> {
         if let Some((took, key)) = used {
             self.metrics.used_for(key.as_ref(), took);
         }
+    }
+
+    /// [`give_back`](PoolInner::give_back) in a pool that recycles, under
+    /// its lock: the transition takes the connection out to be recycled.
+    #[cold]
+    #[inline(never)]
+    fn recycle(
+        self: &Arc<Self>,
+        state: MutexGuard<'_, State<M>>,
+        key: KeyId,
+        cid: ConnId,
+        conn: M::Connection,
+        now: Tick,
+    ) {
+        self.transition_in(state, now, |t| t.recycle(key, cid, conn));
     }
 
     /// Gives back a borrower's handle to the shared connection in `slot`.
@@ -247,7 +281,7 @@ impl<M: Manager> PoolInner<M> {
                 .0
         })
         .unwrap_or_else(|panic| {
-            panic.log("lending", &self.key(key));
+            panic.log("Manager::lending", &self.key(key));
             close = Some(CloseReason::Broken);
             0
         });

@@ -26,6 +26,14 @@
 //! an uncontended get + return saved), so those thresholds are judged to
 //! within one kernel tick (a few milliseconds).
 //!
+//! Hooks run your code at three points of a connection's life:
+//! [`Builder::after_connect`] (inside its dial), [`Builder::before_lend`]
+//! (before an idle connection is lent) and [`Builder::after_return`] (after
+//! a return, in a task of its own, with a manager's own
+//! [`Manager::recycle`] first: the PostgreSQL manager's `DISCARD ALL`), so
+//! one borrower's session state does not reach the next. Unset, they cost
+//! checkout and return a flag test each.
+//!
 //! Multiplexed connections (HTTP/2, gRPC channels) are lent *shared*: a
 //! manager that answers [`Lending::shared`] gets each borrower its own
 //! handle to a connection with room, least loaded first, and a new dial only
@@ -78,7 +86,9 @@
 //! | `clock` | the pool's time: instants as integers; on the hot path the coarse clock (or an opt-in clock thread's), tokio's (pausable) clock elsewhere |
 //! | `maintenance` | the one task per pool that runs the timers |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
-//! | `tasks` | dial, keepalive-ping and close tasks |
+//! | `vetting` | the health check and the `before_lend` hook before an idle connection is lent |
+//! | `tasks` | dial, keepalive-ping, recycle and close tasks |
+//! | `hooks` | the user's hooks (after connect, before lend, after return) and how they are run |
 //! | `contain` | calls into user code, with their panics contained |
 //! | `stats` | snapshots and counters |
 //! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
@@ -97,6 +107,7 @@ mod control;
 mod core;
 mod error;
 mod guard;
+mod hooks;
 mod inner;
 #[cfg(all(test, connpool_loom))]
 mod loom_tests;
@@ -110,6 +121,7 @@ mod stats;
 mod store;
 mod sync;
 mod tasks;
+mod vetting;
 
 /// The README's examples, compiled and run as doctests (they use every
 /// shipped manager).
@@ -136,6 +148,7 @@ pub use config::{
 pub use control::Limits;
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
+pub use hooks::HookFuture;
 pub use manager::{Lending, Manager};
 pub use pool::Pool;
 pub use stats::{CloseReason, Counters, KeyState, PoolState};

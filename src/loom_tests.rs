@@ -123,6 +123,7 @@ impl<K: Key> Core<K> {
                 }
                 Action::Ping(..) => unreachable!("no keepalive in the model"),
                 Action::Leak(..) => unreachable!("no leak detection in the model"),
+                Action::Recycle(..) => unreachable!("no recycling in the model"),
             }
         }
     }
@@ -231,7 +232,11 @@ impl<K: Key> Core<K> {
     #[track_caller]
     fn assert_quiet(&self, open: usize, idle: usize) {
         let s = self.state.lock().snapshot();
-        assert_eq!(s.open, s.idle + s.lent + s.dialing + s.pinging, "{s:?}");
+        assert_eq!(
+            s.open,
+            s.idle + s.lent + s.dialing + s.pinging + s.recycling,
+            "{s:?}"
+        );
         assert_eq!(
             (s.open, s.idle, s.lent, s.borrowers, s.waiting, s.dialing),
             (open, idle, 0, 0, 0, 0),

@@ -129,7 +129,8 @@ impl<C> std::fmt::Debug for Lending<C> {
 #[async_trait]
 pub trait Manager: Send + Sync + 'static {
     /// Names a destination. Each key has its own idle list, open count and
-    /// wait queues. Cloned once per dial (never on checkout or return).
+    /// wait queues. Cloned once per dial and once per recycle (never on
+    /// checkout, nor on a return that does not recycle).
     type Key: Eq + Hash + Clone + Debug + Send + Sync + 'static;
     /// The pooled connection.
     type Connection: Send + 'static;
@@ -180,6 +181,29 @@ pub trait Manager: Send + Sync + 'static {
     fn lending(&self, conn: &Self::Connection) -> Lending<Self::Connection> {
         let _ = conn;
         Lending::exclusive()
+    }
+
+    /// Whether [`recycle`](Manager::recycle) does anything: asked once, when
+    /// the pool is built. The default says `false`, and then a returned
+    /// connection goes straight back to the hand-off (no task, no cost).
+    fn recycles(&self) -> bool {
+        false
+    }
+
+    /// Resets `conn` after a borrower gave it back and before it is lent
+    /// again or parked (the PostgreSQL manager's `DISCARD ALL`), if
+    /// [`recycles`](Manager::recycles) says so: back to the state of a new
+    /// connection, so the pool's
+    /// [`after_connect`](crate::Builder::after_connect) hook runs again
+    /// after it, then its [`after_return`](crate::Builder::after_return)
+    /// hook. Runs in a task of its own, off the borrower's path, bounded
+    /// with those hooks by `ping_timeout`; meanwhile the connection is *recycling*
+    /// (counted in `open`, lent to nobody). An error, a panic or the time
+    /// limit closes the connection as [`Broken`](crate::CloseReason::Broken).
+    /// Not called for connections lent shared. The default does nothing.
+    async fn recycle(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        let _ = conn;
+        Ok(())
     }
 
     /// Ends `conn` (a graceful goodbye, if the protocol has one). Runs in a

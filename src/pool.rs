@@ -18,10 +18,10 @@ use tracing::Instrument;
 use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::contain::Caught;
 use crate::core::{Behind, Checkout, Outcome};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
+use crate::hooks::Hooks;
 use crate::inner::PoolInner;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
@@ -30,6 +30,7 @@ use crate::reports::report_slow_checkout;
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::store::{Site, WaiterId};
 use crate::tasks::dial;
+use crate::vetting;
 
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
 ///
@@ -86,11 +87,12 @@ impl<M: Manager> Pool<M> {
     pub(crate) async fn start(
         manager: M,
         config: Config,
+        hooks: Hooks<M>,
         initial: Vec<(M::Key, usize)>,
         min_idle_for: Vec<(M::Key, usize)>,
     ) -> Result<Self, BuildError<M::Error>> {
         let wake = Arc::new(Notify::new());
-        let inner = Arc::new(PoolInner::new(manager, config, Arc::clone(&wake)));
+        let inner = Arc::new(PoolInner::new(manager, config, hooks, Arc::clone(&wake)));
         spawn_maintenance(&inner, wake);
         let pool = Pool { inner };
         if initial.iter().any(|(_, n)| *n > 0) {
@@ -238,6 +240,8 @@ impl<M: Manager> Pool<M> {
                     Attempt::Again
                 } else if check {
                     Attempt::Check(conn)
+                } else if self.inner.hooks.before_lend.is_some() {
+                    Attempt::Vet(conn)
                 } else {
                     Attempt::Lent(conn)
                 }
@@ -258,7 +262,7 @@ impl<M: Manager> Pool<M> {
         // Computed when first needed: most gets never wait or ping.
         let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
         loop {
-            match attempt {
+            let (mut conn, ping) = match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
                 Attempt::Failed(e) => return Err(e),
                 Attempt::Wait(w, behind) => {
@@ -285,20 +289,25 @@ impl<M: Manager> Pool<M> {
                     let (id, conn) = outcome.map_err(|e| self.hint_runtime(e))?;
                     return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
                 }
-                Attempt::Check(mut conn) => match self.health_check(&mut conn, deadline()).await {
-                    Some(true) => return Ok(conn),
-                    Some(false) => Pooled::close_for(conn, CloseReason::HealthCheck),
-                    None => {
-                        // The error first: closing the connection may make
-                        // the pool forget its key.
-                        let id = Pooled::key_id(&conn);
-                        let waited = self.inner.clock.now().saturating_duration_since(start);
-                        let err = self.inner.state.lock().timeout_error(id, waited);
-                        Pooled::close_for(conn, CloseReason::HealthCheck);
-                        return Err(self.hint_runtime(err));
-                    }
-                },
-                Attempt::Again => {}
+                Attempt::Check(conn) => (conn, true),
+                Attempt::Vet(conn) => (conn, false),
+                Attempt::Again => {
+                    attempt = self.attempt(key, false, self.inner.clock.now(), site);
+                    continue;
+                }
+            };
+            match vetting::vet(&self.inner, &mut conn, ping, deadline()).await {
+                Some(None) => return Ok(conn),
+                Some(Some(reason)) => Pooled::close_for(conn, reason),
+                None => {
+                    // The error first: closing the connection may make the
+                    // pool forget its key.
+                    let id = Pooled::key_id(&conn);
+                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    let err = self.inner.state.lock().timeout_error(id, waited);
+                    Pooled::close_for(conn, CloseReason::HealthCheck);
+                    return Err(self.hint_runtime(err));
+                }
             }
             attempt = self.attempt(key, false, self.inner.clock.now(), site);
         }
@@ -317,55 +326,6 @@ impl<M: Manager> Pool<M> {
                 Handle::try_current().map_or(true, |h| h.id() != self.inner.runtime.id());
         }
         e
-    }
-
-    /// Pings `conn` before lending it: `Some(healthy)`, or `None` if the
-    /// checkout deadline passed first.
-    async fn health_check(&self, conn: &mut Pooled<M>, deadline: Option<Instant>) -> Option<bool> {
-        let inner = &self.inner;
-        // Abandoned mid-ping (the getter gave up), the connection is in an
-        // unknown state: it is closed, not returned.
-        Pooled::set_close(conn, Some(CloseReason::HealthCheck));
-        let ping =
-            tokio::time::timeout(inner.config.ping_timeout, Caught(inner.manager.ping(conn)));
-        let result = match deadline {
-            None => ping.await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
-                Ok(result) => result,
-                Err(_) => {
-                    self.health_checked(conn, false);
-                    return None;
-                }
-            },
-        };
-        tracing::trace!("health check ping");
-        let key = Pooled::key_id(conn);
-        let ok = match result {
-            Ok(Ok(Ok(()))) => !inner.is_broken(key, conn),
-            Ok(Ok(Err(e))) => {
-                tracing::debug!(error = %e, "health check failed");
-                false
-            }
-            Ok(Err(panic)) => {
-                panic.log("ping", &inner.key(key));
-                false
-            }
-            Err(_) => {
-                tracing::debug!("health check timed out");
-                false
-            }
-        };
-        self.health_checked(conn, ok);
-        if ok {
-            Pooled::set_close(conn, None);
-        }
-        Some(ok)
-    }
-
-    fn health_checked(&self, conn: &Pooled<M>, ok: bool) {
-        let (id, slot) = (Pooled::key_id(conn), Pooled::shared_slot(conn));
-        self.inner
-            .transition(self.inner.clock.now(), |t| t.health_checked(id, slot, ok));
     }
 
     async fn wait(&self, id: WaiterId, deadline: Option<Instant>) -> Outcome<M> {
@@ -492,8 +452,11 @@ enum Attempt<M: Manager> {
     Failed(Error<M::Error>),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
-    /// Lent, but the health-check policy wants it pinged first.
+    /// Lent, but the health-check policy wants it pinged first (then the
+    /// `before_lend` hook runs, if set).
     Check(Pooled<M>),
+    /// Lent, but the `before_lend` hook runs first.
+    Vet(Pooled<M>),
     /// It was broken and is closed: try again.
     Again,
 }

@@ -2,7 +2,8 @@
 //!
 //! The counters live inside the pool's state and are updated under its lock
 //! by the transition that they count, so a snapshot is always consistent: in
-//! any [`PoolState`] or [`KeyState`], `open == idle + lent + dialing + pinging`.
+//! any [`PoolState`] or [`KeyState`], `open == idle + lent + dialing + pinging +
+//! recycling`.
 
 use std::time::Duration;
 
@@ -119,6 +120,17 @@ pub struct Counters {
     /// [`leak_detection_threshold`](crate::Builder::leak_detection_threshold)
     /// (each once per lending).
     pub leaks: u64,
+    /// Calls of the [`before_lend`](crate::Builder::before_lend) hook.
+    pub before_lend_checks: u64,
+    /// Calls of the `before_lend` hook that failed, panicked or timed out
+    /// (each closed its connection as [`CloseReason::Broken`]).
+    pub before_lend_failures: u64,
+    /// Recycles of returned connections ([`Manager::recycle`](crate::Manager::recycle)
+    /// and the [`after_return`](crate::Builder::after_return) hook).
+    pub recycles: u64,
+    /// Recycles that failed, panicked or timed out (each closed its
+    /// connection as [`CloseReason::Broken`]).
+    pub recycle_failures: u64,
     closes: [u64; CloseReason::ALL.len()],
 }
 
@@ -141,7 +153,8 @@ impl Counters {
 /// A consistent snapshot of the whole pool ([`Pool::state`](crate::Pool::state)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PoolState {
-    /// Connections that count against `max_open`: `idle + lent + dialing + pinging`.
+    /// Connections that count against `max_open`: `idle + lent + dialing +
+    /// pinging + recycling`.
     pub open: usize,
     /// Connections in the idle lists.
     pub idle: usize,
@@ -156,6 +169,10 @@ pub struct PoolState {
     pub dialing: usize,
     /// Idle connections taken out for a background keepalive ping.
     pub pinging: usize,
+    /// Returned connections being recycled ([`Manager::recycle`](crate::Manager::recycle),
+    /// the [`after_return`](crate::Builder::after_return) hook) before they
+    /// are lent again or parked.
+    pub recycling: usize,
     /// Getters waiting for a connection.
     pub waiting: usize,
     /// Connections whose [`Manager::close`](crate::Manager::close) is still
@@ -173,7 +190,7 @@ pub struct PoolState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyState {
     /// Connections of this key that count against `max_open_per_key`:
-    /// `idle + lent + dialing + pinging`.
+    /// `idle + lent + dialing + pinging + recycling`.
     pub open: usize,
     /// Idle connections of this key.
     pub idle: usize,
@@ -185,6 +202,8 @@ pub struct KeyState {
     pub dialing: usize,
     /// Idle connections of this key out for a keepalive ping.
     pub pinging: usize,
+    /// Returned connections of this key being recycled.
+    pub recycling: usize,
     /// Consecutive failed dials of this key (0 after a success).
     pub dial_failures_in_a_row: u32,
     /// Whether the key is in dial backoff (gets that find no idle connection fail at once).

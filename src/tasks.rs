@@ -1,4 +1,4 @@
-//! The tasks a pool spawns: dials, keepalive pings and closes.
+//! The tasks a pool spawns: dials, keepalive pings, recycles and closes.
 //!
 //! Both run on the runtime the pool was built in, never on a getter's task:
 //! a getter that gives up must not cancel a dial (its connection serves the
@@ -10,11 +10,12 @@ use std::sync::Arc;
 
 use crate::clock::Tick;
 
-use crate::contain::{self, Caught};
-use crate::core::{DialOrder, Dialed, PingResult};
+use crate::contain::{self, Caught, Panic};
+use crate::core::{DialOrder, Dialed, PingResult, Tended};
 use crate::error::ConnectError;
+use crate::hooks::{self, HookFailure};
 use crate::inner::PoolInner;
-use crate::manager::Manager;
+use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
 use crate::store::Conn;
 use crate::store::KeyId;
@@ -36,60 +37,88 @@ pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder
     });
 }
 
-/// One `Manager::connect` of `key` under the connect timeout, and how the
-/// manager lends the connection it made. A connection that is broken on
-/// arrival is dropped, not lent; a panic in the manager fails the dial.
+/// One `Manager::connect` of `key` and its `after_connect` hook, together
+/// under the connect timeout, and how the manager lends the connection it
+/// made. A connection that is broken on arrival, or whose hook failed, is
+/// closed, not lent; a panic in the manager or the hook fails the dial.
 pub(crate) async fn dial<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     key: &M::Key,
     key_id: KeyId,
 ) -> Dialed<M> {
     let timeout = inner.config.connect_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
     let manager = &inner.manager;
     tracing::debug!(?key, "dial started");
     let started = tokio::time::Instant::now();
-    match tokio::time::timeout(timeout, Caught(manager.connect(key))).await {
-        Ok(Ok(Ok(mut conn))) => {
-            let checked = contain::call(|| manager.is_broken(&mut conn))
-                .map_err(|panic| (panic, "is_broken"))
-                .and_then(|broken| {
-                    contain::call(|| (broken, manager.lending(&conn)))
-                        .map_err(|panic| (panic, "lending"))
-                });
-            let err = match checked {
-                Ok((false, lending)) => {
-                    tracing::debug!(?key, ?lending, "dial succeeded");
-                    let metrics = &inner.metrics;
-                    metrics.created(metrics.key(key), started.elapsed());
-                    return Ok((conn, lending));
-                }
-                Ok((true, _)) => {
-                    tracing::debug!(?key, "dial made a connection that is already broken");
-                    ConnectError::Broken
-                }
-                Err((panic, what)) => {
-                    panic.log(what, key);
-                    ConnectError::Panicked(panic.message())
-                }
-            };
-            // Made but never lent: closed all the same.
-            inner.state.lock().count_close_of_dialed(key_id);
-            spawn_close(inner, conn, CloseReason::Broken);
-            Err(err)
-        }
+    let mut conn = match tokio::time::timeout_at(deadline, Caught(manager.connect(key))).await {
+        Ok(Ok(Ok(conn))) => conn,
         Ok(Ok(Err(e))) => {
             tracing::debug!(?key, error = %e, "dial failed");
-            Err(ConnectError::Manager(Arc::new(e)))
+            return Err(ConnectError::Manager(Arc::new(e)));
         }
         Ok(Err(panic)) => {
-            panic.log("connect", key);
-            Err(ConnectError::Panicked(panic.message()))
+            panic.log("Manager::connect", key);
+            return Err(ConnectError::Panicked(panic.message()));
         }
         Err(_) => {
             tracing::debug!(?key, ?timeout, "dial timed out");
-            Err(ConnectError::Timeout(timeout))
+            return Err(ConnectError::Timeout(timeout));
         }
-    }
+    };
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let hooked = hooks::run::<M>(
+        inner.hooks.after_connect.as_ref(),
+        &mut conn,
+        key,
+        Some(left),
+    )
+    .await;
+    let err = match hooked {
+        Ok(()) => match checked(manager, &mut conn) {
+            Ok((false, lending)) => {
+                tracing::debug!(?key, ?lending, "dial succeeded");
+                let metrics = &inner.metrics;
+                metrics.created(metrics.key(key), started.elapsed());
+                return Ok((conn, lending));
+            }
+            Ok((true, _)) => {
+                tracing::debug!(?key, "dial made a connection that is already broken");
+                ConnectError::Broken
+            }
+            Err((panic, what)) => {
+                panic.log(what, key);
+                ConnectError::Panicked(panic.message())
+            }
+        },
+        Err(failure) => {
+            failure.log("the after_connect hook", key);
+            match failure {
+                HookFailure::Failed(e) => ConnectError::Manager(Arc::new(e)),
+                HookFailure::Panicked(panic) => ConnectError::Panicked(panic.message()),
+                HookFailure::TimedOut(_) => ConnectError::Timeout(timeout),
+            }
+        }
+    };
+    // Made but never lent: closed all the same.
+    inner.state.lock().count_close_of_dialed(key_id);
+    spawn_close(inner, conn, CloseReason::Broken);
+    Err(err)
+}
+
+/// `is_broken` and `lending` of a connection just made, panics contained
+/// (with the name of the method that panicked).
+#[allow(clippy::type_complexity)]
+fn checked<M: Manager>(
+    manager: &M,
+    conn: &mut M::Connection,
+) -> Result<(bool, Lending<M::Connection>), (Panic, &'static str)> {
+    contain::call(|| manager.is_broken(conn))
+        .map_err(|panic| (panic, "Manager::is_broken"))
+        .and_then(|broken| {
+            contain::call(|| (broken, manager.lending(conn)))
+                .map_err(|panic| (panic, "Manager::lending"))
+        })
 }
 
 /// Settles a dial: with its result, or as aborted if dropped unfinished.
@@ -126,12 +155,7 @@ pub(crate) fn spawn_ping<M: Manager>(
     mut conn: Conn<M::Connection>,
     epoch: u32,
 ) {
-    let mut guard = PingGuard {
-        inner: Arc::clone(inner),
-        key_id,
-        epoch,
-        done: false,
-    };
+    let mut guard = TendGuard::new(inner, key_id, epoch, Tended::Keepalive(PingResult::Missed));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let manager = &inner.manager;
@@ -145,7 +169,7 @@ pub(crate) fn spawn_ping<M: Manager>(
                 Some(false)
             }
             Ok(Err(panic)) => {
-                panic.log("ping", &inner.key(guard.key_id));
+                panic.log("Manager::ping", &inner.key(guard.key_id));
                 None
             }
             Err(_) => {
@@ -155,7 +179,7 @@ pub(crate) fn spawn_ping<M: Manager>(
         };
         let broken = ok.is_none()
             || contain::call(|| manager.is_broken(&mut conn.conn)).unwrap_or_else(|panic| {
-                panic.log("is_broken", &inner.key(guard.key_id));
+                panic.log("Manager::is_broken", &inner.key(guard.key_id));
                 true
             });
         let result = match (ok, broken) {
@@ -163,34 +187,73 @@ pub(crate) fn spawn_ping<M: Manager>(
             (Some(true), false) => PingResult::Ok,
             (_, false) => PingResult::Missed,
         };
-        guard.finish(Some(conn), result);
+        guard.finish(Some(conn), Tended::Keepalive(result));
     });
 }
 
-/// Settles a keepalive ping; if dropped unfinished (the ping panicked), the
-/// connection is gone and is counted as closed.
-struct PingGuard<M: Manager> {
+/// Recycles a returned connection in its own task (see the `hooks`
+/// module): `Manager::recycle` and the `after_return` hook, then
+/// `is_broken`.
+pub(crate) fn spawn_recycle<M: Manager>(
+    inner: &Arc<PoolInner<M>>,
+    key_id: KeyId,
+    key: M::Key,
+    mut conn: Conn<M::Connection>,
+    epoch: u32,
+) {
+    let mut guard = TendGuard::new(inner, key_id, epoch, Tended::Recycle(false));
+    inner.runtime.spawn(async move {
+        let inner = &guard.inner;
+        let limit = inner.config.ping_timeout;
+        let recycled = hooks::recycle(&inner.manager, &inner.hooks, &mut conn.conn, &key, limit);
+        let ok = match recycled.await {
+            Ok(()) => !inner.is_broken(key_id, &mut conn.conn),
+            Err(failure) => {
+                failure.log("the recycle", &key);
+                false
+            }
+        };
+        guard.finish(Some(conn), Tended::Recycle(ok));
+    });
+}
+
+/// Settles the task of a connection that is out (a keepalive ping, a
+/// recycle); if dropped unfinished (it panicked, or its runtime shut down),
+/// the connection is gone and is counted as closed.
+struct TendGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
     key_id: KeyId,
-    /// The key's epoch when the ping started.
+    /// The key's epoch when the connection was taken out.
     epoch: u32,
+    /// What the task does, as its outcome if it fails.
+    what: Tended,
     done: bool,
 }
 
-impl<M: Manager> PingGuard<M> {
-    fn finish(&mut self, conn: Option<Conn<M::Connection>>, ping: PingResult) {
+impl<M: Manager> TendGuard<M> {
+    fn new(inner: &Arc<PoolInner<M>>, key_id: KeyId, epoch: u32, what: Tended) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            key_id,
+            epoch,
+            what: what.aborted(),
+            done: false,
+        }
+    }
+
+    fn finish(&mut self, conn: Option<Conn<M::Connection>>, how: Tended) {
         self.done = true;
         let (key_id, epoch) = (self.key_id, self.epoch);
         self.inner
-            .transition(Tick::now(), |t| t.keepalive_done(key_id, conn, epoch, ping));
+            .transition(Tick::now(), |t| t.tended(key_id, conn, epoch, how));
     }
 }
 
-impl<M: Manager> Drop for PingGuard<M> {
+impl<M: Manager> Drop for TendGuard<M> {
     fn drop(&mut self) {
         if !self.done {
-            tracing::debug!("keepalive ping aborted");
-            self.finish(None, PingResult::Missed);
+            tracing::debug!(what = ?self.what, "tending task aborted");
+            self.finish(None, self.what);
         }
     }
 }

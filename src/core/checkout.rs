@@ -56,6 +56,17 @@ impl Behind {
 }
 
 impl<M: Manager> State<M> {
+    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
+    /// live) and vetted in the getter's task; `ok`: it passed.
+    pub(crate) fn count_before_lend(&mut self, id: KeyId, ok: bool) {
+        self.count_call(
+            id,
+            ok,
+            |c| &mut c.before_lend_checks,
+            |c| &mut c.before_lend_failures,
+        );
+    }
+
     /// Whether `id` is in dial backoff at `now`. `now` may come from the
     /// coarse clock (a checkout's), up to a kernel tick behind: a backoff
     /// that seems to last is checked again by the precise clock, so that

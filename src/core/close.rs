@@ -6,10 +6,28 @@
 use super::{State, Transition};
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::stats::CloseReason;
+use crate::stats::{CloseReason, Counters};
 use crate::store::KeyId;
 
 impl<M: Manager> State<M> {
+    /// Counts a call of user code on a connection of `id` (a ping, a hook),
+    /// in the pool's and the key's counters: `calls` one more, and
+    /// `failures` one more unless `ok`.
+    pub(super) fn count_call(
+        &mut self,
+        id: KeyId,
+        ok: bool,
+        calls: fn(&mut Counters) -> &mut u64,
+        failures: fn(&mut Counters) -> &mut u64,
+    ) {
+        for counters in [&mut self.counters, &mut self.keys.get_mut(id).counters] {
+            *calls(counters) += 1;
+            if !ok {
+                *failures(counters) += 1;
+            }
+        }
+    }
+
     pub(super) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
         self.counters.count_close(reason);
         self.keys.get_mut(id).counters.count_close(reason);

@@ -171,7 +171,8 @@ impl<M: Manager> Transition<'_, M> {
     /// Starts the dials that bring `id` back to `min_idle`, as far as the
     /// caps, `max_connecting` and the backoff allow (a backoff schedules a
     /// refill for when it ends). Dials beyond the key's waiters count as
-    /// future idle connections, and so do connections out for a ping.
+    /// future idle connections, and so do connections out for a ping or a
+    /// recycle.
     #[inline]
     pub(super) fn refill(&mut self, id: KeyId) {
         if self.st.any_min_idle && !self.st.closed {
@@ -183,7 +184,8 @@ impl<M: Manager> Transition<'_, M> {
         loop {
             let entry = self.st.keys.get(id);
             let spare_dials = entry.dialing.saturating_sub(entry.waiting);
-            if self.st.records.len_of(id) + spare_dials + entry.pinging >= entry.min_idle
+            let out = entry.pinging + entry.recycling;
+            if self.st.records.len_of(id) + spare_dials + out >= entry.min_idle
                 || !self.st.key_can_dial(id, self.now, self.config)
                 || self.st.open >= self.st.limits.max_open
             {

@@ -29,6 +29,9 @@ pub(crate) enum Action<M: Manager> {
     /// An idle connection taken out for a keepalive ping, with its key's
     /// epoch.
     Ping(KeyId, Conn<M::Connection>, u32),
+    /// A returned connection taken out to be recycled (the key, cloned for
+    /// the hooks), with its key's epoch.
+    Recycle(KeyId, M::Key, Conn<M::Connection>, u32),
 }
 
 /// What a transition decided to do outside the lock.

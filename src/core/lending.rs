@@ -134,13 +134,13 @@ impl<M: Manager> Transition<'_, M> {
     /// borrowers again: the key's waiters first. One that failed is closed
     /// by its getter.
     pub(crate) fn health_checked(mut self, id: KeyId, slot: Option<usize>, ok: bool) {
-        let entry = self.st.keys.get_mut(id);
-        entry.counters.health_checks += 1;
-        self.st.counters.health_checks += 1;
-        if !ok {
-            entry.counters.health_check_failures += 1;
-            self.st.counters.health_check_failures += 1;
-        } else if let Some(slot) = slot {
+        self.st.count_call(
+            id,
+            ok,
+            |c| &mut c.health_checks,
+            |c| &mut c.health_check_failures,
+        );
+        if let Some(slot) = slot.filter(|_| ok) {
             self.st.borrowed.set_checking(slot, false);
             self.serve_shared(id, slot, None);
         }

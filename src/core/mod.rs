@@ -19,7 +19,7 @@
 //! configuration and the effects travel with it.
 //!
 //! **Counts.** Per key and in total, `open = idle + lent + dialing +
-//! pinging`. `open` is what the caps limit; a connection stops counting the
+//! pinging + recycling`. `open` is what the caps limit; a connection stops counting the
 //! moment the pool decides to close it (its `Manager::close` then runs in a
 //! task, counted in `closing` until it ends). A connection handed to a
 //! waiter counts as lent from the hand-off on, before the waiter has picked
@@ -41,7 +41,8 @@
 //! (`handoff`), dials and their limits (`dials`), waiting and cancellation
 //! (`waiting`), shared lending (`lending`), time (`timers`), close
 //! (`close`), the single-key fast path (`fast_path`), run-time control
-//! (`control`), leak detection (`leaks`); the effects a transition decides
+//! (`control`), leak detection (`leaks`), connections out for a keepalive
+//! ping or a recycle (`tending`); the effects a transition decides
 //! (`effects`) and snapshots (`snapshot`).
 
 mod checkout;
@@ -54,6 +55,7 @@ mod handoff;
 mod leaks;
 mod lending;
 mod snapshot;
+mod tending;
 mod timers;
 mod waiting;
 
@@ -61,7 +63,7 @@ pub(crate) use checkout::{Behind, Checkout};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
-pub(crate) use timers::PingResult;
+pub(crate) use tending::{PingResult, Tended};
 pub(crate) use waiting::Outcome;
 
 use crate::clock::Tick;
@@ -101,6 +103,8 @@ pub(crate) struct State<M: Manager> {
     lent: usize,
     dialing: usize,
     pinging: usize,
+    /// Returned connections out for their recycle hooks (see `recycling`).
+    recycling: usize,
     waiting: usize,
     closing: usize,
     closed: bool,
@@ -142,6 +146,7 @@ impl<M: Manager> State<M> {
             lent: 0,
             dialing: 0,
             pinging: 0,
+            recycling: 0,
             waiting: 0,
             closing: 0,
             closed: false,
@@ -194,7 +199,7 @@ impl<M: Manager> State<M> {
     fn debug_check(&self) {
         debug_assert_eq!(
             self.open,
-            self.records.len() + self.lent + self.dialing + self.pinging
+            self.records.len() + self.lent + self.dialing + self.pinging + self.recycling
         );
         // No idle-set entry outlives its lending: every connection lent is
         // held there (exclusive) or in the shared set.

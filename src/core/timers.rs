@@ -7,26 +7,16 @@
 //! costs the heap nothing), sleeps until the earliest deadline, and then
 //! closes what expired, reschedules what `min_idle` protects, and takes out
 //! what is due a ping (counted in `pinging`; it is not lent meanwhile, and
-//! comes back through the hand-off). Checkout and return look at the same
+//! comes back through the hand-off: see `tending`). Checkout and return look at the same
 //! record, so a stale or expired connection is never lent even between two
 //! wake-ups.
 
 use super::Transition;
-use super::effects::Action;
+use super::tending::Tending;
 use crate::clock::Tick;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, Due, KeyId};
-
-/// How a keepalive ping ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum PingResult {
-    Ok,
-    /// Failed or timed out: one more miss.
-    Missed,
-    /// Failed and `is_broken` says the connection is unusable: closed at once.
-    Broken,
-}
+use crate::store::Due;
 
 impl<M: Manager> Transition<'_, M> {
     /// The maintenance task's turn at `now`: closes idle connections past
@@ -83,12 +73,8 @@ impl<M: Manager> Transition<'_, M> {
                 self.close_conn(id, conn, reason);
             } else if conn.next_ping <= self.now {
                 let (id, conn) = self.st.records.take(r).expect("idle");
-                let entry = self.st.keys.get_mut(id);
-                entry.pinging += 1;
-                let epoch = entry.epoch;
-                self.st.pinging += 1;
                 let conn = conn.map(|c| c.expect("an idle connection is present"));
-                self.fx.actions.push(Action::Ping(id, conn, epoch));
+                self.take_out(id, conn, Tending::Keepalive);
             } else if let Some(at) = conn.deadline(self.now, protected, self.config) {
                 self.schedule(at, Due::Idle(r));
             }
@@ -97,50 +83,6 @@ impl<M: Manager> Transition<'_, M> {
         self.st.timer_at = next;
         self.finish();
         next
-    }
-
-    /// A keepalive ping of a connection of `id`, started in the key's
-    /// `epoch`, ended at `now`: `conn` is `None` if the ping task died with
-    /// it. A key closed on demand since closes the connection.
-    pub(crate) fn keepalive_done(
-        mut self,
-        id: KeyId,
-        conn: Option<Conn<M::Connection>>,
-        epoch: u32,
-        ping: PingResult,
-    ) {
-        let ok = ping == PingResult::Ok;
-        let entry = self.st.keys.get_mut(id);
-        let retired = entry.epoch != epoch;
-        entry.pinging -= 1;
-        self.st.pinging -= 1;
-        entry.counters.keepalive_pings += 1;
-        self.st.counters.keepalive_pings += 1;
-        if !ok {
-            entry.counters.keepalive_failures += 1;
-            self.st.counters.keepalive_failures += 1;
-        }
-        match conn {
-            None => {
-                self.st.count_close(id, CloseReason::Keepalive);
-                self.release_slot(id);
-            }
-            Some(mut conn) => {
-                conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
-                if ping == PingResult::Broken
-                    || u32::from(conn.missed) >= self.config.keepalive_max_missed
-                {
-                    self.close_conn(id, conn.conn, CloseReason::Keepalive);
-                } else if retired {
-                    self.close_conn(id, conn.conn, CloseReason::Retired);
-                } else {
-                    conn.pinged(self.now, self.config);
-                    let cid = self.st.hold_new(id, conn);
-                    self.place(id, cid);
-                }
-            }
-        }
-        self.finish();
     }
 
     pub(super) fn schedule(&mut self, at: Tick, due: Due) {

@@ -15,7 +15,7 @@ use crate::store::WaiterId;
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
-/// Counts: `open = idle + lent + dialing + pinging`, where `idle` is kept by the
+/// Counts: `open = idle + lent + dialing + pinging + recycling`, where `idle` is kept by the
 /// [`Records`](crate::store::Records); `open <= max_open_per_key`, except that
 /// nothing forces a drop when limits are never lowered at run time.
 ///
@@ -50,6 +50,7 @@ pub(crate) struct KeyEntry<K, E> {
     pub(crate) counters: Counters,
     pub(crate) dialing: usize,
     pub(crate) pinging: usize,
+    pub(crate) recycling: usize,
     pub(crate) failures: u32,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
@@ -87,6 +88,7 @@ impl<K, E> KeyEntry<K, E> {
             lent: 0,
             dialing: 0,
             pinging: 0,
+            recycling: 0,
             waiting: 0,
             failures: 0,
             backoff_until: None,

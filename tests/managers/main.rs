@@ -17,6 +17,8 @@ mod http2;
 #[cfg(feature = "postgres")]
 mod pg_restart;
 #[cfg(feature = "postgres")]
+mod pg_session;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "http2")]
 mod service;

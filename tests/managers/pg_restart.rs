@@ -24,11 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::managers::postgres::{PgError, PostgresManager, SingleDatabase};
+use connpool::managers::postgres::{PgConnection, PgError, PostgresManager, SingleDatabase};
 use connpool::{Backoff, HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use tokio::time::{Instant, timeout};
-use tokio_postgres::Client;
 
 use crate::support;
 use crate::support::check_counts;
@@ -64,10 +63,10 @@ struct Counting {
 #[async_trait]
 impl Manager for Counting {
     type Key = ();
-    type Connection = Client;
+    type Connection = PgConnection;
     type Error = PgError;
 
-    async fn connect(&self, key: &()) -> Result<Client, PgError> {
+    async fn connect(&self, key: &()) -> Result<PgConnection, PgError> {
         let start = Instant::now();
         let r = self.inner.connect(key).await;
         self.dials
@@ -76,15 +75,23 @@ impl Manager for Counting {
         r
     }
 
-    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
+    async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         self.inner.ping(conn).await
     }
 
-    fn is_broken(&self, conn: &mut Client) -> bool {
+    fn is_broken(&self, conn: &mut PgConnection) -> bool {
         self.inner.is_broken(conn)
     }
 
-    async fn close(&self, conn: Client) {
+    fn recycles(&self) -> bool {
+        self.inner.recycles()
+    }
+
+    async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        self.inner.recycle(conn).await
+    }
+
+    async fn close(&self, conn: PgConnection) {
         self.inner.close(conn).await;
     }
 }
@@ -296,7 +303,8 @@ async fn restart_under_load_no_storm_no_stale_connection() {
         let settle = Instant::now();
         loop {
             let s = pool.state();
-            if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 {
+            if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 && s.recycling == 0
+            {
                 break;
             }
             assert!(settle.elapsed() < Duration::from_secs(5), "{s:?}");

@@ -42,14 +42,14 @@ const WAIT_LIMIT: Duration = Duration::from_secs(5);
 
 /// Runs a test body with a time limit: a hang fails the test (and the
 /// server guard still stops the server, on unwind).
-async fn bounded<F: Future<Output = ()>>(body: F) {
+pub(crate) async fn bounded<F: Future<Output = ()>>(body: F) {
     if tokio::time::timeout(TEST_LIMIT, body).await.is_err() {
         panic!("test did not finish within {TEST_LIMIT:?}");
     }
 }
 
 /// A name no other test or run uses: `connpool_<tag>_<pid>_<n>`.
-fn unique(tag: &str) -> String {
+pub(crate) fn unique(tag: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
     format!(
         "connpool_{tag}_{}_{}",
@@ -60,7 +60,7 @@ fn unique(tag: &str) -> String {
 
 /// A manager for the server's database whose sessions carry `app` as
 /// their `application_name`.
-fn manager(pg: &PgServer, app: &str) -> PostgresManager {
+pub(crate) fn manager(pg: &PgServer, app: &str) -> PostgresManager {
     let mut config = pg.config();
     config.application_name(app);
     PostgresManager::new(config)
@@ -85,12 +85,12 @@ async fn total_sessions(admin: &Client, app: &str) -> i64 {
     sessions(admin, app).await.values().sum()
 }
 
-async fn backend_pid(conn: &Client) -> Result<i32, tokio_postgres::Error> {
+pub(crate) async fn backend_pid(conn: &Client) -> Result<i32, tokio_postgres::Error> {
     Ok(conn.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
 }
 
 /// Polls `cond` until it holds; fails the test after `WAIT_LIMIT`.
-async fn wait_for<F, Fut>(what: &str, mut cond: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, mut cond: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -128,6 +128,15 @@ async fn terminate(admin: &Client, pid: i32) {
             .await
             .expect("sampling pg_stat_activity");
         row.get::<_, i64>(0) == 0
+    })
+    .await;
+}
+
+/// Waits until the connections returned to `pool` were recycled (their
+/// `DISCARD ALL` ran: they are idle, or closed).
+pub(crate) async fn recycled<M: Manager>(pool: &Pool<M>) {
+    wait_for("the returned connections to be recycled", || async {
+        pool.state().recycling == 0
     })
     .await;
 }
@@ -229,10 +238,12 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
 
         // One connection, killed while idle, three times over.
         for round in 0..3 {
+            recycled(&pool).await;
             let pid = {
                 let conn = pool.get().await.unwrap();
                 backend_pid(&conn).await.unwrap()
             };
+            recycled(&pool).await;
             terminate(&admin, pid).await;
             let conn = pool.get().await.expect("get after the kill");
             let new_pid = backend_pid(&conn)
@@ -260,6 +271,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
             }
             pids
         };
+        recycled(&pool).await;
         assert_eq!(pool.state().idle, 3);
         for &pid in &dead_pids {
             terminate(&admin, pid).await;
@@ -706,11 +718,11 @@ impl Manager for Watched {
     }
 
     async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
-        self.inner.ping(conn).await
+        Ok(conn.check_connection().await?)
     }
 
     fn is_broken(&self, conn: &mut Client) -> bool {
-        self.inner.is_broken(conn)
+        conn.is_closed()
     }
 }
 

@@ -12,6 +12,7 @@ mod config;
 mod control;
 mod core;
 mod health;
+mod hooks;
 mod leaks;
 #[cfg(feature = "metrics")]
 mod metrics;

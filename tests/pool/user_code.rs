@@ -1,19 +1,19 @@
-//! User code is untrusted: a manager that panics in any of its methods, at
-//! any place the pool calls it, costs a broken connection or a failed dial
-//! or ping — never an abort, a leaked slot, wrong counts or a `close()` that
-//! does not drain.
+//! User code is untrusted: a manager that panics in any of its methods, or
+//! a hook that panics, at any place the pool calls it, costs a broken
+//! connection or a failed dial or ping — never an abort, a leaked slot,
+//! wrong counts or a `close()` that does not drain.
 //!
 //! One table: each row arms one panic (a method, after letting a number of
 //! its calls pass) and drives the pool to the place that calls it; every row
 //! then checks the same things.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::{
-    BuildError, CloseReason, ConnectError, Error, HealthCheck, Lending, Manager, Pool, Pooled,
-    async_trait,
+    BuildError, CloseReason, ConnectError, Error, HealthCheck, HookFuture, Lending, Manager, Pool,
+    Pooled, async_trait,
 };
 use parking_lot::Mutex;
 
@@ -37,6 +37,12 @@ enum Call {
     IsBroken,
     Lending,
     Close,
+    /// `Manager::recycle` (the manager then recycles).
+    Recycle,
+    /// The hooks (each set only in the rows that arm it).
+    AfterConnect,
+    BeforeLend,
+    AfterReturn,
 }
 
 #[derive(Debug)]
@@ -58,6 +64,8 @@ struct Faulty {
     always: Mutex<Option<Call>>,
     /// Lend connections shared (up to 4 borrowers) instead of exclusively.
     shared: bool,
+    /// What `Manager::recycles` says (set before the pool is built).
+    recycles: AtomicBool,
     next_id: AtomicU64,
     panics: AtomicUsize,
     closes: AtomicUsize,
@@ -127,6 +135,16 @@ impl Manager for M {
     fn is_broken(&self, _: &mut Conn) -> bool {
         self.0.maybe_panic(Call::IsBroken);
         false
+    }
+
+    fn recycles(&self) -> bool {
+        self.0.recycles.load(Ordering::SeqCst)
+    }
+
+    async fn recycle(&self, _: &mut Conn) -> Result<(), Failed> {
+        tokio::task::yield_now().await;
+        self.0.maybe_panic(Call::Recycle);
+        Ok(())
     }
 
     fn lending(&self, _: &Conn) -> Lending<Conn> {
@@ -206,9 +224,38 @@ const CASES: &[Case] = &[
     case(Call::IsBroken, 0, Place::Keepalive, true),
     case(Call::Close, 0, Place::Close, false),
     case(Call::Close, 0, Place::Close, true),
+    case(Call::AfterConnect, 0, Place::FreshDial, false),
+    case(Call::AfterConnect, 0, Place::FreshDial, true),
+    case(Call::AfterConnect, 1, Place::PreWarm, false),
+    case(Call::BeforeLend, 0, Place::Checkout, false),
+    case(Call::BeforeLend, 0, Place::Checkout, true),
+    // Shared connections are not recycled: exclusive rows only.
+    case(Call::AfterReturn, 0, Place::Return, false),
+    case(Call::Recycle, 0, Place::Return, false),
 ];
 
-fn builder(faulty: &Arc<Faulty>, place: Place) -> connpool::Builder<M> {
+/// A hook that panics when `call` is armed.
+fn hook(
+    faulty: &Arc<Faulty>,
+    call: Call,
+) -> impl for<'a> Fn(&'a mut Conn, &'a ()) -> HookFuture<'a, Failed> + Send + Sync + 'static {
+    let faulty = Arc::clone(faulty);
+    move |_, _| {
+        let faulty = Arc::clone(&faulty);
+        Box::pin(async move {
+            tokio::task::yield_now().await;
+            faulty.maybe_panic(call);
+            Ok(())
+        })
+    }
+}
+
+/// The pool of a row: `call`'s hook set (or the manager recycling), and
+/// what `place` needs.
+fn builder(faulty: &Arc<Faulty>, call: Call, place: Place) -> connpool::Builder<M> {
+    faulty
+        .recycles
+        .store(call == Call::Recycle, Ordering::SeqCst);
     let b = Pool::builder(M(Arc::clone(faulty)))
         .max_open(1)
         .idle_timeout(None)
@@ -218,6 +265,12 @@ fn builder(faulty: &Arc<Faulty>, place: Place) -> connpool::Builder<M> {
         .no_backoff()
         .checkout_timeout(secs(5))
         .jitter(0.0);
+    let b = match call {
+        Call::AfterConnect => b.after_connect(hook(faulty, call)),
+        Call::BeforeLend => b.before_lend(hook(faulty, call)),
+        Call::AfterReturn => b.after_return(hook(faulty, call)),
+        _ => b,
+    };
     match place {
         Place::HealthCheck => b.health_check(HealthCheck::Always),
         Place::Keepalive => b.keepalive_interval(secs(10)),
@@ -240,7 +293,7 @@ async fn drive(faulty: &Arc<Faulty>, c: &Case) -> Option<Pool<M>> {
     let what = format!("{:?} at {:?} (shared: {})", c.call, c.place, c.shared);
     if let Place::PreWarm = c.place {
         faulty.arm(c.call, c.skip);
-        match builder(faulty, c.place).build().await {
+        match builder(faulty, c.call, c.place).build().await {
             Err(BuildError::Connect(ConnectError::Panicked(m))) => {
                 assert!(m.contains("scripted panic"), "{what}: {m}");
             }
@@ -248,7 +301,10 @@ async fn drive(faulty: &Arc<Faulty>, c: &Case) -> Option<Pool<M>> {
         }
         return None;
     }
-    let pool = builder(faulty, c.place).build().await.expect("built");
+    let pool = builder(faulty, c.call, c.place)
+        .build()
+        .await
+        .expect("built");
     if !matches!(c.place, Place::FreshDial) {
         // One idle connection to work with.
         drop(pool.get().await.expect("first get"));
@@ -278,6 +334,7 @@ async fn drive(faulty: &Arc<Faulty>, c: &Case) -> Option<Pool<M>> {
         }
         Place::Return => {
             drop(pool.get().await.expect("get"));
+            settle().await; // a recycle runs in a task
             assert_eq!(
                 pool.state().counters.closed(CloseReason::Broken),
                 1,
@@ -355,7 +412,10 @@ async fn a_panic_in_any_manager_method_at_any_place_is_contained() {
 #[tokio::test(start_paused = true)]
 async fn an_is_broken_that_always_panics_at_checkout_does_not_abort() {
     let faulty = Faulty::new(false);
-    let pool = builder(&faulty, Place::Checkout).build().await.unwrap();
+    let pool = builder(&faulty, Call::IsBroken, Place::Checkout)
+        .build()
+        .await
+        .unwrap();
     drop(pool.get().await.unwrap());
     faulty.always(Call::IsBroken);
     match pool.get().await {
@@ -377,7 +437,10 @@ async fn an_is_broken_that_always_panics_at_checkout_does_not_abort() {
 async fn an_is_broken_that_always_panics_at_return_leaks_no_slot() {
     for shared in [false, true] {
         let faulty = Faulty::new(shared);
-        let pool = builder(&faulty, Place::Return).build().await.unwrap();
+        let pool = builder(&faulty, Call::IsBroken, Place::Return)
+            .build()
+            .await
+            .unwrap();
         for _ in 0..3 {
             let g = pool.get().await.expect("a slot is free");
             faulty.always(Call::IsBroken);

@@ -153,8 +153,8 @@ mod pg {
     use std::sync::Arc;
 
     use connpool::async_trait;
+    use connpool::managers::postgres::PgConnection;
     use connpool::managers::postgres::{PostgresManager, SingleDatabase};
-    use tokio_postgres::Client;
 
     use super::Target;
     use crate::support::pg::PgServer;
@@ -190,7 +190,7 @@ mod pg {
             (PostgresManager::new(config).single(), ())
         }
 
-        async fn op(conn: &mut Client, _n: u64) -> Result<(), String> {
+        async fn op(conn: &mut PgConnection, _n: u64) -> Result<(), String> {
             conn.simple_query("SELECT 1")
                 .await
                 .map(drop)
@@ -368,7 +368,7 @@ async fn quiet<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
     let start = Instant::now();
     loop {
         let s = pool.state();
-        if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 {
+        if s.lent == 0 && s.waiting == 0 && s.dialing == 0 && s.pinging == 0 && s.recycling == 0 {
             check_counts(pool, keys);
             return;
         }
@@ -604,6 +604,8 @@ async fn severed_idle_connections<T: Target>(target: &T) {
         }
         let severed: HashSet<SocketAddr> = held.iter().filter_map(|c| T::conn_id(c)).collect();
         drop(held);
+        // (A PostgreSQL connection is reset, `DISCARD ALL`, before it idles.)
+        support::until("the returns to be recycled", || pool.state().recycling == 0).await;
         assert_eq!(pool.state().idle, SEVERED);
         assert_eq!(proxy.accepted(), SEVERED);
         proxy.sever();

@@ -106,6 +106,7 @@ pub struct Counts {
     pub borrowers: usize,
     pub dialing: usize,
     pub pinging: usize,
+    pub recycling: usize,
     pub waiting: usize,
 }
 
@@ -117,6 +118,7 @@ pub const ZERO: Counts = Counts {
     borrowers: 0,
     dialing: 0,
     pinging: 0,
+    recycling: 0,
     waiting: 0,
 };
 
@@ -132,6 +134,7 @@ macro_rules! counts_from {
                     borrowers: s.borrowers,
                     dialing: s.dialing,
                     pinging: s.pinging,
+                    recycling: s.recycling,
                     waiting: s.waiting,
                 }
             }
@@ -151,13 +154,13 @@ pub fn key_counts<M: Manager>(pool: &Pool<M>, key: &M::Key) -> Option<Counts> {
     pool.key_state(key).as_ref().map(Counts::from)
 }
 
-/// Asserts `open = idle + lent + dialing + pinging` for the pool and for each key given.
+/// Asserts `open = idle + lent + dialing + pinging + recycling` for the pool and for each key given.
 #[track_caller]
 pub fn check_counts<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
     let s = pool.state();
     assert_eq!(
         s.open,
-        s.idle + s.lent + s.dialing + s.pinging,
+        s.idle + s.lent + s.dialing + s.pinging + s.recycling,
         "pool counts: {s:?}"
     );
     let mut sum = 0;
@@ -165,7 +168,7 @@ pub fn check_counts<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
         if let Some(ks) = pool.key_state(k) {
             assert_eq!(
                 ks.open,
-                ks.idle + ks.lent + ks.dialing + ks.pinging,
+                ks.idle + ks.lent + ks.dialing + ks.pinging + ks.recycling,
                 "key {k:?}: {ks:?}"
             );
             sum += ks.open;

@@ -6,10 +6,12 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use tokio_postgres::config::Host;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
-use tokio_postgres::{Client, Config, NoTls, Socket};
+use tokio_postgres::{Config, NoTls, Socket};
 
+use super::conn::PgConnection;
 use super::error::PgError;
 use super::key::PgKey;
+use super::recycling::RecyclingMethod;
 use crate::manager::Manager;
 
 /// The host used when the base configuration names none (neither `host` nor
@@ -22,7 +24,9 @@ const DEFAULT_PORT: u16 = 5432;
 /// key per database ([`PgKey`]). See the [module docs](super).
 ///
 /// It keeps the base configuration, the base's own key (worked out once,
-/// since every dial compares its key with it), and the TLS connector.
+/// since every dial compares its key with it), the TLS connector and the
+/// [`RecyclingMethod`] (`Clean` unless [`with_recycling`](PostgresManager::with_recycling)
+/// says otherwise).
 ///
 /// `Tls` is the TLS connector ([`NoTls`] by default); with a real one, the
 /// base configuration's `sslmode` decides whether TLS is used.
@@ -31,6 +35,7 @@ pub struct PostgresManager<Tls = NoTls> {
     base: Config,
     key: PgKey,
     tls: Tls,
+    recycling: RecyclingMethod,
 }
 
 impl PostgresManager<NoTls> {
@@ -62,7 +67,20 @@ impl<Tls> PostgresManager<Tls> {
             base: config,
             key,
             tls,
+            recycling: RecyclingMethod::default(),
         }
+    }
+
+    /// Recycles returned connections with `method` (default:
+    /// [`RecyclingMethod::Clean`]; see its docs for what each costs).
+    pub fn with_recycling(mut self, method: RecyclingMethod) -> Self {
+        self.recycling = method;
+        self
+    }
+
+    /// How returned connections are recycled.
+    pub fn recycling(&self) -> &RecyclingMethod {
+        &self.recycling
     }
 
     /// The base configuration's own key: its first host (or hostaddr;
@@ -184,6 +202,7 @@ impl<Tls> std::fmt::Debug for PostgresManager<Tls> {
         f.debug_struct("PostgresManager")
             .field("config", &self.base)
             .field("key", &self.key)
+            .field("recycling", &self.recycling)
             .finish_non_exhaustive()
     }
 }
@@ -197,10 +216,10 @@ where
     <Tls::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
     type Key = PgKey;
-    type Connection = Client;
+    type Connection = PgConnection;
     type Error = PgError;
 
-    async fn connect(&self, key: &PgKey) -> Result<Client, PgError> {
+    async fn connect(&self, key: &PgKey) -> Result<PgConnection, PgError> {
         let (client, connection) = self.config_for(key).connect(self.tls.clone()).await?;
         let key = key.clone();
         tokio::spawn(async move {
@@ -208,15 +227,23 @@ where
                 tracing::debug!(?key, %error, "postgres connection ended with an error");
             }
         });
-        Ok(client)
+        Ok(PgConnection::new(client))
     }
 
-    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
+    async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         Ok(conn.check_connection().await?)
     }
 
-    fn is_broken(&self, conn: &mut Client) -> bool {
+    fn is_broken(&self, conn: &mut PgConnection) -> bool {
         conn.is_closed()
+    }
+
+    fn recycles(&self) -> bool {
+        self.recycling.recycles()
+    }
+
+    async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        self.recycling.run(conn).await
     }
 }
 
@@ -259,18 +286,26 @@ where
     <Tls::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
     type Key = ();
-    type Connection = Client;
+    type Connection = PgConnection;
     type Error = PgError;
 
-    async fn connect(&self, _: &()) -> Result<Client, PgError> {
+    async fn connect(&self, _: &()) -> Result<PgConnection, PgError> {
         self.manager.connect(&self.manager.key).await
     }
 
-    async fn ping(&self, conn: &mut Client) -> Result<(), PgError> {
+    async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         self.manager.ping(conn).await
     }
 
-    fn is_broken(&self, conn: &mut Client) -> bool {
+    fn is_broken(&self, conn: &mut PgConnection) -> bool {
         self.manager.is_broken(conn)
+    }
+
+    fn recycles(&self) -> bool {
+        self.manager.recycles()
+    }
+
+    async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        self.manager.recycle(conn).await
     }
 }

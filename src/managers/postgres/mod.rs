@@ -21,8 +21,14 @@
 //! | `connect` | [`config_for(key)`](PostgresManager::config_for)`.connect(tls)`, then spawns the connection task |
 //! | `ping` | [`Client::check_connection`]: one `Sync` message, answered by `ReadyForQuery` |
 //! | `is_broken` | [`Client::is_closed`]: the connection task has ended (server gone, fatal error) |
+//! | `recycle` | the [`RecyclingMethod`]: `DISCARD ALL` by default, after every return, off the borrower's path |
 //! | `close` | drops the client: its connection task sends `Terminate` and closes the socket |
 //!
+//! The pooled connection is a [`PgConnection`]: a [`Client`] (through
+//! `Deref`) with a per-session prepared-statement cache,
+//! [`PgConnection::prepare_cached`].
+//!
+//! [`Client`]: tokio_postgres::Client
 //! [`Client::check_connection`]: tokio_postgres::Client::check_connection
 //! [`Client::is_closed`]: tokio_postgres::Client::is_closed
 //! [`Manager`]: crate::Manager
@@ -41,14 +47,19 @@
 //! mid-flight and use the client again). `is_broken` therefore only reports
 //! a client whose connection is gone.
 //!
-//! # What the pool does not do
+//! # Session state
 //!
-//! It does not reset session state between borrowers: `SET`s, temporary
-//! tables, prepared statements and an unfinished transaction opened with a
-//! bare `BEGIN` stay with the connection. Use
-//! [`Client::transaction`](tokio_postgres::Client::transaction) (rolled back
-//! when dropped), or [`Pooled::mark_broken`](crate::Pooled::mark_broken) a
-//! connection left in a state the next borrower must not see.
+//! A returned connection is reset before the next borrower gets it:
+//! [`RecyclingMethod::Clean`] (the default) runs `DISCARD ALL`, so `SET`s,
+//! temporary tables, advisory locks, `LISTEN`s and prepared statements do
+//! not reach the next borrower, and empties the statement cache with them.
+//! A connection returned inside a transaction block fails the reset and is
+//! closed. [`PostgresManager::with_recycling`] chooses another method (the
+//! table in [`RecyclingMethod`] gives each one's cost). Settings every
+//! session should have belong in the base configuration
+//! (`application_name`, `options`), which `DISCARD ALL` keeps, or in an
+//! [`after_connect`](crate::Builder::after_connect) hook, which the pool
+//! runs again after each reset.
 //!
 //! ```no_run
 //! use connpool::Pool;
@@ -77,12 +88,16 @@
 //! # }
 //! ```
 
+mod conn;
 mod error;
 mod key;
 mod manager;
+mod recycling;
 #[cfg(test)]
 mod tests;
 
+pub use conn::{PgConnection, StatementCache};
 pub use error::PgError;
 pub use key::PgKey;
 pub use manager::{PostgresManager, SingleDatabase};
+pub use recycling::{CLEAN_WITHOUT_DISCARD, RecyclingMethod};

@@ -1,0 +1,198 @@
+//! **Tending**: a connection out of the pool's hands for a while, in a task
+//! of its own that calls user code on it: an idle connection due a
+//! keepalive ping (taken out by [`Transition::maintain`]) or a returned
+//! connection being recycled ([`Transition::recycle`]: the manager's
+//! `recycle` and the `after_return` hook). Both are taken out the same way
+//! ([`Transition::take_out`]): their record leaves the idle set, they count
+//! in `pinging` or `recycling` (so still in `open`: their slot is theirs),
+//! they are lent to nobody, and a close does not wait for them beyond their
+//! task's time limit. Both come back the same way
+//! ([`Transition::came_back`]): closed if the task failed or died with the
+//! connection, else through the hand-off, like a returned connection.
+
+use super::Transition;
+use super::effects::Action;
+use crate::manager::Manager;
+use crate::stats::CloseReason;
+use crate::store::{Conn, ConnId, KeyId};
+
+/// Why a connection is out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Tending {
+    /// A background keepalive ping of an idle connection.
+    Keepalive,
+    /// A returned connection's recycle.
+    Recycle,
+}
+
+/// How the task of a connection that was out ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Tended {
+    /// A keepalive ping, with its result.
+    Keepalive(PingResult),
+    /// A recycle; `true`: it passed.
+    Recycle(bool),
+}
+
+impl Tended {
+    /// How a task that died with its connection counts.
+    pub(crate) fn aborted(self) -> Tended {
+        match self {
+            Tended::Keepalive(_) => Tended::Keepalive(PingResult::Missed),
+            Tended::Recycle(_) => Tended::Recycle(false),
+        }
+    }
+}
+
+/// How a keepalive ping ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PingResult {
+    Ok,
+    /// Failed or timed out: one more miss.
+    Missed,
+    /// Failed and `is_broken` says the connection is unusable: closed at once.
+    Broken,
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// Hands `conn` of `id`, out of the idle set and not lent, to a task
+    /// for `what`; it counts in `pinging` or `recycling` until it comes back.
+    pub(super) fn take_out(&mut self, id: KeyId, conn: Conn<M::Connection>, what: Tending) {
+        let entry = self.st.keys.get_mut(id);
+        let epoch = entry.epoch;
+        match what {
+            Tending::Keepalive => {
+                entry.pinging += 1;
+                self.st.pinging += 1;
+                self.fx.actions.push(Action::Ping(id, conn, epoch));
+            }
+            Tending::Recycle => {
+                entry.recycling += 1;
+                self.st.recycling += 1;
+                let key = entry.key.clone();
+                self.fx.actions.push(Action::Recycle(id, key, conn, epoch));
+            }
+        }
+    }
+
+    /// `conn` of `id` is back from its task for `what`, taken out in the
+    /// key's `epoch`: `None` if the task died with it (it is counted closed
+    /// for `gone`), closed for `close`, or as retired if its key was closed
+    /// on demand meanwhile, else placed.
+    fn came_back(
+        &mut self,
+        id: KeyId,
+        (what, epoch): (Tending, u32),
+        conn: Option<Conn<M::Connection>>,
+        mut close: Option<CloseReason>,
+        gone: CloseReason,
+    ) {
+        let entry = self.st.keys.get_mut(id);
+        if entry.epoch != epoch {
+            close = close.or(Some(CloseReason::Retired));
+        }
+        match what {
+            Tending::Keepalive => {
+                entry.pinging -= 1;
+                self.st.pinging -= 1;
+            }
+            Tending::Recycle => {
+                entry.recycling -= 1;
+                self.st.recycling -= 1;
+            }
+        }
+        match (conn, close) {
+            (None, _) => {
+                self.st.count_close(id, gone);
+                self.release_slot(id);
+            }
+            (Some(conn), Some(reason)) => self.close_conn(id, conn.conn, reason),
+            (Some(conn), None) => {
+                let cid = self.st.hold_new(id, conn);
+                self.place(id, cid);
+            }
+        }
+    }
+
+    /// The task of a connection of `id` that was out ended at `now`, as
+    /// `how` says: `conn` is `None` if the task died with it.
+    pub(crate) fn tended(
+        self,
+        id: KeyId,
+        conn: Option<Conn<M::Connection>>,
+        epoch: u32,
+        how: Tended,
+    ) {
+        match how {
+            Tended::Keepalive(ping) => self.keepalive_done(id, conn, epoch, ping),
+            Tended::Recycle(ok) => self.recycled(id, conn, epoch, ok),
+        }
+    }
+
+    /// A keepalive ping of a connection of `id` ended.
+    fn keepalive_done(
+        mut self,
+        id: KeyId,
+        conn: Option<Conn<M::Connection>>,
+        epoch: u32,
+        ping: PingResult,
+    ) {
+        let ok = ping == PingResult::Ok;
+        self.st.count_call(
+            id,
+            ok,
+            |c| &mut c.keepalive_pings,
+            |c| &mut c.keepalive_failures,
+        );
+        let mut close = None;
+        let conn = conn.map(|mut conn| {
+            conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
+            if ping == PingResult::Broken
+                || u32::from(conn.missed) >= self.config.keepalive_max_missed
+            {
+                close = Some(CloseReason::Keepalive);
+            } else {
+                conn.pinged(self.now, self.config);
+            }
+            conn
+        });
+        let what = (Tending::Keepalive, epoch);
+        self.came_back(id, what, conn, close, CloseReason::Keepalive);
+        self.finish();
+    }
+
+    /// A borrower returns `conn`, lent exclusively as `cid`, of `id`, to a
+    /// pool that recycles: unless it must close (pool closed, past its
+    /// lifetime or uses), it is taken out to be recycled.
+    pub(crate) fn recycle(mut self, id: KeyId, cid: ConnId, conn: M::Connection) {
+        self.st.unlend(id);
+        let retire = if self.st.closed {
+            Some(CloseReason::PoolClosed)
+        } else {
+            self.st.records.value(cid).retirement(self.now, self.config)
+        };
+        let (_, record) = self.st.records.remove(cid);
+        let record = record.map(|_| conn);
+        match retire {
+            Some(reason) => self.close_conn(id, record.conn, reason),
+            None => self.take_out(id, record, Tending::Recycle),
+        }
+        self.finish();
+    }
+
+    /// The recycle of a connection of `id` ended (`ok`: it passed). One
+    /// that passed rests from now on and goes through the hand-off; one
+    /// that failed is closed as broken.
+    fn recycled(mut self, id: KeyId, conn: Option<Conn<M::Connection>>, epoch: u32, ok: bool) {
+        self.st
+            .count_call(id, ok, |c| &mut c.recycles, |c| &mut c.recycle_failures);
+        let conn = conn.map(|mut conn| {
+            conn.rest(self.now);
+            conn
+        });
+        let close = (!ok).then_some(CloseReason::Broken);
+        let what = (Tending::Recycle, epoch);
+        self.came_back(id, what, conn, close, CloseReason::Broken);
+        self.finish();
+    }
+}

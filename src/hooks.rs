@@ -1,0 +1,149 @@
+//! Hooks: user code the pool runs at three points of a connection's life
+//! (after its dial, before it is lent, after it comes back), set on the
+//! [`Builder`](crate::Builder); what each does is documented there
+//! ("Hooks").
+//!
+//! A returned connection that is recycled (an `after_return` hook, or a
+//! manager that recycles) is taken out by the core like a connection due a
+//! keepalive ping (`core::tending`) and tended by a task
+//! (`tasks::spawn_recycle`) running [`recycle`].
+//!
+//! **No cost when unset.** Without hooks the checkout and return paths test
+//! one flag each ([`Hooks::before_lend`] is `None`, [`Hooks::recycles`] is
+//! false) and are otherwise unchanged.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use crate::contain::{Caught, Panic};
+use crate::manager::Manager;
+
+/// The future a hook returns: boxed, borrowing the connection and the key.
+pub type HookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+
+/// A hook: an async function of a connection and its key.
+pub(crate) type Hook<M> = Box<
+    dyn for<'a> Fn(
+            &'a mut <M as Manager>::Connection,
+            &'a <M as Manager>::Key,
+        ) -> HookFuture<'a, <M as Manager>::Error>
+        + Send
+        + Sync,
+>;
+
+/// How a hook call ended, when it did not succeed.
+pub(crate) enum HookFailure<E> {
+    /// It returned this error.
+    Failed(E),
+    /// It panicked.
+    Panicked(Panic),
+    /// It ran into its time limit.
+    TimedOut(Duration),
+}
+
+/// A pool's hooks (see the module docs).
+pub(crate) struct Hooks<M: Manager> {
+    pub(crate) after_connect: Option<Hook<M>>,
+    pub(crate) before_lend: Option<Hook<M>>,
+    pub(crate) after_return: Option<Hook<M>>,
+    /// Whether a returned connection is recycled (`after_return` is set or
+    /// the manager recycles): worked out once when the pool is built.
+    pub(crate) recycles: bool,
+}
+
+impl<M: Manager> Default for Hooks<M> {
+    fn default() -> Self {
+        Self {
+            after_connect: None,
+            before_lend: None,
+            after_return: None,
+            recycles: false,
+        }
+    }
+}
+
+impl<M: Manager> Hooks<M> {
+    /// The names of the hooks set, for `Debug`.
+    pub(crate) fn names(&self) -> Vec<&'static str> {
+        [
+            ("after_connect", self.after_connect.is_some()),
+            ("before_lend", self.before_lend.is_some()),
+            ("after_return", self.after_return.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+}
+
+/// Runs `hook` (if any) on `conn` of `key`, its panic contained, within
+/// `limit` (`None`: the caller bounds it).
+pub(crate) async fn run<M: Manager>(
+    hook: Option<&Hook<M>>,
+    conn: &mut M::Connection,
+    key: &M::Key,
+    limit: Option<Duration>,
+) -> Result<(), HookFailure<M::Error>> {
+    let Some(hook) = hook else {
+        return Ok(());
+    };
+    within(limit, Caught(hook(conn, key))).await
+}
+
+/// [`Manager::recycle`] of `conn` and the `after_connect` hook again (a
+/// recycle resets the session to a new one's), then the `after_return`
+/// hook, within `limit` together, panics contained.
+pub(crate) async fn recycle<M: Manager>(
+    manager: &M,
+    hooks: &Hooks<M>,
+    conn: &mut M::Connection,
+    key: &M::Key,
+    limit: Duration,
+) -> Result<(), HookFailure<M::Error>> {
+    let all = async {
+        if manager.recycles() {
+            Caught(manager.recycle(conn))
+                .await
+                .map_err(HookFailure::Panicked)?
+                .map_err(HookFailure::Failed)?;
+            // The session is as new: set it up as a new one.
+            run::<M>(hooks.after_connect.as_ref(), conn, key, None).await?;
+        }
+        run::<M>(hooks.after_return.as_ref(), conn, key, None).await
+    };
+    match tokio::time::timeout(limit, all).await {
+        Ok(result) => result,
+        Err(_) => Err(HookFailure::TimedOut(limit)),
+    }
+}
+
+async fn within<F, E>(limit: Option<Duration>, call: F) -> Result<(), HookFailure<E>>
+where
+    F: Future<Output = Result<Result<(), E>, Panic>>,
+{
+    let ended = match limit {
+        None => call.await,
+        Some(limit) => match tokio::time::timeout(limit, call).await {
+            Ok(ended) => ended,
+            Err(_) => return Err(HookFailure::TimedOut(limit)),
+        },
+    };
+    match ended {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(HookFailure::Failed(e)),
+        Err(panic) => Err(HookFailure::Panicked(panic)),
+    }
+}
+
+impl<E: std::fmt::Display> HookFailure<E> {
+    /// Logs the failure of hook `what` of a connection of `key`: a panic at
+    /// `error`, the rest at `debug`.
+    pub(crate) fn log(&self, what: &'static str, key: &dyn std::fmt::Debug) {
+        match self {
+            HookFailure::Failed(e) => tracing::debug!(?key, error = %e, "{what} failed"),
+            HookFailure::Panicked(panic) => panic.log(what, key),
+            HookFailure::TimedOut(limit) => tracing::debug!(?key, ?limit, "{what} timed out"),
+        }
+    }
+}

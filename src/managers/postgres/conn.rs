@@ -1,0 +1,117 @@
+//! [`PgConnection`], the pooled connection: a [`Client`] with its
+//! prepared-statement cache ([`StatementCache`]).
+
+use std::collections::HashMap;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+use tokio_postgres::{Client, Statement};
+
+/// A pooled PostgreSQL connection: a [`tokio_postgres::Client`] (it
+/// dereferences to it, so `conn.query(…)` works) with a cache of the
+/// statements [`prepare_cached`](PgConnection::prepare_cached) prepared on
+/// this session.
+///
+/// The cache lives as long as the session's statements do: a recycle that
+/// resets the session ([`RecyclingMethod::Clean`](super::RecyclingMethod::Clean),
+/// whose `DISCARD ALL` deallocates every prepared statement, or a
+/// [`Custom`](super::RecyclingMethod::Custom) one) empties it first, so a
+/// cached statement never names one the server has forgotten.
+#[derive(Debug)]
+pub struct PgConnection {
+    client: Client,
+    cache: StatementCache,
+}
+
+impl PgConnection {
+    /// A connection with an empty statement cache.
+    pub fn new(client: Client) -> Self {
+        Self {
+            client,
+            cache: StatementCache::default(),
+        }
+    }
+
+    /// The statement for `sql`, prepared on this session: from the cache
+    /// (no round trip) if it was prepared since the session was last reset,
+    /// else prepared now (a `Parse` round trip) and cached.
+    pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.cache.get(sql) {
+            return Ok(statement);
+        }
+        let statement = self.client.prepare(sql).await?;
+        self.cache.insert(sql, statement.clone());
+        Ok(statement)
+    }
+
+    /// The statement cache.
+    pub fn statement_cache(&self) -> &StatementCache {
+        &self.cache
+    }
+
+    /// The client, for good (its statement cache is dropped).
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+}
+
+impl Deref for PgConnection {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for PgConnection {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+/// The statements one session prepared through
+/// [`PgConnection::prepare_cached`], by SQL text. Unbounded: a service
+/// prepares a fixed set of statements; one that builds SQL at run time
+/// should not cache it (or [`clear`](StatementCache::clear) it).
+#[derive(Debug, Default)]
+pub struct StatementCache {
+    statements: Mutex<HashMap<String, Statement>>,
+    /// Statements prepared (cache misses) since the connection was made.
+    prepared: AtomicU64,
+}
+
+impl StatementCache {
+    fn get(&self, sql: &str) -> Option<Statement> {
+        self.statements.lock().get(sql).cloned()
+    }
+
+    fn insert(&self, sql: &str, statement: Statement) {
+        self.prepared.fetch_add(1, Ordering::Relaxed);
+        self.statements.lock().insert(sql.to_owned(), statement);
+    }
+
+    /// Statements cached.
+    pub fn len(&self) -> usize {
+        self.statements.lock().len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Statements `prepare_cached` prepared on the server (its cache
+    /// misses, each a `Parse` round trip) over the connection's life.
+    pub fn prepared(&self) -> u64 {
+        self.prepared.load(Ordering::Relaxed)
+    }
+
+    /// Empties the cache. A dropped statement that nothing else holds is
+    /// closed on the server by tokio-postgres (a `Close` message, no wait).
+    pub fn clear(&self) {
+        // Dropped outside the lock: a statement's drop sends its `Close`.
+        let statements = std::mem::take(&mut *self.statements.lock());
+        drop(statements);
+    }
+}
