@@ -3,31 +3,50 @@
 //! a throwaway one (PostgreSQL's binaries, `apt-get install postgresql`).
 //!
 //! ```text
-//! cargo run --features postgres --example postgres
+//! cargo run --features postgres,metrics --example postgres
 //! ```
 //!
 //! Two borrowers take turns on one connection. The first changes its
 //! session (`SET search_path`, a temporary table); the pool's clean
 //! recycle (`DISCARD ALL`, the default) undoes it before the second gets
 //! the connection, and the `after_connect` hook sets `application_name`
-//! again. `prepare_cached` parses a statement once per session.
+//! again. `prepare_cached` parses a statement once per session. Then a
+//! borrower holds its connection past the leak-detection threshold, on
+//! purpose, and the pool warns with the line of the `get` that took it;
+//! last, the pool's metrics as a recorder saw them.
 
 #[path = "support/mod.rs"]
 mod support;
 
+use std::time::Duration;
+
 use connpool::Pool;
 use connpool::managers::postgres::{PostgresManager, RecyclingMethod};
+use metrics_util::debugging::DebuggingRecorder;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
+    // The pool's warnings on stdout; its metrics into a recorder (installed
+    // before the pool is built, which registers its series).
+    tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::WARN)
+        .with_target(false)
+        .with_ansi(false)
+        .init();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    recorder.install()?;
+
     let server = tokio::task::spawn_blocking(support::postgres).await??;
     println!("PostgreSQL: {}", server.describe());
 
     let manager = PostgresManager::new(server.config()).with_recycling(RecyclingMethod::Clean);
     let pool = Pool::builder(manager.single())
+        .name("example")
         .max_open(1) // one session, so both borrowers share it
+        .leak_detection_threshold(Duration::from_millis(200))
         // Every new session, and again after each reset.
         .after_connect(|conn, _key| {
             Box::pin(async move {
@@ -72,11 +91,26 @@ async fn main() -> Result<(), BoxError> {
             .await?;
     } // the guard drops: the connection is recycled in the background
 
+    // A borrower that keeps its connection too long: warned once.
+    let held = pool.get().await?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    drop(held);
+
     pool.close().await; // waits for the last recycle too
     let c = pool.state().counters;
     println!(
         "dials: {}, recycles: {} ({} failed)",
         c.dials, c.recycles, c.recycle_failures
     );
+    println!("leaks reported: {}", c.leaks);
+    println!("metrics:");
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let labels: Vec<String> = key
+            .key()
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        println!("  {} {{{}}} {value:?}", key.key().name(), labels.join(", "));
+    }
     Ok(())
 }
