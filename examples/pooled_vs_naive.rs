@@ -15,6 +15,13 @@
 //!   for reference, the same calls without a pool on one tonic `Channel`
 //!   made beforehand and shared by all tasks: the most pooling could give.
 //!
+//! - **Over TLS** (rustls, a certificate made at start-up for localhost):
+//!   TCP echo, an HTTP/2 GET, the gRPC `Check` and PostgreSQL `SELECT 1`
+//!   (a throwaway server with `ssl = on`). Naive: the same manager's
+//!   `connect` for every request (TCP dial and TLS handshake), one request,
+//!   drop. Pooled: `TlsManager`, `Http2Manager::tls`, `GrpcManager::tls`,
+//!   `PostgresManager::with_tls`.
+//!
 //! Both sides run the same number of requests from the same number of
 //! concurrent tasks; the pools have the default configuration. Prints
 //! throughput, p50 / p99 latency (every request timed) and connections
@@ -29,6 +36,8 @@
 #[path = "support/mod.rs"]
 mod support;
 
+use support::tls;
+
 use std::future::Future;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -37,9 +46,12 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use connpool::Pool;
+use connpool::managers::grpc::GrpcConn;
 use connpool::managers::grpc::GrpcManager;
+use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::tcp::{Destination, TcpManager};
+use connpool::managers::tls::{TlsConfig, TlsConn, TlsManager};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use support::BoxError;
 use tokio::net::TcpStream;
@@ -59,7 +71,8 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     tasks: Option<u32>,
     /// Requests per protocol and mode [default: TCP 60000, PostgreSQL 4000,
-    /// gRPC 20000; with --quick: 2000, 200, 1000].
+    /// gRPC 20000, over TLS 8000 (PostgreSQL 2000); with --quick: 2000,
+    /// 200, 1000, over TLS 400 (100)].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
     /// A CI-sized run (seconds): fewer requests and tasks.
@@ -70,7 +83,12 @@ struct Args {
     #[arg(long)]
     out: Option<PathBuf>,
     /// Protocols to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "tcp,pg,grpc")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "tcp,pg,grpc,tcp-tls,http2-tls,grpc-tls,pg-tls"
+    )]
     only: Vec<Proto>,
     /// No progress bars (they are hidden anyway when stdout is not a terminal).
     #[arg(long, short)]
@@ -86,6 +104,14 @@ enum Proto {
     Pg,
     /// gRPC health `Check`.
     Grpc,
+    /// TCP echo, 64 bytes, over TLS.
+    TcpTls,
+    /// HTTP/2 GET over TLS.
+    Http2Tls,
+    /// gRPC health `Check` over TLS.
+    GrpcTls,
+    /// PostgreSQL `SELECT 1` over TLS (a throwaway server only).
+    PgTls,
 }
 
 impl Proto {
@@ -94,6 +120,10 @@ impl Proto {
             Proto::Tcp => "TCP echo 64 B",
             Proto::Pg => "PostgreSQL SELECT 1",
             Proto::Grpc => "gRPC health Check",
+            Proto::TcpTls => "TLS: TCP echo 64 B",
+            Proto::Http2Tls => "TLS: HTTP/2 GET",
+            Proto::GrpcTls => "TLS: gRPC Check",
+            Proto::PgTls => "TLS: PostgreSQL",
         }
     }
 
@@ -103,6 +133,8 @@ impl Proto {
             Proto::Tcp => (60_000, 2_000),
             Proto::Pg => (4_000, 200),
             Proto::Grpc => (20_000, 1_000),
+            Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => (8_000, 400),
+            Proto::PgTls => (2_000, 100),
         }
     }
 
@@ -112,6 +144,8 @@ impl Proto {
             Proto::Tcp => 5.0,
             Proto::Pg => 20.0,
             Proto::Grpc => 10.0,
+            Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => 10.0,
+            Proto::PgTls => 50.0,
         }
     }
 }
@@ -389,6 +423,159 @@ async fn grpc(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     })
 }
 
+/// One request on a connection.
+type OneFut<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>;
+
+/// Naive: `connect` of the same manager for every request (TCP dial, TLS
+/// handshake, then one round trip), dropped after it. Pooled: the pool of
+/// that manager, default configuration.
+async fn naive_and_pooled<M, F>(
+    labels: (&'static str, &'static str),
+    manager: M,
+    key: M::Key,
+    (tasks, requests, show): (u32, u64, bool),
+    one: F,
+) -> Result<(Measured, Measured), BoxError>
+where
+    M: connpool::Manager + Clone,
+    F: for<'a> Fn(&'a mut M::Connection) -> OneFut<'a> + Clone + Send + Sync + 'static,
+{
+    let mut naive = drive(labels.0, tasks, requests, show, {
+        let (manager, key, one) = (manager.clone(), key.clone(), one.clone());
+        move || {
+            let (manager, key, one) = (manager.clone(), key.clone(), one.clone());
+            async move {
+                let mut conn = manager.connect(&key).await?;
+                one(&mut conn).await
+            }
+        }
+    })
+    .await;
+    naive.connections = naive.requests;
+    let pool = Pool::builder(manager).build().await?;
+    let mut pooled = drive(labels.1, tasks, requests, show, {
+        let pool = pool.clone();
+        move || {
+            let (pool, key, one) = (pool.clone(), key.clone(), one.clone());
+            async move {
+                let mut conn = pool.get_for(&key).await?;
+                one(&mut conn).await
+            }
+        }
+    })
+    .await;
+    pooled.connections = pool.state().counters.dials;
+    pool.close().await;
+    Ok((naive, pooled))
+}
+
+async fn tcp_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, _) = pki.echo_server().await?;
+    let manager = TlsManager::new(
+        TcpManager::new(),
+        TlsConfig::from_client_config(pki.client()),
+    );
+    let (naive, pooled) = naive_and_pooled(
+        ("TLS TCP, naive", "TLS TCP, pooled"),
+        manager,
+        Destination::from(("localhost", addr.port())),
+        (tasks, requests, show),
+        |conn: &mut TlsConn| Box::pin(async move { Ok(support::echo_round_trip(conn).await?) }),
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::TcpTls,
+        naive,
+        pooled,
+    })
+}
+
+async fn http2_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, _) = pki.http2_server().await?;
+    let manager = Http2Manager::new().tls(TlsConfig::from_client_config(pki.client()));
+    let (naive, pooled) = naive_and_pooled(
+        ("TLS HTTP/2, naive", "TLS HTTP/2, pooled"),
+        manager,
+        Destination::from(("localhost", addr.port())),
+        (tasks, requests, show),
+        |conn: &mut Http2Conn| {
+            Box::pin(async move {
+                let request = http::Request::get("/").body(http_body_util::Full::default())?;
+                let body = conn.send_request(request).await?.into_body();
+                http_body_util::BodyExt::collect(body).await?;
+                Ok(())
+            })
+        },
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::Http2Tls,
+        naive,
+        pooled,
+    })
+}
+
+async fn grpc_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, _) = pki.grpc_server().await?;
+    // A naive dial makes no health check of its own: one call per request.
+    let manager = GrpcManager::new()
+        .check_on_connect(false)
+        .tls(TlsConfig::from_client_config(pki.client()));
+    let (naive, pooled) = naive_and_pooled(
+        ("TLS gRPC, naive", "TLS gRPC, pooled"),
+        manager,
+        Destination::from(("localhost", addr.port())),
+        (tasks, requests, show),
+        |conn: &mut GrpcConn| {
+            let channel = conn.channel().clone();
+            Box::pin(async move { support::health_check(channel).await })
+        },
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::GrpcTls,
+        naive,
+        pooled,
+    })
+}
+
+async fn postgres_tls(
+    pki: &tls::Pki,
+    tasks: u32,
+    requests: u64,
+    show: bool,
+) -> Result<Row, BoxError> {
+    let server = tokio::task::spawn_blocking(support::postgres).await??;
+    if !server.is_throwaway() {
+        return Err("TLS needs a throwaway server (DATABASE_URL is set)".into());
+    }
+    server.enable_ssl(&pki.cert_pem, &pki.key_pem).await;
+    let mut config = server.config();
+    config
+        .application_name("connpool-pooled-vs-naive")
+        .host("localhost")
+        .ssl_mode(tokio_postgres::config::SslMode::Require);
+    let tls = TlsConfig::from_client_config(pki.client()).postgres();
+    let manager = PostgresManager::with_tls(config, tls);
+    let key = manager.key();
+    let (naive, pooled) = naive_and_pooled(
+        ("TLS PostgreSQL, naive", "TLS PostgreSQL, pooled"),
+        manager,
+        key,
+        (tasks, requests, show),
+        |conn: &mut connpool::managers::postgres::PgConnection| {
+            Box::pin(async move { Ok(support::select_1(conn).await?) })
+        },
+    )
+    .await?;
+    tokio::task::spawn_blocking(move || drop(server)).await?;
+    Ok(Row {
+        proto: Proto::PgTls,
+        naive,
+        pooled,
+    })
+}
+
 fn rate(r: f64) -> String {
     let n = r.round() as u64;
     let s = n.to_string();
@@ -617,7 +804,17 @@ async fn main() -> Result<(), BoxError> {
     );
 
     let mut rows = Vec::new();
-    for proto in [Proto::Tcp, Proto::Pg, Proto::Grpc] {
+    let pki = tls::Pki::new()?;
+    let all = [
+        Proto::Tcp,
+        Proto::Pg,
+        Proto::Grpc,
+        Proto::TcpTls,
+        Proto::Http2Tls,
+        Proto::GrpcTls,
+        Proto::PgTls,
+    ];
+    for proto in all {
         if !args.only.contains(&proto) {
             continue;
         }
@@ -629,6 +826,10 @@ async fn main() -> Result<(), BoxError> {
             Proto::Tcp => tcp(tasks, requests, show).await,
             Proto::Pg => postgres(tasks, requests, show).await,
             Proto::Grpc => grpc(tasks, requests, show).await,
+            Proto::TcpTls => tcp_tls(&pki, tasks, requests, show).await,
+            Proto::Http2Tls => http2_tls(&pki, tasks, requests, show).await,
+            Proto::GrpcTls => grpc_tls(&pki, tasks, requests, show).await,
+            Proto::PgTls => postgres_tls(&pki, tasks, requests, show).await,
         };
         match row {
             Ok(row) => rows.push(row),

@@ -10,12 +10,15 @@
 #[path = "../../tests/pg_support/mod.rs"]
 pub mod pg_support;
 
+#[cfg(feature = "tls")]
+pub mod tls;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// Connections a server accepted so far.
 #[derive(Clone, Default)]
@@ -26,7 +29,7 @@ impl Accepted {
         self.0.load(Ordering::Relaxed)
     }
 
-    fn add(&self) {
+    pub(crate) fn add(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -63,7 +66,9 @@ pub async fn echo_server() -> std::io::Result<(SocketAddr, Accepted)> {
 pub const PAYLOAD: &[u8; 64] = b"connpool example payload: 64 bytes of echo, sent and read back..";
 
 /// One echo round trip: 64 bytes out, the same 64 back.
-pub async fn echo_round_trip(stream: &mut TcpStream) -> std::io::Result<()> {
+pub async fn echo_round_trip(
+    stream: &mut (impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin),
+) -> std::io::Result<()> {
     stream.write_all(PAYLOAD).await?;
     let mut buf = [0u8; PAYLOAD.len()];
     stream.read_exact(&mut buf).await?;
