@@ -81,7 +81,7 @@ fn naive_vs_pooled(c: &mut Criterion) {
     g.bench_function("reused", |b| {
         b.to_async(&rt).iter(|| async {
             let mut stream = stream.lock().await;
-            support::echo_round_trip(&mut stream).await.unwrap();
+            support::echo_round_trip(&mut *stream).await.unwrap();
         })
     });
     g.finish();
