@@ -70,7 +70,8 @@ impl Pki {
         )
     }
 
-    fn acceptor(&self, alpn: &[&[u8]]) -> Result<TlsAcceptor, BoxError> {
+    /// A TLS acceptor presenting the certificate, offering `alpn`.
+    pub fn acceptor(&self, alpn: &[&[u8]]) -> Result<TlsAcceptor, BoxError> {
         let mut config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
