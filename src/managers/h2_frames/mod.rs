@@ -3,11 +3,19 @@
 //! pass, and [`FrameState`], what it learned.
 //!
 //! hyper and tonic keep what the peer said about the connection to
-//! themselves: the peer's `SETTINGS_MAX_CONCURRENT_STREAMS`, whether it sent
-//! `GOAWAY`. A pool needs both: the first says how many borrowers a
-//! connection can carry, the second that the connection is *draining* and
-//! must not be lent again. The watcher sits between the client and the
-//! socket, passes every byte through untouched, and parses only the 9-byte
+//! themselves: whether it sent `GOAWAY`, and when its first `SETTINGS`
+//! arrived. A pool needs both: the first says that the connection is
+//! *draining* and must not be lent again, the second that the peer speaks
+//! HTTP/2 at all (a dial waits for it). hyper's
+//! `client::conn::http2::Connection::current_max_send_streams` does report
+//! the peer's stream limit, but only on the connection future, which its
+//! driver task owns and polls; the `SendRequest` handles the pool lends
+//! cannot ask it. Since the watcher parses the `SETTINGS` frames anyway (to
+//! see the first one), it reads `SETTINGS_MAX_CONCURRENT_STREAMS` from
+//! them as well, which is what the pool lends by.
+//!
+//! The watcher sits between the client and the socket, passes every byte
+//! through untouched, and parses only the 9-byte
 //! frame headers (24-bit length, type, flags, stream id), skipping payloads
 //! except the few bytes of `SETTINGS` and `GOAWAY` it needs (and the first
 //! [`GOAWAY_DEBUG_MAX`] bytes of a `GOAWAY`'s debug data). It keeps a fixed
