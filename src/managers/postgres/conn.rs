@@ -11,7 +11,7 @@ use tokio_postgres::{Client, Statement};
 /// A pooled PostgreSQL connection: a [`tokio_postgres::Client`] (it
 /// dereferences to it, so `conn.query(…)` works) with a cache of the
 /// statements [`prepare_cached`](PgConnection::prepare_cached) prepared on
-/// this session.
+/// its server session.
 ///
 /// The cache lives as long as the session's statements do: a recycle that
 /// resets the session ([`RecyclingMethod::Clean`](super::RecyclingMethod::Clean),
@@ -33,7 +33,7 @@ impl PgConnection {
         }
     }
 
-    /// The statement for `sql`, prepared on this session: from the cache
+    /// The statement for `sql`, prepared on the server session: from the cache
     /// (no round trip) if it was prepared since the session was last reset,
     /// else prepared now (a `Parse` round trip) and cached.
     pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
