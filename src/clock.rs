@@ -279,6 +279,13 @@ fn timespec_nanos(ts: rustix::time::Timespec) -> u64 {
         .saturating_add(ts.tv_nsec as u64)
 }
 
+/// `d` times `factor` (in `[0, 1]`), saturating: `Duration::mul_f64`
+/// panics where the product rounds up past `Duration::MAX`, which a
+/// setting of `Duration::MAX` (meaning "never") reaches.
+pub(crate) fn scaled(d: Duration, factor: f64) -> Duration {
+    Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
+}
+
 /// `d` in nanoseconds, saturating (`Duration::MAX` is `u64::MAX`). In
 /// 64-bit arithmetic: `as_nanos` goes through `u128`, which costs more on
 /// the hot path (every `Tick::now`).

@@ -27,7 +27,8 @@ pub enum ConnectError<E> {
     /// backoff.)
     Aborted,
     /// `connect` panicked, or `is_broken` or `lending` did on the connection
-    /// it had just made (which is then closed); the panic's message.
+    /// it had just made (which is then closed), or the pool's own code in
+    /// the dial task did; the panic's message.
     Panicked(Arc<str>),
     /// `connect` returned a connection that
     /// [`Manager::is_broken`](crate::Manager::is_broken) at once called

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
@@ -33,8 +33,13 @@ pub(crate) struct PoolInner<M: Manager> {
     /// of its own, starting one: its byte and the state's first field (the
     /// single-key fast path's stack) share a line.
     pub(crate) state: Lined<Mutex<State<M>>>,
-    /// Notified when a closed pool has nothing open or closing left.
-    pub(crate) drained: Notify,
+    /// Notified when a closed pool has nothing open or closing left, and,
+    /// while [`settle_waiters`](PoolInner::settle_waiters) is not zero, when
+    /// a task ends leaving nothing dialing, pinging, recycling or closing.
+    pub(crate) quiet: Notify,
+    /// Callers of [`Pool::settled`](crate::Pool::settled) waiting: only
+    /// then do the tasks' ends look at the state again.
+    pub(crate) settle_waiters: AtomicUsize,
     /// Where dials, pings, closes and maintenance run (the runtime the pool
     /// was built in).
     pub(crate) runtime: Handle,
@@ -87,7 +92,8 @@ impl<M: Manager> PoolInner<M> {
             manager,
             config,
             hooks,
-            drained: Notify::new(),
+            quiet: Notify::new(),
+            settle_waiters: AtomicUsize::new(0),
             runtime: Handle::current(),
             maintenance,
             clock,
@@ -179,7 +185,19 @@ impl<M: Manager> PoolInner<M> {
             self.maintenance.notify_one();
         }
         if drained {
-            self.drained.notify_waiters();
+            self.quiet.notify_waiters();
+        }
+    }
+
+    /// After a task's end: wakes [`Pool::settled`](crate::Pool::settled)
+    /// callers if the pool is now settled (a look at the state only while
+    /// someone waits for it).
+    pub(crate) fn task_ended(&self) {
+        // SeqCst, with the increment in `settled`: a caller that counted
+        // itself after this load looks at the state after this task's
+        // transition, and sees it settled itself.
+        if self.settle_waiters.load(Ordering::SeqCst) > 0 && self.state.lock().is_settled() {
+            self.quiet.notify_waiters();
         }
     }
 

@@ -69,6 +69,31 @@
 //! # }
 //! ```
 //!
+//! ## Metrics
+//!
+//! With the feature `metrics`, the pool reports through the
+//! [`metrics`](https://docs.rs/metrics) facade (install a recorder before
+//! building the pool), under the names of OpenTelemetry's semantic
+//! conventions for connection pools. Every series carries
+//! `db.client.connection.pool.name` (the builder's
+//! [`name`](Builder::name)); with
+//! [`metrics_key_attribute`](Builder::metrics_key_attribute) the three
+//! histograms and the timeouts also carry `connpool.key` (the key's `Debug`).
+//!
+//! | name | kind | what it records |
+//! |---|---|---|
+//! | `db.client.connection.count` | gauge, `state` = `idle` / `used` | connections idle, and lent (exclusively or to at least one borrower) |
+//! | `db.client.connection.idle.max` | gauge | `max_idle` |
+//! | `db.client.connection.idle.min` | gauge | `min_idle` |
+//! | `db.client.connection.max` | gauge | `max_open` |
+//! | `db.client.connection.pending_requests` | gauge | getters waiting for a connection |
+//! | `db.client.connection.timeouts` | counter | gets that ran into their checkout deadline |
+//! | `db.client.connection.create_time` | histogram, s | each successful dial, `connect` and `after_connect` together |
+//! | `db.client.connection.wait_time` | histogram, s | each successful get, from the call to the connection in hand (health check and `before_lend` included); a get served at once records its near-zero time |
+//! | `db.client.connection.use_time` | histogram, s | each exclusive lending, from checkout to return (a shared connection's borrowers are not timed) |
+//!
+//! A failed get records no wait time (a timeout counts in `timeouts`).
+//!
 //! ## Where things are
 //!
 //! | module | job |

@@ -1,32 +1,16 @@
 //! Metrics through the [`metrics`](https://docs.rs/metrics) facade (feature
-//! `metrics`), named after OpenTelemetry's semantic conventions for
-//! connection pools:
-//!
-//! | name | kind | what |
-//! |---|---|---|
-//! | `db.client.connection.count` | gauge, `state` = `idle` / `used` | connections idle, and lent |
-//! | `db.client.connection.max` | gauge | `max_open` |
-//! | `db.client.connection.idle.max` | gauge | `max_idle` |
-//! | `db.client.connection.pending_requests` | gauge | getters waiting |
-//! | `db.client.connection.timeouts` | counter | gets that ran into their checkout deadline |
-//! | `db.client.connection.create_time` | histogram, seconds | successful dials |
-//! | `db.client.connection.wait_time` | histogram, seconds | gets that had to wait or ping |
-//! | `db.client.connection.use_time` | histogram, seconds | exclusive lendings, from checkout to return |
-//!
-//! Every series carries `db.client.connection.pool.name` (the builder's
-//! `name`); with `metrics_key_attribute`, the three histograms and the
-//! timeouts also carry `connpool.key` (the key's `Debug`).
+//! `metrics`): the series and what each records are documented for users in
+//! the crate docs ("Metrics"); this module keeps them.
 //!
 //! **Cost.** The pool-wide series are registered once, when the pool is
 //! built (install the recorder first), and updated through their handles:
 //! a get and a return each set the gauges from counts read under the lock
-//! they already hold (the two counts, when no getter waits), and a return
-//! records its use time (the record already holds the lending time). Nothing is called under the lock.
-//! A get served at once records no wait time: its wait is the lock's, and
-//! recording it would double the cost of the common get. With the key
-//! attribute, each histogram record and timeout looks its series up by
-//! labels in the recorder (a formatted key and a map look-up): off by
-//! default, and costly with many keys for the recorder as well.
+//! they already hold (the two counts, when no getter waits); a get records
+//! its wait time and a return its use time, after the lock. Nothing is
+//! called under the lock. With the key attribute, each histogram record and
+//! timeout looks its series up by labels in the recorder (a formatted key
+//! and a map look-up): off by default, and costly with many keys for the
+//! recorder as well.
 //!
 //! Without the feature, [`Metrics`] is a unit whose methods do nothing and
 //! [`Metrics::ON`] is false: the call sites compile away.
@@ -60,6 +44,7 @@ mod on {
     const COUNT: &str = "db.client.connection.count";
     const MAX: &str = "db.client.connection.max";
     const IDLE_MAX: &str = "db.client.connection.idle.max";
+    const IDLE_MIN: &str = "db.client.connection.idle.min";
     const PENDING: &str = "db.client.connection.pending_requests";
     const TIMEOUTS: &str = "db.client.connection.timeouts";
     const CREATE_TIME: &str = "db.client.connection.create_time";
@@ -77,6 +62,7 @@ mod on {
         pending: Gauge,
         max: Gauge,
         idle_max: Gauge,
+        idle_min: Gauge,
         timeouts: Counter,
         create_time: Histogram,
         wait_time: Histogram,
@@ -98,6 +84,7 @@ mod on {
                 pending: metrics::gauge!(PENDING, labels.to_vec()),
                 max: metrics::gauge!(MAX, labels.to_vec()),
                 idle_max: metrics::gauge!(IDLE_MAX, labels.to_vec()),
+                idle_min: metrics::gauge!(IDLE_MIN, labels.to_vec()),
                 timeouts: metrics::counter!(TIMEOUTS, labels.to_vec()),
                 create_time: metrics::histogram!(CREATE_TIME, labels.to_vec()),
                 wait_time: metrics::histogram!(WAIT_TIME, labels.to_vec()),
@@ -132,6 +119,7 @@ mod on {
         pub(crate) fn limits(&self, limits: &Limits) {
             self.max.set(limits.max_open as f64);
             self.idle_max.set(limits.max_idle as f64);
+            self.idle_min.set(limits.min_idle as f64);
         }
 
         /// Whether series carry the key: then callers pass it (`Some`).
@@ -192,10 +180,15 @@ mod on {
         metrics::describe_gauge!(COUNT, Unit::Count, "Connections by state (idle, used).");
         metrics::describe_gauge!(MAX, Unit::Count, "Cap on open connections.");
         metrics::describe_gauge!(IDLE_MAX, Unit::Count, "Cap on idle connections.");
+        metrics::describe_gauge!(IDLE_MIN, Unit::Count, "Idle connections kept ready.");
         metrics::describe_gauge!(PENDING, Unit::Count, "Getters waiting for a connection.");
         metrics::describe_counter!(TIMEOUTS, Unit::Count, "Gets that ran into their deadline.");
         metrics::describe_histogram!(CREATE_TIME, Unit::Seconds, "Time to dial a connection.");
-        metrics::describe_histogram!(WAIT_TIME, Unit::Seconds, "Time a get waited.");
+        metrics::describe_histogram!(
+            WAIT_TIME,
+            Unit::Seconds,
+            "Time a get took to obtain a connection."
+        );
         metrics::describe_histogram!(USE_TIME, Unit::Seconds, "Time a connection was lent.");
     }
 }

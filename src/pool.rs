@@ -187,7 +187,14 @@ impl<M: Manager> Pool<M> {
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
         match self.attempt(key, true, start, site) {
-            Attempt::Lent(conn) => Ok(conn),
+            Attempt::Lent(conn) => {
+                if Metrics::ON {
+                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    let metrics = &self.inner.metrics;
+                    metrics.waited(metrics.key(key), waited);
+                }
+                Ok(conn)
+            }
             attempt => {
                 let got = self.get_slowly(key, start, attempt, site).await;
                 if Metrics::ON {
@@ -372,6 +379,53 @@ impl<M: Manager> Pool<M> {
         &self.inner.manager
     }
 
+    /// Waits until the pool is *settled*: nothing dialing, being pinged by
+    /// keepalive, recycling (a returned connection going through
+    /// [`Manager::recycle`] and the `after_return` hook) or closing.
+    /// Then every connection is idle or lent, and [`state`](Pool::state)
+    /// reads as a borrower would expect after its return. Resolves at once
+    /// if the pool is settled already (a getter waiting for a connection
+    /// that nothing is dialing does not keep it from settling).
+    ///
+    /// Made for tests and orderly hand-overs: under tokio's paused clock it
+    /// lets the pool's tasks run to their end (time advances only as far as
+    /// they sleep). A pool that keeps dialing (say a `min_idle` against a
+    /// backend that is down, between backoffs) settles between dials.
+    ///
+    /// ```
+    /// # use connpool::{Manager, Pool, async_trait};
+    /// # struct Echo;
+    /// # #[async_trait]
+    /// # impl Manager for Echo {
+    /// #     type Key = ();
+    /// #     type Connection = u8;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self, _: &()) -> std::io::Result<u8> { Ok(1) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = Pool::builder(Echo)
+    ///     .after_return(|_, _| Box::pin(async { Ok(()) }))
+    ///     .build()
+    ///     .await
+    ///     .unwrap();
+    /// drop(pool.get().await.unwrap()); // recycled by a task of the pool's
+    /// pool.settled().await;
+    /// assert_eq!(pool.state().idle, 1);
+    /// # }
+    /// ```
+    pub async fn settled(&self) {
+        struct Counted<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.inner.settle_waiters.fetch_add(1, Ordering::SeqCst);
+        let _counted = Counted(&self.inner.settle_waiters);
+        self.until_quiet(|s| s.is_settled()).await;
+    }
+
     /// Whether [`close`](Pool::close) was called.
     pub fn is_closed(&self) -> bool {
         self.inner.state.lock().is_closed()
@@ -410,11 +464,17 @@ impl<M: Manager> Pool<M> {
     }
 
     async fn drained(&self) {
+        self.until_quiet(|s| s.is_drained()).await;
+    }
+
+    /// Waits until `done` says so of the state, looking again each time
+    /// the pool's `quiet` is notified.
+    async fn until_quiet(&self, done: impl Fn(&crate::core::State<M>) -> bool) {
         loop {
-            let notified = self.inner.drained.notified();
+            let notified = self.inner.quiet.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if self.inner.state.lock().is_drained() {
+            if done(&self.inner.state.lock()) {
                 return;
             }
             notified.await;

@@ -1,6 +1,6 @@
 //! The tasks a pool spawns: dials, keepalive pings, recycles and closes.
 //!
-//! Both run on the runtime the pool was built in, never on a getter's task:
+//! Each runs on the runtime the pool was built in, never on a getter's task:
 //! a getter that gives up must not cancel a dial (its connection serves the
 //! next getter), and a guard dropped in synchronous code cannot await a close.
 //! Each task reports back through a drop guard, so a task that panics or is
@@ -40,14 +40,32 @@ pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder
 /// One `Manager::connect` of `key` and its `after_connect` hook, together
 /// under the connect timeout, and how the manager lends the connection it
 /// made. A connection that is broken on arrival, or whose hook failed, is
-/// closed, not lent; a panic in the manager or the hook fails the dial.
+/// closed, not lent; a panic in the manager or the hook fails the dial, and
+/// so does one in the pool's own code around them (reported as a panic,
+/// not as an abort: the runtime did not shut down).
 pub(crate) async fn dial<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     key: &M::Key,
     key_id: KeyId,
 ) -> Dialed<M> {
+    match Caught(Box::pin(dial_once(inner, key, key_id))).await {
+        Ok(dialed) => dialed,
+        Err(panic) => {
+            tracing::error!(panic = %panic, "a dial task panicked");
+            Err(ConnectError::Panicked(panic.message()))
+        }
+    }
+}
+
+/// [`dial`], its panics not contained.
+async fn dial_once<M: Manager>(
+    inner: &Arc<PoolInner<M>>,
+    key: &M::Key,
+    key_id: KeyId,
+) -> Dialed<M> {
     let timeout = inner.config.connect_timeout;
-    let deadline = tokio::time::Instant::now() + timeout;
+    // Saturating: a `connect_timeout` of `Duration::MAX` means "never".
+    let deadline = (Tick::now() + timeout).into_instant();
     let manager = &inner.manager;
     tracing::debug!(?key, "dial started");
     let started = tokio::time::Instant::now();
@@ -136,6 +154,7 @@ impl<M: Manager> DialGuard<M> {
         let (key_id, waiter, epoch) = (self.key_id, self.waiter, self.epoch);
         self.inner
             .transition(Tick::now(), |t| t.dial_done(key_id, waiter, epoch, result));
+        self.inner.task_ended();
     }
 }
 
@@ -246,6 +265,7 @@ impl<M: Manager> TendGuard<M> {
         let (key_id, epoch) = (self.key_id, self.epoch);
         self.inner
             .transition(Tick::now(), |t| t.tended(key_id, conn, epoch, how));
+        self.inner.task_ended();
     }
 }
 
@@ -281,7 +301,9 @@ impl<M: Manager> Drop for CloseGuard<M> {
     fn drop(&mut self) {
         let drained = self.0.state.lock().close_finished();
         if drained {
-            self.0.drained.notify_waiters();
+            self.0.quiet.notify_waiters();
+        } else {
+            self.0.task_ended();
         }
     }
 }

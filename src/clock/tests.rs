@@ -156,3 +156,12 @@ async fn follows_the_paused_clock_exactly() {
     assert_eq!(t0.saturating_duration_since(t1), Duration::ZERO);
     assert_eq!(t1 + Duration::MAX, t1 + Duration::from_secs(u64::MAX));
 }
+
+#[test]
+fn scaling_saturates_where_mul_f64_would_panic() {
+    use super::scaled;
+    assert_eq!(scaled(Duration::from_secs(10), 0.5), Duration::from_secs(5));
+    assert_eq!(scaled(Duration::MAX, 1.0), Duration::MAX);
+    assert!(std::panic::catch_unwind(|| Duration::MAX.mul_f64(1.0)).is_err());
+    assert!(scaled(Duration::MAX, 0.5) < Duration::MAX);
+}

@@ -46,6 +46,11 @@ impl<M: Manager> State<M> {
         self.is_drained()
     }
 
+    /// Whether nothing is dialing, pinging, recycling or closing.
+    pub(crate) fn is_settled(&self) -> bool {
+        self.dialing == 0 && self.pinging == 0 && self.recycling == 0 && self.closing == 0
+    }
+
     pub(crate) fn is_drained(&self) -> bool {
         self.closed && self.open == 0 && self.closing == 0
     }

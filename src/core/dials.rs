@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use super::effects::{Action, DialOrder};
 use super::{State, Transition};
+use crate::clock;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
@@ -247,7 +248,7 @@ impl<M: Manager> Transition<'_, M> {
     /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
     /// the getters waiting for a dial of it.
     pub(super) fn enter_backoff(&mut self, id: KeyId, delay: Duration) {
-        let delay = delay.mul_f64(0.5 + 0.5 * fastrand::f64());
+        let delay = clock::scaled(delay, 0.5 + 0.5 * fastrand::f64());
         let until = self.now + delay;
         let entry = self.st.keys.get_mut(id);
         if entry.backoff_key.is_none() {

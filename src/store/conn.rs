@@ -221,7 +221,7 @@ pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
     if jitter == 0.0 {
         return d;
     }
-    d.mul_f64(1.0 - jitter * fastrand::f64())
+    clock::scaled(d, 1.0 - jitter * fastrand::f64())
 }
 
 #[cfg(test)]

@@ -745,3 +745,60 @@ async fn initial_for_many_keys_is_linear_and_the_last_count_wins() {
     assert_eq!(pool.key_state(&key(8)).map(|k| k.idle), Some(1));
     pool.close().await;
 }
+
+/// Every duration setting at `Duration::MAX` means "never": the pool dials,
+/// checks, lends, recycles, keeps alive, scans for leaks, backs off and
+/// closes without an `Instant + Duration` overflow (which would panic in
+/// the pool's tasks).
+#[tokio::test(start_paused = true)]
+async fn every_duration_at_its_maximum_means_never() {
+    let max = Duration::MAX;
+    let recycled = Arc::new(AtomicUsize::new(0));
+    let (mock, pool) = M::pool(|b| {
+        let recycled = Arc::clone(&recycled);
+        b.connect_timeout(max)
+            .checkout_timeout(max)
+            .idle_timeout(max)
+            .max_lifetime(max)
+            .health_check(HealthCheck::Always)
+            .ping_timeout(max)
+            .keepalive_interval(max)
+            .keepalive_timeout(max)
+            .leak_detection_threshold(max)
+            .acquire_slow_threshold(max)
+            .backoff(max, max)
+            .after_return(move |_, _| {
+                recycled.fetch_add(1, Ordering::Relaxed);
+                Box::pin(async { Ok(()) })
+            })
+    })
+    .await;
+    let conn = pool.get_for(&1).await.expect("a dial without a deadline");
+    drop(conn);
+    pool.settled().await;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let conn = pool.get_for(&1).await.expect("pinged, then lent");
+    assert_eq!(conn.id, 1, "the same connection, an hour later");
+    drop(conn);
+    pool.settled().await;
+    assert_eq!(recycled.load(Ordering::Relaxed), 2);
+
+    mock.push(2, support::Step::Fail("down"));
+    let e = pool.get_for(&2).await.unwrap_err();
+    assert!(matches!(e, connpool::Error::Connect(_)), "{e}");
+    let e = pool.get_for(&2).await.unwrap_err();
+    let connpool::Error::Backoff { retry_in, .. } = e else {
+        panic!("expected a backoff, got {e}")
+    };
+    assert!(retry_in > Duration::from_secs(86400 * 365), "{retry_in:?}");
+    pool.close().await;
+    assert_eq!(pool.state().open, 0);
+
+    // The health check's idle window at its maximum: never pinged.
+    let (mock, pool) = M::pool(|b| b.health_check(HealthCheck::IfIdleFor(max))).await;
+    drop(pool.get_for(&1).await.unwrap());
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    drop(pool.get_for(&1).await.unwrap());
+    assert!(mock.pings().is_empty());
+    pool.close().await;
+}

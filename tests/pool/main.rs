@@ -16,6 +16,7 @@ mod hooks;
 mod leaks;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod settled;
 mod shared;
 mod shutdown;
 mod slow_checkout;
