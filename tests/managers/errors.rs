@@ -595,7 +595,7 @@ mod postgres {
         .await;
         assert_eq!(pg.code(), Some(&SqlState::INVALID_CATALOG_NAME));
         assert!(pg.as_db_error().is_some());
-        assert_eq!(pg.driver().to_string(), "db error");
+        assert_eq!(pg.driver().unwrap().to_string(), "db error");
     }
 
     #[tokio::test]
@@ -698,6 +698,9 @@ mod postgres {
             .dbname("postgres");
         let pg = fails_with(config, "error connecting to server: Connection refused").await;
         assert!(pg.code().is_none() && pg.as_db_error().is_none());
-        assert_eq!(pg.driver().to_string(), "error connecting to server");
+        assert_eq!(
+            pg.driver().unwrap().to_string(),
+            "error connecting to server"
+        );
     }
 }

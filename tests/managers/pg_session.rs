@@ -179,6 +179,42 @@ async fn after_connect_survives_the_reset() {
     .await;
 }
 
+/// A hook refuses a session for a reason of its own: the get fails with
+/// that reason in its message, and nothing of the driver's.
+#[tokio::test]
+async fn a_hook_fails_with_its_own_reason() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        fn hook<'a>(conn: &'a mut PgConnection, _: &'a ()) -> HookFuture<'a, PgError> {
+            Box::pin(async move {
+                let row = conn.query_one("SELECT pg_is_in_recovery()", &[]).await?;
+                match row.get::<_, bool>(0) {
+                    true => Ok(()),
+                    false => Err(PgError::new("a primary, and this pool reads from replicas")),
+                }
+            })
+        }
+        let pool = Pool::builder(manager(&pg, &unique("refused")).single())
+            .after_connect(hook)
+            .no_backoff()
+            .build()
+            .await
+            .unwrap();
+        let e = pool.get().await.unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "connect failed: a primary, and this pool reads from replicas"
+        );
+        let pg_error = e.manager_error().expect("the hook's error");
+        assert!(pg_error.driver().is_none() && pg_error.code().is_none());
+        assert!(std::error::Error::source(&e).is_none());
+        pool.close().await;
+    })
+    .await;
+}
+
 /// `DISCARD ALL` cannot run in a transaction block: a connection returned
 /// in one is closed, and the next borrower gets a new session outside any
 /// transaction.

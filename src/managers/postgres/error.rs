@@ -32,47 +32,125 @@ use tokio_postgres::error::{DbError, SqlState};
 /// # Ok(())
 /// # }
 /// ```
+///
+/// A hook (or a manager wrapping this one) fails with a reason of its own
+/// through [`PgError::new`] (a message) or [`PgError::other`] (any error):
+///
+/// ```
+/// use connpool::managers::postgres::PgError;
+///
+/// let e = PgError::new("the session is read-only, and this pool writes");
+/// assert_eq!(e.to_string(), "the session is read-only, and this pool writes");
+/// assert!(e.driver().is_none() && e.code().is_none());
+/// ```
 pub struct PgError {
-    pub(super) driver: tokio_postgres::Error,
-    /// From parsing a connection string: an unknown option's name is not
-    /// shown, since it may be a piece of an unquoted password with a space.
-    pub(super) parsing: bool,
+    repr: Repr,
+}
+
+enum Repr {
+    Driver {
+        driver: tokio_postgres::Error,
+        /// From parsing a connection string: an unknown option's name is
+        /// not shown, since it may be a piece of an unquoted password with
+        /// a space.
+        parsing: bool,
+    },
+    /// The user's own reason (a hook's); its `Display` is the message.
+    Other(Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl PgError {
+    /// An error of the user's own, with this message (for a hook that
+    /// refuses a connection for a reason of its own).
+    pub fn new(message: impl Into<String>) -> Self {
+        PgError::other(Message(message.into()))
+    }
+
+    /// An error of the user's own: its message is `error`'s, and its
+    /// [`source`](std::error::Error::source) is `error`'s source.
+    pub fn other(error: impl std::error::Error + Send + Sync + 'static) -> Self {
+        PgError {
+            repr: Repr::Other(Box::new(error)),
+        }
+    }
+
+    /// A driver error from parsing a connection string.
+    pub(super) fn parsing(driver: tokio_postgres::Error) -> Self {
+        PgError {
+            repr: Repr::Driver {
+                driver,
+                parsing: true,
+            },
+        }
+    }
+
     /// The server's SQLSTATE, if the server sent the error.
     pub fn code(&self) -> Option<&SqlState> {
-        self.driver.code()
+        self.driver()?.code()
     }
 
     /// The server's error with all its fields, if the server sent it.
     pub fn as_db_error(&self) -> Option<&DbError> {
-        self.driver.as_db_error()
+        self.driver()?.as_db_error()
     }
 
-    /// The driver's error.
-    pub fn driver(&self) -> &tokio_postgres::Error {
-        &self.driver
+    /// The driver's error, unless this is an error of the user's own
+    /// ([`new`](PgError::new), [`other`](PgError::other)).
+    pub fn driver(&self) -> Option<&tokio_postgres::Error> {
+        match &self.repr {
+            Repr::Driver { driver, .. } => Some(driver),
+            Repr::Other(_) => None,
+        }
     }
 
-    /// The driver's error, for good.
-    pub fn into_driver(self) -> tokio_postgres::Error {
-        self.driver
+    /// The driver's error, for good (`None` for an error of the user's own).
+    pub fn into_driver(self) -> Option<tokio_postgres::Error> {
+        match self.repr {
+            Repr::Driver { driver, .. } => Some(driver),
+            Repr::Other(_) => None,
+        }
+    }
+
+    /// The user's own error, if this is one ([`new`](PgError::new),
+    /// [`other`](PgError::other)).
+    pub fn other_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
+        match &self.repr {
+            Repr::Other(e) => Some(&**e),
+            Repr::Driver { .. } => None,
+        }
     }
 }
+
+/// The error of [`PgError::new`]: a message.
+#[derive(Debug)]
+struct Message(String);
+
+impl fmt::Display for Message {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Message {}
 
 impl From<tokio_postgres::Error> for PgError {
     fn from(driver: tokio_postgres::Error) -> Self {
         PgError {
-            driver,
-            parsing: false,
+            repr: Repr::Driver {
+                driver,
+                parsing: false,
+            },
         }
     }
 }
 
 impl fmt::Display for PgError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(db) = self.driver.as_db_error() {
+        let (driver, parsing) = match &self.repr {
+            Repr::Driver { driver, parsing } => (driver, *parsing),
+            Repr::Other(e) => return e.fmt(f),
+        };
+        if let Some(db) = driver.as_db_error() {
             // Not the severity (`FATAL`, `ERROR`): what a log line needs is
             // what happened.
             write!(f, "{} (SQLSTATE {})", db.message(), db.code().code())?;
@@ -85,12 +163,12 @@ impl fmt::Display for PgError {
             return Ok(());
         }
         // The driver's category, then each cause that says something new.
-        let mut last = self.driver.to_string();
+        let mut last = driver.to_string();
         f.write_str(&last)?;
-        let mut cause = std::error::Error::source(&self.driver);
+        let mut cause = std::error::Error::source(driver);
         while let Some(e) = cause {
             let text = e.to_string();
-            if self.parsing && text.starts_with("unknown option") {
+            if parsing && text.starts_with("unknown option") {
                 return f.write_str(
                     ": unknown option (not shown: it may be part of an unquoted password; \
                      quote values with spaces)",
@@ -112,13 +190,25 @@ impl fmt::Debug for PgError {
         // (Only the display of a connection string's unknown option could
         // show a piece of a password: Debug shows the kind alone then.)
         let mut d = f.debug_struct("PgError");
-        if self.parsing {
-            d.field("driver", &self.driver.to_string());
-        } else {
-            d.field("driver", &self.driver);
-        }
+        match &self.repr {
+            Repr::Driver {
+                driver,
+                parsing: true,
+            } => d.field("driver", &driver.to_string()),
+            Repr::Driver { driver, .. } => d.field("driver", driver),
+            Repr::Other(e) => d.field("other", e),
+        };
         d.finish()
     }
 }
 
-impl std::error::Error for PgError {}
+impl std::error::Error for PgError {
+    /// The driver's text is all in the message (`None`); an error of the
+    /// user's own gives its source.
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.repr {
+            Repr::Driver { .. } => None,
+            Repr::Other(e) => e.source(),
+        }
+    }
+}

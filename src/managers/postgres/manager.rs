@@ -188,10 +188,7 @@ impl FromStr for PostgresManager<NoTls> {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.parse() {
             Ok(config) => Ok(Self::new(config)),
-            Err(driver) => Err(PgError {
-                driver,
-                parsing: true,
-            }),
+            Err(driver) => Err(PgError::parsing(driver)),
         }
     }
 }
