@@ -121,6 +121,7 @@ impl<E: std::error::Error + 'static> std::error::Error for ConnectError<E> {
 /// // The key now backs off: the next get fails at once, with the same cause.
 /// let err = pool.get().await.unwrap_err();
 /// assert!(matches!(err, Error::Backoff { .. }), "{err}");
+/// assert!(err.to_string().starts_with("dials are backing off for "), "{err}");
 /// assert_eq!(err.manager_error().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
 /// # }
 /// ```
@@ -156,8 +157,11 @@ pub enum Error<E> {
     /// a dial slot).
     #[non_exhaustive]
     Backoff {
-        /// The key, as its `Debug` output.
-        key: Arc<str>,
+        /// The key, as its manager names it
+        /// ([`Manager::key_name`](crate::Manager::key_name)); `None` in a
+        /// single-destination pool (`Key = ()`). The message leaves it out
+        /// when the dial error names it already.
+        key: Option<Arc<str>>,
         /// Time left until the key may be dialed again.
         retry_in: Duration,
         /// The dial failure that started or extended the backoff.
@@ -263,10 +267,16 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 key,
                 retry_in,
                 last_connect_error,
-            } => write!(
-                f,
-                "dials of key {key} are backing off for {retry_in:?} after: {last_connect_error}"
-            ),
+            } => {
+                let cause = last_connect_error.to_string();
+                match key {
+                    Some(key) if !cause.contains(&**key) => write!(
+                        f,
+                        "dials of {key} are backing off for {retry_in:?} after: {cause}"
+                    ),
+                    _ => write!(f, "dials are backing off for {retry_in:?} after: {cause}"),
+                }
+            }
             Error::Closed => f.write_str("the pool is closed"),
         }
     }

@@ -175,7 +175,9 @@ impl<M: Manager> PoolInner<M> {
                 Action::Recycle(key_id, key, conn, epoch) => {
                     spawn_recycle(self, key_id, key, conn, epoch)
                 }
-                Action::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
+                Action::Leak(key, site, held) => {
+                    report_leak(&key, site, held, &self.config, self.hooks.on_leak.as_ref())
+                }
             }
         }
         if let Some(delay) = backoff {

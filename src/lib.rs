@@ -176,4 +176,5 @@ pub use guard::Pooled;
 pub use hooks::HookFuture;
 pub use manager::{Lending, Manager};
 pub use pool::Pool;
+pub use reports::Leak;
 pub use stats::{CloseReason, Counters, KeyState, PoolState};

@@ -137,6 +137,14 @@ pub trait Manager: Send + Sync + 'static {
     /// What `connect` and `ping` fail with.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// How error messages name `key` (the key of a dial backoff,
+    /// [`Error::Backoff`](crate::Error::Backoff)): its `Display` form where
+    /// it has one. The default is its `Debug`. Called outside the pool's
+    /// lock, only on such an error; a panic falls back to the default.
+    fn key_name(&self, key: &Self::Key) -> String {
+        format!("{key:?}")
+    }
+
     /// Opens a new connection to `key`. Bounded by the pool's `connect_timeout`.
     async fn connect(&self, key: &Self::Key) -> Result<Self::Connection, Self::Error>;
 

@@ -18,7 +18,8 @@ use tracing::Instrument;
 use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::core::{Behind, Checkout, Outcome};
+use crate::contain;
+use crate::core::{Behind, Checkout, Outcome, State};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
@@ -271,7 +272,7 @@ impl<M: Manager> Pool<M> {
         loop {
             let (mut conn, ping) = match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
-                Attempt::Failed(e) => return Err(e),
+                Attempt::Failed(e) => return Err(self.explain(e, key)),
                 Attempt::Wait(w, behind) => {
                     let span = tracing::debug_span!(
                         "connpool.wait",
@@ -293,7 +294,7 @@ impl<M: Manager> Pool<M> {
                     }
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
-                    let (id, conn) = outcome.map_err(|e| self.hint_runtime(e))?;
+                    let (id, conn) = outcome.map_err(|e| self.explain(e, key))?;
                     return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
                 }
                 Attempt::Check(conn) => (conn, true),
@@ -313,24 +314,33 @@ impl<M: Manager> Pool<M> {
                     let waited = self.inner.clock.now().saturating_duration_since(start);
                     let err = self.inner.state.lock().timeout_error(id, waited);
                     Pooled::close_for(conn, CloseReason::HealthCheck);
-                    return Err(self.hint_runtime(err));
+                    return Err(self.explain(err, key));
                 }
             }
             attempt = self.attempt(key, false, self.inner.clock.now(), site);
         }
     }
 
-    /// Marks a checkout timeout of a getter that runs outside the pool's
-    /// runtime, where the dials it waited for run (off the hot path: only a
-    /// getter that timed out asks).
+    /// Adds to a getter's error what the core, under its lock, does not
+    /// know: the key's name for a backoff (the manager's code), and whether
+    /// a getter that timed out runs outside the pool's runtime, where the
+    /// dials it waited for run. Off the hot path: only failed gets ask.
     #[cold]
-    fn hint_runtime(&self, mut e: Error<M::Error>) -> Error<M::Error> {
-        if let Error::Timeout {
-            foreign_runtime, ..
-        } = &mut e
-        {
-            *foreign_runtime =
-                Handle::try_current().map_or(true, |h| h.id() != self.inner.runtime.id());
+    fn explain(&self, mut e: Error<M::Error>, key: &M::Key) -> Error<M::Error> {
+        match &mut e {
+            Error::Timeout {
+                foreign_runtime, ..
+            } => {
+                *foreign_runtime =
+                    Handle::try_current().map_or(true, |h| h.id() != self.inner.runtime.id());
+            }
+            Error::Backoff { key: name, .. } if !State::<M>::ONE_KEY => {
+                let manager = &self.inner.manager;
+                let named =
+                    contain::call(|| manager.key_name(key)).unwrap_or_else(|_| format!("{key:?}"));
+                *name = Some(named.into());
+            }
+            _ => {}
         }
         e
     }

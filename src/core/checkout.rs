@@ -89,11 +89,10 @@ impl<M: Manager> State<M> {
 
     pub(super) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
         let entry = self.keys.get(id);
+        // The key's name is the getter's to add (`Pool::get_for`): naming
+        // it is the manager's code, which never runs under the lock.
         Error::Backoff {
-            key: entry
-                .backoff_key
-                .clone()
-                .unwrap_or_else(|| format!("{:?}", entry.key).into()),
+            key: None,
             retry_in: entry
                 .backoff_until
                 .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),

@@ -251,9 +251,6 @@ impl<M: Manager> Transition<'_, M> {
         let delay = clock::scaled(delay, 0.5 + 0.5 * fastrand::f64());
         let until = self.now + delay;
         let entry = self.st.keys.get_mut(id);
-        if entry.backoff_key.is_none() {
-            entry.backoff_key = Some(format!("{:?}", entry.key).into());
-        }
         entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
         entry.counters.backoffs += 1;
         self.st.counters.backoffs += 1;

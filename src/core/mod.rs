@@ -123,7 +123,7 @@ pub(crate) struct State<M: Manager> {
 impl<M: Manager> State<M> {
     /// Whether the key type has one value, so that the `recent` stack may
     /// be used (a constant: the fast paths compile away for other pools).
-    const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
+    pub(crate) const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
 
     /// Where the `recent` stack ends in the state (for the layout test).
     #[cfg(test)]

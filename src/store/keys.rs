@@ -2,7 +2,6 @@
 //! and the registry that maps keys to it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use slab::Slab;
 
@@ -55,10 +54,6 @@ pub(crate) struct KeyEntry<K, E> {
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
-    /// The key's `Debug` output, made when it first backs off: each getter
-    /// refused during a backoff gets it ([`Error::Backoff`](crate::Error::Backoff))
-    /// for the price of a reference count.
-    pub(crate) backoff_key: Option<Arc<str>>,
     /// How many borrowers its last dialed connection takes (1 until a dial
     /// succeeded, or when it lends exclusively): how many waiters a dial in
     /// flight is expected to serve.
@@ -95,7 +90,6 @@ impl<K, E> KeyEntry<K, E> {
             idle_waiters: WaitQueue::default(),
             dial_waiters: WaitQueue::default(),
             last_error: None,
-            backoff_key: None,
             counters: Counters::default(),
             share_hint: 1,
             failed_at: None,

@@ -227,8 +227,9 @@ async fn checkout_timeout_with_last_dial_error() {
     pool.close().await;
 }
 
-/// A getter refused during a dial backoff: the key (its `Debug`), the time
-/// left and the dial error, each once.
+/// A getter refused during a dial backoff: the key (as the manager names
+/// it: here the default, its `Debug`), the time left and the dial error,
+/// each once.
 #[tokio::test(start_paused = true)]
 async fn backoff_names_the_key() {
     let pool = builder()
@@ -242,12 +243,12 @@ async fn backoff_names_the_key() {
     let Error::Backoff { key: shown_key, retry_in, .. } = &e else {
         panic!("expected a backoff, got {e:?}")
     };
-    assert_eq!(&**shown_key, "\"inline-db-7\"");
+    assert_eq!(shown_key.as_deref(), Some("\"inline-db-7\""));
     let shown = reads_well(&e, Some("reset by peer"));
     assert_eq!(
         shown,
         format!(
-            "dials of key \"inline-db-7\" are backing off for {retry_in:?} after: \
+            "dials of \"inline-db-7\" are backing off for {retry_in:?} after: \
              connect failed: handshake refused: reset by peer"
         )
     );
@@ -417,6 +418,24 @@ mod tcp {
         let io = e.manager_error().unwrap();
         assert_eq!(io.kind(), io::ErrorKind::ConnectionRefused);
         reads_well(io, Some("Connection refused"));
+
+        // Backing off: the address once (the dial error names it).
+        let backing_off = Pool::builder(TcpManager::new()).build().await.unwrap();
+        let dest = Destination::from(("127.0.0.1", port));
+        let _ = backing_off.get_for(&dest).await.unwrap_err();
+        let e = backing_off.get_for(&dest).await.unwrap_err();
+        let Error::Backoff { key: Some(name), .. } = &e else {
+            panic!("expected a backoff naming the key, got {e:?}")
+        };
+        assert_eq!(&**name, addr, "the key's Display");
+        let shown = reads_well(&e, Some("Connection refused"));
+        assert!(shown.starts_with("dials are backing off for "), "{shown}");
+        assert!(
+            shown.contains(&format!("after: connect failed: connecting to {addr}: ")),
+            "{shown}"
+        );
+        assert_eq!(shown.matches(&addr).count(), 1, "{shown}");
+        backing_off.close().await;
 
         // A name: the name, then the address it resolved to.
         let dest = Destination::from(format!("localhost:{port}"));

@@ -117,3 +117,52 @@ async fn nothing_is_reported_by_default() {
     assert_eq!(pool.state().counters.leaks, 0);
     drop(conn);
 }
+
+/// The `on_leak` callback is told of each leak (key, call site, time held,
+/// threshold, pool), once per lending; one that panics is contained and
+/// told again of the next leak.
+#[tokio::test(start_paused = true)]
+async fn the_on_leak_callback_is_told_of_each_leak() {
+    use std::sync::Arc;
+
+    type Seen = (u32, String, Duration, Duration, String);
+    let seen: Arc<parking_lot::Mutex<Vec<Seen>>> = Arc::default();
+    let told = Arc::clone(&seen);
+    let (_mock, pool) = M::pool(|b| {
+        b.name("orders")
+            .leak_detection_threshold(secs(10))
+            .on_leak(move |leak| {
+                let mut told = told.lock();
+                told.push((
+                    *leak.key,
+                    leak.site.to_string(),
+                    leak.held,
+                    leak.threshold,
+                    leak.pool.to_string(),
+                ));
+                if told.len() == 1 {
+                    panic!("an alerting bug");
+                }
+            })
+    })
+    .await;
+    let t0 = Instant::now();
+    let line = line!() + 1;
+    let first = ok(pool.get_for(&7).await);
+    at(t0 + secs(10)).await;
+    let line2 = line!() + 1;
+    let second = ok(pool.get_for(&8).await);
+    at(t0 + secs(25)).await;
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].0, 7);
+    assert!(seen[0].1.starts_with(&here(line)), "{seen:?}");
+    assert_eq!((seen[0].2, seen[0].3), (secs(10), secs(10)));
+    assert_eq!(seen[0].4, "orders");
+    assert_eq!(seen[1].0, 8);
+    assert!(seen[1].1.starts_with(&here(line2)), "{seen:?}");
+    assert!(seen[1].2 >= secs(10), "{seen:?}");
+    assert_eq!(pool.state().counters.leaks, 2);
+    drop((first, second));
+    pool.close().await;
+}

@@ -181,6 +181,11 @@ impl Manager for GrpcManager {
     type Connection = GrpcConn;
     type Error = GrpcError;
 
+    /// The key's `Display` form (`host:port`).
+    fn key_name(&self, key: &Destination) -> String {
+        key.to_string()
+    }
+
     async fn connect(&self, dest: &Destination) -> Result<GrpcConn, GrpcError> {
         let conn = tokio::time::timeout(self.connect_timeout, self.http2.connect(dest))
             .await

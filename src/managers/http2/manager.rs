@@ -202,6 +202,11 @@ where
     type Connection = Http2Conn<B>;
     type Error = Http2Error;
 
+    /// The key's `Display` form (`host:port`).
+    fn key_name(&self, key: &Destination) -> String {
+        key.to_string()
+    }
+
     async fn connect(&self, dest: &Destination) -> Result<Http2Conn<B>, Http2Error> {
         let tcp = self.tcp.connect(dest).await.map_err(Http2Error::Connect)?;
         let peer = tcp.peer();

@@ -32,3 +32,45 @@ impl PgKey {
         self
     }
 }
+
+impl std::fmt::Display for PgKey {
+    /// `user@host:port/dbname`, without the parts that are not set.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(user) = &self.user {
+            write!(f, "{user}@")?;
+        }
+        match self.host.contains(':') {
+            true => write!(f, "[{}]:{}", self.host, self.port)?,
+            false => write!(f, "{}:{}", self.host, self.port)?,
+        }
+        if let Some(dbname) = &self.dbname {
+            write!(f, "/{dbname}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PgKey;
+
+    #[test]
+    fn a_key_reads_as_user_at_host_port_slash_database() {
+        let key = PgKey {
+            host: "db.internal".into(),
+            port: 5432,
+            dbname: None,
+            user: None,
+        };
+        assert_eq!(key.to_string(), "db.internal:5432");
+        let key = key.with_user("app").with_dbname("orders");
+        assert_eq!(key.to_string(), "app@db.internal:5432/orders");
+        let v6 = PgKey {
+            host: "::1".into(),
+            port: 5433,
+            dbname: None,
+            user: None,
+        };
+        assert_eq!(v6.to_string(), "[::1]:5433");
+    }
+}

@@ -216,6 +216,11 @@ where
     type Connection = PgConnection;
     type Error = PgError;
 
+    /// The key's `Display` form (`user@host:port/dbname`).
+    fn key_name(&self, key: &PgKey) -> String {
+        key.to_string()
+    }
+
     async fn connect(&self, key: &PgKey) -> Result<PgConnection, PgError> {
         let (client, connection) = self.config_for(key).connect(self.tls.clone()).await?;
         let key = key.clone();

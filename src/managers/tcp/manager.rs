@@ -168,6 +168,11 @@ impl<P: Ping> Manager for TcpManager<P> {
     type Connection = TcpConn;
     type Error = io::Error;
 
+    /// The key's `Display` form (`host:port`).
+    fn key_name(&self, key: &Destination) -> String {
+        key.to_string()
+    }
+
     async fn connect(&self, dest: &Destination) -> io::Result<TcpConn> {
         let addrs = dest.resolve().await?;
         // A name is followed by the address it resolved to; an address is

@@ -101,6 +101,11 @@ impl Manager for TlsManager {
     type Connection = TlsConn;
     type Error = io::Error;
 
+    /// The key's `Display` form (`host:port`).
+    fn key_name(&self, key: &Destination) -> String {
+        key.to_string()
+    }
+
     async fn connect(&self, dest: &Destination) -> io::Result<TlsConn> {
         let tcp = self.tcp.connect(dest).await?;
         let peer = tcp.peer();
