@@ -6,7 +6,7 @@
 //! cargo run --release --all-features --example grpc_client
 //! ```
 //!
-//! 64 tasks make 50 health checks each through one `Http2Service`; the
+//! 64 tasks make 50 health checks each through one `GrpcService`; the
 //! server counts the calls on each of its connections. Each call holds its
 //! connection's stream only while it runs, so the pool opens about
 //! `64 / 8` connections and spreads the calls over them.
@@ -19,8 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use connpool::Pool;
-use connpool::managers::grpc::GrpcManager;
-use connpool::managers::service::Http2Service;
+use connpool::managers::grpc::{GrpcManager, GrpcService};
 use connpool::managers::tls::TlsConfig;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
@@ -72,7 +71,7 @@ async fn main() -> Result<(), BoxError> {
     // `TlsConfig::webpki_roots()`), and one cheap-to-clone service.
     let manager = GrpcManager::new().tls(TlsConfig::from_client_config(pki.client()));
     let pool = Pool::builder(manager).max_open_per_key(16).build().await?;
-    let client = HealthClient::new(Http2Service::new(pool.clone(), ("localhost", port)));
+    let client = HealthClient::new(GrpcService::new(pool.clone(), ("localhost", port)));
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..64 {

@@ -12,6 +12,8 @@ mod balance;
 mod errors;
 #[cfg(feature = "grpc")]
 mod grpc;
+#[cfg(feature = "grpc")]
+mod grpc_status;
 #[cfg(feature = "http2")]
 mod http2;
 #[cfg(feature = "postgres")]

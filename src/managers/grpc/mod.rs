@@ -10,9 +10,12 @@
 //! that died stays dead, [`is_broken`](crate::Manager::is_broken) says so,
 //! and the pool replaces it with a fresh dial (with its backoff and limits).
 //!
-//! Call through [`Http2Service`](super::service::Http2Service) over the
-//! pool: each call borrows a connection for as long as its response body is
-//! open, so the pool's counts are the calls in flight. A [`GrpcConn`]
+//! Call through [`GrpcService`] over the pool (an
+//! [`Http2Service`](super::service::Http2Service) whose failures are gRPC
+//! status codes: `UNAVAILABLE` for a failed dial, a backoff or a checkout
+//! timeout, as a tonic `Channel` gives them, see [`status_of`]): each call
+//! borrows a connection for as long as its response body is open, so the
+//! pool's counts are the calls in flight. A [`GrpcConn`]
 //! checked out by hand also gives a [`GrpcChannel`] to build a client on.
 //!
 //! | [`Manager`] method | here |
@@ -33,7 +36,7 @@
 //! gRPC servers police client PINGs. grpc-go and gRPC C-core servers by
 //! default (`EnforcementPolicy{MinTime: 5m, PermitWithoutStream: false}`)
 //! count a PING that comes sooner than 5 minutes after the previous one, or
-//! while no call is active, as a strike, and after two strikes close the
+//! while no call is active, as a strike, and on the third strike close the
 //! connection with `GOAWAY ENHANCE_YOUR_CALM` (`too_many_pings`), failing
 //! calls in flight. So the defaults here stay inside that policy: HTTP/2
 //! keepalive PINGs every 5 minutes, and only while calls are active
@@ -66,8 +69,7 @@
 //! use std::time::Duration;
 //!
 //! use connpool::Pool;
-//! use connpool::managers::grpc::GrpcManager;
-//! use connpool::managers::service::Http2Service;
+//! use connpool::managers::grpc::{GrpcManager, GrpcService};
 //! use tonic_health::pb::HealthCheckRequest;
 //! use tonic_health::pb::health_client::HealthClient;
 //!
@@ -82,7 +84,7 @@
 //!     .await?;
 //!
 //! // Any generated tonic client takes the service as its transport.
-//! let mut client = HealthClient::new(Http2Service::new(pool, "127.0.0.1:50051"));
+//! let mut client = HealthClient::new(GrpcService::new(pool, "127.0.0.1:50051"));
 //! let reply = client.check(HealthCheckRequest::default()).await?;
 //! println!("{:?}", reply.get_ref().status());
 //! # Ok(())
@@ -92,6 +94,7 @@
 mod conn;
 mod error;
 mod manager;
+mod status;
 
 pub use conn::{GrpcChannel, GrpcConn};
 pub use error::GrpcError;
@@ -99,3 +102,4 @@ pub use manager::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT,
     DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
 };
+pub use status::{GrpcService, status_of};

@@ -29,7 +29,10 @@
 //! A tonic client takes the service as it is (tonic implements its
 //! `GrpcService` for tower services): pool with the gRPC manager (health
 //! checks, gRPC's PING policy), or with an HTTP/2 manager for tonic's body
-//! type.
+//! type. For tonic clients, prefer the gRPC manager's
+//! [`GrpcService`](super::grpc::GrpcService) (feature `grpc`): the same
+//! service, failing calls with the gRPC status codes a tonic `Channel`
+//! gives, where this one's errors reach tonic as `UNKNOWN`.
 //!
 //! ```no_run
 //! use connpool::Pool;
