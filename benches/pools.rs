@@ -6,6 +6,7 @@
 //! | pool | check on every checkout | other defaults kept |
 //! |---|---|---|
 //! | `connpool` | health policy `IfIdleFor(500 ms)`, `is_broken` | checkout deadline, idle timeout, lifetime, keepalive, backoff |
+//! | `connpool_keyed` | the same, through the keyed path (`get_for(&0)` on a `u32`-keyed pool: no single-key fast path) | the same |
 //! | `bb8` | `test_on_check_out` (`is_valid`), `has_broken` | 30 s connection timeout, reaper |
 //! | `deadpool` | `recycle` | no timeouts (its default) |
 //! | `mobc` | `test_on_check_out` (`check`), `validate` on return | 30 s get timeout, cleaner |
@@ -151,9 +152,24 @@ impl r2d2::ManageConnection for Noop {
     }
 }
 
+/// [`Noop`] keyed by `u32`: the keyed path (`get_for`), one key used.
+struct KeyedNoop;
+
+#[connpool::async_trait]
+impl connpool::Manager for KeyedNoop {
+    type Key = u32;
+    type Connection = u64;
+    type Error = NoopError;
+
+    async fn connect(&self, _key: &u32) -> Result<u64, NoopError> {
+        Ok(7)
+    }
+}
+
 /// The pools of one size, built and pre-filled on one runtime.
 struct Pools {
     connpool: connpool::Pool<Noop>,
+    connpool_keyed: connpool::Pool<KeyedNoop>,
     bb8: bb8::Pool<Noop>,
     deadpool: deadpool::managed::Pool<Noop>,
     mobc: mobc::Pool<Noop>,
@@ -168,6 +184,14 @@ impl Pools {
             let connpool = connpool::Pool::builder(Noop)
                 .max_open(p)
                 .initial(p)
+                .clock_thread(std::env::var_os("CLOCK_THREAD").is_some())
+                .build()
+                .await
+                .unwrap();
+
+            let connpool_keyed = connpool::Pool::builder(KeyedNoop)
+                .max_open(p)
+                .initial_for(0, p)
                 .clock_thread(std::env::var_os("CLOCK_THREAD").is_some())
                 .build()
                 .await
@@ -222,6 +246,7 @@ impl Pools {
 
             Pools {
                 connpool,
+                connpool_keyed,
                 bb8,
                 deadpool,
                 mobc,
@@ -386,6 +411,9 @@ impl Drop for Crew {
 
 fn cell(group: &mut BenchmarkGroup<'_, WallTime>, rt: &Runtime, pools: &Pools, n: usize) {
     bench_async!(group, rt, "connpool", n, pools.connpool, |p| p.get().await);
+    bench_async!(group, rt, "connpool_keyed", n, pools.connpool_keyed, |p| p
+        .get_for(&0)
+        .await);
     bench_async!(group, rt, "bb8", n, pools.bb8, |p| p.get().await);
     bench_async!(group, rt, "deadpool", n, pools.deadpool, |p| p.get().await);
     bench_async!(group, rt, "mobc", n, pools.mobc, |p| p.get().await);
