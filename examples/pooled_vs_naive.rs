@@ -5,7 +5,7 @@
 //!   server). Naive: `TcpStream::connect`, one round trip, close. Pooled:
 //!   the crate's `TcpManager`.
 //! - **PostgreSQL `SELECT 1`**: the server of `DATABASE_URL`, else a
-//!   throwaway PostgreSQL started for the run (`tests/pg_support`: needs the
+//!   throwaway PostgreSQL started for the run (`examples/support/pg_server.rs`: needs the
 //!   server binaries, `apt-get install postgresql`); skipped, with the
 //!   reason, if neither is there. Naive: `tokio_postgres::connect`, one
 //!   query, close. Pooled: `PostgresManager`.

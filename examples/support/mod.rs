@@ -1,13 +1,13 @@
 //! Servers shared by the examples and `benches/naive.rs`, all in-process on
 //! 127.0.0.1 except PostgreSQL: a TCP echo server, a tonic server with the
 //! standard health service, and PostgreSQL (`DATABASE_URL`, else a
-//! throwaway server started by the tests' launcher, `tests/pg_support`).
+//! throwaway server started by `pg_server.rs`, the launcher the tests use too).
 //!
 //! Each server task is spawned on the runtime of its caller.
 #![allow(dead_code)]
 
 #[cfg(feature = "postgres")]
-#[path = "../../tests/pg_support/mod.rs"]
+#[path = "pg_server.rs"]
 pub mod pg_support;
 
 #[cfg(feature = "tls")]

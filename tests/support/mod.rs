@@ -8,7 +8,7 @@
 //! - [`grpc`]: an in-process tonic server (`grpc`), and raw HTTP/2 for
 //!   scripted servers (`http2`);
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
-//!   `tests/pg_support/`, where the examples include it from);
+//!   `examples/support/pg_server.rs`, shipped with the examples);
 //! - here: helpers for getters and counts, and [`alone`] /
 //!   [`with_others`] for tests that need the process to themselves.
 #![allow(dead_code)]
@@ -22,7 +22,7 @@ pub mod grpc;
 pub mod log;
 pub mod mock;
 #[cfg(feature = "postgres")]
-#[path = "../pg_support/mod.rs"]
+#[path = "../../examples/support/pg_server.rs"]
 pub mod pg;
 #[cfg(feature = "tls")]
 pub mod tls;
