@@ -84,6 +84,15 @@ impl WsConn {
         self.peer
     }
 
+    /// The TCP socket beneath (for its addresses and socket options: data
+    /// read from it directly would be lost to the WebSocket).
+    pub fn tcp(&self) -> &tokio::net::TcpStream {
+        #[cfg(feature = "tls")]
+        return self.ws.get_ref().tcp();
+        #[cfg(not(feature = "tls"))]
+        return self.ws.get_ref();
+    }
+
     /// The subprotocol the server chose (`Sec-WebSocket-Protocol`), if
     /// one was asked for.
     pub fn subprotocol(&self) -> Option<&str> {
