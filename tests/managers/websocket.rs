@@ -41,6 +41,22 @@ fn url(server: &WsServer) -> WsUrl {
     WsUrl::parse(&server.url("ws")).unwrap()
 }
 
+/// An echo server, a pool with the default manager, and the server's URL.
+async fn echo_pool() -> (WsServer, Pool<WsManager>, WsUrl) {
+    let server = WsServer::echo().await;
+    let pool = builder(WsManager::new()).build().await.unwrap();
+    let url = url(&server);
+    (server, pool, url)
+}
+
+/// Leaves a connection to `url` idle in `pool` after one request; returns
+/// a watch on its socket.
+async fn idle_after_a_request(pool: &Pool<WsManager>, url: &WsUrl) -> Watch {
+    let mut conn = pool.get_for(url).await.unwrap();
+    assert_eq!(echo(&mut conn, "hello").await, "hello");
+    Watch::new(&conn)
+}
+
 /// Sends `text` and returns the next data message, as text.
 async fn echo(conn: &mut Pooled<WsManager>, text: &str) -> String {
     conn.send(Message::text(text)).await.unwrap();
@@ -57,9 +73,7 @@ async fn echo(conn: &mut Pooled<WsManager>, text: &str) -> String {
 /// sees one handshake.
 #[tokio::test]
 async fn one_handshake_serves_many_requests() {
-    let server = WsServer::echo().await;
-    let pool = builder(WsManager::new()).build().await.unwrap();
-    let url = url(&server);
+    let (server, pool, url) = echo_pool().await;
     for i in 0..20 {
         let mut conn = pool.get_for(&url).await.unwrap();
         let text = format!("request {i}");
@@ -77,9 +91,7 @@ async fn one_handshake_serves_many_requests() {
 #[tokio::test(start_paused = true)]
 async fn a_silent_peer_is_closed_after_the_last_allowed_miss() {
     let clock = ManualClock::start();
-    let server = WsServer::echo().await;
-    let pool = builder(WsManager::new()).build().await.unwrap();
-    let url = url(&server);
+    let (server, pool, url) = echo_pool().await;
     let mut conn = pool.get_for(&url).await.unwrap();
     assert_eq!(echo(&mut conn, "hello").await, "hello");
     drop(conn);
@@ -212,13 +224,8 @@ async fn a_late_heartbeat_reply_reaches_nobody() {
 /// anything.
 #[tokio::test]
 async fn a_server_ping_is_answered_by_an_idle_look() {
-    let server = WsServer::echo().await;
-    let pool = builder(WsManager::new()).build().await.unwrap();
-    let url = url(&server);
-    let conn = pool.get_for(&url).await.unwrap();
-    let watch = Watch::new(&conn);
-    drop(conn);
-
+    let (server, pool, url) = echo_pool().await;
+    let watch = idle_after_a_request(&pool, &url).await;
     server.send_all(Message::Ping("server".into())).await;
     watch.arrived().await;
     let conn = pool.get_for(&url).await.unwrap();
@@ -233,9 +240,7 @@ async fn a_server_ping_is_answered_by_an_idle_look() {
 /// get dials anew.
 #[tokio::test]
 async fn a_server_close_retires_the_connection() {
-    let server = WsServer::echo().await;
-    let pool = builder(WsManager::new()).build().await.unwrap();
-    let url = url(&server);
+    let (server, pool, url) = echo_pool().await;
     let mut conn = pool.get_for(&url).await.unwrap();
     assert_eq!(echo(&mut conn, "hello").await, "hello");
 
@@ -252,10 +257,7 @@ async fn a_server_close_retires_the_connection() {
     assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
 
     // Closed while idle: found at the next checkout.
-    let mut conn = pool.get_for(&url).await.unwrap();
-    assert_eq!(echo(&mut conn, "second").await, "second");
-    let watch = Watch::new(&conn);
-    drop(conn);
+    let watch = idle_after_a_request(&pool, &url).await;
     server.send_all(close_frame(1000, "")).await;
     watch.arrived().await;
     let mut conn = pool.get_for(&url).await.unwrap();
@@ -273,14 +275,8 @@ async fn a_server_close_retires_the_connection() {
 #[tokio::test]
 async fn a_push_while_idle_retires_the_connection() {
     let (log, _guard) = crate::support::log::capture();
-    let server = WsServer::echo().await;
-    let pool = builder(WsManager::new()).build().await.unwrap();
-    let url = url(&server);
-    let mut conn = pool.get_for(&url).await.unwrap();
-    assert_eq!(echo(&mut conn, "hello").await, "hello");
-    let watch = Watch::new(&conn);
-    drop(conn);
-
+    let (server, pool, url) = echo_pool().await;
+    let watch = idle_after_a_request(&pool, &url).await;
     server.send_all(Message::text("breaking news")).await;
     watch.arrived().await;
     let mut conn = pool.get_for(&url).await.unwrap();
@@ -310,15 +306,9 @@ async fn a_push_while_idle_retires_the_connection() {
 /// dials afresh (after the key's backoff).
 #[tokio::test]
 async fn a_server_restart() {
-    let server = WsServer::echo().await;
+    let (server, pool, url) = echo_pool().await;
     let addr = server.addr;
-    let pool = builder(WsManager::new()).build().await.unwrap();
-    let url = url(&server);
-    let mut conn = pool.get_for(&url).await.unwrap();
-    assert_eq!(echo(&mut conn, "before").await, "before");
-    let watch = Watch::new(&conn);
-    drop(conn);
-
+    let watch = idle_after_a_request(&pool, &url).await;
     drop(server);
     watch.arrived().await;
     let e = pool.get_for(&url).await.unwrap_err();
