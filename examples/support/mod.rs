@@ -1,6 +1,6 @@
 //! Servers shared by the examples and `benches/naive.rs`, all in-process on
 //! 127.0.0.1 except PostgreSQL: a TCP echo server, a tonic server with the
-//! standard health service, and PostgreSQL (`DATABASE_URL`, else a
+//! standard health service, a WebSocket echo server, and PostgreSQL (`DATABASE_URL`, else a
 //! throwaway server started by the tests' launcher, `tests/pg_support`).
 //!
 //! Each server task is spawned on the runtime of its caller.
@@ -12,6 +12,8 @@ pub mod pg_support;
 
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
