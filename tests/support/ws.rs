@@ -162,6 +162,8 @@ async fn serve<S>(io: S, mut cmds: mpsc::UnboundedReceiver<Cmd>, options: Option
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    // The signature tungstenite's handshake callback has.
+    #[allow(clippy::result_large_err)]
     let check = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         let header = |name| {
             req.headers()
@@ -170,12 +172,12 @@ where
         };
         let (auth, protocols) = (header("authorization"), header("sec-websocket-protocol"));
         seen.headers.lock().push((auth.clone(), protocols.clone()));
-        if let Some(token) = options.token {
-            if auth.as_deref() != Some(&format!("Bearer {token}")) {
-                let mut refusal = ErrorResponse::new(Some("bad token".into()));
-                *refusal.status_mut() = StatusCode::UNAUTHORIZED;
-                return Err(refusal);
-            }
+        if let Some(token) = options.token
+            && auth.as_deref() != Some(&format!("Bearer {token}"))
+        {
+            let mut refusal = ErrorResponse::new(Some("bad token".into()));
+            *refusal.status_mut() = StatusCode::UNAUTHORIZED;
+            return Err(refusal);
         }
         // The first subprotocol asked for is chosen.
         if let Some(first) = protocols.as_deref().and_then(|p| p.split(',').next()) {

@@ -123,10 +123,10 @@ impl WsManager {
     /// Reads what arrived on `conn` while idle; counts and logs what broke
     /// it. Whether it is broken.
     fn check(&self, conn: &mut WsConn) -> bool {
-        if conn.read_idle() {
-            if let Some(why) = conn.why() {
-                self.noted(conn.url(), why);
-            }
+        if conn.read_idle()
+            && let Some(why) = conn.why()
+        {
+            self.noted(conn.url(), why);
         }
         conn.is_broken()
     }
