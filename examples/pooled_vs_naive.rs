@@ -15,12 +15,17 @@
 //!   for reference, the same calls without a pool on one tonic `Channel`
 //!   made beforehand and shared by all tasks: the most pooling could give.
 //!
+//! - **WebSocket echo**: 64 bytes out in a binary message, the same back
+//!   (an in-process tokio-tungstenite server). Naive: `WsManager::connect`
+//!   (TCP dial and the opening handshake), one round trip, drop. Pooled:
+//!   `WsManager`.
+//!
 //! - **Over TLS** (rustls, a certificate made at start-up for localhost):
-//!   TCP echo, an HTTP/2 GET, the gRPC `Check` and PostgreSQL `SELECT 1`
-//!   (a throwaway server with `ssl = on`). Naive: the same manager's
+//!   TCP echo, an HTTP/2 GET, the gRPC `Check`, PostgreSQL `SELECT 1`
+//!   (a throwaway server with `ssl = on`) and the WebSocket echo (`wss`). Naive: the same manager's
 //!   `connect` for every request (TCP dial and TLS handshake), one request,
 //!   drop. Pooled: `TlsManager`, `Http2Manager::tls`, `GrpcManager::tls`,
-//!   `PostgresManager::with_tls`.
+//!   `PostgresManager::with_tls`, `WsManager::tls`.
 //!
 //! Both sides run the same number of requests from the same number of
 //! concurrent tasks; the pools have the default configuration. Prints
@@ -52,6 +57,7 @@ use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::tcp::{Destination, TcpManager};
 use connpool::managers::tls::{TlsConfig, TlsConn, TlsManager};
+use connpool::managers::websocket::{WsConn, WsManager, WsUrl};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use support::BoxError;
 use tokio::net::TcpStream;
@@ -71,8 +77,8 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     tasks: Option<u32>,
     /// Requests per protocol and mode [default: TCP 60000, PostgreSQL 4000,
-    /// gRPC 20000, over TLS 8000 (PostgreSQL 2000); with --quick: 2000,
-    /// 200, 1000, over TLS 400 (100)].
+    /// gRPC 20000, WebSocket 20000, over TLS 8000 (PostgreSQL 2000); with
+    /// --quick: 2000, 200, 1000, 1000, over TLS 400 (100)].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
     /// A CI-sized run (seconds): fewer requests and tasks.
@@ -87,7 +93,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "tcp,pg,grpc,tcp-tls,http2-tls,grpc-tls,pg-tls"
+        default_value = "tcp,pg,grpc,ws,tcp-tls,http2-tls,grpc-tls,pg-tls,wss"
     )]
     only: Vec<Proto>,
     /// No progress bars (they are hidden anyway when stdout is not a terminal).
@@ -112,6 +118,10 @@ enum Proto {
     GrpcTls,
     /// PostgreSQL `SELECT 1` over TLS (a throwaway server only).
     PgTls,
+    /// WebSocket echo, 64 bytes.
+    Ws,
+    /// WebSocket echo, 64 bytes, over TLS.
+    Wss,
 }
 
 impl Proto {
@@ -124,6 +134,8 @@ impl Proto {
             Proto::Http2Tls => "TLS: HTTP/2 GET",
             Proto::GrpcTls => "TLS: gRPC Check",
             Proto::PgTls => "TLS: PostgreSQL",
+            Proto::Ws => "WebSocket echo 64 B",
+            Proto::Wss => "TLS: WebSocket echo",
         }
     }
 
@@ -135,6 +147,8 @@ impl Proto {
             Proto::Grpc => (20_000, 1_000),
             Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => (8_000, 400),
             Proto::PgTls => (2_000, 100),
+            Proto::Ws => (20_000, 1_000),
+            Proto::Wss => (8_000, 400),
         }
     }
 
@@ -146,6 +160,8 @@ impl Proto {
             Proto::Grpc => 10.0,
             Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => 10.0,
             Proto::PgTls => 50.0,
+            Proto::Ws => 5.0,
+            Proto::Wss => 15.0,
         }
     }
 }
@@ -490,6 +506,40 @@ async fn tcp_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Resul
     })
 }
 
+async fn ws(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, _) = support::ws::ws_server(None).await?;
+    let (naive, pooled) = naive_and_pooled(
+        ("WebSocket, naive", "WebSocket, pooled"),
+        WsManager::new(),
+        WsUrl::parse(&format!("ws://{addr}/"))?,
+        (tasks, requests, show),
+        |conn: &mut WsConn| Box::pin(support::ws::ws_round_trip(conn)),
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::Ws,
+        naive,
+        pooled,
+    })
+}
+
+async fn wss(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, _) = support::ws::ws_server(Some(pki.acceptor(&[])?)).await?;
+    let (naive, pooled) = naive_and_pooled(
+        ("TLS WebSocket, naive", "TLS WebSocket, pooled"),
+        WsManager::new().tls(TlsConfig::from_client_config(pki.client())),
+        WsUrl::parse(&format!("wss://localhost:{}/", addr.port()))?,
+        (tasks, requests, show),
+        |conn: &mut WsConn| Box::pin(support::ws::ws_round_trip(conn)),
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::Wss,
+        naive,
+        pooled,
+    })
+}
+
 async fn http2_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     let (addr, _) = pki.http2_server().await?;
     let manager = Http2Manager::new().tls(TlsConfig::from_client_config(pki.client()));
@@ -809,10 +859,12 @@ async fn main() -> Result<(), BoxError> {
         Proto::Tcp,
         Proto::Pg,
         Proto::Grpc,
+        Proto::Ws,
         Proto::TcpTls,
         Proto::Http2Tls,
         Proto::GrpcTls,
         Proto::PgTls,
+        Proto::Wss,
     ];
     for proto in all {
         if !args.only.contains(&proto) {
@@ -830,6 +882,8 @@ async fn main() -> Result<(), BoxError> {
             Proto::Http2Tls => http2_tls(&pki, tasks, requests, show).await,
             Proto::GrpcTls => grpc_tls(&pki, tasks, requests, show).await,
             Proto::PgTls => postgres_tls(&pki, tasks, requests, show).await,
+            Proto::Ws => ws(tasks, requests, show).await,
+            Proto::Wss => wss(&pki, tasks, requests, show).await,
         };
         match row {
             Ok(row) => rows.push(row),

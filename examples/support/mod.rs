@@ -1,7 +1,8 @@
 //! Servers shared by the examples and `benches/naive.rs`, all in-process on
 //! 127.0.0.1 except PostgreSQL: a TCP echo server, a tonic server with the
-//! standard health service, and PostgreSQL (`DATABASE_URL`, else a
-//! throwaway server started by `pg_server.rs`, the launcher the tests use too).
+//! standard health service, a WebSocket echo server, and PostgreSQL
+//! (`DATABASE_URL`, else a throwaway server started by `pg_server.rs`, the
+//! launcher the tests use too).
 //!
 //! Each server task is spawned on the runtime of its caller.
 #![allow(dead_code)]
@@ -12,6 +13,8 @@ pub mod pg_support;
 
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

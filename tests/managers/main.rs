@@ -28,3 +28,5 @@ mod service;
 mod tcp;
 #[cfg(feature = "tls")]
 mod tls;
+#[cfg(feature = "websocket")]
+mod websocket;

@@ -7,6 +7,8 @@
 //!   fault-injecting TCP proxy (`tcp`);
 //! - [`grpc`]: an in-process tonic server (`grpc`), and raw HTTP/2 for
 //!   scripted servers (`http2`);
+//! - [`ws`]: an in-process WebSocket server, plain or over TLS
+//!   (`websocket`);
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
 //!   `examples/support/pg_server.rs`, shipped with the examples);
 //! - here: helpers for getters and counts, and [`alone`] /
@@ -26,6 +28,8 @@ pub mod mock;
 pub mod pg;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod ws;
 
 #[allow(unused_imports)] // not every binary uses every part
 pub use mock::{Gate, Key, Mock, MockConn, MockError, Step, Switches, core_builder};

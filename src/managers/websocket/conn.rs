@@ -1,0 +1,352 @@
+//! The pooled connection: [`WsConn`], a WebSocket stream that keeps track
+//! of whether it may be lent again, and reads what arrives while it is idle.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker, ready};
+
+use futures_util::{Sink, Stream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{self, Message};
+
+use super::error::WsError;
+use super::heartbeat::Heartbeat;
+use super::url::WsUrl;
+use crate::Pooled;
+
+/// The socket beneath: TCP, or TLS over TCP.
+#[cfg(feature = "tls")]
+pub(super) type Io = crate::managers::tls::MaybeTls;
+/// The socket beneath: TCP (`wss` needs the `tls` feature).
+#[cfg(not(feature = "tls"))]
+pub(super) type Io = tokio::net::TcpStream;
+
+/// At most this many frames are read from an idle connection per look:
+/// enough for the Pings and Pongs a heartbeat interval brings, and a bound
+/// on the time `is_broken` can take against a peer that floods.
+const IDLE_READS: usize = 32;
+
+/// A pooled WebSocket client connection: a [`Sink`] and a [`Stream`] of
+/// [`Message`]s, as tokio-tungstenite's `WebSocketStream` is (with its
+/// error, [`tungstenite::Error`]), and so is its pool guard,
+/// [`Pooled<WsManager>`](crate::Pooled). Use `futures`' `SinkExt` /
+/// `StreamExt` (`send`, `next`) on either.
+///
+/// The stream yields what tungstenite yields (a server's Ping is answered
+/// by tungstenite, and also shown), except late replies to the pool's
+/// heartbeat, which it drops. Reading a Close frame, an error or the end
+/// of the stream, or closing the sink, makes the connection broken: the
+/// pool closes it when it comes back.
+pub struct WsConn {
+    ws: WebSocketStream<Io>,
+    url: WsUrl,
+    peer: SocketAddr,
+    subprotocol: Option<String>,
+    heartbeat: Arc<dyn Heartbeat>,
+    /// Heartbeat replies still to come: sent, their reply not read (the
+    /// pool gave up waiting). The next this many replies are dropped.
+    owed: u32,
+    /// Unusable: closed by either side, failed, or out of step.
+    broken: bool,
+    /// Why, if not yet reported.
+    why: Option<WsError>,
+}
+
+impl WsConn {
+    pub(super) fn new(
+        ws: WebSocketStream<Io>,
+        url: WsUrl,
+        peer: SocketAddr,
+        subprotocol: Option<String>,
+        heartbeat: Arc<dyn Heartbeat>,
+    ) -> Self {
+        Self {
+            ws,
+            url,
+            peer,
+            subprotocol,
+            heartbeat,
+            owed: 0,
+            broken: false,
+            why: None,
+        }
+    }
+
+    /// The URL the connection was made to (its key).
+    pub fn url(&self) -> &WsUrl {
+        &self.url
+    }
+
+    /// The server's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// The TCP socket beneath (for its addresses and socket options: data
+    /// read from it directly would be lost to the WebSocket).
+    pub fn tcp(&self) -> &tokio::net::TcpStream {
+        #[cfg(feature = "tls")]
+        return self.ws.get_ref().tcp();
+        #[cfg(not(feature = "tls"))]
+        return self.ws.get_ref();
+    }
+
+    /// The subprotocol the server chose (`Sec-WebSocket-Protocol`), if
+    /// one was asked for.
+    pub fn subprotocol(&self) -> Option<&str> {
+        self.subprotocol.as_deref()
+    }
+
+    /// Whether the connection is unusable: a Close frame, an error or the
+    /// end of the stream was read, the sink was closed, or a message
+    /// arrived unasked while it was idle.
+    pub fn is_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// The connection is unusable because of `why`.
+    fn fail(&mut self, why: WsError) {
+        self.broken = true;
+        self.why.get_or_insert(why);
+    }
+
+    /// Why the connection is broken, if known and not yet taken.
+    pub(super) fn why(&self) -> Option<&WsError> {
+        self.why.as_ref()
+    }
+
+    /// Why the connection is broken, once (later: that it ended).
+    pub(super) fn take_why(&mut self) -> WsError {
+        self.why.take().unwrap_or(WsError::Ended)
+    }
+
+    /// Reads, without waiting, what arrived while the connection was idle:
+    /// a server's Ping (tungstenite queues its Pong, flushed by the next
+    /// read and by the flush below), a Pong, a late heartbeat reply (all
+    /// dropped), or what makes it broken: a Close frame, an error, the end
+    /// of the stream, a data message nobody asked for. Whether that newly
+    /// broke it
+    /// (see [`why`](Self::why)).
+    ///
+    /// Polled with a no-op waker: nothing is woken when more arrives, the
+    /// next look reads it (see the module docs for why there is no reader
+    /// task).
+    pub(super) fn read_idle(&mut self) -> bool {
+        if self.broken {
+            return false;
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        for _ in 0..IDLE_READS {
+            let msg = match Pin::new(&mut self.ws).poll_next(&mut cx) {
+                Poll::Pending => break,
+                Poll::Ready(Some(Ok(msg))) => msg,
+                Poll::Ready(Some(Err(e))) => {
+                    self.fail(WsError::Protocol(e));
+                    return true;
+                }
+                Poll::Ready(None) => {
+                    self.fail(WsError::Ended);
+                    return true;
+                }
+            };
+            match msg {
+                msg if self.owed > 0 && self.heartbeat.is_reply(&msg) => self.owed -= 1,
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(frame) => {
+                    self.fail(WsError::Closed(frame));
+                    return true;
+                }
+                Message::Text(text) => {
+                    self.fail(unsolicited("text", text.len()));
+                    return true;
+                }
+                Message::Binary(data) => {
+                    self.fail(unsolicited("binary", data.len()));
+                    return true;
+                }
+            }
+        }
+        // The Pong to a Ping read last is queued until the next read or
+        // flush: flush it now, not at the next look.
+        if let Poll::Ready(Err(e)) = Pin::new(&mut self.ws).poll_flush(&mut cx) {
+            self.fail(WsError::Protocol(e));
+            return true;
+        }
+        false
+    }
+
+    /// One heartbeat: sends `heartbeat`'s message and reads until its
+    /// reply. May be dropped at any await: a message half sent is finished
+    /// by the next write or flush, a reply not yet read is owed and dropped
+    /// when it comes.
+    pub(super) async fn beat(&mut self) -> Result<(), WsError> {
+        let heartbeat = Arc::clone(&self.heartbeat);
+        let sent = std::future::poll_fn(|cx| Pin::new(&mut self.ws).poll_ready(cx)).await;
+        sent.and_then(|()| Pin::new(&mut self.ws).start_send(heartbeat.message()))
+            .map_err(|e| self.failed(e))?;
+        self.owed += 1;
+        std::future::poll_fn(|cx| Pin::new(&mut self.ws).poll_flush(cx))
+            .await
+            .map_err(|e| self.failed(e))?;
+        loop {
+            let next = std::future::poll_fn(|cx| Pin::new(&mut self.ws).poll_next(cx)).await;
+            let msg = match next {
+                Some(Ok(msg)) => msg,
+                Some(Err(e)) => return Err(self.failed(e)),
+                None => {
+                    self.broken = true;
+                    return Err(WsError::Ended);
+                }
+            };
+            match msg {
+                msg if heartbeat.is_reply(&msg) => {
+                    self.owed -= 1;
+                    return Ok(());
+                }
+                Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                Message::Close(frame) => {
+                    self.broken = true;
+                    return Err(WsError::Closed(frame));
+                }
+                Message::Text(text) => {
+                    self.broken = true;
+                    return Err(unsolicited("text", text.len()));
+                }
+                Message::Binary(data) => {
+                    self.broken = true;
+                    return Err(unsolicited("binary", data.len()));
+                }
+            }
+        }
+    }
+
+    /// Marks the connection broken by `e` (already reported), and returns
+    /// it as the heartbeat's error.
+    fn failed(&mut self, e: tungstenite::Error) -> WsError {
+        self.broken = true;
+        WsError::Protocol(e)
+    }
+
+    /// Sends a Close frame (code 1000) and flushes it; does not wait for
+    /// the server's.
+    pub(super) async fn close(&mut self) {
+        let frame = tungstenite::protocol::CloseFrame {
+            code: tungstenite::protocol::frame::coding::CloseCode::Normal,
+            reason: "".into(),
+        };
+        self.broken = true;
+        let _ = self.ws.close(Some(frame)).await;
+    }
+}
+
+fn unsolicited(kind: &'static str, len: usize) -> WsError {
+    WsError::Unsolicited { kind, len }
+}
+
+impl fmt::Debug for WsConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WsConn")
+            .field("url", &self.url)
+            .field("peer", &self.peer)
+            .field("subprotocol", &self.subprotocol)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Stream for WsConn {
+    type Item = Result<Message, tungstenite::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            let item = ready!(Pin::new(&mut this.ws).poll_next(cx));
+            match &item {
+                Some(Ok(msg)) if this.owed > 0 && this.heartbeat.is_reply(msg) => {
+                    this.owed -= 1;
+                    continue;
+                }
+                Some(Ok(Message::Close(frame))) => this.fail(WsError::Closed(frame.clone())),
+                Some(Ok(_)) => {}
+                Some(Err(_)) => this.broken = true,
+                None => this.fail(WsError::Ended),
+            }
+            return Poll::Ready(item);
+        }
+    }
+}
+
+/// A failed send makes the connection broken.
+fn mark<T>(
+    conn: &mut WsConn,
+    r: Poll<Result<T, tungstenite::Error>>,
+) -> Poll<Result<T, tungstenite::Error>> {
+    if let Poll::Ready(Err(_)) = &r {
+        conn.broken = true;
+    }
+    r
+}
+
+impl Sink<Message> for WsConn {
+    type Error = tungstenite::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.ws).poll_ready(cx);
+        mark(this, r)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.ws).start_send(item);
+        if r.is_err() {
+            this.broken = true;
+        }
+        r
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.ws).poll_flush(cx);
+        mark(this, r)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        let this = self.get_mut();
+        // Closed from this side: never lent again.
+        this.broken = true;
+        Pin::new(&mut this.ws).poll_close(cx)
+    }
+}
+
+/// The guard is the connection's [`Stream`] and [`Sink`] too, so it can be
+/// passed where one is expected without detaching the connection.
+impl Stream for Pooled<super::WsManager> {
+    type Item = Result<Message, tungstenite::Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut **self.get_mut()).poll_next(cx)
+    }
+}
+
+impl Sink<Message> for Pooled<super::WsManager> {
+    type Error = tungstenite::Error;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut **self.get_mut()).poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, item: Message) -> Result<(), Self::Error> {
+        Pin::new(&mut **self.get_mut()).start_send(item)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut **self.get_mut()).poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Pin::new(&mut **self.get_mut()).poll_close(cx)
+    }
+}
