@@ -472,11 +472,33 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
     let err = eager.manager().ping(&mut handle).await.unwrap_err();
     assert!(err.to_string().contains("too_many_pings"), "{err}");
 
+    // gRFC A8: new connections to this server PING half as often; a second
+    // look at the same cut-off connection changes nothing more.
+    assert_eq!(
+        eager.manager().keep_alive_interval_for(server.addr),
+        Some(2 * interval)
+    );
+    assert!(eager.manager().is_broken(&mut handle));
+    assert_eq!(
+        eager.manager().keep_alive_interval_for(server.addr),
+        Some(2 * interval)
+    );
+
     let again = eager.get_for(&dest).await.unwrap();
     assert_ne!(again.local_addr(), first, "the cut-off connection was lent");
     assert_eq!(eager.state().counters.closed(CloseReason::Broken), 1);
     assert_eq!(server.accepted.load(Ordering::SeqCst), 3);
+    let mut second = (*again).clone();
     drop(again);
+    let took = until("cut off again", || eager.manager().is_broken(&mut second)).await;
+    assert!(
+        took >= 2 * interval - Duration::from_millis(20),
+        "PINGed after {took:?}"
+    );
+    assert_eq!(
+        eager.manager().keep_alive_interval_for(server.addr),
+        Some(4 * interval)
+    );
     eager.close().await;
     server.task.abort();
 }

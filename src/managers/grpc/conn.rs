@@ -38,6 +38,11 @@ impl GrpcConn {
         }
     }
 
+    /// The HTTP/2 connection underneath.
+    pub(super) fn http2(&self) -> &Http2Conn<Body> {
+        &self.channel.conn
+    }
+
     /// The channel: a tower service over this connection that tonic clients
     /// take as their transport.
     pub fn channel(&self) -> &GrpcChannel {

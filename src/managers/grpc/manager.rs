@@ -69,7 +69,8 @@ impl GrpcManager {
             .keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
             .keep_alive_while_idle(false)
-            .settings_timeout(DEFAULT_SETTINGS_TIMEOUT);
+            .settings_timeout(DEFAULT_SETTINGS_TIMEOUT)
+            .calm_down_on_too_many_pings();
         Self {
             http2,
             service: String::new(),
@@ -140,6 +141,14 @@ impl GrpcManager {
     pub fn tls(mut self, tls: crate::managers::tls::TlsConfig) -> Self {
         self.http2 = self.http2.tls(tls);
         self
+    }
+
+    /// The keepalive PING interval of a new connection to the server at
+    /// `peer`: the configured one, doubled each time that server cut a
+    /// connection off with `GOAWAY` `too_many_pings` (see the
+    /// [module docs](super)).
+    pub fn keep_alive_interval_for(&self, peer: std::net::SocketAddr) -> Option<Duration> {
+        self.http2.keep_alive_interval_for(peer)
     }
 
     /// The service named in health checks.
@@ -216,7 +225,7 @@ impl Manager for GrpcManager {
 
     /// The health `Check` (fails at once on a closed or draining connection).
     async fn ping(&self, conn: &mut GrpcConn) -> Result<(), GrpcError> {
-        if conn.is_closed() {
+        if self.is_broken(conn) {
             return Err(GrpcError::Closed {
                 goaway: conn.frame_state().goaway_error_code(),
             });
@@ -224,8 +233,16 @@ impl Manager for GrpcManager {
         self.check(conn.channel()).await
     }
 
+    /// Closed or draining. A connection the server cut off with `GOAWAY
+    /// ENHANCE_YOUR_CALM` `too_many_pings` doubles the keepalive PING
+    /// interval of new connections to that server (gRFC A8; see the
+    /// [module docs](super)).
     fn is_broken(&self, conn: &mut GrpcConn) -> bool {
-        conn.is_closed()
+        let closed = conn.is_closed();
+        if closed {
+            self.http2.heed_too_many_pings(conn.http2());
+        }
+        closed
     }
 
     fn lending(&self, conn: &GrpcConn) -> Lending<GrpcConn> {

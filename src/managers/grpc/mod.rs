@@ -49,6 +49,16 @@
 //! servers, which do not police PINGs, or a grpc-go server with a smaller
 //! `MinTime` and `PermitWithoutStream: true`).
 //!
+//! A server that cuts a connection off with `GOAWAY ENHANCE_YOUR_CALM` and
+//! the debug data `too_many_pings` is heard (gRFC A8, as grpc-go and
+//! grpc-java do): new connections to that server PING half as often, and
+//! again each time it happens, so a client configured too eagerly stops
+//! being cut off instead of losing a connection every interval. It is said
+//! once at `warn` per doubling, and
+//! [`keep_alive_interval_for`](GrpcManager::keep_alive_interval_for) tells
+//! the interval in force. (Connections already open keep theirs until the
+//! pool replaces them.)
+//!
 //! (`tests/managers/grpc.rs` runs both against a server that polices PINGs: with the
 //! defaults an idle pooled connection sends none; with
 //! `keep_alive_while_idle` on it is cut off with `too_many_pings`, and the

@@ -24,6 +24,8 @@ pub struct Http2Conn<B = Full<Bytes>> {
     pub(super) authority: Option<Authority>,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
+    /// The keepalive PING interval it was dialed with.
+    pub(super) keep_alive_interval: Option<std::time::Duration>,
 }
 
 impl<B> Clone for Http2Conn<B> {
@@ -35,6 +37,7 @@ impl<B> Clone for Http2Conn<B> {
             authority: self.authority.clone(),
             local: self.local,
             peer: self.peer,
+            keep_alive_interval: self.keep_alive_interval,
         }
     }
 }

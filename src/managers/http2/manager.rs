@@ -6,6 +6,7 @@ use std::fmt;
 #[cfg(feature = "tls")]
 use std::io;
 use std::marker::PhantomData;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use http_body_util::Full;
 use hyper::client::conn::http2::Builder as H2Builder;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 
+use super::calm::CalmDown;
 use super::conn::Http2Conn;
 use super::error::Http2Error;
 use crate::manager::{Lending, Manager};
@@ -60,6 +62,8 @@ pub struct Http2Manager<B = Full<Bytes>> {
     settings_timeout: Duration,
     #[cfg(feature = "tls")]
     tls: Option<TlsConfig>,
+    /// gRPC's keepalive back-off, if on (the gRPC manager's).
+    calm: Option<Arc<CalmDown>>,
     body: PhantomData<fn() -> B>,
 }
 
@@ -73,6 +77,7 @@ impl<B> Clone for Http2Manager<B> {
             settings_timeout: self.settings_timeout,
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
+            calm: self.calm.clone(),
             body: PhantomData,
         }
     }
@@ -104,6 +109,7 @@ impl Http2Manager<Full<Bytes>> {
             settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
             #[cfg(feature = "tls")]
             tls: None,
+            calm: None,
             body: PhantomData,
         }
     }
@@ -116,6 +122,28 @@ impl Default for Http2Manager<Full<Bytes>> {
 }
 
 impl<B> Http2Manager<B> {
+    /// Turns on gRPC's keepalive back-off (see [`CalmDown`]).
+    pub(crate) fn calm_down_on_too_many_pings(mut self) -> Self {
+        self.calm = Some(Arc::default());
+        self
+    }
+
+    /// The keepalive PING interval of a new connection to `peer` (the
+    /// configured one, or more after gRPC's keepalive back-off).
+    pub(crate) fn keep_alive_interval_for(&self, peer: std::net::SocketAddr) -> Option<Duration> {
+        match &self.calm {
+            Some(calm) => calm.interval_for(peer, self.keep_alive_interval),
+            None => self.keep_alive_interval,
+        }
+    }
+
+    /// Looks at `conn` for gRPC's keepalive back-off, if it is on.
+    pub(crate) fn heed_too_many_pings(&self, conn: &Http2Conn<B>) {
+        if let Some(calm) = &self.calm {
+            calm.heed(&conn.frames, conn.peer, conn.keep_alive_interval);
+        }
+    }
+
     /// The same manager for requests with bodies of type `C`.
     pub fn with_body<C>(self) -> Http2Manager<C> {
         Http2Manager {
@@ -126,6 +154,7 @@ impl<B> Http2Manager<B> {
             settings_timeout: self.settings_timeout,
             #[cfg(feature = "tls")]
             tls: self.tls,
+            calm: self.calm,
             body: PhantomData,
         }
     }
@@ -235,10 +264,11 @@ where
         let watcher = FrameWatcher::new(io);
         let frames = watcher.state();
 
+        let keep_alive_interval = self.keep_alive_interval_for(peer);
         let mut builder = H2Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
-            .keep_alive_interval(self.keep_alive_interval)
+            .keep_alive_interval(keep_alive_interval)
             .keep_alive_timeout(self.keep_alive_timeout)
             .keep_alive_while_idle(self.keep_alive_while_idle);
         let (send, driver) = builder
@@ -273,6 +303,7 @@ where
             authority: dest.to_string().parse().ok(),
             local,
             peer,
+            keep_alive_interval,
         })
     }
 

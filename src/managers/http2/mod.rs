@@ -73,6 +73,7 @@
 //! [`Manager::ping`]: crate::Manager::ping
 //! [`Lending::shared`]: crate::Lending::shared
 
+mod calm;
 mod conn;
 mod error;
 mod manager;
