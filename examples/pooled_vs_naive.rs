@@ -151,19 +151,6 @@ impl Proto {
             Proto::Wss => (8_000, 400),
         }
     }
-
-    /// The throughput ratio (pooled / naive) aimed for on loopback.
-    fn target(self) -> f64 {
-        match self {
-            Proto::Tcp => 5.0,
-            Proto::Pg => 20.0,
-            Proto::Grpc => 10.0,
-            Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => 10.0,
-            Proto::PgTls => 50.0,
-            Proto::Ws => 5.0,
-            Proto::Wss => 15.0,
-        }
-    }
 }
 
 /// One mode's run.
@@ -678,9 +665,8 @@ fn print_table(rows: &[Row]) {
     println!("\npooled / naive (throughput, and how much lower the p99):");
     for row in rows {
         let (t, p) = (row.throughput_ratio(), row.p99_ratio());
-        let target = row.proto.target();
         println!(
-            "  {:<20} {:>6.1}× throughput, p99 {:>5.1}× lower, {:>6} vs {} connections   (target ≥ {target}×)",
+            "  {:<20} {:>6.1}× throughput, p99 {:>5.1}× lower, {:>6} vs {} connections",
             row.proto.name(),
             t,
             p,
@@ -690,24 +676,50 @@ fn print_table(rows: &[Row]) {
     }
 }
 
-/// Two panels (throughput, p99), grouped bars naive / pooled per protocol,
-/// log scales. Text is SVG `<text>`: no font files are needed to write it.
+/// Two panels side by side (throughput, p99), each a horizontal bar pair
+/// (naive, pooled) per protocol on a log scale, protocols top to bottom
+/// with their names and ratios in the left margin: the chart grows in
+/// height with the rows, so no label ever meets another. Text is SVG
+/// `<text>`: no font files are needed to write it.
 fn chart(rows: &[Row], tasks: u32, path: &Path) -> Result<(), BoxError> {
     use plotters::prelude::*;
     use plotters::style::text_anchor::{HPos, Pos, VPos};
 
     const NAIVE: RGBColor = RGBColor(214, 96, 77);
     const POOLED: RGBColor = RGBColor(67, 147, 195);
-    let root = SVGBackend::new(path, (1200, 520)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let root = root.titled(
-        &format!(
+    const ROW_PX: u32 = 46;
+    let n = rows.len();
+    let height = 160 + ROW_PX * n as u32;
+    let base = SVGBackend::new(path, (1400, height)).into_drawing_area();
+    base.fill(&WHITE)?;
+    // Title and legend on top, drawn in backend pixels on the whole area.
+    let centered = Pos::new(HPos::Center, VPos::Top);
+    base.draw(&Text::new(
+        format!(
             "connpool: pooled vs a new connection per request ({tasks} concurrent tasks, loopback)"
         ),
-        ("sans-serif", 22),
-    )?;
-    let panels = root.split_evenly((1, 2));
-    let n = rows.len() as f64;
+        (700, 10),
+        ("sans-serif", 22).into_font().color(&BLACK).pos(centered),
+    ))?;
+    for (i, (color, label)) in [
+        (NAIVE, "naive: a new connection per request"),
+        (POOLED, "pooled (connpool, default config)"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let x = 380 + 340 * i as i32;
+        base.draw(&Rectangle::new([(x, 46), (x + 14, 58)], color.filled()))?;
+        base.draw(&Text::new(
+            label,
+            (x + 22, 52),
+            ("sans-serif", 14)
+                .into_font()
+                .color(&BLACK)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+    }
+    let panels = base.margin(70, 0, 0, 0).split_evenly((1, 2));
 
     /// What one panel shows.
     struct Panel {
@@ -722,14 +734,14 @@ fn chart(rows: &[Row], tasks: u32, path: &Path) -> Result<(), BoxError> {
     }
     let specs = [
         Panel {
-            caption: "throughput, requests/s (log scale, higher is better)",
+            caption: "throughput, requests/s (log scale, longer is better)",
             pick: |r| (r.naive.rate(), r.pooled.rate()),
             fmt: rate,
             axis: rate,
             ratio: |r| format!("{:.1}× the throughput", r.throughput_ratio()),
         },
         Panel {
-            caption: "p99 latency (log scale, lower is better)",
+            caption: "p99 latency (log scale, shorter is better)",
             pick: |r| {
                 (
                     r.naive.quantile(0.99).as_secs_f64(),
@@ -757,78 +769,72 @@ fn chart(rows: &[Row], tasks: u32, path: &Path) -> Result<(), BoxError> {
         let all = values.iter().flat_map(|&(a, b)| [a, b]);
         let lo = all.clone().fold(f64::INFINITY, f64::min).max(1e-9);
         let hi = all.fold(0.0, f64::max).max(lo * 10.0);
+        // Room on the right of the longest bar for its value.
         let (lo, hi) = (
             10f64.powf(lo.log10().floor()),
-            10f64.powf((hi * 4.0).log10().ceil()),
+            10f64.powf((hi * 30.0).log10().ceil()),
         );
         let mut chart = ChartBuilder::on(panel)
             .caption(caption, ("sans-serif", 17))
             .margin(15)
-            .x_label_area_size(60)
-            .y_label_area_size(80)
-            .build_cartesian_2d(0.0..n, (lo..hi).log_scale())?;
+            .x_label_area_size(30)
+            .y_label_area_size(190)
+            .build_cartesian_2d((lo..hi).log_scale(), 0.0..n as f64)?;
         chart
             .configure_mesh()
-            .disable_x_mesh()
-            .x_labels(0)
-            .x_label_formatter(&|_| String::new())
-            .y_label_formatter(&|v| axis(*v))
-            .y_label_style(("sans-serif", 13))
+            .disable_y_mesh()
+            .y_labels(0)
+            .y_label_formatter(&|_| String::new())
+            .x_label_formatter(&|v| axis(*v))
+            .x_label_style(("sans-serif", 13))
             .draw()?;
-        for (which, color, label) in [
-            (0, NAIVE, "naive: a new connection per request"),
-            (1, POOLED, "pooled (connpool, default config)"),
-        ] {
+        // Row `i` from the top: its band is [n - i - 1, n - i).
+        let band = move |i: usize| (n - i - 1) as f64;
+        for (which, color) in [(0, NAIVE), (1, POOLED)] {
+            let bar = move |i: usize, v: f64| {
+                let y = band(i) + 0.52 - 0.38 * which as f64;
+                (y, v.max(lo))
+            };
             let bars = values.iter().enumerate().map(move |(i, &(a, b))| {
-                let v = if which == 0 { a } else { b };
-                let x = i as f64 + 0.12 + 0.39 * which as f64;
-                Rectangle::new([(x, lo), (x + 0.37, v.max(lo))], color.filled())
+                let (y, v) = bar(i, if which == 0 { a } else { b });
+                Rectangle::new([(lo, y), (v, y + 0.34)], color.filled())
             });
-            chart.draw_series(bars)?.label(label).legend(move |(x, y)| {
-                Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled())
-            });
+            chart.draw_series(bars)?;
             let tags = values.iter().enumerate().map(move |(i, &(a, b))| {
                 let v = if which == 0 { a } else { b };
-                let x = i as f64 + 0.12 + 0.39 * which as f64 + 0.185;
+                let (y, end) = bar(i, v);
                 Text::new(
-                    fmt(v),
-                    (x, v.max(lo) * 1.15),
+                    format!(" {}", fmt(v)),
+                    (end, y + 0.17),
                     ("sans-serif", 12)
                         .into_font()
                         .color(&BLACK)
-                        .pos(Pos::new(HPos::Center, VPos::Bottom)),
+                        .pos(Pos::new(HPos::Left, VPos::Center)),
                 )
             });
             chart.draw_series(tags)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 13))
-            .draw()?;
-        // Protocol names and ratios under each group, in backend pixels.
+        // Protocol names and ratios in the left margin, in backend pixels.
         for (i, row) in rows.iter().enumerate() {
-            let (x, y) = chart.backend_coord(&(i as f64 + 0.5, lo));
-            let centered = Pos::new(HPos::Center, VPos::Top);
-            root.draw(&Text::new(
+            let (x, y) = chart.backend_coord(&(lo, band(i) + 0.5));
+            let right = Pos::new(HPos::Right, VPos::Bottom);
+            base.draw(&Text::new(
                 row.proto.name(),
-                (x, y + 8),
-                ("sans-serif", 14).into_font().color(&BLACK).pos(centered),
+                (x - 10, y),
+                ("sans-serif", 14).into_font().color(&BLACK).pos(right),
             ))?;
-            root.draw(&Text::new(
+            base.draw(&Text::new(
                 ratio(row),
-                (x, y + 28),
+                (x - 10, y + 2),
                 ("sans-serif", 13)
                     .into_font()
                     .style(FontStyle::Bold)
                     .color(&BLACK)
-                    .pos(centered),
+                    .pos(Pos::new(HPos::Right, VPos::Top)),
             ))?;
         }
     }
-    root.present()?;
+    base.present()?;
     Ok(())
 }
 
