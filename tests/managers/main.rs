@@ -20,6 +20,8 @@ mod pg_restart;
 mod pg_session;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
 #[cfg(feature = "http2")]
 mod service;
 #[cfg(feature = "tcp")]

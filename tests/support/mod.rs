@@ -9,6 +9,7 @@
 //!   scripted servers (`http2`);
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
 //!   `tests/pg_support/`, where the examples include it from);
+//! - [`redis`]: a throwaway redis-server (`redis`);
 //! - here: helpers for getters and counts, and [`alone`] /
 //!   [`with_others`] for tests that need the process to themselves.
 #![allow(dead_code)]
@@ -24,6 +25,8 @@ pub mod mock;
 #[cfg(feature = "postgres")]
 #[path = "../pg_support/mod.rs"]
 pub mod pg;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 

@@ -10,8 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::{
-    AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion,
-    RedisConnectionInfo,
+    AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo,
 };
 
 use super::conn::{Health, RedisConn, Watched};
@@ -288,7 +287,11 @@ impl Manager for RedisManager {
     async fn connect(&self, key: &RedisKey) -> Result<RedisConn, RedisConnError> {
         let server = key.server();
         let dest = Destination::from((key.host.as_str(), key.port));
-        let tcp = self.tcp.connect(&dest).await.map_err(RedisConnError::Connect)?;
+        let tcp = self
+            .tcp
+            .connect(&dest)
+            .await
+            .map_err(RedisConnError::Connect)?;
         let io = self.secure(tcp.into_inner(), &dest).await?;
         let health = Health::new(server.clone());
         let io = Watched {
@@ -296,8 +299,7 @@ impl Manager for RedisManager {
             health: Arc::clone(&health),
         };
         let info = self.info_for(key);
-        let config =
-            AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
         let (inner, driver) = MultiplexedConnection::new_with_config(&info, io, config)
             .await
             .map_err(|error| RedisConnError::Setup {
