@@ -9,6 +9,9 @@
 #[cfg(feature = "postgres")]
 #[path = "../../tests/pg_support/mod.rs"]
 pub mod pg_support;
+#[cfg(feature = "redis")]
+#[path = "../../tests/support/redis.rs"]
+pub mod redis_support;
 
 #[cfg(feature = "tls")]
 pub mod tls;
