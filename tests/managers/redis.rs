@@ -343,11 +343,9 @@ async fn server_killed_and_restarted_on_its_port() {
         .unwrap();
     let command = |pool: Pool<RedisManager>, key| async move {
         let mut conn = pool.get_for(&key).await.map_err(|e| e.to_string())?;
-        let r = conn
-            .incr::<_, _, i64>("n", 1)
+        conn.incr::<_, _, i64>("n", 1)
             .await
-            .map_err(|e| e.to_string());
-        r
+            .map_err(|e| e.to_string())
     };
     for _ in 0..50 {
         command(pool.clone(), key.clone()).await.unwrap();
