@@ -350,9 +350,29 @@ async fn server_killed_and_restarted_on_its_port() {
     for _ in 0..50 {
         command(pool.clone(), key.clone()).await.unwrap();
     }
+    // Traffic throughout: each call's start, end and outcome.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut traffic = Vec::new();
+    for _ in 0..8 {
+        let (pool, key, stop) = (pool.clone(), key.clone(), Arc::clone(&stop));
+        traffic.push(tokio::spawn(async move {
+            let mut calls = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let start = Instant::now();
+                let got = timeout(Duration::from_secs(3), command(pool.clone(), key.clone()))
+                    .await
+                    .expect("a call hung");
+                calls.push((start, Instant::now(), got.is_ok()));
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            calls
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
     // A borrower holds a handle across the kill.
     let mut held = pool.get_for(&key).await.unwrap();
 
+    let killed = Instant::now();
     server.kill();
     eventually("the connection seen dead", async || held.is_closed()).await;
     let err = held.get::<_, i64>("n").await.unwrap_err().to_string();
@@ -386,10 +406,36 @@ async fn server_killed_and_restarted_on_its_port() {
     }
     let first = first.expect("recovered");
     assert!(first < Duration::from_secs(1), "recovered after {first:?}");
+    let recovered = back + first;
     // Recovered: nothing fails any more, and no dead connection is left.
     for _ in 0..100 {
         command(pool.clone(), key.clone()).await.unwrap();
     }
+    // The traffic runs on for a while after the recovery.
+    tokio::time::sleep_until(recovered + Duration::from_millis(600)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (mut before, mut after, mut down) = (0, 0, 0);
+    for t in traffic {
+        for (start, end, ok) in t.await.unwrap() {
+            // Each call within the checkout and reply deadlines.
+            assert!(
+                end - start < Duration::from_millis(1600),
+                "{:?}",
+                end - start
+            );
+            if end < killed {
+                assert!(ok, "a call failed before the kill");
+                before += 1;
+            } else if start > recovered + Duration::from_millis(200) {
+                assert!(ok, "a call failed after the recovery");
+                after += 1;
+            } else {
+                down += 1;
+            }
+        }
+    }
+    assert!(before > 0 && after > 0, "{before} before, {after} after");
+    eprintln!("restart: {before} calls before the kill, {down} around the outage, {after} after");
     let mut observer = server.observer().await;
     let open = key_counts(&pool, &key).unwrap().open;
     assert_eq!(clients(&mut observer).await.len(), open);
