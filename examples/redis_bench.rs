@@ -328,7 +328,9 @@ async fn main() -> Result<(), BoxError> {
     if args.quick {
         println!("(quick run: too short for figures to quote)");
     }
-    let failed: u64 = rows.iter().map(|m| m.errors).sum();
+    // Only connpool's failures fail the run (CI runs it): the other
+    // clients' are theirs to answer for, and printed.
+    let failed: u64 = rows[..2].iter().map(|m| m.errors).sum();
     for m in rows.iter().filter(|m| m.errors > 0) {
         println!(
             "{}: {} errors, first: {}",

@@ -22,6 +22,8 @@ mod pg_session;
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_faults;
 #[cfg(feature = "http2")]
 mod service;
 #[cfg(feature = "tcp")]
