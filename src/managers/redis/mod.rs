@@ -39,7 +39,13 @@
 //! 0, RESP2 and the default user, so the manager sends the connection's
 //! setup again with it. A reset that fails closes the connection; the
 //! pool's [`after_connect`](crate::Builder::after_connect) hook runs again
-//! after it.
+//! after it. The reset queues behind any command still running on the
+//! connection (a `BLPOP` whose caller stopped waiting): the pool's
+//! [`ping_timeout`](crate::Builder::ping_timeout) bounds it, and a reset
+//! that runs out of it closes the connection too. On a RESP3 connection,
+//! redis-rs keeps its own count of the subscriptions made through
+//! `subscribe`; the reset does not reach it, so unsubscribe (with the
+//! channels named) before giving such a connection back.
 //!
 //! # Dead connections, slow servers
 //!
