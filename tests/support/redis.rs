@@ -96,6 +96,8 @@ impl RedisServer {
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         args.extend(more(dir.path(), port));
+        // (Formatted alike by the tests' rustfmt.toml and the examples'.)
+        #[rustfmt::skip]
         let mut server = RedisServer { dir, port, args, child: None };
         server.start();
         Some(server)
