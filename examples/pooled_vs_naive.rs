@@ -19,6 +19,11 @@
 //!   (an in-process tokio-tungstenite server). Naive: `WsManager::connect`
 //!   (TCP dial and the opening handshake), one round trip, drop. Pooled:
 //!   `WsManager`.
+//! - **Redis `GET`** of 64 bytes: a throwaway `redis-server` started for
+//!   the run (`apt-get install redis-server`; skipped, with the reason, if
+//!   it is missing). Naive: `RedisManager::connect` for every command (TCP
+//!   dial and redis-rs's setup), one `GET`, drop. Pooled: `RedisManager`
+//!   (one multiplexed connection lent shared).
 //!
 //! - **Over TLS** (rustls, a certificate made at start-up for localhost):
 //!   TCP echo, an HTTP/2 GET, the gRPC `Check`, PostgreSQL `SELECT 1`
@@ -55,6 +60,7 @@ use connpool::managers::grpc::GrpcConn;
 use connpool::managers::grpc::GrpcManager;
 use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::managers::postgres::PostgresManager;
+use connpool::managers::redis::{RedisConn, RedisManager};
 use connpool::managers::tcp::{Destination, TcpManager};
 use connpool::managers::tls::{TlsConfig, TlsConn, TlsManager};
 use connpool::managers::websocket::{WsConn, WsManager, WsUrl};
@@ -64,7 +70,7 @@ use tokio::net::TcpStream;
 use tokio_postgres::NoTls;
 
 /// Pooled connections vs a new connection per request: TCP echo (64 B),
-/// PostgreSQL `SELECT 1` and gRPC health `Check`, on loopback.
+/// PostgreSQL `SELECT 1`, gRPC health `Check` and Redis `GET`, on loopback.
 ///
 /// Starts its own servers (PostgreSQL: `DATABASE_URL`, else a throwaway
 /// server if its binaries are installed, else that row is skipped), runs
@@ -77,8 +83,8 @@ struct Args {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=64))]
     tasks: Option<u32>,
     /// Requests per protocol and mode [default: TCP 60000, PostgreSQL 4000,
-    /// gRPC 20000, WebSocket 20000, over TLS 8000 (PostgreSQL 2000); with
-    /// --quick: 2000, 200, 1000, 1000, over TLS 400 (100)].
+    /// gRPC 20000, WebSocket 20000, Redis 20000, over TLS 8000 (PostgreSQL
+    /// 2000); with --quick: 2000, 200, 1000, 1000, 1000, over TLS 400 (100)].
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
     /// A CI-sized run (seconds): fewer requests and tasks.
@@ -93,7 +99,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "tcp,pg,grpc,ws,tcp-tls,http2-tls,grpc-tls,pg-tls,wss"
+        default_value = "tcp,pg,grpc,ws,redis,tcp-tls,http2-tls,grpc-tls,pg-tls,wss"
     )]
     only: Vec<Proto>,
     /// No progress bars (they are hidden anyway when stdout is not a terminal).
@@ -110,6 +116,8 @@ enum Proto {
     Pg,
     /// gRPC health `Check`.
     Grpc,
+    /// Redis `GET`, 64 bytes.
+    Redis,
     /// TCP echo, 64 bytes, over TLS.
     TcpTls,
     /// HTTP/2 GET over TLS.
@@ -130,6 +138,7 @@ impl Proto {
             Proto::Tcp => "TCP echo 64 B",
             Proto::Pg => "PostgreSQL SELECT 1",
             Proto::Grpc => "gRPC health Check",
+            Proto::Redis => "Redis GET 64 B",
             Proto::TcpTls => "TLS: TCP echo 64 B",
             Proto::Http2Tls => "TLS: HTTP/2 GET",
             Proto::GrpcTls => "TLS: gRPC Check",
@@ -145,6 +154,7 @@ impl Proto {
             Proto::Tcp => (60_000, 2_000),
             Proto::Pg => (4_000, 200),
             Proto::Grpc => (20_000, 1_000),
+            Proto::Redis => (20_000, 1_000),
             Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => (8_000, 400),
             Proto::PgTls => (2_000, 100),
             Proto::Ws => (20_000, 1_000),
@@ -470,6 +480,40 @@ where
     pooled.connections = pool.state().counters.dials;
     pool.close().await;
     Ok((naive, pooled))
+}
+
+async fn redis_get(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let server = tokio::task::spawn_blocking(support::redis_support::RedisServer::new)
+        .await?
+        .ok_or("redis-server is missing (`apt-get install redis-server`)")?;
+    let mut setup = server.observer().await;
+    redis::cmd("SET")
+        .arg("k")
+        .arg([b'x'; 64].as_slice())
+        .exec_async(&mut setup)
+        .await?;
+    let manager: RedisManager = server.url("").parse()?;
+    let key = manager.key();
+    let (naive, pooled) = naive_and_pooled(
+        ("Redis, naive", "Redis, pooled"),
+        manager,
+        key,
+        (tasks, requests, show),
+        |conn: &mut RedisConn| {
+            Box::pin(async move {
+                let value: Vec<u8> = redis::cmd("GET").arg("k").query_async(conn).await?;
+                assert_eq!(value.len(), 64);
+                Ok(())
+            })
+        },
+    )
+    .await?;
+    tokio::task::spawn_blocking(move || drop(server)).await?;
+    Ok(Row {
+        proto: Proto::Redis,
+        naive,
+        pooled,
+    })
 }
 
 async fn tcp_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
@@ -866,6 +910,7 @@ async fn main() -> Result<(), BoxError> {
         Proto::Pg,
         Proto::Grpc,
         Proto::Ws,
+        Proto::Redis,
         Proto::TcpTls,
         Proto::Http2Tls,
         Proto::GrpcTls,
@@ -884,6 +929,7 @@ async fn main() -> Result<(), BoxError> {
             Proto::Tcp => tcp(tasks, requests, show).await,
             Proto::Pg => postgres(tasks, requests, show).await,
             Proto::Grpc => grpc(tasks, requests, show).await,
+            Proto::Redis => redis_get(tasks, requests, show).await,
             Proto::TcpTls => tcp_tls(&pki, tasks, requests, show).await,
             Proto::Http2Tls => http2_tls(&pki, tasks, requests, show).await,
             Proto::GrpcTls => grpc_tls(&pki, tasks, requests, show).await,

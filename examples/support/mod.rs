@@ -10,6 +10,9 @@
 #[cfg(feature = "postgres")]
 #[path = "pg_server.rs"]
 pub mod pg_support;
+#[cfg(feature = "redis")]
+#[path = "../../tests/support/redis.rs"]
+pub mod redis_support;
 
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -22,6 +22,10 @@ mod pg_restart;
 mod pg_session;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+#[cfg(feature = "redis")]
+mod redis_faults;
 #[cfg(feature = "http2")]
 mod service;
 #[cfg(feature = "tcp")]

@@ -11,6 +11,7 @@
 //!   (`websocket`);
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
 //!   `examples/support/pg_server.rs`, shipped with the examples);
+//! - [`redis`]: a throwaway redis-server (`redis`);
 //! - here: helpers for getters and counts, and [`alone`] /
 //!   [`with_others`] for tests that need the process to themselves.
 #![allow(dead_code)]
@@ -26,6 +27,8 @@ pub mod mock;
 #[cfg(feature = "postgres")]
 #[path = "../../examples/support/pg_server.rs"]
 pub mod pg;
+#[cfg(feature = "redis")]
+pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "websocket")]

@@ -1,0 +1,273 @@
+//! [`RedisConn`]: the pooled handle to one multiplexed connection, what it
+//! knows of the connection's health, and the socket wrapper that tells it.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::task::JoinHandle;
+
+use super::key::RedisLending;
+
+/// A pooled Redis connection: a handle to a redis-rs
+/// [`MultiplexedConnection`] (cheap to clone; each borrower of a shared
+/// connection holds its own). Every redis-rs command works on it
+/// ([`redis::AsyncCommands`], `cmd(…).query_async(&mut *conn)`, pipelines),
+/// since it implements [`ConnectionLike`].
+///
+/// A command that fails because the connection is gone fails with an I/O
+/// error that says so and why, once: `connection to 127.0.0.1:6379 lost:
+/// the server closed the connection`; one that gets no reply in time, with
+/// `no reply from 127.0.0.1:6379 within 500ms` (the connection stays
+/// usable: the late reply is read and dropped).
+#[derive(Clone)]
+pub struct RedisConn {
+    pub(super) inner: MultiplexedConnection,
+    pub(super) health: Arc<Health>,
+    /// Ends the connection's driver task when the last handle drops.
+    _driver: Arc<Driver>,
+    pub(super) lending: RedisLending,
+    /// The manager's response timeout, restored when a connection lent
+    /// exclusively is reset.
+    pub(super) response_timeout: Duration,
+    /// What a connection lent exclusively gets on return (`RESET` and the
+    /// setup again; it holds the password, so it is never shown).
+    pub(super) reset: Option<Arc<Pipeline>>,
+}
+
+impl fmt::Debug for RedisConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConn")
+            .field("server", &self.health.server)
+            .field("db", &self.inner.get_db())
+            .field("lending", &self.lending)
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisConn {
+    pub(super) fn new(
+        inner: MultiplexedConnection,
+        health: Arc<Health>,
+        driver: JoinHandle<()>,
+        lending: RedisLending,
+        response_timeout: Duration,
+        reset: Option<Arc<Pipeline>>,
+    ) -> Self {
+        Self {
+            inner,
+            health,
+            _driver: Arc::new(Driver(driver)),
+            lending,
+            response_timeout,
+            reset,
+        }
+    }
+
+    /// Whether the connection is gone: its socket reached end of stream or
+    /// failed, or its driver task ended. Cheap (no I/O).
+    pub fn is_closed(&self) -> bool {
+        self.health.is_dead()
+    }
+
+    /// Why the connection is gone, if it is.
+    pub fn closed_because(&self) -> Option<&str> {
+        self.health
+            .cause
+            .get()
+            .map(String::as_str)
+            .or_else(|| self.health.is_dead().then_some(DRIVER_ENDED))
+    }
+
+    /// How this connection is lent.
+    pub fn lending(&self) -> RedisLending {
+        self.lending
+    }
+
+    /// How long this handle waits for a reply (the manager's
+    /// [`response_timeout`](super::RedisManager::response_timeout) unless
+    /// set here). For a blocking command (`BLPOP key 5`), raise it above
+    /// the command's own timeout; a connection lent exclusively gets the
+    /// manager's back when it is reset.
+    pub fn set_response_timeout(&mut self, timeout: Duration) {
+        self.inner.set_response_timeout(timeout);
+    }
+
+    /// The redis-rs connection, for what it offers beyond commands.
+    pub fn multiplexed(&mut self) -> &mut MultiplexedConnection {
+        &mut self.inner
+    }
+
+    /// `host:port` of the server.
+    pub fn server(&self) -> &str {
+        &self.health.server
+    }
+
+    /// A driver error, said plainly: a connection that is gone names why, a
+    /// reply that did not come names the wait.
+    fn explain(&self, error: RedisError) -> RedisError {
+        if error.is_connection_dropped() || (error.is_io_error() && self.health.is_dead()) {
+            let why = self.closed_because().unwrap_or(DRIVER_ENDED);
+            // BrokenPipe: redis-rs's own kind for a connection that is gone
+            // (`is_connection_dropped` stays true).
+            return io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                format!("connection to {} lost: {why}", self.health.server),
+            )
+            .into();
+        }
+        if error.is_timeout() {
+            return io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no reply from {} within {:?}",
+                    self.health.server, self.response_timeout
+                ),
+            )
+            .into();
+        }
+        error
+    }
+}
+
+/// Why a connection is gone when its socket said nothing (a protocol error
+/// ended the driver).
+const DRIVER_ENDED: &str = "its driver ended";
+
+impl ConnectionLike for RedisConn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let result = self.inner.send_packed_command(cmd).await;
+            result.map_err(|e| self.explain(e))
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let result = self
+                .inner
+                .send_packed_commands(pipeline, offset, count)
+                .await;
+            result.map_err(|e| self.explain(e))
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+/// What is known of one connection's health, shared by its handles, its
+/// socket wrapper and its driver task.
+#[derive(Debug)]
+pub(super) struct Health {
+    pub(super) server: String,
+    /// Set when the driver task ends.
+    ended: AtomicBool,
+    /// The first thing the socket said about its end.
+    cause: OnceLock<String>,
+}
+
+impl Health {
+    pub(super) fn new(server: String) -> Arc<Self> {
+        Arc::new(Self {
+            server,
+            ended: AtomicBool::new(false),
+            cause: OnceLock::new(),
+        })
+    }
+
+    fn is_dead(&self) -> bool {
+        self.ended.load(Ordering::Acquire) || self.cause.get().is_some()
+    }
+
+    pub(super) fn driver_ended(&self) {
+        self.ended.store(true, Ordering::Release);
+    }
+
+    fn record(&self, cause: impl FnOnce() -> String) {
+        if self.cause.get().is_none() {
+            let _ = self.cause.set(cause());
+        }
+    }
+}
+
+/// Aborts the driver task when dropped: a driver left behind (a blocking
+/// command still waiting on the server) would keep the socket open.
+struct Driver(JoinHandle<()>);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The connection's socket, telling [`Health`] about its end: the end of
+/// stream (the server closed it, or was killed) or the first I/O error.
+/// That is how a dead connection is known without a round trip.
+pub(super) struct Watched<S> {
+    pub(super) io: S,
+    pub(super) health: Arc<Health>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let wanted = buf.remaining() > 0;
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        match &polled {
+            Poll::Ready(Ok(())) if wanted && buf.filled().len() == before => this
+                .health
+                .record(|| "the server closed the connection".to_owned()),
+            Poll::Ready(Err(e)) => this.health.record(|| e.to_string()),
+            _ => {}
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let Poll::Ready(Err(e)) = &polled {
+            this.health.record(|| e.to_string());
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.io).poll_flush(cx);
+        if let Poll::Ready(Err(e)) = &polled {
+            this.health.record(|| e.to_string());
+        }
+        polled
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}

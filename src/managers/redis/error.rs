@@ -1,0 +1,66 @@
+//! [`RedisConnError`]: why a Redis dial, ping or reset failed.
+
+use std::fmt;
+use std::io;
+
+/// Why a [`RedisManager`](super::RedisManager) dial, ping or reset failed,
+/// or why its URL was refused. Its message says all (what failed, where,
+/// and the cause, once), so its [`source`](std::error::Error::source) is
+/// `None`. No password is ever in it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RedisConnError {
+    /// The URL was refused (not `redis://` or `rediss://`, a Unix socket,
+    /// `rediss` without the `tls` feature, certificate checks turned off).
+    Url(String),
+    /// The TCP connection, or the TLS handshake, failed.
+    Connect(io::Error),
+    /// The server refused the connection's setup (`HELLO`, `AUTH`,
+    /// `SELECT`), or did not answer it.
+    Setup {
+        /// `host:port`.
+        server: String,
+        /// What the driver said (the server's words for a refusal).
+        error: redis::RedisError,
+    },
+    /// A `PING` or the reset of a returned connection failed.
+    Command {
+        /// `host:port`.
+        server: String,
+        /// `PING` or `RESET`.
+        command: &'static str,
+        /// What the driver said.
+        error: redis::RedisError,
+    },
+}
+
+impl RedisConnError {
+    /// The driver's error, if the failure came from redis-rs.
+    pub fn redis_error(&self) -> Option<&redis::RedisError> {
+        match self {
+            RedisConnError::Setup { error, .. } | RedisConnError::Command { error, .. } => {
+                Some(error)
+            }
+            RedisConnError::Url(_) | RedisConnError::Connect(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for RedisConnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RedisConnError::Url(why) => write!(f, "invalid Redis URL: {why}"),
+            RedisConnError::Connect(e) => e.fmt(f),
+            RedisConnError::Setup { server, error } => {
+                write!(f, "setting up the connection to {server} failed: {error}")
+            }
+            RedisConnError::Command {
+                server,
+                command,
+                error,
+            } => write!(f, "{command} on {server} failed: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for RedisConnError {}

@@ -1,0 +1,217 @@
+//! A throwaway redis-server for the `redis` tests and example: Debian's
+//! `redis-server` on a free port of 127.0.0.1, its files in a temporary
+//! directory, no persistence (`--save "" --appendonly no`), `DEBUG`
+//! allowed (`--enable-debug-command yes`). Killed (`SIGKILL`) when dropped,
+//! also when a test panics. [`RedisServer::kill`] and
+//! [`RedisServer::start`] stop and start it again on the same port.
+//!
+//! When `redis-server` is missing: with `CI=true` it panics; otherwise it
+//! prints a skip message naming what to install and returns `None`.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// A redis-server this process started.
+pub struct RedisServer {
+    dir: tempfile::TempDir,
+    port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+/// How long a server may take to listen.
+const STARTUP: Duration = Duration::from_secs(10);
+
+impl RedisServer {
+    /// A plain server; `None` (after saying why) if `redis-server` is missing.
+    pub fn new() -> Option<RedisServer> {
+        Self::with_args(&[])
+    }
+
+    /// A server with these extra arguments (`--requirepass`, …).
+    pub fn with_args(extra: &[&str]) -> Option<RedisServer> {
+        Self::start_with(extra, |_, _| Vec::new())
+    }
+
+    /// A TLS-only server presenting `cert_pem` / `key_pem` (clients are not
+    /// asked for a certificate).
+    pub fn tls(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Option<RedisServer> {
+        let (cert, key, ca) = (cert_pem.to_owned(), key_pem.to_owned(), ca_pem.to_owned());
+        Self::start_with(&[], move |dir, port| {
+            let write = |name: &str, pem: &str| {
+                let path = dir.join(name);
+                std::fs::write(&path, pem).unwrap();
+                path.to_string_lossy().into_owned()
+            };
+            vec![
+                "--port".into(),
+                "0".into(),
+                "--tls-port".into(),
+                port.to_string(),
+                "--tls-cert-file".into(),
+                write("server.crt", &cert),
+                "--tls-key-file".into(),
+                write("server.key", &key),
+                "--tls-ca-cert-file".into(),
+                write("ca.crt", &ca),
+                "--tls-auth-clients".into(),
+                "no".into(),
+            ]
+        })
+    }
+
+    fn start_with(
+        extra: &[&str],
+        more: impl FnOnce(&std::path::Path, u16) -> Vec<String>,
+    ) -> Option<RedisServer> {
+        let Some(bin) = find_bin() else {
+            if std::env::var("CI").is_ok_and(|v| v == "true") {
+                panic!("CI=true but redis-server is missing: `apt-get install redis-server`");
+            }
+            eprintln!("skipped: redis-server is missing (`apt-get install redis-server`)");
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            bin.to_string_lossy().into_owned(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            port.to_string(),
+            "--save".into(),
+            "".into(),
+            "--appendonly".into(),
+            "no".into(),
+            "--enable-debug-command".into(),
+            "yes".into(),
+            "--dir".into(),
+            dir.path().to_string_lossy().into_owned(),
+            "--logfile".into(),
+            dir.path().join("redis.log").to_string_lossy().into_owned(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args.extend(more(dir.path(), port));
+        // (Formatted alike by the tests' rustfmt.toml and the examples'.)
+        #[rustfmt::skip]
+        let mut server = RedisServer { dir, port, args, child: None };
+        server.start();
+        Some(server)
+    }
+
+    /// Starts the server (again) on its port; returns once it listens.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "redis-server already runs");
+        let child = Command::new(&self.args[0])
+            .args(&self.args[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting redis-server");
+        self.child = Some(child);
+        let start = Instant::now();
+        while TcpStream::connect(self.addr()).is_err() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("redis-server exited ({status}): {}", self.log());
+            }
+            assert!(
+                start.elapsed() < STARTUP,
+                "redis-server not listening: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Kills the server (`SIGKILL`: no goodbye to its clients).
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// `redis://127.0.0.1:port` + `rest` (a path, a query).
+    pub fn url(&self, rest: &str) -> String {
+        format!("redis://127.0.0.1:{}{rest}", self.port)
+    }
+
+    /// The server's log, for a failure message.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+    }
+
+    /// A connection of its own, outside any pool, for looking at the server
+    /// (`CLIENT LIST`, `CLIENT KILL`).
+    pub async fn observer(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url(""))
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("an observer connection")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn find_bin() -> Option<PathBuf> {
+    ["/usr/bin/redis-server", "/usr/local/bin/redis-server"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A port free now and never handed out before in this process: a server
+/// stopped for a while keeps its port, which no other test may take.
+fn free_port() -> u16 {
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
+}
+
+/// The clients the server has of type `normal`, as `CLIENT LIST` lines,
+/// without the observer's own.
+pub async fn clients(observer: &mut redis::aio::MultiplexedConnection) -> Vec<String> {
+    let me: i64 = redis::cmd("CLIENT")
+        .arg("ID")
+        .query_async(observer)
+        .await
+        .unwrap();
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .arg("TYPE")
+        .arg("normal")
+        .query_async(observer)
+        .await
+        .unwrap();
+    list.lines()
+        .filter(|l| !l.starts_with(&format!("id={me} ")))
+        .map(str::to_owned)
+        .collect()
+}
