@@ -141,9 +141,11 @@ impl<K: Key> Core<K> {
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
         let now = Tick::now();
         if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config, None) {
-            return Ok(Checkout::Lent(id, lent, false));
+            return Ok(Checkout::Lent(id, lent, crate::core::Ping::NotDue));
         }
-        self.transition(now, |t| t.checkout(&K::default(), true, None))
+        self.transition(now, |t| {
+            t.checkout(&K::default(), crate::core::Round::First, None)
+        })
     }
 
     /// Completes the dials ordered so far, successfully.

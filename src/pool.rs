@@ -19,7 +19,7 @@ use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::core::{Behind, Checkout, Outcome, State};
+use crate::core::{Behind, Checkout, Outcome, Ping, Round, State};
 use crate::error::{BuildError, CloseTimeout, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
@@ -31,7 +31,7 @@ use crate::reports::report_slow_checkout;
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::store::{Site, WaiterId};
 use crate::tasks::dial;
-use crate::vetting;
+use crate::vetting::{self, Verdict};
 
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
 ///
@@ -187,7 +187,7 @@ impl<M: Manager> Pool<M> {
         // The common case (an idle connection, no health check due) is
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
-        match self.attempt(key, true, start, site) {
+        match self.attempt(key, Round::First, start, site) {
             Attempt::Lent(conn) => {
                 if Metrics::ON {
                     let waited = self.inner.clock.now().saturating_duration_since(start);
@@ -217,10 +217,10 @@ impl<M: Manager> Pool<M> {
     /// One checkout attempt at `now` for a `get` at `site`: lent, failed,
     /// or what to do next.
     #[inline]
-    fn attempt(&self, key: &M::Key, count: bool, now: Tick, site: Site) -> Attempt<M> {
+    fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<M> {
         let config = &self.inner.config;
         let mut state = self.inner.state.lock();
-        let recent = if count {
+        let recent = if round == Round::First {
             state.lend_recent(now, config, site)
         } else {
             None
@@ -232,11 +232,11 @@ impl<M: Manager> Pool<M> {
                 if let Some(gauges) = gauges {
                     self.inner.metrics.idle_and_used(gauges);
                 }
-                Ok(Checkout::Lent(id, lent, false))
+                Ok(Checkout::Lent(id, lent, Ping::NotDue))
             }
             None => self
                 .inner
-                .transition_in(state, now, |t| t.checkout(key, count, site)),
+                .transition_in(state, now, |t| t.checkout(key, round, site)),
         };
         match checkout {
             Err(e) => Attempt::Failed(e),
@@ -246,7 +246,7 @@ impl<M: Manager> Pool<M> {
                 if self.inner.is_broken(id, &mut conn) {
                     Pooled::close_for(conn, CloseReason::Broken);
                     Attempt::Again
-                } else if check {
+                } else if check == Ping::Due {
                     Attempt::Check(conn)
                 } else if self.inner.hooks.before_lend.is_some() {
                     Attempt::Vet(conn)
@@ -300,14 +300,14 @@ impl<M: Manager> Pool<M> {
                 Attempt::Check(conn) => (conn, true),
                 Attempt::Vet(conn) => (conn, false),
                 Attempt::Again => {
-                    attempt = self.attempt(key, false, self.inner.clock.now(), site);
+                    attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
                     continue;
                 }
             };
-            match vetting::vet(&self.inner, &mut conn, ping, deadline()).await {
-                Some(None) => return Ok(conn),
-                Some(Some(reason)) => Pooled::close_for(conn, reason),
-                None => {
+            match vetting::vet(&self.inner, &mut conn, key, ping, deadline()).await {
+                Verdict::Lend => return Ok(conn),
+                Verdict::Close(reason) => Pooled::close_for(conn, reason),
+                Verdict::TimedOut => {
                     // The error first: closing the connection may make the
                     // pool forget its key.
                     let id = Pooled::key_id(&conn);
@@ -317,7 +317,7 @@ impl<M: Manager> Pool<M> {
                     return Err(self.explain(err, key));
                 }
             }
-            attempt = self.attempt(key, false, self.inner.clock.now(), site);
+            attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
         }
     }
 

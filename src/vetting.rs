@@ -14,50 +14,71 @@ use crate::inner::PoolInner;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 
-/// Vets `conn` before lending it: pings it if `ping`, then runs the
-/// `before_lend` hook. `Some(None)`: lend it; `Some(Some(reason))`: it
-/// failed, close it for `reason`; `None`: the checkout deadline passed
-/// first.
+/// What vetting found.
+pub(crate) enum Verdict {
+    /// Lend it.
+    Lend,
+    /// It failed: close it for this reason.
+    Close(CloseReason),
+    /// The checkout deadline passed first.
+    TimedOut,
+}
+
+/// Vets `conn` of `key` before lending it: pings it if `ping`, then runs
+/// the `before_lend` hook.
 pub(crate) async fn vet<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<M>,
+    key: &M::Key,
     ping: bool,
     deadline: Option<Instant>,
-) -> Option<Option<CloseReason>> {
-    if ping && !health_check(inner, conn, deadline).await? {
-        return Some(Some(CloseReason::HealthCheck));
+) -> Verdict {
+    match health_check(inner, conn, key, ping, deadline).await {
+        Some(true) => {}
+        Some(false) => return Verdict::Close(CloseReason::HealthCheck),
+        None => return Verdict::TimedOut,
     }
     let Some(hook) = &inner.hooks.before_lend else {
-        return Some(None);
+        return Verdict::Lend;
     };
-    let id = Pooled::key_id(conn);
-    let key = inner.key(id);
     // Abandoned mid-hook, the connection is in an unknown state.
     Pooled::set_close(conn, Some(CloseReason::Broken));
-    let run = hooks::run::<M>(Some(hook), conn, &key, Some(inner.config.ping_timeout));
+    let run = hooks::run::<M>(Some(hook), conn, key, Some(inner.config.ping_timeout));
     let result = match deadline {
         None => run.await,
-        Some(deadline) => tokio::time::timeout_at(deadline, run).await.ok()?,
+        Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
+            Ok(result) => result,
+            Err(_) => return Verdict::TimedOut,
+        },
     };
     let ok = result
-        .inspect_err(|failure| failure.log("the before_lend hook", &key))
+        .inspect_err(|failure| failure.log("the before_lend hook", key))
         .is_ok();
-    inner.state.lock().count_before_lend(id, ok);
+    inner
+        .state
+        .lock()
+        .count_before_lend(Pooled::key_id(conn), ok);
     if ok {
         Pooled::set_close(conn, None);
-        Some(None)
+        Verdict::Lend
     } else {
-        Some(Some(CloseReason::Broken))
+        Verdict::Close(CloseReason::Broken)
     }
 }
 
-/// Pings `conn` before lending it: `Some(healthy)`, or `None` if the
-/// checkout deadline passed first.
+/// Pings `conn` of `key` before lending it, if `ping`: `Some(healthy)`
+/// (healthy without a ping), or `None` if the checkout deadline passed
+/// first.
 async fn health_check<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<M>,
+    key: &M::Key,
+    ping: bool,
     deadline: Option<Instant>,
 ) -> Option<bool> {
+    if !ping {
+        return Some(true);
+    }
     // Abandoned mid-ping (the getter gave up), the connection is in an
     // unknown state: it is closed, not returned.
     Pooled::set_close(conn, Some(CloseReason::HealthCheck));
@@ -73,15 +94,14 @@ async fn health_check<M: Manager>(
         },
     };
     tracing::trace!("health check ping");
-    let key = Pooled::key_id(conn);
     let ok = match result {
-        Ok(Ok(Ok(()))) => !inner.is_broken(key, conn),
+        Ok(Ok(Ok(()))) => !inner.is_broken(Pooled::key_id(conn), conn),
         Ok(Ok(Err(e))) => {
             tracing::debug!(error = %e, "health check failed");
             false
         }
         Ok(Err(panic)) => {
-            panic.log("Manager::ping", &inner.key(key));
+            panic.log("Manager::ping", key);
             false
         }
         Err(_) => {

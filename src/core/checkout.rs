@@ -23,12 +23,33 @@ use crate::store::{ConnId, KeyId, Lent, Site, WaiterId};
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
     /// Lent at once: a connection from the idle list, or a handle to a
-    /// shared connection that already has borrowers. `true`: the health-check
-    /// policy wants it pinged before it is lent (only ever for one taken
-    /// from the idle list; a shared one takes no other borrower meanwhile).
-    Lent(KeyId, Lent<C>, bool),
+    /// shared connection that already has borrowers, and whether the
+    /// health-check policy wants it pinged before it is lent (only ever one
+    /// taken from the idle list; a shared one takes no other borrower
+    /// meanwhile).
+    Lent(KeyId, Lent<C>, Ping),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
+}
+
+/// Whether a connection lent from the idle list is pinged before the
+/// getter has it (the health-check policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ping {
+    /// Due: the getter pings it first.
+    Due,
+    /// Lent as it is.
+    NotDue,
+}
+
+/// Which attempt of a getter a checkout is: the first counts a get, a
+/// retry after a broken or unhealthy idle connection does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    /// The getter's first checkout: counted.
+    First,
+    /// A later one: not counted again.
+    Retry,
 }
 
 /// What a getter that found no idle connection waits behind (for the slow
@@ -103,23 +124,24 @@ impl<M: Manager> State<M> {
     /// Lends the connection `cid` of `id` (idle, or held: just returned or
     /// dialed): the connection itself, its record staying in the idle set,
     /// or (shared) a first handle to it, which takes no other borrower while
-    /// `checking`.
+    /// its `ping` is due.
     ///
-    /// `count_get`: count a get of the key too (a checkout's, in the same
-    /// look-up of the key). `now` and `site`: when, and for which `get`
-    /// (leak detection).
+    /// `round`: a getter's first checkout counts a get of the key too (in
+    /// the same look-up of the key); `None` for a connection handed to a
+    /// waiter, whose get was counted at its checkout. `now` and `site`:
+    /// when, and for which `get` (leak detection).
     #[inline]
     pub(super) fn lend(
         &mut self,
         id: KeyId,
         cid: ConnId,
-        checking: bool,
-        count_get: bool,
+        ping: Ping,
+        round: Option<Round>,
         (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
         let entry = self.keys.get_mut(id);
         entry.lent += 1;
-        if count_get {
+        if round == Some(Round::First) {
             entry.counters.gets += 1;
         }
         self.lent += 1;
@@ -128,7 +150,7 @@ impl<M: Manager> State<M> {
             let conn = self.remove_conn(cid);
             let slot = self.borrowed.insert(id, conn);
             let lent = self.borrowed.lend(slot);
-            self.borrowed.set_checking(slot, checking);
+            self.borrowed.set_checking(slot, ping == Ping::Due);
             lent
         } else {
             conn.lend_at(now, site);
@@ -143,20 +165,19 @@ impl<M: Manager> State<M> {
 
 impl<M: Manager> Transition<'_, M> {
     /// A get for `key` at `now`: an idle connection, or a waiter slot (see
-    /// module docs). `count` is false when the caller retries after a broken
-    /// or unhealthy idle connection.
+    /// module docs). `site`: where the getter called `get`.
     #[inline]
-    /// `site`: where the getter called `get`.
     pub(crate) fn checkout(
         mut self,
         key: &M::Key,
-        count: bool,
+        round: Round,
         site: Site,
     ) -> Result<Checkout<M::Connection>, Error<M::Error>> {
         if self.st.closed {
             return Err(Error::Closed);
         }
         let id = self.st.keys.id_or_insert(key);
+        let count = round == Round::First;
         if count {
             self.st.counters.gets += 1;
         }
@@ -177,12 +198,15 @@ impl<M: Manager> Transition<'_, M> {
                 self.close_conn(id, conn.conn, reason);
                 continue;
             }
-            let check = self.config.health_check_due(conn.idle_since, self.now);
+            let ping = match self.config.health_check_due(conn.idle_since, self.now) {
+                true => Ping::Due,
+                false => Ping::NotDue,
+            };
             // The key's get is counted with the lending (one look-up).
-            let lent = self.st.lend(id, cid, check, count, (self.now, site));
+            let lent = self.st.lend(id, cid, ping, Some(round), (self.now, site));
             self.refill(id);
             self.finish();
-            return Ok(Checkout::Lent(id, lent, check));
+            return Ok(Checkout::Lent(id, lent, ping));
         }
         if count {
             self.st.keys.get_mut(id).counters.gets += 1;
@@ -194,7 +218,7 @@ impl<M: Manager> Transition<'_, M> {
         {
             let lent = self.st.borrowed.lend(slot);
             self.finish();
-            return Ok(Checkout::Lent(id, lent, false));
+            return Ok(Checkout::Lent(id, lent, Ping::NotDue));
         }
         if self.st.in_backoff(id, self.now) {
             self.st.counters.backoff_rejections += 1;

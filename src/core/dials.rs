@@ -17,6 +17,7 @@
 
 use std::time::Duration;
 
+use super::checkout::Ping;
 use super::effects::{Action, DialOrder};
 use super::{State, Transition};
 use crate::clock;
@@ -101,7 +102,7 @@ impl<M: Manager> Transition<'_, M> {
                     Some(w) => {
                         let cid = self.st.hold_new(id, conn);
                         let site = self.st.waiters.live(w).expect("live").site;
-                        let lent = self.st.lend(id, cid, false, false, (self.now, site));
+                        let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
                         self.serve(w, Ok((id, lent)));
                     }
                     None => {

@@ -12,6 +12,7 @@
 //! else to the first live waiter of the global dial queue; a dial starts for
 //! it.
 
+use super::checkout::Ping;
 use super::effects::Action;
 use super::{Outcome, State, Transition};
 use crate::manager::Manager;
@@ -114,7 +115,7 @@ impl<M: Manager> Transition<'_, M> {
         }
         if let Some(w) = self.st.first_waiter(id) {
             let site = self.st.waiters.live(w).expect("live").site;
-            let lent = self.st.lend(id, cid, false, false, (self.now, site));
+            let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
             return self.serve(w, Ok((id, lent)));
         }
         self.park(id, cid);

@@ -59,7 +59,7 @@ mod tending;
 mod timers;
 mod waiting;
 
-pub(crate) use checkout::{Behind, Checkout};
+pub(crate) use checkout::{Behind, Checkout, Ping, Round};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
@@ -103,7 +103,7 @@ pub(crate) struct State<M: Manager> {
     lent: usize,
     dialing: usize,
     pinging: usize,
-    /// Returned connections out for their recycle hooks (see `recycling`).
+    /// Returned connections out for their recycle (see `core::tending`).
     recycling: usize,
     waiting: usize,
     closing: usize,

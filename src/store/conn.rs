@@ -52,7 +52,7 @@ pub(crate) struct Conn<C> {
     /// fits in 16 bits).
     pub(crate) missed: u16,
     /// Borrowers it may have at once: 1 is exclusive lending, more is
-    /// shared lending (see the `shared` module). Set after the dial, and
+    /// shared lending (see `core::lending`). Set after the dial, and
     /// again when a borrower returns a handle (the peer may change it).
     /// `max_borrowers` fits in 16 bits. (The three counts are narrow so
     /// that the record is 48 bytes beside the connection.)

@@ -1,6 +1,8 @@
 //! The data structures the pool's state is made of, each keeping its own
-//! invariants (in its type's docs). They know nothing of the pool's rules:
-//! the core decides, the store keeps.
+//! invariants (in its type's docs). The core decides what happens to the
+//! pool; the store keeps the structures consistent and answers questions
+//! about them (which key is unused, when a connection retires), given the
+//! configuration.
 
 mod borrowed;
 mod conn;
