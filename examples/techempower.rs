@@ -31,7 +31,8 @@
 //! Each cell (workload × tasks × pool) builds its pool, warms up
 //! (`--warmup`), then measures a window (`--seconds`): requests completed
 //! per second, the median and 99th percentile latency, the longest request,
-//! and the tasks that completed nothing in the window (starved). A request
+//! and the tasks that completed nothing in the window (starved); for
+//! connpool, the session resets it ran. A request
 //! that fails is counted apart (and must not happen).
 //!
 //! [`RecyclingMethod::Clean`]: connpool::managers::postgres::RecyclingMethod::Clean
@@ -349,6 +350,8 @@ struct Cell {
     longest: Duration,
     starved: usize,
     errors: usize,
+    /// Session resets the pool ran (connpool's recycle counter).
+    resets: Option<u64>,
 }
 
 /// Runs `tasks` tasks of `workload` against `db`: warm-up, then the window.
@@ -408,6 +411,7 @@ async fn measure(
         longest: latencies.last().copied().unwrap_or_default(),
         starved,
         errors,
+        resets: None,
     }
 }
 
@@ -470,7 +474,10 @@ async fn main() -> Result<(), BoxError> {
             let mut cells = Vec::new();
             for kind in Kind::ALL {
                 let db = Arc::new(Db::build(kind, &config, server.url(), args.pool_size).await?);
-                let cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
+                let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
+                if let Db::Connpool(pool) = &*db {
+                    cell.resets = Some(pool.state().counters.recycles);
+                }
                 if let Ok(db) = Arc::try_unwrap(db) {
                     db.close().await;
                 }
@@ -482,11 +489,14 @@ async fn main() -> Result<(), BoxError> {
                 .find(|(k, _)| *k == Kind::Deadpool)
                 .map_or(1.0, |(_, c)| c.per_second);
             for (kind, c) in &cells {
-                let errors = if c.errors > 0 {
+                let mut errors = if c.errors > 0 {
                     format!(" ({} errors)", c.errors)
                 } else {
                     String::new()
                 };
+                if let Some(resets) = c.resets {
+                    errors.push_str(&format!(" ({resets} resets)"));
+                }
                 println!(
                     "| {}{errors} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} ms | {} |",
                     kind.name(),

@@ -65,7 +65,11 @@ pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL
 /// otherwise, and with `target_session_attrs`, `Clean` resets after every
 /// return, as `Always`. An [`after_connect`](crate::Builder::after_connect)
 /// hook that runs `SET` makes every session changed: put such settings in
-/// the base configuration's `options` (`-c search_path=app`) instead.
+/// the base configuration's `options` (`-c search_path=app`) instead. A
+/// tracked session is dialed by the manager, so tokio-postgres does not know
+/// its address: its `Client::cancel_token` cancels through
+/// `CancelToken::cancel_query_raw` on a socket the caller opens, not
+/// through `cancel_query`.
 ///
 /// **Why `Clean` is the default.** A pooled session that carries one
 /// borrower's `SET search_path`, `SET ROLE`, temporary tables, advisory
