@@ -8,9 +8,10 @@
 //!
 //! Two borrowers take turns on one connection. The first changes its
 //! session (`SET search_path`, a temporary table); the pool's clean
-//! recycle (`DISCARD ALL`, the default) undoes it before the second gets
-//! the connection, and the `after_connect` hook sets `application_name`
-//! again. `prepare_cached` parses a statement once per session. Then a
+//! recycle (the default) sees it and resets the session before the second
+//! gets the connection, and the `after_connect` hook sets
+//! `application_name` again. `prepare_cached` parses a statement once per
+//! connection: the reset keeps the statement cache. Then a
 //! borrower holds its connection past the leak-detection threshold, on
 //! purpose, and the pool warns with the line of the `get` that took it;
 //! last, the pool's metrics as a recorder saw them.
@@ -79,8 +80,8 @@ async fn main() -> Result<(), BoxError> {
         }
         let again = conn.prepare_cached("SELECT $1::int + $2::int").await?;
         conn.query_one(&again, &[&1, &1]).await?;
-        // One parse per session: the reset emptied the cache, so the second
-        // borrower parses again.
+        // One parse per connection: the reset keeps the statement cache, so
+        // the second borrower's statement is the first one's.
         println!(
             "borrower {borrower}: 4 queries; statements parsed on this connection so far: {}",
             conn.statement_cache().prepared()

@@ -216,6 +216,17 @@ impl<M: Manager> PoolInner<M> {
         })
     }
 
+    /// Whether a returned `conn` of `key` is recycled, in a pool that
+    /// recycles: always with an `after_return` hook, else as
+    /// [`Manager::needs_recycle`] says (a panic says yes).
+    fn needs_recycle(&self, key: KeyId, conn: &mut M::Connection) -> bool {
+        self.hooks.after_return.is_some()
+            || contain::call(|| self.manager.needs_recycle(conn)).unwrap_or_else(|panic| {
+                panic.log("Manager::needs_recycle", &self.key(key));
+                true
+            })
+    }
+
     /// Gives back `conn`, lent exclusively as `cid`.
     pub(crate) fn give_back(
         self: &Arc<Self>,
@@ -229,6 +240,7 @@ impl<M: Manager> PoolInner<M> {
             self.is_broken(key, &mut conn)
                 .then_some(CloseReason::Broken)
         });
+        let recycle = close.is_none() && self.hooks.recycles && self.needs_recycle(key, &mut conn);
         let now = self.clock.now();
         let mut state = self.state.lock();
         // Read under the lock (the record holds the lending time), recorded
@@ -239,7 +251,7 @@ impl<M: Manager> PoolInner<M> {
         });
         // `None`: taken back on the fast path.
         let conn = match close {
-            None if self.hooks.recycles => {
+            None if recycle => {
                 self.recycle(state, key, cid, conn, now);
                 if let Some((took, key)) = used {
                     self.metrics.used_for(key.as_ref(), took);

@@ -198,6 +198,21 @@ pub trait Manager: Send + Sync + 'static {
         false
     }
 
+    /// Whether `conn`, just given back by a borrower, needs its
+    /// [`recycle`](Manager::recycle) (asked only when
+    /// [`recycles`](Manager::recycles) says so and no
+    /// [`after_return`](crate::Builder::after_return) hook is set). `false`
+    /// takes the return's fast path: the connection is lent again or parked
+    /// at once, with no task. For a manager that knows whether the borrower
+    /// changed anything (the PostgreSQL manager tracks the session's state).
+    /// Called on every such return, outside the pool's lock: it must be
+    /// cheap and must not block or do I/O. A panic says `true`. The default
+    /// says `true`.
+    fn needs_recycle(&self, conn: &mut Self::Connection) -> bool {
+        let _ = conn;
+        true
+    }
+
     /// Resets `conn` after a borrower gave it back and before it is lent
     /// again or parked (the PostgreSQL manager's `DISCARD ALL`), if
     /// [`recycles`](Manager::recycles) says so: back to the state of a new

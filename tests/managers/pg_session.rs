@@ -1,17 +1,16 @@
 //! PostgreSQL session state between borrowers (`--features postgres`): what
 //! each `RecyclingMethod` lets through, `after_connect` surviving a reset,
-//! a transaction left open, and the statement cache.
+//! a transaction left open, the statement cache across borrowers, and no
+//! reset at all for borrowers that leave the session as they found it.
 //!
 //! Every pool has `max_open(1)`, so the next borrower gets the same session
-//! (checked by its backend pid) unless the recycle closed it. Each kind of
-//! state is planted by one borrower and looked for by the next, and an
-//! advisory lock also from another session (`pg_locks`): under `Clean`
-//! none of it is there, under `Fast` all of it is (so the checks can fail).
+//! (checked by its backend pid). Each kind of state is planted alone by one
+//! borrower (in a simple query, or through the extended protocol) and
+//! looked for by the next: under `Clean` and `Always` none of it is there,
+//! under `Fast` all of it is (so the checks can fail).
 //! Server as in `postgres`; `CI=true` makes a missing server fail.
 
-use connpool::managers::postgres::{
-    CLEAN_WITHOUT_DISCARD, PgConnection, PgError, RecyclingMethod, SingleDatabase,
-};
+use connpool::managers::postgres::{PgConnection, PgError, RecyclingMethod, SingleDatabase};
 use connpool::{HookFuture, Pool};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -19,32 +18,87 @@ use super::postgres::{backend_pid, bounded, manager, recycled, unique};
 use crate::support;
 use crate::support::pg::PgServer;
 
-/// Key of the advisory lock a borrower takes (low 32 bits in `pg_locks.objid`).
-const LOCK: i64 = 0x00c0_ffee;
+/// A role a borrower switches to (`SET ROLE`, `SET SESSION AUTHORIZATION`).
+const ROLE: &str = "connpool_leaked_role";
 
-/// What the second borrower found of the first one's session.
-#[derive(Debug, PartialEq, Eq)]
-struct Found {
-    same_session: bool,
-    search_path: bool,
-    temp_table: bool,
-    advisory_lock: bool,
-    listen: bool,
-    prepared: bool,
+/// How a borrower plants a kind of session state: in a simple query
+/// (`batch_execute`) or through the extended protocol (`execute`: a
+/// `Parse`, then a `Bind`).
+#[derive(Debug, Clone, Copy)]
+enum Plant {
+    Simple(&'static str),
+    Extended(&'static str),
 }
 
-impl Found {
-    fn all(found: bool) -> Found {
-        Found {
-            same_session: true,
-            search_path: found,
-            temp_table: found,
-            advisory_lock: found,
-            listen: found,
-            prepared: found,
-        }
-    }
-}
+/// Every kind of session state a borrower can leave, and a query of the
+/// next borrower that is true if it is still there.
+const KINDS: &[(&str, Plant, &str)] = &[
+    (
+        "SET",
+        Plant::Simple("SET search_path = leaked, public"),
+        "SELECT current_setting('search_path') LIKE '%leaked%'",
+    ),
+    (
+        "SET, extended protocol",
+        Plant::Extended("SET search_path = leaked, public"),
+        "SELECT current_setting('search_path') LIKE '%leaked%'",
+    ),
+    (
+        "set_config",
+        Plant::Extended("SELECT set_config('search_path', 'leaked', false)"),
+        "SELECT current_setting('search_path') LIKE '%leaked%'",
+    ),
+    (
+        "temporary table",
+        Plant::Simple("CREATE TEMP TABLE leaked_t (x int)"),
+        "SELECT to_regclass('pg_temp.leaked_t') IS NOT NULL",
+    ),
+    (
+        "SELECT INTO TEMP",
+        Plant::Extended("SELECT 1 AS x INTO TEMP leaked_into"),
+        "SELECT to_regclass('pg_temp.leaked_into') IS NOT NULL",
+    ),
+    (
+        "advisory lock",
+        Plant::Extended("SELECT pg_advisory_lock(12648430)"),
+        "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+    ),
+    (
+        "LISTEN",
+        Plant::Simple("LISTEN leaked_channel"),
+        "SELECT count(*) > 0 FROM pg_listening_channels() c WHERE c = 'leaked_channel'",
+    ),
+    (
+        "PREPARE",
+        Plant::Simple("PREPARE leaked_p AS SELECT 1"),
+        "SELECT count(*) > 0 FROM pg_prepared_statements WHERE name = 'leaked_p'",
+    ),
+    (
+        "cursor WITH HOLD",
+        Plant::Simple("DECLARE leaked_c CURSOR WITH HOLD FOR SELECT 1"),
+        "SELECT count(*) > 0 FROM pg_cursors WHERE name = 'leaked_c'",
+    ),
+    (
+        "SET ROLE",
+        Plant::Simple("SET ROLE connpool_leaked_role"),
+        "SELECT current_user = 'connpool_leaked_role'",
+    ),
+    (
+        "SET SESSION AUTHORIZATION",
+        Plant::Simple("SET SESSION AUTHORIZATION connpool_leaked_role"),
+        "SELECT session_user = 'connpool_leaked_role'",
+    ),
+    (
+        "open transaction",
+        Plant::Simple("BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        "SELECT current_setting('transaction_isolation') = 'serializable'",
+    ),
+    (
+        "failed transaction",
+        Plant::Simple("BEGIN ISOLATION LEVEL SERIALIZABLE; SELECT 1 / 0"),
+        "SELECT current_setting('transaction_isolation') = 'serializable'",
+    ),
+];
 
 async fn pool(pg: &PgServer, method: RecyclingMethod) -> Pool<SingleDatabase> {
     let manager = manager(pg, &unique("session")).with_recycling(method);
@@ -62,53 +116,52 @@ async fn one<T: tokio_postgres::types::FromSqlOwned>(conn: &Client, sql: &str) -
         .get(0)
 }
 
-/// A borrower plants every kind of session state; the next looks for it.
-async fn what_reaches_the_next_borrower(pg: &PgServer, method: RecyclingMethod) -> Found {
-    let pool = pool(pg, method).await;
+/// For each kind of session state: a borrower plants it, the next (on
+/// the same session) looks for it. The kinds it found (a probe that fails,
+/// as in an aborted transaction, counts as found).
+async fn what_reaches_the_next_borrower(
+    pg: &PgServer,
+    method: RecyclingMethod,
+) -> Vec<&'static str> {
     let admin = pg.client().await;
-    let pid = {
-        let conn = pool.get().await.unwrap();
-        conn.batch_execute(&format!(
-            "SET search_path = leaked, public; \
-             CREATE TEMP TABLE leaked_t (x int); \
-             SELECT pg_advisory_lock({LOCK}); \
-             LISTEN leaked_channel; \
-             PREPARE leaked_p AS SELECT 1"
+    admin
+        .batch_execute(&format!(
+            "DO $$BEGIN CREATE ROLE {ROLE}; EXCEPTION WHEN duplicate_object THEN NULL; END$$; \
+             GRANT {ROLE} TO postgres"
         ))
         .await
         .unwrap();
-        backend_pid(&conn).await.unwrap()
-    };
-    recycled(&pool).await;
-    let locks: i64 = one(
-        &admin,
-        &format!(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND objid = {LOCK} AND pid = {pid}"
-        ),
-    )
-    .await;
-    let conn = pool.get().await.unwrap();
-    let found = Found {
-        same_session: backend_pid(&conn).await.unwrap() == pid,
-        search_path: one::<String>(&conn, "SELECT current_setting('search_path')")
-            .await
-            .contains("leaked"),
-        temp_table: one(&conn, "SELECT to_regclass('pg_temp.leaked_t') IS NOT NULL").await,
-        advisory_lock: locks == 1,
-        listen: one(
-            &conn,
-            "SELECT count(*) = 1 FROM pg_listening_channels() c WHERE c = 'leaked_channel'",
-        )
-        .await,
-        prepared: one(
-            &conn,
-            "SELECT count(*) = 1 FROM pg_prepared_statements WHERE name = 'leaked_p'",
-        )
-        .await,
-    };
-    drop(conn);
-    pool.close().await;
+    let mut found = Vec::new();
+    for &(kind, plant, probe) in KINDS {
+        let pool = pool(pg, method.clone()).await;
+        let pid = {
+            let conn = pool.get().await.unwrap();
+            let pid = backend_pid(&conn).await.unwrap();
+            let planted = match plant {
+                Plant::Simple(sql) => conn.batch_execute(sql).await,
+                Plant::Extended(sql) => conn.execute(sql, &[]).await.map(drop),
+            };
+            if kind != "failed transaction" {
+                planted.unwrap_or_else(|e| panic!("{kind}: {e}"));
+            }
+            pid
+        };
+        recycled(&pool).await;
+        let conn = pool.get().await.unwrap();
+        // (Not in an aborted transaction, where no query runs.)
+        if let Ok(again) = backend_pid(&conn).await {
+            assert_eq!(again, pid, "{method:?}, {kind}: the same session");
+        }
+        let there = match conn.query_one(probe, &[]).await {
+            Ok(row) => row.get::<_, bool>(0),
+            Err(_) => true,
+        };
+        if there {
+            found.push(kind);
+        }
+        drop(conn);
+        pool.close().await;
+    }
     found
 }
 
@@ -118,12 +171,9 @@ async fn clean_lets_no_session_state_through() {
         return;
     };
     bounded(async {
-        for method in [
-            RecyclingMethod::Clean,
-            RecyclingMethod::Custom(CLEAN_WITHOUT_DISCARD.into()),
-        ] {
+        for method in [RecyclingMethod::Clean, RecyclingMethod::Always] {
             let found = what_reaches_the_next_borrower(&pg, method.clone()).await;
-            assert_eq!(found, Found::all(false), "{method:?}");
+            assert_eq!(found, Vec::<&str>::new(), "{method:?}");
         }
         assert_eq!(
             RecyclingMethod::default(),
@@ -140,9 +190,10 @@ async fn fast_and_verified_let_all_of_it_through() {
         return;
     };
     bounded(async {
+        let all: Vec<&str> = KINDS.iter().map(|k| k.0).collect();
         for method in [RecyclingMethod::Fast, RecyclingMethod::Verified] {
             let found = what_reaches_the_next_borrower(&pg, method.clone()).await;
-            assert_eq!(found, Found::all(true), "{method:?}");
+            assert_eq!(found, all, "{method:?}");
         }
     })
     .await;
@@ -215,32 +266,48 @@ async fn a_hook_fails_with_its_own_reason() {
     .await;
 }
 
-/// `DISCARD ALL` cannot run in a transaction block: a connection returned
-/// in one is closed, and the next borrower gets a new session outside any
-/// transaction.
+/// A connection returned inside a transaction block (open, or failed) is
+/// rolled back and lent again: the next borrower gets the same session,
+/// outside any transaction, without what the transaction did.
 #[tokio::test]
-async fn a_transaction_left_open_closes_the_connection() {
+async fn a_transaction_left_open_is_rolled_back() {
     let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {
-        let pool = pool(&pg, RecyclingMethod::Clean).await;
-        let pid = {
+        for (i, sql) in [
+            "BEGIN; CREATE TEMP TABLE in_tx (x int)",
+            "BEGIN; CREATE TEMP TABLE in_tx (x int); SELECT 1 / 0",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let pool = pool(&pg, RecyclingMethod::Clean).await;
+            let pid = {
+                let conn = pool.get().await.unwrap();
+                assert_eq!(conn.batch_execute(sql).await.is_ok(), i == 0, "{sql}");
+                backend_pid(&conn).await.ok()
+            };
+            recycled(&pool).await;
             let conn = pool.get().await.unwrap();
-            conn.batch_execute("BEGIN; CREATE TEMP TABLE in_tx (x int)")
+            let again = backend_pid(&conn).await.unwrap();
+            if let Some(pid) = pid {
+                assert_eq!(again, pid, "the same session");
+            }
+            let in_tx: bool = one(&conn, "SELECT to_regclass('pg_temp.in_tx') IS NOT NULL").await;
+            assert!(!in_tx, "{sql}");
+            conn.batch_execute("SAVEPOINT s")
                 .await
-                .unwrap();
-            backend_pid(&conn).await.unwrap()
-        };
-        recycled(&pool).await;
-        let conn = pool.get().await.unwrap();
-        assert_ne!(backend_pid(&conn).await.unwrap(), pid, "a new session");
-        let in_tx: bool = one(&conn, "SELECT to_regclass('pg_temp.in_tx') IS NOT NULL").await;
-        assert!(!in_tx);
-        let c = pool.state().counters;
-        assert_eq!((c.recycles, c.recycle_failures), (1, 1), "{c:?}");
-        drop(conn);
-        pool.close().await;
+                .expect_err("outside a transaction block");
+            let c = pool.state().counters;
+            assert_eq!(
+                (c.dials, c.recycles, c.recycle_failures),
+                (1, 1, 0),
+                "{sql}: {c:?}"
+            );
+            drop(conn);
+            pool.close().await;
+        }
     })
     .await;
 }
@@ -262,61 +329,144 @@ async fn server_statements(conn: &Client) -> Vec<String> {
         .collect()
 }
 
-/// A cache hit is the same statement, with no `Parse`: the session still
-/// has the one prepared statement, under the same name. `Clean` empties the cache with the session;
-/// `Fast` keeps both.
+/// Under `Clean` (and `Fast`) the statement cache survives the return and
+/// hits across borrowers: one `Parse` for the pool's life, the server
+/// session keeps the statement under the same name, also after a reset
+/// (which deallocates the borrower's SQL `PREPARE` only). A `Custom`
+/// recycle empties it with the session.
 #[tokio::test]
-async fn prepare_cached_hits_skip_the_parse_and_clean_empties_the_cache() {
+async fn the_statement_cache_hits_across_borrowers() {
     let Some(pg) = support::pg::kept() else {
         return;
     };
     bounded(async {
         const SQL: &str = "SELECT $1::int + 1";
         for (method, kept) in [
-            (RecyclingMethod::Clean, false),
+            (RecyclingMethod::Clean, true),
             (RecyclingMethod::Fast, true),
+            (RecyclingMethod::Custom("DISCARD ALL".into()), false),
         ] {
             let pool = pool(&pg, method.clone()).await;
             let names = {
                 let conn = pool.get().await.unwrap();
-                let first = conn.prepare_cached(SQL).await.unwrap();
-                let names = server_statements(&conn).await;
-                assert_eq!(names.len(), 1, "{method:?}: {names:?}");
-                let again = conn.prepare_cached(SQL).await.unwrap();
-                assert_eq!(
-                    conn.statement_cache().prepared(),
-                    1,
-                    "one Parse: {method:?}"
-                );
-                assert_eq!(server_statements(&conn).await, names, "{method:?}");
-                let row = conn.query_one(&again, &[&41]).await.unwrap();
-                assert_eq!(row.get::<_, i32>(0), 42);
-                drop(first);
-                names
+                conn.prepare_cached(SQL).await.unwrap();
+                server_statements(&conn).await
             };
-            recycled(&pool).await;
-            let conn = pool.get().await.unwrap();
-            assert_eq!(
-                conn.statement_cache().len(),
-                usize::from(kept),
-                "{method:?}"
-            );
-            let left = server_statements(&conn).await;
-            assert_eq!(left == names, kept, "{method:?}: {left:?}");
-            assert_eq!(left.is_empty(), !kept, "{method:?}: {left:?}");
-            let statement = conn.prepare_cached(SQL).await.unwrap();
-            let prepared = if kept { 1 } else { 2 };
-            assert_eq!(conn.statement_cache().prepared(), prepared, "{method:?}");
-            assert_eq!(
-                conn.query_one(&statement, &[&1])
-                    .await
-                    .unwrap()
-                    .get::<_, i32>(0),
-                2
-            );
-            drop(conn);
+            assert_eq!(names.len(), 1, "{method:?}: {names:?}");
+            for round in 0..3 {
+                let conn = pool.get().await.unwrap();
+                let statement = conn.prepare_cached(SQL).await.unwrap();
+                let row = conn.query_one(&statement, &[&41]).await.unwrap();
+                assert_eq!(row.get::<_, i32>(0), 42);
+                let prepared = conn.statement_cache().prepared();
+                assert_eq!(prepared == 1, kept, "{method:?}, round {round}: {prepared}");
+                let left = server_statements(&conn).await;
+                assert_eq!(left.contains(&names[0]), kept, "{method:?}: {left:?}");
+                // Session state of the borrower's own: reset, unless Fast.
+                conn.batch_execute(&format!(
+                    "SET search_path = borrower; PREPARE mine_{round} AS SELECT 1"
+                ))
+                .await
+                .unwrap();
+                drop(conn);
+                recycled(&pool).await;
+                if method == RecyclingMethod::Clean {
+                    let conn = pool.get().await.unwrap();
+                    assert_eq!(
+                        server_statements(&conn).await,
+                        names,
+                        "`mine_{round}` is gone"
+                    );
+                }
+            }
             pool.close().await;
         }
+    })
+    .await;
+}
+
+/// Under `Clean`, a workload that leaves the session as it found it
+/// (prepared queries, DML, committed and rolled back transactions, `SHOW`)
+/// runs no reset at all: every return takes the fast path. A borrower that
+/// changes the session gets exactly one reset, and the next are free again.
+#[tokio::test]
+async fn a_clean_workload_runs_no_reset() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let pool = pool(&pg, RecyclingMethod::Clean).await;
+        let table = unique("clean_workload");
+        {
+            let conn = pool.get().await.unwrap();
+            conn.batch_execute(&format!("CREATE TABLE {table} (id int PRIMARY KEY, n int)"))
+                .await
+                .unwrap();
+        }
+        recycled(&pool).await;
+        assert_eq!(pool.state().counters.recycles, 1, "the CREATE TABLE");
+        for i in 0..20 {
+            let mut conn = pool.get().await.unwrap();
+            let select = conn.prepare_cached("SELECT $1::int * 2").await.unwrap();
+            let row = conn.query_one(&select, &[&i]).await.unwrap();
+            assert_eq!(row.get::<_, i32>(0), i * 2);
+            conn.execute(
+                &format!("INSERT INTO {table} VALUES ($1, 0)") as &str,
+                &[&i],
+            )
+            .await
+            .unwrap();
+            let tx = conn.transaction().await.unwrap();
+            tx.execute(
+                &format!("UPDATE {table} SET n = n + 1 WHERE id = $1") as &str,
+                &[&i],
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            let tx = conn.transaction().await.unwrap();
+            tx.execute(&format!("DELETE FROM {table}") as &str, &[])
+                .await
+                .unwrap();
+            drop(tx); // rolled back
+            conn.batch_execute("BEGIN; SET LOCAL work_mem = '1MB'; SHOW work_mem; COMMIT")
+                .await
+                .unwrap();
+            assert!(conn.is_session_clean());
+            assert_eq!(conn.statement_cache().prepared(), 1, "round {i}");
+        }
+        recycled(&pool).await;
+        let c = pool.state().counters;
+        assert_eq!(
+            (c.dials, c.recycles),
+            (1, 1),
+            "no reset for clean borrowers: {c:?}"
+        );
+        {
+            let conn = pool.get().await.unwrap();
+            conn.batch_execute("SET work_mem = '2MB'").await.unwrap();
+            assert!(!conn.is_session_clean());
+        }
+        recycled(&pool).await;
+        for _ in 0..3 {
+            let conn = pool.get().await.unwrap();
+            let work_mem: String = one(&conn, "SHOW work_mem").await;
+            assert_ne!(work_mem, "2MB");
+        }
+        recycled(&pool).await;
+        let c = pool.state().counters;
+        assert_eq!(
+            (c.dials, c.recycles),
+            (1, 2),
+            "one reset for the SET: {c:?}"
+        );
+        pool.get()
+            .await
+            .unwrap()
+            .batch_execute(&format!("DROP TABLE {table}"))
+            .await
+            .unwrap();
+        pool.close().await;
     })
     .await;
 }

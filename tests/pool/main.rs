@@ -16,6 +16,7 @@ mod hooks;
 mod leaks;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod needs_recycle;
 mod settled;
 mod shared;
 mod shutdown;

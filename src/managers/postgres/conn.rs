@@ -3,25 +3,33 @@
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio_postgres::{Client, Statement};
+
+use super::session::Session;
 
 /// A pooled PostgreSQL connection: a [`tokio_postgres::Client`] (it
 /// dereferences to it, so `conn.query(…)` works) with a cache of the
 /// statements [`prepare_cached`](PgConnection::prepare_cached) prepared on
 /// its server session.
 ///
-/// The cache lives as long as the session's statements do: a recycle that
-/// resets the session ([`RecyclingMethod::Clean`](super::RecyclingMethod::Clean),
-/// whose `DISCARD ALL` deallocates every prepared statement, or a
-/// [`Custom`](super::RecyclingMethod::Custom) one) empties it first, so a
+/// The cache lives as long as the session's statements do. The reset of
+/// [`RecyclingMethod::Clean`](super::RecyclingMethod::Clean) keeps them (it
+/// deallocates only statements made with SQL's `PREPARE`), so a statement
+/// is parsed once per connection, not once per borrower; a
+/// [`Custom`](super::RecyclingMethod::Custom) recycle, or a borrower's
+/// `DEALLOCATE` or `DISCARD`, empties the cache at the next recycle, so a
 /// cached statement never names one the server has forgotten.
 #[derive(Debug)]
 pub struct PgConnection {
     client: Client,
     cache: StatementCache,
+    /// What the connection's tap learns of its session (`None`: not
+    /// tracked).
+    session: Option<Arc<Session>>,
 }
 
 impl PgConnection {
@@ -30,7 +38,31 @@ impl PgConnection {
         Self {
             client,
             cache: StatementCache::default(),
+            session: None,
         }
+    }
+
+    /// A connection whose session `session` tracks.
+    pub(super) fn tracked(client: Client, session: Arc<Session>) -> Self {
+        Self {
+            session: Some(session),
+            ..Self::new(client)
+        }
+    }
+
+    /// What the connection's tap learned, if its session is tracked.
+    pub(super) fn session(&self) -> Option<&Session> {
+        self.session.as_deref()
+    }
+
+    /// Whether the session is tracked and, as far as its tap saw, in the
+    /// state the last reset (or the dial) left it: no statement that may
+    /// change session state was sent since, every request was answered,
+    /// and no transaction is open. What
+    /// [`RecyclingMethod::Clean`](super::RecyclingMethod::Clean) asks
+    /// before resetting a returned connection.
+    pub fn is_session_clean(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.is_clean())
     }
 
     /// The statement for `sql`, prepared on the server session: from the cache

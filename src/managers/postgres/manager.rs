@@ -4,11 +4,12 @@
 use std::str::FromStr;
 
 use async_trait::async_trait;
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Config, NoTls, Socket};
 
 use super::conn::PgConnection;
+use super::dial;
 use super::error::PgError;
 use super::key::PgKey;
 use super::recycling::RecyclingMethod;
@@ -81,6 +82,22 @@ impl<Tls> PostgresManager<Tls> {
     /// How returned connections are recycled.
     pub fn recycling(&self) -> &RecyclingMethod {
         &self.recycling
+    }
+
+    /// Whether connections made with `config` are tracked (see
+    /// [`RecyclingMethod`]): for the resetting methods, on plaintext
+    /// sessions, without `target_session_attrs`.
+    fn tracks(&self, config: &Config) -> bool
+    where
+        Tls: 'static,
+    {
+        let plaintext = std::any::TypeId::of::<Tls>() == std::any::TypeId::of::<NoTls>()
+            || config.get_ssl_mode() == SslMode::Disable;
+        matches!(
+            self.recycling,
+            RecyclingMethod::Clean | RecyclingMethod::Always
+        ) && plaintext
+            && dial::can_track(config)
     }
 
     /// The base configuration's own key: its first host (or hostaddr;
@@ -222,13 +239,17 @@ where
     }
 
     async fn connect(&self, key: &PgKey) -> Result<PgConnection, PgError> {
-        let (client, connection) = self.config_for(key).connect(self.tls.clone()).await?;
-        let key = key.clone();
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(?key, %error, "postgres connection ended with an error");
-            }
-        });
+        let config = self.config_for(key);
+        // `None` from the tracked dial: no socket opened; tokio-postgres's
+        // dial below says why, in its words.
+        if self.tracks(&config)
+            && let Some((client, connection, session)) = dial::connect(&config).await?
+        {
+            spawn_connection(key, connection);
+            return Ok(PgConnection::tracked(client, session));
+        }
+        let (client, connection) = config.connect(self.tls.clone()).await?;
+        spawn_connection(key, connection);
         Ok(PgConnection::new(client))
     }
 
@@ -244,9 +265,27 @@ where
         self.recycling.recycles()
     }
 
+    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
+        self.recycling.needs_recycle(conn)
+    }
+
     async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         self.recycling.run(conn).await
     }
+}
+
+/// Runs a connection's I/O until the server closes it or the client is
+/// dropped.
+fn spawn_connection<F>(key: &PgKey, connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    let key = key.clone();
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(?key, %error, "postgres connection ended with an error");
+        }
+    });
 }
 
 /// A [`PostgresManager`] for one database, with `Key = ()`: pools made with
@@ -305,6 +344,10 @@ where
 
     fn recycles(&self) -> bool {
         self.manager.recycles()
+    }
+
+    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
+        self.manager.needs_recycle(conn)
     }
 
     async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {

@@ -21,7 +21,8 @@
 //! | `connect` | [`config_for(key)`](PostgresManager::config_for)`.connect(tls)`, then spawns the connection task |
 //! | `ping` | [`Client::check_connection`]: one `Sync` message, answered by `ReadyForQuery` |
 //! | `is_broken` | [`Client::is_closed`]: the connection task has ended (server gone, fatal error) |
-//! | `recycle` | the [`RecyclingMethod`]: `DISCARD ALL` by default, after every return, off the borrower's path |
+//! | `needs_recycle` | the [`RecyclingMethod`]: by default, whether the session may have changed since its last reset |
+//! | `recycle` | the [`RecyclingMethod`]: by default, a reset that keeps the statement cache, off the borrower's path |
 //! | `close` | drops the client: its connection task sends `Terminate` and closes the socket |
 //!
 //! The pooled connection is a [`PgConnection`]: a [`Client`] (through
@@ -49,17 +50,23 @@
 //!
 //! # Session state
 //!
-//! A returned connection is reset before the next borrower gets it:
-//! [`RecyclingMethod::Clean`] (the default) runs `DISCARD ALL`, so `SET`s,
-//! temporary tables, advisory locks, `LISTEN`s and prepared statements do
-//! not reach the next borrower, and empties the statement cache with them.
-//! A connection returned inside a transaction block fails the reset and is
-//! closed. [`PostgresManager::with_recycling`] chooses another method (the
-//! table in [`RecyclingMethod`] gives each one's cost). Settings every
-//! session should have belong in the base configuration
-//! (`application_name`, `options`), which `DISCARD ALL` keeps, or in an
-//! [`after_connect`](crate::Builder::after_connect) hook, which the pool
-//! runs again after each reset.
+//! A returned connection is reset before the next borrower gets it when
+//! the borrower may have changed its session: [`RecyclingMethod::Clean`]
+//! (the default) reads the session's protocol as it goes by and knows
+//! whether any statement could have left state behind, so that `SET`s,
+//! `SET ROLE`, temporary tables, advisory locks, `LISTEN`s, SQL `PREPARE`d
+//! statements and open (or failed) transactions do not reach the next
+//! borrower, while a borrower that only queries, writes rows and runs
+//! transactions costs nothing on its return: no task, no round trip, and
+//! the statement cache kept. The reset ([`RESET`], one round trip off the
+//! borrower's path) keeps the statement cache too, and rolls back a
+//! transaction left open. [`PostgresManager::with_recycling`] chooses
+//! another method (the table in [`RecyclingMethod`] gives each one's cost
+//! and the limits of the tracking). Settings every session should have
+//! belong in the base configuration (`application_name`, `options`),
+//! which the reset keeps; an
+//! [`after_connect`](crate::Builder::after_connect) hook runs again after
+//! each reset.
 //!
 //! ```no_run
 //! use connpool::Pool;
@@ -88,11 +95,14 @@
 //! # }
 //! ```
 
+mod classify;
 mod conn;
+mod dial;
 mod error;
 mod key;
 mod manager;
 mod recycling;
+mod session;
 #[cfg(test)]
 mod tests;
 
@@ -100,4 +110,4 @@ pub use conn::{PgConnection, StatementCache};
 pub use error::PgError;
 pub use key::PgKey;
 pub use manager::{PostgresManager, SingleDatabase};
-pub use recycling::{CLEAN_WITHOUT_DISCARD, RecyclingMethod};
+pub use recycling::{CLEAN_WITHOUT_DISCARD, RESET, RecyclingMethod};

@@ -4,15 +4,26 @@
 use super::conn::PgConnection;
 use super::error::PgError;
 
-/// The SQL of [`RecyclingMethod::Clean`] statement by statement, as one
-/// batch for [`RecyclingMethod::Custom`] where `DISCARD ALL` is refused (a
-/// proxy that forbids it, or wraps every batch in a transaction block):
-/// what `DISCARD ALL` does, in statements allowed inside a transaction
-/// block. Unlike `DISCARD ALL`, run inside a transaction the borrower left
-/// open it would not end it: prefer `Clean` where you can.
+/// What `DISCARD ALL` does, statement by statement, as one batch for
+/// [`RecyclingMethod::Custom`] where `DISCARD ALL` is refused (a proxy that
+/// forbids it, or wraps every batch in a transaction block): statements
+/// allowed inside a transaction block. Unlike `DISCARD ALL` (and
+/// [`RecyclingMethod::Clean`]), run inside a transaction the borrower left
+/// open it would not end it, and it deallocates the statement cache's
+/// statements too: prefer `Clean` where you can.
 pub const CLEAN_WITHOUT_DISCARD: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; \
     RESET ALL; UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; \
     DISCARD SEQUENCES; DEALLOCATE ALL";
+
+/// What [`RecyclingMethod::Clean`] runs on a session that may have
+/// changed: what `DISCARD ALL` does, statement by statement, except that
+/// only the statements of SQL's `PREPARE` are deallocated (the pool's
+/// statement cache survives). Preceded by a `ROLLBACK` when a transaction
+/// may be open. One batch, one round trip.
+pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; \
+    SELECT pg_advisory_unlock_all(); DISCARD PLANS; DISCARD TEMP; DISCARD SEQUENCES; \
+    DO $connpool$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_prepared_statements \
+    WHERE from_sql LOOP EXECUTE format('DEALLOCATE %I', n); END LOOP; END$connpool$";
 
 /// What a [`PostgresManager`](super::PostgresManager) does with a
 /// connection a borrower gave back, before it is lent again or parked (its
@@ -22,26 +33,58 @@ pub const CLEAN_WITHOUT_DISCARD: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DE
 ///
 /// | method | what runs | cost per return | what reaches the next borrower |
 /// |---|---|---|---|
-/// | `Fast` | nothing (a closed client is caught by `is_broken`) | none: no task, no round trip | everything the last borrower left |
+/// | `Clean` (default) | nothing if the session is unchanged; else `ROLLBACK` if a transaction is open, then [`RESET`] | unchanged session: none (no task, no round trip, the statement cache kept); changed: a task and one round trip | nothing: `SET`s, `SET ROLE`, temporary tables, advisory locks, `LISTEN`s, SQL `PREPARE`d statements, open transactions and cursors are gone |
+/// | `Always` | [`RESET`] after every return | a task and one round trip | as `Clean`, also what the tracking cannot see |
+/// | `Fast` | nothing (a closed client is caught by `is_broken`) | none | everything the last borrower left |
 /// | `Verified` | `Client::check_connection` (a `Sync`) | a task and one round trip | everything the last borrower left, on a connection known alive |
-/// | `Clean` (default) | `DISCARD ALL`, and the statement cache is emptied | a task and one round trip; each cached statement is prepared again by the next borrower that uses it | nothing: `SET`s, temporary tables, advisory locks, `LISTEN`s, prepared statements, open cursors and cached plans are gone |
 /// | `Custom(sql)` | `sql` (a batch), and the statement cache is emptied | a task and one round trip | what `sql` leaves |
+///
+/// **How `Clean` knows.** The connection's socket is read as it goes by
+/// (the session's protocol, not its data): every statement's SQL is
+/// classified when it is sent, and every answer's transaction status is
+/// noted. A session is unchanged when, since the last reset, every
+/// statement began with `SELECT`, `INSERT`, `UPDATE`, `DELETE`, `WITH`,
+/// `VALUES`, `TABLE`, `MERGE`, `SHOW` or a transaction command (`BEGIN`,
+/// `COMMIT`, `ROLLBACK`, `SAVEPOINT`…, `SET LOCAL`, `SET TRANSACTION`),
+/// called none of `set_config`, `pg_advisory_lock` (and its `_shared` and
+/// `try_` forms: the `_xact_` ones end with the transaction) or
+/// `dblink_connect`, said neither `TEMP` nor `TEMPORARY`, every request was
+/// answered, and the last answer said no transaction is open. Anything else
+/// (`SET`, `RESET`, `CREATE TEMP`, `LISTEN`, `PREPARE`, `DECLARE`, `DO`,
+/// `CALL`, `COPY`, DDL…) resets the session at its return.
+///
+/// Its limits, where `Always` is the choice: a function called from a
+/// query that changes session state itself (a user-defined function that
+/// runs `set_config` or takes an advisory lock) is not seen; a statement
+/// whose future a borrower dropped before it was sent is not seen either
+/// (tokio-postgres sends it when its connection task gets to it, possibly
+/// after the connection was lent again); sequence state (`currval`,
+/// `lastval`) reaches the next borrower unless something else reset the
+/// session. A connection made with TLS is tracked only when the session is
+/// plaintext (`sslmode=disable`, or [`NoTls`](tokio_postgres::NoTls));
+/// otherwise, and with `target_session_attrs`, `Clean` resets after every
+/// return, as `Always`. An [`after_connect`](crate::Builder::after_connect)
+/// hook that runs `SET` makes every session changed: put such settings in
+/// the base configuration's `options` (`-c search_path=app`) instead. A
+/// tracked session is dialed by the manager, so tokio-postgres does not know
+/// its address: its `Client::cancel_token` cancels through
+/// `CancelToken::cancel_query_raw` on a socket the caller opens, not
+/// through `cancel_query`.
 ///
 /// **Why `Clean` is the default.** A pooled session that carries one
 /// borrower's `SET search_path`, `SET ROLE`, temporary tables, advisory
 /// locks or `LISTEN` to the next is a correctness bug that shows up far
 /// from its cause (a query against the wrong schema, a lock never
-/// released, notifications for someone else). `DISCARD ALL` rules all of
-/// them out for one round trip that no borrower waits for. Choose `Fast`
-/// when every borrower leaves the session as it found it (only
-/// `Client::transaction`, no session-level `SET`) and the statement cache
-/// must survive between borrowers.
+/// released, notifications for someone else). `Clean` rules them out, and
+/// costs nothing where borrowers leave the session as they found it (the
+/// common case: queries, DML, `Client::transaction`). Choose `Fast` when no
+/// borrower changes session state and the last round trip of a changed one
+/// matters more than its leftovers.
 ///
-/// **A transaction left open.** `DISCARD ALL` cannot run inside a
-/// transaction block: a connection returned in the middle of one (a bare
-/// `BEGIN` never committed) fails `Clean` and is closed, so its
-/// transaction ends with it and nothing reaches the next borrower.
-/// (`Client::transaction` rolls back when dropped, before the recycle.)
+/// **A transaction left open.** A connection returned inside a transaction
+/// block (a bare `BEGIN` never committed, or a failed one) is rolled back
+/// by the reset before the next borrower gets it.
+/// (`Client::transaction` rolls back when dropped, before the return.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecyclingMethod {
@@ -49,9 +92,11 @@ pub enum RecyclingMethod {
     Fast,
     /// A round trip proves the connection alive.
     Verified,
-    /// `DISCARD ALL`: the session is as new (see the table).
+    /// Reset the session when it may have changed (see the table).
     #[default]
     Clean,
+    /// Reset the session after every return.
+    Always,
     /// Runs this SQL (one batch, e.g. [`CLEAN_WITHOUT_DISCARD`]).
     Custom(String),
 }
@@ -62,19 +107,42 @@ impl RecyclingMethod {
         *self != RecyclingMethod::Fast
     }
 
+    /// Whether a returned `conn` is recycled.
+    pub(super) fn needs_recycle(&self, conn: &PgConnection) -> bool {
+        *self != RecyclingMethod::Clean || !conn.is_session_clean()
+    }
+
     /// Recycles `conn`.
     pub(super) async fn run(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         match self {
             RecyclingMethod::Fast => Ok(()),
             RecyclingMethod::Verified => Ok(conn.check_connection().await?),
-            RecyclingMethod::Clean => {
-                conn.statement_cache().clear();
-                Ok(conn.batch_execute("DISCARD ALL").await?)
-            }
+            RecyclingMethod::Clean | RecyclingMethod::Always => reset(conn).await,
             RecyclingMethod::Custom(sql) => {
                 conn.statement_cache().clear();
                 Ok(conn.batch_execute(sql).await?)
             }
         }
     }
+}
+
+/// [`RESET`], after a `ROLLBACK` if a transaction may be open; empties the
+/// statement cache if a borrower may have deallocated its statements.
+async fn reset(conn: &mut PgConnection) -> Result<(), PgError> {
+    let (rollback, forgot) = match conn.session() {
+        Some(session) => (session.in_transaction(), session.forgot()),
+        None => (true, true),
+    };
+    if forgot {
+        conn.statement_cache().clear();
+    }
+    if rollback {
+        conn.batch_execute(&format!("ROLLBACK; {RESET}")).await?;
+    } else {
+        conn.batch_execute(RESET).await?;
+    }
+    if let Some(session) = conn.session() {
+        session.reset();
+    }
+    Ok(())
 }

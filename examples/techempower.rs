@@ -1,0 +1,522 @@
+//! The TechEmpower database workloads against PostgreSQL, through connpool
+//! and the other Rust pools, same server, same run, same pool size.
+//!
+//! ```text
+//! cargo run --release --features postgres --example techempower            # the full run
+//! cargo run --release --features postgres --example techempower -- --quick # a few seconds (CI)
+//! ```
+//!
+//! The server is `DATABASE_URL`'s, else a throwaway PostgreSQL started for
+//! the run (PostgreSQL's binaries: `apt-get install postgresql`), with
+//! TechEmpower's schema: `world` (10,000 rows: `id`, `randomnumber`) and
+//! `fortune` (its 12 rows). The workloads, as TechEmpower specifies them,
+//! each request borrowing one connection:
+//!
+//! - **single**: one row of `world` by a random id;
+//! - **queries**: 20 such rows (pipelined on the connection where the
+//!   driver can: tokio-postgres; sqlx runs them one after another);
+//! - **fortunes**: every row of `fortune`, one added, sorted by message,
+//!   rendered as an HTML table;
+//! - **updates**: 20 rows read (as in `queries`), each given a new random
+//!   number, written back in one `UPDATE … FROM unnest(…)`.
+//!
+//! The pools: connpool with its default ([`RecyclingMethod::Clean`]) and
+//! with `Fast`, deadpool-postgres with its default (`Fast`), bb8-postgres
+//! and sqlx's `PgPool`, each with 16 connections (`--pool-size`), under 64
+//! and 256 concurrent tasks (`--tasks`). Statements are prepared once per
+//! connection where the pool caches them (connpool and deadpool's
+//! `prepare_cached`, sqlx's own cache); bb8 has no statement cache, so its
+//! requests prepare each statement (a `Parse` round trip more).
+//!
+//! Each cell (workload × tasks × pool) builds its pool, warms up
+//! (`--warmup`), then measures a window (`--seconds`): requests completed
+//! per second, the median and 99th percentile latency, the longest request,
+//! and the tasks that completed nothing in the window (starved); for
+//! connpool, the session resets it ran. A request
+//! that fails is counted apart (and must not happen).
+//!
+//! [`RecyclingMethod::Clean`]: connpool::managers::postgres::RecyclingMethod::Clean
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bb8_postgres::PostgresConnectionManager;
+use clap::Parser;
+use connpool::managers::postgres::{PostgresManager, RecyclingMethod, SingleDatabase};
+use futures_util::future::try_join_all;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Config, NoTls};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+const SELECT_WORLD: &str = "SELECT id, randomnumber FROM world WHERE id = $1";
+const SELECT_FORTUNES: &str = "SELECT id, message FROM fortune";
+const UPDATE_WORLDS: &str = "UPDATE world SET randomnumber = v.r \
+     FROM (SELECT unnest($1::int[]) AS id, unnest($2::int[]) AS r) AS v WHERE world.id = v.id";
+/// Rows read (and written) by one `queries` or `updates` request.
+const QUERIES: usize = 20;
+
+#[derive(Parser)]
+#[command(about = "The TechEmpower database workloads, pool against pool")]
+struct Args {
+    /// A few seconds in all: short windows, 64 tasks only.
+    #[arg(long)]
+    quick: bool,
+    /// Seconds measured per cell.
+    #[arg(long, default_value_t = 4.0)]
+    seconds: f64,
+    /// Seconds of warm-up per cell (dials, statement caches).
+    #[arg(long, default_value_t = 1.0)]
+    warmup: f64,
+    /// Concurrent tasks, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [64, 256])]
+    tasks: Vec<usize>,
+    /// Connections per pool.
+    #[arg(long, default_value_t = 16)]
+    pool_size: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Workload {
+    Single,
+    Queries,
+    Fortunes,
+    Updates,
+}
+
+impl Workload {
+    const ALL: [Workload; 4] = [
+        Workload::Single,
+        Workload::Queries,
+        Workload::Fortunes,
+        Workload::Updates,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Single => "single query",
+            Workload::Queries => "20 queries",
+            Workload::Fortunes => "fortunes",
+            Workload::Updates => "20 updates",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Connpool,
+    ConnpoolFast,
+    Deadpool,
+    Bb8,
+    Sqlx,
+}
+
+impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::Connpool,
+        Kind::ConnpoolFast,
+        Kind::Deadpool,
+        Kind::Bb8,
+        Kind::Sqlx,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Connpool => "connpool (default: Clean)",
+            Kind::ConnpoolFast => "connpool Fast",
+            Kind::Deadpool => "deadpool-postgres (default: Fast)",
+            Kind::Bb8 => "bb8-postgres",
+            Kind::Sqlx => "sqlx PgPool",
+        }
+    }
+}
+
+enum Db {
+    Connpool(connpool::Pool<SingleDatabase>),
+    Deadpool(deadpool_postgres::Pool),
+    Bb8(bb8::Pool<PostgresConnectionManager<NoTls>>),
+    Sqlx(sqlx::PgPool),
+}
+
+impl Db {
+    async fn build(kind: Kind, config: &Config, url: &str, size: usize) -> Result<Db, BoxError> {
+        Ok(match kind {
+            Kind::Connpool | Kind::ConnpoolFast => {
+                let method = if kind == Kind::Connpool {
+                    RecyclingMethod::default()
+                } else {
+                    RecyclingMethod::Fast
+                };
+                let manager = PostgresManager::new(config.clone()).with_recycling(method);
+                Db::Connpool(
+                    connpool::Pool::builder(manager.single())
+                        .max_open(size)
+                        .build()
+                        .await?,
+                )
+            }
+            Kind::Deadpool => {
+                let manager = deadpool_postgres::Manager::from_config(
+                    config.clone(),
+                    NoTls,
+                    deadpool_postgres::ManagerConfig::default(),
+                );
+                Db::Deadpool(
+                    deadpool_postgres::Pool::builder(manager)
+                        .max_size(size)
+                        .build()?,
+                )
+            }
+            Kind::Bb8 => {
+                let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+                Db::Bb8(
+                    bb8::Pool::builder()
+                        .max_size(u32::try_from(size)?)
+                        .build(manager)
+                        .await?,
+                )
+            }
+            Kind::Sqlx => Db::Sqlx(
+                sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(u32::try_from(size)?)
+                    .connect(url)
+                    .await?,
+            ),
+        })
+    }
+
+    async fn close(self) {
+        match self {
+            Db::Connpool(pool) => pool.close().await,
+            Db::Deadpool(pool) => pool.close(),
+            Db::Bb8(pool) => drop(pool),
+            Db::Sqlx(pool) => pool.close().await,
+        }
+    }
+
+    /// One request of `workload`.
+    async fn request(&self, workload: Workload) -> Result<(), BoxError> {
+        match self {
+            Db::Connpool(pool) => {
+                let conn = pool.get().await?;
+                on_client(&conn, workload, |sql| conn.prepare_cached(sql)).await
+            }
+            Db::Deadpool(pool) => {
+                let conn = pool.get().await?;
+                on_client(&conn, workload, |sql| conn.prepare_cached(sql)).await
+            }
+            Db::Bb8(pool) => {
+                let conn = pool.get().await?;
+                on_client(&conn, workload, |sql| conn.prepare(sql)).await
+            }
+            Db::Sqlx(pool) => on_sqlx(pool, workload).await,
+        }
+    }
+}
+
+fn random_id() -> i32 {
+    fastrand::i32(1..=10_000)
+}
+
+/// One request on a tokio-postgres client, its statements from `prepare`.
+async fn on_client<'a, F, Fut>(
+    client: &'a Client,
+    workload: Workload,
+    prepare: F,
+) -> Result<(), BoxError>
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + 'a,
+{
+    match workload {
+        Workload::Single => {
+            let select = prepare(SELECT_WORLD).await?;
+            let row = client.query_one(&select, &[&random_id()]).await?;
+            std::hint::black_box((row.get::<_, i32>(0), row.get::<_, i32>(1)));
+        }
+        Workload::Queries => {
+            std::hint::black_box(worlds(client, &prepare(SELECT_WORLD).await?).await?);
+        }
+        Workload::Fortunes => {
+            let select = prepare(SELECT_FORTUNES).await?;
+            let rows = client.query(&select, &[]).await?;
+            let fortunes = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+            std::hint::black_box(render(fortunes));
+        }
+        Workload::Updates => {
+            let select = prepare(SELECT_WORLD).await?;
+            let update = prepare(UPDATE_WORLDS).await?;
+            let (ids, numbers) = new_numbers(worlds(client, &select).await?);
+            client.execute(&update, &[&ids, &numbers]).await?;
+        }
+    }
+    Ok(())
+}
+
+/// [`QUERIES`] rows of `world`, pipelined on `client`.
+async fn worlds(
+    client: &Client,
+    select: &tokio_postgres::Statement,
+) -> Result<Vec<(i32, i32)>, BoxError> {
+    let ids: Vec<i32> = (0..QUERIES).map(|_| random_id()).collect();
+    let params: Vec<[&(dyn ToSql + Sync); 1]> = ids.iter().map(|id| [id as _]).collect();
+    let rows = try_join_all(params.iter().map(|p| client.query_one(select, p))).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+/// The rows' ids (sorted, once each: concurrent updates then lock rows in
+/// one order) and new random numbers for them.
+fn new_numbers(mut rows: Vec<(i32, i32)>) -> (Vec<i32>, Vec<i32>) {
+    rows.sort_unstable();
+    rows.dedup_by_key(|r| r.0);
+    rows.into_iter().map(|(id, _)| (id, random_id())).unzip()
+}
+
+/// The fortunes page: one fortune added, sorted by message, escaped.
+fn render(mut fortunes: Vec<(i32, String)>) -> String {
+    fortunes.push((0, "Additional fortune added at request time.".to_owned()));
+    fortunes.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut html = String::from(
+        "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table><tr><th>id</th><th>message</th></tr>",
+    );
+    for (id, message) in &fortunes {
+        html.push_str(&format!("<tr><td>{id}</td><td>"));
+        for c in message.chars() {
+            match c {
+                '<' => html.push_str("&lt;"),
+                '>' => html.push_str("&gt;"),
+                '&' => html.push_str("&amp;"),
+                '"' => html.push_str("&quot;"),
+                '\'' => html.push_str("&#x27;"),
+                c => html.push(c),
+            }
+        }
+        html.push_str("</td></tr>");
+    }
+    html.push_str("</table></body></html>");
+    html
+}
+
+/// One request through sqlx (its statement cache is per connection, on by
+/// default; one connection per request, its queries one after another).
+async fn on_sqlx(pool: &sqlx::PgPool, workload: Workload) -> Result<(), BoxError> {
+    let mut conn = pool.acquire().await?;
+    match workload {
+        Workload::Single => {
+            let row: (i32, i32) = sqlx::query_as(SELECT_WORLD)
+                .bind(random_id())
+                .fetch_one(&mut *conn)
+                .await?;
+            std::hint::black_box(row);
+        }
+        Workload::Queries | Workload::Updates => {
+            let mut rows = Vec::with_capacity(QUERIES);
+            for _ in 0..QUERIES {
+                let row: (i32, i32) = sqlx::query_as(SELECT_WORLD)
+                    .bind(random_id())
+                    .fetch_one(&mut *conn)
+                    .await?;
+                rows.push(row);
+            }
+            if workload == Workload::Updates {
+                let (ids, numbers) = new_numbers(rows);
+                sqlx::query(UPDATE_WORLDS)
+                    .bind(ids)
+                    .bind(numbers)
+                    .execute(&mut *conn)
+                    .await?;
+            } else {
+                std::hint::black_box(rows);
+            }
+        }
+        Workload::Fortunes => {
+            let fortunes: Vec<(i32, String)> = sqlx::query_as(SELECT_FORTUNES)
+                .fetch_all(&mut *conn)
+                .await?;
+            std::hint::black_box(render(fortunes));
+        }
+    }
+    Ok(())
+}
+
+/// What one cell measured.
+struct Cell {
+    per_second: f64,
+    p50: Duration,
+    p99: Duration,
+    longest: Duration,
+    starved: usize,
+    errors: usize,
+    /// Session resets the pool ran (connpool's recycle counter).
+    resets: Option<u64>,
+}
+
+/// Runs `tasks` tasks of `workload` against `db`: warm-up, then the window.
+async fn measure(
+    db: Arc<Db>,
+    workload: Workload,
+    tasks: usize,
+    warmup: Duration,
+    window: Duration,
+) -> Cell {
+    let start = Instant::now();
+    let (from, until) = (start + warmup, start + warmup + window);
+    let handles: Vec<_> = (0..tasks)
+        .map(|_| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                // (latencies of requests begun in the window, done in it, errors)
+                let (mut latencies, mut done, mut errors) = (Vec::new(), 0usize, 0usize);
+                loop {
+                    let began = Instant::now();
+                    if began >= until {
+                        break;
+                    }
+                    let ok = db.request(workload).await.is_ok();
+                    let ended = Instant::now();
+                    if !ok {
+                        errors += 1;
+                    }
+                    if began >= from {
+                        latencies.push(ended - began);
+                        done += usize::from(ok && ended <= until);
+                    }
+                }
+                (latencies, done, errors)
+            })
+        })
+        .collect();
+    let (mut latencies, mut done, mut starved, mut errors) = (Vec::new(), 0, 0, 0);
+    for handle in handles {
+        let (l, d, e) = handle.await.expect("a load task panicked");
+        latencies.extend(l);
+        done += d;
+        errors += e;
+        starved += usize::from(d == 0);
+    }
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        latencies
+            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Cell {
+        per_second: done as f64 / window.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        longest: latencies.last().copied().unwrap_or_default(),
+        starved,
+        errors,
+        resets: None,
+    }
+}
+
+/// TechEmpower's schema and rows.
+async fn set_up(client: &Client) -> Result<(), BoxError> {
+    client
+        .batch_execute(
+            "DROP TABLE IF EXISTS world, fortune; \
+             CREATE TABLE world (id integer PRIMARY KEY, randomnumber integer NOT NULL DEFAULT 0); \
+             INSERT INTO world SELECT n, 1 + floor(random() * 10000)::int FROM generate_series(1, 10000) n; \
+             CREATE TABLE fortune (id integer PRIMARY KEY, message varchar(2048) NOT NULL); \
+             INSERT INTO fortune VALUES \
+             (1, 'fortune: No such file or directory'), \
+             (2, 'A computer scientist is someone who fixes things that aren''t broken.'), \
+             (3, 'After enough decimal places, nobody gives a damn.'), \
+             (4, 'A bad random number generator: 1, 1, 1, 1, 1, 4.33e+67, 1, 1, 1'), \
+             (5, 'A computer program does what you tell it to do, not what you want it to do.'), \
+             (6, 'Emacs is a nice operating system, but I prefer UNIX. — Tom Christaensen'), \
+             (7, 'Any program that runs right is obsolete.'), \
+             (8, 'A list is only as strong as its weakest link. — Donald Knuth'), \
+             (9, 'Feature: A bug with seniority.'), \
+             (10, 'Computers make very fast, very accurate mistakes.'), \
+             (11, '<script>alert(\"This should not be displayed in a browser alert box.\");</script>'), \
+             (12, 'フレームワークのベンチマーク'); \
+             ANALYZE world, fortune",
+        )
+        .await?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let mut args = Args::parse();
+    if args.quick {
+        args.seconds = 0.3;
+        args.warmup = 0.2;
+        args.tasks = vec![64];
+    }
+    let Some(server) = support::pg_support::shared() else {
+        return Err("no PostgreSQL server (set DATABASE_URL or install PostgreSQL)".into());
+    };
+    eprintln!("server: {}", server.describe());
+    let admin = server.client().await;
+    set_up(&admin).await?;
+    let config = server.config();
+    let (warmup, window) = (
+        Duration::from_secs_f64(args.warmup),
+        Duration::from_secs_f64(args.seconds),
+    );
+    println!(
+        "pool size {}, {:.1} s measured per cell after {:.1} s of warm-up\n",
+        args.pool_size, args.seconds, args.warmup
+    );
+    let mut failed = 0;
+    for workload in Workload::ALL {
+        for &tasks in &args.tasks {
+            println!("### {}, {tasks} tasks\n", workload.name());
+            println!("| pool | requests/s | ÷ deadpool | p50 | p99 | longest | starved tasks |");
+            println!("|---|---:|---:|---:|---:|---:|---:|");
+            let mut cells = Vec::new();
+            for kind in Kind::ALL {
+                let db = Arc::new(Db::build(kind, &config, server.url(), args.pool_size).await?);
+                let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
+                if let Db::Connpool(pool) = &*db {
+                    cell.resets = Some(pool.state().counters.recycles);
+                }
+                if let Ok(db) = Arc::try_unwrap(db) {
+                    db.close().await;
+                }
+                failed += cell.errors;
+                cells.push((kind, cell));
+            }
+            let deadpool = cells
+                .iter()
+                .find(|(k, _)| *k == Kind::Deadpool)
+                .map_or(1.0, |(_, c)| c.per_second);
+            for (kind, c) in &cells {
+                let mut errors = if c.errors > 0 {
+                    format!(" ({} errors)", c.errors)
+                } else {
+                    String::new()
+                };
+                if let Some(resets) = c.resets {
+                    errors.push_str(&format!(" ({resets} resets)"));
+                }
+                println!(
+                    "| {}{errors} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} ms | {} |",
+                    kind.name(),
+                    c.per_second,
+                    c.per_second / deadpool,
+                    ms(c.p50),
+                    ms(c.p99),
+                    ms(c.longest),
+                    c.starved
+                );
+            }
+            println!();
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} requests failed").into());
+    }
+    Ok(())
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

@@ -1,0 +1,202 @@
+//! The dial of a tracked session: the socket is opened here, as
+//! tokio-postgres would open it, and wrapped in a [`Tap`] before the
+//! startup exchange (`Config::connect_raw`), so that the pool sees the
+//! protocol the session speaks.
+//!
+//! What tokio-postgres's own dial does is followed: every host (and
+//! `hostaddr`) in order, or shuffled with `load_balance_hosts=random`; each
+//! address a host name resolves to; the port of each host (or the one
+//! port); `connect_timeout` per attempt; `TCP_NODELAY`, TCP keepalive and
+//! `tcp_user_timeout`; Unix sockets (`host=/run/postgresql`). A host that
+//! fails is followed by the next; when all fail, the error is the last
+//! startup error, or, if no socket opened, the caller dials with
+//! tokio-postgres for its error.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_postgres::config::{Host, LoadBalanceHosts, TargetSessionAttrs};
+use tokio_postgres::tls::NoTlsStream;
+use tokio_postgres::{Client, Config, Connection, NoTls};
+
+use super::session::{Session, Tap};
+
+/// A tracked connection: the client, its connection (to spawn) and what
+/// its tap learns.
+pub(super) type Tracked = (Client, Connection<Tap<Stream>, NoTlsStream>, Arc<Session>);
+
+/// Whether [`connect`] can dial for `config`: not when a session must be
+/// checked for being read-write or read-only after its startup (then
+/// tokio-postgres dials, and the session is not tracked).
+pub(super) fn can_track(config: &Config) -> bool {
+    config.get_target_session_attrs() == TargetSessionAttrs::Any
+}
+
+/// Dials `config` without TLS, tracked. `None`: no socket could be opened
+/// (then tokio-postgres's own dial says why, in its words).
+pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_postgres::Error> {
+    let hosts = config.get_hosts();
+    let addrs = config.get_hostaddrs();
+    let count = hosts.len().max(addrs.len());
+    let mut order: Vec<usize> = (0..count).collect();
+    if config.get_load_balance_hosts() == LoadBalanceHosts::Random {
+        fastrand::shuffle(&mut order);
+    }
+    let mut last = None;
+    for i in order {
+        let port = config
+            .get_ports()
+            .get(i)
+            .or_else(|| config.get_ports().first())
+            .copied()
+            .unwrap_or(5432);
+        let targets: Vec<Target> = match (addrs.get(i), hosts.get(i)) {
+            (Some(ip), _) => vec![Target::Tcp(SocketAddr::new(*ip, port))],
+            (None, Some(Host::Tcp(name))) => {
+                let mut found: Vec<Target> =
+                    match tokio::net::lookup_host((name.as_str(), port)).await {
+                        Ok(found) => found.map(Target::Tcp).collect(),
+                        Err(_) => continue,
+                    };
+                if config.get_load_balance_hosts() == LoadBalanceHosts::Random {
+                    fastrand::shuffle(&mut found);
+                }
+                found
+            }
+            #[cfg(unix)]
+            (None, Some(Host::Unix(dir))) => {
+                vec![Target::Unix(dir.join(format!(".s.PGSQL.{port}")))]
+            }
+            (None, None) => continue,
+        };
+        for target in targets {
+            let Ok(stream) = open(&target, config).await else {
+                continue;
+            };
+            let session = Arc::new(Session::default());
+            match config
+                .connect_raw(Tap::new(stream, Arc::clone(&session)), NoTls)
+                .await
+            {
+                Ok((client, connection)) => {
+                    session.arm();
+                    return Ok(Some((client, connection, session)));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+    }
+    match last {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+enum Target {
+    Tcp(SocketAddr),
+    #[cfg(unix)]
+    Unix(std::path::PathBuf),
+}
+
+/// Opens the socket to `target`, set up as tokio-postgres sets it up.
+async fn open(target: &Target, config: &Config) -> io::Result<Stream> {
+    let timeout = config.get_connect_timeout().copied();
+    match target {
+        Target::Tcp(addr) => {
+            let stream = within(timeout, TcpStream::connect(addr)).await?;
+            stream.set_nodelay(true)?;
+            let sock = SockRef::from(&stream);
+            #[cfg(target_os = "linux")]
+            if let Some(t) = config.get_tcp_user_timeout() {
+                sock.set_tcp_user_timeout(Some(*t))?;
+            }
+            if config.get_keepalives() {
+                let mut keepalive = TcpKeepalive::new().with_time(config.get_keepalives_idle());
+                if let Some(interval) = config.get_keepalives_interval() {
+                    keepalive = keepalive.with_interval(interval);
+                }
+                #[cfg(not(any(target_os = "windows", target_os = "openbsd")))]
+                if let Some(retries) = config.get_keepalives_retries() {
+                    keepalive = keepalive.with_retries(retries);
+                }
+                sock.set_tcp_keepalive(&keepalive)?;
+            }
+            Ok(Stream::Tcp(stream))
+        }
+        #[cfg(unix)]
+        Target::Unix(path) => Ok(Stream::Unix(
+            within(timeout, tokio::net::UnixStream::connect(path)).await?,
+        )),
+    }
+}
+
+async fn within<T>(
+    limit: Option<Duration>,
+    f: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, f)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+        None => f.await,
+    }
+}
+
+/// The socket of a tracked session.
+#[derive(Debug)]
+pub(super) enum Stream {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! Session tracking: [`Tap`], a stream between tokio-postgres and the socket
+//! that reads the protocol going by, and [`Session`], what it learns, read
+//! by the pool when a borrower gives the connection back.
+//!
+//! Frontend messages: the SQL of every `Query` and `Parse` is classified
+//! ([`classify`](super::classify)); a statement `Parse`d dirty stays dirty
+//! for every `Bind` of it. `Query`, `Sync` and `FunctionCall` each await a
+//! `ReadyForQuery`. Backend messages: the transaction status of each
+//! `ReadyForQuery`. The session is clean when no dirty statement was sent
+//! since the last reset, every request was answered and the last answer
+//! said "idle, outside a transaction".
+//!
+//! The tap starts reading once the connection is up ([`Session::arm`]):
+//! the startup exchange before (SSL request, authentication) goes by
+//! unread.
+
+use std::collections::HashSet;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::classify::{Effect, classify};
+
+/// What the tap learned of one session. Shared by the [`Tap`] (in the
+/// connection task) and the [`PgConnection`](super::PgConnection).
+#[derive(Debug, Default)]
+pub(super) struct Session {
+    armed: AtomicBool,
+    /// A statement that may change session state was sent since the last
+    /// reset.
+    dirty: AtomicBool,
+    /// A statement that may deallocate prepared statements was sent.
+    forgets: AtomicBool,
+    /// Requests sent and not yet answered by `ReadyForQuery`.
+    outstanding: AtomicI64,
+    /// The transaction status of the last `ReadyForQuery`: `I`, `T` or `E`.
+    status: AtomicU8,
+}
+
+impl Session {
+    /// Starts reading the protocol (the connection is up and idle).
+    pub(super) fn arm(&self) {
+        self.status.store(b'I', Ordering::SeqCst);
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the session is as the last reset (or the dial) left it.
+    pub(super) fn is_clean(&self) -> bool {
+        self.armed.load(Ordering::SeqCst)
+            && !self.dirty.load(Ordering::SeqCst)
+            && self.outstanding.load(Ordering::SeqCst) == 0
+            && self.status.load(Ordering::SeqCst) == b'I'
+    }
+
+    /// Whether a transaction block may be open (or a request unanswered).
+    pub(super) fn in_transaction(&self) -> bool {
+        self.outstanding.load(Ordering::SeqCst) != 0 || self.status.load(Ordering::SeqCst) != b'I'
+    }
+
+    /// Whether a statement that may have deallocated prepared statements was
+    /// sent since the last reset.
+    pub(super) fn forgot(&self) -> bool {
+        self.forgets.load(Ordering::SeqCst)
+    }
+
+    /// The session was reset, and everything sent was answered.
+    pub(super) fn reset(&self) {
+        self.dirty.store(false, Ordering::SeqCst);
+        self.forgets.store(false, Ordering::SeqCst);
+    }
+
+    fn mark(&self, effect: Effect) {
+        match effect {
+            Effect::Clean => {}
+            Effect::Dirty => self.dirty.store(true, Ordering::SeqCst),
+            Effect::Forgets => {
+                self.forgets.store(true, Ordering::SeqCst);
+                self.dirty.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+/// A stream that reads the PostgreSQL protocol going by into a [`Session`].
+#[derive(Debug)]
+pub(super) struct Tap<S> {
+    inner: S,
+    session: Arc<Session>,
+    sent: Reader,
+    received: Reader,
+    /// Protocol-level statements `Parse`d from dirty SQL, by name.
+    dirty_statements: HashSet<Vec<u8>>,
+}
+
+impl<S> Tap<S> {
+    pub(super) fn new(inner: S, session: Arc<Session>) -> Self {
+        Self {
+            inner,
+            session,
+            sent: Reader::new(true),
+            received: Reader::new(false),
+            dirty_statements: HashSet::new(),
+        }
+    }
+
+    fn on_sent(&mut self, bytes: &[u8]) {
+        if !self.session.armed.load(Ordering::Relaxed) {
+            return;
+        }
+        let Self {
+            sent,
+            session,
+            dirty_statements,
+            ..
+        } = self;
+        sent.feed(bytes, |kind, body| {
+            on_frontend(session, dirty_statements, kind, body)
+        });
+    }
+
+    fn on_received(&mut self, bytes: &[u8]) {
+        if !self.session.armed.load(Ordering::Relaxed) {
+            return;
+        }
+        let session = &self.session;
+        self.received.feed(bytes, |kind, body| {
+            if kind == b'Z' {
+                session
+                    .status
+                    .store(body.first().copied().unwrap_or(b'E'), Ordering::SeqCst);
+                session.outstanding.fetch_sub(1, Ordering::SeqCst);
+            }
+        });
+    }
+}
+
+/// A frontend message `kind` with its `body` (only for the kinds
+/// [`Reader`] keeps bodies of).
+fn on_frontend(session: &Session, dirty: &mut HashSet<Vec<u8>>, kind: u8, body: &[u8]) {
+    match kind {
+        b'Q' => {
+            session.outstanding.fetch_add(1, Ordering::SeqCst);
+            session.mark(classify(&String::from_utf8_lossy(cstr(body))));
+        }
+        b'S' => {
+            session.outstanding.fetch_add(1, Ordering::SeqCst);
+        }
+        b'F' => {
+            // A function called by oid: unknown effect.
+            session.outstanding.fetch_add(1, Ordering::SeqCst);
+            session.mark(Effect::Dirty);
+        }
+        b'P' => {
+            let name = cstr(body);
+            let sql = cstr(&body[(name.len() + 1).min(body.len())..]);
+            let effect = classify(&String::from_utf8_lossy(sql));
+            if effect != Effect::Clean {
+                // The statement is only prepared yet; it counts as run
+                // now (tokio-postgres runs what it prepares), and again at
+                // every `Bind` of it.
+                dirty.insert(name.to_vec());
+                session.mark(effect);
+            } else if !dirty.is_empty() {
+                dirty.remove(name);
+            }
+        }
+        b'B' if !dirty.is_empty() => {
+            let portal = cstr(body);
+            let statement = cstr(&body[(portal.len() + 1).min(body.len())..]);
+            if dirty.contains(statement) {
+                session.mark(Effect::Dirty);
+            }
+        }
+        b'C' if !dirty.is_empty() && body.first() == Some(&b'S') => {
+            dirty.remove(cstr(&body[1..]));
+        }
+        _ => {}
+    }
+}
+
+/// The bytes of `body` up to its first NUL.
+fn cstr(body: &[u8]) -> &[u8] {
+    let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
+    &body[..end]
+}
+
+/// Reads typed messages (a kind byte, a big-endian length that counts
+/// itself, the body) out of a byte stream cut anywhere.
+#[derive(Debug)]
+struct Reader {
+    /// The header read so far.
+    header: [u8; 5],
+    header_len: usize,
+    /// Body bytes still to come of the current message.
+    remaining: usize,
+    /// Whether the current message's body is kept.
+    keep: bool,
+    body: Vec<u8>,
+    frontend: bool,
+}
+
+impl Reader {
+    fn new(frontend: bool) -> Self {
+        Self {
+            header: [0; 5],
+            header_len: 0,
+            remaining: 0,
+            keep: false,
+            body: Vec::new(),
+            frontend,
+        }
+    }
+
+    /// Whether the body of a message of `kind` is needed.
+    fn keeps(&self, kind: u8) -> bool {
+        if self.frontend {
+            matches!(kind, b'Q' | b'P' | b'B' | b'C')
+        } else {
+            kind == b'Z'
+        }
+    }
+
+    fn feed(&mut self, mut bytes: &[u8], mut on: impl FnMut(u8, &[u8])) {
+        while !bytes.is_empty() {
+            if self.header_len < 5 {
+                let take = (5 - self.header_len).min(bytes.len());
+                self.header[self.header_len..self.header_len + take]
+                    .copy_from_slice(&bytes[..take]);
+                self.header_len += take;
+                bytes = &bytes[take..];
+                if self.header_len < 5 {
+                    return;
+                }
+                let len = i32::from_be_bytes([
+                    self.header[1],
+                    self.header[2],
+                    self.header[3],
+                    self.header[4],
+                ]);
+                self.remaining = usize::try_from(len).unwrap_or(4).saturating_sub(4);
+                self.keep = self.keeps(self.header[0]);
+                self.body.clear();
+            }
+            let take = self.remaining.min(bytes.len());
+            if self.keep {
+                self.body.extend_from_slice(&bytes[..take]);
+            }
+            self.remaining -= take;
+            bytes = &bytes[take..];
+            if self.remaining == 0 {
+                on(self.header[0], &self.body);
+                self.header_len = 0;
+                if self.body.capacity() > 64 * 1024 {
+                    self.body = Vec::new();
+                }
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = result {
+            let new = &buf.filled()[before..];
+            if !new.is_empty() {
+                self.on_received(new);
+            }
+        }
+        result
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = result {
+            self.on_sent(&buf[..n]);
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(kind: u8, body: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind];
+        m.extend_from_slice(&(body.len() as i32 + 4).to_be_bytes());
+        m.extend_from_slice(body);
+        m
+    }
+
+    fn tap() -> Tap<()> {
+        let session = Arc::new(Session::default());
+        session.arm();
+        Tap::new((), session)
+    }
+
+    /// Messages cut at every byte are read as whole ones.
+    #[test]
+    fn tracks_dirty_sql_open_transactions_and_answers() {
+        let mut t = tap();
+        let mut sent = message(b'P', b"s1\0SELECT $1\0\0\0");
+        sent.extend(message(b'B', b"\0s1\0\0\0\0\0\0\0"));
+        sent.extend(message(b'S', b""));
+        for byte in &sent {
+            t.on_sent(std::slice::from_ref(byte));
+        }
+        assert!(!t.session.is_clean(), "unanswered");
+        for byte in message(b'Z', b"I") {
+            t.on_received(&[byte]);
+        }
+        assert!(t.session.is_clean());
+
+        t.on_sent(&message(b'Q', b"BEGIN\0"));
+        t.on_received(&message(b'Z', b"T"));
+        assert!(!t.session.is_clean(), "in a transaction");
+        t.on_sent(&message(b'Q', b"COMMIT\0"));
+        t.on_received(&message(b'Z', b"I"));
+        assert!(t.session.is_clean());
+
+        // A dirty statement prepared once is dirty at every Bind.
+        t.on_sent(&message(b'P', b"s2\0SET search_path = x\0\0\0"));
+        t.session.reset();
+        t.on_sent(&message(b'B', b"\0s2\0\0\0\0\0\0\0"));
+        assert!(!t.session.is_clean());
+        t.session.reset();
+        t.on_sent(&message(b'C', b"Ss2\0"));
+        t.on_sent(&message(b'B', b"\0s2\0\0\0\0\0\0\0"));
+        assert!(t.session.is_clean(), "closed, and the name reused clean");
+    }
+}

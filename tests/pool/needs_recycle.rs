@@ -1,0 +1,101 @@
+//! `Manager::needs_recycle`: a manager that recycles is asked on every
+//! return whether this connection needs it; `false` takes the fast path
+//! (no task, no recycle), a panic counts as `true`, and an `after_return`
+//! hook makes every return recycle without asking.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use connpool::{HookFuture, Manager, Pool, async_trait};
+
+#[derive(Default)]
+struct Counts {
+    /// What `needs_recycle` answers (unless it panics).
+    needs: AtomicBool,
+    panics: AtomicBool,
+    asked: AtomicUsize,
+    recycled: AtomicUsize,
+}
+
+struct Dirty(Arc<Counts>);
+
+#[async_trait]
+impl Manager for Dirty {
+    type Key = ();
+    type Connection = u32;
+    type Error = std::io::Error;
+
+    async fn connect(&self, _: &()) -> Result<u32, std::io::Error> {
+        Ok(7)
+    }
+
+    fn recycles(&self) -> bool {
+        true
+    }
+
+    fn needs_recycle(&self, _: &mut u32) -> bool {
+        self.0.asked.fetch_add(1, Ordering::SeqCst);
+        assert!(!self.0.panics.load(Ordering::SeqCst), "scripted panic");
+        self.0.needs.load(Ordering::SeqCst)
+    }
+
+    async fn recycle(&self, _: &mut u32) -> Result<(), std::io::Error> {
+        self.0.recycled.fetch_add(1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+async fn pool(counts: &Arc<Counts>, hooked: bool) -> Pool<Dirty> {
+    fn hook<'a>(_: &'a mut u32, _: &'a ()) -> HookFuture<'a, std::io::Error> {
+        Box::pin(async { Ok(()) })
+    }
+    let builder = Pool::builder(Dirty(Arc::clone(counts))).max_open(1);
+    let builder = if hooked {
+        builder.after_return(hook)
+    } else {
+        builder
+    };
+    builder.build().await.unwrap()
+}
+
+/// Returns one connection, lets the pool settle; (asked, recycled, the
+/// pool's recycle counter) so far.
+async fn round(pool: &Pool<Dirty>, counts: &Counts) -> (usize, usize, u64) {
+    drop(pool.get().await.unwrap());
+    pool.settled().await;
+    (
+        counts.asked.load(Ordering::SeqCst),
+        counts.recycled.load(Ordering::SeqCst),
+        pool.state().counters.recycles,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_needs_no_recycle_takes_the_fast_path() {
+    let counts = Arc::new(Counts::default());
+    let pool = pool(&counts, false).await;
+    assert_eq!(
+        round(&pool, &counts).await,
+        (1, 0, 0),
+        "clean: not recycled"
+    );
+    assert_eq!(round(&pool, &counts).await, (2, 0, 0));
+    counts.needs.store(true, Ordering::SeqCst);
+    assert_eq!(round(&pool, &counts).await, (3, 1, 1), "dirty: recycled");
+    counts.panics.store(true, Ordering::SeqCst);
+    assert_eq!(round(&pool, &counts).await, (4, 2, 2), "a panic: recycled");
+    counts.panics.store(false, Ordering::SeqCst);
+    counts.needs.store(false, Ordering::SeqCst);
+    assert_eq!(round(&pool, &counts).await, (5, 2, 2));
+    assert_eq!(pool.state().counters.dials, 1, "never closed");
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_after_return_hook_recycles_every_return_without_asking() {
+    let counts = Arc::new(Counts::default());
+    let pool = pool(&counts, true).await;
+    assert_eq!(round(&pool, &counts).await, (0, 1, 1));
+    assert_eq!(round(&pool, &counts).await, (0, 2, 2));
+    pool.close().await;
+}
