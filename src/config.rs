@@ -153,8 +153,8 @@ pub struct Config {
 
 impl Config {
     /// The caps as built.
-    pub(crate) fn limits(&self) -> crate::control::Limits {
-        crate::control::Limits {
+    pub(crate) fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
             max_open: self.max_open,
             max_open_per_key: self.max_open_per_key,
             max_idle: self.max_idle,

@@ -102,7 +102,8 @@
 //! | `builder` | the settings, their defaults and their validation |
 //! | `config` | the validated configuration, the defaults, sizing advice |
 //! | `pool` | the public pool: get, state, close |
-//! | `control` | run-time control of a running pool: [`Limits`] and resize, closing keys on demand, `min_idle` per key |
+//! | `limits` | [`Limits`], the caps, and the rules that keep them consistent |
+//! | `control` | run-time control of a running pool: resize, closing keys on demand, `min_idle` per key |
 //! | `metrics` | the `metrics` facade's series (feature `metrics`) |
 //! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
 //! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
@@ -134,6 +135,7 @@ mod error;
 mod guard;
 mod hooks;
 mod inner;
+mod limits;
 #[cfg(all(test, connpool_loom))]
 mod loom_tests;
 mod maintenance;
@@ -170,10 +172,10 @@ pub use config::{
     DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BORROWERS, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME,
     DEFAULT_MAX_OPEN, DEFAULT_NAME, DEFAULT_PING_TIMEOUT, HealthCheck,
 };
-pub use control::Limits;
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
 pub use hooks::HookFuture;
+pub use limits::Limits;
 pub use manager::{Lending, Manager};
 pub use pool::Pool;
 pub use reports::Leak;

@@ -19,16 +19,8 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use crate::config::Config;
-use crate::control::Limits;
-
-/// The counts the gauges show: idle, used (lent), pending (waiting).
-#[derive(Debug, Clone, Copy)]
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) struct Gauges {
-    pub(crate) idle: usize,
-    pub(crate) used: usize,
-    pub(crate) pending: usize,
-}
+use crate::limits::Limits;
+use crate::stats::Gauges;
 
 #[cfg(feature = "metrics")]
 pub(crate) use on::Metrics;

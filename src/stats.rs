@@ -213,3 +213,12 @@ pub struct KeyState {
     /// Cumulative counters since the pool started tracking this key.
     pub counters: Counters,
 }
+
+/// The counts the gauges show: idle, used (lent), pending (waiting).
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) struct Gauges {
+    pub(crate) idle: usize,
+    pub(crate) used: usize,
+    pub(crate) pending: usize,
+}

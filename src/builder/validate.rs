@@ -4,8 +4,8 @@
 use super::Builder;
 use crate::clock;
 use crate::config::{Config, HealthCheck};
-use crate::control::Limits;
 use crate::error::ConfigError;
+use crate::limits::Limits;
 use crate::manager::Manager;
 
 // Bounds that keep a connection's life record small (its counts are narrow).

@@ -25,8 +25,8 @@
 //! they bring back (`dial_done`, `keepalive_done`).
 
 use super::{State, Transition};
-use crate::control::Limits;
 use crate::error::ConfigError;
+use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::{CloseReason, KeyState};
 use crate::store::KeyId;

@@ -68,7 +68,7 @@ pub(crate) use waiting::Outcome;
 
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::control::Limits;
+use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
 use crate::store::{

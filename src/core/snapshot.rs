@@ -4,7 +4,7 @@
 use super::State;
 use crate::clock::Tick;
 use crate::manager::Manager;
-use crate::metrics::Gauges;
+use crate::stats::Gauges;
 use crate::stats::{KeyState, PoolState};
 use crate::store::ConnId;
 
