@@ -12,9 +12,10 @@ use std::sync::Arc;
 use connpool::managers::postgres::{PgError, SharedPostgres, SingleDatabase};
 use connpool::{CloseReason, Pool};
 use tokio::sync::Barrier;
+use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, SimpleQueryMessage};
 
+use super::pg_session::server_statements;
 use super::postgres::{backend_pid, bounded, manager, unique, wait_for};
 use crate::support;
 use crate::support::pg::PgServer;
@@ -141,19 +142,6 @@ async fn fifty_borrowers_pipeline_on_one_connection() {
         pool.close().await;
     })
     .await;
-}
-
-/// Prepared statements of this session (tokio-postgres's `s<n>`).
-async fn server_statements(conn: &Client) -> Vec<String> {
-    conn.simple_query("SELECT name FROM pg_prepared_statements")
-        .await
-        .unwrap()
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-            _ => None,
-        })
-        .collect()
 }
 
 /// 50 borrowers of one connection ask for the same uncached statement at
