@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release --features postgres --example techempower            # the full run
 //! cargo run --release --features postgres --example techempower -- --quick # a few seconds (CI)
+//! cargo run --release --features postgres --example techempower -- --workloads single,fortunes
 //! ```
 //!
 //! The server is `DATABASE_URL`'s, else a throwaway PostgreSQL started for
@@ -20,8 +21,9 @@
 //! - **updates**: 20 rows read (as in `queries`), each given a new random
 //!   number, written back in one `UPDATE … FROM unnest(…)`.
 //!
-//! The pools: connpool with its default ([`RecyclingMethod::Clean`]) and
-//! with `Fast`, deadpool-postgres with its default (`Fast`), bb8-postgres
+//! The pools: connpool with its default ([`RecyclingMethod::Clean`]), with
+//! `Fast`, and lent shared ([`SharedPostgres`], up to 32 borrowers per
+//! connection, their statements pipelined), deadpool-postgres with its default (`Fast`), bb8-postgres
 //! and sqlx's `PgPool`, each with 16 connections (`--pool-size`), under 64
 //! and 256 concurrent tasks (`--tasks`). Statements are prepared once per
 //! connection where the pool caches them (connpool and deadpool's
@@ -36,6 +38,7 @@
 //! that fails is counted apart (and must not happen).
 //!
 //! [`RecyclingMethod::Clean`]: connpool::managers::postgres::RecyclingMethod::Clean
+//! [`SharedPostgres`]: connpool::managers::postgres::SharedPostgres
 
 #[path = "support/mod.rs"]
 mod support;
@@ -45,7 +48,9 @@ use std::time::{Duration, Instant};
 
 use bb8_postgres::PostgresConnectionManager;
 use clap::Parser;
-use connpool::managers::postgres::{PostgresManager, RecyclingMethod, SingleDatabase};
+use connpool::managers::postgres::{
+    PostgresManager, RecyclingMethod, SharedPostgres, SingleDatabase,
+};
 use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, NoTls};
@@ -56,6 +61,8 @@ const SELECT_WORLD: &str = "SELECT id, randomnumber FROM world WHERE id = $1";
 const SELECT_FORTUNES: &str = "SELECT id, message FROM fortune";
 const UPDATE_WORLDS: &str = "UPDATE world SET randomnumber = v.r \
      FROM (SELECT unnest($1::int[]) AS id, unnest($2::int[]) AS r) AS v WHERE world.id = v.id";
+/// Borrowers per connection of connpool's shared pool.
+const SHARED_BORROWERS: usize = 32;
 /// Rows read (and written) by one `queries` or `updates` request.
 const QUERIES: usize = 20;
 
@@ -77,9 +84,12 @@ struct Args {
     /// Connections per pool.
     #[arg(long, default_value_t = 16)]
     pool_size: usize,
+    /// The workloads to run, comma-separated (default: all four).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    workloads: Vec<Workload>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Workload {
     Single,
     Queries,
@@ -109,15 +119,17 @@ impl Workload {
 enum Kind {
     Connpool,
     ConnpoolFast,
+    ConnpoolShared,
     Deadpool,
     Bb8,
     Sqlx,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::Connpool,
         Kind::ConnpoolFast,
+        Kind::ConnpoolShared,
         Kind::Deadpool,
         Kind::Bb8,
         Kind::Sqlx,
@@ -127,6 +139,7 @@ impl Kind {
         match self {
             Kind::Connpool => "connpool (default: Clean)",
             Kind::ConnpoolFast => "connpool Fast",
+            Kind::ConnpoolShared => "connpool shared",
             Kind::Deadpool => "deadpool-postgres (default: Fast)",
             Kind::Bb8 => "bb8-postgres",
             Kind::Sqlx => "sqlx PgPool",
@@ -136,6 +149,7 @@ impl Kind {
 
 enum Db {
     Connpool(connpool::Pool<SingleDatabase>),
+    Shared(connpool::Pool<SharedPostgres<SingleDatabase>>),
     Deadpool(deadpool_postgres::Pool),
     Bb8(bb8::Pool<PostgresConnectionManager<NoTls>>),
     Sqlx(sqlx::PgPool),
@@ -153,6 +167,15 @@ impl Db {
                 let manager = PostgresManager::new(config.clone()).with_recycling(method);
                 Db::Connpool(
                     connpool::Pool::builder(manager.single())
+                        .max_open(size)
+                        .build()
+                        .await?,
+                )
+            }
+            Kind::ConnpoolShared => {
+                let manager = PostgresManager::new(config.clone()).single();
+                Db::Shared(
+                    connpool::Pool::builder(manager.shared(SHARED_BORROWERS))
                         .max_open(size)
                         .build()
                         .await?,
@@ -191,6 +214,7 @@ impl Db {
     async fn close(self) {
         match self {
             Db::Connpool(pool) => pool.close().await,
+            Db::Shared(pool) => pool.close().await,
             Db::Deadpool(pool) => pool.close(),
             Db::Bb8(pool) => drop(pool),
             Db::Sqlx(pool) => pool.close().await,
@@ -201,6 +225,10 @@ impl Db {
     async fn request(&self, workload: Workload) -> Result<(), BoxError> {
         match self {
             Db::Connpool(pool) => {
+                let conn = pool.get().await?;
+                on_client(&conn, workload, |sql| conn.prepare_cached(sql)).await
+            }
+            Db::Shared(pool) => {
                 let conn = pool.get().await?;
                 on_client(&conn, workload, |sql| conn.prepare_cached(sql)).await
             }
@@ -466,7 +494,10 @@ async fn main() -> Result<(), BoxError> {
         args.pool_size, args.seconds, args.warmup
     );
     let mut failed = 0;
-    for workload in Workload::ALL {
+    if args.workloads.is_empty() {
+        args.workloads = Workload::ALL.to_vec();
+    }
+    for &workload in &args.workloads {
         for &tasks in &args.tasks {
             println!("### {}, {tasks} tasks\n", workload.name());
             println!("| pool | requests/s | ÷ deadpool | p50 | p99 | longest | starved tasks |");

@@ -21,6 +21,8 @@ mod pg_restart;
 #[cfg(feature = "postgres")]
 mod pg_session;
 #[cfg(feature = "postgres")]
+mod pg_shared;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;

@@ -315,7 +315,7 @@ async fn a_transaction_left_open_is_rolled_back() {
 /// Prepared statements of this session (the protocol's, named `s<n>` by
 /// tokio-postgres, and SQL's `PREPARE`).
 /// (Simple protocol: the query itself prepares nothing.)
-async fn server_statements(conn: &Client) -> Vec<String> {
+pub(crate) async fn server_statements(conn: &Client) -> Vec<String> {
     let messages = conn
         .simple_query("SELECT name FROM pg_prepared_statements")
         .await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
+use tokio::sync::OnceCell;
 use tokio_postgres::{Client, Statement};
 
 use super::session::Session;
@@ -68,13 +69,24 @@ impl PgConnection {
     /// The statement for `sql`, prepared on the server session: from the cache
     /// (no round trip) if it was prepared since the session was last reset,
     /// else prepared now (a `Parse` round trip) and cached.
+    ///
+    /// Borrowers that ask for the same uncached statement at once (the
+    /// borrowers of a [shared](super::SharedPostgres) connection, or one
+    /// borrower's concurrent requests) wait for one `Parse`: a statement is
+    /// prepared once per connection.
     pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
-        if let Some(statement) = self.cache.get(sql) {
-            return Ok(statement);
-        }
-        let statement = self.client.prepare(sql).await?;
-        self.cache.insert(sql, statement.clone());
-        Ok(statement)
+        let slot = match self.cache.slot(sql) {
+            Ok(statement) => return Ok(statement),
+            Err(slot) => slot,
+        };
+        let statement = slot
+            .get_or_try_init(|| async {
+                let statement = self.client.prepare(sql).await?;
+                self.cache.prepared.fetch_add(1, Ordering::Relaxed);
+                Ok::<_, tokio_postgres::Error>(statement)
+            })
+            .await?;
+        Ok(statement.clone())
     }
 
     /// The statement cache.
@@ -102,30 +114,44 @@ impl DerefMut for PgConnection {
     }
 }
 
+/// Where one statement is (being) prepared.
+type Slot = Arc<OnceCell<Statement>>;
+
 /// The statements one session prepared through
 /// [`PgConnection::prepare_cached`], by SQL text. Unbounded: a service
 /// prepares a fixed set of statements; one that builds SQL at run time
 /// should not cache it (or [`clear`](StatementCache::clear) it).
 #[derive(Debug, Default)]
 pub struct StatementCache {
-    statements: Mutex<HashMap<String, Statement>>,
+    /// A slot per SQL text, filled by the first borrower that prepares it
+    /// (the others wait for it; a failed `Parse` leaves the slot empty, so
+    /// the next ask tries again).
+    statements: Mutex<HashMap<String, Slot>>,
     /// Statements prepared (cache misses) since the connection was made.
     prepared: AtomicU64,
 }
 
 impl StatementCache {
-    fn get(&self, sql: &str) -> Option<Statement> {
-        self.statements.lock().get(sql).cloned()
-    }
-
-    fn insert(&self, sql: &str, statement: Statement) {
-        self.prepared.fetch_add(1, Ordering::Relaxed);
-        self.statements.lock().insert(sql.to_owned(), statement);
+    /// The cached statement for `sql`, or the slot to prepare it in.
+    fn slot(&self, sql: &str) -> Result<Statement, Slot> {
+        let mut statements = self.statements.lock();
+        match statements.get(sql) {
+            Some(slot) => match slot.get() {
+                Some(statement) => Ok(statement.clone()),
+                None => Err(Arc::clone(slot)),
+            },
+            None => {
+                let slot = Slot::default();
+                statements.insert(sql.to_owned(), Arc::clone(&slot));
+                Err(slot)
+            }
+        }
     }
 
     /// Statements cached.
     pub fn len(&self) -> usize {
-        self.statements.lock().len()
+        let statements = self.statements.lock();
+        statements.values().filter(|s| s.initialized()).count()
     }
 
     /// Whether nothing is cached.

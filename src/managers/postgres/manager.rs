@@ -308,7 +308,7 @@ where
 /// ```
 #[derive(Debug, Clone)]
 pub struct SingleDatabase<Tls = NoTls> {
-    manager: PostgresManager<Tls>,
+    pub(super) manager: PostgresManager<Tls>,
 }
 
 impl<Tls> SingleDatabase<Tls> {

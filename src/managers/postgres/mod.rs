@@ -94,6 +94,77 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # Shared lending
+//!
+//! A connection lent exclusively serves one borrower at a time: while a
+//! statement makes its round trip, the connection carries nothing else.
+//! tokio-postgres pipelines the requests of concurrent callers on one
+//! `Client` (each is written at once, and the answers come back in order),
+//! so a connection can serve many borrowers at once.
+//! [`PostgresManager::shared`] (or [`SingleDatabase::shared`]) makes a
+//! manager, [`SharedPostgres`], whose connections are lent that way: up to
+//! `max_borrowers` borrowers at once each hold a [`SharedPgConnection`]
+//! handle to one connection, and the pool dials another only when every
+//! open one is full. A few connections then carry many borrowers'
+//! statements; see the README for what that gains on the TechEmpower
+//! workloads.
+//!
+//! Only statements that touch no session state may be shared, because
+//! every borrower's statements run in the same server session, interleaved:
+//!
+//! - **safe**: plain `SELECT`, `INSERT`, `UPDATE`, `DELETE` (and `WITH`,
+//!   `VALUES`, `MERGE`) outside explicit transactions: each runs in a
+//!   transaction of its own that ends with it, and leaves nothing behind;
+//!   functions without side effects on the session.
+//! - **never**: `BEGIN`/`COMMIT` (another borrower's statements would run
+//!   inside the transaction, and commit or roll back with it), `SET` and
+//!   `set_config`, `SET ROLE`, `LISTEN`, `COPY` (the connection is taken
+//!   by the copy), temporary tables, session advisory locks, `PREPARE`,
+//!   `DECLARE` cursors. These belong on an exclusive pool (a
+//!   [`PostgresManager`], the default), whose connections a borrower has to
+//!   itself and which are reset on their return.
+//!
+//! The handle dereferences to `&Client` only, so `Client::transaction`
+//! (which takes `&mut Client`) is out of reach; a `BEGIN` sent as SQL is
+//! not caught. A service that needs both keeps two pools of one manager's
+//! configuration: a shared one for its stateless queries, an exclusive one
+//! for its transactions. A shared connection is never reset (the pool
+//! recycles no shared connection); the statement cache is the
+//! connection's, shared by its borrowers, and a statement is prepared once
+//! per connection. Health checks, keepalive, dial backoff, metrics and
+//! `close()` work as for exclusive connections; a connection that breaks
+//! fails the statements its borrowers have in flight (see
+//! [`SharedPgConnection`]), takes no new borrower, and is replaced.
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::postgres::PostgresManager;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager: PostgresManager = "host=127.0.0.1 user=postgres dbname=app".parse()?;
+//! // Stateless reads and writes: 4 connections, up to 32 borrowers each.
+//! let shared = Pool::builder(manager.clone().single().shared(32))
+//!     .max_open(4)
+//!     .build()
+//!     .await?;
+//! // Transactions, `SET`, `LISTEN`, `COPY`: a connection of one's own.
+//! let exclusive = Pool::builder(manager.single()).max_open(8).build().await?;
+//!
+//! let conn = shared.get().await?;
+//! let select = conn.prepare_cached("SELECT message FROM fortune WHERE id = $1").await?;
+//! let row = conn.query_one(&select, &[&1_i32]).await?;
+//! let _message: String = row.get(0);
+//! drop(conn);
+//!
+//! let mut conn = exclusive.get().await?;
+//! let tx = conn.transaction().await?;
+//! tx.execute("UPDATE fortune SET message = $1 WHERE id = 1", &[&"new"]).await?;
+//! tx.commit().await?;
+//! # Ok(())
+//! # }
+//! ```
 
 mod classify;
 mod conn;
@@ -103,6 +174,7 @@ mod key;
 mod manager;
 mod recycling;
 mod session;
+mod shared;
 #[cfg(test)]
 mod tests;
 
@@ -111,3 +183,4 @@ pub use error::PgError;
 pub use key::PgKey;
 pub use manager::{PostgresManager, SingleDatabase};
 pub use recycling::{CLEAN_WITHOUT_DISCARD, RESET, RecyclingMethod};
+pub use shared::{SharedPgConnection, SharedPostgres};

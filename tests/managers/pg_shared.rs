@@ -1,0 +1,248 @@
+//! PostgreSQL connections lent shared ([`SharedPostgres`]) against a real
+//! server: many borrowers on one session, their statements pipelined on
+//! one client, one statement cache, and a connection killed under them.
+//!
+//! Borrowers are made to hold their handles at once with a barrier (no
+//! sleep orders anything); waits for a condition poll it with the bounded
+//! deadline of `wait_for`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use connpool::managers::postgres::{PgError, SharedPostgres, SingleDatabase};
+use connpool::{CloseReason, Pool};
+use tokio::sync::Barrier;
+use tokio_postgres::Client;
+use tokio_postgres::error::SqlState;
+
+use super::pg_session::server_statements;
+use super::postgres::{backend_pid, bounded, manager, unique, wait_for};
+use crate::support;
+use crate::support::pg::PgServer;
+
+type Shared = Pool<SharedPostgres<SingleDatabase>>;
+
+/// A pool of at most `max_open` connections, each lent to up to 64
+/// borrowers, whose sessions carry `app` as their `application_name`.
+async fn shared_pool(pg: &PgServer, app: &str, max_open: usize) -> Shared {
+    Pool::builder(manager(pg, app).single().shared(64))
+        .max_open(max_open)
+        .build()
+        .await
+        .unwrap()
+}
+
+/// Sessions whose `application_name` is `app`.
+async fn sessions(admin: &Client, app: &str) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&app],
+        )
+        .await
+        .expect("sampling pg_stat_activity")
+        .get(0)
+}
+
+/// `n` borrowers that each take a handle, then wait until all `n` (and the
+/// caller, who also waits on the returned barrier) hold theirs, then run
+/// `work` on it.
+fn borrowers<T, F, Fut>(
+    pool: &Shared,
+    n: usize,
+    work: F,
+) -> (Arc<Barrier>, Vec<tokio::task::JoinHandle<T>>)
+where
+    T: Send + 'static,
+    F: Fn(usize, connpool::Pooled<SharedPostgres<SingleDatabase>>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send,
+{
+    let barrier = Arc::new(Barrier::new(n + 1));
+    let tasks = (0..n)
+        .map(|i| {
+            let (pool, barrier, work) = (pool.clone(), Arc::clone(&barrier), work.clone());
+            tokio::spawn(async move {
+                let conn = pool.get().await.expect("a shared handle");
+                barrier.wait().await;
+                work(i, conn).await
+            })
+        })
+        .collect();
+    (barrier, tasks)
+}
+
+/// 20 borrowers that hold a handle at once all talk to one backend: one
+/// pid seen by all, one session on the server, one connection in the
+/// pool (of 4 allowed). Closing the pool ends the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn borrowers_share_one_session() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let app = unique("shared_one");
+        let pool = shared_pool(&pg, &app, 4).await;
+        let admin = pg.client().await;
+        let first = pool.get().await.unwrap();
+        let pid = backend_pid(&first).await.unwrap();
+
+        let (barrier, tasks) = borrowers(&pool, 20, |_, conn| async move {
+            backend_pid(&conn)
+                .await
+                .expect("a query on a shared handle")
+        });
+        barrier.wait().await;
+        let mut pids = BTreeSet::new();
+        for task in tasks {
+            pids.insert(task.await.unwrap());
+        }
+        assert_eq!(pids, BTreeSet::from([pid]), "every borrower on one backend");
+        assert_eq!(pool.state().open, 1);
+        assert_eq!(sessions(&admin, &app).await, 1);
+        drop(first);
+
+        pool.close().await;
+        wait_for("the shared session to end", || async {
+            sessions(&admin, &app).await == 0
+        })
+        .await;
+    })
+    .await;
+}
+
+/// 50 borrowers holding handles to the one connection a pool of one
+/// allows send their statements at once: all are answered, each with its
+/// own answer, through one connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_borrowers_pipeline_on_one_connection() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let app = unique("shared_pipeline");
+        let pool = shared_pool(&pg, &app, 1).await;
+        let (barrier, tasks) = borrowers(&pool, 50, |i, conn| async move {
+            let i = i32::try_from(i).unwrap();
+            let row = conn
+                .query_one("SELECT $1::int * 2, pg_backend_pid()", &[&i])
+                .await
+                .expect("a pipelined statement");
+            assert_eq!(row.get::<_, i32>(0), i * 2);
+            row.get::<_, i32>(1)
+        });
+        barrier.wait().await;
+        // All 50 hold a handle now, on the one connection.
+        assert_eq!(pool.state().open, 1);
+        assert_eq!(pool.state().counters.dials, 1);
+        let mut pids = BTreeSet::new();
+        for task in tasks {
+            pids.insert(task.await.unwrap());
+        }
+        assert_eq!(pids.len(), 1, "{pids:?}");
+        pool.close().await;
+    })
+    .await;
+}
+
+/// 50 borrowers of one connection ask for the same uncached statement at
+/// once: one `Parse` (one statement on the server, one cache miss), and
+/// every borrower runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_statement_cache_prepares_once_per_connection() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let app = unique("shared_cache");
+        let pool = shared_pool(&pg, &app, 1).await;
+        let (barrier, tasks) = borrowers(&pool, 50, |i, conn| async move {
+            let statement = conn.prepare_cached("SELECT $1::int + 1").await.unwrap();
+            let i = i32::try_from(i).unwrap();
+            let row = conn.query_one(&statement, &[&i]).await.unwrap();
+            assert_eq!(row.get::<_, i32>(0), i + 1);
+        });
+        barrier.wait().await;
+        for task in tasks {
+            task.await.unwrap();
+        }
+        let conn = pool.get().await.unwrap();
+        assert_eq!(conn.statement_cache().prepared(), 1);
+        assert_eq!(conn.statement_cache().len(), 1);
+        assert_eq!(server_statements(&conn).await.len(), 1);
+        drop(conn);
+        pool.close().await;
+    })
+    .await;
+}
+
+/// A connection killed on the server (`pg_terminate_backend`) while 10
+/// borrowers have statements in flight on it fails every one of them, with
+/// the server's words or `connection closed`; it is closed as broken and
+/// the next borrower gets a new session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_connection_fails_its_borrowers_and_is_replaced() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let app = unique("shared_killed");
+        let pool = shared_pool(&pg, &app, 2).await;
+        let admin = pg.client().await;
+        let first = pool.get().await.unwrap();
+        let pid = backend_pid(&first).await.unwrap();
+
+        let (barrier, tasks) = borrowers(&pool, 10, |_, conn| async move {
+            conn.query_one("SELECT 1 FROM pg_sleep(30)", &[]).await
+        });
+        barrier.wait().await;
+        wait_for("the statement to run on the server", || async {
+            let row = admin
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity \
+                     WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep%'",
+                    &[&pid],
+                )
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) == 1
+        })
+        .await;
+        let killed: bool = admin
+            .query_one("SELECT pg_terminate_backend($1)", &[&pid])
+            .await
+            .unwrap()
+            .get(0);
+        assert!(killed);
+
+        for task in tasks {
+            let error = task
+                .await
+                .unwrap()
+                .expect_err("a statement on a killed session");
+            let said = PgError::from(error);
+            assert!(
+                said.code() == Some(&SqlState::ADMIN_SHUTDOWN)
+                    || said.driver().is_some_and(|e| e.is_closed()),
+                "{said}"
+            );
+            assert!(
+                said.to_string().contains("terminating connection")
+                    || said.to_string() == "connection closed",
+                "{said}"
+            );
+        }
+        wait_for("the client to see its connection gone", || async {
+            first.is_closed()
+        })
+        .await;
+        drop(first);
+
+        let conn = pool.get().await.unwrap();
+        let new_pid = backend_pid(&conn).await.unwrap();
+        assert_ne!(new_pid, pid);
+        assert_eq!(support::closed_for(&pool, CloseReason::Broken), 1);
+        drop(conn);
+        pool.close().await;
+    })
+    .await;
+}
