@@ -3,7 +3,7 @@
 
 use crate::error::ConfigError;
 
-/// The caps of a pool, changeable while it runs ([`Pool::resize`]). Each
+/// The caps of a pool, changeable while it runs ([`Pool::resize`](crate::Pool::resize)). Each
 /// field means what the [`Builder`](crate::Builder) setting of the same
 /// name means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,7 +17,7 @@ pub struct Limits {
     /// Cap on idle connections of one key.
     pub max_idle_per_key: usize,
     /// Idle connections kept ready per key (keys without their own value,
-    /// see [`Pool::set_min_idle_for`]).
+    /// see [`Pool::set_min_idle_for`](crate::Pool::set_min_idle_for)).
     pub min_idle: usize,
 }
 
