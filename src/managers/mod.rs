@@ -5,6 +5,7 @@
 //! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping | exclusively |
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by host:port | exclusively |
 //! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (through the `http2` manager), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
 //! | `service` | `http2` | (a `tower::Service` over a pool of `http2` or `grpc` connections: per-call borrowing, the transport for tonic clients) | |
 //! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
@@ -20,6 +21,9 @@ pub mod grpc;
 #[cfg(any(feature = "http2", feature = "grpc"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http2", feature = "grpc"))))]
 pub mod h2_frames;
+#[cfg(feature = "http1")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
+pub mod http1;
 #[cfg(feature = "http2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
 pub mod http2;

@@ -12,6 +12,8 @@ mod balance;
 mod errors;
 #[cfg(feature = "grpc")]
 mod grpc;
+#[cfg(feature = "http1")]
+mod http1;
 #[cfg(feature = "http2")]
 mod http2;
 #[cfg(feature = "postgres")]

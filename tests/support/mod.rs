@@ -5,6 +5,7 @@
 //! - [`log`]: a `tracing` subscriber that captures events and spans;
 //! - [`echo`], [`fault`]: an in-process TCP echo server and a
 //!   fault-injecting TCP proxy (`tcp`);
+//! - [`nginx`]: a throwaway nginx for the HTTP/1.1 tests (`http1`);
 //! - [`grpc`]: an in-process tonic server (`grpc`), and raw HTTP/2 for
 //!   scripted servers (`http2`);
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
@@ -21,6 +22,8 @@ pub mod fault;
 pub mod grpc;
 pub mod log;
 pub mod mock;
+#[cfg(feature = "http1")]
+pub mod nginx;
 #[cfg(feature = "postgres")]
 #[path = "../pg_support/mod.rs"]
 pub mod pg;

@@ -102,7 +102,7 @@ impl HttpConnection for GrpcConn {
     fn send(
         &mut self,
         request: Request<Body>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static {
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
         self.channel.conn.send_request(request)
     }
 

@@ -83,7 +83,7 @@ impl<B: crate::managers::service::RequestBody> crate::managers::service::HttpCon
     fn send(
         &mut self,
         request: Request<B>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static {
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
         Http2Conn::send_request(self, request)
     }
 
