@@ -450,3 +450,89 @@ async fn a_half_read_body_is_never_lent_again() {
     assert_eq!(server.accepted(), 3);
     assert_eq!(svc.retries(), 0);
 }
+
+/// Over TLS, against a rustls server with certificates made at test time.
+#[cfg(feature = "tls")]
+mod tls {
+    use std::convert::Infallible;
+
+    use bytes::Bytes;
+    use connpool::Pool;
+    use connpool::managers::http1::{Http1Error, Http1Manager};
+    use connpool::managers::tcp::Destination;
+    use connpool::managers::tls::TlsConfig;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use tokio::net::TcpListener;
+    use tokio_rustls::TlsAcceptor;
+
+    use crate::support::tls::{Ca, Leaf};
+
+    /// A TLS server offering `alpn`, answering with the protocol it
+    /// negotiated and the request's HTTP version.
+    pub(super) async fn start(ca: &Ca, alpn: &[&[u8]]) -> Destination {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = TlsAcceptor::from(ca.server(Leaf::Good, alpn, false));
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let alpn = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+                    let said = String::from_utf8_lossy(alpn.as_deref().unwrap_or(b"none")).into_owned();
+                    let service = service_fn(move |req: hyper::Request<Incoming>| {
+                        let body = format!("{said} {:?}", req.version());
+                        async move { Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from(body)))) }
+                    });
+                    let io = TokioIo::new(tls);
+                    if alpn.as_deref() == Some(b"h2") {
+                        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, service)
+                            .await;
+                    } else {
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await;
+                    }
+                });
+            }
+        });
+        Destination::from(("localhost", port))
+    }
+
+    #[tokio::test]
+    async fn alpn_picks_http11_where_the_server_offers_both() {
+        let ca = Ca::new("http1 test CA");
+        let dest = start(&ca, &[b"h2", b"http/1.1"]).await;
+        let manager = Http1Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+        let pool = Pool::builder(manager).build().await.unwrap();
+        for _ in 0..2 {
+            let mut conn = pool.get_for(&dest).await.unwrap();
+            assert!(conn.is_tls());
+            let request = http::Request::get("/").body(Full::new(Bytes::new())).unwrap();
+            let body = conn.send_request(request).await.unwrap().into_body();
+            let body = body.collect().await.unwrap().to_bytes();
+            assert_eq!(body, "http/1.1 HTTP/1.1");
+        }
+        assert_eq!(pool.state().counters.dials, 1, "kept alive over TLS");
+    }
+
+    #[tokio::test]
+    async fn a_server_speaking_only_h2_fails_the_dial_clearly() {
+        let ca = Ca::new("http1 test CA");
+        let dest = start(&ca, &[b"h2"]).await;
+        let manager = Http1Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+        let pool = Pool::builder(manager).build().await.unwrap();
+        let e = pool.get_for(&dest).await.unwrap_err();
+        assert!(
+            matches!(e.manager_error(), Some(Http1Error::Alpn { alpn: None })),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("only HTTP/2"), "{e}");
+    }
+}

@@ -13,10 +13,12 @@ pub enum Http1Error {
     Connect(io::Error),
     /// The HTTP/1.1 connection could not be set up.
     Handshake(hyper::Error),
-    /// Over TLS, the server chose a protocol other than `http/1.1` in ALPN.
+    /// Over TLS, the server did not agree on `http/1.1` in ALPN: it chose
+    /// another protocol, or refused the handshake for want of a common one
+    /// (a server that speaks only HTTP/2 there).
     Alpn {
-        /// The protocol it chose.
-        alpn: String,
+        /// The protocol it chose, if any.
+        alpn: Option<String>,
     },
     /// The connection cannot carry another request: closed by the server,
     /// told to close (`Connection: close`, `Keep-Alive` limits), or its last
@@ -31,9 +33,12 @@ impl fmt::Display for Http1Error {
         match self {
             Http1Error::Connect(e) => e.fmt(f),
             Http1Error::Handshake(e) => write!(f, "HTTP/1.1 handshake failed: {e}"),
-            Http1Error::Alpn { alpn } => write!(
+            Http1Error::Alpn { alpn: Some(p) } => write!(
                 f,
-                "the server chose {alpn:?} in ALPN where http/1.1 was offered"
+                "the server chose {p:?} in ALPN where http/1.1 was offered"
+            ),
+            Http1Error::Alpn { alpn: None } => f.write_str(
+                "the server refused http/1.1 in ALPN (no common protocol): it may speak only HTTP/2 there",
             ),
             Http1Error::Closed => f.write_str(
                 "HTTP/1.1 connection closed, told to close, or its last response not read to its end",

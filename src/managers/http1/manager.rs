@@ -179,12 +179,15 @@ where
         let local = tcp.local_addr().map_err(Http1Error::Connect)?;
         #[cfg(feature = "tls")]
         if let Some(tls) = &self.tls {
-            let stream = tls
-                .handshake(tcp.into_inner(), dest)
-                .await
-                .map_err(Http1Error::Connect)?;
+            let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::Unsupported {
+                    Http1Error::Alpn { alpn: None }
+                } else {
+                    Http1Error::Connect(e)
+                }
+            })?;
             if let Some(alpn) = alpn_of(&stream).filter(|p| p != "http/1.1") {
-                return Err(Http1Error::Alpn { alpn });
+                return Err(Http1Error::Alpn { alpn: Some(alpn) });
             }
             return handshake(stream, dest, local, peer, true).await;
         }
