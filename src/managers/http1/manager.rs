@@ -162,6 +162,14 @@ where
     ))
 }
 
+/// The ping of an HTTP/1.1 connection (see [`Http1Manager`]'s).
+pub(super) async fn ping<B>(conn: &mut Http1Conn<B>) -> Result<(), Http1Error> {
+    if !conn.is_reusable() {
+        return Err(Http1Error::Closed);
+    }
+    conn.send.ready().await.map_err(Http1Error::NotReady)
+}
+
 #[async_trait]
 impl<B> Manager for Http1Manager<B>
 where
@@ -199,10 +207,7 @@ where
     /// takes a request. An idle HTTP/1.1 connection's driver keeps reading
     /// its socket, so a server's close (FIN or reset) is already seen here.
     async fn ping(&self, conn: &mut Http1Conn<B>) -> Result<(), Http1Error> {
-        if !conn.is_reusable() {
-            return Err(Http1Error::Closed);
-        }
-        conn.send.ready().await.map_err(Http1Error::NotReady)
+        ping(conn).await
     }
 
     fn is_broken(&self, conn: &mut Http1Conn<B>) -> bool {

@@ -88,11 +88,15 @@
 //! [`TcpManager`]: crate::managers::tcp::TcpManager
 //! [`Manager`]: crate::Manager
 
+mod auto;
+mod auto_conn;
 mod conn;
 mod error;
 mod keepalive;
 mod manager;
 
+pub use auto::AutoManager;
+pub use auto_conn::{AutoConn, AutoError};
 pub use conn::{Http1Body, Http1Conn};
 pub use error::Http1Error;
 pub use manager::Http1Manager;

@@ -6,6 +6,7 @@ use std::fmt;
 #[cfg(feature = "tls")]
 use std::io;
 use std::marker::PhantomData;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use http_body::Body;
 use http_body_util::Full;
 use hyper::client::conn::http2::Builder as H2Builder;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::Http2Conn;
 use super::error::Http2Error;
@@ -191,42 +193,25 @@ impl<B> Http2Manager<B> {
     }
 }
 
-#[async_trait]
-impl<B> Manager for Http2Manager<B>
+impl<B> Http2Manager<B>
 where
     B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    type Key = Destination;
-    type Connection = Http2Conn<B>;
-    type Error = Http2Error;
-
-    async fn connect(&self, dest: &Destination) -> Result<Http2Conn<B>, Http2Error> {
-        let tcp = self.tcp.connect(dest).await.map_err(Http2Error::Connect)?;
-        let peer = tcp.peer();
-        let local = tcp.local_addr().map_err(Http2Error::Connect)?;
-        #[cfg(feature = "tls")]
-        let (io, scheme) = match &self.tls {
-            Some(tls) => {
-                let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
-                    if e.kind() == io::ErrorKind::Unsupported {
-                        Http2Error::NoH2 { alpn: None }
-                    } else {
-                        Http2Error::Connect(e)
-                    }
-                })?;
-                if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
-                    return Err(Http2Error::NoH2 {
-                        alpn: alpn_of(&stream),
-                    });
-                }
-                (MaybeTls::Tls(Box::new(stream)), Scheme::HTTPS)
-            }
-            None => (MaybeTls::Plain(tcp.into_inner()), Scheme::HTTP),
-        };
-        #[cfg(not(feature = "tls"))]
-        let (io, scheme) = (tcp.into_inner(), Scheme::HTTP);
+    /// The HTTP/2 handshake over `io` (a TCP stream, or TLS that chose
+    /// `h2`), then the wait for the server's first `SETTINGS`.
+    pub(crate) async fn setup<T>(
+        &self,
+        io: T,
+        scheme: Scheme,
+        dest: &Destination,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<Http2Conn<B>, Http2Error>
+    where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let watcher = FrameWatcher::new(io);
         let frames = watcher.state();
 
@@ -269,6 +254,46 @@ where
             local,
             peer,
         })
+    }
+}
+
+#[async_trait]
+impl<B> Manager for Http2Manager<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Key = Destination;
+    type Connection = Http2Conn<B>;
+    type Error = Http2Error;
+
+    async fn connect(&self, dest: &Destination) -> Result<Http2Conn<B>, Http2Error> {
+        let tcp = self.tcp.connect(dest).await.map_err(Http2Error::Connect)?;
+        let peer = tcp.peer();
+        let local = tcp.local_addr().map_err(Http2Error::Connect)?;
+        #[cfg(feature = "tls")]
+        let (io, scheme) = match &self.tls {
+            Some(tls) => {
+                let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
+                    if e.kind() == io::ErrorKind::Unsupported {
+                        Http2Error::NoH2 { alpn: None }
+                    } else {
+                        Http2Error::Connect(e)
+                    }
+                })?;
+                if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    return Err(Http2Error::NoH2 {
+                        alpn: alpn_of(&stream),
+                    });
+                }
+                (MaybeTls::Tls(Box::new(stream)), Scheme::HTTPS)
+            }
+            None => (MaybeTls::Plain(tcp.into_inner()), Scheme::HTTP),
+        };
+        #[cfg(not(feature = "tls"))]
+        let (io, scheme) = (tcp.into_inner(), Scheme::HTTP);
+        self.setup(io, scheme, dest, local, peer).await
     }
 
     /// No round trip (hyper exposes no PING): fails if the connection is
