@@ -15,11 +15,17 @@
 //!   for reference, the same calls without a pool on one tonic `Channel`
 //!   made beforehand and shared by all tasks: the most pooling could give.
 //!
+//! - **HTTP/1.1 GET** against a throwaway nginx (`return 200`; needs
+//!   `apt-get install nginx`, else the row is skipped with the reason).
+//!   Naive: `Http1Manager::connect` for every request, one GET, drop.
+//!   Pooled: `Http1Manager` (keep-alive, one request at a time per
+//!   connection).
+//!
 //! - **Over TLS** (rustls, a certificate made at start-up for localhost):
-//!   TCP echo, an HTTP/2 GET, the gRPC `Check` and PostgreSQL `SELECT 1`
+//!   TCP echo, an HTTP/1.1 GET (an in-process hyper server), an HTTP/2 GET, the gRPC `Check` and PostgreSQL `SELECT 1`
 //!   (a throwaway server with `ssl = on`). Naive: the same manager's
 //!   `connect` for every request (TCP dial and TLS handshake), one request,
-//!   drop. Pooled: `TlsManager`, `Http2Manager::tls`, `GrpcManager::tls`,
+//!   drop. Pooled: `TlsManager`, `Http1Manager::tls`, `Http2Manager::tls`, `GrpcManager::tls`,
 //!   `PostgresManager::with_tls`.
 //!
 //! Both sides run the same number of requests from the same number of
@@ -48,6 +54,7 @@ use clap::{Parser, ValueEnum};
 use connpool::Pool;
 use connpool::managers::grpc::GrpcConn;
 use connpool::managers::grpc::GrpcManager;
+use connpool::managers::http1::{Http1Conn, Http1Manager};
 use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::tcp::{Destination, TcpManager};
@@ -87,7 +94,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "tcp,pg,grpc,tcp-tls,http2-tls,grpc-tls,pg-tls"
+        default_value = "tcp,pg,grpc,http1,tcp-tls,http1-tls,http2-tls,grpc-tls,pg-tls"
     )]
     only: Vec<Proto>,
     /// No progress bars (they are hidden anyway when stdout is not a terminal).
@@ -104,8 +111,12 @@ enum Proto {
     Pg,
     /// gRPC health `Check`.
     Grpc,
+    /// HTTP/1.1 GET against nginx.
+    Http1,
     /// TCP echo, 64 bytes, over TLS.
     TcpTls,
+    /// HTTP/1.1 GET over TLS.
+    Http1Tls,
     /// HTTP/2 GET over TLS.
     Http2Tls,
     /// gRPC health `Check` over TLS.
@@ -120,7 +131,9 @@ impl Proto {
             Proto::Tcp => "TCP echo 64 B",
             Proto::Pg => "PostgreSQL SELECT 1",
             Proto::Grpc => "gRPC health Check",
+            Proto::Http1 => "HTTP/1.1 GET (nginx)",
             Proto::TcpTls => "TLS: TCP echo 64 B",
+            Proto::Http1Tls => "TLS: HTTP/1.1 GET",
             Proto::Http2Tls => "TLS: HTTP/2 GET",
             Proto::GrpcTls => "TLS: gRPC Check",
             Proto::PgTls => "TLS: PostgreSQL",
@@ -132,8 +145,8 @@ impl Proto {
         match self {
             Proto::Tcp => (60_000, 2_000),
             Proto::Pg => (4_000, 200),
-            Proto::Grpc => (20_000, 1_000),
-            Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => (8_000, 400),
+            Proto::Grpc | Proto::Http1 => (20_000, 1_000),
+            Proto::TcpTls | Proto::Http1Tls | Proto::Http2Tls | Proto::GrpcTls => (8_000, 400),
             Proto::PgTls => (2_000, 100),
         }
     }
@@ -144,6 +157,9 @@ impl Proto {
             Proto::Tcp => 5.0,
             Proto::Pg => 20.0,
             Proto::Grpc => 10.0,
+            // hyper-util's pool reaches 2.9× against nginx.
+            Proto::Http1 => 2.5,
+            Proto::Http1Tls => 15.0,
             Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => 10.0,
             Proto::PgTls => 50.0,
         }
@@ -490,6 +506,53 @@ async fn tcp_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Resul
     })
 }
 
+/// One GET of `/` on an HTTP/1.1 connection, its body read to the end.
+fn http1_get(conn: &mut Http1Conn) -> OneFut<'_> {
+    Box::pin(async move {
+        let request = http::Request::get("/").body(http_body_util::Full::default())?;
+        let body = conn.send_request(request).await?.into_body();
+        http_body_util::BodyExt::collect(body).await?;
+        Ok(())
+    })
+}
+
+async fn http1(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let nginx = tokio::task::spawn_blocking(|| support::nginx::Nginx::start(""))
+        .await?
+        .ok_or("nginx is not installed (apt-get install nginx)")?;
+    let (naive, pooled) = naive_and_pooled(
+        ("HTTP/1.1, naive", "HTTP/1.1, pooled"),
+        Http1Manager::new(),
+        Destination::from(nginx.addr),
+        (tasks, requests, show),
+        http1_get,
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::Http1,
+        naive,
+        pooled,
+    })
+}
+
+async fn http1_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, _) = pki.http1_server().await?;
+    let manager = Http1Manager::new().tls(TlsConfig::from_client_config(pki.client()));
+    let (naive, pooled) = naive_and_pooled(
+        ("TLS HTTP/1.1, naive", "TLS HTTP/1.1, pooled"),
+        manager,
+        Destination::from(("localhost", addr.port())),
+        (tasks, requests, show),
+        http1_get,
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::Http1Tls,
+        naive,
+        pooled,
+    })
+}
+
 async fn http2_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     let (addr, _) = pki.http2_server().await?;
     let manager = Http2Manager::new().tls(TlsConfig::from_client_config(pki.client()));
@@ -809,7 +872,9 @@ async fn main() -> Result<(), BoxError> {
         Proto::Tcp,
         Proto::Pg,
         Proto::Grpc,
+        Proto::Http1,
         Proto::TcpTls,
+        Proto::Http1Tls,
         Proto::Http2Tls,
         Proto::GrpcTls,
         Proto::PgTls,
@@ -826,7 +891,9 @@ async fn main() -> Result<(), BoxError> {
             Proto::Tcp => tcp(tasks, requests, show).await,
             Proto::Pg => postgres(tasks, requests, show).await,
             Proto::Grpc => grpc(tasks, requests, show).await,
+            Proto::Http1 => http1(tasks, requests, show).await,
             Proto::TcpTls => tcp_tls(&pki, tasks, requests, show).await,
+            Proto::Http1Tls => http1_tls(&pki, tasks, requests, show).await,
             Proto::Http2Tls => http2_tls(&pki, tasks, requests, show).await,
             Proto::GrpcTls => grpc_tls(&pki, tasks, requests, show).await,
             Proto::PgTls => postgres_tls(&pki, tasks, requests, show).await,

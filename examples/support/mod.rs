@@ -1,7 +1,8 @@
 //! Servers shared by the examples and `benches/naive.rs`, all in-process on
 //! 127.0.0.1 except PostgreSQL: a TCP echo server, a tonic server with the
-//! standard health service, and PostgreSQL (`DATABASE_URL`, else a
-//! throwaway server started by the tests' launcher, `tests/pg_support`).
+//! standard health service, PostgreSQL (`DATABASE_URL`, else a
+//! throwaway server started by the tests' launcher, `tests/pg_support`),
+//! and nginx (a throwaway one, the tests' `tests/support/nginx.rs`).
 //!
 //! Each server task is spawned on the runtime of its caller.
 #![allow(dead_code)]
@@ -12,6 +13,10 @@ pub mod pg_support;
 
 #[cfg(feature = "tls")]
 pub mod tls;
+
+#[cfg(feature = "http1")]
+#[path = "../../tests/support/nginx.rs"]
+pub mod nginx;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
