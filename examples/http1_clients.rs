@@ -11,7 +11,11 @@
 //!
 //! 1. **Throughput**: one client shared by all tasks, each task sending GETs
 //!    one after another; requests per second, p50 / p99 latency (every
-//!    request timed) and the connections nginx accepted (its `stub_status`).
+//!    request timed) and the connections nginx accepted (its `stub_status`;
+//!    nginx closes a connection after 1,000 requests, its default
+//!    `keepalive_requests`). The clients take turns, for several rounds, so
+//!    that a busy machine slows each of them alike; each one's median round
+//!    is shown.
 //! 2. **The keep-alive race**: a second nginx with `keepalive_timeout
 //!    200ms`; each task has a client of its own and pauses 150–260 ms
 //!    between GETs (the same pauses for every client: one seed per task), so
@@ -24,8 +28,8 @@
 //! cargo run --release --features http1 --example http1_clients -- --quick
 //! ```
 
-#[path = "support/mod.rs"]
-mod support;
+#[path = "../tests/support/nginx.rs"]
+mod nginx;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -40,9 +44,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use support::BoxError;
-use support::nginx::Nginx;
+use nginx::Nginx;
 use tower::{Service, ServiceExt};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// HTTP/1.1 clients against one nginx: throughput, and the keep-alive race.
 #[derive(Parser)]
@@ -58,6 +63,11 @@ struct Args {
     /// Requests per client in the race [default: 3000; with --quick: 320].
     #[arg(long)]
     race_requests: Option<usize>,
+    /// Rounds of the throughput part: the clients take turns, round after
+    /// round, and each one's median round (by req/s) is shown [default: 3;
+    /// with --quick: 1].
+    #[arg(long)]
+    rounds: Option<usize>,
     /// A CI-sized run.
     #[arg(long)]
     quick: bool,
@@ -86,7 +96,7 @@ impl Kind {
 #[derive(Clone)]
 enum Client {
     Connpool(HttpService<Http1Manager>),
-    HyperUtil(HyperClient<HttpConnector, Full<Bytes>>),
+    HyperUtil(Box<HyperClient<HttpConnector, Full<Bytes>>>),
     Reqwest(reqwest::Client),
 }
 
@@ -102,7 +112,9 @@ impl Client {
             Kind::HyperUtil => {
                 let mut connector = HttpConnector::new();
                 connector.set_nodelay(true);
-                Client::HyperUtil(HyperClient::builder(TokioExecutor::new()).build(connector))
+                Client::HyperUtil(Box::new(
+                    HyperClient::builder(TokioExecutor::new()).build(connector),
+                ))
             }
             Kind::Reqwest => Client::Reqwest(reqwest::Client::builder().build()?),
         })
@@ -288,10 +300,18 @@ async fn main() -> Result<(), BoxError> {
     for kind in KINDS {
         throughput(kind, &nginx, tasks, requests / 20).await?;
     }
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
+    let mut results: Vec<Vec<Throughput>> = KINDS.iter().map(|_| Vec::new()).collect();
+    for _ in 0..rounds {
+        for (i, kind) in KINDS.into_iter().enumerate() {
+            results[i].push(throughput(kind, &nginx, tasks, requests).await?);
+        }
+    }
     let mut failed = 0;
-    for kind in KINDS {
-        let t = throughput(kind, &nginx, tasks, requests).await?;
-        failed += t.failures;
+    for (kind, mut runs) in KINDS.into_iter().zip(results) {
+        failed += runs.iter().map(|t| t.failures).sum::<usize>();
+        runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        let t = &runs[runs.len() / 2];
         println!(
             "{:<18} {:>10.0} {:>10} {:>10} {:>12} {:>9}",
             kind.name(),

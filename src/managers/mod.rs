@@ -5,9 +5,9 @@
 //! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping | exclusively |
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by host:port | exclusively |
+//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by host:port; `AutoManager`: HTTP/1.1 or HTTP/2 as ALPN picks | exclusively (HTTP/2: shared) |
 //! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (through the `http2` manager), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `service` | `http2` | (a `tower::Service` over a pool of `http2` or `grpc` connections: per-call borrowing, the transport for tonic clients) | |
+//! | `service` | `http2` | (a `tower::Service` over a pool of `http2`, `grpc` or `http1` connections: per-call borrowing, the transport for tonic clients; a stale HTTP/1.1 connection's request sent again) | |
 //! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
 //! | `tls` | `tls` | (rustls for `tcp` (`TlsManager`), `http2`, `grpc`, and a connector for `postgres`) | |
 //! | `h2_frames` | `http2` or `grpc` | (a helper: the IO wrapper that reads the server's `SETTINGS` and `GOAWAY` frames for both) | |

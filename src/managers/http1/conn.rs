@@ -335,23 +335,17 @@ impl<B: crate::managers::service::RequestBody> crate::managers::service::HttpCon
 {
     type Body = B;
 
-    fn send(
-        &mut self,
-        request: Request<B>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
-        async move { self.exchange(request).await.map_err(|f| f.error) }
+    async fn send(&mut self, request: Request<B>) -> hyper::Result<Response<Incoming>> {
+        self.exchange(request).await.map_err(|f| f.error)
     }
 
-    fn try_send(
+    async fn try_send(
         &mut self,
         request: Request<B>,
-    ) -> impl Future<Output = Result<Response<Incoming>, crate::managers::service::Unsent<B>>> + Send
-    {
-        async move {
-            self.exchange(request)
-                .await
-                .map_err(|f| (f.error, f.unsent))
-        }
+    ) -> Result<Response<Incoming>, crate::managers::service::Unsent<B>> {
+        self.exchange(request)
+            .await
+            .map_err(|f| (f.error, f.unsent))
     }
 
     fn is_closed(&self) -> bool {

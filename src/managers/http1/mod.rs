@@ -1,5 +1,6 @@
 //! An HTTP/1.1 manager: pools hyper 1.x client connections with keep-alive
-//! ([`SendRequest`]), keyed by [`Destination`], lent *exclusively*.
+//! ([`SendRequest`]), keyed by [`Destination`], lent *exclusively*; and
+//! [`AutoManager`], which speaks HTTP/1.1 or HTTP/2 as the server chooses.
 //!
 //! An HTTP/1.1 connection carries one request at a time, and the next only
 //! after the previous response was read to its end. [`Http1Manager`] dials
@@ -52,6 +53,48 @@
 //! service's retry is for (see [`HttpService`](super::service::HttpService)).
 //! A server that vanished without a FIN is found by the TCP manager's kernel
 //! keepalive, or by the pool's `idle_timeout`.
+//!
+//! # A stale connection is sent again, once
+//!
+//! Through [`HttpService`](super::service::HttpService), a request that
+//! fails on a *reused* connection because the server had closed it (hyper's
+//! "connection closed before message completed", a reset, a connection gone
+//! before the request was written), before any byte of a response, is sent
+//! once more on another connection when that is safe: hyper gave it back
+//! unwritten, or its method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT,
+//! DELETE) or it carries an `Idempotency-Key` header, and its body can be
+//! replayed (`Full<Bytes>`, `Empty<Bytes>`, `String`). Never after a failure
+//! on a fresh connection, never a second time; each retry is counted
+//! ([`HttpService::retries`](super::service::Http2Service::retries)). A
+//! request that may not be sent again fails with
+//! [`ServiceError::NotRetried`](super::service::ServiceError::NotRetried),
+//! which says so and why. This is Go's `shouldRetryRequest`.
+//!
+//! # Both versions: [`AutoManager`]
+//!
+//! [`AutoManager`] offers `h2` and `http/1.1` in ALPN and follows the
+//! server's choice: an HTTP/2 connection is lent shared (up to the server's
+//! stream limit, as [`Http2Manager`](super::http2::Http2Manager) lends
+//! it), an HTTP/1.1 one exclusively, in the same pool, under the same
+//! per-key caps, FIFO queue, backoff and idle LRU. In plaintext it speaks
+//! HTTP/1.1, or HTTP/2 with prior knowledge if
+//! [`http2_prior_knowledge`](AutoManager::http2_prior_knowledge) is on.
+//! With [`HttpService::by_authority`](super::service::Http2Service::by_authority)
+//! it is one client for every host, whichever version each speaks.
+//!
+//! # Go's `Transport`, hyper-util's and reqwest's settings, here
+//!
+//! | Go `http.Transport` (default) | hyper-util legacy `Client` / reqwest | connpool |
+//! |---|---|---|
+//! | `MaxIdleConns` (100) | — | [`max_idle`](crate::Builder::max_idle) (default `max_open`, 100), with the idle LRU across hosts |
+//! | `MaxIdleConnsPerHost` (2) | `pool_max_idle_per_host` (no limit) | [`max_idle_per_key`](crate::Builder::max_idle_per_key) (default min(`max_open_per_key`, `max_idle`)) |
+//! | `MaxConnsPerHost` (no limit) | — | [`max_open_per_key`](crate::Builder::max_open_per_key), under the pool-wide [`max_open`](crate::Builder::max_open) (default 100); getters over it wait in a FIFO queue, bounded by [`checkout_timeout`](crate::Builder::checkout_timeout) |
+//! | `IdleConnTimeout` (90 s) | `pool_idle_timeout` (90 s) | [`idle_timeout`](crate::Builder::idle_timeout) (90 s), and per connection the server's `Keep-Alive: timeout` |
+//! | `ResponseHeaderTimeout` (none) | — / `timeout` (whole request) | not the pool's: `tokio::time::timeout` or tower's `TimeoutLayer` around the call; the pool bounds the checkout and the dial |
+//! | `TLSHandshakeTimeout` (10 s) | — / `connect_timeout` | [`connect_timeout`](crate::Builder::connect_timeout) (10 s) bounds the TCP dial and the TLS handshake together |
+//! | `DisableKeepAlives` | `pool_max_idle_per_host(0)` | [`max_uses(1)`](crate::Builder::max_uses) |
+//! | `ForceAttemptHTTP2` | `http2_only` / negotiated by ALPN | [`AutoManager`] (ALPN `h2`, then `http/1.1`) |
+//! | (retry of a request on a stale idle connection: yes) | no | yes, through [`HttpService`](super::service::HttpService) |
 //!
 //! ```no_run
 //! use bytes::Bytes;

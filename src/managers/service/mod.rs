@@ -1,6 +1,9 @@
 //! A per-call [`tower::Service`] over a pool of HTTP/2 connections (of the
 //! [`http2`](super::http2) or the [`grpc`](super::grpc) manager): the
-//! transport for tonic generated clients and for plain HTTP/2 requests.
+//! transport for tonic generated clients and for plain HTTP/2 requests;
+//! with the `http1` feature, also over HTTP/1.1 connections
+//! (`managers::http1`'s `Http1Manager`, or its `AutoManager` for both
+//! versions), under the name [`HttpService`] (the same type).
 //!
 //! [`Http2Service`] checks out a shared handle for each request (the pool's
 //! FIFO wait, checkout deadline and backoff apply as for
@@ -17,6 +20,13 @@
 //!
 //! No connection escapes the pool through this service: the handle it
 //! borrows never leaves it, so every call is counted.
+//!
+//! Over connections lent exclusively (HTTP/1.1), the borrow is the
+//! connection itself: it goes back when the response body was read to its
+//! end, and a body dropped before its end closes it (its unread bytes would
+//! be the next request's response). A request that met a connection the
+//! server had closed while it was idle is sent once more on another, when
+//! that is safe (the rules: [`Http2Service::retries`]).
 //!
 //! Two ways to pick the connection's key:
 //!
@@ -209,8 +219,20 @@ impl<M: HttpManager> Http2Service<M> {
     }
 
     /// Requests sent a second time, through this service and its clones,
-    /// because their first connection turned out closed by the server (see
-    /// the module docs: a stale connection is retried once).
+    /// because their first connection turned out closed by the server.
+    ///
+    /// Go's `shouldRetryRequest`: a request is sent once more, on another
+    /// connection, when it failed on a connection lent exclusively and
+    /// *reused* (not fresh), because the connection was closed (hyper's
+    /// incomplete message, a canceled or closed dispatch, a reset, a broken
+    /// pipe or an early EOF) before any response came, and it is safe to
+    /// send twice: hyper gave it back unwritten, or its method is idempotent
+    /// (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or it carries an
+    /// `Idempotency-Key` header, and its body can be replayed (a
+    /// `Full<Bytes>`, `Empty<Bytes>` or `String` body, cloned cheaply; the
+    /// copy has the method, URI, version and headers, not the extensions).
+    /// Never a second time. A request that may not be sent again fails
+    /// with [`ServiceError::NotRetried`], which says why.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
