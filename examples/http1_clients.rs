@@ -284,12 +284,13 @@ async fn main() -> Result<(), BoxError> {
         .race_requests
         .unwrap_or(if args.quick { 320 } else { 3_000 });
     let tasks = args.tasks;
+    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
 
     let nginx = tokio::task::spawn_blocking(|| Nginx::start(""))
         .await?
         .ok_or("nginx is not installed (apt-get install nginx)")?;
     println!(
-        "1. throughput: {tasks} tasks, {requests} GETs per client, nginx on {}",
+        "1. throughput: {tasks} tasks, {requests} GETs per client and round, {rounds} rounds (each client's median round), nginx on {}",
         nginx.addr
     );
     println!(
@@ -300,7 +301,6 @@ async fn main() -> Result<(), BoxError> {
     for kind in KINDS {
         throughput(kind, &nginx, tasks, requests / 20).await?;
     }
-    let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 3 });
     let mut results: Vec<Vec<Throughput>> = KINDS.iter().map(|_| Vec::new()).collect();
     for _ in 0..rounds {
         for (i, kind) in KINDS.into_iter().enumerate() {
