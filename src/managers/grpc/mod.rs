@@ -33,9 +33,13 @@
 //! gRPC servers police client PINGs. grpc-go and gRPC C-core servers by
 //! default (`EnforcementPolicy{MinTime: 5m, PermitWithoutStream: false}`)
 //! count a PING that comes sooner than 5 minutes after the previous one, or
-//! while no call is active, as a strike, and after two strikes close the
-//! connection with `GOAWAY ENHANCE_YOUR_CALM` (`too_many_pings`), failing
-//! calls in flight. So the defaults here stay inside that policy: HTTP/2
+//! while no call is active, as a strike, and close the connection on the
+//! third strike (grpc-go: more than two) with `GOAWAY ENHANCE_YOUR_CALM`
+//! (`too_many_pings`), failing calls in flight. A client that meets it
+//! doubles its keepalive interval for new connections to that server
+//! (gRFC A8): this manager does so per key, logs it at `warn`, and
+//! [`keep_alive_interval_for`](GrpcManager::keep_alive_interval_for)
+//! tells the interval a key's next connection gets. So the defaults here stay inside that policy: HTTP/2
 //! keepalive PINGs every 5 minutes, and only while calls are active
 //! ([`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) off).
 //! Idle pooled connections are checked by the pool instead: its background
