@@ -451,3 +451,52 @@ async fn a_half_read_body_is_never_lent_again() {
     assert_eq!(server.accepted(), 3);
     assert_eq!(svc.retries(), 0);
 }
+
+#[tokio::test]
+async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
+    use connpool::Pooled;
+    use connpool::managers::http1::AutoManager;
+    use connpool::managers::service::HttpConnection;
+
+    let server = Scripted::start(|_, _| Reply::Send(ok("", "ok"))).await;
+    let pool = Pool::builder(AutoManager::new()).build().await.unwrap();
+    let mut conn = pool.get_for(&Destination::from(server.addr)).await.unwrap();
+    assert_eq!(conn.version(), http::Version::HTTP_11);
+    assert!(!Pooled::is_shared(&conn));
+    // A clone of an HTTP/1.1 connection (the pool makes none) carries
+    // nothing: it fails, and the connection itself is untouched.
+    let mut clone = (*conn).clone();
+    let e = clone.send(get("/")).await.unwrap_err();
+    assert!(e.is_canceled(), "{e}");
+    let response = conn.send(get("/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+
+    // h2c: an in-process hyper HTTP/2 server, spoken to with prior knowledge.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(|_| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from_static(b"h2c"),
+                    )))
+                });
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service)
+                        .await;
+            });
+        }
+    });
+    let manager = AutoManager::new().http2_prior_knowledge(true);
+    let pool = Pool::builder(manager).build().await.unwrap();
+    let mut conn = pool.get_for(&Destination::from(addr)).await.unwrap();
+    assert_eq!(conn.version(), http::Version::HTTP_2);
+    assert!(
+        Pooled::is_shared(&conn),
+        "an HTTP/2 connection is lent shared"
+    );
+    let body = conn.send(get("/")).await.unwrap().into_body();
+    assert_eq!(body.collect().await.unwrap().to_bytes(), "h2c");
+}
