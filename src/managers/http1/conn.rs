@@ -172,8 +172,10 @@ impl<B: Body + 'static> Http1Conn<B> {
     /// in origin form (its path), its authority as `Host`.
     ///
     /// Waits first until the connection can take the request (hyper's
-    /// `ready`). Dropping the returned future closes the connection (HTTP/1
-    /// cannot abandon one request and keep its connection).
+    /// `ready`): after the previous response's body ended, so a second
+    /// request sent while that body is still held unread waits for it.
+    /// Dropping the returned future closes the connection (HTTP/1 cannot
+    /// abandon one request and keep its connection).
     pub async fn send_request(
         &mut self,
         request: Request<B>,
