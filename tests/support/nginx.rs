@@ -83,7 +83,13 @@ http {{
             .spawn()
             .expect("starting nginx");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let nginx = Nginx { child, addr, status_calls: AtomicU64::new(0), _dir: dir };
+        let nginx = Nginx {
+            child,
+            addr,
+            // Each `/status` request, the start-up's too, is a connection.
+            status_calls: AtomicU64::new(0),
+            _dir: dir,
+        };
         let start = Instant::now();
         // Up when its status page answers (bounded: a broken config fails).
         while nginx.try_accepted().is_none() {
