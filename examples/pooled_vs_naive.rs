@@ -19,6 +19,11 @@
 //!   (an in-process tokio-tungstenite server). Naive: `WsManager::connect`
 //!   (TCP dial and the opening handshake), one round trip, drop. Pooled:
 //!   `WsManager`.
+//! - **HTTP/1.1 GET** against a throwaway nginx (`return 200`; needs
+//!   `apt-get install nginx`, else the row is skipped with the reason).
+//!   Naive: `Http1Manager::connect` for every request, one GET, drop.
+//!   Pooled: `Http1Manager` (keep-alive, one request at a time per
+//!   connection).
 //! - **Redis `GET`** of 64 bytes: a throwaway `redis-server` started for
 //!   the run (`apt-get install redis-server`; skipped, with the reason, if
 //!   it is missing). Naive: `RedisManager::connect` for every command (TCP
@@ -26,10 +31,10 @@
 //!   (one multiplexed connection lent shared).
 //!
 //! - **Over TLS** (rustls, a certificate made at start-up for localhost):
-//!   TCP echo, an HTTP/2 GET, the gRPC `Check`, PostgreSQL `SELECT 1`
+//!   TCP echo, an HTTP/1.1 GET (an in-process hyper server), an HTTP/2 GET, the gRPC `Check`, PostgreSQL `SELECT 1`
 //!   (a throwaway server with `ssl = on`) and the WebSocket echo (`wss`). Naive: the same manager's
 //!   `connect` for every request (TCP dial and TLS handshake), one request,
-//!   drop. Pooled: `TlsManager`, `Http2Manager::tls`, `GrpcManager::tls`,
+//!   drop. Pooled: `TlsManager`, `Http1Manager::tls`, `Http2Manager::tls`, `GrpcManager::tls`,
 //!   `PostgresManager::with_tls`, `WsManager::tls`.
 //!
 //! Both sides run the same number of requests from the same number of
@@ -58,6 +63,7 @@ use clap::{Parser, ValueEnum};
 use connpool::Pool;
 use connpool::managers::grpc::GrpcConn;
 use connpool::managers::grpc::GrpcManager;
+use connpool::managers::http1::{Http1Conn, Http1Manager};
 use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::redis::{RedisConn, RedisManager};
@@ -99,7 +105,7 @@ struct Args {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "tcp,pg,grpc,ws,redis,tcp-tls,http2-tls,grpc-tls,pg-tls,wss"
+        default_value = "tcp,pg,grpc,http1,ws,redis,tcp-tls,http1-tls,http2-tls,grpc-tls,pg-tls,wss"
     )]
     only: Vec<Proto>,
     /// No progress bars (they are hidden anyway when stdout is not a terminal).
@@ -116,10 +122,14 @@ enum Proto {
     Pg,
     /// gRPC health `Check`.
     Grpc,
+    /// HTTP/1.1 GET against nginx.
+    Http1,
     /// Redis `GET`, 64 bytes.
     Redis,
     /// TCP echo, 64 bytes, over TLS.
     TcpTls,
+    /// HTTP/1.1 GET over TLS.
+    Http1Tls,
     /// HTTP/2 GET over TLS.
     Http2Tls,
     /// gRPC health `Check` over TLS.
@@ -138,8 +148,10 @@ impl Proto {
             Proto::Tcp => "TCP echo 64 B",
             Proto::Pg => "PostgreSQL SELECT 1",
             Proto::Grpc => "gRPC health Check",
+            Proto::Http1 => "HTTP/1.1 GET (nginx)",
             Proto::Redis => "Redis GET 64 B",
             Proto::TcpTls => "TLS: TCP echo 64 B",
+            Proto::Http1Tls => "TLS: HTTP/1.1 GET",
             Proto::Http2Tls => "TLS: HTTP/2 GET",
             Proto::GrpcTls => "TLS: gRPC Check",
             Proto::PgTls => "TLS: PostgreSQL",
@@ -153,9 +165,9 @@ impl Proto {
         match self {
             Proto::Tcp => (60_000, 2_000),
             Proto::Pg => (4_000, 200),
-            Proto::Grpc => (20_000, 1_000),
+            Proto::Grpc | Proto::Http1 => (20_000, 1_000),
             Proto::Redis => (20_000, 1_000),
-            Proto::TcpTls | Proto::Http2Tls | Proto::GrpcTls => (8_000, 400),
+            Proto::TcpTls | Proto::Http1Tls | Proto::Http2Tls | Proto::GrpcTls => (8_000, 400),
             Proto::PgTls => (2_000, 100),
             Proto::Ws => (20_000, 1_000),
             Proto::Wss => (8_000, 400),
@@ -571,6 +583,53 @@ async fn wss(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Ro
     })
 }
 
+/// One GET of `/` on an HTTP/1.1 connection, its body read to the end.
+fn http1_get(conn: &mut Http1Conn) -> OneFut<'_> {
+    Box::pin(async move {
+        let request = http::Request::get("/").body(http_body_util::Full::default())?;
+        let body = conn.send_request(request).await?.into_body();
+        http_body_util::BodyExt::collect(body).await?;
+        Ok(())
+    })
+}
+
+async fn http1(tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let nginx = tokio::task::spawn_blocking(|| support::nginx::Nginx::start(""))
+        .await?
+        .ok_or("nginx is not installed (apt-get install nginx)")?;
+    let (naive, pooled) = naive_and_pooled(
+        ("HTTP/1.1, naive", "HTTP/1.1, pooled"),
+        Http1Manager::new(),
+        Destination::from(nginx.addr),
+        (tasks, requests, show),
+        http1_get,
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::Http1,
+        naive,
+        pooled,
+    })
+}
+
+async fn http1_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
+    let (addr, _) = pki.http1_server().await?;
+    let manager = Http1Manager::new().tls(TlsConfig::from_client_config(pki.client()));
+    let (naive, pooled) = naive_and_pooled(
+        ("TLS HTTP/1.1, naive", "TLS HTTP/1.1, pooled"),
+        manager,
+        Destination::from(("localhost", addr.port())),
+        (tasks, requests, show),
+        http1_get,
+    )
+    .await?;
+    Ok(Row {
+        proto: Proto::Http1Tls,
+        naive,
+        pooled,
+    })
+}
+
 async fn http2_tls(pki: &tls::Pki, tasks: u32, requests: u64, show: bool) -> Result<Row, BoxError> {
     let (addr, _) = pki.http2_server().await?;
     let manager = Http2Manager::new().tls(TlsConfig::from_client_config(pki.client()));
@@ -909,9 +968,11 @@ async fn main() -> Result<(), BoxError> {
         Proto::Tcp,
         Proto::Pg,
         Proto::Grpc,
+        Proto::Http1,
         Proto::Ws,
         Proto::Redis,
         Proto::TcpTls,
+        Proto::Http1Tls,
         Proto::Http2Tls,
         Proto::GrpcTls,
         Proto::PgTls,
@@ -929,6 +990,8 @@ async fn main() -> Result<(), BoxError> {
             Proto::Tcp => tcp(tasks, requests, show).await,
             Proto::Pg => postgres(tasks, requests, show).await,
             Proto::Grpc => grpc(tasks, requests, show).await,
+            Proto::Http1 => http1(tasks, requests, show).await,
+            Proto::Http1Tls => http1_tls(&pki, tasks, requests, show).await,
             Proto::Redis => redis_get(tasks, requests, show).await,
             Proto::TcpTls => tcp_tls(&pki, tasks, requests, show).await,
             Proto::Http2Tls => http2_tls(&pki, tasks, requests, show).await,

@@ -21,7 +21,7 @@
 //! cargo run --release --features redis --example redis_bench -- --quick
 //! ```
 
-#[path = "../tests/support/redis.rs"]
+#[path = "support/redis_server.rs"]
 mod redis_support;
 
 use std::future::Future;

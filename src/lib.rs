@@ -119,7 +119,7 @@
 //! | `stats` | snapshots and counters |
 //! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
 //! | `error` | errors |
-//! | `managers` | ready-made managers: TCP, PostgreSQL, HTTP/2, gRPC |
+//! | `managers` | ready-made managers: TCP, PostgreSQL, HTTP/1.1, HTTP/2, gRPC |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

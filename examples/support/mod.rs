@@ -1,8 +1,9 @@
 //! Servers shared by the examples and `benches/naive.rs`, all in-process on
 //! 127.0.0.1 except PostgreSQL: a TCP echo server, a tonic server with the
-//! standard health service, a WebSocket echo server, and PostgreSQL
-//! (`DATABASE_URL`, else a throwaway server started by `pg_server.rs`, the
-//! launcher the tests use too).
+//! standard health service, a WebSocket echo server, and, from Debian's
+//! packages, PostgreSQL (`DATABASE_URL`, else a throwaway server started
+//! by `pg_server.rs`), redis-server (`redis_server.rs`) and nginx
+//! (`nginx_server.rs`): the launchers the tests use too.
 //!
 //! Each server task is spawned on the runtime of its caller.
 #![allow(dead_code)]
@@ -11,13 +12,17 @@
 #[path = "pg_server.rs"]
 pub mod pg_support;
 #[cfg(feature = "redis")]
-#[path = "../../tests/support/redis.rs"]
+#[path = "redis_server.rs"]
 pub mod redis_support;
 
 #[cfg(feature = "tls")]
 pub mod tls;
 #[cfg(feature = "websocket")]
 pub mod ws;
+
+#[cfg(feature = "http1")]
+#[path = "nginx_server.rs"]
+pub mod nginx;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -113,6 +113,24 @@ impl Pki {
         .await
     }
 
+    /// An HTTP/1.1 server over TLS (ALPN `http/1.1`) answering every
+    /// request with `hello`, keeping connections alive.
+    #[cfg(feature = "http1")]
+    pub async fn http1_server(&self) -> Result<(SocketAddr, Accepted), BoxError> {
+        let acceptor = self.acceptor(&[b"http/1.1"])?;
+        serve(acceptor, |tls| async move {
+            let hello = service_fn(|_: hyper::Request<Incoming>| async {
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                    b"hello",
+                ))))
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), hello)
+                .await;
+        })
+        .await
+    }
+
     /// A gRPC server over TLS with the standard health service.
     pub async fn grpc_server(&self) -> Result<(SocketAddr, Accepted), BoxError> {
         let acceptor = self.acceptor(&[b"h2"])?;

@@ -6,8 +6,9 @@
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `redis` | `redis` | redis-rs `MultiplexedConnection`s, keyed by server, database and user | shared (pipelined), or exclusively with `RESET` on return |
 //! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by host:port; `AutoManager`: HTTP/1.1 or HTTP/2 as ALPN picks | exclusively (HTTP/2: shared) |
 //! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (through the `http2` manager), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `service` | `http2` | (a `tower::Service` over a pool of `http2` or `grpc` connections: per-call borrowing, the transport for tonic clients) | |
+//! | `service` | `http2` | (a `tower::Service` over a pool of `http2`, `grpc` or `http1` connections: per-call borrowing, the transport for tonic clients; a stale HTTP/1.1 connection's request sent again) | |
 //! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
 //! | `websocket` | `websocket` | WebSocket client connections (tokio-tungstenite; `wss` with `tls`), keyed by URL, with a Ping-frame or text heartbeat | exclusively |
 //! | `tls` | `tls` | (rustls for `tcp` (`TlsManager`), `http2`, `grpc`, and a connector for `postgres`) | |
@@ -22,6 +23,9 @@ pub mod grpc;
 #[cfg(any(feature = "http2", feature = "grpc"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "http2", feature = "grpc"))))]
 pub mod h2_frames;
+#[cfg(feature = "http1")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
+pub mod http1;
 #[cfg(feature = "http2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
 pub mod http2;

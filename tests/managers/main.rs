@@ -14,6 +14,10 @@ mod errors;
 mod grpc;
 #[cfg(feature = "grpc")]
 mod grpc_status;
+#[cfg(feature = "http1")]
+mod http1;
+#[cfg(all(feature = "http1", feature = "tls"))]
+mod http1_tls;
 #[cfg(feature = "http2")]
 mod http2;
 #[cfg(feature = "postgres")]

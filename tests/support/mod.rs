@@ -5,6 +5,7 @@
 //! - [`log`]: a `tracing` subscriber that captures events and spans;
 //! - [`echo`], [`fault`]: an in-process TCP echo server and a
 //!   fault-injecting TCP proxy (`tcp`);
+//! - [`nginx`]: a throwaway nginx for the HTTP/1.1 tests (`http1`);
 //! - [`grpc`]: an in-process tonic server (`grpc`), and raw HTTP/2 for
 //!   scripted servers (`http2`);
 //! - [`ws`]: an in-process WebSocket server, plain or over TLS
@@ -24,10 +25,14 @@ pub mod fault;
 pub mod grpc;
 pub mod log;
 pub mod mock;
+#[cfg(feature = "http1")]
+#[path = "../../examples/support/nginx_server.rs"]
+pub mod nginx;
 #[cfg(feature = "postgres")]
 #[path = "../../examples/support/pg_server.rs"]
 pub mod pg;
 #[cfg(feature = "redis")]
+#[path = "../../examples/support/redis_server.rs"]
 pub mod redis;
 #[cfg(feature = "tls")]
 pub mod tls;

@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::ops::Deref;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::task::{Context, Poll};
 
 use http::{Request, Response};
@@ -14,6 +16,7 @@ use tonic::body::Body;
 use crate::managers::h2_frames::FrameState;
 use crate::managers::http2::Http2Conn;
 use crate::managers::service::HttpConnection;
+use crate::managers::tcp::Destination;
 
 /// A pooled gRPC connection: one HTTP/2 connection, with the
 /// [`GrpcChannel`] that calls through it (it dereferences to the channel).
@@ -29,18 +32,21 @@ use crate::managers::service::HttpConnection;
 #[derive(Clone)]
 pub struct GrpcConn {
     channel: GrpcChannel,
+    /// Where it was dialed: the key whose keepalive backs off if the server
+    /// says `too_many_pings`.
+    pub(super) dest: Destination,
+    /// Whether its `too_many_pings` was taken into account (once per
+    /// connection, whichever handle sees it first).
+    pub(super) calm_counted: Arc<AtomicBool>,
 }
 
 impl GrpcConn {
-    pub(super) fn new(conn: Http2Conn<Body>) -> Self {
+    pub(super) fn new(conn: Http2Conn<Body>, dest: Destination) -> Self {
         Self {
             channel: GrpcChannel { conn },
+            dest,
+            calm_counted: Arc::default(),
         }
-    }
-
-    /// The HTTP/2 connection underneath.
-    pub(super) fn http2(&self) -> &Http2Conn<Body> {
-        &self.channel.conn
     }
 
     /// The channel: a tower service over this connection that tonic clients
@@ -107,7 +113,7 @@ impl HttpConnection for GrpcConn {
     fn send(
         &mut self,
         request: Request<Body>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static {
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
         self.channel.conn.send_request(request)
     }
 

@@ -1,10 +1,14 @@
 //! [`GrpcManager`]: dials HTTP/2 connections with the HTTP/2 manager, checks
 //! their health, and lends them by the server's stream limit.
 
+use std::collections::HashMap;
 use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -12,7 +16,9 @@ use tonic_health::pb::health_client::HealthClient;
 use super::conn::{GrpcChannel, GrpcConn};
 use super::error::GrpcError;
 use crate::manager::{Lending, Manager};
-use crate::managers::h2_frames::{DeadOnArrival, dead_on_arrival, lend_by_stream_limit};
+use crate::managers::h2_frames::{
+    DeadOnArrival, FrameState, dead_on_arrival, lend_by_stream_limit,
+};
 use crate::managers::http2::Http2Manager;
 use crate::managers::tcp::{Destination, TcpManager};
 
@@ -32,6 +38,10 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`settings_timeout`](GrpcManager::settings_timeout): 5 s for the
 /// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
 pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// HTTP/2's `ENHANCE_YOUR_CALM` error code: what gRPC servers close a
+/// connection with when its client PINGs too often.
+const ENHANCE_YOUR_CALM: u32 = 0xb;
 
 /// Makes gRPC connections (one HTTP/2 connection each, h2c) for a keyed
 /// [`Pool`](crate::Pool), lent shared, health-checked. See the
@@ -53,6 +63,10 @@ pub struct GrpcManager {
     service: String,
     check_on_connect: bool,
     connect_timeout: Duration,
+    /// The configured keepalive interval (`http2` holds it too).
+    keep_alive_interval: Option<Duration>,
+    /// Per key, the keepalive interval after `too_many_pings` back-offs.
+    backed_off: Arc<Mutex<HashMap<Destination, Duration>>>,
 }
 
 impl Default for GrpcManager {
@@ -69,13 +83,14 @@ impl GrpcManager {
             .keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
             .keep_alive_while_idle(false)
-            .settings_timeout(DEFAULT_SETTINGS_TIMEOUT)
-            .calm_down_on_too_many_pings();
+            .settings_timeout(DEFAULT_SETTINGS_TIMEOUT);
         Self {
             http2,
             service: String::new(),
             check_on_connect: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
+            backed_off: Arc::default(),
         }
     }
 
@@ -102,9 +117,49 @@ impl GrpcManager {
 
     /// Interval of HTTP/2 keepalive PINGs (sent after this long without
     /// traffic from the server); `None` turns them off. Default 5 min.
+    /// Doubled for new connections to a server that answered PINGs with
+    /// `GOAWAY too_many_pings` (see [`keep_alive_interval_for`](Self::keep_alive_interval_for)).
     pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
-        self.http2 = self.http2.keep_alive_interval(interval);
+        self.keep_alive_interval = interval.into();
+        self.http2 = self.http2.keep_alive_interval(self.keep_alive_interval);
         self
+    }
+
+    /// The keepalive PING interval of new connections to `dest`: the
+    /// configured one, doubled each time a connection to `dest` was closed
+    /// by the server with `GOAWAY ENHANCE_YOUR_CALM` and the debug data
+    /// `too_many_pings` (gRPC's rule, gRFC A8; each logged once at
+    /// `warn`). Shared by the manager's clones; forgotten with the manager.
+    pub fn keep_alive_interval_for(&self, dest: &Destination) -> Option<Duration> {
+        let interval = self.keep_alive_interval?;
+        Some(
+            self.backed_off
+                .lock()
+                .get(dest)
+                .copied()
+                .unwrap_or(interval),
+        )
+    }
+
+    /// If `frames` tell that the server closed the connection for
+    /// `too_many_pings`, and this connection was not counted yet: new
+    /// connections to `dest` PING half as often.
+    fn note_too_many_pings(&self, frames: &FrameState, dest: &Destination, counted: &AtomicBool) {
+        let calm = frames.goaway_error_code() == Some(ENHANCE_YOUR_CALM)
+            && frames.goaway_debug_data().as_deref() == Some(b"too_many_pings".as_slice());
+        if !calm || counted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(interval) = self.keep_alive_interval_for(dest) else {
+            return;
+        };
+        let doubled = interval.checked_mul(2).unwrap_or(interval);
+        self.backed_off.lock().insert(dest.clone(), doubled);
+        tracing::warn!(
+            destination = %dest,
+            keep_alive_interval = ?doubled,
+            "the server closed a connection with GOAWAY too_many_pings: new connections PING half as often"
+        );
     }
 
     /// How long a keepalive PING waits for its ACK before the connection is
@@ -141,14 +196,6 @@ impl GrpcManager {
     pub fn tls(mut self, tls: crate::managers::tls::TlsConfig) -> Self {
         self.http2 = self.http2.tls(tls);
         self
-    }
-
-    /// The keepalive PING interval of a new connection to the server at
-    /// `peer`: the configured one, doubled each time that server cut a
-    /// connection off with `GOAWAY` `too_many_pings` (see the
-    /// [module docs](super)).
-    pub fn keep_alive_interval_for(&self, peer: std::net::SocketAddr) -> Option<Duration> {
-        self.http2.keep_alive_interval_for(peer)
     }
 
     /// The service named in health checks.
@@ -194,9 +241,18 @@ impl Manager for GrpcManager {
     fn key_name(&self, key: &Destination) -> String {
         key.to_string()
     }
-
     async fn connect(&self, dest: &Destination) -> Result<GrpcConn, GrpcError> {
-        let conn = tokio::time::timeout(self.connect_timeout, self.http2.connect(dest))
+        let backed_off = self.backed_off.lock().get(dest).copied();
+        let dial = async {
+            match backed_off {
+                Some(interval) => {
+                    let http2 = self.http2.clone().keep_alive_interval(interval);
+                    http2.connect(dest).await
+                }
+                None => self.http2.connect(dest).await,
+            }
+        };
+        let conn = tokio::time::timeout(self.connect_timeout, dial)
             .await
             .map_err(|_| {
                 GrpcError::Connect(io::Error::new(
@@ -207,7 +263,7 @@ impl Manager for GrpcManager {
                     ),
                 ))
             })??;
-        let conn = GrpcConn::new(conn);
+        let conn = GrpcConn::new(conn, dest.clone());
         if self.check_on_connect {
             // A GOAWAY during the check: the check may still pass (the
             // server finishes the call), or fail for that reason; either
@@ -216,6 +272,7 @@ impl Manager for GrpcManager {
             if let Some(DeadOnArrival { goaway, debug_data }) =
                 dead_on_arrival(conn.frame_state(), false)
             {
+                self.note_too_many_pings(conn.frame_state(), dest, &conn.calm_counted);
                 return Err(GrpcError::ClosedDuringSetup { goaway, debug_data });
             }
             checked?;
@@ -225,7 +282,8 @@ impl Manager for GrpcManager {
 
     /// The health `Check` (fails at once on a closed or draining connection).
     async fn ping(&self, conn: &mut GrpcConn) -> Result<(), GrpcError> {
-        if self.is_broken(conn) {
+        if conn.is_closed() {
+            self.note_too_many_pings(conn.frame_state(), &conn.dest, &conn.calm_counted);
             return Err(GrpcError::Closed {
                 goaway: conn.frame_state().goaway_error_code(),
             });
@@ -233,14 +291,10 @@ impl Manager for GrpcManager {
         self.check(conn.channel()).await
     }
 
-    /// Closed or draining. A connection the server cut off with `GOAWAY
-    /// ENHANCE_YOUR_CALM` `too_many_pings` doubles the keepalive PING
-    /// interval of new connections to that server (gRFC A8; see the
-    /// [module docs](super)).
     fn is_broken(&self, conn: &mut GrpcConn) -> bool {
         let closed = conn.is_closed();
         if closed {
-            self.http2.heed_too_many_pings(conn.http2());
+            self.note_too_many_pings(conn.frame_state(), &conn.dest, &conn.calm_counted);
         }
         closed
     }

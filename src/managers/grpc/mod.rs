@@ -36,9 +36,13 @@
 //! gRPC servers police client PINGs. grpc-go and gRPC C-core servers by
 //! default (`EnforcementPolicy{MinTime: 5m, PermitWithoutStream: false}`)
 //! count a PING that comes sooner than 5 minutes after the previous one, or
-//! while no call is active, as a strike, and on the third strike close the
-//! connection with `GOAWAY ENHANCE_YOUR_CALM` (`too_many_pings`), failing
-//! calls in flight. So the defaults here stay inside that policy: HTTP/2
+//! while no call is active, as a strike, and close the connection on the
+//! third strike (grpc-go: more than two) with `GOAWAY ENHANCE_YOUR_CALM`
+//! (`too_many_pings`), failing calls in flight. A client that meets it
+//! doubles its keepalive interval for new connections to that server
+//! (gRFC A8): this manager does so per key, logs it at `warn`, and
+//! [`keep_alive_interval_for`](GrpcManager::keep_alive_interval_for)
+//! tells the interval a key's next connection gets. So the defaults here stay inside that policy: HTTP/2
 //! keepalive PINGs every 5 minutes, and only while calls are active
 //! ([`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) off).
 //! Idle pooled connections are checked by the pool instead: its background
@@ -48,16 +52,6 @@
 //! interval only for servers configured to allow it (for example tonic
 //! servers, which do not police PINGs, or a grpc-go server with a smaller
 //! `MinTime` and `PermitWithoutStream: true`).
-//!
-//! A server that cuts a connection off with `GOAWAY ENHANCE_YOUR_CALM` and
-//! the debug data `too_many_pings` is heard (gRFC A8, as grpc-go and
-//! grpc-java do): new connections to that server PING half as often, and
-//! again each time it happens, so a client configured too eagerly stops
-//! being cut off instead of losing a connection every interval. It is said
-//! once at `warn` per doubling, and
-//! [`keep_alive_interval_for`](GrpcManager::keep_alive_interval_for) tells
-//! the interval in force. (Connections already open keep theirs until the
-//! pool replaces them.)
 //!
 //! (`tests/managers/grpc.rs` runs both against a server that polices PINGs: with the
 //! defaults an idle pooled connection sends none; with

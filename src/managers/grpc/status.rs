@@ -25,13 +25,13 @@ use crate::{Error, Pool};
 /// | the key backs off after failed dials ([`Error::Backoff`]) | `UNAVAILABLE` | grpc-go's transient failure |
 /// | no connection within the checkout deadline ([`Error::Timeout`]), too many waiters | `UNAVAILABLE` | waiting for a ready connection |
 /// | the pool is closed ([`Error::Closed`]) | `CANCELLED` | grpc-go's "the client connection is closing" |
-/// | the request failed on its connection | by HTTP/2 reset reason, as tonic maps it (`REFUSED_STREAM`: `UNAVAILABLE`, `CANCEL`: `CANCELLED`, `ENHANCE_YOUR_CALM`: `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY`: `PERMISSION_DENIED`, other reasons: `INTERNAL`); the connection closed or timed out under it: `UNAVAILABLE` | the same |
+/// | the request failed on its connection (or on a reused one the server had closed, and was not sent again) | by HTTP/2 reset reason, as tonic maps it (`REFUSED_STREAM`: `UNAVAILABLE`, `CANCEL`: `CANCELLED`, `ENHANCE_YOUR_CALM`: `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY`: `PERMISSION_DENIED`, other reasons: `INTERNAL`); the connection closed or timed out under it: `UNAVAILABLE` | the same |
 /// | a request URI without an authority (a service routing by authority) | `INVALID_ARGUMENT` | |
 pub fn status_of<E: fmt::Display>(e: &ServiceError<E>) -> Status {
     let code = match e {
         ServiceError::Pool(Error::Closed) => Code::Cancelled,
         ServiceError::Pool(_) => Code::Unavailable,
-        ServiceError::Request(e) => request_code(e),
+        ServiceError::Request(e) | ServiceError::NotRetried { error: e, .. } => request_code(e),
         ServiceError::NoAuthority(_) => Code::InvalidArgument,
     };
     Status::new(code, e.to_string())

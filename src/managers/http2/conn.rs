@@ -24,8 +24,6 @@ pub struct Http2Conn<B = Full<Bytes>> {
     pub(super) authority: Option<Authority>,
     pub(super) local: SocketAddr,
     pub(super) peer: SocketAddr,
-    /// The keepalive PING interval it was dialed with.
-    pub(super) keep_alive_interval: Option<std::time::Duration>,
 }
 
 impl<B> Clone for Http2Conn<B> {
@@ -37,7 +35,6 @@ impl<B> Clone for Http2Conn<B> {
             authority: self.authority.clone(),
             local: self.local,
             peer: self.peer,
-            keep_alive_interval: self.keep_alive_interval,
         }
     }
 }
@@ -86,7 +83,7 @@ impl<B: crate::managers::service::RequestBody> crate::managers::service::HttpCon
     fn send(
         &mut self,
         request: Request<B>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static {
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
         Http2Conn::send_request(self, request)
     }
 

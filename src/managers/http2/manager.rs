@@ -6,7 +6,7 @@ use std::fmt;
 #[cfg(feature = "tls")]
 use std::io;
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,8 +16,8 @@ use http_body::Body;
 use http_body_util::Full;
 use hyper::client::conn::http2::Builder as H2Builder;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::calm::CalmDown;
 use super::conn::Http2Conn;
 use super::error::Http2Error;
 use crate::manager::{Lending, Manager};
@@ -62,8 +62,6 @@ pub struct Http2Manager<B = Full<Bytes>> {
     settings_timeout: Duration,
     #[cfg(feature = "tls")]
     tls: Option<TlsConfig>,
-    /// gRPC's keepalive back-off, if on (the gRPC manager's).
-    calm: Option<Arc<CalmDown>>,
     body: PhantomData<fn() -> B>,
 }
 
@@ -77,7 +75,6 @@ impl<B> Clone for Http2Manager<B> {
             settings_timeout: self.settings_timeout,
             #[cfg(feature = "tls")]
             tls: self.tls.clone(),
-            calm: self.calm.clone(),
             body: PhantomData,
         }
     }
@@ -109,7 +106,6 @@ impl Http2Manager<Full<Bytes>> {
             settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
             #[cfg(feature = "tls")]
             tls: None,
-            calm: None,
             body: PhantomData,
         }
     }
@@ -122,28 +118,6 @@ impl Default for Http2Manager<Full<Bytes>> {
 }
 
 impl<B> Http2Manager<B> {
-    /// Turns on gRPC's keepalive back-off (see [`CalmDown`]).
-    pub(crate) fn calm_down_on_too_many_pings(mut self) -> Self {
-        self.calm = Some(Arc::default());
-        self
-    }
-
-    /// The keepalive PING interval of a new connection to `peer` (the
-    /// configured one, or more after gRPC's keepalive back-off).
-    pub(crate) fn keep_alive_interval_for(&self, peer: std::net::SocketAddr) -> Option<Duration> {
-        match &self.calm {
-            Some(calm) => calm.interval_for(peer, self.keep_alive_interval),
-            None => self.keep_alive_interval,
-        }
-    }
-
-    /// Looks at `conn` for gRPC's keepalive back-off, if it is on.
-    pub(crate) fn heed_too_many_pings(&self, conn: &Http2Conn<B>) {
-        if let Some(calm) = &self.calm {
-            calm.heed(&conn.frames, conn.peer, conn.keep_alive_interval);
-        }
-    }
-
     /// The same manager for requests with bodies of type `C`.
     pub fn with_body<C>(self) -> Http2Manager<C> {
         Http2Manager {
@@ -154,7 +128,6 @@ impl<B> Http2Manager<B> {
             settings_timeout: self.settings_timeout,
             #[cfg(feature = "tls")]
             tls: self.tls,
-            calm: self.calm,
             body: PhantomData,
         }
     }
@@ -220,55 +193,32 @@ impl<B> Http2Manager<B> {
     }
 }
 
-#[async_trait]
-impl<B> Manager for Http2Manager<B>
+impl<B> Http2Manager<B>
 where
     B: Body + Send + Unpin + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    type Key = Destination;
-    type Connection = Http2Conn<B>;
-    type Error = Http2Error;
-
-    /// The key's `Display` form (`host:port`).
-    fn key_name(&self, key: &Destination) -> String {
-        key.to_string()
-    }
-
-    async fn connect(&self, dest: &Destination) -> Result<Http2Conn<B>, Http2Error> {
-        let tcp = self.tcp.connect(dest).await.map_err(Http2Error::Connect)?;
-        let peer = tcp.peer();
-        let local = tcp.local_addr().map_err(Http2Error::Connect)?;
-        #[cfg(feature = "tls")]
-        let (io, scheme) = match &self.tls {
-            Some(tls) => {
-                let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
-                    if e.kind() == io::ErrorKind::Unsupported {
-                        Http2Error::NoH2 { alpn: None }
-                    } else {
-                        Http2Error::Connect(e)
-                    }
-                })?;
-                if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
-                    return Err(Http2Error::NoH2 {
-                        alpn: alpn_of(&stream),
-                    });
-                }
-                (MaybeTls::Tls(Box::new(stream)), Scheme::HTTPS)
-            }
-            None => (MaybeTls::Plain(tcp.into_inner()), Scheme::HTTP),
-        };
-        #[cfg(not(feature = "tls"))]
-        let (io, scheme) = (tcp.into_inner(), Scheme::HTTP);
+    /// The HTTP/2 handshake over `io` (a TCP stream, or TLS that chose
+    /// `h2`), then the wait for the server's first `SETTINGS`.
+    pub(crate) async fn setup<T>(
+        &self,
+        io: T,
+        scheme: Scheme,
+        dest: &Destination,
+        local: SocketAddr,
+        peer: SocketAddr,
+    ) -> Result<Http2Conn<B>, Http2Error>
+    where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let watcher = FrameWatcher::new(io);
         let frames = watcher.state();
 
-        let keep_alive_interval = self.keep_alive_interval_for(peer);
         let mut builder = H2Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
-            .keep_alive_interval(keep_alive_interval)
+            .keep_alive_interval(self.keep_alive_interval)
             .keep_alive_timeout(self.keep_alive_timeout)
             .keep_alive_while_idle(self.keep_alive_while_idle);
         let (send, driver) = builder
@@ -303,8 +253,51 @@ where
             authority: dest.to_string().parse().ok(),
             local,
             peer,
-            keep_alive_interval,
         })
+    }
+}
+
+#[async_trait]
+impl<B> Manager for Http2Manager<B>
+where
+    B: Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn StdError + Send + Sync>>,
+{
+    type Key = Destination;
+    type Connection = Http2Conn<B>;
+    type Error = Http2Error;
+
+    /// The key's `Display` form (`host:port`).
+    fn key_name(&self, key: &Destination) -> String {
+        key.to_string()
+    }
+    async fn connect(&self, dest: &Destination) -> Result<Http2Conn<B>, Http2Error> {
+        let tcp = self.tcp.connect(dest).await.map_err(Http2Error::Connect)?;
+        let peer = tcp.peer();
+        let local = tcp.local_addr().map_err(Http2Error::Connect)?;
+        #[cfg(feature = "tls")]
+        let (io, scheme) = match &self.tls {
+            Some(tls) => {
+                let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
+                    if e.kind() == io::ErrorKind::Unsupported {
+                        Http2Error::NoH2 { alpn: None }
+                    } else {
+                        Http2Error::Connect(e)
+                    }
+                })?;
+                if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
+                    return Err(Http2Error::NoH2 {
+                        alpn: alpn_of(&stream),
+                    });
+                }
+                (MaybeTls::Tls(Box::new(stream)), Scheme::HTTPS)
+            }
+            None => (MaybeTls::Plain(tcp.into_inner()), Scheme::HTTP),
+        };
+        #[cfg(not(feature = "tls"))]
+        let (io, scheme) = (tcp.into_inner(), Scheme::HTTP);
+        self.setup(io, scheme, dest, local, peer).await
     }
 
     /// No round trip (hyper exposes no PING): fails if the connection is

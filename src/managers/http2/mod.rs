@@ -73,7 +73,6 @@
 //! [`Manager::ping`]: crate::Manager::ping
 //! [`Lending::shared`]: crate::Lending::shared
 
-mod calm;
 mod conn;
 mod error;
 mod manager;

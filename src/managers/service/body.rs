@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::{HttpManager, InFlight};
+use super::{HttpConnection, HttpManager, InFlight};
 use crate::Pooled;
 
 /// The body of a response from [`Http2Service`](super::Http2Service): hyper's
@@ -45,12 +45,18 @@ impl<M: HttpManager> Body for PooledBody<M> {
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
         let frame = Pin::new(&mut this.body).poll_frame(cx);
-        let ended = match &frame {
-            Poll::Ready(None | Some(Err(_))) => true,
-            Poll::Ready(Some(Ok(_))) => this.body.is_end_stream(),
-            Poll::Pending => false,
+        let (ended, clean) = match &frame {
+            Poll::Ready(None) => (true, true),
+            Poll::Ready(Some(Err(_))) => (true, false),
+            Poll::Ready(Some(Ok(_))) => (this.body.is_end_stream(), true),
+            Poll::Pending => (false, false),
         };
         if ended {
+            // Read to its end: an HTTP/1.1 connection may carry the next
+            // request (one dropped before, or failed, is not reused).
+            if clean && let Some((conn, _)) = &mut this.conn {
+                conn.body_finished();
+            }
             // A connection-level failure shows on the connection itself,
             // which the pool checks (`is_broken`) when the handle returns.
             this.conn = None;

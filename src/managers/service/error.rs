@@ -17,6 +17,15 @@ pub enum ServiceError<E = Http2Error> {
     Pool(crate::Error<E>),
     /// The request failed on its connection.
     Request(hyper::Error),
+    /// The request failed on a reused connection the server had closed
+    /// (see [`Http2Service::retries`](super::Http2Service::retries)), and
+    /// was not sent again: `reason` says why not.
+    NotRetried {
+        /// What the connection failed with.
+        error: hyper::Error,
+        /// Why the request was not safe to send twice.
+        reason: &'static str,
+    },
     /// A service that routes by authority got a request whose URI has none
     /// (the URI is in the variant).
     NoAuthority(String),
@@ -36,7 +45,11 @@ impl<E: fmt::Display> fmt::Display for ServiceError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServiceError::Pool(e) => e.fmt(f),
-            ServiceError::Request(e) => write!(f, "HTTP/2 request failed: {e}"),
+            ServiceError::Request(e) => write!(f, "HTTP request failed: {e}"),
+            ServiceError::NotRetried { error, reason } => write!(
+                f,
+                "HTTP request failed on a reused connection the server had closed ({error}); not sent again: {reason}"
+            ),
             ServiceError::NoAuthority(uri) => write!(
                 f,
                 "request URI {uri:?} has no authority: a service that routes by authority needs an absolute URI (http://host:port/path)"
@@ -49,7 +62,7 @@ impl<E: StdError + 'static> StdError for ServiceError<E> {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             ServiceError::Pool(e) => e.source(),
-            ServiceError::Request(e) => e.source(),
+            ServiceError::Request(e) | ServiceError::NotRetried { error: e, .. } => e.source(),
             ServiceError::NoAuthority(_) => None,
         }
     }

@@ -1,6 +1,9 @@
 //! A per-call [`tower::Service`] over a pool of HTTP/2 connections (of the
 //! [`http2`](super::http2) or the [`grpc`](super::grpc) manager): the
-//! transport for tonic generated clients and for plain HTTP/2 requests.
+//! transport for tonic generated clients and for plain HTTP/2 requests;
+//! with the `http1` feature, also over HTTP/1.1 connections
+//! (`managers::http1`'s `Http1Manager`, or its `AutoManager` for both
+//! versions), under the name [`HttpService`] (the same type).
 //!
 //! [`Http2Service`] checks out a shared handle for each request (the pool's
 //! FIFO wait, checkout deadline and backoff apply as for
@@ -17,6 +20,13 @@
 //!
 //! No connection escapes the pool through this service: the handle it
 //! borrows never leaves it, so every call is counted.
+//!
+//! Over connections lent exclusively (HTTP/1.1), the borrow is the
+//! connection itself: it goes back when the response body was read to its
+//! end, and a body dropped before its end closes it (its unread bytes would
+//! be the next request's response). A request that met a connection the
+//! server had closed while it was idle is sent once more on another, when
+//! that is safe (the rules: [`Http2Service::retries`]).
 //!
 //! Two ways to pick the connection's key:
 //!
@@ -55,12 +65,13 @@
 
 mod body;
 mod error;
+mod retry;
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use http::uri::Scheme;
@@ -99,11 +110,30 @@ pub trait HttpConnection: Send + Unpin + 'static {
     fn send(
         &mut self,
         request: Request<Self::Body>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send + 'static;
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send;
+
+    /// Sends `request`; on failure, gives it back too if none of it was
+    /// written (so it can go to another connection whatever its method).
+    /// The default gives nothing back.
+    fn try_send(
+        &mut self,
+        request: Request<Self::Body>,
+    ) -> impl Future<Output = Result<Response<Incoming>, Unsent<Self::Body>>> + Send {
+        let sent = self.send(request);
+        async move { sent.await.map_err(|error| (error, None)) }
+    }
 
     /// Whether no new request can go through this connection.
     fn is_closed(&self) -> bool;
+
+    /// The body of the latest response was read to its end (an HTTP/1.1
+    /// connection can carry the next request only then). The default does
+    /// nothing.
+    fn body_finished(&mut self) {}
 }
+
+/// A request's error, and the request if none of it was written.
+pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
 
 /// A manager whose pool [`Http2Service`] can call through: keyed by
 /// [`Destination`], with connections that send HTTP requests.
@@ -135,7 +165,12 @@ pub struct Http2Service<M: HttpManager> {
     pool: Pool<M>,
     route: Route,
     in_flight: Arc<AtomicUsize>,
+    retries: Arc<AtomicU64>,
 }
+
+/// The service under the name that fits a pool of HTTP/1.1 connections (or
+/// of both versions): the same type.
+pub type HttpService<M> = Http2Service<M>;
 
 impl<M: HttpManager> Clone for Http2Service<M> {
     fn clone(&self) -> Self {
@@ -143,6 +178,7 @@ impl<M: HttpManager> Clone for Http2Service<M> {
             pool: self.pool.clone(),
             route: self.route.clone(),
             in_flight: Arc::clone(&self.in_flight),
+            retries: Arc::clone(&self.retries),
         }
     }
 }
@@ -163,6 +199,7 @@ impl<M: HttpManager> Http2Service<M> {
             pool,
             route: Route::To(destination.into()),
             in_flight: Arc::default(),
+            retries: Arc::default(),
         }
     }
 
@@ -175,12 +212,32 @@ impl<M: HttpManager> Http2Service<M> {
             pool,
             route: Route::ByAuthority,
             in_flight: Arc::default(),
+            retries: Arc::default(),
         }
     }
 
     /// Calls in flight through this service and its clones.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent a second time, through this service and its clones,
+    /// because their first connection turned out closed by the server.
+    ///
+    /// Go's `shouldRetryRequest`: a request is sent once more, on another
+    /// connection, when it failed on a connection lent exclusively and
+    /// *reused* (not fresh), because the connection was closed (hyper's
+    /// incomplete message, a canceled or closed dispatch, a reset, a broken
+    /// pipe or an early EOF) before any response came, and it is safe to
+    /// send twice: hyper gave it back unwritten, or its method is idempotent
+    /// (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or it carries an
+    /// `Idempotency-Key` header, and its body can be replayed (a
+    /// `Full<Bytes>`, `Empty<Bytes>` or `String` body, cloned cheaply; the
+    /// copy has the method, URI, version and headers, not the extensions).
+    /// Never a second time. A request that may not be sent again fails
+    /// with [`ServiceError::NotRetried`], which says why.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
     }
 
     /// The pool the requests borrow from.
@@ -254,18 +311,52 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
         let pool = self.pool.clone();
         let key = self.key(request.uri());
         let in_flight = InFlight::start(&self.in_flight);
+        let retries = Arc::clone(&self.retries);
         Box::pin(async move {
             let key = key?;
             let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
-            match conn.send(request).await {
-                Ok(response) => Ok(response.map(|body| PooledBody::new(body, conn, in_flight))),
-                Err(e) => {
-                    if conn.is_closed() || e.is_closed() || e.is_timeout() {
-                        Pooled::mark_broken(&mut conn);
-                    }
-                    Err(ServiceError::Request(e))
+            // Only an exclusively lent connection lent before can be stale
+            // in the way a retry cures (see `retry`).
+            let reused = !Pooled::is_shared(&conn) && Pooled::uses(&conn) > 1;
+            let replay = reused.then(|| retry::replay(&request));
+            let (error, unsent) = match send(&mut conn, request).await {
+                Ok(response) => return Ok(response.map(|b| PooledBody::new(b, conn, in_flight))),
+                Err(failed) => failed,
+            };
+            if !reused || !retry::is_stale(&error) {
+                return Err(ServiceError::Request(error));
+            }
+            let again = match (unsent, replay) {
+                (Some(request), _) => request,
+                (None, Some(Ok(request))) => request,
+                (None, Some(Err(reason))) => {
+                    return Err(ServiceError::NotRetried { error, reason });
                 }
+                (None, None) => return Err(ServiceError::Request(error)),
+            };
+            drop(conn);
+            retries.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(destination = %key, error = %error, "request met a connection the server had closed: sent again");
+            let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
+            match send(&mut conn, again).await {
+                Ok(response) => Ok(response.map(|b| PooledBody::new(b, conn, in_flight))),
+                Err((error, _)) => Err(ServiceError::Request(error)),
             }
         })
     }
+}
+
+/// Sends `request` on `conn`, marking it broken if the request failed in a
+/// way that leaves it unusable.
+async fn send<M: HttpManager>(
+    conn: &mut Pooled<M>,
+    request: Request<BodyOf<M>>,
+) -> Result<Response<Incoming>, Unsent<BodyOf<M>>> {
+    let result = conn.try_send(request).await;
+    if let Err((e, _)) = &result
+        && (conn.is_closed() || e.is_closed() || e.is_timeout())
+    {
+        Pooled::mark_broken(conn);
+    }
+    result
 }

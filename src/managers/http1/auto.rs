@@ -1,0 +1,187 @@
+//! [`AutoManager`]: one manager for both HTTP versions. Over TLS, ALPN
+//! picks: `h2` gives a connection lent shared, `http/1.1` (or no ALPN) one
+//! lent exclusively. In plaintext, HTTP/1.1, or HTTP/2 with prior
+//! knowledge if configured.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::uri::Scheme;
+use http_body_util::Full;
+
+use super::auto_conn::{AutoConn, AutoError};
+#[cfg(feature = "tls")]
+use super::error::Http1Error;
+use super::manager::{handshake, ping};
+use crate::manager::{Lending, Manager};
+use crate::managers::h2_frames::lend_by_stream_limit;
+use crate::managers::http2::Http2Manager;
+use crate::managers::service::RequestBody;
+use crate::managers::tcp::{Destination, TcpManager};
+#[cfg(feature = "tls")]
+use crate::managers::tls::{MaybeTls, TlsConfig, alpn_of};
+
+/// Makes HTTP/1.1 or HTTP/2 connections, as the server chooses in ALPN
+/// (over TLS) or as configured (plaintext), for a keyed
+/// [`Pool`](crate::Pool). An HTTP/2 connection is lent shared, up to the
+/// server's stream limit; an HTTP/1.1 one exclusively. Pair it with
+/// [`HttpService`](crate::managers::service::HttpService) for one client
+/// over both. See the [module docs](super).
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`tls`](AutoManager::tls) | off (plaintext) | `https` needs the caller's roots; ALPN offers `h2` first, then `http/1.1` |
+/// | [`http2_prior_knowledge`](AutoManager::http2_prior_knowledge) | off | in plaintext nothing negotiates: HTTP/1.1 is what every server speaks |
+/// | [`with_http2`](AutoManager::with_http2) | [`Http2Manager::new`] | its TCP dialer and HTTP/2 keepalive PINGs serve both versions |
+pub struct AutoManager<B = Full<Bytes>> {
+    h2: Http2Manager<B>,
+    prior_knowledge: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
+}
+
+impl<B> Clone for AutoManager<B> {
+    fn clone(&self) -> Self {
+        Self {
+            h2: self.h2.clone(),
+            prior_knowledge: self.prior_knowledge,
+            #[cfg(feature = "tls")]
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+impl<B> fmt::Debug for AutoManager<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tls = {
+            #[cfg(feature = "tls")]
+            {
+                self.tls.is_some()
+            }
+            #[cfg(not(feature = "tls"))]
+            false
+        };
+        f.debug_struct("AutoManager")
+            .field("h2", &self.h2)
+            .field("http2_prior_knowledge", &self.prior_knowledge)
+            .field("tls", &tls)
+            .finish()
+    }
+}
+
+impl AutoManager<Full<Bytes>> {
+    /// A manager with the defaults (see the table), for requests with
+    /// [`Full<Bytes>`] bodies.
+    pub fn new() -> Self {
+        Self {
+            h2: Http2Manager::new(),
+            prior_knowledge: false,
+            #[cfg(feature = "tls")]
+            tls: None,
+        }
+    }
+}
+
+impl Default for AutoManager<Full<Bytes>> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B> AutoManager<B> {
+    /// The same manager for requests with bodies of type `C`.
+    pub fn with_body<C>(self) -> AutoManager<C> {
+        AutoManager {
+            h2: self.h2.with_body(),
+            prior_knowledge: self.prior_knowledge,
+            #[cfg(feature = "tls")]
+            tls: self.tls,
+        }
+    }
+
+    /// Over TLS with `tls`'s roots and certificates, offering `h2` and
+    /// `http/1.1` in ALPN: the server's choice decides the version (no
+    /// choice: HTTP/1.1).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls.with_alpn(&[b"h2", b"http/1.1"]));
+        self
+    }
+
+    /// In plaintext, speak HTTP/2 at once (h2c with prior knowledge)
+    /// instead of HTTP/1.1. Not used over TLS, where ALPN decides.
+    pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
+        self.prior_knowledge = on;
+        self
+    }
+
+    /// The HTTP/2 manager whose settings (TCP dialer, keepalive PINGs,
+    /// settings timeout) are used; its TCP dialer serves HTTP/1.1 too. Its
+    /// own TLS setting is not used.
+    pub fn with_http2(mut self, h2: Http2Manager<B>) -> Self {
+        self.h2 = h2;
+        self
+    }
+
+    fn tcp(&self) -> &TcpManager {
+        self.h2.tcp()
+    }
+}
+
+#[async_trait]
+impl<B: RequestBody> Manager for AutoManager<B> {
+    type Key = Destination;
+    type Connection = AutoConn<B>;
+    type Error = AutoError;
+
+    async fn connect(&self, dest: &Destination) -> Result<AutoConn<B>, AutoError> {
+        let http1 = |e| AutoError::Http1(super::Http1Error::Connect(e));
+        let tcp = self.tcp().connect(dest).await.map_err(http1)?;
+        let peer = tcp.peer();
+        let local = tcp.local_addr().map_err(http1)?;
+        #[cfg(feature = "tls")]
+        if let Some(tls) = &self.tls {
+            let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(http1)?;
+            return if alpn_of(&stream).as_deref() == Some("h2") {
+                let io = MaybeTls::Tls(Box::new(stream));
+                let h2 = self.h2.setup(io, Scheme::HTTPS, dest, local, peer).await;
+                h2.map(AutoConn::Http2).map_err(AutoError::Http2)
+            } else if let Some(alpn) = alpn_of(&stream).filter(|p| p != "http/1.1") {
+                Err(AutoError::Http1(Http1Error::Alpn { alpn: Some(alpn) }))
+            } else {
+                let h1 = handshake(stream, dest, local, peer, true).await;
+                h1.map(AutoConn::Http1).map_err(AutoError::Http1)
+            };
+        }
+        if self.prior_knowledge {
+            let h2 = self
+                .h2
+                .setup(tcp.into_inner(), Scheme::HTTP, dest, local, peer);
+            return h2.await.map(AutoConn::Http2).map_err(AutoError::Http2);
+        }
+        let h1 = handshake(tcp.into_inner(), dest, local, peer, false).await;
+        h1.map(AutoConn::Http1).map_err(AutoError::Http1)
+    }
+
+    /// The version's own ping (no round trip for either).
+    async fn ping(&self, conn: &mut AutoConn<B>) -> Result<(), AutoError> {
+        match conn {
+            AutoConn::Http1(c) => ping(c).await.map_err(AutoError::Http1),
+            AutoConn::Http2(c) => self.h2.ping(c).await.map_err(AutoError::Http2),
+            AutoConn::Unshared => Err(AutoError::Http1(super::Http1Error::Closed)),
+        }
+    }
+
+    fn is_broken(&self, conn: &mut AutoConn<B>) -> bool {
+        !conn.is_usable()
+    }
+
+    fn lending(&self, conn: &AutoConn<B>) -> Lending<AutoConn<B>> {
+        match conn {
+            AutoConn::Http2(c) => lend_by_stream_limit(c.frame_state()),
+            _ => Lending::exclusive(),
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! When a request that failed is sent once more: Go's `shouldRetryRequest`
+//! for a pool of exclusively lent (HTTP/1.1) connections.
+//!
+//! A connection that sat idle may have been closed by its server (its
+//! keep-alive timeout, its `keepalive_requests`) while the close was still
+//! on its way: the request written into it fails with hyper's "connection
+//! closed before message completed", a reset, or no dispatch at all. Such
+//! a request is sent once more, on another connection, when all of these
+//! hold:
+//!
+//! - the connection was **reused** (lent before): a fresh connection that
+//!   fails says something about the server, not about staleness;
+//! - the failure is a **closed connection** before any response arrived
+//!   ([`is_stale`]), not a timeout, a parse error or the body's own error;
+//! - the request is **safe to send twice**: hyper gave it back unwritten,
+//!   or its method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE)
+//!   or it carries an `Idempotency-Key` header, and its body can be
+//!   replayed ([`replay`]).
+//!
+//! Never a second time: the retry's own failure is the caller's.
+
+use std::any::Any;
+use std::error::Error as StdError;
+use std::io;
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{Empty, Full};
+
+/// The header that makes any method safe to retry (IETF draft
+/// `httpapi-idempotency-key-header`, Stripe's and Go's convention).
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+/// Whether `error` says the connection was closed under the request before
+/// any response came: hyper's incomplete message, a canceled or closed
+/// dispatch, or a reset, broken pipe or EOF from the socket.
+pub(super) fn is_stale(error: &hyper::Error) -> bool {
+    if error.is_incomplete_message() || error.is_canceled() || error.is_closed() {
+        return true;
+    }
+    let mut source = error.source();
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionReset
+                    | io::ErrorKind::ConnectionAborted
+                    | io::ErrorKind::BrokenPipe
+                    | io::ErrorKind::UnexpectedEof
+            );
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A copy of `request` to send again if the first attempt meets a stale
+/// connection, or why it may not be: its method is not idempotent and it
+/// has no `Idempotency-Key`, or its body cannot be replayed (only bodies
+/// of type `Full<Bytes>`, `Empty<Bytes>` and `String` can, cheaply: `Bytes`
+/// are shared, not copied). The copy has the request's method, URI,
+/// version and headers, not its extensions.
+pub(super) fn replay<B: 'static>(request: &Request<B>) -> Result<Request<B>, &'static str> {
+    if !is_idempotent(request.method()) && !request.headers().contains_key(IDEMPOTENCY_KEY) {
+        return Err("its method is not idempotent and it carries no Idempotency-Key header");
+    }
+    let body = clone_body(request.body()).ok_or("its body cannot be replayed")?;
+    let mut copy = Request::new(body);
+    *copy.method_mut() = request.method().clone();
+    *copy.uri_mut() = request.uri().clone();
+    *copy.version_mut() = request.version();
+    *copy.headers_mut() = request.headers().clone();
+    Ok(copy)
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// A clone of `body` if its type is one of the replayable ones.
+fn clone_body<B: 'static>(body: &B) -> Option<B> {
+    let any: &dyn Any = body;
+    let clone: Box<dyn Any> = if let Some(b) = any.downcast_ref::<Full<Bytes>>() {
+        Box::new(b.clone())
+    } else if let Some(b) = any.downcast_ref::<Empty<Bytes>>() {
+        Box::new(*b)
+    } else if let Some(b) = any.downcast_ref::<String>() {
+        Box::new(b.clone())
+    } else {
+        return None;
+    };
+    clone.downcast().ok().map(|b| *b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<B>(method: Method, body: B) -> Request<B> {
+        let mut r = Request::new(body);
+        *r.method_mut() = method;
+        r
+    }
+
+    #[test]
+    fn idempotent_methods_with_replayable_bodies() {
+        let get = request(Method::GET, Full::new(Bytes::from_static(b"x")));
+        let copy = replay(&get).expect("replayable");
+        assert_eq!(copy.method(), Method::GET);
+        assert!(replay(&request(Method::DELETE, Empty::<Bytes>::new())).is_ok());
+        assert!(replay(&request(Method::PUT, String::from("x"))).is_ok());
+    }
+
+    #[test]
+    fn post_only_with_an_idempotency_key() {
+        let mut post = request(Method::POST, Full::new(Bytes::new()));
+        assert!(replay(&post).unwrap_err().contains("not idempotent"));
+        post.headers_mut()
+            .insert(IDEMPOTENCY_KEY, http::HeaderValue::from_static("k1"));
+        assert_eq!(replay(&post).unwrap().headers()[IDEMPOTENCY_KEY], "k1");
+    }
+
+    #[test]
+    fn unknown_bodies_are_not_replayed() {
+        let get = request(
+            Method::GET,
+            http_body_util::BodyExt::boxed(Empty::<Bytes>::new()),
+        );
+        assert_eq!(replay(&get).unwrap_err(), "its body cannot be replayed");
+    }
+}
