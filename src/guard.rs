@@ -92,6 +92,13 @@ impl<M: Manager> Pooled<M> {
         this.close = Some(CloseReason::Broken);
     }
 
+    /// Counts a request sent again elsewhere after meeting this connection
+    /// closed by its server (in the pool's and its key's counters).
+    #[cfg(feature = "http2")]
+    pub(crate) fn count_retry(this: &Self) {
+        this.inner.state.lock().count_retry(this.key);
+    }
+
     /// Whether [`mark_broken`](Pooled::mark_broken) was called.
     pub fn is_marked_broken(this: &Self) -> bool {
         this.close == Some(CloseReason::Broken)

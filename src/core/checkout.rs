@@ -79,6 +79,14 @@ impl Behind {
 impl<M: Manager> State<M> {
     /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
     /// live) and vetted in the getter's task; `ok`: it passed.
+    /// A request met a connection of `id` the server had closed, and is
+    /// sent again on another.
+    #[cfg(feature = "http2")]
+    pub(crate) fn count_retry(&mut self, id: KeyId) {
+        self.counters.retries += 1;
+        self.keys.get_mut(id).counters.retries += 1;
+    }
+
     pub(crate) fn count_before_lend(&mut self, id: KeyId, ok: bool) {
         self.count_call(
             id,

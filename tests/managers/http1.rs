@@ -277,6 +277,11 @@ async fn a_get_on_a_stale_connection_is_sent_again_on_another() {
     // new connection.
     assert_eq!(call(&mut svc, get("/")).await.unwrap(), "conn 1");
     assert_eq!(svc.retries(), 1);
+    assert_eq!(
+        svc.pool().state().counters.retries,
+        1,
+        "in the pool's counters too"
+    );
     assert_eq!(server.accepted(), 2);
 }
 

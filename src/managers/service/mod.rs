@@ -334,6 +334,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
                 }
                 (None, None) => return Err(ServiceError::Request(error)),
             };
+            Pooled::count_retry(&conn);
             drop(conn);
             retries.fetch_add(1, Ordering::Relaxed);
             tracing::debug!(destination = %key, error = %error, "request met a connection the server had closed: sent again");
