@@ -317,4 +317,71 @@ mod postgres {
         let message = e.to_string();
         assert!(message.contains("UnknownIssuer"), "{message}");
     }
+
+    /// A session over TLS is tracked as a plaintext one is (its protocol
+    /// read above TLS): a clean workload runs no reset, a `SET` is reset
+    /// before the next borrower, and the statement cache survives.
+    #[tokio::test]
+    async fn postgres_over_tls_resets_only_a_changed_session() {
+        let Some(server) = pg::dedicated() else {
+            return;
+        };
+        let ca = Ca::new("test CA");
+        let (cert, key) = ca.leaf_pem(Leaf::Good);
+        server.enable_ssl(&cert, &key).await;
+        let mut config = server.config();
+        config.host("localhost").ssl_mode(SslMode::Require);
+        let tls = TlsConfig::from_client_config(ca.client()).postgres();
+        let pool = Pool::builder(PostgresManager::with_tls(config, tls).single())
+            .max_open(1)
+            .build()
+            .await
+            .unwrap();
+        for _ in 0..5 {
+            let conn = pool.get().await.unwrap();
+            let one = conn.prepare_cached("SELECT 1::int").await.unwrap();
+            let row = conn.query_one(&one, &[]).await.unwrap();
+            assert_eq!(row.get::<_, i32>(0), 1);
+        }
+        pool.settled().await;
+        assert_eq!(
+            pool.state().counters.recycles,
+            0,
+            "a clean session is not reset"
+        );
+
+        {
+            let conn = pool.get().await.unwrap();
+            conn.batch_execute("SET search_path = changed")
+                .await
+                .unwrap();
+        }
+        pool.settled().await;
+        assert_eq!(
+            pool.state().counters.recycles,
+            1,
+            "a changed session is reset"
+        );
+        let conn = pool.get().await.unwrap();
+        let row = conn
+            .query_one("SELECT current_setting('search_path')", &[])
+            .await
+            .unwrap();
+        assert_ne!(row.get::<_, String>(0), "changed");
+        assert_eq!(
+            conn.statement_cache().len(),
+            1,
+            "the cache survived the reset"
+        );
+        let row = conn
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        assert!(row.get::<_, bool>(0), "the session is encrypted");
+        drop(conn);
+        pool.close().await;
+    }
 }

@@ -200,3 +200,66 @@ impl AsyncWrite for Stream {
         }
     }
 }
+
+/// A TLS connector whose streams are tapped above TLS, where the protocol
+/// is plain: `tokio_postgres::Config::connect` dials and negotiates TLS as
+/// it always does, and the session is tracked as a plaintext one is. If
+/// the server refuses TLS and the `sslmode` lets the session go on in
+/// plaintext, no stream was tapped ([`Session::is_tapped`] says so), and
+/// the session is not tracked.
+#[derive(Clone)]
+pub(super) struct TappedTls<T> {
+    pub(super) inner: T,
+    pub(super) session: Arc<Session>,
+}
+
+impl<T, S> tokio_postgres::tls::MakeTlsConnect<S> for TappedTls<T>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<S>,
+    <T::TlsConnect as tokio_postgres::tls::TlsConnect<S>>::Future: Send + 'static,
+    S: Send + 'static,
+    T::TlsConnect: Send + 'static,
+{
+    type Stream = Tap<T::Stream>;
+    type TlsConnect = TappedConnect<T::TlsConnect>;
+    type Error = T::Error;
+
+    fn make_tls_connect(&mut self, domain: &str) -> Result<Self::TlsConnect, T::Error> {
+        Ok(TappedConnect {
+            inner: self.inner.make_tls_connect(domain)?,
+            session: Arc::clone(&self.session),
+        })
+    }
+}
+
+/// [`TappedTls`]'s connector for one host.
+pub(super) struct TappedConnect<C> {
+    inner: C,
+    session: Arc<Session>,
+}
+
+impl<C, S> tokio_postgres::tls::TlsConnect<S> for TappedConnect<C>
+where
+    C: tokio_postgres::tls::TlsConnect<S> + Send + 'static,
+    C::Future: Send + 'static,
+    S: Send + 'static,
+{
+    type Stream = Tap<C::Stream>;
+    type Error = C::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Tap<C::Stream>, C::Error>> + Send>>;
+
+    fn connect(self, stream: S) -> Self::Future {
+        let TappedConnect { inner, session } = self;
+        Box::pin(async move {
+            let stream = inner.connect(stream).await?;
+            session.tapped();
+            Ok(Tap::new(stream, session))
+        })
+    }
+}
+
+impl<S: tokio_postgres::tls::TlsStream + Unpin> tokio_postgres::tls::TlsStream for Tap<S> {
+    fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
+        self.inner().channel_binding()
+    }
+}

@@ -2,6 +2,7 @@
 //! for one database.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use tokio_postgres::config::{Host, SslMode};
@@ -13,6 +14,7 @@ use super::dial;
 use super::error::PgError;
 use super::key::PgKey;
 use super::recycling::RecyclingMethod;
+use super::session::Session;
 use crate::manager::Manager;
 
 /// The host used when the base configuration names none (neither `host` nor
@@ -91,13 +93,20 @@ impl<Tls> PostgresManager<Tls> {
     where
         Tls: 'static,
     {
-        let plaintext = std::any::TypeId::of::<Tls>() == std::any::TypeId::of::<NoTls>()
-            || config.get_ssl_mode() == SslMode::Disable;
         matches!(
             self.recycling,
             RecyclingMethod::Clean | RecyclingMethod::Always
-        ) && plaintext
-            && dial::can_track(config)
+        ) && dial::can_track(config)
+    }
+
+    /// Whether a session of `config` is plaintext for sure (no TLS
+    /// connector, or `sslmode=disable`): the crate dials it itself.
+    fn plaintext(config: &Config) -> bool
+    where
+        Tls: 'static,
+    {
+        std::any::TypeId::of::<Tls>() == std::any::TypeId::of::<NoTls>()
+            || config.get_ssl_mode() == SslMode::Disable
     }
 
     /// The base configuration's own key: its first host (or hostaddr;
@@ -242,11 +251,28 @@ where
         let config = self.config_for(key);
         // `None` from the tracked dial: no socket opened; tokio-postgres's
         // dial below says why, in its words.
-        if self.tracks(&config)
-            && let Some((client, connection, session)) = dial::connect(&config).await?
-        {
+        let tracks = self.tracks(&config);
+        if tracks && Self::plaintext(&config) {
+            if let Some((client, connection, session)) = dial::connect(&config).await? {
+                spawn_connection(key, connection);
+                return Ok(PgConnection::tracked(client, session));
+            }
+        } else if tracks {
+            // Over TLS: tapped above TLS, where the protocol is plain.
+            let session = Arc::new(Session::default());
+            let tls = dial::TappedTls {
+                inner: self.tls.clone(),
+                session: Arc::clone(&session),
+            };
+            let (client, connection) = config.connect(tls).await?;
             spawn_connection(key, connection);
-            return Ok(PgConnection::tracked(client, session));
+            if session.is_tapped() {
+                session.arm();
+                return Ok(PgConnection::tracked(client, session));
+            }
+            // The server refused TLS and the session went on in plaintext,
+            // untapped: not tracked.
+            return Ok(PgConnection::new(client));
         }
         let (client, connection) = config.connect(self.tls.clone()).await?;
         spawn_connection(key, connection);

@@ -60,14 +60,16 @@ pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL
 /// (tokio-postgres sends it when its connection task gets to it, possibly
 /// after the connection was lent again); sequence state (`currval`,
 /// `lastval`) reaches the next borrower unless something else reset the
-/// session. A connection made with TLS is tracked only when the session is
-/// plaintext (`sslmode=disable`, or [`NoTls`](tokio_postgres::NoTls));
-/// otherwise, and with `target_session_attrs`, `Clean` resets after every
-/// return, as `Always`. An [`after_connect`](crate::Builder::after_connect)
-/// hook that runs `SET` makes every session changed: put such settings in
-/// the base configuration's `options` (`-c search_path=app`) instead. A
-/// tracked session is dialed by the manager, so tokio-postgres does not know
-/// its address: its `Client::cancel_token` cancels through
+/// session. A session over TLS is read above TLS, where the protocol is
+/// plain, and tracked the same way; one whose server refused TLS (with an
+/// `sslmode` that lets it go on in plaintext) is not tracked, and neither
+/// is one dialed with `target_session_attrs`: for those `Clean` resets
+/// after every return, as `Always`. An
+/// [`after_connect`](crate::Builder::after_connect) hook that runs `SET`
+/// makes every session changed: put such settings in the base
+/// configuration's `options` (`-c search_path=app`) instead. A tracked
+/// plaintext session is dialed by the manager, so tokio-postgres does not
+/// know its address: its `Client::cancel_token` cancels through
 /// `CancelToken::cancel_query_raw` on a socket the caller opens, not
 /// through `cancel_query`.
 ///

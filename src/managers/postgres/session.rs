@@ -30,6 +30,8 @@ use super::classify::{Effect, classify};
 #[derive(Debug, Default)]
 pub(super) struct Session {
     armed: AtomicBool,
+    /// A TLS stream was tapped (see `dial::TappedTls`).
+    tapped: AtomicBool,
     /// A statement that may change session state was sent since the last
     /// reset.
     dirty: AtomicBool,
@@ -42,6 +44,16 @@ pub(super) struct Session {
 }
 
 impl Session {
+    /// A TLS stream of this session is tapped.
+    pub(super) fn tapped(&self) {
+        self.tapped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether a TLS stream of this session was tapped.
+    pub(super) fn is_tapped(&self) -> bool {
+        self.tapped.load(Ordering::SeqCst)
+    }
+
     /// Starts reading the protocol (the connection is up and idle).
     pub(super) fn arm(&self) {
         self.status.store(b'I', Ordering::SeqCst);
@@ -97,6 +109,11 @@ pub(super) struct Tap<S> {
 }
 
 impl<S> Tap<S> {
+    /// The stream it reads.
+    pub(super) fn inner(&self) -> &S {
+        &self.inner
+    }
+
     pub(super) fn new(inner: S, session: Arc<Session>) -> Self {
         Self {
             inner,
