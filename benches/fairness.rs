@@ -31,68 +31,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{NoopError, UnitNoop};
+use support::UnitNoop;
+use support::peers::PeerNoop;
 
 const TASKS: usize = 1000;
 const POOL: usize = 50;
 const HOLD: Duration = Duration::from_millis(1);
-
-#[derive(Clone, Copy, Debug)]
-struct Noop;
-
-impl bb8::ManageConnection for Noop {
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-    async fn is_valid(&self, _conn: &mut u64) -> Result<(), NoopError> {
-        Ok(())
-    }
-    fn has_broken(&self, _conn: &mut u64) -> bool {
-        false
-    }
-}
-
-impl deadpool::managed::Manager for Noop {
-    type Type = u64;
-    type Error = NoopError;
-
-    async fn create(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-    async fn recycle(
-        &self,
-        _conn: &mut u64,
-        _metrics: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<NoopError> {
-        Ok(())
-    }
-}
-
-#[mobc::async_trait]
-impl mobc::Manager for Noop {
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-    async fn check(&self, conn: u64) -> Result<u64, NoopError> {
-        Ok(conn)
-    }
-}
-
-#[qp::async_trait]
-impl qp::resource::Manage for Noop {
-    type Output = u64;
-    type Error = NoopError;
-
-    async fn try_create(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-}
 
 /// What one task saw: its checkouts' waits, and its total hold time.
 struct TaskRun {
@@ -219,24 +163,25 @@ fn main() {
         let bb8 = bb8::Pool::builder()
             .max_size(POOL as u32)
             .min_idle(Some(POOL as u32))
-            .build(Noop)
+            .build(PeerNoop)
             .await
             .unwrap();
         figures.push(run("bb8", window, checkout!(bb8, |p| p.get().await)).await);
 
-        let deadpool: deadpool::managed::Pool<Noop> = deadpool::managed::Pool::builder(Noop)
-            .max_size(POOL)
-            .build()
-            .unwrap();
+        let deadpool: deadpool::managed::Pool<PeerNoop> =
+            deadpool::managed::Pool::builder(PeerNoop)
+                .max_size(POOL)
+                .build()
+                .unwrap();
         figures.push(run("deadpool", window, checkout!(deadpool, |p| p.get().await)).await);
 
         let mobc = mobc::Pool::builder()
             .max_open(POOL as u64)
             .max_idle(POOL as u64)
-            .build(Noop);
+            .build(PeerNoop);
         figures.push(run("mobc", window, checkout!(mobc, |p| p.get().await)).await);
 
-        let qp = qp::Pool::new(Noop, POOL);
+        let qp = qp::Pool::new(PeerNoop, POOL);
         qp.reserve(POOL).await.unwrap();
         figures.push(run("qp", window, checkout!(qp, |p| p.acquire().await)).await);
         figures

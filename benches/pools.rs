@@ -59,7 +59,8 @@ use std::time::{Duration, Instant};
 use criterion::{
     BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main, measurement::WallTime,
 };
-use support::NoopError;
+use support::peers::PeerNoop;
+use support::{Noop, UnitNoop};
 use tokio::runtime::Runtime;
 
 const SIZES: [usize; 2] = [4, 16];
@@ -68,120 +69,26 @@ const TASKS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
 /// A runtime flavour: its name in the ids and how to build it.
 type Flavour = (&'static str, fn() -> Runtime);
 
-/// The no-op manager, implemented for every pool.
-#[derive(Clone, Copy, Debug)]
-struct Noop;
-
-#[connpool::async_trait]
-impl connpool::Manager for Noop {
-    type Key = ();
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self, _key: &()) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-}
-
-impl bb8::ManageConnection for Noop {
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-    async fn is_valid(&self, _conn: &mut u64) -> Result<(), NoopError> {
-        Ok(())
-    }
-    fn has_broken(&self, _conn: &mut u64) -> bool {
-        false
-    }
-}
-
-impl deadpool::managed::Manager for Noop {
-    type Type = u64;
-    type Error = NoopError;
-
-    async fn create(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-    async fn recycle(
-        &self,
-        _conn: &mut u64,
-        _metrics: &deadpool::managed::Metrics,
-    ) -> deadpool::managed::RecycleResult<NoopError> {
-        Ok(())
-    }
-}
-
-#[mobc::async_trait]
-impl mobc::Manager for Noop {
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-    async fn check(&self, conn: u64) -> Result<u64, NoopError> {
-        Ok(conn)
-    }
-}
-
-#[qp::async_trait]
-impl qp::resource::Manage for Noop {
-    type Output = u64;
-    type Error = NoopError;
-
-    async fn try_create(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-}
-
-impl r2d2::ManageConnection for Noop {
-    type Connection = u64;
-    type Error = NoopError;
-
-    fn connect(&self) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-    fn is_valid(&self, _conn: &mut u64) -> Result<(), NoopError> {
-        Ok(())
-    }
-    fn has_broken(&self, _conn: &mut u64) -> bool {
-        false
-    }
-}
-
-/// [`Noop`] keyed by `u32`: the keyed path (`get_for`), one key used.
-struct KeyedNoop;
-
-#[connpool::async_trait]
-impl connpool::Manager for KeyedNoop {
-    type Key = u32;
-    type Connection = u64;
-    type Error = NoopError;
-
-    async fn connect(&self, _key: &u32) -> Result<u64, NoopError> {
-        Ok(7)
-    }
-}
+// connpool's managers: `UnitNoop` (`Key = ()`, the single-key path) and
+// `Noop` (keyed by `u32`: the keyed path, `get_for(&0)`); the other pools'
+// is `PeerNoop`.
 
 /// The pools of one size, built and pre-filled on one runtime.
 struct Pools {
-    connpool: connpool::Pool<Noop>,
-    connpool_keyed: connpool::Pool<KeyedNoop>,
-    bb8: bb8::Pool<Noop>,
-    deadpool: deadpool::managed::Pool<Noop>,
-    mobc: mobc::Pool<Noop>,
-    qp: qp::Pool<Noop>,
-    r2d2: r2d2::Pool<Noop>,
+    connpool: connpool::Pool<UnitNoop>,
+    connpool_keyed: connpool::Pool<Noop>,
+    bb8: bb8::Pool<PeerNoop>,
+    deadpool: deadpool::managed::Pool<PeerNoop>,
+    mobc: mobc::Pool<PeerNoop>,
+    qp: qp::Pool<PeerNoop>,
+    r2d2: r2d2::Pool<PeerNoop>,
 }
 
 impl Pools {
     fn build(rt: &Runtime, p: usize) -> Self {
         rt.block_on(async {
             // `CLOCK_THREAD` set: the hot path reads the clock thread's time.
-            let connpool = connpool::Pool::builder(Noop)
+            let connpool = connpool::Pool::builder(UnitNoop)
                 .max_open(p)
                 .initial(p)
                 .clock_thread(std::env::var_os("CLOCK_THREAD").is_some())
@@ -189,7 +96,7 @@ impl Pools {
                 .await
                 .unwrap();
 
-            let connpool_keyed = connpool::Pool::builder(KeyedNoop)
+            let connpool_keyed = connpool::Pool::builder(Noop)
                 .max_open(p)
                 .initial_for(0, p)
                 .clock_thread(std::env::var_os("CLOCK_THREAD").is_some())
@@ -200,7 +107,7 @@ impl Pools {
             let bb8 = bb8::Pool::builder()
                 .max_size(p as u32)
                 .min_idle(Some(p as u32))
-                .build(Noop)
+                .build(PeerNoop)
                 .await
                 .unwrap();
             {
@@ -211,7 +118,7 @@ impl Pools {
                 }
             }
 
-            let deadpool = deadpool::managed::Pool::builder(Noop)
+            let deadpool = deadpool::managed::Pool::builder(PeerNoop)
                 .max_size(p)
                 .build()
                 .unwrap();
@@ -225,7 +132,7 @@ impl Pools {
             let mobc = mobc::Pool::builder()
                 .max_open(p as u64)
                 .max_idle(p as u64)
-                .build(Noop);
+                .build(PeerNoop);
             {
                 let mut held = Vec::with_capacity(p);
                 for _ in 0..p {
@@ -235,13 +142,13 @@ impl Pools {
             // mobc returns connections from a spawned task: let them land.
             tokio::time::sleep(Duration::from_millis(20)).await;
 
-            let qp = qp::Pool::new(Noop, p);
+            let qp = qp::Pool::new(PeerNoop, p);
             qp.reserve(p).await.unwrap();
 
             let r2d2 = r2d2::Pool::builder()
                 .max_size(p as u32)
                 .min_idle(Some(p as u32))
-                .build(Noop)
+                .build(PeerNoop)
                 .unwrap();
 
             Pools {
@@ -333,7 +240,7 @@ struct Crew {
 }
 
 impl Crew {
-    fn new(n: usize, pool: &r2d2::Pool<Noop>) -> Self {
+    fn new(n: usize, pool: &r2d2::Pool<PeerNoop>) -> Self {
         let order = Arc::new((
             Mutex::new(Order {
                 round: 0,

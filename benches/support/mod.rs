@@ -2,6 +2,8 @@
 //! is measured.
 #![allow(dead_code)]
 
+pub mod peers;
+
 use connpool::{Manager, async_trait};
 
 /// The error of managers that never fail.
