@@ -101,7 +101,8 @@
 //! | `manager` | the factory/close trait you implement |
 //! | `builder` | the settings, their defaults and their validation |
 //! | `config` | the validated configuration, the defaults, sizing advice |
-//! | `pool` | the public pool: get, state, close |
+//! | `pool` | the public pool: get, state |
+//! | `quiet` | waiting for a quiet pool: settled, close |
 //! | `limits` | [`Limits`], the caps, and the rules that keep them consistent |
 //! | `control` | run-time control of a running pool: resize, closing keys on demand, `min_idle` per key |
 //! | `metrics` | the `metrics` facade's series (feature `metrics`) |
@@ -143,6 +144,7 @@ mod manager;
 pub mod managers;
 mod metrics;
 mod pool;
+mod quiet;
 mod reports;
 mod stats;
 mod store;
