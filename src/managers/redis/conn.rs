@@ -40,6 +40,12 @@ pub struct RedisConn {
     /// What a connection lent exclusively gets on return (`RESET` and the
     /// setup again; it holds the password, so it is never shown).
     pub(super) reset: Option<Arc<Pipeline>>,
+    /// A command that may change the connection's state was sent through
+    /// this handle since it was made or reset (see [`changes_state`]), one
+    /// failed on the connection (no reply in time: it may still run), or
+    /// the redis-rs connection was handed out: the reset on return is
+    /// needed.
+    pub(super) changed: bool,
 }
 
 impl fmt::Debug for RedisConn {
@@ -69,6 +75,7 @@ impl RedisConn {
             lending,
             response_timeout,
             reset,
+            changed: false,
         }
     }
 
@@ -98,11 +105,15 @@ impl RedisConn {
     /// the command's own timeout; a connection lent exclusively gets the
     /// manager's back when it is reset.
     pub fn set_response_timeout(&mut self, timeout: Duration) {
+        self.changed = true;
         self.inner.set_response_timeout(timeout);
     }
 
-    /// The redis-rs connection, for what it offers beyond commands.
+    /// The redis-rs connection, for what it offers beyond commands (what is
+    /// sent through it is not seen: a connection lent exclusively is reset
+    /// on return after this was called).
     pub fn multiplexed(&mut self) -> &mut MultiplexedConnection {
+        self.changed = true;
         &mut self.inner
     }
 
@@ -142,10 +153,41 @@ impl RedisConn {
 /// ended the driver).
 const DRIVER_ENDED: &str = "its driver ended";
 
+/// Whether `cmd` may leave the connection in a state the next borrower
+/// must not inherit: a database, a name, client-side caching or reply
+/// mode, a `WATCH` or an open `MULTI`, subscriptions, a login or protocol
+/// change, replica reads, `MONITOR`. (Everything else acts on the data,
+/// not on the connection.)
+pub(super) fn changes_state(cmd: &Cmd) -> bool {
+    const CHANGES: [&[u8]; 15] = [
+        b"SELECT",
+        b"CLIENT",
+        b"WATCH",
+        b"MULTI",
+        b"SUBSCRIBE",
+        b"PSUBSCRIBE",
+        b"SSUBSCRIBE",
+        b"AUTH",
+        b"HELLO",
+        b"READONLY",
+        b"READWRITE",
+        b"MONITOR",
+        b"ASKING",
+        b"SYNC",
+        b"PSYNC",
+    ];
+    match cmd.args_iter().next() {
+        Some(redis::Arg::Simple(name)) => CHANGES.iter().any(|c| c.eq_ignore_ascii_case(name)),
+        _ => true,
+    }
+}
+
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        self.changed |= changes_state(cmd);
         Box::pin(async move {
             let result = self.inner.send_packed_command(cmd).await;
+            self.changed |= result.is_err();
             result.map_err(|e| self.explain(e))
         })
     }
@@ -156,11 +198,13 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
+        self.changed |= pipeline.cmd_iter().any(changes_state);
         Box::pin(async move {
             let result = self
                 .inner
                 .send_packed_commands(pipeline, offset, count)
                 .await;
+            self.changed |= result.is_err();
             result.map_err(|e| self.explain(e))
         })
     }

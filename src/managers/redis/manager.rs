@@ -351,11 +351,18 @@ impl Manager for RedisManager {
         self.reset_on_return
     }
 
+    /// Whether the borrower may have changed the connection's state: only
+    /// then is it reset (see [`RedisConn`]'s commands that change state).
+    fn needs_recycle(&self, conn: &mut RedisConn) -> bool {
+        conn.changed
+    }
+
     /// Only connections lent exclusively come here (the pool recycles no
     /// shared one).
     async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
         conn.set_response_timeout(conn.response_timeout);
         let Some(reset) = conn.reset.clone() else {
+            conn.changed = false;
             return Ok(());
         };
         reset
@@ -365,7 +372,9 @@ impl Manager for RedisManager {
                 server: conn.server().to_owned(),
                 command: "RESET",
                 error,
-            })
+            })?;
+        conn.changed = false;
+        Ok(())
     }
 }
 
@@ -409,6 +418,10 @@ impl Manager for SingleServer {
 
     fn recycles(&self) -> bool {
         self.manager.recycles()
+    }
+
+    fn needs_recycle(&self, conn: &mut RedisConn) -> bool {
+        self.manager.needs_recycle(conn)
     }
 
     async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {

@@ -19,6 +19,7 @@
 //! | `lending` | the key's [`RedisLending`]: shared up to [`RedisManager::max_borrowers`], or exclusive |
 //! | `is_broken` | the socket reached end of stream or failed, or the driver task ended: no round trip |
 //! | `ping` | `PING`, within the [`response_timeout`](RedisManager::response_timeout) |
+//! | `needs_recycle` | whether the borrower sent a command that changes the connection's state (or one failed) |
 //! | `recycle` | for connections lent exclusively: `RESET`, then the setup it undid (`HELLO 3`/`AUTH`, `SELECT`) in the same round trip; a failure closes the connection |
 //! | `close` | drops the handle; the driver task ends once the last borrower's handle is gone |
 //!
@@ -32,9 +33,15 @@
 //! [`RedisManager::with_lending`]`(`[`RedisLending::Exclusive`]`)` for a whole
 //! pool. A key's shared and exclusive connections are counted apart (each
 //! key has its own `max_open_per_key`), so a borrower stuck in `BLPOP`
-//! never holds up a shared one. When an exclusive borrower gives its
-//! connection back, the pool resets it off the borrower's path, before
-//! anyone else gets it: `RESET` (Redis 6.2 or later) ends a `MULTI`, drops
+//! never holds up a shared one. When an exclusive borrower that may have
+//! changed its connection's state gives it back (it sent `SELECT`,
+//! `CLIENT …`, `WATCH`, `MULTI`, a `SUBSCRIBE`, `AUTH`, `HELLO`,
+//! `READONLY`/`READWRITE` or `MONITOR`, a command failed on the connection
+//! (no reply in time, or the connection broke), or it took the
+//! redis-rs connection out with `multiplexed()` or changed its reply
+//! timeout), the pool resets it off the borrower's path, before anyone
+//! else gets it; a borrower that only read and wrote data costs no reset.
+//! `RESET` (Redis 6.2 or later) ends a `MULTI`, drops
 //! `WATCH`es, subscriptions and the client name, and goes back to database
 //! 0, RESP2 and the default user, so the manager sends the connection's
 //! setup again with it. A reset that fails closes the connection; the
