@@ -407,9 +407,11 @@ mod tests {
         let state = std::ptr::from_ref(&*lined.lock()).addr();
         assert_eq!(lock % 64, 0, "the lock starts a line");
         assert_eq!(state - lock, 64, "the state starts the next line");
-        assert!(
-            State::<Nothing>::RECENT_END <= 64,
-            "the stack ends on its own line"
-        );
+        const {
+            assert!(
+                State::<Nothing>::RECENT_END <= 64,
+                "the stack ends on its own line"
+            )
+        };
     }
 }
