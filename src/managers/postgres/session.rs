@@ -44,12 +44,12 @@ pub(super) struct Session {
 }
 
 impl Session {
-    /// A TLS stream of this session is tapped.
+    /// The session's TLS stream is tapped.
     pub(super) fn tapped(&self) {
         self.tapped.store(true, Ordering::SeqCst);
     }
 
-    /// Whether a TLS stream of this session was tapped.
+    /// Whether the session's TLS stream was tapped.
     pub(super) fn is_tapped(&self) -> bool {
         self.tapped.load(Ordering::SeqCst)
     }
