@@ -79,7 +79,12 @@ async fn server_killed_and_restarted_on_its_port() {
             "{:?}",
             start.elapsed()
         );
-        assert_eq!(err.matches("Connection refused").count(), 1, "{err}");
+        // Refused, or reset for a dial the kill caught half-way: once.
+        assert_eq!(err.matches("os error").count(), 1, "{err}");
+        assert!(
+            err.contains("Connection refused") || err.contains("Connection reset"),
+            "{err}"
+        );
     }
 
     server.start();
