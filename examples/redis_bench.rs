@@ -57,6 +57,9 @@ struct Args {
     /// A CI-sized run.
     #[arg(long)]
     quick: bool,
+    /// Only the clients whose name contains this (`shared`, `deadpool`, …).
+    #[arg(long)]
+    only: Option<String>,
 }
 
 /// One client's run.
@@ -271,26 +274,32 @@ async fn main() -> Result<(), BoxError> {
             })
         }),
     ];
-    let mut rows: Vec<Measured> = Vec::new();
-    for round in 0..rounds {
+    let mut rows: Vec<Option<Measured>> = clients_.iter().map(|_| None).collect();
+    for _ in 0..rounds {
         for (i, (name, one)) in clients_.iter().enumerate() {
+            if args
+                .only
+                .as_ref()
+                .is_some_and(|only| !name.contains(only.as_str()))
+            {
+                continue;
+            }
             let one = Arc::clone(one);
             let mut m = drive(name, tasks, time, move || one()).await;
             m.connections = counts[i]();
-            if round == 0 {
-                rows.push(m);
-            } else {
-                let row = &mut rows[i];
+            if let Some(row) = &mut rows[i] {
                 row.rates.extend(m.rates);
                 row.elapsed += m.elapsed;
                 row.latencies.extend(m.latencies);
                 row.errors += m.errors;
                 row.first_error = row.first_error.take().or(m.first_error);
                 row.connections = row.connections.max(m.connections);
+            } else {
+                rows[i] = Some(m);
             }
         }
     }
-    for row in &mut rows {
+    for row in rows.iter_mut().flatten() {
         row.latencies.sort_unstable();
     }
     let mut observer = server.observer().await;
@@ -303,7 +312,7 @@ async fn main() -> Result<(), BoxError> {
         "\n{:<28} {:>10} {:>19} {:>9} {:>9} {:>11} {:>7}",
         "client", "req/s", "rounds' req/s", "p99", "longest", "connections", "errors"
     );
-    for m in &rows {
+    for m in rows.iter().flatten() {
         let lo = m.rates.iter().copied().fold(f64::MAX, f64::min);
         let hi = m.rates.iter().copied().fold(0.0, f64::max);
         println!(
@@ -317,21 +326,24 @@ async fn main() -> Result<(), BoxError> {
             m.errors
         );
     }
-    let one = rows[2].rate();
-    let deadpool = rows[4].rate();
-    println!(
-        "\nconnpool shared: {:.2}× one MultiplexedConnection, {:.1}× deadpool-redis; connpool exclusive: {:.2}× deadpool-redis",
-        rows[0].rate() / one,
-        rows[0].rate() / deadpool,
-        rows[1].rate() / deadpool
-    );
+    let rate = |i: usize| rows[i].as_ref().map(Measured::rate);
+    if let (Some(shared), Some(exclusive), Some(one), Some(deadpool)) =
+        (rate(0), rate(1), rate(2), rate(4))
+    {
+        println!(
+            "\nconnpool shared: {:.2}× one MultiplexedConnection, {:.1}× deadpool-redis; connpool exclusive: {:.2}× deadpool-redis",
+            shared / one,
+            shared / deadpool,
+            exclusive / deadpool
+        );
+    }
     if args.quick {
         println!("(quick run: too short for figures to quote)");
     }
     // Only connpool's failures fail the run (CI runs it): the other
     // clients' are theirs to answer for, and printed.
-    let failed: u64 = rows[..2].iter().map(|m| m.errors).sum();
-    for m in rows.iter().filter(|m| m.errors > 0) {
+    let failed: u64 = rows[..2].iter().flatten().map(|m| m.errors).sum();
+    for m in rows.iter().flatten().filter(|m| m.errors > 0) {
         println!(
             "{}: {} errors, first: {}",
             m.name,

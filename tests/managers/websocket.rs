@@ -85,6 +85,22 @@ async fn one_handshake_serves_many_requests() {
     pool.close().await;
 }
 
+/// Messages far larger than the default 8 KiB read buffer (64 KiB, 1 MiB)
+/// come back whole, also after small ones on the same connection.
+#[tokio::test]
+async fn messages_larger_than_the_read_buffer() {
+    let (_server, pool, url) = echo_pool().await;
+    let mut conn = pool.get_for(&url).await.unwrap();
+    for size in [64, 64 << 10, 1 << 20, 100] {
+        let text: String = (0..size)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        assert_eq!(echo(&mut conn, &text).await, text, "{size} bytes");
+    }
+    drop(conn);
+    pool.close().await;
+}
+
 /// A peer that stops answering without closing: each heartbeat is missed,
 /// and the connection is closed at the third miss (`keepalive_max_missed`),
 /// not before; the next get dials a new one.
