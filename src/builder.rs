@@ -34,7 +34,7 @@ mod validate;
 /// | `ping_timeout` | 5 s ([`DEFAULT_PING_TIMEOUT`]) | fails only a peer that is gone |
 /// | `keepalive_interval` | 30 s ([`DEFAULT_KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
 /// | `keepalive_timeout` | 10 s ([`DEFAULT_KEEPALIVE_TIMEOUT`]) | an idle peer this slow is not worth keeping |
-/// | `keepalive_max_missed` | 1 ([`DEFAULT_KEEPALIVE_MAX_MISSED`]) | gRPC's semantics |
+/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`DEFAULT_KEEPALIVE_MAX_MISSED`]), WebSocket 3 | gRPC's semantics; WebSocket heartbeats' custom |
 /// | `backoff` | 100 ms doubling to 5 s ([`DEFAULT_BACKOFF_BASE`], [`DEFAULT_BACKOFF_CAP`]) | a down backend is not hammered, a recovered one is used soon |
 /// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
 /// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
@@ -112,7 +112,8 @@ pub struct Builder<M: Manager> {
     ping_timeout: Duration,
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
-    keepalive_max_missed: u32,
+    /// `None`: the manager's.
+    keepalive_max_missed: Option<u32>,
     backoff: Option<Backoff>,
     max_connecting: usize,
     max_borrowers: usize,
@@ -148,7 +149,7 @@ impl<M: Manager> Builder<M> {
             ping_timeout: DEFAULT_PING_TIMEOUT,
             keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
             keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
-            keepalive_max_missed: DEFAULT_KEEPALIVE_MAX_MISSED,
+            keepalive_max_missed: None,
             backoff: Some(Backoff {
                 base: DEFAULT_BACKOFF_BASE,
                 cap: DEFAULT_BACKOFF_CAP,
@@ -320,8 +321,9 @@ impl<M: Manager> Builder<M> {
     /// Keepalive pings missed in a row that declare a connection dead
     /// (WebSocket-style counting; 1 is gRPC's semantics). A dead connection
     /// is closed and, below `min_idle`, replaced. At least 1, at most 65,535.
+    /// Unset, the manager's ([`Manager::keepalive_max_missed`]).
     pub fn keepalive_max_missed(mut self, n: u32) -> Self {
-        self.keepalive_max_missed = n;
+        self.keepalive_max_missed = Some(n);
         self
     }
 

@@ -49,9 +49,10 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// connection whose peer takes more than 10 s to answer a ping is not worth
 /// keeping.
 pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Default for `keepalive_max_missed`: 1, gRPC's semantics. A missed ping on
-/// an idle connection costs one dial to repair; keeping a doubtful one costs
-/// a user's request.
+/// Default for `keepalive_max_missed` (unless the manager has its own, see
+/// [`Manager::keepalive_max_missed`](crate::Manager::keepalive_max_missed)):
+/// 1, gRPC's semantics. A missed ping on an idle connection costs one dial
+/// to repair; keeping a doubtful one costs a user's request.
 pub const DEFAULT_KEEPALIVE_MAX_MISSED: u32 = 1;
 /// Default first dial backoff: short enough that one transient failure costs
 /// callers of that key at most 100 ms of fast failures.

@@ -191,6 +191,17 @@ pub trait Manager: Send + Sync + 'static {
         Lending::exclusive()
     }
 
+    /// How many keepalive pings in a row this protocol's connections may
+    /// miss before one is closed, for a pool whose builder does not set
+    /// [`keepalive_max_missed`](crate::Builder::keepalive_max_missed): the
+    /// protocol's custom (WebSocket heartbeats count 3 misses). Asked once,
+    /// when the pool is built; a panic gives the pool's default. The default
+    /// is [`DEFAULT_KEEPALIVE_MAX_MISSED`](crate::DEFAULT_KEEPALIVE_MAX_MISSED)
+    /// (1, gRPC's semantics).
+    fn keepalive_max_missed(&self) -> u32 {
+        crate::config::DEFAULT_KEEPALIVE_MAX_MISSED
+    }
+
     /// Whether [`recycle`](Manager::recycle) does anything: asked once, when
     /// the pool is built. The default says `false`, and then a returned
     /// connection goes straight back to the hand-off (no task, no cost).

@@ -3,7 +3,8 @@
 
 use super::Builder;
 use crate::clock;
-use crate::config::{Config, HealthCheck};
+use crate::config::{Config, DEFAULT_KEEPALIVE_MAX_MISSED, HealthCheck};
+use crate::contain;
 use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
@@ -114,11 +115,17 @@ impl<M: Manager> Builder<M> {
                 ));
             }
         }
-        count_in_range(
-            "keepalive_max_missed",
-            self.keepalive_max_missed.into(),
-            MAX_MISSED_LIMIT.into(),
-        )?;
+        // The manager's suggestion is clamped (it is not the user's to fix);
+        // a panic gives the pool's default.
+        let keepalive_max_missed = match self.keepalive_max_missed {
+            Some(n) => {
+                count_in_range("keepalive_max_missed", n.into(), MAX_MISSED_LIMIT.into())?;
+                n
+            }
+            None => contain::call(|| self.manager.keepalive_max_missed())
+                .unwrap_or(DEFAULT_KEEPALIVE_MAX_MISSED)
+                .clamp(1, MAX_MISSED_LIMIT),
+        };
         if let Some(b) = self.backoff {
             if b.base.is_zero() {
                 return Err(ConfigError::new(
@@ -184,7 +191,7 @@ impl<M: Manager> Builder<M> {
             ping_timeout: self.ping_timeout,
             keepalive_interval: self.keepalive_interval,
             keepalive_timeout: self.keepalive_timeout,
-            keepalive_max_missed: self.keepalive_max_missed,
+            keepalive_max_missed,
             backoff: self.backoff,
             max_connecting: self.max_connecting,
             max_borrowers: self.max_borrowers,

@@ -802,3 +802,45 @@ async fn every_duration_at_its_maximum_means_never() {
     assert!(mock.pings().is_empty());
     pool.close().await;
 }
+
+/// A manager suggesting `keepalive_max_missed` (`None`: it panics).
+struct Suggests(Option<u32>);
+
+#[async_trait::async_trait]
+impl connpool::Manager for Suggests {
+    type Key = ();
+    type Connection = ();
+    type Error = std::io::Error;
+
+    async fn connect(&self, _: &()) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn keepalive_max_missed(&self) -> u32 {
+        self.0.expect("a manager that panics here")
+    }
+}
+
+/// Unset, `keepalive_max_missed` is the manager's (clamped to `1..=65535`;
+/// a panic gives the pool's default); set, the builder's.
+#[tokio::test]
+async fn keepalive_max_missed_is_the_managers_unless_set() {
+    let missed = async |manager: Suggests, set: Option<u32>| {
+        let mut builder = Pool::builder(manager);
+        if let Some(n) = set {
+            builder = builder.keepalive_max_missed(n);
+        }
+        let pool = builder.build().await.unwrap();
+        let missed = pool.config().keepalive_max_missed();
+        pool.close().await;
+        missed
+    };
+    assert_eq!(missed(Suggests(Some(3)), None).await, 3);
+    assert_eq!(missed(Suggests(Some(3)), Some(2)).await, 2);
+    assert_eq!(missed(Suggests(Some(0)), None).await, 1);
+    assert_eq!(missed(Suggests(Some(u32::MAX)), None).await, 65_535);
+    assert_eq!(
+        missed(Suggests(None), None).await,
+        DEFAULT_KEEPALIVE_MAX_MISSED
+    );
+}

@@ -221,6 +221,12 @@ impl Manager for WsManager {
     type Connection = WsConn;
     type Error = WsError;
 
+    /// 3: a peer is declared dead after three heartbeats in a row went
+    /// unanswered (the usual advice is 3 to 5), not at the first late Pong.
+    fn keepalive_max_missed(&self) -> u32 {
+        3
+    }
+
     async fn connect(&self, url: &WsUrl) -> Result<WsConn, WsError> {
         let dest = url.destination();
         let (io, peer) = self.io(url, &dest).await?;

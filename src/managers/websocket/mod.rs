@@ -68,11 +68,12 @@
 //! | your [`Heartbeat`] | any message | what your `is_reply` accepts (JSON, …) |
 //!
 //! The usual advice for WebSocket heartbeats is a ping every 30 to 50 s,
-//! and a peer declared dead after 3 to 5 missed replies. The pool's
-//! defaults have the 30 s interval; count 3 misses (gRPC's one miss is the
-//! pool's default) and keep idle connections long enough to be worth
-//! pinging (the pool's `idle_timeout`, 90 s by default, counts from the
-//! last return, not from the last heartbeat):
+//! and a peer declared dead after 3 to 5 missed replies. A pool of a
+//! `WsManager` has both by default: the pool's 30 s interval, and 3 misses
+//! ([`WsManager`] sets the pool's `keepalive_max_missed` unless the builder
+//! does; other managers count gRPC's one). Keep idle connections long
+//! enough to be worth pinging (the pool's `idle_timeout`, 90 s by default,
+//! counts from the last return, not from the last heartbeat):
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -92,7 +93,8 @@
 //! let pool = Pool::builder(manager)
 //!     .keepalive_interval(Duration::from_secs(30))
 //!     .keepalive_timeout(Duration::from_secs(10))
-//!     .keepalive_max_missed(3) // a silent peer is closed within 3 × (30 + 10) s
+//!     // 3 missed heartbeats (the manager's default): a silent peer is
+//!     // closed within 3 × (30 + 10) s.
 //!     .idle_timeout(Duration::from_secs(600))
 //!     .build()
 //!     .await?;
