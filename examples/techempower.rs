@@ -5,6 +5,7 @@
 //! cargo run --release --features postgres --example techempower            # the full run
 //! cargo run --release --features postgres --example techempower -- --quick # a few seconds (CI)
 //! cargo run --release --features postgres --example techempower -- --workloads single,fortunes
+//! cargo run --release --features postgres --example techempower -- --rounds 3 --seconds 3
 //! ```
 //!
 //! The server is `DATABASE_URL`'s, else a throwaway PostgreSQL started for
@@ -34,7 +35,10 @@
 //! (`--warmup`), then measures a window (`--seconds`): requests completed
 //! per second, the median and 99th percentile latency, the longest request,
 //! and the tasks that completed nothing in the window (starved); for
-//! connpool, the session resets it ran. A request
+//! connpool, the session resets it ran. With `--rounds N` every pool is
+//! measured N times, the pools taking turns (each round starting with the
+//! next pool), and the table adds the rounds up, with each round's ratio to
+//! deadpool-postgres to show the noise. A request
 //! that fails is counted apart (and must not happen).
 //!
 //! [`RecyclingMethod::Clean`]: connpool::managers::postgres::RecyclingMethod::Clean
@@ -78,6 +82,11 @@ struct Args {
     /// Seconds of warm-up per cell (dials, statement caches).
     #[arg(long, default_value_t = 1.0)]
     warmup: f64,
+    /// Rounds per workload and task count: each round measures every pool
+    /// once, in turn, so that a busy machine weighs on all of them alike;
+    /// the table adds the rounds up and shows each round's ratio.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
     /// Concurrent tasks, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [64, 256])]
     tasks: Vec<usize>,
@@ -87,6 +96,10 @@ struct Args {
     /// The workloads to run, comma-separated (default: all four).
     #[arg(long, value_delimiter = ',', value_enum)]
     workloads: Vec<Workload>,
+    /// The pools to run, comma-separated (default: all; deadpool-postgres,
+    /// the ratios' reference, always runs).
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pools: Vec<Kind>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -115,7 +128,7 @@ impl Workload {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 enum Kind {
     Connpool,
     ConnpoolFast,
@@ -370,16 +383,50 @@ async fn on_sqlx(pool: &sqlx::PgPool, workload: Workload) -> Result<(), BoxError
     Ok(())
 }
 
-/// What one cell measured.
+/// What one cell measured (in one or more rounds).
+#[derive(Default)]
 struct Cell {
-    per_second: f64,
-    p50: Duration,
-    p99: Duration,
-    longest: Duration,
+    /// Requests completed within the windows.
+    done: usize,
+    /// The windows' total length.
+    window: Duration,
+    /// Of the requests begun in the windows (sorted by `summary`).
+    latencies: Vec<Duration>,
+    /// Requests per second of each round.
+    rates: Vec<f64>,
+    /// Tasks that completed nothing, in the worst round.
     starved: usize,
     errors: usize,
     /// Session resets the pool ran (connpool's recycle counter).
     resets: Option<u64>,
+}
+
+impl Cell {
+    fn per_second(&self) -> f64 {
+        self.done as f64 / self.window.as_secs_f64()
+    }
+
+    /// Adds `round`'s measurements.
+    fn add(&mut self, round: Cell) {
+        self.done += round.done;
+        self.window += round.window;
+        self.latencies.extend(round.latencies);
+        self.rates.extend(round.rates);
+        self.starved = self.starved.max(round.starved);
+        self.errors += round.errors;
+        self.resets = match (self.resets, round.resets) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+    }
+
+    /// The latency at quantile `q` (`latencies` sorted).
+    fn at(&self, q: f64) -> Duration {
+        let l = &self.latencies;
+        l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// Runs `tasks` tasks of `workload` against `db`: warm-up, then the window.
@@ -425,18 +472,11 @@ async fn measure(
         errors += e;
         starved += usize::from(d == 0);
     }
-    latencies.sort_unstable();
-    let at = |q: f64| {
-        latencies
-            .get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
     Cell {
-        per_second: done as f64 / window.as_secs_f64(),
-        p50: at(0.50),
-        p99: at(0.99),
-        longest: latencies.last().copied().unwrap_or_default(),
+        done,
+        window,
+        latencies,
+        rates: vec![done as f64 / window.as_secs_f64()],
         starved,
         errors,
         resets: None,
@@ -490,8 +530,8 @@ async fn main() -> Result<(), BoxError> {
         Duration::from_secs_f64(args.seconds),
     );
     println!(
-        "pool size {}, {:.1} s measured per cell after {:.1} s of warm-up\n",
-        args.pool_size, args.seconds, args.warmup
+        "pool size {}, {:.1} s measured per cell after {:.1} s of warm-up, {} round(s)\n",
+        args.pool_size, args.seconds, args.warmup, args.rounds
     );
     let mut failed = 0;
     if args.workloads.is_empty() {
@@ -500,26 +540,53 @@ async fn main() -> Result<(), BoxError> {
     for &workload in &args.workloads {
         for &tasks in &args.tasks {
             println!("### {}, {tasks} tasks\n", workload.name());
-            println!("| pool | requests/s | ÷ deadpool | p50 | p99 | longest | starved tasks |");
-            println!("|---|---:|---:|---:|---:|---:|---:|");
-            let mut cells = Vec::new();
-            for kind in Kind::ALL {
-                let db = Arc::new(Db::build(kind, &config, server.url(), args.pool_size).await?);
-                let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
-                if let Db::Connpool(pool) = &*db {
-                    cell.resets = Some(pool.state().counters.recycles);
+            println!(
+                "| pool | requests/s | ÷ deadpool | rounds' ÷ deadpool | p50 | p99 | ÷ deadpool's p99 | longest | starved tasks |"
+            );
+            println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            let mut cells: Vec<(Kind, Cell)> = Kind::ALL
+                .iter()
+                .filter(|&&k| {
+                    args.pools.is_empty() || args.pools.contains(&k) || k == Kind::Deadpool
+                })
+                .map(|&k| (k, Cell::default()))
+                .collect();
+            for round in 0..args.rounds.max(1) {
+                // Each round starts with another pool: none is always the
+                // first after a change of workload.
+                cells.rotate_left(usize::from(round > 0));
+                for (kind, total) in &mut cells {
+                    let db =
+                        Arc::new(Db::build(*kind, &config, server.url(), args.pool_size).await?);
+                    let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
+                    if let Db::Connpool(pool) = &*db {
+                        cell.resets = Some(pool.state().counters.recycles);
+                    }
+                    if let Ok(db) = Arc::try_unwrap(db) {
+                        db.close().await;
+                    }
+                    failed += cell.errors;
+                    total.add(cell);
                 }
-                if let Ok(db) = Arc::try_unwrap(db) {
-                    db.close().await;
-                }
-                failed += cell.errors;
-                cells.push((kind, cell));
+            }
+            cells.sort_by_key(|(kind, _)| Kind::ALL.iter().position(|k| k == kind));
+            for (_, c) in &mut cells {
+                c.latencies.sort_unstable();
             }
             let deadpool = cells
                 .iter()
                 .find(|(k, _)| *k == Kind::Deadpool)
-                .map_or(1.0, |(_, c)| c.per_second);
+                .map(|(_, c)| (c.per_second(), c.rates.clone(), c.at(0.99)))
+                .expect("deadpool is measured");
             for (kind, c) in &cells {
+                let ratios: Vec<f64> = c
+                    .rates
+                    .iter()
+                    .zip(&deadpool.1)
+                    .map(|(r, d)| r / d)
+                    .collect();
+                let lo = ratios.iter().copied().fold(f64::MAX, f64::min);
+                let hi = ratios.iter().copied().fold(0.0, f64::max);
                 let mut errors = if c.errors > 0 {
                     format!(" ({} errors)", c.errors)
                 } else {
@@ -529,13 +596,14 @@ async fn main() -> Result<(), BoxError> {
                     errors.push_str(&format!(" ({resets} resets)"));
                 }
                 println!(
-                    "| {}{errors} | {:.0} | {:.2} | {:.2} ms | {:.2} ms | {:.1} ms | {} |",
+                    "| {}{errors} | {:.0} | {:.2} | {lo:.2}–{hi:.2} | {:.2} ms | {:.2} ms | {:.2} | {:.1} ms | {} |",
                     kind.name(),
-                    c.per_second,
-                    c.per_second / deadpool,
-                    ms(c.p50),
-                    ms(c.p99),
-                    ms(c.longest),
+                    c.per_second(),
+                    c.per_second() / deadpool.0,
+                    ms(c.at(0.50)),
+                    ms(c.at(0.99)),
+                    c.at(0.99).as_secs_f64() / deadpool.2.as_secs_f64(),
+                    ms(c.latencies.last().copied().unwrap_or_default()),
                     c.starved
                 );
             }

@@ -470,3 +470,49 @@ async fn a_clean_workload_runs_no_reset() {
     })
     .await;
 }
+
+/// `PgConnection::cancel_query` cancels a running statement on a session
+/// the manager dialed itself (tracked, plaintext), where tokio-postgres's
+/// own `cancel_token().cancel_query(NoTls)` does not know the address; the
+/// connection then serves the next borrower.
+#[tokio::test]
+async fn cancel_query_reaches_a_tracked_session() {
+    use tokio_postgres::error::SqlState;
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let pool = pool(&pg, RecyclingMethod::Clean).await;
+        let conn = pool.get().await.unwrap();
+        assert!(conn.is_session_clean(), "tracked");
+        assert!(
+            conn.cancel_token()
+                .cancel_query(tokio_postgres::NoTls)
+                .await
+                .is_err(),
+            "tokio-postgres cannot reach a socket it did not open"
+        );
+        let pid = backend_pid(&conn).await.unwrap();
+        let admin = pg.client().await;
+        let sleeping = conn.simple_query("SELECT pg_sleep(60)");
+        let cancel = async {
+            super::postgres::wait_for("the statement running", || async {
+                let state: Option<String> = admin
+                    .query_one("SELECT query FROM pg_stat_activity WHERE pid = $1", &[&pid])
+                    .await
+                    .unwrap()
+                    .get(0);
+                state.is_some_and(|q| q.contains("pg_sleep(60)"))
+            })
+            .await;
+            conn.cancel_query().await.unwrap();
+        };
+        let (slept, ()) = tokio::join!(sleeping, cancel);
+        let err = slept.unwrap_err();
+        assert_eq!(err.code(), Some(&SqlState::QUERY_CANCELED), "{err}");
+        drop(conn);
+        let conn = pool.get().await.unwrap();
+        assert_eq!(one::<i32>(&conn, "SELECT 7").await, 7);
+    })
+    .await;
+}

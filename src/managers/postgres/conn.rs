@@ -10,6 +10,8 @@ use parking_lot::Mutex;
 use tokio::sync::OnceCell;
 use tokio_postgres::{Client, Statement};
 
+use super::PgError;
+use super::dial::Target;
 use super::session::Session;
 
 /// A pooled PostgreSQL connection: a [`tokio_postgres::Client`] (it
@@ -31,6 +33,8 @@ pub struct PgConnection {
     /// What the connection's tap learns of its session (`None`: not
     /// tracked).
     session: Option<Arc<Session>>,
+    /// Where the manager dialed it, when tokio-postgres does not know.
+    target: Option<Target>,
 }
 
 impl PgConnection {
@@ -40,6 +44,7 @@ impl PgConnection {
             client,
             cache: StatementCache::default(),
             session: None,
+            target: None,
         }
     }
 
@@ -48,6 +53,29 @@ impl PgConnection {
         Self {
             session: Some(session),
             ..Self::new(client)
+        }
+    }
+
+    /// The same, dialed by the manager at `target`.
+    pub(super) fn dialed_at(mut self, target: Target) -> Self {
+        self.target = Some(target);
+        self
+    }
+
+    /// Asks the server to cancel the statement this connection is running:
+    /// PostgreSQL's cancel request, sent in plaintext on a new connection
+    /// to the server the connection was dialed to. Use it rather than
+    /// `cancel_token().cancel_query(NoTls)`, which fails for the
+    /// connections the manager dials itself to track their sessions
+    /// (tokio-postgres does not know their address). For a connection over
+    /// TLS, `cancel_token().cancel_query(tls)` with your TLS connector
+    /// sends it encrypted. As with every cancel request, a statement that
+    /// ends first is not affected.
+    pub async fn cancel_query(&self) -> Result<(), PgError> {
+        let token = self.client.cancel_token();
+        match &self.target {
+            Some(target) => target.cancel(token).await,
+            None => Ok(token.cancel_query(tokio_postgres::NoTls).await?),
         }
     }
 

@@ -24,13 +24,19 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_postgres::config::{Host, LoadBalanceHosts, TargetSessionAttrs};
 use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{Client, Config, Connection, NoTls};
+use tokio_postgres::{CancelToken, Client, Config, Connection, NoTls};
 
+use super::PgError;
 use super::session::{Session, Tap};
 
-/// A tracked connection: the client, its connection (to spawn) and what
-/// its tap learns.
-pub(super) type Tracked = (Client, Connection<Tap<Stream>, NoTlsStream>, Arc<Session>);
+/// A tracked connection: the client, its connection (to spawn), what its
+/// tap learns, and where it was dialed (for cancel requests).
+pub(super) type Tracked = (
+    Client,
+    Connection<Tap<Stream>, NoTlsStream>,
+    Arc<Session>,
+    Target,
+);
 
 /// Whether [`connect`] can dial for `config`: not when a session must be
 /// checked for being read-write or read-only after its startup (then
@@ -87,7 +93,7 @@ pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_po
             {
                 Ok((client, connection)) => {
                     session.arm();
-                    return Ok(Some((client, connection, session)));
+                    return Ok(Some((client, connection, session, target)));
                 }
                 Err(e) => last = Some(e),
             }
@@ -99,10 +105,34 @@ pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_po
     }
 }
 
-enum Target {
+/// Where a session was dialed: tokio-postgres does not know it for a
+/// socket it did not open, so its `CancelToken::cancel_query` cannot reach
+/// the server; [`Target::cancel`] can.
+#[derive(Debug, Clone)]
+pub(super) enum Target {
     Tcp(SocketAddr),
     #[cfg(unix)]
     Unix(std::path::PathBuf),
+}
+
+impl Target {
+    /// Sends `token`'s cancel request (in plaintext, as the session was
+    /// dialed) on a new socket to the target.
+    pub(super) async fn cancel(&self, token: CancelToken) -> Result<(), PgError> {
+        match self {
+            Target::Tcp(addr) => {
+                let stream = TcpStream::connect(addr).await.map_err(PgError::other)?;
+                Ok(token.cancel_query_raw(stream, NoTls).await?)
+            }
+            #[cfg(unix)]
+            Target::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(PgError::other)?;
+                Ok(token.cancel_query_raw(stream, NoTls).await?)
+            }
+        }
+    }
 }
 
 /// Opens the socket to `target`, set up as tokio-postgres sets it up.

@@ -253,9 +253,9 @@ where
         // dial below says why, in its words.
         let tracks = self.tracks(&config);
         if tracks && Self::plaintext(&config) {
-            if let Some((client, connection, session)) = dial::connect(&config).await? {
+            if let Some((client, connection, session, target)) = dial::connect(&config).await? {
                 spawn_connection(key, connection);
-                return Ok(PgConnection::tracked(client, session));
+                return Ok(PgConnection::tracked(client, session).dialed_at(target));
             }
         } else if tracks {
             // Over TLS: tapped above TLS, where the protocol is plain.

@@ -69,9 +69,9 @@ pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL
 /// makes every session changed: put such settings in the base
 /// configuration's `options` (`-c search_path=app`) instead. A tracked
 /// plaintext session is dialed by the manager, so tokio-postgres does not
-/// know its address: its `Client::cancel_token` cancels through
-/// `CancelToken::cancel_query_raw` on a socket the caller opens, not
-/// through `cancel_query`.
+/// know its address: cancel its statements with
+/// [`PgConnection::cancel_query`](super::PgConnection::cancel_query), not
+/// through `Client::cancel_token`'s `cancel_query`.
 ///
 /// **Why `Clean` is the default.** A pooled session that carries one
 /// borrower's `SET search_path`, `SET ROLE`, temporary tables, advisory
