@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::*;
+use crate::defaults;
 use crate::error::BuildError;
 use crate::hooks::Hooks;
 use crate::manager::Manager;
@@ -16,32 +17,32 @@ mod validate;
 ///
 /// | field | default | why |
 /// |---|---|---|
-/// | `max_open` | 100 ([`DEFAULT_MAX_OPEN`]) | Go's global idle default; below PostgreSQL's default `max_connections` |
+/// | `max_open` | 100 ([`defaults::MAX_OPEN`]) | Go's global idle default; below PostgreSQL's default `max_connections` |
 /// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
 /// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
 /// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
 /// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
-/// | `connect_timeout` | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | a black-holed host frees its slot |
-/// | `checkout_timeout` | 30 s ([`DEFAULT_CHECKOUT_TIMEOUT`]) | a getter never hangs; waiting forever is an explicit opt-in |
+/// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`]) | a black-holed host frees its slot |
+/// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`]) | a getter never hangs; waiting forever is an explicit opt-in |
 /// | `max_waiters` | no cap | the checkout deadline already bounds how long waiters pile up |
-/// | `idle_timeout` | 90 s ([`DEFAULT_IDLE_TIMEOUT`]) | Go's; idle sockets go back to the server |
-/// | `max_lifetime` | 30 min ([`DEFAULT_MAX_LIFETIME`]) | HikariCP's and bb8's; follows DNS and load-balancer changes |
-/// | `jitter` | 0.1 ([`DEFAULT_JITTER`]) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
+/// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`]) | Go's; idle sockets go back to the server |
+/// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`]) | HikariCP's and bb8's; follows DNS and load-balancer changes |
+/// | `jitter` | 0.1 ([`defaults::JITTER`]) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
 /// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
 /// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
 /// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
-/// | `health_check` | `IfIdleFor(500 ms)` ([`DEFAULT_HEALTH_CHECK`]) | HikariCP's bypass window |
-/// | `ping_timeout` | 5 s ([`DEFAULT_PING_TIMEOUT`]) | fails only a peer that is gone |
-/// | `keepalive_interval` | 30 s ([`DEFAULT_KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
-/// | `keepalive_timeout` | 10 s ([`DEFAULT_KEEPALIVE_TIMEOUT`]) | an idle peer this slow is not worth keeping |
-/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`DEFAULT_KEEPALIVE_MAX_MISSED`]), WebSocket 3 | gRPC's semantics; WebSocket heartbeats' custom |
-/// | `backoff` | 100 ms doubling to 5 s ([`DEFAULT_BACKOFF_BASE`], [`DEFAULT_BACKOFF_CAP`]) | a down backend is not hammered, a recovered one is used soon |
-/// | `max_connecting` | 2 ([`DEFAULT_MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
-/// | `max_borrowers` | 100 ([`DEFAULT_MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
+/// | `health_check` | `IfIdleFor(500 ms)` ([`defaults::HEALTH_CHECK`]) | HikariCP's bypass window |
+/// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`]) | fails only a peer that is gone |
+/// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
+/// | `keepalive_timeout` | 10 s ([`defaults::KEEPALIVE_TIMEOUT`]) | an idle peer this slow is not worth keeping |
+/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`]), WebSocket 3 | gRPC's semantics; WebSocket heartbeats' custom |
+/// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`], [`defaults::BACKOFF_CAP`]) | a down backend is not hammered, a recovered one is used soon |
+/// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
+/// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
 /// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
 /// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
-/// | `acquire_slow_threshold` | 2 s ([`DEFAULT_ACQUIRE_SLOW_THRESHOLD`]) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
-/// | `name` | `"connpool"` ([`DEFAULT_NAME`]) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
+/// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`]) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
+/// | `name` | `"connpool"` ([`defaults::NAME`]) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
 /// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
 /// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
 /// | `before_lend` | none | the health check already covers liveness; without it a checkout runs no user code |
@@ -129,37 +130,37 @@ impl<M: Manager> Builder<M> {
     pub(crate) fn new(manager: M) -> Self {
         Self {
             manager,
-            max_open: DEFAULT_MAX_OPEN,
+            max_open: defaults::MAX_OPEN,
             max_open_per_key: None,
             max_idle: None,
             max_idle_per_key: None,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            checkout_timeout: Some(DEFAULT_CHECKOUT_TIMEOUT),
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            checkout_timeout: Some(defaults::CHECKOUT_TIMEOUT),
             max_waiters: None,
             initial: Vec::new(),
             initial_at: HashMap::new(),
             initial_method: "initial_for",
-            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
-            max_lifetime: Some(DEFAULT_MAX_LIFETIME),
-            jitter: DEFAULT_JITTER,
+            idle_timeout: Some(defaults::IDLE_TIMEOUT),
+            max_lifetime: Some(defaults::MAX_LIFETIME),
+            jitter: defaults::JITTER,
             max_uses: None,
             min_idle: 0,
             min_idle_for: Vec::new(),
-            health_check: DEFAULT_HEALTH_CHECK,
-            ping_timeout: DEFAULT_PING_TIMEOUT,
-            keepalive_interval: Some(DEFAULT_KEEPALIVE_INTERVAL),
-            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            health_check: defaults::HEALTH_CHECK,
+            ping_timeout: defaults::PING_TIMEOUT,
+            keepalive_interval: Some(defaults::KEEPALIVE_INTERVAL),
+            keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
             keepalive_max_missed: None,
             backoff: Some(Backoff {
-                base: DEFAULT_BACKOFF_BASE,
-                cap: DEFAULT_BACKOFF_CAP,
+                base: defaults::BACKOFF_BASE,
+                cap: defaults::BACKOFF_CAP,
             }),
-            max_connecting: DEFAULT_MAX_CONNECTING,
-            max_borrowers: DEFAULT_MAX_BORROWERS,
+            max_connecting: defaults::MAX_CONNECTING,
+            max_borrowers: defaults::MAX_BORROWERS,
             clock_thread: false,
             leak_detection_threshold: None,
-            acquire_slow_threshold: Some(DEFAULT_ACQUIRE_SLOW_THRESHOLD),
-            name: DEFAULT_NAME.to_string(),
+            acquire_slow_threshold: Some(defaults::ACQUIRE_SLOW_THRESHOLD),
+            name: defaults::NAME.to_string(),
             metrics_key_attribute: false,
             hooks: Hooks::default(),
         }

@@ -133,6 +133,7 @@ mod config;
 mod contain;
 mod control;
 mod core;
+pub mod defaults;
 mod error;
 mod guard;
 mod hooks;
@@ -168,13 +169,7 @@ struct ReadmeDoctests;
 
 pub use async_trait::async_trait;
 pub use builder::Builder;
-pub use config::{
-    Backoff, Config, DEFAULT_ACQUIRE_SLOW_THRESHOLD, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP,
-    DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_JITTER, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED,
-    DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_BORROWERS, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME,
-    DEFAULT_MAX_OPEN, DEFAULT_NAME, DEFAULT_PING_TIMEOUT, HealthCheck,
-};
+pub use config::{Backoff, Config, HealthCheck};
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
 pub use hooks::HookFuture;

@@ -196,10 +196,10 @@ pub trait Manager: Send + Sync + 'static {
     /// [`keepalive_max_missed`](crate::Builder::keepalive_max_missed): the
     /// protocol's custom (WebSocket heartbeats count 3 misses). Asked once,
     /// when the pool is built; a panic gives the pool's default. The default
-    /// is [`DEFAULT_KEEPALIVE_MAX_MISSED`](crate::DEFAULT_KEEPALIVE_MAX_MISSED)
+    /// is [`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)
     /// (1, gRPC's semantics).
     fn keepalive_max_missed(&self) -> u32 {
-        crate::config::DEFAULT_KEEPALIVE_MAX_MISSED
+        crate::defaults::KEEPALIVE_MAX_MISSED
     }
 
     /// Whether [`recycle`](Manager::recycle) does anything: asked once, when

@@ -3,8 +3,9 @@
 
 use super::Builder;
 use crate::clock;
-use crate::config::{Config, DEFAULT_KEEPALIVE_MAX_MISSED, HealthCheck};
+use crate::config::{Config, HealthCheck};
 use crate::contain;
+use crate::defaults;
 use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
@@ -123,7 +124,7 @@ impl<M: Manager> Builder<M> {
                 n
             }
             None => contain::call(|| self.manager.keepalive_max_missed())
-                .unwrap_or(DEFAULT_KEEPALIVE_MAX_MISSED)
+                .unwrap_or(defaults::KEEPALIVE_MAX_MISSED)
                 .clamp(1, MAX_MISSED_LIMIT),
         };
         if let Some(b) = self.backoff {

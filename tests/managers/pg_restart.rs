@@ -40,9 +40,11 @@ const CONNECT: Duration = Duration::from_secs(2);
 /// A caller's own timeout on its query.
 const OP: Duration = Duration::from_secs(2);
 const PAST_DEADLINE_LIMIT: Duration = Duration::from_millis(500);
-/// The default backoff (`DEFAULT_BACKOFF_BASE`, `DEFAULT_BACKOFF_CAP`).
-const BACKOFF: Backoff =
-    Backoff { base: connpool::DEFAULT_BACKOFF_BASE, cap: connpool::DEFAULT_BACKOFF_CAP };
+/// The default backoff (`defaults::BACKOFF_BASE`, `defaults::BACKOFF_CAP`).
+const BACKOFF: Backoff = Backoff {
+    base: connpool::defaults::BACKOFF_BASE,
+    cap: connpool::defaults::BACKOFF_CAP,
+};
 /// Upper bound of the whole test body.
 const TEST_LIMIT: Duration = Duration::from_secs(90);
 

@@ -10,13 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{
-    Backoff, BuildError, Builder, Config, ConfigError, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_CAP,
-    DEFAULT_CHECKOUT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK, DEFAULT_IDLE_TIMEOUT,
-    DEFAULT_JITTER, DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_MAX_MISSED,
-    DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONNECTING, DEFAULT_MAX_LIFETIME, DEFAULT_MAX_OPEN,
-    DEFAULT_PING_TIMEOUT, HealthCheck, Pool,
-};
+use connpool::{Backoff, BuildError, Builder, Config, ConfigError, HealthCheck, Pool, defaults};
 
 use crate::support;
 use crate::support::{Mock, check_counts};
@@ -335,9 +329,9 @@ refused!(max_borrowers_zero: |b| b.max_borrowers(0) => "max_borrowers", mentions
 
 #[tokio::test(start_paused = true)]
 async fn documented_defaults() {
-    assert_eq!(DEFAULT_MAX_OPEN, 100);
-    assert_eq!(DEFAULT_CONNECT_TIMEOUT, Duration::from_secs(10));
-    assert_eq!(DEFAULT_CHECKOUT_TIMEOUT, Duration::from_secs(30));
+    assert_eq!(defaults::MAX_OPEN, 100);
+    assert_eq!(defaults::CONNECT_TIMEOUT, Duration::from_secs(10));
+    assert_eq!(defaults::CHECKOUT_TIMEOUT, Duration::from_secs(30));
     let mock = M::new();
     let pool = Pool::builder(mock.clone()).build().await.unwrap();
     let c = pool.config();
@@ -370,68 +364,80 @@ async fn documented_defaults() {
 #[tokio::test(start_paused = true)]
 async fn documented_lifecycle_defaults() {
     // The constants, against the values the docs promise.
-    assert_eq!(DEFAULT_IDLE_TIMEOUT, Duration::from_secs(90));
-    assert_eq!(DEFAULT_MAX_LIFETIME, Duration::from_secs(30 * 60));
-    assert_eq!(DEFAULT_JITTER, 0.1);
+    assert_eq!(defaults::IDLE_TIMEOUT, Duration::from_secs(90));
+    assert_eq!(defaults::MAX_LIFETIME, Duration::from_secs(30 * 60));
+    assert_eq!(defaults::JITTER, 0.1);
     assert_eq!(
-        DEFAULT_HEALTH_CHECK,
+        defaults::HEALTH_CHECK,
         HealthCheck::IfIdleFor(Duration::from_millis(500))
     );
-    assert_eq!(DEFAULT_PING_TIMEOUT, Duration::from_secs(5));
-    assert_eq!(DEFAULT_KEEPALIVE_INTERVAL, Duration::from_secs(30));
-    assert_eq!(DEFAULT_KEEPALIVE_TIMEOUT, Duration::from_secs(10));
-    assert_eq!(DEFAULT_KEEPALIVE_MAX_MISSED, 1);
-    assert_eq!(DEFAULT_BACKOFF_BASE, Duration::from_millis(100));
-    assert_eq!(DEFAULT_BACKOFF_CAP, Duration::from_secs(5));
-    assert_eq!(DEFAULT_MAX_CONNECTING, 2);
+    assert_eq!(defaults::PING_TIMEOUT, Duration::from_secs(5));
+    assert_eq!(defaults::KEEPALIVE_INTERVAL, Duration::from_secs(30));
+    assert_eq!(defaults::KEEPALIVE_TIMEOUT, Duration::from_secs(10));
+    assert_eq!(defaults::KEEPALIVE_MAX_MISSED, 1);
+    assert_eq!(defaults::BACKOFF_BASE, Duration::from_millis(100));
+    assert_eq!(defaults::BACKOFF_CAP, Duration::from_secs(5));
+    assert_eq!(defaults::MAX_CONNECTING, 2);
 
     // The pool, against the constants and the literals both.
     let mock = M::new();
     let pool = Pool::builder(mock.clone()).build().await.unwrap();
     let c = pool.config();
-    assert_eq!(c.idle_timeout(), Some(DEFAULT_IDLE_TIMEOUT), "idle_timeout");
+    assert_eq!(
+        c.idle_timeout(),
+        Some(defaults::IDLE_TIMEOUT),
+        "idle_timeout"
+    );
     assert_eq!(c.idle_timeout(), Some(Duration::from_secs(90)));
-    assert_eq!(c.max_lifetime(), Some(DEFAULT_MAX_LIFETIME), "max_lifetime");
+    assert_eq!(
+        c.max_lifetime(),
+        Some(defaults::MAX_LIFETIME),
+        "max_lifetime"
+    );
     assert_eq!(c.max_lifetime(), Some(Duration::from_secs(1800)));
-    assert_eq!(c.jitter(), DEFAULT_JITTER, "jitter");
+    assert_eq!(c.jitter(), defaults::JITTER, "jitter");
     assert_eq!(c.jitter(), 0.1);
     assert_eq!(c.max_uses(), None, "max_uses: no limit");
     assert_eq!(c.min_idle(), 0, "min_idle");
-    assert_eq!(c.health_check(), DEFAULT_HEALTH_CHECK, "health_check");
+    assert_eq!(c.health_check(), defaults::HEALTH_CHECK, "health_check");
     assert_eq!(
         c.health_check(),
         HealthCheck::IfIdleFor(Duration::from_millis(500))
     );
-    assert_eq!(c.ping_timeout(), DEFAULT_PING_TIMEOUT, "ping_timeout");
+    assert_eq!(c.ping_timeout(), defaults::PING_TIMEOUT, "ping_timeout");
     assert_eq!(c.ping_timeout(), Duration::from_secs(5));
     assert_eq!(
         c.keepalive_interval(),
-        Some(DEFAULT_KEEPALIVE_INTERVAL),
+        Some(defaults::KEEPALIVE_INTERVAL),
         "keepalive_interval"
     );
     assert_eq!(c.keepalive_interval(), Some(Duration::from_secs(30)));
     assert_eq!(
         c.keepalive_timeout(),
-        DEFAULT_KEEPALIVE_TIMEOUT,
+        defaults::KEEPALIVE_TIMEOUT,
         "keepalive_timeout"
     );
     assert_eq!(c.keepalive_timeout(), Duration::from_secs(10));
     assert_eq!(
         c.keepalive_max_missed(),
-        DEFAULT_KEEPALIVE_MAX_MISSED,
+        defaults::KEEPALIVE_MAX_MISSED,
         "keepalive_max_missed"
     );
     assert_eq!(c.keepalive_max_missed(), 1);
     assert_eq!(
         c.backoff(),
-        Some(Backoff { base: DEFAULT_BACKOFF_BASE, cap: DEFAULT_BACKOFF_CAP }),
+        Some(Backoff { base: defaults::BACKOFF_BASE, cap: defaults::BACKOFF_CAP }),
         "backoff"
     );
     assert_eq!(
         c.backoff(),
         Some(Backoff { base: Duration::from_millis(100), cap: Duration::from_secs(5) })
     );
-    assert_eq!(c.max_connecting(), DEFAULT_MAX_CONNECTING, "max_connecting");
+    assert_eq!(
+        c.max_connecting(),
+        defaults::MAX_CONNECTING,
+        "max_connecting"
+    );
     assert_eq!(c.max_connecting(), 2);
 
     // With min_idle 0 and no key seen, the lifecycle starts nothing.
@@ -841,6 +847,6 @@ async fn keepalive_max_missed_is_the_managers_unless_set() {
     assert_eq!(missed(Suggests(Some(u32::MAX)), None).await, 65_535);
     assert_eq!(
         missed(Suggests(None), None).await,
-        DEFAULT_KEEPALIVE_MAX_MISSED
+        defaults::KEEPALIVE_MAX_MISSED
     );
 }
