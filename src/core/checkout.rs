@@ -108,6 +108,19 @@ impl<M: Manager> State<M> {
             .is_some_and(|until| until > now && until > Tick::now())
     }
 
+    /// Whether the connections of shared key `id` on their way (dialing, or
+    /// taken from the idle set for a health check) will serve all of its
+    /// waiters: `share_hint` each. Then a new waiter dials nothing: a check
+    /// passes in a round trip, and a connection whose check fails closes
+    /// and starts a dial for the waiters it leaves.
+    pub(super) fn shared_dials_cover(&self, id: KeyId) -> bool {
+        let entry = self.keys.get(id);
+        entry.share_hint > 1 && {
+            let coming = entry.dialing + self.borrowed.checking_of(id);
+            coming * entry.share_hint >= entry.waiting
+        }
+    }
+
     /// Whether a dial of `id` may start, the pool's own cap aside.
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
@@ -262,10 +275,10 @@ impl<M: Manager> Transition<'_, M> {
     /// Starts a dial for the new waiter `w`, or queues it for one; tells
     /// what it then waits behind.
     pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) -> Behind {
-        let entry = self.st.keys.get(id);
-        // A shared key's dials in flight will serve up to `share_hint`
+        // A shared key's connections on their way serve up to `share_hint`
         // waiters each: dial only for those they cannot serve.
-        let covered = entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting;
+        let covered = self.st.shared_dials_cover(id);
+        let entry = self.st.keys.get(id);
         if covered || !self.st.key_can_dial(id, self.now, self.config) {
             let at_cap = entry.open >= self.st.limits.max_open_per_key;
             self.st.keys.get_mut(id).dial_waiters.push(w);

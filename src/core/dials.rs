@@ -200,9 +200,8 @@ impl<M: Manager> Transition<'_, M> {
     /// Starts a dial for the first live waiter of `id`'s dial queue, if the
     /// key and the pool may dial. True if it did.
     pub(super) fn start_queued_dial(&mut self, id: KeyId) -> bool {
-        let entry = self.st.keys.get(id);
-        if entry.waiting == 0
-            || entry.share_hint > 1 && entry.dialing * entry.share_hint >= entry.waiting
+        if self.st.keys.get(id).waiting == 0
+            || self.st.shared_dials_cover(id)
             || self.st.open >= self.st.limits.max_open
             || !self.st.key_can_dial(id, self.now, self.config)
         {

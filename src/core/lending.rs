@@ -14,7 +14,8 @@
 //! its lifetime or its uses drains: no new borrower, closed by its last one.
 //! A key remembers how many borrowers its last connection took
 //! (`share_hint`): a new waiter of a shared key dials only if the dials in
-//! flight cannot serve every waiter. Until its first connection is up, a key
+//! flight and the connections under a health check cannot serve every
+//! waiter. Until its first connection is up, a key
 //! dials like an exclusive one (at most `max_connecting` at once).
 //! Exclusive connections take none of these paths.
 

@@ -200,6 +200,14 @@ impl<C> Borrowed<C> {
         self.entries[slot].checking = checking;
     }
 
+    /// How many connections of `key` are under their first borrower's
+    /// health check (a key has few connections: a walk of its list).
+    pub(crate) fn checking_of(&self, key: KeyId) -> usize {
+        self.per_key.get(key.index()).map_or(0, |slots| {
+            slots.iter().filter(|&&s| self.entries[s].checking).count()
+        })
+    }
+
     /// Whether `slot` can take one more borrower.
     pub(crate) fn has_room(&self, slot: usize) -> bool {
         let entry = &self.entries[slot];

@@ -484,6 +484,68 @@ async fn a_getter_waits_for_a_health_check_and_then_joins() {
     );
 }
 
+/// A pool whose one shared connection (up to 4 borrowers) is idle, pinged
+/// before every lend; a ping takes 10 ms.
+async fn idle_and_checked_in_10ms() -> (M, Pool<M>) {
+    let mock = shared_mock(4);
+    let pool = mock
+        .core_pool(|b| b.health_check(HealthCheck::Always))
+        .await;
+    drop(ok(pool.get().await));
+    settle().await;
+    mock.delay_pings(Duration::from_millis(10));
+    (mock, pool)
+}
+
+/// Getters that arrive while a shared connection is under its health check
+/// dial nothing (the connection will serve them once the check passes):
+/// a burst after an idle spell makes no second connection.
+#[tokio::test(start_paused = true)]
+async fn a_health_check_in_flight_covers_the_getters_behind_it() {
+    let (mock, pool) = idle_and_checked_in_10ms().await;
+    let getters: Vec<_> = (0..4).map(|_| spawn_get(&pool, ())).collect();
+    settle().await;
+    assert_eq!(
+        pool.state().dialing,
+        0,
+        "nothing dialed while the check runs"
+    );
+    let mut held = Vec::new();
+    for g in getters {
+        held.push(ok(join(g).await));
+    }
+    assert!(held.iter().all(|c| c.id == 1), "{:?}", loads(&held));
+    assert_eq!(mock.connects(), 1);
+    assert_eq!(mock.pings().len(), 1);
+    drop(held);
+    settle().await;
+    check_counts(&pool, &[()]);
+}
+
+/// A health check that fails under the getters it covered starts the dial
+/// that serves them: none waits past the check.
+#[tokio::test(start_paused = true)]
+async fn a_failed_health_check_dials_for_the_getters_it_covered() {
+    let (mock, pool) = idle_and_checked_in_10ms().await;
+    mock.conn(1).kill();
+    let t0 = Instant::now();
+    let getters: Vec<_> = (0..3).map(|_| spawn_get(&pool, ())).collect();
+    let mut held = Vec::new();
+    for g in getters {
+        held.push(ok(join(g).await));
+    }
+    assert!(held.iter().all(|c| c.id == 2), "{:?}", loads(&held));
+    assert_eq!(
+        t0.elapsed(),
+        Duration::from_millis(10),
+        "served after the check"
+    );
+    assert_eq!(mock.connects(), 2);
+    drop(held);
+    settle().await;
+    check_counts(&pool, &[()]);
+}
+
 /// The manager is asked again when a handle comes back: a peer that lowers
 /// its limit (a new SETTINGS) gets no more borrowers than it allows now, and
 /// one that lowers it to 1 is lent exclusively once it is free.
