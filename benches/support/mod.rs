@@ -4,7 +4,9 @@
 
 pub mod peers;
 
-use connpool::{Manager, async_trait};
+use std::sync::Arc;
+
+use connpool::{Lending, Manager, async_trait};
 
 /// The error of managers that never fail.
 #[derive(Debug)]
@@ -44,5 +46,24 @@ impl Manager for UnitNoop {
 
     async fn connect(&self, _key: &()) -> Result<u64, NoopError> {
         Ok(7)
+    }
+}
+
+/// A manager whose connections (`Arc`s, cheap to clone) are lent shared,
+/// up to 100 borrowers each: the pool's cost of shared lending alone.
+pub struct SharedNoop;
+
+#[async_trait]
+impl Manager for SharedNoop {
+    type Key = u32;
+    type Connection = Arc<u64>;
+    type Error = NoopError;
+
+    async fn connect(&self, key: &u32) -> Result<Arc<u64>, NoopError> {
+        Ok(Arc::new(u64::from(*key)))
+    }
+
+    fn lending(&self, _: &Arc<u64>) -> Lending<Arc<u64>> {
+        Lending::shared(100)
     }
 }
