@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{ConnId, KeyId, Lent, Site, WaiterId};
+use crate::store::{Change, ConnId, KeyId, Lent, Place, Site, WaiterId};
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -83,8 +83,7 @@ impl<M: Manager> State<M> {
     /// sent again on another.
     #[cfg(feature = "http2")]
     pub(crate) fn count_retry(&mut self, id: KeyId) {
-        self.counters.retries += 1;
-        self.keys.get_mut(id).counters.retries += 1;
+        self.tally(id, |c| c.retries += 1);
     }
 
     pub(crate) fn count_before_lend(&mut self, id: KeyId, ok: bool) {
@@ -116,16 +115,16 @@ impl<M: Manager> State<M> {
     pub(super) fn shared_dials_cover(&self, id: KeyId) -> bool {
         let entry = self.keys.get(id);
         entry.share_hint > 1 && {
-            let coming = entry.dialing + self.borrowed.checking_of(id);
-            coming * entry.share_hint >= entry.waiting
+            let coming = entry.counts().dialing() + self.borrowed.checking_of(id);
+            coming * entry.share_hint >= entry.counts().waiting()
         }
     }
 
     /// Whether a dial of `id` may start, the pool's own cap aside.
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
-        entry.open < self.limits.max_open_per_key
-            && entry.dialing < config.max_connecting
+        entry.counts().open() < self.limits.max_open_per_key
+            && entry.counts().dialing() < config.max_connecting
             && !self.in_backoff(id, now)
     }
 
@@ -160,12 +159,10 @@ impl<M: Manager> State<M> {
         round: Option<Round>,
         (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
-        let entry = self.keys.get_mut(id);
-        entry.lent += 1;
+        let entry = self.recount(id, Change::Move(Place::Idle, Place::Lent));
         if round == Some(Round::First) {
             entry.counters.gets += 1;
         }
-        self.lent += 1;
         let conn = self.records.hold(cid);
         if conn.is_shared() {
             let conn = self.remove_conn(cid);
@@ -242,27 +239,23 @@ impl<M: Manager> Transition<'_, M> {
             return Ok(Checkout::Lent(id, lent, Ping::NotDue));
         }
         if self.st.in_backoff(id, self.now) {
-            self.st.counters.backoff_rejections += 1;
-            self.st.keys.get_mut(id).counters.backoff_rejections += 1;
+            self.st.tally(id, |c| c.backoff_rejections += 1);
             let err = self.st.backoff_error(id, self.now);
             self.st.unused(id);
             self.finish();
             return Err(err);
         }
         if let Some(max_waiters) = self.config.max_waiters
-            && self.st.waiting >= max_waiters
+            && self.st.counts().waiting() >= max_waiters
         {
-            self.st.counters.rejections += 1;
-            self.st.keys.get_mut(id).counters.rejections += 1;
+            self.st.tally(id, |c| c.rejections += 1);
             self.st.unused(id);
             self.finish();
             return Err(Error::TooManyWaiters { max_waiters });
         }
         let w = self.st.waiters.insert(id, self.now, site);
-        self.st.waiting += 1;
         self.st.counters.gets_waited += 1;
-        let entry = self.st.keys.get_mut(id);
-        entry.waiting += 1;
+        let entry = self.st.keys.recount(id, Change::Wait);
         entry.counters.gets_waited += 1;
         entry.tidy_queues(|w| self.st.waiters.is_live(w));
         entry.idle_waiters.push(w);
@@ -280,7 +273,7 @@ impl<M: Manager> Transition<'_, M> {
         let covered = self.st.shared_dials_cover(id);
         let entry = self.st.keys.get(id);
         if covered || !self.st.key_can_dial(id, self.now, self.config) {
-            let at_cap = entry.open >= self.st.limits.max_open_per_key;
+            let at_cap = entry.counts().open() >= self.st.limits.max_open_per_key;
             self.st.keys.get_mut(id).dial_waiters.push(w);
             return if at_cap && !covered {
                 Behind::AllLent
@@ -288,7 +281,7 @@ impl<M: Manager> Transition<'_, M> {
                 Behind::Dialing
             };
         }
-        if self.st.open >= self.st.limits.max_open {
+        if self.st.counts().open() >= self.st.limits.max_open {
             // The pool is full but maybe not busy: an idle connection of
             // another key is worth less than a getter waiting now.
             let Some((other, conn)) = self.st.records.pop_lru() else {

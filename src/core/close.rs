@@ -20,17 +20,16 @@ impl<M: Manager> State<M> {
         calls: fn(&mut Counters) -> &mut u64,
         failures: fn(&mut Counters) -> &mut u64,
     ) {
-        for counters in [&mut self.counters, &mut self.keys.get_mut(id).counters] {
-            *calls(counters) += 1;
+        self.tally(id, |c| {
+            *calls(c) += 1;
             if !ok {
-                *failures(counters) += 1;
+                *failures(c) += 1;
             }
-        }
+        });
     }
 
     pub(super) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
-        self.counters.count_close(reason);
-        self.keys.get_mut(id).counters.count_close(reason);
+        self.tally(id, |c| c.count_close(reason));
     }
 
     /// A dial of `id` made a connection that will not be lent (broken on
@@ -48,15 +47,19 @@ impl<M: Manager> State<M> {
 
     /// Whether nothing is dialing, pinging, recycling or closing.
     pub(crate) fn is_settled(&self) -> bool {
-        self.dialing == 0 && self.pinging == 0 && self.recycling == 0 && self.closing == 0
+        let counts = self.counts();
+        counts.dialing() == 0
+            && counts.pinging() == 0
+            && counts.recycling() == 0
+            && self.closing == 0
     }
 
     pub(crate) fn is_drained(&self) -> bool {
-        self.closed && self.open == 0 && self.closing == 0
+        self.closed && self.counts().open() == 0 && self.closing == 0
     }
 
     pub(crate) fn open_and_closing(&self) -> (usize, usize) {
-        (self.open, self.closing)
+        (self.counts().open(), self.closing)
     }
 }
 

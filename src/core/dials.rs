@@ -24,7 +24,7 @@ use crate::clock;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
-use crate::store::{Conn, Due, KeyId, WaiterId};
+use crate::store::{Change, Conn, Due, KeyId, Place, WaiterId};
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
@@ -40,21 +40,23 @@ impl<M: Manager> State<M> {
     /// against the caps) and returns its id.
     pub(crate) fn reserve_initial(&mut self, key: &M::Key, n: usize) -> KeyId {
         let id = self.keys.id_or_insert(key);
-        let entry = self.keys.get_mut(id);
-        debug_assert_eq!(entry.epoch, 0, "pre-warm dials are of the first epoch");
-        entry.open += n;
-        entry.dialing += n;
-        entry.counters.dials += n as u64;
-        self.open += n;
-        self.dialing += n;
-        self.counters.dials += n as u64;
+        debug_assert_eq!(
+            self.keys.get(id).epoch,
+            0,
+            "pre-warm dials are of the first epoch"
+        );
+        for _ in 0..n {
+            self.recount(id, Change::Open(Place::Dialing));
+        }
+        self.tally(id, |c| c.dials += n as u64);
         id
     }
 
     pub(super) fn tidy_global_queue(&mut self) {
-        if self.waiting == 0 {
+        let waiting = self.counts().waiting();
+        if waiting == 0 {
             self.global_dial_waiters.clear();
-        } else if self.global_dial_waiters.len() > 2 * self.waiting + 16 {
+        } else if self.global_dial_waiters.len() > 2 * waiting + 16 {
             self.global_dial_waiters
                 .compact(|w| self.waiters.is_live(w));
         }
@@ -72,10 +74,10 @@ impl<M: Manager> Transition<'_, M> {
         epoch: u32,
         result: Dialed<M>,
     ) {
+        self.st
+            .recount(id, Change::Move(Place::Dialing, Place::Idle));
         let entry = self.st.keys.get_mut(id);
         let retired = entry.epoch != epoch;
-        entry.dialing -= 1;
-        self.st.dialing -= 1;
         match result {
             Ok((conn, lending)) => {
                 entry.last_error = None;
@@ -124,8 +126,7 @@ impl<M: Manager> Transition<'_, M> {
                 // A closed pool has nothing to remember it for.
                 entry.failed_at = (!self.st.closed).then_some(self.now);
                 entry.failures = entry.failures.saturating_add(1);
-                entry.counters.dial_failures += 1;
-                self.st.counters.dial_failures += 1;
+                self.st.tally(id, |c| c.dial_failures += 1);
                 if let Some(w) = waiter.filter(|&w| self.st.waiters.is_live(w)) {
                     self.serve(w, Err(Error::Connect(err)));
                 }
@@ -155,13 +156,9 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     pub(super) fn start_dial(&mut self, id: KeyId, waiter: Option<WaiterId>) {
-        let entry = self.st.keys.get_mut(id);
-        entry.open += 1;
-        entry.dialing += 1;
-        entry.counters.dials += 1;
-        self.st.open += 1;
-        self.st.dialing += 1;
-        self.st.counters.dials += 1;
+        self.st.recount(id, Change::Open(Place::Dialing));
+        self.st.tally(id, |c| c.dials += 1);
+        let entry = self.st.keys.get(id);
         self.fx.actions.push(Action::Dial(DialOrder {
             key: entry.key.clone(),
             key_id: id,
@@ -185,11 +182,12 @@ impl<M: Manager> Transition<'_, M> {
     pub(super) fn refill_dials(&mut self, id: KeyId) {
         loop {
             let entry = self.st.keys.get(id);
-            let spare_dials = entry.dialing.saturating_sub(entry.waiting);
-            let out = entry.pinging + entry.recycling;
+            let counts = entry.counts();
+            let spare_dials = counts.dialing().saturating_sub(counts.waiting());
+            let out = counts.pinging() + counts.recycling();
             if self.st.records.len_of(id) + spare_dials + out >= entry.min_idle
                 || !self.st.key_can_dial(id, self.now, self.config)
-                || self.st.open >= self.st.limits.max_open
+                || self.st.counts().open() >= self.st.limits.max_open
             {
                 return;
             }
@@ -200,9 +198,9 @@ impl<M: Manager> Transition<'_, M> {
     /// Starts a dial for the first live waiter of `id`'s dial queue, if the
     /// key and the pool may dial. True if it did.
     pub(super) fn start_queued_dial(&mut self, id: KeyId) -> bool {
-        if self.st.keys.get(id).waiting == 0
+        if self.st.keys.get(id).counts().waiting() == 0
             || self.st.shared_dials_cover(id)
-            || self.st.open >= self.st.limits.max_open
+            || self.st.counts().open() >= self.st.limits.max_open
             || !self.st.key_can_dial(id, self.now, self.config)
         {
             return false;
@@ -239,8 +237,7 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     pub(super) fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId) {
-        self.st.counters.backoff_rejections += 1;
-        self.st.keys.get_mut(id).counters.backoff_rejections += 1;
+        self.st.tally(id, |c| c.backoff_rejections += 1);
         let err = self.st.backoff_error(id, self.now);
         self.serve(w, Err(err));
     }
@@ -252,8 +249,7 @@ impl<M: Manager> Transition<'_, M> {
         let until = self.now + delay;
         let entry = self.st.keys.get_mut(id);
         entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
-        entry.counters.backoffs += 1;
-        self.st.counters.backoffs += 1;
+        self.st.tally(id, |c| c.backoffs += 1);
         self.fx.entered_backoff(delay);
         while let Some(w) = self
             .st

@@ -72,7 +72,7 @@ impl<M: Manager> State<M> {
         now: Tick,
         config: &Config,
     ) -> Result<(), M::Connection> {
-        if !Self::ONE_KEY || !self.recent.has_room() || self.waiting > 0 || self.closed {
+        if !Self::ONE_KEY || !self.recent.has_room() || self.counts().waiting() > 0 || self.closed {
             return Err(conn);
         }
         let record = self.records.value_mut(cid);
@@ -99,8 +99,7 @@ impl<M: Manager> State<M> {
     pub(super) fn count_recent_gets(&mut self) {
         let (id, gets) = self.recent.take_gets();
         if gets > 0 {
-            self.counters.gets += gets;
-            self.keys.get_mut(id).counters.gets += gets;
+            self.tally(id, |c| c.gets += gets);
         }
     }
 }

@@ -17,7 +17,7 @@ use super::effects::Action;
 use super::{Outcome, State, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{ConnId, KeyId, WaiterId};
+use crate::store::{Change, ConnId, KeyId, Place, WaiterId};
 
 /// What a borrower takes out of the pool for good ([`Transition::detach`]).
 pub(crate) enum Detached {
@@ -32,11 +32,11 @@ impl<M: Manager> State<M> {
     #[inline]
     pub(super) fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
         // Nobody waits at all (the common return): don't look up the key.
-        if self.waiting == 0 {
+        if self.counts().waiting() == 0 {
             return None;
         }
         let entry = self.keys.get_mut(id);
-        if entry.waiting == 0 {
+        if entry.counts().waiting() == 0 {
             return None;
         }
         entry.idle_waiters.pop_live(|w| self.waiters.is_live(w))
@@ -95,7 +95,7 @@ impl<M: Manager> Transition<'_, M> {
             return self.close_conn(id, conn.conn, CloseReason::Retired);
         }
         if self.st.records.value(cid).is_shared() && !self.st.closed {
-            if self.st.waiting > 0 && self.st.keys.get(id).waiting > 0 {
+            if self.st.counts().waiting() > 0 && self.st.keys.get(id).counts().waiting() > 0 {
                 let conn = self.st.remove_conn(cid);
                 return self.place_shared(id, conn, None);
             }
@@ -144,9 +144,10 @@ impl<M: Manager> Transition<'_, M> {
     pub(super) fn park(&mut self, id: KeyId, cid: ConnId) {
         // A getter of another key may wait at the pool cap: hand it this slot.
         // (`waiting > 0` first: no key look-up when nobody waits.)
-        if self.st.waiting > 0
-            && self.st.waiting > self.st.keys.get(id).waiting
-            && self.st.open >= self.st.limits.max_open
+        let waiting = self.st.counts().waiting();
+        if waiting > 0
+            && waiting > self.st.keys.get(id).counts().waiting()
+            && self.st.counts().open() >= self.st.limits.max_open
             && let Some((w, other)) = self.pop_global_waiter()
         {
             let conn = self.st.remove_conn(cid);
@@ -184,9 +185,7 @@ impl<M: Manager> Transition<'_, M> {
             .live(w)
             .expect("serve: waiter must be live")
             .key;
-        let entry = self.st.keys.get_mut(id);
-        entry.waiting -= 1;
-        self.st.waiting -= 1;
+        self.st.recount(id, Change::Unwait);
         if outcome.is_err() {
             self.st.unused(id);
         }
@@ -213,16 +212,14 @@ impl<M: Manager> Transition<'_, M> {
         self.st.count_close(id, reason);
         self.st.closing += 1;
         self.fx.actions.push(Action::Close(conn, reason));
-        self.st.keys.get_mut(id).open -= 1;
-        self.st.open -= 1;
+        self.st.recount(id, Change::Close(Place::Idle));
         self.st.unused(id);
     }
 
     /// A connection of `id` stopped counting: hand its slot to a dial waiter
     /// (of the key, else of the pool) and refill `min_idle`.
     pub(super) fn release_slot(&mut self, id: KeyId) {
-        self.st.keys.get_mut(id).open -= 1;
-        self.st.open -= 1;
+        self.st.recount(id, Change::Close(Place::Idle));
         self.st.unused(id);
         if self.st.closed {
             return;

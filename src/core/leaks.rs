@@ -49,10 +49,8 @@ impl<M: Manager> Transition<'_, M> {
             }
         });
         for (id, site, held) in found {
-            let entry = self.st.keys.get_mut(id);
-            entry.counters.leaks += 1;
-            self.st.counters.leaks += 1;
-            let key = entry.key.clone();
+            self.st.tally(id, |c| c.leaks += 1);
+            let key = self.st.keys.get(id).key.clone();
             self.fx.actions.push(Action::Leak(key, site, held));
         }
         let next = next.max(now + threshold / 4);

@@ -22,15 +22,14 @@
 use super::{State, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, KeyId, WaiterId};
+use crate::store::{Change, Conn, KeyId, Place, WaiterId};
 
 impl<M: Manager> State<M> {
     /// Takes the shared connection in `slot`, which has no borrower left,
     /// out of the shared set: it no longer counts as lent.
     pub(super) fn unlend_shared(&mut self, id: KeyId, slot: usize) -> Conn<M::Connection> {
         let (_, conn) = self.borrowed.remove(slot);
-        self.keys.get_mut(id).lent -= 1;
-        self.lent -= 1;
+        self.recount(id, Change::Move(Place::Lent, Place::Idle));
         conn
     }
 
@@ -70,8 +69,7 @@ impl<M: Manager> Transition<'_, M> {
         conn: Conn<M::Connection>,
         first: Option<WaiterId>,
     ) {
-        self.st.keys.get_mut(id).lent += 1;
-        self.st.lent += 1;
+        self.st.recount(id, Change::Move(Place::Idle, Place::Lent));
         let slot = self.st.borrowed.insert(id, conn);
         self.serve_shared(id, slot, first);
         if self.st.borrowed.is_unborrowed(slot) {

@@ -19,7 +19,8 @@
 //! configuration and the effects travel with it.
 //!
 //! **Counts.** Per key and in total, `open = idle + lent + dialing +
-//! pinging + recycling`. `open` is what the caps limit; a connection stops counting the
+//! pinging + recycling` (see [`Counts`]: they change through one door,
+//! [`Keys::recount`], the key's and the pool's together). `open` is what the caps limit; a connection stops counting the
 //! moment the pool decides to close it (its `Manager::close` then runs in a
 //! task, counted in `closing` until it ends). A connection handed to a
 //! waiter counts as lent from the hand-off on, before the waiter has picked
@@ -72,7 +73,8 @@ use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
 use crate::store::{
-    Borrowed, Conn, ConnId, Deadlines, KeyId, Keys, Recent, Records, WaitQueue, WaiterId, Waiters,
+    Borrowed, Change, Conn, ConnId, Counts, Deadlines, KeyEntry, KeyId, Keys, Place, Recent,
+    Records, WaitQueue, WaiterId, Waiters,
 };
 
 /// Everything the pool knows; see the module docs for the invariants.
@@ -99,13 +101,8 @@ pub(crate) struct State<M: Manager> {
     timer_at: Option<Tick>,
     /// Keys that may have become unused during the current transition.
     maybe_unused: Vec<KeyId>,
-    open: usize,
-    lent: usize,
-    dialing: usize,
-    pinging: usize,
-    /// Returned connections out for their recycle (see `core::tending`).
-    recycling: usize,
-    waiting: usize,
+    /// `Manager::close` calls still running (their connections no longer
+    /// count in the open count).
     closing: usize,
     closed: bool,
     /// A resize left connections over an open cap: a connection that comes
@@ -142,12 +139,6 @@ impl<M: Manager> State<M> {
             deadlines: Deadlines::default(),
             timer_at: None,
             maybe_unused: Vec::new(),
-            open: 0,
-            lent: 0,
-            dialing: 0,
-            pinging: 0,
-            recycling: 0,
-            waiting: 0,
             closing: 0,
             closed: false,
             counters: Counters::default(),
@@ -194,30 +185,52 @@ impl<M: Manager> State<M> {
         t
     }
 
-    /// The counts add up (debug builds).
+    /// The pool's counts (see [`Counts`]).
+    #[inline]
+    fn counts(&self) -> &Counts {
+        self.keys.total()
+    }
+
+    /// `id`'s counts and the pool's change by `change`, together; returns
+    /// `id`'s entry.
+    #[inline]
+    fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<M::Key, M::Error> {
+        self.keys.recount(id, change)
+    }
+
+    /// Counts an event of `id` (`count` adds it to a [`Counters`]) in the
+    /// key's counters and the pool's, together.
+    #[inline]
+    fn tally(&mut self, id: KeyId, count: impl Fn(&mut Counters)) {
+        count(&mut self.counters);
+        count(&mut self.keys.get_mut(id).counters);
+    }
+
+    /// The counts agree with the structures that hold the connections
+    /// (debug builds).
     #[inline]
     fn debug_check(&self) {
-        debug_assert_eq!(
-            self.open,
-            self.records.len() + self.lent + self.dialing + self.pinging + self.recycling
-        );
+        let counts = self.counts();
+        // The idle connections are the ones in the records that are not
+        // held.
+        debug_assert_eq!(counts.idle(), self.records.len());
         // No idle-set entry outlives its lending: every connection lent is
         // held there (exclusive) or in the shared set.
-        debug_assert_eq!(self.lent, self.records.held() + self.borrowed.len());
+        debug_assert_eq!(counts.lent(), self.records.held() + self.borrowed.len());
         // The recent connections are held, of one key, and only while
         // parking them would do nothing but park them.
-        debug_assert!(self.recent.is_empty() || (self.waiting == 0 && !self.closed));
+        debug_assert!(self.recent.is_empty() || (counts.waiting() == 0 && !self.closed));
     }
 
     fn unused(&mut self, id: KeyId) {
         self.maybe_unused.push(id);
     }
 
-    /// A connection of `id` lent exclusively is no longer lent.
+    /// A connection of `id` lent exclusively is back in the idle set (held
+    /// until parked).
     #[inline]
     fn unlend(&mut self, id: KeyId) {
-        self.keys.get_mut(id).lent -= 1;
-        self.lent -= 1;
+        self.recount(id, Change::Move(Place::Lent, Place::Idle));
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.

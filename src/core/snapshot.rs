@@ -14,10 +14,11 @@ impl<M: Manager> State<M> {
     #[inline]
     pub(crate) fn gauges(&self) -> Gauges {
         let recent = self.recent.len();
+        let counts = self.counts();
         Gauges {
             idle: self.records.len() + recent,
-            used: self.lent - recent,
-            pending: self.waiting,
+            used: counts.lent() - recent,
+            pending: counts.waiting(),
         }
     }
 
@@ -33,15 +34,16 @@ impl<M: Manager> State<M> {
         let recent = self.recent.len();
         let mut counters = self.counters.clone();
         counters.gets += self.recent.gets().1;
+        let counts = self.counts();
         PoolState {
-            open: self.open,
+            open: counts.open(),
             idle: self.records.len() + recent,
-            lent: self.lent - recent,
+            lent: counts.lent() - recent,
             borrowers: self.borrowed.borrowers(),
-            dialing: self.dialing,
-            pinging: self.pinging,
-            recycling: self.recycling,
-            waiting: self.waiting,
+            dialing: counts.dialing(),
+            pinging: counts.pinging(),
+            recycling: counts.recycling(),
+            waiting: counts.waiting(),
             closing: self.closing,
             keys: self.keys.len(),
             closed: self.closed,
@@ -58,15 +60,16 @@ impl<M: Manager> State<M> {
         };
         let mut counters = entry.counters.clone();
         counters.gets += recent_gets;
+        let counts = entry.counts();
         Some(KeyState {
-            open: entry.open,
+            open: counts.open(),
             idle: self.records.len_of(id) + recent,
-            lent: entry.lent - recent,
+            lent: counts.lent() - recent,
             borrowers: self.borrowed.borrowers_of(id),
-            dialing: entry.dialing,
-            pinging: entry.pinging,
-            recycling: entry.recycling,
-            waiting: entry.waiting,
+            dialing: counts.dialing(),
+            pinging: counts.pinging(),
+            recycling: counts.recycling(),
+            waiting: counts.waiting(),
             dial_failures_in_a_row: entry.failures,
             in_backoff: self.in_backoff(id, Tick::now()),
             counters,

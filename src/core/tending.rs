@@ -14,7 +14,7 @@ use super::Transition;
 use super::effects::Action;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, ConnId, KeyId};
+use crate::store::{Change, Conn, ConnId, KeyId, Place};
 
 /// Why a connection is out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,18 +58,17 @@ impl<M: Manager> Transition<'_, M> {
     /// Hands `conn` of `id`, out of the idle set and not lent, to a task
     /// for `what`; it counts in `pinging` or `recycling` until it comes back.
     pub(super) fn take_out(&mut self, id: KeyId, conn: Conn<M::Connection>, what: Tending) {
-        let entry = self.st.keys.get_mut(id);
-        let epoch = entry.epoch;
+        let epoch = self.st.keys.get(id).epoch;
         match what {
             Tending::Keepalive => {
-                entry.pinging += 1;
-                self.st.pinging += 1;
+                self.st
+                    .recount(id, Change::Move(Place::Idle, Place::Pinging));
                 self.fx.actions.push(Action::Ping(id, conn, epoch));
             }
             Tending::Recycle => {
-                entry.recycling += 1;
-                self.st.recycling += 1;
-                let key = entry.key.clone();
+                self.st
+                    .recount(id, Change::Move(Place::Idle, Place::Recycling));
+                let key = self.st.keys.get(id).key.clone();
                 self.fx.actions.push(Action::Recycle(id, key, conn, epoch));
             }
         }
@@ -87,20 +86,14 @@ impl<M: Manager> Transition<'_, M> {
         mut close: Option<CloseReason>,
         gone: CloseReason,
     ) {
-        let entry = self.st.keys.get_mut(id);
-        if entry.epoch != epoch {
+        if self.st.keys.get(id).epoch != epoch {
             close = close.or(Some(CloseReason::Retired));
         }
-        match what {
-            Tending::Keepalive => {
-                entry.pinging -= 1;
-                self.st.pinging -= 1;
-            }
-            Tending::Recycle => {
-                entry.recycling -= 1;
-                self.st.recycling -= 1;
-            }
-        }
+        let from = match what {
+            Tending::Keepalive => Place::Pinging,
+            Tending::Recycle => Place::Recycling,
+        };
+        self.st.recount(id, Change::Move(from, Place::Idle));
         match (conn, close) {
             (None, _) => {
                 self.st.count_close(id, gone);

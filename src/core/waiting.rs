@@ -14,7 +14,7 @@ use super::{State, Transition};
 use crate::clock::Tick;
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::store::{KeyId, Lent, WaiterId};
+use crate::store::{Change, KeyId, Lent, WaiterId};
 
 /// What a waiter is served with.
 pub(crate) type Outcome<M> =
@@ -39,15 +39,14 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// A getter ran into its checkout deadline outside a wait (during a
-    /// health check): counts it and builds the error.
+    /// A getter of `id` ran into its checkout deadline (waiting, or
+    /// during a health check): counts it and builds the error, with the
+    /// key's last dial error.
     pub(crate) fn timeout_error(&mut self, id: KeyId, waited: Duration) -> Error<M::Error> {
-        let entry = self.keys.get_mut(id);
-        entry.counters.timeouts += 1;
-        self.counters.timeouts += 1;
+        self.tally(id, |c| c.timeouts += 1);
         Error::Timeout {
             waited,
-            last_connect_error: entry.last_error.clone(),
+            last_connect_error: self.keys.get(id).last_error.clone(),
             foreign_runtime: false,
         }
     }
@@ -63,9 +62,8 @@ impl<M: Manager> Transition<'_, M> {
             .count_wait(id, waiter.since, !matches!(outcome, Some(Err(_))));
         let result = match outcome {
             None => {
+                self.st.recount(id, Change::Unwait);
                 let entry = self.st.keys.get_mut(id);
-                entry.waiting -= 1;
-                self.st.waiting -= 1;
                 entry.tidy_queues(|w| self.st.waiters.is_live(w));
                 self.st.tidy_global_queue();
                 self.st.unused(id);
@@ -105,15 +103,10 @@ impl<M: Manager> Transition<'_, M> {
                 .expect("a waiter that is not live was served");
         };
         // Still waiting, so the key is alive: read it before the cancel may forget it.
-        let entry = self.st.keys.get_mut(id);
-        entry.counters.timeouts += 1;
-        let last_connect_error = entry.last_error.clone();
-        self.st.counters.timeouts += 1;
+        let err = self
+            .st
+            .timeout_error(id, Tick::now().saturating_duration_since(since));
         self.cancel(w, false);
-        Err(Error::Timeout {
-            waited: Tick::now().saturating_duration_since(since),
-            last_connect_error,
-            foreign_runtime: false,
-        })
+        Err(err)
     }
 }

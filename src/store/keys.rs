@@ -11,12 +11,13 @@ use crate::stats::Counters;
 use crate::store::KeyId;
 use crate::store::WaitQueue;
 use crate::store::WaiterId;
+use crate::store::counts::{Change, Counts};
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
-/// Counts: `open = idle + lent + dialing + pinging + recycling`, where `idle` is kept by the
-/// [`Records`](crate::store::Records); `open <= max_open_per_key`, except that
-/// nothing forces a drop when limits are never lowered at run time.
+/// Counts: see [`Counts`]; they change only through [`Keys::recount`], with
+/// the pool's. `open <= max_open_per_key`, except that nothing forces a
+/// drop when limits are never lowered at run time.
 ///
 /// Queues: every live waiter of the key is in `idle_waiters` (it takes the
 /// next connection of the key that comes free). A waiter for which no dial
@@ -31,8 +32,9 @@ use crate::store::WaiterId;
 /// idle connection fail at once with `last_error`.
 ///
 /// Layout: what every checkout and return reads or writes comes first (the
-/// key, the slab's tag in `backoff_until`'s niche, `lent`, `waiting`,
-/// `open`, then the counters, which start with `gets`), and the entry
+/// key, the slab's tag in `backoff_until`'s niche, the counts, which start
+/// with `lent`, `waiting` and `open`, then the counters, which start with
+/// `gets`), and the entry
 /// starts a cache line: with many keys an entry is rarely in cache, and a
 /// checkout then misses on its first line only.
 #[derive(Debug)]
@@ -43,13 +45,8 @@ pub(crate) struct KeyEntry<K, E> {
     /// keeps its vacant/occupied tag in the niche of an `Option`, and every
     /// lookup reads that tag.
     pub(crate) backoff_until: Option<Tick>,
-    pub(crate) lent: usize,
-    pub(crate) waiting: usize,
-    pub(crate) open: usize,
+    counts: Counts,
     pub(crate) counters: Counters,
-    pub(crate) dialing: usize,
-    pub(crate) pinging: usize,
-    pub(crate) recycling: usize,
     pub(crate) failures: u32,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
@@ -74,17 +71,18 @@ pub(crate) struct KeyEntry<K, E> {
 const COMPACT_SLACK: usize = 16;
 
 impl<K, E> KeyEntry<K, E> {
+    /// The key's counts (changed through [`Keys::recount`] only).
+    #[inline]
+    pub(crate) fn counts(&self) -> &Counts {
+        &self.counts
+    }
+
     fn new(key: K, min_idle: usize) -> Self {
         Self {
             key,
             min_idle,
             epoch: 0,
-            open: 0,
-            lent: 0,
-            dialing: 0,
-            pinging: 0,
-            recycling: 0,
-            waiting: 0,
+            counts: Counts::default(),
             failures: 0,
             backoff_until: None,
             idle_waiters: WaitQueue::default(),
@@ -98,12 +96,12 @@ impl<K, E> KeyEntry<K, E> {
 
     /// Drops stale queue entries once they could outnumber the live waiters.
     pub(crate) fn tidy_queues(&mut self, is_live: impl Fn(WaiterId) -> bool) {
-        if self.waiting == 0 {
+        if self.counts.waiting() == 0 {
             self.idle_waiters.clear();
             self.dial_waiters.clear();
             return;
         }
-        let bound = 2 * self.waiting + COMPACT_SLACK;
+        let bound = 2 * self.counts.waiting() + COMPACT_SLACK;
         if self.idle_waiters.len() > bound {
             self.idle_waiters.compact(&is_live);
         }
@@ -120,6 +118,10 @@ impl<K, E> KeyEntry<K, E> {
 ///
 /// `min_idle`: a key's value is its entry in `min_idle_for` if it has one,
 /// else the pool's `min_idle`; every entry's `min_idle` is kept equal to it.
+///
+/// Counts: `total` is the pool's [`Counts`], the sum of its keys' (a key is
+/// forgotten only once its counts are zero); [`recount`](Keys::recount),
+/// the one place counts change, changes a key's and the total together.
 #[derive(Debug)]
 pub(crate) struct Keys<K, E> {
     /// foldhash, not SipHash: every checkout hashes its key, and keys come
@@ -127,6 +129,8 @@ pub(crate) struct Keys<K, E> {
     /// per map, so it is not trivially collided).
     ids: HashMap<K, KeyId, foldhash::fast::RandomState>,
     entries: Slab<KeyEntry<K, E>>,
+    /// The pool's counts: the sum of the entries'.
+    total: Counts,
     /// The key [`id_or_insert`](Keys::id_or_insert) found last, tried before
     /// the map: a pool with one destination (or a burst to one) never hashes.
     /// Needs no invalidation: it is a hit only if the entry in that slot holds
@@ -145,6 +149,7 @@ impl<K, E> Keys<K, E> {
         Self {
             ids: HashMap::default(),
             entries: Slab::new(),
+            total: Counts::default(),
             last: None,
             min_idle,
             min_idle_for: HashMap::default(),
@@ -156,6 +161,23 @@ impl<K, E> Keys<K, E> {
 impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    /// The pool's counts.
+    #[inline]
+    pub(crate) fn total(&self) -> &Counts {
+        &self.total
+    }
+
+    /// Applies `change` to the counts of `id` and to the pool's: the one
+    /// place where counts change. Returns `id`'s entry (one look-up for
+    /// callers that count something else too).
+    #[inline]
+    pub(crate) fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E> {
+        self.total.apply(change);
+        let entry = &mut self.entries[id.index()];
+        entry.counts.apply(change);
+        entry
     }
 
     pub(crate) fn id(&self, key: &K) -> Option<KeyId> {
@@ -215,8 +237,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
             return;
         };
         if entry.min_idle == 0
-            && entry.open == 0
-            && entry.waiting == 0
+            && entry.counts.is_zero()
             && entry
                 .backoff_until
                 .is_none_or(|until| until + self.failure_memory <= now)

@@ -6,6 +6,7 @@
 
 mod borrowed;
 mod conn;
+mod counts;
 mod deadlines;
 mod ids;
 mod keys;
@@ -17,9 +18,10 @@ mod waiters;
 
 pub(crate) use borrowed::Borrowed;
 pub(crate) use conn::{Conn, Site};
+pub(crate) use counts::{Change, Counts, Place};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
-pub(crate) use keys::Keys;
+pub(crate) use keys::{KeyEntry, Keys};
 pub(crate) use lent::Lent;
 pub(crate) use queue::WaitQueue;
 pub(crate) use recent::Recent;
