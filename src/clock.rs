@@ -301,9 +301,8 @@ impl Tick {
     /// saturate to it.
     pub(crate) const NEVER: Tick = Tick(u64::MAX);
 
-    /// Earlier than any instant the pool will see (they are near 2^62): a
-    /// connection's lifetime set to it marks it retired on demand.
-    pub(crate) const RETIRED: Tick = Tick(0);
+    /// Earlier than any instant the pool will see (they are near 2^62).
+    pub(crate) const BEFORE_ALL: Tick = Tick(0);
 
     /// Now, by tokio's clock.
     pub(crate) fn now() -> Tick {

@@ -254,7 +254,7 @@ impl<M: Manager> PoolInner<M> {
         // `None`: taken back on the fast path.
         let conn = match close {
             None if recycle => {
-                self.recycle(state, key, cid, conn, now);
+                self.give_back_for_recycling(state, key, cid, conn, now);
                 if let Some((took, key)) = used {
                     self.metrics.used_for(key.as_ref(), took);
                 }
@@ -282,7 +282,7 @@ impl<M: Manager> PoolInner<M> {
     /// its lock: the transition takes the connection out to be recycled.
     #[cold]
     #[inline(never)]
-    fn recycle(
+    fn give_back_for_recycling(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
         key: KeyId,
@@ -290,7 +290,7 @@ impl<M: Manager> PoolInner<M> {
         conn: M::Connection,
         now: Tick,
     ) {
-        self.transition_in(state, now, |t| t.recycle(key, cid, conn));
+        self.transition_in(state, now, |t| t.give_back_for_recycling(key, cid, conn));
     }
 
     /// Gives back a borrower's handle to the shared connection in `slot`.

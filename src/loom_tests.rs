@@ -33,7 +33,7 @@ use loom::thread;
 
 use crate::builder::Builder;
 use crate::config::{Config, HealthCheck};
-use crate::core::{Action, Checkout, DialOrder, Effects, Outcome, State, Transition};
+use crate::core::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State, Transition};
 use crate::error::Error;
 use crate::manager::{Lending, Manager};
 use crate::store::KeyId;
@@ -223,7 +223,7 @@ impl<K: Key> Core<K> {
 
     /// The getter `w` gives up (the `Waiting` future dropped unserved).
     fn cancel(&self, w: WaiterId) {
-        self.transition(Tick::now(), |t| t.cancel(w, false));
+        self.transition(Tick::now(), |t| t.cancel(w, Arrived::PassOn));
     }
 
     fn close(&self) {

@@ -27,30 +27,44 @@ pub(crate) fn spawn_maintenance<M: Manager>(inner: &Arc<PoolInner<M>>, wake: Arc
     let pool: Weak<PoolInner<M>> = Arc::downgrade(inner);
     inner.runtime.spawn(async move {
         loop {
-            let Some(next) = turn(&pool) else {
-                tracing::debug!("maintenance task ends");
-                return;
-            };
-            match next {
-                Some(at) => {
+            match turn(&pool) {
+                Turn::End => {
+                    tracing::debug!("maintenance task ends");
+                    return;
+                }
+                Turn::NextAt(at) => {
                     tokio::select! {
                         () = tokio::time::sleep_until(at) => {}
                         () = wake.notified() => {}
                     }
                 }
-                None => wake.notified().await,
+                Turn::WhenWoken => wake.notified().await,
             }
         }
     });
 }
 
-/// One turn: `None` when the task should end, else when to run next.
-fn turn<M: Manager>(pool: &Weak<PoolInner<M>>) -> Option<Option<Instant>> {
-    let inner = pool.upgrade()?;
+/// What the maintenance task does after a turn.
+enum Turn {
+    /// Ends: the pool is closed or gone.
+    End,
+    /// Runs again at this instant, or when woken before.
+    NextAt(Instant),
+    /// Runs again only when woken.
+    WhenWoken,
+}
+
+/// One turn of maintenance.
+fn turn<M: Manager>(pool: &Weak<PoolInner<M>>) -> Turn {
+    let Some(inner) = pool.upgrade() else {
+        return Turn::End;
+    };
     let state = inner.state.lock();
     if state.is_closed() {
-        return None;
+        return Turn::End;
     }
-    let next = inner.transition_in(state, Tick::now(), |t| t.maintain());
-    Some(next.map(Tick::into_instant))
+    match inner.transition_in(state, Tick::now(), |t| t.maintain()) {
+        Some(at) => Turn::NextAt(at.into_instant()),
+        None => Turn::WhenWoken,
+    }
 }

@@ -18,7 +18,7 @@ use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::core::{Behind, Checkout, Outcome, Ping, Round, State};
+use crate::core::{Arrived, Behind, Checkout, Outcome, Ping, Round, State};
 use crate::error::{BuildError, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
@@ -468,7 +468,8 @@ impl<M: Manager> Drop for Waiting<'_, M> {
     fn drop(&mut self) {
         if !self.done {
             let id = self.id;
-            self.inner.transition(Tick::now(), |t| t.cancel(id, false));
+            self.inner
+                .transition(Tick::now(), |t| t.cancel(id, Arrived::PassOn));
         }
     }
 }

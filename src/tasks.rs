@@ -11,7 +11,7 @@ use std::sync::Arc;
 use crate::clock::Tick;
 
 use crate::contain::{self, Caught, Panic};
-use crate::core::{DialOrder, Dialed, PingResult, Tended};
+use crate::core::{Check, DialOrder, Dialed, PingResult, Tended};
 use crate::error::ConnectError;
 use crate::hooks::{self, HookFailure};
 use crate::inner::PoolInner;
@@ -220,19 +220,19 @@ pub(crate) fn spawn_recycle<M: Manager>(
     mut conn: Conn<M::Connection>,
     epoch: u32,
 ) {
-    let mut guard = TendGuard::new(inner, key_id, epoch, Tended::Recycle(false));
+    let mut guard = TendGuard::new(inner, key_id, epoch, Tended::Recycle(Check::Failed));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let limit = inner.config.ping_timeout;
         let recycled = hooks::recycle(&inner.manager, &inner.hooks, &mut conn.conn, &key, limit);
-        let ok = match recycled.await {
-            Ok(()) => !inner.is_broken(key_id, &mut conn.conn),
+        let check = match recycled.await {
+            Ok(()) => Check::passed_if(!inner.is_broken(key_id, &mut conn.conn)),
             Err(failure) => {
                 failure.log("the recycle", &key);
-                false
+                Check::Failed
             }
         };
-        guard.finish(Some(conn), Tended::Recycle(ok));
+        guard.finish(Some(conn), Tended::Recycle(check));
     });
 }
 

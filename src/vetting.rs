@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::contain::Caught;
+use crate::core::Check;
 use crate::guard::Pooled;
 use crate::hooks;
 use crate::inner::PoolInner;
@@ -34,8 +35,8 @@ pub(crate) async fn vet<M: Manager>(
     deadline: Option<Instant>,
 ) -> Verdict {
     match health_check(inner, conn, key, ping, deadline).await {
-        Some(true) => {}
-        Some(false) => return Verdict::Close(CloseReason::HealthCheck),
+        Some(Check::Passed) => {}
+        Some(Check::Failed) => return Verdict::Close(CloseReason::HealthCheck),
         None => return Verdict::TimedOut,
     }
     let Some(hook) = &inner.hooks.before_lend else {
@@ -51,14 +52,18 @@ pub(crate) async fn vet<M: Manager>(
             Err(_) => return Verdict::TimedOut,
         },
     };
-    let ok = result
-        .inspect_err(|failure| failure.log("the before_lend hook", key))
-        .is_ok();
+    let check = match result {
+        Ok(()) => Check::Passed,
+        Err(failure) => {
+            failure.log("the before_lend hook", key);
+            Check::Failed
+        }
+    };
     inner
         .state
         .lock()
-        .count_before_lend(Pooled::key_id(conn), ok);
-    if ok {
+        .count_before_lend(Pooled::key_id(conn), check);
+    if check == Check::Passed {
         Pooled::set_close(conn, None);
         Verdict::Lend
     } else {
@@ -66,18 +71,18 @@ pub(crate) async fn vet<M: Manager>(
     }
 }
 
-/// Pings `conn` of `key` before lending it, if `ping`: `Some(healthy)`
-/// (healthy without a ping), or `None` if the checkout deadline passed
-/// first.
+/// Pings `conn` of `key` before lending it, if `ping`: how the check
+/// ended (passed without a ping), or `None` if the checkout deadline
+/// passed first.
 async fn health_check<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<M>,
     key: &M::Key,
     ping: bool,
     deadline: Option<Instant>,
-) -> Option<bool> {
+) -> Option<Check> {
     if !ping {
-        return Some(true);
+        return Some(Check::Passed);
     }
     // Abandoned mid-ping (the getter gave up), the connection is in an
     // unknown state: it is closed, not returned.
@@ -88,35 +93,35 @@ async fn health_check<M: Manager>(
         Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
             Ok(result) => result,
             Err(_) => {
-                health_checked(inner, conn, false);
+                health_checked(inner, conn, Check::Failed);
                 return None;
             }
         },
     };
     tracing::trace!("health check ping");
-    let ok = match result {
-        Ok(Ok(Ok(()))) => !inner.is_broken(Pooled::key_id(conn), conn),
+    let check = match result {
+        Ok(Ok(Ok(()))) => Check::passed_if(!inner.is_broken(Pooled::key_id(conn), conn)),
         Ok(Ok(Err(e))) => {
             tracing::debug!(error = %e, "health check failed");
-            false
+            Check::Failed
         }
         Ok(Err(panic)) => {
             panic.log("Manager::ping", key);
-            false
+            Check::Failed
         }
         Err(_) => {
             tracing::debug!("health check timed out");
-            false
+            Check::Failed
         }
     };
-    health_checked(inner, conn, ok);
-    if ok {
+    health_checked(inner, conn, check);
+    if check == Check::Passed {
         Pooled::set_close(conn, None);
     }
-    Some(ok)
+    Some(check)
 }
 
-fn health_checked<M: Manager>(inner: &Arc<PoolInner<M>>, conn: &Pooled<M>, ok: bool) {
+fn health_checked<M: Manager>(inner: &Arc<PoolInner<M>>, conn: &Pooled<M>, check: Check) {
     let (id, slot) = (Pooled::key_id(conn), Pooled::shared_slot(conn));
-    inner.transition(inner.clock.now(), |t| t.health_checked(id, slot, ok));
+    inner.transition(inner.clock.now(), |t| t.health_checked(id, slot, check));
 }

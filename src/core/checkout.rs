@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::{State, Transition};
+use super::{Check, State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::error::{ConnectError, Error};
@@ -77,8 +77,6 @@ impl Behind {
 }
 
 impl<M: Manager> State<M> {
-    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
-    /// live) and vetted in the getter's task; `ok`: it passed.
     /// A request met a connection of `id` the server had closed, and is
     /// sent again on another.
     #[cfg(feature = "http2")]
@@ -86,10 +84,12 @@ impl<M: Manager> State<M> {
         self.tally(id, |c| c.retries += 1);
     }
 
-    pub(crate) fn count_before_lend(&mut self, id: KeyId, ok: bool) {
+    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
+    /// live) and vetted in the getter's task.
+    pub(crate) fn count_before_lend(&mut self, id: KeyId, check: Check) {
         self.count_call(
             id,
-            ok,
+            check,
             |c| &mut c.before_lend_checks,
             |c| &mut c.before_lend_failures,
         );
@@ -203,7 +203,7 @@ impl<M: Manager> Transition<'_, M> {
             // `len_of` still counts `conn`: closing it keeps `min_idle` iff
             // `len_of > min_idle`.
             let reason = if conn.is_expired(self.now) {
-                Some(conn.expiry())
+                Some(conn.expiry.reason())
             } else if conn.is_stale(self.now, self.config)
                 && self.st.records.len_of(id) > self.st.keys.get(id).min_idle
             {
@@ -216,7 +216,7 @@ impl<M: Manager> Transition<'_, M> {
                 self.close_conn(id, conn.conn, reason);
                 continue;
             }
-            let ping = match self.config.health_check_due(conn.idle_since, self.now) {
+            let ping = match self.config.health_check_due(conn.idle_since(), self.now) {
                 true => Ping::Due,
                 false => Ping::NotDue,
             };

@@ -3,7 +3,7 @@
 //! are closed when they come back. The pool is drained once nothing is open
 //! and no `Manager::close` runs any more.
 
-use super::{State, Transition};
+use super::{Check, State, Transition};
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::{CloseReason, Counters};
@@ -12,17 +12,17 @@ use crate::store::KeyId;
 impl<M: Manager> State<M> {
     /// Counts a call of user code on a connection of `id` (a ping, a hook),
     /// in the pool's and the key's counters: `calls` one more, and
-    /// `failures` one more unless `ok`.
+    /// `failures` one more if it failed.
     pub(super) fn count_call(
         &mut self,
         id: KeyId,
-        ok: bool,
+        check: Check,
         calls: fn(&mut Counters) -> &mut u64,
         failures: fn(&mut Counters) -> &mut u64,
     ) {
         self.tally(id, |c| {
             *calls(c) += 1;
-            if !ok {
+            if check == Check::Failed {
                 *failures(c) += 1;
             }
         });

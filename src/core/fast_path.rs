@@ -15,7 +15,7 @@ use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::manager::Manager;
-use crate::store::{ConnId, KeyId, Lent, Site};
+use crate::store::{ConnId, IdleTimeout, KeyId, Lent, Site};
 
 impl<M: Manager> State<M> {
     /// Checkout's fast path (see the `recent` module): lends the newest
@@ -37,7 +37,7 @@ impl<M: Manager> State<M> {
         let conn = self.records.value_mut(cid);
         if conn.is_expired(now)
             || conn.is_stale(now, config)
-            || config.health_check_due(conn.idle_since, now)
+            || config.health_check_due(conn.idle_since(), now)
         {
             return None;
         }
@@ -82,7 +82,7 @@ impl<M: Manager> State<M> {
         // (Resting it is what `give_back` does first too.)
         record.rest(now);
         if record
-            .deadline(now, false, config)
+            .deadline(now, IdleTimeout::Runs, config)
             .is_some_and(|due| self.timer_at.is_none_or(|wake| wake > due))
         {
             return Err(conn);

@@ -17,7 +17,7 @@ use super::effects::Action;
 use super::{Outcome, State, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, ConnId, KeyId, Place, WaiterId};
+use crate::store::{Change, ConnId, IdleTimeout, KeyId, Place, WaiterId};
 
 /// What a borrower takes out of the pool for good ([`Transition::detach`]).
 pub(crate) enum Detached {
@@ -167,11 +167,9 @@ impl<M: Manager> Transition<'_, M> {
         // The entry is fresh: the maintenance task moves it into the
         // deadline heap when it next wakes, if it is still idle then. Only
         // the wake-up must be early enough.
-        if let Some(at) = self
-            .st
-            .records
-            .park(cid, |conn| conn.deadline(self.now, false, self.config))
-        {
+        if let Some(at) = self.st.records.park(cid, |conn| {
+            conn.deadline(self.now, IdleTimeout::Runs, self.config)
+        }) {
             self.arm(at);
         }
     }

@@ -19,7 +19,7 @@
 //! dials like an exclusive one (at most `max_connecting` at once).
 //! Exclusive connections take none of these paths.
 
-use super::{State, Transition};
+use super::{Check, State, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 use crate::store::{Change, Conn, KeyId, Place, WaiterId};
@@ -128,18 +128,18 @@ impl<M: Manager> Transition<'_, M> {
         self.finish();
     }
 
-    /// A health-check ping of a connection of `id` lent to a getter ended
-    /// (`ok`: it passed). A shared connection (in `slot`) that passed takes
+    /// A health-check ping of a connection of `id` lent to a getter ended.
+    /// A shared connection (in `slot`) that passed takes
     /// borrowers again: the key's waiters first. One that failed is closed
     /// by its getter.
-    pub(crate) fn health_checked(mut self, id: KeyId, slot: Option<usize>, ok: bool) {
+    pub(crate) fn health_checked(mut self, id: KeyId, slot: Option<usize>, check: Check) {
         self.st.count_call(
             id,
-            ok,
+            check,
             |c| &mut c.health_checks,
             |c| &mut c.health_check_failures,
         );
-        if let Some(slot) = slot.filter(|_| ok) {
+        if let Some(slot) = slot.filter(|_| check == Check::Passed) {
             self.st.borrowed.set_checking(slot, false);
             self.serve_shared(id, slot, None);
         }

@@ -65,7 +65,7 @@ pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
 pub(crate) use tending::{PingResult, Tended};
-pub(crate) use waiting::Outcome;
+pub(crate) use waiting::{Arrived, Outcome};
 
 use crate::clock::Tick;
 use crate::config::Config;
@@ -76,6 +76,21 @@ use crate::store::{
     Borrowed, Change, Conn, ConnId, Counts, Deadlines, KeyEntry, KeyId, Keys, Place, Recent,
     Records, WaitQueue, WaiterId, Waiters,
 };
+
+/// How a check of a connection by user code (a health check, a recycle, a
+/// `before_lend` hook) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    Passed,
+    Failed,
+}
+
+impl Check {
+    /// `Passed` if `ok`.
+    pub(crate) fn passed_if(ok: bool) -> Self {
+        if ok { Check::Passed } else { Check::Failed }
+    }
+}
 
 /// Everything the pool knows; see the module docs for the invariants.
 ///

@@ -10,8 +10,8 @@
 //! ([`Transition::came_back`]): closed if the task failed or died with the
 //! connection, else through the hand-off, like a returned connection.
 
-use super::Transition;
 use super::effects::Action;
+use super::{Check, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 use crate::store::{Change, Conn, ConnId, KeyId, Place};
@@ -30,8 +30,8 @@ pub(super) enum Tending {
 pub(crate) enum Tended {
     /// A keepalive ping, with its result.
     Keepalive(PingResult),
-    /// A recycle; `true`: it passed.
-    Recycle(bool),
+    /// A recycle, with its result.
+    Recycle(Check),
 }
 
 impl Tended {
@@ -39,7 +39,7 @@ impl Tended {
     pub(crate) fn aborted(self) -> Tended {
         match self {
             Tended::Keepalive(_) => Tended::Keepalive(PingResult::Missed),
-            Tended::Recycle(_) => Tended::Recycle(false),
+            Tended::Recycle(_) => Tended::Recycle(Check::Failed),
         }
     }
 }
@@ -118,7 +118,7 @@ impl<M: Manager> Transition<'_, M> {
     ) {
         match how {
             Tended::Keepalive(ping) => self.keepalive_done(id, conn, epoch, ping),
-            Tended::Recycle(ok) => self.recycled(id, conn, epoch, ok),
+            Tended::Recycle(check) => self.recycled(id, conn, epoch, check),
         }
     }
 
@@ -133,7 +133,7 @@ impl<M: Manager> Transition<'_, M> {
         let ok = ping == PingResult::Ok;
         self.st.count_call(
             id,
-            ok,
+            Check::passed_if(ok),
             |c| &mut c.keepalive_pings,
             |c| &mut c.keepalive_failures,
         );
@@ -157,7 +157,7 @@ impl<M: Manager> Transition<'_, M> {
     /// A borrower returns `conn`, lent exclusively as `cid`, of `id`, to a
     /// pool that recycles: unless it must close (pool closed, past its
     /// lifetime or uses), it is taken out to be recycled.
-    pub(crate) fn recycle(mut self, id: KeyId, cid: ConnId, conn: M::Connection) {
+    pub(crate) fn give_back_for_recycling(mut self, id: KeyId, cid: ConnId, conn: M::Connection) {
         self.st.unlend(id);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
@@ -173,17 +173,17 @@ impl<M: Manager> Transition<'_, M> {
         self.finish();
     }
 
-    /// The recycle of a connection of `id` ended (`ok`: it passed). One
-    /// that passed rests from now on and goes through the hand-off; one
-    /// that failed is closed as broken.
-    fn recycled(mut self, id: KeyId, conn: Option<Conn<M::Connection>>, epoch: u32, ok: bool) {
+    /// The recycle of a connection of `id` ended. One that passed rests
+    /// from now on and goes through the hand-off; one that failed is
+    /// closed as broken.
+    fn recycled(mut self, id: KeyId, conn: Option<Conn<M::Connection>>, epoch: u32, check: Check) {
         self.st
-            .count_call(id, ok, |c| &mut c.recycles, |c| &mut c.recycle_failures);
+            .count_call(id, check, |c| &mut c.recycles, |c| &mut c.recycle_failures);
         let conn = conn.map(|mut conn| {
             conn.rest(self.now);
             conn
         });
-        let close = (!ok).then_some(CloseReason::Broken);
+        let close = (check == Check::Failed).then_some(CloseReason::Broken);
         let what = (Tending::Recycle, epoch);
         self.came_back(id, what, conn, close, CloseReason::Broken);
         self.finish();

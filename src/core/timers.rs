@@ -16,7 +16,7 @@ use super::tending::Tending;
 use crate::clock::Tick;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::Due;
+use crate::store::{Due, IdleTimeout};
 
 impl<M: Manager> Transition<'_, M> {
     /// The maintenance task's turn at `now`: closes idle connections past
@@ -31,7 +31,7 @@ impl<M: Manager> Transition<'_, M> {
         self.st.timer_at = Some(self.now);
         let deadlines = &mut self.st.deadlines;
         self.st.records.drain_fresh(|r, conn| {
-            if let Some(at) = conn.deadline(self.now, false, self.config) {
+            if let Some(at) = conn.deadline(self.now, IdleTimeout::Runs, self.config) {
                 deadlines.push(at, Due::Idle(r));
             }
         });
@@ -61,10 +61,15 @@ impl<M: Manager> Transition<'_, M> {
                 continue; // lent (or closed) since
             };
             let stale = conn.is_stale(self.now, self.config);
-            let protected = stale && self.st.records.len_of(id) <= self.st.keys.get(id).min_idle;
-            if conn.is_expired(self.now) || (stale && !protected) {
+            // A stale connection its key needs for `min_idle` is kept.
+            let idle = if stale && self.st.records.len_of(id) <= self.st.keys.get(id).min_idle {
+                IdleTimeout::Deferred
+            } else {
+                IdleTimeout::Runs
+            };
+            if conn.is_expired(self.now) || (stale && idle == IdleTimeout::Runs) {
                 let reason = if conn.is_expired(self.now) {
-                    conn.expiry()
+                    conn.expiry.reason()
                 } else {
                     CloseReason::IdleTimeout
                 };
@@ -75,7 +80,7 @@ impl<M: Manager> Transition<'_, M> {
                 let (id, conn) = self.st.records.take(r).expect("idle");
                 let conn = conn.map(|c| c.expect("an idle connection is present"));
                 self.take_out(id, conn, Tending::Keepalive);
-            } else if let Some(at) = conn.deadline(self.now, protected, self.config) {
+            } else if let Some(at) = conn.deadline(self.now, idle, self.config) {
                 self.schedule(at, Due::Idle(r));
             }
         }

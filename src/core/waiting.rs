@@ -27,15 +27,17 @@ impl<M: Manager> State<M> {
         let (waiter, outcome) = self.waiters.poll(w, waker)?;
         // A waiter served with a connection keeps its key alive (the
         // connection is lent); one served with an error does not.
-        self.count_wait(waiter.key, waiter.since, outcome.is_ok());
+        self.count_wait(waiter.since, outcome.is_ok().then_some(waiter.key));
         Some(outcome)
     }
 
-    pub(super) fn count_wait(&mut self, id: KeyId, since: Tick, key_alive: bool) {
+    /// Counts the wait of a getter waiting `since`, in the pool's counters
+    /// and in its key's if the key is still alive (`alive_key`).
+    pub(super) fn count_wait(&mut self, since: Tick, alive_key: Option<KeyId>) {
         let waited = Tick::now().saturating_duration_since(since);
-        self.counters.wait_time += waited;
-        if key_alive {
-            self.keys.get_mut(id).counters.wait_time += waited;
+        match alive_key {
+            Some(id) => self.tally(id, |c| c.wait_time += waited),
+            None => self.counters.wait_time += waited,
         }
     }
 
@@ -52,14 +54,25 @@ impl<M: Manager> State<M> {
     }
 }
 
+/// What a waiter that gives up does with an outcome that reached it
+/// meanwhile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Arrived {
+    /// Keep it: the getter takes it after all.
+    Take,
+    /// Pass it on, as if it had never arrived.
+    PassOn,
+}
+
 impl<M: Manager> Transition<'_, M> {
-    /// Waiter `w` gives up. Returns the outcome that had reached it, if any
-    /// and `take_outcome`; otherwise passes that outcome on (see module docs).
-    pub(crate) fn cancel(mut self, w: WaiterId, take_outcome: bool) -> Option<Outcome<M>> {
+    /// Waiter `w` gives up. An outcome that had reached it meanwhile is
+    /// returned or passed on (see module docs), as `arrived` says.
+    pub(crate) fn cancel(mut self, w: WaiterId, arrived: Arrived) -> Option<Outcome<M>> {
         let (waiter, outcome) = self.st.waiters.remove(w);
         let id = waiter.key;
-        self.st
-            .count_wait(id, waiter.since, !matches!(outcome, Some(Err(_))));
+        // Its key is alive unless it was served with an error.
+        let alive = !matches!(outcome, Some(Err(_)));
+        self.st.count_wait(waiter.since, alive.then_some(id));
         let result = match outcome {
             None => {
                 self.st.recount(id, Change::Unwait);
@@ -69,14 +82,13 @@ impl<M: Manager> Transition<'_, M> {
                 self.st.unused(id);
                 None
             }
-            Some(outcome) if take_outcome => Some(outcome),
+            Some(outcome) if arrived == Arrived::Take => Some(outcome),
             Some(Ok((id, Lent::Own { conn, id: cid, .. }))) => {
                 // Served but never picked up: pass it on, as not lent.
                 let record = self.st.records.value_mut(cid);
                 record.conn = Some(conn);
                 record.uses -= 1;
-                // Its lending stamped `next_ping`: it rests now.
-                record.schedule_ping(self.now);
+                // Idle since its hand-off (its lending's stamp).
                 self.st.unlend(id);
                 self.place_own(id, cid);
                 None
@@ -99,14 +111,14 @@ impl<M: Manager> Transition<'_, M> {
         let Some((id, since)) = self.st.waiters.live(w).map(|w| (w.key, w.since)) else {
             // Served just in time.
             return self
-                .cancel(w, true)
+                .cancel(w, Arrived::Take)
                 .expect("a waiter that is not live was served");
         };
         // Still waiting, so the key is alive: read it before the cancel may forget it.
         let err = self
             .st
             .timeout_error(id, Tick::now().saturating_duration_since(since));
-        self.cancel(w, false);
+        self.cancel(w, Arrived::PassOn);
         Err(err)
     }
 }

@@ -21,20 +21,19 @@ pub(crate) type Site = Option<&'static Location<'static>>;
 #[derive(Debug)]
 pub(crate) struct Conn<C> {
     pub(crate) conn: C,
-    /// When it must be closed (`max_lifetime`, shortened by jitter);
-    /// [`Tick::NEVER`] without a lifetime. (Sentinels, not `Option`s: the
-    /// record is moved on every checkout and return, and kept per idle
-    /// connection.)
-    pub(crate) expires_at: Tick,
+    /// When it must be closed, and why.
+    pub(crate) expiry: Expiry,
     /// Times it was lent (saturating; `max_uses` fits in 32 bits).
     pub(crate) uses: u32,
-    /// When it was last returned (or dialed): what `idle_timeout` and the
-    /// `IfIdleFor` health check measure. A keepalive ping does not reset it.
-    pub(crate) idle_since: Tick,
+    /// When it last changed hands: while idle, when it was returned (or
+    /// dialed), which is what `idle_timeout` and the `IfIdleFor` health
+    /// check measure (a keepalive ping does not reset it); while lent
+    /// exclusively, when it was lent, which is what leak detection
+    /// measures. Read through [`idle_since`](Conn::idle_since) and
+    /// [`lent_at`](Conn::lent_at).
+    since: Tick,
     /// When background keepalive pings it next, if it stays idle
-    /// ([`Tick::NEVER`] without keepalive). While it is lent exclusively:
-    /// when it was lent ([`Conn::lent_at`]; a return schedules the next
-    /// ping anew, so the field serves both without growing the record).
+    /// ([`Tick::NEVER`] without keepalive; a return schedules it anew).
     pub(crate) next_ping: Tick,
     /// While lent exclusively: the call site of the `get` that took it,
     /// until a leak report names it (see the `leaks` module).
@@ -65,11 +64,11 @@ impl<C> Conn<C> {
         let ping_every_ns = ping_interval(config);
         Self {
             conn,
-            expires_at: config
-                .max_lifetime
-                .map_or(Tick::NEVER, |life| now + jittered(life, config.jitter)),
+            expiry: config.max_lifetime.map_or(Expiry::NEVER, |life| {
+                Expiry::lifetime_ends(now + jittered(life, config.jitter))
+            }),
             uses: 0,
-            idle_since: now,
+            since: now,
             next_ping: now.add_nanos(ping_every_ns),
             site: None,
             ping_every_ns,
@@ -83,9 +82,9 @@ impl<C> Conn<C> {
     pub(crate) fn bare(conn: C) -> Self {
         Self {
             conn,
-            expires_at: Tick::NEVER,
+            expiry: Expiry::NEVER,
             uses: 0,
-            idle_since: Tick::now(),
+            since: Tick::now(),
             next_ping: Tick::NEVER,
             site: None,
             ping_every_ns: u64::MAX,
@@ -99,9 +98,9 @@ impl<C> Conn<C> {
     pub(crate) fn map<D>(self, f: impl FnOnce(C) -> D) -> Conn<D> {
         Conn {
             conn: f(self.conn),
-            expires_at: self.expires_at,
+            expiry: self.expiry,
             uses: self.uses,
-            idle_since: self.idle_since,
+            since: self.since,
             next_ping: self.next_ping,
             site: self.site,
             ping_every_ns: self.ping_every_ns,
@@ -114,13 +113,18 @@ impl<C> Conn<C> {
     #[inline]
     pub(crate) fn lend_at(&mut self, now: Tick, site: Site) {
         self.uses = self.uses.saturating_add(1);
-        self.next_ping = now;
+        self.since = now;
         self.site = site;
     }
 
     /// While lent exclusively: when it was lent.
     pub(crate) fn lent_at(&self) -> Tick {
-        self.next_ping
+        self.since
+    }
+
+    /// While idle: since when.
+    pub(crate) fn idle_since(&self) -> Tick {
+        self.since
     }
 
     /// Whether it is lent shared (to several borrowers at once).
@@ -128,30 +132,20 @@ impl<C> Conn<C> {
         self.max_borrowers > 1
     }
 
-    /// Why it is expired: its lifetime, or it was retired on demand
-    /// ([`Conn::retire`]).
-    pub(crate) fn expiry(&self) -> CloseReason {
-        if self.expires_at == Tick::RETIRED {
-            CloseReason::Retired
-        } else {
-            CloseReason::Lifetime
-        }
-    }
-
     /// Closes it at the next look (its return, or a checkout or the
     /// maintenance task finding it idle), for [`CloseReason::Retired`].
     pub(crate) fn retire(&mut self) {
-        self.expires_at = Tick::RETIRED;
+        self.expiry = Expiry::RETIRED;
     }
 
-    /// Whether it reached its lifetime at `now`.
+    /// Whether it reached its expiry at `now`.
     pub(crate) fn is_expired(&self, now: Tick) -> bool {
-        self.expires_at <= now
+        self.expiry.is_due(now)
     }
 
     /// Whether it was idle `idle_timeout` or longer at `now`.
     pub(crate) fn is_stale(&self, now: Tick, config: &Config) -> bool {
-        config.idle_timed_out(self.idle_since, now)
+        config.idle_timed_out(self.since, now)
     }
 
     /// Whether it was lent `max_uses` times.
@@ -165,7 +159,7 @@ impl<C> Conn<C> {
     /// `max_uses` times.
     pub(crate) fn retirement(&self, now: Tick, config: &Config) -> Option<CloseReason> {
         if self.is_expired(now) {
-            Some(self.expiry())
+            Some(self.expiry.reason())
         } else if self.is_used_up(config) {
             Some(CloseReason::Uses)
         } else {
@@ -175,13 +169,13 @@ impl<C> Conn<C> {
 
     /// It is idle from `now` on: idle timeout and keepalive start over.
     pub(crate) fn rest(&mut self, now: Tick) {
-        self.idle_since = now;
+        self.since = now;
         self.missed = 0;
         self.schedule_ping(now);
     }
 
     /// The next keepalive ping is due one (jittered) interval after `now`.
-    pub(crate) fn schedule_ping(&mut self, now: Tick) {
+    fn schedule_ping(&mut self, now: Tick) {
         self.next_ping = now.add_nanos(self.ping_every_ns);
     }
 
@@ -193,17 +187,72 @@ impl<C> Conn<C> {
     }
 
     /// The first instant the maintenance task must look at it while idle:
-    /// its lifetime, its idle timeout or its next ping, whichever is first.
-    /// `protected` (its key is at `min_idle`) puts the idle timeout off by a
-    /// whole timeout from `now`, so it is looked at again, not closed.
-    pub(crate) fn deadline(&self, now: Tick, protected: bool, config: &Config) -> Option<Tick> {
-        let idle = match config.idle_timeout_ns {
-            u64::MAX => Tick::NEVER,
-            t if protected => now.add_nanos(t),
-            t => self.idle_since.add_nanos(t),
+    /// its lifetime, its idle timeout (counted as `idle` says) or its next
+    /// ping, whichever is first.
+    pub(crate) fn deadline(&self, now: Tick, idle: IdleTimeout, config: &Config) -> Option<Tick> {
+        let idle = match (config.idle_timeout_ns, idle) {
+            (u64::MAX, _) => Tick::NEVER,
+            (t, IdleTimeout::Deferred) => now.add_nanos(t),
+            (t, IdleTimeout::Runs) => self.since.add_nanos(t),
         };
-        let first = self.expires_at.min(idle).min(self.next_ping);
+        let first = self.expiry.at().min(idle).min(self.next_ping);
         (first != Tick::NEVER).then_some(first)
+    }
+}
+
+/// How a connection's idle timeout counts towards its deadline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum IdleTimeout {
+    /// From when it went idle: it is closed once the timeout has passed.
+    Runs,
+    /// Put off by a whole timeout from now: its key is at `min_idle`, so it
+    /// is looked at again, not closed.
+    Deferred,
+}
+
+/// When a connection must be closed, and why: at the end of its lifetime,
+/// never, or at once, retired on demand.
+///
+/// One word, an instant, for the record's size (it is moved on every
+/// checkout and return, and kept per idle connection): `NEVER` is
+/// [`Tick::NEVER`], and a retired connection's instant is
+/// [`Tick::BEFORE_ALL`], which no lifetime ends at. The representation
+/// stays in this type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry(Tick);
+
+impl Expiry {
+    /// No lifetime.
+    pub(crate) const NEVER: Expiry = Expiry(Tick::NEVER);
+
+    /// Retired on demand: due at once.
+    const RETIRED: Expiry = Expiry(Tick::BEFORE_ALL);
+
+    /// Its lifetime ends at `at`.
+    pub(crate) fn lifetime_ends(at: Tick) -> Self {
+        debug_assert!(at != Tick::BEFORE_ALL);
+        Expiry(at)
+    }
+
+    /// Whether it is due at `now`.
+    #[inline]
+    pub(crate) fn is_due(self, now: Tick) -> bool {
+        self.0 <= now
+    }
+
+    /// When it is due ([`Tick::NEVER`]: never).
+    #[inline]
+    pub(crate) fn at(self) -> Tick {
+        self.0
+    }
+
+    /// Why a connection that reached it is closed.
+    pub(crate) fn reason(self) -> CloseReason {
+        if self == Expiry::RETIRED {
+            CloseReason::Retired
+        } else {
+            CloseReason::Lifetime
+        }
     }
 }
 

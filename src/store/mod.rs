@@ -17,7 +17,7 @@ mod records;
 mod waiters;
 
 pub(crate) use borrowed::Borrowed;
-pub(crate) use conn::{Conn, Site};
+pub(crate) use conn::{Conn, IdleTimeout, Site};
 pub(crate) use counts::{Change, Counts, Place};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
