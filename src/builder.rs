@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::*;
-use crate::defaults;
 use crate::error::BuildError;
 use crate::hooks::Hooks;
 use crate::manager::Manager;
@@ -17,32 +16,32 @@ mod validate;
 ///
 /// | field | default | why |
 /// |---|---|---|
-/// | `max_open` | 100 ([`defaults::MAX_OPEN`]) | Go's global idle default; below PostgreSQL's default `max_connections` |
+/// | `max_open` | 100 ([`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN)) | Go's global idle default; below PostgreSQL's default `max_connections` |
 /// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
 /// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
 /// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
 /// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
-/// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`]) | a black-holed host frees its slot |
-/// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`]) | a getter never hangs; waiting forever is an explicit opt-in |
+/// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`](crate::defaults::CONNECT_TIMEOUT)) | a black-holed host frees its slot |
+/// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`](crate::defaults::CHECKOUT_TIMEOUT)) | a getter never hangs; waiting forever is an explicit opt-in |
 /// | `max_waiters` | no cap | the checkout deadline already bounds how long waiters pile up |
-/// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`]) | Go's; idle sockets go back to the server |
-/// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`]) | HikariCP's and bb8's; follows DNS and load-balancer changes |
-/// | `jitter` | 0.1 ([`defaults::JITTER`]) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
+/// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`](crate::defaults::IDLE_TIMEOUT)) | Go's; idle sockets go back to the server |
+/// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`](crate::defaults::MAX_LIFETIME)) | HikariCP's and bb8's; follows DNS and load-balancer changes |
+/// | `jitter` | 0.1 ([`defaults::JITTER`](crate::defaults::JITTER)) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
 /// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
 /// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
 /// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
-/// | `health_check` | `IfIdleFor(500 ms)` ([`defaults::HEALTH_CHECK`]) | HikariCP's bypass window |
-/// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`]) | fails only a peer that is gone |
-/// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`]) | under the ~60 s NAT idle limit |
-/// | `keepalive_timeout` | 10 s ([`defaults::KEEPALIVE_TIMEOUT`]) | an idle peer this slow is not worth keeping |
-/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`]), WebSocket 3 | gRPC's semantics; WebSocket heartbeats' custom |
-/// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`], [`defaults::BACKOFF_CAP`]) | a down backend is not hammered, a recovered one is used soon |
-/// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`]) | MongoDB's `maxConnecting`: no reconnect storm |
-/// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`]) | a multiplexed peer advertising no stream limit still fans out |
+/// | `health_check` | `IfIdleFor(500 ms)` ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window |
+/// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`](crate::defaults::PING_TIMEOUT)) | fails only a peer that is gone |
+/// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`](crate::defaults::KEEPALIVE_INTERVAL)) | under the ~60 s NAT idle limit |
+/// | `keepalive_timeout` | 10 s ([`defaults::KEEPALIVE_TIMEOUT`](crate::defaults::KEEPALIVE_TIMEOUT)) | an idle peer this slow is not worth keeping |
+/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)), WebSocket 3 | gRPC's semantics; WebSocket heartbeats' custom |
+/// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`](crate::defaults::BACKOFF_BASE), [`defaults::BACKOFF_CAP`](crate::defaults::BACKOFF_CAP)) | a down backend is not hammered, a recovered one is used soon |
+/// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING)) | MongoDB's `maxConnecting`: no reconnect storm |
+/// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`](crate::defaults::MAX_BORROWERS)) | a multiplexed peer advertising no stream limit still fans out |
 /// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
 /// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
-/// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`]) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
-/// | `name` | `"connpool"` ([`defaults::NAME`]) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
+/// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`](crate::defaults::ACQUIRE_SLOW_THRESHOLD)) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
+/// | `name` | `"connpool"` ([`defaults::NAME`](crate::defaults::NAME)) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
 /// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
 /// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
 /// | `before_lend` | none | the health check already covers liveness; without it a checkout runs no user code |
@@ -89,13 +88,7 @@ mod validate;
 /// `build` refuses inconsistent values with a [`ConfigError`](crate::ConfigError) naming the field.
 pub struct Builder<M: Manager> {
     manager: M,
-    max_open: usize,
-    max_open_per_key: Option<usize>,
-    max_idle: Option<usize>,
-    max_idle_per_key: Option<usize>,
-    connect_timeout: Duration,
-    checkout_timeout: Option<Duration>,
-    max_waiters: Option<usize>,
+    set: Settings,
     /// In the order of the first call for each key; `initial_at` finds a
     /// key's place (pre-warming many keys stays linear).
     initial: Vec<(M::Key, usize)>,
@@ -103,26 +96,7 @@ pub struct Builder<M: Manager> {
     /// The method that set `initial`, as errors name it: `initial` or
     /// `initial_for`.
     initial_method: &'static str,
-    idle_timeout: Option<Duration>,
-    max_lifetime: Option<Duration>,
-    jitter: f64,
-    max_uses: Option<u64>,
-    min_idle: usize,
     min_idle_for: Vec<(M::Key, usize)>,
-    health_check: HealthCheck,
-    ping_timeout: Duration,
-    keepalive_interval: Option<Duration>,
-    keepalive_timeout: Duration,
-    /// `None`: the manager's.
-    keepalive_max_missed: Option<u32>,
-    backoff: Option<Backoff>,
-    max_connecting: usize,
-    max_borrowers: usize,
-    clock_thread: bool,
-    leak_detection_threshold: Option<Duration>,
-    acquire_slow_threshold: Option<Duration>,
-    name: String,
-    metrics_key_attribute: bool,
     hooks: Hooks<M>,
 }
 
@@ -130,38 +104,11 @@ impl<M: Manager> Builder<M> {
     pub(crate) fn new(manager: M) -> Self {
         Self {
             manager,
-            max_open: defaults::MAX_OPEN,
-            max_open_per_key: None,
-            max_idle: None,
-            max_idle_per_key: None,
-            connect_timeout: defaults::CONNECT_TIMEOUT,
-            checkout_timeout: Some(defaults::CHECKOUT_TIMEOUT),
-            max_waiters: None,
+            set: Settings::default(),
             initial: Vec::new(),
             initial_at: HashMap::new(),
             initial_method: "initial_for",
-            idle_timeout: Some(defaults::IDLE_TIMEOUT),
-            max_lifetime: Some(defaults::MAX_LIFETIME),
-            jitter: defaults::JITTER,
-            max_uses: None,
-            min_idle: 0,
             min_idle_for: Vec::new(),
-            health_check: defaults::HEALTH_CHECK,
-            ping_timeout: defaults::PING_TIMEOUT,
-            keepalive_interval: Some(defaults::KEEPALIVE_INTERVAL),
-            keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
-            keepalive_max_missed: None,
-            backoff: Some(Backoff {
-                base: defaults::BACKOFF_BASE,
-                cap: defaults::BACKOFF_CAP,
-            }),
-            max_connecting: defaults::MAX_CONNECTING,
-            max_borrowers: defaults::MAX_BORROWERS,
-            clock_thread: false,
-            leak_detection_threshold: None,
-            acquire_slow_threshold: Some(defaults::ACQUIRE_SLOW_THRESHOLD),
-            name: defaults::NAME.to_string(),
-            metrics_key_attribute: false,
             hooks: Hooks::default(),
         }
     }
@@ -170,14 +117,14 @@ impl<M: Manager> Builder<M> {
     /// least 1. When it is reached, a getter of a key with no idle connection
     /// evicts the least recently used idle connection of another key, or waits.
     pub fn max_open(mut self, n: usize) -> Self {
-        self.max_open = n;
+        self.set.max_open = n;
         self
     }
 
     /// Cap on open connections of one key (Go's `MaxConnsPerHost`). At least
     /// 1, at most `max_open`; defaults to `max_open`.
     pub fn max_open_per_key(mut self, n: usize) -> Self {
-        self.max_open_per_key = Some(n);
+        self.set.max_open_per_key = Some(n);
         self
     }
 
@@ -185,7 +132,7 @@ impl<M: Manager> Builder<M> {
     /// the least recently used idle connection of any key is closed. At least
     /// 1, at most `max_open`; defaults to `max_open`.
     pub fn max_idle(mut self, n: usize) -> Self {
-        self.max_idle = Some(n);
+        self.set.max_idle = Some(n);
         self
     }
 
@@ -193,7 +140,7 @@ impl<M: Manager> Builder<M> {
     /// connection returned past it is closed. At least 1, at most
     /// `max_open_per_key` and `max_idle`; defaults to the smaller of them.
     pub fn max_idle_per_key(mut self, n: usize) -> Self {
-        self.max_idle_per_key = Some(n);
+        self.set.max_idle_per_key = Some(n);
         self
     }
 
@@ -214,7 +161,7 @@ impl<M: Manager> Builder<M> {
 
     /// Time limit of one dial (`Manager::connect`). Non-zero.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
-        self.connect_timeout = d;
+        self.set.connect_timeout = d;
         self
     }
 
@@ -222,7 +169,7 @@ impl<M: Manager> Builder<M> {
     /// [`Error::Timeout`](crate::Error::Timeout). `None` waits forever (an
     /// explicit opt-in: a dead backend then hangs its callers). Non-zero.
     pub fn checkout_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.checkout_timeout = d.into();
+        self.set.checkout_timeout = d.into();
         self
     }
 
@@ -233,7 +180,7 @@ impl<M: Manager> Builder<M> {
     /// get that must dial and is refused by `build`. `None` (the default)
     /// means no cap.
     pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
-        self.max_waiters = n.into();
+        self.set.max_waiters = n.into();
         self
     }
 
@@ -241,14 +188,14 @@ impl<M: Manager> Builder<M> {
     /// wakes at the deadline), unless its key would drop below `min_idle`; a
     /// stale one met at checkout is closed, not lent. `None`: never. Non-zero.
     pub fn idle_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.idle_timeout = d.into();
+        self.set.idle_timeout = d.into();
         self
     }
 
     /// Closes a connection this old (shortened by up to `jitter`), idle or
     /// when it comes back from a borrower. `None`: never. Non-zero.
     pub fn max_lifetime(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.max_lifetime = d.into();
+        self.set.max_lifetime = d.into();
         self
     }
 
@@ -256,7 +203,7 @@ impl<M: Manager> Builder<M> {
     /// keepalive interval is randomly shortened, so connections opened or
     /// returned together don't expire or ping together.
     pub fn jitter(mut self, fraction: f64) -> Self {
-        self.jitter = fraction;
+        self.set.jitter = fraction;
         self
     }
 
@@ -264,7 +211,7 @@ impl<M: Manager> Builder<M> {
     /// `keepalive_requests`), when it comes back. `None`: no limit. At least
     /// 1, at most 2^32 − 1.
     pub fn max_uses(mut self, n: impl Into<Option<u64>>) -> Self {
-        self.max_uses = n.into();
+        self.set.max_uses = n.into();
         self
     }
 
@@ -275,7 +222,7 @@ impl<M: Manager> Builder<M> {
     /// `min_idle` keys are never forgotten: use it with a bounded set of keys.
     /// At most `max_idle_per_key`.
     pub fn min_idle(mut self, n: usize) -> Self {
-        self.min_idle = n;
+        self.set.min_idle = n;
         self
     }
 
@@ -292,14 +239,14 @@ impl<M: Manager> Builder<M> {
 
     /// When a connection taken from the idle list is pinged before it is lent.
     pub fn health_check(mut self, policy: HealthCheck) -> Self {
-        self.health_check = policy;
+        self.set.health_check = policy;
         self
     }
 
     /// Time limit of a health-check ping (also bounded by the getter's
     /// checkout deadline). Non-zero.
     pub fn ping_timeout(mut self, d: Duration) -> Self {
-        self.ping_timeout = d;
+        self.set.ping_timeout = d;
         self
     }
 
@@ -309,13 +256,13 @@ impl<M: Manager> Builder<M> {
     /// connection, dials, or waits, and the pinged connection goes to the
     /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
     pub fn keepalive_interval(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.keepalive_interval = d.into();
+        self.set.keepalive_interval = d.into();
         self
     }
 
     /// Time limit of a keepalive ping: unanswered by then, it is missed. Non-zero.
     pub fn keepalive_timeout(mut self, d: Duration) -> Self {
-        self.keepalive_timeout = d;
+        self.set.keepalive_timeout = d;
         self
     }
 
@@ -324,7 +271,7 @@ impl<M: Manager> Builder<M> {
     /// is closed and, below `min_idle`, replaced. At least 1, at most 65,535.
     /// Unset, the manager's ([`Manager::keepalive_max_missed`]).
     pub fn keepalive_max_missed(mut self, n: u32) -> Self {
-        self.keepalive_max_missed = Some(n);
+        self.set.keepalive_max_missed = Some(n);
         self
     }
 
@@ -337,14 +284,14 @@ impl<M: Manager> Builder<M> {
     /// for one `cap` after it, so failures in a row keep counting across
     /// retries. `base` non-zero, at most `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
-        self.backoff = Some(Backoff { base, cap });
+        self.set.backoff = Some(Backoff { base, cap });
         self
     }
 
     /// No dial backoff: every getter that finds no idle connection may dial,
     /// however often the key's dials fail.
     pub fn no_backoff(mut self) -> Self {
-        self.backoff = None;
+        self.set.backoff = None;
         self
     }
 
@@ -352,7 +299,7 @@ impl<M: Manager> Builder<M> {
     /// `maxConnecting`); getters past it wait for a connection or a dial
     /// slot. Pre-warm dials are not limited by it. At least 1.
     pub fn max_connecting(mut self, n: usize) -> Self {
-        self.max_connecting = n;
+        self.set.max_connecting = n;
         self
     }
 
@@ -361,7 +308,7 @@ impl<M: Manager> Builder<M> {
     /// HTTP/2 stream limit) is clamped to it. Exclusive connections ignore
     /// it. At least 1 (1 lends every connection exclusively), at most 65,535.
     pub fn max_borrowers(mut self, n: usize) -> Self {
-        self.max_borrowers = n;
+        self.set.max_borrowers = n;
         self
     }
 
@@ -377,7 +324,7 @@ impl<M: Manager> Builder<M> {
     /// `CLOCK_MONOTONIC_COARSE`. No effect under tokio's paused clock (the
     /// pool follows it) or off Linux.
     pub fn clock_thread(mut self, on: bool) -> Self {
-        self.clock_thread = on;
+        self.set.clock_thread = on;
         self
     }
 
@@ -400,7 +347,7 @@ impl<M: Manager> Builder<M> {
     /// at most four scans per `d`, each O(open connections). `None` (the
     /// default): no scan. Non-zero.
     pub fn leak_detection_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.leak_detection_threshold = d.into();
+        self.set.leak_detection_threshold = d.into();
         self
     }
 
@@ -412,14 +359,14 @@ impl<M: Manager> Builder<M> {
     /// failed it (`backoff`). sqlx's `acquire_slow_threshold`. `None`: never.
     /// Non-zero.
     pub fn acquire_slow_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
-        self.acquire_slow_threshold = d.into();
+        self.set.acquire_slow_threshold = d.into();
         self
     }
 
     /// The pool's name, in its metrics (`db.client.connection.pool.name`)
     /// and its log events (`pool`).
     pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
+        self.set.name = name.into();
         self
     }
 
@@ -430,7 +377,7 @@ impl<M: Manager> Builder<M> {
     #[cfg(feature = "metrics")]
     #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
     pub fn metrics_key_attribute(mut self, on: bool) -> Self {
-        self.metrics_key_attribute = on;
+        self.set.metrics_key_attribute = on;
         self
     }
 
@@ -459,33 +406,9 @@ impl<M: Manager<Key = ()>> Builder<M> {
 impl<M: Manager> std::fmt::Debug for Builder<M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Builder")
-            .field("max_open", &self.max_open)
-            .field("max_open_per_key", &self.max_open_per_key)
-            .field("max_idle", &self.max_idle)
-            .field("max_idle_per_key", &self.max_idle_per_key)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("checkout_timeout", &self.checkout_timeout)
-            .field("max_waiters", &self.max_waiters)
+            .field("settings", &self.set)
             .field("initial", &self.initial)
-            .field("idle_timeout", &self.idle_timeout)
-            .field("max_lifetime", &self.max_lifetime)
-            .field("jitter", &self.jitter)
-            .field("max_uses", &self.max_uses)
-            .field("min_idle", &self.min_idle)
             .field("min_idle_for", &self.min_idle_for)
-            .field("health_check", &self.health_check)
-            .field("ping_timeout", &self.ping_timeout)
-            .field("keepalive_interval", &self.keepalive_interval)
-            .field("keepalive_timeout", &self.keepalive_timeout)
-            .field("keepalive_max_missed", &self.keepalive_max_missed)
-            .field("backoff", &self.backoff)
-            .field("max_connecting", &self.max_connecting)
-            .field("max_borrowers", &self.max_borrowers)
-            .field("clock_thread", &self.clock_thread)
-            .field("leak_detection_threshold", &self.leak_detection_threshold)
-            .field("acquire_slow_threshold", &self.acquire_slow_threshold)
-            .field("name", &self.name)
-            .field("metrics_key_attribute", &self.metrics_key_attribute)
             .field("hooks", &self.hooks.names())
             .finish_non_exhaustive()
     }

@@ -59,13 +59,18 @@ impl Backoff {
     }
 }
 
-/// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
+/// Every setting of a pool as the [`Builder`](crate::Builder) takes it,
+/// with its default: each setting is declared here once. The builder's
+/// setters write these fields, its `Debug` shows them, and a validated
+/// [`Config`] keeps them as they were set, beside what `build` derived
+/// from them. (`None` for a cap: derived from the other caps at build;
+/// for `keepalive_max_missed`: the manager's.)
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub(crate) struct Settings {
     pub(crate) max_open: usize,
-    pub(crate) max_open_per_key: usize,
-    pub(crate) max_idle: usize,
-    pub(crate) max_idle_per_key: usize,
+    pub(crate) max_open_per_key: Option<usize>,
+    pub(crate) max_idle: Option<usize>,
+    pub(crate) max_idle_per_key: Option<usize>,
     pub(crate) connect_timeout: Duration,
     pub(crate) checkout_timeout: Option<Duration>,
     pub(crate) max_waiters: Option<usize>,
@@ -78,7 +83,7 @@ pub struct Config {
     pub(crate) ping_timeout: Duration,
     pub(crate) keepalive_interval: Option<Duration>,
     pub(crate) keepalive_timeout: Duration,
-    pub(crate) keepalive_max_missed: u32,
+    pub(crate) keepalive_max_missed: Option<u32>,
     pub(crate) backoff: Option<Backoff>,
     pub(crate) max_connecting: usize,
     pub(crate) max_borrowers: usize,
@@ -87,6 +92,54 @@ pub struct Config {
     pub(crate) acquire_slow_threshold: Option<Duration>,
     pub(crate) name: String,
     pub(crate) metrics_key_attribute: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_open: defaults::MAX_OPEN,
+            max_open_per_key: None,
+            max_idle: None,
+            max_idle_per_key: None,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            checkout_timeout: Some(defaults::CHECKOUT_TIMEOUT),
+            max_waiters: None,
+            idle_timeout: Some(defaults::IDLE_TIMEOUT),
+            max_lifetime: Some(defaults::MAX_LIFETIME),
+            jitter: defaults::JITTER,
+            max_uses: None,
+            min_idle: 0,
+            health_check: defaults::HEALTH_CHECK,
+            ping_timeout: defaults::PING_TIMEOUT,
+            keepalive_interval: Some(defaults::KEEPALIVE_INTERVAL),
+            keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
+            keepalive_max_missed: None,
+            backoff: Some(Backoff {
+                base: defaults::BACKOFF_BASE,
+                cap: defaults::BACKOFF_CAP,
+            }),
+            max_connecting: defaults::MAX_CONNECTING,
+            max_borrowers: defaults::MAX_BORROWERS,
+            clock_thread: false,
+            leak_detection_threshold: None,
+            acquire_slow_threshold: Some(defaults::ACQUIRE_SLOW_THRESHOLD),
+            name: defaults::NAME.to_string(),
+            metrics_key_attribute: false,
+        }
+    }
+}
+
+/// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The settings as set.
+    pub(crate) set: Settings,
+    /// The caps, the unset ones derived from the others.
+    pub(crate) max_open_per_key: usize,
+    pub(crate) max_idle: usize,
+    pub(crate) max_idle_per_key: usize,
+    /// The builder's, else the manager's (clamped).
+    pub(crate) keepalive_max_missed: u32,
     /// `idle_timeout` in nanoseconds (`u64::MAX`: none), and the health
     /// check's idle threshold (0: `Always`, `u64::MAX`: `Never`): checkout
     /// and return compare with them, without converting a `Duration` each
@@ -99,11 +152,11 @@ impl Config {
     /// The caps as built.
     pub(crate) fn limits(&self) -> crate::limits::Limits {
         crate::limits::Limits {
-            max_open: self.max_open,
+            max_open: self.set.max_open,
             max_open_per_key: self.max_open_per_key,
             max_idle: self.max_idle,
             max_idle_per_key: self.max_idle_per_key,
-            min_idle: self.min_idle,
+            min_idle: self.set.min_idle,
         }
     }
 
@@ -112,9 +165,9 @@ impl Config {
     /// backoff cap past the backoff; without backoff, a default backoff cap
     /// or a checkout deadline past the failure, whichever is longer.
     pub(crate) fn failure_memory(&self) -> Duration {
-        match self.backoff {
+        match self.set.backoff {
             Some(b) => b.cap,
-            None => defaults::BACKOFF_CAP.max(self.checkout_timeout.unwrap_or_default()),
+            None => defaults::BACKOFF_CAP.max(self.set.checkout_timeout.unwrap_or_default()),
         }
     }
 
@@ -138,7 +191,7 @@ impl Config {
 
     /// Cap on connections of all keys (idle + lent + dialing).
     pub fn max_open(&self) -> usize {
-        self.max_open
+        self.set.max_open
     }
     /// Cap on connections of one key.
     pub fn max_open_per_key(&self) -> usize {
@@ -154,51 +207,51 @@ impl Config {
     }
     /// Time limit of one dial.
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+        self.set.connect_timeout
     }
     /// How long a get may wait; `None` means forever.
     pub fn checkout_timeout(&self) -> Option<Duration> {
-        self.checkout_timeout
+        self.set.checkout_timeout
     }
     /// Cap on getters waiting at once; `None` means no cap.
     pub fn max_waiters(&self) -> Option<usize> {
-        self.max_waiters
+        self.set.max_waiters
     }
     /// How long a connection may stay idle; `None` means forever.
     pub fn idle_timeout(&self) -> Option<Duration> {
-        self.idle_timeout
+        self.set.idle_timeout
     }
     /// How long a connection may live; `None` means forever.
     pub fn max_lifetime(&self) -> Option<Duration> {
-        self.max_lifetime
+        self.set.max_lifetime
     }
     /// Fraction by which lifetimes and keepalive intervals are randomly shortened.
     pub fn jitter(&self) -> f64 {
-        self.jitter
+        self.set.jitter
     }
     /// How many times a connection may be lent; `None` means no limit.
     pub fn max_uses(&self) -> Option<u64> {
-        self.max_uses
+        self.set.max_uses
     }
     /// Idle connections kept ready per key.
     pub fn min_idle(&self) -> usize {
-        self.min_idle
+        self.set.min_idle
     }
     /// When an idle connection is pinged before it is lent.
     pub fn health_check(&self) -> HealthCheck {
-        self.health_check
+        self.set.health_check
     }
     /// Time limit of a health-check ping.
     pub fn ping_timeout(&self) -> Duration {
-        self.ping_timeout
+        self.set.ping_timeout
     }
     /// Idle time after which background keepalive pings; `None`: no keepalive.
     pub fn keepalive_interval(&self) -> Option<Duration> {
-        self.keepalive_interval
+        self.set.keepalive_interval
     }
     /// Time limit of a keepalive ping.
     pub fn keepalive_timeout(&self) -> Duration {
-        self.keepalive_timeout
+        self.set.keepalive_timeout
     }
     /// Keepalive pings failed in a row that declare a connection dead.
     pub fn keepalive_max_missed(&self) -> u32 {
@@ -206,35 +259,35 @@ impl Config {
     }
     /// Dial backoff per key; `None`: none.
     pub fn backoff(&self) -> Option<Backoff> {
-        self.backoff
+        self.set.backoff
     }
     /// Cap on dials in flight per key.
     pub fn max_connecting(&self) -> usize {
-        self.max_connecting
+        self.set.max_connecting
     }
     /// Cap on the borrowers of one shared connection.
     pub fn max_borrowers(&self) -> usize {
-        self.max_borrowers
+        self.set.max_borrowers
     }
     /// How long a connection may be held before it is reported as a
     /// possible leak; `None`: no leak detection.
     pub fn leak_detection_threshold(&self) -> Option<Duration> {
-        self.leak_detection_threshold
+        self.set.leak_detection_threshold
     }
     /// How long a get may wait before it is logged at `warn`; `None`: never.
     pub fn acquire_slow_threshold(&self) -> Option<Duration> {
-        self.acquire_slow_threshold
+        self.set.acquire_slow_threshold
     }
     /// The pool's name, in its metrics and log events.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.set.name
     }
     /// Whether metrics carry the key (feature `metrics`).
     pub fn metrics_key_attribute(&self) -> bool {
-        self.metrics_key_attribute
+        self.set.metrics_key_attribute
     }
     /// Whether the hot path reads the clock thread's time.
     pub fn clock_thread(&self) -> bool {
-        self.clock_thread
+        self.set.clock_thread
     }
 }

@@ -87,7 +87,7 @@ impl<M: Manager> PoolInner<M> {
         hooks: Hooks<M>,
         maintenance: Arc<Notify>,
     ) -> Self {
-        let clock = Clock::detect(config.clock_thread);
+        let clock = Clock::detect(config.set.clock_thread);
         PoolInner {
             metrics: Metrics::new(&config),
             state: Lined(Mutex::new(State::new(&config))),
@@ -311,7 +311,7 @@ impl<M: Manager> PoolInner<M> {
         let limit = contain::call(|| {
             self.manager
                 .lending(&handle)
-                .clamped(self.config.max_borrowers)
+                .clamped(self.config.set.max_borrowers)
                 .0
         })
         .unwrap_or_else(|panic| {

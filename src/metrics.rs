@@ -67,7 +67,7 @@ mod on {
         /// Registers the pool's series with the current recorder.
         pub(crate) fn new(config: &Config) -> Self {
             describe();
-            let name = Label::new(POOL_NAME, config.name.clone());
+            let name = Label::new(POOL_NAME, config.set.name.clone());
             let labels = [name.clone()];
             let state = |s: &'static str| [name.clone(), Label::new("state", s)];
             let m = Self {
@@ -81,7 +81,7 @@ mod on {
                 create_time: metrics::histogram!(CREATE_TIME, labels.to_vec()),
                 wait_time: metrics::histogram!(WAIT_TIME, labels.to_vec()),
                 use_time: metrics::histogram!(USE_TIME, labels.to_vec()),
-                by_key: config.metrics_key_attribute,
+                by_key: config.set.metrics_key_attribute,
                 name,
             };
             m.limits(&config.limits());

@@ -267,7 +267,12 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
-        let deadline = || config.checkout_timeout.map(|t| (start + t).into_instant());
+        let deadline = || {
+            config
+                .set
+                .checkout_timeout
+                .map(|t| (start + t).into_instant())
+        };
         loop {
             let (mut conn, ping) = match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
@@ -275,7 +280,7 @@ impl<M: Manager> Pool<M> {
                 Attempt::Wait(w, behind) => {
                     let span = tracing::debug_span!(
                         "connpool.wait",
-                        pool = %config.name,
+                        pool = %config.set.name,
                         ?key,
                         behind = behind.as_str(),
                         outcome = tracing::field::Empty,
@@ -284,7 +289,11 @@ impl<M: Manager> Pool<M> {
                     let outcome_name = outcome_name::<M>(&outcome);
                     span.record("outcome", outcome_name);
                     let waited = self.inner.clock.now().saturating_duration_since(start);
-                    if config.acquire_slow_threshold.is_some_and(|t| waited > t) {
+                    if config
+                        .set
+                        .acquire_slow_threshold
+                        .is_some_and(|t| waited > t)
+                    {
                         let behind = match &outcome {
                             Err(Error::Backoff { .. }) => "backoff",
                             _ => behind.as_str(),

@@ -43,9 +43,9 @@ pub(crate) fn report_leak<K: Debug>(
     config: &Config,
     on_leak: Option<&OnLeak<K>>,
 ) {
-    let threshold = config.leak_detection_threshold.unwrap_or_default();
+    let threshold = config.set.leak_detection_threshold.unwrap_or_default();
     tracing::warn!(
-        pool = %config.name,
+        pool = %config.set.name,
         ?key,
         %site,
         ?held,
@@ -58,7 +58,7 @@ pub(crate) fn report_leak<K: Debug>(
             site,
             held,
             threshold,
-            pool: &config.name,
+            pool: &config.set.name,
         };
         if let Err(panic) = contain::call(|| on_leak(&leak)) {
             panic.log("the on_leak callback", key);
@@ -76,7 +76,7 @@ pub(crate) fn report_slow_checkout(
     config: &Config,
 ) {
     tracing::warn!(
-        pool = %config.name,
+        pool = %config.set.name,
         ?key,
         ?waited,
         behind,

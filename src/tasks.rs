@@ -63,7 +63,7 @@ async fn dial_once<M: Manager>(
     key: &M::Key,
     key_id: KeyId,
 ) -> Dialed<M> {
-    let timeout = inner.config.connect_timeout;
+    let timeout = inner.config.set.connect_timeout;
     // Saturating: a `connect_timeout` of `Duration::MAX` means "never".
     let deadline = (Tick::now() + timeout).into_instant();
     let manager = &inner.manager;
@@ -178,7 +178,7 @@ pub(crate) fn spawn_ping<M: Manager>(
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let manager = &inner.manager;
-        let timeout = inner.config.keepalive_timeout;
+        let timeout = inner.config.set.keepalive_timeout;
         tracing::trace!("keepalive ping");
         let ping = tokio::time::timeout(timeout, Caught(manager.ping(&mut conn.conn))).await;
         let ok = match ping {
@@ -223,7 +223,7 @@ pub(crate) fn spawn_recycle<M: Manager>(
     let mut guard = TendGuard::new(inner, key_id, epoch, Tended::Recycle(Check::Failed));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
-        let limit = inner.config.ping_timeout;
+        let limit = inner.config.set.ping_timeout;
         let recycled = hooks::recycle(&inner.manager, &inner.hooks, &mut conn.conn, &key, limit);
         let check = match recycled.await {
             Ok(()) => Check::passed_if(!inner.is_broken(key_id, &mut conn.conn)),

@@ -44,7 +44,7 @@ pub(crate) async fn vet<M: Manager>(
     };
     // Abandoned mid-hook, the connection is in an unknown state.
     Pooled::set_close(conn, Some(CloseReason::Broken));
-    let run = hooks::run::<M>(Some(hook), conn, key, Some(inner.config.ping_timeout));
+    let run = hooks::run::<M>(Some(hook), conn, key, Some(inner.config.set.ping_timeout));
     let result = match deadline {
         None => run.await,
         Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
@@ -87,7 +87,10 @@ async fn health_check<M: Manager>(
     // Abandoned mid-ping (the getter gave up), the connection is in an
     // unknown state: it is closed, not returned.
     Pooled::set_close(conn, Some(CloseReason::HealthCheck));
-    let ping = tokio::time::timeout(inner.config.ping_timeout, Caught(inner.manager.ping(conn)));
+    let ping = tokio::time::timeout(
+        inner.config.set.ping_timeout,
+        Caught(inner.manager.ping(conn)),
+    );
     let result = match deadline {
         None => ping.await,
         Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {

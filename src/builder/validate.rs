@@ -31,24 +31,26 @@ fn count_in_range(field: &'static str, value: u64, max: u64) -> Result<(), Confi
 
 impl<M: Manager> Builder<M> {
     pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
-        let max_open = self.max_open;
-        let max_open_per_key = self.max_open_per_key.unwrap_or(max_open);
-        let max_idle = self.max_idle.unwrap_or(max_open);
+        let max_open = self.set.max_open;
+        let max_open_per_key = self.set.max_open_per_key.unwrap_or(max_open);
+        let max_idle = self.set.max_idle.unwrap_or(max_open);
         let max_idle_per_key = self
+            .set
             .max_idle_per_key
             .unwrap_or(max_open_per_key.min(max_idle));
         // A cap the user left unset is named by the setting it defaults to:
         // a message names only settings the user can see in their code.
         let cap = |setting: &'static str, n: usize| {
             let (set, origin) = match setting {
-                "max_open_per_key" => (self.max_open_per_key.is_some(), "max_open"),
-                "max_idle" => (self.max_idle.is_some(), "max_open"),
+                "max_open_per_key" => (self.set.max_open_per_key.is_some(), "max_open"),
+                "max_idle" => (self.set.max_idle.is_some(), "max_open"),
                 _ if max_open_per_key <= max_idle => (
-                    self.max_idle_per_key.is_some(),
-                    self.max_open_per_key
+                    self.set.max_idle_per_key.is_some(),
+                    self.set
+                        .max_open_per_key
                         .map_or("max_open", |_| "max_open_per_key"),
                 ),
-                _ => (self.max_idle_per_key.is_some(), "max_idle"),
+                _ => (self.set.max_idle_per_key.is_some(), "max_idle"),
             };
             match set {
                 true => format!("`{setting}` ({n})"),
@@ -63,48 +65,51 @@ impl<M: Manager> Builder<M> {
             min_idle: 0,
         };
         limits.check(&cap)?;
-        if self.max_waiters == Some(0) {
+        if self.set.max_waiters == Some(0) {
             return Err(ConfigError::new(
                 "max_waiters",
                 "must be at least 1 (a getter waits for its own dial; use `None` for no cap)",
             ));
         }
-        if self.connect_timeout.is_zero() {
+        if self.set.connect_timeout.is_zero() {
             return Err(ConfigError::new(
                 "connect_timeout",
                 "must be greater than zero",
             ));
         }
-        if self.checkout_timeout.is_some_and(|d| d.is_zero()) {
+        if self.set.checkout_timeout.is_some_and(|d| d.is_zero()) {
             return Err(ConfigError::new(
                 "checkout_timeout",
                 "must be greater than zero (use `None` to wait forever)",
             ));
         }
         let positive = [
-            ("idle_timeout", self.idle_timeout),
-            ("max_lifetime", self.max_lifetime),
-            ("ping_timeout", Some(self.ping_timeout)),
-            ("keepalive_interval", self.keepalive_interval),
-            ("keepalive_timeout", Some(self.keepalive_timeout)),
-            ("leak_detection_threshold", self.leak_detection_threshold),
-            ("acquire_slow_threshold", self.acquire_slow_threshold),
+            ("idle_timeout", self.set.idle_timeout),
+            ("max_lifetime", self.set.max_lifetime),
+            ("ping_timeout", Some(self.set.ping_timeout)),
+            ("keepalive_interval", self.set.keepalive_interval),
+            ("keepalive_timeout", Some(self.set.keepalive_timeout)),
+            (
+                "leak_detection_threshold",
+                self.set.leak_detection_threshold,
+            ),
+            ("acquire_slow_threshold", self.set.acquire_slow_threshold),
         ];
         for (field, d) in positive {
             if d.is_some_and(|d| d.is_zero()) {
                 return Err(ConfigError::new(field, "must be greater than zero"));
             }
         }
-        if !(0.0..1.0).contains(&self.jitter) {
+        if !(0.0..1.0).contains(&self.set.jitter) {
             return Err(ConfigError::new(
                 "jitter",
-                format!("({}) must be in [0, 1)", self.jitter),
+                format!("({}) must be in [0, 1)", self.set.jitter),
             ));
         }
-        if let Some(n) = self.max_uses {
+        if let Some(n) = self.set.max_uses {
             count_in_range("max_uses", n, MAX_USES_LIMIT)?;
         }
-        limits.check_min_idle("min_idle", self.min_idle, &cap)?;
+        limits.check_min_idle("min_idle", self.set.min_idle, &cap)?;
         for (key, n) in &self.min_idle_for {
             if *n > max_idle_per_key {
                 return Err(ConfigError::new(
@@ -118,7 +123,7 @@ impl<M: Manager> Builder<M> {
         }
         // The manager's suggestion is clamped (it is not the user's to fix);
         // a panic gives the pool's default.
-        let keepalive_max_missed = match self.keepalive_max_missed {
+        let keepalive_max_missed = match self.set.keepalive_max_missed {
             Some(n) => {
                 count_in_range("keepalive_max_missed", n.into(), MAX_MISSED_LIMIT.into())?;
                 n
@@ -127,7 +132,7 @@ impl<M: Manager> Builder<M> {
                 .unwrap_or(defaults::KEEPALIVE_MAX_MISSED)
                 .clamp(1, MAX_MISSED_LIMIT),
         };
-        if let Some(b) = self.backoff {
+        if let Some(b) = self.set.backoff {
             if b.base.is_zero() {
                 return Err(ConfigError::new(
                     "backoff",
@@ -141,10 +146,10 @@ impl<M: Manager> Builder<M> {
                 ));
             }
         }
-        count_in_range("max_connecting", self.max_connecting as u64, u64::MAX)?;
+        count_in_range("max_connecting", self.set.max_connecting as u64, u64::MAX)?;
         count_in_range(
             "max_borrowers",
-            self.max_borrowers as u64,
+            self.set.max_borrowers as u64,
             MAX_BORROWERS_LIMIT as u64,
         )?;
         let mut total = 0usize;
@@ -176,37 +181,17 @@ impl<M: Manager> Builder<M> {
             ));
         }
         Ok(Config {
-            max_open,
             max_open_per_key,
             max_idle,
             max_idle_per_key,
-            connect_timeout: self.connect_timeout,
-            checkout_timeout: self.checkout_timeout,
-            max_waiters: self.max_waiters,
-            idle_timeout: self.idle_timeout,
-            max_lifetime: self.max_lifetime,
-            jitter: self.jitter,
-            max_uses: self.max_uses,
-            min_idle: self.min_idle,
-            health_check: self.health_check,
-            ping_timeout: self.ping_timeout,
-            keepalive_interval: self.keepalive_interval,
-            keepalive_timeout: self.keepalive_timeout,
             keepalive_max_missed,
-            backoff: self.backoff,
-            max_connecting: self.max_connecting,
-            max_borrowers: self.max_borrowers,
-            clock_thread: self.clock_thread,
-            leak_detection_threshold: self.leak_detection_threshold,
-            acquire_slow_threshold: self.acquire_slow_threshold,
-            name: self.name.clone(),
-            metrics_key_attribute: self.metrics_key_attribute,
-            idle_timeout_ns: self.idle_timeout.map_or(u64::MAX, clock::nanos),
-            health_idle_ns: match self.health_check {
+            idle_timeout_ns: self.set.idle_timeout.map_or(u64::MAX, clock::nanos),
+            health_idle_ns: match self.set.health_check {
                 HealthCheck::Always => 0,
                 HealthCheck::IfIdleFor(d) => clock::nanos(d).max(1),
                 HealthCheck::Never => u64::MAX,
             },
+            set: self.set.clone(),
         })
     }
 }

@@ -124,7 +124,7 @@ impl<M: Manager> State<M> {
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
         entry.counts().open() < self.limits.max_open_per_key
-            && entry.counts().dialing() < config.max_connecting
+            && entry.counts().dialing() < config.set.max_connecting
             && !self.in_backoff(id, now)
     }
 
@@ -245,7 +245,7 @@ impl<M: Manager> Transition<'_, M> {
             self.finish();
             return Err(err);
         }
-        if let Some(max_waiters) = self.config.max_waiters
+        if let Some(max_waiters) = self.config.set.max_waiters
             && self.st.counts().waiting() >= max_waiters
         {
             self.st.tally(id, |c| c.rejections += 1);

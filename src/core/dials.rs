@@ -85,7 +85,7 @@ impl<M: Manager> Transition<'_, M> {
                 entry.failures = 0;
                 entry.backoff_until = None;
                 let mut conn = Conn::new(conn, self.now, self.config);
-                let (max_borrowers, share) = lending.clamped(self.config.max_borrowers);
+                let (max_borrowers, share) = lending.clamped(self.config.set.max_borrowers);
                 conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
                 entry.share_hint = max_borrowers;
                 if let Some(share) = share {
@@ -130,7 +130,7 @@ impl<M: Manager> Transition<'_, M> {
                 if let Some(w) = waiter.filter(|&w| self.st.waiters.is_live(w)) {
                     self.serve(w, Err(Error::Connect(err)));
                 }
-                if let Some(backoff) = self.config.backoff
+                if let Some(backoff) = self.config.set.backoff
                     && !self.st.closed
                     && !aborted
                 {

@@ -19,7 +19,7 @@ use crate::store::Due;
 impl<M: Manager> Transition<'_, M> {
     /// Schedules the first scan, if leak detection is on.
     pub(crate) fn start_leak_scans(mut self) {
-        if let Some(d) = self.config.leak_detection_threshold
+        if let Some(d) = self.config.set.leak_detection_threshold
             && !self.st.closed
         {
             self.schedule(self.now + d, Due::LeakScan);
@@ -30,7 +30,7 @@ impl<M: Manager> Transition<'_, M> {
     /// Reports the connections held past the threshold and schedules the
     /// next scan (see the module docs).
     pub(super) fn scan_leaks(&mut self) {
-        let Some(threshold) = self.config.leak_detection_threshold else {
+        let Some(threshold) = self.config.set.leak_detection_threshold else {
             return;
         };
         let now = self.now;

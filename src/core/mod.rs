@@ -145,10 +145,10 @@ impl<M: Manager> State<M> {
     pub(crate) fn new(config: &Config) -> Self {
         let limits = config.limits();
         Self {
-            keys: Keys::new(config.min_idle, config.failure_memory()),
+            keys: Keys::new(config.set.min_idle, config.failure_memory()),
             records: Records::default(),
             borrowed: Borrowed::default(),
-            recent: Recent::new(Self::may_defer_parking(&limits, config.min_idle > 0)),
+            recent: Recent::new(Self::may_defer_parking(&limits, config.set.min_idle > 0)),
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
             deadlines: Deadlines::default(),
@@ -158,7 +158,7 @@ impl<M: Manager> State<M> {
             closed: false,
             counters: Counters::default(),
             limits,
-            any_min_idle: config.min_idle > 0,
+            any_min_idle: config.set.min_idle > 0,
             shrinking: false,
         }
     }

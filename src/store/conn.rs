@@ -64,8 +64,8 @@ impl<C> Conn<C> {
         let ping_every_ns = ping_interval(config);
         Self {
             conn,
-            expiry: config.max_lifetime.map_or(Expiry::NEVER, |life| {
-                Expiry::lifetime_ends(now + jittered(life, config.jitter))
+            expiry: config.set.max_lifetime.map_or(Expiry::NEVER, |life| {
+                Expiry::lifetime_ends(now + jittered(life, config.set.jitter))
             }),
             uses: 0,
             since: now,
@@ -151,6 +151,7 @@ impl<C> Conn<C> {
     /// Whether it was lent `max_uses` times.
     pub(crate) fn is_used_up(&self, config: &Config) -> bool {
         config
+            .set
             .max_uses
             .is_some_and(|max| u64::from(self.uses) >= max)
     }
@@ -259,8 +260,8 @@ impl Expiry {
 /// A keepalive interval with its jitter drawn (`u64::MAX` without
 /// keepalive), in nanoseconds.
 fn ping_interval(config: &Config) -> u64 {
-    config.keepalive_interval.map_or(u64::MAX, |every| {
-        clock::nanos(jittered(every, config.jitter))
+    config.set.keepalive_interval.map_or(u64::MAX, |every| {
+        clock::nanos(jittered(every, config.set.jitter))
     })
 }
 
