@@ -59,74 +59,102 @@ impl Backoff {
     }
 }
 
-/// Every setting of a pool as the [`Builder`](crate::Builder) takes it,
-/// with its default: each setting is declared here once. The builder's
-/// setters write these fields, its `Debug` shows them, and a validated
-/// [`Config`] keeps them as they were set, beside what `build` derived
-/// from them. (`None` for a cap: derived from the other caps at build;
-/// for `keepalive_max_missed`: the manager's.)
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Settings {
-    pub(crate) max_open: usize,
-    pub(crate) max_open_per_key: Option<usize>,
-    pub(crate) max_idle: Option<usize>,
-    pub(crate) max_idle_per_key: Option<usize>,
-    pub(crate) connect_timeout: Duration,
-    pub(crate) checkout_timeout: Option<Duration>,
-    pub(crate) max_waiters: Option<usize>,
-    pub(crate) idle_timeout: Option<Duration>,
-    pub(crate) max_lifetime: Option<Duration>,
-    pub(crate) jitter: f64,
-    pub(crate) max_uses: Option<u64>,
-    pub(crate) min_idle: usize,
-    pub(crate) health_check: HealthCheck,
-    pub(crate) ping_timeout: Duration,
-    pub(crate) keepalive_interval: Option<Duration>,
-    pub(crate) keepalive_timeout: Duration,
-    pub(crate) keepalive_max_missed: Option<u32>,
-    pub(crate) backoff: Option<Backoff>,
-    pub(crate) max_connecting: usize,
-    pub(crate) max_borrowers: usize,
-    pub(crate) clock_thread: bool,
-    pub(crate) leak_detection_threshold: Option<Duration>,
-    pub(crate) acquire_slow_threshold: Option<Duration>,
-    pub(crate) name: String,
-    pub(crate) metrics_key_attribute: bool,
+/// Declares every setting once: its field in [`Settings`] (as the builder
+/// takes it), its default, and, unless marked `getter by hand` (a setting
+/// `build` resolves, or one read by reference), its getter on [`Config`]
+/// with the setting's docs.
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident: $ty:ty = $default:expr $(, getter $by_hand:ident $hand:ident)?;
+    )*) => {
+        /// Every setting of a pool as the [`Builder`](crate::Builder) takes
+        /// it, with its default. The builder's setters write these fields,
+        /// its `Debug` shows them, and a validated [`Config`] keeps them as
+        /// they were set, beside what `build` derived from them. (`None` for
+        /// a cap: derived from the other caps at build; for
+        /// `keepalive_max_missed`: the manager's.)
+        #[derive(Debug, Clone, PartialEq)]
+        pub(crate) struct Settings {
+            $(pub(crate) $name: $ty,)*
+        }
+
+        impl Default for Settings {
+            fn default() -> Self {
+                Self {
+                    $($name: $default,)*
+                }
+            }
+        }
+
+        impl Config {
+            $(settings!(@getter $(#[doc = $doc])* $name: $ty $(, $by_hand $hand)?);)*
+        }
+    };
+    (@getter $(#[doc = $doc:literal])* $name:ident: $ty:ty) => {
+        $(#[doc = $doc])*
+        pub fn $name(&self) -> $ty {
+            Clone::clone(&self.set.$name)
+        }
+    };
+    (@getter $(#[doc = $doc:literal])* $name:ident: $ty:ty, by hand) => {};
 }
 
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            max_open: defaults::MAX_OPEN,
-            max_open_per_key: None,
-            max_idle: None,
-            max_idle_per_key: None,
-            connect_timeout: defaults::CONNECT_TIMEOUT,
-            checkout_timeout: Some(defaults::CHECKOUT_TIMEOUT),
-            max_waiters: None,
-            idle_timeout: Some(defaults::IDLE_TIMEOUT),
-            max_lifetime: Some(defaults::MAX_LIFETIME),
-            jitter: defaults::JITTER,
-            max_uses: None,
-            min_idle: 0,
-            health_check: defaults::HEALTH_CHECK,
-            ping_timeout: defaults::PING_TIMEOUT,
-            keepalive_interval: Some(defaults::KEEPALIVE_INTERVAL),
-            keepalive_timeout: defaults::KEEPALIVE_TIMEOUT,
-            keepalive_max_missed: None,
-            backoff: Some(Backoff {
-                base: defaults::BACKOFF_BASE,
-                cap: defaults::BACKOFF_CAP,
-            }),
-            max_connecting: defaults::MAX_CONNECTING,
-            max_borrowers: defaults::MAX_BORROWERS,
-            clock_thread: false,
-            leak_detection_threshold: None,
-            acquire_slow_threshold: Some(defaults::ACQUIRE_SLOW_THRESHOLD),
-            name: defaults::NAME.to_string(),
-            metrics_key_attribute: false,
-        }
-    }
+settings! {
+    /// Cap on connections of all keys (idle + lent + dialing).
+    max_open: usize = defaults::MAX_OPEN;
+    /// Cap on connections of one key.
+    max_open_per_key: Option<usize> = None, getter by hand;
+    /// Cap on idle connections of all keys.
+    max_idle: Option<usize> = None, getter by hand;
+    /// Cap on idle connections of one key.
+    max_idle_per_key: Option<usize> = None, getter by hand;
+    /// Time limit of one dial.
+    connect_timeout: Duration = defaults::CONNECT_TIMEOUT;
+    /// How long a get may wait; `None` means forever.
+    checkout_timeout: Option<Duration> = Some(defaults::CHECKOUT_TIMEOUT);
+    /// Cap on getters waiting at once; `None` means no cap.
+    max_waiters: Option<usize> = None;
+    /// How long a connection may stay idle; `None` means forever.
+    idle_timeout: Option<Duration> = Some(defaults::IDLE_TIMEOUT);
+    /// How long a connection may live; `None` means forever.
+    max_lifetime: Option<Duration> = Some(defaults::MAX_LIFETIME);
+    /// Fraction by which lifetimes and keepalive intervals are randomly shortened.
+    jitter: f64 = defaults::JITTER;
+    /// How many times a connection may be lent; `None` means no limit.
+    max_uses: Option<u64> = None;
+    /// Idle connections kept ready per key.
+    min_idle: usize = 0;
+    /// When an idle connection is pinged before it is lent.
+    health_check: HealthCheck = defaults::HEALTH_CHECK;
+    /// Time limit of a health-check ping.
+    ping_timeout: Duration = defaults::PING_TIMEOUT;
+    /// Idle time after which background keepalive pings; `None`: no keepalive.
+    keepalive_interval: Option<Duration> = Some(defaults::KEEPALIVE_INTERVAL);
+    /// Time limit of a keepalive ping.
+    keepalive_timeout: Duration = defaults::KEEPALIVE_TIMEOUT;
+    /// Keepalive pings failed in a row that declare a connection dead.
+    keepalive_max_missed: Option<u32> = None, getter by hand;
+    /// Dial backoff per key; `None`: none.
+    backoff: Option<Backoff> = Some(Backoff {
+        base: defaults::BACKOFF_BASE,
+        cap: defaults::BACKOFF_CAP,
+    });
+    /// Cap on dials in flight per key.
+    max_connecting: usize = defaults::MAX_CONNECTING;
+    /// Cap on the borrowers of one shared connection.
+    max_borrowers: usize = defaults::MAX_BORROWERS;
+    /// Whether the hot path reads the clock thread's time.
+    clock_thread: bool = false;
+    /// How long a connection may be held before it is reported as a
+    /// possible leak; `None`: no leak detection.
+    leak_detection_threshold: Option<Duration> = None;
+    /// How long a get may wait before it is logged at `warn`; `None`: never.
+    acquire_slow_threshold: Option<Duration> = Some(defaults::ACQUIRE_SLOW_THRESHOLD);
+    /// The pool's name, in its metrics and log events.
+    name: String = defaults::NAME.to_string(), getter by hand;
+    /// Whether metrics carry the key (feature `metrics`).
+    metrics_key_attribute: bool = false;
 }
 
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
@@ -189,10 +217,6 @@ impl Config {
         self.idle_timeout_ns != u64::MAX && since.add_nanos(self.idle_timeout_ns) <= now
     }
 
-    /// Cap on connections of all keys (idle + lent + dialing).
-    pub fn max_open(&self) -> usize {
-        self.set.max_open
-    }
     /// Cap on connections of one key.
     pub fn max_open_per_key(&self) -> usize {
         self.max_open_per_key
@@ -205,89 +229,12 @@ impl Config {
     pub fn max_idle_per_key(&self) -> usize {
         self.max_idle_per_key
     }
-    /// Time limit of one dial.
-    pub fn connect_timeout(&self) -> Duration {
-        self.set.connect_timeout
-    }
-    /// How long a get may wait; `None` means forever.
-    pub fn checkout_timeout(&self) -> Option<Duration> {
-        self.set.checkout_timeout
-    }
-    /// Cap on getters waiting at once; `None` means no cap.
-    pub fn max_waiters(&self) -> Option<usize> {
-        self.set.max_waiters
-    }
-    /// How long a connection may stay idle; `None` means forever.
-    pub fn idle_timeout(&self) -> Option<Duration> {
-        self.set.idle_timeout
-    }
-    /// How long a connection may live; `None` means forever.
-    pub fn max_lifetime(&self) -> Option<Duration> {
-        self.set.max_lifetime
-    }
-    /// Fraction by which lifetimes and keepalive intervals are randomly shortened.
-    pub fn jitter(&self) -> f64 {
-        self.set.jitter
-    }
-    /// How many times a connection may be lent; `None` means no limit.
-    pub fn max_uses(&self) -> Option<u64> {
-        self.set.max_uses
-    }
-    /// Idle connections kept ready per key.
-    pub fn min_idle(&self) -> usize {
-        self.set.min_idle
-    }
-    /// When an idle connection is pinged before it is lent.
-    pub fn health_check(&self) -> HealthCheck {
-        self.set.health_check
-    }
-    /// Time limit of a health-check ping.
-    pub fn ping_timeout(&self) -> Duration {
-        self.set.ping_timeout
-    }
-    /// Idle time after which background keepalive pings; `None`: no keepalive.
-    pub fn keepalive_interval(&self) -> Option<Duration> {
-        self.set.keepalive_interval
-    }
-    /// Time limit of a keepalive ping.
-    pub fn keepalive_timeout(&self) -> Duration {
-        self.set.keepalive_timeout
-    }
     /// Keepalive pings failed in a row that declare a connection dead.
     pub fn keepalive_max_missed(&self) -> u32 {
         self.keepalive_max_missed
     }
-    /// Dial backoff per key; `None`: none.
-    pub fn backoff(&self) -> Option<Backoff> {
-        self.set.backoff
-    }
-    /// Cap on dials in flight per key.
-    pub fn max_connecting(&self) -> usize {
-        self.set.max_connecting
-    }
-    /// Cap on the borrowers of one shared connection.
-    pub fn max_borrowers(&self) -> usize {
-        self.set.max_borrowers
-    }
-    /// How long a connection may be held before it is reported as a
-    /// possible leak; `None`: no leak detection.
-    pub fn leak_detection_threshold(&self) -> Option<Duration> {
-        self.set.leak_detection_threshold
-    }
-    /// How long a get may wait before it is logged at `warn`; `None`: never.
-    pub fn acquire_slow_threshold(&self) -> Option<Duration> {
-        self.set.acquire_slow_threshold
-    }
     /// The pool's name, in its metrics and log events.
     pub fn name(&self) -> &str {
         &self.set.name
-    }
-    /// Whether metrics carry the key (feature `metrics`).
-    pub fn metrics_key_attribute(&self) -> bool {
-        self.set.metrics_key_attribute
-    }
-    /// Whether the hot path reads the clock thread's time.
-    pub fn clock_thread(&self) -> bool {
-        self.set.clock_thread
     }
 }

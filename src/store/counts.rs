@@ -148,3 +148,30 @@ impl Counts {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Change, Counts, Place};
+
+    #[test]
+    fn a_connection_moves_through_the_places_and_open_counts_it_once() {
+        let mut c = Counts::default();
+        c.apply(Change::Open(Place::Dialing));
+        assert_eq!((c.open(), c.dialing(), c.idle()), (1, 1, 0));
+        c.apply(Change::Move(Place::Dialing, Place::Idle));
+        assert_eq!((c.open(), c.dialing(), c.idle()), (1, 0, 1));
+        c.apply(Change::Move(Place::Idle, Place::Lent));
+        assert_eq!((c.open(), c.lent(), c.idle()), (1, 1, 0));
+        c.apply(Change::Move(Place::Lent, Place::Recycling));
+        assert_eq!((c.lent(), c.recycling()), (0, 1));
+        c.apply(Change::Move(Place::Recycling, Place::Pinging));
+        assert_eq!((c.recycling(), c.pinging()), (0, 1));
+        c.apply(Change::Close(Place::Pinging));
+        assert_eq!(c, Counts::default());
+        assert!(c.is_zero());
+        c.apply(Change::Wait);
+        assert!(!c.is_zero());
+        c.apply(Change::Unwait);
+        assert!(c.is_zero());
+    }
+}

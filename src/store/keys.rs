@@ -303,6 +303,42 @@ mod tests {
     }
 
     #[test]
+    fn a_recount_changes_the_key_and_the_pool_together() {
+        use crate::store::{Change, Place};
+        let mut keys = keys();
+        let a = keys.id_or_insert(&"a".to_string());
+        let b = keys.id_or_insert(&"b".to_string());
+        keys.recount(a, Change::Open(Place::Dialing));
+        keys.recount(b, Change::Open(Place::Dialing));
+        keys.recount(b, Change::Move(Place::Dialing, Place::Lent));
+        keys.recount(a, Change::Wait);
+        assert_eq!(
+            (
+                keys.get(a).counts().dialing(),
+                keys.get(a).counts().waiting()
+            ),
+            (1, 1)
+        );
+        assert_eq!(
+            (keys.get(b).counts().lent(), keys.get(b).counts().open()),
+            (1, 1)
+        );
+        let total = keys.total();
+        assert_eq!(
+            (total.open(), total.dialing(), total.lent(), total.waiting()),
+            (2, 1, 1, 1)
+        );
+        // A key is forgotten only once nothing counts in it.
+        keys.forget_if_unused(a, Tick::now());
+        assert!(keys.contains(a));
+        keys.recount(a, Change::Unwait);
+        keys.recount(a, Change::Close(Place::Dialing));
+        keys.forget_if_unused(a, Tick::now());
+        assert!(!keys.contains(a));
+        assert_eq!(keys.total().open(), 1);
+    }
+
+    #[test]
     fn the_last_key_is_found_again_and_other_keys_are_not_mistaken_for_it() {
         let mut keys = keys();
         let a = keys.id_or_insert(&"a".to_string());
