@@ -16,28 +16,28 @@ mod validate;
 ///
 /// | field | default | why |
 /// |---|---|---|
-/// | `max_open` | 100 ([`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN)) | Go's global idle default; below PostgreSQL's default `max_connections` |
+/// | `max_open` | 100 ([`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN)) | Go's default global idle cap (`MaxIdleConns`): enough for most services, and below PostgreSQL's default `max_connections` |
 /// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
 /// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
 /// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
 /// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
-/// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`](crate::defaults::CONNECT_TIMEOUT)) | a black-holed host frees its slot |
-/// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`](crate::defaults::CHECKOUT_TIMEOUT)) | a getter never hangs; waiting forever is an explicit opt-in |
+/// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`](crate::defaults::CONNECT_TIMEOUT)) | long enough for a slow TLS handshake across regions; a black-holed host frees its slot |
+/// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`](crate::defaults::CHECKOUT_TIMEOUT)) | bb8's: a getter never hangs; waiting forever is an explicit opt-in |
 /// | `max_waiters` | no cap | the checkout deadline already bounds how long waiters pile up |
-/// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`](crate::defaults::IDLE_TIMEOUT)) | Go's; idle sockets go back to the server |
-/// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`](crate::defaults::MAX_LIFETIME)) | HikariCP's and bb8's; follows DNS and load-balancer changes |
-/// | `jitter` | 0.1 ([`defaults::JITTER`](crate::defaults::JITTER)) | gRPC's `MaxConnectionAge` jitter: no synchronized expiry or ping bursts |
+/// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`](crate::defaults::IDLE_TIMEOUT)) | Go's `IdleConnTimeout`: carries a connection across the gaps of ordinary traffic; a quiet client hands its sockets back |
+/// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`](crate::defaults::MAX_LIFETIME)) | HikariCP's and bb8's; follows DNS and load-balancer changes, bounds server-side leaks |
+/// | `jitter` | 0.1 ([`defaults::JITTER`](crate::defaults::JITTER)) | gRPC's `MaxConnectionAge` jitter (applied downwards): no synchronized expiry or ping bursts |
 /// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
 /// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
 /// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
-/// | `health_check` | `IfIdleFor(500 ms)` ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window |
-/// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`](crate::defaults::PING_TIMEOUT)) | fails only a peer that is gone |
-/// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`](crate::defaults::KEEPALIVE_INTERVAL)) | under the ~60 s NAT idle limit |
-/// | `keepalive_timeout` | 10 s ([`defaults::KEEPALIVE_TIMEOUT`](crate::defaults::KEEPALIVE_TIMEOUT)) | an idle peer this slow is not worth keeping |
-/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)), WebSocket 3 | gRPC's semantics; WebSocket heartbeats' custom |
-/// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`](crate::defaults::BACKOFF_BASE), [`defaults::BACKOFF_CAP`](crate::defaults::BACKOFF_CAP)) | a down backend is not hammered, a recovered one is used soon |
-/// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING)) | MongoDB's `maxConnecting`: no reconnect storm |
-/// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`](crate::defaults::MAX_BORROWERS)) | a multiplexed peer advertising no stream limit still fans out |
+/// | `health_check` | `IfIdleFor(500 ms)` ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window (`aliveBypassWindowMs`): a connection that just worked almost surely works, and a busy pool pays no round trip |
+/// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`](crate::defaults::PING_TIMEOUT)) | a healthy peer answers in milliseconds: this fails only a peer that is gone |
+/// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`](crate::defaults::KEEPALIVE_INTERVAL)) | half the ~60 s after which NATs and firewalls drop an idle flow; a dead connection is found before a user meets it |
+/// | `keepalive_timeout` | 10 s ([`defaults::KEEPALIVE_TIMEOUT`](crate::defaults::KEEPALIVE_TIMEOUT)) | an idle peer this slow is not worth keeping (gRPC's is 20 s) |
+/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)), WebSocket 3 | gRPC's semantics: a missed ping on an idle connection costs one dial to repair, keeping a doubtful one costs a user's request; WebSocket heartbeats' custom |
+/// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`](crate::defaults::BACKOFF_BASE), [`defaults::BACKOFF_CAP`](crate::defaults::BACKOFF_CAP)) | a down backend is not hammered; one transient failure costs a key at most 100 ms of fast failures, a recovered backend is used within 5 s |
+/// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING)) | MongoDB's `maxConnecting`: a burst on a cold key dials two at a time (each serving a waiter once up, returns serving the rest), no reconnect storm on a restarted backend |
+/// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`](crate::defaults::MAX_BORROWERS)) | gRPC's usual `MAX_CONCURRENT_STREAMS`: a multiplexed peer advertising no limit (or a huge one) still fans out over connections |
 /// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
 /// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
 /// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`](crate::defaults::ACQUIRE_SLOW_THRESHOLD)) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |

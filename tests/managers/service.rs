@@ -40,8 +40,10 @@ pub(crate) struct StreamServer {
     pub(crate) addr: SocketAddr,
     open_streams: Streams,
     accepted: Arc<AtomicUsize>,
+    #[cfg_attr(not(feature = "balance"), allow(dead_code))]
     served: Arc<AtomicUsize>,
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    #[cfg_attr(not(feature = "balance"), allow(dead_code))]
     listener: JoinHandle<()>,
 }
 
@@ -74,13 +76,16 @@ impl StreamServer {
         StreamServer { addr, open_streams, accepted, served, conns, listener }
     }
 
-    /// Stops accepting and drops every connection: a dead server.
+    /// Stops accepting and drops every connection: a dead server (the
+    /// balancer's tests).
+    #[cfg_attr(not(feature = "balance"), allow(dead_code))]
     pub(crate) fn kill(&self) {
         self.listener.abort();
         self.cut();
     }
 
     /// Requests received.
+    #[cfg_attr(not(feature = "balance"), allow(dead_code))]
     pub(crate) fn served(&self) -> usize {
         self.served.load(Ordering::SeqCst)
     }

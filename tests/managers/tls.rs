@@ -6,20 +6,13 @@
 //! dial with an error that says which; a server that requires a client
 //! certificate gets one from a caller-given rustls configuration.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use bytes::Bytes;
-use connpool::managers::http2::{Http2Error, Http2Manager};
 use connpool::managers::tcp::{Destination, TcpManager};
 use connpool::managers::tls::{TlsConfig, TlsManager};
 use connpool::{Error, Pool};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use parking_lot::Mutex;
 use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -33,12 +26,14 @@ use crate::support::tls::{Ca, Leaf};
 struct TlsServer {
     port: u16,
     handshakes: Arc<AtomicUsize>,
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
     schemes: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone, Copy)]
 enum Serve {
     Echo,
+    #[cfg(feature = "http2")]
     Http2,
 }
 
@@ -52,6 +47,7 @@ impl TlsServer {
         let (count, seen) = (handshakes.clone(), schemes.clone());
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
+                #[cfg_attr(not(feature = "http2"), allow(unused_variables))]
                 let (acceptor, count, seen) = (acceptor.clone(), count.clone(), seen.clone());
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(socket).await else {
@@ -67,20 +63,8 @@ impl TlsServer {
                                 }
                             }
                         }
-                        Serve::Http2 => {
-                            let service = service_fn(move |req: hyper::Request<Incoming>| {
-                                seen.lock()
-                                    .push(req.uri().scheme_str().unwrap_or("").to_owned());
-                                async {
-                                    Ok::<_, Infallible>(hyper::Response::new(Full::new(
-                                        Bytes::from_static(b"hello"),
-                                    )))
-                                }
-                            });
-                            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                                .serve_connection(TokioIo::new(tls), service)
-                                .await;
-                        }
+                        #[cfg(feature = "http2")]
+                        Serve::Http2 => http2::serve(tls, seen).await,
                     }
                 });
             }
@@ -187,38 +171,76 @@ async fn a_client_certificate_from_a_caller_given_config_passes_mutual_tls() {
     assert!(refused.to_lowercase().contains("certificate"), "{refused}");
 }
 
-#[tokio::test]
-async fn http2_over_tls_speaks_h2_with_the_https_scheme() {
-    let ca = Ca::new("test CA");
-    let server = TlsServer::start(ca.server(Leaf::Good, &[b"h2"], false), Serve::Http2).await;
-    let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
-    let pool = Pool::builder(manager).build().await.unwrap();
-    for _ in 0..3 {
-        let mut conn = pool.get_for(&server.localhost()).await.unwrap();
-        let request = http::Request::get("/").body(Full::default()).unwrap();
-        let body = conn.send_request(request).await.unwrap().into_body();
-        assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
-    }
-    assert_eq!((pool.state().counters.dials, server.handshakes()), (1, 1));
-    assert_eq!(*server.schemes.lock(), ["https", "https", "https"]);
-}
+#[cfg(feature = "http2")]
+mod http2 {
+    use std::convert::Infallible;
+    use std::sync::Arc;
 
-#[tokio::test]
-async fn a_tls_server_without_h2_in_alpn_fails_the_http2_dial() {
-    let ca = Ca::new("test CA");
-    // One that offers only HTTP/1.1 (rustls refuses the handshake), one
-    // that does no ALPN at all (the handshake completes, with no protocol).
-    for offers in [&[&b"http/1.1"[..]][..], &[]] {
-        let server = TlsServer::start(ca.server(Leaf::Good, offers, false), Serve::Http2).await;
+    use bytes::Bytes;
+    use connpool::Pool;
+    use connpool::managers::http2::{Http2Error, Http2Manager};
+    use connpool::managers::tls::TlsConfig;
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Incoming;
+    use hyper::service::service_fn;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use parking_lot::Mutex;
+    use tokio::net::TcpStream;
+    use tokio_rustls::server::TlsStream;
+
+    use super::{Serve, TlsServer};
+    use crate::support::tls::{Ca, Leaf};
+
+    /// Serves HTTP/2 on `tls`: `hello` to every request, whose scheme goes
+    /// into `seen`.
+    pub(super) async fn serve(tls: TlsStream<TcpStream>, seen: Arc<Mutex<Vec<String>>>) {
+        let service = service_fn(move |req: hyper::Request<Incoming>| {
+            seen.lock()
+                .push(req.uri().scheme_str().unwrap_or("").to_owned());
+            async {
+                Ok::<_, Infallible>(hyper::Response::new(Full::new(Bytes::from_static(
+                    b"hello",
+                ))))
+            }
+        });
+        let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(tls), service)
+            .await;
+    }
+
+    #[tokio::test]
+    async fn http2_over_tls_speaks_h2_with_the_https_scheme() {
+        let ca = Ca::new("test CA");
+        let server = TlsServer::start(ca.server(Leaf::Good, &[b"h2"], false), Serve::Http2).await;
         let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
-        let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
-        let e = pool.get_for(&server.localhost()).await.unwrap_err();
-        assert!(
-            matches!(e.manager_error(), Some(Http2Error::NoH2 { alpn: None })),
-            "{e:?}"
-        );
-        let message = crate::errors::reads_well(&e, None);
-        assert!(message.contains("did not agree on h2"), "{message}");
+        let pool = Pool::builder(manager).build().await.unwrap();
+        for _ in 0..3 {
+            let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+            let request = http::Request::get("/").body(Full::default()).unwrap();
+            let body = conn.send_request(request).await.unwrap().into_body();
+            assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
+        }
+        assert_eq!((pool.state().counters.dials, server.handshakes()), (1, 1));
+        assert_eq!(*server.schemes.lock(), ["https", "https", "https"]);
+    }
+
+    #[tokio::test]
+    async fn a_tls_server_without_h2_in_alpn_fails_the_http2_dial() {
+        let ca = Ca::new("test CA");
+        // One that offers only HTTP/1.1 (rustls refuses the handshake), one
+        // that does no ALPN at all (the handshake completes, with no protocol).
+        for offers in [&[&b"http/1.1"[..]][..], &[]] {
+            let server = TlsServer::start(ca.server(Leaf::Good, offers, false), Serve::Http2).await;
+            let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+            let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
+            let e = pool.get_for(&server.localhost()).await.unwrap_err();
+            assert!(
+                matches!(e.manager_error(), Some(Http2Error::NoH2 { alpn: None })),
+                "{e:?}"
+            );
+            let message = crate::errors::reads_well(&e, None);
+            assert!(message.contains("did not agree on h2"), "{message}");
+        }
     }
 }
 

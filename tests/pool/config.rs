@@ -327,6 +327,93 @@ refused!(
 refused!(max_connecting_zero: |b| b.max_connecting(0) => "max_connecting", mentions ["at least 1"]);
 refused!(max_borrowers_zero: |b| b.max_borrowers(0) => "max_borrowers", mentions ["at least 1"]);
 
+/// A duration as the defaults table writes it: `500 ms`, `10 s`, `30 min`.
+fn written(d: Duration) -> String {
+    match (d.as_secs(), d.subsec_millis()) {
+        (s, 0) if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        (s, 0) => format!("{s} s"),
+        _ => format!("{} ms", d.as_millis()),
+    }
+}
+
+/// The defaults table in the `Builder` docs (the one place that says why
+/// each default was chosen) gives each `defaults` constant's value: a
+/// constant changed without its row fails here.
+#[test]
+fn the_builder_docs_table_gives_each_default_s_value() {
+    let source = include_str!("../../src/builder.rs");
+    let row = |setting: &str| -> String {
+        let start = format!("/// | `{setting}` | ");
+        let line = source
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no row for `{setting}` in the Builder docs"));
+        line[start.len()..].split(" | ").next().unwrap().to_owned()
+    };
+    let HealthCheck::IfIdleFor(bypass) = defaults::HEALTH_CHECK else {
+        panic!("the table says IfIdleFor");
+    };
+    // (the constant, its value as written; the setting is the constant's
+    // name in lower case, but for `backoff`)
+    let expected = [
+        ("MAX_OPEN", defaults::MAX_OPEN.to_string()),
+        ("CONNECT_TIMEOUT", written(defaults::CONNECT_TIMEOUT)),
+        ("CHECKOUT_TIMEOUT", written(defaults::CHECKOUT_TIMEOUT)),
+        ("IDLE_TIMEOUT", written(defaults::IDLE_TIMEOUT)),
+        ("MAX_LIFETIME", written(defaults::MAX_LIFETIME)),
+        ("JITTER", defaults::JITTER.to_string()),
+        ("HEALTH_CHECK", format!("`IfIdleFor({})`", written(bypass))),
+        ("PING_TIMEOUT", written(defaults::PING_TIMEOUT)),
+        ("KEEPALIVE_INTERVAL", written(defaults::KEEPALIVE_INTERVAL)),
+        ("KEEPALIVE_TIMEOUT", written(defaults::KEEPALIVE_TIMEOUT)),
+        (
+            "BACKOFF_BASE",
+            format!(
+                "{} doubling to {}",
+                written(defaults::BACKOFF_BASE),
+                written(defaults::BACKOFF_CAP)
+            ),
+        ),
+        ("MAX_CONNECTING", defaults::MAX_CONNECTING.to_string()),
+        ("MAX_BORROWERS", defaults::MAX_BORROWERS.to_string()),
+        (
+            "ACQUIRE_SLOW_THRESHOLD",
+            written(defaults::ACQUIRE_SLOW_THRESHOLD),
+        ),
+        ("NAME", format!("`\"{}\"`", defaults::NAME)),
+    ];
+    let mut linked = vec!["BACKOFF_CAP", "KEEPALIVE_MAX_MISSED"];
+    for (constant, value) in expected {
+        let setting = match constant {
+            "BACKOFF_BASE" => "backoff".to_owned(),
+            _ => constant.to_lowercase(),
+        };
+        let cell = row(&setting);
+        assert!(
+            cell.starts_with(&format!("{value} ([`defaults::{constant}`]")),
+            "`{setting}`: the table says {cell:?}, the constant is {value}"
+        );
+        linked.push(constant);
+    }
+    let missed = row("keepalive_max_missed");
+    assert!(
+        missed.contains(&format!(
+            ": {} ([`defaults::KEEPALIVE_MAX_MISSED`]",
+            defaults::KEEPALIVE_MAX_MISSED
+        )),
+        "{missed}"
+    );
+    // Every constant the table links to was checked above.
+    for (i, _) in source.match_indices("[`defaults::") {
+        let name = &source[i + 12..];
+        let name = &name[..name.find('`').unwrap()];
+        assert!(
+            linked.contains(&name),
+            "defaults::{name} is in the table but not checked"
+        );
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn documented_defaults() {
     assert_eq!(defaults::MAX_OPEN, 100);
