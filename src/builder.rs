@@ -168,6 +168,11 @@ impl<M: Manager> Builder<M> {
     /// How long a get may wait for a connection before it fails with
     /// [`Error::Timeout`](crate::Error::Timeout). `None` waits forever (an
     /// explicit opt-in: a dead backend then hangs its callers). Non-zero.
+    ///
+    /// The deadline costs a waiting get no timer: the pool's maintenance
+    /// task wakes the getter when it passes (a getter on a runtime other
+    /// than the pool's arms a timer of its own too, since the pool's
+    /// runtime may not be driven).
     pub fn checkout_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.checkout_timeout = d.into();
         self

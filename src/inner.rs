@@ -205,6 +205,12 @@ impl<M: Manager> PoolInner<M> {
         }
     }
 
+    /// Whether the caller runs on the runtime the pool's tasks (dials,
+    /// maintenance) run on.
+    pub(crate) fn on_own_runtime(&self) -> bool {
+        Handle::try_current().is_ok_and(|h| h.id() == self.runtime.id())
+    }
+
     /// The key `id` names, for a log line (takes the lock).
     pub(crate) fn key(&self, id: KeyId) -> M::Key {
         self.state.lock().key(id)

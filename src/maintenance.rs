@@ -1,7 +1,8 @@
 //! The maintenance task: one per pool, asleep until the earliest deadline.
 //!
 //! It closes idle connections past their idle timeout or lifetime, starts
-//! keepalive pings and refills `min_idle` after a backoff, all through
+//! keepalive pings, refills `min_idle` after a backoff and wakes the
+//! getters whose checkout deadline passed, all through
 //! [`Transition::maintain`](crate::core::Transition::maintain), then sleeps until the
 //! next deadline in the pool's deadline heap or until a transition adds an
 //! earlier one (`Effects::rearm`). It wakes exactly at a deadline (tokio's

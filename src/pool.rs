@@ -8,10 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use tokio::runtime::Handle;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::builder::Builder;
@@ -267,12 +265,7 @@ impl<M: Manager> Pool<M> {
     ) -> Result<Pooled<M>, Error<M::Error>> {
         let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
-        let deadline = || {
-            config
-                .set
-                .checkout_timeout
-                .map(|t| (start + t).into_instant())
-        };
+        let deadline = || config.set.checkout_timeout.map(|t| start + t);
         loop {
             let (mut conn, ping) = match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
@@ -308,11 +301,17 @@ impl<M: Manager> Pool<M> {
                 Attempt::Check(conn) => (conn, true),
                 Attempt::Vet(conn) => (conn, false),
                 Attempt::Again => {
-                    attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
+                    attempt = self.attempt(
+                        key,
+                        Round::Retry { began: start },
+                        self.inner.clock.now(),
+                        site,
+                    );
                     continue;
                 }
             };
-            match vetting::vet(&self.inner, &mut conn, key, ping, deadline()).await {
+            let deadline = deadline().map(Tick::into_instant);
+            match vetting::vet(&self.inner, &mut conn, key, ping, deadline).await {
                 Verdict::Lend => return Ok(conn),
                 Verdict::Close(reason) => Pooled::close_for(conn, reason),
                 Verdict::TimedOut => {
@@ -325,7 +324,12 @@ impl<M: Manager> Pool<M> {
                     return Err(self.explain(err, key));
                 }
             }
-            attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
+            attempt = self.attempt(
+                key,
+                Round::Retry { began: start },
+                self.inner.clock.now(),
+                site,
+            );
         }
     }
 
@@ -339,8 +343,7 @@ impl<M: Manager> Pool<M> {
             Error::Timeout {
                 foreign_runtime, ..
             } => {
-                *foreign_runtime =
-                    Handle::try_current().map_or(true, |h| h.id() != self.inner.runtime.id());
+                *foreign_runtime = !self.inner.on_own_runtime();
             }
             Error::Backoff { key: name, .. } if !State::<M>::ONE_KEY => {
                 let manager = &self.inner.manager;
@@ -353,18 +356,25 @@ impl<M: Manager> Pool<M> {
         e
     }
 
-    async fn wait(&self, id: WaiterId, deadline: Option<Instant>) -> Outcome<M> {
+    /// Waits on slot `id` until served, or until `deadline`. The pool's
+    /// maintenance task wakes the getter at its deadline (see
+    /// `store::waiters`); a getter on another runtime, which that task's
+    /// runtime may not serve, arms a timer of its own as well.
+    async fn wait(&self, id: WaiterId, deadline: Option<Tick>) -> Outcome<M> {
         let mut waiting = Waiting {
             inner: &self.inner,
             id,
+            deadline: deadline.filter(|&at| at < Tick::NEVER),
             done: false,
         };
-        match deadline {
-            None => (&mut waiting).await,
-            Some(deadline) => match tokio::time::timeout_at(deadline, &mut waiting).await {
-                Ok(outcome) => outcome,
-                Err(_) => waiting.expire(),
-            },
+        match waiting.deadline {
+            Some(at) if !self.inner.on_own_runtime() => {
+                match tokio::time::timeout_at(at.into_instant(), &mut waiting).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => waiting.expire(),
+                }
+            }
+            _ => (&mut waiting).await,
         }
     }
 
@@ -446,6 +456,8 @@ enum Attempt<M: Manager> {
 struct Waiting<'a, M: Manager> {
     inner: &'a Arc<PoolInner<M>>,
     id: WaiterId,
+    /// The checkout deadline, if any.
+    deadline: Option<Tick>,
     /// Set once the slot is gone (picked up or expired).
     done: bool,
 }
@@ -468,6 +480,9 @@ impl<M: Manager> Future for Waiting<'_, M> {
                 self.done = true;
                 Poll::Ready(outcome)
             }
+            // Woken at the deadline by the maintenance task, which read the
+            // same clock: it has passed for this reading too.
+            None if self.deadline.is_some_and(|at| Tick::now() >= at) => Poll::Ready(self.expire()),
             None => Poll::Pending,
         }
     }

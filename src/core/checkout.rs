@@ -46,10 +46,23 @@ pub(crate) enum Ping {
 /// retry after a broken or unhealthy idle connection does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Round {
-    /// The getter's first checkout: counted.
+    /// The getter's first checkout (at the transition's `now`): counted.
     First,
-    /// A later one: not counted again.
-    Retry,
+    /// A later one, of a get that began at `began`: not counted again.
+    Retry {
+        /// When the get began (its checkout deadline counts from there).
+        began: Tick,
+    },
+}
+
+impl Round {
+    /// When the get began, for a checkout at `now`.
+    fn began(self, now: Tick) -> Tick {
+        match self {
+            Round::First => now,
+            Round::Retry { began } => began,
+        }
+    }
 }
 
 /// What a getter that found no idle connection waits behind (for the slow
@@ -254,6 +267,12 @@ impl<M: Manager> Transition<'_, M> {
             return Err(Error::TooManyWaiters { max_waiters });
         }
         let w = self.st.waiters.insert(id, self.now, site);
+        if let Some(timeout) = self.config.set.checkout_timeout {
+            let at = round.began(self.now) + timeout;
+            if at < Tick::NEVER && self.st.waiters.set_deadline(w, at) {
+                self.arm(at);
+            }
+        }
         self.st.counters.gets_waited += 1;
         let entry = self.st.keys.recount(id, Change::Wait);
         entry.counters.gets_waited += 1;

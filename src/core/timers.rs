@@ -10,6 +10,10 @@
 //! comes back through the hand-off: see `tending`). Checkout and return look at the same
 //! record, so a stale or expired connection is never lent even between two
 //! wake-ups.
+//!
+//! The same task wakes the getters whose checkout deadline passed (the
+//! waiters' deadline queue, see `store::waiters`): a getter that waits arms
+//! no timer of its own.
 
 use super::Transition;
 use super::tending::Tending;
@@ -21,8 +25,8 @@ use crate::store::{Due, IdleTimeout};
 impl<M: Manager> Transition<'_, M> {
     /// The maintenance task's turn at `now`: closes idle connections past
     /// their lifetime or idle timeout (keeping `min_idle`), takes out those
-    /// due a keepalive ping, refills keys whose backoff ended. Returns when
-    /// to run next.
+    /// due a keepalive ping, refills keys whose backoff ended, wakes the
+    /// getters past their checkout deadline. Returns when to run next.
     pub(crate) fn maintain(mut self) -> Option<Tick> {
         if self.st.closed {
             return None;
@@ -84,7 +88,12 @@ impl<M: Manager> Transition<'_, M> {
                 self.schedule(at, Due::Idle(r));
             }
         }
-        let next = self.st.deadlines.next();
+        let fx = &mut self.fx;
+        let next_waiter = self.st.waiters.wake_due(self.now, |waker| fx.wake(waker));
+        let next = match (self.st.deadlines.next(), next_waiter) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.st.timer_at = next;
         self.finish();
         next

@@ -344,6 +344,42 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
     check_counts(&pool, &[()]);
 }
 
+/// A getter whose health check failed waits for a dial: its deadline still
+/// counts from its `get` (3 s), not from the wait that began when the
+/// check failed (at 1 s).
+#[tokio::test(start_paused = true)]
+async fn a_getter_that_waits_after_a_failed_check_times_out_at_its_get_s_deadline() {
+    let (mock, pool) = U::pool(|b| {
+        b.health_check(HealthCheck::Always)
+            .ping_timeout(secs(1))
+            .checkout_timeout(secs(3))
+            .max_open(1)
+            .initial(1)
+    })
+    .await;
+    let t0 = Instant::now();
+    mock.conn(1).mute();
+    mock.push((), Step::Hang);
+
+    let g = spawn_get(&pool, ());
+    at(t0 + secs(2)).await;
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, dialing: 1, waiting: 1, ..ZERO },
+        "the check failed at 1 s: the getter waits for a dial"
+    );
+    at(t0 + secs(3) - ms(1)).await;
+    assert!(!g.is_finished());
+    match join(g).await {
+        Err(Error::Timeout { waited, .. }) => assert_eq!(waited, secs(2)),
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert_eq!(Instant::now(), t0 + secs(3));
+    assert_eq!(pool.state().counters.timeouts, 1);
+    assert_eq!(counts(&pool), Counts { open: 1, dialing: 1, ..ZERO });
+    check_counts(&pool, &[()]);
+}
+
 /// Same, with the key still holding another (lent) connection, so the key
 /// is not forgotten when the checked connection closes: `Error::Timeout` at
 /// exactly 500 ms, the muted connection closed, counts exact.
