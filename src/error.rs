@@ -135,7 +135,8 @@ pub enum Error<E> {
     /// became available.
     #[non_exhaustive]
     Timeout {
-        /// How long the getter waited.
+        /// How long the getter waited, from its `get` (the health checks
+        /// of idle connections it tried first included).
         waited: Duration,
         /// The key's most recent dial failure, if its last dial failed: the
         /// likely reason nothing arrived.

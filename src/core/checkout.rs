@@ -266,9 +266,12 @@ impl<M: Manager> Transition<'_, M> {
             self.finish();
             return Err(Error::TooManyWaiters { max_waiters });
         }
-        let w = self.st.waiters.insert(id, self.now, site);
+        // A retry's wait counts from its get: its `Timeout` says how long
+        // the getter waited in all, the health checks included.
+        let began = round.began(self.now);
+        let w = self.st.waiters.insert(id, began, site);
         if let Some(timeout) = self.config.set.checkout_timeout {
-            let at = round.began(self.now) + timeout;
+            let at = began + timeout;
             if at < Tick::NEVER && self.st.waiters.set_deadline(w, at) {
                 self.arm(at);
             }
