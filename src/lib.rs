@@ -12,7 +12,8 @@
 //!
 //! Connections age on a schedule without a timer each: one maintenance task
 //! per pool sleeps until the earliest deadline (idle timeout, lifetime with
-//! jitter, next keepalive ping) and wakes exactly then. Idle connections are
+//! jitter, next keepalive ping, a waiting getter's checkout deadline) and
+//! wakes exactly then. Idle connections are
 //! pinged in the background so dead ones are found before a user meets
 //! them, and a connection idle for a while is pinged again before it is lent
 //! ([`HealthCheck`]). A key whose dials fail backs off exponentially, and
