@@ -266,6 +266,9 @@ impl<M: Manager> Pool<M> {
         let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
         let deadline = || config.set.checkout_timeout.map(|t| start + t);
+        // Whether `attempt` is a retry (after a broken or unhealthy idle
+        // connection).
+        let mut retried = false;
         loop {
             let (mut conn, ping) = match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
@@ -278,7 +281,10 @@ impl<M: Manager> Pool<M> {
                         behind = behind.as_str(),
                         outcome = tracing::field::Empty,
                     );
-                    let outcome = self.wait(w, deadline()).instrument(span.clone()).await;
+                    let outcome = self
+                        .wait(w, start, deadline(), retried)
+                        .instrument(span.clone())
+                        .await;
                     let outcome_name = outcome_name::<M>(&outcome);
                     span.record("outcome", outcome_name);
                     let waited = self.inner.clock.now().saturating_duration_since(start);
@@ -301,12 +307,8 @@ impl<M: Manager> Pool<M> {
                 Attempt::Check(conn) => (conn, true),
                 Attempt::Vet(conn) => (conn, false),
                 Attempt::Again => {
-                    attempt = self.attempt(
-                        key,
-                        Round::Retry { began: start },
-                        self.inner.clock.now(),
-                        site,
-                    );
+                    retried = true;
+                    attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
                     continue;
                 }
             };
@@ -324,12 +326,8 @@ impl<M: Manager> Pool<M> {
                     return Err(self.explain(err, key));
                 }
             }
-            attempt = self.attempt(
-                key,
-                Round::Retry { began: start },
-                self.inner.clock.now(),
-                site,
-            );
+            retried = true;
+            attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
         }
     }
 
@@ -356,19 +354,28 @@ impl<M: Manager> Pool<M> {
         e
     }
 
-    /// Waits on slot `id` until served, or until `deadline`. The pool's
-    /// maintenance task wakes the getter at its deadline (see
-    /// `store::waiters`); a getter on another runtime, which that task's
-    /// runtime may not serve, arms a timer of its own as well.
-    async fn wait(&self, id: WaiterId, deadline: Option<Tick>) -> Outcome<M> {
+    /// Waits on slot `id` until served, or until `deadline`, for a get
+    /// that began at `began`. The pool's maintenance task wakes the getter
+    /// at its first checkout's deadline (see `store::waiters`). A getter
+    /// that `retried` (its deadline is earlier than that), or that runs on
+    /// another runtime (which the pool's may not serve), arms a timer of
+    /// its own as well.
+    async fn wait(
+        &self,
+        id: WaiterId,
+        began: Tick,
+        deadline: Option<Tick>,
+        retried: bool,
+    ) -> Outcome<M> {
         let mut waiting = Waiting {
             inner: &self.inner,
             id,
+            began,
             deadline: deadline.filter(|&at| at < Tick::NEVER),
             done: false,
         };
         match waiting.deadline {
-            Some(at) if !self.inner.on_own_runtime() => {
+            Some(at) if retried || !self.inner.on_own_runtime() => {
                 match tokio::time::timeout_at(at.into_instant(), &mut waiting).await {
                     Ok(outcome) => outcome,
                     Err(_) => waiting.expire(),
@@ -456,6 +463,8 @@ enum Attempt<M: Manager> {
 struct Waiting<'a, M: Manager> {
     inner: &'a Arc<PoolInner<M>>,
     id: WaiterId,
+    /// When the get began.
+    began: Tick,
     /// The checkout deadline, if any.
     deadline: Option<Tick>,
     /// Set once the slot is gone (picked up or expired).
@@ -466,7 +475,8 @@ impl<M: Manager> Waiting<'_, M> {
     fn expire(&mut self) -> Outcome<M> {
         self.done = true;
         let id = self.id;
-        self.inner.transition(Tick::now(), |t| t.expire(id))
+        let began = self.began;
+        self.inner.transition(Tick::now(), |t| t.expire(id, began))
     }
 }
 

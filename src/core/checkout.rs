@@ -46,23 +46,10 @@ pub(crate) enum Ping {
 /// retry after a broken or unhealthy idle connection does not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Round {
-    /// The getter's first checkout (at the transition's `now`): counted.
+    /// The getter's first checkout: counted.
     First,
-    /// A later one, of a get that began at `began`: not counted again.
-    Retry {
-        /// When the get began (its checkout deadline counts from there).
-        began: Tick,
-    },
-}
-
-impl Round {
-    /// When the get began, for a checkout at `now`.
-    fn began(self, now: Tick) -> Tick {
-        match self {
-            Round::First => now,
-            Round::Retry { began } => began,
-        }
-    }
+    /// A later one: not counted again.
+    Retry,
 }
 
 /// What a getter that found no idle connection waits behind (for the slow
@@ -266,12 +253,12 @@ impl<M: Manager> Transition<'_, M> {
             self.finish();
             return Err(Error::TooManyWaiters { max_waiters });
         }
-        // A retry's wait counts from its get: its `Timeout` says how long
-        // the getter waited in all, the health checks included.
-        let began = round.began(self.now);
-        let w = self.st.waiters.insert(id, began, site);
+        let w = self.st.waiters.insert(id, self.now, site);
+        // The get's deadline if this is its first checkout. A retry's is
+        // earlier (it counts from the get): its getter arms a timer of its
+        // own for it (retries are rare), and this later entry only backs it.
         if let Some(timeout) = self.config.set.checkout_timeout {
-            let at = began + timeout;
+            let at = self.now + timeout;
             if at < Tick::NEVER && self.st.waiters.set_deadline(w, at) {
                 self.arm(at);
             }

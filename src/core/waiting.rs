@@ -105,10 +105,11 @@ impl<M: Manager> Transition<'_, M> {
         result
     }
 
-    /// A getter hit its deadline: the outcome if one arrived just in time,
-    /// else the timeout error (with the key's last dial error).
-    pub(crate) fn expire(self, w: WaiterId) -> Outcome<M> {
-        let Some((id, since)) = self.st.waiters.live(w).map(|w| (w.key, w.since)) else {
+    /// A getter whose get began at `began` hit its deadline: the outcome
+    /// if one arrived just in time, else the timeout error (with the key's
+    /// last dial error, and how long the get took).
+    pub(crate) fn expire(self, w: WaiterId, began: Tick) -> Outcome<M> {
+        let Some(id) = self.st.waiters.live(w).map(|w| w.key) else {
             // Served just in time.
             return self
                 .cancel(w, Arrived::Take)
@@ -117,7 +118,7 @@ impl<M: Manager> Transition<'_, M> {
         // Still waiting, so the key is alive: read it before the cancel may forget it.
         let err = self
             .st
-            .timeout_error(id, Tick::now().saturating_duration_since(since));
+            .timeout_error(id, Tick::now().saturating_duration_since(began));
         self.cancel(w, Arrived::PassOn);
         Err(err)
     }

@@ -115,8 +115,8 @@ impl<T> Waiters<T> {
         let place = if at_back {
             self.deadlines.len()
         } else {
-            // A retry (its deadline counts from its first attempt), or a
-            // getter that read the clock just before another.
+            // A getter that read the clock just before another took the
+            // lock.
             self.deadlines.partition_point(|&(t, _)| t <= at)
         };
         self.deadlines.insert(place, (at, id));
@@ -260,7 +260,8 @@ mod tests {
         );
         assert!(w.set_deadline(a, t(100)), "the first is the earliest");
         assert!(!w.set_deadline(b, t(300)));
-        // A retry's deadline, earlier than the last: sorted in, not last.
+        // A deadline earlier than the last (a getter that read the clock
+        // first but took the lock second): sorted in, not last.
         assert!(!w.set_deadline(c, t(200)));
         let order: Vec<_> = w.deadlines.iter().map(|d| d.1).collect();
         assert_eq!(order, [a, c, b]);
