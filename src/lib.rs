@@ -38,8 +38,9 @@
 //!
 //! Multiplexed connections (HTTP/2, gRPC channels) are lent *shared*: a
 //! manager that answers [`Lending::shared`] gets each borrower its own
-//! handle to a connection with room, least loaded first, and a new dial only
-//! when every open connection of the key is full.
+//! handle to a connection with room (an idle one, then the least loaded; see
+//! [`Lending`] for filling one first), and a new dial only when every open
+//! connection of the key is full.
 //!
 //! ```
 //! use connpool::{Manager, Pool, async_trait};

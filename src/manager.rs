@@ -17,17 +17,27 @@ use async_trait::async_trait;
 /// [`max_borrowers`](crate::Builder::max_borrowers) cap, and treats a limit
 /// of 0 or 1 as exclusive.
 ///
+/// Which shared connection of a key takes a borrower: by default an idle one
+/// before one that has borrowers, so the load spreads over the connections
+/// the key has open; among connections with borrowers, the least loaded
+/// with room. [`fill_first`](Lending::fill_first) turns the first half
+/// around, for a protocol whose connection carries pipelined commands more
+/// cheaply than several connections do.
+///
 /// ```
 /// use connpool::Lending;
 ///
 /// let shared = Lending::<std::sync::Arc<String>>::shared(100);
 /// assert_eq!(shared.max_borrowers(), 100);
+/// assert!(!shared.fills_first());
+/// assert!(shared.fill_first().fills_first());
 /// assert_eq!(Lending::<String>::exclusive().max_borrowers(), 1);
 /// ```
 pub struct Lending<C> {
     max_borrowers: usize,
     /// How a borrower's handle is made (`C::clone`); `None`: exclusive.
     share: Option<Share<C>>,
+    fill_first: bool,
 }
 
 /// Makes a borrower's handle to a shared connection.
@@ -39,7 +49,30 @@ impl<C> Lending<C> {
         Self {
             max_borrowers: 1,
             share: None,
+            fill_first: false,
         }
+    }
+
+    /// Shared connections of the key that have borrowers take new ones
+    /// while they have room, before an idle connection takes any: the
+    /// borrowers fill as few connections as they can, and a spare one rests
+    /// idle (and closes at its idle timeout).
+    ///
+    /// For a protocol whose server answers one connection's pipelined
+    /// commands more cheaply than the same commands over several
+    /// connections: Redis ([`RedisManager`](crate::managers::redis::RedisManager)
+    /// sets it), 64 tasks doing `GET`s on one connection instead of two.
+    /// Not for HTTP/2 or gRPC, whose servers serve each connection from its
+    /// own task: spreading over the open connections is faster there.
+    /// (No effect on exclusive lending.)
+    pub fn fill_first(mut self) -> Self {
+        self.fill_first = true;
+        self
+    }
+
+    /// Whether [`fill_first`](Lending::fill_first) was set.
+    pub fn fills_first(&self) -> bool {
+        self.fill_first
     }
 
     /// How many borrowers may hold the connection at once (1: exclusive).
@@ -69,6 +102,7 @@ impl<C: Clone> Lending<C> {
         Self {
             max_borrowers,
             share: Some(C::clone),
+            fill_first: false,
         }
     }
 }
@@ -85,6 +119,9 @@ impl<C> std::fmt::Debug for Lending<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.share {
             None => f.write_str("Lending::Exclusive"),
+            Some(_) if self.fill_first => {
+                write!(f, "Lending::Shared({}).fill_first()", self.max_borrowers)
+            }
             Some(_) => write!(f, "Lending::Shared({})", self.max_borrowers),
         }
     }
@@ -184,8 +221,10 @@ pub trait Manager: Send + Sync + 'static {
     /// A multiplexed connection (an HTTP/2 connection, a gRPC channel)
     /// returns [`Lending::shared`]: the pool then hands each borrower its own
     /// handle (a clone of the connection), up to that many at once, prefers
-    /// the least-loaded connection of the key, and dials another one only
-    /// when every open connection of the key is at its limit.
+    /// an idle connection of the key, then the least-loaded one (or, with
+    /// [`Lending::fill_first`], one that has borrowers first), and dials
+    /// another one only when every open connection of the key is at its
+    /// limit.
     fn lending(&self, conn: &Self::Connection) -> Lending<Self::Connection> {
         let _ = conn;
         Lending::exclusive()

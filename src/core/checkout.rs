@@ -1,14 +1,15 @@
 //! **Getting** ([`Transition::checkout`]): take the newest idle connection
 //! of the key (closing stale or expired ones met on the way, and telling the
-//! getter whether the health-check policy wants it pinged first); otherwise,
-//! unless the key is in backoff (then fail at once), open a waiter slot,
-//! queue it on the key's `idle_waiters` and find a dial for it: start one if
-//! the key and the pool are under their caps; at the pool cap, evict the
-//! least recently used idle connection of another key to make room;
-//! otherwise queue it on the key's `dial_waiters` (key at its cap or at
-//! `max_connecting`) or the pool's global dial queue (pool at its cap). The
-//! waiter is then served by whichever comes first: a connection of its key
-//! coming free, or its dial.
+//! getter whether the health-check policy wants it pinged first), or a
+//! handle to its least-loaded shared connection with room (first, for a key
+//! that fills its shared connections first); otherwise, unless the key is
+//! in backoff (then fail at once), open a waiter slot, queue it on the
+//! key's `idle_waiters` and find a dial for it: start one if the key and
+//! the pool are under their caps; at the pool cap, evict the least recently
+//! used idle connection of another key to make room; otherwise queue it on
+//! the key's `dial_waiters` (key at its cap or at `max_connecting`) or the
+//! pool's global dial queue (pool at its cap). The waiter is then served by
+//! whichever comes first: a connection of its key coming free, or its dial.
 
 use std::time::Duration;
 
@@ -199,6 +200,12 @@ impl<M: Manager> Transition<'_, M> {
         if count {
             self.st.counters.gets += 1;
         }
+        if self.st.borrowed.borrowers() > 0
+            && let Some(lent) = self.lend_filling(id, count)
+        {
+            self.finish();
+            return Ok(Checkout::Lent(id, lent, Ping::NotDue));
+        }
         while let Some((cid, conn)) = self.st.records.newest(id) {
             // `len_of` still counts `conn`: closing it keeps `min_idle` iff
             // `len_of > min_idle`.
@@ -272,6 +279,24 @@ impl<M: Manager> Transition<'_, M> {
         self.refill(id);
         self.finish();
         Ok(Checkout::Wait(w, behind))
+    }
+
+    /// Of a key that fills its shared connections first: a handle to one
+    /// that has borrowers and room, which takes the getter before an idle
+    /// connection does (its get counted in the key if `count`).
+    #[inline(never)]
+    fn lend_filling(&mut self, id: KeyId, count: bool) -> Option<Lent<M::Connection>> {
+        if !self.st.keys.get(id).fill_first {
+            return None;
+        }
+        let slot = self
+            .st
+            .borrowed
+            .least_loaded(id, |conn| conn.retirement(self.now, self.config))?;
+        if count {
+            self.st.keys.get_mut(id).counters.gets += 1;
+        }
+        Some(self.st.borrowed.lend(slot))
     }
 
     /// Starts a dial for the new waiter `w`, or queues it for one; tells

@@ -88,6 +88,7 @@ impl<M: Manager> Transition<'_, M> {
                 let (max_borrowers, share) = lending.clamped(self.config.set.max_borrowers);
                 conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
                 entry.share_hint = max_borrowers;
+                entry.fill_first = lending.fills_first();
                 if let Some(share) = share {
                     self.st.borrowed.set_share(share);
                 }

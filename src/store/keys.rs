@@ -55,6 +55,10 @@ pub(crate) struct KeyEntry<K, E> {
     /// succeeded, or when it lends exclusively): how many waiters a dial in
     /// flight is expected to serve.
     pub(crate) share_hint: usize,
+    /// Its shared connections with borrowers take new ones before an idle
+    /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
+    /// last dialed connection).
+    pub(crate) fill_first: bool,
     /// When its last dial failed (`None` once one succeeds): the key, its
     /// `last_error` and `failures` are remembered `failure_memory` past it.
     pub(crate) failed_at: Option<Tick>,
@@ -90,6 +94,7 @@ impl<K, E> KeyEntry<K, E> {
             last_error: None,
             counters: Counters::default(),
             share_hint: 1,
+            fill_first: false,
             failed_at: None,
         }
     }

@@ -101,6 +101,38 @@ async fn shared_borrowers_pipeline_on_one_connection() {
     assert_eq!(key_counts(&pool, &key).unwrap().open, 1);
 }
 
+/// A shared connection that has borrowers takes the next one while it has
+/// room: a spare connection rests idle instead of taking half the load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_borrowers_fill_one_connection_before_a_spare_one() {
+    let Some(server) = RedisServer::new() else {
+        return;
+    };
+    let manager: RedisManager = server.url("/0").parse().unwrap();
+    let key = manager.key();
+    let pool = Pool::builder(manager.max_borrowers(2))
+        .max_open_per_key(4)
+        .build()
+        .await
+        .unwrap();
+    // Three borrowers at two per connection: two connections, then both idle.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(pool.get_for(&key).await.unwrap());
+    }
+    drop(held);
+    eventually("both connections idle", async || {
+        key_counts(&pool, &key).is_some_and(|k| (k.open, k.idle) == (2, 2))
+    })
+    .await;
+    // Two borrowers now: both on one connection, the other stays idle.
+    let mut a = pool.get_for(&key).await.unwrap();
+    let mut b = pool.get_for(&key).await.unwrap();
+    assert_eq!(client_id(&mut a).await, client_id(&mut b).await);
+    let k = key_counts(&pool, &key).unwrap();
+    assert_eq!((k.open, k.idle, k.lent, k.borrowers), (2, 1, 1, 2));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exclusive_blpop_does_not_stall_shared_borrowers() {
     let Some(server) = RedisServer::new() else {

@@ -125,6 +125,56 @@ async fn the_least_loaded_connection_is_chosen_and_an_unborrowed_one_rests_idle(
     check_counts(&pool, &[()]);
 }
 
+/// `Lending::fill_first`: a connection that has borrowers takes the next
+/// one while it has room, before an idle one; among connections with
+/// borrowers, the least loaded.
+#[tokio::test(start_paused = true)]
+async fn a_key_that_fills_first_keeps_an_idle_connection_spare() {
+    let mock = shared_mock(4);
+    mock.fill_first();
+    let pool = mock.core_pool(|b| b.initial(2)).await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(ok(pool.get().await));
+    }
+    // All four on one connection; the other rests idle.
+    let l = loads(&held);
+    assert_eq!(l.len(), 1, "{l:?}");
+    let a = held[0].id;
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, idle: 1, lent: 1, borrowers: 4, ..ZERO }
+    );
+    // Room again on `a`: it takes the next borrower, not the idle one.
+    drop(held.pop());
+    settle().await;
+    held.push(ok(pool.get().await));
+    assert_eq!(held.last().unwrap().id, a);
+    // `a` is full: the idle connection is taken.
+    held.push(ok(pool.get().await));
+    let b = held.last().unwrap().id;
+    assert_ne!(b, a);
+    // Both have borrowers: the least loaded (`b`, 1 of 4) is chosen.
+    held.push(ok(pool.get().await));
+    let l = loads(&held);
+    assert_eq!((l[&a], l[&b]), (4, 2), "{l:?}");
+    // Every handle of `b` back: it rests idle, and `a`, with room again,
+    // takes the next borrower.
+    held.retain(|c| c.id != b);
+    drop(held.pop());
+    settle().await;
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, idle: 1, lent: 1, borrowers: 3, ..ZERO }
+    );
+    let c = ok(pool.get().await);
+    assert_eq!(c.id, a);
+    assert_eq!(mock.connects(), 2);
+    drop((c, held));
+    settle().await;
+    check_counts(&pool, &[()]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_limit_is_clamped_by_max_borrowers() {
     // A peer advertising a huge stream limit still fans out.

@@ -111,6 +111,7 @@ struct Inner<K> {
     ping_panics: Mutex<VecDeque<bool>>,
     /// Borrowers per connection for dials from now on (0: exclusive).
     share: AtomicUsize,
+    fill_first: std::sync::atomic::AtomicBool,
     /// How long every ping takes, in ms (0: it answers at once).
     ping_delay_ms: AtomicU64,
 }
@@ -147,6 +148,7 @@ impl<K: Eq + Hash + Clone> Mock<K> {
                 pings: Mutex::new(Vec::new()),
                 ping_panics: Mutex::new(VecDeque::new()),
                 share: AtomicUsize::new(0),
+                fill_first: std::sync::atomic::AtomicBool::new(false),
                 ping_delay_ms: AtomicU64::new(0),
             }),
         }
@@ -250,6 +252,12 @@ impl<K: Eq + Hash + Clone> Mock<K> {
     /// borrowers at once (the peer's "stream limit"); 0: exclusive.
     pub fn share(&self, limit: usize) {
         self.inner.share.store(limit, Ordering::SeqCst);
+    }
+
+    /// Shared connections dialed from now on fill first
+    /// (`Lending::fill_first`).
+    pub fn fill_first(&self) {
+        self.inner.fill_first.store(true, Ordering::SeqCst);
     }
 
     /// Every ping takes `d` (then answers as usual).
@@ -365,6 +373,7 @@ impl<K: Key> Manager for Mock<K> {
     fn lending(&self, _conn: &MockConn<K>) -> Lending<MockConn<K>> {
         match self.inner.share.load(Ordering::SeqCst) {
             0 => Lending::exclusive(),
+            n if self.inner.fill_first.load(Ordering::SeqCst) => Lending::shared(n).fill_first(),
             n => Lending::shared(n),
         }
     }

@@ -342,7 +342,7 @@ impl Manager for RedisManager {
 
     fn lending(&self, conn: &RedisConn) -> Lending<RedisConn> {
         match conn.lending {
-            RedisLending::Shared => Lending::shared(self.max_borrowers),
+            RedisLending::Shared => Lending::shared(self.max_borrowers).fill_first(),
             RedisLending::Exclusive => Lending::exclusive(),
         }
     }

@@ -4,10 +4,13 @@
 //! A multiplexed connection carries the commands of many callers at once,
 //! pipelined: what one connection does for a whole process, a pool of them
 //! lent one borrower at a time throws away. [`RedisManager`] answers
-//! [`Manager::lending`] with [`Lending::shared`], so the pool puts up to
+//! [`Manager::lending`] with [`Lending::shared`] and
+//! [`fill_first`](crate::Lending::fill_first), so the pool puts up to
 //! [`max_borrowers`](crate::Builder::max_borrowers) borrowers (100 by
 //! default) on one connection, each holding its own [`RedisConn`] handle,
-//! and dials another only when every connection of the key is that full.
+//! and takes another (idle, or dialed) only when every connection of the
+//! key that has borrowers is that full: the longer a connection's pipeline,
+//! the fewer system calls per command, on the server's one thread too.
 //! What it adds over one connection kept by hand: a connection that died
 //! (server restart, `CLIENT KILL`, a network failure) is noticed at once
 //! and replaced, the key backs off while the server is down (gets fail
@@ -16,7 +19,7 @@
 //! | [`Manager`] method | here |
 //! |---|---|
 //! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), TLS for `rediss://`, then redis-rs's setup (`HELLO`/`AUTH`, `SELECT`, `CLIENT SETINFO`) and the connection's driver spawned |
-//! | `lending` | the key's [`RedisLending`]: shared up to [`RedisManager::max_borrowers`], or exclusive |
+//! | `lending` | the key's [`RedisLending`]: shared up to [`RedisManager::max_borrowers`], filling a connection before another takes borrowers, or exclusive |
 //! | `is_broken` | the socket reached end of stream or failed, or the driver task ended: no round trip |
 //! | `ping` | `PING`, within the [`response_timeout`](RedisManager::response_timeout) |
 //! | `needs_recycle` | whether the borrower sent a command that changes the connection's state (or one failed) |
