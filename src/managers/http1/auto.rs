@@ -11,16 +11,16 @@ use http::uri::Scheme;
 use http_body_util::Full;
 
 use super::auto_conn::{AutoConn, AutoError};
-#[cfg(feature = "tls")]
 use super::error::Http1Error;
 use super::manager::{handshake, ping};
 use crate::manager::{Lending, Manager};
 use crate::managers::h2_frames::lend_by_stream_limit;
 use crate::managers::http2::Http2Manager;
 use crate::managers::service::RequestBody;
-use crate::managers::tcp::{Destination, TcpManager};
+use crate::managers::tcp::Destination;
 #[cfg(feature = "tls")]
-use crate::managers::tls::{MaybeTls, TlsConfig, alpn_of};
+use crate::managers::tls::TlsConfig;
+use crate::managers::transport::Transport;
 
 /// Makes HTTP/1.1 or HTTP/2 connections, as the server chooses in ALPN
 /// (over TLS) or as configured (plaintext), for a keyed
@@ -37,8 +37,8 @@ use crate::managers::tls::{MaybeTls, TlsConfig, alpn_of};
 pub struct AutoManager<B = Full<Bytes>> {
     h2: Http2Manager<B>,
     prior_knowledge: bool,
-    #[cfg(feature = "tls")]
-    tls: Option<TlsConfig>,
+    /// The HTTP/2 manager's TCP dialer, and this manager's TLS.
+    transport: Transport,
 }
 
 impl<B> Clone for AutoManager<B> {
@@ -46,26 +46,17 @@ impl<B> Clone for AutoManager<B> {
         Self {
             h2: self.h2.clone(),
             prior_knowledge: self.prior_knowledge,
-            #[cfg(feature = "tls")]
-            tls: self.tls.clone(),
+            transport: self.transport.clone(),
         }
     }
 }
 
 impl<B> fmt::Debug for AutoManager<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let tls = {
-            #[cfg(feature = "tls")]
-            {
-                self.tls.is_some()
-            }
-            #[cfg(not(feature = "tls"))]
-            false
-        };
         f.debug_struct("AutoManager")
             .field("h2", &self.h2)
             .field("http2_prior_knowledge", &self.prior_knowledge)
-            .field("tls", &tls)
+            .field("tls", &self.transport.is_tls())
             .finish()
     }
 }
@@ -74,11 +65,13 @@ impl AutoManager<Full<Bytes>> {
     /// A manager with the defaults (see the table), for requests with
     /// [`Full<Bytes>`] bodies.
     pub fn new() -> Self {
+        let h2 = Http2Manager::new();
+        let mut transport = Transport::default();
+        transport.set_tcp(h2.tcp().clone());
         Self {
-            h2: Http2Manager::new(),
+            h2,
             prior_knowledge: false,
-            #[cfg(feature = "tls")]
-            tls: None,
+            transport,
         }
     }
 }
@@ -95,8 +88,7 @@ impl<B> AutoManager<B> {
         AutoManager {
             h2: self.h2.with_body(),
             prior_knowledge: self.prior_knowledge,
-            #[cfg(feature = "tls")]
-            tls: self.tls,
+            transport: self.transport,
         }
     }
 
@@ -106,7 +98,7 @@ impl<B> AutoManager<B> {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
-        self.tls = Some(tls.with_alpn(&[b"h2", b"http/1.1"]));
+        self.transport.set_tls(tls, &[b"h2", b"http/1.1"]);
         self
     }
 
@@ -121,12 +113,9 @@ impl<B> AutoManager<B> {
     /// settings timeout) are used; its TCP dialer serves HTTP/1.1 too. Its
     /// own TLS setting is not used.
     pub fn with_http2(mut self, h2: Http2Manager<B>) -> Self {
+        self.transport.set_tcp(h2.tcp().clone());
         self.h2 = h2;
         self
-    }
-
-    fn tcp(&self) -> &TcpManager {
-        self.h2.tcp()
     }
 }
 
@@ -137,31 +126,25 @@ impl<B: RequestBody> Manager for AutoManager<B> {
     type Error = AutoError;
 
     async fn connect(&self, dest: &Destination) -> Result<AutoConn<B>, AutoError> {
-        let http1 = |e| AutoError::Http1(super::Http1Error::Connect(e));
-        let tcp = self.tcp().connect(dest).await.map_err(http1)?;
-        let peer = tcp.peer();
-        let local = tcp.local_addr().map_err(http1)?;
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(http1)?;
-            return if alpn_of(&stream).as_deref() == Some("h2") {
-                let io = MaybeTls::Tls(Box::new(stream));
-                let h2 = self.h2.setup(io, Scheme::HTTPS, dest, local, peer).await;
-                h2.map(AutoConn::Http2).map_err(AutoError::Http2)
-            } else if let Some(alpn) = alpn_of(&stream).filter(|p| p != "http/1.1") {
-                Err(AutoError::Http1(Http1Error::Alpn { alpn: Some(alpn) }))
-            } else {
-                let h1 = handshake(stream, dest, local, peer, true).await;
-                h1.map(AutoConn::Http1).map_err(AutoError::Http1)
-            };
+        let dialed = self
+            .transport
+            .dial(dest)
+            .await
+            .map_err(|e| AutoError::Http1(Http1Error::Connect(e.into_io())))?;
+        let (stream, local, peer) = (dialed.stream, dialed.local, dialed.peer);
+        let tls = self.transport.is_tls();
+        let (h2, scheme) = match dialed.alpn {
+            Some(alpn) if alpn == "h2" => (true, Scheme::HTTPS),
+            Some(alpn) if alpn != "http/1.1" => {
+                return Err(AutoError::Http1(Http1Error::Alpn { alpn: Some(alpn) }));
+            }
+            _ => (!tls && self.prior_knowledge, Scheme::HTTP),
+        };
+        if h2 {
+            let h2 = self.h2.setup(stream, scheme, dest, local, peer).await;
+            return h2.map(AutoConn::Http2).map_err(AutoError::Http2);
         }
-        if self.prior_knowledge {
-            let h2 = self
-                .h2
-                .setup(tcp.into_inner(), Scheme::HTTP, dest, local, peer);
-            return h2.await.map(AutoConn::Http2).map_err(AutoError::Http2);
-        }
-        let h1 = handshake(tcp.into_inner(), dest, local, peer, false).await;
+        let h1 = handshake(stream, dest, local, peer, tls).await;
         h1.map(AutoConn::Http1).map_err(AutoError::Http1)
     }
 
@@ -170,7 +153,7 @@ impl<B: RequestBody> Manager for AutoManager<B> {
         match conn {
             AutoConn::Http1(c) => ping(c).await.map_err(AutoError::Http1),
             AutoConn::Http2(c) => self.h2.ping(c).await.map_err(AutoError::Http2),
-            AutoConn::Unshared => Err(AutoError::Http1(super::Http1Error::Closed)),
+            AutoConn::Unshared => Err(AutoError::Http1(Http1Error::Closed)),
         }
     }
 

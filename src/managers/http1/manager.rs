@@ -18,7 +18,8 @@ use super::error::Http1Error;
 use crate::manager::Manager;
 use crate::managers::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
-use crate::managers::tls::{TlsConfig, alpn_of};
+use crate::managers::tls::TlsConfig;
+use crate::managers::transport::Transport;
 
 /// Makes HTTP/1.1 client connections for a keyed [`Pool`](crate::Pool),
 /// lent exclusively; request bodies of type `B`. See the
@@ -29,18 +30,14 @@ use crate::managers::tls::{TlsConfig, alpn_of};
 /// | [`with_tcp`](Http1Manager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | a request's head and body go out at once; a vanished server is found while the connection idles |
 /// | [`tls`](Http1Manager::tls) | off (plaintext) | `https` needs the caller's roots (or [`TlsConfig::webpki_roots`](crate::managers::tls::TlsConfig::webpki_roots)) |
 pub struct Http1Manager<B = Full<Bytes>> {
-    tcp: TcpManager,
-    #[cfg(feature = "tls")]
-    tls: Option<TlsConfig>,
+    transport: Transport,
     body: PhantomData<fn() -> B>,
 }
 
 impl<B> Clone for Http1Manager<B> {
     fn clone(&self) -> Self {
         Self {
-            tcp: self.tcp.clone(),
-            #[cfg(feature = "tls")]
-            tls: self.tls.clone(),
+            transport: self.transport.clone(),
             body: PhantomData,
         }
     }
@@ -49,7 +46,7 @@ impl<B> Clone for Http1Manager<B> {
 impl<B> fmt::Debug for Http1Manager<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http1Manager")
-            .field("tcp", &self.tcp)
+            .field("tcp", self.tcp())
             .field("tls", &self.is_tls())
             .finish()
     }
@@ -61,9 +58,7 @@ impl Http1Manager<Full<Bytes>> {
     /// another body type.
     pub fn new() -> Self {
         Self {
-            tcp: TcpManager::new(),
-            #[cfg(feature = "tls")]
-            tls: None,
+            transport: Transport::default(),
             body: PhantomData,
         }
     }
@@ -79,9 +74,7 @@ impl<B> Http1Manager<B> {
     /// The same manager for requests with bodies of type `C`.
     pub fn with_body<C>(self) -> Http1Manager<C> {
         Http1Manager {
-            tcp: self.tcp,
-            #[cfg(feature = "tls")]
-            tls: self.tls,
+            transport: self.transport,
             body: PhantomData,
         }
     }
@@ -93,29 +86,26 @@ impl<B> Http1Manager<B> {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
-        self.tls = Some(tls.with_alpn(&[b"http/1.1"]));
+        self.transport.set_tls(tls, &[b"http/1.1"]);
         self
     }
 
     /// Whether connections are made over TLS.
     pub fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        false
+        self.transport.is_tls()
     }
 
     /// The TCP dialer: its socket options (`TCP_NODELAY`, kernel keepalive)
     /// apply to every connection. Its ping and `unread_data_is_broken`
     /// setting are not used.
     pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
-        self.tcp = tcp;
+        self.transport.set_tcp(tcp);
         self
     }
 
     /// The TCP dialer.
     pub fn tcp(&self) -> &TcpManager {
-        &self.tcp
+        self.transport.tcp()
     }
 }
 
@@ -182,24 +172,18 @@ where
     type Error = Http1Error;
 
     async fn connect(&self, dest: &Destination) -> Result<Http1Conn<B>, Http1Error> {
-        let tcp = self.tcp.connect(dest).await.map_err(Http1Error::Connect)?;
-        let peer = tcp.peer();
-        let local = tcp.local_addr().map_err(Http1Error::Connect)?;
-        #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
-            let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
-                if e.kind() == std::io::ErrorKind::Unsupported {
-                    Http1Error::Alpn { alpn: None }
-                } else {
-                    Http1Error::Connect(e)
-                }
-            })?;
-            if let Some(alpn) = alpn_of(&stream).filter(|p| p != "http/1.1") {
-                return Err(Http1Error::Alpn { alpn: Some(alpn) });
+        let dialed = self.transport.dial(dest).await.map_err(|e| {
+            if e.refused_alpn() {
+                Http1Error::Alpn { alpn: None }
+            } else {
+                Http1Error::Connect(e.into_io())
             }
-            return handshake(stream, dest, local, peer, true).await;
+        })?;
+        if let Some(alpn) = dialed.alpn.filter(|p| p != "http/1.1") {
+            return Err(Http1Error::Alpn { alpn: Some(alpn) });
         }
-        handshake(tcp.into_inner(), dest, local, peer, false).await
+        let tls = self.is_tls();
+        handshake(dialed.stream, dest, dialed.local, dialed.peer, tls).await
     }
 
     /// No round trip: fails if the connection cannot carry another request

@@ -3,8 +3,6 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-#[cfg(feature = "tls")]
-use std::io;
 use std::marker::PhantomData;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -27,7 +25,8 @@ use crate::managers::h2_frames::{
 };
 use crate::managers::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
-use crate::managers::tls::{MaybeTls, TlsConfig, alpn_of};
+use crate::managers::tls::TlsConfig;
+use crate::managers::transport::Transport;
 
 /// Default [`keep_alive_interval`](Http2Manager::keep_alive_interval): a
 /// PING after 30 s without traffic from the server. Finds a silently dead
@@ -55,26 +54,22 @@ pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 /// | [`keep_alive_while_idle`](Http2Manager::keep_alive_while_idle) | on | the manager's `ping` is no round trip, so idle pooled connections are only probed by these PINGs (turn off, or raise the interval to ≥ 5 min, against gRPC servers) |
 /// | [`settings_timeout`](Http2Manager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 pub struct Http2Manager<B = Full<Bytes>> {
-    tcp: TcpManager,
+    transport: Transport,
     keep_alive_interval: Option<Duration>,
     keep_alive_timeout: Duration,
     keep_alive_while_idle: bool,
     settings_timeout: Duration,
-    #[cfg(feature = "tls")]
-    tls: Option<TlsConfig>,
     body: PhantomData<fn() -> B>,
 }
 
 impl<B> Clone for Http2Manager<B> {
     fn clone(&self) -> Self {
         Self {
-            tcp: self.tcp.clone(),
+            transport: self.transport.clone(),
             keep_alive_interval: self.keep_alive_interval,
             keep_alive_timeout: self.keep_alive_timeout,
             keep_alive_while_idle: self.keep_alive_while_idle,
             settings_timeout: self.settings_timeout,
-            #[cfg(feature = "tls")]
-            tls: self.tls.clone(),
             body: PhantomData,
         }
     }
@@ -83,7 +78,7 @@ impl<B> Clone for Http2Manager<B> {
 impl<B> fmt::Debug for Http2Manager<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http2Manager")
-            .field("tcp", &self.tcp)
+            .field("tcp", self.tcp())
             .field("keep_alive_interval", &self.keep_alive_interval)
             .field("keep_alive_timeout", &self.keep_alive_timeout)
             .field("keep_alive_while_idle", &self.keep_alive_while_idle)
@@ -99,13 +94,11 @@ impl Http2Manager<Full<Bytes>> {
     /// another body type.
     pub fn new() -> Self {
         Self {
-            tcp: TcpManager::new(),
+            transport: Transport::default(),
             keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
             keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
             keep_alive_while_idle: true,
             settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
-            #[cfg(feature = "tls")]
-            tls: None,
             body: PhantomData,
         }
     }
@@ -121,13 +114,11 @@ impl<B> Http2Manager<B> {
     /// The same manager for requests with bodies of type `C`.
     pub fn with_body<C>(self) -> Http2Manager<C> {
         Http2Manager {
-            tcp: self.tcp,
+            transport: self.transport,
             keep_alive_interval: self.keep_alive_interval,
             keep_alive_timeout: self.keep_alive_timeout,
             keep_alive_while_idle: self.keep_alive_while_idle,
             settings_timeout: self.settings_timeout,
-            #[cfg(feature = "tls")]
-            tls: self.tls,
             body: PhantomData,
         }
     }
@@ -139,23 +130,20 @@ impl<B> Http2Manager<B> {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
-        self.tls = Some(tls.with_alpn(&[b"h2"]));
+        self.transport.set_tls(tls, &[b"h2"]);
         self
     }
 
     /// Whether connections are made over TLS.
     pub fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        false
+        self.transport.is_tls()
     }
 
     /// The TCP dialer: its socket options (`TCP_NODELAY`, kernel keepalive)
     /// apply to every connection. Its ping and `unread_data_is_broken`
     /// setting are not used.
     pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
-        self.tcp = tcp;
+        self.transport.set_tcp(tcp);
         self
     }
 
@@ -189,7 +177,7 @@ impl<B> Http2Manager<B> {
 
     /// The TCP dialer.
     pub fn tcp(&self) -> &TcpManager {
-        &self.tcp
+        self.transport.tcp()
     }
 }
 
@@ -273,31 +261,23 @@ where
         key.to_string()
     }
     async fn connect(&self, dest: &Destination) -> Result<Http2Conn<B>, Http2Error> {
-        let tcp = self.tcp.connect(dest).await.map_err(Http2Error::Connect)?;
-        let peer = tcp.peer();
-        let local = tcp.local_addr().map_err(Http2Error::Connect)?;
-        #[cfg(feature = "tls")]
-        let (io, scheme) = match &self.tls {
-            Some(tls) => {
-                let stream = tls.handshake(tcp.into_inner(), dest).await.map_err(|e| {
-                    if e.kind() == io::ErrorKind::Unsupported {
-                        Http2Error::NoH2 { alpn: None }
-                    } else {
-                        Http2Error::Connect(e)
-                    }
-                })?;
-                if stream.get_ref().1.alpn_protocol() != Some(b"h2") {
-                    return Err(Http2Error::NoH2 {
-                        alpn: alpn_of(&stream),
-                    });
-                }
-                (MaybeTls::Tls(Box::new(stream)), Scheme::HTTPS)
+        let dialed = self.transport.dial(dest).await.map_err(|e| {
+            if e.refused_alpn() {
+                Http2Error::NoH2 { alpn: None }
+            } else {
+                Http2Error::Connect(e.into_io())
             }
-            None => (MaybeTls::Plain(tcp.into_inner()), Scheme::HTTP),
+        })?;
+        let scheme = if self.is_tls() {
+            if dialed.alpn.as_deref() != Some("h2") {
+                return Err(Http2Error::NoH2 { alpn: dialed.alpn });
+            }
+            Scheme::HTTPS
+        } else {
+            Scheme::HTTP
         };
-        #[cfg(not(feature = "tls"))]
-        let (io, scheme) = (tcp.into_inner(), Scheme::HTTP);
-        self.setup(io, scheme, dest, local, peer).await
+        let (local, peer) = (dialed.local, dialed.peer);
+        self.setup(dialed.stream, scheme, dest, local, peer).await
     }
 
     /// No round trip (hyper exposes no PING): fails if the connection is
