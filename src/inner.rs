@@ -173,9 +173,9 @@ impl<M: Manager> PoolInner<M> {
                 Action::Wake(waker) => waker.wake(),
                 Action::Dial(order) => spawn_dial(self, order),
                 Action::Close(conn, reason) => spawn_close(self, conn, reason),
-                Action::Ping(key_id, conn, epoch) => spawn_ping(self, key_id, conn, epoch),
-                Action::Recycle(key_id, key, conn, epoch) => {
-                    spawn_recycle(self, key_id, key, conn, epoch)
+                Action::Ping(slot, conn, epoch) => spawn_ping(self, slot, conn, epoch),
+                Action::Recycle(slot, key, conn, epoch) => {
+                    spawn_recycle(self, slot, key, conn, epoch)
                 }
                 Action::Leak(key, site, held) => {
                     report_leak(&key, site, held, &self.config, self.hooks.on_leak.as_ref())

@@ -155,7 +155,7 @@ impl<K: Key> Core<K> {
             let conn = self.next_conn.fetch_add(1, Ordering::SeqCst) as u32;
             let lending = Lending::shared(self.share);
             self.transition(Tick::now(), |t| {
-                t.dial_done(order.key_id, order.waiter, order.epoch, Ok((conn, lending)))
+                t.dial_done(order.slot, order.waiter, order.epoch, Ok((conn, lending)))
             });
         }
     }

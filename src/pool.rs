@@ -110,18 +110,17 @@ impl<M: Manager> Pool<M> {
     /// the pool (and so the connections already made) and reports it.
     async fn prewarm(&self, initial: Vec<(M::Key, usize)>) -> Result<(), BuildError<M::Error>> {
         let mut dials = JoinSet::new();
-        // A panicking dial leaves only its task id behind: map it to its key
-        // so the reserved count is released all the same.
-        let mut keys_of = HashMap::new();
+        // A panicking dial leaves only its task id behind: map it to its
+        // slot so that the slot is given back all the same.
+        let mut slots = HashMap::new();
         for (key, n) in initial.into_iter().filter(|(_, n)| *n > 0) {
             // (Nothing can close the key before the pool is returned: its
             // epoch is the first.)
-            let id = self.inner.state.lock().reserve_initial(&key, n);
-            for _ in 0..n {
-                let inner = Arc::clone(&self.inner);
-                let key = key.clone();
+            let reserved = self.inner.state.lock().reserve_initial(&key, n);
+            for slot in reserved {
+                let (inner, key, id) = (Arc::clone(&self.inner), key.clone(), slot.key());
                 let handle = dials.spawn(async move { dial(&inner, &key, id).await });
-                keys_of.insert(handle.id(), id);
+                slots.insert(handle.id(), slot);
             }
         }
         let mut failure = None;
@@ -130,12 +129,12 @@ impl<M: Manager> Pool<M> {
                 Ok((task, result)) => (task, result),
                 Err(e) => (e.id(), Err(ConnectError::Aborted)),
             };
-            let id = keys_of[&task];
+            let slot = slots.remove(&task).expect("each dial task has its slot");
             if let Err(e) = &result {
                 failure.get_or_insert_with(|| e.clone());
             }
             self.inner
-                .transition(Tick::now(), |t| t.dial_done(id, None, 0, result));
+                .transition(Tick::now(), |t| t.dial_done(slot, None, 0, result));
         }
         match failure {
             None => Ok(()),

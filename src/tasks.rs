@@ -17,22 +17,20 @@ use crate::hooks::{self, HookFailure};
 use crate::inner::PoolInner;
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
-use crate::store::Conn;
-use crate::store::KeyId;
-use crate::store::WaiterId;
+use crate::store::{Conn, KeyId, Slot, WaiterId};
 
 /// Starts a dial in its own task.
 pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder<M::Key>) {
+    let key_id = order.slot.key();
     let mut guard = DialGuard {
         inner: Arc::clone(inner),
-        key_id: order.key_id,
+        slot: Some(order.slot),
         waiter: order.waiter,
         epoch: order.epoch,
-        done: false,
     };
     let key = order.key;
     inner.runtime.spawn(async move {
-        let result = dial(&guard.inner, &key, guard.key_id).await;
+        let result = dial(&guard.inner, &key, key_id).await;
         guard.finish(result);
     });
 }
@@ -140,27 +138,29 @@ fn checked<M: Manager>(
 }
 
 /// Settles a dial: with its result, or as aborted if dropped unfinished.
+/// Holds the dial's slot until then (`None` once settled).
 struct DialGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
-    key_id: KeyId,
+    slot: Option<Slot>,
     waiter: Option<WaiterId>,
     epoch: u32,
-    done: bool,
 }
 
 impl<M: Manager> DialGuard<M> {
     fn finish(&mut self, result: Dialed<M>) {
-        self.done = true;
-        let (key_id, waiter, epoch) = (self.key_id, self.waiter, self.epoch);
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        let (waiter, epoch) = (self.waiter, self.epoch);
         self.inner
-            .transition(Tick::now(), |t| t.dial_done(key_id, waiter, epoch, result));
+            .transition(Tick::now(), |t| t.dial_done(slot, waiter, epoch, result));
         self.inner.task_ended();
     }
 }
 
 impl<M: Manager> Drop for DialGuard<M> {
     fn drop(&mut self) {
-        if !self.done {
+        if self.slot.is_some() {
             tracing::debug!("dial aborted");
             self.finish(Err(ConnectError::Aborted));
         }
@@ -170,11 +170,12 @@ impl<M: Manager> Drop for DialGuard<M> {
 /// Runs a background keepalive ping of an idle connection in its own task.
 pub(crate) fn spawn_ping<M: Manager>(
     inner: &Arc<PoolInner<M>>,
-    key_id: KeyId,
+    slot: Slot,
     mut conn: Conn<M::Connection>,
     epoch: u32,
 ) {
-    let mut guard = TendGuard::new(inner, key_id, epoch, Tended::Keepalive(PingResult::Missed));
+    let key_id = slot.key();
+    let mut guard = TendGuard::new(inner, slot, epoch, Tended::Keepalive(PingResult::Missed));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let manager = &inner.manager;
@@ -188,7 +189,7 @@ pub(crate) fn spawn_ping<M: Manager>(
                 Some(false)
             }
             Ok(Err(panic)) => {
-                panic.log("Manager::ping", &inner.key(guard.key_id));
+                panic.log("Manager::ping", &inner.key(key_id));
                 None
             }
             Err(_) => {
@@ -198,7 +199,7 @@ pub(crate) fn spawn_ping<M: Manager>(
         };
         let broken = ok.is_none()
             || contain::call(|| manager.is_broken(&mut conn.conn)).unwrap_or_else(|panic| {
-                panic.log("Manager::is_broken", &inner.key(guard.key_id));
+                panic.log("Manager::is_broken", &inner.key(key_id));
                 true
             });
         let result = match (ok, broken) {
@@ -215,12 +216,13 @@ pub(crate) fn spawn_ping<M: Manager>(
 /// `is_broken`.
 pub(crate) fn spawn_recycle<M: Manager>(
     inner: &Arc<PoolInner<M>>,
-    key_id: KeyId,
+    slot: Slot,
     key: M::Key,
     mut conn: Conn<M::Connection>,
     epoch: u32,
 ) {
-    let mut guard = TendGuard::new(inner, key_id, epoch, Tended::Recycle(Check::Failed));
+    let key_id = slot.key();
+    let mut guard = TendGuard::new(inner, slot, epoch, Tended::Recycle(Check::Failed));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let limit = inner.config.set.ping_timeout;
@@ -238,40 +240,41 @@ pub(crate) fn spawn_recycle<M: Manager>(
 
 /// Settles the task of a connection that is out (a keepalive ping, a
 /// recycle); if dropped unfinished (it panicked, or its runtime shut down),
-/// the connection is gone and is counted as closed.
+/// the connection is gone and is counted as closed. Holds the connection's
+/// slot until then (`None` once settled).
 struct TendGuard<M: Manager> {
     inner: Arc<PoolInner<M>>,
-    key_id: KeyId,
+    slot: Option<Slot>,
     /// The key's epoch when the connection was taken out.
     epoch: u32,
     /// What the task does, as its outcome if it fails.
     what: Tended,
-    done: bool,
 }
 
 impl<M: Manager> TendGuard<M> {
-    fn new(inner: &Arc<PoolInner<M>>, key_id: KeyId, epoch: u32, what: Tended) -> Self {
+    fn new(inner: &Arc<PoolInner<M>>, slot: Slot, epoch: u32, what: Tended) -> Self {
         Self {
             inner: Arc::clone(inner),
-            key_id,
+            slot: Some(slot),
             epoch,
             what: what.aborted(),
-            done: false,
         }
     }
 
     fn finish(&mut self, conn: Option<Conn<M::Connection>>, how: Tended) {
-        self.done = true;
-        let (key_id, epoch) = (self.key_id, self.epoch);
+        let Some(slot) = self.slot.take() else {
+            return;
+        };
+        let epoch = self.epoch;
         self.inner
-            .transition(Tick::now(), |t| t.tended(key_id, conn, epoch, how));
+            .transition(Tick::now(), |t| t.tended(slot, conn, epoch, how));
         self.inner.task_ended();
     }
 }
 
 impl<M: Manager> Drop for TendGuard<M> {
     fn drop(&mut self) {
-        if !self.done {
+        if self.slot.is_some() {
             tracing::debug!(what = ?self.what, "tending task aborted");
             self.finish(None, self.what);
         }

@@ -24,7 +24,7 @@ use crate::clock;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
-use crate::store::{Change, Conn, Due, KeyId, Place, WaiterId};
+use crate::store::{Conn, Due, KeyId, Place, Slot, WaiterId};
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
@@ -38,18 +38,17 @@ pub(crate) type Dialed<M> = Result<
 impl<M: Manager> State<M> {
     /// Reserves `n` slots of `key` for pre-warm dials (already validated
     /// against the caps) and returns its id.
-    pub(crate) fn reserve_initial(&mut self, key: &M::Key, n: usize) -> KeyId {
+    pub(crate) fn reserve_initial(&mut self, key: &M::Key, n: usize) -> Vec<Slot> {
         let id = self.keys.id_or_insert(key);
         debug_assert_eq!(
             self.keys.get(id).epoch,
             0,
             "pre-warm dials are of the first epoch"
         );
-        for _ in 0..n {
-            self.recount(id, Change::Open(Place::Dialing));
-        }
         self.tally(id, |c| c.dials += n as u64);
-        id
+        (0..n)
+            .map(|_| self.keys.open_slot(id, Place::Dialing))
+            .collect()
     }
 
     pub(super) fn tidy_global_queue(&mut self) {
@@ -64,18 +63,19 @@ impl<M: Manager> State<M> {
 }
 
 impl<M: Manager> Transition<'_, M> {
-    /// A dial of `id`, started for `waiter` in the key's `epoch`, finished
-    /// at `now`. If the key was closed on demand since, its connection is
-    /// closed on arrival and the waiter gets a dial in its place.
+    /// The dial of `slot`, started for `waiter` in its key's `epoch`,
+    /// finished at `now`. If the key was closed on demand since, its
+    /// connection is closed on arrival and the waiter gets a dial in its
+    /// place.
     pub(crate) fn dial_done(
         mut self,
-        id: KeyId,
+        slot: Slot,
         waiter: Option<WaiterId>,
         epoch: u32,
         result: Dialed<M>,
     ) {
-        self.st
-            .recount(id, Change::Move(Place::Dialing, Place::Idle));
+        debug_assert_eq!(slot.place(), Place::Dialing);
+        let id = self.st.keys.give_back(slot);
         let entry = self.st.keys.get_mut(id);
         let retired = entry.epoch != epoch;
         match result {
@@ -157,12 +157,12 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     pub(super) fn start_dial(&mut self, id: KeyId, waiter: Option<WaiterId>) {
-        self.st.recount(id, Change::Open(Place::Dialing));
+        let slot = self.st.keys.open_slot(id, Place::Dialing);
         self.st.tally(id, |c| c.dials += 1);
         let entry = self.st.keys.get(id);
         self.fx.actions.push(Action::Dial(DialOrder {
             key: entry.key.clone(),
-            key_id: id,
+            slot,
             waiter,
             epoch: entry.epoch,
         }));

@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, KeyId, WaiterId};
+use crate::store::{Conn, Slot, WaiterId};
 
 /// A dial to start once the lock is released.
 pub(crate) struct DialOrder<K> {
     pub(crate) key: K,
-    pub(crate) key_id: KeyId,
+    /// The dial's place in its key's counts (its key's id).
+    pub(crate) slot: Slot,
     /// The waiter the dial was started for, if any.
     pub(crate) waiter: Option<WaiterId>,
     /// The key's epoch when the dial started (see `KeyEntry::epoch`).
@@ -26,12 +27,12 @@ pub(crate) enum Action<M: Manager> {
     /// A connection of this key, taken by a `get` at this site, has been
     /// held this long: report it.
     Leak(M::Key, &'static std::panic::Location<'static>, Duration),
-    /// An idle connection taken out for a keepalive ping, with its key's
-    /// epoch.
-    Ping(KeyId, Conn<M::Connection>, u32),
-    /// A returned connection taken out to be recycled (the key, cloned for
-    /// the hooks), with its key's epoch.
-    Recycle(KeyId, M::Key, Conn<M::Connection>, u32),
+    /// An idle connection taken out for a keepalive ping, in its slot,
+    /// with its key's epoch.
+    Ping(Slot, Conn<M::Connection>, u32),
+    /// A returned connection taken out to be recycled, in its slot (the
+    /// key, cloned for the hooks), with its key's epoch.
+    Recycle(Slot, M::Key, Conn<M::Connection>, u32),
 }
 
 /// What a transition decided to do outside the lock.

@@ -20,18 +20,24 @@
 //!
 //! **Counts.** Per key and in total, `open = idle + lent + dialing +
 //! pinging + recycling` (see [`Counts`]: they change through one door,
-//! [`Keys::recount`], the key's and the pool's together). `open` is what the caps limit; a connection stops counting the
-//! moment the pool decides to close it (its `Manager::close` then runs in a
-//! task, counted in `closing` until it ends). A connection handed to a
-//! waiter counts as lent from the hand-off on, before the waiter has picked
-//! it up. `waiting` counts waiters that have not been served. A shared
-//! connection counts once in `lent` while it has borrowers; its handles are
-//! counted by the borrowed set (`borrowers`). A connection lent exclusively
-//! keeps its record, held (not idle): the borrower's guard carries the
-//! connection and the record's [`ConnId`], and the return puts the
-//! connection back in the same record. So the hand-off works on a `ConnId`:
-//! a connection coming free from elsewhere (a dial, a ping) is first held
-//! in the records.
+//! [`Keys`], the key's and the pool's together). A connection out in a task
+//! (a dial, a keepalive ping, a recycle) counts through the task's
+//! [`Slot`](crate::store::Slot): taken when the task is decided, held by
+//! the task's guard, given back by value with the task's result (or by the
+//! guard's `Drop` if the task dies), so it cannot be given back twice. A
+//! connection lent exclusively is given back by its borrower's guard, whose
+//! `Drop` returns it once. `open` is what the caps limit; a connection
+//! stops counting the moment the pool decides to close it (its
+//! `Manager::close` then runs in a task, counted in `closing` until it
+//! ends). A connection handed to a waiter counts as lent from the hand-off
+//! on, before the waiter has picked it up. `waiting` counts waiters that
+//! have not been served. A shared connection counts once in `lent` while it
+//! has borrowers; its handles are counted by the borrowed set
+//! (`borrowers`). A connection lent exclusively keeps its record, held (not
+//! idle): the borrower's guard carries the connection and the record's
+//! [`ConnId`], and the return puts the connection back in the same record.
+//! So the hand-off works on a `ConnId`: a connection coming free from
+//! elsewhere (a dial, a ping) is first held in the records.
 //!
 //! **Forgetting keys.** A key with no connection and no waiter is forgotten
 //! (unless it is in backoff or was within one backoff cap, or `min_idle` is

@@ -14,7 +14,7 @@ use super::effects::Action;
 use super::{Check, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, Conn, ConnId, KeyId, Place};
+use crate::store::{Conn, ConnId, KeyId, Place, Slot};
 
 /// Why a connection is out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,27 +61,27 @@ impl<M: Manager> Transition<'_, M> {
         let epoch = self.st.keys.get(id).epoch;
         match what {
             Tending::Keepalive => {
-                self.st
-                    .recount(id, Change::Move(Place::Idle, Place::Pinging));
-                self.fx.actions.push(Action::Ping(id, conn, epoch));
+                let slot = self.st.keys.take_slot(id, Place::Pinging);
+                self.fx.actions.push(Action::Ping(slot, conn, epoch));
             }
             Tending::Recycle => {
-                self.st
-                    .recount(id, Change::Move(Place::Idle, Place::Recycling));
+                let slot = self.st.keys.take_slot(id, Place::Recycling);
                 let key = self.st.keys.get(id).key.clone();
-                self.fx.actions.push(Action::Recycle(id, key, conn, epoch));
+                self.fx
+                    .actions
+                    .push(Action::Recycle(slot, key, conn, epoch));
             }
         }
     }
 
-    /// `conn` of `id` is back from its task for `what`, taken out in the
-    /// key's `epoch`: `None` if the task died with it (it is counted closed
+    /// `conn` of `id` is back from its task (its slot given back), taken out
+    /// in the key's `epoch`: `None` if the task died with it (it is counted closed
     /// for `gone`), closed for `close`, or as retired if its key was closed
     /// on demand meanwhile, else placed.
     fn came_back(
         &mut self,
         id: KeyId,
-        (what, epoch): (Tending, u32),
+        epoch: u32,
         conn: Option<Conn<M::Connection>>,
         mut close: Option<CloseReason>,
         gone: CloseReason,
@@ -89,11 +89,6 @@ impl<M: Manager> Transition<'_, M> {
         if self.st.keys.get(id).epoch != epoch {
             close = close.or(Some(CloseReason::Retired));
         }
-        let from = match what {
-            Tending::Keepalive => Place::Pinging,
-            Tending::Recycle => Place::Recycling,
-        };
-        self.st.recount(id, Change::Move(from, Place::Idle));
         match (conn, close) {
             (None, _) => {
                 self.st.count_close(id, gone);
@@ -111,11 +106,19 @@ impl<M: Manager> Transition<'_, M> {
     /// `how` says: `conn` is `None` if the task died with it.
     pub(crate) fn tended(
         self,
-        id: KeyId,
+        slot: Slot,
         conn: Option<Conn<M::Connection>>,
         epoch: u32,
         how: Tended,
     ) {
+        debug_assert_eq!(
+            slot.place(),
+            match how {
+                Tended::Keepalive(_) => Place::Pinging,
+                Tended::Recycle(_) => Place::Recycling,
+            }
+        );
+        let id = self.st.keys.give_back(slot);
         match how {
             Tended::Keepalive(ping) => self.keepalive_done(id, conn, epoch, ping),
             Tended::Recycle(check) => self.recycled(id, conn, epoch, check),
@@ -149,8 +152,7 @@ impl<M: Manager> Transition<'_, M> {
             }
             conn
         });
-        let what = (Tending::Keepalive, epoch);
-        self.came_back(id, what, conn, close, CloseReason::Keepalive);
+        self.came_back(id, epoch, conn, close, CloseReason::Keepalive);
         self.finish();
     }
 
@@ -184,8 +186,7 @@ impl<M: Manager> Transition<'_, M> {
             conn
         });
         let close = (check == Check::Failed).then_some(CloseReason::Broken);
-        let what = (Tending::Recycle, epoch);
-        self.came_back(id, what, conn, close, CloseReason::Broken);
+        self.came_back(id, epoch, conn, close, CloseReason::Broken);
         self.finish();
     }
 }

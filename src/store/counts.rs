@@ -1,5 +1,8 @@
 //! The counts of connections and waiters, for one key or the whole pool,
-//! and the one kind of change that moves them.
+//! the one kind of change that moves them, and the slot a connection out
+//! in a task holds.
+
+use super::ids::KeyId;
 
 /// Where a connection the pool counts is. Each place but `Idle` has its own
 /// count; `open` counts them all. (The idle connections are counted by the
@@ -20,6 +23,58 @@ pub(crate) enum Place {
     Recycling,
 }
 
+impl Place {
+    /// Whether a connection here is out in a task (a dial, a keepalive
+    /// ping, a recycle) and counted through a [`Slot`].
+    pub(crate) fn is_task(self) -> bool {
+        matches!(self, Place::Dialing | Place::Pinging | Place::Recycling)
+    }
+}
+
+/// A connection of a key counted in a task's place (dialing, pinging,
+/// recycling): taken when the task is decided, under the lock
+/// ([`Keys::open_slot`](crate::store::Keys::open_slot) for a dial,
+/// [`Keys::take_slot`](crate::store::Keys::take_slot) for an idle
+/// connection taken out), carried by the task, and given back by value
+/// when the task's result comes back
+/// ([`Keys::give_back`](crate::store::Keys::give_back)), the key's and
+/// the pool's counts together.
+///
+/// Neither `Clone` nor `Copy`: a slot is given back once. Its task's guard
+/// holds it, so a task that dies (a panic, a runtime shutting down) gives
+/// it back from the guard's `Drop`.
+#[must_use = "a slot not given back leaves its count behind"]
+#[derive(Debug)]
+pub(crate) struct Slot {
+    key: KeyId,
+    place: Place,
+}
+
+impl Slot {
+    /// The key whose connection this is.
+    #[inline]
+    pub(crate) fn key(&self) -> KeyId {
+        self.key
+    }
+
+    /// Where the connection counts.
+    #[inline]
+    pub(crate) fn place(&self) -> Place {
+        self.place
+    }
+
+    /// Made only by [`Keys`](crate::store::Keys), with the count it stands for.
+    pub(super) fn new(key: KeyId, place: Place) -> Self {
+        debug_assert!(place.is_task());
+        Self { key, place }
+    }
+
+    /// Taken apart only by [`Keys::give_back`](crate::store::Keys::give_back).
+    pub(super) fn into_parts(self) -> (KeyId, Place) {
+        (self.key, self.place)
+    }
+}
+
 /// One change of the counts.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Change {
@@ -36,13 +91,24 @@ pub(crate) enum Change {
     Unwait,
 }
 
+impl Change {
+    /// Whether it moves a count into or out of a task's place.
+    pub(super) fn touches_task(self) -> bool {
+        match self {
+            Change::Open(p) | Change::Close(p) => p.is_task(),
+            Change::Move(a, b) => a.is_task() || b.is_task(),
+            Change::Wait | Change::Unwait => false,
+        }
+    }
+}
+
 /// The counts of one key, or of the whole pool.
 ///
 /// Invariant: `open = idle + lent + dialing + pinging + recycling`, each
 /// `≥ 0`. The fields change only through [`Change`]s, and only through
-/// [`Keys::recount`](crate::store::Keys::recount), which applies each change
-/// to the key's counts and to the pool's together: the pool's counts are
-/// the sum of its keys'.
+/// [`Keys`](crate::store::Keys) (`recount`, and a [`Slot`]'s taking and
+/// giving back), which applies each change to the key's counts and to the
+/// pool's together: the pool's counts are the sum of its keys'.
 ///
 /// Layout: `lent`, `waiting` and `open`, which every checkout and return
 /// reads or writes, come first.
@@ -107,7 +173,7 @@ impl Counts {
     }
 
     /// Applies `change` (to the key's and the pool's counts alike: see
-    /// [`Keys::recount`](crate::store::Keys::recount)).
+    /// [`Keys`](crate::store::Keys)).
     #[inline]
     pub(super) fn apply(&mut self, change: Change) {
         match change {

@@ -11,12 +11,12 @@ use crate::stats::Counters;
 use crate::store::KeyId;
 use crate::store::WaitQueue;
 use crate::store::WaiterId;
-use crate::store::counts::{Change, Counts};
+use crate::store::counts::{Change, Counts, Place, Slot};
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
-/// Counts: see [`Counts`]; they change only through [`Keys::recount`], with
-/// the pool's. `open <= max_open_per_key`, except that nothing forces a
+/// Counts: see [`Counts`]; they change only through [`Keys`] (`recount`,
+/// and the [`Slot`]s of connections out in tasks), with the pool's. `open <= max_open_per_key`, except that nothing forces a
 /// drop when limits are never lowered at run time.
 ///
 /// Queues: every live waiter of the key is in `idle_waiters` (it takes the
@@ -75,7 +75,7 @@ pub(crate) struct KeyEntry<K, E> {
 const COMPACT_SLACK: usize = 16;
 
 impl<K, E> KeyEntry<K, E> {
-    /// The key's counts (changed through [`Keys::recount`] only).
+    /// The key's counts (changed through [`Keys`] only).
     #[inline]
     pub(crate) fn counts(&self) -> &Counts {
         &self.counts
@@ -125,8 +125,11 @@ impl<K, E> KeyEntry<K, E> {
 /// else the pool's `min_idle`; every entry's `min_idle` is kept equal to it.
 ///
 /// Counts: `total` is the pool's [`Counts`], the sum of its keys' (a key is
-/// forgotten only once its counts are zero); [`recount`](Keys::recount),
-/// the one place counts change, changes a key's and the total together.
+/// forgotten only once its counts are zero). Counts change in one place,
+/// which changes a key's and the total together: [`recount`](Keys::recount),
+/// or, for a connection out in a task, the [`Slot`] that
+/// [`open_slot`](Keys::open_slot) or [`take_slot`](Keys::take_slot) hands
+/// out and [`give_back`](Keys::give_back) takes back.
 #[derive(Debug)]
 pub(crate) struct Keys<K, E> {
     /// foldhash, not SipHash: every checkout hashes its key, and keys come
@@ -176,13 +179,46 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
 
     /// Applies `change` to the counts of `id` and to the pool's: the one
     /// place where counts change. Returns `id`'s entry (one look-up for
-    /// callers that count something else too).
+    /// callers that count something else too). A task's place changes
+    /// through a [`Slot`] instead ([`open_slot`](Keys::open_slot),
+    /// [`take_slot`](Keys::take_slot), [`give_back`](Keys::give_back)).
     #[inline]
     pub(crate) fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E> {
+        debug_assert!(
+            !change.touches_task(),
+            "a task's place changes through its slot"
+        );
+        self.apply(id, change)
+    }
+
+    #[inline]
+    fn apply(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E> {
         self.total.apply(change);
         let entry = &mut self.entries[id.index()];
         entry.counts.apply(change);
         entry
+    }
+
+    /// A new connection of `id` starts counting in the task's place `place`
+    /// (a dial).
+    pub(crate) fn open_slot(&mut self, id: KeyId, place: Place) -> Slot {
+        self.apply(id, Change::Open(place));
+        Slot::new(id, place)
+    }
+
+    /// An idle (or held) connection of `id` goes out to a task for
+    /// `place` (a keepalive ping, a recycle).
+    pub(crate) fn take_slot(&mut self, id: KeyId, place: Place) -> Slot {
+        self.apply(id, Change::Move(Place::Idle, place));
+        Slot::new(id, place)
+    }
+
+    /// The task of `slot` ended: its connection (if any) counts as idle (held)
+    /// again, until the caller places or closes it. Returns its key.
+    pub(crate) fn give_back(&mut self, slot: Slot) -> KeyId {
+        let (id, place) = slot.into_parts();
+        self.apply(id, Change::Move(place, Place::Idle));
+        id
     }
 
     pub(crate) fn id(&self, key: &K) -> Option<KeyId> {
@@ -313,9 +349,10 @@ mod tests {
         let mut keys = keys();
         let a = keys.id_or_insert(&"a".to_string());
         let b = keys.id_or_insert(&"b".to_string());
-        keys.recount(a, Change::Open(Place::Dialing));
-        keys.recount(b, Change::Open(Place::Dialing));
-        keys.recount(b, Change::Move(Place::Dialing, Place::Lent));
+        let dialing = keys.open_slot(a, Place::Dialing);
+        let dialed = keys.open_slot(b, Place::Dialing);
+        assert_eq!(keys.give_back(dialed), b);
+        keys.recount(b, Change::Move(Place::Idle, Place::Lent));
         keys.recount(a, Change::Wait);
         assert_eq!(
             (
@@ -337,10 +374,41 @@ mod tests {
         keys.forget_if_unused(a, Tick::now());
         assert!(keys.contains(a));
         keys.recount(a, Change::Unwait);
-        keys.recount(a, Change::Close(Place::Dialing));
+        assert_eq!(keys.give_back(dialing), a);
+        keys.recount(a, Change::Close(Place::Idle));
         keys.forget_if_unused(a, Tick::now());
         assert!(!keys.contains(a));
         assert_eq!(keys.total().open(), 1);
+    }
+
+    #[test]
+    fn a_slot_is_taken_and_given_back_in_its_place() {
+        use crate::store::{Change, Place};
+        let mut keys = keys();
+        let a = keys.id_or_insert(&"a".to_string());
+        let dial = keys.open_slot(a, Place::Dialing);
+        assert_eq!((dial.key(), dial.place()), (a, Place::Dialing));
+        keys.give_back(dial);
+        let ping = keys.take_slot(a, Place::Pinging);
+        let counts = *keys.get(a).counts();
+        assert_eq!((counts.open(), counts.pinging(), counts.idle()), (1, 1, 0));
+        keys.give_back(ping);
+        let recycle = keys.take_slot(a, Place::Recycling);
+        assert_eq!(keys.total().recycling(), 1);
+        keys.give_back(recycle);
+        assert_eq!(keys.total().idle(), 1);
+        keys.recount(a, Change::Close(Place::Idle));
+        assert!(keys.total().is_zero());
+    }
+
+    #[test]
+    #[should_panic(expected = "a task's place changes through its slot")]
+    #[cfg(debug_assertions)]
+    fn a_task_s_place_does_not_change_without_its_slot() {
+        use crate::store::{Change, Place};
+        let mut keys = keys();
+        let a = keys.id_or_insert(&"a".to_string());
+        keys.recount(a, Change::Open(Place::Dialing));
     }
 
     #[test]
