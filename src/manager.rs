@@ -18,11 +18,12 @@ use async_trait::async_trait;
 /// of 0 or 1 as exclusive.
 ///
 /// Which shared connection of a key takes a borrower: by default an idle one
-/// before one that has borrowers, so the load spreads over the connections
-/// the key has open; among connections with borrowers, the least loaded
-/// with room. [`fill_first`](Lending::fill_first) turns the first half
-/// around, for a protocol whose connection carries pipelined commands more
-/// cheaply than several connections do.
+/// before one that has borrowers, then the least loaded with room, so the
+/// load spreads over the connections the key has open.
+/// [`fill_first`](Lending::fill_first) does the opposite, for a protocol
+/// whose connection carries pipelined commands more cheaply than several
+/// connections do: the fullest connection with room, and an idle one only
+/// when every connection with borrowers is full.
 ///
 /// ```
 /// use connpool::Lending;
@@ -53,10 +54,11 @@ impl<C> Lending<C> {
         }
     }
 
-    /// Shared connections of the key that have borrowers take new ones
-    /// while they have room, before an idle connection takes any: the
-    /// borrowers fill as few connections as they can, and a spare one rests
-    /// idle (and closes at its idle timeout).
+    /// The fullest shared connection of the key that has room takes the
+    /// next borrower, and an idle connection takes one only when every
+    /// connection with borrowers is full: the borrowers fill as few
+    /// connections as they can, and a spare one empties, rests idle and
+    /// closes at its idle timeout.
     ///
     /// For a protocol whose server answers one connection's pipelined
     /// commands more cheaply than the same commands over several

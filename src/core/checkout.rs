@@ -1,8 +1,9 @@
 //! **Getting** ([`Transition::checkout`]): take the newest idle connection
 //! of the key (closing stale or expired ones met on the way, and telling the
 //! getter whether the health-check policy wants it pinged first), or a
-//! handle to its least-loaded shared connection with room (first, for a key
-//! that fills its shared connections first); otherwise, unless the key is
+//! handle to its least-loaded shared connection with room (for a key that
+//! fills its shared connections first: its fullest one with room, before
+//! any idle connection); otherwise, unless the key is
 //! in backoff (then fail at once), open a waiter slot, queue it on the
 //! key's `idle_waiters` and find a dial for it: start one if the key and
 //! the pool are under their caps; at the pool cap, evict the least recently
@@ -281,9 +282,10 @@ impl<M: Manager> Transition<'_, M> {
         Ok(Checkout::Wait(w, behind))
     }
 
-    /// Of a key that fills its shared connections first: a handle to one
-    /// that has borrowers and room, which takes the getter before an idle
-    /// connection does (its get counted in the key if `count`).
+    /// Of a key that fills its shared connections first: a handle to the
+    /// fullest one that has borrowers and room, which takes the getter
+    /// before an idle or emptier connection does (its get counted in the key
+    /// if `count`).
     #[inline(never)]
     fn lend_filling(&mut self, id: KeyId, count: bool) -> Option<Lent<M::Connection>> {
         if !self.st.keys.get(id).fill_first {
@@ -292,7 +294,7 @@ impl<M: Manager> Transition<'_, M> {
         let slot = self
             .st
             .borrowed
-            .least_loaded(id, |conn| conn.retirement(self.now, self.config))?;
+            .fullest_with_room(id, |conn| conn.retirement(self.now, self.config))?;
         if count {
             self.st.keys.get_mut(id).counters.gets += 1;
         }

@@ -221,7 +221,28 @@ impl<C> Borrowed<C> {
     pub(crate) fn least_loaded(
         &mut self,
         key: KeyId,
+        retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
+    ) -> Option<usize> {
+        self.choose(key, retire, |load, best| load < best)
+    }
+
+    /// The most-loaded connection of `key` that still has room (filling one
+    /// before the next), after draining as [`least_loaded`](Self::least_loaded).
+    pub(crate) fn fullest_with_room(
+        &mut self,
+        key: KeyId,
+        retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
+    ) -> Option<usize> {
+        self.choose(key, retire, |load, best| load > best)
+    }
+
+    /// The connection of `key` with room whose load is `better` than every
+    /// other's, draining the ones `retire` gives a reason for.
+    fn choose(
+        &mut self,
+        key: KeyId,
         mut retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
+        better: impl Fn(u32, u32) -> bool,
     ) -> Option<usize> {
         let list = self.per_key.get(key.index())?;
         let mut best: Option<(usize, u32)> = None;
@@ -237,7 +258,7 @@ impl<C> Borrowed<C> {
                 entry.draining = Some(reason);
                 continue;
             }
-            if best.is_none_or(|(_, load)| entry.borrowers < load) {
+            if best.is_none_or(|(_, load)| better(entry.borrowers, load)) {
                 best = Some((slot, entry.borrowers));
             }
         }
@@ -272,6 +293,22 @@ mod tests {
             Lent::Handle { conn, slot, .. } => (conn, slot),
             Lent::Own { .. } => panic!("a shared connection lends handles"),
         }
+    }
+
+    #[test]
+    fn the_fullest_with_room_fills_first() {
+        let k = KeyId::from_index(0);
+        let mut set = Borrowed::default();
+        set.set_share(u32::clone);
+        let a = set.insert(k, conn(1, 3));
+        let b = set.insert(k, conn(2, 3));
+        set.lend(a);
+        set.lend(b);
+        set.lend(b);
+        assert_eq!(set.fullest_with_room(k, |_| None), Some(b));
+        set.lend(b);
+        assert_eq!(set.fullest_with_room(k, |_| None), Some(a), "b is full");
+        assert_eq!(set.least_loaded(k, |_| None), Some(a));
     }
 
     #[test]

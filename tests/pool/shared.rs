@@ -125,9 +125,9 @@ async fn the_least_loaded_connection_is_chosen_and_an_unborrowed_one_rests_idle(
     check_counts(&pool, &[()]);
 }
 
-/// `Lending::fill_first`: a connection that has borrowers takes the next
-/// one while it has room, before an idle one; among connections with
-/// borrowers, the least loaded.
+/// `Lending::fill_first`: the fullest connection with room takes the next
+/// borrower, an idle one only when every connection with borrowers is
+/// full; a connection that loses its borrowers rests idle.
 #[tokio::test(start_paused = true)]
 async fn a_key_that_fills_first_keeps_an_idle_connection_spare() {
     let mock = shared_mock(4);
@@ -154,7 +154,13 @@ async fn a_key_that_fills_first_keeps_an_idle_connection_spare() {
     held.push(ok(pool.get().await));
     let b = held.last().unwrap().id;
     assert_ne!(b, a);
-    // Both have borrowers: the least loaded (`b`, 1 of 4) is chosen.
+    // Both have borrowers, `a` 3 of 4 and `b` 1 of 4: the fullest with
+    // room, `a`, is chosen, then `b` once `a` is full.
+    let i = held.iter().position(|c| c.id == a).unwrap();
+    drop(held.remove(i));
+    settle().await;
+    held.push(ok(pool.get().await));
+    assert_eq!(held.last().unwrap().id, a);
     held.push(ok(pool.get().await));
     let l = loads(&held);
     assert_eq!((l[&a], l[&b]), (4, 2), "{l:?}");
