@@ -140,7 +140,10 @@ impl<K: Key> Core<K> {
     /// path if it applies), or a waiter slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
         let now = Tick::now();
-        if let Some((id, lent)) = self.state.lock().lend_recent(now, &self.config, None) {
+        let recent = State::<Model<K>>::ONE_KEY
+            .then(|| self.state.lock().lend_recent(now, &self.config, None))
+            .flatten();
+        if let Some((id, lent)) = recent {
             return Ok(Checkout::Lent(id, lent, crate::core::Ping::NotDue));
         }
         self.transition(now, |t| {

@@ -216,7 +216,8 @@ impl<M: Manager> Pool<M> {
     fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<M> {
         let config = &self.inner.config;
         let mut state = self.inner.state.lock();
-        let recent = if round == Round::First {
+        // (A constant: a keyed pool goes straight to the checkout.)
+        let recent = if State::<M>::ONE_KEY && round == Round::First {
             state.lend_recent(now, config, site)
         } else {
             None

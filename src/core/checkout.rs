@@ -161,7 +161,9 @@ impl<M: Manager> State<M> {
         round: Option<Round>,
         (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
-        let entry = self.recount(id, Change::Move(Place::Idle, Place::Lent));
+        let entry = self
+            .keys
+            .recount(id, Change::Move(Place::Idle, Place::Lent));
         if round == Some(Round::First) {
             entry.counters.gets += 1;
         }

@@ -18,7 +18,8 @@ use crate::manager::Manager;
 use crate::store::{ConnId, IdleTimeout, KeyId, Lent, Site};
 
 impl<M: Manager> State<M> {
-    /// Checkout's fast path (see the `recent` module): lends the newest
+    /// Checkout's fast path of a single-key pool (see the `recent` module;
+    /// [`State::ONE_KEY`]): lends the newest
     /// recently returned connection if the idle path would lend it as it is
     /// (not expired, not stale, no health check due), else `None` and the
     /// caller goes on to [`checkout`](Transition::checkout). Decides nothing to do
@@ -30,9 +31,7 @@ impl<M: Manager> State<M> {
         config: &Config,
         site: Site,
     ) -> Option<(KeyId, Lent<M::Connection>)> {
-        if !Self::ONE_KEY {
-            return None;
-        }
+        debug_assert!(Self::ONE_KEY);
         let cid = self.recent.top()?;
         let conn = self.records.value_mut(cid);
         if conn.is_expired(now)

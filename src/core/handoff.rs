@@ -183,7 +183,7 @@ impl<M: Manager> Transition<'_, M> {
             .live(w)
             .expect("serve: waiter must be live")
             .key;
-        self.st.recount(id, Change::Unwait);
+        self.st.keys.recount(id, Change::Unwait);
         if outcome.is_err() {
             self.st.unused(id);
         }
@@ -210,14 +210,14 @@ impl<M: Manager> Transition<'_, M> {
         self.st.count_close(id, reason);
         self.st.closing += 1;
         self.fx.actions.push(Action::Close(conn, reason));
-        self.st.recount(id, Change::Close(Place::Idle));
+        self.st.keys.recount(id, Change::Close(Place::Idle));
         self.st.unused(id);
     }
 
     /// A connection of `id` stopped counting: hand its slot to a dial waiter
     /// (of the key, else of the pool) and refill `min_idle`.
     pub(super) fn release_slot(&mut self, id: KeyId) {
-        self.st.recount(id, Change::Close(Place::Idle));
+        self.st.keys.recount(id, Change::Close(Place::Idle));
         self.st.unused(id);
         if self.st.closed {
             return;

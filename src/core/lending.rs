@@ -29,7 +29,8 @@ impl<M: Manager> State<M> {
     /// out of the shared set: it no longer counts as lent.
     pub(super) fn unlend_shared(&mut self, id: KeyId, slot: usize) -> Conn<M::Connection> {
         let (_, conn) = self.borrowed.remove(slot);
-        self.recount(id, Change::Move(Place::Lent, Place::Idle));
+        self.keys
+            .recount(id, Change::Move(Place::Lent, Place::Idle));
         conn
     }
 
@@ -69,7 +70,9 @@ impl<M: Manager> Transition<'_, M> {
         conn: Conn<M::Connection>,
         first: Option<WaiterId>,
     ) {
-        self.st.recount(id, Change::Move(Place::Idle, Place::Lent));
+        self.st
+            .keys
+            .recount(id, Change::Move(Place::Idle, Place::Lent));
         let slot = self.st.borrowed.insert(id, conn);
         self.serve_shared(id, slot, first);
         if self.st.borrowed.is_unborrowed(slot) {

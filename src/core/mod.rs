@@ -79,8 +79,8 @@ use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
 use crate::store::{
-    Borrowed, Change, Conn, ConnId, Counts, Deadlines, KeyEntry, KeyId, Keys, Place, Recent,
-    Records, WaitQueue, WaiterId, Waiters,
+    Borrowed, Change, Conn, ConnId, Counts, Deadlines, KeyId, Keys, Place, Recent, Records,
+    WaitQueue, WaiterId, Waiters,
 };
 
 /// How a check of a connection by user code (a health check, a recycle, a
@@ -212,13 +212,6 @@ impl<M: Manager> State<M> {
         self.keys.total()
     }
 
-    /// `id`'s counts and the pool's change by `change`, together; returns
-    /// `id`'s entry.
-    #[inline]
-    fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<M::Key, M::Error> {
-        self.keys.recount(id, change)
-    }
-
     /// Counts an event of `id` (`count` adds it to a [`Counters`]) in the
     /// key's counters and the pool's, together.
     #[inline]
@@ -251,7 +244,8 @@ impl<M: Manager> State<M> {
     /// until parked).
     #[inline]
     fn unlend(&mut self, id: KeyId) {
-        self.recount(id, Change::Move(Place::Lent, Place::Idle));
+        self.keys
+            .recount(id, Change::Move(Place::Lent, Place::Idle));
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.

@@ -75,7 +75,7 @@ impl<M: Manager> Transition<'_, M> {
         self.st.count_wait(waiter.since, alive.then_some(id));
         let result = match outcome {
             None => {
-                self.st.recount(id, Change::Unwait);
+                self.st.keys.recount(id, Change::Unwait);
                 let entry = self.st.keys.get_mut(id);
                 entry.tidy_queues(|w| self.st.waiters.is_live(w));
                 self.st.tidy_global_queue();

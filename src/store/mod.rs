@@ -21,7 +21,7 @@ pub(crate) use conn::{Conn, IdleTimeout, Site};
 pub(crate) use counts::{Change, Counts, Place, Slot};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
-pub(crate) use keys::{KeyEntry, Keys};
+pub(crate) use keys::Keys;
 pub(crate) use lent::Lent;
 pub(crate) use queue::WaitQueue;
 pub(crate) use recent::Recent;
