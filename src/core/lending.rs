@@ -2,8 +2,9 @@
 //! manager lends it shared takes up to `max_borrowers` borrowers, each
 //! holding a handle. What changes: checkout, after the idle list (an idle
 //! connection is the least loaded of all), lends a handle to the
-//! least-loaded connection of the key that has room; a dial serves as many
-//! waiters as its connection takes ([`Transition::place_shared`]); a
+//! least-loaded connection of the key that has room (a key that fills
+//! first: to its fullest one with room, before the idle list); a dial
+//! serves as many waiters as its connection takes ([`Transition::place_shared`]); a
 //! returned handle frees a place that goes to the first waiter of the key
 //! ([`Transition::return_handle`]), and the connection goes through the
 //! hand-off only once its last borrower is gone — so idle time, idle caps,
