@@ -66,7 +66,7 @@ impl RedisServer {
 
     fn start_with(
         extra: &[&str],
-        more: impl FnOnce(&std::path::Path, u16) -> Vec<String>,
+        more: impl Fn(&std::path::Path, u16) -> Vec<String>,
     ) -> Option<RedisServer> {
         let Some(bin) = find_bin() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -75,8 +75,31 @@ impl RedisServer {
             eprintln!("skipped: redis-server is missing (`apt-get install redis-server`)");
             return None;
         };
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let port = free_port();
+        let mut dir = tempfile::tempdir().expect("a temporary directory");
+        // A port found free may be taken before the server binds it (by a
+        // server another test starts, or a connection's local port): then
+        // the server says so and exits, and it gets another port.
+        for _ in 0..3 {
+            let port = free_port();
+            let args = Self::args(&bin, dir.path(), port, extra, &more);
+            #[rustfmt::skip]
+            let mut server = RedisServer { dir, port, args, child: None };
+            match server.try_start() {
+                Ok(()) => return Some(server),
+                Err(log) if log.contains("Address already in use") => dir = server.into_dir(),
+                Err(log) => panic!("redis-server did not start: {log}"),
+            }
+        }
+        panic!("redis-server found its port taken three times")
+    }
+
+    fn args(
+        bin: &std::path::Path,
+        dir: &std::path::Path,
+        port: u16,
+        extra: &[&str],
+        more: &impl Fn(&std::path::Path, u16) -> Vec<String>,
+    ) -> Vec<String> {
         let mut args: Vec<String> = vec![
             bin.to_string_lossy().into_owned(),
             "--bind".into(),
@@ -90,22 +113,28 @@ impl RedisServer {
             "--enable-debug-command".into(),
             "yes".into(),
             "--dir".into(),
-            dir.path().to_string_lossy().into_owned(),
+            dir.to_string_lossy().into_owned(),
             "--logfile".into(),
-            dir.path().join("redis.log").to_string_lossy().into_owned(),
+            dir.join("redis.log").to_string_lossy().into_owned(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        args.extend(more(dir.path(), port));
-        // (Formatted alike by the tests' rustfmt.toml and the examples'.)
-        #[rustfmt::skip]
-        let mut server = RedisServer { dir, port, args, child: None };
-        server.start();
-        Some(server)
+        args.extend(more(dir, port));
+        args
     }
 
-    /// Starts the server (again) on its port; returns once it listens.
+    /// Starts the server (again) on its port; returns once it is ready.
     pub fn start(&mut self) {
+        if let Err(log) = self.try_start() {
+            panic!("redis-server did not start: {log}");
+        }
+    }
+
+    /// Starts the server on its port and waits until it says it is ready
+    /// (its log, not just an open port: another process may hold the
+    /// port); `Err(log)` if it exits first.
+    fn try_start(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "redis-server already runs");
+        let log_before = self.log().len();
         let child = Command::new(&self.args[0])
             .args(&self.args[1..])
             .stdin(Stdio::null())
@@ -115,17 +144,29 @@ impl RedisServer {
             .expect("starting redis-server");
         self.child = Some(child);
         let start = Instant::now();
-        while TcpStream::connect(self.addr()).is_err() {
+        loop {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("redis-server exited ({status}): {}", self.log());
+                self.child = None;
+                return Err(format!("exited ({status}): {}", self.log()));
             }
-            assert!(
-                start.elapsed() < STARTUP,
-                "redis-server not listening: {}",
-                self.log()
-            );
+            let log = self.log();
+            if log
+                .get(log_before..)
+                .is_some_and(|new| new.contains("Ready to accept connections"))
+                && TcpStream::connect(self.addr()).is_ok()
+            {
+                return Ok(());
+            }
+            assert!(start.elapsed() < STARTUP, "redis-server not ready: {log}");
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Its temporary directory, for another try (the server has exited).
+    fn into_dir(mut self) -> tempfile::TempDir {
+        self.kill();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::mem::replace(&mut self.dir, dir)
     }
 
     /// Kills the server (`SIGKILL`: no goodbye to its clients).
