@@ -12,6 +12,13 @@
 //! - **redis-rs `ConnectionManager`**, cloned by every task.
 //! - **deadpool-redis** and **bb8-redis**, pools of 16, default otherwise.
 //!
+//! Every client dials with `TCP_NODELAY` on: connpool's default, and that
+//! of the major Redis clients (redis-rs turned it on by default after its
+//! 1.8 releases). `--nagle` dials them all with Nagle's algorithm on
+//! instead (redis-rs 1.8's default), which on loopback batches a
+//! multiplexed connection's commands and lifts every shared client alike;
+//! on a real network it holds commands back for the server's ACKs.
+//!
 //! Prints, per client: requests per second, p99 and longest request
 //! latency, the connections the server saw (`CLIENT LIST`), and errors.
 //!
@@ -31,7 +38,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use connpool::Pool;
 use connpool::managers::redis::RedisManager;
+use connpool::managers::tcp::TcpManager;
+use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
+use redis::io::tcp::TcpSettings;
 use redis_support::{RedisServer, clients};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,6 +70,9 @@ struct Args {
     /// Only the clients whose name contains this (`shared`, `deadpool`, …).
     #[arg(long)]
     only: Option<String>,
+    /// Dial every client with Nagle's algorithm on (`TCP_NODELAY` off).
+    #[arg(long)]
+    nagle: bool,
 }
 
 /// One client's run.
@@ -193,35 +206,41 @@ async fn main() -> Result<(), BoxError> {
         .await?;
     drop(setup);
 
+    let nodelay = !args.nagle;
     let manager: RedisManager = url.parse()?;
-    let shared = manager.key();
-    let exclusive = shared.clone().exclusive();
+    let manager = manager.with_tcp(TcpManager::new().nodelay(nodelay));
+    // Kept by the caller, as an application keeps its keys: a get borrows it.
+    let shared = Arc::new(manager.key());
+    let exclusive = Arc::new((*shared).clone().exclusive());
+    let info = url
+        .as_str()
+        .into_connection_info()?
+        .set_tcp_settings(TcpSettings::default().set_nodelay(nodelay));
     let pool = Pool::builder(manager)
         .max_open_per_key(size as usize)
         .build()
         .await?;
-    let client = redis::Client::open(url.as_str())?;
+    let client = redis::Client::open(info.clone())?;
     let one: MultiplexedConnection = client.get_multiplexed_async_connection().await?;
     let manager = ConnectionManager::new(client.clone()).await?;
-    let deadpool = deadpool_redis::Config::from_url(url.as_str())
-        .builder()?
+    let deadpool = deadpool_redis::Pool::builder(deadpool_redis::Manager::new(info.clone())?)
         .max_size(size as usize)
         .runtime(deadpool_redis::Runtime::Tokio1)
         .build()?;
     let bb8 = bb8_redis::bb8::Pool::builder()
         .max_size(size)
-        .build(bb8_redis::RedisConnectionManager::new(url.as_str())?)
+        .build(bb8_redis::RedisConnectionManager::new(info)?)
         .await?;
     // The two connpool clients are keys of one pool: each key has its own
     // connections (the server's count is per client, so they run apart).
     let counts: Vec<Count> = vec![
         Box::new({
             let (pool, key) = (pool.clone(), shared.clone());
-            move || pool.key_state(&key).map_or(0, |k| k.open)
+            move || pool.key_state(&*key).map_or(0, |k| k.open)
         }),
         Box::new({
             let (pool, key) = (pool.clone(), exclusive.clone());
-            move || pool.key_state(&key).map_or(0, |k| k.open)
+            move || pool.key_state(&*key).map_or(0, |k| k.open)
         }),
         Box::new(|| 1),
         Box::new(|| 1),
@@ -238,15 +257,15 @@ async fn main() -> Result<(), BoxError> {
         ("connpool, shared", {
             let (pool, key) = (pool.clone(), shared.clone());
             request(move || {
-                let (pool, key) = (pool.clone(), key.clone());
-                async move { get(&mut *pool.get_for(&key).await?).await }
+                let (pool, key) = (pool.clone(), Arc::clone(&key));
+                async move { get(&mut *pool.get_for(&*key).await?).await }
             })
         }),
         ("connpool, exclusive", {
             let (pool, key) = (pool.clone(), exclusive.clone());
             request(move || {
-                let (pool, key) = (pool.clone(), key.clone());
-                async move { get(&mut *pool.get_for(&key).await?).await }
+                let (pool, key) = (pool.clone(), Arc::clone(&key));
+                async move { get(&mut *pool.get_for(&*key).await?).await }
             })
         }),
         ("one MultiplexedConnection", {

@@ -313,7 +313,9 @@ impl<M: Manager> Pool<M> {
                 }
             };
             let deadline = deadline().map(Tick::into_instant);
-            match vetting::vet(&self.inner, &mut conn, key, ping, deadline).await {
+            // Boxed: a health check or a hook is rare beside its round
+            // trip, and inline it would make every get's future larger.
+            match Box::pin(vetting::vet(&self.inner, &mut conn, key, ping, deadline)).await {
                 Verdict::Lend => return Ok(conn),
                 Verdict::Close(reason) => Pooled::close_for(conn, reason),
                 Verdict::TimedOut => {
@@ -376,7 +378,9 @@ impl<M: Manager> Pool<M> {
         };
         match waiting.deadline {
             Some(at) if retried || !self.inner.on_own_runtime() => {
-                match tokio::time::timeout_at(at.into_instant(), &mut waiting).await {
+                // Boxed: the timer is rare, and inline it would make every
+                // get's future larger.
+                match Box::pin(tokio::time::timeout_at(at.into_instant(), &mut waiting)).await {
                     Ok(outcome) => outcome,
                     Err(_) => waiting.expire(),
                 }

@@ -30,9 +30,10 @@ use super::key::RedisLending;
 #[derive(Clone)]
 pub struct RedisConn {
     pub(super) inner: MultiplexedConnection,
-    pub(super) health: Arc<Health>,
-    /// Ends the connection's driver task when the last handle drops.
-    _driver: Arc<Driver>,
+    /// The connection's health, and its driver task, ended when the last
+    /// handle drops. (One `Arc` for both: every borrower of a shared
+    /// connection clones and drops a handle, from any thread.)
+    driver: Arc<Driver>,
     pub(super) lending: RedisLending,
     /// The manager's response timeout, restored when a connection lent
     /// exclusively is reset.
@@ -51,7 +52,7 @@ pub struct RedisConn {
 impl fmt::Debug for RedisConn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisConn")
-            .field("server", &self.health.server)
+            .field("server", &self.driver.health.server)
             .field("db", &self.inner.get_db())
             .field("lending", &self.lending)
             .field("closed", &self.is_closed())
@@ -70,8 +71,10 @@ impl RedisConn {
     ) -> Self {
         Self {
             inner,
-            health,
-            _driver: Arc::new(Driver(driver)),
+            driver: Arc::new(Driver {
+                health,
+                task: driver,
+            }),
             lending,
             response_timeout,
             reset,
@@ -82,16 +85,17 @@ impl RedisConn {
     /// Whether the connection is gone: its socket reached end of stream or
     /// failed, or its driver task ended. Cheap (no I/O).
     pub fn is_closed(&self) -> bool {
-        self.health.is_dead()
+        self.driver.health.is_dead()
     }
 
     /// Why the connection is gone, if it is.
     pub fn closed_because(&self) -> Option<&str> {
-        self.health
+        self.driver
+            .health
             .cause
             .get()
             .map(String::as_str)
-            .or_else(|| self.health.is_dead().then_some(DRIVER_ENDED))
+            .or_else(|| self.driver.health.is_dead().then_some(DRIVER_ENDED))
     }
 
     /// How this connection is lent.
@@ -119,19 +123,19 @@ impl RedisConn {
 
     /// `host:port` of the server.
     pub fn server(&self) -> &str {
-        &self.health.server
+        &self.driver.health.server
     }
 
     /// A driver error, said plainly: a connection that is gone names why, a
     /// reply that did not come names the wait.
     fn explain(&self, error: RedisError) -> RedisError {
-        if error.is_connection_dropped() || (error.is_io_error() && self.health.is_dead()) {
+        if error.is_connection_dropped() || (error.is_io_error() && self.driver.health.is_dead()) {
             let why = self.closed_because().unwrap_or(DRIVER_ENDED);
             // BrokenPipe: redis-rs's own kind for a connection that is gone
             // (`is_connection_dropped` stays true).
             return io::Error::new(
                 io::ErrorKind::BrokenPipe,
-                format!("connection to {} lost: {why}", self.health.server),
+                format!("connection to {} lost: {why}", self.driver.health.server),
             )
             .into();
         }
@@ -140,7 +144,7 @@ impl RedisConn {
                 io::ErrorKind::TimedOut,
                 format!(
                     "no reply from {} within {:?}",
-                    self.health.server, self.response_timeout
+                    self.driver.health.server, self.response_timeout
                 ),
             )
             .into();
@@ -249,13 +253,17 @@ impl Health {
     }
 }
 
-/// Aborts the driver task when dropped: a driver left behind (a blocking
-/// command still waiting on the server) would keep the socket open.
-struct Driver(JoinHandle<()>);
+/// A connection's health and its driver task, shared by its handles.
+/// Aborts the task when dropped: a driver left behind (a blocking command
+/// still waiting on the server) would keep the socket open.
+struct Driver {
+    health: Arc<Health>,
+    task: JoinHandle<()>,
+}
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        self.0.abort();
+        self.task.abort();
     }
 }
 
