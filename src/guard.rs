@@ -27,7 +27,6 @@ use crate::store::Lent;
 /// never shadow a method of the connection itself.
 pub struct Pooled<M: Manager> {
     inner: Arc<PoolInner<M>>,
-    key: KeyId,
     /// `Some` until the guard is dropped or detached.
     conn: Option<Lent<M::Connection>>,
     /// Set: closed for this reason instead of returned.
@@ -35,17 +34,19 @@ pub struct Pooled<M: Manager> {
 }
 
 impl<M: Manager> Pooled<M> {
-    pub(crate) fn new(inner: Arc<PoolInner<M>>, key: KeyId, conn: Lent<M::Connection>) -> Self {
+    pub(crate) fn new(inner: Arc<PoolInner<M>>, conn: Lent<M::Connection>) -> Self {
         Self {
             inner,
-            key,
             conn: Some(conn),
             close: None,
         }
     }
 
     pub(crate) fn key_id(this: &Self) -> KeyId {
-        this.key
+        this.conn
+            .as_ref()
+            .expect("connection present until drop")
+            .key()
     }
 
     /// The shared set's slot, for a handle to a shared connection.
@@ -75,12 +76,14 @@ impl<M: Manager> Pooled<M> {
     /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
         match this.conn.take().expect("connection present until drop") {
-            Lent::Own { conn, id, .. } => {
-                this.inner.detach(this.key, Detached::Own(id));
+            Lent::Own { conn, id, lent, .. } => {
+                this.inner.detach(lent.key(), Detached::Own(id, lent));
                 conn
             }
-            Lent::Handle { conn, slot, .. } => {
-                this.inner.detach(this.key, Detached::Handle(slot));
+            Lent::Handle {
+                conn, slot, key, ..
+            } => {
+                this.inner.detach(key, Detached::Handle(slot));
                 conn
             }
         }
@@ -96,7 +99,7 @@ impl<M: Manager> Pooled<M> {
     /// closed by its server (in the pool's and its key's counters).
     #[cfg(feature = "http2")]
     pub(crate) fn count_retry(this: &Self) {
-        this.inner.state.lock().count_retry(this.key);
+        this.inner.state.lock().count_retry(Pooled::key_id(this));
     }
 
     /// Whether [`mark_broken`](Pooled::mark_broken) was called.
@@ -141,12 +144,12 @@ impl<M: Manager> DerefMut for Pooled<M> {
 impl<M: Manager> Drop for Pooled<M> {
     fn drop(&mut self) {
         match self.conn.take() {
-            Some(Lent::Own { conn, id, .. }) => {
-                self.inner.give_back(self.key, id, conn, self.close)
+            Some(Lent::Own { conn, id, lent, .. }) => {
+                self.inner.give_back(lent, id, conn, self.close)
             }
-            Some(Lent::Handle { conn, slot, .. }) => self
-                .inner
-                .give_back_handle(self.key, slot, conn, self.close),
+            Some(Lent::Handle {
+                conn, slot, key, ..
+            }) => self.inner.give_back_handle(key, slot, conn, self.close),
             None => {}
         }
     }

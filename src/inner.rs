@@ -19,7 +19,7 @@ use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_leak;
 use crate::stats::CloseReason;
-use crate::store::{ConnId, KeyId};
+use crate::store::{ConnId, KeyId, LentSlot};
 use crate::sync::{Mutex, MutexGuard};
 use crate::tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
 
@@ -235,14 +235,15 @@ impl<M: Manager> PoolInner<M> {
             })
     }
 
-    /// Gives back `conn`, lent exclusively as `cid`.
+    /// Gives back `conn`, lent exclusively as `cid` (holding `lent`).
     pub(crate) fn give_back(
         self: &Arc<Self>,
-        key: KeyId,
+        lent: LentSlot,
         cid: ConnId,
         mut conn: M::Connection,
         close: Option<CloseReason>,
     ) {
+        let key = lent.key();
         // User code runs before the lock is taken, never under it.
         let close = close.or_else(|| {
             self.is_broken(key, &mut conn)
@@ -260,17 +261,21 @@ impl<M: Manager> PoolInner<M> {
         // `None`: taken back on the fast path.
         let conn = match close {
             None if recycle => {
-                self.give_back_for_recycling(state, key, cid, conn, now);
+                self.give_back_for_recycling(state, lent, cid, conn, now);
                 if let Some((took, key)) = used {
                     self.metrics.used_for(key.as_ref(), took);
                 }
                 return;
             }
-            None => state.return_recent(key, cid, conn, now, &self.config).err(),
-            Some(_) => Some(conn),
+            None => state
+                .return_recent(lent, cid, conn, now, &self.config)
+                .err(),
+            Some(_) => Some((lent, conn)),
         };
         match conn {
-            Some(conn) => self.transition_in(state, now, |t| t.give_back(key, cid, conn, close)),
+            Some((lent, conn)) => {
+                self.transition_in(state, now, |t| t.give_back(lent, cid, conn, close))
+            }
             None => {
                 let gauges = Metrics::ON.then(|| state.gauges());
                 drop(state);
@@ -291,12 +296,12 @@ impl<M: Manager> PoolInner<M> {
     fn give_back_for_recycling(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
-        key: KeyId,
+        lent: LentSlot,
         cid: ConnId,
         conn: M::Connection,
         now: Tick,
     ) {
-        self.transition_in(state, now, |t| t.give_back_for_recycling(key, cid, conn));
+        self.transition_in(state, now, |t| t.give_back_for_recycling(lent, cid, conn));
     }
 
     /// Gives back a borrower's handle to the shared connection in `slot`.

@@ -143,8 +143,8 @@ impl<K: Key> Core<K> {
         let recent = State::<Model<K>>::ONE_KEY
             .then(|| self.state.lock().lend_recent(now, &self.config, None))
             .flatten();
-        if let Some((id, lent)) = recent {
-            return Ok(Checkout::Lent(id, lent, crate::core::Ping::NotDue));
+        if let Some(lent) = recent {
+            return Ok(Checkout::Lent(lent, crate::core::Ping::NotDue));
         }
         self.transition(now, |t| {
             t.checkout(&K::default(), crate::core::Round::First, None)
@@ -170,11 +170,16 @@ impl<K: Key> Core<K> {
         let mut state = self.state.lock();
         let mut fx = Effects::new();
         match lent {
-            Lent::Own { conn, id: cid, .. } => {
-                if let Err(conn) = state.return_recent(id, cid, conn, now, &self.config) {
+            Lent::Own {
+                conn,
+                id: cid,
+                lent,
+                ..
+            } => {
+                if let Err((lent, conn)) = state.return_recent(lent, cid, conn, now, &self.config) {
                     state
                         .begin(now, &self.config, &mut fx)
-                        .give_back(id, cid, conn, None);
+                        .give_back(lent, cid, conn, None);
                 }
             }
             Lent::Handle { slot, .. } => state
@@ -193,7 +198,7 @@ impl<K: Key> Core<K> {
     /// Gets a connection, dialing for it if needed (on this thread).
     fn get_now(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
-            Checkout::Lent(id, lent, _) => (id, lent),
+            Checkout::Lent(lent, _) => (lent.key(), lent),
             Checkout::Wait(w, _) => {
                 self.run_dials();
                 loom::future::block_on(self.wait(w)).expect("served")
@@ -204,7 +209,7 @@ impl<K: Key> Core<K> {
     /// Gets a connection, waiting for one (dials are left to others).
     fn get_waiting(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
-            Checkout::Lent(id, lent, _) => (id, lent),
+            Checkout::Lent(lent, _) => (lent.key(), lent),
             Checkout::Wait(w, _) => loom::future::block_on(self.wait(w)).expect("served"),
         }
     }
@@ -321,7 +326,7 @@ fn a_cancel_races_a_return() {
                 thread::spawn(move || match core.checkout().expect("checkout") {
                     Checkout::Wait(w, _) => core.poll_once_then_give_up(w),
                     // The return came first: lent at once.
-                    Checkout::Lent(id, lent, _) => core.give_back((id, lent)),
+                    Checkout::Lent(lent, _) => core.give_back((lent.key(), lent)),
                 })
             };
             let one = held.pop().unwrap();
@@ -383,7 +388,7 @@ fn close_races_a_getter_and_a_return() {
                     let got = match core.checkout() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
-                        Ok(Checkout::Lent(id, lent, _)) => Ok((id, lent)),
+                        Ok(Checkout::Lent(lent, _)) => Ok((lent.key(), lent)),
                         Ok(Checkout::Wait(w, _)) => loom::future::block_on(core.wait(w)),
                     };
                     match got {
@@ -467,7 +472,7 @@ fn fast_paths_race_each_other_and_close() {
                     match core.checkout() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
-                        Ok(Checkout::Lent(id, lent, _)) => core.give_back((id, lent)),
+                        Ok(Checkout::Lent(lent, _)) => core.give_back((lent.key(), lent)),
                         Ok(Checkout::Wait(..)) => unreachable!("two connections, two getters"),
                     }
                 }

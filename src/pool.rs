@@ -223,13 +223,13 @@ impl<M: Manager> Pool<M> {
             None
         };
         let checkout = match recent {
-            Some((id, lent)) => {
+            Some(lent) => {
                 let gauges = Metrics::ON.then(|| state.gauges());
                 drop(state);
                 if let Some(gauges) = gauges {
                     self.inner.metrics.idle_and_used(gauges);
                 }
-                Ok(Checkout::Lent(id, lent, Ping::NotDue))
+                Ok(Checkout::Lent(lent, Ping::NotDue))
             }
             None => self
                 .inner
@@ -238,8 +238,9 @@ impl<M: Manager> Pool<M> {
         match checkout {
             Err(e) => Attempt::Failed(e),
             Ok(Checkout::Wait(w, behind)) => Attempt::Wait(w, behind),
-            Ok(Checkout::Lent(id, conn, check)) => {
-                let mut conn = Pooled::new(Arc::clone(&self.inner), id, conn);
+            Ok(Checkout::Lent(conn, check)) => {
+                let id = conn.key();
+                let mut conn = Pooled::new(Arc::clone(&self.inner), conn);
                 if self.inner.is_broken(id, &mut conn) {
                     Pooled::close_for(conn, CloseReason::Broken);
                     Attempt::Again
@@ -301,8 +302,8 @@ impl<M: Manager> Pool<M> {
                     }
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
-                    let (id, conn) = outcome.map_err(|e| self.explain(e, key))?;
-                    return Ok(Pooled::new(Arc::clone(&self.inner), id, conn));
+                    let (_, conn) = outcome.map_err(|e| self.explain(e, key))?;
+                    return Ok(Pooled::new(Arc::clone(&self.inner), conn));
                 }
                 Attempt::Check(conn) => (conn, true),
                 Attempt::Vet(conn) => (conn, false),

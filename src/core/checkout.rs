@@ -20,7 +20,7 @@ use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, ConnId, KeyId, Lent, Place, Site, WaiterId};
+use crate::store::{Change, ConnId, KeyId, Lent, Site, WaiterId};
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -29,7 +29,7 @@ pub(crate) enum Checkout<C> {
     /// health-check policy wants it pinged before it is lent (only ever one
     /// taken from the idle list; a shared one takes no other borrower
     /// meanwhile).
-    Lent(KeyId, Lent<C>, Ping),
+    Lent(Lent<C>, Ping),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
 }
@@ -161,16 +161,14 @@ impl<M: Manager> State<M> {
         round: Option<Round>,
         (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
-        let entry = self
-            .keys
-            .recount(id, Change::Move(Place::Idle, Place::Lent));
+        let (lent, entry) = self.keys.lend_slot(id);
         if round == Some(Round::First) {
             entry.counters.gets += 1;
         }
         let conn = self.records.hold(cid);
         if conn.is_shared() {
             let conn = self.remove_conn(cid);
-            let slot = self.borrowed.insert(id, conn);
+            let slot = self.borrowed.insert(lent, conn);
             let lent = self.borrowed.lend(slot);
             self.borrowed.set_checking(slot, ping == Ping::Due);
             lent
@@ -179,6 +177,7 @@ impl<M: Manager> State<M> {
             Lent::Own {
                 conn: conn.conn.take().expect("a held connection is present"),
                 id: cid,
+                lent,
                 uses: conn.uses.into(),
             }
         }
@@ -207,7 +206,7 @@ impl<M: Manager> Transition<'_, M> {
             && let Some(lent) = self.lend_filling(id, count)
         {
             self.finish();
-            return Ok(Checkout::Lent(id, lent, Ping::NotDue));
+            return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
         while let Some((cid, conn)) = self.st.records.newest(id) {
             // `len_of` still counts `conn`: closing it keeps `min_idle` iff
@@ -234,7 +233,7 @@ impl<M: Manager> Transition<'_, M> {
             let lent = self.st.lend(id, cid, ping, Some(round), (self.now, site));
             self.refill(id);
             self.finish();
-            return Ok(Checkout::Lent(id, lent, ping));
+            return Ok(Checkout::Lent(lent, ping));
         }
         if count {
             self.st.keys.get_mut(id).counters.gets += 1;
@@ -246,7 +245,7 @@ impl<M: Manager> Transition<'_, M> {
         {
             let lent = self.st.borrowed.lend(slot);
             self.finish();
-            return Ok(Checkout::Lent(id, lent, Ping::NotDue));
+            return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
         if self.st.in_backoff(id, self.now) {
             self.st.tally(id, |c| c.backoff_rejections += 1);

@@ -15,7 +15,7 @@ use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::manager::Manager;
-use crate::store::{ConnId, IdleTimeout, KeyId, Lent, Site};
+use crate::store::{ConnId, IdleTimeout, Lent, LentSlot, Site};
 
 impl<M: Manager> State<M> {
     /// Checkout's fast path of a single-key pool (see the `recent` module;
@@ -30,7 +30,7 @@ impl<M: Manager> State<M> {
         now: Tick,
         config: &Config,
         site: Site,
-    ) -> Option<(KeyId, Lent<M::Connection>)> {
+    ) -> Option<Lent<M::Connection>> {
         debug_assert!(Self::ONE_KEY);
         let cid = self.recent.top()?;
         let conn = self.records.value_mut(cid);
@@ -41,42 +41,42 @@ impl<M: Manager> State<M> {
             return None;
         }
         conn.lend_at(now, site);
+        let slot = self.recent.pop();
         let lent = Lent::Own {
             conn: conn.conn.take().expect("a recent connection is present"),
             id: cid,
+            lent: slot,
             uses: conn.uses.into(),
         };
-        let id = self.recent.key();
-        self.recent.pop();
         // Counted in the stack's own line; the counters take them over in
         // the next transition's `finish`, before any key is forgotten.
         self.recent.count_get();
         self.debug_check();
-        Some((id, lent))
+        Some(lent)
     }
 
     /// Return's fast path (see the `recent` module): takes back `conn`, lent
-    /// exclusively as `cid` of `id`, if parking it would do nothing but park
+    /// exclusively as `cid` (holding `lent`), if parking it would do nothing but park
     /// it (nobody waits, the pool is open, the idle caps cannot bind, it is
     /// not retiring) and the maintenance task wakes in time for it; the
-    /// parking is then deferred. Otherwise hands `conn` back for
+    /// parking is then deferred. Otherwise hands `lent` and `conn` back for
     /// [`give_back`](Transition::give_back). Decides nothing to do outside the
     /// lock.
     #[inline]
     pub(crate) fn return_recent(
         &mut self,
-        id: KeyId,
+        lent: LentSlot,
         cid: ConnId,
         conn: M::Connection,
         now: Tick,
         config: &Config,
-    ) -> Result<(), M::Connection> {
+    ) -> Result<(), (LentSlot, M::Connection)> {
         if !Self::ONE_KEY || !self.recent.has_room() || self.counts().waiting() > 0 || self.closed {
-            return Err(conn);
+            return Err((lent, conn));
         }
         let record = self.records.value_mut(cid);
         if record.retirement(now, config).is_some() {
-            return Err(conn);
+            return Err((lent, conn));
         }
         // (Resting it is what `give_back` does first too.)
         record.rest(now);
@@ -84,10 +84,10 @@ impl<M: Manager> State<M> {
             .deadline(now, IdleTimeout::Runs, config)
             .is_some_and(|due| self.timer_at.is_none_or(|wake| wake > due))
         {
-            return Err(conn);
+            return Err((lent, conn));
         }
         record.conn = Some(conn);
-        self.recent.push(id, cid);
+        self.recent.push(lent, cid);
         self.debug_check();
         Ok(())
     }
@@ -116,9 +116,8 @@ impl<M: Manager> Transition<'_, M> {
 
     #[cold]
     pub(super) fn park_recent_now(&mut self) {
-        let id = self.st.recent.key();
-        for cid in self.st.recent.take_all() {
-            self.st.unlend(id);
+        for (lent, cid) in self.st.recent.take_all() {
+            let id = self.st.unlend(lent);
             self.place_own(id, cid);
         }
     }

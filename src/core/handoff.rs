@@ -17,12 +17,13 @@ use super::effects::Action;
 use super::{Outcome, State, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, ConnId, IdleTimeout, KeyId, Place, WaiterId};
+use crate::store::{Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 
 /// What a borrower takes out of the pool for good ([`Transition::detach`]).
 pub(crate) enum Detached {
-    /// The exclusively lent connection whose record is `ConnId`.
-    Own(ConnId),
+    /// The exclusively lent connection whose record is `ConnId`, with its
+    /// slot in the lent count.
+    Own(ConnId, LentSlot),
     /// A handle to the shared connection in this slot.
     Handle(usize),
 }
@@ -44,18 +45,18 @@ impl<M: Manager> State<M> {
 }
 
 impl<M: Manager> Transition<'_, M> {
-    /// A borrower returns `conn`, lent exclusively as `cid`, of `id` at
-    /// `now`; `close` closes it for that reason instead. Past its lifetime or
-    /// its uses it is closed too.
+    /// A borrower returns `conn`, lent exclusively as `cid` (holding
+    /// `lent`) at `now`; `close` closes it for that reason instead. Past
+    /// its lifetime or its uses it is closed too.
     #[inline]
     pub(crate) fn give_back(
         mut self,
-        id: KeyId,
+        lent: LentSlot,
         cid: ConnId,
         conn: M::Connection,
         close: Option<CloseReason>,
     ) {
-        self.st.unlend(id);
+        let id = self.st.unlend(lent);
         let record = self.st.records.value_mut(cid);
         match close.or_else(|| record.retirement(self.now, self.config)) {
             Some(reason) => {
@@ -78,10 +79,11 @@ impl<M: Manager> Transition<'_, M> {
             Detached::Handle(slot) => {
                 return self.give_back_handle(id, slot, None);
             }
-            Detached::Own(cid) => cid,
+            Detached::Own(cid, lent) => (cid, lent),
         };
+        let (cid, lent) = cid;
         self.st.records.remove(cid);
-        self.st.unlend(id);
+        self.st.unlend(lent);
         self.release_slot(id);
         self.finish();
     }

@@ -23,15 +23,14 @@
 use super::{Check, State, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, Conn, KeyId, Place, WaiterId};
+use crate::store::{Conn, KeyId, WaiterId};
 
 impl<M: Manager> State<M> {
     /// Takes the shared connection in `slot`, which has no borrower left,
     /// out of the shared set: it no longer counts as lent.
-    pub(super) fn unlend_shared(&mut self, id: KeyId, slot: usize) -> Conn<M::Connection> {
-        let (_, conn) = self.borrowed.remove(slot);
-        self.keys
-            .recount(id, Change::Move(Place::Lent, Place::Idle));
+    pub(super) fn unlend_shared(&mut self, slot: usize) -> Conn<M::Connection> {
+        let (lent, conn) = self.borrowed.remove(slot);
+        self.keys.unlend(lent);
         conn
     }
 
@@ -71,14 +70,12 @@ impl<M: Manager> Transition<'_, M> {
         conn: Conn<M::Connection>,
         first: Option<WaiterId>,
     ) {
-        self.st
-            .keys
-            .recount(id, Change::Move(Place::Idle, Place::Lent));
-        let slot = self.st.borrowed.insert(id, conn);
+        let (lent, _) = self.st.keys.lend_slot(id);
+        let slot = self.st.borrowed.insert(lent, conn);
         self.serve_shared(id, slot, first);
         if self.st.borrowed.is_unborrowed(slot) {
             // Every waiter was gone: it was never lent.
-            let conn = self.st.unlend_shared(id, slot);
+            let conn = self.st.unlend_shared(slot);
             let cid = self.st.hold_new(id, conn);
             self.park(id, cid);
         }
@@ -109,7 +106,7 @@ impl<M: Manager> Transition<'_, M> {
         }
         if let Some(reason) = self.st.borrowed.draining(slot) {
             if left == 0 {
-                let conn = self.st.unlend_shared(id, slot);
+                let conn = self.st.unlend_shared(slot);
                 self.close_conn(id, conn.conn, reason);
             }
         } else if self.st.borrowed.has_room(slot)
@@ -118,7 +115,7 @@ impl<M: Manager> Transition<'_, M> {
             let lent = self.st.borrowed.lend(slot);
             self.serve(w, Ok((id, lent)));
         } else if left == 0 {
-            let mut conn = self.st.unlend_shared(id, slot);
+            let mut conn = self.st.unlend_shared(slot);
             conn.rest(self.now);
             let cid = self.st.hold_new(id, conn);
             self.park(id, cid);

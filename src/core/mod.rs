@@ -25,8 +25,13 @@
 //! [`Slot`](crate::store::Slot): taken when the task is decided, held by
 //! the task's guard, given back by value with the task's result (or by the
 //! guard's `Drop` if the task dies), so it cannot be given back twice. A
-//! connection lent exclusively is given back by its borrower's guard, whose
-//! `Drop` returns it once. `open` is what the caps limit; a connection
+//! lent connection counts through its
+//! [`LentSlot`](crate::store::LentSlot), taken by the lending: a
+//! connection lent exclusively carries it in its borrower's guard (whose
+//! `Drop` gives it back once) or, resting on the single-key fast path, in
+//! the `recent` stack; a shared one, in its entry of the borrowed set. So
+//! only waiters, and idle connections closing, change the counts without
+//! a slot. `open` is what the caps limit; a connection
 //! stops counting the moment the pool decides to close it (its
 //! `Manager::close` then runs in a task, counted in `closing` until it
 //! ends). A connection handed to a waiter counts as lent from the hand-off
@@ -79,8 +84,8 @@ use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
 use crate::store::{
-    Borrowed, Change, Conn, ConnId, Counts, Deadlines, KeyId, Keys, Place, Recent, Records,
-    WaitQueue, WaiterId, Waiters,
+    Borrowed, Conn, ConnId, Counts, Deadlines, KeyId, Keys, LentSlot, Recent, Records, WaitQueue,
+    WaiterId, Waiters,
 };
 
 /// How a check of a connection by user code (a health check, a recycle, a
@@ -240,12 +245,11 @@ impl<M: Manager> State<M> {
         self.maybe_unused.push(id);
     }
 
-    /// A connection of `id` lent exclusively is back in the idle set (held
-    /// until parked).
+    /// A connection lent exclusively, holding `lent`, is back in the idle
+    /// set (held until parked). Returns its key.
     #[inline]
-    fn unlend(&mut self, id: KeyId) {
-        self.keys
-            .recount(id, Change::Move(Place::Lent, Place::Idle));
+    fn unlend(&mut self, lent: LentSlot) -> KeyId {
+        self.keys.unlend(lent)
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.

@@ -14,7 +14,7 @@ use super::effects::Action;
 use super::{Check, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, ConnId, KeyId, Place, Slot};
+use crate::store::{Conn, ConnId, KeyId, LentSlot, Place, Slot};
 
 /// Why a connection is out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,11 +156,16 @@ impl<M: Manager> Transition<'_, M> {
         self.finish();
     }
 
-    /// A borrower returns `conn`, lent exclusively as `cid`, of `id`, to a
-    /// pool that recycles: unless it must close (pool closed, past its
-    /// lifetime or uses), it is taken out to be recycled.
-    pub(crate) fn give_back_for_recycling(mut self, id: KeyId, cid: ConnId, conn: M::Connection) {
-        self.st.unlend(id);
+    /// A borrower returns `conn`, lent exclusively as `cid` (holding
+    /// `lent`), to a pool that recycles: unless it must close (pool closed,
+    /// past its lifetime or uses), it is taken out to be recycled.
+    pub(crate) fn give_back_for_recycling(
+        mut self,
+        lent: LentSlot,
+        cid: ConnId,
+        conn: M::Connection,
+    ) {
+        let id = self.st.unlend(lent);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
         } else {

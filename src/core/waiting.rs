@@ -83,13 +83,21 @@ impl<M: Manager> Transition<'_, M> {
                 None
             }
             Some(outcome) if arrived == Arrived::Take => Some(outcome),
-            Some(Ok((id, Lent::Own { conn, id: cid, .. }))) => {
+            Some(Ok((
+                id,
+                Lent::Own {
+                    conn,
+                    id: cid,
+                    lent,
+                    ..
+                },
+            ))) => {
                 // Served but never picked up: pass it on, as not lent.
                 let record = self.st.records.value_mut(cid);
                 record.conn = Some(conn);
                 record.uses -= 1;
                 // Idle since its hand-off (its lending's stamp).
-                self.st.unlend(id);
+                self.st.unlend(lent);
                 self.place_own(id, cid);
                 None
             }

@@ -36,11 +36,13 @@ use crate::stats::CloseReason;
 use crate::store::Conn;
 use crate::store::KeyId;
 use crate::store::Lent;
+use crate::store::LentSlot;
 
 #[derive(Debug)]
 struct Entry<C> {
     conn: Conn<C>,
-    key: KeyId,
+    /// The connection's place in the lent count (of its key).
+    lent: LentSlot,
     borrowers: u32,
     /// Index of this slot in its key's list.
     pos: usize,
@@ -56,7 +58,7 @@ struct Entry<C> {
 /// Invariants: every entry has `borrowers >= 1` outside a transition, except
 /// while the transition that inserted it serves its first borrowers;
 /// `borrowers` is the sum of the entries' borrower counts; each entry's slot
-/// is in `per_key[entry.key]` at index `entry.pos`.
+/// is in `per_key[entry.lent.key()]` at index `entry.pos`.
 #[derive(Debug)]
 pub(crate) struct Borrowed<C> {
     entries: Slab<Entry<C>>,
@@ -106,15 +108,17 @@ impl<C> Borrowed<C> {
         self.share = Some(share);
     }
 
-    /// Moves a shared connection of `key` in, with no borrower yet.
-    pub(crate) fn insert(&mut self, key: KeyId, conn: Conn<C>) -> usize {
+    /// Moves a shared connection in, with no borrower yet, and the slot it
+    /// holds in its key's lent count.
+    pub(crate) fn insert(&mut self, lent: LentSlot, conn: Conn<C>) -> usize {
+        let key = lent.key();
         if self.per_key.len() <= key.index() {
             self.per_key.resize_with(key.index() + 1, Vec::new);
         }
         let list = &mut self.per_key[key.index()];
         let slot = self.entries.insert(Entry {
             conn,
-            key,
+            lent,
             borrowers: 0,
             pos: list.len(),
             draining: None,
@@ -124,16 +128,17 @@ impl<C> Borrowed<C> {
         slot
     }
 
-    /// Takes the connection of `slot` out; it must have no borrower.
-    pub(crate) fn remove(&mut self, slot: usize) -> (KeyId, Conn<C>) {
+    /// Takes the connection of `slot` out, with its slot in the lent count;
+    /// it must have no borrower.
+    pub(crate) fn remove(&mut self, slot: usize) -> (LentSlot, Conn<C>) {
         let entry = self.entries.remove(slot);
         debug_assert_eq!(entry.borrowers, 0);
-        let list = &mut self.per_key[entry.key.index()];
+        let list = &mut self.per_key[entry.lent.key().index()];
         list.swap_remove(entry.pos);
         if let Some(&moved) = list.get(entry.pos) {
             self.entries[moved].pos = entry.pos;
         }
-        (entry.key, entry.conn)
+        (entry.lent, entry.conn)
     }
 
     /// One more borrower of `slot`: a handle to it.
@@ -153,6 +158,7 @@ impl<C> Borrowed<C> {
         Lent::Handle {
             conn: share(&entry.conn.conn),
             slot,
+            key: entry.lent.key(),
             uses: entry.conn.uses.into(),
         }
     }
@@ -168,7 +174,7 @@ impl<C> Borrowed<C> {
     /// The connection of `slot` and its key.
     pub(crate) fn conn_mut(&mut self, slot: usize) -> (KeyId, &mut Conn<C>) {
         let entry = &mut self.entries[slot];
-        (entry.key, &mut entry.conn)
+        (entry.lent.key(), &mut entry.conn)
     }
 
     /// Whether `slot` has no borrower.
@@ -272,6 +278,12 @@ mod tests {
     use crate::stats::CloseReason;
     use crate::store::Conn;
     use crate::store::KeyId;
+    use crate::store::LentSlot;
+
+    /// A slot in `key`'s lent count, as `Keys::lend_slot` hands out.
+    fn lent(key: KeyId) -> LentSlot {
+        LentSlot::new(key)
+    }
 
     /// The layout the store-forwarding fix chose (see [`Lent`]): 32 bytes,
     /// a 64-bit `uses`. With a `u32` `uses` it is 24 bytes, and the stall
@@ -300,8 +312,8 @@ mod tests {
         let k = KeyId::from_index(0);
         let mut set = Borrowed::default();
         set.set_share(u32::clone);
-        let a = set.insert(k, conn(1, 3));
-        let b = set.insert(k, conn(2, 3));
+        let a = set.insert(lent(k), conn(1, 3));
+        let b = set.insert(lent(k), conn(2, 3));
         set.lend(a);
         set.lend(b);
         set.lend(b);
@@ -316,8 +328,8 @@ mod tests {
         let k = KeyId::from_index(0);
         let mut set = Borrowed::default();
         set.set_share(u32::clone);
-        let a = set.insert(k, conn(1, 2));
-        let b = set.insert(k, conn(2, 2));
+        let a = set.insert(lent(k), conn(1, 2));
+        let b = set.insert(lent(k), conn(2, 2));
         assert_eq!(handle_of(set.lend(a)), (1, a));
         // b has no borrower: least loaded.
         assert_eq!(set.least_loaded(k, |_| None), Some(b));
@@ -336,8 +348,10 @@ mod tests {
         );
         assert_eq!(set.draining(b), Some(CloseReason::Lifetime));
         assert_eq!(set.give_back(b), 0);
-        // Removing b moves a within the key's list; a stays reachable.
-        set.remove(b);
+        // Removing b moves a within the key's list; a stays reachable. Its
+        // slot in the lent count comes out with it.
+        let (lent, _) = set.remove(b);
+        assert_eq!(lent.key(), k);
         set.give_back(a);
         assert_eq!(set.least_loaded(k, |_| None), Some(a));
         assert_eq!(set.borrowers(), 1);

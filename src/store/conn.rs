@@ -295,8 +295,9 @@ mod tests {
     }
 
     /// The record beside the connection: kept per idle connection, moved
-    /// on every checkout and return (`next_ping` doubles as the lending
-    /// time so that leak detection costs one field, the call site).
+    /// on every checkout and return (`since` is the idle time or the
+    /// lending time, never both at once, so that leak detection costs one
+    /// field, the call site).
     #[test]
     fn the_record_is_48_bytes_beside_the_connection() {
         assert_eq!(std::mem::size_of::<super::Conn<()>>(), 48);

@@ -1,6 +1,6 @@
 //! The counts of connections and waiters, for one key or the whole pool,
-//! the one kind of change that moves them, and the slot a connection out
-//! in a task holds.
+//! the one kind of change that moves them, and the slots a connection
+//! holds while it counts anywhere but idle: lent, or out in a task.
 
 use super::ids::KeyId;
 
@@ -75,6 +75,50 @@ impl Slot {
     }
 }
 
+/// A connection of a key counted as lent: taken when it is lent, under the
+/// lock ([`Keys::lend_slot`](crate::store::Keys::lend_slot)), and given
+/// back by value when it comes back idle
+/// ([`Keys::unlend`](crate::store::Keys::unlend)), the key's and the
+/// pool's counts together.
+///
+/// Who holds it: for a connection lent exclusively, the borrower's
+/// [`Lent`](crate::store::Lent) (given back from the `Pooled` guard's
+/// `Drop`, or by the transition that finds a waiter never picked it up),
+/// or the single-key pool's [`Recent`](crate::store::Recent) stack while
+/// the connection rests there; for a shared connection, its entry in the
+/// [`Borrowed`](crate::store::Borrowed) set, whatever its borrowers.
+///
+/// Neither `Clone` nor `Copy`: a slot is given back once. (A [`Slot`]
+/// without its place: the place is `Lent`, and the key shares a word with
+/// the connection's id in the guard every checkout moves.)
+#[must_use = "a slot not given back leaves its count behind"]
+#[derive(Debug)]
+pub(crate) struct LentSlot {
+    key: KeyId,
+}
+
+impl LentSlot {
+    /// The key whose connection this is.
+    #[inline]
+    pub(crate) fn key(&self) -> KeyId {
+        self.key
+    }
+
+    /// Made only by the store: [`Keys`](crate::store::Keys), or the
+    /// [`Recent`](crate::store::Recent) stack handing back one it kept.
+    #[inline]
+    pub(super) fn new(key: KeyId) -> Self {
+        Self { key }
+    }
+
+    /// Taken apart only by the store: [`Keys::unlend`](crate::store::Keys::unlend),
+    /// or the [`Recent`](crate::store::Recent) stack keeping one.
+    #[inline]
+    pub(super) fn into_key(self) -> KeyId {
+        self.key
+    }
+}
+
 /// One change of the counts.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Change {
@@ -92,11 +136,12 @@ pub(crate) enum Change {
 }
 
 impl Change {
-    /// Whether it moves a count into or out of a task's place.
-    pub(super) fn touches_task(self) -> bool {
+    /// Whether it moves a count into or out of a place counted by slots
+    /// (every place but idle).
+    pub(super) fn touches_slots(self) -> bool {
         match self {
-            Change::Open(p) | Change::Close(p) => p.is_task(),
-            Change::Move(a, b) => a.is_task() || b.is_task(),
+            Change::Open(p) | Change::Close(p) => p != Place::Idle,
+            Change::Move(a, b) => a != Place::Idle || b != Place::Idle,
             Change::Wait | Change::Unwait => false,
         }
     }
@@ -106,8 +151,8 @@ impl Change {
 ///
 /// Invariant: `open = idle + lent + dialing + pinging + recycling`, each
 /// `≥ 0`. The fields change only through [`Change`]s, and only through
-/// [`Keys`](crate::store::Keys) (`recount`, and a [`Slot`]'s taking and
-/// giving back), which applies each change to the key's counts and to the
+/// [`Keys`](crate::store::Keys) (`recount`, and a [`Slot`]'s or a
+/// [`LentSlot`]'s taking and giving back), which applies each change to the key's counts and to the
 /// pool's together: the pool's counts are the sum of its keys'.
 ///
 /// Layout: `lent`, `waiting` and `open`, which every checkout and return

@@ -11,7 +11,7 @@ use crate::stats::Counters;
 use crate::store::KeyId;
 use crate::store::WaitQueue;
 use crate::store::WaiterId;
-use crate::store::counts::{Change, Counts, Place, Slot};
+use crate::store::counts::{Change, Counts, LentSlot, Place, Slot};
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
@@ -179,14 +179,15 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
 
     /// Applies `change` to the counts of `id` and to the pool's: the one
     /// place where counts change. Returns `id`'s entry (one look-up for
-    /// callers that count something else too). A task's place changes
-    /// through a [`Slot`] instead ([`open_slot`](Keys::open_slot),
-    /// [`take_slot`](Keys::take_slot), [`give_back`](Keys::give_back)).
+    /// callers that count something else too). Every place but idle
+    /// changes through a [`Slot`] instead ([`open_slot`](Keys::open_slot),
+    /// [`take_slot`](Keys::take_slot), [`give_back`](Keys::give_back)):
+    /// what is left here is waiters, and idle connections closing.
     #[inline]
     pub(crate) fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E> {
         debug_assert!(
-            !change.touches_task(),
-            "a task's place changes through its slot"
+            !change.touches_slots(),
+            "a connection counted anywhere but idle moves through its slot"
         );
         self.apply(id, change)
     }
@@ -208,13 +209,32 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
 
     /// An idle (or held) connection of `id` goes out to a task for
     /// `place` (a keepalive ping, a recycle).
+    #[inline]
     pub(crate) fn take_slot(&mut self, id: KeyId, place: Place) -> Slot {
         self.apply(id, Change::Move(Place::Idle, place));
         Slot::new(id, place)
     }
 
-    /// The task of `slot` ended: its connection (if any) counts as idle (held)
+    /// An idle (or held) connection of `id` is lent. Returns the key's
+    /// entry too (one look-up for a checkout that counts its get there).
+    #[inline]
+    pub(crate) fn lend_slot(&mut self, id: KeyId) -> (LentSlot, &mut KeyEntry<K, E>) {
+        let entry = self.apply(id, Change::Move(Place::Idle, Place::Lent));
+        (LentSlot::new(id), entry)
+    }
+
+    /// The lending of `lent` ended: its connection counts as idle (held)
     /// again, until the caller places or closes it. Returns its key.
+    #[inline]
+    pub(crate) fn unlend(&mut self, lent: LentSlot) -> KeyId {
+        let id = lent.into_key();
+        self.apply(id, Change::Move(Place::Lent, Place::Idle));
+        id
+    }
+
+    /// The task of `slot` ended: its connection (if any) counts as idle
+    /// (held) again, until the caller places or closes it. Returns its key.
+    #[inline]
     pub(crate) fn give_back(&mut self, slot: Slot) -> KeyId {
         let (id, place) = slot.into_parts();
         self.apply(id, Change::Move(place, Place::Idle));
@@ -352,7 +372,7 @@ mod tests {
         let dialing = keys.open_slot(a, Place::Dialing);
         let dialed = keys.open_slot(b, Place::Dialing);
         assert_eq!(keys.give_back(dialed), b);
-        keys.recount(b, Change::Move(Place::Idle, Place::Lent));
+        let (lent, _) = keys.lend_slot(b);
         keys.recount(a, Change::Wait);
         assert_eq!(
             (
@@ -379,6 +399,8 @@ mod tests {
         keys.forget_if_unused(a, Tick::now());
         assert!(!keys.contains(a));
         assert_eq!(keys.total().open(), 1);
+        assert_eq!(keys.unlend(lent), b);
+        assert_eq!((keys.total().lent(), keys.total().idle()), (0, 1));
     }
 
     #[test]
@@ -396,19 +418,35 @@ mod tests {
         let recycle = keys.take_slot(a, Place::Recycling);
         assert_eq!(keys.total().recycling(), 1);
         keys.give_back(recycle);
+        let (lent, _) = keys.lend_slot(a);
+        assert_eq!(lent.key(), a);
+        assert_eq!((keys.total().lent(), keys.total().idle()), (1, 0));
+        assert_eq!(keys.unlend(lent), a);
         assert_eq!(keys.total().idle(), 1);
         keys.recount(a, Change::Close(Place::Idle));
         assert!(keys.total().is_zero());
     }
 
     #[test]
-    #[should_panic(expected = "a task's place changes through its slot")]
+    #[should_panic(expected = "a connection counted anywhere but idle moves through its slot")]
     #[cfg(debug_assertions)]
     fn a_task_s_place_does_not_change_without_its_slot() {
         use crate::store::{Change, Place};
         let mut keys = keys();
         let a = keys.id_or_insert(&"a".to_string());
         keys.recount(a, Change::Open(Place::Dialing));
+    }
+
+    #[test]
+    #[should_panic(expected = "a connection counted anywhere but idle moves through its slot")]
+    #[cfg(debug_assertions)]
+    fn a_lending_does_not_change_the_counts_without_its_slot() {
+        use crate::store::{Change, Place};
+        let mut keys = keys();
+        let a = keys.id_or_insert(&"a".to_string());
+        let dialed = keys.open_slot(a, Place::Dialing);
+        keys.give_back(dialed);
+        keys.recount(a, Change::Move(Place::Idle, Place::Lent));
     }
 
     #[test]

@@ -1,8 +1,12 @@
 //! What a borrower is lent.
 
-use super::ids::ConnId;
+use super::counts::LentSlot;
+use super::ids::{ConnId, KeyId};
 
 /// What a borrower holds: the connection itself, or a handle to a shared one.
+///
+/// An exclusively lent connection carries its [`LentSlot`], which its return gives back; a handle carries none (the shared
+/// set holds the connection's).
 ///
 /// `uses` is a `u64` although the record counts in a `u32`: at 32 bytes the
 /// enum (and the guard that carries it) is moved in whole words, which the
@@ -16,6 +20,8 @@ pub(crate) enum Lent<C> {
     Own {
         conn: C,
         id: ConnId,
+        /// Its place in the lent count.
+        lent: LentSlot,
         /// The connection's `uses`, this lending included.
         uses: u64,
     },
@@ -23,7 +29,20 @@ pub(crate) enum Lent<C> {
     Handle {
         conn: C,
         slot: usize,
+        /// The connection's key.
+        key: KeyId,
         /// The connection's `uses` when this handle was made.
         uses: u64,
     },
+}
+
+impl<C> Lent<C> {
+    /// The key of the connection lent.
+    #[inline]
+    pub(crate) fn key(&self) -> KeyId {
+        match self {
+            Lent::Own { lent, .. } => lent.key(),
+            Lent::Handle { key, .. } => *key,
+        }
+    }
 }

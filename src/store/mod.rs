@@ -18,7 +18,7 @@ mod waiters;
 
 pub(crate) use borrowed::Borrowed;
 pub(crate) use conn::{Conn, IdleTimeout, Site};
-pub(crate) use counts::{Change, Counts, Place, Slot};
+pub(crate) use counts::{Change, Counts, LentSlot, Place, Slot};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
 pub(crate) use keys::Keys;

@@ -18,8 +18,12 @@
 //! Invariants (kept by the state, under its lock):
 //! * every id here names an entry held in the idle set with its connection
 //!   present and its record at rest since its return; these connections
-//!   count as *lent* in the state's counts (snapshots report them idle);
-//! * all of them are of one key, [`Recent::key`];
+//!   count as *lent* in the state's counts (snapshots report them idle),
+//!   and the stack keeps their [`LentSlot`]s: a push takes the
+//!   returned connection's, a pop or `take_all` hands one back with each
+//!   connection;
+//! * all of them are of one key (the stack's `key`, which its slots and its
+//!   gets not yet taken are counted in);
 //! * the stack is empty unless the pool is open and no getter waits, and the
 //!   maintenance task wakes by the first deadline of each (lifetime, idle
 //!   timeout, keepalive ping): so a connection resting here is closed or
@@ -29,6 +33,7 @@
 
 use crate::store::ConnId;
 use crate::store::KeyId;
+use crate::store::LentSlot;
 
 /// How many returned connections wait here at most. A few: enough for the
 /// connections a couple of worker threads cycle through; a return that
@@ -46,7 +51,7 @@ pub(crate) const CAPACITY: usize = 4;
 #[repr(C, align(64))]
 pub(crate) struct Recent {
     /// Gets served from the stack not yet added to the counters (of the
-    /// pool and of [`Recent::key`]): [`take_gets`](Recent::take_gets).
+    /// pool and of `key`): [`take_gets`](Recent::take_gets).
     gets: u64,
     key: KeyId,
     len: u32,
@@ -105,15 +110,11 @@ impl Recent {
         self.len < self.capacity
     }
 
-    /// The key of every connection here, and of the gets not yet taken
-    /// (meaningless when there are neither).
-    pub(crate) fn key(&self) -> KeyId {
-        self.key
-    }
-
-    /// Adds the newest: `has_room` must hold.
+    /// Adds the newest, `id`, with its slot in the lent count: `has_room`
+    /// must hold.
     #[inline]
-    pub(crate) fn push(&mut self, key: KeyId, id: ConnId) {
+    pub(crate) fn push(&mut self, lent: LentSlot, id: ConnId) {
+        let key = lent.into_key();
         debug_assert!(self.has_room());
         debug_assert!(self.len == 0 || self.key == key, "one key only");
         self.key = key;
@@ -127,18 +128,24 @@ impl Recent {
         self.len.checked_sub(1).and_then(|i| self.ids[i as usize])
     }
 
-    /// Removes the newest (after [`top`](Recent::top) named it). Its slot
-    /// keeps the stale id: nothing reads past `len`.
+    /// Removes the newest (after [`top`](Recent::top) named it), and hands
+    /// back its slot in the lent count. Its place in the array keeps the
+    /// stale id: nothing reads past `len`.
     #[inline]
-    pub(crate) fn pop(&mut self) {
+    pub(crate) fn pop(&mut self) -> LentSlot {
         self.len -= 1;
+        LentSlot::new(self.key)
     }
 
-    /// Empties the stack, oldest first.
-    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = ConnId> + use<> {
+    /// Empties the stack, oldest first, each connection with its slot.
+    pub(crate) fn take_all(&mut self) -> impl Iterator<Item = (LentSlot, ConnId)> + use<> {
         let ids = std::mem::replace(&mut self.ids, [None; CAPACITY]);
         let len = std::mem::take(&mut self.len) as usize;
-        ids.into_iter().take(len).flatten()
+        let key = self.key;
+        ids.into_iter()
+            .take(len)
+            .flatten()
+            .map(move |id| (LentSlot::new(key), id))
     }
 }
 
@@ -158,13 +165,19 @@ mod tests {
         let (key, ids) = ids(3);
         let mut recent = Recent::new(true);
         for &id in &ids {
-            recent.push(key, id);
+            recent.push(LentSlot::new(key), id);
         }
         assert_eq!(recent.top(), Some(ids[2]));
-        recent.pop();
+        assert_eq!(recent.pop().into_key(), key);
         assert_eq!(recent.top(), Some(ids[1]));
-        assert_eq!(recent.key(), key);
-        assert_eq!(recent.take_all().collect::<Vec<_>>(), ids[..2]);
+        let taken: Vec<_> = recent
+            .take_all()
+            .map(|(lent, id)| {
+                assert_eq!(lent.key(), key);
+                id
+            })
+            .collect();
+        assert_eq!(taken, ids[..2]);
         assert!(recent.is_empty());
         assert_eq!(recent.top(), None);
     }
@@ -175,7 +188,7 @@ mod tests {
         let mut recent = Recent::new(true);
         for &id in &ids {
             assert!(recent.has_room());
-            recent.push(key, id);
+            recent.push(LentSlot::new(key), id);
         }
         assert!(!recent.has_room());
         assert_eq!(recent.len(), CAPACITY);

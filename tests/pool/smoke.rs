@@ -43,8 +43,7 @@ async fn a_get_s_future_stays_small() {
     let single = Pool::builder(Mock::<()>::new()).build().await.unwrap();
     let get_for = std::mem::size_of_val(&keyed.get_for(&1));
     let get = std::mem::size_of_val(&single.get());
-    // 536 and 520 bytes (with an 80-byte guard); 840 and 816 with the rare
-    // paths inline.
+    // 536 and 520 bytes here; 840 and 816 with the rare paths inline.
     assert!(
         get_for <= 640 && get <= 640,
         "get_for: {get_for} bytes, get: {get}"
