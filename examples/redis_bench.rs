@@ -13,9 +13,9 @@
 //! - **deadpool-redis** and **bb8-redis**, pools of 16, default otherwise.
 //!
 //! Every client dials with `TCP_NODELAY` on: connpool's default, and that
-//! of the major Redis clients (redis-rs turned it on by default after its
-//! 1.8 releases). `--nagle` dials them all with Nagle's algorithm on
-//! instead (redis-rs 1.8's default), which on loopback batches a
+//! of the major Redis clients (redis-rs's from its 2.0 on). `--nagle` dials
+//! them all with Nagle's algorithm on instead (redis-rs 1.x's default,
+//! as in the redis 1.8.1 used here), which on loopback batches a
 //! multiplexed connection's commands and lifts every shared client alike;
 //! on a real network it holds commands back for the server's ACKs.
 //!

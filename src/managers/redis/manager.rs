@@ -182,7 +182,7 @@ impl RedisManager {
     /// The TCP dialer: its socket options apply to every connection.
     ///
     /// `TCP_NODELAY` is on by default: each command leaves at once. With it
-    /// off (`TcpManager::new().nodelay(false)`, redis-rs 1.8's own
+    /// off (`TcpManager::new().nodelay(false)`, redis-rs 1.x's own
     /// default), the kernel holds a command back until the connection's
     /// earlier data is acknowledged, batching a busy shared connection's
     /// commands: on loopback, where acknowledgements come at once, that
