@@ -106,7 +106,7 @@ async fn settle() {
 }
 
 /// Takes `n` connections at once (all idle ones), to return them together.
-async fn futures_take(pool: &Pool<Noop>, n: usize) -> Vec<connpool::Pooled<Noop>> {
+async fn futures_take(pool: &Pool<Noop>, n: usize) -> Vec<connpool::Pooled<'_, Noop>> {
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
         v.push(pool.get().await.unwrap());

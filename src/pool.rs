@@ -162,13 +162,16 @@ impl<M: Manager> Pool<M> {
     /// Cancel-safe: dropping the future at any point leaks nothing; a
     /// connection on its way to this getter goes to the next one.
     ///
+    /// The guard borrows this handle: [`Pooled::into_owned`] makes one that
+    /// can move into a spawned task or outlive the handle.
+    ///
     /// The call site is recorded for leak reports (see
     /// [`Builder::leak_detection_threshold`]).
     #[track_caller]
-    pub fn get_for<'a>(
-        &'a self,
-        key: &'a M::Key,
-    ) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + 'a {
+    pub fn get_for<'p>(
+        &'p self,
+        key: &M::Key,
+    ) -> impl Future<Output = Result<Pooled<'p, M>, Error<M::Error>>> + Send {
         self.get_at(key, Location::caller())
     }
 
@@ -177,7 +180,7 @@ impl<M: Manager> Pool<M> {
         &self,
         key: &M::Key,
         site: &'static Location<'static>,
-    ) -> Result<Pooled<M>, Error<M::Error>> {
+    ) -> Result<Pooled<'_, M>, Error<M::Error>> {
         let site = Some(site);
         let start = self.inner.clock.now();
         // The common case (an idle connection, no health check due) is
@@ -213,7 +216,7 @@ impl<M: Manager> Pool<M> {
     /// One checkout attempt at `now` for a `get` at `site`: lent, failed,
     /// or what to do next.
     #[inline]
-    fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<M> {
+    fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<'_, M> {
         let config = &self.inner.config;
         let mut state = self.inner.state.lock();
         // (A constant: a keyed pool goes straight to the checkout.)
@@ -240,7 +243,7 @@ impl<M: Manager> Pool<M> {
             Ok(Checkout::Wait(w, behind)) => Attempt::Wait(w, behind),
             Ok(Checkout::Lent(conn, check)) => {
                 let id = conn.key();
-                let mut conn = Pooled::new(Arc::clone(&self.inner), conn);
+                let mut conn = Pooled::new(&self.inner, conn);
                 if self.inner.is_broken(id, &mut conn) {
                     Pooled::close_for(conn, CloseReason::Broken);
                     Attempt::Again
@@ -257,13 +260,13 @@ impl<M: Manager> Pool<M> {
 
     /// The rest of [`get_for`](Pool::get_for) after its first attempt:
     /// waits, health checks and further attempts, within the deadline.
-    async fn get_slowly(
-        &self,
+    async fn get_slowly<'a>(
+        &'a self,
         key: &M::Key,
         start: Tick,
-        mut attempt: Attempt<M>,
+        mut attempt: Attempt<'a, M>,
         site: Site,
-    ) -> Result<Pooled<M>, Error<M::Error>> {
+    ) -> Result<Pooled<'a, M>, Error<M::Error>> {
         let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
         let deadline = || config.set.checkout_timeout.map(|t| start + t);
@@ -303,7 +306,7 @@ impl<M: Manager> Pool<M> {
                     // Handed over by a borrower, a dial or a keepalive ping:
                     // it just worked.
                     let (_, conn) = outcome.map_err(|e| self.explain(e, key))?;
-                    return Ok(Pooled::new(Arc::clone(&self.inner), conn));
+                    return Ok(Pooled::new(&self.inner, conn));
                 }
                 Attempt::Check(conn) => (conn, true),
                 Attempt::Vet(conn) => (conn, false),
@@ -430,7 +433,7 @@ impl<M: Manager<Key = ()>> Pool<M> {
     ///
     /// (The future is `get_for`'s own: no second state machine around it.)
     #[track_caller]
-    pub fn get(&self) -> impl Future<Output = Result<Pooled<M>, Error<M::Error>>> + Send + '_ {
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<'_, M>, Error<M::Error>>> + Send + '_ {
         self.get_for(&())
     }
 }
@@ -448,18 +451,18 @@ fn outcome_name<M: Manager>(outcome: &Outcome<M>) -> &'static str {
 }
 
 /// What one checkout attempt of [`Pool::get_for`] came to.
-enum Attempt<M: Manager> {
+enum Attempt<'a, M: Manager> {
     /// Lent (no check due).
-    Lent(Pooled<M>),
+    Lent(Pooled<'a, M>),
     /// Failed.
     Failed(Error<M::Error>),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
     /// Lent, but the health-check policy wants it pinged first (then the
     /// `before_lend` hook runs, if set).
-    Check(Pooled<M>),
+    Check(Pooled<'a, M>),
     /// Lent, but the `before_lend` hook runs first.
-    Vet(Pooled<M>),
+    Vet(Pooled<'a, M>),
     /// It was broken and is closed: try again.
     Again,
 }

@@ -29,7 +29,7 @@ pub(crate) enum Verdict {
 /// the `before_lend` hook.
 pub(crate) async fn vet<M: Manager>(
     inner: &Arc<PoolInner<M>>,
-    conn: &mut Pooled<M>,
+    conn: &mut Pooled<'_, M>,
     key: &M::Key,
     ping: bool,
     deadline: Option<Instant>,
@@ -76,7 +76,7 @@ pub(crate) async fn vet<M: Manager>(
 /// passed first.
 async fn health_check<M: Manager>(
     inner: &Arc<PoolInner<M>>,
-    conn: &mut Pooled<M>,
+    conn: &mut Pooled<'_, M>,
     key: &M::Key,
     ping: bool,
     deadline: Option<Instant>,
@@ -124,7 +124,7 @@ async fn health_check<M: Manager>(
     Some(check)
 }
 
-fn health_checked<M: Manager>(inner: &Arc<PoolInner<M>>, conn: &Pooled<M>, check: Check) {
+fn health_checked<M: Manager>(inner: &Arc<PoolInner<M>>, conn: &Pooled<'_, M>, check: Check) {
     let (id, slot) = (Pooled::key_id(conn), Pooled::shared_slot(conn));
     inner.transition(inner.clock.now(), |t| t.health_checked(id, slot, check));
 }

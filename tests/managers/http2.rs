@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use connpool::managers::http2::{Http2Conn, Http2Error, Http2Manager};
 use connpool::managers::tcp::Destination;
-use connpool::{ConnectError, Error, HealthCheck, Manager, Pool};
+use connpool::{ConnectError, Error, HealthCheck, Manager, Pool, Pooled};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -484,7 +484,7 @@ async fn a_draining_shared_connection_takes_no_new_borrower() {
     let server = H2Server::start(Some(10)).await;
     let dest = Destination::from(server.addr);
     let pool = pool_of(Http2Manager::new()).build().await.unwrap();
-    let mut first = pool.get_for(&dest).await.unwrap();
+    let mut first = Pooled::into_owned(pool.get_for(&dest).await.unwrap());
     let old = first.local_addr();
     // Shared: a second borrower lands on the same connection.
     let second = pool.get_for(&dest).await.unwrap();

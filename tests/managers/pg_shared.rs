@@ -54,7 +54,10 @@ fn borrowers<T, F, Fut>(
 ) -> (Arc<Barrier>, Vec<tokio::task::JoinHandle<T>>)
 where
     T: Send + 'static,
-    F: Fn(usize, connpool::Pooled<SharedPostgres<SingleDatabase>>) -> Fut + Clone + Send + 'static,
+    F: Fn(usize, connpool::Pooled<'static, SharedPostgres<SingleDatabase>>) -> Fut
+        + Clone
+        + Send
+        + 'static,
     Fut: Future<Output = T> + Send,
 {
     let barrier = Arc::new(Barrier::new(n + 1));
@@ -62,7 +65,7 @@ where
         .map(|i| {
             let (pool, barrier, work) = (pool.clone(), Arc::clone(&barrier), work.clone());
             tokio::spawn(async move {
-                let conn = pool.get().await.expect("a shared handle");
+                let conn = connpool::Pooled::into_owned(pool.get().await.expect("a shared handle"));
                 barrier.wait().await;
                 work(i, conn).await
             })

@@ -25,7 +25,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use connpool::managers::postgres::{PgError, PgKey, PostgresManager};
-use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, async_trait};
+use connpool::{CloseReason, Error, HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -280,7 +280,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
             .map(|_| {
                 let pool = pool.clone();
                 tokio::spawn(async move {
-                    let conn = pool.get().await.expect("get after the kills");
+                    let conn = Pooled::into_owned(pool.get().await.expect("get after the kills"));
                     let pid = backend_pid(&conn)
                         .await
                         .expect("the pool lent a dead connection");

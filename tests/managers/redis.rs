@@ -147,7 +147,7 @@ async fn exclusive_blpop_does_not_stall_shared_borrowers() {
         .await
         .unwrap();
 
-    let mut blocked = pool.get_for(&exclusive).await.unwrap();
+    let mut blocked = Pooled::into_owned(pool.get_for(&exclusive).await.unwrap());
     assert!(!Pooled::is_shared(&blocked));
     assert_eq!(blocked.lending(), RedisLending::Exclusive);
     blocked.set_response_timeout(Duration::from_secs(10));

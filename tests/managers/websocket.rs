@@ -58,7 +58,7 @@ async fn idle_after_a_request(pool: &Pool<WsManager>, url: &WsUrl) -> Watch {
 }
 
 /// Sends `text` and returns the next data message, as text.
-async fn echo(conn: &mut Pooled<WsManager>, text: &str) -> String {
+async fn echo(conn: &mut Pooled<'_, WsManager>, text: &str) -> String {
     conn.send(Message::text(text)).await.unwrap();
     loop {
         match conn.next().await {

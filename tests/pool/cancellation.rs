@@ -37,7 +37,7 @@ use crate::support;
 use crate::support::{Counts, Gate, Mock, MockError, Step, ZERO, check_counts, counts, settle};
 
 type M = Mock<u32>;
-type Conn = Pooled<M>;
+type Conn = Pooled<'static, M>;
 type GetResult = Result<Conn, Error<MockError>>;
 /// A get under test; `None` when a `tokio::time::timeout` wrapper elapsed.
 type GetFuture<'a> = Pin<Box<dyn Future<Output = Option<GetResult>> + Send + 'a>>;
@@ -419,6 +419,7 @@ impl World {
                 let h = pool
                     .get_for(&key)
                     .await
+                    .map(Pooled::into_owned)
                     .unwrap_or_else(|e| panic!("{cell}: holder's get: {e}"));
                 assert_eq!(h.id, 1, "{cell}: the holder has the first connection");
                 Some(h)
@@ -454,7 +455,9 @@ impl World {
         advance_to(self.t0 + SECOND_ARRIVES).await;
         if cell.second == Second::Waiter {
             let pool = self.pool.clone();
-            self.second = Some(tokio::spawn(async move { pool.get_for(&K).await }));
+            self.second = Some(tokio::spawn(async move {
+                pool.get_for(&K).await.map(Pooled::into_owned)
+            }));
             settle().await;
         }
         want.waiting += cell.s();
@@ -727,13 +730,18 @@ async fn run_cell(cell: Cell) {
                 world.after_arm().await;
                 world.drive().await;
             } => Getter::Cancelled,
-            got = pool.get_for(&K) => Getter::Got(got),
+            got = pool.get_for(&K) => Getter::Got(got.map(Pooled::into_owned)),
         }
     } else {
         let mut fut: GetFuture<'_> = if cell.cancel == Cancel::Timeout {
-            Box::pin(async { tokio::time::timeout(WRAPPER, pool.get_for(&K)).await.ok() })
+            Box::pin(async {
+                tokio::time::timeout(WRAPPER, pool.get_for(&K))
+                    .await
+                    .ok()
+                    .map(|got| got.map(Pooled::into_owned))
+            })
         } else {
-            Box::pin(async { Some(pool.get_for(&K).await) })
+            Box::pin(async { Some(pool.get_for(&K).await.map(Pooled::into_owned)) })
         };
         assert!(
             poll_once(fut.as_mut()).is_pending(),
@@ -855,7 +863,7 @@ async fn aborting_a_task_after_its_hand_off_passes_the_connection_on() {
         settle().await;
         let w2 = (second == Second::Waiter).then(|| {
             let p = pool.clone();
-            tokio::spawn(async move { p.get_for(&K).await })
+            tokio::spawn(async move { p.get_for(&K).await.map(Pooled::into_owned) })
         });
         settle().await;
         let s = usize::from(w2.is_some());
@@ -907,7 +915,8 @@ async fn live_waiters_between_cancelled_ones_are_served_in_order() {
     let mut live = Vec::new();
     for i in 0..6 {
         if i % 2 == 0 {
-            let mut fut: GetFuture<'_> = Box::pin(async { Some(pool.get_for(&K).await) });
+            let mut fut: GetFuture<'_> =
+                Box::pin(async { Some(pool.get_for(&K).await.map(Pooled::into_owned)) });
             assert!(poll_once(fut.as_mut()).is_pending(), "getter {i} waits");
             cancelled.push(fut);
         } else {
@@ -1037,7 +1046,7 @@ async fn a_panicking_dial_behind_a_dropped_getter_leaks_nothing() {
         settle().await;
         let w2 = (second == Second::Waiter).then(|| {
             let p = pool.clone();
-            tokio::spawn(async move { p.get_for(&K).await })
+            tokio::spawn(async move { p.get_for(&K).await.map(Pooled::into_owned) })
         });
         settle().await;
         let s = usize::from(w2.is_some());

@@ -561,14 +561,14 @@ async fn max_idle_per_key_closes_the_returned_conn_for_max_idle_per_key() {
 struct Race {
     mock: M,
     pool: Pool<M>,
-    c1: Pooled<M>,
+    c1: Pooled<'static, M>,
     gate: Gate,
     g: JoinHandle<Got<M>>,
 }
 
 async fn race() -> Race {
     let (mock, pool) = M::pool(|b| b.max_open(2)).await;
-    let c1 = ok(pool.get_for(&1).await);
+    let c1 = Pooled::into_owned(ok(pool.get_for(&1).await));
     let gate = mock.gate(1);
     let g = spawn_get(&pool, 1);
     settle().await;

@@ -62,7 +62,7 @@ async fn a_getter_that_waited_is_reported_with_its_own_get() {
     let first = ok(pool.get().await);
     let line = line!() + 2;
     let pool2 = pool.clone();
-    let waiter = tokio::spawn(async move { pool2.get().await });
+    let waiter = tokio::spawn(async move { pool2.get().await.map(connpool::Pooled::into_owned) });
     settle().await;
     at(t0 + secs(5)).await;
     drop(first); // handed to the waiter at t0 + 5 s

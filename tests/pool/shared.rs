@@ -34,7 +34,7 @@ fn loads(held: &[Pooled<M>]) -> HashMap<u64, usize> {
 }
 
 /// `n` getters, all served.
-async fn get_n(pool: &Pool<M>, n: usize) -> Vec<Pooled<M>> {
+async fn get_n(pool: &Pool<M>, n: usize) -> Vec<Pooled<'_, M>> {
     let tasks: Vec<_> = (0..n).map(|_| spawn_get(pool, ())).collect();
     settle().await;
     let mut held = Vec::new();

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use connpool::{ConnectError, Error, Manager, Pool, async_trait};
+use connpool::{ConnectError, Error, Manager, Pool, Pooled, async_trait};
 use tokio::runtime::{Builder as Runtime, Runtime as Rt};
 
 use crate::support::{Mock, ZERO, core_builder, counts, settle};
@@ -156,7 +156,7 @@ fn a_multi_thread_runtime_stops_with_its_own_100_000_getters() {
 #[tokio::test(start_paused = true)]
 async fn dropping_the_last_handle_closes_the_connections() {
     let (mock, pool) = Mock::<()>::pool(|b| b.max_open(3).initial(3)).await;
-    let lent = pool.get().await.unwrap();
+    let lent = Pooled::into_owned(pool.get().await.unwrap());
     let other = pool.clone();
     drop(pool);
     settle().await;
@@ -181,7 +181,7 @@ fn dropping_the_last_handle_after_the_runtime_is_gone_does_not_panic() {
     let pool = rt
         .block_on(core_builder(mock.clone()).initial(2).build())
         .unwrap();
-    let lent = rt.block_on(pool.get()).unwrap();
+    let lent = Pooled::into_owned(rt.block_on(pool.get()).unwrap());
     drop(rt);
     drop(pool);
     drop(lent);

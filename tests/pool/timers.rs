@@ -529,7 +529,7 @@ async fn maintenance_task_ends_when_the_pool_is_dropped() {
     at(t0 + secs(5)).await;
     assert_eq!(alive_tasks(), base + 1);
 
-    let g = ok(pool.get().await);
+    let g = Pooled::into_owned(ok(pool.get().await));
     drop(pool);
     settle().await;
     assert_eq!(alive_tasks(), base, "the maintenance task ended");

@@ -145,7 +145,7 @@ fn features() -> impl Strategy<Value = Features> {
 /// What the test holds, i.e. the model the pool's counts are checked against.
 struct Model {
     mock: M,
-    held: Vec<Pooled<M>>,
+    held: Vec<Pooled<'static, M>>,
     /// Getters spawned and neither collected nor aborted: (key, task).
     pending: Vec<(u8, JoinHandle<Got<M>>)>,
     gates: Vec<Gate>,

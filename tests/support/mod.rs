@@ -191,13 +191,13 @@ pub fn check_counts<M: Manager>(pool: &Pool<M>, keys: &[M::Key]) {
     }
 }
 
-/// What a get returns.
-pub type Got<Mg> = Result<Pooled<Mg>, Error<<Mg as Manager>::Error>>;
+/// What a get in a task of its own returns (the guard owns its pool).
+pub type Got<Mg> = Result<Pooled<'static, Mg>, Error<<Mg as Manager>::Error>>;
 
 /// A getter of `key` in a task of its own (it runs at the next yield).
 pub fn spawn_get<Mg: Manager>(pool: &Pool<Mg>, key: Mg::Key) -> JoinHandle<Got<Mg>> {
     let pool = pool.clone();
-    tokio::spawn(async move { pool.get_for(&key).await })
+    tokio::spawn(async move { pool.get_for(&key).await.map(Pooled::into_owned) })
 }
 
 /// The result of a spawned task (which must not have panicked).
@@ -207,7 +207,7 @@ pub async fn join<T>(h: JoinHandle<T>) -> T {
 
 /// The connection of a successful get.
 #[track_caller]
-pub fn ok<Mg: Manager>(r: Got<Mg>) -> Pooled<Mg> {
+pub fn ok<Mg: Manager>(r: Result<Pooled<'_, Mg>, Error<<Mg as Manager>::Error>>) -> Pooled<'_, Mg> {
     match r {
         Ok(c) => c,
         Err(e) => panic!("expected a connection, got {e:?}"),
@@ -216,7 +216,7 @@ pub fn ok<Mg: Manager>(r: Got<Mg>) -> Pooled<Mg> {
 
 /// The error of a failed get.
 #[track_caller]
-pub fn err<Mg: Manager>(r: Got<Mg>) -> Error<Mg::Error> {
+pub fn err<Mg: Manager>(r: Result<Pooled<'_, Mg>, Error<Mg::Error>>) -> Error<Mg::Error> {
     match r {
         Ok(_) => panic!("expected an error, got a connection"),
         Err(e) => e,

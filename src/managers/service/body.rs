@@ -19,12 +19,12 @@ use crate::Pooled;
 /// long as the stream is open.
 pub struct PooledBody<M: HttpManager> {
     body: Incoming,
-    conn: Option<(Pooled<M>, InFlight)>,
+    conn: Option<(Pooled<'static, M>, InFlight)>,
 }
 
 impl<M: HttpManager> PooledBody<M> {
-    pub(super) fn new(body: Incoming, conn: Pooled<M>, call: InFlight) -> Self {
-        let conn = (!body.is_end_stream()).then_some((conn, call));
+    pub(super) fn new(body: Incoming, conn: Pooled<'_, M>, call: InFlight) -> Self {
+        let conn = (!body.is_end_stream()).then(|| (Pooled::into_owned(conn), call));
         Self { body, conn }
     }
 

@@ -350,7 +350,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
 /// Sends `request` on `conn`, marking it broken if the request failed in a
 /// way that leaves it unusable.
 async fn send<M: HttpManager>(
-    conn: &mut Pooled<M>,
+    conn: &mut Pooled<'_, M>,
     request: Request<BodyOf<M>>,
 ) -> Result<Response<Incoming>, Unsent<BodyOf<M>>> {
     let result = conn.try_send(request).await;

@@ -22,11 +22,11 @@ use super::ping::Ping;
 use crate::Pooled;
 
 /// The connection the guard dereferences to, pinned (both are `Unpin`).
-fn conn<P: Ping>(guard: Pin<&mut Pooled<TcpManager<P>>>) -> Pin<&mut TcpConn> {
+fn conn<'g, P: Ping>(guard: Pin<&'g mut Pooled<'_, TcpManager<P>>>) -> Pin<&'g mut TcpConn> {
     Pin::new(&mut **guard.get_mut())
 }
 
-impl<P: Ping> AsyncRead for Pooled<TcpManager<P>> {
+impl<P: Ping> AsyncRead for Pooled<'_, TcpManager<P>> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -36,7 +36,7 @@ impl<P: Ping> AsyncRead for Pooled<TcpManager<P>> {
     }
 }
 
-impl<P: Ping> AsyncWrite for Pooled<TcpManager<P>> {
+impl<P: Ping> AsyncWrite for Pooled<'_, TcpManager<P>> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

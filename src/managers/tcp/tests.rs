@@ -37,7 +37,7 @@ async fn echo_server() -> SocketAddr {
 fn is_io<T: AsyncRead + AsyncWrite + Unpin>(_: &T) {}
 
 /// Reads exactly `expected.len()` bytes through the guard and checks them.
-async fn read_back(conn: &mut Pooled<TcpManager>, expected: &[u8]) {
+async fn read_back(conn: &mut Pooled<'_, TcpManager>, expected: &[u8]) {
     let mut back = vec![0; expected.len()];
     timeout(BOUND, AsyncReadExt::read_exact(conn, &mut back))
         .await

@@ -154,9 +154,9 @@ fn of_conn(conn: &mut TlsConn) -> &mut TlsStream<TcpStream> {
     &mut conn.stream
 }
 
-fn of_guard(guard: &mut Pooled<TlsManager>) -> &mut TlsStream<TcpStream> {
+fn of_guard<'g>(guard: &'g mut Pooled<'_, TlsManager>) -> &'g mut TlsStream<TcpStream> {
     &mut guard.stream
 }
 
 delegate_io!(TlsConn, of_conn);
-delegate_io!(Pooled<TlsManager>, of_guard);
+delegate_io!(Pooled<'_, TlsManager>, of_guard);

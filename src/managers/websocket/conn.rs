@@ -323,7 +323,7 @@ impl Sink<Message> for WsConn {
 
 /// The guard is the connection's [`Stream`] and [`Sink`] too, so it can be
 /// passed where one is expected without detaching the connection.
-impl Stream for Pooled<super::WsManager> {
+impl Stream for Pooled<'_, super::WsManager> {
     type Item = Result<Message, tungstenite::Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -331,7 +331,7 @@ impl Stream for Pooled<super::WsManager> {
     }
 }
 
-impl Sink<Message> for Pooled<super::WsManager> {
+impl Sink<Message> for Pooled<'_, super::WsManager> {
     type Error = tungstenite::Error;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
