@@ -31,8 +31,11 @@
 //! `prepare_cached`, sqlx's own cache); bb8 has no statement cache, so its
 //! requests prepare each statement (a `Parse` round trip more).
 //!
-//! Each cell (workload × tasks × pool) builds its pool, warms up
-//! (`--warmup`), then measures a window (`--seconds`): requests completed
+//! Each cell (workload × tasks × pool) starts from the same server state
+//! (the tables vacuumed and a checkpoint taken, with autovacuum off for
+//! them, so that the server's housekeeping after the updates workload
+//! lands between cells, not inside one pool's window), builds its pool,
+//! warms up (`--warmup`), then measures a window (`--seconds`): requests completed
 //! per second, the median and 99th percentile latency, the longest request,
 //! and the tasks that completed nothing in the window (starved); for
 //! connpool, the session resets it ran. With `--rounds N` every pool is
@@ -504,9 +507,21 @@ async fn set_up(client: &Client) -> Result<(), BoxError> {
              (10, 'Computers make very fast, very accurate mistakes.'), \
              (11, '<script>alert(\"This should not be displayed in a browser alert box.\");</script>'), \
              (12, 'フレームワークのベンチマーク'); \
+             ALTER TABLE world SET (autovacuum_enabled = off); \
+             ALTER TABLE fortune SET (autovacuum_enabled = off); \
              ANALYZE world, fortune",
         )
         .await?;
+    Ok(())
+}
+
+/// The same server state for every cell: no dead rows left by the cell
+/// before, no checkpoint due (see the module docs).
+async fn tidy(client: &Client) -> Result<(), BoxError> {
+    // One statement each: `VACUUM` runs outside any transaction.
+    client.batch_execute("VACUUM world").await?;
+    client.batch_execute("VACUUM fortune").await?;
+    client.batch_execute("CHECKPOINT").await?;
     Ok(())
 }
 
@@ -556,6 +571,7 @@ async fn main() -> Result<(), BoxError> {
                 // first after a change of workload.
                 cells.rotate_left(usize::from(round > 0));
                 for (kind, total) in &mut cells {
+                    tidy(&admin).await?;
                     let db =
                         Arc::new(Db::build(*kind, &config, server.url(), args.pool_size).await?);
                     let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;

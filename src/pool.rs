@@ -285,10 +285,15 @@ impl<M: Manager> Pool<M> {
                         behind = behind.as_str(),
                         outcome = tracing::field::Empty,
                     );
-                    let outcome = self
-                        .wait(w, start, deadline(), retried)
-                        .instrument(span.clone())
-                        .await;
+                    let wait = self.wait(w, start, deadline(), retried);
+                    // Entering a span nobody records still asks `log`
+                    // whether it is enabled, on every poll, where tracing's
+                    // `log` feature is on (sqlx turns it on).
+                    let outcome = if span.is_disabled() {
+                        wait.await
+                    } else {
+                        wait.instrument(span.clone()).await
+                    };
                     let outcome_name = outcome_name::<M>(&outcome);
                     span.record("outcome", outcome_name);
                     let waited = self.inner.clock.now().saturating_duration_since(start);
