@@ -155,6 +155,7 @@ mod store;
 mod sync;
 mod tasks;
 mod vetting;
+mod wait;
 
 /// The README's examples, compiled and run as doctests (they use every
 /// shipped manager).

@@ -3,10 +3,8 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::Location;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context, Poll};
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -16,7 +14,7 @@ use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::core::{Arrived, Behind, Checkout, Outcome, Ping, Round, State};
+use crate::core::{Behind, Checkout, Ping, Round, State};
 use crate::error::{BuildError, ConnectError, Error};
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
@@ -29,6 +27,7 @@ use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::store::{Site, WaiterId};
 use crate::tasks::dial;
 use crate::vetting::{self, Verdict};
+use crate::wait;
 
 /// A keyed async connection pool. Cheap to clone: clones share one pool.
 ///
@@ -285,7 +284,7 @@ impl<M: Manager> Pool<M> {
                         behind = behind.as_str(),
                         outcome = tracing::field::Empty,
                     );
-                    let wait = self.wait(w, start, deadline(), retried);
+                    let wait = wait::wait(&self.inner, w, start, deadline(), retried);
                     // Entering a span nobody records still asks `log`
                     // whether it is enabled, on every poll, where tracing's
                     // `log` feature is on (sqlx turns it on).
@@ -294,7 +293,7 @@ impl<M: Manager> Pool<M> {
                     } else {
                         wait.instrument(span.clone()).await
                     };
-                    let outcome_name = outcome_name::<M>(&outcome);
+                    let outcome_name = wait::outcome_name::<M>(&outcome);
                     span.record("outcome", outcome_name);
                     let waited = self.inner.clock.now().saturating_duration_since(start);
                     if config
@@ -365,39 +364,6 @@ impl<M: Manager> Pool<M> {
         e
     }
 
-    /// Waits on slot `id` until served, or until `deadline`, for a get
-    /// that began at `began`. The pool's maintenance task wakes the getter
-    /// at its first checkout's deadline (see `store::waiters`). A getter
-    /// that `retried` (its deadline is earlier than that), or that runs on
-    /// another runtime (which the pool's may not serve), arms a timer of
-    /// its own as well.
-    async fn wait(
-        &self,
-        id: WaiterId,
-        began: Tick,
-        deadline: Option<Tick>,
-        retried: bool,
-    ) -> Outcome<M> {
-        let mut waiting = Waiting {
-            inner: &self.inner,
-            id,
-            began,
-            deadline: deadline.filter(|&at| at < Tick::NEVER),
-            done: false,
-        };
-        match waiting.deadline {
-            Some(at) if retried || !self.inner.on_own_runtime() => {
-                // Boxed: the timer is rare, and inline it would make every
-                // get's future larger.
-                match Box::pin(tokio::time::timeout_at(at.into_instant(), &mut waiting)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => waiting.expire(),
-                }
-            }
-            _ => (&mut waiting).await,
-        }
-    }
-
     /// A snapshot of the whole pool: counts and cumulative counters.
     pub fn state(&self) -> PoolState {
         self.inner.state.lock().snapshot()
@@ -443,18 +409,6 @@ impl<M: Manager<Key = ()>> Pool<M> {
     }
 }
 
-/// How a wait ended, as the wait's span and the slow checkout warning name it.
-fn outcome_name<M: Manager>(outcome: &Outcome<M>) -> &'static str {
-    match outcome {
-        Ok(_) => "lent",
-        Err(Error::Timeout { .. }) => "timeout",
-        Err(Error::Backoff { .. }) => "backoff",
-        Err(Error::Connect(_)) => "connect_error",
-        Err(Error::Closed) => "closed",
-        Err(_) => "error",
-    }
-}
-
 /// What one checkout attempt of [`Pool::get_for`] came to.
 enum Attempt<'a, M: Manager> {
     /// Lent (no check due).
@@ -470,53 +424,4 @@ enum Attempt<'a, M: Manager> {
     Vet(Pooled<'a, M>),
     /// It was broken and is closed: try again.
     Again,
-}
-
-/// A getter waiting on its slot. Dropping it unserved cancels the wait.
-struct Waiting<'a, M: Manager> {
-    inner: &'a Arc<PoolInner<M>>,
-    id: WaiterId,
-    /// When the get began.
-    began: Tick,
-    /// The checkout deadline, if any.
-    deadline: Option<Tick>,
-    /// Set once the slot is gone (picked up or expired).
-    done: bool,
-}
-
-impl<M: Manager> Waiting<'_, M> {
-    fn expire(&mut self) -> Outcome<M> {
-        self.done = true;
-        let id = self.id;
-        let began = self.began;
-        self.inner.transition(Tick::now(), |t| t.expire(id, began))
-    }
-}
-
-impl<M: Manager> Future for Waiting<'_, M> {
-    type Output = Outcome<M>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<M>> {
-        let outcome = self.inner.state.lock().poll_waiter(self.id, cx.waker());
-        match outcome {
-            Some(outcome) => {
-                self.done = true;
-                Poll::Ready(outcome)
-            }
-            // Woken at the deadline by the maintenance task, which read the
-            // same clock: it has passed for this reading too.
-            None if self.deadline.is_some_and(|at| Tick::now() >= at) => Poll::Ready(self.expire()),
-            None => Poll::Pending,
-        }
-    }
-}
-
-impl<M: Manager> Drop for Waiting<'_, M> {
-    fn drop(&mut self) {
-        if !self.done {
-            let id = self.id;
-            self.inner
-                .transition(Tick::now(), |t| t.cancel(id, Arrived::PassOn));
-        }
-    }
 }
