@@ -205,3 +205,41 @@ where
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::{Manager, Pool, Pooled, async_trait};
+
+    struct Sevens;
+
+    #[async_trait]
+    impl Manager for Sevens {
+        type Key = ();
+        type Connection = u64;
+        type Error = std::io::Error;
+
+        async fn connect(&self, _key: &()) -> Result<u64, std::io::Error> {
+            Ok(7)
+        }
+    }
+
+    /// A guard borrows its pool handle: a get and its return write no
+    /// reference count; an owned guard keeps the pool alive until it drops.
+    #[tokio::test(start_paused = true)]
+    async fn a_guard_borrows_its_pool_until_made_owned() {
+        let pool = Pool::builder(Sevens).initial(1).build().await.unwrap();
+        let handles = Arc::strong_count(&pool.inner);
+        let conn = pool.get().await.unwrap();
+        assert_eq!(Arc::strong_count(&pool.inner), handles, "borrowed");
+        let owned: Pooled<'static, Sevens> = Pooled::into_owned(conn);
+        assert_eq!(Arc::strong_count(&pool.inner), handles + 1, "owned");
+        assert_eq!(*owned, 7);
+        assert_eq!(pool.state().lent, 1, "still lent once made owned");
+        drop(owned);
+        assert_eq!(Arc::strong_count(&pool.inner), handles);
+        assert_eq!(pool.state().lent, 0);
+        assert_eq!(pool.state().idle, 1);
+    }
+}
