@@ -1,0 +1,149 @@
+//! At the extremes: `Backoff::delay`'s saturation, pre-warming 10,000 keys,
+//! every duration at its maximum.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use connpool::{Backoff, HealthCheck, Pool};
+
+use crate::support;
+use crate::support::Mock;
+
+use super::M;
+
+/// `Backoff::delay`: the base after the first failure, doubling per failure,
+/// clamped at the cap; 0 failures gives the base, and a huge count saturates
+/// at the cap instead of overflowing.
+#[tokio::test(start_paused = true)]
+async fn backoff_delay_doubles_up_to_the_cap() {
+    let ms = Duration::from_millis;
+    let b = Backoff { base: ms(100), cap: ms(1000) };
+    let delays: Vec<Duration> = (1..=6).map(|n| b.delay(n)).collect();
+    assert_eq!(
+        delays,
+        vec![ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
+    );
+    assert_eq!(b.delay(0), ms(100), "no failure yet: treated as the first");
+    // Around the 32-bit shift limit and beyond: no panic, never past the cap.
+    for n in [31, 32, 33, 64, u32::MAX] {
+        assert_eq!(b.delay(n), ms(1000), "{n} failures");
+    }
+
+    // With an effectively unbounded cap, the factor saturates at u32::MAX
+    // instead of wrapping (a wrapped shift would give a tiny delay).
+    let wide = Backoff { base: Duration::from_nanos(1), cap: Duration::MAX };
+    assert_eq!(wide.delay(32), Duration::from_nanos(1 << 31));
+    assert_eq!(wide.delay(33), Duration::from_nanos(u64::from(u32::MAX)));
+    assert_eq!(
+        wide.delay(u32::MAX),
+        Duration::from_nanos(u64::from(u32::MAX))
+    );
+    // A base so large that base × factor overflows saturates, then is capped.
+    let huge = Backoff { base: Duration::MAX / 2, cap: Duration::MAX };
+    assert_eq!(huge.delay(3), Duration::MAX);
+    assert_eq!(huge.delay(u32::MAX), Duration::MAX);
+}
+
+/// A key that counts its equality comparisons (for `initial_for`'s cost).
+#[derive(Debug, Clone)]
+struct CountedKey(u32, Arc<AtomicUsize>);
+
+impl std::hash::Hash for CountedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state);
+    }
+}
+
+impl PartialEq for CountedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.1.fetch_add(1, Ordering::Relaxed);
+        self.0 == other.0
+    }
+}
+
+impl Eq for CountedKey {}
+
+// Pre-warming many keys costs a look-up per call, not a scan of the keys
+// before it: 10,000 keys compared their keys ~50 million times (a build of
+// `benches/checkout.rs`'s 10,000-key pool spent most of its time there).
+// A second call for a key still replaces its count.
+#[tokio::test(start_paused = true)]
+async fn initial_for_many_keys_is_linear_and_the_last_count_wins() {
+    let compared = Arc::new(AtomicUsize::new(0));
+    let key = |k| CountedKey(k, Arc::clone(&compared));
+    let mock = Mock::<CountedKey>::new();
+    let mut builder = Pool::builder(mock.clone())
+        .max_open(10_000)
+        .max_open_per_key(1);
+    for k in 0..10_000 {
+        builder = builder.initial_for(key(k), 1);
+    }
+    let builder = builder.initial_for(key(7), 0);
+    let calls = compared.load(Ordering::Relaxed);
+    // A look-up compares a key now and then (hash collisions); a scan
+    // would compare ~50 million times.
+    assert!(calls <= 100_000, "{calls} key comparisons for 10,001 calls");
+    let pool = builder.build().await.unwrap();
+    assert_eq!(mock.connects(), 9_999, "key 7's count was replaced by 0");
+    assert_eq!(pool.key_state(&key(7)).map_or(0, |k| k.idle), 0);
+    assert_eq!(pool.key_state(&key(8)).map(|k| k.idle), Some(1));
+    pool.close().await;
+}
+
+/// Every duration setting at `Duration::MAX` means "never": the pool dials,
+/// checks, lends, recycles, keeps alive, scans for leaks, backs off and
+/// closes without an `Instant + Duration` overflow (which would panic in
+/// the pool's tasks).
+#[tokio::test(start_paused = true)]
+async fn every_duration_at_its_maximum_means_never() {
+    let max = Duration::MAX;
+    let recycled = Arc::new(AtomicUsize::new(0));
+    let (mock, pool) = M::pool(|b| {
+        let recycled = Arc::clone(&recycled);
+        b.connect_timeout(max)
+            .checkout_timeout(max)
+            .idle_timeout(max)
+            .max_lifetime(max)
+            .health_check(HealthCheck::Always)
+            .ping_timeout(max)
+            .keepalive_interval(max)
+            .keepalive_timeout(max)
+            .leak_detection_threshold(max)
+            .acquire_slow_threshold(max)
+            .backoff(max, max)
+            .after_return(move |_, _| {
+                recycled.fetch_add(1, Ordering::Relaxed);
+                Box::pin(async { Ok(()) })
+            })
+    })
+    .await;
+    let conn = pool.get_for(&1).await.expect("a dial without a deadline");
+    drop(conn);
+    pool.settled().await;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let conn = pool.get_for(&1).await.expect("pinged, then lent");
+    assert_eq!(conn.id, 1, "the same connection, an hour later");
+    drop(conn);
+    pool.settled().await;
+    assert_eq!(recycled.load(Ordering::Relaxed), 2);
+
+    mock.push(2, support::Step::Fail("down"));
+    let e = pool.get_for(&2).await.unwrap_err();
+    assert!(matches!(e, connpool::Error::Connect(_)), "{e}");
+    let e = pool.get_for(&2).await.unwrap_err();
+    let connpool::Error::Backoff { retry_in, .. } = e else {
+        panic!("expected a backoff, got {e}")
+    };
+    assert!(retry_in > Duration::from_secs(86400 * 365), "{retry_in:?}");
+    pool.close().await;
+    assert_eq!(pool.state().open, 0);
+
+    // The health check's idle window at its maximum: never pinged.
+    let (mock, pool) = M::pool(|b| b.health_check(HealthCheck::IfIdleFor(max))).await;
+    drop(pool.get_for(&1).await.unwrap());
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    drop(pool.get_for(&1).await.unwrap());
+    assert!(mock.pings().is_empty());
+    pool.close().await;
+}
