@@ -1,7 +1,7 @@
 //! An in-process tonic server on 127.0.0.1 with tonic-health's health
 //! service (`""` and [`SERVICE`] `SERVING`), counting the connections it
 //! accepts, with a chosen `MAX_CONCURRENT_STREAMS`: [`GrpcServer`]. Used by
-//! `managers/grpc.rs` and, behind [`super::fault`]'s proxy, `reliability/faults.rs`.
+//! `managers/grpc/` and, behind [`super::fault`]'s proxy, `reliability/faults/`.
 //!
 //! And, without tonic (so `managers/http2.rs` uses it too, with the `http2`
 //! feature alone), raw HTTP/2 for scripted servers: [`raw`].

@@ -53,7 +53,7 @@
 //! servers, which do not police PINGs, or a grpc-go server with a smaller
 //! `MinTime` and `PermitWithoutStream: true`).
 //!
-//! (`tests/managers/grpc.rs` runs both against a server that polices PINGs: with the
+//! (`tests/managers/grpc/keepalive.rs` runs both against a server that polices PINGs: with the
 //! defaults an idle pooled connection sends none; with
 //! `keep_alive_while_idle` on it is cut off with `too_many_pings`, and the
 //! pool dials a new one.)
