@@ -115,8 +115,13 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
         match this.conn.take().expect("connection present until drop") {
-            Lent::Own { conn, id, lent, .. } => {
-                this.inner.detach(lent.key(), Detached::Own(id, lent));
+            Lent::Own {
+                conn,
+                id,
+                lent,
+                uses,
+            } => {
+                this.inner.detach(lent.key(), Detached::Own(id, lent, uses));
                 conn
             }
             Lent::Handle {
@@ -183,9 +188,12 @@ impl<M: Manager> DerefMut for Pooled<'_, M> {
 impl<M: Manager> Drop for Pooled<'_, M> {
     fn drop(&mut self) {
         match self.conn.take() {
-            Some(Lent::Own { conn, id, lent, .. }) => {
-                self.inner.give_back(lent, id, conn, self.close)
-            }
+            Some(Lent::Own {
+                conn,
+                id,
+                lent,
+                uses,
+            }) => self.inner.give_back((lent, id, conn, uses), self.close),
             Some(Lent::Handle {
                 conn, slot, key, ..
             }) => self.inner.give_back_handle(key, slot, conn, self.close),

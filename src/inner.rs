@@ -19,7 +19,7 @@ use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_leak;
 use crate::stats::CloseReason;
-use crate::store::{ConnId, KeyId, LentSlot};
+use crate::store::{Back, KeyId, Put, Recent};
 use crate::sync::{Mutex, MutexGuard};
 use crate::tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
 
@@ -29,12 +29,13 @@ pub(crate) struct PoolInner<M: Manager> {
     pub(crate) config: Config,
     /// The user's hooks, and whether returns are recycled.
     pub(crate) hooks: Hooks<M>,
-    /// The one lock: see the `core` module for what it guards. On lines
-    /// of its own, starting one: its byte alone on its line, and the
-    /// state's first field (the single-key fast path's stack) starting the
-    /// next, so that a thread waiting for the lock does not pull the stack's
-    /// line away from the one that holds it.
+    /// The one lock: see the `core` module for what it guards. Its byte
+    /// alone on its line, the state from the next one on.
     pub(crate) state: Lined<Mutex<State<M>>>,
+    /// A single-key pool's last returned connection, outside the lock (see
+    /// [`Recent`]). Boxed: inline, it moved the fields after it onto other
+    /// lines, and two threads on a keyed pool measured slower for it.
+    pub(crate) recent: Box<Recent<M::Connection>>,
     /// Notified when a closed pool has nothing open or closing left, and,
     /// while [`settle_waiters`](PoolInner::settle_waiters) is not zero, when
     /// a task ends leaving nothing dialing, pinging, recycling or closing.
@@ -91,6 +92,7 @@ impl<M: Manager> PoolInner<M> {
         PoolInner {
             metrics: Metrics::new(&config),
             state: Lined(Mutex::new(State::new(&config))),
+            recent: Box::new(Recent::new(&config, State::<M>::ONE_KEY)),
             manager,
             config,
             hooks,
@@ -124,8 +126,8 @@ impl<M: Manager> PoolInner<M> {
         step: impl FnOnce(Transition<'_, M>) -> R,
     ) -> R {
         let mut fx = Effects::new();
-        let result = step(state.begin(now, &self.config, &mut fx));
-        let gauges = Metrics::ON.then(|| state.gauges());
+        let result = step(state.begin(now, &self.config, &self.recent, &mut fx));
+        let gauges = Metrics::ON.then(|| state.gauges(&self.recent));
         drop(state);
         if let Some(gauges) = gauges {
             self.metrics.counts(gauges);
@@ -235,14 +237,13 @@ impl<M: Manager> PoolInner<M> {
             })
     }
 
-    /// Gives back `conn`, lent exclusively as `cid` (holding `lent`).
+    /// Gives back a connection lent exclusively (see [`Back`]).
     pub(crate) fn give_back(
         self: &Arc<Self>,
-        lent: LentSlot,
-        cid: ConnId,
-        mut conn: M::Connection,
+        back: Back<M::Connection>,
         close: Option<CloseReason>,
     ) {
+        let (lent, cid, mut conn, uses) = back;
         let key = lent.key();
         // User code runs before the lock is taken, never under it.
         let close = close.or_else(|| {
@@ -251,38 +252,42 @@ impl<M: Manager> PoolInner<M> {
         });
         let recycle = close.is_none() && self.hooks.recycles && self.needs_recycle(key, &mut conn);
         let now = self.clock.now();
-        let mut state = self.state.lock();
-        // Read under the lock (the record holds the lending time), recorded
-        // after it.
+        // How long it was lent, for a single-key pool, whose lendings from
+        // its slot stamp the slot, not the record: read before the
+        // connection moves on (its next lending stamps it again).
+        let held = (Metrics::ON && State::<M>::ONE_KEY)
+            .then(|| self.recent.held_for(cid, now))
+            .flatten();
+        let mut back = (lent, cid, conn, uses);
+        if State::<M>::ONE_KEY && close.is_none() && !recycle {
+            match self.recent.put(back, now) {
+                Put::Refused(refused) => back = refused,
+                put => {
+                    if Metrics::ON {
+                        self.metrics.one_moved(false);
+                        // (Metrics by key keep returns off the slot.)
+                        if let Some(took) = held {
+                            self.metrics.used_for(None::<&M::Key>, took);
+                        }
+                    }
+                    if let Put::KeptLate = put {
+                        // A transition began meanwhile (a getter may wait):
+                        // one more parks it.
+                        self.transition(now, |t| t.park_only());
+                    }
+                    return;
+                }
+            }
+        }
+        let state = self.state.lock();
         let used = Metrics::ON.then(|| {
-            let took = now.saturating_duration_since(state.lent_at(cid));
+            let took = held.unwrap_or_else(|| now.saturating_duration_since(state.lent_at(cid)));
             (took, self.metrics.by_key().then(|| state.key(key)))
         });
-        // `None`: taken back on the fast path.
-        let conn = match close {
-            None if recycle => {
-                self.give_back_for_recycling(state, lent, cid, conn, now);
-                if let Some((took, key)) = used {
-                    self.metrics.used_for(key.as_ref(), took);
-                }
-                return;
-            }
-            None => state
-                .return_recent(lent, cid, conn, now, &self.config)
-                .err(),
-            Some(_) => Some((lent, conn)),
-        };
-        match conn {
-            Some((lent, conn)) => {
-                self.transition_in(state, now, |t| t.give_back(lent, cid, conn, close))
-            }
-            None => {
-                let gauges = Metrics::ON.then(|| state.gauges());
-                drop(state);
-                if let Some(gauges) = gauges {
-                    self.metrics.idle_and_used(gauges);
-                }
-            }
+        if recycle {
+            self.give_back_for_recycling(state, back, now);
+        } else {
+            self.transition_in(state, now, |t| t.give_back(back, close));
         }
         if let Some((took, key)) = used {
             self.metrics.used_for(key.as_ref(), took);
@@ -296,12 +301,10 @@ impl<M: Manager> PoolInner<M> {
     fn give_back_for_recycling(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
-        lent: LentSlot,
-        cid: ConnId,
-        conn: M::Connection,
+        back: Back<M::Connection>,
         now: Tick,
     ) {
-        self.transition_in(state, now, |t| t.give_back_for_recycling(lent, cid, conn));
+        self.transition_in(state, now, |t| t.give_back_for_recycling(back));
     }
 
     /// Gives back a borrower's handle to the shared connection in `slot`.
@@ -408,21 +411,16 @@ mod tests {
         }
     }
 
-    /// The lock's byte starts a cache line, and the single-key fast path's
-    /// stack (the state's first field) the next one, which it fills alone.
+    /// The lock's byte starts a cache line and the state the next one: a
+    /// thread spinning on the lock does not pull the state's first line
+    /// away from the thread that holds it.
     #[test]
-    fn the_lock_and_the_recent_stack_have_a_line_each() {
+    fn the_lock_and_the_state_have_lines_of_their_own() {
         let config = Builder::new(Nothing).validate().expect("valid config");
-        let lined = Lined(Mutex::new(State::<Nothing>::new(&config)));
-        let lock = std::ptr::from_ref(&*lined).addr();
-        let state = std::ptr::from_ref(&*lined.lock()).addr();
-        assert_eq!(lock % 64, 0, "the lock starts a line");
-        assert_eq!(state - lock, 64, "the state starts the next line");
-        const {
-            assert!(
-                State::<Nothing>::RECENT_END <= 64,
-                "the stack ends on its own line"
-            )
-        };
+        let lock = Lined(Mutex::new(State::<Nothing>::new(&config)));
+        let at = std::ptr::from_ref(&*lock).addr();
+        assert_eq!(at % 64, 0, "the lock starts a line");
+        let state = std::ptr::from_ref(&*lock.lock()).addr();
+        assert_eq!(state - at, 64, "the state the next");
     }
 }

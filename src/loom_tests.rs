@@ -37,8 +37,8 @@ use crate::core::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State,
 use crate::error::Error;
 use crate::manager::{Lending, Manager};
 use crate::store::KeyId;
-use crate::store::Lent;
 use crate::store::WaiterId;
+use crate::store::{Lent, Put, Recent};
 use crate::sync::Mutex;
 
 /// The model's key type: every scenario uses one key, its default value.
@@ -72,6 +72,7 @@ impl<K: Key> Manager for Model<K> {
 /// pool would have spawned.
 struct Core<K: Key> {
     state: Mutex<State<Model<K>>>,
+    recent: Recent<u32>,
     config: Config,
     share: usize,
     dials: Mutex<Vec<DialOrder<K>>>,
@@ -99,6 +100,7 @@ impl<K: Key> Core<K> {
             .expect("valid config");
         Arc::new(Core {
             state: Mutex::new(State::new(&config)),
+            recent: Recent::new(&config, State::<Model<K>>::ONE_KEY),
             config,
             share,
             dials: Mutex::new(Vec::new()),
@@ -131,7 +133,11 @@ impl<K: Key> Core<K> {
     /// A transition at `now`, as `PoolInner::transition` runs one.
     fn transition<T>(&self, now: Tick, step: impl FnOnce(Transition<'_, Model<K>>) -> T) -> T {
         let mut fx = Effects::new();
-        let out = step(self.state.lock().begin(now, &self.config, &mut fx));
+        let out = step(
+            self.state
+                .lock()
+                .begin(now, &self.config, &self.recent, &mut fx),
+        );
         self.apply(fx);
         out
     }
@@ -140,15 +146,20 @@ impl<K: Key> Core<K> {
     /// path if it applies), or a waiter slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
         let now = Tick::now();
-        let recent = State::<Model<K>>::ONE_KEY
-            .then(|| self.state.lock().lend_recent(now, &self.config, None))
-            .flatten();
-        if let Some(lent) = recent {
-            return Ok(Checkout::Lent(lent, crate::core::Ping::NotDue));
+        let round = crate::core::Round::First;
+        let taken = if State::<Model<K>>::ONE_KEY {
+            self.recent.take(now, &self.config)
+        } else {
+            Ok(None)
+        };
+        match taken {
+            Ok(Some(lent)) => Ok(Checkout::Lent(lent, crate::core::Ping::NotDue)),
+            Ok(None) => self.transition(now, |t| t.checkout(&K::default(), round, None)),
+            Err(rested) => self.transition(now, |mut t| {
+                t.park_taken(rested);
+                t.checkout(&K::default(), round, None)
+            }),
         }
-        self.transition(now, |t| {
-            t.checkout(&K::default(), crate::core::Round::First, None)
-        })
     }
 
     /// Completes the dials ordered so far, successfully.
@@ -167,27 +178,27 @@ impl<K: Key> Core<K> {
     /// path if it applies).
     fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
         let now = Tick::now();
-        let mut state = self.state.lock();
-        let mut fx = Effects::new();
         match lent {
             Lent::Own {
                 conn,
                 id: cid,
                 lent,
-                ..
+                uses,
             } => {
-                if let Err((lent, conn)) = state.return_recent(lent, cid, conn, now, &self.config) {
-                    state
-                        .begin(now, &self.config, &mut fx)
-                        .give_back(lent, cid, conn, None);
+                let mut back = (lent, cid, conn, uses);
+                if State::<Model<K>>::ONE_KEY {
+                    match self.recent.put(back, now) {
+                        Put::Refused(refused) => back = refused,
+                        Put::Kept => return,
+                        Put::KeptLate => return self.transition(now, |t| t.park_only()),
+                    }
                 }
+                self.transition(now, |t| t.give_back(back, None));
             }
-            Lent::Handle { slot, .. } => state
-                .begin(now, &self.config, &mut fx)
-                .give_back_handle(id, slot, None),
+            Lent::Handle { slot, .. } => {
+                self.transition(now, |t| t.give_back_handle(id, slot, None));
+            }
         }
-        drop(state);
-        self.apply(fx);
     }
 
     /// Borrows the one connection of a `max_open = 1` core up to its limit.
@@ -241,7 +252,7 @@ impl<K: Key> Core<K> {
     /// Nothing lent, waiting or dialing; every count adds up.
     #[track_caller]
     fn assert_quiet(&self, open: usize, idle: usize) {
-        let s = self.state.lock().snapshot();
+        let s = self.state.lock().snapshot(&self.recent);
         assert_eq!(
             s.open,
             s.idle + s.lent + s.dialing + s.pinging + s.recycling,

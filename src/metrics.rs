@@ -100,12 +100,13 @@ mod on {
             self.pending.set(g.pending as f64);
         }
 
-        /// [`counts`](Metrics::counts) after a fast-path checkout or
-        /// return, which changes no waiter (there is none).
+        /// One idle connection lent (`true`) or one lent back at rest
+        /// (`false`), on the single-key path that takes no lock.
         #[inline]
-        pub(crate) fn idle_and_used(&self, g: Gauges) {
-            self.idle.set(g.idle as f64);
-            self.used.set(g.used as f64);
+        pub(crate) fn one_moved(&self, lent: bool) {
+            let sign = if lent { 1.0 } else { -1.0 };
+            self.idle.decrement(sign);
+            self.used.increment(sign);
         }
 
         pub(crate) fn limits(&self, limits: &Limits) {
@@ -204,7 +205,7 @@ mod off {
         pub(crate) fn counts(&self, _: Gauges) {}
 
         #[inline(always)]
-        pub(crate) fn idle_and_used(&self, _: Gauges) {}
+        pub(crate) fn one_moved(&self, _: bool) {}
 
         #[inline(always)]
         pub(crate) fn limits(&self, _: &Limits) {}

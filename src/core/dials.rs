@@ -105,7 +105,14 @@ impl<M: Manager> Transition<'_, M> {
                     Some(w) => {
                         let cid = self.st.hold_new(id, conn);
                         let site = self.st.waiters.live(w).expect("live").site;
-                        let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
+                        let lent = self.st.lend(
+                            id,
+                            cid,
+                            Ping::NotDue,
+                            None,
+                            (self.now, site),
+                            self.recent,
+                        );
                         self.serve(w, Ok((id, lent)));
                     }
                     None => {

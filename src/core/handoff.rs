@@ -15,15 +15,16 @@
 use super::checkout::Ping;
 use super::effects::Action;
 use super::{Outcome, State, Transition};
+use crate::clock::Tick;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
+use crate::store::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 
 /// What a borrower takes out of the pool for good ([`Transition::detach`]).
 pub(crate) enum Detached {
     /// The exclusively lent connection whose record is `ConnId`, with its
-    /// slot in the lent count.
-    Own(ConnId, LentSlot),
+    /// slot in the lent count and its `uses`.
+    Own(ConnId, LentSlot, u64),
     /// A handle to the shared connection in this slot.
     Handle(usize),
 }
@@ -49,14 +50,23 @@ impl<M: Manager> Transition<'_, M> {
     /// `lent`) at `now`; `close` closes it for that reason instead. Past
     /// its lifetime or its uses it is closed too.
     #[inline]
-    pub(crate) fn give_back(
-        mut self,
-        lent: LentSlot,
-        cid: ConnId,
-        conn: M::Connection,
+    pub(crate) fn give_back(mut self, back: Back<M::Connection>, close: Option<CloseReason>) {
+        let now = self.now;
+        self.take_back(back, close, now);
+        self.finish();
+    }
+
+    /// A connection lent exclusively is back, at rest since `since`: closed
+    /// for `close` or if it is retiring, else placed.
+    #[inline]
+    pub(super) fn take_back(
+        &mut self,
+        (lent, cid, conn, uses): Back<M::Connection>,
         close: Option<CloseReason>,
+        since: Tick,
     ) {
         let id = self.st.unlend(lent);
+        self.st.count_fast_gets(id, cid, uses);
         let record = self.st.records.value_mut(cid);
         match close.or_else(|| record.retirement(self.now, self.config)) {
             Some(reason) => {
@@ -65,11 +75,10 @@ impl<M: Manager> Transition<'_, M> {
             }
             None => {
                 record.conn = Some(conn);
-                record.rest(self.now);
+                record.rest(since);
                 self.place_own(id, cid);
             }
         }
-        self.finish();
     }
 
     /// A borrower takes its connection out of the pool for good (a handle to
@@ -79,9 +88,10 @@ impl<M: Manager> Transition<'_, M> {
             Detached::Handle(slot) => {
                 return self.give_back_handle(id, slot, None);
             }
-            Detached::Own(cid, lent) => (cid, lent),
+            Detached::Own(cid, lent, uses) => (cid, lent, uses),
         };
-        let (cid, lent) = cid;
+        let (cid, lent, uses) = cid;
+        self.st.count_fast_gets(id, cid, uses);
         self.st.records.remove(cid);
         self.st.unlend(lent);
         self.release_slot(id);
@@ -117,7 +127,9 @@ impl<M: Manager> Transition<'_, M> {
         }
         if let Some(w) = self.st.first_waiter(id) {
             let site = self.st.waiters.live(w).expect("live").site;
-            let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
+            let lent = self
+                .st
+                .lend(id, cid, Ping::NotDue, None, (self.now, site), self.recent);
             return self.serve(w, Ok((id, lent)));
         }
         self.park(id, cid);

@@ -9,14 +9,17 @@
 //! records in [`Effects`], which the caller carries out after releasing the
 //! lock. So a transition is atomic, the lock is held for a few hundred
 //! nanoseconds at most, and user code (the manager, a waker) never runs
-//! under it.
+//! under it. One thing lives outside it: a single-key pool's last returned
+//! connection may rest in the store's [`Recent`] slot, which the next
+//! checkout takes it from without the lock (see `fast_path`).
 //!
-//! **A transition** is a [`Transition`]: [`State::begin`] parks the
-//! single-key fast path's recent connections (so the transition sees the
-//! pool as if they had been parked on their return), each public step
-//! consumes it, and its `finish` forgets the keys it left unused, tells
-//! whether a closed pool is drained and checks the counts. The time, the
-//! configuration and the effects travel with it.
+//! **A transition** is a [`Transition`]: [`State::begin`] closes the
+//! single-key slot's gate and parks what rests there (so the transition
+//! sees the pool as if it had been parked on its return), each public step
+//! consumes it, and its `finish` opens the gate again if a return may rest
+//! there, forgets the keys it left unused, tells whether a closed pool is
+//! drained and checks the counts. The time, the configuration and the
+//! effects travel with it.
 //!
 //! **Counts.** Per key and in total, `open = idle + lent + dialing +
 //! pinging + recycling` (see [`Counts`]: they change through one door,
@@ -28,8 +31,8 @@
 //! lent connection counts through its
 //! [`LentSlot`](crate::store::LentSlot), taken by the lending: a
 //! connection lent exclusively carries it in its borrower's guard (whose
-//! `Drop` gives it back once) or, resting on the single-key fast path, in
-//! the `recent` stack; a shared one, in its entry of the borrowed set. So
+//! `Drop` gives it back once) or, resting in the single-key slot, in its
+//! entry there; a shared one, in its entry of the borrowed set. So
 //! only waiters, and idle connections closing, change the counts without
 //! a slot. `open` is what the caps limit; a connection
 //! stops counting the moment the pool decides to close it (its
@@ -105,14 +108,14 @@ impl Check {
 
 /// Everything the pool knows; see the module docs for the invariants.
 ///
-/// `repr(C)`, `recent` first: the lock's byte comes right before the state
-/// (the mutex's data is its last field), so the fast paths write one line.
-#[repr(C)]
+/// Aligned to a cache line: behind the lock's byte (the mutex's data is its
+/// last field), it starts on the next line, so a thread waiting for the lock
+/// (spinning on the lock's line) does not pull the state's first fields
+/// away from the thread that holds it. `repr(C)`: the fields a checkout
+/// and a return touch come first, in the order written, on as few lines as
+/// they fit.
+#[repr(C, align(64))]
 pub(crate) struct State<M: Manager> {
-    /// A single-key pool's recently returned connections, not yet parked
-    /// (held in `records`, counted as lent), and the gets served from them:
-    /// see [`Recent`].
-    recent: Recent,
     keys: Keys<M::Key, M::Error>,
     /// Idle connections, and the records of those lent exclusively (their
     /// connection is `None` while the borrower has it).
@@ -141,17 +144,18 @@ pub(crate) struct State<M: Manager> {
     /// Some key may have a non-zero `min_idle` (else refills are skipped
     /// without a key look-up).
     any_min_idle: bool,
+    /// Whether a return may rest in the [`Recent`] slot (its gate opens
+    /// only then): see [`State::may_defer_parking`].
+    defer_parking: bool,
+    /// The single-key slot's retirement generation (see [`Recent`]), which
+    /// lendings stamp on their ticket.
+    generation: u32,
 }
 
 impl<M: Manager> State<M> {
-    /// Whether the key type has one value, so that the `recent` stack may
+    /// Whether the key type has one value, so that the [`Recent`] slot may
     /// be used (a constant: the fast paths compile away for other pools).
     pub(crate) const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
-
-    /// Where the `recent` stack ends in the state (for the layout test).
-    #[cfg(test)]
-    pub(crate) const RECENT_END: usize =
-        std::mem::offset_of!(State<M>, recent) + std::mem::size_of::<Recent>();
 
     pub(crate) fn new(config: &Config) -> Self {
         let limits = config.limits();
@@ -159,7 +163,8 @@ impl<M: Manager> State<M> {
             keys: Keys::new(config.set.min_idle, config.failure_memory()),
             records: Records::default(),
             borrowed: Borrowed::default(),
-            recent: Recent::new(Self::may_defer_parking(&limits, config.set.min_idle > 0)),
+            defer_parking: Self::may_defer_parking(config, &limits, config.set.min_idle > 0),
+            generation: 0,
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
             deadlines: Deadlines::default(),
@@ -174,11 +179,14 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// Whether returns may rest on the `recent` stack: one key value, and
+    /// Whether returns may rest in the [`Recent`] slot: one key value, and
     /// idle caps that cannot bind, so a return that parks does nothing but
-    /// park, and may be deferred.
-    fn may_defer_parking(limits: &Limits, any_min_idle: bool) -> bool {
+    /// park, and may be deferred; and nothing that needs the record of each
+    /// lending (leak detection, metrics by key).
+    fn may_defer_parking(config: &Config, limits: &Limits, any_min_idle: bool) -> bool {
         Self::ONE_KEY
+            && config.set.leak_detection_threshold.is_none()
+            && !(crate::metrics::Metrics::ON && config.set.metrics_key_attribute)
             && !any_min_idle
             && limits.max_idle_per_key >= limits.max_open_per_key
             && limits.max_idle >= limits.max_open
@@ -193,18 +201,21 @@ impl<M: Manager> State<M> {
         self.keys.get(id).key.clone()
     }
 
-    /// Starts a transition at `now`: parks the recent connections first.
+    /// Starts a transition at `now`: parks the connection resting in
+    /// `recent` first.
     #[inline]
     pub(crate) fn begin<'a>(
         &'a mut self,
         now: Tick,
         config: &'a Config,
+        recent: &'a Recent<M::Connection>,
         fx: &'a mut Effects<M>,
     ) -> Transition<'a, M> {
         let mut t = Transition {
             st: self,
             now,
             config,
+            recent,
             fx,
         };
         t.park_recent();
@@ -236,9 +247,6 @@ impl<M: Manager> State<M> {
         // No idle-set entry outlives its lending: every connection lent is
         // held there (exclusive) or in the shared set.
         debug_assert_eq!(counts.lent(), self.records.held() + self.borrowed.len());
-        // The recent connections are held, of one key, and only while
-        // parking them would do nothing but park them.
-        debug_assert!(self.recent.is_empty() || (counts.waiting() == 0 && !self.closed));
     }
 
     fn unused(&mut self, id: KeyId) {
@@ -276,19 +284,23 @@ pub(crate) struct Transition<'a, M: Manager> {
     st: &'a mut State<M>,
     now: Tick,
     config: &'a Config,
+    /// A single-key pool's resting connection, parked by `begin`; its gate
+    /// is opened again by `finish`.
+    recent: &'a Recent<M::Connection>,
     fx: &'a mut Effects<M>,
 }
 
 impl<M: Manager> Transition<'_, M> {
-    /// Ends the transition: counts the fast path's gets, forgets the keys
+    /// Ends the transition: opens the single-key slot's gate (if returns may
+    /// rest there now), forgets the keys
     /// it left unused, tells whether a closed pool is drained, and checks
     /// the counts (debug builds).
     #[inline]
-    fn finish(self) {
-        let st = self.st;
+    fn finish(mut self) {
         if State::<M>::ONE_KEY {
-            st.count_recent_gets();
+            self.set_recent_gate();
         }
+        let st = self.st;
         if !st.maybe_unused.is_empty() {
             let now = Tick::now();
             while let Some(id) = st.maybe_unused.pop() {

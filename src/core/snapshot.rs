@@ -1,19 +1,19 @@
 //! Snapshots of the state for [`Pool::state`](crate::Pool::state) and
 //! [`Pool::key_state`](crate::Pool::key_state).
 
-use super::State;
+use super::{State, Transition};
 use crate::clock::Tick;
 use crate::manager::Manager;
 use crate::stats::Gauges;
 use crate::stats::{KeyState, PoolState};
-use crate::store::ConnId;
+use crate::store::{ConnId, Recent};
 
 impl<M: Manager> State<M> {
     /// What the metrics' gauges show (as [`snapshot`](State::snapshot)
     /// counts them).
     #[inline]
-    pub(crate) fn gauges(&self) -> Gauges {
-        let recent = self.recent.len();
+    pub(crate) fn gauges(&self, recent: &Recent<M::Connection>) -> Gauges {
+        let recent = recent.len();
         let counts = self.counts();
         Gauges {
             idle: self.records.len() + recent,
@@ -22,18 +22,17 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// When the connection lent exclusively as `cid` was lent.
+    /// When the connection lent exclusively as `cid` was lent (from the
+    /// lock: the single-key slot's lendings do not stamp the record).
     #[inline]
     pub(crate) fn lent_at(&self, cid: ConnId) -> Tick {
         self.records.value(cid).lent_at()
     }
 
-    pub(crate) fn snapshot(&self) -> PoolState {
-        // The recent connections are idle, only not parked yet; the gets
-        // served from them are not counted yet.
-        let recent = self.recent.len();
-        let mut counters = self.counters.clone();
-        counters.gets += self.recent.gets().1;
+    pub(crate) fn snapshot(&self, recent: &Recent<M::Connection>) -> PoolState {
+        // A connection resting in the slot is idle, only not parked yet.
+        let recent = recent.len();
+        let counters = self.counters.clone();
         let counts = self.counts();
         PoolState {
             open: counts.open(),
@@ -51,15 +50,16 @@ impl<M: Manager> State<M> {
         }
     }
 
-    pub(crate) fn key_snapshot(&self, key: &M::Key) -> Option<KeyState> {
+    pub(crate) fn key_snapshot(
+        &self,
+        key: &M::Key,
+        recent: &Recent<M::Connection>,
+    ) -> Option<KeyState> {
         let id = self.keys.id(key)?;
         let entry = self.keys.get(id);
-        let (recent, recent_gets) = match self.recent.gets() {
-            (key, gets) if key == id => (self.recent.len(), gets),
-            _ => (0, 0),
-        };
-        let mut counters = entry.counters.clone();
-        counters.gets += recent_gets;
+        // (A single-key pool's one key is the slot's.)
+        let recent = if Self::ONE_KEY { recent.len() } else { 0 };
+        let counters = entry.counters.clone();
         let counts = entry.counts();
         Some(KeyState {
             open: counts.open(),
@@ -74,5 +74,22 @@ impl<M: Manager> State<M> {
             in_backoff: self.in_backoff(id, Tick::now()),
             counters,
         })
+    }
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// [`State::snapshot`] after `begin` parked the single-key slot's
+    /// connection (so the gets it served are counted).
+    pub(crate) fn snapshot(self) -> PoolState {
+        let s = self.st.snapshot(self.recent);
+        self.finish();
+        s
+    }
+
+    /// [`State::key_snapshot`], likewise.
+    pub(crate) fn key_snapshot(self, key: &M::Key) -> Option<KeyState> {
+        let s = self.st.key_snapshot(key, self.recent);
+        self.finish();
+        s
     }
 }

@@ -14,7 +14,7 @@ use super::effects::Action;
 use super::{Check, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, ConnId, KeyId, LentSlot, Place, Slot};
+use crate::store::{Back, Conn, KeyId, Place, Slot};
 
 /// Why a connection is out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,13 +159,9 @@ impl<M: Manager> Transition<'_, M> {
     /// A borrower returns `conn`, lent exclusively as `cid` (holding
     /// `lent`), to a pool that recycles: unless it must close (pool closed,
     /// past its lifetime or uses), it is taken out to be recycled.
-    pub(crate) fn give_back_for_recycling(
-        mut self,
-        lent: LentSlot,
-        cid: ConnId,
-        conn: M::Connection,
-    ) {
+    pub(crate) fn give_back_for_recycling(mut self, (lent, cid, conn, uses): Back<M::Connection>) {
         let id = self.st.unlend(lent);
+        self.st.count_fast_gets(id, cid, uses);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
         } else {

@@ -46,7 +46,7 @@ pub(crate) struct Conn<C> {
     /// keep one fixed phase against the others'. In nanoseconds (8 bytes,
     /// not a 16-byte `Duration`: the record is kept per idle connection);
     /// `u64::MAX` without keepalive.
-    ping_every_ns: u64,
+    pub(crate) ping_every_ns: u64,
     /// Keepalive pings failed in a row (saturating; `keepalive_max_missed`
     /// fits in 16 bits).
     pub(crate) missed: u16,

@@ -84,7 +84,7 @@ impl Slot {
 /// Who holds it: for a connection lent exclusively, the borrower's
 /// [`Lent`](crate::store::Lent) (given back from the `Pooled` guard's
 /// `Drop`, or by the transition that finds a waiter never picked it up),
-/// or the single-key pool's [`Recent`](crate::store::Recent) stack while
+/// or the single-key pool's [`Recent`](crate::store::Recent) slot while
 /// the connection rests there; for a shared connection, its entry in the
 /// [`Borrowed`](crate::store::Borrowed) set, whatever its borrowers.
 ///
@@ -104,15 +104,14 @@ impl LentSlot {
         self.key
     }
 
-    /// Made only by the store: [`Keys`](crate::store::Keys), or the
-    /// [`Recent`](crate::store::Recent) stack handing back one it kept.
+    /// Made only by the store: [`Keys`](crate::store::Keys) (and the
+    /// store's tests).
     #[inline]
     pub(super) fn new(key: KeyId) -> Self {
         Self { key }
     }
 
-    /// Taken apart only by the store: [`Keys::unlend`](crate::store::Keys::unlend),
-    /// or the [`Recent`](crate::store::Recent) stack keeping one.
+    /// Taken apart only by the store: [`Keys::unlend`](crate::store::Keys::unlend).
     #[inline]
     pub(super) fn into_key(self) -> KeyId {
         self.key

@@ -17,13 +17,13 @@ mod records;
 mod waiters;
 
 pub(crate) use borrowed::Borrowed;
-pub(crate) use conn::{Conn, IdleTimeout, Site};
+pub(crate) use conn::{Conn, Expiry, IdleTimeout, Site};
 pub(crate) use counts::{Change, Counts, LentSlot, Place, Slot};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
 pub(crate) use keys::Keys;
 pub(crate) use lent::Lent;
 pub(crate) use queue::WaitQueue;
-pub(crate) use recent::Recent;
+pub(crate) use recent::{Back, Put, Recent, Rested};
 pub(crate) use records::{IdleRef, Records};
 pub(crate) use waiters::Waiters;

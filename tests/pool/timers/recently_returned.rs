@@ -111,3 +111,32 @@ async fn fast_path_gets_are_counted_and_a_forgotten_key_counts_from_zero() {
     assert_eq!(pool.state().counters.gets, 4);
     check_counts(&pool, &[()]);
 }
+
+/// A connection lent from the single-key slot (without the lock, so its
+/// record is not stamped) when its key is closed is retired all the same:
+/// closed at its return, never kept in the slot or lent again.
+#[tokio::test(start_paused = true)]
+async fn a_conn_lent_from_the_slot_when_its_key_closes_is_never_lent_again() {
+    let (_, pool) = U::pool(|b| b.initial(1)).await;
+    // Lent under the lock, then rests in the slot; lent from there.
+    drop(ok(pool.get().await));
+    let c = ok(pool.get().await);
+    assert_eq!((c.id, Pooled::uses(&c)), (1, 2));
+    pool.close_key(&());
+    drop(c);
+    // (Nothing in between that takes the lock.)
+    let c = ok(pool.get().await);
+    assert_eq!(c.id, 2, "a new one");
+    drain_closes(&pool).await;
+    assert_eq!(closed_for(&pool, CloseReason::Retired), 1);
+    drop(c);
+    let c = ok(pool.get().await);
+    assert_eq!(
+        (c.id, Pooled::uses(&c)),
+        (2, 2),
+        "which rests and is lent again"
+    );
+    drop(c);
+    assert_eq!(pool.state().counters.gets, 4);
+    check_counts(&pool, &[()]);
+}
