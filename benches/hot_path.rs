@@ -28,6 +28,11 @@
 //! With `CLOCK_THREAD` set in the environment, the pool reads the clock
 //! thread's time on its hot path (`Builder::clock_thread`).
 //!
+//! With `qp` among the arguments, the same loop (one thread, `Key = ()`'s
+//! shape) runs on a `qp` pool of one connection instead: the lock-free
+//! pool the single-key path is measured against, under the same harness
+//! for callgrind (`... hot_path-* 100000 qp`).
+//!
 //! Built with the `metrics` feature and run with `METRICS_RECORDER` set,
 //! a recorder is installed first (`metrics-util`'s debugging recorder,
 //! whose gauges and histograms are the atomics and lock-free buckets of the
@@ -46,6 +51,13 @@ fn main() {
         metrics_util::debugging::DebuggingRecorder::new()
             .install()
             .expect("the first recorder");
+    }
+    if std::env::args().any(|a| a == "qp") {
+        let n = std::env::args()
+            .filter_map(|a| a.parse::<u64>().ok())
+            .next()
+            .unwrap_or(200_000);
+        return measure_qp(n);
     }
     let mut numbers = std::env::args()
         .skip(1)
@@ -106,6 +118,26 @@ where
     }
     let per_op = start.elapsed().as_nanos() as f64 / (n as f64 * threads as f64);
     println!("{n} get+return x {threads} threads: {per_op:.1} ns each ({sum})");
+}
+
+/// `n` acquire-then-drop on a `qp` pool of one connection, one thread.
+fn measure_qp(n: u64) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let pool = qp::Pool::new(support::peers::PeerNoop, 1);
+        pool.reserve(1).await.unwrap();
+        let start = std::time::Instant::now();
+        let mut sum = 0u64;
+        for _ in 0..n {
+            let conn = pool.acquire().await.unwrap();
+            sum += *conn;
+        }
+        let per_op = start.elapsed().as_nanos() as f64 / n as f64;
+        println!("{n} qp acquire+drop x 1 thread: {per_op:.1} ns each ({sum})");
+    });
 }
 
 /// `n` get-then-drop, cycling over `keys`.
