@@ -28,10 +28,11 @@
 //! With `CLOCK_THREAD` set in the environment, the pool reads the clock
 //! thread's time on its hot path (`Builder::clock_thread`).
 //!
-//! With `qp` among the arguments, the same loop (one thread, `Key = ()`'s
-//! shape) runs on a `qp` pool of one connection instead: the lock-free
-//! pool the single-key path is measured against, under the same harness
-//! for callgrind (`... hot_path-* 100000 qp`).
+//! With `qp` among the arguments, the same loop runs on a `qp` pool
+//! instead (`Key = ()`'s shape: N, then `qp`, then T threads, one
+//! connection each): the lock-free pool the single-key path is measured
+//! against, in the same harness (`... hot_path-* 100000 qp` under
+//! callgrind; `... 1000000 qp 2` for two threads).
 //!
 //! Built with the `metrics` feature and run with `METRICS_RECORDER` set,
 //! a recorder is installed first (`metrics-util`'s debugging recorder,
@@ -53,11 +54,10 @@ fn main() {
             .expect("the first recorder");
     }
     if std::env::args().any(|a| a == "qp") {
-        let n = std::env::args()
-            .filter_map(|a| a.parse::<u64>().ok())
-            .next()
-            .unwrap_or(200_000);
-        return measure_qp(n);
+        let mut numbers = std::env::args().filter_map(|a| a.parse::<u64>().ok());
+        let n = numbers.next().unwrap_or(200_000);
+        let threads = numbers.next().unwrap_or(1).max(1) as usize;
+        return measure_qp(n, threads);
     }
     let mut numbers = std::env::args()
         .skip(1)
@@ -120,24 +120,52 @@ where
     println!("{n} get+return x {threads} threads: {per_op:.1} ns each ({sum})");
 }
 
-/// `n` acquire-then-drop on a `qp` pool of one connection, one thread.
-fn measure_qp(n: u64) {
+/// `n` acquire-then-drop per thread on `threads` threads (each with a
+/// current-thread runtime of its own) on one `qp` pool of `threads`
+/// connections, as [`measure`] runs connpool.
+fn measure_qp(n: u64, threads: usize) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(async {
-        let pool = qp::Pool::new(support::peers::PeerNoop, 1);
-        pool.reserve(1).await.unwrap();
-        let start = std::time::Instant::now();
-        let mut sum = 0u64;
-        for _ in 0..n {
-            let conn = pool.acquire().await.unwrap();
-            sum += *conn;
-        }
-        let per_op = start.elapsed().as_nanos() as f64 / n as f64;
-        println!("{n} qp acquire+drop x 1 thread: {per_op:.1} ns each ({sum})");
+    let pool = rt.block_on(async {
+        let pool = qp::Pool::new(support::peers::PeerNoop, threads);
+        pool.reserve(threads).await.unwrap();
+        pool
     });
+    let start_line = Arc::new(Barrier::new(threads));
+    let workers: Vec<_> = (1..threads)
+        .map(|_| {
+            let pool = pool.clone();
+            let start_line = Arc::clone(&start_line);
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                start_line.wait();
+                rt.block_on(run_qp(&pool, n))
+            })
+        })
+        .collect();
+    start_line.wait();
+    let start = std::time::Instant::now();
+    let mut sum = rt.block_on(run_qp(&pool, n));
+    for w in workers {
+        sum += w.join().unwrap();
+    }
+    let per_op = start.elapsed().as_nanos() as f64 / (n as f64 * threads as f64);
+    println!("{n} qp acquire+drop x {threads} threads: {per_op:.1} ns each ({sum})");
+}
+
+/// `n` acquire-then-drop.
+async fn run_qp(pool: &qp::Pool<support::peers::PeerNoop>, n: u64) -> u64 {
+    let mut sum = 0u64;
+    for _ in 0..n {
+        let conn = pool.acquire().await.unwrap();
+        sum += *conn;
+    }
+    sum
 }
 
 /// `n` get-then-drop, cycling over `keys`.
