@@ -15,8 +15,8 @@
 //! nothing may be left lent, waiting, or unclosed.
 //!
 //! Each scenario runs twice: with a `u8` key, and with the key `()`, whose
-//! pool takes checkout's and return's fast paths (the `recent` stack)
-//! whenever they apply, exactly as `Pool` does.
+//! pool takes checkout's and return's fast paths (the one-place slot
+//! outside the lock) whenever they apply, exactly as `Pool` does.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -465,8 +465,8 @@ fn shared_returns_race_a_waiter_with<K: Key>() {
 }
 
 /// Two getters of a single-key pool of two connections cycle through the
-/// fast paths (a return defers its parking, a checkout lends from the
-/// `recent` stack) while the pool closes: each getter gets a connection or
+/// fast paths (a return leaves its connection in the slot outside the lock,
+/// a checkout takes it from there) while the pool closes: each getter gets a connection or
 /// `Closed`, and each connection ends closed exactly once.
 #[test]
 fn fast_paths_race_each_other_and_close() {

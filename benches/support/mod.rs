@@ -35,7 +35,7 @@ impl Manager for Noop {
 }
 
 /// [`Noop`] with one key value (`()`), as a pool without keys has: the
-/// single-key fast path (connpool's `recent` stack) applies.
+/// single-key fast path (connpool's one-place slot outside the lock) applies.
 pub struct UnitNoop;
 
 #[async_trait]

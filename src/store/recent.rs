@@ -234,8 +234,8 @@ impl<C> Recent<C> {
         if let Err(back) = self.slot.push(rested) {
             return Put::Refused((back.lent, back.id, back.conn, back.uses));
         }
-        // Pairs with `close`: either this load sees its store, or its take
-        // sees this push.
+        // Pairs with `set_gate`'s store and the `take_rested` after it:
+        // either this load sees the store, or that take sees this push.
         if self.gate.load(Ordering::SeqCst) == gate {
             Put::Kept
         } else {

@@ -1,5 +1,5 @@
-//! Connections returned a moment ago (the single-key `recent` fast path) held
-//! to every check an idle one is.
+//! Connections returned a moment ago (the single-key pool's slot outside its
+//! lock) held to every check an idle one is.
 
 use std::future::Future;
 use std::pin::pin;
@@ -18,7 +18,7 @@ use super::{U, drain_closes, jump, ms, secs};
 //
 // A single-key pool (key `()`) defers the parking of a connection returned
 // when nobody waits, and its next checkout lends it straight back (the
-// `recent` fast path). These connections are held to every check an idle
+// slot outside the lock). These connections are held to every check an idle
 // one is: met stale or expired at checkout before the maintenance task
 // could look at them, they are closed, never lent; and a connection
 // returned used up is closed on its return.
