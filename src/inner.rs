@@ -396,20 +396,7 @@ impl Drop for Flat {
 mod tests {
     use super::*;
     use crate::builder::Builder;
-
-    /// A manager for layout checks: never dials.
-    struct Nothing;
-
-    #[async_trait::async_trait]
-    impl Manager for Nothing {
-        type Key = ();
-        type Connection = u64;
-        type Error = std::io::Error;
-
-        async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
-            unreachable!("layout only")
-        }
-    }
+    use crate::manager::NeverDials as Nothing;
 
     /// The lock's byte starts a cache line and the state the next one: a
     /// thread spinning on the lock does not pull the state's first line

@@ -288,3 +288,20 @@ pub trait Manager: Send + Sync + 'static {
         drop(conn);
     }
 }
+
+/// A manager for unit tests that build a configuration, a state or a slot
+/// and never dial: one key value (`()`), `u64` connections.
+#[cfg(test)]
+pub(crate) struct NeverDials;
+
+#[cfg(test)]
+#[async_trait]
+impl Manager for NeverDials {
+    type Key = ();
+    type Connection = u64;
+    type Error = std::io::Error;
+
+    async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
+        unreachable!("never dials")
+    }
+}

@@ -312,22 +312,8 @@ mod tests {
     use super::*;
     use crate::builder::Builder;
     use crate::config::HealthCheck;
-    use crate::manager::Manager;
+    use crate::manager::NeverDials as Nothing;
     use crate::store::KeyId;
-
-    /// A manager for building a configuration: never dials.
-    struct Nothing;
-
-    #[async_trait::async_trait]
-    impl Manager for Nothing {
-        type Key = ();
-        type Connection = u64;
-        type Error = std::io::Error;
-
-        async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
-            unreachable!("configuration only")
-        }
-    }
 
     const NOW: Tick = Tick::from_raw(1 << 62);
 
