@@ -23,6 +23,10 @@
 //!    request goes out. The three clients run at once; failures are counted
 //!    (connpool's retries too).
 //!
+//! Every GET has a deadline of 10 s (none of the clients has one by
+//! default); a GET past it counts as failed, so a stuck request shows as a
+//! failure instead of stalling the run.
+//!
 //! ```text
 //! cargo run --release --features http1 --example http1_clients
 //! cargo run --release --features http1 --example http1_clients -- --quick
@@ -102,6 +106,9 @@ enum Client {
 
 type BoxFut<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
+/// How long one GET (its response read to the end) may take.
+const DEADLINE: Duration = Duration::from_secs(10);
+
 impl Client {
     async fn new(kind: Kind) -> Result<Client, BoxError> {
         Ok(match kind {
@@ -120,8 +127,15 @@ impl Client {
         })
     }
 
-    /// A GET of `uri`, its body read to the end.
-    fn get(&self, uri: &str) -> BoxFut<Result<(), BoxError>> {
+    /// A GET of `uri`, its body read to the end, within [`DEADLINE`].
+    async fn get(&self, uri: &str) -> Result<(), BoxError> {
+        match tokio::time::timeout(DEADLINE, self.send(uri)).await {
+            Ok(done) => done,
+            Err(_) => Err(format!("no response within {DEADLINE:?}").into()),
+        }
+    }
+
+    fn send(&self, uri: &str) -> BoxFut<Result<(), BoxError>> {
         let request = || http::Request::get(uri).body(Full::new(Bytes::new()));
         match self.clone() {
             Client::Connpool(mut svc) => {
