@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use connpool::Pool;
-use connpool::managers::redis::RedisManager;
+use connpool::managers::redis::{RedisKey, RedisManager};
 use connpool::managers::tcp::TcpManager;
 use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionLike, ConnectionManager, MultiplexedConnection};
@@ -209,9 +209,11 @@ async fn main() -> Result<(), BoxError> {
     let nodelay = !args.nagle;
     let manager: RedisManager = url.parse()?;
     let manager = manager.with_tcp(TcpManager::new().nodelay(nodelay));
-    // Kept by the caller, as an application keeps its keys: a get borrows it.
-    let shared = Arc::new(manager.key());
-    let exclusive = Arc::new((*shared).clone().exclusive());
+    // Kept by the caller for the whole run, as an application keeps its
+    // keys: a get borrows one, and a request clones only its client (the
+    // pool), as every other client's request clones its own.
+    let shared: &'static RedisKey = Box::leak(Box::new(manager.key()));
+    let exclusive: &'static RedisKey = Box::leak(Box::new(shared.clone().exclusive()));
     let info = url
         .as_str()
         .into_connection_info()?
@@ -235,12 +237,12 @@ async fn main() -> Result<(), BoxError> {
     // connections (the server's count is per client, so they run apart).
     let counts: Vec<Count> = vec![
         Box::new({
-            let (pool, key) = (pool.clone(), shared.clone());
-            move || pool.key_state(&*key).map_or(0, |k| k.open)
+            let pool = pool.clone();
+            move || pool.key_state(shared).map_or(0, |k| k.open)
         }),
         Box::new({
-            let (pool, key) = (pool.clone(), exclusive.clone());
-            move || pool.key_state(&*key).map_or(0, |k| k.open)
+            let pool = pool.clone();
+            move || pool.key_state(exclusive).map_or(0, |k| k.open)
         }),
         Box::new(|| 1),
         Box::new(|| 1),
@@ -255,17 +257,17 @@ async fn main() -> Result<(), BoxError> {
     ];
     let clients_: Vec<(&'static str, Request)> = vec![
         ("connpool, shared", {
-            let (pool, key) = (pool.clone(), shared.clone());
+            let pool = pool.clone();
             request(move || {
-                let (pool, key) = (pool.clone(), Arc::clone(&key));
-                async move { get(&mut *pool.get_for(&*key).await?).await }
+                let pool = pool.clone();
+                async move { get(&mut *pool.get_for(shared).await?).await }
             })
         }),
         ("connpool, exclusive", {
-            let (pool, key) = (pool.clone(), exclusive.clone());
+            let pool = pool.clone();
             request(move || {
-                let (pool, key) = (pool.clone(), Arc::clone(&key));
-                async move { get(&mut *pool.get_for(&*key).await?).await }
+                let pool = pool.clone();
+                async move { get(&mut *pool.get_for(exclusive).await?).await }
             })
         }),
         ("one MultiplexedConnection", {
