@@ -2,9 +2,7 @@
 //! another borrower holds throughout (the steady state of a multiplexed
 //! connection under load: Redis, HTTP/2), on a multi-thread runtime of 1
 //! and of 2 workers: 64 tasks, each doing 100 get + drop in a row, then
-//! yielding, for 3 s. Prints the wall time per operation; then the same
-//! with a clone of the pool handle taken and dropped around each get, as
-//! a web handler gets its pool (axum's `State`) for every request.
+//! yielding, for 3 s. Prints the wall time per operation.
 //!
 //! `cargo bench --bench shared`
 
@@ -21,7 +19,7 @@ use support::SharedNoop;
 const TASKS: usize = 64;
 const WINDOW: Duration = Duration::from_secs(3);
 
-fn run(workers: usize, clone: bool) -> f64 {
+fn run(workers: usize) -> f64 {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
@@ -39,9 +37,7 @@ fn run(workers: usize, clone: bool) -> f64 {
                 let mut n = 0;
                 while start.elapsed() < WINDOW {
                     for _ in 0..100 {
-                        let handle = clone.then(|| pool.clone());
                         black_box(&*pool.get_for(&1).await.unwrap());
-                        drop(handle);
                     }
                     n += 100;
                     tokio::task::yield_now().await;
@@ -57,12 +53,10 @@ fn run(workers: usize, clone: bool) -> f64 {
 
 fn main() {
     println!("shared get + return, one connection held by another borrower, {TASKS} tasks:");
-    for (clone, what) in [(false, ""), (true, ", the pool handle cloned for each")] {
-        for workers in [1, 2] {
-            println!(
-                "  {workers} worker(s){what}: {:.0} ns per get + return (wall)",
-                run(workers, clone)
-            );
-        }
+    for workers in [1, 2] {
+        println!(
+            "  {workers} worker(s): {:.0} ns per get + return (wall)",
+            run(workers)
+        );
     }
 }

@@ -52,6 +52,8 @@ pub(crate) struct PoolInner<M: Manager> {
     /// Where checkout and return read the time (the coarse clock, unless
     /// the runtime's clock was paused when the pool was built).
     pub(crate) clock: Clock,
+    /// Live [`Pool`](crate::Pool) handles: the last one dropped closes the pool.
+    pub(crate) handles: AtomicUsize,
     /// The pool's metrics (nothing without the `metrics` feature).
     pub(crate) metrics: Metrics,
 }
@@ -99,6 +101,7 @@ impl<M: Manager> PoolInner<M> {
             runtime: Handle::current(),
             maintenance,
             clock,
+            handles: AtomicUsize::new(1),
         }
     }
 

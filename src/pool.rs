@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::ops::Deref;
 use std::panic::Location;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
@@ -29,8 +29,7 @@ use crate::tasks::dial;
 use crate::vetting::{self, Verdict};
 use crate::wait;
 
-/// A keyed async connection pool. Cheap to clone (one atomic operation):
-/// clones share one pool.
+/// A keyed async connection pool. Cheap to clone: clones share one pool.
 ///
 /// Get a connection with [`get_for`](Pool::get_for) (or [`get`](Pool::get)
 /// when `Key = ()`); it comes back to the pool when the returned [`Pooled`]
@@ -43,41 +42,26 @@ use crate::wait;
 /// running; if not, they are dropped), and connections still lent are
 /// closed when their guards drop. Call `close` to wait for all of it.
 pub struct Pool<M: Manager> {
-    pub(crate) inner: Arc<Handles<M>>,
-}
-
-/// What a pool's handles share: the pool, closed when the last handle goes
-/// (and this with it). One reference count for the handles alone, apart
-/// from the pool's own that guards and tasks hold: cloning or dropping a
-/// handle (once per request in a web handler) is one atomic operation.
-///
-/// Aligned to a cache line: the reference count that clones and drops
-/// write sits on the line before, apart from the pointer every get reads.
-#[repr(align(64))]
-pub(crate) struct Handles<M: Manager>(pub(crate) Arc<PoolInner<M>>);
-
-impl<M: Manager> Deref for Handles<M> {
-    type Target = Arc<PoolInner<M>>;
-
-    #[inline]
-    fn deref(&self) -> &Arc<PoolInner<M>> {
-        &self.0
-    }
-}
-
-impl<M: Manager> Drop for Handles<M> {
-    /// The last handle closes the pool, as [`close`](Pool::close) does
-    /// without waiting: nobody can borrow from it any more, and its
-    /// connections get their [`Manager::close`].
-    fn drop(&mut self) {
-        self.0.begin_close();
-    }
+    pub(crate) inner: Arc<PoolInner<M>>,
 }
 
 impl<M: Manager> Clone for Pool<M> {
     fn clone(&self) -> Self {
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
         Self {
             inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<M: Manager> Drop for Pool<M> {
+    /// The last handle closes the pool, as [`close`](Pool::close) does
+    /// without waiting: nobody can borrow from it any more, and its
+    /// connections get their [`Manager::close`].
+    fn drop(&mut self) {
+        // AcqRel: the last handle sees every other handle's work done.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.begin_close();
         }
     }
 }
@@ -107,9 +91,7 @@ impl<M: Manager> Pool<M> {
         let wake = Arc::new(Notify::new());
         let inner = Arc::new(PoolInner::new(manager, config, hooks, Arc::clone(&wake)));
         spawn_maintenance(&inner, wake);
-        let pool = Pool {
-            inner: Arc::new(Handles(inner)),
-        };
+        let pool = Pool { inner };
         if initial.iter().any(|(_, n)| *n > 0) {
             pool.prewarm(initial).await?;
         }
@@ -135,7 +117,7 @@ impl<M: Manager> Pool<M> {
             // epoch is the first.)
             let reserved = self.inner.state.lock().reserve_initial(&key, n);
             for slot in reserved {
-                let (inner, key, id) = (Arc::clone(&self.inner.0), key.clone(), slot.key());
+                let (inner, key, id) = (Arc::clone(&self.inner), key.clone(), slot.key());
                 let handle = dials.spawn(async move { dial(&inner, &key, id).await });
                 slots.insert(handle.id(), slot);
             }

@@ -3,14 +3,12 @@
 //! closing after a close). Both wait on the pool's `quiet` notification,
 //! which the tasks' ends and a drained pool send.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::core::State;
 use crate::error::CloseTimeout;
-use crate::inner::PoolInner;
 use crate::manager::Manager;
 use crate::pool::Pool;
 
@@ -68,14 +66,14 @@ impl<M: Manager> Pool<M> {
     /// their dial ends. Resolves when every connection is closed. Calling it
     /// again (or from several handles) just waits.
     pub async fn close(&self) {
-        self.inner.begin_close();
+        self.begin_close();
         self.drained().await;
     }
 
     /// [`close`](Pool::close), giving up waiting after `grace`; the pool
     /// stays closed and the rest is still closed as it comes back.
     pub async fn close_timeout(&self, grace: Duration) -> Result<(), CloseTimeout> {
-        self.inner.begin_close();
+        self.begin_close();
         match tokio::time::timeout(grace, self.drained()).await {
             Ok(()) => Ok(()),
             Err(_) => {
@@ -83,6 +81,15 @@ impl<M: Manager> Pool<M> {
                 Err(CloseTimeout { open, closing })
             }
         }
+    }
+
+    pub(crate) fn begin_close(&self) {
+        let state = self.inner.state.lock();
+        if state.is_closed() {
+            return;
+        }
+        self.inner.transition_in(state, Tick::now(), |t| t.close());
+        tracing::debug!("pool closed");
     }
 
     async fn drained(&self) {
@@ -101,17 +108,5 @@ impl<M: Manager> Pool<M> {
             }
             notified.await;
         }
-    }
-}
-
-impl<M: Manager> PoolInner<M> {
-    /// Closes the pool (see [`Pool::close`]), unless it is closed already.
-    pub(crate) fn begin_close(self: &Arc<Self>) {
-        let state = self.state.lock();
-        if state.is_closed() {
-            return;
-        }
-        self.transition_in(state, Tick::now(), |t| t.close());
-        tracing::debug!("pool closed");
     }
 }
