@@ -1,7 +1,7 @@
 //! The pool's state under its one lock, and every transition of it.
 //!
 //! **One lock.** Everything the pool knows lives in [`State`], behind one
-//! `parking_lot::Mutex` in [`PoolInner`](crate::inner::PoolInner): the key
+//! mutex (`parking_lot`'s, see `sync`) in [`PoolInner`](crate::inner::PoolInner): the key
 //! registry, the connection records, the waiter slots, the global dial
 //! queue, the counts and the counters. Every transition runs with the lock
 //! held, never awaits, never calls the manager and never logs; what it
