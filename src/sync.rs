@@ -154,51 +154,63 @@ impl<T> Slot<T> {
 #[cfg(all(test, not(connpool_loom)))]
 mod tests {
     use std::sync::Arc;
+    use std::sync::mpsc;
+    use std::time::Duration;
 
     use super::Mutex;
 
-    /// Threads that find the lock held (spinning, then parking) each get it
-    /// in turn: no update under it is lost.
+    /// Far beyond any spin: if it passes, the retry path hung.
+    const HUNG: Duration = Duration::from_secs(30);
+
+    /// Threads that keep finding the lock held (spinning, then going
+    /// through `parking_lot`'s path) all get through, and no update made
+    /// under it is lost. A retry path that never gave up, or never reached
+    /// a path that wakes, fails this instead of hanging the suite.
     #[test]
-    fn a_contended_lock_excludes_and_serves_every_thread() {
+    fn every_thread_that_finds_the_lock_held_gets_it() {
         let count = Arc::new(Mutex::new(0u64));
-        let threads: Vec<_> = (0..4)
-            .map(|_| {
-                let count = Arc::clone(&count);
-                std::thread::spawn(move || {
-                    for _ in 0..20_000 {
-                        let mut c = count.lock();
-                        let read = std::hint::black_box(*c);
-                        *c = read + 1;
-                    }
-                })
-            })
-            .collect();
-        for thread in threads {
-            thread.join().expect("a locking thread panicked");
+        let (done, finished) = mpsc::channel();
+        for _ in 0..4 {
+            let count = Arc::clone(&count);
+            let done = done.clone();
+            std::thread::spawn(move || {
+                for _ in 0..20_000 {
+                    let mut c = count.lock();
+                    let read = std::hint::black_box(*c);
+                    *c = read + 1;
+                }
+                done.send(()).expect("the test waits");
+            });
+        }
+        for _ in 0..4 {
+            finished
+                .recv_timeout(HUNG)
+                .expect("a thread never got the lock");
         }
         assert_eq!(*count.lock(), 80_000);
     }
 
-    /// A thread that asks while the lock is held gets it only once it is
-    /// released, whatever it spent spinning or parked.
+    /// A thread that asks while the lock is held, for as long as the
+    /// holder likes (past the spin, when it parks), is let in by the
+    /// release.
     #[test]
-    fn a_held_lock_is_not_taken_before_its_release() {
-        let released = Arc::new(Mutex::new(false));
-        let mut guard = released.lock();
-        let (asking, asked) = std::sync::mpsc::channel();
-        let waiter = {
-            let released = Arc::clone(&released);
+    fn a_release_lets_in_a_thread_that_waited_past_the_spin() {
+        let lock = Arc::new(Mutex::new(()));
+        let guard = lock.lock();
+        let (asking, asked) = mpsc::channel();
+        let (got, gotten) = mpsc::channel();
+        {
+            let lock = Arc::clone(&lock);
             std::thread::spawn(move || {
                 asking.send(()).expect("the test waits");
-                assert!(*released.lock(), "the lock was taken while held");
-            })
-        };
+                drop(lock.lock());
+                got.send(()).expect("the test waits");
+            });
+        }
         asked.recv().expect("the waiter asks");
-        *guard = true;
         drop(guard);
-        waiter
-            .join()
-            .expect("the waiter got the lock after its release");
+        gotten
+            .recv_timeout(HUNG)
+            .expect("the release did not let the waiter in");
     }
 }
