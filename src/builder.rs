@@ -69,7 +69,7 @@ mod validate;
 /// | [`before_lend`](crate::Builder::before_lend) | before a connection taken from the idle list is lent, in the getter's task (after the health-check ping, if one is due) | `ping_timeout` and the checkout deadline | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)); the getter is served by another |
 /// | [`after_return`](crate::Builder::after_return) | after a borrower gives back a connection lent exclusively, in a task of its own, before the connection is lent again or parked | `ping_timeout` | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)) |
 ///
-/// A manager's own reset ([`Manager::recycle`](crate::Manager::recycle),
+/// A manager's own reset ([`Manager::recycle`],
 /// e.g. the PostgreSQL manager's `DISCARD ALL`) runs at the same point as
 /// `after_return`, first, followed by `after_connect` again (the session is
 /// as new, and is set up as a new one is: a `SET` made by `after_connect`

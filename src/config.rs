@@ -1,6 +1,6 @@
 //! A validated [`Config`], and advice on sizing the caps (the settings
 //! themselves are the [`Builder`](crate::Builder)'s, their defaults in
-//! [`defaults`](crate::defaults)).
+//! [`defaults`]).
 //!
 //! # Sizing the caps
 //!

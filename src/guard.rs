@@ -103,6 +103,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
     }
 
     /// Drops the guard, closing the connection for `reason`.
+    #[inline]
     pub(crate) fn close_for(mut this: Self, reason: CloseReason) {
         this.close = Some(reason);
     }

@@ -125,7 +125,7 @@ impl<M: Manager> PoolInner<M> {
         now: Tick,
         step: impl FnOnce(Transition<'_, M>) -> R,
     ) -> R {
-        let mut fx = Effects::new();
+        let mut fx = Effects::NONE;
         let result = step(state.begin(now, &self.config, &self.recent, &mut fx));
         let gauges = Metrics::ON.then(|| state.gauges(&self.recent));
         drop(state);

@@ -132,7 +132,7 @@ impl<K: Key> Core<K> {
 
     /// A transition at `now`, as `PoolInner::transition` runs one.
     fn transition<T>(&self, now: Tick, step: impl FnOnce(Transition<'_, Model<K>>) -> T) -> T {
-        let mut fx = Effects::new();
+        let mut fx = Effects::NONE;
         let out = step(
             self.state
                 .lock()

@@ -3,31 +3,13 @@
 //! are closed when they come back. The pool is drained once nothing is open
 //! and no `Manager::close` runs any more.
 
-use super::{Check, State, Transition};
+use super::{State, Transition};
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::stats::{CloseReason, Counters};
+use crate::stats::CloseReason;
 use crate::store::KeyId;
 
 impl<M: Manager> State<M> {
-    /// Counts a call of user code on a connection of `id` (a ping, a hook),
-    /// in the pool's and the key's counters: `calls` one more, and
-    /// `failures` one more if it failed.
-    pub(super) fn count_call(
-        &mut self,
-        id: KeyId,
-        check: Check,
-        calls: fn(&mut Counters) -> &mut u64,
-        failures: fn(&mut Counters) -> &mut u64,
-    ) {
-        self.tally(id, |c| {
-            *calls(c) += 1;
-            if check == Check::Failed {
-                *failures(c) += 1;
-            }
-        });
-    }
-
     pub(super) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
         self.tally(id, |c| c.count_close(reason));
     }
@@ -67,7 +49,9 @@ impl<M: Manager> Transition<'_, M> {
     /// Closes the pool (see module docs).
     pub(crate) fn close(mut self) {
         if self.st.closed {
-            self.fx.set_drained(self.st.is_drained());
+            if self.st.is_drained() {
+                self.fx.mark_drained();
+            }
             return;
         }
         self.st.closed = true;

@@ -4,7 +4,8 @@
 //! recorded as the key's last dial error, goes to that waiter if it still
 //! waits, and the slot is released (so the next dial waiter gets a dial).
 //!
-//! **Dial limits**: at most `max_connecting` dials of a key run at once; a
+//! **Finding a dial** for a new waiter ([`Transition::find_dial`]), and
+//! **dial limits**: at most `max_connecting` dials of a key run at once; a
 //! getter past that waits in the key's dial queue, like one at the key's
 //! cap, and gets a dial when one ends. A failed dial puts its key in
 //! backoff: its dial queue is failed at once with [`Error::Backoff`], and
@@ -17,10 +18,11 @@
 
 use std::time::Duration;
 
-use super::checkout::Ping;
+use super::checkout::{Behind, Ping};
 use super::effects::{Action, DialOrder};
 use super::{State, Transition};
-use crate::clock;
+use crate::clock::{self, Tick};
+use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
@@ -58,6 +60,54 @@ impl<M: Manager> State<M> {
         } else if self.global_dial_waiters.len() > 2 * waiting + 16 {
             self.global_dial_waiters
                 .compact(|w| self.waiters.is_live(w));
+        }
+    }
+
+    /// Whether `id` is in dial backoff at `now`. `now` may come from the
+    /// coarse clock (a checkout's), up to a kernel tick behind: a backoff
+    /// that seems to last is checked again by the precise clock, so that
+    /// backoffs of a few milliseconds are not stretched to the next tick.
+    /// (Only a getter about to be refused or to skip a dial pays for it.)
+    pub(super) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
+        self.keys
+            .get(id)
+            .backoff_until
+            .is_some_and(|until| until > now && until > Tick::now())
+    }
+
+    /// Whether the connections of shared key `id` on their way (dialing, or
+    /// taken from the idle set for a health check) will serve all of its
+    /// waiters: `share_hint` each. Then a new waiter dials nothing: a check
+    /// passes in a round trip, and a connection whose check fails closes
+    /// and starts a dial for the waiters it leaves.
+    pub(super) fn shared_dials_cover(&self, id: KeyId) -> bool {
+        let entry = self.keys.get(id);
+        entry.share_hint > 1 && {
+            let coming = entry.counts().dialing() + self.borrowed.checking_of(id);
+            coming * entry.share_hint >= entry.counts().waiting()
+        }
+    }
+
+    /// Whether a dial of `id` may start, the pool's own cap aside.
+    pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
+        let entry = self.keys.get(id);
+        entry.counts().open() < self.limits.max_open_per_key
+            && entry.counts().dialing() < config.set.max_connecting
+            && !self.in_backoff(id, now)
+    }
+
+    /// What a getter of `id` gets while the key is in backoff: how long it
+    /// lasts and the dial error that started it.
+    pub(super) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
+        let entry = self.keys.get(id);
+        // The key's name is the getter's to add (`Pool::get_for`): naming
+        // it is the manager's code, which never runs under the lock.
+        Error::Backoff {
+            key: None,
+            retry_in: entry
+                .backoff_until
+                .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),
+            last_connect_error: entry.last_error.clone().unwrap_or(ConnectError::Aborted),
         }
     }
 }
@@ -161,6 +211,37 @@ impl<M: Manager> Transition<'_, M> {
             self.refill(id);
         }
         self.finish();
+    }
+
+    /// Starts a dial for the new waiter `w`, or queues it for one; tells
+    /// what it then waits behind.
+    pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) -> Behind {
+        // A shared key's connections on their way serve up to `share_hint`
+        // waiters each: dial only for those they cannot serve.
+        let covered = self.st.shared_dials_cover(id);
+        let entry = self.st.keys.get(id);
+        if covered || !self.st.key_can_dial(id, self.now, self.config) {
+            let at_cap = entry.counts().open() >= self.st.limits.max_open_per_key;
+            self.st.keys.get_mut(id).dial_waiters.push(w);
+            return if at_cap && !covered {
+                Behind::AllLent
+            } else {
+                Behind::Dialing
+            };
+        }
+        if self.st.counts().open() >= self.st.limits.max_open {
+            // The pool is full but maybe not busy: an idle connection of
+            // another key is worth less than a getter waiting now.
+            let Some((other, conn)) = self.st.records.pop_lru() else {
+                self.st.tidy_global_queue();
+                self.st.global_dial_waiters.push(w);
+                return Behind::PoolFull;
+            };
+            let conn = conn.conn.expect("an idle connection is present");
+            self.close_without_refill(other, conn, CloseReason::EvictedLru);
+        }
+        self.start_dial(id, Some(w));
+        Behind::Dialing
     }
 
     pub(super) fn start_dial(&mut self, id: KeyId, waiter: Option<WaiterId>) {

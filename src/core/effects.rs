@@ -58,14 +58,13 @@ const DRAINED: u8 = 2;
 const BACKOFF: u8 = 4;
 
 impl<M: Manager> Effects<M> {
-    pub(crate) fn new() -> Self {
-        Self {
-            wake: None,
-            actions: Vec::new(),
-            flags: 0,
-            backoff: Duration::ZERO,
-        }
-    }
+    /// Nothing to do yet: what a transition starts with.
+    pub(crate) const NONE: Self = Self {
+        wake: None,
+        actions: Vec::new(),
+        flags: 0,
+        backoff: Duration::ZERO,
+    };
 
     /// Whether there is nothing to do.
     #[inline]
@@ -99,10 +98,9 @@ impl<M: Manager> Effects<M> {
         self.backoff = delay;
     }
 
-    pub(super) fn set_drained(&mut self, drained: bool) {
-        if drained {
-            self.flags |= DRAINED;
-        }
+    /// The pool is closed and drained.
+    pub(super) fn mark_drained(&mut self) {
+        self.flags |= DRAINED;
     }
 
     pub(super) fn wake(&mut self, waker: Waker) {

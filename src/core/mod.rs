@@ -29,7 +29,7 @@
 //! the task's guard, given back by value with the task's result (or by the
 //! guard's `Drop` if the task dies), so it cannot be given back twice. A
 //! lent connection counts through its
-//! [`LentSlot`](crate::store::LentSlot), taken by the lending: a
+//! [`LentSlot`], taken by the lending: a
 //! connection lent exclusively carries it in its borrower's guard (whose
 //! `Drop` gives it back once) or, resting in the single-key slot, in its
 //! entry there; a shared one, in its entry of the borrowed set. So
@@ -218,7 +218,9 @@ impl<M: Manager> State<M> {
             recent,
             fx,
         };
-        t.park_recent();
+        if Self::ONE_KEY {
+            t.park_recent();
+        }
         t
     }
 
@@ -234,6 +236,42 @@ impl<M: Manager> State<M> {
     fn tally(&mut self, id: KeyId, count: impl Fn(&mut Counters)) {
         count(&mut self.counters);
         count(&mut self.keys.get_mut(id).counters);
+    }
+
+    /// Counts a call of user code on a connection of `id` (a ping, a hook),
+    /// in the pool's and the key's counters: `calls` one more, and
+    /// `failures` one more if it failed.
+    pub(super) fn count_call(
+        &mut self,
+        id: KeyId,
+        check: Check,
+        calls: fn(&mut Counters) -> &mut u64,
+        failures: fn(&mut Counters) -> &mut u64,
+    ) {
+        self.tally(id, |c| {
+            *calls(c) += 1;
+            if check == Check::Failed {
+                *failures(c) += 1;
+            }
+        });
+    }
+
+    /// A request met a connection of `id` the server had closed, and is
+    /// sent again on another.
+    #[cfg(feature = "http2")]
+    pub(crate) fn count_retry(&mut self, id: KeyId) {
+        self.tally(id, |c| c.retries += 1);
+    }
+
+    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
+    /// live) and vetted in the getter's task.
+    pub(crate) fn count_before_lend(&mut self, id: KeyId, check: Check) {
+        self.count_call(
+            id,
+            check,
+            |c| &mut c.before_lend_checks,
+            |c| &mut c.before_lend_failures,
+        );
     }
 
     /// The counts agree with the structures that hold the connections
@@ -308,7 +346,9 @@ impl<M: Manager> Transition<'_, M> {
             }
         }
         // `is_drained`, read only where it can be true.
-        self.fx.set_drained(st.closed && st.is_drained());
+        if st.closed && st.is_drained() {
+            self.fx.mark_drained();
+        }
         st.debug_check();
     }
 }

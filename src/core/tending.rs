@@ -1,7 +1,7 @@
 //! **Tending**: a connection out of the pool's hands for a while, in a task
 //! of its own that calls user code on it: an idle connection due a
 //! keepalive ping (taken out by [`Transition::maintain`]) or a returned
-//! connection being recycled ([`Transition::recycle`]: the manager's
+//! connection being recycled ([`Transition::give_back_for_recycling`]: the manager's
 //! `recycle` and the `after_return` hook). Both are taken out the same way
 //! ([`Transition::take_out`]): their record leaves the idle set, they count
 //! in `pinging` or `recycling` (so still in `open`: their slot is theirs),

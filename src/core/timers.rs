@@ -1,5 +1,5 @@
 //! **Time** ([`Transition::maintain`]): every connection carries its life
-//! record ([`Conn`]). Each time one becomes idle, the first instant it needs
+//! record ([`Conn`](crate::store::Conn)). Each time one becomes idle, the first instant it needs
 //! attention (lifetime, idle timeout or keepalive ping) arms the pool's one
 //! maintenance task if it is earlier than its wake-up, and the entry is
 //! *fresh* in the idle set. The task, when it wakes, moves the fresh entries
