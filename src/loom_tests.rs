@@ -233,7 +233,10 @@ impl<K: Key> Core<K> {
     /// The getter `w` polls once (as the `Waiting` future does: the outcome,
     /// or its waker registered) and then gives up, returning what it got.
     fn poll_once_then_give_up(&self, w: WaiterId) {
-        let polled = self.state.lock().poll_waiter(w, std::task::Waker::noop());
+        let polled = self
+            .state
+            .lock()
+            .poll_waiter(w, std::task::Waker::noop(), Tick::now());
         match polled {
             Some(outcome) => self.give_back(outcome.expect("served")),
             None => self.cancel(w),
@@ -275,7 +278,12 @@ impl<K: Key> Future for WaitFor<'_, K> {
     type Output = Outcome<Model<K>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<Model<K>>> {
-        match self.core.state.lock().poll_waiter(self.w, cx.waker()) {
+        match self
+            .core
+            .state
+            .lock()
+            .poll_waiter(self.w, cx.waker(), Tick::now())
+        {
             Some(outcome) => Poll::Ready(outcome),
             None => Poll::Pending,
         }

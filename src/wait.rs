@@ -76,7 +76,8 @@ impl<M: Manager> Waiting<'_, M> {
         self.done = true;
         let id = self.id;
         let began = self.began;
-        self.inner.transition(Tick::now(), |t| t.expire(id, began))
+        self.inner
+            .transition(self.inner.clock.now(), |t| t.expire(id, began))
     }
 }
 
@@ -84,7 +85,14 @@ impl<M: Manager> Future for Waiting<'_, M> {
     type Output = Outcome<M>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<M>> {
-        let outcome = self.inner.state.lock().poll_waiter(self.id, cx.waker());
+        // The pool's clock, as the checkout that queued it (read before
+        // the lock, as a checkout's is).
+        let now = self.inner.clock.now();
+        let outcome = self
+            .inner
+            .state
+            .lock()
+            .poll_waiter(self.id, cx.waker(), now);
         match outcome {
             Some(outcome) => {
                 self.done = true;
@@ -103,7 +111,7 @@ impl<M: Manager> Drop for Waiting<'_, M> {
         if !self.done {
             let id = self.id;
             self.inner
-                .transition(Tick::now(), |t| t.cancel(id, Arrived::PassOn));
+                .transition(self.inner.clock.now(), |t| t.cancel(id, Arrived::PassOn));
         }
     }
 }

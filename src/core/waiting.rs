@@ -21,20 +21,29 @@ pub(crate) type Outcome<M> =
     Result<(KeyId, Lent<<M as Manager>::Connection>), Error<<M as Manager>::Error>>;
 
 impl<M: Manager> State<M> {
-    /// The outcome of waiter `w` if it was served (removing its slot);
-    /// otherwise registers `waker`.
-    pub(crate) fn poll_waiter(&mut self, w: WaiterId, waker: &Waker) -> Option<Outcome<M>> {
+    /// The outcome of waiter `w` if it was served (removing its slot and
+    /// counting its wait as ended `now`, by the pool's clock); otherwise
+    /// registers `waker`.
+    pub(crate) fn poll_waiter(
+        &mut self,
+        w: WaiterId,
+        waker: &Waker,
+        now: Tick,
+    ) -> Option<Outcome<M>> {
         let (waiter, outcome) = self.waiters.poll(w, waker)?;
         // A waiter served with a connection keeps its key alive (the
         // connection is lent); one served with an error does not.
-        self.count_wait(waiter.since, outcome.is_ok().then_some(waiter.key));
+        self.count_wait(waiter.since, now, outcome.is_ok().then_some(waiter.key));
         Some(outcome)
     }
 
-    /// Counts the wait of a getter waiting `since`, in the pool's counters
-    /// and in its key's if the key is still alive (`alive_key`).
-    pub(super) fn count_wait(&mut self, since: Tick, alive_key: Option<KeyId>) {
-        let waited = Tick::now().saturating_duration_since(since);
+    /// Counts the wait of a getter waiting `since` until `now`, in the
+    /// pool's counters and in its key's if the key is still alive
+    /// (`alive_key`). Both by the pool's clock (the checkout's, which
+    /// stamped `since`): the coarse clock is up to a kernel tick behind
+    /// the precise one, so mixing them would add that to every wait.
+    pub(super) fn count_wait(&mut self, since: Tick, now: Tick, alive_key: Option<KeyId>) {
+        let waited = now.saturating_duration_since(since);
         match alive_key {
             Some(id) => self.tally(id, |c| c.wait_time += waited),
             None => self.counters.wait_time += waited,
@@ -72,7 +81,8 @@ impl<M: Manager> Transition<'_, M> {
         let id = waiter.key;
         // Its key is alive unless it was served with an error.
         let alive = !matches!(outcome, Some(Err(_)));
-        self.st.count_wait(waiter.since, alive.then_some(id));
+        self.st
+            .count_wait(waiter.since, self.now, alive.then_some(id));
         let result = match outcome {
             None => {
                 self.st.keys.recount(id, Change::Unwait);
