@@ -4,8 +4,8 @@
 //! makes one attempt ([`Pool::attempt`]: the single-key slot, else the
 //! lock), which runs [`Transition::checkout`](crate::core::Transition::checkout) under
 //! the lock through [`PoolInner::transition`] (`core/checkout.rs`: the
-//! key's newest idle connection, lent there; then `refill` in `core/dials.rs`
-//! and `finish` in `core/mod.rs`); back here, [`Pool::lent`] wraps it in its
+//! key's newest idle connection, lent there, and `refill`; then `finish` in
+//! `core/mod.rs`); back here, [`Pool::lent`] wraps it in its
 //! [`Pooled`] guard and asks the manager whether it is broken. Anything else
 //! (waiting, a health check, the `before_lend` hook, a retry) is
 //! [`Pool::get_slowly`].

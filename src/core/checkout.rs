@@ -222,6 +222,16 @@ impl<M: Manager> Transition<'_, M> {
         Ok(Checkout::Wait(w, behind))
     }
 
+    /// Tops `id` up to `min_idle`, if any key has one (the dials
+    /// themselves: [`refill_dials`](Transition::refill_dials)): the end of
+    /// every transition that may take a key below it, a checkout's first.
+    #[inline]
+    pub(super) fn refill(&mut self, id: KeyId) {
+        if self.st.any_min_idle && !self.st.closed {
+            self.refill_dials(id);
+        }
+    }
+
     /// Of a key that fills its shared connections first: a handle to the
     /// fullest one that has borrowers and room, which takes the getter
     /// before an idle or emptier connection does (its get counted in the key

@@ -256,18 +256,11 @@ impl<M: Manager> Transition<'_, M> {
         }));
     }
 
-    /// Starts the dials that bring `id` back to `min_idle`, as far as the
-    /// caps, `max_connecting` and the backoff allow (a backoff schedules a
-    /// refill for when it ends). Dials beyond the key's waiters count as
-    /// future idle connections, and so do connections out for a ping or a
-    /// recycle.
-    #[inline]
-    pub(super) fn refill(&mut self, id: KeyId) {
-        if self.st.any_min_idle && !self.st.closed {
-            self.refill_dials(id);
-        }
-    }
-
+    /// [`refill`](Transition::refill)'s dials: as many as bring `id` back
+    /// to `min_idle`, as far as the caps, `max_connecting` and the backoff
+    /// allow (a backoff schedules a refill for when it ends). Dials beyond
+    /// the key's waiters count as future idle connections, and so do
+    /// connections out for a ping or a recycle.
     pub(super) fn refill_dials(&mut self, id: KeyId) {
         loop {
             let entry = self.st.keys.get(id);
