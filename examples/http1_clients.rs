@@ -13,9 +13,10 @@
 //!    one after another; requests per second, p50 / p99 latency (every
 //!    request timed) and the connections nginx accepted (its `stub_status`;
 //!    nginx closes a connection after 1,000 requests, its default
-//!    `keepalive_requests`). The clients take turns, for several rounds, so
-//!    that a busy machine slows each of them alike; each one's median round
-//!    is shown.
+//!    `keepalive_requests`). The clients take turns, for several rounds
+//!    (each round starting with the next client, every other round going
+//!    backwards), so that a busy machine slows each of them alike; each
+//!    one's median round is shown.
 //! 2. **The keep-alive race**: a second nginx with `keepalive_timeout
 //!    200ms`; each task has a client of its own and pauses 150–260 ms
 //!    between GETs (the same pauses for every client: one seed per task), so
@@ -34,6 +35,8 @@
 
 #[path = "support/nginx_server.rs"]
 mod nginx;
+#[path = "support/turns.rs"]
+mod turns;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -316,9 +319,9 @@ async fn main() -> Result<(), BoxError> {
         throughput(kind, &nginx, tasks, requests / 20).await?;
     }
     let mut results: Vec<Vec<Throughput>> = KINDS.iter().map(|_| Vec::new()).collect();
-    for _ in 0..rounds {
-        for (i, kind) in KINDS.into_iter().enumerate() {
-            results[i].push(throughput(kind, &nginx, tasks, requests).await?);
+    for round in 0..rounds {
+        for i in turns::turns(KINDS.len(), round) {
+            results[i].push(throughput(KINDS[i], &nginx, tasks, requests).await?);
         }
     }
     let mut failed = 0;

@@ -1,7 +1,8 @@
 //! Redis clients and pools side by side, in the same run: tasks doing
 //! `GET` of a 64-byte value against a throwaway `redis-server` on
 //! 127.0.0.1 (`apt-get install redis-server`), for a fixed time each, in
-//! rounds.
+//! rounds (the clients taking turns, each round starting with the next
+//! client, every other round going backwards).
 //!
 //! - **connpool, shared**: `RedisManager`, default configuration: one
 //!   multiplexed connection lent to many borrowers at once.
@@ -30,6 +31,8 @@
 
 #[path = "support/redis_server.rs"]
 mod redis_support;
+#[path = "support/turns.rs"]
+mod turns;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -296,8 +299,9 @@ async fn main() -> Result<(), BoxError> {
         }),
     ];
     let mut rows: Vec<Option<Measured>> = clients_.iter().map(|_| None).collect();
-    for _ in 0..rounds {
-        for (i, (name, one)) in clients_.iter().enumerate() {
+    for round in 0..rounds {
+        for i in turns::turns(clients_.len(), round as usize) {
+            let (name, one) = &clients_[i];
             if args
                 .only
                 .as_ref()

@@ -40,7 +40,9 @@
 //! and the tasks that completed nothing in the window (starved); for
 //! connpool, the session resets it ran. With `--rounds N` every pool is
 //! measured N times, the pools taking turns (each round starting with the
-//! next pool), and the table adds the rounds up, with each round's ratio to
+//! next pool, every other round going backwards: no pool is always the
+//! first after a change of workload, nor always follows the same pool),
+//! and the table adds the rounds up, with each round's ratio to
 //! deadpool-postgres to show the noise. A request
 //! that fails is counted apart (and must not happen).
 //!
@@ -567,10 +569,8 @@ async fn main() -> Result<(), BoxError> {
                 .map(|&k| (k, Cell::default()))
                 .collect();
             for round in 0..args.rounds.max(1) {
-                // Each round starts with another pool: none is always the
-                // first after a change of workload.
-                cells.rotate_left(usize::from(round > 0));
-                for (kind, total) in &mut cells {
+                for i in support::turns::turns(cells.len(), round) {
+                    let (kind, total) = &mut cells[i];
                     tidy(&admin).await?;
                     let db =
                         Arc::new(Db::build(*kind, &config, server.url(), args.pool_size).await?);

@@ -17,6 +17,7 @@ pub mod redis_support;
 
 #[cfg(feature = "tls")]
 pub mod tls;
+pub mod turns;
 #[cfg(feature = "websocket")]
 pub mod ws;
 
