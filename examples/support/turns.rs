@@ -6,6 +6,10 @@
 /// (whose connections and tasks may still be winding down).
 pub fn turns(n: usize, round: usize) -> impl Iterator<Item = usize> {
     let start = round % n.max(1);
-    let step = if round.is_multiple_of(2) { 1 } else { n.max(1) - 1 };
+    let step = if round.is_multiple_of(2) {
+        1
+    } else {
+        n.max(1) - 1
+    };
     (0..n).map(move |i| (start + i * step) % n)
 }
