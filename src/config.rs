@@ -17,56 +17,18 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::defaults;
+use crate::policy::{Backoff, HealthCheck};
+use crate::settings::each_setting;
 
-/// When a connection taken from the idle list is pinged
-/// ([`Manager::ping`](crate::Manager::ping)) before it is lent.
-///
-/// A connection that fails the check (or its [`ping_timeout`](crate::Builder::ping_timeout))
-/// is closed and the getter is served by another idle connection or a new
-/// dial, within its checkout deadline. A connection handed over directly by a
-/// returning borrower, or freshly dialed, is never pinged: it just worked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthCheck {
-    /// Never ping: only [`Manager::is_broken`](crate::Manager::is_broken) is checked. Cheapest; a dead
-    /// connection reaches the user when `is_broken` cannot see its death.
-    Never,
-    /// Ping every connection taken from the idle list: no known-dead
-    /// connection is ever lent, at one round trip per idle checkout.
-    Always,
-    /// Ping when the connection was idle this long or longer (HikariCP).
-    IfIdleFor(Duration),
-}
-
-/// Exponential dial backoff of one key: after the `n`th consecutive failed
-/// dial, no dial for a random time between half of and all of
-/// `min(cap, base × 2ⁿ⁻¹)` ("equal jitter", so keys that failed together
-/// retry apart).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    /// Delay after the first failure.
-    pub base: Duration,
-    /// Longest delay.
-    pub cap: Duration,
-}
-
-impl Backoff {
-    /// The delay after `failures` consecutive failures, before jitter.
-    pub fn delay(&self, failures: u32) -> Duration {
-        let factor = 1u32
-            .checked_shl(failures.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        self.base.saturating_mul(factor).min(self.cap)
-    }
-}
-
-/// Declares every setting once: its field in [`Settings`] (as the builder
-/// takes it), its default, and, unless marked `getter by hand` (a setting
-/// `build` resolves, or one read by reference), its getter on [`Config`]
-/// with the setting's docs.
-macro_rules! settings {
+/// Makes, from the table of [`each_setting!`]: the [`Settings`] struct,
+/// its defaults, and the getters on [`Config`] of the settings not marked
+/// `get [by hand]`.
+macro_rules! settings_and_getters {
     ($(
-        $(#[doc = $doc:literal])*
-        $name:ident: $ty:ty = $default:expr $(, getter $by_hand:ident $hand:ident)?;
+        $(#[$attr:meta])*
+        $name:ident: $ty:ty = $default:expr;
+            set($($arg:ident: $arg_ty:ty),+) = $value:expr;
+            get [$($by_hand:tt)*];
     )*) => {
         /// Every setting of a pool as the [`Builder`](crate::Builder) takes
         /// it, with its default. The builder's setters write these fields,
@@ -88,74 +50,22 @@ macro_rules! settings {
         }
 
         impl Config {
-            $(settings!(@getter $(#[doc = $doc])* $name: $ty $(, $by_hand $hand)?);)*
+            $(settings_and_getters!(@getter $name: $ty [$($by_hand)*]);)*
         }
     };
-    (@getter $(#[doc = $doc:literal])* $name:ident: $ty:ty) => {
-        $(#[doc = $doc])*
+    (@getter $name:ident: $ty:ty []) => {
+        #[doc = concat!(
+            "The [`", stringify!($name), "`](crate::Builder::", stringify!($name),
+            ") setting, as built."
+        )]
         pub fn $name(&self) -> $ty {
             Clone::clone(&self.set.$name)
         }
     };
-    (@getter $(#[doc = $doc:literal])* $name:ident: $ty:ty, by hand) => {};
+    (@getter $name:ident: $ty:ty [by hand]) => {};
 }
 
-settings! {
-    /// Cap on connections of all keys (idle + lent + dialing).
-    max_open: usize = defaults::MAX_OPEN;
-    /// Cap on connections of one key.
-    max_open_per_key: Option<usize> = None, getter by hand;
-    /// Cap on idle connections of all keys.
-    max_idle: Option<usize> = None, getter by hand;
-    /// Cap on idle connections of one key.
-    max_idle_per_key: Option<usize> = None, getter by hand;
-    /// Time limit of one dial.
-    connect_timeout: Duration = defaults::CONNECT_TIMEOUT;
-    /// How long a get may wait; `None` means forever.
-    checkout_timeout: Option<Duration> = Some(defaults::CHECKOUT_TIMEOUT);
-    /// Cap on getters waiting at once; `None` means no cap.
-    max_waiters: Option<usize> = None;
-    /// How long a connection may stay idle; `None` means forever.
-    idle_timeout: Option<Duration> = Some(defaults::IDLE_TIMEOUT);
-    /// How long a connection may live; `None` means forever.
-    max_lifetime: Option<Duration> = Some(defaults::MAX_LIFETIME);
-    /// Fraction by which lifetimes and keepalive intervals are randomly shortened.
-    jitter: f64 = defaults::JITTER;
-    /// How many times a connection may be lent; `None` means no limit.
-    max_uses: Option<u64> = None;
-    /// Idle connections kept ready per key.
-    min_idle: usize = 0;
-    /// When an idle connection is pinged before it is lent.
-    health_check: HealthCheck = defaults::HEALTH_CHECK;
-    /// Time limit of a health-check ping.
-    ping_timeout: Duration = defaults::PING_TIMEOUT;
-    /// Idle time after which background keepalive pings; `None`: no keepalive.
-    keepalive_interval: Option<Duration> = Some(defaults::KEEPALIVE_INTERVAL);
-    /// Time limit of a keepalive ping.
-    keepalive_timeout: Duration = defaults::KEEPALIVE_TIMEOUT;
-    /// Keepalive pings failed in a row that declare a connection dead.
-    keepalive_max_missed: Option<u32> = None, getter by hand;
-    /// Dial backoff per key; `None`: none.
-    backoff: Option<Backoff> = Some(Backoff {
-        base: defaults::BACKOFF_BASE,
-        cap: defaults::BACKOFF_CAP,
-    });
-    /// Cap on dials in flight per key.
-    max_connecting: usize = defaults::MAX_CONNECTING;
-    /// Cap on the borrowers of one shared connection.
-    max_borrowers: usize = defaults::MAX_BORROWERS;
-    /// Whether the hot path reads the clock thread's time.
-    clock_thread: bool = false;
-    /// How long a connection may be held before it is reported as a
-    /// possible leak; `None`: no leak detection.
-    leak_detection_threshold: Option<Duration> = None;
-    /// How long a get may wait before it is logged at `warn`; `None`: never.
-    acquire_slow_threshold: Option<Duration> = Some(defaults::ACQUIRE_SLOW_THRESHOLD);
-    /// The pool's name, in its metrics and log events.
-    name: String = defaults::NAME.to_string(), getter by hand;
-    /// Whether metrics carry the key (feature `metrics`).
-    metrics_key_attribute: bool = false;
-}
+each_setting!(settings_and_getters);
 
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
 #[derive(Debug, Clone, PartialEq)]

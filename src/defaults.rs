@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::config::HealthCheck;
+use crate::policy::HealthCheck;
 
 /// `max_open`'s default.
 pub const MAX_OPEN: usize = 100;

@@ -1,6 +1,13 @@
 //! [`PoolInner`]: what every handle, guard and task of one pool shares,
 //! and the one way to change its state: lock, transition, unlock, then
 //! carry out what the transition decided ([`PoolInner::transition`]).
+//!
+//! Imports run one way, from the public face down (`pool` → `inner` →
+//! `core` → `store`), except between this module and `tasks`: carrying out
+//! a transition spawns dials, pings, recycles and closes, and each of those
+//! tasks reports its result back through [`PoolInner::transition`]. That
+//! loop is the design (a task's result is one more transition), not a
+//! shortcut.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;

@@ -32,10 +32,11 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 use crate::builder::Builder;
-use crate::config::{Config, HealthCheck};
+use crate::config::Config;
 use crate::core::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State, Transition};
 use crate::error::Error;
 use crate::manager::{Lending, Manager};
+use crate::policy::HealthCheck;
 use crate::store::KeyId;
 use crate::store::WaiterId;
 use crate::store::{Lent, Put, Recent};

@@ -20,7 +20,6 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::builder::Builder;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
@@ -43,7 +42,7 @@ use crate::wait;
 ///
 /// Get a connection with [`get_for`](Pool::get_for) (or [`get`](Pool::get)
 /// when `Key = ()`); it comes back to the pool when the returned [`Pooled`]
-/// guard drops. See the crate docs for the model, and [`Builder`] for the
+/// guard drops. See the crate docs for the model, and [`Builder`](crate::Builder) for the
 /// configuration and its defaults.
 ///
 /// Dropping the last handle closes the pool as [`close`](Pool::close) does,
@@ -86,11 +85,6 @@ impl<M: Manager> std::fmt::Debug for Pool<M> {
 }
 
 impl<M: Manager> Pool<M> {
-    /// A builder for a pool of `manager`'s connections.
-    pub fn builder(manager: M) -> Builder<M> {
-        Builder::new(manager)
-    }
-
     pub(crate) async fn start(
         manager: M,
         config: Config,
@@ -175,7 +169,7 @@ impl<M: Manager> Pool<M> {
     /// can move into a spawned task or outlive the handle.
     ///
     /// The call site is recorded for leak reports (see
-    /// [`Builder::leak_detection_threshold`]).
+    /// [`Builder::leak_detection_threshold`](crate::Builder::leak_detection_threshold)).
     #[track_caller]
     pub fn get_for<'p>(
         &'p self,
@@ -355,8 +349,8 @@ impl<M: Manager> Pool<M> {
                     let (_, conn) = outcome.map_err(|e| self.explain(e, key))?;
                     return Ok(Pooled::new(&self.inner, conn));
                 }
-                Attempt::Check(conn) => (conn, true),
-                Attempt::Vet(conn) => (conn, false),
+                Attempt::Check(conn) => (conn, Ping::Due),
+                Attempt::Vet(conn) => (conn, Ping::NotDue),
                 Attempt::Again => {
                     retried = true;
                     attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);

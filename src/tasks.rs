@@ -4,7 +4,9 @@
 //! a getter that gives up must not cancel a dial (its connection serves the
 //! next getter), and a guard dropped in synchronous code cannot await a close.
 //! Each task reports back through a drop guard, so a task that panics or is
-//! dropped with its runtime still settles its counts.
+//! dropped with its runtime still settles its counts. (`inner` spawns them
+//! and they report back through it: the one loop in the imports, see
+//! `inner`.)
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 
 use crate::contain::Caught;
-use crate::core::Check;
+use crate::core::{Check, Ping};
 use crate::guard::Pooled;
 use crate::hooks;
 use crate::inner::PoolInner;
@@ -25,13 +25,13 @@ pub(crate) enum Verdict {
     TimedOut,
 }
 
-/// Vets `conn` of `key` before lending it: pings it if `ping`, then runs
-/// the `before_lend` hook.
+/// Vets `conn` of `key` before lending it: pings it if its `ping` is
+/// due, then runs the `before_lend` hook.
 pub(crate) async fn vet<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<'_, M>,
     key: &M::Key,
-    ping: bool,
+    ping: Ping,
     deadline: Option<Instant>,
 ) -> Verdict {
     match health_check(inner, conn, key, ping, deadline).await {
@@ -71,17 +71,17 @@ pub(crate) async fn vet<M: Manager>(
     }
 }
 
-/// Pings `conn` of `key` before lending it, if `ping`: how the check
+/// Pings `conn` of `key` before lending it, if its `ping` is due: how the check
 /// ended (passed without a ping), or `None` if the checkout deadline
 /// passed first.
 async fn health_check<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<'_, M>,
     key: &M::Key,
-    ping: bool,
+    ping: Ping,
     deadline: Option<Instant>,
 ) -> Option<Check> {
-    if !ping {
+    if ping == Ping::NotDue {
         return Some(Check::Passed);
     }
     // Abandoned mid-ping (the getter gave up), the connection is in an

@@ -3,12 +3,13 @@
 
 use super::Builder;
 use crate::clock;
-use crate::config::{Config, HealthCheck};
+use crate::config::Config;
 use crate::contain;
 use crate::defaults;
 use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
+use crate::policy::HealthCheck;
 
 // Bounds that keep a connection's life record small (its counts are narrow).
 const MAX_USES_LIMIT: u64 = u32::MAX as u64;

@@ -140,7 +140,7 @@ impl<M: Manager> Transition<'_, M> {
             self.st.counters.gets += 1;
         }
         if self.st.borrowed.borrowers() > 0
-            && let Some(lent) = self.lend_filling(id, count)
+            && let Some(lent) = self.lend_filling(id, round)
         {
             self.finish();
             return Ok(Checkout::Lent(lent, Ping::NotDue));
@@ -235,9 +235,9 @@ impl<M: Manager> Transition<'_, M> {
     /// Of a key that fills its shared connections first: a handle to the
     /// fullest one that has borrowers and room, which takes the getter
     /// before an idle or emptier connection does (its get counted in the key
-    /// if `count`).
+    /// on the getter's first `round`).
     #[inline(never)]
-    fn lend_filling(&mut self, id: KeyId, count: bool) -> Option<Lent<M::Connection>> {
+    fn lend_filling(&mut self, id: KeyId, round: Round) -> Option<Lent<M::Connection>> {
         if !self.st.keys.get(id).fill_first {
             return None;
         }
@@ -245,7 +245,7 @@ impl<M: Manager> Transition<'_, M> {
             .st
             .borrowed
             .fullest_with_room(id, |conn| conn.retirement(self.now, self.config))?;
-        if count {
+        if round == Round::First {
             self.st.keys.get_mut(id).counters.gets += 1;
         }
         Some(self.st.borrowed.lend(slot))

@@ -311,8 +311,8 @@ mod tests {
 
     use super::*;
     use crate::builder::Builder;
-    use crate::config::HealthCheck;
     use crate::manager::NeverDials as Nothing;
+    use crate::policy::HealthCheck;
     use crate::store::KeyId;
 
     const NOW: Tick = Tick::from_raw(1 << 62);

@@ -1,0 +1,241 @@
+//! Every setting of a pool, declared once: its docs, its type in the
+//! builder, its default, its setter on [`Builder`](crate::Builder) and its
+//! getter on [`Config`](crate::Config). [`each_setting!`] hands the table to
+//! a macro that makes one of those from it: `config` makes the settings'
+//! struct, its defaults and the getters; `builder` makes the setters.
+//!
+//! An entry: the setter's docs (and attributes), then
+//! `name: type = default;`, the setter's arguments and the value they set
+//! (`set(n: usize) = Some(n);`), and `get []` for a getter that returns the
+//! setting as set, or `get [by hand]` where `Config` resolves it at build
+//! and writes its own getter. What a value must satisfy is checked in
+//! `builder/validate.rs` (rules that compare settings with each other),
+//! and the defaults are explained in the [`Builder`](crate::Builder) docs'
+//! table.
+
+/// Calls `$then! { table }` with every setting (see the module docs).
+macro_rules! each_setting {
+    ($then:ident) => {
+        $then! {
+            /// Cap on open connections (idle + lent + dialing) across all keys. At
+            /// least 1. When it is reached, a getter of a key with no idle connection
+            /// evicts the least recently used idle connection of another key, or waits.
+            max_open: usize = crate::defaults::MAX_OPEN;
+                set(n: usize) = n;
+                get [];
+
+            /// Cap on open connections of one key (Go's `MaxConnsPerHost`). At least
+            /// 1, at most `max_open`; defaults to `max_open`.
+            max_open_per_key: Option<usize> = None;
+                set(n: usize) = Some(n);
+                get [by hand];
+
+            /// Cap on idle connections across all keys (Go's `MaxIdleConns`); past it
+            /// the least recently used idle connection of any key is closed. At least
+            /// 1, at most `max_open`; defaults to `max_open`.
+            max_idle: Option<usize> = None;
+                set(n: usize) = Some(n);
+                get [by hand];
+
+            /// Cap on idle connections of one key (Go's `MaxIdleConnsPerHost`); a
+            /// connection returned past it is closed. At least 1, at most
+            /// `max_open_per_key` and `max_idle`; defaults to the smaller of them.
+            max_idle_per_key: Option<usize> = None;
+                set(n: usize) = Some(n);
+                get [by hand];
+
+            /// Time limit of one dial (`Manager::connect`). Non-zero.
+            connect_timeout: Duration = crate::defaults::CONNECT_TIMEOUT;
+                set(d: Duration) = d;
+                get [];
+
+            /// How long a get may wait for a connection before it fails with
+            /// [`Error::Timeout`](crate::Error::Timeout). `None` waits forever (an
+            /// explicit opt-in: a dead backend then hangs its callers). Non-zero.
+            ///
+            /// The deadline costs a waiting get no timer: the pool's maintenance
+            /// task wakes the getter when it passes (a getter on a runtime other
+            /// than the pool's arms a timer of its own too, since the pool's
+            /// runtime may not be driven).
+            checkout_timeout: Option<Duration> = Some(crate::defaults::CHECKOUT_TIMEOUT);
+                set(d: impl Into<Option<Duration>>) = d.into();
+                get [];
+
+            /// Cap on getters waiting at once; past it a get fails at once with
+            /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters) (load shedding).
+            /// Every getter that finds no idle connection waits, including one whose
+            /// own dial is in flight, so the cap is at least 1: 0 would refuse every
+            /// get that must dial and is refused by `build`. `None` (the default)
+            /// means no cap.
+            max_waiters: Option<usize> = None;
+                set(n: impl Into<Option<usize>>) = n.into();
+                get [];
+
+            /// Closes a connection idle this long, promptly (the maintenance task
+            /// wakes at the deadline), unless its key would drop below `min_idle`; a
+            /// stale one met at checkout is closed, not lent. `None`: never. Non-zero.
+            idle_timeout: Option<Duration> = Some(crate::defaults::IDLE_TIMEOUT);
+                set(d: impl Into<Option<Duration>>) = d.into();
+                get [];
+
+            /// Closes a connection this old (shortened by up to `jitter`), idle or
+            /// when it comes back from a borrower. `None`: never. Non-zero.
+            max_lifetime: Option<Duration> = Some(crate::defaults::MAX_LIFETIME);
+                set(d: impl Into<Option<Duration>>) = d.into();
+                get [];
+
+            /// Fraction in `[0, 1)` by which each connection's lifetime and each
+            /// keepalive interval is randomly shortened, so connections opened or
+            /// returned together don't expire or ping together.
+            jitter: f64 = crate::defaults::JITTER;
+                set(fraction: f64) = fraction;
+                get [];
+
+            /// Closes a connection once it was lent this many times (nginx's
+            /// `keepalive_requests`), when it comes back. `None`: no limit. At least
+            /// 1, at most 2^32 − 1.
+            max_uses: Option<u64> = None;
+                set(n: impl Into<Option<u64>>) = n.into();
+                get [];
+
+            /// Idle connections kept ready for every key the pool has seen (through
+            /// a get or `initial_for`), refilled in the background after checkouts
+            /// and closes, within the caps and the dial backoff. The idle timeout never
+            /// closes a connection that would take its key below it. With a non-zero
+            /// `min_idle` keys are never forgotten: use it with a bounded set of keys.
+            /// At most `max_idle_per_key`.
+            min_idle: usize = 0;
+                set(n: usize) = n;
+                get [];
+
+            /// When a connection taken from the idle list is pinged before it is lent.
+            health_check: HealthCheck = crate::defaults::HEALTH_CHECK;
+                set(policy: HealthCheck) = policy;
+                get [];
+
+            /// Time limit of a health-check ping (also bounded by the getter's
+            /// checkout deadline). Non-zero.
+            ping_timeout: Duration = crate::defaults::PING_TIMEOUT;
+                set(d: Duration) = d;
+                get [];
+
+            /// Background keepalive: a connection idle this long (shortened by up to
+            /// `jitter`) is pinged, and again every interval while it stays idle.
+            /// While its ping runs it is not lent: a getter meanwhile takes another
+            /// connection, dials, or waits, and the pinged connection goes to the
+            /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
+            keepalive_interval: Option<Duration> = Some(crate::defaults::KEEPALIVE_INTERVAL);
+                set(d: impl Into<Option<Duration>>) = d.into();
+                get [];
+
+            /// Time limit of a keepalive ping: unanswered by then, it is missed. Non-zero.
+            keepalive_timeout: Duration = crate::defaults::KEEPALIVE_TIMEOUT;
+                set(d: Duration) = d;
+                get [];
+
+            /// Keepalive pings missed in a row that declare a connection dead
+            /// (WebSocket-style counting; 1 is gRPC's semantics). A dead connection
+            /// is closed and, below `min_idle`, replaced. At least 1, at most 65,535.
+            /// Unset, the manager's ([`Manager::keepalive_max_missed`]).
+            keepalive_max_missed: Option<u32> = None;
+                set(n: u32) = Some(n);
+                get [by hand];
+
+            /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
+            /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×
+            /// 2ⁿ⁻¹)`; meanwhile a get of that key that finds no idle connection
+            /// fails at once with [`Error::Backoff`](crate::Error::Backoff), carrying
+            /// the last dial error. A successful dial ends it. A key whose dials
+            /// failed is remembered, even with nothing open, during its backoff and
+            /// for one `cap` after it, so failures in a row keep counting across
+            /// retries. `base` non-zero, at most `cap`.
+            backoff: Option<Backoff> = Some(Backoff {
+                base: crate::defaults::BACKOFF_BASE,
+                cap: crate::defaults::BACKOFF_CAP,
+            });
+                set(base: Duration, cap: Duration) = Some(Backoff { base, cap });
+                get [];
+
+            /// Cap on dials in flight per key (the MongoDB pool spec's
+            /// `maxConnecting`); getters past it wait for a connection or a dial
+            /// slot. Pre-warm dials are not limited by it. At least 1.
+            max_connecting: usize = crate::defaults::MAX_CONNECTING;
+                set(n: usize) = n;
+                get [];
+
+            /// Cap on the borrowers of one shared connection: the limit a manager
+            /// gives in [`Lending::shared`](crate::Lending::shared) (e.g. the peer's
+            /// HTTP/2 stream limit) is clamped to it. Exclusive connections ignore
+            /// it. At least 1 (1 lends every connection exclusively), at most 65,535.
+            max_borrowers: usize = crate::defaults::MAX_BORROWERS;
+                set(n: usize) = n;
+                get [];
+
+            /// Checkout and return read the time from a clock thread instead of
+            /// the kernel's coarse clock: one thread per process (`connpool-clock`,
+            /// started by the first reading of a pool that asked for it) publishes
+            /// the time every millisecond in an atomic while such pools are busy,
+            /// and parks after 100 ms without a reading. The gain is a few
+            /// nanoseconds per get + return (a vDSO call saved on each; see
+            /// `BENCHMARKS.md`), worth it only for pools serving millions of gets a
+            /// second; the cost is an OS thread that wakes a thousand times a second
+            /// while any such pool is busy. Off by default: the hot path then reads
+            /// `CLOCK_MONOTONIC_COARSE`. No effect under tokio's paused clock (the
+            /// pool follows it) or off Linux.
+            clock_thread: bool = false;
+                set(on: bool) = on;
+                get [];
+
+            /// Leak detection (HikariCP's `leakDetectionThreshold`): a connection
+            /// lent exclusively and held longer than `d` is reported once, at
+            /// `warn`, with the call site of the [`get`](Pool::get) or
+            /// [`get_for`](Pool::get_for) that took it, its key and how long it
+            /// has been held, and counted in [`Counters::leaks`](crate::Counters::leaks).
+            /// The connection stays lent: a report is a hint, not a verdict
+            /// (a long transaction looks the same). Handles to shared connections
+            /// are not tracked.
+            ///
+            /// No timer or task per borrow: a checkout stamps the connection's
+            /// record with the time and the call site (two stores it makes
+            /// whether or not this is on), and the maintenance task scans the
+            /// pool's connection records while this is on: when the connection
+            /// lent longest ago that it knows of passes `d`, or `d` after the last
+            /// scan, but never sooner than `d / 4` after it. So a connection is
+            /// reported between `d` and `1.25 d` after it was lent, and the cost is
+            /// at most four scans per `d`, each O(open connections). `None` (the
+            /// default): no scan. Non-zero.
+            leak_detection_threshold: Option<Duration> = None;
+                set(d: impl Into<Option<Duration>>) = d.into();
+                get [];
+
+            /// A get that waited longer than `d` for its connection (or its error)
+            /// is logged at `warn` when its wait ends, with its key, how long it
+            /// waited, how it ended and what it waited behind: every connection of
+            /// the key lent (`all_lent`), dials in flight or `max_connecting`
+            /// (`dialing`), the pool's `max_open` (`pool_full`) or a backoff that
+            /// failed it (`backoff`). sqlx's `acquire_slow_threshold`. `None`: never.
+            /// Non-zero.
+            acquire_slow_threshold: Option<Duration> = Some(crate::defaults::ACQUIRE_SLOW_THRESHOLD);
+                set(d: impl Into<Option<Duration>>) = d.into();
+                get [];
+
+            /// The pool's name, in its metrics (`db.client.connection.pool.name`)
+            /// and its log events (`pool`).
+            name: String = crate::defaults::NAME.to_string();
+                set(name: impl Into<String>) = name.into();
+                get [by hand];
+
+            /// Metrics carry the key too (`connpool.key`, the key's `Debug`): the
+            /// histograms and the timeouts counter, not the gauges. Each key makes
+            /// its own series, and each record then looks its series up in the
+            /// recorder: use it with a small, bounded set of keys.
+            #[cfg(feature = "metrics")]
+            #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+            metrics_key_attribute: bool = false;
+                set(on: bool) = on;
+                get [];
+        }
+    };
+}
+
+pub(crate) use each_setting;
