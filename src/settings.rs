@@ -9,9 +9,9 @@
 //! (`set(n: usize) = Some(n);`), and `get []` for a getter that returns the
 //! setting as set, or `get [by hand]` where `Config` resolves it at build
 //! and writes its own getter. What a value must satisfy is checked in
-//! `builder/validate.rs` (rules that compare settings with each other),
-//! and the defaults are explained in the [`Builder`](crate::Builder) docs'
-//! table.
+//! `builder/validate.rs`, where a rule can name the settings it compares
+//! with (a cap against the caps it defaults to), and the defaults are
+//! explained in the [`Builder`](crate::Builder) docs' table.
 
 /// Calls `$then! { table }` with every setting (see the module docs).
 macro_rules! each_setting {
