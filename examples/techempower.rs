@@ -24,7 +24,10 @@
 //!
 //! The pools: connpool with its default ([`RecyclingMethod::Clean`]), with
 //! `Fast`, and lent shared ([`SharedPostgres`], up to 32 borrowers per
-//! connection, their statements pipelined), deadpool-postgres with its default (`Fast`), bb8-postgres
+//! connection, their statements pipelined), deadpool-postgres with its
+//! default (`Fast`), the reference, and a second deadpool-postgres pool
+//! measured as any other (*deadpool-postgres again*: its ratios to the
+//! first are what the noise alone makes of two identical pools), bb8-postgres
 //! and sqlx's `PgPool`, each with 16 connections (`--pool-size`), under 64
 //! and 256 concurrent tasks (`--tasks`). Statements are prepared once per
 //! connection where the pool caches them (connpool and deadpool's
@@ -35,15 +38,21 @@
 //! (the tables vacuumed and a checkpoint taken, with autovacuum off for
 //! them, so that the server's housekeeping after the updates workload
 //! lands between cells, not inside one pool's window), builds its pool,
-//! warms up (`--warmup`), then measures a window (`--seconds`): requests completed
-//! per second, the median and 99th percentile latency, the longest request,
-//! and the tasks that completed nothing in the window (starved); for
-//! connpool, the session resets it ran. With `--rounds N` every pool is
-//! measured N times, the pools taking turns (each round starting with the
-//! next pool, every other round going backwards: no pool is always the
-//! first after a change of workload, nor always follows the same pool),
-//! and the table adds the rounds up, with each round's ratio to
-//! deadpool-postgres to show the noise. A request
+//! warms up (`--warmup`), then measures a window (`--seconds`): requests
+//! completed per second, the median and 99th percentile latency, the
+//! longest request, and the tasks that completed nothing in the window
+//! (starved); for connpool, the session resets it ran. Before the first
+//! round of each workload and task count, one cell more runs unmeasured,
+//! so that the first pool measured meets the server as the others do (not
+//! with cold caches, nor, on the first updates, with the freshly loaded
+//! pages full). With `--rounds N` every pool is measured N times, the
+//! pools taking turns (each round starting with the next pool, every other
+//! round going backwards: no pool is always the first after a change of
+//! workload, nor always follows the same pool), and the table adds the
+//! rounds up; beside the ratios of the sums it shows the median and range
+//! of the rounds' own ratios to deadpool-postgres (of requests per second
+//! and of p99), which compare cells run a minute apart at most, where the
+//! sums also weigh which pool met the machine's slow spells. A request
 //! that fails is counted apart (and must not happen).
 //!
 //! [`RecyclingMethod::Clean`]: connpool::managers::postgres::RecyclingMethod::Clean
@@ -139,16 +148,18 @@ enum Kind {
     ConnpoolFast,
     ConnpoolShared,
     Deadpool,
+    DeadpoolAgain,
     Bb8,
     Sqlx,
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::Connpool,
         Kind::ConnpoolFast,
         Kind::ConnpoolShared,
         Kind::Deadpool,
+        Kind::DeadpoolAgain,
         Kind::Bb8,
         Kind::Sqlx,
     ];
@@ -159,6 +170,7 @@ impl Kind {
             Kind::ConnpoolFast => "connpool Fast",
             Kind::ConnpoolShared => "connpool shared",
             Kind::Deadpool => "deadpool-postgres (default: Fast)",
+            Kind::DeadpoolAgain => "deadpool-postgres again (the noise)",
             Kind::Bb8 => "bb8-postgres",
             Kind::Sqlx => "sqlx PgPool",
         }
@@ -199,7 +211,7 @@ impl Db {
                         .await?,
                 )
             }
-            Kind::Deadpool => {
+            Kind::Deadpool | Kind::DeadpoolAgain => {
                 let manager = deadpool_postgres::Manager::from_config(
                     config.clone(),
                     NoTls,
@@ -399,6 +411,8 @@ struct Cell {
     latencies: Vec<Duration>,
     /// Requests per second of each round.
     rates: Vec<f64>,
+    /// The 99th percentile latency of each round.
+    p99s: Vec<Duration>,
     /// Tasks that completed nothing, in the worst round.
     starved: usize,
     errors: usize,
@@ -417,6 +431,7 @@ impl Cell {
         self.window += round.window;
         self.latencies.extend(round.latencies);
         self.rates.extend(round.rates);
+        self.p99s.extend(round.p99s);
         self.starved = self.starved.max(round.starved);
         self.errors += round.errors;
         self.resets = match (self.resets, round.resets) {
@@ -477,15 +492,33 @@ async fn measure(
         errors += e;
         starved += usize::from(d == 0);
     }
-    Cell {
+    let mut cell = Cell {
         done,
         window,
         latencies,
         rates: vec![done as f64 / window.as_secs_f64()],
         starved,
         errors,
-        resets: None,
+        ..Cell::default()
+    };
+    cell.latencies.sort_unstable();
+    cell.p99s = vec![cell.at(0.99)];
+    cell
+}
+
+/// The median and range of `ratios`, as the table shows them.
+fn spread(mut ratios: Vec<f64>) -> String {
+    ratios.sort_by(f64::total_cmp);
+    let n = ratios.len();
+    if n == 0 {
+        return String::new();
     }
+    let median = if n % 2 == 1 {
+        ratios[n / 2]
+    } else {
+        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
+    };
+    format!("{median:.2} ({:.2}–{:.2})", ratios[0], ratios[n - 1])
 }
 
 /// TechEmpower's schema and rows.
@@ -558,9 +591,9 @@ async fn main() -> Result<(), BoxError> {
         for &tasks in &args.tasks {
             println!("### {}, {tasks} tasks\n", workload.name());
             println!(
-                "| pool | requests/s | ÷ deadpool | rounds' ÷ deadpool | p50 | p99 | ÷ deadpool's p99 | longest | starved tasks |"
+                "| pool | requests/s | ÷ deadpool | rounds' ÷ deadpool: median (range) | p50 | p99 | ÷ deadpool's p99 | rounds' p99 ÷ deadpool's: median (range) | longest | starved tasks |"
             );
-            println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             let mut cells: Vec<(Kind, Cell)> = Kind::ALL
                 .iter()
                 .filter(|&&k| {
@@ -568,6 +601,18 @@ async fn main() -> Result<(), BoxError> {
                 })
                 .map(|&k| (k, Cell::default()))
                 .collect();
+            // Unmeasured: the server's state after the cells before (the
+            // first updates find the freshly loaded pages full; the first
+            // cell of a run, cold caches) is not the first pool's alone.
+            tidy(&admin).await?;
+            let db =
+                Arc::new(Db::build(Kind::Deadpool, &config, server.url(), args.pool_size).await?);
+            failed += measure(Arc::clone(&db), workload, tasks, warmup, window)
+                .await
+                .errors;
+            if let Ok(db) = Arc::try_unwrap(db) {
+                db.close().await;
+            }
             for round in 0..args.rounds.max(1) {
                 for i in support::turns::turns(cells.len(), round) {
                     let (kind, total) = &mut cells[i];
@@ -577,6 +622,9 @@ async fn main() -> Result<(), BoxError> {
                     let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
                     if let Db::Connpool(pool) = &*db {
                         cell.resets = Some(pool.state().counters.recycles);
+                        if std::env::var_os("TE_DEBUG").is_some() {
+                            eprintln!("{:?}", pool.state().counters);
+                        }
                     }
                     if let Ok(db) = Arc::try_unwrap(db) {
                         db.close().await;
@@ -592,17 +640,12 @@ async fn main() -> Result<(), BoxError> {
             let deadpool = cells
                 .iter()
                 .find(|(k, _)| *k == Kind::Deadpool)
-                .map(|(_, c)| (c.per_second(), c.rates.clone(), c.at(0.99)))
+                .map(|(_, c)| (c.per_second(), c.rates.clone(), c.at(0.99), c.p99s.clone()))
                 .expect("deadpool is measured");
             for (kind, c) in &cells {
-                let ratios: Vec<f64> = c
-                    .rates
-                    .iter()
-                    .zip(&deadpool.1)
-                    .map(|(r, d)| r / d)
-                    .collect();
-                let lo = ratios.iter().copied().fold(f64::MAX, f64::min);
-                let hi = ratios.iter().copied().fold(0.0, f64::max);
+                let rates = c.rates.iter().zip(&deadpool.1).map(|(r, d)| r / d);
+                let p99s = c.p99s.iter().zip(&deadpool.3);
+                let p99s = p99s.map(|(p, d)| p.as_secs_f64() / d.as_secs_f64());
                 let mut errors = if c.errors > 0 {
                     format!(" ({} errors)", c.errors)
                 } else {
@@ -612,13 +655,15 @@ async fn main() -> Result<(), BoxError> {
                     errors.push_str(&format!(" ({resets} resets)"));
                 }
                 println!(
-                    "| {}{errors} | {:.0} | {:.2} | {lo:.2}–{hi:.2} | {:.2} ms | {:.2} ms | {:.2} | {:.1} ms | {} |",
+                    "| {}{errors} | {:.0} | {:.2} | {} | {:.2} ms | {:.2} ms | {:.2} | {} | {:.1} ms | {} |",
                     kind.name(),
                     c.per_second(),
                     c.per_second() / deadpool.0,
+                    spread(rates.collect()),
                     ms(c.at(0.50)),
                     ms(c.at(0.99)),
                     c.at(0.99).as_secs_f64() / deadpool.2.as_secs_f64(),
+                    spread(p99s.collect()),
                     ms(c.latencies.last().copied().unwrap_or_default()),
                     c.starved
                 );
