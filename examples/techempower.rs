@@ -49,10 +49,12 @@
 //! pools taking turns (each round starting with the next pool, every other
 //! round going backwards: no pool is always the first after a change of
 //! workload, nor always follows the same pool), and the table adds the
-//! rounds up; beside the ratios of the sums it shows the median and range
-//! of the rounds' own ratios to deadpool-postgres (of requests per second
-//! and of p99), which compare cells run a minute apart at most, where the
-//! sums also weigh which pool met the machine's slow spells. A request
+//! rounds up; beside the ratios of the sums it shows the rounds' own
+//! ratios to deadpool-postgres (of requests per second and of p99), which
+//! compare cells run a minute apart at most, where the sums also weigh
+//! which pool met the machine's slow spells: their geometric mean and its
+//! interval of two standard errors (about 95 %), to read beside the same
+//! figures of *deadpool-postgres again*. A request
 //! that fails is counted apart (and must not happen).
 //!
 //! [`RecyclingMethod::Clean`]: connpool::managers::postgres::RecyclingMethod::Clean
@@ -506,19 +508,28 @@ async fn measure(
     cell
 }
 
-/// The median and range of `ratios`, as the table shows them.
-fn spread(mut ratios: Vec<f64>) -> String {
-    ratios.sort_by(f64::total_cmp);
-    let n = ratios.len();
-    if n == 0 {
+/// The geometric mean of `ratios` and its interval of two standard errors
+/// (the rounds' ratios are taken as independent samples), as the table
+/// shows them: an interval that holds 1.00 says the pools did not differ
+/// by more than the noise of this run.
+fn spread(ratios: Vec<f64>) -> String {
+    let logs: Vec<f64> = ratios.iter().map(|r| r.ln()).collect();
+    let n = logs.len() as f64;
+    if logs.is_empty() {
         return String::new();
     }
-    let median = if n % 2 == 1 {
-        ratios[n / 2]
-    } else {
-        (ratios[n / 2 - 1] + ratios[n / 2]) / 2.0
-    };
-    format!("{median:.2} ({:.2}–{:.2})", ratios[0], ratios[n - 1])
+    let mean = logs.iter().sum::<f64>() / n;
+    if logs.len() < 2 {
+        return format!("{:.2}", mean.exp());
+    }
+    let variance = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    let error = 2.0 * (variance / n).sqrt();
+    format!(
+        "{:.2} ({:.2}–{:.2})",
+        mean.exp(),
+        (mean - error).exp(),
+        (mean + error).exp()
+    )
 }
 
 /// TechEmpower's schema and rows.
@@ -591,7 +602,7 @@ async fn main() -> Result<(), BoxError> {
         for &tasks in &args.tasks {
             println!("### {}, {tasks} tasks\n", workload.name());
             println!(
-                "| pool | requests/s | ÷ deadpool | rounds' ÷ deadpool: median (range) | p50 | p99 | ÷ deadpool's p99 | rounds' p99 ÷ deadpool's: median (range) | longest | starved tasks |"
+                "| pool | requests/s | ÷ deadpool | rounds' ÷ deadpool: geo. mean (± 2 s.e.) | p50 | p99 | ÷ deadpool's p99 | rounds' p99 ÷ deadpool's: geo. mean (± 2 s.e.) | longest | starved tasks |"
             );
             println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             let mut cells: Vec<(Kind, Cell)> = Kind::ALL
@@ -622,9 +633,6 @@ async fn main() -> Result<(), BoxError> {
                     let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
                     if let Db::Connpool(pool) = &*db {
                         cell.resets = Some(pool.state().counters.recycles);
-                        if std::env::var_os("TE_DEBUG").is_some() {
-                            eprintln!("{:?}", pool.state().counters);
-                        }
                     }
                     if let Ok(db) = Arc::try_unwrap(db) {
                         db.close().await;
