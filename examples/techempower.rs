@@ -23,7 +23,8 @@
 //!   number, written back in one `UPDATE … FROM unnest(…)`.
 //!
 //! The pools: connpool with its default ([`RecyclingMethod::Clean`]), with
-//! `Fast`, and lent shared ([`SharedPostgres`], up to 32 borrowers per
+//! `Fast` (and, when asked for, `--pools connpool-always`, with `Always`:
+//! a session reset after every return), and lent shared ([`SharedPostgres`], up to 32 borrowers per
 //! connection, their statements pipelined), deadpool-postgres with its
 //! default (`Fast`), the reference, and a second deadpool-postgres pool
 //! measured as any other (*deadpool-postgres again*: its ratios to the
@@ -100,7 +101,7 @@ struct Args {
     warmup: f64,
     /// Rounds per workload and task count: each round measures every pool
     /// once, in turn, so that a busy machine weighs on all of them alike;
-    /// the table adds the rounds up and shows each round's ratio.
+    /// the table adds the rounds up and summarises the rounds' own ratios.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
     /// Concurrent tasks, comma-separated.
@@ -112,8 +113,9 @@ struct Args {
     /// The workloads to run, comma-separated (default: all four).
     #[arg(long, value_delimiter = ',', value_enum)]
     workloads: Vec<Workload>,
-    /// The pools to run, comma-separated (default: all; deadpool-postgres,
-    /// the ratios' reference, always runs).
+    /// The pools to run, comma-separated (default: all but
+    /// connpool-always; deadpool-postgres, the ratios' reference, always
+    /// runs).
     #[arg(long, value_delimiter = ',', value_enum)]
     pools: Vec<Kind>,
 }
@@ -148,6 +150,7 @@ impl Workload {
 enum Kind {
     Connpool,
     ConnpoolFast,
+    ConnpoolAlways,
     ConnpoolShared,
     Deadpool,
     DeadpoolAgain,
@@ -156,9 +159,10 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 8] = [
         Kind::Connpool,
         Kind::ConnpoolFast,
+        Kind::ConnpoolAlways,
         Kind::ConnpoolShared,
         Kind::Deadpool,
         Kind::DeadpoolAgain,
@@ -170,6 +174,7 @@ impl Kind {
         match self {
             Kind::Connpool => "connpool (default: Clean)",
             Kind::ConnpoolFast => "connpool Fast",
+            Kind::ConnpoolAlways => "connpool Always",
             Kind::ConnpoolShared => "connpool shared",
             Kind::Deadpool => "deadpool-postgres (default: Fast)",
             Kind::DeadpoolAgain => "deadpool-postgres again (the noise)",
@@ -190,11 +195,11 @@ enum Db {
 impl Db {
     async fn build(kind: Kind, config: &Config, url: &str, size: usize) -> Result<Db, BoxError> {
         Ok(match kind {
-            Kind::Connpool | Kind::ConnpoolFast => {
-                let method = if kind == Kind::Connpool {
-                    RecyclingMethod::default()
-                } else {
-                    RecyclingMethod::Fast
+            Kind::Connpool | Kind::ConnpoolFast | Kind::ConnpoolAlways => {
+                let method = match kind {
+                    Kind::ConnpoolFast => RecyclingMethod::Fast,
+                    Kind::ConnpoolAlways => RecyclingMethod::Always,
+                    _ => RecyclingMethod::default(),
                 };
                 let manager = PostgresManager::new(config.clone()).with_recycling(method);
                 Db::Connpool(
@@ -608,7 +613,9 @@ async fn main() -> Result<(), BoxError> {
             let mut cells: Vec<(Kind, Cell)> = Kind::ALL
                 .iter()
                 .filter(|&&k| {
-                    args.pools.is_empty() || args.pools.contains(&k) || k == Kind::Deadpool
+                    (args.pools.is_empty() && k != Kind::ConnpoolAlways)
+                        || args.pools.contains(&k)
+                        || k == Kind::Deadpool
                 })
                 .map(|&k| (k, Cell::default()))
                 .collect();
