@@ -537,6 +537,35 @@ fn spread(ratios: Vec<f64>) -> String {
     )
 }
 
+/// What every cell of a run shares.
+struct Setup<'a> {
+    /// The server's administrator session (set-up and tidying).
+    admin: &'a Client,
+    config: &'a Config,
+    url: &'a str,
+    /// Connections per pool.
+    size: usize,
+    warmup: Duration,
+    window: Duration,
+}
+
+impl Setup<'_> {
+    /// One cell: the server tidied, `kind`'s pool built, `tasks` tasks of
+    /// `workload` measured, the pool closed.
+    async fn cell(&self, kind: Kind, workload: Workload, tasks: usize) -> Result<Cell, BoxError> {
+        tidy(self.admin).await?;
+        let db = Arc::new(Db::build(kind, self.config, self.url, self.size).await?);
+        let mut cell = measure(Arc::clone(&db), workload, tasks, self.warmup, self.window).await;
+        if let Db::Connpool(pool) = &*db {
+            cell.resets = Some(pool.state().counters.recycles);
+        }
+        if let Ok(db) = Arc::try_unwrap(db) {
+            db.close().await;
+        }
+        Ok(cell)
+    }
+}
+
 /// TechEmpower's schema and rows.
 async fn set_up(client: &Client) -> Result<(), BoxError> {
     client
@@ -599,6 +628,14 @@ async fn main() -> Result<(), BoxError> {
         "pool size {}, {:.1} s measured per cell after {:.1} s of warm-up, {} round(s)\n",
         args.pool_size, args.seconds, args.warmup, args.rounds
     );
+    let setup = Setup {
+        admin: &admin,
+        config: &config,
+        url: server.url(),
+        size: args.pool_size,
+        warmup,
+        window,
+    };
     let mut failed = 0;
     if args.workloads.is_empty() {
         args.workloads = Workload::ALL.to_vec();
@@ -622,28 +659,11 @@ async fn main() -> Result<(), BoxError> {
             // Unmeasured: the server's state after the cells before (the
             // first updates find the freshly loaded pages full; the first
             // cell of a run, cold caches) is not the first pool's alone.
-            tidy(&admin).await?;
-            let db =
-                Arc::new(Db::build(Kind::Deadpool, &config, server.url(), args.pool_size).await?);
-            failed += measure(Arc::clone(&db), workload, tasks, warmup, window)
-                .await
-                .errors;
-            if let Ok(db) = Arc::try_unwrap(db) {
-                db.close().await;
-            }
+            failed += setup.cell(Kind::Deadpool, workload, tasks).await?.errors;
             for round in 0..args.rounds.max(1) {
                 for i in support::turns::turns(cells.len(), round) {
                     let (kind, total) = &mut cells[i];
-                    tidy(&admin).await?;
-                    let db =
-                        Arc::new(Db::build(*kind, &config, server.url(), args.pool_size).await?);
-                    let mut cell = measure(Arc::clone(&db), workload, tasks, warmup, window).await;
-                    if let Db::Connpool(pool) = &*db {
-                        cell.resets = Some(pool.state().counters.recycles);
-                    }
-                    if let Ok(db) = Arc::try_unwrap(db) {
-                        db.close().await;
-                    }
+                    let cell = setup.cell(*kind, workload, tasks).await?;
                     failed += cell.errors;
                     total.add(cell);
                 }
