@@ -14,9 +14,9 @@
 //!    request timed) and the connections nginx accepted (its `stub_status`;
 //!    nginx closes a connection after 1,000 requests, its default
 //!    `keepalive_requests`). The clients take turns, for several rounds
-//!    (each round starting with the next client, every other round going
-//!    backwards), so that a busy machine slows each of them alike; each
-//!    one's median round is shown.
+//!    (each round starting with the next client, in an order that changes
+//!    from round to round), so that a busy machine slows each of them
+//!    alike; each one's median round is shown.
 //! 2. **The keep-alive race**: a second nginx with `keepalive_timeout
 //!    200ms`; each task has a client of its own and pauses 150–260 ms
 //!    between GETs (the same pauses for every client: one seed per task), so

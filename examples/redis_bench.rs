@@ -2,7 +2,8 @@
 //! `GET` of a 64-byte value against a throwaway `redis-server` on
 //! 127.0.0.1 (`apt-get install redis-server`), for a fixed time each, in
 //! rounds (the clients taking turns, each round starting with the next
-//! client, every other round going backwards).
+//! client, in an order that changes from round to round: see
+//! `support/turns.rs`).
 //!
 //! - **connpool, shared**: `RedisManager`, default configuration: one
 //!   multiplexed connection lent to many borrowers at once.

@@ -24,8 +24,9 @@
 //!
 //! The pools: connpool with its default ([`RecyclingMethod::Clean`]), with
 //! `Fast` (and, when asked for, `--pools connpool-always`, with `Always`:
-//! a session reset after every return), and lent shared ([`SharedPostgres`], up to 32 borrowers per
-//! connection, their statements pipelined), deadpool-postgres with its
+//! a session reset after every return), and lent shared
+//! ([`SharedPostgres`], up to 32 borrowers per connection, their
+//! statements pipelined), deadpool-postgres with its
 //! default (`Fast`), the reference, and a second deadpool-postgres pool
 //! measured as any other (*deadpool-postgres again*: its ratios to the
 //! first are what the noise alone makes of two identical pools), bb8-postgres
@@ -47,9 +48,10 @@
 //! so that the first pool measured meets the server as the others do (not
 //! with cold caches, nor, on the first updates, with the freshly loaded
 //! pages full). With `--rounds N` every pool is measured N times, the
-//! pools taking turns (each round starting with the next pool, every other
-//! round going backwards: no pool is always the first after a change of
-//! workload, nor always follows the same pool), and the table adds the
+//! pools taking turns (each round starting with the next pool and walking
+//! them with a step that changes from round to round: no pool is always
+//! the first after a change of workload, and each follows every other),
+//! and the table adds the
 //! rounds up; beside the ratios of the sums it shows the rounds' own
 //! ratios to deadpool-postgres (of requests per second and of p99), which
 //! compare cells run a minute apart at most, where the sums also weigh
