@@ -30,6 +30,7 @@ mod support;
 
 use std::time::Duration;
 
+use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::tcp::{Destination, TcpManager};
@@ -130,7 +131,7 @@ fn naive_vs_pooled(c: &mut Criterion) {
     // gRPC unary: health Check.
     let (addr, _) = rt.block_on(support::grpc_server(None)).unwrap();
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{addr}")).unwrap();
-    let dest = Destination::from(addr);
+    let dest = Origin::from(addr);
     let pool = rt
         .block_on(Pool::builder(GrpcManager::new()).build())
         .unwrap();

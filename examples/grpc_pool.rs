@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use connpool::Pool;
+use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
-use connpool::managers::tcp::Destination;
 use parking_lot::Mutex;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -49,7 +49,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let limit = arg(3, 8);
 
     let (addr, accepted) = support::grpc_server(Some(u32::try_from(limit)?)).await?;
-    let dest = Destination::from(addr);
+    let dest = Origin::from(addr);
     let pool = Pool::builder(GrpcManager::new())
         .max_open_per_key(MAX_OPEN_PER_KEY)
         .build()

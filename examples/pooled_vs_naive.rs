@@ -68,6 +68,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
 use connpool::Pool;
+use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcConn;
 use connpool::managers::grpc::GrpcManager;
 use connpool::managers::http1::{Http1Conn, Http1Manager};

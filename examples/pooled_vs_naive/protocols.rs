@@ -121,7 +121,7 @@ pub(super) async fn grpc(tasks: u32, requests: u64, show: bool) -> Result<Row, B
     naive.connections = (accepted.get() - before) as u64;
 
     let pool = Pool::builder(GrpcManager::new()).build().await?;
-    let dest = Destination::from(addr);
+    let dest = Origin::from(addr);
     let mut pooled = drive("gRPC, pooled", tasks, requests, show, {
         let pool = pool.clone();
         move || {
@@ -280,7 +280,7 @@ pub(super) async fn http1(tasks: u32, requests: u64, show: bool) -> Result<Row, 
     let (naive, pooled) = naive_and_pooled(
         ("HTTP/1.1, naive", "HTTP/1.1, pooled"),
         Http1Manager::new(),
-        Destination::from(nginx.addr),
+        Origin::http(nginx.addr),
         (tasks, requests, show),
         http1_get,
     )
@@ -303,7 +303,7 @@ pub(super) async fn http1_tls(
     let (naive, pooled) = naive_and_pooled(
         ("TLS HTTP/1.1, naive", "TLS HTTP/1.1, pooled"),
         manager,
-        Destination::from(("localhost", addr.port())),
+        Origin::https(("localhost", addr.port())),
         (tasks, requests, show),
         http1_get,
     )
@@ -326,7 +326,7 @@ pub(super) async fn http2_tls(
     let (naive, pooled) = naive_and_pooled(
         ("TLS HTTP/2, naive", "TLS HTTP/2, pooled"),
         manager,
-        Destination::from(("localhost", addr.port())),
+        Origin::https(("localhost", addr.port())),
         (tasks, requests, show),
         |conn: &mut Http2Conn| {
             Box::pin(async move {
@@ -359,7 +359,7 @@ pub(super) async fn grpc_tls(
     let (naive, pooled) = naive_and_pooled(
         ("TLS gRPC, naive", "TLS gRPC, pooled"),
         manager,
-        Destination::from(("localhost", addr.port())),
+        Origin::https(("localhost", addr.port())),
         (tasks, requests, show),
         |conn: &mut GrpcConn| {
             let channel = conn.channel().clone();

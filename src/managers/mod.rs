@@ -5,8 +5,8 @@
 //! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping | exclusively |
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `redis` | `redis` | redis-rs `MultiplexedConnection`s, keyed by server, database and user | shared (pipelined), or exclusively with `RESET` on return |
-//! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by host:port | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by host:port; `AutoManager`: HTTP/1.1 or HTTP/2 as ALPN picks | exclusively (HTTP/2: shared) |
+//! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by [`Origin`] (scheme and host:port) | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by [`Origin`]; `AutoManager`: HTTP/1.1 or HTTP/2 as ALPN picks | exclusively (HTTP/2: shared) |
 //! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (through the `http2` manager), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
 //! | `service` | `http2` | (a `tower::Service` over a pool of `http2`, `grpc` or `http1` connections: per-call borrowing, the transport for tonic clients; a stale HTTP/1.1 connection's request sent again) | |
 //! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
@@ -29,6 +29,8 @@ pub mod http1;
 #[cfg(feature = "http2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
 pub mod http2;
+#[cfg(feature = "http2")]
+mod origin;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub mod postgres;
@@ -49,3 +51,7 @@ mod transport;
 #[cfg(feature = "websocket")]
 #[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
 pub mod websocket;
+
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub use origin::Origin;

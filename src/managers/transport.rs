@@ -1,12 +1,14 @@
 //! The dial beneath the HTTP managers: a TCP connection with the
-//! [`TcpManager`]'s socket setup, then TLS when the manager has a
-//! [`TlsConfig`], offering the ALPN protocols of its HTTP version.
+//! [`TcpManager`]'s socket setup, then TLS when the [`Origin`] asks for it
+//! (`https`, or no scheme and the manager has a [`TlsConfig`]), offering
+//! the ALPN protocols of its HTTP version.
 
 use std::io;
 use std::net::SocketAddr;
 
 use crate::manager::Manager;
-use crate::managers::tcp::{Destination, TcpManager};
+use crate::managers::Origin;
+use crate::managers::tcp::TcpManager;
 #[cfg(feature = "tls")]
 use crate::managers::tls::{MaybeTls, TlsConfig, alpn_of};
 
@@ -36,24 +38,32 @@ pub(crate) enum DialError {
     /// offered ALPN protocols.
     #[cfg(feature = "tls")]
     Tls(io::Error),
+    /// The origin is `https` and the manager has no TLS configuration:
+    /// nothing was dialed.
+    NoTls,
 }
 
 impl DialError {
     /// Whether the server accepted none of the offered ALPN protocols.
     pub(crate) fn refused_alpn(&self) -> bool {
         match self {
-            DialError::Tcp(_) => false,
+            DialError::Tcp(_) | DialError::NoTls => false,
             #[cfg(feature = "tls")]
             DialError::Tls(e) => e.kind() == io::ErrorKind::Unsupported,
         }
     }
 
-    /// The I/O error, whichever step failed.
+    /// The I/O error, whichever step failed (managers name
+    /// [`DialError::NoTls`] in an error of their own first).
     pub(crate) fn into_io(self) -> io::Error {
         match self {
             DialError::Tcp(e) => e,
             #[cfg(feature = "tls")]
             DialError::Tls(e) => e,
+            DialError::NoTls => io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an https origin and no TLS configuration",
+            ),
         }
     }
 }
@@ -83,7 +93,7 @@ impl Transport {
         self.tls = Some(tls.with_alpn(alpn));
     }
 
-    /// Whether connections are made over TLS.
+    /// Whether connections to origins without a scheme are made over TLS.
     pub(crate) fn is_tls(&self) -> bool {
         #[cfg(feature = "tls")]
         return self.tls.is_some();
@@ -91,14 +101,26 @@ impl Transport {
         false
     }
 
-    /// A connection to `dest`: TCP, then the TLS handshake if set (the
-    /// server's certificate must name `dest`'s host).
-    pub(crate) async fn dial(&self, dest: &Destination) -> Result<Dialed, DialError> {
+    /// Whether a connection to `origin` is made over TLS.
+    pub(crate) fn is_tls_for(&self, origin: &Origin) -> bool {
+        origin.tls(self.is_tls())
+    }
+
+    /// A connection to `origin`: TCP, then the TLS handshake if the origin
+    /// asks for it (the server's certificate must name its host). An
+    /// `https` origin without a TLS configuration is refused before any
+    /// byte is sent.
+    pub(crate) async fn dial(&self, origin: &Origin) -> Result<Dialed, DialError> {
+        let tls = self.is_tls_for(origin);
+        if tls && !self.is_tls() {
+            return Err(DialError::NoTls);
+        }
+        let dest = origin.destination();
         let tcp = self.tcp.connect(dest).await.map_err(DialError::Tcp)?;
         let peer = tcp.peer();
         let local = tcp.local_addr().map_err(DialError::Tcp)?;
         #[cfg(feature = "tls")]
-        if let Some(tls) = &self.tls {
+        if let Some(tls) = self.tls.as_ref().filter(|_| tls) {
             let stream = tls
                 .handshake(tcp.into_inner(), dest)
                 .await

@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use connpool::managers::Origin;
 use connpool::managers::http1::{Http1Conn, Http1Manager};
 use connpool::managers::service::{HttpService, ServiceError};
-use connpool::managers::tcp::Destination;
 use connpool::{CloseReason, Pool};
 use http_body_util::{BodyExt, Full};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -314,7 +314,7 @@ async fn a_post_on_a_stale_connection_fails_clearly_and_is_not_sent_again() {
 async fn a_retry_is_sent_once_never_twice() {
     let server = Scripted::start(stale_after_one).await;
     let pool = pool().await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     // Two idle connections, each used once: both stale.
     let (mut a, mut b) = (
         pool.get_for(&dest).await.unwrap(),
@@ -383,7 +383,7 @@ async fn keep_alive_timeout_and_max_are_obeyed() {
     }
     let server = Scripted::start(counting_down).await;
     let pool = pool().await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let mut conn = pool.get_for(&dest).await.unwrap();
     assert_eq!(exchange(&mut conn).await, "ok");
     assert_eq!(conn.keep_alive_idle_limit(), Some(Duration::from_secs(4)));
@@ -426,7 +426,7 @@ async fn a_half_read_body_is_never_lent_again() {
     }
     let server = Scripted::start(big).await;
     let pool = pool().await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
 
     // Directly: one frame read, the body dropped, the connection given back.
     let mut conn = pool.get_for(&dest).await.unwrap();
@@ -465,7 +465,7 @@ async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
 
     let server = Scripted::start(|_, _| Reply::Send(ok("", "ok"))).await;
     let pool = Pool::builder(AutoManager::new()).build().await.unwrap();
-    let mut conn = pool.get_for(&Destination::from(server.addr)).await.unwrap();
+    let mut conn = pool.get_for(&Origin::from(server.addr)).await.unwrap();
     assert_eq!(conn.version(), http::Version::HTTP_11);
     assert!(!Pooled::is_shared(&conn));
     // A clone of an HTTP/1.1 connection (the pool makes none) carries
@@ -496,7 +496,7 @@ async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
     });
     let manager = AutoManager::new().http2_prior_knowledge(true);
     let pool = Pool::builder(manager).build().await.unwrap();
-    let mut conn = pool.get_for(&Destination::from(addr)).await.unwrap();
+    let mut conn = pool.get_for(&Origin::from(addr)).await.unwrap();
     assert_eq!(conn.version(), http::Version::HTTP_2);
     assert!(
         Pooled::is_shared(&conn),

@@ -7,9 +7,9 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use connpool::Pool;
+use connpool::managers::Origin;
 use connpool::managers::http1::{AutoManager, Http1Error, Http1Manager};
 use connpool::managers::service::HttpService;
-use connpool::managers::tcp::Destination;
 use connpool::managers::tls::TlsConfig;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -22,8 +22,8 @@ use tower::{Service, ServiceExt};
 use crate::support::tls::{Ca, Leaf};
 
 /// A TLS server offering `alpn`, answering with the protocol it
-/// negotiated and the request's HTTP version.
-async fn start(ca: &Ca, alpn: &[&[u8]]) -> Destination {
+/// negotiated and the request's HTTP version; its `https` origin.
+pub(super) async fn start(ca: &Ca, alpn: &[&[u8]]) -> Origin {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let acceptor = TlsAcceptor::from(ca.server(Leaf::Good, alpn, false));
@@ -55,7 +55,7 @@ async fn start(ca: &Ca, alpn: &[&[u8]]) -> Destination {
             });
         }
     });
-    Destination::from(("localhost", port))
+    Origin::https(("localhost", port))
 }
 
 #[tokio::test]
@@ -101,9 +101,9 @@ async fn one_client_over_both_versions_as_alpn_picks() {
     let manager = AutoManager::new().tls(TlsConfig::from_client_config(ca.client()));
     let pool = Pool::builder(manager).build().await.unwrap();
     let svc = HttpService::by_authority(pool.clone());
-    let call = |dest: &Destination| {
+    let call = |dest: &Origin| {
         let mut svc = svc.clone();
-        let uri = format!("https://{dest}/");
+        let uri = format!("{dest}/");
         async move {
             let request = http::Request::get(uri)
                 .body(Full::new(Bytes::new()))

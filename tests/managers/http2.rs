@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use connpool::managers::Origin;
 use connpool::managers::http2::{Http2Conn, Http2Error, Http2Manager};
-use connpool::managers::tcp::Destination;
 use connpool::{ConnectError, Error, HealthCheck, Manager, Pool, Pooled};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -157,7 +157,7 @@ fn pool_of(manager: Http2Manager) -> connpool::Builder<Http2Manager> {
 #[tokio::test]
 async fn requests_round_trip_and_the_stream_limit_is_read() {
     let server = H2Server::start(Some(7)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = pool_of(Http2Manager::new()).build().await.unwrap();
     let mut conn = pool.get_for(&dest).await.unwrap();
     assert_eq!(get(&mut conn, "/").await, "hello");
@@ -183,10 +183,7 @@ async fn requests_round_trip_and_the_stream_limit_is_read() {
 
     // A server without a stream limit: lent up to usize::MAX (the pool clamps).
     let unlimited = H2Server::start(None).await;
-    let conn = pool
-        .get_for(&Destination::from(unlimited.addr))
-        .await
-        .unwrap();
+    let conn = pool.get_for(&Origin::from(unlimited.addr)).await.unwrap();
     assert_eq!(conn.peer_max_concurrent_streams(), None);
     assert_eq!(pool.manager().lending(&conn).max_borrowers(), usize::MAX);
     drop(conn);
@@ -220,10 +217,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     let pool = pool_of(manager).no_backoff().build().await.unwrap();
 
     let started = Instant::now();
-    let err = pool
-        .get_for(&Destination::from(silent_addr))
-        .await
-        .unwrap_err();
+    let err = pool.get_for(&Origin::from(silent_addr)).await.unwrap_err();
     let waited = started.elapsed();
     match &err {
         Error::Connect(ConnectError::Manager(e)) => {
@@ -238,10 +232,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     );
     println!("silent peer: {err} (after {waited:?})");
 
-    let err = pool
-        .get_for(&Destination::from(http1_addr))
-        .await
-        .unwrap_err();
+    let err = pool.get_for(&Origin::from(http1_addr)).await.unwrap_err();
     match &err {
         Error::Connect(ConnectError::Manager(e)) => {
             assert!(matches!(**e, Http2Error::ClosedBeforeSettings), "{e:?}")
@@ -258,7 +249,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
 #[tokio::test]
 async fn a_connection_the_server_closed_is_broken_and_replaced() {
     let server = H2Server::start(Some(10)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = pool_of(Http2Manager::new()).build().await.unwrap();
     let mut conn = pool.get_for(&dest).await.unwrap();
     assert_eq!(get(&mut conn, "/").await, "hello");
@@ -288,7 +279,7 @@ async fn a_connection_the_server_closed_is_broken_and_replaced() {
 #[tokio::test]
 async fn goaway_drains_the_connection() {
     let server = H2Server::start(Some(10)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = pool_of(Http2Manager::new()).build().await.unwrap();
     let mut conn = pool.get_for(&dest).await.unwrap();
     let old = conn.local_addr();
@@ -329,7 +320,7 @@ async fn goaway_drains_the_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_draining_on_arrival_fails_the_dial() {
     let server = GoawayOnConnect::start(0, b"shutting down").await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let err = timeout(BOUND, Http2Manager::new().connect(&dest))
         .await
         .expect("dial within 5 s")
@@ -380,7 +371,7 @@ async fn keepalive_finds_a_blackholed_server() {
         .keep_alive_timeout(ka_timeout)
         .keep_alive_while_idle(true);
     let pool = pool_of(manager).build().await.unwrap();
-    let mut conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
+    let mut conn = pool.get_for(&Origin::from(proxy.addr)).await.unwrap();
     assert_eq!(get(&mut conn, "/").await, "hello");
     let mut handle = (*conn).clone();
     drop(conn); // idle in the pool: keep_alive_while_idle covers it
@@ -398,7 +389,7 @@ async fn keepalive_finds_a_blackholed_server() {
 /// request; returns them.
 fn slow_requests(
     pool: &Pool<Http2Manager>,
-    dest: &Destination,
+    dest: &Origin,
     k: usize,
 ) -> tokio::task::JoinSet<String> {
     let mut tasks = tokio::task::JoinSet::new();
@@ -426,7 +417,7 @@ async fn finish(tasks: tokio::task::JoinSet<String>) {
 async fn stream_limit_one_opens_a_connection_per_request_up_to_the_cap() {
     for (k, cap) in [(3, 5), (6, 4)] {
         let server = H2Server::start(Some(1)).await;
-        let dest = Destination::from(server.addr);
+        let dest = Origin::from(server.addr);
         let pool = pool_of(Http2Manager::new())
             .max_open_per_key(cap)
             .build()
@@ -455,7 +446,7 @@ async fn stream_limit_one_opens_a_connection_per_request_up_to_the_cap() {
 #[tokio::test]
 async fn stream_limit_eight_twenty_requests_three_connections() {
     let server = H2Server::start(Some(8)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = pool_of(Http2Manager::new())
         .max_open_per_key(10)
         .build()
@@ -482,7 +473,7 @@ async fn stream_limit_eight_twenty_requests_three_connections() {
 #[tokio::test]
 async fn a_draining_shared_connection_takes_no_new_borrower() {
     let server = H2Server::start(Some(10)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = pool_of(Http2Manager::new()).build().await.unwrap();
     let mut first = Pooled::into_owned(pool.get_for(&dest).await.unwrap());
     let old = first.local_addr();

@@ -32,6 +32,8 @@ mod postgres;
 mod redis;
 #[cfg(feature = "redis")]
 mod redis_faults;
+#[cfg(all(feature = "http1", feature = "tls"))]
+mod schemes;
 #[cfg(feature = "http2")]
 mod service;
 #[cfg(feature = "tcp")]

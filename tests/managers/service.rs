@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use connpool::managers::Origin;
 use connpool::managers::http2::Http2Manager;
 use connpool::managers::service::{Http2Service, PooledBody, ServiceError};
-use connpool::managers::tcp::Destination;
 use connpool::{CloseReason, Pool};
 use http::{Request, Response};
 use http_body::Frame;
@@ -265,7 +265,7 @@ async fn routing_by_authority_gives_each_host_its_own_key() {
     }
     for server in [&a, &b] {
         let key = pool
-            .key_state(&Destination::from(server.addr))
+            .key_state(&Origin::http(server.addr))
             .expect("a key per host");
         assert_eq!((key.open, key.counters.dials), (1, 1));
         assert_eq!(server.accepted(), 1);

@@ -178,6 +178,7 @@ mod http2 {
 
     use bytes::Bytes;
     use connpool::Pool;
+    use connpool::managers::Origin;
     use connpool::managers::http2::{Http2Error, Http2Manager};
     use connpool::managers::tls::TlsConfig;
     use http_body_util::{BodyExt, Full};
@@ -215,7 +216,10 @@ mod http2 {
         let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
         let pool = Pool::builder(manager).build().await.unwrap();
         for _ in 0..3 {
-            let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+            let mut conn = pool
+                .get_for(&Origin::https(server.localhost()))
+                .await
+                .unwrap();
             let request = http::Request::get("/").body(Full::default()).unwrap();
             let body = conn.send_request(request).await.unwrap().into_body();
             assert_eq!(body.collect().await.unwrap().to_bytes(), "hello");
@@ -233,7 +237,7 @@ mod http2 {
             let server = TlsServer::start(ca.server(Leaf::Good, offers, false), Serve::Http2).await;
             let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
             let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
-            let e = pool.get_for(&server.localhost()).await.unwrap_err();
+            let e = pool.get_for(&server.localhost().into()).await.unwrap_err();
             assert!(
                 matches!(e.manager_error(), Some(Http2Error::NoH2 { alpn: None })),
                 "{e:?}"
@@ -338,6 +342,33 @@ mod postgres {
             .unwrap_err();
         let message = e.to_string();
         assert!(message.contains("UnknownIssuer"), "{message}");
+    }
+
+    /// `sslmode=require` means what it says: against a server without TLS
+    /// the dial fails, with or without a TLS connector; no session goes on
+    /// in plaintext.
+    #[tokio::test]
+    async fn sslmode_require_never_goes_on_in_plaintext() {
+        let Some(server) = pg::shared() else {
+            return;
+        };
+        let mut config = server.config();
+        config.ssl_mode(SslMode::Require);
+        let ca = Ca::new("test CA");
+        let tls = TlsConfig::from_client_config(ca.client()).postgres();
+        let with_tls = Pool::builder(PostgresManager::with_tls(config.clone(), tls).single())
+            .build()
+            .await
+            .unwrap();
+        let e = with_tls.get().await.unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+
+        let without = Pool::builder(PostgresManager::new(config).single())
+            .build()
+            .await
+            .unwrap();
+        let e = without.get().await.unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
     }
 
     /// A session over TLS is tracked as a plaintext one is (its protocol

@@ -414,6 +414,11 @@ fn urls() {
     );
     assert_eq!(format!("{url:?}"), "WsUrl(ws://127.0.0.1:9001/feed?…)");
     assert_eq!(WsUrl::parse("wss://[::1]/").unwrap().host(), "::1");
+    // The scheme is part of the key: ws and wss never share a connection.
+    let plain = WsUrl::parse("ws://example:8080/feed").unwrap();
+    let secure = WsUrl::parse("wss://example:8080/feed").unwrap();
+    assert!(secure.is_tls() && !plain.is_tls());
+    assert_ne!(plain, secure);
     for (bad, why) in [
         ("https://example", "scheme \"https\""),
         ("example:80", "scheme"),

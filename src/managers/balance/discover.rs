@@ -21,8 +21,8 @@ use super::replica::Replica;
 use super::resolve::{Resolve, Resolved};
 use crate::Pool;
 use crate::contain::Caught;
+use crate::managers::Origin;
 use crate::managers::service::{Http2Service, HttpManager};
-use crate::managers::tcp::Destination;
 
 /// The shortest wait between two resolutions, whatever a TTL says (a TTL
 /// of 0 would otherwise make the task spin).
@@ -122,7 +122,7 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
             // Drain: no new borrower (the balancer dropped its service),
             // idle connections closed now, lent ones as they come back, and
             // no refill for `min_idle`.
-            let key = Destination::from(*gone);
+            let key = Origin::from(*gone);
             let _ = self.pool.set_min_idle_for(&key, 0);
             self.pool.close_key(&key);
         }
@@ -132,9 +132,7 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
             if min_idle > 0 {
                 // Tracked from now on, so the pool dials its `min_idle`
                 // before the first call picks it.
-                let _ = self
-                    .pool
-                    .set_min_idle_for(&Destination::from(*new), min_idle);
+                let _ = self.pool.set_min_idle_for(&Origin::from(*new), min_idle);
             }
             let replica = Replica::new(Http2Service::new(self.pool.clone(), *new), *new);
             let _ = self.tx.send(Change::Insert(*new, replica));

@@ -10,8 +10,8 @@ use std::time::Duration;
 use http::Request;
 use tokio::time::Sleep;
 
+use crate::managers::Origin;
 use crate::managers::service::{BodyOf, Http2Service, HttpManager, ServiceError};
-use crate::managers::tcp::Destination;
 
 /// How often a replica whose key is in backoff, or whose probe failed,
 /// looks again.
@@ -28,7 +28,7 @@ const BACKOFF_RECHECK: Duration = Duration::from_millis(50);
 /// failed dial, and no call after.
 pub struct Replica<M: HttpManager> {
     service: Http2Service<M>,
-    key: Destination,
+    key: Origin,
     probe: Probe,
 }
 
@@ -46,7 +46,7 @@ impl<M: HttpManager> Replica<M> {
     pub(super) fn new(service: Http2Service<M>, addr: SocketAddr) -> Self {
         Self {
             service,
-            key: Destination::from(addr),
+            key: Origin::from(addr),
             probe: Probe::Idle,
         }
     }

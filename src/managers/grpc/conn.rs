@@ -13,10 +13,10 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use tonic::body::Body;
 
+use crate::managers::Origin;
 use crate::managers::h2_frames::FrameState;
 use crate::managers::http2::Http2Conn;
 use crate::managers::service::HttpConnection;
-use crate::managers::tcp::Destination;
 
 /// A pooled gRPC connection: one HTTP/2 connection, with the
 /// [`GrpcChannel`] that calls through it (it dereferences to the channel).
@@ -34,14 +34,14 @@ pub struct GrpcConn {
     channel: GrpcChannel,
     /// Where it was dialed: the key whose keepalive backs off if the server
     /// says `too_many_pings`.
-    pub(super) dest: Destination,
+    pub(super) dest: Origin,
     /// Whether its `too_many_pings` was taken into account (once per
     /// connection, whichever handle sees it first).
     pub(super) calm_counted: Arc<AtomicBool>,
 }
 
 impl GrpcConn {
-    pub(super) fn new(conn: Http2Conn<Body>, dest: Destination) -> Self {
+    pub(super) fn new(conn: Http2Conn<Body>, dest: Origin) -> Self {
         Self {
             channel: GrpcChannel { conn },
             dest,

@@ -17,6 +17,13 @@ pub enum GrpcError {
     /// The TCP dial failed or timed out (the destination is in the
     /// message).
     Connect(io::Error),
+    /// The key is an `https` origin and the manager has no TLS
+    /// configuration: refused before anything was dialed, so nothing meant
+    /// for `https` goes out in plaintext.
+    NoTls {
+        /// The origin (`https://host:port`).
+        origin: String,
+    },
     /// The HTTP/2 handshake failed.
     Handshake(hyper::Error),
     /// The server sent no `SETTINGS` frame within the settings timeout: it
@@ -66,6 +73,10 @@ impl fmt::Display for GrpcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GrpcError::Connect(e) => write!(f, "gRPC connect failed: {e}"),
+            GrpcError::NoTls { origin } => write!(
+                f,
+                "{origin} refused: https needs a TLS configuration (the manager's `tls`), and is never sent in plaintext"
+            ),
             GrpcError::Handshake(e) => write!(f, "gRPC: HTTP/2 handshake failed: {e}"),
             GrpcError::NoSettings { waited } => write!(
                 f,
@@ -123,6 +134,7 @@ impl From<Http2Error> for GrpcError {
     fn from(e: Http2Error) -> Self {
         match e {
             Http2Error::Connect(e) => GrpcError::Connect(e),
+            Http2Error::NoTls { origin } => GrpcError::NoTls { origin },
             Http2Error::Handshake(e) | Http2Error::NotReady(e) => GrpcError::Handshake(e),
             Http2Error::NoSettings { waited } => GrpcError::NoSettings { waited },
             Http2Error::ClosedBeforeSettings => GrpcError::ClosedBeforeSettings,

@@ -16,11 +16,12 @@ use tonic_health::pb::health_client::HealthClient;
 use super::conn::{GrpcChannel, GrpcConn};
 use super::error::GrpcError;
 use crate::manager::{Lending, Manager};
+use crate::managers::Origin;
 use crate::managers::h2_frames::{
     DeadOnArrival, FrameState, dead_on_arrival, lend_by_stream_limit,
 };
 use crate::managers::http2::Http2Manager;
-use crate::managers::tcp::{Destination, TcpManager};
+use crate::managers::tcp::TcpManager;
 
 /// Default [`keep_alive_interval`](GrpcManager::keep_alive_interval): an
 /// HTTP/2 PING after 5 minutes without traffic from the server, only while
@@ -66,7 +67,7 @@ pub struct GrpcManager {
     /// The configured keepalive interval (`http2` holds it too).
     keep_alive_interval: Option<Duration>,
     /// Per key, the keepalive interval after `too_many_pings` back-offs.
-    backed_off: Arc<Mutex<HashMap<Destination, Duration>>>,
+    backed_off: Arc<Mutex<HashMap<Origin, Duration>>>,
 }
 
 impl Default for GrpcManager {
@@ -130,7 +131,7 @@ impl GrpcManager {
     /// by the server with `GOAWAY ENHANCE_YOUR_CALM` and the debug data
     /// `too_many_pings` (gRPC's rule, gRFC A8; each logged once at
     /// `warn`). Shared by the manager's clones; forgotten with the manager.
-    pub fn keep_alive_interval_for(&self, dest: &Destination) -> Option<Duration> {
+    pub fn keep_alive_interval_for(&self, dest: &Origin) -> Option<Duration> {
         let interval = self.keep_alive_interval?;
         Some(
             self.backed_off
@@ -144,7 +145,7 @@ impl GrpcManager {
     /// If `frames` tell that the server closed the connection for
     /// `too_many_pings`, and this connection was not counted yet: new
     /// connections to `dest` PING half as often.
-    fn note_too_many_pings(&self, frames: &FrameState, dest: &Destination, counted: &AtomicBool) {
+    fn note_too_many_pings(&self, frames: &FrameState, dest: &Origin, counted: &AtomicBool) {
         let calm = frames.goaway_error_code() == Some(ENHANCE_YOUR_CALM)
             && frames.goaway_debug_data().as_deref() == Some(b"too_many_pings".as_slice());
         if !calm || counted.swap(true, Ordering::AcqRel) {
@@ -189,8 +190,9 @@ impl GrpcManager {
         self
     }
 
-    /// gRPC over TLS (ALPN `h2`) with `tls`'s roots and certificates (see
-    /// [`Http2Manager::tls`]).
+    /// gRPC over TLS (ALPN `h2`) with `tls`'s roots and certificates, for
+    /// `https` origins and origins without a scheme (see
+    /// [`Http2Manager::tls`]). Without it, an `https` origin is refused.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: crate::managers::tls::TlsConfig) -> Self {
@@ -233,15 +235,15 @@ impl GrpcManager {
 
 #[async_trait]
 impl Manager for GrpcManager {
-    type Key = Destination;
+    type Key = Origin;
     type Connection = GrpcConn;
     type Error = GrpcError;
 
-    /// The key's `Display` form (`host:port`).
-    fn key_name(&self, key: &Destination) -> String {
+    /// The key's `Display` form (`https://host:port`, or `host:port`).
+    fn key_name(&self, key: &Origin) -> String {
         key.to_string()
     }
-    async fn connect(&self, dest: &Destination) -> Result<GrpcConn, GrpcError> {
+    async fn connect(&self, dest: &Origin) -> Result<GrpcConn, GrpcError> {
         let backed_off = self.backed_off.lock().get(dest).copied();
         let dial = async {
             match backed_off {

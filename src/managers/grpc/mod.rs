@@ -1,5 +1,5 @@
 //! A gRPC manager: pools HTTP/2 connections for tonic clients, keyed by
-//! [`Destination`], lent *shared*, health-checked with the standard
+//! [`Origin`] (scheme and `host:port`), lent *shared*, health-checked with the standard
 //! `grpc.health.v1` service.
 //!
 //! Each pooled [`GrpcConn`] is exactly one HTTP/2 connection, dialed by the
@@ -26,7 +26,7 @@
 //! | `is_broken` | the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
 //! | `close` | drops the handle; the connection ends once the last borrower's clone is gone |
 //!
-//! [`Destination`]: super::tcp::Destination
+//! [`Origin`]: super::Origin
 //! [`TcpManager`]: super::tcp::TcpManager
 //! [`FrameWatcher`]: super::h2_frames::FrameWatcher
 //! [`Manager`]: crate::Manager

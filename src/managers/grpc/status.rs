@@ -12,8 +12,8 @@ use std::task::{Context, Poll};
 use http::{Request, Response};
 use tonic::{Code, Status};
 
+use crate::managers::Origin;
 use crate::managers::service::{BodyOf, Http2Service, HttpManager, PooledBody, ServiceError};
-use crate::managers::tcp::Destination;
 use crate::{Error, Pool};
 
 /// The code of a call that failed through the pool (the message is the
@@ -101,10 +101,10 @@ impl<M: HttpManager> fmt::Debug for GrpcService<M> {
 }
 
 impl<M: HttpManager> GrpcService<M> {
-    /// Every call goes to `destination` ([`Http2Service::new`]).
-    pub fn new(pool: Pool<M>, destination: impl Into<Destination>) -> Self {
+    /// Every call goes to `origin` ([`Http2Service::new`]).
+    pub fn new(pool: Pool<M>, origin: impl Into<Origin>) -> Self {
         Self {
-            inner: Http2Service::new(pool, destination),
+            inner: Http2Service::new(pool, origin),
         }
     }
 

@@ -14,13 +14,13 @@ use super::auto_conn::{AutoConn, AutoError};
 use super::error::Http1Error;
 use super::manager::{handshake, ping};
 use crate::manager::{Lending, Manager};
+use crate::managers::Origin;
 use crate::managers::h2_frames::lend_by_stream_limit;
 use crate::managers::http2::Http2Manager;
 use crate::managers::service::RequestBody;
-use crate::managers::tcp::Destination;
 #[cfg(feature = "tls")]
 use crate::managers::tls::TlsConfig;
-use crate::managers::transport::Transport;
+use crate::managers::transport::{DialError, Transport};
 
 /// Makes HTTP/1.1 or HTTP/2 connections, as the server chooses in ALPN
 /// (over TLS) or as configured (plaintext), for a keyed
@@ -31,7 +31,7 @@ use crate::managers::transport::Transport;
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | [`tls`](AutoManager::tls) | off (plaintext) | `https` needs the caller's roots; ALPN offers `h2` first, then `http/1.1` |
+/// | [`tls`](AutoManager::tls) | off: plaintext, `https` origins refused | `https` needs the caller's roots; ALPN offers `h2` first, then `http/1.1` |
 /// | [`http2_prior_knowledge`](AutoManager::http2_prior_knowledge) | off | in plaintext nothing negotiates: HTTP/1.1 is what every server speaks |
 /// | [`with_http2`](AutoManager::with_http2) | [`Http2Manager::new`] | its TCP dialer and HTTP/2 keepalive PINGs serve both versions |
 pub struct AutoManager<B = Full<Bytes>> {
@@ -121,18 +121,26 @@ impl<B> AutoManager<B> {
 
 #[async_trait]
 impl<B: RequestBody> Manager for AutoManager<B> {
-    type Key = Destination;
+    type Key = Origin;
     type Connection = AutoConn<B>;
     type Error = AutoError;
 
-    async fn connect(&self, dest: &Destination) -> Result<AutoConn<B>, AutoError> {
-        let dialed = self
-            .transport
-            .dial(dest)
-            .await
-            .map_err(|e| AutoError::Http1(Http1Error::Connect(e.into_io())))?;
+    /// The key's `Display` form (`https://host:port`, or `host:port`).
+    fn key_name(&self, key: &Origin) -> String {
+        key.to_string()
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<AutoConn<B>, AutoError> {
+        let dialed = self.transport.dial(origin).await.map_err(|e| {
+            AutoError::Http1(match e {
+                DialError::NoTls => Http1Error::NoTls {
+                    origin: origin.to_string(),
+                },
+                e => Http1Error::Connect(e.into_io()),
+            })
+        })?;
         let (stream, local, peer) = (dialed.stream, dialed.local, dialed.peer);
-        let tls = self.transport.is_tls();
+        let tls = self.transport.is_tls_for(origin);
         let (h2, scheme) = match dialed.alpn {
             Some(alpn) if alpn == "h2" => (true, Scheme::HTTPS),
             Some(alpn) if alpn != "http/1.1" => {
@@ -141,10 +149,10 @@ impl<B: RequestBody> Manager for AutoManager<B> {
             _ => (!tls && self.prior_knowledge, Scheme::HTTP),
         };
         if h2 {
-            let h2 = self.h2.setup(stream, scheme, dest, local, peer).await;
+            let h2 = self.h2.setup(stream, scheme, origin, local, peer).await;
             return h2.map(AutoConn::Http2).map_err(AutoError::Http2);
         }
-        let h1 = handshake(stream, dest, local, peer, tls).await;
+        let h1 = handshake(stream, origin, local, peer, tls).await;
         h1.map(AutoConn::Http1).map_err(AutoError::Http1)
     }
 

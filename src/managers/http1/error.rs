@@ -11,6 +11,13 @@ pub enum Http1Error {
     /// The TCP dial or the TLS handshake failed (the destination is in the
     /// message).
     Connect(io::Error),
+    /// The key is an `https` origin and the manager has no TLS
+    /// configuration: refused before anything was dialed, so nothing meant
+    /// for `https` goes out in plaintext.
+    NoTls {
+        /// The origin (`https://host:port`).
+        origin: String,
+    },
     /// The HTTP/1.1 connection could not be set up.
     Handshake(hyper::Error),
     /// Over TLS, the server did not agree on `http/1.1` in ALPN: it chose
@@ -32,6 +39,10 @@ impl fmt::Display for Http1Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Http1Error::Connect(e) => e.fmt(f),
+            Http1Error::NoTls { origin } => write!(
+                f,
+                "{origin} refused: https needs a TLS configuration (the manager's `tls`), and is never sent in plaintext"
+            ),
             Http1Error::Handshake(e) => write!(f, "HTTP/1.1 handshake failed: {e}"),
             Http1Error::Alpn { alpn: Some(p) } => write!(
                 f,

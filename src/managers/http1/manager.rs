@@ -16,9 +16,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::conn::Http1Conn;
 use super::error::Http1Error;
 use crate::manager::Manager;
-use crate::managers::tcp::{Destination, TcpManager};
+use crate::managers::Origin;
+use crate::managers::tcp::TcpManager;
 #[cfg(feature = "tls")]
 use crate::managers::tls::TlsConfig;
+use crate::managers::transport::DialError;
 use crate::managers::transport::Transport;
 
 /// Makes HTTP/1.1 client connections for a keyed [`Pool`](crate::Pool),
@@ -79,10 +81,11 @@ impl<B> Http1Manager<B> {
         }
     }
 
-    /// HTTP/1.1 over TLS (`https`, ALPN `http/1.1`) with `tls`'s roots and
-    /// certificates: the server's certificate must name the destination's
+    /// HTTP/1.1 over TLS (ALPN `http/1.1`) with `tls`'s roots and
+    /// certificates, for `https` origins and origins without a scheme
+    /// ([`Origin`]): the server's certificate must name the destination's
     /// host. A server without ALPN is taken at its word (HTTP/1.1 is what
-    /// TLS without ALPN means).
+    /// TLS without ALPN means). Without it, an `https` origin is refused.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
@@ -90,7 +93,8 @@ impl<B> Http1Manager<B> {
         self
     }
 
-    /// Whether connections are made over TLS.
+    /// Whether connections to origins without a scheme are made over TLS
+    /// (a TLS configuration is set).
     pub fn is_tls(&self) -> bool {
         self.transport.is_tls()
     }
@@ -124,7 +128,7 @@ impl<B> H1Body for B where
 /// own (which ends with the connection).
 pub(crate) async fn handshake<B, T>(
     io: T,
-    dest: &Destination,
+    origin: &Origin,
     local: std::net::SocketAddr,
     peer: std::net::SocketAddr,
     tls: bool,
@@ -137,19 +141,30 @@ where
         .handshake(TokioIo::new(io))
         .await
         .map_err(Http1Error::Handshake)?;
-    let dest_name = dest.to_string();
+    let origin_name = origin.to_string();
     tokio::spawn(async move {
         if let Err(e) = driver.await {
-            tracing::debug!(destination = %dest_name, error = %e, "HTTP/1.1 connection ended");
+            tracing::debug!(origin = %origin_name, error = %e, "HTTP/1.1 connection ended");
         }
     });
     Ok(Http1Conn::new(
         send,
-        dest.to_string().parse().ok(),
+        origin.destination().to_string().parse().ok(),
         local,
         peer,
         tls,
     ))
+}
+
+/// A failed dial as an HTTP/1.1 error.
+pub(crate) fn dial_error(e: DialError, origin: &Origin) -> Http1Error {
+    match e {
+        DialError::NoTls => Http1Error::NoTls {
+            origin: origin.to_string(),
+        },
+        e if e.refused_alpn() => Http1Error::Alpn { alpn: None },
+        e => Http1Error::Connect(e.into_io()),
+    }
 }
 
 /// The ping of an HTTP/1.1 connection (see [`Http1Manager`]'s).
@@ -167,23 +182,26 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    type Key = Destination;
+    type Key = Origin;
     type Connection = Http1Conn<B>;
     type Error = Http1Error;
 
-    async fn connect(&self, dest: &Destination) -> Result<Http1Conn<B>, Http1Error> {
-        let dialed = self.transport.dial(dest).await.map_err(|e| {
-            if e.refused_alpn() {
-                Http1Error::Alpn { alpn: None }
-            } else {
-                Http1Error::Connect(e.into_io())
-            }
-        })?;
+    /// The key's `Display` form (`https://host:port`, or `host:port`).
+    fn key_name(&self, key: &Origin) -> String {
+        key.to_string()
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<Http1Conn<B>, Http1Error> {
+        let dialed = self
+            .transport
+            .dial(origin)
+            .await
+            .map_err(|e| dial_error(e, origin))?;
         if let Some(alpn) = dialed.alpn.filter(|p| p != "http/1.1") {
             return Err(Http1Error::Alpn { alpn: Some(alpn) });
         }
-        let tls = self.is_tls();
-        handshake(dialed.stream, dest, dialed.local, dialed.peer, tls).await
+        let tls = self.transport.is_tls_for(origin);
+        handshake(dialed.stream, origin, dialed.local, dialed.peer, tls).await
     }
 
     /// No round trip: fails if the connection cannot carry another request

@@ -1,5 +1,5 @@
 //! An HTTP/1.1 manager: pools hyper 1.x client connections with keep-alive
-//! ([`SendRequest`]), keyed by [`Destination`], lent *exclusively*; and
+//! ([`SendRequest`]), keyed by [`Origin`] (scheme and `host:port`), lent *exclusively*; and
 //! [`AutoManager`], which speaks HTTP/1.1 or HTTP/2 as the server chooses.
 //!
 //! An HTTP/1.1 connection carries one request at a time, and the next only
@@ -33,7 +33,7 @@
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
-//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS if configured (ALPN `http/1.1`; a server without ALPN is fine), then hyper's HTTP/1.1 handshake (no round trip) and its connection driver spawned |
+//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS for an `https` origin, or an origin without a scheme when a TLS configuration is set (ALPN `http/1.1`; a server without ALPN is fine); an `https` origin without a TLS configuration is refused ([`Http1Error::NoTls`]), then hyper's HTTP/1.1 handshake (no round trip) and its connection driver spawned |
 //! | `lending` | exclusive (the default) |
 //! | `is_broken` | not [`Http1Conn::is_reusable`]: closed (hyper's [`SendRequest::is_closed`]), told to close, `Keep-Alive` limits reached, its last response body not read to its end, or a failed request |
 //! | `ping` | no round trip: fails if `is_broken` would say so, then waits for [`SendRequest::ready`] |
@@ -100,7 +100,7 @@
 //! use bytes::Bytes;
 //! use connpool::Pool;
 //! use connpool::managers::http1::Http1Manager;
-//! use connpool::managers::tcp::Destination;
+//! use connpool::managers::Origin;
 //! use http_body_util::{BodyExt, Full};
 //!
 //! # #[tokio::main]
@@ -112,9 +112,9 @@
 //!     .build()
 //!     .await?;
 //!
-//! let api = Destination::from("127.0.0.1:8080");
+//! let api = Origin::from("http://127.0.0.1:8080");
 //! let mut conn = pool.get_for(&api).await?;
-//! // A path alone is enough: `Host` comes from the destination.
+//! // A path alone is enough: `Host` comes from the origin.
 //! let request = http::Request::get("/health").body(Full::new(Bytes::new()))?;
 //! let response = conn.send_request(request).await?;
 //! // Read the body to its end before the connection goes back.
@@ -127,7 +127,7 @@
 //! [`SendRequest`]: hyper::client::conn::http1::SendRequest
 //! [`SendRequest::is_closed`]: hyper::client::conn::http1::SendRequest::is_closed
 //! [`SendRequest::ready`]: hyper::client::conn::http1::SendRequest::ready
-//! [`Destination`]: crate::managers::tcp::Destination
+//! [`Origin`]: crate::managers::Origin
 //! [`TcpManager`]: crate::managers::tcp::TcpManager
 //! [`Manager`]: crate::Manager
 

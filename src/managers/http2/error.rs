@@ -13,6 +13,13 @@ use crate::managers::h2_frames::fmt_dead_on_arrival;
 pub enum Http2Error {
     /// The TCP dial failed (the destination is in the message).
     Connect(io::Error),
+    /// The key is an `https` origin and the manager has no TLS
+    /// configuration: refused before anything was dialed, so nothing meant
+    /// for `https` goes out in plaintext.
+    NoTls {
+        /// The origin (`https://host:port`).
+        origin: String,
+    },
     /// The HTTP/2 handshake failed.
     Handshake(hyper::Error),
     /// The server sent no `SETTINGS` frame within the settings timeout: it
@@ -55,6 +62,10 @@ impl fmt::Display for Http2Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Http2Error::Connect(e) => e.fmt(f),
+            Http2Error::NoTls { origin } => write!(
+                f,
+                "{origin} refused: https needs a TLS configuration (the manager's `tls`), and is never sent in plaintext"
+            ),
             Http2Error::Handshake(e) => write!(f, "HTTP/2 handshake failed: {e}"),
             Http2Error::NoSettings { waited } => write!(
                 f,

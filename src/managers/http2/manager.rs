@@ -19,13 +19,15 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::conn::Http2Conn;
 use super::error::Http2Error;
 use crate::manager::{Lending, Manager};
+use crate::managers::Origin;
 use crate::managers::h2_frames::{
     DeadOnArrival, FrameWatcher, SettingsWait, await_settings, dead_on_arrival,
     lend_by_stream_limit,
 };
-use crate::managers::tcp::{Destination, TcpManager};
+use crate::managers::tcp::TcpManager;
 #[cfg(feature = "tls")]
 use crate::managers::tls::TlsConfig;
+use crate::managers::transport::DialError;
 use crate::managers::transport::Transport;
 
 /// Default [`keep_alive_interval`](Http2Manager::keep_alive_interval): a
@@ -123,10 +125,11 @@ impl<B> Http2Manager<B> {
         }
     }
 
-    /// HTTP/2 over TLS (`https`, ALPN `h2`) with `tls`'s roots and
-    /// certificates: the server's certificate must name the destination's
-    /// host, and a server that does not choose `h2` fails the dial
-    /// ([`Http2Error::NoH2`]).
+    /// HTTP/2 over TLS (ALPN `h2`) with `tls`'s roots and certificates, for
+    /// `https` origins and origins without a scheme ([`Origin`]): the
+    /// server's certificate must name the destination's host, and a server
+    /// that does not choose `h2` fails the dial ([`Http2Error::NoH2`]).
+    /// Without it, an `https` origin is refused ([`Http2Error::NoTls`]).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
@@ -134,7 +137,8 @@ impl<B> Http2Manager<B> {
         self
     }
 
-    /// Whether connections are made over TLS.
+    /// Whether connections to origins without a scheme are made over TLS
+    /// (a TLS configuration is set).
     pub fn is_tls(&self) -> bool {
         self.transport.is_tls()
     }
@@ -193,7 +197,7 @@ where
         &self,
         io: T,
         scheme: Scheme,
-        dest: &Destination,
+        origin: &Origin,
         local: SocketAddr,
         peer: SocketAddr,
     ) -> Result<Http2Conn<B>, Http2Error>
@@ -213,10 +217,10 @@ where
             .handshake(TokioIo::new(watcher))
             .await
             .map_err(Http2Error::Handshake)?;
-        let dest_name = dest.to_string();
+        let origin_name = origin.to_string();
         let driver = tokio::spawn(async move {
             if let Err(e) = driver.await {
-                tracing::debug!(destination = %dest_name, error = %e, "HTTP/2 connection ended");
+                tracing::debug!(origin = %origin_name, error = %e, "HTTP/2 connection ended");
             }
         });
         if let Err(why) = await_settings(&frames, self.settings_timeout).await {
@@ -238,7 +242,7 @@ where
             send,
             frames,
             scheme,
-            authority: dest.to_string().parse().ok(),
+            authority: origin.destination().to_string().parse().ok(),
             local,
             peer,
         })
@@ -252,23 +256,24 @@ where
     B::Data: Send,
     B::Error: Into<Box<dyn StdError + Send + Sync>>,
 {
-    type Key = Destination;
+    type Key = Origin;
     type Connection = Http2Conn<B>;
     type Error = Http2Error;
 
-    /// The key's `Display` form (`host:port`).
-    fn key_name(&self, key: &Destination) -> String {
+    /// The key's `Display` form (`https://host:port`, or `host:port`).
+    fn key_name(&self, key: &Origin) -> String {
         key.to_string()
     }
-    async fn connect(&self, dest: &Destination) -> Result<Http2Conn<B>, Http2Error> {
-        let dialed = self.transport.dial(dest).await.map_err(|e| {
-            if e.refused_alpn() {
-                Http2Error::NoH2 { alpn: None }
-            } else {
-                Http2Error::Connect(e.into_io())
-            }
+
+    async fn connect(&self, origin: &Origin) -> Result<Http2Conn<B>, Http2Error> {
+        let dialed = self.transport.dial(origin).await.map_err(|e| match e {
+            DialError::NoTls => Http2Error::NoTls {
+                origin: origin.to_string(),
+            },
+            e if e.refused_alpn() => Http2Error::NoH2 { alpn: None },
+            e => Http2Error::Connect(e.into_io()),
         })?;
-        let scheme = if self.is_tls() {
+        let scheme = if self.transport.is_tls_for(origin) {
             if dialed.alpn.as_deref() != Some("h2") {
                 return Err(Http2Error::NoH2 { alpn: dialed.alpn });
             }
@@ -277,7 +282,7 @@ where
             Scheme::HTTP
         };
         let (local, peer) = (dialed.local, dialed.peer);
-        self.setup(dialed.stream, scheme, dest, local, peer).await
+        self.setup(dialed.stream, scheme, origin, local, peer).await
     }
 
     /// No round trip (hyper exposes no PING): fails if the connection is

@@ -1,5 +1,5 @@
 //! An HTTP/2 manager: pools hyper 1.x client connections
-//! ([`SendRequest`]), keyed by [`Destination`], lent *shared*.
+//! ([`SendRequest`]), keyed by [`Origin`] (scheme and `host:port`), lent *shared*.
 //!
 //! An HTTP/2 connection carries many requests at once, up to the server's
 //! `SETTINGS_MAX_CONCURRENT_STREAMS`. [`Http2Manager`] reads that limit from
@@ -40,7 +40,7 @@
 //! use bytes::Bytes;
 //! use connpool::Pool;
 //! use connpool::managers::http2::Http2Manager;
-//! use connpool::managers::tcp::Destination;
+//! use connpool::managers::Origin;
 //! use http_body_util::{BodyExt, Full};
 //!
 //! # #[tokio::main]
@@ -51,10 +51,10 @@
 //!     .build()
 //!     .await?;
 //!
-//! let api = Destination::from("127.0.0.1:8080");
+//! let api = Origin::from("http://127.0.0.1:8080");
 //! let mut conn = pool.get_for(&api).await?;
 //! println!("the server allows {:?} streams", conn.peer_max_concurrent_streams());
-//! // A path alone is enough: scheme and authority come from the destination.
+//! // A path alone is enough: scheme and authority come from the origin.
 //! let request = http::Request::get("/health").body(Full::new(Bytes::new()))?;
 //! let response = conn.send_request(request).await?;
 //! let body = response.into_body().collect().await?.to_bytes();
@@ -66,7 +66,7 @@
 //! [`SendRequest`]: hyper::client::conn::http2::SendRequest
 //! [`SendRequest::is_closed`]: hyper::client::conn::http2::SendRequest::is_closed
 //! [`SendRequest::ready`]: hyper::client::conn::http2::SendRequest::ready
-//! [`Destination`]: crate::managers::tcp::Destination
+//! [`Origin`]: crate::managers::Origin
 //! [`TcpManager`]: crate::managers::tcp::TcpManager
 //! [`Manager`]: crate::Manager
 //! [`Manager::lending`]: crate::Manager::lending

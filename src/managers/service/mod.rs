@@ -28,13 +28,18 @@
 //! server had closed while it was idle is sent once more on another, when
 //! that is safe (the rules: [`Http2Service::retries`]).
 //!
-//! Two ways to pick the connection's key:
+//! Two ways to pick the connection's key, an [`Origin`]:
 //!
-//! - [`Http2Service::new`]: one destination for every request (a tonic
-//!   client of one backend; requests may carry a bare path).
-//! - [`Http2Service::by_authority`]: each request's URI authority
-//!   (`http://host:port/...`) is its key, so one pool and one service serve
-//!   many hosts, each with several connections.
+//! - [`Http2Service::new`]: one origin for every request (a tonic client
+//!   of one backend; requests may carry a bare path).
+//! - [`Http2Service::by_authority`]: each request's URI scheme and
+//!   authority (`https://host:port/...`) is its key, so one pool and one
+//!   service serve many hosts, each with several connections.
+//!
+//! Either way a request whose URI says `https` goes only over TLS: to the
+//! `https` origin of its host, which a manager without a TLS configuration
+//! refuses (its error's `NoTls`) before anything is dialed. `http://h:p`
+//! and `https://h:p` are different keys and never share a connection.
 //!
 //! A tonic client takes the service as it is (tonic implements its
 //! `GrpcService` for tower services): pool with the gRPC manager (health
@@ -82,7 +87,7 @@ use hyper::body::Incoming;
 pub use body::PooledBody;
 pub use error::ServiceError;
 
-use super::tcp::Destination;
+use super::Origin;
 use crate::{Manager, Pool, Pooled};
 
 /// A request body hyper's HTTP/2 client can send (tonic's body and
@@ -136,10 +141,10 @@ pub trait HttpConnection: Send + Unpin + 'static {
 pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
 
 /// A manager whose pool [`Http2Service`] can call through: keyed by
-/// [`Destination`], with connections that send HTTP requests.
-pub trait HttpManager: Manager<Key = Destination, Connection: HttpConnection> {}
+/// [`Origin`], with connections that send HTTP requests.
+pub trait HttpManager: Manager<Key = Origin, Connection: HttpConnection> {}
 
-impl<M> HttpManager for M where M: Manager<Key = Destination, Connection: HttpConnection> {}
+impl<M> HttpManager for M where M: Manager<Key = Origin, Connection: HttpConnection> {}
 
 /// The request body of `M`'s connections.
 pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
@@ -147,9 +152,10 @@ pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
 /// How [`Http2Service`] picks a request's key.
 #[derive(Clone, Debug)]
 enum Route {
-    /// One destination for every request.
-    To(Destination),
-    /// The request URI's authority (port from the scheme if absent).
+    /// One origin for every request.
+    To(Origin),
+    /// The request URI's scheme and authority (port from the scheme if
+    /// absent).
     ByAuthority,
 }
 
@@ -192,21 +198,25 @@ impl<M: HttpManager> fmt::Debug for Http2Service<M> {
 }
 
 impl<M: HttpManager> Http2Service<M> {
-    /// Every request goes to `destination`. A request whose URI has no
-    /// authority (a bare path, as tonic sends) gets the destination's.
-    pub fn new(pool: Pool<M>, destination: impl Into<Destination>) -> Self {
+    /// Every request goes to `origin`'s host (`"host:port"`, or with a
+    /// scheme: see [`Origin`]). A request whose URI has no authority (a
+    /// bare path, as tonic sends) gets the origin's. A request whose URI
+    /// says `https` goes to the `https` origin of that host, whatever
+    /// `origin`'s scheme: never in plaintext.
+    pub fn new(pool: Pool<M>, origin: impl Into<Origin>) -> Self {
         Self {
             pool,
-            route: Route::To(destination.into()),
+            route: Route::To(origin.into()),
             in_flight: Arc::default(),
             retries: Arc::default(),
         }
     }
 
-    /// Each request goes to its URI's authority (`host:port`; without a
-    /// port, 443 for `https` and 80 otherwise), a key of the pool of its
-    /// own. A request without an authority fails with
-    /// [`ServiceError::NoAuthority`].
+    /// Each request goes to its URI's scheme and authority
+    /// (`https://host:port`; without a port, 443 for `https` and 80
+    /// otherwise), a key of the pool of its own ([`Origin`]: a URI without
+    /// a scheme is dialed as the manager is configured). A request without
+    /// an authority fails with [`ServiceError::NoAuthority`].
     pub fn by_authority(pool: Pool<M>) -> Self {
         Self {
             pool,
@@ -245,10 +255,17 @@ impl<M: HttpManager> Http2Service<M> {
         &self.pool
     }
 
-    fn key(&self, uri: &Uri) -> Result<Destination, ServiceError<M::Error>> {
+    fn key(&self, uri: &Uri) -> Result<Origin, ServiceError<M::Error>> {
         match &self.route {
-            Route::To(destination) => Ok(destination.clone()),
-            Route::ByAuthority => destination_of(uri),
+            Route::To(origin)
+                if uri.scheme() == Some(&Scheme::HTTPS) && origin.scheme() != Some("https") =>
+            {
+                Ok(Origin::https(origin.destination().clone()))
+            }
+            Route::To(origin) => Ok(origin.clone()),
+            Route::ByAuthority => {
+                Origin::of_uri(uri).ok_or_else(|| ServiceError::NoAuthority(uri.to_string()))
+            }
         }
     }
 }
@@ -276,22 +293,6 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
-}
-
-/// The key a URI names: its authority, with the scheme's default port.
-fn destination_of<E>(uri: &Uri) -> Result<Destination, ServiceError<E>> {
-    let host = uri
-        .host()
-        .ok_or_else(|| ServiceError::NoAuthority(uri.to_string()))?;
-    let port = uri
-        .port_u16()
-        .unwrap_or(if uri.scheme() == Some(&Scheme::HTTPS) {
-            443
-        } else {
-            80
-        });
-    // `host()` keeps an IPv6 address's brackets, as `host:port` needs them.
-    Ok(Destination::from(format!("{host}:{port}")))
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -337,7 +338,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
             Pooled::count_retry(&conn);
             drop(conn);
             retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(destination = %key, error = %error, "request met a connection the server had closed: sent again");
+            tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
             let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
             match send(&mut conn, again).await {
                 Ok(response) => Ok(response.map(|b| PooledBody::new(b, conn, in_flight))),

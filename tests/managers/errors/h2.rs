@@ -1,8 +1,8 @@
 //! The HTTP/2 and gRPC managers' errors, for a refused dial and for a
 //! server that answers in HTTP/1.1 and hangs up.
 
+use connpool::managers::Origin;
 use connpool::managers::http2::Http2Manager;
-use connpool::managers::tcp::Destination;
 use connpool::{Error, Manager, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,12 +27,12 @@ async fn http1_server() -> u16 {
 
 async fn dial_errors<M>(manager: M) -> Vec<Error<M::Error>>
 where
-    M: Manager<Key = Destination>,
+    M: Manager<Key = Origin>,
 {
     let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
     let mut errors = Vec::new();
     for port in [closed_port(), http1_server().await] {
-        let dest = Destination::from(format!("127.0.0.1:{port}"));
+        let dest = Origin::from(format!("127.0.0.1:{port}"));
         errors.push(pool.get_for(&dest).await.map(drop).unwrap_err());
     }
     pool.close().await;

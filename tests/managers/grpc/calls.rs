@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use connpool::managers::Origin;
 use connpool::managers::grpc::{GrpcError, GrpcManager};
-use connpool::managers::tcp::Destination;
 use connpool::{HealthCheck, Manager, Pool};
 use tokio::time::timeout;
 use tonic_health::ServingStatus;
@@ -20,7 +20,7 @@ use super::{check, manager_error};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_round_trip_through_pooled_channels() {
     let server = GrpcServer::start(Some(16)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = Pool::builder(GrpcManager::new())
         .max_open_per_key(4)
         .build()
@@ -62,7 +62,7 @@ async fn calls_round_trip_through_pooled_channels() {
 #[tokio::test]
 async fn a_not_serving_backend_is_not_lent() {
     let server = GrpcServer::start(None).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = Pool::builder(GrpcManager::new().health_service(SERVICE))
         .health_check(HealthCheck::Always)
         .no_backoff()

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use connpool::managers::Origin;
 use connpool::managers::grpc::{GrpcError, GrpcManager};
-use connpool::managers::tcp::Destination;
 use connpool::{HealthCheck, Manager, Pool};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
@@ -23,7 +23,7 @@ use super::{check, manager_error};
 async fn server_shutdown_is_detected_and_the_connection_replaced() {
     let server = GrpcServer::start(None).await;
     let addr = server.addr;
-    let dest = Destination::from(addr);
+    let dest = Origin::from(addr);
     let pool = Pool::builder(GrpcManager::new())
         .health_check(HealthCheck::Never)
         .no_backoff()
@@ -76,7 +76,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     });
     let manager = GrpcManager::new().settings_timeout(Duration::from_millis(300));
     let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
-    let err = pool.get_for(&Destination::from(addr)).await.unwrap_err();
+    let err = pool.get_for(&Origin::from(addr)).await.unwrap_err();
     assert!(
         matches!(manager_error(&err), GrpcError::NoSettings { .. }),
         "{err:?}"
@@ -96,7 +96,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_draining_on_arrival_fails_the_dial() {
     let server = GoawayOnConnect::start(0, b"shutting down").await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     for check_on_connect in [false, true] {
         let manager = || GrpcManager::new().check_on_connect(check_on_connect);
         let err = timeout(BOUND, manager().connect(&dest))

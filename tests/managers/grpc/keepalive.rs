@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
-use connpool::managers::tcp::Destination;
 use connpool::{CloseReason, HealthCheck, Manager, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -40,7 +40,7 @@ async fn keepalive_finds_a_blackholed_server() {
         .build()
         .await
         .unwrap();
-    let conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
+    let conn = pool.get_for(&Origin::from(proxy.addr)).await.unwrap();
     assert_eq!(check(&conn, "").await.unwrap(), Status::Serving);
     let mut handle = (*conn).clone();
     drop(conn);
@@ -74,7 +74,7 @@ async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
         .build()
         .await
         .unwrap();
-    let conn = pool.get_for(&Destination::from(proxy.addr)).await.unwrap();
+    let conn = pool.get_for(&Origin::from(proxy.addr)).await.unwrap();
     let mut stream = HealthClient::new(conn.channel().clone())
         .watch(HealthCheckRequest { service: String::new() })
         .await
@@ -173,7 +173,7 @@ impl PingPolicingServer {
 async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
     let interval = Duration::from_millis(100);
     let server = PingPolicingServer::start().await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = |manager: GrpcManager| {
         // No health-check calls: this server answers none.
         Pool::builder(
@@ -226,8 +226,8 @@ async fn too_many_pings_doubles_the_keepalive_interval_of_that_key() {
     let (log, _guard) = crate::support::log::capture();
     let interval = Duration::from_millis(100);
     let server = PingPolicingServer::start().await;
-    let dest = Destination::from(server.addr);
-    let other = Destination::from("127.0.0.1:1");
+    let dest = Origin::from(server.addr);
+    let other = Origin::from("127.0.0.1:1");
     let manager = GrpcManager::new()
         .check_on_connect(false)
         .keep_alive_interval(interval)

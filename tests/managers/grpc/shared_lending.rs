@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::Pool;
+use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
-use connpool::managers::tcp::Destination;
 use tokio::sync::watch;
 use tokio::time::timeout;
 use tonic_health::pb::HealthCheckRequest;
@@ -24,7 +24,7 @@ use super::check;
 /// until `release` turns true.
 fn long_calls(
     pool: &Pool<GrpcManager>,
-    dest: &Destination,
+    dest: &Origin,
     k: usize,
     open: &Arc<AtomicUsize>,
     release: &watch::Sender<bool>,
@@ -59,7 +59,7 @@ fn long_calls(
 async fn stream_limit_one_opens_a_connection_per_call_up_to_the_cap() {
     for (k, cap) in [(3, 5), (6, 4)] {
         let server = GrpcServer::start(Some(1)).await;
-        let dest = Destination::from(server.addr);
+        let dest = Origin::from(server.addr);
         let pool = Pool::builder(GrpcManager::new())
             .max_open_per_key(cap)
             .build()
@@ -93,7 +93,7 @@ async fn stream_limit_one_opens_a_connection_per_call_up_to_the_cap() {
 #[tokio::test]
 async fn stream_limit_eight_twenty_calls_three_connections() {
     let server = GrpcServer::start(Some(8)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = Pool::builder(GrpcManager::new())
         .max_open_per_key(10)
         .build()
@@ -128,7 +128,7 @@ async fn stream_limit_eight_twenty_calls_three_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_lending_under_cancellation_leaks_no_borrower() {
     let server = GrpcServer::start(Some(4)).await;
-    let dest = Destination::from(server.addr);
+    let dest = Origin::from(server.addr);
     let pool = Pool::builder(GrpcManager::new())
         .max_open_per_key(2)
         .build()

@@ -4,8 +4,8 @@
 use std::net::SocketAddr;
 
 use connpool::async_trait;
+use connpool::managers::Origin;
 use connpool::managers::grpc::{GrpcConn, GrpcManager};
-use connpool::managers::tcp::Destination;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
@@ -46,7 +46,7 @@ impl Grpc {
 #[async_trait]
 impl Target for Grpc {
     type M = GrpcManager;
-    type Key = Destination;
+    type Key = Origin;
 
     fn name(&self) -> &'static str {
         self.name
@@ -56,13 +56,13 @@ impl Target for Grpc {
         self.server.addr
     }
 
-    fn manager(&self, addr: SocketAddr) -> (GrpcManager, Destination) {
+    fn manager(&self, addr: SocketAddr) -> (GrpcManager, Origin) {
         let manager = GrpcManager::new()
             .connect_timeout(CONNECT)
             .settings_timeout(CONNECT)
             .keep_alive_interval(KEEP_ALIVE)
             .keep_alive_timeout(KEEP_ALIVE);
-        (manager, Destination::from(addr))
+        (manager, Origin::from(addr))
     }
 
     async fn op(conn: &mut GrpcConn, _n: u64) -> Result<(), String> {
