@@ -8,8 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::redis::AsyncCommands;
+// Through the re-export, as a user without a redis dependency of their own.
 use ::redis::aio::MultiplexedConnection;
+use connpool::managers::redis::redis::AsyncCommands;
 use connpool::managers::redis::{RedisConn, RedisLending, RedisManager};
 #[cfg(feature = "tls")]
 use connpool::managers::tls::TlsConfig;
@@ -392,6 +393,31 @@ async fn rediss_verifies_the_certificate() {
         insecure.to_string().contains("cannot be turned off"),
         "{insecure}"
     );
+}
+
+/// A dead server's backoff error names the key in its `Display` form
+/// (`host:port/db`), not its `Debug`.
+#[tokio::test]
+async fn a_backoff_error_names_the_key_as_it_reads() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let manager: RedisManager = format!("redis://127.0.0.1:{port}/3").parse().unwrap();
+    let key = manager.key();
+    let pool = Pool::builder(manager).build().await.unwrap();
+    let first = pool.get_for(&key).await.unwrap_err();
+    assert!(matches!(first, connpool::Error::Connect(_)), "{first:?}");
+    let again = pool.get_for(&key).await.unwrap_err();
+    let text = again.to_string();
+    assert!(
+        matches!(again, connpool::Error::Backoff { .. }),
+        "{again:?}"
+    );
+    assert!(
+        text.contains(&format!("dials of 127.0.0.1:{port}/3 are backing off")),
+        "{text}"
+    );
+    assert!(!text.contains("RedisKey"), "{text}");
 }
 
 #[test]

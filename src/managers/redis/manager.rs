@@ -292,6 +292,12 @@ impl Manager for RedisManager {
     type Connection = RedisConn;
     type Error = RedisConnError;
 
+    /// The key's `Display` form (`host:port/db`, the user and the lending
+    /// when not the defaults).
+    fn key_name(&self, key: &RedisKey) -> String {
+        key.to_string()
+    }
+
     async fn connect(&self, key: &RedisKey) -> Result<RedisConn, RedisConnError> {
         let server = key.server();
         let dest = Destination::from((key.host.as_str(), key.port));

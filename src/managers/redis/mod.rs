@@ -91,7 +91,7 @@
 //! ```no_run
 //! use connpool::Pool;
 //! use connpool::managers::redis::RedisManager;
-//! use redis::AsyncCommands;
+//! use connpool::managers::redis::redis::AsyncCommands;
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -127,6 +127,10 @@ mod error;
 mod key;
 mod manager;
 
+/// The redis-rs crate the connections come from, at the version this crate
+/// uses: its `AsyncCommands` give the guard its commands
+/// (`use connpool::managers::redis::redis::AsyncCommands`).
+pub use ::redis;
 pub use conn::RedisConn;
 pub use error::RedisConnError;
 pub use key::{RedisKey, RedisLending};
