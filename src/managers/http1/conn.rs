@@ -20,7 +20,7 @@ use hyper::client::conn::http1::SendRequest;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use super::keepalive::verdict;
+use super::keepalive::{closes, verdict};
 
 /// Where the connection's latest exchange is. Shared with the response
 /// body, which is read after the borrower may have let go of the connection.
@@ -50,7 +50,9 @@ pub struct Http1Conn<B = Full<Bytes>> {
     pub(super) send: SendRequest<B>,
     phase: SharedPhase,
     /// The server said this is the last response (`Connection: close`, an
-    /// HTTP/1.0 response, `Keep-Alive: max` reached), or an exchange failed.
+    /// HTTP/1.0 response, `Keep-Alive: max` reached), the last request
+    /// said so (hyper closes the connection after its response), or an
+    /// exchange failed.
     retiring: bool,
     /// From `Keep-Alive: timeout=N`, shortened: how long it stays reusable
     /// after a response.
@@ -104,8 +106,9 @@ impl<B> Http1Conn<B> {
     }
 
     /// Whether the connection can carry another request: not closed, the
-    /// last response read to its end, nothing the server said against it
-    /// (`Connection: close`, `Keep-Alive: max` used up, its
+    /// last response read to its end, nothing either side said against it
+    /// (`Connection: close` in a request or a response, an HTTP/1.0
+    /// exchange without keep-alive, `Keep-Alive: max` used up, its
     /// `Keep-Alive: timeout` passed), no failed exchange. The pool asks on
     /// every return and checkout, and closes a connection that cannot.
     pub fn is_reusable(&self) -> bool {
@@ -204,6 +207,7 @@ impl<B: Body + 'static> Http1Conn<B> {
         // is broken (hyper closes it too).
         *self.phase.lock() = Phase::Busy;
         self.requests += 1;
+        self.retiring |= closes(request.version(), request.headers());
         match self.send.try_send_request(request).await {
             Ok(response) => {
                 self.observe(&response);

@@ -1,5 +1,6 @@
-//! What a response says about its connection's future: `Connection: close`,
-//! HTTP/1.0 without keep-alive, `Keep-Alive: timeout=N, max=M`.
+//! What a request or a response says about its connection's future:
+//! `Connection: close`, HTTP/1.0 without keep-alive, `Keep-Alive:
+//! timeout=N, max=M`.
 
 use std::time::Duration;
 
@@ -23,18 +24,24 @@ pub(crate) struct Verdict {
     pub(crate) max: Option<u32>,
 }
 
-/// Reads what `status`, `version` and `headers` say about keep-alive.
-pub(crate) fn verdict(status: StatusCode, version: Version, headers: &HeaderMap) -> Verdict {
-    let mut close = status == StatusCode::SWITCHING_PROTOCOLS;
-    let mut keep_alive = false;
+/// Whether a message of `version` with `headers` ends its connection
+/// (RFC 9112 §9.3, §9.6): `Connection: close`, or HTTP/1.0 without
+/// `Connection: keep-alive`. Said by either side, it holds for both: hyper
+/// closes a connection whose request said so once the response is read.
+pub(crate) fn closes(version: Version, headers: &HeaderMap) -> bool {
+    let (mut close, mut keep_alive) = (false, false);
     for value in headers.get_all(CONNECTION) {
         for token in tokens(value) {
             close |= token.eq_ignore_ascii_case("close");
             keep_alive |= token.eq_ignore_ascii_case("keep-alive");
         }
     }
-    // HTTP/1.0 closes after each response unless the server said otherwise.
-    close |= version <= Version::HTTP_10 && !keep_alive;
+    close || (version <= Version::HTTP_10 && !keep_alive)
+}
+
+/// Reads what `status`, `version` and `headers` say about keep-alive.
+pub(crate) fn verdict(status: StatusCode, version: Version, headers: &HeaderMap) -> Verdict {
+    let close = status == StatusCode::SWITCHING_PROTOCOLS || closes(version, headers);
     let (mut timeout, mut max) = (None, None);
     for value in headers.get_all(KEEP_ALIVE) {
         for param in tokens(value) {
@@ -103,6 +110,17 @@ mod tests {
     fn http10_closes_without_keep_alive() {
         assert!(of(Version::HTTP_10, &[]).close);
         assert!(!of(Version::HTTP_10, &[("connection", "Keep-Alive")]).close);
+    }
+
+    #[test]
+    fn a_request_that_says_close() {
+        let mut headers = HeaderMap::new();
+        assert!(!closes(Version::HTTP_11, &headers));
+        assert!(closes(Version::HTTP_10, &headers));
+        headers.insert(CONNECTION, HeaderValue::from_static("TE, Close"));
+        assert!(closes(Version::HTTP_11, &headers));
+        headers.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(!closes(Version::HTTP_10, &headers));
     }
 
     #[test]

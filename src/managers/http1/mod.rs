@@ -7,9 +7,9 @@
 //! them (plaintext, or over TLS with ALPN `http/1.1`), and each
 //! [`Http1Conn`] follows what its server says about keeping it alive:
 //!
-//! | the server says | the connection |
+//! | the server (or the request) says | the connection |
 //! |---|---|
-//! | `Connection: close`, or an HTTP/1.0 response without `Connection: keep-alive`, or `101 Switching Protocols` | carries no further request: closed when given back |
+//! | `Connection: close` in the response *or the request*, or an HTTP/1.0 response or request without `Connection: keep-alive`, or `101 Switching Protocols` | carries no further request: closed when given back |
 //! | `Keep-Alive: timeout=N` | reusable for N − 1 s (at least N / 2) after each response; past that, closed at its next look (a return, a checkout, a ping) |
 //! | `Keep-Alive: max=M` | takes at most M more requests, then is closed |
 //! | nothing (HTTP/1.1) | kept alive until the pool's own limits (`idle_timeout`, `max_lifetime`, `max_uses`) or the server's close |
@@ -54,21 +54,33 @@
 //! A server that vanished without a FIN is found by the TCP manager's kernel
 //! keepalive, or by the pool's `idle_timeout`.
 //!
-//! # A stale connection is sent again, once
+//! # A request that meets a stale connection is sent again
 //!
 //! Through [`HttpService`](super::service::HttpService), a request that
 //! fails on a *reused* connection because the server had closed it (hyper's
 //! "connection closed before message completed", a reset, a connection gone
 //! before the request was written), before any byte of a response, is sent
-//! once more on another connection when that is safe: hyper gave it back
-//! unwritten, or its method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT,
-//! DELETE) or it carries an `Idempotency-Key` header, and its body can be
-//! replayed (`Full<Bytes>`, `Empty<Bytes>`, `String`). Never after a failure
-//! on a fresh connection, never a second time; each retry is counted
+//! again on another connection when that is safe: hyper gave it back
+//! unwritten, or (Go's `isReplayable`) its method is GET, HEAD, OPTIONS or
+//! TRACE or it carries an `Idempotency-Key` or `X-Idempotency-Key` header,
+//! and its body can be replayed (`Full<Bytes>`, `Empty<Bytes>`, `String`).
+//! Again while each attempt meets a reused connection that turns out
+//! closed (when every idle connection went stale together, each is retired
+//! in turn and the request ends on a fresh dial); never after a failure on
+//! a fresh connection. Each retry is counted
 //! ([`HttpService::retries`](super::service::Http2Service::retries)). A
 //! request that may not be sent again fails with
 //! [`ServiceError::NotRetried`](super::service::ServiceError::NotRetried),
-//! which says so and why. This is Go's `shouldRetryRequest`.
+//! which says so and why. This is Go's `shouldRetryRequest` and its
+//! `roundTrip` loop.
+//!
+//! **Send through the service**, not through a connection checked out by
+//! hand: [`Http1Conn::send_request`] cannot retry. The race above is not
+//! rare (a server's keep-alive timeout, `keepalive_requests`, a restart),
+//! and when hyper drops a request it could not write, the caller does not
+//! get it back to send elsewhere. Check a connection out yourself only for
+//! what the service cannot do (an upgrade, a request that must go on one
+//! known connection), and be ready to retry there.
 //!
 //! # Both versions: [`AutoManager`]
 //!
@@ -100,8 +112,9 @@
 //! use bytes::Bytes;
 //! use connpool::Pool;
 //! use connpool::managers::http1::Http1Manager;
-//! use connpool::managers::Origin;
+//! use connpool::managers::service::HttpService;
 //! use http_body_util::{BodyExt, Full};
+//! use tower::{Service, ServiceExt};
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -112,12 +125,13 @@
 //!     .build()
 //!     .await?;
 //!
-//! let api = Origin::from("http://127.0.0.1:8080");
-//! let mut conn = pool.get_for(&api).await?;
-//! // A path alone is enough: `Host` comes from the origin.
-//! let request = http::Request::get("/health").body(Full::new(Bytes::new()))?;
-//! let response = conn.send_request(request).await?;
-//! // Read the body to its end before the connection goes back.
+//! // Each request goes to its URI's origin; a stale connection's request
+//! // is sent again (see above). Cheap to clone, one per task.
+//! let mut client = HttpService::by_authority(pool);
+//! let request = http::Request::get("http://127.0.0.1:8080/health")
+//!     .body(Full::new(Bytes::new()))?;
+//! let response = client.ready().await?.call(request).await?;
+//! // The connection goes back when the body ends.
 //! let body = response.into_body().collect().await?.to_bytes();
 //! println!("{body:?}");
 //! # Ok(())

@@ -25,7 +25,7 @@
 //! connection itself: it goes back when the response body was read to its
 //! end, and a body dropped before its end closes it (its unread bytes would
 //! be the next request's response). A request that met a connection the
-//! server had closed while it was idle is sent once more on another, when
+//! server had closed while it was idle is sent again on another, when
 //! that is safe (the rules: [`Http2Service::retries`]).
 //!
 //! Two ways to pick the connection's key, an [`Origin`]:
@@ -231,21 +231,25 @@ impl<M: HttpManager> Http2Service<M> {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    /// Requests sent a second time, through this service and its clones,
-    /// because their first connection turned out closed by the server.
+    /// Requests sent again, through this service and its clones, because
+    /// the connection they were sent on turned out closed by the server.
     ///
-    /// Go's `shouldRetryRequest`: a request is sent once more, on another
+    /// Go's `shouldRetryRequest`: a request is sent again, on another
     /// connection, when it failed on a connection lent exclusively and
     /// *reused* (not fresh), because the connection was closed (hyper's
     /// incomplete message, a canceled or closed dispatch, a reset, a broken
     /// pipe or an early EOF) before any response came, and it is safe to
-    /// send twice: hyper gave it back unwritten, or its method is idempotent
-    /// (GET, HEAD, OPTIONS, TRACE, PUT, DELETE) or it carries an
-    /// `Idempotency-Key` header, and its body can be replayed (a
-    /// `Full<Bytes>`, `Empty<Bytes>` or `String` body, cloned cheaply; the
-    /// copy has the method, URI, version and headers, not the extensions).
-    /// Never a second time. A request that may not be sent again fails
-    /// with [`ServiceError::NotRetried`], which says why.
+    /// send twice: hyper gave it back unwritten, or (Go's `isReplayable`)
+    /// its method is GET, HEAD, OPTIONS or TRACE or it carries an
+    /// `Idempotency-Key` or `X-Idempotency-Key` header, and its body can
+    /// be replayed (a `Full<Bytes>`, `Empty<Bytes>` or `String` body,
+    /// cloned cheaply; the copy has the method, URI, version and headers,
+    /// not the extensions). Again for as long as each attempt meets a
+    /// reused connection that turns out closed (each is retired), so a
+    /// request that finds every idle connection stale ends on a fresh
+    /// dial; a failure on a fresh connection is the caller's. A request
+    /// that may not be sent again fails with [`ServiceError::NotRetried`],
+    /// which says why.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
@@ -315,34 +319,33 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
         let retries = Arc::clone(&self.retries);
         Box::pin(async move {
             let key = key?;
-            let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
-            // Only an exclusively lent connection lent before can be stale
-            // in the way a retry cures (see `retry`).
-            let reused = !Pooled::is_shared(&conn) && Pooled::uses(&conn) > 1;
-            let replay = reused.then(|| retry::replay(&request));
-            let (error, unsent) = match send(&mut conn, request).await {
-                Ok(response) => return Ok(response.map(|b| PooledBody::new(b, conn, in_flight))),
-                Err(failed) => failed,
-            };
-            if !reused || !retry::is_stale(&error) {
-                return Err(ServiceError::Request(error));
-            }
-            let again = match (unsent, replay) {
-                (Some(request), _) => request,
-                (None, Some(Ok(request))) => request,
-                (None, Some(Err(reason))) => {
-                    return Err(ServiceError::NotRetried { error, reason });
+            let mut request = request;
+            loop {
+                let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
+                // Only an exclusively lent connection lent before can be
+                // stale in the way a retry cures (see `retry`).
+                let reused = !Pooled::is_shared(&conn) && Pooled::uses(&conn) > 1;
+                let replay = reused.then(|| retry::replay(&request));
+                let (error, unsent) = match send(&mut conn, request).await {
+                    Ok(response) => {
+                        return Ok(response.map(|b| PooledBody::new(b, conn, in_flight)));
+                    }
+                    Err(failed) => failed,
+                };
+                if !reused || !retry::is_stale(&error) {
+                    return Err(ServiceError::Request(error));
                 }
-                (None, None) => return Err(ServiceError::Request(error)),
-            };
-            Pooled::count_retry(&conn);
-            drop(conn);
-            retries.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
-            let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
-            match send(&mut conn, again).await {
-                Ok(response) => Ok(response.map(|b| PooledBody::new(b, conn, in_flight))),
-                Err((error, _)) => Err(ServiceError::Request(error)),
+                request = match (unsent, replay) {
+                    (Some(request), _) => request,
+                    (None, Some(Ok(request))) => request,
+                    (None, Some(Err(reason))) => {
+                        return Err(ServiceError::NotRetried { error, reason });
+                    }
+                    (None, None) => return Err(ServiceError::Request(error)),
+                };
+                Pooled::count_retry(&conn);
+                retries.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
             }
         })
     }

@@ -5,19 +5,23 @@
 //! keep-alive timeout, its `keepalive_requests`) while the close was still
 //! on its way: the request written into it fails with hyper's "connection
 //! closed before message completed", a reset, or no dispatch at all. Such
-//! a request is sent once more, on another connection, when all of these
-//! hold:
+//! a request is sent again, on another connection, when all of these hold:
 //!
 //! - the connection was **reused** (lent before): a fresh connection that
 //!   fails says something about the server, not about staleness;
 //! - the failure is a **closed connection** before any response arrived
 //!   ([`is_stale`]), not a timeout, a parse error or the body's own error;
 //! - the request is **safe to send twice**: hyper gave it back unwritten,
-//!   or its method is idempotent (GET, HEAD, OPTIONS, TRACE, PUT, DELETE)
-//!   or it carries an `Idempotency-Key` header, and its body can be
-//!   replayed ([`replay`]).
+//!   or it is replayable as Go's `isReplayable` says (GET, HEAD, OPTIONS,
+//!   TRACE, or any method with an `Idempotency-Key` or
+//!   `X-Idempotency-Key` header), with a body that can be sent again
+//!   ([`replay`]).
 //!
-//! Never a second time: the retry's own failure is the caller's.
+//! And again, as long as each attempt meets a reused connection that
+//! turns out closed: when every idle connection went stale together (a
+//! load balancer restarted), each is tried and retired in turn, and the
+//! request ends on a fresh dial. A failure on a fresh connection is the
+//! caller's. This is Go's `Transport.roundTrip` loop.
 
 use std::any::Any;
 use std::error::Error as StdError;
@@ -27,9 +31,9 @@ use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{Empty, Full};
 
-/// The header that makes any method safe to retry (IETF draft
-/// `httpapi-idempotency-key-header`, Stripe's and Go's convention).
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// The headers that make any method safe to retry (IETF draft
+/// `httpapi-idempotency-key-header`, Stripe's convention; Go accepts both).
+const IDEMPOTENCY_KEYS: [&str; 2] = ["idempotency-key", "x-idempotency-key"];
 
 /// Whether `error` says the connection was closed under the request before
 /// any response came: hyper's incomplete message, a canceled or closed
@@ -54,15 +58,20 @@ pub(super) fn is_stale(error: &hyper::Error) -> bool {
     false
 }
 
-/// A copy of `request` to send again if the first attempt meets a stale
-/// connection, or why it may not be: its method is not idempotent and it
-/// has no `Idempotency-Key`, or its body cannot be replayed (only bodies
-/// of type `Full<Bytes>`, `Empty<Bytes>` and `String` can, cheaply: `Bytes`
-/// are shared, not copied). The copy has the request's method, URI,
-/// version and headers, not its extensions.
+/// A copy of `request` to send again if an attempt meets a stale
+/// connection, or why it may not be: its method is not one Go replays and
+/// it has no `Idempotency-Key` (or `X-Idempotency-Key`), or its body cannot
+/// be replayed (only bodies of type `Full<Bytes>`, `Empty<Bytes>` and
+/// `String` can, cheaply: `Bytes` are shared, not copied). The copy has
+/// the request's method, URI, version and headers, not its extensions.
 pub(super) fn replay<B: 'static>(request: &Request<B>) -> Result<Request<B>, &'static str> {
-    if !is_idempotent(request.method()) && !request.headers().contains_key(IDEMPOTENCY_KEY) {
-        return Err("its method is not idempotent and it carries no Idempotency-Key header");
+    let keyed = IDEMPOTENCY_KEYS
+        .iter()
+        .any(|k| request.headers().contains_key(*k));
+    if !is_replayable(request.method()) && !keyed {
+        return Err(
+            "its method is not GET, HEAD, OPTIONS or TRACE and it carries no Idempotency-Key header",
+        );
     }
     let body = clone_body(request.body()).ok_or("its body cannot be replayed")?;
     let mut copy = Request::new(body);
@@ -73,10 +82,12 @@ pub(super) fn replay<B: 'static>(request: &Request<B>) -> Result<Request<B>, &'s
     Ok(copy)
 }
 
-fn is_idempotent(method: &Method) -> bool {
+/// Go's `isReplayable` methods: the safe ones. PUT and DELETE are
+/// idempotent too (RFC 9110), but carry effects Go does not repeat unasked.
+fn is_replayable(method: &Method) -> bool {
     matches!(
         *method,
-        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
     )
 }
 
@@ -110,17 +121,22 @@ mod tests {
         let get = request(Method::GET, Full::new(Bytes::from_static(b"x")));
         let copy = replay(&get).expect("replayable");
         assert_eq!(copy.method(), Method::GET);
-        assert!(replay(&request(Method::DELETE, Empty::<Bytes>::new())).is_ok());
-        assert!(replay(&request(Method::PUT, String::from("x"))).is_ok());
+        assert!(replay(&request(Method::HEAD, Empty::<Bytes>::new())).is_ok());
+        assert!(replay(&request(Method::OPTIONS, String::from("x"))).is_ok());
     }
 
     #[test]
-    fn post_only_with_an_idempotency_key() {
-        let mut post = request(Method::POST, Full::new(Bytes::new()));
-        assert!(replay(&post).unwrap_err().contains("not idempotent"));
-        post.headers_mut()
-            .insert(IDEMPOTENCY_KEY, http::HeaderValue::from_static("k1"));
-        assert_eq!(replay(&post).unwrap().headers()[IDEMPOTENCY_KEY], "k1");
+    fn other_methods_only_with_an_idempotency_key() {
+        for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
+            for key in IDEMPOTENCY_KEYS {
+                let mut unsafe_ = request(method.clone(), Full::new(Bytes::new()));
+                assert!(replay(&unsafe_).unwrap_err().contains("Idempotency-Key"));
+                unsafe_
+                    .headers_mut()
+                    .insert(key, http::HeaderValue::from_static("k1"));
+                assert_eq!(replay(&unsafe_).unwrap().headers()[key], "k1");
+            }
+        }
     }
 
     #[test]

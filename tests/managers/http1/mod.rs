@@ -16,12 +16,15 @@ use connpool::managers::http1::{Http1Conn, Http1Manager};
 use connpool::managers::service::{HttpService, ServiceError};
 use connpool::{CloseReason, Pool};
 use http_body_util::{BodyExt, Full};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
 use crate::support::closed_for;
 use crate::support::nginx::Nginx;
+use scripted::{Reply, Scripted, ok};
+
+mod retry;
+mod scripted;
 
 type Svc = HttpService<Http1Manager>;
 
@@ -168,177 +171,7 @@ async fn nginx_keepalive_timeout_race_fails_no_idempotent_request() {
     assert!(retries as usize <= TASKS * REQUESTS);
 }
 
-// ---- scripted servers ----
-
-/// What a scripted server does with the `req`-th request (from 0) on its
-/// `conn`-th connection (from 0).
-#[derive(Clone)]
-enum Reply {
-    /// Writes this response and keeps the connection.
-    Send(String),
-    /// Writes this response, then closes (without saying so).
-    SendAndClose(String),
-    /// Reads the request, then closes without a byte of response.
-    Drop,
-}
-
-/// A 200 response with `headers` (each ending in `\r\n`) and `body`.
-fn ok(headers: &str, body: &str) -> String {
-    format!(
-        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{headers}\r\n{body}",
-        body.len()
-    )
-}
-
-struct Scripted {
-    addr: std::net::SocketAddr,
-    accepted: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Scripted {
-    async fn start(script: fn(usize, usize) -> Reply) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        let task = tokio::spawn(async move {
-            loop {
-                let (stream, _) = listener.accept().await.unwrap();
-                let conn = count.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(serve(stream, conn, script));
-            }
-        });
-        Scripted { addr, accepted, task }
-    }
-
-    fn accepted(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
-    }
-}
-
-async fn serve(stream: TcpStream, conn: usize, script: fn(usize, usize) -> Reply) {
-    let mut stream = BufReader::new(stream);
-    for req in 0.. {
-        // The request head, then its body by content-length.
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            if stream.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if line == "\r\n" {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        if stream.read_exact(&mut body).await.is_err() {
-            return;
-        }
-        match script(conn, req) {
-            Reply::Send(r) => {
-                if stream.get_mut().write_all(r.as_bytes()).await.is_err() {
-                    return;
-                }
-            }
-            Reply::SendAndClose(r) => {
-                let _ = stream.get_mut().write_all(r.as_bytes()).await;
-                return;
-            }
-            Reply::Drop => return,
-        }
-    }
-}
-
-/// Answers the first request of each connection with its connection's
-/// number, drops every later one: each reused connection is stale.
-fn stale_after_one(conn: usize, req: usize) -> Reply {
-    match req {
-        0 => Reply::Send(ok("", &format!("conn {conn}"))),
-        _ => Reply::Drop,
-    }
-}
-
-#[tokio::test]
-async fn a_get_on_a_stale_connection_is_sent_again_on_another() {
-    let server = Scripted::start(stale_after_one).await;
-    let mut svc = Svc::new(pool().await, server.addr);
-    assert_eq!(call(&mut svc, get("/")).await.unwrap(), "conn 0");
-    // Connection 0 is reused, the server drops the request: sent again on a
-    // new connection.
-    assert_eq!(call(&mut svc, get("/")).await.unwrap(), "conn 1");
-    assert_eq!(svc.retries(), 1);
-    assert_eq!(
-        svc.pool().state().counters.retries,
-        1,
-        "in the pool's counters too"
-    );
-    assert_eq!(server.accepted(), 2);
-}
-
-#[tokio::test]
-async fn a_post_on_a_stale_connection_fails_clearly_and_is_not_sent_again() {
-    let server = Scripted::start(stale_after_one).await;
-    let mut svc = Svc::new(pool().await, server.addr);
-    assert_eq!(call(&mut svc, post("/")).await.unwrap(), "conn 0");
-    let e = call(&mut svc, post("/")).await.unwrap_err();
-    assert!(matches!(e, ServiceError::NotRetried { .. }), "{e:?}");
-    let message = e.to_string();
-    assert!(
-        message.contains("reused connection the server had closed")
-            && message.contains("not idempotent"),
-        "{message}"
-    );
-    assert_eq!(svc.retries(), 0);
-    assert_eq!(server.accepted(), 1, "no second connection: not sent again");
-    // With an Idempotency-Key it is.
-    let mut keyed = post("/");
-    keyed
-        .headers_mut()
-        .insert("idempotency-key", http::HeaderValue::from_static("k1"));
-    assert_eq!(call(&mut svc, post("/")).await.unwrap(), "conn 1");
-    assert_eq!(call(&mut svc, keyed).await.unwrap(), "conn 2");
-    assert_eq!(svc.retries(), 1);
-}
-
-#[tokio::test]
-async fn a_retry_is_sent_once_never_twice() {
-    let server = Scripted::start(stale_after_one).await;
-    let pool = pool().await;
-    let dest = Origin::from(server.addr);
-    // Two idle connections, each used once: both stale.
-    let (mut a, mut b) = (
-        pool.get_for(&dest).await.unwrap(),
-        pool.get_for(&dest).await.unwrap(),
-    );
-    exchange(&mut a).await;
-    exchange(&mut b).await;
-    drop((a, b));
-    let mut svc = Svc::new(pool, dest);
-    let e = call(&mut svc, get("/")).await.unwrap_err();
-    assert!(matches!(e, ServiceError::Request(_)), "{e:?}");
-    assert_eq!(svc.retries(), 1);
-    assert_eq!(server.accepted(), 2, "the retry took the other idle one");
-}
-
-#[tokio::test]
-async fn a_failure_on_a_fresh_connection_is_not_retried() {
-    let server = Scripted::start(|_, _| Reply::Drop).await;
-    let mut svc = Svc::new(pool().await, server.addr);
-    let e = call(&mut svc, get("/")).await.unwrap_err();
-    assert!(matches!(e, ServiceError::Request(_)), "{e:?}");
-    assert_eq!(svc.retries(), 0);
-    assert_eq!(server.accepted(), 1);
-}
+// ---- scripted servers: keep-alive ----
 
 #[tokio::test]
 async fn connection_close_and_http10_retire_the_connection() {
@@ -359,6 +192,47 @@ async fn connection_close_and_http10_retire_the_connection() {
         assert_eq!(closed_for(&pool, CloseReason::Broken), 3);
         assert_eq!(svc.retries(), 0);
     }
+}
+
+/// A request that says `Connection: close` ends its connection (hyper
+/// closes it after the response): the connection is never lent again, so
+/// the next request never meets a connection hyper is closing.
+#[tokio::test]
+async fn a_request_saying_close_retires_its_connection() {
+    // The server keeps every connection: only the request says to close.
+    let server = Scripted::start(|_, _| Reply::Send(ok("", "ok"))).await;
+    let pool = pool().await;
+    let dest = Origin::from(server.addr);
+    for version in [http::Version::HTTP_11, http::Version::HTTP_10] {
+        let mut conn = pool.get_for(&dest).await.unwrap();
+        let mut request = get("/");
+        if version == http::Version::HTTP_11 {
+            request.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        *request.version_mut() = version;
+        let response = conn.send_request(request).await.unwrap();
+        response.into_body().collect().await.unwrap();
+        assert!(!conn.is_reusable(), "{version:?}");
+    }
+    assert_eq!(closed_for(&pool, CloseReason::Broken), 2);
+    assert_eq!(pool.state().idle, 0);
+
+    // Through the service, many in a row: each on a connection of its own,
+    // none failing.
+    let mut svc = Svc::new(pool.clone(), server.addr);
+    for _ in 0..50 {
+        let mut request = get("/");
+        request.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
+        assert_eq!(call(&mut svc, request).await.unwrap(), "ok");
+    }
+    assert_eq!(server.accepted(), 52);
+    assert_eq!(svc.retries(), 0);
 }
 
 #[tokio::test]
