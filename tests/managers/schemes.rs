@@ -20,8 +20,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
-use tower::{Service, ServiceExt};
 
+use super::http1::{call, get};
 use crate::support::tls::Ca;
 
 /// A plaintext HTTP/1.1 server: every connection it accepts and every
@@ -61,26 +61,6 @@ impl Plain {
     }
 }
 
-fn get(uri: &str) -> http::Request<Full<Bytes>> {
-    http::Request::get(uri)
-        .body(Full::new(Bytes::new()))
-        .unwrap()
-}
-
-/// One request through `svc`, its body read to the end.
-async fn call(
-    svc: &mut HttpService<Http1Manager>,
-    uri: &str,
-) -> Result<String, ServiceError<Http1Error>> {
-    let response = svc.ready().await?.call(get(uri)).await?;
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(ServiceError::Request)?;
-    Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
-}
-
 /// The pool's error under a service error: the manager's, from the dial.
 fn dial_error(e: &ServiceError<Http1Error>) -> &Http1Error {
     match e {
@@ -101,7 +81,7 @@ async fn an_https_uri_over_a_plaintext_manager_is_refused_before_any_byte() {
 
     let e = call(
         &mut by_authority,
-        &format!("https://127.0.0.1:{port}/secret"),
+        get(&format!("https://127.0.0.1:{port}/secret")),
     )
     .await
     .unwrap_err();
@@ -114,15 +94,21 @@ async fn an_https_uri_over_a_plaintext_manager_is_refused_before_any_byte() {
 
     // A fixed route does not make an https request plaintext either.
     let mut fixed = HttpService::new(pool.clone(), server.addr);
-    let e = call(&mut fixed, &format!("https://127.0.0.1:{port}/also-secret"))
-        .await
-        .unwrap_err();
+    let e = call(
+        &mut fixed,
+        get(&format!("https://127.0.0.1:{port}/also-secret")),
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(dial_error(&e), Http1Error::NoTls { .. }), "{e:?}");
 
     // The same server over http: served, and the first thing it ever saw.
-    let body = call(&mut by_authority, &format!("http://127.0.0.1:{port}/plain"))
-        .await
-        .unwrap();
+    let body = call(
+        &mut by_authority,
+        get(&format!("http://127.0.0.1:{port}/plain")),
+    )
+    .await
+    .unwrap();
     assert_eq!(body, "plain");
     assert_eq!(server.seen(), ["accepted", "/plain"]);
 }
@@ -139,10 +125,10 @@ async fn with_tls_configured_the_scheme_still_decides() {
     let pool = Pool::builder(manager).build().await.unwrap();
     let mut svc = HttpService::by_authority(pool.clone());
 
-    let body = call(&mut svc, &format!("{secure}/")).await.unwrap();
+    let body = call(&mut svc, get(&format!("{secure}/"))).await.unwrap();
     assert_eq!(body, "http/1.1 HTTP/1.1");
     let plain_uri = format!("http://127.0.0.1:{}/plain", plain.addr.port());
-    assert_eq!(call(&mut svc, &plain_uri).await.unwrap(), "plain");
+    assert_eq!(call(&mut svc, get(&plain_uri)).await.unwrap(), "plain");
     assert_eq!(plain.seen(), ["accepted", "/plain"]);
 
     // `http` to the TLS server's own host and port: its own key, dialed in
@@ -150,7 +136,7 @@ async fn with_tls_configured_the_scheme_still_decides() {
     // connection idle beside it is not lent to it.
     let https_key = secure.clone();
     let http_key = Origin::http(secure.destination().clone());
-    assert!(call(&mut svc, &format!("{http_key}/")).await.is_err());
+    assert!(call(&mut svc, get(&format!("{http_key}/"))).await.is_err());
     assert_eq!(pool.key_state(&https_key).unwrap().open, 1);
     assert_eq!(pool.key_state(&https_key).unwrap().idle, 1);
     assert_eq!(pool.state().counters.dials, 3);

@@ -26,7 +26,7 @@ use scripted::{Reply, Scripted, ok};
 mod retry;
 mod scripted;
 
-type Svc = HttpService<Http1Manager>;
+pub(super) type Svc = HttpService<Http1Manager>;
 
 async fn pool() -> Pool<Http1Manager> {
     Pool::builder(Http1Manager::new())
@@ -37,7 +37,7 @@ async fn pool() -> Pool<Http1Manager> {
         .unwrap()
 }
 
-fn get(path: &str) -> http::Request<Full<Bytes>> {
+pub(super) fn get(path: &str) -> http::Request<Full<Bytes>> {
     http::Request::get(path)
         .body(Full::new(Bytes::new()))
         .unwrap()
@@ -50,7 +50,7 @@ fn post(path: &str) -> http::Request<Full<Bytes>> {
 }
 
 /// One request through the service, its body read to the end.
-async fn call(
+pub(super) async fn call(
     svc: &mut Svc,
     request: http::Request<Full<Bytes>>,
 ) -> Result<String, ServiceError<connpool::managers::http1::Http1Error>> {
