@@ -28,7 +28,16 @@ pub const DEFAULT_KEEPALIVE_RETRIES: u32 = 3;
 /// It complements the pool's own background keepalive (an app-level ping of
 /// idle pooled connections, see [`Ping`](super::Ping)): it also watches
 /// connections that are lent while their user waits on a read, and keeps NAT
-/// mappings of long-lived quiet connections alive. The kernel counts in whole seconds
+/// mappings of long-lived quiet connections alive.
+///
+/// A socket with data in flight is never probed: a write to a vanished
+/// peer would be retransmitted for TCP's own minutes (about 15 on Linux).
+/// So on Linux the same settings also set `TCP_USER_TIMEOUT` to
+/// `time + interval × retries` (90 s by default), as grpc-go does: a
+/// write unacknowledged for that long fails the connection, and the
+/// deadline a dead peer is found by is the same whether the connection
+/// was quiet or busy. (With both set, Linux closes an idle connection at
+/// that same point, so the probes' own verdict is unchanged.) The kernel counts in whole seconds
 /// (Windows in milliseconds): sub-second parts are dropped, and values are
 /// raised to at least 1 s (1 probe for `retries`), which every system accepts.
 ///
@@ -57,6 +66,17 @@ impl Default for TcpKeepaliveConfig {
 }
 
 impl TcpKeepaliveConfig {
+    /// `TCP_USER_TIMEOUT`: how long the probes take to declare a peer dead
+    /// (`time + interval × retries`, each raised as the kernel raises it).
+    #[cfg_attr(
+        not(any(target_os = "android", target_os = "fuchsia", target_os = "linux")),
+        allow(dead_code)
+    )]
+    pub(super) fn user_timeout(self) -> Duration {
+        let at_least_a_second = |d: Duration| d.max(Duration::from_secs(1));
+        at_least_a_second(self.time) + at_least_a_second(self.interval) * self.retries.max(1)
+    }
+
     #[allow(unused_mut)]
     pub(super) fn to_socket2(self) -> TcpKeepalive {
         let at_least_a_second = |d: Duration| d.max(Duration::from_secs(1));

@@ -20,7 +20,7 @@ use crate::manager::Manager;
 /// | setting | default | why |
 /// |---|---|---|
 /// | [`nodelay`](TcpManager::nodelay) | on | small request/response messages are not held back by Nagle |
-/// | [`keepalive`](TcpManager::keepalive) | 60 s / 10 s / 3 ([`TcpKeepaliveConfig`]) | a dead peer is found within 90 s, even on a lent connection |
+/// | [`keepalive`](TcpManager::keepalive) | 60 s / 10 s / 3 ([`TcpKeepaliveConfig`]), and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
 /// | [`with_ping`](TcpManager::with_ping) | [`NoPing`] | the protocol is unknown; pass a [`LinePing`](super::LinePing) or your [`Ping`] |
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
 ///
@@ -145,7 +145,10 @@ impl<P: Ping> TcpManager<P> {
     fn configure(&self, stream: &TcpStream) -> io::Result<()> {
         stream.set_nodelay(self.nodelay)?;
         if let Some(ka) = self.keepalive {
-            SockRef::from(stream).set_tcp_keepalive(&ka.to_socket2())?;
+            let sock = SockRef::from(stream);
+            sock.set_tcp_keepalive(&ka.to_socket2())?;
+            #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
+            sock.set_tcp_user_timeout(Some(ka.user_timeout()))?;
         }
         Ok(())
     }

@@ -20,6 +20,19 @@ use super::echo_server;
     target_os = "freebsd"
 ))]
 async fn options_of<P: Ping>(manager: TcpManager<P>) -> (bool, bool, Option<(u64, u64, u32)>) {
+    options_and_user_timeout(manager).await.0
+}
+
+/// The socket options, and `TCP_USER_TIMEOUT` where the system has it.
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "freebsd"
+))]
+async fn options_and_user_timeout<P: Ping>(
+    manager: TcpManager<P>,
+) -> ((bool, bool, Option<(u64, u64, u32)>), Option<Duration>) {
     let (_server, dest) = echo_server().await;
     let pool = Pool::builder(manager).build().await.unwrap();
     let conn = pool.get_for(&dest).await.unwrap();
@@ -33,9 +46,35 @@ async fn options_of<P: Ping>(manager: TcpManager<P>) -> (bool, bool, Option<(u64
             sock.tcp_keepalive_retries().unwrap(),
         )
     });
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let user_timeout = sock.tcp_user_timeout().unwrap();
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let user_timeout = None;
     drop(conn);
     pool.close().await;
-    (nodelay, keepalive, params)
+    ((nodelay, keepalive, params), user_timeout)
+}
+
+/// A write to a vanished peer fails when the keepalive probes would have
+/// declared it dead, not after TCP's own minutes of retransmission.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[tokio::test]
+async fn tcp_user_timeout_follows_the_keepalive_settings() {
+    let (_, defaults) = options_and_user_timeout(TcpManager::new()).await;
+    assert_eq!(defaults, Some(Duration::from_secs(90)), "60 s + 3 × 10 s");
+    let custom = TcpManager::new().keepalive(TcpKeepaliveConfig {
+        time: Duration::from_secs(2),
+        interval: Duration::from_millis(500),
+        retries: 2,
+    });
+    let (_, custom) = options_and_user_timeout(custom).await;
+    assert_eq!(
+        custom,
+        Some(Duration::from_secs(4)),
+        "2 s + 2 × 1 s (raised)"
+    );
+    let (_, off) = options_and_user_timeout(TcpManager::new().keepalive(None)).await;
+    assert_eq!(off, None, "keepalive off: the system's");
 }
 
 // (3) The options are really set: read back from the socket.
