@@ -9,6 +9,8 @@ mod support;
 
 #[cfg(feature = "balance")]
 mod balance;
+#[cfg(feature = "http1")]
+mod deadlines;
 mod errors;
 #[cfg(feature = "grpc")]
 mod grpc;

@@ -9,11 +9,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::{Request, Response};
+use std::time::Duration;
+
+use http::{HeaderMap, Request, Response};
 use tonic::{Code, Status};
 
 use crate::managers::Origin;
-use crate::managers::service::{BodyOf, Http2Service, HttpManager, PooledBody, ServiceError};
+use crate::managers::service::{
+    BodyOf, Http2Service, HttpManager, PooledBody, RequestTimeout, ServiceError,
+};
 use crate::{Error, Pool};
 
 /// The code of a call that failed through the pool (the message is the
@@ -27,12 +31,14 @@ use crate::{Error, Pool};
 /// | the pool is closed ([`Error::Closed`]) | `CANCELLED` | grpc-go's "the client connection is closing" |
 /// | the request failed on its connection (or on a reused one the server had closed, and was not sent again) | by HTTP/2 reset reason, as tonic maps it (`REFUSED_STREAM`: `UNAVAILABLE`, `CANCEL`: `CANCELLED`, `ENHANCE_YOUR_CALM`: `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY`: `PERMISSION_DENIED`, other reasons: `INTERNAL`); the connection closed or timed out under it: `UNAVAILABLE` | the same |
 /// | a request URI without an authority (a service routing by authority) | `INVALID_ARGUMENT` | |
+/// | the call's deadline passed (`grpc-timeout`, [`Http2Service::timeout`]) | `DEADLINE_EXCEEDED` | grpc-go's (tonic's own timeout gives `CANCELLED`) |
 pub fn status_of<E: fmt::Display>(e: &ServiceError<E>) -> Status {
     let code = match e {
         ServiceError::Pool(Error::Closed) => Code::Cancelled,
         ServiceError::Pool(_) => Code::Unavailable,
         ServiceError::Request(e) | ServiceError::NotRetried { error: e, .. } => request_code(e),
         ServiceError::NoAuthority(_) => Code::InvalidArgument,
+        ServiceError::TimedOut { .. } => Code::DeadlineExceeded,
     };
     Status::new(code, e.to_string())
 }
@@ -148,8 +154,59 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for GrpcService<M> {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, request: Request<BodyOf<M>>) -> Self::Future {
+    /// The call's `grpc-timeout` (tonic's `Request::set_timeout`) is its
+    /// deadline, with the service's own and a [`RequestTimeout`]: the
+    /// shortest applies, and past it the call fails `DEADLINE_EXCEEDED`.
+    fn call(&mut self, mut request: Request<BodyOf<M>>) -> Self::Future {
+        if let Some(grpc) = grpc_timeout(request.headers()) {
+            let own = request.extensions().get::<RequestTimeout>().map(|t| t.0);
+            let limit = own.map_or(grpc, |own| own.min(grpc));
+            request.extensions_mut().insert(RequestTimeout(limit));
+        }
         let call = self.inner.call(request);
         Box::pin(async move { call.await.map_err(|e| status_of(&e)) })
+    }
+}
+
+/// The `grpc-timeout` header's duration (gRPC over HTTP/2: at most eight
+/// digits and a unit, `H`, `M`, `S`, `m`, `u` or `n`); `None` if absent or
+/// malformed (as grpc-go, which then sends the call without a deadline).
+fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_values() {
+        let of = |v: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(v));
+            grpc_timeout(&headers)
+        };
+        assert_eq!(of("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(of("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(of("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(of("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        for bad in ["", "S", "3", "3s", "123456789S", "-1S", "1.5S"] {
+            assert_eq!(of(bad), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout(&HeaderMap::new()), None);
     }
 }

@@ -102,7 +102,7 @@
 //! | `MaxIdleConnsPerHost` (2) | `pool_max_idle_per_host` (no limit) | [`max_idle_per_key`](crate::Builder::max_idle_per_key) (default min(`max_open_per_key`, `max_idle`)) |
 //! | `MaxConnsPerHost` (no limit) | — | [`max_open_per_key`](crate::Builder::max_open_per_key), under the pool-wide [`max_open`](crate::Builder::max_open) (default 100); getters over it wait in a FIFO queue, bounded by [`checkout_timeout`](crate::Builder::checkout_timeout) |
 //! | `IdleConnTimeout` (90 s) | `pool_idle_timeout` (90 s) | [`idle_timeout`](crate::Builder::idle_timeout) (90 s), and per connection the server's `Keep-Alive: timeout` |
-//! | `ResponseHeaderTimeout` (none) | — / `timeout` (whole request) | not the pool's: `tokio::time::timeout` or tower's `TimeoutLayer` around the call; the pool bounds the checkout and the dial |
+//! | `Client.Timeout` (none) | — / `timeout` (whole request, body included) | [`HttpService::timeout`](super::service::Http2Service::timeout), and per request [`RequestTimeout`](super::service::RequestTimeout): checkout, request, response and body; a connection left mid-exchange is closed |
 //! | `TLSHandshakeTimeout` (10 s) | — / `connect_timeout` | [`connect_timeout`](crate::Builder::connect_timeout) (10 s) bounds the TCP dial and the TLS handshake together |
 //! | `DisableKeepAlives` | `pool_max_idle_per_host(0)` | [`max_uses(1)`](crate::Builder::max_uses) |
 //! | `ForceAttemptHTTP2` | `http2_only` / negotiated by ALPN | [`AutoManager`] (ALPN `h2`, then `http/1.1`) |

@@ -2,30 +2,56 @@
 //! pool until it ends.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use tokio::time::Sleep;
 
-use super::{HttpConnection, HttpManager, InFlight};
-use crate::Pooled;
+use super::{HttpConnection, HttpManager, InFlight, ServiceError};
+use crate::{Manager, Pooled};
 
 /// The body of a response from [`Http2Service`](super::Http2Service): hyper's
 /// body, plus the pooled handle its request borrowed. The handle goes back
 /// to the pool when the body ends (its last frame, or an error) or is
 /// dropped, so the stream's slot on the connection is counted exactly as
 /// long as the stream is open.
+///
+/// The call's deadline, if it has one, holds for the body too: past it,
+/// the body fails with [`ServiceError::TimedOut`] and gives its connection
+/// back unfinished (an HTTP/1.1 connection is then closed, not reused).
 pub struct PooledBody<M: HttpManager> {
     body: Incoming,
     conn: Option<(Pooled<'static, M>, InFlight)>,
+    /// The call's deadline and its length, while the body holds its
+    /// connection.
+    deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+    /// The deadline passed: the body says so once, then ends.
+    expired: bool,
 }
 
 impl<M: HttpManager> PooledBody<M> {
-    pub(super) fn new(body: Incoming, conn: Pooled<'_, M>, call: InFlight) -> Self {
-        let conn = (!body.is_end_stream()).then(|| (Pooled::into_owned(conn), call));
-        Self { body, conn }
+    pub(super) fn new(
+        body: Incoming,
+        conn: Pooled<'_, M>,
+        call: InFlight,
+        deadline: Option<(tokio::time::Instant, Duration)>,
+    ) -> Self {
+        let open = !body.is_end_stream();
+        let conn = open.then(|| (Pooled::into_owned(conn), call));
+        let deadline = deadline
+            .filter(|_| open)
+            .map(|(at, after)| (Box::pin(tokio::time::sleep_until(at)), after));
+        Self {
+            body,
+            conn,
+            deadline,
+            expired: false,
+        }
     }
 
     /// Whether the body still holds its connection's place (it has not
@@ -37,13 +63,26 @@ impl<M: HttpManager> PooledBody<M> {
 
 impl<M: HttpManager> Body for PooledBody<M> {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = ServiceError<<M as Manager>::Error>;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
+        if this.expired {
+            return Poll::Ready(None);
+        }
+        if let Some((sleep, after)) = &mut this.deadline
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            let after = *after;
+            // Given back unfinished: not reused if HTTP/1.1.
+            this.conn = None;
+            this.deadline = None;
+            this.expired = true;
+            return Poll::Ready(Some(Err(ServiceError::TimedOut { after })));
+        }
         let frame = Pin::new(&mut this.body).poll_frame(cx);
         let (ended, clean) = match &frame {
             Poll::Ready(None) => (true, true),
@@ -60,12 +99,13 @@ impl<M: HttpManager> Body for PooledBody<M> {
             // A connection-level failure shows on the connection itself,
             // which the pool checks (`is_broken`) when the handle returns.
             this.conn = None;
+            this.deadline = None;
         }
-        frame
+        frame.map_err(ServiceError::Request)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
+        self.expired || self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -3,10 +3,12 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 use crate::managers::http2::Http2Error;
 
-/// Why a call through [`Http2Service`](super::Http2Service) failed. Each
+/// Why a call through [`Http2Service`](super::Http2Service) failed, or the
+/// reading of its response body ([`PooledBody`](super::PooledBody)). Each
 /// cause is written into the message, so [`source`](StdError::source) is the
 /// cause's own source (the crate's rule: see [`crate::Error`]).
 #[derive(Debug)]
@@ -15,8 +17,17 @@ pub enum ServiceError<E = Http2Error> {
     /// No connection: the pool's error (a failed dial, the checkout
     /// deadline, backoff, a closed pool).
     Pool(crate::Error<E>),
-    /// The request failed on its connection.
+    /// The request failed on its connection (or its response body did).
     Request(hyper::Error),
+    /// The call's deadline ([`Http2Service::timeout`](super::Http2Service::timeout),
+    /// a [`RequestTimeout`](super::RequestTimeout), gRPC's `grpc-timeout`)
+    /// passed before the response (or its body) ended. An HTTP/1.1
+    /// connection it was on is closed, never lent again (its late response
+    /// would be the next request's); on HTTP/2 the stream is reset.
+    TimedOut {
+        /// The deadline, from the call.
+        after: Duration,
+    },
     /// The request failed on a reused connection the server had closed
     /// (see [`Http2Service::retries`](super::Http2Service::retries)), and
     /// was not sent again: `reason` says why not.
@@ -46,6 +57,12 @@ impl<E: fmt::Display> fmt::Display for ServiceError<E> {
         match self {
             ServiceError::Pool(e) => e.fmt(f),
             ServiceError::Request(e) => write!(f, "HTTP request failed: {e}"),
+            ServiceError::TimedOut { after } => {
+                write!(
+                    f,
+                    "HTTP request timed out: no complete response within its deadline of {after:?}"
+                )
+            }
             ServiceError::NotRetried { error, reason } => write!(
                 f,
                 "HTTP request failed on a reused connection the server had closed ({error}); not sent again: {reason}"
@@ -63,7 +80,7 @@ impl<E: StdError + 'static> StdError for ServiceError<E> {
         match self {
             ServiceError::Pool(e) => e.source(),
             ServiceError::Request(e) | ServiceError::NotRetried { error: e, .. } => e.source(),
-            ServiceError::NoAuthority(_) => None,
+            ServiceError::NoAuthority(_) | ServiceError::TimedOut { .. } => None,
         }
     }
 }

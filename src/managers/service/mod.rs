@@ -21,6 +21,21 @@
 //! No connection escapes the pool through this service: the handle it
 //! borrows never leaves it, so every call is counted.
 //!
+//! # Deadlines
+//!
+//! A call can have a deadline, as reqwest's `timeout`: the service's own
+//! ([`Http2Service::timeout`]), a request's ([`RequestTimeout`] in its
+//! extensions), and through [`GrpcService`](super::grpc::GrpcService) the
+//! call's `grpc-timeout` (tonic's `Request::set_timeout`); the shortest
+//! applies. It bounds the whole call: the checkout (under the pool's own
+//! checkout deadline too), the request, the response head and the body;
+//! past it the call fails with [`ServiceError::TimedOut`], which names it.
+//! A connection the call leaves in the middle of an exchange is never lent
+//! in that state: an HTTP/1.1 one is closed (its late response would be
+//! the next request's), an HTTP/2 stream is reset. Without a deadline a
+//! call waits as long as its server does: give one to every call whose
+//! server might stop answering.
+//!
 //! Over connections lent exclusively (HTTP/1.1), the borrow is the
 //! connection itself: it goes back when the response body was read to its
 //! end, and a body dropped before its end closes it (its unread bytes would
@@ -78,6 +93,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::uri::Scheme;
 use http::{Request, Response, Uri};
@@ -149,6 +165,21 @@ impl<M> HttpManager for M where M: Manager<Key = Origin, Connection: HttpConnect
 /// The request body of `M`'s connections.
 pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
 
+/// A request's own deadline, in its extensions: the call through
+/// [`Http2Service`] fails with [`ServiceError::TimedOut`] if its response
+/// has not ended within it (the service's own
+/// [`timeout`](Http2Service::timeout), if shorter, applies instead).
+///
+/// ```
+/// use std::time::Duration;
+/// use connpool::managers::service::RequestTimeout;
+///
+/// let mut request = http::Request::get("http://127.0.0.1:8080/slow").body(()).unwrap();
+/// request.extensions_mut().insert(RequestTimeout(Duration::from_secs(2)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestTimeout(pub Duration);
+
 /// How [`Http2Service`] picks a request's key.
 #[derive(Clone, Debug)]
 enum Route {
@@ -172,6 +203,7 @@ pub struct Http2Service<M: HttpManager> {
     route: Route,
     in_flight: Arc<AtomicUsize>,
     retries: Arc<AtomicU64>,
+    timeout: Option<Duration>,
 }
 
 /// The service under the name that fits a pool of HTTP/1.1 connections (or
@@ -185,6 +217,7 @@ impl<M: HttpManager> Clone for Http2Service<M> {
             route: self.route.clone(),
             in_flight: Arc::clone(&self.in_flight),
             retries: Arc::clone(&self.retries),
+            timeout: self.timeout,
         }
     }
 }
@@ -193,6 +226,7 @@ impl<M: HttpManager> fmt::Debug for Http2Service<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http2Service")
             .field("route", &self.route)
+            .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
@@ -209,6 +243,7 @@ impl<M: HttpManager> Http2Service<M> {
             route: Route::To(origin.into()),
             in_flight: Arc::default(),
             retries: Arc::default(),
+            timeout: None,
         }
     }
 
@@ -223,7 +258,17 @@ impl<M: HttpManager> Http2Service<M> {
             route: Route::ByAuthority,
             in_flight: Arc::default(),
             retries: Arc::default(),
+            timeout: None,
         }
+    }
+
+    /// A deadline for every call, from [`call`](tower::Service::call) to
+    /// the end of its response body (as reqwest's `timeout`): see the
+    /// [module docs](self#deadlines). A request's [`RequestTimeout`] or
+    /// `grpc-timeout`, if shorter, applies instead. Default: none.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
     }
 
     /// Calls in flight through this service and its clones.
@@ -317,37 +362,62 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
         let key = self.key(request.uri());
         let in_flight = InFlight::start(&self.in_flight);
         let retries = Arc::clone(&self.retries);
+        let limit = match request.extensions().get::<RequestTimeout>() {
+            Some(RequestTimeout(own)) => Some(self.timeout.map_or(*own, |t| t.min(*own))),
+            None => self.timeout,
+        };
+        let Some(after) = limit else {
+            return Box::pin(exchange(pool, key, request, in_flight, retries, None));
+        };
+        let at = tokio::time::Instant::now() + after;
+        let call = exchange(pool, key, request, in_flight, retries, Some((at, after)));
         Box::pin(async move {
-            let key = key?;
-            let mut request = request;
-            loop {
-                let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
-                // Only an exclusively lent connection lent before can be
-                // stale in the way a retry cures (see `retry`).
-                let reused = !Pooled::is_shared(&conn) && Pooled::uses(&conn) > 1;
-                let replay = reused.then(|| retry::replay(&request));
-                let (error, unsent) = match send(&mut conn, request).await {
-                    Ok(response) => {
-                        return Ok(response.map(|b| PooledBody::new(b, conn, in_flight)));
-                    }
-                    Err(failed) => failed,
-                };
-                if !reused || !retry::is_stale(&error) {
-                    return Err(ServiceError::Request(error));
-                }
-                request = match (unsent, replay) {
-                    (Some(request), _) => request,
-                    (None, Some(Ok(request))) => request,
-                    (None, Some(Err(reason))) => {
-                        return Err(ServiceError::NotRetried { error, reason });
-                    }
-                    (None, None) => return Err(ServiceError::Request(error)),
-                };
-                Pooled::count_retry(&conn);
-                retries.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
-            }
+            tokio::time::timeout_at(at, call)
+                .await
+                .unwrap_or(Err(ServiceError::TimedOut { after }))
         })
+    }
+}
+
+/// One call: a connection for `key`, the request sent on it (again on
+/// another while it meets stale ones), the response with its body holding
+/// the connection. `deadline`: when the body must have ended.
+async fn exchange<M: HttpManager>(
+    pool: Pool<M>,
+    key: Result<Origin, ServiceError<M::Error>>,
+    request: Request<BodyOf<M>>,
+    in_flight: InFlight,
+    retries: Arc<AtomicU64>,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+) -> Result<Response<PooledBody<M>>, ServiceError<M::Error>> {
+    let key = key?;
+    let mut request = request;
+    loop {
+        let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
+        // Only an exclusively lent connection lent before can be
+        // stale in the way a retry cures (see `retry`).
+        let reused = !Pooled::is_shared(&conn) && Pooled::uses(&conn) > 1;
+        let replay = reused.then(|| retry::replay(&request));
+        let (error, unsent) = match send(&mut conn, request).await {
+            Ok(response) => {
+                return Ok(response.map(|b| PooledBody::new(b, conn, in_flight, deadline)));
+            }
+            Err(failed) => failed,
+        };
+        if !reused || !retry::is_stale(&error) {
+            return Err(ServiceError::Request(error));
+        }
+        request = match (unsent, replay) {
+            (Some(request), _) => request,
+            (None, Some(Ok(request))) => request,
+            (None, Some(Err(reason))) => {
+                return Err(ServiceError::NotRetried { error, reason });
+            }
+            (None, None) => return Err(ServiceError::Request(error)),
+        };
+        Pooled::count_retry(&conn);
+        retries.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
     }
 }
 

@@ -24,7 +24,7 @@ use crate::support::nginx::Nginx;
 use scripted::{Reply, Scripted, ok};
 
 mod retry;
-mod scripted;
+pub(crate) mod scripted;
 
 pub(super) type Svc = HttpService<Http1Manager>;
 
@@ -56,11 +56,7 @@ pub(super) async fn call(
 ) -> Result<String, ServiceError<connpool::managers::http1::Http1Error>> {
     let response = svc.ready().await?.call(request).await?;
     assert_eq!(response.status(), 200);
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(ServiceError::Request)?;
+    let body = response.into_body().collect().await?;
     Ok(String::from_utf8_lossy(&body.to_bytes()).into_owned())
 }
 

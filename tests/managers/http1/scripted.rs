@@ -10,25 +10,27 @@ use tokio::net::{TcpListener, TcpStream};
 /// What a scripted server does with the `req`-th request (from 0) on its
 /// `conn`-th connection (from 0).
 #[derive(Clone)]
-pub(super) enum Reply {
+pub(crate) enum Reply {
     /// Writes this response and keeps the connection.
     Send(String),
     /// Writes this response, then closes (without saying so).
     SendAndClose(String),
     /// Reads the request, then closes without a byte of response.
     Drop,
+    /// Reads the request, then neither answers nor closes: a frozen server.
+    Hang,
 }
 
 /// A 200 response with `headers` (each ending in `\r\n`) and `body`.
-pub(super) fn ok(headers: &str, body: &str) -> String {
+pub(crate) fn ok(headers: &str, body: &str) -> String {
     format!(
         "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n{headers}\r\n{body}",
         body.len()
     )
 }
 
-pub(super) struct Scripted {
-    pub(super) addr: std::net::SocketAddr,
+pub(crate) struct Scripted {
+    pub(crate) addr: std::net::SocketAddr,
     accepted: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -40,7 +42,7 @@ impl Drop for Scripted {
 }
 
 impl Scripted {
-    pub(super) async fn start(script: fn(usize, usize) -> Reply) -> Scripted {
+    pub(crate) async fn start(script: fn(usize, usize) -> Reply) -> Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -55,7 +57,7 @@ impl Scripted {
         Scripted { addr, accepted, task }
     }
 
-    pub(super) fn accepted(&self) -> usize {
+    pub(crate) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
 }
@@ -92,6 +94,7 @@ async fn serve(stream: TcpStream, conn: usize, script: fn(usize, usize) -> Reply
                 return;
             }
             Reply::Drop => return,
+            Reply::Hang => std::future::pending().await,
         }
     }
 }

@@ -1,0 +1,200 @@
+//! A deadline on every call through the services: the service's
+//! `timeout`, a request's `RequestTimeout`, gRPC's `grpc-timeout`. Against
+//! frozen servers (they read the request and never answer, or answer part
+//! of a body and stop): the call fails with `TimedOut`, naming its
+//! deadline, and no connection is lent again in the middle of an exchange.
+//! Real I/O on loopback with deadlines of a few hundred milliseconds: the
+//! servers never answer, so only the deadline can end a call.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use connpool::managers::http1::Http1Manager;
+use connpool::managers::http2::Http2Manager;
+use connpool::managers::service::{HttpService, RequestTimeout, ServiceError};
+use connpool::{CloseReason, Pool};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+use tower::{Service, ServiceExt};
+
+use super::http1::scripted::{Reply, Scripted, ok};
+use crate::support::closed_for;
+
+const DEADLINE: Duration = Duration::from_millis(200);
+
+fn get(uri: &str) -> http::Request<Full<Bytes>> {
+    http::Request::get(uri)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// An h2c server: `/` answers `hello`; `/partial` sends `first` and then
+/// nothing more, without ending; every other path never answers.
+async fn frozen_h2() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let service = service_fn(|req: hyper::Request<Incoming>| async move {
+                match req.uri().path() {
+                    "/" => {}
+                    "/partial" => {
+                        let (tx, rx) = tokio::sync::mpsc::channel(1);
+                        tx.send(Ok::<_, Infallible>(Frame::data(Bytes::from("first"))))
+                            .await
+                            .unwrap();
+                        // The sender lives on: the body never ends.
+                        tokio::spawn(async move {
+                            let _tx = tx;
+                            std::future::pending::<()>().await
+                        });
+                        let body = StreamBody::new(tokio_stream::wrappers::ReceiverStream::new(rx));
+                        return Ok::<_, Infallible>(hyper::Response::new(body.boxed()));
+                    }
+                    _ => std::future::pending().await,
+                }
+                Ok(hyper::Response::new(
+                    Full::new(Bytes::from("hello")).boxed(),
+                ))
+            });
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(socket), service),
+            );
+        }
+    });
+    addr
+}
+
+/// The first request on the first connection is never answered; every
+/// other is.
+fn frozen_first(conn: usize, req: usize) -> Reply {
+    match (conn, req) {
+        (0, 0) => Reply::Hang,
+        (c, _) => Reply::Send(ok("", &format!("conn {c}"))),
+    }
+}
+
+#[tokio::test]
+async fn http1_a_frozen_server_fails_the_call_at_its_deadline_and_its_connection_is_closed() {
+    let server = Scripted::start(frozen_first).await;
+    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let mut svc = HttpService::new(pool.clone(), server.addr).timeout(DEADLINE);
+    let e = svc.ready().await.unwrap().call(get("/")).await.unwrap_err();
+    assert!(
+        matches!(e, ServiceError::TimedOut { after } if after == DEADLINE),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("deadline of 200ms"), "{e}");
+    // The connection was left mid-exchange: closed, never lent again; the
+    // next call gets a new one and is answered.
+    let response = svc.ready().await.unwrap().call(get("/")).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "conn 1");
+    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(svc.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn http1_a_body_that_stops_fails_at_the_deadline() {
+    // Headers and three bytes of a ten-byte body, then nothing.
+    let server = Scripted::start(|_, _| {
+        Reply::Send("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc".to_owned())
+    })
+    .await;
+    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let mut svc = HttpService::new(pool.clone(), server.addr).timeout(DEADLINE);
+    let response = svc.ready().await.unwrap().call(get("/")).await.unwrap();
+    let mut body = response.into_body();
+    let e = loop {
+        match body.frame().await {
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => break e,
+            None => panic!("the body ended"),
+        }
+    };
+    assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+    assert!(!body.holds_connection());
+    assert!(body.frame().await.is_none(), "ended after its error");
+    drop(body);
+    pool.settled().await;
+    assert_eq!(closed_for(&pool, CloseReason::Broken), 1, "not reused");
+}
+
+#[tokio::test]
+async fn a_request_timeout_shorter_than_the_services_applies() {
+    let server = Scripted::start(|_, _| Reply::Hang).await;
+    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let mut svc = HttpService::new(pool, server.addr).timeout(Duration::from_secs(3600));
+    let mut request = get("/");
+    request.extensions_mut().insert(RequestTimeout(DEADLINE));
+    let e = svc.ready().await.unwrap().call(request).await.unwrap_err();
+    assert!(
+        matches!(e, ServiceError::TimedOut { after } if after == DEADLINE),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn http2_a_frozen_stream_fails_at_its_deadline_and_the_connection_serves_on() {
+    let addr = frozen_h2().await;
+    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let mut svc = HttpService::new(pool.clone(), addr).timeout(DEADLINE);
+    let e = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get("/hang"))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+
+    let response = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(get("/partial"))
+        .await
+        .unwrap();
+    let mut body = response.into_body();
+    assert_eq!(
+        body.frame().await.unwrap().unwrap().into_data().unwrap(),
+        "first"
+    );
+    let e = body.frame().await.unwrap().unwrap_err();
+    assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+    drop(body);
+
+    // Only the streams were given up: the connection answers on.
+    let response = svc.ready().await.unwrap().call(get("/")).await.unwrap();
+    assert_eq!(
+        response.into_body().collect().await.unwrap().to_bytes(),
+        "hello"
+    );
+    assert_eq!(pool.state().counters.dials, 1);
+    assert_eq!(svc.in_flight(), 0);
+}
+
+#[cfg(feature = "grpc")]
+#[tokio::test]
+async fn grpc_the_calls_grpc_timeout_is_its_deadline() {
+    use connpool::managers::grpc::{GrpcManager, GrpcService};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    let addr = frozen_h2().await;
+    let manager = GrpcManager::new().check_on_connect(false);
+    let pool = Pool::builder(manager).build().await.unwrap();
+    let mut client = HealthClient::new(GrpcService::new(pool, addr));
+    let mut request = tonic::Request::new(HealthCheckRequest::default());
+    request.set_timeout(DEADLINE);
+    let status = client.check(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+    assert!(status.message().contains("deadline of 200ms"), "{status:?}");
+}
