@@ -44,3 +44,7 @@ mod tcp;
 mod tls;
 #[cfg(feature = "websocket")]
 mod websocket;
+#[cfg(feature = "websocket")]
+mod ws_cancelled;
+#[cfg(feature = "websocket")]
+mod ws_rfc;

@@ -3,7 +3,8 @@
 //! messages, answers the text `ping` with `pong` if told to (at once or
 //! late), checks a bearer token if told to, and its connections can be told
 //! to send a message unasked, to close, or to go silent. It counts
-//! handshakes, text pings and the Pongs it receives.
+//! handshakes, text pings, the Pongs it receives, the text `pong`s that
+//! answer its own text pings (not echoed) and the Close frames it gets.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +49,10 @@ pub struct Seen {
     pub handshakes: AtomicUsize,
     pub text_pings: AtomicUsize,
     pub pongs: AtomicUsize,
+    /// Text `pong`s received (answers to its own text pings).
+    pub text_pongs: AtomicUsize,
+    /// Close frames received.
+    pub closes: AtomicUsize,
     /// `Authorization` and `Sec-WebSocket-Protocol` of each handshake.
     pub headers: Mutex<Vec<(Option<String>, Option<String>)>>,
 }
@@ -211,11 +216,17 @@ where
                     }
                     let _ = ws.send(Message::text("pong")).await;
                 }
+                Some(Ok(Message::Text(t))) if t.as_str() == "pong" => {
+                    seen.text_pongs.fetch_add(1, Ordering::SeqCst);
+                }
                 Some(Ok(msg @ (Message::Text(_) | Message::Binary(_)))) => {
                     let _ = ws.send(msg).await;
                 }
                 Some(Ok(Message::Pong(_))) => {
                     seen.pongs.fetch_add(1, Ordering::SeqCst);
+                }
+                Some(Ok(Message::Close(_))) => {
+                    seen.closes.fetch_add(1, Ordering::SeqCst);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return,

@@ -39,6 +39,13 @@ const IDLE_READS: usize = 32;
 /// heartbeat, which it drops. Reading a Close frame, an error or the end
 /// of the stream, or closing the sink, makes the connection broken: the
 /// pool closes it when it comes back.
+///
+/// So does giving it back in the middle of an exchange ([`WsError::Interrupted`]):
+/// with a read cut short (a `next()` dropped by a timeout or a cancelled
+/// task) or a message queued and not flushed. The reply it was waiting
+/// for may still come, and must never reach the next borrower as the
+/// answer to its own request. A borrower that sends a request reads its
+/// reply before it gives the connection back.
 pub struct WsConn {
     ws: WebSocketStream<Io>,
     url: WsUrl,
@@ -50,6 +57,14 @@ pub struct WsConn {
     owed: u32,
     /// Unusable: closed by either side, failed, or out of step.
     broken: bool,
+    /// The server sent a Close frame: tungstenite has queued the Close
+    /// that answers it (RFC 6455 §5.5.1), to flush before the socket goes.
+    peer_closed: bool,
+    /// The borrower's last read returned `Pending`: if the connection comes
+    /// back so, the read was cut short and its message may still come.
+    reading: bool,
+    /// The borrower queued a message that is not yet flushed.
+    unflushed: bool,
     /// Why, if not yet reported.
     why: Option<WsError>,
 }
@@ -70,6 +85,9 @@ impl WsConn {
             heartbeat,
             owed: 0,
             broken: false,
+            peer_closed: false,
+            reading: false,
+            unflushed: false,
             why: None,
         }
     }
@@ -108,8 +126,27 @@ impl WsConn {
 
     /// The connection is unusable because of `why`.
     fn fail(&mut self, why: WsError) {
+        if let WsError::Closed(_) = why {
+            self.peer_closed = true;
+        }
         self.broken = true;
         self.why.get_or_insert(why);
+    }
+
+    /// Sends the answer to the server's own heartbeat, flushing what it
+    /// can now (the rest goes with the next read or write).
+    fn send_answer(
+        &mut self,
+        answer: Message,
+        cx: &mut Context<'_>,
+    ) -> Result<(), tungstenite::Error> {
+        // tokio-tungstenite queues a message even when its buffer is full
+        // (`start_send` without `poll_ready` is accepted).
+        Pin::new(&mut self.ws).start_send(answer)?;
+        match Pin::new(&mut self.ws).poll_flush(cx) {
+            Poll::Ready(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Why the connection is broken, if known and not yet taken.
@@ -137,6 +174,10 @@ impl WsConn {
         if self.broken {
             return false;
         }
+        if self.reading || self.unflushed {
+            self.fail(WsError::Interrupted);
+            return true;
+        }
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..IDLE_READS {
             let msg = match Pin::new(&mut self.ws).poll_next(&mut cx) {
@@ -151,11 +192,20 @@ impl WsConn {
                     return true;
                 }
             };
+            if let Some(answer) = self.heartbeat.answer(&msg) {
+                if let Err(e) = self.send_answer(answer, &mut cx) {
+                    self.fail(WsError::Protocol(e));
+                    return true;
+                }
+                continue;
+            }
             match msg {
                 msg if self.owed > 0 && self.heartbeat.is_reply(&msg) => self.owed -= 1,
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 Message::Close(frame) => {
                     self.fail(WsError::Closed(frame));
+                    // tungstenite queued the Close that answers it.
+                    let _ = Pin::new(&mut self.ws).poll_flush(&mut cx);
                     return true;
                 }
                 Message::Text(text) => {
@@ -200,6 +250,15 @@ impl WsConn {
                     return Err(WsError::Ended);
                 }
             };
+            if let Some(answer) = heartbeat.answer(&msg) {
+                let mut answer = Some(answer);
+                std::future::poll_fn(|cx| {
+                    Poll::Ready(self.send_answer(answer.take().expect("once"), cx))
+                })
+                .await
+                .map_err(|e| self.failed(e))?;
+                continue;
+            }
             match msg {
                 msg if heartbeat.is_reply(&msg) => {
                     self.owed -= 1;
@@ -208,6 +267,7 @@ impl WsConn {
                 Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
                 Message::Close(frame) => {
                     self.broken = true;
+                    self.peer_closed = true;
                     return Err(WsError::Closed(frame));
                 }
                 Message::Text(text) => {
@@ -229,9 +289,19 @@ impl WsConn {
         WsError::Protocol(e)
     }
 
+    /// Whether the server sent a Close frame, whose answer is to flush.
+    pub(super) fn peer_closed(&self) -> bool {
+        self.peer_closed
+    }
+
     /// Sends a Close frame (code 1000) and flushes it; does not wait for
-    /// the server's.
+    /// the server's. After the server's own Close, flushes the Close that
+    /// tungstenite queued to answer it.
     pub(super) async fn close(&mut self) {
+        if self.peer_closed {
+            let _ = std::future::poll_fn(|cx| Pin::new(&mut self.ws).poll_flush(cx)).await;
+            return;
+        }
         let frame = tungstenite::protocol::CloseFrame {
             code: tungstenite::protocol::frame::coding::CloseCode::Normal,
             reason: "".into(),
@@ -262,7 +332,20 @@ impl Stream for WsConn {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         loop {
+            this.reading = true;
             let item = ready!(Pin::new(&mut this.ws).poll_next(cx));
+            this.reading = false;
+            if let Some(Ok(msg)) = &item
+                && let Some(answer) = this.heartbeat.answer(msg)
+            {
+                match this.send_answer(answer, cx) {
+                    Ok(()) => continue,
+                    Err(e) => {
+                        this.broken = true;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                }
+            }
             match &item {
                 Some(Ok(msg)) if this.owed > 0 && this.heartbeat.is_reply(msg) => {
                     this.owed -= 1;
@@ -304,12 +387,16 @@ impl Sink<Message> for WsConn {
         if r.is_err() {
             this.broken = true;
         }
+        this.unflushed = true;
         r
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.ws).poll_flush(cx);
+        if r.is_ready() {
+            this.unflushed = false;
+        }
         mark(this, r)
     }
 

@@ -41,6 +41,11 @@ pub enum WsError {
     Ended,
     /// A protocol or I/O error on an open connection.
     Protocol(tungstenite::Error),
+    /// The borrower gave the connection back in the middle of an
+    /// exchange: a read cut short (a timeout, a cancelled task) or a
+    /// message not yet flushed. Its reply may still come, and must not
+    /// reach the next borrower.
+    Interrupted,
     /// A data message arrived that nobody asked for: on an idle
     /// connection, or in place of a heartbeat's reply.
     Unsolicited {
@@ -74,6 +79,9 @@ impl fmt::Display for WsError {
             ),
             WsError::Closed(None) => f.write_str("the server closed the WebSocket (no code)"),
             WsError::Ended => f.write_str("the WebSocket connection ended without a Close frame"),
+            WsError::Interrupted => f.write_str(
+                "the WebSocket connection came back in the middle of an exchange (a read cut short, or a message not flushed): not lent again, its late reply would reach the next borrower",
+            ),
             WsError::Protocol(e) => {
                 f.write_str("WebSocket connection failed: ")?;
                 fmt_tungstenite(e, f)

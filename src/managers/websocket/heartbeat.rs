@@ -39,6 +39,18 @@ pub trait Heartbeat: Send + Sync + 'static {
 
     /// Whether `reply`, received, answers it.
     fn is_reply(&self, reply: &Message) -> bool;
+
+    /// The answer to `msg` if it is the *server's* heartbeat in this
+    /// vocabulary (many services ping their clients with the same text
+    /// they accept, and close a client that does not answer). The
+    /// connection sends it at once, whether idle or lent, and does not
+    /// pass `msg` on to the borrower; it counts as a sign of life, not as
+    /// a message nobody asked for. The default answers nothing (Ping
+    /// frames are answered by tungstenite itself).
+    fn answer(&self, msg: &Message) -> Option<Message> {
+        let _ = msg;
+        None
+    }
 }
 
 /// The protocol's own heartbeat (RFC 6455 §5.5.2): a Ping frame with no
@@ -62,7 +74,8 @@ impl Heartbeat for PingFrame {
 /// message (`"ping"` by default) that the server answers with another
 /// (`"pong"`). Use it where a proxy or the service itself ignores Ping
 /// frames, or where the service closes connections that send nothing at
-/// the application level.
+/// the application level. The server's own `request` is answered with
+/// `reply` too ([`Heartbeat::answer`]): the convention runs both ways.
 ///
 /// ```
 /// use connpool::managers::websocket::TextHeartbeat;
@@ -112,5 +125,11 @@ impl Heartbeat for TextHeartbeat {
 
     fn is_reply(&self, reply: &Message) -> bool {
         matches!(reply, Message::Text(text) if text.as_str() == self.reply)
+    }
+
+    /// The server's `request` is answered with `reply`.
+    fn answer(&self, msg: &Message) -> Option<Message> {
+        matches!(msg, Message::Text(text) if text.as_str() == self.request)
+            .then(|| Message::text(self.reply.as_str()))
     }
 }

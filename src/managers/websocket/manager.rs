@@ -268,8 +268,10 @@ impl Manager for WsManager {
         self.check(conn)
     }
 
+    /// A Close frame (code 1000), or, after the server's own Close, the
+    /// Close that answers it (RFC 6455 §5.5.1); bounded by 1 s.
     async fn close(&self, mut conn: WsConn) {
-        if !conn.is_broken() {
+        if !conn.is_broken() || conn.peer_closed() {
             let _ = tokio::time::timeout(CLOSE_TIMEOUT, conn.close()).await;
         }
     }

@@ -28,10 +28,16 @@
 //!   look, within `keepalive_interval` at worst: keep the interval below
 //!   the time the server allows for a Pong (servers that ping commonly
 //!   allow tens of seconds to minutes);
+//! - the server's own **heartbeat** in the manager's vocabulary (the
+//!   text `"ping"` of a [`TextHeartbeat`], or what your
+//!   [`Heartbeat::answer`] recognizes) is answered at once, idle or lent,
+//!   and never shown to a borrower: a sign of life, not a stray message;
 //! - **Pongs** and late replies to the pool's own heartbeats are dropped;
 //! - a **Close** frame, a protocol error, or the end of the stream (the
 //!   socket closed) make the connection broken: the pool closes it and the
-//!   next get dials afresh (with the key's backoff if the server is down);
+//!   next get dials afresh (with the key's backoff if the server is down).
+//!   A server's Close is answered with a Close before the socket goes, as
+//!   RFC 6455 §5.5.1 asks;
 //! - an unsolicited **data message** (text or binary) retires the
 //!   connection as broken too. It must never reach the next borrower as if
 //!   it answered that borrower's request, and dropping it silently could
