@@ -266,9 +266,81 @@ async fn hung_server_fails_within_deadlines_without_a_connection_storm() {
     // The checkout deadline plus the response timeout, and some slack.
     assert!(longest < Duration::from_secs(2), "{longest:?}");
     assert!(most_open <= cap, "{most_open} open");
-    // Everything recovered: the same connections serve again.
+    // Everything recovered (connections that missed three replies in a row
+    // were replaced).
     let mut conn = pool.get_for(&key).await.unwrap();
     assert_eq!(conn.get::<_, i64>("k").await.unwrap(), 1);
     let mut observer = server.observer().await;
     assert!(clients(&mut observer).await.len() <= cap);
+}
+
+/// A shared connection whose flow is dead (a partition the kernel cannot
+/// see: nothing answers, nothing resets) while new flows pass, as after a
+/// NAT or a host forgot it. Three commands in a row without a reply close
+/// it to new borrowers; the next get dials a fresh connection, which
+/// answers at once, instead of lending the dead one until TCP gives up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_connection_that_stops_answering_is_replaced_after_three_missed_replies() {
+    let Some(server) = RedisServer::new() else {
+        return;
+    };
+    let proxy = crate::support::fault::FaultProxy::start(server.addr()).await;
+    let manager = RedisManager::from_url(&format!("redis://{}/0", proxy.addr))
+        .unwrap()
+        .response_timeout(Duration::from_millis(200));
+    let key = manager.key();
+    let pool = Pool::builder(manager).build().await.unwrap();
+    let mut conn = pool.get_for(&key).await.unwrap();
+    let _: () = conn.set("k", 1).await.unwrap();
+
+    proxy.sever();
+    for missed in 1..=3 {
+        let e = conn.get::<_, i64>("k").await.unwrap_err().to_string();
+        let said = match missed {
+            3 => "lost: no reply to 3 commands in a row, each given 200ms",
+            _ => "no reply from",
+        };
+        assert!(e.contains(said), "{e}");
+        assert_eq!(conn.is_closed(), missed == 3, "after {missed} missed");
+    }
+    let why = conn.closed_because().unwrap().to_owned();
+    assert!(why.contains("no reply to 3 commands in a row"), "{why}");
+    drop(conn);
+
+    let mut fresh = timeout(BOUND, pool.get_for(&key)).await.unwrap().unwrap();
+    assert_eq!(fresh.get::<_, i64>("k").await.unwrap(), 1);
+    assert_eq!(pool.state().counters.dials, 2);
+}
+
+/// A reply in between starts the count again: slow commands now and then
+/// do not retire a connection that answers.
+#[tokio::test]
+async fn missed_replies_count_only_in_a_row() {
+    let Some(server) = RedisServer::new() else {
+        return;
+    };
+    let manager = RedisManager::from_url(&server.url(""))
+        .unwrap()
+        .response_timeout(Duration::from_millis(100));
+    let key = manager.key();
+    let pool = Pool::builder(manager).build().await.unwrap();
+    let mut conn = pool.get_for(&key).await.unwrap();
+    for _ in 0..3 {
+        for _ in 0..2 {
+            // The server sleeps past the response timeout: a missed reply.
+            let slow: Result<(), _> = ::redis::cmd("DEBUG")
+                .arg("SLEEP")
+                .arg(0.3)
+                .exec_async(&mut *conn)
+                .await;
+            assert!(slow.is_err());
+        }
+        // Answered once the sleeps end (waited for): the count starts
+        // again.
+        conn.set_response_timeout(BOUND);
+        let pong: String = ::redis::cmd("PING").query_async(&mut *conn).await.unwrap();
+        conn.set_response_timeout(Duration::from_millis(100));
+        assert_eq!(pong, "PONG");
+        assert!(!conn.is_closed());
+    }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -25,8 +25,14 @@ use super::key::RedisLending;
 /// A command that fails because the connection is gone fails with an I/O
 /// error that says so and why, once: `connection to 127.0.0.1:6379 lost:
 /// the server closed the connection`; one that gets no reply in time, with
-/// `no reply from 127.0.0.1:6379 within 500ms` (the connection stays
-/// usable: the late reply is read and dropped).
+/// `no reply from 127.0.0.1:6379 within 500ms`. A late reply is read and
+/// dropped, and one missed reply leaves the connection in use; but three
+/// commands in a row without a reply (no reply to any
+/// in between, from any borrower) mean the server or the path to it is
+/// gone: the connection is closed to new borrowers
+/// ([`is_closed`](RedisConn::is_closed)), and the pool replaces it, so a
+/// connection stuck behind a partition or a frozen server is not lent on
+/// while TCP retransmits.
 #[derive(Clone)]
 pub struct RedisConn {
     pub(super) inner: MultiplexedConnection,
@@ -126,6 +132,16 @@ impl RedisConn {
         &self.driver.health.server
     }
 
+    /// Takes in how a command ended: a reply clears the count of missed
+    /// ones, a timeout adds to it.
+    fn tally<T>(&self, result: &Result<T, RedisError>) {
+        match result {
+            Ok(_) => self.driver.health.answered(),
+            Err(e) if e.is_timeout() => self.driver.health.missed(self.response_timeout),
+            Err(_) => {}
+        }
+    }
+
     /// A driver error, said plainly: a connection that is gone names why, a
     /// reply that did not come names the wait.
     fn explain(&self, error: RedisError) -> RedisError {
@@ -156,6 +172,13 @@ impl RedisConn {
 /// Why a connection is gone when its socket said nothing (a protocol error
 /// ended the driver).
 const DRIVER_ENDED: &str = "its driver ended";
+
+/// Commands in a row that got no reply in time, with no reply to any
+/// command in between, after which a connection is taken for dead: three,
+/// as the pool counts missed keepalive pings and as WebSocket heartbeats
+/// commonly allow. One missed reply is a slow command; three in a row,
+/// with nothing answered, is a server or a path that is gone.
+const MISSED_REPLIES: u32 = 3;
 
 /// Whether `cmd` may leave the connection in a state the next borrower
 /// must not inherit: a database, a name, client-side caching or reply
@@ -191,6 +214,7 @@ impl ConnectionLike for RedisConn {
         self.changed |= changes_state(cmd);
         Box::pin(async move {
             let result = self.inner.send_packed_command(cmd).await;
+            self.tally(&result);
             self.changed |= result.is_err();
             result.map_err(|e| self.explain(e))
         })
@@ -208,6 +232,7 @@ impl ConnectionLike for RedisConn {
                 .inner
                 .send_packed_commands(pipeline, offset, count)
                 .await;
+            self.tally(&result);
             self.changed |= result.is_err();
             result.map_err(|e| self.explain(e))
         })
@@ -225,6 +250,8 @@ pub(super) struct Health {
     pub(super) server: String,
     /// Set when the driver task ends.
     ended: AtomicBool,
+    /// Commands in a row without a reply in time.
+    missed: AtomicU32,
     /// The first thing the socket said about its end.
     cause: OnceLock<String>,
 }
@@ -234,12 +261,31 @@ impl Health {
         Arc::new(Self {
             server,
             ended: AtomicBool::new(false),
+            missed: AtomicU32::new(0),
             cause: OnceLock::new(),
         })
     }
 
     fn is_dead(&self) -> bool {
         self.ended.load(Ordering::Acquire) || self.cause.get().is_some()
+    }
+
+    /// A reply came: the count of missed ones starts again. (A load first:
+    /// replies are the common case, and need not write the shared line.)
+    fn answered(&self) {
+        if self.missed.load(Ordering::Relaxed) != 0 {
+            self.missed.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// A command got no reply within `waited`; the [`MISSED_REPLIES`]th in a
+    /// row makes the connection dead.
+    fn missed(&self, waited: Duration) {
+        if self.missed.fetch_add(1, Ordering::Relaxed) + 1 >= MISSED_REPLIES {
+            self.record(|| {
+                format!("no reply to {MISSED_REPLIES} commands in a row, each given {waited:?}")
+            });
+        }
     }
 
     pub(super) fn driver_ended(&self) {

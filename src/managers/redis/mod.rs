@@ -12,15 +12,16 @@
 //! key that has borrowers is that full: the longer a connection's pipeline,
 //! the fewer system calls per command, on the server's one thread too.
 //! What it adds over one connection kept by hand: a connection that died
-//! (server restart, `CLIENT KILL`, a network failure) is noticed at once
-//! and replaced, the key backs off while the server is down (gets fail
+//! (server restart, `CLIENT KILL`, a reset) is noticed at once and
+//! replaced, one that stopped answering (a partition, a frozen server) is
+//! replaced after three commands in a row got no reply, the key backs off while the server is down (gets fail
 //! fast, with the dial's error), and comes back by itself.
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
 //! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), TLS for `rediss://`, then redis-rs's setup (`HELLO`/`AUTH`, `SELECT`, `CLIENT SETINFO`) and the connection's driver spawned |
 //! | `lending` | the key's [`RedisLending`]: shared up to [`RedisManager::max_borrowers`], filling a connection before another takes borrowers, or exclusive |
-//! | `is_broken` | the socket reached end of stream or failed, or the driver task ended: no round trip |
+//! | `is_broken` | the socket reached end of stream or failed, the driver task ended, or three commands in a row got no reply within the response timeout (with no reply to any in between): no round trip |
 //! | `ping` | `PING`, within the [`response_timeout`](RedisManager::response_timeout) |
 //! | `needs_recycle` | whether the borrower sent a command that changes the connection's state (or one failed) |
 //! | `recycle` | for connections lent exclusively: `RESET`, then the setup it undid (`HELLO 3`/`AUTH`, `SELECT`) in the same round trip; a failure closes the connection |
@@ -69,10 +70,17 @@
 //! once with the dial's error (`connecting to 127.0.0.1:6379: Connection
 //! refused`); the first dial after the server is back succeeds.
 //!
-//! A server that is slow but alive (`DEBUG SLEEP`, a long script) is not
-//! dead: commands fail after the [`response_timeout`](RedisManager::response_timeout)
-//! (`no reply from 127.0.0.1:6379 within 500ms`), the connections stay, and
-//! the late replies are read and dropped. A health-check ping that times
+//! A server that is slow (`DEBUG SLEEP`, a long script) or a path that
+//! went silent: commands fail after the [`response_timeout`](RedisManager::response_timeout)
+//! (`no reply from 127.0.0.1:6379 within 500ms`), and late replies are
+//! read and dropped. One missed reply leaves the connection lent; three
+//! commands in a row without a reply, and no reply to any command in
+//! between, close it to new borrowers (`connection to 127.0.0.1:6379 lost:
+//! no reply to 3 commands in a row, each given 500ms`) and the pool dials
+//! another: behind a partition the old connection would wait out TCP's
+//! retransmissions, where a new one works the moment the path is back.
+//! Busy connections are watched this way as well as idle ones, which the
+//! keepalive pings. A health-check ping that times
 //! out closes its connection, and the dials that replace it wait for the
 //! server like everything else: the key's `max_open_per_key` bounds them,
 //! and the pool's `connect_timeout` each one.
