@@ -122,6 +122,9 @@ pub struct Counters {
     pub backoffs: u64,
     /// Gets that failed at once because their key was in dial backoff.
     pub backoff_rejections: u64,
+    /// Dials the pool started itself to learn whether a key in backoff
+    /// that getters wanted is back (counted in `dials` too).
+    pub probes: u64,
     /// Connections reported held longer than the
     /// [`leak_detection_threshold`](crate::Builder::leak_detection_threshold)
     /// (each once per lending).

@@ -188,6 +188,7 @@ impl<M: Manager> Transition<'_, M> {
         }
         if self.st.in_backoff(id, self.now) {
             self.st.tally(id, |c| c.backoff_rejections += 1);
+            self.st.keys.get_mut(id).wanted = true;
             let err = self.st.backoff_error(id, self.now);
             self.st.unused(id);
             self.finish();

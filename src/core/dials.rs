@@ -12,6 +12,19 @@
 //! until the backoff ends a getter that finds no idle connection fails the
 //! same way instead of dialing.
 //!
+//! **Probes** ([`Transition::probe`]): a key in a backoff longer than
+//! [`PROBE_EVERY`] that getters still want is dialed by the pool itself,
+//! one dial at a time, within `PROBE_EVERY` of the last failure, as a
+//! half-open circuit breaker lets one trial through (a shorter backoff
+//! ends first, and the next getter dials). A probe
+//! that succeeds ends the backoff at once for every getter, its connection
+//! idle for the next; one that fails extends the backoff as any failed
+//! dial does, and the next probe is due again within `PROBE_EVERY`. So a
+//! server that comes back is found within about `PROBE_EVERY`, however long
+//! the backoff had grown, without a dial per getter: the backoff decides
+//! how long getters fail fast, the probes how soon that ends. A key nobody
+//! asked for during its backoff is not probed.
+//!
 //! **Warm-up**: `initial` dials are reserved before the pool starts
 //! ([`State::reserve_initial`]); `min_idle` is refilled after every
 //! transition that may have taken a key below it ([`Transition::refill`]).
@@ -27,6 +40,13 @@ use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
 use crate::store::{Conn, Due, KeyId, Place, Slot, WaiterId};
+
+/// The longest time from a failed dial of a wanted key to the pool's next
+/// dial of it (a probe), before jitter: probes come every 200–400 ms
+/// while a server is down, so one that is back is found within half a
+/// second. A refused dial costs a round trip on the network; one that
+/// hangs is bounded by `connect_timeout`, and only one runs at a time.
+pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(400);
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
@@ -320,8 +340,33 @@ impl<M: Manager> Transition<'_, M> {
 
     pub(super) fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId) {
         self.st.tally(id, |c| c.backoff_rejections += 1);
+        self.st.keys.get_mut(id).wanted = true;
         let err = self.st.backoff_error(id, self.now);
         self.serve(w, Err(err));
+    }
+
+    /// Dials `id` for nobody if it is a probe's turn: the key is still in
+    /// backoff (at its end the next getter dials), a getter wanted it since
+    /// the last probe, no dial of it is in flight, and the caps leave room
+    /// (a probe evicts nothing). Its success ends the backoff
+    /// ([`dial_done`](Transition::dial_done)).
+    pub(super) fn probe(&mut self, id: KeyId) {
+        let entry = self.st.keys.get(id);
+        if self.st.closed
+            || !entry.wanted
+            || entry.probe_at.is_none_or(|at| at > self.now)
+            || !self.st.in_backoff(id, self.now)
+            || entry.counts().dialing() > 0
+            || entry.counts().open() >= self.st.limits.max_open_per_key
+            || self.st.counts().open() >= self.st.limits.max_open
+        {
+            return;
+        }
+        let entry = self.st.keys.get_mut(id);
+        entry.wanted = false;
+        entry.probe_at = None;
+        self.st.tally(id, |c| c.probes += 1);
+        self.start_dial(id, None);
     }
 
     /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
@@ -343,7 +388,16 @@ impl<M: Manager> Transition<'_, M> {
             self.reject_for_backoff(w, id);
         }
         // At its end: refill `min_idle`; a backoff cap later: forget the
-        // key if nobody used it since.
+        // key if nobody used it since. A probe (the same timer: each of its
+        // actions is harmless on any key) within `PROBE_EVERY`.
+        let probe_at =
+            self.now + delay.min(clock::scaled(PROBE_EVERY, 0.5 + 0.5 * fastrand::f64()));
+        let entry = self.st.keys.get_mut(id);
+        let ends = entry.backoff_until.expect("just set");
+        entry.probe_at = (probe_at < ends).then_some(probe_at);
+        if let Some(at) = entry.probe_at {
+            self.schedule(at, Due::BackoffEnd(id));
+        }
         self.schedule(until, Due::BackoffEnd(id));
         let forget_at = until + self.st.keys.failure_memory;
         self.schedule(forget_at, Due::BackoffEnd(id));

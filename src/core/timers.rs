@@ -50,6 +50,7 @@ impl<M: Manager> Transition<'_, M> {
             let r = match due {
                 Due::BackoffEnd(id) => {
                     if self.st.keys.contains(id) {
+                        self.probe(id);
                         self.refill(id);
                         self.st.unused(id);
                     }

@@ -59,6 +59,12 @@ pub(crate) struct KeyEntry<K, E> {
     /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
     /// last dialed connection).
     pub(crate) fill_first: bool,
+    /// A getter was refused by the key's backoff since its last probe: the
+    /// pool dials the key itself when the next probe is due (see `dials`).
+    pub(crate) wanted: bool,
+    /// When the key's next probe is due, if its backoff outlasts it (the
+    /// backoff timers of earlier failures fire too: only this one probes).
+    pub(crate) probe_at: Option<Tick>,
     /// When its last dial failed (`None` once one succeeds): the key, its
     /// `last_error` and `failures` are remembered `failure_memory` past it.
     pub(crate) failed_at: Option<Tick>,
@@ -95,6 +101,8 @@ impl<K, E> KeyEntry<K, E> {
             counters: Counters::default(),
             share_hint: 1,
             fill_first: false,
+            wanted: false,
+            probe_at: None,
             failed_at: None,
         }
     }

@@ -11,6 +11,8 @@
 //! - the end of the backoff and the reset by a successful dial;
 //! - `no_backoff()`: every getter dials again (the core behaviour);
 //! - `max_connecting`: dials in flight per key, and pre-warm not limited by it;
+//! - probes: a wanted key in a long backoff dialed by the pool, one dial at
+//!   a time, a success ending the backoff for everyone;
 //! - a restarted backend: 64 retrying clients make few dials during the
 //!   outage and are all served soon after it;
 //! - `min_idle`: the background top-up after the first get, replacement of
@@ -39,6 +41,7 @@ use crate::support::*;
 mod fail_fast;
 mod max_connecting;
 mod min_idle;
+mod probes;
 mod reset;
 mod restarted_backend;
 mod schedule;
@@ -65,11 +68,17 @@ const fn ns(n: u64) -> Duration {
 /// The undithered delay after the `n`-th failure in a row, computed here
 /// independently of the crate: `min(CAP, BASE × 2ⁿ⁻¹)`.
 fn delay(n: u32) -> Duration {
-    let mut d = BASE;
+    delay_of(BASE, CAP, n)
+}
+
+/// The undithered delay after the `n`-th failure in a row of a backoff
+/// from `base` to `cap`.
+fn delay_of(base: Duration, cap: Duration, n: u32) -> Duration {
+    let mut d = base;
     for _ in 1..n {
-        d = (d * 2).min(CAP);
+        d = (d * 2).min(cap);
     }
-    d.min(CAP)
+    d.min(cap)
 }
 
 /// The message of an `Error::Connect(ConnectError::Manager(_))`: the getter's

@@ -10,7 +10,7 @@ use crate::support::*;
 
 use super::{
     BASE, CAP, M, assert_in_band, backoff_counters, backoff_error, backoff_state, connect_error,
-    delay, ms, ns,
+    delay_of, ms, ns,
 };
 
 // ---------------------------------------------------------------------------
@@ -47,13 +47,18 @@ async fn a_failed_dial_backs_off_a_key_with_nothing_open() {
 
 /// With a key kept alive by a lent connection (so this test does not depend
 /// on the previous one), seven failures in a row: after the n-th, the key
-/// backs off for a time in [d/2, d], d = min(1 s, 100 ms × 2ⁿ⁻¹) (100, 200,
-/// 400, 800 ms, then the 1 s cap); it is in backoff until exactly that
+/// backs off for a time in [d/2, d], d = min(100 ms, 10 ms × 2ⁿ⁻¹) (10, 20,
+/// 40, 80 ms, then the 100 ms cap); it is in backoff until exactly that
 /// instant (1 ns before it still is, `retry_in` = 1 ns), out of it at that
-/// instant, and the next get dials again. Counters follow each step.
+/// instant, and the next get dials again. Counters follow each step. (Each
+/// backoff ends before the pool's first probe could be due, so every dial
+/// is the test's: probes are `probes.rs`'s.)
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_per_failure_up_to_the_cap() {
     const FAILURES: u32 = 7;
+    const BASE: std::time::Duration = ms(10);
+    const CAP: std::time::Duration = ms(100);
+    let delay = |n| delay_of(BASE, CAP, n);
     let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP)).await;
     let pin = ok(pool.get_for(&1).await);
     assert_eq!(pin.id, 1);
@@ -108,7 +113,7 @@ async fn backoff_doubles_per_failure_up_to_the_cap() {
         (c.backoffs, c.dial_failures, c.backoff_rejections, c.dials),
         (f, f, 2 * f, 1 + f)
     );
-    // From the 5th failure on, the cap: every draw in [500 ms, 1 s].
+    // From the 5th failure on, the cap: every draw in [50 ms, 100 ms].
     for d in &draws[4..] {
         assert_in_band(*d, CAP);
     }
