@@ -48,3 +48,5 @@ mod websocket;
 mod ws_cancelled;
 #[cfg(feature = "websocket")]
 mod ws_rfc;
+#[cfg(feature = "websocket")]
+mod ws_subscription;

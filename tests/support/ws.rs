@@ -53,6 +53,8 @@ pub struct Seen {
     pub text_pongs: AtomicUsize,
     /// Close frames received.
     pub closes: AtomicUsize,
+    /// Ping frames received (answered by tungstenite).
+    pub pings: AtomicUsize,
     /// `Authorization` and `Sec-WebSocket-Protocol` of each handshake.
     pub headers: Mutex<Vec<(Option<String>, Option<String>)>>,
 }
@@ -227,6 +229,9 @@ where
                 }
                 Some(Ok(Message::Close(_))) => {
                     seen.closes.fetch_add(1, Ordering::SeqCst);
+                }
+                Some(Ok(Message::Ping(_))) => {
+                    seen.pings.fetch_add(1, Ordering::SeqCst);
                 }
                 Some(Ok(_)) => {}
                 Some(Err(_)) | None => return,

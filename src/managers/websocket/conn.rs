@@ -2,10 +2,15 @@
 //! of whether it may be lent again, and reads what arrives while it is idle.
 
 use std::fmt;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use tokio::time::{Instant, Sleep};
 
 use futures_util::{Sink, Stream};
 use tokio_tungstenite::WebSocketStream;
@@ -22,6 +27,32 @@ pub(super) type Io = crate::managers::tls::MaybeTls;
 /// The socket beneath: TCP (`wss` needs the `tls` feature).
 #[cfg(not(feature = "tls"))]
 pub(super) type Io = tokio::net::TcpStream;
+
+/// Heartbeats in a row without a word from the server after which a lent
+/// connection is taken for dead (as the pool's keepalive counts them for a
+/// `WsManager`: see its `keepalive_max_missed`).
+pub(super) const MAX_MISSED: u32 = 3;
+
+/// The heartbeat of a lent connection: after `every` of silence while the
+/// borrower reads, a heartbeat; after [`MAX_MISSED`] of them with nothing
+/// heard, the borrower's stream fails.
+struct WhileLent {
+    every: Duration,
+    /// When the next heartbeat is due; armed at the borrower's first wait.
+    sleep: Option<Pin<Box<Sleep>>>,
+    /// Heartbeats sent since the server was last heard from.
+    missed: u32,
+}
+
+impl WhileLent {
+    /// Something arrived: the silence starts again.
+    fn heard(&mut self) {
+        self.missed = 0;
+        if let Some(sleep) = &mut self.sleep {
+            sleep.as_mut().reset(Instant::now() + self.every);
+        }
+    }
+}
 
 /// At most this many frames are read from an idle connection per look:
 /// enough for the Pings and Pongs a heartbeat interval brings, and a bound
@@ -65,6 +96,8 @@ pub struct WsConn {
     reading: bool,
     /// The borrower queued a message that is not yet flushed.
     unflushed: bool,
+    /// The heartbeat while lent, if on.
+    while_lent: Option<WhileLent>,
     /// Why, if not yet reported.
     why: Option<WsError>,
 }
@@ -76,6 +109,7 @@ impl WsConn {
         peer: SocketAddr,
         subprotocol: Option<String>,
         heartbeat: Arc<dyn Heartbeat>,
+        while_lent: Option<Duration>,
     ) -> Self {
         Self {
             ws,
@@ -88,6 +122,11 @@ impl WsConn {
             peer_closed: false,
             reading: false,
             unflushed: false,
+            while_lent: while_lent.map(|every| WhileLent {
+                every,
+                sleep: None,
+                missed: 0,
+            }),
             why: None,
         }
     }
@@ -177,6 +216,11 @@ impl WsConn {
         if self.reading || self.unflushed {
             self.fail(WsError::Interrupted);
             return true;
+        }
+        // The next borrower's silence starts when it first waits.
+        if let Some(lent) = &mut self.while_lent {
+            lent.missed = 0;
+            lent.sleep = None;
         }
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..IDLE_READS {
@@ -282,6 +326,46 @@ impl WsConn {
         }
     }
 
+    /// While the borrower waits for a message: a heartbeat after each
+    /// `every` of silence, and the borrower's error once [`MAX_MISSED`]
+    /// went unanswered. Registers `cx` for the next one.
+    fn beat_while_lent(&mut self, cx: &mut Context<'_>) -> Option<tungstenite::Error> {
+        loop {
+            let lent = self.while_lent.as_mut()?;
+            let every = lent.every;
+            let sleep = lent
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            if lent.missed >= MAX_MISSED {
+                let why = WsError::HeartbeatMissed {
+                    missed: lent.missed,
+                    every,
+                };
+                let error = io::Error::new(io::ErrorKind::TimedOut, why.to_string());
+                self.fail(why);
+                return Some(tungstenite::Error::Io(error));
+            }
+            lent.missed += 1;
+            sleep.as_mut().reset(Instant::now() + every);
+            // Owed: its reply is dropped when it comes.
+            self.owed += 1;
+            let message = self.heartbeat.message();
+            let sent = Pin::new(&mut self.ws).start_send(message).and_then(|()| {
+                match Pin::new(&mut self.ws).poll_flush(cx) {
+                    Poll::Ready(Err(e)) => Err(e),
+                    _ => Ok(()),
+                }
+            });
+            if let Err(e) = sent {
+                self.broken = true;
+                return Some(e);
+            }
+        }
+    }
+
     /// Marks the connection broken by `e` (already reported), and returns
     /// it as the heartbeat's error.
     fn failed(&mut self, e: tungstenite::Error) -> WsError {
@@ -333,8 +417,20 @@ impl Stream for WsConn {
         let this = self.get_mut();
         loop {
             this.reading = true;
-            let item = ready!(Pin::new(&mut this.ws).poll_next(cx));
+            let item = match Pin::new(&mut this.ws).poll_next(cx) {
+                Poll::Ready(item) => item,
+                Poll::Pending => {
+                    if let Some(e) = this.beat_while_lent(cx) {
+                        this.reading = false;
+                        return Poll::Ready(Some(Err(e)));
+                    }
+                    return Poll::Pending;
+                }
+            };
             this.reading = false;
+            if let Some(lent) = &mut this.while_lent {
+                lent.heard();
+            }
             if let Some(Ok(msg)) = &item
                 && let Some(answer) = this.heartbeat.answer(msg)
             {

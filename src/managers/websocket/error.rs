@@ -41,6 +41,15 @@ pub enum WsError {
     Ended,
     /// A protocol or I/O error on an open connection.
     Protocol(tungstenite::Error),
+    /// While lent, the connection's heartbeat went unanswered this many
+    /// times in a row, one every `every` of silence: the server or the
+    /// path to it is gone ([`WsManager::heartbeat_while_lent`](super::WsManager::heartbeat_while_lent)).
+    HeartbeatMissed {
+        /// Heartbeats sent without a word from the server since.
+        missed: u32,
+        /// The silence after which each was sent.
+        every: std::time::Duration,
+    },
     /// The borrower gave the connection back in the middle of an
     /// exchange: a read cut short (a timeout, a cancelled task) or a
     /// message not yet flushed. Its reply may still come, and must not
@@ -79,6 +88,10 @@ impl fmt::Display for WsError {
             ),
             WsError::Closed(None) => f.write_str("the server closed the WebSocket (no code)"),
             WsError::Ended => f.write_str("the WebSocket connection ended without a Close frame"),
+            WsError::HeartbeatMissed { missed, every } => write!(
+                f,
+                "no word from the WebSocket server for {missed} heartbeats in a row, one every {every:?} of silence: the server or the path to it is gone"
+            ),
             WsError::Interrupted => f.write_str(
                 "the WebSocket connection came back in the middle of an exchange (a read cut short, or a message not flushed): not lent again, its late reply would reach the next borrower",
             ),

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::http::header::{
 };
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::conn::{Io, WsConn};
+use super::conn::{Io, MAX_MISSED, WsConn};
 use super::error::WsError;
 use super::heartbeat::{Heartbeat, PingFrame};
 use super::url::WsUrl;
@@ -26,6 +26,10 @@ use crate::managers::tls::{MaybeTls, TlsConfig};
 /// How long `close` waits to write its Close frame: a peer that reads
 /// nothing (its window full) does not hold the close task longer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// [`WsManager::heartbeat_while_lent`]'s default: the pool's default
+/// `keepalive_interval`, so a lent connection is watched as an idle one.
+const DEFAULT_WHILE_LENT: Duration = crate::defaults::KEEPALIVE_INTERVAL;
 
 // tungstenite's default is 128 KiB, zero-filled before every read (also
 // one that finds nothing): on a pooled connection carrying small messages
@@ -40,6 +44,7 @@ const READ_BUFFER_SIZE: usize = 8 * 1024;
 /// |---|---|
 /// | [`header`](WsManager::header), [`subprotocols`](WsManager::subprotocols) | none: the handshake's own headers only |
 /// | [`heartbeat`](WsManager::heartbeat) | [`PingFrame`]: a Ping frame, whose Pong must come back |
+/// | [`heartbeat_while_lent`](WsManager::heartbeat_while_lent) | every 30 s of silence while a borrower reads; 3 unanswered end its stream |
 /// | [`tls`](WsManager::tls) (`wss`) | [`TlsConfig::webpki_roots`] (Mozilla's roots), ALPN `http/1.1` |
 /// | [`tcp`](WsManager::tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 |
 /// | [`config`](WsManager::config) | tungstenite's `WebSocketConfig::default()` (64 MiB messages), with an 8 KiB read buffer |
@@ -54,6 +59,7 @@ pub struct WsManager {
     headers: HeaderMap,
     config: WebSocketConfig,
     heartbeat: Arc<dyn Heartbeat>,
+    while_lent: Option<Duration>,
     unsolicited: Arc<AtomicU64>,
 }
 
@@ -67,6 +73,7 @@ impl WsManager {
             headers: HeaderMap::new(),
             config: WebSocketConfig::default().read_buffer_size(READ_BUFFER_SIZE),
             heartbeat: Arc::new(PingFrame),
+            while_lent: Some(DEFAULT_WHILE_LENT),
             unsolicited: Arc::default(),
         }
     }
@@ -94,6 +101,21 @@ impl WsManager {
     /// [`TextHeartbeat`](super::TextHeartbeat) or your own).
     pub fn heartbeat(mut self, heartbeat: impl Heartbeat) -> Self {
         self.heartbeat = Arc::new(heartbeat);
+        self
+    }
+
+    /// The heartbeat of a *lent* connection: while the borrower waits in
+    /// its stream (`next()`), each `every` of silence from the server sends
+    /// the [`heartbeat`](WsManager::heartbeat), and after 3 in a row with
+    /// no word from the server the stream fails with an I/O error of kind
+    /// `TimedOut` that says so ([`WsError::HeartbeatMissed`]); the
+    /// connection is broken and closed on return. Anything the server
+    /// sends counts as a word; replies to the heartbeat are not shown to
+    /// the borrower. A connection held for a subscription is watched while
+    /// it is read, as idle ones are by the pool's keepalive. Default 30 s
+    /// (the pool's `keepalive_interval`); `None`: no heartbeat while lent.
+    pub fn heartbeat_while_lent(mut self, every: Option<Duration>) -> Self {
+        self.while_lent = every;
         self
     }
 
@@ -211,6 +233,7 @@ impl fmt::Debug for WsManager {
         // Names only: the values are credentials.
         d.field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("config", &self.config)
+            .field("heartbeat_while_lent", &self.while_lent)
             .finish_non_exhaustive()
     }
 }
@@ -224,7 +247,7 @@ impl Manager for WsManager {
     /// 3: a peer is declared dead after three heartbeats in a row went
     /// unanswered (the usual advice is 3 to 5), not at the first late Pong.
     fn keepalive_max_missed(&self) -> u32 {
-        3
+        MAX_MISSED
     }
 
     async fn connect(&self, url: &WsUrl) -> Result<WsConn, WsError> {
@@ -248,7 +271,14 @@ impl Manager for WsManager {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let heartbeat = Arc::clone(&self.heartbeat);
-        Ok(WsConn::new(ws, url.clone(), peer, subprotocol, heartbeat))
+        Ok(WsConn::new(
+            ws,
+            url.clone(),
+            peer,
+            subprotocol,
+            heartbeat,
+            self.while_lent,
+        ))
     }
 
     /// Reads what arrived while idle (a broken connection fails at once),

@@ -134,6 +134,62 @@
 //! 60 s of silence) never fire on a connection that sends a heartbeat
 //! every 30 s.
 //!
+//! # Subscriptions: held for hours, watched all along
+//!
+//! A connection held for a subscription (subscribe once, then read what
+//! the server pushes) is lent the whole time. While the borrower waits in
+//! `next()`, the connection keeps its own heartbeat
+//! ([`WsManager::heartbeat_while_lent`], every 30 s of silence by
+//! default): the server's Pings are answered (and so is its text
+//! heartbeat, see above), the heartbeat's replies are not shown, and after
+//! 3 heartbeats in a row without a word from the server the stream fails
+//! with an I/O error of kind `TimedOut` ([`WsError::HeartbeatMissed`]).
+//! The connection is closed when the guard goes; reconnecting is the next
+//! get (with the key's backoff and probes if the server is down), and
+//! resubscribing is the borrower's, since only it knows what it
+//! subscribed to:
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::websocket::tungstenite::Message;
+//! use connpool::managers::websocket::{WsManager, WsUrl};
+//! use futures_util::{SinkExt, StreamExt};
+//!
+//! # async fn handle(_: &str) {}
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::builder(WsManager::new()).build().await?;
+//! let url: WsUrl = "wss://stream.example/v1".parse()?;
+//! loop {
+//!     // Connect (or take an idle connection), then subscribe.
+//!     let mut conn = match pool.get_for(&url).await {
+//!         Ok(conn) => conn,
+//!         Err(e) => {
+//!             // Down: the pool fails fast while it backs off and probes.
+//!             eprintln!("{e}; retrying");
+//!             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+//!             continue;
+//!         }
+//!     };
+//!     conn.send(Message::text(r#"{"subscribe":"EURUSD"}"#)).await?;
+//!     // Read until the stream ends: the server closed it, the socket
+//!     // failed, or the heartbeat went unanswered.
+//!     while let Some(msg) = conn.next().await {
+//!         match msg {
+//!             Ok(Message::Text(update)) => handle(&update).await,
+//!             Ok(_) => {}
+//!             Err(e) => {
+//!                 eprintln!("subscription lost: {e}");
+//!                 break;
+//!             }
+//!         }
+//!     }
+//!     // The guard goes: the broken connection is closed; the loop
+//!     // reconnects and resubscribes.
+//! }
+//! # }
+//! ```
+//!
 //! # wss
 //!
 //! With the `tls` feature, `wss://` URLs go through rustls with the `ring`
