@@ -140,9 +140,9 @@ pub struct Counters {
     /// Recycles that failed, panicked or timed out (each closed its
     /// connection as [`CloseReason::Broken`]).
     pub recycle_failures: u64,
-    /// Requests an HTTP service sent again on another connection after
-    /// meeting one the server had closed while it was idle (the
-    /// stale-connection retry of [`Http2Service`](crate::managers::service::Http2Service)).
+    /// Requests an HTTP service sent again after meeting a connection the
+    /// server had closed while it was idle, or (HTTP/2) that the server did
+    /// not process (the retries of [`Http2Service`](crate::managers::service::Http2Service)).
     pub retries: u64,
     closes: [u64; CloseReason::ALL.len()],
 }

@@ -16,6 +16,8 @@ mod errors;
 mod grpc;
 #[cfg(feature = "grpc")]
 mod grpc_status;
+#[cfg(feature = "grpc")]
+mod h2_unprocessed;
 #[cfg(feature = "http1")]
 mod http1;
 #[cfg(all(feature = "http1", feature = "tls"))]

@@ -117,6 +117,14 @@ impl HttpConnection for GrpcConn {
         self.channel.conn.send_request(request)
     }
 
+    fn try_send(
+        &mut self,
+        request: Request<Body>,
+    ) -> impl Future<Output = Result<Response<Incoming>, crate::managers::service::Unsent<Body>>> + Send
+    {
+        self.channel.conn.try_send(request)
+    }
+
     fn is_closed(&self) -> bool {
         GrpcConn::is_closed(self)
     }

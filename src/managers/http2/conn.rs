@@ -58,6 +58,30 @@ impl<B: Body + 'static> Http2Conn<B> {
         &mut self,
         mut request: Request<B>,
     ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + use<B> {
+        self.prepare(&mut request);
+        self.send.send_request(request)
+    }
+
+    /// Sends `request`; on failure, gives it back too if hyper had not
+    /// begun to send it (the connection closed or went away first).
+    pub(crate) fn try_send(
+        &mut self,
+        mut request: Request<B>,
+    ) -> impl Future<Output = Result<Response<Incoming>, crate::managers::service::Unsent<B>>> + use<B>
+    {
+        self.prepare(&mut request);
+        let sent = self.send.try_send_request(request);
+        async move {
+            sent.await.map_err(|mut e| {
+                let unsent = e.take_message();
+                (e.into_error(), unsent)
+            })
+        }
+    }
+
+    /// The connection's scheme and authority for a request with a bare
+    /// path.
+    fn prepare(&self, request: &mut Request<B>) {
         if request.uri().authority().is_none()
             && let Some(authority) = &self.authority
         {
@@ -71,7 +95,6 @@ impl<B: Body + 'static> Http2Conn<B> {
                 *request.uri_mut() = uri;
             }
         }
-        self.send.send_request(request)
     }
 }
 
@@ -85,6 +108,14 @@ impl<B: crate::managers::service::RequestBody> crate::managers::service::HttpCon
         request: Request<B>,
     ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
         Http2Conn::send_request(self, request)
+    }
+
+    fn try_send(
+        &mut self,
+        request: Request<B>,
+    ) -> impl Future<Output = Result<Response<Incoming>, crate::managers::service::Unsent<B>>> + Send
+    {
+        Http2Conn::try_send(self, request)
     }
 
     fn is_closed(&self) -> bool {

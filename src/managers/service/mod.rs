@@ -16,7 +16,9 @@
 //! (`MAX_CONCURRENT_STREAMS`) or the pool's
 //! [`max_borrowers`](crate::Builder::max_borrowers). A connection that
 //! failed under a request (closed, draining, timed out) is marked broken
-//! and replaced.
+//! and replaced. A request the server did not process (a graceful
+//! `GOAWAY` that came before it, `REFUSED_STREAM`) goes again on another
+//! connection (the rules: [`Http2Service::retries`]).
 //!
 //! No connection escapes the pool through this service: the handle it
 //! borrows never leaves it, so every call is counted.
@@ -277,7 +279,14 @@ impl<M: HttpManager> Http2Service<M> {
     }
 
     /// Requests sent again, through this service and its clones, because
-    /// the connection they were sent on turned out closed by the server.
+    /// the connection they were sent on turned out closed by the server,
+    /// or (HTTP/2) the server did not process them.
+    ///
+    /// On a shared (HTTP/2) connection, a request the server did not
+    /// process goes again whatever its method (RFC 9113 §8.7): hyper gave
+    /// it back unsent, or its stream was refused (`REFUSED_STREAM`, or a
+    /// `GOAWAY` naming a last stream below it: a server restarting
+    /// gracefully) and its body can be replayed; at most five times.
     ///
     /// Go's `shouldRetryRequest`: a request is sent again, on another
     /// connection, when it failed on a connection lent exclusively and
@@ -392,21 +401,37 @@ async fn exchange<M: HttpManager>(
 ) -> Result<Response<PooledBody<M>>, ServiceError<M::Error>> {
     let key = key?;
     let mut request = request;
+    let mut unprocessed = 0;
     loop {
         let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
-        // Only an exclusively lent connection lent before can be
-        // stale in the way a retry cures (see `retry`).
-        let reused = !Pooled::is_shared(&conn) && Pooled::uses(&conn) > 1;
-        let replay = reused.then(|| retry::replay(&request));
+        // Only an exclusively lent connection lent before can be stale
+        // in the way a retry cures; on a shared one, a stream the server
+        // did not process may go again (see `retry`).
+        let shared = Pooled::is_shared(&conn);
+        let reused = !shared && Pooled::uses(&conn) > 1;
+        let replay = if reused {
+            Some(retry::replay(&request))
+        } else if shared && unprocessed < retry::MAX_UNPROCESSED {
+            retry::replay_unprocessed(&request).map(Ok)
+        } else {
+            None
+        };
         let (error, unsent) = match send(&mut conn, request).await {
             Ok(response) => {
                 return Ok(response.map(|b| PooledBody::new(b, conn, in_flight, deadline)));
             }
             Err(failed) => failed,
         };
-        if !reused || !retry::is_stale(&error) {
+        let again = if shared {
+            unprocessed < retry::MAX_UNPROCESSED
+                && (unsent.is_some() || retry::was_not_processed(&error))
+        } else {
+            reused && retry::is_stale(&error)
+        };
+        if !again {
             return Err(ServiceError::Request(error));
         }
+        unprocessed += u32::from(shared);
         request = match (unsent, replay) {
             (Some(request), _) => request,
             (None, Some(Ok(request))) => request,

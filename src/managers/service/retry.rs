@@ -22,6 +22,14 @@
 //! load balancer restarted), each is tried and retired in turn, and the
 //! request ends on a fresh dial. A failure on a fresh connection is the
 //! caller's. This is Go's `Transport.roundTrip` loop.
+//!
+//! On a shared (HTTP/2) connection, a request the server did not process
+//! is sent again, whatever its method (RFC 9113 §8.7; Go's HTTP/2
+//! `canRetryError`): hyper gave it back unsent (the connection closed or
+//! went away first), or the stream was refused (`REFUSED_STREAM`, or a
+//! `GOAWAY` whose last stream is below it) and its body can be replayed.
+//! At most [`MAX_UNPROCESSED`] times: a server that refuses every stream
+//! is the caller's to hear about.
 
 use std::any::Any;
 use std::error::Error as StdError;
@@ -30,6 +38,9 @@ use std::io;
 use bytes::Bytes;
 use http::{Method, Request};
 use http_body_util::{Empty, Full};
+
+/// How many times one request the server did not process is sent again.
+pub(super) const MAX_UNPROCESSED: u32 = 5;
 
 /// The headers that make any method safe to retry (IETF draft
 /// `httpapi-idempotency-key-header`, Stripe's convention; Go accepts both).
@@ -74,12 +85,40 @@ pub(super) fn replay<B: 'static>(request: &Request<B>) -> Result<Request<B>, &'s
         );
     }
     let body = clone_body(request.body()).ok_or("its body cannot be replayed")?;
+    Ok(copy_with(request, body))
+}
+
+/// Whether `error` says the server did not process the request, so it may
+/// go again on any connection whatever its method (RFC 9113 §8.7): the
+/// stream was refused (`REFUSED_STREAM`), or the server's `GOAWAY` named a
+/// last stream below it (h2 fails such streams with the `GOAWAY`).
+pub(super) fn was_not_processed(error: &hyper::Error) -> bool {
+    let mut source: Option<&(dyn StdError + 'static)> = Some(error);
+    while let Some(e) = source {
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2.is_go_away() && h2.is_remote());
+        }
+        source = e.source();
+    }
+    false
+}
+
+/// A copy of `request` to send again if the server does not process it
+/// ([`was_not_processed`]): any method, a body that can be replayed.
+pub(super) fn replay_unprocessed<B: 'static>(request: &Request<B>) -> Option<Request<B>> {
+    let body = clone_body(request.body())?;
+    Some(copy_with(request, body))
+}
+
+/// `request`'s method, URI, version and headers over `body`.
+fn copy_with<B>(request: &Request<B>, body: B) -> Request<B> {
     let mut copy = Request::new(body);
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
-    Ok(copy)
+    copy
 }
 
 /// Go's `isReplayable` methods: the safe ones. PUT and DELETE are
