@@ -3,6 +3,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio_postgres::config::{Host, SslMode};
@@ -22,6 +23,52 @@ use crate::manager::Manager;
 const DEFAULT_HOST: &str = "localhost";
 /// PostgreSQL's default port, used when the base configuration names none.
 const DEFAULT_PORT: u16 = 5432;
+
+/// tokio-postgres's (and libpq's) first keepalive probe: after two hours.
+const DRIVER_KEEPALIVE_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+/// The keepalive a configuration gets when it keeps the driver's: the TCP
+/// manager's (`TcpKeepaliveConfig`'s default), 60 s / 10 s / 3.
+const KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(60), Duration::from_secs(10), 3);
+/// Linux's own probe interval and count, for a configuration that sets
+/// the first probe's time but not these.
+const SYSTEM_KEEPALIVE: (Duration, u32) = (Duration::from_secs(75), 9);
+
+/// `config` with the crate's liveness defaults where it keeps the
+/// driver's: tokio-postgres probes a silent server after two hours and
+/// never bounds an unacknowledged write, so a server behind a partition
+/// holds a query (and the connection) for the kernel's retransmissions,
+/// about 15 minutes. A configuration that keeps all of the keepalive
+/// defaults gets 60 s / 10 s / 3 (a dead server found within 90 s, as the
+/// TCP manager does; one empty segment a minute on an idle connection),
+/// and one with keepalive on and no `tcp_user_timeout` gets the time its
+/// probes take (90 s by default), so a write unacknowledged that long
+/// fails the connection. Anything the configuration sets is kept.
+fn with_liveness_defaults(mut config: Config) -> Config {
+    if !config.get_keepalives() {
+        return config;
+    }
+    if config.get_keepalives_idle() == DRIVER_KEEPALIVE_IDLE
+        && config.get_keepalives_interval().is_none()
+        && config.get_keepalives_retries().is_none()
+    {
+        let (idle, interval, retries) = KEEPALIVE;
+        config
+            .keepalives_idle(idle)
+            .keepalives_interval(interval)
+            .keepalives_retries(retries);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        let interval = config
+            .get_keepalives_interval()
+            .unwrap_or(SYSTEM_KEEPALIVE.0);
+        let retries = config
+            .get_keepalives_retries()
+            .unwrap_or(SYSTEM_KEEPALIVE.1);
+        let probes = config.get_keepalives_idle() + interval * retries;
+        config.tcp_user_timeout(probes);
+    }
+    config
+}
 
 /// Makes [`tokio_postgres::Client`]s for a keyed [`Pool`](crate::Pool): one
 /// key per database ([`PgKey`]). See the [module docs](super).
@@ -51,8 +98,14 @@ impl PostgresManager<NoTls> {
 
 impl<Tls> PostgresManager<Tls> {
     /// A manager whose connections use `config` (with the key's fields put
-    /// over it) and the TLS connector `tls`.
+    /// over it) and the TLS connector `tls`. Where `config` keeps
+    /// tokio-postgres's keepalive defaults (a first probe after 2 hours, no
+    /// `tcp_user_timeout`), the crate's apply: keepalive 60 s / 10 s / 3
+    /// and `tcp_user_timeout` 90 s, so a server that vanished is found
+    /// within 90 s even under a query in flight; what `config` sets is
+    /// kept.
     pub fn with_tls(config: Config, tls: Tls) -> Self {
+        let config = with_liveness_defaults(config);
         let host = match (config.get_hosts().first(), config.get_hostaddrs().first()) {
             (Some(Host::Tcp(host)), _) => host.clone(),
             #[cfg(unix)]

@@ -123,3 +123,35 @@ fn hostaddr_only_base() {
     );
     assert_eq!(c.get_ports(), &[5999]);
 }
+
+#[test]
+fn the_drivers_keepalive_defaults_give_way_to_the_crates() {
+    let m = PostgresManager::new(Config::new());
+    let c = m.config();
+    assert!(c.get_keepalives());
+    assert_eq!(c.get_keepalives_idle(), Duration::from_secs(60));
+    assert_eq!(c.get_keepalives_interval(), Some(Duration::from_secs(10)));
+    assert_eq!(c.get_keepalives_retries(), Some(3));
+    assert_eq!(c.get_tcp_user_timeout(), Some(&Duration::from_secs(90)));
+    // Every key's configuration has them.
+    let other = m.config_for(&m.key().with_dbname("other"));
+    assert_eq!(other.get_tcp_user_timeout(), Some(&Duration::from_secs(90)));
+
+    // What a configuration sets is kept; a user timeout follows its probes.
+    let mut own = Config::new();
+    own.keepalives_idle(Duration::from_secs(30));
+    let c = PostgresManager::new(own).config().clone();
+    assert_eq!(c.get_keepalives_idle(), Duration::from_secs(30));
+    assert_eq!(c.get_keepalives_interval(), None);
+    assert_eq!(
+        c.get_tcp_user_timeout(),
+        Some(&Duration::from_secs(30 + 75 * 9)),
+        "the system's interval and count"
+    );
+    let mut off = Config::new();
+    off.keepalives(false);
+    assert_eq!(
+        PostgresManager::new(off).config().get_tcp_user_timeout(),
+        None
+    );
+}
