@@ -10,6 +10,8 @@ mod support;
 #[cfg(feature = "tcp")]
 mod faults;
 mod model;
+#[cfg(all(target_os = "linux", feature = "tcp"))]
+mod partition;
 #[cfg(feature = "tcp")]
 mod soak;
 mod stress;

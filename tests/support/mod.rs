@@ -13,6 +13,8 @@
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
 //!   `examples/support/pg_server.rs`, shipped with the examples);
 //! - [`redis`]: a throwaway redis-server (`redis`);
+//! - [`netns`]: a network namespace of a test's own, for silent
+//!   partitions (Linux, root);
 //! - here: helpers for getters and counts, and [`alone`] /
 //!   [`with_others`] for tests that need the process to themselves.
 #![allow(dead_code)]
@@ -25,6 +27,8 @@ pub mod fault;
 pub mod grpc;
 pub mod log;
 pub mod mock;
+#[cfg(target_os = "linux")]
+pub mod netns;
 #[cfg(feature = "http1")]
 #[path = "../../examples/support/nginx_server.rs"]
 pub mod nginx;

@@ -1,0 +1,278 @@
+//! Real network faults under requests in flight, in a network namespace of
+//! each test's own (`support::netns`): a silent partition (every packet to
+//! or from the server's port dropped, no RST, no FIN) while a connection
+//! is in use, then the heal. Every call must end by its deadline with an
+//! error that says why, the connection caught in the partition must not
+//! be lent again, and the first call after the heal must succeed at once.
+//! Each test prints its figures (`-- --nocapture`).
+
+use std::time::{Duration, Instant};
+
+use crate::support::alone;
+use crate::support::netns::Netns;
+
+/// Slack over a deadline for the scheduler and the loopback (a 2-core
+/// machine running other tests' builds).
+const SLACK: Duration = Duration::from_millis(400);
+
+#[cfg(feature = "http1")]
+#[test]
+fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
+    use bytes::Bytes;
+    use connpool::Pool;
+    use connpool::managers::http1::Http1Manager;
+    use connpool::managers::service::{HttpService, ServiceError};
+    use http_body_util::{BodyExt, Full};
+    use tower::{Service, ServiceExt};
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let service = hyper::service::service_fn(|_| async {
+                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
+                        Bytes::from("ok"),
+                    )))
+                });
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service),
+                );
+            }
+        });
+        const DEADLINE: Duration = Duration::from_millis(500);
+        let pool = Pool::builder(Http1Manager::new())
+            .connect_timeout(Duration::from_millis(500))
+            .build()
+            .await
+            .unwrap();
+        let mut svc = HttpService::new(pool.clone(), addr).timeout(DEADLINE);
+        let get = || http::Request::get("/").body(Full::new(Bytes::new())).unwrap();
+        let call = async |svc: &mut HttpService<Http1Manager>| {
+            let response = svc.ready().await?.call(get()).await?;
+            response.into_body().collect().await.map(|b| b.to_bytes())
+        };
+        assert_eq!(call(&mut svc).await.unwrap(), "ok");
+
+        ns.partition(addr.port());
+        let start = Instant::now();
+        let e = call(&mut svc).await.unwrap_err();
+        let took = start.elapsed();
+        assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+        assert!(took < DEADLINE + SLACK, "{took:?}");
+
+        ns.heal();
+        let healed = Instant::now();
+        assert_eq!(call(&mut svc).await.unwrap(), "ok");
+        let first = healed.elapsed();
+        assert!(first < Duration::from_millis(500), "{first:?}");
+        let broken = pool.state().counters.closed(connpool::CloseReason::Broken);
+        assert_eq!(broken, 1, "the connection caught in the partition closed");
+        eprintln!(
+            "HTTP/1.1 partition: the call in flight ended after {took:?} (deadline {DEADLINE:?}); first success {first:?} after the heal"
+        );
+    });
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_a_shared_connection_caught_in_a_partition_is_replaced_and_the_heal_is_seen_at_once() {
+    use ::redis::AsyncCommands;
+    use connpool::Pool;
+    use connpool::managers::redis::RedisManager;
+
+    use crate::support::redis::RedisServer;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        // Started from a thread in the namespace: the server is in it too.
+        let Some(server) = RedisServer::new() else {
+            return;
+        };
+        const REPLY: Duration = Duration::from_millis(300);
+        let manager = RedisManager::from_url(&server.url(""))
+            .unwrap()
+            .response_timeout(REPLY);
+        let key = manager.key();
+        let pool = Pool::builder(manager)
+            .connect_timeout(Duration::from_millis(500))
+            .checkout_timeout(Duration::from_millis(800))
+            .build()
+            .await
+            .unwrap();
+        let mut conn = pool.get_for(&key).await.unwrap();
+        let _: () = conn.set("k", 1).await.unwrap();
+        drop(conn);
+
+        ns.partition(server.port());
+        let mut longest = Duration::ZERO;
+        let mut failed = 0;
+        // Commands in flight during the partition: each ends by the reply
+        // timeout (or the checkout deadline, once a dial is needed).
+        for _ in 0..6 {
+            let start = Instant::now();
+            let result = async {
+                let mut conn = pool.get_for(&key).await.map_err(|e| e.to_string())?;
+                conn.get::<_, i64>("k").await.map_err(|e| e.to_string())
+            }
+            .await;
+            longest = longest.max(start.elapsed());
+            assert!(result.is_err(), "{result:?}");
+            failed += 1;
+        }
+        assert!(longest < Duration::from_millis(800) + SLACK, "{longest:?}");
+
+        ns.heal();
+        let healed = Instant::now();
+        let mut tries = 0;
+        let first = loop {
+            tries += 1;
+            let got = async {
+                let mut conn = pool.get_for(&key).await.map_err(|e| e.to_string())?;
+                conn.get::<_, i64>("k").await.map_err(|e| e.to_string())
+            }
+            .await;
+            if got.is_ok() {
+                break healed.elapsed();
+            }
+            assert!(healed.elapsed() < Duration::from_secs(5), "{got:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(first < Duration::from_millis(500), "{first:?} after the heal");
+        let dials = pool.state().counters.dials;
+        eprintln!(
+            "Redis partition: {failed} calls failed, the longest after {longest:?}; first success {first:?} after the heal ({tries} tries), {dials} dials"
+        );
+        assert!(dials <= 25, "{dials} dials");
+    });
+}
+
+#[cfg(feature = "websocket")]
+#[test]
+fn websocket_a_subscription_caught_in_a_partition_ends_and_the_next_connection_works() {
+    use connpool::Pool;
+    use connpool::managers::websocket::tungstenite::Message;
+    use connpool::managers::websocket::{WsManager, WsUrl};
+    use futures_util::{SinkExt, StreamExt};
+
+    use crate::support::ws::WsServer;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let server = WsServer::echo().await;
+        let url = WsUrl::parse(&server.url("ws")).unwrap();
+        const EVERY: Duration = Duration::from_millis(200);
+        let manager = WsManager::new().heartbeat_while_lent(Some(EVERY));
+        let pool = Pool::builder(manager)
+            .connect_timeout(Duration::from_millis(500))
+            .build()
+            .await
+            .unwrap();
+        let mut conn = pool.get_for(&url).await.unwrap();
+        conn.send(Message::text("subscribe")).await.unwrap();
+        assert_eq!(conn.next().await.unwrap().unwrap(), Message::text("subscribe"));
+
+        ns.partition(server.addr.port());
+        let start = Instant::now();
+        let end = tokio::time::timeout(Duration::from_secs(10), conn.next())
+            .await
+            .expect("the subscription must end by itself");
+        let took = start.elapsed();
+        let e = end.unwrap().unwrap_err();
+        assert!(e.to_string().contains("heartbeats in a row"), "{e}");
+        assert!(took < 4 * EVERY + SLACK, "{took:?}");
+        drop(conn);
+
+        ns.heal();
+        let healed = Instant::now();
+        let mut conn = pool.get_for(&url).await.unwrap();
+        conn.send(Message::text("again")).await.unwrap();
+        assert_eq!(conn.next().await.unwrap().unwrap(), Message::text("again"));
+        eprintln!(
+            "WebSocket partition: the subscriber's stream ended after {took:?} (heartbeat every {EVERY:?} of silence, 3 missed); resubscribed {:?} after the heal",
+            healed.elapsed()
+        );
+    });
+}
+
+#[cfg(feature = "grpc")]
+#[test]
+fn grpc_a_call_in_flight_ends_deadline_exceeded_at_its_grpc_timeout() {
+    use connpool::Pool;
+    use connpool::managers::grpc::{GrpcManager, GrpcService};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use crate::support::grpc::GrpcServer;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let server = GrpcServer::start(None).await;
+        let pool = Pool::builder(GrpcManager::new()).build().await.unwrap();
+        let mut client = HealthClient::new(GrpcService::new(pool, server.addr));
+        client.check(HealthCheckRequest::default()).await.unwrap();
+
+        ns.partition(server.addr.port());
+        const DEADLINE: Duration = Duration::from_millis(500);
+        let mut request = tonic::Request::new(HealthCheckRequest::default());
+        request.set_timeout(DEADLINE);
+        let start = Instant::now();
+        let status = client.check(request).await.unwrap_err();
+        let took = start.elapsed();
+        assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+        assert!(took < DEADLINE + SLACK, "{took:?}");
+        ns.heal();
+        eprintln!("gRPC partition: the call ended DEADLINE_EXCEEDED after {took:?} (grpc-timeout {DEADLINE:?})");
+    });
+}
+
+#[cfg(feature = "tcp")]
+#[test]
+fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
+    use connpool::Pool;
+    use connpool::managers::tcp::{TcpKeepaliveConfig, TcpManager};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::support::echo::EchoServer;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let server = EchoServer::start().await;
+        // Probes after 1 s, then 1 s apart, 1 of them: a user timeout of 2 s.
+        let manager = TcpManager::new().keepalive(TcpKeepaliveConfig {
+            time: Duration::from_secs(1),
+            interval: Duration::from_secs(1),
+            retries: 1,
+        });
+        let pool = Pool::builder(manager).build().await.unwrap();
+        let mut conn = pool.get_for(&server.addr.into()).await.unwrap();
+        conn.write_all(b"ping\n").await.unwrap();
+        let mut buf = [0u8; 5];
+        conn.read_exact(&mut buf).await.unwrap();
+
+        ns.partition(server.addr.port());
+        let start = Instant::now();
+        let stuck = async {
+            conn.write_all(b"into the void\n").await?;
+            conn.read(&mut buf).await
+        };
+        let ended = tokio::time::timeout(Duration::from_secs(30), stuck)
+            .await
+            .expect("the kernel must give up on the write");
+        let took = start.elapsed();
+        assert!(ended.is_err(), "{ended:?}");
+        // The user timeout, and the retransmission that finds it passed.
+        assert!(took < Duration::from_secs(5) + SLACK, "{took:?}");
+        eprintln!(
+            "TCP partition: the write in flight failed after {took:?} (TCP_USER_TIMEOUT 2 s): {}",
+            ended.unwrap_err()
+        );
+    });
+}
