@@ -78,6 +78,8 @@ async fn an_https_uri_over_a_plaintext_manager_is_refused_before_any_byte() {
     let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
     let mut by_authority = HttpService::by_authority(pool.clone());
     let port = server.addr.port();
+    // Its name is the protocol's, whatever the version.
+    assert!(format!("{by_authority:?}").starts_with("HttpService "), "{by_authority:?}");
 
     let e = call(
         &mut by_authority,

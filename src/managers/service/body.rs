@@ -15,7 +15,7 @@ use tokio::time::Sleep;
 use super::{HttpConnection, HttpManager, InFlight, ServiceError};
 use crate::{Manager, Pooled};
 
-/// The body of a response from [`Http2Service`](super::Http2Service): hyper's
+/// The body of a response from [`HttpService`](super::HttpService): hyper's
 /// body, plus the pooled handle its request borrowed. The handle goes back
 /// to the pool when the body ends (its last frame, or an error) or is
 /// dropped, so the stream's slot on the connection is counted exactly as

@@ -1,4 +1,4 @@
-//! [`ServiceError`]: why a call through [`Http2Service`](super::Http2Service)
+//! [`ServiceError`]: why a call through [`HttpService`](super::HttpService)
 //! failed.
 
 use std::error::Error as StdError;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::managers::http2::Http2Error;
 
-/// Why a call through [`Http2Service`](super::Http2Service) failed, or the
+/// Why a call through [`HttpService`](super::HttpService) failed, or the
 /// reading of its response body ([`PooledBody`](super::PooledBody)). Each
 /// cause is written into the message, so [`source`](StdError::source) is the
 /// cause's own source (the crate's rule: see [`crate::Error`]).
@@ -19,7 +19,7 @@ pub enum ServiceError<E = Http2Error> {
     Pool(crate::Error<E>),
     /// The request failed on its connection (or its response body did).
     Request(hyper::Error),
-    /// The call's deadline ([`Http2Service::timeout`](super::Http2Service::timeout),
+    /// The call's deadline ([`HttpService::timeout`](super::HttpService::timeout),
     /// a [`RequestTimeout`](super::RequestTimeout), gRPC's `grpc-timeout`)
     /// passed before the response (or its body) ended. An HTTP/1.1
     /// connection it was on is closed, never lent again (its late response
@@ -29,7 +29,7 @@ pub enum ServiceError<E = Http2Error> {
         after: Duration,
     },
     /// The request failed on a reused connection the server had closed
-    /// (see [`Http2Service::retries`](super::Http2Service::retries)), and
+    /// (see [`HttpService::retries`](super::HttpService::retries)), and
     /// was not sent again: `reason` says why not.
     NotRetried {
         /// What the connection failed with.

@@ -1,11 +1,11 @@
-//! A per-call [`tower::Service`] over a pool of HTTP/2 connections (of the
-//! [`http2`](super::http2) or the [`grpc`](super::grpc) manager): the
-//! transport for tonic generated clients and for plain HTTP/2 requests;
-//! with the `http1` feature, also over HTTP/1.1 connections
-//! (`managers::http1`'s `Http1Manager`, or its `AutoManager` for both
-//! versions), under the name [`HttpService`] (the same type).
+//! [`HttpService`], a per-call [`tower::Service`] over a pool of HTTP
+//! connections: HTTP/2 (of the [`http2`](super::http2) or the
+//! [`grpc`](super::grpc) manager), the transport for tonic generated
+//! clients and for plain HTTP/2 requests; with the `http1` feature, also
+//! HTTP/1.1 (`managers::http1`'s `Http1Manager`, or its `AutoManager` for
+//! both versions). [`Http2Service`] is the same type.
 //!
-//! [`Http2Service`] checks out a shared handle for each request (the pool's
+//! [`HttpService`] checks out a shared handle for each request (the pool's
 //! FIFO wait, checkout deadline and backoff apply as for
 //! [`Pool::get_for`]), sends the request on it, and **holds the borrow until
 //! the response body ends or is dropped**: a streaming call keeps its
@@ -18,7 +18,7 @@
 //! failed under a request (closed, draining, timed out) is marked broken
 //! and replaced. A request the server did not process (a graceful
 //! `GOAWAY` that came before it, `REFUSED_STREAM`) goes again on another
-//! connection (the rules: [`Http2Service::retries`]).
+//! connection (the rules: [`HttpService::retries`]).
 //!
 //! No connection escapes the pool through this service: the handle it
 //! borrows never leaves it, so every call is counted.
@@ -26,7 +26,7 @@
 //! # Deadlines
 //!
 //! A call can have a deadline, as reqwest's `timeout`: the service's own
-//! ([`Http2Service::timeout`]), a request's ([`RequestTimeout`] in its
+//! ([`HttpService::timeout`]), a request's ([`RequestTimeout`] in its
 //! extensions), and through [`GrpcService`](super::grpc::GrpcService) the
 //! call's `grpc-timeout` (tonic's `Request::set_timeout`); the shortest
 //! applies. It bounds the whole call: the checkout (under the pool's own
@@ -43,13 +43,13 @@
 //! end, and a body dropped before its end closes it (its unread bytes would
 //! be the next request's response). A request that met a connection the
 //! server had closed while it was idle is sent again on another, when
-//! that is safe (the rules: [`Http2Service::retries`]).
+//! that is safe (the rules: [`HttpService::retries`]).
 //!
 //! Two ways to pick the connection's key, an [`Origin`]:
 //!
-//! - [`Http2Service::new`]: one origin for every request (a tonic client
+//! - [`HttpService::new`]: one origin for every request (a tonic client
 //!   of one backend; requests may carry a bare path).
-//! - [`Http2Service::by_authority`]: each request's URI scheme and
+//! - [`HttpService::by_authority`]: each request's URI scheme and
 //!   authority (`https://host:port/...`) is its key, so one pool and one
 //!   service serve many hosts, each with several connections.
 //!
@@ -69,14 +69,14 @@
 //! ```no_run
 //! use connpool::Pool;
 //! use connpool::managers::grpc::GrpcManager;
-//! use connpool::managers::service::Http2Service;
+//! use connpool::managers::service::HttpService;
 //! use tonic_health::pb::HealthCheckRequest;
 //! use tonic_health::pb::health_client::HealthClient;
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let pool = Pool::builder(GrpcManager::new()).max_open_per_key(8).build().await?;
-//! let mut client = HealthClient::new(Http2Service::new(pool, "127.0.0.1:50051"));
+//! let mut client = HealthClient::new(HttpService::new(pool, "127.0.0.1:50051"));
 //! let reply = client.check(HealthCheckRequest::default()).await?;
 //! println!("{:?}", reply.get_ref().status());
 //! # Ok(())
@@ -120,7 +120,7 @@ impl<B> RequestBody for B where
 {
 }
 
-/// A pooled connection that sends HTTP requests: what [`Http2Service`]
+/// A pooled connection that sends HTTP requests: what [`HttpService`]
 /// needs of a manager's connections
 /// ([`Http2Conn`](super::http2::Http2Conn),
 /// [`GrpcConn`](super::grpc::GrpcConn)).
@@ -158,7 +158,7 @@ pub trait HttpConnection: Send + Unpin + 'static {
 /// A request's error, and the request if none of it was written.
 pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
 
-/// A manager whose pool [`Http2Service`] can call through: keyed by
+/// A manager whose pool [`HttpService`] can call through: keyed by
 /// [`Origin`], with connections that send HTTP requests.
 pub trait HttpManager: Manager<Key = Origin, Connection: HttpConnection> {}
 
@@ -168,9 +168,9 @@ impl<M> HttpManager for M where M: Manager<Key = Origin, Connection: HttpConnect
 pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
 
 /// A request's own deadline, in its extensions: the call through
-/// [`Http2Service`] fails with [`ServiceError::TimedOut`] if its response
+/// [`HttpService`] fails with [`ServiceError::TimedOut`] if its response
 /// has not ended within it (the service's own
-/// [`timeout`](Http2Service::timeout), if shorter, applies instead).
+/// [`timeout`](HttpService::timeout), if shorter, applies instead).
 ///
 /// ```
 /// use std::time::Duration;
@@ -182,7 +182,7 @@ pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RequestTimeout(pub Duration);
 
-/// How [`Http2Service`] picks a request's key.
+/// How [`HttpService`] picks a request's key.
 #[derive(Clone, Debug)]
 enum Route {
     /// One origin for every request.
@@ -193,14 +193,14 @@ enum Route {
 }
 
 /// A cheap-to-clone [`tower::Service`] that sends each request on a pooled
-/// HTTP/2 connection and keeps the connection's place until the response
-/// body ends or is dropped. See the [module docs](self).
+/// HTTP connection (HTTP/2 shared, HTTP/1.1 exclusive) and keeps the
+/// connection's place until the response body ends or is dropped. See the [module docs](self).
 ///
 /// It counts its calls in flight (shared by its clones): a call counts from
 /// [`call`](tower::Service::call) until its response body ends or is
 /// dropped, or it fails. That count is its [`Load`](tower::load::Load), so a
 /// balancer over several services sends each call to the least busy.
-pub struct Http2Service<M: HttpManager> {
+pub struct HttpService<M: HttpManager> {
     pool: Pool<M>,
     route: Route,
     in_flight: Arc<AtomicUsize>,
@@ -208,11 +208,10 @@ pub struct Http2Service<M: HttpManager> {
     timeout: Option<Duration>,
 }
 
-/// The service under the name that fits a pool of HTTP/1.1 connections (or
-/// of both versions): the same type.
-pub type HttpService<M> = Http2Service<M>;
+/// [`HttpService`], named for pools of HTTP/2 connections: the same type.
+pub type Http2Service<M> = HttpService<M>;
 
-impl<M: HttpManager> Clone for Http2Service<M> {
+impl<M: HttpManager> Clone for HttpService<M> {
     fn clone(&self) -> Self {
         Self {
             pool: self.pool.clone(),
@@ -224,16 +223,16 @@ impl<M: HttpManager> Clone for Http2Service<M> {
     }
 }
 
-impl<M: HttpManager> fmt::Debug for Http2Service<M> {
+impl<M: HttpManager> fmt::Debug for HttpService<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Http2Service")
+        f.debug_struct("HttpService")
             .field("route", &self.route)
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
 }
 
-impl<M: HttpManager> Http2Service<M> {
+impl<M: HttpManager> HttpService<M> {
     /// Every request goes to `origin`'s host (`"host:port"`, or with a
     /// scheme: see [`Origin`]). A request whose URI has no authority (a
     /// bare path, as tonic sends) gets the origin's. A request whose URI
@@ -328,7 +327,7 @@ impl<M: HttpManager> Http2Service<M> {
     }
 }
 
-impl<M: HttpManager> tower::load::Load for Http2Service<M> {
+impl<M: HttpManager> tower::load::Load for HttpService<M> {
     type Metric = usize;
 
     /// Calls in flight through this service and its clones.
@@ -355,7 +354,7 @@ impl Drop for InFlight {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Http2Service<M> {
+impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
     type Response = Response<PooledBody<M>>;
     type Error = ServiceError<M::Error>;
     type Future = BoxFuture<Result<Self::Response, Self::Error>>;
