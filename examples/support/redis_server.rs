@@ -177,6 +177,17 @@ impl RedisServer {
         }
     }
 
+    /// Sends the server `signal` (`"STOP"`: frozen, the kernel still
+    /// accepts and acknowledges; `"CONT"`: running again).
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("redis-server runs").id();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }

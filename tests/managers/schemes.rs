@@ -79,7 +79,10 @@ async fn an_https_uri_over_a_plaintext_manager_is_refused_before_any_byte() {
     let mut by_authority = HttpService::by_authority(pool.clone());
     let port = server.addr.port();
     // Its name is the protocol's, whatever the version.
-    assert!(format!("{by_authority:?}").starts_with("HttpService "), "{by_authority:?}");
+    assert!(
+        format!("{by_authority:?}").starts_with("HttpService "),
+        "{by_authority:?}"
+    );
 
     let e = call(
         &mut by_authority,

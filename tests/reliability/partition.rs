@@ -276,3 +276,120 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
         );
     });
 }
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_a_frozen_server_fails_calls_by_their_deadline_and_serves_at_once_when_thawed() {
+    use ::redis::AsyncCommands;
+    use connpool::Pool;
+    use connpool::managers::redis::RedisManager;
+
+    use crate::support::redis::RedisServer;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let Some(server) = RedisServer::new() else {
+            return;
+        };
+        let manager = RedisManager::from_url(&server.url(""))
+            .unwrap()
+            .response_timeout(Duration::from_millis(300));
+        let key = manager.key();
+        let pool = Pool::builder(manager)
+            .connect_timeout(Duration::from_millis(500))
+            .checkout_timeout(Duration::from_millis(800))
+            .build()
+            .await
+            .unwrap();
+        let call = async || {
+            let mut conn = pool.get_for(&key).await.map_err(|e| e.to_string())?;
+            conn.get::<_, Option<i64>>("k").await.map_err(|e| e.to_string())
+        };
+        call().await.unwrap();
+
+        // SIGSTOP: the kernel still accepts connections and acknowledges
+        // bytes; the server answers nothing.
+        server.signal("STOP");
+        let mut longest = Duration::ZERO;
+        for _ in 0..6 {
+            let start = Instant::now();
+            assert!(call().await.is_err());
+            longest = longest.max(start.elapsed());
+        }
+        assert!(longest < Duration::from_millis(800) + SLACK, "{longest:?}");
+
+        server.signal("CONT");
+        let thawed = Instant::now();
+        let first = loop {
+            if call().await.is_ok() {
+                break thawed.elapsed();
+            }
+            assert!(thawed.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(first < Duration::from_millis(500), "{first:?} after the thaw");
+        eprintln!(
+            "Redis frozen: calls failed within {longest:?}; first success {first:?} after SIGCONT, {} dials",
+            pool.state().counters.dials
+        );
+    });
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_a_query_in_flight_fails_within_the_tcp_user_timeout_and_the_next_get_is_served() {
+    use connpool::Pool;
+    use connpool::managers::postgres::PostgresManager;
+
+    use crate::support::pg;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        // Started from a thread in the namespace: the server is in it too.
+        let Some(server) = pg::dedicated() else {
+            return;
+        };
+        let mut config = server.config();
+        config
+            .keepalives_idle(Duration::from_secs(1))
+            .keepalives_interval(Duration::from_secs(1))
+            .keepalives_retries(1)
+            .tcp_user_timeout(Duration::from_secs(2))
+            .connect_timeout(Duration::from_millis(500));
+        let port = config.get_ports()[0];
+        let pool = Pool::builder(PostgresManager::new(config).single())
+            .connect_timeout(Duration::from_millis(800))
+            .build()
+            .await
+            .unwrap();
+        let conn = pool.get().await.unwrap();
+        conn.simple_query("SELECT 1").await.unwrap();
+
+        ns.partition(port);
+        let start = Instant::now();
+        let stuck = tokio::time::timeout(Duration::from_secs(30), conn.simple_query("SELECT 2"))
+            .await
+            .expect("the query must fail by itself");
+        let took = start.elapsed();
+        assert!(stuck.is_err());
+        assert!(took < Duration::from_secs(5) + SLACK, "{took:?}");
+        drop(conn);
+
+        ns.heal();
+        let healed = Instant::now();
+        let first = loop {
+            match pool.get().await {
+                Ok(conn) if conn.simple_query("SELECT 3").await.is_ok() => break healed.elapsed(),
+                _ => {}
+            }
+            assert!(healed.elapsed() < Duration::from_secs(5));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        assert!(first < Duration::from_millis(500), "{first:?} after the heal");
+        eprintln!(
+            "PostgreSQL partition: the query in flight failed after {took:?} (tcp_user_timeout 2 s); first success {first:?} after the heal"
+        );
+    });
+}
