@@ -147,7 +147,8 @@
 //! The connection is closed when the guard goes; reconnecting is the next
 //! get (with the key's backoff and probes if the server is down), and
 //! resubscribing is the borrower's, since only it knows what it
-//! subscribed to:
+//! subscribed to (the `ws_subscription` example runs this loop through a
+//! silent server and a restart):
 //!
 //! ```no_run
 //! use connpool::Pool;
