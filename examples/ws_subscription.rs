@@ -109,7 +109,10 @@ async fn main() -> Result<(), BoxError> {
     // second when it restarts, the third after a few quotes.
     for round in 1..=3 {
         let mut conn = pool.get_for(&url).await?;
-        say(format!("subscribed (connection {})", conn.tcp().local_addr()?));
+        say(format!(
+            "subscribed (connection {})",
+            conn.tcp().local_addr()?
+        ));
         conn.send(Message::text("subscribe EURUSD")).await?;
         let mut quotes = 0;
         loop {
