@@ -154,6 +154,8 @@ impl<M: Manager> Transition<'_, M> {
                 entry.failed_at = None;
                 entry.failures = 0;
                 entry.backoff_until = None;
+                entry.wanted = false;
+                entry.probe_at = None;
                 let mut conn = Conn::new(conn, self.now, self.config);
                 let (max_borrowers, share) = lending.clamped(self.config.set.max_borrowers);
                 conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);

@@ -92,3 +92,39 @@ async fn one_probe_at_a_time_however_many_getters() {
     );
     assert_eq!(pool.state().counters.probes, 1);
 }
+
+/// A getter refused late in one backoff, after its probe was due, is not
+/// a reason to probe in the next one: a dial that succeeds clears what
+/// the key's backoff knew (regression: a stale want probed a key nobody
+/// had asked for since).
+#[tokio::test(start_paused = true)]
+async fn a_success_forgets_who_wanted_the_key() {
+    let (mock, pool) = M::pool(long_backoff).await;
+    mock.push(1, Step::Fail("down"));
+    assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
+    // Past the probe's time, nobody asked: no probe; then a getter is
+    // refused, too late for this backoff's probe.
+    advance(ms(450)).await;
+    settle().await;
+    assert_eq!(mock.connects(), 1);
+    backoff_error(&err(pool.get_for(&1).await));
+    // The backoff ends (at most 5 s), and the next get dials and succeeds.
+    advance(secs(5)).await;
+    settle().await;
+    drop(ok(pool.get_for(&1).await));
+    assert_eq!(mock.connects(), 2);
+
+    // A new failure, and nobody asks during its backoff: no probe.
+    mock.push(1, Step::Fail("down again"));
+    let pin = ok(pool.get_for(&1).await); // the idle connection
+    assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down again");
+    advance(ms(450)).await;
+    settle().await;
+    assert_eq!(
+        mock.connects(),
+        3,
+        "no probe: nobody asked since the success"
+    );
+    assert_eq!(pool.state().counters.probes, 0);
+    drop(pin);
+}
