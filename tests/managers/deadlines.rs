@@ -198,3 +198,30 @@ async fn grpc_the_calls_grpc_timeout_is_its_deadline() {
     assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
     assert!(status.message().contains("deadline of 200ms"), "{status:?}");
 }
+
+/// Past the headers, the body of a call through `GrpcService` fails as a
+/// tonic `Channel`'s would: with a `Status`, here `DEADLINE_EXCEEDED`.
+#[cfg(feature = "grpc")]
+#[tokio::test]
+async fn grpc_a_body_past_its_deadline_fails_with_the_status() {
+    use connpool::managers::grpc::{GrpcManager, GrpcService};
+
+    let addr = frozen_h2().await;
+    let manager = GrpcManager::new().check_on_connect(false);
+    let pool = Pool::builder(manager).build().await.unwrap();
+    let mut svc = GrpcService::new(pool, addr);
+    let mut request = http::Request::post("/partial")
+        .body(tonic::body::Body::empty())
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("grpc-timeout", http::HeaderValue::from_static("200m"));
+    let response = svc.ready().await.unwrap().call(request).await.unwrap();
+    let mut body = response.into_body();
+    assert_eq!(
+        body.frame().await.unwrap().unwrap().into_data().unwrap(),
+        "first"
+    );
+    let status = body.frame().await.unwrap().unwrap_err();
+    assert_eq!(status.code(), tonic::Code::DeadlineExceeded, "{status:?}");
+}

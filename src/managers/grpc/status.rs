@@ -15,9 +15,7 @@ use http::{HeaderMap, Request, Response};
 use tonic::{Code, Status};
 
 use crate::managers::Origin;
-use crate::managers::service::{
-    BodyOf, Http2Service, HttpManager, PooledBody, RequestTimeout, ServiceError,
-};
+use crate::managers::service::{BodyOf, Http2Service, HttpManager, RequestTimeout, ServiceError};
 use crate::{Error, Pool};
 
 /// The code of a call that failed through the pool (the message is the
@@ -145,7 +143,12 @@ impl<M: HttpManager> tower::load::Load for GrpcService<M> {
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for GrpcService<M> {
-    type Response = Response<PooledBody<M>>;
+    /// The response, its body failing with the [`Status`] a `Channel`
+    /// would give (a stream reset after the headers as its reason's code,
+    /// the call's deadline as `DEADLINE_EXCEEDED`); the body still holds
+    /// the call's place on its connection until it ends
+    /// ([`PooledBody`](crate::managers::service::PooledBody)).
+    type Response = Response<tonic::body::Body>;
     type Error = Status;
     type Future = BoxFuture<Result<Self::Response, Status>>;
 
@@ -164,7 +167,12 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for GrpcService<M> {
             request.extensions_mut().insert(RequestTimeout(limit));
         }
         let call = self.inner.call(request);
-        Box::pin(async move { call.await.map_err(|e| status_of(&e)) })
+        Box::pin(async move {
+            let response = call.await.map_err(|e| status_of(&e))?;
+            Ok(response.map(|body| {
+                tonic::body::Body::new(http_body_util::BodyExt::map_err(body, |e| status_of(&e)))
+            }))
+        })
     }
 }
 
