@@ -21,7 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::{Service, ServiceExt};
 
-use crate::support::grpc::raw::{GOAWAY, SETTINGS, frame};
+use crate::support::grpc::raw::{GOAWAY, SETTINGS, frame, read_frame};
 
 /// What the raw connection does to the first request it reads.
 #[derive(Clone, Copy)]
@@ -51,11 +51,7 @@ async fn refuse(mut s: TcpStream, how: Refusal) -> std::io::Result<()> {
     s.write_all(&frame(SETTINGS, 0, &[])).await?;
     let mut requests = 0;
     loop {
-        let mut head = [0u8; 9];
-        s.read_exact(&mut head).await?;
-        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-        let mut payload = vec![0; len];
-        s.read_exact(&mut payload).await?;
+        let (head, _) = read_frame(&mut s).await?;
         let stream = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
         match head[3] {
             SETTINGS if head[4] & 1 == 0 => s.write_all(&frame(SETTINGS, 1, &[])).await?,

@@ -15,6 +15,27 @@ use crate::support::netns::Netns;
 /// machine running other tests' builds).
 const SLACK: Duration = Duration::from_millis(400);
 
+/// How long after `from` `call` first succeeds, trying every 10 ms (the
+/// client's retry loop) for at most 5 s; and how many tries it took.
+#[cfg(any(feature = "redis", feature = "postgres"))]
+async fn first_success<F, Fut, T, E>(from: Instant, mut call: F) -> (Duration, usize)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    E: std::fmt::Debug,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let got = call().await;
+        if got.is_ok() {
+            return (from.elapsed(), tries);
+        }
+        assert!(from.elapsed() < Duration::from_secs(5), "{:?}", got.err());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[cfg(feature = "http1")]
 #[test]
 fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
@@ -77,78 +98,118 @@ fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
     });
 }
 
+/// Redis: a pool whose calls (`GET k`) each end within the reply timeout
+/// (300 ms) or the checkout deadline (800 ms, once a dial is needed).
 #[cfg(feature = "redis")]
-#[test]
-fn redis_a_shared_connection_caught_in_a_partition_is_replaced_and_the_heal_is_seen_at_once() {
+mod redis {
+    use std::time::{Duration, Instant};
+
     use ::redis::AsyncCommands;
     use connpool::Pool;
-    use connpool::managers::redis::RedisManager;
+    use connpool::managers::redis::{RedisKey, RedisManager};
 
+    use super::{SLACK, first_success};
+    use crate::support::alone;
+    use crate::support::netns::Netns;
     use crate::support::redis::RedisServer;
 
-    let _alone = alone();
-    let Some(ns) = Netns::new() else { return };
-    ns.run(async {
-        // Started from a thread in the namespace: the server is in it too.
-        let Some(server) = RedisServer::new() else {
-            return;
-        };
-        const REPLY: Duration = Duration::from_millis(300);
-        let manager = RedisManager::from_url(&server.url(""))
-            .unwrap()
-            .response_timeout(REPLY);
-        let key = manager.key();
-        let pool = Pool::builder(manager)
-            .connect_timeout(Duration::from_millis(500))
-            .checkout_timeout(Duration::from_millis(800))
-            .build()
-            .await
-            .unwrap();
-        let mut conn = pool.get_for(&key).await.unwrap();
-        let _: () = conn.set("k", 1).await.unwrap();
-        drop(conn);
+    struct Client {
+        pool: Pool<RedisManager>,
+        key: RedisKey,
+    }
 
-        ns.partition(server.port());
-        let mut longest = Duration::ZERO;
-        let mut failed = 0;
-        // Commands in flight during the partition: each ends by the reply
-        // timeout (or the checkout deadline, once a dial is needed).
-        for _ in 0..6 {
-            let start = Instant::now();
-            let result = async {
-                let mut conn = pool.get_for(&key).await.map_err(|e| e.to_string())?;
-                conn.get::<_, i64>("k").await.map_err(|e| e.to_string())
-            }
-            .await;
-            longest = longest.max(start.elapsed());
-            assert!(result.is_err(), "{result:?}");
-            failed += 1;
+    impl Client {
+        async fn of(server: &RedisServer) -> Client {
+            let manager = RedisManager::from_url(&server.url(""))
+                .unwrap()
+                .response_timeout(Duration::from_millis(300));
+            let key = manager.key();
+            let pool = Pool::builder(manager)
+                .connect_timeout(Duration::from_millis(500))
+                .checkout_timeout(Duration::from_millis(800))
+                .build()
+                .await
+                .unwrap();
+            Client { pool, key }
         }
-        assert!(longest < Duration::from_millis(800) + SLACK, "{longest:?}");
 
-        ns.heal();
-        let healed = Instant::now();
-        let mut tries = 0;
-        let first = loop {
-            tries += 1;
-            let got = async {
-                let mut conn = pool.get_for(&key).await.map_err(|e| e.to_string())?;
-                conn.get::<_, i64>("k").await.map_err(|e| e.to_string())
+        async fn call(&self) -> Result<Option<i64>, String> {
+            let mut conn = self
+                .pool
+                .get_for(&self.key)
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.get::<_, Option<i64>>("k")
+                .await
+                .map_err(|e| e.to_string())
+        }
+
+        /// Six calls during the fault: each fails, by its deadline. The
+        /// longest.
+        async fn six_fail(&self) -> Duration {
+            let mut longest = Duration::ZERO;
+            for _ in 0..6 {
+                let start = Instant::now();
+                let result = self.call().await;
+                assert!(result.is_err(), "{result:?}");
+                longest = longest.max(start.elapsed());
             }
-            .await;
-            if got.is_ok() {
-                break healed.elapsed();
-            }
-            assert!(healed.elapsed() < Duration::from_secs(5), "{got:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert!(first < Duration::from_millis(500), "{first:?} after the heal");
-        let dials = pool.state().counters.dials;
-        eprintln!(
-            "Redis partition: {failed} calls failed, the longest after {longest:?}; first success {first:?} after the heal ({tries} tries), {dials} dials"
-        );
-        assert!(dials <= 25, "{dials} dials");
-    });
+            assert!(longest < Duration::from_millis(800) + SLACK, "{longest:?}");
+            longest
+        }
+    }
+
+    #[test]
+    fn a_shared_connection_caught_in_a_partition_is_replaced_and_the_heal_is_seen_at_once() {
+        let _alone = alone();
+        let Some(ns) = Netns::new() else { return };
+        ns.run(async {
+            // Started from a thread in the namespace: the server is in it too.
+            let Some(server) = RedisServer::new() else {
+                return;
+            };
+            let client = Client::of(&server).await;
+            client.call().await.unwrap();
+
+            ns.partition(server.port());
+            let longest = client.six_fail().await;
+
+            ns.heal();
+            let (first, tries) = first_success(Instant::now(), || client.call()).await;
+            assert!(first < Duration::from_millis(500), "{first:?} after the heal");
+            let dials = client.pool.state().counters.dials;
+            assert!(dials <= 25, "{dials} dials");
+            eprintln!(
+                "Redis partition: 6 calls failed, the longest after {longest:?}; first success {first:?} after the heal ({tries} tries), {dials} dials"
+            );
+        });
+    }
+
+    #[test]
+    fn a_frozen_server_fails_calls_by_their_deadline_and_serves_at_once_when_thawed() {
+        let _alone = alone();
+        let Some(ns) = Netns::new() else { return };
+        ns.run(async {
+            let Some(server) = RedisServer::new() else {
+                return;
+            };
+            let client = Client::of(&server).await;
+            client.call().await.unwrap();
+
+            // SIGSTOP: the kernel still accepts connections and acknowledges
+            // bytes; the server answers nothing.
+            server.signal("STOP");
+            let longest = client.six_fail().await;
+
+            server.signal("CONT");
+            let (first, _) = first_success(Instant::now(), || client.call()).await;
+            assert!(first < Duration::from_millis(500), "{first:?} after the thaw");
+            eprintln!(
+                "Redis frozen: calls failed within {longest:?}; first success {first:?} after SIGCONT, {} dials",
+                client.pool.state().counters.dials
+            );
+        });
+    }
 }
 
 #[cfg(feature = "websocket")]
@@ -277,65 +338,6 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
     });
 }
 
-#[cfg(feature = "redis")]
-#[test]
-fn redis_a_frozen_server_fails_calls_by_their_deadline_and_serves_at_once_when_thawed() {
-    use ::redis::AsyncCommands;
-    use connpool::Pool;
-    use connpool::managers::redis::RedisManager;
-
-    use crate::support::redis::RedisServer;
-
-    let _alone = alone();
-    let Some(ns) = Netns::new() else { return };
-    ns.run(async {
-        let Some(server) = RedisServer::new() else {
-            return;
-        };
-        let manager = RedisManager::from_url(&server.url(""))
-            .unwrap()
-            .response_timeout(Duration::from_millis(300));
-        let key = manager.key();
-        let pool = Pool::builder(manager)
-            .connect_timeout(Duration::from_millis(500))
-            .checkout_timeout(Duration::from_millis(800))
-            .build()
-            .await
-            .unwrap();
-        let call = async || {
-            let mut conn = pool.get_for(&key).await.map_err(|e| e.to_string())?;
-            conn.get::<_, Option<i64>>("k").await.map_err(|e| e.to_string())
-        };
-        call().await.unwrap();
-
-        // SIGSTOP: the kernel still accepts connections and acknowledges
-        // bytes; the server answers nothing.
-        server.signal("STOP");
-        let mut longest = Duration::ZERO;
-        for _ in 0..6 {
-            let start = Instant::now();
-            assert!(call().await.is_err());
-            longest = longest.max(start.elapsed());
-        }
-        assert!(longest < Duration::from_millis(800) + SLACK, "{longest:?}");
-
-        server.signal("CONT");
-        let thawed = Instant::now();
-        let first = loop {
-            if call().await.is_ok() {
-                break thawed.elapsed();
-            }
-            assert!(thawed.elapsed() < Duration::from_secs(5));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
-        assert!(first < Duration::from_millis(500), "{first:?} after the thaw");
-        eprintln!(
-            "Redis frozen: calls failed within {longest:?}; first success {first:?} after SIGCONT, {} dials",
-            pool.state().counters.dials
-        );
-    });
-}
-
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_a_query_in_flight_fails_within_the_tcp_user_timeout_and_the_next_get_is_served() {
@@ -378,15 +380,11 @@ fn postgres_a_query_in_flight_fails_within_the_tcp_user_timeout_and_the_next_get
         drop(conn);
 
         ns.heal();
-        let healed = Instant::now();
-        let first = loop {
-            match pool.get().await {
-                Ok(conn) if conn.simple_query("SELECT 3").await.is_ok() => break healed.elapsed(),
-                _ => {}
-            }
-            assert!(healed.elapsed() < Duration::from_secs(5));
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        };
+        let (first, _) = first_success(Instant::now(), async || {
+            let conn = pool.get().await.map_err(|e| e.to_string())?;
+            conn.simple_query("SELECT 3").await.map_err(|e| e.to_string())
+        })
+        .await;
         assert!(first < Duration::from_millis(500), "{first:?} after the heal");
         eprintln!(
             "PostgreSQL partition: the query in flight failed after {took:?} (tcp_user_timeout 2 s); first success {first:?} after the heal"

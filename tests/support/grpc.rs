@@ -145,6 +145,19 @@ pub mod raw {
         frame
     }
 
+    /// The next frame from `s`: its 9-byte header (length, type, flags,
+    /// stream) and its payload.
+    pub async fn read_frame(
+        s: &mut (impl tokio::io::AsyncRead + Unpin),
+    ) -> std::io::Result<([u8; 9], Vec<u8>)> {
+        let mut head = [0u8; 9];
+        s.read_exact(&mut head).await?;
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0; len];
+        s.read_exact(&mut payload).await?;
+        Ok((head, payload))
+    }
+
     /// A `GOAWAY` frame: last stream 0 (no stream was processed), `code`,
     /// then `debug` data.
     pub fn goaway(code: u32, debug: &[u8]) -> Vec<u8> {

@@ -37,7 +37,9 @@ pub const DEFAULT_KEEPALIVE_RETRIES: u32 = 3;
 /// write unacknowledged for that long fails the connection, and the
 /// deadline a dead peer is found by is the same whether the connection
 /// was quiet or busy. (With both set, Linux closes an idle connection at
-/// that same point, so the probes' own verdict is unchanged.) The kernel counts in whole seconds
+/// that same point, so the probes' own verdict is unchanged.) It sends
+/// nothing: a socket option, checked by the kernel's own retransmission
+/// timer. The kernel counts in whole seconds
 /// (Windows in milliseconds): sub-second parts are dropped, and values are
 /// raised to at least 1 s (1 probe for `retries`), which every system accepts.
 ///

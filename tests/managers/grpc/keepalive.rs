@@ -141,11 +141,7 @@ impl PingPolicingServer {
         let mut preface = [0u8; 24];
         s.read_exact(&mut preface).await?;
         loop {
-            let mut head = [0u8; 9];
-            s.read_exact(&mut head).await?;
-            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-            let mut payload = vec![0; len];
-            s.read_exact(&mut payload).await?;
+            let (head, _) = raw::read_frame(&mut s).await?;
             match (head[3], head[4] & 0x1) {
                 (raw::SETTINGS, 0) => {
                     s.write_all(&raw::frame(raw::SETTINGS, raw::ACK, &[]))
