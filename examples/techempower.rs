@@ -72,11 +72,11 @@ use std::time::{Duration, Instant};
 use bb8_postgres::PostgresConnectionManager;
 use clap::Parser;
 use connpool::managers::postgres::{
-    PostgresManager, RecyclingMethod, SharedPostgres, SingleDatabase,
+    PostgresManager, RecyclingMethod, SharedPgConnection, SharedPostgres, SingleDatabase,
 };
 use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -265,19 +265,22 @@ impl Db {
         match self {
             Db::Connpool(pool) => {
                 let conn = pool.get().await?;
-                on_client(&conn, workload, |sql| conn.prepare_cached(sql)).await
+                let client: &Client = &conn;
+                on_client(client, workload, |sql| conn.prepare_cached(sql)).await
             }
             Db::Shared(pool) => {
                 let conn = pool.get().await?;
-                on_client(&conn, workload, |sql| conn.prepare_cached(sql)).await
+                let handle: &SharedPgConnection = &conn;
+                on_client(handle, workload, |sql| conn.prepare_cached(sql)).await
             }
             Db::Deadpool(pool) => {
                 let conn = pool.get().await?;
-                on_client(&conn, workload, |sql| conn.prepare_cached(sql)).await
+                let client: &Client = &conn;
+                on_client(client, workload, |sql| conn.prepare_cached(sql)).await
             }
             Db::Bb8(pool) => {
                 let conn = pool.get().await?;
-                on_client(&conn, workload, |sql| conn.prepare(sql)).await
+                on_client(&*conn, workload, |sql| conn.prepare(sql)).await
             }
             Db::Sqlx(pool) => on_sqlx(pool, workload).await,
         }
@@ -288,15 +291,63 @@ fn random_id() -> i32 {
     fastrand::i32(1..=10_000)
 }
 
-/// One request on a tokio-postgres client, its statements from `prepare`.
-async fn on_client<'a, F, Fut>(
-    client: &'a Client,
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// What a request runs its prepared statements on: a tokio-postgres client
+/// or a shared connection's handle.
+trait Statements: Sync {
+    fn query_one(
+        &self,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Row, BoxError>> + Send;
+    fn query(
+        &self,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<Vec<Row>, BoxError>> + Send;
+    fn execute(
+        &self,
+        statement: &Statement,
+        params: Params<'_>,
+    ) -> impl Future<Output = Result<u64, BoxError>> + Send;
+}
+
+impl Statements for Client {
+    async fn query_one(&self, statement: &Statement, params: Params<'_>) -> Result<Row, BoxError> {
+        Ok(Client::query_one(self, statement, params).await?)
+    }
+    async fn query(&self, statement: &Statement, params: Params<'_>) -> Result<Vec<Row>, BoxError> {
+        Ok(Client::query(self, statement, params).await?)
+    }
+    async fn execute(&self, statement: &Statement, params: Params<'_>) -> Result<u64, BoxError> {
+        Ok(Client::execute(self, statement, params).await?)
+    }
+}
+
+impl Statements for SharedPgConnection {
+    async fn query_one(&self, statement: &Statement, params: Params<'_>) -> Result<Row, BoxError> {
+        Ok(SharedPgConnection::query_one(self, statement, params).await?)
+    }
+    async fn query(&self, statement: &Statement, params: Params<'_>) -> Result<Vec<Row>, BoxError> {
+        Ok(SharedPgConnection::query(self, statement, params).await?)
+    }
+    async fn execute(&self, statement: &Statement, params: Params<'_>) -> Result<u64, BoxError> {
+        Ok(SharedPgConnection::execute(self, statement, params).await?)
+    }
+}
+
+/// One request on `client`, its statements from `prepare`.
+async fn on_client<'a, C, F, Fut, E>(
+    client: &'a C,
     workload: Workload,
     prepare: F,
 ) -> Result<(), BoxError>
 where
+    C: Statements,
     F: Fn(&'static str) -> Fut,
-    Fut: Future<Output = Result<tokio_postgres::Statement, tokio_postgres::Error>> + 'a,
+    Fut: Future<Output = Result<Statement, E>> + 'a,
+    BoxError: From<E>,
 {
     match workload {
         Workload::Single => {
@@ -324,10 +375,7 @@ where
 }
 
 /// [`QUERIES`] rows of `world`, pipelined on `client`.
-async fn worlds(
-    client: &Client,
-    select: &tokio_postgres::Statement,
-) -> Result<Vec<(i32, i32)>, BoxError> {
+async fn worlds(client: &impl Statements, select: &Statement) -> Result<Vec<(i32, i32)>, BoxError> {
     let ids: Vec<i32> = (0..QUERIES).map(|_| random_id()).collect();
     let params: Vec<[&(dyn ToSql + Sync); 1]> = ids.iter().map(|id| [id as _]).collect();
     let rows = try_join_all(params.iter().map(|p| client.query_one(select, p))).await?;

@@ -31,6 +31,8 @@ mod pg_session;
 #[cfg(feature = "postgres")]
 mod pg_shared;
 #[cfg(feature = "postgres")]
+mod pg_shared_session;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;

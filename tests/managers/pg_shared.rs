@@ -9,22 +9,40 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use connpool::managers::postgres::{PgError, SharedPostgres, SingleDatabase};
+use connpool::managers::postgres::{PgError, SharedPgConnection, SharedPostgres, SingleDatabase};
 use connpool::{CloseReason, Pool};
 use tokio::sync::Barrier;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
-use super::pg_session::server_statements;
-use super::postgres::{backend_pid, bounded, manager, unique, wait_for};
+use super::postgres::{bounded, manager, unique, wait_for};
 use crate::support;
 use crate::support::pg::PgServer;
 
-type Shared = Pool<SharedPostgres<SingleDatabase>>;
+pub(crate) type Shared = Pool<SharedPostgres<SingleDatabase>>;
+
+/// The server process of a shared connection's session.
+pub(crate) async fn backend_pid(conn: &SharedPgConnection) -> Result<i32, PgError> {
+    Ok(conn.query_one("SELECT pg_backend_pid()", &[]).await?.get(0))
+}
+
+/// The names of the session's prepared statements.
+async fn server_statements(conn: &SharedPgConnection) -> Vec<String> {
+    // A simple query: an extended one would be a prepared statement itself.
+    conn.simple_query("SELECT name FROM pg_prepared_statements")
+        .await
+        .unwrap()
+        .iter()
+        .filter_map(|message| match message {
+            tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect()
+}
 
 /// A pool of at most `max_open` connections, each lent to up to 64
 /// borrowers, whose sessions carry `app` as their `application_name`.
-async fn shared_pool(pg: &PgServer, app: &str, max_open: usize) -> Shared {
+pub(crate) async fn shared_pool(pg: &PgServer, app: &str, max_open: usize) -> Shared {
     Pool::builder(manager(pg, app).single().shared(64))
         .max_open(max_open)
         .build()
@@ -47,7 +65,7 @@ async fn sessions(admin: &Client, app: &str) -> i64 {
 /// `n` borrowers that each take a handle, then wait until all `n` (and the
 /// caller, who also waits on the returned barrier) hold theirs, then run
 /// `work` on it.
-fn borrowers<T, F, Fut>(
+pub(crate) fn borrowers<T, F, Fut>(
     pool: &Shared,
     n: usize,
     work: F,
@@ -222,7 +240,7 @@ async fn a_killed_connection_fails_its_borrowers_and_is_replaced() {
                 .await
                 .unwrap()
                 .expect_err("a statement on a killed session");
-            let said = PgError::from(error);
+            let said = error;
             assert!(
                 said.code() == Some(&SqlState::ADMIN_SHUTDOWN)
                     || said.driver().is_some_and(|e| e.is_closed()),

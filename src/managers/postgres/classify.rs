@@ -23,26 +23,10 @@ pub(super) enum Effect {
 }
 
 /// First keywords of statements that leave no session state behind:
-/// queries, DML and transaction control (the pool checks on return that no
-/// transaction is left open).
+/// queries and DML; and [`TRANSACTION_CONTROL`]'s (the pool checks on
+/// return that no transaction is left open).
 const CLEAN_FIRST: &[&str] = &[
-    "select",
-    "insert",
-    "update",
-    "delete",
-    "with",
-    "values",
-    "table",
-    "merge",
-    "begin",
-    "start",
-    "commit",
-    "end",
-    "rollback",
-    "abort",
-    "savepoint",
-    "release",
-    "show",
+    "select", "insert", "update", "delete", "with", "values", "table", "merge", "show",
 ];
 
 /// Functions that change session state when called from a plain query.
@@ -77,6 +61,75 @@ pub(super) fn classify(sql: &str) -> Effect {
     }
 }
 
+/// First keywords of statements that open, end or mark a transaction
+/// block.
+const TRANSACTION_CONTROL: &[&str] = &[
+    "begin",
+    "start",
+    "commit",
+    "end",
+    "rollback",
+    "abort",
+    "savepoint",
+    "release",
+];
+
+/// Why `sql` may not be pipelined among other borrowers' statements on a
+/// shared session: the first keyword (upper case) of its first statement
+/// that may change the session ([`classify`]) or controls a transaction
+/// block; `unreadable SQL` if the scanner cannot read it. `None`: every
+/// statement in it is shareable.
+pub(super) fn unshareable(sql: &str) -> Option<String> {
+    first_statement(sql, true, |words| {
+        let controls = words.first().is_some_and(|first| {
+            !first.quoted
+                && TRANSACTION_CONTROL
+                    .iter()
+                    .any(|k| first.text.eq_ignore_ascii_case(k))
+        });
+        controls || statement(words) != Effect::Clean
+    })
+}
+
+/// The first keyword (upper case) of the first statement in `sql` that may
+/// deallocate prepared statements.
+pub(super) fn forgetting(sql: &str) -> Option<String> {
+    first_statement(sql, false, |words| statement(words) == Effect::Forgets)
+}
+
+/// The first keyword (upper case) of the first statement in `sql` whose
+/// words `matches`; `unreadable SQL` if the scanner cannot read it and
+/// `unreadable` says so.
+fn first_statement(
+    sql: &str,
+    unreadable: bool,
+    matches: impl Fn(&[Word<'_>]) -> bool,
+) -> Option<String> {
+    let mut words: Vec<Word<'_>> = Vec::new();
+    let mut scanner = Scanner {
+        sql: sql.as_bytes(),
+        at: 0,
+    };
+    loop {
+        let token = scanner.next();
+        match token {
+            Token::Word(word) => {
+                words.push(word);
+                continue;
+            }
+            Token::Unreadable => return unreadable.then(|| "unreadable SQL".to_owned()),
+            Token::Semicolon | Token::End => {}
+        }
+        if !words.is_empty() && matches(&words) {
+            return Some(words[0].text.to_ascii_uppercase());
+        }
+        if matches!(token, Token::End) {
+            return None;
+        }
+        words.clear();
+    }
+}
+
 /// The effect of one statement, given its words in order.
 fn statement(words: &[Word<'_>]) -> Effect {
     let Some(first) = words.first() else {
@@ -86,7 +139,10 @@ fn statement(words: &[Word<'_>]) -> Effect {
     if is(first, "deallocate") || is(first, "discard") {
         return Effect::Forgets;
     }
-    let clean_first = CLEAN_FIRST.iter().any(|k| is(first, k))
+    let clean_first = CLEAN_FIRST
+        .iter()
+        .chain(TRANSACTION_CONTROL)
+        .any(|k| is(first, k))
         || (is(first, "set")
             && words
                 .get(1)
@@ -286,7 +342,41 @@ impl<'a> Scanner<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Effect, classify};
+    use super::{Effect, classify, forgetting, unshareable};
+
+    #[test]
+    fn only_queries_and_dml_outside_transaction_blocks_are_shareable() {
+        for sql in [
+            "SELECT id FROM world WHERE id = $1",
+            "INSERT INTO t VALUES ('BEGIN; SET x = 1')",
+            "UPDATE t SET x = 1; DELETE FROM t WHERE \"begin\" = 1",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "SET LOCAL statement_timeout = 5; SELECT 1",
+            "SHOW TimeZone",
+            "",
+        ] {
+            assert_eq!(unshareable(sql), None, "{sql}");
+        }
+        for (sql, word) in [
+            ("BEGIN", "BEGIN"),
+            ("start transaction", "START"),
+            ("SELECT 1; commit", "COMMIT"),
+            ("savepoint a", "SAVEPOINT"),
+            ("SET TimeZone = 'UTC'", "SET"),
+            ("SELECT set_config('TimeZone', 'UTC', false)", "SELECT"),
+            ("LISTEN ch", "LISTEN"),
+            ("CREATE TEMP TABLE t (x int)", "CREATE"),
+            ("DEALLOCATE ALL", "DEALLOCATE"),
+            ("SELECT 'unclosed", "unreadable SQL"),
+        ] {
+            assert_eq!(unshareable(sql).as_deref(), Some(word), "{sql}");
+        }
+        assert_eq!(
+            forgetting("SET x = 1; discard all").as_deref(),
+            Some("DISCARD")
+        );
+        assert_eq!(forgetting("SET x = 1; SELECT 'unclosed"), None);
+    }
 
     #[test]
     fn queries_dml_and_transactions_are_clean() {

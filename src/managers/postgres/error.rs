@@ -57,6 +57,21 @@ enum Repr {
     },
     /// The user's own reason (a hook's); its `Display` is the message.
     Other(Box<dyn std::error::Error + Send + Sync>),
+    /// A statement a shared connection refused before sending it, by its
+    /// first keyword.
+    Unshareable { keyword: String, reason: Refusal },
+}
+
+/// Why a shared connection refused a statement.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Refusal {
+    /// It could change the session (allowed in a transaction).
+    Session,
+    /// It could deallocate the statements the borrowers share.
+    Forgets,
+    /// A statement prepared from it could run outside the transaction it
+    /// was prepared in.
+    Prepared,
 }
 
 impl PgError {
@@ -72,6 +87,21 @@ impl PgError {
         PgError {
             repr: Repr::Other(Box::new(error)),
         }
+    }
+
+    /// A statement refused by a shared connection: `keyword` starts it.
+    pub(super) fn unshareable(keyword: String, reason: Refusal) -> Self {
+        PgError {
+            repr: Repr::Unshareable { keyword, reason },
+        }
+    }
+
+    /// Whether a [shared](super::SharedPgConnection) connection refused
+    /// the statement before sending it, since it could change the session
+    /// its borrowers share (nothing was sent; the message names the
+    /// statement).
+    pub fn is_unshareable(&self) -> bool {
+        matches!(self.repr, Repr::Unshareable { .. })
     }
 
     /// A driver error from parsing a connection string.
@@ -99,7 +129,7 @@ impl PgError {
     pub fn driver(&self) -> Option<&tokio_postgres::Error> {
         match &self.repr {
             Repr::Driver { driver, .. } => Some(driver),
-            Repr::Other(_) => None,
+            _ => None,
         }
     }
 
@@ -107,7 +137,7 @@ impl PgError {
     pub fn into_driver(self) -> Option<tokio_postgres::Error> {
         match self.repr {
             Repr::Driver { driver, .. } => Some(driver),
-            Repr::Other(_) => None,
+            _ => None,
         }
     }
 
@@ -116,7 +146,7 @@ impl PgError {
     pub fn other_error(&self) -> Option<&(dyn std::error::Error + Send + Sync + 'static)> {
         match &self.repr {
             Repr::Other(e) => Some(&**e),
-            Repr::Driver { .. } => None,
+            _ => None,
         }
     }
 }
@@ -149,6 +179,26 @@ impl fmt::Display for PgError {
         let (driver, parsing) = match &self.repr {
             Repr::Driver { driver, parsing } => (driver, *parsing),
             Repr::Other(e) => return e.fmt(f),
+            Repr::Unshareable { keyword, reason } => {
+                return match reason {
+                    Refusal::Session => write!(
+                        f,
+                        "`{keyword}` cannot run on a shared connection: it could change the \
+                         session all its borrowers share (run it in a transaction of the \
+                         shared connection, or on an exclusive pool)"
+                    ),
+                    Refusal::Forgets => write!(
+                        f,
+                        "`{keyword}` cannot run on a shared connection: it could deallocate \
+                         the prepared statements all its borrowers share"
+                    ),
+                    Refusal::Prepared => write!(
+                        f,
+                        "`{keyword}` cannot be prepared on a shared connection: the statement \
+                         could run outside the transaction (send it as SQL in the transaction)"
+                    ),
+                };
+            }
         };
         if let Some(db) = driver.as_db_error() {
             // Not the severity (`FATAL`, `ERROR`): what a log line needs is
@@ -197,6 +247,7 @@ impl fmt::Debug for PgError {
             } => d.field("driver", &driver.to_string()),
             Repr::Driver { driver, .. } => d.field("driver", driver),
             Repr::Other(e) => d.field("other", e),
+            Repr::Unshareable { keyword, .. } => d.field("unshareable", keyword),
         };
         d.finish()
     }
@@ -207,8 +258,8 @@ impl std::error::Error for PgError {
     /// user's own gives its source.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.repr {
-            Repr::Driver { .. } => None,
             Repr::Other(e) => e.source(),
+            _ => None,
         }
     }
 }

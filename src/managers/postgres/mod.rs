@@ -110,32 +110,36 @@
 //! statements; see the README for what that gains on the TechEmpower
 //! workloads.
 //!
-//! Only statements that touch no session state may be shared, because
-//! every borrower's statements run in the same server session, interleaved:
+//! Every borrower's statements run in the same server session, pipelined,
+//! so none may leave anything behind that another's would run under (a
+//! borrower's `BEGIN` would put the others' writes in its transaction, and
+//! its `ROLLBACK` would erase them). The handle reads the SQL of each
+//! statement before it is sent:
 //!
-//! - **safe**: plain `SELECT`, `INSERT`, `UPDATE`, `DELETE` (and `WITH`,
-//!   `VALUES`, `MERGE`) outside explicit transactions: each runs in a
-//!   transaction of its own that ends with it, and leaves nothing behind;
-//!   functions without side effects on the session.
-//! - **never**: `BEGIN`/`COMMIT` (another borrower's statements would run
-//!   inside the transaction, and commit or roll back with it), `SET` and
-//!   `set_config`, `SET ROLE`, `LISTEN`, `COPY` (the connection is taken
-//!   by the copy), temporary tables, session advisory locks, `PREPARE`,
-//!   `DECLARE` cursors. These belong on an exclusive pool (a
-//!   [`PostgresManager`], the default), whose connections a borrower has to
-//!   itself and which are reset on their return.
+//! - **shared**: queries and writes that run in a transaction of their own
+//!   and leave nothing behind: `SELECT`, `INSERT`, `UPDATE`, `DELETE`,
+//!   `WITH`, `VALUES`, `TABLE`, `MERGE`, `SHOW`, `SET LOCAL`.
+//! - **refused, nothing sent** (a [`PgError`] that
+//!   [`is_unshareable`](PgError::is_unshareable), naming the statement):
+//!   `BEGIN`/`COMMIT`, `SET` and `set_config`, `SET ROLE`, `LISTEN`,
+//!   temporary tables, session advisory locks, `PREPARE`, cursors, DDL,
+//!   `DEALLOCATE`, `DISCARD`.
 //!
-//! The handle dereferences to `&Client` only, so `Client::transaction`
-//! (which takes `&mut Client`) is out of reach; a `BEGIN` sent as SQL is
-//! not caught. A service that needs both keeps two pools of one manager's
-//! configuration: a shared one for its stateless queries, an exclusive one
-//! for its transactions. A shared connection is never reset (the pool
-//! recycles no shared connection); the statement cache is the
-//! connection's, shared by its borrowers, and a statement is prepared once
-//! per connection. Health checks, keepalive, dial backoff, metrics and
-//! `close()` work as for exclusive connections; a connection that breaks
-//! fails the statements its borrowers have in flight (see
-//! [`SharedPgConnection`]), takes no new borrower, and is replaced.
+//! Those run in a [`SharedTransaction`]
+//! ([`SharedPgConnection::transaction`]): it has the session to itself
+//! (other borrowers' statements wait), and leaves it clean before the
+//! session is shared again: committed or rolled back, and reset if a
+//! statement in it could have changed the session. Long transactions,
+//! `COPY` and `LISTEN` that must last belong on an exclusive pool (a
+//! [`PostgresManager`], the default), whose connections a borrower has to
+//! itself and which are reset on their return.
+//!
+//! The statement cache is the connection's, shared by its borrowers, and a
+//! statement is prepared once per connection. Health checks, keepalive,
+//! dial backoff, metrics and `close()` work as for exclusive connections;
+//! a connection that breaks fails the statements its borrowers have in
+//! flight (see [`SharedPgConnection`]), takes no new borrower, and is
+//! replaced.
 //!
 //! ```no_run
 //! use connpool::Pool;
@@ -149,19 +153,22 @@
 //!     .max_open(4)
 //!     .build()
 //!     .await?;
-//! // Transactions, `SET`, `LISTEN`, `COPY`: a connection of one's own.
+//! // Long transactions, `COPY`, `LISTEN`: a connection of one's own.
 //! let exclusive = Pool::builder(manager.single()).max_open(8).build().await?;
 //!
-//! let conn = shared.get().await?;
+//! let mut conn = shared.get().await?;
 //! let select = conn.prepare_cached("SELECT message FROM fortune WHERE id = $1").await?;
 //! let row = conn.query_one(&select, &[&1_i32]).await?;
 //! let _message: String = row.get(0);
-//! drop(conn);
-//!
-//! let mut conn = exclusive.get().await?;
+//! // A short transaction: the session alone while it lasts.
 //! let tx = conn.transaction().await?;
 //! tx.execute("UPDATE fortune SET message = $1 WHERE id = 1", &[&"new"]).await?;
 //! tx.commit().await?;
+//! drop(conn);
+//!
+//! let mut conn = exclusive.get().await?;
+//! let copy = conn.copy_out("COPY fortune TO STDOUT").await?;
+//! # drop(copy);
 //! # Ok(())
 //! # }
 //! ```
@@ -177,10 +184,12 @@ mod session;
 mod shared;
 #[cfg(test)]
 mod tests;
+mod transaction;
 
 pub use conn::{PgConnection, StatementCache};
 pub use error::PgError;
 pub use key::PgKey;
 pub use manager::{PostgresManager, SingleDatabase};
 pub use recycling::{CLEAN_WITHOUT_DISCARD, RESET, RecyclingMethod};
-pub use shared::{SharedPgConnection, SharedPostgres};
+pub use shared::{SharedPgConnection, SharedPostgres, ToSharedStatement};
+pub use transaction::SharedTransaction;

@@ -49,13 +49,17 @@ pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL
 /// called none of `set_config`, `pg_advisory_lock` (and its `_shared` and
 /// `try_` forms: the `_xact_` ones end with the transaction) or
 /// `dblink_connect`, said neither `TEMP` nor `TEMPORARY`, every request was
-/// answered, and the last answer said no transaction is open. Anything else
-/// (`SET`, `RESET`, `CREATE TEMP`, `LISTEN`, `PREPARE`, `DECLARE`, `DO`,
-/// `CALL`, `COPY`, DDL…) resets the session at its return.
+/// answered, the last answer said no transaction is open, and the server
+/// reported no setting changed (`ParameterStatus`: `TimeZone`,
+/// `DateStyle`, `application_name`… changed by any means, a `SET LOCAL`
+/// of one included). Anything else (`SET`, `RESET`, `CREATE TEMP`,
+/// `LISTEN`, `PREPARE`, `DECLARE`, `DO`, `CALL`, `COPY`, DDL…) resets the
+/// session at its return.
 ///
 /// Its limits, where `Always` is the choice: a function called from a
 /// query that changes session state itself (a user-defined function that
-/// runs `set_config` or takes an advisory lock) is not seen; a statement
+/// runs `set_config` on a setting the server does not report, or takes an
+/// advisory lock) is not seen; a statement
 /// whose future a borrower dropped before it was sent is not seen either
 /// (tokio-postgres sends it when its connection task gets to it, possibly
 /// after the connection was lent again); sequence state (`currval`,

@@ -6,7 +6,8 @@
 //! ([`classify`](super::classify)); a statement `Parse`d dirty stays dirty
 //! for every `Bind` of it. `Query`, `Sync` and `FunctionCall` each await a
 //! `ReadyForQuery`. Backend messages: the transaction status of each
-//! `ReadyForQuery`. The session is clean when no dirty statement was sent
+//! `ReadyForQuery`, and each `ParameterStatus` (a reported setting
+//! changed: the session is dirty). The session is clean when no dirty statement was sent
 //! since the last reset, every request was answered and the last answer
 //! said "idle, outside a transaction".
 //!
@@ -144,13 +145,17 @@ impl<S> Tap<S> {
             return;
         }
         let session = &self.session;
-        self.received.feed(bytes, |kind, body| {
-            if kind == b'Z' {
+        self.received.feed(bytes, |kind, body| match kind {
+            b'Z' => {
                 session
                     .status
                     .store(body.first().copied().unwrap_or(b'E'), Ordering::SeqCst);
                 session.outstanding.fetch_sub(1, Ordering::SeqCst);
             }
+            // A reported setting changed, by whatever means (a function
+            // the SQL does not show included).
+            b'S' => session.mark(Effect::Dirty),
+            _ => {}
         });
     }
 }
@@ -368,5 +373,11 @@ mod tests {
         t.on_sent(&message(b'C', b"Ss2\0"));
         t.on_sent(&message(b'B', b"\0s2\0\0\0\0\0\0\0"));
         assert!(t.session.is_clean(), "closed, and the name reused clean");
+
+        // A reported setting changed by a function the SQL does not show.
+        t.on_sent(&message(b'Q', b"SELECT my_function()\0"));
+        t.on_received(&message(b'S', b"TimeZone\0UTC\0"));
+        t.on_received(&message(b'Z', b"I"));
+        assert!(!t.session.is_clean());
     }
 }
