@@ -32,7 +32,7 @@
 //! [`Builder::after_connect`] (inside its dial), [`Builder::before_lend`]
 //! (before an idle connection is lent) and [`Builder::after_return`] (after
 //! a return, in a task of its own, with a manager's own
-//! [`Manager::recycle`] first: the PostgreSQL manager's `DISCARD ALL`), so
+//! [`Manager::recycle`] first: the PostgreSQL manager's session reset), so
 //! one borrower's session state does not reach the next. Unset, they cost
 //! checkout and return a flag test each.
 //!
@@ -97,67 +97,35 @@
 //!
 //! A failed get records no wait time (a timeout counts in `timeouts`).
 //!
-//! ## Where things are
+//! ## Crates
 //!
-//! | module | job |
-//! |---|---|
-//! | `manager` | the factory/close trait you implement |
-//! | `builder` | the settings, their defaults and their validation |
-//! | `config` | the validated configuration, the defaults, sizing advice |
-//! | `pool` | the public pool: get, state |
-//! | `quiet` | waiting for a quiet pool: settled, close |
-//! | `limits` | [`Limits`], the caps, and the rules that keep them consistent |
-//! | `control` | run-time control of a running pool: resize, closing keys on demand, `min_idle` per key |
-//! | `metrics` | the `metrics` facade's series (feature `metrics`) |
-//! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
-//! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
-//! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
-//! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
-//! | `clock` | the pool's time: instants as integers; on the hot path the coarse clock (or an opt-in clock thread's), tokio's (pausable) clock elsewhere |
-//! | `maintenance` | the one task per pool that runs the timers |
-//! | `guard` | [`Pooled`], which returns the connection on drop |
-//! | `vetting` | the health check and the `before_lend` hook before an idle connection is lent |
-//! | `tasks` | dial, keepalive-ping, recycle and close tasks |
-//! | `hooks` | the user's hooks (after connect, before lend, after return) and how they are run |
-//! | `contain` | calls into user code, with their panics contained |
-//! | `stats` | snapshots and counters |
-//! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
-//! | `error` | errors |
-//! | `managers` | ready-made managers: TCP, PostgreSQL, HTTP/1.1, HTTP/2, gRPC |
+//! This crate is the one to add; it re-exports two:
+//!
+//! | crate | what | depends on |
+//! |---|---|---|
+//! | `connpool-core` | the pool: [`Manager`], [`Pool`], [`Builder`], hooks, metrics (everything at this crate's root) | tokio and a few small crates; no protocol crate |
+//! | `connpool-managers` | the ready-made managers, each behind its cargo feature (this crate's [`managers`] module, present with any manager's feature) | `connpool-core`, and the protocol crates of the features chosen |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod builder;
-mod clock;
-mod config;
-mod contain;
-mod control;
-mod core;
-pub mod defaults;
-mod error;
-mod guard;
-mod hooks;
-mod inner;
-mod limits;
-#[cfg(all(test, connpool_loom))]
-mod loom_tests;
-mod maintenance;
-mod manager;
-pub mod managers;
-mod metrics;
-mod policy;
-mod pool;
-mod quiet;
-mod reports;
-mod settings;
-mod stats;
-mod store;
-mod sync;
-mod tasks;
-mod vetting;
-mod wait;
+#[doc(inline)]
+pub use connpool_core::*;
+
+#[cfg(any(
+    feature = "tcp",
+    feature = "postgres",
+    feature = "http2",
+    feature = "http1",
+    feature = "balance",
+    feature = "grpc",
+    feature = "tls",
+    feature = "websocket",
+    feature = "redis"
+))]
+#[doc(inline)]
+pub use connpool_managers as managers;
 
 /// The README's examples, compiled and run as doctests (they use every
 /// shipped manager).
@@ -171,16 +139,3 @@ mod wait;
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
-
-pub use async_trait::async_trait;
-pub use builder::Builder;
-pub use config::Config;
-pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
-pub use guard::Pooled;
-pub use hooks::HookFuture;
-pub use limits::Limits;
-pub use manager::{Lending, Manager};
-pub use policy::{Backoff, HealthCheck};
-pub use pool::Pool;
-pub use reports::Leak;
-pub use stats::{CloseReason, Counters, KeyState, PoolState};

@@ -170,7 +170,7 @@ async fn before_lend_runs_on_idle_checkouts_not_on_dials_or_hand_offs() {
     let script = Script::new(Does::Pass);
     let (_mock, pool) = U::pool(|b| b.max_open(1).before_lend(script.hook())).await;
     let g = pool.get().await.unwrap(); // dialed
-    assert_eq!(script.ran_on(), []);
+    assert_eq!(script.ran_on(), [0_u64; 0]);
     let waiter = tokio::spawn({
         let pool = pool.clone();
         async move { pool.get().await.map(|g| g.id) }
@@ -178,7 +178,7 @@ async fn before_lend_runs_on_idle_checkouts_not_on_dials_or_hand_offs() {
     settle().await;
     drop(g); // handed straight to the waiter
     assert_eq!(waiter.await.unwrap().unwrap(), 1);
-    assert_eq!(script.ran_on(), []);
+    assert_eq!(script.ran_on(), [0_u64; 0]);
     drop(pool.get().await.unwrap()); // from the idle list
     assert_eq!(script.ran_on(), [1]);
     let c = pool.state().counters;
@@ -312,7 +312,11 @@ async fn after_return_skips_connections_that_close_and_shared_ones() {
     mock.share(4);
     drop(pool.get().await.unwrap());
     settle().await;
-    assert_eq!(script.ran_on(), [], "a shared connection is not recycled");
+    assert_eq!(
+        script.ran_on(),
+        [0_u64; 0],
+        "a shared connection is not recycled"
+    );
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     pool.close().await;
 }

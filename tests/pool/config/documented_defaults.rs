@@ -24,7 +24,7 @@ fn written(d: Duration) -> String {
 /// constant changed without its row fails here.
 #[test]
 fn the_builder_docs_table_gives_each_default_s_value() {
-    let source = include_str!("../../../src/builder.rs");
+    let source = include_str!("../../../crates/core/src/builder.rs");
     let row = |setting: &str| -> String {
         let start = format!("/// | `{setting}` | ");
         let line = source

@@ -1,0 +1,212 @@
+//! The [`Builder`]: a pool's settings, their defaults, and `build`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::config::*;
+use crate::error::BuildError;
+use crate::hooks::Hooks;
+use crate::manager::Manager;
+use crate::policy::{Backoff, HealthCheck};
+use crate::pool::Pool;
+use crate::settings::each_setting;
+
+mod hooks;
+mod validate;
+
+/// Builds a [`Pool`]: set what differs from the defaults, then [`build`](Builder::build).
+///
+/// | field | default | why |
+/// |---|---|---|
+/// | `max_open` | 100 ([`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN)) | Go's default global idle cap (`MaxIdleConns`): enough for most services, and below PostgreSQL's default `max_connections` |
+/// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
+/// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
+/// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
+/// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
+/// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`](crate::defaults::CONNECT_TIMEOUT)) | long enough for a slow TLS handshake across regions; a black-holed host frees its slot |
+/// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`](crate::defaults::CHECKOUT_TIMEOUT)) | bb8's: a getter never hangs; waiting forever is an explicit opt-in |
+/// | `max_waiters` | no cap | the checkout deadline already bounds how long waiters pile up |
+/// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`](crate::defaults::IDLE_TIMEOUT)) | Go's `IdleConnTimeout`: carries a connection across the gaps of ordinary traffic; a quiet client hands its sockets back |
+/// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`](crate::defaults::MAX_LIFETIME)) | HikariCP's and bb8's; follows DNS and load-balancer changes, bounds server-side leaks |
+/// | `jitter` | 0.1 ([`defaults::JITTER`](crate::defaults::JITTER)) | gRPC's `MaxConnectionAge` jitter (applied downwards): no synchronized expiry or ping bursts |
+/// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
+/// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
+/// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
+/// | `health_check` | `IfIdleFor(500 ms)` ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window (`aliveBypassWindowMs`): a connection that just worked almost surely works, and a busy pool pays no round trip |
+/// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`](crate::defaults::PING_TIMEOUT)) | a healthy peer answers in milliseconds: this fails only a peer that is gone |
+/// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`](crate::defaults::KEEPALIVE_INTERVAL)) | half the ~60 s after which NATs and firewalls drop an idle flow; a dead connection is found before a user meets it |
+/// | `keepalive_timeout` | 10 s ([`defaults::KEEPALIVE_TIMEOUT`](crate::defaults::KEEPALIVE_TIMEOUT)) | an idle peer this slow is not worth keeping (gRPC's is 20 s) |
+/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)), WebSocket 3 | gRPC's semantics: a missed ping on an idle connection costs one dial to repair, keeping a doubtful one costs a user's request; WebSocket heartbeats' custom |
+/// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`](crate::defaults::BACKOFF_BASE), [`defaults::BACKOFF_CAP`](crate::defaults::BACKOFF_CAP)) | a down backend is not hammered; one transient failure costs a key at most 100 ms of fast failures, a recovered backend is used within 5 s |
+/// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING)) | MongoDB's `maxConnecting`: a burst on a cold key dials two at a time (each serving a waiter once up, returns serving the rest), no reconnect storm on a restarted backend |
+/// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`](crate::defaults::MAX_BORROWERS)) | gRPC's usual `MAX_CONCURRENT_STREAMS`: a multiplexed peer advertising no limit (or a huge one) still fans out over connections |
+/// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
+/// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
+/// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`](crate::defaults::ACQUIRE_SLOW_THRESHOLD)) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
+/// | `name` | `"connpool"` ([`defaults::NAME`](crate::defaults::NAME)) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
+/// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
+/// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
+/// | `before_lend` | none | the health check already covers liveness; without it a checkout runs no user code |
+/// | `after_return` | none (the manager's own [`recycle`](Manager::recycle) still runs) | without it a return spawns no task |
+///
+/// # Keepalive and the gRPC `MinTime` trap
+///
+/// Background keepalive calls [`Manager::ping`] on connections idle for
+/// `keepalive_interval`. When a manager's ping is an HTTP/2 PING frame, keep
+/// the interval at or above the server's enforcement policy (gRPC servers'
+/// `MinTime`, 5 minutes by default): a client that pings more often is sent
+/// GOAWAY `too_many_pings` and loses the connection. A gRPC health-check
+/// RPC as the ping is an ordinary call and is not subject to that policy.
+///
+/// # Hooks
+///
+/// [`after_connect`](Builder::after_connect), [`before_lend`](Builder::before_lend)
+/// and [`after_return`](Builder::after_return) take an async function of a
+/// connection and its key (a closure returning a boxed future, a
+/// [`HookFuture`](crate::HookFuture)); each may fail with the manager's error.
+///
+/// | hook | runs | bounded by | an error (or a panic, or the time limit) |
+/// |---|---|---|---|
+/// | [`after_connect`](crate::Builder::after_connect) | on each new connection, inside its dial, before it is first lent or parked | `connect_timeout` (with the dial; after a recycle, the recycle's `ping_timeout`) | fails the dial with it ([`ConnectError::Manager`](crate::ConnectError::Manager)) |
+/// | [`before_lend`](crate::Builder::before_lend) | before a connection taken from the idle list is lent, in the getter's task (after the health-check ping, if one is due) | `ping_timeout` and the checkout deadline | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)); the getter is served by another |
+/// | [`after_return`](crate::Builder::after_return) | after a borrower gives back a connection lent exclusively, in a task of its own, before the connection is lent again or parked | `ping_timeout` | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)) |
+///
+/// A manager's own reset ([`Manager::recycle`],
+/// e.g. the PostgreSQL manager's session reset) runs at the same point as
+/// `after_return`, first, followed by `after_connect` again (the session is
+/// as new, and is set up as a new one is: a `SET` made by `after_connect`
+/// survives the reset). While either runs the connection is *recycling*:
+/// it counts as open (in [`PoolState::recycling`](crate::PoolState)), is
+/// lent to nobody, and then goes through the hand-off like a returned
+/// connection. The borrower's drop does not wait for it.
+///
+/// **Shared connections.** `after_connect` runs on every new connection.
+/// `before_lend` runs on each borrower's handle before it is lent from a
+/// checkout that did not wait (like the health check, not on a hand-off).
+/// `after_return` and `Manager::recycle` do not run for shared
+/// (multiplexed) connections: their borrowers share one session, so there
+/// is no borrower's state to reset when one of them leaves.
+///
+/// `build` refuses inconsistent values with a [`ConfigError`](crate::ConfigError) naming the field.
+pub struct Builder<M: Manager> {
+    manager: M,
+    set: Settings,
+    /// In the order of the first call for each key; `initial_at` finds a
+    /// key's place (pre-warming many keys stays linear).
+    initial: Vec<(M::Key, usize)>,
+    initial_at: HashMap<M::Key, usize>,
+    /// The method that set `initial`, as errors name it: `initial` or
+    /// `initial_for`.
+    initial_method: &'static str,
+    min_idle_for: Vec<(M::Key, usize)>,
+    hooks: Hooks<M>,
+}
+
+/// Makes, from the table of [`each_setting!`], the setter of every
+/// setting on [`Builder`].
+macro_rules! setters {
+    ($(
+        $(#[$attr:meta])*
+        $name:ident: $ty:ty = $default:expr;
+            set($($arg:ident: $arg_ty:ty),+) = $value:expr;
+            get [$($by_hand:tt)*];
+    )*) => {
+        impl<M: Manager> Builder<M> {
+            $(
+                $(#[$attr])*
+                pub fn $name(mut self, $($arg: $arg_ty),+) -> Self {
+                    self.set.$name = $value;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+each_setting!(setters);
+
+impl<M: Manager> Pool<M> {
+    /// A builder for a pool of `manager`'s connections.
+    pub fn builder(manager: M) -> Builder<M> {
+        Builder::new(manager)
+    }
+}
+
+impl<M: Manager> Builder<M> {
+    pub(crate) fn new(manager: M) -> Self {
+        Self {
+            manager,
+            set: Settings::default(),
+            initial: Vec::new(),
+            initial_at: HashMap::new(),
+            initial_method: "initial_for",
+            min_idle_for: Vec::new(),
+            hooks: Hooks::default(),
+        }
+    }
+
+    /// Pre-warms `n` connections of `key` while building (silenceper's
+    /// `InitialCap`, per key); a second call for a key replaces its count.
+    /// They are dialed concurrently; if any dial fails, `build` fails and
+    /// closes the others.
+    pub fn initial_for(mut self, key: M::Key, n: usize) -> Self {
+        match self.initial_at.get(&key) {
+            Some(&at) => self.initial[at].1 = n,
+            None => {
+                self.initial_at.insert(key.clone(), self.initial.len());
+                self.initial.push((key, n));
+            }
+        }
+        self
+    }
+
+    /// `min_idle` for `key` alone, where one value for every key is wrong
+    /// (a primary kept warm, replicas not): the pool tracks `key` from the
+    /// start and keeps `n` idle connections of it ready; other keys keep
+    /// [`min_idle`](Builder::min_idle). Set again for the same key, the
+    /// last value counts. Change it at run time with
+    /// [`Pool::set_min_idle_for`]. At most `max_idle_per_key`.
+    pub fn min_idle_for(mut self, key: M::Key, n: usize) -> Self {
+        self.min_idle_for.push((key, n));
+        self
+    }
+
+    /// No dial backoff: every getter that finds no idle connection may dial,
+    /// however often the key's dials fail.
+    pub fn no_backoff(mut self) -> Self {
+        self.set.backoff = None;
+        self
+    }
+
+    /// Validates the configuration, pre-warms the `initial` connections and
+    /// returns the pool. Must be called within a tokio runtime: the pool
+    /// spawns its dials and closes there. If that runtime's clock is paused
+    /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
+    pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
+        let config = self.validate()?;
+        let mut hooks = self.hooks;
+        hooks.recycles = hooks.after_return.is_some() || self.manager.recycles();
+        Pool::start(self.manager, config, hooks, self.initial, self.min_idle_for).await
+    }
+}
+
+impl<M: Manager<Key = ()>> Builder<M> {
+    /// Pre-warms `n` connections while building (silenceper's `InitialCap`):
+    /// the single-destination form of [`initial_for`](Builder::initial_for).
+    pub fn initial(self, n: usize) -> Self {
+        let mut builder = self.initial_for((), n);
+        builder.initial_method = "initial";
+        builder
+    }
+}
+
+impl<M: Manager> std::fmt::Debug for Builder<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builder")
+            .field("settings", &self.set)
+            .field("initial", &self.initial)
+            .field("min_idle_for", &self.min_idle_for)
+            .field("hooks", &self.hooks.names())
+            .finish_non_exhaustive()
+    }
+}

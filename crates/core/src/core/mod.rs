@@ -1,0 +1,353 @@
+//! The pool's state under its one lock, and every transition of it.
+//!
+//! **One lock.** Everything the pool knows lives in [`State`], behind one
+//! mutex (`parking_lot`'s, see `sync`) in [`PoolInner`](crate::inner::PoolInner): the key
+//! registry, the connection records, the waiter slots, the global dial
+//! queue, the counts and the counters. Every transition runs with the lock
+//! held, never awaits, never calls the manager and never logs; what it
+//! decides to *do* (wake a getter, start a dial, close a connection) it
+//! records in [`Effects`], which the caller carries out after releasing the
+//! lock. So a transition is atomic, the lock is held for a few hundred
+//! nanoseconds at most, and user code (the manager, a waker) never runs
+//! under it. One thing lives outside it: a single-key pool's last returned
+//! connection may rest in the store's [`Recent`] slot, which the next
+//! checkout takes it from without the lock (see `fast_path`).
+//!
+//! **A transition** is a [`Transition`]: [`State::begin`] closes the
+//! single-key slot's gate and parks what rests there (so the transition
+//! sees the pool as if it had been parked on its return), each public step
+//! consumes it, and its `finish` opens the gate again if a return may rest
+//! there, forgets the keys it left unused, tells whether a closed pool is
+//! drained and checks the counts. The time, the configuration and the
+//! effects travel with it.
+//!
+//! **Counts.** Per key and in total, `open = idle + lent + dialing +
+//! pinging + recycling` (see [`Counts`]: they change through one door,
+//! [`Keys`], the key's and the pool's together). A connection out in a task
+//! (a dial, a keepalive ping, a recycle) counts through the task's
+//! [`Slot`](crate::store::Slot): taken when the task is decided, held by
+//! the task's guard, given back by value with the task's result (or by the
+//! guard's `Drop` if the task dies), so it cannot be given back twice. A
+//! lent connection counts through its
+//! [`LentSlot`], taken by the lending: a
+//! connection lent exclusively carries it in its borrower's guard (whose
+//! `Drop` gives it back once) or, resting in the single-key slot, in its
+//! entry there; a shared one, in its entry of the borrowed set. So
+//! only waiters, and idle connections closing, change the counts without
+//! a slot. `open` is what the caps limit; a connection
+//! stops counting the moment the pool decides to close it (its
+//! `Manager::close` then runs in a task, counted in `closing` until it
+//! ends). A connection handed to a waiter counts as lent from the hand-off
+//! on, before the waiter has picked it up. `waiting` counts waiters that
+//! have not been served. A shared connection counts once in `lent` while it
+//! has borrowers; its handles are counted by the borrowed set
+//! (`borrowers`). A connection lent exclusively keeps its record, held (not
+//! idle): the borrower's guard carries the connection and the record's
+//! [`ConnId`], and the return puts the connection back in the same record.
+//! So the hand-off works on a `ConnId`: a connection coming free from
+//! elsewhere (a dial, a ping) is first held in the records.
+//!
+//! **Forgetting keys.** A key with no connection and no waiter is forgotten
+//! (unless it is in backoff or was within one backoff cap, or `min_idle` is
+//! set), but only when a transition finishes: a `KeyId` held in the middle
+//! of one always stays valid.
+//!
+//! One file per section: getting (`checkout`), the hand-off and slots
+//! (`handoff`), dials and their limits (`dials`), waiting and cancellation
+//! (`waiting`), shared lending (`lending`), time (`timers`), close
+//! (`close`), the single-key fast path (`fast_path`), run-time control
+//! (`control`), leak detection (`leaks`), connections out for a keepalive
+//! ping or a recycle (`tending`); the effects a transition decides
+//! (`effects`) and snapshots (`snapshot`).
+
+mod checkout;
+mod close;
+mod control;
+mod dials;
+mod effects;
+mod fast_path;
+mod handoff;
+mod leaks;
+mod lending;
+mod snapshot;
+mod tending;
+mod timers;
+mod waiting;
+
+pub(crate) use checkout::{Behind, Checkout, Ping, Round};
+pub(crate) use dials::Dialed;
+pub(crate) use effects::{Action, DialOrder, Effects};
+pub(crate) use handoff::Detached;
+pub(crate) use tending::{PingResult, Tended};
+pub(crate) use waiting::{Arrived, Outcome};
+
+use crate::clock::Tick;
+use crate::config::Config;
+use crate::limits::Limits;
+use crate::manager::Manager;
+use crate::stats::Counters;
+use crate::store::{
+    Borrowed, Conn, ConnId, Counts, Deadlines, KeyId, Keys, LentSlot, Recent, Records, WaitQueue,
+    WaiterId, Waiters,
+};
+
+/// How a check of a connection by user code (a health check, a recycle, a
+/// `before_lend` hook) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    Passed,
+    Failed,
+}
+
+impl Check {
+    /// `Passed` if `ok`.
+    pub(crate) fn passed_if(ok: bool) -> Self {
+        if ok { Check::Passed } else { Check::Failed }
+    }
+}
+
+/// Everything the pool knows; see the module docs for the invariants.
+///
+/// Aligned to a cache line: behind the lock's byte (the mutex's data is its
+/// last field), it starts on the next line, so a thread waiting for the lock
+/// (spinning on the lock's line) does not pull the state's first fields
+/// away from the thread that holds it. `repr(C)`: the fields a checkout
+/// and a return touch come first, in the order written, on as few lines as
+/// they fit.
+#[repr(C, align(64))]
+pub(crate) struct State<M: Manager> {
+    keys: Keys<M::Key, M::Error>,
+    /// Idle connections, and the records of those lent exclusively (their
+    /// connection is `None` while the borrower has it).
+    records: Records<Conn<Option<M::Connection>>>,
+    /// Shared connections that have borrowers (they count as lent).
+    borrowed: Borrowed<M::Connection>,
+    waiters: Waiters<Outcome<M>>,
+    /// Waiters whose key is under its cap but that found the pool at its cap.
+    global_dial_waiters: WaitQueue<WaiterId>,
+    deadlines: Deadlines,
+    /// When the maintenance task wakes next (`None`: only when told).
+    timer_at: Option<Tick>,
+    /// Keys that may have become unused during the current transition.
+    maybe_unused: Vec<KeyId>,
+    /// `Manager::close` calls still running (their connections no longer
+    /// count in the open count).
+    closing: usize,
+    closed: bool,
+    /// A resize left connections over an open cap: a connection that comes
+    /// free is closed while its key or the pool is over (see `control`).
+    /// Next to `closed`: a return tests both at once.
+    shrinking: bool,
+    counters: Counters,
+    /// The caps now: the configuration's, until a resize.
+    limits: Limits,
+    /// Some key may have a non-zero `min_idle` (else refills are skipped
+    /// without a key look-up).
+    any_min_idle: bool,
+    /// Whether a return may rest in the [`Recent`] slot (its gate opens
+    /// only then): see [`State::may_defer_parking`].
+    defer_parking: bool,
+    /// The single-key slot's retirement generation (see [`Recent`]), which
+    /// lendings stamp on their ticket.
+    generation: u32,
+}
+
+impl<M: Manager> State<M> {
+    /// Whether the key type has one value, so that the [`Recent`] slot may
+    /// be used (a constant: the fast paths compile away for other pools).
+    pub(crate) const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
+
+    pub(crate) fn new(config: &Config) -> Self {
+        let limits = config.limits();
+        Self {
+            keys: Keys::new(config.set.min_idle, config.failure_memory()),
+            records: Records::default(),
+            borrowed: Borrowed::default(),
+            defer_parking: Self::may_defer_parking(config, &limits, config.set.min_idle > 0),
+            generation: 0,
+            waiters: Waiters::default(),
+            global_dial_waiters: WaitQueue::default(),
+            deadlines: Deadlines::default(),
+            timer_at: None,
+            maybe_unused: Vec::new(),
+            closing: 0,
+            closed: false,
+            counters: Counters::default(),
+            limits,
+            any_min_idle: config.set.min_idle > 0,
+            shrinking: false,
+        }
+    }
+
+    /// Whether returns may rest in the [`Recent`] slot: one key value, and
+    /// idle caps that cannot bind, so a return that parks does nothing but
+    /// park, and may be deferred; and nothing that needs the record of each
+    /// lending (leak detection, metrics by key).
+    fn may_defer_parking(config: &Config, limits: &Limits, any_min_idle: bool) -> bool {
+        Self::ONE_KEY
+            && config.set.leak_detection_threshold.is_none()
+            && !(crate::metrics::Metrics::ON && config.set.metrics_key_attribute)
+            && !any_min_idle
+            && limits.max_idle_per_key >= limits.max_open_per_key
+            && limits.max_idle >= limits.max_open
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// The key `id` names (for a log line; `id` must be live).
+    pub(crate) fn key(&self, id: KeyId) -> M::Key {
+        self.keys.get(id).key.clone()
+    }
+
+    /// Starts a transition at `now`: parks the connection resting in
+    /// `recent` first.
+    #[inline]
+    pub(crate) fn begin<'a>(
+        &'a mut self,
+        now: Tick,
+        config: &'a Config,
+        recent: &'a Recent<M::Connection>,
+        fx: &'a mut Effects<M>,
+    ) -> Transition<'a, M> {
+        let mut t = Transition {
+            st: self,
+            now,
+            config,
+            recent,
+            fx,
+        };
+        if Self::ONE_KEY {
+            t.park_recent();
+        }
+        t
+    }
+
+    /// The pool's counts (see [`Counts`]).
+    #[inline]
+    fn counts(&self) -> &Counts {
+        self.keys.total()
+    }
+
+    /// Counts an event of `id` (`count` adds it to a [`Counters`]) in the
+    /// key's counters and the pool's, together.
+    #[inline]
+    fn tally(&mut self, id: KeyId, count: impl Fn(&mut Counters)) {
+        count(&mut self.counters);
+        count(&mut self.keys.get_mut(id).counters);
+    }
+
+    /// Counts a call of user code on a connection of `id` (a ping, a hook),
+    /// in the pool's and the key's counters: `calls` one more, and
+    /// `failures` one more if it failed.
+    pub(super) fn count_call(
+        &mut self,
+        id: KeyId,
+        check: Check,
+        calls: fn(&mut Counters) -> &mut u64,
+        failures: fn(&mut Counters) -> &mut u64,
+    ) {
+        self.tally(id, |c| {
+            *calls(c) += 1;
+            if check == Check::Failed {
+                *failures(c) += 1;
+            }
+        });
+    }
+
+    /// A request met a connection of `id` the server had closed, and is
+    /// sent again on another.
+    pub(crate) fn count_retry(&mut self, id: KeyId) {
+        self.tally(id, |c| c.retries += 1);
+    }
+
+    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
+    /// live) and vetted in the getter's task.
+    pub(crate) fn count_before_lend(&mut self, id: KeyId, check: Check) {
+        self.count_call(
+            id,
+            check,
+            |c| &mut c.before_lend_checks,
+            |c| &mut c.before_lend_failures,
+        );
+    }
+
+    /// The counts agree with the structures that hold the connections
+    /// (debug builds).
+    #[inline]
+    fn debug_check(&self) {
+        let counts = self.counts();
+        // The idle connections are the ones in the records that are not
+        // held.
+        debug_assert_eq!(counts.idle(), self.records.len());
+        // No idle-set entry outlives its lending: every connection lent is
+        // held there (exclusive) or in the shared set.
+        debug_assert_eq!(counts.lent(), self.records.held() + self.borrowed.len());
+    }
+
+    fn unused(&mut self, id: KeyId) {
+        self.maybe_unused.push(id);
+    }
+
+    /// A connection lent exclusively, holding `lent`, is back in the idle
+    /// set (held until parked). Returns its key.
+    #[inline]
+    fn unlend(&mut self, lent: LentSlot) -> KeyId {
+        self.keys.unlend(lent)
+    }
+
+    /// Takes the idle or held connection `cid` out of the idle set for good.
+    fn remove_conn(&mut self, cid: ConnId) -> Conn<M::Connection> {
+        self.records
+            .remove(cid)
+            .1
+            .map(|conn| conn.expect("a held connection is present"))
+    }
+
+    /// Puts `conn`, of `id`, which has no idle-set entry yet (dialed, back
+    /// from a ping, or out of the shared set), in the idle set, held: not
+    /// idle until parked. (`Records::hold` instead holds an entry it has.)
+    fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
+        self.records.insert(id, conn.map(Some))
+    }
+}
+
+/// One transition of the state in progress: the state, borrowed under the
+/// lock, with the time it happens at, the pool's configuration and the
+/// effects it decides. Made by [`State::begin`]; each public step consumes
+/// it and ends with [`Transition::finish`].
+pub(crate) struct Transition<'a, M: Manager> {
+    st: &'a mut State<M>,
+    now: Tick,
+    config: &'a Config,
+    /// A single-key pool's resting connection, parked by `begin`; its gate
+    /// is opened again by `finish`.
+    recent: &'a Recent<M::Connection>,
+    fx: &'a mut Effects<M>,
+}
+
+impl<M: Manager> Transition<'_, M> {
+    /// Ends the transition: opens the single-key slot's gate (if returns may
+    /// rest there now), forgets the keys
+    /// it left unused, tells whether a closed pool is drained, and checks
+    /// the counts (debug builds).
+    #[inline]
+    fn finish(mut self) {
+        if State::<M>::ONE_KEY {
+            self.set_recent_gate();
+        }
+        let st = self.st;
+        if !st.maybe_unused.is_empty() {
+            let now = Tick::now();
+            while let Some(id) = st.maybe_unused.pop() {
+                st.keys.forget_if_unused(id, now);
+            }
+        }
+        // `is_drained`, read only where it can be true.
+        if st.closed && st.is_drained() {
+            self.fx.mark_drained();
+        }
+        st.debug_check();
+    }
+}

@@ -1,0 +1,83 @@
+//! # connpool-core
+//!
+//! The pool of [connpool](https://docs.rs/connpool), without any protocol:
+//! the `Manager` trait, the pool, its builder, hooks, metrics. Use it
+//! through the `connpool` crate, which re-exports all of it beside the
+//! ready-made managers (its `managers` module, from `connpool-managers`).
+//! This crate depends on no protocol crate, so a manager cannot reach into
+//! the pool's internals, nor the pool into a protocol.
+//!
+//! ## Where things are
+//!
+//! | module | job |
+//! |---|---|
+//! | `manager` | the factory/close trait you implement |
+//! | `builder` | the settings, their defaults and their validation |
+//! | `config` | the validated configuration, the defaults, sizing advice |
+//! | `pool` | the public pool: get, state |
+//! | `quiet` | waiting for a quiet pool: settled, close |
+//! | `limits` | [`Limits`], the caps, and the rules that keep them consistent |
+//! | `control` | run-time control of a running pool: resize, closing keys on demand, `min_idle` per key |
+//! | `metrics` | the `metrics` facade's series (feature `metrics`) |
+//! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
+//! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
+//! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
+//! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
+//! | `clock` | the pool's time: instants as integers; on the hot path the coarse clock (or an opt-in clock thread's), tokio's (pausable) clock elsewhere |
+//! | `maintenance` | the one task per pool that runs the timers |
+//! | `guard` | [`Pooled`], which returns the connection on drop |
+//! | `guard_io` | the guard as its connection's I/O (`AsyncRead`/`AsyncWrite`, `Stream`/`Sink`) |
+//! | `vetting` | the health check and the `before_lend` hook before an idle connection is lent |
+//! | `tasks` | dial, keepalive-ping, recycle and close tasks |
+//! | `hooks` | the user's hooks (after connect, before lend, after return) and how they are run |
+//! | `contain` | calls into user code, with their panics contained |
+//! | `stats` | snapshots and counters |
+//! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
+//! | `error` | errors |
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod builder;
+mod clock;
+mod config;
+mod contain;
+mod control;
+mod core;
+pub mod defaults;
+mod error;
+mod guard;
+mod guard_io;
+mod hooks;
+mod inner;
+mod limits;
+#[cfg(all(test, connpool_loom))]
+mod loom_tests;
+mod maintenance;
+mod manager;
+mod metrics;
+mod policy;
+mod pool;
+mod quiet;
+mod reports;
+mod settings;
+mod stats;
+mod store;
+mod sync;
+mod tasks;
+mod vetting;
+mod wait;
+
+pub use async_trait::async_trait;
+pub use builder::Builder;
+pub use config::Config;
+pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
+pub use guard::Pooled;
+pub use hooks::HookFuture;
+pub use limits::Limits;
+pub use manager::{Lending, Manager};
+pub use policy::{Backoff, HealthCheck};
+pub use pool::Pool;
+pub use reports::Leak;
+pub use stats::{CloseReason, Counters, KeyState, PoolState};

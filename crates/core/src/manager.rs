@@ -1,0 +1,306 @@
+//! The manager: the factory/close trait a user implements for a kind of connection.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use async_trait::async_trait;
+
+/// How a connection is lent: exclusively (one borrower at a time, the
+/// default) or shared by up to [`max_borrowers`](Lending::max_borrowers)
+/// borrowers at once. Returned by [`Manager::lending`].
+///
+/// A shared connection stays in the pool while it is lent: each borrower gets
+/// a handle made by the connection's `Clone` (so a shared connection must be
+/// a cheap handle to state shared behind it, like hyper's `SendRequest` or
+/// tonic's `Channel`; the clone is made under the pool's lock, so it must not
+/// block). The pool clamps the limit to its
+/// [`max_borrowers`](crate::Builder::max_borrowers) cap, and treats a limit
+/// of 0 or 1 as exclusive.
+///
+/// Which shared connection of a key takes a borrower: by default an idle one
+/// before one that has borrowers, then the least loaded with room, so the
+/// load spreads over the connections the key has open.
+/// [`fill_first`](Lending::fill_first) does the opposite, for a protocol
+/// whose connection carries pipelined commands more cheaply than several
+/// connections do: the fullest connection with room, and an idle one only
+/// when every connection with borrowers is full.
+///
+/// ```
+/// use connpool::Lending;
+///
+/// let shared = Lending::<std::sync::Arc<String>>::shared(100);
+/// assert_eq!(shared.max_borrowers(), 100);
+/// assert!(!shared.fills_first());
+/// assert!(shared.fill_first().fills_first());
+/// assert_eq!(Lending::<String>::exclusive().max_borrowers(), 1);
+/// ```
+pub struct Lending<C> {
+    max_borrowers: usize,
+    /// How a borrower's handle is made (`C::clone`); `None`: exclusive.
+    share: Option<Share<C>>,
+    fill_first: bool,
+}
+
+/// Makes a borrower's handle to a shared connection.
+pub(crate) type Share<C> = fn(&C) -> C;
+
+impl<C> Lending<C> {
+    /// One borrower at a time; the borrower holds the connection itself.
+    pub fn exclusive() -> Self {
+        Self {
+            max_borrowers: 1,
+            share: None,
+            fill_first: false,
+        }
+    }
+
+    /// The fullest shared connection of the key that has room takes the
+    /// next borrower, and an idle connection takes one only when every
+    /// connection with borrowers is full: the borrowers fill as few
+    /// connections as they can, and a spare one empties, rests idle and
+    /// closes at its idle timeout.
+    ///
+    /// For a protocol whose server answers one connection's pipelined
+    /// commands more cheaply than the same commands over several
+    /// connections: Redis (connpool's `RedisManager` sets it), 64 tasks doing `GET`s on one connection instead of two.
+    /// Not for HTTP/2 or gRPC, whose servers serve each connection from its
+    /// own task: spreading over the open connections is faster there.
+    /// (No effect on exclusive lending.)
+    pub fn fill_first(mut self) -> Self {
+        self.fill_first = true;
+        self
+    }
+
+    /// Whether [`fill_first`](Lending::fill_first) was set.
+    pub fn fills_first(&self) -> bool {
+        self.fill_first
+    }
+
+    /// How many borrowers may hold the connection at once (1: exclusive).
+    pub fn max_borrowers(&self) -> usize {
+        if self.share.is_some() {
+            self.max_borrowers
+        } else {
+            1
+        }
+    }
+
+    /// The limit clamped to `cap`, and how handles are made if it is above 1.
+    pub(crate) fn clamped(&self, cap: usize) -> (usize, Option<Share<C>>) {
+        match self.share {
+            Some(share) if self.max_borrowers.min(cap) > 1 => {
+                (self.max_borrowers.min(cap), Some(share))
+            }
+            _ => (1, None),
+        }
+    }
+}
+
+impl<C: Clone> Lending<C> {
+    /// Up to `max_borrowers` borrowers at once, each holding its own clone
+    /// of the connection.
+    pub fn shared(max_borrowers: usize) -> Self {
+        Self {
+            max_borrowers,
+            share: Some(C::clone),
+            fill_first: false,
+        }
+    }
+}
+
+impl<C> Clone for Lending<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for Lending<C> {}
+
+impl<C> std::fmt::Debug for Lending<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.share {
+            None => f.write_str("Lending::Exclusive"),
+            Some(_) if self.fill_first => {
+                write!(f, "Lending::Shared({}).fill_first()", self.max_borrowers)
+            }
+            Some(_) => write!(f, "Lending::Shared({})", self.max_borrowers),
+        }
+    }
+}
+
+/// Makes, checks and closes connections for a [`Pool`](crate::Pool).
+///
+/// One manager serves every key of a pool: `connect(key)` dials the
+/// destination `key` names (a host, an address, a DSN…). A pool with a single
+/// destination uses `Key = ()` and gets [`Pool::get`](crate::Pool::get)
+/// without a key argument.
+///
+/// The pool never calls the manager while holding its lock, and never calls
+/// `connect` from a getter's task: dials run in tasks of their own, so a getter
+/// that gives up does not cancel the dial, and the connection it produces is
+/// handed to the next getter or kept idle.
+///
+/// A panic in any method is contained: in `connect` (or in `is_broken` or
+/// `lending` on the connection it just made) it fails that dial with
+/// [`ConnectError::Panicked`](crate::ConnectError::Panicked); in `ping` it
+/// fails the ping; in `is_broken` or `lending` at checkout or return it
+/// makes the connection count as broken (closed, its slot freed); in
+/// `close` it ends the close. Each is logged at `error` with the key. The
+/// connection's `Clone` (for shared lending) and `Drop` are not covered.
+///
+/// ```
+/// use connpool::{Manager, async_trait};
+///
+/// struct Numbers;
+///
+/// #[async_trait]
+/// impl Manager for Numbers {
+///     type Key = ();
+///     type Connection = u64;
+///     type Error = std::io::Error;
+///
+///     async fn connect(&self, _key: &()) -> Result<u64, std::io::Error> {
+///         Ok(42)
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Manager: Send + Sync + 'static {
+    /// Names a destination. Each key has its own idle list, open count and
+    /// wait queues. Cloned once per dial and once per recycle (never on
+    /// checkout, nor on a return that does not recycle).
+    type Key: Eq + Hash + Clone + Debug + Send + Sync + 'static;
+    /// The pooled connection.
+    type Connection: Send + 'static;
+    /// What `connect` and `ping` fail with.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// How error messages name `key` (the key of a dial backoff,
+    /// [`Error::Backoff`](crate::Error::Backoff)): its `Display` form where
+    /// it has one. The default is its `Debug`. Called outside the pool's
+    /// lock, only on such an error; a panic falls back to the default.
+    fn key_name(&self, key: &Self::Key) -> String {
+        format!("{key:?}")
+    }
+
+    /// Opens a new connection to `key`. Bounded by the pool's `connect_timeout`.
+    async fn connect(&self, key: &Self::Key) -> Result<Self::Connection, Self::Error>;
+
+    /// Checks that `conn` still works with a round trip (for example
+    /// `SELECT 1`, an HTTP/2 PING, a gRPC health check). The default does
+    /// nothing and succeeds. Used by the health check before lending and by
+    /// background keepalive.
+    ///
+    /// The pool drops this future at its timeout (`ping_timeout`,
+    /// `keepalive_timeout`) or when the getter waiting on it gives up. If
+    /// that can leave the connection mid-exchange (a ping written, its answer
+    /// not read), make [`is_broken`](Manager::is_broken) report it: the pool
+    /// asks after every failed or abandoned ping, and closes a broken
+    /// connection instead of reusing it.
+    async fn ping(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        let _ = conn;
+        Ok(())
+    }
+
+    /// A cheap, synchronous check that `conn` is obviously dead (its peer
+    /// closed it, its driver task ended…). Called on every return and on
+    /// every checkout from the idle list, outside the pool's lock: it must not
+    /// block or do I/O. The default says `false`.
+    fn is_broken(&self, conn: &mut Self::Connection) -> bool {
+        let _ = conn;
+        false
+    }
+
+    /// How `conn` is lent: asked right after a successful `connect` (so the
+    /// answer may depend on the handshake, e.g. the peer's HTTP/2
+    /// `MAX_CONCURRENT_STREAMS`), and for a shared connection again each
+    /// time a borrower gives back its handle (with that handle), so a limit
+    /// the peer lowers or raises later is followed. Must be cheap (no I/O).
+    /// The default lends every connection exclusively: one borrower at a
+    /// time.
+    ///
+    /// A multiplexed connection (an HTTP/2 connection, a gRPC channel)
+    /// returns [`Lending::shared`]: the pool then hands each borrower its own
+    /// handle (a clone of the connection), up to that many at once, prefers
+    /// an idle connection of the key, then the least-loaded one (or, with
+    /// [`Lending::fill_first`], one that has borrowers first), and dials
+    /// another one only when every open connection of the key is at its
+    /// limit.
+    fn lending(&self, conn: &Self::Connection) -> Lending<Self::Connection> {
+        let _ = conn;
+        Lending::exclusive()
+    }
+
+    /// How many keepalive pings in a row this protocol's connections may
+    /// miss before one is closed, for a pool whose builder does not set
+    /// [`keepalive_max_missed`](crate::Builder::keepalive_max_missed): the
+    /// protocol's custom (WebSocket heartbeats count 3 misses). Asked once,
+    /// when the pool is built; a panic gives the pool's default. The default
+    /// is [`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)
+    /// (1, gRPC's semantics).
+    fn keepalive_max_missed(&self) -> u32 {
+        crate::defaults::KEEPALIVE_MAX_MISSED
+    }
+
+    /// Whether [`recycle`](Manager::recycle) does anything: asked once, when
+    /// the pool is built. The default says `false`, and then a returned
+    /// connection goes straight back to the hand-off (no task, no cost).
+    fn recycles(&self) -> bool {
+        false
+    }
+
+    /// Whether `conn`, just given back by a borrower, needs its
+    /// [`recycle`](Manager::recycle) (asked only when
+    /// [`recycles`](Manager::recycles) says so and no
+    /// [`after_return`](crate::Builder::after_return) hook is set). `false`
+    /// takes the return's fast path: the connection is lent again or parked
+    /// at once, with no task. For a manager that knows whether the borrower
+    /// changed anything (the PostgreSQL manager tracks the session's state).
+    /// Called on every such return, outside the pool's lock: it must be
+    /// cheap and must not block or do I/O. A panic says `true`. The default
+    /// says `true`.
+    fn needs_recycle(&self, conn: &mut Self::Connection) -> bool {
+        let _ = conn;
+        true
+    }
+
+    /// Resets `conn` after a borrower gave it back and before it is lent
+    /// again or parked (the PostgreSQL manager's session reset), if
+    /// [`recycles`](Manager::recycles) says so: back to the state of a new
+    /// connection, so the pool's
+    /// [`after_connect`](crate::Builder::after_connect) hook runs again
+    /// after it, then its [`after_return`](crate::Builder::after_return)
+    /// hook. Runs in a task of its own, off the borrower's path, bounded
+    /// with those hooks by `ping_timeout`; meanwhile the connection is *recycling*
+    /// (counted in `open`, lent to nobody). An error, a panic or the time
+    /// limit closes the connection as [`Broken`](crate::CloseReason::Broken).
+    /// Not called for connections lent shared. The default does nothing.
+    async fn recycle(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
+        let _ = conn;
+        Ok(())
+    }
+
+    /// Ends `conn` (a graceful goodbye, if the protocol has one). Runs in a
+    /// task of its own; the connection no longer counts against the caps
+    /// while it runs. The default drops it.
+    async fn close(&self, conn: Self::Connection) {
+        drop(conn);
+    }
+}
+
+/// A manager for unit tests that build a configuration, a state or a slot
+/// and never dial: one key value (`()`), `u64` connections.
+#[cfg(test)]
+pub(crate) struct NeverDials;
+
+#[cfg(test)]
+#[async_trait]
+impl Manager for NeverDials {
+    type Key = ();
+    type Connection = u64;
+    type Error = std::io::Error;
+
+    async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
+        unreachable!("never dials")
+    }
+}

@@ -1,0 +1,238 @@
+//! Snapshots of the pool's state and its cumulative counters.
+//!
+//! The counters live inside the pool's state and are updated under its lock
+//! by the transition that they count, so a snapshot is always consistent: in
+//! any [`PoolState`] or [`KeyState`], `open == idle + lent + dialing + pinging +
+//! recycling`.
+
+use std::time::Duration;
+
+/// Why the pool closed a connection (the label of [`Counters::closed`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// [`Manager::is_broken`](crate::Manager::is_broken) said so, or the
+    /// borrower called [`Pooled::mark_broken`](crate::Pooled::mark_broken).
+    Broken,
+    /// Returned while its key already held `max_idle_per_key` idle connections.
+    MaxIdlePerKey,
+    /// Evicted as the least recently used idle connection of the pool, to stay
+    /// under `max_idle` or to free a slot for a getter of another key that is
+    /// waiting at the global `max_open` cap.
+    EvictedLru,
+    /// The pool was closed.
+    PoolClosed,
+    /// Idle for `idle_timeout` (found by the maintenance task or at checkout).
+    IdleTimeout,
+    /// Reached its `max_lifetime` (while idle, or when it came back).
+    Lifetime,
+    /// Lent `max_uses` times.
+    Uses,
+    /// Failed the health-check ping before it would have been lent.
+    HealthCheck,
+    /// Missed `keepalive_max_missed` background keepalive pings in a row.
+    Keepalive,
+    /// Closed on demand ([`Pool::retain`](crate::Pool::retain),
+    /// [`Pool::close_key`](crate::Pool::close_key),
+    /// [`Pool::close_idle`](crate::Pool::close_idle)), or to bring the
+    /// pool under caps lowered by [`Pool::resize`](crate::Pool::resize).
+    Retired,
+}
+
+impl CloseReason {
+    /// Every reason, in the order of their counters.
+    pub const ALL: [CloseReason; 10] = [
+        CloseReason::Broken,
+        CloseReason::MaxIdlePerKey,
+        CloseReason::EvictedLru,
+        CloseReason::PoolClosed,
+        CloseReason::IdleTimeout,
+        CloseReason::Lifetime,
+        CloseReason::Uses,
+        CloseReason::HealthCheck,
+        CloseReason::Keepalive,
+        CloseReason::Retired,
+    ];
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+
+    /// A short lowercase name, as used in tracing events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Broken => "broken",
+            CloseReason::MaxIdlePerKey => "max_idle_per_key",
+            CloseReason::EvictedLru => "evicted_lru",
+            CloseReason::PoolClosed => "pool_closed",
+            CloseReason::IdleTimeout => "idle_timeout",
+            CloseReason::Lifetime => "lifetime",
+            CloseReason::Uses => "uses",
+            CloseReason::HealthCheck => "health_check",
+            CloseReason::Keepalive => "keepalive",
+            CloseReason::Retired => "retired",
+        }
+    }
+}
+
+impl std::fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Cumulative counters, for the whole pool or for one key.
+///
+/// A key's counters start when the pool first sees the key and are dropped
+/// with its state once the key has no connection and no waiter; the pool's
+/// totals are kept for the pool's life.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+// `gets` first: it is the one counter every checkout bumps (see `KeyEntry`).
+#[repr(C)]
+pub struct Counters {
+    /// Calls to `get`/`get_for` that reached the pool (a closed pool's are not counted).
+    /// A single-key pool's get served the connection returned last, without
+    /// the pool's lock, is counted when that connection is next given back
+    /// or parked (a snapshot parks it), not at once.
+    pub gets: u64,
+    /// Gets that found no idle connection and had to wait (for a hand-off or a dial).
+    pub gets_waited: u64,
+    /// Total time spent waiting by the gets that waited and were served or
+    /// failed, from the `get` to its pick-up, each by the pool's clock at
+    /// both ends (so to the coarse clock's resolution, a kernel tick, on
+    /// Linux).
+    pub wait_time: Duration,
+    /// Dials started (calls to [`Manager::connect`](crate::Manager::connect)).
+    pub dials: u64,
+    /// Dials that failed or timed out.
+    pub dial_failures: u64,
+    /// Gets that ran into their checkout deadline.
+    pub timeouts: u64,
+    /// Gets refused at once because `max_waiters` getters were already waiting.
+    pub rejections: u64,
+    /// Health-check pings before lending.
+    pub health_checks: u64,
+    /// Health-check pings that failed or timed out.
+    pub health_check_failures: u64,
+    /// Background keepalive pings.
+    pub keepalive_pings: u64,
+    /// Background keepalive pings that failed or timed out.
+    pub keepalive_failures: u64,
+    /// Times a key entered dial backoff (once per failed dial while backoff is on).
+    pub backoffs: u64,
+    /// Gets that failed at once because their key was in dial backoff.
+    pub backoff_rejections: u64,
+    /// Dials the pool started itself to learn whether a key in backoff
+    /// that getters wanted is back (counted in `dials` too).
+    pub probes: u64,
+    /// Connections reported held longer than the
+    /// [`leak_detection_threshold`](crate::Builder::leak_detection_threshold)
+    /// (each once per lending).
+    pub leaks: u64,
+    /// Calls of the [`before_lend`](crate::Builder::before_lend) hook.
+    pub before_lend_checks: u64,
+    /// Calls of the `before_lend` hook that failed, panicked or timed out
+    /// (each closed its connection as [`CloseReason::Broken`]).
+    pub before_lend_failures: u64,
+    /// Recycles of returned connections ([`Manager::recycle`](crate::Manager::recycle)
+    /// and the [`after_return`](crate::Builder::after_return) hook).
+    pub recycles: u64,
+    /// Recycles that failed, panicked or timed out (each closed its
+    /// connection as [`CloseReason::Broken`]).
+    pub recycle_failures: u64,
+    /// Requests sent again after meeting a connection the server had
+    /// closed while it was idle, or (HTTP/2) that the server did not
+    /// process: what [`Pooled::count_retry`](crate::Pooled::count_retry)
+    /// counted (connpool's `HttpService` does).
+    pub retries: u64,
+    closes: [u64; CloseReason::ALL.len()],
+}
+
+impl Counters {
+    /// Connections closed for `reason`.
+    pub fn closed(&self, reason: CloseReason) -> u64 {
+        self.closes[reason.index()]
+    }
+
+    /// Connections closed for any reason.
+    pub fn closed_total(&self) -> u64 {
+        self.closes.iter().sum()
+    }
+
+    pub(crate) fn count_close(&mut self, reason: CloseReason) {
+        self.closes[reason.index()] += 1;
+    }
+}
+
+/// A consistent snapshot of the whole pool ([`Pool::state`](crate::Pool::state)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolState {
+    /// Connections that count against `max_open`: `idle + lent + dialing +
+    /// pinging + recycling`.
+    pub open: usize,
+    /// Connections in the idle lists.
+    pub idle: usize,
+    /// Connections held by borrowers (including ones handed to a waiter that
+    /// has not picked them up yet). A shared connection counts once, however
+    /// many borrowers hold a handle to it.
+    pub lent: usize,
+    /// Handles to shared connections held by borrowers (0 in a pool whose
+    /// manager lends exclusively).
+    pub borrowers: usize,
+    /// Dials in flight.
+    pub dialing: usize,
+    /// Idle connections taken out for a background keepalive ping.
+    pub pinging: usize,
+    /// Returned connections being recycled ([`Manager::recycle`](crate::Manager::recycle),
+    /// the [`after_return`](crate::Builder::after_return) hook) before they
+    /// are lent again or parked.
+    pub recycling: usize,
+    /// Getters waiting for a connection.
+    pub waiting: usize,
+    /// Connections whose [`Manager::close`](crate::Manager::close) is still
+    /// running; they no longer count in `open`.
+    pub closing: usize,
+    /// Keys the pool currently tracks (with a connection or a waiter).
+    pub keys: usize,
+    /// Whether [`Pool::close`](crate::Pool::close) was called.
+    pub closed: bool,
+    /// Cumulative counters for the pool's life.
+    pub counters: Counters,
+}
+
+/// A consistent snapshot of one key ([`Pool::key_state`](crate::Pool::key_state)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyState {
+    /// Connections of this key that count against `max_open_per_key`:
+    /// `idle + lent + dialing + pinging + recycling`.
+    pub open: usize,
+    /// Idle connections of this key.
+    pub idle: usize,
+    /// Connections of this key held by borrowers (a shared one counts once).
+    pub lent: usize,
+    /// Handles to shared connections of this key held by borrowers.
+    pub borrowers: usize,
+    /// Dials in flight for this key.
+    pub dialing: usize,
+    /// Idle connections of this key out for a keepalive ping.
+    pub pinging: usize,
+    /// Returned connections of this key being recycled.
+    pub recycling: usize,
+    /// Consecutive failed dials of this key (0 after a success).
+    pub dial_failures_in_a_row: u32,
+    /// Whether the key is in dial backoff (gets that find no idle connection fail at once).
+    pub in_backoff: bool,
+    /// Getters waiting for a connection of this key.
+    pub waiting: usize,
+    /// Cumulative counters since the pool started tracking this key.
+    pub counters: Counters,
+}
+
+/// The counts the gauges show: idle, used (lent), pending (waiting).
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) struct Gauges {
+    pub(crate) idle: usize,
+    pub(crate) used: usize,
+    pub(crate) pending: usize,
+}

@@ -1,0 +1,305 @@
+//! [`GrpcManager`]: dials HTTP/2 connections with the HTTP/2 manager, checks
+//! their health, and lends them by the server's stream limit.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::conn::{GrpcChannel, GrpcConn};
+use super::error::GrpcError;
+use crate::Origin;
+use crate::h2_frames::{DeadOnArrival, FrameState, dead_on_arrival, lend_by_stream_limit};
+use crate::http2::Http2Manager;
+use crate::tcp::TcpManager;
+use connpool_core::{Lending, Manager};
+
+/// Default [`keep_alive_interval`](GrpcManager::keep_alive_interval): an
+/// HTTP/2 PING after 5 minutes without traffic from the server, only while
+/// calls are active. 5 minutes is the default `MinTime` of grpc-go and
+/// C-core servers: any shorter interval gets the connection closed with
+/// `GOAWAY too_many_pings`. It still finds a server that vanished under a
+/// long call (a stream waiting for messages) within 5 min 20 s.
+pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(300);
+/// Default [`keep_alive_timeout`](GrpcManager::keep_alive_timeout): 20 s for
+/// the PING's ACK, gRPC's own default (`KEEPALIVE_TIMEOUT`).
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Default [`connect_timeout`](GrpcManager::connect_timeout) of the TCP dial
+/// and HTTP/2 handshake: 10 s, like the pool's own default dial bound.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`settings_timeout`](GrpcManager::settings_timeout): 5 s for the
+/// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
+pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// HTTP/2's `ENHANCE_YOUR_CALM` error code: what gRPC servers close a
+/// connection with when its client PINGs too often.
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// Makes gRPC connections (one HTTP/2 connection each, h2c) for a keyed
+/// [`Pool`](connpool_core::Pool), lent shared, health-checked. See the
+/// [module docs](super).
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`with_tcp`](GrpcManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small frames go out at once; a vanished server is found within 90 s even where PINGs are off |
+/// | [`health_service`](GrpcManager::health_service) | `""` | the whole server's health, which every health service reports |
+/// | [`check_on_connect`](GrpcManager::check_on_connect) | on | a backend that is up but `NOT_SERVING` (starting, draining) fails the dial instead of being lent; one extra round trip per dial |
+/// | [`keep_alive_interval`](GrpcManager::keep_alive_interval) | 5 min ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
+/// | [`keep_alive_timeout`](GrpcManager::keep_alive_timeout) | 20 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | gRPC's default |
+/// | [`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) | off | servers refuse PINGs without active calls (`PermitWithoutStream: false`); idle connections get the pool's keepalive (a health `Check`) instead |
+/// | [`connect_timeout`](GrpcManager::connect_timeout) | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | bounds the TCP dial, the handshake and the wait for `SETTINGS` |
+/// | [`settings_timeout`](GrpcManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
+#[derive(Debug, Clone)]
+pub struct GrpcManager {
+    http2: Http2Manager<tonic::body::Body>,
+    service: String,
+    check_on_connect: bool,
+    connect_timeout: Duration,
+    /// The configured keepalive interval (`http2` holds it too).
+    keep_alive_interval: Option<Duration>,
+    /// Per key, the keepalive interval after `too_many_pings` back-offs.
+    backed_off: Arc<Mutex<HashMap<Origin, Duration>>>,
+}
+
+impl Default for GrpcManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcManager {
+    /// A manager with the defaults (see the table).
+    pub fn new() -> Self {
+        let http2 = Http2Manager::new()
+            .with_body()
+            .keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(false)
+            .settings_timeout(DEFAULT_SETTINGS_TIMEOUT);
+        Self {
+            http2,
+            service: String::new(),
+            check_on_connect: true,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
+            backed_off: Arc::default(),
+        }
+    }
+
+    /// The TCP dialer: its socket options (`TCP_NODELAY`, kernel keepalive)
+    /// apply to every connection. Its ping and `unread_data_is_broken`
+    /// setting are not used.
+    pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
+        self.http2 = self.http2.with_tcp(tcp);
+        self
+    }
+
+    /// The service named in health checks (default `""`: the whole server).
+    pub fn health_service(mut self, service: impl Into<String>) -> Self {
+        self.service = service.into();
+        self
+    }
+
+    /// Whether a dial ends with a health check that must say `SERVING`
+    /// (default on).
+    pub fn check_on_connect(mut self, on: bool) -> Self {
+        self.check_on_connect = on;
+        self
+    }
+
+    /// Interval of HTTP/2 keepalive PINGs (sent after this long without
+    /// traffic from the server); `None` turns them off. Default 5 min.
+    /// Doubled for new connections to a server that answered PINGs with
+    /// `GOAWAY too_many_pings` (see [`keep_alive_interval_for`](Self::keep_alive_interval_for)).
+    pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.keep_alive_interval = interval.into();
+        self.http2 = self.http2.keep_alive_interval(self.keep_alive_interval);
+        self
+    }
+
+    /// The keepalive PING interval of new connections to `dest`: the
+    /// configured one, doubled each time a connection to `dest` was closed
+    /// by the server with `GOAWAY ENHANCE_YOUR_CALM` and the debug data
+    /// `too_many_pings` (gRPC's rule, gRFC A8; each logged once at
+    /// `warn`). Shared by the manager's clones; forgotten with the manager.
+    pub fn keep_alive_interval_for(&self, dest: &Origin) -> Option<Duration> {
+        let interval = self.keep_alive_interval?;
+        Some(
+            self.backed_off
+                .lock()
+                .get(dest)
+                .copied()
+                .unwrap_or(interval),
+        )
+    }
+
+    /// If `frames` tell that the server closed the connection for
+    /// `too_many_pings`, and this connection was not counted yet: new
+    /// connections to `dest` PING half as often.
+    fn note_too_many_pings(&self, frames: &FrameState, dest: &Origin, counted: &AtomicBool) {
+        let calm = frames.goaway_error_code() == Some(ENHANCE_YOUR_CALM)
+            && frames.goaway_debug_data().as_deref() == Some(b"too_many_pings".as_slice());
+        if !calm || counted.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let Some(interval) = self.keep_alive_interval_for(dest) else {
+            return;
+        };
+        let doubled = interval.checked_mul(2).unwrap_or(interval);
+        self.backed_off.lock().insert(dest.clone(), doubled);
+        tracing::warn!(
+            destination = %dest,
+            keep_alive_interval = ?doubled,
+            "the server closed a connection with GOAWAY too_many_pings: new connections PING half as often"
+        );
+    }
+
+    /// How long a keepalive PING waits for its ACK before the connection is
+    /// closed. Default 20 s.
+    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.http2 = self.http2.keep_alive_timeout(timeout);
+        self
+    }
+
+    /// Whether keepalive PINGs are also sent while no call is active.
+    /// Default off (see the [module docs](super) before turning it on).
+    pub fn keep_alive_while_idle(mut self, on: bool) -> Self {
+        self.http2 = self.http2.keep_alive_while_idle(on);
+        self
+    }
+
+    /// Bound of the TCP dial and HTTP/2 handshake. Default 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a dial waits for the server's first `SETTINGS` frame.
+    /// Default 5 s.
+    pub fn settings_timeout(mut self, timeout: Duration) -> Self {
+        self.http2 = self.http2.settings_timeout(timeout);
+        self
+    }
+
+    /// gRPC over TLS (ALPN `h2`) with `tls`'s roots and certificates, for
+    /// `https` origins and origins without a scheme (see
+    /// [`Http2Manager::tls`]). Without it, an `https` origin is refused.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
+        self.http2 = self.http2.tls(tls);
+        self
+    }
+
+    /// The service named in health checks.
+    pub fn health_service_name(&self) -> &str {
+        &self.service
+    }
+
+    /// The TCP dialer.
+    pub fn tcp(&self) -> &TcpManager {
+        self.http2.tcp()
+    }
+
+    /// The HTTP/2 manager that dials the connections.
+    pub fn http2(&self) -> &Http2Manager<tonic::body::Body> {
+        &self.http2
+    }
+
+    /// One `grpc.health.v1.Health/Check` on `channel`.
+    async fn check(&self, channel: &GrpcChannel) -> Result<(), GrpcError> {
+        let reply = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest {
+                service: self.service.clone(),
+            })
+            .await
+            .map_err(GrpcError::Rpc)?;
+        match reply.get_ref().status() {
+            ServingStatus::Serving => Ok(()),
+            status => Err(GrpcError::Unhealthy {
+                service: self.service.clone(),
+                status,
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Manager for GrpcManager {
+    type Key = Origin;
+    type Connection = GrpcConn;
+    type Error = GrpcError;
+
+    /// The key's `Display` form (`https://host:port`, or `host:port`).
+    fn key_name(&self, key: &Origin) -> String {
+        key.to_string()
+    }
+    async fn connect(&self, dest: &Origin) -> Result<GrpcConn, GrpcError> {
+        let backed_off = self.backed_off.lock().get(dest).copied();
+        let dial = async {
+            match backed_off {
+                Some(interval) => {
+                    let http2 = self.http2.clone().keep_alive_interval(interval);
+                    http2.connect(dest).await
+                }
+                None => self.http2.connect(dest).await,
+            }
+        };
+        let conn = tokio::time::timeout(self.connect_timeout, dial)
+            .await
+            .map_err(|_| {
+                GrpcError::Connect(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!(
+                        "connecting to {dest}: no HTTP/2 connection within {:?}",
+                        self.connect_timeout
+                    ),
+                ))
+            })??;
+        let conn = GrpcConn::new(conn, dest.clone());
+        if self.check_on_connect {
+            // A GOAWAY during the check: the check may still pass (the
+            // server finishes the call), or fail for that reason; either
+            // way the connection is draining, and that is the error.
+            let checked = self.check(conn.channel()).await;
+            if let Some(DeadOnArrival { goaway, debug_data }) =
+                dead_on_arrival(conn.frame_state(), false)
+            {
+                self.note_too_many_pings(conn.frame_state(), dest, &conn.calm_counted);
+                return Err(GrpcError::ClosedDuringSetup { goaway, debug_data });
+            }
+            checked?;
+        }
+        Ok(conn)
+    }
+
+    /// The health `Check` (fails at once on a closed or draining connection).
+    async fn ping(&self, conn: &mut GrpcConn) -> Result<(), GrpcError> {
+        if conn.is_closed() {
+            self.note_too_many_pings(conn.frame_state(), &conn.dest, &conn.calm_counted);
+            return Err(GrpcError::Closed {
+                goaway: conn.frame_state().goaway_error_code(),
+            });
+        }
+        self.check(conn.channel()).await
+    }
+
+    fn is_broken(&self, conn: &mut GrpcConn) -> bool {
+        let closed = conn.is_closed();
+        if closed {
+            self.note_too_many_pings(conn.frame_state(), &conn.dest, &conn.calm_counted);
+        }
+        closed
+    }
+
+    fn lending(&self, conn: &GrpcConn) -> Lending<GrpcConn> {
+        lend_by_stream_limit(conn.frame_state())
+    }
+}

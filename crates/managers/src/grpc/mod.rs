@@ -1,0 +1,109 @@
+//! A gRPC manager: pools HTTP/2 connections for tonic clients, keyed by
+//! [`Origin`] (scheme and `host:port`), lent *shared*, health-checked with the standard
+//! `grpc.health.v1` service.
+//!
+//! Each pooled [`GrpcConn`] is exactly one HTTP/2 connection, dialed by the
+//! [`http2`](super::http2) manager (hyper's client, with [`TcpManager`]'s
+//! socket setup and a [`FrameWatcher`] that reads the server's `SETTINGS`
+//! and notices its `GOAWAY`), with gRPC's defaults for keepalive and a
+//! health check. It does not reconnect behind the pool's back: a connection
+//! that died stays dead, [`is_broken`](connpool_core::Manager::is_broken) says so,
+//! and the pool replaces it with a fresh dial (with its backoff and limits).
+//!
+//! Call through [`GrpcService`] over the pool (an
+//! [`Http2Service`](super::service::Http2Service) whose failures are gRPC
+//! status codes: `UNAVAILABLE` for a failed dial, a backoff or a checkout
+//! timeout, as a tonic `Channel` gives them, see [`status_of`]): each call
+//! borrows a connection for as long as its response body is open, so the
+//! pool's counts are the calls in flight. A [`GrpcConn`]
+//! checked out by hand also gives a [`GrpcChannel`] to build a client on.
+//!
+//! | [`Manager`] method | here |
+//! |---|---|
+//! | `connect` | TCP dial, HTTP/2 handshake, wait for the server's first `SETTINGS` (a server that sends none is not HTTP/2: the dial fails), then, with [`check_on_connect`](GrpcManager::check_on_connect) (default on), one health `Check`: a backend that is not `SERVING` fails the dial and is never lent. A connection that is already draining (the server sent `GOAWAY`, say with its `SETTINGS`, or during the `Check`) or closed fails the dial too ([`GrpcError::ClosedDuringSetup`]), with or without the `Check` |
+//! | `lending` | shared, up to the server's `MAX_CONCURRENT_STREAMS` (none: the pool's `max_borrowers`, 100 by default) |
+//! | `ping` | `grpc.health.v1.Health/Check` for the configured [service](GrpcManager::health_service) (default `""`, the whole server): `SERVING` is healthy; `NOT_SERVING`, `UNKNOWN`, `SERVICE_UNKNOWN` or an RPC error is an error |
+//! | `is_broken` | the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
+//! | `close` | drops the handle; the connection ends once the last borrower's clone is gone |
+//!
+//! [`Origin`]: super::Origin
+//! [`TcpManager`]: super::tcp::TcpManager
+//! [`FrameWatcher`]: super::h2_frames::FrameWatcher
+//! [`Manager`]: connpool_core::Manager
+//!
+//! # Keepalive, and the servers' PING policy
+//!
+//! gRPC servers police client PINGs. grpc-go and gRPC C-core servers by
+//! default (`EnforcementPolicy{MinTime: 5m, PermitWithoutStream: false}`)
+//! count a PING that comes sooner than 5 minutes after the previous one, or
+//! while no call is active, as a strike, and close the connection on the
+//! third strike (grpc-go: more than two) with `GOAWAY ENHANCE_YOUR_CALM`
+//! (`too_many_pings`), failing calls in flight. A client that meets it
+//! doubles its keepalive interval for new connections to that server
+//! (gRFC A8): this manager does so per key, logs it at `warn`, and
+//! [`keep_alive_interval_for`](GrpcManager::keep_alive_interval_for)
+//! tells the interval a key's next connection gets. So the defaults here stay inside that policy: HTTP/2
+//! keepalive PINGs every 5 minutes, and only while calls are active
+//! ([`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) off).
+//! Idle pooled connections are checked by the pool instead: its background
+//! keepalive ([`keepalive_interval`](connpool_core::Builder::keepalive_interval),
+//! every 30 s by default) runs this manager's `ping`, the health `Check`, an
+//! ordinary call that no server policy counts against you. Lower the PING
+//! interval only for servers configured to allow it (for example tonic
+//! servers, which do not police PINGs, or a grpc-go server with a smaller
+//! `MinTime` and `PermitWithoutStream: true`).
+//!
+//! (`tests/managers/grpc/keepalive.rs` runs both against a server that polices PINGs: with the
+//! defaults an idle pooled connection sends none; with
+//! `keep_alive_while_idle` on it is cut off with `too_many_pings`, and the
+//! pool dials a new one.)
+//!
+//! # How many connections
+//!
+//! With the pool's default [`max_borrowers`](connpool_core::Builder::max_borrowers)
+//! (100) and a server without a lower stream limit, one connection per key
+//! carries up to 100 calls at once, and that is usually the fastest: on a
+//! few cores, spreading the calls over more connections makes them slower,
+//! not faster. Each connection is driven by one task, so on many cores a few
+//! connections may spread the work better: measure before lowering
+//! `max_borrowers`. Against a server that limits streams, the pool opens a
+//! connection for each `limit` calls in flight, up to `max_open_per_key`.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use connpool::Pool;
+//! use connpool::managers::grpc::{GrpcManager, GrpcService};
+//! use tonic_health::pb::HealthCheckRequest;
+//! use tonic_health::pb::health_client::HealthClient;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = GrpcManager::new().health_service("my.package.MyService");
+//! let pool = Pool::builder(manager)
+//!     .max_open_per_key(8)
+//!     // Idle connections get a health Check every 20 s.
+//!     .keepalive_interval(Some(Duration::from_secs(20)))
+//!     .build()
+//!     .await?;
+//!
+//! // Any generated tonic client takes the service as its transport.
+//! let mut client = HealthClient::new(GrpcService::new(pool, "127.0.0.1:50051"));
+//! let reply = client.check(HealthCheckRequest::default()).await?;
+//! println!("{:?}", reply.get_ref().status());
+//! # Ok(())
+//! # }
+//! ```
+
+mod conn;
+mod error;
+mod manager;
+mod status;
+
+pub use conn::{GrpcChannel, GrpcConn};
+pub use error::GrpcError;
+pub use manager::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT,
+    DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
+};
+pub use status::{GrpcService, status_of};

@@ -1,0 +1,148 @@
+//! [`AutoConn`]: an HTTP/1.1 connection or a handle to an HTTP/2 one, as
+//! the server chose; [`AutoError`]: why such a dial or ping failed.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use bytes::Bytes;
+use http::{Request, Response, Version};
+use http_body_util::Full;
+use hyper::body::Incoming;
+
+use super::conn::Http1Conn;
+use super::error::Http1Error;
+use crate::http2::{Http2Conn, Http2Error};
+use crate::service::{HttpConnection, RequestBody, Unsent};
+
+/// A pooled connection of [`AutoManager`](super::AutoManager): HTTP/1.1
+/// (lent exclusively) or HTTP/2 (lent shared), as the server chose in ALPN.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AutoConn<B = Full<Bytes>> {
+    /// HTTP/1.1.
+    Http1(Http1Conn<B>),
+    /// HTTP/2: a handle to the connection.
+    Http2(Http2Conn<B>),
+    /// What a clone of an HTTP/1.1 connection is: nothing (an HTTP/1.1
+    /// connection carries one request at a time, so the pool never shares
+    /// one, and never clones it). Fails every request.
+    Unshared,
+}
+
+/// HTTP/2 handles are cloned for each borrower; an HTTP/1.1 connection
+/// cannot be (see [`AutoConn::Unshared`]).
+impl<B> Clone for AutoConn<B> {
+    fn clone(&self) -> Self {
+        match self {
+            AutoConn::Http2(h2) => AutoConn::Http2(h2.clone()),
+            AutoConn::Http1(_) | AutoConn::Unshared => AutoConn::Unshared,
+        }
+    }
+}
+
+impl<B> AutoConn<B> {
+    /// The HTTP version the server chose.
+    pub fn version(&self) -> Version {
+        match self {
+            AutoConn::Http2(_) => Version::HTTP_2,
+            _ => Version::HTTP_11,
+        }
+    }
+
+    /// The HTTP/1.1 connection, if it is one.
+    pub fn as_http1_mut(&mut self) -> Option<&mut Http1Conn<B>> {
+        match self {
+            AutoConn::Http1(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// The HTTP/2 handle, if it is one.
+    pub fn as_http2_mut(&mut self) -> Option<&mut Http2Conn<B>> {
+        match self {
+            AutoConn::Http2(c) => Some(c),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection can take another request.
+    pub(super) fn is_usable(&self) -> bool {
+        match self {
+            AutoConn::Http1(c) => c.is_reusable(),
+            AutoConn::Http2(c) => !c.is_closed(),
+            AutoConn::Unshared => false,
+        }
+    }
+}
+
+/// A request on [`AutoConn::Unshared`] fails as one on a closed HTTP/1.1
+/// connection does (hyper's "canceled" error; hyper makes its errors only
+/// itself, so it comes from a connection that is gone before it began).
+async fn refuse<B: RequestBody>(request: Request<B>) -> hyper::Result<Response<Incoming>> {
+    let (io, _) = tokio::io::duplex(1);
+    let (mut send, driver) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(io)).await?;
+    drop(driver);
+    send.send_request(request).await
+}
+
+impl<B: RequestBody> HttpConnection for AutoConn<B> {
+    type Body = B;
+
+    async fn send(&mut self, request: Request<B>) -> hyper::Result<Response<Incoming>> {
+        match self {
+            AutoConn::Http1(c) => c.send(request).await,
+            AutoConn::Http2(c) => HttpConnection::send(c, request).await,
+            AutoConn::Unshared => refuse(request).await,
+        }
+    }
+
+    async fn try_send(&mut self, request: Request<B>) -> Result<Response<Incoming>, Unsent<B>> {
+        match self {
+            AutoConn::Http1(c) => c.try_send(request).await,
+            AutoConn::Http2(c) => c.try_send(request).await,
+            AutoConn::Unshared => refuse(request).await.map_err(|e| (e, None)),
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        !self.is_usable()
+    }
+
+    fn body_finished(&mut self) {
+        if let AutoConn::Http1(c) = self {
+            c.body_finished();
+        }
+    }
+}
+
+/// Why an [`AutoManager`](super::AutoManager) dial or ping failed: the
+/// error of the version's own manager.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum AutoError {
+    /// Before or on an HTTP/1.1 connection (the TCP dial and the TLS
+    /// handshake too).
+    Http1(Http1Error),
+    /// On an HTTP/2 connection.
+    Http2(Http2Error),
+}
+
+impl fmt::Display for AutoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AutoError::Http1(e) => e.fmt(f),
+            AutoError::Http2(e) => e.fmt(f),
+        }
+    }
+}
+
+/// The version's error is the message, so the source is its source.
+impl StdError for AutoError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            AutoError::Http1(e) => e.source(),
+            AutoError::Http2(e) => e.source(),
+        }
+    }
+}

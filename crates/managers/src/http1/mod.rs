@@ -1,0 +1,159 @@
+//! An HTTP/1.1 manager: pools hyper 1.x client connections with keep-alive
+//! ([`SendRequest`]), keyed by [`Origin`] (scheme and `host:port`), lent *exclusively*; and
+//! [`AutoManager`], which speaks HTTP/1.1 or HTTP/2 as the server chooses.
+//!
+//! An HTTP/1.1 connection carries one request at a time, and the next only
+//! after the previous response was read to its end. [`Http1Manager`] dials
+//! them (plaintext, or over TLS with ALPN `http/1.1`), and each
+//! [`Http1Conn`] follows what its server says about keeping it alive:
+//!
+//! | the server (or the request) says | the connection |
+//! |---|---|
+//! | `Connection: close` in the response *or the request*, or an HTTP/1.0 response or request without `Connection: keep-alive`, or `101 Switching Protocols` | carries no further request: closed when given back |
+//! | `Keep-Alive: timeout=N` | reusable for N − 1 s (at least N / 2) after each response; past that, closed at its next look (a return, a checkout, a ping) |
+//! | `Keep-Alive: max=M` | takes at most M more requests, then is closed |
+//! | nothing (HTTP/1.1) | kept alive until the pool's own limits (`idle_timeout`, `max_lifetime`, `max_uses`) or the server's close |
+//!
+//! Why N − 1 s: `timeout` is in whole seconds (a server may round its real
+//! timer down to them), the server's timer started when it wrote the
+//! response, before the client read it, and a request written in the last
+//! instant meets a connection the server is closing. One second covers the
+//! three on any reasonable network; the N / 2 floor keeps `timeout=1`
+//! useful. (nginx sends no `Keep-Alive` header unless configured with
+//! `keepalive_timeout`'s second argument; set the pool's
+//! [`idle_timeout`](connpool_core::Builder::idle_timeout) below the server's own.)
+//!
+//! **A response body not read to its end** leaves bytes on the connection
+//! that the next request would read as its response: such a connection is
+//! never lent again. It is closed, not drained (as Go's client does; hyper
+//! reads what is already buffered, no more, so a slow or endless body never
+//! holds up the pool). Read each body to its end (or use
+//! [`HttpService`](super::service::HttpService), which holds the
+//! connection until the body ends and returns it then).
+//!
+//! | [`Manager`] method | here |
+//! |---|---|
+//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS for an `https` origin, or an origin without a scheme when a TLS configuration is set (ALPN `http/1.1`; a server without ALPN is fine); an `https` origin without a TLS configuration is refused ([`Http1Error::NoTls`]), then hyper's HTTP/1.1 handshake (no round trip) and its connection driver spawned |
+//! | `lending` | exclusive (the default) |
+//! | `is_broken` | not [`Http1Conn::is_reusable`]: closed (hyper's [`SendRequest::is_closed`]), told to close, `Keep-Alive` limits reached, its last response body not read to its end, or a failed request |
+//! | `ping` | no round trip: fails if `is_broken` would say so, then waits for [`SendRequest::ready`] |
+//! | `close` | drops the handle; hyper closes the socket |
+//!
+//! # Liveness: a look at the socket, no round trip
+//!
+//! An idle HTTP/1.1 connection has no protocol ping; a `HEAD` or `OPTIONS`
+//! round trip costs the server a request, and some count it against
+//! `keepalive_requests`. What the client can know cheaply is whether the
+//! server closed the connection: hyper's connection driver keeps reading an
+//! idle socket, sees the server's FIN or reset at once, and closes the
+//! connection, which [`SendRequest::is_closed`] reports. `is_broken`
+//! (called on every checkout) therefore rejects a connection whose close has
+//! arrived, for the price of an atomic load. What it cannot see is a close
+//! still in flight when the request is written: that race is what the
+//! service's retry is for (see [`HttpService`](super::service::HttpService)).
+//! A server that vanished without a FIN is found by the TCP manager's kernel
+//! keepalive, or by the pool's `idle_timeout`.
+//!
+//! # A request that meets a stale connection is sent again
+//!
+//! Through [`HttpService`](super::service::HttpService), a request that
+//! fails on a *reused* connection because the server had closed it (hyper's
+//! "connection closed before message completed", a reset, a connection gone
+//! before the request was written), before any byte of a response, is sent
+//! again on another connection when that is safe: hyper gave it back
+//! unwritten, or (Go's `isReplayable`) its method is GET, HEAD, OPTIONS or
+//! TRACE or it carries an `Idempotency-Key` or `X-Idempotency-Key` header,
+//! and its body can be replayed (`Full<Bytes>`, `Empty<Bytes>`, `String`).
+//! Again while each attempt meets a reused connection that turns out
+//! closed (when every idle connection went stale together, each is retired
+//! in turn and the request ends on a fresh dial); never after a failure on
+//! a fresh connection. Each retry is counted
+//! ([`HttpService::retries`](super::service::Http2Service::retries)). A
+//! request that may not be sent again fails with
+//! [`ServiceError::NotRetried`](super::service::ServiceError::NotRetried),
+//! which says so and why. This is Go's `shouldRetryRequest` and its
+//! `roundTrip` loop.
+//!
+//! **Send through the service**, not through a connection checked out by
+//! hand: [`Http1Conn::send_request`] cannot retry. The race above is not
+//! rare (a server's keep-alive timeout, `keepalive_requests`, a restart),
+//! and when hyper drops a request it could not write, the caller does not
+//! get it back to send elsewhere. Check a connection out yourself only for
+//! what the service cannot do (an upgrade, a request that must go on one
+//! known connection), and be ready to retry there.
+//!
+//! # Both versions: [`AutoManager`]
+//!
+//! [`AutoManager`] offers `h2` and `http/1.1` in ALPN and follows the
+//! server's choice: an HTTP/2 connection is lent shared (up to the server's
+//! stream limit, as [`Http2Manager`](super::http2::Http2Manager) lends
+//! it), an HTTP/1.1 one exclusively, in the same pool, under the same
+//! per-key caps, FIFO queue, backoff and idle LRU. In plaintext it speaks
+//! HTTP/1.1, or HTTP/2 with prior knowledge if
+//! [`http2_prior_knowledge`](AutoManager::http2_prior_knowledge) is on.
+//! With [`HttpService::by_authority`](super::service::Http2Service::by_authority)
+//! it is one client for every host, whichever version each speaks.
+//!
+//! # Go's `Transport`, hyper-util's and reqwest's settings, here
+//!
+//! | Go `http.Transport` (default) | hyper-util legacy `Client` / reqwest | connpool |
+//! |---|---|---|
+//! | `MaxIdleConns` (100) | — | [`max_idle`](connpool_core::Builder::max_idle) (default `max_open`, 100), with the idle LRU across hosts |
+//! | `MaxIdleConnsPerHost` (2) | `pool_max_idle_per_host` (no limit) | [`max_idle_per_key`](connpool_core::Builder::max_idle_per_key) (default min(`max_open_per_key`, `max_idle`)) |
+//! | `MaxConnsPerHost` (no limit) | — | [`max_open_per_key`](connpool_core::Builder::max_open_per_key), under the pool-wide [`max_open`](connpool_core::Builder::max_open) (default 100); getters over it wait in a FIFO queue, bounded by [`checkout_timeout`](connpool_core::Builder::checkout_timeout) |
+//! | `IdleConnTimeout` (90 s) | `pool_idle_timeout` (90 s) | [`idle_timeout`](connpool_core::Builder::idle_timeout) (90 s), and per connection the server's `Keep-Alive: timeout` |
+//! | `Client.Timeout` (none) | — / `timeout` (whole request, body included) | [`HttpService::timeout`](super::service::Http2Service::timeout), and per request [`RequestTimeout`](super::service::RequestTimeout): checkout, request, response and body; a connection left mid-exchange is closed |
+//! | `TLSHandshakeTimeout` (10 s) | — / `connect_timeout` | [`connect_timeout`](connpool_core::Builder::connect_timeout) (10 s) bounds the TCP dial and the TLS handshake together |
+//! | `DisableKeepAlives` | `pool_max_idle_per_host(0)` | [`max_uses(1)`](connpool_core::Builder::max_uses) |
+//! | `ForceAttemptHTTP2` | `http2_only` / negotiated by ALPN | [`AutoManager`] (ALPN `h2`, then `http/1.1`) |
+//! | (retry of a request on a stale idle connection: yes) | no | yes, through [`HttpService`](super::service::HttpService) |
+//!
+//! ```no_run
+//! use bytes::Bytes;
+//! use connpool::Pool;
+//! use connpool::managers::http1::Http1Manager;
+//! use connpool::managers::service::HttpService;
+//! use http_body_util::{BodyExt, Full};
+//! use tower::{Service, ServiceExt};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::builder(Http1Manager::new())
+//!     .max_open_per_key(32) // Go's MaxConnsPerHost
+//!     .max_idle_per_key(32) // Go's MaxIdleConnsPerHost
+//!     .idle_timeout(std::time::Duration::from_secs(50)) // below the server's
+//!     .build()
+//!     .await?;
+//!
+//! // Each request goes to its URI's origin; a stale connection's request
+//! // is sent again (see above). Cheap to clone, one per task.
+//! let mut client = HttpService::by_authority(pool);
+//! let request = http::Request::get("http://127.0.0.1:8080/health")
+//!     .body(Full::new(Bytes::new()))?;
+//! let response = client.ready().await?.call(request).await?;
+//! // The connection goes back when the body ends.
+//! let body = response.into_body().collect().await?.to_bytes();
+//! println!("{body:?}");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`SendRequest`]: hyper::client::conn::http1::SendRequest
+//! [`SendRequest::is_closed`]: hyper::client::conn::http1::SendRequest::is_closed
+//! [`SendRequest::ready`]: hyper::client::conn::http1::SendRequest::ready
+//! [`Origin`]: crate::Origin
+//! [`TcpManager`]: crate::tcp::TcpManager
+//! [`Manager`]: connpool_core::Manager
+
+mod auto;
+mod auto_conn;
+mod conn;
+mod error;
+mod keepalive;
+mod manager;
+
+pub use auto::AutoManager;
+pub use auto_conn::{AutoConn, AutoError};
+pub use conn::{Http1Body, Http1Conn};
+pub use error::Http1Error;
+pub use manager::Http1Manager;

@@ -1,0 +1,63 @@
+//! Ready-made managers for real connections, each behind its cargo feature:
+//! connpool's `managers` module (add `connpool` with the features you
+//! need; this crate is what it re-exports).
+//!
+//! | module | feature | pools | lent |
+//! |---|---|---|---|
+//! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping | exclusively |
+//! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
+//! | `redis` | `redis` | redis-rs `MultiplexedConnection`s, keyed by server, database and user | shared (pipelined), or exclusively with `RESET` on return |
+//! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by [`Origin`] (scheme and host:port) | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by [`Origin`]; `AutoManager`: HTTP/1.1 or HTTP/2 as ALPN picks | exclusively (HTTP/2: shared) |
+//! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (through the `http2` manager), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `service` | `http2` | (a `tower::Service` over a pool of `http2`, `grpc` or `http1` connections: per-call borrowing, the transport for tonic clients; a stale HTTP/1.1 connection's request sent again) | |
+//! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
+//! | `websocket` | `websocket` | WebSocket client connections (tokio-tungstenite; `wss` with `tls`), keyed by URL, with a Ping-frame or text heartbeat | exclusively |
+//! | `tls` | `tls` | (rustls for `tcp` (`TlsManager`), `http2`, `grpc`, and a connector for `postgres`) | |
+//! | `h2_frames` | `http2` or `grpc` | (a helper: the IO wrapper that reads the server's `SETTINGS` and `GOAWAY` frames for both) | |
+
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[cfg(feature = "balance")]
+#[cfg_attr(docsrs, doc(cfg(feature = "balance")))]
+pub mod balance;
+#[cfg(feature = "grpc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+pub mod grpc;
+#[cfg(any(feature = "http2", feature = "grpc"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "http2", feature = "grpc"))))]
+pub mod h2_frames;
+#[cfg(feature = "http1")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
+pub mod http1;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod http2;
+#[cfg(feature = "http2")]
+mod origin;
+#[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+pub mod postgres;
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub mod redis;
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub mod service;
+#[cfg(feature = "tcp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
+pub mod tcp;
+#[cfg(feature = "tls")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+pub mod tls;
+#[cfg(any(feature = "http1", feature = "http2"))]
+mod transport;
+#[cfg(feature = "websocket")]
+#[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
+pub mod websocket;
+
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub use origin::Origin;

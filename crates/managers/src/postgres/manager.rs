@@ -1,0 +1,435 @@
+//! [`PostgresManager`], the keyed manager, and [`SingleDatabase`], its form
+//! for one database.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::{Config, NoTls, Socket};
+
+use super::conn::PgConnection;
+use super::dial;
+use super::error::PgError;
+use super::key::PgKey;
+use super::recycling::RecyclingMethod;
+use super::session::Session;
+use connpool_core::Manager;
+
+/// The host used when the base configuration names none (neither `host` nor
+/// `hostaddr`); tokio-postgres itself would refuse to connect.
+const DEFAULT_HOST: &str = "localhost";
+/// PostgreSQL's default port, used when the base configuration names none.
+const DEFAULT_PORT: u16 = 5432;
+
+/// tokio-postgres's (and libpq's) first keepalive probe: after two hours.
+const DRIVER_KEEPALIVE_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+/// The keepalive a configuration gets when it keeps the driver's: the TCP
+/// manager's (`TcpKeepaliveConfig`'s default), 60 s / 10 s / 3.
+const KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(60), Duration::from_secs(10), 3);
+/// Linux's own probe interval and count, for a configuration that sets
+/// the first probe's time but not these.
+const SYSTEM_KEEPALIVE: (Duration, u32) = (Duration::from_secs(75), 9);
+
+/// `config` with the crate's liveness defaults where it keeps the
+/// driver's: tokio-postgres probes a silent server after two hours and
+/// never bounds an unacknowledged write, so a server behind a partition
+/// holds a query (and the connection) for the kernel's retransmissions,
+/// about 15 minutes. A configuration that keeps all of the keepalive
+/// defaults gets 60 s / 10 s / 3 (a dead server found within 90 s, as the
+/// TCP manager does; one empty segment a minute on an idle connection),
+/// and one with keepalive on and no `tcp_user_timeout` gets the time its
+/// probes take (90 s by default), so a write unacknowledged that long
+/// fails the connection. Anything the configuration sets is kept.
+fn with_liveness_defaults(mut config: Config) -> Config {
+    if !config.get_keepalives() {
+        return config;
+    }
+    if config.get_keepalives_idle() == DRIVER_KEEPALIVE_IDLE
+        && config.get_keepalives_interval().is_none()
+        && config.get_keepalives_retries().is_none()
+    {
+        let (idle, interval, retries) = KEEPALIVE;
+        config
+            .keepalives_idle(idle)
+            .keepalives_interval(interval)
+            .keepalives_retries(retries);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        let interval = config
+            .get_keepalives_interval()
+            .unwrap_or(SYSTEM_KEEPALIVE.0);
+        let retries = config
+            .get_keepalives_retries()
+            .unwrap_or(SYSTEM_KEEPALIVE.1);
+        let probes = config.get_keepalives_idle() + interval * retries;
+        config.tcp_user_timeout(probes);
+    }
+    config
+}
+
+/// Makes [`tokio_postgres::Client`]s for a keyed [`Pool`](connpool_core::Pool): one
+/// key per database ([`PgKey`]). See the [module docs](super).
+///
+/// It keeps the base configuration, the base's own key (worked out once,
+/// since every dial compares its key with it), the TLS connector and the
+/// [`RecyclingMethod`] (`Clean` unless [`with_recycling`](PostgresManager::with_recycling)
+/// says otherwise).
+///
+/// `Tls` is the TLS connector ([`NoTls`] by default); with a real one, the
+/// base configuration's `sslmode` decides whether TLS is used.
+#[derive(Clone)]
+pub struct PostgresManager<Tls = NoTls> {
+    base: Config,
+    key: PgKey,
+    tls: Tls,
+    recycling: RecyclingMethod,
+}
+
+impl PostgresManager<NoTls> {
+    /// A manager whose connections use `config` (with the key's fields put
+    /// over it), without TLS.
+    pub fn new(config: Config) -> Self {
+        Self::with_tls(config, NoTls)
+    }
+}
+
+impl<Tls> PostgresManager<Tls> {
+    /// A manager whose connections use `config` (with the key's fields put
+    /// over it) and the TLS connector `tls`. Where `config` keeps
+    /// tokio-postgres's keepalive defaults (a first probe after 2 hours, no
+    /// `tcp_user_timeout`), the crate's apply: keepalive 60 s / 10 s / 3
+    /// and `tcp_user_timeout` 90 s, so a server that vanished is found
+    /// within 90 s even under a query in flight; what `config` sets is
+    /// kept.
+    pub fn with_tls(config: Config, tls: Tls) -> Self {
+        let config = with_liveness_defaults(config);
+        let host = match (config.get_hosts().first(), config.get_hostaddrs().first()) {
+            (Some(Host::Tcp(host)), _) => host.clone(),
+            #[cfg(unix)]
+            (Some(Host::Unix(path)), _) => path.to_string_lossy().into_owned(),
+            (None, Some(addr)) => addr.to_string(),
+            (None, None) => DEFAULT_HOST.to_owned(),
+        };
+        let key = PgKey {
+            host,
+            port: config.get_ports().first().copied().unwrap_or(DEFAULT_PORT),
+            dbname: config.get_dbname().map(str::to_owned),
+            user: config.get_user().map(str::to_owned),
+        };
+        Self {
+            base: config,
+            key,
+            tls,
+            recycling: RecyclingMethod::default(),
+        }
+    }
+
+    /// Recycles returned connections with `method` (default:
+    /// [`RecyclingMethod::Clean`]; see its docs for what each costs).
+    pub fn with_recycling(mut self, method: RecyclingMethod) -> Self {
+        self.recycling = method;
+        self
+    }
+
+    /// How returned connections are recycled.
+    pub fn recycling(&self) -> &RecyclingMethod {
+        &self.recycling
+    }
+
+    /// Whether connections made with `config` are tracked (see
+    /// [`RecyclingMethod`]): for the resetting methods, on plaintext
+    /// sessions, without `target_session_attrs`.
+    fn tracks(&self, config: &Config) -> bool
+    where
+        Tls: 'static,
+    {
+        matches!(
+            self.recycling,
+            RecyclingMethod::Clean | RecyclingMethod::Always
+        ) && dial::can_track(config)
+    }
+
+    /// Whether a session of `config` is plaintext for sure (no TLS
+    /// connector, or `sslmode=disable`): the crate dials it itself.
+    fn plaintext(config: &Config) -> bool
+    where
+        Tls: 'static,
+    {
+        std::any::TypeId::of::<Tls>() == std::any::TypeId::of::<NoTls>()
+            || config.get_ssl_mode() == SslMode::Disable
+    }
+
+    /// The base configuration's own key: its first host (or hostaddr;
+    /// `localhost` if it names neither), its first port (5432 if none), its
+    /// database and user.
+    pub fn key(&self) -> PgKey {
+        self.key.clone()
+    }
+
+    /// The base configuration.
+    pub fn config(&self) -> &Config {
+        &self.base
+    }
+
+    /// A pool manager for the base configuration's database alone, with
+    /// `Key = ()`.
+    pub fn single(self) -> SingleDatabase<Tls> {
+        SingleDatabase { manager: self }
+    }
+
+    /// The configuration a connection of `key` is made with.
+    ///
+    /// For [`key()`](PostgresManager::key) itself, the base configuration
+    /// exactly as given (all its hosts, hostaddrs and ports: a multi-host
+    /// base keeps its failover list). For another key of the same host and
+    /// port, the base's hosts too, with the key's database and user. For a
+    /// key of another host or port, that host and port alone. Everything
+    /// else (password, `options`, `application_name`, `sslmode`, timeouts,
+    /// TCP keepalive, `target_session_attrs`, channel binding, load
+    /// balancing) comes from the base.
+    pub fn config_for(&self, key: &PgKey) -> Config {
+        if *key == self.key {
+            let mut config = self.base.clone();
+            if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+                config.host(&key.host);
+            }
+            return config;
+        }
+        let base = &self.base;
+        let mut config = Config::new();
+        if let Some(password) = base.get_password() {
+            config.password(password);
+        }
+        if let Some(options) = base.get_options() {
+            config.options(options);
+        }
+        if let Some(name) = base.get_application_name() {
+            config.application_name(name);
+        }
+        config
+            .ssl_mode(base.get_ssl_mode())
+            .ssl_negotiation(base.get_ssl_negotiation())
+            .keepalives(base.get_keepalives())
+            .keepalives_idle(base.get_keepalives_idle())
+            .target_session_attrs(base.get_target_session_attrs())
+            .channel_binding(base.get_channel_binding())
+            .load_balance_hosts(base.get_load_balance_hosts());
+        if let Some(d) = base.get_connect_timeout() {
+            config.connect_timeout(*d);
+        }
+        if let Some(d) = base.get_tcp_user_timeout() {
+            config.tcp_user_timeout(*d);
+        }
+        if let Some(d) = base.get_keepalives_interval() {
+            config.keepalives_interval(d);
+        }
+        if let Some(n) = base.get_keepalives_retries() {
+            config.keepalives_retries(n);
+        }
+        if key.host == self.key.host && key.port == self.key.port {
+            for host in base.get_hosts() {
+                match host {
+                    Host::Tcp(host) => config.host(host),
+                    #[cfg(unix)]
+                    Host::Unix(path) => config.host_path(path),
+                };
+            }
+            for addr in base.get_hostaddrs() {
+                config.hostaddr(*addr);
+            }
+            for port in base.get_ports() {
+                config.port(*port);
+            }
+            if base.get_hosts().is_empty() && base.get_hostaddrs().is_empty() {
+                config.host(&key.host);
+            }
+        } else {
+            config.host(&key.host).port(key.port);
+        }
+        if let Some(dbname) = &key.dbname {
+            config.dbname(dbname);
+        }
+        if let Some(user) = &key.user {
+            config.user(user);
+        }
+        config
+    }
+}
+
+impl FromStr for PostgresManager<NoTls> {
+    type Err = PgError;
+
+    /// Parses a libpq-style connection string, key-value
+    /// (`host=… user=… dbname=…`) or URL (`postgresql://user@host/db`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.parse() {
+            Ok(config) => Ok(Self::new(config)),
+            Err(driver) => Err(PgError::parsing(driver)),
+        }
+    }
+}
+
+impl<Tls> std::fmt::Debug for PostgresManager<Tls> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `Config`'s own Debug redacts the password.
+        f.debug_struct("PostgresManager")
+            .field("config", &self.base)
+            .field("key", &self.key)
+            .field("recycling", &self.recycling)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl<Tls> Manager for PostgresManager<Tls>
+where
+    Tls: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    Tls::Stream: Send + 'static,
+    Tls::TlsConnect: Send,
+    <Tls::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    type Key = PgKey;
+    type Connection = PgConnection;
+    type Error = PgError;
+
+    /// The key's `Display` form (`user@host:port/dbname`).
+    fn key_name(&self, key: &PgKey) -> String {
+        key.to_string()
+    }
+
+    async fn connect(&self, key: &PgKey) -> Result<PgConnection, PgError> {
+        let config = self.config_for(key);
+        // `None` from the tracked dial: no socket opened; tokio-postgres's
+        // dial below says why, in its words.
+        let tracks = self.tracks(&config);
+        if tracks && Self::plaintext(&config) {
+            if let Some((client, connection, session, target)) = dial::connect(&config).await? {
+                spawn_connection(key, connection);
+                return Ok(PgConnection::tracked(client, session).dialed_at(target));
+            }
+        } else if tracks {
+            // Over TLS: tapped above TLS, where the protocol is plain.
+            let session = Arc::new(Session::default());
+            let tls = dial::TappedTls {
+                inner: self.tls.clone(),
+                session: Arc::clone(&session),
+            };
+            let (client, connection) = config.connect(tls).await?;
+            spawn_connection(key, connection);
+            if session.is_tapped() {
+                session.arm();
+                return Ok(PgConnection::tracked(client, session));
+            }
+            // The server refused TLS and the session went on in plaintext,
+            // untapped: not tracked.
+            return Ok(PgConnection::new(client));
+        }
+        let (client, connection) = config.connect(self.tls.clone()).await?;
+        spawn_connection(key, connection);
+        Ok(PgConnection::new(client))
+    }
+
+    async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        Ok(conn.check_connection().await?)
+    }
+
+    fn is_broken(&self, conn: &mut PgConnection) -> bool {
+        conn.is_closed()
+    }
+
+    fn recycles(&self) -> bool {
+        self.recycling.recycles()
+    }
+
+    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
+        self.recycling.needs_recycle(conn)
+    }
+
+    async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        self.recycling.run(conn).await
+    }
+}
+
+/// Runs a connection's I/O until the server closes it or the client is
+/// dropped.
+fn spawn_connection<F>(key: &PgKey, connection: F)
+where
+    F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
+{
+    let key = key.clone();
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(?key, %error, "postgres connection ended with an error");
+        }
+    });
+}
+
+/// A [`PostgresManager`] for one database, with `Key = ()`: pools made with
+/// it use [`Pool::get`](connpool_core::Pool::get) and
+/// [`Builder::initial`](connpool_core::Builder::initial). Made by
+/// [`PostgresManager::single`]; connects to the base configuration's key.
+///
+/// ```no_run
+/// use connpool::Pool;
+/// use connpool::managers::postgres::PostgresManager;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = "postgresql://postgres@127.0.0.1/app".parse::<PostgresManager>()?;
+/// let pool = Pool::builder(manager.single()).max_open(10).initial(2).build().await?;
+/// let conn = pool.get().await?;
+/// conn.execute("SELECT 1", &[]).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct SingleDatabase<Tls = NoTls> {
+    pub(super) manager: PostgresManager<Tls>,
+}
+
+impl<Tls> SingleDatabase<Tls> {
+    /// The keyed manager inside.
+    pub fn manager(&self) -> &PostgresManager<Tls> {
+        &self.manager
+    }
+}
+
+#[async_trait]
+impl<Tls> Manager for SingleDatabase<Tls>
+where
+    Tls: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    Tls::Stream: Send + 'static,
+    Tls::TlsConnect: Send,
+    <Tls::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    type Key = ();
+    type Connection = PgConnection;
+    type Error = PgError;
+
+    async fn connect(&self, _: &()) -> Result<PgConnection, PgError> {
+        self.manager.connect(&self.manager.key).await
+    }
+
+    async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        self.manager.ping(conn).await
+    }
+
+    fn is_broken(&self, conn: &mut PgConnection) -> bool {
+        self.manager.is_broken(conn)
+    }
+
+    fn recycles(&self) -> bool {
+        self.manager.recycles()
+    }
+
+    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
+        self.manager.needs_recycle(conn)
+    }
+
+    async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
+        self.manager.recycle(conn).await
+    }
+}

@@ -1,0 +1,195 @@
+//! A PostgreSQL manager: pools [`tokio_postgres::Client`]s, keyed by database.
+//!
+//! [`PostgresManager`] is built from a base [`tokio_postgres::Config`] (or a
+//! connection string) that carries everything the connections of all keys
+//! share: password, `application_name`, `options`, timeouts, TLS mode… Its
+//! key, [`PgKey`], names one database: host, port, database name and user.
+//! [`PostgresManager::key`] is the base configuration's own key, and
+//! [`PgKey::with_dbname`] / [`PgKey::with_user`] derive the keys of other
+//! databases, so one pool serves several databases (or servers), each with
+//! its own `max_open_per_key` limit, idle list and dial backoff. For a pool
+//! of one database, [`SingleDatabase`] has `Key = ()` and works with
+//! [`Pool::get`](connpool_core::Pool::get).
+//!
+//! Connections are made with [`NoTls`] unless a TLS connector is given to
+//! [`PostgresManager::with_tls`]. Each dial spawns the connection's I/O task
+//! on the pool's runtime; the task ends (its error logged at `debug`) when
+//! the server closes the connection or the client is dropped.
+//!
+//! | [`Manager`] method | here |
+//! |---|---|
+//! | `connect` | [`config_for(key)`](PostgresManager::config_for)`.connect(tls)`, then spawns the connection task |
+//! | `ping` | [`Client::check_connection`]: one `Sync` message, answered by `ReadyForQuery` |
+//! | `is_broken` | [`Client::is_closed`]: the connection task has ended (server gone, fatal error) |
+//! | `needs_recycle` | the [`RecyclingMethod`]: by default, whether the session may have changed since its last reset |
+//! | `recycle` | the [`RecyclingMethod`]: by default, a reset that keeps the statement cache, off the borrower's path |
+//! | `close` | drops the client: its connection task sends `Terminate` and closes the socket |
+//!
+//! The pooled connection is a [`PgConnection`]: a [`Client`] (through
+//! `Deref`) with a per-session prepared-statement cache,
+//! [`PgConnection::prepare_cached`].
+//!
+//! [`Client`]: tokio_postgres::Client
+//! [`Client::check_connection`]: tokio_postgres::Client::check_connection
+//! [`Client::is_closed`]: tokio_postgres::Client::is_closed
+//! [`Manager`]: connpool_core::Manager
+//! [`NoTls`]: tokio_postgres::NoTls
+//!
+//! # An abandoned ping leaves the client usable
+//!
+//! The pool drops a ping future at its timeout or when the getter waiting on
+//! it gives up. With tokio-postgres that never leaves a client mid-exchange:
+//! a request is handed whole to the connection task, synchronously, on the
+//! first poll of the query's future, and the connection task keeps reading
+//! the answers of a request whose caller went away and discards them, so
+//! every later request still gets its own answers. A dropped ping only
+//! delays the client's next request until the server has answered the
+//! `Sync` (the `postgres` integration tests drop a ping and a running query
+//! mid-flight and use the client again). `is_broken` therefore only reports
+//! a client whose connection is gone.
+//!
+//! # Session state
+//!
+//! A returned connection is reset before the next borrower gets it when
+//! the borrower may have changed its session: [`RecyclingMethod::Clean`]
+//! (the default) reads the session's protocol as it goes by and knows
+//! whether any statement could have left state behind, so that `SET`s,
+//! `SET ROLE`, temporary tables, advisory locks, `LISTEN`s, SQL `PREPARE`d
+//! statements and open (or failed) transactions do not reach the next
+//! borrower, while a borrower that only queries, writes rows and runs
+//! transactions costs nothing on its return: no task, no round trip, and
+//! the statement cache kept. The reset ([`RESET`], one round trip off the
+//! borrower's path) keeps the statement cache too, and rolls back a
+//! transaction left open. [`PostgresManager::with_recycling`] chooses
+//! another method (the table in [`RecyclingMethod`] gives each one's cost
+//! and the limits of the tracking). Settings every session should have
+//! belong in the base configuration (`application_name`, `options`),
+//! which the reset keeps; an
+//! [`after_connect`](connpool_core::Builder::after_connect) hook runs again after
+//! each reset.
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::postgres::PostgresManager;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager: PostgresManager =
+//!     "host=127.0.0.1 user=postgres dbname=app application_name=my-service".parse()?;
+//! let app = manager.key();
+//! let reports = app.clone().with_dbname("reports");
+//! let pool = Pool::builder(manager)
+//!     .max_open(20)
+//!     .max_open_per_key(10)
+//!     .build()
+//!     .await?;
+//!
+//! let conn = pool.get_for(&app).await?;
+//! let row = conn.query_one("SELECT 1 + 1", &[]).await?;
+//! assert_eq!(row.get::<_, i32>(0), 2);
+//! drop(conn); // back to the pool
+//!
+//! let conn = pool.get_for(&reports).await?;
+//! conn.batch_execute("SELECT 1").await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Shared lending
+//!
+//! A connection lent exclusively serves one borrower at a time: while a
+//! statement makes its round trip, the connection carries nothing else.
+//! tokio-postgres pipelines the requests of concurrent callers on one
+//! `Client` (each is written at once, and the answers come back in order),
+//! so a connection can serve many borrowers at once.
+//! [`PostgresManager::shared`] (or [`SingleDatabase::shared`]) makes a
+//! manager, [`SharedPostgres`], whose connections are lent that way: up to
+//! `max_borrowers` borrowers at once each hold a [`SharedPgConnection`]
+//! handle to one connection, and the pool dials another only when every
+//! open one is full. A few connections then carry many borrowers'
+//! statements; see the README for what that gains on the TechEmpower
+//! workloads.
+//!
+//! Every borrower's statements run in the same server session, pipelined,
+//! so none may leave anything behind that another's would run under (a
+//! borrower's `BEGIN` would put the others' writes in its transaction, and
+//! its `ROLLBACK` would erase them). The handle reads the SQL of each
+//! statement before it is sent:
+//!
+//! - **shared**: queries and writes that run in a transaction of their own
+//!   and leave nothing behind: `SELECT`, `INSERT`, `UPDATE`, `DELETE`,
+//!   `WITH`, `VALUES`, `TABLE`, `MERGE`, `SHOW`, `SET LOCAL`.
+//! - **refused, nothing sent** (a [`PgError`] that
+//!   [`is_unshareable`](PgError::is_unshareable), naming the statement):
+//!   `BEGIN`/`COMMIT`, `SET` and `set_config`, `SET ROLE`, `LISTEN`,
+//!   temporary tables, session advisory locks, `PREPARE`, cursors, DDL,
+//!   `DEALLOCATE`, `DISCARD`.
+//!
+//! Those run in a [`SharedTransaction`]
+//! ([`SharedPgConnection::transaction`]): it has the session to itself
+//! (other borrowers' statements wait), and leaves it clean before the
+//! session is shared again: committed or rolled back, and reset if a
+//! statement in it could have changed the session. Long transactions,
+//! `COPY` and `LISTEN` that must last belong on an exclusive pool (a
+//! [`PostgresManager`], the default), whose connections a borrower has to
+//! itself and which are reset on their return.
+//!
+//! The statement cache is the connection's, shared by its borrowers, and a
+//! statement is prepared once per connection. Health checks, keepalive,
+//! dial backoff, metrics and `close()` work as for exclusive connections;
+//! a connection that breaks fails the statements its borrowers have in
+//! flight (see [`SharedPgConnection`]), takes no new borrower, and is
+//! replaced.
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::postgres::PostgresManager;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager: PostgresManager = "host=127.0.0.1 user=postgres dbname=app".parse()?;
+//! // Stateless reads and writes: 4 connections, up to 32 borrowers each.
+//! let shared = Pool::builder(manager.clone().single().shared(32))
+//!     .max_open(4)
+//!     .build()
+//!     .await?;
+//! // Long transactions, `COPY`, `LISTEN`: a connection of one's own.
+//! let exclusive = Pool::builder(manager.single()).max_open(8).build().await?;
+//!
+//! let mut conn = shared.get().await?;
+//! let select = conn.prepare_cached("SELECT message FROM fortune WHERE id = $1").await?;
+//! let row = conn.query_one(&select, &[&1_i32]).await?;
+//! let _message: String = row.get(0);
+//! // A short transaction: the session alone while it lasts.
+//! let tx = conn.transaction().await?;
+//! tx.execute("UPDATE fortune SET message = $1 WHERE id = 1", &[&"new"]).await?;
+//! tx.commit().await?;
+//! drop(conn);
+//!
+//! let mut conn = exclusive.get().await?;
+//! let copy = conn.copy_out("COPY fortune TO STDOUT").await?;
+//! # drop(copy);
+//! # Ok(())
+//! # }
+//! ```
+
+mod classify;
+mod conn;
+mod dial;
+mod error;
+mod key;
+mod manager;
+mod recycling;
+mod session;
+mod shared;
+#[cfg(test)]
+mod tests;
+mod transaction;
+
+pub use conn::{PgConnection, StatementCache};
+pub use error::PgError;
+pub use key::PgKey;
+pub use manager::{PostgresManager, SingleDatabase};
+pub use recycling::{CLEAN_WITHOUT_DISCARD, RESET, RecyclingMethod};
+pub use shared::{SharedPgConnection, SharedPostgres, ToSharedStatement};
+pub use transaction::SharedTransaction;

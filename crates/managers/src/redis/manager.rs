@@ -1,0 +1,444 @@
+//! [`RedisManager`], the keyed manager, and [`SingleServer`], its form for
+//! one key.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::aio::MultiplexedConnection;
+use redis::{
+    AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo,
+};
+
+use super::conn::{Health, RedisConn, Watched};
+use super::error::RedisConnError;
+use super::key::{RedisKey, RedisLending};
+use crate::tcp::{Destination, TcpManager};
+#[cfg(feature = "tls")]
+use crate::tls::{MaybeTls, TlsConfig};
+use connpool_core::{Lending, Manager};
+
+/// Default [`response_timeout`](RedisManager::response_timeout): 500 ms,
+/// redis-rs's own default. Far above a command's round trip on a healthy
+/// server; a hung one (`DEBUG SLEEP`, a long script) fails callers within it.
+pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Makes redis-rs [`MultiplexedConnection`]s for a keyed [`Pool`](connpool_core::Pool):
+/// one key per server, database, user and [`RedisLending`]. See the
+/// [module docs](super).
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`with_lending`](RedisManager::with_lending) | [`Shared`](RedisLending::Shared) (of [`key`](RedisManager::key)) | a multiplexed connection carries many borrowers' commands at once |
+/// | [`max_borrowers`](RedisManager::max_borrowers) | `usize::MAX` (the pool's cap, 100 by default, applies) | Redis has no per-connection limit; the pool's cap keeps one connection's queue bounded |
+/// | [`response_timeout`](RedisManager::response_timeout) | 500 ms ([`DEFAULT_RESPONSE_TIMEOUT`]) | a hung server fails callers instead of holding them |
+/// | [`reset_on_return`](RedisManager::reset_on_return) | on | an exclusive borrower's `SELECT`, `WATCH`, `MULTI`, subscriptions and name never reach the next one |
+/// | [`with_tcp`](RedisManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small commands go out at once; a vanished server is found on an idle connection |
+#[derive(Clone)]
+pub struct RedisManager {
+    tcp: TcpManager,
+    /// Password, protocol, user and database of the URL.
+    info: RedisConnectionInfo,
+    key: RedisKey,
+    passwords: HashMap<String, Arc<str>>,
+    max_borrowers: usize,
+    response_timeout: Duration,
+    reset_on_return: bool,
+    #[cfg(feature = "tls")]
+    tls: Option<TlsConfig>,
+}
+
+impl fmt::Debug for RedisManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No password: only whether there is one.
+        f.debug_struct("RedisManager")
+            .field("key", &self.key)
+            .field("password", &self.info.password().map(|_| "<redacted>"))
+            .field("users_with_passwords", &self.passwords.keys())
+            .field("protocol", &self.info.protocol())
+            .field("max_borrowers", &self.max_borrowers)
+            .field("response_timeout", &self.response_timeout)
+            .field("reset_on_return", &self.reset_on_return)
+            .field("tls", &self.is_tls())
+            .finish_non_exhaustive()
+    }
+}
+
+impl FromStr for RedisManager {
+    type Err = RedisConnError;
+
+    /// Parses `redis://[user[:password]@]host[:port][/db][?protocol=resp3]`,
+    /// or `rediss://…` (TLS, with the `tls` feature: Mozilla's roots,
+    /// certificate and host name verified; [`tls`](RedisManager::tls)
+    /// gives other roots).
+    fn from_str(url: &str) -> Result<Self, RedisConnError> {
+        Self::from_url(url)
+    }
+}
+
+impl RedisManager {
+    /// A manager for `url` (see [`FromStr`](#impl-FromStr-for-RedisManager)).
+    pub fn from_url(url: &str) -> Result<Self, RedisConnError> {
+        let (plain, tls) = match split_scheme(url) {
+            Some(("rediss", rest)) => (format!("redis://{rest}"), true),
+            Some(("redis", _)) => (url.to_owned(), false),
+            _ => {
+                return Err(RedisConnError::Url(
+                    "the scheme must be redis:// or rediss://".into(),
+                ));
+            }
+        };
+        if tls && plain.contains('#') {
+            return Err(RedisConnError::Url(
+                "rediss:// takes no fragment (certificate checks cannot be turned off)".into(),
+            ));
+        }
+        #[cfg(not(feature = "tls"))]
+        if tls {
+            return Err(RedisConnError::Url(
+                "rediss:// needs connpool's `tls` feature".into(),
+            ));
+        }
+        // redis-rs's message names the part that is wrong, never the URL.
+        let info = plain
+            .as_str()
+            .into_connection_info()
+            .map_err(|e| RedisConnError::Url(e.to_string()))?;
+        let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+            return Err(RedisConnError::Url("a TCP address is needed".into()));
+        };
+        let redis = info.redis_settings().clone();
+        let key = RedisKey {
+            host,
+            port,
+            db: redis.db(),
+            user: redis.username().map(str::to_owned),
+            lending: RedisLending::Shared,
+        };
+        Ok(Self {
+            tcp: TcpManager::new(),
+            info: redis,
+            key,
+            passwords: HashMap::new(),
+            max_borrowers: usize::MAX,
+            response_timeout: DEFAULT_RESPONSE_TIMEOUT,
+            reset_on_return: true,
+            #[cfg(feature = "tls")]
+            tls: tls.then(TlsConfig::webpki_roots),
+        })
+    }
+
+    /// The URL's own key: its host, port, database and user, lent as
+    /// [`with_lending`](RedisManager::with_lending) says.
+    pub fn key(&self) -> RedisKey {
+        self.key.clone()
+    }
+
+    /// How the connections of [`key`](RedisManager::key) (and so of a
+    /// [`SingleServer`] pool) are lent. Default
+    /// [`Shared`](RedisLending::Shared). A keyed pool can mix both: a key
+    /// says its own ([`RedisKey::exclusive`]).
+    pub fn with_lending(mut self, lending: RedisLending) -> Self {
+        self.key.lending = lending;
+        self
+    }
+
+    /// How many borrowers share one connection at most (the pool clamps it
+    /// to its own [`max_borrowers`](connpool_core::Builder::max_borrowers)).
+    /// Default `usize::MAX`.
+    pub fn max_borrowers(mut self, n: usize) -> Self {
+        self.max_borrowers = n;
+        self
+    }
+
+    /// How long a command (and the manager's `PING` and reset) waits for
+    /// its reply. Default 500 ms. A reply that comes later is read and
+    /// dropped; the connection stays in use (a slow server is not a dead
+    /// one, and new connections would not be faster).
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Whether a connection lent exclusively is reset when it comes back
+    /// (`RESET`, then the connection's setup again). Default on; off, the
+    /// next borrower gets whatever state the last one left.
+    pub fn reset_on_return(mut self, on: bool) -> Self {
+        self.reset_on_return = on;
+        self
+    }
+
+    /// The password of ACL user `user`, for keys naming it (a key of a user
+    /// without one uses the URL's password).
+    pub fn password_for(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.passwords
+            .insert(user.into(), Arc::from(password.into().as_str()));
+        self
+    }
+
+    /// The TCP dialer: its socket options apply to every connection.
+    ///
+    /// `TCP_NODELAY` is on by default: each command leaves at once. With it
+    /// off (`TcpManager::new().nodelay(false)`, redis-rs 1.x's own
+    /// default), the kernel holds a command back until the connection's
+    /// earlier data is acknowledged, batching a busy shared connection's
+    /// commands: on loopback, where acknowledgements come at once, that
+    /// ran about 8 % more `GET`s per second (`redis_bench --nagle`); over a
+    /// network it adds up to a round trip to commands sent behind others.
+    pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
+        self.tcp = tcp;
+        self
+    }
+
+    /// TLS with `tls`'s roots and certificates (the server's certificate
+    /// must name the key's host), whatever the URL's scheme.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Whether connections are made over TLS.
+    pub fn is_tls(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
+    }
+
+    /// A pool manager for [`key`](RedisManager::key) alone, with `Key = ()`.
+    pub fn single(self) -> SingleServer {
+        SingleServer { manager: self }
+    }
+
+    /// The setup redis-rs runs on a new connection of `key`.
+    fn info_for(&self, key: &RedisKey) -> RedisConnectionInfo {
+        let mut info = self.info.clone().set_db(key.db);
+        if let Some(user) = &key.user {
+            info = info.set_username(user);
+            if let Some(password) = self.passwords.get(user) {
+                info = info.set_password(&**password);
+            }
+        }
+        info
+    }
+
+    /// `RESET` and the setup it undoes (protocol, login, database), in one
+    /// round trip: what an exclusively lent connection gets on return.
+    fn reset_for(info: &RedisConnectionInfo) -> redis::Pipeline {
+        let mut pipe = redis::pipe();
+        pipe.cmd("RESET").ignore();
+        let user = info.username().unwrap_or("default");
+        match (info.protocol(), info.password()) {
+            (ProtocolVersion::RESP2, Some(password)) => {
+                pipe.cmd("AUTH").arg(user).arg(password).ignore();
+            }
+            (ProtocolVersion::RESP2, None) => {}
+            (_, password) => {
+                let hello = pipe.cmd("HELLO").arg(3);
+                if let Some(password) = password {
+                    hello.arg("AUTH").arg(user).arg(password);
+                }
+                hello.ignore();
+            }
+        }
+        if info.db() != 0 {
+            pipe.cmd("SELECT").arg(info.db()).ignore();
+        }
+        pipe
+    }
+
+    #[cfg(feature = "tls")]
+    async fn secure(
+        &self,
+        tcp: tokio::net::TcpStream,
+        dest: &Destination,
+    ) -> Result<MaybeTls, RedisConnError> {
+        match &self.tls {
+            Some(tls) => match tls.handshake(tcp, dest).await {
+                Ok(stream) => Ok(MaybeTls::Tls(Box::new(stream))),
+                Err(e) => Err(RedisConnError::Connect(e)),
+            },
+            None => Ok(MaybeTls::Plain(tcp)),
+        }
+    }
+
+    #[cfg(not(feature = "tls"))]
+    async fn secure(
+        &self,
+        tcp: tokio::net::TcpStream,
+        _: &Destination,
+    ) -> Result<tokio::net::TcpStream, RedisConnError> {
+        Ok(tcp)
+    }
+}
+
+/// `(scheme, rest)` of `scheme://rest`, the scheme in lower case.
+fn split_scheme(url: &str) -> Option<(&'static str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    ["redis", "rediss"]
+        .into_iter()
+        .find(|s| s.eq_ignore_ascii_case(scheme))
+        .map(|s| (s, rest))
+}
+
+#[async_trait]
+impl Manager for RedisManager {
+    type Key = RedisKey;
+    type Connection = RedisConn;
+    type Error = RedisConnError;
+
+    /// The key's `Display` form (`host:port/db`, the user and the lending
+    /// when not the defaults).
+    fn key_name(&self, key: &RedisKey) -> String {
+        key.to_string()
+    }
+
+    async fn connect(&self, key: &RedisKey) -> Result<RedisConn, RedisConnError> {
+        let server = key.server();
+        let dest = Destination::from((key.host.as_str(), key.port));
+        let tcp = self
+            .tcp
+            .connect(&dest)
+            .await
+            .map_err(RedisConnError::Connect)?;
+        let io = self.secure(tcp.into_inner(), &dest).await?;
+        let health = Health::new(server.clone());
+        let io = Watched {
+            io,
+            health: Arc::clone(&health),
+        };
+        let info = self.info_for(key);
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
+        let (inner, driver) = MultiplexedConnection::new_with_config(&info, io, config)
+            .await
+            .map_err(|error| RedisConnError::Setup {
+                server: server.clone(),
+                error,
+            })?;
+        let ended = Arc::clone(&health);
+        let name = key.to_string();
+        let driver = tokio::spawn(async move {
+            driver.await;
+            ended.driver_ended();
+            tracing::debug!(key = %name, "Redis connection ended");
+        });
+        let reset = (key.lending == RedisLending::Exclusive && self.reset_on_return)
+            .then(|| Arc::new(Self::reset_for(&info)));
+        Ok(RedisConn::new(
+            inner,
+            health,
+            driver,
+            key.lending,
+            self.response_timeout,
+            reset,
+        ))
+    }
+
+    async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+        redis::cmd("PING")
+            .query_async::<()>(conn)
+            .await
+            .map_err(|error| RedisConnError::Command {
+                server: conn.server().to_owned(),
+                command: "PING",
+                error,
+            })
+    }
+
+    fn is_broken(&self, conn: &mut RedisConn) -> bool {
+        conn.is_closed()
+    }
+
+    fn lending(&self, conn: &RedisConn) -> Lending<RedisConn> {
+        match conn.lending {
+            RedisLending::Shared => Lending::shared(self.max_borrowers).fill_first(),
+            RedisLending::Exclusive => Lending::exclusive(),
+        }
+    }
+
+    fn recycles(&self) -> bool {
+        self.reset_on_return
+    }
+
+    /// Whether the borrower may have changed the connection's state: only
+    /// then is it reset (see [`RedisConn`]'s commands that change state).
+    fn needs_recycle(&self, conn: &mut RedisConn) -> bool {
+        conn.changed
+    }
+
+    /// Only connections lent exclusively come here (the pool recycles no
+    /// shared one).
+    async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+        conn.set_response_timeout(conn.response_timeout);
+        let Some(reset) = conn.reset.clone() else {
+            conn.changed = false;
+            return Ok(());
+        };
+        reset
+            .query_async::<()>(conn)
+            .await
+            .map_err(|error| RedisConnError::Command {
+                server: conn.server().to_owned(),
+                command: "RESET",
+                error,
+            })?;
+        conn.changed = false;
+        Ok(())
+    }
+}
+
+/// A [`RedisManager`] for one key, with `Key = ()`: pools made with it use
+/// [`Pool::get`](connpool_core::Pool::get). Made by [`RedisManager::single`];
+/// connects to the manager's [`key`](RedisManager::key), lent as the
+/// manager's [`with_lending`](RedisManager::with_lending) says.
+#[derive(Debug, Clone)]
+pub struct SingleServer {
+    manager: RedisManager,
+}
+
+impl SingleServer {
+    /// The keyed manager inside.
+    pub fn manager(&self) -> &RedisManager {
+        &self.manager
+    }
+}
+
+#[async_trait]
+impl Manager for SingleServer {
+    type Key = ();
+    type Connection = RedisConn;
+    type Error = RedisConnError;
+
+    async fn connect(&self, _: &()) -> Result<RedisConn, RedisConnError> {
+        self.manager.connect(&self.manager.key).await
+    }
+
+    async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+        self.manager.ping(conn).await
+    }
+
+    fn is_broken(&self, conn: &mut RedisConn) -> bool {
+        self.manager.is_broken(conn)
+    }
+
+    fn lending(&self, conn: &RedisConn) -> Lending<RedisConn> {
+        Manager::lending(&self.manager, conn)
+    }
+
+    fn recycles(&self) -> bool {
+        self.manager.recycles()
+    }
+
+    fn needs_recycle(&self, conn: &mut RedisConn) -> bool {
+        self.manager.needs_recycle(conn)
+    }
+
+    async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+        self.manager.recycle(conn).await
+    }
+}

@@ -1,0 +1,461 @@
+//! [`HttpService`], a per-call [`tower::Service`] over a pool of HTTP
+//! connections: HTTP/2 (of the [`http2`](super::http2) or the
+//! [`grpc`](super::grpc) manager), the transport for tonic generated
+//! clients and for plain HTTP/2 requests; with the `http1` feature, also
+//! HTTP/1.1 (`managers::http1`'s `Http1Manager`, or its `AutoManager` for
+//! both versions). [`Http2Service`] is the same type.
+//!
+//! [`HttpService`] checks out a shared handle for each request (the pool's
+//! FIFO wait, checkout deadline and backoff apply as for
+//! [`Pool::get_for`]), sends the request on it, and **holds the borrow until
+//! the response body ends or is dropped**: a streaming call keeps its
+//! stream slot for its whole life, a finished one frees it at once. So the
+//! pool's count of borrowers on each connection is the number of streams
+//! open on it, and a new connection is dialed only when every connection of
+//! the key carries as many calls as the server allows
+//! (`MAX_CONCURRENT_STREAMS`) or the pool's
+//! [`max_borrowers`](connpool_core::Builder::max_borrowers). A connection that
+//! failed under a request (closed, draining, timed out) is marked broken
+//! and replaced. A request the server did not process (a graceful
+//! `GOAWAY` that came before it, `REFUSED_STREAM`) goes again on another
+//! connection (the rules: [`HttpService::retries`]).
+//!
+//! No connection escapes the pool through this service: the handle it
+//! borrows never leaves it, so every call is counted.
+//!
+//! # Deadlines
+//!
+//! A call can have a deadline, as reqwest's `timeout`: the service's own
+//! ([`HttpService::timeout`]), a request's ([`RequestTimeout`] in its
+//! extensions), and through [`GrpcService`](super::grpc::GrpcService) the
+//! call's `grpc-timeout` (tonic's `Request::set_timeout`); the shortest
+//! applies. It bounds the whole call: the checkout (under the pool's own
+//! checkout deadline too), the request, the response head and the body;
+//! past it the call fails with [`ServiceError::TimedOut`], which names it.
+//! A connection the call leaves in the middle of an exchange is never lent
+//! in that state: an HTTP/1.1 one is closed (its late response would be
+//! the next request's), an HTTP/2 stream is reset. Without a deadline a
+//! call waits as long as its server does: give one to every call whose
+//! server might stop answering.
+//!
+//! Over connections lent exclusively (HTTP/1.1), the borrow is the
+//! connection itself: it goes back when the response body was read to its
+//! end, and a body dropped before its end closes it (its unread bytes would
+//! be the next request's response). A request that met a connection the
+//! server had closed while it was idle is sent again on another, when
+//! that is safe (the rules: [`HttpService::retries`]).
+//!
+//! Two ways to pick the connection's key, an [`Origin`]:
+//!
+//! - [`HttpService::new`]: one origin for every request (a tonic client
+//!   of one backend; requests may carry a bare path).
+//! - [`HttpService::by_authority`]: each request's URI scheme and
+//!   authority (`https://host:port/...`) is its key, so one pool and one
+//!   service serve many hosts, each with several connections.
+//!
+//! Either way a request whose URI says `https` goes only over TLS: to the
+//! `https` origin of its host, which a manager without a TLS configuration
+//! refuses (its error's `NoTls`) before anything is dialed. `http://h:p`
+//! and `https://h:p` are different keys and never share a connection.
+//!
+//! A tonic client takes the service as it is (tonic implements its
+//! `GrpcService` for tower services): pool with the gRPC manager (health
+//! checks, gRPC's PING policy), or with an HTTP/2 manager for tonic's body
+//! type. For tonic clients, prefer the gRPC manager's
+//! [`GrpcService`](super::grpc::GrpcService) (feature `grpc`): the same
+//! service, failing calls with the gRPC status codes a tonic `Channel`
+//! gives, where this one's errors reach tonic as `UNKNOWN`.
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::grpc::GrpcManager;
+//! use connpool::managers::service::HttpService;
+//! use tonic_health::pb::HealthCheckRequest;
+//! use tonic_health::pb::health_client::HealthClient;
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::builder(GrpcManager::new()).max_open_per_key(8).build().await?;
+//! let mut client = HealthClient::new(HttpService::new(pool, "127.0.0.1:50051"));
+//! let reply = client.check(HealthCheckRequest::default()).await?;
+//! println!("{:?}", reply.get_ref().status());
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! [`Pool::get_for`]: connpool_core::Pool::get_for
+
+mod body;
+mod error;
+mod retry;
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::uri::Scheme;
+use http::{Request, Response, Uri};
+use http_body::Body;
+use hyper::body::Incoming;
+
+pub use body::PooledBody;
+pub use error::ServiceError;
+
+use super::Origin;
+use connpool_core::{Manager, Pool, Pooled};
+
+/// A request body hyper's HTTP/2 client can send (tonic's body and
+/// `http_body_util`'s bodies are ones).
+pub trait RequestBody:
+    Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + Unpin + 'static
+{
+}
+
+/// A pooled connection that sends HTTP requests: what [`HttpService`]
+/// needs of a manager's connections
+/// ([`Http2Conn`](super::http2::Http2Conn),
+/// [`GrpcConn`](super::grpc::GrpcConn)).
+pub trait HttpConnection: Send + Unpin + 'static {
+    /// The request body type.
+    type Body: RequestBody;
+
+    /// Sends `request`. A request whose URI has no authority gets the
+    /// connection's destination.
+    fn send(
+        &mut self,
+        request: Request<Self::Body>,
+    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send;
+
+    /// Sends `request`; on failure, gives it back too if none of it was
+    /// written (so it can go to another connection whatever its method).
+    /// The default gives nothing back.
+    fn try_send(
+        &mut self,
+        request: Request<Self::Body>,
+    ) -> impl Future<Output = Result<Response<Incoming>, Unsent<Self::Body>>> + Send {
+        let sent = self.send(request);
+        async move { sent.await.map_err(|error| (error, None)) }
+    }
+
+    /// Whether no new request can go through this connection.
+    fn is_closed(&self) -> bool;
+
+    /// The body of the latest response was read to its end (an HTTP/1.1
+    /// connection can carry the next request only then). The default does
+    /// nothing.
+    fn body_finished(&mut self) {}
+}
+
+/// A request's error, and the request if none of it was written.
+pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
+
+/// A manager whose pool [`HttpService`] can call through: keyed by
+/// [`Origin`], with connections that send HTTP requests.
+pub trait HttpManager: Manager<Key = Origin, Connection: HttpConnection> {}
+
+impl<M> HttpManager for M where M: Manager<Key = Origin, Connection: HttpConnection> {}
+
+/// The request body of `M`'s connections.
+pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
+
+/// A request's own deadline, in its extensions: the call through
+/// [`HttpService`] fails with [`ServiceError::TimedOut`] if its response
+/// has not ended within it (the service's own
+/// [`timeout`](HttpService::timeout), if shorter, applies instead).
+///
+/// ```
+/// use std::time::Duration;
+/// use connpool::managers::service::RequestTimeout;
+///
+/// let mut request = http::Request::get("http://127.0.0.1:8080/slow").body(()).unwrap();
+/// request.extensions_mut().insert(RequestTimeout(Duration::from_secs(2)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RequestTimeout(pub Duration);
+
+/// How [`HttpService`] picks a request's key.
+#[derive(Clone, Debug)]
+enum Route {
+    /// One origin for every request.
+    To(Origin),
+    /// The request URI's scheme and authority (port from the scheme if
+    /// absent).
+    ByAuthority,
+}
+
+/// A cheap-to-clone [`tower::Service`] that sends each request on a pooled
+/// HTTP connection (HTTP/2 shared, HTTP/1.1 exclusive) and keeps the
+/// connection's place until the response body ends or is dropped. See the [module docs](self).
+///
+/// It counts its calls in flight (shared by its clones): a call counts from
+/// [`call`](tower::Service::call) until its response body ends or is
+/// dropped, or it fails. That count is its [`Load`](tower::load::Load), so a
+/// balancer over several services sends each call to the least busy.
+pub struct HttpService<M: HttpManager> {
+    pool: Pool<M>,
+    route: Route,
+    in_flight: Arc<AtomicUsize>,
+    retries: Arc<AtomicU64>,
+    timeout: Option<Duration>,
+}
+
+/// [`HttpService`], named for pools of HTTP/2 connections: the same type.
+pub type Http2Service<M> = HttpService<M>;
+
+impl<M: HttpManager> Clone for HttpService<M> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            route: self.route.clone(),
+            in_flight: Arc::clone(&self.in_flight),
+            retries: Arc::clone(&self.retries),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<M: HttpManager> fmt::Debug for HttpService<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpService")
+            .field("route", &self.route)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: HttpManager> HttpService<M> {
+    /// Every request goes to `origin`'s host (`"host:port"`, or with a
+    /// scheme: see [`Origin`]). A request whose URI has no authority (a
+    /// bare path, as tonic sends) gets the origin's. A request whose URI
+    /// says `https` goes to the `https` origin of that host, whatever
+    /// `origin`'s scheme: never in plaintext.
+    pub fn new(pool: Pool<M>, origin: impl Into<Origin>) -> Self {
+        Self {
+            pool,
+            route: Route::To(origin.into()),
+            in_flight: Arc::default(),
+            retries: Arc::default(),
+            timeout: None,
+        }
+    }
+
+    /// Each request goes to its URI's scheme and authority
+    /// (`https://host:port`; without a port, 443 for `https` and 80
+    /// otherwise), a key of the pool of its own ([`Origin`]: a URI without
+    /// a scheme is dialed as the manager is configured). A request without
+    /// an authority fails with [`ServiceError::NoAuthority`].
+    pub fn by_authority(pool: Pool<M>) -> Self {
+        Self {
+            pool,
+            route: Route::ByAuthority,
+            in_flight: Arc::default(),
+            retries: Arc::default(),
+            timeout: None,
+        }
+    }
+
+    /// A deadline for every call, from [`call`](tower::Service::call) to
+    /// the end of its response body (as reqwest's `timeout`): see the
+    /// [module docs](self#deadlines). A request's [`RequestTimeout`] or
+    /// `grpc-timeout`, if shorter, applies instead. Default: none.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Calls in flight through this service and its clones.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// Requests sent again, through this service and its clones, because
+    /// the connection they were sent on turned out closed by the server,
+    /// or (HTTP/2) the server did not process them.
+    ///
+    /// On a shared (HTTP/2) connection, a request the server did not
+    /// process goes again whatever its method (RFC 9113 §8.7): hyper gave
+    /// it back unsent, or its stream was refused (`REFUSED_STREAM`, or a
+    /// `GOAWAY` naming a last stream below it: a server restarting
+    /// gracefully) and its body can be replayed; at most five times.
+    ///
+    /// Go's `shouldRetryRequest`: a request is sent again, on another
+    /// connection, when it failed on a connection lent exclusively and
+    /// *reused* (not fresh), because the connection was closed (hyper's
+    /// incomplete message, a canceled or closed dispatch, a reset, a broken
+    /// pipe or an early EOF) before any response came, and it is safe to
+    /// send twice: hyper gave it back unwritten, or (Go's `isReplayable`)
+    /// its method is GET, HEAD, OPTIONS or TRACE or it carries an
+    /// `Idempotency-Key` or `X-Idempotency-Key` header, and its body can
+    /// be replayed (a `Full<Bytes>`, `Empty<Bytes>` or `String` body,
+    /// cloned cheaply; the copy has the method, URI, version and headers,
+    /// not the extensions). Again for as long as each attempt meets a
+    /// reused connection that turns out closed (each is retired), so a
+    /// request that finds every idle connection stale ends on a fresh
+    /// dial; a failure on a fresh connection is the caller's. A request
+    /// that may not be sent again fails with [`ServiceError::NotRetried`],
+    /// which says why.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// The pool the requests borrow from.
+    pub fn pool(&self) -> &Pool<M> {
+        &self.pool
+    }
+
+    fn key(&self, uri: &Uri) -> Result<Origin, ServiceError<M::Error>> {
+        match &self.route {
+            Route::To(origin)
+                if uri.scheme() == Some(&Scheme::HTTPS) && origin.scheme() != Some("https") =>
+            {
+                Ok(Origin::https(origin.destination().clone()))
+            }
+            Route::To(origin) => Ok(origin.clone()),
+            Route::ByAuthority => {
+                Origin::of_uri(uri).ok_or_else(|| ServiceError::NoAuthority(uri.to_string()))
+            }
+        }
+    }
+}
+
+impl<M: HttpManager> tower::load::Load for HttpService<M> {
+    type Metric = usize;
+
+    /// Calls in flight through this service and its clones.
+    fn load(&self) -> usize {
+        self.in_flight()
+    }
+}
+
+/// One call counted in flight until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
+    type Response = Response<PooledBody<M>>;
+    type Error = ServiceError<M::Error>;
+    type Future = BoxFuture<Result<Self::Response, Self::Error>>;
+
+    /// Always ready: a call waits for its connection in the pool's FIFO
+    /// queue, under the pool's checkout deadline.
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<BodyOf<M>>) -> Self::Future {
+        let pool = self.pool.clone();
+        let key = self.key(request.uri());
+        let in_flight = InFlight::start(&self.in_flight);
+        let retries = Arc::clone(&self.retries);
+        let limit = match request.extensions().get::<RequestTimeout>() {
+            Some(RequestTimeout(own)) => Some(self.timeout.map_or(*own, |t| t.min(*own))),
+            None => self.timeout,
+        };
+        let Some(after) = limit else {
+            return Box::pin(exchange(pool, key, request, in_flight, retries, None));
+        };
+        let at = tokio::time::Instant::now() + after;
+        let call = exchange(pool, key, request, in_flight, retries, Some((at, after)));
+        Box::pin(async move {
+            tokio::time::timeout_at(at, call)
+                .await
+                .unwrap_or(Err(ServiceError::TimedOut { after }))
+        })
+    }
+}
+
+/// One call: a connection for `key`, the request sent on it (again on
+/// another while it meets stale ones), the response with its body holding
+/// the connection. `deadline`: when the body must have ended.
+async fn exchange<M: HttpManager>(
+    pool: Pool<M>,
+    key: Result<Origin, ServiceError<M::Error>>,
+    request: Request<BodyOf<M>>,
+    in_flight: InFlight,
+    retries: Arc<AtomicU64>,
+    deadline: Option<(tokio::time::Instant, Duration)>,
+) -> Result<Response<PooledBody<M>>, ServiceError<M::Error>> {
+    let key = key?;
+    let mut request = request;
+    let mut unprocessed = 0;
+    loop {
+        let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
+        // Only an exclusively lent connection lent before can be stale
+        // in the way a retry cures; on a shared one, a stream the server
+        // did not process may go again (see `retry`).
+        let shared = Pooled::is_shared(&conn);
+        let reused = !shared && Pooled::uses(&conn) > 1;
+        let replay = if reused {
+            Some(retry::replay(&request))
+        } else if shared && unprocessed < retry::MAX_UNPROCESSED {
+            retry::replay_unprocessed(&request).map(Ok)
+        } else {
+            None
+        };
+        let (error, unsent) = match send(&mut conn, request).await {
+            Ok(response) => {
+                return Ok(response.map(|b| PooledBody::new(b, conn, in_flight, deadline)));
+            }
+            Err(failed) => failed,
+        };
+        let again = if shared {
+            unprocessed < retry::MAX_UNPROCESSED
+                && (unsent.is_some() || retry::was_not_processed(&error))
+        } else {
+            reused && retry::is_stale(&error)
+        };
+        if !again {
+            return Err(ServiceError::Request(error));
+        }
+        unprocessed += u32::from(shared);
+        request = match (unsent, replay) {
+            (Some(request), _) => request,
+            (None, Some(Ok(request))) => request,
+            (None, Some(Err(reason))) => {
+                return Err(ServiceError::NotRetried { error, reason });
+            }
+            (None, None) => return Err(ServiceError::Request(error)),
+        };
+        Pooled::count_retry(&conn);
+        retries.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
+    }
+}
+
+/// Sends `request` on `conn`, marking it broken if the request failed in a
+/// way that leaves it unusable.
+async fn send<M: HttpManager>(
+    conn: &mut Pooled<'_, M>,
+    request: Request<BodyOf<M>>,
+) -> Result<Response<Incoming>, Unsent<BodyOf<M>>> {
+    let result = conn.try_send(request).await;
+    if let Err((e, _)) = &result
+        && (conn.is_closed() || e.is_closed() || e.is_timeout())
+    {
+        Pooled::mark_broken(conn);
+    }
+    result
+}

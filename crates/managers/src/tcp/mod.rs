@@ -1,0 +1,81 @@
+//! A [`Manager`](connpool_core::Manager) for TCP streams: [`TcpManager`].
+//!
+//! - **Keyed by destination** ([`Destination`]): a `SocketAddr`, or a
+//!   `"host:port"` string resolved asynchronously on every dial (so DNS
+//!   changes are followed as connections are replaced). Each resolved address
+//!   is tried in turn. The pool's `connect_timeout` bounds the whole dial,
+//!   resolution included.
+//! - **`TCP_NODELAY` on** by default: pooled connections mostly carry small
+//!   request/response messages, which Nagle's algorithm would delay.
+//! - **Kernel TCP keepalive** on by default ([`TcpKeepaliveConfig`],
+//!   60 s / 10 s / 3 probes), so a peer that vanished is noticed even while a
+//!   connection is lent and its user waits on a read.
+//! - **Dead-peer detection on checkout and return**
+//!   ([`Manager::is_broken`](connpool_core::Manager::is_broken)): a non-blocking
+//!   `MSG_PEEK` of one byte, which consumes nothing, tells whether the peer
+//!   closed (FIN: end of stream) or reset (RST: an error).
+//!   Bytes nobody asked for waiting on an idle connection (a late reply to a
+//!   request whose borrower gave up) mean the stream is out of step: by
+//!   default that connection is broken too
+//!   ([`unread_data_is_broken`](TcpManager::unread_data_is_broken)).
+//! - **An application-level ping** ([`Ping`]), supplied for the protocol
+//!   spoken over the stream, used by the pool's health checks and background
+//!   keepalive: [`LinePing`] for a fixed request / reply such as
+//!   `ping\n` → `pong\n`, or your own implementation. Without one
+//!   ([`NoPing`]) a ping is the same local peek: it finds peers that closed,
+//!   not peers that went silent.
+//! - **Abandoned pings**: the pool drops a ping future at its timeout or when
+//!   its getter gives up. A [`TcpConn`] remembers a ping that started and did
+//!   not finish (request maybe written, reply maybe half read) and reports
+//!   itself broken from then on, so its reply can never reach the next user.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use connpool::managers::tcp::{Destination, LinePing, TcpKeepaliveConfig, TcpManager};
+//! use connpool::{HealthCheck, Pool};
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = TcpManager::new()
+//!     .keepalive(TcpKeepaliveConfig {
+//!         time: Duration::from_secs(30),
+//!         interval: Duration::from_secs(5),
+//!         retries: 4,
+//!     })
+//!     .with_ping(LinePing::new("PING\r\n", "+PONG\r\n"));
+//! let pool = Pool::builder(manager)
+//!     .max_open_per_key(8)
+//!     .health_check(HealthCheck::Always)
+//!     .build()
+//!     .await?;
+//!
+//! let redis = Destination::from("localhost:6379");
+//! let mut conn = pool.get_for(&redis).await?;
+//! conn.write_all(b"PING\r\n").await?;
+//! let mut reply = [0; 7];
+//! conn.read_exact(&mut reply).await?;
+//! assert_eq!(&reply, b"+PONG\r\n");
+//! # Ok(())
+//! # }
+//! ```
+
+mod conn;
+mod destination;
+mod keepalive;
+mod manager;
+mod ping;
+#[cfg(test)]
+mod tests;
+
+pub use conn::TcpConn;
+#[cfg(feature = "tls")]
+pub(crate) use conn::{PeerState, peer_state};
+pub use destination::Destination;
+pub use keepalive::{
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME,
+    TcpKeepaliveConfig,
+};
+pub use manager::TcpManager;
+pub use ping::{LinePing, NoPing, Ping};

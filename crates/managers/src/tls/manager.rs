@@ -1,0 +1,156 @@
+//! [`TlsManager`]: pooled TLS connections over TCP, for any protocol that
+//! runs over TLS.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use super::TlsConfig;
+use crate::tcp::{Destination, PeerState, TcpManager, peer_state};
+use connpool_core::Manager;
+
+/// Makes TLS connections over TCP for a keyed [`Pool`](connpool_core::Pool): the
+/// [`TcpManager`]'s dial and socket setup (`TCP_NODELAY`, kernel
+/// keepalive), then a TLS handshake with SNI from the destination's host,
+/// the certificate verified against [`TlsConfig`]'s roots, and the ALPN
+/// protocols you give (none by default).
+///
+/// `is_broken` peeks at the socket beneath TLS without consuming: a peer
+/// that closed or reset is broken. Unlike plain TCP, bytes waiting on an
+/// idle connection are not: a TLS 1.3 server sends session tickets after
+/// the handshake, which arrive unasked.
+///
+/// ```no_run
+/// use connpool::Pool;
+/// use connpool::managers::tcp::{Destination, TcpManager};
+/// use connpool::managers::tls::{TlsConfig, TlsManager};
+/// use tokio::io::AsyncWriteExt;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager = TlsManager::new(TcpManager::new(), TlsConfig::webpki_roots());
+/// let pool = Pool::builder(manager).max_open_per_key(8).build().await?;
+/// let mut conn = pool.get_for(&Destination::from("redis.example:6380")).await?;
+/// conn.write_all(b"PING\r\n").await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct TlsManager {
+    tcp: TcpManager,
+    tls: TlsConfig,
+}
+
+impl TlsManager {
+    /// Dials with `tcp`'s socket setup (its ping is not used), then TLS
+    /// with `tls`.
+    pub fn new(tcp: TcpManager, tls: TlsConfig) -> Self {
+        Self { tcp, tls }
+    }
+
+    /// Offers `protocols` in ALPN (for example `[b"redis"]`).
+    pub fn alpn(mut self, protocols: &[&[u8]]) -> Self {
+        self.tls = self.tls.with_alpn(protocols);
+        self
+    }
+}
+
+/// A pooled TLS connection ([`AsyncRead`] + [`AsyncWrite`], and so is its
+/// pool guard).
+pub struct TlsConn {
+    stream: TlsStream<TcpStream>,
+    peer: SocketAddr,
+}
+
+impl TlsConn {
+    /// The TLS stream.
+    pub fn stream_mut(&mut self) -> &mut TlsStream<TcpStream> {
+        &mut self.stream
+    }
+
+    /// The protocol the server chose in ALPN.
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.stream.get_ref().1.alpn_protocol()
+    }
+
+    /// The server's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+impl fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl Manager for TlsManager {
+    type Key = Destination;
+    type Connection = TlsConn;
+    type Error = io::Error;
+
+    /// The key's `Display` form (`host:port`).
+    fn key_name(&self, key: &Destination) -> String {
+        key.to_string()
+    }
+
+    async fn connect(&self, dest: &Destination) -> io::Result<TlsConn> {
+        let tcp = self.tcp.connect(dest).await?;
+        let peer = tcp.peer();
+        let stream = self.tls.handshake(tcp.into_inner(), dest).await?;
+        Ok(TlsConn { stream, peer })
+    }
+
+    fn is_broken(&self, conn: &mut TlsConn) -> bool {
+        peer_state(conn.stream.get_ref().0) == PeerState::Gone
+    }
+}
+
+macro_rules! delegate_io {
+    ($ty:ty, $get:expr) => {
+        impl AsyncRead for $ty {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                Pin::new($get(self.get_mut())).poll_read(cx, buf)
+            }
+        }
+
+        impl AsyncWrite for $ty {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                Pin::new($get(self.get_mut())).poll_write(cx, buf)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new($get(self.get_mut())).poll_flush(cx)
+            }
+
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                Pin::new($get(self.get_mut())).poll_shutdown(cx)
+            }
+        }
+    };
+}
+
+fn of_conn(conn: &mut TlsConn) -> &mut TlsStream<TcpStream> {
+    &mut conn.stream
+}
+
+delegate_io!(TlsConn, of_conn);

@@ -1,0 +1,237 @@
+//! A WebSocket manager (RFC 6455): pools tokio-tungstenite client
+//! connections, `ws://` and `wss://`, keyed by URL ([`WsUrl`]), lent
+//! exclusively, with a heartbeat for the pool's keepalive.
+//!
+//! The borrower gets the connection ([`WsConn`], through its guard
+//! `Pooled<WsManager>`): a `Sink` and a `Stream` of
+//! [`Message`](tungstenite::Message)s, as tokio-tungstenite's own stream,
+//! for a request and its response or for a subscription, and gives it back
+//! by dropping the guard.
+//!
+//! | [`Manager`](connpool_core::Manager) method | here |
+//! |---|---|
+//! | `connect` | a TCP dial with [`TcpManager`](super::tcp::TcpManager)'s socket setup, TLS for `wss` (rustls through [`TlsConfig`](super::tls::TlsConfig): the chain and the host name verified, a failure in rustls's words), then the opening handshake with the manager's headers ([`header`](WsManager::header), [`subprotocols`](WsManager::subprotocols)); a refusal shows the server's status and the start of its body |
+//! | `is_broken` | reads, without waiting, what arrived while the connection was idle (below): broken after a Close frame, an error, the end of the stream, or a data message nobody asked for |
+//! | `ping` | the same look, then one [`Heartbeat`] round trip: by default a Ping frame whose Pong must come back |
+//! | `close` | a Close frame (code 1000), written within 1 s; the server's is not awaited |
+//!
+//! # While a connection is idle
+//!
+//! Nothing reads an idle connection continuously: there is no task per
+//! connection. Instead every look the pool takes at it (`is_broken`, on its
+//! return and before it is lent again, and `ping`, at each keepalive
+//! interval and in the health check before lending) first polls its stream
+//! once with a no-op waker, reading only what has already arrived:
+//!
+//! - a server's **Ping** is answered: tungstenite queues the Pong, and the
+//!   look flushes it. So a server that pings is answered at the pool's next
+//!   look, within `keepalive_interval` at worst: keep the interval below
+//!   the time the server allows for a Pong (servers that ping commonly
+//!   allow tens of seconds to minutes);
+//! - the server's own **heartbeat** in the manager's vocabulary (the
+//!   text `"ping"` of a [`TextHeartbeat`], or what your
+//!   [`Heartbeat::answer`] recognizes) is answered at once, idle or lent,
+//!   and never shown to a borrower: a sign of life, not a stray message;
+//! - **Pongs** and late replies to the pool's own heartbeats are dropped;
+//! - a **Close** frame, a protocol error, or the end of the stream (the
+//!   socket closed) make the connection broken: the pool closes it and the
+//!   next get dials afresh (with the key's backoff if the server is down).
+//!   A server's Close is answered with a Close before the socket goes, as
+//!   RFC 6455 §5.5.1 asks;
+//! - an unsolicited **data message** (text or binary) retires the
+//!   connection as broken too. It must never reach the next borrower as if
+//!   it answered that borrower's request, and dropping it silently could
+//!   lose what a service meant to say (a notice before it goes away). Each
+//!   is logged at `debug` (target `connpool`, with the URL and the message's
+//!   kind and length, never its content) and counted in
+//!   [`WsManager::unsolicited_messages`]. So are messages a borrower left
+//!   unread when it gave the connection back. A subscription whose server
+//!   pushes is therefore lent for as long as it is read, not kept idle.
+//!
+//! A reader task per connection would answer Pings at once and notice a
+//! closed socket the moment it happens, at the price of a task, its waker
+//! and a channel per connection, and a hand-over of the stream at every
+//! checkout and return. The pool looks at every idle connection at least
+//! once per keepalive interval anyway, and every message that matters to
+//! the next borrower is read before it is lent, so the looks suffice.
+//!
+//! # The heartbeat
+//!
+//! The pool's background keepalive calls [`Manager::ping`](connpool_core::Manager::ping)
+//! on connections idle for `keepalive_interval`, bounds each by
+//! `keepalive_timeout`, and closes a connection after
+//! `keepalive_max_missed` heartbeats in a row went unanswered (not
+//! before: a missed heartbeat leaves a connection that is otherwise fine
+//! idle, and its late reply is dropped when it comes). A connection that is
+//! plainly broken (closed, failed) is closed at once. The health check
+//! before lending ([`HealthCheck::IfIdleFor`](connpool_core::HealthCheck::IfIdleFor),
+//! 500 ms by default) uses the same heartbeat.
+//!
+//! | heartbeat | sends | expects |
+//! |---|---|---|
+//! | [`PingFrame`] (default) | a Ping frame, no payload | its Pong |
+//! | [`TextHeartbeat`] | a text message, `"ping"` by default | the text reply, `"pong"` by default |
+//! | your [`Heartbeat`] | any message | what your `is_reply` accepts (JSON, …) |
+//!
+//! The usual advice for WebSocket heartbeats is a ping every 30 to 50 s,
+//! and a peer declared dead after 3 to 5 missed replies. A pool of a
+//! `WsManager` has both by default: the pool's 30 s interval, and 3 misses
+//! ([`WsManager`] sets the pool's `keepalive_max_missed` unless the builder
+//! does; other managers count gRPC's one). Keep idle connections long
+//! enough to be worth pinging (the pool's `idle_timeout`, 90 s by default,
+//! counts from the last return, not from the last heartbeat):
+//!
+//! ```no_run
+//! use std::time::Duration;
+//!
+//! use connpool::Pool;
+//! use connpool::managers::websocket::{WsManager, WsUrl};
+//! use connpool::managers::websocket::tungstenite::Message;
+//! use connpool::managers::websocket::tungstenite::http::HeaderValue;
+//! use connpool::managers::websocket::tungstenite::http::header::AUTHORIZATION;
+//! use futures_util::{SinkExt, StreamExt};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = WsManager::new()
+//!     .header(AUTHORIZATION, HeaderValue::from_str("Bearer s3cr3t")?)
+//!     .subprotocols(&["v1.quotes"])?;
+//! let pool = Pool::builder(manager)
+//!     .keepalive_interval(Duration::from_secs(30))
+//!     .keepalive_timeout(Duration::from_secs(10))
+//!     // 3 missed heartbeats (the manager's default): a silent peer is
+//!     // closed within 3 × (30 + 10) s.
+//!     .idle_timeout(Duration::from_secs(600))
+//!     .build()
+//!     .await?;
+//!
+//! let url: WsUrl = "wss://quotes.example/v1".parse()?;
+//! let mut conn = pool.get_for(&url).await?;
+//! conn.send(Message::text(r#"{"get":"EURUSD"}"#)).await?;
+//! while let Some(msg) = conn.next().await {
+//!     if let Message::Text(quote) = msg? {
+//!         println!("{quote}");
+//!         break;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! **What it costs**, per idle connection per hour at a 30 s interval: 120
+//! heartbeats (up to 10 % more with the pool's default `jitter`, which
+//! shortens intervals). A [`PingFrame`] heartbeat is 6 bytes out (a
+//! 2-byte header and the 4-byte mask every client frame carries, no
+//! payload) and 2 back: 8 bytes, **960 bytes an hour** of WebSocket
+//! frames. Over TLS 1.3 each frame is its own record (5-byte header,
+//! 1-byte content type, 16-byte AEAD tag): 52 bytes a heartbeat, 6,240
+//! bytes an hour. On the wire each heartbeat is also 3 TCP segments (the
+//! Ping, the Pong with its ACK, the ACK of the Pong) of 52 bytes of IPv4
+//! and TCP headers each (with Linux's timestamps option): 164 bytes a
+//! heartbeat, **about 19.7 kB an hour** over `ws` and 25 kB over `wss`.
+//! The [`TextHeartbeat`] default is 10 + 6 bytes of frames (1,920 bytes an
+//! hour, 20.6 kB on the wire). The kernel's TCP keepalive probes (after
+//! 60 s of silence) never fire on a connection that sends a heartbeat
+//! every 30 s.
+//!
+//! # Subscriptions: held for hours, watched all along
+//!
+//! A connection held for a subscription (subscribe once, then read what
+//! the server pushes) is lent the whole time. While the borrower waits in
+//! `next()`, the connection keeps its own heartbeat
+//! ([`WsManager::heartbeat_while_lent`], every 30 s of silence by
+//! default): the server's Pings are answered (and so is its text
+//! heartbeat, see above), the heartbeat's replies are not shown, and after
+//! 3 heartbeats in a row without a word from the server the stream fails
+//! with an I/O error of kind `TimedOut` ([`WsError::HeartbeatMissed`]).
+//! The connection is closed when the guard goes; reconnecting is the next
+//! get (with the key's backoff and probes if the server is down), and
+//! resubscribing is the borrower's, since only it knows what it
+//! subscribed to (the `ws_subscription` example runs this loop through a
+//! silent server and a restart):
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::websocket::tungstenite::Message;
+//! use connpool::managers::websocket::{WsManager, WsUrl};
+//! use futures_util::{SinkExt, StreamExt};
+//!
+//! # async fn handle(_: &str) {}
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pool = Pool::builder(WsManager::new()).build().await?;
+//! let url: WsUrl = "wss://stream.example/v1".parse()?;
+//! loop {
+//!     // Connect (or take an idle connection), then subscribe.
+//!     let mut conn = match pool.get_for(&url).await {
+//!         Ok(conn) => conn,
+//!         Err(e) => {
+//!             // Down: the pool fails fast while it backs off and probes.
+//!             eprintln!("{e}; retrying");
+//!             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+//!             continue;
+//!         }
+//!     };
+//!     conn.send(Message::text(r#"{"subscribe":"EURUSD"}"#)).await?;
+//!     // Read until the stream ends: the server closed it, the socket
+//!     // failed, or the heartbeat went unanswered.
+//!     while let Some(msg) = conn.next().await {
+//!         match msg {
+//!             Ok(Message::Text(update)) => handle(&update).await,
+//!             Ok(_) => {}
+//!             Err(e) => {
+//!                 eprintln!("subscription lost: {e}");
+//!                 break;
+//!             }
+//!         }
+//!     }
+//!     // The guard goes: the broken connection is closed; the loop
+//!     // reconnects and resubscribes.
+//! }
+//! # }
+//! ```
+//!
+//! # wss
+//!
+//! With the `tls` feature, `wss://` URLs go through rustls with the `ring`
+//! provider: by default Mozilla's roots; [`WsManager::tls`] takes a
+//! [`TlsConfig`](super::tls::TlsConfig) for a private CA or a client
+//! certificate. The certificate must name the URL's host. Without the
+//! feature, dialing a `wss://` URL fails with [`WsError::NoTls`].
+//!
+#![cfg_attr(
+    feature = "tls",
+    doc = r#"
+```no_run
+use connpool::Pool;
+use connpool::managers::tls::TlsConfig;
+use connpool::managers::websocket::{TextHeartbeat, WsManager};
+
+# async fn run(private_ca: TlsConfig) -> Result<(), Box<dyn std::error::Error>> {
+let manager = WsManager::new()
+    .tls(private_ca)
+    .heartbeat(TextHeartbeat::new("ping", "pong"));
+let pool = Pool::builder(manager).build().await?;
+let conn = pool.get_for(&"wss://internal.example:8443/feed".parse()?).await?;
+# drop(conn);
+# Ok(())
+# }
+```
+"#
+)]
+
+mod conn;
+mod error;
+mod heartbeat;
+mod manager;
+mod url;
+
+pub use conn::WsConn;
+pub use error::WsError;
+pub use heartbeat::{Heartbeat, PingFrame, TextHeartbeat};
+pub use manager::WsManager;
+pub use url::WsUrl;
+
+/// The tungstenite crate, for its [`Message`](tungstenite::Message),
+/// `WebSocketConfig` and error types.
+pub use tokio_tungstenite::tungstenite;
