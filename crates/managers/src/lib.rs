@@ -52,7 +52,7 @@ pub mod tcp;
 #[cfg(feature = "tls")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
 pub mod tls;
-#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg(feature = "tcp")]
 mod transport;
 #[cfg(feature = "websocket")]
 #[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]

@@ -1,26 +1,146 @@
-//! The dial beneath the HTTP managers: a TCP connection with the
-//! [`TcpManager`]'s socket setup, then TLS when the [`Origin`] asks for it
-//! (`https`, or no scheme and the manager has a [`TlsConfig`]), offering
-//! the ALPN protocols of its HTTP version.
+//! The one dial of every manager that speaks over TCP (HTTP/1.1, HTTP/2,
+//! gRPC, WebSocket, Redis, TLS): a TCP connection with the
+//! [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive,
+//! `TCP_USER_TIMEOUT`), then TLS when the destination asks for it,
+//! offering the manager's ALPN protocols.
+//!
+//! The `tls` feature decides only whether TLS can be configured: without
+//! it, no [`TlsConfig`] exists, a destination that asks for TLS is refused
+//! before any byte is sent ([`DialError::NoTls`]), and everything else is
+//! the same code.
+
+// Each manager uses the part it needs: with only some features on, the
+// rest is unused.
+#![cfg_attr(
+    not(all(
+        feature = "http1",
+        feature = "tls",
+        feature = "redis",
+        feature = "websocket"
+    )),
+    allow(dead_code)
+)]
 
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use crate::Origin;
-use crate::tcp::TcpManager;
-#[cfg(feature = "tls")]
-use crate::tls::{MaybeTls, TlsConfig, alpn_of};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::tcp::{Destination, TcpManager};
 use connpool_core::Manager;
 
-/// The stream a dial made: TCP, or TLS over it.
 #[cfg(feature = "tls")]
-pub(crate) type Stream = MaybeTls;
-/// The stream a dial made.
+pub(crate) use crate::tls::TlsConfig;
+#[cfg(feature = "tls")]
+type TlsStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Without the `tls` feature no TLS configuration can exist: the dial's
+/// TLS branch is never taken, and needs no second version.
 #[cfg(not(feature = "tls"))]
-pub(crate) type Stream = tokio::net::TcpStream;
+#[derive(Clone, Debug)]
+pub(crate) enum TlsConfig {}
+
+#[cfg(not(feature = "tls"))]
+impl TlsConfig {
+    fn with_alpn(&self, _: &[&[u8]]) -> Self {
+        match *self {}
+    }
+}
+
+/// The stream a dial made: TCP, or TLS over it.
+#[derive(Debug)]
+pub(crate) enum Stream {
+    /// Plaintext.
+    Plain(TcpStream),
+    /// Inside TLS (boxed: the TLS state is large).
+    #[cfg(feature = "tls")]
+    Tls(Box<TlsStream>),
+}
+
+impl Stream {
+    /// The TCP stream beneath.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s.get_ref().0,
+        }
+    }
+
+    /// The protocol the server chose in ALPN, as text (`None` in
+    /// plaintext, or when it chose none).
+    fn alpn(&self) -> Option<String> {
+        match self {
+            Stream::Plain(_) => None,
+            #[cfg(feature = "tls")]
+            Stream::Tls(s) => s
+                .get_ref()
+                .1
+                .alpn_protocol()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
+        }
+    }
+}
+
+/// The stream, pinned (both kinds are `Unpin`).
+fn io(stream: Pin<&mut Stream>) -> Pin<&mut (dyn Io + '_)> {
+    match stream.get_mut() {
+        Stream::Plain(s) => Pin::new(s as &mut dyn Io),
+        #[cfg(feature = "tls")]
+        Stream::Tls(s) => Pin::new(s.as_mut() as &mut dyn Io),
+    }
+}
+
+/// Either stream kind's I/O.
+trait Io: AsyncRead + AsyncWrite + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Unpin> Io for T {}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        io(self).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        io(self).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        io(self).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        io(self).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        io(self).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.tcp().is_write_vectored()
+    }
+}
 
 /// What a dial made: the stream, its two ends, and (over TLS) the protocol
 /// the server chose in ALPN.
+#[derive(Debug)]
 pub(crate) struct Dialed {
     pub(crate) stream: Stream,
     pub(crate) local: SocketAddr,
@@ -36,9 +156,8 @@ pub(crate) enum DialError {
     Tcp(io::Error),
     /// The TLS handshake; `Unsupported`: the server accepted none of the
     /// offered ALPN protocols.
-    #[cfg(feature = "tls")]
     Tls(io::Error),
-    /// The origin is `https` and the manager has no TLS configuration:
+    /// TLS was asked for and the manager has no TLS configuration:
     /// nothing was dialed.
     NoTls,
 }
@@ -46,33 +165,26 @@ pub(crate) enum DialError {
 impl DialError {
     /// Whether the server accepted none of the offered ALPN protocols.
     pub(crate) fn refused_alpn(&self) -> bool {
-        match self {
-            DialError::Tcp(_) | DialError::NoTls => false,
-            #[cfg(feature = "tls")]
-            DialError::Tls(e) => e.kind() == io::ErrorKind::Unsupported,
-        }
+        matches!(self, DialError::Tls(e) if e.kind() == io::ErrorKind::Unsupported)
     }
 
     /// The I/O error, whichever step failed (managers name
     /// [`DialError::NoTls`] in an error of their own first).
     pub(crate) fn into_io(self) -> io::Error {
         match self {
-            DialError::Tcp(e) => e,
-            #[cfg(feature = "tls")]
-            DialError::Tls(e) => e,
+            DialError::Tcp(e) | DialError::Tls(e) => e,
             DialError::NoTls => io::Error::new(
                 io::ErrorKind::InvalidInput,
-                "an https origin and no TLS configuration",
+                "TLS asked for, and no TLS configuration (connpool's `tls` feature)",
             ),
         }
     }
 }
 
-/// How an HTTP manager reaches its server: the TCP dialer, and TLS if set.
-#[derive(Clone, Default)]
+/// How a manager reaches its server: the TCP dialer, and TLS if set.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Transport {
     tcp: TcpManager,
-    #[cfg(feature = "tls")]
     tls: Option<TlsConfig>,
 }
 
@@ -87,60 +199,70 @@ impl Transport {
         self.tcp = tcp;
     }
 
-    /// Dials over TLS with `tls`, offering `alpn`.
-    #[cfg(feature = "tls")]
+    /// Dials over TLS with `tls`, offering `alpn` (`&[]`: as `tls` says).
     pub(crate) fn set_tls(&mut self, tls: TlsConfig, alpn: &[&[u8]]) {
-        self.tls = Some(tls.with_alpn(alpn));
+        self.tls = Some(if alpn.is_empty() {
+            tls
+        } else {
+            tls.with_alpn(alpn)
+        });
     }
 
-    /// Whether connections to origins without a scheme are made over TLS.
-    pub(crate) fn is_tls(&self) -> bool {
+    /// Dials over TLS with Mozilla's roots (webpki-roots, read once),
+    /// offering `alpn`. `false` without the `tls` feature (nothing set).
+    pub(crate) fn set_default_tls(&mut self, alpn: &[&[u8]]) -> bool {
         #[cfg(feature = "tls")]
-        return self.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        false
+        self.set_tls(default_tls().clone(), alpn);
+        let _ = alpn;
+        self.tls.is_some()
     }
 
-    /// Whether a connection to `origin` is made over TLS.
-    pub(crate) fn is_tls_for(&self, origin: &Origin) -> bool {
-        origin.tls(self.is_tls())
+    /// The TLS configuration, if set.
+    pub(crate) fn tls(&self) -> Option<&TlsConfig> {
+        self.tls.as_ref()
     }
 
-    /// A connection to `origin`: TCP, then the TLS handshake if the origin
-    /// asks for it (the server's certificate must name its host). An
-    /// `https` origin without a TLS configuration is refused before any
-    /// byte is sent.
-    pub(crate) async fn dial(&self, origin: &Origin) -> Result<Dialed, DialError> {
-        let tls = self.is_tls_for(origin);
-        if tls && !self.is_tls() {
-            return Err(DialError::NoTls);
-        }
-        let dest = origin.destination();
+    /// Whether TLS is configured.
+    pub(crate) fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// A connection to `dest`: TCP, then, if `tls`, the TLS handshake (the
+    /// server's certificate must name its host). TLS asked for without a
+    /// TLS configuration is refused before any byte is sent.
+    pub(crate) async fn dial(&self, dest: &Destination, tls: bool) -> Result<Dialed, DialError> {
+        let config = match (&self.tls, tls) {
+            (Some(config), true) => Some(config),
+            (None, true) => return Err(DialError::NoTls),
+            (_, false) => None,
+        };
         let tcp = self.tcp.connect(dest).await.map_err(DialError::Tcp)?;
         let peer = tcp.peer();
         let local = tcp.local_addr().map_err(DialError::Tcp)?;
-        #[cfg(feature = "tls")]
-        if let Some(tls) = self.tls.as_ref().filter(|_| tls) {
-            let stream = tls
-                .handshake(tcp.into_inner(), dest)
-                .await
-                .map_err(DialError::Tls)?;
-            return Ok(Dialed {
-                alpn: alpn_of(&stream),
-                stream: MaybeTls::Tls(Box::new(stream)),
-                local,
-                peer,
-            });
-        }
-        #[cfg(feature = "tls")]
-        let stream = MaybeTls::Plain(tcp.into_inner());
-        #[cfg(not(feature = "tls"))]
-        let stream = tcp.into_inner();
+        let stream = match config {
+            None => Stream::Plain(tcp.into_inner()),
+            #[cfg(feature = "tls")]
+            Some(config) => Stream::Tls(Box::new(
+                config
+                    .handshake(tcp.into_inner(), dest)
+                    .await
+                    .map_err(DialError::Tls)?,
+            )),
+            #[cfg(not(feature = "tls"))]
+            Some(config) => match *config {},
+        };
         Ok(Dialed {
+            alpn: stream.alpn(),
             stream,
             local,
             peer,
-            alpn: None,
         })
     }
+}
+
+/// Mozilla's roots, made once (reading them costs a few milliseconds).
+#[cfg(feature = "tls")]
+fn default_tls() -> &'static TlsConfig {
+    static TLS: std::sync::OnceLock<TlsConfig> = std::sync::OnceLock::new();
+    TLS.get_or_init(TlsConfig::webpki_roots)
 }

@@ -27,7 +27,7 @@ pub enum GrpcError {
     /// The HTTP/2 handshake failed.
     Handshake(hyper::Error),
     /// The server sent no `SETTINGS` frame within the settings timeout: it
-    /// does not speak HTTP/2 (h2c, without TLS), or hangs.
+    /// does not speak HTTP/2 (h2c in plaintext, h2 over TLS), or hangs.
     NoSettings {
         /// How long the dial waited.
         waited: Duration,
@@ -80,10 +80,10 @@ impl fmt::Display for GrpcError {
             GrpcError::Handshake(e) => write!(f, "gRPC: HTTP/2 handshake failed: {e}"),
             GrpcError::NoSettings { waited } => write!(
                 f,
-                "no HTTP/2 SETTINGS frame from the server within {waited:?}: not a gRPC (h2c) server?"
+                "no HTTP/2 SETTINGS frame from the server within {waited:?}: not a gRPC server (or not HTTP/2: h2c in plaintext)?"
             ),
             GrpcError::ClosedBeforeSettings => f.write_str(
-                "the server closed the connection before its HTTP/2 SETTINGS frame: not a gRPC (h2c) server?",
+                "the server closed the connection before its HTTP/2 SETTINGS frame: not a gRPC server (or not HTTP/2: h2c in plaintext)?",
             ),
             GrpcError::Unhealthy { service, status } => write!(
                 f,

@@ -42,7 +42,7 @@ pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 /// connection with when its client PINGs too often.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
-/// Makes gRPC connections (one HTTP/2 connection each, h2c) for a keyed
+/// Makes gRPC connections (one HTTP/2 connection each: h2c in plaintext, h2 over TLS) for a keyed
 /// [`Pool`](connpool_core::Pool), lent shared, health-checked. See the
 /// [module docs](super).
 ///

@@ -131,7 +131,7 @@ impl<B: RequestBody> Manager for AutoManager<B> {
     }
 
     async fn connect(&self, origin: &Origin) -> Result<AutoConn<B>, AutoError> {
-        let dialed = self.transport.dial(origin).await.map_err(|e| {
+        let dialed = self.transport.dial_origin(origin).await.map_err(|e| {
             AutoError::Http1(match e {
                 DialError::NoTls => Http1Error::NoTls {
                     origin: origin.to_string(),

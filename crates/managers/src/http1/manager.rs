@@ -194,7 +194,7 @@ where
     async fn connect(&self, origin: &Origin) -> Result<Http1Conn<B>, Http1Error> {
         let dialed = self
             .transport
-            .dial(origin)
+            .dial_origin(origin)
             .await
             .map_err(|e| dial_error(e, origin))?;
         if let Some(alpn) = dialed.alpn.filter(|p| p != "http/1.1") {

@@ -266,13 +266,17 @@ where
     }
 
     async fn connect(&self, origin: &Origin) -> Result<Http2Conn<B>, Http2Error> {
-        let dialed = self.transport.dial(origin).await.map_err(|e| match e {
-            DialError::NoTls => Http2Error::NoTls {
-                origin: origin.to_string(),
-            },
-            e if e.refused_alpn() => Http2Error::NoH2 { alpn: None },
-            e => Http2Error::Connect(e.into_io()),
-        })?;
+        let dialed = self
+            .transport
+            .dial_origin(origin)
+            .await
+            .map_err(|e| match e {
+                DialError::NoTls => Http2Error::NoTls {
+                    origin: origin.to_string(),
+                },
+                e if e.refused_alpn() => Http2Error::NoH2 { alpn: None },
+                e => Http2Error::Connect(e.into_io()),
+            })?;
         let scheme = if self.transport.is_tls_for(origin) {
             if dialed.alpn.as_deref() != Some("h2") {
                 return Err(Http2Error::NoH2 { alpn: dialed.alpn });

@@ -19,7 +19,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use socket2::{SockRef, TcpKeepalive};
+use socket2::TcpKeepalive;
+
+use crate::tcp::SocketOptions;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_postgres::config::{Host, LoadBalanceHosts, TargetSessionAttrs};
@@ -141,13 +143,7 @@ async fn open(target: &Target, config: &Config) -> io::Result<Stream> {
     match target {
         Target::Tcp(addr) => {
             let stream = within(timeout, TcpStream::connect(addr)).await?;
-            stream.set_nodelay(true)?;
-            let sock = SockRef::from(&stream);
-            #[cfg(target_os = "linux")]
-            if let Some(t) = config.get_tcp_user_timeout() {
-                sock.set_tcp_user_timeout(Some(*t))?;
-            }
-            if config.get_keepalives() {
+            let keepalive = config.get_keepalives().then(|| {
                 let mut keepalive = TcpKeepalive::new().with_time(config.get_keepalives_idle());
                 if let Some(interval) = config.get_keepalives_interval() {
                     keepalive = keepalive.with_interval(interval);
@@ -156,8 +152,14 @@ async fn open(target: &Target, config: &Config) -> io::Result<Stream> {
                 if let Some(retries) = config.get_keepalives_retries() {
                     keepalive = keepalive.with_retries(retries);
                 }
-                sock.set_tcp_keepalive(&keepalive)?;
+                keepalive
+            });
+            SocketOptions {
+                nodelay: true,
+                keepalive,
+                user_timeout: config.get_tcp_user_timeout().copied(),
             }
+            .apply(&stream)?;
             Ok(Stream::Tcp(stream))
         }
         #[cfg(unix)]

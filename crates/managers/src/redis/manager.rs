@@ -18,7 +18,8 @@ use super::error::RedisConnError;
 use super::key::{RedisKey, RedisLending};
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
-use crate::tls::{MaybeTls, TlsConfig};
+use crate::tls::TlsConfig;
+use crate::transport::Transport;
 use connpool_core::{Lending, Manager};
 
 /// Default [`response_timeout`](RedisManager::response_timeout): 500 ms,
@@ -39,7 +40,8 @@ pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 /// | [`with_tcp`](RedisManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small commands go out at once; a vanished server is found on an idle connection |
 #[derive(Clone)]
 pub struct RedisManager {
-    tcp: TcpManager,
+    /// TCP, and TLS if set.
+    transport: Transport,
     /// Password, protocol, user and database of the URL.
     info: RedisConnectionInfo,
     key: RedisKey,
@@ -47,8 +49,6 @@ pub struct RedisManager {
     max_borrowers: usize,
     response_timeout: Duration,
     reset_on_return: bool,
-    #[cfg(feature = "tls")]
-    tls: Option<TlsConfig>,
 }
 
 impl fmt::Debug for RedisManager {
@@ -96,8 +96,8 @@ impl RedisManager {
                 "rediss:// takes no fragment (certificate checks cannot be turned off)".into(),
             ));
         }
-        #[cfg(not(feature = "tls"))]
-        if tls {
+        let mut transport = Transport::default();
+        if tls && !transport.set_default_tls(&[]) {
             return Err(RedisConnError::Url(
                 "rediss:// needs connpool's `tls` feature".into(),
             ));
@@ -119,15 +119,13 @@ impl RedisManager {
             lending: RedisLending::Shared,
         };
         Ok(Self {
-            tcp: TcpManager::new(),
+            transport,
             info: redis,
             key,
             passwords: HashMap::new(),
             max_borrowers: usize::MAX,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             reset_on_return: true,
-            #[cfg(feature = "tls")]
-            tls: tls.then(TlsConfig::webpki_roots),
         })
     }
 
@@ -189,7 +187,7 @@ impl RedisManager {
     /// ran about 8 % more `GET`s per second (`redis_bench --nagle`); over a
     /// network it adds up to a round trip to commands sent behind others.
     pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
-        self.tcp = tcp;
+        self.transport.set_tcp(tcp);
         self
     }
 
@@ -198,16 +196,13 @@ impl RedisManager {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
-        self.tls = Some(tls);
+        self.transport.set_tls(tls, &[]);
         self
     }
 
     /// Whether connections are made over TLS.
     pub fn is_tls(&self) -> bool {
-        #[cfg(feature = "tls")]
-        return self.tls.is_some();
-        #[cfg(not(feature = "tls"))]
-        false
+        self.transport.is_tls()
     }
 
     /// A pool manager for [`key`](RedisManager::key) alone, with `Key = ()`.
@@ -251,30 +246,6 @@ impl RedisManager {
         }
         pipe
     }
-
-    #[cfg(feature = "tls")]
-    async fn secure(
-        &self,
-        tcp: tokio::net::TcpStream,
-        dest: &Destination,
-    ) -> Result<MaybeTls, RedisConnError> {
-        match &self.tls {
-            Some(tls) => match tls.handshake(tcp, dest).await {
-                Ok(stream) => Ok(MaybeTls::Tls(Box::new(stream))),
-                Err(e) => Err(RedisConnError::Connect(e)),
-            },
-            None => Ok(MaybeTls::Plain(tcp)),
-        }
-    }
-
-    #[cfg(not(feature = "tls"))]
-    async fn secure(
-        &self,
-        tcp: tokio::net::TcpStream,
-        _: &Destination,
-    ) -> Result<tokio::net::TcpStream, RedisConnError> {
-        Ok(tcp)
-    }
 }
 
 /// `(scheme, rest)` of `scheme://rest`, the scheme in lower case.
@@ -301,12 +272,12 @@ impl Manager for RedisManager {
     async fn connect(&self, key: &RedisKey) -> Result<RedisConn, RedisConnError> {
         let server = key.server();
         let dest = Destination::from((key.host.as_str(), key.port));
-        let tcp = self
-            .tcp
-            .connect(&dest)
+        let io = self
+            .transport
+            .dial(&dest, self.transport.is_tls())
             .await
-            .map_err(RedisConnError::Connect)?;
-        let io = self.secure(tcp.into_inner(), &dest).await?;
+            .map_err(|e| RedisConnError::Connect(e.into_io()))?
+            .stream;
         let health = Health::new(server.clone());
         let io = Watched {
             io,

@@ -5,13 +5,13 @@ use std::io;
 use std::net::SocketAddr;
 
 use async_trait::async_trait;
-use socket2::SockRef;
 use tokio::net::TcpStream;
 
 use super::conn::{PeerState, TcpConn};
 use super::destination::{Destination, Repr, context};
 use super::keepalive::TcpKeepaliveConfig;
 use super::ping::{NoPing, Ping};
+use super::socket::SocketOptions;
 use connpool_core::Manager;
 
 /// A [`Manager`] of TCP connections, keyed by [`Destination`], with the
@@ -143,14 +143,12 @@ impl<P: Ping> TcpManager<P> {
     }
 
     fn configure(&self, stream: &TcpStream) -> io::Result<()> {
-        stream.set_nodelay(self.nodelay)?;
-        if let Some(ka) = self.keepalive {
-            let sock = SockRef::from(stream);
-            sock.set_tcp_keepalive(&ka.to_socket2())?;
-            #[cfg(any(target_os = "android", target_os = "fuchsia", target_os = "linux"))]
-            sock.set_tcp_user_timeout(Some(ka.user_timeout()))?;
+        SocketOptions {
+            nodelay: self.nodelay,
+            keepalive: self.keepalive.map(TcpKeepaliveConfig::to_socket2),
+            user_timeout: self.keepalive.map(TcpKeepaliveConfig::user_timeout),
         }
-        Ok(())
+        .apply(stream)
     }
 
     fn check(&self, conn: &TcpConn) -> bool {

@@ -66,6 +66,7 @@ mod destination;
 mod keepalive;
 mod manager;
 mod ping;
+mod socket;
 #[cfg(test)]
 mod tests;
 
@@ -79,3 +80,5 @@ pub use keepalive::{
 };
 pub use manager::TcpManager;
 pub use ping::{LinePing, NoPing, Ping};
+#[cfg(feature = "postgres")]
+pub(crate) use socket::SocketOptions;

@@ -14,6 +14,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::TlsConfig;
 use crate::tcp::{Destination, PeerState, TcpManager, peer_state};
+use crate::transport::{DialError, Stream, Transport};
 use connpool_core::Manager;
 
 /// Makes TLS connections over TCP for a keyed [`Pool`](connpool_core::Pool): the
@@ -44,20 +45,25 @@ use connpool_core::Manager;
 /// ```
 #[derive(Clone, Debug)]
 pub struct TlsManager {
-    tcp: TcpManager,
-    tls: TlsConfig,
+    /// TCP, and always TLS.
+    transport: Transport,
 }
 
 impl TlsManager {
     /// Dials with `tcp`'s socket setup (its ping is not used), then TLS
     /// with `tls`.
     pub fn new(tcp: TcpManager, tls: TlsConfig) -> Self {
-        Self { tcp, tls }
+        let mut transport = Transport::default();
+        transport.set_tcp(tcp);
+        transport.set_tls(tls, &[]);
+        Self { transport }
     }
 
     /// Offers `protocols` in ALPN (for example `[b"redis"]`).
     pub fn alpn(mut self, protocols: &[&[u8]]) -> Self {
-        self.tls = self.tls.with_alpn(protocols);
+        if let Some(tls) = self.transport.tls().cloned() {
+            self.transport.set_tls(tls, protocols);
+        }
         self
     }
 }
@@ -106,10 +112,18 @@ impl Manager for TlsManager {
     }
 
     async fn connect(&self, dest: &Destination) -> io::Result<TlsConn> {
-        let tcp = self.tcp.connect(dest).await?;
-        let peer = tcp.peer();
-        let stream = self.tls.handshake(tcp.into_inner(), dest).await?;
-        Ok(TlsConn { stream, peer })
+        let dialed = self
+            .transport
+            .dial(dest, true)
+            .await
+            .map_err(DialError::into_io)?;
+        match dialed.stream {
+            Stream::Tls(stream) => Ok(TlsConn {
+                stream: *stream,
+                peer: dialed.peer,
+            }),
+            Stream::Plain(_) => Err(io::Error::other("a TLS dial made a plain stream")),
+        }
     }
 
     fn is_broken(&self, conn: &mut TlsConn) -> bool {

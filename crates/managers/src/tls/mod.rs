@@ -1,5 +1,10 @@
-//! TLS for the TCP, HTTP/2 and gRPC managers, with rustls (and its `ring`
-//! provider): [`TlsConfig`], what to trust and what to present.
+//! TLS for every manager that dials TCP (HTTP/1.1, HTTP/2, gRPC,
+//! WebSocket, Redis, and [`TlsManager`] for any protocol of your own), and
+//! a connector for PostgreSQL ([`TlsConfig::postgres`]), with rustls (and
+//! its `ring` provider): [`TlsConfig`], what to trust and what to present.
+//! Every manager dials through one path: TCP with the
+//! [`TcpManager`](crate::tcp::TcpManager)'s socket setup, then this
+//! handshake.
 //!
 //! Verification is always on: the server's certificate chain must lead to a
 //! trusted root, and the certificate must name the host dialed (the
@@ -14,8 +19,9 @@
 //! | [`TlsConfig::webpki_roots`] (the default) | Mozilla's roots ([`webpki-roots`](https://docs.rs/webpki-roots)) | nothing |
 //! | [`TlsConfig::from_client_config`] | what your `rustls::ClientConfig` trusts (a private CA) | what it presents (a client certificate: mutual TLS) |
 //!
-//! ALPN is set by the manager that dials: `h2` for HTTP/2 and gRPC, what
-//! you choose for [`TlsManager`].
+//! ALPN is set by the manager that dials: `h2` for HTTP/2 and gRPC,
+//! `http/1.1` for HTTP/1.1 and WebSocket, both for `AutoManager`, what you
+//! choose for [`TlsManager`].
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -41,7 +47,6 @@
 //! ```
 
 mod manager;
-mod stream;
 
 use std::fmt;
 use std::io;
@@ -54,7 +59,6 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub use manager::{TlsConn, TlsManager};
-pub use stream::MaybeTls;
 
 use super::tcp::Destination;
 
@@ -189,14 +193,4 @@ impl TlsConfig {
                 io::Error::new(kind, format!("TLS handshake with {dest} failed: {e}"))
             })
     }
-}
-
-/// The protocol the server chose in ALPN, as text.
-#[cfg(feature = "http2")]
-pub(crate) fn alpn_of(stream: &TlsStream<TcpStream>) -> Option<String> {
-    stream
-        .get_ref()
-        .1
-        .alpn_protocol()
-        .map(|p| String::from_utf8_lossy(p).into_owned())
 }

@@ -21,11 +21,7 @@ use super::heartbeat::Heartbeat;
 use super::url::WsUrl;
 
 /// The socket beneath: TCP, or TLS over TCP.
-#[cfg(feature = "tls")]
-pub(super) type Io = crate::tls::MaybeTls;
-/// The socket beneath: TCP (`wss` needs the `tls` feature).
-#[cfg(not(feature = "tls"))]
-pub(super) type Io = tokio::net::TcpStream;
+type Io = crate::transport::Stream;
 
 /// Heartbeats in a row without a word from the server after which a lent
 /// connection is taken for dead (as the pool's keepalive counts them for a
@@ -143,10 +139,7 @@ impl WsConn {
     /// The TCP socket beneath (for its addresses and socket options: data
     /// read from it directly would be lost to the WebSocket).
     pub fn tcp(&self) -> &tokio::net::TcpStream {
-        #[cfg(feature = "tls")]
-        return self.ws.get_ref().tcp();
-        #[cfg(not(feature = "tls"))]
-        return self.ws.get_ref();
+        self.ws.get_ref().tcp()
     }
 
     /// The subprotocol the server chose (`Sec-WebSocket-Protocol`), if

@@ -14,13 +14,14 @@ use tokio_tungstenite::tungstenite::http::header::{
 };
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::conn::{Io, MAX_MISSED, WsConn};
+use super::conn::{MAX_MISSED, WsConn};
 use super::error::WsError;
 use super::heartbeat::{Heartbeat, PingFrame};
 use super::url::WsUrl;
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
-use crate::tls::{MaybeTls, TlsConfig};
+use crate::tls::TlsConfig;
+use crate::transport::{DialError, Stream, Transport};
 use connpool_core::Manager;
 
 /// How long `close` waits to write its Close frame: a peer that reads
@@ -53,9 +54,8 @@ const READ_BUFFER_SIZE: usize = 8 * 1024;
 /// `Debug` shows the headers' names, never their values.
 #[derive(Clone)]
 pub struct WsManager {
-    tcp: TcpManager,
-    #[cfg(feature = "tls")]
-    tls: Option<TlsConfig>,
+    /// TCP, and TLS for `wss`.
+    transport: Transport,
     headers: HeaderMap,
     config: WebSocketConfig,
     heartbeat: Arc<dyn Heartbeat>,
@@ -66,10 +66,10 @@ pub struct WsManager {
 impl WsManager {
     /// A manager with the defaults (see the table above).
     pub fn new() -> Self {
+        let mut transport = Transport::default();
+        transport.set_default_tls(&[b"http/1.1"]);
         Self {
-            tcp: TcpManager::new(),
-            #[cfg(feature = "tls")]
-            tls: None,
+            transport,
             headers: HeaderMap::new(),
             config: WebSocketConfig::default().read_buffer_size(READ_BUFFER_SIZE),
             heartbeat: Arc::new(PingFrame),
@@ -130,13 +130,13 @@ impl WsManager {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
-        self.tls = Some(tls.with_alpn(&[b"http/1.1"]));
+        self.transport.set_tls(tls, &[b"http/1.1"]);
         self
     }
 
     /// The TCP dial's socket setup (its ping is not used).
     pub fn tcp(mut self, tcp: TcpManager) -> Self {
-        self.tcp = tcp;
+        self.transport.set_tcp(tcp);
         self
     }
 
@@ -178,50 +178,17 @@ impl WsManager {
     }
 
     /// The socket beneath the WebSocket: TCP, or TLS over it for `wss`.
-    #[cfg(feature = "tls")]
     async fn io(
         &self,
         url: &WsUrl,
         dest: &Destination,
-    ) -> Result<(Io, std::net::SocketAddr), WsError> {
-        let tcp = self.tcp.connect(dest).await.map_err(WsError::Connect)?;
-        let peer = tcp.peer();
-        if !url.is_tls() {
-            return Ok((MaybeTls::Plain(tcp.into_inner()), peer));
+    ) -> Result<(Stream, std::net::SocketAddr), WsError> {
+        match self.transport.dial(dest, url.is_tls()).await {
+            Ok(dialed) => Ok((dialed.stream, dialed.peer)),
+            Err(DialError::NoTls) => Err(WsError::NoTls),
+            Err(e) => Err(WsError::Connect(e.into_io())),
         }
-        let tls = match &self.tls {
-            Some(tls) => tls,
-            None => default_tls(),
-        };
-        let stream = tls
-            .handshake(tcp.into_inner(), dest)
-            .await
-            .map_err(WsError::Connect)?;
-        Ok((MaybeTls::Tls(Box::new(stream)), peer))
     }
-
-    /// The socket beneath the WebSocket: TCP (`wss` needs the `tls`
-    /// feature).
-    #[cfg(not(feature = "tls"))]
-    async fn io(
-        &self,
-        url: &WsUrl,
-        dest: &Destination,
-    ) -> Result<(Io, std::net::SocketAddr), WsError> {
-        if url.is_tls() {
-            return Err(WsError::NoTls);
-        }
-        let tcp = self.tcp.connect(dest).await.map_err(WsError::Connect)?;
-        let peer = tcp.peer();
-        Ok((tcp.into_inner(), peer))
-    }
-}
-
-/// Mozilla's roots, made once (reading them costs a few milliseconds).
-#[cfg(feature = "tls")]
-fn default_tls() -> &'static TlsConfig {
-    static TLS: std::sync::OnceLock<TlsConfig> = std::sync::OnceLock::new();
-    TLS.get_or_init(|| TlsConfig::webpki_roots().with_alpn(&[b"http/1.1"]))
 }
 
 impl Default for WsManager {
@@ -233,9 +200,7 @@ impl Default for WsManager {
 impl fmt::Debug for WsManager {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("WsManager");
-        d.field("tcp", &self.tcp);
-        #[cfg(feature = "tls")]
-        d.field("tls", &self.tls);
+        d.field("transport", &self.transport);
         // Names only: the values are credentials.
         d.field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("config", &self.config)
