@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use connpool::Pool;
 use connpool::managers::grpc::GrpcManager;
-use connpool::managers::service::Http2Service;
+use connpool::managers::service::HttpService;
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -116,7 +116,7 @@ enum Client {
     /// A fixed set of `Channel`s, taken in turn.
     RoundRobin(Arc<[HealthClient<Channel>]>, Arc<AtomicUsize>),
     /// The pool's per-call service.
-    Pooled(HealthClient<Http2Service<GrpcManager>>),
+    Pooled(HealthClient<HttpService<GrpcManager>>),
 }
 
 impl Client {
@@ -218,7 +218,7 @@ async fn workload(
                     .max_open_per_key(16)
                     .build()
                     .await?;
-                Client::Pooled(HealthClient::new(Http2Service::new(pool, addr)))
+                Client::Pooled(HealthClient::new(HttpService::new(pool, addr)))
             }
         };
         // Warm up: connections made, then the measured run.

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use connpool::Pool;
 use connpool::managers::http2::Http2Manager;
-use connpool::managers::service::Http2Service;
+use connpool::managers::service::HttpService;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -115,7 +115,7 @@ fn post() -> http::Request<Full<Bytes>> {
 async fn a_request_refused_by_goaway_goes_again_on_a_new_connection() {
     let (addr, accepted) = start(Refusal::Goaway).await;
     let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
-    let mut svc = Http2Service::new(pool.clone(), addr);
+    let mut svc = HttpService::new(pool.clone(), addr);
     let response = svc.ready().await.unwrap().call(post()).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "hello");
@@ -127,7 +127,7 @@ async fn a_request_refused_by_goaway_goes_again_on_a_new_connection() {
 async fn a_refused_stream_goes_again() {
     let (addr, _) = start(Refusal::RefusedStream).await;
     let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
-    let mut svc = Http2Service::new(pool.clone(), addr);
+    let mut svc = HttpService::new(pool.clone(), addr);
     let response = svc.ready().await.unwrap().call(post()).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(svc.retries(), 1);

@@ -367,14 +367,14 @@ async fn keepalive_finds_a_blackholed_server() {
     let server = H2Server::start(Some(10)).await;
     let proxy = FaultProxy::start(server.addr).await;
     let manager = Http2Manager::new()
-        .keep_alive_interval(interval)
-        .keep_alive_timeout(ka_timeout)
-        .keep_alive_while_idle(true);
+        .http2_keep_alive_interval(interval)
+        .http2_keep_alive_timeout(ka_timeout)
+        .http2_keep_alive_while_idle(true);
     let pool = pool_of(manager).build().await.unwrap();
     let mut conn = pool.get_for(&Origin::from(proxy.addr)).await.unwrap();
     assert_eq!(get(&mut conn, "/").await, "hello");
     let mut handle = (*conn).clone();
-    drop(conn); // idle in the pool: keep_alive_while_idle covers it
+    drop(conn); // idle in the pool: http2_keep_alive_while_idle covers it
 
     proxy.blackhole();
     let took = until("declared dead", || pool.manager().is_broken(&mut handle)).await;

@@ -1,4 +1,4 @@
-//! `Http2Service`, the per-call tower service over a pool of HTTP/2
+//! `HttpService`, the per-call tower service over a pool of HTTP/2
 //! connections, against real in-process hyper and tonic servers on
 //! loopback: a call holds its connection's place exactly as long as its
 //! response body is open, calls past the server's stream limit open more
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bytes::Bytes;
 use connpool::managers::Origin;
 use connpool::managers::http2::Http2Manager;
-use connpool::managers::service::{Http2Service, PooledBody, ServiceError};
+use connpool::managers::service::{HttpService, PooledBody, ServiceError};
 use connpool::{CloseReason, Pool};
 use http::{Request, Response};
 use http_body::Frame;
@@ -126,11 +126,11 @@ async fn respond(
     }
 }
 
-type Svc = Http2Service<Http2Manager>;
+type Svc = HttpService<Http2Manager>;
 
 async fn service_to(server: &StreamServer) -> Svc {
     let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
-    Http2Service::new(pool, server.addr)
+    HttpService::new(pool, server.addr)
 }
 
 fn get(path: &str) -> Request<Full<Bytes>> {
@@ -256,7 +256,7 @@ async fn routing_by_authority_gives_each_host_its_own_key() {
     let a = StreamServer::start("127.0.0.1", None).await;
     let b = StreamServer::start("127.0.0.2", None).await;
     let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
-    let mut svc = Http2Service::by_authority(pool.clone());
+    let mut svc = HttpService::by_authority(pool.clone());
 
     for server in [&a, &b, &a, &b] {
         let uri = format!("http://{}/", server.addr);
@@ -293,7 +293,7 @@ async fn a_failed_dial_reads_well_through_the_service() {
         .build()
         .await
         .unwrap();
-    let mut svc = Http2Service::new(pool, addr);
+    let mut svc = HttpService::new(pool, addr);
     let e = call(&mut svc, get("/")).await.unwrap_err();
     assert!(e.pool_error().is_some(), "{e:?}");
     let message = e.to_string();
@@ -307,7 +307,7 @@ async fn a_failed_dial_reads_well_through_the_service() {
 mod tonic_client {
     use connpool::Pool;
     use connpool::managers::http2::Http2Manager;
-    use connpool::managers::service::Http2Service;
+    use connpool::managers::service::HttpService;
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
@@ -320,7 +320,7 @@ mod tonic_client {
         let server = GrpcServer::start(None).await;
         let manager = Http2Manager::new().with_body::<tonic::body::Body>();
         let pool = Pool::builder(manager).build().await.unwrap();
-        let mut client = HealthClient::new(Http2Service::new(pool.clone(), server.addr));
+        let mut client = HealthClient::new(HttpService::new(pool.clone(), server.addr));
 
         for service in ["", SERVICE, "", SERVICE] {
             let request = HealthCheckRequest { service: service.into() };

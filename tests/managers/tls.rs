@@ -252,7 +252,7 @@ mod http2 {
 mod grpc {
     use connpool::Pool;
     use connpool::managers::grpc::GrpcManager;
-    use connpool::managers::service::Http2Service;
+    use connpool::managers::service::HttpService;
     use connpool::managers::tls::TlsConfig;
     use hyper_util::rt::{TokioExecutor, TokioIo};
     use hyper_util::service::TowerToHyperService;
@@ -287,7 +287,7 @@ mod grpc {
 
         let manager = GrpcManager::new().tls(TlsConfig::from_client_config(ca.client()));
         let pool = Pool::builder(manager).build().await.unwrap();
-        let mut client = HealthClient::new(Http2Service::new(pool.clone(), ("localhost", port)));
+        let mut client = HealthClient::new(HttpService::new(pool.clone(), ("localhost", port)));
         for _ in 0..3 {
             let reply = client.check(HealthCheckRequest::default()).await.unwrap();
             assert_eq!(reply.get_ref().status(), ServingStatus::Serving);

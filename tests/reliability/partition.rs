@@ -307,7 +307,7 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
     ns.run(async {
         let server = EchoServer::start().await;
         // Probes after 1 s, then 1 s apart, 1 of them: a user timeout of 2 s.
-        let manager = TcpManager::new().keepalive(TcpKeepaliveConfig {
+        let manager = TcpManager::new().tcp_keepalive(TcpKeepaliveConfig {
             time: Duration::from_secs(1),
             interval: Duration::from_secs(1),
             retries: 1,

@@ -14,7 +14,6 @@
 //! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
 //! | `websocket` | `websocket` | WebSocket client connections (tokio-tungstenite; `wss` with `tls`), keyed by URL, with a Ping-frame or text heartbeat | exclusively |
 //! | `tls` | `tls` | (rustls for `tcp` (`TlsManager`), `http2`, `grpc`, and a connector for `postgres`) | |
-//! | `h2_frames` | `http2` or `grpc` | (a helper: the IO wrapper that reads the server's `SETTINGS` and `GOAWAY` frames for both) | |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -26,9 +25,8 @@ pub mod balance;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
-#[cfg(any(feature = "http2", feature = "grpc"))]
-#[cfg_attr(docsrs, doc(cfg(any(feature = "http2", feature = "grpc"))))]
-pub mod h2_frames;
+#[cfg(feature = "http2")]
+mod h2_frames;
 #[cfg(feature = "http1")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
 pub mod http1;

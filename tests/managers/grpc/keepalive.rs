@@ -32,9 +32,9 @@ async fn keepalive_finds_a_blackholed_server() {
     let server = GrpcServer::start(None).await;
     let proxy = FaultProxy::start(server.addr).await;
     let manager = GrpcManager::new()
-        .keep_alive_interval(interval)
-        .keep_alive_timeout(ka_timeout)
-        .keep_alive_while_idle(true); // tonic servers allow it
+        .http2_keep_alive_interval(interval)
+        .http2_keep_alive_timeout(ka_timeout)
+        .http2_keep_alive_while_idle(true); // tonic servers allow it
     let pool = Pool::builder(manager)
         .health_check(HealthCheck::Never)
         .build()
@@ -67,8 +67,8 @@ async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
     let server = GrpcServer::start(None).await;
     let proxy = FaultProxy::start(server.addr).await;
     let manager = GrpcManager::new()
-        .keep_alive_interval(interval)
-        .keep_alive_timeout(ka_timeout);
+        .http2_keep_alive_interval(interval)
+        .http2_keep_alive_timeout(ka_timeout);
     let pool = Pool::builder(manager)
         .health_check(HealthCheck::Never)
         .build()
@@ -175,7 +175,7 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
         Pool::builder(
             manager
                 .check_on_connect(false)
-                .keep_alive_interval(interval),
+                .http2_keep_alive_interval(interval),
         )
         .health_check(HealthCheck::Never)
         .keepalive_interval(None)
@@ -192,7 +192,7 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
     assert!(!handle.is_closed());
     polite.close().await;
 
-    let eager = pool(GrpcManager::new().keep_alive_while_idle(true))
+    let eager = pool(GrpcManager::new().http2_keep_alive_while_idle(true))
         .await
         .unwrap();
     let conn = eager.get_for(&dest).await.unwrap();
@@ -226,8 +226,8 @@ async fn too_many_pings_doubles_the_keepalive_interval_of_that_key() {
     let other = Origin::from("127.0.0.1:1");
     let manager = GrpcManager::new()
         .check_on_connect(false)
-        .keep_alive_interval(interval)
-        .keep_alive_while_idle(true);
+        .http2_keep_alive_interval(interval)
+        .http2_keep_alive_while_idle(true);
     let pool = Pool::builder(manager)
         .health_check(HealthCheck::Never)
         .keepalive_interval(None)
@@ -250,13 +250,13 @@ async fn too_many_pings_doubles_the_keepalive_interval_of_that_key() {
         assert!(pool.manager().is_broken(&mut handle.clone()));
         expected *= 2;
         assert_eq!(
-            pool.manager().keep_alive_interval_for(&dest),
+            pool.manager().http2_keep_alive_interval_for(&dest),
             Some(expected)
         );
         assert_eq!(log.warnings("too_many_pings").len(), round);
     }
     assert_eq!(
-        pool.manager().keep_alive_interval_for(&other),
+        pool.manager().http2_keep_alive_interval_for(&other),
         Some(interval)
     );
     assert_eq!(server.pings.load(Ordering::SeqCst), 2);

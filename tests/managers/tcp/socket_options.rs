@@ -62,7 +62,7 @@ async fn options_and_user_timeout<P: Ping>(
 async fn tcp_user_timeout_follows_the_keepalive_settings() {
     let (_, defaults) = options_and_user_timeout(TcpManager::new()).await;
     assert_eq!(defaults, Some(Duration::from_secs(90)), "60 s + 3 × 10 s");
-    let custom = TcpManager::new().keepalive(TcpKeepaliveConfig {
+    let custom = TcpManager::new().tcp_keepalive(TcpKeepaliveConfig {
         time: Duration::from_secs(2),
         interval: Duration::from_millis(500),
         retries: 2,
@@ -73,7 +73,7 @@ async fn tcp_user_timeout_follows_the_keepalive_settings() {
         Some(Duration::from_secs(4)),
         "2 s + 2 × 1 s (raised)"
     );
-    let (_, off) = options_and_user_timeout(TcpManager::new().keepalive(None)).await;
+    let (_, off) = options_and_user_timeout(TcpManager::new().tcp_keepalive(None)).await;
     assert_eq!(off, None, "keepalive off: the system's");
 }
 
@@ -102,7 +102,7 @@ async fn socket_options_read_back() {
 
     let custom = TcpManager::new()
         .nodelay(false)
-        .keepalive(TcpKeepaliveConfig {
+        .tcp_keepalive(TcpKeepaliveConfig {
             time: Duration::from_secs(7),
             interval: Duration::from_secs(3),
             retries: 5,
@@ -114,7 +114,7 @@ async fn socket_options_read_back() {
     );
 
     // Sub-second values are raised to the kernel's 1 s minimum, not refused.
-    let tiny = TcpManager::new().keepalive(TcpKeepaliveConfig {
+    let tiny = TcpManager::new().tcp_keepalive(TcpKeepaliveConfig {
         time: Duration::from_millis(10),
         interval: Duration::ZERO,
         retries: 0,
@@ -125,6 +125,6 @@ async fn socket_options_read_back() {
         "clamped"
     );
 
-    let off = TcpManager::new().keepalive(None);
+    let off = TcpManager::new().tcp_keepalive(None);
     assert_eq!(options_of(off).await, (true, false, None), "keepalive off");
 }

@@ -60,8 +60,8 @@ impl Target for Grpc {
         let manager = GrpcManager::new()
             .connect_timeout(CONNECT)
             .settings_timeout(CONNECT)
-            .keep_alive_interval(KEEP_ALIVE)
-            .keep_alive_timeout(KEEP_ALIVE);
+            .http2_keep_alive_interval(KEEP_ALIVE)
+            .http2_keep_alive_timeout(KEEP_ALIVE);
         (manager, Origin::from(addr))
     }
 

@@ -20,7 +20,7 @@ use tower::discover::Change;
 use super::replica::Replica;
 use super::resolve::{Resolve, Resolved};
 use crate::Origin;
-use crate::service::{Http2Service, HttpManager};
+use crate::service::{HttpManager, HttpService};
 use connpool_core::Pool;
 use futures_util::FutureExt;
 
@@ -30,7 +30,7 @@ pub const MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The services of the addresses behind a name, as tower's balancers
 /// discover them: a [`Change::Insert`] for each new address (a [`Replica`]:
-/// an [`Http2Service`] keyed by it), a [`Change::Remove`] for each one gone.
+/// an [`HttpService`] keyed by it), a [`Change::Remove`] for each one gone.
 /// Dropping it stops the task that resolves the name.
 pub struct Addresses<M: HttpManager> {
     changes: mpsc::UnboundedReceiver<Change<SocketAddr, Replica<M>>>,
@@ -140,7 +140,7 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
                 // before the first call picks it.
                 let _ = self.pool.set_min_idle_for(&Origin::from(*new), min_idle);
             }
-            let replica = Replica::new(Http2Service::new(self.pool.clone(), *new), *new);
+            let replica = Replica::new(HttpService::new(self.pool.clone(), *new), *new);
             let _ = self.tx.send(Change::Insert(*new, replica));
         }
         self.current = next;

@@ -9,7 +9,7 @@
 //! TTL), keys the pool by each address, and lets
 //! [`tower::balance::p2c::Balance`] send each call to the less loaded of
 //! two addresses picked at random, the load being each address's calls in
-//! flight ([`Http2Service`](super::service::Http2Service)'s [`Load`](tower::load::Load)).
+//! flight ([`HttpService`](super::service::HttpService)'s [`Load`](tower::load::Load)).
 //!
 //! - **A new address** starts taking calls with the first resolution that
 //!   returns it (within one interval). With

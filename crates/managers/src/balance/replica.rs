@@ -11,13 +11,13 @@ use http::Request;
 use tokio::time::Sleep;
 
 use crate::Origin;
-use crate::service::{BodyOf, Http2Service, HttpManager, ServiceError};
+use crate::service::{BodyOf, HttpManager, HttpService, ServiceError};
 
 /// How often a replica whose key is in backoff, or whose probe failed,
 /// looks again.
 const BACKOFF_RECHECK: Duration = Duration::from_millis(50);
 
-/// One address behind the name: its [`Http2Service`], and whether a
+/// One address behind the name: its [`HttpService`], and whether a
 /// balancer may send it calls. Its load is its calls in flight.
 ///
 /// Once a dial to its address failed, it is not ready until the pool can
@@ -27,7 +27,7 @@ const BACKOFF_RECHECK: Duration = Duration::from_millis(50);
 /// backend costs the calls that were on it or sent to it before its first
 /// failed dial, and no call after.
 pub struct Replica<M: HttpManager> {
-    service: Http2Service<M>,
+    service: HttpService<M>,
     key: Origin,
     probe: Probe,
 }
@@ -43,7 +43,7 @@ enum Probe {
 }
 
 impl<M: HttpManager> Replica<M> {
-    pub(super) fn new(service: Http2Service<M>, addr: SocketAddr) -> Self {
+    pub(super) fn new(service: HttpService<M>, addr: SocketAddr) -> Self {
         Self {
             service,
             key: Origin::from(addr),
@@ -77,9 +77,9 @@ impl<M: HttpManager> fmt::Debug for Replica<M> {
 }
 
 impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
-    type Response = <Http2Service<M> as tower::Service<Request<BodyOf<M>>>>::Response;
+    type Response = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Response;
     type Error = ServiceError<M::Error>;
-    type Future = <Http2Service<M> as tower::Service<Request<BodyOf<M>>>>::Future;
+    type Future = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         loop {

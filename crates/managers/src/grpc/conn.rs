@@ -27,7 +27,7 @@ use crate::service::HttpConnection;
 /// guard's drop still works (the connection lives while any handle does),
 /// but the pool no longer counts that call against the connection's stream
 /// limit, and a connection closed by the pool ends it; to have every call
-/// counted, call through [`Http2Service`](crate::service::Http2Service)
+/// counted, call through [`HttpService`](crate::service::HttpService)
 /// over the pool instead.
 #[derive(Clone)]
 pub struct GrpcConn {

@@ -21,14 +21,14 @@ use crate::http2::Http2Manager;
 use crate::tcp::TcpManager;
 use connpool_core::{Lending, Manager};
 
-/// Default [`keep_alive_interval`](GrpcManager::keep_alive_interval): an
+/// Default [`http2_keep_alive_interval`](GrpcManager::http2_keep_alive_interval): an
 /// HTTP/2 PING after 5 minutes without traffic from the server, only while
 /// calls are active. 5 minutes is the default `MinTime` of grpc-go and
 /// C-core servers: any shorter interval gets the connection closed with
 /// `GOAWAY too_many_pings`. It still finds a server that vanished under a
 /// long call (a stream waiting for messages) within 5 min 20 s.
 pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(300);
-/// Default [`keep_alive_timeout`](GrpcManager::keep_alive_timeout): 20 s for
+/// Default [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout): 20 s for
 /// the PING's ACK, gRPC's own default (`KEEPALIVE_TIMEOUT`).
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default [`connect_timeout`](GrpcManager::connect_timeout) of the TCP dial
@@ -51,9 +51,9 @@ const ENHANCE_YOUR_CALM: u32 = 0xb;
 /// | [`with_tcp`](GrpcManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small frames go out at once; a vanished server is found within 90 s even where PINGs are off |
 /// | [`health_service`](GrpcManager::health_service) | `""` | the whole server's health, which every health service reports |
 /// | [`check_on_connect`](GrpcManager::check_on_connect) | on | a backend that is up but `NOT_SERVING` (starting, draining) fails the dial instead of being lent; one extra round trip per dial |
-/// | [`keep_alive_interval`](GrpcManager::keep_alive_interval) | 5 min ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
-/// | [`keep_alive_timeout`](GrpcManager::keep_alive_timeout) | 20 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | gRPC's default |
-/// | [`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) | off | servers refuse PINGs without active calls (`PermitWithoutStream: false`); idle connections get the pool's keepalive (a health `Check`) instead |
+/// | [`http2_keep_alive_interval`](GrpcManager::http2_keep_alive_interval) | 5 min ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
+/// | [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout) | 20 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | gRPC's default |
+/// | [`http2_keep_alive_while_idle`](GrpcManager::http2_keep_alive_while_idle) | off | servers refuse PINGs without active calls (`PermitWithoutStream: false`); idle connections get the pool's keepalive (a health `Check`) instead |
 /// | [`connect_timeout`](GrpcManager::connect_timeout) | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | bounds the TCP dial, the handshake and the wait for `SETTINGS` |
 /// | [`settings_timeout`](GrpcManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 #[derive(Debug, Clone)]
@@ -63,7 +63,7 @@ pub struct GrpcManager {
     check_on_connect: bool,
     connect_timeout: Duration,
     /// The configured keepalive interval (`http2` holds it too).
-    keep_alive_interval: Option<Duration>,
+    http2_keep_alive_interval: Option<Duration>,
     /// Per key, the keepalive interval after `too_many_pings` back-offs.
     backed_off: Arc<Mutex<HashMap<Origin, Duration>>>,
 }
@@ -79,16 +79,16 @@ impl GrpcManager {
     pub fn new() -> Self {
         let http2 = Http2Manager::new()
             .with_body()
-            .keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
-            .keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
-            .keep_alive_while_idle(false)
+            .http2_keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
+            .http2_keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
+            .http2_keep_alive_while_idle(false)
             .settings_timeout(DEFAULT_SETTINGS_TIMEOUT);
         Self {
             http2,
             service: String::new(),
             check_on_connect: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
+            http2_keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
             backed_off: Arc::default(),
         }
     }
@@ -117,10 +117,12 @@ impl GrpcManager {
     /// Interval of HTTP/2 keepalive PINGs (sent after this long without
     /// traffic from the server); `None` turns them off. Default 5 min.
     /// Doubled for new connections to a server that answered PINGs with
-    /// `GOAWAY too_many_pings` (see [`keep_alive_interval_for`](Self::keep_alive_interval_for)).
-    pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
-        self.keep_alive_interval = interval.into();
-        self.http2 = self.http2.keep_alive_interval(self.keep_alive_interval);
+    /// `GOAWAY too_many_pings` (see [`http2_keep_alive_interval_for`](Self::http2_keep_alive_interval_for)).
+    pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.http2_keep_alive_interval = interval.into();
+        self.http2 = self
+            .http2
+            .http2_keep_alive_interval(self.http2_keep_alive_interval);
         self
     }
 
@@ -129,8 +131,8 @@ impl GrpcManager {
     /// by the server with `GOAWAY ENHANCE_YOUR_CALM` and the debug data
     /// `too_many_pings` (gRPC's rule, gRFC A8; each logged once at
     /// `warn`). Shared by the manager's clones; forgotten with the manager.
-    pub fn keep_alive_interval_for(&self, dest: &Origin) -> Option<Duration> {
-        let interval = self.keep_alive_interval?;
+    pub fn http2_keep_alive_interval_for(&self, dest: &Origin) -> Option<Duration> {
+        let interval = self.http2_keep_alive_interval?;
         Some(
             self.backed_off
                 .lock()
@@ -149,29 +151,29 @@ impl GrpcManager {
         if !calm || counted.swap(true, Ordering::AcqRel) {
             return;
         }
-        let Some(interval) = self.keep_alive_interval_for(dest) else {
+        let Some(interval) = self.http2_keep_alive_interval_for(dest) else {
             return;
         };
         let doubled = interval.checked_mul(2).unwrap_or(interval);
         self.backed_off.lock().insert(dest.clone(), doubled);
         tracing::warn!(
             destination = %dest,
-            keep_alive_interval = ?doubled,
+            http2_keep_alive_interval = ?doubled,
             "the server closed a connection with GOAWAY too_many_pings: new connections PING half as often"
         );
     }
 
     /// How long a keepalive PING waits for its ACK before the connection is
     /// closed. Default 20 s.
-    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
-        self.http2 = self.http2.keep_alive_timeout(timeout);
+    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.http2 = self.http2.http2_keep_alive_timeout(timeout);
         self
     }
 
     /// Whether keepalive PINGs are also sent while no call is active.
     /// Default off (see the [module docs](super) before turning it on).
-    pub fn keep_alive_while_idle(mut self, on: bool) -> Self {
-        self.http2 = self.http2.keep_alive_while_idle(on);
+    pub fn http2_keep_alive_while_idle(mut self, on: bool) -> Self {
+        self.http2 = self.http2.http2_keep_alive_while_idle(on);
         self
     }
 
@@ -246,7 +248,7 @@ impl Manager for GrpcManager {
         let dial = async {
             match backed_off {
                 Some(interval) => {
-                    let http2 = self.http2.clone().keep_alive_interval(interval);
+                    let http2 = self.http2.clone().http2_keep_alive_interval(interval);
                     http2.connect(dest).await
                 }
                 None => self.http2.connect(dest).await,

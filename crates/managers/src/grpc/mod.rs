@@ -4,14 +4,14 @@
 //!
 //! Each pooled [`GrpcConn`] is exactly one HTTP/2 connection, dialed by the
 //! [`http2`](super::http2) manager (hyper's client, with [`TcpManager`]'s
-//! socket setup and a [`FrameWatcher`] that reads the server's `SETTINGS`
+//! socket setup and a frame watcher that reads the server's `SETTINGS`
 //! and notices its `GOAWAY`), with gRPC's defaults for keepalive and a
 //! health check. It does not reconnect behind the pool's back: a connection
 //! that died stays dead, [`is_broken`](connpool_core::Manager::is_broken) says so,
 //! and the pool replaces it with a fresh dial (with its backoff and limits).
 //!
 //! Call through [`GrpcService`] over the pool (an
-//! [`Http2Service`](super::service::Http2Service) whose failures are gRPC
+//! [`HttpService`](super::service::HttpService) whose failures are gRPC
 //! status codes: `UNAVAILABLE` for a failed dial, a backoff or a checkout
 //! timeout, as a tonic `Channel` gives them, see [`status_of`]): each call
 //! borrows a connection for as long as its response body is open, so the
@@ -28,7 +28,6 @@
 //!
 //! [`Origin`]: super::Origin
 //! [`TcpManager`]: super::tcp::TcpManager
-//! [`FrameWatcher`]: super::h2_frames::FrameWatcher
 //! [`Manager`]: connpool_core::Manager
 //!
 //! # Keepalive, and the servers' PING policy
@@ -41,10 +40,10 @@
 //! (`too_many_pings`), failing calls in flight. A client that meets it
 //! doubles its keepalive interval for new connections to that server
 //! (gRFC A8): this manager does so per key, logs it at `warn`, and
-//! [`keep_alive_interval_for`](GrpcManager::keep_alive_interval_for)
+//! [`http2_keep_alive_interval_for`](GrpcManager::http2_keep_alive_interval_for)
 //! tells the interval a key's next connection gets. So the defaults here stay inside that policy: HTTP/2
 //! keepalive PINGs every 5 minutes, and only while calls are active
-//! ([`keep_alive_while_idle`](GrpcManager::keep_alive_while_idle) off).
+//! ([`http2_keep_alive_while_idle`](GrpcManager::http2_keep_alive_while_idle) off).
 //! Idle pooled connections are checked by the pool instead: its background
 //! keepalive ([`keepalive_interval`](connpool_core::Builder::keepalive_interval),
 //! every 30 s by default) runs this manager's `ping`, the health `Check`, an
@@ -55,7 +54,7 @@
 //!
 //! (`tests/managers/grpc/keepalive.rs` runs both against a server that polices PINGs: with the
 //! defaults an idle pooled connection sends none; with
-//! `keep_alive_while_idle` on it is cut off with `too_many_pings`, and the
+//! `http2_keep_alive_while_idle` on it is cut off with `too_many_pings`, and the
 //! pool dials a new one.)
 //!
 //! # How many connections

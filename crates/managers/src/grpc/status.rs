@@ -1,4 +1,4 @@
-//! [`GrpcService`]: [`Http2Service`] for tonic clients, failing calls with
+//! [`GrpcService`]: [`HttpService`] for tonic clients, failing calls with
 //! the gRPC status codes a tonic `Channel` (and grpc-go) would give, so
 //! retry policies and callers see `UNAVAILABLE` where a call may be tried
 //! again.
@@ -15,7 +15,7 @@ use http::{HeaderMap, Request, Response};
 use tonic::{Code, Status};
 
 use crate::Origin;
-use crate::service::{BodyOf, Http2Service, HttpManager, RequestTimeout, ServiceError};
+use crate::service::{BodyOf, HttpManager, HttpService, RequestTimeout, ServiceError};
 use connpool_core::{Error, Pool};
 
 /// The code of a call that failed through the pool (the message is the
@@ -29,7 +29,7 @@ use connpool_core::{Error, Pool};
 /// | the pool is closed ([`Error::Closed`]) | `CANCELLED` | grpc-go's "the client connection is closing" |
 /// | the request failed on its connection (or on a reused one the server had closed, and was not sent again) | by HTTP/2 reset reason, as tonic maps it (`REFUSED_STREAM`: `UNAVAILABLE`, `CANCEL`: `CANCELLED`, `ENHANCE_YOUR_CALM`: `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY`: `PERMISSION_DENIED`, other reasons: `INTERNAL`); the connection closed or timed out under it: `UNAVAILABLE` | the same |
 /// | a request URI without an authority (a service routing by authority) | `INVALID_ARGUMENT` | |
-/// | the call's deadline passed (`grpc-timeout`, [`Http2Service::timeout`]) | `DEADLINE_EXCEEDED` | grpc-go's (tonic's own timeout gives `CANCELLED`) |
+/// | the call's deadline passed (`grpc-timeout`, [`HttpService::timeout`]) | `DEADLINE_EXCEEDED` | grpc-go's (tonic's own timeout gives `CANCELLED`) |
 pub fn status_of<E: fmt::Display>(e: &ServiceError<E>) -> Status {
     let code = match e {
         ServiceError::Pool(Error::Closed) => Code::Cancelled,
@@ -63,10 +63,10 @@ fn request_code(e: &hyper::Error) -> Code {
     Code::Unavailable
 }
 
-/// An [`Http2Service`] whose calls fail with a [`tonic::Status`] carrying
+/// An [`HttpService`] whose calls fail with a [`tonic::Status`] carrying
 /// the gRPC code a tonic `Channel` would give (see [`status_of`]): the
 /// transport to give a generated tonic client. Everything else is
-/// [`Http2Service`]'s: a shared connection borrowed per call, held until
+/// [`HttpService`]'s: a shared connection borrowed per call, held until
 /// the response body ends.
 ///
 /// ```no_run
@@ -87,7 +87,7 @@ fn request_code(e: &hyper::Error) -> Code {
 /// # }
 /// ```
 pub struct GrpcService<M: HttpManager> {
-    inner: Http2Service<M>,
+    inner: HttpService<M>,
 }
 
 impl<M: HttpManager> Clone for GrpcService<M> {
@@ -105,28 +105,28 @@ impl<M: HttpManager> fmt::Debug for GrpcService<M> {
 }
 
 impl<M: HttpManager> GrpcService<M> {
-    /// Every call goes to `origin` ([`Http2Service::new`]).
+    /// Every call goes to `origin` ([`HttpService::new`]).
     pub fn new(pool: Pool<M>, origin: impl Into<Origin>) -> Self {
         Self {
-            inner: Http2Service::new(pool, origin),
+            inner: HttpService::new(pool, origin),
         }
     }
 
-    /// Each call goes to its URI's authority ([`Http2Service::by_authority`]).
+    /// Each call goes to its URI's authority ([`HttpService::by_authority`]).
     pub fn by_authority(pool: Pool<M>) -> Self {
         Self {
-            inner: Http2Service::by_authority(pool),
+            inner: HttpService::by_authority(pool),
         }
     }
 
-    /// The [`Http2Service`] underneath.
-    pub fn http2(&self) -> &Http2Service<M> {
+    /// The [`HttpService`] underneath.
+    pub fn http2(&self) -> &HttpService<M> {
         &self.inner
     }
 }
 
-impl<M: HttpManager> From<Http2Service<M>> for GrpcService<M> {
-    fn from(inner: Http2Service<M>) -> Self {
+impl<M: HttpManager> From<HttpService<M>> for GrpcService<M> {
+    fn from(inner: HttpService<M>) -> Self {
         Self { inner }
     }
 }
@@ -134,7 +134,7 @@ impl<M: HttpManager> From<Http2Service<M>> for GrpcService<M> {
 impl<M: HttpManager> tower::load::Load for GrpcService<M> {
     type Metric = usize;
 
-    /// Calls in flight ([`Http2Service::in_flight`]).
+    /// Calls in flight ([`HttpService::in_flight`]).
     fn load(&self) -> usize {
         self.inner.in_flight()
     }
@@ -152,7 +152,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for GrpcService<M> {
     type Error = Status;
     type Future = BoxFuture<Result<Self::Response, Status>>;
 
-    /// Always ready (see [`Http2Service`]).
+    /// Always ready (see [`HttpService`]).
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Status>> {
         Poll::Ready(Ok(()))
     }

@@ -18,7 +18,7 @@
 //! through untouched, and parses only the 9-byte
 //! frame headers (24-bit length, type, flags, stream id), skipping payloads
 //! except the few bytes of `SETTINGS` and `GOAWAY` it needs (and the first
-//! [`GOAWAY_DEBUG_MAX`] bytes of a `GOAWAY`'s debug data). It keeps a fixed
+//! [`GOAWAY_DEBUG_MAX`](state::GOAWAY_DEBUG_MAX) bytes of a `GOAWAY`'s debug data). It keeps a fixed
 //! amount of state (frames split across reads at any byte are handled) and
 //! allocates nothing per read.
 //!
@@ -62,6 +62,6 @@ mod watcher;
 pub(crate) use setup::{
     DeadOnArrival, SettingsWait, await_settings, dead_on_arrival, fmt_dead_on_arrival,
 };
+pub use state::FrameState;
 pub(crate) use state::lend_by_stream_limit;
-pub use state::{FrameState, GOAWAY_DEBUG_MAX};
-pub use watcher::FrameWatcher;
+pub(crate) use watcher::FrameWatcher;

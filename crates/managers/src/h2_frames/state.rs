@@ -12,7 +12,7 @@ use connpool_core::Lending;
 const NO_LIMIT: u64 = u64::MAX;
 /// How many bytes of a `GOAWAY`'s debug data the watcher keeps
 /// ([`FrameState::goaway_debug_data`]); the rest is skipped.
-pub const GOAWAY_DEBUG_MAX: usize = 64;
+pub(crate) const GOAWAY_DEBUG_MAX: usize = 64;
 
 /// How the watched stream ended, in [`FrameState`].
 const OPEN: u8 = 0;
@@ -20,7 +20,8 @@ pub(super) const EOF: u8 = 1;
 pub(super) const FAILED: u8 = 2;
 pub(super) const DROPPED: u8 = 3;
 
-/// What a [`FrameWatcher`](super::FrameWatcher) learned about its
+/// What the frame watcher of an HTTP/2 connection (the reader of the
+/// server's `SETTINGS` and `GOAWAY` frames beneath hyper) learned about its
 /// connection; shared (`Arc`) with whoever holds the connection. All reads
 /// are lock-free.
 pub struct FrameState {
@@ -86,7 +87,7 @@ impl FrameState {
     }
 
     /// The debug data of the peer's last `GOAWAY` (its first
-    /// [`GOAWAY_DEBUG_MAX`] bytes; empty: it sent none), once that frame was
+    /// 64 bytes; empty: it sent none), once that frame was
     /// read whole. grpc-go, for example, sends `too_many_pings`.
     pub fn goaway_debug_data(&self) -> Option<Vec<u8>> {
         self.goaway_debug

@@ -38,11 +38,6 @@ impl<T> FrameWatcher<T> {
     pub fn state(&self) -> Arc<FrameState> {
         Arc::clone(&self.state)
     }
-
-    /// The wrapped IO.
-    pub fn get_ref(&self) -> &T {
-        &self.io
-    }
 }
 
 impl<T> fmt::Debug for FrameWatcher<T> {

@@ -68,7 +68,7 @@
 //! closed (when every idle connection went stale together, each is retired
 //! in turn and the request ends on a fresh dial); never after a failure on
 //! a fresh connection. Each retry is counted
-//! ([`HttpService::retries`](super::service::Http2Service::retries)). A
+//! ([`HttpService::retries`](super::service::HttpService::retries)). A
 //! request that may not be sent again fails with
 //! [`ServiceError::NotRetried`](super::service::ServiceError::NotRetried),
 //! which says so and why. This is Go's `shouldRetryRequest` and its
@@ -91,7 +91,7 @@
 //! per-key caps, FIFO queue, backoff and idle LRU. In plaintext it speaks
 //! HTTP/1.1, or HTTP/2 with prior knowledge if
 //! [`http2_prior_knowledge`](AutoManager::http2_prior_knowledge) is on.
-//! With [`HttpService::by_authority`](super::service::Http2Service::by_authority)
+//! With [`HttpService::by_authority`](super::service::HttpService::by_authority)
 //! it is one client for every host, whichever version each speaks.
 //!
 //! # Go's `Transport`, hyper-util's and reqwest's settings, here
@@ -102,7 +102,7 @@
 //! | `MaxIdleConnsPerHost` (2) | `pool_max_idle_per_host` (no limit) | [`max_idle_per_key`](connpool_core::Builder::max_idle_per_key) (default min(`max_open_per_key`, `max_idle`)) |
 //! | `MaxConnsPerHost` (no limit) | — | [`max_open_per_key`](connpool_core::Builder::max_open_per_key), under the pool-wide [`max_open`](connpool_core::Builder::max_open) (default 100); getters over it wait in a FIFO queue, bounded by [`checkout_timeout`](connpool_core::Builder::checkout_timeout) |
 //! | `IdleConnTimeout` (90 s) | `pool_idle_timeout` (90 s) | [`idle_timeout`](connpool_core::Builder::idle_timeout) (90 s), and per connection the server's `Keep-Alive: timeout` |
-//! | `Client.Timeout` (none) | — / `timeout` (whole request, body included) | [`HttpService::timeout`](super::service::Http2Service::timeout), and per request [`RequestTimeout`](super::service::RequestTimeout): checkout, request, response and body; a connection left mid-exchange is closed |
+//! | `Client.Timeout` (none) | — / `timeout` (whole request, body included) | [`HttpService::timeout`](super::service::HttpService::timeout), and per request [`RequestTimeout`](super::service::RequestTimeout): checkout, request, response and body; a connection left mid-exchange is closed |
 //! | `TLSHandshakeTimeout` (10 s) | — / `connect_timeout` | [`connect_timeout`](connpool_core::Builder::connect_timeout) (10 s) bounds the TCP dial and the TLS handshake together |
 //! | `DisableKeepAlives` | `pool_max_idle_per_host(0)` | [`max_uses(1)`](connpool_core::Builder::max_uses) |
 //! | `ForceAttemptHTTP2` | `http2_only` / negotiated by ALPN | [`AutoManager`] (ALPN `h2`, then `http/1.1`) |

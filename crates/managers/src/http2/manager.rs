@@ -30,13 +30,13 @@ use crate::transport::DialError;
 use crate::transport::Transport;
 use connpool_core::{Lending, Manager};
 
-/// Default [`keep_alive_interval`](Http2Manager::keep_alive_interval): a
+/// Default [`http2_keep_alive_interval`](Http2Manager::http2_keep_alive_interval): a
 /// PING after 30 s without traffic from the server. Finds a silently dead
 /// server within 40 s (with the timeout), three times faster than kernel
 /// TCP keepalive's default 90 s, for one 17-byte frame each way per half
 /// minute of silence; below common NAT and load-balancer idle limits (≥ 60 s).
 pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// Default [`keep_alive_timeout`](Http2Manager::keep_alive_timeout): 10 s
+/// Default [`http2_keep_alive_timeout`](Http2Manager::http2_keep_alive_timeout): 10 s
 /// for the PING's ACK. Generous next to any sane round trip, yet a dead
 /// server is declared dead within interval + timeout = 40 s.
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -51,15 +51,15 @@ pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 /// | setting | default | why |
 /// |---|---|---|
 /// | [`with_tcp`](Http2Manager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small frames go out at once; a vanished peer is found even with HTTP/2 keepalive off |
-/// | [`keep_alive_interval`](Http2Manager::keep_alive_interval) | 30 s ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | hyper's PING is the only liveness probe HTTP/2 has here; 30 s finds a dead server 3× sooner than kernel keepalive |
-/// | [`keep_alive_timeout`](Http2Manager::keep_alive_timeout) | 10 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | far above a round trip; dead within 40 s |
-/// | [`keep_alive_while_idle`](Http2Manager::keep_alive_while_idle) | on | the manager's `ping` is no round trip, so idle pooled connections are only probed by these PINGs (turn off, or raise the interval to ≥ 5 min, against gRPC servers) |
+/// | [`http2_keep_alive_interval`](Http2Manager::http2_keep_alive_interval) | 30 s ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | hyper's PING is the only liveness probe HTTP/2 has here; 30 s finds a dead server 3× sooner than kernel keepalive |
+/// | [`http2_keep_alive_timeout`](Http2Manager::http2_keep_alive_timeout) | 10 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | far above a round trip; dead within 40 s |
+/// | [`http2_keep_alive_while_idle`](Http2Manager::http2_keep_alive_while_idle) | on | the manager's `ping` is no round trip, so idle pooled connections are only probed by these PINGs (turn off, or raise the interval to ≥ 5 min, against gRPC servers) |
 /// | [`settings_timeout`](Http2Manager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 pub struct Http2Manager<B = Full<Bytes>> {
     transport: Transport,
-    keep_alive_interval: Option<Duration>,
-    keep_alive_timeout: Duration,
-    keep_alive_while_idle: bool,
+    http2_keep_alive_interval: Option<Duration>,
+    http2_keep_alive_timeout: Duration,
+    http2_keep_alive_while_idle: bool,
     settings_timeout: Duration,
     body: PhantomData<fn() -> B>,
 }
@@ -68,9 +68,9 @@ impl<B> Clone for Http2Manager<B> {
     fn clone(&self) -> Self {
         Self {
             transport: self.transport.clone(),
-            keep_alive_interval: self.keep_alive_interval,
-            keep_alive_timeout: self.keep_alive_timeout,
-            keep_alive_while_idle: self.keep_alive_while_idle,
+            http2_keep_alive_interval: self.http2_keep_alive_interval,
+            http2_keep_alive_timeout: self.http2_keep_alive_timeout,
+            http2_keep_alive_while_idle: self.http2_keep_alive_while_idle,
             settings_timeout: self.settings_timeout,
             body: PhantomData,
         }
@@ -81,9 +81,12 @@ impl<B> fmt::Debug for Http2Manager<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http2Manager")
             .field("tcp", self.tcp())
-            .field("keep_alive_interval", &self.keep_alive_interval)
-            .field("keep_alive_timeout", &self.keep_alive_timeout)
-            .field("keep_alive_while_idle", &self.keep_alive_while_idle)
+            .field("http2_keep_alive_interval", &self.http2_keep_alive_interval)
+            .field("http2_keep_alive_timeout", &self.http2_keep_alive_timeout)
+            .field(
+                "http2_keep_alive_while_idle",
+                &self.http2_keep_alive_while_idle,
+            )
             .field("settings_timeout", &self.settings_timeout)
             .field("tls", &self.is_tls())
             .finish()
@@ -97,9 +100,9 @@ impl Http2Manager<Full<Bytes>> {
     pub fn new() -> Self {
         Self {
             transport: Transport::default(),
-            keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
-            keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
-            keep_alive_while_idle: true,
+            http2_keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
+            http2_keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+            http2_keep_alive_while_idle: true,
             settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
             body: PhantomData,
         }
@@ -117,9 +120,9 @@ impl<B> Http2Manager<B> {
     pub fn with_body<C>(self) -> Http2Manager<C> {
         Http2Manager {
             transport: self.transport,
-            keep_alive_interval: self.keep_alive_interval,
-            keep_alive_timeout: self.keep_alive_timeout,
-            keep_alive_while_idle: self.keep_alive_while_idle,
+            http2_keep_alive_interval: self.http2_keep_alive_interval,
+            http2_keep_alive_timeout: self.http2_keep_alive_timeout,
+            http2_keep_alive_while_idle: self.http2_keep_alive_while_idle,
             settings_timeout: self.settings_timeout,
             body: PhantomData,
         }
@@ -153,22 +156,22 @@ impl<B> Http2Manager<B> {
 
     /// Interval of hyper's keepalive PINGs (sent after this long without
     /// traffic from the server); `None` turns them off. Default 30 s.
-    pub fn keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
-        self.keep_alive_interval = interval.into();
+    pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.http2_keep_alive_interval = interval.into();
         self
     }
 
     /// How long a keepalive PING waits for its ACK before hyper closes the
     /// connection. Default 10 s.
-    pub fn keep_alive_timeout(mut self, timeout: Duration) -> Self {
-        self.keep_alive_timeout = timeout;
+    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.http2_keep_alive_timeout = timeout;
         self
     }
 
     /// Whether keepalive PINGs are also sent while no request is in flight
     /// (a connection idle in the pool). Default on.
-    pub fn keep_alive_while_idle(mut self, on: bool) -> Self {
-        self.keep_alive_while_idle = on;
+    pub fn http2_keep_alive_while_idle(mut self, on: bool) -> Self {
+        self.http2_keep_alive_while_idle = on;
         self
     }
 
@@ -210,9 +213,9 @@ where
         let mut builder = H2Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
-            .keep_alive_interval(self.keep_alive_interval)
-            .keep_alive_timeout(self.keep_alive_timeout)
-            .keep_alive_while_idle(self.keep_alive_while_idle);
+            .keep_alive_interval(self.http2_keep_alive_interval)
+            .keep_alive_timeout(self.http2_keep_alive_timeout)
+            .keep_alive_while_idle(self.http2_keep_alive_while_idle);
         let (send, driver) = builder
             .handshake(TokioIo::new(watcher))
             .await

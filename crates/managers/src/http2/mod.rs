@@ -23,11 +23,11 @@
 //!
 //! hyper does not let a client send a PING of its own, so
 //! [`Manager::ping`] cannot do a round trip. Liveness comes from hyper's
-//! keepalive instead: every [`keep_alive_interval`](Http2Manager::keep_alive_interval)
+//! keepalive instead: every [`http2_keep_alive_interval`](Http2Manager::http2_keep_alive_interval)
 //! without traffic from the server, it sends a PING, and if no ACK arrives
-//! within [`keep_alive_timeout`](Http2Manager::keep_alive_timeout) it closes
+//! within [`http2_keep_alive_timeout`](Http2Manager::http2_keep_alive_timeout) it closes
 //! the connection, which `is_broken` (and so `ping`) then reports. With
-//! [`keep_alive_while_idle`](Http2Manager::keep_alive_while_idle) on (the
+//! [`http2_keep_alive_while_idle`](Http2Manager::http2_keep_alive_while_idle) on (the
 //! default here) that also covers connections idle in the pool, so a
 //! server that vanished without a FIN is found within interval + timeout.
 //!
@@ -77,6 +77,7 @@ mod conn;
 mod error;
 mod manager;
 
+pub use crate::h2_frames::FrameState;
 pub use conn::Http2Conn;
 pub use error::Http2Error;
 pub use manager::{

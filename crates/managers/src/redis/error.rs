@@ -1,4 +1,4 @@
-//! [`RedisConnError`]: why a Redis dial, ping or reset failed.
+//! [`RedisError`]: why a Redis dial, ping or reset failed.
 
 use std::fmt;
 use std::io;
@@ -6,10 +6,12 @@ use std::io;
 /// Why a [`RedisManager`](super::RedisManager) dial, ping or reset failed,
 /// or why its URL was refused. Its message says all (what failed, where,
 /// and the cause, once), so its [`source`](std::error::Error::source) is
-/// `None`. No password is ever in it.
+/// `None`. No password is ever in it. (redis-rs's own error is
+/// [`redis::RedisError`], re-exported as `managers::redis::redis::RedisError`;
+/// this one wraps it where the server answered.)
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum RedisConnError {
+pub enum RedisError {
     /// The URL was refused (not `redis://` or `rediss://`, a Unix socket,
     /// `rediss` without the `tls` feature, certificate checks turned off).
     Url(String),
@@ -34,27 +36,25 @@ pub enum RedisConnError {
     },
 }
 
-impl RedisConnError {
+impl RedisError {
     /// The driver's error, if the failure came from redis-rs.
     pub fn redis_error(&self) -> Option<&redis::RedisError> {
         match self {
-            RedisConnError::Setup { error, .. } | RedisConnError::Command { error, .. } => {
-                Some(error)
-            }
-            RedisConnError::Url(_) | RedisConnError::Connect(_) => None,
+            RedisError::Setup { error, .. } | RedisError::Command { error, .. } => Some(error),
+            RedisError::Url(_) | RedisError::Connect(_) => None,
         }
     }
 }
 
-impl fmt::Display for RedisConnError {
+impl fmt::Display for RedisError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            RedisConnError::Url(why) => write!(f, "invalid Redis URL: {why}"),
-            RedisConnError::Connect(e) => e.fmt(f),
-            RedisConnError::Setup { server, error } => {
+            RedisError::Url(why) => write!(f, "invalid Redis URL: {why}"),
+            RedisError::Connect(e) => e.fmt(f),
+            RedisError::Setup { server, error } => {
                 write!(f, "setting up the connection to {server} failed: {error}")
             }
-            RedisConnError::Command {
+            RedisError::Command {
                 server,
                 command,
                 error,
@@ -63,4 +63,4 @@ impl fmt::Display for RedisConnError {
     }
 }
 
-impl std::error::Error for RedisConnError {}
+impl std::error::Error for RedisError {}

@@ -14,7 +14,7 @@ use redis::{
 };
 
 use super::conn::{Health, RedisConn, Watched};
-use super::error::RedisConnError;
+use super::error::RedisError;
 use super::key::{RedisKey, RedisLending};
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
@@ -68,37 +68,37 @@ impl fmt::Debug for RedisManager {
 }
 
 impl FromStr for RedisManager {
-    type Err = RedisConnError;
+    type Err = RedisError;
 
     /// Parses `redis://[user[:password]@]host[:port][/db][?protocol=resp3]`,
     /// or `rediss://…` (TLS, with the `tls` feature: Mozilla's roots,
     /// certificate and host name verified; [`tls`](RedisManager::tls)
     /// gives other roots).
-    fn from_str(url: &str) -> Result<Self, RedisConnError> {
+    fn from_str(url: &str) -> Result<Self, RedisError> {
         Self::from_url(url)
     }
 }
 
 impl RedisManager {
     /// A manager for `url` (see [`FromStr`](#impl-FromStr-for-RedisManager)).
-    pub fn from_url(url: &str) -> Result<Self, RedisConnError> {
+    pub fn from_url(url: &str) -> Result<Self, RedisError> {
         let (plain, tls) = match split_scheme(url) {
             Some(("rediss", rest)) => (format!("redis://{rest}"), true),
             Some(("redis", _)) => (url.to_owned(), false),
             _ => {
-                return Err(RedisConnError::Url(
+                return Err(RedisError::Url(
                     "the scheme must be redis:// or rediss://".into(),
                 ));
             }
         };
         if tls && plain.contains('#') {
-            return Err(RedisConnError::Url(
+            return Err(RedisError::Url(
                 "rediss:// takes no fragment (certificate checks cannot be turned off)".into(),
             ));
         }
         let mut transport = Transport::default();
         if tls && !transport.set_default_tls(&[]) {
-            return Err(RedisConnError::Url(
+            return Err(RedisError::Url(
                 "rediss:// needs connpool's `tls` feature".into(),
             ));
         }
@@ -106,9 +106,9 @@ impl RedisManager {
         let info = plain
             .as_str()
             .into_connection_info()
-            .map_err(|e| RedisConnError::Url(e.to_string()))?;
+            .map_err(|e| RedisError::Url(e.to_string()))?;
         let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
-            return Err(RedisConnError::Url("a TCP address is needed".into()));
+            return Err(RedisError::Url("a TCP address is needed".into()));
         };
         let redis = info.redis_settings().clone();
         let key = RedisKey {
@@ -261,7 +261,7 @@ fn split_scheme(url: &str) -> Option<(&'static str, &str)> {
 impl Manager for RedisManager {
     type Key = RedisKey;
     type Connection = RedisConn;
-    type Error = RedisConnError;
+    type Error = RedisError;
 
     /// The key's `Display` form (`host:port/db`, the user and the lending
     /// when not the defaults).
@@ -269,14 +269,14 @@ impl Manager for RedisManager {
         key.to_string()
     }
 
-    async fn connect(&self, key: &RedisKey) -> Result<RedisConn, RedisConnError> {
+    async fn connect(&self, key: &RedisKey) -> Result<RedisConn, RedisError> {
         let server = key.server();
         let dest = Destination::from((key.host.as_str(), key.port));
         let io = self
             .transport
             .dial(&dest, self.transport.is_tls())
             .await
-            .map_err(|e| RedisConnError::Connect(e.into_io()))?
+            .map_err(|e| RedisError::Connect(e.into_io()))?
             .stream;
         let health = Health::new(server.clone());
         let io = Watched {
@@ -287,7 +287,7 @@ impl Manager for RedisManager {
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
         let (inner, driver) = MultiplexedConnection::new_with_config(&info, io, config)
             .await
-            .map_err(|error| RedisConnError::Setup {
+            .map_err(|error| RedisError::Setup {
                 server: server.clone(),
                 error,
             })?;
@@ -310,11 +310,11 @@ impl Manager for RedisManager {
         ))
     }
 
-    async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+    async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
         redis::cmd("PING")
             .query_async::<()>(conn)
             .await
-            .map_err(|error| RedisConnError::Command {
+            .map_err(|error| RedisError::Command {
                 server: conn.server().to_owned(),
                 command: "PING",
                 error,
@@ -344,7 +344,7 @@ impl Manager for RedisManager {
 
     /// Only connections lent exclusively come here (the pool recycles no
     /// shared one).
-    async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+    async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
         conn.set_response_timeout(conn.response_timeout);
         let Some(reset) = conn.reset.clone() else {
             conn.changed = false;
@@ -353,7 +353,7 @@ impl Manager for RedisManager {
         reset
             .query_async::<()>(conn)
             .await
-            .map_err(|error| RedisConnError::Command {
+            .map_err(|error| RedisError::Command {
                 server: conn.server().to_owned(),
                 command: "RESET",
                 error,
@@ -383,13 +383,13 @@ impl SingleServer {
 impl Manager for SingleServer {
     type Key = ();
     type Connection = RedisConn;
-    type Error = RedisConnError;
+    type Error = RedisError;
 
-    async fn connect(&self, _: &()) -> Result<RedisConn, RedisConnError> {
+    async fn connect(&self, _: &()) -> Result<RedisConn, RedisError> {
         self.manager.connect(&self.manager.key).await
     }
 
-    async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+    async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
         self.manager.ping(conn).await
     }
 
@@ -409,7 +409,7 @@ impl Manager for SingleServer {
         self.manager.needs_recycle(conn)
     }
 
-    async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisConnError> {
+    async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
         self.manager.recycle(conn).await
     }
 }

@@ -140,6 +140,6 @@ mod manager;
 /// (`use connpool::managers::redis::redis::AsyncCommands`).
 pub use ::redis;
 pub use conn::RedisConn;
-pub use error::RedisConnError;
+pub use error::RedisError;
 pub use key::{RedisKey, RedisLending};
 pub use manager::{DEFAULT_RESPONSE_TIMEOUT, RedisManager, SingleServer};

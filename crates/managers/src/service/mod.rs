@@ -3,7 +3,7 @@
 //! [`grpc`](super::grpc) manager), the transport for tonic generated
 //! clients and for plain HTTP/2 requests; with the `http1` feature, also
 //! HTTP/1.1 (`managers::http1`'s `Http1Manager`, or its `AutoManager` for
-//! both versions). [`Http2Service`] is the same type.
+//! both versions). [`HttpService`] is the same type.
 //!
 //! [`HttpService`] checks out a shared handle for each request (the pool's
 //! FIFO wait, checkout deadline and backoff apply as for
@@ -207,9 +207,6 @@ pub struct HttpService<M: HttpManager> {
     retries: Arc<AtomicU64>,
     timeout: Option<Duration>,
 }
-
-/// [`HttpService`], named for pools of HTTP/2 connections: the same type.
-pub type Http2Service<M> = HttpService<M>;
 
 impl<M: HttpManager> Clone for HttpService<M> {
     fn clone(&self) -> Self {

@@ -20,7 +20,7 @@ use connpool_core::Manager;
 /// | setting | default | why |
 /// |---|---|---|
 /// | [`nodelay`](TcpManager::nodelay) | on | small request/response messages are not held back by Nagle |
-/// | [`keepalive`](TcpManager::keepalive) | 60 s / 10 s / 3 ([`TcpKeepaliveConfig`]), and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
+/// | [`tcp_keepalive`](TcpManager::tcp_keepalive) | 60 s / 10 s / 3 ([`TcpKeepaliveConfig`]), and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
 /// | [`with_ping`](TcpManager::with_ping) | [`NoPing`] | the protocol is unknown; pass a [`LinePing`](super::LinePing) or your [`Ping`] |
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
 ///
@@ -99,7 +99,7 @@ impl<P: Ping> TcpManager<P> {
 
     /// Kernel TCP keepalive of new connections; `None` leaves `SO_KEEPALIVE`
     /// off. Default [`TcpKeepaliveConfig::default`] (60 s / 10 s / 3).
-    pub fn keepalive(mut self, keepalive: impl Into<Option<TcpKeepaliveConfig>>) -> Self {
+    pub fn tcp_keepalive(mut self, keepalive: impl Into<Option<TcpKeepaliveConfig>>) -> Self {
         self.keepalive = keepalive.into();
         self
     }
@@ -128,7 +128,7 @@ impl<P: Ping> TcpManager<P> {
     }
 
     /// The kernel keepalive settings, if on.
-    pub fn keepalive_config(&self) -> Option<TcpKeepaliveConfig> {
+    pub fn tcp_keepalive_config(&self) -> Option<TcpKeepaliveConfig> {
         self.keepalive
     }
 

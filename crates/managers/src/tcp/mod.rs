@@ -39,7 +39,7 @@
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let manager = TcpManager::new()
-//!     .keepalive(TcpKeepaliveConfig {
+//!     .tcp_keepalive(TcpKeepaliveConfig {
 //!         time: Duration::from_secs(30),
 //!         interval: Duration::from_secs(5),
 //!         retries: 4,

@@ -47,7 +47,7 @@ const READ_BUFFER_SIZE: usize = 8 * 1024;
 /// | [`heartbeat`](WsManager::heartbeat) | [`PingFrame`]: a Ping frame, whose Pong must come back |
 /// | [`heartbeat_while_lent`](WsManager::heartbeat_while_lent) | every 30 s of silence while a borrower reads; 3 unanswered end its stream |
 /// | [`tls`](WsManager::tls) (`wss`) | [`TlsConfig::webpki_roots`] (Mozilla's roots), ALPN `http/1.1` |
-/// | [`tcp`](WsManager::tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 |
+/// | [`with_tcp`](WsManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 |
 /// | [`config`](WsManager::config) | tungstenite's `WebSocketConfig::default()` (64 MiB messages), with an 8 KiB read buffer |
 ///
 /// Clones share the count of [`unsolicited_messages`](WsManager::unsolicited_messages).
@@ -135,7 +135,7 @@ impl WsManager {
     }
 
     /// The TCP dial's socket setup (its ping is not used).
-    pub fn tcp(mut self, tcp: TcpManager) -> Self {
+    pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
         self.transport.set_tcp(tcp);
         self
     }
