@@ -71,8 +71,9 @@ use std::time::{Duration, Instant};
 
 use bb8_postgres::PostgresConnectionManager;
 use clap::Parser;
+use connpool::Single;
 use connpool::managers::postgres::{
-    PostgresManager, RecyclingMethod, SharedPgConnection, SharedPostgres, SingleDatabase,
+    PostgresManager, RecyclingMethod, SharedPgConnection, SharedPostgres,
 };
 use futures_util::future::try_join_all;
 use tokio_postgres::types::ToSql;
@@ -187,8 +188,8 @@ impl Kind {
 }
 
 enum Db {
-    Connpool(connpool::Pool<SingleDatabase>),
-    Shared(connpool::Pool<SharedPostgres<SingleDatabase>>),
+    Connpool(connpool::Pool<Single<PostgresManager>>),
+    Shared(connpool::Pool<Single<SharedPostgres>>),
     Deadpool(deadpool_postgres::Pool),
     Bb8(bb8::Pool<PostgresConnectionManager<NoTls>>),
     Sqlx(sqlx::PgPool),
@@ -212,9 +213,9 @@ impl Db {
                 )
             }
             Kind::ConnpoolShared => {
-                let manager = PostgresManager::new(config.clone()).single();
+                let manager = PostgresManager::new(config.clone());
                 Db::Shared(
-                    connpool::Pool::builder(manager.shared(SHARED_BORROWERS))
+                    connpool::Pool::builder(manager.shared(SHARED_BORROWERS).single())
                         .max_open(size)
                         .build()
                         .await?,

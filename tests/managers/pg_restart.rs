@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::managers::postgres::{PgConnection, PgError, PostgresManager, SingleDatabase};
+use connpool::Single;
+use connpool::managers::postgres::{PgConnection, PgError, PostgresManager};
 use connpool::{Backoff, HealthCheck, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use tokio::time::{Instant, timeout};
@@ -58,7 +59,7 @@ struct Dial {
 
 /// The PostgreSQL manager, recording every dial.
 struct Counting {
-    inner: SingleDatabase,
+    inner: Single<PostgresManager>,
     dials: Mutex<Vec<Dial>>,
 }
 

@@ -10,7 +10,8 @@
 //! under `Fast` all of it is (so the checks can fail).
 //! Server as in `postgres`; `CI=true` makes a missing server fail.
 
-use connpool::managers::postgres::{PgConnection, PgError, RecyclingMethod, SingleDatabase};
+use connpool::Single;
+use connpool::managers::postgres::{PgConnection, PgError, PostgresManager, RecyclingMethod};
 use connpool::{HookFuture, Pool};
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -100,7 +101,7 @@ const KINDS: &[(&str, Plant, &str)] = &[
     ),
 ];
 
-async fn pool(pg: &PgServer, method: RecyclingMethod) -> Pool<SingleDatabase> {
+async fn pool(pg: &PgServer, method: RecyclingMethod) -> Pool<Single<PostgresManager>> {
     let manager = manager(pg, &unique("session")).with_recycling(method);
     Pool::builder(manager.single())
         .max_open(1)

@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use connpool::managers::postgres::{PgError, SharedPgConnection, SharedPostgres, SingleDatabase};
+use connpool::Single;
+use connpool::managers::postgres::{PgError, SharedPgConnection, SharedPostgres};
 use connpool::{CloseReason, Pool};
 use tokio::sync::Barrier;
 use tokio_postgres::Client;
@@ -19,7 +20,7 @@ use super::postgres::{bounded, manager, unique, wait_for};
 use crate::support;
 use crate::support::pg::PgServer;
 
-pub(crate) type Shared = Pool<SharedPostgres<SingleDatabase>>;
+pub(crate) type Shared = Pool<Single<SharedPostgres>>;
 
 /// The server process of a shared connection's session.
 pub(crate) async fn backend_pid(conn: &SharedPgConnection) -> Result<i32, PgError> {
@@ -43,7 +44,7 @@ async fn server_statements(conn: &SharedPgConnection) -> Vec<String> {
 /// A pool of at most `max_open` connections, each lent to up to 64
 /// borrowers, whose sessions carry `app` as their `application_name`.
 pub(crate) async fn shared_pool(pg: &PgServer, app: &str, max_open: usize) -> Shared {
-    Pool::builder(manager(pg, app).single().shared(64))
+    Pool::builder(manager(pg, app).shared(64).single())
         .max_open(max_open)
         .build()
         .await
@@ -72,10 +73,7 @@ pub(crate) fn borrowers<T, F, Fut>(
 ) -> (Arc<Barrier>, Vec<tokio::task::JoinHandle<T>>)
 where
     T: Send + 'static,
-    F: Fn(usize, connpool::Pooled<'static, SharedPostgres<SingleDatabase>>) -> Fut
-        + Clone
-        + Send
-        + 'static,
+    F: Fn(usize, connpool::Pooled<'static, Single<SharedPostgres>>) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = T> + Send,
 {
     let barrier = Arc::new(Barrier::new(n + 1));

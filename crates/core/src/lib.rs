@@ -15,6 +15,7 @@
 //! | `builder` | the settings, their defaults and their validation |
 //! | `config` | the validated configuration, the defaults, sizing advice |
 //! | `pool` | the public pool: get, state |
+//! | `single` | [`Single`], a keyed manager as a manager of one key |
 //! | `quiet` | waiting for a quiet pool: settled, close |
 //! | `limits` | [`Limits`], the caps, and the rules that keep them consistent |
 //! | `control` | run-time control of a running pool: resize, closing keys on demand, `min_idle` per key |
@@ -62,6 +63,7 @@ mod pool;
 mod quiet;
 mod reports;
 mod settings;
+mod single;
 mod stats;
 mod store;
 mod sync;
@@ -80,4 +82,5 @@ pub use manager::{Lending, Manager};
 pub use policy::{Backoff, HealthCheck};
 pub use pool::Pool;
 pub use reports::Leak;
+pub use single::Single;
 pub use stats::{CloseReason, Counters, KeyState, PoolState};

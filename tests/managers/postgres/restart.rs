@@ -33,7 +33,7 @@ impl Outcomes {
 /// One get and one query, timed; the get must answer within the checkout
 /// deadline (+ 1 s slack).
 async fn timed_get(
-    pool: &Pool<connpool::managers::postgres::SingleDatabase>,
+    pool: &Pool<connpool::Single<connpool::managers::postgres::PostgresManager>>,
     out: &Mutex<Outcomes>,
 ) -> bool {
     const DEADLINE: Duration = Duration::from_secs(2);

@@ -3,9 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use connpool::Single;
 use connpool::async_trait;
 use connpool::managers::postgres::PgConnection;
-use connpool::managers::postgres::{PostgresManager, SingleDatabase};
+use connpool::managers::postgres::PostgresManager;
 
 use super::Target;
 use crate::support::pg::PgServer;
@@ -15,7 +16,7 @@ pub struct Postgres(pub Arc<PgServer>);
 
 #[async_trait]
 impl Target for Postgres {
-    type M = SingleDatabase;
+    type M = Single<PostgresManager>;
     type Key = ();
 
     fn name(&self) -> &'static str {
@@ -27,7 +28,7 @@ impl Target for Postgres {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    fn manager(&self, addr: SocketAddr) -> (SingleDatabase, ()) {
+    fn manager(&self, addr: SocketAddr) -> (Single<PostgresManager>, ()) {
         let base = self.0.config();
         // A new config: `host`/`port` on the server's would add a second
         // address after the server's own, not replace it.

@@ -31,24 +31,8 @@
 //! [`AsyncWrite`](tokio::io::AsyncWrite) (or, through
 //! `hyper_util::rt::TokioIo`, hyper's IO traits).
 //!
-//! ```
-//! use connpool::managers::h2_frames::FrameWatcher;
-//! use tokio::io::AsyncReadExt;
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> std::io::Result<()> {
-//! // A server's first frame: SETTINGS with MAX_CONCURRENT_STREAMS = 8.
-//! let settings: &[u8] = &[0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0x0, 0x3, 0, 0, 0, 8];
-//! let mut watched = FrameWatcher::new(settings);
-//! let state = watched.state();
-//! let mut bytes = Vec::new();
-//! watched.read_to_end(&mut bytes).await?; // what the client reads: unchanged
-//! assert_eq!(bytes, settings);
-//! assert_eq!(state.peer_max_concurrent_streams(), Some(8));
-//! assert!(state.settings_received() && state.is_closed() && !state.goaway_received());
-//! # Ok(())
-//! # }
-//! ```
+//! (The unit test `a_settings_frame_read_whole_is_learned_and_passed_through`
+//! shows it on a server's first frame.)
 
 mod parser;
 #[cfg(test)]

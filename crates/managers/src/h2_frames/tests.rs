@@ -270,3 +270,19 @@ async fn eof_error_and_drop_end_the_state_and_wake_waiters() {
     reader.await.unwrap();
     assert!(state.is_closed());
 }
+
+/// A server's first frame, `SETTINGS` with `MAX_CONCURRENT_STREAMS` = 8,
+/// reaches the client unchanged and is learned.
+#[tokio::test]
+async fn a_settings_frame_read_whole_is_learned_and_passed_through() {
+    use tokio::io::AsyncReadExt;
+
+    let settings: &[u8] = &[0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0x0, 0x3, 0, 0, 0, 8];
+    let mut watched = FrameWatcher::new(settings);
+    let state = watched.state();
+    let mut bytes = Vec::new();
+    watched.read_to_end(&mut bytes).await.unwrap();
+    assert_eq!(bytes, settings);
+    assert_eq!(state.peer_max_concurrent_streams(), Some(8));
+    assert!(state.settings_received() && state.is_closed() && !state.goaway_received());
+}

@@ -1,4 +1,4 @@
-//! [`PostgresManager`], the keyed manager, and [`SingleDatabase`], its form
+//! [`PostgresManager`], the keyed manager, and [`single`](PostgresManager::single), its form
 //! for one database.
 
 use std::str::FromStr;
@@ -16,7 +16,7 @@ use super::error::PgError;
 use super::key::PgKey;
 use super::recycling::RecyclingMethod;
 use super::session::Session;
-use connpool_core::Manager;
+use connpool_core::{Manager, Single};
 
 /// The host used when the base configuration names none (neither `host` nor
 /// `hostaddr`); tokio-postgres itself would refuse to connect.
@@ -174,10 +174,30 @@ impl<Tls> PostgresManager<Tls> {
         &self.base
     }
 
-    /// A pool manager for the base configuration's database alone, with
-    /// `Key = ()`.
-    pub fn single(self) -> SingleDatabase<Tls> {
-        SingleDatabase { manager: self }
+    /// This manager for the base configuration's database alone
+    /// ([`key()`](PostgresManager::key)), with `Key = ()`: pools made with
+    /// it use [`Pool::get`](connpool_core::Pool::get) and
+    /// [`Builder::initial`](connpool_core::Builder::initial).
+    ///
+    /// ```no_run
+    /// use connpool::Pool;
+    /// use connpool::managers::postgres::PostgresManager;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager = "postgresql://postgres@127.0.0.1/app".parse::<PostgresManager>()?;
+    /// let pool = Pool::builder(manager.single()).max_open(10).initial(2).build().await?;
+    /// let conn = pool.get().await?;
+    /// conn.execute("SELECT 1", &[]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn single(self) -> Single<Self>
+    where
+        Self: Manager<Key = PgKey>,
+    {
+        let key = self.key();
+        Single::new(self, key)
     }
 
     /// The configuration a connection of `key` is made with.
@@ -365,71 +385,4 @@ where
             tracing::debug!(?key, %error, "postgres connection ended with an error");
         }
     });
-}
-
-/// A [`PostgresManager`] for one database, with `Key = ()`: pools made with
-/// it use [`Pool::get`](connpool_core::Pool::get) and
-/// [`Builder::initial`](connpool_core::Builder::initial). Made by
-/// [`PostgresManager::single`]; connects to the base configuration's key.
-///
-/// ```no_run
-/// use connpool::Pool;
-/// use connpool::managers::postgres::PostgresManager;
-///
-/// # #[tokio::main]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let manager = "postgresql://postgres@127.0.0.1/app".parse::<PostgresManager>()?;
-/// let pool = Pool::builder(manager.single()).max_open(10).initial(2).build().await?;
-/// let conn = pool.get().await?;
-/// conn.execute("SELECT 1", &[]).await?;
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug, Clone)]
-pub struct SingleDatabase<Tls = NoTls> {
-    pub(super) manager: PostgresManager<Tls>,
-}
-
-impl<Tls> SingleDatabase<Tls> {
-    /// The keyed manager inside.
-    pub fn manager(&self) -> &PostgresManager<Tls> {
-        &self.manager
-    }
-}
-
-#[async_trait]
-impl<Tls> Manager for SingleDatabase<Tls>
-where
-    Tls: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
-    Tls::Stream: Send + 'static,
-    Tls::TlsConnect: Send,
-    <Tls::TlsConnect as TlsConnect<Socket>>::Future: Send,
-{
-    type Key = ();
-    type Connection = PgConnection;
-    type Error = PgError;
-
-    async fn connect(&self, _: &()) -> Result<PgConnection, PgError> {
-        self.manager.connect(&self.manager.key).await
-    }
-
-    async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
-        self.manager.ping(conn).await
-    }
-
-    fn is_broken(&self, conn: &mut PgConnection) -> bool {
-        self.manager.is_broken(conn)
-    }
-
-    fn recycles(&self) -> bool {
-        self.manager.recycles()
-    }
-
-    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
-        self.manager.needs_recycle(conn)
-    }
-
-    async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
-        self.manager.recycle(conn).await
-    }
 }

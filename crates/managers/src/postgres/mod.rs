@@ -8,7 +8,8 @@
 //! [`PgKey::with_dbname`] / [`PgKey::with_user`] derive the keys of other
 //! databases, so one pool serves several databases (or servers), each with
 //! its own `max_open_per_key` limit, idle list and dial backoff. For a pool
-//! of one database, [`SingleDatabase`] has `Key = ()` and works with
+//! of one database, [`PostgresManager::single`] makes a manager with
+//! `Key = ()` ([`Single`](connpool_core::Single)), for
 //! [`Pool::get`](connpool_core::Pool::get).
 //!
 //! Connections are made with [`NoTls`] unless a TLS connector is given to
@@ -102,7 +103,7 @@
 //! tokio-postgres pipelines the requests of concurrent callers on one
 //! `Client` (each is written at once, and the answers come back in order),
 //! so a connection can serve many borrowers at once.
-//! [`PostgresManager::shared`] (or [`SingleDatabase::shared`]) makes a
+//! [`PostgresManager::shared`] makes a
 //! manager, [`SharedPostgres`], whose connections are lent that way: up to
 //! `max_borrowers` borrowers at once each hold a [`SharedPgConnection`]
 //! handle to one connection, and the pool dials another only when every
@@ -149,7 +150,7 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let manager: PostgresManager = "host=127.0.0.1 user=postgres dbname=app".parse()?;
 //! // Stateless reads and writes: 4 connections, up to 32 borrowers each.
-//! let shared = Pool::builder(manager.clone().single().shared(32))
+//! let shared = Pool::builder(manager.clone().shared(32).single())
 //!     .max_open(4)
 //!     .build()
 //!     .await?;
@@ -189,7 +190,7 @@ mod transaction;
 pub use conn::{PgConnection, StatementCache};
 pub use error::PgError;
 pub use key::PgKey;
-pub use manager::{PostgresManager, SingleDatabase};
+pub use manager::PostgresManager;
 pub use recycling::{CLEAN_WITHOUT_DISCARD, RESET, RecyclingMethod};
 pub use shared::{SharedPgConnection, SharedPostgres, ToSharedStatement};
 pub use transaction::SharedTransaction;

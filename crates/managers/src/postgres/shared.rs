@@ -12,16 +12,18 @@ use tokio_postgres::{Row, SimpleQueryMessage, Statement, ToStatement};
 use super::classify::unshareable;
 use super::conn::{PgConnection, StatementCache};
 use super::error::{PgError, Refusal};
-use super::manager::{PostgresManager, SingleDatabase};
+use super::key::PgKey;
+use super::manager::PostgresManager;
 use super::recycling::RecyclingMethod;
 use super::transaction::SharedTransaction;
-use connpool_core::{Lending, Manager};
+use connpool_core::{Lending, Manager, Single};
 
-/// A [`PostgresManager`] (or [`SingleDatabase`]) whose connections are lent
+/// A [`PostgresManager`] whose connections are lent
 /// *shared*: up to [`max_borrowers`](SharedPostgres::max_borrowers)
 /// borrowers hold a handle to one connection at once, and tokio-postgres
 /// pipelines their statements on it. Made by [`PostgresManager::shared`]
-/// or [`SingleDatabase::shared`]; see the [module docs](super#shared-lending)
+/// ([`single`](SharedPostgres::single) for one database); see the
+/// [module docs](super#shared-lending)
 /// for which statements may be shared.
 ///
 /// It dials as the manager inside does (configuration, keys, TLS). A shared
@@ -67,16 +69,15 @@ impl<Tls> PostgresManager<Tls> {
     }
 }
 
-impl<Tls> SingleDatabase<Tls> {
-    /// This manager, its connections lent shared (see
-    /// [`PostgresManager::shared`]).
-    pub fn shared(self, max_borrowers: usize) -> SharedPostgres<Self> {
-        SharedPostgres {
-            inner: SingleDatabase {
-                manager: self.manager.with_recycling(RecyclingMethod::Fast),
-            },
-            max_borrowers,
-        }
+impl<Tls> SharedPostgres<PostgresManager<Tls>>
+where
+    Self: Manager<Key = PgKey>,
+{
+    /// This manager for the base configuration's database alone, with
+    /// `Key = ()` (see [`PostgresManager::single`]).
+    pub fn single(self) -> Single<Self> {
+        let key = self.inner.key();
+        Single::new(self, key)
     }
 }
 
@@ -345,7 +346,7 @@ impl SharedPgConnection {
     /// # #[tokio::main]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let manager: PostgresManager = "host=127.0.0.1 user=postgres dbname=app".parse()?;
-    /// let pool = Pool::builder(manager.single().shared(32)).build().await?;
+    /// let pool = Pool::builder(manager.shared(32).single()).build().await?;
     /// let mut conn = pool.get().await?;
     /// // Refused, and nothing sent: it would put every borrower's
     /// // statements in this transaction.

@@ -1,4 +1,4 @@
-//! [`RedisManager`], the keyed manager, and [`SingleServer`], its form for
+//! [`RedisManager`], the keyed manager, and [`single`](RedisManager::single), its form for
 //! one key.
 
 use std::collections::HashMap;
@@ -20,7 +20,7 @@ use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::transport::Transport;
-use connpool_core::{Lending, Manager};
+use connpool_core::{Lending, Manager, Single};
 
 /// Default [`response_timeout`](RedisManager::response_timeout): 500 ms,
 /// redis-rs's own default. Far above a command's round trip on a healthy
@@ -136,7 +136,7 @@ impl RedisManager {
     }
 
     /// How the connections of [`key`](RedisManager::key) (and so of a
-    /// [`SingleServer`] pool) are lent. Default
+    /// [`single`](RedisManager::single) pool) are lent. Default
     /// [`Shared`](RedisLending::Shared). A keyed pool can mix both: a key
     /// says its own ([`RedisKey::exclusive`]).
     pub fn with_lending(mut self, lending: RedisLending) -> Self {
@@ -206,8 +206,9 @@ impl RedisManager {
     }
 
     /// A pool manager for [`key`](RedisManager::key) alone, with `Key = ()`.
-    pub fn single(self) -> SingleServer {
-        SingleServer { manager: self }
+    pub fn single(self) -> Single<Self> {
+        let key = self.key.clone();
+        Single::new(self, key)
     }
 
     /// The setup redis-rs runs on a new connection of `key`.
@@ -360,56 +361,5 @@ impl Manager for RedisManager {
             })?;
         conn.changed = false;
         Ok(())
-    }
-}
-
-/// A [`RedisManager`] for one key, with `Key = ()`: pools made with it use
-/// [`Pool::get`](connpool_core::Pool::get). Made by [`RedisManager::single`];
-/// connects to the manager's [`key`](RedisManager::key), lent as the
-/// manager's [`with_lending`](RedisManager::with_lending) says.
-#[derive(Debug, Clone)]
-pub struct SingleServer {
-    manager: RedisManager,
-}
-
-impl SingleServer {
-    /// The keyed manager inside.
-    pub fn manager(&self) -> &RedisManager {
-        &self.manager
-    }
-}
-
-#[async_trait]
-impl Manager for SingleServer {
-    type Key = ();
-    type Connection = RedisConn;
-    type Error = RedisError;
-
-    async fn connect(&self, _: &()) -> Result<RedisConn, RedisError> {
-        self.manager.connect(&self.manager.key).await
-    }
-
-    async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
-        self.manager.ping(conn).await
-    }
-
-    fn is_broken(&self, conn: &mut RedisConn) -> bool {
-        self.manager.is_broken(conn)
-    }
-
-    fn lending(&self, conn: &RedisConn) -> Lending<RedisConn> {
-        Manager::lending(&self.manager, conn)
-    }
-
-    fn recycles(&self) -> bool {
-        self.manager.recycles()
-    }
-
-    fn needs_recycle(&self, conn: &mut RedisConn) -> bool {
-        self.manager.needs_recycle(conn)
-    }
-
-    async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
-        self.manager.recycle(conn).await
     }
 }

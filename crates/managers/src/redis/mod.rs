@@ -142,4 +142,4 @@ pub use ::redis;
 pub use conn::RedisConn;
 pub use error::RedisError;
 pub use key::{RedisKey, RedisLending};
-pub use manager::{DEFAULT_RESPONSE_TIMEOUT, RedisManager, SingleServer};
+pub use manager::{DEFAULT_RESPONSE_TIMEOUT, RedisManager};
