@@ -331,7 +331,6 @@ async fn a_half_read_body_is_never_lent_again() {
 async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
     use connpool::Pooled;
     use connpool::managers::http1::AutoManager;
-    use connpool::managers::service::HttpConnection;
 
     let server = Scripted::start(|_, _| Reply::Send(ok("", "ok"))).await;
     let pool = Pool::builder(AutoManager::new()).build().await.unwrap();
@@ -341,9 +340,9 @@ async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
     // A clone of an HTTP/1.1 connection (the pool makes none) carries
     // nothing: it fails, and the connection itself is untouched.
     let mut clone = (*conn).clone();
-    let e = clone.send(get("/")).await.unwrap_err();
+    let e = clone.send_request(get("/")).await.unwrap_err();
     assert!(e.is_canceled(), "{e}");
-    let response = conn.send(get("/")).await.unwrap();
+    let response = conn.send_request(get("/")).await.unwrap();
     assert_eq!(response.status(), 200);
 
     // h2c: an in-process hyper HTTP/2 server, spoken to with prior knowledge.
@@ -372,6 +371,6 @@ async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
         Pooled::is_shared(&conn),
         "an HTTP/2 connection is lent shared"
     );
-    let body = conn.send(get("/")).await.unwrap().into_body();
+    let body = conn.send_request(get("/")).await.unwrap().into_body();
     assert_eq!(body.collect().await.unwrap().to_bytes(), "h2c");
 }

@@ -13,7 +13,7 @@
 //! Call through [`GrpcService`] over the pool (an
 //! [`HttpService`](super::service::HttpService) whose failures are gRPC
 //! status codes: `UNAVAILABLE` for a failed dial, a backoff or a checkout
-//! timeout, as a tonic `Channel` gives them, see [`status_of`]): each call
+//! timeout, as a tonic `Channel` gives them): each call
 //! borrows a connection for as long as its response body is open, so the
 //! pool's counts are the calls in flight. A [`GrpcConn`]
 //! checked out by hand also gives a [`GrpcChannel`] to build a client on.
@@ -105,4 +105,4 @@ pub use manager::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT,
     DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
 };
-pub use status::{GrpcService, status_of};
+pub use status::GrpcService;

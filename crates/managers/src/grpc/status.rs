@@ -18,19 +18,9 @@ use crate::Origin;
 use crate::service::{BodyOf, HttpManager, HttpService, RequestTimeout, ServiceError};
 use connpool_core::{Error, Pool};
 
-/// The code of a call that failed through the pool (the message is the
-/// error's own `Display`, so it says what happened):
-///
-/// | failure | code | as a tonic `Channel` / grpc-go gives it |
-/// |---|---|---|
-/// | the dial failed ([`Error::Connect`]) | `UNAVAILABLE` | a failed connect |
-/// | the key backs off after failed dials ([`Error::Backoff`]) | `UNAVAILABLE` | grpc-go's transient failure |
-/// | no connection within the checkout deadline ([`Error::Timeout`]), too many waiters | `UNAVAILABLE` | waiting for a ready connection |
-/// | the pool is closed ([`Error::Closed`]) | `CANCELLED` | grpc-go's "the client connection is closing" |
-/// | the request failed on its connection (or on a reused one the server had closed, and was not sent again) | by HTTP/2 reset reason, as tonic maps it (`REFUSED_STREAM`: `UNAVAILABLE`, `CANCEL`: `CANCELLED`, `ENHANCE_YOUR_CALM`: `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY`: `PERMISSION_DENIED`, other reasons: `INTERNAL`); the connection closed or timed out under it: `UNAVAILABLE` | the same |
-/// | a request URI without an authority (a service routing by authority) | `INVALID_ARGUMENT` | |
-/// | the call's deadline passed (`grpc-timeout`, [`HttpService::timeout`]) | `DEADLINE_EXCEEDED` | grpc-go's (tonic's own timeout gives `CANCELLED`) |
-pub fn status_of<E: fmt::Display>(e: &ServiceError<E>) -> Status {
+/// The [`Status`] of a call that failed through the pool (see the table
+/// on [`GrpcService`]).
+pub(crate) fn status_of<E: fmt::Display>(e: &ServiceError<E>) -> Status {
     let code = match e {
         ServiceError::Pool(Error::Closed) => Code::Cancelled,
         ServiceError::Pool(_) => Code::Unavailable,
@@ -64,7 +54,7 @@ fn request_code(e: &hyper::Error) -> Code {
 }
 
 /// An [`HttpService`] whose calls fail with a [`tonic::Status`] carrying
-/// the gRPC code a tonic `Channel` would give (see [`status_of`]): the
+/// the gRPC code a tonic `Channel` would give (see *Failures* below): the
 /// transport to give a generated tonic client. Everything else is
 /// [`HttpService`]'s: a shared connection borrowed per call, held until
 /// the response body ends.
@@ -86,6 +76,21 @@ fn request_code(e: &hyper::Error) -> Code {
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Failures
+///
+/// A call that fails through the pool has the code a tonic `Channel` gives
+/// (the message is the error's own `Display`, so it says what happened):
+///
+/// | failure | code | as a tonic `Channel` / grpc-go gives it |
+/// |---|---|---|
+/// | the dial failed ([`Error::Connect`]) | `UNAVAILABLE` | a failed connect |
+/// | the key backs off after failed dials ([`Error::Backoff`]) | `UNAVAILABLE` | grpc-go's transient failure |
+/// | no connection within the checkout deadline ([`Error::Timeout`]), too many waiters | `UNAVAILABLE` | waiting for a ready connection |
+/// | the pool is closed ([`Error::Closed`]) | `CANCELLED` | grpc-go's "the client connection is closing" |
+/// | the request failed on its connection (or on a reused one the server had closed, and was not sent again) | by HTTP/2 reset reason, as tonic maps it (`REFUSED_STREAM`: `UNAVAILABLE`, `CANCEL`: `CANCELLED`, `ENHANCE_YOUR_CALM`: `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY`: `PERMISSION_DENIED`, other reasons: `INTERNAL`); the connection closed or timed out under it: `UNAVAILABLE` | the same |
+/// | a request URI without an authority (a service routing by authority) | `INVALID_ARGUMENT` | |
+/// | the call's deadline passed (`grpc-timeout`, [`HttpService::timeout`]) | `DEADLINE_EXCEEDED` | grpc-go's (tonic's own timeout gives `CANCELLED`) |
 pub struct GrpcService<M: HttpManager> {
     inner: HttpService<M>,
 }

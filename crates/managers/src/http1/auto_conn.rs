@@ -75,6 +75,16 @@ impl<B> AutoConn<B> {
     }
 }
 
+impl<B: RequestBody> AutoConn<B> {
+    /// Sends `request` in the version the server chose (through
+    /// [`HttpService`](crate::service::HttpService), a request that met a
+    /// closed connection is sent again; here it fails). A request whose
+    /// URI has no authority gets the connection's destination.
+    pub async fn send_request(&mut self, request: Request<B>) -> hyper::Result<Response<Incoming>> {
+        HttpConnection::send(self, request).await
+    }
+}
+
 /// A request on [`AutoConn::Unshared`] fails as one on a closed HTTP/1.1
 /// connection does (hyper's "canceled" error; hyper makes its errors only
 /// itself, so it comes from a connection that is gone before it began).

@@ -192,5 +192,5 @@ pub use error::PgError;
 pub use key::PgKey;
 pub use manager::PostgresManager;
 pub use recycling::{CLEAN_WITHOUT_DISCARD, RESET, RecyclingMethod};
-pub use shared::{SharedPgConnection, SharedPostgres, ToSharedStatement};
+pub use shared::{SharedPgConnection, SharedPostgres};
 pub use transaction::SharedTransaction;

@@ -193,7 +193,7 @@ impl Shared {
 /// What a [`SharedPgConnection`]'s methods run: SQL (`str`, `String`),
 /// read before it is sent, or a [`Statement`] prepared through the
 /// connection (whose SQL was read then). Implemented for those types
-/// only.
+/// only, and not nameable outside the crate (a bound, not an API).
 pub trait ToSharedStatement: ToStatement + Sync + sealed::Sealed {}
 
 impl ToSharedStatement for str {}

@@ -86,10 +86,10 @@
 //! [`Pool::get_for`]: connpool_core::Pool::get_for
 
 mod body;
+mod connection;
 mod error;
 mod retry;
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -99,73 +99,14 @@ use std::time::Duration;
 
 use http::uri::Scheme;
 use http::{Request, Response, Uri};
-use http_body::Body;
 use hyper::body::Incoming;
 
 pub use body::PooledBody;
+pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Unsent};
 pub use error::ServiceError;
 
 use super::Origin;
-use connpool_core::{Manager, Pool, Pooled};
-
-/// A request body hyper's HTTP/2 client can send (tonic's body and
-/// `http_body_util`'s bodies are ones).
-pub trait RequestBody:
-    Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + Unpin + 'static
-{
-}
-
-impl<B> RequestBody for B where
-    B: Body<Data: Send, Error: Into<Box<dyn StdError + Send + Sync>>> + Send + Unpin + 'static
-{
-}
-
-/// A pooled connection that sends HTTP requests: what [`HttpService`]
-/// needs of a manager's connections
-/// ([`Http2Conn`](super::http2::Http2Conn),
-/// [`GrpcConn`](super::grpc::GrpcConn)).
-pub trait HttpConnection: Send + Unpin + 'static {
-    /// The request body type.
-    type Body: RequestBody;
-
-    /// Sends `request`. A request whose URI has no authority gets the
-    /// connection's destination.
-    fn send(
-        &mut self,
-        request: Request<Self::Body>,
-    ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send;
-
-    /// Sends `request`; on failure, gives it back too if none of it was
-    /// written (so it can go to another connection whatever its method).
-    /// The default gives nothing back.
-    fn try_send(
-        &mut self,
-        request: Request<Self::Body>,
-    ) -> impl Future<Output = Result<Response<Incoming>, Unsent<Self::Body>>> + Send {
-        let sent = self.send(request);
-        async move { sent.await.map_err(|error| (error, None)) }
-    }
-
-    /// Whether no new request can go through this connection.
-    fn is_closed(&self) -> bool;
-
-    /// The body of the latest response was read to its end (an HTTP/1.1
-    /// connection can carry the next request only then). The default does
-    /// nothing.
-    fn body_finished(&mut self) {}
-}
-
-/// A request's error, and the request if none of it was written.
-pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
-
-/// A manager whose pool [`HttpService`] can call through: keyed by
-/// [`Origin`], with connections that send HTTP requests.
-pub trait HttpManager: Manager<Key = Origin, Connection: HttpConnection> {}
-
-impl<M> HttpManager for M where M: Manager<Key = Origin, Connection: HttpConnection> {}
-
-/// The request body of `M`'s connections.
-pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;
+use connpool_core::{Pool, Pooled};
 
 /// A request's own deadline, in its extensions: the call through
 /// [`HttpService`] fails with [`ServiceError::TimedOut`] if its response
