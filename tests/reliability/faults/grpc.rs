@@ -58,7 +58,6 @@ impl Target for Grpc {
 
     fn manager(&self, addr: SocketAddr) -> (GrpcManager, Origin) {
         let manager = GrpcManager::new()
-            .connect_timeout(CONNECT)
             .settings_timeout(CONNECT)
             .http2_keep_alive_interval(KEEP_ALIVE)
             .http2_keep_alive_timeout(KEEP_ALIVE);

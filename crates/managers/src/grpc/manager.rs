@@ -2,7 +2,6 @@
 //! their health, and lends them by the server's stream limit.
 
 use std::collections::HashMap;
-use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -31,9 +30,6 @@ pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(300);
 /// Default [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout): 20 s for
 /// the PING's ACK, gRPC's own default (`KEEPALIVE_TIMEOUT`).
 pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-/// Default [`connect_timeout`](GrpcManager::connect_timeout) of the TCP dial
-/// and HTTP/2 handshake: 10 s, like the pool's own default dial bound.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`settings_timeout`](GrpcManager::settings_timeout): 5 s for the
 /// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
 pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -54,14 +50,12 @@ const ENHANCE_YOUR_CALM: u32 = 0xb;
 /// | [`http2_keep_alive_interval`](GrpcManager::http2_keep_alive_interval) | 5 min ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
 /// | [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout) | 20 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | gRPC's default |
 /// | [`http2_keep_alive_while_idle`](GrpcManager::http2_keep_alive_while_idle) | off | servers refuse PINGs without active calls (`PermitWithoutStream: false`); idle connections get the pool's keepalive (a health `Check`) instead |
-/// | [`connect_timeout`](GrpcManager::connect_timeout) | 10 s ([`DEFAULT_CONNECT_TIMEOUT`]) | bounds the TCP dial, the handshake and the wait for `SETTINGS` |
 /// | [`settings_timeout`](GrpcManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 #[derive(Debug, Clone)]
 pub struct GrpcManager {
     http2: Http2Manager<tonic::body::Body>,
     service: String,
     check_on_connect: bool,
-    connect_timeout: Duration,
     /// The configured keepalive interval (`http2` holds it too).
     http2_keep_alive_interval: Option<Duration>,
     /// Per key, the keepalive interval after `too_many_pings` back-offs.
@@ -87,7 +81,6 @@ impl GrpcManager {
             http2,
             service: String::new(),
             check_on_connect: true,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             http2_keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
             backed_off: Arc::default(),
         }
@@ -177,12 +170,6 @@ impl GrpcManager {
         self
     }
 
-    /// Bound of the TCP dial and HTTP/2 handshake. Default 10 s.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
     /// How long a dial waits for the server's first `SETTINGS` frame.
     /// Default 5 s.
     pub fn settings_timeout(mut self, timeout: Duration) -> Self {
@@ -254,17 +241,9 @@ impl Manager for GrpcManager {
                 None => self.http2.connect(dest).await,
             }
         };
-        let conn = tokio::time::timeout(self.connect_timeout, dial)
-            .await
-            .map_err(|_| {
-                GrpcError::Connect(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!(
-                        "connecting to {dest}: no HTTP/2 connection within {:?}",
-                        self.connect_timeout
-                    ),
-                ))
-            })??;
+        // Bounded, with the health check below, by the pool's
+        // `connect_timeout`.
+        let conn = dial.await?;
         let conn = GrpcConn::new(conn, dest.clone());
         if self.check_on_connect {
             // A GOAWAY during the check: the check may still pass (the

@@ -102,7 +102,6 @@ mod status;
 pub use conn::{GrpcChannel, GrpcConn};
 pub use error::GrpcError;
 pub use manager::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT,
-    DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
+    DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
 };
 pub use status::GrpcService;
