@@ -30,7 +30,7 @@ const MS: Duration = Duration::from_millis(1);
 fn builder(manager: WsManager) -> connpool::Builder<WsManager> {
     Pool::builder(manager)
         .keepalive_interval(INTERVAL)
-        .keepalive_timeout(TIMEOUT)
+        .ping_timeout(TIMEOUT)
         .jitter(0.0)
         .idle_timeout(None)
         .max_lifetime(None)

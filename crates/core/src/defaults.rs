@@ -25,8 +25,6 @@ pub const HEALTH_CHECK: HealthCheck = HealthCheck::IfIdleFor(Duration::from_mill
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// `keepalive_interval`'s default.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// `keepalive_timeout`'s default.
-pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// `keepalive_max_missed`'s default, unless the manager has its own (see
 /// [`Manager::keepalive_max_missed`](crate::Manager::keepalive_max_missed)).
 pub const KEEPALIVE_MAX_MISSED: u32 = 1;

@@ -191,8 +191,8 @@ pub trait Manager: Send + Sync + 'static {
     /// nothing and succeeds. Used by the health check before lending and by
     /// background keepalive.
     ///
-    /// The pool drops this future at its timeout (`ping_timeout`,
-    /// `keepalive_timeout`) or when the getter waiting on it gives up. If
+    /// The pool drops this future at its timeout (`ping_timeout`) or when
+    /// the getter waiting on it gives up. If
     /// that can leave the connection mid-exchange (a ping written, its answer
     /// not read), make [`is_broken`](Manager::is_broken) report it: the pool
     /// asks after every failed or abandoned ping, and closes a broken

@@ -113,8 +113,9 @@ macro_rules! each_setting {
                 set(policy: HealthCheck) = policy;
                 get [];
 
-            /// Time limit of a health-check ping (also bounded by the getter's
-            /// checkout deadline). Non-zero.
+            /// Time limit of every ping: the health check before a connection is
+            /// lent (also bounded by the getter's checkout deadline) and the
+            /// background keepalive's (unanswered by then, it is missed). Non-zero.
             ping_timeout: Duration = crate::defaults::PING_TIMEOUT;
                 set(d: Duration) = d;
                 get [];
@@ -126,11 +127,6 @@ macro_rules! each_setting {
             /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
             keepalive_interval: Option<Duration> = Some(crate::defaults::KEEPALIVE_INTERVAL);
                 set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// Time limit of a keepalive ping: unanswered by then, it is missed. Non-zero.
-            keepalive_timeout: Duration = crate::defaults::KEEPALIVE_TIMEOUT;
-                set(d: Duration) = d;
                 get [];
 
             /// Keepalive pings missed in a row that declare a connection dead

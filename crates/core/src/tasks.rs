@@ -181,7 +181,7 @@ pub(crate) fn spawn_ping<M: Manager>(
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let manager = &inner.manager;
-        let timeout = inner.config.set.keepalive_timeout;
+        let timeout = inner.config.set.ping_timeout;
         tracing::trace!("keepalive ping");
         let ping = tokio::time::timeout(timeout, Caught(manager.ping(&mut conn.conn))).await;
         let ok = match ping {

@@ -14,7 +14,7 @@ use super::{echo_server, pinging, round_trip};
 
 // (4) A half-open peer (a black hole: no reply, no FIN, no RST) is declared
 // dead by the pool's background keepalive with the app-level ping, within
-// keepalive_interval + keepalive_timeout of going idle.
+// keepalive_interval + ping_timeout of going idle.
 #[tokio::test]
 async fn keepalive_declares_a_blackholed_peer_dead() {
     const INTERVAL: Duration = Duration::from_millis(200);
@@ -24,7 +24,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
     let dest = Destination::from(proxy.addr);
     let pool = Pool::builder(pinging())
         .keepalive_interval(INTERVAL)
-        .keepalive_timeout(TIMEOUT)
+        .ping_timeout(TIMEOUT)
         .jitter(0.0)
         .build()
         .await
@@ -42,7 +42,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
     let elapsed = idle_since.elapsed();
     println!(
         "blackholed peer declared dead {elapsed:?} after going idle \
-         (keepalive_interval {INTERVAL:?} + keepalive_timeout {TIMEOUT:?})"
+         (keepalive_interval {INTERVAL:?} + ping_timeout {TIMEOUT:?})"
     );
     // On a running clock the pool stamps a return with the coarse clock,
     // which may be one kernel tick (4 ms at 250 Hz, 10 ms at 100 Hz) behind:
@@ -72,7 +72,7 @@ async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
     let (server, dest) = echo_server().await;
     let pool = Pool::builder(pinging())
         .keepalive_interval(Duration::from_millis(100))
-        .keepalive_timeout(Duration::from_millis(100))
+        .ping_timeout(Duration::from_millis(100))
         .keepalive_max_missed(3)
         .jitter(0.0)
         .build()

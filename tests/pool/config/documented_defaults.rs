@@ -48,7 +48,6 @@ fn the_builder_docs_table_gives_each_default_s_value() {
         ("HEALTH_CHECK", format!("`IfIdleFor({})`", written(bypass))),
         ("PING_TIMEOUT", written(defaults::PING_TIMEOUT)),
         ("KEEPALIVE_INTERVAL", written(defaults::KEEPALIVE_INTERVAL)),
-        ("KEEPALIVE_TIMEOUT", written(defaults::KEEPALIVE_TIMEOUT)),
         (
             "BACKOFF_BASE",
             format!(
@@ -143,7 +142,6 @@ async fn documented_lifecycle_defaults() {
     );
     assert_eq!(defaults::PING_TIMEOUT, Duration::from_secs(5));
     assert_eq!(defaults::KEEPALIVE_INTERVAL, Duration::from_secs(30));
-    assert_eq!(defaults::KEEPALIVE_TIMEOUT, Duration::from_secs(10));
     assert_eq!(defaults::KEEPALIVE_MAX_MISSED, 1);
     assert_eq!(defaults::BACKOFF_BASE, Duration::from_millis(100));
     assert_eq!(defaults::BACKOFF_CAP, Duration::from_secs(5));
@@ -182,12 +180,6 @@ async fn documented_lifecycle_defaults() {
         "keepalive_interval"
     );
     assert_eq!(c.keepalive_interval(), Some(Duration::from_secs(30)));
-    assert_eq!(
-        c.keepalive_timeout(),
-        defaults::KEEPALIVE_TIMEOUT,
-        "keepalive_timeout"
-    );
-    assert_eq!(c.keepalive_timeout(), Duration::from_secs(10));
     assert_eq!(
         c.keepalive_max_missed(),
         defaults::KEEPALIVE_MAX_MISSED,

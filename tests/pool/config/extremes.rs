@@ -108,7 +108,6 @@ async fn every_duration_at_its_maximum_means_never() {
             .health_check(HealthCheck::Always)
             .ping_timeout(max)
             .keepalive_interval(max)
-            .keepalive_timeout(max)
             .leak_detection_threshold(max)
             .acquire_slow_threshold(max)
             .backoff(max, max)

@@ -237,15 +237,10 @@ refused!(
 );
 
 refused!(
-    keepalive_timeout_zero:
-    |b| b.keepalive_timeout(Duration::ZERO) => "keepalive_timeout", mentions ["greater than zero"]
-);
-
-refused!(
     /// Refused even with keepalive off (documented "Non-zero").
-    keepalive_timeout_zero_without_keepalive:
-    |b| b.keepalive_interval(None).keepalive_timeout(Duration::ZERO)
-        => "keepalive_timeout", mentions ["greater than zero"]
+    ping_timeout_zero_without_keepalive:
+    |b| b.keepalive_interval(None).health_check(HealthCheck::Never).ping_timeout(Duration::ZERO)
+        => "ping_timeout", mentions ["greater than zero"]
 );
 
 refused!(

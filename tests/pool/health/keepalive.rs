@@ -48,7 +48,7 @@ async fn keepalive_pings_a_live_idle_conn_every_interval_exactly() {
 async fn keepalive_does_not_reset_the_idle_timeout() {
     let (mock, pool) = U::pool(|b| {
         b.keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .idle_timeout(secs(25))
             .jitter(0.0)
             .initial(1)
@@ -67,7 +67,7 @@ async fn keepalive_does_not_reset_the_idle_timeout() {
 
 /// A muted idle connection is pinged at 10 s (and out of the idle list,
 /// counted in `pinging`, meanwhile) and closed at exactly 12 s
-/// (`keepalive_timeout`), as `Keepalive`.
+/// (`ping_timeout`), as `Keepalive`.
 #[tokio::test(start_paused = true)]
 async fn keepalive_closes_a_muted_conn_at_exactly_interval_plus_timeout() {
     let mock = U::new();
@@ -212,7 +212,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
     let (mock, pool) = U::pool(|b| {
         b.max_open(200)
             .keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .jitter(0.2)
     })
     .await;
@@ -259,7 +259,7 @@ async fn keepalive_jitter_spreads_the_first_pings() {
 async fn keepalive_jitter_is_drawn_for_every_interval() {
     let (mock, pool) = U::pool(|b| {
         b.keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .jitter(0.2)
             .initial(1)
     })
@@ -334,7 +334,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
     let (mock, pool) = U::pool(|b| {
         b.min_idle(1)
             .keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .jitter(0.0)
             .initial(1)
     })
@@ -368,7 +368,7 @@ async fn keepalive_replacement_waits_for_the_pings_verdict() {
     let (mock, pool) = U::pool(|b| {
         b.min_idle(1)
             .keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .jitter(0.0)
             .initial(1)
     })

@@ -1,7 +1,7 @@
 //! Connection health: the health check before lending (`HealthCheck::Never`,
 //! `Always`, `IfIdleFor(d)`, `ping_timeout`, the checkout deadline during a
 //! check, `is_broken` at checkout, no check on a hand-off) and background
-//! keepalive (`keepalive_interval`, `keepalive_timeout`,
+//! keepalive (`keepalive_interval`, `ping_timeout`,
 //! `keepalive_max_missed`, jitter, a connection out for a ping is not lent,
 //! a panicking ping, replacement below `min_idle`).
 //!
@@ -56,7 +56,7 @@ fn keepalive<Mg: Manager>(pool: &Pool<Mg>) -> (u64, u64) {
 async fn keepalive_pool(mock: &U, max_missed: u32, n: usize) -> Pool<U> {
     mock.core_pool(|b| {
         b.keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .keepalive_max_missed(max_missed)
             .jitter(0.0)
             .initial(n)

@@ -48,7 +48,7 @@ async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
             b.max_open(1)
                 .health_check(HealthCheck::Always)
                 .keepalive_interval(secs(10))
-                .keepalive_timeout(secs(2))
+                .ping_timeout(secs(2))
                 .jitter(0.0)
                 .initial(1)
         })
@@ -85,7 +85,7 @@ async fn at_the_cap_a_pinged_conn_that_missed_once_goes_to_the_waiter() {
     let (mock, pool) = U::pool(|b| {
         b.max_open(1)
             .keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .keepalive_max_missed(2)
             .jitter(0.0)
             .initial(1)
@@ -118,7 +118,7 @@ async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
     let (mock, pool) = U::pool(|b| {
         b.max_open(1)
             .keepalive_interval(secs(10))
-            .keepalive_timeout(secs(2))
+            .ping_timeout(secs(2))
             .jitter(0.0)
             .initial(1)
     })

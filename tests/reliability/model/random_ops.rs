@@ -39,7 +39,7 @@ fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
     if f.keepalive {
         b = b
             .keepalive_interval(Duration::from_secs(3))
-            .keepalive_timeout(Duration::from_secs(1));
+            .ping_timeout(Duration::from_secs(1));
     }
     if f.health_always {
         b = b.health_check(HealthCheck::Always);

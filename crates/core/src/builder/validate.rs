@@ -89,7 +89,6 @@ impl<M: Manager> Builder<M> {
             ("max_lifetime", self.set.max_lifetime),
             ("ping_timeout", Some(self.set.ping_timeout)),
             ("keepalive_interval", self.set.keepalive_interval),
-            ("keepalive_timeout", Some(self.set.keepalive_timeout)),
             (
                 "leak_detection_threshold",
                 self.set.leak_detection_threshold,

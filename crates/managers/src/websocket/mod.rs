@@ -59,7 +59,7 @@
 //!
 //! The pool's background keepalive calls [`Manager::ping`](connpool_core::Manager::ping)
 //! on connections idle for `keepalive_interval`, bounds each by
-//! `keepalive_timeout`, and closes a connection after
+//! `ping_timeout`, and closes a connection after
 //! `keepalive_max_missed` heartbeats in a row went unanswered (not
 //! before: a missed heartbeat leaves a connection that is otherwise fine
 //! idle, and its late reply is dropped when it comes). A connection that is
@@ -98,7 +98,7 @@
 //!     .subprotocols(&["v1.quotes"])?;
 //! let pool = Pool::builder(manager)
 //!     .keepalive_interval(Duration::from_secs(30))
-//!     .keepalive_timeout(Duration::from_secs(10))
+//!     .ping_timeout(Duration::from_secs(10))
 //!     // 3 missed heartbeats (the manager's default): a silent peer is
 //!     // closed within 3 × (30 + 10) s.
 //!     .idle_timeout(Duration::from_secs(600))
