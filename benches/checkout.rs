@@ -3,9 +3,7 @@
 //! The same get-then-drop loop for each: one pre-warmed connection per key,
 //! `k` cycling over the keys; the default config except the limits that let
 //! the pool hold one connection per key. The other pools are in `pools.rs`,
-//! naive dialing in `naive.rs`; figures in BENCHMARKS.md. With
-//! `CLOCK_THREAD` set in the environment, the pools read the clock
-//! thread's time (`Builder::clock_thread`).
+//! naive dialing in `naive.rs`; figures in BENCHMARKS.md.
 
 use std::hint::black_box;
 
@@ -23,11 +21,9 @@ fn checkout(c: &mut Criterion) {
     let mut group = c.benchmark_group("checkout_return");
     for keys in [1u32, 100, 10_000] {
         let pool = rt.block_on(async {
-            // `CLOCK_THREAD` set: the hot path reads the clock thread's time.
             let mut b = Pool::builder(Noop)
                 .max_open(keys as usize)
-                .max_open_per_key(1)
-                .clock_thread(std::env::var_os("CLOCK_THREAD").is_some());
+                .max_open_per_key(1);
             for k in 0..keys {
                 b = b.initial_for(k, 1);
             }

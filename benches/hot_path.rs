@@ -25,9 +25,6 @@
 //! whether the tasks share a worker (which makes those cells bimodal).
 //! It prints wall time per get+return, all threads together.
 //!
-//! With `CLOCK_THREAD` set in the environment, the pool reads the clock
-//! thread's time on its hot path (`Builder::clock_thread`).
-//!
 //! With `qp` among the arguments, the same loop runs on a `qp` pool
 //! instead (`Key = ()`'s shape: N, then `qp`, then T threads, one
 //! connection each): the lock-free pool the single-key path is measured
@@ -86,8 +83,7 @@ where
     let pool = rt.block_on(async {
         let mut builder = Pool::builder(manager)
             .max_open(keys.len() * per_key)
-            .max_open_per_key(per_key)
-            .clock_thread(std::env::var_os("CLOCK_THREAD").is_some());
+            .max_open_per_key(per_key);
         for k in keys {
             builder = builder.initial_for(k.clone(), per_key);
         }

@@ -87,11 +87,9 @@ struct Pools {
 impl Pools {
     fn build(rt: &Runtime, p: usize) -> Self {
         rt.block_on(async {
-            // `CLOCK_THREAD` set: the hot path reads the clock thread's time.
             let connpool = connpool::Pool::builder(UnitNoop)
                 .max_open(p)
                 .initial(p)
-                .clock_thread(std::env::var_os("CLOCK_THREAD").is_some())
                 .build()
                 .await
                 .unwrap();
@@ -99,7 +97,6 @@ impl Pools {
             let connpool_keyed = connpool::Pool::builder(Noop)
                 .max_open(p)
                 .initial_for(0, p)
-                .clock_thread(std::env::var_os("CLOCK_THREAD").is_some())
                 .build()
                 .await
                 .unwrap();

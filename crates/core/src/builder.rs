@@ -39,7 +39,6 @@ mod validate;
 /// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`](crate::defaults::BACKOFF_BASE), [`defaults::BACKOFF_CAP`](crate::defaults::BACKOFF_CAP)) | a down backend is not hammered; one transient failure costs a key at most 100 ms of fast failures, a recovered backend is used within 5 s |
 /// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING)) | MongoDB's `maxConnecting`: a burst on a cold key dials two at a time (each serving a waiter once up, returns serving the rest), no reconnect storm on a restarted backend |
 /// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`](crate::defaults::MAX_BORROWERS)) | gRPC's usual `MAX_CONCURRENT_STREAMS`: a multiplexed peer advertising no limit (or a huge one) still fans out over connections |
-/// | `clock_thread` | off | a library starts no thread unasked; the coarse clock is nearly as cheap |
 /// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
 /// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`](crate::defaults::ACQUIRE_SLOW_THRESHOLD)) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
 /// | `name` | `"connpool"` ([`defaults::NAME`](crate::defaults::NAME)) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |

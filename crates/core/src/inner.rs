@@ -95,7 +95,7 @@ impl<M: Manager> PoolInner<M> {
         hooks: Hooks<M>,
         maintenance: Arc<Notify>,
     ) -> Self {
-        let clock = Clock::detect(config.set.clock_thread);
+        let clock = Clock::detect();
         PoolInner {
             metrics: Metrics::new(&config),
             state: Lined(Mutex::new(State::new(&config))),

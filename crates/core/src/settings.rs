@@ -171,21 +171,6 @@ macro_rules! each_setting {
                 set(n: usize) = n;
                 get [];
 
-            /// Checkout and return read the time from a clock thread instead of
-            /// the kernel's coarse clock: one thread per process (`connpool-clock`,
-            /// started by the first reading of a pool that asked for it) publishes
-            /// the time every millisecond in an atomic while such pools are busy,
-            /// and parks after 100 ms without a reading. The gain is a few
-            /// nanoseconds per get + return (a vDSO call saved on each; see
-            /// `BENCHMARKS.md`), worth it only for pools serving millions of gets a
-            /// second; the cost is an OS thread that wakes a thousand times a second
-            /// while any such pool is busy. Off by default: the hot path then reads
-            /// `CLOCK_MONOTONIC_COARSE`. No effect under tokio's paused clock (the
-            /// pool follows it) or off Linux.
-            clock_thread: bool = false;
-                set(on: bool) = on;
-                get [];
-
             /// Leak detection (HikariCP's `leakDetectionThreshold`): a connection
             /// lent exclusively and held longer than `d` is reported once, at
             /// `warn`, with the call site of the [`get`](Pool::get) or
