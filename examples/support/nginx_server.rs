@@ -70,37 +70,49 @@ http {{
 "
         );
         std::fs::write(dir.path().join("nginx.conf"), config).expect("writing nginx.conf");
-        let child = Command::new(NGINX)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("starting nginx");
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let nginx = Nginx {
-            child,
+            child: spawn(dir.path()),
             addr,
             // Each `/status` request, the start-up's too, is a connection.
             status_calls: AtomicU64::new(0),
             _dir: dir,
         };
+        nginx.wait_up();
+        Some(nginx)
+    }
+
+    /// Kills nginx with `SIGKILL` (the kernel closes its sockets; nginx
+    /// says nothing). (The tests' only.)
+    #[allow(dead_code)]
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts a killed nginx again on its port, with its configuration,
+    /// and returns once it answers; its `accepted` count starts again
+    /// from 0. (The tests' only.)
+    #[allow(dead_code)]
+    pub fn restart(&mut self) {
+        self.child = spawn(self._dir.path());
+        self.status_calls.store(0, Ordering::Relaxed);
+        self.wait_up();
+    }
+
+    /// Returns once the status page answers (bounded: a broken config
+    /// fails).
+    fn wait_up(&self) {
         let start = Instant::now();
-        // Up when its status page answers (bounded: a broken config fails).
-        while nginx.try_accepted().is_none() {
+        while self.try_accepted().is_none() {
             assert!(
                 start.elapsed() < Duration::from_secs(10),
-                "nginx did not come up on {addr}: {}",
-                std::fs::read_to_string(nginx._dir.path().join("error.log")).unwrap_or_default()
+                "nginx did not come up on {}: {}",
+                self.addr,
+                std::fs::read_to_string(self._dir.path().join("error.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        Some(nginx)
     }
 
     /// Connections nginx accepted from clients other than these `/status`
@@ -122,6 +134,22 @@ http {{
         let accepts: u64 = counts.split_whitespace().next()?.parse().ok()?;
         Some(accepts - calls)
     }
+}
+
+/// nginx on the configuration in `dir`.
+fn spawn(dir: &Path) -> Child {
+    Command::new(NGINX)
+        .arg("-p")
+        .arg(dir)
+        .arg("-e")
+        .arg(dir.join("error.log"))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting nginx")
 }
 
 impl Drop for Nginx {

@@ -18,6 +18,7 @@ use crate::support::BOUND;
 mod calls;
 mod dials;
 mod keepalive;
+mod restart;
 mod shared_lending;
 
 async fn check(conn: &GrpcConn, service: &str) -> Result<Status, tonic::Status> {

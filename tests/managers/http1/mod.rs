@@ -23,6 +23,7 @@ use crate::support::closed_for;
 use crate::support::nginx::Nginx;
 use scripted::{Reply, Scripted, ok};
 
+mod restart;
 mod retry;
 pub(crate) mod scripted;
 
