@@ -21,6 +21,7 @@ mod destinations;
 mod is_broken;
 mod keepalive;
 mod pings;
+mod restart;
 #[cfg(any(
     target_os = "linux",
     target_os = "android",
