@@ -24,7 +24,8 @@
 //!
 //! The pools: connpool with its default ([`RecyclingMethod::Clean`]), with
 //! `Fast` (and, when asked for, `--pools connpool-always`, with `Always`:
-//! a session reset after every return), and lent shared
+//! a session reset after every return, and `--pools connpool-keyed`, the
+//! default through a keyed pool's `get_for` with one key), and lent shared
 //! ([`SharedPostgres`], up to 32 borrowers per connection, their
 //! statements pipelined), deadpool-postgres with its
 //! default (`Fast`), the reference, and a second deadpool-postgres pool
@@ -117,7 +118,7 @@ struct Args {
     #[arg(long, value_delimiter = ',', value_enum)]
     workloads: Vec<Workload>,
     /// The pools to run, comma-separated (default: all but
-    /// connpool-always; deadpool-postgres, the ratios' reference, always
+    /// connpool-always and connpool-keyed; deadpool-postgres, the ratios' reference, always
     /// runs).
     #[arg(long, value_delimiter = ',', value_enum)]
     pools: Vec<Kind>,
@@ -155,6 +156,7 @@ enum Kind {
     ConnpoolFast,
     ConnpoolAlways,
     ConnpoolShared,
+    ConnpoolKeyed,
     Deadpool,
     DeadpoolAgain,
     Bb8,
@@ -162,11 +164,12 @@ enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 8] = [
+    const ALL: [Kind; 9] = [
         Kind::Connpool,
         Kind::ConnpoolFast,
         Kind::ConnpoolAlways,
         Kind::ConnpoolShared,
+        Kind::ConnpoolKeyed,
         Kind::Deadpool,
         Kind::DeadpoolAgain,
         Kind::Bb8,
@@ -179,6 +182,7 @@ impl Kind {
             Kind::ConnpoolFast => "connpool Fast",
             Kind::ConnpoolAlways => "connpool Always",
             Kind::ConnpoolShared => "connpool shared",
+            Kind::ConnpoolKeyed => "connpool keyed (one key)",
             Kind::Deadpool => "deadpool-postgres (default: Fast)",
             Kind::DeadpoolAgain => "deadpool-postgres again (the noise)",
             Kind::Bb8 => "bb8-postgres",
@@ -190,6 +194,10 @@ impl Kind {
 enum Db {
     Connpool(connpool::Pool<Single<PostgresManager>>),
     Shared(connpool::Pool<Single<SharedPostgres>>),
+    Keyed(
+        connpool::Pool<PostgresManager>,
+        connpool::managers::postgres::PgKey,
+    ),
     Deadpool(deadpool_postgres::Pool),
     Bb8(bb8::Pool<PostgresConnectionManager<NoTls>>),
     Sqlx(sqlx::PgPool),
@@ -219,6 +227,17 @@ impl Db {
                         .max_open(size)
                         .build()
                         .await?,
+                )
+            }
+            Kind::ConnpoolKeyed => {
+                let manager = PostgresManager::new(config.clone());
+                let key = manager.key();
+                Db::Keyed(
+                    connpool::Pool::builder(manager)
+                        .max_open(size)
+                        .build()
+                        .await?,
+                    key,
                 )
             }
             Kind::Deadpool | Kind::DeadpoolAgain => {
@@ -255,6 +274,7 @@ impl Db {
         match self {
             Db::Connpool(pool) => pool.close().await,
             Db::Shared(pool) => pool.close().await,
+            Db::Keyed(pool, _) => pool.close().await,
             Db::Deadpool(pool) => pool.close(),
             Db::Bb8(pool) => drop(pool),
             Db::Sqlx(pool) => pool.close().await,
@@ -273,6 +293,11 @@ impl Db {
                 let conn = pool.get().await?;
                 let handle: &SharedPgConnection = &conn;
                 on_client(handle, workload, |sql| conn.prepare_cached(sql)).await
+            }
+            Db::Keyed(pool, key) => {
+                let conn = pool.get_for(key).await?;
+                let client: &Client = &conn;
+                on_client(client, workload, |sql| conn.prepare_cached(sql)).await
             }
             Db::Deadpool(pool) => {
                 let conn = pool.get().await?;
@@ -701,7 +726,8 @@ async fn main() -> Result<(), BoxError> {
             let mut cells: Vec<(Kind, Cell)> = Kind::ALL
                 .iter()
                 .filter(|&&k| {
-                    (args.pools.is_empty() && k != Kind::ConnpoolAlways)
+                    (args.pools.is_empty()
+                        && !matches!(k, Kind::ConnpoolAlways | Kind::ConnpoolKeyed))
                         || args.pools.contains(&k)
                         || k == Kind::Deadpool
                 })
