@@ -1,8 +1,7 @@
 //! The hot path alone, for instruction counts: N get-then-drop on one idle
 //! connection of a no-op manager, default config, current-thread runtime
 //! (or, given a second number K, cycling over K keys of one connection each,
-//! as `benches/checkout.rs` does; K = 0 is a pool whose key is `()`, which
-//! takes the single-key fast path).
+//! as `benches/checkout.rs` does; K = 0 is a pool whose key is `()`).
 //! No criterion (its own work would drown the count): run it under
 //! callgrind, which counts instructions repeatably whatever else the
 //! machine is doing, and divide by N.
@@ -27,7 +26,7 @@
 //!
 //! With `qp` among the arguments, the same loop runs on a `qp` pool
 //! instead (`Key = ()`'s shape: N, then `qp`, then T threads, one
-//! connection each): the lock-free pool the single-key path is measured
+//! connection each): the lock-free pool `Key = ()` is measured
 //! against, in the same harness (`... hot_path-* 100000 qp` under
 //! callgrind; `... 1000000 qp 2` for two threads).
 //!

@@ -6,7 +6,7 @@
 //! | pool | check on every checkout | other defaults kept |
 //! |---|---|---|
 //! | `connpool` | health policy `IfIdleFor(500 ms)`, `is_broken` | checkout deadline, idle timeout, lifetime, keepalive, backoff |
-//! | `connpool_keyed` | the same, through the keyed path (`get_for(&0)` on a `u32`-keyed pool: no single-key fast path) | the same |
+//! | `connpool_keyed` | the same, through a `u32`-keyed pool (`get_for(&0)`: the key hashed and looked up) | the same |
 //! | `bb8` | `test_on_check_out` (`is_valid`), `has_broken` | 30 s connection timeout, reaper |
 //! | `deadpool` | `recycle` | no timeouts (its default) |
 //! | `mobc` | `test_on_check_out` (`check`), `validate` on return | 30 s get timeout, cleaner |
@@ -69,8 +69,8 @@ const TASKS: [usize; 6] = [1, 4, 16, 64, 256, 1024];
 /// A runtime flavour: its name in the ids and how to build it.
 type Flavour = (&'static str, fn() -> Runtime);
 
-// connpool's managers: `UnitNoop` (`Key = ()`, the single-key path) and
-// `Noop` (keyed by `u32`: the keyed path, `get_for(&0)`); the other pools'
+// connpool's managers: `UnitNoop` (`Key = ()`) and `Noop` (keyed by
+// `u32`, `get_for(&0)`); the other pools'
 // is `PeerNoop`.
 
 /// The pools of one size, built and pre-filled on one runtime.

@@ -34,8 +34,7 @@ impl Manager for Noop {
     }
 }
 
-/// [`Noop`] with one key value (`()`), as a pool without keys has: the
-/// single-key fast path (connpool's one-place slot outside the lock) applies.
+/// [`Noop`] with one key value (`()`), as a pool without keys has.
 pub struct UnitNoop;
 
 #[async_trait]

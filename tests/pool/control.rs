@@ -359,10 +359,10 @@ async fn raising_min_idle_refills_every_key() {
     drop(lent);
 }
 
-/// A single-key pool (whose returns may rest on its fast path) shrinks
-/// the same way: the resting connections are parked, then shed.
+/// A single-key pool shrinks the same way: the returned connections are
+/// parked, then shed.
 #[tokio::test(start_paused = true)]
-async fn a_single_key_pool_shrinks_its_resting_connections_too() {
+async fn a_single_key_pool_shrinks_too() {
     let (_mock, pool) = Mock::<()>::pool(|b| b.max_open(3)).await;
     let (a, b, c) = (
         ok(pool.get().await),

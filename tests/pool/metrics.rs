@@ -191,10 +191,10 @@ async fn the_key_attribute_is_on_the_histograms_when_asked_for() {
     );
 }
 
-/// A single-key pool's fast path (checkout and return without a
-/// transition) keeps the gauges and records the use time too.
+/// A single-key pool's gets and returns keep the gauges and record the use
+/// time.
 #[tokio::test(start_paused = true)]
-async fn the_single_key_fast_path_keeps_the_gauges() {
+async fn a_single_key_pool_keeps_the_gauges() {
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
     let _recorder = metrics::set_default_local_recorder(&recorder);

@@ -3,9 +3,8 @@
 //! connections, on a real 2-worker runtime — once with the core alone, once
 //! with every lifecycle feature on and running fast (timers of a few
 //! milliseconds, health checks, keepalive pings, backoff, `max_connecting`,
-//! `min_idle`, dead connections), and twice with one key (`()`), whose
-//! returns and checkouts take the single-key fast path whenever nobody
-//! waits. Afterwards every count is back to its expected value and every
+//! `min_idle`, dead connections), and twice with one key (`()`).
+//! Afterwards every count is back to its expected value and every
 //! connection the manager made was closed once.
 //! They assert no timing, only outcomes; they stop by themselves (fixed op
 //! count).
@@ -48,11 +47,10 @@ fn keyed_caps(builder: Builder<M>) -> Builder<M> {
         .max_idle_per_key(2)
 }
 
-/// One key, six connections, the default idle caps: every return that finds
-/// nobody waiting defers its parking (the fast path), and every checkout
-/// tries those connections first.
+/// One key, six connections, the default idle caps: every checkout takes
+/// the connection returned last.
 #[test]
-fn one_key_fast_paths_leak_nothing() {
+fn one_key_leaks_nothing() {
     let _others = support::with_others();
     support::multi_thread(2, async {
         let mock = Mock::<()>::new();
@@ -63,10 +61,9 @@ fn one_key_fast_paths_leak_nothing() {
 
 /// The same with the lifecycle running fast (timers of a few milliseconds,
 /// `IfIdleFor` health checks, keepalive, lifetime, uses, backoff) and dead
-/// connections: connections on the fast path's stack are closed, pinged and
-/// checked like parked ones.
+/// connections.
 #[test]
-fn one_key_fast_paths_with_the_lifecycle_running_fast_leak_nothing() {
+fn one_key_with_the_lifecycle_running_fast_leaks_nothing() {
     let _others = support::with_others();
     support::multi_thread(2, async {
         let ms = Duration::from_millis;

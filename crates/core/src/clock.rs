@@ -236,18 +236,6 @@ impl Tick {
         }
     }
 
-    /// Its representation, for an atomic that holds a tick.
-    #[inline]
-    pub(crate) fn raw(self) -> u64 {
-        self.0
-    }
-
-    /// The tick `raw` represents.
-    #[inline]
-    pub(crate) const fn from_raw(raw: u64) -> Tick {
-        Tick(raw)
-    }
-
     /// `self` plus `n` nanoseconds, saturating to [`Tick::NEVER`].
     pub(crate) fn add_nanos(self, n: u64) -> Tick {
         Tick(self.0.saturating_add(n))

@@ -104,7 +104,7 @@ impl<M: Manager> Pool<M> {
     /// propagates and nothing is closed. Waiters, dials in flight and
     /// `min_idle` fare as with [`close_key`](Pool::close_key).
     pub fn retain(&self, mut keep: impl FnMut(&M::Key, &KeyState) -> bool) {
-        let keys = self.inner.state.lock().key_snapshots(&self.inner.recent);
+        let keys = self.inner.state.lock().key_snapshots();
         let doomed: Vec<M::Key> = keys
             .into_iter()
             .filter_map(|(key, state)| (!keep(&key, &state)).then_some(key))

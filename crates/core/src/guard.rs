@@ -104,7 +104,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
 
     /// Drops the guard, closing the connection for `reason`.
     // Inlined: the checkout that meets a broken connection calls it, and out
-    // of line it cost the single-key get 7 instructions (callgrind).
+    // of line it cost a get 7 instructions (callgrind).
     #[inline]
     pub(crate) fn close_for(mut this: Self, reason: CloseReason) {
         this.close = Some(reason);
@@ -118,13 +118,8 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
         match this.conn.take().expect("connection present until drop") {
-            Lent::Own {
-                conn,
-                id,
-                lent,
-                uses,
-            } => {
-                this.inner.detach(lent.key(), Detached::Own(id, lent, uses));
+            Lent::Own { conn, id, lent, .. } => {
+                this.inner.detach(lent.key(), Detached::Own(id, lent));
                 conn
             }
             Lent::Handle {
@@ -192,12 +187,9 @@ impl<M: Manager> DerefMut for Pooled<'_, M> {
 impl<M: Manager> Drop for Pooled<'_, M> {
     fn drop(&mut self) {
         match self.conn.take() {
-            Some(Lent::Own {
-                conn,
-                id,
-                lent,
-                uses,
-            }) => self.inner.give_back((lent, id, conn, uses), self.close),
+            Some(Lent::Own { conn, id, lent, .. }) => {
+                self.inner.give_back((lent, id, conn), self.close)
+            }
             Some(Lent::Handle {
                 conn, slot, key, ..
             }) => self.inner.give_back_handle(key, slot, conn, self.close),

@@ -26,7 +26,7 @@ use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_leak;
 use crate::stats::CloseReason;
-use crate::store::{Back, KeyId, Put, Recent};
+use crate::store::{Back, KeyId};
 use crate::sync::{Mutex, MutexGuard};
 use crate::tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
 
@@ -39,10 +39,6 @@ pub(crate) struct PoolInner<M: Manager> {
     /// The one lock: see the `core` module for what it guards. Its byte
     /// alone on its line, the state from the next one on.
     pub(crate) state: Lined<Mutex<State<M>>>,
-    /// A single-key pool's last returned connection, outside the lock (see
-    /// [`Recent`]). Boxed: inline, it moved the fields after it onto other
-    /// lines, and two threads on a keyed pool measured slower for it.
-    pub(crate) recent: Box<Recent<M::Connection>>,
     /// Notified when a closed pool has nothing open or closing left, and,
     /// while [`settle_waiters`](PoolInner::settle_waiters) is not zero, when
     /// a task ends leaving nothing dialing, pinging, recycling or closing.
@@ -99,7 +95,6 @@ impl<M: Manager> PoolInner<M> {
         PoolInner {
             metrics: Metrics::new(&config),
             state: Lined(Mutex::new(State::new(&config))),
-            recent: Box::new(Recent::new(&config, State::<M>::ONE_KEY)),
             manager,
             config,
             hooks,
@@ -133,8 +128,8 @@ impl<M: Manager> PoolInner<M> {
         step: impl FnOnce(Transition<'_, M>) -> R,
     ) -> R {
         let mut fx = Effects::NONE;
-        let result = step(state.begin(now, &self.config, &self.recent, &mut fx));
-        let gauges = Metrics::ON.then(|| state.gauges(&self.recent));
+        let result = step(state.begin(now, &self.config, &mut fx));
+        let gauges = Metrics::ON.then(|| state.gauges());
         drop(state);
         if let Some(gauges) = gauges {
             self.metrics.counts(gauges);
@@ -248,14 +243,14 @@ impl<M: Manager> PoolInner<M> {
     ///
     /// Inlined into the guard's `Drop`: out of line (where the compiler's
     /// own heuristics left it, depending on how the crate was split into
-    /// codegen units) the single-key get + return ran 6 instructions more.
+    /// codegen units) a get + return ran 6 instructions more.
     #[inline]
     pub(crate) fn give_back(
         self: &Arc<Self>,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
     ) {
-        let (lent, cid, mut conn, uses) = back;
+        let (lent, cid, mut conn) = back;
         let key = lent.key();
         // User code runs before the lock is taken, never under it.
         let close = close.or_else(|| {
@@ -264,36 +259,10 @@ impl<M: Manager> PoolInner<M> {
         });
         let recycle = close.is_none() && self.hooks.recycles && self.needs_recycle(key, &mut conn);
         let now = self.clock.now();
-        // How long it was lent, for a single-key pool, whose lendings from
-        // its slot stamp the slot, not the record: read before the
-        // connection moves on (its next lending stamps it again).
-        let held = (Metrics::ON && State::<M>::ONE_KEY)
-            .then(|| self.recent.held_for(cid, now))
-            .flatten();
-        let mut back = (lent, cid, conn, uses);
-        if State::<M>::ONE_KEY && close.is_none() && !recycle {
-            match self.recent.put(back, now) {
-                Put::Refused(refused) => back = refused,
-                put => {
-                    if Metrics::ON {
-                        self.metrics.one_moved(false);
-                        // (Metrics by key keep returns off the slot.)
-                        if let Some(took) = held {
-                            self.metrics.used_for(None::<&M::Key>, took);
-                        }
-                    }
-                    if let Put::KeptLate = put {
-                        // A transition began meanwhile (a getter may wait):
-                        // one more parks it.
-                        self.transition(now, |t| t.park_only());
-                    }
-                    return;
-                }
-            }
-        }
+        let back = (lent, cid, conn);
         let state = self.state.lock();
         let used = Metrics::ON.then(|| {
-            let took = held.unwrap_or_else(|| now.saturating_duration_since(state.lent_at(cid)));
+            let took = now.saturating_duration_since(state.lent_at(cid));
             (took, self.metrics.by_key().then(|| state.key(key)))
         });
         if recycle {

@@ -13,10 +13,6 @@
 //! unlocking. What the pool would spawn (dials, closes) the model runs on
 //! its own threads. After every interleaving the counts must add up and
 //! nothing may be left lent, waiting, or unclosed.
-//!
-//! Each scenario runs twice: with a `u8` key, and with the key `()`, whose
-//! pool takes checkout's and return's fast paths (the one-place slot
-//! outside the lock) whenever they apply, exactly as `Pool` does.
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -38,14 +34,13 @@ use crate::error::Error;
 use crate::manager::{Lending, Manager};
 use crate::policy::HealthCheck;
 use crate::store::KeyId;
+use crate::store::Lent;
 use crate::store::WaiterId;
-use crate::store::{Lent, Put, Recent};
 use crate::sync::Mutex;
 
 /// The model's key type: every scenario uses one key, its default value.
 trait Key: Eq + Hash + Clone + Debug + Default + Send + Sync + 'static {}
 impl Key for u8 {}
-impl Key for () {}
 
 /// Connections are numbers; dials are run by the model, never by `connect`.
 struct Model<K> {
@@ -73,7 +68,6 @@ impl<K: Key> Manager for Model<K> {
 /// pool would have spawned.
 struct Core<K: Key> {
     state: Mutex<State<Model<K>>>,
-    recent: Recent<u32>,
     config: Config,
     share: usize,
     dials: Mutex<Vec<DialOrder<K>>>,
@@ -101,7 +95,6 @@ impl<K: Key> Core<K> {
             .expect("valid config");
         Arc::new(Core {
             state: Mutex::new(State::new(&config)),
-            recent: Recent::new(&config, State::<Model<K>>::ONE_KEY),
             config,
             share,
             dials: Mutex::new(Vec::new()),
@@ -134,33 +127,16 @@ impl<K: Key> Core<K> {
     /// A transition at `now`, as `PoolInner::transition` runs one.
     fn transition<T>(&self, now: Tick, step: impl FnOnce(Transition<'_, Model<K>>) -> T) -> T {
         let mut fx = Effects::NONE;
-        let out = step(
-            self.state
-                .lock()
-                .begin(now, &self.config, &self.recent, &mut fx),
-        );
+        let out = step(self.state.lock().begin(now, &self.config, &mut fx));
         self.apply(fx);
         out
     }
 
-    /// A checkout, as `Pool::get_for` makes it: lent at once (by the fast
-    /// path if it applies), or a waiter slot.
+    /// A checkout, as `Pool::get_for` makes it: lent at once, or a waiter
+    /// slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
-        let now = Tick::now();
         let round = crate::core::Round::First;
-        let taken = if State::<Model<K>>::ONE_KEY {
-            self.recent.take(now, &self.config)
-        } else {
-            Ok(None)
-        };
-        match taken {
-            Ok(Some(lent)) => Ok(Checkout::Lent(lent, crate::core::Ping::NotDue)),
-            Ok(None) => self.transition(now, |t| t.checkout(&K::default(), round, None)),
-            Err(rested) => self.transition(now, |mut t| {
-                t.park_taken(rested);
-                t.checkout(&K::default(), round, None)
-            }),
-        }
+        self.transition(Tick::now(), |t| t.checkout(&K::default(), round, None))
     }
 
     /// Completes the dials ordered so far, successfully.
@@ -175,8 +151,7 @@ impl<K: Key> Core<K> {
         }
     }
 
-    /// A borrower is done (as `PoolInner::give_back` returns it: by the fast
-    /// path if it applies).
+    /// A borrower is done (as `PoolInner::give_back` returns it).
     fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
         let now = Tick::now();
         match lent {
@@ -184,17 +159,9 @@ impl<K: Key> Core<K> {
                 conn,
                 id: cid,
                 lent,
-                uses,
+                ..
             } => {
-                let mut back = (lent, cid, conn, uses);
-                if State::<Model<K>>::ONE_KEY {
-                    match self.recent.put(back, now) {
-                        Put::Refused(refused) => back = refused,
-                        Put::Kept => return,
-                        Put::KeptLate => return self.transition(now, |t| t.park_only()),
-                    }
-                }
-                self.transition(now, |t| t.give_back(back, None));
+                self.transition(now, |t| t.give_back((lent, cid, conn), None));
             }
             Lent::Handle { slot, .. } => {
                 self.transition(now, |t| t.give_back_handle(id, slot, None));
@@ -256,7 +223,7 @@ impl<K: Key> Core<K> {
     /// Nothing lent, waiting or dialing; every count adds up.
     #[track_caller]
     fn assert_quiet(&self, open: usize, idle: usize) {
-        let s = self.state.lock().snapshot(&self.recent);
+        let s = self.state.lock().snapshot();
         assert_eq!(
             s.open,
             s.idle + s.lent + s.dialing + s.pinging + s.recycling,
@@ -329,7 +296,6 @@ fn a_return_serves_a_waiting_getter() {
     }
     for share in [1, 2] {
         scenario::<u8>(share);
-        scenario::<()>(share);
     }
 }
 
@@ -365,7 +331,6 @@ fn a_cancel_races_a_return() {
     }
     for share in [1, 2] {
         scenario::<u8>(share);
-        scenario::<()>(share);
     }
 }
 
@@ -390,7 +355,6 @@ fn a_dial_completes_while_its_getter_cancels() {
     }
     for share in [1, 2] {
         scenario::<u8>(share);
-        scenario::<()>(share);
     }
 }
 
@@ -436,7 +400,6 @@ fn close_races_a_getter_and_a_return() {
     }
     for share in [1, 2] {
         scenario::<u8>(share);
-        scenario::<()>(share);
     }
 }
 
@@ -446,7 +409,6 @@ fn close_races_a_getter_and_a_return() {
 #[test]
 fn shared_returns_race_a_waiter() {
     shared_returns_race_a_waiter_with::<u8>();
-    shared_returns_race_a_waiter_with::<()>();
 }
 
 fn shared_returns_race_a_waiter_with<K: Key>() {
@@ -473,14 +435,13 @@ fn shared_returns_race_a_waiter_with<K: Key>() {
     });
 }
 
-/// Two getters of a single-key pool of two connections cycle through the
-/// fast paths (a return leaves its connection in the slot outside the lock,
-/// a checkout takes it from there) while the pool closes: each getter gets a connection or
-/// `Closed`, and each connection ends closed exactly once.
+/// Two getters of a pool of two connections get and return in a loop while
+/// the pool closes: each getter gets a connection or `Closed`, and each
+/// connection ends closed exactly once.
 #[test]
-fn fast_paths_race_each_other_and_close() {
+fn gets_and_returns_race_close() {
     model(|| {
-        let core = Core::<()>::new(2, 1);
+        let core = Core::<u8>::new(2, 1);
         let held = [core.get_now(), core.get_now()];
         for got in held {
             core.give_back(got);

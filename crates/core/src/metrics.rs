@@ -100,15 +100,6 @@ mod on {
             self.pending.set(g.pending as f64);
         }
 
-        /// One idle connection lent (`true`) or one lent back at rest
-        /// (`false`), on the single-key path that takes no lock.
-        #[inline]
-        pub(crate) fn one_moved(&self, lent: bool) {
-            let sign = if lent { 1.0 } else { -1.0 };
-            self.idle.decrement(sign);
-            self.used.increment(sign);
-        }
-
         pub(crate) fn limits(&self, limits: &Limits) {
             self.max.set(limits.max_open as f64);
             self.idle_max.set(limits.max_idle as f64);
@@ -203,9 +194,6 @@ mod off {
 
         #[inline(always)]
         pub(crate) fn counts(&self, _: Gauges) {}
-
-        #[inline(always)]
-        pub(crate) fn one_moved(&self, _: bool) {}
 
         #[inline(always)]
         pub(crate) fn limits(&self, _: &Limits) {}

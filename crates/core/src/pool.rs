@@ -1,8 +1,7 @@
 //! The public pool: [`Pool`], its checkout and its close.
 //!
 //! A get that finds an idle connection, top to bottom: [`Pool::get_for`]
-//! makes one attempt ([`Pool::attempt`]: the single-key slot, else the
-//! lock), which runs [`Transition::checkout`](crate::core::Transition::checkout) under
+//! makes one attempt ([`Pool::attempt`]), which runs [`Transition::checkout`](crate::core::Transition::checkout) under
 //! the lock through [`PoolInner::transition`] (`core/checkout.rs`: the
 //! key's newest idle connection, lent there, and `refill`; then `finish` in
 //! `core/mod.rs`); back here, [`Pool::lent`] wraps it in its
@@ -33,7 +32,7 @@ use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_slow_checkout;
 use crate::stats::{CloseReason, KeyState, PoolState};
-use crate::store::{Lent, Rested, Site, WaiterId};
+use crate::store::{Lent, Site, WaiterId};
 use crate::tasks::dial;
 use crate::vetting::{self, Verdict};
 use crate::wait;
@@ -216,50 +215,13 @@ impl<M: Manager> Pool<M> {
         }
     }
 
-    /// One checkout attempt at `now` for a `get` at `site`: lent, failed,
-    /// or what to do next.
-    ///
-    /// Inlined: the guard is then built where the get returns it, not copied
-    /// out of this function's frame (a store-forwarding stall on every get).
-    #[inline(always)]
-    fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<'_, M> {
-        // (A constant: a keyed pool goes straight to the lock.)
-        if State::<M>::ONE_KEY && round == Round::First {
-            match self.inner.recent.take(now, &self.inner.config) {
-                Ok(Some(lent)) => {
-                    self.inner.metrics.one_moved(true);
-                    return self.lent(lent, Ping::NotDue);
-                }
-                Err(rested) => return self.attempt_after_parking(key, now, site, rested),
-                Ok(None) => {}
-            }
-        }
-        self.attempt_locked(key, round, now, site)
-    }
-
-    /// [`attempt`](Pool::attempt) under the lock. (Not inlined: the
-    /// keyed path measured faster with the guard built here, in one frame
-    /// with the transition's result.)
+    /// One checkout attempt at `now` for a `get` at `site`, under the
+    /// lock: lent, failed, or what to do next. (Not inlined: measured
+    /// faster with the guard built here, in one frame with the
+    /// transition's result.)
     #[inline(never)]
-    fn attempt_locked(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<'_, M> {
+    fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<'_, M> {
         let checkout = self.inner.transition(now, |t| t.checkout(key, round, site));
-        self.checked_out(checkout)
-    }
-
-    /// [`attempt`](Pool::attempt) after parking what it took from the
-    /// single-key slot and would not lend as it was.
-    #[cold]
-    fn attempt_after_parking(
-        &self,
-        key: &M::Key,
-        now: Tick,
-        site: Site,
-        rested: Rested<M::Connection>,
-    ) -> Attempt<'_, M> {
-        let checkout = self.inner.transition(now, |mut t| {
-            t.park_taken(rested);
-            t.checkout(key, Round::First, site)
-        });
         self.checked_out(checkout)
     }
 
@@ -403,14 +365,7 @@ impl<M: Manager> Pool<M> {
 
     /// A snapshot of the whole pool: counts and cumulative counters.
     pub fn state(&self) -> PoolState {
-        if State::<M>::ONE_KEY {
-            // Parks the connection resting outside the lock first: the gets
-            // it served since it last passed the lock are counted then.
-            return self
-                .inner
-                .transition(self.inner.clock.now(), |t| t.snapshot());
-        }
-        self.inner.state.lock().snapshot(&self.inner.recent)
+        self.inner.state.lock().snapshot()
     }
 
     /// A snapshot of one key, or `None` if the pool tracks nothing for it.
@@ -423,15 +378,7 @@ impl<M: Manager> Pool<M> {
     /// start again from zero the next time it is used. The pool-wide
     /// counters of [`state`](Pool::state) never restart.
     pub fn key_state(&self, key: &M::Key) -> Option<KeyState> {
-        if State::<M>::ONE_KEY {
-            return self
-                .inner
-                .transition(self.inner.clock.now(), |t| t.key_snapshot(key));
-        }
-        self.inner
-            .state
-            .lock()
-            .key_snapshot(key, &self.inner.recent)
+        self.inner.state.lock().key_snapshot(key)
     }
 
     /// The validated configuration, as built (the caps as they are now:

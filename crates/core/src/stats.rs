@@ -91,9 +91,6 @@ impl std::fmt::Display for CloseReason {
 #[repr(C)]
 pub struct Counters {
     /// Calls to `get`/`get_for` that reached the pool (a closed pool's are not counted).
-    /// A single-key pool's get served the connection returned last, without
-    /// the pool's lock, is counted when that connection is next given back
-    /// or parked (a snapshot parks it), not at once.
     pub gets: u64,
     /// Gets that found no idle connection and had to wait (for a hand-off or a dial).
     pub gets_waited: u64,

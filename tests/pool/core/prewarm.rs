@@ -123,9 +123,7 @@ async fn initial_for_zero_registers_no_key() {
 }
 
 /// Checkout takes the most recently returned connection first (LIFO),
-/// whether a single-key pool keeps the last one returned in its slot
-/// outside the lock (unparked, the ones before it parked) or none (all
-/// parked, oldest first).
+/// whatever the order they were returned in.
 #[tokio::test(start_paused = true)]
 async fn checkout_takes_the_most_recently_returned_first() {
     for n in [3, 6] {

@@ -1,5 +1,4 @@
-//! Connections returned a moment ago (the single-key pool's slot outside its
-//! lock) held to every check an idle one is.
+//! Connections returned a moment ago held to every check an idle one is.
 
 use std::future::Future;
 use std::pin::pin;
@@ -16,10 +15,8 @@ use super::{U, drain_closes, jump, ms, secs};
 // 5. Connections returned a moment ago
 // ---------------------------------------------------------------------------
 //
-// A single-key pool (key `()`) defers the parking of a connection returned
-// when nobody waits, and its next checkout lends it straight back (the
-// slot outside the lock). These connections are held to every check an idle
-// one is: met stale or expired at checkout before the maintenance task
+// A connection returned when nobody waits is the one the next checkout
+// lends (newest first). It is held to every check an idle one is: met stale or expired at checkout before the maintenance task
 // could look at them, they are closed, never lent; and a connection
 // returned used up is closed on its return.
 
@@ -90,11 +87,11 @@ async fn a_conn_returned_after_the_timers_ran_dry_still_times_out() {
     assert_eq!(mock.closes(), vec![(1, t0 + secs(30))]);
 }
 
-/// The gets a single-key pool serves from its fast path are counted, per
-/// key and in total, like any other; and a key forgotten (its last
-/// connection timed out) and seen again counts from zero.
+/// A single-key pool's gets are counted, per key and in total; and a key
+/// forgotten (its last connection timed out) and seen again counts from
+/// zero.
 #[tokio::test(start_paused = true)]
-async fn fast_path_gets_are_counted_and_a_forgotten_key_counts_from_zero() {
+async fn gets_are_counted_and_a_forgotten_key_counts_from_zero() {
     let (_, pool) = U::pool(|b| b.idle_timeout(secs(10)).jitter(0.0).initial(1)).await;
     for _ in 0..3 {
         drop(ok(pool.get().await));
@@ -112,13 +109,11 @@ async fn fast_path_gets_are_counted_and_a_forgotten_key_counts_from_zero() {
     check_counts(&pool, &[()]);
 }
 
-/// A connection lent from the single-key slot (without the lock, so its
-/// record is not stamped) when its key is closed is retired all the same:
-/// closed at its return, never kept in the slot or lent again.
+/// A connection lent again right after its return, when its key is
+/// closed, is retired all the same: closed at its return, never lent again.
 #[tokio::test(start_paused = true)]
-async fn a_conn_lent_from_the_slot_when_its_key_closes_is_never_lent_again() {
+async fn a_conn_lent_again_when_its_key_closes_is_never_lent_again() {
     let (_, pool) = U::pool(|b| b.initial(1)).await;
-    // Lent under the lock, then rests in the slot; lent from there.
     drop(ok(pool.get().await));
     let c = ok(pool.get().await);
     assert_eq!((c.id, Pooled::uses(&c)), (1, 2));

@@ -17,7 +17,7 @@ use crate::clock::Tick;
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, ConnId, KeyId, Lent, Recent, Site, WaiterId};
+use crate::store::{Change, ConnId, KeyId, Lent, Site, WaiterId};
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -93,7 +93,6 @@ impl<M: Manager> State<M> {
         ping: Ping,
         round: Option<Round>,
         (now, site): (Tick, Site),
-        recent: &Recent<M::Connection>,
     ) -> Lent<M::Connection> {
         let (lent, entry) = self.keys.lend_slot(id);
         if round == Some(Round::First) {
@@ -108,9 +107,6 @@ impl<M: Manager> State<M> {
             lent
         } else {
             conn.lend_at(now, site);
-            if Self::ONE_KEY {
-                recent.stamp(cid, conn.expiry, conn.ping_every_ns, self.generation, now);
-            }
             Lent::Own {
                 conn: conn.conn.take().expect("a held connection is present"),
                 id: cid,
@@ -167,9 +163,7 @@ impl<M: Manager> Transition<'_, M> {
                 false => Ping::NotDue,
             };
             // The key's get is counted with the lending (one look-up).
-            let lent = self
-                .st
-                .lend(id, cid, ping, Some(round), (self.now, site), self.recent);
+            let lent = self.st.lend(id, cid, ping, Some(round), (self.now, site));
             self.refill(id);
             self.finish();
             return Ok(Checkout::Lent(lent, ping));

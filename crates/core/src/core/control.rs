@@ -29,7 +29,7 @@ use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::{CloseReason, KeyState};
-use crate::store::{KeyId, Recent};
+use crate::store::KeyId;
 
 impl<M: Manager> State<M> {
     pub(crate) fn limits(&self) -> Limits {
@@ -42,13 +42,13 @@ impl<M: Manager> State<M> {
     }
 
     /// Every tracked key with its snapshot (for `retain`).
-    pub(crate) fn key_snapshots(&self, recent: &Recent<M::Connection>) -> Vec<(M::Key, KeyState)> {
+    pub(crate) fn key_snapshots(&self) -> Vec<(M::Key, KeyState)> {
         self.keys
             .ids()
             .into_iter()
             .filter_map(|id| {
                 let key = self.keys.get(id).key.clone();
-                let state = self.key_snapshot(&key, recent)?;
+                let state = self.key_snapshot(&key)?;
                 Some((key, state))
             })
             .collect()
@@ -78,7 +78,6 @@ impl<M: Manager> Transition<'_, M> {
         st.limits = limits;
         st.keys.set_min_idle(limits.min_idle);
         st.any_min_idle = st.keys.any_min_idle();
-        st.defer_parking = State::<M>::may_defer_parking(self.config, &limits, st.any_min_idle);
         if !st.closed {
             self.shed_idle();
             self.st.shrinking = self.st.any_over();
@@ -91,9 +90,6 @@ impl<M: Manager> Transition<'_, M> {
     pub(crate) fn set_min_idle_for(mut self, key: &M::Key, n: usize) {
         let id = self.st.keys.set_min_idle_for(key, n);
         self.st.any_min_idle = self.st.keys.any_min_idle();
-        let limits = self.st.limits;
-        self.st.defer_parking =
-            State::<M>::may_defer_parking(self.config, &limits, self.st.any_min_idle);
         self.refill(id);
         self.st.unused(id);
         self.finish();
@@ -118,11 +114,6 @@ impl<M: Manager> Transition<'_, M> {
         let entry = self.st.keys.get_mut(id);
         entry.epoch = entry.epoch.wrapping_add(1);
         self.st.records.for_each_held(id, |conn| conn.retire());
-        // Lent from the single-key slot, their records may not know it.
-        if State::<M>::ONE_KEY {
-            self.st.generation = self.st.generation.wrapping_add(1);
-            self.recent.retire_lent(self.st.generation);
-        }
         self.st.borrowed.drain_key(id, CloseReason::Retired);
         while let Some(cid) = self.st.records.newest(id).map(|(cid, _)| cid) {
             let conn = self.st.remove_conn(cid);

@@ -177,14 +177,7 @@ impl<M: Manager> Transition<'_, M> {
                     Some(w) => {
                         let cid = self.st.hold_new(id, conn);
                         let site = self.st.waiters.live(w).expect("live").site;
-                        let lent = self.st.lend(
-                            id,
-                            cid,
-                            Ping::NotDue,
-                            None,
-                            (self.now, site),
-                            self.recent,
-                        );
+                        let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
                         self.serve(w, Ok((id, lent)));
                     }
                     None => {

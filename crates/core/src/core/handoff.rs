@@ -23,8 +23,8 @@ use crate::store::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, Wa
 /// What a borrower takes out of the pool for good ([`Transition::detach`]).
 pub(crate) enum Detached {
     /// The exclusively lent connection whose record is `ConnId`, with its
-    /// slot in the lent count and its `uses`.
-    Own(ConnId, LentSlot, u64),
+    /// slot in the lent count.
+    Own(ConnId, LentSlot),
     /// A handle to the shared connection in this slot.
     Handle(usize),
 }
@@ -61,12 +61,11 @@ impl<M: Manager> Transition<'_, M> {
     #[inline]
     pub(super) fn take_back(
         &mut self,
-        (lent, cid, conn, uses): Back<M::Connection>,
+        (lent, cid, conn): Back<M::Connection>,
         close: Option<CloseReason>,
         since: Tick,
     ) {
         let id = self.st.unlend(lent);
-        self.st.count_fast_gets(id, cid, uses);
         let record = self.st.records.value_mut(cid);
         match close.or_else(|| record.retirement(self.now, self.config)) {
             Some(reason) => {
@@ -84,14 +83,12 @@ impl<M: Manager> Transition<'_, M> {
     /// A borrower takes its connection out of the pool for good (a handle to
     /// a shared connection is given back instead: the connection stays).
     pub(crate) fn detach(mut self, id: KeyId, lent: Detached) {
-        let cid = match lent {
+        let (cid, lent) = match lent {
             Detached::Handle(slot) => {
                 return self.give_back_handle(id, slot, None);
             }
-            Detached::Own(cid, lent, uses) => (cid, lent, uses),
+            Detached::Own(cid, lent) => (cid, lent),
         };
-        let (cid, lent, uses) = cid;
-        self.st.count_fast_gets(id, cid, uses);
         self.st.records.remove(cid);
         self.st.unlend(lent);
         self.release_slot(id);
@@ -127,9 +124,7 @@ impl<M: Manager> Transition<'_, M> {
         }
         if let Some(w) = self.st.first_waiter(id) {
             let site = self.st.waiters.live(w).expect("live").site;
-            let lent = self
-                .st
-                .lend(id, cid, Ping::NotDue, None, (self.now, site), self.recent);
+            let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
             return self.serve(w, Ok((id, lent)));
         }
         self.park(id, cid);

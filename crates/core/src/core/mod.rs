@@ -9,16 +9,11 @@
 //! records in [`Effects`], which the caller carries out after releasing the
 //! lock. So a transition is atomic, the lock is held for a few hundred
 //! nanoseconds at most, and user code (the manager, a waker) never runs
-//! under it. One thing lives outside it: a single-key pool's last returned
-//! connection may rest in the store's [`Recent`] slot, which the next
-//! checkout takes it from without the lock (see `fast_path`).
+//! under it.
 //!
-//! **A transition** is a [`Transition`]: [`State::begin`] closes the
-//! single-key slot's gate and parks what rests there (so the transition
-//! sees the pool as if it had been parked on its return), each public step
-//! consumes it, and its `finish` opens the gate again if a return may rest
-//! there, forgets the keys it left unused, tells whether a closed pool is
-//! drained and checks the counts. The time, the configuration and the
+//! **A transition** is a [`Transition`]: [`State::begin`] starts it, each
+//! public step consumes it, and its `finish` forgets the keys it left
+//! unused, tells whether a closed pool is drained and checks the counts. The time, the configuration and the
 //! effects travel with it.
 //!
 //! **Counts.** Per key and in total, `open = idle + lent + dialing +
@@ -31,8 +26,8 @@
 //! lent connection counts through its
 //! [`LentSlot`], taken by the lending: a
 //! connection lent exclusively carries it in its borrower's guard (whose
-//! `Drop` gives it back once) or, resting in the single-key slot, in its
-//! entry there; a shared one, in its entry of the borrowed set. So
+//! `Drop` gives it back once); a shared one, in its entry of the borrowed
+//! set. So
 //! only waiters, and idle connections closing, change the counts without
 //! a slot. `open` is what the caps limit; a connection
 //! stops counting the moment the pool decides to close it (its
@@ -55,7 +50,7 @@
 //! One file per section: getting (`checkout`), the hand-off and slots
 //! (`handoff`), dials and their limits (`dials`), waiting and cancellation
 //! (`waiting`), shared lending (`lending`), time (`timers`), close
-//! (`close`), the single-key fast path (`fast_path`), run-time control
+//! (`close`), run-time control
 //! (`control`), leak detection (`leaks`), connections out for a keepalive
 //! ping or a recycle (`tending`); the effects a transition decides
 //! (`effects`) and snapshots (`snapshot`).
@@ -65,7 +60,6 @@ mod close;
 mod control;
 mod dials;
 mod effects;
-mod fast_path;
 mod handoff;
 mod leaks;
 mod lending;
@@ -87,8 +81,8 @@ use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
 use crate::store::{
-    Borrowed, Conn, ConnId, Counts, Deadlines, KeyId, Keys, LentSlot, Recent, Records, WaitQueue,
-    WaiterId, Waiters,
+    Borrowed, Conn, ConnId, Counts, Deadlines, KeyId, Keys, LentSlot, Records, WaitQueue, WaiterId,
+    Waiters,
 };
 
 /// How a check of a connection by user code (a health check, a recycle, a
@@ -144,17 +138,11 @@ pub(crate) struct State<M: Manager> {
     /// Some key may have a non-zero `min_idle` (else refills are skipped
     /// without a key look-up).
     any_min_idle: bool,
-    /// Whether a return may rest in the [`Recent`] slot (its gate opens
-    /// only then): see [`State::may_defer_parking`].
-    defer_parking: bool,
-    /// The single-key slot's retirement generation (see [`Recent`]), which
-    /// lendings stamp on their ticket.
-    generation: u32,
 }
 
 impl<M: Manager> State<M> {
-    /// Whether the key type has one value, so that the [`Recent`] slot may
-    /// be used (a constant: the fast paths compile away for other pools).
+    /// Whether the key type has one value (a single-key pool: its key has
+    /// no name worth printing).
     pub(crate) const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
 
     pub(crate) fn new(config: &Config) -> Self {
@@ -163,8 +151,6 @@ impl<M: Manager> State<M> {
             keys: Keys::new(config.set.min_idle, config.failure_memory()),
             records: Records::default(),
             borrowed: Borrowed::default(),
-            defer_parking: Self::may_defer_parking(config, &limits, config.set.min_idle > 0),
-            generation: 0,
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
             deadlines: Deadlines::default(),
@@ -179,19 +165,6 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// Whether returns may rest in the [`Recent`] slot: one key value, and
-    /// idle caps that cannot bind, so a return that parks does nothing but
-    /// park, and may be deferred; and nothing that needs the record of each
-    /// lending (leak detection, metrics by key).
-    fn may_defer_parking(config: &Config, limits: &Limits, any_min_idle: bool) -> bool {
-        Self::ONE_KEY
-            && config.set.leak_detection_threshold.is_none()
-            && !(crate::metrics::Metrics::ON && config.set.metrics_key_attribute)
-            && !any_min_idle
-            && limits.max_idle_per_key >= limits.max_open_per_key
-            && limits.max_idle >= limits.max_open
-    }
-
     pub(crate) fn is_closed(&self) -> bool {
         self.closed
     }
@@ -201,27 +174,20 @@ impl<M: Manager> State<M> {
         self.keys.get(id).key.clone()
     }
 
-    /// Starts a transition at `now`: parks the connection resting in
-    /// `recent` first.
+    /// Starts a transition at `now`.
     #[inline]
     pub(crate) fn begin<'a>(
         &'a mut self,
         now: Tick,
         config: &'a Config,
-        recent: &'a Recent<M::Connection>,
         fx: &'a mut Effects<M>,
     ) -> Transition<'a, M> {
-        let mut t = Transition {
+        Transition {
             st: self,
             now,
             config,
-            recent,
             fx,
-        };
-        if Self::ONE_KEY {
-            t.park_recent();
         }
-        t
     }
 
     /// The pool's counts (see [`Counts`]).
@@ -321,22 +287,14 @@ pub(crate) struct Transition<'a, M: Manager> {
     st: &'a mut State<M>,
     now: Tick,
     config: &'a Config,
-    /// A single-key pool's resting connection, parked by `begin`; its gate
-    /// is opened again by `finish`.
-    recent: &'a Recent<M::Connection>,
     fx: &'a mut Effects<M>,
 }
 
 impl<M: Manager> Transition<'_, M> {
-    /// Ends the transition: opens the single-key slot's gate (if returns may
-    /// rest there now), forgets the keys
-    /// it left unused, tells whether a closed pool is drained, and checks
-    /// the counts (debug builds).
+    /// Ends the transition: forgets the keys it left unused, tells whether
+    /// a closed pool is drained, and checks the counts (debug builds).
     #[inline]
-    fn finish(mut self) {
-        if State::<M>::ONE_KEY {
-            self.set_recent_gate();
-        }
+    fn finish(self) {
         let st = self.st;
         if !st.maybe_unused.is_empty() {
             let now = Tick::now();

@@ -159,9 +159,8 @@ impl<M: Manager> Transition<'_, M> {
     /// A borrower returns `conn`, lent exclusively as `cid` (holding
     /// `lent`), to a pool that recycles: unless it must close (pool closed,
     /// past its lifetime or uses), it is taken out to be recycled.
-    pub(crate) fn give_back_for_recycling(mut self, (lent, cid, conn, uses): Back<M::Connection>) {
+    pub(crate) fn give_back_for_recycling(mut self, (lent, cid, conn): Back<M::Connection>) {
         let id = self.st.unlend(lent);
-        self.st.count_fast_gets(id, cid, uses);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
         } else {

@@ -83,9 +83,8 @@ impl Slot {
 ///
 /// Who holds it: for a connection lent exclusively, the borrower's
 /// [`Lent`](crate::store::Lent) (given back from the `Pooled` guard's
-/// `Drop`, or by the transition that finds a waiter never picked it up),
-/// or the single-key pool's [`Recent`](crate::store::Recent) slot while
-/// the connection rests there; for a shared connection, its entry in the
+/// `Drop`, or by the transition that finds a waiter never picked it up);
+/// for a shared connection, its entry in the
 /// [`Borrowed`](crate::store::Borrowed) set, whatever its borrowers.
 ///
 /// Neither `Clone` nor `Copy`: a slot is given back once. (A [`Slot`]

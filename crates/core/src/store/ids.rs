@@ -34,11 +34,3 @@ pub(crate) struct WaiterId {
 /// same entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct ConnId(pub(super) u32);
-
-impl ConnId {
-    /// Its index (the idle set reuses the smallest free ones).
-    #[inline]
-    pub(crate) fn index(self) -> usize {
-        self.0 as usize
-    }
-}

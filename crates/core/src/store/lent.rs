@@ -3,6 +3,10 @@
 use super::counts::LentSlot;
 use super::ids::{ConnId, KeyId};
 
+/// A connection lent exclusively, given back: its slot in the lent count,
+/// its record's id and itself.
+pub(crate) type Back<C> = (LentSlot, ConnId, C);
+
 /// What a borrower holds: the connection itself, or a handle to a shared one.
 ///
 /// An exclusively lent connection carries its [`LentSlot`], which its return gives back; a handle carries none (the shared
