@@ -25,6 +25,8 @@ mod http1_tls;
 #[cfg(feature = "http2")]
 mod http2;
 #[cfg(feature = "postgres")]
+mod pg_deadline;
+#[cfg(feature = "postgres")]
 mod pg_restart;
 #[cfg(feature = "postgres")]
 mod pg_session;

@@ -49,6 +49,33 @@
 //! mid-flight and use the client again). `is_broken` therefore only reports
 //! a client whose connection is gone.
 //!
+//! # A deadline on a query
+//!
+//! Wrap the query in `tokio::time::timeout`: the call ends at its
+//! deadline, and tokio-postgres discards the late reply (no other
+//! borrower can read it). The statement may still run on the server; the
+//! connection is not lent again until it is reset ([`RecyclingMethod::Clean`]
+//! and `Always` see the unanswered request), and the reset first cancels
+//! the statement on the server, so the session is ready again in a round
+//! trip, not after the statement or the pool's `ping_timeout`. With `Fast`
+//! or `Verified` nothing cancels it: the next borrower's statements queue
+//! behind it; set the server's `statement_timeout` too (in the base
+//! configuration's `options`: `-c statement_timeout=5s`).
+//!
+//! ```no_run
+//! # async fn run(pool: connpool::Pool<connpool::Single<connpool::managers::postgres::PostgresManager>>)
+//! # -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! let conn = pool.get().await?;
+//! match tokio::time::timeout(Duration::from_secs(2), conn.query("SELECT * FROM big", &[])).await {
+//!     Ok(rows) => println!("{} rows", rows?.len()),
+//!     Err(_) => eprintln!("no answer within 2 s"),
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Session state
 //!
 //! A returned connection is reset before the next borrower gets it when

@@ -1,0 +1,80 @@
+//! A deadline around a PostgreSQL query, as a tokio-postgres user writes it
+//! (`tokio::time::timeout`): the call ends at its deadline, the statement
+//! it abandoned is cancelled on the server, and the connection serves the
+//! next borrower once reset, with no late reply and no new dial.
+
+use std::time::Duration;
+
+use connpool::Pool;
+use connpool::managers::postgres::RecyclingMethod;
+use tokio_postgres::Client;
+
+use super::postgres::{backend_pid, bounded, manager, unique, wait_for};
+use crate::support;
+
+/// Statements of `pid` running `pg_sleep(30)` on the server.
+async fn sleeping(admin: &Client, pid: i32) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep(30)%'",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// A 30 s statement under a 300 ms deadline, on a pool of one connection
+/// with the default recycling (`Clean`): the call fails at its deadline;
+/// the next `get` is lent the same session (not a new dial after the reset
+/// timed out behind the statement), the statement no longer runs, and the
+/// session answers its own query. For `Always` too.
+#[tokio::test]
+async fn a_query_past_its_deadline_is_cancelled_and_its_session_reused() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let admin = pg.client().await;
+        for method in [RecyclingMethod::Clean, RecyclingMethod::Always] {
+            let manager = manager(&pg, &unique("deadline")).with_recycling(method.clone());
+            let pool = Pool::builder(manager.single())
+                .max_open(1)
+                .build()
+                .await
+                .unwrap();
+            let conn = pool.get().await.unwrap();
+            let pid = backend_pid(&conn).await.unwrap();
+            let late = tokio::time::timeout(
+                Duration::from_millis(300),
+                conn.query_one("SELECT 1 FROM pg_sleep(30)", &[]),
+            )
+            .await;
+            assert!(late.is_err(), "{method:?}: the deadline ended the call");
+            assert_eq!(
+                sleeping(&admin, pid).await,
+                1,
+                "still running on the server"
+            );
+            drop(conn);
+
+            let conn = pool.get().await.unwrap();
+            assert_eq!(
+                backend_pid(&conn).await.unwrap(),
+                pid,
+                "{method:?}: the same session, cancelled and reset"
+            );
+            let seven: i32 = conn.query_one("SELECT 7", &[]).await.unwrap().get(0);
+            assert_eq!(seven, 7, "{method:?}: its own answer");
+            wait_for("the statement gone from the server", || async {
+                sleeping(&admin, pid).await == 0
+            })
+            .await;
+            assert_eq!(pool.state().counters.dials, 1, "{method:?}: no new dial");
+            drop(conn);
+            pool.close().await;
+        }
+    })
+    .await;
+}
