@@ -22,11 +22,8 @@
 //! **Time in tests.** The pool follows tokio's paused clock
 //! (`#[tokio::test(start_paused = true)]`, `tokio::time::advance`) if time
 //! is paused when the pool is built: its idle timeouts, lifetimes, keepalive
-//! and backoff then run exactly on the test's clock. On a running clock,
-//! checkout and return read Linux's `CLOCK_MONOTONIC_COARSE` (~5–7.5 ns a
-//! reading, where tokio's `Instant::now()` and its conversion cost ~45 ns
-//! on the benchmarks' machine), so those thresholds are judged to within
-//! one kernel tick (a few milliseconds).
+//! and backoff then run exactly on the test's clock: the pool reads time
+//! only through tokio's `Instant::now()`.
 //!
 //! Hooks run your code at three points of a connection's life:
 //! [`Builder::after_connect`] (inside its dial), [`Builder::before_lend`]

@@ -20,6 +20,7 @@
 //! closing it: nothing then dials it again until a getter asks for it, and
 //! the pool forgets the key once nothing of it is left.
 
+use crate::clock::Tick;
 use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
@@ -67,7 +68,7 @@ impl<M: Manager> Pool<M> {
     /// ```
     pub fn resize(&self, limits: Limits) -> Result<(), ConfigError> {
         limits.check(&Limits::named)?;
-        let now = self.inner.clock.now();
+        let now = Tick::now();
         let state = self.inner.state.lock();
         state.check_min_idle_overrides(&limits)?;
         self.inner.transition_in(state, now, |t| t.resize(limits));
@@ -83,7 +84,7 @@ impl<M: Manager> Pool<M> {
     /// forgotten; with 0 it is forgotten once unused, like any key, and the
     /// value is kept for when it comes back.
     pub fn set_min_idle_for(&self, key: &M::Key, n: usize) -> Result<(), ConfigError> {
-        let now = self.inner.clock.now();
+        let now = Tick::now();
         let state = self.inner.state.lock();
         state
             .limits()
@@ -110,7 +111,7 @@ impl<M: Manager> Pool<M> {
             .filter_map(|(key, state)| (!keep(&key, &state)).then_some(key))
             .collect();
         if !doomed.is_empty() {
-            self.inner.transition(self.inner.clock.now(), |t| {
+            self.inner.transition(Tick::now(), |t| {
                 t.close_keys(doomed.iter());
             });
         }
@@ -139,7 +140,7 @@ impl<M: Manager> Pool<M> {
     /// it until a getter asks for it, and the pool forgets the key once
     /// nothing of it is left.
     pub fn close_key(&self, key: &M::Key) {
-        self.inner.transition(self.inner.clock.now(), |t| {
+        self.inner.transition(Tick::now(), |t| {
             t.close_keys(std::iter::once(key));
         });
     }
@@ -149,7 +150,6 @@ impl<M: Manager> Pool<M> {
     /// connections out for a keepalive ping are left alone. Keys with a
     /// `min_idle` are refilled with new connections.
     pub fn close_idle(&self) {
-        self.inner
-            .transition(self.inner.clock.now(), |t| t.close_idle());
+        self.inner.transition(Tick::now(), |t| t.close_idle());
     }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
-use crate::clock::{Clock, Tick};
+use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
 use crate::core::{Action, Detached, Effects, State, Transition};
@@ -52,9 +52,6 @@ pub(crate) struct PoolInner<M: Manager> {
     /// Wakes the maintenance task: an earlier deadline, a close, or this
     /// state being dropped.
     pub(crate) maintenance: Arc<Notify>,
-    /// Where checkout and return read the time (the coarse clock, unless
-    /// the runtime's clock was paused when the pool was built).
-    pub(crate) clock: Clock,
     /// Live [`Pool`](crate::Pool) handles: the last one dropped closes the pool.
     pub(crate) handles: AtomicUsize,
     /// The pool's metrics (nothing without the `metrics` feature).
@@ -91,7 +88,6 @@ impl<M: Manager> PoolInner<M> {
         hooks: Hooks<M>,
         maintenance: Arc<Notify>,
     ) -> Self {
-        let clock = Clock::detect();
         PoolInner {
             metrics: Metrics::new(&config),
             state: Lined(Mutex::new(State::new(&config))),
@@ -102,7 +98,6 @@ impl<M: Manager> PoolInner<M> {
             settle_waiters: AtomicUsize::new(0),
             runtime: Handle::current(),
             maintenance,
-            clock,
             handles: AtomicUsize::new(1),
         }
     }
@@ -258,7 +253,7 @@ impl<M: Manager> PoolInner<M> {
                 .then_some(CloseReason::Broken)
         });
         let recycle = close.is_none() && self.hooks.recycles && self.needs_recycle(key, &mut conn);
-        let now = self.clock.now();
+        let now = Tick::now();
         let back = (lent, cid, conn);
         let state = self.state.lock();
         let used = Metrics::ON.then(|| {
@@ -319,13 +314,11 @@ impl<M: Manager> PoolInner<M> {
         if limit > 0 {
             state.relimit(key, slot, limit);
         }
-        self.transition_in(state, self.clock.now(), |t| {
-            t.give_back_handle(key, slot, close)
-        });
+        self.transition_in(state, Tick::now(), |t| t.give_back_handle(key, slot, close));
     }
 
     pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {
-        self.transition(self.clock.now(), |t| t.detach(key, lent));
+        self.transition(Tick::now(), |t| t.detach(key, lent));
     }
 }
 

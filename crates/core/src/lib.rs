@@ -24,7 +24,7 @@
 //! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
 //! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
 //! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
-//! | `clock` | the pool's time: instants as integers; on the hot path the coarse clock, tokio's (pausable) clock elsewhere |
+//! | `clock` | the pool's time: tokio's (pausable) clock, instants as integers |
 //! | `maintenance` | the one task per pool that runs the timers |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
 //! | `guard_io` | the guard as its connection's I/O (`AsyncRead`/`AsyncWrite`, `Stream`/`Sink`) |

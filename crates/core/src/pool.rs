@@ -184,14 +184,14 @@ impl<M: Manager> Pool<M> {
         site: &'static Location<'static>,
     ) -> Result<Pooled<'_, M>, Error<M::Error>> {
         let site = Some(site);
-        let start = self.inner.clock.now();
+        let start = Tick::now();
         // The common case (an idle connection, no health check due) is
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
         match self.attempt(key, Round::First, start, site) {
             Attempt::Lent(conn) => {
                 if Metrics::ON {
-                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    let waited = Tick::now().saturating_duration_since(start);
                     let metrics = &self.inner.metrics;
                     metrics.waited(metrics.key(key), waited);
                 }
@@ -203,7 +203,7 @@ impl<M: Manager> Pool<M> {
                     let metrics = &self.inner.metrics;
                     match &got {
                         Ok(_) => {
-                            let waited = self.inner.clock.now().saturating_duration_since(start);
+                            let waited = Tick::now().saturating_duration_since(start);
                             metrics.waited(metrics.key(key), waited);
                         }
                         Err(Error::Timeout { .. }) => metrics.timeout(metrics.key(key)),
@@ -294,7 +294,7 @@ impl<M: Manager> Pool<M> {
                     };
                     let outcome_name = wait::outcome_name::<M>(&outcome);
                     span.record("outcome", outcome_name);
-                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    let waited = Tick::now().saturating_duration_since(start);
                     if config
                         .set
                         .acquire_slow_threshold
@@ -315,7 +315,7 @@ impl<M: Manager> Pool<M> {
                 Attempt::Vet(conn) => (conn, Ping::NotDue),
                 Attempt::Again => {
                     retried = true;
-                    attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
+                    attempt = self.attempt(key, Round::Retry, Tick::now(), site);
                     continue;
                 }
             };
@@ -329,14 +329,14 @@ impl<M: Manager> Pool<M> {
                     // The error first: closing the connection may make the
                     // pool forget its key.
                     let id = Pooled::key_id(&conn);
-                    let waited = self.inner.clock.now().saturating_duration_since(start);
+                    let waited = Tick::now().saturating_duration_since(start);
                     let err = self.inner.state.lock().timeout_error(id, waited);
                     Pooled::close_for(conn, CloseReason::HealthCheck);
                     return Err(self.explain(err, key));
                 }
             }
             retried = true;
-            attempt = self.attempt(key, Round::Retry, self.inner.clock.now(), site);
+            attempt = self.attempt(key, Round::Retry, Tick::now(), site);
         }
     }
 

@@ -95,9 +95,7 @@ pub struct Counters {
     /// Gets that found no idle connection and had to wait (for a hand-off or a dial).
     pub gets_waited: u64,
     /// Total time spent waiting by the gets that waited and were served or
-    /// failed, from the `get` to its pick-up, each by the pool's clock at
-    /// both ends (so to the coarse clock's resolution, a kernel tick, on
-    /// Linux).
+    /// failed, from the `get` to its pick-up.
     pub wait_time: Duration,
     /// Dials started (calls to [`Manager::connect`](crate::Manager::connect)).
     pub dials: u64,

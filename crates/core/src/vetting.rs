@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use tokio::time::Instant;
 
+use crate::clock::Tick;
 use crate::contain::Caught;
 use crate::core::{Check, Ping};
 use crate::guard::Pooled;
@@ -126,5 +127,5 @@ async fn health_check<M: Manager>(
 
 fn health_checked<M: Manager>(inner: &Arc<PoolInner<M>>, conn: &Pooled<'_, M>, check: Check) {
     let (id, slot) = (Pooled::key_id(conn), Pooled::shared_slot(conn));
-    inner.transition(inner.clock.now(), |t| t.health_checked(id, slot, check));
+    inner.transition(Tick::now(), |t| t.health_checked(id, slot, check));
 }

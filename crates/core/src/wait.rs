@@ -76,8 +76,7 @@ impl<M: Manager> Waiting<'_, M> {
         self.done = true;
         let id = self.id;
         let began = self.began;
-        self.inner
-            .transition(self.inner.clock.now(), |t| t.expire(id, began))
+        self.inner.transition(Tick::now(), |t| t.expire(id, began))
     }
 }
 
@@ -85,9 +84,8 @@ impl<M: Manager> Future for Waiting<'_, M> {
     type Output = Outcome<M>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome<M>> {
-        // The pool's clock, as the checkout that queued it (read before
-        // the lock, as a checkout's is).
-        let now = self.inner.clock.now();
+        // Read before the lock, as a checkout's is.
+        let now = Tick::now();
         let outcome = self
             .inner
             .state
@@ -98,9 +96,8 @@ impl<M: Manager> Future for Waiting<'_, M> {
                 self.done = true;
                 Poll::Ready(outcome)
             }
-            // Woken at the deadline by the maintenance task, which read the
-            // same clock: it has passed for this reading too.
-            None if self.deadline.is_some_and(|at| Tick::now() >= at) => Poll::Ready(self.expire()),
+            // Woken at the deadline by the maintenance task.
+            None if self.deadline.is_some_and(|at| now >= at) => Poll::Ready(self.expire()),
             None => Poll::Pending,
         }
     }
@@ -111,7 +108,7 @@ impl<M: Manager> Drop for Waiting<'_, M> {
         if !self.done {
             let id = self.id;
             self.inner
-                .transition(self.inner.clock.now(), |t| t.cancel(id, Arrived::PassOn));
+                .transition(Tick::now(), |t| t.cancel(id, Arrived::PassOn));
         }
     }
 }

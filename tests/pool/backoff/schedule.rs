@@ -145,12 +145,10 @@ async fn backoff_jitter_spreads_over_half_to_full_delay() {
     drop(pins);
 }
 
-// On a running clock (not paused: the one test here that isn't), checkout
-// reads the coarse clock, up to a kernel tick (4 ms at 250 Hz) behind.
-// A backoff of 1 ms must still end 1 ms after the failure, not at the next
-// tick. (Before the fix, each round here was refused with `Backoff` about
-// three times in four; the stress test's lifecycle run saw 97% of its gets
-// refused.) The wait is a spin on the real clock: real time passing is what
+// On a running clock (not paused: the one test here that isn't), a
+// backoff of 1 ms must end 1 ms after the failure, not at the next kernel
+// tick. (With a clock that lagged a tick, each round here was refused with
+// `Backoff` about three times in four.) The wait is a spin on the real clock: real time passing is what
 // is tested.
 #[tokio::test]
 async fn a_short_backoff_ends_on_time_on_a_running_clock() {

@@ -83,16 +83,12 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// Whether `id` is in dial backoff at `now`. `now` may come from the
-    /// coarse clock (a checkout's), up to a kernel tick behind: a backoff
-    /// that seems to last is checked again by the precise clock, so that
-    /// backoffs of a few milliseconds are not stretched to the next tick.
-    /// (Only a getter about to be refused or to skip a dial pays for it.)
+    /// Whether `id` is in dial backoff at `now`.
     pub(super) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
         self.keys
             .get(id)
             .backoff_until
-            .is_some_and(|until| until > now && until > Tick::now())
+            .is_some_and(|until| until > now)
     }
 
     /// Whether the connections of shared key `id` on their way (dialing, or

@@ -39,9 +39,7 @@ impl<M: Manager> State<M> {
 
     /// Counts the wait of a getter waiting `since` until `now`, in the
     /// pool's counters and in its key's if the key is still alive
-    /// (`alive_key`). Both by the pool's clock (the checkout's, which
-    /// stamped `since`): the coarse clock is up to a kernel tick behind
-    /// the precise one, so mixing them would add that to every wait.
+    /// (`alive_key`).
     pub(super) fn count_wait(&mut self, since: Tick, now: Tick, alive_key: Option<KeyId>) {
         let waited = now.saturating_duration_since(since);
         match alive_key {
