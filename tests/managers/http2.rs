@@ -293,7 +293,7 @@ async fn goaway_drains_the_connection() {
     server.each(|| Cmd::GoAway);
     until("GOAWAY seen", || conn.is_draining()).await;
     assert!(pool.manager().is_broken(&mut conn));
-    assert_eq!(conn.frame_state().goaway_error_code(), Some(0));
+    assert_eq!(conn.goaway_error_code(), Some(0));
     let err = pool.manager().ping(&mut conn).await.unwrap_err();
     assert!(err.to_string().contains("GOAWAY"), "{err}");
 

@@ -10,9 +10,10 @@
 //! under `Fast` all of it is (so the checks can fail).
 //! Server as in `postgres`; `CI=true` makes a missing server fail.
 
+use connpool::Pool;
 use connpool::Single;
 use connpool::managers::postgres::{PgConnection, PgError, PostgresManager, RecyclingMethod};
-use connpool::{HookFuture, Pool};
+use futures_util::future::BoxFuture;
 use tokio_postgres::{Client, SimpleQueryMessage};
 
 use super::postgres::{backend_pid, bounded, manager, recycled, unique};
@@ -208,7 +209,7 @@ async fn after_connect_survives_the_reset() {
         return;
     };
     bounded(async {
-        fn hook<'a>(conn: &'a mut PgConnection, _: &'a ()) -> HookFuture<'a, PgError> {
+        fn hook<'a>(conn: &'a mut PgConnection, _: &'a ()) -> BoxFuture<'a, Result<(), PgError>> {
             Box::pin(async move { Ok(conn.batch_execute("SET search_path = hooked").await?) })
         }
         let pool = Pool::builder(manager(&pg, &unique("hooked")).single())
@@ -239,7 +240,7 @@ async fn a_hook_fails_with_its_own_reason() {
         return;
     };
     bounded(async {
-        fn hook<'a>(conn: &'a mut PgConnection, _: &'a ()) -> HookFuture<'a, PgError> {
+        fn hook<'a>(conn: &'a mut PgConnection, _: &'a ()) -> BoxFuture<'a, Result<(), PgError>> {
             Box::pin(async move {
                 let row = conn.query_one("SELECT pg_is_in_recovery()", &[]).await?;
                 match row.get::<_, bool>(0) {

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connpool::{CloseReason, ConnectError, Error, HookFuture, Pooled};
+use connpool::{CloseReason, ConnectError, Error, Pooled};
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
@@ -67,8 +68,10 @@ impl Script {
     /// The hook, for the builder.
     fn hook(
         self: &Arc<Self>,
-    ) -> impl for<'a> Fn(&'a mut MockConn<()>, &'a ()) -> HookFuture<'a, MockError> + Send + Sync + 'static
-    {
+    ) -> impl for<'a> Fn(&'a mut MockConn<()>, &'a ()) -> BoxFuture<'a, Result<(), MockError>>
+    + Send
+    + Sync
+    + 'static {
         let script = Arc::clone(self);
         move |conn, _| {
             let script = Arc::clone(&script);

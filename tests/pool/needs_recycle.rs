@@ -6,7 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use connpool::{HookFuture, Manager, Pool, async_trait};
+use connpool::{Manager, Pool, async_trait};
+use futures_util::future::BoxFuture;
 
 #[derive(Default)]
 struct Counts {
@@ -46,7 +47,7 @@ impl Manager for Dirty {
 }
 
 async fn pool(counts: &Arc<Counts>, hooked: bool) -> Pool<Dirty> {
-    fn hook<'a>(_: &'a mut u32, _: &'a ()) -> HookFuture<'a, std::io::Error> {
+    fn hook<'a>(_: &'a mut u32, _: &'a ()) -> BoxFuture<'a, Result<(), std::io::Error>> {
         Box::pin(async { Ok(()) })
     }
     let builder = Pool::builder(Dirty(Arc::clone(counts))).max_open(1);

@@ -12,9 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::{
-    BuildError, CloseReason, ConnectError, Error, HealthCheck, HookFuture, Lending, Manager, Pool,
-    Pooled, async_trait,
+    BuildError, CloseReason, ConnectError, Error, HealthCheck, Lending, Manager, Pool, Pooled,
+    async_trait,
 };
+use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 
 use crate::support::{Counts, ZERO, counts};
@@ -238,7 +239,8 @@ const CASES: &[Case] = &[
 fn hook(
     faulty: &Arc<Faulty>,
     call: Call,
-) -> impl for<'a> Fn(&'a mut Conn, &'a ()) -> HookFuture<'a, Failed> + Send + Sync + 'static {
+) -> impl for<'a> Fn(&'a mut Conn, &'a ()) -> BoxFuture<'a, Result<(), Failed>> + Send + Sync + 'static
+{
     let faulty = Arc::clone(faulty);
     move |_, _| {
         let faulty = Arc::clone(&faulty);

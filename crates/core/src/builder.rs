@@ -60,8 +60,9 @@ mod validate;
 ///
 /// [`after_connect`](Builder::after_connect), [`before_lend`](Builder::before_lend)
 /// and [`after_return`](Builder::after_return) take an async function of a
-/// connection and its key (a closure returning a boxed future, a
-/// [`HookFuture`](crate::HookFuture)); each may fail with the manager's error.
+/// connection and its key (a closure returning a boxed future,
+/// `Box::pin(async move { .. })`: a `BoxFuture` of the `futures` crate);
+/// each may fail with the manager's error.
 ///
 /// | hook | runs | bounded by | an error (or a panic, or the time limit) |
 /// |---|---|---|---|

@@ -12,16 +12,16 @@
 //! one flag each ([`Hooks::before_lend`] is `None`, [`Hooks::recycles`] is
 //! false) and are otherwise unchanged.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::time::Duration;
+
+use futures_core::future::BoxFuture;
 
 use crate::contain::{Caught, Panic};
 use crate::manager::Manager;
 use crate::reports::OnLeak;
 
 /// The future a hook returns: boxed, borrowing the connection and the key.
-pub type HookFuture<'a, E> = Pin<Box<dyn Future<Output = Result<(), E>> + Send + 'a>>;
+pub(crate) type HookFuture<'a, E> = BoxFuture<'a, Result<(), E>>;
 
 /// A hook: an async function of a connection and its key.
 pub(crate) type Hook<M> = Box<

@@ -76,7 +76,6 @@ pub use builder::Builder;
 pub use config::Config;
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
-pub use hooks::HookFuture;
 pub use limits::Limits;
 pub use manager::{Lending, Manager};
 pub use policy::{Backoff, HealthCheck};

@@ -202,7 +202,7 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
     let took = until("cut off", || eager.manager().is_broken(&mut handle)).await;
     println!("PINGing while idle: cut off after {took:?} (interval {interval:?})");
     assert_eq!(server.pings.load(Ordering::SeqCst), 1);
-    assert_eq!(handle.frame_state().goaway_error_code(), Some(0xb));
+    assert_eq!(handle.goaway_error_code(), Some(0xb));
     let err = eager.manager().ping(&mut handle).await.unwrap_err();
     assert!(err.to_string().contains("too_many_pings"), "{err}");
 

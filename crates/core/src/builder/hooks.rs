@@ -2,9 +2,9 @@
 //! before lending one, and after one comes back.
 
 use super::Builder;
-use crate::hooks::HookFuture;
 use crate::manager::Manager;
 use crate::reports::Leak;
+use futures_core::future::BoxFuture;
 
 impl<M: Manager> Builder<M> {
     /// Runs `hook` on every new connection, inside its dial (bounded with
@@ -47,7 +47,7 @@ impl<M: Manager> Builder<M> {
     /// ```
     pub fn after_connect<F>(mut self, hook: F) -> Self
     where
-        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>
             + Send
             + Sync
             + 'static,
@@ -67,7 +67,7 @@ impl<M: Manager> Builder<M> {
     /// Every idle checkout then takes the slower path (an `await`).
     pub fn before_lend<F>(mut self, hook: F) -> Self
     where
-        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>
             + Send
             + Sync
             + 'static,
@@ -87,7 +87,7 @@ impl<M: Manager> Builder<M> {
     /// pool is closed without it; shared connections never run it.
     pub fn after_return<F>(mut self, hook: F) -> Self
     where
-        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> HookFuture<'a, M::Error>
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>
             + Send
             + Sync
             + 'static,

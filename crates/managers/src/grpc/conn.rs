@@ -84,8 +84,15 @@ impl GrpcConn {
     }
 
     /// What the frame watcher learned about the connection.
-    pub fn frame_state(&self) -> &FrameState {
+    pub(crate) fn frame_state(&self) -> &FrameState {
         self.channel.conn.frame_state()
+    }
+
+    /// The error code of the server's last `GOAWAY`, if one arrived (0:
+    /// `NO_ERROR`, a graceful shutdown; 0xb: `ENHANCE_YOUR_CALM`, a
+    /// server's `too_many_pings`).
+    pub fn goaway_error_code(&self) -> Option<u32> {
+        self.frame_state().goaway_error_code()
     }
 }
 

@@ -89,6 +89,7 @@ impl FrameState {
     /// The debug data of the peer's last `GOAWAY` (its first
     /// 64 bytes; empty: it sent none), once that frame was
     /// read whole. grpc-go, for example, sends `too_many_pings`.
+    #[cfg_attr(not(any(test, feature = "grpc")), allow(dead_code))]
     pub fn goaway_debug_data(&self) -> Option<Vec<u8>> {
         self.goaway_debug
             .lock()

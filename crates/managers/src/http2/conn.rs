@@ -144,8 +144,16 @@ impl<B> Http2Conn<B> {
     }
 
     /// What the frame watcher learned about the connection.
-    pub fn frame_state(&self) -> &FrameState {
+    #[cfg_attr(not(any(feature = "grpc", feature = "http1")), allow(dead_code))]
+    pub(crate) fn frame_state(&self) -> &FrameState {
         &self.frames
+    }
+
+    /// The error code of the server's last `GOAWAY`, if one arrived (0:
+    /// `NO_ERROR`, a graceful shutdown; 0xb: `ENHANCE_YOUR_CALM`, which
+    /// gRPC servers send as `too_many_pings`).
+    pub fn goaway_error_code(&self) -> Option<u32> {
+        self.frames.goaway_error_code()
     }
 
     /// The connection's local address.

@@ -77,7 +77,6 @@ mod conn;
 mod error;
 mod manager;
 
-pub use crate::h2_frames::FrameState;
 pub use conn::Http2Conn;
 pub use error::Http2Error;
 pub use manager::{
