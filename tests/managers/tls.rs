@@ -4,21 +4,26 @@
 //! is made once and the connection reused; an unknown CA, a wrong host
 //! name, an expired certificate and a server without `h2` each fail the
 //! dial with an error that says which; a server that requires a client
-//! certificate gets one from a caller-given rustls configuration.
+//! certificate gets one from a caller-given rustls configuration; a TLS
+//! server that restarts is served again, over new handshakes.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use connpool::managers::tcp::{Destination, TcpManager};
 use connpool::managers::tls::{TlsConfig, TlsManager};
-use connpool::{Error, Pool};
+use connpool::{Error, Pool, Pooled};
 use parking_lot::Mutex;
 use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::support::fault::{Fault, FaultProxy};
+use crate::support::outage::outage;
 use crate::support::tls::{Ca, Leaf};
 
 /// A TLS server on 127.0.0.1: an echo server, or an HTTP/2 server answering
@@ -112,6 +117,55 @@ async fn tcp_over_tls_handshakes_once_and_reuses_the_connection() {
     let addr: SocketAddr = ([127, 0, 0, 1], server.port).into();
     let mut conn = pool.get_for(&addr.into()).await.unwrap();
     assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+}
+
+/// A TLS server killed and started again on its port, as a client sees it
+/// (every connection reset, and every new one while it is down: a
+/// `FaultProxy` in front of it), each echo under a 2 s deadline, through
+/// `support::outage` (what it asserts is there); the calls after the
+/// restart go over new handshakes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_server_killed_and_restarted() {
+    const DEADLINE: Duration = Duration::from_secs(2);
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
+    let proxy = FaultProxy::start(([127, 0, 0, 1], server.port).into()).await;
+    let dest = Destination::from(("localhost", proxy.addr.port()));
+    let pool = Pool::builder(tcp_tls(ca.client()))
+        .checkout_timeout(DEADLINE)
+        .build()
+        .await
+        .unwrap();
+    let call = || async {
+        let exchange = async {
+            let mut conn = pool.get_for(&dest).await.map_err(io::Error::other)?;
+            let got = echo(&mut conn).await;
+            if got.is_err() {
+                Pooled::mark_broken(&mut conn);
+            }
+            got.map(|reply| assert_eq!(reply, b"hello\n"))
+        };
+        tokio::time::timeout(DEADLINE, exchange)
+            .await
+            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
+    };
+    for _ in 0..4 {
+        call().await.unwrap();
+    }
+    let before = server.handshakes();
+    outage(
+        "TLS",
+        DEADLINE,
+        call,
+        || proxy.set(Fault::Reset),
+        || proxy.clear(),
+    )
+    .await;
+    assert!(
+        server.handshakes() > before,
+        "new handshakes after the restart"
+    );
+    pool.close().await;
 }
 
 /// What the dial to a server presenting `leaf` says, for a client that

@@ -15,6 +15,8 @@
 //! - [`redis`]: a throwaway redis-server (`redis`);
 //! - [`netns`]: a network namespace of a test's own, for silent
 //!   partitions (Linux, root);
+//! - [`outage`]: one server outage as a client lives it, for the restart
+//!   tests (`tcp`);
 //! - here: helpers for getters and counts, and [`alone`] /
 //!   [`with_others`] for tests that need the process to themselves.
 #![allow(dead_code)]
@@ -32,6 +34,8 @@ pub mod netns;
 #[cfg(feature = "http1")]
 #[path = "../../examples/support/nginx_server.rs"]
 pub mod nginx;
+#[cfg(feature = "tcp")]
+pub mod outage;
 #[cfg(feature = "postgres")]
 #[path = "../../examples/support/pg_server.rs"]
 pub mod pg;

@@ -2,15 +2,11 @@
 //! it (every connection reset, no GOAWAY, every new one reset too while it
 //! is down: a `FaultProxy` in front of the in-process server, since an
 //! in-process tonic server cannot drop the connections it serves), called
-//! through `GrpcService` with each call's own deadline (`grpc-timeout`):
-//! while it is down every call ends within its deadline with
-//! `UNAVAILABLE`; once it is back, calls succeed again within about a
-//! probe's delay, and none after the first success fails.
-//!
-//! Real time: the server is down for a fixed 500 ms (a fault has to be on
-//! for a while); the waits for an outcome are bounded polls.
+//! through `GrpcService` with each call's own deadline (`grpc-timeout`),
+//! through `support::outage` (what it asserts is there); every failure is
+//! `UNAVAILABLE`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use connpool::Pool;
 use connpool::managers::grpc::{GrpcManager, GrpcService};
@@ -20,18 +16,22 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::fault::{Fault, FaultProxy};
 use crate::support::grpc::GrpcServer;
+use crate::support::outage::outage;
 
 /// Each call's deadline.
 const DEADLINE: Duration = Duration::from_secs(2);
-/// Time past a deadline within which a call must have ended.
-const SLACK: Duration = Duration::from_millis(500);
 
 type Client = HealthClient<GrpcService<GrpcManager>>;
 
+/// One health check under [`DEADLINE`]; every failure is `UNAVAILABLE`.
 async fn call(client: &Client) -> Result<(), tonic::Status> {
     let mut request = tonic::Request::new(HealthCheckRequest::default());
     request.set_timeout(DEADLINE);
-    client.clone().check(request).await.map(drop)
+    let got = client.clone().check(request).await.map(drop);
+    if let Err(status) = &got {
+        assert_eq!(status.code(), Code::Unavailable, "{status}");
+    }
+    got
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,34 +49,14 @@ async fn server_killed_and_restarted() {
         call(&client).await.unwrap();
     }
 
-    proxy.set(Fault::Reset);
-    let down = Instant::now();
-    let mut failed = 0;
-    while down.elapsed() < Duration::from_millis(500) {
-        let start = Instant::now();
-        let status = call(&client).await.expect_err("a call answered while down");
-        assert_eq!(status.code(), Code::Unavailable, "{status}");
-        assert!(start.elapsed() < DEADLINE + SLACK, "{:?}", start.elapsed());
-        failed += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(failed > 0);
-
-    proxy.clear();
-    let back = Instant::now();
-    while let Err(status) = call(&client).await {
-        assert!(
-            back.elapsed() < Duration::from_secs(3),
-            "no call served within 3 s of the restart: {status}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let first = back.elapsed();
-    let after = (0..64).map(|_| call(&client));
-    for got in futures_util::future::join_all(after).await {
-        got.unwrap();
-    }
-    eprintln!("{failed} calls failed while down; the first served {first:?} after the restart");
+    outage(
+        "gRPC",
+        DEADLINE,
+        || call(&client),
+        || proxy.set(Fault::Reset),
+        || proxy.clear(),
+    )
+    .await;
     pool.close().await;
     server.stop().await;
 }

@@ -1,0 +1,83 @@
+//! One server outage as a client lives it, for the restart tests of every
+//! manager: the server goes down (`down`), calls go on for a fixed 500 ms
+//! (a fault has to be on for a while), it comes back (`up`), and calls go
+//! on until one is served. Each call carries its own deadline (the
+//! caller's `call` sets it, through the API its protocol has).
+//!
+//! What it asserts: while down, every call fails, and ends within its
+//! deadline (plus 500 ms of slack); once up, a call is served within 3 s;
+//! after that first success, 64 concurrent calls are all served (no
+//! connection from before the outage is lent). Real time: the waits for
+//! an outcome are bounded polls, 20 ms apart.
+
+use std::fmt::Display;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// How long the server stays down.
+const DOWN: Duration = Duration::from_millis(500);
+/// Time past a deadline within which a call must have ended.
+const SLACK: Duration = Duration::from_millis(500);
+/// Within this of the server's return, a call must be served.
+const BACK_WITHIN: Duration = Duration::from_secs(3);
+
+/// What one outage cost the client.
+#[derive(Debug)]
+pub struct Outage {
+    /// Calls that failed while the server was down (each within its deadline).
+    pub failed_while_down: usize,
+    /// From `up` to the first call served.
+    pub first_success: Duration,
+}
+
+/// Runs one outage: see the module docs. `call` makes one call under
+/// `deadline` and says how it went; `down` and `up` stop and start the
+/// server (they may block: they run on the test's thread).
+pub async fn outage<C, F, E>(
+    what: &str,
+    deadline: Duration,
+    call: C,
+    down: impl FnOnce(),
+    up: impl FnOnce(),
+) -> Outage
+where
+    C: Fn() -> F,
+    F: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    down();
+    let since = Instant::now();
+    let mut failed_while_down = 0;
+    while since.elapsed() < DOWN {
+        let start = Instant::now();
+        assert!(call().await.is_err(), "{what}: a call answered while down");
+        let took = start.elapsed();
+        assert!(
+            took < deadline + SLACK,
+            "{what}: a call ended {took:?} after it began, its deadline {deadline:?}"
+        );
+        failed_while_down += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(failed_while_down > 0);
+
+    up();
+    let back = Instant::now();
+    while let Err(e) = call().await {
+        assert!(
+            back.elapsed() < BACK_WITHIN,
+            "{what}: no call served within {BACK_WITHIN:?} of the restart: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first_success = back.elapsed();
+    let after = futures_util::future::join_all((0..64).map(|_| call())).await;
+    for (i, got) in after.into_iter().enumerate() {
+        if let Err(e) = got {
+            panic!("{what}: call {i} after the first success failed: {e}");
+        }
+    }
+    let outage = Outage { failed_while_down, first_success };
+    eprintln!("{what}: {outage:?}");
+    outage
+}
