@@ -90,6 +90,18 @@ http {{
         let _ = self.child.wait();
     }
 
+    /// Sends nginx `signal` (`"STOP"`: frozen, the kernel still accepts
+    /// and acknowledges; `"CONT"`: running again). (The tests' only.)
+    #[allow(dead_code)]
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill -{signal} {pid}");
+    }
+
     /// Starts a killed nginx again on its port, with its configuration,
     /// and returns once it answers; its `accepted` count starts again
     /// from 0. (The tests' only.)

@@ -16,6 +16,7 @@ mod hooks;
 mod leaks;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod module_tables;
 mod needs_recycle;
 mod settled;
 mod shared;

@@ -13,6 +13,9 @@
 //! |---|---|
 //! | `manager` | the factory/close trait you implement |
 //! | `builder` | the settings, their defaults and their validation |
+//! | `settings` | every setting declared once: docs, type, default, setter, getter |
+//! | `defaults` | the defaults, one constant per setting |
+//! | `policy` | the values some settings take: the health-check policy, the backoff |
 //! | `config` | the validated configuration, the defaults, sizing advice |
 //! | `pool` | the public pool: get, state |
 //! | `single` | [`Single`], a keyed manager as a manager of one key |
@@ -26,6 +29,7 @@
 //! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
 //! | `clock` | the pool's time: tokio's (pausable) clock, instants as integers |
 //! | `maintenance` | the one task per pool that runs the timers |
+//! | `wait` | a getter's wait for its slot: the future, its timer, its cancel |
 //! | `guard` | [`Pooled`], which returns the connection on drop |
 //! | `guard_io` | the guard as its connection's I/O (`AsyncRead`/`AsyncWrite`, `Stream`/`Sink`) |
 //! | `vetting` | the health check and the `before_lend` hook before an idle connection is lent |

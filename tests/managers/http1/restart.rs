@@ -1,6 +1,8 @@
-//! nginx killed (`SIGKILL`) and started again on its port, through
-//! `HttpService` with a deadline, through `support::outage` (what it
-//! asserts is there): no connection from before the restart is lent.
+//! nginx killed (`SIGKILL`) and started again on its port, and nginx
+//! frozen (`SIGSTOP`) and thawed, through `HttpService` with a deadline,
+//! through `support::outage` (what it asserts is there): no connection
+//! from before the restart is lent, and a connection whose GET ran out of
+//! time on the frozen server is not lent again.
 
 use std::time::Duration;
 
@@ -52,5 +54,40 @@ async fn nginx_killed_and_restarted() {
         || tokio::task::block_in_place(|| nginx.borrow_mut().restart()),
     )
     .await;
+    pool.close().await;
+}
+
+/// nginx frozen (`SIGSTOP`: the kernel still accepts connections and
+/// acknowledges requests, nginx answers nothing) and thawed: every GET
+/// while frozen ends at the service's deadline, the first after the thaw
+/// is served at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_frozen_and_thawed() {
+    const DEADLINE: Duration = Duration::from_millis(300);
+    let Some(nginx) = Nginx::start("keepalive_timeout 60s;") else {
+        return;
+    };
+    let pool = Pool::builder(Http1Manager::new())
+        .max_open_per_key(8)
+        .build()
+        .await
+        .unwrap();
+    let svc = Svc::new(pool.clone(), nginx.addr).timeout(DEADLINE);
+    assert_eq!(call(&mut svc.clone(), get("/")).await.unwrap(), "ok\n");
+    let thawed = outage(
+        "HTTP/1.1, nginx frozen",
+        DEADLINE,
+        || {
+            let mut svc = svc.clone();
+            async move {
+                let got = call(&mut svc, get("/")).await;
+                got.map(|body| assert_eq!(body, "ok\n"))
+            }
+        },
+        || nginx.signal("STOP"),
+        || nginx.signal("CONT"),
+    )
+    .await;
+    assert!(thawed.failed_while_down > 0);
     pool.close().await;
 }
