@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::http1::Http1Manager;
+use connpool::managers::http1::{Http1Error, Http1Manager};
+use connpool::managers::service::ServiceError;
 
 use super::{Svc, call, get};
 use crate::support::nginx::Nginx;
@@ -15,6 +16,13 @@ use crate::support::outage::outage;
 
 /// The service's deadline per GET.
 const DEADLINE: Duration = Duration::from_secs(2);
+
+/// One GET of `/` through `svc`, answered `ok`.
+async fn get_ok(svc: &Svc) -> Result<(), ServiceError<Http1Error>> {
+    let body = call(&mut svc.clone(), get("/")).await?;
+    assert_eq!(body, "ok\n");
+    Ok(())
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_killed_and_restarted() {
@@ -43,13 +51,7 @@ async fn nginx_killed_and_restarted() {
     outage(
         "HTTP/1.1",
         DEADLINE,
-        || {
-            let mut svc = svc.clone();
-            async move {
-                let got = call(&mut svc, get("/")).await;
-                got.map(|body| assert_eq!(body, "ok\n"))
-            }
-        },
+        || get_ok(&svc),
         || tokio::task::block_in_place(|| nginx.borrow_mut().kill()),
         || tokio::task::block_in_place(|| nginx.borrow_mut().restart()),
     )
@@ -77,13 +79,7 @@ async fn nginx_frozen_and_thawed() {
     let thawed = outage(
         "HTTP/1.1, nginx frozen",
         DEADLINE,
-        || {
-            let mut svc = svc.clone();
-            async move {
-                let got = call(&mut svc, get("/")).await;
-                got.map(|body| assert_eq!(body, "ok\n"))
-            }
-        },
+        || get_ok(&svc),
         || nginx.signal("STOP"),
         || nginx.signal("CONT"),
     )
