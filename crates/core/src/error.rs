@@ -118,7 +118,8 @@ impl<E: std::error::Error + 'static> std::error::Error for ConnectError<E> {
 /// assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
 /// assert!(!err.is_timeout());
 ///
-/// // The key now backs off: the next get fails at once, with the same cause.
+/// // The key now backs off: the next get fails at once (no probe is due
+/// // yet), with the same cause.
 /// let err = pool.get().await.unwrap_err();
 /// assert!(matches!(err, Error::Backoff { .. }), "{err}");
 /// assert!(err.to_string().starts_with("dials are backing off for "), "{err}");

@@ -140,12 +140,16 @@ macro_rules! each_setting {
             /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
             /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×
             /// 2ⁿ⁻¹)`; meanwhile a get of that key that finds no idle connection
-            /// fails at once with [`Error::Backoff`](crate::Error::Backoff), carrying
-            /// the last dial error. A successful dial ends it. While getters keep
+            /// fails with [`Error::Backoff`](crate::Error::Backoff), carrying the
+            /// last dial error. A successful dial ends it. While getters keep
             /// asking, the pool probes the key itself, one dial at a time, within
             /// 400 ms of each failure (200–400 ms, jittered): a server that is back
             /// ends the backoff for everyone within about half a second, however
-            /// long the backoff had grown (`Counters::probes`). A key whose dials
+            /// long the backoff had grown (`Counters::probes`). A get that finds
+            /// a probe on its way waits for it, within its own deadline: the
+            /// probe's success serves it, its failure fails it (so a get fails at
+            /// once only while no probe is due, early in an outage, and none
+            /// fails once the server is back). A key whose dials
             /// failed is remembered, even with nothing open, during its backoff and
             /// for one `cap` after it, so failures in a row keep counting across
             /// retries. `base` non-zero, at most `cap`.

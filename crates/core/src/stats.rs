@@ -215,7 +215,8 @@ pub struct KeyState {
     pub recycling: usize,
     /// Consecutive failed dials of this key (0 after a success).
     pub dial_failures_in_a_row: u32,
-    /// Whether the key is in dial backoff (gets that find no idle connection fail at once).
+    /// Whether the key is in dial backoff (gets that find no idle connection
+    /// fail, at once or when the probe they wait for fails).
     pub in_backoff: bool,
     /// Getters waiting for a connection of this key.
     pub waiting: usize,

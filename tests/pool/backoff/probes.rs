@@ -1,11 +1,11 @@
 //! Probes: while a key that getters want backs off for longer than the
 //! pool's probe interval (400 ms, jittered down to 200 ms), the pool dials
-//! it itself, one dial at a time; a probe that succeeds ends the backoff at
-//! once for every getter, one that fails extends it. A key nobody wants is
-//! not probed.
+//! it itself, one dial at a time; a getter that finds a probe on its way
+//! waits for it: a probe that succeeds serves it and ends the backoff at
+//! once for every getter, one that fails fails it (with the probe's error)
+//! and extends the backoff. A key nobody wants is not probed.
 
-use std::time::Duration;
-
+use connpool::{ConnectError, Error};
 use tokio::time::{Instant, advance};
 
 use crate::support::*;
@@ -17,47 +17,49 @@ fn long_backoff(b: connpool::Builder<M>) -> connpool::Builder<M> {
     b.backoff(secs(5), secs(10))
 }
 
-/// Advances the clock 10 ms at a time until the mock has made `n` dials,
-/// for at most `limit`; how long that took.
-async fn until_dials(mock: &M, n: usize, limit: Duration) -> Duration {
-    let t = Instant::now();
-    while mock.connects() < n {
-        assert!(Instant::now() - t < limit, "no dial {n} within {limit:?}");
-        advance(ms(10)).await;
-        settle().await;
-    }
-    Instant::now() - t
-}
-
 #[tokio::test(start_paused = true)]
-async fn a_wanted_key_is_probed_and_a_successful_probe_ends_its_backoff() {
+async fn a_getter_waits_for_the_probe_which_fails_it_or_serves_it() {
     let (mock, pool) = M::pool(long_backoff).await;
     mock.push(1, Step::Fail("down"));
     mock.push(1, Step::Fail("still down"));
     let t0 = Instant::now();
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
-    // Wanted: a getter refused by the backoff.
-    let (retry_in, _) = backoff_error(&err(pool.get_for(&1).await));
-    assert!(retry_in >= secs(2), "{retry_in:?}");
-
-    // The first probe, 200 to 400 ms after the failure, fails: still
-    // backing off.
-    let took = until_dials(&mock, 2, ms(410)).await;
-    assert!(took >= ms(200), "{took:?}");
-    assert_eq!(backoff_state(&pool, &1), (true, 2));
-    // Wanted again; the next probe succeeds: the backoff is over for all,
-    // long before its 5 s.
-    let (_, why) = backoff_error(&err(pool.get_for(&1).await));
+    // A getter in the backoff waits for the probe, 200 to 400 ms after the
+    // failure, which fails: so does the getter, with the probe's error,
+    // and the key backs off again.
+    let (retry_in, why) = backoff_error(&err(pool.get_for(&1).await));
+    let waited = Instant::now() - t0;
+    assert!(waited >= ms(200) && waited <= ms(400), "{waited:?}");
     assert_eq!(why, "still down");
-    until_dials(&mock, 3, ms(410)).await;
-    assert_eq!(backoff_state(&pool, &1), (false, 0));
-    assert_eq!(pool.state().idle, 1, "the probe's connection waits idle");
+    assert!(retry_in >= secs(2), "{retry_in:?}");
+    assert_eq!(mock.connects(), 2);
+    assert_eq!(backoff_state(&pool, &1), (true, 2));
+    // The next getter waits for the next probe, which succeeds: it is
+    // served by the probe's connection, and the backoff is over for all,
+    // long before its 5 s.
+    let t1 = Instant::now();
     let conn = ok(pool.get_for(&1).await);
+    assert!(Instant::now() - t1 <= ms(400), "{:?}", Instant::now() - t1);
     assert_eq!(mock.connects(), 3, "served by the probe's connection");
+    assert_eq!(backoff_state(&pool, &1), (false, 0));
     drop(conn);
     let c = pool.state().counters;
-    assert_eq!((c.probes, c.dials), (2, 3));
+    assert_eq!((c.probes, c.dials, c.backoff_rejections), (2, 3, 1));
     assert!(Instant::now() - t0 < secs(1));
+}
+
+/// Before a probe is due (a backoff shorter than its delay), a getter
+/// still fails at once.
+#[tokio::test(start_paused = true)]
+async fn without_a_probe_due_a_getter_fails_at_once() {
+    let (mock, pool) = M::pool(|b| b.backoff(ms(100), ms(100))).await;
+    mock.push(1, Step::Fail("down"));
+    assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
+    let t0 = Instant::now();
+    let (_, why) = backoff_error(&err(pool.get_for(&1).await));
+    assert_eq!(why, "down");
+    assert_eq!(Instant::now(), t0, "no wait");
+    assert_eq!(mock.connects(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -73,17 +75,33 @@ async fn a_key_nobody_wants_is_not_probed() {
 
 #[tokio::test(start_paused = true)]
 async fn one_probe_at_a_time_however_many_getters() {
-    let (mock, pool) = M::pool(long_backoff).await;
+    let (mock, pool) = M::pool(|b| long_backoff(b).connect_timeout(secs(1))).await;
     mock.push(1, Step::Fail("down"));
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
-    // The probe hangs (a black-holed server): no second one meanwhile,
-    // and the getters keep failing fast.
+    // The probe hangs (a black-holed server) until the dial's 1 s
+    // timeout: 20 getters wait for it, no second dial meanwhile, and
+    // its failure fails them all.
     mock.push(1, Step::Hang);
-    for _ in 0..20 {
-        backoff_error(&err(pool.get_for(&1).await));
+    let getters: Vec<_> = (0..20)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.get_for(&1).await.map(drop) })
+        })
+        .collect();
+    for _ in 0..12 {
         advance(ms(100)).await;
         settle().await;
         assert!(pool.state().dialing <= 1);
+    }
+    for getter in getters {
+        let e = getter.await.unwrap().unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Backoff { last_connect_error: ConnectError::Timeout(_), .. }
+            ),
+            "{e:?}"
+        );
     }
     assert_eq!(
         mock.connects(),

@@ -128,8 +128,10 @@ async fn every_duration_at_its_maximum_means_never() {
     assert_eq!(recycled.load(Ordering::Relaxed), 2);
 
     mock.push(2, support::Step::Fail("down"));
+    mock.push(2, support::Step::Fail("still down"));
     let e = pool.get_for(&2).await.unwrap_err();
     assert!(matches!(e, connpool::Error::Connect(_)), "{e}");
+    // (Failed by the probe it waited for.)
     let e = pool.get_for(&2).await.unwrap_err();
     let connpool::Error::Backoff { retry_in, .. } = e else {
         panic!("expected a backoff, got {e}")

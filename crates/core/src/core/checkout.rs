@@ -4,8 +4,8 @@
 //! handle to its least-loaded shared connection with room (for a key that
 //! fills its shared connections first: its fullest one with room, before
 //! any idle connection); otherwise, unless the key is
-//! in backoff (then fail at once), open a waiter slot, queue it on the
-//! key's `idle_waiters` and find a dial for it: start one if the key and
+//! in backoff with no probe on its way (then fail at once), open a waiter
+//! slot, queue it on the key's `idle_waiters` and find a dial for it: start one if the key and
 //! the pool are under their caps; at the pool cap, evict the least recently
 //! used idle connection of another key to make room; otherwise queue it on
 //! the key's `dial_waiters` (key at its cap or at `max_connecting`) or the
@@ -181,12 +181,15 @@ impl<M: Manager> Transition<'_, M> {
             return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
         if self.st.in_backoff(id, self.now) {
-            self.st.tally(id, |c| c.backoff_rejections += 1);
             self.st.keys.get_mut(id).wanted = true;
-            let err = self.st.backoff_error(id, self.now);
-            self.st.unused(id);
-            self.finish();
-            return Err(err);
+            // With a probe on its way, wait for it (see `dials`).
+            if !self.st.probe_coming(id, self.now) {
+                self.st.tally(id, |c| c.backoff_rejections += 1);
+                let err = self.st.backoff_error(id, self.now);
+                self.st.unused(id);
+                self.finish();
+                return Err(err);
+            }
         }
         if let Some(max_waiters) = self.config.set.max_waiters
             && self.st.counts().waiting() >= max_waiters

@@ -10,7 +10,7 @@
 //! cap, and gets a dial when one ends. A failed dial puts its key in
 //! backoff: its dial queue is failed at once with [`Error::Backoff`], and
 //! until the backoff ends a getter that finds no idle connection fails the
-//! same way instead of dialing.
+//! same way instead of dialing, unless a probe is on its way.
 //!
 //! **Probes** ([`Transition::probe`]): a key in a backoff longer than
 //! [`PROBE_EVERY`] that getters still want is dialed by the pool itself,
@@ -21,8 +21,15 @@
 //! idle for the next; one that fails extends the backoff as any failed
 //! dial does, and the next probe is due again within `PROBE_EVERY`. So a
 //! server that comes back is found within about `PROBE_EVERY`, however long
-//! the backoff had grown, without a dial per getter: the backoff decides
-//! how long getters fail fast, the probes how soon that ends. A key nobody
+//! the backoff had grown, without a dial per getter. A getter that finds
+//! its key in backoff with a probe on its way (due before the backoff ends,
+//! or dialing) waits for it in the key's dial queue, as for a dial, within
+//! its own deadline: the probe's success serves it (and starts the dials
+//! the other waiters need); its failure fails it with [`Error::Backoff`],
+//! as it fails the dial queue of any key entering backoff. So a server
+//! that is back fails no getter, and one that is down fails each getter
+//! within about `PROBE_EVERY` (at once while no probe is due: early in an
+//! outage, when the backoff is shorter than a probe's delay). A key nobody
 //! asked for during its backoff is not probed.
 //!
 //! **Warm-up**: `initial` dials are reserved before the pool starts
@@ -112,6 +119,15 @@ impl<M: Manager> State<M> {
             && !self.in_backoff(id, now)
     }
 
+    /// Whether a probe of `id`, in backoff, is on its way at `now`: due
+    /// later in the backoff, or dialing now (the only dial a key in backoff
+    /// has). A probe time that passed with nobody wanting the key was
+    /// skipped: none is coming.
+    pub(super) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
+        let entry = self.keys.get(id);
+        entry.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
+    }
+
     /// What a getter of `id` gets while the key is in backoff: how long it
     /// lasts and the dial error that started it.
     pub(super) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
@@ -146,6 +162,8 @@ impl<M: Manager> Transition<'_, M> {
         let retired = entry.epoch != epoch;
         match result {
             Ok((conn, lending)) => {
+                // A probe's success: the getters that waited for it dial now.
+                let ended_backoff = entry.backoff_until.is_some();
                 entry.last_error = None;
                 entry.failed_at = None;
                 entry.failures = 0;
@@ -184,7 +202,10 @@ impl<M: Manager> Transition<'_, M> {
                 // A `max_connecting` slot came free; a shared key may still
                 // have waiters its connections cannot serve.
                 if !self.st.closed {
-                    while self.start_queued_dial(id) && self.st.keys.get(id).share_hint > 1 {}
+                    while self.start_queued_dial(id)
+                        && (ended_backoff || self.st.keys.get(id).share_hint > 1)
+                    {
+                    }
                     self.refill(id);
                 }
             }

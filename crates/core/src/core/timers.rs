@@ -51,6 +51,8 @@ impl<M: Manager> Transition<'_, M> {
                 Due::BackoffEnd(id) => {
                     if self.st.keys.contains(id) {
                         self.probe(id);
+                        // Ended: the getters that waited for a probe dial.
+                        while self.start_queued_dial(id) {}
                         self.refill(id);
                         self.st.unused(id);
                     }

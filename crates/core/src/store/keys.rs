@@ -28,8 +28,9 @@ use crate::store::counts::{Change, Counts, LentSlot, Place, Slot};
 /// waiters, so stale entries never outnumber live ones by much.
 ///
 /// Backoff: `failures` counts consecutive failed dials; while `backoff_until`
-/// is in the future no dial of the key starts, and getters that find no
-/// idle connection fail at once with `last_error`.
+/// is in the future no dial of the key starts but the pool's probes, and
+/// getters that find no idle connection fail with `last_error` (at once,
+/// or when the probe they wait for fails).
 ///
 /// Layout: what every checkout and return reads or writes comes first (the
 /// key, the slab's tag in `backoff_until`'s niche, the counts, which start

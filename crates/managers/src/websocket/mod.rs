@@ -166,7 +166,8 @@
 //!     let mut conn = match pool.get_for(&url).await {
 //!         Ok(conn) => conn,
 //!         Err(e) => {
-//!             // Down: the pool fails fast while it backs off and probes.
+//!             // Down: while it backs off, the pool fails each get at
+//!             // once or when the probe it waited for fails.
 //!             eprintln!("{e}; retrying");
 //!             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
 //!             continue;
