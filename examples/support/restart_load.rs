@@ -1,0 +1,230 @@
+//! What the restart examples share: a proxy that counts the connections
+//! clients ask for, a load of tasks making requests under a deadline, and
+//! the table of what an outage cost each client.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One request of one client.
+pub type Request =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Send + Sync>;
+
+/// A server restart under load, connpool beside its peers.
+#[derive(clap::Parser)]
+#[command(version, about)]
+pub struct Args {
+    /// A CI-sized run (the server down 0.5 s, 1 s after).
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl Args {
+    /// How long the load runs before the fault, how long the server stays
+    /// down, and how long the load runs after its return.
+    pub fn phases(&self) -> (Duration, Duration, Duration) {
+        if self.quick {
+            (
+                Duration::from_millis(500),
+                Duration::from_millis(500),
+                Duration::from_secs(1),
+            )
+        } else {
+            (
+                Duration::from_secs(1),
+                Duration::from_secs(1),
+                Duration::from_secs(3),
+            )
+        }
+    }
+}
+
+/// Every request's deadline.
+pub const DEADLINE: Duration = Duration::from_secs(1);
+/// Tasks per client.
+pub const TASKS: usize = 8;
+
+/// A TCP proxy that counts the connections clients ask it for, and passes
+/// each to the server (closing it at once if the server is down).
+pub struct Proxy {
+    pub addr: SocketAddr,
+    asked: Arc<AtomicUsize>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: SocketAddr) -> Result<Proxy, BoxError> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let asked = Arc::new(AtomicUsize::new(0));
+        let count = asked.clone();
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(upstream).await {
+                        let _ = outbound.set_nodelay(true);
+                        let _ = inbound.set_nodelay(true);
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        Ok(Proxy { addr, asked })
+    }
+
+    /// Connections asked for so far.
+    pub fn asked(&self) -> usize {
+        self.asked.load(Ordering::SeqCst)
+    }
+}
+
+/// One request's outcome: when it began and ended, and whether it worked.
+pub struct Outcome {
+    began: Instant,
+    ended: Instant,
+    ok: bool,
+}
+
+/// A client under load: [`TASKS`] tasks, each making its request in a loop
+/// under [`DEADLINE`], pausing 10 ms after a failure (a client that
+/// retries, not one that spins).
+pub struct Load {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<Vec<Outcome>>>,
+}
+
+impl Load {
+    pub fn start(request: Request) -> Load {
+        let stop = Arc::new(AtomicBool::new(false));
+        let tasks = (0..TASKS)
+            .map(|_| {
+                let (request, stop) = (request.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut outcomes = Vec::new();
+                    while !stop.load(Ordering::Relaxed) {
+                        let began = Instant::now();
+                        let ok =
+                            matches!(tokio::time::timeout(DEADLINE, request()).await, Ok(Ok(())));
+                        outcomes.push(Outcome {
+                            began,
+                            ended: Instant::now(),
+                            ok,
+                        });
+                        if !ok {
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                    outcomes
+                })
+            })
+            .collect();
+        Load { stop, tasks }
+    }
+
+    /// Stops the load and says what the outage from `killed` to `back` cost
+    /// it, `asked` connections asked for meanwhile.
+    pub async fn finish(self, killed: Instant, back: Instant, asked: usize) -> Row {
+        self.stop.store(true, Ordering::Relaxed);
+        let mut outcomes = Vec::new();
+        for task in self.tasks {
+            outcomes.extend(task.await.expect("a load task"));
+        }
+        let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+        Row {
+            in_flight: count(&|o| o.began < killed && o.ended > killed),
+            failed_down: count(&|o| !o.ok && o.began >= killed && o.began < back),
+            failed_after: count(&|o| !o.ok && o.began >= back),
+            first: outcomes
+                .iter()
+                .filter(|o| o.ok && o.ended >= back)
+                .map(|o| o.ended - back)
+                .min(),
+            longest: outcomes
+                .iter()
+                .map(|o| o.ended - o.began)
+                .max()
+                .unwrap_or_default(),
+            asked,
+        }
+    }
+}
+
+/// What an outage cost one client.
+pub struct Row {
+    pub in_flight: usize,
+    pub failed_down: usize,
+    pub failed_after: usize,
+    pub first: Option<Duration>,
+    pub longest: Duration,
+    pub asked: usize,
+}
+
+impl Row {
+    pub fn print_header() {
+        println!(
+            "\n| client | in flight at the kill | failed while down | failed after back | first success after back | longest request | connections asked for |"
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+    }
+
+    pub fn print(&self, name: &str) {
+        println!(
+            "| {name} | {} | {} | {} | {} | {:.0?} | {} |",
+            self.in_flight,
+            self.failed_down,
+            self.failed_after,
+            self.first.map_or("none".to_owned(), |d| format!("{d:.0?}")),
+            self.longest,
+            self.asked
+        );
+    }
+
+    /// connpool's row must show a recovery: served after the return, no
+    /// request past its deadline (CI runs the examples).
+    pub fn check_connpool(&self) {
+        assert!(
+            self.first.is_some(),
+            "connpool served nothing after the restart"
+        );
+        assert!(
+            self.longest < DEADLINE + Duration::from_millis(100),
+            "a connpool request outlived its deadline: {:?}",
+            self.longest
+        );
+    }
+}
+
+/// Stops every client's load and prints the table: one row per client,
+/// `names[i]` for `loads[i]` behind `proxies[i]` (which had been asked for
+/// `asked_before[i]` connections at the fault); checks connpool's row (the
+/// first).
+pub async fn report(
+    loads: Vec<Load>,
+    names: &[&str],
+    proxies: &[Proxy],
+    asked_before: &[usize],
+    (killed, back): (Instant, Instant),
+    quick: bool,
+) {
+    Row::print_header();
+    for (i, load) in loads.into_iter().enumerate() {
+        let row = load
+            .finish(killed, back, proxies[i].asked() - asked_before[i])
+            .await;
+        row.print(names[i]);
+        if i == 0 {
+            row.check_connpool();
+        }
+    }
+    if quick {
+        println!("(quick run: too short for figures to quote)");
+    }
+}
