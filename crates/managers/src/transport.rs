@@ -260,6 +260,25 @@ impl Transport {
     }
 }
 
+impl Transport {
+    /// [`dial`](Transport::dial) over TLS, the stream typed as such (for a
+    /// manager that only speaks TLS), with the address that answered.
+    #[cfg(feature = "tls")]
+    pub(crate) async fn dial_tls(
+        &self,
+        dest: &Destination,
+    ) -> Result<(TlsStream, SocketAddr), DialError> {
+        let config = self.tls.as_ref().ok_or(DialError::NoTls)?;
+        let tcp = self.tcp.connect(dest).await.map_err(DialError::Tcp)?;
+        let peer = tcp.peer();
+        let stream = config
+            .handshake(tcp.into_inner(), dest)
+            .await
+            .map_err(DialError::Tls)?;
+        Ok((stream, peer))
+    }
+}
+
 /// Mozilla's roots, made once (reading them costs a few milliseconds).
 #[cfg(feature = "tls")]
 fn default_tls() -> &'static TlsConfig {

@@ -14,7 +14,7 @@ use tokio_rustls::client::TlsStream;
 
 use super::TlsConfig;
 use crate::tcp::{Destination, PeerState, TcpManager, peer_state};
-use crate::transport::{DialError, Stream, Transport};
+use crate::transport::{DialError, Transport};
 use connpool_core::Manager;
 
 /// Makes TLS connections over TCP for a keyed [`Pool`](connpool_core::Pool): the
@@ -112,18 +112,12 @@ impl Manager for TlsManager {
     }
 
     async fn connect(&self, dest: &Destination) -> io::Result<TlsConn> {
-        let dialed = self
+        let (stream, peer) = self
             .transport
-            .dial(dest, true)
+            .dial_tls(dest)
             .await
             .map_err(DialError::into_io)?;
-        match dialed.stream {
-            Stream::Tls(stream) => Ok(TlsConn {
-                stream: *stream,
-                peer: dialed.peer,
-            }),
-            Stream::Plain(_) => Err(io::Error::other("a TLS dial made a plain stream")),
-        }
+        Ok(TlsConn { stream, peer })
     }
 
     fn is_broken(&self, conn: &mut TlsConn) -> bool {
