@@ -55,12 +55,17 @@
 //! deadline, and tokio-postgres discards the late reply (no other
 //! borrower can read it). The statement may still run on the server; the
 //! connection is not lent again until it is reset ([`RecyclingMethod::Clean`]
-//! and `Always` see the unanswered request), and the reset first cancels
-//! the statement on the server, so the session is ready again in a round
-//! trip, not after the statement or the pool's `ping_timeout`. With `Fast`
-//! or `Verified` nothing cancels it: the next borrower's statements queue
-//! behind it; set the server's `statement_timeout` too (in the base
-//! configuration's `options`: `-c statement_timeout=5s`).
+//! and `Always` see the unanswered request), and the reset queues behind
+//! the statement: it ends when the statement does, or the pool closes the
+//! connection at its `ping_timeout` (the statement then runs on until the
+//! server notices). The pool does not cancel it: a `CancelRequest` reaches
+//! the server on a connection of its own, at no set time, and cancels
+//! whatever statement the session runs when it lands, which may be the
+//! next borrower's. With `Fast` or `Verified` nothing waits for it: the
+//! next borrower's statements queue behind it. Set the server's
+//! `statement_timeout` too (in the base configuration's `options`:
+//! `-c statement_timeout=5s`), so that the server gives up when the
+//! caller does.
 //!
 //! ```no_run
 //! # async fn run(pool: connpool::Pool<connpool::Single<connpool::managers::postgres::PostgresManager>>)

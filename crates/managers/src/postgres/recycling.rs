@@ -1,10 +1,6 @@
 //! [`RecyclingMethod`]: what a returned connection goes through before the
 //! next borrower gets it.
 
-use std::borrow::Cow;
-
-use tokio_postgres::error::SqlState;
-
 use super::conn::PgConnection;
 use super::error::PgError;
 
@@ -138,39 +134,18 @@ impl RecyclingMethod {
 
 /// [`RESET`], after a `ROLLBACK` if a transaction may be open; empties the
 /// statement cache if a borrower may have deallocated its statements.
-///
-/// A statement its borrower stopped waiting for (a deadline around the
-/// query, a cancelled task) may still run: it is cancelled on the server
-/// first (a `CancelRequest`), so the reset does not queue behind it until
-/// the pool's `ping_timeout` closes the connection. The cancel may come
-/// too late, when that statement has ended and the reset has begun: the
-/// reset, cancelled, runs once more.
 async fn reset(conn: &mut PgConnection) -> Result<(), PgError> {
-    let (rollback, forgot, abandoned) = match conn.session() {
-        Some(session) => (
-            session.in_transaction(),
-            session.forgot(),
-            session.awaits_answers(),
-        ),
-        None => (true, true, false),
+    let (rollback, forgot) = match conn.session() {
+        Some(session) => (session.in_transaction(), session.forgot()),
+        None => (true, true),
     };
     if forgot {
         conn.statement_cache().clear();
     }
-    if abandoned {
-        // Its failure is the reset's to find (a dead server fails both).
-        let _ = conn.cancel_query().await;
-    }
-    let batch: Cow<'static, str> = if rollback {
-        format!("ROLLBACK; {RESET}").into()
+    if rollback {
+        conn.batch_execute(&format!("ROLLBACK; {RESET}")).await?;
     } else {
-        RESET.into()
-    };
-    match conn.batch_execute(&batch).await {
-        Err(e) if abandoned && e.code() == Some(&SqlState::QUERY_CANCELED) => {
-            conn.batch_execute(&batch).await?;
-        }
-        other => other?,
+        conn.batch_execute(RESET).await?;
     }
     if let Some(session) = conn.session() {
         session.reset();

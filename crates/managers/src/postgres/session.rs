@@ -69,13 +69,6 @@ impl Session {
             && self.status.load(Ordering::SeqCst) == b'I'
     }
 
-    /// Whether a request sent is not answered yet: a statement whose
-    /// borrower stopped waiting for it (a deadline, a cancelled task) may
-    /// still run on the server.
-    pub(super) fn awaits_answers(&self) -> bool {
-        self.outstanding.load(Ordering::SeqCst) != 0
-    }
-
     /// Whether a transaction block may be open (or a request unanswered).
     pub(super) fn in_transaction(&self) -> bool {
         self.outstanding.load(Ordering::SeqCst) != 0 || self.status.load(Ordering::SeqCst) != b'I'
