@@ -16,17 +16,16 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use socket2::TcpKeepalive;
 
 use crate::tcp::SocketOptions;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_postgres::config::{Host, LoadBalanceHosts, TargetSessionAttrs};
 use tokio_postgres::tls::NoTlsStream;
 use tokio_postgres::{CancelToken, Client, Config, Connection, NoTls};
+use tokio_util::either::Either;
 
 use super::PgError;
 use super::session::{Session, Tap};
@@ -160,12 +159,10 @@ async fn open(target: &Target, config: &Config) -> io::Result<Stream> {
                 user_timeout: config.get_tcp_user_timeout().copied(),
             }
             .apply(&stream)?;
-            Ok(Stream::Tcp(stream))
+            Ok(Either::Left(stream))
         }
         #[cfg(unix)]
-        Target::Unix(path) => Ok(Stream::Unix(
-            within(timeout, tokio::net::UnixStream::connect(path)).await?,
-        )),
+        Target::Unix(path) => Ok(Either::Right(within(timeout, Unix::connect(path)).await?)),
     }
 }
 
@@ -181,57 +178,15 @@ async fn within<T>(
     }
 }
 
-/// The socket of a tracked session.
-#[derive(Debug)]
-pub(super) enum Stream {
-    Tcp(TcpStream),
-    #[cfg(unix)]
-    Unix(tokio::net::UnixStream),
-}
+/// The socket of a tracked session: TCP (`Left`), or a Unix socket
+/// (`Right`); tokio-util's `Either` carries the I/O of both.
+pub(super) type Stream = Either<TcpStream, Unix>;
 
-impl AsyncRead for Stream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for Stream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(unix)]
-            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
-        }
-    }
-}
+#[cfg(unix)]
+type Unix = tokio::net::UnixStream;
+/// No Unix sockets here: never made.
+#[cfg(not(unix))]
+type Unix = TcpStream;
 
 /// A TLS connector whose streams are tapped above TLS, where the protocol
 /// is plain: `tokio_postgres::Config::connect` dials and negotiates TLS as
