@@ -51,10 +51,14 @@ async fn server_killed_and_restarted() {
         .build()
         .await
         .unwrap();
-    let warm = (0..8).map(|_| call(&pool, &dest));
-    for got in futures_util::future::join_all(warm).await {
-        got.unwrap();
+    // Eight connections, held at once (eight calls at once may finish
+    // one before another starts and share), then idle in the pool.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(pool.get_for(&dest).await.unwrap());
     }
+    drop(held);
+    call(&pool, &dest).await.unwrap();
     assert_eq!(pool.state().idle, 8);
     outage(
         "TCP",
