@@ -137,7 +137,7 @@ async fn main() -> Result<(), BoxError> {
     let manager = Http2Manager::new().with_body::<tonic::body::Body>();
     let pool = Pool::builder(manager).max_open_per_key(4).build().await?;
     let every = MIN_RESOLVE_INTERVAL;
-    let service = Balanced::new(
+    let service = Balanced::with_resolver(
         pool.clone(),
         "backend.example:50051",
         resolver.clone(),

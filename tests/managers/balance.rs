@@ -91,7 +91,7 @@ async fn balanced_with(
     } else {
         MIN_RESOLVE_INTERVAL
     };
-    let svc = Balanced::new(pool.clone(), name, resolver.clone(), every);
+    let svc = Balanced::with_resolver(pool.clone(), name, resolver.clone(), every);
     (svc, pool)
 }
 

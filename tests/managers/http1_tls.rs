@@ -8,7 +8,8 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use connpool::Pool;
 use connpool::managers::Origin;
-use connpool::managers::http1::{AutoManager, Http1Error, Http1Manager};
+use connpool::managers::HttpError;
+use connpool::managers::http1::{AutoManager, Http1Manager};
 use connpool::managers::service::HttpService;
 use connpool::managers::tls::TlsConfig;
 use http_body_util::{BodyExt, Full};
@@ -85,7 +86,7 @@ async fn a_server_speaking_only_h2_fails_the_dial_clearly() {
     let pool = Pool::builder(manager).build().await.unwrap();
     let e = pool.get_for(&dest).await.unwrap_err();
     assert!(
-        matches!(e.manager_error(), Some(Http1Error::Alpn { alpn: None })),
+        matches!(e.manager_error(), Some(HttpError::Alpn { chose: None, .. })),
         "{e:?}"
     );
     assert!(e.to_string().contains("only HTTP/2"), "{e}");

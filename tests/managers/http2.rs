@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use connpool::managers::Origin;
-use connpool::managers::http2::{Http2Conn, Http2Error, Http2Manager};
+use connpool::managers::HttpError;
+use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::{ConnectError, Error, HealthCheck, Manager, Pool, Pooled};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -221,7 +222,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     let waited = started.elapsed();
     match &err {
         Error::Connect(ConnectError::Manager(e)) => {
-            assert!(matches!(**e, Http2Error::NoSettings { .. }), "{e:?}")
+            assert!(matches!(**e, HttpError::NoSettings { .. }), "{e:?}")
         }
         other => panic!("{other:?}"),
     }
@@ -235,7 +236,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     let err = pool.get_for(&Origin::from(http1_addr)).await.unwrap_err();
     match &err {
         Error::Connect(ConnectError::Manager(e)) => {
-            assert!(matches!(**e, Http2Error::ClosedBeforeSettings), "{e:?}")
+            assert!(matches!(**e, HttpError::ClosedBeforeSettings), "{e:?}")
         }
         other => panic!("{other:?}"),
     }
@@ -326,7 +327,7 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         .expect("dial within 5 s")
         .unwrap_err();
     match &err {
-        Http2Error::ClosedDuringSetup { goaway: Some(0), debug_data } => {
+        HttpError::ClosedDuringSetup { goaway: Some(0), debug_data } => {
             assert_eq!(debug_data.as_deref(), Some("shutting down"))
         }
         other => panic!("{other:?}"),
@@ -346,7 +347,7 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         .unwrap_err();
     match &err {
         Error::Connect(ConnectError::Manager(e)) => assert!(
-            matches!(**e, Http2Error::ClosedDuringSetup { goaway: Some(0), .. }),
+            matches!(**e, HttpError::ClosedDuringSetup { goaway: Some(0), .. }),
             "{e:?}"
         ),
         other => panic!("{other:?}"),

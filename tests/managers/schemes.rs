@@ -11,7 +11,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use connpool::Pool;
 use connpool::managers::Origin;
-use connpool::managers::http1::{AutoManager, Http1Error, Http1Manager};
+use connpool::managers::HttpError;
+use connpool::managers::http1::{AutoManager, Http1Manager};
 use connpool::managers::service::{HttpService, ServiceError};
 use connpool::managers::tls::TlsConfig;
 use http_body_util::{BodyExt, Full};
@@ -62,7 +63,7 @@ impl Plain {
 }
 
 /// The pool's error under a service error: the manager's, from the dial.
-fn dial_error(e: &ServiceError<Http1Error>) -> &Http1Error {
+fn dial_error(e: &ServiceError<HttpError>) -> &HttpError {
     match e {
         ServiceError::Pool(e) => e.manager_error().expect("a dial error"),
         other => panic!("not the pool's error: {other:?}"),
@@ -90,7 +91,7 @@ async fn an_https_uri_over_a_plaintext_manager_is_refused_before_any_byte() {
     )
     .await
     .unwrap_err();
-    let Http1Error::NoTls { origin } = dial_error(&e) else {
+    let HttpError::NoTls { origin } = dial_error(&e) else {
         panic!("{e:?}");
     };
     assert_eq!(*origin, format!("https://127.0.0.1:{port}"));
@@ -105,7 +106,7 @@ async fn an_https_uri_over_a_plaintext_manager_is_refused_before_any_byte() {
     )
     .await
     .unwrap_err();
-    assert!(matches!(dial_error(&e), Http1Error::NoTls { .. }), "{e:?}");
+    assert!(matches!(dial_error(&e), HttpError::NoTls { .. }), "{e:?}");
 
     // The same server over http: served, and the first thing it ever saw.
     let body = call(
@@ -169,9 +170,7 @@ async fn every_http_manager_refuses_https_without_tls() {
     assert!(
         matches!(
             e.manager_error(),
-            Some(connpool::managers::http1::AutoError::Http1(
-                Http1Error::NoTls { .. }
-            ))
+            Some(HttpError::NoTls { .. })
         ),
         "{e:?}"
     );
@@ -184,7 +183,7 @@ async fn every_http_manager_refuses_https_without_tls() {
     assert!(
         matches!(
             e.manager_error(),
-            Some(connpool::managers::http2::Http2Error::NoTls { .. })
+            Some(connpool::managers::HttpError::NoTls { .. })
         ),
         "{e:?}"
     );
@@ -199,7 +198,7 @@ async fn every_http_manager_refuses_https_without_tls() {
         assert!(
             matches!(
                 e.manager_error(),
-                Some(connpool::managers::grpc::GrpcError::NoTls { .. })
+                Some(connpool::managers::HttpError::NoTls { .. })
             ),
             "{e:?}"
         );

@@ -233,7 +233,8 @@ mod http2 {
     use bytes::Bytes;
     use connpool::Pool;
     use connpool::managers::Origin;
-    use connpool::managers::http2::{Http2Error, Http2Manager};
+    use connpool::managers::HttpError;
+    use connpool::managers::http2::Http2Manager;
     use connpool::managers::tls::TlsConfig;
     use http_body_util::{BodyExt, Full};
     use hyper::body::Incoming;
@@ -293,11 +294,11 @@ mod http2 {
             let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
             let e = pool.get_for(&server.localhost().into()).await.unwrap_err();
             assert!(
-                matches!(e.manager_error(), Some(Http2Error::NoH2 { alpn: None })),
+                matches!(e.manager_error(), Some(HttpError::Alpn { chose: None, .. })),
                 "{e:?}"
             );
             let message = crate::errors::reads_well(&e, None);
-            assert!(message.contains("did not agree on h2"), "{message}");
+            assert!(message.contains("refused h2 in ALPN"), "{message}");
         }
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::tungstenite::http::HeaderValue;
 use connpool::managers::websocket::tungstenite::http::header::AUTHORIZATION;
-use connpool::managers::websocket::{TextHeartbeat, WsError, WsManager, WsUrl};
+use connpool::managers::websocket::{WsError, WsManager, WsUrl};
 use connpool::{CloseReason, HealthCheck, Manager, Pool, Pooled};
 use futures_util::{SinkExt, StreamExt};
 
@@ -162,7 +162,7 @@ async fn text_heartbeat() {
     let clock = ManualClock::start();
     let server =
         WsServer::start(Options { text_pong: Some(Duration::ZERO), ..Options::default() }).await;
-    let manager = WsManager::new().heartbeat(TextHeartbeat::default());
+    let manager = WsManager::new().text_heartbeat("ping", "pong");
     let pool = builder(manager).build().await.unwrap();
     let url = url(&server);
     drop(pool.get_for(&url).await.unwrap());
@@ -198,7 +198,7 @@ async fn a_late_heartbeat_reply_reaches_nobody() {
         ..Options::default()
     })
     .await;
-    let manager = WsManager::new().heartbeat(TextHeartbeat::default());
+    let manager = WsManager::new().text_heartbeat("ping", "pong");
     let pool = builder(manager).build().await.unwrap();
     let url = url(&server);
     let conn = pool.get_for(&url).await.unwrap();

@@ -4,7 +4,7 @@
 //! text heartbeat is answered, idle or lent, and keeps the connection.
 
 use connpool::managers::websocket::tungstenite::Message;
-use connpool::managers::websocket::{TextHeartbeat, WsManager, WsUrl};
+use connpool::managers::websocket::{WsManager, WsUrl};
 use connpool::{CloseReason, HealthCheck, Pool};
 use futures_util::{SinkExt, StreamExt};
 
@@ -55,7 +55,7 @@ async fn a_servers_close_on_an_idle_connection_is_answered_with_a_close() {
 #[tokio::test]
 async fn a_servers_text_ping_is_answered_idle_or_lent_and_keeps_the_connection() {
     let server = WsServer::echo().await;
-    let pool = pool(WsManager::new().heartbeat(TextHeartbeat::default())).await;
+    let pool = pool(WsManager::new().text_heartbeat("ping", "pong")).await;
     let url = url(&server);
     assert_eq!(echo(&pool, &url, "one").await, Message::text("one"));
 

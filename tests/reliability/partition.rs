@@ -297,7 +297,7 @@ fn grpc_a_call_in_flight_ends_deadline_exceeded_at_its_grpc_timeout() {
 #[test]
 fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
     use connpool::Pool;
-    use connpool::managers::tcp::{TcpKeepaliveConfig, TcpManager};
+    use connpool::managers::tcp::TcpManager;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use crate::support::echo::EchoServer;
@@ -307,11 +307,10 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
     ns.run(async {
         let server = EchoServer::start().await;
         // Probes after 1 s, then 1 s apart, 1 of them: a user timeout of 2 s.
-        let manager = TcpManager::new().tcp_keepalive(TcpKeepaliveConfig {
-            time: Duration::from_secs(1),
-            interval: Duration::from_secs(1),
-            retries: 1,
-        });
+        let manager = TcpManager::new()
+            .tcp_keepalive(Some(Duration::from_secs(1)))
+            .tcp_keepalive_interval(Duration::from_secs(1))
+            .tcp_keepalive_retries(1);
         let pool = Pool::builder(manager).build().await.unwrap();
         let mut conn = pool.get_for(&server.addr.into()).await.unwrap();
         conn.write_all(b"ping\n").await.unwrap();

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use connpool::managers::tcp::{Destination, LinePing, TcpConn, TcpManager};
+use connpool::managers::tcp::{Destination, TcpConn, TcpManager};
 use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -53,7 +53,7 @@ fn fds() -> usize {
 /// The TCP manager, failing one dial in `fail_one_in` before connecting, and
 /// counting what it made and closed.
 struct Flaky {
-    inner: TcpManager<LinePing>,
+    inner: TcpManager,
     fail_one_in: u64,
     dials: AtomicU64,
     failed: AtomicU64,
@@ -178,7 +178,7 @@ async fn soak() {
     ];
     let ms = Duration::from_millis;
     let manager = Flaky {
-        inner: TcpManager::new().with_ping(LinePing::default()),
+        inner: TcpManager::new().line_ping("ping\n", "pong\n"),
         fail_one_in: 8,
         dials: AtomicU64::new(0),
         failed: AtomicU64::new(0),

@@ -34,6 +34,8 @@ pub mod http1;
 #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
 pub mod http2;
 #[cfg(feature = "http2")]
+mod http_error;
+#[cfg(feature = "http2")]
 mod origin;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -56,6 +58,9 @@ mod transport;
 #[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
 pub mod websocket;
 
+#[cfg(feature = "http2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+pub use http_error::HttpError;
 #[cfg(feature = "http2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
 pub use origin::Origin;

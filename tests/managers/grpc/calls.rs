@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use connpool::managers::Origin;
-use connpool::managers::grpc::{GrpcError, GrpcManager};
+use connpool::managers::HttpError;
+use connpool::managers::grpc::GrpcManager;
 use connpool::{HealthCheck, Manager, Pool};
 use tokio::time::timeout;
 use tonic_health::ServingStatus;
@@ -79,7 +80,7 @@ async fn a_not_serving_backend_is_not_lent() {
         .await;
     let err = pool.get_for(&dest).await.unwrap_err();
     match manager_error(&err) {
-        GrpcError::Unhealthy { service, status } => {
+        HttpError::Unhealthy { service, status } => {
             assert_eq!(service, SERVICE);
             assert_eq!(*status, Status::NotServing);
         }
@@ -116,7 +117,7 @@ async fn a_not_serving_backend_is_not_lent() {
     assert_eq!(check(&conn, SERVICE).await.unwrap(), Status::NotServing);
     assert!(matches!(
         pool.manager().ping(&mut conn).await,
-        Err(GrpcError::Unhealthy { .. })
+        Err(HttpError::Unhealthy { .. })
     ));
     drop(conn);
     pool.close().await;
@@ -126,7 +127,7 @@ async fn a_not_serving_backend_is_not_lent() {
     let pool = Pool::builder(unknown).no_backoff().build().await.unwrap();
     let err = pool.get_for(&dest).await.unwrap_err();
     match manager_error(&err) {
-        GrpcError::Rpc(status) => assert_eq!(status.code(), tonic::Code::NotFound),
+        HttpError::Rpc(status) => assert_eq!(status.code(), tonic::Code::NotFound),
         other => panic!("{other:?}"),
     }
     pool.close().await;

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use connpool::managers::Origin;
-use connpool::managers::grpc::{GrpcError, GrpcManager};
+use connpool::managers::HttpError;
+use connpool::managers::grpc::GrpcManager;
 use connpool::{HealthCheck, Manager, Pool};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
@@ -78,7 +79,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
     let err = pool.get_for(&Origin::from(addr)).await.unwrap_err();
     assert!(
-        matches!(manager_error(&err), GrpcError::NoSettings { .. }),
+        matches!(manager_error(&err), HttpError::NoSettings { .. }),
         "{err:?}"
     );
     println!("silent peer: {err}");
@@ -104,7 +105,7 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
             .expect("dial within 5 s")
             .unwrap_err();
         match &err {
-            GrpcError::ClosedDuringSetup { goaway: Some(0), debug_data } => {
+            HttpError::ClosedDuringSetup { goaway: Some(0), debug_data } => {
                 assert_eq!(debug_data.as_deref(), Some("shutting down"))
             }
             other => panic!("check_on_connect({check_on_connect}): {other:?}"),
@@ -126,7 +127,7 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         assert!(
             matches!(
                 manager_error(&err),
-                GrpcError::ClosedDuringSetup { goaway: Some(0), .. }
+                HttpError::ClosedDuringSetup { goaway: Some(0), .. }
             ),
             "{err:?}"
         );

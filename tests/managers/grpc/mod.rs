@@ -6,7 +6,8 @@
 //! sleeps to synchronize (one waits out a window to see that something does
 //! not happen: no PING from an idle connection).
 
-use connpool::managers::grpc::{GrpcConn, GrpcError};
+use connpool::managers::HttpError;
+use connpool::managers::grpc::GrpcConn;
 use connpool::{ConnectError, Error};
 use tokio::time::timeout;
 use tonic_health::pb::HealthCheckRequest;
@@ -32,7 +33,7 @@ async fn check(conn: &GrpcConn, service: &str) -> Result<Status, tonic::Status> 
     Ok(reply.get_ref().status())
 }
 
-fn manager_error(err: &Error<GrpcError>) -> &GrpcError {
+fn manager_error(err: &Error<HttpError>) -> &HttpError {
     match err {
         Error::Connect(ConnectError::Manager(e)) => e,
         other => panic!("expected a dial error from the manager, got {other:?}"),

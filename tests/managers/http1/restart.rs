@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::http1::{Http1Error, Http1Manager};
+use connpool::managers::HttpError;
+use connpool::managers::http1::Http1Manager;
 use connpool::managers::service::ServiceError;
 
 use super::{Svc, call, get};
@@ -18,7 +19,7 @@ use crate::support::outage::outage;
 const DEADLINE: Duration = Duration::from_secs(2);
 
 /// One GET of `/` through `svc`, answered `ok`.
-async fn get_ok(svc: &Svc) -> Result<(), ServiceError<Http1Error>> {
+async fn get_ok(svc: &Svc) -> Result<(), ServiceError<HttpError>> {
     let body = call(&mut svc.clone(), get("/")).await?;
     assert_eq!(body, "ok\n");
     Ok(())

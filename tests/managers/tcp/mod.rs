@@ -7,7 +7,7 @@
 //! 5 s bound.
 
 use connpool::Pool;
-use connpool::managers::tcp::{Destination, LinePing, Ping, TcpConn, TcpManager};
+use connpool::managers::tcp::{Destination, TcpConn, TcpManager};
 use socket2::SockRef;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -38,13 +38,13 @@ async fn echo_server() -> (EchoServer, Destination) {
 }
 
 /// The TCP manager with the app-level line ping (`ping` → `pong`).
-fn pinging() -> TcpManager<LinePing> {
-    TcpManager::new().with_ping(LinePing::default())
+fn pinging() -> TcpManager {
+    TcpManager::new().line_ping("ping\n", "pong\n")
 }
 
 /// One round trip of `msg` on a connection that then goes back idle;
 /// returns its local port.
-async fn used_once<P: Ping>(pool: &Pool<TcpManager<P>>, dest: &Destination, msg: &[u8]) -> u16 {
+async fn used_once(pool: &Pool<TcpManager>, dest: &Destination, msg: &[u8]) -> u16 {
     let mut conn = pool.get_for(dest).await.unwrap();
     round_trip(&mut conn, msg).await;
     local_port(&conn)

@@ -5,7 +5,8 @@
 use std::io;
 use std::time::Duration;
 
-use connpool::managers::tcp::{LinePing, Ping, TcpManager};
+use connpool::managers::tcp::{Ping, TcpManager};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use connpool::{CloseReason, HealthCheck, Manager, Pool, async_trait};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
@@ -124,20 +125,30 @@ async fn abandoned_ping_marks_the_connection_broken() {
 /// is then broken (its stream position is unknown).
 #[tokio::test]
 async fn wrong_ping_reply_fails() {
+    // The user's own ping, through `with_ping`: its error is the ping's.
     struct Custom;
     #[async_trait]
     impl Ping for Custom {
         async fn ping(&self, stream: &mut TcpStream) -> io::Result<()> {
-            LinePing::new("hello\n", "howdy\n").ping(stream).await
+            stream.write_all(b"hello\n").await?;
+            let mut reply = [0; 6];
+            stream.read_exact(&mut reply).await?;
+            match &reply {
+                b"howdy\n" => Ok(()),
+                _ => Err(io::Error::new(io::ErrorKind::InvalidData, "not howdy")),
+            }
         }
     }
     let server = EchoServer::start().await;
-    let manager = TcpManager::new().with_ping(Custom);
-    let mut conn = manager.connect(&server.addr.into()).await.unwrap();
-    let err = timeout(BOUND, manager.ping(&mut conn))
-        .await
-        .unwrap()
-        .unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
-    assert!(manager.is_broken(&mut conn));
+    let custom = TcpManager::new().with_ping(Custom);
+    let line = TcpManager::new().line_ping("hello\n", "howdy\n");
+    for manager in [custom, line] {
+        let mut conn = manager.connect(&server.addr.into()).await.unwrap();
+        let err = timeout(BOUND, manager.ping(&mut conn))
+            .await
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(manager.is_broken(&mut conn));
+    }
 }

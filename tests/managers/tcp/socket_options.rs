@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use connpool::Pool;
 use connpool::managers::tcp::{
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME, Ping,
-    TcpKeepaliveConfig, TcpManager,
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME, TcpManager,
 };
 use socket2::SockRef;
 
@@ -19,7 +18,7 @@ use super::echo_server;
     target_os = "macos",
     target_os = "freebsd"
 ))]
-async fn options_of<P: Ping>(manager: TcpManager<P>) -> (bool, bool, Option<(u64, u64, u32)>) {
+async fn options_of(manager: TcpManager) -> (bool, bool, Option<(u64, u64, u32)>) {
     options_and_user_timeout(manager).await.0
 }
 
@@ -30,8 +29,8 @@ async fn options_of<P: Ping>(manager: TcpManager<P>) -> (bool, bool, Option<(u64
     target_os = "macos",
     target_os = "freebsd"
 ))]
-async fn options_and_user_timeout<P: Ping>(
-    manager: TcpManager<P>,
+async fn options_and_user_timeout(
+    manager: TcpManager,
 ) -> ((bool, bool, Option<(u64, u64, u32)>), Option<Duration>) {
     let (_server, dest) = echo_server().await;
     let pool = Pool::builder(manager).build().await.unwrap();
@@ -62,11 +61,10 @@ async fn options_and_user_timeout<P: Ping>(
 async fn tcp_user_timeout_follows_the_keepalive_settings() {
     let (_, defaults) = options_and_user_timeout(TcpManager::new()).await;
     assert_eq!(defaults, Some(Duration::from_secs(90)), "60 s + 3 × 10 s");
-    let custom = TcpManager::new().tcp_keepalive(TcpKeepaliveConfig {
-        time: Duration::from_secs(2),
-        interval: Duration::from_millis(500),
-        retries: 2,
-    });
+    let custom = TcpManager::new()
+        .tcp_keepalive(Some(Duration::from_secs(2)))
+        .tcp_keepalive_interval(Duration::from_millis(500))
+        .tcp_keepalive_retries(2);
     let (_, custom) = options_and_user_timeout(custom).await;
     assert_eq!(
         custom,
@@ -102,11 +100,9 @@ async fn socket_options_read_back() {
 
     let custom = TcpManager::new()
         .nodelay(false)
-        .tcp_keepalive(TcpKeepaliveConfig {
-            time: Duration::from_secs(7),
-            interval: Duration::from_secs(3),
-            retries: 5,
-        });
+        .tcp_keepalive(Some(Duration::from_secs(7)))
+        .tcp_keepalive_interval(Duration::from_secs(3))
+        .tcp_keepalive_retries(5);
     assert_eq!(
         options_of(custom).await,
         (false, true, Some((7, 3, 5))),
@@ -114,11 +110,10 @@ async fn socket_options_read_back() {
     );
 
     // Sub-second values are raised to the kernel's 1 s minimum, not refused.
-    let tiny = TcpManager::new().tcp_keepalive(TcpKeepaliveConfig {
-        time: Duration::from_millis(10),
-        interval: Duration::ZERO,
-        retries: 0,
-    });
+    let tiny = TcpManager::new()
+        .tcp_keepalive(Some(Duration::from_millis(10)))
+        .tcp_keepalive_interval(Duration::ZERO)
+        .tcp_keepalive_retries(0);
     assert_eq!(
         options_of(tiny).await,
         (true, true, Some((1, 1, 1))),

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use connpool::async_trait;
-use connpool::managers::tcp::{Destination, LinePing, TcpConn, TcpManager};
+use connpool::managers::tcp::{Destination, TcpConn, TcpManager};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::support::echo::EchoServer;
@@ -15,7 +15,7 @@ pub(super) struct Echo(pub(super) EchoServer);
 
 #[async_trait]
 impl Target for Echo {
-    type M = TcpManager<LinePing>;
+    type M = TcpManager;
     type Key = Destination;
 
     fn name(&self) -> &'static str {
@@ -28,7 +28,7 @@ impl Target for Echo {
 
     fn manager(&self, addr: SocketAddr) -> (Self::M, Destination) {
         (
-            TcpManager::new().with_ping(LinePing::default()),
+            TcpManager::new().line_ping("ping\n", "pong\n"),
             Destination::from(addr),
         )
     }

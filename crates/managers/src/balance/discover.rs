@@ -32,7 +32,7 @@ pub const MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 /// discover them: a [`Change::Insert`] for each new address (a [`Replica`]:
 /// an [`HttpService`] keyed by it), a [`Change::Remove`] for each one gone.
 /// Dropping it stops the task that resolves the name.
-pub struct Addresses<M: HttpManager> {
+pub(crate) struct Addresses<M: HttpManager> {
     changes: mpsc::UnboundedReceiver<Change<SocketAddr, Replica<M>>>,
 }
 
@@ -55,7 +55,7 @@ impl<M: HttpManager> Addresses<M> {
     /// sooner, when an answer's TTL is shorter; never more often than
     /// [`MIN_RESOLVE_INTERVAL`]), in a task spawned on the current runtime,
     /// which ends when the stream is dropped.
-    pub fn watch(
+    pub(crate) fn watch(
         pool: Pool<M>,
         name: impl Into<String>,
         resolver: impl Resolve,

@@ -23,7 +23,7 @@
 //!   the last good answer, so a resolver outage does not empty the set.
 //! - **A backend that dies** costs the calls in flight on it, and those
 //!   sent to it before its first failed dial: its connections are broken
-//!   and closed, its key backs off, and while it does, its [`Replica`] is
+//!   and closed, its key backs off, and while it does, its address is
 //!   not ready, so the balancer sends every call to the others. When the
 //!   backoff ends it is tried again. Put a retry layer in front where
 //!   those few calls matter.
@@ -48,7 +48,7 @@
 //! use std::time::Duration;
 //!
 //! use connpool::Pool;
-//! use connpool::managers::balance::{Balanced, SystemResolver};
+//! use connpool::managers::balance::Balanced;
 //! use connpool::managers::http2::Http2Manager;
 //! use tonic_health::pb::HealthCheckRequest;
 //! use tonic_health::pb::health_client::HealthClient;
@@ -58,7 +58,7 @@
 //! let manager = Http2Manager::new().with_body::<tonic::body::Body>();
 //! let pool = Pool::builder(manager).max_open_per_key(4).build().await?;
 //! let every = Duration::from_secs(30);
-//! let service = Balanced::new(pool, "backend.internal:50051", SystemResolver, every);
+//! let service = Balanced::new(pool, "backend.internal:50051", every);
 //! let mut client = HealthClient::new(service);
 //! client.check(HealthCheckRequest::default()).await?;
 //! # Ok(())
@@ -80,9 +80,10 @@ use tower::buffer::Buffer;
 use tower::util::BoxService;
 use tower::{BoxError, Service, ServiceExt};
 
-pub use discover::{Addresses, MIN_RESOLVE_INTERVAL};
-pub use replica::Replica;
-pub use resolve::{Resolve, Resolved, SystemResolver};
+use discover::Addresses;
+pub use discover::MIN_RESOLVE_INTERVAL;
+pub use resolve::{Resolve, Resolved};
+use resolve::SystemResolver;
 
 use super::service::{BodyOf, HttpManager, PooledBody};
 use connpool_core::Pool;
@@ -121,19 +122,22 @@ impl<M: HttpManager> fmt::Debug for Balanced<M> {
 
 impl<M: HttpManager> Balanced<M> {
     /// Spreads calls over the addresses `name` (`host:port`) resolves to,
-    /// resolved with `resolver` now and every `interval`. Spawns its two
-    /// tasks on the current runtime.
-    pub fn new(
+    /// resolved by the system resolver (tokio's `lookup_host`, which reports
+    /// no TTL) now and every `interval`. Spawns its two tasks on the current
+    /// runtime.
+    pub fn new(pool: Pool<M>, name: impl Into<String>, interval: Duration) -> Self {
+        Self::with_resolver(pool, name, SystemResolver, interval)
+    }
+
+    /// [`new`](Self::new) with `resolver` instead of the system's: one that
+    /// reports TTLs, a service registry, or scripted answers in tests.
+    pub fn with_resolver(
         pool: Pool<M>,
         name: impl Into<String>,
         resolver: impl Resolve,
         interval: Duration,
     ) -> Self {
-        Self::from_addresses(Addresses::watch(pool, name, resolver, interval))
-    }
-
-    /// Spreads calls over the services `addresses` discovers.
-    pub fn from_addresses(addresses: Addresses<M>) -> Self {
+        let addresses = Addresses::watch(pool, name, resolver, interval);
         let balance = Balance::new(addresses).map_err(Into::<BoxError>::into);
         let boxed: Inner<M> = BoxService::new(balance);
         let (inner, worker) = Buffer::pair(boxed.map_future(boxed_future), QUEUE);

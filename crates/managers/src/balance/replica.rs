@@ -26,7 +26,7 @@ const BACKOFF_RECHECK: Duration = Duration::from_millis(50);
 /// probe, not a user's call) and is ready only if that works. So a dead
 /// backend costs the calls that were on it or sent to it before its first
 /// failed dial, and no call after.
-pub struct Replica<M: HttpManager> {
+pub(crate) struct Replica<M: HttpManager> {
     service: HttpService<M>,
     key: Origin,
     probe: Probe,

@@ -32,7 +32,7 @@ pub trait Resolve: Send + Sync + 'static {
 /// The system resolver, through tokio's `lookup_host`: no TTL, so the
 /// interval alone decides when to resolve again.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct SystemResolver;
+pub(crate) struct SystemResolver;
 
 #[async_trait]
 impl Resolve for SystemResolver {

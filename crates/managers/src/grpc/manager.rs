@@ -13,7 +13,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use super::conn::{GrpcChannel, GrpcConn};
-use super::error::GrpcError;
+use crate::HttpError;
 use crate::Origin;
 use crate::h2_frames::{DeadOnArrival, FrameState, dead_on_arrival, lend_by_stream_limit};
 use crate::http2::Http2Manager;
@@ -203,16 +203,16 @@ impl GrpcManager {
     }
 
     /// One `grpc.health.v1.Health/Check` on `channel`.
-    async fn check(&self, channel: &GrpcChannel) -> Result<(), GrpcError> {
+    async fn check(&self, channel: &GrpcChannel) -> Result<(), HttpError> {
         let reply = HealthClient::new(channel.clone())
             .check(HealthCheckRequest {
                 service: self.service.clone(),
             })
             .await
-            .map_err(GrpcError::Rpc)?;
+            .map_err(HttpError::Rpc)?;
         match reply.get_ref().status() {
             ServingStatus::Serving => Ok(()),
-            status => Err(GrpcError::Unhealthy {
+            status => Err(HttpError::Unhealthy {
                 service: self.service.clone(),
                 status,
             }),
@@ -224,13 +224,13 @@ impl GrpcManager {
 impl Manager for GrpcManager {
     type Key = Origin;
     type Connection = GrpcConn;
-    type Error = GrpcError;
+    type Error = HttpError;
 
     /// The key's `Display` form (`https://host:port`, or `host:port`).
     fn key_name(&self, key: &Origin) -> String {
         key.to_string()
     }
-    async fn connect(&self, dest: &Origin) -> Result<GrpcConn, GrpcError> {
+    async fn connect(&self, dest: &Origin) -> Result<GrpcConn, HttpError> {
         let backed_off = self.backed_off.lock().get(dest).copied();
         let dial = async {
             match backed_off {
@@ -254,7 +254,7 @@ impl Manager for GrpcManager {
                 dead_on_arrival(conn.frame_state(), false)
             {
                 self.note_too_many_pings(conn.frame_state(), dest, &conn.calm_counted);
-                return Err(GrpcError::ClosedDuringSetup { goaway, debug_data });
+                return Err(HttpError::ClosedDuringSetup { goaway, debug_data });
             }
             checked?;
         }
@@ -262,10 +262,10 @@ impl Manager for GrpcManager {
     }
 
     /// The health `Check` (fails at once on a closed or draining connection).
-    async fn ping(&self, conn: &mut GrpcConn) -> Result<(), GrpcError> {
+    async fn ping(&self, conn: &mut GrpcConn) -> Result<(), HttpError> {
         if conn.is_closed() {
             self.note_too_many_pings(conn.frame_state(), &conn.dest, &conn.calm_counted);
-            return Err(GrpcError::Closed {
+            return Err(HttpError::Closed {
                 goaway: conn.frame_state().goaway_error_code(),
             });
         }

@@ -20,7 +20,7 @@
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
-//! | `connect` | TCP dial, HTTP/2 handshake, wait for the server's first `SETTINGS` (a server that sends none is not HTTP/2: the dial fails), then, with [`check_on_connect`](GrpcManager::check_on_connect) (default on), one health `Check`: a backend that is not `SERVING` fails the dial and is never lent. A connection that is already draining (the server sent `GOAWAY`, say with its `SETTINGS`, or during the `Check`) or closed fails the dial too ([`GrpcError::ClosedDuringSetup`]), with or without the `Check` |
+//! | `connect` | TCP dial, HTTP/2 handshake, wait for the server's first `SETTINGS` (a server that sends none is not HTTP/2: the dial fails), then, with [`check_on_connect`](GrpcManager::check_on_connect) (default on), one health `Check`: a backend that is not `SERVING` fails the dial and is never lent. A connection that is already draining (the server sent `GOAWAY`, say with its `SETTINGS`, or during the `Check`) or closed fails the dial too ([`HttpError::ClosedDuringSetup`](crate::HttpError::ClosedDuringSetup)), with or without the `Check` |
 //! | `lending` | shared, up to the server's `MAX_CONCURRENT_STREAMS` (none: the pool's `max_borrowers`, 100 by default) |
 //! | `ping` | `grpc.health.v1.Health/Check` for the configured [service](GrpcManager::health_service) (default `""`, the whole server): `SERVING` is healthy; `NOT_SERVING`, `UNKNOWN`, `SERVICE_UNKNOWN` or an RPC error is an error |
 //! | `is_broken` | the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
@@ -95,12 +95,10 @@
 //! ```
 
 mod conn;
-mod error;
 mod manager;
 mod status;
 
 pub use conn::{GrpcChannel, GrpcConn};
-pub use error::GrpcError;
 pub use manager::{
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
 };

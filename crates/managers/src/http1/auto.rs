@@ -10,8 +10,8 @@ use bytes::Bytes;
 use http::uri::Scheme;
 use http_body_util::Full;
 
-use super::auto_conn::{AutoConn, AutoError};
-use super::error::Http1Error;
+use super::auto_conn::AutoConn;
+use crate::HttpError;
 use super::manager::{handshake, ping};
 use crate::Origin;
 use crate::h2_frames::lend_by_stream_limit;
@@ -123,45 +123,48 @@ impl<B> AutoManager<B> {
 impl<B: RequestBody> Manager for AutoManager<B> {
     type Key = Origin;
     type Connection = AutoConn<B>;
-    type Error = AutoError;
+    type Error = HttpError;
 
     /// The key's `Display` form (`https://host:port`, or `host:port`).
     fn key_name(&self, key: &Origin) -> String {
         key.to_string()
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<AutoConn<B>, AutoError> {
+    async fn connect(&self, origin: &Origin) -> Result<AutoConn<B>, HttpError> {
         let dialed = self.transport.dial_origin(origin).await.map_err(|e| {
-            AutoError::Http1(match e {
-                DialError::NoTls => Http1Error::NoTls {
+            match e {
+                DialError::NoTls => HttpError::NoTls {
                     origin: origin.to_string(),
                 },
-                e => Http1Error::Connect(e.into_io()),
-            })
+                e => HttpError::Connect(e.into_io()),
+            }
         })?;
         let (stream, local, peer) = (dialed.stream, dialed.local, dialed.peer);
         let tls = self.transport.is_tls_for(origin);
         let (h2, scheme) = match dialed.alpn {
             Some(alpn) if alpn == "h2" => (true, Scheme::HTTPS),
             Some(alpn) if alpn != "http/1.1" => {
-                return Err(AutoError::Http1(Http1Error::Alpn { alpn: Some(alpn) }));
+                return Err(HttpError::Alpn {
+                    offered: "h2 and http/1.1",
+                    chose: Some(alpn),
+                });
             }
             _ => (!tls && self.prior_knowledge, Scheme::HTTP),
         };
         if h2 {
             let h2 = self.h2.setup(stream, scheme, origin, local, peer).await;
-            return h2.map(AutoConn::Http2).map_err(AutoError::Http2);
+            return h2.map(AutoConn::Http2);
         }
         let h1 = handshake(stream, origin, local, peer, tls).await;
-        h1.map(AutoConn::Http1).map_err(AutoError::Http1)
+        h1.map(AutoConn::Http1)
     }
 
     /// The version's own ping (no round trip for either).
-    async fn ping(&self, conn: &mut AutoConn<B>) -> Result<(), AutoError> {
+    async fn ping(&self, conn: &mut AutoConn<B>) -> Result<(), HttpError> {
         match conn {
-            AutoConn::Http1(c) => ping(c).await.map_err(AutoError::Http1),
-            AutoConn::Http2(c) => self.h2.ping(c).await.map_err(AutoError::Http2),
-            AutoConn::Unshared => Err(AutoError::Http1(Http1Error::Closed)),
+            AutoConn::Http1(c) => ping(c).await,
+            AutoConn::Http2(c) => self.h2.ping(c).await,
+            AutoConn::Unshared => Err(HttpError::NotReusable),
         }
     }
 

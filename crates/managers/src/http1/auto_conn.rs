@@ -1,8 +1,6 @@
 //! [`AutoConn`]: an HTTP/1.1 connection or a handle to an HTTP/2 one, as
-//! the server chose; [`AutoError`]: why such a dial or ping failed.
+//! the server chose.
 
-use std::error::Error as StdError;
-use std::fmt;
 
 use bytes::Bytes;
 use http::{Request, Response, Version};
@@ -10,8 +8,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::conn::Http1Conn;
-use super::error::Http1Error;
-use crate::http2::{Http2Conn, Http2Error};
+use crate::http2::Http2Conn;
 use crate::service::{HttpConnection, RequestBody, Unsent};
 
 /// A pooled connection of [`AutoManager`](super::AutoManager): HTTP/1.1
@@ -122,37 +119,6 @@ impl<B: RequestBody> HttpConnection for AutoConn<B> {
     fn body_finished(&mut self) {
         if let AutoConn::Http1(c) = self {
             c.body_finished();
-        }
-    }
-}
-
-/// Why an [`AutoManager`](super::AutoManager) dial or ping failed: the
-/// error of the version's own manager.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum AutoError {
-    /// Before or on an HTTP/1.1 connection (the TCP dial and the TLS
-    /// handshake too).
-    Http1(Http1Error),
-    /// On an HTTP/2 connection.
-    Http2(Http2Error),
-}
-
-impl fmt::Display for AutoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AutoError::Http1(e) => e.fmt(f),
-            AutoError::Http2(e) => e.fmt(f),
-        }
-    }
-}
-
-/// The version's error is the message, so the source is its source.
-impl StdError for AutoError {
-    fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        match self {
-            AutoError::Http1(e) => e.source(),
-            AutoError::Http2(e) => e.source(),
         }
     }
 }

@@ -14,7 +14,7 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::Http1Conn;
-use super::error::Http1Error;
+use crate::HttpError;
 use crate::Origin;
 use crate::tcp::TcpManager;
 #[cfg(feature = "tls")]
@@ -132,7 +132,7 @@ pub(crate) async fn handshake<B, T>(
     local: std::net::SocketAddr,
     peer: std::net::SocketAddr,
     tls: bool,
-) -> Result<Http1Conn<B>, Http1Error>
+) -> Result<Http1Conn<B>, HttpError>
 where
     B: H1Body,
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -140,7 +140,7 @@ where
     let (send, driver) = H1Builder::new()
         .handshake(TokioIo::new(io))
         .await
-        .map_err(Http1Error::Handshake)?;
+        .map_err(HttpError::Handshake)?;
     let origin_name = origin.to_string();
     tokio::spawn(async move {
         if let Err(e) = driver.await {
@@ -157,22 +157,22 @@ where
 }
 
 /// A failed dial as an HTTP/1.1 error.
-pub(crate) fn dial_error(e: DialError, origin: &Origin) -> Http1Error {
+pub(crate) fn dial_error(e: DialError, origin: &Origin) -> HttpError {
     match e {
-        DialError::NoTls => Http1Error::NoTls {
+        DialError::NoTls => HttpError::NoTls {
             origin: origin.to_string(),
         },
-        e if e.refused_alpn() => Http1Error::Alpn { alpn: None },
-        e => Http1Error::Connect(e.into_io()),
+        e if e.refused_alpn() => HttpError::Alpn { offered: "http/1.1", chose: None },
+        e => HttpError::Connect(e.into_io()),
     }
 }
 
 /// The ping of an HTTP/1.1 connection (see [`Http1Manager`]'s).
-pub(super) async fn ping<B>(conn: &mut Http1Conn<B>) -> Result<(), Http1Error> {
+pub(super) async fn ping<B>(conn: &mut Http1Conn<B>) -> Result<(), HttpError> {
     if !conn.is_reusable() {
-        return Err(Http1Error::Closed);
+        return Err(HttpError::NotReusable);
     }
-    conn.send.ready().await.map_err(Http1Error::NotReady)
+    conn.send.ready().await.map_err(HttpError::NotReady)
 }
 
 #[async_trait]
@@ -184,21 +184,21 @@ where
 {
     type Key = Origin;
     type Connection = Http1Conn<B>;
-    type Error = Http1Error;
+    type Error = HttpError;
 
     /// The key's `Display` form (`https://host:port`, or `host:port`).
     fn key_name(&self, key: &Origin) -> String {
         key.to_string()
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Http1Conn<B>, Http1Error> {
+    async fn connect(&self, origin: &Origin) -> Result<Http1Conn<B>, HttpError> {
         let dialed = self
             .transport
             .dial_origin(origin)
             .await
             .map_err(|e| dial_error(e, origin))?;
         if let Some(alpn) = dialed.alpn.filter(|p| p != "http/1.1") {
-            return Err(Http1Error::Alpn { alpn: Some(alpn) });
+            return Err(HttpError::Alpn { offered: "http/1.1", chose: Some(alpn) });
         }
         let tls = self.transport.is_tls_for(origin);
         handshake(dialed.stream, origin, dialed.local, dialed.peer, tls).await
@@ -208,7 +208,7 @@ where
     /// ([`Http1Conn::is_reusable`]), else waits until hyper's connection
     /// takes a request. An idle HTTP/1.1 connection's driver keeps reading
     /// its socket, so a server's close (FIN or reset) is already seen here.
-    async fn ping(&self, conn: &mut Http1Conn<B>) -> Result<(), Http1Error> {
+    async fn ping(&self, conn: &mut Http1Conn<B>) -> Result<(), HttpError> {
         ping(conn).await
     }
 

@@ -33,7 +33,7 @@
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
-//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS for an `https` origin, or an origin without a scheme when a TLS configuration is set (ALPN `http/1.1`; a server without ALPN is fine); an `https` origin without a TLS configuration is refused ([`Http1Error::NoTls`]), then hyper's HTTP/1.1 handshake (no round trip) and its connection driver spawned |
+//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS for an `https` origin, or an origin without a scheme when a TLS configuration is set (ALPN `http/1.1`; a server without ALPN is fine); an `https` origin without a TLS configuration is refused ([`HttpError::NoTls`](crate::HttpError::NoTls)), then hyper's HTTP/1.1 handshake (no round trip) and its connection driver spawned |
 //! | `lending` | exclusive (the default) |
 //! | `is_broken` | not [`Http1Conn::is_reusable`]: closed (hyper's [`SendRequest::is_closed`]), told to close, `Keep-Alive` limits reached, its last response body not read to its end, or a failed request |
 //! | `ping` | no round trip: fails if `is_broken` would say so, then waits for [`SendRequest::ready`] |
@@ -148,12 +148,10 @@
 mod auto;
 mod auto_conn;
 mod conn;
-mod error;
 mod keepalive;
 mod manager;
 
 pub use auto::AutoManager;
-pub use auto_conn::{AutoConn, AutoError};
+pub use auto_conn::AutoConn;
 pub use conn::{Http1Body, Http1Conn};
-pub use error::Http1Error;
 pub use manager::Http1Manager;

@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::conn::Http2Conn;
-use super::error::Http2Error;
+use crate::HttpError;
 use crate::Origin;
 use crate::h2_frames::{
     DeadOnArrival, FrameWatcher, SettingsWait, await_settings, dead_on_arrival,
@@ -131,8 +131,8 @@ impl<B> Http2Manager<B> {
     /// HTTP/2 over TLS (ALPN `h2`) with `tls`'s roots and certificates, for
     /// `https` origins and origins without a scheme ([`Origin`]): the
     /// server's certificate must name the destination's host, and a server
-    /// that does not choose `h2` fails the dial ([`Http2Error::NoH2`]).
-    /// Without it, an `https` origin is refused ([`Http2Error::NoTls`]).
+    /// that does not choose `h2` fails the dial ([`HttpError::Alpn`]).
+    /// Without it, an `https` origin is refused ([`HttpError::NoTls`]).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
@@ -203,7 +203,7 @@ where
         origin: &Origin,
         local: SocketAddr,
         peer: SocketAddr,
-    ) -> Result<Http2Conn<B>, Http2Error>
+    ) -> Result<Http2Conn<B>, HttpError>
     where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
@@ -219,7 +219,7 @@ where
         let (send, driver) = builder
             .handshake(TokioIo::new(watcher))
             .await
-            .map_err(Http2Error::Handshake)?;
+            .map_err(HttpError::Handshake)?;
         let origin_name = origin.to_string();
         let driver = tokio::spawn(async move {
             if let Err(e) = driver.await {
@@ -229,8 +229,8 @@ where
         if let Err(why) = await_settings(&frames, self.settings_timeout).await {
             driver.abort();
             return Err(match why {
-                SettingsWait::Closed => Http2Error::ClosedBeforeSettings,
-                SettingsWait::TimedOut => Http2Error::NoSettings {
+                SettingsWait::Closed => HttpError::ClosedBeforeSettings,
+                SettingsWait::TimedOut => HttpError::NoSettings {
                     waited: self.settings_timeout,
                 },
             });
@@ -239,7 +239,7 @@ where
             dead_on_arrival(&frames, send.is_closed())
         {
             driver.abort();
-            return Err(Http2Error::ClosedDuringSetup { goaway, debug_data });
+            return Err(HttpError::ClosedDuringSetup { goaway, debug_data });
         }
         Ok(Http2Conn {
             send,
@@ -261,28 +261,28 @@ where
 {
     type Key = Origin;
     type Connection = Http2Conn<B>;
-    type Error = Http2Error;
+    type Error = HttpError;
 
     /// The key's `Display` form (`https://host:port`, or `host:port`).
     fn key_name(&self, key: &Origin) -> String {
         key.to_string()
     }
 
-    async fn connect(&self, origin: &Origin) -> Result<Http2Conn<B>, Http2Error> {
+    async fn connect(&self, origin: &Origin) -> Result<Http2Conn<B>, HttpError> {
         let dialed = self
             .transport
             .dial_origin(origin)
             .await
             .map_err(|e| match e {
-                DialError::NoTls => Http2Error::NoTls {
+                DialError::NoTls => HttpError::NoTls {
                     origin: origin.to_string(),
                 },
-                e if e.refused_alpn() => Http2Error::NoH2 { alpn: None },
-                e => Http2Error::Connect(e.into_io()),
+                e if e.refused_alpn() => HttpError::Alpn { offered: "h2", chose: None },
+                e => HttpError::Connect(e.into_io()),
             })?;
         let scheme = if self.transport.is_tls_for(origin) {
             if dialed.alpn.as_deref() != Some("h2") {
-                return Err(Http2Error::NoH2 { alpn: dialed.alpn });
+                return Err(HttpError::Alpn { offered: "h2", chose: dialed.alpn });
             }
             Scheme::HTTPS
         } else {
@@ -294,13 +294,13 @@ where
 
     /// No round trip (hyper exposes no PING): fails if the connection is
     /// closed or draining, else waits until it can take a request.
-    async fn ping(&self, conn: &mut Http2Conn<B>) -> Result<(), Http2Error> {
+    async fn ping(&self, conn: &mut Http2Conn<B>) -> Result<(), HttpError> {
         if conn.is_closed() {
-            return Err(Http2Error::Closed {
+            return Err(HttpError::Closed {
                 goaway: conn.frames.goaway_error_code(),
             });
         }
-        conn.send.ready().await.map_err(Http2Error::NotReady)
+        conn.send.ready().await.map_err(HttpError::NotReady)
     }
 
     fn is_broken(&self, conn: &mut Http2Conn<B>) -> bool {

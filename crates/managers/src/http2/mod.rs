@@ -13,7 +13,7 @@
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
-//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), the HTTP/2 handshake, the connection driver spawned, then a wait (bounded by [`settings_timeout`](Http2Manager::settings_timeout)) for the server's first `SETTINGS`: a peer that sends none is not speaking HTTP/2, and the dial fails; a connection that is already draining (the server sent `GOAWAY` with its `SETTINGS`) or closed fails the dial too ([`Http2Error::ClosedDuringSetup`]) |
+//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), the HTTP/2 handshake, the connection driver spawned, then a wait (bounded by [`settings_timeout`](Http2Manager::settings_timeout)) for the server's first `SETTINGS`: a peer that sends none is not speaking HTTP/2, and the dial fails; a connection that is already draining (the server sent `GOAWAY` with its `SETTINGS`) or closed fails the dial too ([`HttpError::ClosedDuringSetup`](crate::HttpError::ClosedDuringSetup)) |
 //! | `lending` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
 //! | `is_broken` | the connection is closed ([`SendRequest::is_closed`]), or the server sent `GOAWAY` (it is *draining*: its in-flight requests finish, it takes no new ones), or the socket hit end of stream or an error |
 //! | `ping` | no round trip: fails if `is_broken` would say so, then waits for [`SendRequest::ready`] (see below) |
@@ -74,11 +74,9 @@
 //! [`Lending::shared`]: connpool_core::Lending::shared
 
 mod conn;
-mod error;
 mod manager;
 
 pub use conn::Http2Conn;
-pub use error::Http2Error;
 pub use manager::{
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, Http2Manager,
 };

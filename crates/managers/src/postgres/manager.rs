@@ -27,8 +27,12 @@ const DEFAULT_PORT: u16 = 5432;
 /// tokio-postgres's (and libpq's) first keepalive probe: after two hours.
 const DRIVER_KEEPALIVE_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 /// The keepalive a configuration gets when it keeps the driver's: the TCP
-/// manager's (`TcpKeepaliveConfig`'s default), 60 s / 10 s / 3.
-const KEEPALIVE: (Duration, Duration, u32) = (Duration::from_secs(60), Duration::from_secs(10), 3);
+/// manager's default, 60 s / 10 s / 3.
+const KEEPALIVE: (Duration, Duration, u32) = (
+    crate::tcp::DEFAULT_KEEPALIVE_TIME,
+    crate::tcp::DEFAULT_KEEPALIVE_INTERVAL,
+    crate::tcp::DEFAULT_KEEPALIVE_RETRIES,
+);
 /// Linux's own probe interval and count, for a configuration that sets
 /// the first probe's time but not these.
 const SYSTEM_KEEPALIVE: (Duration, u32) = (Duration::from_secs(75), 9);

@@ -5,7 +5,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::time::Duration;
 
-use crate::http2::Http2Error;
+use crate::HttpError;
 
 /// Why a call through [`HttpService`](super::HttpService) failed, or the
 /// reading of its response body ([`PooledBody`](super::PooledBody)). Each
@@ -13,7 +13,7 @@ use crate::http2::Http2Error;
 /// cause's own source (the crate's rule: see [`connpool_core::Error`]).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ServiceError<E = Http2Error> {
+pub enum ServiceError<E = HttpError> {
     /// No connection: the pool's error (a failed dial, the checkout
     /// deadline, backoff, a closed pool).
     Pool(connpool_core::Error<E>),

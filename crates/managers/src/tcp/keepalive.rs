@@ -1,4 +1,5 @@
-//! Kernel TCP keepalive: [`TcpKeepaliveConfig`] and its defaults.
+//! Kernel TCP keepalive: its settings, their defaults, and the socket
+//! options they become.
 
 use std::time::Duration;
 
@@ -22,37 +23,17 @@ pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_KEEPALIVE_RETRIES: u32 = 3;
 
 /// Kernel TCP keepalive settings, applied to every connection through
-/// [`socket2::TcpKeepalive`] (and enabling `SO_KEEPALIVE`).
-///
-/// Kernel keepalive probes only an *idle* socket (nothing sent and unacked).
-/// It complements the pool's own background keepalive (an app-level ping of
-/// idle pooled connections, see [`Ping`](super::Ping)): it also watches
-/// connections that are lent while their user waits on a read, and keeps NAT
-/// mappings of long-lived quiet connections alive.
-///
-/// A socket with data in flight is never probed: a write to a vanished
-/// peer would be retransmitted for TCP's own minutes (about 15 on Linux).
-/// So on Linux the same settings also set `TCP_USER_TIMEOUT` to
-/// `time + interval × retries` (90 s by default), as grpc-go does: a
-/// write unacknowledged for that long fails the connection, and the
-/// deadline a dead peer is found by is the same whether the connection
-/// was quiet or busy. (With both set, Linux closes an idle connection at
-/// that same point, so the probes' own verdict is unchanged.) It sends
-/// nothing: a socket option, checked by the kernel's own retransmission
-/// timer. The kernel counts in whole seconds
-/// (Windows in milliseconds): sub-second parts are dropped, and values are
-/// raised to at least 1 s (1 probe for `retries`), which every system accepts.
-///
-/// On systems where `socket2` cannot set `interval` or `retries` (OpenBSD,
-/// Solaris, Haiku…), those fields are ignored and the system's values apply.
+/// [`socket2::TcpKeepalive`] (and enabling `SO_KEEPALIVE`), and the
+/// `TCP_USER_TIMEOUT` they imply: see
+/// [`TcpManager::tcp_keepalive`](super::TcpManager::tcp_keepalive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TcpKeepaliveConfig {
+pub(crate) struct TcpKeepaliveConfig {
     /// Idle time before the first probe (`TCP_KEEPIDLE`; `TCP_KEEPALIVE` on macOS).
-    pub time: Duration,
+    pub(crate) time: Duration,
     /// Time between unanswered probes (`TCP_KEEPINTVL`).
-    pub interval: Duration,
+    pub(crate) interval: Duration,
     /// Unanswered probes before the connection is dropped (`TCP_KEEPCNT`).
-    pub retries: u32,
+    pub(crate) retries: u32,
 }
 
 impl Default for TcpKeepaliveConfig {

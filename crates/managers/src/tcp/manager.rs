@@ -1,8 +1,11 @@
 //! [`TcpManager`]: dials a [`Destination`], sets the socket options, and
 //! judges whether a connection may be reused.
 
+use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::net::TcpStream;
@@ -10,18 +13,18 @@ use tokio::net::TcpStream;
 use super::conn::{PeerState, TcpConn};
 use super::destination::{Destination, Repr, context};
 use super::keepalive::TcpKeepaliveConfig;
-use super::ping::{NoPing, Ping};
+use super::ping::{LinePing, NoPing, Ping};
 use super::socket::SocketOptions;
 use connpool_core::Manager;
 
-/// A [`Manager`] of TCP connections, keyed by [`Destination`], with the
-/// application-level ping `P` (see [`Ping`]).
+/// A [`Manager`] of TCP connections, keyed by [`Destination`], with an
+/// application-level [`Ping`] where the protocol has one.
 ///
 /// | setting | default | why |
 /// |---|---|---|
 /// | [`nodelay`](TcpManager::nodelay) | on | small request/response messages are not held back by Nagle |
-/// | [`tcp_keepalive`](TcpManager::tcp_keepalive) | 60 s / 10 s / 3 ([`TcpKeepaliveConfig`]), and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
-/// | [`with_ping`](TcpManager::with_ping) | [`NoPing`] | the protocol is unknown; pass a [`LinePing`](super::LinePing) or your [`Ping`] |
+/// | [`tcp_keepalive`](TcpManager::tcp_keepalive), [`tcp_keepalive_interval`](TcpManager::tcp_keepalive_interval), [`tcp_keepalive_retries`](TcpManager::tcp_keepalive_retries) | 60 s / 10 s / 3, and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
+/// | [`with_ping`](TcpManager::with_ping), [`line_ping`](TcpManager::line_ping) | none: a ping is the local peek of `is_broken` | the protocol is unknown; give a request/reply pair or your [`Ping`] |
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
 ///
 /// `connect` resolves the destination, tries each address in turn, and sets
@@ -32,7 +35,7 @@ use connpool_core::Manager;
 /// that swallows SYNs uses it all up. `is_broken` is a non-blocking one-byte
 /// peek (no I/O wait, nothing consumed) plus the abandoned-ping flag of
 /// [`TcpConn`]. `ping` fails at once if `is_broken` would say so, then runs
-/// `P`. `close` drops the stream (the kernel sends FIN, or RST if unread data
+/// the [`Ping`]. `close` drops the stream (the kernel sends FIN, or RST if unread data
 /// was pending).
 ///
 /// A borrower that gives up mid-request (an error, a cancelled future) should
@@ -40,7 +43,7 @@ use connpool_core::Manager;
 /// arrives after the connection came back is only caught if it arrives before
 /// the next checkout.
 ///
-/// The guard a checkout returns, [`Pooled<TcpManager<P>>`](connpool_core::Pooled), is
+/// The guard a checkout returns, [`Pooled<TcpManager>`](connpool_core::Pooled), is
 /// itself [`AsyncRead`](tokio::io::AsyncRead) +
 /// [`AsyncWrite`](tokio::io::AsyncWrite), reading and writing the
 /// [`TcpConn`] it holds: pass `&mut conn` to `tokio::io::copy` or any code
@@ -63,15 +66,25 @@ use connpool_core::Manager;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct TcpManager<P = NoPing> {
+#[derive(Clone)]
+pub struct TcpManager {
     nodelay: bool,
     keepalive: Option<TcpKeepaliveConfig>,
     unread_data_is_broken: bool,
-    ping: P,
+    ping: Arc<dyn Ping>,
 }
 
-impl TcpManager<NoPing> {
+impl fmt::Debug for TcpManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TcpManager")
+            .field("nodelay", &self.nodelay)
+            .field("keepalive", &self.keepalive)
+            .field("unread_data_is_broken", &self.unread_data_is_broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TcpManager {
     /// A manager with the defaults: `TCP_NODELAY` on, kernel keepalive
     /// 60 s / 10 s / 3, no application-level ping.
     pub fn new() -> Self {
@@ -79,41 +92,98 @@ impl TcpManager<NoPing> {
             nodelay: true,
             keepalive: Some(TcpKeepaliveConfig::default()),
             unread_data_is_broken: true,
-            ping: NoPing,
+            ping: Arc::new(NoPing),
         }
     }
 }
 
-impl Default for TcpManager<NoPing> {
+impl Default for TcpManager {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: Ping> TcpManager<P> {
+impl TcpManager {
     /// Sets `TCP_NODELAY` on new connections (default on).
     pub fn nodelay(mut self, nodelay: bool) -> Self {
         self.nodelay = nodelay;
         self
     }
 
-    /// Kernel TCP keepalive of new connections; `None` leaves `SO_KEEPALIVE`
-    /// off. Default [`TcpKeepaliveConfig::default`] (60 s / 10 s / 3).
-    pub fn tcp_keepalive(mut self, keepalive: impl Into<Option<TcpKeepaliveConfig>>) -> Self {
-        self.keepalive = keepalive.into();
+    /// Kernel TCP keepalive of new connections: the idle time before the
+    /// first probe (`TCP_KEEPIDLE`; `TCP_KEEPALIVE` on macOS), default
+    /// [`DEFAULT_KEEPALIVE_TIME`](super::DEFAULT_KEEPALIVE_TIME) (60 s);
+    /// `None` leaves `SO_KEEPALIVE` off (and sets no `TCP_USER_TIMEOUT`).
+    ///
+    /// Kernel keepalive probes only an *idle* socket (nothing sent and
+    /// unacked). It complements the pool's own keepalive (an app-level ping
+    /// of idle pooled connections, see [`Ping`]): it also watches
+    /// connections that are lent while their user waits on a read, and
+    /// keeps NAT mappings of long-lived quiet connections alive.
+    ///
+    /// A socket with data in flight is never probed: a write to a vanished
+    /// peer would be retransmitted for TCP's own minutes (about 15 on
+    /// Linux). So on Linux the same settings also set `TCP_USER_TIMEOUT` to
+    /// `time + interval × retries` (90 s by default), as grpc-go does: a
+    /// write unacknowledged for that long fails the connection, and the
+    /// deadline a dead peer is found by is the same whether the connection
+    /// was quiet or busy. (With both set, Linux closes an idle connection
+    /// at that same point, so the probes' own verdict is unchanged.) It
+    /// sends nothing: a socket option, checked by the kernel's own
+    /// retransmission timer. The kernel counts in whole seconds (Windows in
+    /// milliseconds): sub-second parts are dropped, and values are raised
+    /// to at least 1 s (1 probe for the retries), which every system
+    /// accepts. On systems where `socket2` cannot set the interval or the
+    /// retries (OpenBSD, Solaris, Haiku…), those are the system's.
+    pub fn tcp_keepalive(mut self, time: Option<Duration>) -> Self {
+        let rest = self.keepalive.unwrap_or_default();
+        self.keepalive = time.map(|time| TcpKeepaliveConfig { time, ..rest });
+        self
+    }
+
+    /// Time between unanswered kernel keepalive probes (`TCP_KEEPINTVL`),
+    /// default [`DEFAULT_KEEPALIVE_INTERVAL`](super::DEFAULT_KEEPALIVE_INTERVAL)
+    /// (10 s). Applies while [`tcp_keepalive`](Self::tcp_keepalive) is on.
+    pub fn tcp_keepalive_interval(mut self, interval: Duration) -> Self {
+        if let Some(k) = &mut self.keepalive {
+            k.interval = interval;
+        }
+        self
+    }
+
+    /// Unanswered kernel keepalive probes before the connection is dropped
+    /// (`TCP_KEEPCNT`), default
+    /// [`DEFAULT_KEEPALIVE_RETRIES`](super::DEFAULT_KEEPALIVE_RETRIES) (3).
+    /// Applies while [`tcp_keepalive`](Self::tcp_keepalive) is on.
+    pub fn tcp_keepalive_retries(mut self, retries: u32) -> Self {
+        if let Some(k) = &mut self.keepalive {
+            k.retries = retries;
+        }
         self
     }
 
     /// The application-level ping used by health checks and background
-    /// keepalive (default [`NoPing`]). (Not named `ping`, which would shadow
-    /// [`Manager::ping`] in method calls.)
-    pub fn with_ping<Q: Ping>(self, ping: Q) -> TcpManager<Q> {
-        TcpManager {
-            nodelay: self.nodelay,
-            keepalive: self.keepalive,
-            unread_data_is_broken: self.unread_data_is_broken,
-            ping,
-        }
+    /// keepalive (default none: a ping is the local peek that finds peers
+    /// that closed, not peers that went silent). (Not named `ping`, which
+    /// would shadow [`Manager::ping`] in method calls.)
+    pub fn with_ping(mut self, ping: impl Ping) -> Self {
+        self.ping = Arc::new(ping);
+        self
+    }
+
+    /// An application-level ping of one fixed exchange: writes `request`,
+    /// then reads exactly `expect.len()` bytes, which must equal `expect`
+    /// (e.g. `"PING\r\n"` → `"+PONG\r\n"`). A different reply fails the
+    /// ping with [`InvalidData`](io::ErrorKind::InvalidData), and the
+    /// connection is then broken (its stream position is unknown).
+    ///
+    /// The reply must be exactly `expect`: a reply with variable content
+    /// (memcached's `version\r\n` → `VERSION 1.6.21\r\n`) would leave bytes
+    /// unread, which the manager then treats as a stream out of step (see
+    /// [`unread_data_is_broken`](Self::unread_data_is_broken)). Implement
+    /// [`Ping`] for those.
+    pub fn line_ping(self, request: impl Into<Vec<u8>>, expect: impl Into<Vec<u8>>) -> Self {
+        self.with_ping(LinePing::new(request, expect))
     }
 
     /// Whether bytes waiting unread on a connection coming back to the pool,
@@ -125,21 +195,6 @@ impl<P: Ping> TcpManager<P> {
     pub fn unread_data_is_broken(mut self, on: bool) -> Self {
         self.unread_data_is_broken = on;
         self
-    }
-
-    /// The kernel keepalive settings, if on.
-    pub fn tcp_keepalive_config(&self) -> Option<TcpKeepaliveConfig> {
-        self.keepalive
-    }
-
-    /// Whether `TCP_NODELAY` is set on new connections.
-    pub fn is_nodelay(&self) -> bool {
-        self.nodelay
-    }
-
-    /// The application-level ping.
-    pub fn pinger(&self) -> &P {
-        &self.ping
     }
 
     fn configure(&self, stream: &TcpStream) -> io::Result<()> {
@@ -164,7 +219,7 @@ impl<P: Ping> TcpManager<P> {
 }
 
 #[async_trait]
-impl<P: Ping> Manager for TcpManager<P> {
+impl Manager for TcpManager {
     type Key = Destination;
     type Connection = TcpConn;
     type Error = io::Error;

@@ -7,8 +7,8 @@
 //!   resolution included.
 //! - **`TCP_NODELAY` on** by default: pooled connections mostly carry small
 //!   request/response messages, which Nagle's algorithm would delay.
-//! - **Kernel TCP keepalive** on by default ([`TcpKeepaliveConfig`],
-//!   60 s / 10 s / 3 probes), so a peer that vanished is noticed even while a
+//! - **Kernel TCP keepalive** on by default
+//!   ([`tcp_keepalive`](TcpManager::tcp_keepalive), 60 s / 10 s / 3 probes), so a peer that vanished is noticed even while a
 //!   connection is lent and its user waits on a read.
 //! - **Dead-peer detection on checkout and return**
 //!   ([`Manager::is_broken`](connpool_core::Manager::is_broken)): a non-blocking
@@ -20,9 +20,9 @@
 //!   ([`unread_data_is_broken`](TcpManager::unread_data_is_broken)).
 //! - **An application-level ping** ([`Ping`]), supplied for the protocol
 //!   spoken over the stream, used by the pool's health checks and background
-//!   keepalive: [`LinePing`] for a fixed request / reply such as
-//!   `ping\n` → `pong\n`, or your own implementation. Without one
-//!   ([`NoPing`]) a ping is the same local peek: it finds peers that closed,
+//!   keepalive: [`line_ping`](TcpManager::line_ping) for a fixed request /
+//!   reply such as `ping\n` → `pong\n`, or your own implementation. Without
+//!   one a ping is the same local peek: it finds peers that closed,
 //!   not peers that went silent.
 //! - **Abandoned pings**: the pool drops a ping future at its timeout or when
 //!   its getter gives up. A [`TcpConn`] remembers a ping that started and did
@@ -32,19 +32,17 @@
 //! ```no_run
 //! use std::time::Duration;
 //!
-//! use connpool::managers::tcp::{Destination, LinePing, TcpKeepaliveConfig, TcpManager};
+//! use connpool::managers::tcp::{Destination, TcpManager};
 //! use connpool::{HealthCheck, Pool};
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let manager = TcpManager::new()
-//!     .tcp_keepalive(TcpKeepaliveConfig {
-//!         time: Duration::from_secs(30),
-//!         interval: Duration::from_secs(5),
-//!         retries: 4,
-//!     })
-//!     .with_ping(LinePing::new("PING\r\n", "+PONG\r\n"));
+//!     .tcp_keepalive(Some(Duration::from_secs(30)))
+//!     .tcp_keepalive_interval(Duration::from_secs(5))
+//!     .tcp_keepalive_retries(4)
+//!     .line_ping("PING\r\n", "+PONG\r\n");
 //! let pool = Pool::builder(manager)
 //!     .max_open_per_key(8)
 //!     .health_check(HealthCheck::Always)
@@ -74,11 +72,8 @@ pub use conn::TcpConn;
 #[cfg(feature = "tls")]
 pub(crate) use conn::{PeerState, peer_state};
 pub use destination::Destination;
-pub use keepalive::{
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME,
-    TcpKeepaliveConfig,
-};
+pub use keepalive::{DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME};
 pub use manager::TcpManager;
-pub use ping::{LinePing, NoPing, Ping};
+pub use ping::Ping;
 #[cfg(feature = "postgres")]
 pub(crate) use socket::SocketOptions;

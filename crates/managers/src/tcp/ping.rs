@@ -1,4 +1,5 @@
-//! The application-level ping: the [`Ping`] trait, [`NoPing`] and [`LinePing`].
+//! The application-level ping: the [`Ping`] trait, and the two the
+//! manager builds in (none, and one fixed exchange).
 
 use std::io;
 
@@ -50,7 +51,7 @@ pub trait Ping: Send + Sync + 'static {
 /// traffic). Health checks and keepalive then find peers that closed or
 /// reset, not peers that went silent (kernel keepalive finds those, slowly).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct NoPing;
+pub(crate) struct NoPing;
 
 #[async_trait]
 impl Ping for NoPing {
@@ -60,54 +61,21 @@ impl Ping for NoPing {
 }
 
 /// A fixed request / reply ping: writes `request`, reads exactly
-/// `expect.len()` bytes and checks they are `expect`. The default is a line
-/// protocol's `ping\n` → `pong\n`.
-///
-/// ```
-/// use connpool::managers::tcp::LinePing;
-///
-/// let redis = LinePing::new("PING\r\n", "+PONG\r\n");
-/// assert_eq!(redis.expect(), b"+PONG\r\n");
-/// let default = LinePing::default();
-/// assert_eq!(default.request(), b"ping\n");
-/// assert_eq!(default.expect(), b"pong\n");
-/// ```
-///
-/// The reply must be exactly `expect`: a reply with variable content
-/// (memcached's `version\r\n` → `VERSION 1.6.21\r\n`) would leave bytes
-/// unread, which the manager then treats as a stream out of step (see
-/// [`unread_data_is_broken`](super::TcpManager::unread_data_is_broken)).
-/// Implement [`Ping`] for those.
+/// `expect.len()` bytes and checks they are `expect`
+/// ([`TcpManager::line_ping`](super::TcpManager::line_ping)).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LinePing {
+pub(crate) struct LinePing {
     request: Vec<u8>,
     expect: Vec<u8>,
 }
 
 impl LinePing {
     /// A ping that writes `request` and expects exactly `expect` back.
-    pub fn new(request: impl Into<Vec<u8>>, expect: impl Into<Vec<u8>>) -> Self {
+    pub(crate) fn new(request: impl Into<Vec<u8>>, expect: impl Into<Vec<u8>>) -> Self {
         Self {
             request: request.into(),
             expect: expect.into(),
         }
-    }
-
-    /// What is written.
-    pub fn request(&self) -> &[u8] {
-        &self.request
-    }
-
-    /// What must come back.
-    pub fn expect(&self) -> &[u8] {
-        &self.expect
-    }
-}
-
-impl Default for LinePing {
-    /// `ping\n` → `pong\n`.
-    fn default() -> Self {
-        Self::new(&b"ping\n"[..], &b"pong\n"[..])
     }
 }
 

@@ -1,5 +1,5 @@
-//! The heartbeat: the [`Heartbeat`] trait, [`PingFrame`] (the default) and
-//! [`TextHeartbeat`].
+//! The heartbeat: the [`Heartbeat`] trait, and its two built-in
+//! vocabularies, Ping frames (the default) and text.
 
 use tokio_tungstenite::tungstenite::Bytes;
 use tokio_tungstenite::tungstenite::Message;
@@ -58,7 +58,7 @@ pub trait Heartbeat: Send + Sync + 'static {
 /// answers it, without the application seeing it; the cheapest heartbeat
 /// (6 bytes out, masked as client frames are, 2 bytes back). The default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PingFrame;
+pub(crate) struct PingFrame;
 
 impl Heartbeat for PingFrame {
     fn message(&self) -> Message {
@@ -70,51 +70,23 @@ impl Heartbeat for PingFrame {
     }
 }
 
-/// An application heartbeat in text, as many services define one: a text
-/// message (`"ping"` by default) that the server answers with another
-/// (`"pong"`). Use it where a proxy or the service itself ignores Ping
-/// frames, or where the service closes connections that send nothing at
-/// the application level. The server's own `request` is answered with
-/// `reply` too ([`Heartbeat::answer`]): the convention runs both ways.
-///
-/// ```
-/// use connpool::managers::websocket::TextHeartbeat;
-///
-/// let default = TextHeartbeat::default();
-/// assert_eq!((default.request(), default.reply()), ("ping", "pong"));
-/// let custom = TextHeartbeat::new(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#);
-/// assert_eq!(custom.reply(), r#"{"type":"pong"}"#);
-/// ```
+/// An application heartbeat in text: what
+/// [`WsManager::text_heartbeat`](super::WsManager::text_heartbeat) sets.
+/// The server's own `request` is answered with `reply` too
+/// ([`Heartbeat::answer`]): the convention runs both ways.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextHeartbeat {
+pub(crate) struct TextHeartbeat {
     request: String,
     reply: String,
 }
 
 impl TextHeartbeat {
     /// Sends `request`, expects exactly `reply` back.
-    pub fn new(request: impl Into<String>, reply: impl Into<String>) -> Self {
+    pub(crate) fn new(request: impl Into<String>, reply: impl Into<String>) -> Self {
         Self {
             request: request.into(),
             reply: reply.into(),
         }
-    }
-
-    /// What is sent.
-    pub fn request(&self) -> &str {
-        &self.request
-    }
-
-    /// What must come back.
-    pub fn reply(&self) -> &str {
-        &self.reply
-    }
-}
-
-impl Default for TextHeartbeat {
-    /// `"ping"` → `"pong"`.
-    fn default() -> Self {
-        Self::new("ping", "pong")
     }
 }
 

@@ -16,7 +16,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::conn::{MAX_MISSED, WsConn};
 use super::error::WsError;
-use super::heartbeat::{Heartbeat, PingFrame};
+use super::heartbeat::{Heartbeat, PingFrame, TextHeartbeat};
 use super::url::WsUrl;
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
@@ -44,7 +44,7 @@ const READ_BUFFER_SIZE: usize = 8 * 1024;
 /// | setting | default |
 /// |---|---|
 /// | [`header`](WsManager::header), [`subprotocols`](WsManager::subprotocols) | none: the handshake's own headers only |
-/// | [`heartbeat`](WsManager::heartbeat) | [`PingFrame`]: a Ping frame, whose Pong must come back |
+/// | [`heartbeat`](WsManager::heartbeat), [`text_heartbeat`](WsManager::text_heartbeat) | a Ping frame, whose Pong must come back |
 /// | [`heartbeat_while_lent`](WsManager::heartbeat_while_lent) | every 30 s of silence while a borrower reads; 3 unanswered end its stream |
 /// | [`tls`](WsManager::tls) (`wss`) | [`TlsConfig::webpki_roots`] (Mozilla's roots), ALPN `http/1.1` |
 /// | [`with_tcp`](WsManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 |
@@ -97,11 +97,27 @@ impl WsManager {
         Ok(self)
     }
 
-    /// The heartbeat that [`Manager::ping`] sends (default [`PingFrame`];
-    /// [`TextHeartbeat`](super::TextHeartbeat) or your own).
+    /// The heartbeat that [`Manager::ping`] sends, your own vocabulary
+    /// (default: the protocol's Ping frame, answered by a Pong).
     pub fn heartbeat(mut self, heartbeat: impl Heartbeat) -> Self {
         self.heartbeat = Arc::new(heartbeat);
         self
+    }
+
+    /// An application heartbeat in text, as many services define one:
+    /// sends `request` and expects exactly `reply` back, and answers the
+    /// server's own `request` with `reply` (the convention runs both ways).
+    /// Use it where a proxy or the service ignores Ping frames, or closes
+    /// connections that send nothing at the application level; the usual
+    /// pair is `("ping", "pong")`.
+    ///
+    /// ```
+    /// use connpool::managers::websocket::WsManager;
+    ///
+    /// let manager = WsManager::new().text_heartbeat(r#"{"type":"ping"}"#, r#"{"type":"pong"}"#);
+    /// ```
+    pub fn text_heartbeat(self, request: impl Into<String>, reply: impl Into<String>) -> Self {
+        self.heartbeat(TextHeartbeat::new(request, reply))
     }
 
     /// The heartbeat of a *lent* connection: while the borrower waits in

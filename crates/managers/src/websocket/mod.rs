@@ -29,7 +29,7 @@
 //!   the time the server allows for a Pong (servers that ping commonly
 //!   allow tens of seconds to minutes);
 //! - the server's own **heartbeat** in the manager's vocabulary (the
-//!   text `"ping"` of a [`TextHeartbeat`], or what your
+//!   `request` of a [`text_heartbeat`](WsManager::text_heartbeat), or what your
 //!   [`Heartbeat::answer`] recognizes) is answered at once, idle or lent,
 //!   and never shown to a borrower: a sign of life, not a stray message;
 //! - **Pongs** and late replies to the pool's own heartbeats are dropped;
@@ -69,8 +69,8 @@
 //!
 //! | heartbeat | sends | expects |
 //! |---|---|---|
-//! | [`PingFrame`] (default) | a Ping frame, no payload | its Pong |
-//! | [`TextHeartbeat`] | a text message, `"ping"` by default | the text reply, `"pong"` by default |
+//! | Ping frames (default) | a Ping frame, no payload | its Pong |
+//! | [`text_heartbeat`](WsManager::text_heartbeat)`(request, reply)` | a text message, usually `"ping"` | the text reply, usually `"pong"` |
 //! | your [`Heartbeat`] | any message | what your `is_reply` accepts (JSON, …) |
 //!
 //! The usual advice for WebSocket heartbeats is a ping every 30 to 50 s,
@@ -120,7 +120,7 @@
 //!
 //! **What it costs**, per idle connection per hour at a 30 s interval: 120
 //! heartbeats (up to 10 % more with the pool's default `jitter`, which
-//! shortens intervals). A [`PingFrame`] heartbeat is 6 bytes out (a
+//! shortens intervals). A Ping-frame heartbeat is 6 bytes out (a
 //! 2-byte header and the 4-byte mask every client frame carries, no
 //! payload) and 2 back: 8 bytes, **960 bytes an hour** of WebSocket
 //! frames. Over TLS 1.3 each frame is its own record (5-byte header,
@@ -129,7 +129,7 @@
 //! Ping, the Pong with its ACK, the ACK of the Pong) of 52 bytes of IPv4
 //! and TCP headers each (with Linux's timestamps option): 164 bytes a
 //! heartbeat, **about 19.7 kB an hour** over `ws` and 25 kB over `wss`.
-//! The [`TextHeartbeat`] default is 10 + 6 bytes of frames (1,920 bytes an
+//! A `"ping"`/`"pong"` text heartbeat is 10 + 6 bytes of frames (1,920 bytes an
 //! hour, 20.6 kB on the wire). The kernel's TCP keepalive probes (after
 //! 60 s of silence) never fire on a connection that sends a heartbeat
 //! every 30 s.
@@ -206,12 +206,12 @@
 ```no_run
 use connpool::Pool;
 use connpool::managers::tls::TlsConfig;
-use connpool::managers::websocket::{TextHeartbeat, WsManager};
+use connpool::managers::websocket::WsManager;
 
 # async fn run(private_ca: TlsConfig) -> Result<(), Box<dyn std::error::Error>> {
 let manager = WsManager::new()
     .tls(private_ca)
-    .heartbeat(TextHeartbeat::new("ping", "pong"));
+    .text_heartbeat("ping", "pong");
 let pool = Pool::builder(manager).build().await?;
 let conn = pool.get_for(&"wss://internal.example:8443/feed".parse()?).await?;
 # drop(conn);
@@ -229,7 +229,7 @@ mod url;
 
 pub use conn::WsConn;
 pub use error::WsError;
-pub use heartbeat::{Heartbeat, PingFrame, TextHeartbeat};
+pub use heartbeat::Heartbeat;
 pub use manager::WsManager;
 pub use url::WsUrl;
 

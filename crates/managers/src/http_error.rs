@@ -1,0 +1,166 @@
+//! [`HttpError`]: why a dial or ping of an HTTP connection failed, for
+//! every manager that speaks HTTP (HTTP/1.1, HTTP/2, both, gRPC).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+#[cfg(feature = "grpc")]
+use tonic_health::pb::health_check_response::ServingStatus;
+
+use crate::h2_frames::fmt_dead_on_arrival;
+
+/// Why a dial or ping of an HTTP connection failed: the error of the
+/// [`http1`](crate::http1), [`http2`](crate::http2) and `grpc` managers.
+///
+/// Each cause is written into the message, so [`source`](StdError::source)
+/// is the cause's own source (the crate's rule: see `connpool::Error`).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The TCP dial or the TLS handshake failed (the destination is in the
+    /// message).
+    Connect(io::Error),
+    /// The key is an `https` origin and the manager has no TLS
+    /// configuration: refused before anything was dialed, so nothing meant
+    /// for `https` goes out in plaintext.
+    NoTls {
+        /// The origin (`https://host:port`).
+        origin: String,
+    },
+    /// Over TLS, the server did not agree on the protocol offered in ALPN
+    /// (`http/1.1`, or `h2`): it chose another one, or refused the
+    /// handshake for want of a common one.
+    Alpn {
+        /// The protocol offered.
+        offered: &'static str,
+        /// The protocol it chose instead, if any.
+        chose: Option<String>,
+    },
+    /// hyper's handshake on the new connection failed.
+    Handshake(hyper::Error),
+    /// The server sent no HTTP/2 `SETTINGS` frame within the settings
+    /// timeout: it does not speak HTTP/2 (with prior knowledge, without
+    /// TLS), or hangs.
+    NoSettings {
+        /// How long the dial waited.
+        waited: Duration,
+    },
+    /// The server closed the connection before its HTTP/2 `SETTINGS` frame
+    /// (an HTTP/1-only server answers the HTTP/2 preface with a 400 and
+    /// closes).
+    ClosedBeforeSettings,
+    /// The server sent `SETTINGS` and then, before the dial completed,
+    /// `GOAWAY` (often in the same write: a server shutting down, or at its
+    /// connection limit, accepts and turns the connection away at once), or
+    /// the connection closed: it would fail every request, so it is not
+    /// handed out.
+    ClosedDuringSetup {
+        /// The `GOAWAY` error code (0: graceful); `None`: no `GOAWAY`, the
+        /// connection closed.
+        goaway: Option<u32>,
+        /// The `GOAWAY` debug data, if short and printable.
+        debug_data: Option<String>,
+    },
+    /// The HTTP/2 connection is closed, or draining after the server's
+    /// `GOAWAY`.
+    Closed {
+        /// The `GOAWAY` error code, if the server sent one (0: graceful;
+        /// 0xb: `ENHANCE_YOUR_CALM`, gRPC's `too_many_pings`).
+        goaway: Option<u32>,
+    },
+    /// The HTTP/1.1 connection cannot carry another request: closed by the
+    /// server, told to close (`Connection: close`, `Keep-Alive` limits), or
+    /// its last response body not read to its end.
+    NotReusable,
+    /// Waiting for the connection to take a request failed.
+    NotReady(hyper::Error),
+    /// The gRPC health check answered, and not `SERVING`.
+    #[cfg(feature = "grpc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+    Unhealthy {
+        /// The service checked (`""`: the whole server).
+        service: String,
+        /// What the server said: `NOT_SERVING`, `UNKNOWN` or `SERVICE_UNKNOWN`.
+        status: ServingStatus,
+    },
+    /// The gRPC health check call failed (a `NOT_FOUND` status: the server
+    /// has no health service, or does not know the service name).
+    #[cfg(feature = "grpc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
+    Rpc(tonic::Status),
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Connect(e) => e.fmt(f),
+            HttpError::NoTls { origin } => write!(
+                f,
+                "{origin} refused: https needs a TLS configuration (the manager's `tls`), and is never sent in plaintext"
+            ),
+            HttpError::Alpn {
+                offered,
+                chose: Some(p),
+            } => write!(
+                f,
+                "the server chose {p:?} in ALPN where {offered} was offered"
+            ),
+            HttpError::Alpn {
+                offered,
+                chose: None,
+            } => write!(
+                f,
+                "the server refused {offered} in ALPN (it chose no protocol, or refused the handshake for want of one)"
+            ),
+            HttpError::Handshake(e) => write!(f, "HTTP handshake failed: {e}"),
+            HttpError::NoSettings { waited } => write!(
+                f,
+                "no HTTP/2 SETTINGS frame from the server within {waited:?}: not an HTTP/2 server (h2c in plaintext)?"
+            ),
+            HttpError::ClosedBeforeSettings => f.write_str(
+                "the server closed the connection before its HTTP/2 SETTINGS frame: not an HTTP/2 server (h2c in plaintext)?",
+            ),
+            HttpError::ClosedDuringSetup { goaway, debug_data } => {
+                fmt_dead_on_arrival(f, "HTTP/2", *goaway, debug_data.as_deref())
+            }
+            HttpError::Closed { goaway: Some(0xb) } => f.write_str(
+                "HTTP/2 connection closed by the server: GOAWAY ENHANCE_YOUR_CALM (too_many_pings?)",
+            ),
+            HttpError::Closed { goaway: Some(code) } => {
+                write!(f, "HTTP/2 connection draining: GOAWAY (error code {code:#x})")
+            }
+            HttpError::Closed { goaway: None } => f.write_str("HTTP/2 connection closed"),
+            HttpError::NotReusable => f.write_str(
+                "HTTP/1.1 connection closed, told to close, or its last response not read to its end",
+            ),
+            HttpError::NotReady(e) => write!(f, "connection not ready: {e}"),
+            #[cfg(feature = "grpc")]
+            HttpError::Unhealthy { service, status } => write!(
+                f,
+                "gRPC health check of service {service:?}: {}",
+                status.as_str_name()
+            ),
+            #[cfg(feature = "grpc")]
+            HttpError::Rpc(status) => write!(
+                f,
+                "gRPC health check failed: {:?}: {}",
+                status.code(),
+                status.message()
+            ),
+        }
+    }
+}
+
+impl StdError for HttpError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            HttpError::Connect(e) => e.source(),
+            HttpError::Handshake(e) | HttpError::NotReady(e) => e.source(),
+            #[cfg(feature = "grpc")]
+            HttpError::Rpc(s) => s.source(),
+            _ => None,
+        }
+    }
+}
