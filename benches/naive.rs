@@ -145,7 +145,7 @@ fn naive_vs_pooled(c: &mut Criterion) {
     g.bench_function("pooled", |b| {
         b.to_async(&rt).iter(|| async {
             let conn = pool.get_for(&dest).await.unwrap();
-            support::health_check(conn.channel().clone()).await.unwrap();
+            support::health_check((*conn).clone()).await.unwrap();
         })
     });
     let channel = rt.block_on(endpoint.connect()).unwrap();
@@ -156,7 +156,7 @@ fn naive_vs_pooled(c: &mut Criterion) {
     let conn = rt.block_on(pool.manager().connect(&dest)).unwrap();
     g.bench_function("unpooled", |b| {
         b.to_async(&rt)
-            .iter(|| async { support::health_check(conn.channel().clone()).await.unwrap() })
+            .iter(|| async { support::health_check(conn.clone()).await.unwrap() })
     });
     g.finish();
     drop(conn);

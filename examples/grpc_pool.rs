@@ -66,7 +66,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         set.spawn(async move {
             for _ in 0..calls {
                 let conn = pool.get_for(&dest).await?;
-                let reply = HealthClient::new(conn.channel().clone())
+                let reply = HealthClient::new((*conn).clone())
                     .check(HealthCheckRequest {
                         service: String::new(),
                     })

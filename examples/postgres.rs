@@ -84,7 +84,7 @@ async fn main() -> Result<(), BoxError> {
         // the second borrower's statement is the first one's.
         println!(
             "borrower {borrower}: 4 queries; statements parsed on this connection so far: {}",
-            conn.statement_cache().prepared()
+            conn.statements_prepared()
         );
 
         // Session state the next borrower must not see.

@@ -128,7 +128,7 @@ pub(super) async fn grpc(tasks: u32, requests: u64, show: bool) -> Result<Row, B
             let (pool, dest) = (pool.clone(), dest.clone());
             async move {
                 let conn = pool.get_for(&dest).await?;
-                support::health_check(conn.channel().clone()).await
+                support::health_check((*conn).clone()).await
             }
         }
     })
@@ -362,7 +362,7 @@ pub(super) async fn grpc_tls(
         Origin::https(("localhost", addr.port())),
         (tasks, requests, show),
         |conn: &mut GrpcConn| {
-            let channel = conn.channel().clone();
+            let channel = (*conn).clone();
             Box::pin(async move { support::health_check(channel).await })
         },
     )

@@ -7,8 +7,8 @@ use std::convert::Infallible;
 
 use bytes::Bytes;
 use connpool::Pool;
-use connpool::managers::Origin;
 use connpool::managers::HttpError;
+use connpool::managers::Origin;
 use connpool::managers::http1::{AutoManager, Http1Manager};
 use connpool::managers::service::HttpService;
 use connpool::managers::tls::TlsConfig;

@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use connpool::managers::Origin;
 use connpool::managers::HttpError;
+use connpool::managers::Origin;
 use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::{ConnectError, Error, HealthCheck, Manager, Pool, Pooled};
 use http_body_util::{BodyExt, Full};

@@ -360,7 +360,7 @@ async fn the_statement_cache_hits_across_borrowers() {
                 let statement = conn.prepare_cached(SQL).await.unwrap();
                 let row = conn.query_one(&statement, &[&41]).await.unwrap();
                 assert_eq!(row.get::<_, i32>(0), 42);
-                let prepared = conn.statement_cache().prepared();
+                let prepared = conn.statements_prepared();
                 assert_eq!(prepared == 1, kept, "{method:?}, round {round}: {prepared}");
                 let left = server_statements(&conn).await;
                 assert_eq!(left.contains(&names[0]), kept, "{method:?}: {left:?}");
@@ -435,7 +435,7 @@ async fn a_clean_workload_runs_no_reset() {
                 .await
                 .unwrap();
             assert!(conn.is_session_clean());
-            assert_eq!(conn.statement_cache().prepared(), 1, "round {i}");
+            assert_eq!(conn.statements_prepared(), 1, "round {i}");
         }
         recycled(&pool).await;
         let c = pool.state().counters;

@@ -185,8 +185,8 @@ async fn the_statement_cache_prepares_once_per_connection() {
             task.await.unwrap();
         }
         let conn = pool.get().await.unwrap();
-        assert_eq!(conn.statement_cache().prepared(), 1);
-        assert_eq!(conn.statement_cache().len(), 1);
+        assert_eq!(conn.statements_prepared(), 1);
+        assert_eq!(conn.cached_statements(), 1);
         assert_eq!(server_statements(&conn).await.len(), 1);
         drop(conn);
         pool.close().await;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use connpool::Pool;
-use connpool::managers::Origin;
 use connpool::managers::HttpError;
+use connpool::managers::Origin;
 use connpool::managers::http1::{AutoManager, Http1Manager};
 use connpool::managers::service::{HttpService, ServiceError};
 use connpool::managers::tls::TlsConfig;
@@ -168,10 +168,7 @@ async fn every_http_manager_refuses_https_without_tls() {
     let auto = Pool::builder(AutoManager::new()).build().await.unwrap();
     let e = auto.get_for(&https).await.unwrap_err();
     assert!(
-        matches!(
-            e.manager_error(),
-            Some(HttpError::NoTls { .. })
-        ),
+        matches!(e.manager_error(), Some(HttpError::NoTls { .. })),
         "{e:?}"
     );
 

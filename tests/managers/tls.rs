@@ -232,8 +232,8 @@ mod http2 {
 
     use bytes::Bytes;
     use connpool::Pool;
-    use connpool::managers::Origin;
     use connpool::managers::HttpError;
+    use connpool::managers::Origin;
     use connpool::managers::http2::Http2Manager;
     use connpool::managers::tls::TlsConfig;
     use http_body_util::{BodyExt, Full};
@@ -476,11 +476,7 @@ mod postgres {
             .await
             .unwrap();
         assert_ne!(row.get::<_, String>(0), "changed");
-        assert_eq!(
-            conn.statement_cache().len(),
-            1,
-            "the cache survived the reset"
-        );
+        assert_eq!(conn.cached_statements(), 1, "the cache survived the reset");
         let row = conn
             .query_one(
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",

@@ -110,10 +110,17 @@ impl fmt::Display for HttpError {
             HttpError::Alpn {
                 offered,
                 chose: None,
-            } => write!(
-                f,
-                "the server refused {offered} in ALPN (it chose no protocol, or refused the handshake for want of one)"
-            ),
+            } => {
+                write!(
+                    f,
+                    "the server refused {offered} in ALPN (it chose no protocol, or refused the handshake for want of one)"
+                )?;
+                match *offered {
+                    "http/1.1" => f.write_str(": it may speak only HTTP/2 there"),
+                    "h2" => f.write_str(": no HTTP/2 over TLS there"),
+                    _ => Ok(()),
+                }
+            }
             HttpError::Handshake(e) => write!(f, "HTTP handshake failed: {e}"),
             HttpError::NoSettings { waited } => write!(
                 f,

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use connpool::managers::Origin;
 use connpool::managers::HttpError;
+use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
 use connpool::{HealthCheck, Manager, Pool};
 use tokio::time::timeout;

@@ -75,7 +75,7 @@ async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
         .await
         .unwrap();
     let conn = pool.get_for(&Origin::from(proxy.addr)).await.unwrap();
-    let mut stream = HealthClient::new(conn.channel().clone())
+    let mut stream = HealthClient::new((*conn).clone())
         .watch(HealthCheckRequest { service: String::new() })
         .await
         .unwrap()

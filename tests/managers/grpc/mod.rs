@@ -25,8 +25,7 @@ mod shared_lending;
 async fn check(conn: &GrpcConn, service: &str) -> Result<Status, tonic::Status> {
     let reply = timeout(
         BOUND,
-        HealthClient::new(conn.channel().clone())
-            .check(HealthCheckRequest { service: service.into() }),
+        HealthClient::new((*conn).clone()).check(HealthCheckRequest { service: service.into() }),
     )
     .await
     .expect("health check within 5 s")?;

@@ -37,7 +37,7 @@ fn long_calls(
         let mut release = release.subscribe();
         tasks.spawn(async move {
             let conn = pool.get_for(&dest).await.unwrap();
-            let mut stream = HealthClient::new(conn.channel().clone())
+            let mut stream = HealthClient::new((*conn).clone())
                 .watch(HealthCheckRequest { service: String::new() })
                 .await
                 .unwrap()

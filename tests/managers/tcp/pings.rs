@@ -6,8 +6,8 @@ use std::io;
 use std::time::Duration;
 
 use connpool::managers::tcp::{Ping, TcpManager};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use connpool::{CloseReason, HealthCheck, Manager, Pool, async_trait};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 

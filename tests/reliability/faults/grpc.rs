@@ -65,7 +65,7 @@ impl Target for Grpc {
     }
 
     async fn op(conn: &mut GrpcConn, _n: u64) -> Result<(), String> {
-        let reply = HealthClient::new(conn.channel().clone())
+        let reply = HealthClient::new((*conn).clone())
             .check(HealthCheckRequest { service: String::new() })
             .await
             .map_err(|e| e.to_string())?;

@@ -1,9 +1,8 @@
-//! [`GrpcConn`]: the pooled handle to one HTTP/2 connection, and
-//! [`GrpcChannel`], the tower service that calls through it.
+//! [`GrpcConn`]: the pooled handle to one HTTP/2 connection, which tonic
+//! clients take as their transport.
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -18,20 +17,22 @@ use crate::h2_frames::FrameState;
 use crate::http2::Http2Conn;
 use crate::service::HttpConnection;
 
-/// A pooled gRPC connection: one HTTP/2 connection, with the
-/// [`GrpcChannel`] that calls through it (it dereferences to the channel).
-/// Cheap to clone: each borrower of a shared connection holds its own
-/// handle.
+/// A pooled gRPC connection: a handle to one HTTP/2 connection, and the
+/// [`tower::Service`] that sends gRPC calls (HTTP/2 requests with tonic's
+/// body) on it, which tonic clients take as their transport
+/// (`HealthClient::new(conn.clone())`). Requests with a bare path get the
+/// connection's destination. It does not reconnect: a call on a closed
+/// connection fails. Cheap to clone: each borrower of a shared connection
+/// holds its own handle.
 ///
-/// The channel can be cloned into any tonic client. A clone kept past the
-/// guard's drop still works (the connection lives while any handle does),
-/// but the pool no longer counts that call against the connection's stream
-/// limit, and a connection closed by the pool ends it; to have every call
-/// counted, call through [`HttpService`](crate::service::HttpService)
-/// over the pool instead.
+/// A clone kept past the guard's drop still works (the connection lives
+/// while any handle does), but the pool no longer counts that call against
+/// the connection's stream limit, and a connection closed by the pool ends
+/// it; to have every call counted, call through
+/// [`HttpService`](crate::service::HttpService) over the pool instead.
 #[derive(Clone)]
 pub struct GrpcConn {
-    channel: GrpcChannel,
+    conn: Http2Conn<Body>,
     /// Where it was dialed: the key whose keepalive backs off if the server
     /// says `too_many_pings`.
     pub(super) dest: Origin,
@@ -43,49 +44,43 @@ pub struct GrpcConn {
 impl GrpcConn {
     pub(super) fn new(conn: Http2Conn<Body>, dest: Origin) -> Self {
         Self {
-            channel: GrpcChannel { conn },
+            conn,
             dest,
             calm_counted: Arc::default(),
         }
     }
 
-    /// The channel: a tower service over this connection that tonic clients
-    /// take as their transport.
-    pub fn channel(&self) -> &GrpcChannel {
-        &self.channel
-    }
-
     /// The connection's local address (tells connections apart).
     pub fn local_addr(&self) -> SocketAddr {
-        self.channel.conn.local_addr()
+        self.conn.local_addr()
     }
 
     /// The server's address.
     pub fn peer_addr(&self) -> SocketAddr {
-        self.channel.conn.peer_addr()
+        self.conn.peer_addr()
     }
 
     /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS`, from its latest
     /// `SETTINGS` frame that set it; `None`: no limit set.
     pub fn peer_max_concurrent_streams(&self) -> Option<u32> {
-        self.channel.conn.peer_max_concurrent_streams()
+        self.conn.peer_max_concurrent_streams()
     }
 
     /// Whether the server sent `GOAWAY`: calls in flight finish, new ones
     /// fail; the pool lends this connection to no one new.
     pub fn is_draining(&self) -> bool {
-        self.channel.conn.is_draining()
+        self.conn.is_draining()
     }
 
     /// Whether no new call can go through: draining, or the connection
     /// ended (it does not reconnect: the pool dials anew).
     pub fn is_closed(&self) -> bool {
-        self.channel.conn.is_closed()
+        self.conn.is_closed()
     }
 
     /// What the frame watcher learned about the connection.
     pub(crate) fn frame_state(&self) -> &FrameState {
-        self.channel.conn.frame_state()
+        self.conn.frame_state()
     }
 
     /// The error code of the server's last `GOAWAY`, if one arrived (0:
@@ -93,14 +88,6 @@ impl GrpcConn {
     /// server's `too_many_pings`).
     pub fn goaway_error_code(&self) -> Option<u32> {
         self.frame_state().goaway_error_code()
-    }
-}
-
-impl Deref for GrpcConn {
-    type Target = GrpcChannel;
-
-    fn deref(&self) -> &GrpcChannel {
-        &self.channel
     }
 }
 
@@ -121,14 +108,14 @@ impl HttpConnection for GrpcConn {
         &mut self,
         request: Request<Body>,
     ) -> impl Future<Output = hyper::Result<Response<Incoming>>> + Send {
-        self.channel.conn.send_request(request)
+        self.conn.send_request(request)
     }
 
     fn try_send(
         &mut self,
         request: Request<Body>,
     ) -> impl Future<Output = Result<Response<Incoming>, crate::service::Unsent<Body>>> + Send {
-        self.channel.conn.try_send(request)
+        self.conn.try_send(request)
     }
 
     fn is_closed(&self) -> bool {
@@ -136,28 +123,9 @@ impl HttpConnection for GrpcConn {
     }
 }
 
-/// A [`tower::Service`] that sends gRPC calls (HTTP/2 requests with tonic's
-/// body) on one pooled connection, which tonic clients take as their
-/// transport (`HealthClient::new(conn.channel().clone())`). Requests with a
-/// bare path get the connection's destination. It does not reconnect: a
-/// call on a closed connection fails.
-#[derive(Clone)]
-pub struct GrpcChannel {
-    conn: Http2Conn<Body>,
-}
-
-impl fmt::Debug for GrpcChannel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GrpcChannel")
-            .field("local", &self.conn.local_addr())
-            .field("peer", &self.conn.peer_addr())
-            .finish_non_exhaustive()
-    }
-}
-
 type ResponseFuture = Pin<Box<dyn Future<Output = hyper::Result<Response<Incoming>>> + Send>>;
 
-impl tower::Service<Request<Body>> for GrpcChannel {
+impl tower::Service<Request<Body>> for GrpcConn {
     type Response = Response<Incoming>;
     type Error = hyper::Error;
     type Future = ResponseFuture;

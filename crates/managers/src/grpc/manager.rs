@@ -12,7 +12,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::conn::{GrpcChannel, GrpcConn};
+use super::conn::GrpcConn;
 use crate::HttpError;
 use crate::Origin;
 use crate::h2_frames::{DeadOnArrival, FrameState, dead_on_arrival, lend_by_stream_limit};
@@ -202,9 +202,9 @@ impl GrpcManager {
         &self.http2
     }
 
-    /// One `grpc.health.v1.Health/Check` on `channel`.
-    async fn check(&self, channel: &GrpcChannel) -> Result<(), HttpError> {
-        let reply = HealthClient::new(channel.clone())
+    /// One `grpc.health.v1.Health/Check` on `conn`.
+    async fn check(&self, conn: &GrpcConn) -> Result<(), HttpError> {
+        let reply = HealthClient::new(conn.clone())
             .check(HealthCheckRequest {
                 service: self.service.clone(),
             })
@@ -249,7 +249,7 @@ impl Manager for GrpcManager {
             // A GOAWAY during the check: the check may still pass (the
             // server finishes the call), or fail for that reason; either
             // way the connection is draining, and that is the error.
-            let checked = self.check(conn.channel()).await;
+            let checked = self.check(&conn).await;
             if let Some(DeadOnArrival { goaway, debug_data }) =
                 dead_on_arrival(conn.frame_state(), false)
             {
@@ -269,7 +269,7 @@ impl Manager for GrpcManager {
                 goaway: conn.frame_state().goaway_error_code(),
             });
         }
-        self.check(conn.channel()).await
+        self.check(conn).await
     }
 
     fn is_broken(&self, conn: &mut GrpcConn) -> bool {

@@ -16,7 +16,7 @@
 //! timeout, as a tonic `Channel` gives them): each call
 //! borrows a connection for as long as its response body is open, so the
 //! pool's counts are the calls in flight. A [`GrpcConn`]
-//! checked out by hand also gives a [`GrpcChannel`] to build a client on.
+//! checked out by hand is itself a transport to build a client on.
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
@@ -98,7 +98,7 @@ mod conn;
 mod manager;
 mod status;
 
-pub use conn::{GrpcChannel, GrpcConn};
+pub use conn::GrpcConn;
 pub use manager::{
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
 };

@@ -11,8 +11,8 @@ use http::uri::Scheme;
 use http_body_util::Full;
 
 use super::auto_conn::AutoConn;
-use crate::HttpError;
 use super::manager::{handshake, ping};
+use crate::HttpError;
 use crate::Origin;
 use crate::h2_frames::lend_by_stream_limit;
 use crate::http2::Http2Manager;
@@ -131,14 +131,16 @@ impl<B: RequestBody> Manager for AutoManager<B> {
     }
 
     async fn connect(&self, origin: &Origin) -> Result<AutoConn<B>, HttpError> {
-        let dialed = self.transport.dial_origin(origin).await.map_err(|e| {
-            match e {
+        let dialed = self
+            .transport
+            .dial_origin(origin)
+            .await
+            .map_err(|e| match e {
                 DialError::NoTls => HttpError::NoTls {
                     origin: origin.to_string(),
                 },
                 e => HttpError::Connect(e.into_io()),
-            }
-        })?;
+            })?;
         let (stream, local, peer) = (dialed.stream, dialed.local, dialed.peer);
         let tls = self.transport.is_tls_for(origin);
         let (h2, scheme) = match dialed.alpn {

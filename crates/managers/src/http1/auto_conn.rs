@@ -1,7 +1,6 @@
 //! [`AutoConn`]: an HTTP/1.1 connection or a handle to an HTTP/2 one, as
 //! the server chose.
 
-
 use bytes::Bytes;
 use http::{Request, Response, Version};
 use http_body_util::Full;

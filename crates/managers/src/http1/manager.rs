@@ -162,7 +162,10 @@ pub(crate) fn dial_error(e: DialError, origin: &Origin) -> HttpError {
         DialError::NoTls => HttpError::NoTls {
             origin: origin.to_string(),
         },
-        e if e.refused_alpn() => HttpError::Alpn { offered: "http/1.1", chose: None },
+        e if e.refused_alpn() => HttpError::Alpn {
+            offered: "http/1.1",
+            chose: None,
+        },
         e => HttpError::Connect(e.into_io()),
     }
 }
@@ -198,7 +201,10 @@ where
             .await
             .map_err(|e| dial_error(e, origin))?;
         if let Some(alpn) = dialed.alpn.filter(|p| p != "http/1.1") {
-            return Err(HttpError::Alpn { offered: "http/1.1", chose: Some(alpn) });
+            return Err(HttpError::Alpn {
+                offered: "http/1.1",
+                chose: Some(alpn),
+            });
         }
         let tls = self.transport.is_tls_for(origin);
         handshake(dialed.stream, origin, dialed.local, dialed.peer, tls).await

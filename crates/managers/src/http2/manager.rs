@@ -277,12 +277,18 @@ where
                 DialError::NoTls => HttpError::NoTls {
                     origin: origin.to_string(),
                 },
-                e if e.refused_alpn() => HttpError::Alpn { offered: "h2", chose: None },
+                e if e.refused_alpn() => HttpError::Alpn {
+                    offered: "h2",
+                    chose: None,
+                },
                 e => HttpError::Connect(e.into_io()),
             })?;
         let scheme = if self.transport.is_tls_for(origin) {
             if dialed.alpn.as_deref() != Some("h2") {
-                return Err(HttpError::Alpn { offered: "h2", chose: dialed.alpn });
+                return Err(HttpError::Alpn {
+                    offered: "h2",
+                    chose: dialed.alpn,
+                });
             }
             Scheme::HTTPS
         } else {

@@ -1,5 +1,5 @@
 //! [`PgConnection`], the pooled connection: a [`Client`] with its
-//! prepared-statement cache ([`StatementCache`]).
+//! prepared-statement cache.
 
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
@@ -117,9 +117,26 @@ impl PgConnection {
         Ok(statement.clone())
     }
 
-    /// The statement cache.
-    pub fn statement_cache(&self) -> &StatementCache {
-        &self.cache
+    /// Statements in the cache of
+    /// [`prepare_cached`](Self::prepare_cached). Unbounded: a service
+    /// prepares a fixed set of statements; one that builds SQL at run time
+    /// should not cache it (or [`clear`](Self::clear_statement_cache) it).
+    pub fn cached_statements(&self) -> usize {
+        self.cache.len()
+    }
+
+    /// Statements [`prepare_cached`](Self::prepare_cached) prepared on the
+    /// server (its cache misses, each a `Parse` round trip) over the
+    /// connection's life.
+    pub fn statements_prepared(&self) -> u64 {
+        self.cache.prepared.load(Ordering::Relaxed)
+    }
+
+    /// Empties the statement cache. A dropped statement that nothing else
+    /// holds is closed on the server by tokio-postgres (a `Close` message,
+    /// no wait).
+    pub fn clear_statement_cache(&self) {
+        self.cache.clear();
     }
 
     /// The client, for good (its statement cache is dropped).
@@ -146,11 +163,9 @@ impl DerefMut for PgConnection {
 type Slot = Arc<OnceCell<Statement>>;
 
 /// The statements one session prepared through
-/// [`PgConnection::prepare_cached`], by SQL text. Unbounded: a service
-/// prepares a fixed set of statements; one that builds SQL at run time
-/// should not cache it (or [`clear`](StatementCache::clear) it).
+/// [`PgConnection::prepare_cached`], by SQL text.
 #[derive(Debug, Default)]
-pub struct StatementCache {
+pub(crate) struct StatementCache {
     /// A slot per SQL text, filled by the first borrower that prepares it
     /// (the others wait for it; a failed `Parse` leaves the slot empty, so
     /// the next ask tries again).
@@ -177,25 +192,14 @@ impl StatementCache {
     }
 
     /// Statements cached.
-    pub fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let statements = self.statements.lock();
         statements.values().filter(|s| s.initialized()).count()
     }
 
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Statements `prepare_cached` prepared on the server (its cache
-    /// misses, each a `Parse` round trip) over the connection's life.
-    pub fn prepared(&self) -> u64 {
-        self.prepared.load(Ordering::Relaxed)
-    }
-
     /// Empties the cache. A dropped statement that nothing else holds is
     /// closed on the server by tokio-postgres (a `Close` message, no wait).
-    pub fn clear(&self) {
+    fn clear(&self) {
         // Dropped outside the lock: a statement's drop sends its `Close`.
         let statements = std::mem::take(&mut *self.statements.lock());
         drop(statements);

@@ -219,7 +219,7 @@ mod shared;
 mod tests;
 mod transaction;
 
-pub use conn::{PgConnection, StatementCache};
+pub use conn::PgConnection;
 pub use error::PgError;
 pub use key::PgKey;
 pub use manager::PostgresManager;

@@ -125,7 +125,7 @@ impl RecyclingMethod {
             RecyclingMethod::Verified => Ok(conn.check_connection().await?),
             RecyclingMethod::Clean | RecyclingMethod::Always => reset(conn).await,
             RecyclingMethod::Custom(sql) => {
-                conn.statement_cache().clear();
+                conn.clear_statement_cache();
                 Ok(conn.batch_execute(sql).await?)
             }
         }
@@ -140,7 +140,7 @@ async fn reset(conn: &mut PgConnection) -> Result<(), PgError> {
         None => (true, true),
     };
     if forgot {
-        conn.statement_cache().clear();
+        conn.clear_statement_cache();
     }
     if rollback {
         conn.batch_execute(&format!("ROLLBACK; {RESET}")).await?;

@@ -10,7 +10,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, SimpleQueryMessage, Statement, ToStatement};
 
 use super::classify::unshareable;
-use super::conn::{PgConnection, StatementCache};
+use super::conn::PgConnection;
 use super::error::{PgError, Refusal};
 use super::key::PgKey;
 use super::manager::PostgresManager;
@@ -363,9 +363,16 @@ impl SharedPgConnection {
         SharedTransaction::begin(self).await
     }
 
-    /// The connection's statement cache (shared by all its borrowers).
-    pub fn statement_cache(&self) -> &StatementCache {
-        self.shared.conn.statement_cache()
+    /// Statements in the connection's statement cache (shared by all its
+    /// borrowers): [`PgConnection::cached_statements`].
+    pub fn cached_statements(&self) -> usize {
+        self.shared.conn.cached_statements()
+    }
+
+    /// Statements prepared on the server through the cache over the
+    /// connection's life: [`PgConnection::statements_prepared`].
+    pub fn statements_prepared(&self) -> u64 {
+        self.shared.conn.statements_prepared()
     }
 
     /// Whether the connection is gone (or closing: a transaction on it

@@ -72,7 +72,9 @@ pub use conn::TcpConn;
 #[cfg(feature = "tls")]
 pub(crate) use conn::{PeerState, peer_state};
 pub use destination::Destination;
-pub use keepalive::{DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME};
+pub use keepalive::{
+    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME,
+};
 pub use manager::TcpManager;
 pub use ping::Ping;
 #[cfg(feature = "postgres")]
