@@ -108,7 +108,7 @@ async fn messages_larger_than_the_read_buffer() {
 async fn a_silent_peer_is_closed_after_the_last_allowed_miss() {
     let clock = ManualClock::start();
     let (server, pool, url) = echo_pool().await;
-    assert_eq!(pool.config().keepalive_max_missed(), MISSED);
+    assert_eq!(pool.manager().keepalive_max_missed(), MISSED);
     let mut conn = pool.get_for(&url).await.unwrap();
     assert_eq!(echo(&mut conn, "hello").await, "hello");
     drop(conn);

@@ -109,7 +109,6 @@ async fn a_connection_returned_in_time_is_timed_afresh() {
 async fn nothing_is_reported_by_default() {
     let (log, _guard) = capture();
     let (_mock, pool) = M::pool(|b| b).await;
-    assert_eq!(pool.config().leak_detection_threshold(), None);
     let conn = ok(pool.get_for(&1).await);
     tokio::time::advance(secs(24 * 3600)).await;
     settle().await;

@@ -134,7 +134,7 @@ async fn stress<K: Keys>(mock: &Mock<K>, builder: Builder<Mock<K>>, kill: bool) 
         .build()
         .await
         .unwrap();
-    let (max_open, max_idle) = (pool.config().max_open(), pool.config().max_idle());
+    let (max_open, max_idle) = (pool.limits().max_open, pool.limits().max_idle);
     let served = Arc::new(AtomicU64::new(0));
     let detached = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();

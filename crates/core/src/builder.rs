@@ -12,6 +12,8 @@ use crate::pool::Pool;
 use crate::settings::each_setting;
 
 mod hooks;
+#[cfg(test)]
+mod tests;
 mod validate;
 
 /// Builds a [`Pool`]: set what differs from the defaults, then [`build`](Builder::build).
@@ -46,6 +48,17 @@ mod validate;
 /// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
 /// | `before_lend` | none | the health check already covers liveness; without it a checkout runs no user code |
 /// | `after_return` | none (the manager's own [`recycle`](Manager::recycle) still runs) | without it a return spawns no task |
+///
+/// # Sizing the caps
+///
+/// By Little's law a key needs about `peak requests per second × mean time a
+/// connection is held` connections at its busiest; set `max_open_per_key` a
+/// little above that (×1.5 for bursts) and keep `max_idle_per_key` equal to
+/// it. An idle cap far below the open cap is the trap of Go's
+/// `MaxIdleConnsPerHost = 2`: every burst opens connections that are closed
+/// again on return, the closes pile up in `TIME_WAIT`, and the client runs
+/// out of ephemeral ports while its pool barely pools. Trim idle connections
+/// with time (idle timeout), not with a small idle cap.
 ///
 /// # Keepalive and the gRPC `MinTime` trap
 ///

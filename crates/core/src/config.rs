@@ -1,17 +1,6 @@
-//! A validated [`Config`], and advice on sizing the caps (the settings
-//! themselves are the [`Builder`](crate::Builder)'s, their defaults in
-//! [`defaults`]).
-//!
-//! # Sizing the caps
-//!
-//! By Little's law a key needs about `peak requests per second × mean time a
-//! connection is held` connections at its busiest; set `max_open_per_key` a
-//! little above that (×1.5 for bursts) and keep `max_idle_per_key` equal to
-//! it. An idle cap far below the open cap is the trap of Go's
-//! `MaxIdleConnsPerHost = 2`: every burst opens connections that are closed
-//! again on return, the closes pile up in `TIME_WAIT`, and the client runs
-//! out of ephemeral ports while its pool barely pools. Trim idle connections
-//! with time (idle timeout), not with a small idle cap.
+//! A validated [`Config`]: the settings as the [`Builder`](crate::Builder)
+//! took them (their defaults in [`defaults`]), and what `build` derived
+//! from them.
 
 use std::time::Duration;
 
@@ -21,8 +10,8 @@ use crate::policy::{Backoff, HealthCheck};
 use crate::settings::each_setting;
 
 /// Makes, from the table of [`each_setting!`]: the [`Settings`] struct,
-/// its defaults, and the getters on [`Config`] of the settings not marked
-/// `get [by hand]`.
+/// its defaults, and the getters (for the crate's tests) on [`Config`] of
+/// the settings not marked `get [by hand]`.
 macro_rules! settings_and_getters {
     ($(
         $(#[$attr:meta])*
@@ -58,7 +47,8 @@ macro_rules! settings_and_getters {
             "The [`", stringify!($name), "`](crate::Builder::", stringify!($name),
             ") setting, as built."
         )]
-        pub fn $name(&self) -> $ty {
+        #[cfg(test)]
+        pub(crate) fn $name(&self) -> $ty {
             Clone::clone(&self.set.$name)
         }
     };
@@ -69,7 +59,7 @@ each_setting!(settings_and_getters);
 
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
 #[derive(Debug, Clone, PartialEq)]
-pub struct Config {
+pub(crate) struct Config {
     /// The settings as set.
     pub(crate) set: Settings,
     /// The caps, the unset ones derived from the others.
@@ -128,23 +118,28 @@ impl Config {
     }
 
     /// Cap on connections of one key.
-    pub fn max_open_per_key(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn max_open_per_key(&self) -> usize {
         self.max_open_per_key
     }
     /// Cap on idle connections of all keys.
-    pub fn max_idle(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn max_idle(&self) -> usize {
         self.max_idle
     }
     /// Cap on idle connections of one key.
-    pub fn max_idle_per_key(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn max_idle_per_key(&self) -> usize {
         self.max_idle_per_key
     }
     /// Keepalive pings failed in a row that declare a connection dead.
-    pub fn keepalive_max_missed(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn keepalive_max_missed(&self) -> u32 {
         self.keepalive_max_missed
     }
     /// The pool's name, in its metrics and log events.
-    pub fn name(&self) -> &str {
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> &str {
         &self.set.name
     }
 }

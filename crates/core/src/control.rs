@@ -28,8 +28,7 @@ use crate::pool::Pool;
 use crate::stats::KeyState;
 
 impl<M: Manager> Pool<M> {
-    /// The pool's caps now (as built, or as last [`resize`](Pool::resize)d;
-    /// [`config`](Pool::config) keeps the values it was built with).
+    /// The pool's caps now (as built, or as last [`resize`](Pool::resize)d).
     pub fn limits(&self) -> Limits {
         self.inner.state.lock().limits()
     }

@@ -77,12 +77,11 @@ mod wait;
 
 pub use async_trait::async_trait;
 pub use builder::Builder;
-pub use config::Config;
 pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
 pub use limits::Limits;
 pub use manager::{Lending, Manager};
-pub use policy::{Backoff, HealthCheck};
+pub use policy::HealthCheck;
 pub use pool::Pool;
 pub use reports::Leak;
 pub use single::Single;

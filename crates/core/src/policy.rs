@@ -28,16 +28,16 @@ pub enum HealthCheck {
 /// `min(cap, base × 2ⁿ⁻¹)` ("equal jitter", so keys that failed together
 /// retry apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     /// Delay after the first failure.
-    pub base: Duration,
+    pub(crate) base: Duration,
     /// Longest delay.
-    pub cap: Duration,
+    pub(crate) cap: Duration,
 }
 
 impl Backoff {
     /// The delay after `failures` consecutive failures, before jitter.
-    pub fn delay(&self, failures: u32) -> Duration {
+    pub(crate) fn delay(&self, failures: u32) -> Duration {
         let factor = 1u32
             .checked_shl(failures.saturating_sub(1))
             .unwrap_or(u32::MAX);

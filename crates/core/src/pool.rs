@@ -381,12 +381,6 @@ impl<M: Manager> Pool<M> {
         self.inner.state.lock().key_snapshot(key)
     }
 
-    /// The validated configuration, as built (the caps as they are now:
-    /// [`limits`](Pool::limits)).
-    pub fn config(&self) -> &Config {
-        &self.inner.config
-    }
-
     /// The manager.
     pub fn manager(&self) -> &M {
         &self.inner.manager

@@ -1,6 +1,6 @@
 //! Every setting of a pool, declared once: its docs, its type in the
 //! builder, its default, its setter on [`Builder`](crate::Builder) and its
-//! getter on [`Config`](crate::Config). [`each_setting!`] hands the table to
+//! getter on `Config` (for the crate's tests). [`each_setting!`] hands the table to
 //! a macro that makes one of those from it: `config` makes the settings'
 //! struct, its defaults and the getters; `builder` makes the setters.
 //!
@@ -8,7 +8,7 @@
 //! `name: type = default;`, the setter's arguments and the value they set
 //! (`set(n: usize) = Some(n);`), and `get []` for a getter that returns the
 //! setting as set, or `get [by hand]` where `Config` resolves it at build
-//! and writes its own getter. What a value must satisfy is checked in
+//! and has its own getter. What a value must satisfy is checked in
 //! `builder/validate.rs`, where a rule can name the settings it compares
 //! with (a cap against the caps it defaults to), and the defaults are
 //! explained in the [`Builder`](crate::Builder) docs' table.

@@ -1,49 +1,15 @@
-//! At the extremes: `Backoff::delay`'s saturation, pre-warming 10,000 keys,
-//! every duration at its maximum.
+//! At the extremes: pre-warming 10,000 keys, every duration at its maximum.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{Backoff, HealthCheck, Pool};
+use connpool::{HealthCheck, Pool};
 
 use crate::support;
 use crate::support::Mock;
 
 use super::M;
-
-/// `Backoff::delay`: the base after the first failure, doubling per failure,
-/// clamped at the cap; 0 failures gives the base, and a huge count saturates
-/// at the cap instead of overflowing.
-#[tokio::test(start_paused = true)]
-async fn backoff_delay_doubles_up_to_the_cap() {
-    let ms = Duration::from_millis;
-    let b = Backoff { base: ms(100), cap: ms(1000) };
-    let delays: Vec<Duration> = (1..=6).map(|n| b.delay(n)).collect();
-    assert_eq!(
-        delays,
-        vec![ms(100), ms(200), ms(400), ms(800), ms(1000), ms(1000)]
-    );
-    assert_eq!(b.delay(0), ms(100), "no failure yet: treated as the first");
-    // Around the 32-bit shift limit and beyond: no panic, never past the cap.
-    for n in [31, 32, 33, 64, u32::MAX] {
-        assert_eq!(b.delay(n), ms(1000), "{n} failures");
-    }
-
-    // With an effectively unbounded cap, the factor saturates at u32::MAX
-    // instead of wrapping (a wrapped shift would give a tiny delay).
-    let wide = Backoff { base: Duration::from_nanos(1), cap: Duration::MAX };
-    assert_eq!(wide.delay(32), Duration::from_nanos(1 << 31));
-    assert_eq!(wide.delay(33), Duration::from_nanos(u64::from(u32::MAX)));
-    assert_eq!(
-        wide.delay(u32::MAX),
-        Duration::from_nanos(u64::from(u32::MAX))
-    );
-    // A base so large that base × factor overflows saturates, then is capped.
-    let huge = Backoff { base: Duration::MAX / 2, cap: Duration::MAX };
-    assert_eq!(huge.delay(3), Duration::MAX);
-    assert_eq!(huge.delay(u32::MAX), Duration::MAX);
-}
 
 /// A key that counts its equality comparisons (for `initial_for`'s cost).
 #[derive(Debug, Clone)]

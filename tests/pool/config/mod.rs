@@ -1,9 +1,10 @@
 //! The builder: every validation error (core caps and timeouts, and the
 //! lifecycle fields: idle timeout, lifetime, jitter, max uses, min idle,
 //! health check, keepalive, dial backoff, max connecting), the documented
-//! defaults (constants, literal values and `pool.config()`), values at their
-//! bounds being accepted, how the derived defaults follow the values that are
-//! set, and `Backoff::delay`'s doubling, cap and saturation.
+//! defaults' table, caps at their bounds being accepted, and how the derived
+//! caps follow the values that are set. (Each setting as built, and the
+//! backoff's doubling, cap and saturation: the core's unit tests of the
+//! builder.)
 
 use crate::support::Mock;
 

