@@ -26,12 +26,17 @@ use std::time::Instant;
 use clap::Parser;
 use connpool::Pool;
 use connpool::managers::postgres::PostgresManager;
-use restart_load::{Args, BoxError, DEADLINE, Load, Proxy, Request, TASKS};
+use restart_load::{Args, BoxError, DEADLINE, Fault, Load, Proxy, Request, TASKS};
 use tokio_postgres::NoTls;
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
+    if args.fault != Fault::Restart {
+        // A PostgreSQL server is many processes (a backend per session):
+        // a freeze of them all is the tests' (`pg_deadline`), not here.
+        return Err("pg_restart stops and starts the server: `--fault restart` only".into());
+    }
     let (warm, down, after) = args.phases();
     let names = ["connpool", "deadpool-postgres", "sqlx PgPool"];
     let mut servers = Vec::new();

@@ -1,12 +1,14 @@
 //! A Redis server killed (`SIGKILL`) under load and started again on its
-//! port a second later, as each client lives it, all at the same instant:
+//! port a second later (or, with `--fault freeze`, frozen with `SIGSTOP`
+//! and thawed a second later), as each client lives it, all at the same
+//! instant:
 //! connpool (`RedisManager`, shared lending, its defaults), redis-rs's
 //! `ConnectionManager` (one multiplexed connection that reconnects itself)
 //! and deadpool-redis (a pool of 16, its defaults). Each client has a
 //! throwaway `redis-server` of its own behind a proxy of its own that
 //! counts the connections it is asked for (the attempts, those refused
-//! while the server is down included); the servers are killed together
-//! and started together.
+//! while the server is down included); the servers are killed (frozen)
+//! together and started (thawed) together.
 //!
 //! Each client runs 8 tasks in a loop: a `GET` under a 1 s deadline
 //! (`tokio::time::timeout`, which every client honours alike), and 10 ms
@@ -18,6 +20,7 @@
 //!
 //! ```text
 //! cargo run --release --features redis --example redis_restart
+//! cargo run --release --features redis --example redis_restart -- --fault freeze
 //! cargo run --release --features redis --example redis_restart -- --quick
 //! ```
 
@@ -27,14 +30,25 @@ mod redis_support;
 mod restart_load;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use clap::Parser;
 use connpool::Pool;
 use connpool::managers::redis::RedisManager;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis_support::RedisServer;
-use restart_load::{Args, BoxError, DEADLINE, Load, Proxy, Request, TASKS};
+use restart_load::{Args, BoxError, Proxy, Request, Server};
+
+impl Server for RedisServer {
+    fn kill(&mut self) {
+        RedisServer::kill(self);
+    }
+    fn start(&mut self) {
+        RedisServer::start(self);
+    }
+    fn signal(&self, signal: &str) {
+        RedisServer::signal(self, signal);
+    }
+}
 
 async fn get<C: ConnectionLike>(conn: &mut C) -> Result<(), BoxError> {
     let _: Option<Vec<u8>> = redis::cmd("GET").arg("k").query_async(conn).await?;
@@ -44,7 +58,6 @@ async fn get<C: ConnectionLike>(conn: &mut C) -> Result<(), BoxError> {
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let args = Args::parse();
-    let (warm, down, after) = args.phases();
     let names = [
         "connpool (shared)",
         "redis-rs ConnectionManager",
@@ -85,35 +98,5 @@ async fn main() -> Result<(), BoxError> {
         }),
     ];
 
-    let loads: Vec<Load> = requests.into_iter().map(Load::start).collect();
-    tokio::time::sleep(warm).await;
-    let asked_before: Vec<usize> = proxies.iter().map(Proxy::asked).collect();
-    let (mut servers, killed) = tokio::task::spawn_blocking(move || {
-        let killed = Instant::now();
-        for server in &mut servers {
-            server.kill();
-        }
-        (servers, killed)
-    })
-    .await?;
-    tokio::time::sleep(down).await;
-    let (servers, back) = tokio::task::spawn_blocking(move || {
-        for server in &mut servers {
-            server.start();
-        }
-        // Each start returns once its server is ready: the last is back
-        // when all are.
-        (servers, Instant::now())
-    })
-    .await?;
-    tokio::time::sleep(after).await;
-
-    println!(
-        "Redis killed under load ({TASKS} tasks per client, each GET under a {DEADLINE:?} deadline), \
-         down {down:?}, then {after:?} more"
-    );
-    let phases = (killed, back);
-    restart_load::report(loads, &names, &proxies, &asked_before, phases, args.quick).await;
-    drop(servers);
-    Ok(())
+    restart_load::run(&args, "Redis, a GET", &names, servers, &proxies, requests).await
 }

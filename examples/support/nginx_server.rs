@@ -83,7 +83,7 @@ http {{
     }
 
     /// Kills nginx with `SIGKILL` (the kernel closes its sockets; nginx
-    /// says nothing). (The tests' only.)
+    /// says nothing).
     #[allow(dead_code)]
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -91,7 +91,7 @@ http {{
     }
 
     /// Sends nginx `signal` (`"STOP"`: frozen, the kernel still accepts
-    /// and acknowledges; `"CONT"`: running again). (The tests' only.)
+    /// and acknowledges; `"CONT"`: running again).
     #[allow(dead_code)]
     pub fn signal(&self, signal: &str) {
         let pid = self.child.id();
@@ -104,7 +104,7 @@ http {{
 
     /// Starts a killed nginx again on its port, with its configuration,
     /// and returns once it answers; its `accepted` count starts again
-    /// from 0. (The tests' only.)
+    /// from 0.
     #[allow(dead_code)]
     pub fn restart(&mut self) {
         self.child = spawn(self._dir.path());
@@ -129,6 +129,7 @@ http {{
 
     /// Connections nginx accepted from clients other than these `/status`
     /// requests.
+    #[allow(dead_code)]
     pub fn accepted(&self) -> u64 {
         self.try_accepted().expect("nginx status")
     }

@@ -1,6 +1,7 @@
-//! What the restart examples share: a proxy that counts the connections
-//! clients ask for, a load of tasks making requests under a deadline, and
-//! the table of what an outage cost each client.
+//! What the restart examples share: the fault (a restart or a freeze) at
+//! the same instant for every client's server, a proxy that counts the
+//! connections clients ask for, a load of tasks making requests under a
+//! deadline, and the table of what an outage cost each client.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -25,6 +26,109 @@ pub struct Args {
     /// A CI-sized run (the server down 0.5 s, 1 s after).
     #[arg(long)]
     pub quick: bool,
+    /// What happens to the servers.
+    #[arg(long, value_enum, default_value_t = Fault::Restart)]
+    pub fault: Fault,
+}
+
+/// What happens to every client's server, at the same instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// Killed (`SIGKILL`: its sockets closed by the kernel, no goodbye),
+    /// started again on its port.
+    Restart,
+    /// Frozen (`SIGSTOP`: the kernel still accepts and acknowledges, the
+    /// server answers nothing), thawed (`SIGCONT`).
+    Freeze,
+}
+
+/// A server process a fault can reach. (`pg_restart` stops its servers
+/// on threads of their own instead: a PostgreSQL stop takes a while.)
+#[allow(dead_code)]
+pub trait Server: Send + 'static {
+    /// `SIGKILL`.
+    fn kill(&mut self);
+    /// Starts it again on its port; returns once it is ready.
+    fn start(&mut self);
+    /// Sends it `signal` (`"STOP"`, `"CONT"`).
+    fn signal(&self, signal: &str);
+}
+
+/// The whole run for the clients that `requests` make, each against its
+/// server in `servers` behind its proxy in `proxies`: the load, the
+/// fault at one instant, the load after it, and the table (`what`: the
+/// server and the request, for its title).
+#[allow(dead_code)]
+pub async fn run<S: Server>(
+    args: &Args,
+    what: &str,
+    names: &[&str],
+    servers: Vec<S>,
+    proxies: &[Proxy],
+    requests: Vec<Request>,
+) -> Result<(), BoxError> {
+    let (warm, down, after) = args.phases();
+    let loads: Vec<Load> = requests.into_iter().map(Load::start).collect();
+    tokio::time::sleep(warm).await;
+    let asked_before: Vec<usize> = proxies.iter().map(Proxy::asked).collect();
+    let (servers, killed, back) = outage(servers, args.fault, down).await?;
+    tokio::time::sleep(after).await;
+
+    let fault = match args.fault {
+        Fault::Restart => "killed and restarted",
+        Fault::Freeze => "frozen and thawed",
+    };
+    println!(
+        "{what}: the servers {fault} under load ({TASKS} tasks per client, each request under a \
+         {DEADLINE:?} deadline), down {down:?}, then {after:?} more"
+    );
+    report(
+        loads,
+        names,
+        proxies,
+        &asked_before,
+        (killed, back),
+        args.quick,
+    )
+    .await;
+    drop(servers);
+    Ok(())
+}
+
+/// Takes every server down by `fault` at one instant, for `down`, and
+/// brings them back; returns them, the instant they went down and the
+/// instant the last was back.
+#[allow(dead_code)]
+pub async fn outage<S: Server>(
+    mut servers: Vec<S>,
+    fault: Fault,
+    down: Duration,
+) -> Result<(Vec<S>, Instant, Instant), BoxError> {
+    let (mut servers, killed) = tokio::task::spawn_blocking(move || {
+        let killed = Instant::now();
+        for server in &mut servers {
+            match fault {
+                Fault::Restart => server.kill(),
+                Fault::Freeze => server.signal("STOP"),
+            }
+        }
+        (servers, killed)
+    })
+    .await?;
+    tokio::time::sleep(down).await;
+    let (servers, back) = tokio::task::spawn_blocking(move || {
+        for server in &mut servers {
+            match fault {
+                Fault::Restart => server.start(),
+                Fault::Freeze => server.signal("CONT"),
+            }
+        }
+        // Each start returns once its server is ready: the last is back
+        // when all are.
+        (servers, Instant::now())
+    })
+    .await?;
+    Ok((servers, killed, back))
 }
 
 impl Args {
@@ -170,7 +274,7 @@ pub struct Row {
 impl Row {
     pub fn print_header() {
         println!(
-            "\n| client | in flight at the kill | failed while down | failed after back | first success after back | longest request | connections asked for |"
+            "\n| client | in flight at the fault | failed while down | failed after back | first success after back | longest request | connections asked for |"
         );
         println!("|---|---:|---:|---:|---:|---:|---:|");
     }

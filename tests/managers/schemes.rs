@@ -63,7 +63,7 @@ impl Plain {
 }
 
 /// The pool's error under a service error: the manager's, from the dial.
-fn dial_error(e: &ServiceError<HttpError>) -> &HttpError {
+fn dial_error(e: &ServiceError) -> &HttpError {
     match e {
         ServiceError::Pool(e) => e.manager_error().expect("a dial error"),
         other => panic!("not the pool's error: {other:?}"),

@@ -54,7 +54,7 @@ fn post(path: &str) -> http::Request<Full<Bytes>> {
 pub(super) async fn call(
     svc: &mut Svc,
     request: http::Request<Full<Bytes>>,
-) -> Result<String, ServiceError<connpool::managers::HttpError>> {
+) -> Result<String, ServiceError> {
     let response = svc.ready().await?.call(request).await?;
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await?;

@@ -7,7 +7,6 @@
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::HttpError;
 use connpool::managers::http1::Http1Manager;
 use connpool::managers::service::ServiceError;
 
@@ -19,7 +18,7 @@ use crate::support::outage::outage;
 const DEADLINE: Duration = Duration::from_secs(2);
 
 /// One GET of `/` through `svc`, answered `ok`.
-async fn get_ok(svc: &Svc) -> Result<(), ServiceError<HttpError>> {
+async fn get_ok(svc: &Svc) -> Result<(), ServiceError> {
     let body = call(&mut svc.clone(), get("/")).await?;
     assert_eq!(body, "ok\n");
     Ok(())

@@ -78,7 +78,7 @@ impl<M: HttpManager> fmt::Debug for Replica<M> {
 
 impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
     type Response = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Response;
-    type Error = ServiceError<M::Error>;
+    type Error = ServiceError;
     type Future = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

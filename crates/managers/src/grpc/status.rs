@@ -20,7 +20,7 @@ use connpool_core::{Error, Pool};
 
 /// The [`Status`] of a call that failed through the pool (see the table
 /// on [`GrpcService`]).
-pub(crate) fn status_of<E: fmt::Display>(e: &ServiceError<E>) -> Status {
+pub(crate) fn status_of(e: &ServiceError) -> Status {
     let code = match e {
         ServiceError::Pool(Error::Closed) => Code::Cancelled,
         ServiceError::Pool(_) => Code::Unavailable,

@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use tokio::time::Sleep;
 
 use super::{HttpConnection, HttpManager, InFlight, ServiceError};
-use connpool_core::{Manager, Pooled};
+use connpool_core::Pooled;
 
 /// The body of a response from [`HttpService`](super::HttpService): hyper's
 /// body, plus the pooled handle its request borrowed. The handle goes back
@@ -63,7 +63,7 @@ impl<M: HttpManager> PooledBody<M> {
 
 impl<M: HttpManager> Body for PooledBody<M> {
     type Data = Bytes;
-    type Error = ServiceError<<M as Manager>::Error>;
+    type Error = ServiceError;
 
     fn poll_frame(
         self: Pin<&mut Self>,

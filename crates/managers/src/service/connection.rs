@@ -65,9 +65,15 @@ pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
 
 /// A manager whose pool [`HttpService`](super::HttpService) can call through: keyed by
 /// [`Origin`], with connections that send HTTP requests.
-pub trait HttpManager: Manager<Key = Origin, Connection: HttpConnection> {}
+pub trait HttpManager:
+    Manager<Key = Origin, Connection: HttpConnection, Error = crate::HttpError>
+{
+}
 
-impl<M> HttpManager for M where M: Manager<Key = Origin, Connection: HttpConnection> {}
+impl<M> HttpManager for M where
+    M: Manager<Key = Origin, Connection: HttpConnection, Error = crate::HttpError>
+{
+}
 
 /// The request body of `M`'s connections.
 pub type BodyOf<M> = <<M as Manager>::Connection as HttpConnection>::Body;

@@ -13,10 +13,10 @@ use crate::HttpError;
 /// cause's own source (the crate's rule: see [`connpool_core::Error`]).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum ServiceError<E = HttpError> {
+pub enum ServiceError {
     /// No connection: the pool's error (a failed dial, the checkout
     /// deadline, backoff, a closed pool).
-    Pool(connpool_core::Error<E>),
+    Pool(connpool_core::Error<HttpError>),
     /// The request failed on its connection (or its response body did).
     Request(hyper::Error),
     /// The call's deadline ([`HttpService::timeout`](super::HttpService::timeout),
@@ -42,9 +42,9 @@ pub enum ServiceError<E = HttpError> {
     NoAuthority(String),
 }
 
-impl<E> ServiceError<E> {
+impl ServiceError {
     /// The pool's error, if the call got no connection.
-    pub fn pool_error(&self) -> Option<&connpool_core::Error<E>> {
+    pub fn pool_error(&self) -> Option<&connpool_core::Error<HttpError>> {
         match self {
             ServiceError::Pool(e) => Some(e),
             _ => None,
@@ -52,7 +52,7 @@ impl<E> ServiceError<E> {
     }
 }
 
-impl<E: fmt::Display> fmt::Display for ServiceError<E> {
+impl fmt::Display for ServiceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServiceError::Pool(e) => e.fmt(f),
@@ -75,7 +75,7 @@ impl<E: fmt::Display> fmt::Display for ServiceError<E> {
     }
 }
 
-impl<E: StdError + 'static> StdError for ServiceError<E> {
+impl StdError for ServiceError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             ServiceError::Pool(e) => e.source(),

@@ -250,7 +250,7 @@ impl<M: HttpManager> HttpService<M> {
         &self.pool
     }
 
-    fn key(&self, uri: &Uri) -> Result<Origin, ServiceError<M::Error>> {
+    fn key(&self, uri: &Uri) -> Result<Origin, ServiceError> {
         match &self.route {
             Route::To(origin)
                 if uri.scheme() == Some(&Scheme::HTTPS) && origin.scheme() != Some("https") =>
@@ -294,7 +294,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
     type Response = Response<PooledBody<M>>;
-    type Error = ServiceError<M::Error>;
+    type Error = ServiceError;
     type Future = BoxFuture<Result<Self::Response, Self::Error>>;
 
     /// Always ready: a call waits for its connection in the pool's FIFO
@@ -330,12 +330,12 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
 /// the connection. `deadline`: when the body must have ended.
 async fn exchange<M: HttpManager>(
     pool: Pool<M>,
-    key: Result<Origin, ServiceError<M::Error>>,
+    key: Result<Origin, ServiceError>,
     request: Request<BodyOf<M>>,
     in_flight: InFlight,
     retries: Arc<AtomicU64>,
     deadline: Option<(tokio::time::Instant, Duration)>,
-) -> Result<Response<PooledBody<M>>, ServiceError<M::Error>> {
+) -> Result<Response<PooledBody<M>>, ServiceError> {
     let key = key?;
     let mut request = request;
     let mut unprocessed = 0;
