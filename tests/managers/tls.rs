@@ -7,7 +7,6 @@
 //! certificate gets one from a caller-given rustls configuration; a TLS
 //! server that restarts is served again, over new handshakes.
 
-use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +14,7 @@ use std::time::Duration;
 
 use connpool::managers::tcp::{Destination, TcpManager};
 use connpool::managers::tls::{TlsConfig, TlsManager};
-use connpool::{Error, Pool, Pooled};
+use connpool::{Error, Pool};
 use parking_lot::Mutex;
 use rustls::ServerConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -23,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::support::fault::{Fault, FaultProxy};
-use crate::support::outage::outage;
+use crate::support::outage::{echo_own, outage};
 use crate::support::tls::{Ca, Leaf};
 
 /// A TLS server on 127.0.0.1: an echo server, or an HTTP/2 server answering
@@ -119,53 +118,58 @@ async fn tcp_over_tls_handshakes_once_and_reuses_the_connection() {
     assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
 }
 
-/// A TLS server killed and started again on its port, as a client sees it
-/// (every connection reset, and every new one while it is down: a
-/// `FaultProxy` in front of it), each echo under a 2 s deadline, through
-/// `support::outage` (what it asserts is there); the calls after the
-/// restart go over new handshakes.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tls_server_killed_and_restarted() {
-    const DEADLINE: Duration = Duration::from_secs(2);
+/// An outage of a TLS echo server behind a `FaultProxy` (`fault` while
+/// down), each call an `echo_own` under `deadline` (`TlsConn` watches its
+/// reads: a late echo reaches nobody); after a restart, the calls go over
+/// new handshakes.
+async fn through(what: &str, fault: Fault, deadline: Duration) {
     let ca = Ca::new("test CA");
     let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
     let proxy = FaultProxy::start(([127, 0, 0, 1], server.port).into()).await;
     let dest = Destination::from(("localhost", proxy.addr.port()));
     let pool = Pool::builder(tcp_tls(ca.client()))
-        .checkout_timeout(DEADLINE)
+        .checkout_timeout(deadline)
         .build()
         .await
         .unwrap();
-    let call = || async {
-        let exchange = async {
-            let mut conn = pool.get_for(&dest).await.map_err(io::Error::other)?;
-            let got = echo(&mut conn).await;
-            if got.is_err() {
-                Pooled::mark_broken(&mut conn);
-            }
-            got.map(|reply| assert_eq!(reply, b"hello\n"))
-        };
-        tokio::time::timeout(DEADLINE, exchange)
-            .await
-            .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
-    };
+    let mut held = Vec::new();
     for _ in 0..4 {
-        call().await.unwrap();
+        held.push(pool.get_for(&dest).await.unwrap());
     }
+    drop(held);
     let before = server.handshakes();
     outage(
-        "TLS",
-        DEADLINE,
-        call,
-        || proxy.set(Fault::Reset),
+        what,
+        deadline,
+        || echo_own(&pool, &dest, deadline),
+        || proxy.set(fault),
         || proxy.clear(),
     )
     .await;
-    assert!(
-        server.handshakes() > before,
-        "new handshakes after the restart"
-    );
+    if fault == Fault::Reset {
+        assert!(
+            server.handshakes() > before,
+            "new handshakes after the restart"
+        );
+    }
     pool.close().await;
+}
+
+/// A TLS server killed and started again on its port, as a client sees it
+/// (every connection reset, and every new one while it is down), each echo
+/// under a 2 s deadline, through `support::outage` (what it asserts is
+/// there).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_server_killed_and_restarted() {
+    through("TLS", Fault::Reset, Duration::from_secs(2)).await;
+}
+
+/// A TLS server frozen (the proxy reads nothing: the kernel accepts and
+/// acknowledges, nothing answers) and thawed, each echo under a 300 ms
+/// deadline: the late echoes, which come at the thaw, reach nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_server_frozen_and_thawed() {
+    through("TLS frozen", Fault::Freeze, Duration::from_millis(300)).await;
 }
 
 /// What the dial to a server presenting `leaf` says, for a client that

@@ -5,6 +5,7 @@
 //! server's Ping, Close or unsolicited message, a server restart, headers,
 //! a refused handshake, and TLS failures in rustls's words.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::managers::websocket::tungstenite::Message;
@@ -14,6 +15,8 @@ use connpool::managers::websocket::{WsError, WsManager, WsUrl};
 use connpool::{CloseReason, HealthCheck, Manager, Pool, Pooled};
 use futures_util::{SinkExt, StreamExt};
 
+use crate::support::fault::{Fault, FaultProxy};
+use crate::support::outage::outage;
 use crate::support::ws::{ManualClock, Options, Watch, WsServer, close_frame, until};
 use crate::support::{Counts, ZERO, back_off, closed_for, counts, outage_error, settle};
 
@@ -353,6 +356,63 @@ async fn a_server_restart() {
     assert_eq!(echo(&mut conn, "after").await, "after");
     assert_eq!(server.handshakes(), 1);
     drop(conn);
+    pool.close().await;
+}
+
+/// A server frozen (the proxy in front reads nothing: the kernel accepts
+/// and acknowledges, nothing answers) and thawed, with the pool's defaults,
+/// each call an echo of a text of its own under a 300 ms deadline, through
+/// `support::outage`: a read cut short by the deadline leaves the
+/// connection interrupted (closed on its return), so the late echo, which
+/// comes at the thaw, reaches nobody (a reply that is not the call's own
+/// fails).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_frozen_and_thawed() {
+    const DEADLINE: Duration = Duration::from_millis(300);
+    let server = WsServer::echo().await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let url = WsUrl::parse(&format!("ws://{}/", proxy.addr)).unwrap();
+    let pool = Pool::builder(WsManager::new())
+        .checkout_timeout(DEADLINE)
+        .build()
+        .await
+        .unwrap();
+    let calls = AtomicUsize::new(0);
+    let call = || async {
+        let text = format!("call {}", calls.fetch_add(1, Ordering::Relaxed));
+        let exchange = async {
+            let mut conn = pool.get_for(&url).await.map_err(|e| e.to_string())?;
+            conn.send(Message::text(text.as_str()))
+                .await
+                .map_err(|e| e.to_string())?;
+            loop {
+                match conn.next().await {
+                    Some(Ok(Message::Text(t))) => {
+                        assert_eq!(t.as_str(), text, "a reply meant for another call");
+                        return Ok(());
+                    }
+                    Some(Ok(_)) => continue,
+                    other => return Err(format!("{other:?}")),
+                }
+            }
+        };
+        tokio::time::timeout(DEADLINE, exchange)
+            .await
+            .unwrap_or_else(|_| Err("deadline".to_owned()))
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(pool.get_for(&url).await.unwrap());
+    }
+    drop(held);
+    outage(
+        "WebSocket frozen",
+        DEADLINE,
+        call,
+        || proxy.set(Fault::Freeze),
+        || proxy.clear(),
+    )
+    .await;
     pool.close().await;
 }
 

@@ -16,6 +16,12 @@
 //!   new one right after it is accepted.
 //! - `Fault::Delay`: each chunk, either way, is held this long before it is
 //!   forwarded.
+//! - `Fault::Freeze`: a frozen server (`SIGSTOP`): the proxy reads nothing
+//!   from either side and dials nothing, so the kernel still accepts new
+//!   connections and acknowledges what clients send (until its buffers
+//!   fill), and nothing is answered. When the fault clears, everything
+//!   held goes through, late: replies to requests whose clients gave up
+//!   included.
 //! - `Fault::CloseAfter`: each connection forwards this many more bytes
 //!   (both directions together, counted from when it sees the fault), then
 //!   both sides are closed (FIN), mid-message if that is where the budget
@@ -48,6 +54,7 @@ pub enum Fault {
     Reset,
     Delay(Duration),
     CloseAfter(usize),
+    Freeze,
 }
 
 #[derive(Default)]
@@ -182,7 +189,14 @@ async fn serve(
     counts: Arc<Tally>,
 ) {
     let _live = Live::new(&counts);
-    let fault = *rx.borrow_and_update();
+    let mut fault = *rx.borrow_and_update();
+    // Frozen: accepted by the kernel, not served until the thaw.
+    while fault == Fault::Freeze {
+        let Some(f) = next_fault(&mut rx).await else {
+            return;
+        };
+        fault = f;
+    }
     match fault {
         Fault::Reset => {
             counts.cut.fetch_add(1, Ordering::SeqCst);
@@ -275,7 +289,7 @@ async fn pump(
                             return;
                         }
                     }
-                    Fault::Blackhole => {}
+                    Fault::Blackhole | Fault::Freeze => {}
                 }
                 if budget == 0 {
                     counts.cut.fetch_add(1, Ordering::SeqCst);
@@ -283,8 +297,9 @@ async fn pump(
                 }
                 continue;
             }
-            r = client.read(&mut cbuf), if !held_eof.0 => (r.unwrap_or(0), true),
-            r = server.read(&mut sbuf), if !held_eof.1 => (r.unwrap_or(0), false),
+            // Frozen: nothing read, so the kernel holds it.
+            r = client.read(&mut cbuf), if !held_eof.0 && fault != Fault::Freeze => (r.unwrap_or(0), true),
+            r = server.read(&mut sbuf), if !held_eof.1 && fault != Fault::Freeze => (r.unwrap_or(0), false),
         };
         if n == 0 {
             if fault == Fault::Blackhole {

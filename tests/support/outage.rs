@@ -12,7 +12,12 @@
 
 use std::fmt::Display;
 use std::future::Future;
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use connpool::{Manager, Pool};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long the server stays down.
 const DOWN: Duration = Duration::from_millis(500);
@@ -80,4 +85,37 @@ where
     let outage = Outage { failed_while_down, first_success };
     eprintln!("{what}: {outage:?}");
     outage
+}
+
+/// Echo calls made so far: each call's message is its number, so a reply
+/// meant for an earlier call is told apart.
+static ECHOES: AtomicU64 = AtomicU64::new(0);
+
+/// One call to an echo server for [`outage`]: a message of its own (its
+/// number), written and read back through the pool's guard under
+/// `deadline`, checkout included, nothing marked broken by hand (a
+/// connection watching its own I/O retires itself when a read is cut short).
+/// A reply that is not this call's own fails the test.
+pub async fn echo_own<M>(pool: &Pool<M>, key: &M::Key, deadline: Duration) -> io::Result<()>
+where
+    M: Manager,
+    M::Connection: AsyncRead + AsyncWrite + Unpin,
+    M::Error: std::error::Error + Send + Sync + 'static,
+{
+    let message = format!("{:016}\n", ECHOES.fetch_add(1, Ordering::Relaxed));
+    let exchange = async {
+        let mut conn = pool.get_for(key).await.map_err(io::Error::other)?;
+        conn.write_all(message.as_bytes()).await?;
+        let mut back = vec![0; message.len()];
+        conn.read_exact(&mut back).await?;
+        assert_eq!(
+            String::from_utf8_lossy(&back),
+            message,
+            "a reply meant for another call"
+        );
+        Ok::<_, io::Error>(())
+    };
+    tokio::time::timeout(deadline, exchange)
+        .await
+        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
 }

@@ -4,7 +4,10 @@
 //! in-process tonic server cannot drop the connections it serves), called
 //! through `GrpcService` with each call's own deadline (`grpc-timeout`),
 //! through `support::outage` (what it asserts is there); every failure is
-//! `UNAVAILABLE`.
+//! `UNAVAILABLE`. And the server frozen (the proxy reads nothing: the
+//! kernel accepts and acknowledges, nothing answers) and thawed: every
+//! call ends `DEADLINE_EXCEEDED` at its `grpc-timeout`, and the first after
+//! the thaw is served.
 
 use std::time::Duration;
 
@@ -54,6 +57,41 @@ async fn server_killed_and_restarted() {
         DEADLINE,
         || call(&client),
         || proxy.set(Fault::Reset),
+        || proxy.clear(),
+    )
+    .await;
+    pool.close().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_frozen_and_thawed() {
+    const SHORT: Duration = Duration::from_millis(300);
+    let server = GrpcServer::start(None).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let pool = Pool::builder(GrpcManager::new())
+        .checkout_timeout(SHORT)
+        .build()
+        .await
+        .unwrap();
+    let client: Client = HealthClient::new(GrpcService::new(pool.clone(), proxy.addr));
+    let call = || async {
+        let mut request = tonic::Request::new(HealthCheckRequest::default());
+        request.set_timeout(SHORT);
+        let got = client.clone().check(request).await.map(drop);
+        if let Err(status) = &got {
+            assert_eq!(status.code(), Code::DeadlineExceeded, "{status}");
+        }
+        got
+    };
+    for _ in 0..8 {
+        call().await.unwrap();
+    }
+    outage(
+        "gRPC frozen",
+        SHORT,
+        call,
+        || proxy.set(Fault::Freeze),
         || proxy.clear(),
     )
     .await;

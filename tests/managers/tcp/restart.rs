@@ -1,53 +1,30 @@
 //! A TCP server killed and started again on its port, as a client sees it
 //! (every connection reset, and every new one too while it is down: a
-//! `FaultProxy` in front of the in-process echo server), with each call
-//! under its own deadline, through `support::outage` (what it asserts is
-//! there): a connection reset while idle in the pool is never lent.
+//! `FaultProxy` in front of the in-process echo server), and frozen and
+//! thawed (the proxy reads nothing while frozen: the kernel accepts and
+//! acknowledges, nothing answers, and at the thaw the late replies come),
+//! with each call under its own deadline, through `support::outage` (what
+//! it asserts is there): a connection reset while idle in the pool is never
+//! lent, and no borrower reads a reply meant for another.
 
-use std::io;
 use std::time::Duration;
 
+use connpool::Pool;
 use connpool::managers::tcp::{Destination, TcpManager};
-use connpool::{Pool, Pooled};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::echo_server;
 use crate::support::fault::{Fault, FaultProxy};
-use crate::support::outage::outage;
+use crate::support::outage::{echo_own, outage};
 
-/// Each call's deadline, checkout included.
-const DEADLINE: Duration = Duration::from_secs(2);
-
-/// One echo round trip under [`DEADLINE`]; a connection that failed it is
-/// marked broken (never lent again).
-async fn call(pool: &Pool<TcpManager>, dest: &Destination) -> io::Result<()> {
-    let exchange = async {
-        let mut conn = pool.get_for(dest).await.map_err(io::Error::other)?;
-        let done = async {
-            conn.write_all(b"hello\n").await?;
-            let mut back = [0; 6];
-            conn.read_exact(&mut back).await?;
-            assert_eq!(&back, b"hello\n");
-            Ok::<_, io::Error>(())
-        }
-        .await;
-        if done.is_err() {
-            Pooled::mark_broken(&mut conn);
-        }
-        done
-    };
-    tokio::time::timeout(DEADLINE, exchange)
-        .await
-        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()))
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_killed_and_restarted() {
+/// An outage of the echo server behind a `FaultProxy` (`fault` while
+/// down), each call an [`echo_own`] under `deadline`, with eight
+/// connections idle in the pool when it begins.
+async fn through(what: &str, fault: Fault, deadline: Duration) {
     let (server, _) = echo_server().await;
     let proxy = FaultProxy::start(server.addr).await;
     let dest = Destination::from(proxy.addr);
     let pool = Pool::builder(TcpManager::new())
-        .checkout_timeout(DEADLINE)
+        .checkout_timeout(deadline)
         .build()
         .await
         .unwrap();
@@ -58,15 +35,25 @@ async fn server_killed_and_restarted() {
         held.push(pool.get_for(&dest).await.unwrap());
     }
     drop(held);
-    call(&pool, &dest).await.unwrap();
+    echo_own(&pool, &dest, deadline).await.unwrap();
     assert_eq!(pool.state().idle, 8);
     outage(
-        "TCP",
-        DEADLINE,
-        || call(&pool, &dest),
-        || proxy.set(Fault::Reset),
+        what,
+        deadline,
+        || echo_own(&pool, &dest, deadline),
+        || proxy.set(fault),
         || proxy.clear(),
     )
     .await;
     pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_killed_and_restarted() {
+    through("TCP", Fault::Reset, Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_frozen_and_thawed() {
+    through("TCP frozen", Fault::Freeze, Duration::from_millis(300)).await;
 }

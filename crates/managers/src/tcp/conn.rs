@@ -15,12 +15,76 @@ use tokio::net::TcpStream;
 /// A pooled TCP connection: a [`TcpStream`] (it dereferences to it, and is
 /// itself [`AsyncRead`] + [`AsyncWrite`]) plus what the manager needs to
 /// know whether it may be reused.
+///
+/// Its own reads and writes (and so its guard's) are watched: a borrower
+/// that gives the connection back while a read was waiting for data (a
+/// reply it stopped waiting for: a deadline, a cancelled task) or a write
+/// was waiting to go out (half a message may be out), or after a read or
+/// a write failed, leaves it broken, never lent again, so a late reply
+/// reaches nobody. Reads and writes
+/// through the [`TcpStream`] itself (its `Deref`) are not watched: a
+/// borrower that uses it and gives up mid-exchange should call
+/// [`Pooled::mark_broken`](connpool_core::Pooled::mark_broken).
 #[derive(Debug)]
 pub struct TcpConn {
     pub(super) stream: TcpStream,
     peer: SocketAddr,
     /// A ping started and has not finished: its reply may still arrive.
     pub(super) ping_in_flight: bool,
+    pub(super) io: IoWatch,
+}
+
+/// Whether a read or a write through a connection's own I/O was left
+/// waiting (the last poll of that direction was `Pending`, and no poll
+/// completed since: a connection given back so was given up on
+/// mid-exchange), and whether one failed (the stream is not to be trusted
+/// again, whatever a peek says later).
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct IoWatch {
+    pub(crate) read_waiting: bool,
+    pub(crate) write_waiting: bool,
+    pub(crate) failed: bool,
+}
+
+impl IoWatch {
+    /// Reads from `stream`, noting whether the read was left waiting.
+    pub(crate) fn poll_read<S: AsyncRead + Unpin>(
+        &mut self,
+        stream: &mut S,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let poll = Pin::new(stream).poll_read(cx, buf);
+        self.read_waiting = poll.is_pending();
+        self.failed |= matches!(poll, Poll::Ready(Err(_)));
+        poll
+    }
+
+    /// Writes to `stream` (`bufs` gathered), noting whether the write was
+    /// left waiting.
+    pub(crate) fn poll_write<S: AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(stream).poll_write_vectored(cx, bufs);
+        self.write_waiting = poll.is_pending();
+        self.failed |= matches!(poll, Poll::Ready(Err(_)));
+        poll
+    }
+
+    /// Flushes `stream`, noting whether the flush was left waiting.
+    pub(crate) fn poll_flush<S: AsyncWrite + Unpin>(
+        &mut self,
+        stream: &mut S,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<()>> {
+        let poll = Pin::new(stream).poll_flush(cx);
+        self.write_waiting = poll.is_pending();
+        self.failed |= matches!(poll, Poll::Ready(Err(_)));
+        poll
+    }
 }
 
 /// What a non-blocking peek says about the peer.
@@ -43,6 +107,7 @@ impl TcpConn {
             stream,
             peer,
             ping_in_flight: false,
+            io: IoWatch::default(),
         })
     }
 
@@ -116,7 +181,8 @@ impl AsyncRead for TcpConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        let conn = self.get_mut();
+        conn.io.poll_read(&mut conn.stream, cx, buf)
     }
 }
 
@@ -126,15 +192,9 @@ impl AsyncWrite for TcpConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        let conn = self.get_mut();
+        conn.io
+            .poll_write(&mut conn.stream, cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
@@ -142,10 +202,20 @@ impl AsyncWrite for TcpConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        let conn = self.get_mut();
+        conn.io.poll_write(&mut conn.stream, cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let conn = self.get_mut();
+        conn.io.poll_flush(&mut conn.stream, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }

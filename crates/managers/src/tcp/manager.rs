@@ -33,15 +33,19 @@ use connpool_core::Manager;
 /// and carries the original error's message. The pool's `connect_timeout`
 /// bounds the whole dial: there is no per-address timeout, so an address
 /// that swallows SYNs uses it all up. `is_broken` is a non-blocking one-byte
-/// peek (no I/O wait, nothing consumed) plus the abandoned-ping flag of
-/// [`TcpConn`]. `ping` fails at once if `is_broken` would say so, then runs
+/// peek (no I/O wait, nothing consumed) plus the abandoned-ping and
+/// abandoned-exchange flags of [`TcpConn`]. `ping` fails at once if `is_broken` would say so, then runs
 /// the [`Ping`]. `close` drops the stream (the kernel sends FIN, or RST if unread data
 /// was pending).
 ///
-/// A borrower that gives up mid-request (an error, a cancelled future) should
-/// call [`Pooled::mark_broken`](connpool_core::Pooled::mark_broken): a reply that
-/// arrives after the connection came back is only caught if it arrives before
-/// the next checkout.
+/// A borrower that gives up mid-exchange (a deadline, a cancelled future)
+/// while its read waits for the reply, or its write waits to go out, gives
+/// back a broken connection: [`TcpConn`] watches its own reads and writes,
+/// so the late reply reaches nobody. A borrower that gives up between the
+/// write and the read, or reads through the [`TcpStream`] itself, should
+/// call [`Pooled::mark_broken`](connpool_core::Pooled::mark_broken): a reply
+/// that arrives after the connection came back is otherwise only caught if
+/// it arrives before the next checkout.
 ///
 /// The guard a checkout returns, [`Pooled<TcpManager>`](connpool_core::Pooled), is
 /// itself [`AsyncRead`](tokio::io::AsyncRead) +
@@ -187,11 +191,13 @@ impl TcpManager {
     }
 
     /// Whether bytes waiting unread on a connection coming back to the pool,
-    /// or taken from it, make it broken (default on). Right for
-    /// request/response protocols, where such bytes are a reply nobody will
-    /// read (lending the connection would hand it to the next user). Turn it
-    /// off for protocols whose server sends unsolicited messages (greetings,
-    /// notifications) that the next borrower is expected to read.
+    /// or taken from it, make it broken, and so does a read left waiting
+    /// for data when it came back (default on). Right for request/response
+    /// protocols, where such bytes are a reply nobody will read (lending the
+    /// connection would hand it to the next user). Turn it off for protocols
+    /// whose server sends unsolicited messages (greetings, notifications)
+    /// that the next borrower is expected to read. (A write left waiting
+    /// makes the connection broken either way: half a message may be out.)
     pub fn unread_data_is_broken(mut self, on: bool) -> Self {
         self.unread_data_is_broken = on;
         self
@@ -207,7 +213,16 @@ impl TcpManager {
     }
 
     fn check(&self, conn: &TcpConn) -> bool {
-        if conn.ping_in_flight {
+        // A failed read or write leaves the stream untrusted; a write left
+        // waiting may have sent half a message; a read left waiting was a
+        // reply given up on (unless unsolicited data is this
+        // protocol's way: then it was a wait for the next push).
+        let io = conn.io;
+        if conn.ping_in_flight
+            || io.failed
+            || io.write_waiting
+            || (io.read_waiting && self.unread_data_is_broken)
+        {
             return true;
         }
         match conn.peer_state() {

@@ -70,7 +70,7 @@ mod tests;
 
 pub use conn::TcpConn;
 #[cfg(feature = "tls")]
-pub(crate) use conn::{PeerState, peer_state};
+pub(crate) use conn::{IoWatch, PeerState, peer_state};
 pub use destination::Destination;
 pub use keepalive::{
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME,

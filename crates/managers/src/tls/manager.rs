@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::TlsConfig;
-use crate::tcp::{Destination, PeerState, TcpManager, peer_state};
+use crate::tcp::{Destination, IoWatch, PeerState, TcpManager, peer_state};
 use crate::transport::{DialError, Transport};
 use connpool_core::Manager;
 
@@ -70,9 +70,16 @@ impl TlsManager {
 
 /// A pooled TLS connection ([`AsyncRead`] + [`AsyncWrite`], and so is its
 /// pool guard).
+///
+/// Its own reads and writes are watched as a
+/// [`TcpConn`](crate::tcp::TcpConn)'s are: given back while a read waited
+/// for data (a reply given up on) or a write waited to go out, or after
+/// one failed, it is broken, never lent again. Reads and writes through
+/// [`stream_mut`](Self::stream_mut) are not watched.
 pub struct TlsConn {
     stream: TlsStream<TcpStream>,
     peer: SocketAddr,
+    io: IoWatch,
 }
 
 impl TlsConn {
@@ -117,48 +124,52 @@ impl Manager for TlsManager {
             .dial_tls(dest)
             .await
             .map_err(DialError::into_io)?;
-        Ok(TlsConn { stream, peer })
+        Ok(TlsConn {
+            stream,
+            peer,
+            io: IoWatch::default(),
+        })
     }
 
+    /// Gone (closed, reset), given back mid-exchange (a read or a write
+    /// left waiting), or after a read or a write failed (a reset peer's
+    /// unread bytes, such as session tickets, would hide it from a peek).
     fn is_broken(&self, conn: &mut TlsConn) -> bool {
-        peer_state(conn.stream.get_ref().0) == PeerState::Gone
+        conn.io.read_waiting
+            || conn.io.write_waiting
+            || conn.io.failed
+            || peer_state(conn.stream.get_ref().0) == PeerState::Gone
     }
 }
 
-macro_rules! delegate_io {
-    ($ty:ty, $get:expr) => {
-        impl AsyncRead for $ty {
-            fn poll_read(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &mut ReadBuf<'_>,
-            ) -> Poll<io::Result<()>> {
-                Pin::new($get(self.get_mut())).poll_read(cx, buf)
-            }
-        }
-
-        impl AsyncWrite for $ty {
-            fn poll_write(
-                self: Pin<&mut Self>,
-                cx: &mut Context<'_>,
-                buf: &[u8],
-            ) -> Poll<io::Result<usize>> {
-                Pin::new($get(self.get_mut())).poll_write(cx, buf)
-            }
-
-            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Pin::new($get(self.get_mut())).poll_flush(cx)
-            }
-
-            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-                Pin::new($get(self.get_mut())).poll_shutdown(cx)
-            }
-        }
-    };
+impl AsyncRead for TlsConn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let conn = self.get_mut();
+        conn.io.poll_read(&mut conn.stream, cx, buf)
+    }
 }
 
-fn of_conn(conn: &mut TlsConn) -> &mut TlsStream<TcpStream> {
-    &mut conn.stream
-}
+impl AsyncWrite for TlsConn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let conn = self.get_mut();
+        conn.io
+            .poll_write(&mut conn.stream, cx, &[io::IoSlice::new(buf)])
+    }
 
-delegate_io!(TlsConn, of_conn);
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let conn = self.get_mut();
+        conn.io.poll_flush(&mut conn.stream, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
