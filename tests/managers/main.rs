@@ -24,6 +24,8 @@ mod http1;
 mod http1_tls;
 #[cfg(feature = "http2")]
 mod http2;
+#[cfg(feature = "http2")]
+mod http2_outage;
 #[cfg(feature = "postgres")]
 mod pg_deadline;
 #[cfg(feature = "postgres")]

@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::support::fault::{Fault, FaultProxy};
-use crate::support::outage::{echo_own, outage};
+use crate::support::outage::{behind, echo_own};
 use crate::support::tls::{Ca, Leaf};
 
 /// A TLS server on 127.0.0.1: an echo server, or an HTTP/2 server answering
@@ -138,13 +138,9 @@ async fn through(what: &str, fault: Fault, deadline: Duration) {
     }
     drop(held);
     let before = server.handshakes();
-    outage(
-        what,
-        deadline,
-        || echo_own(&pool, &dest, deadline),
-        || proxy.set(fault),
-        || proxy.clear(),
-    )
+    behind(what, deadline, &proxy, fault, || {
+        echo_own(&pool, &dest, deadline)
+    })
     .await;
     if fault == Fault::Reset {
         assert!(

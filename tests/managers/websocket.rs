@@ -16,7 +16,7 @@ use connpool::{CloseReason, HealthCheck, Manager, Pool, Pooled};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::support::fault::{Fault, FaultProxy};
-use crate::support::outage::outage;
+use crate::support::outage::behind;
 use crate::support::ws::{ManualClock, Options, Watch, WsServer, close_frame, until};
 use crate::support::{Counts, ZERO, back_off, closed_for, counts, outage_error, settle};
 
@@ -405,14 +405,7 @@ async fn a_server_frozen_and_thawed() {
         held.push(pool.get_for(&url).await.unwrap());
     }
     drop(held);
-    outage(
-        "WebSocket frozen",
-        DEADLINE,
-        call,
-        || proxy.set(Fault::Freeze),
-        || proxy.clear(),
-    )
-    .await;
+    behind("WebSocket frozen", DEADLINE, &proxy, Fault::Freeze, call).await;
     pool.close().await;
 }
 

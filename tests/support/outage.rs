@@ -17,6 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use connpool::{Manager, Pool};
+
+use super::fault::{Fault, FaultProxy};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// How long the server stays down.
@@ -85,6 +87,24 @@ where
     let outage = Outage { failed_while_down, first_success };
     eprintln!("{what}: {outage:?}");
     outage
+}
+
+/// [`outage`] of the server behind `proxy`: down is the proxy's `fault`
+/// (`Reset`: killed; `Freeze`: frozen), up is the proxy passing traffic
+/// again.
+pub async fn behind<C, F, E>(
+    what: &str,
+    deadline: Duration,
+    proxy: &FaultProxy,
+    fault: Fault,
+    call: C,
+) -> Outage
+where
+    C: Fn() -> F,
+    F: Future<Output = Result<(), E>>,
+    E: Display,
+{
+    outage(what, deadline, call, || proxy.set(fault), || proxy.clear()).await
 }
 
 /// Echo calls made so far: each call's message is its number, so a reply

@@ -19,7 +19,7 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::fault::{Fault, FaultProxy};
 use crate::support::grpc::GrpcServer;
-use crate::support::outage::outage;
+use crate::support::outage::behind;
 
 /// Each call's deadline.
 const DEADLINE: Duration = Duration::from_secs(2);
@@ -52,14 +52,7 @@ async fn server_killed_and_restarted() {
         call(&client).await.unwrap();
     }
 
-    outage(
-        "gRPC",
-        DEADLINE,
-        || call(&client),
-        || proxy.set(Fault::Reset),
-        || proxy.clear(),
-    )
-    .await;
+    behind("gRPC", DEADLINE, &proxy, Fault::Reset, || call(&client)).await;
     pool.close().await;
     server.stop().await;
 }
@@ -87,14 +80,7 @@ async fn server_frozen_and_thawed() {
     for _ in 0..8 {
         call().await.unwrap();
     }
-    outage(
-        "gRPC frozen",
-        SHORT,
-        call,
-        || proxy.set(Fault::Freeze),
-        || proxy.clear(),
-    )
-    .await;
+    behind("gRPC frozen", SHORT, &proxy, Fault::Freeze, call).await;
     pool.close().await;
     server.stop().await;
 }

@@ -14,7 +14,7 @@ use connpool::managers::tcp::{Destination, TcpManager};
 
 use super::echo_server;
 use crate::support::fault::{Fault, FaultProxy};
-use crate::support::outage::{echo_own, outage};
+use crate::support::outage::{behind, echo_own};
 
 /// An outage of the echo server behind a `FaultProxy` (`fault` while
 /// down), each call an [`echo_own`] under `deadline`, with eight
@@ -37,13 +37,9 @@ async fn through(what: &str, fault: Fault, deadline: Duration) {
     drop(held);
     echo_own(&pool, &dest, deadline).await.unwrap();
     assert_eq!(pool.state().idle, 8);
-    outage(
-        what,
-        deadline,
-        || echo_own(&pool, &dest, deadline),
-        || proxy.set(fault),
-        || proxy.clear(),
-    )
+    behind(what, deadline, &proxy, fault, || {
+        echo_own(&pool, &dest, deadline)
+    })
     .await;
     pool.close().await;
 }
