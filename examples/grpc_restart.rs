@@ -28,10 +28,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use connpool::Pool;
 use connpool::managers::grpc::{GrpcManager, GrpcService};
-use restart_load::{Args, BoxError, Proxy, Request, Server};
+use restart_load::{BoxError, Proxy, Request, Server};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -121,50 +120,52 @@ where
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), BoxError> {
+fn main() -> Result<(), BoxError> {
     let argv: Vec<String> = std::env::args().collect();
     if let [_, flag, port] = &argv[..]
         && flag == "--serve"
     {
-        return serve(port.parse()?).await;
+        let port = port.parse()?;
+        return tokio::runtime::Runtime::new()?.block_on(serve(port));
     }
-    let args = Args::parse();
-    let names = ["connpool GrpcService", "tonic Channel (keepalive 10 s)"];
-    let mut servers = Vec::new();
-    let mut proxies = Vec::new();
-    for _ in names {
-        let server = tokio::task::spawn_blocking(GrpcServer::new).await??;
-        proxies.push(Proxy::start(server.addr()).await?);
-        servers.push(server);
-    }
+    restart_load::main(|args, ns| async move {
+        let names = ["connpool GrpcService", "tonic Channel (keepalive 10 s)"];
+        let mut servers = Vec::new();
+        let mut proxies = Vec::new();
+        for _ in names {
+            let server = tokio::task::spawn_blocking(GrpcServer::new).await??;
+            proxies.push(Proxy::start(server.addr()).await?);
+            servers.push(server);
+        }
 
-    let pool = Pool::builder(GrpcManager::new()).build().await?;
-    let pooled = HealthClient::new(GrpcService::new(pool, proxies[0].addr));
-    let channel: Channel = Endpoint::from_shared(format!("http://{}", proxies[1].addr))?
-        .tcp_nodelay(true)
-        .http2_keep_alive_interval(Duration::from_secs(10))
-        .keep_alive_timeout(Duration::from_secs(10))
-        .keep_alive_while_idle(true)
-        .connect_lazy();
-    let tonic = HealthClient::new(channel);
-    let requests: Vec<Request> = vec![
-        Arc::new(move || {
-            let mut client = pooled.clone();
-            Box::pin(async move { check(&mut client).await })
-        }),
-        Arc::new(move || {
-            let mut client = tonic.clone();
-            Box::pin(async move { check(&mut client).await })
-        }),
-    ];
-    restart_load::run(
-        &args,
-        "gRPC, a health Check",
-        &names,
-        servers,
-        &proxies,
-        requests,
-    )
-    .await
+        let pool = Pool::builder(GrpcManager::new()).build().await?;
+        let pooled = HealthClient::new(GrpcService::new(pool, proxies[0].addr));
+        let channel: Channel = Endpoint::from_shared(format!("http://{}", proxies[1].addr))?
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(10))
+            .keep_alive_timeout(Duration::from_secs(10))
+            .keep_alive_while_idle(true)
+            .connect_lazy();
+        let tonic = HealthClient::new(channel);
+        let requests: Vec<Request> = vec![
+            Arc::new(move || {
+                let mut client = pooled.clone();
+                Box::pin(async move { check(&mut client).await })
+            }),
+            Arc::new(move || {
+                let mut client = tonic.clone();
+                Box::pin(async move { check(&mut client).await })
+            }),
+        ];
+        restart_load::run(
+            &args,
+            ns,
+            "gRPC, a health Check",
+            &names,
+            servers,
+            &proxies,
+            requests,
+        )
+        .await
+    })
 }

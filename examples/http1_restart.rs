@@ -32,7 +32,6 @@ mod restart_load;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use clap::Parser;
 use connpool::Pool;
 use connpool::managers::http1::Http1Manager;
 use connpool::managers::service::HttpService;
@@ -41,7 +40,7 @@ use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use nginx_support::Nginx;
-use restart_load::{Args, BoxError, Proxy, Request, Server};
+use restart_load::{BoxError, Proxy, Request, Server};
 use tower::{Service, ServiceExt};
 
 impl Server for Nginx {
@@ -60,68 +59,69 @@ fn get(uri: &str) -> Result<http::Request<Full<Bytes>>, BoxError> {
     Ok(http::Request::get(uri).body(Full::new(Bytes::new()))?)
 }
 
-#[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::parse();
-    // reqwest without a TLS provider of its own: the crate's (ring).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let names = [
-        "connpool HttpService",
-        "hyper-util legacy Client",
-        "reqwest",
-    ];
-    let mut servers = Vec::new();
-    let mut proxies = Vec::new();
-    for _ in names {
-        // nginx's default keep-alive (75 s): connections outlive the fault.
-        let server = tokio::task::spawn_blocking(|| Nginx::start(""))
-            .await?
-            .ok_or("nginx is missing (`apt-get install nginx`)")?;
-        proxies.push(Proxy::start(server.addr).await?);
-        servers.push(server);
-    }
-    let uri = |i: usize| format!("http://{}/", proxies[i].addr);
+fn main() -> Result<(), BoxError> {
+    restart_load::main(|args, ns| async move {
+        // reqwest without a TLS provider of its own: the crate's (ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let names = [
+            "connpool HttpService",
+            "hyper-util legacy Client",
+            "reqwest",
+        ];
+        let mut servers = Vec::new();
+        let mut proxies = Vec::new();
+        for _ in names {
+            // nginx's default keep-alive (75 s): connections outlive the fault.
+            let server = tokio::task::spawn_blocking(|| Nginx::start(""))
+                .await?
+                .ok_or("nginx is missing (`apt-get install nginx`)")?;
+            proxies.push(Proxy::start(server.addr).await?);
+            servers.push(server);
+        }
+        let uri = |i: usize| format!("http://{}/", proxies[i].addr);
 
-    let pool = Pool::builder(Http1Manager::new()).build().await?;
-    let service = HttpService::new(pool, proxies[0].addr);
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    let hyper = HyperClient::builder(TokioExecutor::new()).build(connector);
-    let reqwest = reqwest::Client::builder().build()?;
-    let (uri1, uri2) = (uri(1), uri(2));
-    let requests: Vec<Request> = vec![
-        Arc::new(move || {
-            let mut service = service.clone();
-            Box::pin(async move {
-                let response = service.ready().await?.call(get("/")?).await?;
-                response.into_body().collect().await?;
-                Ok(())
-            })
-        }),
-        Arc::new(move || {
-            let (client, request) = (hyper.clone(), get(&uri1));
-            Box::pin(async move {
-                let response = client.request(request?).await?;
-                response.into_body().collect().await?;
-                Ok(())
-            })
-        }),
-        Arc::new(move || {
-            let sent = reqwest.get(&uri2).send();
-            Box::pin(async move {
-                sent.await?.error_for_status()?.bytes().await?;
-                Ok(())
-            })
-        }),
-    ];
+        let pool = Pool::builder(Http1Manager::new()).build().await?;
+        let service = HttpService::new(pool, proxies[0].addr);
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        let hyper = HyperClient::builder(TokioExecutor::new()).build(connector);
+        let reqwest = reqwest::Client::builder().build()?;
+        let (uri1, uri2) = (uri(1), uri(2));
+        let requests: Vec<Request> = vec![
+            Arc::new(move || {
+                let mut service = service.clone();
+                Box::pin(async move {
+                    let response = service.ready().await?.call(get("/")?).await?;
+                    response.into_body().collect().await?;
+                    Ok(())
+                })
+            }),
+            Arc::new(move || {
+                let (client, request) = (hyper.clone(), get(&uri1));
+                Box::pin(async move {
+                    let response = client.request(request?).await?;
+                    response.into_body().collect().await?;
+                    Ok(())
+                })
+            }),
+            Arc::new(move || {
+                let sent = reqwest.get(&uri2).send();
+                Box::pin(async move {
+                    sent.await?.error_for_status()?.bytes().await?;
+                    Ok(())
+                })
+            }),
+        ];
 
-    restart_load::run(
-        &args,
-        "HTTP/1.1 on nginx, a GET",
-        &names,
-        servers,
-        &proxies,
-        requests,
-    )
-    .await
+        restart_load::run(
+            &args,
+            ns,
+            "HTTP/1.1 on nginx, a GET",
+            &names,
+            servers,
+            &proxies,
+            requests,
+        )
+        .await
+    })
 }

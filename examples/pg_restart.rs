@@ -23,18 +23,20 @@ mod restart_load;
 use std::sync::Arc;
 use std::time::Instant;
 
-use clap::Parser;
 use connpool::Pool;
 use connpool::managers::postgres::PostgresManager;
 use restart_load::{Args, BoxError, DEADLINE, Fault, Load, Proxy, Request, TASKS};
 use tokio_postgres::NoTls;
 
-#[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::parse();
+fn main() -> Result<(), BoxError> {
+    restart_load::main(|args, _| run(args))
+}
+
+async fn run(args: Args) -> Result<(), BoxError> {
     if args.fault != Fault::Restart {
         // A PostgreSQL server is many processes (a backend per session):
-        // a freeze of them all is the tests' (`pg_deadline`), not here.
+        // a freeze of them all is the tests' (`pg_deadline`), and so is a
+        // partition (`reliability`'s `partition::`), not here.
         return Err("pg_restart stops and starts the server: `--fault restart` only".into());
     }
     let (warm, down, after) = args.phases();

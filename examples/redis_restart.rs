@@ -31,12 +31,11 @@ mod restart_load;
 
 use std::sync::Arc;
 
-use clap::Parser;
 use connpool::Pool;
 use connpool::managers::redis::RedisManager;
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis_support::RedisServer;
-use restart_load::{Args, BoxError, Proxy, Request, Server};
+use restart_load::{BoxError, Proxy, Request, Server};
 
 impl Server for RedisServer {
     fn kill(&mut self) {
@@ -55,48 +54,57 @@ async fn get<C: ConnectionLike>(conn: &mut C) -> Result<(), BoxError> {
     Ok(())
 }
 
-#[tokio::main]
-async fn main() -> Result<(), BoxError> {
-    let args = Args::parse();
-    let names = [
-        "connpool (shared)",
-        "redis-rs ConnectionManager",
-        "deadpool-redis",
-    ];
-    let mut servers = Vec::new();
-    let mut proxies = Vec::new();
-    for _ in names {
-        let server = tokio::task::spawn_blocking(RedisServer::new)
-            .await?
-            .ok_or("redis-server is missing (`apt-get install redis-server`)")?;
-        proxies.push(Proxy::start(server.addr()).await?);
-        servers.push(server);
-    }
-    let url = |i: usize| format!("redis://{}/", proxies[i].addr);
+fn main() -> Result<(), BoxError> {
+    restart_load::main(|args, ns| async move {
+        let names = [
+            "connpool (shared)",
+            "redis-rs ConnectionManager",
+            "deadpool-redis",
+        ];
+        let mut servers = Vec::new();
+        let mut proxies = Vec::new();
+        for _ in names {
+            let server = tokio::task::spawn_blocking(RedisServer::new)
+                .await?
+                .ok_or("redis-server is missing (`apt-get install redis-server`)")?;
+            proxies.push(Proxy::start(server.addr()).await?);
+            servers.push(server);
+        }
+        let url = |i: usize| format!("redis://{}/", proxies[i].addr);
 
-    let manager: RedisManager = url(0).parse()?;
-    let key = manager.key();
-    let pool = Pool::builder(manager).build().await?;
-    let cm = ConnectionManager::new(redis::Client::open(url(1))?).await?;
-    let deadpool = deadpool_redis::Config::from_url(url(2))
-        .builder()?
-        .max_size(16)
-        .runtime(deadpool_redis::Runtime::Tokio1)
-        .build()?;
-    let requests: Vec<Request> = vec![
-        Arc::new(move || {
-            let (pool, key) = (pool.clone(), key.clone());
-            Box::pin(async move { get(&mut *pool.get_for(&key).await?).await })
-        }),
-        Arc::new(move || {
-            let mut cm = cm.clone();
-            Box::pin(async move { get(&mut cm).await })
-        }),
-        Arc::new(move || {
-            let pool = deadpool.clone();
-            Box::pin(async move { get(&mut pool.get().await?).await })
-        }),
-    ];
+        let manager: RedisManager = url(0).parse()?;
+        let key = manager.key();
+        let pool = Pool::builder(manager).build().await?;
+        let cm = ConnectionManager::new(redis::Client::open(url(1))?).await?;
+        let deadpool = deadpool_redis::Config::from_url(url(2))
+            .builder()?
+            .max_size(16)
+            .runtime(deadpool_redis::Runtime::Tokio1)
+            .build()?;
+        let requests: Vec<Request> = vec![
+            Arc::new(move || {
+                let (pool, key) = (pool.clone(), key.clone());
+                Box::pin(async move { get(&mut *pool.get_for(&key).await?).await })
+            }),
+            Arc::new(move || {
+                let mut cm = cm.clone();
+                Box::pin(async move { get(&mut cm).await })
+            }),
+            Arc::new(move || {
+                let pool = deadpool.clone();
+                Box::pin(async move { get(&mut pool.get().await?).await })
+            }),
+        ];
 
-    restart_load::run(&args, "Redis, a GET", &names, servers, &proxies, requests).await
+        restart_load::run(
+            &args,
+            ns,
+            "Redis, a GET",
+            &names,
+            servers,
+            &proxies,
+            requests,
+        )
+        .await
+    })
 }

@@ -1,5 +1,5 @@
-//! What the restart examples share: the fault (a restart or a freeze) at
-//! the same instant for every client's server, a proxy that counts the
+//! What the restart examples share: the fault (a restart, a freeze or a
+//! partition) at the same instant for every client's server, a proxy that counts the
 //! connections clients ask for, a load of tasks making requests under a
 //! deadline, and the table of what an outage cost each client.
 
@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
+
+// (`partition` is the tests'; `pg_restart` cuts no network.)
+#[allow(dead_code)]
+#[path = "netns.rs"]
+mod netns;
+pub use netns::Netns;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -29,6 +35,9 @@ pub struct Args {
     /// What happens to the servers.
     #[arg(long, value_enum, default_value_t = Fault::Restart)]
     pub fault: Fault,
+    /// How long the fault lasts, in seconds (default 1; 0.5 with `--quick`).
+    #[arg(long)]
+    pub down: Option<f64>,
 }
 
 /// What happens to every client's server, at the same instant.
@@ -40,6 +49,32 @@ pub enum Fault {
     /// Frozen (`SIGSTOP`: the kernel still accepts and acknowledges, the
     /// server answers nothing), thawed (`SIGCONT`).
     Freeze,
+    /// Cut off by the network: every packet between the clients and the
+    /// servers dropped (nftables, in a network namespace of the run's own:
+    /// no RST, no FIN), then let through again. Needs root.
+    Partition,
+}
+
+/// Runs `body` on a two-worker runtime; for a partition, inside a network
+/// namespace of its own (everything it starts is in it), which `body` is
+/// given to cut.
+pub fn main<F, Fut>(body: F) -> Result<(), BoxError>
+where
+    F: FnOnce(Args, Option<Arc<Netns>>) -> Fut,
+    Fut: Future<Output = Result<(), BoxError>>,
+{
+    let args = <Args as clap::Parser>::parse();
+    if args.fault == Fault::Partition {
+        let ns = Netns::new()
+            .ok_or("a partition needs a network namespace (root, iproute2, nftables)")?;
+        let run = Arc::clone(&ns);
+        return run.run(body(args, Some(ns)));
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(body(args, None))
 }
 
 /// A server process a fault can reach. (`pg_restart` stops its servers
@@ -61,6 +96,7 @@ pub trait Server: Send + 'static {
 #[allow(dead_code)]
 pub async fn run<S: Server>(
     args: &Args,
+    ns: Option<Arc<Netns>>,
     what: &str,
     names: &[&str],
     servers: Vec<S>,
@@ -71,12 +107,34 @@ pub async fn run<S: Server>(
     let loads: Vec<Load> = requests.into_iter().map(Load::start).collect();
     tokio::time::sleep(warm).await;
     let asked_before: Vec<usize> = proxies.iter().map(Proxy::asked).collect();
-    let (servers, killed, back) = outage(servers, args.fault, down).await?;
+    let (servers, killed, back) = match (args.fault, ns) {
+        (Fault::Partition, Some(ns)) => {
+            let ports: Vec<u16> = proxies.iter().map(|p| p.addr.port()).collect();
+            let (ns, killed) = tokio::task::spawn_blocking(move || {
+                let killed = Instant::now();
+                ns.partition_ports(&ports);
+                (ns, killed)
+            })
+            .await?;
+            tokio::time::sleep(down).await;
+            let back = tokio::task::spawn_blocking(move || {
+                ns.heal();
+                Instant::now()
+            })
+            .await?;
+            (servers, killed, back)
+        }
+        (Fault::Partition, None) => {
+            return Err("a partition needs the run's network namespace".into());
+        }
+        (fault, _) => outage(servers, fault, down).await?,
+    };
     tokio::time::sleep(after).await;
 
     let fault = match args.fault {
         Fault::Restart => "killed and restarted",
         Fault::Freeze => "frozen and thawed",
+        Fault::Partition => "cut off by a partition and healed",
     };
     println!(
         "{what}: the servers {fault} under load ({TASKS} tasks per client, each request under a \
@@ -110,6 +168,7 @@ pub async fn outage<S: Server>(
             match fault {
                 Fault::Restart => server.kill(),
                 Fault::Freeze => server.signal("STOP"),
+                Fault::Partition => unreachable!("a partition cuts the network"),
             }
         }
         (servers, killed)
@@ -121,6 +180,7 @@ pub async fn outage<S: Server>(
             match fault {
                 Fault::Restart => server.start(),
                 Fault::Freeze => server.signal("CONT"),
+                Fault::Partition => unreachable!("a partition cuts the network"),
             }
         }
         // Each start returns once its server is ready: the last is back
@@ -135,6 +195,12 @@ impl Args {
     /// How long the load runs before the fault, how long the server stays
     /// down, and how long the load runs after its return.
     pub fn phases(&self) -> (Duration, Duration, Duration) {
+        let (warm, down, after) = self.default_phases();
+        let down = self.down.map_or(down, Duration::from_secs_f64);
+        (warm, down, after)
+    }
+
+    fn default_phases(&self) -> (Duration, Duration, Duration) {
         if self.quick {
             (
                 Duration::from_millis(500),

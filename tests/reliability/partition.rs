@@ -337,6 +337,52 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
     });
 }
 
+/// A dial that began during a partition connects within 500 ms of the
+/// heal: the kernel sends a lost SYN again only a second or more after
+/// the last (every 1 s for the first few with Linux's
+/// `tcp_syn_linear_timeouts`, then 2, 4, 8… s apart: here 0.95 s after
+/// the heal, at 2 s), and the dial starts a fresh attempt every 500 ms
+/// while none is answered.
+#[cfg(feature = "tcp")]
+#[test]
+fn tcp_a_dial_begun_in_a_partition_connects_soon_after_the_heal() {
+    use connpool::Pool;
+    use connpool::managers::tcp::TcpManager;
+
+    use crate::support::echo::EchoServer;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let server = EchoServer::start().await;
+        let pool = Pool::builder(TcpManager::new())
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .await
+            .unwrap();
+        ns.partition(server.addr.port());
+        let dest = server.addr.into();
+        let dial = pool.get_for(&dest);
+        let heal = async {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+            let ns = ns.clone();
+            tokio::task::spawn_blocking(move || ns.heal())
+                .await
+                .unwrap();
+            Instant::now()
+        };
+        let (conn, healed) = tokio::join!(dial, heal);
+        let after = healed.elapsed();
+        assert!(conn.is_ok(), "{:?}", conn.err());
+        // Half of `SLACK`: the kernel's own retry would come 950 ms after.
+        assert!(
+            after < Duration::from_millis(500) + SLACK / 2,
+            "connected {after:?} after the heal"
+        );
+        eprintln!("TCP partition: a dial begun in it connected {after:?} after the heal");
+    });
+}
+
 #[cfg(feature = "postgres")]
 #[test]
 fn postgres_a_query_in_flight_fails_within_the_tcp_user_timeout_and_the_next_get_is_served() {

@@ -30,6 +30,7 @@ pub mod grpc;
 pub mod log;
 pub mod mock;
 #[cfg(target_os = "linux")]
+#[path = "../../examples/support/netns.rs"]
 pub mod netns;
 #[cfg(feature = "http1")]
 #[path = "../../examples/support/nginx_server.rs"]

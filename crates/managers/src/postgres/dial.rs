@@ -141,7 +141,7 @@ async fn open(target: &Target, config: &Config) -> io::Result<Stream> {
     let timeout = config.get_connect_timeout().copied();
     match target {
         Target::Tcp(addr) => {
-            let stream = within(timeout, TcpStream::connect(addr)).await?;
+            let stream = within(timeout, crate::tcp::connect(*addr)).await?;
             let keepalive = config.get_keepalives().then(|| {
                 let mut keepalive = TcpKeepalive::new().with_time(config.get_keepalives_idle());
                 if let Some(interval) = config.get_keepalives_interval() {

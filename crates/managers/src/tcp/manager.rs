@@ -14,7 +14,7 @@ use super::conn::{PeerState, TcpConn};
 use super::destination::{Destination, Repr, context};
 use super::keepalive::TcpKeepaliveConfig;
 use super::ping::{LinePing, NoPing, Ping};
-use super::socket::SocketOptions;
+use super::socket::{self, SocketOptions};
 use connpool_core::Manager;
 
 /// A [`Manager`] of TCP connections, keyed by [`Destination`], with an
@@ -28,15 +28,20 @@ use connpool_core::Manager;
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
 ///
 /// `connect` resolves the destination, tries each address in turn, and sets
-/// the socket options; failures are [`io::Error`]s of the original kind,
-/// whose message names the destination (and the address tried, for a name)
-/// and carries the original error's message. The pool's `connect_timeout`
-/// bounds the whole dial: there is no per-address timeout, so an address
-/// that swallows SYNs uses it all up. `is_broken` is a non-blocking one-byte
-/// peek (no I/O wait, nothing consumed) plus the abandoned-ping and
-/// abandoned-exchange flags of [`TcpConn`]. `ping` fails at once if `is_broken` would say so, then runs
-/// the [`Ping`]. `close` drops the stream (the kernel sends FIN, or RST if unread data
-/// was pending).
+/// the socket options. While an address has not answered, a fresh attempt
+/// starts beside the others every 500 ms (the first to connect wins): a
+/// SYN lost to a partition is sent again by the kernel only a second or
+/// more later, so a dial begun during a partition connects within 500 ms
+/// of its heal (every manager dials through here, PostgreSQL's dial too).
+/// Failures are [`io::Error`]s of the original kind, whose message names
+/// the destination (and the address tried, for a name) and carries the
+/// original error's message. The pool's `connect_timeout` bounds the whole
+/// dial: there is no per-address timeout, so an address that swallows SYNs
+/// uses it all up. `is_broken` is a non-blocking one-byte peek (no I/O
+/// wait, nothing consumed) plus the abandoned-ping and abandoned-exchange
+/// flags of [`TcpConn`]. `ping` fails at once if `is_broken` would say so,
+/// then runs the [`Ping`]. `close` drops the stream (the kernel sends FIN,
+/// or RST if unread data was pending).
 ///
 /// A borrower that gives up mid-exchange (a deadline, a cancelled future)
 /// while its read waits for the reply, or its write waits to go out, gives
@@ -254,7 +259,7 @@ impl Manager for TcpManager {
         };
         let mut last = None;
         for addr in addrs {
-            match TcpStream::connect(addr).await {
+            match socket::connect(addr).await {
                 Ok(stream) => {
                     self.configure(&stream)
                         .map_err(|e| context(e, format!("configuring {}", target(addr))))?;

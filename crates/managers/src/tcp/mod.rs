@@ -78,4 +78,4 @@ pub use keepalive::{
 pub use manager::TcpManager;
 pub use ping::Ping;
 #[cfg(feature = "postgres")]
-pub(crate) use socket::SocketOptions;
+pub(crate) use socket::{SocketOptions, connect};

@@ -1,5 +1,5 @@
-//! A network namespace of a test's own, for faults the kernel cannot tell
-//! from a real network's: [`Netns`]. Everything the test runs is inside it
+//! A network namespace of a test's (or a fault benchmark's) own, for
+//! faults the kernel cannot tell from a real network's: [`Netns`]. Everything the test runs is inside it
 //! (its runtime's threads enter it, and so do the servers it starts, in
 //! process or as child processes), on the namespace's own loopback; a
 //! partition is an nftables rule in that namespace that drops every
@@ -119,6 +119,17 @@ impl Netns {
     /// Every packet to or from `port` is dropped from now on, on live
     /// connections and new ones alike: a silent partition.
     pub fn partition(&self, port: u16) {
+        self.partition_ports(&[port]);
+    }
+
+    /// [`partition`](Self::partition) of every port of `ports`, at one
+    /// instant (one rule per direction).
+    pub fn partition_ports(&self, ports: &[u16]) {
+        let set = ports
+            .iter()
+            .map(u16::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         for dir in ["dport", "sport"] {
             self.nft(&[
                 "add",
@@ -128,7 +139,7 @@ impl Netns {
                 "input",
                 "tcp",
                 dir,
-                &port.to_string(),
+                &format!("{{ {set} }}"),
                 "drop",
             ])
             .unwrap();
