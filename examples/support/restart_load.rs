@@ -38,6 +38,10 @@ pub struct Args {
     /// How long the fault lasts, in seconds (default 1; 0.5 with `--quick`).
     #[arg(long)]
     pub down: Option<f64>,
+    /// How long the load runs after the fault ends, in seconds (default 3;
+    /// 1 with `--quick`).
+    #[arg(long)]
+    pub after: Option<f64>,
 }
 
 /// What happens to every client's server, at the same instant.
@@ -197,6 +201,7 @@ impl Args {
     pub fn phases(&self) -> (Duration, Duration, Duration) {
         let (warm, down, after) = self.default_phases();
         let down = self.down.map_or(down, Duration::from_secs_f64);
+        let after = self.after.map_or(after, Duration::from_secs_f64);
         (warm, down, after)
     }
 
