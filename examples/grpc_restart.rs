@@ -10,8 +10,9 @@
 //! connections it is asked for.
 //!
 //! Each client runs 8 tasks in a loop: a unary `grpc.health.v1` `Check`
-//! under a 1 s deadline (`tokio::time::timeout`, which every client
-//! honours alike), and 10 ms of pause after a failure. Prints the same
+//! under a 1 s deadline, given to the call (`grpc-timeout`) and enforced
+//! alike for every client (`tokio::time::timeout`), and 10 ms of pause
+//! after a failure. Prints the same
 //! table as the other restart examples.
 //!
 //! ```text
@@ -116,7 +117,9 @@ where
     T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
     <T::ResponseBody as http_body::Body>::Error: Into<BoxError> + Send,
 {
-    client.check(HealthCheckRequest::default()).await?;
+    let mut request = tonic::Request::new(HealthCheckRequest::default());
+    request.set_timeout(restart_load::DEADLINE);
+    client.check(request).await?;
     Ok(())
 }
 

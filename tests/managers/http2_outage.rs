@@ -8,15 +8,16 @@
 
 use std::time::Duration;
 
-use connpool::Pool;
 use connpool::managers::http2::Http2Manager;
 use connpool::managers::service::{HttpService, ServiceError};
+use connpool::{CloseReason, Pool};
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceExt};
 
 use crate::service::StreamServer;
 use crate::support::fault::{Fault, FaultProxy};
 use crate::support::outage::behind;
+use crate::support::{closed_for, until};
 
 /// One GET of `/` through `svc`, its body read to the end: `hello`.
 async fn get(svc: &HttpService<Http2Manager>) -> Result<(), ServiceError> {
@@ -53,4 +54,30 @@ async fn server_killed_and_restarted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_frozen_and_thawed() {
     through("HTTP/2 frozen", Fault::Freeze, Duration::from_millis(300)).await;
+}
+
+/// Three calls in a row without a response by their deadline (a frozen
+/// server) retire their connection, as a silent one: it is lent no more
+/// and closed, and once the server answers again, calls are served on a
+/// new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_unanswered_calls_retire_the_connection() {
+    let server = StreamServer::start("127.0.0.1", None).await;
+    let proxy = FaultProxy::start(server.addr).await;
+    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let svc = HttpService::new(pool.clone(), proxy.addr).timeout(Duration::from_millis(200));
+    get(&svc).await.unwrap();
+    assert_eq!(pool.state().open, 1);
+    proxy.set(Fault::Freeze);
+    for _ in 0..3 {
+        let got = get(&svc).await;
+        assert!(matches!(got, Err(ServiceError::TimedOut { .. })), "{got:?}");
+    }
+    until("the silent connection closed", || {
+        closed_for(&pool, CloseReason::Broken) == 1
+    })
+    .await;
+    proxy.clear();
+    get(&svc).await.unwrap();
+    pool.close().await;
 }

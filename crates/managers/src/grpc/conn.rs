@@ -121,6 +121,14 @@ impl HttpConnection for GrpcConn {
     fn is_closed(&self) -> bool {
         GrpcConn::is_closed(self)
     }
+
+    fn note_unanswered(&self) {
+        self.conn.frame_state().note_unanswered();
+    }
+
+    fn note_answered(&self) {
+        self.conn.frame_state().note_answered();
+    }
 }
 
 type ResponseFuture = Pin<Box<dyn Future<Output = hyper::Result<Response<Incoming>>> + Send>>;

@@ -14,6 +14,11 @@ const NO_LIMIT: u64 = u64::MAX;
 /// ([`FrameState::goaway_debug_data`]); the rest is skipped.
 pub(crate) const GOAWAY_DEBUG_MAX: usize = 64;
 
+/// Calls in a row whose response did not come by their deadline that make
+/// a connection unusable: the server (or the network to it) is silent. The
+/// rule the Redis manager applies to its replies.
+pub(crate) const UNANSWERED_LIMIT: u32 = 3;
+
 /// How the watched stream ended, in [`FrameState`].
 const OPEN: u8 = 0;
 pub(super) const EOF: u8 = 1;
@@ -34,6 +39,9 @@ pub struct FrameState {
     pub(super) goaway_debug: Mutex<Option<DebugData>>,
     ended: AtomicU8,
     pub(super) changed: Notify,
+    /// Calls in a row that got no response head by their deadline (reset
+    /// by any response): counted by the per-call service.
+    unanswered: AtomicU32,
 }
 
 /// The kept start of a `GOAWAY`'s debug data.
@@ -54,7 +62,25 @@ impl FrameState {
             goaway_debug: Mutex::new(None),
             ended: AtomicU8::new(OPEN),
             changed: Notify::new(),
+            unanswered: AtomicU32::new(0),
         }
+    }
+
+    /// A call on the connection got no response head by its deadline.
+    pub(crate) fn note_unanswered(&self) {
+        self.unanswered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A call on the connection got its response head.
+    pub(crate) fn note_answered(&self) {
+        if self.unanswered.load(Ordering::Relaxed) != 0 {
+            self.unanswered.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether [`UNANSWERED_LIMIT`] calls in a row went unanswered.
+    pub(crate) fn is_silent(&self) -> bool {
+        self.unanswered.load(Ordering::Relaxed) >= UNANSWERED_LIMIT
     }
 
     /// The peer's `SETTINGS_MAX_CONCURRENT_STREAMS` from its latest
@@ -128,10 +154,10 @@ impl FrameState {
         self.ended.load(Ordering::Acquire) != OPEN
     }
 
-    /// Whether the connection cannot take new requests: `GOAWAY` received or
-    /// the stream ended.
+    /// Whether the connection cannot take new requests: `GOAWAY` received,
+    /// the stream ended, or calls in a row went unanswered.
     pub fn is_unusable(&self) -> bool {
-        self.goaway_received() || self.is_closed()
+        self.goaway_received() || self.is_closed() || self.is_silent()
     }
 
     /// Waits until the peer's first `SETTINGS` frame arrived (`true`) or the

@@ -120,4 +120,16 @@ impl<B: RequestBody> HttpConnection for AutoConn<B> {
             c.body_finished();
         }
     }
+
+    fn note_unanswered(&self) {
+        if let AutoConn::Http2(c) = self {
+            HttpConnection::note_unanswered(c);
+        }
+    }
+
+    fn note_answered(&self) {
+        if let AutoConn::Http2(c) = self {
+            HttpConnection::note_answered(c);
+        }
+    }
 }

@@ -117,6 +117,14 @@ impl<B: crate::service::RequestBody> crate::service::HttpConnection for Http2Con
     fn is_closed(&self) -> bool {
         Http2Conn::is_closed(self)
     }
+
+    fn note_unanswered(&self) {
+        self.frames.note_unanswered();
+    }
+
+    fn note_answered(&self) {
+        self.frames.note_answered();
+    }
 }
 
 impl<B> Http2Conn<B> {
@@ -138,7 +146,9 @@ impl<B> Http2Conn<B> {
     }
 
     /// Whether no new request can go through this connection: closed,
-    /// draining, or its socket ended.
+    /// draining, its socket ended, or three calls in a row through
+    /// [`HttpService`](crate::service::HttpService) got no response by
+    /// their deadline (the server, or the network to it, is silent).
     pub fn is_closed(&self) -> bool {
         self.send.is_closed() || self.frames.is_unusable()
     }

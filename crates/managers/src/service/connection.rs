@@ -58,6 +58,15 @@ pub trait HttpConnection: Send + Unpin + 'static {
     /// connection can carry the next request only then). The default does
     /// nothing.
     fn body_finished(&mut self) {}
+
+    /// A call got no response head by its deadline: on a multiplexed
+    /// connection, a missed reply (enough in a row, and it is lent no
+    /// more). The default does nothing (an HTTP/1.1 connection cut short
+    /// is closed anyway).
+    fn note_unanswered(&self) {}
+
+    /// A call got its response head. The default does nothing.
+    fn note_answered(&self) {}
 }
 
 /// A request's error, and the request if none of it was written.

@@ -34,9 +34,15 @@
 //! past it the call fails with [`ServiceError::TimedOut`], which names it.
 //! A connection the call leaves in the middle of an exchange is never lent
 //! in that state: an HTTP/1.1 one is closed (its late response would be
-//! the next request's), an HTTP/2 stream is reset. Without a deadline a
-//! call waits as long as its server does: give one to every call whose
-//! server might stop answering.
+//! the next request's), an HTTP/2 stream is reset. Three calls in a row
+//! that got no response head by their deadline on one HTTP/2 (or gRPC)
+//! connection retire it, as a silent one (a partition, a frozen server):
+//! it is lent no more, and calls go to a new connection, which after a
+//! partition is served as soon as it heals, where the old one resumes
+//! only when TCP sends its data again, seconds later. (A response resets
+//! the count: a server that is merely slow on some calls keeps its
+//! connection.) Without a deadline a call waits as long as its server
+//! does: give one to every call whose server might stop answering.
 //!
 //! Over connections lent exclusively (HTTP/1.1), the borrow is the
 //! connection itself: it goes back when the response body was read to its
@@ -353,8 +359,23 @@ async fn exchange<M: HttpManager>(
         } else {
             None
         };
-        let (error, unsent) = match send(&mut conn, request).await {
+        // The response head by the deadline, or the call ends here, and
+        // counts against its connection (see `HttpConnection::note_unanswered`).
+        let sent = match deadline {
+            Some((at, after)) => {
+                match tokio::time::timeout_at(at, send(&mut conn, request)).await {
+                    Ok(sent) => sent,
+                    Err(_) => {
+                        conn.note_unanswered();
+                        return Err(ServiceError::TimedOut { after });
+                    }
+                }
+            }
+            None => send(&mut conn, request).await,
+        };
+        let (error, unsent) = match sent {
             Ok(response) => {
+                conn.note_answered();
                 return Ok(response.map(|b| PooledBody::new(b, conn, in_flight, deadline)));
             }
             Err(failed) => failed,
