@@ -1,6 +1,7 @@
 //! A PostgreSQL server restarted under load (`pg_ctl stop -m fast`: every
 //! session terminated, then down a second, then started again on its
-//! port), as each client lives it, all at the same instant: connpool
+//! port), or with `--fault partition` cut off by the network, as each
+//! client lives it, all at the same instant: connpool
 //! (`PostgresManager`, its defaults), deadpool-postgres and sqlx's
 //! `PgPool` (pools of 16, their defaults). Each client has a throwaway
 //! server of its own behind a proxy of its own that counts the connections
@@ -12,6 +13,7 @@
 //!
 //! ```text
 //! cargo run --release --features postgres --example pg_restart
+//! cargo run --release --features postgres --example pg_restart -- --fault partition --down 10
 //! cargo run --release --features postgres --example pg_restart -- --quick
 //! ```
 
@@ -21,25 +23,40 @@ mod pg_support;
 mod restart_load;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use connpool::Pool;
 use connpool::managers::postgres::PostgresManager;
-use restart_load::{Args, BoxError, DEADLINE, Fault, Load, Proxy, Request, TASKS};
+use restart_load::{Args, BoxError, Fault, Netns, Proxy, Request, Server};
 use tokio_postgres::NoTls;
 
-fn main() -> Result<(), BoxError> {
-    restart_load::main(|args, _| run(args))
+/// A throwaway PostgreSQL server, stopped (`pg_ctl stop -m fast`: every
+/// session terminated) and started again on its port.
+struct Pg(Arc<pg_support::PgServer>);
+
+impl Server for Pg {
+    fn kill(&mut self) {
+        self.0.stop();
+    }
+    fn start(&mut self) {
+        self.0.start();
+    }
+    fn signal(&self, _: &str) {
+        unreachable!("pg_restart freezes nothing");
+    }
 }
 
-async fn run(args: Args) -> Result<(), BoxError> {
-    if args.fault != Fault::Restart {
-        // A PostgreSQL server is many processes (a backend per session):
-        // a freeze of them all is the tests' (`pg_deadline`), and so is a
-        // partition (`reliability`'s `partition::`), not here.
-        return Err("pg_restart stops and starts the server: `--fault restart` only".into());
-    }
-    let (warm, down, after) = args.phases();
+fn main() -> Result<(), BoxError> {
+    restart_load::main(|args, ns| async move {
+        if args.fault == Fault::Freeze {
+            // A PostgreSQL server is many processes (a backend per
+            // session): a freeze of them all is the tests' (`pg_deadline`).
+            return Err("pg_restart stops or cuts off the server: not `--fault freeze`".into());
+        }
+        run(args, ns).await
+    })
+}
+
+async fn run(args: Args, ns: Option<Arc<Netns>>) -> Result<(), BoxError> {
     let names = ["connpool", "deadpool-postgres", "sqlx PgPool"];
     let mut servers = Vec::new();
     let mut proxies = Vec::new();
@@ -51,9 +68,19 @@ async fn run(args: Args) -> Result<(), BoxError> {
         proxies.push(Proxy::start(([127, 0, 0, 1], port).into()).await?);
         servers.push(server);
     }
+    // The server's configuration with the proxy as its only address (the
+    // server's own would be tried first, around the proxy).
     let config = |i: usize| {
-        let mut config = servers[i].config();
-        config.host("127.0.0.1").port(proxies[i].addr.port());
+        let server = servers[i].config();
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host("127.0.0.1")
+            .port(proxies[i].addr.port())
+            .user(server.get_user().unwrap_or("postgres"))
+            .dbname(server.get_dbname().unwrap_or("postgres"));
+        if let Some(password) = server.get_password() {
+            config.password(password);
+        }
         config
     };
 
@@ -96,39 +123,15 @@ async fn run(args: Args) -> Result<(), BoxError> {
         }),
     ];
 
-    let loads: Vec<Load> = requests.into_iter().map(Load::start).collect();
-    tokio::time::sleep(warm).await;
-    let asked_before: Vec<usize> = proxies.iter().map(Proxy::asked).collect();
-    let stopping = servers.clone();
-    let killed = tokio::task::spawn_blocking(move || {
-        let killed = Instant::now();
-        std::thread::scope(|s| {
-            for server in &stopping {
-                s.spawn(|| server.stop());
-            }
-        });
-        killed
-    })
-    .await?;
-    tokio::time::sleep(down).await;
-    let starting = servers.clone();
-    let back = tokio::task::spawn_blocking(move || {
-        std::thread::scope(|s| {
-            for server in &starting {
-                s.spawn(|| server.start());
-            }
-        });
-        // Each start returns once its server accepts sessions.
-        Instant::now()
-    })
-    .await?;
-    tokio::time::sleep(after).await;
-
-    println!(
-        "PostgreSQL stopped under load ({TASKS} tasks per client, each SELECT 1 under a \
-         {DEADLINE:?} deadline), down {down:?}, then {after:?} more"
-    );
-    let phases = (killed, back);
-    restart_load::report(loads, &names, &proxies, &asked_before, phases, args.quick).await;
-    Ok(())
+    let servers: Vec<Pg> = servers.into_iter().map(Pg).collect();
+    restart_load::run(
+        &args,
+        ns,
+        "PostgreSQL, a SELECT 1",
+        &names,
+        servers,
+        &proxies,
+        requests,
+    )
+    .await
 }

@@ -81,9 +81,7 @@ where
         .block_on(body(args, None))
 }
 
-/// A server process a fault can reach. (`pg_restart` stops its servers
-/// on threads of their own instead: a PostgreSQL stop takes a while.)
-#[allow(dead_code)]
+/// A server process a fault can reach.
 pub trait Server: Send + 'static {
     /// `SIGKILL`.
     fn kill(&mut self);
@@ -157,36 +155,39 @@ pub async fn run<S: Server>(
     Ok(())
 }
 
-/// Takes every server down by `fault` at one instant, for `down`, and
-/// brings them back; returns them, the instant they went down and the
-/// instant the last was back.
-#[allow(dead_code)]
+/// What a fault does to one server.
+type Act<S> = fn(&mut S);
+
+/// Takes every server down by `fault` at one instant (each on a thread of
+/// its own: a stop may take a while), for `down`, and brings them back;
+/// returns them, the instant they went down and the instant the last was
+/// back.
 pub async fn outage<S: Server>(
     mut servers: Vec<S>,
     fault: Fault,
     down: Duration,
 ) -> Result<(Vec<S>, Instant, Instant), BoxError> {
+    let each = |servers: &mut Vec<S>, act: fn(&mut S)| {
+        std::thread::scope(|s| {
+            for server in servers.iter_mut() {
+                s.spawn(move || act(server));
+            }
+        });
+    };
+    let (down_by, up_by): (Act<S>, Act<S>) = match fault {
+        Fault::Restart => (S::kill, S::start),
+        Fault::Freeze => (|s| s.signal("STOP"), |s| s.signal("CONT")),
+        Fault::Partition => unreachable!("a partition cuts the network"),
+    };
     let (mut servers, killed) = tokio::task::spawn_blocking(move || {
         let killed = Instant::now();
-        for server in &mut servers {
-            match fault {
-                Fault::Restart => server.kill(),
-                Fault::Freeze => server.signal("STOP"),
-                Fault::Partition => unreachable!("a partition cuts the network"),
-            }
-        }
+        each(&mut servers, down_by);
         (servers, killed)
     })
     .await?;
     tokio::time::sleep(down).await;
     let (servers, back) = tokio::task::spawn_blocking(move || {
-        for server in &mut servers {
-            match fault {
-                Fault::Restart => server.start(),
-                Fault::Freeze => server.signal("CONT"),
-                Fault::Partition => unreachable!("a partition cuts the network"),
-            }
-        }
+        each(&mut servers, up_by);
         // Each start returns once its server is ready: the last is back
         // when all are.
         (servers, Instant::now())
