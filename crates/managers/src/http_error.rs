@@ -9,7 +9,9 @@ use std::time::Duration;
 #[cfg(feature = "grpc")]
 use tonic_health::pb::health_check_response::ServingStatus;
 
+use crate::Origin;
 use crate::h2_frames::fmt_dead_on_arrival;
+use crate::transport::DialError;
 
 /// Why a dial or ping of an HTTP connection failed: the error of the
 /// [`http1`](crate::http1), [`http2`](crate::http2) and `grpc` managers.
@@ -90,6 +92,23 @@ pub enum HttpError {
     #[cfg(feature = "grpc")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
     Rpc(tonic::Status),
+}
+
+impl HttpError {
+    /// A failed dial to `origin`, by a manager that offers `offered` in
+    /// ALPN over TLS.
+    pub(crate) fn dial(e: DialError, origin: &Origin, offered: &'static str) -> Self {
+        match e {
+            DialError::NoTls => HttpError::NoTls {
+                origin: origin.to_string(),
+            },
+            e if e.refused_alpn() => HttpError::Alpn {
+                offered,
+                chose: None,
+            },
+            e => HttpError::Connect(e.into_io()),
+        }
+    }
 }
 
 impl fmt::Display for HttpError {

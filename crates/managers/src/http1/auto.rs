@@ -19,7 +19,7 @@ use crate::http2::Http2Manager;
 use crate::service::RequestBody;
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
-use crate::transport::{DialError, Transport};
+use crate::transport::Transport;
 use connpool_core::{Lending, Manager};
 
 /// Makes HTTP/1.1 or HTTP/2 connections, as the server chooses in ALPN
@@ -135,12 +135,7 @@ impl<B: RequestBody> Manager for AutoManager<B> {
             .transport
             .dial_origin(origin)
             .await
-            .map_err(|e| match e {
-                DialError::NoTls => HttpError::NoTls {
-                    origin: origin.to_string(),
-                },
-                e => HttpError::Connect(e.into_io()),
-            })?;
+            .map_err(|e| HttpError::dial(e, origin, "h2 and http/1.1"))?;
         let (stream, local, peer) = (dialed.stream, dialed.local, dialed.peer);
         let tls = self.transport.is_tls_for(origin);
         let (h2, scheme) = match dialed.alpn {

@@ -19,7 +19,6 @@ use crate::Origin;
 use crate::tcp::TcpManager;
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
-use crate::transport::DialError;
 use crate::transport::Transport;
 use connpool_core::Manager;
 
@@ -156,20 +155,6 @@ where
     ))
 }
 
-/// A failed dial as an HTTP/1.1 error.
-pub(crate) fn dial_error(e: DialError, origin: &Origin) -> HttpError {
-    match e {
-        DialError::NoTls => HttpError::NoTls {
-            origin: origin.to_string(),
-        },
-        e if e.refused_alpn() => HttpError::Alpn {
-            offered: "http/1.1",
-            chose: None,
-        },
-        e => HttpError::Connect(e.into_io()),
-    }
-}
-
 /// The ping of an HTTP/1.1 connection (see [`Http1Manager`]'s).
 pub(super) async fn ping<B>(conn: &mut Http1Conn<B>) -> Result<(), HttpError> {
     if !conn.is_reusable() {
@@ -199,7 +184,7 @@ where
             .transport
             .dial_origin(origin)
             .await
-            .map_err(|e| dial_error(e, origin))?;
+            .map_err(|e| HttpError::dial(e, origin, "http/1.1"))?;
         if let Some(alpn) = dialed.alpn.filter(|p| p != "http/1.1") {
             return Err(HttpError::Alpn {
                 offered: "http/1.1",

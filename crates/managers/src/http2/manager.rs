@@ -26,7 +26,6 @@ use crate::h2_frames::{
 use crate::tcp::TcpManager;
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
-use crate::transport::DialError;
 use crate::transport::Transport;
 use connpool_core::{Lending, Manager};
 
@@ -273,16 +272,7 @@ where
             .transport
             .dial_origin(origin)
             .await
-            .map_err(|e| match e {
-                DialError::NoTls => HttpError::NoTls {
-                    origin: origin.to_string(),
-                },
-                e if e.refused_alpn() => HttpError::Alpn {
-                    offered: "h2",
-                    chose: None,
-                },
-                e => HttpError::Connect(e.into_io()),
-            })?;
+            .map_err(|e| HttpError::dial(e, origin, "h2"))?;
         let scheme = if self.transport.is_tls_for(origin) {
             if dialed.alpn.as_deref() != Some("h2") {
                 return Err(HttpError::Alpn {
