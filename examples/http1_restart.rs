@@ -71,10 +71,13 @@ fn main() -> Result<(), BoxError> {
         let mut servers = Vec::new();
         let mut proxies = Vec::new();
         for _ in names {
-            // nginx's default keep-alive (75 s): connections outlive the fault.
-            let server = tokio::task::spawn_blocking(|| Nginx::start(""))
-                .await?
-                .ok_or("nginx is missing (`apt-get install nginx`)")?;
+            // nginx's default keep-alive (75 s), and no limit on a
+            // connection's requests (nginx closes one after 1,000 by
+            // default): every connection asked for is the fault's.
+            let server =
+                tokio::task::spawn_blocking(|| Nginx::start("keepalive_requests 1000000000;"))
+                    .await?
+                    .ok_or("nginx is missing (`apt-get install nginx`)")?;
             proxies.push(Proxy::start(server.addr).await?);
             servers.push(server);
         }

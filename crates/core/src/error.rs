@@ -36,6 +36,12 @@ pub enum ConnectError<E> {
     /// write): it is closed (counted as closed for
     /// [`CloseReason::Broken`](crate::CloseReason::Broken)), not lent.
     Broken,
+    /// The server closed a new connection under the first request sent on
+    /// it, before answering anything (a load balancer accepts connections
+    /// for a backend that is down, and closes them): reported by
+    /// [`Pooled::mark_refused`](crate::Pooled::mark_refused) and counted as
+    /// a failed dial of its key.
+    Refused,
 }
 
 impl<E> Clone for ConnectError<E> {
@@ -46,6 +52,7 @@ impl<E> Clone for ConnectError<E> {
             ConnectError::Aborted => ConnectError::Aborted,
             ConnectError::Panicked(m) => ConnectError::Panicked(Arc::clone(m)),
             ConnectError::Broken => ConnectError::Broken,
+            ConnectError::Refused => ConnectError::Refused,
         }
     }
 }
@@ -62,6 +69,9 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
             ConnectError::Broken => {
                 f.write_str("the new connection was broken on arrival (Manager::is_broken)")
             }
+            ConnectError::Refused => f.write_str(
+                "the server closed the new connection under its first request, unanswered",
+            ),
         }
     }
 }

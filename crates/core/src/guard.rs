@@ -38,6 +38,8 @@ pub struct Pooled<'a, M: Manager> {
     conn: Option<Lent<M::Connection>>,
     /// Set: closed for this reason instead of returned.
     close: Option<CloseReason>,
+    /// Closed by its server under its first request (`mark_refused`).
+    refused: bool,
 }
 
 /// The pool a guard gives its connection back to: borrowed from the
@@ -66,6 +68,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
             inner: Home::Borrowed(inner),
             conn: Some(conn),
             close: None,
+            refused: false,
         }
     }
 
@@ -78,6 +81,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
             inner: Home::Owned(Arc::clone(&this.inner)),
             conn: this.conn.take(),
             close: this.close,
+            refused: this.refused,
         }
     }
 
@@ -137,6 +141,24 @@ impl<'a, M: Manager> Pooled<'a, M> {
         this.close = Some(CloseReason::Broken);
     }
 
+    /// Marks the connection broken because its server closed it before
+    /// answering the request sent on it. On a connection lent for the
+    /// first time (and exclusively), this is a failed dial of its key: a
+    /// server that accepts connections and closes them unanswered (a load
+    /// balancer in front of a backend that is down, a server at its
+    /// connection limit) backs off like one that refuses them, where
+    /// otherwise every retry would be a new connection. Its key then has
+    /// one connection at a time, a trial, until one comes back unrefused:
+    /// each failure grows the backoff, and the pool's probes find the
+    /// server when it answers again (see [`Error::Backoff`](crate::Error::Backoff)).
+    /// `HttpService` calls it for HTTP/1.1; a user's service over its own
+    /// protocol calls it where the protocol has no round trip of its own in
+    /// the dial.
+    pub fn mark_refused(this: &mut Self) {
+        this.close = Some(CloseReason::Broken);
+        this.refused = Pooled::uses(this) == 1 && !Pooled::is_shared(this);
+    }
+
     /// Counts a request sent again elsewhere after meeting this connection
     /// closed by its server, or refused unprocessed (in the pool's and its
     /// key's [`retries`](crate::Counters::retries)): for a service that
@@ -188,7 +210,8 @@ impl<M: Manager> Drop for Pooled<'_, M> {
     fn drop(&mut self) {
         match self.conn.take() {
             Some(Lent::Own { conn, id, lent, .. }) => {
-                self.inner.give_back((lent, id, conn), self.close)
+                self.inner
+                    .give_back((lent, id, conn), self.close, self.refused)
             }
             Some(Lent::Handle {
                 conn, slot, key, ..

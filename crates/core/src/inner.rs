@@ -244,6 +244,7 @@ impl<M: Manager> PoolInner<M> {
         self: &Arc<Self>,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
+        refused: bool,
     ) {
         let (lent, cid, mut conn) = back;
         let key = lent.key();
@@ -263,7 +264,7 @@ impl<M: Manager> PoolInner<M> {
         if recycle {
             self.give_back_for_recycling(state, back, now);
         } else {
-            self.transition_in(state, now, |t| t.give_back(back, close));
+            self.transition_in(state, now, |t| t.give_back(back, close, refused));
         }
         if let Some((took, key)) = used {
             self.metrics.used_for(key.as_ref(), took);

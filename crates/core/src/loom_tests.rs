@@ -161,7 +161,7 @@ impl<K: Key> Core<K> {
                 lent,
                 ..
             } => {
-                self.transition(now, |t| t.give_back((lent, cid, conn), None));
+                self.transition(now, |t| t.give_back((lent, cid, conn), None, false));
             }
             Lent::Handle { slot, .. } => {
                 self.transition(now, |t| t.give_back_handle(id, slot, None));

@@ -11,6 +11,7 @@ use connpool::managers::http1::Http1Manager;
 use connpool::managers::service::ServiceError;
 
 use super::{Svc, call, get};
+use crate::support::fault::{Fault, FaultProxy};
 use crate::support::nginx::Nginx;
 use crate::support::outage::outage;
 
@@ -85,5 +86,62 @@ async fn nginx_frozen_and_thawed() {
     )
     .await;
     assert!(thawed.failed_while_down > 0);
+    pool.close().await;
+}
+
+/// nginx behind a load balancer whose backend went away: the proxy still
+/// accepts every connection and closes it unanswered. A GET on a new
+/// connection that closes under it is a refused dial for the pool
+/// (`Pooled::mark_refused`): the key backs off, with that refusal as its
+/// cause, and probes find the server when it answers again, instead of a
+/// new connection per try (a hundred here, without).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balancer_that_closes_new_connections_is_backed_off() {
+    let Some(nginx) = Nginx::start("keepalive_timeout 60s;") else {
+        return;
+    };
+    let proxy = FaultProxy::start(nginx.addr).await;
+    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let svc = Svc::new(pool.clone(), proxy.addr).timeout(DEADLINE);
+    get_ok(&svc).await.unwrap();
+    proxy.set(Fault::CloseAfter(0));
+    let before = proxy.accepted();
+    // One client, a GET every 10 ms for a second: without the backoff, a
+    // new connection per GET.
+    let (mut refused, mut backed_off) = (0, 0);
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_secs(1) {
+        match get_ok(&svc).await {
+            Ok(()) => panic!("answered through a proxy that closes everything"),
+            Err(ServiceError::Pool(e)) => {
+                assert!(e.to_string().contains("closed the new connection"), "{e}");
+                backed_off += 1;
+            }
+            // (A GET the proxy held to the deadline before closing counts
+            // here too: the proxy's close races the request.)
+            Err(ServiceError::Request(_) | ServiceError::TimedOut { .. }) => refused += 1,
+            Err(e) => panic!("unexpected error: {e:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let asked = proxy.accepted() - before;
+    assert!(backed_off > 0, "{backed_off} backed off, {refused} refused");
+    assert!(
+        asked <= 10,
+        "{asked} connections in a second, {refused} GETs refused"
+    );
+    // The backend is back: a probe finds it.
+    proxy.clear();
+    let mut back = false;
+    for _ in 0..100 {
+        if get_ok(&svc).await.is_ok() {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(back, "no GET answered within a second of the return");
+    let k = pool.state().counters;
+    assert!(k.probes >= 1, "{k:?}");
     pool.close().await;
 }

@@ -42,6 +42,7 @@ mod fail_fast;
 mod max_connecting;
 mod min_idle;
 mod probes;
+mod refused;
 mod reset;
 mod restarted_backend;
 mod schedule;

@@ -32,6 +32,19 @@
 //! outage, when the backoff is shorter than a probe's delay). A key nobody
 //! asked for during its backoff is not probed.
 //!
+//! **Refusals** ([`Transition::refused`]): a dial that succeeds proves
+//! little where the protocol has no round trip of its own in the dial
+//! (HTTP/1.1 behind a load balancer whose backend is down: the balancer
+//! accepts and closes). A connection lent for the first time whose
+//! borrower reports it closed unanswered (`Pooled::mark_refused`) is a
+//! failed dial, with one failure more than the key had carried over the
+//! dials that succeeded meanwhile (`carried`), so the backoff grows as for
+//! refused dials. Until a connection of the key comes back otherwise, the
+//! key is on trial: one connection at a time (a getter that would dial
+//! waits in the dial queue instead), and the return that ends the trial
+//! starts the queued getters' dials. A server that is back is found by the
+//! next probe and its trial, one round trip later than a refused dial's.
+//!
 //! **Warm-up**: `initial` dials are reserved before the pool starts
 //! ([`State::reserve_initial`]); `min_idle` is refilled after every
 //! transition that may have taken a key below it ([`Transition::refill`]).
@@ -117,6 +130,7 @@ impl<M: Manager> State<M> {
         entry.counts().open() < self.limits.max_open_per_key
             && entry.counts().dialing() < config.set.max_connecting
             && !self.in_backoff(id, now)
+            && (entry.carried == 0 || entry.counts().open() == 0)
     }
 
     /// Whether a probe of `id`, in backoff, is on its way at `now`: due
@@ -210,31 +224,57 @@ impl<M: Manager> Transition<'_, M> {
                 }
             }
             Err(err) => {
-                // Aborted: the runtime is going away, the backend is not to blame.
-                let aborted = matches!(err, ConnectError::Aborted);
-                entry.last_error = Some(err.clone());
-                // A closed pool has nothing to remember it for.
-                entry.failed_at = (!self.st.closed).then_some(self.now);
-                entry.failures = entry.failures.saturating_add(1);
-                self.st.tally(id, |c| c.dial_failures += 1);
                 if let Some(w) = waiter.filter(|&w| self.st.waiters.is_live(w)) {
-                    self.serve(w, Err(Error::Connect(err)));
+                    self.serve(w, Err(Error::Connect(err.clone())));
                 }
-                if let Some(backoff) = self.config.set.backoff
-                    && !self.st.closed
-                    && !aborted
-                {
-                    let delay = backoff.delay(self.st.keys.get(id).failures);
-                    self.enter_backoff(id, delay);
-                } else if !self.st.closed {
-                    // Remember the failure a while, then forget the key.
-                    let forget_at = self.now + self.st.keys.failure_memory;
-                    self.schedule(forget_at, Due::BackoffEnd(id));
-                }
+                self.dial_failed(id, err);
                 self.release_slot(id);
             }
         }
         self.finish();
+    }
+
+    /// A dial of `id` failed (or a new connection was refused under its
+    /// first request): the key remembers the error and backs off, for one
+    /// failure more than it had in a row (counting those carried over
+    /// accepted connections that went unanswered).
+    pub(super) fn dial_failed(&mut self, id: KeyId, err: ConnectError<M::Error>) {
+        // Aborted: the runtime is going away, the backend is not to blame.
+        let aborted = matches!(err, ConnectError::Aborted);
+        let closed = self.st.closed;
+        let entry = self.st.keys.get_mut(id);
+        entry.last_error = Some(err);
+        // A closed pool has nothing to remember it for.
+        entry.failed_at = (!closed).then_some(self.now);
+        entry.failures = entry.failures.max(entry.carried).saturating_add(1);
+        let failures = entry.failures;
+        self.st.tally(id, |c| c.dial_failures += 1);
+        if let Some(backoff) = self.config.set.backoff
+            && !closed
+            && !aborted
+        {
+            self.enter_backoff(id, backoff.delay(failures));
+        } else if !closed {
+            // Remember the failure a while, then forget the key.
+            let forget_at = self.now + self.st.keys.failure_memory;
+            self.schedule(forget_at, Due::BackoffEnd(id));
+        }
+    }
+
+    /// A connection of `id`, lent for the first time, was refused under
+    /// its first request: a failed dial, whose count the next dials carry
+    /// until a connection of the key comes back otherwise.
+    pub(super) fn refused(&mut self, id: KeyId) {
+        self.dial_failed(id, ConnectError::Refused);
+        let entry = self.st.keys.get_mut(id);
+        entry.carried = entry.failures;
+    }
+
+    /// A connection of `id` came back without being refused: its server
+    /// answers, the key's trial ends, and its queued getters dial.
+    pub(super) fn answered(&mut self, id: KeyId) {
+        self.st.keys.get_mut(id).carried = 0;
+        while self.start_queued_dial(id) {}
     }
 
     /// Tops every key up to `min_idle` (after pre-warming).

@@ -48,11 +48,25 @@ impl<M: Manager> State<M> {
 impl<M: Manager> Transition<'_, M> {
     /// A borrower returns `conn`, lent exclusively as `cid` (holding
     /// `lent`) at `now`; `close` closes it for that reason instead. Past
-    /// its lifetime or its uses it is closed too.
+    /// its lifetime or its uses it is closed too. `refused`: its server
+    /// closed it under its first request, a failed dial of its key (see
+    /// `dials`); any other return ends the key's trial.
     #[inline]
-    pub(crate) fn give_back(mut self, back: Back<M::Connection>, close: Option<CloseReason>) {
+    pub(crate) fn give_back(
+        mut self,
+        back: Back<M::Connection>,
+        close: Option<CloseReason>,
+        refused: bool,
+    ) {
         let now = self.now;
+        let id = back.0.key();
+        if refused {
+            self.refused(id);
+        }
         self.take_back(back, close, now);
+        if !refused && self.st.keys.get(id).carried != 0 {
+            self.answered(id);
+        }
         self.finish();
     }
 

@@ -49,6 +49,14 @@ pub(crate) struct KeyEntry<K, E> {
     counts: Counts,
     pub(crate) counters: Counters,
     pub(crate) failures: u32,
+    /// Failures in a row carried over dials that succeeded, while the
+    /// server behind them has not answered yet: set when a new connection
+    /// was refused under its first request (`Pooled::mark_refused`), so
+    /// that accepting connections does not end the backoff's growth; 0
+    /// again when a connection of the key comes back otherwise. While it
+    /// is non-zero the key has one connection at a time, a trial (see
+    /// `dials`).
+    pub(crate) carried: u32,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
@@ -95,6 +103,7 @@ impl<K, E> KeyEntry<K, E> {
             epoch: 0,
             counts: Counts::default(),
             failures: 0,
+            carried: 0,
             backoff_until: None,
             idle_waiters: WaitQueue::default(),
             dial_waiters: WaitQueue::default(),

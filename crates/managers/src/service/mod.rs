@@ -383,8 +383,16 @@ async fn exchange<M: HttpManager>(
         let again = if shared {
             unprocessed < retry::MAX_UNPROCESSED
                 && (unsent.is_some() || retry::was_not_processed(&error))
+        } else if reused {
+            retry::is_stale(&error)
         } else {
-            reused && retry::is_stale(&error)
+            // A new connection closed under its first request: what a load
+            // balancer does for a backend that is down. Retrying on new
+            // connections would be a connection per try; the key backs off.
+            if retry::is_stale(&error) {
+                Pooled::mark_refused(&mut conn);
+            }
+            false
         };
         if !again {
             return Err(ServiceError::Request(error));

@@ -21,7 +21,11 @@
 //! turns out closed: when every idle connection went stale together (a
 //! load balancer restarted), each is tried and retired in turn, and the
 //! request ends on a fresh dial. A failure on a fresh connection is the
-//! caller's. This is Go's `Transport.roundTrip` loop.
+//! caller's. This is Go's `Transport.roundTrip` loop. A fresh connection
+//! closed under its first request is more: the server (or the load
+//! balancer in front of it) accepts connections and answers none, so the
+//! pool hears of it as a refused dial (`Pooled::mark_refused`): the
+//! origin backs off and is probed, instead of a new connection per try.
 //!
 //! On a shared (HTTP/2) connection, a request the server did not process
 //! is sent again, whatever its method (RFC 9113 §8.7; Go's HTTP/2
