@@ -11,7 +11,7 @@ use std::time::Duration;
 // Through the re-export, as a user without a redis dependency of their own.
 use ::redis::aio::MultiplexedConnection;
 use connpool::managers::redis::redis::AsyncCommands;
-use connpool::managers::redis::{RedisConn, RedisLending, RedisManager};
+use connpool::managers::redis::{RedisConn, RedisManager};
 #[cfg(feature = "tls")]
 use connpool::managers::tls::TlsConfig;
 use connpool::{Pool, Pooled};
@@ -111,7 +111,7 @@ async fn shared_borrowers_fill_one_connection_before_a_spare_one() {
     };
     let manager: RedisManager = server.url("/0").parse().unwrap();
     let key = manager.key();
-    let pool = Pool::builder(manager.max_borrowers(2))
+    let pool = Pool::builder(manager.shared(2))
         .max_open_per_key(4)
         .build()
         .await
@@ -150,7 +150,7 @@ async fn exclusive_blpop_does_not_stall_shared_borrowers() {
 
     let mut blocked = Pooled::into_owned(pool.get_for(&exclusive).await.unwrap());
     assert!(!Pooled::is_shared(&blocked));
-    assert_eq!(blocked.lending(), RedisLending::Exclusive);
+    assert!(blocked.is_exclusive());
     blocked.set_response_timeout(Duration::from_secs(10));
     let pop = tokio::spawn(async move {
         let got: Option<(String, String)> = blocked.blpop("jobs", 8.0).await.unwrap();
@@ -187,9 +187,7 @@ async fn exclusive_watch_multi_exec() {
     let Some(server) = RedisServer::new() else {
         return;
     };
-    let manager = RedisManager::from_url(&server.url(""))
-        .unwrap()
-        .with_lending(RedisLending::Exclusive);
+    let manager = RedisManager::from_url(&server.url("")).unwrap().exclusive();
     let pool = Pool::builder(manager.single()).build().await.unwrap();
     let mut observer = server.observer().await;
 
@@ -229,7 +227,7 @@ async fn reset_clears_select_watch_name_and_subscriptions() {
     };
     let manager = RedisManager::from_url(&server.url("/3"))
         .unwrap()
-        .with_lending(RedisLending::Exclusive);
+        .exclusive();
     let pool = Pool::builder(manager.single())
         .max_open(1)
         .build()
@@ -321,9 +319,7 @@ async fn reset_logs_in_again_with_resp3_and_password() {
         "redis://:s3cret@127.0.0.1:{}/2?protocol=resp3",
         server.port()
     );
-    let manager = RedisManager::from_url(&url)
-        .unwrap()
-        .with_lending(RedisLending::Exclusive);
+    let manager = RedisManager::from_url(&url).unwrap().exclusive();
     assert!(!format!("{manager:?}").contains("s3cret"), "{manager:?}");
     let pool = Pool::builder(manager.single())
         .max_open(1)
@@ -449,7 +445,7 @@ async fn only_a_changed_connection_is_reset() {
     };
     let manager = RedisManager::from_url(&server.url("/3"))
         .unwrap()
-        .with_lending(RedisLending::Exclusive);
+        .exclusive();
     let pool = Pool::builder(manager.single())
         .max_open(1)
         .build()

@@ -14,8 +14,6 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::task::JoinHandle;
 
-use super::key::RedisLending;
-
 /// A pooled Redis connection: a handle to a redis-rs
 /// [`MultiplexedConnection`] (cheap to clone; each borrower of a shared
 /// connection holds its own). Every redis-rs command works on it
@@ -40,7 +38,8 @@ pub struct RedisConn {
     /// handle drops. (One `Arc` for both: every borrower of a shared
     /// connection clones and drops a handle, from any thread.)
     driver: Arc<Driver>,
-    pub(super) lending: RedisLending,
+    /// Lent to one borrower at a time (its key's `exclusive`).
+    pub(super) exclusive: bool,
     /// The manager's response timeout, restored when a connection lent
     /// exclusively is reset.
     pub(super) response_timeout: Duration,
@@ -60,7 +59,7 @@ impl fmt::Debug for RedisConn {
         f.debug_struct("RedisConn")
             .field("server", &self.driver.health.server)
             .field("db", &self.inner.get_db())
-            .field("lending", &self.lending)
+            .field("exclusive", &self.exclusive)
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
     }
@@ -71,7 +70,7 @@ impl RedisConn {
         inner: MultiplexedConnection,
         health: Arc<Health>,
         driver: JoinHandle<()>,
-        lending: RedisLending,
+        exclusive: bool,
         response_timeout: Duration,
         reset: Option<Arc<Pipeline>>,
     ) -> Self {
@@ -81,7 +80,7 @@ impl RedisConn {
                 health,
                 task: driver,
             }),
-            lending,
+            exclusive,
             response_timeout,
             reset,
             changed: false,
@@ -104,9 +103,10 @@ impl RedisConn {
             .or_else(|| self.driver.health.is_dead().then_some(DRIVER_ENDED))
     }
 
-    /// How this connection is lent.
-    pub fn lending(&self) -> RedisLending {
-        self.lending
+    /// Whether this connection is lent to one borrower at a time (its
+    /// key's [`exclusive`](super::RedisKey::exclusive)).
+    pub fn is_exclusive(&self) -> bool {
+        self.exclusive
     }
 
     /// How long this handle waits for a reply (the manager's

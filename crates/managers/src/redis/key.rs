@@ -2,21 +2,6 @@
 
 use std::fmt;
 
-/// How the connections of a [`RedisKey`] are lent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum RedisLending {
-    /// To many borrowers at once (up to the manager's
-    /// [`max_borrowers`](super::RedisManager::max_borrowers), clamped by the
-    /// pool's): their commands are pipelined on one connection. For
-    /// commands that leave no state on the connection.
-    #[default]
-    Shared,
-    /// To one borrower at a time, and reset (`RESET`) when it comes back:
-    /// for blocking commands (`BLPOP`, `XREAD BLOCK`), `WATCH`/`MULTI`/
-    /// `EXEC`, `SELECT`, `CLIENT SETNAME`, pub/sub.
-    Exclusive,
-}
-
 /// Names one database of one server, and how its connections are lent: the
 /// key of a [`RedisManager`](super::RedisManager) pool.
 ///
@@ -28,13 +13,13 @@ pub enum RedisLending {
 /// the key (the manager holds it).
 ///
 /// ```
-/// use connpool::managers::redis::{RedisLending, RedisManager};
+/// use connpool::managers::redis::RedisManager;
 ///
 /// let manager: RedisManager = "redis://127.0.0.1:6379/0".parse().unwrap();
 /// let cache = manager.key();
 /// let jobs = cache.clone().with_db(2).exclusive();
-/// assert_eq!(cache.lending, RedisLending::Shared);
-/// assert_eq!((jobs.db, jobs.lending), (2, RedisLending::Exclusive));
+/// assert!(!cache.exclusive);
+/// assert_eq!((jobs.db, jobs.exclusive), (2, true));
 /// assert_eq!(jobs.to_string(), "127.0.0.1:6379/2 (exclusive)");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -47,8 +32,14 @@ pub struct RedisKey {
     pub db: i64,
     /// The ACL user to log in as; `None`: the manager's (or `default`).
     pub user: Option<String>,
-    /// How the key's connections are lent.
-    pub lending: RedisLending,
+    /// Whether the key's connections are lent to one borrower at a time,
+    /// and reset (`RESET`) when they come back: for blocking commands
+    /// (`BLPOP`, `XREAD BLOCK`), `WATCH`/`MULTI`/`EXEC`, `SELECT`,
+    /// `CLIENT SETNAME`, pub/sub. Else they are shared: many borrowers'
+    /// commands pipelined on one connection (up to the manager's
+    /// [`shared`](super::RedisManager::shared) limit, clamped by the
+    /// pool's), for commands that leave no state on the connection.
+    pub exclusive: bool,
 }
 
 impl RedisKey {
@@ -67,13 +58,13 @@ impl RedisKey {
 
     /// This key, lent exclusively.
     pub fn exclusive(mut self) -> Self {
-        self.lending = RedisLending::Exclusive;
+        self.exclusive = true;
         self
     }
 
     /// This key, lent shared.
     pub fn shared(mut self) -> Self {
-        self.lending = RedisLending::Shared;
+        self.exclusive = false;
         self
     }
 
@@ -94,7 +85,7 @@ impl fmt::Display for RedisKey {
             write!(f, "{user}@")?;
         }
         write!(f, "{}/{}", self.server(), self.db)?;
-        if self.lending == RedisLending::Exclusive {
+        if self.exclusive {
             f.write_str(" (exclusive)")?;
         }
         Ok(())

@@ -15,7 +15,7 @@ use redis::{
 
 use super::conn::{Health, RedisConn, Watched};
 use super::error::RedisError;
-use super::key::{RedisKey, RedisLending};
+use super::key::RedisKey;
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
@@ -28,13 +28,12 @@ use connpool_core::{Lending, Manager, Single};
 pub const DEFAULT_RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Makes redis-rs [`MultiplexedConnection`]s for a keyed [`Pool`](connpool_core::Pool):
-/// one key per server, database, user and [`RedisLending`]. See the
+/// one key per server, database, user and way of lending. See the
 /// [module docs](super).
 ///
 /// | setting | default | why |
 /// |---|---|---|
-/// | [`with_lending`](RedisManager::with_lending) | [`Shared`](RedisLending::Shared) (of [`key`](RedisManager::key)) | a multiplexed connection carries many borrowers' commands at once |
-/// | [`max_borrowers`](RedisManager::max_borrowers) | `usize::MAX` (the pool's cap, 100 by default, applies) | Redis has no per-connection limit; the pool's cap keeps one connection's queue bounded |
+/// | [`shared`](RedisManager::shared) / [`exclusive`](RedisManager::exclusive) | shared by up to `usize::MAX` borrowers (the pool's cap, 100 by default, applies) | a multiplexed connection carries many borrowers' commands at once; Redis has no per-connection limit, the pool's cap keeps one connection's queue bounded |
 /// | [`response_timeout`](RedisManager::response_timeout) | 500 ms ([`DEFAULT_RESPONSE_TIMEOUT`]) | a hung server fails callers instead of holding them |
 /// | [`reset_on_return`](RedisManager::reset_on_return) | on | an exclusive borrower's `SELECT`, `WATCH`, `MULTI`, subscriptions and name never reach the next one |
 /// | [`with_tcp`](RedisManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small commands go out at once; a vanished server is found on an idle connection |
@@ -116,7 +115,7 @@ impl RedisManager {
             port,
             db: redis.db(),
             user: redis.username().map(str::to_owned),
-            lending: RedisLending::Shared,
+            exclusive: false,
         };
         Ok(Self {
             transport,
@@ -130,25 +129,30 @@ impl RedisManager {
     }
 
     /// The URL's own key: its host, port, database and user, lent as
-    /// [`with_lending`](RedisManager::with_lending) says.
+    /// [`shared`](RedisManager::shared) or
+    /// [`exclusive`](RedisManager::exclusive) says.
     pub fn key(&self) -> RedisKey {
         self.key.clone()
     }
 
-    /// How the connections of [`key`](RedisManager::key) (and so of a
-    /// [`single`](RedisManager::single) pool) are lent. Default
-    /// [`Shared`](RedisLending::Shared). A keyed pool can mix both: a key
-    /// says its own ([`RedisKey::exclusive`]).
-    pub fn with_lending(mut self, lending: RedisLending) -> Self {
-        self.key.lending = lending;
+    /// Lends the connections of [`key`](RedisManager::key) (and so of a
+    /// [`single`](RedisManager::single) pool) to up to `max_borrowers` at
+    /// once (the pool clamps it to its own
+    /// [`max_borrowers`](connpool_core::Builder::max_borrowers)), as
+    /// `PostgresManager::shared` does; shared keys of a keyed pool too.
+    /// The default, with `usize::MAX`.
+    pub fn shared(mut self, max_borrowers: usize) -> Self {
+        self.key.exclusive = false;
+        self.max_borrowers = max_borrowers;
         self
     }
 
-    /// How many borrowers share one connection at most (the pool clamps it
-    /// to its own [`max_borrowers`](connpool_core::Builder::max_borrowers)).
-    /// Default `usize::MAX`.
-    pub fn max_borrowers(mut self, n: usize) -> Self {
-        self.max_borrowers = n;
+    /// Lends the connections of [`key`](RedisManager::key) (and so of a
+    /// [`single`](RedisManager::single) pool) to one borrower at a time,
+    /// reset when they come back. A keyed pool can mix both: a key says its
+    /// own ([`RedisKey::exclusive`]).
+    pub fn exclusive(mut self) -> Self {
+        self.key.exclusive = true;
         self
     }
 
@@ -299,13 +303,13 @@ impl Manager for RedisManager {
             ended.driver_ended();
             tracing::debug!(key = %name, "Redis connection ended");
         });
-        let reset = (key.lending == RedisLending::Exclusive && self.reset_on_return)
-            .then(|| Arc::new(Self::reset_for(&info)));
+        let reset =
+            (key.exclusive && self.reset_on_return).then(|| Arc::new(Self::reset_for(&info)));
         Ok(RedisConn::new(
             inner,
             health,
             driver,
-            key.lending,
+            key.exclusive,
             self.response_timeout,
             reset,
         ))
@@ -327,9 +331,10 @@ impl Manager for RedisManager {
     }
 
     fn lending(&self, conn: &RedisConn) -> Lending<RedisConn> {
-        match conn.lending {
-            RedisLending::Shared => Lending::shared(self.max_borrowers).fill_first(),
-            RedisLending::Exclusive => Lending::exclusive(),
+        if conn.exclusive {
+            Lending::exclusive()
+        } else {
+            Lending::shared(self.max_borrowers).fill_first()
         }
     }
 

@@ -20,7 +20,7 @@
 //! | [`Manager`] method | here |
 //! |---|---|
 //! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), TLS for `rediss://`, then redis-rs's setup (`HELLO`/`AUTH`, `SELECT`, `CLIENT SETINFO`) and the connection's driver spawned |
-//! | `lending` | the key's [`RedisLending`]: shared up to [`RedisManager::max_borrowers`], filling a connection before another takes borrowers, or exclusive |
+//! | `lending` | shared up to the manager's [`shared`](RedisManager::shared) limit, filling a connection before another takes borrowers, or, for an [`exclusive`](RedisKey::exclusive) key, exclusive |
 //! | `is_broken` | the socket reached end of stream or failed, the driver task ended, or three commands in a row got no reply within the response timeout (with no reply to any in between): no round trip |
 //! | `ping` | `PING`, within the [`response_timeout`](RedisManager::response_timeout) |
 //! | `needs_recycle` | whether the borrower sent a command that changes the connection's state (or one failed) |
@@ -34,7 +34,7 @@
 //! `MULTI`/`EXEC`, `SELECT` and `CLIENT SETNAME` change the connection for
 //! everyone on it; pub/sub takes it over. For them, get a connection of an
 //! exclusive key: [`RedisKey::exclusive`] per get (a keyed pool), or
-//! [`RedisManager::with_lending`]`(`[`RedisLending::Exclusive`]`)` for a whole
+//! [`RedisManager::exclusive`] for a whole
 //! pool. A key's shared and exclusive connections are counted apart (each
 //! key has its own `max_open_per_key`), so a borrower stuck in `BLPOP`
 //! never holds up a shared one. When an exclusive borrower that may have
@@ -141,5 +141,5 @@ mod manager;
 pub use ::redis;
 pub use conn::RedisConn;
 pub use error::RedisError;
-pub use key::{RedisKey, RedisLending};
+pub use key::RedisKey;
 pub use manager::{DEFAULT_RESPONSE_TIMEOUT, RedisManager};
