@@ -1,6 +1,8 @@
 //! A PostgreSQL server restarted under load (`pg_ctl stop -m fast`: every
 //! session terminated, then down a second, then started again on its
-//! port), or with `--fault partition` cut off by the network, as each
+//! port), with `--fault freeze` frozen whole (`SIGSTOP` to every process
+//! of it, `SIGCONT` a second later), or with `--fault partition` cut off
+//! by the network, as each
 //! client lives it, all at the same instant: connpool
 //! (`PostgresManager`, its defaults), deadpool-postgres and sqlx's
 //! `PgPool` (pools of 16, their defaults). Each client has a throwaway
@@ -13,6 +15,7 @@
 //!
 //! ```text
 //! cargo run --release --features postgres --example pg_restart
+//! cargo run --release --features postgres --example pg_restart -- --fault freeze
 //! cargo run --release --features postgres --example pg_restart -- --fault partition --down 10
 //! cargo run --release --features postgres --example pg_restart -- --quick
 //! ```
@@ -26,11 +29,11 @@ use std::sync::Arc;
 
 use connpool::Pool;
 use connpool::managers::postgres::PostgresManager;
-use restart_load::{Args, BoxError, Fault, Netns, Proxy, Request, Server};
+use restart_load::{Args, BoxError, Netns, Proxy, Request, Server};
 use tokio_postgres::NoTls;
 
 /// A throwaway PostgreSQL server, stopped (`pg_ctl stop -m fast`: every
-/// session terminated) and started again on its port.
+/// session terminated) and started again on its port, or frozen whole.
 struct Pg(Arc<pg_support::PgServer>);
 
 impl Server for Pg {
@@ -40,20 +43,13 @@ impl Server for Pg {
     fn start(&mut self) {
         self.0.start();
     }
-    fn signal(&self, _: &str) {
-        unreachable!("pg_restart freezes nothing");
+    fn signal(&self, signal: &str) {
+        self.0.signal_all(signal);
     }
 }
 
 fn main() -> Result<(), BoxError> {
-    restart_load::main(|args, ns| async move {
-        if args.fault == Fault::Freeze {
-            // A PostgreSQL server is many processes (a backend per
-            // session): a freeze of them all is the tests' (`pg_deadline`).
-            return Err("pg_restart stops or cuts off the server: not `--fault freeze`".into());
-        }
-        run(args, ns).await
-    })
+    restart_load::main(|args, ns| async move { run(args, ns).await })
 }
 
 async fn run(args: Args, ns: Option<Arc<Netns>>) -> Result<(), BoxError> {

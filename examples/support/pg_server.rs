@@ -211,6 +211,49 @@ impl PgServer {
         check(&out, "pg_ctl start", o);
     }
 
+    /// Sends `signal` (`"STOP"`, `"CONT"`) to every process of the
+    /// throwaway server: `STOP` freezes it whole (the kernel still accepts
+    /// connections and acknowledges what clients send; nothing answers),
+    /// `CONT` thaws it. The postmaster is stopped first (it forks nothing
+    /// more) and continued last. Blocking.
+    pub fn signal_all(&self, signal: &str) {
+        let o = self.owned();
+        let pid = std::fs::read_to_string(o.data.join("postmaster.pid"))
+            .expect("postmaster.pid of a running server");
+        let postmaster = pid
+            .lines()
+            .next()
+            .expect("the postmaster's pid")
+            .trim()
+            .to_owned();
+        let children = || {
+            let out = Command::new("pgrep")
+                .args(["-P", &postmaster])
+                .output()
+                .expect("pgrep (procps)");
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        };
+        let kill = |pids: &[String]| {
+            let status = Command::new("kill")
+                .arg(format!("-{signal}"))
+                .args(pids)
+                .status()
+                .expect("kill");
+            assert!(status.success(), "kill -{signal} {pids:?}");
+        };
+        let postmaster = [postmaster.clone()];
+        if signal == "STOP" {
+            kill(&postmaster);
+            kill(&children());
+        } else {
+            kill(&children());
+            kill(&postmaster);
+        }
+    }
+
     /// `pg_ctl restart -m fast`. Blocking.
     pub fn restart(&self) {
         let o = self.owned();
