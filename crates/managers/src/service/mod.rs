@@ -247,6 +247,13 @@ impl<M: HttpManager> HttpService<M> {
     /// dial; a failure on a fresh connection is the caller's. A request
     /// that may not be sent again fails with [`ServiceError::NotRetried`],
     /// which says why.
+    ///
+    /// A fresh connection closed under its first request, before any
+    /// response, tells of a server (or a load balancer in front of one)
+    /// that accepts connections and answers none: the pool counts it as a
+    /// refused dial ([`Pooled::mark_refused`]), so the origin backs off and
+    /// is probed (gets fail with `Error::Backoff` meanwhile, or wait for a
+    /// probe on its way) instead of a new connection per try.
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
