@@ -36,64 +36,141 @@ where
     }
 }
 
-#[cfg(feature = "http1")]
-#[test]
-fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
-    use bytes::Bytes;
-    use connpool::Pool;
-    use connpool::managers::http1::Http1Manager;
-    use connpool::managers::service::{HttpService, ServiceError};
-    use http_body_util::{BodyExt, Full};
-    use tower::{Service, ServiceExt};
-
-    let _alone = alone();
-    let Some(ns) = Netns::new() else { return };
-    ns.run(async {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let service = hyper::service::service_fn(|_| async {
-                    Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(
-                        Bytes::from("ok"),
-                    )))
-                });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(socket), service),
-                );
-            }
-        });
-        const DEADLINE: Duration = Duration::from_millis(500);
-        let pool = Pool::builder(Http1Manager::new())
+/// A pool of `$manager` (connect timeout 500 ms) and an `HttpService`
+/// over it to `$addr` with the request deadline `$deadline`.
+#[cfg(any(feature = "http1", feature = "http2"))]
+macro_rules! http_client {
+    ($manager:expr, $addr:expr, $deadline:expr) => {{
+        let pool = connpool::Pool::builder($manager)
             .connect_timeout(Duration::from_millis(500))
             .build()
             .await
             .unwrap();
-        let mut svc = HttpService::new(pool.clone(), addr).timeout(DEADLINE);
-        let get = || http::Request::get("/").body(Full::new(Bytes::new())).unwrap();
-        let call = async |svc: &mut HttpService<Http1Manager>| {
-            let response = svc.ready().await?.call(get()).await?;
+        let svc = connpool::managers::service::HttpService::new(pool.clone(), $addr);
+        (pool, svc.timeout($deadline))
+    }};
+}
+
+/// One `GET /` through the service `$svc`, its body read.
+#[cfg(any(feature = "http1", feature = "http2"))]
+macro_rules! get_ok {
+    ($svc:expr) => {
+        async {
+            use http_body_util::BodyExt;
+            use tower::{Service, ServiceExt};
+            let get = http::Request::get("/").body(http_body_util::Full::new(bytes::Bytes::new()));
+            let response = $svc.ready().await?.call(get.unwrap()).await?;
             response.into_body().collect().await.map(|b| b.to_bytes())
-        };
-        assert_eq!(call(&mut svc).await.unwrap(), "ok");
+        }
+    };
+}
+
+/// An in-process hyper server on the namespace's loopback answering every
+/// request `ok`, over HTTP/2 (h2c) if `h2`, else HTTP/1.1.
+#[cfg(any(feature = "http1", feature = "http2"))]
+async fn ok_server(h2: bool) -> std::net::SocketAddr {
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::rt::TokioIo;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let service = hyper::service::service_fn(|_| async {
+                Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from(
+                    "ok",
+                ))))
+            });
+            let io = TokioIo::new(socket);
+            #[cfg(feature = "http2")]
+            if h2 {
+                let builder =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
+                tokio::spawn(builder.serve_connection(io, service));
+                continue;
+            }
+            assert!(!h2, "HTTP/2 needs the `http2` feature");
+            tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
+        }
+    });
+    addr
+}
+
+#[cfg(feature = "http1")]
+#[test]
+fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
+    use connpool::managers::http1::Http1Manager;
+    use connpool::managers::service::ServiceError;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let addr = ok_server(false).await;
+        const DEADLINE: Duration = Duration::from_millis(500);
+        let (pool, mut svc) = http_client!(Http1Manager::new(), addr, DEADLINE);
+        assert_eq!(get_ok!(svc).await.unwrap(), "ok");
 
         ns.partition(addr.port());
         let start = Instant::now();
-        let e = call(&mut svc).await.unwrap_err();
+        let e = get_ok!(svc).await.unwrap_err();
         let took = start.elapsed();
         assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
         assert!(took < DEADLINE + SLACK, "{took:?}");
 
         ns.heal();
         let healed = Instant::now();
-        assert_eq!(call(&mut svc).await.unwrap(), "ok");
+        assert_eq!(get_ok!(svc).await.unwrap(), "ok");
         let first = healed.elapsed();
         assert!(first < Duration::from_millis(500), "{first:?}");
         let broken = pool.state().counters.closed(connpool::CloseReason::Broken);
         assert_eq!(broken, 1, "the connection caught in the partition closed");
         eprintln!(
             "HTTP/1.1 partition: the call in flight ended after {took:?} (deadline {DEADLINE:?}); first success {first:?} after the heal"
+        );
+    });
+}
+
+/// HTTP/2, one connection shared by every call: a call caught in the
+/// partition ends at its deadline (its stream reset, the connection kept:
+/// a slow call is not a dead connection), and three in a row without an
+/// answer retire the connection, so the first call after the heal goes
+/// out on a new one instead of waiting for TCP to resend on the old.
+#[cfg(feature = "http2")]
+#[test]
+fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retired() {
+    use connpool::CloseReason;
+    use connpool::managers::http2::Http2Manager;
+    use connpool::managers::service::ServiceError;
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let addr = ok_server(true).await;
+        const DEADLINE: Duration = Duration::from_millis(300);
+        let (pool, mut svc) = http_client!(Http2Manager::new(), addr, DEADLINE);
+        assert_eq!(get_ok!(svc).await.unwrap(), "ok");
+
+        ns.partition(addr.port());
+        let mut longest = Duration::ZERO;
+        for _ in 0..3 {
+            let start = Instant::now();
+            let e = get_ok!(svc).await.unwrap_err();
+            let took = start.elapsed();
+            assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+            assert!(took < DEADLINE + SLACK, "{took:?}");
+            longest = longest.max(took);
+        }
+        ns.heal();
+        let healed = Instant::now();
+        assert_eq!(get_ok!(svc).await.unwrap(), "ok");
+        let first = healed.elapsed();
+        assert!(first < Duration::from_millis(500), "{first:?}");
+        let k = pool.state().counters;
+        assert_eq!(k.dials, 2, "a new connection after the silent one: {k:?}");
+        assert_eq!(k.closed(CloseReason::Broken), 1, "the silent one: {k:?}");
+        eprintln!(
+            "HTTP/2 partition: 3 calls ended after at most {longest:?} (deadline {DEADLINE:?}); first success {first:?} after the heal, on a new connection"
         );
     });
 }
@@ -333,6 +410,78 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
         eprintln!(
             "TCP partition: the write in flight failed after {took:?} (TCP_USER_TIMEOUT 2 s): {}",
             ended.unwrap_err()
+        );
+    });
+}
+
+/// TLS over TCP: a read caught in the partition is cut by the borrower's
+/// deadline, and the connection it leaves (a read waited: a late record
+/// would reach the next borrower) is never lent again; after the heal the
+/// next borrower gets a new connection that echoes its own bytes.
+#[cfg(feature = "tls")]
+#[test]
+fn tls_a_read_cut_by_its_deadline_in_a_partition_is_not_lent_again() {
+    use connpool::managers::tcp::{Destination, TcpManager};
+    use connpool::managers::tls::{TlsConfig, TlsManager};
+    use connpool::{CloseReason, Pool};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use crate::support::tls::{Ca, Leaf};
+
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let ca = Ca::new("partition");
+        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server(Leaf::Good, &[], false));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else { return };
+                    let mut buf = [0; 1024];
+                    while let Ok(n @ 1..) = tls.read(&mut buf).await {
+                        if tls.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        let manager = TlsManager::new(TcpManager::new(), TlsConfig::from_client_config(ca.client()));
+        let pool = Pool::builder(manager).build().await.unwrap();
+        let dest = Destination::from(("localhost", port));
+        let echo = async |conn: &mut connpool::Pooled<'_, TlsManager>, what: &[u8]| {
+            conn.write_all(what).await?;
+            let mut reply = vec![0; what.len()];
+            conn.read_exact(&mut reply).await?;
+            Ok::<_, std::io::Error>(reply)
+        };
+        let mut conn = pool.get_for(&dest).await.unwrap();
+        assert_eq!(echo(&mut conn, b"before\n").await.unwrap(), b"before\n");
+        drop(conn);
+
+        ns.partition(port);
+        const DEADLINE: Duration = Duration::from_millis(300);
+        let mut conn = pool.get_for(&dest).await.unwrap();
+        let start = Instant::now();
+        let cut = tokio::time::timeout(DEADLINE, echo(&mut conn, b"lost\n")).await;
+        let took = start.elapsed();
+        assert!(cut.is_err(), "{cut:?}");
+        assert!(took < DEADLINE + SLACK, "{took:?}");
+        drop(conn);
+        ns.heal();
+
+        let healed = Instant::now();
+        let mut conn = pool.get_for(&dest).await.unwrap();
+        assert_eq!(echo(&mut conn, b"after\n").await.unwrap(), b"after\n", "its own echo");
+        let first = healed.elapsed();
+        assert!(first < Duration::from_millis(500), "{first:?}");
+        let k = pool.state().counters;
+        assert_eq!((k.dials, k.closed(CloseReason::Broken)), (2, 1), "{k:?}");
+        eprintln!(
+            "TLS partition: the read ended at its {DEADLINE:?} deadline after {took:?}; first echo {first:?} after the heal, on a new connection"
         );
     });
 }
