@@ -9,6 +9,8 @@ mod support;
 
 #[cfg(feature = "tcp")]
 mod faults;
+#[cfg(all(target_os = "linux", feature = "tcp"))]
+mod idle_partition;
 mod model;
 #[cfg(all(target_os = "linux", feature = "tcp"))]
 mod partition;

@@ -68,7 +68,7 @@ macro_rules! get_ok {
 /// An in-process hyper server on the namespace's loopback answering every
 /// request `ok`, over HTTP/2 (h2c) if `h2`, else HTTP/1.1.
 #[cfg(any(feature = "http1", feature = "http2"))]
-async fn ok_server(h2: bool) -> std::net::SocketAddr {
+pub(super) async fn ok_server(h2: bool) -> std::net::SocketAddr {
     use bytes::Bytes;
     use http_body_util::Full;
     use hyper_util::rt::TokioIo;
@@ -426,29 +426,13 @@ fn tls_a_read_cut_by_its_deadline_in_a_partition_is_not_lent_again() {
     use connpool::{CloseReason, Pool};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    use crate::support::tls::{Ca, Leaf};
+    use crate::support::tls::{Ca, Leaf, echo_server};
 
     let _alone = alone();
     let Some(ns) = Netns::new() else { return };
     ns.run(async {
         let ca = Ca::new("partition");
-        let acceptor = tokio_rustls::TlsAcceptor::from(ca.server(Leaf::Good, &[], false));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let acceptor = acceptor.clone();
-                tokio::spawn(async move {
-                    let Ok(mut tls) = acceptor.accept(socket).await else { return };
-                    let mut buf = [0; 1024];
-                    while let Ok(n @ 1..) = tls.read(&mut buf).await {
-                        if tls.write_all(&buf[..n]).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
+        let port = echo_server(ca.server(Leaf::Good, &[], false)).await;
         let manager = TlsManager::new(TcpManager::new(), TlsConfig::from_client_config(ca.client()));
         let pool = Pool::builder(manager).build().await.unwrap();
         let dest = Destination::from(("localhost", port));

@@ -132,3 +132,30 @@ impl Ca {
         (cert.pem(), key.serialize_pem())
     }
 }
+
+/// A TLS echo server on 127.0.0.1 with `config`, serving until the runtime
+/// ends; its port.
+pub async fn echo_server(config: Arc<ServerConfig>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(socket).await else {
+                    return;
+                };
+                let mut buf = [0; 1024];
+                while let Ok(n @ 1..) = tls.read(&mut buf).await {
+                    if tls.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}

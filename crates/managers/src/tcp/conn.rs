@@ -146,14 +146,20 @@ impl TcpConn {
 }
 
 /// A one-byte `MSG_PEEK` on a non-blocking socket: consumes nothing, never
-/// waits.
+/// waits. Bytes waiting hide the socket's error from a peek (the kernel
+/// reports it once the queue is read), so then the pending error is asked
+/// for too: a TLS connection with the server's unread session tickets,
+/// whose kernel keepalive gave up on a silent peer, is gone.
 pub(crate) fn peer_state(stream: &TcpStream) -> PeerState {
     let mut byte = [MaybeUninit::<u8>::uninit(); 1];
     let sock = SockRef::from(stream);
     loop {
         return match sock.peek(&mut byte) {
             Ok(0) => PeerState::Gone,
-            Ok(_) => PeerState::Unread,
+            Ok(_) => match sock.take_error() {
+                Ok(None) => PeerState::Unread,
+                Ok(Some(_)) | Err(_) => PeerState::Gone,
+            },
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => PeerState::Quiet,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => PeerState::Gone,

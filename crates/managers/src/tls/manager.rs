@@ -24,9 +24,10 @@ use connpool_core::Manager;
 /// protocols you give (none by default).
 ///
 /// `is_broken` peeks at the socket beneath TLS without consuming: a peer
-/// that closed or reset is broken. Unlike plain TCP, bytes waiting on an
-/// idle connection are not: a TLS 1.3 server sends session tickets after
-/// the handshake, which arrive unasked.
+/// that closed or reset is broken, and so is a socket with an error
+/// pending (the kernel's keepalive gave up on a silent peer). Unlike plain
+/// TCP, bytes waiting on an idle connection are not: a TLS 1.3 server
+/// sends session tickets after the handshake, which arrive unasked.
 ///
 /// ```no_run
 /// use connpool::Pool;
