@@ -3,8 +3,8 @@
 //! close the connection within what its liveness settings promise (the
 //! pool's keepalive ping where the manager's ping is a round trip; the
 //! kernel's TCP keepalive or HTTP/2 PINGs where it is local), so that no
-//! getter is lent it; after the heal, the next get dials a new connection
-//! at once. Each test prints its figures (`-- --nocapture`).
+//! getter is lent it, and its socket is closed (no task left driving it);
+//! after the heal, the next get dials a new connection at once. Each test prints its figures (`-- --nocapture`).
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -74,6 +74,19 @@ async fn found_dead<M: Manager>(
         tokio::time::sleep(ms(10)).await;
     }
     let found = start.elapsed();
+    // Closed means closed here too, within a second: its socket is no
+    // longer an open connection (the task that drove it ended, or was
+    // ended), though the peer cannot hear of it until the heal.
+    let closing = Instant::now();
+    while established_to(port) > 0 {
+        let waited = closing.elapsed();
+        assert!(
+            waited < Duration::from_secs(1),
+            "{what}: a socket to port {port} still open {waited:?} after the close"
+        );
+        tokio::time::sleep(ms(10)).await;
+    }
+    let gone = closing.elapsed();
     ns.heal();
     let healed = Instant::now();
     let conn = pool.get_for(key).await;
@@ -83,10 +96,24 @@ async fn found_dead<M: Manager>(
     let c = pool.state().counters;
     assert_eq!(c.dials, 2, "{what}: a new connection after the heal: {c:?}");
     eprintln!(
-        "{what}, idle in a partition: closed after {found:?} (bound {within:?}, keepalive {}, broken {}); served {first:?} after the heal",
+        "{what}, idle in a partition: closed after {found:?} (bound {within:?}, keepalive {}, broken {}), its socket {gone:?} later; served {first:?} after the heal",
         c.closed(CloseReason::Keepalive),
         c.closed(CloseReason::Broken)
     );
+}
+
+/// Client sockets in this network namespace connected to `port` (`ss`).
+fn established_to(port: u16) -> usize {
+    let out = std::process::Command::new("ss")
+        .args([
+            "-Htn",
+            "state",
+            "established",
+            &format!("( dport = :{port} )"),
+        ])
+        .output()
+        .expect("ss (iproute2)");
+    String::from_utf8_lossy(&out.stdout).lines().count()
 }
 
 /// Runs `test` in a network namespace of its own, alone in the process.

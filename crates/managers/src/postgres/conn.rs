@@ -35,6 +35,10 @@ pub struct PgConnection {
     session: Option<Arc<Session>>,
     /// Where the manager dialed it, when tokio-postgres does not know.
     target: Option<Target>,
+    /// The task that drives the connection's socket, when the manager
+    /// spawned it: ended by [`Manager::close`](connpool_core::Manager::close)
+    /// if the session does not end by itself.
+    driver: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl PgConnection {
@@ -45,6 +49,7 @@ impl PgConnection {
             cache: StatementCache::default(),
             session: None,
             target: None,
+            driver: None,
         }
     }
 
@@ -54,6 +59,18 @@ impl PgConnection {
             session: Some(session),
             ..Self::new(client)
         }
+    }
+
+    /// The same, its socket driven by the task `driver`.
+    pub(super) fn driven_by(mut self, driver: tokio::task::JoinHandle<()>) -> Self {
+        self.driver = Some(driver);
+        self
+    }
+
+    /// The task that drives its socket, taken out (see `PostgresManager`'s
+    /// `close`).
+    pub(super) fn take_driver(&mut self) -> Option<tokio::task::JoinHandle<()>> {
+        self.driver.take()
     }
 
     /// The same, dialed by the manager at `target`.

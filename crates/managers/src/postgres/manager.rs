@@ -331,8 +331,10 @@ where
         let tracks = self.tracks(&config);
         if tracks && Self::plaintext(&config) {
             if let Some((client, connection, session, target)) = dial::connect(&config).await? {
-                spawn_connection(key, connection);
-                return Ok(PgConnection::tracked(client, session).dialed_at(target));
+                let driver = spawn_connection(key, connection);
+                return Ok(PgConnection::tracked(client, session)
+                    .dialed_at(target)
+                    .driven_by(driver));
             }
         } else if tracks {
             // Over TLS: tapped above TLS, where the protocol is plain.
@@ -342,18 +344,18 @@ where
                 session: Arc::clone(&session),
             };
             let (client, connection) = config.connect(tls).await?;
-            spawn_connection(key, connection);
+            let driver = spawn_connection(key, connection);
             if session.is_tapped() {
                 session.arm();
-                return Ok(PgConnection::tracked(client, session));
+                return Ok(PgConnection::tracked(client, session).driven_by(driver));
             }
             // The server refused TLS and the session went on in plaintext,
             // untapped: not tracked.
-            return Ok(PgConnection::new(client));
+            return Ok(PgConnection::new(client).driven_by(driver));
         }
         let (client, connection) = config.connect(self.tls.clone()).await?;
-        spawn_connection(key, connection);
-        Ok(PgConnection::new(client))
+        let driver = spawn_connection(key, connection);
+        Ok(PgConnection::new(client).driven_by(driver))
     }
 
     async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
@@ -375,11 +377,33 @@ where
     async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {
         self.recycling.run(conn).await
     }
+
+    /// Ends the session: with the client gone, tokio-postgres sends
+    /// `Terminate` and closes the socket, at once on a server that
+    /// answers. One that cannot within 250 ms (`CLOSE_GRACE`: a silent server, a
+    /// reply still awaited from a statement given up on) has its socket
+    /// closed: a connection the pool closed keeps no socket and no task,
+    /// though a partitioned server learns of it only at the heal.
+    async fn close(&self, mut conn: PgConnection) {
+        let driver = conn.take_driver();
+        drop(conn);
+        if let Some(mut driver) = driver
+            && tokio::time::timeout(CLOSE_GRACE, &mut driver)
+                .await
+                .is_err()
+        {
+            driver.abort();
+        }
+    }
 }
 
+/// How long a closed connection's session may take to end by itself
+/// before its socket is closed under it.
+const CLOSE_GRACE: Duration = Duration::from_millis(250);
+
 /// Runs a connection's I/O until the server closes it or the client is
-/// dropped.
-fn spawn_connection<F>(key: &PgKey, connection: F)
+/// dropped (or the manager's `close` ends it).
+fn spawn_connection<F>(key: &PgKey, connection: F) -> tokio::task::JoinHandle<()>
 where
     F: std::future::Future<Output = Result<(), tokio_postgres::Error>> + Send + 'static,
 {
@@ -388,5 +412,5 @@ where
         if let Err(error) = connection.await {
             tracing::debug!(?key, %error, "postgres connection ended with an error");
         }
-    });
+    })
 }

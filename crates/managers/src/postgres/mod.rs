@@ -24,7 +24,7 @@
 //! | `is_broken` | [`Client::is_closed`]: the connection task has ended (server gone, fatal error) |
 //! | `needs_recycle` | the [`RecyclingMethod`]: by default, whether the session may have changed since its last reset |
 //! | `recycle` | the [`RecyclingMethod`]: by default, a reset that keeps the statement cache, off the borrower's path |
-//! | `close` | drops the client: its connection task sends `Terminate` and closes the socket |
+//! | `close` | drops the client: its connection task sends `Terminate` and closes the socket; a session that has not ended within 250 ms (a silent server, a reply still awaited) has its task ended and its socket closed |
 //!
 //! The pooled connection is a [`PgConnection`]: a [`Client`] (through
 //! `Deref`) with a per-session prepared-statement cache,

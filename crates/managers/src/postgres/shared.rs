@@ -116,6 +116,13 @@ where
     fn lending(&self, _: &SharedPgConnection) -> Lending<SharedPgConnection> {
         Lending::shared(self.max_borrowers)
     }
+
+    /// The inner manager's close, once no borrower holds the connection.
+    async fn close(&self, conn: SharedPgConnection) {
+        if let Ok(shared) = Arc::try_unwrap(conn.shared) {
+            self.inner.close(shared.conn).await;
+        }
+    }
 }
 
 /// A borrower's handle to a shared PostgreSQL connection: the statements
