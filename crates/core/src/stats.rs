@@ -99,7 +99,9 @@ pub struct Counters {
     pub wait_time: Duration,
     /// Dials started (calls to [`Manager::connect`](crate::Manager::connect)).
     pub dials: u64,
-    /// Dials that failed or timed out.
+    /// Dials that failed or timed out, and new connections refused under
+    /// their first request ([`Pooled::mark_refused`](crate::Pooled::mark_refused)),
+    /// which count as failed dials.
     pub dial_failures: u64,
     /// Gets that ran into their checkout deadline.
     pub timeouts: u64,
@@ -213,7 +215,9 @@ pub struct KeyState {
     pub pinging: usize,
     /// Returned connections of this key being recycled.
     pub recycling: usize,
-    /// Consecutive failed dials of this key (0 after a success).
+    /// Consecutive failed dials of this key, refusals included (0 after a
+    /// success; a refusal counts on from the failures before the dial
+    /// whose connection was refused).
     pub dial_failures_in_a_row: u32,
     /// Whether the key is in dial backoff (gets that find no idle connection
     /// fail, at once or when the probe they wait for fails).
