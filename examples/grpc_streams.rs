@@ -8,15 +8,20 @@
 //! cargo run --release --all-features --example grpc_streams -- --quick # seconds
 //! ```
 //!
-//! Two workloads:
+//! Three workloads:
 //!
-//! - **stream limit**: the server allows 100 concurrent streams per
-//!   connection; 1,000 tasks call at once; a call's handler takes 1 ms, and
-//!   every tenth call's 50 ms. One `Channel` queues calls beyond 100 in
+//! - **stream limit, CPU-bound**: the server allows 100 concurrent streams
+//!   per connection; 1,000 tasks call at once; a call's handler takes 1 ms,
+//!   and every tenth call's 50 ms. One `Channel` queues calls beyond 100 in
 //!   flight; round-robin spreads them blindly over 8 connections, so a
 //!   call can wait behind slow ones on a full connection while another has
 //!   room; the pool lends the least-loaded connection with room and dials
-//!   another (up to 16) when all are full.
+//!   another (up to 16) when all are full. On a small machine client and
+//!   server together use every core here.
+//! - **stream limit, stream-bound**: the same with handlers of 20 ms and
+//!   200 ms, so that the connections' streams are what limits the calls,
+//!   not the CPU; the pool also runs capped at round-robin's 8
+//!   connections.
 //! - **no limit**: 32 tasks, handlers that answer at once: what the pool
 //!   costs over one shared `Channel` when one connection is enough.
 //!
@@ -44,13 +49,15 @@ use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The service name that asks the server for a slow (50 ms) answer.
+/// The service name that asks the server for its slow answer.
 const SLOW: &str = "slow";
 
 /// A health service whose `Check` takes as long as the request asks:
-/// `SLOW` 50 ms, anything else `fast` (1 ms, or nothing).
+/// `SLOW` takes `slow`, anything else `fast` (both may be zero).
+#[derive(Clone, Copy)]
 struct Timed {
     fast: Duration,
+    slow: Duration,
 }
 
 #[tonic::async_trait]
@@ -60,7 +67,7 @@ impl Health for Timed {
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
         let took = if request.get_ref().service == SLOW {
-            Duration::from_millis(50)
+            self.slow
         } else {
             self.fast
         };
@@ -87,7 +94,7 @@ impl Health for Timed {
 /// connections.
 async fn server(
     max_streams: Option<u32>,
-    fast: Duration,
+    timed: Timed,
 ) -> Result<(SocketAddr, Arc<AtomicUsize>), BoxError> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
@@ -102,7 +109,7 @@ async fn server(
     tokio::spawn(
         Server::builder()
             .max_concurrent_streams(max_streams)
-            .add_service(HealthServer::new(Timed { fast }))
+            .add_service(HealthServer::new(timed))
             .serve_with_incoming(incoming),
     );
     Ok((addr, accepted))
@@ -192,18 +199,41 @@ async fn drive(client: Client, tasks: usize, calls: usize, slow: bool) -> Result
     })
 }
 
-/// Runs one workload with each client, each against a server of its own.
-async fn workload(
-    name: &str,
+/// One workload: the server's stream limit and handlers, the load, and
+/// the clients that run it.
+struct Workload {
+    name: &'static str,
     max_streams: Option<u32>,
-    fast: Duration,
+    timed: Timed,
     tasks: usize,
     calls: usize,
-    slow: bool,
-) -> Result<Vec<(&'static str, Run)>, BoxError> {
+    clients: &'static [&'static str],
+}
+
+const ALL: &[&str] = &["one Channel", "round-robin, 8 Channels", "pooled service"];
+
+/// Round-robin and the pool, also with round-robin's 8 connections at most.
+const STREAM_BOUND: &[&str] = &[
+    "round-robin, 8 Channels",
+    "pooled service",
+    "pooled service, 8 connections at most",
+];
+
+/// Runs one workload with each of its clients, each against a server of
+/// its own.
+async fn workload(w: Workload) -> Result<Vec<(&'static str, Run)>, BoxError> {
+    let Workload {
+        name,
+        max_streams,
+        timed,
+        tasks,
+        calls,
+        clients,
+    } = w;
+    let slow = !timed.slow.is_zero();
     let mut runs = Vec::new();
-    for which in ["one Channel", "round-robin, 8 Channels", "pooled service"] {
-        let (addr, accepted) = server(max_streams, fast).await?;
+    for &which in clients {
+        let (addr, accepted) = server(max_streams, timed).await?;
         let client = match which {
             "one Channel" => Client::One(HealthClient::new(channel(addr).await?)),
             "round-robin, 8 Channels" => {
@@ -214,8 +244,11 @@ async fn workload(
                 Client::RoundRobin(clients.into(), Arc::default())
             }
             _ => {
+                // The pool dials a connection when every one it has is
+                // full, up to 16; capped at 8 it has round-robin's.
+                let cap = if which.ends_with("at most") { 8 } else { 16 };
                 let pool = Pool::builder(GrpcManager::new())
-                    .max_open_per_key(16)
+                    .max_open_per_key(cap)
                     .build()
                     .await?;
                 Client::Pooled(HealthClient::new(HttpService::new(pool, addr)))
@@ -242,36 +275,64 @@ async fn workload(
 async fn main() -> Result<(), BoxError> {
     let quick = std::env::args().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
+    let ms = Duration::from_millis;
 
     println!("| workload | client | calls | calls/s | p50 | p99 | connections |");
     println!("|---|---|---:|---:|---:|---:|---:|");
-    let limited = workload(
-        "stream limit 100, 1,000 tasks, 1 ms / 50 ms",
-        Some(100),
-        Duration::from_millis(1),
-        1000,
-        200_000 / scale,
-        true,
-    )
+    let limited = workload(Workload {
+        name: "stream limit 100, 1,000 tasks, 1 ms / 50 ms",
+        max_streams: Some(100),
+        timed: Timed {
+            fast: ms(1),
+            slow: ms(50),
+        },
+        tasks: 1000,
+        calls: 200_000 / scale,
+        clients: ALL,
+    })
     .await?;
-    let open = workload(
-        "no limit, 32 tasks, no delay",
-        None,
-        Duration::ZERO,
-        32,
-        200_000 / scale,
-        false,
-    )
+    let bound = workload(Workload {
+        name: "stream limit 100, 1,000 tasks, 20 ms / 200 ms",
+        max_streams: Some(100),
+        timed: Timed {
+            fast: ms(20),
+            slow: ms(200),
+        },
+        tasks: 1000,
+        calls: 100_000 / scale,
+        clients: STREAM_BOUND,
+    })
+    .await?;
+    let open = workload(Workload {
+        name: "no limit, 32 tasks, no delay",
+        max_streams: None,
+        timed: Timed {
+            fast: Duration::ZERO,
+            slow: Duration::ZERO,
+        },
+        tasks: 32,
+        calls: 200_000 / scale,
+        clients: ALL,
+    })
     .await?;
 
     let (one, rr, pooled) = (&limited[0].1, &limited[1].1, &limited[2].1);
     println!();
     println!(
-        "stream limit: pooled ÷ one Channel throughput {:.2}×; pooled ÷ round-robin throughput {:.2}×, p99 {:.2} vs {:.2} ms",
+        "stream limit, CPU-bound: pooled ÷ one Channel throughput {:.2}×; pooled ÷ round-robin throughput {:.2}×, p99 {:.2} vs {:.2} ms",
         pooled.per_second / one.per_second,
         pooled.per_second / rr.per_second,
         pooled.p99.as_secs_f64() * 1e3,
         rr.p99.as_secs_f64() * 1e3,
+    );
+    let (rr, pooled, capped) = (&bound[0].1, &bound[1].1, &bound[2].1);
+    println!(
+        "stream limit, stream-bound: pooled ÷ round-robin throughput {:.2}×, p99 {:.2} vs {:.2} ms; with 8 connections at most {:.2}×, p99 {:.2} ms",
+        pooled.per_second / rr.per_second,
+        pooled.p99.as_secs_f64() * 1e3,
+        rr.p99.as_secs_f64() * 1e3,
+        capped.per_second / rr.per_second,
+        capped.p99.as_secs_f64() * 1e3,
     );
     println!(
         "no limit: pooled ÷ one Channel throughput {:.2}×",

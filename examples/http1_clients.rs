@@ -16,7 +16,10 @@
 //!    `keepalive_requests`). The clients take turns, for several rounds
 //!    (each round starting with the next client, in an order that changes
 //!    from round to round), so that a busy machine slows each of them
-//!    alike; each one's median round is shown.
+//!    alike; each one's median round is shown, with the CPU time the
+//!    client used per request (the process's user and system time: nginx
+//!    runs in processes of its own), which the machine's load moves less
+//!    than the rate: nginx and the kernel take most of the two cores.
 //! 2. **The keep-alive race**: a second nginx with `keepalive_timeout
 //!    200ms`; each task has a client of its own and pauses 150–260 ms
 //!    between GETs (the same pauses for every client: one seed per task), so
@@ -181,6 +184,19 @@ struct Throughput {
     p99: Duration,
     connections: u64,
     failures: usize,
+    /// The client's CPU time per request.
+    cpu: Duration,
+}
+
+/// The CPU time (user and system) this process has used so far, in ticks
+/// of 10 ms (Linux's `USER_HZ`); `None` where there is no `/proc`.
+fn cpu_used() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name: utime and stime are the 12th and
+    // 13th (the 14th and 15th of the line).
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace().skip(11);
+    let ticks: u64 = fields.next()?.parse::<u64>().ok()? + fields.next()?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 async fn throughput(
@@ -192,6 +208,7 @@ async fn throughput(
     let client = Client::new(kind).await?;
     let uri = format!("http://{}/", nginx.addr);
     let before = nginx.accepted();
+    let cpu_before = cpu_used();
     let start = Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for t in 0..tasks {
@@ -216,6 +233,10 @@ async fn throughput(
         failures += f;
     }
     let elapsed = start.elapsed();
+    let cpu = match (cpu_before, cpu_used()) {
+        (Some(a), Some(b)) => b.saturating_sub(a) / requests.max(1) as u32,
+        _ => Duration::ZERO,
+    };
     latencies.sort_unstable();
     let q = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
     Ok(Throughput {
@@ -224,6 +245,7 @@ async fn throughput(
         p99: q(0.99),
         connections: nginx.accepted() - before,
         failures,
+        cpu,
     })
 }
 
@@ -311,8 +333,8 @@ async fn main() -> Result<(), BoxError> {
         nginx.addr
     );
     println!(
-        "{:<18} {:>10} {:>10} {:>10} {:>12} {:>9}",
-        "client", "req/s", "p50", "p99", "connections", "failures"
+        "{:<18} {:>10} {:>10} {:>10} {:>12} {:>9} {:>12}",
+        "client", "req/s", "p50", "p99", "connections", "failures", "CPU per req"
     );
     // A short warm-up of each client, then the measured runs.
     for kind in KINDS {
@@ -325,20 +347,32 @@ async fn main() -> Result<(), BoxError> {
         }
     }
     let mut failed = 0;
+    let mut medians = Vec::new();
     for (kind, mut runs) in KINDS.into_iter().zip(results) {
         failed += runs.iter().map(|t| t.failures).sum::<usize>();
+        let mut cpu: Vec<Duration> = runs.iter().map(|t| t.cpu).collect();
+        cpu.sort_unstable();
         runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
         let t = &runs[runs.len() / 2];
+        let cpu = cpu[cpu.len() / 2];
         println!(
-            "{:<18} {:>10.0} {:>10} {:>10} {:>12} {:>9}",
+            "{:<18} {:>10.0} {:>10} {:>10} {:>12} {:>9} {:>9.1} µs",
             kind.name(),
             t.rate,
             ms(t.p50),
             ms(t.p99),
             t.connections,
-            t.failures
+            t.failures,
+            cpu.as_secs_f64() * 1e6
         );
+        medians.push((t.rate, cpu.as_secs_f64()));
     }
+    let (connpool, hyper) = (medians[0], medians[1]);
+    println!(
+        "connpool ÷ hyper-util legacy: {:.2}× the requests per second, {:.2}× the CPU per request",
+        connpool.0 / hyper.0,
+        connpool.1 / hyper.1
+    );
     drop(nginx);
 
     let nginx = tokio::task::spawn_blocking(|| Nginx::start("keepalive_timeout 200ms;"))
