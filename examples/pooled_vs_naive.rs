@@ -34,7 +34,7 @@
 //!   TCP echo, an HTTP/1.1 GET (an in-process hyper server), an HTTP/2 GET, the gRPC `Check`, PostgreSQL `SELECT 1`
 //!   (a throwaway server with `ssl = on`) and the WebSocket echo (`wss`). Naive: the same manager's
 //!   `connect` for every request (TCP dial and TLS handshake), one request,
-//!   drop. Pooled: `TlsManager`, `Http1Manager::tls`, `Http2Manager::tls`, `GrpcManager::tls`,
+//!   drop. Pooled: `TcpManager::tls`, `Http1Manager::tls`, `Http2Manager::tls`, `GrpcManager::tls`,
 //!   `PostgresManager::with_tls`, `WsManager::tls`.
 //!
 //! Both sides run the same number of requests from the same number of
@@ -75,8 +75,8 @@ use connpool::managers::http1::{Http1Conn, Http1Manager};
 use connpool::managers::http2::{Http2Conn, Http2Manager};
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::redis::{RedisConn, RedisManager};
-use connpool::managers::tcp::{Destination, TcpManager};
-use connpool::managers::tls::{TlsConfig, TlsConn, TlsManager};
+use connpool::managers::tcp::{Destination, TcpConn, TcpManager};
+use connpool::managers::tls::TlsConfig;
 use connpool::managers::websocket::{WsConn, WsManager, WsUrl};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use support::BoxError;

@@ -205,16 +205,13 @@ pub(super) async fn tcp_tls(
     show: bool,
 ) -> Result<Row, BoxError> {
     let (addr, _) = pki.echo_server().await?;
-    let manager = TlsManager::new(
-        TcpManager::new(),
-        TlsConfig::from_client_config(pki.client()),
-    );
+    let manager = TcpManager::new().tls(TlsConfig::from_client_config(pki.client()));
     let (naive, pooled) = naive_and_pooled(
         ("TLS TCP, naive", "TLS TCP, pooled"),
         manager,
         Destination::from(("localhost", addr.port())),
         (tasks, requests, show),
-        |conn: &mut TlsConn| Box::pin(async move { Ok(support::echo_round_trip(conn).await?) }),
+        |conn: &mut TcpConn| Box::pin(async move { Ok(support::echo_round_trip(conn).await?) }),
     )
     .await?;
     Ok(Row {

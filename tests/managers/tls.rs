@@ -1,5 +1,5 @@
 //! The managers over TLS against real rustls servers on 127.0.0.1, with
-//! certificates made at test time (`support::tls`): TCP (`TlsManager`),
+//! certificates made at test time (`support::tls`): TCP (`TcpManager::tls`),
 //! HTTP/2 and gRPC (ALPN `h2`), and PostgreSQL with `ssl = on`. A handshake
 //! is made once and the connection reused; an unknown CA, a wrong host
 //! name, an expired certificate and a server without `h2` each fail the
@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::managers::tcp::{Destination, TcpManager};
-use connpool::managers::tls::{TlsConfig, TlsManager};
+use connpool::managers::tls::TlsConfig;
 use connpool::{Error, Pool};
 use parking_lot::Mutex;
 use rustls::ServerConfig;
@@ -92,8 +92,8 @@ async fn echo(conn: &mut (impl AsyncReadExt + AsyncWriteExt + Unpin)) -> std::io
     Ok(reply)
 }
 
-fn tcp_tls(config: Arc<rustls::ClientConfig>) -> TlsManager {
-    TlsManager::new(TcpManager::new(), TlsConfig::from_client_config(config))
+fn tcp_tls(config: Arc<rustls::ClientConfig>) -> TcpManager {
+    TcpManager::new().tls(TlsConfig::from_client_config(config))
 }
 
 #[tokio::test]
@@ -118,8 +118,36 @@ async fn tcp_over_tls_handshakes_once_and_reuses_the_connection() {
     assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
 }
 
+/// The manager's ping goes over TLS, as the borrowers' bytes do: every
+/// checkout pings the idle connection (an echo of `PING`), and the
+/// session still echoes after each (a ping written in plaintext would
+/// have broken it).
+#[tokio::test]
+async fn a_line_ping_goes_over_tls() {
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
+    let manager = tcp_tls(ca.client()).line_ping("PING\n", "PING\n");
+    let pool = Pool::builder(manager)
+        .health_check(connpool::HealthCheck::Always)
+        .build()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+        assert!(conn.is_tls());
+        assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+    }
+    let k = pool.state().counters;
+    assert_eq!(
+        (k.dials, k.health_checks, k.health_check_failures),
+        (1, 2, 0),
+        "{k:?}"
+    );
+    assert_eq!(server.handshakes(), 1);
+}
+
 /// An outage of a TLS echo server behind a `FaultProxy` (`fault` while
-/// down), each call an `echo_own` under `deadline` (`TlsConn` watches its
+/// down), each call an `echo_own` under `deadline` (`TcpConn` watches its
 /// reads: a late echo reaches nobody); after a restart, the calls go over
 /// new handshakes.
 async fn through(what: &str, fault: Fault, deadline: Duration) {

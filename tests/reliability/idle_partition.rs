@@ -141,9 +141,9 @@ fn tcp_with_a_line_ping() {
 
 #[cfg(feature = "tls")]
 #[test]
-fn tls_by_the_kernels_keepalive() {
-    use connpool::managers::tcp::Destination;
-    use connpool::managers::tls::{TlsConfig, TlsManager};
+fn tls_with_a_line_ping() {
+    use connpool::managers::tcp::{Destination, TcpManager};
+    use connpool::managers::tls::TlsConfig;
 
     use crate::support::tls::{Ca, Leaf, echo_server};
 
@@ -151,7 +151,27 @@ fn tls_by_the_kernels_keepalive() {
         let ca = Ca::new("idle");
         let port = echo_server(ca.server(Leaf::Good, &[], false)).await;
         let config = TlsConfig::from_client_config(ca.client());
-        let pool = watched(TlsManager::new(kernel_keepalive(), config))
+        // The ping goes over TLS: in plaintext it would break the session.
+        let manager = TcpManager::new().line_ping("PING\n", "PING\n").tls(config);
+        let pool = watched(manager).build().await.unwrap();
+        let key = Destination::from(("localhost", port));
+        found_dead(&ns, "TLS", pool, &key, port, ms(600)).await;
+    });
+}
+
+#[cfg(feature = "tls")]
+#[test]
+fn tls_by_the_kernels_keepalive() {
+    use connpool::managers::tcp::Destination;
+    use connpool::managers::tls::TlsConfig;
+
+    use crate::support::tls::{Ca, Leaf, echo_server};
+
+    in_netns(async |ns| {
+        let ca = Ca::new("idle");
+        let port = echo_server(ca.server(Leaf::Good, &[], false)).await;
+        let config = TlsConfig::from_client_config(ca.client());
+        let pool = watched(kernel_keepalive().tls(config))
             .build()
             .await
             .unwrap();

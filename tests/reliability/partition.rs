@@ -422,7 +422,7 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
 #[test]
 fn tls_a_read_cut_by_its_deadline_in_a_partition_is_not_lent_again() {
     use connpool::managers::tcp::{Destination, TcpManager};
-    use connpool::managers::tls::{TlsConfig, TlsManager};
+    use connpool::managers::tls::TlsConfig;
     use connpool::{CloseReason, Pool};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -433,10 +433,10 @@ fn tls_a_read_cut_by_its_deadline_in_a_partition_is_not_lent_again() {
     ns.run(async {
         let ca = Ca::new("partition");
         let port = echo_server(ca.server(Leaf::Good, &[], false)).await;
-        let manager = TlsManager::new(TcpManager::new(), TlsConfig::from_client_config(ca.client()));
+        let manager = TcpManager::new().tls(TlsConfig::from_client_config(ca.client()));
         let pool = Pool::builder(manager).build().await.unwrap();
         let dest = Destination::from(("localhost", port));
-        let echo = async |conn: &mut connpool::Pooled<'_, TlsManager>, what: &[u8]| {
+        let echo = async |conn: &mut connpool::Pooled<'_, TcpManager>, what: &[u8]| {
             conn.write_all(what).await?;
             let mut reply = vec![0; what.len()];
             conn.read_exact(&mut reply).await?;

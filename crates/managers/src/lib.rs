@@ -4,7 +4,7 @@
 //!
 //! | module | feature | pools | lent |
 //! |---|---|---|---|
-//! | `tcp` | `tcp` | TCP streams, with kernel keepalive and an app-level ping | exclusively |
+//! | `tcp` | `tcp` | TCP streams (over TLS with `tls`), with kernel keepalive and an app-level ping | exclusively |
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `redis` | `redis` | redis-rs `MultiplexedConnection`s, keyed by server, database and user | shared (pipelined), or exclusively with `RESET` on return |
 //! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by [`Origin`] (scheme and host:port) | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
@@ -13,7 +13,7 @@
 //! | `service` | `http2` | (a `tower::Service` over a pool of `http2`, `grpc` or `http1` connections: per-call borrowing, the transport for tonic clients; a stale HTTP/1.1 connection's request sent again) | |
 //! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
 //! | `websocket` | `websocket` | WebSocket client connections (tokio-tungstenite; `wss` with `tls`), keyed by URL, with a Ping-frame or text heartbeat | exclusively |
-//! | `tls` | `tls` | (rustls for every manager that dials TCP: `http1`, `http2`, `grpc`, `websocket`, `redis`, `TlsManager` over `tcp`; a connector for `postgres`) | |
+//! | `tls` | `tls` | (rustls for every manager that dials TCP: `http1`, `http2`, `grpc`, `websocket`, `redis`, `tcp`; a connector for `postgres`) | |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

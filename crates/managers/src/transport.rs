@@ -30,7 +30,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::tcp::{Destination, TcpManager};
-use connpool_core::Manager;
 
 #[cfg(feature = "tls")]
 pub(crate) use crate::tls::TlsConfig;
@@ -72,16 +71,21 @@ impl Stream {
 
     /// The protocol the server chose in ALPN, as text (`None` in
     /// plaintext, or when it chose none).
-    fn alpn(&self) -> Option<String> {
+    pub(crate) fn is_tls(&self) -> bool {
+        !matches!(self, Stream::Plain(_))
+    }
+
+    pub(crate) fn alpn_protocol(&self) -> Option<&[u8]> {
         match self {
             Stream::Plain(_) => None,
             #[cfg(feature = "tls")]
-            Stream::Tls(s) => s
-                .get_ref()
-                .1
-                .alpn_protocol()
-                .map(|p| String::from_utf8_lossy(p).into_owned()),
+            Stream::Tls(s) => s.get_ref().1.alpn_protocol(),
         }
+    }
+
+    fn alpn(&self) -> Option<String> {
+        self.alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
     }
 }
 
@@ -217,11 +221,6 @@ impl Transport {
         self.tls.is_some()
     }
 
-    /// The TLS configuration, if set.
-    pub(crate) fn tls(&self) -> Option<&TlsConfig> {
-        self.tls.as_ref()
-    }
-
     /// Whether TLS is configured.
     pub(crate) fn is_tls(&self) -> bool {
         self.tls.is_some()
@@ -236,21 +235,9 @@ impl Transport {
             (None, true) => return Err(DialError::NoTls),
             (_, false) => None,
         };
-        let tcp = self.tcp.connect(dest).await.map_err(DialError::Tcp)?;
-        let peer = tcp.peer();
+        let (tcp, peer) = self.tcp.dial(dest).await.map_err(DialError::Tcp)?;
         let local = tcp.local_addr().map_err(DialError::Tcp)?;
-        let stream = match config {
-            None => Stream::Plain(tcp.into_inner()),
-            #[cfg(feature = "tls")]
-            Some(config) => Stream::Tls(Box::new(
-                config
-                    .handshake(tcp.into_inner(), dest)
-                    .await
-                    .map_err(DialError::Tls)?,
-            )),
-            #[cfg(not(feature = "tls"))]
-            Some(config) => match *config {},
-        };
+        let stream = secure(tcp, config, dest).await.map_err(DialError::Tls)?;
         Ok(Dialed {
             alpn: stream.alpn(),
             stream,
@@ -260,22 +247,22 @@ impl Transport {
     }
 }
 
-impl Transport {
-    /// [`dial`](Transport::dial) over TLS, the stream typed as such (for a
-    /// manager that only speaks TLS), with the address that answered.
-    #[cfg(feature = "tls")]
-    pub(crate) async fn dial_tls(
-        &self,
-        dest: &Destination,
-    ) -> Result<(TlsStream, SocketAddr), DialError> {
-        let config = self.tls.as_ref().ok_or(DialError::NoTls)?;
-        let tcp = self.tcp.connect(dest).await.map_err(DialError::Tcp)?;
-        let peer = tcp.peer();
-        let stream = config
-            .handshake(tcp.into_inner(), dest)
-            .await
-            .map_err(DialError::Tls)?;
-        Ok((stream, peer))
+/// `tcp` over TLS with `config` (the handshake with `dest`), or as it is
+/// without one: the TLS half of every manager's dial.
+pub(crate) async fn secure(
+    tcp: TcpStream,
+    config: Option<&TlsConfig>,
+    dest: &Destination,
+) -> io::Result<Stream> {
+    match config {
+        None => Ok(Stream::Plain(tcp)),
+        #[cfg(feature = "tls")]
+        Some(config) => Ok(Stream::Tls(Box::new(config.handshake(tcp, dest).await?))),
+        #[cfg(not(feature = "tls"))]
+        Some(config) => {
+            let _ = dest;
+            match *config {}
+        }
     }
 }
 

@@ -29,8 +29,8 @@ async fn destination_resolution() {
     let localhost = Destination::from(format!("localhost:{port}"));
     assert_eq!(localhost.socket_addr(), None);
     let mut conn = pool.get_for(&localhost).await.unwrap();
-    assert!(conn.peer().ip().is_loopback());
-    assert_eq!(conn.peer().port(), port);
+    assert!(conn.peer_addr().ip().is_loopback());
+    assert_eq!(conn.peer_addr().port(), port);
     round_trip(&mut conn, b"by name\n").await;
     drop(conn);
 

@@ -79,5 +79,5 @@ async fn arrived(watcher: TcpStream) {
 }
 
 fn local_port(conn: &TcpConn) -> u16 {
-    conn.local_addr().unwrap().port()
+    conn.local_addr().port()
 }

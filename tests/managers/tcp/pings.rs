@@ -5,10 +5,10 @@
 use std::io;
 use std::time::Duration;
 
-use connpool::managers::tcp::{Ping, TcpManager};
+use connpool::managers::tcp::{Ping, TcpConn, TcpManager};
 use connpool::{CloseReason, HealthCheck, Manager, Pool, async_trait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
 use tokio::time::timeout;
 
 use crate::support::BOUND;
@@ -129,10 +129,10 @@ async fn wrong_ping_reply_fails() {
     struct Custom;
     #[async_trait]
     impl Ping for Custom {
-        async fn ping(&self, stream: &mut TcpStream) -> io::Result<()> {
-            stream.write_all(b"hello\n").await?;
+        async fn ping(&self, conn: &mut TcpConn) -> io::Result<()> {
+            conn.write_all(b"hello\n").await?;
             let mut reply = [0; 6];
-            stream.read_exact(&mut reply).await?;
+            conn.read_exact(&mut reply).await?;
             match &reply {
                 b"howdy\n" => Ok(()),
                 _ => Err(io::Error::new(io::ErrorKind::InvalidData, "not howdy")),

@@ -51,6 +51,6 @@ impl Target for Echo {
     }
 
     fn conn_id(conn: &TcpConn) -> Option<SocketAddr> {
-        conn.local_addr().ok()
+        Some(conn.local_addr())
     }
 }

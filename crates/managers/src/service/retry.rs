@@ -136,17 +136,27 @@ fn is_replayable(method: &Method) -> bool {
 
 /// A clone of `body` if its type is one of the replayable ones.
 fn clone_body<B: 'static>(body: &B) -> Option<B> {
-    let any: &dyn Any = body;
-    let clone: Box<dyn Any> = if let Some(b) = any.downcast_ref::<Full<Bytes>>() {
-        Box::new(b.clone())
-    } else if let Some(b) = any.downcast_ref::<Empty<Bytes>>() {
-        Box::new(*b)
-    } else if let Some(b) = any.downcast_ref::<String>() {
-        Box::new(b.clone())
-    } else {
-        return None;
-    };
-    clone.downcast().ok().map(|b| *b)
+    // Into a slot of the caller's type, found by downcasting: no
+    // allocation on the path of every request on a reused connection.
+    let mut slot: Option<B> = None;
+    let (any, out): (&dyn Any, &mut dyn Any) = (body, &mut slot);
+    if let (Some(b), Some(out)) = (
+        any.downcast_ref::<Full<Bytes>>(),
+        out.downcast_mut::<Option<Full<Bytes>>>(),
+    ) {
+        *out = Some(b.clone());
+    } else if let (Some(b), Some(out)) = (
+        any.downcast_ref::<Empty<Bytes>>(),
+        out.downcast_mut::<Option<Empty<Bytes>>>(),
+    ) {
+        *out = Some(*b);
+    } else if let (Some(b), Some(out)) = (
+        any.downcast_ref::<String>(),
+        out.downcast_mut::<Option<String>>(),
+    ) {
+        *out = Some(b.clone());
+    }
+    slot
 }
 
 #[cfg(test)]

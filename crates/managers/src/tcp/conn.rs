@@ -1,10 +1,9 @@
-//! The pooled connection: [`TcpConn`], a stream and what says whether it may
-//! be reused.
+//! The pooled connection: [`TcpConn`], a stream (plain or TLS) and what
+//! says whether it may be reused.
 
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
-use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -12,22 +11,25 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-/// A pooled TCP connection: a [`TcpStream`] (it dereferences to it, and is
-/// itself [`AsyncRead`] + [`AsyncWrite`]) plus what the manager needs to
+use crate::transport::Stream;
+
+/// A pooled TCP connection, over TLS when its manager has a
+/// [`tls`](super::TcpManager::tls) configuration: [`AsyncRead`] +
+/// [`AsyncWrite`] (and so is its guard), plus what the manager needs to
 /// know whether it may be reused.
 ///
-/// Its own reads and writes (and so its guard's) are watched: a borrower
+/// Its reads and writes (and so its guard's) are watched: a borrower
 /// that gives the connection back while a read was waiting for data (a
 /// reply it stopped waiting for: a deadline, a cancelled task) or a write
 /// was waiting to go out (half a message may be out), or after a read or
 /// a write failed, leaves it broken, never lent again, so a late reply
-/// reaches nobody. Reads and writes
-/// through the [`TcpStream`] itself (its `Deref`) are not watched: a
-/// borrower that uses it and gives up mid-exchange should call
-/// [`Pooled::mark_broken`](connpool_core::Pooled::mark_broken).
+/// reaches nobody. The socket beneath ([`stream`](Self::stream)) is
+/// there for its options and addresses; bytes go through the connection
+/// (over TLS they must).
 #[derive(Debug)]
 pub struct TcpConn {
-    pub(super) stream: TcpStream,
+    pub(super) stream: Stream,
+    local: SocketAddr,
     peer: SocketAddr,
     /// A ping started and has not finished: its reply may still arrive.
     pub(super) ping_in_flight: bool,
@@ -100,36 +102,48 @@ pub(crate) enum PeerState {
 }
 
 impl TcpConn {
-    /// Wraps a connected stream.
+    /// Wraps a connected stream (plain TCP).
     pub fn new(stream: TcpStream) -> io::Result<Self> {
-        let peer = stream.peer_addr()?;
+        Self::of(Stream::Plain(stream))
+    }
+
+    pub(super) fn of(stream: Stream) -> io::Result<Self> {
+        let tcp = stream.tcp();
+        let (local, peer) = (tcp.local_addr()?, tcp.peer_addr()?);
         Ok(Self {
             stream,
+            local,
             peer,
             ping_in_flight: false,
             io: IoWatch::default(),
         })
     }
 
-    /// The stream.
+    /// The TCP socket (beneath TLS, if the connection has it): for its
+    /// options and addresses. Bytes go through the connection itself.
     pub fn stream(&self) -> &TcpStream {
-        &self.stream
+        self.stream.tcp()
     }
 
-    /// The stream, mutably.
-    pub fn stream_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
+    /// Whether the connection runs TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
     }
 
-    /// The stream, for good.
-    pub fn into_inner(self) -> TcpStream {
-        self.stream
+    /// The protocol the server chose in ALPN (TLS only).
+    pub fn alpn_protocol(&self) -> Option<&[u8]> {
+        self.stream.alpn_protocol()
     }
 
     /// The address the connection was made to (the one that answered, when
     /// the destination resolved to several).
-    pub fn peer(&self) -> SocketAddr {
+    pub fn peer_addr(&self) -> SocketAddr {
         self.peer
+    }
+
+    /// The connection's own address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 
     /// Whether a ping was abandoned mid-exchange (dropped or failed): the
@@ -141,7 +155,7 @@ impl TcpConn {
     /// A one-byte `MSG_PEEK` on the non-blocking socket: consumes nothing,
     /// never waits.
     pub(super) fn peer_state(&self) -> PeerState {
-        peer_state(&self.stream)
+        peer_state(self.stream.tcp())
     }
 }
 
@@ -164,20 +178,6 @@ pub(crate) fn peer_state(stream: &TcpStream) -> PeerState {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => PeerState::Gone,
         };
-    }
-}
-
-impl Deref for TcpConn {
-    type Target = TcpStream;
-
-    fn deref(&self) -> &TcpStream {
-        &self.stream
-    }
-}
-
-impl DerefMut for TcpConn {
-    fn deref_mut(&mut self) -> &mut TcpStream {
-        &mut self.stream
     }
 }
 

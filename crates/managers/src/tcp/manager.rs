@@ -15,6 +15,7 @@ use super::destination::{Destination, Repr, context};
 use super::keepalive::TcpKeepaliveConfig;
 use super::ping::{LinePing, NoPing, Ping};
 use super::socket::{self, SocketOptions};
+use crate::transport::{TlsConfig, secure};
 use connpool_core::Manager;
 
 /// A [`Manager`] of TCP connections, keyed by [`Destination`], with an
@@ -26,6 +27,7 @@ use connpool_core::Manager;
 /// | [`tcp_keepalive`](TcpManager::tcp_keepalive), [`tcp_keepalive_interval`](TcpManager::tcp_keepalive_interval), [`tcp_keepalive_retries`](TcpManager::tcp_keepalive_retries) | 60 s / 10 s / 3, and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
 /// | [`with_ping`](TcpManager::with_ping), [`line_ping`](TcpManager::line_ping) | none: a ping is the local peek of `is_broken` | the protocol is unknown; give a request/reply pair or your [`Ping`] |
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
+/// | [`tls`](TcpManager::tls), [`alpn`](TcpManager::alpn) (`tls` feature) | plain TCP | TLS over every connection, the certificate chain and host name verified |
 ///
 /// `connect` resolves the destination, tries each address in turn, and sets
 /// the socket options. While an address has not answered, a fresh attempt
@@ -39,7 +41,9 @@ use connpool_core::Manager;
 /// dial: there is no per-address timeout, so an address that swallows SYNs
 /// uses it all up. `is_broken` is a non-blocking one-byte peek (no I/O
 /// wait, nothing consumed) plus the abandoned-ping and abandoned-exchange
-/// flags of [`TcpConn`]. `ping` fails at once if `is_broken` would say so,
+/// flags of [`TcpConn`] (over TLS, bytes waiting are not a verdict: the
+/// server's session tickets arrive unasked; a peer that closed or reset,
+/// or a socket with an error pending, still is). `ping` fails at once if `is_broken` would say so,
 /// then runs the [`Ping`]. `close` drops the stream (the kernel sends FIN,
 /// or RST if unread data was pending).
 ///
@@ -47,10 +51,9 @@ use connpool_core::Manager;
 /// while its read waits for the reply, or its write waits to go out, gives
 /// back a broken connection: [`TcpConn`] watches its own reads and writes,
 /// so the late reply reaches nobody. A borrower that gives up between the
-/// write and the read, or reads through the [`TcpStream`] itself, should
-/// call [`Pooled::mark_broken`](connpool_core::Pooled::mark_broken): a reply
-/// that arrives after the connection came back is otherwise only caught if
-/// it arrives before the next checkout.
+/// write and the read should call [`Pooled::mark_broken`](connpool_core::Pooled::mark_broken): a reply
+/// that arrives after the connection came back is otherwise only caught
+/// (over plain TCP) if it arrives before the next checkout.
 ///
 /// The guard a checkout returns, [`Pooled<TcpManager>`](connpool_core::Pooled), is
 /// itself [`AsyncRead`](tokio::io::AsyncRead) +
@@ -81,6 +84,8 @@ pub struct TcpManager {
     keepalive: Option<TcpKeepaliveConfig>,
     unread_data_is_broken: bool,
     ping: Arc<dyn Ping>,
+    /// TLS over every connection, if set.
+    tls: Option<TlsConfig>,
 }
 
 impl fmt::Debug for TcpManager {
@@ -89,6 +94,7 @@ impl fmt::Debug for TcpManager {
             .field("nodelay", &self.nodelay)
             .field("keepalive", &self.keepalive)
             .field("unread_data_is_broken", &self.unread_data_is_broken)
+            .field("tls", &self.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -102,6 +108,7 @@ impl TcpManager {
             keepalive: Some(TcpKeepaliveConfig::default()),
             unread_data_is_broken: true,
             ping: Arc::new(NoPing),
+            tls: None,
         }
     }
 }
@@ -208,6 +215,53 @@ impl TcpManager {
         self
     }
 
+    /// TLS over every connection (`tls` feature): the handshake follows
+    /// the TCP dial, with SNI from the destination's host, and the
+    /// server's certificate must chain to [`TlsConfig`]'s roots and name
+    /// that host (or the configuration's
+    /// [`server_name`](crate::tls::TlsConfig::server_name)). ALPN: the
+    /// configuration's own list, or [`alpn`](Self::alpn)'s.
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Offers `protocols` in ALPN (for example `[b"redis"]`) on the TLS
+    /// configuration set by [`tls`](Self::tls) (call it after; without
+    /// TLS there is nothing to offer).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn alpn(mut self, protocols: &[&[u8]]) -> Self {
+        self.tls = self.tls.map(|tls| tls.with_alpn(protocols));
+        self
+    }
+
+    /// The TCP half of a dial: resolves `dest`, connects to an address,
+    /// sets the socket options; the stream and the address that answered.
+    pub(crate) async fn dial(&self, dest: &Destination) -> io::Result<(TcpStream, SocketAddr)> {
+        let addrs = dest.resolve().await?;
+        // A name is followed by the address it resolved to; an address is
+        // said once.
+        let target = |addr: SocketAddr| match dest.0 {
+            Repr::Addr(_) => addr.to_string(),
+            Repr::Name(_) => format!("{dest} ({addr})"),
+        };
+        let mut last = None;
+        for addr in addrs {
+            match socket::connect(addr).await {
+                Ok(stream) => {
+                    self.configure(&stream)
+                        .map_err(|e| context(e, format!("configuring {}", target(addr))))?;
+                    return Ok((stream, addr));
+                }
+                Err(e) => last = Some(context(e, format!("connecting to {}", target(addr)))),
+            }
+        }
+        Err(last.expect("resolve returns at least one address"))
+    }
+
     fn configure(&self, stream: &TcpStream) -> io::Result<()> {
         SocketOptions {
             nodelay: self.nodelay,
@@ -232,7 +286,9 @@ impl TcpManager {
         }
         match conn.peer_state() {
             PeerState::Quiet => false,
-            PeerState::Unread => self.unread_data_is_broken,
+            // Over TLS, bytes may be the server's session tickets, which
+            // arrive unasked after the handshake.
+            PeerState::Unread => self.unread_data_is_broken && !conn.is_tls(),
             PeerState::Gone => true,
         }
     }
@@ -250,25 +306,8 @@ impl Manager for TcpManager {
     }
 
     async fn connect(&self, dest: &Destination) -> io::Result<TcpConn> {
-        let addrs = dest.resolve().await?;
-        // A name is followed by the address it resolved to; an address is
-        // said once.
-        let target = |addr: SocketAddr| match dest.0 {
-            Repr::Addr(_) => addr.to_string(),
-            Repr::Name(_) => format!("{dest} ({addr})"),
-        };
-        let mut last = None;
-        for addr in addrs {
-            match socket::connect(addr).await {
-                Ok(stream) => {
-                    self.configure(&stream)
-                        .map_err(|e| context(e, format!("configuring {}", target(addr))))?;
-                    return TcpConn::new(stream);
-                }
-                Err(e) => last = Some(context(e, format!("connecting to {}", target(addr)))),
-            }
-        }
-        Err(last.expect("resolve returns at least one address"))
+        let (tcp, _) = self.dial(dest).await?;
+        TcpConn::of(secure(tcp, self.tls.as_ref(), dest).await?)
     }
 
     async fn ping(&self, conn: &mut TcpConn) -> io::Result<()> {
@@ -279,7 +318,7 @@ impl Manager for TcpManager {
             ));
         }
         conn.ping_in_flight = true;
-        self.ping.ping(&mut conn.stream).await?;
+        self.ping.ping(conn).await?;
         // Only reached when the exchange completed: a dropped or failed ping
         // leaves the flag set, and `is_broken` true.
         conn.ping_in_flight = false;

@@ -1,4 +1,5 @@
-//! A [`Manager`](connpool_core::Manager) for TCP streams: [`TcpManager`].
+//! A [`Manager`](connpool_core::Manager) for TCP streams, plain or over
+//! TLS: [`TcpManager`].
 //!
 //! - **Keyed by destination** ([`Destination`]): a `SocketAddr`, or a
 //!   `"host:port"` string resolved asynchronously on every dial (so DNS
@@ -24,6 +25,10 @@
 //!   reply such as `ping\n` → `pong\n`, or your own implementation. Without
 //!   one a ping is the same local peek: it finds peers that closed,
 //!   not peers that went silent.
+//! - **TLS** (`tls` feature) over every connection with
+//!   [`tls`](TcpManager::tls): the certificate chain and the host name
+//!   verified, ALPN as you choose ([`alpn`](TcpManager::alpn)); reads,
+//!   writes and the ping go through it.
 //! - **Abandoned pings**: the pool drops a ping future at its timeout or when
 //!   its getter gives up. A [`TcpConn`] remembers a ping that started and did
 //!   not finish (request maybe written, reply maybe half read) and reports
@@ -69,8 +74,6 @@ mod socket;
 mod tests;
 
 pub use conn::TcpConn;
-#[cfg(feature = "tls")]
-pub(crate) use conn::{IoWatch, PeerState, peer_state};
 pub use destination::Destination;
 pub use keepalive::{
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME,

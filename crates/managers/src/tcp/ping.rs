@@ -5,31 +5,31 @@ use std::io;
 
 use async_trait::async_trait;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use super::TcpConn;
 
 /// The application-level ping of the protocol spoken over the stream: one
 /// round trip that proves the peer still answers.
 ///
 /// Used by the pool's health check (before lending an idle connection) and
-/// background keepalive. The stream is idle when it is called (nothing
-/// unread). It may be dropped at any await (timeout, getter gone): the
-/// [`TcpConn`](super::TcpConn) then reports itself broken and is closed, so an
+/// background keepalive, on the connection (over TLS when it has it). It
+/// is idle when the ping is called (nothing unread). It may be dropped at any await (timeout, getter gone): the
+/// [`TcpConn`] then reports itself broken and is closed, so an
 /// implementation needs no cleanup.
 ///
 /// ```
 /// use connpool::async_trait;
-/// use connpool::managers::tcp::Ping;
+/// use connpool::managers::tcp::{Ping, TcpConn};
 /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
-/// use tokio::net::TcpStream;
 ///
 /// /// A binary protocol: opcode 0x01 is a ping, answered by a 0x02 byte.
 /// struct OpcodePing;
 ///
 /// #[async_trait]
 /// impl Ping for OpcodePing {
-///     async fn ping(&self, stream: &mut TcpStream) -> std::io::Result<()> {
-///         stream.write_all(&[0x01]).await?;
-///         match stream.read_u8().await? {
+///     async fn ping(&self, conn: &mut TcpConn) -> std::io::Result<()> {
+///         conn.write_all(&[0x01]).await?;
+///         match conn.read_u8().await? {
 ///             0x02 => Ok(()),
 ///             other => Err(std::io::Error::new(
 ///                 std::io::ErrorKind::InvalidData,
@@ -43,7 +43,7 @@ use tokio::net::TcpStream;
 pub trait Ping: Send + Sync + 'static {
     /// Does one round trip on `stream`; an error (or never finishing) means
     /// the connection is not healthy.
-    async fn ping(&self, stream: &mut TcpStream) -> io::Result<()>;
+    async fn ping(&self, conn: &mut TcpConn) -> io::Result<()>;
 }
 
 /// No application-level ping: the manager's ping is only the local,
@@ -55,7 +55,7 @@ pub(crate) struct NoPing;
 
 #[async_trait]
 impl Ping for NoPing {
-    async fn ping(&self, _stream: &mut TcpStream) -> io::Result<()> {
+    async fn ping(&self, _conn: &mut TcpConn) -> io::Result<()> {
         Ok(())
     }
 }
@@ -81,10 +81,10 @@ impl LinePing {
 
 #[async_trait]
 impl Ping for LinePing {
-    async fn ping(&self, stream: &mut TcpStream) -> io::Result<()> {
-        stream.write_all(&self.request).await?;
+    async fn ping(&self, conn: &mut TcpConn) -> io::Result<()> {
+        conn.write_all(&self.request).await?;
         let mut reply = vec![0; self.expect.len()];
-        stream.read_exact(&mut reply).await?;
+        conn.read_exact(&mut reply).await?;
         if reply == self.expect {
             Ok(())
         } else {

@@ -87,10 +87,10 @@ async fn the_guard_reads_and_writes_its_connection() {
     assert_eq!(copied, b"copied");
 
     // The same connection, back from the pool, has nothing left over.
-    let port = conn.local_addr().unwrap().port();
+    let port = conn.stream().local_addr().unwrap().port();
     drop(conn);
     let mut conn = pool.get_for(&dest).await.unwrap();
-    assert_eq!(conn.local_addr().unwrap().port(), port, "reused");
+    assert_eq!(conn.stream().local_addr().unwrap().port(), port, "reused");
     AsyncWriteExt::write_all(&mut conn, b"again").await.unwrap();
     read_back(&mut conn, b"again").await;
 

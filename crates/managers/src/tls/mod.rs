@@ -1,6 +1,6 @@
 //! TLS for every manager that dials TCP (HTTP/1.1, HTTP/2, gRPC,
-//! WebSocket, Redis, and [`TlsManager`] for any protocol of your own), and
-//! a connector for PostgreSQL ([`TlsConfig::postgres`]), with rustls (and
+//! WebSocket, Redis, and [`TcpManager::tls`](crate::tcp::TcpManager::tls)
+//! for any protocol of your own), and a connector for PostgreSQL ([`TlsConfig::postgres`]), with rustls (and
 //! its `ring` provider): [`TlsConfig`], what to trust and what to present.
 //! Every manager dials through one path: TCP with the
 //! [`TcpManager`](crate::tcp::TcpManager)'s socket setup, then this
@@ -21,7 +21,7 @@
 //!
 //! ALPN is set by the manager that dials: `h2` for HTTP/2 and gRPC,
 //! `http/1.1` for HTTP/1.1 and WebSocket, both for `AutoManager`, what you
-//! choose for [`TlsManager`].
+//! choose for [`TcpManager`](crate::tcp::TcpManager::alpn).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -46,8 +46,6 @@
 //! # }
 //! ```
 
-mod manager;
-
 use std::fmt;
 use std::io;
 use std::sync::Arc;
@@ -57,8 +55,6 @@ use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
-
-pub use manager::{TlsConn, TlsManager};
 
 use super::tcp::Destination;
 
