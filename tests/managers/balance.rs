@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 use tower::{Service, ServiceExt};
 
 use crate::service::StreamServer;
-use crate::support::until;
+use crate::support::{BOUND, until};
 
 /// Answers what the test last set, and counts the questions.
 #[derive(Clone, Default)]
@@ -122,6 +122,24 @@ async fn drive(svc: &Balanced<Http2Manager>, tasks: usize, calls: usize) -> usiz
     failed.load(Ordering::SeqCst)
 }
 
+/// Waits until `gone`'s key has no connection left, calling through
+/// `svc` meanwhile: the balancer takes in a new answer (and lets go of an
+/// address) only when it is polled, by a call.
+async fn drained(svc: &Balanced<Http2Manager>, pool: &Pool<Http2Manager>, gone: &StreamServer) {
+    let key = gone.addr.into();
+    let start = std::time::Instant::now();
+    while pool.key_state(&key).is_some_and(|k| k.open > 0) {
+        assert!(
+            start.elapsed() < BOUND,
+            "{}'s connections not closed: {:?}",
+            gone.addr,
+            pool.key_state(&key)
+        );
+        assert_eq!(drive(svc, 1, 1).await, 0);
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 fn served(servers: &[StreamServer]) -> Vec<usize> {
     servers.iter().map(StreamServer::served).collect()
 }
@@ -164,13 +182,9 @@ async fn a_removed_address_drains_and_an_added_one_takes_calls() {
     };
     resolver.set(&[a, c]);
     resolver.next_resolution().await;
-    let b_after = b.served();
-    let b_key = b.addr.into();
-    until("b's connections closed", || {
-        pool.key_state(&b_key).is_none_or(|k| k.open == 0)
-    })
-    .await;
+    drained(&svc, &pool, b).await;
     assert_eq!(load.await.unwrap(), 0, "no call failed while b drained");
+    let b_after = b.served();
     assert_eq!(drive(&svc, 16, 1_000).await, 0);
     assert_eq!(
         b.served(),
@@ -178,6 +192,65 @@ async fn a_removed_address_drains_and_an_added_one_takes_calls() {
         "b takes no call once it left the answers"
     );
     assert!(c.served() > 0, "c takes calls: {:?}", served(&servers));
+}
+
+/// A call the balancer sent to an address before it left the answers
+/// may get a connection after the drain the resolution started (here: it
+/// waited in the pool's queue for a slot, and the slot freed by the
+/// drained connection went to a new dial for it). That connection is
+/// closed too, once the balancer has dropped the address and the call is
+/// answered: it is not left idle until the idle timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_made_for_a_call_sent_before_its_address_left_is_closed() {
+    let a = StreamServer::start("127.0.0.2", None).await;
+    // One stream per connection and one connection: a second call waits.
+    let b = StreamServer::start("127.0.0.3", Some(1)).await;
+    let resolver = Scripted::default();
+    resolver.set(&[&b]);
+    let pool = Pool::builder(Http2Manager::new())
+        .max_open_per_key(1)
+        .checkout_timeout(BOUND)
+        .build()
+        .await
+        .unwrap();
+    let svc = Balanced::with_resolver(
+        pool.clone(),
+        "backend.test:443",
+        resolver.clone(),
+        MIN_RESOLVE_INTERVAL,
+    );
+    let get = |path: &'static str| {
+        let mut svc = svc.clone();
+        async move {
+            let request = Request::get(path).body(Full::default()).unwrap();
+            svc.ready().await.unwrap().call(request).await.unwrap()
+        }
+    };
+    // The first call holds b's connection (its body is held by the
+    // server); the second waits in the pool's queue for it.
+    let held = get("/stream").await;
+    let waiting = tokio::spawn(get("/"));
+    let b_key = b.addr.into();
+    until("the second call waits for b", || {
+        pool.key_state(&b_key).is_some_and(|k| k.waiting == 1)
+    })
+    .await;
+
+    // b leaves the answers: its connection is drained (closed when its
+    // call ends), and the freed slot dials a new one for the waiting call.
+    resolver.set(&[&a]);
+    resolver.next_resolution().await;
+    b.finish().await;
+    held.into_body().collect().await.unwrap();
+    waiting.await.unwrap().into_body().collect().await.unwrap();
+    assert_eq!(
+        b.accepted(),
+        2,
+        "the waiting call was served on a new connection"
+    );
+
+    drained(&svc, &pool, &b).await;
+    assert!(a.served() > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

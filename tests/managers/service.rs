@@ -91,7 +91,7 @@ impl StreamServer {
     }
 
     /// Ends every open `/stream` response with `last`.
-    async fn finish(&self) {
+    pub(crate) async fn finish(&self) {
         let senders: Vec<_> = self.open_streams.lock().drain(..).collect();
         for tx in senders {
             let _ = tx.send(Ok(Frame::data(Bytes::from_static(b"last")))).await;
@@ -105,7 +105,7 @@ impl StreamServer {
         }
     }
 
-    fn accepted(&self) -> usize {
+    pub(crate) fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
 }

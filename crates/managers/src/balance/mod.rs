@@ -18,7 +18,10 @@
 //! - **An address that disappears** from the answers drains: it takes no
 //!   new call, its idle connections are closed at once
 //!   ([`Pool::close_key`](connpool_core::Pool::close_key)) and its lent ones when
-//!   their calls end, and `min_idle` does not refill it.
+//!   their calls end, and `min_idle` does not refill it. A call sent to it
+//!   just before it left may still get a connection (a new dial, or a
+//!   slot it waited for in the queue): that one is closed too, once the
+//!   balancer has let go of the address and the call has its response.
 //! - **A resolution that fails** (or returns no address, or panics) keeps
 //!   the last good answer, so a resolver outage does not empty the set.
 //! - **A backend that dies** costs the calls in flight on it, and those
@@ -101,7 +104,8 @@ type Called<M> = BoxFuture<Result<Response<PooledBody<M>>, BoxError>>;
 /// name, each a key of one pool. See the [module docs](self).
 ///
 /// Calls go through a [`Buffer`]: one task runs the balancer and
-/// another resolves the name; both end when the last clone is dropped.
+/// another resolves the name; both end when the last clone is dropped,
+/// and every address is then drained as one that left the answers.
 pub struct Balanced<M: HttpManager> {
     inner: Buffer<Request<BodyOf<M>>, Called<M>>,
 }

@@ -4,9 +4,11 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use connpool_core::Pool;
 use http::Request;
 use tokio::time::Sleep;
 
@@ -26,10 +28,46 @@ const BACKOFF_RECHECK: Duration = Duration::from_millis(50);
 /// probe, not a user's call) and is ready only if that works. So a dead
 /// backend costs the calls that were on it or sent to it before its first
 /// failed dial, and no call after.
+///
+/// Invariant: once the balancer has dropped it (its address left the
+/// answers, or the balancer ended) and its last call has its response,
+/// its key's connections are closed (`Retire`): a call the balancer sent
+/// it just before the address left may have dialed after the drain that
+/// the resolution started, and that connection must not stay idle.
 pub(crate) struct Replica<M: HttpManager> {
     service: HttpService<M>,
     key: Origin,
     probe: Probe,
+    retire: Arc<Retire<M>>,
+}
+
+/// Drains a key when dropped: no `min_idle` refill, idle connections
+/// closed now, lent ones when they come back.
+struct Retire<M: HttpManager> {
+    pool: Pool<M>,
+    key: Origin,
+}
+
+impl<M: HttpManager> Drop for Retire<M> {
+    fn drop(&mut self) {
+        let _ = self.pool.set_min_idle_for(&self.key, 0);
+        self.pool.close_key(&self.key);
+    }
+}
+
+/// A call's future, holding its replica's [`Retire`] until it is done.
+pub(crate) struct Call<M: HttpManager> {
+    inner: <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future,
+    _retire: Arc<Retire<M>>,
+}
+
+impl<M: HttpManager> Future for Call<M> {
+    type Output =
+        <<HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future as Future>::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.inner.as_mut().poll(cx)
+    }
 }
 
 /// Where a replica's readiness check stands.
@@ -44,10 +82,16 @@ enum Probe {
 
 impl<M: HttpManager> Replica<M> {
     pub(super) fn new(service: HttpService<M>, addr: SocketAddr) -> Self {
+        let key = Origin::from(addr);
+        let retire = Arc::new(Retire {
+            pool: service.pool().clone(),
+            key: key.clone(),
+        });
         Self {
             service,
-            key: Origin::from(addr),
+            key,
             probe: Probe::Idle,
+            retire,
         }
     }
 
@@ -79,7 +123,7 @@ impl<M: HttpManager> fmt::Debug for Replica<M> {
 impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
     type Response = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Response;
     type Error = ServiceError;
-    type Future = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future;
+    type Future = Call<M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         loop {
@@ -104,7 +148,10 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
     }
 
     fn call(&mut self, request: Request<BodyOf<M>>) -> Self::Future {
-        self.service.call(request)
+        Call {
+            inner: self.service.call(request),
+            _retire: Arc::clone(&self.retire),
+        }
     }
 }
 
