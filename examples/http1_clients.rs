@@ -34,6 +34,9 @@
 //! ```text
 //! cargo run --release --features http1 --example http1_clients
 //! cargo run --release --features http1 --example http1_clients -- --quick
+//! # one client alone, e.g. under valgrind's instruction count:
+//! cargo build --release --features http1 --example http1_clients
+//! valgrind --tool=callgrind target/release/examples/http1_clients --only connpool --rounds 1 --requests 20000 --tasks 8
 //! ```
 
 #[path = "support/nginx_server.rs"]
@@ -81,6 +84,10 @@ struct Args {
     /// A CI-sized run.
     #[arg(long)]
     quick: bool,
+    /// Only this client's throughput (`connpool`, `hyper-util` or
+    /// `reqwest`), no race: for a profiler or an instruction count.
+    #[arg(long)]
+    only: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -336,6 +343,24 @@ async fn main() -> Result<(), BoxError> {
         "{:<18} {:>10} {:>10} {:>10} {:>12} {:>9} {:>12}",
         "client", "req/s", "p50", "p99", "connections", "failures", "CPU per req"
     );
+    if let Some(only) = &args.only {
+        let kind = KINDS
+            .into_iter()
+            .find(|k| k.name().starts_with(only.as_str()))
+            .ok_or_else(|| format!("--only {only}: not connpool, hyper-util or reqwest"))?;
+        throughput(kind, &nginx, tasks, requests / 20).await?;
+        for _ in 0..rounds {
+            let t = throughput(kind, &nginx, tasks, requests).await?;
+            println!(
+                "{:<18} {:>10.0} {:>10} {:>10}",
+                kind.name(),
+                t.rate,
+                ms(t.p50),
+                ms(t.p99)
+            );
+        }
+        return Ok(());
+    }
     // A short warm-up of each client, then the measured runs.
     for kind in KINDS {
         throughput(kind, &nginx, tasks, requests / 20).await?;
