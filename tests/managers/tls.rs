@@ -146,6 +146,42 @@ async fn a_line_ping_goes_over_tls() {
     assert_eq!(server.handshakes(), 1);
 }
 
+/// A reply its borrower never read (it wrote, then gave the connection
+/// back before reading) does not reach the next borrower over TLS either:
+/// bytes waiting on a TLS socket may be the server's session tickets, so
+/// TLS reads them, and a connection whose bytes carry data is broken.
+#[tokio::test]
+async fn an_unread_reply_over_tls_does_not_reach_the_next_borrower() {
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
+    let pool = Pool::builder(tcp_tls(ca.client())).build().await.unwrap();
+    let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+    assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+    conn.write_all(b"stale\n").await.unwrap();
+    // Its echo is on the socket, unread, when the connection goes back.
+    conn.stream().readable().await.unwrap();
+    drop(conn);
+
+    let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+    assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n", "its own echo");
+    let k = pool.state().counters;
+    assert_eq!(
+        (k.dials, k.closed(connpool::CloseReason::Broken)),
+        (2, 1),
+        "{k:?}"
+    );
+
+    // Bytes that are only TLS's own (a new session's tickets, which TLS
+    // 1.3 servers send after the handshake, unread) do not.
+    let pool = Pool::builder(tcp_tls(ca.client())).build().await.unwrap();
+    let conn = pool.get_for(&server.localhost()).await.unwrap();
+    conn.stream().readable().await.unwrap();
+    drop(conn);
+    let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+    assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+    assert_eq!(pool.state().counters.dials, 1, "the same connection");
+}
+
 /// An outage of a TLS echo server behind a `FaultProxy` (`fault` while
 /// down), each call an `echo_own` under `deadline` (`TcpConn` watches its
 /// reads: a late echo reaches nobody); after a restart, the calls go over

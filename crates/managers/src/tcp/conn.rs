@@ -152,6 +152,21 @@ impl TcpConn {
         self.ping_in_flight
     }
 
+    /// Over TLS, with bytes waiting on the socket: whether TLS makes
+    /// anything of them for the application (a reply nobody asked for:
+    /// one byte of it is read, and the connection is out of step anyway),
+    /// or they were the server's close or an error; `false` when they were
+    /// TLS's own records (session tickets), which this reads. Never waits,
+    /// and leaves the reads' watch as it was.
+    pub(super) fn tls_has_more(&mut self) -> bool {
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        !Pin::new(&mut self.stream)
+            .poll_read(&mut cx, &mut buf)
+            .is_pending()
+    }
+
     /// A one-byte `MSG_PEEK` on the non-blocking socket: consumes nothing,
     /// never waits.
     pub(super) fn peer_state(&self) -> PeerState {

@@ -41,9 +41,10 @@ use connpool_core::Manager;
 /// dial: there is no per-address timeout, so an address that swallows SYNs
 /// uses it all up. `is_broken` is a non-blocking one-byte peek (no I/O
 /// wait, nothing consumed) plus the abandoned-ping and abandoned-exchange
-/// flags of [`TcpConn`] (over TLS, bytes waiting are not a verdict: the
-/// server's session tickets arrive unasked; a peer that closed or reset,
-/// or a socket with an error pending, still is). `ping` fails at once if `is_broken` would say so,
+/// flags of [`TcpConn`] (over TLS, bytes waiting may be the server's
+/// session tickets, which arrive unasked: TLS reads them then, without
+/// waiting, and only data for the application or a close is a verdict).
+/// `ping` fails at once if `is_broken` would say so,
 /// then runs the [`Ping`]. `close` drops the stream (the kernel sends FIN,
 /// or RST if unread data was pending).
 ///
@@ -53,7 +54,7 @@ use connpool_core::Manager;
 /// so the late reply reaches nobody. A borrower that gives up between the
 /// write and the read should call [`Pooled::mark_broken`](connpool_core::Pooled::mark_broken): a reply
 /// that arrives after the connection came back is otherwise only caught
-/// (over plain TCP) if it arrives before the next checkout.
+/// if it arrives before the next checkout.
 ///
 /// The guard a checkout returns, [`Pooled<TcpManager>`](connpool_core::Pooled), is
 /// itself [`AsyncRead`](tokio::io::AsyncRead) +
@@ -271,7 +272,7 @@ impl TcpManager {
         .apply(stream)
     }
 
-    fn check(&self, conn: &TcpConn) -> bool {
+    fn check(&self, conn: &mut TcpConn) -> bool {
         // A failed read or write leaves the stream untrusted; a write left
         // waiting may have sent half a message; a read left waiting was a
         // reply given up on (unless unsolicited data is this
@@ -287,8 +288,10 @@ impl TcpManager {
         match conn.peer_state() {
             PeerState::Quiet => false,
             // Over TLS, bytes may be the server's session tickets, which
-            // arrive unasked after the handshake.
-            PeerState::Unread => self.unread_data_is_broken && !conn.is_tls(),
+            // arrive unasked after the handshake: TLS reads them, and only
+            // what they carry for the application (or a close) counts.
+            PeerState::Unread if conn.is_tls() => self.unread_data_is_broken && conn.tls_has_more(),
+            PeerState::Unread => self.unread_data_is_broken,
             PeerState::Gone => true,
         }
     }
