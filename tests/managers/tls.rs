@@ -118,6 +118,27 @@ async fn tcp_over_tls_handshakes_once_and_reuses_the_connection() {
     assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
 }
 
+/// The ALPN protocols `alpn` names are offered whether it is called
+/// before or after `tls`, and the server's choice is on the connection.
+#[tokio::test]
+async fn alpn_is_offered_set_before_or_after_tls() {
+    let ca = Ca::new("test CA");
+    let server = TlsServer::start(ca.server(Leaf::Good, &[b"echo/1"], false), Serve::Echo).await;
+    let config = || TlsConfig::from_client_config(ca.client());
+    for manager in [
+        TcpManager::new().alpn(&[b"echo/1"]).tls(config()),
+        TcpManager::new().tls(config()).alpn(&[b"echo/1"]),
+    ] {
+        let pool = Pool::builder(manager).build().await.unwrap();
+        let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+        assert_eq!(conn.alpn_protocol(), Some(&b"echo/1"[..]));
+        assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+    }
+    let pool = Pool::builder(tcp_tls(ca.client())).build().await.unwrap();
+    let conn = pool.get_for(&server.localhost()).await.unwrap();
+    assert_eq!(conn.alpn_protocol(), None, "none offered, none chosen");
+}
+
 /// The manager's ping goes over TLS, as the borrowers' bytes do: every
 /// checkout pings the idle connection (an echo of `PING`), and the
 /// session still echoes after each (a ping written in plaintext would

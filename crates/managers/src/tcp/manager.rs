@@ -85,8 +85,10 @@ pub struct TcpManager {
     keepalive: Option<TcpKeepaliveConfig>,
     unread_data_is_broken: bool,
     ping: Arc<dyn Ping>,
-    /// TLS over every connection, if set.
+    /// TLS over every connection, if set (with `alpn` offered, if any).
     tls: Option<TlsConfig>,
+    /// The ALPN protocols to offer over TLS (none: the configuration's).
+    alpn: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for TcpManager {
@@ -96,6 +98,7 @@ impl fmt::Debug for TcpManager {
             .field("keepalive", &self.keepalive)
             .field("unread_data_is_broken", &self.unread_data_is_broken)
             .field("tls", &self.tls.is_some())
+            .field("alpn", &self.alpn.len())
             .finish_non_exhaustive()
     }
 }
@@ -110,6 +113,7 @@ impl TcpManager {
             unread_data_is_broken: true,
             ping: Arc::new(NoPing),
             tls: None,
+            alpn: Vec::new(),
         }
     }
 }
@@ -225,16 +229,22 @@ impl TcpManager {
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: TlsConfig) -> Self {
-        self.tls = Some(tls);
+        let alpn: Vec<&[u8]> = self.alpn.iter().map(Vec::as_slice).collect();
+        self.tls = Some(if alpn.is_empty() {
+            tls
+        } else {
+            tls.with_alpn(&alpn)
+        });
         self
     }
 
-    /// Offers `protocols` in ALPN (for example `[b"redis"]`) on the TLS
-    /// configuration set by [`tls`](Self::tls) (call it after; without
-    /// TLS there is nothing to offer).
+    /// Offers `protocols` in ALPN (for example `[b"redis"]`) over
+    /// [`tls`](Self::tls), set before or after this (without TLS there is
+    /// nothing to offer).
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn alpn(mut self, protocols: &[&[u8]]) -> Self {
+        self.alpn = protocols.iter().map(|p| p.to_vec()).collect();
         self.tls = self.tls.map(|tls| tls.with_alpn(protocols));
         self
     }
