@@ -253,6 +253,27 @@ async fn a_connection_made_for_a_call_sent_before_its_address_left_is_closed() {
     assert!(a.served() > 0);
 }
 
+/// A balancer dropped (every clone) drains every address it had: their
+/// idle connections are closed, and nothing refills them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_balancer_drains_its_addresses() {
+    let servers = servers(2).await;
+    let resolver = Scripted::default();
+    resolver.set(&servers.iter().collect::<Vec<_>>());
+    let (svc, pool) = balanced_with(&resolver, 1).await;
+    assert_eq!(drive(&svc, 8, 200).await, 0);
+    let keys: Vec<_> = servers.iter().map(|s| s.addr.into()).collect();
+    for key in &keys {
+        assert!(pool.key_state(key).is_some_and(|k| k.open > 0), "{key:?}");
+    }
+    drop(svc);
+    until("every address drained", || {
+        keys.iter()
+            .all(|k| pool.key_state(k).is_none_or(|k| k.open == 0))
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_costs_only_the_calls_sent_to_it() {
     let servers = servers(3).await;
