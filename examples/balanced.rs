@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use connpool::Pool;
 use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve, Resolved};
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::http::HttpManager;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
 use tokio_stream::Stream;
@@ -91,7 +91,7 @@ impl Resolve for Scripted {
 
 /// `calls` health checks from 32 tasks.
 async fn drive(
-    client: &HealthClient<Balanced<Http2Manager<tonic::body::Body>>>,
+    client: &HealthClient<Balanced<HttpManager<tonic::body::Body>>>,
     calls: usize,
 ) -> Result<(), BoxError> {
     let next = Arc::new(AtomicUsize::new(0));
@@ -134,7 +134,7 @@ async fn main() -> Result<(), BoxError> {
     let resolver = Scripted::default();
     *resolver.answer.lock() = backends[..3].iter().map(|(a, _)| *a).collect();
 
-    let manager = Http2Manager::new().with_body::<tonic::body::Body>();
+    let manager = HttpManager::http2().with_body::<tonic::body::Body>();
     let pool = Pool::builder(manager).max_open_per_key(4).build().await?;
     let every = MIN_RESOLVE_INTERVAL;
     let service = Balanced::with_resolver(

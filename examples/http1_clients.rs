@@ -1,7 +1,7 @@
 //! HTTP/1.1 keep-alive clients side by side, against one throwaway nginx
 //! (`return 200`, `apt-get install nginx`) in the same run:
 //!
-//! - **connpool**: `HttpService` over a pool of `Http1Manager` connections;
+//! - **connpool**: `HttpService` over a pool of `HttpManager` connections;
 //! - **hyper-util**: its legacy `Client` with an `HttpConnector`
 //!   (`TCP_NODELAY` on, as connpool and reqwest set it);
 //! - **reqwest**: a `Client` without default features (rustls, no HTTP/2).
@@ -32,10 +32,10 @@
 //! failure instead of stalling the run.
 //!
 //! ```text
-//! cargo run --release --features http1 --example http1_clients
-//! cargo run --release --features http1 --example http1_clients -- --quick
+//! cargo run --release --features http --example http1_clients
+//! cargo run --release --features http --example http1_clients -- --quick
 //! # one client alone, e.g. under valgrind's instruction count:
-//! cargo build --release --features http1 --example http1_clients
+//! cargo build --release --features http --example http1_clients
 //! valgrind --tool=callgrind target/release/examples/http1_clients --only connpool --rounds 1 --requests 20000 --tasks 8
 //! ```
 
@@ -51,7 +51,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use clap::Parser;
 use connpool::Pool;
-use connpool::managers::http1::Http1Manager;
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::HttpService;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
@@ -112,7 +112,7 @@ impl Kind {
 /// One client of a kind; cheap to clone (a clone shares its pool).
 #[derive(Clone)]
 enum Client {
-    Connpool(HttpService<Http1Manager>),
+    Connpool(HttpService<HttpManager>),
     HyperUtil(Box<HyperClient<HttpConnector, Full<Bytes>>>),
     Reqwest(reqwest::Client),
 }
@@ -126,7 +126,7 @@ impl Client {
     async fn new(kind: Kind) -> Result<Client, BoxError> {
         Ok(match kind {
             Kind::Connpool => {
-                let pool = Pool::builder(Http1Manager::new()).build().await?;
+                let pool = Pool::builder(HttpManager::http1()).build().await?;
                 Client::Connpool(HttpService::by_authority(pool))
             }
             Kind::HyperUtil => {

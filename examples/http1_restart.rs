@@ -1,7 +1,7 @@
 //! An nginx killed (`SIGKILL`) under load and started again on its port a
 //! second later (or, with `--fault freeze`, frozen with `SIGSTOP` and
 //! thawed a second later), as each HTTP/1.1 client lives it, all at the
-//! same instant: connpool (`HttpService` over `Http1Manager`, its
+//! same instant: connpool (`HttpService` over `HttpManager`, its
 //! defaults), hyper-util's legacy `Client` (an `HttpConnector`, its
 //! defaults) and reqwest (a `Client`, its defaults). Each client has a
 //! throwaway nginx of its own behind a proxy of its own that counts the
@@ -19,9 +19,9 @@
 //! connections asked for from the fault to the end.
 //!
 //! ```text
-//! cargo run --release --features http1 --example http1_restart
-//! cargo run --release --features http1 --example http1_restart -- --fault freeze
-//! cargo run --release --features http1 --example http1_restart -- --quick
+//! cargo run --release --features http --example http1_restart
+//! cargo run --release --features http --example http1_restart -- --fault freeze
+//! cargo run --release --features http --example http1_restart -- --quick
 //! ```
 
 #[path = "support/nginx_server.rs"]
@@ -33,7 +33,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use connpool::Pool;
-use connpool::managers::http1::Http1Manager;
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::HttpService;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as HyperClient;
@@ -83,7 +83,7 @@ fn main() -> Result<(), BoxError> {
         }
         let uri = |i: usize| format!("http://{}/", proxies[i].addr);
 
-        let pool = Pool::builder(Http1Manager::new()).build().await?;
+        let pool = Pool::builder(HttpManager::http1()).build().await?;
         let service = HttpService::new(pool, proxies[0].addr);
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);

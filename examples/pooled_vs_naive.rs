@@ -21,8 +21,8 @@
 //!   `WsManager`.
 //! - **HTTP/1.1 GET** against a throwaway nginx (`return 200`; needs
 //!   `apt-get install nginx`, else the row is skipped with the reason).
-//!   Naive: `Http1Manager::connect` for every request, one GET, drop.
-//!   Pooled: `Http1Manager` (keep-alive, one request at a time per
+//!   Naive: `HttpManager::connect` for every request, one GET, drop.
+//!   Pooled: `HttpManager` (keep-alive, one request at a time per
 //!   connection).
 //! - **Redis `GET`** of 64 bytes: a throwaway `redis-server` started for
 //!   the run (`apt-get install redis-server`; skipped, with the reason, if
@@ -34,7 +34,7 @@
 //!   TCP echo, an HTTP/1.1 GET (an in-process hyper server), an HTTP/2 GET, the gRPC `Check`, PostgreSQL `SELECT 1`
 //!   (a throwaway server with `ssl = on`) and the WebSocket echo (`wss`). Naive: the same manager's
 //!   `connect` for every request (TCP dial and TLS handshake), one request,
-//!   drop. Pooled: `TcpManager::tls`, `Http1Manager::tls`, `Http2Manager::tls`, `GrpcManager::tls`,
+//!   drop. Pooled: `TcpManager::tls`, `HttpManager::tls`, `HttpManager::tls`, `GrpcManager::tls`,
 //!   `PostgresManager::with_tls`, `WsManager::tls`.
 //!
 //! Both sides run the same number of requests from the same number of
@@ -71,8 +71,7 @@ use connpool::Pool;
 use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcConn;
 use connpool::managers::grpc::GrpcManager;
-use connpool::managers::http1::{Http1Conn, Http1Manager};
-use connpool::managers::http2::{Http2Conn, Http2Manager};
+use connpool::managers::http::{HttpConn, HttpManager};
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::redis::{RedisConn, RedisManager};
 use connpool::managers::tcp::{Destination, TcpConn, TcpManager};

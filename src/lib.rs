@@ -113,8 +113,7 @@ pub use connpool_core::*;
 #[cfg(any(
     feature = "tcp",
     feature = "postgres",
-    feature = "http2",
-    feature = "http1",
+    feature = "http",
     feature = "balance",
     feature = "grpc",
     feature = "tls",
@@ -130,7 +129,7 @@ pub use connpool_managers as managers;
     doctest,
     feature = "tcp",
     feature = "postgres",
-    feature = "http2",
+    feature = "http",
     feature = "grpc",
     feature = "balance"
 ))]

@@ -261,7 +261,7 @@ pub(super) async fn wss(
 }
 
 /// One GET of `/` on an HTTP/1.1 connection, its body read to the end.
-pub(super) fn http1_get(conn: &mut Http1Conn) -> OneFut<'_> {
+pub(super) fn http1_get(conn: &mut HttpConn) -> OneFut<'_> {
     Box::pin(async move {
         let request = http::Request::get("/").body(http_body_util::Full::default())?;
         let body = conn.send_request(request).await?.into_body();
@@ -276,7 +276,7 @@ pub(super) async fn http1(tasks: u32, requests: u64, show: bool) -> Result<Row, 
         .ok_or("nginx is not installed (apt-get install nginx)")?;
     let (naive, pooled) = naive_and_pooled(
         ("HTTP/1.1, naive", "HTTP/1.1, pooled"),
-        Http1Manager::new(),
+        HttpManager::http1(),
         Origin::http(nginx.addr),
         (tasks, requests, show),
         http1_get,
@@ -296,7 +296,7 @@ pub(super) async fn http1_tls(
     show: bool,
 ) -> Result<Row, BoxError> {
     let (addr, _) = pki.http1_server().await?;
-    let manager = Http1Manager::new().tls(TlsConfig::from_client_config(pki.client()));
+    let manager = HttpManager::http1().tls(TlsConfig::from_client_config(pki.client()));
     let (naive, pooled) = naive_and_pooled(
         ("TLS HTTP/1.1, naive", "TLS HTTP/1.1, pooled"),
         manager,
@@ -319,13 +319,13 @@ pub(super) async fn http2_tls(
     show: bool,
 ) -> Result<Row, BoxError> {
     let (addr, _) = pki.http2_server().await?;
-    let manager = Http2Manager::new().tls(TlsConfig::from_client_config(pki.client()));
+    let manager = HttpManager::http2().tls(TlsConfig::from_client_config(pki.client()));
     let (naive, pooled) = naive_and_pooled(
         ("TLS HTTP/2, naive", "TLS HTTP/2, pooled"),
         manager,
         Origin::https(("localhost", addr.port())),
         (tasks, requests, show),
-        |conn: &mut Http2Conn| {
+        |conn: &mut HttpConn| {
             Box::pin(async move {
                 let request = http::Request::get("/").body(http_body_util::Full::default())?;
                 let body = conn.send_request(request).await?.into_body();

@@ -21,7 +21,7 @@ pub mod turns;
 #[cfg(feature = "websocket")]
 pub mod ws;
 
-#[cfg(feature = "http1")]
+#[cfg(feature = "http")]
 #[path = "nginx_server.rs"]
 pub mod nginx;
 

@@ -115,7 +115,7 @@ impl Pki {
 
     /// An HTTP/1.1 server over TLS (ALPN `http/1.1`) answering every
     /// request with `hello`, keeping connections alive.
-    #[cfg(feature = "http1")]
+    #[cfg(feature = "http")]
     pub async fn http1_server(&self) -> Result<(SocketAddr, Accepted), BoxError> {
         let acceptor = self.acceptor(&[b"http/1.1"])?;
         serve(acceptor, |tls| async move {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use connpool::Pool;
 use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve, Resolved};
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::http::HttpManager;
 use http::Request;
 use http_body_util::{BodyExt, Full};
 use parking_lot::Mutex;
@@ -71,15 +71,15 @@ async fn servers(n: usize) -> Vec<StreamServer> {
 }
 
 /// The checkout deadline bounds every call.
-async fn balanced(resolver: &Scripted) -> Balanced<Http2Manager> {
+async fn balanced(resolver: &Scripted) -> Balanced<HttpManager> {
     balanced_with(resolver, 0).await.0
 }
 
 async fn balanced_with(
     resolver: &Scripted,
     min_idle: usize,
-) -> (Balanced<Http2Manager>, Pool<Http2Manager>) {
-    let pool = Pool::builder(Http2Manager::new())
+) -> (Balanced<HttpManager>, Pool<HttpManager>) {
+    let pool = Pool::builder(HttpManager::http2())
         .checkout_timeout(Duration::from_secs(5))
         .min_idle(min_idle)
         .build()
@@ -96,7 +96,7 @@ async fn balanced_with(
 }
 
 /// `calls` calls from `tasks` tasks; returns how many failed.
-async fn drive(svc: &Balanced<Http2Manager>, tasks: usize, calls: usize) -> usize {
+async fn drive(svc: &Balanced<HttpManager>, tasks: usize, calls: usize) -> usize {
     let next = Arc::new(AtomicUsize::new(0));
     let failed = Arc::new(AtomicUsize::new(0));
     let mut set = tokio::task::JoinSet::new();
@@ -125,7 +125,7 @@ async fn drive(svc: &Balanced<Http2Manager>, tasks: usize, calls: usize) -> usiz
 /// Waits until `gone`'s key has no connection left, calling through
 /// `svc` meanwhile: the balancer takes in a new answer (and lets go of an
 /// address) only when it is polled, by a call.
-async fn drained(svc: &Balanced<Http2Manager>, pool: &Pool<Http2Manager>, gone: &StreamServer) {
+async fn drained(svc: &Balanced<HttpManager>, pool: &Pool<HttpManager>, gone: &StreamServer) {
     let key = gone.addr.into();
     let start = std::time::Instant::now();
     while pool.key_state(&key).is_some_and(|k| k.open > 0) {
@@ -207,7 +207,7 @@ async fn a_connection_made_for_a_call_sent_before_its_address_left_is_closed() {
     let b = StreamServer::start("127.0.0.3", Some(1)).await;
     let resolver = Scripted::default();
     resolver.set(&[&b]);
-    let pool = Pool::builder(Http2Manager::new())
+    let pool = Pool::builder(HttpManager::http2())
         .max_open_per_key(1)
         .checkout_timeout(BOUND)
         .build()

@@ -11,8 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
-use connpool::managers::http1::Http1Manager;
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::{HttpService, RequestTimeout, ServiceError};
 use connpool::{CloseReason, Pool};
 use http_body::Frame;
@@ -84,7 +83,7 @@ fn frozen_first(conn: usize, req: usize) -> Reply {
 #[tokio::test]
 async fn http1_a_frozen_server_fails_the_call_at_its_deadline_and_its_connection_is_closed() {
     let server = Scripted::start(frozen_first).await;
-    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http1()).build().await.unwrap();
     let mut svc = HttpService::new(pool.clone(), server.addr).timeout(DEADLINE);
     let e = svc.ready().await.unwrap().call(get("/")).await.unwrap_err();
     assert!(
@@ -108,7 +107,7 @@ async fn http1_a_body_that_stops_fails_at_the_deadline() {
         Reply::Send("HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc".to_owned())
     })
     .await;
-    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http1()).build().await.unwrap();
     let mut svc = HttpService::new(pool.clone(), server.addr).timeout(DEADLINE);
     let response = svc.ready().await.unwrap().call(get("/")).await.unwrap();
     let mut body = response.into_body();
@@ -130,7 +129,7 @@ async fn http1_a_body_that_stops_fails_at_the_deadline() {
 #[tokio::test]
 async fn a_request_timeout_shorter_than_the_services_applies() {
     let server = Scripted::start(|_, _| Reply::Hang).await;
-    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http1()).build().await.unwrap();
     let mut svc = HttpService::new(pool, server.addr).timeout(Duration::from_secs(3600));
     let mut request = get("/");
     request.extensions_mut().insert(RequestTimeout(DEADLINE));
@@ -144,7 +143,7 @@ async fn a_request_timeout_shorter_than_the_services_applies() {
 #[tokio::test]
 async fn http2_a_frozen_stream_fails_at_its_deadline_and_the_connection_serves_on() {
     let addr = frozen_h2().await;
-    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http2()).build().await.unwrap();
     let mut svc = HttpService::new(pool.clone(), addr).timeout(DEADLINE);
     let e = svc
         .ready()

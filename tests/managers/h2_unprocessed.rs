@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use connpool::Pool;
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::HttpService;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -114,7 +114,7 @@ fn post() -> http::Request<Full<Bytes>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_refused_by_goaway_goes_again_on_a_new_connection() {
     let (addr, accepted) = start(Refusal::Goaway).await;
-    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http2()).build().await.unwrap();
     let mut svc = HttpService::new(pool.clone(), addr);
     let response = svc.ready().await.unwrap().call(post()).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -126,7 +126,7 @@ async fn a_request_refused_by_goaway_goes_again_on_a_new_connection() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_stream_goes_again() {
     let (addr, _) = start(Refusal::RefusedStream).await;
-    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http2()).build().await.unwrap();
     let mut svc = HttpService::new(pool.clone(), addr);
     let response = svc.ready().await.unwrap().call(post()).await.unwrap();
     assert_eq!(response.status(), 200);

@@ -1,6 +1,6 @@
 //! The HTTP/1.1 managers over TLS, against in-process rustls servers with
 //! certificates made at test time (`support::tls`): ALPN choosing
-//! `http/1.1`, a server that speaks only `h2`, and `AutoManager` following
+//! `http/1.1`, a server that speaks only `h2`, and `HttpManager` following
 //! the server's choice.
 
 use std::convert::Infallible;
@@ -9,7 +9,7 @@ use bytes::Bytes;
 use connpool::Pool;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
-use connpool::managers::http1::{AutoManager, Http1Manager};
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::HttpService;
 use connpool::managers::tls::TlsConfig;
 use http_body_util::{BodyExt, Full};
@@ -63,7 +63,7 @@ pub(super) async fn start(ca: &Ca, alpn: &[&[u8]]) -> Origin {
 async fn alpn_picks_http11_where_the_server_offers_both() {
     let ca = Ca::new("http1 test CA");
     let dest = start(&ca, &[b"h2", b"http/1.1"]).await;
-    let manager = Http1Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::http1().tls(TlsConfig::from_client_config(ca.client()));
     let pool = Pool::builder(manager).build().await.unwrap();
     for _ in 0..2 {
         let mut conn = pool.get_for(&dest).await.unwrap();
@@ -82,7 +82,7 @@ async fn alpn_picks_http11_where_the_server_offers_both() {
 async fn a_server_speaking_only_h2_fails_the_dial_clearly() {
     let ca = Ca::new("http1 test CA");
     let dest = start(&ca, &[b"h2"]).await;
-    let manager = Http1Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::http1().tls(TlsConfig::from_client_config(ca.client()));
     let pool = Pool::builder(manager).build().await.unwrap();
     let e = pool.get_for(&dest).await.unwrap_err();
     assert!(
@@ -99,7 +99,7 @@ async fn one_client_over_both_versions_as_alpn_picks() {
     let ca = Ca::new("auto test CA");
     let both = start(&ca, &[b"h2", b"http/1.1"]).await;
     let only_h1 = start(&ca, &[b"http/1.1"]).await;
-    let manager = AutoManager::new().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::new().tls(TlsConfig::from_client_config(ca.client()));
     let pool = Pool::builder(manager).build().await.unwrap();
     let svc = HttpService::by_authority(pool.clone());
     let call = |dest: &Origin| {
@@ -129,7 +129,7 @@ async fn one_client_over_both_versions_as_alpn_picks() {
     call(&both).await;
     call(&only_h1).await;
     assert_eq!(pool.state().counters.dials, dials);
-    let mut conn = pool.get_for(&both).await.unwrap();
+    let conn = pool.get_for(&both).await.unwrap();
     assert_eq!(conn.version(), http::Version::HTTP_2);
-    assert!(conn.as_http2_mut().is_some());
+    assert!(conn.is_tls());
 }

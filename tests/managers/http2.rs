@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
-use connpool::managers::http2::{Http2Conn, Http2Manager};
+use connpool::managers::http::{HttpConn, HttpManager};
 use connpool::{ConnectError, Error, HealthCheck, Manager, Pool, Pooled};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -138,7 +138,7 @@ async fn handle(
 }
 
 /// Polls `cond` every 1 ms for at most 5 s; returns how long it took.
-async fn get(conn: &mut Http2Conn, path: &'static str) -> String {
+async fn get(conn: &mut HttpConn, path: &'static str) -> String {
     let req = Request::get(path).body(Full::new(Bytes::new())).unwrap();
     let resp = timeout(BOUND, conn.send_request(req))
         .await
@@ -149,7 +149,7 @@ async fn get(conn: &mut Http2Conn, path: &'static str) -> String {
     String::from_utf8(body.to_vec()).unwrap()
 }
 
-fn pool_of(manager: Http2Manager) -> connpool::Builder<Http2Manager> {
+fn pool_of(manager: HttpManager) -> connpool::Builder<HttpManager> {
     Pool::builder(manager).health_check(HealthCheck::Never)
 }
 
@@ -159,7 +159,7 @@ fn pool_of(manager: Http2Manager) -> connpool::Builder<Http2Manager> {
 async fn requests_round_trip_and_the_stream_limit_is_read() {
     let server = H2Server::start(Some(7)).await;
     let dest = Origin::from(server.addr);
-    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let pool = pool_of(HttpManager::http2()).build().await.unwrap();
     let mut conn = pool.get_for(&dest).await.unwrap();
     assert_eq!(get(&mut conn, "/").await, "hello");
     // An absolute URI is sent as is.
@@ -214,7 +214,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
                 .await;
         }
     });
-    let manager = Http2Manager::new().settings_timeout(Duration::from_millis(300));
+    let manager = HttpManager::http2().settings_timeout(Duration::from_millis(300));
     let pool = pool_of(manager).no_backoff().build().await.unwrap();
 
     let started = Instant::now();
@@ -251,7 +251,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
 async fn a_connection_the_server_closed_is_broken_and_replaced() {
     let server = H2Server::start(Some(10)).await;
     let dest = Origin::from(server.addr);
-    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let pool = pool_of(HttpManager::http2()).build().await.unwrap();
     let mut conn = pool.get_for(&dest).await.unwrap();
     assert_eq!(get(&mut conn, "/").await, "hello");
     let old = conn.local_addr();
@@ -281,7 +281,7 @@ async fn a_connection_the_server_closed_is_broken_and_replaced() {
 async fn goaway_drains_the_connection() {
     let server = H2Server::start(Some(10)).await;
     let dest = Origin::from(server.addr);
-    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let pool = pool_of(HttpManager::http2()).build().await.unwrap();
     let mut conn = pool.get_for(&dest).await.unwrap();
     let old = conn.local_addr();
     let mut slow = (*conn).clone();
@@ -322,7 +322,7 @@ async fn goaway_drains_the_connection() {
 async fn a_connection_draining_on_arrival_fails_the_dial() {
     let server = GoawayOnConnect::start(0, b"shutting down").await;
     let dest = Origin::from(server.addr);
-    let err = timeout(BOUND, Http2Manager::new().connect(&dest))
+    let err = timeout(BOUND, HttpManager::http2().connect(&dest))
         .await
         .expect("dial within 5 s")
         .unwrap_err();
@@ -336,7 +336,7 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
     raw::assert_goaway_during_setup(&message);
     println!("{message}");
 
-    let pool = pool_of(Http2Manager::new())
+    let pool = pool_of(HttpManager::http2())
         .no_backoff()
         .build()
         .await
@@ -367,7 +367,7 @@ async fn keepalive_finds_a_blackholed_server() {
     let ka_timeout = Duration::from_millis(300);
     let server = H2Server::start(Some(10)).await;
     let proxy = FaultProxy::start(server.addr).await;
-    let manager = Http2Manager::new()
+    let manager = HttpManager::http2()
         .http2_keep_alive_interval(interval)
         .http2_keep_alive_timeout(ka_timeout)
         .http2_keep_alive_while_idle(true);
@@ -389,7 +389,7 @@ async fn keepalive_finds_a_blackholed_server() {
 /// Starts `k` tasks that each get a connection and hold it for one `/slow`
 /// request; returns them.
 fn slow_requests(
-    pool: &Pool<Http2Manager>,
+    pool: &Pool<HttpManager>,
     dest: &Origin,
     k: usize,
 ) -> tokio::task::JoinSet<String> {
@@ -419,7 +419,7 @@ async fn stream_limit_one_opens_a_connection_per_request_up_to_the_cap() {
     for (k, cap) in [(3, 5), (6, 4)] {
         let server = H2Server::start(Some(1)).await;
         let dest = Origin::from(server.addr);
-        let pool = pool_of(Http2Manager::new())
+        let pool = pool_of(HttpManager::http2())
             .max_open_per_key(cap)
             .build()
             .await
@@ -448,7 +448,7 @@ async fn stream_limit_one_opens_a_connection_per_request_up_to_the_cap() {
 async fn stream_limit_eight_twenty_requests_three_connections() {
     let server = H2Server::start(Some(8)).await;
     let dest = Origin::from(server.addr);
-    let pool = pool_of(Http2Manager::new())
+    let pool = pool_of(HttpManager::http2())
         .max_open_per_key(10)
         .build()
         .await
@@ -475,7 +475,7 @@ async fn stream_limit_eight_twenty_requests_three_connections() {
 async fn a_draining_shared_connection_takes_no_new_borrower() {
     let server = H2Server::start(Some(10)).await;
     let dest = Origin::from(server.addr);
-    let pool = pool_of(Http2Manager::new()).build().await.unwrap();
+    let pool = pool_of(HttpManager::http2()).build().await.unwrap();
     let mut first = Pooled::into_owned(pool.get_for(&dest).await.unwrap());
     let old = first.local_addr();
     // Shared: a second borrower lands on the same connection.

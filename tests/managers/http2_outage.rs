@@ -1,14 +1,14 @@
 //! An HTTP/2 server killed and started again (every connection reset, and
 //! every new one while it is down), and frozen and thawed (the proxy reads
 //! nothing: the kernel accepts and acknowledges, nothing answers), as a
-//! client of `HttpService` over `Http2Manager` sees it, each call under the
+//! client of `HttpService` over `HttpManager` sees it, each call under the
 //! service's deadline, through `support::outage` (what it asserts is
 //! there): every call while down ends by its deadline, the first after the
 //! return is served, and no connection from before the fault is lent.
 
 use std::time::Duration;
 
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::{HttpService, ServiceError};
 use connpool::{CloseReason, Pool};
 use http_body_util::{BodyExt, Full};
@@ -20,7 +20,7 @@ use crate::support::outage::behind;
 use crate::support::{closed_for, until};
 
 /// One GET of `/` through `svc`, its body read to the end: `hello`.
-async fn get(svc: &HttpService<Http2Manager>) -> Result<(), ServiceError> {
+async fn get(svc: &HttpService<HttpManager>) -> Result<(), ServiceError> {
     let request = http::Request::get("/").body(Full::default()).unwrap();
     let response = svc.clone().ready().await?.call(request).await?;
     let body = response.into_body().collect().await?.to_bytes();
@@ -33,7 +33,7 @@ async fn get(svc: &HttpService<Http2Manager>) -> Result<(), ServiceError> {
 async fn through(what: &str, fault: Fault, deadline: Duration) {
     let server = StreamServer::start("127.0.0.1", None).await;
     let proxy = FaultProxy::start(server.addr).await;
-    let pool = Pool::builder(Http2Manager::new())
+    let pool = Pool::builder(HttpManager::http2())
         .checkout_timeout(deadline)
         .build()
         .await
@@ -64,7 +64,7 @@ async fn server_frozen_and_thawed() {
 async fn three_unanswered_calls_retire_the_connection() {
     let server = StreamServer::start("127.0.0.1", None).await;
     let proxy = FaultProxy::start(server.addr).await;
-    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http2()).build().await.unwrap();
     let svc = HttpService::new(pool.clone(), proxy.addr).timeout(Duration::from_millis(200));
     get(&svc).await.unwrap();
     assert_eq!(pool.state().open, 1);

@@ -9,7 +9,7 @@ mod support;
 
 #[cfg(feature = "balance")]
 mod balance;
-#[cfg(feature = "http1")]
+#[cfg(feature = "http")]
 mod deadlines;
 mod errors;
 #[cfg(feature = "grpc")]
@@ -18,13 +18,13 @@ mod grpc;
 mod grpc_status;
 #[cfg(feature = "grpc")]
 mod h2_unprocessed;
-#[cfg(feature = "http1")]
+#[cfg(feature = "http")]
 mod http1;
-#[cfg(all(feature = "http1", feature = "tls"))]
+#[cfg(all(feature = "http", feature = "tls"))]
 mod http1_tls;
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 mod http2;
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 mod http2_outage;
 #[cfg(feature = "postgres")]
 mod pg_deadline;
@@ -42,9 +42,9 @@ mod postgres;
 mod redis;
 #[cfg(feature = "redis")]
 mod redis_faults;
-#[cfg(all(feature = "http1", feature = "tls"))]
+#[cfg(all(feature = "http", feature = "tls"))]
 mod schemes;
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 mod service;
 #[cfg(feature = "tcp")]
 mod tcp;

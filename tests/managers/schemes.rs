@@ -12,7 +12,7 @@ use bytes::Bytes;
 use connpool::Pool;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
-use connpool::managers::http1::{AutoManager, Http1Manager};
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::{HttpService, ServiceError};
 use connpool::managers::tls::TlsConfig;
 use http_body_util::{BodyExt, Full};
@@ -76,7 +76,7 @@ fn dial_error(e: &ServiceError) -> &HttpError {
 #[tokio::test]
 async fn an_https_uri_over_a_plaintext_manager_is_refused_before_any_byte() {
     let server = Plain::start().await;
-    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http1()).build().await.unwrap();
     let mut by_authority = HttpService::by_authority(pool.clone());
     let port = server.addr.port();
     // Its name is the protocol's, whatever the version.
@@ -127,7 +127,7 @@ async fn with_tls_configured_the_scheme_still_decides() {
     let ca = Ca::new("scheme test CA");
     let secure = super::http1_tls::start(&ca, &[b"http/1.1"]).await;
     let plain = Plain::start().await;
-    let manager = Http1Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::http1().tls(TlsConfig::from_client_config(ca.client()));
     let pool = Pool::builder(manager).build().await.unwrap();
     let mut svc = HttpService::by_authority(pool.clone());
 
@@ -165,14 +165,14 @@ async fn every_http_manager_refuses_https_without_tls() {
     let server = Plain::start().await;
     let https = Origin::https(server.addr);
 
-    let auto = Pool::builder(AutoManager::new()).build().await.unwrap();
+    let auto = Pool::builder(HttpManager::new()).build().await.unwrap();
     let e = auto.get_for(&https).await.unwrap_err();
     assert!(
         matches!(e.manager_error(), Some(HttpError::NoTls { .. })),
         "{e:?}"
     );
 
-    let h2 = Pool::builder(connpool::managers::http2::Http2Manager::new())
+    let h2 = Pool::builder(connpool::managers::http::HttpManager::new())
         .build()
         .await
         .unwrap();

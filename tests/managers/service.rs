@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use connpool::managers::Origin;
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::{HttpService, PooledBody, ServiceError};
 use connpool::{CloseReason, Pool};
 use http::{Request, Response};
@@ -126,10 +126,10 @@ async fn respond(
     }
 }
 
-type Svc = HttpService<Http2Manager>;
+type Svc = HttpService<HttpManager>;
 
 async fn service_to(server: &StreamServer) -> Svc {
-    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http2()).build().await.unwrap();
     HttpService::new(pool, server.addr)
 }
 
@@ -140,11 +140,11 @@ fn get(path: &str) -> Request<Full<Bytes>> {
 async fn call(
     svc: &mut Svc,
     request: Request<Full<Bytes>>,
-) -> Result<Response<PooledBody<Http2Manager>>, ServiceError> {
+) -> Result<Response<PooledBody<HttpManager>>, ServiceError> {
     svc.ready().await?.call(request).await
 }
 
-async fn next_chunk(body: &mut PooledBody<Http2Manager>) -> Bytes {
+async fn next_chunk(body: &mut PooledBody<HttpManager>) -> Bytes {
     let frame = body.frame().await.expect("a frame").expect("no error");
     frame.into_data().expect("a data frame")
 }
@@ -255,7 +255,7 @@ async fn a_cut_connection_fails_only_its_calls_and_is_replaced() {
 async fn routing_by_authority_gives_each_host_its_own_key() {
     let a = StreamServer::start("127.0.0.1", None).await;
     let b = StreamServer::start("127.0.0.2", None).await;
-    let pool = Pool::builder(Http2Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http2()).build().await.unwrap();
     let mut svc = HttpService::by_authority(pool.clone());
 
     for server in [&a, &b, &a, &b] {
@@ -287,7 +287,7 @@ async fn a_failed_dial_reads_well_through_the_service() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let pool = Pool::builder(Http2Manager::new())
+    let pool = Pool::builder(HttpManager::http2())
         .no_backoff()
         .checkout_timeout(BOUND)
         .build()
@@ -306,7 +306,7 @@ async fn a_failed_dial_reads_well_through_the_service() {
 #[cfg(feature = "grpc")]
 mod tonic_client {
     use connpool::Pool;
-    use connpool::managers::http2::Http2Manager;
+    use connpool::managers::http::HttpManager;
     use connpool::managers::service::HttpService;
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_check_response::ServingStatus;
@@ -318,7 +318,7 @@ mod tonic_client {
     #[tokio::test]
     async fn a_tonic_client_calls_through_the_service_and_frees_each_call() {
         let server = GrpcServer::start(None).await;
-        let manager = Http2Manager::new().with_body::<tonic::body::Body>();
+        let manager = HttpManager::http2().with_body::<tonic::body::Body>();
         let pool = Pool::builder(manager).build().await.unwrap();
         let mut client = HealthClient::new(HttpService::new(pool.clone(), server.addr));
 

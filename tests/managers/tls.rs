@@ -30,14 +30,14 @@ use crate::support::tls::{Ca, Leaf};
 struct TlsServer {
     port: u16,
     handshakes: Arc<AtomicUsize>,
-    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
     schemes: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone, Copy)]
 enum Serve {
     Echo,
-    #[cfg(feature = "http2")]
+    #[cfg(feature = "http")]
     Http2,
 }
 
@@ -51,7 +51,7 @@ impl TlsServer {
         let (count, seen) = (handshakes.clone(), schemes.clone());
         tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
-                #[cfg_attr(not(feature = "http2"), allow(unused_variables))]
+                #[cfg_attr(not(feature = "http"), allow(unused_variables))]
                 let (acceptor, count, seen) = (acceptor.clone(), count.clone(), seen.clone());
                 tokio::spawn(async move {
                     let Ok(mut tls) = acceptor.accept(socket).await else {
@@ -67,7 +67,7 @@ impl TlsServer {
                                 }
                             }
                         }
-                        #[cfg(feature = "http2")]
+                        #[cfg(feature = "http")]
                         Serve::Http2 => http2::serve(tls, seen).await,
                     }
                 });
@@ -310,7 +310,7 @@ async fn a_client_certificate_from_a_caller_given_config_passes_mutual_tls() {
     assert!(refused.to_lowercase().contains("certificate"), "{refused}");
 }
 
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 mod http2 {
     use std::convert::Infallible;
     use std::sync::Arc;
@@ -319,7 +319,7 @@ mod http2 {
     use connpool::Pool;
     use connpool::managers::HttpError;
     use connpool::managers::Origin;
-    use connpool::managers::http2::Http2Manager;
+    use connpool::managers::http::HttpManager;
     use connpool::managers::tls::TlsConfig;
     use http_body_util::{BodyExt, Full};
     use hyper::body::Incoming;
@@ -353,7 +353,7 @@ mod http2 {
     async fn http2_over_tls_speaks_h2_with_the_https_scheme() {
         let ca = Ca::new("test CA");
         let server = TlsServer::start(ca.server(Leaf::Good, &[b"h2"], false), Serve::Http2).await;
-        let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+        let manager = HttpManager::http2().tls(TlsConfig::from_client_config(ca.client()));
         let pool = Pool::builder(manager).build().await.unwrap();
         for _ in 0..3 {
             let mut conn = pool
@@ -375,7 +375,7 @@ mod http2 {
         // that does no ALPN at all (the handshake completes, with no protocol).
         for offers in [&[&b"http/1.1"[..]][..], &[]] {
             let server = TlsServer::start(ca.server(Leaf::Good, offers, false), Serve::Http2).await;
-            let manager = Http2Manager::new().tls(TlsConfig::from_client_config(ca.client()));
+            let manager = HttpManager::http2().tls(TlsConfig::from_client_config(ca.client()));
             let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
             let e = pool.get_for(&server.localhost().into()).await.unwrap_err();
             assert!(

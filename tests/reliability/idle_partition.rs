@@ -35,7 +35,7 @@ fn watched<M: Manager>(manager: M) -> Builder<M> {
 
 /// Kernel TCP keepalive for the managers whose ping is local: the first
 /// probe after 1 s idle, one more 1 s later, dead after it (about 2 s).
-#[cfg(any(feature = "tls", feature = "http1"))]
+#[cfg(any(feature = "tls", feature = "http"))]
 fn kernel_keepalive() -> connpool::managers::tcp::TcpManager {
     connpool::managers::tcp::TcpManager::new()
         .tcp_keepalive(Some(Duration::from_secs(1)))
@@ -180,27 +180,27 @@ fn tls_by_the_kernels_keepalive() {
     });
 }
 
-#[cfg(feature = "http1")]
+#[cfg(feature = "http")]
 #[test]
 fn http1_by_the_kernels_keepalive() {
-    use connpool::managers::http1::Http1Manager;
+    use connpool::managers::http::HttpManager;
 
     in_netns(async |ns| {
         let addr = super::partition::ok_server(false).await;
-        let manager = Http1Manager::new().with_tcp(kernel_keepalive());
+        let manager = HttpManager::http1().with_tcp(kernel_keepalive());
         let pool = watched(manager).build().await.unwrap();
         found_dead(&ns, "HTTP/1.1", pool, &addr.into(), addr.port(), ms(2600)).await;
     });
 }
 
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 #[test]
 fn http2_by_its_pings() {
-    use connpool::managers::http2::Http2Manager;
+    use connpool::managers::http::HttpManager;
 
     in_netns(async |ns| {
         let addr = super::partition::ok_server(true).await;
-        let manager = Http2Manager::new()
+        let manager = HttpManager::http2()
             .http2_keep_alive_interval(ms(200))
             .http2_keep_alive_timeout(ms(200));
         let pool = watched(manager).build().await.unwrap();

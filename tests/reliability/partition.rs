@@ -38,7 +38,7 @@ where
 
 /// A pool of `$manager` (connect timeout 500 ms) and an `HttpService`
 /// over it to `$addr` with the request deadline `$deadline`.
-#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg(feature = "http")]
 macro_rules! http_client {
     ($manager:expr, $addr:expr, $deadline:expr) => {{
         let pool = connpool::Pool::builder($manager)
@@ -52,7 +52,7 @@ macro_rules! http_client {
 }
 
 /// One `GET /` through the service `$svc`, its body read.
-#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg(feature = "http")]
 macro_rules! get_ok {
     ($svc:expr) => {
         async {
@@ -67,7 +67,7 @@ macro_rules! get_ok {
 
 /// An in-process hyper server on the namespace's loopback answering every
 /// request `ok`, over HTTP/2 (h2c) if `h2`, else HTTP/1.1.
-#[cfg(any(feature = "http1", feature = "http2"))]
+#[cfg(feature = "http")]
 pub(super) async fn ok_server(h2: bool) -> std::net::SocketAddr {
     use bytes::Bytes;
     use http_body_util::Full;
@@ -83,24 +83,24 @@ pub(super) async fn ok_server(h2: bool) -> std::net::SocketAddr {
                 ))))
             });
             let io = TokioIo::new(socket);
-            #[cfg(feature = "http2")]
+            #[cfg(feature = "http")]
             if h2 {
                 let builder =
                     hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new());
                 tokio::spawn(builder.serve_connection(io, service));
                 continue;
             }
-            assert!(!h2, "HTTP/2 needs the `http2` feature");
+            assert!(!h2, "HTTP/2 needs the `http` feature");
             tokio::spawn(hyper::server::conn::http1::Builder::new().serve_connection(io, service));
         }
     });
     addr
 }
 
-#[cfg(feature = "http1")]
+#[cfg(feature = "http")]
 #[test]
 fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
-    use connpool::managers::http1::Http1Manager;
+    use connpool::managers::http::HttpManager;
     use connpool::managers::service::ServiceError;
 
     let _alone = alone();
@@ -108,7 +108,7 @@ fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
     ns.run(async {
         let addr = ok_server(false).await;
         const DEADLINE: Duration = Duration::from_millis(500);
-        let (pool, mut svc) = http_client!(Http1Manager::new(), addr, DEADLINE);
+        let (pool, mut svc) = http_client!(HttpManager::http1(), addr, DEADLINE);
         assert_eq!(get_ok!(svc).await.unwrap(), "ok");
 
         ns.partition(addr.port());
@@ -136,11 +136,11 @@ fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
 /// a slow call is not a dead connection), and three in a row without an
 /// answer retire the connection, so the first call after the heal goes
 /// out on a new one instead of waiting for TCP to resend on the old.
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 #[test]
 fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retired() {
     use connpool::CloseReason;
-    use connpool::managers::http2::Http2Manager;
+    use connpool::managers::http::HttpManager;
     use connpool::managers::service::ServiceError;
 
     let _alone = alone();
@@ -148,7 +148,7 @@ fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retire
     ns.run(async {
         let addr = ok_server(true).await;
         const DEADLINE: Duration = Duration::from_millis(300);
-        let (pool, mut svc) = http_client!(Http2Manager::new(), addr, DEADLINE);
+        let (pool, mut svc) = http_client!(HttpManager::http2(), addr, DEADLINE);
         assert_eq!(get_ok!(svc).await.unwrap(), "ok");
 
         ns.partition(addr.port());

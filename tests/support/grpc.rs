@@ -3,7 +3,7 @@
 //! accepts, with a chosen `MAX_CONCURRENT_STREAMS`: [`GrpcServer`]. Used by
 //! `managers/grpc/` and, behind [`super::fault`]'s proxy, `reliability/faults/`.
 //!
-//! And, without tonic (so `managers/http2.rs` uses it too, with the `http2`
+//! And, without tonic (so `managers/http2.rs` uses it too, with the `http`
 //! feature alone), raw HTTP/2 for scripted servers: [`raw`].
 
 use std::net::SocketAddr;

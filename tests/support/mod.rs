@@ -5,9 +5,9 @@
 //! - [`log`]: a `tracing` subscriber that captures events and spans;
 //! - [`echo`], [`fault`]: an in-process TCP echo server and a
 //!   fault-injecting TCP proxy (`tcp`);
-//! - [`nginx`]: a throwaway nginx for the HTTP/1.1 tests (`http1`);
+//! - [`nginx`]: a throwaway nginx for the HTTP/1.1 tests (`http`);
 //! - [`grpc`]: an in-process tonic server (`grpc`), and raw HTTP/2 for
-//!   scripted servers (`http2`);
+//!   scripted servers (`http`);
 //! - [`ws`]: an in-process WebSocket server, plain or over TLS
 //!   (`websocket`);
 //! - [`pg`]: a throwaway PostgreSQL server (`postgres`; the file stays in
@@ -25,14 +25,14 @@
 pub mod echo;
 #[cfg(feature = "tcp")]
 pub mod fault;
-#[cfg(any(feature = "http2", feature = "grpc"))]
+#[cfg(any(feature = "http", feature = "grpc"))]
 pub mod grpc;
 pub mod log;
 pub mod mock;
 #[cfg(target_os = "linux")]
 #[path = "../../examples/support/netns.rs"]
 pub mod netns;
-#[cfg(feature = "http1")]
+#[cfg(feature = "http")]
 #[path = "../../examples/support/nginx_server.rs"]
 pub mod nginx;
 #[cfg(feature = "tcp")]

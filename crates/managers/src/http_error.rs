@@ -14,7 +14,7 @@ use crate::h2_frames::fmt_dead_on_arrival;
 use crate::transport::DialError;
 
 /// Why a dial or ping of an HTTP connection failed: the error of the
-/// [`http1`](crate::http1), [`http2`](crate::http2) and `grpc` managers.
+/// [`http`](crate::http) and `grpc` managers.
 ///
 /// Each cause is written into the message, so [`source`](StdError::source)
 /// is the cause's own source (the crate's rule: see `connpool::Error`).

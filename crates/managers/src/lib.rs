@@ -7,13 +7,12 @@
 //! | `tcp` | `tcp` | TCP streams (over TLS with `tls`), with kernel keepalive and an app-level ping | exclusively |
 //! | `postgres` | `postgres` | `tokio_postgres::Client`s, keyed by database | exclusively |
 //! | `redis` | `redis` | redis-rs `MultiplexedConnection`s, keyed by server, database and user | shared (pipelined), or exclusively with `RESET` on return |
-//! | `http2` | `http2` | hyper HTTP/2 client connections, keyed by [`Origin`] (scheme and host:port) | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `http1` | `http1` | hyper HTTP/1.1 client connections with keep-alive, keyed by [`Origin`]; `AutoManager`: HTTP/1.1 or HTTP/2 as ALPN picks | exclusively (HTTP/2: shared) |
-//! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (through the `http2` manager), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `service` | `http2` | (a `tower::Service` over a pool of `http2`, `grpc` or `http1` connections: per-call borrowing, the transport for tonic clients; a stale HTTP/1.1 connection's request sent again) | |
-//! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http2` pool; tower's p2c balancer over their `service`s) | |
+//! | `http` | `http` | hyper client connections, keyed by [`Origin`] (scheme and host:port): HTTP/1.1 with keep-alive, HTTP/2, or either as ALPN picks | HTTP/1.1 exclusively; HTTP/2 shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `grpc` | `grpc` | HTTP/2 connections for tonic clients (dialed as the `http` manager dials), health-checked with `grpc.health.v1` | shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `service` | `http` | (a `tower::Service` over a pool of `http` or `grpc` connections: per-call borrowing, the transport for tonic clients; a stale connection's request sent again) | |
+//! | `balance` | `balance` | (the addresses behind a name, re-resolved, each a key of an `http` or `grpc` pool; tower's p2c balancer over their `service`s) | |
 //! | `websocket` | `websocket` | WebSocket client connections (tokio-tungstenite; `wss` with `tls`), keyed by URL, with a Ping-frame or text heartbeat | exclusively |
-//! | `tls` | `tls` | (rustls for every manager that dials TCP: `http1`, `http2`, `grpc`, `websocket`, `redis`, `tcp`; a connector for `postgres`) | |
+//! | `tls` | `tls` | (rustls for every manager that dials TCP: `http`, `grpc`, `websocket`, `redis`, `tcp`; a connector for `postgres`) | |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -25,17 +24,14 @@ pub mod balance;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
 pub mod grpc;
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 mod h2_frames;
-#[cfg(feature = "http1")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http1")))]
-pub mod http1;
-#[cfg(feature = "http2")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
-pub mod http2;
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub mod http;
+#[cfg(feature = "http")]
 mod http_error;
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 mod origin;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
@@ -43,8 +39,8 @@ pub mod postgres;
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
-#[cfg(feature = "http2")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub mod service;
 #[cfg(feature = "tcp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tcp")))]
@@ -58,9 +54,9 @@ mod transport;
 #[cfg_attr(docsrs, doc(cfg(feature = "websocket")))]
 pub mod websocket;
 
-#[cfg(feature = "http2")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use http_error::HttpError;
-#[cfg(feature = "http2")]
-#[cfg_attr(docsrs, doc(cfg(feature = "http2")))]
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
 pub use origin::Origin;

@@ -13,7 +13,7 @@
 // rest is unused.
 #![cfg_attr(
     not(all(
-        feature = "http1",
+        feature = "http",
         feature = "tls",
         feature = "redis",
         feature = "websocket"

@@ -2,7 +2,7 @@
 //! server that answers in HTTP/1.1 and hangs up.
 
 use connpool::managers::Origin;
-use connpool::managers::http2::Http2Manager;
+use connpool::managers::http::HttpManager;
 use connpool::{Error, Manager, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -41,7 +41,7 @@ where
 
 #[tokio::test]
 async fn http2_dial_errors_read_well() {
-    let errors = dial_errors(Http2Manager::new()).await;
+    let errors = dial_errors(HttpManager::http2()).await;
     reads_well(&errors[0], Some("refused"));
     reads_well(&errors[1], None);
     for e in &errors {

@@ -11,7 +11,7 @@
 
 use std::error::Error as StdError;
 
-#[cfg(feature = "http2")]
+#[cfg(feature = "http")]
 mod h2;
 mod pool;
 #[cfg(feature = "postgres")]

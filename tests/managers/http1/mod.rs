@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use connpool::managers::Origin;
-use connpool::managers::http1::{Http1Conn, Http1Manager};
+use connpool::managers::http::{HttpConn, HttpManager};
 use connpool::managers::service::{HttpService, ServiceError};
 use connpool::{CloseReason, Pool};
 use http_body_util::{BodyExt, Full};
@@ -27,10 +27,10 @@ mod restart;
 mod retry;
 pub(crate) mod scripted;
 
-pub(super) type Svc = HttpService<Http1Manager>;
+pub(super) type Svc = HttpService<HttpManager>;
 
-async fn pool() -> Pool<Http1Manager> {
-    Pool::builder(Http1Manager::new())
+async fn pool() -> Pool<HttpManager> {
+    Pool::builder(HttpManager::http1())
         .max_open_per_key(64)
         .max_idle_per_key(64)
         .build()
@@ -62,7 +62,7 @@ pub(super) async fn call(
 }
 
 /// One request on a pooled connection, its body read to the end.
-async fn exchange(conn: &mut Http1Conn) -> String {
+async fn exchange(conn: &mut HttpConn) -> String {
     let response = conn.send_request(get("/")).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     String::from_utf8_lossy(&body).into_owned()
@@ -256,6 +256,7 @@ async fn keep_alive_timeout_and_max_are_obeyed() {
     let pool = pool().await;
     let dest = Origin::from(server.addr);
     let mut conn = pool.get_for(&dest).await.unwrap();
+    let first = conn.local_addr();
     assert_eq!(exchange(&mut conn).await, "ok");
     assert_eq!(conn.keep_alive_idle_limit(), Some(Duration::from_secs(4)));
     assert_eq!(conn.keep_alive_remaining(), Some(3));
@@ -266,7 +267,7 @@ async fn keep_alive_timeout_and_max_are_obeyed() {
     tokio::time::advance(Duration::from_millis(3900)).await;
     tokio::time::resume();
     let mut conn = pool.get_for(&dest).await.unwrap();
-    assert_eq!(conn.requests(), 1, "the same connection");
+    assert_eq!(conn.local_addr(), first, "the same connection");
     assert_eq!(exchange(&mut conn).await, "ok");
     assert_eq!(conn.keep_alive_remaining(), Some(2));
     drop(conn);
@@ -276,7 +277,8 @@ async fn keep_alive_timeout_and_max_are_obeyed() {
     tokio::time::advance(Duration::from_secs(4)).await;
     tokio::time::resume();
     let mut conn = pool.get_for(&dest).await.unwrap();
-    assert_eq!(conn.requests(), 0, "a new connection");
+    let second = conn.local_addr();
+    assert_ne!(second, first, "a new connection");
     assert_eq!(server.accepted(), 2);
     // max=3: three more requests after the first, then it is retired.
     for left in [3, 2, 1, 0] {
@@ -286,7 +288,7 @@ async fn keep_alive_timeout_and_max_are_obeyed() {
     assert!(!conn.is_reusable());
     drop(conn);
     let conn = pool.get_for(&dest).await.unwrap();
-    assert_eq!(conn.requests(), 0);
+    assert_ne!(conn.local_addr(), second, "a new connection");
     assert_eq!(server.accepted(), 3);
 }
 
@@ -329,22 +331,28 @@ async fn a_half_read_body_is_never_lent_again() {
 }
 
 #[tokio::test]
-async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
+async fn in_plaintext_new_speaks_http11_and_http2_speaks_h2c() {
     use connpool::Pooled;
-    use connpool::managers::http1::AutoManager;
+    use connpool::managers::http::HttpManager;
 
     let server = Scripted::start(|_, _| Reply::Send(ok("", "ok"))).await;
-    let pool = Pool::builder(AutoManager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::new()).build().await.unwrap();
     let mut conn = pool.get_for(&Origin::from(server.addr)).await.unwrap();
     assert_eq!(conn.version(), http::Version::HTTP_11);
     assert!(!Pooled::is_shared(&conn));
     // A clone of an HTTP/1.1 connection (the pool makes none) carries
-    // nothing: it fails, and the connection itself is untouched.
+    // nothing but its addresses: it fails, and the connection itself is
+    // untouched.
     let mut clone = (*conn).clone();
+    assert_eq!(clone.local_addr(), conn.local_addr());
+    assert!(!clone.is_reusable());
     let e = clone.send_request(get("/")).await.unwrap_err();
     assert!(e.is_canceled(), "{e}");
     let response = conn.send_request(get("/")).await.unwrap();
     assert_eq!(response.status(), 200);
+    // Read to its end, the body gives the connection back reusable.
+    response.into_body().collect().await.unwrap();
+    assert!(conn.is_reusable());
 
     // h2c: an in-process hyper HTTP/2 server, spoken to with prior knowledge.
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -364,7 +372,7 @@ async fn auto_manager_in_plaintext_speaks_http11_or_h2_with_prior_knowledge() {
             });
         }
     });
-    let manager = AutoManager::new().http2_prior_knowledge(true);
+    let manager = HttpManager::http2();
     let pool = Pool::builder(manager).build().await.unwrap();
     let mut conn = pool.get_for(&Origin::from(addr)).await.unwrap();
     assert_eq!(conn.version(), http::Version::HTTP_2);

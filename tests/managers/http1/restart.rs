@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::http1::Http1Manager;
+use connpool::managers::http::HttpManager;
 use connpool::managers::service::ServiceError;
 
 use super::{Svc, call, get};
@@ -30,7 +30,7 @@ async fn nginx_killed_and_restarted() {
     let Some(mut nginx) = Nginx::start("keepalive_timeout 60s;") else {
         return;
     };
-    let pool = Pool::builder(Http1Manager::new())
+    let pool = Pool::builder(HttpManager::http1())
         .max_open_per_key(8)
         .checkout_timeout(DEADLINE)
         .build()
@@ -70,7 +70,7 @@ async fn nginx_frozen_and_thawed() {
     let Some(nginx) = Nginx::start("keepalive_timeout 60s;") else {
         return;
     };
-    let pool = Pool::builder(Http1Manager::new())
+    let pool = Pool::builder(HttpManager::http1())
         .max_open_per_key(8)
         .build()
         .await
@@ -101,7 +101,7 @@ async fn a_balancer_that_closes_new_connections_is_backed_off() {
         return;
     };
     let proxy = FaultProxy::start(nginx.addr).await;
-    let pool = Pool::builder(Http1Manager::new()).build().await.unwrap();
+    let pool = Pool::builder(HttpManager::http1()).build().await.unwrap();
     let svc = Svc::new(pool.clone(), proxy.addr).timeout(DEADLINE);
     get_ok(&svc).await.unwrap();
     proxy.set(Fault::CloseAfter(0));

@@ -52,13 +52,13 @@
 //!
 //! use connpool::Pool;
 //! use connpool::managers::balance::Balanced;
-//! use connpool::managers::http2::Http2Manager;
+//! use connpool::managers::http::HttpManager;
 //! use tonic_health::pb::HealthCheckRequest;
 //! use tonic_health::pb::health_client::HealthClient;
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let manager = Http2Manager::new().with_body::<tonic::body::Body>();
+//! let manager = HttpManager::http2().with_body::<tonic::body::Body>();
 //! let pool = Pool::builder(manager).max_open_per_key(4).build().await?;
 //! let every = Duration::from_secs(30);
 //! let service = Balanced::new(pool, "backend.internal:50051", every);

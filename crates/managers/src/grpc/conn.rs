@@ -14,7 +14,7 @@ use tonic::body::Body;
 
 use crate::Origin;
 use crate::h2_frames::FrameState;
-use crate::http2::Http2Conn;
+use crate::http::Http2Conn;
 use crate::service::HttpConnection;
 
 /// A pooled gRPC connection: a handle to one HTTP/2 connection, and the
@@ -63,7 +63,7 @@ impl GrpcConn {
     /// The server's `SETTINGS_MAX_CONCURRENT_STREAMS`, from its latest
     /// `SETTINGS` frame that set it; `None`: no limit set.
     pub fn peer_max_concurrent_streams(&self) -> Option<u32> {
-        self.conn.peer_max_concurrent_streams()
+        self.frame_state().peer_max_concurrent_streams()
     }
 
     /// Whether the server sent `GOAWAY`: calls in flight finish, new ones

@@ -1,4 +1,4 @@
-//! [`GrpcManager`]: dials HTTP/2 connections with the HTTP/2 manager, checks
+//! [`GrpcManager`]: dials HTTP/2 connections as the HTTP manager does, checks
 //! their health, and lends them by the server's stream limit.
 
 use std::collections::HashMap;
@@ -16,7 +16,7 @@ use super::conn::GrpcConn;
 use crate::HttpError;
 use crate::Origin;
 use crate::h2_frames::{DeadOnArrival, FrameState, dead_on_arrival, lend_by_stream_limit};
-use crate::http2::Http2Manager;
+use crate::http::HttpManager;
 use crate::tcp::TcpManager;
 use connpool_core::{Lending, Manager};
 
@@ -53,7 +53,7 @@ const ENHANCE_YOUR_CALM: u32 = 0xb;
 /// | [`settings_timeout`](GrpcManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 #[derive(Debug, Clone)]
 pub struct GrpcManager {
-    http2: Http2Manager<tonic::body::Body>,
+    http2: HttpManager<tonic::body::Body>,
     service: String,
     check_on_connect: bool,
     /// The configured keepalive interval (`http2` holds it too).
@@ -71,7 +71,7 @@ impl Default for GrpcManager {
 impl GrpcManager {
     /// A manager with the defaults (see the table).
     pub fn new() -> Self {
-        let http2 = Http2Manager::new()
+        let http2 = HttpManager::http2()
             .with_body()
             .http2_keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
             .http2_keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
@@ -179,7 +179,7 @@ impl GrpcManager {
 
     /// gRPC over TLS (ALPN `h2`) with `tls`'s roots and certificates, for
     /// `https` origins and origins without a scheme (see
-    /// [`Http2Manager::tls`]). Without it, an `https` origin is refused.
+    /// [`HttpManager::tls`]). Without it, an `https` origin is refused.
     #[cfg(feature = "tls")]
     #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
     pub fn tls(mut self, tls: crate::tls::TlsConfig) -> Self {
@@ -195,11 +195,6 @@ impl GrpcManager {
     /// The TCP dialer.
     pub fn tcp(&self) -> &TcpManager {
         self.http2.tcp()
-    }
-
-    /// The HTTP/2 manager that dials the connections.
-    pub fn http2(&self) -> &Http2Manager<tonic::body::Body> {
-        &self.http2
     }
 
     /// One `grpc.health.v1.Health/Check` on `conn`.
@@ -236,9 +231,9 @@ impl Manager for GrpcManager {
             match backed_off {
                 Some(interval) => {
                     let http2 = self.http2.clone().http2_keep_alive_interval(interval);
-                    http2.connect(dest).await
+                    http2.connect_http2(dest).await
                 }
-                None => self.http2.connect(dest).await,
+                None => self.http2.connect_http2(dest).await,
             }
         };
         // Bounded, with the health check below, by the pool's

@@ -3,7 +3,7 @@
 //! `grpc.health.v1` service.
 //!
 //! Each pooled [`GrpcConn`] is exactly one HTTP/2 connection, dialed by the
-//! [`http2`](super::http2) manager (hyper's client, with [`TcpManager`]'s
+//! [`http`](super::http) manager (hyper's client, with [`TcpManager`]'s
 //! socket setup and a frame watcher that reads the server's `SETTINGS`
 //! and notices its `GOAWAY`), with gRPC's defaults for keepalive and a
 //! health check. It does not reconnect behind the pool's back: a connection

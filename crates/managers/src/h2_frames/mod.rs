@@ -26,7 +26,7 @@
 //! parsed: whoever waited for it ([`FrameState::first_settings`]) also sees a
 //! `GOAWAY` the server sent in the same write.
 //!
-//! The `http2` and `grpc` managers use it; it works with any client that
+//! The `http` and `grpc` managers use it; it works with any client that
 //! takes a tokio [`AsyncRead`](tokio::io::AsyncRead) +
 //! [`AsyncWrite`](tokio::io::AsyncWrite) (or, through
 //! `hyper_util::rt::TokioIo`, hyper's IO traits).

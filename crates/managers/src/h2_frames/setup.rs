@@ -1,4 +1,4 @@
-//! The checks of a fresh connection that both HTTP/2 managers make: its first
+//! The checks of a fresh HTTP/2 connection that the HTTP and gRPC managers make: its first
 //! `SETTINGS` in time, and no `GOAWAY` or end of stream right after it.
 
 use std::fmt;

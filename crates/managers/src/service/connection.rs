@@ -27,7 +27,7 @@ impl<B> RequestBody for B where
 
 /// A pooled connection that sends HTTP requests: what [`HttpService`](super::HttpService)
 /// needs of a manager's connections
-/// ([`Http2Conn`](crate::http2::Http2Conn),
+/// ([`HttpConn`](crate::http::HttpConn),
 /// [`GrpcConn`](crate::grpc::GrpcConn)).
 pub trait HttpConnection: Send + Unpin + 'static {
     /// The request body type.

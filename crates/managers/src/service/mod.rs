@@ -1,9 +1,7 @@
 //! [`HttpService`], a per-call [`tower::Service`] over a pool of HTTP
-//! connections: HTTP/2 (of the [`http2`](super::http2) or the
-//! [`grpc`](super::grpc) manager), the transport for tonic generated
-//! clients and for plain HTTP/2 requests; with the `http1` feature, also
-//! HTTP/1.1 (`managers::http1`'s `Http1Manager`, or its `AutoManager` for
-//! both versions). [`HttpService`] is the same type.
+//! connections: of the [`http`](super::http) manager (HTTP/1.1, HTTP/2,
+//! or either), or of the `grpc` manager, the transport for tonic generated
+//! clients.
 //!
 //! [`HttpService`] checks out a shared handle for each request (the pool's
 //! FIFO wait, checkout deadline and backoff apply as for
@@ -66,7 +64,7 @@
 //!
 //! A tonic client takes the service as it is (tonic implements its
 //! `GrpcService` for tower services): pool with the gRPC manager (health
-//! checks, gRPC's PING policy), or with an HTTP/2 manager for tonic's body
+//! checks, gRPC's PING policy), or with `HttpManager::http2()` for tonic's body
 //! type. For tonic clients, prefer the gRPC manager's
 //! [`GrpcService`](super::grpc::GrpcService) (feature `grpc`): the same
 //! service, failing calls with the gRPC status codes a tonic `Channel`

@@ -1,11 +1,33 @@
-//! An HTTP/1.1 manager: pools hyper 1.x client connections with keep-alive
-//! ([`SendRequest`]), keyed by [`Origin`] (scheme and `host:port`), lent *exclusively*; and
-//! [`AutoManager`], which speaks HTTP/1.1 or HTTP/2 as the server chooses.
+//! An HTTP manager: pools hyper 1.x client connections, keyed by
+//! [`Origin`] (scheme and `host:port`): HTTP/1.1 ones with keep-alive, lent
+//! *exclusively*, and HTTP/2 ones, lent *shared*.
+//!
+//! [`HttpManager::new`] speaks both, as hyper-util's client and reqwest
+//! do: over TLS it offers `h2` and `http/1.1` in ALPN and follows the
+//! server's choice, in plaintext it speaks HTTP/1.1.
+//! [`HttpManager::http1`] speaks HTTP/1.1 only, [`HttpManager::http2`]
+//! HTTP/2 only (with prior knowledge in plaintext). Both kinds of
+//! connection live in one pool, under the same per-key caps, FIFO queue,
+//! backoff and idle LRU. Send through
+//! [`HttpService`](super::service::HttpService), which borrows a
+//! connection per request, retries a request that met a stale connection,
+//! and returns the connection when the response body ends; with
+//! [`HttpService::by_authority`](super::service::HttpService::by_authority)
+//! it is one client for every host, whichever version each speaks.
+//!
+//! | [`Manager`] method | here |
+//! |---|---|
+//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS for an `https` origin, or an origin without a scheme when a TLS configuration is set; an `https` origin without a TLS configuration is refused ([`HttpError::NoTls`](crate::HttpError::NoTls)). Then HTTP/1.1: hyper's handshake (no round trip) and its connection driver spawned; HTTP/2: the handshake, the driver spawned, and a wait (bounded by [`settings_timeout`](HttpManager::settings_timeout)) for the server's first `SETTINGS`: a peer that sends none is not speaking HTTP/2, and the dial fails; a connection that is already draining (the server sent `GOAWAY` with its `SETTINGS`) or closed fails the dial too ([`HttpError::ClosedDuringSetup`](crate::HttpError::ClosedDuringSetup)) |
+//! | `lending` | HTTP/1.1: exclusive. HTTP/2: shared, up to the server's `MAX_CONCURRENT_STREAMS` |
+//! | `is_broken` | not [`HttpConn::is_reusable`] |
+//! | `ping` | no round trip: fails if `is_broken` would say so, then waits until hyper's connection takes a request |
+//! | `close` | drops the handle; hyper closes the socket (HTTP/2: once the last borrower's handle is gone) |
+//!
+//! # HTTP/1.1: keep-alive as the server says
 //!
 //! An HTTP/1.1 connection carries one request at a time, and the next only
-//! after the previous response was read to its end. [`Http1Manager`] dials
-//! them (plaintext, or over TLS with ALPN `http/1.1`), and each
-//! [`Http1Conn`] follows what its server says about keeping it alive:
+//! after the previous response was read to its end. Each connection
+//! follows what its server says about keeping it alive:
 //!
 //! | the server (or the request) says | the connection |
 //! |---|---|
@@ -31,22 +53,14 @@
 //! [`HttpService`](super::service::HttpService), which holds the
 //! connection until the body ends and returns it then).
 //!
-//! | [`Manager`] method | here |
-//! |---|---|
-//! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS for an `https` origin, or an origin without a scheme when a TLS configuration is set (ALPN `http/1.1`; a server without ALPN is fine); an `https` origin without a TLS configuration is refused ([`HttpError::NoTls`](crate::HttpError::NoTls)), then hyper's HTTP/1.1 handshake (no round trip) and its connection driver spawned |
-//! | `lending` | exclusive (the default) |
-//! | `is_broken` | not [`Http1Conn::is_reusable`]: closed (hyper's [`SendRequest::is_closed`]), told to close, `Keep-Alive` limits reached, its last response body not read to its end, or a failed request |
-//! | `ping` | no round trip: fails if `is_broken` would say so, then waits for [`SendRequest::ready`] |
-//! | `close` | drops the handle; hyper closes the socket |
-//!
-//! # Liveness: a look at the socket, no round trip
+//! # HTTP/1.1 liveness: a look at the socket, no round trip
 //!
 //! An idle HTTP/1.1 connection has no protocol ping; a `HEAD` or `OPTIONS`
 //! round trip costs the server a request, and some count it against
 //! `keepalive_requests`. What the client can know cheaply is whether the
 //! server closed the connection: hyper's connection driver keeps reading an
 //! idle socket, sees the server's FIN or reset at once, and closes the
-//! connection, which [`SendRequest::is_closed`] reports. `is_broken`
+//! connection, which [`HttpConn::is_reusable`] reports. `is_broken`
 //! (called on every checkout) therefore rejects a connection whose close has
 //! arrived, for the price of an atomic load. What it cannot see is a close
 //! still in flight when the request is written: that race is what the
@@ -75,24 +89,41 @@
 //! `roundTrip` loop.
 //!
 //! **Send through the service**, not through a connection checked out by
-//! hand: [`Http1Conn::send_request`] cannot retry. The race above is not
+//! hand: [`HttpConn::send_request`] cannot retry. The race above is not
 //! rare (a server's keep-alive timeout, `keepalive_requests`, a restart),
 //! and when hyper drops a request it could not write, the caller does not
 //! get it back to send elsewhere. Check a connection out yourself only for
 //! what the service cannot do (an upgrade, a request that must go on one
 //! known connection), and be ready to retry there.
 //!
-//! # Both versions: [`AutoManager`]
+//! # HTTP/2: shared, by the server's stream limit
 //!
-//! [`AutoManager`] offers `h2` and `http/1.1` in ALPN and follows the
-//! server's choice: an HTTP/2 connection is lent shared (up to the server's
-//! stream limit, as [`Http2Manager`](super::http2::Http2Manager) lends
-//! it), an HTTP/1.1 one exclusively, in the same pool, under the same
-//! per-key caps, FIFO queue, backoff and idle LRU. In plaintext it speaks
-//! HTTP/1.1, or HTTP/2 with prior knowledge if
-//! [`http2_prior_knowledge`](AutoManager::http2_prior_knowledge) is on.
-//! With [`HttpService::by_authority`](super::service::HttpService::by_authority)
-//! it is one client for every host, whichever version each speaks.
+//! An HTTP/2 connection carries many requests at once, up to the server's
+//! `SETTINGS_MAX_CONCURRENT_STREAMS`. The manager reads that limit from
+//! the server's first `SETTINGS` frame (it waits for it before the dial
+//! counts as done) and answers [`Manager::lending`] with
+//! [`Lending::shared`]`(limit)` (no limit: `usize::MAX`, which the pool
+//! clamps to its [`max_borrowers`](connpool_core::Builder::max_borrowers), 100 by
+//! default), so the pool puts up to that many borrowers on one connection
+//! and dials another only when every connection of the key is full. Each
+//! borrower holds its own [`HttpConn`], a cheap clone of the handle.
+//!
+//! # HTTP/2 liveness: PING, from hyper
+//!
+//! hyper does not let a client send a PING of its own, so
+//! [`Manager::ping`] cannot do a round trip. Liveness comes from hyper's
+//! keepalive instead: every [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval)
+//! without traffic from the server, it sends a PING, and if no ACK arrives
+//! within [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout) it closes
+//! the connection, which `is_broken` (and so `ping`) then reports. With
+//! [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) on (the
+//! default here) that also covers connections idle in the pool, so a
+//! server that vanished without a FIN is found within interval + timeout.
+//!
+//! Against gRPC servers use the [`grpc`](super::grpc) manager, or mind their
+//! PING policy: grpc-go and gRPC C-core servers answer a client that pings
+//! more often than every 5 minutes, or at all without an active stream, with
+//! `GOAWAY` `too_many_pings`.
 //!
 //! # Go's `Transport`, hyper-util's and reqwest's settings, here
 //!
@@ -105,20 +136,20 @@
 //! | `Client.Timeout` (none) | — / `timeout` (whole request, body included) | [`HttpService::timeout`](super::service::HttpService::timeout), and per request [`RequestTimeout`](super::service::RequestTimeout): checkout, request, response and body; a connection left mid-exchange is closed |
 //! | `TLSHandshakeTimeout` (10 s) | — / `connect_timeout` | [`connect_timeout`](connpool_core::Builder::connect_timeout) (10 s) bounds the TCP dial and the TLS handshake together |
 //! | `DisableKeepAlives` | `pool_max_idle_per_host(0)` | [`max_uses(1)`](connpool_core::Builder::max_uses) |
-//! | `ForceAttemptHTTP2` | `http2_only` / negotiated by ALPN | [`AutoManager`] (ALPN `h2`, then `http/1.1`) |
+//! | `ForceAttemptHTTP2` | `http2_only` / negotiated by ALPN | [`HttpManager::new`] (ALPN `h2`, then `http/1.1`); [`HttpManager::http2`] for HTTP/2 only |
 //! | (retry of a request on a stale idle connection: yes) | no | yes, through [`HttpService`](super::service::HttpService) |
 //!
 //! ```no_run
 //! use bytes::Bytes;
 //! use connpool::Pool;
-//! use connpool::managers::http1::Http1Manager;
+//! use connpool::managers::http::HttpManager;
 //! use connpool::managers::service::HttpService;
 //! use http_body_util::{BodyExt, Full};
 //! use tower::{Service, ServiceExt};
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let pool = Pool::builder(Http1Manager::new())
+//! let pool = Pool::builder(HttpManager::new())
 //!     .max_open_per_key(32) // Go's MaxConnsPerHost
 //!     .max_idle_per_key(32) // Go's MaxIdleConnsPerHost
 //!     .idle_timeout(std::time::Duration::from_secs(50)) // below the server's
@@ -138,20 +169,24 @@
 //! # }
 //! ```
 //!
-//! [`SendRequest`]: hyper::client::conn::http1::SendRequest
-//! [`SendRequest::is_closed`]: hyper::client::conn::http1::SendRequest::is_closed
-//! [`SendRequest::ready`]: hyper::client::conn::http1::SendRequest::ready
 //! [`Origin`]: crate::Origin
 //! [`TcpManager`]: crate::tcp::TcpManager
 //! [`Manager`]: connpool_core::Manager
+//! [`Manager::lending`]: connpool_core::Manager::lending
+//! [`Manager::ping`]: connpool_core::Manager::ping
+//! [`Lending::shared`]: connpool_core::Lending::shared
 
-mod auto;
-mod auto_conn;
+mod body;
 mod conn;
+mod h1;
+mod h2;
 mod keepalive;
 mod manager;
 
-pub use auto::AutoManager;
-pub use auto_conn::AutoConn;
-pub use conn::{Http1Body, Http1Conn};
-pub use manager::Http1Manager;
+pub use body::HttpBody;
+pub use conn::HttpConn;
+#[cfg(feature = "grpc")]
+pub(crate) use h2::Http2Conn;
+pub use manager::{
+    DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, HttpManager,
+};

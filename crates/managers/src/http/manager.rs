@@ -1,0 +1,326 @@
+//! [`HttpManager`]: dials HTTP/1.1 or HTTP/2 connections (plaintext, or
+//! over TLS where ALPN picks the version) and lends each as its version
+//! allows.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::uri::Scheme;
+use http_body_util::Full;
+
+use super::conn::HttpConn;
+use super::h1;
+use super::h2::{self, Http2Conn, Http2Settings};
+use crate::HttpError;
+use crate::Origin;
+use crate::h2_frames::lend_by_stream_limit;
+use crate::service::RequestBody;
+use crate::tcp::TcpManager;
+#[cfg(feature = "tls")]
+use crate::tls::TlsConfig;
+use crate::transport::Transport;
+use connpool_core::{Lending, Manager};
+
+/// Default [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval): a
+/// PING after 30 s without traffic from the server. Finds a silently dead
+/// server within 40 s (with the timeout), three times faster than kernel
+/// TCP keepalive's default 90 s, for one 17-byte frame each way per half
+/// minute of silence; below common NAT and load-balancer idle limits (≥ 60 s).
+pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// Default [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout): 10 s
+/// for the PING's ACK. Generous next to any sane round trip, yet a dead
+/// server is declared dead within interval + timeout = 40 s.
+pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default [`settings_timeout`](HttpManager::settings_timeout): 5 s for the
+/// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
+pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The HTTP versions a manager speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Versions {
+    /// HTTP/1.1 only (ALPN `http/1.1`; a TLS server without ALPN is fine).
+    Http1,
+    /// HTTP/2 only: h2c with prior knowledge in plaintext, ALPN `h2` over
+    /// TLS.
+    Http2,
+    /// Over TLS, as the server chooses in ALPN (`h2` first, then
+    /// `http/1.1`); HTTP/1.1 in plaintext.
+    Both,
+}
+
+impl Versions {
+    /// What ALPN offers, as the errors name it.
+    fn offered(self) -> &'static str {
+        match self {
+            Versions::Http1 => "http/1.1",
+            Versions::Http2 => "h2",
+            Versions::Both => "h2 and http/1.1",
+        }
+    }
+
+    #[cfg(feature = "tls")]
+    fn alpn(self) -> &'static [&'static [u8]] {
+        match self {
+            Versions::Http1 => &[b"http/1.1"],
+            Versions::Http2 => &[b"h2"],
+            Versions::Both => &[b"h2", b"http/1.1"],
+        }
+    }
+}
+
+/// Makes HTTP client connections for a keyed [`Pool`](connpool_core::Pool),
+/// keyed by [`Origin`]; request bodies of type `B`. An HTTP/1.1 connection
+/// is lent exclusively (one request at a time), an HTTP/2 one shared, up
+/// to the server's stream limit. Pair it with
+/// [`HttpService`](crate::service::HttpService) for a client. See the
+/// [module docs](super).
+///
+/// | constructor | plaintext | over TLS |
+/// |---|---|---|
+/// | [`new`](HttpManager::new) | HTTP/1.1 | the server's choice in ALPN: `h2`, or `http/1.1` (no ALPN: HTTP/1.1) |
+/// | [`http1`](HttpManager::http1) | HTTP/1.1 | HTTP/1.1 (ALPN `http/1.1`, or none) |
+/// | [`http2`](HttpManager::http2) | HTTP/2 with prior knowledge (h2c) | HTTP/2 (ALPN `h2`; a server that does not choose it fails the dial) |
+///
+/// | setting | default | why |
+/// |---|---|---|
+/// | [`tls`](HttpManager::tls) | off: plaintext, `https` origins refused | `https` needs the caller's roots (or [`TlsConfig::webpki_roots`](crate::tls::TlsConfig::webpki_roots)) |
+/// | [`with_tcp`](HttpManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | a request goes out at once; a vanished server is found even with HTTP/2 keepalive off |
+/// | [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval) | 30 s ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | hyper's PING is the only liveness probe HTTP/2 has here; 30 s finds a dead server 3× sooner than kernel keepalive |
+/// | [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout) | 10 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | far above a round trip; dead within 40 s |
+/// | [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) | on | the manager's `ping` is no round trip, so idle pooled HTTP/2 connections are only probed by these PINGs (turn off, or raise the interval to ≥ 5 min, against gRPC servers) |
+/// | [`settings_timeout`](HttpManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
+pub struct HttpManager<B = Full<Bytes>> {
+    versions: Versions,
+    transport: Transport,
+    http2: Http2Settings,
+    body: PhantomData<fn() -> B>,
+}
+
+impl<B> Clone for HttpManager<B> {
+    fn clone(&self) -> Self {
+        Self {
+            versions: self.versions,
+            transport: self.transport.clone(),
+            http2: self.http2,
+            body: PhantomData,
+        }
+    }
+}
+
+impl<B> fmt::Debug for HttpManager<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpManager")
+            .field("versions", &self.versions.offered())
+            .field("tcp", self.tcp())
+            .field("tls", &self.is_tls())
+            .field("http2", &self.http2)
+            .finish()
+    }
+}
+
+impl HttpManager<Full<Bytes>> {
+    /// A manager for both versions (see the tables), for requests with
+    /// [`Full<Bytes>`] bodies; [`with_body`](HttpManager::with_body) picks
+    /// another body type.
+    pub fn new() -> Self {
+        Self::speaking(Versions::Both)
+    }
+
+    /// A manager that speaks HTTP/1.1 only.
+    pub fn http1() -> Self {
+        Self::speaking(Versions::Http1)
+    }
+
+    /// A manager that speaks HTTP/2 only: with prior knowledge in
+    /// plaintext (h2c), ALPN `h2` over TLS.
+    pub fn http2() -> Self {
+        Self::speaking(Versions::Http2)
+    }
+
+    fn speaking(versions: Versions) -> Self {
+        Self {
+            versions,
+            transport: Transport::default(),
+            http2: Http2Settings {
+                keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
+                keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+                keep_alive_while_idle: true,
+                settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
+            },
+            body: PhantomData,
+        }
+    }
+}
+
+impl Default for HttpManager<Full<Bytes>> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B> HttpManager<B> {
+    /// The same manager for requests with bodies of type `C`.
+    pub fn with_body<C>(self) -> HttpManager<C> {
+        HttpManager {
+            versions: self.versions,
+            transport: self.transport,
+            http2: self.http2,
+            body: PhantomData,
+        }
+    }
+
+    /// Over TLS with `tls`'s roots and certificates, for `https` origins
+    /// and origins without a scheme ([`Origin`]): the server's certificate
+    /// must name the destination's host, and ALPN offers the manager's
+    /// versions (see the table). Without it, an `https` origin is refused
+    /// ([`HttpError::NoTls`]).
+    #[cfg(feature = "tls")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "tls")))]
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.transport.set_tls(tls, self.versions.alpn());
+        self
+    }
+
+    /// Whether connections to origins without a scheme are made over TLS
+    /// (a TLS configuration is set).
+    pub fn is_tls(&self) -> bool {
+        self.transport.is_tls()
+    }
+
+    /// The TCP dialer: its socket options (`TCP_NODELAY`, kernel keepalive)
+    /// apply to every connection. Its ping and `unread_data_is_broken`
+    /// setting are not used.
+    pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
+        self.transport.set_tcp(tcp);
+        self
+    }
+
+    /// The TCP dialer.
+    pub fn tcp(&self) -> &TcpManager {
+        self.transport.tcp()
+    }
+
+    /// Interval of hyper's keepalive PINGs on HTTP/2 connections (sent
+    /// after this long without traffic from the server); `None` turns them
+    /// off. Default 30 s.
+    pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.http2.keep_alive_interval = interval.into();
+        self
+    }
+
+    /// How long a keepalive PING waits for its ACK before hyper closes the
+    /// connection. Default 10 s.
+    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.http2.keep_alive_timeout = timeout;
+        self
+    }
+
+    /// Whether keepalive PINGs are also sent while no request is in flight
+    /// (a connection idle in the pool). Default on.
+    pub fn http2_keep_alive_while_idle(mut self, on: bool) -> Self {
+        self.http2.keep_alive_while_idle = on;
+        self
+    }
+
+    /// How long an HTTP/2 dial waits for the server's first `SETTINGS`
+    /// frame. Default 5 s (the pool's `connect_timeout` bounds the whole
+    /// dial too).
+    pub fn settings_timeout(mut self, timeout: Duration) -> Self {
+        self.http2.settings_timeout = timeout;
+        self
+    }
+}
+
+impl<B: RequestBody> HttpManager<B> {
+    /// An HTTP/2 connection to `origin`, whatever the manager's versions
+    /// (the gRPC manager's dial).
+    pub(crate) async fn connect_http2(&self, origin: &Origin) -> Result<Http2Conn<B>, HttpError> {
+        let dialed = self
+            .transport
+            .dial_origin(origin)
+            .await
+            .map_err(|e| HttpError::dial(e, origin, "h2"))?;
+        let scheme = match self.transport.is_tls_for(origin) {
+            true if dialed.alpn.as_deref() != Some("h2") => {
+                return Err(HttpError::Alpn {
+                    offered: "h2",
+                    chose: dialed.alpn,
+                });
+            }
+            true => Scheme::HTTPS,
+            false => Scheme::HTTP,
+        };
+        let (local, peer) = (dialed.local, dialed.peer);
+        h2::setup(&self.http2, dialed.stream, scheme, origin, local, peer).await
+    }
+}
+
+#[async_trait]
+impl<B: RequestBody> Manager for HttpManager<B> {
+    type Key = Origin;
+    type Connection = HttpConn<B>;
+    type Error = HttpError;
+
+    /// The key's `Display` form (`https://host:port`, or `host:port`).
+    fn key_name(&self, key: &Origin) -> String {
+        key.to_string()
+    }
+
+    async fn connect(&self, origin: &Origin) -> Result<HttpConn<B>, HttpError> {
+        if self.versions == Versions::Http2 {
+            return self.connect_http2(origin).await.map(HttpConn::from);
+        }
+        let offered = self.versions.offered();
+        let dialed = self
+            .transport
+            .dial_origin(origin)
+            .await
+            .map_err(|e| HttpError::dial(e, origin, offered))?;
+        let tls = self.transport.is_tls_for(origin);
+        let http2 = match dialed.alpn.as_deref() {
+            Some("h2") if self.versions == Versions::Both => true,
+            None | Some("http/1.1") => false,
+            Some(_) => {
+                return Err(HttpError::Alpn {
+                    offered,
+                    chose: dialed.alpn,
+                });
+            }
+        };
+        let (local, peer) = (dialed.local, dialed.peer);
+        if http2 {
+            let conn = h2::setup(
+                &self.http2,
+                dialed.stream,
+                Scheme::HTTPS,
+                origin,
+                local,
+                peer,
+            );
+            return conn.await.map(HttpConn::from);
+        }
+        let conn = h1::handshake(dialed.stream, origin, local, peer, tls).await;
+        conn.map(HttpConn::from)
+    }
+
+    /// No round trip (an idle HTTP/1.1 connection has no ping, and hyper
+    /// exposes no HTTP/2 PING): fails if the connection cannot take
+    /// another request, else waits until it can.
+    async fn ping(&self, conn: &mut HttpConn<B>) -> Result<(), HttpError> {
+        conn.ready().await
+    }
+
+    fn is_broken(&self, conn: &mut HttpConn<B>) -> bool {
+        !conn.is_reusable()
+    }
+
+    fn lending(&self, conn: &HttpConn<B>) -> Lending<HttpConn<B>> {
+        match conn.frame_state() {
+            Some(frames) => lend_by_stream_limit(frames),
+            None => Lending::exclusive(),
+        }
+    }
+}
