@@ -1,4 +1,4 @@
-//! The HTTP/1.1 managers over TLS, against in-process rustls servers with
+//! The HTTP manager over TLS, HTTP/1.1 alone or either version by ALPN, against in-process rustls servers with
 //! certificates made at test time (`support::tls`): ALPN choosing
 //! `http/1.1`, a server that speaks only `h2`, and `HttpManager` following
 //! the server's choice.

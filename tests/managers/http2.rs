@@ -1,4 +1,4 @@
-//! The HTTP/2 manager against a real in-process hyper HTTP/2 server on
+//! The HTTP manager speaking HTTP/2 against a real in-process hyper HTTP/2 server on
 //! 127.0.0.1 (and, for keepalive, behind `support::fault`'s proxy switched
 //! into a black hole). Real I/O, real clock: every wait is bounded by a few seconds that only a
 //! broken implementation runs into; conditions are polled every 1 ms; no

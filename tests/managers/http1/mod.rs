@@ -1,4 +1,4 @@
-//! The HTTP/1.1 manager and the service's stale-connection retry: against a
+//! The HTTP manager speaking HTTP/1.1, and the service's stale-connection retry: against a
 //! real nginx (`support::nginx`, started per test) for keep-alive reuse,
 //! `keepalive_requests` and the `keepalive_timeout` race; against scripted
 //! in-process servers on 127.0.0.1 (raw HTTP/1.1 written by hand, so each
