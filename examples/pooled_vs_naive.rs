@@ -69,9 +69,11 @@ use std::time::{Duration, Instant};
 use clap::{Parser, ValueEnum};
 use connpool::Pool;
 use connpool::managers::Origin;
-use connpool::managers::grpc::GrpcConn;
 use connpool::managers::grpc::GrpcManager;
 use connpool::managers::http::{HttpConn, HttpManager};
+
+/// A pooled gRPC connection: HTTP/2 for tonic's body.
+type GrpcConn = HttpConn<tonic::body::Body>;
 use connpool::managers::postgres::PostgresManager;
 use connpool::managers::redis::{RedisConn, RedisManager};
 use connpool::managers::tcp::{Destination, TcpConn, TcpManager};

@@ -124,7 +124,7 @@ pub async fn grpc_server(max_streams: Option<u32>) -> std::io::Result<(SocketAdd
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// One unary `grpc.health.v1.Health/Check` of the whole server, through
-/// any tonic transport (a tonic `Channel`, a pooled `GrpcConn`); an
+/// any tonic transport (a tonic `Channel`, a pooled gRPC connection); an
 /// error unless it answers `SERVING`.
 #[cfg(feature = "grpc")]
 pub async fn health_check<T>(channel: T) -> Result<(), BoxError>

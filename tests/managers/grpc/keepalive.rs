@@ -189,7 +189,7 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
     // An absence is seen only over a window: ten intervals, idle.
     tokio::time::sleep(10 * interval).await;
     assert_eq!(server.pings.load(Ordering::SeqCst), 0, "a PING while idle");
-    assert!(!handle.is_closed());
+    assert!(handle.is_reusable());
     polite.close().await;
 
     let eager = pool(GrpcManager::new().http2_keep_alive_while_idle(true))

@@ -7,7 +7,9 @@
 //! not happen: no PING from an idle connection).
 
 use connpool::managers::HttpError;
-use connpool::managers::grpc::GrpcConn;
+use connpool::managers::http::HttpConn;
+
+type GrpcConn = HttpConn<tonic::body::Body>;
 use connpool::{ConnectError, Error};
 use tokio::time::timeout;
 use tonic_health::pb::HealthCheckRequest;

@@ -383,3 +383,37 @@ async fn in_plaintext_new_speaks_http11_and_http2_speaks_h2c() {
     let body = conn.send_request(get("/")).await.unwrap().into_body();
     assert_eq!(body.collect().await.unwrap().to_bytes(), "h2c");
 }
+
+/// A checked-out HTTP/1.1 connection used as a `tower::Service` keeps the
+/// same keep-alive rules: reusable once a response body was read to its
+/// end, not while it is unread, and never after the server said
+/// `Connection: close`.
+#[tokio::test]
+async fn a_connection_as_a_tower_service_follows_keep_alive() {
+    fn close_on_second(_: usize, req: usize) -> Reply {
+        match req {
+            0 => Reply::Send(ok("", "first")),
+            _ => Reply::Send(ok("connection: close\r\n", "second")),
+        }
+    }
+    let server = Scripted::start(close_on_second).await;
+    let pool = pool().await;
+    let mut conn = pool.get_for(&Origin::from(server.addr)).await.unwrap();
+    let svc: &mut HttpConn = &mut conn;
+
+    let response = svc.ready().await.unwrap().call(get("/")).await.unwrap();
+    assert!(!svc.is_reusable(), "its body is unread");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "first");
+    assert!(svc.is_reusable(), "the body was read to its end");
+
+    let response = svc.ready().await.unwrap().call(get("/")).await.unwrap();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(body, "second");
+    assert!(
+        svc.is_draining() && !svc.is_reusable(),
+        "the server said close"
+    );
+    drop(conn);
+    assert_eq!(pool.state().counters.closed(CloseReason::Broken), 1);
+}

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 
 use connpool::async_trait;
 use connpool::managers::Origin;
-use connpool::managers::grpc::{GrpcConn, GrpcManager};
+use connpool::managers::grpc::GrpcManager;
+use connpool::managers::http::HttpConn;
+
+type GrpcConn = HttpConn<tonic::body::Body>;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,11 +11,10 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use super::conn::GrpcConn;
 use crate::HttpError;
 use crate::Origin;
-use crate::h2_frames::{DeadOnArrival, FrameState, dead_on_arrival, lend_by_stream_limit};
-use crate::http::HttpManager;
+use crate::h2_frames::{DeadOnArrival, dead_on_arrival, lend_by_stream_limit};
+use crate::http::{HttpConn, HttpManager};
 use crate::tcp::TcpManager;
 use connpool_core::{Lending, Manager};
 
@@ -37,6 +35,9 @@ pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 /// HTTP/2's `ENHANCE_YOUR_CALM` error code: what gRPC servers close a
 /// connection with when its client PINGs too often.
 const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// A gRPC connection: an HTTP/2 connection for tonic's body.
+type GrpcConn = HttpConn<tonic::body::Body>;
 
 /// Makes gRPC connections (one HTTP/2 connection each: h2c in plaintext, h2 over TLS) for a keyed
 /// [`Pool`](connpool_core::Pool), lent shared, health-checked. See the
@@ -135,13 +136,16 @@ impl GrpcManager {
         )
     }
 
-    /// If `frames` tell that the server closed the connection for
+    /// If the connection's frames tell that the server closed it for
     /// `too_many_pings`, and this connection was not counted yet: new
-    /// connections to `dest` PING half as often.
-    fn note_too_many_pings(&self, frames: &FrameState, dest: &Origin, counted: &AtomicBool) {
+    /// connections to its key PING half as often.
+    fn note_too_many_pings(&self, conn: &GrpcConn) {
+        let (Some(frames), Some(dest)) = (conn.frame_state(), conn.origin()) else {
+            return;
+        };
         let calm = frames.goaway_error_code() == Some(ENHANCE_YOUR_CALM)
             && frames.goaway_debug_data().as_deref() == Some(b"too_many_pings".as_slice());
-        if !calm || counted.swap(true, Ordering::AcqRel) {
+        if !calm || !frames.first_calm_notice() {
             return;
         }
         let Some(interval) = self.http2_keep_alive_interval_for(dest) else {
@@ -218,7 +222,7 @@ impl GrpcManager {
 #[async_trait]
 impl Manager for GrpcManager {
     type Key = Origin;
-    type Connection = GrpcConn;
+    type Connection = HttpConn<tonic::body::Body>;
     type Error = HttpError;
 
     /// The key's `Display` form (`https://host:port`, or `host:port`).
@@ -238,17 +242,15 @@ impl Manager for GrpcManager {
         };
         // Bounded, with the health check below, by the pool's
         // `connect_timeout`.
-        let conn = dial.await?;
-        let conn = GrpcConn::new(conn, dest.clone());
+        let conn = GrpcConn::from(dial.await?);
         if self.check_on_connect {
             // A GOAWAY during the check: the check may still pass (the
             // server finishes the call), or fail for that reason; either
             // way the connection is draining, and that is the error.
             let checked = self.check(&conn).await;
-            if let Some(DeadOnArrival { goaway, debug_data }) =
-                dead_on_arrival(conn.frame_state(), false)
-            {
-                self.note_too_many_pings(conn.frame_state(), dest, &conn.calm_counted);
+            let dead = conn.frame_state().and_then(|f| dead_on_arrival(f, false));
+            if let Some(DeadOnArrival { goaway, debug_data }) = dead {
+                self.note_too_many_pings(&conn);
                 return Err(HttpError::ClosedDuringSetup { goaway, debug_data });
             }
             checked?;
@@ -258,24 +260,27 @@ impl Manager for GrpcManager {
 
     /// The health `Check` (fails at once on a closed or draining connection).
     async fn ping(&self, conn: &mut GrpcConn) -> Result<(), HttpError> {
-        if conn.is_closed() {
-            self.note_too_many_pings(conn.frame_state(), &conn.dest, &conn.calm_counted);
+        if !conn.is_reusable() {
+            self.note_too_many_pings(conn);
             return Err(HttpError::Closed {
-                goaway: conn.frame_state().goaway_error_code(),
+                goaway: conn.goaway_error_code(),
             });
         }
         self.check(conn).await
     }
 
     fn is_broken(&self, conn: &mut GrpcConn) -> bool {
-        let closed = conn.is_closed();
+        let closed = !conn.is_reusable();
         if closed {
-            self.note_too_many_pings(conn.frame_state(), &conn.dest, &conn.calm_counted);
+            self.note_too_many_pings(conn);
         }
         closed
     }
 
     fn lending(&self, conn: &GrpcConn) -> Lending<GrpcConn> {
-        lend_by_stream_limit(conn.frame_state())
+        match conn.frame_state() {
+            Some(frames) => lend_by_stream_limit(frames),
+            None => Lending::exclusive(),
+        }
     }
 }

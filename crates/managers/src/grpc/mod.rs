@@ -2,7 +2,8 @@
 //! [`Origin`] (scheme and `host:port`), lent *shared*, health-checked with the standard
 //! `grpc.health.v1` service.
 //!
-//! Each pooled [`GrpcConn`] is exactly one HTTP/2 connection, dialed by the
+//! Each pooled connection is exactly one HTTP/2 connection (an
+//! [`HttpConn`](crate::http::HttpConn) for tonic's body), dialed by the
 //! [`http`](super::http) manager (hyper's client, with [`TcpManager`]'s
 //! socket setup and a frame watcher that reads the server's `SETTINGS`
 //! and notices its `GOAWAY`), with gRPC's defaults for keepalive and a
@@ -15,8 +16,8 @@
 //! status codes: `UNAVAILABLE` for a failed dial, a backoff or a checkout
 //! timeout, as a tonic `Channel` gives them): each call
 //! borrows a connection for as long as its response body is open, so the
-//! pool's counts are the calls in flight. A [`GrpcConn`]
-//! checked out by hand is itself a transport to build a client on.
+//! pool's counts are the calls in flight. A connection checked out by hand
+//! is itself a transport to build a client on (`tower::Service`).
 //!
 //! | [`Manager`] method | here |
 //! |---|---|
@@ -94,11 +95,9 @@
 //! # }
 //! ```
 
-mod conn;
 mod manager;
 mod status;
 
-pub use conn::GrpcConn;
 pub use manager::{
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
 };

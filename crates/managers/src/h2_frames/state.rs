@@ -42,6 +42,10 @@ pub struct FrameState {
     /// Calls in a row that got no response head by their deadline (reset
     /// by any response): counted by the per-call service.
     unanswered: AtomicU32,
+    /// Whether a `GOAWAY` `too_many_pings` of this connection was taken
+    /// into account (once, whichever handle sees it first).
+    #[cfg(feature = "grpc")]
+    calm_noted: AtomicBool,
 }
 
 /// The kept start of a `GOAWAY`'s debug data.
@@ -63,7 +67,16 @@ impl FrameState {
             ended: AtomicU8::new(OPEN),
             changed: Notify::new(),
             unanswered: AtomicU32::new(0),
+            #[cfg(feature = "grpc")]
+            calm_noted: AtomicBool::new(false),
         }
+    }
+
+    /// True the first time it is called: the gRPC manager's once per
+    /// connection for a `too_many_pings`.
+    #[cfg(feature = "grpc")]
+    pub(crate) fn first_calm_notice(&self) -> bool {
+        !self.calm_noted.swap(true, Ordering::AcqRel)
     }
 
     /// A call on the connection got no response head by its deadline.

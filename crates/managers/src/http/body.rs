@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
-use super::h1::{SharedPhase, finish};
+use super::h1::{SharedState, finish};
 
 /// The body of a response from [`HttpConn::send_request`](super::HttpConn::send_request): hyper's body,
 /// which tells an HTTP/1.1 connection when it was read to its end (only
@@ -18,14 +18,14 @@ pub struct HttpBody {
     body: Incoming,
     /// The HTTP/1.1 connection's state, until the body ends (`None` on
     /// HTTP/2, whose streams end on their own).
-    phase: Option<SharedPhase>,
+    state: Option<SharedState>,
 }
 
 impl HttpBody {
-    /// `phase`: the HTTP/1.1 connection's, told when the body ends.
-    pub(super) fn new(body: Incoming, phase: Option<SharedPhase>) -> Self {
-        let phase = phase.filter(|_| !body.is_end_stream());
-        Self { body, phase }
+    /// `state`: the HTTP/1.1 connection's, told when the body ends.
+    pub(super) fn new(body: Incoming, state: Option<SharedState>) -> Self {
+        let state = state.filter(|_| !body.is_end_stream());
+        Self { body, state }
     }
 
     /// hyper's body.
@@ -47,15 +47,15 @@ impl Body for HttpBody {
         let ended = match &frame {
             Poll::Ready(None) => true,
             Poll::Ready(Some(Ok(_))) => this.body.is_end_stream(),
-            // An error leaves the phase busy: the connection is not reused.
+            // An error leaves the connection busy: it is not reused.
             Poll::Ready(Some(Err(_))) => {
-                this.phase = None;
+                this.state = None;
                 false
             }
             Poll::Pending => false,
         };
-        if ended && let Some(phase) = this.phase.take() {
-            finish(&phase);
+        if ended && let Some(state) = this.state.take() {
+            finish(&state);
         }
         frame
     }

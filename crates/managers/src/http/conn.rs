@@ -3,6 +3,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -191,6 +193,15 @@ impl<B> HttpConn<B> {
         }
     }
 
+    /// The key an HTTP/2 connection was dialed for.
+    #[cfg(feature = "grpc")]
+    pub(crate) fn origin(&self) -> Option<&crate::Origin> {
+        match &self.version {
+            Inner::Http2(c) => Some(c.origin()),
+            _ => None,
+        }
+    }
+
     /// What the frame watcher learned about an HTTP/2 connection.
     pub(crate) fn frame_state(&self) -> Option<&FrameState> {
         match &self.version {
@@ -220,9 +231,9 @@ impl<B: RequestBody> HttpConn<B> {
     pub async fn send_request(&mut self, request: Request<B>) -> hyper::Result<Response<HttpBody>> {
         match &mut self.version {
             Inner::Http1(c) => {
-                let phase = c.phase();
+                let state = c.state();
                 let response = c.exchange(request).await.map_err(|f| f.error)?;
-                Ok(response.map(|body| HttpBody::new(body, Some(phase))))
+                Ok(response.map(|body| HttpBody::new(body, Some(state))))
             }
             Inner::Http2(c) => {
                 let response = c.send_request(request).await?;
@@ -294,6 +305,57 @@ impl<B: RequestBody> HttpConnection for HttpConn<B> {
     fn note_answered(&self) {
         if let Some(frames) = self.frame_state() {
             frames.note_answered();
+        }
+    }
+}
+
+/// The future of a request sent through [`HttpConn`]'s `tower::Service`.
+type ResponseFuture = Pin<Box<dyn Future<Output = hyper::Result<Response<HttpBody>>> + Send>>;
+
+/// A checked-out connection is a [`tower::Service`], as hyper's
+/// `SendRequest` is: a transport to build a client on (a tonic client
+/// takes it as it is: `HealthClient::new(conn.clone())` on a shared
+/// HTTP/2 connection). It does not reconnect: a request on a closed
+/// connection fails. HTTP/1.1: `poll_ready` waits until the previous
+/// response was read to its end.
+///
+/// A clone kept past the guard's drop still works (the connection lives
+/// while any handle does), but the pool no longer counts that request
+/// against the connection's stream limit, and a connection closed by the
+/// pool ends it; to have every request counted, call through
+/// [`HttpService`](crate::service::HttpService) over the pool instead.
+impl<B: RequestBody> tower::Service<Request<B>> for HttpConn<B> {
+    type Response = Response<HttpBody>;
+    type Error = hyper::Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<hyper::Result<()>> {
+        match &mut self.version {
+            Inner::Http1(c) => c.poll_ready(cx),
+            Inner::Http2(c) => c.send_request_handle().poll_ready(cx),
+            // The call fails instead.
+            Inner::Unshared { .. } => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn call(&mut self, request: Request<B>) -> ResponseFuture {
+        match &mut self.version {
+            Inner::Http1(c) => {
+                let state = c.state();
+                let sent = c.start(request);
+                Box::pin(async move {
+                    let response = sent.await.map_err(|f| f.error)?;
+                    Ok(response.map(|body| HttpBody::new(body, Some(state))))
+                })
+            }
+            Inner::Http2(c) => {
+                let sent = c.send_request(request);
+                Box::pin(async move { Ok(sent.await?.map(|body| HttpBody::new(body, None))) })
+            }
+            Inner::Unshared { .. } => Box::pin(async move {
+                let response = refuse(request).await?;
+                Ok(response.map(|body| HttpBody::new(body, None)))
+            }),
         }
     }
 }

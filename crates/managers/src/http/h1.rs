@@ -4,6 +4,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::header::{HOST, HeaderValue};
@@ -22,10 +23,9 @@ use crate::HttpError;
 use crate::Origin;
 use crate::service::RequestBody;
 
-/// Where the connection's latest exchange is. Shared with the response
-/// body, which is read after the borrower may have let go of the connection.
+/// Where the connection's latest exchange is.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum Phase {
+enum Phase {
     /// Ready for a request: the last response (if any) was read to its end
     /// at `since`.
     Idle { since: Instant },
@@ -34,7 +34,25 @@ pub(super) enum Phase {
     Busy,
 }
 
-pub(super) type SharedPhase = Arc<Mutex<Phase>>;
+/// What the connection's exchanges told about its future. Shared with the
+/// response future and body, which end after the borrower may have let go
+/// of the connection.
+#[derive(Debug)]
+pub(super) struct State {
+    phase: Phase,
+    /// The server said this is the last response (`Connection: close`, an
+    /// HTTP/1.0 response, `Keep-Alive: max` reached), the last request
+    /// said so (hyper closes the connection after its response), or an
+    /// exchange failed.
+    retiring: bool,
+    /// From `Keep-Alive: timeout=N`, shortened: how long it stays reusable
+    /// after a response.
+    idle_limit: Option<Duration>,
+    /// From `Keep-Alive: max=M`: requests the server still takes.
+    remaining: Option<u32>,
+}
+
+pub(super) type SharedState = Arc<Mutex<State>>;
 
 /// A request that failed, and the request itself if hyper gave it back
 /// because none of it was written.
@@ -48,17 +66,7 @@ pub(crate) struct Failure<B> {
 /// each response read to its end before the next request.
 pub(crate) struct Http1Conn<B> {
     send: SendRequest<B>,
-    phase: SharedPhase,
-    /// The server said this is the last response (`Connection: close`, an
-    /// HTTP/1.0 response, `Keep-Alive: max` reached), the last request
-    /// said so (hyper closes the connection after its response), or an
-    /// exchange failed.
-    retiring: bool,
-    /// From `Keep-Alive: timeout=N`, shortened: how long it stays reusable
-    /// after a response.
-    idle_limit: Option<Duration>,
-    /// From `Keep-Alive: max=M`: requests the server still takes.
-    remaining: Option<u32>,
+    state: SharedState,
     /// `Host` for requests that carry neither that header nor an authority.
     host: Option<HeaderValue>,
     local: SocketAddr,
@@ -72,9 +80,7 @@ impl<B> fmt::Debug for Http1Conn<B> {
             .field("local", &self.local)
             .field("peer", &self.peer)
             .field("tls", &self.tls)
-            .field("retiring", &self.retiring)
-            .field("idle_limit", &self.idle_limit)
-            .field("remaining", &self.remaining)
+            .field("state", &*self.state.lock())
             .finish_non_exhaustive()
     }
 }
@@ -87,14 +93,17 @@ impl<B> Http1Conn<B> {
         peer: SocketAddr,
         tls: bool,
     ) -> Self {
-        Self {
-            send,
-            phase: Arc::new(Mutex::new(Phase::Idle {
+        let state = State {
+            phase: Phase::Idle {
                 since: Instant::now(),
-            })),
+            },
             retiring: false,
             idle_limit: None,
             remaining: None,
+        };
+        Self {
+            send,
+            state: Arc::new(Mutex::new(state)),
             host: authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
             local,
             peer,
@@ -109,25 +118,27 @@ impl<B> Http1Conn<B> {
     /// `Keep-Alive: timeout` passed), no failed exchange. The pool asks on
     /// every return and checkout, and closes a connection that cannot.
     pub(crate) fn is_reusable(&self) -> bool {
-        if self.retiring || self.send.is_closed() {
+        if self.send.is_closed() {
             return false;
         }
-        match *self.phase.lock() {
+        let state = self.state.lock();
+        match state.phase {
+            _ if state.retiring => false,
             Phase::Busy => false,
-            Phase::Idle { since } => self.idle_limit.is_none_or(|limit| since.elapsed() < limit),
+            Phase::Idle { since } => state.idle_limit.is_none_or(|limit| since.elapsed() < limit),
         }
     }
 
     /// How long the connection stays reusable after a response, from the
     /// server's `Keep-Alive: timeout=N` (shortened: see the module docs).
     pub(crate) fn keep_alive_idle_limit(&self) -> Option<Duration> {
-        self.idle_limit
+        self.state.lock().idle_limit
     }
 
     /// Requests the server still takes on this connection, from its
     /// `Keep-Alive: max=M`.
     pub(crate) fn keep_alive_remaining(&self) -> Option<u32> {
-        self.remaining
+        self.state.lock().remaining
     }
 
     /// Whether the connection is over TLS.
@@ -149,17 +160,27 @@ impl<B> Http1Conn<B> {
     /// (`Connection: close`, an HTTP/1.0 response, `Keep-Alive: max`
     /// used up), the last request said so, or an exchange failed.
     pub(crate) fn is_retiring(&self) -> bool {
-        self.retiring
+        self.state.lock().retiring
     }
 
     /// The state its response body reports the end to.
-    pub(super) fn phase(&self) -> SharedPhase {
-        Arc::clone(&self.phase)
+    pub(super) fn state(&self) -> SharedState {
+        Arc::clone(&self.state)
     }
 
     /// The response body of the latest request was read to its end.
     pub(crate) fn body_finished(&self) {
-        finish(&self.phase);
+        finish(&self.state);
+    }
+
+    /// Whether hyper's connection takes a request now (tower's
+    /// `poll_ready`); a failure retires the connection.
+    pub(super) fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<hyper::Result<()>> {
+        let ready = self.send.poll_ready(cx);
+        if let Poll::Ready(Err(_)) = ready {
+            self.state.lock().retiring = true;
+        }
+        ready
     }
 }
 
@@ -167,32 +188,48 @@ impl<B: RequestBody> Http1Conn<B> {
     /// Sends `request`; on failure, gives it back if none of it was written.
     pub(crate) async fn exchange(
         &mut self,
-        mut request: Request<B>,
+        request: Request<B>,
     ) -> Result<Response<Incoming>, Failure<B>> {
-        self.prepare(&mut request);
         if let Err(error) = self.send.ready().await {
-            self.retiring = true;
+            self.state.lock().retiring = true;
             return Err(Failure {
                 error,
                 unsent: Some(request),
             });
         }
-        // Busy until the response body ends: dropped here, the connection
-        // is broken (hyper closes it too).
-        *self.phase.lock() = Phase::Busy;
-        self.retiring |= closes(request.version(), request.headers());
-        match self.send.try_send_request(request).await {
-            Ok(response) => {
-                self.observe(&response);
-                Ok(response)
-            }
-            Err(mut e) => {
-                self.retiring = true;
-                let unsent = e.take_message();
-                Err(Failure {
-                    error: e.into_error(),
-                    unsent,
-                })
+        self.start(request).await
+    }
+
+    /// Sends `request` on a connection that is ready for it; the future
+    /// borrows nothing (tower's `call`), the state it updates is shared.
+    pub(super) fn start(
+        &mut self,
+        mut request: Request<B>,
+    ) -> impl Future<Output = Result<Response<Incoming>, Failure<B>>> + Send + use<B> {
+        self.prepare(&mut request);
+        {
+            // Busy until the response body ends: dropped before, the
+            // connection is broken (hyper closes it too).
+            let mut state = self.state.lock();
+            state.phase = Phase::Busy;
+            state.retiring |= closes(request.version(), request.headers());
+        }
+        let sent = self.send.try_send_request(request);
+        let state = Arc::clone(&self.state);
+        async move {
+            match sent.await {
+                Ok(response) => {
+                    observe(&state, &response);
+                    Ok(response)
+                }
+                Err(mut e) => {
+                    state.lock().retiring = true;
+                    let unsent = e.take_message();
+                    Err(Failure {
+                        error: e.into_error(),
+                        unsent,
+                    })
+                }
             }
         }
     }
@@ -220,26 +257,30 @@ impl<B: RequestBody> Http1Conn<B> {
             *request.uri_mut() = Uri::from(path);
         }
     }
+}
 
-    /// Takes in what the response says about the connection.
-    fn observe(&mut self, response: &Response<Incoming>) {
-        let v = verdict(response.status(), response.version(), response.headers());
-        self.retiring |= v.close;
-        if v.idle_limit.is_some() {
-            self.idle_limit = v.idle_limit;
-        }
-        // `max=M` counts the requests the server takes after this one; a
-        // response without it uses one of those announced before.
-        self.remaining = v.max.or(self.remaining.map(|r| r.saturating_sub(1)));
-        self.retiring |= self.remaining == Some(0);
-        if response.body().is_end_stream() {
-            self.body_finished();
-        }
+/// Takes in what a response says about its connection.
+fn observe(state: &Mutex<State>, response: &Response<Incoming>) {
+    let v = verdict(response.status(), response.version(), response.headers());
+    let mut state = state.lock();
+    state.retiring |= v.close;
+    if v.idle_limit.is_some() {
+        state.idle_limit = v.idle_limit;
+    }
+    // `max=M` counts the requests the server takes after this one; a
+    // response without it uses one of those announced before.
+    state.remaining = v.max.or(state.remaining.map(|r| r.saturating_sub(1)));
+    state.retiring |= state.remaining == Some(0);
+    if response.body().is_end_stream() {
+        state.phase = Phase::Idle {
+            since: Instant::now(),
+        };
     }
 }
 
-pub(super) fn finish(phase: &Mutex<Phase>) {
-    *phase.lock() = Phase::Idle {
+/// The response body ended: the connection can carry the next request.
+pub(super) fn finish(state: &Mutex<State>) {
+    state.lock().phase = Phase::Idle {
         since: Instant::now(),
     };
 }

@@ -86,6 +86,7 @@ where
         frames,
         scheme,
         authority: origin.destination().to_string().parse().ok(),
+        origin: Arc::new(origin.clone()),
         local,
         peer,
     })
@@ -99,6 +100,8 @@ pub(crate) struct Http2Conn<B> {
     frames: Arc<FrameState>,
     scheme: Scheme,
     authority: Option<Authority>,
+    /// The key it was dialed for.
+    origin: Arc<Origin>,
     local: SocketAddr,
     peer: SocketAddr,
 }
@@ -110,6 +113,7 @@ impl<B> Clone for Http2Conn<B> {
             frames: Arc::clone(&self.frames),
             scheme: self.scheme.clone(),
             authority: self.authority.clone(),
+            origin: Arc::clone(&self.origin),
             local: self.local,
             peer: self.peer,
         }
@@ -176,8 +180,7 @@ impl<B: Body + 'static> Http2Conn<B> {
 }
 
 impl<B> Http2Conn<B> {
-    /// hyper's handle (the gRPC connection's `poll_ready`).
-    #[cfg(feature = "grpc")]
+    /// hyper's handle (tower's `poll_ready`).
     pub(crate) fn send_request_handle(&mut self) -> &mut SendRequest<B> {
         &mut self.send
     }
@@ -191,6 +194,12 @@ impl<B> Http2Conn<B> {
             });
         }
         self.send.ready().await.map_err(HttpError::NotReady)
+    }
+
+    /// The key it was dialed for.
+    #[cfg(feature = "grpc")]
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// Whether the connection is over TLS.

@@ -185,8 +185,6 @@ mod manager;
 
 pub use body::HttpBody;
 pub use conn::HttpConn;
-#[cfg(feature = "grpc")]
-pub(crate) use h2::Http2Conn;
 pub use manager::{
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, HttpManager,
 };

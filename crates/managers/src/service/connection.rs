@@ -27,8 +27,7 @@ impl<B> RequestBody for B where
 
 /// A pooled connection that sends HTTP requests: what [`HttpService`](super::HttpService)
 /// needs of a manager's connections
-/// ([`HttpConn`](crate::http::HttpConn),
-/// [`GrpcConn`](crate::grpc::GrpcConn)).
+/// ([`HttpConn`](crate::http::HttpConn)).
 pub trait HttpConnection: Send + Unpin + 'static {
     /// The request body type.
     type Body: RequestBody;
