@@ -13,7 +13,7 @@ use http_body_util::Full;
 use hyper::body::Incoming;
 
 use super::HttpBody;
-use super::h1::Http1Conn;
+use super::h1::{self, Http1Conn};
 use super::h2::Http2Conn;
 use crate::HttpError;
 use crate::h2_frames::FrameState;
@@ -344,7 +344,7 @@ impl<B: RequestBody> tower::Service<Request<B>> for HttpConn<B> {
                 let state = c.state();
                 let sent = c.start(request);
                 Box::pin(async move {
-                    let response = sent.await.map_err(|f| f.error)?;
+                    let response = h1::end(&state, sent.await).map_err(|f| f.error)?;
                     Ok(response.map(|body| HttpBody::new(body, Some(state))))
                 })
             }

@@ -12,6 +12,7 @@ use http::uri::{Authority, PathAndQuery, Uri};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
 use hyper::client::conn::http1::{Builder as H1Builder, SendRequest};
 use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
@@ -197,51 +198,51 @@ impl<B: RequestBody> Http1Conn<B> {
                 unsent: Some(request),
             });
         }
-        self.start(request).await
+        let sent = self.start(request).await;
+        end(&self.state, sent)
     }
 
-    /// Sends `request` on a connection that is ready for it; the future
-    /// borrows nothing (tower's `call`), the state it updates is shared.
+    /// Sends `request` on a connection that is ready for it: hyper's
+    /// future, which borrows nothing (tower's `call`); [`end`] takes in its
+    /// outcome.
     pub(super) fn start(
         &mut self,
         mut request: Request<B>,
-    ) -> impl Future<Output = Result<Response<Incoming>, Failure<B>>> + Send + use<B> {
+    ) -> impl Future<Output = Result<Response<Incoming>, TrySendError<Request<B>>>> + Send + use<B>
+    {
         self.prepare(&mut request);
-        {
-            // Busy until the response body ends: dropped before, the
-            // connection is broken (hyper closes it too).
-            let mut state = self.state.lock();
-            state.phase = Phase::Busy;
-            state.retiring |= closes(request.version(), request.headers());
-        }
-        let sent = self.send.try_send_request(request);
-        let state = Arc::clone(&self.state);
-        async move {
-            match sent.await {
-                Ok(response) => {
-                    observe(&state, &response);
-                    Ok(response)
-                }
-                Err(mut e) => {
-                    state.lock().retiring = true;
-                    let unsent = e.take_message();
-                    Err(Failure {
-                        error: e.into_error(),
-                        unsent,
-                    })
-                }
-            }
-        }
+        // Busy until the response body ends: dropped before, the
+        // connection is broken (hyper closes it too).
+        let mut state = self.state.lock();
+        state.phase = Phase::Busy;
+        state.retiring |= closes(request.version(), request.headers());
+        drop(state);
+        self.send.try_send_request(request)
     }
 
     /// Origin form and a `Host` header, as an HTTP/1.1 server expects.
     fn prepare(&self, request: &mut Request<B>) {
         let uri = request.uri();
         if !request.headers().contains_key(HOST) {
-            let host = match (uri.host(), uri.port()) {
-                (Some(host), Some(port)) => HeaderValue::from_str(&format!("{host}:{port}")).ok(),
-                (Some(host), None) => HeaderValue::from_str(host).ok(),
-                (None, _) => self.host.clone(),
+            let host = match uri.authority() {
+                None => self.host.clone(),
+                // The connection's own `host:port`, the common case: its
+                // value, shared.
+                Some(a)
+                    if self
+                        .host
+                        .as_ref()
+                        .is_some_and(|h| h.as_bytes() == a.as_str().as_bytes()) =>
+                {
+                    self.host.clone()
+                }
+                Some(_) => match (uri.host(), uri.port()) {
+                    (Some(host), Some(port)) => {
+                        HeaderValue::from_str(&format!("{host}:{port}")).ok()
+                    }
+                    (Some(host), None) => HeaderValue::from_str(host).ok(),
+                    (None, _) => self.host.clone(),
+                },
             };
             if let Some(host) = host {
                 request.headers_mut().insert(HOST, host);
@@ -255,6 +256,33 @@ impl<B: RequestBody> Http1Conn<B> {
                 .cloned()
                 .unwrap_or_else(|| PathAndQuery::from_static("/"));
             *request.uri_mut() = Uri::from(path);
+        }
+    }
+}
+
+/// Takes in the outcome of a request sent by [`Http1Conn::start`]: what the
+/// response says about the connection, or a failure that retires it (with
+/// the request, if hyper gave it back unwritten).
+#[expect(
+    clippy::result_large_err,
+    reason = "the unsent request comes back by value, as hyper gives it back, to be sent again"
+)]
+pub(super) fn end<B>(
+    state: &Mutex<State>,
+    sent: Result<Response<Incoming>, TrySendError<Request<B>>>,
+) -> Result<Response<Incoming>, Failure<B>> {
+    match sent {
+        Ok(response) => {
+            observe(state, &response);
+            Ok(response)
+        }
+        Err(mut e) => {
+            state.lock().retiring = true;
+            let unsent = e.take_message();
+            Err(Failure {
+                error: e.into_error(),
+                unsent,
+            })
         }
     }
 }

@@ -4,12 +4,12 @@
 
 use std::time::Duration;
 
-use http::header::{CONNECTION, HeaderMap, HeaderValue};
+use http::header::{CONNECTION, HeaderMap, HeaderName, HeaderValue};
 use http::{StatusCode, Version};
 
 /// The `Keep-Alive` header's name (not among `http`'s constants: it is not
 /// part of HTTP/1.1 proper, only widely sent).
-const KEEP_ALIVE: &str = "keep-alive";
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 
 /// What one response allows the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -31,9 +31,17 @@ pub(crate) struct Verdict {
 pub(crate) fn closes(version: Version, headers: &HeaderMap) -> bool {
     let (mut close, mut keep_alive) = (false, false);
     for value in headers.get_all(CONNECTION) {
-        for token in tokens(value) {
-            close |= token.eq_ignore_ascii_case("close");
-            keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+        // One token, the common case, needs no splitting.
+        let whole = value.as_bytes();
+        if whole.eq_ignore_ascii_case(b"keep-alive") {
+            keep_alive = true;
+        } else if whole.eq_ignore_ascii_case(b"close") {
+            close = true;
+        } else {
+            for token in tokens(value) {
+                close |= token.eq_ignore_ascii_case("close");
+                keep_alive |= token.eq_ignore_ascii_case("keep-alive");
+            }
         }
     }
     close || (version <= Version::HTTP_10 && !keep_alive)

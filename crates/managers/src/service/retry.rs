@@ -40,6 +40,7 @@ use std::error::Error as StdError;
 use std::io;
 
 use bytes::Bytes;
+use http::header::HeaderName;
 use http::{Method, Request};
 use http_body_util::{Empty, Full};
 
@@ -48,7 +49,10 @@ pub(super) const MAX_UNPROCESSED: u32 = 5;
 
 /// The headers that make any method safe to retry (IETF draft
 /// `httpapi-idempotency-key-header`, Stripe's convention; Go accepts both).
-const IDEMPOTENCY_KEYS: [&str; 2] = ["idempotency-key", "x-idempotency-key"];
+const IDEMPOTENCY_KEYS: [HeaderName; 2] = [
+    HeaderName::from_static("idempotency-key"),
+    HeaderName::from_static("x-idempotency-key"),
+];
 
 /// Whether `error` says the connection was closed under the request before
 /// any response came: hyper's incomplete message, a canceled or closed
@@ -80,10 +84,12 @@ pub(super) fn is_stale(error: &hyper::Error) -> bool {
 /// `String` can, cheaply: `Bytes` are shared, not copied). The copy has
 /// the request's method, URI, version and headers, not its extensions.
 pub(super) fn replay<B: 'static>(request: &Request<B>) -> Result<Request<B>, &'static str> {
-    let keyed = IDEMPOTENCY_KEYS
-        .iter()
-        .any(|k| request.headers().contains_key(*k));
-    if !is_replayable(request.method()) && !keyed {
+    let keyed = || {
+        IDEMPOTENCY_KEYS
+            .iter()
+            .any(|k| request.headers().contains_key(k))
+    };
+    if !is_replayable(request.method()) && !keyed() {
         return Err(
             "its method is not GET, HEAD, OPTIONS or TRACE and it carries no Idempotency-Key header",
         );
@@ -181,7 +187,7 @@ mod tests {
     #[test]
     fn other_methods_only_with_an_idempotency_key() {
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::PATCH] {
-            for key in IDEMPOTENCY_KEYS {
+            for key in ["Idempotency-Key", "x-idempotency-key"] {
                 let mut unsafe_ = request(method.clone(), Full::new(Bytes::new()));
                 assert!(replay(&unsafe_).unwrap_err().contains("Idempotency-Key"));
                 unsafe_
