@@ -16,7 +16,7 @@
 //! wakes exactly then. Idle connections are
 //! pinged in the background so dead ones are found before a user meets
 //! them, and a connection idle for a while is pinged again before it is lent
-//! ([`HealthCheck`]). A key whose dials fail backs off exponentially, and
+//! ([`Builder::health_check`]). A key whose dials fail backs off exponentially, and
 //! never has more than `max_connecting` dials in flight.
 //!
 //! **Time in tests.** The pool follows tokio's paused clock

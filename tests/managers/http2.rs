@@ -14,7 +14,7 @@ use bytes::Bytes;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
 use connpool::managers::http::{HttpConn, HttpManager};
-use connpool::{ConnectError, Error, HealthCheck, Manager, Pool, Pooled};
+use connpool::{ConnectError, Error, Manager, Pool, Pooled};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -150,7 +150,7 @@ async fn get(conn: &mut HttpConn, path: &'static str) -> String {
 }
 
 fn pool_of(manager: HttpManager) -> connpool::Builder<HttpManager> {
-    Pool::builder(manager).health_check(HealthCheck::Never)
+    Pool::builder(manager).health_check(None)
 }
 
 // Requests round-trip through pooled connections; the server's stream limit

@@ -149,7 +149,7 @@ async fn a_line_ping_goes_over_tls() {
     let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
     let manager = tcp_tls(ca.client()).line_ping("PING\n", "PING\n");
     let pool = Pool::builder(manager)
-        .health_check(connpool::HealthCheck::Always)
+        .health_check(std::time::Duration::ZERO)
         .build()
         .await
         .unwrap();

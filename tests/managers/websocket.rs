@@ -12,7 +12,7 @@ use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::tungstenite::http::HeaderValue;
 use connpool::managers::websocket::tungstenite::http::header::AUTHORIZATION;
 use connpool::managers::websocket::{WsError, WsManager, WsUrl};
-use connpool::{CloseReason, HealthCheck, Manager, Pool, Pooled};
+use connpool::{CloseReason, Manager, Pool, Pooled};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::support::fault::{Fault, FaultProxy};
@@ -37,7 +37,7 @@ fn builder(manager: WsManager) -> connpool::Builder<WsManager> {
         .jitter(0.0)
         .idle_timeout(None)
         .max_lifetime(None)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
 }
 
 fn url(server: &WsServer) -> WsUrl {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::{WsManager, WsUrl};
-use connpool::{CloseReason, HealthCheck, Pool};
+use connpool::{CloseReason, Pool};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::support::closed_for;
@@ -25,7 +25,7 @@ async fn slow_server() -> (WsServer, WsUrl) {
 async fn pool() -> Pool<WsManager> {
     // No check before lending: the look at each return must suffice.
     Pool::builder(WsManager::new())
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .build()
         .await
         .unwrap()

@@ -5,7 +5,7 @@
 
 use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::{WsManager, WsUrl};
-use connpool::{CloseReason, HealthCheck, Pool};
+use connpool::{CloseReason, Pool};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::support::closed_for;
@@ -13,7 +13,7 @@ use crate::support::ws::{Watch, WsServer, close_frame, until};
 
 async fn pool(manager: WsManager) -> Pool<WsManager> {
     Pool::builder(manager)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .build()
         .await
         .unwrap()

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::{WsManager, WsUrl};
-use connpool::{CloseReason, HealthCheck, Pool};
+use connpool::{CloseReason, Pool};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::support::closed_for;
@@ -20,7 +20,7 @@ const EVERY: Duration = Duration::from_millis(50);
 async fn pool() -> Pool<WsManager> {
     let manager = WsManager::new().heartbeat_while_lent(Some(EVERY));
     Pool::builder(manager)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .build()
         .await
         .unwrap()

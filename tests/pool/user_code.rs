@@ -12,8 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::{
-    BuildError, CloseReason, ConnectError, Error, HealthCheck, Lending, Manager, Pool, Pooled,
-    async_trait,
+    BuildError, CloseReason, ConnectError, Error, Lending, Manager, Pool, Pooled, async_trait,
 };
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
@@ -263,7 +262,7 @@ fn builder(faulty: &Arc<Faulty>, call: Call, place: Place) -> connpool::Builder<
         .idle_timeout(None)
         .max_lifetime(None)
         .keepalive_interval(None)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .no_backoff()
         .checkout_timeout(secs(5))
         .jitter(0.0);
@@ -274,7 +273,7 @@ fn builder(faulty: &Arc<Faulty>, call: Call, place: Place) -> connpool::Builder<
         _ => b,
     };
     match place {
-        Place::HealthCheck => b.health_check(HealthCheck::Always),
+        Place::HealthCheck => b.health_check(Duration::ZERO),
         Place::Keepalive => b.keepalive_interval(secs(10)),
         Place::PreWarm => b.max_open(2).initial(2),
         _ => b,

@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use connpool::managers::tcp::{Destination, TcpConn, TcpManager};
-use connpool::{Error, HealthCheck, Manager, Pool, Pooled, async_trait};
+use connpool::{Error, Manager, Pool, Pooled, async_trait};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::support;
@@ -194,7 +194,7 @@ async fn soak() {
         .connect_timeout(Duration::from_secs(2))
         .idle_timeout(ms(50))
         .max_lifetime(ms(1000))
-        .health_check(HealthCheck::IfIdleFor(ms(5)))
+        .health_check(ms(5))
         .keepalive_interval(ms(20))
         .backoff(ms(1), ms(5))
         .max_connecting(2)

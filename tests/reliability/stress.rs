@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connpool::{Builder, Error, HealthCheck, Pool, Pooled};
+use connpool::{Builder, Error, Pool, Pooled};
 
 use crate::support;
 use crate::support::{Counts, Key, Mock, Step, ZERO, check_counts};
@@ -70,7 +70,7 @@ fn one_key_with_the_lifecycle_running_fast_leaks_nothing() {
         let mock = Mock::<()>::new();
         let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
             .max_open(6)
-            .health_check(HealthCheck::IfIdleFor(ms(1)));
+            .health_check(ms(1));
         stress(&mock, builder, true).await;
     });
 }
@@ -82,7 +82,7 @@ fn with_every_lifecycle_feature_running_fast_nothing_leaks() {
         let mock = M::new();
         let builder = lifecycle_running_fast(Pool::builder(mock.clone()))
             .min_idle(1)
-            .health_check(HealthCheck::Always);
+            .health_check(Duration::ZERO);
         stress(&mock, keyed_caps(builder), true).await;
     });
 }

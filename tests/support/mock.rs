@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{Builder, HealthCheck, Lending, Manager, Pool, async_trait};
+use connpool::{Builder, Lending, Manager, Pool, async_trait};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -299,7 +299,7 @@ pub fn core_builder<K: Key>(mock: Mock<K>) -> Builder<Mock<K>> {
         .idle_timeout(None)
         .max_lifetime(None)
         .keepalive_interval(None)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .no_backoff()
         .max_connecting(usize::MAX)
 }

@@ -7,7 +7,7 @@ use crate::config::*;
 use crate::error::BuildError;
 use crate::hooks::Hooks;
 use crate::manager::Manager;
-use crate::policy::{Backoff, HealthCheck};
+use crate::policy::Backoff;
 use crate::pool::Pool;
 use crate::settings::each_setting;
 
@@ -34,7 +34,7 @@ mod validate;
 /// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
 /// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
 /// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
-/// | `health_check` | `IfIdleFor(500 ms)` ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window (`aliveBypassWindowMs`): a connection that just worked almost surely works, and a busy pool pays no round trip |
+/// | `health_check` | 500 ms ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window (`aliveBypassWindowMs`): a connection that just worked almost surely works, and a busy pool pays no round trip |
 /// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`](crate::defaults::PING_TIMEOUT)), for the health check and the keepalive alike | a healthy peer answers in milliseconds: this fails only a peer that is gone; HikariCP's `validationTimeout`, which bounds both its checks too |
 /// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`](crate::defaults::KEEPALIVE_INTERVAL)) | half the ~60 s after which NATs and firewalls drop an idle flow; a dead connection is found before a user meets it |
 /// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)), WebSocket 3 | gRPC's semantics: a missed ping on an idle connection costs one dial to repair, keeping a doubtful one costs a user's request; WebSocket heartbeats' custom |

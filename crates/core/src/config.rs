@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::defaults;
-use crate::policy::{Backoff, HealthCheck};
+use crate::policy::Backoff;
 use crate::settings::each_setting;
 
 /// Makes, from the table of [`each_setting!`]: the [`Settings`] struct,

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use crate::policy::HealthCheck;
-
 /// `max_open`'s default.
 pub const MAX_OPEN: usize = 100;
 /// `connect_timeout`'s default.
@@ -20,7 +18,7 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
 /// `max_lifetime`).
 pub const JITTER: f64 = 0.1;
 /// `health_check`'s default.
-pub const HEALTH_CHECK: HealthCheck = HealthCheck::IfIdleFor(Duration::from_millis(500));
+pub const HEALTH_CHECK: Duration = Duration::from_millis(500);
 /// `ping_timeout`'s default.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// `keepalive_interval`'s default.

@@ -81,7 +81,6 @@ pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
 pub use guard::Pooled;
 pub use limits::Limits;
 pub use manager::{Lending, Manager};
-pub use policy::HealthCheck;
 pub use pool::Pool;
 pub use reports::Leak;
 pub use single::Single;

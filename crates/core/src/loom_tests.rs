@@ -32,7 +32,6 @@ use crate::config::Config;
 use crate::core::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State, Transition};
 use crate::error::Error;
 use crate::manager::{Lending, Manager};
-use crate::policy::HealthCheck;
 use crate::store::KeyId;
 use crate::store::Lent;
 use crate::store::WaiterId;
@@ -87,7 +86,7 @@ impl<K: Key> Core<K> {
             .idle_timeout(None)
             .max_lifetime(None)
             .keepalive_interval(None)
-            .health_check(HealthCheck::Never)
+            .health_check(None)
             .no_backoff()
             .max_connecting(usize::MAX)
             .checkout_timeout(None)

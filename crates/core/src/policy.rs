@@ -1,27 +1,8 @@
-//! The policies a setting takes as its value: when an idle connection is
-//! pinged before it is lent, and how a key backs off after failed dials.
+//! The policy a setting takes as its value: how a key backs off after
+//! failed dials.
 //! (Below the configuration and its defaults, which both name them.)
 
 use std::time::Duration;
-
-/// When a connection taken from the idle list is pinged
-/// ([`Manager::ping`](crate::Manager::ping)) before it is lent.
-///
-/// A connection that fails the check (or its [`ping_timeout`](crate::Builder::ping_timeout))
-/// is closed and the getter is served by another idle connection or a new
-/// dial, within its checkout deadline. A connection handed over directly by a
-/// returning borrower, or freshly dialed, is never pinged: it just worked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HealthCheck {
-    /// Never ping: only [`Manager::is_broken`](crate::Manager::is_broken) is checked. Cheapest; a dead
-    /// connection reaches the user when `is_broken` cannot see its death.
-    Never,
-    /// Ping every connection taken from the idle list: no known-dead
-    /// connection is ever lent, at one round trip per idle checkout.
-    Always,
-    /// Ping when the connection was idle this long or longer (HikariCP).
-    IfIdleFor(Duration),
-}
 
 /// Exponential dial backoff of one key: after the `n`th consecutive failed
 /// dial, no dial for a random time between half of and all of

@@ -108,9 +108,18 @@ macro_rules! each_setting {
                 set(n: usize) = n;
                 get [];
 
-            /// When a connection taken from the idle list is pinged before it is lent.
-            health_check: HealthCheck = crate::defaults::HEALTH_CHECK;
-                set(policy: HealthCheck) = policy;
+            /// Health check before lending (HikariCP's rule): a connection taken
+            /// from the idle list after `d` or more idle is pinged
+            /// ([`Manager::ping`]) before it is lent; `Duration::ZERO` pings
+            /// every one, `None` none (only [`Manager::is_broken`] is
+            /// checked: cheapest, and a dead connection reaches the borrower
+            /// when `is_broken` cannot see its death). A connection that fails
+            /// the ping (or its `ping_timeout`) is closed, and the getter is
+            /// served by another idle connection or a new dial, within its
+            /// checkout deadline. A connection handed over by a returning
+            /// borrower, or freshly dialed, is never pinged: it just worked.
+            health_check: Option<Duration> = Some(crate::defaults::HEALTH_CHECK);
+                set(d: impl Into<Option<Duration>>) = d.into();
                 get [];
 
             /// Time limit of every ping: the health check before a connection is

@@ -6,7 +6,7 @@ use std::time::Duration;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
-use connpool::{HealthCheck, Manager, Pool};
+use connpool::{Manager, Pool};
 use tokio::time::timeout;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_check_response::ServingStatus as Status;
@@ -56,7 +56,7 @@ async fn calls_round_trip_through_pooled_channels() {
     server.stop().await;
 }
 
-// A service switched to NOT_SERVING: with HealthCheck::Always its idle
+// A service switched to NOT_SERVING: with Duration::ZERO its idle
 // connection fails the check and the fresh dial fails the check on connect,
 // so the getter gets a clear error and nothing is lent; back to SERVING, it
 // is served again. A service the server does not know is an RPC error.
@@ -65,7 +65,7 @@ async fn a_not_serving_backend_is_not_lent() {
     let server = GrpcServer::start(None).await;
     let dest = Origin::from(server.addr);
     let pool = Pool::builder(GrpcManager::new().health_service(SERVICE))
-        .health_check(HealthCheck::Always)
+        .health_check(Duration::ZERO)
         .no_backoff()
         .build()
         .await
@@ -108,11 +108,7 @@ async fn a_not_serving_backend_is_not_lent() {
     let lax = GrpcManager::new()
         .health_service(SERVICE)
         .check_on_connect(false);
-    let pool = Pool::builder(lax)
-        .health_check(HealthCheck::Never)
-        .build()
-        .await
-        .unwrap();
+    let pool = Pool::builder(lax).health_check(None).build().await.unwrap();
     let mut conn = pool.get_for(&dest).await.unwrap();
     assert_eq!(check(&conn, SERVICE).await.unwrap(), Status::NotServing);
     assert!(matches!(

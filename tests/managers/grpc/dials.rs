@@ -6,7 +6,7 @@ use std::time::Duration;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
-use connpool::{HealthCheck, Manager, Pool};
+use connpool::{Manager, Pool};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
 use tonic_health::pb::health_check_response::ServingStatus as Status;
@@ -26,7 +26,7 @@ async fn server_shutdown_is_detected_and_the_connection_replaced() {
     let addr = server.addr;
     let dest = Origin::from(addr);
     let pool = Pool::builder(GrpcManager::new())
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .no_backoff()
         .build()
         .await
@@ -115,7 +115,7 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
         println!("check_on_connect({check_on_connect}): {message}");
 
         let pool = Pool::builder(manager())
-            .health_check(HealthCheck::Never)
+            .health_check(None)
             .no_backoff()
             .build()
             .await

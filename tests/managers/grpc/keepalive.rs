@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
-use connpool::{CloseReason, HealthCheck, Manager, Pool};
+use connpool::{CloseReason, Manager, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -36,7 +36,7 @@ async fn keepalive_finds_a_blackholed_server() {
         .http2_keep_alive_timeout(ka_timeout)
         .http2_keep_alive_while_idle(true); // tonic servers allow it
     let pool = Pool::builder(manager)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .build()
         .await
         .unwrap();
@@ -70,7 +70,7 @@ async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
         .http2_keep_alive_interval(interval)
         .http2_keep_alive_timeout(ka_timeout);
     let pool = Pool::builder(manager)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .build()
         .await
         .unwrap();
@@ -177,7 +177,7 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
                 .check_on_connect(false)
                 .http2_keep_alive_interval(interval),
         )
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .keepalive_interval(None)
         .build()
     };
@@ -229,7 +229,7 @@ async fn too_many_pings_doubles_the_keepalive_interval_of_that_key() {
         .http2_keep_alive_interval(interval)
         .http2_keep_alive_while_idle(true);
     let pool = Pool::builder(manager)
-        .health_check(HealthCheck::Never)
+        .health_check(None)
         .keepalive_interval(None)
         .build()
         .await

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use connpool::managers::postgres::{PgError, PostgresManager};
-use connpool::{CloseReason, HealthCheck, Manager, Pool, Pooled, async_trait};
+use connpool::{CloseReason, Manager, Pool, Pooled, async_trait};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
@@ -19,7 +19,7 @@ use super::{
 };
 
 /// (2) A backend killed while its connection is idle is found and replaced:
-/// with `HealthCheck::Always` the next get (and each of several concurrent
+/// with `Duration::ZERO` the next get (and each of several concurrent
 /// gets after every idle backend was killed) succeeds at its first query.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_backend_is_replaced_before_it_is_lent() {
@@ -30,7 +30,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
         let app = unique("killed");
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(3)
-            .health_check(HealthCheck::Always)
+            .health_check(Duration::ZERO)
             .checkout_timeout(Duration::from_secs(10))
             .build()
             .await
@@ -185,7 +185,7 @@ async fn broken_connection_is_not_reused_after_return() {
         let app = unique("returned");
         let pool = Pool::builder(manager(&pg, &app).single())
             .max_open(1)
-            .health_check(HealthCheck::Never)
+            .health_check(None)
             .build()
             .await
             .unwrap();
@@ -248,7 +248,7 @@ impl Manager for Watched {
 
 /// (5c) A connection the server closes while it is idle (its
 /// `idle_session_timeout`, PostgreSQL 14+; a terminated backend before) is
-/// caught by `is_broken` at checkout, even with `HealthCheck::Never`: the
+/// caught by `is_broken` at checkout, even with `None`: the
 /// getter gets a new connection that works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_idle_connection_is_not_lent() {
@@ -276,7 +276,7 @@ async fn broken_idle_connection_is_not_lent() {
         let (ended, mut ends) = mpsc::unbounded_channel();
         let pool = Pool::builder(Watched { inner, ended })
             .max_open(1)
-            .health_check(HealthCheck::Never)
+            .health_check(None)
             .build()
             .await
             .unwrap();

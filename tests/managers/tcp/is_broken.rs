@@ -2,7 +2,7 @@
 //! idle connection, and bytes nobody asked for.
 
 use connpool::managers::tcp::TcpManager;
-use connpool::{CloseReason, HealthCheck, Manager, Pool};
+use connpool::{CloseReason, Manager, Pool};
 use tokio::io::AsyncReadExt;
 use tokio::time::timeout;
 
@@ -17,7 +17,7 @@ async fn closed_or_reset_idle_connection_is_never_lent() {
     for reset in [false, true] {
         let (server, dest) = echo_server().await;
         let pool = Pool::builder(TcpManager::new())
-            .health_check(HealthCheck::Never) // is_broken alone
+            .health_check(None) // is_broken alone
             .build()
             .await
             .unwrap();
@@ -74,7 +74,7 @@ async fn unsolicited_bytes_on_an_idle_connection() {
         let (server, dest) = echo_server().await;
         let manager = TcpManager::new().unread_data_is_broken(strict);
         let pool = Pool::builder(manager)
-            .health_check(HealthCheck::Never)
+            .health_check(None)
             .build()
             .await
             .unwrap();

@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use connpool::managers::tcp::{Ping, TcpConn, TcpManager};
-use connpool::{CloseReason, HealthCheck, Manager, Pool, async_trait};
+use connpool::{CloseReason, Manager, Pool, async_trait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use tokio::time::timeout;
@@ -22,7 +22,7 @@ use super::{arrived, echo_server, local_port, pinging, round_trip, used_once, wa
 async fn health_check_does_not_lend_a_silent_connection() {
     let (server, dest) = echo_server().await;
     let pool = Pool::builder(pinging())
-        .health_check(HealthCheck::Always)
+        .health_check(Duration::ZERO)
         .ping_timeout(Duration::from_millis(300))
         .build()
         .await
@@ -57,7 +57,7 @@ async fn health_check_does_not_lend_a_silent_connection() {
 async fn abandoned_health_check_leaves_no_half_read_data() {
     let (server, dest) = echo_server().await;
     let pool = Pool::builder(pinging())
-        .health_check(HealthCheck::Always)
+        .health_check(Duration::ZERO)
         .ping_timeout(Duration::from_secs(10))
         .build()
         .await

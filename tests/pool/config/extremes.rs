@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{HealthCheck, Pool};
+use connpool::Pool;
 
 use crate::support;
 use crate::support::Mock;
@@ -71,7 +71,7 @@ async fn every_duration_at_its_maximum_means_never() {
             .checkout_timeout(max)
             .idle_timeout(max)
             .max_lifetime(max)
-            .health_check(HealthCheck::Always)
+            .health_check(Duration::ZERO)
             .ping_timeout(max)
             .keepalive_interval(max)
             .leak_detection_threshold(max)
@@ -107,7 +107,7 @@ async fn every_duration_at_its_maximum_means_never() {
     assert_eq!(pool.state().open, 0);
 
     // The health check's idle window at its maximum: never pinged.
-    let (mock, pool) = M::pool(|b| b.health_check(HealthCheck::IfIdleFor(max))).await;
+    let (mock, pool) = M::pool(|b| b.health_check(max)).await;
     drop(pool.get_for(&1).await.unwrap());
     tokio::time::advance(Duration::from_secs(3600)).await;
     drop(pool.get_for(&1).await.unwrap());

@@ -4,7 +4,7 @@
 use std::error::Error as _;
 use std::time::Duration;
 
-use connpool::{BuildError, Builder, ConfigError, HealthCheck, Pool};
+use connpool::{BuildError, Builder, ConfigError, Pool};
 
 use crate::support;
 use crate::support::Mock;
@@ -226,7 +226,7 @@ refused!(
 refused!(
     /// Refused even when no health check would use it (documented "Non-zero").
     ping_timeout_zero_without_health_check:
-    |b| b.health_check(HealthCheck::Never).ping_timeout(Duration::ZERO)
+    |b| b.health_check(None).ping_timeout(Duration::ZERO)
         => "ping_timeout", mentions ["greater than zero"]
 );
 
@@ -239,7 +239,7 @@ refused!(
 refused!(
     /// Refused even with keepalive off (documented "Non-zero").
     ping_timeout_zero_without_keepalive:
-    |b| b.keepalive_interval(None).health_check(HealthCheck::Never).ping_timeout(Duration::ZERO)
+    |b| b.keepalive_interval(None).health_check(None).ping_timeout(Duration::ZERO)
         => "ping_timeout", mentions ["greater than zero"]
 );
 

@@ -1,7 +1,8 @@
 //! Abandoned pings: a getter cancelled mid health check, a missed ping on a
 //! broken connection.
 
-use connpool::{CloseReason, HealthCheck};
+use connpool::CloseReason;
+use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -18,7 +19,7 @@ use super::{U, keepalive, keepalive_pool, secs};
 #[tokio::test(start_paused = true)]
 async fn a_getter_cancelled_mid_health_check_closes_the_conn() {
     let (mock, pool) = U::pool(|b| {
-        b.health_check(HealthCheck::Always)
+        b.health_check(Duration::ZERO)
             .ping_timeout(secs(5))
             .initial(1)
     })

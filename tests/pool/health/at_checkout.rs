@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, HealthCheck};
+use connpool::CloseReason;
 use tokio::time::{Instant, sleep_until};
 
 use crate::support::*;
@@ -11,14 +11,14 @@ use crate::support::*;
 use super::{U, health, ms, secs};
 
 // ---------------------------------------------------------------------------
-// 1. HealthCheck::Never
+// 1. None
 // ---------------------------------------------------------------------------
 
 /// `Never`: a dead idle connection that `is_broken` cannot see is lent as it
 /// is (the price of `Never`), and nothing is pinged.
 #[tokio::test(start_paused = true)]
 async fn never_lends_a_dead_idle_conn_without_a_ping() {
-    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Never).initial(1)).await;
+    let (mock, pool) = U::pool(|b| b.health_check(None).initial(1)).await;
     mock.conn(1).kill();
     sleep_until(Instant::now() + secs(3600)).await;
 
@@ -36,14 +36,14 @@ async fn never_lends_a_dead_idle_conn_without_a_ping() {
 }
 
 // ---------------------------------------------------------------------------
-// 2. HealthCheck::Always
+// 2. Duration::ZERO
 // ---------------------------------------------------------------------------
 
 /// `Always`: every checkout from the idle list pings, even of a connection
 /// returned a moment ago; a fresh dial is not pinged.
 #[tokio::test(start_paused = true)]
 async fn always_pings_every_idle_checkout_but_not_a_fresh_dial() {
-    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always)).await;
+    let (mock, pool) = U::pool(|b| b.health_check(Duration::ZERO)).await;
     let t0 = Instant::now();
     drop(ok(pool.get().await)); // dialed: no ping
     assert!(mock.pings().is_empty());
@@ -68,7 +68,7 @@ async fn always_pings_every_idle_checkout_but_not_a_fresh_dial() {
 /// closed (`HealthCheck`) and, with no idle connection left, the getter dials.
 #[tokio::test(start_paused = true)]
 async fn always_closes_a_dead_idle_conn_and_the_getter_dials() {
-    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always).initial(1)).await;
+    let (mock, pool) = U::pool(|b| b.health_check(Duration::ZERO).initial(1)).await;
     let t0 = Instant::now();
     mock.conn(1).kill();
 
@@ -92,7 +92,7 @@ async fn always_closes_a_dead_idle_conn_and_the_getter_dials() {
 /// the dead ones are closed, nothing is dialed.
 #[tokio::test(start_paused = true)]
 async fn always_skips_dead_idle_conns_to_the_live_one() {
-    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always)).await;
+    let (mock, pool) = U::pool(|b| b.health_check(Duration::ZERO)).await;
     let t0 = Instant::now();
     let (a, b, c) = (
         ok(pool.get().await),
@@ -126,7 +126,7 @@ async fn always_skips_dead_idle_conns_to_the_live_one() {
 }
 
 // ---------------------------------------------------------------------------
-// 3. HealthCheck::IfIdleFor(d)
+// 3. d
 // ---------------------------------------------------------------------------
 
 /// `IfIdleFor(2 s)`: a connection idle 2 s − 1 ms is lent without a ping
@@ -134,8 +134,7 @@ async fn always_skips_dead_idle_conns_to_the_live_one() {
 /// fails and the getter dials). Idle time counts from the last return.
 #[tokio::test(start_paused = true)]
 async fn if_idle_for_pings_from_exactly_d_of_idleness() {
-    let (mock, pool) =
-        U::pool(|b| b.health_check(HealthCheck::IfIdleFor(secs(2))).initial(1)).await;
+    let (mock, pool) = U::pool(|b| b.health_check(secs(2)).initial(1)).await;
     let t0 = Instant::now();
 
     // Live, idle 2 s − 1 ms: no ping.
@@ -186,7 +185,7 @@ async fn if_idle_for_pings_from_exactly_d_of_idleness() {
 /// handed over without a ping (it just worked), even if it is dead.
 #[tokio::test(start_paused = true)]
 async fn handed_over_conn_is_not_pinged_even_under_always() {
-    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always).max_open(1)).await;
+    let (mock, pool) = U::pool(|b| b.health_check(Duration::ZERO).max_open(1)).await;
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
     settle().await;
@@ -220,7 +219,7 @@ async fn handed_over_conn_is_not_pinged_even_under_always() {
 /// checkout and never lent; no ping is spent on it, even under `Always`.
 #[tokio::test(start_paused = true)]
 async fn broken_idle_conn_is_closed_at_checkout_without_a_ping() {
-    let (mock, pool) = U::pool(|b| b.health_check(HealthCheck::Always).initial(1)).await;
+    let (mock, pool) = U::pool(|b| b.health_check(Duration::ZERO).initial(1)).await;
     mock.conn(1).break_it();
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2);

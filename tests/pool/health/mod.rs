@@ -1,4 +1,4 @@
-//! Connection health: the health check before lending (`HealthCheck::Never`,
+//! Connection health: the health check before lending (`None`,
 //! `Always`, `IfIdleFor(d)`, `ping_timeout`, the checkout deadline during a
 //! check, `is_broken` at checkout, no check on a hand-off) and background
 //! keepalive (`keepalive_interval`, `ping_timeout`,

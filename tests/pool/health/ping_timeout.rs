@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, Error, HealthCheck};
+use connpool::{CloseReason, Error};
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -19,7 +19,7 @@ use super::{U, health, ms, secs};
 #[tokio::test(start_paused = true)]
 async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
     let (mock, pool) = U::pool(|b| {
-        b.health_check(HealthCheck::Always)
+        b.health_check(Duration::ZERO)
             .ping_timeout(secs(1))
             .checkout_timeout(secs(30))
             .initial(1)
@@ -56,7 +56,7 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
 #[tokio::test(start_paused = true)]
 async fn ping_timeout_then_the_next_idle_conn_serves_the_getter() {
     let (mock, pool) = U::pool(|b| {
-        b.health_check(HealthCheck::Always)
+        b.health_check(Duration::ZERO)
             .ping_timeout(secs(1))
             .initial(2)
     })
@@ -91,7 +91,7 @@ async fn ping_timeout_then_the_next_idle_conn_serves_the_getter() {
 #[tokio::test(start_paused = true)]
 async fn checkout_deadline_during_the_health_check_gives_timeout() {
     let (mock, pool) = U::pool(|b| {
-        b.health_check(HealthCheck::Always)
+        b.health_check(Duration::ZERO)
             .ping_timeout(secs(1))
             .checkout_timeout(ms(500))
             .initial(1)
@@ -131,7 +131,7 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
 #[tokio::test(start_paused = true)]
 async fn a_getter_that_waits_after_a_failed_check_times_out_at_its_get_s_deadline() {
     let (mock, pool) = U::pool(|b| {
-        b.health_check(HealthCheck::Always)
+        b.health_check(Duration::ZERO)
             .ping_timeout(secs(1))
             .checkout_timeout(secs(3))
             .max_open(1)
@@ -167,7 +167,7 @@ async fn a_getter_that_waits_after_a_failed_check_times_out_at_its_get_s_deadlin
 #[tokio::test(start_paused = true)]
 async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
     let (mock, pool) = U::pool(|b| {
-        b.health_check(HealthCheck::Always)
+        b.health_check(Duration::ZERO)
             .ping_timeout(secs(1))
             .checkout_timeout(ms(500))
             .initial(2)
@@ -205,7 +205,7 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
 #[tokio::test(start_paused = true)]
 async fn health_check_cut_by_the_checkout_deadline_is_counted() {
     let (mock, pool) = U::pool(|b| {
-        b.health_check(HealthCheck::Always)
+        b.health_check(Duration::ZERO)
             .ping_timeout(secs(1))
             .checkout_timeout(ms(500))
             .initial(2)

@@ -1,6 +1,7 @@
 //! A connection out for a keepalive ping is not lent.
 
-use connpool::{CloseReason, HealthCheck};
+use connpool::CloseReason;
+use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -46,7 +47,7 @@ async fn at_the_cap_the_getter_gets_the_pinged_conn_when_its_ping_succeeds() {
     let pool = mock
         .core_pool(|b| {
             b.max_open(1)
-                .health_check(HealthCheck::Always)
+                .health_check(Duration::ZERO)
                 .keepalive_interval(secs(10))
                 .ping_timeout(secs(2))
                 .jitter(0.0)

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, HealthCheck, Pool};
+use connpool::{CloseReason, Pool};
 use tokio::time::Instant;
 
 use crate::support;
@@ -14,9 +14,7 @@ use super::{M, get_n, loads, shared_mock};
 #[tokio::test(start_paused = true)]
 async fn an_idle_shared_connection_is_health_checked_and_a_busy_one_is_not() {
     let mock = shared_mock(4);
-    let pool = mock
-        .core_pool(|b| b.health_check(HealthCheck::Always))
-        .await;
+    let pool = mock.core_pool(|b| b.health_check(Duration::ZERO)).await;
     let a = ok(pool.get().await); // dialed: not pinged
     let b = ok(pool.get().await); // joins a busy connection: not pinged
     assert_eq!((a.id, b.id), (1, 1));
@@ -52,7 +50,7 @@ async fn keepalive_pings_a_shared_connection_only_once_it_is_idle() {
     assert_eq!(mock.pings()[0].1, t0 + Duration::from_secs(120));
 }
 
-// HealthCheck::Always: a shared connection taken from the idle set takes no
+// Duration::ZERO: a shared connection taken from the idle set takes no
 // other borrower while its first borrower's health check is still running.
 // Here its ping hangs (a half-open peer): a second getter joining it would
 // be handed it at once, without a ping, and its request would fail. (The
@@ -64,7 +62,7 @@ async fn always_lends_no_shared_connection_before_its_check_passed() {
     let mock = shared_mock(2);
     let pool = mock
         .core_pool(|b| {
-            b.health_check(HealthCheck::Always)
+            b.health_check(Duration::ZERO)
                 .ping_timeout(Duration::from_secs(1))
         })
         .await;
@@ -99,7 +97,7 @@ async fn always_lends_no_shared_connection_before_its_check_passed() {
 async fn a_getter_waits_for_a_health_check_and_then_joins() {
     let mock = shared_mock(2);
     let pool = mock
-        .core_pool(|b| b.health_check(HealthCheck::Always).max_open_per_key(1))
+        .core_pool(|b| b.health_check(Duration::ZERO).max_open_per_key(1))
         .await;
     drop(ok(pool.get().await));
     settle().await;
@@ -128,9 +126,7 @@ async fn a_getter_waits_for_a_health_check_and_then_joins() {
 /// before every lend; a ping takes 10 ms.
 async fn idle_and_checked_in_10ms() -> (M, Pool<M>) {
     let mock = shared_mock(4);
-    let pool = mock
-        .core_pool(|b| b.health_check(HealthCheck::Always))
-        .await;
+    let pool = mock.core_pool(|b| b.health_check(Duration::ZERO)).await;
     drop(ok(pool.get().await));
     settle().await;
     mock.delay_pings(Duration::from_millis(10));

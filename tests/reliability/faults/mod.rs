@@ -15,10 +15,10 @@
 //!   callers is served within that + one call's deadline;
 //! - afterwards nothing is lent, waiting or dialing and the counts add up.
 //!
-//! And with `HealthCheck::Always`, no caller gets a connection the far end
+//! And with `Duration::ZERO`, no caller gets a connection the far end
 //! already dropped: 32 idle connections are severed (half-open: no FIN, no
 //! RST, so `is_broken` cannot tell), and every one of 64 callers' first
-//! request succeeds; the same scenario with `HealthCheck::Never` lends dead
+//! request succeeds; the same scenario with `None` lends dead
 //! connections (the control that shows the check is what protects).
 //!
 //! Targets implement [`Target`]. gRPC connections are lent shared: one
@@ -37,7 +37,7 @@ use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use connpool::{HealthCheck, Manager, Pool, async_trait};
+use connpool::{Manager, Pool, async_trait};
 use tokio::time::Instant;
 
 use crate::support;
@@ -105,7 +105,7 @@ trait Target: Send + Sync + 'static {
 fn builder<T: Target>(
     target: &T,
     addr: SocketAddr,
-    health: HealthCheck,
+    health: Option<Duration>,
 ) -> connpool::Builder<T::M> {
     let (manager, _) = target.manager(addr);
     Pool::builder(manager)

@@ -1,4 +1,4 @@
-//! Idle connections severed (half-open): `HealthCheck::Always` lends none
+//! Idle connections severed (half-open): `Duration::ZERO` lends none
 //! of them, `Never` (the control) does.
 
 use std::collections::HashSet;
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connpool::{HealthCheck, Pooled};
+use connpool::Pooled;
 use parking_lot::Mutex;
 use tokio::time::{Instant, timeout};
 
@@ -27,7 +27,7 @@ use super::{OP, TASKS, Target, builder, ms, quiet, serial};
 /// since the severed sessions stay open on the server).
 const SEVERED: usize = 32;
 
-/// `HealthCheck::Always`: connections severed while idle (no FIN, no RST)
+/// `Duration::ZERO`: connections severed while idle (no FIN, no RST)
 /// never reach a caller: `SEVERED` idle connections, then 64 callers, every
 /// first request succeeds, and no caller is handed a severed connection;
 /// `Never` (the control) lends them.
@@ -37,7 +37,7 @@ const SEVERED: usize = 32;
 /// connections apart (`conn_id`), the severed connections handed to callers
 /// are counted as well as the callers whose first request failed.
 async fn severed_idle_connections<T: Target>(target: &T) {
-    for health in [HealthCheck::Always, HealthCheck::Never] {
+    for health in [Some(Duration::ZERO), None] {
         let proxy = FaultProxy::start(target.upstream()).await;
         let (_, key) = target.manager(proxy.addr);
         let pool = builder(target, proxy.addr, health)
@@ -112,7 +112,7 @@ async fn severed_idle_connections<T: Target>(target: &T) {
             s.counters.health_check_failures
         );
         match health {
-            HealthCheck::Always => {
+            Some(_) => {
                 assert_eq!(
                     severed_lent.len(),
                     0,

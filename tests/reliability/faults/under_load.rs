@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use connpool::{HealthCheck, Pool, Pooled};
+use connpool::{Pool, Pooled};
 use parking_lot::Mutex;
 use tokio::time::{Instant, timeout};
 
@@ -88,7 +88,7 @@ struct FaultRun {
 async fn run_fault<T: Target>(target: &T, fault: Fault) -> FaultRun {
     let proxy = FaultProxy::start(target.upstream()).await;
     let (_, key) = target.manager(proxy.addr);
-    let pool = builder(target, proxy.addr, HealthCheck::Always)
+    let pool = builder(target, proxy.addr, Some(Duration::ZERO))
         .build()
         .await
         .unwrap();

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use connpool::{HealthCheck, Pooled};
+use connpool::Pooled;
 use proptest::prelude::*;
 
 use crate::support;
@@ -42,7 +42,7 @@ fn build_pool(mock: M, f: &Features) -> connpool::Builder<M> {
             .ping_timeout(Duration::from_secs(1));
     }
     if f.health_always {
-        b = b.health_check(HealthCheck::Always);
+        b = b.health_check(Duration::ZERO);
     }
     if f.min_idle {
         b = b.min_idle(1);

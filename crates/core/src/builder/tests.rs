@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use crate::config::Config;
 use crate::defaults;
 use crate::manager::{Manager, NeverDials};
-use crate::policy::{Backoff, HealthCheck};
+use crate::policy::Backoff;
 use crate::pool::Pool;
 
 use super::Builder;
@@ -33,10 +33,7 @@ fn documented_defaults_as_built() {
     assert_eq!(defaults::IDLE_TIMEOUT, Duration::from_secs(90));
     assert_eq!(defaults::MAX_LIFETIME, Duration::from_secs(30 * 60));
     assert_eq!(defaults::JITTER, 0.1);
-    assert_eq!(
-        defaults::HEALTH_CHECK,
-        HealthCheck::IfIdleFor(Duration::from_millis(500))
-    );
+    assert_eq!(defaults::HEALTH_CHECK, Duration::from_millis(500));
     assert_eq!(defaults::PING_TIMEOUT, Duration::from_secs(5));
     assert_eq!(defaults::KEEPALIVE_INTERVAL, Duration::from_secs(30));
     assert_eq!(defaults::KEEPALIVE_MAX_MISSED, 1);
@@ -77,7 +74,11 @@ fn documented_defaults_as_built() {
     assert_eq!(c.jitter(), defaults::JITTER, "jitter");
     assert_eq!(c.max_uses(), None, "max_uses: no limit");
     assert_eq!(c.min_idle(), 0, "min_idle");
-    assert_eq!(c.health_check(), defaults::HEALTH_CHECK, "health_check");
+    assert_eq!(
+        c.health_check(),
+        Some(defaults::HEALTH_CHECK),
+        "health_check"
+    );
     assert_eq!(c.ping_timeout(), defaults::PING_TIMEOUT, "ping_timeout");
     assert_eq!(
         c.keepalive_interval(),
@@ -190,11 +191,7 @@ fn lifecycle_values_at_their_bounds_are_accepted() {
     assert_eq!(c.backoff(), Some(Backoff { base: ns, cap: ns }));
 
     // Every health-check policy, including a zero window.
-    for policy in [
-        HealthCheck::Never,
-        HealthCheck::Always,
-        HealthCheck::IfIdleFor(Duration::ZERO),
-    ] {
+    for policy in [None, Some(Duration::ZERO), Some(ns)] {
         assert_eq!(accepted(|b| b.health_check(policy)).health_check(), policy);
     }
 }

@@ -9,7 +9,6 @@ use crate::defaults;
 use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
-use crate::policy::HealthCheck;
 
 // Bounds that keep a connection's life record small (its counts are narrow).
 const MAX_USES_LIMIT: u64 = u32::MAX as u64;
@@ -187,9 +186,9 @@ impl<M: Manager> Builder<M> {
             keepalive_max_missed,
             idle_timeout_ns: self.set.idle_timeout.map_or(u64::MAX, clock::nanos),
             health_idle_ns: match self.set.health_check {
-                HealthCheck::Always => 0,
-                HealthCheck::IfIdleFor(d) => clock::nanos(d).max(1),
-                HealthCheck::Never => u64::MAX,
+                Some(std::time::Duration::ZERO) => 0,
+                Some(d) => clock::nanos(d).max(1),
+                None => u64::MAX,
             },
             set: self.set.clone(),
         })

@@ -26,7 +26,7 @@ pub(crate) struct Conn<C> {
     /// Times it was lent (saturating; `max_uses` fits in 32 bits).
     pub(crate) uses: u32,
     /// When it last changed hands: while idle, when it was returned (or
-    /// dialed), which is what `idle_timeout` and the `IfIdleFor` health
+    /// dialed), which is what `idle_timeout` and the `health_check`
     /// check measure (a keepalive ping does not reset it); while lent
     /// exclusively, when it was lent, which is what leak detection
     /// measures. Read through [`idle_since`](Conn::idle_since) and

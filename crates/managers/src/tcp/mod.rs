@@ -38,7 +38,7 @@
 //! use std::time::Duration;
 //!
 //! use connpool::managers::tcp::{Destination, TcpManager};
-//! use connpool::{HealthCheck, Pool};
+//! use connpool::Pool;
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
 //!
 //! # #[tokio::main]
@@ -50,7 +50,7 @@
 //!     .line_ping("PING\r\n", "+PONG\r\n");
 //! let pool = Pool::builder(manager)
 //!     .max_open_per_key(8)
-//!     .health_check(HealthCheck::Always)
+//!     .health_check(Duration::ZERO)
 //!     .build()
 //!     .await?;
 //!

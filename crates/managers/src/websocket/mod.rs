@@ -64,7 +64,7 @@
 //! before: a missed heartbeat leaves a connection that is otherwise fine
 //! idle, and its late reply is dropped when it comes). A connection that is
 //! plainly broken (closed, failed) is closed at once. The health check
-//! before lending ([`HealthCheck::IfIdleFor`](connpool_core::HealthCheck::IfIdleFor),
+//! before lending ([`health_check`](connpool_core::Builder::health_check),
 //! 500 ms by default) uses the same heartbeat.
 //!
 //! | heartbeat | sends | expects |
