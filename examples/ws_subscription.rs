@@ -152,8 +152,7 @@ async fn main() -> Result<(), BoxError> {
     let state = pool.state();
     say(format!(
         "done: {} connections dialed, {} closed as broken",
-        state.counters.dials,
-        state.counters.closed(connpool::CloseReason::Broken)
+        state.counters.dials, state.counters.closed_broken
     ));
     pool.close().await;
     Ok(())

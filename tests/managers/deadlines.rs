@@ -11,9 +11,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
+use connpool::Pool;
 use connpool::managers::http::HttpManager;
 use connpool::managers::service::{HttpService, RequestTimeout, ServiceError};
-use connpool::{CloseReason, Pool};
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
@@ -23,7 +23,6 @@ use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
 use super::http1::scripted::{Reply, Scripted, ok};
-use crate::support::closed_for;
 
 const DEADLINE: Duration = Duration::from_millis(200);
 
@@ -96,7 +95,7 @@ async fn http1_a_frozen_server_fails_the_call_at_its_deadline_and_its_connection
     let response = svc.ready().await.unwrap().call(get("/")).await.unwrap();
     let body = response.into_body().collect().await.unwrap().to_bytes();
     assert_eq!(body, "conn 1");
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
     assert_eq!(svc.in_flight(), 0);
 }
 
@@ -123,7 +122,7 @@ async fn http1_a_body_that_stops_fails_at_the_deadline() {
     assert!(body.frame().await.is_none(), "ended after its error");
     drop(body);
     pool.settled().await;
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1, "not reused");
+    assert_eq!(pool.state().counters.closed_broken, 1, "not reused");
 }
 
 #[tokio::test]

@@ -8,16 +8,16 @@
 
 use std::time::Duration;
 
+use connpool::Pool;
 use connpool::managers::http::HttpManager;
 use connpool::managers::service::{HttpService, ServiceError};
-use connpool::{CloseReason, Pool};
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceExt};
 
 use crate::service::StreamServer;
 use crate::support::fault::{Fault, FaultProxy};
 use crate::support::outage::behind;
-use crate::support::{closed_for, until};
+use crate::support::until;
 
 /// One GET of `/` through `svc`, its body read to the end: `hello`.
 async fn get(svc: &HttpService<HttpManager>) -> Result<(), ServiceError> {
@@ -74,7 +74,7 @@ async fn three_unanswered_calls_retire_the_connection() {
         assert!(matches!(got, Err(ServiceError::TimedOut { .. })), "{got:?}");
     }
     until("the silent connection closed", || {
-        closed_for(&pool, CloseReason::Broken) == 1
+        pool.state().counters.closed_broken == 1
     })
     .await;
     proxy.clear();

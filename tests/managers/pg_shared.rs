@@ -9,9 +9,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use connpool::Pool;
 use connpool::Single;
 use connpool::managers::postgres::{PgError, SharedPgConnection, SharedPostgres};
-use connpool::{CloseReason, Pool};
 use tokio::sync::Barrier;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
@@ -259,7 +259,7 @@ async fn a_killed_connection_fails_its_borrowers_and_is_replaced() {
         let conn = pool.get().await.unwrap();
         let new_pid = backend_pid(&conn).await.unwrap();
         assert_ne!(new_pid, pid);
-        assert_eq!(support::closed_for(&pool, CloseReason::Broken), 1);
+        assert_eq!(pool.state().counters.closed_broken, 1);
         drop(conn);
         pool.close().await;
     })

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
+use connpool::Pool;
 use connpool::managers::Origin;
 use connpool::managers::http::HttpManager;
 use connpool::managers::service::{HttpService, PooledBody, ServiceError};
-use connpool::{CloseReason, Pool};
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::combinators::BoxBody;
@@ -29,7 +29,7 @@ use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tower::{Service, ServiceExt};
 
-use crate::support::{BOUND, Counts, ZERO, closed_for, counts, until};
+use crate::support::{BOUND, Counts, ZERO, counts, until};
 
 type Streams = Arc<Mutex<Vec<mpsc::Sender<Result<Frame<Bytes>, Infallible>>>>>;
 
@@ -241,7 +241,7 @@ async fn a_cut_connection_fails_only_its_calls_and_is_replaced() {
     assert!(failed.is_err(), "the call in flight fails: {failed:?}");
     assert!(!body.holds_connection());
     until("the pool closes the dead connection", || {
-        closed_for(&pool, CloseReason::Broken) == 1
+        pool.state().counters.closed_broken == 1
     })
     .await;
 

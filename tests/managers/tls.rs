@@ -186,11 +186,7 @@ async fn an_unread_reply_over_tls_does_not_reach_the_next_borrower() {
     let mut conn = pool.get_for(&server.localhost()).await.unwrap();
     assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n", "its own echo");
     let k = pool.state().counters;
-    assert_eq!(
-        (k.dials, k.closed(connpool::CloseReason::Broken)),
-        (2, 1),
-        "{k:?}"
-    );
+    assert_eq!((k.dials, k.closed_broken), (2, 1), "{k:?}");
 
     // Bytes that are only TLS's own (a new session's tickets, which TLS
     // 1.3 servers send after the handshake, unread) do not.

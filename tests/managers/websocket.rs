@@ -12,13 +12,13 @@ use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::tungstenite::http::HeaderValue;
 use connpool::managers::websocket::tungstenite::http::header::AUTHORIZATION;
 use connpool::managers::websocket::{WsError, WsManager, WsUrl};
-use connpool::{CloseReason, Manager, Pool, Pooled};
+use connpool::{Manager, Pool, Pooled};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::support::fault::{Fault, FaultProxy};
 use crate::support::outage::behind;
 use crate::support::ws::{ManualClock, Options, Watch, WsServer, close_frame, until};
-use crate::support::{Counts, ZERO, back_off, closed_for, counts, outage_error, settle};
+use crate::support::{Counts, ZERO, back_off, counts, outage_error, settle};
 
 const INTERVAL: Duration = Duration::from_secs(30);
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -145,11 +145,11 @@ async fn a_silent_peer_is_closed_after_the_last_allowed_miss() {
                 Counts { open: 1, idle: 1, ..ZERO },
                 "kept after miss {missed}"
             );
-            assert_eq!(closed_for(&pool, CloseReason::Keepalive), 0);
+            assert_eq!(pool.state().counters.closed_keepalive, 0);
         }
     }
     assert_eq!(counts(&pool), ZERO, "closed at the last allowed miss");
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
 
     let mut conn = pool.get_for(&url).await.unwrap();
     assert_eq!(echo(&mut conn, "again").await, "again");
@@ -235,7 +235,7 @@ async fn a_late_heartbeat_reply_reaches_nobody() {
 
     assert_eq!(server.handshakes(), 1);
     assert_eq!(pool.manager().unsolicited_messages(), 0);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 0);
+    assert_eq!(pool.state().counters.closed_broken, 0);
     pool.close().await;
 }
 
@@ -279,7 +279,7 @@ async fn a_server_close_retires_the_connection() {
         "the server closed the WebSocket (code 1001: \"going away\")"
     );
     drop(conn);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
 
     // Closed while idle: found at the next checkout.
     let watch = idle_after_a_request(&pool, &url).await;
@@ -288,7 +288,7 @@ async fn a_server_close_retires_the_connection() {
     let mut conn = pool.get_for(&url).await.unwrap();
     assert_eq!(echo(&mut conn, "third").await, "third");
     assert_eq!(server.handshakes(), 3);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 2);
+    assert_eq!(pool.state().counters.closed_broken, 2);
     assert_eq!(pool.manager().unsolicited_messages(), 0);
     drop(conn);
     pool.close().await;
@@ -308,7 +308,7 @@ async fn a_push_while_idle_retires_the_connection() {
     assert_eq!(echo(&mut conn, "mine").await, "mine");
     assert_eq!(server.handshakes(), 2);
     assert_eq!(pool.manager().unsolicited_messages(), 1);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
 
     let retired: Vec<_> = log
         .at(tracing::Level::DEBUG)
@@ -339,7 +339,7 @@ async fn a_server_restart() {
     let e = pool.get_for(&url).await.unwrap_err();
     assert_eq!(outage_error(&e).0, "connect error", "{e}");
     assert!(e.to_string().contains("refused"), "{e}");
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
 
     let server = WsServer::start(Options { addr: Some(addr), ..Options::default() }).await;
     let mut conn = None;

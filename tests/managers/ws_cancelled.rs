@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
+use connpool::Pool;
 use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::{WsManager, WsUrl};
-use connpool::{CloseReason, Pool};
 use futures_util::{SinkExt, StreamExt};
 
-use crate::support::closed_for;
 use crate::support::ws::{Options, WsServer};
 
 /// A server whose reply to `ping` comes long after any test ends: only a
@@ -57,7 +56,7 @@ async fn a_read_cut_short_by_its_timeout_retires_the_connection() {
     // The next borrower's request gets its own answer, on a connection of
     // its own: the first one was closed, its `pong` never read by anyone.
     assert_eq!(echo(&pool, &url, "hello").await, Message::text("hello"));
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
     assert_eq!(server.handshakes(), 2);
 }
 
@@ -72,7 +71,7 @@ async fn a_message_queued_and_not_flushed_retires_the_connection() {
         conn.feed(Message::text("ping")).await.unwrap();
     }
     assert_eq!(echo(&pool, &url, "hello").await, Message::text("hello"));
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
     assert_eq!(server.handshakes(), 2);
 }
 
@@ -83,6 +82,6 @@ async fn a_finished_exchange_keeps_the_connection() {
     for _ in 0..3 {
         assert_eq!(echo(&pool, &url, "hello").await, Message::text("hello"));
     }
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 0);
+    assert_eq!(pool.state().counters.closed_broken, 0);
     assert_eq!(server.handshakes(), 1);
 }

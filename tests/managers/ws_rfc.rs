@@ -3,12 +3,11 @@
 //! answered with a Close before the socket goes (§5.5.1); a server's own
 //! text heartbeat is answered, idle or lent, and keeps the connection.
 
+use connpool::Pool;
 use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::{WsManager, WsUrl};
-use connpool::{CloseReason, Pool};
 use futures_util::{SinkExt, StreamExt};
 
-use crate::support::closed_for;
 use crate::support::ws::{Watch, WsServer, close_frame, until};
 
 async fn pool(manager: WsManager) -> Pool<WsManager> {
@@ -45,7 +44,7 @@ async fn a_servers_close_on_an_idle_connection_is_answered_with_a_close() {
     // The pool's next look reads the Close: the connection is closed, and
     // the server gets its Close back.
     assert_eq!(echo(&pool, &url, "again").await, Message::text("again"));
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
     until("the server's Close answered", || {
         server.seen.closes.load(std::sync::atomic::Ordering::SeqCst) == 1
     })
@@ -81,5 +80,5 @@ async fn a_servers_text_ping_is_answered_idle_or_lent_and_keeps_the_connection()
     drop(conn);
 
     assert_eq!(server.handshakes(), 1, "one connection throughout");
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 0);
+    assert_eq!(pool.state().counters.closed_broken, 0);
 }

@@ -7,12 +7,11 @@
 
 use std::time::Duration;
 
+use connpool::Pool;
 use connpool::managers::websocket::tungstenite::Message;
 use connpool::managers::websocket::{WsManager, WsUrl};
-use connpool::{CloseReason, Pool};
 use futures_util::{SinkExt, StreamExt};
 
-use crate::support::closed_for;
 use crate::support::ws::WsServer;
 
 const EVERY: Duration = Duration::from_millis(50);
@@ -48,7 +47,7 @@ async fn a_silent_server_ends_the_subscribers_stream_after_three_missed_heartbea
         assert!(message.contains("3 heartbeats in a row"), "{message}");
         assert!(conn.is_broken());
     }
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
     // Reconnecting is the next get: a fresh connection.
     let mut conn = pool.get_for(&url).await.unwrap();
     drop(server);

@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use connpool::{CloseReason, ConnectError, Error, Pooled};
+use connpool::{ConnectError, Error, Pooled};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
@@ -146,7 +146,7 @@ async fn an_after_connect_error_fails_the_dial_with_it_and_closes_the_connection
     let s = pool.state();
     assert_eq!(Counts::from(&s), ZERO);
     assert_eq!(s.counters.dial_failures, 1);
-    assert_eq!(s.counters.closed(CloseReason::Broken), 1);
+    assert_eq!(s.counters.closed_broken, 1);
     script.set(Does::Pass);
     assert_eq!(pool.get().await.unwrap().id, 2);
     pool.close().await;
@@ -201,7 +201,7 @@ async fn a_before_lend_error_closes_the_connection_and_another_serves_the_getter
     assert_eq!(mock.closed(), [1]);
     let c = pool.state().counters;
     assert_eq!((c.before_lend_checks, c.before_lend_failures), (1, 1));
-    assert_eq!(c.closed(CloseReason::Broken), 1);
+    assert_eq!(c.closed_broken, 1);
     drop(g);
     pool.close().await;
 }
@@ -276,7 +276,7 @@ async fn an_after_return_error_closes_the_connection_as_broken() {
     let s = pool.state();
     assert_eq!(Counts::from(&s), ZERO);
     assert_eq!((s.counters.recycles, s.counters.recycle_failures), (1, 1));
-    assert_eq!(s.counters.closed(CloseReason::Broken), 1);
+    assert_eq!(s.counters.closed_broken, 1);
     assert_eq!(pool.get().await.unwrap().id, 2, "its slot is free");
     pool.close().await;
 }
@@ -292,7 +292,7 @@ async fn an_after_return_that_hangs_does_not_hang_close() {
         .await
         .expect("close() drains once the hook's time limit passes");
     assert_eq!(mock.closed(), [1]);
-    assert_eq!(pool.state().counters.closed(CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -350,7 +350,7 @@ async fn a_recycling_connection_of_a_closed_key_or_over_a_shrunk_cap_is_retired(
     script.release();
     settle().await;
     assert_eq!(mock.closed(), [1]);
-    assert_eq!(pool.state().counters.closed(CloseReason::Retired), 1);
+    assert_eq!(pool.state().counters.closed_retired, 1);
     assert_eq!(counts(&pool), ZERO);
 
     let (a, b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
@@ -366,11 +366,7 @@ async fn a_recycling_connection_of_a_closed_key_or_over_a_shrunk_cap_is_retired(
     pool.resize(one).unwrap();
     script.release();
     settle().await;
-    assert_eq!(
-        pool.state().counters.closed(CloseReason::Retired),
-        2,
-        "over the new cap"
-    );
+    assert_eq!(pool.state().counters.closed_retired, 2, "over the new cap");
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     drop(b);
     script.release();

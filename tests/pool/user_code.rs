@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{
-    BuildError, CloseReason, ConnectError, Error, Lending, Manager, Pool, Pooled, async_trait,
-};
+use connpool::{ConnectError, Error, Lending, Manager, Pool, Pooled, async_trait};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 
@@ -295,7 +293,7 @@ async fn drive(faulty: &Arc<Faulty>, c: &Case) -> Option<Pool<M>> {
     if let Place::PreWarm = c.place {
         faulty.arm(c.call, c.skip);
         match builder(faulty, c.call, c.place).build().await {
-            Err(BuildError::Connect(ConnectError::Panicked(m))) => {
+            Err(Error::Connect(ConnectError::Panicked(m))) => {
                 assert!(m.contains("scripted panic"), "{what}: {m}");
             }
             other => panic!("{what}: expected a panicked pre-warm dial, got {other:?}"),
@@ -330,14 +328,14 @@ async fn drive(faulty: &Arc<Faulty>, c: &Case) -> Option<Pool<M>> {
             if let Place::HealthCheck = c.place {
                 let s = pool.state();
                 assert!(s.counters.health_checks >= 1, "{what}: {s:?}");
-                assert_eq!(s.counters.closed(CloseReason::HealthCheck), 1, "{what}");
+                assert_eq!(s.counters.closed_health_check, 1, "{what}");
             }
         }
         Place::Return => {
             drop(pool.get().await.expect("get"));
             settle().await; // a recycle runs in a task
             assert_eq!(
-                pool.state().counters.closed(CloseReason::Broken),
+                pool.state().counters.closed_broken,
                 1,
                 "{what}: closed as broken"
             );
@@ -351,7 +349,7 @@ async fn drive(faulty: &Arc<Faulty>, c: &Case) -> Option<Pool<M>> {
             tokio::time::sleep(secs(11)).await;
             settle().await;
             assert_eq!(
-                pool.state().counters.closed(CloseReason::Keepalive),
+                pool.state().counters.closed_keepalive,
                 1,
                 "{what}: closed by keepalive"
             );
@@ -426,7 +424,7 @@ async fn an_is_broken_that_always_panics_at_checkout_does_not_abort() {
     settle().await;
     faulty.disarm();
     assert_at_rest(&pool, "after the panics");
-    assert_eq!(pool.state().counters.closed(CloseReason::Broken), 2);
+    assert_eq!(pool.state().counters.closed_broken, 2);
     drop(pool.get().await.expect("the pool still lends"));
     pool.close().await;
 }
@@ -450,7 +448,7 @@ async fn an_is_broken_that_always_panics_at_return_leaks_no_slot() {
             settle().await;
             assert_at_rest(&pool, "after a return");
         }
-        assert_eq!(pool.state().counters.closed(CloseReason::Broken), 3);
+        assert_eq!(pool.state().counters.closed_broken, 3);
         tokio::time::timeout(secs(5), pool.close())
             .await
             .expect("close() drains");

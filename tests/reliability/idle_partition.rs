@@ -10,7 +10,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use connpool::{Builder, CloseReason, Manager, Pool};
+use connpool::{Builder, Manager, Pool};
 
 use crate::support::alone;
 use crate::support::netns::Netns;
@@ -62,7 +62,7 @@ async fn found_dead<M: Manager>(
     let start = Instant::now();
     let closed = |pool: &Pool<M>| {
         let c = pool.state().counters;
-        c.closed(CloseReason::Keepalive) + c.closed(CloseReason::Broken)
+        c.closed_keepalive + c.closed_broken
     };
     while closed(&pool) == 0 {
         let waited = start.elapsed();
@@ -97,8 +97,7 @@ async fn found_dead<M: Manager>(
     assert_eq!(c.dials, 2, "{what}: a new connection after the heal: {c:?}");
     eprintln!(
         "{what}, idle in a partition: closed after {found:?} (bound {within:?}, keepalive {}, broken {}), its socket {gone:?} later; served {first:?} after the heal",
-        c.closed(CloseReason::Keepalive),
-        c.closed(CloseReason::Broken)
+        c.closed_keepalive, c.closed_broken
     );
 }
 

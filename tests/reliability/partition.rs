@@ -123,7 +123,7 @@ fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
         assert_eq!(get_ok!(svc).await.unwrap(), "ok");
         let first = healed.elapsed();
         assert!(first < Duration::from_millis(500), "{first:?}");
-        let broken = pool.state().counters.closed(connpool::CloseReason::Broken);
+        let broken = pool.state().counters.closed_broken;
         assert_eq!(broken, 1, "the connection caught in the partition closed");
         eprintln!(
             "HTTP/1.1 partition: the call in flight ended after {took:?} (deadline {DEADLINE:?}); first success {first:?} after the heal"
@@ -139,7 +139,6 @@ fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
 #[cfg(feature = "http")]
 #[test]
 fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retired() {
-    use connpool::CloseReason;
     use connpool::managers::http::HttpManager;
     use connpool::managers::service::ServiceError;
 
@@ -168,7 +167,7 @@ fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retire
         assert!(first < Duration::from_millis(500), "{first:?}");
         let k = pool.state().counters;
         assert_eq!(k.dials, 2, "a new connection after the silent one: {k:?}");
-        assert_eq!(k.closed(CloseReason::Broken), 1, "the silent one: {k:?}");
+        assert_eq!(k.closed_broken, 1, "the silent one: {k:?}");
         eprintln!(
             "HTTP/2 partition: 3 calls ended after at most {longest:?} (deadline {DEADLINE:?}); first success {first:?} after the heal, on a new connection"
         );
@@ -421,9 +420,9 @@ fn tcp_a_write_into_a_partition_fails_within_the_user_timeout() {
 #[cfg(feature = "tls")]
 #[test]
 fn tls_a_read_cut_by_its_deadline_in_a_partition_is_not_lent_again() {
+    use connpool::Pool;
     use connpool::managers::tcp::{Destination, TcpManager};
     use connpool::managers::tls::TlsConfig;
-    use connpool::{CloseReason, Pool};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use crate::support::tls::{Ca, Leaf, echo_server};
@@ -463,7 +462,7 @@ fn tls_a_read_cut_by_its_deadline_in_a_partition_is_not_lent_again() {
         let first = healed.elapsed();
         assert!(first < Duration::from_millis(500), "{first:?}");
         let k = pool.state().counters;
-        assert_eq!((k.dials, k.closed(CloseReason::Broken)), (2, 1), "{k:?}");
+        assert_eq!((k.dials, k.closed_broken), (2, 1), "{k:?}");
         eprintln!(
             "TLS partition: the read ended at its {DEADLINE:?} deadline after {took:?}; first echo {first:?} after the heal, on a new connection"
         );

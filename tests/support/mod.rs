@@ -54,7 +54,7 @@ pub use mock::{Gate, Key, Mock, MockConn, MockError, Step, Switches, core_builde
 use std::future::Future;
 use std::time::Duration;
 
-use connpool::{CloseReason, Error, KeyState, Manager, Pool, PoolState, Pooled};
+use connpool::{Error, KeyState, Manager, Pool, PoolState, Pooled};
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -230,11 +230,6 @@ pub fn err<Mg: Manager>(r: Result<Pooled<'_, Mg>, Error<Mg::Error>>) -> Error<Mg
         Ok(_) => panic!("expected an error, got a connection"),
         Err(e) => e,
     }
-}
-
-/// Connections the pool closed for `reason`.
-pub fn closed_for<Mg: Manager>(pool: &Pool<Mg>, reason: CloseReason) -> u64 {
-    pool.state().counters.closed(reason)
 }
 
 /// Sleeps until `t` (paused clock), then lets every task that woke run.

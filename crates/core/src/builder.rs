@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::*;
-use crate::error::BuildError;
+use crate::error::Error;
 use crate::hooks::Hooks;
 use crate::manager::Manager;
 use crate::policy::Backoff;
@@ -99,7 +99,7 @@ mod validate;
 /// (multiplexed) connections: their borrowers share one session, so there
 /// is no borrower's state to reset when one of them leaves.
 ///
-/// `build` refuses inconsistent values with a [`ConfigError`](crate::ConfigError) naming the field.
+/// `build` refuses inconsistent values with an [`Error::Config`](crate::Error::Config) naming the field.
 pub struct Builder<M: Manager> {
     manager: M,
     set: Settings,
@@ -191,10 +191,12 @@ impl<M: Manager> Builder<M> {
     }
 
     /// Validates the configuration, pre-warms the `initial` connections and
-    /// returns the pool. Must be called within a tokio runtime: the pool
+    /// returns the pool: [`Error::Config`] names a refused setting;
+    /// [`Error::Connect`] is a pre-warm dial that failed (the connections
+    /// already opened are closed). Must be called within a tokio runtime: the pool
     /// spawns its dials and closes there. If that runtime's clock is paused
     /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
-    pub async fn build(self) -> Result<Pool<M>, BuildError<M::Error>> {
+    pub async fn build(self) -> Result<Pool<M>, Error<M::Error>> {
         let config = self.validate()?;
         let mut hooks = self.hooks;
         hooks.recycles = hooks.after_return.is_some() || self.manager.recycles();

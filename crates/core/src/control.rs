@@ -21,7 +21,7 @@
 //! the pool forgets the key once nothing of it is left.
 
 use crate::clock::Tick;
-use crate::error::ConfigError;
+use crate::error::Error;
 use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::pool::Pool;
@@ -34,7 +34,7 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Changes the caps of the running pool, all at once, after checking
-    /// them as [`build`](crate::Builder::build) does (a [`ConfigError`]
+    /// them as [`build`](crate::Builder::build) does (an [`Error::Config`]
     /// names the setting; the pool is then unchanged). Per-key `min_idle`
     /// values set with [`set_min_idle_for`](Pool::set_min_idle_for) must
     /// fit under the new `max_idle_per_key` too.
@@ -47,7 +47,7 @@ impl<M: Manager> Pool<M> {
     /// open cap are closed as they come back (instead of serving a waiter
     /// or resting idle), and no dial starts until the pool is under the cap.
     /// Connections closed to get under a cap are counted as
-    /// [`CloseReason::Retired`](crate::CloseReason::Retired).
+    /// [`Counters::closed_retired`](crate::Counters::closed_retired).
     ///
     /// ```
     /// # use connpool::{Manager, Pool, Limits, async_trait};
@@ -65,7 +65,7 @@ impl<M: Manager> Pool<M> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn resize(&self, limits: Limits) -> Result<(), ConfigError> {
+    pub fn resize(&self, limits: Limits) -> Result<(), Error<M::Error>> {
         limits.check(&Limits::named)?;
         let now = Tick::now();
         let state = self.inner.state.lock();
@@ -82,7 +82,7 @@ impl<M: Manager> Pool<M> {
     /// `max_idle_per_key`. A key with a non-zero `min_idle` is never
     /// forgotten; with 0 it is forgotten once unused, like any key, and the
     /// value is kept for when it comes back.
-    pub fn set_min_idle_for(&self, key: &M::Key, n: usize) -> Result<(), ConfigError> {
+    pub fn set_min_idle_for(&self, key: &M::Key, n: usize) -> Result<(), Error<M::Error>> {
         let now = Tick::now();
         let state = self.inner.state.lock();
         state
@@ -123,7 +123,7 @@ impl<M: Manager> Pool<M> {
     /// new borrower and closes after its last), keepalive pings when they
     /// end. Dials in flight run on, and the connection each makes is closed
     /// on arrival. Closes are counted as
-    /// [`CloseReason::Retired`](crate::CloseReason::Retired).
+    /// [`Counters::closed_retired`](crate::Counters::closed_retired).
     ///
     /// Getters waiting for the key are not failed: each freed slot goes to
     /// the first getter waiting for a dial, and a getter whose dial's

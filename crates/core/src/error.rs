@@ -96,7 +96,12 @@ impl<E: std::error::Error + 'static> std::error::Error for ConnectError<E> {
     }
 }
 
-/// Why a `get` returned no connection.
+/// The pool's error: why a `get` returned no connection, why
+/// [`build`](crate::Builder::build) returned no pool (a refused setting,
+/// [`Config`](Error::Config); a failed pre-warm dial,
+/// [`Connect`](Error::Connect)), why [`resize`](crate::Pool::resize) refused
+/// new caps, or that [`close_timeout`](crate::Pool::close_timeout) ran out of
+/// time.
 ///
 /// Its message includes the dial failure it carries (the manager's message
 /// too), and its [`source`](std::error::Error::source) is that message's
@@ -181,6 +186,28 @@ pub enum Error<E> {
     },
     /// The pool is closed (or was closed while this getter waited).
     Closed,
+    /// A configuration value was refused, by [`build`](crate::Builder::build)
+    /// or by a change to the running pool ([`resize`](crate::Pool::resize),
+    /// [`set_min_idle_for`](crate::Pool::set_min_idle_for), which then leave
+    /// it unchanged).
+    #[non_exhaustive]
+    Config {
+        /// The refused setting, spelled as its builder method (or the
+        /// [`Limits`](crate::Limits) field of the same name).
+        field: &'static str,
+        /// What is wrong with its value.
+        message: String,
+    },
+    /// [`close_timeout`](crate::Pool::close_timeout) ran out of time with
+    /// connections still open (lent, dialing, or being closed). The pool
+    /// stays closed; the rest are closed as they come back.
+    #[non_exhaustive]
+    CloseTimeout {
+        /// Connections still lent or dialing.
+        open: usize,
+        /// Connections whose `Manager::close` was still running.
+        closing: usize,
+    },
 }
 
 impl<E> Error<E> {
@@ -290,6 +317,13 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 }
             }
             Error::Closed => f.write_str("the pool is closed"),
+            Error::Config { field, message } => {
+                write!(f, "invalid pool config: `{field}` {message}")
+            }
+            Error::CloseTimeout { open, closing } => write!(
+                f,
+                "pool close timed out with {open} connection(s) open and {closing} closing"
+            ),
         }
     }
 }
@@ -302,11 +336,10 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     }
 }
 
-/// A configuration value the builder (or [`Pool::resize`](crate::Pool::resize))
-/// refused; [`field`](ConfigError::field) names the setting to fix: the
-/// builder method, or the [`Limits`](crate::Limits) field of the same name.
+/// A configuration value refused by the builder or a run-time change:
+/// becomes [`Error::Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
+pub(crate) struct ConfigError {
     field: &'static str,
     message: String,
 }
@@ -318,90 +351,13 @@ impl ConfigError {
             message: message.into(),
         }
     }
-
-    /// The refused field, spelled as its builder method.
-    pub fn field(&self) -> &'static str {
-        self.field
-    }
 }
 
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid pool config: `{}` {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Why [`Builder::build`](crate::Builder::build) returned no pool.
-///
-/// Its message includes the refused setting or the failed dial (with the
-/// manager's message); its [`source`](std::error::Error::source) is that
-/// dial failure's cause, if any.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum BuildError<E> {
-    /// A configuration value was refused.
-    Config(ConfigError),
-    /// A pre-warm dial (`initial`) failed; the connections already opened were closed.
-    Connect(ConnectError<E>),
-}
-
-impl<E> From<ConfigError> for BuildError<E> {
+impl<E> From<ConfigError> for Error<E> {
     fn from(e: ConfigError) -> Self {
-        BuildError::Config(e)
-    }
-}
-
-impl<E> BuildError<E> {
-    /// The manager's own error, if a pre-warm dial failed because the
-    /// manager refused it.
-    pub fn manager_error(&self) -> Option<&E> {
-        match self {
-            BuildError::Connect(e) => e.manager_error(),
-            _ => None,
+        Error::Config {
+            field: e.field,
+            message: e.message,
         }
     }
 }
-
-impl<E: fmt::Display> fmt::Display for BuildError<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BuildError::Config(e) => e.fmt(f),
-            BuildError::Connect(e) => write!(f, "pre-warming the pool failed: {e}"),
-        }
-    }
-}
-
-impl<E: std::error::Error + 'static> std::error::Error for BuildError<E> {
-    /// The dial failure's source (its message is already in this one's).
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            BuildError::Config(_) => None,
-            BuildError::Connect(e) => e.source(),
-        }
-    }
-}
-
-/// [`Pool::close_timeout`](crate::Pool::close_timeout) ran out of time with
-/// connections still open (lent, dialing, or being closed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct CloseTimeout {
-    /// Connections still lent or dialing.
-    pub open: usize,
-    /// Connections whose `Manager::close` was still running.
-    pub closing: usize,
-}
-
-impl fmt::Display for CloseTimeout {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pool close timed out with {} connection(s) open and {} closing",
-            self.open, self.closing
-        )
-    }
-}
-
-impl std::error::Error for CloseTimeout {}

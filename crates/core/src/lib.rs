@@ -77,11 +77,11 @@ mod wait;
 
 pub use async_trait::async_trait;
 pub use builder::Builder;
-pub use error::{BuildError, CloseTimeout, ConfigError, ConnectError, Error};
+pub use error::{ConnectError, Error};
 pub use guard::Pooled;
 pub use limits::Limits;
 pub use manager::{Lending, Manager};
 pub use pool::Pool;
 pub use reports::Leak;
 pub use single::Single;
-pub use stats::{CloseReason, Counters, KeyState, PoolState};
+pub use stats::{Counters, KeyState, PoolState};

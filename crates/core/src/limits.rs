@@ -22,7 +22,8 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// Refuses inconsistent caps with a [`ConfigError`] naming the setting,
+    /// Refuses inconsistent caps with a [`ConfigError`] (an
+    /// [`Error::Config`](crate::Error::Config)) naming the setting,
     /// as the builder does. `cap(setting, value)` describes a cap an error
     /// names as the bound another one broke (the builder names the setting
     /// a default came from).

@@ -23,7 +23,7 @@ use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
 use crate::core::{Behind, Checkout, Ping, Round, State};
-use crate::error::{BuildError, ConnectError, Error};
+use crate::error::{ConnectError, Error};
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
 use crate::inner::PoolInner;
@@ -90,7 +90,7 @@ impl<M: Manager> Pool<M> {
         hooks: Hooks<M>,
         initial: Vec<(M::Key, usize)>,
         min_idle_for: Vec<(M::Key, usize)>,
-    ) -> Result<Self, BuildError<M::Error>> {
+    ) -> Result<Self, Error<M::Error>> {
         let wake = Arc::new(Notify::new());
         let inner = Arc::new(PoolInner::new(manager, config, hooks, Arc::clone(&wake)));
         spawn_maintenance(&inner, wake);
@@ -110,7 +110,7 @@ impl<M: Manager> Pool<M> {
 
     /// Dials the `initial` connections concurrently; on any failure closes
     /// the pool (and so the connections already made) and reports it.
-    async fn prewarm(&self, initial: Vec<(M::Key, usize)>) -> Result<(), BuildError<M::Error>> {
+    async fn prewarm(&self, initial: Vec<(M::Key, usize)>) -> Result<(), Error<M::Error>> {
         let mut dials = JoinSet::new();
         // A panicking dial leaves only its task id behind: map it to its
         // slot so that the slot is given back all the same.
@@ -142,7 +142,7 @@ impl<M: Manager> Pool<M> {
             None => Ok(()),
             Some(e) => {
                 self.close().await;
-                Err(BuildError::Connect(e))
+                Err(Error::Connect(e))
             }
         }
     }

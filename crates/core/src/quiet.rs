@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::core::State;
-use crate::error::CloseTimeout;
+use crate::error::Error;
 use crate::manager::Manager;
 use crate::pool::Pool;
 
@@ -70,15 +70,16 @@ impl<M: Manager> Pool<M> {
         self.drained().await;
     }
 
-    /// [`close`](Pool::close), giving up waiting after `grace`; the pool
-    /// stays closed and the rest is still closed as it comes back.
-    pub async fn close_timeout(&self, grace: Duration) -> Result<(), CloseTimeout> {
+    /// [`close`](Pool::close), giving up waiting after `grace`
+    /// ([`Error::CloseTimeout`]); the pool stays closed and the rest is
+    /// still closed as it comes back.
+    pub async fn close_timeout(&self, grace: Duration) -> Result<(), Error<M::Error>> {
         self.begin_close();
         match tokio::time::timeout(grace, self.drained()).await {
             Ok(()) => Ok(()),
             Err(_) => {
                 let (open, closing) = self.inner.state.lock().open_and_closing();
-                Err(CloseTimeout { open, closing })
+                Err(Error::CloseTimeout { open, closing })
             }
         }
     }

@@ -7,59 +7,26 @@
 
 use std::time::Duration;
 
-/// Why the pool closed a connection (the label of [`Counters::closed`]).
+/// Why the pool closed a connection: one per `closed_*` counter of
+/// [`Counters`] (whose docs say what each means), named in the `debug`
+/// event of the close.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum CloseReason {
-    /// [`Manager::is_broken`](crate::Manager::is_broken) said so, or the
-    /// borrower called [`Pooled::mark_broken`](crate::Pooled::mark_broken).
+pub(crate) enum CloseReason {
     Broken,
-    /// Returned while its key already held `max_idle_per_key` idle connections.
     MaxIdlePerKey,
-    /// Evicted as the least recently used idle connection of the pool, to stay
-    /// under `max_idle` or to free a slot for a getter of another key that is
-    /// waiting at the global `max_open` cap.
     EvictedLru,
-    /// The pool was closed.
     PoolClosed,
-    /// Idle for `idle_timeout` (found by the maintenance task or at checkout).
     IdleTimeout,
-    /// Reached its `max_lifetime` (while idle, or when it came back).
     Lifetime,
-    /// Lent `max_uses` times.
     Uses,
-    /// Failed the health-check ping before it would have been lent.
     HealthCheck,
-    /// Missed `keepalive_max_missed` background keepalive pings in a row.
     Keepalive,
-    /// Closed on demand ([`Pool::retain`](crate::Pool::retain),
-    /// [`Pool::close_key`](crate::Pool::close_key),
-    /// [`Pool::close_idle`](crate::Pool::close_idle)), or to bring the
-    /// pool under caps lowered by [`Pool::resize`](crate::Pool::resize).
     Retired,
 }
 
 impl CloseReason {
-    /// Every reason, in the order of their counters.
-    pub const ALL: [CloseReason; 10] = [
-        CloseReason::Broken,
-        CloseReason::MaxIdlePerKey,
-        CloseReason::EvictedLru,
-        CloseReason::PoolClosed,
-        CloseReason::IdleTimeout,
-        CloseReason::Lifetime,
-        CloseReason::Uses,
-        CloseReason::HealthCheck,
-        CloseReason::Keepalive,
-        CloseReason::Retired,
-    ];
-
-    pub(crate) fn index(self) -> usize {
-        self as usize
-    }
-
     /// A short lowercase name, as used in tracing events.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CloseReason::Broken => "broken",
             CloseReason::MaxIdlePerKey => "max_idle_per_key",
@@ -87,6 +54,7 @@ impl std::fmt::Display for CloseReason {
 /// with its state once the key has no connection and no waiter; the pool's
 /// totals are kept for the pool's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 // `gets` first: it is the one counter every checkout bumps (see `KeyEntry`).
 #[repr(C)]
 pub struct Counters {
@@ -142,27 +110,74 @@ pub struct Counters {
     /// process: what [`Pooled::count_retry`](crate::Pooled::count_retry)
     /// counted (connpool's `HttpService` does).
     pub retries: u64,
-    closes: [u64; CloseReason::ALL.len()],
+    /// Connections closed because [`Manager::is_broken`](crate::Manager::is_broken)
+    /// said so, or the borrower called
+    /// [`Pooled::mark_broken`](crate::Pooled::mark_broken).
+    pub closed_broken: u64,
+    /// Connections closed on their return because their key already held
+    /// `max_idle_per_key` idle connections.
+    pub closed_max_idle_per_key: u64,
+    /// Connections closed as the least recently used idle connection of the
+    /// pool, to stay under `max_idle` or to free a slot for a getter of
+    /// another key waiting at the global `max_open` cap.
+    pub closed_evicted_lru: u64,
+    /// Connections closed because the pool was closed.
+    pub closed_pool_closed: u64,
+    /// Connections closed after `idle_timeout` idle (found by the
+    /// maintenance task or at checkout).
+    pub closed_idle_timeout: u64,
+    /// Connections closed at their `max_lifetime` (while idle, or when they
+    /// came back).
+    pub closed_lifetime: u64,
+    /// Connections closed after being lent `max_uses` times.
+    pub closed_uses: u64,
+    /// Connections closed because they failed the health-check ping before
+    /// they would have been lent.
+    pub closed_health_check: u64,
+    /// Connections closed after `keepalive_max_missed` background keepalive
+    /// pings in a row were missed.
+    pub closed_keepalive: u64,
+    /// Connections closed on demand ([`Pool::retain`](crate::Pool::retain),
+    /// [`Pool::close_key`](crate::Pool::close_key),
+    /// [`Pool::close_idle`](crate::Pool::close_idle)), or to bring the pool
+    /// under caps lowered by [`Pool::resize`](crate::Pool::resize).
+    pub closed_retired: u64,
 }
 
 impl Counters {
-    /// Connections closed for `reason`.
-    pub fn closed(&self, reason: CloseReason) -> u64 {
-        self.closes[reason.index()]
-    }
-
-    /// Connections closed for any reason.
+    /// Connections closed for any reason: the sum of the `closed_*` counters.
     pub fn closed_total(&self) -> u64 {
-        self.closes.iter().sum()
+        self.closed_broken
+            + self.closed_max_idle_per_key
+            + self.closed_evicted_lru
+            + self.closed_pool_closed
+            + self.closed_idle_timeout
+            + self.closed_lifetime
+            + self.closed_uses
+            + self.closed_health_check
+            + self.closed_keepalive
+            + self.closed_retired
     }
 
     pub(crate) fn count_close(&mut self, reason: CloseReason) {
-        self.closes[reason.index()] += 1;
+        *match reason {
+            CloseReason::Broken => &mut self.closed_broken,
+            CloseReason::MaxIdlePerKey => &mut self.closed_max_idle_per_key,
+            CloseReason::EvictedLru => &mut self.closed_evicted_lru,
+            CloseReason::PoolClosed => &mut self.closed_pool_closed,
+            CloseReason::IdleTimeout => &mut self.closed_idle_timeout,
+            CloseReason::Lifetime => &mut self.closed_lifetime,
+            CloseReason::Uses => &mut self.closed_uses,
+            CloseReason::HealthCheck => &mut self.closed_health_check,
+            CloseReason::Keepalive => &mut self.closed_keepalive,
+            CloseReason::Retired => &mut self.closed_retired,
+        } += 1;
     }
 }
 
 /// A consistent snapshot of the whole pool ([`Pool::state`](crate::Pool::state)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PoolState {
     /// Connections that count against `max_open`: `idle + lent + dialing +
     /// pinging + recycling`.
@@ -199,6 +214,7 @@ pub struct PoolState {
 
 /// A consistent snapshot of one key ([`Pool::key_state`](crate::Pool::key_state)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyState {
     /// Connections of this key that count against `max_open_per_key`:
     /// `idle + lent + dialing + pinging + recycling`.

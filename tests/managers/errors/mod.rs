@@ -7,7 +7,7 @@
 //! The PostgreSQL cases run against a real server (`support::pg`; with
 //! `CI=true` they must run, never skip): an unknown database, an unknown
 //! role, a wrong password and a server that is down each show PostgreSQL's
-//! own words in `{}` of the pool's `Error` and of `BuildError`.
+//! own words in `{}` of the pool's `Error`.
 
 use std::error::Error as StdError;
 

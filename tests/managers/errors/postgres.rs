@@ -15,8 +15,8 @@ use crate::support::pg::{self, PgServer};
 const PASSWORD: &str = "right-horse-battery";
 const WRONG: &str = "wrong-staple-battery";
 
-/// `config` fails to connect: `{}` of the pool's `Error` (a get) and of
-/// `BuildError` (a pre-warm) each carry `expect`, no message of either
+/// `config` fails to connect: `{}` of the pool's `Error`, of a get and
+/// of a pre-warm each carry `expect`, no message of either
 /// chain repeats, and no password is shown. Returns the manager error.
 async fn fails_with(config: Config, expect: &str) -> Arc<PgError> {
     let manager = PostgresManager::new(config).single();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use connpool::managers::Origin;
 use connpool::managers::grpc::GrpcManager;
-use connpool::{CloseReason, Manager, Pool};
+use connpool::{Manager, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -208,7 +208,7 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
 
     let again = eager.get_for(&dest).await.unwrap();
     assert_ne!(again.local_addr(), first, "the cut-off connection was lent");
-    assert_eq!(eager.state().counters.closed(CloseReason::Broken), 1);
+    assert_eq!(eager.state().counters.closed_broken, 1);
     assert_eq!(server.accepted.load(Ordering::SeqCst), 3);
     drop(again);
     eager.close().await;

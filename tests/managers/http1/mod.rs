@@ -11,15 +11,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use connpool::Pool;
 use connpool::managers::Origin;
 use connpool::managers::http::{HttpConn, HttpManager};
 use connpool::managers::service::{HttpService, ServiceError};
-use connpool::{CloseReason, Pool};
 use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
 
-use crate::support::closed_for;
 use crate::support::nginx::Nginx;
 use scripted::{Reply, Scripted, ok};
 
@@ -186,7 +185,7 @@ async fn connection_close_and_http10_retire_the_connection() {
             assert_eq!(call(&mut svc, get("/")).await.unwrap(), "ok");
         }
         assert_eq!(server.accepted(), 3, "{reply:?}");
-        assert_eq!(closed_for(&pool, CloseReason::Broken), 3);
+        assert_eq!(pool.state().counters.closed_broken, 3);
         assert_eq!(svc.retries(), 0);
     }
 }
@@ -214,7 +213,7 @@ async fn a_request_saying_close_retires_its_connection() {
         response.into_body().collect().await.unwrap();
         assert!(!conn.is_reusable(), "{version:?}");
     }
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 2);
+    assert_eq!(pool.state().counters.closed_broken, 2);
     assert_eq!(pool.state().idle, 0);
 
     // Through the service, many in a row: each on a connection of its own,
@@ -307,7 +306,7 @@ async fn a_half_read_body_is_never_lent_again() {
     body.frame().await.unwrap().unwrap();
     drop(body);
     drop(conn);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
 
     // Through the service: the response dropped half-read.
     let mut svc = Svc::new(pool.clone(), dest.clone());
@@ -321,7 +320,7 @@ async fn a_half_read_body_is_never_lent_again() {
         .into_body();
     body.frame().await.unwrap().unwrap();
     drop(body);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 2);
+    assert_eq!(pool.state().counters.closed_broken, 2);
 
     // A body read to its end leaves a reusable connection.
     assert_eq!(call(&mut svc, get("/")).await.unwrap().len(), 1 << 20);
@@ -415,5 +414,5 @@ async fn a_connection_as_a_tower_service_follows_keep_alive() {
         "the server said close"
     );
     drop(conn);
-    assert_eq!(pool.state().counters.closed(CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
 }

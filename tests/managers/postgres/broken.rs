@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use connpool::managers::postgres::{PgError, PostgresManager};
-use connpool::{CloseReason, Manager, Pool, Pooled, async_trait};
+use connpool::{Manager, Pool, Pooled, async_trait};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
@@ -53,11 +53,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
             assert_ne!(new_pid, pid);
         }
         let c = pool.state().counters;
-        assert_eq!(
-            c.closed(CloseReason::Broken) + c.closed(CloseReason::HealthCheck),
-            3,
-            "{c:?}"
-        );
+        assert_eq!(c.closed_broken + c.closed_health_check, 3, "{c:?}");
         assert_eq!(c.dials, 4, "{c:?}");
 
         // Three idle connections, all killed; three concurrent getters.
@@ -100,11 +96,7 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
         drop(held);
         assert_eq!(fresh.len(), 3, "each getter holds a connection of its own");
         let c = pool.state().counters;
-        assert_eq!(
-            c.closed(CloseReason::Broken) + c.closed(CloseReason::HealthCheck),
-            6,
-            "{c:?}"
-        );
+        assert_eq!(c.closed_broken + c.closed_health_check, 6, "{c:?}");
         pool.close().await;
         wait_no_sessions(&admin, &app).await;
     })
@@ -199,7 +191,7 @@ async fn broken_connection_is_not_reused_after_return() {
         .await;
         drop(conn);
         let state = pool.state();
-        assert_eq!(state.counters.closed(CloseReason::Broken), 1, "{state:?}");
+        assert_eq!(state.counters.closed_broken, 1, "{state:?}");
         assert_eq!(state.idle, 0);
 
         let conn = pool.get().await.unwrap();
@@ -300,7 +292,7 @@ async fn broken_idle_connection_is_not_lent() {
             .expect("the pool lent the closed connection");
         assert_ne!(new_pid, pid);
         let state = pool.state();
-        assert_eq!(state.counters.closed(CloseReason::Broken), 1, "{state:?}");
+        assert_eq!(state.counters.closed_broken, 1, "{state:?}");
         assert_eq!(state.counters.health_checks, 0);
         assert_eq!(state.counters.dials, 2);
         drop(conn);

@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+use connpool::Pool;
 use connpool::managers::tcp::Destination;
-use connpool::{CloseReason, Pool};
 
 use crate::support::echo::EchoServer;
 use crate::support::fault::FaultProxy;
@@ -36,7 +36,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
     let idle_since = Instant::now();
     drop(conn);
     until("declared dead", || {
-        pool.state().counters.closed(CloseReason::Keepalive) > 0
+        pool.state().counters.closed_keepalive > 0
     })
     .await;
     let elapsed = idle_since.elapsed();
@@ -79,10 +79,7 @@ async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
     server.hold_all();
     drop(conn);
     server.next_held_ping().await;
-    until("closed", || {
-        pool.state().counters.closed(CloseReason::Keepalive) > 0
-    })
-    .await;
+    until("closed", || pool.state().counters.closed_keepalive > 0).await;
     let counters = pool.state().counters;
     assert_eq!(counters.keepalive_pings, 1, "one missed ping was enough");
     assert_eq!(server.pings(), 1);

@@ -6,7 +6,7 @@ use std::io;
 use std::time::Duration;
 
 use connpool::managers::tcp::{Ping, TcpConn, TcpManager};
-use connpool::{CloseReason, Manager, Pool, async_trait};
+use connpool::{Manager, Pool, async_trait};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use tokio::time::timeout;
@@ -43,7 +43,7 @@ async fn health_check_does_not_lend_a_silent_connection() {
     let counters = pool.state().counters;
     assert_eq!(counters.health_checks, 2);
     assert_eq!(counters.health_check_failures, 1);
-    assert_eq!(counters.closed(CloseReason::HealthCheck), 1);
+    assert_eq!(counters.closed_health_check, 1);
     assert_eq!(server.pings(), 2);
     assert_eq!(server.accepted(), 2);
     drop(conn);
@@ -81,7 +81,7 @@ async fn abandoned_health_check_leaves_no_half_read_data() {
     assert_ne!(local_port(&conn), first, "the mid-ping connection was lent");
     round_trip(&mut conn, b"after\n").await; // not "pong\n"
     let counters = pool.state().counters;
-    assert_eq!(counters.closed(CloseReason::HealthCheck), 1);
+    assert_eq!(counters.closed_health_check, 1);
     assert_eq!(server.accepted(), 2);
     drop(conn);
     pool.close().await;

@@ -1,7 +1,6 @@
 //! `min_idle`: the background top-up, replacements, the caps and
 //! `max_connecting` respected, refills retried, no idle-timeout churn.
 
-use connpool::CloseReason;
 use tokio::time::{Instant, advance, sleep_until};
 
 use crate::support::*;
@@ -83,7 +82,7 @@ async fn min_idle_replaces_idle_connections_that_break() {
     let mut closed = mock.closed();
     closed.sort_unstable();
     assert_eq!(closed, vec![2, 3]);
-    assert_eq!(pool.state().counters.closed(CloseReason::Keepalive), 2);
+    assert_eq!(pool.state().counters.closed_keepalive, 2);
     assert_eq!(mock.connects(), 5, "both replaced");
     assert_eq!(
         key_counts(&pool, &()),
@@ -241,10 +240,7 @@ async fn min_idle_is_not_churned_by_the_idle_timeout() {
     assert_eq!(mock.connects(), 3, "no re-dial");
     assert_eq!(mock.closed().len(), 1, "no further close");
     let c = pool.state().counters;
-    assert_eq!(
-        (c.closed(CloseReason::IdleTimeout), c.closed_total()),
-        (1, 1)
-    );
+    assert_eq!((c.closed_idle_timeout, c.closed_total()), (1, 1));
     assert_eq!(
         key_counts(&pool, &()),
         Some(Counts { open: 2, idle: 2, ..ZERO })

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, Pool, Pooled};
+use connpool::{Pool, Pooled};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -181,7 +181,7 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     );
     settle().await;
     assert_eq!(mock.closed(), vec![2]);
-    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 1);
+    assert_eq!(pool.state().counters.closed_evicted_lru, 1);
     assert!(wb.is_finished() && !wc.is_finished());
     let b = ok(join(wb).await);
     assert_eq!((b.key, b.id), (2, 3));
@@ -197,7 +197,7 @@ async fn global_cap_returned_conn_of_idle_key_is_evicted_for_other_key_waiter() 
     let c = ok(join(wc).await);
     assert_eq!((c.key, c.id), (3, 4));
     assert_eq!(mock.closed(), vec![2, 1]);
-    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 2);
+    assert_eq!(pool.state().counters.closed_evicted_lru, 2);
     assert_eq!(key_counts(&pool, &1), None);
     assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
     assert_eq!(pool.state().keys, 2);
@@ -255,7 +255,7 @@ async fn global_cap_detach_and_broken_free_slots_for_other_keys() {
     assert_eq!((d.key, d.id), (4, 4));
     assert_eq!(mock.closed(), vec![2]);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::Broken), 1);
+    assert_eq!(s.counters.closed_broken, 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(key_counts(&pool, &2), None);
     check_counts(&pool, &keys);
@@ -304,7 +304,7 @@ async fn global_cap_new_key_evicts_lru_idle_of_any_key_instead_of_waiting() {
     assert_eq!(key_counts(&pool, &2), None, "key 2 lost its last conn");
     assert_eq!(counts(&pool), Counts { open: 3, idle: 1, lent: 2, ..ZERO });
     check_counts(&pool, &keys);
-    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 2);
+    assert_eq!(pool.state().counters.closed_evicted_lru, 2);
     assert_eq!(pool.state().waiting, 0);
 
     // Key 1 kept its newest idle conn.
@@ -336,7 +336,7 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(key_counts(&pool, &1), None);
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
-    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 1);
+    assert_eq!(pool.state().counters.closed_evicted_lru, 1);
 
     // Using id 2 makes id 3 the least recently used, though it is younger.
     let c2 = ok(pool.get_for(&2).await);
@@ -358,7 +358,7 @@ async fn max_idle_evicts_the_least_recently_used_idle_conn_of_any_key() {
         Some(Counts { open: 1, idle: 1, ..ZERO })
     );
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
-    assert_eq!(pool.state().counters.closed(CloseReason::EvictedLru), 2);
+    assert_eq!(pool.state().counters.closed_evicted_lru, 2);
     check_counts(&pool, &keys);
 }
 
@@ -378,13 +378,10 @@ async fn max_idle_per_key_closes_the_returned_conn_for_max_idle_per_key() {
     settle().await;
     assert_eq!(mock.closed(), vec![2]);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::MaxIdlePerKey), 1);
+    assert_eq!(s.counters.closed_max_idle_per_key, 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(
-        pool.key_state(&1)
-            .unwrap()
-            .counters
-            .closed(CloseReason::MaxIdlePerKey),
+        pool.key_state(&1).unwrap().counters.closed_max_idle_per_key,
         1
     );
     assert_eq!(

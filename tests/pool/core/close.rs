@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, Error};
+use connpool::Error;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -47,7 +47,7 @@ async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
     assert!(s.closed);
     assert_eq!(Counts::from(&s), Counts { open: 2, lent: 2, ..ZERO });
     assert_eq!(s.closing, 0);
-    assert_eq!(s.counters.closed(CloseReason::PoolClosed), 1);
+    assert_eq!(s.counters.closed_pool_closed, 1);
     check_counts(&pool, &keys);
 
     assert!(matches!(err(pool.get_for(&1).await), Error::Closed));
@@ -74,7 +74,7 @@ async fn close_fails_gets_wakes_waiters_closes_idle_and_waits_for_lent() {
     assert_eq!(Counts::from(&s), ZERO);
     assert_eq!(s.closing, 0);
     assert_eq!(s.keys, 0);
-    assert_eq!(s.counters.closed(CloseReason::PoolClosed), 3);
+    assert_eq!(s.counters.closed_pool_closed, 3);
     assert_eq!(mock.connects(), 3);
     // Closing again resolves at once.
     pool.close().await;
@@ -90,7 +90,10 @@ async fn close_timeout_reports_the_lent_conn() {
     let r = pool.close_timeout(secs(5)).await;
     assert_eq!(start.elapsed(), secs(5));
     let e = r.expect_err("close timed out");
-    assert_eq!((e.open, e.closing), (1, 0));
+    assert!(
+        matches!(e, Error::CloseTimeout { open: 1, closing: 0, .. }),
+        "{e:?}"
+    );
     assert_eq!(
         e.to_string(),
         "pool close timed out with 1 connection(s) open and 0 closing"
@@ -103,7 +106,7 @@ async fn close_timeout_reports_the_lent_conn() {
     settle().await;
     assert_eq!(mock.closed(), vec![2, 1]);
     let start = Instant::now();
-    assert_eq!(pool.close_timeout(secs(5)).await, Ok(()));
+    assert!(pool.close_timeout(secs(5)).await.is_ok());
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(counts(&pool), ZERO);
     assert_eq!(pool.state().closing, 0);
@@ -150,6 +153,6 @@ async fn close_closes_a_dial_in_flight_when_it_completes() {
     assert_eq!(Counts::from(&s), ZERO);
     assert_eq!(s.closing, 0);
     assert_eq!(s.keys, 0);
-    assert_eq!(s.counters.closed(CloseReason::PoolClosed), 1);
+    assert_eq!(s.counters.closed_pool_closed, 1);
     assert_eq!(s.counters.dial_failures, 1);
 }

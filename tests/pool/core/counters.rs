@@ -1,7 +1,7 @@
 //! The counters, exact per key and in total, and keys forgotten with their
 //! last connection.
 
-use connpool::{CloseReason, Error, Pooled};
+use connpool::{Error, Pooled};
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -80,7 +80,7 @@ async fn counters_are_exact_per_key_and_in_total_and_keys_are_forgotten() {
     assert_eq!(s.keys, 1, "key 2 is remembered for its failure");
     assert_eq!(s.counters.gets, 5);
     assert_eq!(s.counters.dials, 2);
-    assert_eq!(s.counters.closed(CloseReason::Broken), 1);
+    assert_eq!(s.counters.closed_broken, 1);
 
     // Seen again: counters start over.
     let d = ok(pool.get_for(&1).await);

@@ -1,7 +1,7 @@
 //! The guard's operations: `detach`, `mark_broken`, and `is_broken` on return
 //! and at checkout.
 
-use connpool::{CloseReason, Pooled};
+use connpool::Pooled;
 
 use crate::support::*;
 
@@ -54,7 +54,7 @@ async fn mark_broken_closes_instead_of_reusing() {
     assert_eq!(counts(&pool), ZERO);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(pool.state().counters.closed(CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2);
     assert_eq!(mock.connects(), 2);
@@ -78,7 +78,7 @@ async fn is_broken_on_return_closes_the_conn() {
     assert_eq!(got.id, 2);
     assert_eq!(mock.closed(), vec![1]);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::Broken), 1);
+    assert_eq!(s.counters.closed_broken, 1);
     assert_eq!(s.counters.closed_total(), 1);
 }
 
@@ -104,7 +104,7 @@ async fn is_broken_idle_conns_are_skipped_at_checkout() {
     settle().await;
     assert_eq!(sorted(mock.closed()), vec![2, 3]);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::Broken), 2);
+    assert_eq!(s.counters.closed_broken, 2);
     assert_eq!(
         (s.counters.gets, s.counters.gets_waited),
         (4, 3),

@@ -1,7 +1,7 @@
 //! Pre-warming with `initial`/`initial_for`, and the checkout order of
 //! returned connections.
 
-use connpool::{BuildError, ConnectError};
+use connpool::{ConnectError, Error};
 use tokio::time::Instant;
 
 use crate::support;
@@ -57,8 +57,8 @@ async fn initial_failure_fails_build_and_closes_what_was_opened() {
         .build()
         .await;
     match r {
-        Err(BuildError::Connect(ConnectError::Manager(e))) => assert_eq!(e.0, "boom"),
-        Err(other) => panic!("expected BuildError::Connect(Manager), got {other:?}"),
+        Err(Error::Connect(ConnectError::Manager(e))) => assert_eq!(e.0, "boom"),
+        Err(other) => panic!("expected Error::Connect(Manager), got {other:?}"),
         Ok(_) => panic!("expected the build to fail"),
     }
     assert_eq!(mock.connects(), 3);
@@ -82,8 +82,8 @@ async fn initial_timeout_fails_build_with_connect_timeout() {
         .await;
     assert_eq!(start.elapsed(), secs(1));
     match r {
-        Err(BuildError::Connect(ConnectError::Timeout(d))) => assert_eq!(d, secs(1)),
-        Err(other) => panic!("expected BuildError::Connect(Timeout), got {other:?}"),
+        Err(Error::Connect(ConnectError::Timeout(d))) => assert_eq!(d, secs(1)),
+        Err(other) => panic!("expected Error::Connect(Timeout), got {other:?}"),
         Ok(_) => panic!("expected the build to fail"),
     }
     assert_eq!(mock.closed(), vec![1]);
@@ -98,8 +98,8 @@ async fn initial_panicking_dial_fails_build_with_panicked() {
     mock.push((), Step::Panic);
     let r = support::core_builder(mock.clone()).initial(2).build().await;
     match r {
-        Err(BuildError::Connect(ConnectError::Panicked(_))) => {}
-        Err(other) => panic!("expected BuildError::Connect(Panicked), got {other:?}"),
+        Err(Error::Connect(ConnectError::Panicked(_))) => {}
+        Err(other) => panic!("expected Error::Connect(Panicked), got {other:?}"),
         Ok(_) => panic!("expected the build to fail"),
     }
     assert_eq!(mock.closed(), vec![1]);

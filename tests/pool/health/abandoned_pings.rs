@@ -1,7 +1,6 @@
 //! Abandoned pings: a getter cancelled mid health check, a missed ping on a
 //! broken connection.
 
-use connpool::CloseReason;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -32,7 +31,7 @@ async fn a_getter_cancelled_mid_health_check_closes_the_conn() {
     g.abort();
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
     // The next getter dials a fresh connection.
@@ -58,7 +57,7 @@ async fn a_missed_ping_on_a_broken_conn_closes_it_at_once() {
     mock.conn(1).break_it();
     at(t0 + secs(12)).await;
     assert_eq!(mock.closed(), vec![1], "closed at the first miss");
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
     assert_eq!(keepalive(&pool), (1, 1));
     assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use connpool::CloseReason;
 use tokio::time::{Instant, sleep_until};
 
 use crate::support::*;
@@ -78,7 +77,7 @@ async fn always_closes_a_dead_idle_conn_and_the_getter_dials() {
     assert_eq!(mock.pings_since(t0), vec![(1, Duration::ZERO)]);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(pool.state().counters.closed_total(), 1);
     assert_eq!(health(&pool), (1, 1));
     assert_eq!(pool.state().counters.gets, 1, "one get, counted once");
@@ -118,7 +117,7 @@ async fn always_skips_dead_idle_conns_to_the_live_one() {
     let mut closed = mock.closed();
     closed.sort_unstable();
     assert_eq!(closed, vec![2, 3]);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 2);
+    assert_eq!(pool.state().counters.closed_health_check, 2);
     assert_eq!(health(&pool), (3, 2));
     assert_eq!(mock.connects(), 3, "no new dial");
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
@@ -171,7 +170,7 @@ async fn if_idle_for_pings_from_exactly_d_of_idleness() {
     assert_eq!(mock.pings()[1], (1, t3 + secs(2)));
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(health(&pool), (2, 1));
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
@@ -227,8 +226,8 @@ async fn broken_idle_conn_is_closed_at_checkout_without_a_ping() {
     assert_eq!(health(&pool), (0, 0));
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 0);
+    assert_eq!(pool.state().counters.closed_broken, 1);
+    assert_eq!(pool.state().counters.closed_health_check, 0);
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }

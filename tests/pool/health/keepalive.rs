@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use connpool::CloseReason;
 use tokio::time::{Instant, sleep_until};
 
 use crate::support::*;
@@ -60,7 +59,7 @@ async fn keepalive_does_not_reset_the_idle_timeout() {
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     at(t0 + secs(25)).await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 1);
     assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
 }
@@ -86,7 +85,7 @@ async fn keepalive_closes_a_muted_conn_at_exactly_interval_plus_timeout() {
     assert_eq!(keepalive(&pool), (0, 0));
     at(t0 + secs(12)).await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
     assert_eq!(pool.state().counters.closed_total(), 1);
     assert_eq!(keepalive(&pool), (1, 1));
     assert_eq!(counts(&pool), ZERO);
@@ -107,7 +106,7 @@ async fn keepalive_closes_a_killed_conn_at_the_interval() {
     at(t0 + secs(10)).await;
     assert_eq!(mock.pings_since(t0), vec![(1, secs(10))]);
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
     assert_eq!(keepalive(&pool), (1, 1));
     assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
@@ -154,7 +153,7 @@ async fn keepalive_max_missed_3_closes_after_the_third_miss() {
         vec![(1, secs(10)), (1, secs(22)), (1, secs(34))]
     );
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
     assert_eq!(keepalive(&pool), (3, 3));
     assert_eq!(counts(&pool), ZERO);
     check_counts(&pool, &[()]);
@@ -196,7 +195,7 @@ async fn keepalive_good_ping_resets_the_miss_count() {
     );
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(keepalive(&pool), (6, 5));
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
     check_counts(&pool, &[()]);
 }
 
@@ -300,7 +299,7 @@ async fn keepalive_panicking_ping_counts_the_conn_closed_and_the_pool_works_on()
     let (lost, kept) = (pings[0].0, pings[1].0);
     assert!(pings.iter().all(|&(_, at)| at == t0 + secs(10)));
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::Keepalive), 1);
+    assert_eq!(s.counters.closed_keepalive, 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(
         (s.counters.keepalive_pings, s.counters.keepalive_failures),
@@ -346,7 +345,7 @@ async fn keepalive_replaces_a_dead_conn_below_min_idle() {
     assert_eq!(mock.connects(), 1);
     at(t0 + secs(10)).await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
     assert_eq!(mock.connects(), 2, "replaced at once");
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     check_counts(&pool, &[()]);

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, Error};
+use connpool::Error;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -44,7 +44,7 @@ async fn ping_timeout_closes_a_muted_conn_and_the_getter_dials_at_exactly_1s() {
     assert_eq!(c.id, 2);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(health(&pool), (1, 1));
     assert_eq!(pool.state().counters.timeouts, 0);
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
@@ -79,7 +79,7 @@ async fn ping_timeout_then_the_next_idle_conn_serves_the_getter() {
     );
     settle().await;
     assert_eq!(mock.closed(), vec![newest]);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(mock.connects(), 2, "no dial: the other idle conn served");
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
@@ -112,7 +112,7 @@ async fn checkout_deadline_during_the_health_check_gives_timeout() {
     assert_eq!(Instant::now(), t0 + ms(500));
     settle().await;
     assert_eq!(mock.closed(), vec![1], "closed, not returned mid-ping");
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(pool.state().counters.timeouts, 1);
     assert_eq!(counts(&pool), ZERO);
     assert_eq!(pool.state().closing, 0);
@@ -188,7 +188,7 @@ async fn checkout_deadline_during_the_health_check_with_another_conn_open() {
     assert_eq!(Instant::now(), t0 + ms(500));
     settle().await;
     assert_eq!(mock.closed(), vec![other]);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(pool.state().counters.timeouts, 1);
     assert_eq!(pool.key_state(&()).unwrap().counters.timeouts, 1);
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
@@ -217,7 +217,7 @@ async fn health_check_cut_by_the_checkout_deadline_is_counted() {
     assert!(pool.get().await.is_err());
     settle().await;
     assert_eq!(mock.pings().len(), 2, "a second health-check ping was sent");
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
     assert_eq!(
         health(&pool),
         (2, 1),

@@ -1,6 +1,5 @@
 //! A connection out for a keepalive ping is not lent.
 
-use connpool::CloseReason;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -135,7 +134,7 @@ async fn at_the_cap_a_pinged_conn_that_dies_frees_its_slot_for_the_waiter() {
     assert_eq!(c.id, 2);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::Keepalive), 1);
+    assert_eq!(pool.state().counters.closed_keepalive, 1);
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
 }

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, Pool};
+use connpool::Pool;
 use tokio::time::Instant;
 
 use crate::support;
-use crate::support::{Counts, ZERO, check_counts, closed_for, counts, join, ok, settle, spawn_get};
+use crate::support::{Counts, ZERO, check_counts, counts, join, ok, settle, spawn_get};
 
 use super::{M, get_n, loads, shared_mock};
 
@@ -26,7 +26,7 @@ async fn an_idle_shared_connection_is_health_checked_and_a_busy_one_is_not() {
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2);
     assert_eq!(mock.pings().len(), 1);
-    assert_eq!(closed_for(&pool, CloseReason::HealthCheck), 1);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -4,13 +4,11 @@
 
 use std::time::Duration;
 
-use connpool::{CloseReason, Error, Pooled};
+use connpool::{Error, Pooled};
 use tokio::time::Instant;
 
 use crate::support;
-use crate::support::{
-    Counts, Step, ZERO, check_counts, closed_for, counts, err, join, ok, settle, spawn_get,
-};
+use crate::support::{Counts, Step, ZERO, check_counts, counts, err, join, ok, settle, spawn_get};
 
 use super::{get_n, loads, shared_mock};
 
@@ -33,7 +31,7 @@ async fn idle_time_counts_from_the_last_borrower() {
     support::at(t0 + Duration::from_millis(21_900)).await;
     assert_eq!(pool.state().idle, 1);
     support::at(t0 + Duration::from_secs(22)).await;
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 1);
     assert_eq!(pool.state().open, 0);
 }
 
@@ -49,10 +47,10 @@ async fn a_connection_past_its_lifetime_drains() {
     let second = ok(pool.get().await);
     assert_ne!(second.id, first.id);
     assert_eq!(pool.state().lent, 2);
-    assert_eq!(closed_for(&pool, CloseReason::Lifetime), 0, "in use");
+    assert_eq!(pool.state().counters.closed_lifetime, 0, "in use");
     drop(first);
     settle().await;
-    assert_eq!(closed_for(&pool, CloseReason::Lifetime), 1);
+    assert_eq!(pool.state().counters.closed_lifetime, 1);
     assert_eq!(mock.closed(), vec![1]);
     check_counts(&pool, &[()]);
 }
@@ -68,10 +66,10 @@ async fn max_uses_counts_borrowers() {
     assert_eq!(held[3].id, 2, "the first one had its uses");
     held.truncate(2);
     settle().await;
-    assert_eq!(closed_for(&pool, CloseReason::Uses), 0);
+    assert_eq!(pool.state().counters.closed_uses, 0);
     held.truncate(0);
     settle().await;
-    assert_eq!(closed_for(&pool, CloseReason::Uses), 1);
+    assert_eq!(pool.state().counters.closed_uses, 1);
     assert_eq!(mock.closed(), vec![1]);
 }
 
@@ -89,10 +87,10 @@ async fn a_broken_connection_drains_and_closes_after_its_last_borrower() {
     // No new borrower for it, though it has room.
     let fresh = ok(pool.get().await);
     assert_eq!(fresh.id, 2);
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 0, "still in use");
+    assert_eq!(pool.state().counters.closed_broken, 0, "still in use");
     drop(held);
     settle().await;
-    assert_eq!(closed_for(&pool, CloseReason::Broken), 1);
+    assert_eq!(pool.state().counters.closed_broken, 1);
     assert_eq!(mock.closed(), vec![1]);
     // `is_broken` on a returning handle drains it the same way.
     let other = ok(pool.get().await);
@@ -179,7 +177,7 @@ async fn close_waits_for_the_borrowers_of_shared_connections() {
     settle().await;
     assert!(closer.is_finished());
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::PoolClosed), 1);
+    assert_eq!(pool.state().counters.closed_pool_closed, 1);
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
 
-use connpool::{CloseReason, Pooled};
+use connpool::Pooled;
 use tokio::time::{Instant, sleep_until};
 
 use crate::support::*;
@@ -35,7 +35,7 @@ async fn idle_conn_is_closed_at_its_idle_deadline_without_any_get() {
         "not 1 ms early"
     );
     assert!(mock.closed().is_empty());
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 0);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 0);
 
     at(t0 + secs(10)).await;
     assert_eq!(Instant::now() - t0, secs(10));
@@ -48,7 +48,7 @@ async fn idle_conn_is_closed_at_its_idle_deadline_without_any_get() {
     );
     let s = pool.state();
     assert_eq!(s.closing, 0);
-    assert_eq!(s.counters.closed(CloseReason::IdleTimeout), 1);
+    assert_eq!(s.counters.closed_idle_timeout, 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(s.counters.gets, 0, "nobody called get");
     check_counts(&pool, &[()]);
@@ -93,7 +93,7 @@ async fn a_return_restarts_the_idle_clock() {
     at(t0 + secs(18)).await;
     assert_eq!(counts(&pool), ZERO);
     assert_eq!(mock.closes_since(t0), vec![(1, secs(18))]);
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 1);
     assert_eq!(mock.connects(), 1);
     check_counts(&pool, &[()]);
 }
@@ -132,7 +132,7 @@ async fn conns_returned_at_different_times_close_in_order_each_at_its_deadline()
         assert_eq!(*mock.closed().last().unwrap(), id);
         assert_eq!(mock.closes_since(t0), expected[..=n].to_vec());
         assert_eq!(pool.state().idle, 2 - n);
-        assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), n as u64 + 1);
+        assert_eq!(pool.state().counters.closed_idle_timeout, n as u64 + 1);
         check_counts(&pool, &[()]);
     }
     assert_eq!(counts(&pool), ZERO);
@@ -154,7 +154,7 @@ async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
     jump(secs(10)).await;
     // The maintenance task has not run yet: both still idle.
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 0);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 0);
 
     let mut get = pin!(pool.get());
     let first = std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx).is_pending())).await;
@@ -167,7 +167,7 @@ async fn stale_conn_met_at_checkout_is_closed_and_the_getter_dials() {
         counts(&pool),
         Counts { open: 1, dialing: 1, waiting: 1, ..ZERO }
     );
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 2);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 2);
     check_counts(&pool, &[()]);
 
     let c = ok(get.await);
@@ -207,7 +207,7 @@ async fn get_at_the_exact_idle_deadline_never_gets_the_stale_conn() {
     assert_eq!(Instant::now(), t0 + secs(20) - ms(1));
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 1);
     assert_eq!(mock.connects(), 2);
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);

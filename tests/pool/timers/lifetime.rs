@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use connpool::{CloseReason, Pooled};
+use connpool::Pooled;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -44,7 +44,7 @@ async fn idle_conn_is_closed_at_exactly_birth_plus_max_lifetime() {
     assert_eq!(counts(&pool), ZERO);
     assert_eq!(mock.closes_since(t0), vec![(1, secs(60))]);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::Lifetime), 1);
+    assert_eq!(s.counters.closed_lifetime, 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(s.closing, 0);
     check_counts(&pool, &[()]);
@@ -90,7 +90,7 @@ async fn lent_conn_past_its_lifetime_is_closed_on_return_not_handed_to_a_waiter(
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(mock.connects(), 2);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::Lifetime), 1);
+    assert_eq!(s.counters.closed_lifetime, 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
     check_counts(&pool, &[()]);
@@ -122,7 +122,7 @@ async fn expired_conn_met_at_checkout_is_closed_and_the_getter_gets_the_next() {
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2, "the next idle one, not the expired one");
     assert_eq!(counts(&pool), Counts { open: 1, lent: 1, ..ZERO });
-    assert_eq!(closed_for(&pool, CloseReason::Lifetime), 1);
+    assert_eq!(pool.state().counters.closed_lifetime, 1);
     settle().await;
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(mock.connects(), 2);
@@ -157,7 +157,7 @@ async fn lifetime_jitter_spreads_closes_over_the_band() {
     at(t0 + life).await;
     drain_closes(&pool).await;
     assert_eq!(counts(&pool), ZERO);
-    assert_eq!(closed_for(&pool, CloseReason::Lifetime), N as u64);
+    assert_eq!(pool.state().counters.closed_lifetime, N as u64);
     assert_eq!(pool.state().counters.closed_total(), N as u64);
 
     let closes = mock.closes_since(t0);
@@ -225,7 +225,7 @@ async fn max_uses_lends_a_conn_exactly_n_times() {
     assert_eq!(mock.closed(), vec![1]);
     assert_eq!(mock.connects(), 2);
     let s = pool.state();
-    assert_eq!(s.counters.closed(CloseReason::Uses), 1);
+    assert_eq!(s.counters.closed_uses, 1);
     assert_eq!(s.counters.closed_total(), 1);
     assert_eq!(s.counters.gets, 4);
     drop(c);

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeSet;
 
-use connpool::CloseReason;
 use tokio::time::Instant;
 
 use crate::support::*;
@@ -45,7 +44,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
     );
     at(t0 + secs(11)).await;
     assert_eq!(counts(&pool), Counts { open: 2, idle: 2, ..ZERO });
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 3);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 3);
     let closes = mock.closes_since(t0);
     assert_eq!(closes.len(), 3);
     assert!(
@@ -75,7 +74,7 @@ async fn idle_timeout_keeps_min_idle_without_churn() {
     let kept: BTreeSet<u64> = (1..=5).filter(|id| !mock.closed().contains(id)).collect();
     let c = ok(pool.get().await);
     assert!(kept.contains(&c.id), "{} not in {kept:?}", c.id);
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 3);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 3);
 }
 
 /// `min_idle(2)` on a key first seen through a get that had to dial: the
@@ -104,6 +103,6 @@ async fn min_idle_tops_up_a_key_first_seen_through_a_dialing_get() {
         mock.connects()
     );
     assert_eq!(mock.connects(), 3, "the get's dial and 2 for min_idle");
-    assert_eq!(s.counters.closed(CloseReason::IdleTimeout), 1);
+    assert_eq!(s.counters.closed_idle_timeout, 1);
     assert_eq!(s.counters.closed_total(), 1);
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::Poll;
 
-use connpool::{Builder, CloseReason, Pooled};
+use connpool::{Builder, Counters, Pooled};
 use tokio::time::{Instant, sleep_until};
 
 use crate::support::*;
@@ -26,11 +26,20 @@ use super::{U, drain_closes, jump, ms, secs};
 #[tokio::test(start_paused = true)]
 async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout() {
     type Set = fn(Builder<U>) -> Builder<U>;
-    let cases: [(Set, CloseReason); 2] = [
-        (|b| b.idle_timeout(secs(10)), CloseReason::IdleTimeout),
-        (|b| b.max_lifetime(secs(10)), CloseReason::Lifetime),
+    type Closed = fn(&Counters) -> u64;
+    let cases: [(Set, &str, Closed); 2] = [
+        (
+            |b| b.idle_timeout(secs(10)),
+            "idle timeout",
+            |c| c.closed_idle_timeout,
+        ),
+        (
+            |b| b.max_lifetime(secs(10)),
+            "lifetime",
+            |c| c.closed_lifetime,
+        ),
     ];
-    for (set, reason) in cases {
+    for (set, reason, closed) in cases {
         let (_, pool) = U::pool(|b| set(b).jitter(0.0).initial(1)).await;
         drop(ok(pool.get().await));
         assert_eq!(
@@ -43,8 +52,8 @@ async fn a_conn_returned_a_moment_ago_is_closed_if_stale_or_expired_at_checkout(
         let mut get = pin!(pool.get());
         let first =
             std::future::poll_fn(|cx| Poll::Ready(get.as_mut().poll(cx).is_pending())).await;
-        assert!(first, "{reason:?}: not lent, a dial is");
-        assert_eq!(closed_for(&pool, reason), 1);
+        assert!(first, "{reason}: not lent, a dial is");
+        assert_eq!(closed(&pool.state().counters), 1);
         let c = ok(get.await);
         assert_eq!(c.id, 2);
         check_counts(&pool, &[()]);
@@ -60,7 +69,7 @@ async fn a_conn_returned_used_up_is_closed_on_its_return() {
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     drop(ok(pool.get().await));
     assert_eq!(counts(&pool), ZERO, "closed on its 2nd return");
-    assert_eq!(closed_for(&pool, CloseReason::Uses), 1);
+    assert_eq!(pool.state().counters.closed_uses, 1);
     let c = ok(pool.get().await);
     assert_eq!((c.id, Pooled::uses(&c)), (2, 1));
     check_counts(&pool, &[()]);
@@ -100,7 +109,7 @@ async fn gets_are_counted_and_a_forgotten_key_counts_from_zero() {
     assert_eq!(pool.key_state(&()).unwrap().counters.gets, 3);
 
     sleep_until(Instant::now() + secs(11)).await;
-    assert_eq!(closed_for(&pool, CloseReason::IdleTimeout), 1);
+    assert_eq!(pool.state().counters.closed_idle_timeout, 1);
     assert!(pool.key_state(&()).is_none(), "forgotten");
 
     drop(ok(pool.get().await));
@@ -123,7 +132,7 @@ async fn a_conn_lent_again_when_its_key_closes_is_never_lent_again() {
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2, "a new one");
     drain_closes(&pool).await;
-    assert_eq!(closed_for(&pool, CloseReason::Retired), 1);
+    assert_eq!(pool.state().counters.closed_retired, 1);
     drop(c);
     let c = ok(pool.get().await);
     assert_eq!(

@@ -19,7 +19,7 @@ use super::Builder;
 fn accepted(f: impl FnOnce(Builder<NeverDials>) -> Builder<NeverDials>) -> Config {
     match f(Pool::builder(NeverDials)).validate() {
         Ok(config) => config,
-        Err(e) => panic!("expected the configuration to be accepted, got {e}"),
+        Err(e) => panic!("expected the configuration to be accepted, got {e:?}"),
     }
 }
 

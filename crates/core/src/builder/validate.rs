@@ -1,5 +1,5 @@
-//! Turns a [`Builder`]'s settings into a [`Config`], or refuses them with a
-//! [`ConfigError`] naming the setting the user set.
+//! Turns a [`Builder`]'s settings into a [`Config`], or refuses them with an
+//! [`Error::Config`](crate::Error::Config) naming the setting the user set.
 
 use super::Builder;
 use crate::clock;
