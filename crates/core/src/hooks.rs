@@ -18,7 +18,6 @@ use futures_core::future::BoxFuture;
 
 use crate::contain::{Caught, Panic};
 use crate::manager::Manager;
-use crate::reports::OnLeak;
 
 /// The future a hook returns: boxed, borrowing the connection and the key.
 pub(crate) type HookFuture<'a, E> = BoxFuture<'a, Result<(), E>>;
@@ -48,8 +47,6 @@ pub(crate) struct Hooks<M: Manager> {
     pub(crate) after_connect: Option<Hook<M>>,
     pub(crate) before_lend: Option<Hook<M>>,
     pub(crate) after_return: Option<Hook<M>>,
-    /// Told of each leak the pool finds (with leak detection on).
-    pub(crate) on_leak: Option<OnLeak<M::Key>>,
     /// Whether a returned connection is recycled (`after_return` is set or
     /// the manager recycles): worked out once when the pool is built.
     pub(crate) recycles: bool,
@@ -61,7 +58,6 @@ impl<M: Manager> Default for Hooks<M> {
             after_connect: None,
             before_lend: None,
             after_return: None,
-            on_leak: None,
             recycles: false,
         }
     }
@@ -74,7 +70,6 @@ impl<M: Manager> Hooks<M> {
             ("after_connect", self.after_connect.is_some()),
             ("before_lend", self.before_lend.is_some()),
             ("after_return", self.after_return.is_some()),
-            ("on_leak", self.on_leak.is_some()),
         ]
         .into_iter()
         .filter_map(|(name, set)| set.then_some(name))

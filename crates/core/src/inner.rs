@@ -177,7 +177,7 @@ impl<M: Manager> PoolInner<M> {
                     spawn_recycle(self, slot, key, conn, epoch)
                 }
                 Action::Leak(key, site, held) => {
-                    report_leak(&key, site, held, &self.config, self.hooks.on_leak.as_ref())
+                    report_leak(&key, site, held, &self.config)
                 }
             }
         }

@@ -82,6 +82,5 @@ pub use guard::Pooled;
 pub use limits::Limits;
 pub use manager::{Lending, Manager};
 pub use pool::Pool;
-pub use reports::Leak;
 pub use single::Single;
 pub use stats::{Counters, KeyState, PoolState};

@@ -3,7 +3,6 @@
 
 use super::Builder;
 use crate::manager::Manager;
-use crate::reports::Leak;
 use futures_core::future::BoxFuture;
 
 impl<M: Manager> Builder<M> {
@@ -93,50 +92,6 @@ impl<M: Manager> Builder<M> {
             + 'static,
     {
         self.hooks.after_return = Some(Box::new(hook));
-        self
-    }
-
-    /// Calls `on_leak` for each connection found held longer than the
-    /// [`leak_detection_threshold`](Builder::leak_detection_threshold)
-    /// (once per lending, besides the `warn` line and
-    /// [`Counters::leaks`](crate::Counters::leaks)), so an application
-    /// can count or alert on leaks without reading its logs. Called from
-    /// the pool's maintenance task, outside the pool's lock: keep it
-    /// short and non-blocking. A panic is contained and logged.
-    ///
-    /// ```
-    /// # use connpool::{Manager, Pool, async_trait};
-    /// # use std::sync::Arc;
-    /// # use std::sync::atomic::{AtomicU64, Ordering};
-    /// # use std::time::Duration;
-    /// # struct Numbers;
-    /// # #[async_trait]
-    /// # impl Manager for Numbers {
-    /// #     type Key = ();
-    /// #     type Connection = u8;
-    /// #     type Error = std::io::Error;
-    /// #     async fn connect(&self, _: &()) -> std::io::Result<u8> { Ok(1) }
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let leaks = Arc::new(AtomicU64::new(0));
-    /// let counted = Arc::clone(&leaks);
-    /// let pool = Pool::builder(Numbers)
-    ///     .leak_detection_threshold(Duration::from_secs(60))
-    ///     .on_leak(move |leak| {
-    ///         counted.fetch_add(1, Ordering::Relaxed);
-    ///         eprintln!("held {:?}, taken at {}", leak.held, leak.site);
-    ///     })
-    ///     .build()
-    ///     .await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn on_leak<F>(mut self, on_leak: F) -> Self
-    where
-        F: Fn(&Leak<'_, M::Key>) + Send + Sync + 'static,
-    {
-        self.hooks.on_leak = Some(Box::new(on_leak));
         self
     }
 }
