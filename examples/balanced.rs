@@ -16,9 +16,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve, Resolved};
+use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve};
 use connpool::managers::http::HttpManager;
 use parking_lot::Mutex;
 use tokio::net::TcpListener;
@@ -82,10 +83,10 @@ struct Scripted {
 
 #[connpool::async_trait]
 impl Resolve for Scripted {
-    async fn resolve(&self, _: &str) -> io::Result<Resolved> {
+    async fn resolve(&self, _: &str) -> io::Result<(Vec<SocketAddr>, Option<Duration>)> {
         self.asked.fetch_add(1, Ordering::SeqCst);
         let addrs = self.answer.lock().clone();
-        Ok(Resolved { addrs, ttl: None })
+        Ok((addrs, None))
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve, Resolved};
+use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve};
 use connpool::managers::http::HttpManager;
 use http::Request;
 use http_body_util::{BodyExt, Full};
@@ -50,7 +50,7 @@ impl Scripted {
 
 #[connpool::async_trait]
 impl Resolve for Scripted {
-    async fn resolve(&self, name: &str) -> io::Result<Resolved> {
+    async fn resolve(&self, name: &str) -> io::Result<(Vec<SocketAddr>, Option<Duration>)> {
         assert_eq!(name, "backend.test:443");
         self.asked.fetch_add(1, Ordering::SeqCst);
         match self.trouble.load(Ordering::SeqCst) {
@@ -58,7 +58,7 @@ impl Resolve for Scripted {
             1 => return Err(io::Error::other("the resolver is down")),
             _ => panic!("a resolver that panics"),
         }
-        Ok(Resolved { addrs: self.answer.lock().clone(), ttl: *self.ttl.lock() })
+        Ok((self.answer.lock().clone(), *self.ttl.lock()))
     }
 }
 

@@ -176,9 +176,7 @@ impl<M: Manager> PoolInner<M> {
                 Action::Recycle(slot, key, conn, epoch) => {
                     spawn_recycle(self, slot, key, conn, epoch)
                 }
-                Action::Leak(key, site, held) => {
-                    report_leak(&key, site, held, &self.config)
-                }
+                Action::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
             }
         }
         if let Some(delay) = backoff {

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tower::discover::Change;
 
 use super::replica::Replica;
-use super::resolve::{Resolve, Resolved};
+use super::resolve::Resolve;
 use crate::Origin;
 use crate::service::{HttpManager, HttpService};
 use connpool_core::Pool;
@@ -90,7 +90,10 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
         loop {
             let resolving = std::panic::AssertUnwindSafe(self.resolver.resolve(&self.name));
             let ttl = match resolving.catch_unwind().await {
-                Ok(Ok(answer)) if !answer.addrs.is_empty() => self.apply(answer),
+                Ok(Ok((addrs, ttl))) if !addrs.is_empty() => {
+                    self.apply(addrs);
+                    ttl
+                }
                 Ok(Ok(_)) => {
                     tracing::warn!(name = %self.name, "resolved to no addresses; keeping the last answer");
                     None
@@ -119,9 +122,9 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
         }
     }
 
-    /// Announces what changed; returns the answer's TTL.
-    fn apply(&mut self, answer: Resolved) -> Option<Duration> {
-        let next: BTreeSet<SocketAddr> = answer.addrs.into_iter().collect();
+    /// Announces what changed.
+    fn apply(&mut self, addrs: Vec<SocketAddr>) {
+        let next: BTreeSet<SocketAddr> = addrs.into_iter().collect();
         for gone in self.current.difference(&next) {
             tracing::debug!(name = %self.name, addr = %gone, "address left");
             let _ = self.tx.send(Change::Remove(*gone));
@@ -144,6 +147,5 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
             let _ = self.tx.send(Change::Insert(*new, replica));
         }
         self.current = next;
-        answer.ttl
     }
 }

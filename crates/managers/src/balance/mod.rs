@@ -85,8 +85,8 @@ use tower::{BoxError, Service, ServiceExt};
 
 use discover::Addresses;
 pub use discover::MIN_RESOLVE_INTERVAL;
+pub use resolve::Resolve;
 use resolve::SystemResolver;
-pub use resolve::{Resolve, Resolved};
 
 use super::service::{BodyOf, HttpManager, PooledBody};
 use connpool_core::Pool;
