@@ -5,8 +5,8 @@
 use std::io;
 use std::time::Duration;
 
-use connpool::managers::tcp::{Ping, TcpConn, TcpManager};
-use connpool::{Manager, Pool, async_trait};
+use connpool::managers::tcp::{TcpConn, TcpManager};
+use connpool::{Manager, Pool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use tokio::time::timeout;
@@ -126,10 +126,8 @@ async fn abandoned_ping_marks_the_connection_broken() {
 #[tokio::test]
 async fn wrong_ping_reply_fails() {
     // The user's own ping, through `with_ping`: its error is the ping's.
-    struct Custom;
-    #[async_trait]
-    impl Ping for Custom {
-        async fn ping(&self, conn: &mut TcpConn) -> io::Result<()> {
+    let custom = TcpManager::new().with_ping(|conn: &mut TcpConn| {
+        Box::pin(async move {
             conn.write_all(b"hello\n").await?;
             let mut reply = [0; 6];
             conn.read_exact(&mut reply).await?;
@@ -137,10 +135,9 @@ async fn wrong_ping_reply_fails() {
                 b"howdy\n" => Ok(()),
                 _ => Err(io::Error::new(io::ErrorKind::InvalidData, "not howdy")),
             }
-        }
-    }
+        })
+    });
     let server = EchoServer::start().await;
-    let custom = TcpManager::new().with_ping(Custom);
     let line = TcpManager::new().line_ping("hello\n", "howdy\n");
     for manager in [custom, line] {
         let mut conn = manager.connect(&server.addr.into()).await.unwrap();

@@ -2,8 +2,10 @@
 //! judges whether a connection may be reused.
 
 use std::fmt;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,19 +15,19 @@ use tokio::net::TcpStream;
 use super::conn::{PeerState, TcpConn};
 use super::destination::{Destination, Repr, context};
 use super::keepalive::TcpKeepaliveConfig;
-use super::ping::{LinePing, NoPing, Ping};
+use super::ping::{PingFn, PingFuture, line_ping};
 use super::socket::{self, SocketOptions};
 use crate::transport::{TlsConfig, secure};
 use connpool_core::Manager;
 
 /// A [`Manager`] of TCP connections, keyed by [`Destination`], with an
-/// application-level [`Ping`] where the protocol has one.
+/// application-level ping where the protocol has one.
 ///
 /// | setting | default | why |
 /// |---|---|---|
 /// | [`nodelay`](TcpManager::nodelay) | on | small request/response messages are not held back by Nagle |
 /// | [`tcp_keepalive`](TcpManager::tcp_keepalive), [`tcp_keepalive_interval`](TcpManager::tcp_keepalive_interval), [`tcp_keepalive_retries`](TcpManager::tcp_keepalive_retries) | 60 s / 10 s / 3, and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
-/// | [`with_ping`](TcpManager::with_ping), [`line_ping`](TcpManager::line_ping) | none: a ping is the local peek of `is_broken` | the protocol is unknown; give a request/reply pair or your [`Ping`] |
+/// | [`with_ping`](TcpManager::with_ping), [`line_ping`](TcpManager::line_ping) | none: a ping is the local peek of `is_broken` | the protocol is unknown; give a request/reply pair or your own ping |
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
 /// | [`tls`](TcpManager::tls), [`alpn`](TcpManager::alpn) (`tls` feature) | plain TCP | TLS over every connection, the certificate chain and host name verified |
 ///
@@ -45,7 +47,7 @@ use connpool_core::Manager;
 /// session tickets, which arrive unasked: TLS reads them then, without
 /// waiting, and only data for the application or a close is a verdict).
 /// `ping` fails at once if `is_broken` would say so,
-/// then runs the [`Ping`]. `close` drops the stream (the kernel sends FIN,
+/// then runs the application-level ping, if any. `close` drops the stream (the kernel sends FIN,
 /// or RST if unread data was pending).
 ///
 /// A borrower that gives up mid-exchange (a deadline, a cancelled future)
@@ -84,7 +86,8 @@ pub struct TcpManager {
     nodelay: bool,
     keepalive: Option<TcpKeepaliveConfig>,
     unread_data_is_broken: bool,
-    ping: Arc<dyn Ping>,
+    /// The application-level ping, if any.
+    ping: Option<PingFn>,
     /// TLS over every connection, if set (with `alpn` offered, if any).
     tls: Option<TlsConfig>,
     /// The ALPN protocols to offer over TLS (none: the configuration's).
@@ -111,7 +114,7 @@ impl TcpManager {
             nodelay: true,
             keepalive: Some(TcpKeepaliveConfig::default()),
             unread_data_is_broken: true,
-            ping: Arc::new(NoPing),
+            ping: None,
             tls: None,
             alpn: Vec::new(),
         }
@@ -138,7 +141,7 @@ impl TcpManager {
     ///
     /// Kernel keepalive probes only an *idle* socket (nothing sent and
     /// unacked). It complements the pool's own keepalive (an app-level ping
-    /// of idle pooled connections, see [`Ping`]): it also watches
+    /// of idle pooled connections, see [`with_ping`](Self::with_ping)): it also watches
     /// connections that are lent while their user waits on a read, and
     /// keeps NAT mappings of long-lived quiet connections alive.
     ///
@@ -183,12 +186,44 @@ impl TcpManager {
         self
     }
 
-    /// The application-level ping used by health checks and background
-    /// keepalive (default none: a ping is the local peek that finds peers
-    /// that closed, not peers that went silent). (Not named `ping`, which
-    /// would shadow [`Manager::ping`] in method calls.)
-    pub fn with_ping(mut self, ping: impl Ping) -> Self {
-        self.ping = Arc::new(ping);
+    /// The application-level ping of the protocol spoken over the stream,
+    /// used by health checks and background keepalive: one round trip that
+    /// proves the peer still answers; an error (or never finishing) means
+    /// the connection is not healthy. Default none: a ping is the local
+    /// peek that finds peers that closed, not peers that went silent. (Not
+    /// named `ping`, which would shadow [`Manager::ping`] in method calls.)
+    ///
+    /// `ping` gets the connection (over TLS when it has it), idle: nothing
+    /// unread. Its future may be dropped at any await (timeout, getter
+    /// gone): the [`TcpConn`] then reports itself broken and is closed, so
+    /// a ping needs no cleanup. It is user code: a panic is a failed ping.
+    ///
+    /// ```
+    /// use connpool::managers::tcp::{TcpConn, TcpManager};
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// // A binary protocol: opcode 0x01 is a ping, answered by a 0x02 byte.
+    /// let manager = TcpManager::new().with_ping(|conn: &mut TcpConn| {
+    ///     Box::pin(async move {
+    ///         conn.write_all(&[0x01]).await?;
+    ///         match conn.read_u8().await? {
+    ///             0x02 => Ok(()),
+    ///             other => Err(std::io::Error::new(
+    ///                 std::io::ErrorKind::InvalidData,
+    ///                 format!("unexpected reply {other:#x}"),
+    ///             )),
+    ///         }
+    ///     })
+    /// });
+    /// ```
+    pub fn with_ping<F>(mut self, ping: F) -> Self
+    where
+        F: for<'a> Fn(&'a mut TcpConn) -> Pin<Box<dyn Future<Output = io::Result<()>> + Send + 'a>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.ping = Some(Arc::new(ping));
         self
     }
 
@@ -201,10 +236,11 @@ impl TcpManager {
     /// The reply must be exactly `expect`: a reply with variable content
     /// (memcached's `version\r\n` → `VERSION 1.6.21\r\n`) would leave bytes
     /// unread, which the manager then treats as a stream out of step (see
-    /// [`unread_data_is_broken`](Self::unread_data_is_broken)). Implement
-    /// [`Ping`] for those.
-    pub fn line_ping(self, request: impl Into<Vec<u8>>, expect: impl Into<Vec<u8>>) -> Self {
-        self.with_ping(LinePing::new(request, expect))
+    /// [`unread_data_is_broken`](Self::unread_data_is_broken)). Give
+    /// those a ping of your own ([`with_ping`](Self::with_ping)).
+    pub fn line_ping(mut self, request: impl Into<Vec<u8>>, expect: impl Into<Vec<u8>>) -> Self {
+        self.ping = Some(line_ping(request.into(), expect.into()));
+        self
     }
 
     /// Whether bytes waiting unread on a connection coming back to the pool,
@@ -330,8 +366,12 @@ impl Manager for TcpManager {
                 "connection closed by the peer, or out of step",
             ));
         }
+        let Some(ping) = &self.ping else {
+            return Ok(());
+        };
         conn.ping_in_flight = true;
-        self.ping.ping(conn).await?;
+        let exchange: PingFuture<'_> = ping(conn);
+        exchange.await?;
         // Only reached when the exchange completed: a dropped or failed ping
         // leaves the flag set, and `is_broken` true.
         conn.ping_in_flight = false;

@@ -19,10 +19,11 @@
 //!   request whose borrower gave up) mean the stream is out of step: by
 //!   default that connection is broken too
 //!   ([`unread_data_is_broken`](TcpManager::unread_data_is_broken)).
-//! - **An application-level ping** ([`Ping`]), supplied for the protocol
-//!   spoken over the stream, used by the pool's health checks and background
+//! - **An application-level ping**, supplied for the protocol spoken over
+//!   the stream, used by the pool's health checks and background
 //!   keepalive: [`line_ping`](TcpManager::line_ping) for a fixed request /
-//!   reply such as `ping\n` → `pong\n`, or your own implementation. Without
+//!   reply such as `ping\n` → `pong\n`, or your own exchange
+//!   ([`with_ping`](TcpManager::with_ping)). Without
 //!   one a ping is the same local peek: it finds peers that closed,
 //!   not peers that went silent.
 //! - **TLS** (`tls` feature) over every connection with
@@ -79,6 +80,5 @@ pub use keepalive::{
     DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME,
 };
 pub use manager::TcpManager;
-pub use ping::Ping;
 #[cfg(feature = "postgres")]
 pub(crate) use socket::{SocketOptions, connect};
