@@ -6,7 +6,7 @@
 //! cargo run --release --all-features --example grpc_client
 //! ```
 //!
-//! 64 tasks make 50 health checks each through one `GrpcService`; the
+//! 64 tasks make 50 health checks each through one `HttpService`; the
 //! server counts the calls on each of its connections. Each call holds its
 //! connection's stream only while it runs, so the pool opens about
 //! `64 / 8` connections and spreads the calls over them.
@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use connpool::Pool;
-use connpool::managers::grpc::{GrpcManager, GrpcService};
+use connpool::managers::grpc::GrpcManager;
+use connpool::managers::service::HttpService;
 use connpool::managers::tls::TlsConfig;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
@@ -71,7 +72,7 @@ async fn main() -> Result<(), BoxError> {
     // `TlsConfig::webpki_roots()`), and one cheap-to-clone service.
     let manager = GrpcManager::new().tls(TlsConfig::from_client_config(pki.client()));
     let pool = Pool::builder(manager).max_open_per_key(16).build().await?;
-    let client = HealthClient::new(GrpcService::new(pool.clone(), ("localhost", port)));
+    let client = HealthClient::new(HttpService::new(pool.clone(), ("localhost", port)));
 
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..64 {

@@ -1,7 +1,7 @@
 //! A gRPC server killed (`SIGKILL`) under load and started again on its
 //! port a second later (or, with `--fault freeze`, frozen with `SIGSTOP`
 //! and thawed a second later), as each client lives it, all at the same
-//! instant: connpool (`GrpcService` over `GrpcManager`, its defaults) and
+//! instant: connpool (`HttpService` over `GrpcManager`, its defaults) and
 //! one tonic `Channel` (HTTP/2 keepalive every 10 s, a 10 s PING timeout,
 //! while idle too). The servers are tonic servers with the standard health
 //! service, each a process of its own (this example run again with
@@ -30,7 +30,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use connpool::Pool;
-use connpool::managers::grpc::{GrpcManager, GrpcService};
+use connpool::managers::grpc::GrpcManager;
+use connpool::managers::service::HttpService;
 use restart_load::{BoxError, Proxy, Request, Server};
 use tonic::transport::{Channel, Endpoint};
 use tonic_health::pb::HealthCheckRequest;
@@ -132,7 +133,7 @@ fn main() -> Result<(), BoxError> {
         return tokio::runtime::Runtime::new()?.block_on(serve(port));
     }
     restart_load::main(|args, ns| async move {
-        let names = ["connpool GrpcService", "tonic Channel (keepalive 10 s)"];
+        let names = ["connpool HttpService", "tonic Channel (keepalive 10 s)"];
         let mut servers = Vec::new();
         let mut proxies = Vec::new();
         for _ in names {
@@ -142,7 +143,7 @@ fn main() -> Result<(), BoxError> {
         }
 
         let pool = Pool::builder(GrpcManager::new()).build().await?;
-        let pooled = HealthClient::new(GrpcService::new(pool, proxies[0].addr));
+        let pooled = HealthClient::new(HttpService::new(pool, proxies[0].addr));
         let channel: Channel = Endpoint::from_shared(format!("http://{}", proxies[1].addr))?
             .tcp_nodelay(true)
             .http2_keep_alive_interval(Duration::from_secs(10))

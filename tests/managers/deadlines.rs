@@ -1,5 +1,5 @@
 //! A deadline on every call through the services: the service's
-//! `timeout`, a request's `RequestTimeout`, gRPC's `grpc-timeout`. Against
+//! `timeout` (a clone's own for some calls), gRPC's `grpc-timeout`. Against
 //! frozen servers (they read the request and never answer, or answer part
 //! of a body and stop): the call fails with `TimedOut`, naming its
 //! deadline, and no connection is lent again in the middle of an exchange.
@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use connpool::Pool;
+use connpool::managers::HttpError;
 use connpool::managers::http::HttpManager;
-use connpool::managers::service::{HttpService, RequestTimeout, ServiceError};
+use connpool::managers::service::HttpService;
 use http_body::Frame;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
@@ -86,7 +87,7 @@ async fn http1_a_frozen_server_fails_the_call_at_its_deadline_and_its_connection
     let mut svc = HttpService::new(pool.clone(), server.addr).timeout(DEADLINE);
     let e = svc.ready().await.unwrap().call(get("/")).await.unwrap_err();
     assert!(
-        matches!(e, ServiceError::TimedOut { after } if after == DEADLINE),
+        matches!(e, HttpError::TimedOut { after } if after == DEADLINE),
         "{e:?}"
     );
     assert!(e.to_string().contains("deadline of 200ms"), "{e}");
@@ -117,7 +118,7 @@ async fn http1_a_body_that_stops_fails_at_the_deadline() {
             None => panic!("the body ended"),
         }
     };
-    assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+    assert!(matches!(e, HttpError::TimedOut { .. }), "{e:?}");
     assert!(!body.holds_connection());
     assert!(body.frame().await.is_none(), "ended after its error");
     drop(body);
@@ -125,18 +126,26 @@ async fn http1_a_body_that_stops_fails_at_the_deadline() {
     assert_eq!(pool.state().counters.closed_broken, 1, "not reused");
 }
 
+/// A clone of the service with a deadline of its own bounds its calls by
+/// it; the service it was cloned from keeps its own.
 #[tokio::test]
-async fn a_request_timeout_shorter_than_the_services_applies() {
+async fn a_clone_with_its_own_deadline_bounds_its_calls() {
     let server = Scripted::start(|_, _| Reply::Hang).await;
     let pool = Pool::builder(HttpManager::http1()).build().await.unwrap();
-    let mut svc = HttpService::new(pool, server.addr).timeout(Duration::from_secs(3600));
-    let mut request = get("/");
-    request.extensions_mut().insert(RequestTimeout(DEADLINE));
-    let e = svc.ready().await.unwrap().call(request).await.unwrap_err();
+    let svc = HttpService::new(pool, server.addr).timeout(Duration::from_secs(3600));
+    let mut short = svc.clone().timeout(DEADLINE);
+    let e = short
+        .ready()
+        .await
+        .unwrap()
+        .call(get("/"))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(e, ServiceError::TimedOut { after } if after == DEADLINE),
+        matches!(e, HttpError::TimedOut { after } if after == DEADLINE),
         "{e:?}"
     );
+    assert!(format!("{svc:?}").contains("3600s"), "{svc:?}");
 }
 
 #[tokio::test]
@@ -151,7 +160,7 @@ async fn http2_a_frozen_stream_fails_at_its_deadline_and_the_connection_serves_o
         .call(get("/hang"))
         .await
         .unwrap_err();
-    assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+    assert!(matches!(e, HttpError::TimedOut { .. }), "{e:?}");
 
     let response = svc
         .ready()
@@ -166,7 +175,7 @@ async fn http2_a_frozen_stream_fails_at_its_deadline_and_the_connection_serves_o
         "first"
     );
     let e = body.frame().await.unwrap().unwrap_err();
-    assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+    assert!(matches!(e, HttpError::TimedOut { .. }), "{e:?}");
     drop(body);
 
     // Only the streams were given up: the connection answers on.
@@ -182,14 +191,15 @@ async fn http2_a_frozen_stream_fails_at_its_deadline_and_the_connection_serves_o
 #[cfg(feature = "grpc")]
 #[tokio::test]
 async fn grpc_the_calls_grpc_timeout_is_its_deadline() {
-    use connpool::managers::grpc::{GrpcManager, GrpcService};
+    use connpool::managers::grpc::GrpcManager;
+    use connpool::managers::service::HttpService;
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
 
     let addr = frozen_h2().await;
     let manager = GrpcManager::new().check_on_connect(false);
     let pool = Pool::builder(manager).build().await.unwrap();
-    let mut client = HealthClient::new(GrpcService::new(pool, addr));
+    let mut client = HealthClient::new(HttpService::new(pool, addr));
     let mut request = tonic::Request::new(HealthCheckRequest::default());
     request.set_timeout(DEADLINE);
     let status = client.check(request).await.unwrap_err();
@@ -197,17 +207,18 @@ async fn grpc_the_calls_grpc_timeout_is_its_deadline() {
     assert!(status.message().contains("deadline of 200ms"), "{status:?}");
 }
 
-/// Past the headers, the body of a call through `GrpcService` fails as a
+/// Past the headers, the body of a call through `HttpService` fails as a
 /// tonic `Channel`'s would: with a `Status`, here `DEADLINE_EXCEEDED`.
 #[cfg(feature = "grpc")]
 #[tokio::test]
 async fn grpc_a_body_past_its_deadline_fails_with_the_status() {
-    use connpool::managers::grpc::{GrpcManager, GrpcService};
+    use connpool::managers::grpc::GrpcManager;
+    use connpool::managers::service::HttpService;
 
     let addr = frozen_h2().await;
     let manager = GrpcManager::new().check_on_connect(false);
     let pool = Pool::builder(manager).build().await.unwrap();
-    let mut svc = GrpcService::new(pool, addr);
+    let mut svc = HttpService::new(pool, addr);
     let mut request = http::Request::post("/partial")
         .body(tonic::body::Body::empty())
         .unwrap();

@@ -1,4 +1,4 @@
-//! `GrpcService`: a generated tonic client calling through the pool gets
+//! `HttpService`: a generated tonic client calling through the pool gets
 //! the gRPC status codes a tonic `Channel` gives (`UNAVAILABLE` for what a
 //! retry policy may try again), with the pool's message: a refused dial, a
 //! key backing off, a checkout deadline, a closed pool, and a call whose
@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::grpc::{GrpcManager, GrpcService};
+use connpool::managers::grpc::GrpcManager;
+use connpool::managers::service::HttpService;
 use connpool::managers::tcp::Destination;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
@@ -17,7 +18,7 @@ use crate::support::fault::{Fault, FaultProxy};
 use crate::support::grpc::GrpcServer;
 use crate::support::until;
 
-async fn check(service: &GrpcService<GrpcManager>) -> Result<(), tonic::Status> {
+async fn check(service: &HttpService<GrpcManager>) -> Result<(), tonic::Status> {
     let mut client = HealthClient::new(service.clone());
     client.check(HealthCheckRequest::default()).await.map(drop)
 }
@@ -30,7 +31,7 @@ fn closed_port() -> u16 {
 #[tokio::test]
 async fn a_refused_dial_and_a_backoff_are_unavailable_a_closed_pool_cancelled() {
     let pool = Pool::builder(GrpcManager::new()).build().await.unwrap();
-    let service = GrpcService::new(pool.clone(), ("127.0.0.1", closed_port()));
+    let service = HttpService::new(pool.clone(), ("127.0.0.1", closed_port()));
 
     let refused = check(&service).await.unwrap_err();
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
@@ -70,7 +71,7 @@ async fn the_checkout_deadline_is_unavailable() {
         .build()
         .await
         .unwrap();
-    let service = GrpcService::new(pool.clone(), Destination::from(addr));
+    let service = HttpService::new(pool.clone(), Destination::from(addr));
     let timed_out = check(&service).await.unwrap_err();
     assert_eq!(timed_out.code(), Code::Unavailable, "{timed_out:?}");
     assert!(
@@ -89,7 +90,7 @@ async fn a_call_whose_connection_is_cut_is_unavailable() {
     let server = GrpcServer::start(None).await;
     let proxy = FaultProxy::start(server.addr).await;
     let pool = Pool::builder(GrpcManager::new()).build().await.unwrap();
-    let service = GrpcService::new(pool.clone(), Destination::from(proxy.addr));
+    let service = HttpService::new(pool.clone(), Destination::from(proxy.addr));
     check(&service).await.expect("a first call");
 
     proxy.blackhole();

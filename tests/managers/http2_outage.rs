@@ -9,8 +9,9 @@
 use std::time::Duration;
 
 use connpool::Pool;
+use connpool::managers::HttpError;
 use connpool::managers::http::HttpManager;
-use connpool::managers::service::{HttpService, ServiceError};
+use connpool::managers::service::HttpService;
 use http_body_util::{BodyExt, Full};
 use tower::{Service, ServiceExt};
 
@@ -20,7 +21,7 @@ use crate::support::outage::behind;
 use crate::support::until;
 
 /// One GET of `/` through `svc`, its body read to the end: `hello`.
-async fn get(svc: &HttpService<HttpManager>) -> Result<(), ServiceError> {
+async fn get(svc: &HttpService<HttpManager>) -> Result<(), HttpError> {
     let request = http::Request::get("/").body(Full::default()).unwrap();
     let response = svc.clone().ready().await?.call(request).await?;
     let body = response.into_body().collect().await?.to_bytes();
@@ -71,7 +72,7 @@ async fn three_unanswered_calls_retire_the_connection() {
     proxy.set(Fault::Freeze);
     for _ in 0..3 {
         let got = get(&svc).await;
-        assert!(matches!(got, Err(ServiceError::TimedOut { .. })), "{got:?}");
+        assert!(matches!(got, Err(HttpError::TimedOut { .. })), "{got:?}");
     }
     until("the silent connection closed", || {
         pool.state().counters.closed_broken == 1

@@ -13,7 +13,7 @@ use connpool::Pool;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
 use connpool::managers::http::HttpManager;
-use connpool::managers::service::{HttpService, ServiceError};
+use connpool::managers::service::HttpService;
 use connpool::managers::tls::TlsConfig;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -63,9 +63,9 @@ impl Plain {
 }
 
 /// The pool's error under a service error: the manager's, from the dial.
-fn dial_error(e: &ServiceError) -> &HttpError {
+fn dial_error(e: &HttpError) -> &HttpError {
     match e {
-        ServiceError::Pool(e) => e.manager_error().expect("a dial error"),
+        HttpError::Pool(e) => e.manager_error().expect("a dial error"),
         other => panic!("not the pool's error: {other:?}"),
     }
 }

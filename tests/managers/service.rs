@@ -12,9 +12,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use connpool::Pool;
+use connpool::managers::HttpError;
 use connpool::managers::Origin;
+use connpool::managers::http::HttpBody;
 use connpool::managers::http::HttpManager;
-use connpool::managers::service::{HttpService, PooledBody, ServiceError};
+use connpool::managers::service::HttpService;
 use http::{Request, Response};
 use http_body::Frame;
 use http_body_util::combinators::BoxBody;
@@ -140,11 +142,11 @@ fn get(path: &str) -> Request<Full<Bytes>> {
 async fn call(
     svc: &mut Svc,
     request: Request<Full<Bytes>>,
-) -> Result<Response<PooledBody<HttpManager>>, ServiceError> {
+) -> Result<Response<HttpBody>, HttpError> {
     svc.ready().await?.call(request).await
 }
 
-async fn next_chunk(body: &mut PooledBody<HttpManager>) -> Bytes {
+async fn next_chunk(body: &mut HttpBody) -> Bytes {
     let frame = body.frame().await.expect("a frame").expect("no error");
     frame.into_data().expect("a data frame")
 }
@@ -272,7 +274,7 @@ async fn routing_by_authority_gives_each_host_its_own_key() {
     }
 
     let e = call(&mut svc, get("/no-authority")).await.unwrap_err();
-    assert!(matches!(e, ServiceError::NoAuthority(_)), "{e:?}");
+    assert!(matches!(e, HttpError::NoAuthority(_)), "{e:?}");
     assert!(
         e.to_string().contains("\"/no-authority\" has no authority"),
         "{e}"

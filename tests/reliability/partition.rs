@@ -100,8 +100,8 @@ pub(super) async fn ok_server(h2: bool) -> std::net::SocketAddr {
 #[cfg(feature = "http")]
 #[test]
 fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
+    use connpool::managers::HttpError;
     use connpool::managers::http::HttpManager;
-    use connpool::managers::service::ServiceError;
 
     let _alone = alone();
     let Some(ns) = Netns::new() else { return };
@@ -115,7 +115,7 @@ fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
         let start = Instant::now();
         let e = get_ok!(svc).await.unwrap_err();
         let took = start.elapsed();
-        assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+        assert!(matches!(e, HttpError::TimedOut { .. }), "{e:?}");
         assert!(took < DEADLINE + SLACK, "{took:?}");
 
         ns.heal();
@@ -139,8 +139,8 @@ fn http1_a_request_in_flight_ends_at_its_deadline_and_the_next_one_succeeds() {
 #[cfg(feature = "http")]
 #[test]
 fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retired() {
+    use connpool::managers::HttpError;
     use connpool::managers::http::HttpManager;
-    use connpool::managers::service::ServiceError;
 
     let _alone = alone();
     let Some(ns) = Netns::new() else { return };
@@ -156,7 +156,7 @@ fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retire
             let start = Instant::now();
             let e = get_ok!(svc).await.unwrap_err();
             let took = start.elapsed();
-            assert!(matches!(e, ServiceError::TimedOut { .. }), "{e:?}");
+            assert!(matches!(e, HttpError::TimedOut { .. }), "{e:?}");
             assert!(took < DEADLINE + SLACK, "{took:?}");
             longest = longest.max(took);
         }
@@ -341,7 +341,8 @@ fn websocket_a_subscription_caught_in_a_partition_ends_and_the_next_connection_w
 #[test]
 fn grpc_a_call_in_flight_ends_deadline_exceeded_at_its_grpc_timeout() {
     use connpool::Pool;
-    use connpool::managers::grpc::{GrpcManager, GrpcService};
+    use connpool::managers::grpc::GrpcManager;
+    use connpool::managers::service::HttpService;
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
 
@@ -352,7 +353,7 @@ fn grpc_a_call_in_flight_ends_deadline_exceeded_at_its_grpc_timeout() {
     ns.run(async {
         let server = GrpcServer::start(None).await;
         let pool = Pool::builder(GrpcManager::new()).build().await.unwrap();
-        let mut client = HealthClient::new(GrpcService::new(pool, server.addr));
+        let mut client = HealthClient::new(HttpService::new(pool, server.addr));
         client.check(HealthCheckRequest::default()).await.unwrap();
 
         ns.partition(server.addr.port());

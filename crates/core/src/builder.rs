@@ -80,8 +80,8 @@ mod validate;
 /// | hook | runs | bounded by | an error (or a panic, or the time limit) |
 /// |---|---|---|---|
 /// | [`after_connect`](crate::Builder::after_connect) | on each new connection, inside its dial, before it is first lent or parked | `connect_timeout` (with the dial; after a recycle, the recycle's `ping_timeout`) | fails the dial with it ([`ConnectError::Manager`](crate::ConnectError::Manager)) |
-/// | [`before_lend`](crate::Builder::before_lend) | before a connection taken from the idle list is lent, in the getter's task (after the health-check ping, if one is due) | `ping_timeout` and the checkout deadline | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)); the getter is served by another |
-/// | [`after_return`](crate::Builder::after_return) | after a borrower gives back a connection lent exclusively, in a task of its own, before the connection is lent again or parked | `ping_timeout` | closes the connection ([`CloseReason::Broken`](crate::CloseReason::Broken)) |
+/// | [`before_lend`](crate::Builder::before_lend) | before a connection taken from the idle list is lent, in the getter's task (after the health-check ping, if one is due) | `ping_timeout` and the checkout deadline | closes the connection ([`closed_broken`](crate::Counters::closed_broken)); the getter is served by another |
+/// | [`after_return`](crate::Builder::after_return) | after a borrower gives back a connection lent exclusively, in a task of its own, before the connection is lent again or parked | `ping_timeout` | closes the connection ([`closed_broken`](crate::Counters::closed_broken)) |
 ///
 /// A manager's own reset ([`Manager::recycle`],
 /// e.g. the PostgreSQL manager's session reset) runs at the same point as
@@ -99,7 +99,7 @@ mod validate;
 /// (multiplexed) connections: their borrowers share one session, so there
 /// is no borrower's state to reset when one of them leaves.
 ///
-/// `build` refuses inconsistent values with an [`Error::Config`](crate::Error::Config) naming the field.
+/// `build` refuses inconsistent values with an [`Error::Config`] naming the field.
 pub struct Builder<M: Manager> {
     manager: M,
     set: Settings,

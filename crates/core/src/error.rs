@@ -33,8 +33,8 @@ pub enum ConnectError<E> {
     /// `connect` returned a connection that
     /// [`Manager::is_broken`](crate::Manager::is_broken) at once called
     /// broken (for example an HTTP/2 server that sent GOAWAY in its first
-    /// write): it is closed (counted as closed for
-    /// [`CloseReason::Broken`](crate::CloseReason::Broken)), not lent.
+    /// write): it is closed (counted in
+    /// [`closed_broken`](crate::Counters::closed_broken)), not lent.
     Broken,
     /// The server closed a new connection under the first request sent on
     /// it, before answering anything (a load balancer accepts connections

@@ -273,7 +273,7 @@ pub trait Manager: Send + Sync + 'static {
     /// hook. Runs in a task of its own, off the borrower's path, bounded
     /// with those hooks by `ping_timeout`; meanwhile the connection is *recycling*
     /// (counted in `open`, lent to nobody). An error, a panic or the time
-    /// limit closes the connection as [`Broken`](crate::CloseReason::Broken).
+    /// limit closes the connection as broken ([`closed_broken`](crate::Counters::closed_broken)).
     /// Not called for connections lent shared. The default does nothing.
     async fn recycle(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
         let _ = conn;

@@ -60,7 +60,7 @@ impl<M: Manager> Pool<M> {
         self.until_quiet(|s| s.is_settled()).await;
     }
 
-    /// Closes the pool: new gets fail with [`Error::Closed`](crate::Error::Closed), waiting getters
+    /// Closes the pool: new gets fail with [`Error::Closed`], waiting getters
     /// are woken with it, idle connections are closed through
     /// [`Manager::close`], lent ones when they come back, dialing ones when
     /// their dial ends. Resolves when every connection is closed. Calling it

@@ -97,13 +97,13 @@ pub struct Counters {
     /// Calls of the [`before_lend`](crate::Builder::before_lend) hook.
     pub before_lend_checks: u64,
     /// Calls of the `before_lend` hook that failed, panicked or timed out
-    /// (each closed its connection as [`CloseReason::Broken`]).
+    /// (each closed its connection as [`closed_broken`](Counters::closed_broken)).
     pub before_lend_failures: u64,
     /// Recycles of returned connections ([`Manager::recycle`](crate::Manager::recycle)
     /// and the [`after_return`](crate::Builder::after_return) hook).
     pub recycles: u64,
     /// Recycles that failed, panicked or timed out (each closed its
-    /// connection as [`CloseReason::Broken`]).
+    /// connection as [`closed_broken`](Counters::closed_broken)).
     pub recycle_failures: u64,
     /// Requests sent again after meeting a connection the server had
     /// closed while it was idle, or (HTTP/2) that the server did not

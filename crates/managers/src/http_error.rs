@@ -1,5 +1,6 @@
-//! [`HttpError`]: why a dial or ping of an HTTP connection failed, for
-//! every manager that speaks HTTP (HTTP/1.1, HTTP/2, both, gRPC).
+//! [`HttpError`]: why a dial, a ping or a call over HTTP failed, for every
+//! manager that speaks HTTP (HTTP/1.1, HTTP/2, both, gRPC) and for
+//! [`HttpService`](crate::service::HttpService).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -13,8 +14,10 @@ use crate::Origin;
 use crate::h2_frames::fmt_dead_on_arrival;
 use crate::transport::DialError;
 
-/// Why a dial or ping of an HTTP connection failed: the error of the
-/// [`http`](crate::http) and `grpc` managers.
+/// Why a dial, a ping or a call over HTTP failed: the error of the
+/// [`http`](crate::http) and `grpc` managers (their dials and pings), of
+/// [`HttpService`](crate::service::HttpService)'s calls and of the bodies
+/// of their responses ([`HttpBody`](crate::http::HttpBody)).
 ///
 /// Each cause is written into the message, so [`source`](StdError::source)
 /// is the cause's own source (the crate's rule: see `connpool::Error`).
@@ -92,9 +95,44 @@ pub enum HttpError {
     #[cfg(feature = "grpc")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
     Rpc(tonic::Status),
+    /// A call got no connection: the pool's error (a failed dial, the
+    /// checkout deadline, backoff, a closed pool).
+    Pool(Box<connpool_core::Error<HttpError>>),
+    /// A call's request failed on its connection (or its response body
+    /// did).
+    Request(hyper::Error),
+    /// A call's deadline ([`HttpService::timeout`](crate::service::HttpService::timeout),
+    /// gRPC's `grpc-timeout`) passed before its response (or its body)
+    /// ended. An HTTP/1.1 connection it was on is closed, never lent again
+    /// (its late response would be the next request's); on HTTP/2 the
+    /// stream is reset.
+    TimedOut {
+        /// The deadline, from the call.
+        after: Duration,
+    },
+    /// A call's request failed on a reused connection the server had
+    /// closed (see [`HttpService::retries`](crate::service::HttpService::retries)),
+    /// and was not sent again: `reason` says why not.
+    NotRetried {
+        /// What the connection failed with.
+        error: hyper::Error,
+        /// Why the request was not safe to send twice.
+        reason: &'static str,
+    },
+    /// A service that routes by authority got a request whose URI has none
+    /// (the URI is in the variant).
+    NoAuthority(String),
 }
 
 impl HttpError {
+    /// The pool's error, if a call got no connection.
+    pub fn pool_error(&self) -> Option<&connpool_core::Error<HttpError>> {
+        match self {
+            HttpError::Pool(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// A failed dial to `origin`, by a manager that offers `offered` in
     /// ALPN over TLS.
     pub(crate) fn dial(e: DialError, origin: &Origin, offered: &'static str) -> Self {
@@ -175,6 +213,20 @@ impl fmt::Display for HttpError {
                 status.code(),
                 status.message()
             ),
+            HttpError::Pool(e) => e.fmt(f),
+            HttpError::Request(e) => write!(f, "HTTP request failed: {e}"),
+            HttpError::TimedOut { after } => write!(
+                f,
+                "HTTP request timed out: no complete response within its deadline of {after:?}"
+            ),
+            HttpError::NotRetried { error, reason } => write!(
+                f,
+                "HTTP request failed on a reused connection the server had closed ({error}); not sent again: {reason}"
+            ),
+            HttpError::NoAuthority(uri) => write!(
+                f,
+                "request URI {uri:?} has no authority: a service that routes by authority needs an absolute URI (http://host:port/path)"
+            ),
         }
     }
 }
@@ -183,7 +235,11 @@ impl StdError for HttpError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             HttpError::Connect(e) => e.source(),
-            HttpError::Handshake(e) | HttpError::NotReady(e) => e.source(),
+            HttpError::Handshake(e)
+            | HttpError::NotReady(e)
+            | HttpError::Request(e)
+            | HttpError::NotRetried { error: e, .. } => e.source(),
+            HttpError::Pool(e) => e.source(),
             #[cfg(feature = "grpc")]
             HttpError::Rpc(s) => s.source(),
             _ => None,

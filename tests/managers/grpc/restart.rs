@@ -2,7 +2,7 @@
 //! it (every connection reset, no GOAWAY, every new one reset too while it
 //! is down: a `FaultProxy` in front of the in-process server, since an
 //! in-process tonic server cannot drop the connections it serves), called
-//! through `GrpcService` with each call's own deadline (`grpc-timeout`),
+//! through `HttpService` with each call's own deadline (`grpc-timeout`),
 //! through `support::outage` (what it asserts is there); every failure is
 //! `UNAVAILABLE`. And the server frozen (the proxy reads nothing: the
 //! kernel accepts and acknowledges, nothing answers) and thawed: every
@@ -12,7 +12,8 @@
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::grpc::{GrpcManager, GrpcService};
+use connpool::managers::grpc::GrpcManager;
+use connpool::managers::service::HttpService;
 use tonic::Code;
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
@@ -24,7 +25,7 @@ use crate::support::outage::behind;
 /// Each call's deadline.
 const DEADLINE: Duration = Duration::from_secs(2);
 
-type Client = HealthClient<GrpcService<GrpcManager>>;
+type Client = HealthClient<HttpService<GrpcManager>>;
 
 /// One health check under [`DEADLINE`]; every failure is `UNAVAILABLE`.
 async fn call(client: &Client) -> Result<(), tonic::Status> {
@@ -47,7 +48,7 @@ async fn server_killed_and_restarted() {
         .build()
         .await
         .unwrap();
-    let client: Client = HealthClient::new(GrpcService::new(pool.clone(), addr));
+    let client: Client = HealthClient::new(HttpService::new(pool.clone(), addr));
     for _ in 0..8 {
         call(&client).await.unwrap();
     }
@@ -67,7 +68,7 @@ async fn server_frozen_and_thawed() {
         .build()
         .await
         .unwrap();
-    let client: Client = HealthClient::new(GrpcService::new(pool.clone(), proxy.addr));
+    let client: Client = HealthClient::new(HttpService::new(pool.clone(), proxy.addr));
     let call = || async {
         let mut request = tonic::Request::new(HealthCheckRequest::default());
         request.set_timeout(SHORT);

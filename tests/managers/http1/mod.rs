@@ -12,9 +12,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use connpool::Pool;
+use connpool::managers::HttpError;
 use connpool::managers::Origin;
 use connpool::managers::http::{HttpConn, HttpManager};
-use connpool::managers::service::{HttpService, ServiceError};
+use connpool::managers::service::HttpService;
 use http_body_util::{BodyExt, Full};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceExt};
@@ -53,7 +54,7 @@ fn post(path: &str) -> http::Request<Full<Bytes>> {
 pub(super) async fn call(
     svc: &mut Svc,
     request: http::Request<Full<Bytes>>,
-) -> Result<String, ServiceError> {
+) -> Result<String, HttpError> {
     let response = svc.ready().await?.call(request).await?;
     assert_eq!(response.status(), 200);
     let body = response.into_body().collect().await?;

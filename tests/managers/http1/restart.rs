@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use connpool::Pool;
+use connpool::managers::HttpError;
 use connpool::managers::http::HttpManager;
-use connpool::managers::service::ServiceError;
 
 use super::{Svc, call, get};
 use crate::support::fault::{Fault, FaultProxy};
@@ -19,7 +19,7 @@ use crate::support::outage::outage;
 const DEADLINE: Duration = Duration::from_secs(2);
 
 /// One GET of `/` through `svc`, answered `ok`.
-async fn get_ok(svc: &Svc) -> Result<(), ServiceError> {
+async fn get_ok(svc: &Svc) -> Result<(), HttpError> {
     let body = call(&mut svc.clone(), get("/")).await?;
     assert_eq!(body, "ok\n");
     Ok(())
@@ -113,13 +113,13 @@ async fn a_balancer_that_closes_new_connections_is_backed_off() {
     while start.elapsed() < Duration::from_secs(1) {
         match get_ok(&svc).await {
             Ok(()) => panic!("answered through a proxy that closes everything"),
-            Err(ServiceError::Pool(e)) => {
+            Err(HttpError::Pool(e)) => {
                 assert!(e.to_string().contains("closed the new connection"), "{e}");
                 backed_off += 1;
             }
             // (A GET the proxy held to the deadline before closing counts
             // here too: the proxy's close races the request.)
-            Err(ServiceError::Request(_) | ServiceError::TimedOut { .. }) => refused += 1,
+            Err(HttpError::Request(_) | HttpError::TimedOut { .. }) => refused += 1,
             Err(e) => panic!("unexpected error: {e:?}"),
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -2,8 +2,8 @@
 //! `shouldRetryRequest`, `isReplayable` and its `roundTrip` loop), against
 //! scripted servers.
 
+use connpool::managers::HttpError;
 use connpool::managers::Origin;
-use connpool::managers::service::ServiceError;
 
 use super::scripted::{Reply, Scripted, ok};
 use super::{Svc, call, exchange, get, pool, post};
@@ -40,7 +40,7 @@ async fn a_post_on_a_stale_connection_fails_clearly_and_is_not_sent_again() {
     let mut svc = Svc::new(pool().await, server.addr);
     assert_eq!(call(&mut svc, post("/")).await.unwrap(), "conn 0");
     let e = call(&mut svc, post("/")).await.unwrap_err();
-    assert!(matches!(e, ServiceError::NotRetried { .. }), "{e:?}");
+    assert!(matches!(e, HttpError::NotRetried { .. }), "{e:?}");
     let message = e.to_string();
     assert!(
         message.contains("reused connection the server had closed")
@@ -78,10 +78,7 @@ async fn put_and_delete_are_sent_again_only_with_a_key() {
         let mut request = get("/");
         *request.method_mut() = method.clone();
         let e = call(&mut svc, request).await.unwrap_err();
-        assert!(
-            matches!(e, ServiceError::NotRetried { .. }),
-            "{method}: {e:?}"
-        );
+        assert!(matches!(e, HttpError::NotRetried { .. }), "{method}: {e:?}");
     }
     assert_eq!(svc.retries(), 0);
 }
@@ -120,7 +117,7 @@ async fn a_failure_on_a_fresh_connection_is_not_retried() {
     let server = Scripted::start(|_, _| Reply::Drop).await;
     let mut svc = Svc::new(pool().await, server.addr);
     let e = call(&mut svc, get("/")).await.unwrap_err();
-    assert!(matches!(e, ServiceError::Request(_)), "{e:?}");
+    assert!(matches!(e, HttpError::Request(_)), "{e:?}");
     assert_eq!(svc.retries(), 0);
     assert_eq!(server.accepted(), 1);
 }

@@ -60,7 +60,7 @@ impl<M: Manager> Builder<M> {
     /// bounded by `ping_timeout` and the checkout deadline: a check cheaper
     /// than a ping, or a per-checkout setting. An error, a panic or the
     /// time limit closes the connection as
-    /// [`Broken`](crate::CloseReason::Broken) and the getter is served by
+    /// broken ([`closed_broken`](crate::Counters::closed_broken)) and the getter is served by
     /// another one, as after a failed health check. Not run on a connection
     /// handed over by a returning borrower or a dial (it just worked).
     /// Every idle checkout then takes the slower path (an `await`).
@@ -81,7 +81,7 @@ impl<M: Manager> Builder<M> {
     /// after the manager's own [`Manager::recycle`], the two bounded
     /// together by `ping_timeout`; meanwhile the connection counts as
     /// `recycling`. An error, a panic or the time limit closes the
-    /// connection as [`Broken`](crate::CloseReason::Broken). A connection
+    /// connection as broken ([`closed_broken`](crate::Counters::closed_broken)). A connection
     /// marked broken, past its lifetime or uses, or returned to a closed
     /// pool is closed without it; shared connections never run it.
     pub fn after_return<F>(mut self, hook: F) -> Self

@@ -88,17 +88,18 @@ pub use discover::MIN_RESOLVE_INTERVAL;
 pub use resolve::Resolve;
 use resolve::SystemResolver;
 
-use super::service::{BodyOf, HttpManager, PooledBody};
+use super::service::{BodyOf, HttpManager};
 use connpool_core::Pool;
 
 /// How many calls may queue for the balancer's task before callers wait
 /// (`poll_ready`) for room.
 const QUEUE: usize = 1024;
 
-type Inner<M> = BoxService<Request<BodyOf<M>>, Response<PooledBody<M>>, BoxError>;
+type Inner<M> =
+    BoxService<Request<BodyOf<M>>, Response<<M as HttpManager>::ResponseBody>, BoxError>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// What a call through [`Balanced`] resolves to.
-type Called<M> = BoxFuture<Result<Response<PooledBody<M>>, BoxError>>;
+type Called<M> = BoxFuture<Result<Response<<M as HttpManager>::ResponseBody>, BoxError>>;
 
 /// A cheap-to-clone service that spreads calls over the addresses behind a
 /// name, each a key of one pool. See the [module docs](self).
@@ -144,7 +145,7 @@ impl<M: HttpManager> Balanced<M> {
         let addresses = Addresses::watch(pool, name, resolver, interval);
         let balance = Balance::new(addresses).map_err(Into::<BoxError>::into);
         let boxed: Inner<M> = BoxService::new(balance);
-        let (inner, worker) = Buffer::pair(boxed.map_future(boxed_future), QUEUE);
+        let (inner, worker) = Buffer::pair(boxed.map_future(boxed_future::<M, _>), QUEUE);
         tokio::spawn(worker);
         Self { inner }
     }
@@ -153,13 +154,15 @@ impl<M: HttpManager> Balanced<M> {
 fn boxed_future<M, F>(f: F) -> Called<M>
 where
     M: HttpManager,
-    F: Future<Output = Result<Response<PooledBody<M>>, BoxError>> + Send + 'static,
+    F: Future<Output = Result<Response<<M as HttpManager>::ResponseBody>, BoxError>>
+        + Send
+        + 'static,
 {
     Box::pin(f)
 }
 
 impl<M: HttpManager> Service<Request<BodyOf<M>>> for Balanced<M> {
-    type Response = Response<PooledBody<M>>;
+    type Response = Response<<M as HttpManager>::ResponseBody>;
     type Error = BoxError;
     type Future = Called<M>;
 

@@ -13,7 +13,7 @@ use http::Request;
 use tokio::time::Sleep;
 
 use crate::Origin;
-use crate::service::{BodyOf, HttpManager, HttpService, ServiceError};
+use crate::service::{BodyOf, HttpManager, HttpService};
 
 /// How often a replica whose key is in backoff, or whose probe failed,
 /// looks again.
@@ -122,7 +122,7 @@ impl<M: HttpManager> fmt::Debug for Replica<M> {
 
 impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
     type Response = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Response;
-    type Error = ServiceError;
+    type Error = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Error;
     type Future = Call<M>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {

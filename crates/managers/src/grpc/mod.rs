@@ -11,10 +11,12 @@
 //! that died stays dead, [`is_broken`](connpool_core::Manager::is_broken) says so,
 //! and the pool replaces it with a fresh dial (with its backoff and limits).
 //!
-//! Call through [`GrpcService`] over the pool (an
-//! [`HttpService`](super::service::HttpService) whose failures are gRPC
-//! status codes: `UNAVAILABLE` for a failed dial, a backoff or a checkout
-//! timeout, as a tonic `Channel` gives them): each call
+//! Call through an [`HttpService`](super::service::HttpService) over the
+//! pool, the transport to give a generated tonic client: over this
+//! manager's pool its calls fail with a [`tonic::Status`] carrying the gRPC
+//! code a tonic `Channel` gives (`UNAVAILABLE` for a failed dial, a backoff
+//! or a checkout timeout; see [Failures](#failures)), and answer with
+//! tonic's body. Each call
 //! borrows a connection for as long as its response body is open, so the
 //! pool's counts are the calls in flight. A connection checked out by hand
 //! is itself a transport to build a client on (`tower::Service`).
@@ -58,6 +60,21 @@
 //! `http2_keep_alive_while_idle` on it is cut off with `too_many_pings`, and the
 //! pool dials a new one.)
 //!
+//! # Failures
+//!
+//! A call that fails through the pool has the code a tonic `Channel` gives
+//! (the message is the error's own `Display`, so it says what happened):
+//!
+//! | failure | code | as a tonic `Channel` / grpc-go gives it |
+//! |---|---|---|
+//! | the dial failed ([`Error::Connect`](connpool_core::Error::Connect)) | `UNAVAILABLE` | a failed connect |
+//! | the key backs off after failed dials ([`Error::Backoff`](connpool_core::Error::Backoff)) | `UNAVAILABLE` | grpc-go's transient failure |
+//! | no connection within the checkout deadline ([`Error::Timeout`](connpool_core::Error::Timeout)), too many waiters | `UNAVAILABLE` | waiting for a ready connection |
+//! | the pool is closed ([`Error::Closed`](connpool_core::Error::Closed)) | `CANCELLED` | grpc-go's "the client connection is closing" |
+//! | the request failed on its connection (or on a reused one the server had closed, and was not sent again) | by HTTP/2 reset reason, as tonic maps it (`REFUSED_STREAM`: `UNAVAILABLE`, `CANCEL`: `CANCELLED`, `ENHANCE_YOUR_CALM`: `RESOURCE_EXHAUSTED`, `INADEQUATE_SECURITY`: `PERMISSION_DENIED`, other reasons: `INTERNAL`); the connection closed or timed out under it: `UNAVAILABLE` | the same |
+//! | a request URI without an authority (a service routing by authority) | `INVALID_ARGUMENT` | |
+//! | the call's deadline passed (`grpc-timeout`, [`HttpService::timeout`](crate::service::HttpService::timeout)) | `DEADLINE_EXCEEDED` | grpc-go's (tonic's own timeout gives `CANCELLED`) |
+//!
 //! # How many connections
 //!
 //! With the pool's default [`max_borrowers`](connpool_core::Builder::max_borrowers)
@@ -73,7 +90,8 @@
 //! use std::time::Duration;
 //!
 //! use connpool::Pool;
-//! use connpool::managers::grpc::{GrpcManager, GrpcService};
+//! use connpool::managers::grpc::GrpcManager;
+//! use connpool::managers::service::HttpService;
 //! use tonic_health::pb::HealthCheckRequest;
 //! use tonic_health::pb::health_client::HealthClient;
 //!
@@ -88,7 +106,7 @@
 //!     .await?;
 //!
 //! // Any generated tonic client takes the service as its transport.
-//! let mut client = HealthClient::new(GrpcService::new(pool, "127.0.0.1:50051"));
+//! let mut client = HealthClient::new(HttpService::new(pool, "127.0.0.1:50051"));
 //! let reply = client.check(HealthCheckRequest::default()).await?;
 //! println!("{:?}", reply.get_ref().status());
 //! # Ok(())
@@ -101,4 +119,3 @@ mod status;
 pub use manager::{
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
 };
-pub use status::GrpcService;

@@ -84,7 +84,7 @@
 //! a fresh connection. Each retry is counted
 //! ([`HttpService::retries`](super::service::HttpService::retries)). A
 //! request that may not be sent again fails with
-//! [`ServiceError::NotRetried`](super::service::ServiceError::NotRetried),
+//! [`HttpError::NotRetried`](crate::HttpError::NotRetried),
 //! which says so and why. This is Go's `shouldRetryRequest` and its
 //! `roundTrip` loop.
 //!
@@ -133,7 +133,7 @@
 //! | `MaxIdleConnsPerHost` (2) | `pool_max_idle_per_host` (no limit) | [`max_idle_per_key`](connpool_core::Builder::max_idle_per_key) (default min(`max_open_per_key`, `max_idle`)) |
 //! | `MaxConnsPerHost` (no limit) | — | [`max_open_per_key`](connpool_core::Builder::max_open_per_key), under the pool-wide [`max_open`](connpool_core::Builder::max_open) (default 100); getters over it wait in a FIFO queue, bounded by [`checkout_timeout`](connpool_core::Builder::checkout_timeout) |
 //! | `IdleConnTimeout` (90 s) | `pool_idle_timeout` (90 s) | [`idle_timeout`](connpool_core::Builder::idle_timeout) (90 s), and per connection the server's `Keep-Alive: timeout` |
-//! | `Client.Timeout` (none) | — / `timeout` (whole request, body included) | [`HttpService::timeout`](super::service::HttpService::timeout), and per request [`RequestTimeout`](super::service::RequestTimeout): checkout, request, response and body; a connection left mid-exchange is closed |
+//! | `Client.Timeout` (none) | — / `timeout` (whole request, body included) | [`HttpService::timeout`](super::service::HttpService::timeout) (per call: a clone of the service with its own): checkout, request, response and body; a connection left mid-exchange is closed |
 //! | `TLSHandshakeTimeout` (10 s) | — / `connect_timeout` | [`connect_timeout`](connpool_core::Builder::connect_timeout) (10 s) bounds the TCP dial and the TLS handshake together |
 //! | `DisableKeepAlives` | `pool_max_idle_per_host(0)` | [`max_uses(1)`](connpool_core::Builder::max_uses) |
 //! | `ForceAttemptHTTP2` | `http2_only` / negotiated by ALPN | [`HttpManager::new`] (ALPN `h2`, then `http/1.1`); [`HttpManager::http2`] for HTTP/2 only |
@@ -184,6 +184,7 @@ mod keepalive;
 mod manager;
 
 pub use body::HttpBody;
+pub(crate) use body::Lease;
 pub use conn::HttpConn;
 pub use manager::{
     DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, HttpManager,

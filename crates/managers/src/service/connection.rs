@@ -10,7 +10,8 @@ use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 
-use crate::Origin;
+use crate::http::HttpBody;
+use crate::{HttpError, Origin};
 use connpool_core::Manager;
 
 /// A request body hyper's HTTP/2 client can send (tonic's body and
@@ -72,15 +73,32 @@ pub trait HttpConnection: Send + Unpin + 'static {
 pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
 
 /// A manager whose pool [`HttpService`](super::HttpService) can call through: keyed by
-/// [`Origin`], with connections that send HTTP requests.
+/// [`Origin`], with connections that send HTTP requests; and what a call
+/// through its pool answers with (the HTTP manager's [`HttpBody`] and
+/// [`HttpError`]; the gRPC manager's tonic body and [`tonic::Status`]).
 pub trait HttpManager:
-    Manager<Key = Origin, Connection: HttpConnection, Error = crate::HttpError>
+    Manager<Key = Origin, Connection: HttpConnection, Error = HttpError>
 {
+    /// The body of a call's response.
+    type ResponseBody: Send + 'static;
+    /// The error of a call, and of its response body.
+    type CallError: std::error::Error + Send + Sync + 'static;
+
+    /// A call's outcome as the service answers it.
+    fn answer(
+        outcome: Result<Response<HttpBody>, HttpError>,
+    ) -> Result<Response<Self::ResponseBody>, Self::CallError>;
 }
 
-impl<M> HttpManager for M where
-    M: Manager<Key = Origin, Connection: HttpConnection, Error = crate::HttpError>
-{
+impl<B: RequestBody> HttpManager for crate::http::HttpManager<B> {
+    type ResponseBody = HttpBody;
+    type CallError = HttpError;
+
+    fn answer(
+        outcome: Result<Response<HttpBody>, HttpError>,
+    ) -> Result<Response<HttpBody>, HttpError> {
+        outcome
+    }
 }
 
 /// The request body of `M`'s connections.

@@ -24,12 +24,11 @@
 //! # Deadlines
 //!
 //! A call can have a deadline, as reqwest's `timeout`: the service's own
-//! ([`HttpService::timeout`]), a request's ([`RequestTimeout`] in its
-//! extensions), and through [`GrpcService`](super::grpc::GrpcService) the
-//! call's `grpc-timeout` (tonic's `Request::set_timeout`); the shortest
-//! applies. It bounds the whole call: the checkout (under the pool's own
+//! ([`HttpService::timeout`]; a clone of the service with another deadline
+//! serves calls that need one), and a gRPC call's `grpc-timeout` (tonic's
+//! `Request::set_timeout`); the shorter applies. It bounds the whole call: the checkout (under the pool's own
 //! checkout deadline too), the request, the response head and the body;
-//! past it the call fails with [`ServiceError::TimedOut`], which names it.
+//! past it the call fails with [`HttpError::TimedOut`], which names it.
 //! A connection the call leaves in the middle of an exchange is never lent
 //! in that state: an HTTP/1.1 one is closed (its late response would be
 //! the next request's), an HTTP/2 stream is reset. Three calls in a row
@@ -63,12 +62,12 @@
 //! and `https://h:p` are different keys and never share a connection.
 //!
 //! A tonic client takes the service as it is (tonic implements its
-//! `GrpcService` for tower services): pool with the gRPC manager (health
-//! checks, gRPC's PING policy), or with `HttpManager::http2()` for tonic's body
-//! type. For tonic clients, prefer the gRPC manager's
-//! [`GrpcService`](super::grpc::GrpcService) (feature `grpc`): the same
-//! service, failing calls with the gRPC status codes a tonic `Channel`
-//! gives, where this one's errors reach tonic as `UNKNOWN`.
+//! `GrpcService` for tower services). Pool with the gRPC manager (feature
+//! `grpc`: health checks, gRPC's PING policy): over its pool the service's
+//! calls fail with the gRPC status codes a tonic `Channel` gives
+//! ([`grpc`](super::grpc#failures)) and answer with tonic's body. (Over an
+//! `HttpManager::http2()` pool for tonic's body type, the errors are
+//! [`HttpError`]s, which reach tonic as `UNKNOWN`.)
 //!
 //! ```no_run
 //! use connpool::Pool;
@@ -89,9 +88,7 @@
 //!
 //! [`Pool::get_for`]: connpool_core::Pool::get_for
 
-mod body;
 mod connection;
-mod error;
 mod retry;
 
 use std::fmt;
@@ -102,30 +99,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::uri::Scheme;
-use http::{Request, Response, Uri};
+use http::{HeaderMap, Request, Response, Uri};
 use hyper::body::Incoming;
 
-pub use body::PooledBody;
 pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Unsent};
-pub use error::ServiceError;
 
-use super::Origin;
+use super::http::{HttpBody, Lease};
+use super::{HttpError, Origin};
 use connpool_core::{Pool, Pooled};
-
-/// A request's own deadline, in its extensions: the call through
-/// [`HttpService`] fails with [`ServiceError::TimedOut`] if its response
-/// has not ended within it (the service's own
-/// [`timeout`](HttpService::timeout), if shorter, applies instead).
-///
-/// ```
-/// use std::time::Duration;
-/// use connpool::managers::service::RequestTimeout;
-///
-/// let mut request = http::Request::get("http://127.0.0.1:8080/slow").body(()).unwrap();
-/// request.extensions_mut().insert(RequestTimeout(Duration::from_secs(2)));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RequestTimeout(pub Duration);
 
 /// How [`HttpService`] picks a request's key.
 #[derive(Clone, Debug)]
@@ -194,7 +175,7 @@ impl<M: HttpManager> HttpService<M> {
     /// (`https://host:port`; without a port, 443 for `https` and 80
     /// otherwise), a key of the pool of its own ([`Origin`]: a URI without
     /// a scheme is dialed as the manager is configured). A request without
-    /// an authority fails with [`ServiceError::NoAuthority`].
+    /// an authority fails with [`HttpError::NoAuthority`].
     pub fn by_authority(pool: Pool<M>) -> Self {
         Self {
             pool,
@@ -207,8 +188,24 @@ impl<M: HttpManager> HttpService<M> {
 
     /// A deadline for every call, from [`call`](tower::Service::call) to
     /// the end of its response body (as reqwest's `timeout`): see the
-    /// [module docs](self#deadlines). A request's [`RequestTimeout`] or
-    /// `grpc-timeout`, if shorter, applies instead. Default: none.
+    /// [module docs](self#deadlines). A gRPC call's `grpc-timeout`, if
+    /// shorter, applies instead. Default: none. A clone of the service is
+    /// cheap (it shares the pool and the counts): one with its own
+    /// deadline serves calls that need another.
+    ///
+    /// ```no_run
+    /// # use connpool::managers::service::HttpService;
+    /// # async fn run(service: HttpService<connpool::managers::http::HttpManager>) {
+    /// use std::time::Duration;
+    /// use tower::ServiceExt;
+    ///
+    /// let slow = service.clone().timeout(Duration::from_secs(30));
+    /// let request = http::Request::get("http://127.0.0.1:8080/report")
+    ///     .body(http_body_util::Full::default())
+    ///     .unwrap();
+    /// let response = slow.oneshot(request).await;
+    /// # }
+    /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
@@ -243,7 +240,7 @@ impl<M: HttpManager> HttpService<M> {
     /// reused connection that turns out closed (each is retired), so a
     /// request that finds every idle connection stale ends on a fresh
     /// dial; a failure on a fresh connection is the caller's. A request
-    /// that may not be sent again fails with [`ServiceError::NotRetried`],
+    /// that may not be sent again fails with [`HttpError::NotRetried`],
     /// which says why.
     ///
     /// A fresh connection closed under its first request, before any
@@ -261,7 +258,7 @@ impl<M: HttpManager> HttpService<M> {
         &self.pool
     }
 
-    fn key(&self, uri: &Uri) -> Result<Origin, ServiceError> {
+    fn key(&self, uri: &Uri) -> Result<Origin, HttpError> {
         match &self.route {
             Route::To(origin)
                 if uri.scheme() == Some(&Scheme::HTTPS) && origin.scheme() != Some("https") =>
@@ -270,7 +267,7 @@ impl<M: HttpManager> HttpService<M> {
             }
             Route::To(origin) => Ok(origin.clone()),
             Route::ByAuthority => {
-                Origin::of_uri(uri).ok_or_else(|| ServiceError::NoAuthority(uri.to_string()))
+                Origin::of_uri(uri).ok_or_else(|| HttpError::NoAuthority(uri.to_string()))
             }
         }
     }
@@ -303,9 +300,22 @@ impl Drop for InFlight {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// The call's place in the pool: its connection's handle, and its count in
+/// the service's calls in flight.
+impl<M: HttpManager> Lease for (Pooled<'static, M>, InFlight) {
+    fn finished(&mut self) {
+        self.0.body_finished();
+    }
+}
+
 impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
-    type Response = Response<PooledBody<M>>;
-    type Error = ServiceError;
+    /// The response, its body holding the call's place on its connection
+    /// until it ends: an [`HttpBody`] (the gRPC manager's: tonic's body,
+    /// failing with a `Status`).
+    type Response = Response<M::ResponseBody>;
+    /// [`HttpError`] (the gRPC manager's: the [`tonic::Status`] a tonic
+    /// `Channel` gives, see [`grpc`](crate::grpc)).
+    type Error = M::CallError;
     type Future = BoxFuture<Result<Self::Response, Self::Error>>;
 
     /// Always ready: a call waits for its connection in the pool's FIFO
@@ -319,19 +329,22 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
         let key = self.key(request.uri());
         let in_flight = InFlight::start(&self.in_flight);
         let retries = Arc::clone(&self.retries);
-        let limit = match request.extensions().get::<RequestTimeout>() {
-            Some(RequestTimeout(own)) => Some(self.timeout.map_or(*own, |t| t.min(*own))),
+        let limit = match grpc_timeout(request.headers()) {
+            Some(own) => Some(self.timeout.map_or(own, |t| t.min(own))),
             None => self.timeout,
         };
         let Some(after) = limit else {
-            return Box::pin(exchange(pool, key, request, in_flight, retries, None));
+            let call = exchange(pool, key, request, in_flight, retries, None);
+            return Box::pin(async move { M::answer(call.await) });
         };
         let at = tokio::time::Instant::now() + after;
         let call = exchange(pool, key, request, in_flight, retries, Some((at, after)));
         Box::pin(async move {
-            tokio::time::timeout_at(at, call)
-                .await
-                .unwrap_or(Err(ServiceError::TimedOut { after }))
+            M::answer(
+                tokio::time::timeout_at(at, call)
+                    .await
+                    .unwrap_or(Err(HttpError::TimedOut { after })),
+            )
         })
     }
 }
@@ -341,17 +354,20 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
 /// the connection. `deadline`: when the body must have ended.
 async fn exchange<M: HttpManager>(
     pool: Pool<M>,
-    key: Result<Origin, ServiceError>,
+    key: Result<Origin, HttpError>,
     request: Request<BodyOf<M>>,
     in_flight: InFlight,
     retries: Arc<AtomicU64>,
     deadline: Option<(tokio::time::Instant, Duration)>,
-) -> Result<Response<PooledBody<M>>, ServiceError> {
+) -> Result<Response<HttpBody>, HttpError> {
     let key = key?;
     let mut request = request;
     let mut unprocessed = 0;
     loop {
-        let mut conn = pool.get_for(&key).await.map_err(ServiceError::Pool)?;
+        let mut conn = pool
+            .get_for(&key)
+            .await
+            .map_err(|e| HttpError::Pool(Box::new(e)))?;
         // Only an exclusively lent connection lent before can be stale
         // in the way a retry cures; on a shared one, a stream the server
         // did not process may go again (see `retry`).
@@ -372,7 +388,7 @@ async fn exchange<M: HttpManager>(
                     Ok(sent) => sent,
                     Err(_) => {
                         conn.note_unanswered();
-                        return Err(ServiceError::TimedOut { after });
+                        return Err(HttpError::TimedOut { after });
                     }
                 }
             }
@@ -381,7 +397,8 @@ async fn exchange<M: HttpManager>(
         let (error, unsent) = match sent {
             Ok(response) => {
                 conn.note_answered();
-                return Ok(response.map(|b| PooledBody::new(b, conn, in_flight, deadline)));
+                let lease = Box::new((Pooled::into_owned(conn), in_flight));
+                return Ok(response.map(|b| HttpBody::leased(b, lease, deadline)));
             }
             Err(failed) => failed,
         };
@@ -400,16 +417,16 @@ async fn exchange<M: HttpManager>(
             false
         };
         if !again {
-            return Err(ServiceError::Request(error));
+            return Err(HttpError::Request(error));
         }
         unprocessed += u32::from(shared);
         request = match (unsent, replay) {
             (Some(request), _) => request,
             (None, Some(Ok(request))) => request,
             (None, Some(Err(reason))) => {
-                return Err(ServiceError::NotRetried { error, reason });
+                return Err(HttpError::NotRetried { error, reason });
             }
-            (None, None) => return Err(ServiceError::Request(error)),
+            (None, None) => return Err(HttpError::Request(error)),
         };
         Pooled::count_retry(&conn);
         retries.fetch_add(1, Ordering::Relaxed);
@@ -430,4 +447,47 @@ async fn send<M: HttpManager>(
         Pooled::mark_broken(conn);
     }
     result
+}
+
+/// The `grpc-timeout` header's duration (gRPC over HTTP/2: at most eight
+/// digits and a unit, `H`, `M`, `S`, `m`, `u` or `n`); `None` if absent or
+/// malformed (as grpc-go, which then sends the call without a deadline).
+fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
+    let value = headers.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_values() {
+        let of = |v: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert("grpc-timeout", http::HeaderValue::from_static(v));
+            grpc_timeout(&headers)
+        };
+        assert_eq!(of("3S"), Some(Duration::from_secs(3)));
+        assert_eq!(of("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(of("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(of("99999999n"), Some(Duration::from_nanos(99_999_999)));
+        for bad in ["", "S", "3", "3s", "123456789S", "-1S", "1.5S"] {
+            assert_eq!(of(bad), None, "{bad:?}");
+        }
+        assert_eq!(grpc_timeout(&HeaderMap::new()), None);
+    }
 }
