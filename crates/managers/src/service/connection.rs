@@ -6,7 +6,9 @@
 use std::error::Error as StdError;
 use std::future::Future;
 
-use http::{Request, Response};
+use std::time::Duration;
+
+use http::{HeaderMap, Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 
@@ -83,6 +85,13 @@ pub trait HttpManager:
     type ResponseBody: Send + 'static;
     /// The error of a call, and of its response body.
     type CallError: std::error::Error + Send + Sync + 'static;
+
+    /// The call's own deadline, read from its request's headers. The
+    /// default: none.
+    fn deadline(headers: &HeaderMap) -> Option<Duration> {
+        let _ = headers;
+        None
+    }
 
     /// A call's outcome as the service answers it.
     fn answer(

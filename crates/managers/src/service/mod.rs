@@ -25,9 +25,10 @@
 //!
 //! A call can have a deadline, as reqwest's `timeout`: the service's own
 //! ([`HttpService::timeout`]; a clone of the service with another deadline
-//! serves calls that need one), and a gRPC call's `grpc-timeout` (tonic's
-//! `Request::set_timeout`); the shorter applies. It bounds the whole call: the checkout (under the pool's own
-//! checkout deadline too), the request, the response head and the body;
+//! serves calls that need one), and over the gRPC manager's pool a call's
+//! `grpc-timeout` (tonic's `Request::set_timeout`); the shorter applies.
+//! It bounds the whole call: the checkout (under the pool's own checkout
+//! deadline too), the request, the response head and the body;
 //! past it the call fails with [`HttpError::TimedOut`], which names it.
 //! A connection the call leaves in the middle of an exchange is never lent
 //! in that state: an HTTP/1.1 one is closed (its late response would be
@@ -99,7 +100,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::uri::Scheme;
-use http::{HeaderMap, Request, Response, Uri};
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 
 pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Unsent};
@@ -188,8 +189,8 @@ impl<M: HttpManager> HttpService<M> {
 
     /// A deadline for every call, from [`call`](tower::Service::call) to
     /// the end of its response body (as reqwest's `timeout`): see the
-    /// [module docs](self#deadlines). A gRPC call's `grpc-timeout`, if
-    /// shorter, applies instead. Default: none. A clone of the service is
+    /// [module docs](self#deadlines). Over the gRPC manager's pool, a
+    /// call's `grpc-timeout`, if shorter, applies instead. Default: none. A clone of the service is
     /// cheap (it shares the pool and the counts): one with its own
     /// deadline serves calls that need another.
     ///
@@ -329,17 +330,20 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
         let key = self.key(request.uri());
         let in_flight = InFlight::start(&self.in_flight);
         let retries = Arc::clone(&self.retries);
-        let limit = match grpc_timeout(request.headers()) {
+        let limit = match M::deadline(request.headers()) {
             Some(own) => Some(self.timeout.map_or(own, |t| t.min(own))),
             None => self.timeout,
         };
+        // The exchange is made inside the boxed future, not moved into it:
+        // it is large, and a move is a copy of it.
         let Some(after) = limit else {
-            let call = exchange(pool, key, request, in_flight, retries, None);
-            return Box::pin(async move { M::answer(call.await) });
+            return Box::pin(async move {
+                M::answer(exchange(pool, key, request, in_flight, retries, None).await)
+            });
         };
         let at = tokio::time::Instant::now() + after;
-        let call = exchange(pool, key, request, in_flight, retries, Some((at, after)));
         Box::pin(async move {
+            let call = exchange(pool, key, request, in_flight, retries, Some((at, after)));
             M::answer(
                 tokio::time::timeout_at(at, call)
                     .await
@@ -447,47 +451,4 @@ async fn send<M: HttpManager>(
         Pooled::mark_broken(conn);
     }
     result
-}
-
-/// The `grpc-timeout` header's duration (gRPC over HTTP/2: at most eight
-/// digits and a unit, `H`, `M`, `S`, `m`, `u` or `n`); `None` if absent or
-/// malformed (as grpc-go, which then sends the call without a deadline).
-fn grpc_timeout(headers: &HeaderMap) -> Option<Duration> {
-    let value = headers.get("grpc-timeout")?.to_str().ok()?;
-    let (digits, unit) = value.split_at_checked(value.len().checked_sub(1)?)?;
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(n * 3600),
-        "M" => Duration::from_secs(n * 60),
-        "S" => Duration::from_secs(n),
-        "m" => Duration::from_millis(n),
-        "u" => Duration::from_micros(n),
-        "n" => Duration::from_nanos(n),
-        _ => return None,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_values() {
-        let of = |v: &'static str| {
-            let mut headers = HeaderMap::new();
-            headers.insert("grpc-timeout", http::HeaderValue::from_static(v));
-            grpc_timeout(&headers)
-        };
-        assert_eq!(of("3S"), Some(Duration::from_secs(3)));
-        assert_eq!(of("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(of("2H"), Some(Duration::from_secs(7200)));
-        assert_eq!(of("99999999n"), Some(Duration::from_nanos(99_999_999)));
-        for bad in ["", "S", "3", "3s", "123456789S", "-1S", "1.5S"] {
-            assert_eq!(of(bad), None, "{bad:?}");
-        }
-        assert_eq!(grpc_timeout(&HeaderMap::new()), None);
-    }
 }
