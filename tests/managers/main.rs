@@ -55,6 +55,8 @@ mod websocket;
 #[cfg(feature = "websocket")]
 mod ws_cancelled;
 #[cfg(feature = "websocket")]
+mod ws_greeting;
+#[cfg(feature = "websocket")]
 mod ws_rfc;
 #[cfg(feature = "websocket")]
 mod ws_subscription;

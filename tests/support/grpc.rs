@@ -104,6 +104,123 @@ impl GrpcServer {
     }
 }
 
+/// A tonic server *without* the `grpc.health.v1` service: it answers
+/// health checks `UNIMPLEMENTED`, as most gRPC servers do. Its one
+/// service is [`ECHO`]: tonic-health's `Check` under another name, called
+/// with [`echo`].
+#[cfg(feature = "grpc")]
+pub struct NoHealthServer {
+    pub addr: SocketAddr,
+    accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+/// The service [`NoHealthServer`] serves.
+#[cfg(feature = "grpc")]
+pub const ECHO: &str = "test.Echo";
+
+#[cfg(feature = "grpc")]
+impl NoHealthServer {
+    pub async fn start() -> NoHealthServer {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (_reporter, health) = tonic_health::server::health_reporter();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        let incoming = TcpListenerStream::new(listener).map(move |conn| {
+            if conn.is_ok() {
+                counter.fetch_add(1, Ordering::SeqCst);
+            }
+            conn
+        });
+        let task = tokio::spawn(async move {
+            Server::builder()
+                .add_service(Renamed(health))
+                .serve_with_incoming(incoming)
+                .await
+                .unwrap();
+        });
+        NoHealthServer { addr, accepted, task }
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(feature = "grpc")]
+impl Drop for NoHealthServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// One `test.Echo/Check` call through `transport` (a pooled service, or a
+/// checked-out connection): `SERVING` back.
+#[cfg(feature = "grpc")]
+pub async fn echo<T>(transport: T) -> Result<(), tonic::Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as http_body::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+    let mut client = tonic::client::Grpc::new(transport);
+    client
+        .ready()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.into().to_string()))?;
+    let path = http::uri::PathAndQuery::from_static("/test.Echo/Check");
+    let codec = tonic_prost::ProstCodec::<HealthCheckRequest, HealthCheckResponse>::default();
+    let reply = client
+        .unary(
+            tonic::Request::new(HealthCheckRequest::default()),
+            path,
+            codec,
+        )
+        .await?;
+    assert_eq!(reply.get_ref().status, ServingStatus::Serving as i32);
+    Ok(())
+}
+
+/// A service served under [`ECHO`]'s name instead of its own.
+#[cfg(feature = "grpc")]
+#[derive(Clone)]
+struct Renamed<S>(S);
+
+#[cfg(feature = "grpc")]
+impl<S> tonic::server::NamedService for Renamed<S> {
+    const NAME: &'static str = ECHO;
+}
+
+#[cfg(feature = "grpc")]
+impl<S, B> tower::Service<http::Request<B>> for Renamed<S>
+where
+    S: tower::Service<http::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.0.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: http::Request<B>) -> Self::Future {
+        let path = request
+            .uri()
+            .path()
+            .replacen("/test.Echo/", "/grpc.health.v1.Health/", 1);
+        *request.uri_mut() = path.parse().unwrap();
+        self.0.call(request)
+    }
+}
+
 /// How long an HTTP/2 client with keepalive (`interval`, `timeout`) took to
 /// declare a peer behind a black hole dead: hyper PINGs `interval` after
 /// the last frame read (the response, just before the black hole), then

@@ -1,7 +1,7 @@
 //! An in-process WebSocket server (tokio-tungstenite) on 127.0.0.1, plain or
 //! over TLS, for the WebSocket manager's tests: it echoes text and binary
 //! messages, answers the text `ping` with `pong` if told to (at once or
-//! late), checks a bearer token if told to, and its connections can be told
+//! late), checks a bearer token and greets if told to, and its connections can be told
 //! to send a message unasked, to close, or to go silent. It counts
 //! handshakes, text pings, the Pongs it receives, the text `pong`s that
 //! answer its own text pings (not echoed) and the Close frames it gets.
@@ -34,6 +34,9 @@ pub struct Options {
     pub token: Option<&'static str>,
     /// Listen here (a restart on the same port) instead of a new port.
     pub addr: Option<SocketAddr>,
+    /// Send this text right after the handshake (a server that speaks
+    /// first: a `Hello`, a welcome).
+    pub greeting: Option<&'static str>,
 }
 
 /// What a test tells a server's connections.
@@ -197,6 +200,11 @@ where
         return;
     };
     seen.handshakes.fetch_add(1, Ordering::SeqCst);
+    if let Some(greeting) = options.greeting
+        && ws.send(Message::text(greeting)).await.is_err()
+    {
+        return;
+    }
     loop {
         tokio::select! {
             cmd = cmds.recv() => match cmd {

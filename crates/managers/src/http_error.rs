@@ -90,8 +90,9 @@ pub enum HttpError {
         /// What the server said: `NOT_SERVING`, `UNKNOWN` or `SERVICE_UNKNOWN`.
         status: ServingStatus,
     },
-    /// The gRPC health check call failed (a `NOT_FOUND` status: the server
-    /// has no health service, or does not know the service name).
+    /// The gRPC health check call failed (a `NOT_FOUND` status: the health
+    /// service does not know the service name). A server without the
+    /// health service (`UNIMPLEMENTED`) is not an error.
     #[cfg(feature = "grpc")]
     #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]
     Rpc(tonic::Status),

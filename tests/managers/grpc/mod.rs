@@ -21,6 +21,7 @@ use crate::support::BOUND;
 mod calls;
 mod dials;
 mod keepalive;
+mod no_health;
 mod restart;
 mod shared_lending;
 

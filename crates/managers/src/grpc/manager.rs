@@ -1,7 +1,7 @@
 //! [`GrpcManager`]: dials HTTP/2 connections as the HTTP manager does, checks
 //! their health, and lends them by the server's stream limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,7 +47,7 @@ type GrpcConn = HttpConn<tonic::body::Body>;
 /// |---|---|---|
 /// | [`with_tcp`](GrpcManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small frames go out at once; a vanished server is found within 90 s even where PINGs are off |
 /// | [`health_service`](GrpcManager::health_service) | `""` | the whole server's health, which every health service reports |
-/// | [`check_on_connect`](GrpcManager::check_on_connect) | on | a backend that is up but `NOT_SERVING` (starting, draining) fails the dial instead of being lent; one extra round trip per dial |
+/// | [`check_on_connect`](GrpcManager::check_on_connect) | on | a backend that is up but `NOT_SERVING` (starting, draining) fails the dial instead of being lent; one extra round trip per dial. A server without the health service (`UNIMPLEMENTED`) passes: its health is not known, only that it answers |
 /// | [`http2_keep_alive_interval`](GrpcManager::http2_keep_alive_interval) | 5 min ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
 /// | [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout) | 20 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | gRPC's default |
 /// | [`http2_keep_alive_while_idle`](GrpcManager::http2_keep_alive_while_idle) | off | servers refuse PINGs without active calls (`PermitWithoutStream: false`); idle connections get the pool's keepalive (a health `Check`) instead |
@@ -61,6 +61,9 @@ pub struct GrpcManager {
     http2_keep_alive_interval: Option<Duration>,
     /// Per key, the keepalive interval after `too_many_pings` back-offs.
     backed_off: Arc<Mutex<HashMap<Origin, Duration>>>,
+    /// Keys whose server answered a health check with `UNIMPLEMENTED`
+    /// (logged once each).
+    no_health_service: Arc<Mutex<HashSet<Origin>>>,
 }
 
 impl Default for GrpcManager {
@@ -84,6 +87,7 @@ impl GrpcManager {
             check_on_connect: true,
             http2_keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
             backed_off: Arc::default(),
+            no_health_service: Arc::default(),
         }
     }
 
@@ -160,6 +164,21 @@ impl GrpcManager {
         );
     }
 
+    /// The first time a key's server answers a health check with
+    /// `UNIMPLEMENTED`: a `warn` line that its health is not checked.
+    fn note_no_health_service(&self, conn: &GrpcConn) {
+        let Some(dest) = conn.origin() else {
+            return;
+        };
+        if self.no_health_service.lock().insert(dest.clone()) {
+            tracing::warn!(
+                destination = %dest,
+                "the server has no grpc.health.v1 service (UNIMPLEMENTED): its connections are \
+                 taken as healthy while it answers"
+            );
+        }
+    }
+
     /// How long a keepalive PING waits for its ACK before the connection is
     /// closed. Default 20 s.
     pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
@@ -201,14 +220,23 @@ impl GrpcManager {
         self.http2.tcp()
     }
 
-    /// One `grpc.health.v1.Health/Check` on `conn`.
+    /// One `grpc.health.v1.Health/Check` on `conn`. A server without the
+    /// health service answers `UNIMPLEMENTED`: healthy (gRFC A17), since
+    /// the answer came over the connection; logged once per key.
     async fn check(&self, conn: &GrpcConn) -> Result<(), HttpError> {
         let reply = HealthClient::new(conn.clone())
             .check(HealthCheckRequest {
                 service: self.service.clone(),
             })
-            .await
-            .map_err(HttpError::Rpc)?;
+            .await;
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(status) if status.code() == tonic::Code::Unimplemented => {
+                self.note_no_health_service(conn);
+                return Ok(());
+            }
+            Err(status) => return Err(HttpError::Rpc(status)),
+        };
         match reply.get_ref().status() {
             ServingStatus::Serving => Ok(()),
             status => Err(HttpError::Unhealthy {

@@ -1,6 +1,7 @@
 //! The pooled connection: [`WsConn`], a WebSocket stream that keeps track
 //! of whether it may be lent again, and reads what arrives while it is idle.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -54,6 +55,11 @@ impl WhileLent {
 /// on the time `is_broken` can take against a peer that floods.
 const IDLE_READS: usize = 32;
 
+/// At most this many data messages from a server that speaks first are
+/// kept for the first borrower; one more makes the connection broken (a
+/// feed that nobody reads).
+pub(super) const MAX_GREETING: usize = 64;
+
 /// A pooled WebSocket client connection: a [`Sink`] and a [`Stream`] of
 /// [`Message`]s, as tokio-tungstenite's `WebSocketStream` is (with its
 /// error, [`tungstenite::Error`]), and so is its pool guard,
@@ -62,7 +68,9 @@ const IDLE_READS: usize = 32;
 ///
 /// The stream yields what tungstenite yields (a server's Ping is answered
 /// by tungstenite, and also shown), except late replies to the pool's
-/// heartbeat, which it drops. Reading a Close frame, an error or the end
+/// heartbeat, which it drops. What a server sends before any borrower has
+/// sent anything (a greeting, a snapshot: up to 64 data
+/// messages) is kept and yielded first, to whichever borrower reads. Reading a Close frame, an error or the end
 /// of the stream, or closing the sink, makes the connection broken: the
 /// pool closes it when it comes back.
 ///
@@ -93,6 +101,12 @@ pub struct WsConn {
     unflushed: bool,
     /// The heartbeat while lent, if on.
     while_lent: Option<WhileLent>,
+    /// No borrower has sent anything yet: a data message from the server
+    /// can be no reply, so it is kept in `greeting`, not taken as one
+    /// nobody asked for.
+    fresh: bool,
+    /// Data messages the server sent first, for the next read.
+    greeting: VecDeque<Message>,
     /// Why, if not yet reported.
     why: Option<WsError>,
 }
@@ -122,6 +136,8 @@ impl WsConn {
                 sleep: None,
                 missed: 0,
             }),
+            fresh: true,
+            greeting: VecDeque::new(),
             why: None,
         }
     }
@@ -149,8 +165,9 @@ impl WsConn {
     }
 
     /// Whether the connection is unusable: a Close frame, an error or the
-    /// end of the stream was read, the sink was closed, or a message
-    /// arrived unasked while it was idle.
+    /// end of the stream was read, the sink was closed, or a data message
+    /// arrived unasked while it was idle (after a borrower had sent
+    /// something: before, it is kept for the next read).
     pub fn is_broken(&self) -> bool {
         self.broken
     }
@@ -244,13 +261,11 @@ impl WsConn {
                     let _ = Pin::new(&mut self.ws).poll_flush(&mut cx);
                     return true;
                 }
-                Message::Text(text) => {
-                    self.fail(unsolicited("text", text.len()));
-                    return true;
-                }
-                Message::Binary(data) => {
-                    self.fail(unsolicited("binary", data.len()));
-                    return true;
+                msg => {
+                    if let Err(why) = self.keep_greeting(msg) {
+                        self.fail(why);
+                        return true;
+                    }
                 }
             }
         }
@@ -306,16 +321,29 @@ impl WsConn {
                     self.peer_closed = true;
                     return Err(WsError::Closed(frame));
                 }
-                Message::Text(text) => {
-                    self.broken = true;
-                    return Err(unsolicited("text", text.len()));
-                }
-                Message::Binary(data) => {
-                    self.broken = true;
-                    return Err(unsolicited("binary", data.len()));
+                msg => {
+                    if let Err(why) = self.keep_greeting(msg) {
+                        self.broken = true;
+                        return Err(why);
+                    }
                 }
             }
         }
+    }
+
+    /// A data message that arrived when no borrower was reading: kept for
+    /// the next read if no borrower has sent anything yet (and fewer than
+    /// [`MAX_GREETING`] are kept), else the error that makes the
+    /// connection broken (it may be the reply to a request nobody reads).
+    fn keep_greeting(&mut self, msg: Message) -> Result<(), WsError> {
+        if self.fresh && self.greeting.len() < MAX_GREETING {
+            self.greeting.push_back(msg);
+            return Ok(());
+        }
+        Err(match msg {
+            Message::Binary(data) => unsolicited("binary", data.len()),
+            other => unsolicited("text", other.len()),
+        })
     }
 
     /// While the borrower waits for a message: a heartbeat after each
@@ -407,6 +435,9 @@ impl Stream for WsConn {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let Some(msg) = this.greeting.pop_front() {
+            return Poll::Ready(Some(Ok(msg)));
+        }
         loop {
             this.reading = true;
             let item = match Pin::new(&mut this.ws).poll_next(cx) {
@@ -475,6 +506,7 @@ impl Sink<Message> for WsConn {
         if r.is_err() {
             this.broken = true;
         }
+        this.fresh = false;
         this.unflushed = true;
         r
     }

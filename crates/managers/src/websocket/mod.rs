@@ -11,7 +11,7 @@
 //! | [`Manager`](connpool_core::Manager) method | here |
 //! |---|---|
 //! | `connect` | a TCP dial with [`TcpManager`](super::tcp::TcpManager)'s socket setup, TLS for `wss` (rustls through [`TlsConfig`](super::tls::TlsConfig): the chain and the host name verified, a failure in rustls's words), then the opening handshake with the manager's headers ([`header`](WsManager::header), [`subprotocols`](WsManager::subprotocols)); a refusal shows the server's status and the start of its body |
-//! | `is_broken` | reads, without waiting, what arrived while the connection was idle (below): broken after a Close frame, an error, the end of the stream, or a data message nobody asked for |
+//! | `is_broken` | reads, without waiting, what arrived while the connection was idle (below): broken after a Close frame, an error, the end of the stream, or a data message nobody asked for (what the server sends before any borrower has sent anything is kept for the first read instead) |
 //! | `ping` | the same look, then one [`Heartbeat`] round trip: by default a Ping frame whose Pong must come back |
 //! | `close` | a Close frame (code 1000), written within 1 s; the server's is not awaited |
 //!
@@ -38,8 +38,13 @@
 //!   next get dials afresh (with the key's backoff if the server is down).
 //!   A server's Close is answered with a Close before the socket goes, as
 //!   RFC 6455 §5.5.1 asks;
-//! - an unsolicited **data message** (text or binary) retires the
-//!   connection as broken too. It must never reach the next borrower as if
+//! - a **data message** (text or binary) that arrives before any borrower
+//!   has sent anything is the server speaking first (a `Hello`, a welcome,
+//!   a snapshot): it is kept, up to 64 messages, and the first borrower's
+//!   first reads yield it, in order. It can answer no request, so it is
+//!   no reason to retire the connection;
+//! - any other unsolicited **data message** retires the
+//!   connection as broken. It must never reach the next borrower as if
 //!   it answered that borrower's request, and dropping it silently could
 //!   lose what a service meant to say (a notice before it goes away). Each
 //!   is logged at `debug` (target `connpool`, with the URL and the message's
