@@ -63,7 +63,7 @@ pub(super) async fn start(ca: &Ca, alpn: &[&[u8]]) -> Origin {
 async fn alpn_picks_http11_where_the_server_offers_both() {
     let ca = Ca::new("http1 test CA");
     let dest = start(&ca, &[b"h2", b"http/1.1"]).await;
-    let manager = HttpManager::http1().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::http1().tls(TlsConfig::private_ca(&ca.pem).unwrap());
     let pool = Pool::builder(manager).build().await.unwrap();
     for _ in 0..2 {
         let mut conn = pool.get_for(&dest).await.unwrap();
@@ -82,7 +82,7 @@ async fn alpn_picks_http11_where_the_server_offers_both() {
 async fn a_server_speaking_only_h2_fails_the_dial_clearly() {
     let ca = Ca::new("http1 test CA");
     let dest = start(&ca, &[b"h2"]).await;
-    let manager = HttpManager::http1().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::http1().tls(TlsConfig::private_ca(&ca.pem).unwrap());
     let pool = Pool::builder(manager).build().await.unwrap();
     let e = pool.get_for(&dest).await.unwrap_err();
     assert!(
@@ -99,7 +99,7 @@ async fn one_client_over_both_versions_as_alpn_picks() {
     let ca = Ca::new("auto test CA");
     let both = start(&ca, &[b"h2", b"http/1.1"]).await;
     let only_h1 = start(&ca, &[b"http/1.1"]).await;
-    let manager = HttpManager::new().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::new().tls(TlsConfig::private_ca(&ca.pem).unwrap());
     let pool = Pool::builder(manager).build().await.unwrap();
     let svc = HttpService::by_authority(pool.clone());
     let call = |dest: &Origin| {

@@ -367,7 +367,7 @@ async fn rediss_verifies_the_certificate() {
 
     let manager = RedisManager::from_url(&url)
         .unwrap()
-        .tls(TlsConfig::from_client_config(ca.client()));
+        .tls(TlsConfig::private_ca(&ca.pem).unwrap());
     assert!(manager.is_tls());
     let pool = Pool::builder(manager.single()).build().await.unwrap();
     let mut conn = pool.get().await.unwrap();

@@ -127,7 +127,7 @@ async fn with_tls_configured_the_scheme_still_decides() {
     let ca = Ca::new("scheme test CA");
     let secure = super::http1_tls::start(&ca, &[b"http/1.1"]).await;
     let plain = Plain::start().await;
-    let manager = HttpManager::http1().tls(TlsConfig::from_client_config(ca.client()));
+    let manager = HttpManager::http1().tls(TlsConfig::private_ca(&ca.pem).unwrap());
     let pool = Pool::builder(manager).build().await.unwrap();
     let mut svc = HttpService::by_authority(pool.clone());
 

@@ -124,7 +124,7 @@ async fn tcp_over_tls_handshakes_once_and_reuses_the_connection() {
 async fn alpn_is_offered_set_before_or_after_tls() {
     let ca = Ca::new("test CA");
     let server = TlsServer::start(ca.server(Leaf::Good, &[b"echo/1"], false), Serve::Echo).await;
-    let config = || TlsConfig::from_client_config(ca.client());
+    let config = || TlsConfig::private_ca(&ca.pem).unwrap();
     for manager in [
         TcpManager::new().alpn(&[b"echo/1"]).tls(config()),
         TcpManager::new().tls(config()).alpn(&[b"echo/1"]),
@@ -252,8 +252,17 @@ async fn a_tls_server_frozen_and_thawed() {
 /// What the dial to a server presenting `leaf` says, for a client that
 /// trusts `trusted`.
 async fn tcp_dial_error(leaf: Leaf, trusted: &Ca, signer: &Ca) -> String {
+    tcp_dial_error_with(
+        TlsConfig::from_client_config(trusted.client()),
+        leaf,
+        signer,
+    )
+    .await
+}
+
+async fn tcp_dial_error_with(tls: TlsConfig, leaf: Leaf, signer: &Ca) -> String {
     let server = TlsServer::start(signer.server(leaf, &[], false), Serve::Echo).await;
-    let pool = Pool::builder(tcp_tls(trusted.client()))
+    let pool = Pool::builder(TcpManager::new().tls(tls))
         .no_backoff()
         .build()
         .await
@@ -278,6 +287,45 @@ async fn an_unknown_ca_a_wrong_name_and_an_expired_certificate_fail_the_dial_say
     assert!(name.contains("not valid for name \"localhost\""), "{name}");
     let expired = tcp_dial_error(Leaf::Expired, &ca, &ca).await;
     assert!(expired.contains("certificate expired"), "{expired}");
+}
+
+/// A private CA from PEM: a bundle of two CAs trusts both; PEM without a
+/// certificate, or that does not parse, is refused with an error that
+/// says which.
+#[tokio::test]
+async fn a_private_ca_from_pem_in_one_line() {
+    let (first, second) = (Ca::new("first CA"), Ca::new("second CA"));
+    let bundle = format!("{}{}", first.pem, second.pem);
+    let tls = TlsConfig::private_ca(&bundle).unwrap();
+    for ca in [&first, &second] {
+        let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
+        let pool = Pool::builder(TcpManager::new().tls(tls.clone()))
+            .build()
+            .await
+            .unwrap();
+        let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+        assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+    }
+    // Only these: Mozilla's roots are not added.
+    let other = Ca::new("other CA");
+    let err = tcp_dial_error_with(
+        TlsConfig::private_ca(&first.pem).unwrap(),
+        Leaf::Good,
+        &other,
+    )
+    .await;
+    assert!(err.contains("UnknownIssuer"), "{err}");
+
+    let (_, key) = first.leaf_pem(Leaf::Good);
+    let none = TlsConfig::private_ca(&key).unwrap_err().to_string();
+    assert!(none.contains("no CERTIFICATE block"), "{none}");
+    let bad = "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n";
+    let bad = TlsConfig::private_ca(bad).unwrap_err().to_string();
+    assert!(bad.contains("TlsConfig::private_ca"), "{bad}");
+    assert!(
+        !none.contains("PRIVATE KEY") && !none.contains(&key[40..80]),
+        "no key material in {none}"
+    );
 }
 
 #[tokio::test]
@@ -349,7 +397,7 @@ mod http2 {
     async fn http2_over_tls_speaks_h2_with_the_https_scheme() {
         let ca = Ca::new("test CA");
         let server = TlsServer::start(ca.server(Leaf::Good, &[b"h2"], false), Serve::Http2).await;
-        let manager = HttpManager::http2().tls(TlsConfig::from_client_config(ca.client()));
+        let manager = HttpManager::http2().tls(TlsConfig::private_ca(&ca.pem).unwrap());
         let pool = Pool::builder(manager).build().await.unwrap();
         for _ in 0..3 {
             let mut conn = pool
@@ -371,7 +419,7 @@ mod http2 {
         // that does no ALPN at all (the handshake completes, with no protocol).
         for offers in [&[&b"http/1.1"[..]][..], &[]] {
             let server = TlsServer::start(ca.server(Leaf::Good, offers, false), Serve::Http2).await;
-            let manager = HttpManager::http2().tls(TlsConfig::from_client_config(ca.client()));
+            let manager = HttpManager::http2().tls(TlsConfig::private_ca(&ca.pem).unwrap());
             let pool = Pool::builder(manager).no_backoff().build().await.unwrap();
             let e = pool.get_for(&server.localhost().into()).await.unwrap_err();
             assert!(
@@ -421,7 +469,7 @@ mod grpc {
             }
         });
 
-        let manager = GrpcManager::new().tls(TlsConfig::from_client_config(ca.client()));
+        let manager = GrpcManager::new().tls(TlsConfig::private_ca(&ca.pem).unwrap());
         let pool = Pool::builder(manager).build().await.unwrap();
         let mut client = HealthClient::new(HttpService::new(pool.clone(), ("localhost", port)));
         for _ in 0..3 {
@@ -453,7 +501,7 @@ mod postgres {
 
         let mut config = server.config();
         config.host("localhost").ssl_mode(SslMode::Require);
-        let tls = TlsConfig::from_client_config(ca.client()).postgres();
+        let tls = TlsConfig::private_ca(&ca.pem).unwrap().postgres();
         let pool = Pool::builder(PostgresManager::with_tls(config.clone(), tls).single())
             .build()
             .await
@@ -470,7 +518,7 @@ mod postgres {
         drop(conn);
 
         let stranger = Ca::new("some other CA");
-        let tls = TlsConfig::from_client_config(stranger.client()).postgres();
+        let tls = TlsConfig::private_ca(&stranger.pem).unwrap().postgres();
         let e = Pool::builder(PostgresManager::with_tls(config, tls).single())
             .initial(1)
             .build()
@@ -491,7 +539,7 @@ mod postgres {
         let mut config = server.config();
         config.ssl_mode(SslMode::Require);
         let ca = Ca::new("test CA");
-        let tls = TlsConfig::from_client_config(ca.client()).postgres();
+        let tls = TlsConfig::private_ca(&ca.pem).unwrap().postgres();
         let with_tls = Pool::builder(PostgresManager::with_tls(config.clone(), tls).single())
             .build()
             .await
@@ -520,7 +568,7 @@ mod postgres {
         server.enable_ssl(&cert, &key).await;
         let mut config = server.config();
         config.host("localhost").ssl_mode(SslMode::Require);
-        let tls = TlsConfig::from_client_config(ca.client()).postgres();
+        let tls = TlsConfig::private_ca(&ca.pem).unwrap().postgres();
         let pool = Pool::builder(PostgresManager::with_tls(config, tls).single())
             .max_open(1)
             .build()

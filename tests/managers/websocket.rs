@@ -496,7 +496,7 @@ mod wss {
     }
 
     fn manager(trusts: &Ca) -> WsManager {
-        WsManager::new().tls(TlsConfig::from_client_config(trusts.client()))
+        WsManager::new().tls(TlsConfig::private_ca(&trusts.pem).unwrap())
     }
 
     /// `wss` with a CA made for the test: the chain and the host name

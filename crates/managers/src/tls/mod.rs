@@ -17,29 +17,49 @@
 //! | constructor | trusts | presents |
 //! |---|---|---|
 //! | [`TlsConfig::webpki_roots`] (the default) | Mozilla's roots ([`webpki-roots`](https://docs.rs/webpki-roots)) | nothing |
-//! | [`TlsConfig::from_client_config`] | what your `rustls::ClientConfig` trusts (a private CA) | what it presents (a client certificate: mutual TLS) |
+//! | [`TlsConfig::private_ca`] | the CA certificates in your PEM (a private CA), and nothing else | nothing |
+//! | [`TlsConfig::from_client_config`] | what your `rustls::ClientConfig` trusts | what it presents (a client certificate: mutual TLS) |
 //!
 //! ALPN is set by the manager that dials: `h2` for HTTP/2 and gRPC,
 //! `http/1.1` for HTTP/1.1 and WebSocket, both for `AutoManager`, what you
 //! choose for [`TcpManager`](crate::tcp::TcpManager::alpn).
 //!
+//! A private CA, in one line (the same [`TlsConfig`] serves every
+//! manager: `.tls(tls)`, or `with_tls(tls.postgres())` for PostgreSQL):
+//!
+//! ```no_run
+//! use connpool::managers::tls::TlsConfig;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let tls = TlsConfig::private_ca(std::fs::read("ca.pem")?)?;
+//! # let _ = tls;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Mutual TLS (a client certificate) takes a rustls configuration of your
+//! own:
+//!
 //! ```no_run
 //! use std::sync::Arc;
 //!
 //! use connpool::managers::tls::TlsConfig;
+//! use rustls::pki_types::pem::PemObject;
+//! use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! // A private CA: trust it (and, for mutual TLS, add
-//! // `.with_client_auth_cert(chain, key)` instead of `with_no_client_auth`).
-//! let ca = std::fs::read("ca.der")?;
 //! let mut roots = rustls::RootCertStore::empty();
-//! roots.add(rustls::pki_types::CertificateDer::from(ca))?;
+//! for ca in CertificateDer::pem_file_iter("ca.pem")? {
+//!     roots.add(ca?)?;
+//! }
+//! let chain = CertificateDer::pem_file_iter("client.pem")?.collect::<Result<Vec<_>, _>>()?;
+//! let key = PrivateKeyDer::from_pem_file("client.key")?;
 //! let config = rustls::ClientConfig::builder_with_provider(Arc::new(
 //!     rustls::crypto::ring::default_provider(),
 //! ))
 //! .with_safe_default_protocol_versions()?
 //! .with_root_certificates(roots)
-//! .with_no_client_auth();
+//! .with_client_auth_cert(chain, key)?;
 //! let tls = TlsConfig::from_client_config(Arc::new(config));
 //! # let _ = tls;
 //! # Ok(())
@@ -51,7 +71,8 @@ use std::io;
 use std::sync::Arc;
 
 use rustls::ClientConfig;
-use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -89,13 +110,33 @@ impl TlsConfig {
     pub fn webpki_roots() -> Self {
         let roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let config =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default protocol versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-        Self::from_client_config(Arc::new(config))
+        Self::from_client_config(Arc::new(client_config(roots)))
+    }
+
+    /// Trusts the CA certificates in `pem` (PEM text with one or more
+    /// `CERTIFICATE` blocks, as `ca.pem` or a bundle has them), and no
+    /// others; presents no certificate. Verification is as with every
+    /// configuration: the chain must lead to one of these CAs, and the
+    /// certificate must name the host dialed. An error names what was
+    /// wrong: PEM that does not parse, no certificate in it, or a
+    /// certificate that is not a usable CA.
+    pub fn private_ca(pem: impl AsRef<[u8]>) -> io::Result<Self> {
+        let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in CertificateDer::pem_slice_iter(pem.as_ref()) {
+            let cert = cert.map_err(|e| invalid(format!("TlsConfig::private_ca: bad PEM: {e}")))?;
+            roots.add(cert).map_err(|e| {
+                invalid(format!(
+                    "TlsConfig::private_ca: not a usable CA certificate: {e}"
+                ))
+            })?;
+        }
+        if roots.is_empty() {
+            return Err(invalid(
+                "TlsConfig::private_ca: no CERTIFICATE block in the PEM given".into(),
+            ));
+        }
+        Ok(Self::from_client_config(Arc::new(client_config(roots))))
     }
 
     /// Your own rustls configuration: private roots, client certificates
@@ -189,4 +230,14 @@ impl TlsConfig {
                 io::Error::new(kind, format!("TLS handshake with {dest} failed: {e}"))
             })
     }
+}
+
+/// rustls with the `ring` provider and its safe default protocol versions,
+/// trusting `roots`, presenting nothing.
+fn client_config(roots: rustls::RootCertStore) -> ClientConfig {
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth()
 }
