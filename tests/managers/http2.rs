@@ -39,6 +39,8 @@ enum Cmd {
 
 struct Shared {
     accepted: AtomicUsize,
+    /// Connections whose serving has not ended.
+    open: AtomicUsize,
     in_flight: AtomicUsize,
     served: AtomicUsize,
     /// Requests to `/slow` wait until this turns true.
@@ -59,6 +61,7 @@ impl H2Server {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             accepted: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
             in_flight: AtomicUsize::new(0),
             served: AtomicUsize::new(0),
             release: watch::channel(false).0,
@@ -71,10 +74,13 @@ impl H2Server {
                     return;
                 };
                 server.accepted.fetch_add(1, Ordering::SeqCst);
+                server.open.fetch_add(1, Ordering::SeqCst);
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 server.conns.lock().push(tx);
                 let handler = Arc::clone(&server);
+                let open = Arc::clone(&server);
                 tokio::spawn(async move {
+                    let _open = OnDrop(move || open.open.fetch_sub(1, Ordering::SeqCst));
                     let mut builder =
                         hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                     builder.max_concurrent_streams(max_streams);
@@ -103,6 +109,10 @@ impl H2Server {
         self.shared.accepted.load(Ordering::SeqCst)
     }
 
+    fn open(&self) -> usize {
+        self.shared.open.load(Ordering::SeqCst)
+    }
+
     fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::SeqCst)
     }
@@ -115,6 +125,16 @@ impl H2Server {
         for c in self.shared.conns.lock().iter() {
             let _ = c.send(cmd());
         }
+    }
+}
+
+/// Runs its closure when dropped (a connection's serving task ended, or
+/// was aborted).
+struct OnDrop<F: FnMut() -> usize>(F);
+
+impl<F: FnMut() -> usize> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
     }
 }
 
@@ -506,4 +526,29 @@ async fn a_draining_shared_connection_takes_no_new_borrower() {
     drop(fresh);
     until("only the fresh connection left", || pool.state().open == 1).await;
     pool.close().await;
+}
+
+// The pool's close ends every connection it made, a clone of a checked-out
+// handle that a borrower kept included: the server sees the connection
+// end, and a request on the clone fails at once.
+#[tokio::test]
+async fn close_ends_a_connection_a_kept_clone_still_holds() {
+    let server = H2Server::start(None).await;
+    let dest = Origin::from(server.addr);
+    let pool = pool_of(HttpManager::http2()).build().await.unwrap();
+    let conn = pool.get_for(&dest).await.unwrap();
+    let mut kept = (*conn).clone();
+    drop(conn);
+    assert_eq!(get(&mut kept, "/").await, "hello");
+    assert_eq!(server.open(), 1);
+
+    pool.close().await;
+    until("the server saw the connection end", || server.open() == 0).await;
+    let req = Request::get("/").body(Full::new(Bytes::new())).unwrap();
+    let sent = timeout(BOUND, kept.send_request(req))
+        .await
+        .expect("at once");
+    assert!(sent.is_err(), "a request on a closed pool's connection");
+    assert!(!kept.is_reusable());
+    assert_eq!(server.accepted(), 1);
 }

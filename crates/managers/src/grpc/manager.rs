@@ -311,4 +311,10 @@ impl Manager for GrpcManager {
             None => Lending::exclusive(),
         }
     }
+
+    /// Ends the connection, even where a clone of a checked-out handle is
+    /// still held (its calls then fail `UNAVAILABLE`).
+    async fn close(&self, conn: GrpcConn) {
+        conn.end();
+    }
 }

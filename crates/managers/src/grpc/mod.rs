@@ -27,7 +27,7 @@
 //! | `lending` | shared, up to the server's `MAX_CONCURRENT_STREAMS` (none: the pool's `max_borrowers`, 100 by default) |
 //! | `ping` | `grpc.health.v1.Health/Check` for the configured [service](GrpcManager::health_service) (default `""`, the whole server): `SERVING` is healthy; `NOT_SERVING`, `UNKNOWN`, `SERVICE_UNKNOWN` or an RPC error is an error, except `UNIMPLEMENTED`: a server without the health service is healthy while it answers (as gRPC's client-side health checking, gRFC A17, takes it), logged once per key at `warn`. So any gRPC server works with the defaults; one with the health service can also say it is draining or not ready |
 //! | `is_broken` | the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
-//! | `close` | drops the handle; the connection ends once the last borrower's clone is gone |
+//! | `close` | ends the connection (the pool closes a shared one once its last borrower has returned), even where a clone of a checked-out handle is still held |
 //!
 //! [`Origin`]: super::Origin
 //! [`TcpManager`]: super::tcp::TcpManager

@@ -202,6 +202,15 @@ impl<B> HttpConn<B> {
         }
     }
 
+    /// Ends an HTTP/2 connection for every handle (the pool's close: a
+    /// clone a borrower kept does not hold it open); an HTTP/1.1 connection
+    /// ends when dropped.
+    pub(crate) fn end(&self) {
+        if let Inner::Http2(c) = &self.version {
+            c.end();
+        }
+    }
+
     /// What the frame watcher learned about an HTTP/2 connection.
     pub(crate) fn frame_state(&self) -> Option<&FrameState> {
         match &self.version {

@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::http2::{Builder as H2Builder, SendRequest};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::task::AbortHandle;
 
 use crate::HttpError;
 use crate::Origin;
@@ -83,6 +84,7 @@ where
     }
     Ok(Http2Conn {
         send,
+        driver: Arc::new(driver.abort_handle()),
         frames,
         scheme,
         authority: origin.destination().to_string().parse().ok(),
@@ -97,6 +99,10 @@ where
 /// server said about the connection.
 pub(crate) struct Http2Conn<B> {
     send: SendRequest<B>,
+    /// The task that drives the connection, shared by every handle: the
+    /// pool's close ends it, and with it the connection, whoever still
+    /// holds a handle.
+    driver: Arc<AbortHandle>,
     frames: Arc<FrameState>,
     scheme: Scheme,
     authority: Option<Authority>,
@@ -110,6 +116,7 @@ impl<B> Clone for Http2Conn<B> {
     fn clone(&self) -> Self {
         Self {
             send: self.send.clone(),
+            driver: Arc::clone(&self.driver),
             frames: Arc::clone(&self.frames),
             scheme: self.scheme.clone(),
             authority: self.authority.clone(),
@@ -194,6 +201,12 @@ impl<B> Http2Conn<B> {
             });
         }
         self.send.ready().await.map_err(HttpError::NotReady)
+    }
+
+    /// Ends the connection (its socket closes), for every handle: requests
+    /// on clones fail at once.
+    pub(crate) fn end(&self) {
+        self.driver.abort();
     }
 
     /// The key it was dialed for.

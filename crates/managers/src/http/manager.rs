@@ -323,4 +323,10 @@ impl<B: RequestBody> Manager for HttpManager<B> {
             None => Lending::exclusive(),
         }
     }
+
+    /// Ends the connection: an HTTP/2 connection closes even where a clone
+    /// of a checked-out handle is still held (its requests then fail).
+    async fn close(&self, conn: HttpConn<B>) {
+        conn.end();
+    }
 }
