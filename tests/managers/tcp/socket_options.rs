@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use connpool::Pool;
 use connpool::managers::tcp::{
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME, TcpManager,
+    TCP_KEEPALIVE_INTERVAL, TCP_KEEPALIVE_RETRIES, TCP_KEEPALIVE_TIME, TcpManager,
 };
 use socket2::SockRef;
 
@@ -86,9 +86,9 @@ async fn tcp_user_timeout_follows_the_keepalive_settings() {
 async fn socket_options_read_back() {
     assert_eq!(
         (
-            DEFAULT_KEEPALIVE_TIME,
-            DEFAULT_KEEPALIVE_INTERVAL,
-            DEFAULT_KEEPALIVE_RETRIES
+            TCP_KEEPALIVE_TIME,
+            TCP_KEEPALIVE_INTERVAL,
+            TCP_KEEPALIVE_RETRIES
         ),
         (Duration::from_secs(60), Duration::from_secs(10), 3)
     );

@@ -24,13 +24,13 @@ use connpool_core::{Lending, Manager};
 /// C-core servers: any shorter interval gets the connection closed with
 /// `GOAWAY too_many_pings`. It still finds a server that vanished under a
 /// long call (a stream waiting for messages) within 5 min 20 s.
-pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(300);
+pub const GRPC_PING_INTERVAL: Duration = Duration::from_secs(300);
 /// Default [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout): 20 s for
 /// the PING's ACK, gRPC's own default (`KEEPALIVE_TIMEOUT`).
-pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+pub const GRPC_PING_TIMEOUT: Duration = Duration::from_secs(20);
 /// Default [`settings_timeout`](GrpcManager::settings_timeout): 5 s for the
 /// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
-pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
+pub const GRPC_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// HTTP/2's `ENHANCE_YOUR_CALM` error code: what gRPC servers close a
 /// connection with when its client PINGs too often.
@@ -48,10 +48,10 @@ type GrpcConn = HttpConn<tonic::body::Body>;
 /// | [`with_tcp`](GrpcManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | small frames go out at once; a vanished server is found within 90 s even where PINGs are off |
 /// | [`health_service`](GrpcManager::health_service) | `""` | the whole server's health, which every health service reports |
 /// | [`check_on_connect`](GrpcManager::check_on_connect) | on | a backend that is up but `NOT_SERVING` (starting, draining) fails the dial instead of being lent; one extra round trip per dial. A server without the health service (`UNIMPLEMENTED`) passes: its health is not known, only that it answers |
-/// | [`http2_keep_alive_interval`](GrpcManager::http2_keep_alive_interval) | 5 min ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
-/// | [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout) | 20 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | gRPC's default |
+/// | [`http2_keep_alive_interval`](GrpcManager::http2_keep_alive_interval) | 5 min ([`GRPC_PING_INTERVAL`]) | the servers' default `MinTime`: more often gets `GOAWAY too_many_pings` |
+/// | [`http2_keep_alive_timeout`](GrpcManager::http2_keep_alive_timeout) | 20 s ([`GRPC_PING_TIMEOUT`]) | gRPC's default |
 /// | [`http2_keep_alive_while_idle`](GrpcManager::http2_keep_alive_while_idle) | off | servers refuse PINGs without active calls (`PermitWithoutStream: false`); idle connections get the pool's keepalive (a health `Check`) instead |
-/// | [`settings_timeout`](GrpcManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
+/// | [`settings_timeout`](GrpcManager::settings_timeout) | 5 s ([`GRPC_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 #[derive(Debug, Clone)]
 pub struct GrpcManager {
     http2: HttpManager<tonic::body::Body>,
@@ -77,15 +77,15 @@ impl GrpcManager {
     pub fn new() -> Self {
         let http2 = HttpManager::http2()
             .with_body()
-            .http2_keep_alive_interval(DEFAULT_KEEP_ALIVE_INTERVAL)
-            .http2_keep_alive_timeout(DEFAULT_KEEP_ALIVE_TIMEOUT)
+            .http2_keep_alive_interval(GRPC_PING_INTERVAL)
+            .http2_keep_alive_timeout(GRPC_PING_TIMEOUT)
             .http2_keep_alive_while_idle(false)
-            .settings_timeout(DEFAULT_SETTINGS_TIMEOUT);
+            .settings_timeout(GRPC_SETTINGS_TIMEOUT);
         Self {
             http2,
             service: String::new(),
             check_on_connect: true,
-            http2_keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
+            http2_keep_alive_interval: Some(GRPC_PING_INTERVAL),
             backed_off: Arc::default(),
             no_health_service: Arc::default(),
         }

@@ -116,6 +116,4 @@
 mod manager;
 mod status;
 
-pub use manager::{
-    DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, GrpcManager,
-};
+pub use manager::{GRPC_PING_INTERVAL, GRPC_PING_TIMEOUT, GRPC_SETTINGS_TIMEOUT, GrpcManager};

@@ -29,14 +29,14 @@ use connpool_core::{Lending, Manager};
 /// server within 40 s (with the timeout), three times faster than kernel
 /// TCP keepalive's default 90 s, for one 17-byte frame each way per half
 /// minute of silence; below common NAT and load-balancer idle limits (≥ 60 s).
-pub const DEFAULT_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(30);
+pub const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
 /// Default [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout): 10 s
 /// for the PING's ACK. Generous next to any sane round trip, yet a dead
 /// server is declared dead within interval + timeout = 40 s.
-pub const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`settings_timeout`](HttpManager::settings_timeout): 5 s for the
 /// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
-pub const DEFAULT_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
+pub const HTTP2_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The HTTP versions a manager speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,10 +88,10 @@ impl Versions {
 /// |---|---|---|
 /// | [`tls`](HttpManager::tls) | off: plaintext, `https` origins refused | `https` needs the caller's roots (or [`TlsConfig::webpki_roots`](crate::tls::TlsConfig::webpki_roots)) |
 /// | [`with_tcp`](HttpManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | a request goes out at once; a vanished server is found even with HTTP/2 keepalive off |
-/// | [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval) | 30 s ([`DEFAULT_KEEP_ALIVE_INTERVAL`]) | hyper's PING is the only liveness probe HTTP/2 has here; 30 s finds a dead server 3× sooner than kernel keepalive |
-/// | [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout) | 10 s ([`DEFAULT_KEEP_ALIVE_TIMEOUT`]) | far above a round trip; dead within 40 s |
+/// | [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval) | 30 s ([`HTTP2_PING_INTERVAL`]) | hyper's PING is the only liveness probe HTTP/2 has here; 30 s finds a dead server 3× sooner than kernel keepalive |
+/// | [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout) | 10 s ([`HTTP2_PING_TIMEOUT`]) | far above a round trip; dead within 40 s |
 /// | [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) | on | the manager's `ping` is no round trip, so idle pooled HTTP/2 connections are only probed by these PINGs (turn off, or raise the interval to ≥ 5 min, against gRPC servers) |
-/// | [`settings_timeout`](HttpManager::settings_timeout) | 5 s ([`DEFAULT_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
+/// | [`settings_timeout`](HttpManager::settings_timeout) | 5 s ([`HTTP2_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 pub struct HttpManager<B = Full<Bytes>> {
     versions: Versions,
     transport: Transport,
@@ -145,10 +145,10 @@ impl HttpManager<Full<Bytes>> {
             versions,
             transport: Transport::default(),
             http2: Http2Settings {
-                keep_alive_interval: Some(DEFAULT_KEEP_ALIVE_INTERVAL),
-                keep_alive_timeout: DEFAULT_KEEP_ALIVE_TIMEOUT,
+                keep_alive_interval: Some(HTTP2_PING_INTERVAL),
+                keep_alive_timeout: HTTP2_PING_TIMEOUT,
                 keep_alive_while_idle: true,
-                settings_timeout: DEFAULT_SETTINGS_TIMEOUT,
+                settings_timeout: HTTP2_SETTINGS_TIMEOUT,
             },
             body: PhantomData,
         }

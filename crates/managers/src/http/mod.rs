@@ -186,6 +186,4 @@ mod manager;
 pub use body::HttpBody;
 pub(crate) use body::Lease;
 pub use conn::HttpConn;
-pub use manager::{
-    DEFAULT_KEEP_ALIVE_INTERVAL, DEFAULT_KEEP_ALIVE_TIMEOUT, DEFAULT_SETTINGS_TIMEOUT, HttpManager,
-};
+pub use manager::{HTTP2_PING_INTERVAL, HTTP2_PING_TIMEOUT, HTTP2_SETTINGS_TIMEOUT, HttpManager};

@@ -29,9 +29,9 @@ const DRIVER_KEEPALIVE_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 /// The keepalive a configuration gets when it keeps the driver's: the TCP
 /// manager's default, 60 s / 10 s / 3.
 const KEEPALIVE: (Duration, Duration, u32) = (
-    crate::tcp::DEFAULT_KEEPALIVE_TIME,
-    crate::tcp::DEFAULT_KEEPALIVE_INTERVAL,
-    crate::tcp::DEFAULT_KEEPALIVE_RETRIES,
+    crate::tcp::TCP_KEEPALIVE_TIME,
+    crate::tcp::TCP_KEEPALIVE_INTERVAL,
+    crate::tcp::TCP_KEEPALIVE_RETRIES,
 );
 /// Linux's own probe interval and count, for a configuration that sets
 /// the first probe's time but not these.

@@ -11,16 +11,16 @@ use socket2::TcpKeepalive;
 /// below the idle limits of common NATs, firewalls and cloud load balancers
 /// (AWS NLB 350 s, Azure LB 4 min, consumer NATs often 2–5 min), and costs one
 /// empty segment a minute on a connection that carries nothing else.
-pub const DEFAULT_KEEPALIVE_TIME: Duration = Duration::from_secs(60);
+pub const TCP_KEEPALIVE_TIME: Duration = Duration::from_secs(60);
 /// Default time between unanswered keepalive probes (`TCP_KEEPINTVL`): 10 s.
 /// Once the first probe goes unanswered the peer is likely gone; probing
 /// every 10 s declares it dead quickly while riding out a lost segment or two.
-pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+pub const TCP_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// Default number of unanswered probes before the kernel drops the
 /// connection (`TCP_KEEPCNT`): 3, so a single or double packet loss never
 /// kills a healthy connection, and a dead peer is declared within
 /// 60 + 3 × 10 = 90 s of silence.
-pub const DEFAULT_KEEPALIVE_RETRIES: u32 = 3;
+pub const TCP_KEEPALIVE_RETRIES: u32 = 3;
 
 /// Kernel TCP keepalive settings, applied to every connection through
 /// [`socket2::TcpKeepalive`] (and enabling `SO_KEEPALIVE`), and the
@@ -37,13 +37,13 @@ pub(crate) struct TcpKeepaliveConfig {
 }
 
 impl Default for TcpKeepaliveConfig {
-    /// 60 s / 10 s / 3 ([`DEFAULT_KEEPALIVE_TIME`],
-    /// [`DEFAULT_KEEPALIVE_INTERVAL`], [`DEFAULT_KEEPALIVE_RETRIES`]).
+    /// 60 s / 10 s / 3 ([`TCP_KEEPALIVE_TIME`],
+    /// [`TCP_KEEPALIVE_INTERVAL`], [`TCP_KEEPALIVE_RETRIES`]).
     fn default() -> Self {
         Self {
-            time: DEFAULT_KEEPALIVE_TIME,
-            interval: DEFAULT_KEEPALIVE_INTERVAL,
-            retries: DEFAULT_KEEPALIVE_RETRIES,
+            time: TCP_KEEPALIVE_TIME,
+            interval: TCP_KEEPALIVE_INTERVAL,
+            retries: TCP_KEEPALIVE_RETRIES,
         }
     }
 }

@@ -136,7 +136,7 @@ impl TcpManager {
 
     /// Kernel TCP keepalive of new connections: the idle time before the
     /// first probe (`TCP_KEEPIDLE`; `TCP_KEEPALIVE` on macOS), default
-    /// [`DEFAULT_KEEPALIVE_TIME`](super::DEFAULT_KEEPALIVE_TIME) (60 s);
+    /// [`TCP_KEEPALIVE_TIME`](super::TCP_KEEPALIVE_TIME) (60 s);
     /// `None` leaves `SO_KEEPALIVE` off (and sets no `TCP_USER_TIMEOUT`).
     ///
     /// Kernel keepalive probes only an *idle* socket (nothing sent and
@@ -166,7 +166,7 @@ impl TcpManager {
     }
 
     /// Time between unanswered kernel keepalive probes (`TCP_KEEPINTVL`),
-    /// default [`DEFAULT_KEEPALIVE_INTERVAL`](super::DEFAULT_KEEPALIVE_INTERVAL)
+    /// default [`TCP_KEEPALIVE_INTERVAL`](super::TCP_KEEPALIVE_INTERVAL)
     /// (10 s). Applies while [`tcp_keepalive`](Self::tcp_keepalive) is on.
     pub fn tcp_keepalive_interval(mut self, interval: Duration) -> Self {
         if let Some(k) = &mut self.keepalive {
@@ -177,7 +177,7 @@ impl TcpManager {
 
     /// Unanswered kernel keepalive probes before the connection is dropped
     /// (`TCP_KEEPCNT`), default
-    /// [`DEFAULT_KEEPALIVE_RETRIES`](super::DEFAULT_KEEPALIVE_RETRIES) (3).
+    /// [`TCP_KEEPALIVE_RETRIES`](super::TCP_KEEPALIVE_RETRIES) (3).
     /// Applies while [`tcp_keepalive`](Self::tcp_keepalive) is on.
     pub fn tcp_keepalive_retries(mut self, retries: u32) -> Self {
         if let Some(k) = &mut self.keepalive {

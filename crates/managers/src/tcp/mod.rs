@@ -76,9 +76,7 @@ mod tests;
 
 pub use conn::TcpConn;
 pub use destination::Destination;
-pub use keepalive::{
-    DEFAULT_KEEPALIVE_INTERVAL, DEFAULT_KEEPALIVE_RETRIES, DEFAULT_KEEPALIVE_TIME,
-};
+pub use keepalive::{TCP_KEEPALIVE_INTERVAL, TCP_KEEPALIVE_RETRIES, TCP_KEEPALIVE_TIME};
 pub use manager::TcpManager;
 #[cfg(feature = "postgres")]
 pub(crate) use socket::{SocketOptions, connect};
