@@ -26,6 +26,8 @@ mod http1_tls;
 mod http2;
 #[cfg(feature = "http")]
 mod http2_outage;
+#[cfg(feature = "http")]
+mod http_requests;
 #[cfg(feature = "postgres")]
 mod pg_deadline;
 #[cfg(feature = "postgres")]

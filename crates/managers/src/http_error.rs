@@ -123,6 +123,14 @@ pub enum HttpError {
     /// A service that routes by authority got a request whose URI has none
     /// (the URI is in the variant).
     NoAuthority(String),
+    /// A request could not be made: what was wrong (a URI that does not
+    /// parse, a content type no header may carry) is in the message.
+    InvalidRequest(String),
+    /// A response body was not the JSON asked for
+    /// ([`HttpBody::json`](crate::http::HttpBody::json)).
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    Json(serde_json::Error),
 }
 
 impl HttpError {
@@ -224,6 +232,9 @@ impl fmt::Display for HttpError {
                 f,
                 "HTTP request failed on a reused connection the server had closed ({error}); not sent again: {reason}"
             ),
+            HttpError::InvalidRequest(what) => write!(f, "invalid HTTP request: {what}"),
+            #[cfg(feature = "json")]
+            HttpError::Json(e) => write!(f, "the response body is not the JSON expected: {e}"),
             HttpError::NoAuthority(uri) => write!(
                 f,
                 "request URI {uri:?} has no authority: a service that routes by authority needs an absolute URI (http://host:port/path)"

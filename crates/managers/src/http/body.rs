@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::time::Sleep;
 
@@ -85,6 +86,29 @@ impl HttpBody {
             deadline,
             expired: false,
         }
+    }
+
+    /// The whole body, read to its end (which gives its connection back).
+    pub async fn bytes(self) -> Result<Bytes, HttpError> {
+        Ok(self.collect().await?.to_bytes())
+    }
+
+    /// The whole body as text, read to its end; bytes that are not UTF-8
+    /// become `U+FFFD` (as reqwest's `text`).
+    pub async fn text(self) -> Result<String, HttpError> {
+        let bytes = self.bytes().await?;
+        Ok(match String::from_utf8(bytes.into()) {
+            Ok(text) => text,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
+    }
+
+    /// The whole body, read to its end, as JSON for `T`
+    /// ([`HttpError::Json`] says where it did not fit).
+    #[cfg(feature = "json")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "json")))]
+    pub async fn json<T: serde::de::DeserializeOwned>(self) -> Result<T, HttpError> {
+        serde_json::from_slice(&self.bytes().await?).map_err(HttpError::Json)
     }
 
     /// Whether the body still holds its connection's place in the pool (a

@@ -90,6 +90,7 @@
 //! [`Pool::get_for`]: connpool_core::Pool::get_for
 
 mod connection;
+mod requests;
 mod retry;
 
 use std::fmt;
