@@ -44,6 +44,8 @@ mod postgres;
 mod redis;
 #[cfg(feature = "redis")]
 mod redis_faults;
+#[cfg(feature = "redis")]
+mod redis_service;
 #[cfg(all(feature = "http", feature = "tls"))]
 mod schemes;
 #[cfg(feature = "http")]

@@ -43,6 +43,9 @@ pub struct RedisConn {
     /// The manager's response timeout, restored when a connection lent
     /// exclusively is reset.
     pub(super) response_timeout: Duration,
+    /// How long this handle waits for a reply now (its own setting, or a
+    /// call's time left), as its errors say.
+    pub(super) waits: Duration,
     /// What a connection lent exclusively gets on return (`RESET` and the
     /// setup again; it holds the password, so it is never shown).
     pub(super) reset: Option<Arc<Pipeline>>,
@@ -82,6 +85,7 @@ impl RedisConn {
             }),
             exclusive,
             response_timeout,
+            waits: response_timeout,
             reset,
             changed: false,
         }
@@ -116,6 +120,13 @@ impl RedisConn {
     /// manager's back when it is reset.
     pub fn set_response_timeout(&mut self, timeout: Duration) {
         self.changed = true;
+        self.waits_for(timeout);
+    }
+
+    /// Waits `timeout` for each reply from now on (not a change a reset
+    /// must undo by itself).
+    pub(super) fn waits_for(&mut self, timeout: Duration) {
+        self.waits = timeout;
         self.inner.set_response_timeout(timeout);
     }
 
@@ -137,7 +148,7 @@ impl RedisConn {
     fn tally<T>(&self, result: &Result<T, RedisError>) {
         match result {
             Ok(_) => self.driver.health.answered(),
-            Err(e) if e.is_timeout() => self.driver.health.missed(self.response_timeout),
+            Err(e) if e.is_timeout() => self.driver.health.missed(self.waits),
             Err(_) => {}
         }
     }
@@ -160,7 +171,7 @@ impl RedisConn {
                 io::ErrorKind::TimedOut,
                 format!(
                     "no reply from {} within {:?}",
-                    self.driver.health.server, self.response_timeout
+                    self.driver.health.server, self.waits
                 ),
             )
             .into();

@@ -27,6 +27,19 @@
 //! | `recycle` | for connections lent exclusively: `RESET`, then the setup it undid (`HELLO 3`/`AUTH`, `SELECT`) in the same round trip; a failure closes the connection |
 //! | `close` | drops the handle; the driver task ends once the last borrower's handle is gone |
 //!
+//! # One deadline per call
+//!
+//! [`RedisService`] runs each command (or pipeline) on a connection
+//! borrowed for it, as redis-rs's `ConnectionManager` runs it on its one
+//! connection (it is a [`ConnectionLike`](redis::aio::ConnectionLike), so
+//! every `AsyncCommands` method works on it), with one deadline,
+//! [`RedisService::timeout`], from the checkout (a wait, a health check, a
+//! dial) to the reply. Past it the call fails with an I/O error of kind
+//! `TimedOut` that names the deadline and where the call was (`waiting for
+//! a connection`, `waiting for the reply`). A guard checked out by hand
+//! has the pool's `checkout_timeout` for its checkout and the manager's
+//! `response_timeout` for each reply.
+//!
 //! # Exclusive lending, for commands that leave state behind
 //!
 //! Some commands must not share a connection: blocking ones (`BLPOP`,
@@ -134,6 +147,7 @@ mod conn;
 mod error;
 mod key;
 mod manager;
+mod service;
 
 /// The redis-rs crate the connections come from, at the version this crate
 /// uses: its `AsyncCommands` give the guard its commands
@@ -143,3 +157,4 @@ pub use conn::RedisConn;
 pub use error::RedisError;
 pub use key::RedisKey;
 pub use manager::{DEFAULT_RESPONSE_TIMEOUT, RedisManager};
+pub use service::RedisService;

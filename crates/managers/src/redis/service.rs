@@ -1,0 +1,263 @@
+//! [`RedisService`]: redis-rs commands on a pool, each on a connection
+//! borrowed for it, with one deadline from the checkout to the reply.
+
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+use tokio::time::Instant;
+
+use super::{RedisConn, RedisKey, RedisManager};
+use connpool_core::{Error, Pool, Pooled};
+
+/// Where a call was when its deadline passed.
+#[derive(Debug, Clone, Copy)]
+enum Phase {
+    /// Waiting for a connection: the pool's wait, a health check, a dial.
+    Checkout,
+    /// The command was sent; its reply had not come.
+    Reply,
+}
+
+/// redis-rs commands over a [`Pool`] of [`RedisManager`]: each command (or
+/// pipeline) borrows a connection of the service's key for just that
+/// command, and one deadline, [`timeout`](RedisService::timeout), bounds
+/// all of it: the wait for a connection, a health check, a dial, the
+/// command and its reply (which may take whatever the checkout left: the
+/// manager's [`response_timeout`](RedisManager::response_timeout) does not
+/// cut it shorter). It is a redis-rs [`ConnectionLike`], cheap to
+/// clone, as redis-rs's `ConnectionManager` is: every
+/// [`AsyncCommands`](redis::AsyncCommands) method, `query_async` and
+/// pipelines work on it.
+///
+/// Past the deadline a call fails with an I/O error of kind `TimedOut`
+/// (`RedisError::is_timeout`) that names the deadline and where the call
+/// was: `Redis call to 127.0.0.1:6379/0 timed out: no reply within its
+/// deadline of 2s (waiting for a connection)`, or `(waiting for the
+/// reply)`. A reply that comes later is read and dropped by the
+/// connection; a call cut off while waiting for its reply counts as a
+/// missed reply, so a connection whose server stopped answering is
+/// replaced after three in a row. A call that gets
+/// no connection fails with the pool's error in the message (a failed
+/// dial, the key's backoff, a closed pool).
+///
+/// Without a deadline of its own, the pool's
+/// [`checkout_timeout`](connpool_core::Builder::checkout_timeout) bounds
+/// the wait for a connection and the manager's `response_timeout` the
+/// reply. A clone with another [`timeout`](RedisService::timeout) serves
+/// the calls that need one (a `BLPOP key 5` needs more than 5 s).
+///
+/// Each call is a borrow of its own: for a sequence that must run on one
+/// connection (`WATCH`/`MULTI`/`EXEC` across calls, `SELECT`, pub/sub),
+/// borrow a connection of an [exclusive](RedisKey::exclusive) key with
+/// [`Pool::get_for`], or send an atomic pipeline
+/// (`redis::pipe().atomic()`), which is one call.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// use connpool::Pool;
+/// use connpool::managers::redis::{RedisManager, RedisService};
+/// use connpool::managers::redis::redis::AsyncCommands;
+///
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let manager: RedisManager = "redis://127.0.0.1:6379/0".parse()?;
+/// let key = manager.key();
+/// let pool = Pool::builder(manager).build().await?;
+/// let mut redis = RedisService::new(pool, key).timeout(Duration::from_secs(2));
+/// redis.set::<_, _, ()>("greeting", "hello").await?;
+/// let greeting: String = redis.get("greeting").await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct RedisService {
+    pool: Pool<RedisManager>,
+    key: RedisKey,
+    timeout: Option<Duration>,
+}
+
+impl RedisService {
+    /// Commands on connections of `key` from `pool`, without a deadline of
+    /// their own (see [`timeout`](RedisService::timeout)).
+    pub fn new(pool: Pool<RedisManager>, key: RedisKey) -> Self {
+        Self {
+            pool,
+            key,
+            timeout: None,
+        }
+    }
+
+    /// One deadline for every call, from the checkout to the reply.
+    /// Default: none (the pool's `checkout_timeout`, then the manager's
+    /// `response_timeout`). A clone with its own serves the calls that
+    /// need another.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The pool the calls borrow from.
+    pub fn pool(&self) -> &Pool<RedisManager> {
+        &self.pool
+    }
+
+    /// The key whose connections the calls borrow.
+    pub fn key(&self) -> &RedisKey {
+        &self.key
+    }
+
+    /// Sends `request` on a connection borrowed for it, under the deadline.
+    async fn call(&self, request: Request<'_>) -> redis::RedisResult<Reply> {
+        let Some(after) = self.timeout else {
+            let mut conn = self
+                .pool
+                .get_for(&self.key)
+                .await
+                .map_err(|e| self.no_connection(e))?;
+            return request.send(&mut conn).await;
+        };
+        let at = Instant::now() + after;
+        let mut conn: Pooled<'_, RedisManager> =
+            match tokio::time::timeout_at(at, self.pool.get_for(&self.key)).await {
+                Ok(got) => got.map_err(|e| self.no_connection(e))?,
+                Err(_) => return Err(self.timed_out(after, Phase::Checkout)),
+            };
+        // The reply may take what is left: the handle's own response
+        // timeout meanwhile, so a reply that does not come counts as
+        // missed, as any other.
+        let left = at.saturating_duration_since(Instant::now());
+        let reply = request.send(&mut Within::new(&mut conn, left)).await;
+        reply.map_err(|e| {
+            if e.is_timeout() {
+                self.timed_out(after, Phase::Reply)
+            } else {
+                e
+            }
+        })
+    }
+
+    fn timed_out(&self, after: Duration, phase: Phase) -> redis::RedisError {
+        let phase = match phase {
+            Phase::Checkout => "waiting for a connection",
+            Phase::Reply => "waiting for the reply",
+        };
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "Redis call to {} timed out: no reply within its deadline of {after:?} ({phase})",
+                self.key
+            ),
+        )
+        .into()
+    }
+
+    fn no_connection(&self, e: Error<super::RedisError>) -> redis::RedisError {
+        let kind = if e.is_timeout() {
+            io::ErrorKind::TimedOut
+        } else {
+            io::ErrorKind::NotConnected
+        };
+        io::Error::new(kind, format!("no connection to {}: {e}", self.key)).into()
+    }
+}
+
+impl fmt::Debug for RedisService {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisService")
+            .field("key", &self.key)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A borrowed handle whose reply timeout is a call's time left, until
+/// dropped (then the manager's again, as the pool lends it).
+struct Within<'a>(&'a mut RedisConn);
+
+impl<'a> Within<'a> {
+    fn new(conn: &'a mut RedisConn, left: Duration) -> Self {
+        conn.waits_for(left);
+        Self(conn)
+    }
+}
+
+impl std::ops::Deref for Within<'_> {
+    type Target = RedisConn;
+
+    fn deref(&self) -> &RedisConn {
+        self.0
+    }
+}
+
+impl std::ops::DerefMut for Within<'_> {
+    fn deref_mut(&mut self) -> &mut RedisConn {
+        self.0
+    }
+}
+
+impl Drop for Within<'_> {
+    fn drop(&mut self) {
+        let timeout = self.0.response_timeout;
+        self.0.waits_for(timeout);
+    }
+}
+
+/// What a call sends: a command, or a pipeline's commands.
+enum Request<'a> {
+    Command(&'a Cmd),
+    Pipeline(&'a Pipeline, usize, usize),
+}
+
+/// What it gets back.
+enum Reply {
+    Command(Value),
+    Pipeline(Vec<Value>),
+}
+
+impl Request<'_> {
+    async fn send(&self, conn: &mut RedisConn) -> redis::RedisResult<Reply> {
+        match *self {
+            Request::Command(cmd) => conn.req_packed_command(cmd).await.map(Reply::Command),
+            Request::Pipeline(pipeline, offset, count) => conn
+                .req_packed_commands(pipeline, offset, count)
+                .await
+                .map(Reply::Pipeline),
+        }
+    }
+}
+
+impl ConnectionLike for RedisService {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            match self.call(Request::Command(cmd)).await? {
+                Reply::Command(value) => Ok(value),
+                Reply::Pipeline(_) => unreachable!("a command's reply"),
+            }
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            match self
+                .call(Request::Pipeline(pipeline, offset, count))
+                .await?
+            {
+                Reply::Pipeline(values) => Ok(values),
+                Reply::Command(_) => unreachable!("a pipeline's reply"),
+            }
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.key.db
+    }
+}
