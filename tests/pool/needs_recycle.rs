@@ -14,6 +14,8 @@ struct Counts {
     /// What `needs_recycle` answers (unless it panics).
     needs: AtomicBool,
     panics: AtomicBool,
+    /// `recycle` never ends.
+    hangs: AtomicBool,
     asked: AtomicUsize,
     recycled: AtomicUsize,
 }
@@ -42,6 +44,9 @@ impl Manager for Dirty {
 
     async fn recycle(&self, _: &mut u32) -> Result<(), std::io::Error> {
         self.0.recycled.fetch_add(1, Ordering::SeqCst);
+        if self.0.hangs.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
         Ok(())
     }
 }
@@ -98,5 +103,43 @@ async fn an_after_return_hook_recycles_every_return_without_asking() {
     let pool = pool(&counts, true).await;
     assert_eq!(round(&pool, &counts).await, (0, 1, 1));
     assert_eq!(round(&pool, &counts).await, (0, 2, 2));
+    pool.close().await;
+}
+
+/// `ping_timeout` bounds `Manager::recycle`: one that never ends closes
+/// its connection as broken at exactly the limit, and the next get dials.
+#[tokio::test(start_paused = true)]
+async fn a_recycle_that_hangs_is_bounded_by_the_ping_timeout() {
+    let counts = Arc::new(Counts::default());
+    counts.needs.store(true, Ordering::SeqCst);
+    counts.hangs.store(true, Ordering::SeqCst);
+    let pool = Pool::builder(Dirty(Arc::clone(&counts)))
+        .max_open(1)
+        .ping_timeout(std::time::Duration::from_secs(2))
+        .build()
+        .await
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    let returned = tokio::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1999)).await;
+    assert_eq!(
+        pool.state().recycling,
+        1,
+        "still recycling just before the limit"
+    );
+    pool.settled().await;
+    assert_eq!(returned.elapsed(), std::time::Duration::from_secs(2));
+    let state = pool.state();
+    assert_eq!(
+        (
+            state.counters.recycle_failures,
+            state.counters.closed_broken
+        ),
+        (1, 1),
+        "{state:?}"
+    );
+    counts.hangs.store(false, Ordering::SeqCst);
+    drop(pool.get().await.unwrap());
+    assert_eq!(pool.state().counters.dials, 2);
     pool.close().await;
 }

@@ -122,9 +122,23 @@ macro_rules! each_setting {
                 set(d: impl Into<Option<Duration>>) = d.into();
                 get [];
 
-            /// Time limit of every ping: the health check before a connection is
-            /// lent (also bounded by the getter's checkout deadline) and the
-            /// background keepalive's (unanswered by then, it is missed). Non-zero.
+            /// Time limit of each check the pool runs on a connection, one
+            /// by one:
+            ///
+            /// - the health check before lending ([`Manager::ping`]; also
+            ///   bounded by the getter's checkout deadline): past it the
+            ///   connection is closed and the getter served otherwise;
+            /// - the background keepalive's ping: past it the ping is missed;
+            /// - the [`before_lend`](crate::Builder::before_lend) hook (after
+            ///   the health check, with a limit of its own; also bounded by
+            ///   the checkout deadline): past it the connection is closed;
+            /// - a returned connection's recycle: [`Manager::recycle`] and the
+            ///   [`after_return`](crate::Builder::after_return) hook, together:
+            ///   past it the connection is closed as broken.
+            ///
+            /// Not the dial ([`connect_timeout`](crate::Builder::connect_timeout),
+            /// which also bounds the `after_connect` hook) nor a borrower's
+            /// own calls. Non-zero.
             ping_timeout: Duration = crate::defaults::PING_TIMEOUT;
                 set(d: Duration) = d;
                 get [];
