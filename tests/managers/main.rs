@@ -33,6 +33,8 @@ mod pg_deadline;
 #[cfg(feature = "postgres")]
 mod pg_restart;
 #[cfg(feature = "postgres")]
+mod pg_service;
+#[cfg(feature = "postgres")]
 mod pg_session;
 #[cfg(feature = "postgres")]
 mod pg_shared;

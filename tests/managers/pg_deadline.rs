@@ -122,7 +122,7 @@ async fn a_reset_behind_unanswered_requests_leaves_the_next_borrower_alone() {
 /// Sends `signal` to the server process `pid` (a backend); false if this
 /// user may not (the server runs as another user and this is not root):
 /// the caller skips, except under `CI=true`, where CI runs as root.
-fn signal(pid: i32, signal: &str) -> bool {
+pub(crate) fn signal(pid: i32, signal: &str) -> bool {
     let sent = std::process::Command::new("kill")
         .args([format!("-{signal}"), pid.to_string()])
         .status()

@@ -51,6 +51,20 @@ async fn commands_and_pipelines_through_the_service() {
     pool.close().await;
 }
 
+/// Each fault test's deadline.
+const DEADLINE: Duration = Duration::from_secs(1);
+
+/// A pool with the defaults, a service over it with one [`DEADLINE`], and
+/// `k` set to 1.
+async fn one_deadline(server: &RedisServer) -> (Pool<RedisManager>, RedisService) {
+    let manager: RedisManager = server.url("").parse().unwrap();
+    let key = manager.key();
+    let pool = Pool::builder(manager).build().await.unwrap();
+    let service = RedisService::new(pool.clone(), key).timeout(DEADLINE);
+    let _: () = service.clone().set("k", 1).await.unwrap();
+    (pool, service)
+}
+
 // The pool's defaults, one 1 s deadline on the service; the server frozen
 // for 3 s under 16 callers, then thawed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,12 +72,7 @@ async fn a_frozen_server_every_call_ends_by_its_deadline() {
     let Some(server) = RedisServer::new() else {
         return;
     };
-    const DEADLINE: Duration = Duration::from_secs(1);
-    let manager: RedisManager = server.url("").parse().unwrap();
-    let key = manager.key();
-    let pool = Pool::builder(manager).build().await.unwrap();
-    let service = RedisService::new(pool.clone(), key).timeout(DEADLINE);
-    let _: () = service.clone().set("k", 1).await.unwrap();
+    let (pool, service) = one_deadline(&server).await;
 
     server.signal("STOP");
     let frozen = Instant::now();
@@ -145,12 +154,7 @@ async fn a_restarted_server_every_call_ends_by_its_deadline() {
     let Some(mut server) = RedisServer::new() else {
         return;
     };
-    const DEADLINE: Duration = Duration::from_secs(1);
-    let manager: RedisManager = server.url("").parse().unwrap();
-    let key = manager.key();
-    let pool = Pool::builder(manager).build().await.unwrap();
-    let service = RedisService::new(pool.clone(), key).timeout(DEADLINE);
-    let _: () = service.clone().set("k", 1).await.unwrap();
+    let (pool, service) = one_deadline(&server).await;
 
     server.kill();
     let killed = Instant::now();

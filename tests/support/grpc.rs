@@ -61,13 +61,7 @@ impl GrpcServer {
             .set_service_status(SERVICE, ServingStatus::Serving)
             .await;
         let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        let incoming = TcpListenerStream::new(listener).map(move |conn| {
-            if conn.is_ok() {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-            conn
-        });
+        let incoming = counted(listener, Arc::clone(&accepted));
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             Server::builder()
@@ -104,6 +98,20 @@ impl GrpcServer {
     }
 }
 
+/// The connections `listener` accepts, each counted in `accepted`.
+#[cfg(feature = "grpc")]
+fn counted(
+    listener: TcpListener,
+    accepted: Arc<AtomicUsize>,
+) -> impl tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    TcpListenerStream::new(listener).map(move |conn| {
+        if conn.is_ok() {
+            accepted.fetch_add(1, Ordering::SeqCst);
+        }
+        conn
+    })
+}
+
 /// A tonic server *without* the `grpc.health.v1` service: it answers
 /// health checks `UNIMPLEMENTED`, as most gRPC servers do. Its one
 /// service is [`ECHO`]: tonic-health's `Check` under another name, called
@@ -126,13 +134,7 @@ impl NoHealthServer {
         let addr = listener.local_addr().unwrap();
         let (_reporter, health) = tonic_health::server::health_reporter();
         let accepted = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        let incoming = TcpListenerStream::new(listener).map(move |conn| {
-            if conn.is_ok() {
-                counter.fetch_add(1, Ordering::SeqCst);
-            }
-            conn
-        });
+        let incoming = counted(listener, Arc::clone(&accepted));
         let task = tokio::spawn(async move {
             Server::builder()
                 .add_service(Renamed(health))

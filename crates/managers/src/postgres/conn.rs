@@ -89,10 +89,19 @@ impl PgConnection {
     /// sends it encrypted. As with every cancel request, a statement that
     /// ends first is not affected.
     pub async fn cancel_query(&self) -> Result<(), PgError> {
+        self.canceller().await
+    }
+
+    /// [`cancel_query`](Self::cancel_query) as a future that owns what it
+    /// needs, to send from a task of its own.
+    pub(super) fn canceller(&self) -> impl Future<Output = Result<(), PgError>> + Send + 'static {
         let token = self.client.cancel_token();
-        match &self.target {
-            Some(target) => target.cancel(token).await,
-            None => Ok(token.cancel_query(tokio_postgres::NoTls).await?),
+        let target = self.target.clone();
+        async move {
+            match target {
+                Some(target) => target.cancel(token).await,
+                None => Ok(token.cancel_query(tokio_postgres::NoTls).await?),
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! [`PgError`]: a driver error whose message carries what the server said.
 
 use std::fmt;
+use std::time::Duration;
 
 use tokio_postgres::error::{DbError, SqlState};
 
@@ -60,6 +61,18 @@ enum Repr {
     /// A statement a shared connection refused before sending it, by its
     /// first keyword.
     Unshareable { keyword: String, reason: Refusal },
+    /// A call of [`PgService`](super::PgService) ran past its deadline.
+    TimedOut { after: Duration, phase: Phase },
+}
+
+/// Where a call was when its deadline passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Waiting for a connection: the pool's wait, a health check, a dial.
+    Checkout,
+    /// The statement was sent; its result had not come (it is cancelled
+    /// on the server).
+    Statement,
 }
 
 /// Why a shared connection refused a statement.
@@ -87,6 +100,20 @@ impl PgError {
         PgError {
             repr: Repr::Other(Box::new(error)),
         }
+    }
+
+    /// A call past its deadline of `after`, in `phase`.
+    pub(super) fn timed_out(after: Duration, phase: Phase) -> Self {
+        PgError {
+            repr: Repr::TimedOut { after, phase },
+        }
+    }
+
+    /// Whether a [`PgService`](super::PgService) call ran past its
+    /// deadline (waiting for a connection, or for its statement's result,
+    /// which was then cancelled on the server).
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.repr, Repr::TimedOut { .. })
     }
 
     /// A statement refused by a shared connection: `keyword` starts it.
@@ -179,6 +206,20 @@ impl fmt::Display for PgError {
         let (driver, parsing) = match &self.repr {
             Repr::Driver { driver, parsing } => (driver, *parsing),
             Repr::Other(e) => return e.fmt(f),
+            Repr::TimedOut { after, phase } => {
+                return match phase {
+                    Phase::Checkout => write!(
+                        f,
+                        "PostgreSQL call timed out: no result within its deadline of {after:?} \
+                         (waiting for a connection)"
+                    ),
+                    Phase::Statement => write!(
+                        f,
+                        "PostgreSQL call timed out: no result within its deadline of {after:?} \
+                         (waiting for the statement; it was cancelled on the server)"
+                    ),
+                };
+            }
             Repr::Unshareable { keyword, reason } => {
                 return match reason {
                     Refusal::Session => write!(
@@ -248,6 +289,7 @@ impl fmt::Debug for PgError {
             Repr::Driver { driver, .. } => d.field("driver", driver),
             Repr::Other(e) => d.field("other", e),
             Repr::Unshareable { keyword, .. } => d.field("unshareable", keyword),
+            Repr::TimedOut { after, phase } => d.field("timed_out", &(after, phase)),
         };
         d.finish()
     }

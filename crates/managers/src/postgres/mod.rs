@@ -51,35 +51,46 @@
 //!
 //! # A deadline on a query
 //!
-//! Wrap the query in `tokio::time::timeout`: the call ends at its
-//! deadline, and tokio-postgres discards the late reply (no other
-//! borrower can read it). The statement may still run on the server; the
-//! connection is not lent again until it is reset ([`RecyclingMethod::Clean`]
-//! and `Always` see the unanswered request), and the reset queues behind
-//! the statement: it ends when the statement does, or the pool closes the
-//! connection at its `ping_timeout` (the statement then runs on until the
-//! server notices). The pool does not cancel it: a `CancelRequest` reaches
-//! the server on a connection of its own, at no set time, and cancels
-//! whatever statement the session runs when it lands, which may be the
-//! next borrower's. With `Fast` or `Verified` nothing waits for it: the
-//! next borrower's statements queue behind it. Set the server's
-//! `statement_timeout` too (in the base configuration's `options`:
-//! `-c statement_timeout=5s`), so that the server gives up when the
-//! caller does.
+//! [`PgService`] runs one statement per call on a connection borrowed for
+//! it, with one deadline ([`PgService::timeout`]) from the checkout (a
+//! wait, a health check, a dial) to the result. A statement past it is
+//! cancelled on the server (PostgreSQL's cancel request, from a task of
+//! its own) and its connection retired: its session is in no known state
+//! until the statement ends, and a cancel request that lands late would
+//! cancel whatever the session runs then, perhaps the next borrower's. The
+//! call fails with a [`PgError`] that [`is_timeout`](PgError::is_timeout)
+//! and names the deadline and the phase (`waiting for a connection`,
+//! `waiting for the statement`).
 //!
 //! ```no_run
 //! # async fn run(pool: connpool::Pool<connpool::Single<connpool::managers::postgres::PostgresManager>>)
 //! # -> Result<(), Box<dyn std::error::Error>> {
 //! use std::time::Duration;
 //!
-//! let conn = pool.get().await?;
-//! match tokio::time::timeout(Duration::from_secs(2), conn.query("SELECT * FROM big", &[])).await {
-//!     Ok(rows) => println!("{} rows", rows?.len()),
-//!     Err(_) => eprintln!("no answer within 2 s"),
+//! use connpool::managers::postgres::PgService;
+//!
+//! let db = PgService::new(pool, ()).timeout(Duration::from_secs(2));
+//! match db.query("SELECT * FROM big", &[]).await {
+//!     Ok(rows) => println!("{} rows", rows.len()),
+//!     Err(e) if e.is_timeout() => eprintln!("{e}"),
+//!     Err(e) => return Err(e.into()),
 //! }
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Statements on a connection checked out by hand (a transaction) have no
+//! deadline of the crate's. Wrapped in `tokio::time::timeout`, such a call
+//! ends at its deadline and tokio-postgres discards the late reply (no
+//! other borrower can read it); the statement may still run on the
+//! server, and the connection is not lent again until it is reset
+//! ([`RecyclingMethod::Clean`] and `Always` see the unanswered request):
+//! the reset queues behind the statement, and ends when it does, or the
+//! pool closes the connection at its `ping_timeout`. With `Fast` or
+//! `Verified` nothing waits for it: the next borrower's statements queue
+//! behind it. Set the server's `statement_timeout` too (in the base
+//! configuration's `options`: `-c statement_timeout=5s`), so that the
+//! server gives up when the caller does.
 //!
 //! # Session state
 //!
@@ -213,6 +224,7 @@ mod error;
 mod key;
 mod manager;
 mod recycling;
+mod service;
 mod session;
 mod shared;
 #[cfg(test)]
@@ -224,5 +236,6 @@ pub use error::PgError;
 pub use key::PgKey;
 pub use manager::PostgresManager;
 pub use recycling::{CLEAN_WITHOUT_DISCARD, RESET, RecyclingMethod};
+pub use service::PgService;
 pub use shared::{SharedPgConnection, SharedPostgres};
 pub use transaction::SharedTransaction;

@@ -1,0 +1,168 @@
+//! `PgService`: one statement per call, with one deadline from the
+//! checkout to the result, against a throwaway PostgreSQL: statements
+//! through it; a statement past its deadline, cancelled on the server and
+//! its connection retired; a frozen backend (`SIGSTOP`), whose call ends
+//! by its deadline and whose pool serves the next call from a new session.
+
+use std::time::{Duration, Instant};
+
+use connpool::Pool;
+use connpool::managers::postgres::PgService;
+use tokio_postgres::Client;
+
+use super::pg_deadline::signal;
+use super::postgres::{bounded, manager, unique, wait_for};
+use crate::support;
+
+/// Statements of `pid` running `pg_sleep` on the server.
+async fn sleeping(admin: &Client, pid: i32) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep(%'",
+            &[&pid],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+#[tokio::test]
+async fn statements_through_the_service() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let pool = Pool::builder(manager(&pg, &unique("service")).single())
+            .build()
+            .await
+            .unwrap();
+        let db = PgService::new(pool.clone(), ()).timeout(Duration::from_secs(2));
+        let row = db.query_one("SELECT $1::int + 1", &[&41]).await.unwrap();
+        assert_eq!(row.get::<_, i32>(0), 42);
+        assert_eq!(
+            db.query("SELECT generate_series(1, 3)", &[])
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        assert!(
+            db.query_opt("SELECT 1 WHERE false", &[])
+                .await
+                .unwrap()
+                .is_none()
+        );
+        db.batch_execute("CREATE TEMP TABLE t (n int)")
+            .await
+            .unwrap();
+        // A server error reads as the server said it, and is no timeout.
+        let err = db.execute("SELECT nope", &[]).await.unwrap_err();
+        assert!(!err.is_timeout());
+        assert!(
+            err.to_string().contains("column \"nope\" does not exist"),
+            "{err}"
+        );
+        assert_eq!(pool.state().lent, 0, "every call gave its connection back");
+        pool.close().await;
+    })
+    .await;
+}
+
+/// `pg_sleep(30)` under a 500 ms deadline: the call fails at its deadline,
+/// naming it; the statement is cancelled on the server (its session runs
+/// nothing soon after), the connection is retired, and the next call is
+/// served by a new session.
+#[tokio::test]
+async fn a_statement_past_its_deadline_is_cancelled_on_the_server() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let admin = pg.client().await;
+        let pool = Pool::builder(manager(&pg, &unique("service_cancel")).single())
+            .max_open(1)
+            .build()
+            .await
+            .unwrap();
+        let db = PgService::new(pool.clone(), ()).timeout(Duration::from_millis(500));
+        let pid: i32 = db
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+
+        let start = Instant::now();
+        let err = db
+            .query_one("SELECT 1 FROM pg_sleep(30)", &[])
+            .await
+            .unwrap_err();
+        let took = start.elapsed();
+        assert!(err.is_timeout(), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "PostgreSQL call timed out: no result within its deadline of 500ms \
+             (waiting for the statement; it was cancelled on the server)"
+        );
+        assert!(took < Duration::from_millis(900), "{took:?}");
+        wait_for("the statement cancelled on the server", || async {
+            sleeping(&admin, pid).await == 0
+        })
+        .await;
+
+        let now: i32 = db
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_ne!(now, pid, "a new session");
+        assert_eq!(pool.state().counters.closed_broken, 1);
+        pool.close().await;
+    })
+    .await;
+}
+
+/// A frozen backend: the call ends by its deadline, the connection is
+/// retired, and the next call is served at once by a new session.
+#[tokio::test]
+async fn a_frozen_backend_ends_the_call_by_its_deadline() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let pool = Pool::builder(manager(&pg, &unique("service_frozen")).single())
+            .max_open(1)
+            .build()
+            .await
+            .unwrap();
+        let db = PgService::new(pool.clone(), ()).timeout(Duration::from_millis(500));
+        let pid: i32 = db
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if !signal(pid, "STOP") {
+            return;
+        }
+        let start = Instant::now();
+        let err = db.query_one("SELECT 1", &[]).await.unwrap_err();
+        let took = start.elapsed();
+        assert!(err.is_timeout(), "{err}");
+        assert!(took < Duration::from_millis(900), "{took:?}");
+
+        let start = Instant::now();
+        let now: i32 = db
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_ne!(now, pid, "a new session");
+        eprintln!(
+            "frozen backend: the call ended after {took:?}; the next served in {:?}",
+            start.elapsed()
+        );
+        assert!(signal(pid, "CONT"));
+        pool.close().await;
+    })
+    .await;
+}
