@@ -63,6 +63,8 @@ mod ws_cancelled;
 #[cfg(feature = "websocket")]
 mod ws_greeting;
 #[cfg(feature = "websocket")]
+mod ws_read_timeout;
+#[cfg(feature = "websocket")]
 mod ws_rfc;
 #[cfg(feature = "websocket")]
 mod ws_subscription;

@@ -55,6 +55,31 @@ impl WhileLent {
 /// on the time `is_broken` can take against a peer that floods.
 const IDLE_READS: usize = 32;
 
+/// A lent connection's read timeout: the manager's, or the borrower's
+/// own until the connection comes back; its timer armed at a read's first
+/// wait.
+struct ReadTimeout {
+    default: Option<Duration>,
+    now: Option<Duration>,
+    sleep: Option<Pin<Box<Sleep>>>,
+}
+
+impl ReadTimeout {
+    /// Whether the read that began waiting (`cx` registered) has waited
+    /// its timeout out: then the timeout, once.
+    fn expired(&mut self, cx: &mut Context<'_>) -> Option<Duration> {
+        let after = self.now?;
+        let sleep = self
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(after)));
+        if sleep.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        self.sleep = None;
+        Some(after)
+    }
+}
+
 /// At most this many data messages from a server that speaks first are
 /// kept for the first borrower; one more makes the connection broken (a
 /// feed that nobody reads).
@@ -107,6 +132,9 @@ pub struct WsConn {
     fresh: bool,
     /// Data messages the server sent first, for the next read.
     greeting: VecDeque<Message>,
+    /// How long a read waits for a message: the manager's default, or
+    /// this borrower's own ([`set_read_timeout`](Self::set_read_timeout)).
+    read_timeout: ReadTimeout,
     /// Why, if not yet reported.
     why: Option<WsError>,
 }
@@ -118,7 +146,7 @@ impl WsConn {
         peer: SocketAddr,
         subprotocol: Option<String>,
         heartbeat: Arc<dyn Heartbeat>,
-        while_lent: Option<Duration>,
+        (while_lent, read_timeout): (Option<Duration>, Option<Duration>),
     ) -> Self {
         Self {
             ws,
@@ -138,6 +166,11 @@ impl WsConn {
             }),
             fresh: true,
             greeting: VecDeque::new(),
+            read_timeout: ReadTimeout {
+                default: read_timeout,
+                now: read_timeout,
+                sleep: None,
+            },
             why: None,
         }
     }
@@ -162,6 +195,18 @@ impl WsConn {
     /// one was asked for.
     pub fn subprotocol(&self) -> Option<&str> {
         self.subprotocol.as_deref()
+    }
+
+    /// How long each read (`next()`) of this borrower waits for a message
+    /// before it fails with an I/O error of kind `TimedOut`
+    /// ([`WsError::ReadTimedOut`]), the connection then not lent again;
+    /// `None`: as long as the server is silent (the heartbeat while lent
+    /// still finds a dead peer). Until the connection comes back: the next
+    /// borrower has the manager's
+    /// [`read_timeout`](super::WsManager::read_timeout) again.
+    pub fn set_read_timeout(&mut self, timeout: Option<Duration>) {
+        self.read_timeout.now = timeout;
+        self.read_timeout.sleep = None;
     }
 
     /// Whether the connection is unusable: a Close frame, an error or the
@@ -226,11 +271,14 @@ impl WsConn {
             self.fail(WsError::Interrupted);
             return true;
         }
-        // The next borrower's silence starts when it first waits.
+        // The next borrower's silence starts when it first waits, and it
+        // has the manager's read timeout.
         if let Some(lent) = &mut self.while_lent {
             lent.missed = 0;
             lent.sleep = None;
         }
+        self.read_timeout.now = self.read_timeout.default;
+        self.read_timeout.sleep = None;
         let mut cx = Context::from_waker(Waker::noop());
         for _ in 0..IDLE_READS {
             let msg = match Pin::new(&mut self.ws).poll_next(&mut cx) {
@@ -436,6 +484,7 @@ impl Stream for WsConn {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if let Some(msg) = this.greeting.pop_front() {
+            this.read_timeout.sleep = None;
             return Poll::Ready(Some(Ok(msg)));
         }
         loop {
@@ -446,6 +495,13 @@ impl Stream for WsConn {
                     if let Some(e) = this.beat_while_lent(cx) {
                         this.reading = false;
                         return Poll::Ready(Some(Err(e)));
+                    }
+                    if let Some(after) = this.read_timeout.expired(cx) {
+                        let why = WsError::ReadTimedOut { after };
+                        let error = io::Error::new(io::ErrorKind::TimedOut, why.to_string());
+                        this.fail(why);
+                        this.reading = false;
+                        return Poll::Ready(Some(Err(tungstenite::Error::Io(error))));
                     }
                     return Poll::Pending;
                 }
@@ -475,6 +531,7 @@ impl Stream for WsConn {
                 Some(Err(_)) => this.broken = true,
                 None => this.fail(WsError::Ended),
             }
+            this.read_timeout.sleep = None;
             return Poll::Ready(item);
         }
     }

@@ -50,6 +50,13 @@ pub enum WsError {
         /// The silence after which each was sent.
         every: std::time::Duration,
     },
+    /// A read on a lent connection got no message within its read
+    /// timeout ([`WsManager::read_timeout`](super::WsManager::read_timeout),
+    /// [`WsConn::set_read_timeout`](super::WsConn::set_read_timeout)).
+    ReadTimedOut {
+        /// The read timeout.
+        after: std::time::Duration,
+    },
     /// The borrower gave the connection back in the middle of an
     /// exchange: a read cut short (a timeout, a cancelled task) or a
     /// message not yet flushed. Its reply may still come, and must not
@@ -91,6 +98,10 @@ impl fmt::Display for WsError {
             WsError::HeartbeatMissed { missed, every } => write!(
                 f,
                 "no word from the WebSocket server for {missed} heartbeats in a row, one every {every:?} of silence: the server or the path to it is gone"
+            ),
+            WsError::ReadTimedOut { after } => write!(
+                f,
+                "no message from the WebSocket server within the read timeout of {after:?} (the connection is not lent again)"
             ),
             WsError::Interrupted => f.write_str(
                 "the WebSocket connection came back in the middle of an exchange (a read cut short, or a message not flushed): not lent again, its late reply would reach the next borrower",

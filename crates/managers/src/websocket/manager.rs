@@ -46,6 +46,7 @@ const READ_BUFFER_SIZE: usize = 8 * 1024;
 /// | [`header`](WsManager::header), [`subprotocols`](WsManager::subprotocols) | none: the handshake's own headers only |
 /// | [`heartbeat`](WsManager::heartbeat), [`text_heartbeat`](WsManager::text_heartbeat) | a Ping frame, whose Pong must come back |
 /// | [`heartbeat_while_lent`](WsManager::heartbeat_while_lent) | every 30 s of silence while a borrower reads; 3 unanswered end its stream |
+/// | [`read_timeout`](WsManager::read_timeout) | none: a read waits while the server is silent (the heartbeat finds a dead one) |
 /// | [`tls`](WsManager::tls) (`wss`) | [`TlsConfig::webpki_roots`] (Mozilla's roots), ALPN `http/1.1` |
 /// | [`with_tcp`](WsManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 |
 /// | [`config`](WsManager::config) | tungstenite's `WebSocketConfig::default()` (64 MiB messages), with an 8 KiB read buffer |
@@ -60,6 +61,7 @@ pub struct WsManager {
     config: WebSocketConfig,
     heartbeat: Arc<dyn Heartbeat>,
     while_lent: Option<Duration>,
+    read_timeout: Option<Duration>,
     unsolicited: Arc<AtomicU64>,
 }
 
@@ -74,6 +76,7 @@ impl WsManager {
             config: WebSocketConfig::default().read_buffer_size(READ_BUFFER_SIZE),
             heartbeat: Arc::new(PingFrame),
             while_lent: Some(DEFAULT_WHILE_LENT),
+            read_timeout: None,
             unsolicited: Arc::default(),
         }
     }
@@ -138,6 +141,23 @@ impl WsManager {
     /// within 4 × 30 s instead of never.
     pub fn heartbeat_while_lent(mut self, every: Option<Duration>) -> Self {
         self.while_lent = every;
+        self
+    }
+
+    /// How long a read on a lent connection (`next()`) waits for a message
+    /// before it fails with an I/O error of kind `TimedOut`
+    /// ([`WsError::ReadTimedOut`]); the connection is then closed when it
+    /// comes back, since the message may still come and must not reach the
+    /// next borrower. A borrower sets its own with
+    /// [`WsConn::set_read_timeout`]. Bounds each read from its first wait
+    /// to a message (a data message or a Close; the heartbeat's replies do
+    /// not count), not the checkout (the pool's `checkout_timeout`) nor a
+    /// send. Default `None`: a read waits as long as the server is silent,
+    /// and the [`heartbeat_while_lent`](WsManager::heartbeat_while_lent)
+    /// finds a dead peer; set it for request and reply, where an answer
+    /// is due.
+    pub fn read_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.read_timeout = timeout;
         self
     }
 
@@ -221,6 +241,7 @@ impl fmt::Debug for WsManager {
         d.field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("config", &self.config)
             .field("heartbeat_while_lent", &self.while_lent)
+            .field("read_timeout", &self.read_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -264,7 +285,7 @@ impl Manager for WsManager {
             peer,
             subprotocol,
             heartbeat,
-            self.while_lent,
+            (self.while_lent, self.read_timeout),
         ))
     }
 

@@ -60,6 +60,18 @@
 //! once per keepalive interval anyway, and every message that matters to
 //! the next borrower is read before it is lent, so the looks suffice.
 //!
+//! # A deadline on a read
+//!
+//! A lent connection's reads (`next()`) wait as long as the server is
+//! silent, while the heartbeat finds a dead one. Where an answer is due (a
+//! request and its reply), give reads a deadline:
+//! [`WsManager::read_timeout`] for every borrower, or
+//! [`WsConn::set_read_timeout`] for one borrow. Past it the read fails with
+//! an I/O error of kind `TimedOut` that names it
+//! ([`WsError::ReadTimedOut`]), and the connection is closed when it comes
+//! back: the reply may still come, and must not reach the next borrower.
+//! (The checkout has the pool's `checkout_timeout`.)
+//!
 //! # The heartbeat
 //!
 //! The pool's background keepalive calls [`Manager::ping`](connpool_core::Manager::ping)
