@@ -166,3 +166,10 @@ async fn a_frozen_backend_ends_the_call_by_its_deadline() {
     })
     .await;
 }
+
+/// A call's future can be spawned (an axum handler's must be `Send`).
+#[allow(dead_code)]
+fn calls_are_send(db: PgService<connpool::Single<connpool::managers::postgres::PostgresManager>>) {
+    fn send<T: Send>(_: T) {}
+    send(async move { db.query_one("SELECT 1", &[]).await });
+}

@@ -110,15 +110,18 @@ impl RedisService {
         &self.key
     }
 
-    /// Sends `request` on a connection borrowed for it, under the deadline.
-    async fn call(&self, request: Request<'_>) -> redis::RedisResult<Reply> {
+    /// Runs `send` on a connection borrowed for it, under the deadline.
+    async fn call<T>(
+        &self,
+        send: impl AsyncFnOnce(&mut RedisConn) -> redis::RedisResult<T>,
+    ) -> redis::RedisResult<T> {
         let Some(after) = self.timeout else {
             let mut conn = self
                 .pool
                 .get_for(&self.key)
                 .await
                 .map_err(|e| self.no_connection(e))?;
-            return request.send(&mut conn).await;
+            return send(&mut conn).await;
         };
         let at = Instant::now() + after;
         let mut conn: Pooled<'_, RedisManager> =
@@ -130,7 +133,7 @@ impl RedisService {
         // timeout meanwhile, so a reply that does not come counts as
         // missed, as any other.
         let left = at.saturating_duration_since(Instant::now());
-        let reply = request.send(&mut Within::new(&mut conn, left)).await;
+        let reply = send(&mut Within::new(&mut conn, left)).await;
         reply.map_err(|e| {
             if e.is_timeout() {
                 self.timed_out(after, Phase::Reply)
@@ -206,38 +209,9 @@ impl Drop for Within<'_> {
     }
 }
 
-/// What a call sends: a command, or a pipeline's commands.
-enum Request<'a> {
-    Command(&'a Cmd),
-    Pipeline(&'a Pipeline, usize, usize),
-}
-
-/// What it gets back.
-enum Reply {
-    Command(Value),
-    Pipeline(Vec<Value>),
-}
-
-impl Request<'_> {
-    async fn send(&self, conn: &mut RedisConn) -> redis::RedisResult<Reply> {
-        match *self {
-            Request::Command(cmd) => conn.req_packed_command(cmd).await.map(Reply::Command),
-            Request::Pipeline(pipeline, offset, count) => conn
-                .req_packed_commands(pipeline, offset, count)
-                .await
-                .map(Reply::Pipeline),
-        }
-    }
-}
-
 impl ConnectionLike for RedisService {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            match self.call(Request::Command(cmd)).await? {
-                Reply::Command(value) => Ok(value),
-                Reply::Pipeline(_) => unreachable!("a command's reply"),
-            }
-        })
+        Box::pin(self.call(async move |conn| conn.req_packed_command(cmd).await))
     }
 
     fn req_packed_commands<'a>(
@@ -246,15 +220,9 @@ impl ConnectionLike for RedisService {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            match self
-                .call(Request::Pipeline(pipeline, offset, count))
-                .await?
-            {
-                Reply::Pipeline(values) => Ok(values),
-                Reply::Command(_) => unreachable!("a pipeline's reply"),
-            }
-        })
+        Box::pin(
+            self.call(async move |conn| conn.req_packed_commands(pipeline, offset, count).await),
+        )
     }
 
     fn get_db(&self) -> i64 {
