@@ -175,14 +175,16 @@ fn http2_calls_in_flight_end_at_their_deadline_and_a_silent_connection_is_retire
 }
 
 /// Redis: a pool whose calls (`GET k`) each end within the reply timeout
-/// (300 ms) or the checkout deadline (800 ms, once a dial is needed).
+/// (300 ms) or the checkout deadline (800 ms, once a dial is needed); and
+/// the same calls through a `RedisService` with the pool's defaults and
+/// one deadline of 800 ms, checkout to reply.
 #[cfg(feature = "redis")]
 mod redis {
     use std::time::{Duration, Instant};
 
     use ::redis::AsyncCommands;
     use connpool::Pool;
-    use connpool::managers::redis::{RedisKey, RedisManager};
+    use connpool::managers::redis::{RedisKey, RedisManager, RedisService};
 
     use super::{SLACK, first_success};
     use crate::support::alone;
@@ -192,6 +194,8 @@ mod redis {
     struct Client {
         pool: Pool<RedisManager>,
         key: RedisKey,
+        /// Calls go through this service instead, if set.
+        service: Option<RedisService>,
     }
 
     impl Client {
@@ -206,10 +210,27 @@ mod redis {
                 .build()
                 .await
                 .unwrap();
-            Client { pool, key }
+            Client { pool, key, service: None }
+        }
+
+        /// The pool's defaults, and a service with one 800 ms deadline.
+        async fn service(server: &RedisServer) -> Client {
+            let manager = RedisManager::from_url(&server.url("")).unwrap();
+            let key = manager.key();
+            let pool = Pool::builder(manager).build().await.unwrap();
+            let service =
+                RedisService::new(pool.clone(), key.clone()).timeout(Duration::from_millis(800));
+            Client { pool, key, service: Some(service) }
         }
 
         async fn call(&self) -> Result<Option<i64>, String> {
+            if let Some(service) = &self.service {
+                let mut service = service.clone();
+                return service
+                    .get::<_, Option<i64>>("k")
+                    .await
+                    .map_err(|e| e.to_string());
+            }
             let mut conn = self
                 .pool
                 .get_for(&self.key)
@@ -237,6 +258,32 @@ mod redis {
 
     #[test]
     fn a_shared_connection_caught_in_a_partition_is_replaced_and_the_heal_is_seen_at_once() {
+        partitioned(false);
+    }
+
+    #[test]
+    fn through_the_service_a_partition_ends_each_call_by_its_one_deadline() {
+        partitioned(true);
+    }
+
+    #[test]
+    fn a_frozen_server_fails_calls_by_their_deadline_and_serves_at_once_when_thawed() {
+        frozen(false);
+    }
+
+    #[test]
+    fn through_the_service_a_frozen_server_ends_each_call_by_its_one_deadline() {
+        frozen(true);
+    }
+
+    async fn client(server: &RedisServer, service: bool) -> Client {
+        match service {
+            true => Client::service(server).await,
+            false => Client::of(server).await,
+        }
+    }
+
+    fn partitioned(service: bool) {
         let _alone = alone();
         let Some(ns) = Netns::new() else { return };
         ns.run(async {
@@ -244,7 +291,7 @@ mod redis {
             let Some(server) = RedisServer::new() else {
                 return;
             };
-            let client = Client::of(&server).await;
+            let client = client(&server, service).await;
             client.call().await.unwrap();
 
             ns.partition(server.port());
@@ -256,20 +303,19 @@ mod redis {
             let dials = client.pool.state().counters.dials;
             assert!(dials <= 25, "{dials} dials");
             eprintln!(
-                "Redis partition: 6 calls failed, the longest after {longest:?}; first success {first:?} after the heal ({tries} tries), {dials} dials"
+                "Redis partition (service: {service}): 6 calls failed, the longest after {longest:?}; first success {first:?} after the heal ({tries} tries), {dials} dials"
             );
         });
     }
 
-    #[test]
-    fn a_frozen_server_fails_calls_by_their_deadline_and_serves_at_once_when_thawed() {
+    fn frozen(service: bool) {
         let _alone = alone();
         let Some(ns) = Netns::new() else { return };
         ns.run(async {
             let Some(server) = RedisServer::new() else {
                 return;
             };
-            let client = Client::of(&server).await;
+            let client = client(&server, service).await;
             client.call().await.unwrap();
 
             // SIGSTOP: the kernel still accepts connections and acknowledges
@@ -281,7 +327,7 @@ mod redis {
             let (first, _) = first_success(Instant::now(), || client.call()).await;
             assert!(first < Duration::from_millis(500), "{first:?} after the thaw");
             eprintln!(
-                "Redis frozen: calls failed within {longest:?}; first success {first:?} after SIGCONT, {} dials",
+                "Redis frozen (service: {service}): calls failed within {longest:?}; first success {first:?} after SIGCONT, {} dials",
                 client.pool.state().counters.dials
             );
         });
