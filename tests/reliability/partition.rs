@@ -615,3 +615,50 @@ fn postgres_a_query_in_flight_fails_within_the_tcp_user_timeout_and_the_next_get
         );
     });
 }
+
+/// PostgreSQL through `PgService`, the pool's and the configuration's
+/// defaults and one 800 ms deadline: calls into a partition end by it
+/// (the one in flight and the ones that need a connection), and the first
+/// after the heal is served soon.
+#[cfg(feature = "postgres")]
+#[test]
+fn postgres_through_the_service_a_partition_ends_each_call_by_its_one_deadline() {
+    use connpool::Pool;
+    use connpool::managers::postgres::{PgService, PostgresManager};
+
+    use crate::support::pg;
+
+    const DEADLINE: Duration = Duration::from_millis(800);
+    let _alone = alone();
+    let Some(ns) = Netns::new() else { return };
+    ns.run(async {
+        let Some(server) = pg::dedicated() else {
+            return;
+        };
+        let config = server.config();
+        let port = config.get_ports()[0];
+        let pool = Pool::builder(PostgresManager::new(config).single())
+            .build()
+            .await
+            .unwrap();
+        let db = PgService::new(pool.clone(), ()).timeout(DEADLINE);
+        db.simple_query("SELECT 1").await.unwrap();
+
+        ns.partition(port);
+        let mut longest = Duration::ZERO;
+        for _ in 0..4 {
+            let start = Instant::now();
+            let err = db.simple_query("SELECT 2").await.unwrap_err();
+            assert!(err.is_timeout(), "{err}");
+            longest = longest.max(start.elapsed());
+        }
+        assert!(longest < DEADLINE + SLACK, "{longest:?}");
+
+        ns.heal();
+        let (first, _) = first_success(Instant::now(), async || db.simple_query("SELECT 3").await).await;
+        assert!(first < Duration::from_millis(1500), "{first:?} after the heal");
+        eprintln!(
+            "PostgreSQL partition through PgService (deadline {DEADLINE:?}): calls failed within {longest:?}; first success {first:?} after the heal"
+        );
+    });
+}
