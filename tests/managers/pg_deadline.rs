@@ -15,7 +15,7 @@ use super::postgres::{backend_pid, bounded, manager, unique, wait_for};
 use crate::support;
 
 /// Statements of `pid` running `pg_sleep` on the server.
-async fn sleeping(admin: &Client, pid: i32) -> i64 {
+pub(crate) async fn sleeping(admin: &Client, pid: i32) -> i64 {
     admin
         .query_one(
             "SELECT count(*) FROM pg_stat_activity \

@@ -8,24 +8,10 @@ use std::time::{Duration, Instant};
 
 use connpool::Pool;
 use connpool::managers::postgres::PgService;
-use tokio_postgres::Client;
 
-use super::pg_deadline::signal;
+use super::pg_deadline::{signal, sleeping};
 use super::postgres::{bounded, manager, unique, wait_for};
 use crate::support;
-
-/// Statements of `pid` running `pg_sleep` on the server.
-async fn sleeping(admin: &Client, pid: i32) -> i64 {
-    admin
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE pid = $1 AND state = 'active' AND query LIKE '%pg_sleep(%'",
-            &[&pid],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
 
 #[tokio::test]
 async fn statements_through_the_service() {
