@@ -10,8 +10,9 @@
 //! cargo run --release --features websocket --example ws_subscription
 //! ```
 //!
-//! The connection's heartbeat while lent (every 200 ms of silence here;
-//! 30 s by default) finds the silent server after 3 missed heartbeats and
+//! The connection's heartbeat while lent (the pool's keepalive: every
+//! 200 ms of silence here, 30 s by default) finds the silent server after
+//! 3 missed heartbeats (`keepalive_max_missed(3)`; 1 by default) and
 //! ends the borrower's stream with an error that says so; the restart
 //! ends it with the closed socket. Each time the loop gets a fresh
 //! connection from the pool and resubscribes.
@@ -99,8 +100,11 @@ async fn main() -> Result<(), BoxError> {
         probe.local_addr()?
     };
     let mut server = QuoteServer::start(addr).await?;
-    let manager = WsManager::new().heartbeat_while_lent(Some(Duration::from_millis(200)));
-    let pool = Pool::builder(manager).build().await?;
+    let pool = Pool::builder(WsManager::new())
+        .keepalive_interval(Duration::from_millis(200))
+        .keepalive_max_missed(3)
+        .build()
+        .await?;
     let url: WsUrl = format!("ws://{addr}/quotes").parse()?;
     let started = Instant::now();
     let say = |what: String| println!("{:>7.3} s  {what}", started.elapsed().as_secs_f64());

@@ -379,19 +379,22 @@ async fn a_connection_draining_on_arrival_fails_the_dial() {
 }
 
 // HTTP/2 keepalive against a server that stops answering (a black-holed
-// proxy: no FIN, no RST): hyper's PING goes unanswered and the connection
-// is declared dead within interval + timeout.
+// proxy: no FIN, no RST): hyper's PING, on the pool's keepalive schedule,
+// goes unanswered and the connection is declared dead within interval +
+// timeout.
 #[tokio::test]
 async fn keepalive_finds_a_blackholed_server() {
     let interval = Duration::from_millis(300);
     let ka_timeout = Duration::from_millis(300);
     let server = H2Server::start(Some(10)).await;
     let proxy = FaultProxy::start(server.addr).await;
-    let manager = HttpManager::http2()
-        .http2_keep_alive_interval(interval)
-        .http2_keep_alive_timeout(ka_timeout)
-        .http2_keep_alive_while_idle(true);
-    let pool = pool_of(manager).build().await.unwrap();
+    let manager = HttpManager::http2().http2_keep_alive_while_idle(true);
+    let pool = pool_of(manager)
+        .keepalive_interval(interval)
+        .ping_timeout(ka_timeout)
+        .build()
+        .await
+        .unwrap();
     let mut conn = pool.get_for(&Origin::from(proxy.addr)).await.unwrap();
     assert_eq!(get(&mut conn, "/").await, "hello");
     let mut handle = (*conn).clone();

@@ -26,14 +26,15 @@ const MISSED: u32 = 3;
 /// Past a deadline: tokio's timers have millisecond resolution.
 const MS: Duration = Duration::from_millis(1);
 
-/// The settings the module docs recommend (the manager's
-/// `keepalive_max_missed`, 3), without jitter (exact
+/// The settings the module docs recommend (`keepalive_max_missed(3)`),
+/// without jitter (exact
 /// heartbeat times), idle timeout, lifetime or health check (only the
 /// heartbeat closes connections).
 fn builder(manager: WsManager) -> connpool::Builder<WsManager> {
     Pool::builder(manager)
         .keepalive_interval(INTERVAL)
         .ping_timeout(TIMEOUT)
+        .keepalive_max_missed(MISSED)
         .jitter(0.0)
         .idle_timeout(None)
         .max_lifetime(None)
@@ -111,7 +112,6 @@ async fn messages_larger_than_the_read_buffer() {
 async fn a_silent_peer_is_closed_after_the_last_allowed_miss() {
     let clock = ManualClock::start();
     let (server, pool, url) = echo_pool().await;
-    assert_eq!(pool.manager().keepalive_max_missed(), MISSED);
     let mut conn = pool.get_for(&url).await.unwrap();
     assert_eq!(echo(&mut conn, "hello").await, "hello");
     drop(conn);

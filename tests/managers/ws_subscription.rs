@@ -2,14 +2,14 @@
 //! stays watched while lent: its heartbeat runs while the borrower waits
 //! in `next()`, and a server that goes silent ends the borrower's stream
 //! with an error that says the heartbeat was missed. Against the
-//! in-process tungstenite server (`support::ws`), with a heartbeat every
-//! 50 ms of silence so the test runs in real time.
+//! in-process tungstenite server (`support::ws`), with the pool's
+//! keepalive every 50 ms of silence so the test runs in real time.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use connpool::Pool;
-use connpool::managers::websocket::tungstenite::Message;
+use connpool::managers::websocket::tungstenite::{self, Message};
 use connpool::managers::websocket::{WsManager, WsUrl};
+use connpool::{Pool, Pooled};
 use futures_util::{SinkExt, StreamExt};
 
 use crate::support::ws::WsServer;
@@ -17,12 +17,36 @@ use crate::support::ws::WsServer;
 const EVERY: Duration = Duration::from_millis(50);
 
 async fn pool() -> Pool<WsManager> {
-    let manager = WsManager::new().heartbeat_while_lent(Some(EVERY));
-    Pool::builder(manager)
+    Pool::builder(WsManager::new())
+        .keepalive_interval(EVERY)
+        .keepalive_max_missed(3)
         .health_check(None)
         .build()
         .await
         .unwrap()
+}
+
+/// Subscribes on a connection of `pool`, then silences the server (or the
+/// path to it) while the borrower reads on: the connection, the error that
+/// ended the stream, and how long after the silence it came.
+async fn silenced_under_a_reader<'p>(
+    pool: &'p Pool<WsManager>,
+    server: &WsServer,
+    url: &WsUrl,
+) -> (Pooled<'p, WsManager>, tungstenite::Error, Duration) {
+    let mut conn = pool.get_for(url).await.unwrap();
+    conn.send(Message::text("subscribe")).await.unwrap();
+    assert_eq!(
+        conn.next().await.unwrap().unwrap(),
+        Message::text("subscribe")
+    );
+    server.mute_all();
+    let start = Instant::now();
+    let end = tokio::time::timeout(Duration::from_secs(10), conn.next())
+        .await
+        .expect("the stream must end by itself");
+    let took = start.elapsed();
+    (conn, end.unwrap().unwrap_err(), took)
 }
 
 #[tokio::test]
@@ -31,18 +55,7 @@ async fn a_silent_server_ends_the_subscribers_stream_after_three_missed_heartbea
     let url = WsUrl::parse(&server.url("ws")).unwrap();
     let pool = pool().await;
     {
-        let mut conn = pool.get_for(&url).await.unwrap();
-        conn.send(Message::text("subscribe")).await.unwrap();
-        assert_eq!(
-            conn.next().await.unwrap().unwrap(),
-            Message::text("subscribe")
-        );
-        // The server (or the path to it) goes silent; the borrower reads on.
-        server.mute_all();
-        let end = tokio::time::timeout(Duration::from_secs(10), conn.next())
-            .await
-            .expect("the stream must end by itself");
-        let e = end.unwrap().unwrap_err();
+        let (mut conn, e, _) = silenced_under_a_reader(&pool, &server, &url).await;
         let message = e.to_string();
         assert!(message.contains("3 heartbeats in a row"), "{message}");
         assert!(conn.is_broken());
@@ -72,4 +85,44 @@ async fn a_live_server_answers_the_heartbeats_and_the_subscriber_reads_on() {
         conn.next().await.unwrap().unwrap(),
         Message::text("still here")
     );
+}
+
+/// The heartbeat while lent follows the pool's `keepalive_interval` and
+/// `keepalive_max_missed`: with 200 ms and 2, a silent server ends the
+/// reader's stream after 3 × 200 ms of silence (2 heartbeats unanswered,
+/// then one more interval), not before.
+#[tokio::test]
+async fn the_lent_heartbeat_follows_the_pools_keepalive_settings() {
+    const INTERVAL: Duration = Duration::from_millis(200);
+    let server = WsServer::echo().await;
+    let url = WsUrl::parse(&server.url("ws")).unwrap();
+    let pool = Pool::builder(WsManager::new())
+        .keepalive_interval(INTERVAL)
+        .keepalive_max_missed(2)
+        .build()
+        .await
+        .unwrap();
+    let (_conn, e, took) = silenced_under_a_reader(&pool, &server, &url).await;
+    assert!(e.to_string().contains("2 heartbeats in a row"), "{e}");
+    assert!(took >= 3 * INTERVAL, "{took:?}");
+    assert!(took < 3 * INTERVAL + Duration::from_millis(100), "{took:?}");
+    eprintln!("a silent server ended the lent reader's stream after {took:?} (200 ms, 2 missed)");
+}
+
+/// A pool without keepalive sends no heartbeat while lent either.
+#[tokio::test]
+async fn no_keepalive_no_heartbeat_while_lent() {
+    let server = WsServer::echo().await;
+    let url = WsUrl::parse(&server.url("ws")).unwrap();
+    let pool = Pool::builder(WsManager::new())
+        .keepalive_interval(None)
+        .health_check(None)
+        .build()
+        .await
+        .unwrap();
+    let mut conn = pool.get_for(&url).await.unwrap();
+    let quiet = tokio::time::timeout(Duration::from_millis(300), conn.next()).await;
+    assert!(quiet.is_err(), "{quiet:?}");
+    let pings = server.seen.pings.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(pings, 0);
 }

@@ -199,10 +199,8 @@ fn http2_by_its_pings() {
 
     in_netns(async |ns| {
         let addr = super::partition::ok_server(true).await;
-        let manager = HttpManager::http2()
-            .http2_keep_alive_interval(ms(200))
-            .http2_keep_alive_timeout(ms(200));
-        let pool = watched(manager).build().await.unwrap();
+        // hyper's PINGs on the pool's schedule: 200 ms, 200 ms.
+        let pool = watched(HttpManager::http2()).build().await.unwrap();
         // A PING due, its timeout, the pool's next look.
         found_dead(&ns, "HTTP/2", pool, &addr.into(), addr.port(), ms(800)).await;
     });

@@ -350,8 +350,9 @@ fn websocket_a_subscription_caught_in_a_partition_ends_and_the_next_connection_w
         let server = WsServer::echo().await;
         let url = WsUrl::parse(&server.url("ws")).unwrap();
         const EVERY: Duration = Duration::from_millis(200);
-        let manager = WsManager::new().heartbeat_while_lent(Some(EVERY));
-        let pool = Pool::builder(manager)
+        let pool = Pool::builder(WsManager::new())
+            .keepalive_interval(EVERY)
+            .keepalive_max_missed(3)
             .connect_timeout(Duration::from_millis(500))
             .build()
             .await

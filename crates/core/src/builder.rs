@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::config::*;
+use crate::contain;
 use crate::error::Error;
 use crate::hooks::Hooks;
 use crate::manager::Manager;
@@ -37,7 +38,7 @@ mod validate;
 /// | `health_check` | 500 ms ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window (`aliveBypassWindowMs`): a connection that just worked almost surely works, and a busy pool pays no round trip |
 /// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`](crate::defaults::PING_TIMEOUT)), for the health check and the keepalive alike | a healthy peer answers in milliseconds: this fails only a peer that is gone; HikariCP's `validationTimeout`, which bounds both its checks too |
 /// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`](crate::defaults::KEEPALIVE_INTERVAL)) | half the ~60 s after which NATs and firewalls drop an idle flow; a dead connection is found before a user meets it |
-/// | `keepalive_max_missed` | the manager's ([`Manager::keepalive_max_missed`]): 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)), WebSocket 3 | gRPC's semantics: a missed ping on an idle connection costs one dial to repair, keeping a doubtful one costs a user's request; WebSocket heartbeats' custom |
+/// | `keepalive_max_missed` | 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)) | gRPC's semantics: a missed ping on an idle connection costs one dial to repair, keeping a doubtful one costs a user's request |
 /// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`](crate::defaults::BACKOFF_BASE), [`defaults::BACKOFF_CAP`](crate::defaults::BACKOFF_CAP)) | a down backend is not hammered; one transient failure costs a key at most 100 ms of fast failures, a recovered backend is used within 5 s |
 /// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING)) | MongoDB's `maxConnecting`: a burst on a cold key dials two at a time (each serving a waiter once up, returns serving the rest), no reconnect storm on a restarted backend |
 /// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`](crate::defaults::MAX_BORROWERS)) | gRPC's usual `MAX_CONCURRENT_STREAMS`: a multiplexed peer advertising no limit (or a huge one) still fans out over connections |
@@ -198,9 +199,14 @@ impl<M: Manager> Builder<M> {
     /// now, the pool keeps time by it (see "Time in tests" in the crate docs).
     pub async fn build(self) -> Result<Pool<M>, Error<M::Error>> {
         let config = self.validate()?;
+        let mut manager = self.manager;
+        let liveness = config.liveness();
+        if let Err(panic) = contain::call(|| manager.liveness(&liveness)) {
+            tracing::error!(%panic, "Manager::liveness panicked");
+        }
         let mut hooks = self.hooks;
-        hooks.recycles = hooks.after_return.is_some() || self.manager.recycles();
-        Pool::start(self.manager, config, hooks, self.initial, self.min_idle_for).await
+        hooks.recycles = hooks.after_return.is_some() || manager.recycles();
+        Pool::start(manager, config, hooks, self.initial, self.min_idle_for).await
     }
 }
 

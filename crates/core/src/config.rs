@@ -23,8 +23,7 @@ macro_rules! settings_and_getters {
         /// it, with its default. The builder's setters write these fields,
         /// its `Debug` shows them, and a validated [`Config`] keeps them as
         /// they were set, beside what `build` derived from them. (`None` for
-        /// a cap: derived from the other caps at build; for
-        /// `keepalive_max_missed`: the manager's.)
+        /// a cap: derived from the other caps at build.)
         #[derive(Debug, Clone, PartialEq)]
         pub(crate) struct Settings {
             $(pub(crate) $name: $ty,)*
@@ -66,8 +65,6 @@ pub(crate) struct Config {
     pub(crate) max_open_per_key: usize,
     pub(crate) max_idle: usize,
     pub(crate) max_idle_per_key: usize,
-    /// The builder's, else the manager's (clamped).
-    pub(crate) keepalive_max_missed: u32,
     /// `idle_timeout` in nanoseconds (`u64::MAX`: none), and the health
     /// check's idle threshold (0: `Always`, `u64::MAX`: `Never`): checkout
     /// and return compare with them, without converting a `Duration` each
@@ -97,6 +94,15 @@ impl Config {
             Some(b) => b.cap,
             None => defaults::BACKOFF_CAP.max(self.set.checkout_timeout.unwrap_or_default()),
         }
+    }
+
+    /// The liveness settings a manager is given ([`Manager::liveness`](crate::Manager::liveness)).
+    pub(crate) fn liveness(&self) -> crate::manager::Liveness {
+        crate::manager::Liveness::new(
+            self.set.keepalive_interval,
+            self.set.keepalive_max_missed,
+            self.set.ping_timeout,
+        )
     }
 
     /// Whether the health-check policy pings a connection idle since `since`
@@ -131,11 +137,6 @@ impl Config {
     #[cfg(test)]
     pub(crate) fn max_idle_per_key(&self) -> usize {
         self.max_idle_per_key
-    }
-    /// Keepalive pings failed in a row that declare a connection dead.
-    #[cfg(test)]
-    pub(crate) fn keepalive_max_missed(&self) -> u32 {
-        self.keepalive_max_missed
     }
     /// The pool's name, in its metrics and log events.
     #[cfg(test)]

@@ -23,8 +23,7 @@ pub const HEALTH_CHECK: Duration = Duration::from_millis(500);
 pub const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// `keepalive_interval`'s default.
 pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
-/// `keepalive_max_missed`'s default, unless the manager has its own (see
-/// [`Manager::keepalive_max_missed`](crate::Manager::keepalive_max_missed)).
+/// `keepalive_max_missed`'s default.
 pub const KEEPALIVE_MAX_MISSED: u32 = 1;
 /// `backoff`'s default first delay.
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);

@@ -2,6 +2,7 @@
 
 use std::fmt::Debug;
 use std::hash::Hash;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -128,6 +129,47 @@ impl<C> std::fmt::Debug for Lending<C> {
     }
 }
 
+/// The pool's liveness settings, as its [`Builder`](crate::Builder) took
+/// them, handed to [`Manager::liveness`] when the pool is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Liveness {
+    keepalive_interval: Option<Duration>,
+    keepalive_max_missed: u32,
+    ping_timeout: Duration,
+}
+
+impl Liveness {
+    pub(crate) fn new(
+        keepalive_interval: Option<Duration>,
+        keepalive_max_missed: u32,
+        ping_timeout: Duration,
+    ) -> Self {
+        Self {
+            keepalive_interval,
+            keepalive_max_missed,
+            ping_timeout,
+        }
+    }
+
+    /// [`keepalive_interval`](crate::Builder::keepalive_interval): how long
+    /// a connection may be silent before its peer is asked; `None`: never.
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        self.keepalive_interval
+    }
+
+    /// [`keepalive_max_missed`](crate::Builder::keepalive_max_missed): how
+    /// many unanswered asks in a row declare the peer dead.
+    pub fn keepalive_max_missed(&self) -> u32 {
+        self.keepalive_max_missed
+    }
+
+    /// [`ping_timeout`](crate::Builder::ping_timeout): how long one ask
+    /// may wait for its answer.
+    pub fn ping_timeout(&self) -> Duration {
+        self.ping_timeout
+    }
+}
+
 /// Makes, checks and closes connections for a [`Pool`](crate::Pool).
 ///
 /// One manager serves every key of a pool: `connect(key)` dials the
@@ -231,15 +273,14 @@ pub trait Manager: Send + Sync + 'static {
         Lending::exclusive()
     }
 
-    /// How many keepalive pings in a row this protocol's connections may
-    /// miss before one is closed, for a pool whose builder does not set
-    /// [`keepalive_max_missed`](crate::Builder::keepalive_max_missed): the
-    /// protocol's custom (WebSocket heartbeats count 3 misses). Asked once,
-    /// when the pool is built; a panic gives the pool's default. The default
-    /// is [`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)
-    /// (1, gRPC's semantics).
-    fn keepalive_max_missed(&self) -> u32 {
-        crate::defaults::KEEPALIVE_MAX_MISSED
+    /// Given the pool's liveness settings once, when the pool is built,
+    /// before any dial: for a manager whose connections watch their peer
+    /// themselves, so that one schedule, set on the pool's builder, rules
+    /// them all (the WebSocket manager's heartbeat while a borrower reads,
+    /// the HTTP manager's HTTP/2 PING). A panic is logged at `error`; the
+    /// pool is built all the same. The default ignores them.
+    fn liveness(&mut self, liveness: &Liveness) {
+        let _ = liveness;
     }
 
     /// Whether [`recycle`](Manager::recycle) does anything: asked once, when

@@ -155,10 +155,11 @@ macro_rules! each_setting {
             /// Keepalive pings missed in a row that declare a connection dead
             /// (WebSocket-style counting; 1 is gRPC's semantics). A dead connection
             /// is closed and, below `min_idle`, replaced. At least 1, at most 65,535.
-            /// Unset, the manager's ([`Manager::keepalive_max_missed`]).
-            keepalive_max_missed: Option<u32> = None;
-                set(n: u32) = Some(n);
-                get [by hand];
+            /// A manager whose connections watch themselves while lent (the
+            /// WebSocket heartbeat) counts with it too ([`Manager::liveness`]).
+            keepalive_max_missed: u32 = crate::defaults::KEEPALIVE_MAX_MISSED;
+                set(n: u32) = n;
+                get [];
 
             /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
             /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×

@@ -83,8 +83,8 @@ impl<M: Manager> Manager for Single<M> {
         self.manager.lending(conn)
     }
 
-    fn keepalive_max_missed(&self) -> u32 {
-        self.manager.keepalive_max_missed()
+    fn liveness(&mut self, liveness: &crate::manager::Liveness) {
+        self.manager.liveness(liveness);
     }
 
     fn recycles(&self) -> bool {

@@ -1,15 +1,17 @@
 //! The settings as `build` keeps them: the documented defaults, explicit
-//! values, values at their bounds, and the manager's say in
-//! `keepalive_max_missed`. (What a pool does with them is tested through
+//! values, values at their bounds, and the liveness settings handed to the
+//! manager. (What a pool does with them is tested through
 //! its behaviour, in the integration tests.)
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::defaults;
-use crate::manager::{Manager, NeverDials};
+use crate::manager::{Liveness, Manager, NeverDials};
 use crate::policy::Backoff;
 use crate::pool::Pool;
 
@@ -196,11 +198,14 @@ fn lifecycle_values_at_their_bounds_are_accepted() {
     }
 }
 
-/// A manager suggesting `keepalive_max_missed` (`None`: it panics).
-struct Suggests(Option<u32>);
+/// A manager that keeps the liveness settings it is given (or panics).
+struct Watches {
+    given: Arc<Mutex<Option<Liveness>>>,
+    panics: bool,
+}
 
 #[async_trait]
-impl Manager for Suggests {
+impl Manager for Watches {
     type Key = ();
     type Connection = ();
     type Error = std::io::Error;
@@ -209,27 +214,39 @@ impl Manager for Suggests {
         Ok(())
     }
 
-    fn keepalive_max_missed(&self) -> u32 {
-        self.0.expect("a manager that panics here")
+    fn liveness(&mut self, liveness: &Liveness) {
+        assert!(!self.panics, "a manager that panics here");
+        *self.given.lock() = Some(*liveness);
     }
 }
 
-/// Unset, `keepalive_max_missed` is the manager's (clamped to `1..=65535`;
-/// a panic gives the pool's default); set, the builder's.
-#[test]
-fn keepalive_max_missed_is_the_managers_unless_set() {
-    let missed = |manager: Suggests, set: Option<u32>| {
-        let mut builder = Pool::builder(manager);
-        if let Some(n) = set {
-            builder = builder.keepalive_max_missed(n);
-        }
-        builder.validate().unwrap().keepalive_max_missed()
+/// The manager is handed the builder's liveness settings once, at build;
+/// a panic there still builds the pool.
+#[tokio::test]
+async fn the_manager_is_given_the_liveness_settings() {
+    let given = Arc::new(Mutex::new(None));
+    let manager = Watches {
+        given: given.clone(),
+        panics: false,
     };
-    assert_eq!(missed(Suggests(Some(3)), None), 3);
-    assert_eq!(missed(Suggests(Some(3)), Some(2)), 2);
-    assert_eq!(missed(Suggests(Some(0)), None), 1);
-    assert_eq!(missed(Suggests(Some(u32::MAX)), None), 65_535);
-    assert_eq!(missed(Suggests(None), None), defaults::KEEPALIVE_MAX_MISSED);
+    let pool = Pool::builder(manager)
+        .keepalive_interval(Duration::from_millis(200))
+        .keepalive_max_missed(2)
+        .ping_timeout(Duration::from_secs(1))
+        .build()
+        .await
+        .unwrap();
+    let want = Liveness::new(Some(Duration::from_millis(200)), 2, Duration::from_secs(1));
+    assert_eq!(*given.lock(), Some(want));
+    pool.close().await;
+
+    let manager = Watches {
+        given: given.clone(),
+        panics: true,
+    };
+    let pool = Pool::builder(manager).build().await.unwrap();
+    pool.get().await.unwrap();
+    pool.close().await;
 }
 
 /// `Backoff::delay`: the base after the first failure, doubling per failure,

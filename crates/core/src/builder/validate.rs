@@ -4,8 +4,6 @@
 use super::Builder;
 use crate::clock;
 use crate::config::Config;
-use crate::contain;
-use crate::defaults;
 use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
@@ -120,17 +118,11 @@ impl<M: Manager> Builder<M> {
                 ));
             }
         }
-        // The manager's suggestion is clamped (it is not the user's to fix);
-        // a panic gives the pool's default.
-        let keepalive_max_missed = match self.set.keepalive_max_missed {
-            Some(n) => {
-                count_in_range("keepalive_max_missed", n.into(), MAX_MISSED_LIMIT.into())?;
-                n
-            }
-            None => contain::call(|| self.manager.keepalive_max_missed())
-                .unwrap_or(defaults::KEEPALIVE_MAX_MISSED)
-                .clamp(1, MAX_MISSED_LIMIT),
-        };
+        count_in_range(
+            "keepalive_max_missed",
+            self.set.keepalive_max_missed.into(),
+            MAX_MISSED_LIMIT.into(),
+        )?;
         if let Some(b) = self.set.backoff {
             if b.base.is_zero() {
                 return Err(ConfigError::new(
@@ -183,7 +175,6 @@ impl<M: Manager> Builder<M> {
             max_open_per_key,
             max_idle,
             max_idle_per_key,
-            keepalive_max_missed,
             idle_timeout_ns: self.set.idle_timeout.map_or(u64::MAX, clock::nanos),
             health_idle_ns: match self.set.health_check {
                 Some(std::time::Duration::ZERO) => 0,

@@ -144,7 +144,7 @@ impl<M: Manager> Transition<'_, M> {
         let conn = conn.map(|mut conn| {
             conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
             if ping == PingResult::Broken
-                || u32::from(conn.missed) >= self.config.keepalive_max_missed
+                || u32::from(conn.missed) >= self.config.set.keepalive_max_missed
             {
                 close = Some(CloseReason::Keepalive);
             } else {

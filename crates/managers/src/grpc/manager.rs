@@ -77,7 +77,7 @@ impl GrpcManager {
     pub fn new() -> Self {
         let http2 = HttpManager::http2()
             .with_body()
-            .http2_keep_alive_interval(GRPC_PING_INTERVAL)
+            .http2_keep_alive_interval(Some(GRPC_PING_INTERVAL))
             .http2_keep_alive_timeout(GRPC_PING_TIMEOUT)
             .http2_keep_alive_while_idle(false)
             .settings_timeout(GRPC_SETTINGS_TIMEOUT);
@@ -262,7 +262,7 @@ impl Manager for GrpcManager {
         let dial = async {
             match backed_off {
                 Some(interval) => {
-                    let http2 = self.http2.clone().http2_keep_alive_interval(interval);
+                    let http2 = self.http2.clone().http2_keep_alive_interval(Some(interval));
                     http2.connect_http2(dest).await
                 }
                 None => self.http2.connect_http2(dest).await,

@@ -24,7 +24,8 @@ use crate::h2_frames::{
 use crate::service::RequestBody;
 
 /// hyper's HTTP/2 keepalive and the wait for `SETTINGS`, as
-/// [`HttpManager`](super::HttpManager)'s settings of the same names set them.
+/// the pool's keepalive settings and [`HttpManager`](super::HttpManager)'s
+/// set them.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Http2Settings {
     pub(crate) keep_alive_interval: Option<Duration>,

@@ -22,18 +22,8 @@ use crate::tcp::TcpManager;
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::transport::Transport;
-use connpool_core::{Lending, Manager};
+use connpool_core::{Lending, Liveness, Manager, defaults};
 
-/// Default [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval): a
-/// PING after 30 s without traffic from the server. Finds a silently dead
-/// server within 40 s (with the timeout), three times faster than kernel
-/// TCP keepalive's default 90 s, for one 17-byte frame each way per half
-/// minute of silence; below common NAT and load-balancer idle limits (≥ 60 s).
-pub const HTTP2_PING_INTERVAL: Duration = Duration::from_secs(30);
-/// Default [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout): 10 s
-/// for the PING's ACK. Generous next to any sane round trip, yet a dead
-/// server is declared dead within interval + timeout = 40 s.
-pub const HTTP2_PING_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default [`settings_timeout`](HttpManager::settings_timeout): 5 s for the
 /// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
 pub const HTTP2_SETTINGS_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,9 +78,8 @@ impl Versions {
 /// |---|---|---|
 /// | [`tls`](HttpManager::tls) | off: plaintext, `https` origins refused | `https` needs the caller's roots (or [`TlsConfig::webpki_roots`](crate::tls::TlsConfig::webpki_roots)) |
 /// | [`with_tcp`](HttpManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | a request goes out at once; a vanished server is found even with HTTP/2 keepalive off |
-/// | [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval) | 30 s ([`HTTP2_PING_INTERVAL`]) | hyper's PING is the only liveness probe HTTP/2 has here; 30 s finds a dead server 3× sooner than kernel keepalive |
-/// | [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout) | 10 s ([`HTTP2_PING_TIMEOUT`]) | far above a round trip; dead within 40 s |
-/// | [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) | on | the manager's `ping` is no round trip, so idle pooled HTTP/2 connections are only probed by these PINGs (turn off, or raise the interval to ≥ 5 min, against gRPC servers) |
+/// | HTTP/2 PING | the pool's `keepalive_interval` (30 s) of silence sends one, its `ping_timeout` (5 s) waits for the ACK | one liveness schedule, set on the pool's builder: hyper's PING is the only probe HTTP/2 has here (the pool's keepalive only reads its verdict); 30 s finds a dead server 2.6× sooner than kernel keepalive |
+/// | [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) | on | idle pooled HTTP/2 connections are probed by these PINGs too (turn off, or raise the pool's interval to ≥ 5 min, against gRPC servers) |
 /// | [`settings_timeout`](HttpManager::settings_timeout) | 5 s ([`HTTP2_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 pub struct HttpManager<B = Full<Bytes>> {
     versions: Versions,
@@ -145,8 +134,8 @@ impl HttpManager<Full<Bytes>> {
             versions,
             transport: Transport::default(),
             http2: Http2Settings {
-                keep_alive_interval: Some(HTTP2_PING_INTERVAL),
-                keep_alive_timeout: HTTP2_PING_TIMEOUT,
+                keep_alive_interval: Some(defaults::KEEPALIVE_INTERVAL),
+                keep_alive_timeout: defaults::PING_TIMEOUT,
                 keep_alive_while_idle: true,
                 settings_timeout: HTTP2_SETTINGS_TIMEOUT,
             },
@@ -203,17 +192,15 @@ impl<B> HttpManager<B> {
         self.transport.tcp()
     }
 
-    /// Interval of hyper's keepalive PINGs on HTTP/2 connections (sent
-    /// after this long without traffic from the server); `None` turns them
-    /// off. Default 30 s.
-    pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
-        self.http2.keep_alive_interval = interval.into();
+    /// hyper's PING interval, for the gRPC manager (whose PINGs follow the
+    /// servers' policy, not the pool's keepalive); `None`: no PING.
+    pub(crate) fn http2_keep_alive_interval(mut self, interval: Option<Duration>) -> Self {
+        self.http2.keep_alive_interval = interval;
         self
     }
 
-    /// How long a keepalive PING waits for its ACK before hyper closes the
-    /// connection. Default 10 s.
-    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+    /// How long hyper's PING waits for its ACK, for the gRPC manager.
+    pub(crate) fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.http2.keep_alive_timeout = timeout;
         self
     }
@@ -306,9 +293,18 @@ impl<B: RequestBody> Manager for HttpManager<B> {
         conn.map(HttpConn::from)
     }
 
+    /// Takes the pool's keepalive schedule for hyper's HTTP/2 PING:
+    /// `keepalive_interval` of silence sends one, `ping_timeout` waits for
+    /// its ACK.
+    fn liveness(&mut self, liveness: &Liveness) {
+        self.http2.keep_alive_interval = liveness.keepalive_interval();
+        self.http2.keep_alive_timeout = liveness.ping_timeout();
+    }
+
     /// No round trip (an idle HTTP/1.1 connection has no ping, and hyper
-    /// exposes no HTTP/2 PING): fails if the connection cannot take
-    /// another request, else waits until it can.
+    /// exposes no HTTP/2 PING): reads the verdict of hyper's PING (fails
+    /// if the connection cannot take another request), else waits until
+    /// it can.
     async fn ping(&self, conn: &mut HttpConn<B>) -> Result<(), HttpError> {
         conn.ready().await
     }

@@ -112,10 +112,13 @@
 //!
 //! hyper does not let a client send a PING of its own, so
 //! [`Manager::ping`] cannot do a round trip. Liveness comes from hyper's
-//! keepalive instead: every [`http2_keep_alive_interval`](HttpManager::http2_keep_alive_interval)
+//! keepalive instead, on the pool's schedule: every
+//! [`keepalive_interval`](connpool_core::Builder::keepalive_interval)
 //! without traffic from the server, it sends a PING, and if no ACK arrives
-//! within [`http2_keep_alive_timeout`](HttpManager::http2_keep_alive_timeout) it closes
-//! the connection, which `is_broken` (and so `ping`) then reports. With
+//! within [`ping_timeout`](connpool_core::Builder::ping_timeout) it closes
+//! the connection, which `is_broken` (and so the pool's keepalive, which
+//! sends nothing of its own) then reports. One schedule, set once on the
+//! pool's builder. With
 //! [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) on (the
 //! default here) that also covers connections idle in the pool, so a
 //! server that vanished without a FIN is found within interval + timeout.
@@ -186,4 +189,4 @@ mod manager;
 pub use body::HttpBody;
 pub(crate) use body::Lease;
 pub use conn::HttpConn;
-pub use manager::{HTTP2_PING_INTERVAL, HTTP2_PING_TIMEOUT, HTTP2_SETTINGS_TIMEOUT, HttpManager};
+pub use manager::{HTTP2_SETTINGS_TIMEOUT, HttpManager};

@@ -24,28 +24,34 @@ use super::url::WsUrl;
 /// The socket beneath: TCP, or TLS over TCP.
 type Io = crate::transport::Stream;
 
-/// Heartbeats in a row without a word from the server after which a lent
-/// connection is taken for dead (as the pool's keepalive counts them for a
-/// `WsManager`: see its `keepalive_max_missed`).
-pub(super) const MAX_MISSED: u32 = 3;
+/// The schedule of a lent connection's heartbeat: the pool's keepalive
+/// settings.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WhileLent {
+    /// Silence after which a heartbeat is sent.
+    pub(super) every: Duration,
+    /// Heartbeats in a row without a word from the server after which the
+    /// connection is taken for dead.
+    pub(super) max_missed: u32,
+}
 
 /// The heartbeat of a lent connection: after `every` of silence while the
-/// borrower reads, a heartbeat; after [`MAX_MISSED`] of them with nothing
+/// borrower reads, a heartbeat; after `max_missed` of them with nothing
 /// heard, the borrower's stream fails.
-struct WhileLent {
-    every: Duration,
+struct Beating {
+    schedule: WhileLent,
     /// When the next heartbeat is due; armed at the borrower's first wait.
     sleep: Option<Pin<Box<Sleep>>>,
     /// Heartbeats sent since the server was last heard from.
     missed: u32,
 }
 
-impl WhileLent {
+impl Beating {
     /// Something arrived: the silence starts again.
     fn heard(&mut self) {
         self.missed = 0;
         if let Some(sleep) = &mut self.sleep {
-            sleep.as_mut().reset(Instant::now() + self.every);
+            sleep.as_mut().reset(Instant::now() + self.schedule.every);
         }
     }
 }
@@ -125,7 +131,7 @@ pub struct WsConn {
     /// The borrower queued a message that is not yet flushed.
     unflushed: bool,
     /// The heartbeat while lent, if on.
-    while_lent: Option<WhileLent>,
+    while_lent: Option<Beating>,
     /// No borrower has sent anything yet: a data message from the server
     /// can be no reply, so it is kept in `greeting`, not taken as one
     /// nobody asked for.
@@ -146,7 +152,7 @@ impl WsConn {
         peer: SocketAddr,
         subprotocol: Option<String>,
         heartbeat: Arc<dyn Heartbeat>,
-        (while_lent, read_timeout): (Option<Duration>, Option<Duration>),
+        (while_lent, read_timeout): (Option<WhileLent>, Option<Duration>),
     ) -> Self {
         Self {
             ws,
@@ -159,8 +165,8 @@ impl WsConn {
             peer_closed: false,
             reading: false,
             unflushed: false,
-            while_lent: while_lent.map(|every| WhileLent {
-                every,
+            while_lent: while_lent.map(|schedule| Beating {
+                schedule,
                 sleep: None,
                 missed: 0,
             }),
@@ -395,19 +401,19 @@ impl WsConn {
     }
 
     /// While the borrower waits for a message: a heartbeat after each
-    /// `every` of silence, and the borrower's error once [`MAX_MISSED`]
+    /// `every` of silence, and the borrower's error once `max_missed`
     /// went unanswered. Registers `cx` for the next one.
     fn beat_while_lent(&mut self, cx: &mut Context<'_>) -> Option<tungstenite::Error> {
         loop {
             let lent = self.while_lent.as_mut()?;
-            let every = lent.every;
+            let WhileLent { every, max_missed } = lent.schedule;
             let sleep = lent
                 .sleep
                 .get_or_insert_with(|| Box::pin(tokio::time::sleep(every)));
             if sleep.as_mut().poll(cx).is_pending() {
                 return None;
             }
-            if lent.missed >= MAX_MISSED {
+            if lent.missed >= max_missed {
                 let why = WsError::HeartbeatMissed {
                     missed: lent.missed,
                     every,

@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::http::header::{
 };
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
-use super::conn::{MAX_MISSED, WsConn};
+use super::conn::{WhileLent, WsConn};
 use super::error::WsError;
 use super::heartbeat::{Heartbeat, PingFrame, TextHeartbeat};
 use super::url::WsUrl;
@@ -22,15 +22,18 @@ use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::transport::{DialError, Stream, Transport};
-use connpool_core::Manager;
+use connpool_core::{Liveness, Manager};
 
 /// How long `close` waits to write its Close frame: a peer that reads
 /// nothing (its window full) does not hold the close task longer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// [`WsManager::heartbeat_while_lent`]'s default: the pool's default
-/// `keepalive_interval`, so a lent connection is watched as an idle one.
-const DEFAULT_WHILE_LENT: Duration = connpool_core::defaults::KEEPALIVE_INTERVAL;
+/// The heartbeat while lent of a manager no pool configured: the pool's
+/// defaults.
+const DEFAULT_WHILE_LENT: WhileLent = WhileLent {
+    every: connpool_core::defaults::KEEPALIVE_INTERVAL,
+    max_missed: connpool_core::defaults::KEEPALIVE_MAX_MISSED,
+};
 
 // tungstenite's default is 128 KiB, zero-filled before every read (also
 // one that finds nothing): on a pooled connection carrying small messages
@@ -45,7 +48,7 @@ const READ_BUFFER_SIZE: usize = 8 * 1024;
 /// |---|---|
 /// | [`header`](WsManager::header), [`subprotocols`](WsManager::subprotocols) | none: the handshake's own headers only |
 /// | [`heartbeat`](WsManager::heartbeat), [`text_heartbeat`](WsManager::text_heartbeat) | a Ping frame, whose Pong must come back |
-/// | [`heartbeat_while_lent`](WsManager::heartbeat_while_lent) | every 30 s of silence while a borrower reads; 3 unanswered end its stream |
+/// | [`heartbeat_while_lent`](WsManager::heartbeat_while_lent) | on: the pool's `keepalive_interval` of silence while a borrower reads sends one, `keepalive_max_missed` unanswered end its stream |
 /// | [`read_timeout`](WsManager::read_timeout) | none: a read waits while the server is silent (the heartbeat finds a dead one) |
 /// | [`tls`](WsManager::tls) (`wss`) | [`TlsConfig::webpki_roots`] (Mozilla's roots), ALPN `http/1.1` |
 /// | [`with_tcp`](WsManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 |
@@ -60,7 +63,9 @@ pub struct WsManager {
     headers: HeaderMap,
     config: WebSocketConfig,
     heartbeat: Arc<dyn Heartbeat>,
-    while_lent: Option<Duration>,
+    /// The heartbeat while lent: on or off, and the pool's schedule.
+    while_lent: bool,
+    schedule: Option<WhileLent>,
     read_timeout: Option<Duration>,
     unsolicited: Arc<AtomicU64>,
 }
@@ -75,7 +80,8 @@ impl WsManager {
             headers: HeaderMap::new(),
             config: WebSocketConfig::default().read_buffer_size(READ_BUFFER_SIZE),
             heartbeat: Arc::new(PingFrame),
-            while_lent: Some(DEFAULT_WHILE_LENT),
+            while_lent: true,
+            schedule: Some(DEFAULT_WHILE_LENT),
             read_timeout: None,
             unsolicited: Arc::default(),
         }
@@ -123,24 +129,27 @@ impl WsManager {
         self.heartbeat(TextHeartbeat::new(request, reply))
     }
 
-    /// The heartbeat of a *lent* connection: while the borrower waits in
-    /// its stream (`next()`), each `every` of silence from the server sends
-    /// the [`heartbeat`](WsManager::heartbeat), and after 3 in a row with
-    /// no word from the server the stream fails with an I/O error of kind
+    /// The heartbeat of a *lent* connection, on by default: while the
+    /// borrower waits in its stream (`next()`), each `keepalive_interval`
+    /// (the pool's, 30 s by default) of silence from the server sends the
+    /// [`heartbeat`](WsManager::heartbeat), and after `keepalive_max_missed`
+    /// (the pool's, 1 by default) in a row with no word from the server,
+    /// the next interval's end fails the stream with an I/O error of kind
     /// `TimedOut` that says so ([`WsError::HeartbeatMissed`]); the
-    /// connection is broken and closed on return. Anything the server
-    /// sends counts as a word; replies to the heartbeat are not shown to
-    /// the borrower. A connection held for a subscription is watched while
-    /// it is read, as idle ones are by the pool's keepalive. Default 30 s
-    /// (the pool's `keepalive_interval`); `None`: no heartbeat while lent.
-    /// What it costs: one heartbeat per 30 s of *silence* on a lent
+    /// connection is broken and closed on return. So a silent peer is
+    /// found after `keepalive_interval × (keepalive_max_missed + 1)` of
+    /// silence, as an idle one is by the pool's keepalive. Anything the
+    /// server sends counts as a word; replies to the heartbeat are not
+    /// shown to the borrower. A pool without `keepalive_interval` sends
+    /// none while lent either.
+    /// What it costs: one heartbeat per interval of *silence* on a lent
     /// connection (a Ping frame and its Pong, 8 bytes of frames), nothing
     /// on one that carries traffic, since every message heard restarts
     /// the silence; a timer per connection, armed at the borrower's first
     /// wait. What it buys: a dead peer under a subscription is found
-    /// within 4 × 30 s instead of never.
-    pub fn heartbeat_while_lent(mut self, every: Option<Duration>) -> Self {
-        self.while_lent = every;
+    /// within 2 × 30 s (with the defaults) instead of never.
+    pub fn heartbeat_while_lent(mut self, on: bool) -> Self {
+        self.while_lent = on;
         self
     }
 
@@ -241,6 +250,7 @@ impl fmt::Debug for WsManager {
         d.field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("config", &self.config)
             .field("heartbeat_while_lent", &self.while_lent)
+            .field("schedule", &self.schedule)
             .field("read_timeout", &self.read_timeout)
             .finish_non_exhaustive()
     }
@@ -252,10 +262,12 @@ impl Manager for WsManager {
     type Connection = WsConn;
     type Error = WsError;
 
-    /// 3: a peer is declared dead after three heartbeats in a row went
-    /// unanswered (the usual advice is 3 to 5), not at the first late Pong.
-    fn keepalive_max_missed(&self) -> u32 {
-        MAX_MISSED
+    /// Takes the pool's keepalive schedule for the heartbeat while lent.
+    fn liveness(&mut self, liveness: &Liveness) {
+        self.schedule = liveness.keepalive_interval().map(|every| WhileLent {
+            every,
+            max_missed: liveness.keepalive_max_missed(),
+        });
     }
 
     async fn connect(&self, url: &WsUrl) -> Result<WsConn, WsError> {
@@ -285,7 +297,7 @@ impl Manager for WsManager {
             peer,
             subprotocol,
             heartbeat,
-            (self.while_lent, self.read_timeout),
+            (self.schedule.filter(|_| self.while_lent), self.read_timeout),
         ))
     }
 

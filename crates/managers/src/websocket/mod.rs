@@ -91,10 +91,12 @@
 //! | your [`Heartbeat`] | any message | what your `is_reply` accepts (JSON, …) |
 //!
 //! The usual advice for WebSocket heartbeats is a ping every 30 to 50 s,
-//! and a peer declared dead after 3 to 5 missed replies. A pool of a
-//! `WsManager` has both by default: the pool's 30 s interval, and 3 misses
-//! ([`WsManager`] sets the pool's `keepalive_max_missed` unless the builder
-//! does; other managers count gRPC's one). Keep idle connections long
+//! and a peer declared dead after 3 to 5 missed replies. The pool's
+//! defaults are a 30 s interval and 1 miss (gRPC's count: a doubtful idle
+//! connection costs a dial to replace, a kept dead one a user's request);
+//! for the usual advice set `keepalive_max_missed(3)`. The same two
+//! settings rule the heartbeat while a borrower reads (below): one
+//! schedule, set on the pool's builder. Keep idle connections long
 //! enough to be worth pinging (the pool's `idle_timeout`, 90 s by default,
 //! counts from the last return, not from the last heartbeat):
 //!
@@ -116,8 +118,9 @@
 //! let pool = Pool::builder(manager)
 //!     .keepalive_interval(Duration::from_secs(30))
 //!     .ping_timeout(Duration::from_secs(10))
-//!     // 3 missed heartbeats (the manager's default): a silent peer is
-//!     // closed within 3 × (30 + 10) s.
+//!     // 3 missed heartbeats: a silent idle peer is closed within
+//!     // 3 × (30 + 10) s, a silent peer under a reader within 4 × 30 s.
+//!     .keepalive_max_missed(3)
 //!     .idle_timeout(Duration::from_secs(600))
 //!     .build()
 //!     .await?;
@@ -156,10 +159,11 @@
 //! A connection held for a subscription (subscribe once, then read what
 //! the server pushes) is lent the whole time. While the borrower waits in
 //! `next()`, the connection keeps its own heartbeat
-//! ([`WsManager::heartbeat_while_lent`], every 30 s of silence by
-//! default): the server's Pings are answered (and so is its text
-//! heartbeat, see above), the heartbeat's replies are not shown, and after
-//! 3 heartbeats in a row without a word from the server the stream fails
+//! ([`WsManager::heartbeat_while_lent`], on the pool's keepalive
+//! schedule: every 30 s of silence by default): the server's Pings are
+//! answered (and so is its text heartbeat, see above), the heartbeat's
+//! replies are not shown, and after `keepalive_max_missed` heartbeats in
+//! a row (1 by default) without a word from the server the stream fails
 //! with an I/O error of kind `TimedOut` ([`WsError::HeartbeatMissed`]).
 //! The connection is closed when the guard goes; reconnecting is the next
 //! get (with the key's backoff and probes if the server is down), and
