@@ -55,7 +55,7 @@ async fn a_silent_server_ends_the_subscribers_stream_after_three_missed_heartbea
     let url = WsUrl::parse(&server.url("ws")).unwrap();
     let pool = pool().await;
     {
-        let (mut conn, e, _) = silenced_under_a_reader(&pool, &server, &url).await;
+        let (conn, e, _) = silenced_under_a_reader(&pool, &server, &url).await;
         let message = e.to_string();
         assert!(message.contains("3 heartbeats in a row"), "{message}");
         assert!(conn.is_broken());
