@@ -265,3 +265,49 @@ async fn a_killed_connection_fails_its_borrowers_and_is_replaced() {
     })
     .await;
 }
+
+/// While a borrower holds a transaction on a shared session, a new
+/// borrower gets another connection when the pool may open one, so its
+/// statements do not wait for the whole transaction; at the cap, it joins
+/// the busy session (and its statement runs once the transaction ends)
+/// rather than wait for a connection that cannot come.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_in_a_transaction_takes_no_new_borrower_while_another_can_open() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        let pool = shared_pool(&pg, &unique("busy"), 2).await;
+        let mut holder = pool.get().await.unwrap();
+        let holder_pid = backend_pid(&holder).await.unwrap();
+        let tx = holder.transaction().await.unwrap();
+        tx.execute("SELECT 1", &[]).await.unwrap();
+        let other = pool.get().await.unwrap();
+        let other_pid =
+            tokio::time::timeout(std::time::Duration::from_secs(5), backend_pid(&other))
+                .await
+                .expect("a statement of another borrower waited for the transaction")
+                .unwrap();
+        assert_ne!(other_pid, holder_pid);
+        let state = pool.state();
+        assert_eq!((state.open, state.borrowers), (2, 2), "{state:?}");
+        tx.commit().await.unwrap();
+        drop((holder, other));
+        pool.close().await;
+
+        // At the cap: the busy session is the only one there can be.
+        let pool = shared_pool(&pg, &unique("busy_at_cap"), 1).await;
+        let mut holder = pool.get().await.unwrap();
+        let holder_pid = backend_pid(&holder).await.unwrap();
+        let tx = holder.transaction().await.unwrap();
+        let other = connpool::Pooled::into_owned(pool.get().await.unwrap());
+        let state = pool.state();
+        assert_eq!((state.open, state.borrowers), (1, 2), "{state:?}");
+        let pid = tokio::spawn(async move { backend_pid(&other).await.unwrap() });
+        tx.commit().await.unwrap();
+        assert_eq!(pid.await.unwrap(), holder_pid);
+        drop(holder);
+        pool.close().await;
+    })
+    .await;
+}

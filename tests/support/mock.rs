@@ -89,6 +89,9 @@ pub struct Switches {
     pub dead: Arc<AtomicBool>,
     /// Pings never answer (a half-open, black-holed peer).
     pub mute: Arc<AtomicBool>,
+    /// A borrower holds the (shared) connection for work the others would
+    /// wait behind (`Lending::busy_when`).
+    pub busy: Arc<AtomicBool>,
 }
 
 struct Inner<K> {
@@ -376,6 +379,7 @@ impl<K: Key> Manager for Mock<K> {
             n if self.inner.fill_first.load(Ordering::SeqCst) => Lending::shared(n).fill_first(),
             n => Lending::shared(n),
         }
+        .busy_when(|conn| conn.busy.load(Ordering::SeqCst))
     }
 
     async fn close(&self, conn: MockConn<K>) {

@@ -40,10 +40,15 @@ pub struct Lending<C> {
     /// How a borrower's handle is made (`C::clone`); `None`: exclusive.
     share: Option<Share<C>>,
     fill_first: bool,
+    busy: Option<Busy<C>>,
 }
 
 /// Makes a borrower's handle to a shared connection.
 pub(crate) type Share<C> = fn(&C) -> C;
+
+/// Whether a shared connection would make a new borrower wait behind
+/// another's work.
+pub(crate) type Busy<C> = fn(&C) -> bool;
 
 impl<C> Lending<C> {
     /// One borrower at a time; the borrower holds the connection itself.
@@ -52,6 +57,7 @@ impl<C> Lending<C> {
             max_borrowers: 1,
             share: None,
             fill_first: false,
+            busy: None,
         }
     }
 
@@ -70,6 +76,25 @@ impl<C> Lending<C> {
     pub fn fill_first(mut self) -> Self {
         self.fill_first = true;
         self
+    }
+
+    /// A shared connection for which `busy` says `true` (one borrower holds
+    /// it for work that the others' requests would wait behind, such as a
+    /// PostgreSQL transaction) takes a new borrower only when the key may
+    /// not dial (at its cap, or in backoff) and no dial of it is on its way:
+    /// while the pool may open another connection, a getter waits for that
+    /// one instead. `busy` is asked under the pool's lock, for each shared
+    /// connection of the key a getter could join: it must be cheap and only
+    /// read the connection's state (a flag, a lock's state), never block;
+    /// a panic counts as not busy. (No effect on exclusive lending.)
+    pub fn busy_when(mut self, busy: fn(&C) -> bool) -> Self {
+        self.busy = Some(busy);
+        self
+    }
+
+    /// The [`busy_when`](Lending::busy_when) test, if set.
+    pub(crate) fn busy(&self) -> Option<Busy<C>> {
+        self.busy
     }
 
     /// Whether [`fill_first`](Lending::fill_first) was set.
@@ -105,6 +130,7 @@ impl<C: Clone> Lending<C> {
             max_borrowers,
             share: Some(C::clone),
             fill_first: false,
+            busy: None,
         }
     }
 }
@@ -119,13 +145,17 @@ impl<C> Copy for Lending<C> {}
 
 impl<C> std::fmt::Debug for Lending<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.share {
-            None => f.write_str("Lending::Exclusive"),
-            Some(_) if self.fill_first => {
-                write!(f, "Lending::Shared({}).fill_first()", self.max_borrowers)
-            }
-            Some(_) => write!(f, "Lending::Shared({})", self.max_borrowers),
+        if self.share.is_none() {
+            return f.write_str("Lending::Exclusive");
         }
+        write!(f, "Lending::Shared({})", self.max_borrowers)?;
+        if self.fill_first {
+            f.write_str(".fill_first()")?;
+        }
+        if self.busy.is_some() {
+            f.write_str(".busy_when(..)")?;
+        }
+        Ok(())
     }
 }
 

@@ -1,8 +1,9 @@
 //! Which connection a borrower gets: a burst opens only the connections it
 //! needs, the least loaded (or, with `fill_first`, the fullest) connection
 //! with room is chosen, the limit is clamped by `max_borrowers` and
-//! followed when the peer changes it, and waiters at the key cap are
-//! served in order.
+//! followed when the peer changes it, waiters at the key cap are served
+//! in order, and a busy connection takes a new borrower only when no other
+//! can come.
 
 use connpool::Pooled;
 
@@ -213,4 +214,35 @@ async fn a_limit_changed_by_the_peer_is_followed() {
     settle().await;
     check_counts(&pool, &[()]);
     assert_eq!(pool.state().idle, 2);
+}
+
+/// A busy shared connection (a borrower's transaction on it) takes no new
+/// borrower while the key may dial: the getter gets a new connection. With
+/// every connection busy and the key at its cap, a getter joins the least
+/// loaded busy one rather than wait; a borrower's return gives its place
+/// to a waiter only on a connection that is not busy, or when nothing else
+/// can come.
+#[tokio::test(start_paused = true)]
+async fn a_busy_connection_takes_a_new_borrower_only_when_no_other_can_come() {
+    use std::sync::atomic::Ordering::SeqCst;
+
+    let mock = shared_mock(4);
+    let pool = mock.core_pool(|b| b.max_open(2)).await;
+    let a = ok(pool.get().await);
+    a.busy.store(true, SeqCst);
+    let b = ok(pool.get().await);
+    assert_ne!(b.id, a.id, "a new connection, not the busy one");
+    let c = ok(pool.get().await);
+    assert_eq!(c.id, b.id, "the connection that is not busy");
+    b.busy.store(true, SeqCst);
+    let d = ok(pool.get().await);
+    assert_eq!(d.id, a.id, "at the cap: the least loaded busy one");
+    assert_eq!(mock.connects(), 2);
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 2, lent: 2, borrowers: 4, ..ZERO }
+    );
+    drop((a, b, c, d));
+    settle().await;
+    check_counts(&pool, &[()]);
 }

@@ -171,10 +171,11 @@ impl<M: Manager> Transition<'_, M> {
         if count {
             self.st.keys.get_mut(id).counters.gets += 1;
         }
+        let busy_ok = self.st.busy_ok(id, self.now, self.config);
         if let Some(slot) = self
             .st
             .borrowed
-            .least_loaded(id, |conn| conn.retirement(self.now, self.config))
+            .least_loaded(id, busy_ok, |conn| conn.retirement(self.now, self.config))
         {
             let lent = self.st.borrowed.lend(slot);
             self.finish();
@@ -239,10 +240,11 @@ impl<M: Manager> Transition<'_, M> {
         if !self.st.keys.get(id).fill_first {
             return None;
         }
+        let busy_ok = self.st.busy_ok(id, self.now, self.config);
         let slot = self
             .st
             .borrowed
-            .fullest_with_room(id, |conn| conn.retirement(self.now, self.config))?;
+            .fullest_with_room(id, busy_ok, |conn| conn.retirement(self.now, self.config))?;
         if round == Round::First {
             self.st.keys.get_mut(id).counters.gets += 1;
         }

@@ -124,6 +124,19 @@ impl<M: Manager> State<M> {
         }
     }
 
+    /// Whether a getter of `id` may join a busy shared connection
+    /// ([`Lending::busy_when`](crate::Lending::busy_when)): only when no
+    /// other connection is coming (the key may not dial, none is on its
+    /// way, nor may the pool make room by closing an idle one).
+    pub(super) fn busy_ok(&self, id: KeyId, now: Tick, config: &Config) -> bool {
+        if !self.borrowed.tracks_busy() {
+            return true;
+        }
+        let pool_has_room = self.counts().open() < self.limits.max_open || self.records.len() > 0;
+        let may_dial = self.key_can_dial(id, now, config) && pool_has_room;
+        !(may_dial || self.keys.get(id).counts().dialing() > 0)
+    }
+
     /// Whether a dial of `id` may start, the pool's own cap aside.
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
@@ -191,6 +204,9 @@ impl<M: Manager> Transition<'_, M> {
                 entry.fill_first = lending.fills_first();
                 if let Some(share) = share {
                     self.st.borrowed.set_share(share);
+                    if let Some(busy) = lending.busy() {
+                        self.st.borrowed.set_busy(busy);
+                    }
                 }
                 let waiter = waiter.filter(|&w| self.st.waiters.is_live(w) && !self.st.closed);
                 if retired {

@@ -109,7 +109,10 @@ impl<M: Manager> Transition<'_, M> {
                 let conn = self.st.unlend_shared(slot);
                 self.close_conn(id, conn.conn, reason);
             }
-        } else if self.st.borrowed.has_room(slot)
+        } else if self
+            .st
+            .borrowed
+            .takes_borrower(slot, self.st.busy_ok(id, self.now, self.config))
             && let Some(w) = self.st.first_waiter(id)
         {
             let lent = self.st.borrowed.lend(slot);

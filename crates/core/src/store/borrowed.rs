@@ -24,6 +24,10 @@
 //! to return closes it. Draining connections still count as open (and lent),
 //! so a key at its cap waits for them to finish before it dials again.
 //!
+//! A connection the manager says is *busy* (`Lending::busy_when`: a
+//! borrower's transaction holds it) takes a new borrower only when no other
+//! connection of the key has room and none can come.
+//!
 //! Choosing a connection for a getter scans the key's lent shared
 //! connections for the least-loaded one with room: O(connections of the key),
 //! which `max_open_per_key` bounds (and which is a handful for the uses this
@@ -31,7 +35,8 @@
 
 use slab::Slab;
 
-use crate::manager::Share;
+use crate::contain;
+use crate::manager::{Busy, Share};
 use crate::stats::CloseReason;
 use crate::store::Conn;
 use crate::store::KeyId;
@@ -67,6 +72,8 @@ pub(crate) struct Borrowed<C> {
     borrowers: usize,
     /// How a handle is made (`C::clone`, from the manager's `Lending`).
     share: Option<Share<C>>,
+    /// Which connections a new borrower would wait behind (`Lending::busy_when`).
+    busy: Option<Busy<C>>,
 }
 
 impl<C> Default for Borrowed<C> {
@@ -76,6 +83,7 @@ impl<C> Default for Borrowed<C> {
             per_key: Vec::new(),
             borrowers: 0,
             share: None,
+            busy: None,
         }
     }
 }
@@ -106,6 +114,24 @@ impl<C> Borrowed<C> {
     /// connection of a pool: the connection type's `Clone`).
     pub(crate) fn set_share(&mut self, share: Share<C>) {
         self.share = Some(share);
+    }
+
+    /// Remembers which connections are busy (the same test for every
+    /// connection of a pool).
+    pub(crate) fn set_busy(&mut self, busy: Busy<C>) {
+        self.busy = Some(busy);
+    }
+
+    /// Whether the connections may be busy at all: if not, no getter
+    /// needs to know whether its key may dial before it joins one.
+    pub(crate) fn tracks_busy(&self) -> bool {
+        self.busy.is_some()
+    }
+
+    /// Whether `slot` can take one more borrower, a busy one only if
+    /// `busy_ok`.
+    pub(crate) fn takes_borrower(&self, slot: usize, busy_ok: bool) -> bool {
+        self.has_room(slot) && (busy_ok || !says_busy(self.busy, &self.entries[slot].conn.conn))
     }
 
     /// Moves a shared connection in, with no borrower yet, and the slot it
@@ -222,36 +248,43 @@ impl<C> Borrowed<C> {
             && entry.borrowers < u32::from(entry.conn.max_borrowers)
     }
 
-    /// The least-loaded connection of `key` with room, after draining every
-    /// one `retire` gives a reason for (expired, used up).
+    /// The least-loaded connection of `key` with room (a busy one only if
+    /// `busy_ok`), after draining every one `retire` gives a reason for
+    /// (expired, used up).
     pub(crate) fn least_loaded(
         &mut self,
         key: KeyId,
+        busy_ok: bool,
         retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
     ) -> Option<usize> {
-        self.choose(key, retire, |load, best| load < best)
+        self.choose(key, busy_ok, retire, |load, best| load < best)
     }
 
     /// The most-loaded connection of `key` that still has room (filling one
-    /// before the next), after draining as [`least_loaded`](Self::least_loaded).
+    /// before the next), as [`least_loaded`](Self::least_loaded) chooses.
     pub(crate) fn fullest_with_room(
         &mut self,
         key: KeyId,
+        busy_ok: bool,
         retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
     ) -> Option<usize> {
-        self.choose(key, retire, |load, best| load > best)
+        self.choose(key, busy_ok, retire, |load, best| load > best)
     }
 
     /// The connection of `key` with room whose load is `better` than every
-    /// other's, draining the ones `retire` gives a reason for.
+    /// other's, a busy one only if none other has room and `busy_ok`,
+    /// draining the ones `retire` gives a reason for.
     fn choose(
         &mut self,
         key: KeyId,
+        busy_ok: bool,
         mut retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
         better: impl Fn(u32, u32) -> bool,
     ) -> Option<usize> {
+        let busy = self.busy;
         let list = self.per_key.get(key.index())?;
-        let mut best: Option<(usize, u32)> = None;
+        // The best connection that is not busy, and the best busy one.
+        let mut best: [Option<(usize, u32)>; 2] = [None, None];
         for &slot in list {
             let entry = &mut self.entries[slot];
             if entry.draining.is_some()
@@ -264,12 +297,19 @@ impl<C> Borrowed<C> {
                 entry.draining = Some(reason);
                 continue;
             }
+            let best = &mut best[usize::from(says_busy(busy, &entry.conn.conn))];
             if best.is_none_or(|(_, load)| better(entry.borrowers, load)) {
-                best = Some((slot, entry.borrowers));
+                *best = Some((slot, entry.borrowers));
             }
         }
-        best.map(|(slot, _)| slot)
+        let [free, busy] = best;
+        free.or(busy.filter(|_| busy_ok)).map(|(slot, _)| slot)
     }
+}
+
+/// Whether `busy`, if any, says `conn` is busy (a panic says no).
+fn says_busy<C>(busy: Option<Busy<C>>, conn: &C) -> bool {
+    busy.is_some_and(|busy| contain::call(|| busy(conn)).unwrap_or(false))
 }
 
 #[cfg(test)]
@@ -307,6 +347,34 @@ mod tests {
         }
     }
 
+    /// A busy connection is chosen only when none other has room, and then
+    /// only if `busy_ok`; a panicking test counts as not busy.
+    #[test]
+    fn a_busy_connection_comes_last() {
+        let k = KeyId::from_index(0);
+        let mut set = Borrowed::default();
+        set.set_share(u32::clone);
+        // Connection 1 is busy (odd ids), 2 not, 4 panics.
+        set.set_busy(|id| {
+            assert_ne!(*id, 4, "a busy test that panics");
+            id % 2 == 1
+        });
+        let a = set.insert(lent(k), conn(1, 3));
+        set.lend(a);
+        assert_eq!(set.least_loaded(k, false, |_| None), None);
+        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
+        assert!(!set.takes_borrower(a, false));
+        assert!(set.takes_borrower(a, true));
+        let b = set.insert(lent(k), conn(2, 3));
+        set.lend(b);
+        set.lend(b);
+        // `b` is more loaded, but not busy.
+        assert_eq!(set.least_loaded(k, true, |_| None), Some(b));
+        let c = set.insert(lent(k), conn(4, 3));
+        set.lend(c);
+        assert_eq!(set.least_loaded(k, false, |_| None), Some(c));
+    }
+
     #[test]
     fn the_fullest_with_room_fills_first() {
         let k = KeyId::from_index(0);
@@ -317,10 +385,14 @@ mod tests {
         set.lend(a);
         set.lend(b);
         set.lend(b);
-        assert_eq!(set.fullest_with_room(k, |_| None), Some(b));
+        assert_eq!(set.fullest_with_room(k, true, |_| None), Some(b));
         set.lend(b);
-        assert_eq!(set.fullest_with_room(k, |_| None), Some(a), "b is full");
-        assert_eq!(set.least_loaded(k, |_| None), Some(a));
+        assert_eq!(
+            set.fullest_with_room(k, true, |_| None),
+            Some(a),
+            "b is full"
+        );
+        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
     }
 
     #[test]
@@ -332,18 +404,18 @@ mod tests {
         let b = set.insert(lent(k), conn(2, 2));
         assert_eq!(handle_of(set.lend(a)), (1, a));
         // b has no borrower: least loaded.
-        assert_eq!(set.least_loaded(k, |_| None), Some(b));
+        assert_eq!(set.least_loaded(k, true, |_| None), Some(b));
         set.lend(b);
         set.lend(b);
         // b is full: a, with room, is chosen.
-        assert_eq!(set.least_loaded(k, |_| None), Some(a));
+        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
         set.lend(a);
-        assert_eq!(set.least_loaded(k, |_| None), None, "both full");
+        assert_eq!(set.least_loaded(k, true, |_| None), None, "both full");
         assert_eq!(set.borrowers(), 4);
         assert_eq!(set.give_back(b), 1);
         // b has room again but is retired: drained, never chosen.
         assert_eq!(
-            set.least_loaded(k, |c| (c.conn == 2).then_some(CloseReason::Lifetime)),
+            set.least_loaded(k, true, |c| (c.conn == 2).then_some(CloseReason::Lifetime)),
             None
         );
         assert_eq!(set.draining(b), Some(CloseReason::Lifetime));
@@ -353,9 +425,9 @@ mod tests {
         let (lent, _) = set.remove(b);
         assert_eq!(lent.key(), k);
         set.give_back(a);
-        assert_eq!(set.least_loaded(k, |_| None), Some(a));
+        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
         assert_eq!(set.borrowers(), 1);
         assert_eq!(set.borrowers_of(k), 1);
-        assert_eq!(set.least_loaded(KeyId::from_index(5), |_| None), None);
+        assert_eq!(set.least_loaded(KeyId::from_index(5), true, |_| None), None);
     }
 }

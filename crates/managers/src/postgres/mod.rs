@@ -171,7 +171,9 @@
 //!
 //! Those run in a [`SharedTransaction`]
 //! ([`SharedPgConnection::transaction`]): it has the session to itself
-//! (other borrowers' statements wait), and leaves it clean before the
+//! (the statements of borrowers already on it wait; a new borrower is
+//! given another connection while the pool may open one, and joins the
+//! busy session only at the cap), and leaves it clean before the
 //! session is shared again: committed or rolled back, and reset if a
 //! statement in it could have changed the session. Long transactions,
 //! `COPY` and `LISTEN` that must last belong on an exclusive pool (a

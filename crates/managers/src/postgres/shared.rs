@@ -113,8 +113,12 @@ where
         conn.is_closed()
     }
 
+    /// Shared, and *busy* while a borrower holds a transaction on it (or
+    /// waits to open one): a new borrower's statements would wait for the
+    /// whole transaction, so the pool lends it only when it may not open
+    /// another connection.
     fn lending(&self, _: &SharedPgConnection) -> Lending<SharedPgConnection> {
-        Lending::shared(self.max_borrowers)
+        Lending::shared(self.max_borrowers).busy_when(|conn| conn.shared.gate.try_read().is_err())
     }
 
     /// The inner manager's close, once no borrower holds the connection.
