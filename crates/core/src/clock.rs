@@ -14,8 +14,8 @@
 //! paused clock (`start_paused`, `time::advance`) drives the pool in tests
 //! exactly as it drives the timers, and every reading is as precise as the
 //! timers' own. A cheaper clock (`CLOCK_MONOTONIC_COARSE`, or a thread
-//! publishing the time in an atomic) saved 20–40 ns per get + return and
-//! moved no field workload (see BENCHMARKS.md, "Speed mechanisms").
+//! publishing the time in an atomic) made a get + return faster and moved
+//! no field workload (see BENCHMARKS.md, "Speed mechanisms").
 
 use std::ops::Add;
 use std::sync::OnceLock;

@@ -236,7 +236,8 @@ impl<M: Manager> PoolInner<M> {
     ///
     /// Inlined into the guard's `Drop`: out of line (where the compiler's
     /// own heuristics left it, depending on how the crate was split into
-    /// codegen units) a get + return ran 6 instructions more.
+    /// codegen units) a get + return ran more instructions (see
+    /// BENCHMARKS.md, "Figures behind the core's design choices").
     #[inline]
     pub(crate) fn give_back(
         self: &Arc<Self>,

@@ -29,9 +29,10 @@ pub(crate) use parking_lot::MutexGuard;
 /// `parking_lot`'s compare-and-swap, and if another thread took it in
 /// between, through its path: rare, and still correct.)
 ///
-/// Measured on two cores (`BENCHMARKS.md`): against nginx on the same host,
-/// HTTP/1.1 p99 level with hyper-util's instead of 1.10–1.16× it; two
-/// threads on one keyed pool, a tenth less time per get + return (median).
+/// Where the server shares the cores, the spin keeps an HTTP/1.1 client's
+/// p99 level with hyper-util's, which `parking_lot`'s slow path alone does
+/// not, and two threads on one pool spend less time per get + return (see
+/// BENCHMARKS.md, "Speed mechanisms" and "Two threads on one pool").
 /// Uncontended, one load more than `parking_lot`'s lock.
 #[cfg(not(connpool_loom))]
 #[derive(Debug)]
