@@ -67,4 +67,6 @@ mod ws_read_timeout;
 #[cfg(feature = "websocket")]
 mod ws_rfc;
 #[cfg(feature = "websocket")]
+mod ws_service;
+#[cfg(feature = "websocket")]
 mod ws_subscription;

@@ -15,6 +15,9 @@ use crate::support::netns::Netns;
 /// machine running other tests' builds).
 const SLACK: Duration = Duration::from_millis(400);
 
+#[cfg(feature = "websocket")]
+mod websocket;
+
 /// How long after `from` `call` first succeeds, trying every 10 ms (the
 /// client's retry loop) for at most 5 s; and how many tries it took.
 #[cfg(any(feature = "redis", feature = "postgres"))]
@@ -332,56 +335,6 @@ mod redis {
             );
         });
     }
-}
-
-#[cfg(feature = "websocket")]
-#[test]
-fn websocket_a_subscription_caught_in_a_partition_ends_and_the_next_connection_works() {
-    use connpool::Pool;
-    use connpool::managers::websocket::tungstenite::Message;
-    use connpool::managers::websocket::{WsManager, WsUrl};
-    use futures_util::{SinkExt, StreamExt};
-
-    use crate::support::ws::WsServer;
-
-    let _alone = alone();
-    let Some(ns) = Netns::new() else { return };
-    ns.run(async {
-        let server = WsServer::echo().await;
-        let url = WsUrl::parse(&server.url("ws")).unwrap();
-        const EVERY: Duration = Duration::from_millis(200);
-        let pool = Pool::builder(WsManager::new())
-            .keepalive_interval(EVERY)
-            .keepalive_max_missed(3)
-            .connect_timeout(Duration::from_millis(500))
-            .build()
-            .await
-            .unwrap();
-        let mut conn = pool.get_for(&url).await.unwrap();
-        conn.send(Message::text("subscribe")).await.unwrap();
-        assert_eq!(conn.next().await.unwrap().unwrap(), Message::text("subscribe"));
-
-        ns.partition(server.addr.port());
-        let start = Instant::now();
-        let end = tokio::time::timeout(Duration::from_secs(10), conn.next())
-            .await
-            .expect("the subscription must end by itself");
-        let took = start.elapsed();
-        let e = end.unwrap().unwrap_err();
-        assert!(e.to_string().contains("heartbeats in a row"), "{e}");
-        assert!(took < 4 * EVERY + SLACK, "{took:?}");
-        drop(conn);
-
-        ns.heal();
-        let healed = Instant::now();
-        let mut conn = pool.get_for(&url).await.unwrap();
-        conn.send(Message::text("again")).await.unwrap();
-        assert_eq!(conn.next().await.unwrap().unwrap(), Message::text("again"));
-        eprintln!(
-            "WebSocket partition: the subscriber's stream ended after {took:?} (heartbeat every {EVERY:?} of silence, 3 missed); resubscribed {:?} after the heal",
-            healed.elapsed()
-        );
-    });
 }
 
 #[cfg(feature = "grpc")]

@@ -215,6 +215,11 @@ impl WsConn {
         self.read_timeout.sleep = None;
     }
 
+    /// This borrower's read timeout (see [`set_read_timeout`](Self::set_read_timeout)).
+    pub(super) fn read_timeout(&self) -> Option<Duration> {
+        self.read_timeout.now
+    }
+
     /// Whether the connection is unusable: a Close frame, an error or the
     /// end of the stream was read, the sink was closed, or a data message
     /// arrived unasked while it was idle (after a borrower had sent

@@ -62,6 +62,19 @@ pub enum WsError {
     /// message not yet flushed. Its reply may still come, and must not
     /// reach the next borrower.
     Interrupted,
+    /// A call of a [`WsService`](super::WsService) passed its deadline
+    /// ([`WsService::timeout`](super::WsService::timeout)); the connection
+    /// is not lent again if its reply may still come.
+    TimedOut {
+        /// The deadline.
+        after: std::time::Duration,
+        /// What the call was waiting for: `"a connection"` (the pool's
+        /// wait, a health check, a dial), `"the send"` or `"the reply"`.
+        waiting_for: &'static str,
+    },
+    /// A call of a [`WsService`](super::WsService) got no connection: the
+    /// pool's error (a failed dial, the key's backoff, a closed pool).
+    NoConnection(Box<connpool_core::Error<WsError>>),
     /// A data message arrived that nobody asked for: on an idle
     /// connection, or in place of a heartbeat's reply.
     Unsolicited {
@@ -110,6 +123,11 @@ impl fmt::Display for WsError {
                 f.write_str("WebSocket connection failed: ")?;
                 fmt_tungstenite(e, f)
             }
+            WsError::TimedOut { after, waiting_for } => write!(
+                f,
+                "the WebSocket call timed out: no reply within its deadline of {after:?} (waiting for {waiting_for})"
+            ),
+            WsError::NoConnection(e) => write!(f, "no WebSocket connection: {e}"),
             WsError::Unsolicited { kind, len } => write!(
                 f,
                 "a {kind} message of {len} bytes arrived unasked (the connection is out of step)"
@@ -147,6 +165,7 @@ impl StdError for WsError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             WsError::Connect(e) => e.source(),
+            WsError::NoConnection(e) => e.source(),
             WsError::Handshake { error, .. } | WsError::Protocol(error) => match error {
                 tungstenite::Error::Io(io) => io.source(),
                 _ => None,

@@ -72,6 +72,14 @@
 //! back: the reply may still come, and must not reach the next borrower.
 //! (The checkout has the pool's `checkout_timeout`.)
 //!
+//! For one deadline over all of a call, the checkout included (the wait
+//! for a connection, a health check, a dial, the send and the reply), use
+//! a [`WsService`]: [`request`](WsService::request) sends a message and
+//! returns the first data message back, [`subscribe`](WsService::subscribe)
+//! does the same and keeps the connection lent for what follows. Past its
+//! [`timeout`](WsService::timeout) a call fails with [`WsError::TimedOut`],
+//! which names the deadline and what the call was waiting for.
+//!
 //! # The heartbeat
 //!
 //! The pool's background keepalive calls [`Manager::ping`](connpool_core::Manager::ping)
@@ -246,12 +254,14 @@ mod conn;
 mod error;
 mod heartbeat;
 mod manager;
+mod service;
 mod url;
 
 pub use conn::WsConn;
 pub use error::WsError;
 pub use heartbeat::Heartbeat;
 pub use manager::WsManager;
+pub use service::WsService;
 pub use url::WsUrl;
 
 /// The tungstenite crate, for its [`Message`](tungstenite::Message),
