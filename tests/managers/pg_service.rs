@@ -2,7 +2,9 @@
 //! checkout to the result, against a throwaway PostgreSQL: statements
 //! through it; a statement past its deadline, cancelled on the server and
 //! its connection retired; a frozen backend (`SIGSTOP`), whose call ends
-//! by its deadline and whose pool serves the next call from a new session.
+//! by its deadline and whose pool serves the next call from a new session;
+//! a server stopped and started again (`pg_ctl`), each call ending by its
+//! deadline while it is down and served soon after it is back.
 
 use std::time::{Duration, Instant};
 
@@ -148,6 +150,52 @@ async fn a_frozen_backend_ends_the_call_by_its_deadline() {
             start.elapsed()
         );
         assert!(signal(pid, "CONT"));
+        pool.close().await;
+    })
+    .await;
+}
+
+/// The server stopped (`pg_ctl stop -m fast`) and started again, with the
+/// pool's defaults and one 500 ms deadline: each call while it is down
+/// fails by its deadline, and calls are served again within half a second
+/// of the server's being back.
+#[tokio::test]
+async fn a_restarted_server_is_served_again_soon_after_it_is_back() {
+    const DEADLINE: Duration = Duration::from_millis(500);
+    let Some(pg) = support::pg::dedicated() else {
+        return;
+    };
+    bounded(async {
+        let pool = Pool::builder(manager(&pg, &unique("service_restart")).single())
+            .build()
+            .await
+            .unwrap();
+        let db = PgService::new(pool.clone(), ()).timeout(DEADLINE);
+        db.query_one("SELECT 1", &[]).await.unwrap();
+
+        let stopping = std::sync::Arc::clone(&pg);
+        tokio::task::spawn_blocking(move || stopping.stop()).await.unwrap();
+        let mut longest = Duration::ZERO;
+        for _ in 0..4 {
+            let start = Instant::now();
+            let err = db.query_one("SELECT 1", &[]).await.unwrap_err();
+            longest = longest.max(start.elapsed());
+            assert!(longest < DEADLINE + Duration::from_millis(100), "{longest:?}: {err}");
+        }
+        let starting = std::sync::Arc::clone(&pg);
+        tokio::task::spawn_blocking(move || starting.start()).await.unwrap();
+        let back = Instant::now();
+        loop {
+            match db.query_one("SELECT 1", &[]).await {
+                Ok(_) => break,
+                Err(e) => assert!(back.elapsed() < Duration::from_millis(500), "{e}"),
+            }
+        }
+        let served = back.elapsed();
+        assert!(served < Duration::from_millis(500), "{served:?}");
+        eprintln!(
+            "restart through PgService: calls while down ended after at most {longest:?} (deadline {DEADLINE:?}); served {served:?} after the server was back"
+        );
         pool.close().await;
     })
     .await;
