@@ -170,7 +170,10 @@ impl GrpcManager {
         let Some(dest) = conn.origin() else {
             return;
         };
-        if self.no_health_service.lock().insert(dest.clone()) {
+        let mut noted = self.no_health_service.lock();
+        // Each ping of such a server comes here: no clone once it is noted.
+        if !noted.contains(dest) && noted.insert(dest.clone()) {
+            drop(noted);
             tracing::warn!(
                 destination = %dest,
                 "the server has no grpc.health.v1 service (UNIMPLEMENTED): its connections are \
