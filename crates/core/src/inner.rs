@@ -3,11 +3,12 @@
 //! carry out what the transition decided ([`PoolInner::transition`]).
 //!
 //! Imports run one way, from the public face down (`pool` → `inner` →
-//! `core` → `store`), except between this module and `tasks`: carrying out
-//! a transition spawns dials, pings, recycles and closes, and each of those
-//! tasks reports its result back through [`PoolInner::transition`]. That
-//! loop is the design (a task's result is one more transition), not a
-//! shortcut.
+//! `core` → `store`). Carrying out a transition spawns dials, pings,
+//! recycles and closes (the child module `tasks`), and each of those tasks
+//! reports its result back through [`PoolInner::transition`]: a task's
+//! result is one more transition.
+
+mod tasks;
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -28,7 +29,8 @@ use crate::reports::report_leak;
 use crate::stats::CloseReason;
 use crate::store::{Back, KeyId};
 use crate::sync::{Mutex, MutexGuard};
-use crate::tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
+pub(crate) use tasks::dial;
+use tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
 
 /// What every handle, guard and task of one pool shares.
 pub(crate) struct PoolInner<M: Manager> {

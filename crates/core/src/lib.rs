@@ -24,7 +24,7 @@
 //! | `control` | run-time control of a running pool: resize, closing keys on demand, `min_idle` per key |
 //! | `metrics` | the `metrics` facade's series (feature `metrics`) |
 //! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
-//! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply) |
+//! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply); the dial, keepalive-ping, recycle and close tasks that apply it (`inner::tasks`) |
 //! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
 //! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
 //! | `clock` | the pool's time: tokio's (pausable) clock, instants as integers |
@@ -33,7 +33,6 @@
 //! | `guard` | [`Pooled`], which returns the connection on drop |
 //! | `guard_io` | the guard as its connection's I/O (`AsyncRead`/`AsyncWrite`, `Stream`/`Sink`) |
 //! | `vetting` | the health check and the `before_lend` hook before an idle connection is lent |
-//! | `tasks` | dial, keepalive-ping, recycle and close tasks |
 //! | `hooks` | the user's hooks (after connect, before lend, after return) and how they are run |
 //! | `contain` | calls into user code, with their panics contained |
 //! | `stats` | snapshots and counters |
@@ -71,7 +70,6 @@ mod single;
 mod stats;
 mod store;
 mod sync;
-mod tasks;
 mod vetting;
 mod wait;
 

@@ -33,7 +33,7 @@ use crate::metrics::Metrics;
 use crate::reports::report_slow_checkout;
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::store::{Lent, Site, WaiterId};
-use crate::tasks::dial;
+use crate::inner::dial;
 use crate::vetting::{self, Verdict};
 use crate::wait;
 

@@ -4,9 +4,8 @@
 //! a getter that gives up must not cancel a dial (its connection serves the
 //! next getter), and a guard dropped in synchronous code cannot await a close.
 //! Each task reports back through a drop guard, so a task that panics or is
-//! dropped with its runtime still settles its counts. (`inner` spawns them
-//! and they report back through it: the one loop in the imports, see
-//! `inner`.)
+//! dropped with its runtime still settles its counts. A part of `inner`:
+//! it spawns them, and they report back through it.
 
 use std::sync::Arc;
 
@@ -16,7 +15,7 @@ use crate::contain::{self, Caught, Panic};
 use crate::core::{Check, DialOrder, Dialed, PingResult, Tended};
 use crate::error::ConnectError;
 use crate::hooks::{self, HookFailure};
-use crate::inner::PoolInner;
+use super::PoolInner;
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
 use crate::store::{Conn, KeyId, Slot, WaiterId};
