@@ -27,13 +27,13 @@ use crate::error::{ConnectError, Error};
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
 use crate::inner::PoolInner;
+use crate::inner::dial;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_slow_checkout;
 use crate::stats::{CloseReason, KeyState, PoolState};
 use crate::store::{Lent, Site, WaiterId};
-use crate::inner::dial;
 use crate::vetting::{self, Verdict};
 use crate::wait;
 

@@ -162,24 +162,6 @@ impl fmt::Debug for Origin {
     }
 }
 
-impl crate::transport::Transport {
-    /// Whether a connection to `origin` is made over TLS.
-    pub(crate) fn is_tls_for(&self, origin: &Origin) -> bool {
-        origin.tls(self.is_tls())
-    }
-
-    /// A connection to `origin`, over TLS if its scheme (or, without one,
-    /// the configuration) says so: an `https` origin without a TLS
-    /// configuration is refused before any byte is sent.
-    pub(crate) async fn dial_origin(
-        &self,
-        origin: &Origin,
-    ) -> Result<crate::transport::Dialed, crate::transport::DialError> {
-        self.dial(origin.destination(), self.is_tls_for(origin))
-            .await
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,6 +29,8 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+#[cfg(feature = "http")]
+use crate::origin::Origin;
 use crate::tcp::{Destination, TcpManager};
 
 #[cfg(feature = "tls")]
@@ -224,6 +226,21 @@ impl Transport {
     /// Whether TLS is configured.
     pub(crate) fn is_tls(&self) -> bool {
         self.tls.is_some()
+    }
+
+    /// Whether a connection to `origin` is made over TLS.
+    #[cfg(feature = "http")]
+    pub(crate) fn is_tls_for(&self, origin: &Origin) -> bool {
+        origin.tls(self.is_tls())
+    }
+
+    /// A connection to `origin`, over TLS if its scheme (or, without one,
+    /// the configuration) says so: an `https` origin without a TLS
+    /// configuration is refused before any byte is sent.
+    #[cfg(feature = "http")]
+    pub(crate) async fn dial_origin(&self, origin: &Origin) -> Result<Dialed, DialError> {
+        self.dial(origin.destination(), self.is_tls_for(origin))
+            .await
     }
 
     /// A connection to `dest`: TCP, then, if `tls`, the TLS handshake (the

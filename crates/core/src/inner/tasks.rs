@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use crate::clock::Tick;
 
+use super::PoolInner;
 use crate::contain::{self, Caught, Panic};
 use crate::core::{Check, DialOrder, Dialed, PingResult, Tended};
 use crate::error::ConnectError;
 use crate::hooks::{self, HookFailure};
-use super::PoolInner;
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
 use crate::store::{Conn, KeyId, Slot, WaiterId};

@@ -194,12 +194,14 @@ impl<B> HttpManager<B> {
 
     /// hyper's PING interval, for the gRPC manager (whose PINGs follow the
     /// servers' policy, not the pool's keepalive); `None`: no PING.
+    #[cfg(feature = "grpc")]
     pub(crate) fn http2_keep_alive_interval(mut self, interval: Option<Duration>) -> Self {
         self.http2.keep_alive_interval = interval;
         self
     }
 
     /// How long hyper's PING waits for its ACK, for the gRPC manager.
+    #[cfg(feature = "grpc")]
     pub(crate) fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
         self.http2.keep_alive_timeout = timeout;
         self
