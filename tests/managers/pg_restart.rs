@@ -94,8 +94,8 @@ impl Manager for Counting {
         self.inner.is_broken(conn)
     }
 
-    fn recycles(&self) -> bool {
-        self.inner.recycles()
+    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
+        self.inner.needs_recycle(conn)
     }
 
     async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {

@@ -1,7 +1,8 @@
-//! `Manager::needs_recycle`: a manager that recycles is asked on every
-//! return whether this connection needs it; `false` takes the fast path
-//! (no task, no recycle), a panic counts as `true`, and an `after_return`
-//! hook makes every return recycle without asking.
+//! `Manager::needs_recycle`: the manager is asked on every return whether
+//! this connection needs its recycle; `false` takes the fast path (no
+//! task, no recycle), a panic counts as `true`, and the recycle's task asks
+//! again before it runs `Manager::recycle`; an `after_return` hook makes
+//! every return go through the task, which runs `recycle` only if asked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -30,10 +31,6 @@ impl Manager for Dirty {
 
     async fn connect(&self, _: &()) -> Result<u32, std::io::Error> {
         Ok(7)
-    }
-
-    fn recycles(&self) -> bool {
-        true
     }
 
     fn needs_recycle(&self, _: &mut u32) -> bool {
@@ -86,13 +83,14 @@ async fn a_connection_that_needs_no_recycle_takes_the_fast_path() {
         "clean: not recycled"
     );
     assert_eq!(round(&pool, &counts).await, (2, 0, 0));
+    // Dirty: asked on the return, and again by the task that recycles.
     counts.needs.store(true, Ordering::SeqCst);
-    assert_eq!(round(&pool, &counts).await, (3, 1, 1), "dirty: recycled");
+    assert_eq!(round(&pool, &counts).await, (4, 1, 1), "dirty: recycled");
     counts.panics.store(true, Ordering::SeqCst);
-    assert_eq!(round(&pool, &counts).await, (4, 2, 2), "a panic: recycled");
+    assert_eq!(round(&pool, &counts).await, (6, 2, 2), "a panic: recycled");
     counts.panics.store(false, Ordering::SeqCst);
     counts.needs.store(false, Ordering::SeqCst);
-    assert_eq!(round(&pool, &counts).await, (5, 2, 2));
+    assert_eq!(round(&pool, &counts).await, (7, 2, 2));
     assert_eq!(pool.state().counters.dials, 1, "never closed");
     pool.close().await;
 }
@@ -101,8 +99,10 @@ async fn a_connection_that_needs_no_recycle_takes_the_fast_path() {
 async fn an_after_return_hook_recycles_every_return_without_asking() {
     let counts = Arc::new(Counts::default());
     let pool = pool(&counts, true).await;
-    assert_eq!(round(&pool, &counts).await, (0, 1, 1));
-    assert_eq!(round(&pool, &counts).await, (0, 2, 2));
+    // The hook runs on each return; the manager's recycle only if needed.
+    assert_eq!(round(&pool, &counts).await, (1, 0, 1));
+    counts.needs.store(true, Ordering::SeqCst);
+    assert_eq!(round(&pool, &counts).await, (2, 1, 2));
     pool.close().await;
 }
 

@@ -62,7 +62,7 @@ struct Faulty {
     always: Mutex<Option<Call>>,
     /// Lend connections shared (up to 4 borrowers) instead of exclusively.
     shared: bool,
-    /// What `Manager::recycles` says (set before the pool is built).
+    /// What `Manager::needs_recycle` says.
     recycles: AtomicBool,
     next_id: AtomicU64,
     panics: AtomicUsize,
@@ -135,7 +135,7 @@ impl Manager for M {
         false
     }
 
-    fn recycles(&self) -> bool {
+    fn needs_recycle(&self, _: &mut Conn) -> bool {
         self.0.recycles.load(Ordering::SeqCst)
     }
 

@@ -204,9 +204,7 @@ impl<M: Manager> Builder<M> {
         if let Err(panic) = contain::call(|| manager.liveness(&liveness)) {
             tracing::error!(%panic, "Manager::liveness panicked");
         }
-        let mut hooks = self.hooks;
-        hooks.recycles = hooks.after_return.is_some() || manager.recycles();
-        Pool::start(manager, config, hooks, self.initial, self.min_idle_for).await
+        Pool::start(manager, config, self.hooks, self.initial, self.min_idle_for).await
     }
 }
 

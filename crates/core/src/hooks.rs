@@ -4,13 +4,12 @@
 //! ("Hooks").
 //!
 //! A returned connection that is recycled (an `after_return` hook, or a
-//! manager that recycles) is taken out by the core like a connection due a
-//! keepalive ping (`core::tending`) and tended by a task
-//! (`tasks::spawn_recycle`) running [`recycle`].
+//! manager whose `needs_recycle` says so) is taken out by the core like a
+//! connection due a keepalive ping (`core::tending`) and tended by a task
+//! (`inner::tasks::spawn_recycle`) running [`recycle`].
 //!
 //! **No cost when unset.** Without hooks the checkout and return paths test
-//! one flag each ([`Hooks::before_lend`] is `None`, [`Hooks::recycles`] is
-//! false) and are otherwise unchanged.
+//! one `Option` each and are otherwise unchanged.
 
 use std::time::Duration;
 
@@ -47,9 +46,6 @@ pub(crate) struct Hooks<M: Manager> {
     pub(crate) after_connect: Option<Hook<M>>,
     pub(crate) before_lend: Option<Hook<M>>,
     pub(crate) after_return: Option<Hook<M>>,
-    /// Whether a returned connection is recycled (`after_return` is set or
-    /// the manager recycles): worked out once when the pool is built.
-    pub(crate) recycles: bool,
 }
 
 impl<M: Manager> Default for Hooks<M> {
@@ -58,7 +54,6 @@ impl<M: Manager> Default for Hooks<M> {
             after_connect: None,
             before_lend: None,
             after_return: None,
-            recycles: false,
         }
     }
 }
@@ -91,9 +86,10 @@ pub(crate) async fn run<M: Manager>(
     within(limit, Caught(hook(conn, key))).await
 }
 
-/// [`Manager::recycle`] of `conn` and the `after_connect` hook again (a
-/// recycle resets the session to a new one's), then the `after_return`
-/// hook, within `limit` together, panics contained.
+/// [`Manager::recycle`] of `conn` if [`Manager::needs_recycle`] says so
+/// (a panic says yes), and then the `after_connect` hook again (a recycle
+/// resets the session to a new one's), then the `after_return` hook,
+/// within `limit` together, panics contained.
 pub(crate) async fn recycle<M: Manager>(
     manager: &M,
     hooks: &Hooks<M>,
@@ -102,7 +98,7 @@ pub(crate) async fn recycle<M: Manager>(
     limit: Duration,
 ) -> Result<(), HookFailure<M::Error>> {
     let all = async {
-        if manager.recycles() {
+        if crate::contain::call(|| manager.needs_recycle(conn)).unwrap_or(true) {
             Caught(manager.recycle(conn))
                 .await
                 .map_err(HookFailure::Panicked)?

@@ -223,9 +223,9 @@ impl<M: Manager> PoolInner<M> {
         })
     }
 
-    /// Whether a returned `conn` of `key` is recycled, in a pool that
-    /// recycles: always with an `after_return` hook, else as
-    /// [`Manager::needs_recycle`] says (a panic says yes).
+    /// Whether a returned `conn` of `key` is recycled: always with an
+    /// `after_return` hook, else as [`Manager::needs_recycle`] says (a
+    /// panic says yes).
     fn needs_recycle(&self, key: KeyId, conn: &mut M::Connection) -> bool {
         self.hooks.after_return.is_some()
             || contain::call(|| self.manager.needs_recycle(conn)).unwrap_or_else(|panic| {
@@ -254,7 +254,7 @@ impl<M: Manager> PoolInner<M> {
             self.is_broken(key, &mut conn)
                 .then_some(CloseReason::Broken)
         });
-        let recycle = close.is_none() && self.hooks.recycles && self.needs_recycle(key, &mut conn);
+        let recycle = close.is_none() && self.needs_recycle(key, &mut conn);
         let now = Tick::now();
         let back = (lent, cid, conn);
         let state = self.state.lock();
@@ -272,8 +272,8 @@ impl<M: Manager> PoolInner<M> {
         }
     }
 
-    /// [`give_back`](PoolInner::give_back) in a pool that recycles, under
-    /// its lock: the transition takes the connection out to be recycled.
+    /// [`give_back`](PoolInner::give_back) of a connection to recycle,
+    /// under the pool's lock: the transition takes the connection out to be recycled.
     #[cold]
     #[inline(never)]
     fn give_back_for_recycling(

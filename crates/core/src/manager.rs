@@ -313,31 +313,22 @@ pub trait Manager: Send + Sync + 'static {
         let _ = liveness;
     }
 
-    /// Whether [`recycle`](Manager::recycle) does anything: asked once, when
-    /// the pool is built. The default says `false`, and then a returned
-    /// connection goes straight back to the hand-off (no task, no cost).
-    fn recycles(&self) -> bool {
-        false
-    }
-
-    /// Whether `conn`, just given back by a borrower, needs its
-    /// [`recycle`](Manager::recycle) (asked only when
-    /// [`recycles`](Manager::recycles) says so and no
-    /// [`after_return`](crate::Builder::after_return) hook is set). `false`
-    /// takes the return's fast path: the connection is lent again or parked
-    /// at once, with no task. For a manager that knows whether the borrower
-    /// changed anything (the PostgreSQL manager tracks the session's state).
-    /// Called on every such return, outside the pool's lock: it must be
-    /// cheap and must not block or do I/O. A panic says `true`. The default
-    /// says `true`.
+    /// Whether `conn`, just given back by a borrower (lent exclusively),
+    /// needs its [`recycle`](Manager::recycle) before it is lent again:
+    /// `false` takes the return's fast path (the connection is lent again
+    /// or parked at once, with no task). For a manager that knows whether
+    /// the borrower changed anything (the PostgreSQL manager tracks the
+    /// session's state). Called on every such return, outside the pool's
+    /// lock: it must be cheap and must not block or do I/O. A panic says
+    /// `true`. The default says `false`: nothing to recycle.
     fn needs_recycle(&self, conn: &mut Self::Connection) -> bool {
         let _ = conn;
-        true
+        false
     }
 
     /// Resets `conn` after a borrower gave it back and before it is lent
     /// again or parked (the PostgreSQL manager's session reset), if
-    /// [`recycles`](Manager::recycles) says so: back to the state of a new
+    /// [`needs_recycle`](Manager::needs_recycle) says so: back to the state of a new
     /// connection, so the pool's
     /// [`after_connect`](crate::Builder::after_connect) hook runs again
     /// after it, then its [`after_return`](crate::Builder::after_return)

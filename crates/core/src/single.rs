@@ -87,10 +87,6 @@ impl<M: Manager> Manager for Single<M> {
         self.manager.liveness(liveness);
     }
 
-    fn recycles(&self) -> bool {
-        self.manager.recycles()
-    }
-
     fn needs_recycle(&self, conn: &mut M::Connection) -> bool {
         self.manager.needs_recycle(conn)
     }

@@ -366,10 +366,6 @@ where
         conn.is_closed()
     }
 
-    fn recycles(&self) -> bool {
-        self.recycling.recycles()
-    }
-
     fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
         self.recycling.needs_recycle(conn)
     }

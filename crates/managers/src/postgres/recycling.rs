@@ -108,14 +108,14 @@ pub enum RecyclingMethod {
 }
 
 impl RecyclingMethod {
-    /// Whether there is anything to run (everything but `Fast`).
-    pub(super) fn recycles(&self) -> bool {
-        *self != RecyclingMethod::Fast
-    }
-
-    /// Whether a returned `conn` is recycled.
+    /// Whether a returned `conn` is recycled: never with `Fast`, when its
+    /// session may have changed with `Clean`, always else.
     pub(super) fn needs_recycle(&self, conn: &PgConnection) -> bool {
-        *self != RecyclingMethod::Clean || !conn.is_session_clean()
+        match self {
+            RecyclingMethod::Fast => false,
+            RecyclingMethod::Clean => !conn.is_session_clean(),
+            _ => true,
+        }
     }
 
     /// Recycles `conn`.

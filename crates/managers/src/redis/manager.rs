@@ -338,14 +338,11 @@ impl Manager for RedisManager {
         }
     }
 
-    fn recycles(&self) -> bool {
-        self.reset_on_return
-    }
-
     /// Whether the borrower may have changed the connection's state: only
-    /// then is it reset (see [`RedisConn`]'s commands that change state).
+    /// then is it reset, if the manager resets on return (see
+    /// [`RedisConn`]'s commands that change state).
     fn needs_recycle(&self, conn: &mut RedisConn) -> bool {
-        conn.changed
+        self.reset_on_return && conn.changed
     }
 
     /// Only connections lent exclusively come here (the pool recycles no
