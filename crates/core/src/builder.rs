@@ -1,18 +1,16 @@
 //! The [`Builder`]: a pool's settings, their defaults, and `build`.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use crate::config::*;
 use crate::contain;
 use crate::error::Error;
 use crate::hooks::Hooks;
 use crate::manager::Manager;
-use crate::policy::Backoff;
 use crate::pool::Pool;
-use crate::settings::each_setting;
+use crate::settings::Settings;
 
 mod hooks;
+mod setters;
 #[cfg(test)]
 mod tests;
 mod validate;
@@ -114,29 +112,6 @@ pub struct Builder<M: Manager> {
     min_idle_for: Vec<(M::Key, usize)>,
     hooks: Hooks<M>,
 }
-
-/// Makes, from the table of [`each_setting!`], the setter of every
-/// setting on [`Builder`].
-macro_rules! setters {
-    ($(
-        $(#[$attr:meta])*
-        $name:ident: $ty:ty = $default:expr;
-            set($($arg:ident: $arg_ty:ty),+) = $value:expr;
-            get [$($by_hand:tt)*];
-    )*) => {
-        impl<M: Manager> Builder<M> {
-            $(
-                $(#[$attr])*
-                pub fn $name(mut self, $($arg: $arg_ty),+) -> Self {
-                    self.set.$name = $value;
-                    self
-                }
-            )*
-        }
-    };
-}
-
-each_setting!(setters);
 
 impl<M: Manager> Pool<M> {
     /// A builder for a pool of `manager`'s connections.

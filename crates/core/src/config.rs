@@ -6,55 +6,7 @@ use std::time::Duration;
 
 use crate::clock::Tick;
 use crate::defaults;
-use crate::policy::Backoff;
-use crate::settings::each_setting;
-
-/// Makes, from the table of [`each_setting!`]: the [`Settings`] struct,
-/// its defaults, and the getters (for the crate's tests) on [`Config`] of
-/// the settings not marked `get [by hand]`.
-macro_rules! settings_and_getters {
-    ($(
-        $(#[$attr:meta])*
-        $name:ident: $ty:ty = $default:expr;
-            set($($arg:ident: $arg_ty:ty),+) = $value:expr;
-            get [$($by_hand:tt)*];
-    )*) => {
-        /// Every setting of a pool as the [`Builder`](crate::Builder) takes
-        /// it, with its default. The builder's setters write these fields,
-        /// its `Debug` shows them, and a validated [`Config`] keeps them as
-        /// they were set, beside what `build` derived from them. (`None` for
-        /// a cap: derived from the other caps at build.)
-        #[derive(Debug, Clone, PartialEq)]
-        pub(crate) struct Settings {
-            $(pub(crate) $name: $ty,)*
-        }
-
-        impl Default for Settings {
-            fn default() -> Self {
-                Self {
-                    $($name: $default,)*
-                }
-            }
-        }
-
-        impl Config {
-            $(settings_and_getters!(@getter $name: $ty [$($by_hand)*]);)*
-        }
-    };
-    (@getter $name:ident: $ty:ty []) => {
-        #[doc = concat!(
-            "The [`", stringify!($name), "`](crate::Builder::", stringify!($name),
-            ") setting, as built."
-        )]
-        #[cfg(test)]
-        pub(crate) fn $name(&self) -> $ty {
-            Clone::clone(&self.set.$name)
-        }
-    };
-    (@getter $name:ident: $ty:ty [by hand]) => {};
-}
-
-each_setting!(settings_and_getters);
+use crate::settings::Settings;
 
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
 #[derive(Debug, Clone, PartialEq)]
@@ -121,26 +73,5 @@ impl Config {
     #[inline]
     pub(crate) fn idle_timed_out(&self, since: Tick, now: Tick) -> bool {
         self.idle_timeout_ns != u64::MAX && since.add_nanos(self.idle_timeout_ns) <= now
-    }
-
-    /// Cap on connections of one key.
-    #[cfg(test)]
-    pub(crate) fn max_open_per_key(&self) -> usize {
-        self.max_open_per_key
-    }
-    /// Cap on idle connections of all keys.
-    #[cfg(test)]
-    pub(crate) fn max_idle(&self) -> usize {
-        self.max_idle
-    }
-    /// Cap on idle connections of one key.
-    #[cfg(test)]
-    pub(crate) fn max_idle_per_key(&self) -> usize {
-        self.max_idle_per_key
-    }
-    /// The pool's name, in its metrics and log events.
-    #[cfg(test)]
-    pub(crate) fn name(&self) -> &str {
-        &self.set.name
     }
 }

@@ -12,8 +12,8 @@
 //! | module | job |
 //! |---|---|
 //! | `manager` | the factory/close trait you implement |
-//! | `builder` | the settings, their defaults and their validation |
-//! | `settings` | every setting declared once: docs, type, default, setter, getter |
+//! | `builder` | the builder: its setters (one per setting in `builder::setters`), the table of defaults and why, the validation |
+//! | `settings` | the settings as the builder keeps them, one field each, and their defaults |
 //! | `defaults` | the defaults, one constant per setting |
 //! | `policy` | the values some settings take: the health-check policy, the backoff |
 //! | `config` | the validated configuration, the defaults, sizing advice |

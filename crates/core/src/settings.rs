@@ -1,254 +1,84 @@
-//! Every setting of a pool, declared once: its docs, its type in the
-//! builder, its default, its setter on [`Builder`](crate::Builder) and its
-//! getter on `Config` (for the crate's tests). [`each_setting!`] hands the table to
-//! a macro that makes one of those from it: `config` makes the settings'
-//! struct, its defaults and the getters; `builder` makes the setters.
+//! Every setting of a pool as the [`Builder`](crate::Builder) keeps it, and
+//! its default: [`Settings`].
 //!
-//! An entry: the setter's docs (and attributes), then
-//! `name: type = default;`, the setter's arguments and the value they set
-//! (`set(n: usize) = Some(n);`), and `get []` for a getter that returns the
-//! setting as set, or `get [by hand]` where `Config` resolves it at build
-//! and has its own getter. What a value must satisfy is checked in
+//! Each field is set by the `Builder` method of the same name (in
+//! `builder/setters.rs`), whose docs say what the setting means and which
+//! values it takes. What a value must satisfy is checked in
 //! `builder/validate.rs`, where a rule can name the settings it compares
-//! with (a cap against the caps it defaults to), and the defaults are
-//! explained in the [`Builder`](crate::Builder) docs' table.
+//! with (a cap against the caps it defaults to). A default is a constant of
+//! [`defaults`], and why each was chosen is explained in the
+//! [`Builder`](crate::Builder) docs' table. A new setting touches each of
+//! these places.
 
-/// Calls `$then! { table }` with every setting (see the module docs).
-macro_rules! each_setting {
-    ($then:ident) => {
-        $then! {
-            /// Cap on open connections (idle + lent + dialing) across all keys. At
-            /// least 1. When it is reached, a getter of a key with no idle connection
-            /// evicts the least recently used idle connection of another key, or waits.
-            max_open: usize = crate::defaults::MAX_OPEN;
-                set(n: usize) = n;
-                get [];
+use std::time::Duration;
 
-            /// Cap on open connections of one key (Go's `MaxConnsPerHost`). At least
-            /// 1, at most `max_open`; defaults to `max_open`.
-            max_open_per_key: Option<usize> = None;
-                set(n: usize) = Some(n);
-                get [by hand];
+use crate::defaults;
+use crate::policy::Backoff;
 
-            /// Cap on idle connections across all keys (Go's `MaxIdleConns`); past it
-            /// the least recently used idle connection of any key is closed. At least
-            /// 1, at most `max_open`; defaults to `max_open`.
-            max_idle: Option<usize> = None;
-                set(n: usize) = Some(n);
-                get [by hand];
-
-            /// Cap on idle connections of one key (Go's `MaxIdleConnsPerHost`); a
-            /// connection returned past it is closed. At least 1, at most
-            /// `max_open_per_key` and `max_idle`; defaults to the smaller of them.
-            max_idle_per_key: Option<usize> = None;
-                set(n: usize) = Some(n);
-                get [by hand];
-
-            /// Time limit of one dial (`Manager::connect`). Non-zero.
-            connect_timeout: Duration = crate::defaults::CONNECT_TIMEOUT;
-                set(d: Duration) = d;
-                get [];
-
-            /// How long a get may wait for a connection before it fails with
-            /// [`Error::Timeout`](crate::Error::Timeout). `None` waits forever (an
-            /// explicit opt-in: a dead backend then hangs its callers). Non-zero.
-            ///
-            /// The deadline costs a waiting get no timer: the pool's maintenance
-            /// task wakes the getter when it passes (a getter on a runtime other
-            /// than the pool's arms a timer of its own too, since the pool's
-            /// runtime may not be driven).
-            checkout_timeout: Option<Duration> = Some(crate::defaults::CHECKOUT_TIMEOUT);
-                set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// Cap on getters waiting at once; past it a get fails at once with
-            /// [`Error::TooManyWaiters`](crate::Error::TooManyWaiters) (load shedding).
-            /// Every getter that finds no idle connection waits, including one whose
-            /// own dial is in flight, so the cap is at least 1: 0 would refuse every
-            /// get that must dial and is refused by `build`. `None` (the default)
-            /// means no cap.
-            max_waiters: Option<usize> = None;
-                set(n: impl Into<Option<usize>>) = n.into();
-                get [];
-
-            /// Closes a connection idle this long, promptly (the maintenance task
-            /// wakes at the deadline), unless its key would drop below `min_idle`; a
-            /// stale one met at checkout is closed, not lent. `None`: never. Non-zero.
-            idle_timeout: Option<Duration> = Some(crate::defaults::IDLE_TIMEOUT);
-                set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// Closes a connection this old (shortened by up to `jitter`), idle or
-            /// when it comes back from a borrower. `None`: never. Non-zero.
-            max_lifetime: Option<Duration> = Some(crate::defaults::MAX_LIFETIME);
-                set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// Fraction in `[0, 1)` by which each connection's lifetime and each
-            /// keepalive interval is randomly shortened, so connections opened or
-            /// returned together don't expire or ping together.
-            jitter: f64 = crate::defaults::JITTER;
-                set(fraction: f64) = fraction;
-                get [];
-
-            /// Closes a connection once it was lent this many times (nginx's
-            /// `keepalive_requests`), when it comes back. `None`: no limit. At least
-            /// 1, at most 2^32 − 1.
-            max_uses: Option<u64> = None;
-                set(n: impl Into<Option<u64>>) = n.into();
-                get [];
-
-            /// Idle connections kept ready for every key the pool has seen (through
-            /// a get or `initial_for`), refilled in the background after checkouts
-            /// and closes, within the caps and the dial backoff. The idle timeout never
-            /// closes a connection that would take its key below it. With a non-zero
-            /// `min_idle` keys are never forgotten: use it with a bounded set of keys.
-            /// At most `max_idle_per_key`.
-            min_idle: usize = 0;
-                set(n: usize) = n;
-                get [];
-
-            /// Health check before lending (HikariCP's rule): a connection taken
-            /// from the idle list after `d` or more idle is pinged
-            /// ([`Manager::ping`]) before it is lent; `Duration::ZERO` pings
-            /// every one, `None` none (only [`Manager::is_broken`] is
-            /// checked: cheapest, and a dead connection reaches the borrower
-            /// when `is_broken` cannot see its death). A connection that fails
-            /// the ping (or its `ping_timeout`) is closed, and the getter is
-            /// served by another idle connection or a new dial, within its
-            /// checkout deadline. A connection handed over by a returning
-            /// borrower, or freshly dialed, is never pinged: it just worked.
-            health_check: Option<Duration> = Some(crate::defaults::HEALTH_CHECK);
-                set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// Time limit of each check the pool runs on a connection, one
-            /// by one:
-            ///
-            /// - the health check before lending ([`Manager::ping`]; also
-            ///   bounded by the getter's checkout deadline): past it the
-            ///   connection is closed and the getter served otherwise;
-            /// - the background keepalive's ping: past it the ping is missed;
-            /// - the [`before_lend`](crate::Builder::before_lend) hook (after
-            ///   the health check, with a limit of its own; also bounded by
-            ///   the checkout deadline): past it the connection is closed;
-            /// - a returned connection's recycle: [`Manager::recycle`] and the
-            ///   [`after_return`](crate::Builder::after_return) hook, together:
-            ///   past it the connection is closed as broken.
-            ///
-            /// Not the dial ([`connect_timeout`](crate::Builder::connect_timeout),
-            /// which also bounds the `after_connect` hook) nor a borrower's
-            /// own calls. Non-zero.
-            ping_timeout: Duration = crate::defaults::PING_TIMEOUT;
-                set(d: Duration) = d;
-                get [];
-
-            /// Background keepalive: a connection idle this long (shortened by up to
-            /// `jitter`) is pinged, and again every interval while it stays idle.
-            /// While its ping runs it is not lent: a getter meanwhile takes another
-            /// connection, dials, or waits, and the pinged connection goes to the
-            /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
-            keepalive_interval: Option<Duration> = Some(crate::defaults::KEEPALIVE_INTERVAL);
-                set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// Keepalive pings missed in a row that declare a connection dead
-            /// (WebSocket-style counting; 1 is gRPC's semantics). A dead connection
-            /// is closed and, below `min_idle`, replaced. At least 1, at most 65,535.
-            /// A manager whose connections watch themselves while lent (the
-            /// WebSocket heartbeat) counts with it too ([`Manager::liveness`]).
-            keepalive_max_missed: u32 = crate::defaults::KEEPALIVE_MAX_MISSED;
-                set(n: u32) = n;
-                get [];
-
-            /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
-            /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×
-            /// 2ⁿ⁻¹)`; meanwhile a get of that key that finds no idle connection
-            /// fails with [`Error::Backoff`](crate::Error::Backoff), carrying the
-            /// last dial error. A successful dial ends it. While getters keep
-            /// asking, the pool probes the key itself, one dial at a time, within
-            /// 400 ms of each failure (200–400 ms, jittered): a server that is back
-            /// ends the backoff for everyone within about half a second, however
-            /// long the backoff had grown (`Counters::probes`). A get that finds
-            /// a probe on its way waits for it, within its own deadline: the
-            /// probe's success serves it, its failure fails it (so a get fails at
-            /// once only while no probe is due, early in an outage, and none
-            /// fails once the server is back). A key whose dials
-            /// failed is remembered, even with nothing open, during its backoff and
-            /// for one `cap` after it, so failures in a row keep counting across
-            /// retries. `base` non-zero, at most `cap`.
-            backoff: Option<Backoff> = Some(Backoff {
-                base: crate::defaults::BACKOFF_BASE,
-                cap: crate::defaults::BACKOFF_CAP,
-            });
-                set(base: Duration, cap: Duration) = Some(Backoff { base, cap });
-                get [];
-
-            /// Cap on dials in flight per key (the MongoDB pool spec's
-            /// `maxConnecting`); getters past it wait for a connection or a dial
-            /// slot. Pre-warm dials are not limited by it. At least 1.
-            max_connecting: usize = crate::defaults::MAX_CONNECTING;
-                set(n: usize) = n;
-                get [];
-
-            /// Cap on the borrowers of one shared connection: the limit a manager
-            /// gives in [`Lending::shared`](crate::Lending::shared) (e.g. the peer's
-            /// HTTP/2 stream limit) is clamped to it. Exclusive connections ignore
-            /// it. At least 1 (1 lends every connection exclusively), at most 65,535.
-            max_borrowers: usize = crate::defaults::MAX_BORROWERS;
-                set(n: usize) = n;
-                get [];
-
-            /// Leak detection (HikariCP's `leakDetectionThreshold`): a connection
-            /// lent exclusively and held longer than `d` is reported once, at
-            /// `warn`, with the call site of the [`get`](Pool::get) or
-            /// [`get_for`](Pool::get_for) that took it, its key and how long it
-            /// has been held, and counted in [`Counters::leaks`](crate::Counters::leaks).
-            /// The connection stays lent: a report is a hint, not a verdict
-            /// (a long transaction looks the same). Handles to shared connections
-            /// are not tracked.
-            ///
-            /// No timer or task per borrow: a checkout stamps the connection's
-            /// record with the time and the call site (two stores it makes
-            /// whether or not this is on), and the maintenance task scans the
-            /// pool's connection records while this is on: when the connection
-            /// lent longest ago that it knows of passes `d`, or `d` after the last
-            /// scan, but never sooner than `d / 4` after it. So a connection is
-            /// reported between `d` and `1.25 d` after it was lent, and the cost is
-            /// at most four scans per `d`, each O(open connections). `None` (the
-            /// default): no scan. Non-zero.
-            leak_detection_threshold: Option<Duration> = None;
-                set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// A get that waited longer than `d` for its connection (or its error)
-            /// is logged at `warn` when its wait ends, with its key, how long it
-            /// waited, how it ended and what it waited behind: every connection of
-            /// the key lent (`all_lent`), dials in flight or `max_connecting`
-            /// (`dialing`), the pool's `max_open` (`pool_full`) or a backoff that
-            /// failed it (`backoff`). sqlx's `acquire_slow_threshold`. `None`: never.
-            /// Non-zero.
-            acquire_slow_threshold: Option<Duration> = Some(crate::defaults::ACQUIRE_SLOW_THRESHOLD);
-                set(d: impl Into<Option<Duration>>) = d.into();
-                get [];
-
-            /// The pool's name, in its metrics (`db.client.connection.pool.name`)
-            /// and its log events (`pool`).
-            name: String = crate::defaults::NAME.to_string();
-                set(name: impl Into<String>) = name.into();
-                get [by hand];
-
-            /// Metrics carry the key too (`connpool.key`, the key's `Debug`): the
-            /// histograms and the timeouts counter, not the gauges. Each key makes
-            /// its own series, and each record then looks its series up in the
-            /// recorder: use it with a small, bounded set of keys.
-            #[cfg(feature = "metrics")]
-            #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
-            metrics_key_attribute: bool = false;
-                set(on: bool) = on;
-                get [];
-        }
-    };
+/// Every setting of a pool as the [`Builder`](crate::Builder) takes it,
+/// with its default; each field's docs are those of the setter of its name.
+/// The builder's setters write these fields, its `Debug`
+/// shows them, and a validated [`Config`](crate::config::Config) keeps them
+/// as they were set, beside what `build` derived from them. (`None` for a
+/// cap: derived from the other caps at build.)
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Settings {
+    pub(crate) max_open: usize,
+    pub(crate) max_open_per_key: Option<usize>,
+    pub(crate) max_idle: Option<usize>,
+    pub(crate) max_idle_per_key: Option<usize>,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) checkout_timeout: Option<Duration>,
+    pub(crate) max_waiters: Option<usize>,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) jitter: f64,
+    pub(crate) max_uses: Option<u64>,
+    pub(crate) min_idle: usize,
+    pub(crate) health_check: Option<Duration>,
+    pub(crate) ping_timeout: Duration,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_max_missed: u32,
+    pub(crate) backoff: Option<Backoff>,
+    pub(crate) max_connecting: usize,
+    pub(crate) max_borrowers: usize,
+    pub(crate) leak_detection_threshold: Option<Duration>,
+    pub(crate) acquire_slow_threshold: Option<Duration>,
+    pub(crate) name: String,
+    /// Kept without the `metrics` feature too (only its setter needs the
+    /// feature): a `Builder`'s `Debug` is the same either way.
+    pub(crate) metrics_key_attribute: bool,
 }
 
-pub(crate) use each_setting;
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_open: defaults::MAX_OPEN,
+            max_open_per_key: None,
+            max_idle: None,
+            max_idle_per_key: None,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            checkout_timeout: Some(defaults::CHECKOUT_TIMEOUT),
+            max_waiters: None,
+            idle_timeout: Some(defaults::IDLE_TIMEOUT),
+            max_lifetime: Some(defaults::MAX_LIFETIME),
+            jitter: defaults::JITTER,
+            max_uses: None,
+            min_idle: 0,
+            health_check: Some(defaults::HEALTH_CHECK),
+            ping_timeout: defaults::PING_TIMEOUT,
+            keepalive_interval: Some(defaults::KEEPALIVE_INTERVAL),
+            keepalive_max_missed: defaults::KEEPALIVE_MAX_MISSED,
+            backoff: Some(Backoff {
+                base: defaults::BACKOFF_BASE,
+                cap: defaults::BACKOFF_CAP,
+            }),
+            max_connecting: defaults::MAX_CONNECTING,
+            max_borrowers: defaults::MAX_BORROWERS,
+            leak_detection_threshold: None,
+            acquire_slow_threshold: Some(defaults::ACQUIRE_SLOW_THRESHOLD),
+            name: defaults::NAME.to_string(),
+            metrics_key_attribute: false,
+        }
+    }
+}

@@ -44,56 +44,55 @@ fn documented_defaults_as_built() {
     assert_eq!(defaults::MAX_CONNECTING, 2);
 
     let c = accepted(|b| b);
-    assert_eq!(c.max_open(), defaults::MAX_OPEN, "max_open");
-    assert_eq!(c.max_open_per_key(), 100, "max_open_per_key = max_open");
-    assert_eq!(c.max_idle(), 100, "max_idle = max_open");
+    assert_eq!(c.set.max_open, defaults::MAX_OPEN, "max_open");
+    assert_eq!(c.max_open_per_key, 100, "max_open_per_key = max_open");
+    assert_eq!(c.max_idle, 100, "max_idle = max_open");
     assert_eq!(
-        c.max_idle_per_key(),
-        100,
+        c.max_idle_per_key, 100,
         "max_idle_per_key = max_open_per_key"
     );
     assert_eq!(
-        c.connect_timeout(),
+        c.set.connect_timeout,
         defaults::CONNECT_TIMEOUT,
         "connect_timeout"
     );
     assert_eq!(
-        c.checkout_timeout(),
+        c.set.checkout_timeout,
         Some(defaults::CHECKOUT_TIMEOUT),
         "checkout_timeout"
     );
-    assert_eq!(c.max_waiters(), None, "max_waiters");
+    assert_eq!(c.set.max_waiters, None, "max_waiters");
     assert_eq!(
-        c.idle_timeout(),
+        c.set.idle_timeout,
         Some(defaults::IDLE_TIMEOUT),
         "idle_timeout"
     );
     assert_eq!(
-        c.max_lifetime(),
+        c.set.max_lifetime,
         Some(defaults::MAX_LIFETIME),
         "max_lifetime"
     );
-    assert_eq!(c.jitter(), defaults::JITTER, "jitter");
-    assert_eq!(c.max_uses(), None, "max_uses: no limit");
-    assert_eq!(c.min_idle(), 0, "min_idle");
+    assert_eq!(c.set.jitter, defaults::JITTER, "jitter");
+    assert_eq!(c.set.max_uses, None, "max_uses: no limit");
+    assert_eq!(c.set.min_idle, 0, "min_idle");
     assert_eq!(
-        c.health_check(),
+        c.set.health_check,
         Some(defaults::HEALTH_CHECK),
         "health_check"
     );
-    assert_eq!(c.ping_timeout(), defaults::PING_TIMEOUT, "ping_timeout");
+    assert_eq!(c.set.ping_timeout, defaults::PING_TIMEOUT, "ping_timeout");
     assert_eq!(
-        c.keepalive_interval(),
+        c.set.keepalive_interval,
         Some(defaults::KEEPALIVE_INTERVAL),
         "keepalive_interval"
     );
     assert_eq!(
-        c.keepalive_max_missed(),
+        c.set.keepalive_max_missed,
         defaults::KEEPALIVE_MAX_MISSED,
         "keepalive_max_missed"
     );
     assert_eq!(
-        c.backoff(),
+        c.set.backoff,
         Some(Backoff {
             base: defaults::BACKOFF_BASE,
             cap: defaults::BACKOFF_CAP
@@ -101,19 +100,19 @@ fn documented_defaults_as_built() {
         "backoff"
     );
     assert_eq!(
-        c.max_connecting(),
+        c.set.max_connecting,
         defaults::MAX_CONNECTING,
         "max_connecting"
     );
-    assert_eq!(c.leak_detection_threshold(), None, "leak detection off");
+    assert_eq!(c.set.leak_detection_threshold, None, "leak detection off");
     assert_eq!(
-        c.acquire_slow_threshold(),
+        c.set.acquire_slow_threshold,
         Some(defaults::ACQUIRE_SLOW_THRESHOLD),
         "acquire_slow_threshold"
     );
     assert_eq!(defaults::ACQUIRE_SLOW_THRESHOLD, Duration::from_secs(2));
-    assert!(!c.metrics_key_attribute(), "no key attribute");
-    assert_eq!(c.name(), defaults::NAME, "name");
+    assert!(!c.set.metrics_key_attribute, "no key attribute");
+    assert_eq!(c.set.name, defaults::NAME, "name");
     assert_eq!(defaults::NAME, "connpool");
 }
 
@@ -124,9 +123,9 @@ fn explicit_values_are_kept() {
             .checkout_timeout(None)
             .max_waiters(1)
     });
-    assert_eq!(c.connect_timeout(), Duration::from_millis(250));
-    assert_eq!(c.checkout_timeout(), None, "None: wait forever");
-    assert_eq!(c.max_waiters(), Some(1));
+    assert_eq!(c.set.connect_timeout, Duration::from_millis(250));
+    assert_eq!(c.set.checkout_timeout, None, "None: wait forever");
+    assert_eq!(c.set.max_waiters, Some(1));
 }
 
 /// Every lifecycle value may sit exactly at its bound (or be `None` where
@@ -134,38 +133,42 @@ fn explicit_values_are_kept() {
 #[test]
 fn lifecycle_values_at_their_bounds_are_accepted() {
     // jitter: the closed lower bound, and just under the open upper bound.
-    assert_eq!(accepted(|b| b.jitter(0.0)).jitter(), 0.0);
-    assert_eq!(accepted(|b| b.jitter(0.999)).jitter(), 0.999);
+    assert_eq!(accepted(|b| b.jitter(0.0)).set.jitter, 0.0);
+    assert_eq!(accepted(|b| b.jitter(0.999)).set.jitter, 0.999);
 
     // min_idle up to max_idle_per_key, explicit or derived.
     let c = accepted(|b| b.max_idle_per_key(3).min_idle(3));
-    assert_eq!((c.min_idle(), c.max_idle_per_key()), (3, 3));
+    assert_eq!((c.set.min_idle, c.max_idle_per_key), (3, 3));
     let c = accepted(|b| b.max_open(4).min_idle(4));
-    assert_eq!((c.min_idle(), c.max_idle_per_key()), (4, 4), "derived cap");
+    assert_eq!((c.set.min_idle, c.max_idle_per_key), (4, 4), "derived cap");
 
     // The smallest non-zero counts, and the largest.
-    assert_eq!(accepted(|b| b.max_uses(1)).max_uses(), Some(1));
+    assert_eq!(accepted(|b| b.max_uses(1)).set.max_uses, Some(1));
     let most = u64::from(u32::MAX);
-    assert_eq!(accepted(|b| b.max_uses(most)).max_uses(), Some(most));
-    let missed = |n| accepted(|b| b.keepalive_max_missed(n)).keepalive_max_missed();
+    assert_eq!(accepted(|b| b.max_uses(most)).set.max_uses, Some(most));
+    let missed = |n| {
+        accepted(|b| b.keepalive_max_missed(n))
+            .set
+            .keepalive_max_missed
+    };
     assert_eq!(missed(65_535), 65_535);
     assert_eq!(missed(1), 1);
     assert_eq!(
-        accepted(|b| b.max_borrowers(65_535)).max_borrowers(),
+        accepted(|b| b.max_borrowers(65_535)).set.max_borrowers,
         65_535
     );
-    assert_eq!(accepted(|b| b.max_connecting(1)).max_connecting(), 1);
+    assert_eq!(accepted(|b| b.max_connecting(1)).set.max_connecting, 1);
 
     // Backoff: base equal to cap (a constant delay), and none at all.
     let one = Duration::from_millis(250);
     assert_eq!(
-        accepted(|b| b.backoff(one, one)).backoff(),
+        accepted(|b| b.backoff(one, one)).set.backoff,
         Some(Backoff {
             base: one,
             cap: one
         })
     );
-    assert_eq!(accepted(|b| b.no_backoff()).backoff(), None);
+    assert_eq!(accepted(|b| b.no_backoff()).set.backoff, None);
 
     // `None` turns the timers off.
     let c = accepted(|b| {
@@ -173,9 +176,9 @@ fn lifecycle_values_at_their_bounds_are_accepted() {
             .max_lifetime(None)
             .keepalive_interval(None)
     });
-    assert_eq!(c.idle_timeout(), None);
-    assert_eq!(c.max_lifetime(), None);
-    assert_eq!(c.keepalive_interval(), None);
+    assert_eq!(c.set.idle_timeout, None);
+    assert_eq!(c.set.max_lifetime, None);
+    assert_eq!(c.set.keepalive_interval, None);
 
     // The smallest non-zero durations.
     let ns = Duration::from_nanos(1);
@@ -186,15 +189,18 @@ fn lifecycle_values_at_their_bounds_are_accepted() {
             .keepalive_interval(ns)
             .backoff(ns, ns)
     });
-    assert_eq!(c.idle_timeout(), Some(ns));
-    assert_eq!(c.max_lifetime(), Some(ns));
-    assert_eq!(c.ping_timeout(), ns);
-    assert_eq!(c.keepalive_interval(), Some(ns));
-    assert_eq!(c.backoff(), Some(Backoff { base: ns, cap: ns }));
+    assert_eq!(c.set.idle_timeout, Some(ns));
+    assert_eq!(c.set.max_lifetime, Some(ns));
+    assert_eq!(c.set.ping_timeout, ns);
+    assert_eq!(c.set.keepalive_interval, Some(ns));
+    assert_eq!(c.set.backoff, Some(Backoff { base: ns, cap: ns }));
 
     // Every health-check policy, including a zero window.
     for policy in [None, Some(Duration::ZERO), Some(ns)] {
-        assert_eq!(accepted(|b| b.health_check(policy)).health_check(), policy);
+        assert_eq!(
+            accepted(|b| b.health_check(policy)).set.health_check,
+            policy
+        );
     }
 }
 
