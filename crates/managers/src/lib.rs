@@ -31,6 +31,8 @@ mod h2_frames;
 pub mod http;
 #[cfg(feature = "http")]
 mod http_error;
+#[cfg(feature = "tcp")]
+mod observed;
 #[cfg(feature = "http")]
 mod origin;
 #[cfg(feature = "postgres")]

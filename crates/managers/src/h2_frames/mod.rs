@@ -48,4 +48,4 @@ pub(crate) use setup::{
 };
 pub use state::FrameState;
 pub(crate) use state::lend_by_stream_limit;
-pub(crate) use watcher::FrameWatcher;
+pub(crate) use watcher::watcher;

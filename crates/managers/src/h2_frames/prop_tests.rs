@@ -12,7 +12,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 
 use super::parser::Parser;
 use super::state::FrameState;
-use super::watcher::FrameWatcher;
+use super::watcher::watcher;
 
 /// Reads `bytes` in pieces: each read ends at the next cut (or earlier, if
 /// the caller's buffer is smaller).
@@ -100,7 +100,7 @@ proptest! {
         (bytes, cuts) in bytes_and_cuts(),
         read_size in 1usize..64,
     ) {
-        let mut watcher = FrameWatcher::new(Pieces { bytes: bytes.clone(), cuts, at: 0 });
+        let mut watcher = watcher(Pieces { bytes: bytes.clone(), cuts, at: 0 });
         let state = watcher.state();
         let mut out = Vec::new();
         let mut buf = vec![0; read_size];

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::parser::{ACK, GOAWAY, Parser, SETTINGS};
 use super::state::{FrameState, GOAWAY_DEBUG_MAX};
-use super::watcher::FrameWatcher;
+use super::watcher::watcher;
 
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
     let len = payload.len() as u32;
@@ -228,7 +228,7 @@ async fn eof_error_and_drop_end_the_state_and_wake_waiters() {
     use tokio::io::AsyncReadExt;
 
     // End of stream before any SETTINGS: the wait says false.
-    let mut w = FrameWatcher::new(&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..]);
+    let mut w = watcher(&b"HTTP/1.1 400 Bad Request\r\n\r\n"[..]);
     let state = w.state();
     let waiting = tokio::spawn({
         let state = w.state();
@@ -241,7 +241,7 @@ async fn eof_error_and_drop_end_the_state_and_wake_waiters() {
 
     // Dropping the watcher (the client closed the connection).
     let (client, _server) = tokio::io::duplex(64);
-    let w = FrameWatcher::new(client);
+    let w = watcher(client);
     let state = w.state();
     assert!(!state.is_closed());
     drop(w);
@@ -249,7 +249,7 @@ async fn eof_error_and_drop_end_the_state_and_wake_waiters() {
 
     // A SETTINGS frame wakes the waiter with true.
     let (client, mut server) = tokio::io::duplex(64);
-    let mut w = FrameWatcher::new(client);
+    let mut w = watcher(client);
     let state = w.state();
     let waiting = tokio::spawn({
         let state = w.state();
@@ -278,7 +278,7 @@ async fn a_settings_frame_read_whole_is_learned_and_passed_through() {
     use tokio::io::AsyncReadExt;
 
     let settings: &[u8] = &[0, 0, 6, 0x4, 0, 0, 0, 0, 0, 0x0, 0x3, 0, 0, 0, 8];
-    let mut watched = FrameWatcher::new(settings);
+    let mut watched = watcher(settings);
     let state = watched.state();
     let mut bytes = Vec::new();
     watched.read_to_end(&mut bytes).await.unwrap();

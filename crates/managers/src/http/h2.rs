@@ -19,7 +19,7 @@ use tokio::task::AbortHandle;
 use crate::HttpError;
 use crate::Origin;
 use crate::h2_frames::{
-    DeadOnArrival, FrameState, FrameWatcher, SettingsWait, await_settings, dead_on_arrival,
+    DeadOnArrival, FrameState, SettingsWait, await_settings, dead_on_arrival, watcher,
 };
 use crate::service::RequestBody;
 
@@ -51,7 +51,7 @@ where
     B: RequestBody,
     T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let watcher = FrameWatcher::new(io);
+    let watcher = watcher(io);
     let frames = watcher.state();
 
     let mut builder = H2Builder::new(TokioExecutor::new());

@@ -28,13 +28,14 @@ use tokio_postgres::{CancelToken, Client, Config, Connection, NoTls};
 use tokio_util::either::Either;
 
 use super::PgError;
-use super::session::{Session, Tap};
+use super::session::{Session, Tap, Tapped};
+use crate::observed::Observed;
 
 /// A tracked connection: the client, its connection (to spawn), what its
 /// tap learns, and where it was dialed (for cancel requests).
 pub(super) type Tracked = (
     Client,
-    Connection<Tap<Stream>, NoTlsStream>,
+    Connection<Tapped<Stream>, NoTlsStream>,
     Arc<Session>,
     Target,
 );
@@ -89,7 +90,7 @@ pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_po
             };
             let session = Arc::new(Session::default());
             match config
-                .connect_raw(Tap::new(stream, Arc::clone(&session)), NoTls)
+                .connect_raw(Tapped::new(stream, Tap::new(Arc::clone(&session))), NoTls)
                 .await
             {
                 Ok((client, connection)) => {
@@ -207,7 +208,7 @@ where
     S: Send + 'static,
     T::TlsConnect: Send + 'static,
 {
-    type Stream = Tap<T::Stream>;
+    type Stream = Tapped<T::Stream>;
     type TlsConnect = TappedConnect<T::TlsConnect>;
     type Error = T::Error;
 
@@ -231,22 +232,24 @@ where
     C::Future: Send + 'static,
     S: Send + 'static,
 {
-    type Stream = Tap<C::Stream>;
+    type Stream = Tapped<C::Stream>;
     type Error = C::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Tap<C::Stream>, C::Error>> + Send>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Tapped<C::Stream>, C::Error>> + Send>>;
 
     fn connect(self, stream: S) -> Self::Future {
         let TappedConnect { inner, session } = self;
         Box::pin(async move {
             let stream = inner.connect(stream).await?;
             session.tapped();
-            Ok(Tap::new(stream, session))
+            Ok(Tapped::new(stream, Tap::new(session)))
         })
     }
 }
 
-impl<S: tokio_postgres::tls::TlsStream + Unpin> tokio_postgres::tls::TlsStream for Tap<S> {
+impl<S: tokio_postgres::tls::TlsStream + Unpin> tokio_postgres::tls::TlsStream
+    for Observed<S, Tap>
+{
     fn channel_binding(&self) -> tokio_postgres::tls::ChannelBinding {
-        self.inner().channel_binding()
+        self.io.channel_binding()
     }
 }

@@ -16,13 +16,10 @@
 //! unread.
 
 use std::collections::HashSet;
-use std::io;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, Ordering};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use crate::observed::{Event, Observed, Observer};
 
 use super::classify::{Effect, classify};
 
@@ -98,10 +95,13 @@ impl Session {
     }
 }
 
-/// A stream that reads the PostgreSQL protocol going by into a [`Session`].
+/// A session's stream, the protocol going by read into its [`Session`].
+pub(super) type Tapped<S> = Observed<S, Tap>;
+
+/// Reads the PostgreSQL protocol going by (an [`Observer`] of the
+/// session's stream) into a [`Session`].
 #[derive(Debug)]
-pub(super) struct Tap<S> {
-    inner: S,
+pub(super) struct Tap {
     session: Arc<Session>,
     sent: Reader,
     received: Reader,
@@ -109,15 +109,9 @@ pub(super) struct Tap<S> {
     dirty_statements: HashSet<Vec<u8>>,
 }
 
-impl<S> Tap<S> {
-    /// The stream it reads.
-    pub(super) fn inner(&self) -> &S {
-        &self.inner
-    }
-
-    pub(super) fn new(inner: S, session: Arc<Session>) -> Self {
+impl Tap {
+    pub(super) fn new(session: Arc<Session>) -> Self {
         Self {
-            inner,
             session,
             sent: Reader::new(true),
             received: Reader::new(false),
@@ -284,43 +278,17 @@ impl Reader {
     }
 }
 
-impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = result {
-            let new = &buf.filled()[before..];
-            if !new.is_empty() {
-                self.on_received(new);
+impl Observer for Tap {
+    fn see(&mut self, event: Event<'_>) {
+        match event {
+            Event::Read { bytes, .. } if !bytes.is_empty() => self.on_received(bytes),
+            Event::Wrote { bufs, n } => {
+                for bytes in Event::written(bufs, n) {
+                    self.on_sent(bytes);
+                }
             }
+            _ => {}
         }
-        result
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = result {
-            self.on_sent(&buf[..n]);
-        }
-        result
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -335,10 +303,10 @@ mod tests {
         m
     }
 
-    fn tap() -> Tap<()> {
+    fn tap() -> Tap {
         let session = Arc::new(Session::default());
         session.arm();
-        Tap::new((), session)
+        Tap::new(session)
     }
 
     /// Messages cut at every byte are read as whole ones.

@@ -3,16 +3,17 @@
 
 use std::fmt;
 use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
+
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
 use tokio::task::JoinHandle;
+
+use crate::observed::{Event, Observer};
 
 /// A pooled Redis connection: a handle to a redis-rs
 /// [`MultiplexedConnection`] (cheap to clone; each borrower of a shared
@@ -324,59 +325,18 @@ impl Drop for Driver {
     }
 }
 
-/// The connection's socket, telling [`Health`] about its end: the end of
-/// stream (the server closed it, or was killed) or the first I/O error.
-/// That is how a dead connection is known without a round trip.
-pub(super) struct Watched<S> {
-    pub(super) io: S,
-    pub(super) health: Arc<Health>,
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let wanted = buf.remaining() > 0;
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-        match &polled {
-            Poll::Ready(Ok(())) if wanted && buf.filled().len() == before => this
-                .health
-                .record(|| "the server closed the connection".to_owned()),
-            Poll::Ready(Err(e)) => this.health.record(|| e.to_string()),
+/// The connection's socket tells [`Health`] about its end (through
+/// [`Observed`](crate::observed::Observed)): the end of stream (the server
+/// closed it, or was killed) or the first I/O error. That is how a dead
+/// connection is known without a round trip.
+impl Observer for Arc<Health> {
+    fn see(&mut self, event: Event<'_>) {
+        match event {
+            Event::Read { eof: true, .. } => {
+                self.record(|| "the server closed the connection".to_owned());
+            }
+            Event::Failed(e) => self.record(|| e.to_string()),
             _ => {}
         }
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
-        if let Poll::Ready(Err(e)) = &polled {
-            this.health.record(|| e.to_string());
-        }
-        polled
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.io).poll_flush(cx);
-        if let Poll::Ready(Err(e)) = &polled {
-            this.health.record(|| e.to_string());
-        }
-        polled
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }

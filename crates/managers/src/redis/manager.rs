@@ -13,9 +13,10 @@ use redis::{
     AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo,
 };
 
-use super::conn::{Health, RedisConn, Watched};
+use super::conn::{Health, RedisConn};
 use super::error::RedisError;
 use super::key::RedisKey;
+use crate::observed::Observed;
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
@@ -284,10 +285,7 @@ impl Manager for RedisManager {
             .map_err(|e| RedisError::Connect(e.into_io()))?
             .stream;
         let health = Health::new(server.clone());
-        let io = Watched {
-            io,
-            health: Arc::clone(&health),
-        };
+        let io = Observed::new(io, Arc::clone(&health));
         let info = self.info_for(key);
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
         let (inner, driver) = MultiplexedConnection::new_with_config(&info, io, config)

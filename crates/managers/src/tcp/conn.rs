@@ -11,6 +11,7 @@ use socket2::SockRef;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use crate::observed::{Event, Observed, Observer};
 use crate::transport::Stream;
 
 /// A pooled TCP connection, over TLS when its manager has a
@@ -28,12 +29,12 @@ use crate::transport::Stream;
 /// (over TLS they must).
 #[derive(Debug)]
 pub struct TcpConn {
-    pub(super) stream: Stream,
+    /// The stream, its reads and writes watched.
+    pub(super) stream: Observed<Stream, IoWatch>,
     local: SocketAddr,
     peer: SocketAddr,
     /// A ping started and has not finished: its reply may still arrive.
     pub(super) ping_in_flight: bool,
-    pub(super) io: IoWatch,
 }
 
 /// Whether a read or a write through a connection's own I/O was left
@@ -48,44 +49,17 @@ pub(crate) struct IoWatch {
     pub(crate) failed: bool,
 }
 
-impl IoWatch {
-    /// Reads from `stream`, noting whether the read was left waiting.
-    pub(crate) fn poll_read<S: AsyncRead + Unpin>(
-        &mut self,
-        stream: &mut S,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let poll = Pin::new(stream).poll_read(cx, buf);
-        self.read_waiting = poll.is_pending();
-        self.failed |= matches!(poll, Poll::Ready(Err(_)));
-        poll
-    }
-
-    /// Writes to `stream` (`bufs` gathered), noting whether the write was
-    /// left waiting.
-    pub(crate) fn poll_write<S: AsyncWrite + Unpin>(
-        &mut self,
-        stream: &mut S,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let poll = Pin::new(stream).poll_write_vectored(cx, bufs);
-        self.write_waiting = poll.is_pending();
-        self.failed |= matches!(poll, Poll::Ready(Err(_)));
-        poll
-    }
-
-    /// Flushes `stream`, noting whether the flush was left waiting.
-    pub(crate) fn poll_flush<S: AsyncWrite + Unpin>(
-        &mut self,
-        stream: &mut S,
-        cx: &mut Context<'_>,
-    ) -> Poll<io::Result<()>> {
-        let poll = Pin::new(stream).poll_flush(cx);
-        self.write_waiting = poll.is_pending();
-        self.failed |= matches!(poll, Poll::Ready(Err(_)));
-        poll
+impl Observer for IoWatch {
+    fn see(&mut self, event: Event<'_>) {
+        match event {
+            Event::Read { .. } => self.read_waiting = false,
+            Event::Wrote { .. } | Event::Flushed => self.write_waiting = false,
+            Event::Waiting { read } => match read {
+                true => self.read_waiting = true,
+                false => self.write_waiting = true,
+            },
+            Event::Failed(_) => self.failed = true,
+        }
     }
 }
 
@@ -111,28 +85,32 @@ impl TcpConn {
         let tcp = stream.tcp();
         let (local, peer) = (tcp.local_addr()?, tcp.peer_addr()?);
         Ok(Self {
-            stream,
+            stream: Observed::new(stream, IoWatch::default()),
             local,
             peer,
             ping_in_flight: false,
-            io: IoWatch::default(),
         })
     }
 
     /// The TCP socket (beneath TLS, if the connection has it): for its
     /// options and addresses. Bytes go through the connection itself.
     pub fn stream(&self) -> &TcpStream {
-        self.stream.tcp()
+        self.stream.io.tcp()
     }
 
     /// Whether the connection runs TLS.
     pub fn is_tls(&self) -> bool {
-        self.stream.is_tls()
+        self.stream.io.is_tls()
     }
 
     /// The protocol the server chose in ALPN (TLS only).
     pub fn alpn_protocol(&self) -> Option<&[u8]> {
-        self.stream.alpn_protocol()
+        self.stream.io.alpn_protocol()
+    }
+
+    /// What the reads and writes left: waiting, or failed.
+    pub(super) fn watch(&self) -> IoWatch {
+        self.stream.observer
     }
 
     /// The address the connection was made to (the one that answered, when
@@ -162,7 +140,7 @@ impl TcpConn {
         let mut byte = [0u8; 1];
         let mut buf = ReadBuf::new(&mut byte);
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        !Pin::new(&mut self.stream)
+        !Pin::new(&mut self.stream.io)
             .poll_read(&mut cx, &mut buf)
             .is_pending()
     }
@@ -170,7 +148,7 @@ impl TcpConn {
     /// A one-byte `MSG_PEEK` on the non-blocking socket: consumes nothing,
     /// never waits.
     pub(super) fn peer_state(&self) -> PeerState {
-        peer_state(self.stream.tcp())
+        peer_state(self.stream.io.tcp())
     }
 }
 
@@ -202,8 +180,7 @@ impl AsyncRead for TcpConn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let conn = self.get_mut();
-        conn.io.poll_read(&mut conn.stream, cx, buf)
+        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
     }
 }
 
@@ -213,9 +190,7 @@ impl AsyncWrite for TcpConn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let conn = self.get_mut();
-        conn.io
-            .poll_write(&mut conn.stream, cx, &[io::IoSlice::new(buf)])
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -223,8 +198,7 @@ impl AsyncWrite for TcpConn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        let conn = self.get_mut();
-        conn.io.poll_write(&mut conn.stream, cx, bufs)
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -232,8 +206,7 @@ impl AsyncWrite for TcpConn {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let conn = self.get_mut();
-        conn.io.poll_flush(&mut conn.stream, cx)
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

@@ -323,7 +323,7 @@ impl TcpManager {
         // waiting may have sent half a message; a read left waiting was a
         // reply given up on (unless unsolicited data is this
         // protocol's way: then it was a wait for the next push).
-        let io = conn.io;
+        let io = conn.watch();
         if conn.ping_in_flight
             || io.failed
             || io.write_waiting
