@@ -16,7 +16,7 @@
 //! | `settings` | the settings as the builder keeps them, one field each, and their defaults |
 //! | `defaults` | the defaults, one constant per setting |
 //! | `policy` | the values some settings take: the health-check policy, the backoff |
-//! | `config` | the validated configuration, the defaults, sizing advice |
+//! | `config` | the validated configuration: the settings as set, and what `build` derived from them |
 //! | `pool` | the public pool: get, state |
 //! | `single` | [`Single`], a keyed manager as a manager of one key |
 //! | `quiet` | waiting for a quiet pool: settled, close |
