@@ -78,7 +78,7 @@ impl Versions {
 /// |---|---|---|
 /// | [`tls`](HttpManager::tls) | off: plaintext, `https` origins refused | `https` needs the caller's roots (or [`TlsConfig::webpki_roots`](crate::tls::TlsConfig::webpki_roots)) |
 /// | [`with_tcp`](HttpManager::with_tcp) | [`TcpManager::new`]: `TCP_NODELAY`, kernel keepalive 60 s / 10 s / 3 | a request goes out at once; a vanished server is found even with HTTP/2 keepalive off |
-/// | HTTP/2 PING | the pool's `keepalive_interval` (30 s) of silence sends one, its `ping_timeout` (5 s) waits for the ACK | one liveness schedule, set on the pool's builder: hyper's PING is the only probe HTTP/2 has here (the pool's keepalive only reads its verdict); 30 s finds a dead server 2.6× sooner than kernel keepalive |
+/// | HTTP/2 PING | the pool's `keepalive_interval` (30 s) of silence sends one, its `ping_timeout` (5 s) waits for the ACK | one liveness schedule, set on the pool's builder: hyper's PING is the only probe HTTP/2 has here (the pool's keepalive only reads its verdict); a dead server is found within 35 s, 2.6× sooner than kernel keepalive's 90 s; a server whose ACK takes over 5 s costs its connection and a redial (hyper-util's own PING timeout is 20 s, off unless set) |
 /// | [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) | on | idle pooled HTTP/2 connections are probed by these PINGs too (turn off, or raise the pool's interval to ≥ 5 min, against gRPC servers) |
 /// | [`settings_timeout`](HttpManager::settings_timeout) | 5 s ([`HTTP2_SETTINGS_TIMEOUT`]) | an HTTP/2 server sends `SETTINGS` at once; silence means it is not one |
 pub struct HttpManager<B = Full<Bytes>> {
