@@ -1,4 +1,4 @@
-//! Watching an HTTP/2 connection from below: [`FrameWatcher`], an IO wrapper
+//! Watching an HTTP/2 connection from below: [`FrameWatcher`](watcher::FrameWatcher), an IO wrapper
 //! that reads the frame headers of the server → client byte stream as they
 //! pass, and [`FrameState`], what it learned.
 //!
