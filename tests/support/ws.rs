@@ -207,6 +207,9 @@ where
     }
     loop {
         tokio::select! {
+            // Commands first: a test's `mute_all` comes before the message
+            // it then sends, and must win over it.
+            biased;
             cmd = cmds.recv() => match cmd {
                 Some(Cmd::Send(msg, ack)) => {
                     let _ = ws.send(msg).await;
