@@ -10,7 +10,9 @@ use tokio::time::{Instant, advance};
 
 use crate::support::*;
 
-use super::{M, backoff_error, backoff_state, connect_error, ms, secs};
+use std::time::Duration;
+
+use super::{M, U, backoff_error, backoff_state, connect_error, ms, secs};
 
 /// A backoff long enough that probes run inside it: 5 s, then 10 s.
 fn long_backoff(b: connpool::Builder<M>) -> connpool::Builder<M> {
@@ -145,4 +147,61 @@ async fn a_success_forgets_who_wanted_the_key() {
     );
     assert_eq!(pool.state().counters.probes, 0);
     drop(pin);
+}
+
+/// 16 clients retrying every 10 ms through an outage of `down`, with the
+/// pool's default backoff (100 ms to 5 s) and `max_connecting`: how many
+/// dials the outage cost, and how long after the server's return the
+/// first client was served.
+async fn through_an_outage(down: Duration) -> (usize, Duration) {
+    const CLIENTS: usize = 16;
+    const RETRY: Duration = Duration::from_millis(10);
+    let mock = U::new();
+    mock.set_down(true);
+    let pool = mock
+        .core_pool(|b| b.backoff(ms(100), secs(5)).max_connecting(2))
+        .await;
+    let t_up = Instant::now() + down;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                loop {
+                    match pool.get().await {
+                        Ok(_) => return Instant::now(),
+                        Err(Error::Backoff { .. } | Error::Connect(_)) => {}
+                        Err(e) => panic!("unexpected error {e:?}"),
+                    }
+                    tokio::time::sleep(RETRY).await;
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(t_up).await;
+    let dials = mock.dials().len();
+    mock.set_down(false);
+    let mut first = None;
+    for h in clients {
+        let served = join(h).await;
+        first = Some(first.map_or(served, |f: Instant| f.min(served)));
+    }
+    (dials, first.unwrap() - t_up)
+}
+
+/// The probe delay grows with the outage: a server back after 1 s is
+/// found within half a second, one back after a minute within the
+/// backoff cap, and the minute costs the client a few dozen dials (a
+/// probe every 200–400 ms throughout would be about 200).
+#[tokio::test(start_paused = true)]
+async fn probes_space_out_as_an_outage_lasts() {
+    let (dials, found) = through_an_outage(secs(1)).await;
+    println!("a 1 s outage: {dials} dials, found {found:?} after the return");
+    assert!(found <= ms(500), "a 1 s outage found after {found:?}");
+    assert!(dials <= 12, "{dials} dials in 1 s");
+
+    let (dials, found) = through_an_outage(secs(60)).await;
+    println!("a 60 s outage: {dials} dials, found {found:?} after the return");
+    assert!(found <= secs(5), "a 60 s outage found after {found:?}");
+    assert!(dials <= 40, "{dials} dials in 60 s");
+    assert!(dials >= 15, "{dials} dials in 60 s: still probed");
 }

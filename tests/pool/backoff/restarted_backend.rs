@@ -13,9 +13,12 @@ use crate::support::*;
 
 use super::{BASE, CAP, U, backoff_state, connect_error, delay, ms, secs};
 
-/// The longest time from a failed dial to the pool's next probe
-/// (`core::dials::PROBE_EVERY`).
-const PROBE_EVERY: Duration = Duration::from_millis(400);
+/// The longest time from a failed dial to the pool's next probe of a key
+/// down for `down_for` (`core::dials::probe_delay`): 400 ms, or a quarter
+/// of the outage so far.
+fn probe_delay(down_for: Duration) -> Duration {
+    Duration::from_millis(400).max(down_for / 4)
+}
 
 // ---------------------------------------------------------------------------
 // 7. A restarted backend
@@ -29,8 +32,7 @@ const PROBE_EVERY: Duration = Duration::from_millis(400);
 /// each failure a window of its own) are among them. Early in the outage
 /// (backoffs shorter than a probe's delay) gets fail at once; later they
 /// wait for the next probe. Once the backend is back (dials take 20 ms), a
-/// probe finds it within 400 ms (not at the end of a backoff that had
-/// grown to 1 s), every client is served within that + a retry period + a
+/// probe finds it within a quarter of the outage (750 ms), every client is served within that + a retry period + a
 /// dial, and a get that began after the return fails only if it waited for
 /// a probe that began before it: at most one per client.
 #[tokio::test(start_paused = true)]
@@ -101,7 +103,7 @@ async fn restarted_backend_is_not_hammered_and_serves_everyone_after() {
         "{failed_after_up} gets begun after the return failed"
     );
     assert!(
-        last <= t_up + PROBE_EVERY + RETRY + DIAL,
+        last <= t_up + probe_delay(outage) + RETRY + DIAL,
         "last client served {:?} after the backend came back",
         last - t_up
     );

@@ -180,9 +180,13 @@ impl<M: Manager> Builder<M> {
     /// fails with [`Error::Backoff`](crate::Error::Backoff), carrying the
     /// last dial error. A successful dial ends it. While getters keep
     /// asking, the pool probes the key itself, one dial at a time, within
-    /// 400 ms of each failure (200–400 ms, jittered): a server that is back
-    /// ends the backoff for everyone within about half a second, however
-    /// long the backoff had grown (`Counters::probes`). A get that finds
+    /// 400 ms of each failure (200–400 ms, jittered) or, once the key has
+    /// been down longer than 1.6 s, within a quarter of the outage so far
+    /// (half to all of it, jittered; never later than the backoff's end): a
+    /// server back from a short outage ends the backoff for everyone within
+    /// about half a second, however long the backoff had grown, and one
+    /// down for a minute costs each client about 30 dials of the key, not
+    /// 200 (`Counters::probes`). A get that finds
     /// a probe on its way waits for it, within its own deadline: the
     /// probe's success serves it, its failure fails it (so a get fails at
     /// once only while no probe is due, early in an outage, and none
@@ -197,7 +201,9 @@ impl<M: Manager> Builder<M> {
 
     /// Cap on dials in flight per key (the MongoDB pool spec's
     /// `maxConnecting`); getters past it wait for a connection or a dial
-    /// slot. Pre-warm dials are not limited by it. At least 1.
+    /// slot. Pre-warm dials are not limited by it. A key whose last dial
+    /// failed has one dial in flight at a time until one succeeds. At
+    /// least 1.
     pub fn max_connecting(mut self, n: usize) -> Self {
         self.set.max_connecting = n;
         self

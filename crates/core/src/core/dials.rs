@@ -7,28 +7,32 @@
 //! **Finding a dial** for a new waiter ([`Transition::find_dial`]), and
 //! **dial limits**: at most `max_connecting` dials of a key run at once; a
 //! getter past that waits in the key's dial queue, like one at the key's
-//! cap, and gets a dial when one ends. A failed dial puts its key in
+//! cap, and gets a dial when one ends; a key whose last dial failed has
+//! one dial at a time (its trial) until one succeeds. A failed dial puts its key in
 //! backoff: its dial queue is failed at once with [`Error::Backoff`], and
 //! until the backoff ends a getter that finds no idle connection fails the
 //! same way instead of dialing, unless a probe is on its way.
 //!
 //! **Probes** ([`Transition::probe`]): a key in a backoff longer than
-//! [`PROBE_EVERY`] that getters still want is dialed by the pool itself,
-//! one dial at a time, within `PROBE_EVERY` of the last failure, as a
+//! its probe delay ([`probe_delay`]: [`PROBE_EVERY`], or a quarter of the
+//! outage so far) that getters still want is dialed by the pool itself,
+//! one dial at a time, within that delay of the last failure, as a
 //! half-open circuit breaker lets one trial through (a shorter backoff
 //! ends first, and the next getter dials). A probe
 //! that succeeds ends the backoff at once for every getter, its connection
 //! idle for the next; one that fails extends the backoff as any failed
-//! dial does, and the next probe is due again within `PROBE_EVERY`. So a
-//! server that comes back is found within about `PROBE_EVERY`, however long
-//! the backoff had grown, without a dial per getter. A getter that finds
+//! dial does, and the next probe is due again within the probe delay. So a
+//! server that comes back from a short outage is found within about
+//! `PROBE_EVERY`, however long the backoff had grown, without a dial per
+//! getter, and a long outage is probed less and less often (never less
+//! often than the backoff cap). A getter that finds
 //! its key in backoff with a probe on its way (due before the backoff ends,
 //! or dialing) waits for it in the key's dial queue, as for a dial, within
 //! its own deadline: the probe's success serves it (and starts the dials
 //! the other waiters need); its failure fails it with [`Error::Backoff`],
 //! as it fails the dial queue of any key entering backoff. So a server
 //! that is back fails no getter, and one that is down fails each getter
-//! within about `PROBE_EVERY` (at once while no probe is due: early in an
+//! within about a probe delay (at once while no probe is due: early in an
 //! outage, when the backoff is shorter than a probe's delay). A key nobody
 //! asked for during its backoff is not probed.
 //!
@@ -67,6 +71,17 @@ use crate::store::{Conn, Due, KeyId, Place, Slot, WaiterId};
 /// second. A refused dial costs a round trip on the network; one that
 /// hangs is bounded by `connect_timeout`, and only one runs at a time.
 pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(400);
+
+/// The longest time from a failed dial of a key down for `down_for` to the
+/// pool's next probe of it, before jitter: [`PROBE_EVERY`], or a quarter
+/// of the outage so far once that is longer (the key's backoff, at most
+/// its cap, ends first if it is shorter). A short outage is found within
+/// half a second; a long one costs each client a few dozen dials a minute
+/// at most, not one per `PROBE_EVERY`: a fleet of clients does not keep a
+/// server that is down (or starting) busy with connection attempts.
+pub(crate) fn probe_delay(down_for: Duration) -> Duration {
+    PROBE_EVERY.max(down_for / 4)
+}
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
@@ -144,6 +159,8 @@ impl<M: Manager> State<M> {
             && entry.counts().dialing() < config.set.max_connecting
             && !self.in_backoff(id, now)
             && (entry.carried == 0 || entry.counts().open() == 0)
+            // A key whose last dial failed has one trial at a time.
+            && (entry.down_since.is_none() || entry.counts().dialing() == 0)
     }
 
     /// Whether a probe of `id`, in backoff, is on its way at `now`: due
@@ -193,6 +210,7 @@ impl<M: Manager> Transition<'_, M> {
                 let ended_backoff = entry.backoff_until.is_some();
                 entry.last_error = None;
                 entry.failed_at = None;
+                entry.down_since = None;
                 entry.failures = 0;
                 entry.backoff_until = None;
                 entry.wanted = false;
@@ -260,6 +278,7 @@ impl<M: Manager> Transition<'_, M> {
         let closed = self.st.closed;
         let entry = self.st.keys.get_mut(id);
         entry.last_error = Some(err);
+        entry.down_since.get_or_insert(self.now);
         // A closed pool has nothing to remember it for.
         entry.failed_at = (!closed).then_some(self.now);
         entry.failures = entry.failures.max(entry.carried).saturating_add(1);
@@ -457,12 +476,17 @@ impl<M: Manager> Transition<'_, M> {
         }
         // At its end: refill `min_idle`; a backoff cap later: forget the
         // key if nobody used it since. A probe (the same timer: each of its
-        // actions is harmless on any key) within `PROBE_EVERY`.
-        let probe_at =
-            self.now + delay.min(clock::scaled(PROBE_EVERY, 0.5 + 0.5 * fastrand::f64()));
+        // actions is harmless on any key) within its delay, if the backoff
+        // is longer than `PROBE_EVERY`; a probe that would come after the
+        // backoff's end is that end (the getters waiting for it dial then).
         let entry = self.st.keys.get_mut(id);
+        let down_for = entry.down_since.map_or(Duration::ZERO, |since| {
+            self.now.saturating_duration_since(since)
+        });
+        let jitter = 0.5 + 0.5 * fastrand::f64();
         let ends = entry.backoff_until.expect("just set");
-        entry.probe_at = (probe_at < ends).then_some(probe_at);
+        entry.probe_at = (self.now + clock::scaled(PROBE_EVERY, jitter) < ends)
+            .then(|| ends.min(self.now + clock::scaled(probe_delay(down_for), jitter)));
         if let Some(at) = entry.probe_at {
             self.schedule(at, Due::BackoffEnd(id));
         }

@@ -77,6 +77,9 @@ pub(crate) struct KeyEntry<K, E> {
     /// When its last dial failed (`None` once one succeeds): the key, its
     /// `last_error` and `failures` are remembered `failure_memory` past it.
     pub(crate) failed_at: Option<Tick>,
+    /// When its current run of failed dials began (`None` once one
+    /// succeeds): how long the key has been down, which spaces its probes.
+    pub(crate) down_since: Option<Tick>,
     /// Idle connections kept ready for this key (its own value, or the
     /// pool's); a key with a non-zero `min_idle` is never forgotten.
     pub(crate) min_idle: usize,
@@ -114,6 +117,7 @@ impl<K, E> KeyEntry<K, E> {
             wanted: false,
             probe_at: None,
             failed_at: None,
+            down_since: None,
         }
     }
 
