@@ -18,6 +18,7 @@ mod leaks;
 mod metrics;
 mod module_tables;
 mod needs_recycle;
+mod server_changed;
 mod settled;
 mod shared;
 mod shutdown;

@@ -92,6 +92,9 @@ pub struct Switches {
     /// A borrower holds the (shared) connection for work the others would
     /// wait behind (`Lending::busy_when`).
     pub busy: Arc<AtomicBool>,
+    /// Seen by `server_changed` (its server is no longer what the key
+    /// names); `server_changed` panics if it is 2.
+    pub changed: Arc<AtomicU64>,
 }
 
 struct Inner<K> {
@@ -284,6 +287,16 @@ impl Switches {
     pub fn break_it(&self) {
         self.broken.store(true, Ordering::SeqCst);
     }
+    /// Broken, because its server changed.
+    pub fn change(&self) {
+        self.changed.store(1, Ordering::SeqCst);
+        self.break_it();
+    }
+    /// Broken, and `server_changed` panics.
+    pub fn change_and_panic(&self) {
+        self.changed.store(2, Ordering::SeqCst);
+        self.break_it();
+    }
     pub fn kill(&self) {
         self.dead.store(true, Ordering::SeqCst);
     }
@@ -371,6 +384,14 @@ impl<K: Key> Manager for Mock<K> {
 
     fn is_broken(&self, conn: &mut MockConn<K>) -> bool {
         conn.broken.load(Ordering::SeqCst)
+    }
+
+    fn server_changed(&self, conn: &mut MockConn<K>) -> bool {
+        match conn.changed.load(Ordering::SeqCst) {
+            0 => false,
+            1 => true,
+            _ => panic!("scripted panic in server_changed"),
+        }
     }
 
     fn lending(&self, _conn: &MockConn<K>) -> Lending<MockConn<K>> {

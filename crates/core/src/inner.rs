@@ -223,6 +223,25 @@ impl<M: Manager> PoolInner<M> {
         })
     }
 
+    /// [`Manager::server_changed`] of a broken connection of `key`; a panic
+    /// says no.
+    pub(crate) fn server_changed(&self, key: KeyId, conn: &mut M::Connection) -> bool {
+        contain::call(|| self.manager.server_changed(conn)).unwrap_or_else(|panic| {
+            panic.log("Manager::server_changed", &self.key(key));
+            false
+        })
+    }
+
+    /// Logs that `key` was cleared: its server changed.
+    #[cold]
+    pub(crate) fn log_cleared(&self, key: KeyId) {
+        tracing::warn!(
+            pool = %self.config.set.name,
+            key = ?self.key(key),
+            "a connection found its server changed: the key's connections are closed"
+        );
+    }
+
     /// Whether a returned `conn` of `key` is recycled: always with an
     /// `after_return` hook, else as [`Manager::needs_recycle`] says (a
     /// panic says yes).
@@ -254,6 +273,7 @@ impl<M: Manager> PoolInner<M> {
             self.is_broken(key, &mut conn)
                 .then_some(CloseReason::Broken)
         });
+        let changed = close == Some(CloseReason::Broken) && self.server_changed(key, &mut conn);
         let recycle = close.is_none() && self.needs_recycle(key, &mut conn);
         let now = Tick::now();
         let back = (lent, cid, conn);
@@ -265,7 +285,11 @@ impl<M: Manager> PoolInner<M> {
         if recycle {
             self.give_back_for_recycling(state, back, now);
         } else {
-            self.transition_in(state, now, |t| t.give_back(back, close, refused));
+            let cleared =
+                self.transition_in(state, now, |t| t.give_back(back, close, refused, changed));
+            if cleared {
+                self.log_cleared(key);
+            }
         }
         if let Some((took, key)) = used {
             self.metrics.used_for(key.as_ref(), took);
@@ -311,12 +335,18 @@ impl<M: Manager> PoolInner<M> {
             close = Some(CloseReason::Broken);
             0
         });
+        let changed = close == Some(CloseReason::Broken) && self.server_changed(key, &mut handle);
         drop(handle);
         let mut state = self.state.lock();
         if limit > 0 {
             state.relimit(key, slot, limit);
         }
-        self.transition_in(state, Tick::now(), |t| t.give_back_handle(key, slot, close));
+        let cleared = self.transition_in(state, Tick::now(), |t| {
+            t.give_back_handle(key, slot, close, changed)
+        });
+        if cleared {
+            self.log_cleared(key);
+        }
     }
 
     pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {

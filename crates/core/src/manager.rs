@@ -283,6 +283,26 @@ pub trait Manager: Send + Sync + 'static {
         false
     }
 
+    /// Whether `conn`, which [`is_broken`](Manager::is_broken) just called
+    /// broken, broke because its server is no longer what its key names:
+    /// a PostgreSQL primary demoted to a standby (a write failed with
+    /// `25006`), a server shutting down (`57P01`), a Redis master turned
+    /// replica (`READONLY`). Then every connection of the key made before
+    /// it is closed as [`Pool::close_key`](crate::Pool::close_key) closes
+    /// them (idle ones at once, lent ones at their return, dials and
+    /// keepalive pings in flight when they end), counted in
+    /// [`Counters::key_clears`](crate::Counters::key_clears) and logged
+    /// at `warn`, and the next dial finds the server anew (the clear of
+    /// MongoDB's connection pools). A report from a connection that such a
+    /// clear already retired clears nothing more. Asked outside the pool's
+    /// lock, only of a connection found broken (on its return, by a health
+    /// check or a keepalive ping): it must be cheap and must not block or
+    /// do I/O. A panic says `false`. The default says `false`.
+    fn server_changed(&self, conn: &mut Self::Connection) -> bool {
+        let _ = conn;
+        false
+    }
+
     /// How `conn` is lent: asked right after a successful `connect` (so the
     /// answer may depend on the handshake, e.g. the peer's HTTP/2
     /// `MAX_CONCURRENT_STREAMS`), and for a shared connection again each

@@ -90,6 +90,10 @@ pub struct Counters {
     /// Dials the pool started itself to learn whether a key in backoff
     /// that getters wanted is back (counted in `dials` too).
     pub probes: u64,
+    /// Times a key's connections were all closed because one of them
+    /// found its server changed
+    /// ([`Manager::server_changed`](crate::Manager::server_changed)).
+    pub key_clears: u64,
     /// Connections reported held longer than the
     /// [`leak_detection_threshold`](crate::Builder::leak_detection_threshold)
     /// (each once per lending).

@@ -110,6 +110,14 @@ impl<M: Manager> Transition<'_, M> {
         self.finish();
     }
 
+    /// A connection of `id` found its server changed: every connection of
+    /// the key is closed as on demand (see
+    /// [`Manager::server_changed`](crate::Manager::server_changed)).
+    pub(super) fn clear_key(&mut self, id: KeyId) {
+        self.st.tally(id, |c| c.key_clears += 1);
+        self.close_key(id);
+    }
+
     fn close_key(&mut self, id: KeyId) {
         let entry = self.st.keys.get_mut(id);
         entry.epoch = entry.epoch.wrapping_add(1);

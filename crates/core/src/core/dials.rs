@@ -210,7 +210,11 @@ impl<M: Manager> Transition<'_, M> {
                 let ended_backoff = entry.backoff_until.is_some();
                 entry.last_error = None;
                 entry.failed_at = None;
-                entry.down_since = None;
+                // A key on trial (its new connections refused) stays down
+                // until one answers.
+                if entry.carried == 0 {
+                    entry.down_since = None;
+                }
                 entry.failures = 0;
                 entry.backoff_until = None;
                 entry.wanted = false;
@@ -308,7 +312,9 @@ impl<M: Manager> Transition<'_, M> {
     /// A connection of `id` came back without being refused: its server
     /// answers, the key's trial ends, and its queued getters dial.
     pub(super) fn answered(&mut self, id: KeyId) {
-        self.st.keys.get_mut(id).carried = 0;
+        let entry = self.st.keys.get_mut(id);
+        entry.carried = 0;
+        entry.down_since = None;
         while self.start_queued_dial(id) {}
     }
 

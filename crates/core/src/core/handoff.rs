@@ -57,17 +57,24 @@ impl<M: Manager> Transition<'_, M> {
         back: Back<M::Connection>,
         close: Option<CloseReason>,
         refused: bool,
-    ) {
+        server_changed: bool,
+    ) -> bool {
         let now = self.now;
         let id = back.0.key();
+        // A connection a clear already retired clears nothing more.
+        let clear = server_changed && !self.st.records.value(back.1).is_retired();
         if refused {
             self.refused(id);
         }
         self.take_back(back, close, now);
+        if clear {
+            self.clear_key(id);
+        }
         if !refused && self.st.keys.get(id).carried != 0 {
             self.answered(id);
         }
         self.finish();
+        clear
     }
 
     /// A connection lent exclusively is back, at rest since `since`: closed
@@ -99,7 +106,8 @@ impl<M: Manager> Transition<'_, M> {
     pub(crate) fn detach(mut self, id: KeyId, lent: Detached) {
         let (cid, lent) = match lent {
             Detached::Handle(slot) => {
-                return self.give_back_handle(id, slot, None);
+                self.give_back_handle(id, slot, None, false);
+                return;
             }
             Detached::Own(cid, lent) => (cid, lent),
         };

@@ -127,9 +127,24 @@ impl<M: Manager> Transition<'_, M> {
 
     /// A borrower gives back its handle to the shared connection in `slot`
     /// (see [`Transition::return_handle`]).
-    pub(crate) fn give_back_handle(mut self, id: KeyId, slot: usize, close: Option<CloseReason>) {
+    /// `server_changed`: the manager says the connection's server changed,
+    /// and the key is cleared unless the connection was already draining
+    /// (a clear retired it, or an earlier borrower's return found it
+    /// broken and asked the same). Returns whether it was.
+    pub(crate) fn give_back_handle(
+        mut self,
+        id: KeyId,
+        slot: usize,
+        close: Option<CloseReason>,
+        server_changed: bool,
+    ) -> bool {
+        let clear = server_changed && self.st.borrowed.draining(slot).is_none();
         self.return_handle(id, slot, close);
+        if clear {
+            self.clear_key(id);
+        }
         self.finish();
+        clear
     }
 
     /// A health-check ping of a connection of `id` lent to a getter ended.

@@ -52,6 +52,9 @@ pub(crate) enum PingResult {
     Missed,
     /// Failed and `is_broken` says the connection is unusable: closed at once.
     Broken,
+    /// Broken, and its server changed (`Manager::server_changed`): the key
+    /// is cleared unless a clear already retired this connection.
+    ServerChanged,
 }
 
 impl<M: Manager> Transition<'_, M> {
@@ -104,13 +107,14 @@ impl<M: Manager> Transition<'_, M> {
 
     /// The task of a connection of `id` that was out ended at `now`, as
     /// `how` says: `conn` is `None` if the task died with it.
+    /// Returns whether the key was cleared (its server changed).
     pub(crate) fn tended(
         self,
         slot: Slot,
         conn: Option<Conn<M::Connection>>,
         epoch: u32,
         how: Tended,
-    ) {
+    ) -> bool {
         debug_assert_eq!(
             slot.place(),
             match how {
@@ -121,7 +125,10 @@ impl<M: Manager> Transition<'_, M> {
         let id = self.st.keys.give_back(slot);
         match how {
             Tended::Keepalive(ping) => self.keepalive_done(id, conn, epoch, ping),
-            Tended::Recycle(check) => self.recycled(id, conn, epoch, check),
+            Tended::Recycle(check) => {
+                self.recycled(id, conn, epoch, check);
+                false
+            }
         }
     }
 
@@ -132,8 +139,11 @@ impl<M: Manager> Transition<'_, M> {
         conn: Option<Conn<M::Connection>>,
         epoch: u32,
         ping: PingResult,
-    ) {
+    ) -> bool {
         let ok = ping == PingResult::Ok;
+        let broken = matches!(ping, PingResult::Broken | PingResult::ServerChanged);
+        // A ping that began before a clear clears nothing more.
+        let clear = ping == PingResult::ServerChanged && self.st.keys.get(id).epoch == epoch;
         self.st.count_call(
             id,
             Check::passed_if(ok),
@@ -143,9 +153,7 @@ impl<M: Manager> Transition<'_, M> {
         let mut close = None;
         let conn = conn.map(|mut conn| {
             conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
-            if ping == PingResult::Broken
-                || u32::from(conn.missed) >= self.config.set.keepalive_max_missed
-            {
+            if broken || u32::from(conn.missed) >= self.config.set.keepalive_max_missed {
                 close = Some(CloseReason::Keepalive);
             } else {
                 conn.pinged(self.now, self.config);
@@ -153,7 +161,11 @@ impl<M: Manager> Transition<'_, M> {
             conn
         });
         self.came_back(id, epoch, conn, close, CloseReason::Keepalive);
+        if clear {
+            self.clear_key(id);
+        }
         self.finish();
+        clear
     }
 
     /// A borrower returns `conn`, lent exclusively as `cid` (holding

@@ -198,12 +198,11 @@ pub(crate) fn spawn_ping<M: Manager>(
                 Some(false)
             }
         };
-        let broken = ok.is_none()
-            || contain::call(|| manager.is_broken(&mut conn.conn)).unwrap_or_else(|panic| {
-                panic.log("Manager::is_broken", &inner.key(key_id));
-                true
-            });
+        let broken = ok.is_none() || inner.is_broken(key_id, &mut conn.conn);
         let result = match (ok, broken) {
+            (Some(_), true) if inner.server_changed(key_id, &mut conn.conn) => {
+                PingResult::ServerChanged
+            }
             (_, true) => PingResult::Broken,
             (Some(true), false) => PingResult::Ok,
             (_, false) => PingResult::Missed,
@@ -266,9 +265,13 @@ impl<M: Manager> TendGuard<M> {
         let Some(slot) = self.slot.take() else {
             return;
         };
-        let epoch = self.epoch;
-        self.inner
+        let (epoch, key) = (self.epoch, slot.key());
+        let cleared = self
+            .inner
             .transition(Tick::now(), |t| t.tended(slot, conn, epoch, how));
+        if cleared {
+            self.inner.log_cleared(key);
+        }
         self.inner.task_ended();
     }
 }

@@ -138,6 +138,11 @@ impl<C> Conn<C> {
         self.expiry = Expiry::RETIRED;
     }
 
+    /// Whether it was retired on demand.
+    pub(crate) fn is_retired(&self) -> bool {
+        self.expiry == Expiry::RETIRED
+    }
+
     /// Whether it reached its expiry at `now`.
     pub(crate) fn is_expired(&self, now: Tick) -> bool {
         self.expiry.is_due(now)

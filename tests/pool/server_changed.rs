@@ -1,0 +1,143 @@
+//! A connection whose server changed (`Manager::server_changed`, asked of
+//! a broken connection) clears its key: idle connections close at once,
+//! lent ones at their return, a ping in flight when it ends; other keys
+//! are untouched; the next get dials. A report from a connection the clear
+//! already retired clears nothing more; a panic in `server_changed` counts
+//! as "no". Under tokio's paused clock, with the mock manager.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+type M = Mock<u32>;
+
+fn clears<Mg: connpool::Manager>(pool: &connpool::Pool<Mg>) -> u64 {
+    pool.state().counters.key_clears
+}
+
+/// Connections 1 and 2 of key 1 lent, 3 idle; 4 of key 2 idle.
+async fn three_and_one(
+    pool: &connpool::Pool<M>,
+) -> (connpool::Pooled<'_, M>, connpool::Pooled<'_, M>) {
+    let a = ok(pool.get_for(&1).await);
+    let b = ok(pool.get_for(&1).await);
+    drop(ok(pool.get_for(&1).await));
+    drop(ok(pool.get_for(&2).await));
+    assert_eq!((a.id, b.id), (1, 2));
+    assert_eq!(counts(pool), Counts { open: 4, idle: 2, lent: 2, ..ZERO });
+    (a, b)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_returned_connection_whose_server_changed_clears_its_key() {
+    let (mock, pool) = M::pool(|b| b).await;
+    let (a, b) = three_and_one(&pool).await;
+    mock.conn(1).change();
+    drop(a);
+    settle().await;
+    assert_eq!(clears(&pool), 1);
+    let mut closed = mock.closed();
+    closed.sort();
+    assert_eq!(closed, vec![1, 3], "the reporter and the idle one");
+    assert_eq!(
+        key_counts(&pool, &2),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    // The lent one closes at its return, even reporting the same: it
+    // belongs to the generation already cleared.
+    mock.conn(2).change();
+    drop(b);
+    settle().await;
+    assert_eq!(clears(&pool), 1, "one clear per generation");
+    let c = pool.state().counters;
+    assert_eq!((c.closed_broken, c.closed_retired), (2, 1));
+    // The next get dials, and its connection is of the new generation.
+    let d = ok(pool.get_for(&1).await);
+    assert_eq!(d.id, 5);
+    mock.conn(5).change();
+    drop(d);
+    settle().await;
+    assert_eq!(clears(&pool), 2, "a new generation's report clears again");
+    check_counts(&pool, &[1, 2]);
+}
+
+/// A broken connection whose server did not change closes alone.
+#[tokio::test(start_paused = true)]
+async fn a_broken_connection_closes_alone() {
+    let (mock, pool) = M::pool(|b| b).await;
+    let (a, b) = three_and_one(&pool).await;
+    mock.conn(1).break_it();
+    drop(a);
+    settle().await;
+    assert_eq!(clears(&pool), 0);
+    assert_eq!(mock.closed(), vec![1]);
+    assert_eq!(counts(&pool), Counts { open: 3, idle: 2, lent: 1, ..ZERO });
+    drop(b);
+}
+
+/// A panic in `server_changed` is contained and counts as "no": the
+/// connection closes as broken, the key's others stay.
+#[tokio::test(start_paused = true)]
+async fn a_panic_in_server_changed_says_no() {
+    let (mock, pool) = M::pool(|b| b).await;
+    let (a, b) = three_and_one(&pool).await;
+    mock.conn(1).change_and_panic();
+    drop(a);
+    settle().await;
+    assert_eq!(clears(&pool), 0);
+    assert_eq!(mock.closed(), vec![1]);
+    assert_eq!(pool.state().counters.closed_broken, 1);
+    drop(b);
+    check_counts(&pool, &[1, 2]);
+}
+
+/// A keepalive ping that finds the server changed clears the key: the
+/// other idle connection closes with it.
+#[tokio::test(start_paused = true)]
+async fn a_keepalive_ping_that_finds_the_server_changed_clears_the_key() {
+    let mock = Mock::<()>::new();
+    let pool = mock
+        .core_pool(|b| {
+            b.keepalive_interval(Duration::from_secs(10))
+                .ping_timeout(Duration::from_secs(2))
+                .jitter(0.0)
+                .initial(2)
+        })
+        .await;
+    mock.conn(1).change();
+    tokio::time::advance(Duration::from_secs(10)).await;
+    settle().await;
+    assert_eq!(clears(&pool), 1);
+    let mut closed = mock.closed();
+    closed.sort();
+    assert_eq!(closed, vec![1, 2]);
+    assert_eq!(counts(&pool), ZERO);
+    check_counts(&pool, &[()]);
+}
+
+/// A shared connection: a handle given back reporting the change clears
+/// the key; the connection closes once its last borrower is gone, and the
+/// other borrower's report clears nothing more.
+#[tokio::test(start_paused = true)]
+async fn a_shared_handle_reporting_the_change_clears_the_key() {
+    let (mock, pool) = M::pool(|b| b).await;
+    mock.share(4);
+    let a = ok(pool.get_for(&1).await);
+    let b = ok(pool.get_for(&1).await);
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, borrowers: 2, ..ZERO }
+    );
+    mock.conn(1).change();
+    drop(a);
+    settle().await;
+    assert_eq!(clears(&pool), 1);
+    assert!(mock.closed().is_empty(), "a borrower still holds it");
+    drop(b);
+    settle().await;
+    assert_eq!(clears(&pool), 1);
+    assert_eq!(mock.closed(), vec![1]);
+    assert_eq!(counts(&pool), ZERO);
+    let c = ok(pool.get_for(&1).await);
+    assert_eq!(c.id, 2);
+}
