@@ -31,6 +31,10 @@ use std::time::Duration;
 
 use tokio_postgres::{Client, Config, NoTls};
 
+// Streaming replication: standbys, promotion.
+#[path = "pg_standby.rs"]
+mod standby;
+
 /// A PostgreSQL server for a test: an external one (`DATABASE_URL`) or a
 /// throwaway one this process started (stopped when this drops).
 pub struct PgServer {
@@ -559,41 +563,50 @@ fn start_throwaway() -> Option<PgServer> {
         ],
     );
     check(&out, "initdb", &owned);
+    owned.start_on_a_free_port();
+    Some(owned.serving())
+}
 
-    // A free port can be taken between its probe and the server's bind:
-    // try a few.
-    let mut last = None;
-    for _ in 0..5 {
-        owned.port = free_port();
-        let out = owned.start_cmd();
-        if out.status.success() {
-            last = None;
-            break;
+impl Owned {
+    /// Starts the server on a free port. A free port can be taken between
+    /// its probe and the server's bind: tries a few.
+    fn start_on_a_free_port(&mut self) {
+        let mut last = None;
+        for _ in 0..5 {
+            self.port = free_port();
+            let out = self.start_cmd();
+            if out.status.success() {
+                return;
+            }
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if !log.contains("could not bind") && !log.contains("already in use") {
+                check(&out, "pg_ctl start", self);
+            }
+            last = Some(out);
         }
-        let log = std::fs::read_to_string(&owned.log).unwrap_or_default();
-        if !log.contains("could not bind") && !log.contains("already in use") {
-            check(&out, "pg_ctl start", &owned);
+        if let Some(out) = last {
+            check(&out, "pg_ctl start (5 ports tried)", self);
         }
-        last = Some(out);
-    }
-    if let Some(out) = last {
-        check(&out, "pg_ctl start (5 ports tried)", &owned);
     }
 
-    let mut config = Config::new();
-    config
-        .host("127.0.0.1")
-        .port(owned.port)
-        .user("postgres")
-        .dbname("postgres")
-        .connect_timeout(Duration::from_secs(5));
-    let url = format!("postgresql://postgres@127.0.0.1:{}/postgres", owned.port);
-    Some(PgServer {
-        config,
-        url,
-        // Stopped when the last handle drops, else by the watchdog.
-        owned: Some(owned),
-    })
+    /// The server this started, as a [`PgServer`].
+    fn serving(self) -> PgServer {
+        let owned = self;
+        let mut config = Config::new();
+        config
+            .host("127.0.0.1")
+            .port(owned.port)
+            .user("postgres")
+            .dbname("postgres")
+            .connect_timeout(Duration::from_secs(5));
+        let url = format!("postgresql://postgres@127.0.0.1:{}/postgres", owned.port);
+        PgServer {
+            config,
+            url,
+            // Stopped when the last handle drops, else by the watchdog.
+            owned: Some(owned),
+        }
+    }
 }
 
 /// A process that stops the server and removes its files once this process

@@ -31,6 +31,8 @@ mod http_requests;
 #[cfg(feature = "postgres")]
 mod pg_deadline;
 #[cfg(feature = "postgres")]
+mod pg_failover;
+#[cfg(feature = "postgres")]
 mod pg_restart;
 #[cfg(feature = "postgres")]
 mod pg_service;

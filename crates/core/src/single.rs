@@ -79,6 +79,10 @@ impl<M: Manager> Manager for Single<M> {
         self.manager.is_broken(conn)
     }
 
+    fn server_changed(&self, conn: &mut M::Connection) -> bool {
+        self.manager.server_changed(conn)
+    }
+
     fn lending(&self, conn: &M::Connection) -> Lending<M::Connection> {
         self.manager.lending(conn)
     }

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use tokio::sync::OnceCell;
@@ -39,6 +39,9 @@ pub struct PgConnection {
     /// spawned it: ended by [`Manager::close`](connpool_core::Manager::close)
     /// if the session does not end by itself.
     driver: Option<tokio::task::JoinHandle<()>>,
+    /// A ping found the server's role no longer the one the key asks for
+    /// (an untracked session has no [`Session`] to say it).
+    role_changed: AtomicBool,
 }
 
 impl PgConnection {
@@ -50,6 +53,7 @@ impl PgConnection {
             session: None,
             target: None,
             driver: None,
+            role_changed: AtomicBool::new(false),
         }
     }
 
@@ -103,6 +107,19 @@ impl PgConnection {
                 None => Ok(token.cancel_query(tokio_postgres::NoTls).await?),
             }
         }
+    }
+
+    /// Whether its server is no longer what it was dialed for: the server
+    /// said so (a SQLSTATE of [`SERVER_CHANGED`](super::session::SERVER_CHANGED),
+    /// seen on a tracked session), or a ping found its role changed.
+    pub(super) fn server_changed(&self) -> bool {
+        self.role_changed.load(Ordering::Relaxed)
+            || self.session.as_ref().is_some_and(|s| s.server_changed())
+    }
+
+    /// A ping found the server's role changed.
+    pub(super) fn role_changed(&self) {
+        self.role_changed.store(true, Ordering::Relaxed);
     }
 
     /// What the connection's tap learned, if its session is tracked.

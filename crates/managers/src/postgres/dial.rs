@@ -10,7 +10,9 @@
 //! `tcp_user_timeout`; Unix sockets (`host=/run/postgresql`). A host that
 //! fails is followed by the next; when all fail, the error is the last
 //! startup error, or, if no socket opened, the caller dials with
-//! tokio-postgres for its error.
+//! tokio-postgres for its error. With `target_session_attrs`, a session
+//! whose server is not what it asks for (`SHOW transaction_read_only`, as
+//! tokio-postgres and libpq ask) is dropped and the next host tried.
 
 use std::io;
 use std::net::SocketAddr;
@@ -39,13 +41,6 @@ pub(super) type Tracked = (
     Arc<Session>,
     Target,
 );
-
-/// Whether [`connect`] can dial for `config`: not when a session must be
-/// checked for being read-write or read-only after its startup (then
-/// tokio-postgres dials, and the session is not tracked).
-pub(super) fn can_track(config: &Config) -> bool {
-    config.get_target_session_attrs() == TargetSessionAttrs::Any
-}
 
 /// Dials `config` without TLS, tracked. `None`: no socket could be opened
 /// (then tokio-postgres's own dial says why, in its words).
@@ -93,9 +88,16 @@ pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_po
                 .connect_raw(Tapped::new(stream, Tap::new(Arc::clone(&session))), NoTls)
                 .await
             {
-                Ok((client, connection)) => {
+                Ok((client, mut connection)) => {
                     session.arm();
-                    return Ok(Some((client, connection, session, target)));
+                    let wanted = config.get_target_session_attrs();
+                    if wanted == TargetSessionAttrs::Any
+                        || is_read_only(&client, &mut connection).await?
+                            == (wanted == TargetSessionAttrs::ReadOnly)
+                    {
+                        session.reset();
+                        return Ok(Some((client, connection, session, target)));
+                    }
                 }
                 Err(e) => last = Some(e),
             }
@@ -105,6 +107,38 @@ pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_po
         Some(e) => Err(e),
         None => Ok(None),
     }
+}
+
+/// Whether the session of `client` is read-only (`SHOW
+/// transaction_read_only`): a standby's, or a server's set to refuse
+/// writes. `connection` is polled meanwhile; one that ends answers `true`
+/// (whatever the server is, this session is of no use).
+pub(super) async fn is_read_only<S, T>(
+    client: &Client,
+    connection: &mut Connection<S, T>,
+) -> Result<bool, tokio_postgres::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let query = client.simple_query("SHOW transaction_read_only");
+    let mut query = std::pin::pin!(query);
+    let answer = std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(ended) = Pin::new(&mut *connection).poll(cx) {
+            return std::task::Poll::Ready(ended.map(|()| None));
+        }
+        query.as_mut().poll(cx).map(|r| r.map(Some))
+    })
+    .await?;
+    Ok(answer.is_none_or(|messages| read_only_answer(&messages)))
+}
+
+/// Whether the answer to `SHOW transaction_read_only` says `on`.
+pub(super) fn read_only_answer(messages: &[tokio_postgres::SimpleQueryMessage]) -> bool {
+    messages.iter().any(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0) == Some("on"),
+        _ => false,
+    })
 }
 
 /// Where a session was dialed: tokio-postgres does not know it for a

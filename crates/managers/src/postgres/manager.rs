@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::{Host, SslMode, TargetSessionAttrs};
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Config, NoTls, Socket};
 
@@ -143,17 +143,13 @@ impl<Tls> PostgresManager<Tls> {
         &self.recycling
     }
 
-    /// Whether connections made with `config` are tracked (see
-    /// [`RecyclingMethod`]): for the resetting methods, on plaintext
-    /// sessions, without `target_session_attrs`.
-    fn tracks(&self, config: &Config) -> bool
-    where
-        Tls: 'static,
-    {
+    /// Whether connections are tracked (see [`RecyclingMethod`]): for the
+    /// resetting methods.
+    fn tracks(&self) -> bool {
         matches!(
             self.recycling,
             RecyclingMethod::Clean | RecyclingMethod::Always
-        ) && dial::can_track(config)
+        )
     }
 
     /// Whether a session of `config` is plaintext for sure (no TLS
@@ -328,7 +324,7 @@ where
         let config = self.config_for(key);
         // `None` from the tracked dial: no socket opened; tokio-postgres's
         // dial below says why, in its words.
-        let tracks = self.tracks(&config);
+        let tracks = self.tracks();
         if tracks && Self::plaintext(&config) {
             if let Some((client, connection, session, target)) = dial::connect(&config).await? {
                 let driver = spawn_connection(key, connection);
@@ -358,12 +354,26 @@ where
         Ok(PgConnection::new(client).driven_by(driver))
     }
 
+    /// An empty query; with `target_session_attrs`, `SHOW
+    /// transaction_read_only` instead, and a server whose role is no
+    /// longer the one asked for fails it (a standby promoted under a
+    /// read-only key): the connection's server changed.
     async fn ping(&self, conn: &mut PgConnection) -> Result<(), PgError> {
-        Ok(conn.check_connection().await?)
+        ping(conn, self.base.get_target_session_attrs()).await
     }
 
+    /// Closed, or its server is no longer what it was dialed for.
     fn is_broken(&self, conn: &mut PgConnection) -> bool {
-        conn.is_closed()
+        conn.is_closed() || conn.server_changed()
+    }
+
+    /// The server said it is no longer what the session was dialed for:
+    /// `25006` (a write refused: a primary demoted to a standby), `57P01`,
+    /// `57P02`, `57P03` (shutting down, crashed, starting up), or a ping
+    /// found its role changed. Then every session of the key made before
+    /// it is closed, and the next dial finds the server anew.
+    fn server_changed(&self, conn: &mut PgConnection) -> bool {
+        conn.server_changed()
     }
 
     fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
@@ -391,6 +401,25 @@ where
             driver.abort();
         }
     }
+}
+
+/// [`PostgresManager`]'s ping (and [`SharedPostgres`](super::SharedPostgres)'s):
+/// see [`Manager::ping`] there.
+pub(super) async fn ping(conn: &PgConnection, wanted: TargetSessionAttrs) -> Result<(), PgError> {
+    if wanted == TargetSessionAttrs::Any {
+        return Ok(conn.check_connection().await?);
+    }
+    let answer = conn.simple_query("SHOW transaction_read_only").await?;
+    let read_only = dial::read_only_answer(&answer);
+    if read_only == (wanted == TargetSessionAttrs::ReadOnly) {
+        return Ok(());
+    }
+    conn.role_changed();
+    Err(PgError::new(if read_only {
+        "the server is read-only now (a standby), and the session asks for read-write"
+    } else {
+        "the server accepts writes now (a primary), and the session asks for read-only"
+    }))
 }
 
 /// How long a closed connection's session may take to end by itself

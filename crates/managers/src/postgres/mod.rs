@@ -92,6 +92,36 @@
 //! configuration's `options`: `-c statement_timeout=5s`), so that the
 //! server gives up when the caller does.
 //!
+//! # Failover
+//!
+//! A session whose server is no longer what it was dialed for says so, and
+//! the pool closes every session of its key made before it, idle ones at
+//! once and lent ones at their return
+//! ([`Manager::server_changed`](connpool_core::Manager::server_changed),
+//! counted in `Counters::key_clears`); the next dial finds the server
+//! anew. A session says so when the server sends one of these errors (seen
+//! on a tracked session: [`RecyclingMethod::Clean`], the default, or
+//! `Always`), or when a ping finds its role changed:
+//!
+//! | SQLSTATE | the server says |
+//! |---|---|
+//! | `25006` | a write refused: it is read-only (a primary demoted to a standby, behind an address that still names it) |
+//! | `57P01` | it is shutting down (a switchover, a restart) |
+//! | `57P02` | another of its processes crashed: it restarts |
+//! | `57P03` | it cannot take sessions now: starting up, shutting down |
+//!
+//! A multi-host configuration (`host=a,b port=5432,5433`) with
+//! `target_session_attrs=read-write` (or `read-only`) is dialed host by
+//! host, each session's role checked after its startup (`SHOW
+//! transaction_read_only`, as libpq asks), and tracked like any other (no
+//! reset per borrow); a ping of such a session checks its role too, so a
+//! standby promoted under a read-only key is left. Writes go to the primary
+//! through a key with `read-write`; reads may go to the standbys through a
+//! second pool (or key) with `read-only` and `load_balance_hosts=random`.
+//! Behind one address that moves (a VIP, a DNS name), no setting is
+//! needed: the old primary's shutdown clears the key, and a demoted
+//! primary still behind the address is left at the first write it refuses.
+//!
 //! # Session state
 //!
 //! A returned connection is reset before the next borrower gets it when

@@ -66,9 +66,10 @@ pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL
 /// `lastval`) reaches the next borrower unless something else reset the
 /// session. A session over TLS is read above TLS, where the protocol is
 /// plain, and tracked the same way; one whose server refused TLS (with an
-/// `sslmode` that lets it go on in plaintext) is not tracked, and neither
-/// is one dialed with `target_session_attrs`: for those `Clean` resets
-/// after every return, as `Always`. An
+/// `sslmode` that lets it go on in plaintext) is not tracked: for such a
+/// session `Clean` resets after every return, as `Always`. (A session
+/// dialed with `target_session_attrs` is tracked like any other: the
+/// manager checks its server's role itself.) An
 /// [`after_connect`](connpool_core::Builder::after_connect) hook that runs `SET`
 /// makes every session changed: put such settings in the base
 /// configuration's `options` (`-c search_path=app`) instead. A tracked

@@ -39,7 +39,18 @@ pub(super) struct Session {
     outstanding: AtomicI64,
     /// The transaction status of the last `ReadyForQuery`: `I`, `T` or `E`.
     status: AtomicU8,
+    /// The server said it is no longer what the session was dialed for
+    /// (one of [`SERVER_CHANGED`]'s SQLSTATEs), or the ping found its role
+    /// changed.
+    server_changed: AtomicBool,
 }
+
+/// SQLSTATEs that say the server is no longer what the session was dialed
+/// for: `25006` (a write refused by a read-only server: a primary demoted
+/// to a standby), `57P01` (the server is shutting down: a switchover, a
+/// restart), `57P02` (it crashed), `57P03` (it cannot take connections
+/// now: starting up, shutting down, in recovery).
+pub(super) const SERVER_CHANGED: [&[u8]; 4] = [b"25006", b"57P01", b"57P02", b"57P03"];
 
 impl Session {
     /// The session's TLS stream is tapped.
@@ -64,6 +75,16 @@ impl Session {
             && !self.dirty.load(Ordering::SeqCst)
             && self.outstanding.load(Ordering::SeqCst) == 0
             && self.status.load(Ordering::SeqCst) == b'I'
+    }
+
+    /// Whether the server is no longer what the session was dialed for.
+    pub(super) fn server_changed(&self) -> bool {
+        self.server_changed.load(Ordering::SeqCst)
+    }
+
+    /// The server is no longer what the session was dialed for.
+    pub(super) fn mark_server_changed(&self) {
+        self.server_changed.store(true, Ordering::SeqCst);
     }
 
     /// Whether a transaction block may be open (or a request unanswered).
@@ -149,6 +170,7 @@ impl Tap {
             // A reported setting changed, by whatever means (a function
             // the SQL does not show included).
             b'S' => session.mark(Effect::Dirty),
+            b'E' if SERVER_CHANGED.contains(&sqlstate(body)) => session.mark_server_changed(),
             _ => {}
         });
     }
@@ -198,6 +220,22 @@ fn on_frontend(session: &Session, dirty: &mut HashSet<Vec<u8>>, kind: u8, body: 
     }
 }
 
+/// The SQLSTATE (the `C` field) of an `ErrorResponse`'s `body`: fields of
+/// a type byte and a NUL-terminated string, up to a NUL type.
+fn sqlstate(mut body: &[u8]) -> &[u8] {
+    while let Some((&kind, rest)) = body.split_first() {
+        if kind == 0 {
+            break;
+        }
+        let value = cstr(rest);
+        if kind == b'C' {
+            return value;
+        }
+        body = &rest[(value.len() + 1).min(rest.len())..];
+    }
+    b""
+}
+
 /// The bytes of `body` up to its first NUL.
 fn cstr(body: &[u8]) -> &[u8] {
     let end = body.iter().position(|&b| b == 0).unwrap_or(body.len());
@@ -236,7 +274,7 @@ impl Reader {
         if self.frontend {
             matches!(kind, b'Q' | b'P' | b'B' | b'C')
         } else {
-            kind == b'Z'
+            matches!(kind, b'Z' | b'E')
         }
     }
 
@@ -347,5 +385,28 @@ mod tests {
         t.on_received(&message(b'S', b"TimeZone\0UTC\0"));
         t.on_received(&message(b'Z', b"I"));
         assert!(!t.session.is_clean());
+    }
+
+    /// An error whose SQLSTATE says the server changed marks the session;
+    /// any other error does not.
+    #[test]
+    fn reads_the_sqlstates_that_say_the_server_changed() {
+        let mut t = tap();
+        let error = |code: &str| {
+            let body = format!("SERROR\0VERROR\0C{code}\0Mno\0\0");
+            message(b'E', body.as_bytes())
+        };
+        t.on_received(&error("23505"));
+        assert!(!t.session.server_changed(), "a unique violation");
+        for byte in error("25006") {
+            t.on_received(&[byte]);
+        }
+        assert!(t.session.server_changed(), "a write refused: read-only");
+        for code in ["57P01", "57P02", "57P03"] {
+            let mut t = tap();
+            t.on_received(&error(code));
+            assert!(t.session.server_changed(), "{code}");
+        }
+        assert_eq!(sqlstate(b"Mx\0"), b"", "no code");
     }
 }

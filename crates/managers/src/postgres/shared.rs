@@ -110,7 +110,11 @@ where
     }
 
     fn is_broken(&self, conn: &mut SharedPgConnection) -> bool {
-        conn.is_closed()
+        conn.is_closed() || conn.shared.conn.server_changed()
+    }
+
+    fn server_changed(&self, conn: &mut SharedPgConnection) -> bool {
+        conn.shared.conn.server_changed()
     }
 
     /// Shared, and *busy* while a borrower holds a transaction on it (or

@@ -1,0 +1,349 @@
+//! PostgreSQL failover under a steady write load: a primary and a
+//! streaming standby (`pg_basebackup -R`), both throwaway servers of the
+//! test's own, switched over as Patroni switches over (the primary stopped
+//! with `-m fast`, the standby promoted, the old primary started again as
+//! a standby of the new one), 16 tasks inserting rows through the pool,
+//! each insert under a 1 s deadline. Three ways a client reaches the
+//! primary:
+//!
+//! - a multi-host string with `target_session_attrs=read-write`;
+//! - one address that moves to the new primary at the promotion (a VIP,
+//!   a DNS name), the old primary left down;
+//! - one address that moves a second after the old primary is back up
+//!   read-only behind it (a DNS cache that has not expired): every write
+//!   meanwhile fails with `25006`, each clearing the key.
+//!
+//! Each asserts: writes resume on the new primary within 1 s of its
+//! promotion (of the move), no session of the pool is left on the demoted
+//! server, and every acknowledged write is on the new primary.
+//!
+//! `CI=true` makes a missing PostgreSQL a failure (`support::pg`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use connpool::managers::postgres::PostgresManager;
+use connpool::{Pool, Single};
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout};
+use tokio_postgres::Config;
+use tokio_postgres::config::TargetSessionAttrs;
+
+use crate::support::pg::{self, PgServer};
+
+const WRITERS: usize = 16;
+const DEADLINE: Duration = Duration::from_secs(1);
+const APP: &str = "connpool-failover";
+
+/// A primary with a table, and its standby.
+async fn primary_and_standby() -> Option<(Arc<PgServer>, Arc<PgServer>)> {
+    let primary = pg::dedicated()?;
+    primary
+        .client()
+        .await
+        .batch_execute("CREATE TABLE failover (id bigint PRIMARY KEY)")
+        .await
+        .unwrap();
+    let standby = {
+        let primary = Arc::clone(&primary);
+        tokio::task::spawn_blocking(move || primary.standby())
+            .await
+            .unwrap()
+    };
+    Some((primary, Arc::new(standby)))
+}
+
+/// Runs `f` on a blocking thread (the servers' `pg_ctl`s block).
+async fn blocking(f: impl FnOnce() + Send + 'static) {
+    tokio::task::spawn_blocking(f).await.unwrap();
+}
+
+/// What becomes of the old primary after a switchover.
+enum Demoted {
+    LeftDown,
+    StartedAsStandby,
+}
+
+/// Stops `primary` (`-m fast`), promotes `standby`, and, as `demoted` says,
+/// starts the old primary again as a standby of the new one. Returns when
+/// the promotion returned.
+async fn switch_over(
+    primary: &Arc<PgServer>,
+    standby: &Arc<PgServer>,
+    demoted: Demoted,
+) -> Instant {
+    let (old, new) = (Arc::clone(primary), Arc::clone(standby));
+    blocking(move || old.stop()).await;
+    blocking(move || new.promote()).await;
+    let promoted = Instant::now();
+    if let Demoted::StartedAsStandby = demoted {
+        let (old, new) = (Arc::clone(primary), Arc::clone(standby));
+        blocking(move || old.start_as_standby_of(&new)).await;
+    }
+    promoted
+}
+
+/// The writers: each inserts the next id under [`DEADLINE`], and records
+/// when each insert was acknowledged.
+struct Load {
+    acked: Arc<Mutex<Vec<(i64, Instant)>>>,
+    failed: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    tasks: JoinSet<()>,
+}
+
+impl Load {
+    fn start(pool: &Pool<Single<PostgresManager>>) -> Load {
+        let acked = Arc::new(Mutex::new(Vec::new()));
+        let failed = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let next = Arc::new(AtomicI64::new(1));
+        let mut tasks = JoinSet::new();
+        for _ in 0..WRITERS {
+            let (pool, acked, failed) = (pool.clone(), Arc::clone(&acked), Arc::clone(&failed));
+            let (stop, next) = (Arc::clone(&stop), Arc::clone(&next));
+            tasks.spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let id = next.fetch_add(1, Ordering::SeqCst);
+                    let insert = async {
+                        let conn = pool.get().await.map_err(|e| e.to_string())?;
+                        conn.execute("INSERT INTO failover (id) VALUES ($1)", &[&id])
+                            .await
+                            .map_err(|e| e.to_string())
+                    };
+                    match timeout(DEADLINE, insert).await {
+                        Ok(Ok(_)) => acked.lock().push((id, Instant::now())),
+                        _ => {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(10)).await;
+                        }
+                    }
+                }
+            });
+        }
+        Load { acked, failed, stop, tasks }
+    }
+
+    /// Stops the writers; the acknowledged ids and their instants.
+    async fn stop(mut self) -> (Vec<(i64, Instant)>, usize) {
+        self.stop.store(true, Ordering::SeqCst);
+        while self.tasks.join_next().await.is_some() {}
+        let acked = std::mem::take(&mut *self.acked.lock());
+        (acked, self.failed.load(Ordering::SeqCst))
+    }
+}
+
+/// What the run showed, asserted: writes acknowledged after `from` within
+/// 1 s of it, none of the pool's sessions on `demoted`, every acknowledged
+/// write on `primary`.
+async fn check(
+    what: &str,
+    (acked, failed): (Vec<(i64, Instant)>, usize),
+    from: Instant,
+    primary: &PgServer,
+    demoted: Option<&PgServer>,
+    clears: u64,
+) {
+    let first = acked
+        .iter()
+        .map(|&(_, at)| at)
+        .filter(|&at| at > from)
+        .min()
+        .unwrap_or_else(|| panic!("{what}: no write acknowledged after the switch"));
+    let resumed = first - from;
+    println!(
+        "{what}: writes resumed {resumed:?} after the switch; {} acknowledged, {failed} failed, \
+         {clears} key clears",
+        acked.len()
+    );
+    assert!(
+        resumed < Duration::from_secs(1),
+        "{what}: resumed after {resumed:?}"
+    );
+    let ids: Vec<i64> = acked.iter().map(|&(id, _)| id).collect();
+    let found: i64 = primary
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM failover WHERE id = ANY($1)", &[&ids])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        found as usize,
+        ids.len(),
+        "{what}: acknowledged writes lost"
+    );
+    if let Some(demoted) = demoted {
+        let left: i64 = demoted
+            .client()
+            .await
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&APP],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(left, 0, "{what}: sessions left on the demoted server");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_host_string_follows_the_primary() {
+    let Some((primary, standby)) = primary_and_standby().await else {
+        return;
+    };
+    let mut config = primary.config();
+    config.application_name(APP);
+    let port = |s: &PgServer| s.config().get_ports()[0];
+    config
+        .host("127.0.0.1")
+        .port(port(&standby))
+        .target_session_attrs(TargetSessionAttrs::ReadWrite);
+    let pool = Pool::builder(PostgresManager::new(config).single())
+        .build()
+        .await
+        .unwrap();
+    let load = Load::start(&pool);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let promoted = switch_over(&primary, &standby, Demoted::StartedAsStandby).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let counters = pool.state().counters;
+    let load = load.stop().await;
+    let acked = load.0.len() as u64;
+    check(
+        "multi-host",
+        load,
+        promoted,
+        &standby,
+        Some(&primary),
+        counters.key_clears,
+    )
+    .await;
+    assert!(
+        counters.key_clears >= 1,
+        "the shutdown (57P01) cleared the key"
+    );
+    // Sessions dialed with `target_session_attrs` are tracked: a clean
+    // insert costs no reset.
+    println!(
+        "multi-host: {} resets for {acked} inserts",
+        counters.recycles
+    );
+    assert!(
+        counters.recycles * 100 < acked,
+        "{} resets",
+        counters.recycles
+    );
+    pool.close().await;
+}
+
+/// A TCP proxy whose upstream can move: new connections go to the
+/// current upstream, open ones stay where they are.
+struct Movable {
+    addr: SocketAddr,
+    upstream: Arc<Mutex<SocketAddr>>,
+    tasks: JoinSet<()>,
+}
+
+impl Movable {
+    async fn start(upstream: SocketAddr) -> Movable {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let upstream = Arc::new(Mutex::new(upstream));
+        let mut tasks = JoinSet::new();
+        let to = Arc::clone(&upstream);
+        tasks.spawn(async move {
+            let mut conns = JoinSet::new();
+            while let Ok((mut down, _)) = listener.accept().await {
+                let target = *to.lock();
+                conns.spawn(async move {
+                    if let Ok(mut up) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+            }
+        });
+        Movable { addr, upstream, tasks }
+    }
+
+    fn move_to(&self, upstream: SocketAddr) {
+        *self.upstream.lock() = upstream;
+    }
+}
+
+impl Drop for Movable {
+    fn drop(&mut self) {
+        self.tasks.abort_all();
+    }
+}
+
+fn addr(server: &PgServer) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], server.config().get_ports()[0]))
+}
+
+/// The writers' pool for the address `at`.
+async fn pool_behind(at: SocketAddr) -> Pool<Single<PostgresManager>> {
+    let mut config = Config::new();
+    config
+        .host("127.0.0.1")
+        .port(at.port())
+        .user("postgres")
+        .dbname("postgres")
+        .application_name(APP)
+        .connect_timeout(Duration::from_secs(5));
+    Pool::builder(PostgresManager::new(config).single())
+        .build()
+        .await
+        .unwrap()
+}
+
+/// A switchover behind one address that moves to the new primary `after`
+/// the promotion; the old primary as `demoted` says. Returns the key
+/// clears before the move.
+async fn behind_a_moving_address(what: &str, demoted: Demoted, after: Duration) -> Option<u64> {
+    let (primary, standby) = primary_and_standby().await?;
+    let proxy = Movable::start(addr(&primary)).await;
+    let pool = pool_behind(proxy.addr).await;
+    let load = Load::start(&pool);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let left_up = matches!(demoted, Demoted::StartedAsStandby);
+    switch_over(&primary, &standby, demoted).await;
+    tokio::time::sleep(after).await;
+    let before_the_move = pool.state().counters.key_clears;
+    proxy.move_to(addr(&standby));
+    let moved = Instant::now();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let clears = pool.state().counters.key_clears;
+    let demoted = left_up.then_some(&*primary);
+    check(what, load.stop().await, moved, &standby, demoted, clears).await;
+    pool.close().await;
+    Some(before_the_move)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_moves_follows_the_primary() {
+    behind_a_moving_address("moved address", Demoted::LeftDown, Duration::ZERO).await;
+}
+
+/// The address still names the old primary, up read-only, for a second:
+/// writes fail with 25006, and each clears the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_left_on_the_demoted_primary_is_left_at_its_first_write() {
+    let what = "moved address, old primary up read-only";
+    let Some(read_only_clears) =
+        behind_a_moving_address(what, Demoted::StartedAsStandby, Duration::from_secs(1)).await
+    else {
+        return;
+    };
+    assert!(
+        read_only_clears >= 2,
+        "{read_only_clears} clears while read-only"
+    );
+}
