@@ -34,6 +34,11 @@ use tokio_postgres::{Client, Config, NoTls};
 // Streaming replication: standbys, promotion.
 #[path = "pg_standby.rs"]
 mod standby;
+// PgBouncer in front.
+#[path = "pg_bouncer.rs"]
+mod bouncer;
+#[allow(unused_imports)]
+pub use bouncer::PgBouncer;
 
 /// A PostgreSQL server for a test: an external one (`DATABASE_URL`) or a
 /// throwaway one this process started (stopped when this drops).

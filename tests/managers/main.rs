@@ -29,6 +29,8 @@ mod http2_outage;
 #[cfg(feature = "http")]
 mod http_requests;
 #[cfg(feature = "postgres")]
+mod pg_bouncer;
+#[cfg(feature = "postgres")]
 mod pg_deadline;
 #[cfg(feature = "postgres")]
 mod pg_failover;

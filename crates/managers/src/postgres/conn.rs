@@ -42,6 +42,9 @@ pub struct PgConnection {
     /// A ping found the server's role no longer the one the key asks for
     /// (an untracked session has no [`Session`] to say it).
     role_changed: AtomicBool,
+    /// [`prepare_cached`](Self::prepare_cached) caches (not behind a
+    /// transaction-mode pooler).
+    caches: bool,
 }
 
 impl PgConnection {
@@ -54,7 +57,15 @@ impl PgConnection {
             target: None,
             driver: None,
             role_changed: AtomicBool::new(false),
+            caches: true,
         }
+    }
+
+    /// The same, without a statement cache (behind a transaction-mode
+    /// pooler).
+    pub(super) fn without_statement_cache(mut self) -> Self {
+        self.caches = false;
+        self
     }
 
     /// A connection whose session `session` tracks.
@@ -145,7 +156,15 @@ impl PgConnection {
     /// borrowers of a [shared](super::SharedPostgres) connection, or one
     /// borrower's concurrent requests) wait for one `Parse`: a statement is
     /// prepared once per connection.
+    ///
+    /// Behind a transaction-mode pooler
+    /// ([`transaction_pooling`](super::PostgresManager::transaction_pooling))
+    /// nothing is cached: the statement is prepared each time, and lives
+    /// as long as the transaction it is used in.
     pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, tokio_postgres::Error> {
+        if !self.caches {
+            return self.client.prepare(sql).await;
+        }
         let slot = match self.cache.slot(sql) {
             Ok(statement) => return Ok(statement),
             Err(slot) => slot,

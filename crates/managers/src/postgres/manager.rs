@@ -90,6 +90,8 @@ pub struct PostgresManager<Tls = NoTls> {
     key: PgKey,
     tls: Tls,
     recycling: RecyclingMethod,
+    /// Behind a transaction-mode pooler: no statement cache.
+    pooled: bool,
 }
 
 impl PostgresManager<NoTls> {
@@ -128,7 +130,29 @@ impl<Tls> PostgresManager<Tls> {
             key,
             tls,
             recycling: RecyclingMethod::default(),
+            pooled: false,
         }
+    }
+
+    /// This manager for a server behind a transaction-mode pooler
+    /// (PgBouncer's `pool_mode = transaction`, PgCat, Supavisor, Odyssey),
+    /// where each transaction, or each statement outside one, may run on
+    /// another server connection: no session reset of the pool's
+    /// ([`RecyclingMethod::Fast`]: the pooler's `server_reset_query`
+    /// owns that), and no statement cache
+    /// ([`prepare_cached`](super::PgConnection::prepare_cached) prepares
+    /// each time, for use in the same transaction). Outside a transaction,
+    /// run statements with parameters through tokio-postgres's typed
+    /// queries (`query_typed`, `execute_typed`: an unnamed statement,
+    /// parsed, bound and run in one round trip) or `simple_query`; a named
+    /// statement (`query` with a `&str`, `prepare`) is parsed on one
+    /// server connection and may be run on another, which never heard of
+    /// it (`prepared statement "s3" does not exist`). See the [module
+    /// docs](super#behind-pgbouncer).
+    pub fn transaction_pooling(mut self) -> Self {
+        self.recycling = RecyclingMethod::Fast;
+        self.pooled = true;
+        self
     }
 
     /// Recycles returned connections with `method` (default:
@@ -299,6 +323,7 @@ impl<Tls> std::fmt::Debug for PostgresManager<Tls> {
             .field("config", &self.base)
             .field("key", &self.key)
             .field("recycling", &self.recycling)
+            .field("transaction_pooling", &self.pooled)
             .finish_non_exhaustive()
     }
 }
@@ -351,7 +376,12 @@ where
         }
         let (client, connection) = config.connect(self.tls.clone()).await?;
         let driver = spawn_connection(key, connection);
-        Ok(PgConnection::new(client).driven_by(driver))
+        let conn = PgConnection::new(client).driven_by(driver);
+        Ok(if self.pooled {
+            conn.without_statement_cache()
+        } else {
+            conn
+        })
     }
 
     /// An empty query; with `target_session_attrs`, `SHOW

@@ -122,6 +122,35 @@
 //! needed: the old primary's shutdown clears the key, and a demoted
 //! primary still behind the address is left at the first write it refuses.
 //!
+//! # Behind PgBouncer
+//!
+//! Put a transaction-mode pooler (PgBouncer's `pool_mode = transaction`)
+//! between the pools and the server when the application instances'
+//! pools together would hold more sessions than the server's
+//! `max_connections` allows, or more than it serves well (a backend
+//! process each): hundreds of instances, each with its own pool, share a
+//! few dozen server sessions, each taken for one transaction. Without
+//! that many instances, a pool per instance alone is faster (no extra hop)
+//! and keeps session features (session settings, `LISTEN`, advisory locks,
+//! named statements across transactions).
+//!
+//! Behind it, build the manager with
+//! [`transaction_pooling`](PostgresManager::transaction_pooling): no session
+//! reset of the pool's (the pooler owns that), no statement cache. Outside
+//! a transaction, send statements with parameters as tokio-postgres's typed
+//! queries (`query_typed`, `execute_typed`), which use the unnamed
+//! statement, parsed, bound and run together; inside one
+//! (`conn.transaction()`), anything goes, named statements included: the
+//! transaction keeps one server session. `query` with SQL text prepares a
+//! named statement in one round trip and runs it in another, which the
+//! pooler may send to a server session that never saw it (`prepared
+//! statement "s0" does not exist`). Size the pool for the instance's
+//! concurrency, not the server's: its connections are to the pooler, and
+//! cost the server nothing while idle. Each pooled connection's
+//! `max_lifetime` and keepalive still apply to the connection to the
+//! pooler; the pooler's `server_lifetime` and `server_idle_timeout` rule
+//! the server sessions.
+//!
 //! # Session state
 //!
 //! A returned connection is reset before the next borrower gets it when
