@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::balance::{Balanced, MIN_RESOLVE_INTERVAL, Resolve};
+use connpool::managers::balance::{Balanced, Ejection, MIN_RESOLVE_INTERVAL, Resolve};
 use connpool::managers::http::HttpManager;
 use http::Request;
 use http_body_util::{BodyExt, Full};
@@ -107,7 +107,10 @@ async fn drive(svc: &Balanced<HttpManager>, tasks: usize, calls: usize) -> usize
                 let request = Request::get("/").body(Full::default()).unwrap();
                 let ok = match svc.ready().await {
                     Ok(svc) => match svc.call(request).await {
-                        Ok(response) => response.into_body().collect().await.is_ok(),
+                        Ok(response) => {
+                            response.status().is_success()
+                                && response.into_body().collect().await.is_ok()
+                        }
                         Err(_) => false,
                     },
                     Err(_) => false,
@@ -347,4 +350,48 @@ async fn an_answers_ttl_brings_the_next_resolution_forward() {
         resolver.asked() >= 2
     })
     .await;
+}
+
+/// Three backends, one answering every call with 503 while its connection
+/// stays up: it is ejected after 5 failures in a row and gets under 5 % of
+/// the calls after (each ejection ends after 500 ms and the next 5
+/// failures eject it again); once it answers again, its ejection ends and
+/// its share comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_fails_every_call_is_ejected_and_comes_back() {
+    let resolver = Scripted::default();
+    let servers = servers(3).await;
+    resolver.set(&[&servers[0], &servers[1], &servers[2]]);
+    let svc = balanced(&resolver).await.with_ejection(Ejection {
+        base_time: Duration::from_millis(500),
+        max_time: Duration::from_millis(500),
+        ..Ejection::default()
+    });
+    assert_eq!(drive(&svc, 8, 300).await, 0, "all three answer");
+    servers[2].fail(true);
+    drive(&svc, 8, 300).await;
+    assert!(svc.ejections() >= 1);
+    let before = served(&servers);
+    let failed = drive(&svc, 8, 3000).await;
+    let after = served(&servers);
+    let share = (after[2] - before[2]) as f64 / 3000.0;
+    println!(
+        "the failing backend's share once ejected: {:.1} % ({failed} failed calls of 3000, {} ejections)",
+        share * 100.0,
+        svc.ejections()
+    );
+    assert!(share < 0.05, "{:.1} %", share * 100.0);
+
+    servers[2].fail(false);
+    let start = std::time::Instant::now();
+    loop {
+        let before = served(&servers);
+        assert_eq!(drive(&svc, 8, 300).await, 0);
+        let after = served(&servers);
+        if (after[2] - before[2]) * 5 > 300 {
+            break;
+        }
+        assert!(start.elapsed() < BOUND, "its share never came back");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -8,7 +8,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use connpool::Pool;
@@ -47,6 +47,9 @@ pub(crate) struct StreamServer {
     conns: Arc<Mutex<Vec<JoinHandle<()>>>>,
     #[cfg_attr(not(feature = "balance"), allow(dead_code))]
     listener: JoinHandle<()>,
+    /// While set, `/` answers `503 Service Unavailable`.
+    #[cfg_attr(not(feature = "balance"), allow(dead_code))]
+    failing: Arc<AtomicBool>,
 }
 
 impl StreamServer {
@@ -59,14 +62,25 @@ impl StreamServer {
         let conns: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         let (streams, count, tasks) = (open_streams.clone(), accepted.clone(), conns.clone());
         let requests = served.clone();
+        let failing = Arc::new(AtomicBool::new(false));
+        let fails = failing.clone();
         let listener = tokio::spawn(async move {
             while let Ok((socket, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 let (streams, requests) = (streams.clone(), requests.clone());
+                let fails = fails.clone();
                 let serve = service_fn(move |req: Request<Incoming>| {
                     let streams = streams.clone();
                     requests.fetch_add(1, Ordering::SeqCst);
-                    async move { Ok::<_, Infallible>(respond(&req, &streams).await) }
+                    let fails = fails.load(Ordering::SeqCst);
+                    async move {
+                        if fails {
+                            let mut response = Response::new(Full::default().boxed());
+                            *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+                            return Ok::<_, Infallible>(response);
+                        }
+                        Ok::<_, Infallible>(respond(&req, &streams).await)
+                    }
                 });
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder.max_concurrent_streams(max_streams);
@@ -75,7 +89,13 @@ impl StreamServer {
                 }));
             }
         });
-        StreamServer { addr, open_streams, accepted, served, conns, listener }
+        StreamServer { addr, open_streams, accepted, served, conns, listener, failing }
+    }
+
+    /// From now on, `/` answers `503` (`true`) or as usual (`false`).
+    #[cfg_attr(not(feature = "balance"), allow(dead_code))]
+    pub(crate) fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
     }
 
     /// Stops accepting and drops every connection: a dead server (the

@@ -17,6 +17,7 @@ use futures_core::Stream;
 use tokio::sync::mpsc;
 use tower::discover::Change;
 
+use super::outliers::Outliers;
 use super::replica::Replica;
 use super::resolve::Resolve;
 use crate::Origin;
@@ -60,6 +61,7 @@ impl<M: HttpManager> Addresses<M> {
         name: impl Into<String>,
         resolver: impl Resolve,
         interval: Duration,
+        fleet: Arc<Outliers>,
     ) -> Self {
         let (tx, changes) = mpsc::unbounded_channel();
         let watch = Watch {
@@ -69,6 +71,7 @@ impl<M: HttpManager> Addresses<M> {
             interval: interval.max(MIN_RESOLVE_INTERVAL),
             current: BTreeSet::new(),
             tx,
+            fleet,
         };
         tokio::spawn(watch.run());
         Self { changes }
@@ -83,6 +86,7 @@ struct Watch<M: HttpManager, R> {
     interval: Duration,
     current: BTreeSet<SocketAddr>,
     tx: mpsc::UnboundedSender<Change<SocketAddr, Replica<M>>>,
+    fleet: Arc<Outliers>,
 }
 
 impl<M: HttpManager, R: Resolve> Watch<M, R> {
@@ -143,7 +147,8 @@ impl<M: HttpManager, R: Resolve> Watch<M, R> {
                 // before the first call picks it.
                 let _ = self.pool.set_min_idle_for(&Origin::from(*new), min_idle);
             }
-            let replica = Replica::new(HttpService::new(self.pool.clone(), *new), *new);
+            let replica =
+                Replica::new(HttpService::new(self.pool.clone(), *new), *new, &self.fleet);
             let _ = self.tx.send(Change::Insert(*new, replica));
         }
         self.current = next;

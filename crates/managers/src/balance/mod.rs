@@ -24,6 +24,13 @@
 //!   balancer has let go of the address and the call has its response.
 //! - **A resolution that fails** (or returns no address, or panics) keeps
 //!   the last good answer, so a resolver outage does not empty the set.
+//! - **A backend that fails calls** (errors, 5xx responses, gRPC
+//!   `UNAVAILABLE`) again and again while its connections stay up is
+//!   ejected: it takes no call for a while, longer each time, then is
+//!   back on its own ([`Ejection`]: by default 5 failures in a row, 30 s
+//!   growing to 300 s, at most 10 % of the addresses out, at least one).
+//!   Without it, a backend that fails fast would draw *more* calls, its
+//!   calls in flight being fewer.
 //! - **A backend that dies** costs the calls in flight on it, and those
 //!   sent to it before its first failed dial: its connections are broken
 //!   and closed, its key backs off, and while it does, its address is
@@ -69,11 +76,13 @@
 //! ```
 
 mod discover;
+mod outliers;
 mod replica;
 mod resolve;
 
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -85,6 +94,8 @@ use tower::{BoxError, Service, ServiceExt};
 
 use discover::Addresses;
 pub use discover::MIN_RESOLVE_INTERVAL;
+pub use outliers::Ejection;
+use outliers::Outliers;
 pub use resolve::Resolve;
 use resolve::SystemResolver;
 
@@ -109,12 +120,14 @@ type Called<M> = BoxFuture<Result<Response<<M as HttpManager>::ResponseBody>, Bo
 /// and every address is then drained as one that left the answers.
 pub struct Balanced<M: HttpManager> {
     inner: Buffer<Request<BodyOf<M>>, Called<M>>,
+    fleet: Arc<Outliers>,
 }
 
 impl<M: HttpManager> Clone for Balanced<M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
+            fleet: Arc::clone(&self.fleet),
         }
     }
 }
@@ -142,12 +155,25 @@ impl<M: HttpManager> Balanced<M> {
         resolver: impl Resolve,
         interval: Duration,
     ) -> Self {
-        let addresses = Addresses::watch(pool, name, resolver, interval);
+        let fleet = Outliers::new();
+        let addresses = Addresses::watch(pool, name, resolver, interval, Arc::clone(&fleet));
         let balance = Balance::new(addresses).map_err(Into::<BoxError>::into);
         let boxed: Inner<M> = BoxService::new(balance);
         let (inner, worker) = Buffer::pair(boxed.map_future(boxed_future::<M, _>), QUEUE);
         tokio::spawn(worker);
-        Self { inner }
+        Self { inner, fleet }
+    }
+
+    /// Ejects addresses whose calls fail as `ejection` says, instead of
+    /// [`Ejection::default`] (for every clone: they share one balancer).
+    pub fn with_ejection(self, ejection: Ejection) -> Self {
+        self.fleet.set(ejection);
+        self
+    }
+
+    /// How many times an address was ejected (see [`Ejection`]).
+    pub fn ejections(&self) -> u64 {
+        self.fleet.ejections()
     }
 }
 

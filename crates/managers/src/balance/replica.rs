@@ -1,5 +1,5 @@
 //! [`Replica`]: one address's service, which a balancer passes over while
-//! the pool backs off from its key.
+//! the pool backs off from its key, or while it is ejected.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -12,6 +12,7 @@ use connpool_core::Pool;
 use http::Request;
 use tokio::time::Sleep;
 
+use super::outliers::{self, Health, Outliers};
 use crate::Origin;
 use crate::service::{BodyOf, HttpManager, HttpService};
 
@@ -39,6 +40,8 @@ pub(crate) struct Replica<M: HttpManager> {
     key: Origin,
     probe: Probe,
     retire: Arc<Retire<M>>,
+    /// Its calls' outcomes; while it is ejected, it is not ready.
+    health: Arc<Health>,
 }
 
 /// Drains a key when dropped: no `min_idle` refill, idle connections
@@ -55,10 +58,12 @@ impl<M: HttpManager> Drop for Retire<M> {
     }
 }
 
-/// A call's future, holding its replica's [`Retire`] until it is done.
+/// A call's future, holding its replica's [`Retire`] until it is done,
+/// and recording its outcome in the replica's [`Health`].
 pub(crate) struct Call<M: HttpManager> {
     inner: <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future,
     _retire: Arc<Retire<M>>,
+    health: Arc<Health>,
 }
 
 impl<M: HttpManager> Future for Call<M> {
@@ -66,7 +71,12 @@ impl<M: HttpManager> Future for Call<M> {
         <<HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future as Future>::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.inner.as_mut().poll(cx)
+        let out = ready!(self.inner.as_mut().poll(cx));
+        self.health.record(
+            out.as_ref()
+                .is_ok_and(|response| !outliers::failed(response)),
+        );
+        Poll::Ready(out)
     }
 }
 
@@ -81,7 +91,7 @@ enum Probe {
 }
 
 impl<M: HttpManager> Replica<M> {
-    pub(super) fn new(service: HttpService<M>, addr: SocketAddr) -> Self {
+    pub(super) fn new(service: HttpService<M>, addr: SocketAddr, fleet: &Arc<Outliers>) -> Self {
         let key = Origin::from(addr);
         let retire = Arc::new(Retire {
             pool: service.pool().clone(),
@@ -92,11 +102,15 @@ impl<M: HttpManager> Replica<M> {
             key,
             probe: Probe::Idle,
             retire,
+            health: Health::new(fleet),
         }
     }
 
     /// What to do about the key: nothing (`Idle`), wait, or probe.
     fn look(&self) -> Probe {
+        if let Some(until) = self.health.out_until() {
+            return Probe::Wait(Box::pin(tokio::time::sleep_until(until)));
+        }
         let Some(key) = self.service.pool().key_state(&self.key) else {
             return Probe::Idle;
         };
@@ -151,6 +165,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
         Call {
             inner: self.service.call(request),
             _retire: Arc::clone(&self.retire),
+            health: Arc::clone(&self.health),
         }
     }
 }
