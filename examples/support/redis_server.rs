@@ -21,7 +21,16 @@ pub struct RedisServer {
     port: u16,
     args: Vec<String>,
     child: Option<Child>,
+    /// What its log says once it is ready.
+    ready: &'static str,
 }
+
+// Sentinels.
+#[path = "redis_sentinel.rs"]
+mod sentinel;
+
+/// What a server's log says once it is ready.
+const READY: &str = "Ready to accept connections";
 
 /// How long a server may take to listen.
 const STARTUP: Duration = Duration::from_secs(10);
@@ -34,14 +43,14 @@ impl RedisServer {
 
     /// A server with these extra arguments (`--requirepass`, …).
     pub fn with_args(extra: &[&str]) -> Option<RedisServer> {
-        Self::start_with(extra, |_, _| Vec::new())
+        Self::start_with(extra, |_, _| Vec::new(), None)
     }
 
     /// A TLS-only server presenting `cert_pem` / `key_pem` (clients are not
     /// asked for a certificate).
     pub fn tls(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Option<RedisServer> {
         let (cert, key, ca) = (cert_pem.to_owned(), key_pem.to_owned(), ca_pem.to_owned());
-        Self::start_with(&[], move |dir, port| {
+        let tls = move |dir: &std::path::Path, port: u16| {
             let write = |name: &str, pem: &str| {
                 let path = dir.join(name);
                 std::fs::write(&path, pem).unwrap();
@@ -61,12 +70,16 @@ impl RedisServer {
                 "--tls-auth-clients".into(),
                 "no".into(),
             ]
-        })
+        };
+        Self::start_with(&[], tls, None)
     }
 
+    /// A server with `extra` arguments, then `more(dir, port)`'s; with
+    /// `sentinel`, a Sentinel whose configuration file says that.
     fn start_with(
         extra: &[&str],
         more: impl Fn(&std::path::Path, u16) -> Vec<String>,
+        sentinel: Option<&str>,
     ) -> Option<RedisServer> {
         let Some(bin) = find_bin() else {
             if std::env::var("CI").is_ok_and(|v| v == "true") {
@@ -81,9 +94,20 @@ impl RedisServer {
         // the server says so and exits, and it gets another port.
         for _ in 0..3 {
             let port = free_port();
-            let args = Self::args(&bin, dir.path(), port, extra, &more);
+            let mut args = Self::args(&bin, dir.path(), port, extra, &more);
+            let mut ready = READY;
+            if let Some(conf) = sentinel {
+                // The configuration file comes first; Sentinel rewrites it.
+                let path = dir.path().join("sentinel.conf");
+                std::fs::write(&path, conf).unwrap();
+                args.splice(
+                    1..1,
+                    [path.to_string_lossy().into_owned(), "--sentinel".into()],
+                );
+                ready = "+monitor master";
+            }
             #[rustfmt::skip]
-            let mut server = RedisServer { dir, port, args, child: None };
+            let mut server = RedisServer { dir, port, args, child: None, ready };
             match server.try_start() {
                 Ok(()) => return Some(server),
                 Err(log) if log.contains("Address already in use") => dir = server.into_dir(),
@@ -152,7 +176,7 @@ impl RedisServer {
             let log = self.log();
             if log
                 .get(log_before..)
-                .is_some_and(|new| new.contains("Ready to accept connections"))
+                .is_some_and(|new| new.contains(self.ready))
                 && TcpStream::connect(self.addr()).is_ok()
             {
                 return Ok(());

@@ -56,6 +56,10 @@ pub struct RedisConn {
     /// the redis-rs connection was handed out: the reset on return is
     /// needed.
     pub(super) changed: bool,
+    /// Set when the Sentinels announce that the master this connection
+    /// was dialed to is no longer the master (`None`: not dialed through
+    /// Sentinels).
+    pub(super) moved: Option<Arc<AtomicBool>>,
 }
 
 impl fmt::Debug for RedisConn {
@@ -89,7 +93,34 @@ impl RedisConn {
             waits: response_timeout,
             reset,
             changed: false,
+            moved: None,
         }
+    }
+
+    /// Whether the server is no longer what the connection was dialed
+    /// for: the Sentinels announced another master, or the server
+    /// answered a command with `READONLY` (a master turned replica),
+    /// `LOADING` or `MASTERDOWN`. Such a connection sends nothing more:
+    /// its commands fail at once, and the pool closes it and every
+    /// connection of its key made before it.
+    pub fn server_changed(&self) -> bool {
+        self.driver.health.server_changed.load(Ordering::Relaxed)
+            || self
+                .moved
+                .as_ref()
+                .is_some_and(|m| m.load(Ordering::SeqCst))
+    }
+
+    /// The refusal of a command on a connection whose server changed.
+    fn refusal(&self) -> RedisError {
+        io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            format!(
+                "{} is no longer the server this connection was made for (the master moved)",
+                self.driver.health.server
+            ),
+        )
+        .into()
     }
 
     /// Whether the connection is gone: its socket reached end of stream or
@@ -150,6 +181,12 @@ impl RedisConn {
         match result {
             Ok(_) => self.driver.health.answered(),
             Err(e) if e.is_timeout() => self.driver.health.missed(self.waits),
+            Err(e) if says_server_changed(e) => {
+                self.driver
+                    .health
+                    .server_changed
+                    .store(true, Ordering::Relaxed);
+            }
             Err(_) => {}
         }
     }
@@ -179,6 +216,18 @@ impl RedisConn {
         }
         error
     }
+}
+
+/// Whether `error` is the server saying it is no longer a master that
+/// serves this connection: `READONLY`, `LOADING`, `MASTERDOWN`.
+fn says_server_changed(error: &RedisError) -> bool {
+    use redis::{ErrorKind, ServerErrorKind};
+    matches!(
+        error.kind(),
+        ErrorKind::Server(
+            ServerErrorKind::ReadOnly | ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown
+        )
+    )
 }
 
 /// Why a connection is gone when its socket said nothing (a protocol error
@@ -225,6 +274,9 @@ impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         self.changed |= changes_state(cmd);
         Box::pin(async move {
+            if self.server_changed() {
+                return Err(self.refusal());
+            }
             let result = self.inner.send_packed_command(cmd).await;
             self.tally(&result);
             self.changed |= result.is_err();
@@ -240,6 +292,9 @@ impl ConnectionLike for RedisConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         self.changed |= pipeline.cmd_iter().any(changes_state);
         Box::pin(async move {
+            if self.server_changed() {
+                return Err(self.refusal());
+            }
             let result = self
                 .inner
                 .send_packed_commands(pipeline, offset, count)
@@ -266,6 +321,8 @@ pub(super) struct Health {
     missed: AtomicU32,
     /// The first thing the socket said about its end.
     cause: OnceLock<String>,
+    /// The server answered `READONLY`, `LOADING` or `MASTERDOWN`.
+    server_changed: AtomicBool,
 }
 
 impl Health {
@@ -275,6 +332,7 @@ impl Health {
             ended: AtomicBool::new(false),
             missed: AtomicU32::new(0),
             cause: OnceLock::new(),
+            server_changed: AtomicBool::new(false),
         })
     }
 

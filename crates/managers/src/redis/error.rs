@@ -34,6 +34,14 @@ pub enum RedisError {
         /// What the driver said.
         error: redis::RedisError,
     },
+    /// No Sentinel said where the master is, or the server it named is
+    /// not a master (its `ROLE`).
+    Sentinel {
+        /// The master's name.
+        master: String,
+        /// What the last Sentinel (or the server) said.
+        reason: String,
+    },
 }
 
 impl RedisError {
@@ -41,7 +49,7 @@ impl RedisError {
     pub fn redis_error(&self) -> Option<&redis::RedisError> {
         match self {
             RedisError::Setup { error, .. } | RedisError::Command { error, .. } => Some(error),
-            RedisError::Url(_) | RedisError::Connect(_) => None,
+            RedisError::Url(_) | RedisError::Connect(_) | RedisError::Sentinel { .. } => None,
         }
     }
 }
@@ -59,6 +67,9 @@ impl fmt::Display for RedisError {
                 command,
                 error,
             } => write!(f, "{command} on {server} failed: {error}"),
+            RedisError::Sentinel { master, reason } => {
+                write!(f, "finding the Redis master {master:?} failed: {reason}")
+            }
         }
     }
 }

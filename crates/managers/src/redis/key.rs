@@ -68,9 +68,12 @@ impl RedisKey {
         self
     }
 
-    /// `host:port`, with an IPv6 address in brackets.
+    /// `host:port`, with an IPv6 address in brackets; a master's name
+    /// alone for a key of a Sentinel-managed master (port 0).
     pub(super) fn server(&self) -> String {
-        if self.host.contains(':') {
+        if self.port == 0 {
+            self.host.clone()
+        } else if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
         } else {
             format!("{}:{}", self.host, self.port)

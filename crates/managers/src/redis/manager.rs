@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -16,6 +17,7 @@ use redis::{
 use super::conn::{Health, RedisConn};
 use super::error::RedisError;
 use super::key::RedisKey;
+use super::sentinel::Sentinels;
 use crate::observed::Observed;
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
@@ -49,6 +51,8 @@ pub struct RedisManager {
     max_borrowers: usize,
     response_timeout: Duration,
     reset_on_return: bool,
+    /// The Sentinels that say where the master is, if any.
+    sentinels: Option<Arc<Sentinels>>,
 }
 
 impl fmt::Debug for RedisManager {
@@ -63,6 +67,7 @@ impl fmt::Debug for RedisManager {
             .field("response_timeout", &self.response_timeout)
             .field("reset_on_return", &self.reset_on_return)
             .field("tls", &self.is_tls())
+            .field("sentinels", &self.sentinels)
             .finish_non_exhaustive()
     }
 }
@@ -126,7 +131,47 @@ impl RedisManager {
             max_borrowers: usize::MAX,
             response_timeout: DEFAULT_RESPONSE_TIMEOUT,
             reset_on_return: true,
+            sentinels: None,
         })
+    }
+
+    /// This manager for the master that Redis Sentinel calls `master`,
+    /// found through the Sentinels at `sentinels` (`host:port` each; asked
+    /// in order, over plain TCP): each dial asks them where the master is
+    /// (`SENTINEL get-master-addr-by-name`) and checks that the server
+    /// says it is one (`ROLE`). A task follows their `+switch-master`
+    /// announcements (started at the first dial, ended with the manager):
+    /// the moment a switch is announced, every connection to the old
+    /// master refuses further commands (they fail at once, never reach
+    /// it), the pool closes them all ([`Manager::server_changed`]), and
+    /// the next dial goes to the new master. A `READONLY` answer (a
+    /// master turned replica before anyone said so) does the same. The
+    /// URL gives the password, database and protocol; its host and port
+    /// are not used. The manager's key names the master: its host is
+    /// `master`, its port 0.
+    pub fn through_sentinels<S: AsRef<str>>(
+        mut self,
+        master: &str,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Result<Self, RedisError> {
+        let addrs = sentinels
+            .into_iter()
+            .map(|s| {
+                let s = s.as_ref();
+                s.rsplit_once(':')
+                    .and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)))
+                    .ok_or_else(|| {
+                        RedisError::Url(format!("a Sentinel must be host:port, not {s:?}"))
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if addrs.is_empty() {
+            return Err(RedisError::Url("no Sentinel given".into()));
+        }
+        self.key.host = master.to_owned();
+        self.key.port = 0;
+        self.sentinels = Some(Sentinels::new(addrs, master.to_owned()));
+        Ok(self)
     }
 
     /// The URL's own key: its host, port, database and user, lent as
@@ -228,6 +273,57 @@ impl RedisManager {
         info
     }
 
+    /// Opens a connection for `key` to `host:port` (the key's own server,
+    /// or the master the Sentinels named, with its generation's `moved`).
+    async fn dial(
+        &self,
+        key: &RedisKey,
+        (host, port): (&str, u16),
+        moved: Option<Arc<AtomicBool>>,
+    ) -> Result<RedisConn, RedisError> {
+        let server = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let dest = Destination::from((host, port));
+        let io = self
+            .transport
+            .dial(&dest, self.transport.is_tls())
+            .await
+            .map_err(|e| RedisError::Connect(e.into_io()))?
+            .stream;
+        let health = Health::new(server.clone());
+        let io = Observed::new(io, Arc::clone(&health));
+        let info = self.info_for(key);
+        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
+        let (inner, driver) = MultiplexedConnection::new_with_config(&info, io, config)
+            .await
+            .map_err(|error| RedisError::Setup {
+                server: server.clone(),
+                error,
+            })?;
+        let ended = Arc::clone(&health);
+        let name = key.to_string();
+        let driver = tokio::spawn(async move {
+            driver.await;
+            ended.driver_ended();
+            tracing::debug!(key = %name, "Redis connection ended");
+        });
+        let reset =
+            (key.exclusive && self.reset_on_return).then(|| Arc::new(Self::reset_for(&info)));
+        let mut conn = RedisConn::new(
+            inner,
+            health,
+            driver,
+            key.exclusive,
+            self.response_timeout,
+            reset,
+        );
+        conn.moved = moved;
+        Ok(conn)
+    }
+
     /// `RESET` and the setup it undoes (protocol, login, database), in one
     /// round trip: what an exclusively lent connection gets on return.
     fn reset_for(info: &RedisConnectionInfo) -> redis::Pipeline {
@@ -276,41 +372,28 @@ impl Manager for RedisManager {
     }
 
     async fn connect(&self, key: &RedisKey) -> Result<RedisConn, RedisError> {
-        let server = key.server();
-        let dest = Destination::from((key.host.as_str(), key.port));
-        let io = self
-            .transport
-            .dial(&dest, self.transport.is_tls())
+        let Some(sentinels) = &self.sentinels else {
+            return self.dial(key, (&key.host, key.port), None).await;
+        };
+        let ((host, port), moved) = sentinels.master().await?;
+        let mut conn = self.dial(key, (&host, port), Some(moved)).await?;
+        let role = redis::cmd("ROLE")
+            .query_async::<redis::Value>(&mut conn)
             .await
-            .map_err(|e| RedisError::Connect(e.into_io()))?
-            .stream;
-        let health = Health::new(server.clone());
-        let io = Observed::new(io, Arc::clone(&health));
-        let info = self.info_for(key);
-        let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
-        let (inner, driver) = MultiplexedConnection::new_with_config(&info, io, config)
-            .await
-            .map_err(|error| RedisError::Setup {
-                server: server.clone(),
+            .map_err(|error| RedisError::Command {
+                server: conn.server().to_owned(),
+                command: "ROLE",
                 error,
             })?;
-        let ended = Arc::clone(&health);
-        let name = key.to_string();
-        let driver = tokio::spawn(async move {
-            driver.await;
-            ended.driver_ended();
-            tracing::debug!(key = %name, "Redis connection ended");
-        });
-        let reset =
-            (key.exclusive && self.reset_on_return).then(|| Arc::new(Self::reset_for(&info)));
-        Ok(RedisConn::new(
-            inner,
-            health,
-            driver,
-            key.exclusive,
-            self.response_timeout,
-            reset,
-        ))
+        match role {
+            redis::Value::Array(fields) if matches!(fields.first(), Some(redis::Value::BulkString(r)) if r == b"master") => {
+                Ok(conn)
+            }
+            _ => Err(RedisError::Sentinel {
+                master: sentinels.master.clone(),
+                reason: format!("{} is not a master now", conn.server()),
+            }),
+        }
     }
 
     async fn ping(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
@@ -324,8 +407,16 @@ impl Manager for RedisManager {
             })
     }
 
+    /// Closed, or its server is no longer what it was dialed for.
     fn is_broken(&self, conn: &mut RedisConn) -> bool {
-        conn.is_closed()
+        conn.is_closed() || conn.server_changed()
+    }
+
+    /// The Sentinels announced another master, or the server answered
+    /// `READONLY`, `LOADING` or `MASTERDOWN` (see
+    /// [`RedisConn::server_changed`]).
+    fn server_changed(&self, conn: &mut RedisConn) -> bool {
+        conn.server_changed()
     }
 
     fn lending(&self, conn: &RedisConn) -> Lending<RedisConn> {

@@ -98,6 +98,35 @@
 //! server like everything else: the key's `max_open_per_key` bounds them,
 //! and the pool's `connect_timeout` each one.
 //!
+//! # Behind Sentinel
+//!
+//! [`RedisManager::through_sentinels`] names the master as Redis Sentinel
+//! does: each dial asks the Sentinels where it is and checks the server's
+//! `ROLE`, and a task follows their `+switch-master` announcements. The
+//! moment a switch is announced, every connection to the old master
+//! refuses further commands (they fail at once with an error that says the
+//! master moved) and the pool closes them all; the next dial goes to the
+//! new master. Without it, a client keeps writing to the old master, which
+//! acknowledges writes until Sentinel turns it into a replica (seconds
+//! later), and those writes are lost. A server that answers `READONLY`
+//! (a master turned replica), `LOADING` or `MASTERDOWN` is left the same
+//! way, Sentinel or not ([`Manager::server_changed`](connpool_core::Manager::server_changed)).
+//!
+//! ```no_run
+//! use connpool::Pool;
+//! use connpool::managers::redis::{RedisManager, RedisService};
+//!
+//! # #[tokio::main]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = RedisManager::from_url("redis://:secret@sentinel-managed/0")?
+//!     .through_sentinels("mymaster", ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"])?;
+//! let key = manager.key();
+//! let pool = Pool::builder(manager).build().await?;
+//! let redis = RedisService::new(pool, key);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # TLS
 //!
 //! `rediss://` URLs (with the `tls` feature) dial TLS through the crate's
@@ -147,6 +176,7 @@ mod conn;
 mod error;
 mod key;
 mod manager;
+mod sentinel;
 mod service;
 
 /// The redis-rs crate the connections come from, at the version this crate

@@ -1,0 +1,180 @@
+//! Redis behind Sentinel: the master's address asked of the Sentinels at
+//! each dial, and their `+switch-master` announcement followed, so that
+//! no command goes to the old master once a switch is announced.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
+
+use super::error::RedisError;
+
+/// How long one Sentinel may take to answer (or to be reached).
+const SENTINEL_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long the watcher waits before it tries the next Sentinel, when none
+/// could be subscribed to.
+const RESUBSCRIBE: Duration = Duration::from_millis(200);
+
+/// The Sentinels of one master: where they are, the master's name, and
+/// the generation of the connections dialed to the current master.
+///
+/// Every connection dialed to a master holds that master's generation
+/// flag; when the Sentinels announce a switch (`+switch-master` for this
+/// name, or a master address that changed since the last look), the flag
+/// is set, so every such connection refuses further commands and is
+/// broken with its server changed (the pool clears the key), and the
+/// next dials get a new flag.
+#[derive(Debug)]
+pub(super) struct Sentinels {
+    addrs: Vec<(String, u16)>,
+    pub(super) master: String,
+    generation: Mutex<Generation>,
+    watcher: Mutex<Option<JoinHandle<()>>>,
+}
+
+#[derive(Debug)]
+struct Generation {
+    moved: Arc<AtomicBool>,
+    /// The master's address as last seen.
+    at: Option<(String, u16)>,
+}
+
+impl Sentinels {
+    pub(super) fn new(addrs: Vec<(String, u16)>, master: String) -> Arc<Self> {
+        Arc::new(Sentinels {
+            addrs,
+            master,
+            generation: Mutex::new(Generation {
+                moved: Arc::new(AtomicBool::new(false)),
+                at: None,
+            }),
+            watcher: Mutex::new(None),
+        })
+    }
+
+    /// The master's address, from the first Sentinel that knows it, with
+    /// the generation flag its connections must hold. Starts the watcher
+    /// of `+switch-master` if it is not running.
+    pub(super) async fn master(
+        self: &Arc<Self>,
+    ) -> Result<((String, u16), Arc<AtomicBool>), RedisError> {
+        self.watch();
+        let mut last = None;
+        for sentinel in &self.addrs {
+            match self.ask(sentinel).await {
+                Ok(at) => {
+                    let moved = self.seen_at(at.clone());
+                    return Ok((at, moved));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(RedisError::Sentinel {
+            master: self.master.clone(),
+            reason: last.unwrap_or_else(|| "no Sentinel given".into()),
+        })
+    }
+
+    /// The master's address as `sentinel` knows it.
+    async fn ask(&self, (host, port): &(String, u16)) -> Result<(String, u16), String> {
+        let asking = async {
+            let client = redis::Client::open(format!("redis://{host}:{port}"))?;
+            let mut conn = client.get_multiplexed_async_connection().await?;
+            redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(&self.master)
+                .query_async::<Option<(String, u16)>>(&mut conn)
+                .await
+        };
+        match tokio::time::timeout(SENTINEL_TIMEOUT, asking).await {
+            Ok(Ok(Some(at))) => Ok(at),
+            Ok(Ok(None)) => Err(format!(
+                "Sentinel {host}:{port} knows no master of that name"
+            )),
+            Ok(Err(e)) => Err(format!("Sentinel {host}:{port}: {e}")),
+            Err(_) => Err(format!(
+                "Sentinel {host}:{port} did not answer within {SENTINEL_TIMEOUT:?}"
+            )),
+        }
+    }
+
+    /// The master is at `at` now: a new generation if it moved since the
+    /// last look. Returns the current generation's flag.
+    fn seen_at(&self, at: (String, u16)) -> Arc<AtomicBool> {
+        let mut generation = self.generation.lock();
+        if generation.at.as_ref().is_some_and(|was| *was != at) {
+            generation.moved.store(true, Ordering::SeqCst);
+            generation.moved = Arc::new(AtomicBool::new(false));
+            tracing::warn!(master = %self.master, to = ?at, "the Redis master moved");
+        }
+        generation.at = Some(at);
+        Arc::clone(&generation.moved)
+    }
+
+    /// Starts the task that follows the Sentinels' announcements, unless it
+    /// runs. It holds the Sentinels weakly, and ends once they are gone.
+    fn watch(self: &Arc<Self>) {
+        let mut watcher = self.watcher.lock();
+        if watcher.as_ref().is_some_and(|task| !task.is_finished()) {
+            return;
+        }
+        let me = Arc::downgrade(self);
+        *watcher = Some(tokio::spawn(follow(me, self.addrs.clone())));
+    }
+}
+
+impl Drop for Sentinels {
+    fn drop(&mut self) {
+        if let Some(task) = self.watcher.get_mut().take() {
+            task.abort();
+        }
+    }
+}
+
+/// Subscribes to `+switch-master` on one Sentinel after another (the next
+/// when one goes away) and follows the announcements for the master.
+async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<(String, u16)>) {
+    for (host, port) in addrs.iter().cycle() {
+        let Ok(client) = redis::Client::open(format!("redis://{host}:{port}")) else {
+            continue;
+        };
+        let subscribed = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe("+switch-master").await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        if let Ok(Ok(mut pubsub)) = tokio::time::timeout(SENTINEL_TIMEOUT, subscribed).await {
+            // A switch announced while nobody listened: look once.
+            match sentinels.upgrade() {
+                Some(s) => {
+                    if let Ok(at) = s.ask(&(host.clone(), *port)).await {
+                        s.seen_at(at);
+                    }
+                }
+                None => return,
+            }
+            let mut messages = pubsub.on_message();
+            while let Some(message) = messages.next().await {
+                let Some(s) = sentinels.upgrade() else {
+                    return;
+                };
+                let payload: String = message.get_payload().unwrap_or_default();
+                // `<name> <old-ip> <old-port> <new-ip> <new-port>`
+                let words: Vec<&str> = payload.split(' ').collect();
+                if let [name, _, _, ip, port] = words[..]
+                    && name == s.master
+                    && let Ok(port) = port.parse()
+                {
+                    s.seen_at((ip.to_owned(), port));
+                }
+            }
+        }
+        if sentinels.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(RESUBSCRIBE).await;
+    }
+}
