@@ -225,10 +225,6 @@ async fn a_multi_host_string_follows_the_primary() {
         counters.key_clears,
     )
     .await;
-    assert!(
-        counters.key_clears >= 1,
-        "the shutdown (57P01) cleared the key"
-    );
     // Sessions dialed with `target_session_attrs` are tracked: a clean
     // insert costs no reset.
     println!(

@@ -286,7 +286,8 @@ pub trait Manager: Send + Sync + 'static {
     /// Whether `conn`, which [`is_broken`](Manager::is_broken) just called
     /// broken, broke because its server is no longer what its key names:
     /// a PostgreSQL primary demoted to a standby (a write failed with
-    /// `25006`), a server shutting down (`57P01`), a Redis master turned
+    /// `25006`), a server restarting after a crash (`57P02`), a Redis
+    /// master turned
     /// replica (`READONLY`). Then every connection of the key made before
     /// it is closed as [`Pool::close_key`](crate::Pool::close_key) closes
     /// them (idle ones at once, lent ones at their return, dials and

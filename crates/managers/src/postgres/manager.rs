@@ -398,9 +398,8 @@ where
     }
 
     /// The server said it is no longer what the session was dialed for:
-    /// `25006` (a write refused: a primary demoted to a standby), `57P01`,
-    /// `57P02`, `57P03` (shutting down, crashed, starting up), or a ping
-    /// found its role changed. Then every session of the key made before
+    /// `25006` (a write refused: a primary demoted to a standby), `57P02`,
+    /// `57P03` (crashed, starting up), or a ping found its role changed. Then every session of the key made before
     /// it is closed, and the next dial finds the server anew.
     fn server_changed(&self, conn: &mut PgConnection) -> bool {
         conn.server_changed()

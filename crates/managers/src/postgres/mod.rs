@@ -106,9 +106,13 @@
 //! | SQLSTATE | the server says |
 //! |---|---|
 //! | `25006` | a write refused: it is read-only (a primary demoted to a standby, behind an address that still names it) |
-//! | `57P01` | it is shutting down (a switchover, a restart) |
 //! | `57P02` | another of its processes crashed: it restarts |
 //! | `57P03` | it cannot take sessions now: starting up, shutting down |
+//!
+//! `57P01` (the server ends the session: a shutdown, a switchover) closes
+//! the session it ends, and clears nothing more: a shutdown ends every
+//! session anyway, and `pg_terminate_backend` ends one with the same code,
+//! which says nothing of the others.
 //!
 //! A multi-host configuration (`host=a,b port=5432,5433`) with
 //! `target_session_attrs=read-write` (or `read-only`) is dialed host by

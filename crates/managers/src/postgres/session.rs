@@ -47,10 +47,13 @@ pub(super) struct Session {
 
 /// SQLSTATEs that say the server is no longer what the session was dialed
 /// for: `25006` (a write refused by a read-only server: a primary demoted
-/// to a standby), `57P01` (the server is shutting down: a switchover, a
-/// restart), `57P02` (it crashed), `57P03` (it cannot take connections
-/// now: starting up, shutting down, in recovery).
-pub(super) const SERVER_CHANGED: [&[u8]; 4] = [b"25006", b"57P01", b"57P02", b"57P03"];
+/// to a standby), `57P02` (another server process crashed: every session
+/// is ended, the server restarts), `57P03` (it cannot take connections
+/// now: starting up, shutting down, in recovery). Not `57P01`: a
+/// shutdown ends every session with it (each is closed as it ends), and
+/// so does `pg_terminate_backend` for one session, which says nothing of
+/// the others.
+pub(super) const SERVER_CHANGED: [&[u8]; 3] = [b"25006", b"57P02", b"57P03"];
 
 impl Session {
     /// The session's TLS stream is tapped.
@@ -398,11 +401,13 @@ mod tests {
         };
         t.on_received(&error("23505"));
         assert!(!t.session.server_changed(), "a unique violation");
+        t.on_received(&error("57P01"));
+        assert!(!t.session.server_changed(), "one session terminated");
         for byte in error("25006") {
             t.on_received(&[byte]);
         }
         assert!(t.session.server_changed(), "a write refused: read-only");
-        for code in ["57P01", "57P02", "57P03"] {
+        for code in ["57P02", "57P03"] {
             let mut t = tap();
             t.on_received(&error(code));
             assert!(t.session.server_changed(), "{code}");
