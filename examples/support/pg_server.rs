@@ -346,6 +346,21 @@ impl Drop for PgServer {
     }
 }
 
+/// The superuser's configuration for the `postgres` database through
+/// `at` (a proxy in front of a throwaway server), its sessions named
+/// `application` (to find them in `pg_stat_activity`).
+pub fn through(at: std::net::SocketAddr, application: &str) -> Config {
+    let mut config = Config::new();
+    config
+        .host(at.ip().to_string())
+        .port(at.port())
+        .user("postgres")
+        .dbname("postgres")
+        .application_name(application)
+        .connect_timeout(Duration::from_secs(5));
+    config
+}
+
 fn path(p: &Path) -> &str {
     p.to_str().expect("temporary paths are UTF-8")
 }

@@ -27,12 +27,11 @@ use std::time::Duration;
 use connpool::managers::postgres::PostgresManager;
 use connpool::{Pool, Single};
 use parking_lot::Mutex;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio::time::{Instant, timeout};
-use tokio_postgres::Config;
 use tokio_postgres::config::TargetSessionAttrs;
 
+use crate::support::movable::Movable;
 use crate::support::pg::{self, PgServer};
 
 const WRITERS: usize = 16;
@@ -239,61 +238,13 @@ async fn a_multi_host_string_follows_the_primary() {
     pool.close().await;
 }
 
-/// A TCP proxy whose upstream can move: new connections go to the
-/// current upstream, open ones stay where they are.
-struct Movable {
-    addr: SocketAddr,
-    upstream: Arc<Mutex<SocketAddr>>,
-    tasks: JoinSet<()>,
-}
-
-impl Movable {
-    async fn start(upstream: SocketAddr) -> Movable {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let upstream = Arc::new(Mutex::new(upstream));
-        let mut tasks = JoinSet::new();
-        let to = Arc::clone(&upstream);
-        tasks.spawn(async move {
-            let mut conns = JoinSet::new();
-            while let Ok((mut down, _)) = listener.accept().await {
-                let target = *to.lock();
-                conns.spawn(async move {
-                    if let Ok(mut up) = TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
-                    }
-                });
-            }
-        });
-        Movable { addr, upstream, tasks }
-    }
-
-    fn move_to(&self, upstream: SocketAddr) {
-        *self.upstream.lock() = upstream;
-    }
-}
-
-impl Drop for Movable {
-    fn drop(&mut self) {
-        self.tasks.abort_all();
-    }
-}
-
 fn addr(server: &PgServer) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], server.config().get_ports()[0]))
 }
 
 /// The writers' pool for the address `at`.
 async fn pool_behind(at: SocketAddr) -> Pool<Single<PostgresManager>> {
-    let mut config = Config::new();
-    config
-        .host("127.0.0.1")
-        .port(at.port())
-        .user("postgres")
-        .dbname("postgres")
-        .application_name(APP)
-        .connect_timeout(Duration::from_secs(5));
-    Pool::builder(PostgresManager::new(config).single())
+    Pool::builder(PostgresManager::new(pg::through(at, APP)).single())
         .build()
         .await
         .unwrap()
@@ -304,7 +255,7 @@ async fn pool_behind(at: SocketAddr) -> Pool<Single<PostgresManager>> {
 /// clears before the move.
 async fn behind_a_moving_address(what: &str, demoted: Demoted, after: Duration) -> Option<u64> {
     let (primary, standby) = primary_and_standby().await?;
-    let proxy = Movable::start(addr(&primary)).await;
+    let proxy = Movable::start(addr(&primary)).await.unwrap();
     let pool = pool_behind(proxy.addr).await;
     let load = Load::start(&pool);
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -29,6 +29,9 @@ pub mod fault;
 pub mod grpc;
 pub mod log;
 pub mod mock;
+#[cfg(feature = "postgres")]
+#[path = "../../examples/support/movable.rs"]
+pub mod movable;
 #[cfg(target_os = "linux")]
 #[path = "../../examples/support/netns.rs"]
 pub mod netns;

@@ -1,0 +1,230 @@
+//! A PostgreSQL switchover under 16 writers, as each client lives it:
+//! connpool (`PostgresManager`, its defaults), deadpool-postgres, bb8 and
+//! sqlx's `PgPool` (pools of 16, their defaults), each with a primary and
+//! a streaming standby of its own (`pg_basebackup -R`). The client reaches
+//! the primary through one address (a proxy, as a VIP or a DNS name). The
+//! switchover is Patroni's: the primary stopped (`-m fast`), the standby
+//! promoted, the old primary started again as a standby of the new one;
+//! the address stays on the old primary, up read-only, for a second (a DNS
+//! cache not expired yet), then moves to the new one.
+//!
+//! Each writer inserts the next id under a 1 s deadline, 10 ms of pause
+//! after a failure. The table: writes acknowledged, failed, how long after
+//! the move writes resumed, the client's sessions left on the demoted
+//! server at the end, and acknowledged writes missing from the new
+//! primary.
+//!
+//! ```text
+//! cargo run --release --features postgres --example pg_failover
+//! ```
+
+#[path = "support/movable.rs"]
+mod movable;
+#[path = "support/pg_server.rs"]
+mod pg_support;
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bb8_postgres::PostgresConnectionManager;
+use connpool::Pool;
+use connpool::managers::postgres::PostgresManager;
+use movable::Movable;
+use parking_lot::Mutex;
+use pg_support::PgServer;
+use tokio::task::JoinSet;
+use tokio::time::{Instant, timeout};
+use tokio_postgres::NoTls;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Insert =
+    Arc<dyn Fn(i64) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Send + Sync>;
+
+const WRITERS: usize = 16;
+const DEADLINE: Duration = Duration::from_secs(1);
+const APP: &str = "failover-writers";
+const CLIENTS: [&str; 4] = [
+    "connpool",
+    "deadpool-postgres",
+    "bb8-postgres",
+    "sqlx PgPool",
+];
+
+fn main() -> Result<(), BoxError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}
+
+async fn run() -> Result<(), BoxError> {
+    println!(
+        "PostgreSQL switchover, the address left 1 s on the old primary (up read-only), then moved \
+         ({WRITERS} writers, each insert under a {DEADLINE:?} deadline)\n"
+    );
+    println!(
+        "| client | acknowledged | failed | writes resumed after the move | sessions left on the demoted server | acknowledged writes lost |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|");
+    for name in CLIENTS {
+        let row = switchover(name).await?;
+        println!("| {name} | {row} |");
+    }
+    Ok(())
+}
+
+/// One client's run, as its table row.
+async fn switchover(name: &str) -> Result<String, BoxError> {
+    let primary = tokio::task::spawn_blocking(pg_support::dedicated)
+        .await?
+        .ok_or("no PostgreSQL (`apt-get install postgresql`)")?;
+    primary
+        .client()
+        .await
+        .batch_execute("CREATE TABLE failover (id bigint PRIMARY KEY)")
+        .await?;
+    let standby = Arc::new({
+        let primary = Arc::clone(&primary);
+        tokio::task::spawn_blocking(move || primary.standby()).await?
+    });
+    let proxy = Movable::start(addr(&primary)).await?;
+    let insert = client(name, proxy.addr).await?;
+
+    let acked: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let next = Arc::new(AtomicI64::new(1));
+    let mut writers = JoinSet::new();
+    for _ in 0..WRITERS {
+        let (insert, acked, failed) = (Arc::clone(&insert), acked.clone(), failed.clone());
+        let (stop, next) = (stop.clone(), next.clone());
+        writers.spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let id = next.fetch_add(1, Ordering::SeqCst);
+                match timeout(DEADLINE, insert(id)).await {
+                    Ok(Ok(())) => acked.lock().push((id, Instant::now())),
+                    _ => {
+                        failed.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
+    tokio::task::spawn_blocking(move || {
+        old.stop();
+        new.promote();
+    })
+    .await?;
+    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
+    tokio::task::spawn_blocking(move || old.start_as_standby_of(&new)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.move_to(addr(&standby));
+    let moved = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.store(true, Ordering::SeqCst);
+    while writers.join_next().await.is_some() {}
+
+    let acked = std::mem::take(&mut *acked.lock());
+    let resumed = acked
+        .iter()
+        .map(|&(_, at)| at)
+        .filter(|&at| at > moved)
+        .min()
+        .map_or("never".to_owned(), |at| format!("{:.0?}", at - moved));
+    let ids: Vec<i64> = acked.iter().map(|&(id, _)| id).collect();
+    let found: i64 = standby
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM failover WHERE id = ANY($1)", &[&ids])
+        .await?
+        .get(0);
+    let left: i64 = primary
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&APP],
+        )
+        .await?
+        .get(0);
+    Ok(format!(
+        "{} | {} | {resumed} | {left} | {}",
+        acked.len(),
+        failed.load(Ordering::SeqCst),
+        ids.len() as i64 - found
+    ))
+}
+
+/// The client `name`'s insert, through the address `at`.
+async fn client(name: &str, at: SocketAddr) -> Result<Insert, BoxError> {
+    let config = pg_support::through(at, APP);
+    const SQL: &str = "INSERT INTO failover (id) VALUES ($1)";
+    Ok(match name {
+        "connpool" => {
+            let pool = Pool::builder(PostgresManager::new(config).single())
+                .max_open(16)
+                .build()
+                .await?;
+            Arc::new(move |id| {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    pool.get().await?.execute(SQL, &[&id]).await?;
+                    Ok(())
+                })
+            })
+        }
+        "deadpool-postgres" => {
+            let manager = deadpool_postgres::Manager::new(config, NoTls);
+            let pool = deadpool_postgres::Pool::builder(manager)
+                .max_size(16)
+                .build()?;
+            Arc::new(move |id| {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    pool.get().await?.execute(SQL, &[&id]).await?;
+                    Ok(())
+                })
+            })
+        }
+        "bb8-postgres" => {
+            let manager = PostgresConnectionManager::new(config, NoTls);
+            let pool = bb8::Pool::builder().max_size(16).build(manager).await?;
+            Arc::new(move |id| {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    pool.get().await?.execute(SQL, &[&id]).await?;
+                    Ok(())
+                })
+            })
+        }
+        _ => {
+            let url = format!(
+                "postgresql://postgres@127.0.0.1:{}/postgres?application_name={APP}",
+                at.port()
+            );
+            let pool = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(16)
+                .connect(&url)
+                .await?;
+            Arc::new(move |id| {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    sqlx::query(SQL).bind(id).execute(&pool).await?;
+                    Ok(())
+                })
+            })
+        }
+    })
+}
+
+fn addr(server: &PgServer) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], server.config().get_ports()[0]))
+}
