@@ -22,29 +22,21 @@
 mod movable;
 #[path = "support/pg_server.rs"]
 mod pg_support;
+#[path = "support/writers.rs"]
+mod writers;
 
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bb8_postgres::PostgresConnectionManager;
 use connpool::Pool;
 use connpool::managers::postgres::PostgresManager;
 use movable::Movable;
-use parking_lot::Mutex;
 use pg_support::PgServer;
-use tokio::task::JoinSet;
-use tokio::time::{Instant, timeout};
 use tokio_postgres::NoTls;
+use writers::{BoxError, DEADLINE, WRITERS, Write, Writers};
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
-type Insert =
-    Arc<dyn Fn(i64) -> Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>> + Send + Sync>;
-
-const WRITERS: usize = 16;
-const DEADLINE: Duration = Duration::from_secs(1);
 const APP: &str = "failover-writers";
 const CLIENTS: [&str; 4] = [
     "connpool",
@@ -54,11 +46,7 @@ const CLIENTS: [&str; 4] = [
 ];
 
 fn main() -> Result<(), BoxError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?
-        .block_on(run())
+    writers::main(run())
 }
 
 async fn run() -> Result<(), BoxError> {
@@ -94,27 +82,7 @@ async fn switchover(name: &str) -> Result<String, BoxError> {
     let proxy = Movable::start(addr(&primary)).await?;
     let insert = client(name, proxy.addr).await?;
 
-    let acked: Arc<Mutex<Vec<(i64, Instant)>>> = Arc::default();
-    let failed = Arc::new(AtomicUsize::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let next = Arc::new(AtomicI64::new(1));
-    let mut writers = JoinSet::new();
-    for _ in 0..WRITERS {
-        let (insert, acked, failed) = (Arc::clone(&insert), acked.clone(), failed.clone());
-        let (stop, next) = (stop.clone(), next.clone());
-        writers.spawn(async move {
-            while !stop.load(Ordering::SeqCst) {
-                let id = next.fetch_add(1, Ordering::SeqCst);
-                match timeout(DEADLINE, insert(id)).await {
-                    Ok(Ok(())) => acked.lock().push((id, Instant::now())),
-                    _ => {
-                        failed.fetch_add(1, Ordering::SeqCst);
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                    }
-                }
-            }
-        });
-    }
+    let writers = Writers::start(&insert);
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
@@ -129,17 +97,14 @@ async fn switchover(name: &str) -> Result<String, BoxError> {
     proxy.move_to(addr(&standby));
     let moved = Instant::now();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    stop.store(true, Ordering::SeqCst);
-    while writers.join_next().await.is_some() {}
-
-    let acked = std::mem::take(&mut *acked.lock());
+    let (acked, failed) = writers.stop().await;
     let resumed = acked
         .iter()
         .map(|&(_, at)| at)
         .filter(|&at| at > moved)
         .min()
         .map_or("never".to_owned(), |at| format!("{:.0?}", at - moved));
-    let ids: Vec<i64> = acked.iter().map(|&(id, _)| id).collect();
+    let ids: Vec<i64> = acked.iter().map(|&(id, _)| id as i64).collect();
     let found: i64 = standby
         .client()
         .await
@@ -158,13 +123,13 @@ async fn switchover(name: &str) -> Result<String, BoxError> {
     Ok(format!(
         "{} | {} | {resumed} | {left} | {}",
         acked.len(),
-        failed.load(Ordering::SeqCst),
+        failed,
         ids.len() as i64 - found
     ))
 }
 
 /// The client `name`'s insert, through the address `at`.
-async fn client(name: &str, at: SocketAddr) -> Result<Insert, BoxError> {
+async fn client(name: &str, at: SocketAddr) -> Result<Write, BoxError> {
     let config = pg_support::through(at, APP);
     const SQL: &str = "INSERT INTO failover (id) VALUES ($1)";
     Ok(match name {
@@ -174,7 +139,7 @@ async fn client(name: &str, at: SocketAddr) -> Result<Insert, BoxError> {
                 .build()
                 .await?;
             Arc::new(move |id| {
-                let pool = pool.clone();
+                let (pool, id) = (pool.clone(), id as i64);
                 Box::pin(async move {
                     pool.get().await?.execute(SQL, &[&id]).await?;
                     Ok(())
@@ -187,7 +152,7 @@ async fn client(name: &str, at: SocketAddr) -> Result<Insert, BoxError> {
                 .max_size(16)
                 .build()?;
             Arc::new(move |id| {
-                let pool = pool.clone();
+                let (pool, id) = (pool.clone(), id as i64);
                 Box::pin(async move {
                     pool.get().await?.execute(SQL, &[&id]).await?;
                     Ok(())
@@ -198,7 +163,7 @@ async fn client(name: &str, at: SocketAddr) -> Result<Insert, BoxError> {
             let manager = PostgresConnectionManager::new(config, NoTls);
             let pool = bb8::Pool::builder().max_size(16).build(manager).await?;
             Arc::new(move |id| {
-                let pool = pool.clone();
+                let (pool, id) = (pool.clone(), id as i64);
                 Box::pin(async move {
                     pool.get().await?.execute(SQL, &[&id]).await?;
                     Ok(())
@@ -215,7 +180,7 @@ async fn client(name: &str, at: SocketAddr) -> Result<Insert, BoxError> {
                 .connect(&url)
                 .await?;
             Arc::new(move |id| {
-                let pool = pool.clone();
+                let (pool, id) = (pool.clone(), id as i64);
                 Box::pin(async move {
                     sqlx::query(SQL).bind(id).execute(&pool).await?;
                     Ok(())

@@ -39,7 +39,10 @@ impl Movable {
                 });
             }
         });
-        Ok(Movable { addr, upstream, tasks })
+        // One line or several: the tests' and the examples' rustfmt settings differ.
+        #[rustfmt::skip]
+        let movable = Movable { addr, upstream, tasks };
+        Ok(movable)
     }
 
     /// New connections go to `upstream` from now on.

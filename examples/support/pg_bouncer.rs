@@ -79,6 +79,8 @@ impl PgServer {
             cmd.uid(owner.uid()).gid(owner.gid());
         }
         let child = cmd.spawn().expect("starting pgbouncer");
+        // One line or several: the tests' and the examples' rustfmt settings differ.
+        #[rustfmt::skip]
         let bouncer = PgBouncer { port, child, log: dir.path().join("pgbouncer.log"), _dir: dir };
         bouncer.wait_until_listening();
         Some(bouncer)

@@ -1,5 +1,9 @@
-//! Redis Sentinels for the failover tests: a Sentinel monitoring a
-//! throwaway master, from the same `redis-server` binary in Sentinel mode.
+//! Redis Sentinels for the failover tests and example: a Sentinel
+//! monitoring a throwaway master (the same `redis-server` binary in
+//! Sentinel mode), and [`Fleet`], a master with a replica and three
+//! Sentinels, ready for a failover.
+
+use futures_util::StreamExt;
 
 use super::*;
 
@@ -14,5 +18,111 @@ impl RedisServer {
             port = master.port
         );
         Self::start_with(&[], |_, _| Vec::new(), Some(&conf))
+    }
+}
+
+/// A master, its replica and three Sentinels monitoring it as `name`.
+pub struct Fleet {
+    pub master: RedisServer,
+    pub replica: RedisServer,
+    pub sentinels: Vec<RedisServer>,
+    pub name: String,
+}
+
+impl Fleet {
+    /// The servers started, and ready for a failover: the replica in sync,
+    /// every Sentinel knowing the replica and the two others. `None` if
+    /// `redis-server` is missing.
+    pub async fn start(name: &str) -> Option<Fleet> {
+        let master = RedisServer::new()?;
+        let port = master.port.to_string();
+        let replica = RedisServer::with_args(&["--replicaof", "127.0.0.1", &port])?;
+        let sentinels = (0..3)
+            .map(|_| RedisServer::sentinel(&master, name))
+            .collect::<Option<Vec<_>>>()?;
+        let on_replica = replica.observer().await;
+        eventually("the replica in sync", || {
+            let mut c = on_replica.clone();
+            async move {
+                let info: String = redis::cmd("INFO")
+                    .arg("replication")
+                    .query_async(&mut c)
+                    .await
+                    .unwrap();
+                info.contains("master_link_status:up")
+            }
+        })
+        .await;
+        for sentinel in &sentinels {
+            let c = sentinel.observer().await;
+            eventually("the Sentinels know the replica and each other", || {
+                let mut c = c.clone();
+                async move {
+                    let ask =
+                        |what: &'static str| redis::cmd("SENTINEL").arg(what).arg(name).clone();
+                    let replicas: Vec<redis::Value> =
+                        ask("replicas").query_async(&mut c).await.unwrap();
+                    let others: Vec<redis::Value> =
+                        ask("sentinels").query_async(&mut c).await.unwrap();
+                    !replicas.is_empty() && others.len() == 2
+                }
+            })
+            .await;
+        }
+        // One line or several: the tests' and the examples' rustfmt settings differ.
+        #[rustfmt::skip]
+        let fleet = Fleet { master, replica, sentinels, name: name.to_owned() };
+        Some(fleet)
+    }
+
+    /// The Sentinels' addresses, `127.0.0.1:port` each.
+    pub fn sentinel_addrs(&self) -> Vec<String> {
+        self.sentinels
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect()
+    }
+
+    /// Asks the first Sentinel for a failover (`SENTINEL FAILOVER`) and
+    /// returns when it announces the switch (`+switch-master`, to the
+    /// replica), as a client subscribed to it hears it: the instant of the
+    /// announcement.
+    pub async fn fail_over(&self) -> Instant {
+        let url = format!("redis://127.0.0.1:{}", self.sentinels[0].port);
+        let client = redis::Client::open(url).unwrap();
+        let mut pubsub = client.get_async_pubsub().await.unwrap();
+        pubsub.subscribe("+switch-master").await.unwrap();
+        let mut on_sentinel = self.sentinels[0].observer().await;
+        let _: () = redis::cmd("SENTINEL")
+            .arg("failover")
+            .arg(&self.name)
+            .query_async(&mut on_sentinel)
+            .await
+            .unwrap();
+        let mut messages = pubsub.on_message();
+        let message = tokio::time::timeout(Duration::from_secs(30), messages.next())
+            .await
+            .expect("+switch-master within 30 s")
+            .expect("the subscription open");
+        let payload: String = message.get_payload().unwrap();
+        assert!(
+            payload.contains(&self.replica.port.to_string()),
+            "{payload}"
+        );
+        Instant::now()
+    }
+}
+
+/// Polls `check` every 50 ms for at most 30 s (servers syncing, Sentinels
+/// finding each other).
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < Duration::from_secs(30), "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -28,6 +28,8 @@ pub struct RedisServer {
 // Sentinels.
 #[path = "redis_sentinel.rs"]
 mod sentinel;
+#[allow(unused_imports)]
+pub use sentinel::Fleet;
 
 /// What a server's log says once it is ready.
 const READY: &str = "Ready to accept connections";

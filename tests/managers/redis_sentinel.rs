@@ -13,99 +13,30 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use connpool::Pool;
-use connpool::managers::redis::redis::{self, AsyncCommands};
+use connpool::managers::redis::redis::AsyncCommands;
 use connpool::managers::redis::{RedisManager, RedisService};
-use futures_util::StreamExt;
 use parking_lot::Mutex;
+use std::time::Instant;
 use tokio::task::JoinSet;
-use tokio::time::{Instant, timeout};
 
-use crate::support::redis::RedisServer;
+use crate::support::redis::Fleet;
 use crate::support::until;
 
 const WRITERS: usize = 16;
 const MASTER: &str = "mymaster";
 
-/// A direct connection to `server`.
-async fn direct(server: &RedisServer) -> redis::aio::MultiplexedConnection {
-    server.observer().await
-}
-
-/// Polls `check` every 50 ms for at most 30 s (servers syncing, Sentinels
-/// finding each other).
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    while !check().await {
-        assert!(start.elapsed() < Duration::from_secs(30), "{what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_follow_the_master_through_a_failover() {
-    let Some(master) = RedisServer::new() else {
+    let Some(fleet) = Fleet::start(MASTER).await else {
         return;
     };
-    let port = master.port().to_string();
-    let replica = RedisServer::with_args(&["--replicaof", "127.0.0.1", &port]).unwrap();
-    let sentinels: Vec<RedisServer> = (0..3)
-        .map(|_| RedisServer::sentinel(&master, MASTER).unwrap())
-        .collect();
-    let on_replica = direct(&replica).await;
-    eventually("the replica in sync", || {
-        let mut c = on_replica.clone();
-        async move {
-            let info: String = redis::cmd("INFO")
-                .arg("replication")
-                .query_async(&mut c)
-                .await
-                .unwrap();
-            info.contains("master_link_status:up")
-        }
-    })
-    .await;
-    for sentinel in &sentinels {
-        let c = direct(sentinel).await;
-        eventually("the Sentinels know the replica and each other", || {
-            let mut c = c.clone();
-            async move {
-                let replicas: Vec<redis::Value> = redis::cmd("SENTINEL")
-                    .arg("replicas")
-                    .arg(MASTER)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-                let others: Vec<redis::Value> = redis::cmd("SENTINEL")
-                    .arg("sentinels")
-                    .arg(MASTER)
-                    .query_async(&mut c)
-                    .await
-                    .unwrap();
-                !replicas.is_empty() && others.len() == 2
-            }
-        })
-        .await;
-    }
-
     let manager = RedisManager::from_url("redis://127.0.0.1/0")
         .unwrap()
-        .through_sentinels(
-            MASTER,
-            sentinels.iter().map(|s| format!("127.0.0.1:{}", s.port())),
-        )
+        .through_sentinels(MASTER, fleet.sentinel_addrs())
         .unwrap();
     let key = manager.key();
     let pool = Pool::builder(manager).build().await.unwrap();
     let service = RedisService::new(pool.clone(), key).timeout(Duration::from_secs(1));
-
-    // The announcement, as the pool's watcher hears it (the first Sentinel).
-    let client = redis::Client::open(format!("redis://127.0.0.1:{}", sentinels[0].port())).unwrap();
-    let mut pubsub = client.get_async_pubsub().await.unwrap();
-    pubsub.subscribe("+switch-master").await.unwrap();
 
     let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
     let stop = Arc::new(AtomicBool::new(false));
@@ -126,29 +57,13 @@ async fn writes_follow_the_master_through_a_failover() {
     }
     until("writes flowing", || acked.lock().len() > 100).await;
 
-    let mut on_sentinel = direct(&sentinels[0]).await;
-    let _: () = redis::cmd("SENTINEL")
-        .arg("failover")
-        .arg(MASTER)
-        .query_async(&mut on_sentinel)
-        .await
-        .unwrap();
-    let switched = {
-        let mut messages = pubsub.on_message();
-        let message = timeout(Duration::from_secs(30), messages.next())
-            .await
-            .expect("+switch-master within 30 s")
-            .unwrap();
-        let payload: String = message.get_payload().unwrap();
-        assert!(payload.contains(&replica.port().to_string()), "{payload}");
-        Instant::now()
-    };
+    let switched = fleet.fail_over().await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::SeqCst);
     writers.join_all().await;
 
     let acked = std::mem::take(&mut *acked.lock());
-    let mut on_new = direct(&replica).await;
+    let mut on_new = fleet.replica.observer().await;
     let mut after = Vec::new();
     let mut lost_after = 0;
     for &(id, at) in acked.iter().filter(|&&(_, at)| at > switched) {
@@ -178,6 +93,5 @@ async fn writes_follow_the_master_through_a_failover() {
         "{lost_after} writes went to the old master after the switch"
     );
     assert!(counters.key_clears >= 1);
-    drop(master);
     pool.close().await;
 }
