@@ -256,6 +256,14 @@ async fn pump(
 ) {
     let mut fault = *rx.borrow_and_update();
     let severed = |c: &Tally| id < c.severed_below.load(Ordering::SeqCst);
+    // A reset set while the upstream was dialed applies now (the loop
+    // below acts on changes only).
+    if fault == Fault::Reset {
+        counts.cut.fetch_add(1, Ordering::SeqCst);
+        rst(&client);
+        rst(&server);
+        return;
+    }
     let mut budget = match fault {
         Fault::CloseAfter(n) => n,
         _ => usize::MAX,

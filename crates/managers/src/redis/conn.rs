@@ -102,13 +102,40 @@ impl RedisConn {
     /// answered a command with `READONLY` (a master turned replica),
     /// `LOADING` or `MASTERDOWN`. Such a connection sends nothing more:
     /// its commands fail at once, and the pool closes it and every
-    /// connection of its key made before it.
+    /// connection of its key made before it. A reply that comes after the
+    /// Sentinels' announcement is turned into an error: the old master may
+    /// lose what it acknowledged then.
     pub fn server_changed(&self) -> bool {
         self.driver.health.server_changed.load(Ordering::Relaxed)
             || self
                 .moved
                 .as_ref()
                 .is_some_and(|m| m.load(Ordering::SeqCst))
+    }
+
+    /// `result`, unless the Sentinels announced another master while the
+    /// command was on its way: the old master may lose what it
+    /// acknowledged then, so its reply is no acknowledgement.
+    fn unless_moved<T>(&self, result: Result<T, RedisError>) -> Result<T, RedisError> {
+        match result {
+            Ok(_)
+                if self
+                    .moved
+                    .as_ref()
+                    .is_some_and(|m| m.load(Ordering::SeqCst)) =>
+            {
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    format!(
+                        "{} stopped being the master while the command was on its way: \
+                         its effect may be lost",
+                        self.driver.health.server
+                    ),
+                )
+                .into())
+            }
+            result => result,
+        }
     }
 
     /// The refusal of a command on a connection whose server changed.
@@ -280,7 +307,7 @@ impl ConnectionLike for RedisConn {
             let result = self.inner.send_packed_command(cmd).await;
             self.tally(&result);
             self.changed |= result.is_err();
-            result.map_err(|e| self.explain(e))
+            self.unless_moved(result.map_err(|e| self.explain(e)))
         })
     }
 
@@ -301,7 +328,7 @@ impl ConnectionLike for RedisConn {
                 .await;
             self.tally(&result);
             self.changed |= result.is_err();
-            result.map_err(|e| self.explain(e))
+            self.unless_moved(result.map_err(|e| self.explain(e)))
         })
     }
 

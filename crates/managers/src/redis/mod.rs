@@ -105,8 +105,10 @@
 //! `ROLE`, and a task follows their `+switch-master` announcements. The
 //! moment a switch is announced, every connection to the old master
 //! refuses further commands (they fail at once with an error that says the
-//! master moved) and the pool closes them all; the next dial goes to the
-//! new master. Without it, a client keeps writing to the old master, which
+//! master moved), a reply of the old master that comes after it fails its
+//! command instead of acknowledging it (the old master may lose that
+//! write), and the pool closes them all; the next dial goes to the new
+//! master. Without it, a client keeps writing to the old master, which
 //! acknowledges writes until Sentinel turns it into a replica (seconds
 //! later), and those writes are lost. A server that answers `READONLY`
 //! (a master turned replica), `LOADING` or `MASTERDOWN` is left the same
