@@ -160,10 +160,10 @@ impl<K: Key> Core<K> {
                 lent,
                 ..
             } => {
-                self.transition(now, |t| t.give_back((lent, cid, conn), None, false));
+                self.transition(now, |t| t.give_back((lent, cid, conn), None, false, false));
             }
             Lent::Handle { slot, .. } => {
-                self.transition(now, |t| t.give_back_handle(id, slot, None));
+                self.transition(now, |t| t.give_back_handle(id, slot, None, false));
             }
         }
     }
