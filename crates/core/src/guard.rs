@@ -107,9 +107,8 @@ impl<'a, M: Manager> Pooled<'a, M> {
     }
 
     /// Drops the guard, closing the connection for `reason`.
-    // Inlined: the checkout that meets a broken connection calls it, and out
-    // of line a get ran more instructions (see BENCHMARKS.md, "Figures
-    // behind the core's design choices").
+    // Inlined: the checkout that meets a broken connection calls it (see
+    // BENCHMARKS.md, "Inlining").
     #[inline]
     pub(crate) fn close_for(mut this: Self, reason: CloseReason) {
         this.close = Some(reason);

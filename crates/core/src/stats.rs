@@ -55,8 +55,6 @@ impl std::fmt::Display for CloseReason {
 /// totals are kept for the pool's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-// `gets` first: it is the one counter every checkout bumps (see `KeyEntry`).
-#[repr(C)]
 pub struct Counters {
     /// Calls to `get`/`get_for` that reached the pool (a closed pool's are not counted).
     pub gets: u64,

@@ -325,15 +325,6 @@ mod tests {
         LentSlot::new(key)
     }
 
-    /// The layout the store-forwarding fix chose (see [`Lent`]): 32 bytes,
-    /// a 64-bit `uses`. With a `u32` `uses` it is 24 bytes, and the stall
-    /// is back.
-    #[test]
-    #[cfg(target_pointer_width = "64")]
-    fn lent_keeps_its_uses_in_a_word_of_its_own() {
-        assert_eq!(std::mem::size_of::<Lent<u64>>(), 32);
-    }
-
     fn conn(id: u32, max: u16) -> Conn<u32> {
         let mut c = Conn::bare(id);
         c.max_borrowers = max;

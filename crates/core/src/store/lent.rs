@@ -9,14 +9,9 @@ pub(crate) type Back<C> = (LentSlot, ConnId, C);
 
 /// What a borrower holds: the connection itself, or a handle to a shared one.
 ///
-/// An exclusively lent connection carries its [`LentSlot`], which its return gives back; a handle carries none (the shared
-/// set holds the connection's).
-///
-/// `uses` is a `u64` although the record counts in a `u32`: at 32 bytes the
-/// enum (and the guard that carries it) is moved in whole words, which the
-/// CPU forwards from store to load; packed into 24 bytes it was not, and
-/// every get stalled. Rerun the pools benchmark after changing this type or
-/// [`Pooled`](crate::Pooled).
+/// An exclusively lent connection carries its [`LentSlot`], which its
+/// return gives back; a handle carries none (the shared set holds the
+/// connection's).
 #[derive(Debug)]
 pub(crate) enum Lent<C> {
     /// Lent exclusively: the borrower holds the connection; its record stays

@@ -234,8 +234,9 @@ impl RedisManager {
     /// default), the kernel holds a command back until the connection's
     /// earlier data is acknowledged, batching a busy shared connection's
     /// commands: on loopback, where acknowledgements come at once, that
-    /// ran about 8 % more `GET`s per second (`redis_bench --nagle`); over a
-    /// network it adds up to a round trip to commands sent behind others.
+    /// runs more `GET`s per second (`redis_bench --nagle`, see
+    /// BENCHMARKS.md); over a network it adds up to a round trip to
+    /// commands sent behind others.
     pub fn with_tcp(mut self, tcp: TcpManager) -> Self {
         self.transport.set_tcp(tcp);
         self

@@ -187,11 +187,11 @@ impl WsManager {
 
     /// tungstenite's limits and buffer sizes. The default is tungstenite's
     /// with an 8 KiB read buffer instead of 128 KiB: tungstenite zero-fills
-    /// the buffer's free space before every read, so with 8 KiB 64-byte
-    /// echoes run at 1.4–1.5× the throughput (`pooled_vs_naive`'s WebSocket
-    /// rows), 64 KiB messages at 1.1× and 1 MiB messages at 0.93× (more
-    /// reads per message), and each connection holds 120 KiB less. Raise
-    /// `read_buffer_size` for a stream of large messages.
+    /// the buffer's free space before every read, so a small buffer makes
+    /// small messages cheaper and large ones dearer (more reads per
+    /// message; `pooled_vs_naive`'s WebSocket rows, see BENCHMARKS.md), and
+    /// each connection holds 120 KiB less. Raise `read_buffer_size` for a
+    /// stream of large messages.
     pub fn config(mut self, config: WebSocketConfig) -> Self {
         self.config = config;
         self
