@@ -108,7 +108,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
 
     /// Drops the guard, closing the connection for `reason`.
     // Inlined: the checkout that meets a broken connection calls it (see
-    // BENCHMARKS.md, "Inlining").
+    // BENCHMARKS.md, "Inlining and layout").
     #[inline]
     pub(crate) fn close_for(mut this: Self, reason: CloseReason) {
         this.close = Some(reason);

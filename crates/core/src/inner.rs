@@ -38,8 +38,9 @@ pub(crate) struct PoolInner<M: Manager> {
     pub(crate) config: Config,
     /// The user's hooks, and whether returns are recycled.
     pub(crate) hooks: Hooks<M>,
-    /// The one lock: see the `core` module for what it guards.
-    pub(crate) state: Mutex<State<M>>,
+    /// The one lock: see the `core` module for what it guards. Its byte
+    /// alone on its line, the state from the next one on.
+    pub(crate) state: Lined<Mutex<State<M>>>,
     /// Notified when a closed pool has nothing open or closing left, and,
     /// while [`settle_waiters`](PoolInner::settle_waiters) is not zero, when
     /// a task ends leaving nothing dialing, pinging, recycling or closing.
@@ -57,6 +58,19 @@ pub(crate) struct PoolInner<M: Manager> {
     pub(crate) handles: AtomicUsize,
     /// The pool's metrics (nothing without the `metrics` feature).
     pub(crate) metrics: Metrics,
+}
+
+/// A value that starts a cache line and ends one (the lines next to it are
+/// someone else's): see BENCHMARKS.md, "Inlining and layout".
+#[repr(align(64))]
+pub(crate) struct Lined<T>(T);
+
+impl<T> std::ops::Deref for Lined<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }
 
 impl<M: Manager> Drop for PoolInner<M> {
@@ -78,7 +92,7 @@ impl<M: Manager> PoolInner<M> {
     ) -> Self {
         PoolInner {
             metrics: Metrics::new(&config),
-            state: Mutex::new(State::new(&config)),
+            state: Lined(Mutex::new(State::new(&config))),
             manager,
             config,
             hooks,
@@ -241,7 +255,8 @@ impl<M: Manager> PoolInner<M> {
 
     /// Gives back a connection lent exclusively (see [`Back`]).
     ///
-    /// Inlined into the guard's `Drop` (see BENCHMARKS.md, "Inlining").
+    /// Inlined into the guard's `Drop` (see BENCHMARKS.md, "Inlining and
+    /// layout").
     #[inline]
     pub(crate) fn give_back(
         self: &Arc<Self>,
@@ -378,5 +393,25 @@ impl Drop for Flat {
         // Also on a panic (then what was deferred runs with the next
         // application on this thread).
         let _ = APPLYING.try_with(|a| a.set(false));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::Builder;
+    use crate::manager::NeverDials as Nothing;
+
+    /// The lock's byte starts a cache line and the state the next one: a
+    /// thread spinning on the lock does not pull the state's first line
+    /// away from the thread that holds it.
+    #[test]
+    fn the_lock_and_the_state_have_lines_of_their_own() {
+        let config = Builder::new(Nothing).validate().expect("valid config");
+        let lock = Lined(Mutex::new(State::<Nothing>::new(&config)));
+        let at = std::ptr::from_ref(&*lock).addr();
+        assert_eq!(at % 64, 0, "the lock starts a line");
+        let state = std::ptr::from_ref(&*lock.lock()).addr();
+        assert_eq!(state - at, 64, "the state the next");
     }
 }

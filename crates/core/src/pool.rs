@@ -217,7 +217,7 @@ impl<M: Manager> Pool<M> {
 
     /// One checkout attempt at `now` for a `get` at `site`, under the
     /// lock: lent, failed, or what to do next. (Not inlined, and what it
-    /// calls inlined into it: see BENCHMARKS.md, "Inlining".)
+    /// calls inlined into it: see BENCHMARKS.md, "Inlining and layout".)
     #[inline(never)]
     fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<'_, M> {
         let checkout = self.inner.transition(now, |t| t.checkout(key, round, site));

@@ -35,7 +35,7 @@ use crate::store::counts::{Change, Counts, LentSlot, Place, Slot};
 /// Layout: the fields every checkout and return touch come first, and an
 /// entry starts a cache line, so that with many keys (an entry rarely in
 /// cache) a checkout misses on its first line only (BENCHMARKS.md,
-/// "Keyed").
+/// "Inlining and layout").
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct KeyEntry<K, E> {
