@@ -8,6 +8,12 @@
 //! cargo run --release --all-features --example grpc_streams -- --quick # seconds
 //! ```
 //!
+//! `--instructions CLIENT CALLS` runs the CPU-bound workload alone, with
+//! one client (`one`, `round-robin` or `pooled`) and `CALLS` calls, for a
+//! count of instructions per call under callgrind (the difference of two
+//! runs with different `CALLS`, divided by the difference of calls; the
+//! server in the same process counts in both).
+//!
 //! Three workloads:
 //!
 //! - **stream limit, CPU-bound**: the server allows 100 concurrent streams
@@ -273,19 +279,40 @@ async fn workload(w: Workload) -> Result<Vec<(&'static str, Run)>, BoxError> {
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
     let ms = Duration::from_millis;
+    let cpu_bound = Timed {
+        fast: ms(1),
+        slow: ms(50),
+    };
+    if let Some(at) = args.iter().position(|a| a == "--instructions") {
+        let (Some(which), Some(calls)) = (args.get(at + 1), args.get(at + 2)) else {
+            return Err("--instructions takes a client and a count of calls".into());
+        };
+        let client = ALL
+            .iter()
+            .find(|name| name.starts_with(which.as_str()))
+            .ok_or("the client is one of one, round-robin, pooled")?;
+        workload(Workload {
+            name: "stream limit 100, 1,000 tasks, 1 ms / 50 ms",
+            max_streams: Some(100),
+            timed: cpu_bound,
+            tasks: 1000,
+            calls: calls.parse()?,
+            clients: std::slice::from_ref(client),
+        })
+        .await?;
+        return Ok(());
+    }
 
     println!("| workload | client | calls | calls/s | p50 | p99 | connections |");
     println!("|---|---|---:|---:|---:|---:|---:|");
     let limited = workload(Workload {
         name: "stream limit 100, 1,000 tasks, 1 ms / 50 ms",
         max_streams: Some(100),
-        timed: Timed {
-            fast: ms(1),
-            slow: ms(50),
-        },
+        timed: cpu_bound,
         tasks: 1000,
         calls: 200_000 / scale,
         clients: ALL,
