@@ -8,80 +8,22 @@
 //! **dial limits**: at most `max_connecting` dials of a key run at once; a
 //! getter past that waits in the key's dial queue, like one at the key's
 //! cap, and gets a dial when one ends; a key whose last dial failed has
-//! one dial at a time (its trial) until one succeeds. A failed dial puts its key in
-//! backoff: its dial queue is failed at once with [`Error::Backoff`], and
-//! until the backoff ends a getter that finds no idle connection fails the
-//! same way instead of dialing, unless a probe is on its way.
-//!
-//! **Probes** ([`Transition::probe`]): a key in a backoff longer than
-//! its probe delay ([`probe_delay`]: [`PROBE_EVERY`], or a quarter of the
-//! outage so far) that getters still want is dialed by the pool itself,
-//! one dial at a time, within that delay of the last failure, as a
-//! half-open circuit breaker lets one trial through (a shorter backoff
-//! ends first, and the next getter dials). A probe
-//! that succeeds ends the backoff at once for every getter, its connection
-//! idle for the next; one that fails extends the backoff as any failed
-//! dial does, and the next probe is due again within the probe delay. So a
-//! server that comes back from a short outage is found within about
-//! `PROBE_EVERY`, however long the backoff had grown, without a dial per
-//! getter, and a long outage is probed less and less often (never less
-//! often than the backoff cap). A getter that finds
-//! its key in backoff with a probe on its way (due before the backoff ends,
-//! or dialing) waits for it in the key's dial queue, as for a dial, within
-//! its own deadline: the probe's success serves it (and starts the dials
-//! the other waiters need); its failure fails it with [`Error::Backoff`],
-//! as it fails the dial queue of any key entering backoff. So a server
-//! that is back fails no getter, and one that is down fails each getter
-//! within about a probe delay (at once while no probe is due: early in an
-//! outage, when the backoff is shorter than a probe's delay). A key nobody
-//! asked for during its backoff is not probed.
-//!
-//! **Refusals** ([`Transition::refused`]): a dial that succeeds proves
-//! little where the protocol has no round trip of its own in the dial
-//! (HTTP/1.1 behind a load balancer whose backend is down: the balancer
-//! accepts and closes). A connection lent for the first time whose
-//! borrower reports it closed unanswered (`Pooled::mark_refused`) is a
-//! failed dial, with one failure more than the key had carried over the
-//! dials that succeeded meanwhile (`carried`), so the backoff grows as for
-//! refused dials. Until a connection of the key comes back otherwise, the
-//! key is on trial: one connection at a time (a getter that would dial
-//! waits in the dial queue instead), and the return that ends the trial
-//! starts the queued getters' dials. A server that is back is found by the
-//! next probe and its trial, one round trip later than a refused dial's.
+//! one dial at a time (its trial) until one succeeds. A failed dial puts
+//! its key in backoff, and the pool probes it (the `backoff` module).
 //!
 //! **Warm-up**: `initial` dials are reserved before the pool starts
 //! ([`State::reserve_initial`]); `min_idle` is refilled after every
 //! transition that may have taken a key below it ([`Transition::refill`]).
 
-use std::time::Duration;
-
 use super::checkout::{Behind, Ping};
 use super::effects::{Action, DialOrder};
 use super::{State, Transition};
-use crate::clock::{self, Tick};
+use crate::clock::Tick;
 use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
-use crate::store::{Conn, Due, KeyId, Place, Slot, WaiterId};
-
-/// The longest time from a failed dial of a wanted key to the pool's next
-/// dial of it (a probe), before jitter: probes come every 200–400 ms
-/// while a server is down, so one that is back is found within half a
-/// second. A refused dial costs a round trip on the network; one that
-/// hangs is bounded by `connect_timeout`, and only one runs at a time.
-pub(crate) const PROBE_EVERY: Duration = Duration::from_millis(400);
-
-/// The longest time from a failed dial of a key down for `down_for` to the
-/// pool's next probe of it, before jitter: [`PROBE_EVERY`], or a quarter
-/// of the outage so far once that is longer (the key's backoff, at most
-/// its cap, ends first if it is shorter). A short outage is found within
-/// half a second; a long one costs each client a few dozen dials a minute
-/// at most, not one per `PROBE_EVERY`: a fleet of clients does not keep a
-/// server that is down (or starting) busy with connection attempts.
-pub(crate) fn probe_delay(down_for: Duration) -> Duration {
-    PROBE_EVERY.max(down_for / 4)
-}
+use crate::store::{Conn, KeyId, Place, Slot, WaiterId};
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
@@ -116,14 +58,6 @@ impl<M: Manager> State<M> {
             self.global_dial_waiters
                 .compact(|w| self.waiters.is_live(w));
         }
-    }
-
-    /// Whether `id` is in dial backoff at `now`.
-    pub(super) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
-        self.keys
-            .get(id)
-            .backoff_until
-            .is_some_and(|until| until > now)
     }
 
     /// Whether the connections of shared key `id` on their way (dialing, or
@@ -161,30 +95,6 @@ impl<M: Manager> State<M> {
             && (entry.carried == 0 || entry.counts().open() == 0)
             // A key whose last dial failed has one trial at a time.
             && (entry.down_since.is_none() || entry.counts().dialing() == 0)
-    }
-
-    /// Whether a probe of `id`, in backoff, is on its way at `now`: due
-    /// later in the backoff, or dialing now (the only dial a key in backoff
-    /// has). A probe time that passed with nobody wanting the key was
-    /// skipped: none is coming.
-    pub(super) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
-        let entry = self.keys.get(id);
-        entry.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
-    }
-
-    /// What a getter of `id` gets while the key is in backoff: how long it
-    /// lasts and the dial error that started it.
-    pub(super) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
-        let entry = self.keys.get(id);
-        // The key's name is the getter's to add (`Pool::get_for`): naming
-        // it is the manager's code, which never runs under the lock.
-        Error::Backoff {
-            key: None,
-            retry_in: entry
-                .backoff_until
-                .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),
-            last_connect_error: entry.last_error.clone().unwrap_or(ConnectError::Aborted),
-        }
     }
 }
 
@@ -270,52 +180,6 @@ impl<M: Manager> Transition<'_, M> {
             }
         }
         self.finish();
-    }
-
-    /// A dial of `id` failed (or a new connection was refused under its
-    /// first request): the key remembers the error and backs off, for one
-    /// failure more than it had in a row (counting those carried over
-    /// accepted connections that went unanswered).
-    pub(super) fn dial_failed(&mut self, id: KeyId, err: ConnectError<M::Error>) {
-        // Aborted: the runtime is going away, the backend is not to blame.
-        let aborted = matches!(err, ConnectError::Aborted);
-        let closed = self.st.closed;
-        let entry = self.st.keys.get_mut(id);
-        entry.last_error = Some(err);
-        entry.down_since.get_or_insert(self.now);
-        // A closed pool has nothing to remember it for.
-        entry.failed_at = (!closed).then_some(self.now);
-        entry.failures = entry.failures.max(entry.carried).saturating_add(1);
-        let failures = entry.failures;
-        self.st.tally(id, |c| c.dial_failures += 1);
-        if let Some(backoff) = self.config.set.backoff
-            && !closed
-            && !aborted
-        {
-            self.enter_backoff(id, backoff.delay(failures));
-        } else if !closed {
-            // Remember the failure a while, then forget the key.
-            let forget_at = self.now + self.st.keys.failure_memory;
-            self.schedule(forget_at, Due::BackoffEnd(id));
-        }
-    }
-
-    /// A connection of `id`, lent for the first time, was refused under
-    /// its first request: a failed dial, whose count the next dials carry
-    /// until a connection of the key comes back otherwise.
-    pub(super) fn refused(&mut self, id: KeyId) {
-        self.dial_failed(id, ConnectError::Refused);
-        let entry = self.st.keys.get_mut(id);
-        entry.carried = entry.failures;
-    }
-
-    /// A connection of `id` came back without being refused: its server
-    /// answers, the key's trial ends, and its queued getters dial.
-    pub(super) fn answered(&mut self, id: KeyId) {
-        let entry = self.st.keys.get_mut(id);
-        entry.carried = 0;
-        entry.down_since = None;
-        while self.start_queued_dial(id) {}
     }
 
     /// Tops every key up to `min_idle` (after pre-warming).
@@ -429,75 +293,5 @@ impl<M: Manager> Transition<'_, M> {
             }
         }
         None
-    }
-
-    pub(super) fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId) {
-        self.st.tally(id, |c| c.backoff_rejections += 1);
-        self.st.keys.get_mut(id).wanted = true;
-        let err = self.st.backoff_error(id, self.now);
-        self.serve(w, Err(err));
-    }
-
-    /// Dials `id` for nobody if it is a probe's turn: the key is still in
-    /// backoff (at its end the next getter dials), a getter wanted it since
-    /// the last probe, no dial of it is in flight, and the caps leave room
-    /// (a probe evicts nothing). Its success ends the backoff
-    /// ([`dial_done`](Transition::dial_done)).
-    pub(super) fn probe(&mut self, id: KeyId) {
-        let entry = self.st.keys.get(id);
-        if self.st.closed
-            || !entry.wanted
-            || entry.probe_at.is_none_or(|at| at > self.now)
-            || !self.st.in_backoff(id, self.now)
-            || entry.counts().dialing() > 0
-            || entry.counts().open() >= self.st.limits.max_open_per_key
-            || self.st.counts().open() >= self.st.limits.max_open
-        {
-            return;
-        }
-        let entry = self.st.keys.get_mut(id);
-        entry.wanted = false;
-        entry.probe_at = None;
-        self.st.tally(id, |c| c.probes += 1);
-        self.start_dial(id, None);
-    }
-
-    /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
-    /// the getters waiting for a dial of it.
-    pub(super) fn enter_backoff(&mut self, id: KeyId, delay: Duration) {
-        let delay = clock::scaled(delay, 0.5 + 0.5 * fastrand::f64());
-        let until = self.now + delay;
-        let entry = self.st.keys.get_mut(id);
-        entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
-        self.st.tally(id, |c| c.backoffs += 1);
-        self.fx.entered_backoff(delay);
-        while let Some(w) = self
-            .st
-            .keys
-            .get_mut(id)
-            .dial_waiters
-            .pop_live(|w| self.st.waiters.is_live(w))
-        {
-            self.reject_for_backoff(w, id);
-        }
-        // At its end: refill `min_idle`; a backoff cap later: forget the
-        // key if nobody used it since. A probe (the same timer: each of its
-        // actions is harmless on any key) within its delay, if the backoff
-        // is longer than `PROBE_EVERY`; a probe that would come after the
-        // backoff's end is that end (the getters waiting for it dial then).
-        let entry = self.st.keys.get_mut(id);
-        let down_for = entry.down_since.map_or(Duration::ZERO, |since| {
-            self.now.saturating_duration_since(since)
-        });
-        let jitter = 0.5 + 0.5 * fastrand::f64();
-        let ends = entry.backoff_until.expect("just set");
-        entry.probe_at = (self.now + clock::scaled(PROBE_EVERY, jitter) < ends)
-            .then(|| ends.min(self.now + clock::scaled(probe_delay(down_for), jitter)));
-        if let Some(at) = entry.probe_at {
-            self.schedule(at, Due::BackoffEnd(id));
-        }
-        self.schedule(until, Due::BackoffEnd(id));
-        let forget_at = until + self.st.keys.failure_memory;
-        self.schedule(forget_at, Due::BackoffEnd(id));
     }
 }

@@ -1,0 +1,135 @@
+use super::Keys;
+use crate::clock::Tick;
+use std::time::Duration;
+
+fn keys() -> Keys<String, ()> {
+    Keys::new(0, Duration::ZERO)
+}
+
+#[test]
+fn a_recount_changes_the_key_and_the_pool_together() {
+    use crate::store::{Change, Place};
+    let mut keys = keys();
+    let a = keys.id_or_insert(&"a".to_string());
+    let b = keys.id_or_insert(&"b".to_string());
+    let dialing = keys.open_slot(a, Place::Dialing);
+    let dialed = keys.open_slot(b, Place::Dialing);
+    assert_eq!(keys.give_back(dialed), b);
+    let (lent, _) = keys.lend_slot(b);
+    keys.recount(a, Change::Wait);
+    assert_eq!(
+        (
+            keys.get(a).counts().dialing(),
+            keys.get(a).counts().waiting()
+        ),
+        (1, 1)
+    );
+    assert_eq!(
+        (keys.get(b).counts().lent(), keys.get(b).counts().open()),
+        (1, 1)
+    );
+    let total = keys.total();
+    assert_eq!(
+        (total.open(), total.dialing(), total.lent(), total.waiting()),
+        (2, 1, 1, 1)
+    );
+    // A key is forgotten only once nothing counts in it.
+    keys.forget_if_unused(a, Tick::now());
+    assert!(keys.contains(a));
+    keys.recount(a, Change::Unwait);
+    assert_eq!(keys.give_back(dialing), a);
+    keys.recount(a, Change::Close(Place::Idle));
+    keys.forget_if_unused(a, Tick::now());
+    assert!(!keys.contains(a));
+    assert_eq!(keys.total().open(), 1);
+    assert_eq!(keys.unlend(lent), b);
+    assert_eq!((keys.total().lent(), keys.total().idle()), (0, 1));
+}
+
+#[test]
+fn a_slot_is_taken_and_given_back_in_its_place() {
+    use crate::store::{Change, Place};
+    let mut keys = keys();
+    let a = keys.id_or_insert(&"a".to_string());
+    let dial = keys.open_slot(a, Place::Dialing);
+    assert_eq!((dial.key(), dial.place()), (a, Place::Dialing));
+    keys.give_back(dial);
+    let ping = keys.take_slot(a, Place::Pinging);
+    let counts = *keys.get(a).counts();
+    assert_eq!((counts.open(), counts.pinging(), counts.idle()), (1, 1, 0));
+    keys.give_back(ping);
+    let recycle = keys.take_slot(a, Place::Recycling);
+    assert_eq!(keys.total().recycling(), 1);
+    keys.give_back(recycle);
+    let (lent, _) = keys.lend_slot(a);
+    assert_eq!(lent.key(), a);
+    assert_eq!((keys.total().lent(), keys.total().idle()), (1, 0));
+    assert_eq!(keys.unlend(lent), a);
+    assert_eq!(keys.total().idle(), 1);
+    keys.recount(a, Change::Close(Place::Idle));
+    assert!(keys.total().is_zero());
+}
+
+#[test]
+#[should_panic(expected = "a connection counted anywhere but idle moves through its slot")]
+#[cfg(debug_assertions)]
+fn a_task_s_place_does_not_change_without_its_slot() {
+    use crate::store::{Change, Place};
+    let mut keys = keys();
+    let a = keys.id_or_insert(&"a".to_string());
+    keys.recount(a, Change::Open(Place::Dialing));
+}
+
+#[test]
+#[should_panic(expected = "a connection counted anywhere but idle moves through its slot")]
+#[cfg(debug_assertions)]
+fn a_lending_does_not_change_the_counts_without_its_slot() {
+    use crate::store::{Change, Place};
+    let mut keys = keys();
+    let a = keys.id_or_insert(&"a".to_string());
+    let dialed = keys.open_slot(a, Place::Dialing);
+    keys.give_back(dialed);
+    keys.recount(a, Change::Move(Place::Idle, Place::Lent));
+}
+
+#[test]
+fn the_last_key_is_found_again_and_other_keys_are_not_mistaken_for_it() {
+    let mut keys = keys();
+    let a = keys.id_or_insert(&"a".to_string());
+    assert_eq!(keys.id_or_insert(&"a".to_string()), a);
+    let b = keys.id_or_insert(&"b".to_string());
+    assert_ne!(a, b);
+    assert_eq!(keys.id_or_insert(&"a".to_string()), a);
+    assert_eq!(keys.id_or_insert(&"b".to_string()), b);
+    assert_eq!(keys.get(a).key, "a");
+    assert_eq!(keys.get(b).key, "b");
+}
+
+#[test]
+fn a_forgotten_last_key_whose_slot_went_to_another_key_is_registered_anew() {
+    let mut keys = keys();
+    let a = keys.id_or_insert(&"a".to_string());
+    keys.forget_if_unused(a, Tick::now());
+    assert!(!keys.contains(a));
+    // The slab hands the freed slot to the next key.
+    let b = keys.id_or_insert(&"b".to_string());
+    assert_eq!(b, a, "the slot is reused");
+    keys.id_or_insert(&"b".to_string());
+    // "a" must not be taken for the slot it used to have.
+    let a2 = keys.id_or_insert(&"a".to_string());
+    assert_ne!(a2, b);
+    assert_eq!(keys.get(a2).key, "a");
+    assert_eq!(keys.get(b).key, "b");
+    assert_eq!(keys.len(), 2);
+}
+
+#[test]
+fn a_forgotten_last_key_is_registered_anew() {
+    let mut keys = keys();
+    let a = keys.id_or_insert(&"a".to_string());
+    keys.forget_if_unused(a, Tick::now());
+    let a2 = keys.id_or_insert(&"a".to_string());
+    assert!(keys.contains(a2));
+    assert_eq!(keys.get(a2).key, "a");
+    assert_eq!(keys.len(), 1);
+}
