@@ -76,6 +76,13 @@ mod validate;
 /// `Box::pin(async move { .. })`: a `BoxFuture` of the `futures` crate);
 /// each may fail with the manager's error.
 ///
+/// Hooks are for the user's policy, what a manager cannot know: the
+/// application's session settings, a check of its own before a
+/// connection is lent, bookkeeping when one comes back. What the protocol
+/// itself needs (is the peer alive, is the connection dirty, how is it
+/// reset) belongs in the [`Manager`]: [`ping`](Manager::ping),
+/// [`is_broken`](Manager::is_broken), [`recycle`](Manager::recycle).
+///
 /// | hook | runs | bounded by | an error (or a panic, or the time limit) |
 /// |---|---|---|---|
 /// | [`after_connect`](crate::Builder::after_connect) | on each new connection, inside its dial, before it is first lent or parked | `connect_timeout` (with the dial; after a recycle, the recycle's `ping_timeout`) | fails the dial with it ([`ConnectError::Manager`](crate::ConnectError::Manager)) |
