@@ -55,6 +55,9 @@ impl std::fmt::Display for CloseReason {
 /// totals are kept for the pool's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
+// `gets` first: the one counter every checkout bumps (see `KeyEntry`'s
+// layout).
+#[repr(C)]
 pub struct Counters {
     /// Calls to `get`/`get_for` that reached the pool (a closed pool's are not counted).
     pub gets: u64,

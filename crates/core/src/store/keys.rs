@@ -32,14 +32,19 @@ use crate::store::counts::{Change, Counts, LentSlot, Place, Slot};
 /// getters that find no idle connection fail with `last_error` (at once,
 /// or when the probe they wait for fails).
 ///
-/// Layout: the fields every checkout and return touch come first, and an
-/// entry starts a cache line, so that with many keys (an entry rarely in
-/// cache) a checkout misses on its first line only (BENCHMARKS.md,
-/// "Inlining and layout").
+/// Layout: what every checkout and return reads or writes comes first (the
+/// key, the slab's tag in `backoff_until`'s niche, the counts, which start
+/// with `lent`, `waiting` and `open`, then the counters, which start with
+/// `gets`), and the entry starts a cache line: with many keys an entry is
+/// rarely in cache, and a checkout then misses on its first line only
+/// (BENCHMARKS.md, "Inlining and layout").
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct KeyEntry<K, E> {
     pub(crate) key: K,
+    /// Here, not with the other backoff fields, for its niche: the slab
+    /// keeps its vacant/occupied tag in the niche of an `Option`, and every
+    /// lookup reads that tag.
     pub(crate) backoff_until: Option<Tick>,
     counts: Counts,
     pub(crate) counters: Counters,
