@@ -112,7 +112,7 @@ pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_po
 /// Whether the session of `client` is read-only (`SHOW
 /// transaction_read_only`): a standby's, or a server's set to refuse
 /// writes. `connection` is polled meanwhile; one that ends answers `true`
-/// (whatever the server is, this session is of no use).
+/// (whatever the server is, a connection that ended is of no use).
 pub(super) async fn is_read_only<S, T>(
     client: &Client,
     connection: &mut Connection<S, T>,
