@@ -5,7 +5,7 @@
 //!
 //! | pool | check on every checkout | other defaults kept |
 //! |---|---|---|
-//! | `connpool` | health check after 500 ms idle, `is_broken` | checkout deadline, idle timeout, lifetime, keepalive, backoff |
+//! | `connpool` | health check after 500 ms idle, `health` | checkout deadline, idle timeout, lifetime, keepalive, backoff |
 //! | `connpool_keyed` | the same, through a `u32`-keyed pool (`get_for(&0)`: the key hashed and looked up) | the same |
 //! | `bb8` | `test_on_check_out` (`is_valid`), `has_broken` | 30 s connection timeout, reaper |
 //! | `deadpool` | `recycle` | no timeouts (its default) |

@@ -57,7 +57,7 @@ async fn requests_round_trip_and_the_stream_limit_is_read() {
     assert!(resp.status().is_success());
     assert_eq!(conn.peer_max_concurrent_streams(), Some(7));
     assert_eq!(pool.manager().lending(&conn).max_borrowers(), 7);
-    assert!(!conn.is_draining() && !pool.manager().is_broken(&mut conn));
+    assert!(!conn.is_draining() && !pool.manager().health(&mut conn).is_broken());
     assert_eq!(conn.peer_addr(), server.addr);
     let local = conn.local_addr();
     drop(conn);
@@ -133,7 +133,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
     pool.close().await;
 }
 
-// The server closes the connection (no GOAWAY): is_broken turns true, the
+// The server closes the connection (no GOAWAY): health turns broken, the
 // pool drops it and dials a new one.
 #[tokio::test]
 async fn a_connection_the_server_closed_is_broken_and_replaced() {
@@ -147,8 +147,8 @@ async fn a_connection_the_server_closed_is_broken_and_replaced() {
     drop(conn);
 
     server.each(|| Cmd::Close);
-    let took = until("is_broken after the server closed", || {
-        pool.manager().is_broken(&mut handle)
+    let took = until("broken after the server closed", || {
+        pool.manager().health(&mut handle).is_broken()
     })
     .await;
     println!("server close seen as broken after {took:?}");
@@ -163,7 +163,7 @@ async fn a_connection_the_server_closed_is_broken_and_replaced() {
 }
 
 // The server sends GOAWAY (graceful shutdown) while a request is in flight:
-// the connection is draining (is_broken), the request in flight still
+// the connection is draining (health), the request in flight still
 // completes, and the next getter gets a new connection.
 #[tokio::test]
 async fn goaway_drains_the_connection() {
@@ -181,7 +181,7 @@ async fn goaway_drains_the_connection() {
 
     server.each(|| Cmd::GoAway);
     until("GOAWAY seen", || conn.is_draining()).await;
-    assert!(pool.manager().is_broken(&mut conn));
+    assert!(pool.manager().health(&mut conn).is_broken());
     assert_eq!(conn.goaway_error_code(), Some(0));
     let err = pool.manager().ping(&mut conn).await.unwrap_err();
     assert!(err.to_string().contains("GOAWAY"), "{err}");
@@ -205,7 +205,7 @@ async fn goaway_drains_the_connection() {
 // draining before it was ever used, so the dial fails with an error that
 // names the GOAWAY, called directly and through a pool (which then holds
 // nothing). (A GOAWAY that comes later, on a connection already handed out,
-// is `is_broken`: see `goaway_drains_the_connection`.)
+// is `health`: see `goaway_drains_the_connection`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_draining_on_arrival_fails_the_dial() {
     let server = GoawayOnConnect::start(0, b"shutting down").await;
@@ -269,7 +269,10 @@ async fn keepalive_finds_a_blackholed_server() {
     drop(conn); // idle in the pool: http2_keep_alive_while_idle covers it
 
     proxy.blackhole();
-    let took = until("declared dead", || pool.manager().is_broken(&mut handle)).await;
+    let took = until("declared dead", || {
+        pool.manager().health(&mut handle).is_broken()
+    })
+    .await;
     println!(
         "blackholed HTTP/2 server declared dead after {took:?} (interval {interval:?} + timeout {ka_timeout:?})"
     );

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use connpool::Single;
 use connpool::managers::postgres::{PgConnection, PgError, PostgresManager};
-use connpool::{Manager, Pool, Pooled, async_trait};
+use connpool::{Health, Manager, Pool, Pooled, async_trait};
 use parking_lot::Mutex;
 use tokio::time::{Instant, timeout};
 
@@ -90,12 +90,8 @@ impl Manager for Counting {
         self.inner.ping(conn).await
     }
 
-    fn is_broken(&self, conn: &mut PgConnection) -> bool {
-        self.inner.is_broken(conn)
-    }
-
-    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
-        self.inner.needs_recycle(conn)
+    fn health(&self, conn: &mut PgConnection) -> Health {
+        self.inner.health(conn)
     }
 
     async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {

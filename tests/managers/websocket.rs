@@ -240,7 +240,7 @@ async fn a_late_heartbeat_reply_reaches_nobody() {
 }
 
 /// A server's Ping to an idle connection is answered at the pool's next
-/// look at it (here the checkout's `is_broken`), before the borrower does
+/// look at it (here the checkout's `health`), before the borrower does
 /// anything.
 #[tokio::test]
 async fn a_server_ping_is_answered_by_an_idle_look() {
@@ -252,7 +252,7 @@ async fn a_server_ping_is_answered_by_an_idle_look() {
     // The checkout looked; a frame that arrived in parts is read by the
     // next look (the same check, as a return or keepalive would make it).
     until("the server has the Pong", || {
-        server.pongs() == 1 || !pool.manager().is_broken(&mut conn) && server.pongs() == 1
+        server.pongs() == 1 || !pool.manager().health(&mut conn).is_broken() && server.pongs() == 1
     })
     .await;
     assert_eq!(server.handshakes(), 1);

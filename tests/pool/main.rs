@@ -17,7 +17,7 @@ mod leaks;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod module_tables;
-mod needs_recycle;
+mod recycle;
 mod server_changed;
 mod settled;
 mod shared;

@@ -1,9 +1,9 @@
-//! A connection whose server changed (`Manager::server_changed`, asked of
-//! a broken connection) clears its key: idle connections close at once,
+//! A connection whose server changed (`Manager::health` says
+//! `Health::ServerChanged`) clears its key: idle connections close at once,
 //! lent ones at their return, a ping in flight when it ends; other keys
 //! are untouched; the next get dials. A report from a connection the clear
-//! already retired clears nothing more; a panic in `server_changed` counts
-//! as "no". Under tokio's paused clock, with the mock manager.
+//! already retired clears nothing more; a panic in `health` counts
+//! as broken, not changed. Under tokio's paused clock, with the mock manager.
 
 use std::time::Duration;
 
@@ -75,10 +75,10 @@ async fn a_broken_connection_closes_alone() {
     drop(b);
 }
 
-/// A panic in `server_changed` is contained and counts as "no": the
-/// connection closes as broken, the key's others stay.
+/// A panic in `health` is contained and counts as broken, not changed:
+/// the connection closes as broken, the key's others stay.
 #[tokio::test(start_paused = true)]
-async fn a_panic_in_server_changed_says_no() {
+async fn a_panic_in_health_says_broken_not_changed() {
     let (mock, pool) = M::pool(|b| b).await;
     let (a, b) = three_and_one(&pool).await;
     mock.conn(1).change_and_panic();

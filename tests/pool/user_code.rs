@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{ConnectError, Error, Lending, Manager, Pool, Pooled, async_trait};
+use connpool::{ConnectError, Error, Health, Lending, Manager, Pool, Pooled, async_trait};
 use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 
@@ -32,7 +32,7 @@ async fn settle() {
 enum Call {
     Connect,
     Ping,
-    IsBroken,
+    Health,
     Lending,
     Close,
     /// `Manager::recycle` (the manager then recycles).
@@ -62,7 +62,7 @@ struct Faulty {
     always: Mutex<Option<Call>>,
     /// Lend connections shared (up to 4 borrowers) instead of exclusively.
     shared: bool,
-    /// What `Manager::needs_recycle` says.
+    /// Whether `Manager::health` says a returned connection needs its recycle.
     recycles: AtomicBool,
     next_id: AtomicU64,
     panics: AtomicUsize,
@@ -130,13 +130,13 @@ impl Manager for M {
         Ok(())
     }
 
-    fn is_broken(&self, _: &mut Conn) -> bool {
-        self.0.maybe_panic(Call::IsBroken);
-        false
-    }
-
-    fn needs_recycle(&self, _: &mut Conn) -> bool {
-        self.0.recycles.load(Ordering::SeqCst)
+    fn health(&self, _: &mut Conn) -> Health {
+        self.0.maybe_panic(Call::Health);
+        if self.0.recycles.load(Ordering::SeqCst) {
+            Health::NeedsRecycle
+        } else {
+            Health::Ready
+        }
     }
 
     async fn recycle(&self, _: &mut Conn) -> Result<(), Failed> {
@@ -198,28 +198,28 @@ const fn case(call: Call, skip: usize, place: Place, shared: bool) -> Case {
 const CASES: &[Case] = &[
     case(Call::Connect, 0, Place::FreshDial, false),
     case(Call::Connect, 0, Place::FreshDial, true),
-    case(Call::IsBroken, 0, Place::FreshDial, false),
-    case(Call::IsBroken, 0, Place::FreshDial, true),
+    case(Call::Health, 0, Place::FreshDial, false),
+    case(Call::Health, 0, Place::FreshDial, true),
     case(Call::Lending, 0, Place::FreshDial, false),
     case(Call::Lending, 0, Place::FreshDial, true),
     case(Call::Connect, 1, Place::PreWarm, false),
-    case(Call::IsBroken, 1, Place::PreWarm, false),
+    case(Call::Health, 1, Place::PreWarm, false),
     case(Call::Lending, 1, Place::PreWarm, true),
-    case(Call::IsBroken, 0, Place::Checkout, false),
-    case(Call::IsBroken, 0, Place::Checkout, true),
-    case(Call::IsBroken, 0, Place::Return, false),
-    case(Call::IsBroken, 0, Place::Return, true),
+    case(Call::Health, 0, Place::Checkout, false),
+    case(Call::Health, 0, Place::Checkout, true),
+    case(Call::Health, 0, Place::Return, false),
+    case(Call::Health, 0, Place::Return, true),
     case(Call::Lending, 0, Place::Return, true),
     case(Call::Close, 0, Place::ReturnClosed, false),
     case(Call::Close, 0, Place::ReturnClosed, true),
     case(Call::Ping, 0, Place::HealthCheck, false),
     case(Call::Ping, 0, Place::HealthCheck, true),
-    case(Call::IsBroken, 1, Place::HealthCheck, false),
-    case(Call::IsBroken, 1, Place::HealthCheck, true),
+    case(Call::Health, 1, Place::HealthCheck, false),
+    case(Call::Health, 1, Place::HealthCheck, true),
     case(Call::Ping, 0, Place::Keepalive, false),
     case(Call::Ping, 0, Place::Keepalive, true),
-    case(Call::IsBroken, 0, Place::Keepalive, false),
-    case(Call::IsBroken, 0, Place::Keepalive, true),
+    case(Call::Health, 0, Place::Keepalive, false),
+    case(Call::Health, 0, Place::Keepalive, true),
     case(Call::Close, 0, Place::Close, false),
     case(Call::Close, 0, Place::Close, true),
     case(Call::AfterConnect, 0, Place::FreshDial, false),
@@ -404,19 +404,19 @@ async fn a_panic_in_any_manager_method_at_any_place_is_contained() {
     }
 }
 
-/// An `is_broken` that always panics, met by a checkout of an idle
+/// A `health` that always panics, met by a checkout of an idle
 /// connection: it used to unwind through the new guard, whose `Drop` called
 /// it again, a panic during a panic, which aborts the process. Now the idle
 /// connection is closed as broken, and the dial made for the getter too.
 #[tokio::test(start_paused = true)]
-async fn an_is_broken_that_always_panics_at_checkout_does_not_abort() {
+async fn a_health_that_always_panics_at_checkout_does_not_abort() {
     let faulty = Faulty::new(false);
-    let pool = builder(&faulty, Call::IsBroken, Place::Checkout)
+    let pool = builder(&faulty, Call::Health, Place::Checkout)
         .build()
         .await
         .unwrap();
     drop(pool.get().await.unwrap());
-    faulty.always(Call::IsBroken);
+    faulty.always(Call::Health);
     match pool.get().await {
         Err(Error::Connect(ConnectError::Panicked(_))) => {}
         other => panic!("expected the new dial's panic, got {other:?}"),
@@ -429,20 +429,20 @@ async fn an_is_broken_that_always_panics_at_checkout_does_not_abort() {
     pool.close().await;
 }
 
-/// An `is_broken` that always panics at every return: each connection is
+/// A `health` that always panics at every return: each connection is
 /// closed as broken, its slot freed (`max_open(1)`: a leaked slot would
 /// time the next get out), and `close()` drains.
 #[tokio::test(start_paused = true)]
-async fn an_is_broken_that_always_panics_at_return_leaks_no_slot() {
+async fn a_health_that_always_panics_at_return_leaks_no_slot() {
     for shared in [false, true] {
         let faulty = Faulty::new(shared);
-        let pool = builder(&faulty, Call::IsBroken, Place::Return)
+        let pool = builder(&faulty, Call::Health, Place::Return)
             .build()
             .await
             .unwrap();
         for _ in 0..3 {
             let g = pool.get().await.expect("a slot is free");
-            faulty.always(Call::IsBroken);
+            faulty.always(Call::Health);
             drop(g);
             faulty.disarm();
             settle().await;

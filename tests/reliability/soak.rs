@@ -28,7 +28,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use connpool::managers::tcp::{Destination, TcpConn, TcpManager};
-use connpool::{Error, Manager, Pool, Pooled, async_trait};
+use connpool::{Error, Health, Manager, Pool, Pooled, async_trait};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::support;
@@ -90,8 +90,8 @@ impl Manager for Flaky {
         self.inner.ping(conn).await
     }
 
-    fn is_broken(&self, conn: &mut TcpConn) -> bool {
-        self.inner.is_broken(conn)
+    fn health(&self, conn: &mut TcpConn) -> Health {
+        self.inner.health(conn)
     }
 
     async fn close(&self, conn: TcpConn) {

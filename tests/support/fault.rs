@@ -29,7 +29,7 @@
 //!
 //! [`FaultProxy::sever`] turns every connection open now into a black hole
 //! for good, while new ones pass: the flows a NAT or a rebooted host forgot,
-//! which no local check (`is_broken`'s peek) can tell from healthy ones.
+//! which no local check (`health`'s peek) can tell from healthy ones.
 //!
 //! The proxy counts the connections it accepted (= dial attempts that
 //! reached it) and the connections the fault cut (reset, closed). Dropping

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use connpool::{Builder, Lending, Manager, Pool, async_trait};
+use connpool::{Builder, Health, Lending, Manager, Pool, async_trait};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -83,9 +83,9 @@ impl<K> Deref for MockConn<K> {
 /// mock, so tests can reach connections that sit idle in the pool.
 #[derive(Debug, Clone, Default)]
 pub struct Switches {
-    /// Seen by `is_broken` (a peer that closed).
+    /// Seen by `health` (a peer that closed).
     pub broken: Arc<AtomicBool>,
-    /// Fails every ping, but `is_broken` can't tell (a dead server process).
+    /// Fails every ping, but `health` can't tell (a dead server process).
     pub dead: Arc<AtomicBool>,
     /// Pings never answer (a half-open, black-holed peer).
     pub mute: Arc<AtomicBool>,
@@ -292,7 +292,7 @@ impl Switches {
         self.changed.store(1, Ordering::SeqCst);
         self.break_it();
     }
-    /// Broken, and `server_changed` panics.
+    /// Broken, and `health` panics.
     pub fn change_and_panic(&self) {
         self.changed.store(2, Ordering::SeqCst);
         self.break_it();
@@ -382,15 +382,14 @@ impl<K: Key> Manager for Mock<K> {
         Ok(())
     }
 
-    fn is_broken(&self, conn: &mut MockConn<K>) -> bool {
-        conn.broken.load(Ordering::SeqCst)
-    }
-
-    fn server_changed(&self, conn: &mut MockConn<K>) -> bool {
+    fn health(&self, conn: &mut MockConn<K>) -> Health {
+        if !conn.broken.load(Ordering::SeqCst) {
+            return Health::Ready;
+        }
         match conn.changed.load(Ordering::SeqCst) {
-            0 => false,
-            1 => true,
-            _ => panic!("scripted panic in server_changed"),
+            0 => Health::Broken,
+            1 => Health::ServerChanged,
+            _ => panic!("scripted panic in health"),
         }
     }
 

@@ -81,7 +81,7 @@ mod validate;
 /// connection is lent, bookkeeping when one comes back. What the protocol
 /// itself needs (is the peer alive, is the connection dirty, how is it
 /// reset) belongs in the [`Manager`]: [`ping`](Manager::ping),
-/// [`is_broken`](Manager::is_broken), [`recycle`](Manager::recycle).
+/// [`health`](Manager::health), [`recycle`](Manager::recycle).
 ///
 /// | hook | runs | bounded by | an error (or a panic, or the time limit) |
 /// |---|---|---|---|

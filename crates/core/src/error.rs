@@ -26,12 +26,12 @@ pub enum ConnectError<E> {
     /// in shut down under it. (Not the backend's fault: it starts no
     /// backoff.)
     Aborted,
-    /// `connect` panicked, or `is_broken` or `lending` did on the connection
+    /// `connect` panicked, or `health` or `lending` did on the connection
     /// it had just made (which is then closed), or the pool's own code in
     /// the dial task did; the panic's message.
     Panicked(Arc<str>),
     /// `connect` returned a connection that
-    /// [`Manager::is_broken`](crate::Manager::is_broken) at once called
+    /// [`Manager::health`](crate::Manager::health) at once called
     /// broken (for example an HTTP/2 server that sent GOAWAY in its first
     /// write): it is closed (counted in
     /// [`closed_broken`](crate::Counters::closed_broken)), not lent.
@@ -67,7 +67,7 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
             }
             ConnectError::Panicked(m) => write!(f, "connect panicked: {m}"),
             ConnectError::Broken => {
-                f.write_str("the new connection was broken on arrival (Manager::is_broken)")
+                f.write_str("the new connection was broken on arrival (Manager::health)")
             }
             ConnectError::Refused => f.write_str(
                 "the server closed the new connection under its first request, unanswered",

@@ -13,7 +13,7 @@ use crate::store::Lent;
 
 /// A connection lent by the pool. Dereferences to the connection; dropping it
 /// gives the connection back (to the next waiter of its key, or to the idle
-/// list, or — if [`Manager::is_broken`] says so, or it was marked broken, or
+/// list, or — if [`Manager::health`] says it is broken, or it was marked broken, or
 /// it reached its `max_lifetime` or `max_uses`, or the idle caps are full —
 /// to a close).
 ///

@@ -4,7 +4,7 @@
 //! ("Hooks").
 //!
 //! A returned connection that is recycled (an `after_return` hook, or a
-//! manager whose `needs_recycle` says so) is taken out by the core like a
+//! manager whose `health` says it needs one) is taken out by the core like a
 //! connection due a keepalive ping (`core::tending`) and tended by a task
 //! (`inner::tasks::spawn_recycle`) running [`recycle`].
 //!
@@ -16,7 +16,7 @@ use std::time::Duration;
 use futures_core::future::BoxFuture;
 
 use crate::contain::{Caught, Panic};
-use crate::manager::Manager;
+use crate::manager::{Health, Manager};
 
 /// The future a hook returns: boxed, borrowing the connection and the key.
 pub(crate) type HookFuture<'a, E> = BoxFuture<'a, Result<(), E>>;
@@ -86,8 +86,8 @@ pub(crate) async fn run<M: Manager>(
     within(limit, Caught(hook(conn, key))).await
 }
 
-/// [`Manager::recycle`] of `conn` if [`Manager::needs_recycle`] says so
-/// (a panic says yes), and then the `after_connect` hook again (a recycle
+/// [`Manager::recycle`] of `conn` if [`Manager::health`] says
+/// [`Health::NeedsRecycle`] (a panic says so too), and then the `after_connect` hook again (a recycle
 /// resets the session to a new one's), then the `after_return` hook,
 /// within `limit` together, panics contained.
 pub(crate) async fn recycle<M: Manager>(
@@ -98,7 +98,8 @@ pub(crate) async fn recycle<M: Manager>(
     limit: Duration,
 ) -> Result<(), HookFailure<M::Error>> {
     let all = async {
-        if crate::contain::call(|| manager.needs_recycle(conn)).unwrap_or(true) {
+        let health = crate::contain::call(|| manager.health(conn));
+        if matches!(health, Ok(Health::NeedsRecycle) | Err(_)) {
             Caught(manager.recycle(conn))
                 .await
                 .map_err(HookFailure::Panicked)?

@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::contain;
 use crate::core::{Action, Detached, Effects, State, Transition};
 use crate::hooks::Hooks;
-use crate::manager::Manager;
+use crate::manager::{Health, Manager};
 use crate::metrics::Metrics;
 use crate::reports::report_leak;
 use crate::stats::CloseReason;
@@ -215,20 +215,11 @@ impl<M: Manager> PoolInner<M> {
         self.state.lock().key(id)
     }
 
-    /// [`Manager::is_broken`] of a connection of `key`; a panic says broken.
-    pub(crate) fn is_broken(&self, key: KeyId, conn: &mut M::Connection) -> bool {
-        contain::call(|| self.manager.is_broken(conn)).unwrap_or_else(|panic| {
-            panic.log("Manager::is_broken", &self.key(key));
-            true
-        })
-    }
-
-    /// [`Manager::server_changed`] of a broken connection of `key`; a panic
-    /// says no.
-    pub(crate) fn server_changed(&self, key: KeyId, conn: &mut M::Connection) -> bool {
-        contain::call(|| self.manager.server_changed(conn)).unwrap_or_else(|panic| {
-            panic.log("Manager::server_changed", &self.key(key));
-            false
+    /// [`Manager::health`] of a connection of `key`; a panic says broken.
+    pub(crate) fn health(&self, key: KeyId, conn: &mut M::Connection) -> Health {
+        contain::call(|| self.manager.health(conn)).unwrap_or_else(|panic| {
+            panic.log("Manager::health", &self.key(key));
+            Health::Broken
         })
     }
 
@@ -240,17 +231,6 @@ impl<M: Manager> PoolInner<M> {
             key = ?self.key(key),
             "a connection found its server changed: the key's connections are closed"
         );
-    }
-
-    /// Whether a returned `conn` of `key` is recycled: always with an
-    /// `after_return` hook, else as [`Manager::needs_recycle`] says (a
-    /// panic says yes).
-    fn needs_recycle(&self, key: KeyId, conn: &mut M::Connection) -> bool {
-        self.hooks.after_return.is_some()
-            || contain::call(|| self.manager.needs_recycle(conn)).unwrap_or_else(|panic| {
-                panic.log("Manager::needs_recycle", &self.key(key));
-                true
-            })
     }
 
     /// Gives back a connection lent exclusively (see [`Back`]).
@@ -267,12 +247,15 @@ impl<M: Manager> PoolInner<M> {
         let (lent, cid, mut conn) = back;
         let key = lent.key();
         // User code runs before the lock is taken, never under it.
-        let close = close.or_else(|| {
-            self.is_broken(key, &mut conn)
-                .then_some(CloseReason::Broken)
-        });
-        let changed = close == Some(CloseReason::Broken) && self.server_changed(key, &mut conn);
-        let recycle = close.is_none() && self.needs_recycle(key, &mut conn);
+        let health = match close {
+            None | Some(CloseReason::Broken) => self.health(key, &mut conn),
+            Some(_) => Health::Ready,
+        };
+        let close = close.or(health.is_broken().then_some(CloseReason::Broken));
+        let changed = health == Health::ServerChanged;
+        // With an `after_return` hook every return is recycled.
+        let recycle = close.is_none()
+            && (health == Health::NeedsRecycle || self.hooks.after_return.is_some());
         let now = Tick::now();
         let back = (lent, cid, conn);
         let state = self.state.lock();
@@ -317,10 +300,11 @@ impl<M: Manager> PoolInner<M> {
     ) {
         // The handle shares the connection's state: it tells whether the
         // connection is broken, and it is dropped before the lock is taken.
-        let mut close = close.or_else(|| {
-            self.is_broken(key, &mut handle)
-                .then_some(CloseReason::Broken)
-        });
+        let health = match close {
+            None | Some(CloseReason::Broken) => self.health(key, &mut handle),
+            Some(_) => Health::Ready,
+        };
+        let mut close = close.or(health.is_broken().then_some(CloseReason::Broken));
         // The peer may have changed its limit since the dial.
         let limit = contain::call(|| {
             self.manager
@@ -333,7 +317,7 @@ impl<M: Manager> PoolInner<M> {
             close = Some(CloseReason::Broken);
             0
         });
-        let changed = close == Some(CloseReason::Broken) && self.server_changed(key, &mut handle);
+        let changed = health == Health::ServerChanged;
         drop(handle);
         let mut state = self.state.lock();
         if limit > 0 {

@@ -78,7 +78,7 @@ pub use builder::Builder;
 pub use error::{ConnectError, Error};
 pub use guard::Pooled;
 pub use limits::Limits;
-pub use manager::{Lending, Liveness, Manager};
+pub use manager::{Health, Lending, Liveness, Manager};
 pub use pool::Pool;
 pub use single::Single;
 pub use stats::{Counters, KeyState, PoolState};

@@ -200,6 +200,48 @@ impl Liveness {
     }
 }
 
+/// What [`Manager::health`] says of a connection.
+///
+/// ```
+/// use connpool::Health;
+///
+/// assert!(Health::ServerChanged.is_broken());
+/// assert!(!Health::NeedsRecycle.is_broken());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Fit to be lent again as it is.
+    Ready,
+    /// Fit to be lent again once [`Manager::recycle`] has reset it (asked of
+    /// a connection lent exclusively, on its return; a shared connection is
+    /// never recycled).
+    NeedsRecycle,
+    /// Dead: closed instead of being lent again
+    /// ([`closed_broken`](crate::Counters::closed_broken)).
+    Broken,
+    /// Dead because its server is no longer what its key names: a
+    /// PostgreSQL primary demoted to a standby (a write failed with
+    /// `25006`), a server restarting after a crash (`57P02`), a Redis master
+    /// turned replica (`READONLY`). Then every connection of the key made
+    /// before it is closed as [`Pool::close_key`](crate::Pool::close_key)
+    /// closes them (idle ones at once, lent ones at their return, dials and
+    /// keepalive pings in flight when they end), counted in
+    /// [`Counters::key_clears`](crate::Counters::key_clears) and logged at
+    /// `warn`, and the next dial finds the server anew (the clear of
+    /// MongoDB's connection pools). A report from a connection that such a
+    /// clear already retired clears nothing more. Heeded on a return and
+    /// after a keepalive ping; elsewhere it counts as [`Health::Broken`].
+    ServerChanged,
+}
+
+impl Health {
+    /// Whether the connection is dead: [`Broken`](Health::Broken) or
+    /// [`ServerChanged`](Health::ServerChanged).
+    pub fn is_broken(self) -> bool {
+        matches!(self, Health::Broken | Health::ServerChanged)
+    }
+}
+
 /// Makes, checks and closes connections for a [`Pool`](crate::Pool).
 ///
 /// One manager serves every key of a pool: `connect(key)` dials the
@@ -212,10 +254,10 @@ impl Liveness {
 /// that gives up does not cancel the dial, and the connection it produces is
 /// handed to the next getter or kept idle.
 ///
-/// A panic in any method is contained: in `connect` (or in `is_broken` or
+/// A panic in any method is contained: in `connect` (or in `health` or
 /// `lending` on the connection it just made) it fails that dial with
 /// [`ConnectError::Panicked`](crate::ConnectError::Panicked); in `ping` it
-/// fails the ping; in `is_broken` or `lending` at checkout or return it
+/// fails the ping; in `health` or `lending` at checkout or return it
 /// makes the connection count as broken (closed, its slot freed); in
 /// `close` it ends the close. Each is logged at `error` with the key. The
 /// connection's `Clone` (for shared lending) and `Drop` are not covered.
@@ -266,7 +308,7 @@ pub trait Manager: Send + Sync + 'static {
     /// The pool drops this future at its timeout (`ping_timeout`) or when
     /// the getter waiting on it gives up. If
     /// that can leave the connection mid-exchange (a ping written, its answer
-    /// not read), make [`is_broken`](Manager::is_broken) report it: the pool
+    /// not read), make [`health`](Manager::health) report it broken: the pool
     /// asks after every failed or abandoned ping, and closes a broken
     /// connection instead of reusing it.
     async fn ping(&self, conn: &mut Self::Connection) -> Result<(), Self::Error> {
@@ -274,34 +316,20 @@ pub trait Manager: Send + Sync + 'static {
         Ok(())
     }
 
-    /// A cheap, synchronous check that `conn` is obviously dead (its peer
-    /// closed it, its driver task ended…). Called on every return and on
-    /// every checkout from the idle list, outside the pool's lock: it must not
-    /// block or do I/O. The default says `false`.
-    fn is_broken(&self, conn: &mut Self::Connection) -> bool {
+    /// A cheap, synchronous look at `conn`: whether it can be lent again as
+    /// it is ([`Health::Ready`], the default), only after its
+    /// [`recycle`](Manager::recycle) ([`Health::NeedsRecycle`]: the borrower
+    /// changed its state, as the PostgreSQL manager tracks a session's), or
+    /// not at all ([`Health::Broken`]: its peer closed it, its driver task
+    /// ended…; [`Health::ServerChanged`]: it broke because its server is no
+    /// longer what its key names).
+    ///
+    /// Called outside the pool's lock on every return, on every checkout
+    /// from the idle list and after every ping: it must not block or do
+    /// I/O. A panic says [`Health::Broken`].
+    fn health(&self, conn: &mut Self::Connection) -> Health {
         let _ = conn;
-        false
-    }
-
-    /// Whether `conn`, which [`is_broken`](Manager::is_broken) just called
-    /// broken, broke because its server is no longer what its key names:
-    /// a PostgreSQL primary demoted to a standby (a write failed with
-    /// `25006`), a server restarting after a crash (`57P02`), a Redis
-    /// master turned
-    /// replica (`READONLY`). Then every connection of the key made before
-    /// it is closed as [`Pool::close_key`](crate::Pool::close_key) closes
-    /// them (idle ones at once, lent ones at their return, dials and
-    /// keepalive pings in flight when they end), counted in
-    /// [`Counters::key_clears`](crate::Counters::key_clears) and logged
-    /// at `warn`, and the next dial finds the server anew (the clear of
-    /// MongoDB's connection pools). A report from a connection that such a
-    /// clear already retired clears nothing more. Asked outside the pool's
-    /// lock, only of a connection found broken (on its return, by a health
-    /// check or a keepalive ping): it must be cheap and must not block or
-    /// do I/O. A panic says `false`. The default says `false`.
-    fn server_changed(&self, conn: &mut Self::Connection) -> bool {
-        let _ = conn;
-        false
+        Health::Ready
     }
 
     /// How `conn` is lent: asked right after a successful `connect` (so the
@@ -334,23 +362,10 @@ pub trait Manager: Send + Sync + 'static {
         let _ = liveness;
     }
 
-    /// Whether `conn`, just given back by a borrower (lent exclusively),
-    /// needs its [`recycle`](Manager::recycle) before it is lent again:
-    /// `false` takes the return's fast path (the connection is lent again
-    /// or parked at once, with no task). For a manager that knows whether
-    /// the borrower changed anything (the PostgreSQL manager tracks the
-    /// session's state). Called on every such return, outside the pool's
-    /// lock: it must be cheap and must not block or do I/O. A panic says
-    /// `true`. The default says `false`: nothing to recycle.
-    fn needs_recycle(&self, conn: &mut Self::Connection) -> bool {
-        let _ = conn;
-        false
-    }
-
     /// Resets `conn` after a borrower gave it back and before it is lent
     /// again or parked (the PostgreSQL manager's session reset), if
-    /// [`needs_recycle`](Manager::needs_recycle) says so: back to the state of a new
-    /// connection, so the pool's
+    /// [`health`](Manager::health) says [`Health::NeedsRecycle`]: back to
+    /// the state of a new connection, so the pool's
     /// [`after_connect`](crate::Builder::after_connect) hook runs again
     /// after it, then its [`after_return`](crate::Builder::after_return)
     /// hook. Runs in a task of its own, off the borrower's path, bounded

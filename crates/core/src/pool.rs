@@ -243,7 +243,7 @@ impl<M: Manager> Pool<M> {
     fn lent(&self, conn: Lent<M::Connection>, check: Ping) -> Attempt<'_, M> {
         let id = conn.key();
         let mut conn = Pooled::new(&self.inner, conn);
-        if self.inner.is_broken(id, &mut conn) {
+        if self.inner.health(id, &mut conn).is_broken() {
             Pooled::close_for(conn, CloseReason::Broken);
             Attempt::Again
         } else if check == Ping::Due {

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use crate::manager::{Lending, Manager};
+use crate::manager::{Health, Lending, Manager};
 
 /// A keyed manager made a manager of one key (`Key = ()`), so that its
 /// pool is used with [`Pool::get`](crate::Pool::get): every method goes to
@@ -75,12 +75,8 @@ impl<M: Manager> Manager for Single<M> {
         self.manager.ping(conn).await
     }
 
-    fn is_broken(&self, conn: &mut M::Connection) -> bool {
-        self.manager.is_broken(conn)
-    }
-
-    fn server_changed(&self, conn: &mut M::Connection) -> bool {
-        self.manager.server_changed(conn)
+    fn health(&self, conn: &mut M::Connection) -> Health {
+        self.manager.health(conn)
     }
 
     fn lending(&self, conn: &M::Connection) -> Lending<M::Connection> {
@@ -89,10 +85,6 @@ impl<M: Manager> Manager for Single<M> {
 
     fn liveness(&mut self, liveness: &crate::manager::Liveness) {
         self.manager.liveness(liveness);
-    }
-
-    fn needs_recycle(&self, conn: &mut M::Connection) -> bool {
-        self.manager.needs_recycle(conn)
     }
 
     async fn recycle(&self, conn: &mut M::Connection) -> Result<(), M::Error> {

@@ -93,7 +93,7 @@ pub struct Counters {
     pub probes: u64,
     /// Times a key's connections were all closed because one of them
     /// found its server changed
-    /// ([`Manager::server_changed`](crate::Manager::server_changed)).
+    /// ([`Health::ServerChanged`](crate::Health::ServerChanged)).
     pub key_clears: u64,
     /// Connections reported held longer than the
     /// [`leak_detection_threshold`](crate::Builder::leak_detection_threshold)
@@ -115,7 +115,7 @@ pub struct Counters {
     /// process: what [`Pooled::count_retry`](crate::Pooled::count_retry)
     /// counted (connpool's `HttpService` does).
     pub retries: u64,
-    /// Connections closed because [`Manager::is_broken`](crate::Manager::is_broken)
+    /// Connections closed because [`Manager::health`](crate::Manager::health)
     /// said so, or the borrower called
     /// [`Pooled::mark_broken`](crate::Pooled::mark_broken).
     pub closed_broken: u64,

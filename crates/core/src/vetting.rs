@@ -104,7 +104,7 @@ async fn health_check<M: Manager>(
     };
     tracing::trace!("health check ping");
     let check = match result {
-        Ok(Ok(Ok(()))) => Check::passed_if(!inner.is_broken(Pooled::key_id(conn), conn)),
+        Ok(Ok(Ok(()))) => Check::passed_if(!inner.health(Pooled::key_id(conn), conn).is_broken()),
         Ok(Ok(Err(e))) => {
             tracing::debug!(error = %e, "health check failed");
             Check::Failed

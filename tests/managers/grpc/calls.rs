@@ -32,7 +32,7 @@ async fn calls_round_trip_through_pooled_channels() {
     assert_eq!(conn.peer_max_concurrent_streams(), Some(16));
     assert_eq!(pool.manager().lending(&conn).max_borrowers(), 16);
     assert_eq!(conn.peer_addr(), server.addr);
-    assert!(!conn.is_draining() && !pool.manager().is_broken(&mut conn));
+    assert!(!conn.is_draining() && !pool.manager().health(&mut conn).is_broken());
     pool.manager().ping(&mut conn).await.unwrap();
     drop(conn);
 

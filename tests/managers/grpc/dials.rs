@@ -38,8 +38,8 @@ async fn server_shutdown_is_detected_and_the_connection_replaced() {
     drop(conn);
 
     server.stop().await;
-    let took = until("is_broken after the server shut down", || {
-        pool.manager().is_broken(&mut handle)
+    let took = until("broken after the server shut down", || {
+        pool.manager().health(&mut handle).is_broken()
     })
     .await;
     println!(
@@ -91,7 +91,7 @@ async fn a_peer_that_sends_no_settings_fails_the_dial() {
 // draining before it was ever used, so the dial fails with an error that
 // names the GOAWAY, with and without the health check on connect, called
 // directly and through a pool (which then holds nothing). (A GOAWAY that
-// comes later, on a connection already handed out, is `is_broken`: see
+// comes later, on a connection already handed out, is `health`: see
 // `server_shutdown_is_detected_and_the_connection_replaced` and
 // `a_server_that_polices_pings_cuts_off_only_pings_while_idle`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

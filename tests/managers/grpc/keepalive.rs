@@ -24,7 +24,7 @@ use super::check;
 
 // HTTP/2 keepalive against a server that stops answering (black-holed
 // proxy): the PING goes unanswered, the connection is closed, and
-// is_broken says so within interval + timeout.
+// health says so within interval + timeout.
 #[tokio::test]
 async fn keepalive_finds_a_blackholed_server() {
     let interval = Duration::from_millis(300);
@@ -46,7 +46,10 @@ async fn keepalive_finds_a_blackholed_server() {
     drop(conn);
 
     proxy.blackhole();
-    let took = until("declared dead", || pool.manager().is_broken(&mut handle)).await;
+    let took = until("declared dead", || {
+        pool.manager().health(&mut handle).is_broken()
+    })
+    .await;
     println!(
         "blackholed gRPC server declared dead after {took:?} (interval {interval:?} + timeout {ka_timeout:?})"
     );
@@ -58,7 +61,7 @@ async fn keepalive_finds_a_blackholed_server() {
 // The default PING policy (PINGs only while calls are active, as servers
 // require): a connection with a call in flight (a health `Watch` stream
 // waiting for its next message) behind a black hole is closed by the missed
-// PING: the call fails and is_broken says so within interval + timeout,
+// PING: the call fails and health says so within interval + timeout,
 // though the caller set no timeout of its own.
 #[tokio::test]
 async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
@@ -91,8 +94,11 @@ async fn keepalive_finds_a_blackholed_server_under_an_active_call() {
         .expect("the call ended within 5 s");
     let call_failed = start.elapsed();
     assert!(next.is_err(), "the call went on: {next:?}");
-    let took =
-        start.elapsed() + until("declared dead", || pool.manager().is_broken(&mut handle)).await;
+    let took = start.elapsed()
+        + until("declared dead", || {
+            pool.manager().health(&mut handle).is_broken()
+        })
+        .await;
     println!(
         "blackholed gRPC server under an active call: the call failed after {call_failed:?} \
          ({}), declared dead after {took:?} (interval {interval:?} + timeout {ka_timeout:?})",
@@ -199,7 +205,10 @@ async fn a_server_that_polices_pings_cuts_off_only_pings_while_idle() {
     let first = conn.local_addr();
     let mut handle = (*conn).clone();
     drop(conn);
-    let took = until("cut off", || eager.manager().is_broken(&mut handle)).await;
+    let took = until("cut off", || {
+        eager.manager().health(&mut handle).is_broken()
+    })
+    .await;
     println!("PINGing while idle: cut off after {took:?} (interval {interval:?})");
     assert_eq!(server.pings.load(Ordering::SeqCst), 1);
     assert_eq!(handle.goaway_error_code(), Some(0xb));
@@ -239,7 +248,7 @@ async fn too_many_pings_doubles_the_keepalive_interval_of_that_key() {
         let conn = pool.get_for(&dest).await.unwrap();
         let mut handle = (*conn).clone();
         drop(conn);
-        let took = until("cut off", || pool.manager().is_broken(&mut handle)).await;
+        let took = until("cut off", || pool.manager().health(&mut handle).is_broken()).await;
         // Its PING came one interval after the dial's last frame (a little
         // before this wait began), not half of one.
         assert!(
@@ -247,7 +256,7 @@ async fn too_many_pings_doubles_the_keepalive_interval_of_that_key() {
             "round {round}: cut off after {took:?}, interval {expected:?}"
         );
         // Asked again (and by another handle): counted once.
-        assert!(pool.manager().is_broken(&mut handle.clone()));
+        assert!(pool.manager().health(&mut handle.clone()).is_broken());
         expected *= 2;
         assert_eq!(
             pool.manager().http2_keep_alive_interval_for(&dest),

@@ -43,7 +43,7 @@ async fn a_server_without_the_health_service_serves_with_the_defaults() {
     // idle past `health_check`, and as its keepalive does.
     let mut conn = pool.get_for(&dest).await.unwrap();
     pool.manager().ping(&mut conn).await.unwrap();
-    assert!(!pool.manager().is_broken(&mut conn));
+    assert!(!pool.manager().health(&mut conn).is_broken());
     drop(conn);
     echo(service.clone()).await.unwrap();
 

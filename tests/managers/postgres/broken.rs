@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use connpool::managers::postgres::{PgError, PostgresManager};
-use connpool::{Manager, Pool, Pooled, async_trait};
+use connpool::{Health, Manager, Pool, Pooled, async_trait};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_postgres::{Client, NoTls};
@@ -105,10 +105,10 @@ async fn killed_backend_is_replaced_before_it_is_lent() {
 
 /// (5a) The manager alone: a ping or query dropped mid-flight leaves the
 /// client usable (tokio-postgres discards the abandoned answers), and once
-/// the server closes the connection `is_broken` says so without any I/O of
+/// the server closes the connection `health` says so without any I/O of
 /// ours, and `ping` fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn abandoned_requests_and_is_broken() {
+async fn abandoned_requests_and_health() {
     let Some(pg) = support::pg::kept() else {
         return;
     };
@@ -117,7 +117,7 @@ async fn abandoned_requests_and_is_broken() {
         let manager = manager(&pg, &app);
         let mut client = manager.connect(&manager.key()).await.expect("connect");
         manager.ping(&mut client).await.expect("ping");
-        assert!(!manager.is_broken(&mut client));
+        assert!(!manager.health(&mut client).is_broken());
 
         // Each request is polled once (so it is handed to the connection
         // task) and dropped before its answer.
@@ -139,7 +139,7 @@ async fn abandoned_requests_and_is_broken() {
             poll_once_then_drop(client.simple_query("SELECT pg_sleep(0.05), 'abandoned'")).await,
             "the query was not pending"
         );
-        assert!(!manager.is_broken(&mut client));
+        assert!(!manager.health(&mut client).is_broken());
         let row = client
             .query_one("SELECT 'next'::text", &[])
             .await
@@ -154,10 +154,10 @@ async fn abandoned_requests_and_is_broken() {
         let pid = backend_pid(&client).await.unwrap();
         terminate(&admin, pid).await;
         let deadline = Instant::now() + WAIT_LIMIT;
-        while !manager.is_broken(&mut client) {
+        while !manager.health(&mut client).is_broken() {
             assert!(
                 Instant::now() < deadline,
-                "is_broken never saw the server close"
+                "health never saw the server close"
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -233,14 +233,18 @@ impl Manager for Watched {
         Ok(conn.check_connection().await?)
     }
 
-    fn is_broken(&self, conn: &mut Client) -> bool {
-        conn.is_closed()
+    fn health(&self, conn: &mut Client) -> Health {
+        if conn.is_closed() {
+            Health::Broken
+        } else {
+            Health::Ready
+        }
     }
 }
 
 /// (5c) A connection the server closes while it is idle (its
 /// `idle_session_timeout`, PostgreSQL 14+; a terminated backend before) is
-/// caught by `is_broken` at checkout, even with `None`: the
+/// caught by `health` at checkout, even with `None`: the
 /// getter gets a new connection that works.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_idle_connection_is_not_lent() {

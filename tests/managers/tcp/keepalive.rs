@@ -62,7 +62,7 @@ async fn keepalive_declares_a_blackholed_peer_dead() {
 
 // (4b) The abandoned-ping contract in keepalive: with keepalive_max_missed(3)
 // a ping that timed out is *not* just a miss: its reply may still come, so
-// `is_broken` says so and the connection is closed after the first one.
+// `health` says so and the connection is closed after the first one.
 #[tokio::test]
 async fn a_timed_out_keepalive_ping_closes_even_below_max_missed() {
     let (server, dest) = echo_server().await;

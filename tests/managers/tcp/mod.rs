@@ -18,8 +18,8 @@ use crate::support::echo::EchoServer;
 
 mod concurrency;
 mod destinations;
-mod is_broken;
 mod keepalive;
+mod peer_closed;
 mod pings;
 mod restart;
 #[cfg(any(

@@ -100,7 +100,7 @@ async fn abandoned_ping_marks_the_connection_broken() {
         .await
         .unwrap()
         .unwrap();
-    assert!(!manager.is_broken(&mut conn));
+    assert!(!manager.health(&mut conn).is_broken());
     assert!(!conn.ping_abandoned());
 
     server.hold_all();
@@ -108,11 +108,11 @@ async fn abandoned_ping_marks_the_connection_broken() {
     let abandoned = timeout(Duration::from_millis(100), manager.ping(&mut conn)).await;
     assert!(abandoned.is_err(), "the held ping cannot have finished");
     assert!(conn.ping_abandoned());
-    assert!(manager.is_broken(&mut conn));
+    assert!(manager.health(&mut conn).is_broken());
     server.release_all();
     arrived(watch).await; // the late pong is in the socket now
     assert!(
-        manager.is_broken(&mut conn),
+        manager.health(&mut conn).is_broken(),
         "still broken with the pong readable"
     );
     // A ping on a broken connection fails at once, without I/O.
@@ -146,6 +146,6 @@ async fn wrong_ping_reply_fails() {
             .unwrap()
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
-        assert!(manager.is_broken(&mut conn));
+        assert!(manager.health(&mut conn).is_broken());
     }
 }

@@ -1,4 +1,4 @@
-//! The guard's operations: `detach`, `mark_broken`, and `is_broken` on return
+//! The guard's operations: `detach`, `mark_broken`, and `health` on return
 //! and at checkout.
 
 use connpool::Pooled;
@@ -8,7 +8,7 @@ use crate::support::*;
 use super::{U, sorted};
 
 // ---------------------------------------------------------------------------
-// 12. The guard: detach, mark_broken, is_broken
+// 12. The guard: detach, mark_broken, health
 // ---------------------------------------------------------------------------
 
 #[tokio::test(start_paused = true)]
@@ -61,7 +61,7 @@ async fn mark_broken_closes_instead_of_reusing() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn is_broken_on_return_closes_the_conn() {
+async fn broken_on_return_closes_the_conn() {
     let (mock, pool) = U::pool(|b| b.max_open(1)).await;
     let c = ok(pool.get().await);
     let g = spawn_get(&pool, ());
@@ -83,7 +83,7 @@ async fn is_broken_on_return_closes_the_conn() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn is_broken_idle_conns_are_skipped_at_checkout() {
+async fn broken_idle_conns_are_skipped_at_checkout() {
     let (mock, pool) = U::pool(|b| b.max_open(3)).await;
     let c1 = ok(pool.get().await);
     let c2 = ok(pool.get().await);

@@ -39,7 +39,7 @@ async fn a_getter_cancelled_mid_health_check_closes_the_conn() {
     assert_eq!(c.id, 2);
 }
 
-/// A keepalive ping that fails on a connection `is_broken` then reports
+/// A keepalive ping that fails on a connection `health` then reports
 /// broken (the manager's way to say "abandoned mid-exchange") closes it at
 /// once, whatever `keepalive_max_missed` allows.
 #[tokio::test(start_paused = true)]

@@ -1,5 +1,5 @@
 //! The health check before lending: `Never`, `Always`, `IfIdleFor(d)`, no
-//! check on a hand-off, `is_broken` at checkout.
+//! check on a hand-off, `health` at checkout.
 
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use super::{U, health, ms, secs};
 // 1. None
 // ---------------------------------------------------------------------------
 
-/// `Never`: a dead idle connection that `is_broken` cannot see is lent as it
+/// `Never`: a dead idle connection that `health` cannot see is lent as it
 /// is (the price of `Never`), and nothing is pinged.
 #[tokio::test(start_paused = true)]
 async fn never_lends_a_dead_idle_conn_without_a_ping() {
@@ -211,10 +211,10 @@ async fn handed_over_conn_is_not_pinged_even_under_always() {
 }
 
 // ---------------------------------------------------------------------------
-// 6. is_broken at checkout
+// 6. health at checkout
 // ---------------------------------------------------------------------------
 
-/// An idle connection that `is_broken` reports is closed (`Broken`) at
+/// An idle connection that `health` reports is closed (`Broken`) at
 /// checkout and never lent; no ping is spent on it, even under `Always`.
 #[tokio::test(start_paused = true)]
 async fn broken_idle_conn_is_closed_at_checkout_without_a_ping() {
@@ -222,7 +222,7 @@ async fn broken_idle_conn_is_closed_at_checkout_without_a_ping() {
     mock.conn(1).break_it();
     let c = ok(pool.get().await);
     assert_eq!(c.id, 2);
-    assert!(mock.pings().is_empty(), "is_broken needs no ping");
+    assert!(mock.pings().is_empty(), "health needs no ping");
     assert_eq!(health(&pool), (0, 0));
     settle().await;
     assert_eq!(mock.closed(), vec![1]);

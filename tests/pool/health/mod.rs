@@ -1,6 +1,6 @@
 //! Connection health: the health check before lending (`None`,
 //! `Always`, `IfIdleFor(d)`, `ping_timeout`, the checkout deadline during a
-//! check, `is_broken` at checkout, no check on a hand-off) and background
+//! check, `health` at checkout, no check on a hand-off) and background
 //! keepalive (`keepalive_interval`, `ping_timeout`,
 //! `keepalive_max_missed`, jitter, a connection out for a ping is not lent,
 //! a panicking ping, replacement below `min_idle`).

@@ -92,7 +92,7 @@ async fn a_broken_connection_drains_and_closes_after_its_last_borrower() {
     settle().await;
     assert_eq!(pool.state().counters.closed_broken, 1);
     assert_eq!(mock.closed(), vec![1]);
-    // `is_broken` on a returning handle drains it the same way.
+    // `health` on a returning handle drains it the same way.
     let other = ok(pool.get().await);
     assert_eq!(other.id, 2);
     other.break_it();

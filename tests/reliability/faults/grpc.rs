@@ -21,7 +21,7 @@ use crate::support::grpc::GrpcServer;
 /// server does not police PINGs). PINGs go out only while calls are
 /// active, as by default: idle connections are the health check's
 /// business. A black-holed connection with calls in flight is closed by
-/// a missed PING within 2 × this, and `is_broken` then refuses it to new
+/// a missed PING within 2 × this, and `health` then refuses it to new
 /// borrowers. Here each caller's own 300 ms request timeout still ends
 /// its call first and marks the connection broken, so the figures come
 /// out the same with the defaults (measured); the PING is the backstop

@@ -17,7 +17,7 @@
 //!
 //! And with `Duration::ZERO`, no caller gets a connection the far end
 //! already dropped: 32 idle connections are severed (half-open: no FIN, no
-//! RST, so `is_broken` cannot tell), and every one of 64 callers' first
+//! RST, so `health` cannot tell), and every one of 64 callers' first
 //! request succeeds; the same scenario with `None` lends dead
 //! connections (the control that shows the check is what protects).
 //!

@@ -74,7 +74,7 @@ enum Op {
     Broken(usize),
     /// Detach the i-th held connection.
     Detach(usize),
-    /// Kill the i-th held connection (pings fail, `is_broken` can't tell)
+    /// Kill the i-th held connection (pings fail, `health` can't tell)
     /// and keep holding it.
     Kill(usize),
     /// The next dial of key k fails.

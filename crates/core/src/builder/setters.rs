@@ -120,9 +120,9 @@ impl<M: Manager> Builder<M> {
     /// Health check before lending (HikariCP's rule): a connection taken
     /// from the idle list after `d` or more idle is pinged
     /// ([`Manager::ping`]) before it is lent; `Duration::ZERO` pings
-    /// every one, `None` none (only [`Manager::is_broken`] is
+    /// every one, `None` none (only [`Manager::health`] is
     /// checked: cheapest, and a dead connection reaches the borrower
-    /// when `is_broken` cannot see its death). A connection that fails
+    /// when `health` cannot see its death). A connection that fails
     /// the ping (or its `ping_timeout`) is closed, and the getter is
     /// served by another idle connection or a new dial, within its
     /// checkout deadline. A connection handed over by a returning

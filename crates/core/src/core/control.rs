@@ -112,7 +112,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// A connection of `id` found its server changed: every connection of
     /// the key is closed as on demand (see
-    /// [`Manager::server_changed`]).
+    /// [`Health::ServerChanged`](crate::Health::ServerChanged)).
     pub(super) fn clear_key(&mut self, id: KeyId) {
         self.st.tally(id, |c| c.key_clears += 1);
         self.close_key(id);

@@ -50,9 +50,9 @@ pub(crate) enum PingResult {
     Ok,
     /// Failed or timed out: one more miss.
     Missed,
-    /// Failed and `is_broken` says the connection is unusable: closed at once.
+    /// Failed and `health` says the connection is unusable: closed at once.
     Broken,
-    /// Broken, and its server changed (`Manager::server_changed`): the key
+    /// Broken, and its server changed (`Health::ServerChanged`): the key
     /// is cleared unless a clear already retired this connection.
     ServerChanged,
 }

@@ -16,7 +16,7 @@ use crate::contain::{self, Caught, Panic};
 use crate::core::{Check, DialOrder, Dialed, PingResult, Tended};
 use crate::error::ConnectError;
 use crate::hooks::{self, HookFailure};
-use crate::manager::{Lending, Manager};
+use crate::manager::{Health, Lending, Manager};
 use crate::stats::CloseReason;
 use crate::store::{Conn, KeyId, Slot, WaiterId};
 
@@ -123,15 +123,15 @@ async fn dial_once<M: Manager>(
     Err(err)
 }
 
-/// `is_broken` and `lending` of a connection just made, panics contained
+/// `health` and `lending` of a connection just made, panics contained
 /// (with the name of the method that panicked).
 #[allow(clippy::type_complexity)]
 fn checked<M: Manager>(
     manager: &M,
     conn: &mut M::Connection,
 ) -> Result<(bool, Lending<M::Connection>), (Panic, &'static str)> {
-    contain::call(|| manager.is_broken(conn))
-        .map_err(|panic| (panic, "Manager::is_broken"))
+    contain::call(|| manager.health(conn).is_broken())
+        .map_err(|panic| (panic, "Manager::health"))
         .and_then(|broken| {
             contain::call(|| (broken, manager.lending(conn)))
                 .map_err(|panic| (panic, "Manager::lending"))
@@ -198,14 +198,15 @@ pub(crate) fn spawn_ping<M: Manager>(
                 Some(false)
             }
         };
-        let broken = ok.is_none() || inner.is_broken(key_id, &mut conn.conn);
-        let result = match (ok, broken) {
-            (Some(_), true) if inner.server_changed(key_id, &mut conn.conn) => {
-                PingResult::ServerChanged
-            }
-            (_, true) => PingResult::Broken,
-            (Some(true), false) => PingResult::Ok,
-            (_, false) => PingResult::Missed,
+        let health = match ok {
+            Some(_) => inner.health(key_id, &mut conn.conn),
+            None => Health::Broken,
+        };
+        let result = match (ok, health) {
+            (_, Health::ServerChanged) => PingResult::ServerChanged,
+            (_, Health::Broken) => PingResult::Broken,
+            (Some(true), _) => PingResult::Ok,
+            _ => PingResult::Missed,
         };
         guard.finish(Some(conn), Tended::Keepalive(result));
     });
@@ -213,7 +214,7 @@ pub(crate) fn spawn_ping<M: Manager>(
 
 /// Recycles a returned connection in its own task (see the `hooks`
 /// module): `Manager::recycle` and the `after_return` hook, then
-/// `is_broken`.
+/// `health`.
 pub(crate) fn spawn_recycle<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     slot: Slot,
@@ -228,7 +229,7 @@ pub(crate) fn spawn_recycle<M: Manager>(
         let limit = inner.config.set.ping_timeout;
         let recycled = hooks::recycle(&inner.manager, &inner.hooks, &mut conn.conn, &key, limit);
         let check = match recycled.await {
-            Ok(()) => Check::passed_if(!inner.is_broken(key_id, &mut conn.conn)),
+            Ok(()) => Check::passed_if(!inner.health(key_id, &mut conn.conn).is_broken()),
             Err(failure) => {
                 failure.log("the recycle", &key);
                 Check::Failed

@@ -19,7 +19,7 @@
 //! is being checked (it waits, or dials).
 //!
 //! A connection stops taking borrowers once it is *draining*: a borrower
-//! found it broken (`is_broken`, `mark_broken`, a failed health check), or it
+//! found it broken (`health`, `mark_broken`, a failed health check), or it
 //! reached its lifetime or its uses. Its borrowers finish, and the last one
 //! to return closes it. Draining connections still count as open (and lent),
 //! so a key at its cap waits for them to finish before it dials again.

@@ -16,7 +16,7 @@ use crate::Origin;
 use crate::h2_frames::{DeadOnArrival, dead_on_arrival, lend_by_stream_limit};
 use crate::http::{HttpConn, HttpManager};
 use crate::tcp::TcpManager;
-use connpool_core::{Lending, Manager};
+use connpool_core::{Health, Lending, Manager};
 
 /// Default [`http2_keep_alive_interval`](GrpcManager::http2_keep_alive_interval): an
 /// HTTP/2 PING after 5 minutes without traffic from the server, only while
@@ -300,12 +300,12 @@ impl Manager for GrpcManager {
         self.check(conn).await
     }
 
-    fn is_broken(&self, conn: &mut GrpcConn) -> bool {
-        let closed = !conn.is_reusable();
-        if closed {
-            self.note_too_many_pings(conn);
+    fn health(&self, conn: &mut GrpcConn) -> Health {
+        if conn.is_reusable() {
+            return Health::Ready;
         }
-        closed
+        self.note_too_many_pings(conn);
+        Health::Broken
     }
 
     fn lending(&self, conn: &GrpcConn) -> Lending<GrpcConn> {

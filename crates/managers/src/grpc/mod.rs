@@ -8,7 +8,7 @@
 //! socket setup and a frame watcher that reads the server's `SETTINGS`
 //! and notices its `GOAWAY`), with gRPC's defaults for keepalive and a
 //! health check. It does not reconnect behind the pool's back: a connection
-//! that died stays dead, [`is_broken`](connpool_core::Manager::is_broken) says so,
+//! that died stays dead, [`health`](connpool_core::Manager::health) says it is broken,
 //! and the pool replaces it with a fresh dial (with its backoff and limits).
 //!
 //! Call through an [`HttpService`](super::service::HttpService) over the
@@ -26,7 +26,7 @@
 //! | `connect` | TCP dial, HTTP/2 handshake, wait for the server's first `SETTINGS` (a server that sends none is not HTTP/2: the dial fails), then, with [`check_on_connect`](GrpcManager::check_on_connect) (default on), one health `Check`: a backend that is not `SERVING` fails the dial and is never lent. A connection that is already draining (the server sent `GOAWAY`, say with its `SETTINGS`, or during the `Check`) or closed fails the dial too ([`HttpError::ClosedDuringSetup`](crate::HttpError::ClosedDuringSetup)), with or without the `Check` |
 //! | `lending` | shared, up to the server's `MAX_CONCURRENT_STREAMS` (none: the pool's `max_borrowers`, 100 by default) |
 //! | `ping` | `grpc.health.v1.Health/Check` for the configured [service](GrpcManager::health_service) (default `""`, the whole server): `SERVING` is healthy; `NOT_SERVING`, `UNKNOWN`, `SERVICE_UNKNOWN` or an RPC error is an error, except `UNIMPLEMENTED`: a server without the health service is healthy while it answers (as gRPC's client-side health checking, gRFC A17, takes it), logged once per key at `warn`. So any gRPC server works with the defaults; one with the health service can also say it is draining or not ready |
-//! | `is_broken` | the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
+//! | `health` | broken when the server sent `GOAWAY` (the connection is *draining*: calls in flight finish, no new ones), or the socket hit end of stream or an error, or the connection was dropped (for example by a missed keepalive PING) |
 //! | `close` | ends the connection (the pool closes a shared one once its last borrower has returned), even where a clone of a checked-out handle is still held |
 //!
 //! [`Origin`]: super::Origin

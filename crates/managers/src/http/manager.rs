@@ -22,7 +22,7 @@ use crate::tcp::TcpManager;
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::transport::Transport;
-use connpool_core::{Lending, Liveness, Manager, defaults};
+use connpool_core::{Health, Lending, Liveness, Manager, defaults};
 
 /// Default [`settings_timeout`](HttpManager::settings_timeout): 5 s for the
 /// server's first `SETTINGS` frame, which an HTTP/2 server sends at once.
@@ -311,8 +311,12 @@ impl<B: RequestBody> Manager for HttpManager<B> {
         conn.ready().await
     }
 
-    fn is_broken(&self, conn: &mut HttpConn<B>) -> bool {
-        !conn.is_reusable()
+    fn health(&self, conn: &mut HttpConn<B>) -> Health {
+        if conn.is_reusable() {
+            Health::Ready
+        } else {
+            Health::Broken
+        }
     }
 
     fn lending(&self, conn: &HttpConn<B>) -> Lending<HttpConn<B>> {

@@ -19,8 +19,8 @@
 //! |---|---|
 //! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), over TLS for an `https` origin, or an origin without a scheme when a TLS configuration is set; an `https` origin without a TLS configuration is refused ([`HttpError::NoTls`](crate::HttpError::NoTls)). Then HTTP/1.1: hyper's handshake (no round trip) and its connection driver spawned; HTTP/2: the handshake, the driver spawned, and a wait (bounded by [`settings_timeout`](HttpManager::settings_timeout)) for the server's first `SETTINGS`: a peer that sends none is not speaking HTTP/2, and the dial fails; a connection that is already draining (the server sent `GOAWAY` with its `SETTINGS`) or closed fails the dial too ([`HttpError::ClosedDuringSetup`](crate::HttpError::ClosedDuringSetup)) |
 //! | `lending` | HTTP/1.1: exclusive. HTTP/2: shared, up to the server's `MAX_CONCURRENT_STREAMS` |
-//! | `is_broken` | not [`HttpConn::is_reusable`] |
-//! | `ping` | no round trip: fails if `is_broken` would say so, then waits until hyper's connection takes a request |
+//! | `health` | broken when not [`HttpConn::is_reusable`] |
+//! | `ping` | no round trip: fails if `health` would say broken, then waits until hyper's connection takes a request |
 //! | `close` | drops the handle; hyper closes the socket (HTTP/2: once the last borrower's handle is gone) |
 //!
 //! # HTTP/1.1: keep-alive as the server says
@@ -60,7 +60,7 @@
 //! `keepalive_requests`. What the client can know cheaply is whether the
 //! server closed the connection: hyper's connection driver keeps reading an
 //! idle socket, sees the server's FIN or reset at once, and closes the
-//! connection, which [`HttpConn::is_reusable`] reports. `is_broken`
+//! connection, which [`HttpConn::is_reusable`] reports. `health`
 //! (called on every checkout) therefore rejects a connection whose close has
 //! arrived, for the price of an atomic load. What it cannot see is a close
 //! still in flight when the request is written: that race is what the
@@ -116,7 +116,7 @@
 //! [`keepalive_interval`](connpool_core::Builder::keepalive_interval)
 //! without traffic from the server, it sends a PING, and if no ACK arrives
 //! within [`ping_timeout`](connpool_core::Builder::ping_timeout) it closes
-//! the connection, which `is_broken` (and so the pool's keepalive, which
+//! the connection, which `health` (and so the pool's keepalive, which
 //! sends nothing of its own) then reports. One schedule, set once on the
 //! pool's builder. With
 //! [`http2_keep_alive_while_idle`](HttpManager::http2_keep_alive_while_idle) on (the

@@ -16,7 +16,7 @@ use super::error::PgError;
 use super::key::PgKey;
 use super::recycling::RecyclingMethod;
 use super::session::Session;
-use connpool_core::{Manager, Single};
+use connpool_core::{Health, Manager, Single};
 
 /// The host used when the base configuration names none (neither `host` nor
 /// `hostaddr`); tokio-postgres itself would refuse to connect.
@@ -392,21 +392,23 @@ where
         ping(conn, self.base.get_target_session_attrs()).await
     }
 
-    /// Closed, or its server is no longer what it was dialed for.
-    fn is_broken(&self, conn: &mut PgConnection) -> bool {
-        conn.is_closed() || conn.server_changed()
-    }
-
-    /// The server said it is no longer what the session was dialed for:
-    /// `25006` (a write refused: a primary demoted to a standby), `57P02`,
-    /// `57P03` (crashed, starting up), or a ping found its role changed. Then every session of the key made before
-    /// it is closed, and the next dial finds the server anew.
-    fn server_changed(&self, conn: &mut PgConnection) -> bool {
-        conn.server_changed()
-    }
-
-    fn needs_recycle(&self, conn: &mut PgConnection) -> bool {
-        self.recycling.needs_recycle(conn)
+    /// Its server changed when it said it is no longer what the session
+    /// was dialed for: `25006` (a write refused: a primary demoted to a
+    /// standby), `57P02`, `57P03` (crashed, starting up), or a ping found
+    /// its role changed; then every session of the key made before it is
+    /// closed, and the next dial finds the server anew. Else broken when
+    /// closed, and in need of a recycle when the borrower changed the
+    /// session's state.
+    fn health(&self, conn: &mut PgConnection) -> Health {
+        if conn.server_changed() {
+            Health::ServerChanged
+        } else if conn.is_closed() {
+            Health::Broken
+        } else if self.recycling.needs_recycle(conn) {
+            Health::NeedsRecycle
+        } else {
+            Health::Ready
+        }
     }
 
     async fn recycle(&self, conn: &mut PgConnection) -> Result<(), PgError> {

@@ -21,8 +21,7 @@
 //! |---|---|
 //! | `connect` | [`config_for(key)`](PostgresManager::config_for)`.connect(tls)`, then spawns the connection task |
 //! | `ping` | [`Client::check_connection`]: one `Sync` message, answered by `ReadyForQuery` |
-//! | `is_broken` | [`Client::is_closed`]: the connection task has ended (server gone, fatal error) |
-//! | `needs_recycle` | the [`RecyclingMethod`]: by default, whether the session may have changed since its last reset |
+//! | `health` | broken when [`Client::is_closed`] (the connection task has ended: server gone, fatal error), its server changed on the errors below; in need of a recycle as the [`RecyclingMethod`] says: by default, when the session may have changed since its last reset |
 //! | `recycle` | the [`RecyclingMethod`]: by default, a reset that keeps the statement cache, off the borrower's path |
 //! | `close` | drops the client: its connection task sends `Terminate` and closes the socket; a session that has not ended within 250 ms (a silent server, a reply still awaited) has its task ended and its socket closed |
 //!
@@ -46,7 +45,7 @@
 //! every later request still gets its own answers. A dropped ping only
 //! delays the client's next request until the server has answered the
 //! `Sync` (the `postgres` integration tests drop a ping and a running query
-//! mid-flight and use the client again). `is_broken` therefore only reports
+//! mid-flight and use the client again). `health` therefore only reports
 //! a client whose connection is gone.
 //!
 //! # A deadline on a query
@@ -97,7 +96,7 @@
 //! A session whose server is no longer what it was dialed for says so, and
 //! the pool closes every session of its key made before it, idle ones at
 //! once and lent ones at their return
-//! ([`Manager::server_changed`](connpool_core::Manager::server_changed),
+//! ([`Health::ServerChanged`](connpool_core::Health::ServerChanged),
 //! counted in `Counters::key_clears`); the next dial finds the server
 //! anew. A session says so when the server sends one of these errors (seen
 //! on a tracked session: [`RecyclingMethod::Clean`], the default, or

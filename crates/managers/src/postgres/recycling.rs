@@ -35,7 +35,7 @@ pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL
 /// |---|---|---|---|
 /// | `Clean` (default) | nothing if the session is unchanged; else `ROLLBACK` if a transaction is open, then [`RESET`] | unchanged session: none (no task, no round trip, the statement cache kept); changed: a task and one round trip | nothing: `SET`s, `SET ROLE`, temporary tables, advisory locks, `LISTEN`s, SQL `PREPARE`d statements, open transactions and cursors are gone |
 /// | `Always` | [`RESET`] after every return | a task and one round trip | as `Clean`, also what the tracking cannot see |
-/// | `Fast` | nothing (a closed client is caught by `is_broken`) | none | everything the last borrower left |
+/// | `Fast` | nothing (a closed client is caught by `health`) | none | everything the last borrower left |
 /// | `Verified` | `Client::check_connection` (a `Sync`) | a task and one round trip | everything the last borrower left, on a connection known alive |
 /// | `Custom(sql)` | `sql` (a batch), and the statement cache is emptied | a task and one round trip | what `sql` leaves |
 ///
@@ -95,7 +95,7 @@ pub const RESET: &str = "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RecyclingMethod {
-    /// Trust `is_broken` (`Client::is_closed`): no recycle at all.
+    /// Trust `health` (`Client::is_closed`): no recycle at all.
     Fast,
     /// A round trip proves the connection alive.
     Verified,

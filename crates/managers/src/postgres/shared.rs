@@ -16,7 +16,7 @@ use super::key::PgKey;
 use super::manager::PostgresManager;
 use super::recycling::RecyclingMethod;
 use super::transaction::SharedTransaction;
-use connpool_core::{Lending, Manager, Single};
+use connpool_core::{Health, Lending, Manager, Single};
 
 /// A [`PostgresManager`] whose connections are lent
 /// *shared*: up to [`max_borrowers`](SharedPostgres::max_borrowers)
@@ -109,12 +109,14 @@ where
         Ok(conn.shared.conn.check_connection().await?)
     }
 
-    fn is_broken(&self, conn: &mut SharedPgConnection) -> bool {
-        conn.is_closed() || conn.shared.conn.server_changed()
-    }
-
-    fn server_changed(&self, conn: &mut SharedPgConnection) -> bool {
-        conn.shared.conn.server_changed()
+    fn health(&self, conn: &mut SharedPgConnection) -> Health {
+        if conn.shared.conn.server_changed() {
+            Health::ServerChanged
+        } else if conn.is_closed() {
+            Health::Broken
+        } else {
+            Health::Ready
+        }
     }
 
     /// Shared, and *busy* while a borrower holds a transaction on it (or

@@ -76,7 +76,7 @@ impl fmt::Debug for RedisConn {
 impl RedisConn {
     pub(super) fn new(
         inner: MultiplexedConnection,
-        health: Arc<Health>,
+        health: Arc<Vitals>,
         driver: JoinHandle<()>,
         exclusive: bool,
         response_timeout: Duration,
@@ -340,7 +340,7 @@ impl ConnectionLike for RedisConn {
 /// What is known of one connection's health, shared by its handles, its
 /// socket wrapper and its driver task.
 #[derive(Debug)]
-pub(super) struct Health {
+pub(super) struct Vitals {
     pub(super) server: String,
     /// Set when the driver task ends.
     ended: AtomicBool,
@@ -352,7 +352,7 @@ pub(super) struct Health {
     server_changed: AtomicBool,
 }
 
-impl Health {
+impl Vitals {
     pub(super) fn new(server: String) -> Arc<Self> {
         Arc::new(Self {
             server,
@@ -400,7 +400,7 @@ impl Health {
 /// Aborts the task when dropped: a driver left behind (a blocking command
 /// still waiting on the server) would keep the socket open.
 struct Driver {
-    health: Arc<Health>,
+    health: Arc<Vitals>,
     task: JoinHandle<()>,
 }
 
@@ -410,11 +410,11 @@ impl Drop for Driver {
     }
 }
 
-/// The connection's socket tells [`Health`] about its end (through
+/// The connection's socket tells [`Vitals`] about its end (through
 /// [`Observed`](crate::observed::Observed)): the end of stream (the server
 /// closed it, or was killed) or the first I/O error. That is how a dead
 /// connection is known without a round trip.
-impl Observer for Arc<Health> {
+impl Observer for Arc<Vitals> {
     fn see(&mut self, event: Event<'_>) {
         match event {
             Event::Read { eof: true, .. } => {

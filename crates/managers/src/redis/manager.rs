@@ -14,7 +14,7 @@ use redis::{
     AsyncConnectionConfig, ConnectionAddr, IntoConnectionInfo, ProtocolVersion, RedisConnectionInfo,
 };
 
-use super::conn::{Health, RedisConn};
+use super::conn::{RedisConn, Vitals};
 use super::error::RedisError;
 use super::key::RedisKey;
 use super::sentinel::Sentinels;
@@ -23,7 +23,7 @@ use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::transport::Transport;
-use connpool_core::{Lending, Manager, Single};
+use connpool_core::{Health, Lending, Manager, Single};
 
 /// Default [`response_timeout`](RedisManager::response_timeout): 500 ms,
 /// redis-rs's own default. Far above a command's round trip on a healthy
@@ -143,7 +143,7 @@ impl RedisManager {
     /// announcements (started at the first dial, ended with the manager):
     /// the moment a switch is announced, every connection to the old
     /// master refuses further commands (they fail at once, never reach
-    /// it), the pool closes them all ([`Manager::server_changed`]), and
+    /// it), the pool closes them all ([`Health::ServerChanged`]), and
     /// the next dial goes to the new master. A `READONLY` answer (a
     /// master turned replica before anyone said so) does the same. The
     /// URL gives the password, database and protocol; its host and port
@@ -294,7 +294,7 @@ impl RedisManager {
             .await
             .map_err(|e| RedisError::Connect(e.into_io()))?
             .stream;
-        let health = Health::new(server.clone());
+        let health = Vitals::new(server.clone());
         let io = Observed::new(io, Arc::clone(&health));
         let info = self.info_for(key);
         let config = AsyncConnectionConfig::new().set_response_timeout(Some(self.response_timeout));
@@ -408,16 +408,22 @@ impl Manager for RedisManager {
             })
     }
 
-    /// Closed, or its server is no longer what it was dialed for.
-    fn is_broken(&self, conn: &mut RedisConn) -> bool {
-        conn.is_closed() || conn.server_changed()
-    }
-
-    /// The Sentinels announced another master, or the server answered
-    /// `READONLY`, `LOADING` or `MASTERDOWN` (see
-    /// [`RedisConn::server_changed`]).
-    fn server_changed(&self, conn: &mut RedisConn) -> bool {
-        conn.server_changed()
+    /// Its server changed when the Sentinels announced another master or
+    /// the server answered `READONLY`, `LOADING` or `MASTERDOWN` (see
+    /// [`RedisConn::server_changed`]); else broken when closed, and in need
+    /// of a recycle when the borrower may have changed the connection's
+    /// state (see [`RedisConn`]'s commands that change state) and the
+    /// manager resets on return.
+    fn health(&self, conn: &mut RedisConn) -> Health {
+        if conn.server_changed() {
+            Health::ServerChanged
+        } else if conn.is_closed() {
+            Health::Broken
+        } else if self.reset_on_return && conn.changed {
+            Health::NeedsRecycle
+        } else {
+            Health::Ready
+        }
     }
 
     fn lending(&self, conn: &RedisConn) -> Lending<RedisConn> {
@@ -426,13 +432,6 @@ impl Manager for RedisManager {
         } else {
             Lending::shared(self.max_borrowers).fill_first()
         }
-    }
-
-    /// Whether the borrower may have changed the connection's state: only
-    /// then is it reset, if the manager resets on return (see
-    /// [`RedisConn`]'s commands that change state).
-    fn needs_recycle(&self, conn: &mut RedisConn) -> bool {
-        self.reset_on_return && conn.changed
     }
 
     /// Only connections lent exclusively come here (the pool recycles no

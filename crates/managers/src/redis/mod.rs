@@ -21,9 +21,8 @@
 //! |---|---|
 //! | `connect` | a TCP dial with [`TcpManager`]'s socket setup (`TCP_NODELAY`, kernel keepalive), TLS for `rediss://`, then redis-rs's setup (`HELLO`/`AUTH`, `SELECT`, `CLIENT SETINFO`) and the connection's driver spawned |
 //! | `lending` | shared up to the manager's [`shared`](RedisManager::shared) limit, filling a connection before another takes borrowers, or, for an [`exclusive`](RedisKey::exclusive) key, exclusive |
-//! | `is_broken` | the socket reached end of stream or failed, the driver task ended, or three commands in a row got no reply within the response timeout (with no reply to any in between): no round trip |
+//! | `health` | broken when the socket reached end of stream or failed, the driver task ended, or three commands in a row got no reply within the response timeout (with no reply to any in between), its server changed on the answers and announcements below; in need of a recycle when the borrower sent a command that changes the connection's state (or one failed); no round trip |
 //! | `ping` | `PING`, within the [`response_timeout`](RedisManager::response_timeout) |
-//! | `needs_recycle` | whether the borrower sent a command that changes the connection's state (or one failed) |
 //! | `recycle` | for connections lent exclusively: `RESET`, then the setup it undid (`HELLO 3`/`AUTH`, `SELECT`) in the same round trip; a failure closes the connection |
 //! | `close` | drops the handle; the driver task ends once the last borrower's handle is gone |
 //!
@@ -74,7 +73,7 @@
 //! # Dead connections, slow servers
 //!
 //! The manager watches the connection's socket: when it reaches end of
-//! stream or fails (the server restarted, `CLIENT KILL`), `is_broken` says
+//! stream or fails (the server restarted, `CLIENT KILL`), `health` says
 //! so at once, the pool closes the connection instead of lending it again,
 //! and its commands in flight fail with an I/O error naming the server and
 //! the cause once (`connection to 127.0.0.1:6379 lost: the server closed
@@ -112,7 +111,7 @@
 //! acknowledges writes until Sentinel turns it into a replica (seconds
 //! later), and those writes are lost. A server that answers `READONLY`
 //! (a master turned replica), `LOADING` or `MASTERDOWN` is left the same
-//! way, Sentinel or not ([`Manager::server_changed`](connpool_core::Manager::server_changed)).
+//! way, Sentinel or not ([`Health::ServerChanged`](connpool_core::Health::ServerChanged)).
 //!
 //! ```no_run
 //! use connpool::Pool;

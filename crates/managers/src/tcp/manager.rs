@@ -18,7 +18,7 @@ use super::keepalive::TcpKeepaliveConfig;
 use super::ping::{PingFn, PingFuture, line_ping};
 use super::socket::{self, SocketOptions};
 use crate::transport::{TlsConfig, secure};
-use connpool_core::Manager;
+use connpool_core::{Health, Manager};
 
 /// A [`Manager`] of TCP connections, keyed by [`Destination`], with an
 /// application-level ping where the protocol has one.
@@ -27,7 +27,7 @@ use connpool_core::Manager;
 /// |---|---|---|
 /// | [`nodelay`](TcpManager::nodelay) | on | small request/response messages are not held back by Nagle |
 /// | [`tcp_keepalive`](TcpManager::tcp_keepalive), [`tcp_keepalive_interval`](TcpManager::tcp_keepalive_interval), [`tcp_keepalive_retries`](TcpManager::tcp_keepalive_retries) | 60 s / 10 s / 3, and `TCP_USER_TIMEOUT` 90 s from them (Linux) | a dead peer is found within 90 s, even on a lent connection: by the probes while nothing is in flight, by the user timeout while a write waits for its acknowledgement |
-/// | [`with_ping`](TcpManager::with_ping), [`line_ping`](TcpManager::line_ping) | none: a ping is the local peek of `is_broken` | the protocol is unknown; give a request/reply pair or your own ping |
+/// | [`with_ping`](TcpManager::with_ping), [`line_ping`](TcpManager::line_ping) | none: a ping is the local peek of `health` | the protocol is unknown; give a request/reply pair or your own ping |
 /// | [`unread_data_is_broken`](TcpManager::unread_data_is_broken) | on | an unsolicited byte on an idle request/response stream means it is out of step |
 /// | [`tls`](TcpManager::tls), [`alpn`](TcpManager::alpn) (`tls` feature) | plain TCP | TLS over every connection, the certificate chain and host name verified |
 ///
@@ -41,12 +41,12 @@ use connpool_core::Manager;
 /// the destination (and the address tried, for a name) and carries the
 /// original error's message. The pool's `connect_timeout` bounds the whole
 /// dial: there is no per-address timeout, so an address that swallows SYNs
-/// uses it all up. `is_broken` is a non-blocking one-byte peek (no I/O
+/// uses it all up. `health` is a non-blocking one-byte peek (no I/O
 /// wait, nothing consumed) plus the abandoned-ping and abandoned-exchange
 /// flags of [`TcpConn`] (over TLS, bytes waiting may be the server's
 /// session tickets, which arrive unasked: TLS reads them then, without
 /// waiting, and only data for the application or a close is a verdict).
-/// `ping` fails at once if `is_broken` would say so,
+/// `ping` fails at once if `health` would say broken,
 /// then runs the application-level ping, if any. `close` drops the stream (the kernel sends FIN,
 /// or RST if unread data was pending).
 ///
@@ -373,12 +373,16 @@ impl Manager for TcpManager {
         let exchange: PingFuture<'_> = ping(conn);
         exchange.await?;
         // Only reached when the exchange completed: a dropped or failed ping
-        // leaves the flag set, and `is_broken` true.
+        // leaves the flag set, and the connection broken.
         conn.ping_in_flight = false;
         Ok(())
     }
 
-    fn is_broken(&self, conn: &mut TcpConn) -> bool {
-        self.check(conn)
+    fn health(&self, conn: &mut TcpConn) -> Health {
+        if self.check(conn) {
+            Health::Broken
+        } else {
+            Health::Ready
+        }
     }
 }

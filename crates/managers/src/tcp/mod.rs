@@ -12,7 +12,7 @@
 //!   ([`tcp_keepalive`](TcpManager::tcp_keepalive), 60 s / 10 s / 3 probes), so a peer that vanished is noticed even while a
 //!   connection is lent and its user waits on a read.
 //! - **Dead-peer detection on checkout and return**
-//!   ([`Manager::is_broken`](connpool_core::Manager::is_broken)): a non-blocking
+//!   ([`Manager::health`](connpool_core::Manager::health)): a non-blocking
 //!   `MSG_PEEK` of one byte, which consumes nothing, tells whether the peer
 //!   closed (FIN: end of stream) or reset (RST: an error).
 //!   Bytes nobody asked for waiting on an idle connection (a late reply to a

@@ -60,7 +60,7 @@ impl Beating {
 
 /// At most this many frames are read from an idle connection per look:
 /// enough for the Pings and Pongs a heartbeat interval brings, and a bound
-/// on the time `is_broken` can take against a peer that floods.
+/// on the time `health` can take against a peer that floods.
 const IDLE_READS: usize = 32;
 
 /// A lent connection's read timeout: the manager's, or the borrower's

@@ -22,7 +22,7 @@ use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
 use crate::tls::TlsConfig;
 use crate::transport::{DialError, Stream, Transport};
-use connpool_core::{Liveness, Manager};
+use connpool_core::{Health, Liveness, Manager};
 
 /// How long `close` waits to write its Close frame: a peer that reads
 /// nothing (its window full) does not hold the close task longer.
@@ -314,8 +314,12 @@ impl Manager for WsManager {
         beat
     }
 
-    fn is_broken(&self, conn: &mut WsConn) -> bool {
-        self.check(conn)
+    fn health(&self, conn: &mut WsConn) -> Health {
+        if self.check(conn) {
+            Health::Broken
+        } else {
+            Health::Ready
+        }
     }
 
     /// A Close frame (code 1000), or, after the server's own Close, the

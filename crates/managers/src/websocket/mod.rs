@@ -11,14 +11,14 @@
 //! | [`Manager`](connpool_core::Manager) method | here |
 //! |---|---|
 //! | `connect` | a TCP dial with [`TcpManager`](super::tcp::TcpManager)'s socket setup, TLS for `wss` (rustls through [`TlsConfig`](super::tls::TlsConfig): the chain and the host name verified, a failure in rustls's words), then the opening handshake with the manager's headers ([`header`](WsManager::header), [`subprotocols`](WsManager::subprotocols)); a refusal shows the server's status and the start of its body |
-//! | `is_broken` | reads, without waiting, what arrived while the connection was idle (below): broken after a Close frame, an error, the end of the stream, or a data message nobody asked for (what the server sends before any borrower has sent anything is kept for the first read instead) |
+//! | `health` | reads, without waiting, what arrived while the connection was idle (below): broken after a Close frame, an error, the end of the stream, or a data message nobody asked for (what the server sends before any borrower has sent anything is kept for the first read instead) |
 //! | `ping` | the same look, then one [`Heartbeat`] round trip: by default a Ping frame whose Pong must come back |
 //! | `close` | a Close frame (code 1000), written within 1 s; the server's is not awaited |
 //!
 //! # While a connection is idle
 //!
 //! Nothing reads an idle connection continuously: there is no task per
-//! connection. Instead every look the pool takes at it (`is_broken`, on its
+//! connection. Instead every look the pool takes at it (`health`, on its
 //! return and before it is lent again, and `ping`, at each keepalive
 //! interval and in the health check before lending) first polls its stream
 //! once with a no-op waker, reading only what has already arrived:

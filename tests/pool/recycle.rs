@@ -1,18 +1,19 @@
-//! `Manager::needs_recycle`: the manager is asked on every return whether
-//! this connection needs its recycle; `false` takes the fast path (no
-//! task, no recycle), a panic counts as `true`, and the recycle's task asks
-//! again before it runs `Manager::recycle`; an `after_return` hook makes
-//! every return go through the task, which runs `recycle` only if asked.
+//! `Health::NeedsRecycle`: `Manager::health` is asked on every return;
+//! `Ready` takes the fast path (no task, no recycle), `NeedsRecycle` sends
+//! the connection through a recycle task, which asks again before it runs
+//! `Manager::recycle`; a panic closes the connection as broken; an
+//! `after_return` hook makes every return go through the task, which runs
+//! `recycle` only if asked.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use connpool::{Manager, Pool, async_trait};
+use connpool::{Health, Manager, Pool, async_trait};
 use futures_util::future::BoxFuture;
 
 #[derive(Default)]
 struct Counts {
-    /// What `needs_recycle` answers (unless it panics).
+    /// Whether `health` answers `NeedsRecycle` (unless it panics).
     needs: AtomicBool,
     panics: AtomicBool,
     /// `recycle` never ends.
@@ -33,10 +34,14 @@ impl Manager for Dirty {
         Ok(7)
     }
 
-    fn needs_recycle(&self, _: &mut u32) -> bool {
+    fn health(&self, _: &mut u32) -> Health {
         self.0.asked.fetch_add(1, Ordering::SeqCst);
         assert!(!self.0.panics.load(Ordering::SeqCst), "scripted panic");
-        self.0.needs.load(Ordering::SeqCst)
+        if self.0.needs.load(Ordering::SeqCst) {
+            Health::NeedsRecycle
+        } else {
+            Health::Ready
+        }
     }
 
     async fn recycle(&self, _: &mut u32) -> Result<(), std::io::Error> {
@@ -61,13 +66,25 @@ async fn pool(counts: &Arc<Counts>, hooked: bool) -> Pool<Dirty> {
     builder.build().await.unwrap()
 }
 
-/// Returns one connection, lets the pool settle; (asked, recycled, the
-/// pool's recycle counter) so far.
-async fn round(pool: &Pool<Dirty>, counts: &Counts) -> (usize, usize, u64) {
-    drop(pool.get().await.unwrap());
+/// Borrows one connection and returns it with `health` answering as
+/// `needs` and `panics` say, lets the pool settle; (`health` asked by the
+/// return and its recycle, recycled so far, the pool's recycle counter).
+async fn round(
+    pool: &Pool<Dirty>,
+    counts: &Counts,
+    needs: bool,
+    panics: bool,
+) -> (usize, usize, u64) {
+    let conn = pool.get().await.unwrap();
+    counts.needs.store(needs, Ordering::SeqCst);
+    counts.panics.store(panics, Ordering::SeqCst);
+    let asked = counts.asked.load(Ordering::SeqCst);
+    drop(conn);
     pool.settled().await;
+    counts.needs.store(false, Ordering::SeqCst);
+    counts.panics.store(false, Ordering::SeqCst);
     (
-        counts.asked.load(Ordering::SeqCst),
+        counts.asked.load(Ordering::SeqCst) - asked,
         counts.recycled.load(Ordering::SeqCst),
         pool.state().counters.recycles,
     )
@@ -77,32 +94,29 @@ async fn round(pool: &Pool<Dirty>, counts: &Counts) -> (usize, usize, u64) {
 async fn a_connection_that_needs_no_recycle_takes_the_fast_path() {
     let counts = Arc::new(Counts::default());
     let pool = pool(&counts, false).await;
-    assert_eq!(
-        round(&pool, &counts).await,
-        (1, 0, 0),
-        "clean: not recycled"
-    );
-    assert_eq!(round(&pool, &counts).await, (2, 0, 0));
-    // Dirty: asked on the return, and again by the task that recycles.
-    counts.needs.store(true, Ordering::SeqCst);
-    assert_eq!(round(&pool, &counts).await, (4, 1, 1), "dirty: recycled");
-    counts.panics.store(true, Ordering::SeqCst);
-    assert_eq!(round(&pool, &counts).await, (6, 2, 2), "a panic: recycled");
-    counts.panics.store(false, Ordering::SeqCst);
-    counts.needs.store(false, Ordering::SeqCst);
-    assert_eq!(round(&pool, &counts).await, (7, 2, 2));
+    let clean = round(&pool, &counts, false, false).await;
+    assert_eq!(clean, (1, 0, 0), "clean: not recycled");
+    // Dirty: asked on the return, and by the task that recycles before
+    // and after the recycle.
+    let dirty = round(&pool, &counts, true, false).await;
+    assert_eq!(dirty, (3, 1, 1), "dirty: recycled");
+    assert_eq!(round(&pool, &counts, false, false).await, (1, 1, 1));
     assert_eq!(pool.state().counters.dials, 1, "never closed");
+    let panicked = round(&pool, &counts, true, true).await;
+    assert_eq!(panicked, (1, 1, 1), "a panic: closed, not recycled");
+    assert_eq!(pool.state().counters.closed_broken, 1);
+    assert_eq!(round(&pool, &counts, false, false).await, (1, 1, 1));
+    assert_eq!(pool.state().counters.dials, 2);
     pool.close().await;
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_after_return_hook_recycles_every_return_without_asking() {
+async fn an_after_return_hook_recycles_every_return() {
     let counts = Arc::new(Counts::default());
     let pool = pool(&counts, true).await;
     // The hook runs on each return; the manager's recycle only if needed.
-    assert_eq!(round(&pool, &counts).await, (1, 0, 1));
-    counts.needs.store(true, Ordering::SeqCst);
-    assert_eq!(round(&pool, &counts).await, (2, 1, 2));
+    assert_eq!(round(&pool, &counts, false, false).await, (3, 0, 1));
+    assert_eq!(round(&pool, &counts, true, false).await, (3, 1, 2));
     pool.close().await;
 }
 

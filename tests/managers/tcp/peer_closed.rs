@@ -1,4 +1,4 @@
-//! `is_broken` at checkout and on return: a peer that closed or reset an
+//! `health` at checkout and on return: a peer that closed or reset an
 //! idle connection, and bytes nobody asked for.
 
 use connpool::managers::tcp::TcpManager;
@@ -10,14 +10,14 @@ use crate::support::BOUND;
 
 use super::{arrived, echo_server, local_port, round_trip, watcher};
 
-// (1) A peer that closed (FIN) or reset (RST) an idle connection: `is_broken`
+// (1) A peer that closed (FIN) or reset (RST) an idle connection: `health`
 // sees it at checkout, the connection is never lent, the pool dials anew.
 #[tokio::test]
 async fn closed_or_reset_idle_connection_is_never_lent() {
     for reset in [false, true] {
         let (server, dest) = echo_server().await;
         let pool = Pool::builder(TcpManager::new())
-            .health_check(None) // is_broken alone
+            .health_check(None) // health alone
             .build()
             .await
             .unwrap();
@@ -56,7 +56,7 @@ async fn closed_or_reset_idle_connection_is_never_lent() {
             server.close_all();
         }
         arrived(watch).await;
-        assert!(pool.manager().is_broken(&mut conn));
+        assert!(pool.manager().health(&mut conn).is_broken());
         drop(conn);
         let state = pool.state();
         assert_eq!(state.idle, 0);
