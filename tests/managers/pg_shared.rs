@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use connpool::Pool;
 use connpool::Single;
-use connpool::managers::postgres::{PgError, SharedPgConnection, SharedPostgres};
+use connpool::managers::postgres::{PgError, PostgresManager, SharedPgConnection, SharedPostgres};
 use tokio::sync::Barrier;
 use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
@@ -307,6 +307,70 @@ async fn a_session_in_a_transaction_takes_no_new_borrower_while_another_can_open
         tx.commit().await.unwrap();
         assert_eq!(pid.await.unwrap(), holder_pid);
         drop(holder);
+        pool.close().await;
+    })
+    .await;
+}
+
+/// A write refused as read-only (`25006`, what a demoted primary answers)
+/// on a shared session says its server changed, as on a session lent
+/// exclusively: at its borrower's return the key is cleared, and the next
+/// borrower gets a new session. (The role's sessions start read-only
+/// until the test resets it, as a standby's would until its promotion.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_refused_as_read_only_clears_the_key() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        const ROLE: &str = "connpool_shared_read_only";
+        let admin = pg.client().await;
+        admin
+            .batch_execute(&format!(
+                "DO $$BEGIN CREATE ROLE {ROLE} LOGIN; \
+                 EXCEPTION WHEN duplicate_object THEN NULL; END$$; \
+                 ALTER ROLE {ROLE} SET default_transaction_read_only = on; \
+                 CREATE TABLE IF NOT EXISTS {ROLE} (id int); \
+                 GRANT INSERT ON {ROLE} TO {ROLE}"
+            ))
+            .await
+            .unwrap();
+        let mut config = pg.config();
+        config
+            .user(ROLE)
+            .application_name(unique("shared_read_only"));
+        let pool = Pool::builder(PostgresManager::new(config).shared(64).single())
+            .max_open(2)
+            .build()
+            .await
+            .unwrap();
+        let first = pool.get().await.unwrap();
+        let pid = backend_pid(&first).await.unwrap();
+        let refused = first
+            .execute(&format!("INSERT INTO {ROLE} VALUES (1)"), &[])
+            .await
+            .expect_err("a write in a read-only session");
+        assert_eq!(refused.code(), Some(&SqlState::READ_ONLY_SQL_TRANSACTION));
+        admin
+            .batch_execute(&format!(
+                "ALTER ROLE {ROLE} RESET default_transaction_read_only"
+            ))
+            .await
+            .unwrap();
+        drop(first);
+        let state = pool.state();
+        assert_eq!(
+            (state.counters.key_clears, state.counters.closed_broken),
+            (1, 1),
+            "{state:?}"
+        );
+
+        let conn = pool.get().await.unwrap();
+        assert_ne!(backend_pid(&conn).await.unwrap(), pid);
+        conn.execute(&format!("INSERT INTO {ROLE} VALUES (2)"), &[])
+            .await
+            .expect("a write on the new session");
+        drop(conn);
         pool.close().await;
     })
     .await;

@@ -91,7 +91,7 @@ pub struct PostgresManager<Tls = NoTls> {
     tls: Tls,
     recycling: RecyclingMethod,
     /// Behind a transaction-mode pooler: no statement cache.
-    pooled: bool,
+    pub(super) pooled: bool,
 }
 
 impl PostgresManager<NoTls> {

@@ -100,7 +100,8 @@
 //! counted in `Counters::key_clears`); the next dial finds the server
 //! anew. A session says so when the server sends one of these errors (seen
 //! on a tracked session: [`RecyclingMethod::Clean`], the default, or
-//! `Always`), or when a ping finds its role changed:
+//! `Always`, and every session lent shared), or when a ping finds its role
+//! changed:
 //!
 //! | SQLSTATE | the server says |
 //! |---|---|

@@ -59,11 +59,19 @@ impl<Tls> PostgresManager<Tls> {
     /// borrowers each (the pool caps it with its own
     /// [`max_borrowers`](connpool_core::Builder::max_borrowers), 100 by default; 0
     /// or 1 lends exclusively). Its [`RecyclingMethod`] no longer applies:
-    /// a shared connection is never recycled.
+    /// a shared connection is never recycled. Its sessions are tracked as
+    /// `Clean`'s are (unless behind a transaction-mode pooler), so that a
+    /// server that says it is no longer what the key names (`25006`,
+    /// `57P02`, `57P03`: see the [module docs](super)) is left as from a
+    /// session lent exclusively.
     pub fn shared(self, max_borrowers: usize) -> SharedPostgres<Self> {
+        let method = if self.pooled {
+            RecyclingMethod::Fast
+        } else {
+            RecyclingMethod::Clean
+        };
         SharedPostgres {
-            // `Fast`: the session is not tracked (no reset will ask).
-            inner: self.with_recycling(RecyclingMethod::Fast),
+            inner: self.with_recycling(method),
             max_borrowers,
         }
     }
