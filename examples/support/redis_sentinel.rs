@@ -88,11 +88,16 @@ impl Fleet {
     /// replica), as a client subscribed to it hears it: the instant of the
     /// announcement.
     pub async fn fail_over(&self) -> Instant {
-        let url = format!("redis://127.0.0.1:{}", self.sentinels[0].port);
+        self.fail_over_through(0).await
+    }
+
+    /// [`fail_over`](Fleet::fail_over) through Sentinel `i`.
+    pub async fn fail_over_through(&self, i: usize) -> Instant {
+        let url = format!("redis://127.0.0.1:{}", self.sentinels[i].port);
         let client = redis::Client::open(url).unwrap();
         let mut pubsub = client.get_async_pubsub().await.unwrap();
         pubsub.subscribe("+switch-master").await.unwrap();
-        let mut on_sentinel = self.sentinels[0].observer().await;
+        let mut on_sentinel = self.sentinels[i].observer().await;
         let _: () = redis::cmd("SENTINEL")
             .arg("failover")
             .arg(&self.name)

@@ -5,7 +5,8 @@
 //! no reply of the old master counts as an acknowledgement (a write lost
 //! after the announcement is one acknowledged while it was on its way to
 //! the pool: a few at most, against tens of thousands without), and writes
-//! reach the new master within 1 s.
+//! reach the new master within 1 s. The same with the Sentinel the pool
+//! listens to frozen before the failover: the pool leaves it for another.
 //!
 //! `CI=true` makes a missing `redis-server` a failure.
 
@@ -20,7 +21,8 @@ use parking_lot::Mutex;
 use std::time::Instant;
 use tokio::task::JoinSet;
 
-use crate::support::redis::Fleet;
+use crate::support::BOUND;
+use crate::support::redis::{Fleet, RedisServer};
 use crate::support::until;
 
 const WRITERS: usize = 16;
@@ -31,6 +33,40 @@ async fn writes_follow_the_master_through_a_failover() {
     let Some(fleet) = Fleet::start(MASTER).await else {
         return;
     };
+    fail_over_under_writers(&fleet, 0, "Sentinel failover").await;
+}
+
+/// The Sentinel the pool's watcher listens to frozen (`SIGSTOP`: its
+/// socket stays open and silent, as behind a partition): the watcher asks
+/// it after a second of silence, leaves it when it does not answer within
+/// 500 ms, and listens to another, in time for a failover announced there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_sentinel_is_left_for_another() {
+    let Some(fleet) = Fleet::start(MASTER).await else {
+        return;
+    };
+    fail_over_under_writers(&fleet, 1, "failover with the watched Sentinel frozen").await;
+}
+
+/// Whether a client of `sentinel` is subscribed to something (the pool's
+/// watcher: the tests subscribe nowhere else before a failover).
+async fn has_subscriber(sentinel: &RedisServer) -> bool {
+    let mut observer = sentinel.observer().await;
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut observer)
+        .await
+        .unwrap();
+    list.lines().any(|l| !l.contains(" sub=0 "))
+}
+
+/// 16 writers through a pool of `RedisManager::through_sentinels`, then a
+/// failover through Sentinel `through`; with `through` ≠ 0 the first
+/// Sentinel (the one the watcher listens to first) is frozen before it,
+/// and the watcher is waited for on another. Checks that writes reach the
+/// new master within 1 s of `+switch-master`, and that few acknowledged
+/// after it are lost.
+async fn fail_over_under_writers(fleet: &Fleet, through: usize, what: &str) {
     let manager = RedisManager::from_url("redis://127.0.0.1/0")
         .unwrap()
         .through_sentinels(MASTER, fleet.sentinel_addrs())
@@ -57,8 +93,29 @@ async fn writes_follow_the_master_through_a_failover() {
         });
     }
     until("writes flowing", || acked.lock().len() > 100).await;
+    if through != 0 {
+        assert!(
+            has_subscriber(&fleet.sentinels[0]).await,
+            "the watcher on the first"
+        );
+        fleet.sentinels[0].signal("STOP");
+        let frozen = Instant::now();
+        while !(has_subscriber(&fleet.sentinels[1]).await
+            || has_subscriber(&fleet.sentinels[2]).await)
+        {
+            assert!(
+                frozen.elapsed() < BOUND,
+                "the watcher never left the frozen Sentinel"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        println!(
+            "{what}: the watcher left the frozen Sentinel after {:?}",
+            frozen.elapsed()
+        );
+    }
 
-    let switched = fleet.fail_over().await;
+    let switched = fleet.fail_over_through(through).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     stop.store(true, Ordering::SeqCst);
     writers.join_all().await;
@@ -78,7 +135,7 @@ async fn writes_follow_the_master_through_a_failover() {
     let first = after.iter().min().map(|&at| at - switched);
     let counters = pool.state().counters;
     println!(
-        "Sentinel failover: {} writes acknowledged, the first on the new master {first:?} after \
+        "{what}: {} writes acknowledged, the first on the new master {first:?} after \
          +switch-master, {lost_after} acknowledged after it by the old master, {} key clears",
         acked.len(),
         counters.key_clears

@@ -137,11 +137,15 @@ impl RedisManager {
 
     /// This manager for the master that Redis Sentinel calls `master`,
     /// found through the Sentinels at `sentinels` (`host:port` each; asked
-    /// in order, over plain TCP): each dial asks them where the master is
+    /// in order from the one that answered last, each within 500 ms, over
+    /// plain TCP): each dial asks them where the master is
     /// (`SENTINEL get-master-addr-by-name`) and checks that the server
     /// says it is one (`ROLE`). A task follows their `+switch-master`
-    /// announcements (started at the first dial, ended with the manager):
-    /// the moment a switch is announced, every connection to the old
+    /// announcements (started at the first dial, ended with the manager),
+    /// listening to one Sentinel at a time: after a second of silence it
+    /// pings it, and leaves a Sentinel that does not answer within 500 ms
+    /// (frozen, or cut off: its socket stays open) for the next one. The
+    /// moment a switch is announced, every connection to the old
     /// master refuses further commands (they fail at once, never reach
     /// it), the pool closes them all ([`Health::ServerChanged`]), and
     /// the next dial goes to the new master. A `READONLY` answer (a

@@ -101,8 +101,9 @@
 //!
 //! [`RedisManager::through_sentinels`] names the master as Redis Sentinel
 //! does: each dial asks the Sentinels where it is and checks the server's
-//! `ROLE`, and a task follows their `+switch-master` announcements. The
-//! moment a switch is announced, every connection to the old master
+//! `ROLE`, and a task follows their `+switch-master` announcements (and
+//! leaves a Sentinel that stops answering for another: a frozen or cut-off
+//! one is left within 1.5 s). The moment a switch is announced, every connection to the old master
 //! refuses further commands (they fail at once with an error that says the
 //! master moved), a reply of the old master that comes after it fails its
 //! command instead of acknowledging it (the old master may lose that

@@ -2,7 +2,7 @@
 //! each dial, and their `+switch-master` announcement followed, so that
 //! no command goes to the old master once a switch is announced.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -17,6 +17,10 @@ const SENTINEL_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long the watcher waits before it tries the next Sentinel, when none
 /// could be subscribed to.
 const RESUBSCRIBE: Duration = Duration::from_millis(200);
+/// How long the watcher's Sentinel may stay silent before the watcher asks
+/// it for the master: a frozen or cut-off Sentinel never closes the
+/// subscription, and one that does not answer is left for the next.
+const SENTINEL_CHECK: Duration = Duration::from_secs(1);
 
 /// The Sentinels of one master: where they are, the master's name, and
 /// the generation of the connections dialed to the current master.
@@ -30,6 +34,8 @@ const RESUBSCRIBE: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub(super) struct Sentinels {
     addrs: Vec<(String, u16)>,
+    /// The Sentinel that answered last: asked first.
+    answered: AtomicUsize,
     pub(super) master: String,
     generation: Mutex<Generation>,
     watcher: Mutex<Option<JoinHandle<()>>>,
@@ -46,6 +52,7 @@ impl Sentinels {
     pub(super) fn new(addrs: Vec<(String, u16)>, master: String) -> Arc<Self> {
         Arc::new(Sentinels {
             addrs,
+            answered: AtomicUsize::new(0),
             master,
             generation: Mutex::new(Generation {
                 moved: Arc::new(AtomicBool::new(false)),
@@ -55,17 +62,20 @@ impl Sentinels {
         })
     }
 
-    /// The master's address, from the first Sentinel that knows it, with
-    /// the generation flag its connections must hold. Starts the watcher
-    /// of `+switch-master` if it is not running.
+    /// The master's address, from the first Sentinel that knows it (the
+    /// one that answered last first), with the generation flag its
+    /// connections must hold. Starts the watcher of `+switch-master` if it
+    /// is not running.
     pub(super) async fn master(
         self: &Arc<Self>,
     ) -> Result<((String, u16), Arc<AtomicBool>), RedisError> {
         self.watch();
         let mut last = None;
-        for sentinel in &self.addrs {
-            match self.ask(sentinel).await {
+        let first = self.answered.load(Ordering::Relaxed);
+        for i in (0..self.addrs.len()).map(|i| (first + i) % self.addrs.len()) {
+            match self.ask(&self.addrs[i]).await {
                 Ok(at) => {
+                    self.answered.store(i, Ordering::Relaxed);
                     let moved = self.seen_at(at.clone());
                     return Ok((at, moved));
                 }
@@ -78,15 +88,32 @@ impl Sentinels {
         })
     }
 
-    /// The master's address as `sentinel` knows it.
-    async fn ask(&self, (host, port): &(String, u16)) -> Result<(String, u16), String> {
+    /// The master's address as `sentinel` knows it, on a connection of
+    /// its own.
+    async fn ask(&self, sentinel: &(String, u16)) -> Result<(String, u16), String> {
+        self.ask_on(sentinel, None).await
+    }
+
+    /// The master's address as `sentinel` knows it, on `conn` if given.
+    async fn ask_on(
+        &self,
+        (host, port): &(String, u16),
+        conn: Option<&mut redis::aio::MultiplexedConnection>,
+    ) -> Result<(String, u16), String> {
         let asking = async {
-            let client = redis::Client::open(format!("redis://{host}:{port}"))?;
-            let mut conn = client.get_multiplexed_async_connection().await?;
+            let mut own;
+            let conn = match conn {
+                Some(conn) => conn,
+                None => {
+                    let client = redis::Client::open(format!("redis://{host}:{port}"))?;
+                    own = client.get_multiplexed_async_connection().await?;
+                    &mut own
+                }
+            };
             redis::cmd("SENTINEL")
                 .arg("get-master-addr-by-name")
                 .arg(&self.master)
-                .query_async::<Option<(String, u16)>>(&mut conn)
+                .query_async::<Option<(String, u16)>>(conn)
                 .await
         };
         match tokio::time::timeout(SENTINEL_TIMEOUT, asking).await {
@@ -135,29 +162,48 @@ impl Drop for Sentinels {
 }
 
 /// Subscribes to `+switch-master` on one Sentinel after another (the next
-/// when one goes away) and follows the announcements for the master.
+/// when one goes away, or stays silent and does not answer) and follows the
+/// announcements for the master.
 async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<(String, u16)>) {
-    for (host, port) in addrs.iter().cycle() {
+    for (i, sentinel) in addrs.iter().enumerate().cycle() {
+        let (host, port) = sentinel;
         let Ok(client) = redis::Client::open(format!("redis://{host}:{port}")) else {
             continue;
         };
         let subscribed = async {
             let mut pubsub = client.get_async_pubsub().await?;
             pubsub.subscribe("+switch-master").await?;
-            Ok::<_, redis::RedisError>(pubsub)
+            let asking = client.get_multiplexed_async_connection().await?;
+            Ok::<_, redis::RedisError>((pubsub, asking))
         };
-        if let Ok(Ok(mut pubsub)) = tokio::time::timeout(SENTINEL_TIMEOUT, subscribed).await {
-            // A switch announced while nobody listened: look once.
+        if let Ok(Ok((mut pubsub, mut asking))) =
+            tokio::time::timeout(SENTINEL_TIMEOUT, subscribed).await
+        {
+            // A switch announced while nobody listened: look once. Dials
+            // ask this Sentinel first from now on.
             match sentinels.upgrade() {
                 Some(s) => {
-                    if let Ok(at) = s.ask(&(host.clone(), *port)).await {
+                    if let Ok(at) = s.ask_on(sentinel, Some(&mut asking)).await {
+                        s.answered.store(i, Ordering::Relaxed);
                         s.seen_at(at);
                     }
                 }
                 None => return,
             }
             let mut messages = pubsub.on_message();
-            while let Some(message) = messages.next().await {
+            loop {
+                let message = match tokio::time::timeout(SENTINEL_CHECK, messages.next()).await {
+                    Ok(Some(message)) => message,
+                    Ok(None) => break,
+                    // Silent: is it still there? (Only whether it answers:
+                    // what a lone Sentinel says of the master is not
+                    // followed without its announcement.)
+                    Err(_) if alive(&mut asking).await => continue,
+                    Err(_) => {
+                        tracing::debug!(%host, port, "the Sentinel watched does not answer: left");
+                        break;
+                    }
+                };
                 let Some(s) = sentinels.upgrade() else {
                     return;
                 };
@@ -177,4 +223,12 @@ async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<(String, u16)>) {
         }
         tokio::time::sleep(RESUBSCRIBE).await;
     }
+}
+
+/// Whether the Sentinel behind `conn` answers a `PING` within
+/// [`SENTINEL_TIMEOUT`].
+async fn alive(conn: &mut redis::aio::MultiplexedConnection) -> bool {
+    let ping = redis::cmd("PING");
+    let answer = tokio::time::timeout(SENTINEL_TIMEOUT, ping.query_async::<String>(conn));
+    matches!(answer.await, Ok(Ok(_)))
 }
