@@ -64,11 +64,15 @@
 //! [`RecyclingMethod::Clean`]: connpool::managers::postgres::RecyclingMethod::Clean
 //! [`SharedPostgres`]: connpool::managers::postgres::SharedPostgres
 
+#[path = "techempower/cells.rs"]
+mod cells;
+#[path = "techempower/requests.rs"]
+mod requests;
 #[path = "support/mod.rs"]
 mod support;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bb8_postgres::PostgresConnectionManager;
 use clap::Parser;
@@ -76,20 +80,15 @@ use connpool::Single;
 use connpool::managers::postgres::{
     PostgresManager, RecyclingMethod, SharedPgConnection, SharedPostgres,
 };
-use futures_util::future::try_join_all;
-use tokio_postgres::types::ToSql;
-use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{Client, Config, NoTls};
+
+use cells::{Cell, measure, spread};
+use requests::{on_client, on_sqlx};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-const SELECT_WORLD: &str = "SELECT id, randomnumber FROM world WHERE id = $1";
-const SELECT_FORTUNES: &str = "SELECT id, message FROM fortune";
-const UPDATE_WORLDS: &str = "UPDATE world SET randomnumber = v.r \
-     FROM (SELECT unnest($1::int[]) AS id, unnest($2::int[]) AS r) AS v WHERE world.id = v.id";
 /// Borrowers per connection of connpool's shared pool.
 const SHARED_BORROWERS: usize = 32;
-/// Rows read (and written) by one `queries` or `updates` request.
-const QUERIES: usize = 20;
 
 #[derive(Parser)]
 #[command(about = "The TechEmpower database workloads, pool against pool")]
@@ -311,306 +310,6 @@ impl Db {
             Db::Sqlx(pool) => on_sqlx(pool, workload).await,
         }
     }
-}
-
-fn random_id() -> i32 {
-    fastrand::i32(1..=10_000)
-}
-
-type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
-
-/// What a request runs its prepared statements on: a tokio-postgres client
-/// or a shared connection's handle.
-trait Statements: Sync {
-    fn query_one(
-        &self,
-        statement: &Statement,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Row, BoxError>> + Send;
-    fn query(
-        &self,
-        statement: &Statement,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<Vec<Row>, BoxError>> + Send;
-    fn execute(
-        &self,
-        statement: &Statement,
-        params: Params<'_>,
-    ) -> impl Future<Output = Result<u64, BoxError>> + Send;
-}
-
-impl Statements for Client {
-    async fn query_one(&self, statement: &Statement, params: Params<'_>) -> Result<Row, BoxError> {
-        Ok(Client::query_one(self, statement, params).await?)
-    }
-    async fn query(&self, statement: &Statement, params: Params<'_>) -> Result<Vec<Row>, BoxError> {
-        Ok(Client::query(self, statement, params).await?)
-    }
-    async fn execute(&self, statement: &Statement, params: Params<'_>) -> Result<u64, BoxError> {
-        Ok(Client::execute(self, statement, params).await?)
-    }
-}
-
-impl Statements for SharedPgConnection {
-    async fn query_one(&self, statement: &Statement, params: Params<'_>) -> Result<Row, BoxError> {
-        Ok(SharedPgConnection::query_one(self, statement, params).await?)
-    }
-    async fn query(&self, statement: &Statement, params: Params<'_>) -> Result<Vec<Row>, BoxError> {
-        Ok(SharedPgConnection::query(self, statement, params).await?)
-    }
-    async fn execute(&self, statement: &Statement, params: Params<'_>) -> Result<u64, BoxError> {
-        Ok(SharedPgConnection::execute(self, statement, params).await?)
-    }
-}
-
-/// One request on `client`, its statements from `prepare`.
-async fn on_client<'a, C, F, Fut, E>(
-    client: &'a C,
-    workload: Workload,
-    prepare: F,
-) -> Result<(), BoxError>
-where
-    C: Statements,
-    F: Fn(&'static str) -> Fut,
-    Fut: Future<Output = Result<Statement, E>> + 'a,
-    BoxError: From<E>,
-{
-    match workload {
-        Workload::Single => {
-            let select = prepare(SELECT_WORLD).await?;
-            let row = client.query_one(&select, &[&random_id()]).await?;
-            std::hint::black_box((row.get::<_, i32>(0), row.get::<_, i32>(1)));
-        }
-        Workload::Queries => {
-            std::hint::black_box(worlds(client, &prepare(SELECT_WORLD).await?).await?);
-        }
-        Workload::Fortunes => {
-            let select = prepare(SELECT_FORTUNES).await?;
-            let rows = client.query(&select, &[]).await?;
-            let fortunes = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-            std::hint::black_box(render(fortunes));
-        }
-        Workload::Updates => {
-            let select = prepare(SELECT_WORLD).await?;
-            let update = prepare(UPDATE_WORLDS).await?;
-            let (ids, numbers) = new_numbers(worlds(client, &select).await?);
-            client.execute(&update, &[&ids, &numbers]).await?;
-        }
-    }
-    Ok(())
-}
-
-/// [`QUERIES`] rows of `world`, pipelined on `client`.
-async fn worlds(client: &impl Statements, select: &Statement) -> Result<Vec<(i32, i32)>, BoxError> {
-    let ids: Vec<i32> = (0..QUERIES).map(|_| random_id()).collect();
-    let params: Vec<[&(dyn ToSql + Sync); 1]> = ids.iter().map(|id| [id as _]).collect();
-    let rows = try_join_all(params.iter().map(|p| client.query_one(select, p))).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
-}
-
-/// The rows' ids (sorted, once each: concurrent updates then lock rows in
-/// one order) and new random numbers for them.
-fn new_numbers(mut rows: Vec<(i32, i32)>) -> (Vec<i32>, Vec<i32>) {
-    rows.sort_unstable();
-    rows.dedup_by_key(|r| r.0);
-    rows.into_iter().map(|(id, _)| (id, random_id())).unzip()
-}
-
-/// The fortunes page: one fortune added, sorted by message, escaped.
-fn render(mut fortunes: Vec<(i32, String)>) -> String {
-    fortunes.push((0, "Additional fortune added at request time.".to_owned()));
-    fortunes.sort_by(|a, b| a.1.cmp(&b.1));
-    let mut html = String::from(
-        "<!DOCTYPE html><html><head><title>Fortunes</title></head><body><table><tr><th>id</th><th>message</th></tr>",
-    );
-    for (id, message) in &fortunes {
-        html.push_str(&format!("<tr><td>{id}</td><td>"));
-        for c in message.chars() {
-            match c {
-                '<' => html.push_str("&lt;"),
-                '>' => html.push_str("&gt;"),
-                '&' => html.push_str("&amp;"),
-                '"' => html.push_str("&quot;"),
-                '\'' => html.push_str("&#x27;"),
-                c => html.push(c),
-            }
-        }
-        html.push_str("</td></tr>");
-    }
-    html.push_str("</table></body></html>");
-    html
-}
-
-/// One request through sqlx (its statement cache is per connection, on by
-/// default; one connection per request, its queries one after another).
-async fn on_sqlx(pool: &sqlx::PgPool, workload: Workload) -> Result<(), BoxError> {
-    let mut conn = pool.acquire().await?;
-    match workload {
-        Workload::Single => {
-            let row: (i32, i32) = sqlx::query_as(SELECT_WORLD)
-                .bind(random_id())
-                .fetch_one(&mut *conn)
-                .await?;
-            std::hint::black_box(row);
-        }
-        Workload::Queries | Workload::Updates => {
-            let mut rows = Vec::with_capacity(QUERIES);
-            for _ in 0..QUERIES {
-                let row: (i32, i32) = sqlx::query_as(SELECT_WORLD)
-                    .bind(random_id())
-                    .fetch_one(&mut *conn)
-                    .await?;
-                rows.push(row);
-            }
-            if workload == Workload::Updates {
-                let (ids, numbers) = new_numbers(rows);
-                sqlx::query(UPDATE_WORLDS)
-                    .bind(ids)
-                    .bind(numbers)
-                    .execute(&mut *conn)
-                    .await?;
-            } else {
-                std::hint::black_box(rows);
-            }
-        }
-        Workload::Fortunes => {
-            let fortunes: Vec<(i32, String)> = sqlx::query_as(SELECT_FORTUNES)
-                .fetch_all(&mut *conn)
-                .await?;
-            std::hint::black_box(render(fortunes));
-        }
-    }
-    Ok(())
-}
-
-/// What one cell measured (in one or more rounds).
-#[derive(Default)]
-struct Cell {
-    /// Requests completed within the windows.
-    done: usize,
-    /// The windows' total length.
-    window: Duration,
-    /// Of the requests begun in the windows (sorted by `summary`).
-    latencies: Vec<Duration>,
-    /// Requests per second of each round.
-    rates: Vec<f64>,
-    /// The 99th percentile latency of each round.
-    p99s: Vec<Duration>,
-    /// Tasks that completed nothing, in the worst round.
-    starved: usize,
-    errors: usize,
-    /// Session resets the pool ran (connpool's recycle counter).
-    resets: Option<u64>,
-}
-
-impl Cell {
-    fn per_second(&self) -> f64 {
-        self.done as f64 / self.window.as_secs_f64()
-    }
-
-    /// Adds `round`'s measurements.
-    fn add(&mut self, round: Cell) {
-        self.done += round.done;
-        self.window += round.window;
-        self.latencies.extend(round.latencies);
-        self.rates.extend(round.rates);
-        self.p99s.extend(round.p99s);
-        self.starved = self.starved.max(round.starved);
-        self.errors += round.errors;
-        self.resets = match (self.resets, round.resets) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
-    }
-
-    /// The latency at quantile `q` (`latencies` sorted).
-    fn at(&self, q: f64) -> Duration {
-        let l = &self.latencies;
-        l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    }
-}
-
-/// Runs `tasks` tasks of `workload` against `db`: warm-up, then the window.
-async fn measure(
-    db: Arc<Db>,
-    workload: Workload,
-    tasks: usize,
-    warmup: Duration,
-    window: Duration,
-) -> Cell {
-    let start = Instant::now();
-    let (from, until) = (start + warmup, start + warmup + window);
-    let handles: Vec<_> = (0..tasks)
-        .map(|_| {
-            let db = Arc::clone(&db);
-            tokio::spawn(async move {
-                // (latencies of requests begun in the window, done in it, errors)
-                let (mut latencies, mut done, mut errors) = (Vec::new(), 0usize, 0usize);
-                loop {
-                    let began = Instant::now();
-                    if began >= until {
-                        break;
-                    }
-                    let ok = db.request(workload).await.is_ok();
-                    let ended = Instant::now();
-                    if !ok {
-                        errors += 1;
-                    }
-                    if began >= from {
-                        latencies.push(ended - began);
-                        done += usize::from(ok && ended <= until);
-                    }
-                }
-                (latencies, done, errors)
-            })
-        })
-        .collect();
-    let (mut latencies, mut done, mut starved, mut errors) = (Vec::new(), 0, 0, 0);
-    for handle in handles {
-        let (l, d, e) = handle.await.expect("a load task panicked");
-        latencies.extend(l);
-        done += d;
-        errors += e;
-        starved += usize::from(d == 0);
-    }
-    let mut cell = Cell {
-        done,
-        window,
-        latencies,
-        rates: vec![done as f64 / window.as_secs_f64()],
-        starved,
-        errors,
-        ..Cell::default()
-    };
-    cell.latencies.sort_unstable();
-    cell.p99s = vec![cell.at(0.99)];
-    cell
-}
-
-/// The geometric mean of `ratios` and its interval of two standard errors
-/// (the rounds' ratios are taken as independent samples), as the table
-/// shows them: an interval that holds 1.00 says the pools did not differ
-/// by more than the noise of this run.
-fn spread(ratios: Vec<f64>) -> String {
-    let logs: Vec<f64> = ratios.iter().map(|r| r.ln()).collect();
-    let n = logs.len() as f64;
-    if logs.is_empty() {
-        return String::new();
-    }
-    let mean = logs.iter().sum::<f64>() / n;
-    if logs.len() < 2 {
-        return format!("{:.2}", mean.exp());
-    }
-    let variance = logs.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    let error = 2.0 * (variance / n).sqrt();
-    format!(
-        "{:.2} ({:.2}–{:.2})",
-        mean.exp(),
-        (mean - error).exp(),
-        (mean + error).exp()
-    )
 }
 
 /// What every cell of a run shares.
