@@ -67,6 +67,8 @@ mod websocket;
 #[cfg(feature = "websocket")]
 mod ws_cancelled;
 #[cfg(feature = "websocket")]
+mod ws_faults;
+#[cfg(feature = "websocket")]
 mod ws_greeting;
 #[cfg(feature = "websocket")]
 mod ws_read_timeout;

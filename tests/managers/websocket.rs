@@ -2,10 +2,10 @@
 //! 127.0.0.1 (`support::ws`), plain and over TLS with certificates made at
 //! test time: reuse, the heartbeat and its missed-reply counting (under a
 //! paused clock moved by the test), what an idle connection does with a
-//! server's Ping, Close or unsolicited message, a server restart, headers,
-//! a refused handshake, and TLS failures in rustls's words.
+//! server's Ping, Close or unsolicited message, headers, a refused
+//! handshake, and TLS failures in rustls's words. (A restarted and a
+//! frozen server: `ws_faults`.)
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use connpool::managers::websocket::tungstenite::Message;
@@ -15,10 +15,8 @@ use connpool::managers::websocket::{WsError, WsManager, WsUrl};
 use connpool::{Manager, Pool, Pooled};
 use futures_util::{SinkExt, StreamExt};
 
-use crate::support::fault::{Fault, FaultProxy};
-use crate::support::outage::behind;
 use crate::support::ws::{ManualClock, Options, Watch, WsServer, close_frame, until};
-use crate::support::{Counts, ZERO, back_off, counts, outage_error, settle};
+use crate::support::{Counts, ZERO, counts, settle};
 
 const INTERVAL: Duration = Duration::from_secs(30);
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,7 +44,7 @@ fn url(server: &WsServer) -> WsUrl {
 }
 
 /// An echo server, a pool with the default manager, and the server's URL.
-async fn echo_pool() -> (WsServer, Pool<WsManager>, WsUrl) {
+pub(crate) async fn echo_pool() -> (WsServer, Pool<WsManager>, WsUrl) {
     let server = WsServer::echo().await;
     let pool = builder(WsManager::new()).build().await.unwrap();
     let url = url(&server);
@@ -55,14 +53,14 @@ async fn echo_pool() -> (WsServer, Pool<WsManager>, WsUrl) {
 
 /// Leaves a connection to `url` idle in `pool` after one request; returns
 /// a watch on its socket.
-async fn idle_after_a_request(pool: &Pool<WsManager>, url: &WsUrl) -> Watch {
+pub(crate) async fn idle_after_a_request(pool: &Pool<WsManager>, url: &WsUrl) -> Watch {
     let mut conn = pool.get_for(url).await.unwrap();
     assert_eq!(echo(&mut conn, "hello").await, "hello");
     Watch::new(&conn)
 }
 
 /// Sends `text` and returns the next data message, as text.
-async fn echo(conn: &mut Pooled<'_, WsManager>, text: &str) -> String {
+pub(crate) async fn echo(conn: &mut Pooled<'_, WsManager>, text: &str) -> String {
     conn.send(Message::text(text)).await.unwrap();
     loop {
         match conn.next().await {
@@ -323,89 +321,6 @@ async fn a_push_while_idle_retires_the_connection() {
     );
     assert!(!format!("{retired:?}").contains("breaking news"));
     drop(conn);
-    pool.close().await;
-}
-
-/// A server restart: while it is down the idle connection is found closed
-/// and gets fail with the dial's error; once it is back, the next get
-/// dials afresh (after the key's backoff).
-#[tokio::test]
-async fn a_server_restart() {
-    let (server, pool, url) = echo_pool().await;
-    let addr = server.addr;
-    let watch = idle_after_a_request(&pool, &url).await;
-    drop(server);
-    watch.arrived().await;
-    let e = pool.get_for(&url).await.unwrap_err();
-    assert_eq!(outage_error(&e).0, "connect error", "{e}");
-    assert!(e.to_string().contains("refused"), "{e}");
-    assert_eq!(pool.state().counters.closed_broken, 1);
-
-    let server = WsServer::start(Options { addr: Some(addr), ..Options::default() }).await;
-    let mut conn = None;
-    for _ in 0..100 {
-        match pool.get_for(&url).await {
-            Ok(c) => {
-                conn = Some(c);
-                break;
-            }
-            Err(e) => back_off(outage_error(&e).1).await,
-        }
-    }
-    let mut conn = conn.expect("no connection within 100 tries after the restart");
-    assert_eq!(echo(&mut conn, "after").await, "after");
-    assert_eq!(server.handshakes(), 1);
-    drop(conn);
-    pool.close().await;
-}
-
-/// A server frozen (the proxy in front reads nothing: the kernel accepts
-/// and acknowledges, nothing answers) and thawed, with the pool's defaults,
-/// each call an echo of a text of its own under a 300 ms deadline, through
-/// `support::outage`: a read cut short by the deadline leaves the
-/// connection interrupted (closed on its return), so the late echo, which
-/// comes at the thaw, reaches nobody (a reply that is not the call's own
-/// fails).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_frozen_and_thawed() {
-    const DEADLINE: Duration = Duration::from_millis(300);
-    let server = WsServer::echo().await;
-    let proxy = FaultProxy::start(server.addr).await;
-    let url = WsUrl::parse(&format!("ws://{}/", proxy.addr)).unwrap();
-    let pool = Pool::builder(WsManager::new())
-        .checkout_timeout(DEADLINE)
-        .build()
-        .await
-        .unwrap();
-    let calls = AtomicUsize::new(0);
-    let call = || async {
-        let text = format!("call {}", calls.fetch_add(1, Ordering::Relaxed));
-        let exchange = async {
-            let mut conn = pool.get_for(&url).await.map_err(|e| e.to_string())?;
-            conn.send(Message::text(text.as_str()))
-                .await
-                .map_err(|e| e.to_string())?;
-            loop {
-                match conn.next().await {
-                    Some(Ok(Message::Text(t))) => {
-                        assert_eq!(t.as_str(), text, "a reply meant for another call");
-                        return Ok(());
-                    }
-                    Some(Ok(_)) => continue,
-                    other => return Err(format!("{other:?}")),
-                }
-            }
-        };
-        tokio::time::timeout(DEADLINE, exchange)
-            .await
-            .unwrap_or_else(|_| Err("deadline".to_owned()))
-    };
-    let mut held = Vec::new();
-    for _ in 0..4 {
-        held.push(pool.get_for(&url).await.unwrap());
-    }
-    drop(held);
-    behind("WebSocket frozen", DEADLINE, &proxy, Fault::Freeze, call).await;
     pool.close().await;
 }
 
