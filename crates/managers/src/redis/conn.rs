@@ -299,7 +299,8 @@ pub(super) fn changes_state(cmd: &Cmd) -> bool {
 
 impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        self.changed |= changes_state(cmd);
+        // Only a connection lent exclusively is reset on its return.
+        self.changed |= self.exclusive && changes_state(cmd);
         Box::pin(async move {
             if self.server_changed() {
                 return Err(self.refusal());
@@ -317,7 +318,7 @@ impl ConnectionLike for RedisConn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        self.changed |= pipeline.cmd_iter().any(changes_state);
+        self.changed |= self.exclusive && pipeline.cmd_iter().any(changes_state);
         Box::pin(async move {
             if self.server_changed() {
                 return Err(self.refusal());
