@@ -61,6 +61,31 @@ async fn a_returned_connection_whose_server_changed_clears_its_key() {
     check_counts(&pool, &[1, 2]);
 }
 
+/// An idle connection found changed at checkout (its `health` asked as it
+/// is taken from the idle list) clears its key as a returned one does: the
+/// key's other idle connection closes with it, and the getter gets a new
+/// one.
+#[tokio::test(start_paused = true)]
+async fn an_idle_connection_found_changed_at_checkout_clears_its_key() {
+    let (mock, pool) = M::pool(|b| b).await;
+    let (a, b) = three_and_one(&pool).await;
+    drop(b);
+    // Idle: 2 (the newest, lent first) and 3; 1 lent.
+    mock.conn(2).change();
+    let c = ok(pool.get_for(&1).await);
+    assert_eq!(c.id, 5, "a new dial, not the idle 3");
+    settle().await;
+    assert_eq!(clears(&pool), 1);
+    let mut closed = mock.closed();
+    closed.sort();
+    assert_eq!(closed, vec![2, 3]);
+    drop(a);
+    drop(c);
+    settle().await;
+    assert_eq!(mock.closed().len(), 3, "the lent one at its return");
+    check_counts(&pool, &[1, 2]);
+}
+
 /// A broken connection whose server did not change closes alone.
 #[tokio::test(start_paused = true)]
 async fn a_broken_connection_closes_alone() {

@@ -229,8 +229,9 @@ pub enum Health {
     /// [`Counters::key_clears`](crate::Counters::key_clears) and logged at
     /// `warn`, and the next dial finds the server anew (the clear of
     /// MongoDB's connection pools). A report from a connection that such a
-    /// clear already retired clears nothing more. Heeded on a return and
-    /// after a keepalive ping; elsewhere it counts as [`Health::Broken`].
+    /// clear already retired clears nothing more. Heeded on a return, at
+    /// a checkout from the idle list and after a keepalive ping; after the
+    /// health check before lending it counts as [`Health::Broken`].
     ServerChanged,
 }
 
