@@ -218,6 +218,24 @@ struct Workload {
 
 const ALL: &[&str] = &["one Channel", "round-robin, 8 Channels", "pooled service"];
 
+impl Workload {
+    /// The CPU-bound workload (a limit of 100 streams, 1,000 tasks, calls
+    /// of 1 ms and every tenth of 50 ms): `calls` of each of `clients`.
+    fn cpu_bound(calls: usize, clients: &'static [&'static str]) -> Workload {
+        Workload {
+            name: "stream limit 100, 1,000 tasks, 1 ms / 50 ms",
+            max_streams: Some(100),
+            timed: Timed {
+                fast: Duration::from_millis(1),
+                slow: Duration::from_millis(50),
+            },
+            tasks: 1000,
+            calls,
+            clients,
+        }
+    }
+}
+
 /// Round-robin and the pool, also with round-robin's 8 connections at most.
 const STREAM_BOUND: &[&str] = &[
     "round-robin, 8 Channels",
@@ -283,10 +301,6 @@ async fn main() -> Result<(), BoxError> {
     let quick = args.iter().any(|a| a == "--quick");
     let scale = if quick { 10 } else { 1 };
     let ms = Duration::from_millis;
-    let cpu_bound = Timed {
-        fast: ms(1),
-        slow: ms(50),
-    };
     if let Some(at) = args.iter().position(|a| a == "--instructions") {
         let (Some(which), Some(calls)) = (args.get(at + 1), args.get(at + 2)) else {
             return Err("--instructions takes a client and a count of calls".into());
@@ -295,29 +309,17 @@ async fn main() -> Result<(), BoxError> {
             .iter()
             .find(|name| name.starts_with(which.as_str()))
             .ok_or("the client is one of one, round-robin, pooled")?;
-        workload(Workload {
-            name: "stream limit 100, 1,000 tasks, 1 ms / 50 ms",
-            max_streams: Some(100),
-            timed: cpu_bound,
-            tasks: 1000,
-            calls: calls.parse()?,
-            clients: std::slice::from_ref(client),
-        })
+        workload(Workload::cpu_bound(
+            calls.parse()?,
+            std::slice::from_ref(client),
+        ))
         .await?;
         return Ok(());
     }
 
     println!("| workload | client | calls | calls/s | p50 | p99 | connections |");
     println!("|---|---|---:|---:|---:|---:|---:|");
-    let limited = workload(Workload {
-        name: "stream limit 100, 1,000 tasks, 1 ms / 50 ms",
-        max_streams: Some(100),
-        timed: cpu_bound,
-        tasks: 1000,
-        calls: 200_000 / scale,
-        clients: ALL,
-    })
-    .await?;
+    let limited = workload(Workload::cpu_bound(200_000 / scale, ALL)).await?;
     let bound = workload(Workload {
         name: "stream limit 100, 1,000 tasks, 20 ms / 200 ms",
         max_streams: Some(100),
