@@ -11,10 +11,16 @@ impl RedisServer {
     /// A Sentinel monitoring `master` as `name` (quorum 2), on a free
     /// port; `None` (after saying why) if `redis-server` is missing.
     pub fn sentinel(master: &RedisServer, name: &str) -> Option<RedisServer> {
+        Self::sentinel_with(master, name, "")
+    }
+
+    /// [`sentinel`](RedisServer::sentinel) with `extra` lines of
+    /// configuration (`requirepass …`).
+    pub fn sentinel_with(master: &RedisServer, name: &str, extra: &str) -> Option<RedisServer> {
         let conf = format!(
             "sentinel monitor {name} 127.0.0.1 {port} 2\n\
              sentinel down-after-milliseconds {name} 2000\n\
-             sentinel failover-timeout {name} 10000\n",
+             sentinel failover-timeout {name} 10000\n{extra}",
             port = master.port
         );
         Self::start_with(&[], |_, _| Vec::new(), Some(&conf))

@@ -48,6 +48,54 @@ async fn a_frozen_sentinel_is_left_for_another() {
     fail_over_under_writers(&fleet, 1, "failover with the watched Sentinel frozen").await;
 }
 
+/// A Sentinel that asks for a password (`requirepass`), given in its URL:
+/// the dial logs in, asks it for the master and the pool lends. Without
+/// the password, or with a wrong one, the get fails with the Sentinel's
+/// refusal; neither the error nor the manager's `Debug` shows a password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_that_asks_for_a_password() {
+    const SECRET: &str = "s3cret-sentinel";
+    let Some(master) = RedisServer::new() else {
+        return;
+    };
+    let sentinel = RedisServer::sentinel_with(&master, MASTER, &format!("requirepass {SECRET}\n"))
+        .expect("redis-server runs as a Sentinel");
+    let through = |login: &str| {
+        let url = format!("redis://{login}127.0.0.1:{}", sentinel.port());
+        RedisManager::from_url("redis://127.0.0.1/0")
+            .unwrap()
+            .through_sentinels(MASTER, [url])
+            .unwrap()
+    };
+    let manager = through(&format!(":{SECRET}@"));
+    assert!(!format!("{manager:?}").contains(SECRET), "{manager:?}");
+    let pool = Pool::builder(manager.single()).build().await.unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let _: () = conn.set("through", 1).await.unwrap();
+    drop(conn);
+    pool.close().await;
+
+    for login in ["", ":wrong-password@"] {
+        let pool = Pool::builder(through(login).single())
+            .checkout_timeout(Duration::from_secs(5))
+            .build()
+            .await
+            .unwrap();
+        let error = pool
+            .get()
+            .await
+            .expect_err("no login, no master")
+            .to_string();
+        assert!(error.contains("Sentinel 127.0.0.1:"), "{error}");
+        assert!(
+            error.contains("NOAUTH") || error.contains("authentication failed"),
+            "{login:?}: {error}"
+        );
+        assert!(!error.contains("wrong-password"), "{error}");
+        pool.close().await;
+    }
+}
+
 /// Whether a client of `sentinel` is subscribed to something (the pool's
 /// watcher: the tests subscribe nowhere else before a failover).
 async fn has_subscriber(sentinel: &RedisServer) -> bool {

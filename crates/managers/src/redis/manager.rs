@@ -17,7 +17,7 @@ use redis::{
 use super::conn::{RedisConn, Vitals};
 use super::error::RedisError;
 use super::key::RedisKey;
-use super::sentinel::Sentinels;
+use super::sentinel::{Sentinel, Sentinels};
 use crate::observed::Observed;
 use crate::tcp::{Destination, TcpManager};
 #[cfg(feature = "tls")]
@@ -136,9 +136,11 @@ impl RedisManager {
     }
 
     /// This manager for the master that Redis Sentinel calls `master`,
-    /// found through the Sentinels at `sentinels` (`host:port` each; asked
-    /// in order from the one that answered last, each within 500 ms, over
-    /// plain TCP): each dial asks them where the master is
+    /// found through the Sentinels at `sentinels` (`host:port` each, or
+    /// `redis://[user[:password]@]host:port` for a Sentinel that asks for a
+    /// login, its `requirepass`; asked in order from the one that answered
+    /// last, each within 500 ms, over plain TCP: TLS to the Sentinels is not
+    /// supported): each dial asks them where the master is
     /// (`SENTINEL get-master-addr-by-name`) and checks that the server
     /// says it is one (`ROLE`). A task follows their `+switch-master`
     /// announcements (started at the first dial, ended with the manager),
@@ -160,14 +162,7 @@ impl RedisManager {
     ) -> Result<Self, RedisError> {
         let addrs = sentinels
             .into_iter()
-            .map(|s| {
-                let s = s.as_ref();
-                s.rsplit_once(':')
-                    .and_then(|(host, port)| Some((host.to_owned(), port.parse().ok()?)))
-                    .ok_or_else(|| {
-                        RedisError::Url(format!("a Sentinel must be host:port, not {s:?}"))
-                    })
-            })
+            .map(|s| Sentinel::parse(s.as_ref()))
             .collect::<Result<Vec<_>, _>>()?;
         if addrs.is_empty() {
             return Err(RedisError::Url("no Sentinel given".into()));

@@ -103,9 +103,10 @@
 //! does: each dial asks the Sentinels where it is and checks the server's
 //! `ROLE`, and a task follows their `+switch-master` announcements (and
 //! leaves a Sentinel that stops answering for another: a frozen or cut-off
-//! one is left within 1.5 s). The moment a switch is announced, every connection to the old master
-//! refuses further commands (they fail at once with an error that says the
-//! master moved), a reply of the old master that comes after it fails its
+//! one is left within 2 s). A Sentinel that asks for a login is given as
+//! `redis://[user[:password]@]host:port`. The moment a switch is
+//! announced, every connection to the old master refuses further commands
+//! (they fail at once with an error that says the master moved), a reply of the old master that comes after it fails its
 //! command instead of acknowledging it (the old master may lose that
 //! write), and the pool closes them all; the next dial goes to the new
 //! master. Without it, a client keeps writing to the old master, which

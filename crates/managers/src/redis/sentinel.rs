@@ -12,6 +12,77 @@ use tokio::task::JoinHandle;
 
 use super::error::RedisError;
 
+/// One Sentinel: where it is, and the login it asks for (a Sentinel with
+/// `requirepass`, or an ACL user). Its `Debug` shows no password.
+#[derive(Clone)]
+pub(super) struct Sentinel {
+    host: String,
+    port: u16,
+    login: redis::RedisConnectionInfo,
+}
+
+impl std::fmt::Debug for Sentinel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sentinel")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.login.username())
+            .field("password", &self.login.password().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Sentinel {
+    /// `host:port`, or a URL `redis://[user[:password]@]host:port` for a
+    /// Sentinel that asks for a login.
+    pub(super) fn parse(s: &str) -> Result<Sentinel, RedisError> {
+        use redis::IntoConnectionInfo;
+        if !s.contains("://") {
+            return s
+                .rsplit_once(':')
+                .and_then(|(host, port)| {
+                    Some(Sentinel {
+                        host: host.to_owned(),
+                        port: port.parse().ok()?,
+                        login: redis::RedisConnectionInfo::default(),
+                    })
+                })
+                .ok_or_else(|| {
+                    RedisError::Url(format!(
+                        "a Sentinel must be host:port or redis://host:port, not {s:?}"
+                    ))
+                });
+        }
+        if !s.starts_with("redis://") {
+            // Not echoed: the URL may hold a password.
+            return Err(RedisError::Url(
+                "a Sentinel's URL must be redis:// (TLS to the Sentinels is not supported)".into(),
+            ));
+        }
+        // redis-rs's message names the part that is wrong, never the URL.
+        let info = s
+            .into_connection_info()
+            .map_err(|e| RedisError::Url(format!("a Sentinel's URL: {e}")))?;
+        let redis::ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+            return Err(RedisError::Url(
+                "a Sentinel's URL needs a TCP address".into(),
+            ));
+        };
+        let login = info.redis_settings().clone();
+        Ok(Sentinel { host, port, login })
+    }
+
+    /// A client of this Sentinel, logged in as it asks.
+    fn client(&self) -> redis::RedisResult<redis::Client> {
+        use redis::IntoConnectionInfo;
+        let addr = redis::ConnectionAddr::Tcp(self.host.clone(), self.port);
+        redis::Client::open(
+            addr.into_connection_info()?
+                .set_redis_settings(self.login.clone()),
+        )
+    }
+}
+
 /// How long one Sentinel may take to answer (or to be reached).
 const SENTINEL_TIMEOUT: Duration = Duration::from_millis(500);
 /// How long the watcher waits before it tries the next Sentinel, when none
@@ -33,7 +104,7 @@ const SENTINEL_CHECK: Duration = Duration::from_secs(1);
 /// next dials get a new flag.
 #[derive(Debug)]
 pub(super) struct Sentinels {
-    addrs: Vec<(String, u16)>,
+    addrs: Vec<Sentinel>,
     /// The Sentinel that answered last: asked first.
     answered: AtomicUsize,
     pub(super) master: String,
@@ -49,7 +120,7 @@ struct Generation {
 }
 
 impl Sentinels {
-    pub(super) fn new(addrs: Vec<(String, u16)>, master: String) -> Arc<Self> {
+    pub(super) fn new(addrs: Vec<Sentinel>, master: String) -> Arc<Self> {
         Arc::new(Sentinels {
             addrs,
             answered: AtomicUsize::new(0),
@@ -90,23 +161,26 @@ impl Sentinels {
 
     /// The master's address as `sentinel` knows it, on a connection of
     /// its own.
-    async fn ask(&self, sentinel: &(String, u16)) -> Result<(String, u16), String> {
+    async fn ask(&self, sentinel: &Sentinel) -> Result<(String, u16), String> {
         self.ask_on(sentinel, None).await
     }
 
     /// The master's address as `sentinel` knows it, on `conn` if given.
     async fn ask_on(
         &self,
-        (host, port): &(String, u16),
+        sentinel: &Sentinel,
         conn: Option<&mut redis::aio::MultiplexedConnection>,
     ) -> Result<(String, u16), String> {
+        let (host, port) = (&sentinel.host, sentinel.port);
         let asking = async {
             let mut own;
             let conn = match conn {
                 Some(conn) => conn,
                 None => {
-                    let client = redis::Client::open(format!("redis://{host}:{port}"))?;
-                    own = client.get_multiplexed_async_connection().await?;
+                    own = sentinel
+                        .client()?
+                        .get_multiplexed_async_connection()
+                        .await?;
                     &mut own
                 }
             };
@@ -164,10 +238,10 @@ impl Drop for Sentinels {
 /// Subscribes to `+switch-master` on one Sentinel after another (the next
 /// when one goes away, or stays silent and does not answer) and follows the
 /// announcements for the master.
-async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<(String, u16)>) {
+async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<Sentinel>) {
     for (i, sentinel) in addrs.iter().enumerate().cycle() {
-        let (host, port) = sentinel;
-        let Ok(client) = redis::Client::open(format!("redis://{host}:{port}")) else {
+        let (host, port) = (&sentinel.host, sentinel.port);
+        let Ok(client) = sentinel.client() else {
             continue;
         };
         let subscribed = async {
@@ -231,4 +305,36 @@ async fn alive(conn: &mut redis::aio::MultiplexedConnection) -> bool {
     let ping = redis::cmd("PING");
     let answer = tokio::time::timeout(SENTINEL_TIMEOUT, ping.query_async::<String>(conn));
     matches!(answer.await, Ok(Ok(_)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Sentinel;
+
+    #[test]
+    fn a_sentinel_is_host_port_or_a_redis_url_and_its_password_stays_hidden() {
+        let plain = Sentinel::parse("127.0.0.1:26379").unwrap();
+        assert_eq!((plain.host.as_str(), plain.port), ("127.0.0.1", 26379));
+        assert_eq!(plain.login.password(), None);
+
+        let login = Sentinel::parse("redis://watcher:pa55@sentinel-1:26380").unwrap();
+        assert_eq!((login.host.as_str(), login.port), ("sentinel-1", 26380));
+        assert_eq!(login.login.username(), Some("watcher"));
+        assert_eq!(login.login.password(), Some("pa55"));
+        let shown = format!("{login:?}");
+        assert!(
+            !shown.contains("pa55") && shown.contains("<redacted>"),
+            "{shown}"
+        );
+
+        for wrong in [
+            "sentinel-1",
+            "sentinel-1:port",
+            "rediss://:pa55@sentinel-1:26380",
+        ] {
+            let e = Sentinel::parse(wrong).unwrap_err().to_string();
+            assert!(e.contains("Sentinel"), "{wrong}: {e}");
+            assert!(!e.contains("pa55"), "{e}");
+        }
+    }
 }
