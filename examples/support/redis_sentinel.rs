@@ -14,6 +14,21 @@ impl RedisServer {
         Self::sentinel_with(master, name, "")
     }
 
+    /// A TLS-only Sentinel (see [`tls`](RedisServer::tls)) monitoring the
+    /// TLS-only `master` as `name`.
+    pub fn sentinel_tls(
+        master: &RedisServer,
+        name: &str,
+        (cert_pem, key_pem, ca_pem): (&str, &str, &str),
+    ) -> Option<RedisServer> {
+        let conf = format!(
+            "sentinel monitor {name} 127.0.0.1 {port} 1\ntls-replication yes\n",
+            port = master.port
+        );
+        let tls = Self::tls_args(cert_pem, key_pem, ca_pem);
+        Self::start_with(&[], tls, Some(&conf))
+    }
+
     /// [`sentinel`](RedisServer::sentinel) with `extra` lines of
     /// configuration (`requirepass …`).
     pub fn sentinel_with(master: &RedisServer, name: &str, extra: &str) -> Option<RedisServer> {

@@ -51,8 +51,18 @@ impl RedisServer {
     /// A TLS-only server presenting `cert_pem` / `key_pem` (clients are not
     /// asked for a certificate).
     pub fn tls(cert_pem: &str, key_pem: &str, ca_pem: &str) -> Option<RedisServer> {
+        Self::start_with(&[], Self::tls_args(cert_pem, key_pem, ca_pem), None)
+    }
+
+    /// The arguments of a TLS-only server (see [`tls`](RedisServer::tls)),
+    /// its files written into its directory.
+    fn tls_args(
+        cert_pem: &str,
+        key_pem: &str,
+        ca_pem: &str,
+    ) -> impl Fn(&std::path::Path, u16) -> Vec<String> {
         let (cert, key, ca) = (cert_pem.to_owned(), key_pem.to_owned(), ca_pem.to_owned());
-        let tls = move |dir: &std::path::Path, port: u16| {
+        move |dir: &std::path::Path, port: u16| {
             let write = |name: &str, pem: &str| {
                 let path = dir.join(name);
                 std::fs::write(&path, pem).unwrap();
@@ -72,8 +82,7 @@ impl RedisServer {
                 "--tls-auth-clients".into(),
                 "no".into(),
             ]
-        };
-        Self::start_with(&[], tls, None)
+        }
     }
 
     /// A server with `extra` arguments, then `more(dir, port)`'s; with

@@ -96,6 +96,75 @@ async fn a_sentinel_that_asks_for_a_password() {
     }
 }
 
+/// A Sentinel over TLS (`rediss://` in its URL), before a master over TLS:
+/// both dialed with the manager's TLS configuration, their certificates
+/// checked; the pool lends, and its watcher subscribes to the Sentinel
+/// over TLS too.
+#[cfg(feature = "tls")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sentinel_over_tls() {
+    use connpool::managers::tcp::{Destination, TcpManager};
+    use connpool::managers::tls::TlsConfig;
+
+    use crate::support::tls::{Ca, Leaf};
+
+    let ca = Ca::new("redis sentinel test CA");
+    let (cert, key) = ca.leaf_pem(Leaf::Good);
+    let Some(master) = RedisServer::tls(&cert, &key, &ca.pem) else {
+        return;
+    };
+    let sentinel = RedisServer::sentinel_tls(&master, MASTER, (&cert, &key, &ca.pem))
+        .expect("redis-server runs as a Sentinel");
+    let manager = RedisManager::from_url("rediss://localhost/0")
+        .unwrap()
+        .tls(TlsConfig::private_ca(&ca.pem).unwrap())
+        .through_sentinels(MASTER, [format!("rediss://127.0.0.1:{}", sentinel.port())])
+        .unwrap();
+    let pool = Pool::builder(manager.single()).build().await.unwrap();
+    let mut conn = pool.get().await.unwrap();
+    let _: () = conn.set("over", "tls").await.unwrap();
+    drop(conn);
+    // The watcher: a subscriber of the Sentinel's, seen over TLS too.
+    let tcp = Pool::builder(TcpManager::new().tls(TlsConfig::private_ca(&ca.pem).unwrap()))
+        .build()
+        .await
+        .unwrap();
+    let dest = Destination::from(("localhost", sentinel.port()));
+    let stream = connpool::Pooled::detach(tcp.get_for(&dest).await.unwrap());
+    let config = ::redis::AsyncConnectionConfig::new();
+    let info = ::redis::RedisConnectionInfo::default();
+    let (mut observer, driver) =
+        ::redis::aio::MultiplexedConnection::new_with_config(&info, stream, config)
+            .await
+            .unwrap();
+    tokio::spawn(driver);
+    let started = Instant::now();
+    loop {
+        let list: String = ::redis::cmd("CLIENT")
+            .arg("LIST")
+            .query_async(&mut observer)
+            .await
+            .unwrap();
+        if list.lines().any(|l| !l.contains(" sub=0 ")) {
+            break;
+        }
+        assert!(started.elapsed() < BOUND, "the watcher never subscribed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    pool.close().await;
+
+    // The Sentinel's certificate is checked: Mozilla's roots do not know
+    // the test CA.
+    let untrusting = RedisManager::from_url("rediss://localhost/0")
+        .unwrap()
+        .through_sentinels(MASTER, [format!("rediss://127.0.0.1:{}", sentinel.port())])
+        .unwrap();
+    let pool = Pool::builder(untrusting.single()).build().await.unwrap();
+    let error = pool.get().await.expect_err("an unknown issuer").to_string();
+    assert!(error.contains("UnknownIssuer"), "{error}");
+    pool.close().await;
+}
+
 /// Whether a client of `sentinel` is subscribed to something (the pool's
 /// watcher: the tests subscribe nowhere else before a failover).
 async fn has_subscriber(sentinel: &RedisServer) -> bool {

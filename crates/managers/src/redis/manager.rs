@@ -138,9 +138,10 @@ impl RedisManager {
     /// This manager for the master that Redis Sentinel calls `master`,
     /// found through the Sentinels at `sentinels` (`host:port` each, or
     /// `redis://[user[:password]@]host:port` for a Sentinel that asks for a
-    /// login, its `requirepass`; asked in order from the one that answered
-    /// last, each within 500 ms, over plain TCP: TLS to the Sentinels is not
-    /// supported): each dial asks them where the master is
+    /// login, its `requirepass`, `rediss://…` for one over TLS, dialed with
+    /// this manager's TCP setup and TLS configuration; asked in order from
+    /// the one that answered last, each within 500 ms): each dial asks
+    /// them where the master is
     /// (`SENTINEL get-master-addr-by-name`) and checks that the server
     /// says it is one (`ROLE`). A task follows their `+switch-master`
     /// announcements (started at the first dial, ended with the manager),
@@ -375,7 +376,7 @@ impl Manager for RedisManager {
         let Some(sentinels) = &self.sentinels else {
             return self.dial(key, (&key.host, key.port), None).await;
         };
-        let ((host, port), moved) = sentinels.master().await?;
+        let ((host, port), moved) = sentinels.master(&self.transport).await?;
         let mut conn = self.dial(key, (&host, port), Some(moved)).await?;
         let role = redis::cmd("ROLE")
             .query_async::<redis::Value>(&mut conn)

@@ -104,7 +104,8 @@
 //! `ROLE`, and a task follows their `+switch-master` announcements (and
 //! leaves a Sentinel that stops answering for another: a frozen or cut-off
 //! one is left within 2 s). A Sentinel that asks for a login is given as
-//! `redis://[user[:password]@]host:port`. The moment a switch is
+//! `redis://[user[:password]@]host:port`, one over TLS as `rediss://…`
+//! (with the manager's TLS configuration). The moment a switch is
 //! announced, every connection to the old master refuses further commands
 //! (they fail at once with an error that says the master moved), a reply of the old master that comes after it fails its
 //! command instead of acknowledging it (the old master may lose that

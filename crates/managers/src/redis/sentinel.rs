@@ -11,13 +11,17 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
 use super::error::RedisError;
+use crate::tcp::Destination;
+use crate::transport::{Stream, Transport};
 
-/// One Sentinel: where it is, and the login it asks for (a Sentinel with
-/// `requirepass`, or an ACL user). Its `Debug` shows no password.
+/// One Sentinel: where it is, whether it speaks TLS, and the login it asks
+/// for (a Sentinel with `requirepass`, or an ACL user). Its `Debug` shows
+/// no password.
 #[derive(Clone)]
 pub(super) struct Sentinel {
     host: String,
     port: u16,
+    tls: bool,
     login: redis::RedisConnectionInfo,
 }
 
@@ -26,6 +30,7 @@ impl std::fmt::Debug for Sentinel {
         f.debug_struct("Sentinel")
             .field("host", &self.host)
             .field("port", &self.port)
+            .field("tls", &self.tls)
             .field("user", &self.login.username())
             .field("password", &self.login.password().map(|_| "<redacted>"))
             .finish()
@@ -34,7 +39,7 @@ impl std::fmt::Debug for Sentinel {
 
 impl Sentinel {
     /// `host:port`, or a URL `redis://[user[:password]@]host:port` for a
-    /// Sentinel that asks for a login.
+    /// Sentinel that asks for a login, `rediss://…` for one over TLS.
     pub(super) fn parse(s: &str) -> Result<Sentinel, RedisError> {
         use redis::IntoConnectionInfo;
         if !s.contains("://") {
@@ -44,6 +49,7 @@ impl Sentinel {
                     Some(Sentinel {
                         host: host.to_owned(),
                         port: port.parse().ok()?,
+                        tls: false,
                         login: redis::RedisConnectionInfo::default(),
                     })
                 })
@@ -53,14 +59,25 @@ impl Sentinel {
                     ))
                 });
         }
-        if !s.starts_with("redis://") {
-            // Not echoed: the URL may hold a password.
+        // Not echoed: the URL may hold a password.
+        let (tls, rest) = match s.split_once("://") {
+            Some(("redis", rest)) => (false, rest),
+            Some(("rediss", rest)) => (true, rest),
+            _ => {
+                return Err(RedisError::Url(
+                    "a Sentinel's URL must be redis:// or rediss://".into(),
+                ));
+            }
+        };
+        if rest.contains('#') {
             return Err(RedisError::Url(
-                "a Sentinel's URL must be redis:// (TLS to the Sentinels is not supported)".into(),
+                "a Sentinel's URL takes no fragment (certificate checks cannot be turned off)"
+                    .into(),
             ));
         }
-        // redis-rs's message names the part that is wrong, never the URL.
-        let info = s
+        // redis-rs's message names the part that is wrong, never the URL;
+        // TLS is connpool's own.
+        let info = format!("redis://{rest}")
             .into_connection_info()
             .map_err(|e| RedisError::Url(format!("a Sentinel's URL: {e}")))?;
         let redis::ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
@@ -69,17 +86,45 @@ impl Sentinel {
             ));
         };
         let login = info.redis_settings().clone();
-        Ok(Sentinel { host, port, login })
+        Ok(Sentinel {
+            host,
+            port,
+            tls,
+            login,
+        })
     }
 
-    /// A client of this Sentinel, logged in as it asks.
-    fn client(&self) -> redis::RedisResult<redis::Client> {
-        use redis::IntoConnectionInfo;
-        let addr = redis::ConnectionAddr::Tcp(self.host.clone(), self.port);
-        redis::Client::open(
-            addr.into_connection_info()?
-                .set_redis_settings(self.login.clone()),
-        )
+    /// A stream to this Sentinel through `transport` (its socket setup,
+    /// and its TLS configuration for a `rediss` Sentinel).
+    async fn stream(&self, transport: &Transport) -> Result<Stream, String> {
+        let dest = Destination::from((self.host.as_str(), self.port));
+        match transport.dial(&dest, self.tls).await {
+            Ok(dialed) => Ok(dialed.stream),
+            Err(e) => Err(e.into_io().to_string()),
+        }
+    }
+
+    /// A connection to ask this Sentinel things, logged in as it asks.
+    async fn connection(
+        &self,
+        transport: &Transport,
+    ) -> Result<redis::aio::MultiplexedConnection, String> {
+        let stream = self.stream(transport).await?;
+        let config = redis::AsyncConnectionConfig::new();
+        let (conn, driver) =
+            redis::aio::MultiplexedConnection::new_with_config(&self.login, stream, config)
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(driver);
+        Ok(conn)
+    }
+
+    /// A subscription connection to this Sentinel, logged in as it asks.
+    async fn subscription(&self, transport: &Transport) -> Result<redis::aio::PubSub, String> {
+        let stream = self.stream(transport).await?;
+        redis::aio::PubSub::new(&self.login, stream)
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -139,12 +184,13 @@ impl Sentinels {
     /// is not running.
     pub(super) async fn master(
         self: &Arc<Self>,
+        transport: &Transport,
     ) -> Result<((String, u16), Arc<AtomicBool>), RedisError> {
-        self.watch();
+        self.watch(transport);
         let mut last = None;
         let first = self.answered.load(Ordering::Relaxed);
         for i in (0..self.addrs.len()).map(|i| (first + i) % self.addrs.len()) {
-            match self.ask(&self.addrs[i]).await {
+            match self.ask_on(&self.addrs[i], None, transport).await {
                 Ok(at) => {
                     self.answered.store(i, Ordering::Relaxed);
                     let moved = self.seen_at(at.clone());
@@ -159,17 +205,13 @@ impl Sentinels {
         })
     }
 
-    /// The master's address as `sentinel` knows it, on a connection of
-    /// its own.
-    async fn ask(&self, sentinel: &Sentinel) -> Result<(String, u16), String> {
-        self.ask_on(sentinel, None).await
-    }
-
-    /// The master's address as `sentinel` knows it, on `conn` if given.
+    /// The master's address as `sentinel` knows it, on `conn` if given,
+    /// else on a connection of its own through `transport`.
     async fn ask_on(
         &self,
         sentinel: &Sentinel,
         conn: Option<&mut redis::aio::MultiplexedConnection>,
+        transport: &Transport,
     ) -> Result<(String, u16), String> {
         let (host, port) = (&sentinel.host, sentinel.port);
         let asking = async {
@@ -177,10 +219,7 @@ impl Sentinels {
             let conn = match conn {
                 Some(conn) => conn,
                 None => {
-                    own = sentinel
-                        .client()?
-                        .get_multiplexed_async_connection()
-                        .await?;
+                    own = sentinel.connection(transport).await?;
                     &mut own
                 }
             };
@@ -189,6 +228,7 @@ impl Sentinels {
                 .arg(&self.master)
                 .query_async::<Option<(String, u16)>>(conn)
                 .await
+                .map_err(|e| e.to_string())
         };
         match tokio::time::timeout(SENTINEL_TIMEOUT, asking).await {
             Ok(Ok(Some(at))) => Ok(at),
@@ -217,13 +257,14 @@ impl Sentinels {
 
     /// Starts the task that follows the Sentinels' announcements, unless it
     /// runs. It holds the Sentinels weakly, and ends once they are gone.
-    fn watch(self: &Arc<Self>) {
+    fn watch(self: &Arc<Self>, transport: &Transport) {
         let mut watcher = self.watcher.lock();
         if watcher.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
         }
         let me = Arc::downgrade(self);
-        *watcher = Some(tokio::spawn(follow(me, self.addrs.clone())));
+        let follows = follow(me, self.addrs.clone(), transport.clone());
+        *watcher = Some(tokio::spawn(follows));
     }
 }
 
@@ -238,17 +279,17 @@ impl Drop for Sentinels {
 /// Subscribes to `+switch-master` on one Sentinel after another (the next
 /// when one goes away, or stays silent and does not answer) and follows the
 /// announcements for the master.
-async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<Sentinel>) {
+async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<Sentinel>, transport: Transport) {
     for (i, sentinel) in addrs.iter().enumerate().cycle() {
         let (host, port) = (&sentinel.host, sentinel.port);
-        let Ok(client) = sentinel.client() else {
-            continue;
-        };
         let subscribed = async {
-            let mut pubsub = client.get_async_pubsub().await?;
-            pubsub.subscribe("+switch-master").await?;
-            let asking = client.get_multiplexed_async_connection().await?;
-            Ok::<_, redis::RedisError>((pubsub, asking))
+            let mut pubsub = sentinel.subscription(&transport).await?;
+            pubsub
+                .subscribe("+switch-master")
+                .await
+                .map_err(|e| e.to_string())?;
+            let asking = sentinel.connection(&transport).await?;
+            Ok::<_, String>((pubsub, asking))
         };
         if let Ok(Ok((mut pubsub, mut asking))) =
             tokio::time::timeout(SENTINEL_TIMEOUT, subscribed).await
@@ -257,7 +298,7 @@ async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<Sentinel>) {
             // ask this Sentinel first from now on.
             match sentinels.upgrade() {
                 Some(s) => {
-                    if let Ok(at) = s.ask_on(sentinel, Some(&mut asking)).await {
+                    if let Ok(at) = s.ask_on(sentinel, Some(&mut asking), &transport).await {
                         s.answered.store(i, Ordering::Relaxed);
                         s.seen_at(at);
                     }
@@ -312,7 +353,7 @@ mod tests {
     use super::Sentinel;
 
     #[test]
-    fn a_sentinel_is_host_port_or_a_redis_url_and_its_password_stays_hidden() {
+    fn a_sentinel_is_host_port_or_a_url_and_its_password_stays_hidden() {
         let plain = Sentinel::parse("127.0.0.1:26379").unwrap();
         assert_eq!((plain.host.as_str(), plain.port), ("127.0.0.1", 26379));
         assert_eq!(plain.login.password(), None);
@@ -327,10 +368,15 @@ mod tests {
             "{shown}"
         );
 
+        let tls = Sentinel::parse("rediss://:pa55@sentinel-1:26380").unwrap();
+        assert!(tls.tls && !login.tls);
+        assert_eq!(tls.login.password(), Some("pa55"));
+
         for wrong in [
             "sentinel-1",
             "sentinel-1:port",
-            "rediss://:pa55@sentinel-1:26380",
+            "http://:pa55@sentinel-1:26380",
+            "rediss://:pa55@sentinel-1:26380#insecure",
         ] {
             let e = Sentinel::parse(wrong).unwrap_err().to_string();
             assert!(e.contains("Sentinel"), "{wrong}: {e}");
