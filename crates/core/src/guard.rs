@@ -13,9 +13,9 @@ use crate::store::Lent;
 
 /// A connection lent by the pool. Dereferences to the connection; dropping it
 /// gives the connection back (to the next waiter of its key, or to the idle
-/// list, or — if [`Manager::health`] says it is broken, or it was marked broken, or
-/// it reached its `max_lifetime` or `max_uses`, or the idle caps are full —
-/// to a close).
+/// list, or — if [`Manager::health`] says it is broken, or it was marked
+/// broken, or it reached its `max_lifetime` or `max_uses`, or the idle caps
+/// are full — to a close).
 ///
 /// For a shared connection (see [`Lending`](crate::Lending)), the guard holds
 /// this borrower's own handle (a clone of the connection) and dropping it

@@ -87,9 +87,10 @@ pub(crate) async fn run<M: Manager>(
 }
 
 /// [`Manager::recycle`] of `conn` if [`Manager::health`] says
-/// [`Health::NeedsRecycle`] (a panic says so too), and then the `after_connect` hook again (a recycle
-/// resets the session to a new one's), then the `after_return` hook,
-/// within `limit` together, panics contained.
+/// [`Health::NeedsRecycle`] (a panic says so too), and then the
+/// `after_connect` hook again (a recycle resets the session to a new
+/// one's), then the `after_return` hook, within `limit` together, panics
+/// contained.
 pub(crate) async fn recycle<M: Manager>(
     manager: &M,
     hooks: &Hooks<M>,

@@ -128,9 +128,10 @@ impl<M: Manager> Transition<'_, M> {
     /// A borrower gives back its handle to the shared connection in `slot`
     /// (see [`Transition::return_handle`]).
     /// `server_changed`: the manager says the connection's server changed
-    /// (`Health::ServerChanged`), and the key is cleared unless the connection was already draining
-    /// (a clear retired it, or an earlier borrower's return found it
-    /// broken and asked the same). Returns whether it was.
+    /// (`Health::ServerChanged`), and the key is cleared unless the
+    /// connection was already draining (a clear retired it, or an earlier
+    /// borrower's return found it broken and asked the same). Returns
+    /// whether it was.
     pub(crate) fn give_back_handle(
         mut self,
         id: KeyId,
