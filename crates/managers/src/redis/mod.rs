@@ -107,9 +107,10 @@
 //! `redis://[user[:password]@]host:port`, one over TLS as `rediss://…`
 //! (with the manager's TLS configuration). The moment a switch is
 //! announced, every connection to the old master refuses further commands
-//! (they fail at once with an error that says the master moved), a reply of the old master that comes after it fails its
-//! command instead of acknowledging it (the old master may lose that
-//! write), and the pool closes them all; the next dial goes to the new
+//! (they fail at once with an error that says the master moved), a reply
+//! of the old master that comes after it fails its command instead of
+//! acknowledging it (the old master may lose that write), and the pool
+//! closes them all; the next dial goes to the new
 //! master. Without it, a client keeps writing to the old master, which
 //! acknowledges writes until Sentinel turns it into a replica (seconds
 //! later), and those writes are lost. A server that answers `READONLY`
