@@ -1,7 +1,8 @@
 //! A connection whose server changed (`Manager::health` says
 //! `Health::ServerChanged`) clears its key: idle connections close at once,
 //! lent ones at their return, a ping in flight when it ends; other keys
-//! are untouched; the next get dials. A report from a connection the clear
+//! are untouched; the next get dials. Found on a return, at a checkout, by
+//! the health check before lending, after a recycle or a keepalive ping. A report from a connection the clear
 //! already retired clears nothing more; a panic in `health` counts
 //! as broken, not changed. Under tokio's paused clock, with the mock manager.
 
@@ -165,4 +166,74 @@ async fn a_shared_handle_reporting_the_change_clears_the_key() {
     assert_eq!(counts(&pool), ZERO);
     let c = ok(pool.get_for(&1).await);
     assert_eq!(c.id, 2);
+}
+
+/// A health check before lending whose ping finds the server changed
+/// (the change comes during the ping, which then fails) clears the key as
+/// a return does: the key's other idle connection closes with the checked
+/// one, and the getter gets a new connection.
+#[tokio::test(start_paused = true)]
+async fn a_health_check_that_finds_the_server_changed_clears_the_key() {
+    let (mock, pool) = M::pool(|b| b.health_check(Duration::ZERO)).await;
+    let (a, b) = three_and_one(&pool).await;
+    drop(b);
+    // Idle: 2 (the newest, checked first) and 3; 1 lent.
+    mock.delay_pings(Duration::from_millis(10));
+    let pings = mock.pings().len();
+    let get = tokio::spawn({
+        let pool = pool.clone();
+        async move { ok(pool.get_for(&1).await).id }
+    });
+    settle().await;
+    assert_eq!(mock.pings().len(), pings + 1, "the check's ping is out");
+    mock.conn(2).change();
+    mock.delay_pings(Duration::ZERO);
+    assert_eq!(get.await.unwrap(), 5, "a new dial, not the idle 3");
+    settle().await;
+    assert_eq!(clears(&pool), 1);
+    let mut closed = mock.closed();
+    closed.sort();
+    assert_eq!(closed, vec![2, 3]);
+    assert_eq!(pool.state().counters.closed_health_check, 1);
+    drop(a);
+    settle().await;
+    check_counts(&pool, &[1, 2]);
+}
+
+/// A recycle after which `health` says the server changed (here the
+/// `after_return` hook finds it) clears the key as a return does: the key's
+/// idle connection closes with the recycled one.
+#[tokio::test(start_paused = true)]
+async fn a_recycle_that_finds_the_server_changed_clears_the_key() {
+    let (mock, pool) = M::pool(|b| {
+        b.after_return(|conn: &mut MockConn<u32>, _: &u32| {
+            if conn.id == 1 {
+                conn.change();
+            }
+            Box::pin(async { Ok(()) })
+        })
+    })
+    .await;
+    let a = ok(pool.get_for(&1).await);
+    let b = ok(pool.get_for(&1).await);
+    drop(ok(pool.get_for(&1).await));
+    drop(ok(pool.get_for(&2).await));
+    settle().await;
+    assert_eq!(counts(&pool), Counts { open: 4, idle: 2, lent: 2, ..ZERO });
+    assert_eq!(clears(&pool), 0);
+    drop(a);
+    settle().await;
+    assert_eq!(clears(&pool), 1);
+    let mut closed = mock.closed();
+    closed.sort();
+    assert_eq!(closed, vec![1, 3], "the recycled one and the idle one");
+    assert_eq!(
+        key_counts(&pool, &2),
+        Some(Counts { open: 1, idle: 1, ..ZERO })
+    );
+    assert_eq!(pool.state().counters.recycle_failures, 1);
+    drop(b);
+    settle().await;
+    assert_eq!(clears(&pool), 1, "one clear per generation");
+    check_counts(&pool, &[1, 2]);
 }

@@ -246,9 +246,13 @@ impl<M: Manager> PoolInner<M> {
     ) {
         let (lent, cid, mut conn) = back;
         let key = lent.key();
-        // User code runs before the lock is taken, never under it.
+        // User code runs before the lock is taken, never under it. A
+        // connection closing as broken or after a failed health check is
+        // asked too: it may have found its server changed.
         let health = match close {
-            None | Some(CloseReason::Broken) => self.health(key, &mut conn),
+            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
+                self.health(key, &mut conn)
+            }
             Some(_) => Health::Ready,
         };
         let close = close.or(health.is_broken().then_some(CloseReason::Broken));
@@ -301,7 +305,9 @@ impl<M: Manager> PoolInner<M> {
         // The handle shares the connection's state: it tells whether the
         // connection is broken, and it is dropped before the lock is taken.
         let health = match close {
-            None | Some(CloseReason::Broken) => self.health(key, &mut handle),
+            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
+                self.health(key, &mut handle)
+            }
             Some(_) => Health::Ready,
         };
         let mut close = close.or(health.is_broken().then_some(CloseReason::Broken));

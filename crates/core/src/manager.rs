@@ -229,9 +229,9 @@ pub enum Health {
     /// [`Counters::key_clears`](crate::Counters::key_clears) and logged at
     /// `warn`, and the next dial finds the server anew (the clear of
     /// MongoDB's connection pools). A report from a connection that such a
-    /// clear already retired clears nothing more. Heeded on a return, at
-    /// a checkout from the idle list and after a keepalive ping; after the
-    /// health check before lending it counts as [`Health::Broken`].
+    /// clear already retired clears nothing more. Heeded wherever `health`
+    /// is asked: on a return, at a checkout from the idle list, after the
+    /// health check before lending, a recycle and a keepalive ping.
     ServerChanged,
 }
 
@@ -326,8 +326,8 @@ pub trait Manager: Send + Sync + 'static {
     /// longer what its key names).
     ///
     /// Called outside the pool's lock on every return, on every checkout
-    /// from the idle list and after every ping: it must not block or do
-    /// I/O. A panic says [`Health::Broken`].
+    /// from the idle list and after every ping and recycle: it must not
+    /// block or do I/O. A panic says [`Health::Broken`].
     fn health(&self, conn: &mut Self::Connection) -> Health {
         let _ = conn;
         Health::Ready

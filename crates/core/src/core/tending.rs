@@ -30,8 +30,9 @@ pub(super) enum Tending {
 pub(crate) enum Tended {
     /// A keepalive ping, with its result.
     Keepalive(PingResult),
-    /// A recycle, with its result.
-    Recycle(Check),
+    /// A recycle, with its result and whether `health` then said the
+    /// server changed.
+    Recycle(Check, bool),
 }
 
 impl Tended {
@@ -39,7 +40,7 @@ impl Tended {
     pub(crate) fn aborted(self) -> Tended {
         match self {
             Tended::Keepalive(_) => Tended::Keepalive(PingResult::Missed),
-            Tended::Recycle(_) => Tended::Recycle(Check::Failed),
+            Tended::Recycle(..) => Tended::Recycle(Check::Failed, false),
         }
     }
 }
@@ -119,16 +120,13 @@ impl<M: Manager> Transition<'_, M> {
             slot.place(),
             match how {
                 Tended::Keepalive(_) => Place::Pinging,
-                Tended::Recycle(_) => Place::Recycling,
+                Tended::Recycle(..) => Place::Recycling,
             }
         );
         let id = self.st.keys.give_back(slot);
         match how {
             Tended::Keepalive(ping) => self.keepalive_done(id, conn, epoch, ping),
-            Tended::Recycle(check) => {
-                self.recycled(id, conn, epoch, check);
-                false
-            }
+            Tended::Recycle(check, changed) => self.recycled(id, conn, epoch, check, changed),
         }
     }
 
@@ -192,8 +190,18 @@ impl<M: Manager> Transition<'_, M> {
 
     /// The recycle of a connection of `id` ended. One that passed rests
     /// from now on and goes through the hand-off; one that failed is
-    /// closed as broken.
-    fn recycled(mut self, id: KeyId, conn: Option<Conn<M::Connection>>, epoch: u32, check: Check) {
+    /// closed as broken; one whose server changed clears its key. Returns
+    /// whether it did.
+    fn recycled(
+        mut self,
+        id: KeyId,
+        conn: Option<Conn<M::Connection>>,
+        epoch: u32,
+        check: Check,
+        changed: bool,
+    ) -> bool {
+        // A connection taken out before a clear clears nothing more.
+        let clear = changed && self.st.keys.get(id).epoch == epoch;
         self.st
             .count_call(id, check, |c| &mut c.recycles, |c| &mut c.recycle_failures);
         let conn = conn.map(|mut conn| {
@@ -202,6 +210,10 @@ impl<M: Manager> Transition<'_, M> {
         });
         let close = (check == Check::Failed).then_some(CloseReason::Broken);
         self.came_back(id, epoch, conn, close, CloseReason::Broken);
+        if clear {
+            self.clear_key(id);
+        }
         self.finish();
+        clear
     }
 }

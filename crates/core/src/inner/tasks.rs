@@ -223,19 +223,20 @@ pub(crate) fn spawn_recycle<M: Manager>(
     epoch: u32,
 ) {
     let key_id = slot.key();
-    let mut guard = TendGuard::new(inner, slot, epoch, Tended::Recycle(Check::Failed));
+    let mut guard = TendGuard::new(inner, slot, epoch, Tended::Recycle(Check::Failed, false));
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let limit = inner.config.set.ping_timeout;
         let recycled = hooks::recycle(&inner.manager, &inner.hooks, &mut conn.conn, &key, limit);
-        let check = match recycled.await {
-            Ok(()) => Check::passed_if(!inner.health(key_id, &mut conn.conn).is_broken()),
-            Err(failure) => {
-                failure.log("the recycle", &key);
-                Check::Failed
-            }
-        };
-        guard.finish(Some(conn), Tended::Recycle(check));
+        let recycled = recycled.await;
+        if let Err(failure) = &recycled {
+            failure.log("the recycle", &key);
+        }
+        // Asked after a failed recycle too: it may have found the server changed.
+        let health = inner.health(key_id, &mut conn.conn);
+        let check = Check::passed_if(recycled.is_ok() && !health.is_broken());
+        let changed = health == Health::ServerChanged;
+        guard.finish(Some(conn), Tended::Recycle(check, changed));
     });
 }
 
