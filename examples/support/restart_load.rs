@@ -228,10 +228,9 @@ pub const DEADLINE: Duration = Duration::from_secs(1);
 /// Tasks per client.
 pub const TASKS: usize = 8;
 
-/// How long after the server's return a connpool get may still fail: the
-/// rest of a backoff that began while the server was down and is shorter
-/// than a probe's delay (gets fail at once during it), at most the probe
-/// delay's 400 ms, and the dial at its end.
+/// How long after the server's return a connpool get may still fail: one
+/// that waited for a probe begun before the return (a probe's delay, at
+/// most 400 ms here, and its dial).
 pub const RECOVERY: Duration = Duration::from_millis(500);
 
 /// The most connections connpool may ask for over a fault of a second or

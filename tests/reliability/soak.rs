@@ -279,7 +279,7 @@ async fn soak() {
                         }
                         Err(Error::Backoff { .. }) => {
                             add(&figures.backoff_errors);
-                            // A key in backoff fails at once: let others run.
+                            // Failed by its key's probe: let others run.
                             tokio::task::yield_now().await;
                             continue;
                         }

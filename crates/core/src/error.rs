@@ -133,8 +133,8 @@ impl<E: std::error::Error + 'static> std::error::Error for ConnectError<E> {
 /// assert_eq!(io.kind(), std::io::ErrorKind::ConnectionRefused);
 /// assert!(!err.is_timeout());
 ///
-/// // The key now backs off: the next get fails at once (no probe is due
-/// // yet), with the same cause.
+/// // The key now backs off: the next get waits for the pool's probe of
+/// // it, which fails with the same cause.
 /// let err = pool.get().await.unwrap_err();
 /// assert!(matches!(err, Error::Backoff { .. }), "{err}");
 /// assert!(err.to_string().starts_with("dials are backing off for "), "{err}");
@@ -170,8 +170,8 @@ pub enum Error<E> {
         max_waiters: usize,
     },
     /// The key is in dial backoff after failed dials: this getter found no
-    /// idle connection and failed at once instead of dialing (or waiting for
-    /// a dial slot).
+    /// idle connection and waited for a dial of the key (the pool's probe,
+    /// or another getter's dial it was queued behind), which failed.
     #[non_exhaustive]
     Backoff {
         /// The key, as its manager names it

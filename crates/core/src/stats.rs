@@ -86,7 +86,8 @@ pub struct Counters {
     pub keepalive_failures: u64,
     /// Times a key entered dial backoff (once per failed dial while backoff is on).
     pub backoffs: u64,
-    /// Gets that failed at once because their key was in dial backoff.
+    /// Gets failed with [`Error::Backoff`](crate::Error::Backoff): the dial
+    /// or probe they waited for failed.
     pub backoff_rejections: u64,
     /// Dials the pool started itself to learn whether a key in backoff
     /// that getters wanted is back (counted in `dials` too).
@@ -240,9 +241,10 @@ pub struct KeyState {
     /// success; a refusal counts on from the failures before the dial
     /// whose connection was refused).
     pub dial_failures_in_a_row: u32,
-    /// Whether the key is in dial backoff (gets that find no idle connection
-    /// fail, at once or when the probe they wait for fails).
-    pub in_backoff: bool,
+    /// How long the key's dial backoff lasts still (`None` if it is not
+    /// backing off). Gets that find no idle connection meanwhile wait for
+    /// the pool's next probe of it.
+    pub backoff_left: Option<Duration>,
     /// Getters waiting for a connection of this key.
     pub waiting: usize,
     /// Cumulative counters since the pool started tracking this key.

@@ -3,16 +3,18 @@
 //!
 //! - the backoff schedule (the n-th failure in a row backs the key off for a
 //!   time in [d/2, d], d = min(cap, base × 2ⁿ⁻¹)), measured exactly through
-//!   `Error::Backoff::retry_in` and `KeyState::in_backoff`, and its jitter;
-//! - fail-fast during a backoff (no dial, no time, the manager's error),
-//!   other keys and idle connections unaffected;
+//!   `KeyState::backoff_left`, and its jitter;
+//! - a get during a backoff waits for the pool's probe at its end (no dial
+//!   before it) and fails with the probe's error, other keys and idle
+//!   connections unaffected;
 //! - getters queued for a dial slot failed when the backoff starts, getters
 //!   whose own dial is in flight kept waiting;
 //! - the end of the backoff and the reset by a successful dial;
 //! - `no_backoff()`: every getter dials again (the core behaviour);
 //! - `max_connecting`: dials in flight per key, and pre-warm not limited by it;
 //! - probes: a wanted key in a long backoff dialed by the pool, one dial at
-//!   a time, a success ending the backoff for everyone;
+//!   a time, a success ending the backoff for everyone; a getter after a
+//!   probe time that passed unwanted sets the next;
 //! - a restarted backend: 64 retrying clients make few dials during the
 //!   outage and are all served soon after it;
 //! - `min_idle`: the background top-up after the first get, replacement of
@@ -38,7 +40,7 @@ use connpool::{ConnectError, Error, Manager, Pool};
 
 use crate::support::*;
 
-mod fail_fast;
+mod getters;
 mod max_connecting;
 mod min_idle;
 mod probes;
@@ -114,13 +116,21 @@ fn assert_in_band(retry_in: Duration, d: Duration) {
     );
 }
 
-/// `(in_backoff, dial_failures_in_a_row)` of one key (which must be known).
+/// `(backing off, dial_failures_in_a_row)` of one key (which must be known).
 #[track_caller]
 fn backoff_state<Mg: Manager>(pool: &Pool<Mg>, key: &Mg::Key) -> (bool, u32) {
     let s = pool
         .key_state(key)
         .unwrap_or_else(|| panic!("key {key:?} was forgotten"));
-    (s.in_backoff, s.dial_failures_in_a_row)
+    (s.backoff_left.is_some(), s.dial_failures_in_a_row)
+}
+
+/// How long one key's backoff lasts still (it must be backing off).
+#[track_caller]
+fn backoff_left<Mg: Manager>(pool: &Pool<Mg>, key: &Mg::Key) -> Duration {
+    pool.key_state(key)
+        .and_then(|s| s.backoff_left)
+        .unwrap_or_else(|| panic!("key {key:?} is not backing off"))
 }
 
 /// `(backoffs, dial_failures, backoff_rejections)` of the whole pool.

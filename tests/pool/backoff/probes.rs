@@ -1,9 +1,10 @@
-//! Probes: while a key that getters want backs off for longer than the
-//! pool's probe interval (400 ms, jittered down to 200 ms), the pool dials
-//! it itself, one dial at a time; a getter that finds a probe on its way
-//! waits for it: a probe that succeeds serves it and ends the backoff at
-//! once for every getter, one that fails fails it (with the probe's error)
-//! and extends the backoff. A key nobody wants is not probed.
+//! Probes: while a key that getters want backs off, the pool dials it
+//! itself, one dial at a time, within its probe delay (400 ms, jittered
+//! down to 200 ms) or at the backoff's end; a getter that finds the key in
+//! backoff waits for the probe: one that succeeds serves it and ends the
+//! backoff at once for every getter, one that fails fails it (with the
+//! probe's error) and extends the backoff. A key nobody wants is not
+//! probed; a getter after a probe time that passed unwanted sets the next.
 
 use connpool::{ConnectError, Error};
 use tokio::time::{Instant, advance};
@@ -50,18 +51,25 @@ async fn a_getter_waits_for_the_probe_which_fails_it_or_serves_it() {
     assert!(Instant::now() - t0 < secs(1));
 }
 
-/// Before a probe is due (a backoff shorter than its delay), a getter
-/// still fails at once.
+/// A getter that comes after the probe time passed with nobody asking sets
+/// the next probe: it waits a probe delay (200 to 400 ms), not the rest of
+/// a 5 s backoff, and is served by the probe.
 #[tokio::test(start_paused = true)]
-async fn without_a_probe_due_a_getter_fails_at_once() {
-    let (mock, pool) = M::pool(|b| b.backoff(ms(100), ms(100))).await;
+async fn a_getter_after_a_skipped_probe_sets_the_next() {
+    let (mock, pool) = M::pool(long_backoff).await;
     mock.push(1, Step::Fail("down"));
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
-    let t0 = Instant::now();
-    let (_, why) = backoff_error(&err(pool.get_for(&1).await));
-    assert_eq!(why, "down");
-    assert_eq!(Instant::now(), t0, "no wait");
-    assert_eq!(mock.connects(), 1);
+    advance(ms(450)).await;
+    settle().await;
+    assert_eq!(mock.connects(), 1, "nobody asked: no probe");
+    let t = Instant::now();
+    let conn = ok(pool.get_for(&1).await);
+    let waited = Instant::now() - t;
+    assert!(waited >= ms(200) && waited <= ms(401), "{waited:?}");
+    assert_eq!(mock.connects(), 2);
+    assert_eq!(pool.state().counters.probes, 1);
+    assert_eq!(backoff_state(&pool, &1), (false, 0));
+    drop(conn);
 }
 
 #[tokio::test(start_paused = true)]
@@ -113,40 +121,43 @@ async fn one_probe_at_a_time_however_many_getters() {
     assert_eq!(pool.state().counters.probes, 1);
 }
 
-/// A getter refused late in one backoff, after its probe was due, is not
-/// a reason to probe in the next one: a dial that succeeds clears what
-/// the key's backoff knew (regression: a stale want probed a key nobody
-/// had asked for since).
+/// A dial that succeeds clears what the key's backoff knew: a getter that
+/// wanted the key in one backoff is no reason to probe in the next
+/// (regression: a stale want probed a key nobody had asked for since).
+/// Here the success is a dial in flight when the backoff began.
 #[tokio::test(start_paused = true)]
 async fn a_success_forgets_who_wanted_the_key() {
-    let (mock, pool) = M::pool(long_backoff).await;
-    mock.push(1, Step::Fail("down"));
-    assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
-    // Past the probe's time, nobody asked: no probe; then a getter is
-    // refused, too late for this backoff's probe.
-    advance(ms(450)).await;
+    let (mock, pool) = M::pool(|b| long_backoff(b).max_connecting(2)).await;
+    let gate1 = mock.gate(1);
+    let gate2 = mock.gate(1);
+    let g1 = spawn_get(&pool, 1);
+    let g2 = spawn_get(&pool, 1);
     settle().await;
-    assert_eq!(mock.connects(), 1);
-    backoff_error(&err(pool.get_for(&1).await));
-    // The backoff ends (at most 5 s), and the next get dials and succeeds.
-    advance(secs(5)).await;
-    settle().await;
-    drop(ok(pool.get_for(&1).await));
     assert_eq!(mock.connects(), 2);
+    gate1.fail("down");
+    assert_eq!(connect_error(&err(join(g1).await)), "down");
+    assert_eq!(backoff_state(&pool, &1), (true, 1));
+    // A getter in the backoff wants the key; it waits for the dial in
+    // flight, whose success ends the backoff: it dials then, served too.
+    let g3 = spawn_get(&pool, 1);
+    settle().await;
+    gate2.succeed();
+    let (c2, c3) = (ok(join(g2).await), ok(join(g3).await));
+    assert_eq!(mock.connects(), 3);
+    assert_eq!(backoff_state(&pool, &1), (false, 0));
 
     // A new failure, and nobody asks during its backoff: no probe.
     mock.push(1, Step::Fail("down again"));
-    let pin = ok(pool.get_for(&1).await); // the idle connection
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down again");
     advance(ms(450)).await;
     settle().await;
     assert_eq!(
         mock.connects(),
-        3,
+        4,
         "no probe: nobody asked since the success"
     );
     assert_eq!(pool.state().counters.probes, 0);
-    drop(pin);
+    drop((c2, c3));
 }
 
 /// 16 clients retrying every 10 ms through an outage of `down`, with the

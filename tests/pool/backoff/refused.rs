@@ -16,7 +16,9 @@ use tokio::time::{Instant, sleep_until};
 
 use crate::support::*;
 
-use super::{BASE, CAP, M, U, assert_in_band, backoff_state, delay, delay_of, ms, secs};
+use super::{
+    BASE, CAP, M, U, assert_in_band, backoff_left, backoff_state, delay, delay_of, ms, secs,
+};
 
 /// `retry_in` of an `Error::Backoff` whose last dial error is a refusal.
 #[track_caller]
@@ -42,7 +44,7 @@ async fn a_new_connection_refused_under_its_first_request_backs_its_key_off() {
     Pooled::mark_refused(&mut conn);
     drop(conn);
     assert_eq!(backoff_state(&pool, &1), (true, 1));
-    assert_in_band(refused_backoff(&err(pool.get_for(&1).await)), delay(1));
+    assert_in_band(backoff_left(&pool, &1), delay(1));
     assert_eq!(mock.connects(), 1, "no dial in the backoff");
     let c = pool.state().counters;
     assert_eq!((c.dials, c.dial_failures, c.backoffs), (1, 1, 1));
@@ -62,7 +64,7 @@ async fn a_reused_connection_refused_is_only_broken() {
     Pooled::mark_refused(&mut conn);
     assert!(Pooled::is_marked_broken(&conn));
     drop(conn);
-    assert!(pool.key_state(&1).is_none_or(|k| !k.in_backoff));
+    assert!(pool.key_state(&1).is_none_or(|k| k.backoff_left.is_none()));
     drop(ok(pool.get_for(&1).await));
     assert_eq!(mock.connects(), 2, "closed, and a new dial in its place");
     assert_eq!(pool.state().counters.dial_failures, 0);
@@ -71,8 +73,6 @@ async fn a_reused_connection_refused_is_only_broken() {
 
 /// Each refusal counts one failure more than the key had, though every
 /// dial in between succeeded: the backoff grows as for refused dials.
-/// (Backoffs of 10 to 160 ms: shorter than a probe's delay, so a getter in
-/// one fails at once.)
 #[tokio::test(start_paused = true)]
 async fn accepted_connections_do_not_end_the_backoffs_growth() {
     let (_mock, pool) = M::pool(|b| b.backoff(ms(10), CAP)).await;
@@ -82,7 +82,7 @@ async fn accepted_connections_do_not_end_the_backoffs_growth() {
         Pooled::mark_refused(&mut conn);
         drop(conn);
         assert_eq!(backoff_state(&pool, &1), (true, n));
-        let retry_in = refused_backoff(&err(pool.get_for(&1).await));
+        let retry_in = backoff_left(&pool, &1);
         assert_in_band(retry_in, delay_of(ms(10), CAP, n));
         tokio::time::sleep(retry_in).await;
     }

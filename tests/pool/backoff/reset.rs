@@ -5,7 +5,7 @@ use tokio::time::{Instant, advance};
 use crate::support::*;
 
 use super::{
-    BASE, CAP, M, assert_in_band, backoff_counters, backoff_error, backoff_state, connect_error,
+    BASE, CAP, M, assert_in_band, backoff_counters, backoff_left, backoff_state, connect_error,
     delay,
 };
 
@@ -26,14 +26,12 @@ async fn after_the_backoff_a_get_dials_again_and_a_success_resets_it() {
     mock.push(1, Step::Fail("third"));
 
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "first");
-    let (r1, m1) = backoff_error(&err(pool.get_for(&1).await));
-    assert_eq!(m1, "first");
+    let r1 = backoff_left(&pool, &1);
     assert_in_band(r1, delay(1));
     advance(r1).await;
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "second");
     assert_eq!(mock.connects(), 3);
-    let (r2, m2) = backoff_error(&err(pool.get_for(&1).await));
-    assert_eq!(m2, "second", "the latest dial error is carried");
+    let r2 = backoff_left(&pool, &1);
     assert_in_band(r2, delay(2));
     assert_eq!(backoff_state(&pool, &1), (true, 2));
 
@@ -47,11 +45,10 @@ async fn after_the_backoff_a_get_dials_again_and_a_success_resets_it() {
     // base-sized time again.
     let t = Instant::now();
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "third");
-    let (r3, _) = backoff_error(&err(pool.get_for(&1).await));
-    assert_in_band(r3, delay(1));
+    assert_in_band(backoff_left(&pool, &1), delay(1));
     assert_eq!(backoff_state(&pool, &1), (true, 1));
     assert_eq!(Instant::now(), t);
-    assert_eq!(backoff_counters(&pool), (3, 3, 3));
+    assert_eq!(backoff_counters(&pool), (3, 3, 0));
     assert_eq!(pool.state().counters.dials, 5);
     check_counts(&pool, &[1]);
     drop((pin, c));

@@ -28,13 +28,14 @@ fn probe_delay(down_for: Duration) -> Duration {
 /// served. With `backoff(100 ms, 1 s)` and `max_connecting(2)`, each backoff
 /// window lets at most 2 dials through, and window k lasts at least
 /// min(1 s, 100 ms × 2ᵏ⁻¹)/2, so at most 9 windows start in 3 s: at most 18
-/// dials, against thousands of gets; the pool's probes (one dial at a time,
-/// each failure a window of its own) are among them. Early in the outage
-/// (backoffs shorter than a probe's delay) gets fail at once; later they
-/// wait for the next probe. Once the backend is back (dials take 20 ms), a
-/// probe finds it within a quarter of the outage (750 ms), every client is served within that + a retry period + a
-/// dial, and a get that began after the return fails only if it waited for
-/// a probe that began before it: at most one per client.
+/// dials, against hundreds of gets; the pool's probes (one dial at a time,
+/// each failure a window of its own) are among them. A get in a backoff
+/// waits for the next probe (within a probe's delay, or at the backoff's
+/// end). Once the backend is back (dials take 20 ms), a probe finds it
+/// within a quarter of the outage (750 ms), every client is served within
+/// that + a retry period + a dial, and a get that began after the return
+/// fails only if it waited for a probe that began before it: at most one
+/// per client.
 #[tokio::test(start_paused = true)]
 async fn restarted_backend_is_not_hammered_and_serves_everyone_after() {
     const CLIENTS: usize = 64;
@@ -137,7 +138,10 @@ async fn restarted_backend_is_not_hammered_and_serves_everyone_after() {
         outage_dials <= bound,
         "{outage_dials} dials during the outage (bound {bound}) for {outage_attempts} gets"
     );
-    assert!(outage_dials * 100 < outage_attempts);
+    assert!(
+        outage_dials * 20 < outage_attempts,
+        "{outage_dials} dials for {outage_attempts} gets"
+    );
 }
 
 /// A key whose dial failed is remembered during its backoff and for one
@@ -153,13 +157,13 @@ async fn a_failed_key_is_remembered_for_a_cap_after_its_backoff() {
     let t0 = Instant::now();
     assert!(matches!(pool.get_for(&1).await, Err(Error::Connect(_))));
     let ks = pool.key_state(&1).expect("kept during its backoff");
-    assert!(ks.in_backoff);
+    assert!(ks.backoff_left.is_some());
     assert_eq!(ks.dial_failures_in_a_row, 1);
     // The backoff ends within [50, 100] ms; the key is kept a cap longer.
     sleep_until(t0 + ms(1049)).await;
     settle().await;
     let ks = pool.key_state(&1).expect("kept a cap after its backoff");
-    assert!(!ks.in_backoff);
+    assert!(ks.backoff_left.is_none());
     assert_eq!(ks.dial_failures_in_a_row, 1);
     sleep_until(t0 + ms(1101)).await;
     settle().await;
@@ -182,7 +186,10 @@ async fn without_backoff_a_timeout_still_reports_the_last_dial_error() {
     let t0 = Instant::now();
     assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
     let ks = pool.key_state(&1).expect("remembered after its failure");
-    assert_eq!((ks.dial_failures_in_a_row, ks.in_backoff), (1, false));
+    assert_eq!(
+        (ks.dial_failures_in_a_row, ks.backoff_left.is_some()),
+        (1, false)
+    );
     match err(pool.get_for(&1).await) {
         Error::Timeout { last_connect_error: Some(ConnectError::Manager(m)), .. } => {
             assert_eq!(m.0, "down")

@@ -9,18 +9,19 @@ use tokio::time::{Instant, advance};
 use crate::support::*;
 
 use super::{
-    BASE, CAP, M, assert_in_band, backoff_counters, backoff_error, backoff_state, connect_error,
-    delay_of, ms, ns,
+    BASE, CAP, M, assert_in_band, backoff_counters, backoff_error, backoff_left, backoff_state,
+    connect_error, delay_of, ms, ns,
 };
 
 // ---------------------------------------------------------------------------
 // 1. The schedule
 // ---------------------------------------------------------------------------
 
-/// The plainest case: a cold key, nothing open, its one dial fails. The next
-/// get must fail fast with `Error::Backoff` instead of dialing again: the
-/// backoff must outlive the key's last connection and waiter (a backend that
-/// is down leaves exactly such keys behind).
+/// The plainest case: a cold key, nothing open, its one dial fails. The
+/// key backs off though nothing of it is open (a backend that is down
+/// leaves exactly such keys behind), and the next get does not dial: it
+/// waits for the pool's probe at the backoff's end, which fails it with
+/// the probe's error.
 #[tokio::test(start_paused = true)]
 async fn a_failed_dial_backs_off_a_key_with_nothing_open() {
     let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP)).await;
@@ -32,16 +33,24 @@ async fn a_failed_dial_backs_off_a_key_with_nothing_open() {
     assert_eq!(connect_error(&e), "refused");
     assert_eq!(mock.connects(), 1);
     assert_eq!(backoff_counters(&pool), (1, 1, 0));
-
-    // At once, the key is backing off: no dial, no time.
-    let e = err(pool.get_for(&1).await);
-    assert_eq!(Instant::now(), t0);
-    let (retry_in, msg) = backoff_error(&e);
-    assert_eq!(msg, "refused");
-    assert_in_band(retry_in, BASE);
-    assert_eq!(mock.connects(), 1, "a get during the backoff must not dial");
-    assert_eq!(backoff_counters(&pool), (1, 1, 1));
     assert_eq!(backoff_state(&pool, &1), (true, 1));
+    let left = backoff_left(&pool, &1);
+    assert_in_band(left, BASE);
+
+    // The next get waits for the probe (tokio's timer: to the next
+    // millisecond), which fails it.
+    let e = err(pool.get_for(&1).await);
+    let waited = Instant::now() - t0;
+    assert!(
+        waited >= left && waited <= left + ms(1),
+        "waited {waited:?} for a backoff of {left:?}"
+    );
+    let (retry_in, msg) = backoff_error(&e);
+    assert_eq!(msg, "refused again");
+    assert_in_band(retry_in, delay_of(BASE, CAP, 2));
+    assert_eq!(mock.connects(), 2, "one dial in the backoff: the probe");
+    assert_eq!(backoff_counters(&pool), (2, 2, 1));
+    assert_eq!(backoff_state(&pool, &1), (true, 2));
     check_counts(&pool, &[1]);
 }
 
@@ -50,9 +59,9 @@ async fn a_failed_dial_backs_off_a_key_with_nothing_open() {
 /// backs off for a time in [d/2, d], d = min(100 ms, 10 ms × 2ⁿ⁻¹) (10, 20,
 /// 40, 80 ms, then the 100 ms cap); it is in backoff until exactly that
 /// instant (1 ns before it still is, `retry_in` = 1 ns), out of it at that
-/// instant, and the next get dials again. Counters follow each step. (Each
-/// backoff ends before the pool's first probe could be due, so every dial
-/// is the test's: probes are `probes.rs`'s.)
+/// instant, and the next get dials again. Counters follow each step.
+/// (Nobody asks during a backoff, so the pool does not probe: every dial is
+/// the test's; probes are `probes.rs`'s.)
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_per_failure_up_to_the_cap() {
     const FAILURES: u32 = 7;
@@ -80,29 +89,20 @@ async fn backoff_doubles_per_failure_up_to_the_cap() {
         assert_eq!(Instant::now(), t, "a failing dial takes no time here");
         assert_eq!(mock.connects(), 1 + n as usize);
         assert_eq!(backoff_state(&pool, &1), (true, n));
-        assert_eq!(backoff_counters(&pool), (n64, n64, 2 * (n64 - 1)));
+        assert_eq!(backoff_counters(&pool), (n64, n64, 0));
 
-        let e = err(pool.get_for(&1).await);
-        let (retry_in, msg) = backoff_error(&e);
-        assert_eq!(msg, "down");
-        assert_in_band(retry_in, delay(n));
-        assert_eq!(Instant::now(), t);
-        assert_eq!(
-            mock.connects(),
-            1 + n as usize,
-            "no dial during the backoff"
-        );
-        draws.push(retry_in);
+        let left = backoff_left(&pool, &1);
+        assert_in_band(left, delay(n));
+        draws.push(left);
 
         // 1 ns before the end: still backing off, for exactly 1 ns.
-        advance(retry_in - ns(1)).await;
-        assert_eq!(backoff_state(&pool, &1), (true, n));
-        let (left, _) = backoff_error(&err(pool.get_for(&1).await));
-        assert_eq!(left, ns(1));
-        // At the end: out of backoff (the failure count stays).
+        advance(left - ns(1)).await;
+        assert_eq!(backoff_left(&pool, &1), ns(1));
+        // At the end: out of backoff (the failure count stays), and no
+        // probe: nobody asked during it.
         advance(ns(1)).await;
         assert_eq!(backoff_state(&pool, &1), (false, n));
-        assert_eq!(backoff_counters(&pool), (n64, n64, 2 * n64));
+        settle().await;
         assert_eq!(mock.connects(), 1 + n as usize);
         check_counts(&pool, &[1]);
     }
@@ -111,7 +111,7 @@ async fn backoff_doubles_per_failure_up_to_the_cap() {
     let f = u64::from(FAILURES);
     assert_eq!(
         (c.backoffs, c.dial_failures, c.backoff_rejections, c.dials),
-        (f, f, 2 * f, 1 + f)
+        (f, f, 0, 1 + f)
     );
     // From the 5th failure on, the cap: every draw in [50 ms, 100 ms].
     for d in &draws[4..] {
@@ -133,15 +133,15 @@ async fn backoff_jitter_spreads_over_half_to_full_delay() {
         pins.push(ok(pool.get_for(&k).await));
         mock.push(k, Step::Fail("down"));
         assert_eq!(connect_error(&err(pool.get_for(&k).await)), "down");
-        let (retry_in, _) = backoff_error(&err(pool.get_for(&k).await));
-        assert_in_band(retry_in, BASE);
-        draws.push(retry_in);
+        let left = backoff_left(&pool, &k);
+        assert_in_band(left, BASE);
+        draws.push(left);
     }
     let lo = *draws.iter().min().unwrap();
     let hi = *draws.iter().max().unwrap();
     assert!(lo < ms(55) && hi > ms(95), "draws in [{lo:?}, {hi:?}]");
     let k = u64::from(KEYS);
-    assert_eq!(backoff_counters(&pool), (k, k, k));
+    assert_eq!(backoff_counters(&pool), (k, k, 0));
     drop(pins);
 }
 

@@ -175,25 +175,23 @@ impl<M: Manager> Builder<M> {
     }
 
     /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
-    /// no dial of it for a random time in `[d/2, d]`, `d = min(cap, base ×
-    /// 2ⁿ⁻¹)`; meanwhile a get of that key that finds no idle connection
-    /// fails with [`Error::Backoff`](crate::Error::Backoff), carrying the
-    /// last dial error. A successful dial ends it. While getters keep
-    /// asking, the pool probes the key itself, one dial at a time, within
-    /// 400 ms of each failure (200–400 ms, jittered) or, once the key has
-    /// been down longer than 1.6 s, within a quarter of the outage so far
-    /// (half to all of it, jittered; never later than the backoff's end): a
-    /// server back from a short outage ends the backoff for everyone within
-    /// about half a second, however long the backoff had grown, and one
-    /// down for a minute costs each client about 30 dials of the key, not
-    /// 200 (`Counters::probes`). A get that finds
-    /// a probe on its way waits for it, within its own deadline: the
-    /// probe's success serves it, its failure fails it (so a get fails at
-    /// once only while no probe is due, early in an outage, and none
-    /// fails once the server is back). A key whose dials
-    /// failed is remembered, even with nothing open, during its backoff and
-    /// for one `cap` after it, so failures in a row keep counting across
-    /// retries. `base` non-zero, at most `cap`.
+    /// no getter dials it for a random time in `[d/2, d]`, `d = min(cap,
+    /// base × 2ⁿ⁻¹)`. A successful dial ends it. While getters ask, the
+    /// pool probes the key itself, one dial at a time, within 400 ms of each
+    /// failure (200–400 ms, jittered) or, once the key has been down longer
+    /// than 1.6 s, within a quarter of the outage so far (half to all of
+    /// it, jittered), and never later than the backoff's end: a server back
+    /// from a short outage ends the backoff for everyone within about half
+    /// a second, however long the backoff had grown, and one down for a
+    /// minute costs each client about 30 dials of the key, not 200
+    /// (`Counters::probes`). A get that finds the key in backoff and
+    /// nothing idle waits for the next probe, within its own deadline: the
+    /// probe's success serves it, its failure fails it with
+    /// [`Error::Backoff`](crate::Error::Backoff), carrying the dial error
+    /// (so a get asked after the server is back is served). A key whose
+    /// dials failed is remembered, even with nothing open, during its
+    /// backoff and for one `cap` after it, so failures in a row keep
+    /// counting across retries. `base` non-zero, at most `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.set.backoff = Some(Backoff { base, cap });
         self

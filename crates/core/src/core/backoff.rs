@@ -1,31 +1,27 @@
 //! **Backoff**: a failed dial puts its key in backoff
-//! ([`Transition::dial_failed`], [`Transition::enter_backoff`]): its dial
-//! queue is failed at once with [`Error::Backoff`], and until the backoff
-//! ends a getter that finds no idle connection fails the same way instead
-//! of dialing, unless a probe is on its way.
+//! ([`Transition::dial_failed`], [`Transition::enter_backoff`]): the
+//! getters queued for a dial of it fail at once with [`Error::Backoff`],
+//! and no getter dials it until its next probe.
 //!
-//! **Probes** ([`Transition::probe`]): a key in a backoff longer than
-//! its probe delay ([`probe_delay`]: [`PROBE_EVERY`], or a quarter of the
-//! outage so far) that getters still want is dialed by the pool itself,
-//! one dial at a time, within that delay of the last failure, as a
-//! half-open circuit breaker lets one trial through (a shorter backoff
-//! ends first, and the next getter dials). A probe
-//! that succeeds ends the backoff at once for every getter, its connection
-//! idle for the next; one that fails extends the backoff as any failed
-//! dial does, and the next probe is due again within the probe delay. So a
-//! server that comes back from a short outage is found within about
-//! `PROBE_EVERY`, however long the backoff had grown, without a dial per
-//! getter, and a long outage is probed less and less often (never less
-//! often than the backoff cap). A getter that finds
-//! its key in backoff with a probe on its way (due before the backoff ends,
-//! or dialing) waits for it in the key's dial queue, as for a dial, within
-//! its own deadline: the probe's success serves it (and starts the dials
-//! the other waiters need); its failure fails it with [`Error::Backoff`],
-//! as it fails the dial queue of any key entering backoff. So a server
-//! that is back fails no getter, and one that is down fails each getter
-//! within about a probe delay (at once while no probe is due: early in an
-//! outage, when the backoff is shorter than a probe's delay). A key nobody
-//! asked for during its backoff is not probed.
+//! **Probes** ([`Transition::probe`]): a key in backoff that getters want
+//! is dialed by the pool itself, one dial at a time, at its probe time:
+//! within its probe delay ([`probe_delay`]: [`PROBE_EVERY`], or a quarter
+//! of the outage so far) of the last failure, or at the backoff's end if
+//! that comes first, as a half-open circuit breaker lets one trial
+//! through. A getter that finds its key in backoff and nothing idle waits
+//! for the probe in the key's dial queue, as for a dial, within its own
+//! deadline (setting the probe's time if none is coming: one passed with
+//! nobody wanting the key). A probe that succeeds ends the backoff at once
+//! for every getter: its connection serves the first, and the others'
+//! dials start. One that fails fails the waiters with [`Error::Backoff`]
+//! and extends the backoff as any failed dial does, the next probe due
+//! within the probe delay again. So a server that comes back is found
+//! within about `PROBE_EVERY`, however long the backoff had grown, without
+//! a dial per getter, and fails no getter that asks after its return; one
+//! that is down fails each getter within a probe delay; a long outage is
+//! probed less and less often (never less often than the backoff cap). A
+//! key nobody asked for during its backoff is not probed: after it, the
+//! next getter dials.
 //!
 //! **Refusals** ([`Transition::refused`]): a dial that succeeds proves
 //! little where the protocol has no round trip of its own in the dial
@@ -70,16 +66,19 @@ pub(crate) fn probe_delay(down_for: Duration) -> Duration {
 impl<M: Manager> State<M> {
     /// Whether `id` is in dial backoff at `now`.
     pub(super) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
-        self.keys
-            .get(id)
-            .backoff_until
-            .is_some_and(|until| until > now)
+        self.backoff_left(id, now).is_some()
+    }
+
+    /// How long `id`'s dial backoff lasts after `now`, if it is in one.
+    pub(super) fn backoff_left(&self, id: KeyId, now: Tick) -> Option<Duration> {
+        let until = self.keys.get(id).backoff_until?;
+        (until > now).then(|| until.saturating_duration_since(now))
     }
 
     /// Whether a probe of `id`, in backoff, is on its way at `now`: due
-    /// later in the backoff, or dialing now (the only dial a key in backoff
-    /// has). A probe time that passed with nobody wanting the key was
-    /// skipped: none is coming.
+    /// later, or dialing now (the only dial a key in backoff has). A probe
+    /// time that passed with nobody wanting the key was skipped: none is
+    /// coming.
     pub(super) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
         let entry = self.keys.get(id);
         entry.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
@@ -93,15 +92,30 @@ impl<M: Manager> State<M> {
         // it is the manager's code, which never runs under the lock.
         Error::Backoff {
             key: None,
-            retry_in: entry
-                .backoff_until
-                .map_or(Duration::ZERO, |until| until.saturating_duration_since(now)),
+            retry_in: self.backoff_left(id, now).unwrap_or_default(),
             last_connect_error: entry.last_error.clone().unwrap_or(ConnectError::Aborted),
         }
     }
 }
 
 impl<M: Manager> Transition<'_, M> {
+    /// Sets `id`'s next probe: within its probe delay, or at the end of its
+    /// backoff if that comes first.
+    pub(super) fn schedule_probe(&mut self, id: KeyId) {
+        let entry = self.st.keys.get_mut(id);
+        let down_for = entry.down_since.map_or(Duration::ZERO, |since| {
+            self.now.saturating_duration_since(since)
+        });
+        let ends = entry.backoff_until.unwrap_or(self.now);
+        let jitter = 0.5 + 0.5 * fastrand::f64();
+        let at = ends.min(self.now + clock::scaled(probe_delay(down_for), jitter));
+        entry.probe_at = Some(at);
+        // The end has its timer already.
+        if at < ends {
+            self.schedule(at, Due::BackoffEnd(id));
+        }
+    }
+
     /// A dial of `id` failed (or a new connection was refused under its
     /// first request): the key remembers the error and backs off, for one
     /// failure more than it had in a row (counting those carried over
@@ -155,17 +169,16 @@ impl<M: Manager> Transition<'_, M> {
         self.serve(w, Err(err));
     }
 
-    /// Dials `id` for nobody if it is a probe's turn: the key is still in
-    /// backoff (at its end the next getter dials), a getter wanted it since
-    /// the last probe, no dial of it is in flight, and the caps leave room
-    /// (a probe evicts nothing). Its success ends the backoff
+    /// Dials `id` for nobody if it is a probe's turn: its probe time came
+    /// (in the backoff or at its end), a getter wanted it since the last
+    /// probe, no dial of it is in flight, and the caps leave room (a probe
+    /// evicts nothing). Its success ends the backoff
     /// ([`dial_done`](Transition::dial_done)).
     pub(super) fn probe(&mut self, id: KeyId) {
         let entry = self.st.keys.get(id);
         if self.st.closed
             || !entry.wanted
             || entry.probe_at.is_none_or(|at| at > self.now)
-            || !self.st.in_backoff(id, self.now)
             || entry.counts().dialing() > 0
             || entry.counts().open() >= self.st.limits.max_open_per_key
             || self.st.counts().open() >= self.st.limits.max_open
@@ -198,21 +211,8 @@ impl<M: Manager> Transition<'_, M> {
             self.reject_for_backoff(w, id);
         }
         // At its end: refill `min_idle`; a backoff cap later: forget the
-        // key if nobody used it since. A probe (the same timer: each of its
-        // actions is harmless on any key) within its delay, if the backoff
-        // is longer than `PROBE_EVERY`; a probe that would come after the
-        // backoff's end is that end (the getters waiting for it dial then).
-        let entry = self.st.keys.get_mut(id);
-        let down_for = entry.down_since.map_or(Duration::ZERO, |since| {
-            self.now.saturating_duration_since(since)
-        });
-        let jitter = 0.5 + 0.5 * fastrand::f64();
-        let ends = entry.backoff_until.expect("just set");
-        entry.probe_at = (self.now + clock::scaled(PROBE_EVERY, jitter) < ends)
-            .then(|| ends.min(self.now + clock::scaled(probe_delay(down_for), jitter)));
-        if let Some(at) = entry.probe_at {
-            self.schedule(at, Due::BackoffEnd(id));
-        }
+        // key if nobody used it since. Its probe: at the end at the latest.
+        self.schedule_probe(id);
         self.schedule(until, Due::BackoffEnd(id));
         let forget_at = until + self.st.keys.failure_memory;
         self.schedule(forget_at, Due::BackoffEnd(id));

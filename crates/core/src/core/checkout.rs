@@ -3,10 +3,10 @@
 //! getter whether the health-check policy wants it pinged first), or a
 //! handle to its least-loaded shared connection with room (for a key that
 //! fills its shared connections first: its fullest one with room, before
-//! any idle connection); otherwise, unless the key is
-//! in backoff with no probe on its way (then fail at once), open a waiter
-//! slot, queue it on the key's `idle_waiters` and find a dial for it: start one if the key and
-//! the pool are under their caps; at the pool cap, evict the least recently
+//! any idle connection); otherwise open a waiter slot, queue it on the
+//! key's `idle_waiters` and find a dial for it (a key in backoff: its next
+//! probe, see `backoff`): start one if the key and the pool are under their
+//! caps; at the pool cap, evict the least recently
 //! used idle connection of another key to make room; otherwise queue it on
 //! the key's `dial_waiters` (key at its cap or at `max_connecting`) or the
 //! pool's global dial queue (pool at its cap). The waiter is then served by
@@ -183,13 +183,9 @@ impl<M: Manager> Transition<'_, M> {
         }
         if self.st.in_backoff(id, self.now) {
             self.st.keys.get_mut(id).wanted = true;
-            // With a probe on its way, wait for it (see `dials`).
+            // It waits for the key's next probe (see `backoff`).
             if !self.st.probe_coming(id, self.now) {
-                self.st.tally(id, |c| c.backoff_rejections += 1);
-                let err = self.st.backoff_error(id, self.now);
-                self.st.unused(id);
-                self.finish();
-                return Err(err);
+                self.schedule_probe(id);
             }
         }
         if let Some(max_waiters) = self.config.set.max_waiters

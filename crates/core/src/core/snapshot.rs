@@ -61,7 +61,7 @@ impl<M: Manager> State<M> {
             recycling: counts.recycling(),
             waiting: counts.waiting(),
             dial_failures_in_a_row: entry.failures,
-            in_backoff: self.in_backoff(id, Tick::now()),
+            backoff_left: self.backoff_left(id, Tick::now()),
             counters,
         })
     }

@@ -68,11 +68,12 @@ pub(crate) struct KeyEntry<K, E> {
     /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
     /// last dialed connection).
     pub(crate) fill_first: bool,
-    /// A getter was refused by the key's backoff since its last probe: the
-    /// pool dials the key itself when the next probe is due (see `dials`).
+    /// A getter found the key in backoff since its last probe: the pool
+    /// dials the key itself when the next probe is due (see `backoff`).
     pub(crate) wanted: bool,
-    /// When the key's next probe is due, if its backoff outlasts it (the
-    /// backoff timers of earlier failures fire too: only this one probes).
+    /// When the key's next probe is due: within its probe delay, or at its
+    /// backoff's end (the backoff timers of earlier failures fire too:
+    /// only this one probes).
     pub(crate) probe_at: Option<Tick>,
     /// When its last dial failed (`None` once one succeeds): the key, its
     /// `last_error` and `failures` are remembered `failure_memory` past it.

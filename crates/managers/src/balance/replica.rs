@@ -114,7 +114,7 @@ impl<M: HttpManager> Replica<M> {
         let Some(key) = self.service.pool().key_state(&self.key) else {
             return Probe::Idle;
         };
-        if key.in_backoff {
+        if key.backoff_left.is_some() {
             Probe::Wait(Box::pin(tokio::time::sleep(BACKOFF_RECHECK)))
         } else if key.dial_failures_in_a_row > 0 && key.open == 0 {
             let (pool, key) = (self.service.pool().clone(), self.key.clone());

@@ -78,9 +78,10 @@
 //! and its commands in flight fail with an I/O error naming the server and
 //! the cause once (`connection to 127.0.0.1:6379 lost: the server closed
 //! the connection`). While the server is down, dials fail and the key
-//! backs off ([`Builder::backoff`](connpool_core::Builder::backoff)): gets fail at
-//! once with the dial's error (`connecting to 127.0.0.1:6379: Connection
-//! refused`); the first dial after the server is back succeeds.
+//! backs off ([`Builder::backoff`](connpool_core::Builder::backoff)): gets
+//! wait for the pool's next probe of the server (within 400 ms) and fail
+//! with its error (`connecting to 127.0.0.1:6379: Connection refused`);
+//! the first probe after the server is back serves them.
 //!
 //! A server that is slow (`DEBUG SLEEP`, a long script) or a path that
 //! went silent: commands fail after the [`response_timeout`](RedisManager::response_timeout)

@@ -1,54 +1,34 @@
-//! Fail-fast during a backoff, and the getters queued when it starts.
+//! Gets during a backoff, and the getters queued when it starts.
 
 use tokio::time::{Instant, advance};
 
 use crate::support::*;
 
 use super::{
-    BASE, CAP, M, assert_in_band, backoff_counters, backoff_error, backoff_state, connect_error, ms,
+    BASE, CAP, M, assert_in_band, backoff_counters, backoff_error, backoff_left, backoff_state,
+    connect_error, delay, ms, ns,
 };
 
 // ---------------------------------------------------------------------------
-// 2. Fail fast
+// 2. A get during a backoff
 // ---------------------------------------------------------------------------
 
-/// During a backoff, a get of the key with no idle connection fails at once
-/// (no time passes, no dial) with `Error::Backoff` carrying the manager's
-/// error and the exact time left; a get of another key dials as usual; a get
-/// of the key that finds an idle connection is served with it.
+/// During a backoff, a get of the key with no idle connection waits for the
+/// pool's probe at the backoff's end (nothing dials before it) and fails
+/// with the probe's error as `Error::Backoff`, with the time the next
+/// backoff leaves; a get of another key dials as usual; a get of the key
+/// that finds an idle connection is served with it at once.
 #[tokio::test(start_paused = true)]
-async fn during_backoff_a_get_fails_fast_without_dialing() {
+async fn during_backoff_a_get_waits_for_the_probe() {
     let (mock, pool) = M::pool(|b| b.backoff(BASE, CAP)).await;
     let a = ok(pool.get_for(&1).await);
     assert_eq!(a.id, 1);
     mock.push(1, Step::Fail("connection refused"));
+    mock.push(1, Step::Fail("still refused"));
     assert_eq!(
         connect_error(&err(pool.get_for(&1).await)),
         "connection refused"
     );
-    assert_eq!(mock.connects(), 2);
-
-    let t = Instant::now();
-    let e = err(pool.get_for(&1).await);
-    assert_eq!(Instant::now(), t, "failed at once");
-    let (retry_in, msg) = backoff_error(&e);
-    assert_eq!(msg, "connection refused");
-    assert_in_band(retry_in, BASE);
-    assert!(
-        e.to_string().contains("mock: connection refused"),
-        "display: {e}"
-    );
-    assert_eq!(mock.connects(), 2, "no dial");
-    assert_eq!(
-        key_counts(&pool, &1),
-        Some(Counts { open: 1, lent: 1, ..ZERO })
-    );
-    assert_eq!(pool.state().waiting, 0, "it did not wait");
-
-    // Time passes: the time left shrinks by exactly as much.
-    advance(ms(10)).await;
-    let (left, _) = backoff_error(&err(pool.get_for(&1).await));
-    assert_eq!(left, retry_in - ms(10));
     assert_eq!(mock.connects(), 2);
 
     // Another key is not affected.
@@ -57,25 +37,54 @@ async fn during_backoff_a_get_fails_fast_without_dialing() {
     assert_eq!(mock.connects(), 3);
     assert_eq!(backoff_state(&pool, &2), (false, 0));
 
-    // An idle connection of the key in backoff is still lent.
-    drop(a);
+    let left = backoff_left(&pool, &1);
+    assert_in_band(left, BASE);
+    let t = Instant::now();
+    let g = spawn_get(&pool, 1);
+    settle().await;
     assert_eq!(
         key_counts(&pool, &1),
-        Some(Counts { open: 1, idle: 1, ..ZERO })
+        Some(Counts { open: 1, lent: 1, waiting: 1, ..ZERO })
     );
+    advance(left - ns(1)).await;
+    settle().await;
+    assert_eq!(mock.connects(), 3, "no dial before the probe");
+    let e = err(join(g).await);
+    let waited = Instant::now() - t;
+    assert!(
+        waited >= left && waited <= left + ms(1),
+        "waited {waited:?} for a backoff of {left:?}"
+    );
+    let (retry_in, msg) = backoff_error(&e);
+    assert_eq!(msg, "still refused");
+    assert_in_band(retry_in, delay(2));
+    assert!(
+        e.to_string().contains("mock: still refused"),
+        "display: {e}"
+    );
+    assert_eq!(mock.connects(), 4, "one dial: the probe");
+    assert_eq!(pool.state().counters.probes, 1);
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 1, lent: 1, ..ZERO })
+    );
+
+    // An idle connection of the key in backoff is still lent, at once.
+    drop(a);
+    let t = Instant::now();
     let a = ok(pool.get_for(&1).await);
-    assert_eq!(a.id, 1);
-    assert_eq!(mock.connects(), 3);
+    assert_eq!((a.id, Instant::now()), (1, t));
+    assert_eq!(mock.connects(), 4);
     assert_eq!(
         backoff_state(&pool, &1),
-        (true, 1),
+        (true, 2),
         "lending does not end it"
     );
-    assert_eq!(backoff_counters(&pool), (1, 1, 2));
+    assert_eq!(backoff_counters(&pool), (2, 2, 1));
     let c = pool.key_state(&1).unwrap().counters;
     assert_eq!(
         (c.backoffs, c.dial_failures, c.backoff_rejections),
-        (1, 1, 2)
+        (2, 2, 1)
     );
     assert_eq!(pool.key_state(&2).unwrap().counters.backoff_rejections, 0);
     check_counts(&pool, &[1, 2]);
