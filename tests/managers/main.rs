@@ -45,6 +45,8 @@ mod pg_shared;
 #[cfg(feature = "postgres")]
 mod pg_shared_session;
 #[cfg(feature = "postgres")]
+mod pg_tracking;
+#[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(feature = "redis")]
 mod redis;
