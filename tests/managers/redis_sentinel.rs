@@ -6,7 +6,8 @@
 //! after the announcement is one acknowledged while it was on its way to
 //! the pool: a few at most, against tens of thousands without), and writes
 //! reach the new master within 1 s. The same with the Sentinel the pool
-//! listens to frozen before the failover: the pool leaves it for another.
+//! listens to frozen, or cut off by the network, before the failover: the
+//! pool leaves it for another.
 //!
 //! `CI=true` makes a missing `redis-server` a failure.
 
@@ -22,6 +23,7 @@ use std::time::Instant;
 use tokio::task::JoinSet;
 
 use crate::support::BOUND;
+use crate::support::netns::Netns;
 use crate::support::redis::{Fleet, RedisServer};
 use crate::support::until;
 
@@ -33,7 +35,7 @@ async fn writes_follow_the_master_through_a_failover() {
     let Some(fleet) = Fleet::start(MASTER).await else {
         return;
     };
-    fail_over_under_writers(&fleet, 0, "Sentinel failover").await;
+    fail_over_under_writers(&fleet, Cut::None, "Sentinel failover").await;
 }
 
 /// The Sentinel the pool's watcher listens to frozen (`SIGSTOP`: its
@@ -45,7 +47,34 @@ async fn a_frozen_sentinel_is_left_for_another() {
     let Some(fleet) = Fleet::start(MASTER).await else {
         return;
     };
-    fail_over_under_writers(&fleet, 1, "failover with the watched Sentinel frozen").await;
+    fail_over_under_writers(
+        &fleet,
+        Cut::Freeze,
+        "failover with the watched Sentinel frozen",
+    )
+    .await;
+}
+
+/// The Sentinel the pool's watcher listens to cut off by the network
+/// (every packet to or from its port dropped, in a network namespace of
+/// the test's own: no RST, no FIN, and a new connection to it hangs): left
+/// as a frozen one is, in time for a failover announced through another.
+#[test]
+fn a_partitioned_sentinel_is_left_for_another() {
+    let Some(ns) = Netns::new() else {
+        return;
+    };
+    ns.run(async {
+        let Some(fleet) = Fleet::start(MASTER).await else {
+            return;
+        };
+        fail_over_under_writers(
+            &fleet,
+            Cut::Partition(&ns),
+            "failover with the watched Sentinel cut off",
+        )
+        .await;
+    });
 }
 
 /// A Sentinel that asks for a password (`requirepass`), given in its URL:
@@ -177,13 +206,23 @@ async fn has_subscriber(sentinel: &RedisServer) -> bool {
     list.lines().any(|l| !l.contains(" sub=0 "))
 }
 
+/// What befalls the first Sentinel (the one the pool's watcher listens to
+/// first) before the failover.
+enum Cut<'a> {
+    /// Nothing: the failover is asked of it.
+    None,
+    /// Frozen (`SIGSTOP`).
+    Freeze,
+    /// Cut off by the network of the test's namespace.
+    Partition(&'a Netns),
+}
+
 /// 16 writers through a pool of `RedisManager::through_sentinels`, then a
-/// failover through Sentinel `through`; with `through` ≠ 0 the first
-/// Sentinel (the one the watcher listens to first) is frozen before it,
-/// and the watcher is waited for on another. Checks that writes reach the
-/// new master within 1 s of `+switch-master`, and that few acknowledged
-/// after it are lost.
-async fn fail_over_under_writers(fleet: &Fleet, through: usize, what: &str) {
+/// failover. With a `cut`, the first Sentinel is frozen or cut off first,
+/// the watcher is waited for on another, and the failover is asked of the
+/// second. Checks that writes reach the new master within 1 s of
+/// `+switch-master`, and that few acknowledged after it are lost.
+async fn fail_over_under_writers(fleet: &Fleet, cut: Cut<'_>, what: &str) {
     let manager = RedisManager::from_url("redis://127.0.0.1/0")
         .unwrap()
         .through_sentinels(MASTER, fleet.sentinel_addrs())
@@ -210,25 +249,32 @@ async fn fail_over_under_writers(fleet: &Fleet, through: usize, what: &str) {
         });
     }
     until("writes flowing", || acked.lock().len() > 100).await;
+    let through = match cut {
+        Cut::None => 0,
+        Cut::Freeze | Cut::Partition(_) => 1,
+    };
     if through != 0 {
         assert!(
             has_subscriber(&fleet.sentinels[0]).await,
             "the watcher on the first"
         );
-        fleet.sentinels[0].signal("STOP");
-        let frozen = Instant::now();
+        match cut {
+            Cut::Partition(ns) => ns.partition(fleet.sentinels[0].port()),
+            _ => fleet.sentinels[0].signal("STOP"),
+        }
+        let cut_at = Instant::now();
         while !(has_subscriber(&fleet.sentinels[1]).await
             || has_subscriber(&fleet.sentinels[2]).await)
         {
             assert!(
-                frozen.elapsed() < BOUND,
-                "the watcher never left the frozen Sentinel"
+                cut_at.elapsed() < BOUND,
+                "the watcher never left the silent Sentinel"
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         println!(
-            "{what}: the watcher left the frozen Sentinel after {:?}",
-            frozen.elapsed()
+            "{what}: the watcher left the silent Sentinel after {:?}",
+            cut_at.elapsed()
         );
     }
 
