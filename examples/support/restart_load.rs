@@ -228,20 +228,27 @@ pub const DEADLINE: Duration = Duration::from_secs(1);
 /// Tasks per client.
 pub const TASKS: usize = 8;
 
-/// How long after the server's return a connpool get may still fail: one
-/// that waited for a probe begun before the return (a probe's delay, at
-/// most 400 ms here, and its dial).
-pub const RECOVERY: Duration = Duration::from_millis(500);
+/// How long after the server's return, down for `down`, a connpool get may
+/// still fail: one that waited for a probe begun before the return, or
+/// whose deadline passed before the first probe after it. Probes come
+/// within 400 ms, or a quarter of the outage so far, and at most a backoff
+/// cap (5 s) apart; then the dial.
+pub fn recovery(down: Duration) -> Duration {
+    let probe = (down / 4).clamp(Duration::from_millis(400), Duration::from_secs(5));
+    probe + Duration::from_millis(100)
+}
 
 /// The most connections connpool may ask for over a fault of a second or
 /// less (the reliability target; the peers are measured, not held to it).
 pub const MAX_CONNECTIONS: usize = 25;
 
 /// The most connections connpool may ask for over a fault of `down`:
-/// [`MAX_CONNECTIONS`], and one more per 3 s past the first second (its
-/// probes space out as an outage lasts).
+/// [`MAX_CONNECTIONS`], and one more per 1.5 s past the first second (its
+/// probes space out as an outage lasts, to one per backoff cap: 2.5–5 s
+/// by default, jittered).
 pub fn max_connections(down: Duration) -> usize {
-    MAX_CONNECTIONS + (down.saturating_sub(Duration::from_secs(1)).as_secs() / 3) as usize
+    let past = down.saturating_sub(Duration::from_secs(1));
+    MAX_CONNECTIONS + (past.as_millis() / 1500) as usize
 }
 
 /// A TCP proxy that counts the connections clients ask it for, and passes
@@ -334,7 +341,7 @@ impl Load {
             in_flight: count(&|o| o.began < killed && o.ended > killed),
             failed_down: count(&|o| !o.ok && o.began >= killed && o.began < back),
             failed_after: count(&|o| !o.ok && o.began >= back),
-            failed_late: count(&|o| !o.ok && o.began >= back + RECOVERY),
+            failed_late: count(&|o| !o.ok && o.began >= back + recovery(back - killed)),
             first: outcomes
                 .iter()
                 .filter(|o| o.ok && o.ended >= back)
@@ -355,7 +362,7 @@ pub struct Row {
     pub in_flight: usize,
     pub failed_down: usize,
     pub failed_after: usize,
-    /// Of those, begun [`RECOVERY`] or more after the return.
+    /// Of those, begun [`recovery`] or more after the return.
     pub failed_late: usize,
     pub first: Option<Duration>,
     pub longest: Duration,
@@ -384,7 +391,7 @@ impl Row {
 
     /// connpool's row must show a recovery: served after the return, no
     /// request past its deadline, no failure of a request begun
-    /// [`RECOVERY`] or more after the return, at most [`max_connections`]
+    /// [`recovery`] or more after the return, at most [`max_connections`]
     /// asked for (CI runs the examples).
     pub fn check_connpool(&self, down: Duration) {
         assert!(
@@ -398,8 +405,9 @@ impl Row {
         );
         assert!(
             self.failed_late == 0,
-            "connpool failed {} requests begun {RECOVERY:?} or more after the server was back",
-            self.failed_late
+            "connpool failed {} requests begun {:?} or more after the server was back",
+            self.failed_late,
+            recovery(down)
         );
         assert!(
             self.asked <= max_connections(down),

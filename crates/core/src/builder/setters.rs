@@ -188,10 +188,11 @@ impl<M: Manager> Builder<M> {
     /// nothing idle waits for the next probe, within its own deadline: the
     /// probe's success serves it, its failure fails it with
     /// [`Error::Backoff`](crate::Error::Backoff), carrying the dial error
-    /// (so a get asked after the server is back is served). A key whose
-    /// dials failed is remembered, even with nothing open, during its
-    /// backoff and for one `cap` after it, so failures in a row keep
-    /// counting across retries. `base` non-zero, at most `cap`.
+    /// (so a get asked after the server is back is served, by the next
+    /// probe: within its deadline if that is longer than the probe delay).
+    /// A key whose dials failed is remembered, even with nothing open,
+    /// during its backoff and for one `cap` after it, so failures in a row
+    /// keep counting across retries. `base` non-zero, at most `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.set.backoff = Some(Backoff { base, cap });
         self

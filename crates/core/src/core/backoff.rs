@@ -16,10 +16,12 @@
 //! dials start. One that fails fails the waiters with [`Error::Backoff`]
 //! and extends the backoff as any failed dial does, the next probe due
 //! within the probe delay again. So a server that comes back is found
-//! within about `PROBE_EVERY`, however long the backoff had grown, without
-//! a dial per getter, and fails no getter that asks after its return; one
-//! that is down fails each getter within a probe delay; a long outage is
-//! probed less and less often (never less often than the backoff cap). A
+//! within about `PROBE_EVERY` after a short outage (at most a backoff cap
+//! after a long one), however long the backoff had grown, without a dial
+//! per getter, and a getter that asks after its return is served by that
+//! probe; one that is down fails each getter within a probe delay; a long
+//! outage is probed less and less often (never less often than the
+//! backoff cap). A
 //! key nobody asked for during its backoff is not probed: after it, the
 //! next getter dials.
 //!
