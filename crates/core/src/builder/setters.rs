@@ -52,8 +52,11 @@ impl<M: Manager> Builder<M> {
     }
 
     /// How long a get may wait for a connection before it fails with
-    /// [`Error::Timeout`](crate::Error::Timeout). `None` waits forever (an
-    /// explicit opt-in: a dead backend then hangs its callers). Non-zero.
+    /// [`Error::Timeout`](crate::Error::Timeout): all of its wait, for an
+    /// idle connection, a dial (its own or one it queued behind) or the
+    /// probe of a key backing off, and the health checks of idle
+    /// connections it tried. `None` waits forever (an explicit opt-in: a
+    /// dead backend then hangs its callers). Non-zero.
     ///
     /// The deadline costs a waiting get no timer: the pool's maintenance
     /// task wakes the getter when it passes (a getter on a runtime other
