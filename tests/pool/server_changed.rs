@@ -6,6 +6,7 @@
 //! already retired clears nothing more; a panic in `health` counts
 //! as broken, not changed. Under tokio's paused clock, with the mock manager.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::*;
@@ -236,4 +237,69 @@ async fn a_recycle_that_finds_the_server_changed_clears_the_key() {
     settle().await;
     assert_eq!(clears(&pool), 1, "one clear per generation");
     check_counts(&pool, &[1, 2]);
+}
+
+/// `health` answers from a script (`Ready` once it is spent) and counts
+/// its calls.
+#[derive(Clone, Default)]
+struct Scripted {
+    answers: Arc<std::sync::Mutex<std::collections::VecDeque<connpool::Health>>>,
+    asked: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+#[connpool::async_trait]
+impl connpool::Manager for Scripted {
+    type Key = ();
+    type Connection = u32;
+    type Error = std::io::Error;
+
+    async fn connect(&self, _: &()) -> Result<u32, std::io::Error> {
+        Ok(7)
+    }
+
+    fn health(&self, _: &mut u32) -> connpool::Health {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let next = self.answers.lock().unwrap().pop_front();
+        next.unwrap_or(connpool::Health::Ready)
+    }
+}
+
+/// Borrows and returns one connection, then gets again with `health`
+/// answering `script` from then on: (`health` calls of that get, key
+/// clears, dials).
+async fn get_with(script: &[connpool::Health], check: Duration) -> (usize, u64, u64) {
+    use std::sync::atomic::Ordering::SeqCst;
+    let manager = Scripted::default();
+    let pool = connpool::Pool::builder(manager.clone())
+        .health_check(check)
+        .build()
+        .await
+        .unwrap();
+    drop(pool.get().await.unwrap());
+    pool.settled().await;
+    let asked = manager.asked.load(SeqCst);
+    manager.answers.lock().unwrap().extend(script);
+    let conn = pool.get().await.unwrap();
+    let asked = manager.asked.load(SeqCst) - asked;
+    let figures = (asked, clears(&pool), pool.state().counters.dials);
+    drop(conn);
+    pool.close().await;
+    figures
+}
+
+/// What the pool asks `health` of an idle connection at its checkout, or
+/// after its health check's ping, is what it acts on: a connection found
+/// changed there clears its key, and closing it asks no second time
+/// (whose answer, `Ready`, would differ).
+#[tokio::test(start_paused = true)]
+async fn a_connection_found_changed_before_lending_is_asked_once() {
+    use connpool::Health::{Ready, ServerChanged};
+    let at_checkout = get_with(&[ServerChanged], Duration::MAX).await;
+    assert_eq!(
+        at_checkout,
+        (2, 1, 2),
+        "once at the checkout, once after the dial"
+    );
+    let after_ping = get_with(&[Ready, ServerChanged], Duration::ZERO).await;
+    assert_eq!(after_ping, (3, 1, 2), "and once after the ping");
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::core::Detached;
 use crate::inner::PoolInner;
-use crate::manager::Manager;
+use crate::manager::{Health, Manager};
 use crate::stats::CloseReason;
 use crate::store::KeyId;
 use crate::store::Lent;
@@ -40,6 +40,9 @@ pub struct Pooled<'a, M: Manager> {
     close: Option<CloseReason>,
     /// Closed by its server under its first request (`mark_refused`).
     refused: bool,
+    /// What [`Manager::health`] said just before the pool closed it for
+    /// that answer: its return does not ask again.
+    health: Option<Health>,
 }
 
 /// The pool a guard gives its connection back to: borrowed from the
@@ -69,6 +72,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
             conn: Some(conn),
             close: None,
             refused: false,
+            health: None,
         }
     }
 
@@ -82,6 +86,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
             conn: this.conn.take(),
             close: this.close,
             refused: this.refused,
+            health: this.health,
         }
     }
 
@@ -112,6 +117,13 @@ impl<'a, M: Manager> Pooled<'a, M> {
     #[inline]
     pub(crate) fn close_for(mut this: Self, reason: CloseReason) {
         this.close = Some(reason);
+    }
+
+    /// Sets the guard to close the connection for `reason`, `health` being
+    /// what [`Manager::health`] just said of it (not asked again).
+    pub(crate) fn set_close_for_health(this: &mut Self, reason: CloseReason, health: Health) {
+        this.close = Some(reason);
+        this.health = Some(health);
     }
 
     /// Takes the connection out of the pool for good. Its slot is freed at
@@ -211,11 +223,13 @@ impl<M: Manager> Drop for Pooled<'_, M> {
         match self.conn.take() {
             Some(Lent::Own { conn, id, lent, .. }) => {
                 self.inner
-                    .give_back((lent, id, conn), self.close, self.refused)
+                    .give_back((lent, id, conn), self.close, self.health, self.refused)
             }
             Some(Lent::Handle {
                 conn, slot, key, ..
-            }) => self.inner.give_back_handle(key, slot, conn, self.close),
+            }) => self
+                .inner
+                .give_back_handle(key, slot, conn, self.close, self.health),
             None => {}
         }
     }

@@ -223,6 +223,26 @@ impl<M: Manager> PoolInner<M> {
         })
     }
 
+    /// The health of a connection of `key` given back to close for `close`
+    /// (`None`: to keep), `known` if the pool asked just before. Asked of
+    /// a connection to keep, and of one closing as broken or after a
+    /// failed health check: it may have found its server changed.
+    fn health_at_return(
+        &self,
+        key: KeyId,
+        conn: &mut M::Connection,
+        close: Option<CloseReason>,
+        known: Option<Health>,
+    ) -> Health {
+        match (known, close) {
+            (Some(health), _) => health,
+            (None, None | Some(CloseReason::Broken | CloseReason::HealthCheck)) => {
+                self.health(key, conn)
+            }
+            (None, Some(_)) => Health::Ready,
+        }
+    }
+
     /// Logs that `key` was cleared: its server changed.
     #[cold]
     pub(crate) fn log_cleared(&self, key: KeyId) {
@@ -242,19 +262,13 @@ impl<M: Manager> PoolInner<M> {
         self: &Arc<Self>,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
+        known: Option<Health>,
         refused: bool,
     ) {
         let (lent, cid, mut conn) = back;
         let key = lent.key();
-        // User code runs before the lock is taken, never under it. A
-        // connection closing as broken or after a failed health check is
-        // asked too: it may have found its server changed.
-        let health = match close {
-            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
-                self.health(key, &mut conn)
-            }
-            Some(_) => Health::Ready,
-        };
+        // User code runs before the lock is taken, never under it.
+        let health = self.health_at_return(key, &mut conn, close, known);
         let close = close.or(health.is_broken().then_some(CloseReason::Broken));
         let changed = health == Health::ServerChanged;
         // With an `after_return` hook every return is recycled.
@@ -301,15 +315,11 @@ impl<M: Manager> PoolInner<M> {
         slot: usize,
         mut handle: M::Connection,
         close: Option<CloseReason>,
+        known: Option<Health>,
     ) {
         // The handle shares the connection's state: it tells whether the
         // connection is broken, and it is dropped before the lock is taken.
-        let health = match close {
-            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
-                self.health(key, &mut handle)
-            }
-            Some(_) => Health::Ready,
-        };
+        let health = self.health_at_return(key, &mut handle, close, known);
         let mut close = close.or(health.is_broken().then_some(CloseReason::Broken));
         // The peer may have changed its limit since the dial.
         let limit = contain::call(|| {

@@ -243,8 +243,9 @@ impl<M: Manager> Pool<M> {
     fn lent(&self, conn: Lent<M::Connection>, check: Ping) -> Attempt<'_, M> {
         let id = conn.key();
         let mut conn = Pooled::new(&self.inner, conn);
-        if self.inner.health(id, &mut conn).is_broken() {
-            Pooled::close_for(conn, CloseReason::Broken);
+        let health = self.inner.health(id, &mut conn);
+        if health.is_broken() {
+            Pooled::set_close_for_health(&mut conn, CloseReason::Broken, health);
             Attempt::Again
         } else if check == Ping::Due {
             Attempt::Check(conn)

@@ -104,7 +104,13 @@ async fn health_check<M: Manager>(
     };
     tracing::trace!("health check ping");
     let check = match result {
-        Ok(Ok(Ok(()))) => Check::passed_if(!inner.health(Pooled::key_id(conn), conn).is_broken()),
+        Ok(Ok(Ok(()))) => {
+            let health = inner.health(Pooled::key_id(conn), conn);
+            if health.is_broken() {
+                Pooled::set_close_for_health(conn, CloseReason::HealthCheck, health);
+            }
+            Check::passed_if(!health.is_broken())
+        }
         Ok(Ok(Err(e))) => {
             tracing::debug!(error = %e, "health check failed");
             Check::Failed
