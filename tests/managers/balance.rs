@@ -301,6 +301,57 @@ async fn a_killed_server_costs_only_the_calls_sent_to_it() {
     assert_eq!(after[0] + after[1] - before[0] - before[1], 1_000);
 }
 
+/// A backend killed, then back on its address after a probe of its key
+/// failed, takes calls again at the pool's next probe: the balancer's
+/// readiness check waits for the probe, not for the key's backoff to end
+/// (a minute here, past the test's bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_back_from_an_outage_is_found_by_a_probe() {
+    let mut servers = servers(2).await;
+    let resolver = Scripted::default();
+    resolver.set(&servers.iter().collect::<Vec<_>>());
+    let pool = Pool::builder(HttpManager::http2())
+        .checkout_timeout(Duration::from_secs(5))
+        .backoff(Duration::from_secs(60), Duration::from_secs(60))
+        .build()
+        .await
+        .unwrap();
+    // The failed calls the kill costs eject nobody: what is under test is
+    // the readiness check alone.
+    let off = Ejection { consecutive_failures: 0, ..Ejection::default() };
+    let svc = Balanced::with_resolver(
+        pool.clone(),
+        "backend.test:443",
+        resolver.clone(),
+        MIN_RESOLVE_INTERVAL,
+    )
+    .with_ejection(off);
+    assert_eq!(drive(&svc, 8, 200).await, 0);
+    let addr = servers[1].addr;
+    servers.pop().unwrap().kill();
+    let key = addr.into();
+    // Calls until a probe of the key failed: the getters that wanted it
+    // when it went down are served, only the readiness check asks now.
+    let probed = |k: &connpool::KeyState| k.backoff_left.is_some() && k.counters.probes >= 1;
+    let start = std::time::Instant::now();
+    while !pool.key_state(&key).is_some_and(|k| probed(&k)) {
+        assert!(start.elapsed() < BOUND, "{:?}", pool.key_state(&key));
+        drive(&svc, 8, 50).await;
+    }
+    let probes = pool.state().counters.probes;
+    let back = StreamServer::start_at(addr).await;
+    let start = std::time::Instant::now();
+    while back.served() == 0 {
+        assert!(
+            start.elapsed() < BOUND,
+            "not called again: {:?}",
+            pool.key_state(&key)
+        );
+        drive(&svc, 4, 20).await;
+    }
+    assert!(pool.state().counters.probes > probes);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_or_panicking_resolver_keeps_the_last_answer() {
     let servers = servers(2).await;

@@ -54,7 +54,24 @@ pub(crate) struct StreamServer {
 
 impl StreamServer {
     pub(crate) async fn start(ip: &str, max_streams: Option<u32>) -> StreamServer {
-        let listener = TcpListener::bind((ip, 0)).await.unwrap();
+        Self::serve(TcpListener::bind((ip, 0)).await.unwrap(), max_streams)
+    }
+
+    /// A new server on the address of one killed: its listener's socket
+    /// closes when the aborted task is dropped, soon after.
+    #[cfg(feature = "balance")]
+    pub(crate) async fn start_at(addr: SocketAddr) -> StreamServer {
+        let start = std::time::Instant::now();
+        loop {
+            match TcpListener::bind(addr).await {
+                Ok(listener) => return Self::serve(listener, None),
+                Err(e) => assert!(start.elapsed() < BOUND, "{addr}: {e}"),
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn serve(listener: TcpListener, max_streams: Option<u32>) -> StreamServer {
         let addr = listener.local_addr().unwrap();
         let open_streams: Streams = Arc::default();
         let accepted = Arc::new(AtomicUsize::new(0));

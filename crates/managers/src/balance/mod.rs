@@ -34,9 +34,11 @@
 //! - **A backend that dies** costs the calls in flight on it, and those
 //!   sent to it before its first failed dial: its connections are broken
 //!   and closed, its key backs off, and while it does, its address is
-//!   not ready, so the balancer sends every call to the others. When the
-//!   backoff ends it is tried again. Put a retry layer in front where
-//!   those few calls matter.
+//!   not ready, so the balancer sends every call to the others, while
+//!   its readiness check waits for the pool's probes of the key (within
+//!   the probe delay of each failure): the first probe that connects
+//!   makes it ready again. Put a retry layer in front where those few
+//!   calls matter.
 //!
 //! How it works with the pool's other settings:
 //!

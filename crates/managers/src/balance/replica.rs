@@ -16,19 +16,21 @@ use super::outliers::{self, Health, Outliers};
 use crate::Origin;
 use crate::service::{BodyOf, HttpManager, HttpService};
 
-/// How often a replica whose key is in backoff, or whose probe failed,
-/// looks again.
-const BACKOFF_RECHECK: Duration = Duration::from_millis(50);
+/// How long a replica whose probe failed waits before it looks again
+/// (its next probe then waits for the pool's next probe of the key).
+const RECHECK: Duration = Duration::from_millis(50);
 
 /// One address behind the name: its [`HttpService`], and whether a
 /// balancer may send it calls. Its load is its calls in flight.
 ///
 /// Once a dial to its address failed, it is not ready until the pool can
-/// lend a connection for it again: while the pool backs off from the key it
-/// waits, and when the backoff ends it checks out a connection itself (a
-/// probe, not a user's call) and is ready only if that works. So a dead
-/// backend costs the calls that were on it or sent to it before its first
-/// failed dial, and no call after.
+/// lend a connection for it again: it checks out a connection itself (a
+/// probe, not a user's call) and is ready only if that works. While the
+/// pool backs off from the key, that checkout waits for the pool's next
+/// probe of it (within the probe delay), so a backend that comes back is
+/// found as soon as by a user's getter, not at the backoff's end. So a
+/// dead backend costs the calls that were on it or sent to it before its
+/// first failed dial, and no call after.
 ///
 /// Invariant: once the balancer has dropped it (its address left the
 /// answers, or the balancer ended) and its last call has its response,
@@ -114,9 +116,7 @@ impl<M: HttpManager> Replica<M> {
         let Some(key) = self.service.pool().key_state(&self.key) else {
             return Probe::Idle;
         };
-        if key.backoff_left.is_some() {
-            Probe::Wait(Box::pin(tokio::time::sleep(BACKOFF_RECHECK)))
-        } else if key.dial_failures_in_a_row > 0 && key.open == 0 {
+        if key.backoff_left.is_some() || (key.dial_failures_in_a_row > 0 && key.open == 0) {
             let (pool, key) = (self.service.pool().clone(), self.key.clone());
             Probe::Checkout(Box::pin(async move { pool.get_for(&key).await.is_ok() }))
         } else {
@@ -155,7 +155,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
                         self.probe = Probe::Idle;
                         return Poll::Ready(Ok(()));
                     }
-                    Probe::Wait(Box::pin(tokio::time::sleep(BACKOFF_RECHECK)))
+                    Probe::Wait(Box::pin(tokio::time::sleep(RECHECK)))
                 }
             };
         }
