@@ -169,6 +169,28 @@ async fn a_shared_handle_reporting_the_change_clears_the_key() {
     assert_eq!(c.id, 2);
 }
 
+/// A shared connection found changed at a checkout (a new borrower's
+/// handle asked) clears the key at once: the getter is served by a new
+/// dial, and the connection closes once its borrower is gone.
+#[tokio::test(start_paused = true)]
+async fn a_shared_connection_found_changed_at_checkout_clears_the_key() {
+    let (mock, pool) = M::pool(|b| b).await;
+    mock.share(4);
+    let a = ok(pool.get_for(&1).await);
+    mock.conn(1).change();
+    let b = ok(pool.get_for(&1).await);
+    assert_eq!((a.id, b.id), (1, 2));
+    assert_eq!(clears(&pool), 1);
+    drop(a);
+    settle().await;
+    assert_eq!(mock.closed(), vec![1]);
+    assert_eq!(
+        counts(&pool),
+        Counts { open: 1, lent: 1, borrowers: 1, ..ZERO }
+    );
+    drop(b);
+}
+
 /// A health check before lending whose ping finds the server changed
 /// (the change comes during the ping, which then fails) clears the key as
 /// a return does: the key's other idle connection closes with the checked

@@ -40,9 +40,6 @@ pub struct Pooled<'a, M: Manager> {
     close: Option<CloseReason>,
     /// Closed by its server under its first request (`mark_refused`).
     refused: bool,
-    /// What [`Manager::health`] said just before the pool closed it for
-    /// that answer: its return does not ask again.
-    health: Option<Health>,
 }
 
 /// The pool a guard gives its connection back to: borrowed from the
@@ -72,7 +69,6 @@ impl<'a, M: Manager> Pooled<'a, M> {
             conn: Some(conn),
             close: None,
             refused: false,
-            health: None,
         }
     }
 
@@ -86,7 +82,6 @@ impl<'a, M: Manager> Pooled<'a, M> {
             conn: this.conn.take(),
             close: this.close,
             refused: this.refused,
-            health: this.health,
         }
     }
 
@@ -119,11 +114,12 @@ impl<'a, M: Manager> Pooled<'a, M> {
         this.close = Some(reason);
     }
 
-    /// Sets the guard to close the connection for `reason`, `health` being
-    /// what [`Manager::health`] just said of it (not asked again).
-    pub(crate) fn set_close_for_health(this: &mut Self, reason: CloseReason, health: Health) {
-        this.close = Some(reason);
-        this.health = Some(health);
+    /// Drops the guard, closing the connection for `reason`: `health` is
+    /// what [`Manager::health`] just said of it, acted on without asking
+    /// again.
+    pub(crate) fn close_for_health(mut this: Self, reason: CloseReason, health: Health) {
+        let conn = this.conn.take().expect("connection present until drop");
+        this.inner.close_checked(conn, reason, health);
     }
 
     /// Takes the connection out of the pool for good. Its slot is freed at
@@ -223,13 +219,11 @@ impl<M: Manager> Drop for Pooled<'_, M> {
         match self.conn.take() {
             Some(Lent::Own { conn, id, lent, .. }) => {
                 self.inner
-                    .give_back((lent, id, conn), self.close, self.health, self.refused)
+                    .give_back((lent, id, conn), self.close, self.refused)
             }
             Some(Lent::Handle {
                 conn, slot, key, ..
-            }) => self
-                .inner
-                .give_back_handle(key, slot, conn, self.close, self.health),
+            }) => self.inner.give_back_handle(key, slot, conn, self.close),
             None => {}
         }
     }

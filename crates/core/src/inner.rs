@@ -27,7 +27,7 @@ use crate::manager::{Health, Manager};
 use crate::metrics::Metrics;
 use crate::reports::report_leak;
 use crate::stats::CloseReason;
-use crate::store::{Back, KeyId};
+use crate::store::{Back, KeyId, Lent};
 use crate::sync::{Mutex, MutexGuard};
 pub(crate) use tasks::dial;
 use tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
@@ -223,26 +223,6 @@ impl<M: Manager> PoolInner<M> {
         })
     }
 
-    /// The health of a connection of `key` given back to close for `close`
-    /// (`None`: to keep), `known` if the pool asked just before. Asked of
-    /// a connection to keep, and of one closing as broken or after a
-    /// failed health check: it may have found its server changed.
-    fn health_at_return(
-        &self,
-        key: KeyId,
-        conn: &mut M::Connection,
-        close: Option<CloseReason>,
-        known: Option<Health>,
-    ) -> Health {
-        match (known, close) {
-            (Some(health), _) => health,
-            (None, None | Some(CloseReason::Broken | CloseReason::HealthCheck)) => {
-                self.health(key, conn)
-            }
-            (None, Some(_)) => Health::Ready,
-        }
-    }
-
     /// Logs that `key` was cleared: its server changed.
     #[cold]
     pub(crate) fn log_cleared(&self, key: KeyId) {
@@ -262,13 +242,19 @@ impl<M: Manager> PoolInner<M> {
         self: &Arc<Self>,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
-        known: Option<Health>,
         refused: bool,
     ) {
         let (lent, cid, mut conn) = back;
         let key = lent.key();
-        // User code runs before the lock is taken, never under it.
-        let health = self.health_at_return(key, &mut conn, close, known);
+        // User code runs before the lock is taken, never under it. A
+        // connection closing as broken or after a failed health check is
+        // asked too: it may have found its server changed.
+        let health = match close {
+            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
+                self.health(key, &mut conn)
+            }
+            Some(_) => Health::Ready,
+        };
         let close = close.or(health.is_broken().then_some(CloseReason::Broken));
         let changed = health == Health::ServerChanged;
         // With an `after_return` hook every return is recycled.
@@ -315,11 +301,15 @@ impl<M: Manager> PoolInner<M> {
         slot: usize,
         mut handle: M::Connection,
         close: Option<CloseReason>,
-        known: Option<Health>,
     ) {
         // The handle shares the connection's state: it tells whether the
         // connection is broken, and it is dropped before the lock is taken.
-        let health = self.health_at_return(key, &mut handle, close, known);
+        let health = match close {
+            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
+                self.health(key, &mut handle)
+            }
+            Some(_) => Health::Ready,
+        };
         let mut close = close.or(health.is_broken().then_some(CloseReason::Broken));
         // The peer may have changed its limit since the dial.
         let limit = contain::call(|| {
@@ -342,6 +332,39 @@ impl<M: Manager> PoolInner<M> {
         let cleared = self.transition_in(state, Tick::now(), |t| {
             t.give_back_handle(key, slot, close, changed)
         });
+        if cleared {
+            self.log_cleared(key);
+        }
+    }
+
+    /// Closes a lent connection for `reason`, `health` being what
+    /// [`Manager::health`] just said of it (before lending, not asked
+    /// again): no user code runs.
+    #[cold]
+    pub(crate) fn close_checked(
+        self: &Arc<Self>,
+        conn: Lent<M::Connection>,
+        reason: CloseReason,
+        health: Health,
+    ) {
+        let (changed, close) = (health == Health::ServerChanged, Some(reason));
+        let (key, cleared) = match conn {
+            Lent::Own { conn, id, lent, .. } => (
+                lent.key(),
+                self.transition(Tick::now(), |t| {
+                    t.give_back((lent, id, conn), close, false, changed)
+                }),
+            ),
+            Lent::Handle {
+                conn, slot, key, ..
+            } => {
+                drop(conn);
+                let cleared = self.transition(Tick::now(), |t| {
+                    t.give_back_handle(key, slot, close, changed)
+                });
+                (key, cleared)
+            }
+        };
         if cleared {
             self.log_cleared(key);
         }

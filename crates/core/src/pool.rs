@@ -245,7 +245,7 @@ impl<M: Manager> Pool<M> {
         let mut conn = Pooled::new(&self.inner, conn);
         let health = self.inner.health(id, &mut conn);
         if health.is_broken() {
-            Pooled::set_close_for_health(&mut conn, CloseReason::Broken, health);
+            Pooled::close_for_health(conn, CloseReason::Broken, health);
             Attempt::Again
         } else if check == Ping::Due {
             Attempt::Check(conn)
@@ -324,7 +324,10 @@ impl<M: Manager> Pool<M> {
             // trip, and inline it would make every get's future larger.
             match Box::pin(vetting::vet(&self.inner, &mut conn, key, ping, deadline)).await {
                 Verdict::Lend => return Ok(conn),
-                Verdict::Close(reason) => Pooled::close_for(conn, reason),
+                Verdict::Close(reason, None) => Pooled::close_for(conn, reason),
+                Verdict::Close(reason, Some(health)) => {
+                    Pooled::close_for_health(conn, reason, health)
+                }
                 Verdict::TimedOut => {
                     // The error first: closing the connection may make the
                     // pool forget its key.

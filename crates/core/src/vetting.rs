@@ -13,15 +13,16 @@ use crate::core::{Check, Ping};
 use crate::guard::Pooled;
 use crate::hooks;
 use crate::inner::PoolInner;
-use crate::manager::Manager;
+use crate::manager::{Health, Manager};
 use crate::stats::CloseReason;
 
 /// What vetting found.
 pub(crate) enum Verdict {
     /// Lend it.
     Lend,
-    /// It failed: close it for this reason.
-    Close(CloseReason),
+    /// It failed: close it for this reason, with what [`Manager::health`]
+    /// said of it if that is why.
+    Close(CloseReason, Option<Health>),
     /// The checkout deadline passed first.
     TimedOut,
 }
@@ -36,8 +37,8 @@ pub(crate) async fn vet<M: Manager>(
     deadline: Option<Instant>,
 ) -> Verdict {
     match health_check(inner, conn, key, ping, deadline).await {
-        Some(Check::Passed) => {}
-        Some(Check::Failed) => return Verdict::Close(CloseReason::HealthCheck),
+        Some((Check::Passed, _)) => {}
+        Some((Check::Failed, health)) => return Verdict::Close(CloseReason::HealthCheck, health),
         None => return Verdict::TimedOut,
     }
     let Some(hook) = &inner.hooks.before_lend else {
@@ -68,22 +69,23 @@ pub(crate) async fn vet<M: Manager>(
         Pooled::set_close(conn, None);
         Verdict::Lend
     } else {
-        Verdict::Close(CloseReason::Broken)
+        Verdict::Close(CloseReason::Broken, None)
     }
 }
 
 /// Pings `conn` of `key` before lending it, if its `ping` is due: how the check
-/// ended (passed without a ping), or `None` if the checkout deadline
-/// passed first.
+/// ended (passed without a ping), with what [`Manager::health`] said if it
+/// failed the check after a ping that answered, or `None` if the checkout
+/// deadline passed first.
 async fn health_check<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<'_, M>,
     key: &M::Key,
     ping: Ping,
     deadline: Option<Instant>,
-) -> Option<Check> {
+) -> Option<(Check, Option<Health>)> {
     if ping == Ping::NotDue {
-        return Some(Check::Passed);
+        return Some((Check::Passed, None));
     }
     // Abandoned mid-ping (the getter gave up), the connection is in an
     // unknown state: it is closed, not returned.
@@ -103,13 +105,12 @@ async fn health_check<M: Manager>(
         },
     };
     tracing::trace!("health check ping");
+    let mut broken = None;
     let check = match result {
         Ok(Ok(Ok(()))) => {
             let health = inner.health(Pooled::key_id(conn), conn);
-            if health.is_broken() {
-                Pooled::set_close_for_health(conn, CloseReason::HealthCheck, health);
-            }
-            Check::passed_if(!health.is_broken())
+            broken = health.is_broken().then_some(health);
+            Check::passed_if(broken.is_none())
         }
         Ok(Ok(Err(e))) => {
             tracing::debug!(error = %e, "health check failed");
@@ -128,7 +129,7 @@ async fn health_check<M: Manager>(
     if check == Check::Passed {
         Pooled::set_close(conn, None);
     }
-    Some(check)
+    Some((check, broken))
 }
 
 fn health_checked<M: Manager>(inner: &Arc<PoolInner<M>>, conn: &Pooled<'_, M>, check: Check) {
