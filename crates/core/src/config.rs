@@ -50,11 +50,11 @@ impl Config {
 
     /// The liveness settings a manager is given ([`Manager::liveness`](crate::Manager::liveness)).
     pub(crate) fn liveness(&self) -> crate::manager::Liveness {
-        crate::manager::Liveness::new(
-            self.set.keepalive_interval,
-            self.set.keepalive_max_missed,
-            self.set.ping_timeout,
-        )
+        crate::manager::Liveness {
+            keepalive_interval: self.set.keepalive_interval,
+            keepalive_max_missed: self.set.keepalive_max_missed,
+            ping_timeout: self.set.ping_timeout,
+        }
     }
 
     /// Whether the health-check policy pings a connection idle since `since`

@@ -1,5 +1,6 @@
 //! The guard a borrower holds: [`Pooled`] gives the connection back on drop.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -33,7 +34,10 @@ use crate::store::Lent;
 /// Its operations are associated functions (`Pooled::detach(conn)`), so they
 /// never shadow a method of the connection itself.
 pub struct Pooled<'a, M: Manager> {
-    inner: Home<'a, M>,
+    /// The pool the connection goes back to: borrowed from the
+    /// [`Pool`](crate::Pool) handle the get was called on, or kept alive by
+    /// the guard ([`Pooled::into_owned`]).
+    inner: Cow<'a, Arc<PoolInner<M>>>,
     /// `Some` until the guard is dropped or detached.
     conn: Option<Lent<M::Connection>>,
     /// Set: closed for this reason instead of returned.
@@ -42,30 +46,10 @@ pub struct Pooled<'a, M: Manager> {
     refused: bool,
 }
 
-/// The pool a guard gives its connection back to: borrowed from the
-/// [`Pool`](crate::Pool) handle the get was called on, or kept alive by the
-/// guard ([`Pooled::into_owned`]).
-enum Home<'a, M: Manager> {
-    Borrowed(&'a Arc<PoolInner<M>>),
-    Owned(Arc<PoolInner<M>>),
-}
-
-impl<M: Manager> Deref for Home<'_, M> {
-    type Target = Arc<PoolInner<M>>;
-
-    #[inline]
-    fn deref(&self) -> &Arc<PoolInner<M>> {
-        match self {
-            Home::Borrowed(inner) => inner,
-            Home::Owned(inner) => inner,
-        }
-    }
-}
-
 impl<'a, M: Manager> Pooled<'a, M> {
     pub(crate) fn new(inner: &'a Arc<PoolInner<M>>, conn: Lent<M::Connection>) -> Self {
         Self {
-            inner: Home::Borrowed(inner),
+            inner: Cow::Borrowed(inner),
             conn: Some(conn),
             close: None,
             refused: false,
@@ -78,7 +62,7 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// reference count now and one when the guard drops.
     pub fn into_owned(mut this: Self) -> Pooled<'static, M> {
         Pooled {
-            inner: Home::Owned(Arc::clone(&this.inner)),
+            inner: Cow::Owned(Arc::clone(&this.inner)),
             conn: this.conn.take(),
             close: this.close,
             refused: this.refused,

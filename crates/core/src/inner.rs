@@ -423,7 +423,7 @@ impl Drop for Flat {
 mod tests {
     use super::*;
     use crate::builder::Builder;
-    use crate::manager::NeverDials as Nothing;
+    use crate::manager::test_support::NeverDials as Nothing;
 
     /// The lock's byte starts a cache line and the state the next one: a
     /// thread spinning on the lock does not pull the state's first line

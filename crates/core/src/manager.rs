@@ -163,24 +163,12 @@ impl<C> std::fmt::Debug for Lending<C> {
 /// them, handed to [`Manager::liveness`] when the pool is built.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Liveness {
-    keepalive_interval: Option<Duration>,
-    keepalive_max_missed: u32,
-    ping_timeout: Duration,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_max_missed: u32,
+    pub(crate) ping_timeout: Duration,
 }
 
 impl Liveness {
-    pub(crate) fn new(
-        keepalive_interval: Option<Duration>,
-        keepalive_max_missed: u32,
-        ping_timeout: Duration,
-    ) -> Self {
-        Self {
-            keepalive_interval,
-            keepalive_max_missed,
-            ping_timeout,
-        }
-    }
-
     /// [`keepalive_interval`](crate::Builder::keepalive_interval): how long
     /// a connection may be silent before its peer is asked; `None`: never.
     pub fn keepalive_interval(&self) -> Option<Duration> {
@@ -387,19 +375,22 @@ pub trait Manager: Send + Sync + 'static {
     }
 }
 
-/// A manager for unit tests that build a configuration, a state or a slot
-/// and never dial: one key value (`()`), `u64` connections.
 #[cfg(test)]
-pub(crate) struct NeverDials;
+pub(crate) mod test_support {
+    use super::*;
 
-#[cfg(test)]
-#[async_trait]
-impl Manager for NeverDials {
-    type Key = ();
-    type Connection = u64;
-    type Error = std::io::Error;
+    /// A manager for unit tests that build a configuration, a state or a slot
+    /// and never dial: one key value (`()`), `u64` connections.
+    pub(crate) struct NeverDials;
 
-    async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
-        unreachable!("never dials")
+    #[async_trait]
+    impl Manager for NeverDials {
+        type Key = ();
+        type Connection = u64;
+        type Error = std::io::Error;
+
+        async fn connect(&self, _: &()) -> Result<u64, std::io::Error> {
+            unreachable!("never dials")
+        }
     }
 }

@@ -85,11 +85,7 @@ mod on {
                 name,
             };
             m.limits(&config.limits());
-            m.counts(Gauges {
-                idle: 0,
-                used: 0,
-                pending: 0,
-            });
+            m.counts(Gauges::default());
             m
         }
 

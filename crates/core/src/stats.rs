@@ -42,12 +42,6 @@ impl CloseReason {
     }
 }
 
-impl std::fmt::Display for CloseReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// Cumulative counters, for the whole pool or for one key.
 ///
 /// A key's counters start when the pool first sees the key and are dropped
@@ -252,7 +246,7 @@ pub struct KeyState {
 }
 
 /// The counts the gauges show: idle, used (lent), pending (waiting).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
 pub(crate) struct Gauges {
     pub(crate) idle: usize,

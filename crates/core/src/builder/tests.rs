@@ -11,7 +11,8 @@ use parking_lot::Mutex;
 
 use crate::config::Config;
 use crate::defaults;
-use crate::manager::{Liveness, Manager, NeverDials};
+use crate::manager::test_support::NeverDials;
+use crate::manager::{Liveness, Manager};
 use crate::policy::Backoff;
 use crate::pool::Pool;
 
@@ -242,7 +243,11 @@ async fn the_manager_is_given_the_liveness_settings() {
         .build()
         .await
         .unwrap();
-    let want = Liveness::new(Some(Duration::from_millis(200)), 2, Duration::from_secs(1));
+    let want = Liveness {
+        keepalive_interval: Some(Duration::from_millis(200)),
+        keepalive_max_missed: 2,
+        ping_timeout: Duration::from_secs(1),
+    };
     assert_eq!(*given.lock(), Some(want));
     pool.close().await;
 

@@ -13,6 +13,10 @@ const MAX_USES_LIMIT: u64 = u32::MAX as u64;
 const MAX_MISSED_LIMIT: u32 = u16::MAX as u32;
 const MAX_BORROWERS_LIMIT: usize = u16::MAX as usize;
 
+// A zero `checkout_timeout` may be meant as no bound: its refusal names the
+// way to say that.
+const WAIT_FOREVER: &str = " (use `None` to wait forever)";
+
 /// Refuses a count of `field` outside `1..=max`, naming the field.
 fn count_in_range(field: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
     if value == 0 {
@@ -69,32 +73,21 @@ impl<M: Manager> Builder<M> {
                 "must be at least 1 (a getter waits for its own dial; use `None` for no cap)",
             ));
         }
-        if self.set.connect_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "connect_timeout",
-                "must be greater than zero",
-            ));
-        }
-        if self.set.checkout_timeout.is_some_and(|d| d.is_zero()) {
-            return Err(ConfigError::new(
-                "checkout_timeout",
-                "must be greater than zero (use `None` to wait forever)",
-            ));
-        }
+        let set = &self.set;
         let positive = [
-            ("idle_timeout", self.set.idle_timeout),
-            ("max_lifetime", self.set.max_lifetime),
-            ("ping_timeout", Some(self.set.ping_timeout)),
-            ("keepalive_interval", self.set.keepalive_interval),
-            (
-                "leak_detection_threshold",
-                self.set.leak_detection_threshold,
-            ),
-            ("acquire_slow_threshold", self.set.acquire_slow_threshold),
+            ("connect_timeout", Some(set.connect_timeout), ""),
+            ("checkout_timeout", set.checkout_timeout, WAIT_FOREVER),
+            ("idle_timeout", set.idle_timeout, ""),
+            ("max_lifetime", set.max_lifetime, ""),
+            ("ping_timeout", Some(set.ping_timeout), ""),
+            ("keepalive_interval", set.keepalive_interval, ""),
+            ("leak_detection_threshold", set.leak_detection_threshold, ""),
+            ("acquire_slow_threshold", set.acquire_slow_threshold, ""),
         ];
-        for (field, d) in positive {
+        for (field, d, hint) in positive {
             if d.is_some_and(|d| d.is_zero()) {
-                return Err(ConfigError::new(field, "must be greater than zero"));
+                let message = format!("must be greater than zero{hint}");
+                return Err(ConfigError::new(field, message));
             }
         }
         if !(0.0..1.0).contains(&self.set.jitter) {

@@ -86,7 +86,7 @@ impl<M: Manager> Transition<'_, M> {
         close: Option<CloseReason>,
         since: Tick,
     ) {
-        let id = self.st.unlend(lent);
+        let id = self.st.keys.unlend(lent);
         let record = self.st.records.value_mut(cid);
         match close.or_else(|| record.retirement(self.now, self.config)) {
             Some(reason) => {
@@ -112,7 +112,7 @@ impl<M: Manager> Transition<'_, M> {
             Detached::Own(cid, lent) => (cid, lent),
         };
         self.st.records.remove(cid);
-        self.st.unlend(lent);
+        self.st.keys.unlend(lent);
         self.release_slot(id);
         self.finish();
     }

@@ -24,7 +24,7 @@
 //! the task's guard, given back by value with the task's result (or by the
 //! guard's `Drop` if the task dies), so it cannot be given back twice. A
 //! lent connection counts through its
-//! [`LentSlot`], taken by the lending: a
+//! [`LentSlot`](crate::store::LentSlot), taken by the lending: a
 //! connection lent exclusively carries it in its borrower's guard (whose
 //! `Drop` gives it back once); a shared one, in its entry of the borrowed
 //! set. So
@@ -82,8 +82,7 @@ use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
 use crate::store::{
-    Borrowed, Conn, ConnId, Counts, Deadlines, KeyId, Keys, LentSlot, Records, WaitQueue, WaiterId,
-    Waiters,
+    Borrowed, Conn, ConnId, Counts, Deadlines, KeyId, Keys, Records, WaitQueue, WaiterId, Waiters,
 };
 
 /// How a check of a connection by user code (a health check, a recycle, a
@@ -255,13 +254,6 @@ impl<M: Manager> State<M> {
 
     fn unused(&mut self, id: KeyId) {
         self.maybe_unused.push(id);
-    }
-
-    /// A connection lent exclusively, holding `lent`, is back in the idle
-    /// set (held until parked). Returns its key.
-    #[inline]
-    fn unlend(&mut self, lent: LentSlot) -> KeyId {
-        self.keys.unlend(lent)
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.

@@ -35,16 +35,6 @@ pub(crate) enum Tended {
     Recycle(Check, bool),
 }
 
-impl Tended {
-    /// How a task that died with its connection counts.
-    pub(crate) fn aborted(self) -> Tended {
-        match self {
-            Tended::Keepalive(_) => Tended::Keepalive(PingResult::Missed),
-            Tended::Recycle(..) => Tended::Recycle(Check::Failed, false),
-        }
-    }
-}
-
 /// How a keepalive ping ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PingResult {
@@ -170,7 +160,7 @@ impl<M: Manager> Transition<'_, M> {
     /// `lent`), to a pool that recycles: unless it must close (pool closed,
     /// past its lifetime or uses), it is taken out to be recycled.
     pub(crate) fn give_back_for_recycling(mut self, (lent, cid, conn): Back<M::Connection>) {
-        let id = self.st.unlend(lent);
+        let id = self.st.keys.unlend(lent);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
         } else {

@@ -105,7 +105,7 @@ impl<M: Manager> Transition<'_, M> {
                 record.conn = Some(conn);
                 record.uses -= 1;
                 // Idle since its hand-off (its lending's stamp).
-                self.st.unlend(lent);
+                self.st.keys.unlend(lent);
                 self.place_own(id, cid);
                 None
             }

@@ -249,7 +249,8 @@ struct TendGuard<M: Manager> {
     slot: Option<Slot>,
     /// The key's epoch when the connection was taken out.
     epoch: u32,
-    /// What the task does, as its outcome if it fails.
+    /// What the task does, as it counts if the task dies with its
+    /// connection (a missed ping, a failed recycle).
     what: Tended,
 }
 
@@ -259,7 +260,7 @@ impl<M: Manager> TendGuard<M> {
             inner: Arc::clone(inner),
             slot: Some(slot),
             epoch,
-            what: what.aborted(),
+            what,
         }
     }
 

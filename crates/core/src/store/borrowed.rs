@@ -172,12 +172,8 @@ impl<C> Borrowed<C> {
         let share = self
             .share
             .expect("a shared connection came with its share function");
+        debug_assert!(self.has_room(slot));
         let entry = &mut self.entries[slot];
-        debug_assert!(
-            entry.borrowers < u32::from(entry.conn.max_borrowers)
-                && entry.draining.is_none()
-                && !entry.checking
-        );
         entry.borrowers += 1;
         entry.conn.uses = entry.conn.uses.saturating_add(1);
         self.borrowers += 1;
@@ -286,13 +282,10 @@ impl<C> Borrowed<C> {
         // The best connection that is not busy, and the best busy one.
         let mut best: [Option<(usize, u32)>; 2] = [None, None];
         for &slot in list {
-            let entry = &mut self.entries[slot];
-            if entry.draining.is_some()
-                || entry.checking
-                || entry.borrowers >= u32::from(entry.conn.max_borrowers)
-            {
+            if !self.has_room(slot) {
                 continue;
             }
+            let entry = &mut self.entries[slot];
             if let Some(reason) = retire(&entry.conn) {
                 entry.draining = Some(reason);
                 continue;

@@ -77,22 +77,6 @@ impl<C> Conn<C> {
         }
     }
 
-    /// A connection with no lifecycle limits, for unit tests.
-    #[cfg(test)]
-    pub(crate) fn bare(conn: C) -> Self {
-        Self {
-            conn,
-            expiry: Expiry::NEVER,
-            uses: 0,
-            since: Tick::now(),
-            next_ping: Tick::NEVER,
-            site: None,
-            ping_every_ns: u64::MAX,
-            missed: 0,
-            max_borrowers: 1,
-        }
-    }
-
     /// The same record with `f(conn)` for its connection.
     #[inline]
     pub(crate) fn map<D>(self, f: impl FnOnce(C) -> D) -> Conn<D> {
@@ -277,6 +261,28 @@ pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
         return d;
     }
     clock::scaled(d, 1.0 - jitter * fastrand::f64())
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::*;
+
+    impl<C> Conn<C> {
+        /// A connection with no lifecycle limits, for unit tests.
+        pub(crate) fn bare(conn: C) -> Self {
+            Self {
+                conn,
+                expiry: Expiry::NEVER,
+                uses: 0,
+                since: Tick::now(),
+                next_ping: Tick::NEVER,
+                site: None,
+                ping_every_ns: u64::MAX,
+                missed: 0,
+                max_borrowers: 1,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -95,11 +95,6 @@ impl Deadlines {
         self.heap.pop().map(|Reverse((_, due))| Due::unpack(due))
     }
 
-    #[cfg(test)]
-    pub(crate) fn len(&self) -> usize {
-        self.heap.len()
-    }
-
     /// Drops stale entries once there are more than twice `live` of them
     /// (plus slack): amortized O(1) per push.
     pub(crate) fn compact(&mut self, live: usize, is_live: impl Fn(Due) -> bool) {
@@ -120,6 +115,12 @@ mod tests {
     use crate::clock::Tick;
     use crate::store::KeyId;
     use std::time::Duration;
+
+    impl Deadlines {
+        fn len(&self) -> usize {
+            self.heap.len()
+        }
+    }
 
     #[test]
     fn pops_in_deadline_order_and_only_when_due() {

@@ -38,12 +38,6 @@ impl<T: Copy> WaitQueue<T> {
         self.head.len() - self.head_pos + self.tail.len()
     }
 
-    /// True when no entry (live or stale) is queued.
-    #[cfg(test)]
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Appends `item` at the back.
     pub(crate) fn push(&mut self, item: T) {
         self.tail.push(item);
@@ -91,17 +85,23 @@ impl<T: Copy> WaitQueue<T> {
         self.head_pos = 0;
         self.tail.clear();
     }
-
-    /// Bytes reserved by both vectors (for the memory figures in the stats).
-    #[cfg(test)]
-    fn capacity(&self) -> usize {
-        self.head.capacity() + self.tail.capacity()
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::WaitQueue;
+
+    impl<T: Copy> WaitQueue<T> {
+        /// True when no entry (live or stale) is queued.
+        fn is_empty(&self) -> bool {
+            self.len() == 0
+        }
+
+        /// Bytes reserved by both vectors (for the memory figures in the stats).
+        fn capacity(&self) -> usize {
+            self.head.capacity() + self.tail.capacity()
+        }
+    }
 
     #[test]
     fn fifo_order_across_swaps() {

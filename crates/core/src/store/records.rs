@@ -224,14 +224,6 @@ impl<C> Records<C> {
         IdleRef { idx, stamp }
     }
 
-    /// Adds `value` as the most recently used idle connection of `key` and
-    /// of the pool: [`insert`](Records::insert), then [`park`](Records::park).
-    #[cfg(test)]
-    pub(crate) fn push(&mut self, key: KeyId, value: C) -> IdleRef {
-        let id = self.insert(key, value);
-        self.park_ref(id)
-    }
-
     /// The most recently parked idle connection of `key` (LIFO), left idle.
     #[inline]
     pub(crate) fn newest(&self, key: KeyId) -> Option<(ConnId, &C)> {
@@ -323,13 +315,6 @@ impl<C> Records<C> {
         self.contains(r).then(|| self.remove(ConnId(r.idx)))
     }
 
-    /// Removes the most recently parked idle connection of `key` (LIFO).
-    #[cfg(test)]
-    pub(crate) fn pop_newest(&mut self, key: KeyId) -> Option<C> {
-        let (id, _) = self.newest(key)?;
-        Some(self.remove(id).1)
-    }
-
     /// Removes the least recently used idle connection of any key.
     pub(crate) fn pop_lru(&mut self) -> Option<(KeyId, C)> {
         let idx = self.lru.first;
@@ -378,6 +363,26 @@ impl<T> Records<Conn<Option<T>>> {
             if entry.stamp == NOT_IDLE && entry.conn.conn.is_none() {
                 f(entry.key, &mut entry.conn);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod test_support {
+    use super::*;
+
+    impl<C> Records<C> {
+        /// Adds `value` as the most recently used idle connection of `key` and
+        /// of the pool: [`insert`](Records::insert), then [`park`](Records::park).
+        pub(crate) fn push(&mut self, key: KeyId, value: C) -> IdleRef {
+            let id = self.insert(key, value);
+            self.park_ref(id)
+        }
+
+        /// Removes the most recently parked idle connection of `key` (LIFO).
+        pub(crate) fn pop_newest(&mut self, key: KeyId) -> Option<C> {
+            let (id, _) = self.newest(key)?;
+            Some(self.remove(id).1)
         }
     }
 }

@@ -153,15 +153,9 @@ impl<T> Waiters<T> {
         }
     }
 
-    fn get(&self, id: WaiterId) -> Option<&Waiter> {
-        self.slots
-            .get(id.slot)
-            .filter(|w| w.generation == id.generation)
-    }
-
     /// The waiter `id`, if it is still waiting (not served, not gone).
     pub(crate) fn live(&self, id: WaiterId) -> Option<&Waiter> {
-        self.get(id).filter(|w| w.outcome == WAITING)
+        self.slots.get(id.slot).filter(|w| w.waits_as(id))
     }
 
     /// Whether `id` is still waiting.
