@@ -349,6 +349,7 @@ async fn a_backend_back_from_an_outage_is_found_by_a_probe() {
         );
         drive(&svc, 4, 20).await;
     }
+    println!("called again {:?} after the restart", start.elapsed());
     assert!(pool.state().counters.probes > probes);
 }
 
