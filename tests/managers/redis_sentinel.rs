@@ -7,7 +7,7 @@
 //! the pool: a few at most, against tens of thousands without), and writes
 //! reach the new master within 1 s. The same with the Sentinel the pool
 //! listens to frozen, or cut off by the network, before the failover: the
-//! pool leaves it for another.
+//! pool leaves it for another. Dials ask on the watcher's connection.
 //!
 //! `CI=true` makes a missing `redis-server` a failure.
 
@@ -24,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::support::BOUND;
 use crate::support::netns::Netns;
-use crate::support::redis::{Fleet, RedisServer};
+use crate::support::redis::{Fleet, RedisServer, clients};
 use crate::support::until;
 
 const WRITERS: usize = 16;
@@ -192,6 +192,73 @@ async fn a_sentinel_over_tls() {
     let error = pool.get().await.expect_err("an unknown issuer").to_string();
     assert!(error.contains("UnknownIssuer"), "{error}");
     pool.close().await;
+}
+
+/// A dial asks the Sentinel the watcher listens to on the watcher's own
+/// connection, not on one of its own: eight dials (connections lent
+/// exclusively, all held) once the watcher listens open at most one
+/// connection to any Sentinel, that of a dial that came before the
+/// watcher's connection was ready (one each, before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dials_ask_on_the_watchers_connection() {
+    let Some(fleet) = Fleet::start(MASTER).await else {
+        return;
+    };
+    let manager = RedisManager::from_url("redis://127.0.0.1/0")
+        .unwrap()
+        .through_sentinels(MASTER, fleet.sentinel_addrs())
+        .unwrap()
+        .exclusive();
+    let pool = Pool::builder(manager.single())
+        .max_open(16)
+        .build()
+        .await
+        .unwrap();
+    let mut observers = Vec::new();
+    for sentinel in &fleet.sentinels {
+        observers.push(sentinel.observer().await);
+    }
+    let first = pool.get().await.unwrap();
+    // Subscribed, with its connection for questions.
+    let start = Instant::now();
+    loop {
+        let asking = !clients(&mut observers[0]).await.is_empty();
+        if asking && has_subscriber(&fleet.sentinels[0]).await {
+            break;
+        }
+        assert!(start.elapsed() < BOUND, "no watcher on the first Sentinel");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let before = connections_received(&mut observers).await;
+    let mut held = vec![first];
+    for _ in 0..8 {
+        held.push(pool.get().await.unwrap());
+    }
+    assert_eq!(pool.state().counters.dials, 9);
+    let opened = connections_received(&mut observers).await - before;
+    assert!(
+        opened <= 1,
+        "{opened} connections to the Sentinels for 8 dials"
+    );
+    drop(held);
+    pool.close().await;
+}
+
+/// Connections the Sentinels accepted so far, together.
+async fn connections_received(observers: &mut [redis::aio::MultiplexedConnection]) -> u64 {
+    let mut total = 0;
+    for observer in observers {
+        let info: String = redis::cmd("INFO")
+            .arg("stats")
+            .query_async(observer)
+            .await
+            .unwrap();
+        let line = info
+            .lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"));
+        total += line.unwrap().trim().parse::<u64>().unwrap();
+    }
+    total
 }
 
 /// Whether a client of `sentinel` is subscribed to something (the pool's

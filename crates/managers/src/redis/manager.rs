@@ -143,7 +143,9 @@ impl RedisManager {
     /// the one that answered last, each within 500 ms): each dial asks
     /// them where the master is
     /// (`SENTINEL get-master-addr-by-name`) and checks that the server
-    /// says it is one (`ROLE`). A task follows their `+switch-master`
+    /// says it is one (`ROLE`). A dial asks the Sentinel the task below
+    /// listens to on the task's own connection to it, and dials a Sentinel
+    /// only if that one does not answer. A task follows their `+switch-master`
     /// announcements (started at the first dial, ended with the manager),
     /// listening to one Sentinel at a time: after a second of silence it
     /// pings it, and leaves a Sentinel that does not answer within 500 ms

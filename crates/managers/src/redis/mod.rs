@@ -104,7 +104,9 @@
 //! does: each dial asks the Sentinels where it is and checks the server's
 //! `ROLE`, and a task follows their `+switch-master` announcements (and
 //! leaves a Sentinel that stops answering for another: a frozen or cut-off
-//! one is left within 2 s). A Sentinel that asks for a login is given as
+//! one is left within 2 s). Dials ask on that task's connection to the
+//! Sentinel it listens to: a pool's dials open no connection to a Sentinel
+//! while it answers. A Sentinel that asks for a login is given as
 //! `redis://[user[:password]@]host:port`, one over TLS as `rediss://…`
 //! (with the manager's TLS configuration). The moment a switch is
 //! announced, every connection to the old master refuses further commands

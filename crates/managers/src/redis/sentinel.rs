@@ -152,6 +152,10 @@ pub(super) struct Sentinels {
     addrs: Vec<Sentinel>,
     /// The Sentinel that answered last: asked first.
     answered: AtomicUsize,
+    /// The watcher's connection for questions to the Sentinel it listens
+    /// to (its index), while it listens: a dial asks there first, on a
+    /// connection the watcher keeps checked, instead of dialing a Sentinel.
+    watched: Mutex<Option<(usize, redis::aio::MultiplexedConnection)>>,
     pub(super) master: String,
     generation: Mutex<Generation>,
     watcher: Mutex<Option<JoinHandle<()>>>,
@@ -169,6 +173,7 @@ impl Sentinels {
         Arc::new(Sentinels {
             addrs,
             answered: AtomicUsize::new(0),
+            watched: Mutex::new(None),
             master,
             generation: Mutex::new(Generation {
                 moved: Arc::new(AtomicBool::new(false)),
@@ -179,17 +184,36 @@ impl Sentinels {
     }
 
     /// The master's address, from the first Sentinel that knows it (the
-    /// one that answered last first), with the generation flag its
-    /// connections must hold. Starts the watcher of `+switch-master` if it
-    /// is not running.
+    /// one the watcher listens to, on its connection; then each, the one
+    /// that answered last first, on a connection of its own), with the
+    /// generation flag its connections must hold. Starts the watcher of
+    /// `+switch-master` if it is not running.
+    ///
+    /// A watched Sentinel that failed to answer is not asked again on a
+    /// connection of its own (unless it is the only one): a frozen or cut
+    /// off one would take a second timeout of the dial's time.
     pub(super) async fn master(
         self: &Arc<Self>,
         transport: &Transport,
     ) -> Result<((String, u16), Arc<AtomicBool>), RedisError> {
         self.watch(transport);
         let mut last = None;
-        let first = self.answered.load(Ordering::Relaxed);
-        for i in (0..self.addrs.len()).map(|i| (first + i) % self.addrs.len()) {
+        let watched = self.watched.lock().clone();
+        let mut failed = None;
+        if let Some((i, mut conn)) = watched {
+            match self
+                .ask_on(&self.addrs[i], Some(&mut conn), transport)
+                .await
+            {
+                Ok(at) => return Ok((at.clone(), self.seen_at(at))),
+                Err(e) => (last, failed) = (Some(e), Some(i)),
+            }
+        }
+        let (n, first) = (self.addrs.len(), self.answered.load(Ordering::Relaxed));
+        let others = (0..n)
+            .map(|i| (first + i) % n)
+            .filter(|&i| n == 1 || failed != Some(i));
+        for i in others {
             match self.ask_on(&self.addrs[i], None, transport).await {
                 Ok(at) => {
                     self.answered.store(i, Ordering::Relaxed);
@@ -302,6 +326,7 @@ async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<Sentinel>, transport: Tra
                         s.answered.store(i, Ordering::Relaxed);
                         s.seen_at(at);
                     }
+                    *s.watched.lock() = Some((i, asking.clone()));
                 }
                 None => return,
             }
@@ -331,6 +356,10 @@ async fn follow(sentinels: Weak<Sentinels>, addrs: Vec<Sentinel>, transport: Tra
                 {
                     s.seen_at((ip.to_owned(), port));
                 }
+            }
+            match sentinels.upgrade() {
+                Some(s) => *s.watched.lock() = None,
+                None => return,
             }
         }
         if sentinels.strong_count() == 0 {
