@@ -315,7 +315,9 @@ pub trait Manager: Send + Sync + 'static {
     ///
     /// Called outside the pool's lock on every return, on every checkout
     /// from the idle list and after every ping and recycle: it must not
-    /// block or do I/O. A panic says [`Health::Broken`].
+    /// block or do I/O. A panic says [`Health::Broken`]. The answer that
+    /// closes a connection is the one acted on: the close does not ask
+    /// again.
     fn health(&self, conn: &mut Self::Connection) -> Health {
         let _ = conn;
         Health::Ready
