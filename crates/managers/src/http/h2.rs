@@ -12,7 +12,7 @@ use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::client::conn::http2::{Builder as H2Builder, SendRequest};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::task::AbortHandle;
 
@@ -32,6 +32,22 @@ pub(crate) struct Http2Settings {
     pub(crate) keep_alive_timeout: Duration,
     pub(crate) keep_alive_while_idle: bool,
     pub(crate) settings_timeout: Duration,
+}
+
+/// hyper's executor for a connection's per-request tasks: each future is
+/// boxed before it is spawned, so the task's cell holds a pointer rather
+/// than the future, which tokio would otherwise copy as it spawns and
+/// finishes the task (as tonic's `Channel` does).
+#[derive(Debug, Clone, Copy)]
+struct BoxedSpawn;
+
+impl<F> hyper::rt::Executor<F> for BoxedSpawn
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(Box::pin(future));
+    }
 }
 
 /// The HTTP/2 handshake over `io` (a TCP stream, or TLS that chose `h2`),
@@ -54,7 +70,7 @@ where
     let watcher = watcher(io);
     let frames = watcher.state();
 
-    let mut builder = H2Builder::new(TokioExecutor::new());
+    let mut builder = H2Builder::new(BoxedSpawn);
     builder
         .timer(TokioTimer::new())
         .keep_alive_interval(settings.keep_alive_interval)
