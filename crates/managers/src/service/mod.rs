@@ -102,7 +102,6 @@ use std::time::Duration;
 
 use http::uri::Scheme;
 use http::{Request, Response, Uri};
-use hyper::body::Incoming;
 
 pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Unsent};
 
@@ -387,18 +386,24 @@ async fn exchange<M: HttpManager>(
         };
         // The response head by the deadline, or the call ends here, and
         // counts against its connection (see `HttpConnection::note_unanswered`).
+        let sending = conn.try_send(request);
         let sent = match deadline {
             Some((at, after)) => {
-                match tokio::time::timeout_at(at, send(&mut conn, request)).await {
-                    Ok(sent) => sent,
-                    Err(_) => {
-                        conn.note_unanswered();
-                        return Err(HttpError::TimedOut { after });
-                    }
-                }
+                let Ok(sent) = tokio::time::timeout_at(at, sending).await else {
+                    conn.note_unanswered();
+                    return Err(HttpError::TimedOut { after });
+                };
+                sent
             }
-            None => send(&mut conn, request).await,
+            None => sending.await,
         };
+        // A request that failed in a way that leaves its connection
+        // unusable: the connection is not lent again.
+        if let Err((e, _)) = &sent
+            && (conn.is_closed() || e.is_closed() || e.is_timeout())
+        {
+            Pooled::mark_broken(&mut conn);
+        }
         let (error, unsent) = match sent {
             Ok(response) => {
                 conn.note_answered();
@@ -437,19 +442,4 @@ async fn exchange<M: HttpManager>(
         retries.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
     }
-}
-
-/// Sends `request` on `conn`, marking it broken if the request failed in a
-/// way that leaves it unusable.
-async fn send<M: HttpManager>(
-    conn: &mut Pooled<'_, M>,
-    request: Request<BodyOf<M>>,
-) -> Result<Response<Incoming>, Unsent<BodyOf<M>>> {
-    let result = conn.try_send(request).await;
-    if let Err((e, _)) = &result
-        && (conn.is_closed() || e.is_closed() || e.is_timeout())
-    {
-        Pooled::mark_broken(conn);
-    }
-    result
 }
