@@ -34,10 +34,10 @@ pub(crate) struct Http2Settings {
     pub(crate) settings_timeout: Duration,
 }
 
-/// hyper's executor for a connection's per-request tasks: each future is
-/// boxed before it is spawned, so the task's cell holds a pointer rather
-/// than the future, which tokio would otherwise copy as it spawns and
-/// finishes the task (as tonic's `Channel` does).
+/// hyper's executor for a connection's per-request tasks. Each future is
+/// boxed before it is spawned, as tonic's `Channel` does: the task's cell
+/// then holds a pointer, where a future spawned as it is would be copied
+/// by tokio when the task starts and again when it finishes.
 #[derive(Debug, Clone, Copy)]
 struct BoxedSpawn;
 
