@@ -198,7 +198,10 @@ impl<M: Manager> Pool<M> {
                 Ok(conn)
             }
             attempt => {
-                let got = self.get_slowly(key, start, attempt, site).await;
+                // Boxed: a wait, a health check or a retry is rare beside
+                // what it waits for, and inline its state would make every
+                // get's future (and each copy of it) several times larger.
+                let got = Box::pin(self.get_slowly(key, start, attempt, site)).await;
                 if Metrics::ON {
                     let metrics = &self.inner.metrics;
                     match &got {
@@ -321,7 +324,7 @@ impl<M: Manager> Pool<M> {
             };
             let deadline = deadline().map(Tick::into_instant);
             // Boxed: a health check or a hook is rare beside its round
-            // trip, and inline it would make every get's future larger.
+            // trip, and inline it would make every wait's box larger.
             match Box::pin(vetting::vet(&self.inner, &mut conn, key, ping, deadline)).await {
                 Verdict::Lend => return Ok(conn),
                 Verdict::Close(reason, None) => Pooled::close_for(conn, reason),

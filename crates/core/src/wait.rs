@@ -37,7 +37,7 @@ pub(crate) async fn wait<M: Manager>(
     match waiting.deadline {
         Some(at) if retried || !inner.on_own_runtime() => {
             // Boxed: the timer is rare, and inline it would make every
-            // get's future larger.
+            // wait's box larger.
             match Box::pin(tokio::time::timeout_at(at.into_instant(), &mut waiting)).await {
                 Ok(outcome) => outcome,
                 Err(_) => waiting.expire(),
