@@ -35,8 +35,8 @@ async fn smoke() {
 /// a first attempt that lent nothing (a wait, a health check, a
 /// `before_lend` hook, a retry) is boxed when taken. Every caller that
 /// moves the future (into a task, a `tower` service, `async-trait`'s box,
-/// a `join`) copies what it holds; inline, the waits alone made it about
-/// eight times larger.
+/// a `join`) copies what it holds; inline, the wait's state alone made it
+/// several times larger.
 #[tokio::test]
 async fn a_get_s_future_stays_small() {
     let keyed = Pool::builder(Mock::<u32>::new()).build().await.unwrap();

@@ -198,9 +198,10 @@ impl<M: Manager> Pool<M> {
                 Ok(conn)
             }
             attempt => {
-                // Boxed: a wait, a health check or a retry is rare beside
-                // what it waits for, and inline its state would make every
-                // get's future (and each copy of it) several times larger.
+                // Boxed: a wait, a health check or a retry costs far more
+                // than the box, and inline its state would make every get's
+                // future (and each copy a caller makes of it) several times
+                // larger.
                 let got = Box::pin(self.get_slowly(key, start, attempt, site)).await;
                 if Metrics::ON {
                     let metrics = &self.inner.metrics;
