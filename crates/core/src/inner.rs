@@ -329,6 +329,9 @@ impl<M: Manager> PoolInner<M> {
         if limit > 0 {
             state.relimit(key, slot, limit);
         }
+        if close.is_none() && !changed && state.give_back_handle_quietly(slot) {
+            return;
+        }
         let cleared = self.transition_in(state, Tick::now(), |t| {
             t.give_back_handle(key, slot, close, changed)
         });

@@ -163,7 +163,14 @@ impl<K: Key> Core<K> {
                 self.transition(now, |t| t.give_back((lent, cid, conn), None, false, false));
             }
             Lent::Handle { slot, .. } => {
-                self.transition(now, |t| t.give_back_handle(id, slot, None, false));
+                let mut fx = Effects::NONE;
+                let mut state = self.state.lock();
+                if !state.give_back_handle_quietly(slot) {
+                    let t = state.begin(now, &self.config, &mut fx);
+                    t.give_back_handle(id, slot, None, false);
+                }
+                drop(state);
+                self.apply(fx);
             }
         }
     }

@@ -55,6 +55,37 @@ async fn a_connection_past_its_lifetime_drains() {
     check_counts(&pool, &[()]);
 }
 
+/// A return that leaves the connection borrowers does not judge its
+/// lifetime: the next checkout does, and lends it to nobody new.
+#[tokio::test(start_paused = true)]
+async fn a_connection_past_its_lifetime_takes_no_borrower_after_a_return() {
+    let mock = shared_mock(4);
+    let pool = mock
+        .core_pool(|b| {
+            b.max_connecting(1)
+                .max_lifetime(Duration::from_secs(10))
+                .jitter(0.0)
+        })
+        .await;
+    let mut held = get_n(&pool, 2).await;
+    assert_eq!(loads(&held).len(), 1);
+    tokio::time::advance(Duration::from_secs(11)).await;
+    drop(held.pop());
+    settle().await;
+    assert_eq!(pool.state().counters.closed_lifetime, 0, "in use");
+    let next = ok(pool.get().await);
+    assert_ne!(
+        next.id, held[0].id,
+        "the expired connection took a borrower"
+    );
+    drop(held);
+    settle().await;
+    assert_eq!(pool.state().counters.closed_lifetime, 1);
+    assert_eq!(mock.closed(), vec![1]);
+    drop(next);
+    check_counts(&pool, &[()]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn max_uses_counts_borrowers() {
     let mock = shared_mock(10);

@@ -43,6 +43,17 @@ impl<M: Manager> State<M> {
             u16::try_from(max_borrowers).unwrap_or(u16::MAX);
         self.keys.get_mut(id).share_hint = max_borrowers;
     }
+
+    /// A borrower gives back its handle to the shared connection in `slot`
+    /// where nothing follows from it: the connection keeps other
+    /// borrowers, nobody waits and the pool is open. Its lifetime and uses
+    /// are judged by the next checkout that looks at it
+    /// (`Borrowed::choose`), or by its last borrower's return, so this
+    /// return reads no clock and decides no effect. Returns false, having
+    /// done nothing, where the return is a [`Transition::give_back_handle`].
+    pub(crate) fn give_back_handle_quietly(&mut self, slot: usize) -> bool {
+        !self.closed && self.counts().waiting() == 0 && self.borrowed.give_back_unless_last(slot)
+    }
 }
 
 impl<M: Manager> Transition<'_, M> {

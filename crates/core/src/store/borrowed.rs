@@ -193,6 +193,18 @@ impl<C> Borrowed<C> {
         entry.borrowers
     }
 
+    /// A borrower of `slot` is done, if others remain: false (nothing
+    /// done) for its last borrower.
+    pub(crate) fn give_back_unless_last(&mut self, slot: usize) -> bool {
+        let entry = &mut self.entries[slot];
+        let others = entry.borrowers > 1;
+        if others {
+            entry.borrowers -= 1;
+            self.borrowers -= 1;
+        }
+        others
+    }
+
     /// The connection of `slot` and its key.
     pub(crate) fn conn_mut(&mut self, slot: usize) -> (KeyId, &mut Conn<C>) {
         let entry = &mut self.entries[slot];
