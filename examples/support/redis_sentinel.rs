@@ -61,7 +61,7 @@ impl Fleet {
         let sentinels = (0..3)
             .map(|_| RedisServer::sentinel(&master, name))
             .collect::<Option<Vec<_>>>()?;
-        let on_replica = replica.observer().await;
+        let on_replica = patient(&replica).await;
         eventually("the replica in sync", || {
             let mut c = on_replica.clone();
             async move {
@@ -75,7 +75,7 @@ impl Fleet {
         })
         .await;
         for sentinel in &sentinels {
-            let c = sentinel.observer().await;
+            let c = patient(sentinel).await;
             eventually("the Sentinels know the replica and each other", || {
                 let mut c = c.clone();
                 async move {
@@ -118,7 +118,8 @@ impl Fleet {
         let client = redis::Client::open(url).unwrap();
         let mut pubsub = client.get_async_pubsub().await.unwrap();
         pubsub.subscribe("+switch-master").await.unwrap();
-        let mut on_sentinel = self.sentinels[i].observer().await;
+        // (Sent once: a failover command that timed out may have run.)
+        let mut on_sentinel = patient(&self.sentinels[i]).await;
         let _: () = redis::cmd("SENTINEL")
             .arg("failover")
             .arg(&self.name)
@@ -137,6 +138,20 @@ impl Fleet {
         );
         Instant::now()
     }
+}
+
+/// A connection to `server` for the fixture's own commands, which waits
+/// 30 s for an answer where redis-rs's default gives up after 500 ms: the
+/// suites run their servers side by side on a few cores, which can hold
+/// an answer that long. The fixture's waits are bounded all the same.
+async fn patient(server: &RedisServer) -> redis::aio::MultiplexedConnection {
+    let config =
+        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
+    redis::Client::open(server.url(""))
+        .unwrap()
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .expect("a connection to the fixture's server")
 }
 
 /// Polls `check` every 50 ms for at most 30 s (servers syncing, Sentinels
