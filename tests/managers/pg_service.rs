@@ -90,7 +90,8 @@ async fn a_statement_past_its_deadline_is_cancelled_on_the_server() {
         assert_eq!(
             err.to_string(),
             "PostgreSQL call timed out: no result within its deadline of 500ms \
-             (waiting for the statement; it was cancelled on the server)"
+             (waiting for the statement; a cancel request for it is sent to the \
+             server, and its connection retired)"
         );
         assert!(took < Duration::from_millis(900), "{took:?}");
         wait_for("the statement cancelled on the server", || async {

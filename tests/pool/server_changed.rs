@@ -325,3 +325,133 @@ async fn a_connection_found_changed_before_lending_is_asked_once() {
     let after_ping = get_with(&[Ready, ServerChanged], Duration::ZERO).await;
     assert_eq!(after_ping, (3, 1, 2), "and once after the ping");
 }
+
+/// Two servers behind an address that moves: each session reaches the
+/// server the address names at its dial, and `health` says its server
+/// changed once a write on it was refused (a demoted primary, read-only).
+#[derive(Clone, Default)]
+struct Moving {
+    /// The servers' read-only flags: the old primary's, the new one's.
+    servers: [Arc<std::sync::atomic::AtomicBool>; 2],
+    /// Whether the address names the new primary.
+    moved: Arc<std::sync::atomic::AtomicBool>,
+    dials: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// A session of [`Moving`]'s.
+struct Session {
+    /// The read-only flag of the server it reached.
+    server: Arc<std::sync::atomic::AtomicBool>,
+    /// A write on it was refused.
+    refused: bool,
+}
+
+impl Session {
+    /// A write: whether the server took it.
+    fn write(&mut self) -> bool {
+        self.refused = self.server.load(std::sync::atomic::Ordering::SeqCst);
+        !self.refused
+    }
+}
+
+#[connpool::async_trait]
+impl connpool::Manager for Moving {
+    type Key = ();
+    type Connection = Session;
+    type Error = std::io::Error;
+
+    async fn connect(&self, _: &()) -> Result<Session, std::io::Error> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.dials.fetch_add(1, SeqCst);
+        let server = Arc::clone(&self.servers[usize::from(self.moved.load(SeqCst))]);
+        Ok(Session { server, refused: false })
+    }
+
+    fn health(&self, session: &mut Session) -> connpool::Health {
+        if session.refused {
+            connpool::Health::ServerChanged
+        } else {
+            connpool::Health::Ready
+        }
+    }
+}
+
+/// A primary demoted behind an address that stays on it for a second:
+/// every redial after the key's clear reaches the same read-only server
+/// and finds it changed again. A clear that repeats is a failed dial: the
+/// key backs off and its probes, one connection at a time, find the new
+/// primary once the address moves, instead of a dial and a clear per
+/// write (a reconnect storm). 16 writers, each retrying 10 ms after a
+/// failure, with the pool's defaults: at most three dials per writer from
+/// the demotion on, and writes resume within a second of the move.
+#[tokio::test(start_paused = true)]
+async fn a_clear_that_repeats_backs_the_key_off_instead_of_a_reconnect_storm() {
+    use std::sync::atomic::Ordering::SeqCst;
+    use tokio::time::Instant;
+    const WRITERS: usize = 16;
+    let manager = Moving::default();
+    let pool = connpool::Pool::builder(manager.clone())
+        .max_open(WRITERS)
+        .build()
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let (demoted_at, moved_at, end) = (start + secs(1), start + secs(2), start + secs(5));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let mut acked = Vec::new();
+                while Instant::now() < end {
+                    if let Ok(mut conn) = pool.get().await {
+                        // The write's round trip, then the return.
+                        tokio::time::sleep(ms(1)).await;
+                        let took = conn.write();
+                        drop(conn);
+                        if took {
+                            acked.push(Instant::now());
+                            continue;
+                        }
+                    }
+                    tokio::time::sleep(ms(10)).await;
+                }
+                acked
+            })
+        })
+        .collect();
+    tokio::time::sleep_until(demoted_at).await;
+    manager.servers[0].store(true, SeqCst);
+    let dials_before = manager.dials.load(SeqCst);
+    tokio::time::sleep_until(moved_at).await;
+    manager.moved.store(true, SeqCst);
+    let mut resumed: Option<Instant> = None;
+    for writer in writers {
+        let first = join(writer).await.into_iter().find(|&at| at > moved_at);
+        resumed = resumed.into_iter().chain(first).min();
+    }
+    let dials = manager.dials.load(SeqCst) - dials_before;
+    let clears = clears(&pool);
+    println!("{:?}", pool.state().counters);
+    let resumed = resumed.expect("writes resumed") - moved_at;
+    println!(
+        "{dials} dials and {clears} clears from the demotion on; resumed {resumed:?} after the move"
+    );
+    assert!(
+        dials <= 3 * WRITERS,
+        "{dials} dials from the demotion on: a reconnect storm"
+    );
+    assert!(
+        resumed <= secs(1),
+        "writes resumed {resumed:?} after the move"
+    );
+    assert!(clears >= 2, "{clears} clears: the demotion was seen");
+    pool.close().await;
+}
+
+fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}

@@ -42,6 +42,13 @@ pub enum ConnectError<E> {
     /// [`Pooled::mark_refused`](crate::Pooled::mark_refused) and counted as
     /// a failed dial of its key.
     Refused,
+    /// A connection dialed after its key was cleared
+    /// ([`Health::ServerChanged`](crate::Health::ServerChanged)) found the
+    /// server changed again, soon after: the dials reach a server that is
+    /// still not what the key names (a demoted primary behind an address
+    /// that has not moved yet). Counted as a failed dial of its key, so the
+    /// key backs off and its probes find the server.
+    ServerChanged,
 }
 
 impl<E> Clone for ConnectError<E> {
@@ -53,6 +60,7 @@ impl<E> Clone for ConnectError<E> {
             ConnectError::Panicked(m) => ConnectError::Panicked(Arc::clone(m)),
             ConnectError::Broken => ConnectError::Broken,
             ConnectError::Refused => ConnectError::Refused,
+            ConnectError::ServerChanged => ConnectError::ServerChanged,
         }
     }
 }
@@ -71,6 +79,10 @@ impl<E: fmt::Display> fmt::Display for ConnectError<E> {
             }
             ConnectError::Refused => f.write_str(
                 "the server closed the new connection under its first request, unanswered",
+            ),
+            ConnectError::ServerChanged => f.write_str(
+                "the new connection's server was still not what the key names \
+                 (its server changed again right after the key was cleared)",
             ),
         }
     }

@@ -216,3 +216,81 @@ async fn probes_space_out_as_an_outage_lasts() {
     assert!(dials <= 40, "{dials} dials in 60 s");
     assert!(dials >= 15, "{dials} dials in 60 s: still probed");
 }
+
+/// Through a minute-long outage, with a 1 s checkout deadline and the
+/// default backoff (probes spaced out to a quarter of the outage, at most
+/// 5 s apart): no get runs into its deadline waiting for a probe that
+/// comes after it. Each fails within `PROBE_EVERY` and a little (at once
+/// when no probe is near), with the dial's error, never `Error::Timeout`;
+/// late in the outage most fail at once; and the probes keep their
+/// schedule (a few dozen dials in the minute, not one per get).
+#[tokio::test(start_paused = true)]
+async fn through_a_long_outage_a_get_fails_fast_with_the_dials_error() {
+    let mock = U::new();
+    mock.set_down(true);
+    let pool = mock
+        .core_pool(|b| b.backoff(ms(100), secs(5)).checkout_timeout(secs(1)))
+        .await;
+    let start = Instant::now();
+    let (mut gets, mut at_once, mut late_at_once, mut late) = (0, 0, 0, 0);
+    let mut longest = Duration::ZERO;
+    while Instant::now() - start < secs(60) {
+        let t = Instant::now();
+        let e = err(pool.get().await);
+        let waited = Instant::now() - t;
+        gets += 1;
+        longest = longest.max(waited);
+        let why = match &e {
+            Error::Connect(ConnectError::Manager(e)) => e.to_string(),
+            Error::Backoff { last_connect_error: ConnectError::Manager(e), .. } => e.to_string(),
+            other => panic!("a get failed with {other:?}, not the dial's error"),
+        };
+        assert!(why.contains("backend down"), "{why}");
+        assert!(
+            waited <= ms(450),
+            "a get {:?} into the outage waited {waited:?}",
+            t - start
+        );
+        at_once += usize::from(waited.is_zero());
+        if t - start >= secs(10) {
+            late += 1;
+            late_at_once += usize::from(waited.is_zero());
+        }
+        tokio::time::sleep(ms(50)).await;
+    }
+    let dials = mock.dials().len();
+    println!(
+        "{gets} gets in 60 s: {at_once} failed at once, the longest waited {longest:?}; \
+         {dials} dials"
+    );
+    assert!(at_once > 0, "no get failed at once");
+    assert!(
+        late_at_once * 10 >= late * 8,
+        "after 10 s only {late_at_once} of {late} gets failed at once"
+    );
+    assert!(dials <= 60, "{dials} dials: the probes kept their schedule");
+    assert_eq!(pool.state().counters.timeouts, 0);
+}
+
+/// A probe due within `PROBE_EVERY` but after the getter's own checkout
+/// deadline is not waited for: the getter fails at once with the key's
+/// error (not `Error::Timeout` at its deadline), and the probe still runs.
+#[tokio::test(start_paused = true)]
+async fn a_probe_after_the_getters_deadline_is_not_waited_for() {
+    let (mock, pool) = M::pool(|b| long_backoff(b).checkout_timeout(ms(150))).await;
+    mock.push(1, Step::Fail("down"));
+    assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
+    // The probe is 200 to 400 ms away: past the 150 ms deadline.
+    let t = Instant::now();
+    let (_, why) = backoff_error(&err(pool.get_for(&1).await));
+    assert_eq!((Instant::now(), why.as_str()), (t, "down"));
+    assert_eq!(pool.state().counters.timeouts, 0);
+    advance(ms(400)).await;
+    settle().await;
+    assert_eq!(
+        mock.connects(),
+        2,
+        "the probe ran for the getter that wanted it"
+    );
+    assert_eq!(pool.state().counters.probes, 1);
+}

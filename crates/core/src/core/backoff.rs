@@ -8,22 +8,25 @@
 //! within its probe delay ([`probe_delay`]: [`PROBE_EVERY`], or a quarter
 //! of the outage so far) of the last failure, or at the backoff's end if
 //! that comes first, as a half-open circuit breaker lets one trial
-//! through. A getter that finds its key in backoff and nothing idle waits
-//! for the probe in the key's dial queue, as for a dial, within its own
-//! deadline (setting the probe's time if none is coming: one passed with
-//! nobody wanting the key). A probe that succeeds ends the backoff at once
-//! for every getter: its connection serves the first, and the others'
-//! dials start. One that fails fails the waiters with [`Error::Backoff`]
-//! and extends the backoff as any failed dial does, the next probe due
-//! within the probe delay again. So a server that comes back is found
-//! within about `PROBE_EVERY` after a short outage (at most a backoff cap
-//! after a long one), however long the backoff had grown, without a dial
-//! per getter, and a getter that asks after its return is served by that
-//! probe; one that is down fails each getter within a probe delay; a long
-//! outage is probed less and less often (never less often than the
-//! backoff cap). A
-//! key nobody asked for during its backoff is not probed: after it, the
-//! next getter dials.
+//! through. A getter that finds its key in backoff and nothing idle
+//! ([`Transition::awaits_probe`]) sets the probe's time if none is coming
+//! (one passed with nobody wanting the key), then waits for the probe in
+//! the key's dial queue, as for a dial, only if it is in flight or due
+//! within [`PROBE_EVERY`] and before the getter's deadline; otherwise it
+//! fails at once with [`Error::Backoff`], as a gRPC channel in transient
+//! failure fails a call: the probes' schedule spares the server, and the
+//! getters do not pay for it. A probe that succeeds ends the backoff at
+//! once for every getter: its connection serves the first, and the
+//! others' dials start. One that fails fails the waiters with
+//! [`Error::Backoff`] and extends the backoff as any failed dial does, the
+//! next probe due within the probe delay again. So a server that comes
+//! back is found within about `PROBE_EVERY` after a short outage (at most
+//! a backoff cap after a long one), however long the backoff had grown,
+//! without a dial per getter; one that is down fails each getter within
+//! `PROBE_EVERY` (at once when no probe is near); a long outage is probed
+//! less and less often (never less often than the backoff cap). A key
+//! nobody asked for during its backoff is not probed: after it, the next
+//! getter dials.
 //!
 //! **Refusals** ([`Transition::refused`]): a dial that succeeds proves
 //! little where the protocol has no round trip of its own in the dial
@@ -146,11 +149,13 @@ impl<M: Manager> Transition<'_, M> {
         }
     }
 
-    /// A connection of `id`, lent for the first time, was refused under
-    /// its first request: a failed dial, whose count the next dials carry
-    /// until a connection of the key comes back otherwise.
-    pub(super) fn refused(&mut self, id: KeyId) {
-        self.dial_failed(id, ConnectError::Refused);
+    /// A connection of `id` was refused: under its first request
+    /// ([`ConnectError::Refused`]), or by a server still changed right
+    /// after a clear ([`ConnectError::ServerChanged`]). A failed dial, whose
+    /// count the next dials carry until a connection of the key comes back
+    /// otherwise: a dial that succeeds proves nothing then.
+    pub(super) fn refused(&mut self, id: KeyId, err: ConnectError<M::Error>) {
+        self.dial_failed(id, err);
         let entry = self.st.keys.get_mut(id);
         entry.carried = entry.failures;
     }
@@ -164,11 +169,36 @@ impl<M: Manager> Transition<'_, M> {
         while self.start_queued_dial(id) {}
     }
 
+    /// Fails the waiter `w` of `id`, in backoff, with the key's error.
     pub(super) fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId) {
+        let err = self.backoff_rejection(id);
+        self.serve(w, Err(err));
+    }
+
+    /// A getter of `id`, in backoff, turned away: counted, and the key
+    /// wanted (its next probe dials it).
+    pub(super) fn backoff_rejection(&mut self, id: KeyId) -> Error<M::Error> {
         self.st.tally(id, |c| c.backoff_rejections += 1);
         self.st.keys.get_mut(id).wanted = true;
-        let err = self.st.backoff_error(id, self.now);
-        self.serve(w, Err(err));
+        self.st.backoff_error(id, self.now)
+    }
+
+    /// Whether a getter of `id`, in backoff with nothing to lend, waits
+    /// for the key's probe: only for a dial of it in flight, or a probe
+    /// due within [`PROBE_EVERY`] and before the getter's `deadline`.
+    /// Otherwise it fails at once: a probe spaced out by a long outage is
+    /// the pool's to wait for, not the getter's. Either way the key is
+    /// wanted, and gets a probe if none is coming.
+    pub(super) fn awaits_probe(&mut self, id: KeyId, deadline: Option<Tick>) -> bool {
+        self.st.keys.get_mut(id).wanted = true;
+        if !self.st.probe_coming(id, self.now) {
+            self.schedule_probe(id);
+        }
+        let entry = self.st.keys.get(id);
+        entry.counts().dialing() > 0
+            || entry.probe_at.is_some_and(|at| {
+                at <= self.now + PROBE_EVERY && deadline.is_none_or(|deadline| at < deadline)
+            })
     }
 
     /// Dials `id` for nobody if it is a probe's turn: its probe time came

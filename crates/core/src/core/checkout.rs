@@ -5,12 +5,13 @@
 //! fills its shared connections first: its fullest one with room, before
 //! any idle connection); otherwise open a waiter slot, queue it on the
 //! key's `idle_waiters` and find a dial for it (a key in backoff: its next
-//! probe, see `backoff`): start one if the key and the pool are under their
-//! caps; at the pool cap, evict the least recently
-//! used idle connection of another key to make room; otherwise queue it on
-//! the key's `dial_waiters` (key at its cap or at `max_connecting`) or the
-//! pool's global dial queue (pool at its cap). The waiter is then served by
-//! whichever comes first: a connection of its key coming free, or its dial.
+//! probe if one is near, else the getter fails at once; see `backoff`):
+//! start one if the key and the pool are under their caps; at the pool
+//! cap, evict the least recently used idle connection of another key to
+//! make room; otherwise queue it on the key's `dial_waiters` (key at its
+//! cap or at `max_connecting`) or the pool's global dial queue (pool at its
+//! cap). The waiter is then served by whichever comes first: a connection
+//! of its key coming free, or its dial.
 
 use super::{State, Transition};
 use crate::clock::Tick;
@@ -182,10 +183,11 @@ impl<M: Manager> Transition<'_, M> {
             return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
         if self.st.in_backoff(id, self.now) {
-            self.st.keys.get_mut(id).wanted = true;
-            // It waits for the key's next probe (see `backoff`).
-            if !self.st.probe_coming(id, self.now) {
-                self.schedule_probe(id);
+            let deadline = self.config.set.checkout_timeout.map(|t| self.now + t);
+            if !self.awaits_probe(id, deadline) {
+                let err = self.backoff_rejection(id);
+                self.finish();
+                return Err(err);
             }
         }
         if let Some(max_waiters) = self.config.set.max_waiters

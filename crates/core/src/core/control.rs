@@ -25,11 +25,11 @@
 //! they bring back (`dial_done`, `keepalive_done`).
 
 use super::{State, Transition};
-use crate::error::ConfigError;
+use crate::error::{ConfigError, ConnectError};
 use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::{CloseReason, KeyState};
-use crate::store::KeyId;
+use crate::store::{Due, KeyId};
 
 impl<M: Manager> State<M> {
     pub(crate) fn limits(&self) -> Limits {
@@ -112,10 +112,26 @@ impl<M: Manager> Transition<'_, M> {
 
     /// A connection of `id` found its server changed: every connection of
     /// the key is closed as on demand (see
-    /// [`Health::ServerChanged`](crate::Health::ServerChanged)).
+    /// [`Health::ServerChanged`](crate::Health::ServerChanged)). Within the
+    /// key's failure memory of its last clear, by a connection dialed since
+    /// (one from before was retired and clears nothing), the dials reached
+    /// a server still changed: a refused dial too, so the key backs off and
+    /// is probed, one connection at a time, instead of redialing into the
+    /// same server at every clear.
     pub(super) fn clear_key(&mut self, id: KeyId) {
         self.st.tally(id, |c| c.key_clears += 1);
+        let memory = self.st.keys.failure_memory;
+        let entry = self.st.keys.get_mut(id);
+        let again = entry
+            .cleared_at
+            .is_some_and(|at| self.now.saturating_duration_since(at) < memory);
+        entry.cleared_at = Some(self.now);
+        // The key is remembered that long (`Keys::forget_if_unused`).
+        self.schedule(self.now + memory, Due::BackoffEnd(id));
         self.close_key(id);
+        if again {
+            self.refused(id, ConnectError::ServerChanged);
+        }
     }
 
     fn close_key(&mut self, id: KeyId) {

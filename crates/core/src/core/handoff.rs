@@ -16,6 +16,7 @@ use super::checkout::Ping;
 use super::effects::Action;
 use super::{Outcome, State, Transition};
 use crate::clock::Tick;
+use crate::error::ConnectError;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 use crate::store::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
@@ -64,13 +65,13 @@ impl<M: Manager> Transition<'_, M> {
         // A connection a clear already retired clears nothing more.
         let clear = server_changed && !self.st.records.value(back.1).is_retired();
         if refused {
-            self.refused(id);
+            self.refused(id, ConnectError::Refused);
         }
         self.take_back(back, close, now);
         if clear {
             self.clear_key(id);
         }
-        if !refused && self.st.keys.get(id).carried != 0 {
+        if !refused && !server_changed && self.st.keys.get(id).carried != 0 {
             self.answered(id);
         }
         self.finish();

@@ -154,6 +154,9 @@ impl<M: Manager> Transition<'_, M> {
         self.return_handle(id, slot, close);
         if clear {
             self.clear_key(id);
+        } else if close.is_none() && !server_changed && self.st.keys.get(id).carried != 0 {
+            // Served a borrower: the key's trial is over.
+            self.answered(id);
         }
         self.finish();
         clear

@@ -88,6 +88,9 @@ pub(crate) struct KeyEntry<K, E> {
     /// keepalive ping that started under an older epoch closes the
     /// connection it brings back.
     pub(crate) epoch: u32,
+    /// When its server was last found changed (`Health::ServerChanged`)
+    /// and its connections closed: a clear soon after it is a failed dial.
+    pub(crate) cleared_at: Option<Tick>,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
@@ -119,6 +122,7 @@ impl<K, E> KeyEntry<K, E> {
             probe_at: None,
             failed_at: None,
             down_since: None,
+            cleared_at: None,
         }
     }
 
@@ -313,7 +317,8 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     /// `failure_memory` after it (or after the failure, without backoff):
     /// forgetting it would forget the backoff, the count of failures in a
     /// row that makes the next backoff longer, and the last dial error a
-    /// checkout timeout reports.
+    /// checkout timeout reports. A key cleared is kept `failure_memory`
+    /// after its clear, which a second clear within it repeats.
     pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
@@ -325,6 +330,9 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
                 .is_none_or(|until| until + self.failure_memory <= now)
             && entry
                 .failed_at
+                .is_none_or(|at| at + self.failure_memory <= now)
+            && entry
+                .cleared_at
                 .is_none_or(|at| at + self.failure_memory <= now)
         {
             let entry = self.entries.remove(id.index());

@@ -111,7 +111,7 @@ impl PgError {
 
     /// Whether a [`PgService`](super::PgService) call ran past its
     /// deadline (waiting for a connection, or for its statement's result,
-    /// which was then cancelled on the server).
+    /// for which a cancel request was then sent to the server).
     pub fn is_timeout(&self) -> bool {
         matches!(self.repr, Repr::TimedOut { .. })
     }
@@ -216,7 +216,8 @@ impl fmt::Display for PgError {
                     Phase::Statement => write!(
                         f,
                         "PostgreSQL call timed out: no result within its deadline of {after:?} \
-                         (waiting for the statement; it was cancelled on the server)"
+                         (waiting for the statement; a cancel request for it is sent to the \
+                         server, and its connection retired)"
                     ),
                 };
             }

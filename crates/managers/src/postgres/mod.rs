@@ -52,9 +52,10 @@
 //!
 //! [`PgService`] runs one statement per call on a connection borrowed for
 //! it, with one deadline ([`PgService::timeout`]) from the checkout (a
-//! wait, a health check, a dial) to the result. A statement past it is
-//! cancelled on the server (PostgreSQL's cancel request, from a task of
-//! its own) and its connection retired: its session is in no known state
+//! wait, a health check, a dial) to the result. For a statement past it
+//! a cancel request is sent to the server (PostgreSQL's, from a task of
+//! its own; a frozen server may never act on it) and its connection
+//! retired: its session is in no known state
 //! until the statement ends, and a cancel request that lands late would
 //! cancel whatever the session runs then, perhaps the next borrower's. The
 //! call fails with a [`PgError`] that [`is_timeout`](PgError::is_timeout)

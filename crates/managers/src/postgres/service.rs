@@ -1,6 +1,6 @@
 //! [`PgService`]: one statement per call over a pool, with one deadline
-//! from the checkout to the result, the statement cancelled on the server
-//! past it.
+//! from the checkout to the result, a cancel request sent to the server
+//! for a statement past it.
 
 use std::fmt;
 use std::time::Duration;
@@ -35,11 +35,14 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 /// Past the deadline a call fails with a [`PgError`] that
 /// [`is_timeout`](PgError::is_timeout) and names the deadline and where
 /// the call was (`waiting for a connection`, or `waiting for the
-/// statement`). A statement past it is **cancelled on the server**
-/// (PostgreSQL's cancel request, from a task of its own, within 5 s) and
-/// its connection is retired, never lent again: its session is not in a
-/// known state until the statement has ended, and a cancel request that
-/// lands late would cancel whatever the session runs then.
+/// statement`; a statement past it: that a cancel request is sent). For
+/// a statement past it a **cancel request is sent to the server**
+/// (PostgreSQL's, from a task of its own, within 5 s: a server that is
+/// frozen or gone may never act on it; a statement the server did cancel
+/// ends with SQLSTATE `57014`) and its connection is retired, never lent
+/// again: its session is not in a known state until the statement has
+/// ended, and a cancel request that lands late would cancel whatever the
+/// session runs then.
 ///
 /// For several statements on one session (a transaction), check out a
 /// connection with [`Pool::get_for`] (the pool's `checkout_timeout`
@@ -185,8 +188,17 @@ where
             Err(_) => {
                 let cancel = conn.canceller();
                 tokio::spawn(async move {
-                    if let Ok(Err(e)) = tokio::time::timeout(CANCEL_TIMEOUT, cancel).await {
-                        tracing::debug!(error = %e, "cancelling a statement past its deadline failed");
+                    match tokio::time::timeout(CANCEL_TIMEOUT, cancel).await {
+                        Ok(Ok(())) => {
+                            tracing::debug!("cancel request sent for a statement past its deadline")
+                        }
+                        Ok(Err(e)) => tracing::debug!(
+                            error = %e,
+                            "the cancel request for a statement past its deadline failed"
+                        ),
+                        Err(_) => tracing::debug!(
+                            "the cancel request for a statement past its deadline timed out"
+                        ),
                     }
                 });
                 Pooled::mark_broken(&mut conn);
