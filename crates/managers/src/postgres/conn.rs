@@ -12,6 +12,7 @@ use tokio_postgres::{Client, Statement};
 
 use super::PgError;
 use super::dial::Target;
+use super::hosts::Hosts;
 use super::session::Session;
 
 /// A pooled PostgreSQL connection: a [`tokio_postgres::Client`] (it
@@ -35,6 +36,8 @@ pub struct PgConnection {
     session: Option<Arc<Session>>,
     /// Where the manager dialed it, when tokio-postgres does not know.
     target: Option<Target>,
+    /// What the manager that dialed it learns of its configuration's hosts.
+    hosts: Option<Arc<Hosts>>,
     /// The task that drives the connection's socket, when the manager
     /// spawned it: ended by [`Manager::close`](connpool_core::Manager::close)
     /// if the session does not end by itself.
@@ -42,6 +45,8 @@ pub struct PgConnection {
     /// A ping found the server's role no longer the one the key asks for
     /// (an untracked session has no [`Session`] to say it).
     role_changed: AtomicBool,
+    /// Of those, the role found was read-only.
+    found_read_only: AtomicBool,
     /// [`prepare_cached`](Self::prepare_cached) caches (not behind a
     /// transaction-mode pooler).
     caches: bool,
@@ -55,8 +60,10 @@ impl PgConnection {
             cache: StatementCache::default(),
             session: None,
             target: None,
+            hosts: None,
             driver: None,
             role_changed: AtomicBool::new(false),
+            found_read_only: AtomicBool::new(false),
             caches: true,
         }
     }
@@ -88,9 +95,11 @@ impl PgConnection {
         self.driver.take()
     }
 
-    /// The same, dialed by the manager at `target`.
-    pub(super) fn dialed_at(mut self, target: Target) -> Self {
+    /// The same, dialed by the manager at `target`, one of the hosts
+    /// `hosts` keeps.
+    pub(super) fn dialed_at(mut self, target: Target, hosts: Arc<Hosts>) -> Self {
         self.target = Some(target);
+        self.hosts = Some(hosts);
         self
     }
 
@@ -128,9 +137,22 @@ impl PgConnection {
             || self.session.as_ref().is_some_and(|s| s.server_changed())
     }
 
-    /// A ping found the server's role changed.
-    pub(super) fn role_changed(&self) {
+    /// A ping found the server's role changed, to read-only or not.
+    pub(super) fn role_changed(&self, read_only: bool) {
+        self.found_read_only.store(read_only, Ordering::Relaxed);
         self.role_changed.store(true, Ordering::Relaxed);
+    }
+
+    /// Tells the manager that dialed it that its server is read-only, if
+    /// it refused a write or a ping found it so: the next dials try the
+    /// configuration's other hosts first (see [`Hosts`]). Asked where its
+    /// server was found changed.
+    pub(super) fn report_role(&self) {
+        let read_only = self.found_read_only.load(Ordering::Relaxed)
+            || self.session.as_ref().is_some_and(|s| s.refused_write());
+        if read_only && let (Some(hosts), Some(target)) = (&self.hosts, &self.target) {
+            hosts.found_read_only(target);
+        }
     }
 
     /// What the connection's tap learned, if its session is tracked.

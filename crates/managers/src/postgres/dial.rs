@@ -12,7 +12,9 @@
 //! startup error, or, if no socket opened, the caller dials with
 //! tokio-postgres for its error. With `target_session_attrs`, a session
 //! whose server is not what it asks for (`SHOW transaction_read_only`, as
-//! tokio-postgres and libpq ask) is dropped and the next host tried.
+//! tokio-postgres and libpq ask) is dropped and the next host tried. A
+//! host found read-only since (it refused a write) is tried after the
+//! others, and checked so too ([`Hosts`]).
 
 use std::io;
 use std::net::SocketAddr;
@@ -30,6 +32,7 @@ use tokio_postgres::{CancelToken, Client, Config, Connection, NoTls};
 use tokio_util::either::Either;
 
 use super::PgError;
+use super::hosts::Hosts;
 use super::session::{Session, Tap, Tapped};
 use crate::observed::Observed;
 
@@ -43,16 +46,80 @@ pub(super) type Tracked = (
 );
 
 /// Dials `config` without TLS, tracked. `None`: no socket could be opened
-/// (then tokio-postgres's own dial says why, in its words).
-pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_postgres::Error> {
+/// (then tokio-postgres's own dial says why, in its words). A session
+/// that takes writes is looked for on the hosts `hosts` found read-only
+/// last (see [`Hosts`]).
+pub(super) async fn connect(
+    config: &Config,
+    hosts: &Hosts,
+) -> Result<Option<Tracked>, tokio_postgres::Error> {
+    let wanted = config.get_target_session_attrs();
+    let targets = targets(config).await;
+    let order = match wanted {
+        TargetSessionAttrs::ReadOnly => targets.into_iter().map(|t| (t, false)).collect(),
+        _ => hosts.dial_order(targets),
+    };
+    let mut last = None;
+    // A session on a host found read-only, kept in case no host takes
+    // writes (`any` takes it then).
+    let mut fallback = None;
+    for (target, check) in order {
+        let Ok(stream) = open(&target, config).await else {
+            continue;
+        };
+        let session = Arc::new(Session::default());
+        match config
+            .connect_raw(Tapped::new(stream, Tap::new(Arc::clone(&session))), NoTls)
+            .await
+        {
+            Ok((client, mut connection)) => {
+                session.arm();
+                if wanted == TargetSessionAttrs::Any && !check {
+                    session.reset();
+                    return Ok(Some((client, connection, session, target)));
+                }
+                let read_only = is_read_only(&client, &mut connection).await?;
+                if read_only {
+                    hosts.found_read_only(&target);
+                } else {
+                    hosts.found_read_write(&target);
+                }
+                if read_only == (wanted == TargetSessionAttrs::ReadOnly) {
+                    session.reset();
+                    return Ok(Some((client, connection, session, target)));
+                }
+                if wanted == TargetSessionAttrs::Any && fallback.is_none() {
+                    fallback = Some((client, connection, session, target));
+                }
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    if let Some((client, connection, session, target)) = fallback {
+        session.reset();
+        return Ok(Some((client, connection, session, target)));
+    }
+    match last {
+        Some(e) => Err(e),
+        None => Ok(None),
+    }
+}
+
+/// Every address `config` names, in the order tokio-postgres dials them:
+/// each host (and `hostaddr`) in order, or shuffled with
+/// `load_balance_hosts=random`, each address a host name resolves to (a
+/// name that does not resolve is skipped), with the host's port (or the
+/// one port).
+async fn targets(config: &Config) -> Vec<Target> {
     let hosts = config.get_hosts();
     let addrs = config.get_hostaddrs();
     let count = hosts.len().max(addrs.len());
+    let random = config.get_load_balance_hosts() == LoadBalanceHosts::Random;
     let mut order: Vec<usize> = (0..count).collect();
-    if config.get_load_balance_hosts() == LoadBalanceHosts::Random {
+    if random {
         fastrand::shuffle(&mut order);
     }
-    let mut last = None;
+    let mut targets = Vec::with_capacity(count);
     for i in order {
         let port = config
             .get_ports()
@@ -60,53 +127,26 @@ pub(super) async fn connect(config: &Config) -> Result<Option<Tracked>, tokio_po
             .or_else(|| config.get_ports().first())
             .copied()
             .unwrap_or(5432);
-        let targets: Vec<Target> = match (addrs.get(i), hosts.get(i)) {
-            (Some(ip), _) => vec![Target::Tcp(SocketAddr::new(*ip, port))],
+        match (addrs.get(i), hosts.get(i)) {
+            (Some(ip), _) => targets.push(Target::Tcp(SocketAddr::new(*ip, port))),
             (None, Some(Host::Tcp(name))) => {
-                let mut found: Vec<Target> =
-                    match tokio::net::lookup_host((name.as_str(), port)).await {
-                        Ok(found) => found.map(Target::Tcp).collect(),
-                        Err(_) => continue,
-                    };
-                if config.get_load_balance_hosts() == LoadBalanceHosts::Random {
+                let Ok(found) = tokio::net::lookup_host((name.as_str(), port)).await else {
+                    continue;
+                };
+                let mut found: Vec<Target> = found.map(Target::Tcp).collect();
+                if random {
                     fastrand::shuffle(&mut found);
                 }
-                found
+                targets.extend(found);
             }
             #[cfg(unix)]
             (None, Some(Host::Unix(dir))) => {
-                vec![Target::Unix(dir.join(format!(".s.PGSQL.{port}")))]
+                targets.push(Target::Unix(dir.join(format!(".s.PGSQL.{port}"))));
             }
-            (None, None) => continue,
-        };
-        for target in targets {
-            let Ok(stream) = open(&target, config).await else {
-                continue;
-            };
-            let session = Arc::new(Session::default());
-            match config
-                .connect_raw(Tapped::new(stream, Tap::new(Arc::clone(&session))), NoTls)
-                .await
-            {
-                Ok((client, mut connection)) => {
-                    session.arm();
-                    let wanted = config.get_target_session_attrs();
-                    if wanted == TargetSessionAttrs::Any
-                        || is_read_only(&client, &mut connection).await?
-                            == (wanted == TargetSessionAttrs::ReadOnly)
-                    {
-                        session.reset();
-                        return Ok(Some((client, connection, session, target)));
-                    }
-                }
-                Err(e) => last = Some(e),
-            }
+            (None, None) => {}
         }
     }
-    match last {
-        Some(e) => Err(e),
-        None => Ok(None),
-    }
+    targets
 }
 
 /// Whether the session of `client` is read-only (`SHOW
@@ -144,7 +184,7 @@ pub(super) fn read_only_answer(messages: &[tokio_postgres::SimpleQueryMessage]) 
 /// Where a session was dialed: tokio-postgres does not know it for a
 /// socket it did not open, so its `CancelToken::cancel_query` cannot reach
 /// the server; [`Target::cancel`] can.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Target {
     Tcp(SocketAddr),
     #[cfg(unix)]

@@ -13,6 +13,7 @@ use tokio_postgres::{Config, NoTls, Socket};
 use super::conn::PgConnection;
 use super::dial;
 use super::error::PgError;
+use super::hosts::Hosts;
 use super::key::PgKey;
 use super::recycling::RecyclingMethod;
 use super::session::Session;
@@ -92,6 +93,8 @@ pub struct PostgresManager<Tls = NoTls> {
     recycling: RecyclingMethod,
     /// Behind a transaction-mode pooler: no statement cache.
     pub(super) pooled: bool,
+    /// The configuration's hosts found read-only (shared by clones).
+    hosts: Arc<Hosts>,
 }
 
 impl PostgresManager<NoTls> {
@@ -131,6 +134,7 @@ impl<Tls> PostgresManager<Tls> {
             tls,
             recycling: RecyclingMethod::default(),
             pooled: false,
+            hosts: Arc::default(),
         }
     }
 
@@ -351,10 +355,12 @@ where
         // dial below says why, in its words.
         let tracks = self.tracks();
         if tracks && Self::plaintext(&config) {
-            if let Some((client, connection, session, target)) = dial::connect(&config).await? {
+            if let Some((client, connection, session, target)) =
+                dial::connect(&config, &self.hosts).await?
+            {
                 let driver = spawn_connection(key, connection);
                 return Ok(PgConnection::tracked(client, session)
-                    .dialed_at(target)
+                    .dialed_at(target, Arc::clone(&self.hosts))
                     .driven_by(driver));
             }
         } else if tracks {
@@ -401,6 +407,7 @@ where
     /// session's state.
     fn health(&self, conn: &mut PgConnection) -> Health {
         if conn.server_changed() {
+            conn.report_role();
             Health::ServerChanged
         } else if conn.is_closed() {
             Health::Broken
@@ -445,7 +452,7 @@ pub(super) async fn ping(conn: &PgConnection, wanted: TargetSessionAttrs) -> Res
     if read_only == (wanted == TargetSessionAttrs::ReadOnly) {
         return Ok(());
     }
-    conn.role_changed();
+    conn.role_changed(read_only);
     Err(PgError::new(if read_only {
         "the server is read-only now (a standby), and the session asks for read-write"
     } else {

@@ -287,6 +287,7 @@ mod classify;
 mod conn;
 mod dial;
 mod error;
+mod hosts;
 mod key;
 mod manager;
 mod recycling;

@@ -43,6 +43,8 @@ pub(super) struct Session {
     /// (one of [`SERVER_CHANGED`]'s SQLSTATEs), or the ping found its role
     /// changed.
     server_changed: AtomicBool,
+    /// Of those, the server refused a write (`25006`): it is read-only.
+    refused_write: AtomicBool,
 }
 
 /// SQLSTATEs that say the server is no longer what the session was dialed
@@ -88,6 +90,11 @@ impl Session {
     /// The server is no longer what the session was dialed for.
     pub(super) fn mark_server_changed(&self) {
         self.server_changed.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the server refused a write (`25006`): it is read-only.
+    pub(super) fn refused_write(&self) -> bool {
+        self.refused_write.load(Ordering::SeqCst)
     }
 
     /// Whether a transaction block may be open (or a request unanswered).
@@ -173,7 +180,12 @@ impl Tap {
             // A reported setting changed, by whatever means (a function
             // the SQL does not show included).
             b'S' => session.mark(Effect::Dirty),
-            b'E' if SERVER_CHANGED.contains(&sqlstate(body)) => session.mark_server_changed(),
+            b'E' if SERVER_CHANGED.contains(&sqlstate(body)) => {
+                if sqlstate(body) == b"25006" {
+                    session.refused_write.store(true, Ordering::SeqCst);
+                }
+                session.mark_server_changed();
+            }
             _ => {}
         });
     }

@@ -119,6 +119,7 @@ where
 
     fn health(&self, conn: &mut SharedPgConnection) -> Health {
         if conn.shared.conn.server_changed() {
+            conn.shared.conn.report_role();
             Health::ServerChanged
         } else if conn.is_closed() {
             Health::Broken
