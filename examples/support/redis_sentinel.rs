@@ -112,6 +112,32 @@ impl Fleet {
         self.fail_over_through(0).await
     }
 
+    /// Subscribes to `+switch-master` on every Sentinel; the future
+    /// returned ends when the first announces the switch (to the replica),
+    /// as a client subscribed to them all hears it: the instant of the
+    /// announcement (within 30 s).
+    pub async fn switch_heard(&self) -> impl Future<Output = Instant> + use<> {
+        let mut subscriptions = Vec::new();
+        for sentinel in &self.sentinels {
+            let url = format!("redis://127.0.0.1:{}", sentinel.port);
+            let client = redis::Client::open(url).unwrap();
+            let mut pubsub = client.get_async_pubsub().await.unwrap();
+            pubsub.subscribe("+switch-master").await.unwrap();
+            subscriptions.push(pubsub.into_on_message());
+        }
+        let replica = self.replica.port.to_string();
+        async move {
+            let mut any = futures_util::stream::select_all(subscriptions);
+            let message = tokio::time::timeout(Duration::from_secs(30), any.next())
+                .await
+                .expect("+switch-master within 30 s")
+                .expect("the subscriptions open");
+            let payload: String = message.get_payload().unwrap();
+            assert!(payload.contains(&replica), "{payload}");
+            Instant::now()
+        }
+    }
+
     /// [`fail_over`](Fleet::fail_over) through Sentinel `i`.
     pub async fn fail_over_through(&self, i: usize) -> Instant {
         let url = format!("redis://127.0.0.1:{}", self.sentinels[i].port);

@@ -60,6 +60,9 @@ pub struct RedisConn {
     /// was dialed to is no longer the master (`None`: not dialed through
     /// Sentinels).
     pub(super) moved: Option<Arc<AtomicBool>>,
+    /// The last command through this handle was refused, unsent: its
+    /// server had changed (a caller may send it on another connection).
+    pub(super) refused: bool,
 }
 
 impl fmt::Debug for RedisConn {
@@ -94,6 +97,7 @@ impl RedisConn {
             reset,
             changed: false,
             moved: None,
+            refused: false,
         }
     }
 
@@ -302,7 +306,8 @@ impl ConnectionLike for RedisConn {
         // Only a connection lent exclusively is reset on its return.
         self.changed |= self.exclusive && changes_state(cmd);
         Box::pin(async move {
-            if self.server_changed() {
+            self.refused = self.server_changed();
+            if self.refused {
                 return Err(self.refusal());
             }
             let result = self.inner.send_packed_command(cmd).await;
@@ -320,7 +325,8 @@ impl ConnectionLike for RedisConn {
     ) -> RedisFuture<'a, Vec<Value>> {
         self.changed |= self.exclusive && pipeline.cmd_iter().any(changes_state);
         Box::pin(async move {
-            if self.server_changed() {
+            self.refused = self.server_changed();
+            if self.refused {
                 return Err(self.refusal());
             }
             let result = self

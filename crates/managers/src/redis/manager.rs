@@ -379,7 +379,31 @@ impl Manager for RedisManager {
             return self.dial(key, (&key.host, key.port), None).await;
         };
         let ((host, port), moved) = sentinels.master(&self.transport).await?;
-        let mut conn = self.dial(key, (&host, port), Some(moved)).await?;
+        // A dial of a master that a failover leaves (a frozen one may take
+        // the whole connect timeout) is given up at once.
+        let dialed = tokio::select! {
+            dialed = self.dial(key, (&host, port), Some(Arc::clone(&moved))) => dialed,
+            () = sentinels.retired(&moved) => Err(RedisError::Sentinel {
+                master: sentinels.master.clone(),
+                reason: format!("{host}:{port} stopped being the master while it was dialed"),
+            }),
+        };
+        let mut conn = match dialed {
+            Ok(conn) => conn,
+            // The master moved meanwhile, or is down as the Sentinels see
+            // it, or being failed over: once they say more, the master
+            // they name then.
+            Err(e)
+                if moved.load(std::sync::atomic::Ordering::SeqCst)
+                    || sentinels.worth_another_dial().await =>
+            {
+                tracing::debug!(error = %e, "a dial of the Redis master failed; dialing the \
+                    master the Sentinels name now");
+                let ((host, port), moved) = sentinels.master(&self.transport).await?;
+                self.dial(key, (&host, port), Some(moved)).await?
+            }
+            Err(e) => return Err(e),
+        };
         let role = redis::cmd("ROLE")
             .query_async::<redis::Value>(&mut conn)
             .await

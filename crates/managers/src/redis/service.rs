@@ -12,6 +12,11 @@ use tokio::time::Instant;
 use super::{RedisConn, RedisKey, RedisManager};
 use connpool_core::{Error, Pool, Pooled};
 
+/// How many times a call sends again a command that a connection refused
+/// unsent: once is enough when a failover started (the next connection is
+/// to the new master); more would only spin.
+const RESENDS: u32 = 3;
+
 /// Where a call was when its deadline passed.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
@@ -110,37 +115,44 @@ impl RedisService {
         &self.key
     }
 
-    /// Runs `send` on a connection borrowed for it, under the deadline.
-    async fn call<T>(
-        &self,
-        send: impl AsyncFnOnce(&mut RedisConn) -> redis::RedisResult<T>,
-    ) -> redis::RedisResult<T> {
-        let Some(after) = self.timeout else {
-            let mut conn = self
-                .pool
-                .get_for(&self.key)
-                .await
-                .map_err(|e| self.no_connection(e))?;
-            return send(&mut conn).await;
-        };
-        let at = Instant::now() + after;
-        let mut conn: Pooled<'_, RedisManager> =
-            match tokio::time::timeout_at(at, self.pool.get_for(&self.key)).await {
-                Ok(got) => got.map_err(|e| self.no_connection(e))?,
-                Err(_) => return Err(self.timed_out(after, Phase::Checkout)),
+    /// Runs `send` on a connection borrowed for it, under the deadline. A
+    /// command a connection refused unsent (its server changed: a failover
+    /// started, the master moved) is sent on another, which the pool dials
+    /// to the master the Sentinels name once it is known, within the
+    /// deadline (at most [`RESENDS`] times).
+    async fn call<T>(&self, send: impl Sends<T>) -> redis::RedisResult<T> {
+        let at = self.timeout.map(|after| (Instant::now() + after, after));
+        let mut resent = 0;
+        loop {
+            let got = match at {
+                None => self.pool.get_for(&self.key).await,
+                Some((at, after)) => {
+                    match tokio::time::timeout_at(at, self.pool.get_for(&self.key)).await {
+                        Ok(got) => got,
+                        Err(_) => return Err(self.timed_out(after, Phase::Checkout)),
+                    }
+                }
             };
-        // The reply may take what is left: the handle's own response
-        // timeout meanwhile, so a reply that does not come counts as
-        // missed, as any other.
-        let left = at.saturating_duration_since(Instant::now());
-        let reply = send(&mut Within::new(&mut conn, left)).await;
-        reply.map_err(|e| {
-            if e.is_timeout() {
-                self.timed_out(after, Phase::Reply)
-            } else {
-                e
+            let mut conn: Pooled<'_, RedisManager> = got.map_err(|e| self.no_connection(e))?;
+            let reply = match at {
+                None => send.send(&mut conn).await,
+                Some((at, _)) => {
+                    // The reply may take what is left: the handle's own
+                    // response timeout meanwhile, so a reply that does not
+                    // come counts as missed, as any other.
+                    let left = at.saturating_duration_since(Instant::now());
+                    send.send(&mut Within::new(&mut conn, left)).await
+                }
+            };
+            match reply {
+                Err(_) if conn.refused && resent < RESENDS => resent += 1,
+                Err(e) if e.is_timeout() && at.is_some() => {
+                    let after = at.map(|(_, after)| after).unwrap_or_default();
+                    return Err(self.timed_out(after, Phase::Reply));
+                }
+                reply => return reply,
             }
-        })
+        }
     }
 
     fn timed_out(&self, after: Duration, phase: Phase) -> redis::RedisError {
@@ -209,9 +221,28 @@ impl Drop for Within<'_> {
     }
 }
 
+/// What a call sends: a command, or a pipeline's commands (from `offset`,
+/// `count` replies), as often as it is refused unsent.
+trait Sends<T> {
+    fn send<'c>(&'c self, conn: &'c mut RedisConn) -> RedisFuture<'c, T>;
+}
+
+impl Sends<Value> for &Cmd {
+    fn send<'c>(&'c self, conn: &'c mut RedisConn) -> RedisFuture<'c, Value> {
+        conn.req_packed_command(self)
+    }
+}
+
+impl Sends<Vec<Value>> for (&Pipeline, usize, usize) {
+    fn send<'c>(&'c self, conn: &'c mut RedisConn) -> RedisFuture<'c, Vec<Value>> {
+        let (pipeline, offset, count) = *self;
+        conn.req_packed_commands(pipeline, offset, count)
+    }
+}
+
 impl ConnectionLike for RedisService {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(self.call(async move |conn| conn.req_packed_command(cmd).await))
+        Box::pin(self.call(cmd))
     }
 
     fn req_packed_commands<'a>(
@@ -220,9 +251,7 @@ impl ConnectionLike for RedisService {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(
-            self.call(async move |conn| conn.req_packed_commands(pipeline, offset, count).await),
-        )
+        Box::pin(self.call((pipeline, offset, count)))
     }
 
     fn get_db(&self) -> i64 {
