@@ -14,6 +14,12 @@
 //! server at the end, and acknowledged writes missing from the new
 //! primary.
 //!
+//! A second table: the same switchover with a multi-host string
+//! (`host=primary,standby`) and no `target_session_attrs`, the old
+//! primary, first in the string, up again as a standby: connpool,
+//! deadpool-postgres and bb8 (sqlx takes one host), five runs each
+//! (`--runs N`), and the dials connpool made from the switchover on.
+//!
 //! ```text
 //! cargo run --release --features postgres --example pg_failover
 //! ```
@@ -50,6 +56,10 @@ fn main() -> Result<(), BoxError> {
 }
 
 async fn run() -> Result<(), BoxError> {
+    let runs: usize = match std::env::args().skip_while(|a| a != "--runs").nth(1) {
+        Some(n) => n.parse()?,
+        None => 5,
+    };
     println!(
         "PostgreSQL switchover, the address left 1 s on the old primary (up read-only), then moved \
          ({WRITERS} writers, each insert under a {DEADLINE:?} deadline)\n"
@@ -62,7 +72,135 @@ async fn run() -> Result<(), BoxError> {
         let row = switchover(name).await?;
         println!("| {name} | {row} |");
     }
+    println!(
+        "\nThe same switchover through `host=primary,standby` without target_session_attrs \
+         ({runs} runs each)\n"
+    );
+    println!(
+        "| client | run | acknowledged | failed | writes resumed after the promotion | sessions left on the demoted server | acknowledged writes lost | dials from the switchover on |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for name in &CLIENTS[..3] {
+        for run in 1..=runs {
+            let row = multi_host(name).await?;
+            println!("| {name} | {run} | {row} |");
+        }
+    }
     Ok(())
+}
+
+/// One client's run through a multi-host string without
+/// `target_session_attrs`, as its table row (without the client's name
+/// and the run's number).
+async fn multi_host(name: &str) -> Result<String, BoxError> {
+    let primary = tokio::task::spawn_blocking(pg_support::dedicated)
+        .await?
+        .ok_or("no PostgreSQL (`apt-get install postgresql`)")?;
+    primary
+        .client()
+        .await
+        .batch_execute("CREATE TABLE failover (id bigint PRIMARY KEY)")
+        .await?;
+    let standby = Arc::new({
+        let primary = Arc::clone(&primary);
+        tokio::task::spawn_blocking(move || primary.standby()).await?
+    });
+    let mut config = primary.config();
+    config
+        .application_name(APP)
+        .host("127.0.0.1")
+        .port(addr(&standby).port());
+    let (insert, dials) = multi_host_client(name, config).await?;
+
+    let writers = Writers::start(&insert);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = dials.as_ref().map(|d| d());
+    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
+    tokio::task::spawn_blocking(move || {
+        old.stop();
+        new.promote();
+    })
+    .await?;
+    let promoted = Instant::now();
+    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
+    tokio::task::spawn_blocking(move || old.start_as_standby_of(&new)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (acked, failed) = writers.stop().await;
+    let dials = match (dials, before) {
+        (Some(d), Some(before)) => (d() - before).to_string(),
+        _ => "—".to_owned(),
+    };
+    let resumed = acked
+        .iter()
+        .map(|&(_, at)| at)
+        .filter(|&at| at > promoted)
+        .min()
+        .map_or("never".to_owned(), |at| format!("{:.0?}", at - promoted));
+    let (left, lost) = settle(&acked, &standby, &primary).await?;
+    Ok(format!(
+        "{} | {failed} | {resumed} | {left} | {lost} | {dials}",
+        acked.len()
+    ))
+}
+
+/// Sessions of the writers left on `demoted`, and acknowledged writes
+/// missing from `primary`.
+async fn settle(
+    acked: &[(u64, Instant)],
+    primary: &PgServer,
+    demoted: &PgServer,
+) -> Result<(i64, i64), BoxError> {
+    let ids: Vec<i64> = acked.iter().map(|&(id, _)| id as i64).collect();
+    let found: i64 = primary
+        .client()
+        .await
+        .query_one("SELECT count(*) FROM failover WHERE id = ANY($1)", &[&ids])
+        .await?
+        .get(0);
+    let left: i64 = demoted
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&APP],
+        )
+        .await?
+        .get(0);
+    Ok((left, ids.len() as i64 - found))
+}
+
+/// How many dials a client made so far, where it says.
+type Dials = Box<dyn Fn() -> u64 + Send>;
+
+/// The client `name`'s insert through the multi-host `config`, and its
+/// dial count if it keeps one.
+async fn multi_host_client(
+    name: &str,
+    config: tokio_postgres::Config,
+) -> Result<(Write, Option<Dials>), BoxError> {
+    const SQL: &str = "INSERT INTO failover (id) VALUES ($1)";
+    Ok(match name {
+        "connpool" => {
+            let pool = Pool::builder(PostgresManager::new(config).single())
+                .max_open(16)
+                .build()
+                .await?;
+            let counted = pool.clone();
+            let dials: Dials = Box::new(move || counted.state().counters.dials);
+            let insert: Write = Arc::new(move |id| {
+                let (pool, id) = (pool.clone(), id as i64);
+                Box::pin(async move {
+                    pool.get().await?.execute(SQL, &[&id]).await?;
+                    Ok(())
+                })
+            });
+            (insert, Some(dials))
+        }
+        name => {
+            // deadpool and bb8: the VIP case's clients, given the string.
+            (client_for(name, config).await?, None)
+        }
+    })
 }
 
 /// One client's run, as its table row.
@@ -131,6 +269,32 @@ async fn switchover(name: &str) -> Result<String, BoxError> {
 /// The client `name`'s insert, through the address `at`.
 async fn client(name: &str, at: SocketAddr) -> Result<Write, BoxError> {
     let config = pg_support::through(at, APP);
+    if name == "sqlx PgPool" {
+        let url = format!(
+            "postgresql://postgres@127.0.0.1:{}/postgres?application_name={APP}",
+            at.port()
+        );
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(16)
+            .connect(&url)
+            .await?;
+        return Ok(Arc::new(move |id| {
+            let (pool, id) = (pool.clone(), id as i64);
+            Box::pin(async move {
+                sqlx::query("INSERT INTO failover (id) VALUES ($1)")
+                    .bind(id)
+                    .execute(&pool)
+                    .await?;
+                Ok(())
+            })
+        }));
+    }
+    client_for(name, config).await
+}
+
+/// The client `name`'s insert (connpool, deadpool-postgres or bb8) with
+/// `config`.
+async fn client_for(name: &str, config: tokio_postgres::Config) -> Result<Write, BoxError> {
     const SQL: &str = "INSERT INTO failover (id) VALUES ($1)";
     Ok(match name {
         "connpool" => {
@@ -159,30 +323,13 @@ async fn client(name: &str, at: SocketAddr) -> Result<Write, BoxError> {
                 })
             })
         }
-        "bb8-postgres" => {
+        _ => {
             let manager = PostgresConnectionManager::new(config, NoTls);
             let pool = bb8::Pool::builder().max_size(16).build(manager).await?;
             Arc::new(move |id| {
                 let (pool, id) = (pool.clone(), id as i64);
                 Box::pin(async move {
                     pool.get().await?.execute(SQL, &[&id]).await?;
-                    Ok(())
-                })
-            })
-        }
-        _ => {
-            let url = format!(
-                "postgresql://postgres@127.0.0.1:{}/postgres?application_name={APP}",
-                at.port()
-            );
-            let pool = sqlx::postgres::PgPoolOptions::new()
-                .max_connections(16)
-                .connect(&url)
-                .await?;
-            Arc::new(move |id| {
-                let (pool, id) = (pool.clone(), id as i64);
-                Box::pin(async move {
-                    sqlx::query(SQL).bind(id).execute(&pool).await?;
                     Ok(())
                 })
             })
