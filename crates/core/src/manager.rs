@@ -217,7 +217,11 @@ pub enum Health {
     /// [`Counters::key_clears`](crate::Counters::key_clears) and logged at
     /// `warn`, and the next dial finds the server anew (the clear of
     /// MongoDB's connection pools). A report from a connection that such a
-    /// clear already retired clears nothing more. Heeded wherever `health`
+    /// clear already retired clears nothing more; one from a connection
+    /// dialed since, within the key's failure memory (the backoff cap),
+    /// says the dials still reach the wrong server: it is a failed dial
+    /// too ([`ConnectError::ServerChanged`](crate::ConnectError::ServerChanged)),
+    /// and the key backs off and is probed, one connection at a time. Heeded wherever `health`
     /// is asked: on a return, at a checkout from the idle list, after the
     /// health check before lending, a recycle and a keepalive ping.
     ServerChanged,

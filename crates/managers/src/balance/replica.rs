@@ -17,7 +17,8 @@ use crate::Origin;
 use crate::service::{BodyOf, HttpManager, HttpService};
 
 /// How long a replica whose probe failed waits before it looks again
-/// (its next probe then waits for the pool's next probe of the key).
+/// (its next probe waits for the pool's probe of the key if that is near,
+/// and fails at once otherwise).
 const RECHECK: Duration = Duration::from_millis(50);
 
 /// One address behind the name: its [`HttpService`], and whether a
@@ -26,9 +27,10 @@ const RECHECK: Duration = Duration::from_millis(50);
 /// Once a dial to its address failed, it is not ready until the pool can
 /// lend a connection for it again: it checks out a connection itself (a
 /// probe, not a user's call) and is ready only if that works. While the
-/// pool backs off from the key, that checkout waits for the pool's next
-/// probe of it (within the probe delay), so a backend that comes back is
-/// found as soon as by a user's getter, not at the backoff's end. So a
+/// pool backs off from the key, that checkout waits for the pool's probe
+/// of it when one is near and looks again [`RECHECK`] after failing
+/// otherwise, so a backend that comes back is found as soon as by a
+/// user's getter, not at the backoff's end. So a
 /// dead backend costs the calls that were on it or sent to it before its
 /// first failed dial, and no call after.
 ///

@@ -151,7 +151,7 @@ impl PgConnection {
         let read_only = self.found_read_only.load(Ordering::Relaxed)
             || self.session.as_ref().is_some_and(|s| s.refused_write());
         if read_only && let (Some(hosts), Some(target)) = (&self.hosts, &self.target) {
-            hosts.found_read_only(target);
+            hosts.refused_write(target);
         }
     }
 

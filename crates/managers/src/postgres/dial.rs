@@ -49,21 +49,18 @@ pub(super) type Tracked = (
 /// (then tokio-postgres's own dial says why, in its words). A session
 /// that takes writes is looked for on the hosts `hosts` found read-only
 /// last (see [`Hosts`]).
-pub(super) async fn connect(
-    config: &Config,
-    hosts: &Hosts,
-) -> Result<Option<Tracked>, tokio_postgres::Error> {
+pub(super) async fn connect(config: &Config, hosts: &Hosts) -> Result<Option<Tracked>, PgError> {
     let wanted = config.get_target_session_attrs();
     let targets = targets(config).await;
-    let order = match wanted {
-        TargetSessionAttrs::ReadOnly => targets.into_iter().map(|t| (t, false)).collect(),
+    let (order, check) = match wanted {
+        TargetSessionAttrs::ReadOnly => (targets, true),
         _ => hosts.dial_order(targets),
     };
     let mut last = None;
     // A session on a host found read-only, kept in case no host takes
     // writes (`any` takes it then).
     let mut fallback = None;
-    for (target, check) in order {
+    for target in order {
         let Ok(stream) = open(&target, config).await else {
             continue;
         };
@@ -96,11 +93,20 @@ pub(super) async fn connect(
         }
     }
     if let Some((client, connection, session, target)) = fallback {
+        // Right after a refused write, a read-only session would only be
+        // refused again (and clear the key again): the dial fails, as one
+        // to a host that is down does, until a host takes writes.
+        if let Some(ago) = hosts.refused_lately() {
+            return Err(PgError::new(format!(
+                "no host takes writes: {target} is read-only (a standby), and a write was \
+                 refused {ago:.1?} ago"
+            )));
+        }
         session.reset();
         return Ok(Some((client, connection, session, target)));
     }
     match last {
-        Some(e) => Err(e),
+        Some(e) => Err(e.into()),
         None => Ok(None),
     }
 }
@@ -189,6 +195,16 @@ pub(super) enum Target {
     Tcp(SocketAddr),
     #[cfg(unix)]
     Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Tcp(addr) => addr.fmt(f),
+            #[cfg(unix)]
+            Target::Unix(path) => path.display().fmt(f),
+        }
+    }
 }
 
 impl Target {

@@ -123,9 +123,19 @@
 //! standby promoted under a read-only key is left. Writes go to the primary
 //! through a key with `read-write`; reads may go to the standbys through a
 //! second pool (or key) with `read-only` and `load_balance_hosts=random`.
-//! Behind one address that moves (a VIP, a DNS name), no setting is
-//! needed: the old primary's shutdown clears the key, and a demoted
-//! primary still behind the address is left at the first write it refuses.
+//! Without `target_session_attrs`, a host that refused a write (or whose
+//! session a ping found read-only) is remembered: the manager's dials try
+//! the other hosts first, and from then on check each new session's role
+//! (one round trip per dial), taking a read-only one only if no host
+//! takes writes; a host found read-write again is forgotten. So after a
+//! switchover the redials go to the new primary, not back into the
+//! demoted one first in the string (Npgsql's host status cache does
+//! this; libpq, deadpool and bb8 take the first host that answers). Behind one address that moves (a
+//! VIP, a DNS name), no setting is needed: the old primary's shutdown
+//! clears the key, and a demoted primary still behind the address is left
+//! at the first write it refuses; while the address still names it, the
+//! clears that repeat make the key back off and probe it, one connection
+//! at a time, instead of a dial per refused write.
 //!
 //! # Behind PgBouncer
 //!

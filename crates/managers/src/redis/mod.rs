@@ -78,10 +78,12 @@
 //! and its commands in flight fail with an I/O error naming the server and
 //! the cause once (`connection to 127.0.0.1:6379 lost: the server closed
 //! the connection`). While the server is down, dials fail and the key
-//! backs off ([`Builder::backoff`](connpool_core::Builder::backoff)): gets
-//! wait for the pool's next probe of the server (within 400 ms) and fail
-//! with its error (`connecting to 127.0.0.1:6379: Connection refused`);
-//! the first probe after the server is back serves them.
+//! backs off ([`Builder::backoff`](connpool_core::Builder::backoff)): a
+//! get waits for the pool's probe of the server if one is in flight or
+//! due within 400 ms, and otherwise fails at once, with the last dial's
+//! error (`connecting to 127.0.0.1:6379: Connection refused`); the first
+//! probe after the server is back serves the gets that waited for it,
+//! and those after it.
 //!
 //! A server that is slow (`DEBUG SLEEP`, a long script) or a path that
 //! went silent: commands fail after the [`response_timeout`](RedisManager::response_timeout)
@@ -102,21 +104,33 @@
 //!
 //! [`RedisManager::through_sentinels`] names the master as Redis Sentinel
 //! does: each dial asks the Sentinels where it is and checks the server's
-//! `ROLE`, and a task follows their `+switch-master` announcements (and
-//! leaves a Sentinel that stops answering for another: a frozen or cut-off
-//! one is left within 2 s). Dials ask on that task's connection to the
-//! Sentinel it listens to: a pool's dials open no connection to a Sentinel
-//! while it answers. A Sentinel that asks for a login is given as
+//! `ROLE`, and a task per Sentinel follows its announcements (and
+//! subscribes anew to one that stops answering: a frozen or cut-off one
+//! is found within 2 s). Dials ask on a watcher's connection to its
+//! Sentinel: a pool's dials open no connection to a Sentinel while it
+//! answers. A Sentinel that asks for a login is given as
 //! `redis://[user[:password]@]host:port`, one over TLS as `rediss://…`
-//! (with the manager's TLS configuration). The moment a switch is
-//! announced, every connection to the old master refuses further commands
-//! (they fail at once with an error that says the master moved), a reply
-//! of the old master that comes after it fails its command instead of
-//! acknowledging it (the old master may lose that write), and the pool
-//! closes them all; the next dial goes to the new
-//! master. Without it, a client keeps writing to the old master, which
-//! acknowledges writes until Sentinel turns it into a replica (seconds
-//! later), and those writes are lost. A server that answers `READONLY`
+//! (with the manager's TLS configuration).
+//!
+//! A failover is followed from its first step, as the Sentinel that runs
+//! it announces it (`+try-failover`, `+selected-slave`,
+//! `+promoted-slave`…), not from `+switch-master`, which the others
+//! announce up to a second after the replica was promoted. From then on
+//! every connection to the old master refuses further commands (they
+//! fail at once, unsent, with an error that says the master moved), a
+//! reply of the old master that comes after it fails its command instead
+//! of acknowledging it (the old master may lose that write), and the pool
+//! closes them all; dials wait until a Sentinel announces the new master,
+//! or the failover is aborted (at most 10 s), and a dial of the old
+//! master under way is given up. [`RedisService`] sends a command that
+//! was refused unsent again, on a connection to the new master, within
+//! its deadline: its callers see the failover as a slower call. A dial
+//! that fails while the Sentinels find the master down (`+sdown`: killed,
+//! frozen, cut off) waits for their news too, so the writes go to the
+//! replacement as soon as it is announced. Without all this, a client
+//! keeps writing to the old master, which acknowledges writes until
+//! Sentinel turns it into a replica (seconds later), and those writes
+//! are lost. A server that answers `READONLY`
 //! (a master turned replica), `LOADING` or `MASTERDOWN` is left the same
 //! way, Sentinel or not ([`Health::ServerChanged`](connpool_core::Health::ServerChanged)).
 //!
