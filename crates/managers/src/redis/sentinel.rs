@@ -177,6 +177,9 @@ pub(super) struct Sentinels {
     watchers: Mutex<Vec<JoinHandle<()>>>,
 }
 
+/// A server's address: host and port.
+type Addr = (String, u16);
+
 #[derive(Debug)]
 struct Generation {
     moved: Arc<AtomicBool>,
@@ -185,7 +188,7 @@ struct Generation {
     /// A failover under way: since when, and the Sentinels running it.
     failing_over: Option<(Instant, Vec<usize>)>,
     /// The last switch announced: from, to, when.
-    switched: Option<((String, u16), (String, u16), Instant)>,
+    switched: Option<(Addr, Addr, Instant)>,
     /// The Sentinels that find the master down (`+sdown`), since when.
     down: Option<(Instant, Vec<usize>)>,
 }
