@@ -89,10 +89,60 @@ async fn run() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// One client's run, as its table row.
+async fn switchover(name: &str) -> Result<String, BoxError> {
+    let (primary, standby) = primary_and_standby().await?;
+    let proxy = Movable::start(addr(&primary)).await?;
+    let insert = client(name, proxy.addr).await?;
+
+    let writers = Writers::start(&insert);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    switch_over(&primary, &standby).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    proxy.move_to(addr(&standby));
+    let moved = Instant::now();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (acked, failed) = writers.stop().await;
+    let (left, lost) = settle(&acked, &standby, &primary).await?;
+    Ok(format!(
+        "{} | {failed} | {} | {left} | {lost}",
+        acked.len(),
+        resumed(&acked, moved)
+    ))
+}
+
 /// One client's run through a multi-host string without
 /// `target_session_attrs`, as its table row (without the client's name
 /// and the run's number).
 async fn multi_host(name: &str) -> Result<String, BoxError> {
+    let (primary, standby) = primary_and_standby().await?;
+    let mut config = primary.config();
+    config
+        .application_name(APP)
+        .host("127.0.0.1")
+        .port(addr(&standby).port());
+    let (insert, dials) = client_for(name, config).await?;
+
+    let writers = Writers::start(&insert);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = dials.as_ref().map(|d| d());
+    let promoted = switch_over(&primary, &standby).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (acked, failed) = writers.stop().await;
+    let dials = match (dials, before) {
+        (Some(d), Some(before)) => (d() - before).to_string(),
+        _ => "—".to_owned(),
+    };
+    let (left, lost) = settle(&acked, &standby, &primary).await?;
+    Ok(format!(
+        "{} | {failed} | {} | {left} | {lost} | {dials}",
+        acked.len(),
+        resumed(&acked, promoted)
+    ))
+}
+
+/// A dedicated primary with the table, and its standby.
+async fn primary_and_standby() -> Result<(Arc<PgServer>, Arc<PgServer>), BoxError> {
     let primary = tokio::task::spawn_blocking(pg_support::dedicated)
         .await?
         .ok_or("no PostgreSQL (`apt-get install postgresql`)")?;
@@ -105,42 +155,36 @@ async fn multi_host(name: &str) -> Result<String, BoxError> {
         let primary = Arc::clone(&primary);
         tokio::task::spawn_blocking(move || primary.standby()).await?
     });
-    let mut config = primary.config();
-    config
-        .application_name(APP)
-        .host("127.0.0.1")
-        .port(addr(&standby).port());
-    let (insert, dials) = multi_host_client(name, config).await?;
+    Ok((primary, standby))
+}
 
-    let writers = Writers::start(&insert);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let before = dials.as_ref().map(|d| d());
-    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
+/// Patroni's switchover: `primary` stopped, `standby` promoted, the old
+/// primary started again as a standby of the new one. The instant of the
+/// promotion.
+async fn switch_over(
+    primary: &Arc<PgServer>,
+    standby: &Arc<PgServer>,
+) -> Result<Instant, BoxError> {
+    let (old, new) = (Arc::clone(primary), Arc::clone(standby));
     tokio::task::spawn_blocking(move || {
         old.stop();
         new.promote();
     })
     .await?;
     let promoted = Instant::now();
-    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
+    let (old, new) = (Arc::clone(primary), Arc::clone(standby));
     tokio::task::spawn_blocking(move || old.start_as_standby_of(&new)).await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (acked, failed) = writers.stop().await;
-    let dials = match (dials, before) {
-        (Some(d), Some(before)) => (d() - before).to_string(),
-        _ => "—".to_owned(),
-    };
-    let resumed = acked
+    Ok(promoted)
+}
+
+/// How long after `from` the first write was acknowledged.
+fn resumed(acked: &[(u64, Instant)], from: Instant) -> String {
+    acked
         .iter()
         .map(|&(_, at)| at)
-        .filter(|&at| at > promoted)
+        .filter(|&at| at > from)
         .min()
-        .map_or("never".to_owned(), |at| format!("{:.0?}", at - promoted));
-    let (left, lost) = settle(&acked, &standby, &primary).await?;
-    Ok(format!(
-        "{} | {failed} | {resumed} | {left} | {lost} | {dials}",
-        acked.len()
-    ))
+        .map_or("never".to_owned(), |at| format!("{:.0?}", at - from))
 }
 
 /// Sessions of the writers left on `demoted`, and acknowledged writes
@@ -172,100 +216,6 @@ async fn settle(
 /// How many dials a client made so far, where it says.
 type Dials = Box<dyn Fn() -> u64 + Send>;
 
-/// The client `name`'s insert through the multi-host `config`, and its
-/// dial count if it keeps one.
-async fn multi_host_client(
-    name: &str,
-    config: tokio_postgres::Config,
-) -> Result<(Write, Option<Dials>), BoxError> {
-    const SQL: &str = "INSERT INTO failover (id) VALUES ($1)";
-    Ok(match name {
-        "connpool" => {
-            let pool = Pool::builder(PostgresManager::new(config).single())
-                .max_open(16)
-                .build()
-                .await?;
-            let counted = pool.clone();
-            let dials: Dials = Box::new(move || counted.state().counters.dials);
-            let insert: Write = Arc::new(move |id| {
-                let (pool, id) = (pool.clone(), id as i64);
-                Box::pin(async move {
-                    pool.get().await?.execute(SQL, &[&id]).await?;
-                    Ok(())
-                })
-            });
-            (insert, Some(dials))
-        }
-        name => {
-            // deadpool and bb8: the VIP case's clients, given the string.
-            (client_for(name, config).await?, None)
-        }
-    })
-}
-
-/// One client's run, as its table row.
-async fn switchover(name: &str) -> Result<String, BoxError> {
-    let primary = tokio::task::spawn_blocking(pg_support::dedicated)
-        .await?
-        .ok_or("no PostgreSQL (`apt-get install postgresql`)")?;
-    primary
-        .client()
-        .await
-        .batch_execute("CREATE TABLE failover (id bigint PRIMARY KEY)")
-        .await?;
-    let standby = Arc::new({
-        let primary = Arc::clone(&primary);
-        tokio::task::spawn_blocking(move || primary.standby()).await?
-    });
-    let proxy = Movable::start(addr(&primary)).await?;
-    let insert = client(name, proxy.addr).await?;
-
-    let writers = Writers::start(&insert);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
-    tokio::task::spawn_blocking(move || {
-        old.stop();
-        new.promote();
-    })
-    .await?;
-    let (old, new) = (Arc::clone(&primary), Arc::clone(&standby));
-    tokio::task::spawn_blocking(move || old.start_as_standby_of(&new)).await?;
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    proxy.move_to(addr(&standby));
-    let moved = Instant::now();
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (acked, failed) = writers.stop().await;
-    let resumed = acked
-        .iter()
-        .map(|&(_, at)| at)
-        .filter(|&at| at > moved)
-        .min()
-        .map_or("never".to_owned(), |at| format!("{:.0?}", at - moved));
-    let ids: Vec<i64> = acked.iter().map(|&(id, _)| id as i64).collect();
-    let found: i64 = standby
-        .client()
-        .await
-        .query_one("SELECT count(*) FROM failover WHERE id = ANY($1)", &[&ids])
-        .await?
-        .get(0);
-    let left: i64 = primary
-        .client()
-        .await
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-            &[&APP],
-        )
-        .await?
-        .get(0);
-    Ok(format!(
-        "{} | {} | {resumed} | {left} | {}",
-        acked.len(),
-        failed,
-        ids.len() as i64 - found
-    ))
-}
-
 /// The client `name`'s insert, through the address `at`.
 async fn client(name: &str, at: SocketAddr) -> Result<Write, BoxError> {
     let config = pg_support::through(at, APP);
@@ -289,26 +239,32 @@ async fn client(name: &str, at: SocketAddr) -> Result<Write, BoxError> {
             })
         }));
     }
-    client_for(name, config).await
+    Ok(client_for(name, config).await?.0)
 }
 
 /// The client `name`'s insert (connpool, deadpool-postgres or bb8) with
-/// `config`.
-async fn client_for(name: &str, config: tokio_postgres::Config) -> Result<Write, BoxError> {
+/// `config`, and its dial count if it keeps one.
+async fn client_for(
+    name: &str,
+    config: tokio_postgres::Config,
+) -> Result<(Write, Option<Dials>), BoxError> {
     const SQL: &str = "INSERT INTO failover (id) VALUES ($1)";
-    Ok(match name {
+    let insert: Write = match name {
         "connpool" => {
             let pool = Pool::builder(PostgresManager::new(config).single())
                 .max_open(16)
                 .build()
                 .await?;
-            Arc::new(move |id| {
+            let counted = pool.clone();
+            let dials: Dials = Box::new(move || counted.state().counters.dials);
+            let insert: Write = Arc::new(move |id| {
                 let (pool, id) = (pool.clone(), id as i64);
                 Box::pin(async move {
                     pool.get().await?.execute(SQL, &[&id]).await?;
                     Ok(())
                 })
-            })
+            });
+            return Ok((insert, Some(dials)));
         }
         "deadpool-postgres" => {
             let manager = deadpool_postgres::Manager::new(config, NoTls);
@@ -334,7 +290,8 @@ async fn client_for(name: &str, config: tokio_postgres::Config) -> Result<Write,
                 })
             })
         }
-    })
+    };
+    Ok((insert, None))
 }
 
 fn addr(server: &PgServer) -> SocketAddr {
