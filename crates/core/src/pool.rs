@@ -319,7 +319,7 @@ impl<M: Manager> Pool<M> {
                 Attempt::Vet(conn) => (conn, Ping::NotDue),
                 Attempt::Again => {
                     retried = true;
-                    attempt = self.attempt(key, Round::Retry, Tick::now(), site);
+                    attempt = self.attempt(key, Round::Retry(start), Tick::now(), site);
                     continue;
                 }
             };
@@ -343,7 +343,7 @@ impl<M: Manager> Pool<M> {
                 }
             }
             retried = true;
-            attempt = self.attempt(key, Round::Retry, Tick::now(), site);
+            attempt = self.attempt(key, Round::Retry(start), Tick::now(), site);
         }
     }
 

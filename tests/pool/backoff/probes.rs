@@ -294,3 +294,29 @@ async fn a_probe_after_the_getters_deadline_is_not_waited_for() {
     );
     assert_eq!(pool.state().counters.probes, 1);
 }
+
+/// A get's deadline counts from the get, in its retries too: one whose
+/// first attempt spent 500 ms of its 600 on an idle connection's failed
+/// health check retries, finds the key in backoff with its probe due
+/// after the get's deadline, and fails at once.
+#[tokio::test(start_paused = true)]
+async fn a_retry_counts_its_deadline_from_the_get() {
+    let (mock, pool) = M::pool(|b| {
+        long_backoff(b)
+            .checkout_timeout(ms(600))
+            .health_check(Duration::ZERO)
+    })
+    .await;
+    let a = ok(pool.get_for(&1).await);
+    mock.push(1, Step::Fail("down"));
+    assert_eq!(connect_error(&err(pool.get_for(&1).await)), "down");
+    drop(a);
+    mock.conn(1).kill();
+    mock.delay_pings(ms(500));
+    let t = Instant::now();
+    let (_, why) = backoff_error(&err(pool.get_for(&1).await));
+    assert_eq!(why, "down");
+    assert_eq!(Instant::now() - t, ms(500), "failed at the retry");
+    assert_eq!(mock.connects(), 2, "no probe waited for");
+    assert_eq!(pool.state().counters.timeouts, 0);
+}

@@ -48,8 +48,9 @@ pub(crate) enum Ping {
 pub(crate) enum Round {
     /// The getter's first checkout: counted.
     First,
-    /// A later one: not counted again.
-    Retry,
+    /// A later one: not counted again. When the get began (its deadline
+    /// counts from then).
+    Retry(Tick),
 }
 
 /// What a getter that found no idle connection waits behind (for the slow
@@ -183,7 +184,11 @@ impl<M: Manager> Transition<'_, M> {
             return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
         if self.st.in_backoff(id, self.now) {
-            let deadline = self.config.set.checkout_timeout.map(|t| self.now + t);
+            let began = match round {
+                Round::First => self.now,
+                Round::Retry(began) => began,
+            };
+            let deadline = self.config.set.checkout_timeout.map(|t| began + t);
             if !self.awaits_probe(id, deadline) {
                 let err = self.backoff_rejection(id);
                 self.finish();
