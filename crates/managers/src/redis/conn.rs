@@ -240,7 +240,8 @@ impl RedisConn {
                 io::ErrorKind::TimedOut,
                 format!(
                     "no reply from {} within {:?}",
-                    self.driver.health.server, self.waits
+                    self.driver.health.server,
+                    to_the_millisecond(self.waits)
                 ),
             )
             .into();
@@ -259,6 +260,13 @@ fn says_server_changed(error: &RedisError) -> bool {
             ServerErrorKind::ReadOnly | ServerErrorKind::BusyLoading | ServerErrorKind::MasterDown
         )
     )
+}
+
+/// `wait` as a reader set it: a call's time left (499.98 ms of a 500 ms
+/// deadline) rounded up to the millisecond.
+fn to_the_millisecond(wait: Duration) -> Duration {
+    let millis = wait.as_micros().div_ceil(1000);
+    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
 }
 
 /// Why a connection is gone when its socket said nothing (a protocol error
@@ -387,6 +395,7 @@ impl Vitals {
     fn missed(&self, waited: Duration) {
         if self.missed.fetch_add(1, Ordering::Relaxed) + 1 >= MISSED_REPLIES {
             self.record(|| {
+                let waited = to_the_millisecond(waited);
                 format!("no reply to {MISSED_REPLIES} commands in a row, each given {waited:?}")
             });
         }
@@ -430,5 +439,21 @@ impl Observer for Arc<Vitals> {
             Event::Failed(e) => self.record(|| e.to_string()),
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::to_the_millisecond;
+
+    #[test]
+    fn a_wait_is_shown_to_the_millisecond() {
+        let shown = |d| format!("{:?}", to_the_millisecond(d));
+        assert_eq!(shown(Duration::from_nanos(499_980_396)), "500ms");
+        assert_eq!(shown(Duration::from_millis(500)), "500ms");
+        assert_eq!(shown(Duration::from_secs(2)), "2s");
+        assert_eq!(shown(Duration::ZERO), "0ns");
     }
 }
