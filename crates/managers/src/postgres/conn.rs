@@ -11,9 +11,9 @@ use tokio::sync::OnceCell;
 use tokio_postgres::{Client, Statement};
 
 use super::PgError;
-use super::dial::Target;
 use super::hosts::Hosts;
 use super::session::Session;
+use super::target::Target;
 
 /// A pooled PostgreSQL connection: a [`tokio_postgres::Client`] (it
 /// dereferences to it, so `conn.query(…)` works) with a cache of the

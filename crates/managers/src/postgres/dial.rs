@@ -28,12 +28,13 @@ use crate::tcp::SocketOptions;
 use tokio::net::TcpStream;
 use tokio_postgres::config::{Host, LoadBalanceHosts, TargetSessionAttrs};
 use tokio_postgres::tls::NoTlsStream;
-use tokio_postgres::{CancelToken, Client, Config, Connection, NoTls};
+use tokio_postgres::{Client, Config, Connection, NoTls};
 use tokio_util::either::Either;
 
 use super::PgError;
 use super::hosts::Hosts;
 use super::session::{Session, Tap, Tapped};
+use super::target::Target;
 use crate::observed::Observed;
 
 /// A tracked connection: the client, its connection (to spawn), what its
@@ -185,46 +186,6 @@ pub(super) fn read_only_answer(messages: &[tokio_postgres::SimpleQueryMessage]) 
         tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0) == Some("on"),
         _ => false,
     })
-}
-
-/// Where a session was dialed: tokio-postgres does not know it for a
-/// socket it did not open, so its `CancelToken::cancel_query` cannot reach
-/// the server; [`Target::cancel`] can.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Target {
-    Tcp(SocketAddr),
-    #[cfg(unix)]
-    Unix(std::path::PathBuf),
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Target::Tcp(addr) => addr.fmt(f),
-            #[cfg(unix)]
-            Target::Unix(path) => path.display().fmt(f),
-        }
-    }
-}
-
-impl Target {
-    /// Sends `token`'s cancel request (in plaintext, as the session was
-    /// dialed) on a new socket to the target.
-    pub(super) async fn cancel(&self, token: CancelToken) -> Result<(), PgError> {
-        match self {
-            Target::Tcp(addr) => {
-                let stream = TcpStream::connect(addr).await.map_err(PgError::other)?;
-                Ok(token.cancel_query_raw(stream, NoTls).await?)
-            }
-            #[cfg(unix)]
-            Target::Unix(path) => {
-                let stream = tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(PgError::other)?;
-                Ok(token.cancel_query_raw(stream, NoTls).await?)
-            }
-        }
-    }
 }
 
 /// Opens the socket to `target`, set up as tokio-postgres sets it up.

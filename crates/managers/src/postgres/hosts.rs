@@ -9,7 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::time::Instant;
 
-use super::dial::Target;
+use super::target::Target;
 
 /// The hosts of a manager's configuration that refused a write (`25006`)
 /// or whose session a ping found read-only, in the order they were found

@@ -304,6 +304,7 @@ mod recycling;
 mod service;
 mod session;
 mod shared;
+mod target;
 #[cfg(test)]
 mod tests;
 mod transaction;

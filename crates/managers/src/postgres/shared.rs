@@ -15,7 +15,6 @@ use super::error::{PgError, Refusal};
 use super::key::PgKey;
 use super::manager::PostgresManager;
 use super::recycling::RecyclingMethod;
-use super::transaction::SharedTransaction;
 use connpool_core::{Health, Lending, Manager, Single};
 
 /// A [`PostgresManager`] whose connections are lent
@@ -28,7 +27,7 @@ use connpool_core::{Health, Lending, Manager, Single};
 ///
 /// It dials as the manager inside does (configuration, keys, TLS). A shared
 /// connection is never recycled by the pool: its session never leaves the
-/// clean state but inside a [`SharedTransaction`], which puts it back
+/// clean state but inside a [`SharedTransaction`](super::SharedTransaction), which puts it back
 /// itself. Health checks and keepalive ping it with
 /// [`Client::check_connection`](tokio_postgres::Client::check_connection);
 /// a connection that is gone
@@ -191,7 +190,7 @@ pub struct SharedPgConnection {
 ///
 /// Invariant: a statement is sent only while its sender holds `gate`:
 /// read for a shareable statement (any number at once, pipelined), write
-/// for a [`SharedTransaction`] (alone, after every statement sent before
+/// for a [`SharedTransaction`](super::SharedTransaction) (alone, after every statement sent before
 /// it was answered). The write permit is given up only once the session
 /// is clean again, or once `poisoned` is set.
 #[derive(Debug)]
@@ -257,7 +256,7 @@ pub(super) mod sealed {
 /// A statement's parameters.
 pub(super) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
-/// The methods a [`SharedPgConnection`] and a [`SharedTransaction`] both
+/// The methods a [`SharedPgConnection`] and a [`SharedTransaction`](super::SharedTransaction) both
 /// have: each admits its statement (`admit(sql)`: checks it, and holds
 /// what it returns while the statement runs), then runs it on the client.
 macro_rules! statement_methods {
@@ -347,46 +346,6 @@ impl SharedPgConnection {
     pub async fn prepare_cached(&self, sql: &str) -> Result<Statement, PgError> {
         let _permit = self.admit(Some(sql)).await?;
         Ok(self.shared.conn.prepare_cached(sql).await?)
-    }
-
-    /// A transaction that has the session to itself: it waits until the
-    /// statements other borrowers already sent are answered, then other
-    /// borrowers' statements wait until it ends. Keep it short: up to
-    /// every borrower of the connection waits on it.
-    ///
-    /// It ends with [`commit`](SharedTransaction::commit) or
-    /// [`rollback`](SharedTransaction::rollback); dropped, it is rolled
-    /// back (in a task, before any other statement is sent). Either way a
-    /// transaction in which a statement could have changed the session
-    /// (`SET`, `LISTEN`, temporary tables…) resets it (one more round trip,
-    /// statement cache kept).
-    ///
-    /// A statement sent through another handle to the same connection
-    /// (a clone of this one) waits until the transaction ends: awaiting it
-    /// while holding the transaction waits for ever.
-    ///
-    /// ```no_run
-    /// use connpool::Pool;
-    /// use connpool::managers::postgres::PostgresManager;
-    ///
-    /// # #[tokio::main]
-    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let manager: PostgresManager = "host=127.0.0.1 user=postgres dbname=app".parse()?;
-    /// let pool = Pool::builder(manager.shared(32).single()).build().await?;
-    /// let mut conn = pool.get().await?;
-    /// // Refused, and nothing sent: it would put every borrower's
-    /// // statements in this transaction.
-    /// assert!(conn.batch_execute("BEGIN").await.unwrap_err().is_unshareable());
-    ///
-    /// let tx = conn.transaction().await?;
-    /// tx.execute("UPDATE account SET balance = balance - 10 WHERE id = 1", &[]).await?;
-    /// tx.execute("UPDATE account SET balance = balance + 10 WHERE id = 2", &[]).await?;
-    /// tx.commit().await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn transaction(&mut self) -> Result<SharedTransaction<'_>, PgError> {
-        SharedTransaction::begin(self).await
     }
 
     /// Statements in the connection's statement cache (shared by all its

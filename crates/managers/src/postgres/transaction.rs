@@ -35,6 +35,48 @@ pub struct SharedTransaction<'a> {
     dirty: AtomicBool,
 }
 
+impl SharedPgConnection {
+    /// A transaction that has the session to itself: it waits until the
+    /// statements other borrowers already sent are answered, then other
+    /// borrowers' statements wait until it ends. Keep it short: up to
+    /// every borrower of the connection waits on it.
+    ///
+    /// It ends with [`commit`](SharedTransaction::commit) or
+    /// [`rollback`](SharedTransaction::rollback); dropped, it is rolled
+    /// back (in a task, before any other statement is sent). Either way a
+    /// transaction in which a statement could have changed the session
+    /// (`SET`, `LISTEN`, temporary tables…) resets it (one more round trip,
+    /// statement cache kept).
+    ///
+    /// A statement sent through another handle to the same connection
+    /// (a clone of this one) waits until the transaction ends: awaiting it
+    /// while holding the transaction waits for ever.
+    ///
+    /// ```no_run
+    /// use connpool::Pool;
+    /// use connpool::managers::postgres::PostgresManager;
+    ///
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let manager: PostgresManager = "host=127.0.0.1 user=postgres dbname=app".parse()?;
+    /// let pool = Pool::builder(manager.shared(32).single()).build().await?;
+    /// let mut conn = pool.get().await?;
+    /// // Refused, and nothing sent: it would put every borrower's
+    /// // statements in this transaction.
+    /// assert!(conn.batch_execute("BEGIN").await.unwrap_err().is_unshareable());
+    ///
+    /// let tx = conn.transaction().await?;
+    /// tx.execute("UPDATE account SET balance = balance - 10 WHERE id = 1", &[]).await?;
+    /// tx.execute("UPDATE account SET balance = balance + 10 WHERE id = 2", &[]).await?;
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn transaction(&mut self) -> Result<SharedTransaction<'_>, PgError> {
+        SharedTransaction::begin(self).await
+    }
+}
+
 impl<'a> SharedTransaction<'a> {
     /// Waits for the session alone, then `BEGIN`.
     pub(super) async fn begin(conn: &'a SharedPgConnection) -> Result<Self, PgError> {
