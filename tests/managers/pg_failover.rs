@@ -12,8 +12,9 @@
 //! - one address that moves to the new primary at the promotion (a VIP,
 //!   a DNS name), the old primary left down;
 //! - one address that moves a second after the old primary is back up
-//!   read-only behind it (a DNS cache that has not expired): every write
-//!   meanwhile fails with `25006`, each clearing the key.
+//!   read-only behind it (a DNS cache that has not expired): the first
+//!   write refused with `25006` clears the key, and the writes fail until
+//!   the address moves.
 //!
 //! Each asserts: writes resume on the new primary within 1 s of its
 //! promotion (of the move), no session of the pool is left on the demoted
@@ -316,7 +317,10 @@ async fn an_address_that_moves_follows_the_primary() {
 }
 
 /// The address still names the old primary, up read-only, for a second:
-/// writes fail with 25006, and each clears the key.
+/// its first refused write (25006) clears the key and marks the address
+/// read-only; the dials after it fail (no host takes writes) instead of
+/// handing out sessions that would be refused and clear the key again,
+/// and the key's probes find the new primary once the address moves.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_left_on_the_demoted_primary_is_left_at_its_first_write() {
     let what = "moved address, old primary up read-only";
@@ -326,7 +330,7 @@ async fn an_address_left_on_the_demoted_primary_is_left_at_its_first_write() {
         return;
     };
     assert!(
-        read_only_clears >= 2,
-        "{read_only_clears} clears while read-only"
+        read_only_clears >= 1,
+        "{read_only_clears} clears while read-only: the demotion went unseen"
     );
 }
