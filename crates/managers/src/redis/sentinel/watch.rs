@@ -138,7 +138,12 @@ pub(super) async fn follow(sentinels: Weak<Sentinels>, i: usize, transport: Tran
                 match event(message.get_channel_name(), &payload, &s.master) {
                     Some(Event::Step) => s.failover_started(i),
                     Some(Event::Aborted) => s.failover_aborted(i),
-                    Some(Event::Switched(from, to)) => s.switched(from, to),
+                    Some(Event::Switched(from, to)) => {
+                        s.switched(from, to);
+                        // This Sentinel knows the new master: the dials ask
+                        // it first.
+                        claim(&s, i, &asking);
+                    }
                     Some(Event::Down(down)) => s.master_down(i, down),
                     None => {}
                 }
@@ -168,6 +173,12 @@ fn offer(s: &Sentinels, i: usize, asking: &redis::aio::MultiplexedConnection) {
         s.answered.store(i, Ordering::Relaxed);
         *watched = Some((i, asking.clone()));
     }
+}
+
+/// Watcher `i`'s connection is the one the dials ask on from now on.
+fn claim(s: &Sentinels, i: usize, asking: &redis::aio::MultiplexedConnection) {
+    s.answered.store(i, Ordering::Relaxed);
+    *s.watched.lock() = Some((i, asking.clone()));
 }
 
 /// Whether the Sentinel behind `conn` answers a `PING` within
