@@ -18,6 +18,8 @@ mod leaks;
 mod metrics;
 mod module_tables;
 mod recycle;
+#[cfg(feature = "serde")]
+mod serde;
 mod server_changed;
 mod settled;
 mod shared;

@@ -48,6 +48,7 @@ impl CloseReason {
 /// with its state once the key has no connection and no waiter; the pool's
 /// totals are kept for the pool's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 // `gets` first: the one counter every checkout bumps (see `KeyEntry`'s
 // layout).
@@ -58,7 +59,12 @@ pub struct Counters {
     /// Gets that found no idle connection and had to wait (for a hand-off or a dial).
     pub gets_waited: u64,
     /// Total time spent waiting by the gets that waited and were served or
-    /// failed, from the `get` to its pick-up.
+    /// failed, from the `get` to its pick-up (serialized in seconds, as
+    /// `wait_time_seconds`).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "wait_time_seconds", serialize_with = "seconds")
+    )]
     pub wait_time: Duration,
     /// Dials started (calls to [`Manager::connect`](crate::Manager::connect)).
     pub dials: u64,
@@ -177,6 +183,7 @@ impl Counters {
 
 /// A consistent snapshot of the whole pool ([`Pool::state`](crate::Pool::state)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct PoolState {
     /// Connections that count against `max_open`: `idle + lent + dialing +
@@ -214,6 +221,7 @@ pub struct PoolState {
 
 /// A consistent snapshot of one key ([`Pool::key_state`](crate::Pool::key_state)).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct KeyState {
     /// Connections of this key that count against `max_open_per_key`:
@@ -236,8 +244,13 @@ pub struct KeyState {
     /// whose connection was refused).
     pub dial_failures_in_a_row: u32,
     /// How long the key's dial backoff lasts still (`None` if it is not
-    /// backing off). Gets that find no idle connection meanwhile wait for
-    /// the pool's next probe of it.
+    /// backing off; serialized in seconds, as `backoff_left_seconds`).
+    /// Gets that find no idle connection meanwhile wait for a probe of it
+    /// in flight or due within 400 ms, and fail at once otherwise.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "backoff_left_seconds", serialize_with = "maybe_seconds")
+    )]
     pub backoff_left: Option<Duration>,
     /// Getters waiting for a connection of this key.
     pub waiting: usize,
@@ -252,4 +265,19 @@ pub(crate) struct Gauges {
     pub(crate) idle: usize,
     pub(crate) used: usize,
     pub(crate) pending: usize,
+}
+
+/// A duration as seconds, for serde.
+#[cfg(feature = "serde")]
+fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(d.as_secs_f64())
+}
+
+/// An optional duration as seconds (or none), for serde.
+#[cfg(feature = "serde")]
+fn maybe_seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_some(&d.as_secs_f64()),
+        None => s.serialize_none(),
+    }
 }
