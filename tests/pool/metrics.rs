@@ -241,3 +241,52 @@ async fn wait_time_is_recorded_for_every_checkout() {
     );
     assert_eq!(pool.state().counters.gets, 8);
 }
+
+/// A connection its server closed in the normal course
+/// (`Health::ClosedByServer`) is counted apart from a broken one, in the
+/// counters and in `connpool.connection.closed` by reason; a call past
+/// its own deadline (`Pool::count_timeout`) is counted by what it waited
+/// for: a connection with the gets past their checkout deadline, the reply
+/// in `reply_timeouts` and `connpool.reply.timeouts`, in the key's
+/// counters too.
+#[tokio::test(start_paused = true)]
+async fn closes_by_reason_and_call_timeouts_by_phase() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let name = [(POOL, "api")];
+    let closed = |reason| {
+        series(
+            MetricKind::Counter,
+            "connpool.connection.closed",
+            &[(POOL, "api"), ("reason", reason)],
+        )
+    };
+    let (_mock, pool) = M::pool(|b| b.name("api")).await;
+
+    let a = ok(pool.get_for(&1).await);
+    let b = ok(pool.get_for(&1).await);
+    a.close_by_server();
+    b.break_it();
+    drop((a, b));
+    let counters = pool.state().counters;
+    assert_eq!((counters.closed_by_server, counters.closed_broken), (1, 1));
+    let all = take(&snapshotter);
+    assert_eq!(all[&closed("by_server")], DebugValue::Counter(1));
+    assert_eq!(all[&closed("broken")], DebugValue::Counter(1));
+
+    let c = ok(pool.get_for(&1).await);
+    pool.count_timeout(&1, connpool::Waiting::Connection);
+    pool.count_timeout(&1, connpool::Waiting::Reply);
+    pool.count_timeout(&1, connpool::Waiting::Reply);
+    pool.count_timeout(&9, connpool::Waiting::Reply); // a key not tracked
+    drop(c);
+    let counters = pool.state().counters;
+    assert_eq!((counters.timeouts, counters.reply_timeouts), (1, 3));
+    let key = pool.key_state(&1).unwrap().counters;
+    assert_eq!((key.timeouts, key.reply_timeouts), (1, 2));
+    let all = take(&snapshotter);
+    let counter = |name_: &str| &all[&series(MetricKind::Counter, name_, &name)];
+    assert_eq!(counter("db.client.connection.timeouts"), &DebugValue::Counter(1));
+    assert_eq!(counter("connpool.reply.timeouts"), &DebugValue::Counter(3));
+}

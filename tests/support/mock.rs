@@ -292,6 +292,12 @@ impl Switches {
         self.changed.store(1, Ordering::SeqCst);
         self.break_it();
     }
+    /// Done: its server closed it in the normal course
+    /// (`Health::ClosedByServer`).
+    pub fn close_by_server(&self) {
+        self.changed.store(3, Ordering::SeqCst);
+        self.break_it();
+    }
     /// Broken, and `health` panics.
     pub fn change_and_panic(&self) {
         self.changed.store(2, Ordering::SeqCst);
@@ -389,6 +395,7 @@ impl<K: Key> Manager for Mock<K> {
         match conn.changed.load(Ordering::SeqCst) {
             0 => Health::Broken,
             1 => Health::ServerChanged,
+            3 => Health::ClosedByServer,
             _ => panic!("scripted panic in health"),
         }
     }

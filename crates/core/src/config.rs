@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::clock::Tick;
 use crate::defaults;
 use crate::settings::Settings;
+use crate::store::KeyEntry;
 
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +42,18 @@ impl Config {
     /// its failures in a row, its backoff) once nothing else keeps it: a
     /// backoff cap past the backoff; without backoff, a default backoff cap
     /// or a checkout deadline past the failure, whichever is longer.
+    /// How many dials of `entry` may be in flight at `now`: the setting,
+    /// or while unset, [`defaults::MAX_CONNECTING`] while the key recovers
+    /// and no cap while it is healthy.
+    #[inline]
+    pub(crate) fn max_connecting<K, E>(&self, entry: &KeyEntry<K, E>, now: Tick) -> usize {
+        match self.set.max_connecting {
+            Some(n) => n,
+            None if entry.recovering(now, self.failure_memory()) => defaults::MAX_CONNECTING,
+            None => usize::MAX,
+        }
+    }
+
     pub(crate) fn failure_memory(&self) -> Duration {
         match self.set.backoff {
             Some(b) => b.cap,

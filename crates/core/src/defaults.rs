@@ -29,7 +29,7 @@ pub const KEEPALIVE_MAX_MISSED: u32 = 1;
 pub const BACKOFF_BASE: Duration = Duration::from_millis(100);
 /// `backoff`'s default cap.
 pub const BACKOFF_CAP: Duration = Duration::from_secs(5);
-/// `max_connecting`'s default.
+/// `max_connecting`'s default: dials at once of a key recovering from a failure.
 pub const MAX_CONNECTING: usize = 2;
 /// `acquire_slow_threshold`'s default.
 pub const ACQUIRE_SLOW_THRESHOLD: Duration = Duration::from_secs(2);

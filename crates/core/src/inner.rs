@@ -255,7 +255,7 @@ impl<M: Manager> PoolInner<M> {
             }
             Some(_) => Health::Ready,
         };
-        let close = close.or(health.is_broken().then_some(CloseReason::Broken));
+        let close = close.or(health.close_reason());
         let changed = health == Health::ServerChanged;
         // With an `after_return` hook every return is recycled.
         let recycle = close.is_none()
@@ -310,7 +310,7 @@ impl<M: Manager> PoolInner<M> {
             }
             Some(_) => Health::Ready,
         };
-        let mut close = close.or(health.is_broken().then_some(CloseReason::Broken));
+        let mut close = close.or(health.close_reason());
         // The peer may have changed its limit since the dial.
         let limit = contain::call(|| {
             self.manager

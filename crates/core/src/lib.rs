@@ -81,4 +81,4 @@ pub use limits::Limits;
 pub use manager::{Health, Lending, Liveness, Manager};
 pub use pool::Pool;
 pub use single::Single;
-pub use stats::{Counters, KeyState, PoolState};
+pub use stats::{Counters, KeyState, PoolState, Waiting};

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::stats::CloseReason;
+
 /// How a connection is lent: exclusively (one borrower at a time, the
 /// default) or shared by up to [`max_borrowers`](Lending::max_borrowers)
 /// borrowers at once. Returned by [`Manager::lending`].
@@ -197,6 +199,7 @@ impl Liveness {
 /// assert!(!Health::NeedsRecycle.is_broken());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Health {
     /// Fit to be lent again as it is.
     Ready,
@@ -225,13 +228,31 @@ pub enum Health {
     /// is asked: on a return, at a checkout from the idle list, after the
     /// health check before lending, a recycle and a keepalive ping.
     ServerChanged,
+    /// Done in the normal course: its server or protocol ended it (an
+    /// HTTP/1.1 response with `Connection: close`, an HTTP/2 `GOAWAY`
+    /// without error, a WebSocket Close from the server). Closed as a
+    /// broken one is, but counted apart
+    /// ([`closed_by_server`](crate::Counters::closed_by_server)), so that a
+    /// server that closes every connection by design does not read as a
+    /// broken one in the counters.
+    ClosedByServer,
 }
 
 impl Health {
-    /// Whether the connection is dead: [`Broken`](Health::Broken) or
-    /// [`ServerChanged`](Health::ServerChanged).
+    /// Whether the connection is not to be lent again:
+    /// [`Broken`](Health::Broken), [`ServerChanged`](Health::ServerChanged)
+    /// or [`ClosedByServer`](Health::ClosedByServer).
     pub fn is_broken(self) -> bool {
-        matches!(self, Health::Broken | Health::ServerChanged)
+        !matches!(self, Health::Ready | Health::NeedsRecycle)
+    }
+
+    /// Why a connection in this state is closed, if it is.
+    pub(crate) fn close_reason(self) -> Option<CloseReason> {
+        match self {
+            Health::Ready | Health::NeedsRecycle => None,
+            Health::ClosedByServer => Some(CloseReason::ByServer),
+            Health::Broken | Health::ServerChanged => Some(CloseReason::Broken),
+        }
     }
 }
 

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::limits::Limits;
-use crate::stats::Gauges;
+use crate::stats::{CloseReason, Gauges, Waiting};
 
 #[cfg(feature = "metrics")]
 pub(crate) use on::Metrics;
@@ -39,6 +39,8 @@ mod on {
     const IDLE_MIN: &str = "db.client.connection.idle.min";
     const PENDING: &str = "db.client.connection.pending_requests";
     const TIMEOUTS: &str = "db.client.connection.timeouts";
+    const REPLY_TIMEOUTS: &str = "connpool.reply.timeouts";
+    const CLOSED: &str = "connpool.connection.closed";
     const CREATE_TIME: &str = "db.client.connection.create_time";
     const WAIT_TIME: &str = "db.client.connection.wait_time";
     const USE_TIME: &str = "db.client.connection.use_time";
@@ -125,6 +127,27 @@ mod on {
             }
         }
 
+        /// A call past its own deadline (see `Pool::count_timeout`).
+        #[cold]
+        pub(crate) fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
+            match waiting {
+                Waiting::Connection => self.timeout(key),
+                Waiting::Reply => {
+                    let labels = match key {
+                        None => vec![self.name.clone()],
+                        Some(key) => self.keyed(key).to_vec(),
+                    };
+                    metrics::counter!(REPLY_TIMEOUTS, labels).increment(1);
+                }
+            }
+        }
+
+        /// A connection closed, for `reason`.
+        pub(crate) fn closed(&self, reason: CloseReason) {
+            let labels = [self.name.clone(), Label::new("reason", reason.as_str())];
+            metrics::counter!(CLOSED, labels.to_vec()).increment(1);
+        }
+
         pub(crate) fn created(&self, key: Option<&impl Debug>, took: Duration) {
             self.record(&self.create_time, CREATE_TIME, key, took);
         }
@@ -162,7 +185,21 @@ mod on {
         metrics::describe_gauge!(IDLE_MAX, Unit::Count, "Cap on idle connections.");
         metrics::describe_gauge!(IDLE_MIN, Unit::Count, "Idle connections kept ready.");
         metrics::describe_gauge!(PENDING, Unit::Count, "Getters waiting for a connection.");
-        metrics::describe_counter!(TIMEOUTS, Unit::Count, "Gets that ran into their deadline.");
+        metrics::describe_counter!(
+            TIMEOUTS,
+            Unit::Count,
+            "Gets, and service calls, whose deadline passed while they waited for a connection."
+        );
+        metrics::describe_counter!(
+            REPLY_TIMEOUTS,
+            Unit::Count,
+            "Service calls whose deadline passed while they waited for the reply."
+        );
+        metrics::describe_counter!(
+            CLOSED,
+            Unit::Count,
+            "Connections closed, by reason (broken, by_server, idle_timeout, ...)."
+        );
         metrics::describe_histogram!(CREATE_TIME, Unit::Seconds, "Time to dial a connection.");
         metrics::describe_histogram!(
             WAIT_TIME,
@@ -206,6 +243,12 @@ mod off {
 
         #[inline(always)]
         pub(crate) fn timeout(&self, _: Option<&impl Debug>) {}
+
+        #[inline(always)]
+        pub(crate) fn call_timeout(&self, _: Option<&impl Debug>, _: Waiting) {}
+
+        #[inline(always)]
+        pub(crate) fn closed(&self, _: CloseReason) {}
 
         #[inline(always)]
         pub(crate) fn created(&self, _: Option<&impl Debug>, _: Duration) {}

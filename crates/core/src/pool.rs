@@ -32,7 +32,7 @@ use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_slow_checkout;
-use crate::stats::{CloseReason, KeyState, PoolState};
+use crate::stats::{CloseReason, KeyState, PoolState, Waiting};
 use crate::store::{Lent, Site, WaiterId};
 use crate::vetting::{self, Verdict};
 use crate::wait;
@@ -248,8 +248,8 @@ impl<M: Manager> Pool<M> {
         let id = conn.key();
         let mut conn = Pooled::new(&self.inner, conn);
         let health = self.inner.health(id, &mut conn);
-        if health.is_broken() {
-            Pooled::close_for_health(conn, CloseReason::Broken, health);
+        if let Some(reason) = health.close_reason() {
+            Pooled::close_for_health(conn, reason, health);
             Attempt::Again
         } else if check == Ping::Due {
             Attempt::Check(conn)
@@ -386,6 +386,23 @@ impl<M: Manager> Pool<M> {
     /// counters of [`state`](Pool::state) never restart.
     pub fn key_state(&self, key: &M::Key) -> Option<KeyState> {
         self.inner.state.lock().key_snapshot(key)
+    }
+
+    /// Counts a call of `key` that ran out of its own deadline (one the
+    /// caller set, beside the pool's `checkout_timeout`) while it was
+    /// `waiting`: [`Waiting::Connection`] in [`Counters::timeouts`] and the
+    /// `db.client.connection.timeouts` series, as a get past its checkout
+    /// deadline; [`Waiting::Reply`] in [`Counters::reply_timeouts`] and
+    /// `db.client.operation.timeouts`. connpool's services count their
+    /// deadlines so; a service of a user's own calls it where it gives up.
+    ///
+    /// [`Counters::timeouts`]: crate::Counters::timeouts
+    /// [`Counters::reply_timeouts`]: crate::Counters::reply_timeouts
+    #[cold]
+    pub fn count_timeout(&self, key: &M::Key, waiting: Waiting) {
+        self.inner.state.lock().count_timeout(key, waiting);
+        let metrics = &self.inner.metrics;
+        metrics.call_timeout(metrics.key(key), waiting);
     }
 
     /// The manager.

@@ -13,6 +13,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum CloseReason {
     Broken,
+    ByServer,
     MaxIdlePerKey,
     EvictedLru,
     PoolClosed,
@@ -29,6 +30,7 @@ impl CloseReason {
     pub(crate) fn as_str(self) -> &'static str {
         match self {
             CloseReason::Broken => "broken",
+            CloseReason::ByServer => "by_server",
             CloseReason::MaxIdlePerKey => "max_idle_per_key",
             CloseReason::EvictedLru => "evicted_lru",
             CloseReason::PoolClosed => "pool_closed",
@@ -40,6 +42,19 @@ impl CloseReason {
             CloseReason::Retired => "retired",
         }
     }
+}
+
+/// What a call was waiting for when its own deadline passed
+/// ([`Pool::count_timeout`](crate::Pool::count_timeout)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Waiting {
+    /// A connection: counted in [`Counters::timeouts`], as a get past its
+    /// checkout deadline is.
+    Connection,
+    /// The reply, on a connection it had: counted in
+    /// [`Counters::reply_timeouts`].
+    Reply,
 }
 
 /// Cumulative counters, for the whole pool or for one key.
@@ -72,8 +87,16 @@ pub struct Counters {
     /// their first request ([`Pooled::mark_refused`](crate::Pooled::mark_refused)),
     /// which count as failed dials.
     pub dial_failures: u64,
-    /// Gets that ran into their checkout deadline.
+    /// Gets that ran into their checkout deadline, and calls of a service
+    /// (connpool's `PgService`, `RedisService`, `HttpService`, `WsService`,
+    /// or a user's through [`Pool::count_timeout`](crate::Pool::count_timeout))
+    /// whose own deadline passed while they waited for a connection.
     pub timeouts: u64,
+    /// Calls of a service whose deadline passed after they had their
+    /// connection, while they waited for the reply
+    /// ([`Pool::count_timeout`](crate::Pool::count_timeout) with
+    /// [`Waiting::Reply`](crate::Waiting::Reply)).
+    pub reply_timeouts: u64,
     /// Gets refused at once because `max_waiters` getters were already waiting.
     pub rejections: u64,
     /// Health-check pings before lending.
@@ -120,6 +143,12 @@ pub struct Counters {
     /// said so, or the borrower called
     /// [`Pooled::mark_broken`](crate::Pooled::mark_broken).
     pub closed_broken: u64,
+    /// Connections closed because their server or protocol ended them in
+    /// the normal course, not broken: [`Manager::health`](crate::Manager::health)
+    /// said [`Health::ClosedByServer`](crate::Health::ClosedByServer) (an
+    /// HTTP/1.1 `Connection: close`, an HTTP/2 `GOAWAY` without error, a
+    /// WebSocket Close).
+    pub closed_by_server: u64,
     /// Connections closed on their return because their key already held
     /// `max_idle_per_key` idle connections.
     pub closed_max_idle_per_key: u64,
@@ -154,6 +183,7 @@ impl Counters {
     /// Connections closed for any reason: the sum of the `closed_*` counters.
     pub fn closed_total(&self) -> u64 {
         self.closed_broken
+            + self.closed_by_server
             + self.closed_max_idle_per_key
             + self.closed_evicted_lru
             + self.closed_pool_closed
@@ -168,6 +198,7 @@ impl Counters {
     pub(crate) fn count_close(&mut self, reason: CloseReason) {
         *match reason {
             CloseReason::Broken => &mut self.closed_broken,
+            CloseReason::ByServer => &mut self.closed_by_server,
             CloseReason::MaxIdlePerKey => &mut self.closed_max_idle_per_key,
             CloseReason::EvictedLru => &mut self.closed_evicted_lru,
             CloseReason::PoolClosed => &mut self.closed_pool_closed,

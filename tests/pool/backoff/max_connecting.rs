@@ -3,7 +3,9 @@
 use crate::support;
 use crate::support::*;
 
-use super::{M, U};
+use connpool::Pool;
+
+use super::{BASE, CAP, M, U};
 
 // ---------------------------------------------------------------------------
 // 6. max_connecting
@@ -133,4 +135,59 @@ async fn prewarm_is_not_limited_by_max_connecting() {
     assert_eq!(s.counters.dials, 5);
     assert_eq!(mock.connects(), 5);
     check_counts(&pool, &[()]);
+}
+
+/// Unset (the default), `max_connecting` does not hold a healthy key
+/// back: a burst of 10 getters on a cold key with `max_open_per_key(8)`
+/// starts 8 dials at once, as Go's `Transport` does. A key whose dial
+/// failed dials 2 at a time (`defaults::MAX_CONNECTING`) once it is back,
+/// for its failure memory (the backoff cap), then as many as its cap again.
+#[tokio::test(start_paused = true)]
+async fn unset_it_holds_only_a_key_recovering_from_a_failure() {
+    let mock = M::new();
+    let pool = Pool::builder(mock.clone())
+        .max_open_per_key(8)
+        .backoff(BASE, CAP)
+        .build()
+        .await
+        .unwrap();
+    let burst = |key: u32| {
+        let gates: Vec<_> = (0..8).map(|_| mock.gate(key)).collect();
+        let getters: Vec<_> = (0..10).map(|_| spawn_get(&pool, key)).collect();
+        (gates, getters)
+    };
+    let serve = async |(gates, getters): (Vec<Gate>, Vec<_>)| {
+        for gate in gates {
+            gate.succeed();
+        }
+        for getter in getters {
+            drop(ok(join(getter).await));
+        }
+    };
+
+    let healthy = burst(1);
+    settle().await;
+    assert_eq!(pool.key_state(&1).unwrap().dialing, 8, "a healthy key");
+    serve(healthy).await;
+
+    mock.push(2, Step::Fail("refused"));
+    assert!(pool.get_for(&2).await.is_err());
+    tokio::time::advance(BASE).await; // past the backoff: the key may dial
+    let recovering = burst(2);
+    settle().await;
+    // A trial first (one dial, the key being down), then two at a time.
+    assert_eq!(pool.key_state(&2).unwrap().dialing, 1, "on trial");
+    let (mut gates, getters) = recovering;
+    gates.remove(0).succeed();
+    settle().await;
+    assert_eq!(pool.key_state(&2).unwrap().dialing, 2, "recovering");
+    serve((gates, getters)).await;
+
+    // Past the failure memory the key is healthy again.
+    tokio::time::advance(CAP).await;
+    pool.close_key(&2);
+    let again = burst(2);
+    settle().await;
+    assert_eq!(pool.key_state(&2).unwrap().dialing, 8, "recovered");
+    serve(again).await;
 }

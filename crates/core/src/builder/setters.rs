@@ -206,8 +206,18 @@ impl<M: Manager> Builder<M> {
     /// slot. Pre-warm dials are not limited by it. A key whose last dial
     /// failed has one dial in flight at a time until one succeeds. At
     /// least 1.
+    ///
+    /// Unset (the default), the cap holds only **while a key recovers**
+    /// (a dial of it failed, or its server was found changed, within its
+    /// failure memory, the backoff cap), at
+    /// [`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING): a
+    /// backend coming back is not met by a dial per waiter. A healthy key
+    /// dials as many at once as `max_open_per_key` and `max_open` let it,
+    /// as Go's `Transport` does, so a server that closes every connection
+    /// after one request is served at full speed. Set, it holds always
+    /// (a database whose connections are costly to open, at a cold start).
     pub fn max_connecting(mut self, n: usize) -> Self {
-        self.set.max_connecting = n;
+        self.set.max_connecting = Some(n);
         self
     }
 

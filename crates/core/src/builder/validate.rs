@@ -130,7 +130,9 @@ impl<M: Manager> Builder<M> {
                 ));
             }
         }
-        count_in_range("max_connecting", self.set.max_connecting as u64, u64::MAX)?;
+        if let Some(n) = self.set.max_connecting {
+            count_in_range("max_connecting", n as u64, u64::MAX)?;
+        }
         count_in_range(
             "max_borrowers",
             self.set.max_borrowers as u64,

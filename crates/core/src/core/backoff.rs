@@ -134,6 +134,7 @@ impl<M: Manager> Transition<'_, M> {
         entry.down_since.get_or_insert(self.now);
         // A closed pool has nothing to remember it for.
         entry.failed_at = (!closed).then_some(self.now);
+        entry.last_failed_at = Some(self.now);
         entry.failures = entry.failures.max(entry.carried).saturating_add(1);
         let failures = entry.failures;
         self.st.tally(id, |c| c.dial_failures += 1);

@@ -90,7 +90,7 @@ impl<M: Manager> State<M> {
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
         entry.counts().open() < self.limits.max_open_per_key
-            && entry.counts().dialing() < config.set.max_connecting
+            && entry.counts().dialing() < config.max_connecting(entry, now)
             && !self.in_backoff(id, now)
             && (entry.carried == 0 || entry.counts().open() == 0)
             // A key whose last dial failed has one trial at a time.

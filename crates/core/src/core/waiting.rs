@@ -14,6 +14,7 @@ use super::{State, Transition};
 use crate::clock::Tick;
 use crate::error::Error;
 use crate::manager::Manager;
+use crate::stats::{Counters, Waiting};
 use crate::store::{Change, KeyId, Lent, WaiterId};
 
 /// What a waiter is served with.
@@ -57,6 +58,19 @@ impl<M: Manager> State<M> {
             waited,
             last_connect_error: self.keys.get(id).last_error.clone(),
             foreign_runtime: false,
+        }
+    }
+
+    /// Counts a call of `key` whose own deadline passed while it was
+    /// `waiting` (in the key's counters too while the pool tracks it).
+    pub(crate) fn count_timeout(&mut self, key: &M::Key, waiting: Waiting) {
+        let count = |c: &mut Counters| match waiting {
+            Waiting::Connection => c.timeouts += 1,
+            Waiting::Reply => c.reply_timeouts += 1,
+        };
+        match self.keys.id(key) {
+            Some(id) => self.tally(id, count),
+            None => count(&mut self.counters),
         }
     }
 }

@@ -204,7 +204,7 @@ pub(crate) fn spawn_ping<M: Manager>(
         };
         let result = match (ok, health) {
             (_, Health::ServerChanged) => PingResult::ServerChanged,
-            (_, Health::Broken) => PingResult::Broken,
+            (_, health) if health.is_broken() => PingResult::Broken,
             (Some(true), _) => PingResult::Ok,
             _ => PingResult::Missed,
         };
@@ -294,6 +294,7 @@ pub(crate) fn spawn_close<M: Manager>(
     conn: M::Connection,
     reason: CloseReason,
 ) {
+    inner.metrics.closed(reason);
     let guard = CloseGuard(Arc::clone(inner));
     inner.runtime.spawn(async move {
         tracing::debug!(reason = reason.as_str(), "closing connection");

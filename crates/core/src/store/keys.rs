@@ -2,6 +2,7 @@
 //! and the registry that maps keys to it.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use slab::Slab;
 
@@ -91,12 +92,24 @@ pub(crate) struct KeyEntry<K, E> {
     /// When its server was last found changed (`Health::ServerChanged`)
     /// and its connections closed: a clear soon after it is a failed dial.
     pub(crate) cleared_at: Option<Tick>,
+    /// When a dial of it last failed, kept after one succeeds: for the
+    /// failure memory past it (or past `cleared_at`) the key is recovering
+    /// (see `recovering`).
+    pub(crate) last_failed_at: Option<Tick>,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
 const COMPACT_SLACK: usize = 16;
 
 impl<K, E> KeyEntry<K, E> {
+    /// Whether the key failed a dial, or was cleared, within `memory`:
+    /// then an unset `max_connecting` caps its dials at once (see
+    /// `Config::max_connecting`).
+    pub(crate) fn recovering(&self, now: Tick, memory: Duration) -> bool {
+        let recent = |at: Option<Tick>| at.is_some_and(|at| now < at + memory);
+        self.down_since.is_some() || recent(self.last_failed_at) || recent(self.cleared_at)
+    }
+
     /// The key's counts (changed through [`Keys`] only).
     #[inline]
     pub(crate) fn counts(&self) -> &Counts {
@@ -123,6 +136,7 @@ impl<K, E> KeyEntry<K, E> {
             failed_at: None,
             down_since: None,
             cleared_at: None,
+            last_failed_at: None,
         }
     }
 
