@@ -10,7 +10,7 @@ use bytes::Bytes;
 use connpool::managers::HttpError;
 use connpool::managers::Origin;
 use connpool::managers::http::{HttpConn, HttpManager};
-use connpool::{ConnectError, Error, Manager, Pool, Pooled};
+use connpool::{ConnectError, Error, Health, Manager, Pool, Pooled};
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use tokio::net::TcpListener;
@@ -183,6 +183,7 @@ async fn goaway_drains_the_connection() {
     until("GOAWAY seen", || conn.is_draining()).await;
     assert!(pool.manager().health(&mut conn).is_broken());
     assert_eq!(conn.goaway_error_code(), Some(0));
+    assert_eq!(pool.manager().health(&mut conn), Health::ClosedByServer);
     let err = pool.manager().ping(&mut conn).await.unwrap_err();
     assert!(err.to_string().contains("GOAWAY"), "{err}");
 
@@ -193,6 +194,9 @@ async fn goaway_drains_the_connection() {
         "in-flight request finished"
     );
     drop(conn);
+    // A graceful GOAWAY: closed as the server said, not broken.
+    let counters = pool.state().counters;
+    assert_eq!((counters.closed_by_server, counters.closed_broken), (1, 0));
     let mut conn = pool.get_for(&dest).await.unwrap();
     assert_ne!(conn.local_addr(), old);
     assert_eq!(get(&mut conn, "/").await, "hello");

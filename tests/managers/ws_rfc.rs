@@ -44,7 +44,7 @@ async fn a_servers_close_on_an_idle_connection_is_answered_with_a_close() {
     // The pool's next look reads the Close: the connection is closed, and
     // the server gets its Close back.
     assert_eq!(echo(&pool, &url, "again").await, Message::text("again"));
-    assert_eq!(pool.state().counters.closed_broken, 1);
+    assert_eq!(pool.state().counters.closed_by_server, 1);
     until("the server's Close answered", || {
         server.seen.closes.load(std::sync::atomic::Ordering::SeqCst) == 1
     })

@@ -43,13 +43,13 @@ impl Config {
     /// backoff cap past the backoff; without backoff, a default backoff cap
     /// or a checkout deadline past the failure, whichever is longer.
     /// How many dials of `entry` may be in flight at `now`: the setting,
-    /// or while unset, [`defaults::MAX_CONNECTING`] while the key recovers
-    /// and no cap while it is healthy.
+    /// or while unset, [`defaults::MAX_CONNECTING`] while the key is
+    /// untried or recovers and no cap once it is healthy.
     #[inline]
     pub(crate) fn max_connecting<K, E>(&self, entry: &KeyEntry<K, E>, now: Tick) -> usize {
         match self.set.max_connecting {
             Some(n) => n,
-            None if entry.recovering(now, self.failure_memory()) => defaults::MAX_CONNECTING,
+            None if entry.untried(now, self.failure_memory()) => defaults::MAX_CONNECTING,
             None => usize::MAX,
         }
     }

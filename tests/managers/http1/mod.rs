@@ -116,6 +116,8 @@ async fn nginx_keepalive_requests_closes_after_three_without_a_failure() {
     // each closed by the client after that response, none found stale.
     assert_eq!(nginx.accepted(), 10);
     assert_eq!(pool.state().counters.dials, 10);
+    assert_eq!(pool.state().counters.closed_by_server, 10);
+    assert_eq!(pool.state().counters.closed_broken, 0);
     assert_eq!(svc.retries(), 0);
 }
 
@@ -186,7 +188,10 @@ async fn connection_close_and_http10_retire_the_connection() {
             assert_eq!(call(&mut svc, get("/")).await.unwrap(), "ok");
         }
         assert_eq!(server.accepted(), 3, "{reply:?}");
-        assert_eq!(pool.state().counters.closed_broken, 3);
+        // Closed as the server said: not broken.
+        let counters = pool.state().counters;
+        assert_eq!(counters.closed_by_server, 3, "{reply:?}");
+        assert_eq!(counters.closed_broken, 0, "{reply:?}");
         assert_eq!(svc.retries(), 0);
     }
 }
@@ -415,5 +420,6 @@ async fn a_connection_as_a_tower_service_follows_keep_alive() {
         "the server said close"
     );
     drop(conn);
-    assert_eq!(pool.state().counters.closed_broken, 1);
+    let counters = pool.state().counters;
+    assert_eq!((counters.closed_by_server, counters.closed_broken), (1, 0));
 }

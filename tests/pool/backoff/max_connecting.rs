@@ -138,12 +138,14 @@ async fn prewarm_is_not_limited_by_max_connecting() {
 }
 
 /// Unset (the default), `max_connecting` does not hold a healthy key
-/// back: a burst of 10 getters on a cold key with `max_open_per_key(8)`
-/// starts 8 dials at once, as Go's `Transport` does. A key whose dial
-/// failed dials 2 at a time (`defaults::MAX_CONNECTING`) once it is back,
-/// for its failure memory (the backoff cap), then as many as its cap again.
+/// back: once a key has made a connection, a burst of 10 getters with
+/// `max_open_per_key(8)` starts 7 dials at once, as Go's `Transport` does.
+/// A key that has made none yet dials 2 at a time
+/// (`defaults::MAX_CONNECTING`), and so does a key whose dial failed once
+/// it is back, for its failure memory (the backoff cap); then as many as
+/// its cap again.
 #[tokio::test(start_paused = true)]
-async fn unset_it_holds_only_a_key_recovering_from_a_failure() {
+async fn unset_it_holds_only_a_key_untried_or_recovering() {
     let mock = M::new();
     let pool = Pool::builder(mock.clone())
         .max_open_per_key(8)
@@ -165,10 +167,17 @@ async fn unset_it_holds_only_a_key_recovering_from_a_failure() {
         }
     };
 
+    let untried = burst(3);
+    settle().await;
+    assert_eq!(pool.key_state(&3).unwrap().dialing, 2, "an untried key");
+    serve(untried).await;
+
+    let first = ok(pool.get_for(&1).await);
     let healthy = burst(1);
     settle().await;
-    assert_eq!(pool.key_state(&1).unwrap().dialing, 8, "a healthy key");
+    assert_eq!(pool.key_state(&1).unwrap().dialing, 7, "a healthy key");
     serve(healthy).await;
+    drop(first);
 
     mock.push(2, Step::Fail("refused"));
     assert!(pool.get_for(&2).await.is_err());
@@ -185,9 +194,11 @@ async fn unset_it_holds_only_a_key_recovering_from_a_failure() {
 
     // Past the failure memory the key is healthy again.
     tokio::time::advance(CAP).await;
-    pool.close_key(&2);
+    let held = ok(pool.get_for(&2).await);
+    pool.close_idle();
     let again = burst(2);
     settle().await;
-    assert_eq!(pool.key_state(&2).unwrap().dialing, 8, "recovered");
+    assert_eq!(pool.key_state(&2).unwrap().dialing, 7, "recovered");
     serve(again).await;
+    drop(held);
 }

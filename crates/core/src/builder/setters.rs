@@ -207,11 +207,14 @@ impl<M: Manager> Builder<M> {
     /// failed has one dial in flight at a time until one succeeds. At
     /// least 1.
     ///
-    /// Unset (the default), the cap holds only **while a key recovers**
-    /// (a dial of it failed, or its server was found changed, within its
-    /// failure memory, the backoff cap), at
-    /// [`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING): a
-    /// backend coming back is not met by a dial per waiter. A healthy key
+    /// Unset (the default), the cap holds, at
+    /// [`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING), only
+    /// **while a key is untried or recovers**: it has made no connection
+    /// yet (the first tells whether its connections are shared, and by how
+    /// many: a burst on a cold HTTP/2 key dials what its streams need, not
+    /// a connection per getter), or a dial of it failed, or its server was
+    /// found changed, within its failure memory (the backoff cap), so that
+    /// a backend coming back is not met by a dial per waiter. A healthy key
     /// dials as many at once as `max_open_per_key` and `max_open` let it,
     /// as Go's `Transport` does, so a server that closes every connection
     /// after one request is served at full speed. Set, it holds always

@@ -120,6 +120,7 @@ impl<M: Manager> Transition<'_, M> {
                 let ended_backoff = entry.backoff_until.is_some();
                 entry.last_error = None;
                 entry.failed_at = None;
+                entry.connected = true;
                 // A key on trial (its new connections refused) stays down
                 // until one answers.
                 if entry.carried == 0 {

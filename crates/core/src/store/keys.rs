@@ -94,20 +94,26 @@ pub(crate) struct KeyEntry<K, E> {
     pub(crate) cleared_at: Option<Tick>,
     /// When a dial of it last failed, kept after one succeeds: for the
     /// failure memory past it (or past `cleared_at`) the key is recovering
-    /// (see `recovering`).
+    /// (see `untried`).
     pub(crate) last_failed_at: Option<Tick>,
+    /// A dial of it succeeded since the pool began tracking it.
+    pub(crate) connected: bool,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
 const COMPACT_SLACK: usize = 16;
 
 impl<K, E> KeyEntry<K, E> {
-    /// Whether the key failed a dial, or was cleared, within `memory`:
-    /// then an unset `max_connecting` caps its dials at once (see
-    /// `Config::max_connecting`).
-    pub(crate) fn recovering(&self, now: Tick, memory: Duration) -> bool {
+    /// Whether the key has not made a connection yet (its first tells
+    /// whether its connections are shared, and how widely), or failed a
+    /// dial or was cleared within `memory`: then an unset `max_connecting`
+    /// caps its dials at once (see `Config::max_connecting`).
+    pub(crate) fn untried(&self, now: Tick, memory: Duration) -> bool {
         let recent = |at: Option<Tick>| at.is_some_and(|at| now < at + memory);
-        self.down_since.is_some() || recent(self.last_failed_at) || recent(self.cleared_at)
+        !self.connected
+            || self.down_since.is_some()
+            || recent(self.last_failed_at)
+            || recent(self.cleared_at)
     }
 
     /// The key's counts (changed through [`Keys`] only).
@@ -137,6 +143,7 @@ impl<K, E> KeyEntry<K, E> {
             down_since: None,
             cleared_at: None,
             last_failed_at: None,
+            connected: false,
         }
     }
 

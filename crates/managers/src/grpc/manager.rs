@@ -305,7 +305,11 @@ impl Manager for GrpcManager {
             return Health::Ready;
         }
         self.note_too_many_pings(conn);
-        Health::Broken
+        if conn.ended_by_server() {
+            Health::ClosedByServer
+        } else {
+            Health::Broken
+        }
     }
 
     fn lending(&self, conn: &GrpcConn) -> Lending<GrpcConn> {

@@ -118,6 +118,18 @@ impl<B> HttpConn<B> {
         }
     }
 
+    /// Whether the server ended the connection in the normal course, not
+    /// broken: HTTP/1.1, its last response (read to its end) was the last
+    /// or its `Keep-Alive: timeout` passed; HTTP/2, a `GOAWAY` without
+    /// error (`NO_ERROR`) closed it.
+    pub fn ended_by_server(&self) -> bool {
+        match &self.version {
+            Inner::Http1(c) => c.ended_by_server(),
+            Inner::Http2(_) => self.goaway_error_code() == Some(0),
+            Inner::Unshared { .. } => false,
+        }
+    }
+
     /// Whether the server said it takes no new request on this connection
     /// (requests in flight finish): HTTP/2 `GOAWAY`; HTTP/1.1
     /// `Connection: close`, an HTTP/1.0 response, `Keep-Alive: max` used

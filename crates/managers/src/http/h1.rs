@@ -46,6 +46,9 @@ pub(super) struct State {
     /// said so (hyper closes the connection after its response), or an
     /// exchange failed.
     retiring: bool,
+    /// The server said its last response was the last (`Connection:
+    /// close`, an HTTP/1.0 response, `Keep-Alive: max` reached).
+    server_closes: bool,
     /// From `Keep-Alive: timeout=N`, shortened: how long it stays reusable
     /// after a response.
     idle_limit: Option<Duration>,
@@ -99,6 +102,7 @@ impl<B> Http1Conn<B> {
                 since: Instant::now(),
             },
             retiring: false,
+            server_closes: false,
             idle_limit: None,
             remaining: None,
         };
@@ -162,6 +166,20 @@ impl<B> Http1Conn<B> {
     /// used up), the last request said so, or an exchange failed.
     pub(crate) fn is_retiring(&self) -> bool {
         self.state.lock().retiring
+    }
+
+    /// Whether the server ended the connection in the normal course: its
+    /// last response, read to its end, said it was the last
+    /// (`Connection: close`, HTTP/1.0, `Keep-Alive: max` used up), or the
+    /// `Keep-Alive: timeout` it gave has passed.
+    pub(crate) fn ended_by_server(&self) -> bool {
+        let state = self.state.lock();
+        match state.phase {
+            Phase::Busy => false,
+            Phase::Idle { since } => {
+                state.server_closes || state.idle_limit.is_some_and(|limit| since.elapsed() >= limit)
+            }
+        }
     }
 
     /// The state its response body reports the end to.
@@ -299,6 +317,7 @@ fn observe(state: &Mutex<State>, response: &Response<Incoming>) {
     // response without it uses one of those announced before.
     state.remaining = v.max.or(state.remaining.map(|r| r.saturating_sub(1)));
     state.retiring |= state.remaining == Some(0);
+    state.server_closes |= v.close || state.remaining == Some(0);
     if response.body().is_end_stream() {
         state.phase = Phase::Idle {
             since: Instant::now(),

@@ -314,6 +314,8 @@ impl<B: RequestBody> Manager for HttpManager<B> {
     fn health(&self, conn: &mut HttpConn<B>) -> Health {
         if conn.is_reusable() {
             Health::Ready
+        } else if conn.ended_by_server() {
+            Health::ClosedByServer
         } else {
             Health::Broken
         }

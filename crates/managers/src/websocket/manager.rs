@@ -314,11 +314,16 @@ impl Manager for WsManager {
         beat
     }
 
+    /// A connection the server sent its Close on is done in the normal
+    /// course ([`Health::ClosedByServer`]); one that failed otherwise is
+    /// broken.
     fn health(&self, conn: &mut WsConn) -> Health {
-        if self.check(conn) {
-            Health::Broken
-        } else {
+        if !self.check(conn) {
             Health::Ready
+        } else if conn.peer_closed() {
+            Health::ClosedByServer
+        } else {
+            Health::Broken
         }
     }
 
