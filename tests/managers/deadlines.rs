@@ -98,6 +98,62 @@ async fn http1_a_frozen_server_fails_the_call_at_its_deadline_and_its_connection
     assert_eq!(body, "conn 1");
     assert_eq!(pool.state().counters.closed_broken, 1);
     assert_eq!(svc.in_flight(), 0);
+    // Counted where operators look: past its deadline waiting for the reply.
+    let counters = pool.state().counters;
+    assert_eq!((counters.reply_timeouts, counters.timeouts), (1, 0));
+}
+
+/// A clone bound to one instant: its calls share it. The second call of a
+/// one-second budget, begun 600 ms in against a server that does not
+/// answer it, fails when the budget ends (its own one second would have
+/// run 600 ms longer); and a call that waits for a connection past it is
+/// counted as waiting for one.
+#[tokio::test]
+async fn calls_of_a_clone_bound_to_one_instant_share_it() {
+    const BUDGET: Duration = Duration::from_secs(1);
+    fn second_hangs(_: usize, req: usize) -> Reply {
+        match req {
+            0 => Reply::Send(ok("", "first")),
+            _ => Reply::Hang,
+        }
+    }
+    let server = Scripted::start(second_hangs).await;
+    let pool = Pool::builder(HttpManager::http1())
+        .max_open(1)
+        .build()
+        .await
+        .unwrap();
+    let svc = HttpService::new(pool.clone(), server.addr).timeout(BUDGET);
+    let start = tokio::time::Instant::now();
+    let request = svc.deadline(start + BUDGET);
+    let body = request.get("/").await.unwrap().into_body().text().await;
+    assert_eq!(body.unwrap(), "first");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = tokio::time::Instant::now();
+    let e = request.get("/").await.unwrap_err();
+    assert!(
+        matches!(e, HttpError::TimedOut { after } if after <= BUDGET),
+        "{e:?}"
+    );
+    let took = second.elapsed();
+    assert!(
+        took < Duration::from_millis(700),
+        "the shared deadline: {took:?}"
+    );
+    assert!(start.elapsed() >= BUDGET, "{:?}", start.elapsed());
+    assert_eq!(pool.state().counters.reply_timeouts, 1);
+
+    // The only connection held: a call bound to an instant 200 ms away
+    // fails waiting for a connection, and is counted so.
+    let held = pool.get_for(&server.addr.into()).await.unwrap();
+    let e = svc
+        .deadline(tokio::time::Instant::now() + DEADLINE)
+        .get("/")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, HttpError::TimedOut { .. }), "{e:?}");
+    assert_eq!(pool.state().counters.timeouts, 1);
+    drop(held);
 }
 
 #[tokio::test]
@@ -124,6 +180,7 @@ async fn http1_a_body_that_stops_fails_at_the_deadline() {
     drop(body);
     pool.settled().await;
     assert_eq!(pool.state().counters.closed_broken, 1, "not reused");
+    assert_eq!(pool.state().counters.reply_timeouts, 1, "counted");
 }
 
 /// A clone of the service with a deadline of its own bounds its calls by

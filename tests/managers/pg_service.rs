@@ -106,6 +106,7 @@ async fn a_statement_past_its_deadline_is_cancelled_on_the_server() {
             .get(0);
         assert_ne!(now, pid, "a new session");
         assert_eq!(pool.state().counters.closed_broken, 1);
+        assert_eq!(pool.state().counters.reply_timeouts, 1);
         pool.close().await;
     })
     .await;
@@ -207,4 +208,57 @@ async fn a_restarted_server_is_served_again_soon_after_it_is_back() {
 fn calls_are_send(db: PgService<connpool::Single<connpool::managers::postgres::PostgresManager>>) {
     fn send<T: Send>(_: T) {}
     send(async move { db.query_one("SELECT 1", &[]).await });
+}
+
+/// A clone bound to one instant: its statements share it. Under a 1 s
+/// budget, `pg_sleep(0.6)` is served and a second one is cut at the
+/// budget's end (each would fit a 1 s deadline of its own); and with the
+/// pool's one connection held, a call fails waiting for a connection.
+/// Each is counted where it was: `reply_timeouts`, `timeouts`.
+#[tokio::test]
+async fn statements_of_a_clone_bound_to_one_instant_share_it() {
+    let Some(pg) = support::pg::kept() else {
+        return;
+    };
+    bounded(async {
+        const BUDGET: Duration = Duration::from_secs(1);
+        let pool = Pool::builder(manager(&pg, &unique("service_budget")).single())
+            .max_open(1)
+            .build()
+            .await
+            .unwrap();
+        let db = PgService::new(pool.clone(), ()).timeout(BUDGET);
+        db.query_one("SELECT 1", &[]).await.unwrap();
+        let start = tokio::time::Instant::now();
+        let request = db.deadline(start + BUDGET);
+        request.execute("SELECT pg_sleep(0.6)", &[]).await.unwrap();
+        let err = request
+            .execute("SELECT pg_sleep(0.6)", &[])
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        let took = start.elapsed();
+        assert!(
+            took >= BUDGET && took < BUDGET + Duration::from_millis(300),
+            "{took:?}"
+        );
+        assert_eq!(pool.state().counters.reply_timeouts, 1);
+
+        let held = pool.get().await.unwrap();
+        let err = db
+            .clone()
+            .timeout(Duration::from_millis(200))
+            .query_one("SELECT 1", &[])
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err}");
+        assert!(
+            err.to_string().contains("waiting for a connection"),
+            "{err}"
+        );
+        assert_eq!(pool.state().counters.timeouts, 1);
+        drop(held);
+        pool.close().await;
+    })
+    .await;
 }

@@ -129,6 +129,10 @@ async fn a_frozen_server_every_call_ends_by_its_deadline() {
         "{longest:?}"
     );
     assert!(reply > 0 && checkout > 0, "{reply} {checkout}");
+    // Counted where operators look, by where each call was.
+    let counters = pool.state().counters;
+    assert_eq!(counters.reply_timeouts, reply, "{counters:?}");
+    assert_eq!(counters.timeouts, checkout, "{counters:?}");
 
     server.signal("CONT");
     let thawed = Instant::now();
@@ -188,5 +192,47 @@ async fn a_restarted_server_every_call_ends_by_its_deadline() {
         "restart: longest call {longest:?}; served again {:?} after the start",
         back.elapsed()
     );
+    pool.close().await;
+}
+
+/// The same shape as `PgService`: a service over a `single()` pool, its
+/// key `()`. A clone bound to one instant shares it among its commands:
+/// a cache miss's `GET` and `SET` under one budget. Under a 1 s budget,
+/// `BLPOP … 0.6` (a miss after 600 ms) is served and a second one is cut
+/// at the budget's end (each would fit a 1 s deadline of its own),
+/// counted in `reply_timeouts`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_pools_service_and_a_budget_shared_by_its_commands() {
+    let Some(server) = RedisServer::new() else {
+        return;
+    };
+    const BUDGET: Duration = Duration::from_secs(1);
+    let manager: RedisManager = server.url("").parse().unwrap();
+    let pool = Pool::builder(manager.single()).build().await.unwrap();
+    let cache = RedisService::new(pool.clone(), ()).timeout(BUDGET);
+
+    let mut request = cache.deadline(Instant::now() + BUDGET);
+    let page: Option<String> = request.get("page:/").await.unwrap();
+    assert_eq!(page, None);
+    let _: () = request.set("page:/", "<html>").await.unwrap();
+    let page: Option<String> = cache.clone().get("page:/").await.unwrap();
+    assert_eq!(page.as_deref(), Some("<html>"));
+
+    let start = Instant::now();
+    let mut request = cache.deadline(start + BUDGET);
+    let missed: Option<(String, String)> = request.blpop("empty", 0.6).await.unwrap();
+    assert_eq!(missed, None);
+    let err = request
+        .blpop::<_, Option<(String, String)>>("empty", 0.6)
+        .await
+        .unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(err.to_string().contains("(waiting for the reply)"), "{err}");
+    let took = start.elapsed();
+    assert!(
+        took >= BUDGET && took < BUDGET + Duration::from_millis(300),
+        "{took:?}"
+    );
+    assert_eq!(pool.state().counters.reply_timeouts, 1);
     pool.close().await;
 }

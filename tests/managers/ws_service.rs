@@ -52,6 +52,8 @@ async fn a_silent_server_fails_the_request_at_its_deadline_and_the_next_is_serve
     let reply = ws.request(Message::text("three")).await.unwrap();
     assert_eq!(reply, Message::text("three"));
     assert_eq!(server.handshakes(), 2, "a new connection after the timeout");
+    let counters = ws.pool().state().counters;
+    assert_eq!((counters.reply_timeouts, counters.timeouts), (1, 0));
 }
 
 #[tokio::test]
@@ -66,6 +68,8 @@ async fn a_server_that_never_finishes_the_handshake_fails_the_checkout_at_the_de
     });
     let ws = service(&format!("ws://{addr}/")).await;
     times_out(ws.request(Message::text("hello")), "a connection").await;
+    let counters = ws.pool().state().counters;
+    assert_eq!((counters.reply_timeouts, counters.timeouts), (0, 1));
     held.abort();
 }
 
@@ -104,4 +108,35 @@ async fn a_subscription_keeps_its_connection_after_the_first_reply() {
     assert_eq!(ack, Message::text("subscribe"));
     server.send_all(Message::text("tick")).await;
     assert_eq!(feed.next().await.unwrap().unwrap(), Message::text("tick"));
+}
+
+/// The same shape as the other services: over a pool of one key
+/// (`Single::new(manager, url)`), its key `()`; a clone bound to one
+/// instant fails at it, waiting for the reply of a muted server.
+#[tokio::test]
+async fn a_single_pools_service_and_a_shared_deadline() {
+    let server = WsServer::echo().await;
+    let url: WsUrl = server.url("ws").parse().unwrap();
+    let pool = Pool::builder(connpool::Single::new(WsManager::new(), url))
+        .build()
+        .await
+        .unwrap();
+    let ws = WsService::new(pool, ());
+    assert_eq!(
+        ws.request(Message::text("one")).await.unwrap(),
+        Message::text("one")
+    );
+    server.mute_all();
+    let start = tokio::time::Instant::now();
+    let e = ws
+        .deadline(start + DEADLINE)
+        .request(Message::text("two"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, WsError::TimedOut { waiting_for: "the reply", .. }),
+        "{e:?}"
+    );
+    assert!(start.elapsed() < DEADLINE + SLACK, "{:?}", start.elapsed());
+    assert_eq!(ws.pool().state().counters.reply_timeouts, 1);
 }

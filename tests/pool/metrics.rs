@@ -287,6 +287,9 @@ async fn closes_by_reason_and_call_timeouts_by_phase() {
     assert_eq!((key.timeouts, key.reply_timeouts), (1, 2));
     let all = take(&snapshotter);
     let counter = |name_: &str| &all[&series(MetricKind::Counter, name_, &name)];
-    assert_eq!(counter("db.client.connection.timeouts"), &DebugValue::Counter(1));
+    assert_eq!(
+        counter("db.client.connection.timeouts"),
+        &DebugValue::Counter(1)
+    );
     assert_eq!(counter("connpool.reply.timeouts"), &DebugValue::Counter(3));
 }

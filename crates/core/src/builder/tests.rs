@@ -100,7 +100,10 @@ fn documented_defaults_as_built() {
         }),
         "backoff"
     );
-    assert_eq!(c.set.max_connecting, None, "max_connecting: while recovering");
+    assert_eq!(
+        c.set.max_connecting, None,
+        "max_connecting: while recovering"
+    );
     assert_eq!(c.set.leak_detection_threshold, None, "leak detection off");
     assert_eq!(
         c.set.acquire_slow_threshold,
@@ -154,7 +157,10 @@ fn lifecycle_values_at_their_bounds_are_accepted() {
         accepted(|b| b.max_borrowers(65_535)).set.max_borrowers,
         65_535
     );
-    assert_eq!(accepted(|b| b.max_connecting(1)).set.max_connecting, Some(1));
+    assert_eq!(
+        accepted(|b| b.max_connecting(1)).set.max_connecting,
+        Some(1)
+    );
 
     // Backoff: base equal to cap (a constant delay), and none at all.
     let one = Duration::from_millis(250);

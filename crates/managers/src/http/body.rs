@@ -24,6 +24,9 @@ pub(crate) trait Lease: Send {
     /// The body was read to its end: an HTTP/1.1 connection may carry the
     /// next request.
     fn finished(&mut self);
+
+    /// The call's deadline passed while the body was read.
+    fn timed_out(&mut self) {}
 }
 
 /// The body of a response: hyper's body, which tells an HTTP/1.1
@@ -135,6 +138,12 @@ impl Body for HttpBody {
             && sleep.as_mut().poll(cx).is_ready()
         {
             let after = *after;
+            if let Some(lease) = &mut this.lease {
+                lease
+                    .get_mut()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .timed_out();
+            }
             // Given back unfinished: not reused if HTTP/1.1.
             this.lease = None;
             this.deadline = None;

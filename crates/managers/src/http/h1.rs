@@ -177,7 +177,10 @@ impl<B> Http1Conn<B> {
         match state.phase {
             Phase::Busy => false,
             Phase::Idle { since } => {
-                state.server_closes || state.idle_limit.is_some_and(|limit| since.elapsed() >= limit)
+                state.server_closes
+                    || state
+                        .idle_limit
+                        .is_some_and(|limit| since.elapsed() >= limit)
             }
         }
     }

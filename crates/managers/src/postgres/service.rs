@@ -11,7 +11,8 @@ use tokio_postgres::{Row, SimpleQueryMessage, ToStatement};
 
 use super::conn::PgConnection;
 use super::error::{PgError, Phase};
-use connpool_core::{Manager, Pool, Pooled};
+use crate::deadline::Deadline;
+use connpool_core::{Manager, Pool, Pooled, Waiting};
 
 /// How long the cancel request of a statement past its deadline may take
 /// (a new connection to the server, and one message): a server that does
@@ -44,8 +45,15 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 /// ended, and a cancel request that lands late would cancel whatever the
 /// session runs then.
 ///
-/// For several statements on one session (a transaction), check out a
-/// connection with [`Pool::get_for`] (the pool's `checkout_timeout`
+/// A call past its deadline is counted in the pool's counters and
+/// metrics by where it was: [`Counters::timeouts`](connpool_core::Counters::timeouts)
+/// waiting for a connection, [`Counters::reply_timeouts`](connpool_core::Counters::reply_timeouts)
+/// waiting for the statement.
+///
+/// For several statements under one budget (a request's), take a clone
+/// bound to one instant with [`deadline`](PgService::deadline): its calls
+/// share it. For several statements on one session (a transaction), check
+/// out a connection with [`Pool::get_for`] (the pool's `checkout_timeout`
 /// bounds that wait).
 ///
 /// ```no_run
@@ -67,7 +75,7 @@ type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 pub struct PgService<M: Manager> {
     pool: Pool<M>,
     key: M::Key,
-    timeout: Option<Duration>,
+    deadline: Deadline,
 }
 
 impl<M: Manager> Clone for PgService<M> {
@@ -75,7 +83,7 @@ impl<M: Manager> Clone for PgService<M> {
         Self {
             pool: self.pool.clone(),
             key: self.key.clone(),
-            timeout: self.timeout,
+            deadline: self.deadline,
         }
     }
 }
@@ -84,7 +92,7 @@ impl<M: Manager> fmt::Debug for PgService<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PgService")
             .field("key", &self.key)
-            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -100,7 +108,7 @@ where
         Self {
             pool,
             key,
-            timeout: None,
+            deadline: Deadline::default(),
         }
     }
 
@@ -108,8 +116,31 @@ where
     /// result. Default: none (the pool's `checkout_timeout` bounds the
     /// checkout; a statement waits as long as its server).
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.deadline = self.deadline.per_call(timeout);
         self
+    }
+
+    /// A clone whose calls share one deadline, `at` (and each its own
+    /// [`timeout`](PgService::timeout), if sooner): several statements of a
+    /// request under the request's budget.
+    ///
+    /// ```no_run
+    /// # use connpool::managers::postgres::{PgService, PostgresManager};
+    /// # async fn run(db: PgService<connpool::Single<PostgresManager>>) -> Result<(), connpool::managers::postgres::PgError> {
+    /// use std::time::Duration;
+    /// use tokio::time::Instant;
+    ///
+    /// let db = db.deadline(Instant::now() + Duration::from_secs(1));
+    /// let user = db.query_one("SELECT id FROM users WHERE name = $1", &[&"ada"]).await?;
+    /// let id: i32 = user.get(0);
+    /// db.execute("UPDATE users SET seen = now() WHERE id = $1", &[&id]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn deadline(&self, at: impl Into<Instant>) -> Self {
+        let mut bound = self.clone();
+        bound.deadline = self.deadline.shared(at.into());
+        bound
     }
 
     /// The pool the calls borrow from.
@@ -173,15 +204,17 @@ where
         &self,
         statement: impl AsyncFnOnce(&PgConnection) -> Result<T, tokio_postgres::Error>,
     ) -> Result<T, PgError> {
-        let Some(after) = self.timeout else {
+        let Some((at, after)) = self.deadline.start() else {
             let conn = self.pool.get_for(&self.key).await.map_err(PgError::other)?;
             return Ok(statement(&conn).await?);
         };
-        let at = Instant::now() + after;
         let mut conn: Pooled<'_, M> =
             match tokio::time::timeout_at(at, self.pool.get_for(&self.key)).await {
                 Ok(got) => got.map_err(PgError::other)?,
-                Err(_) => return Err(PgError::timed_out(after, Phase::Checkout)),
+                Err(_) => {
+                    self.pool.count_timeout(&self.key, Waiting::Connection);
+                    return Err(PgError::timed_out(after, Phase::Checkout));
+                }
             };
         match tokio::time::timeout_at(at, statement(&conn)).await {
             Ok(result) => Ok(result?),
@@ -202,6 +235,7 @@ where
                     }
                 });
                 Pooled::mark_broken(&mut conn);
+                self.pool.count_timeout(&self.key, Waiting::Reply);
                 Err(PgError::timed_out(after, Phase::Statement))
             }
         }

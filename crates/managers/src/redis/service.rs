@@ -10,7 +10,8 @@ use redis::{Cmd, Pipeline, RedisFuture, Value};
 use tokio::time::Instant;
 
 use super::{RedisConn, RedisKey, RedisManager};
-use connpool_core::{Error, Pool, Pooled};
+use crate::deadline::Deadline;
+use connpool_core::{Error, Manager, Pool, Pooled, Single, Waiting};
 
 /// How many times a call sends again a command that a connection refused
 /// unsent: once is enough when a failover started (the next connection is
@@ -26,7 +27,38 @@ enum Phase {
     Reply,
 }
 
-/// redis-rs commands over a [`Pool`] of [`RedisManager`]: each command (or
+/// A pool's manager that [`RedisService`] serves: a [`RedisManager`] (a
+/// keyed pool, the service given its key) or its
+/// [`single`](RedisManager::single) form (a pool of one key, `()`).
+/// Sealed.
+pub trait RedisPool:
+    Manager<Connection = RedisConn, Error = super::RedisError> + sealed::Sealed
+{
+    /// The server, database and user `key` names.
+    #[doc(hidden)]
+    fn target<'a>(&'a self, key: &'a Self::Key) -> &'a RedisKey;
+}
+
+impl RedisPool for RedisManager {
+    fn target<'a>(&'a self, key: &'a RedisKey) -> &'a RedisKey {
+        key
+    }
+}
+
+impl RedisPool for Single<RedisManager> {
+    fn target<'a>(&'a self, _: &'a ()) -> &'a RedisKey {
+        self.key()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::RedisManager {}
+    impl Sealed for connpool_core::Single<super::RedisManager> {}
+}
+
+/// redis-rs commands over a [`Pool`] of [`RedisManager`] (keyed, or its
+/// [`single`](RedisManager::single) form): each command (or
 /// pipeline) borrows a connection of the service's key for just that
 /// command, and one deadline, [`timeout`](RedisService::timeout), bounds
 /// all of it: the wait for a connection, a health check, a dial, the
@@ -54,6 +86,13 @@ enum Phase {
 /// reply. A clone with another [`timeout`](RedisService::timeout) serves
 /// the calls that need one (a `BLPOP key 5` needs more than 5 s).
 ///
+/// A call past its deadline is counted in the pool's counters and metrics
+/// by where it was: [`Counters::timeouts`](connpool_core::Counters::timeouts)
+/// waiting for a connection, [`Counters::reply_timeouts`](connpool_core::Counters::reply_timeouts)
+/// waiting for the reply. For several commands under one budget (a cache
+/// miss: `GET`, then `SET`), take a clone bound to one instant with
+/// [`deadline`](RedisService::deadline): its calls share it.
+///
 /// Each call is a borrow of its own: for a sequence that must run on one
 /// connection (`WATCH`/`MULTI`/`EXEC` across calls, `SELECT`, pub/sub),
 /// borrow a connection of an [exclusive](RedisKey::exclusive) key with
@@ -70,29 +109,38 @@ enum Phase {
 /// # #[tokio::main]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let manager: RedisManager = "redis://127.0.0.1:6379/0".parse()?;
-/// let key = manager.key();
-/// let pool = Pool::builder(manager).build().await?;
-/// let mut redis = RedisService::new(pool, key).timeout(Duration::from_secs(2));
+/// let pool = Pool::builder(manager.single()).build().await?;
+/// let mut redis = RedisService::new(pool, ()).timeout(Duration::from_secs(2));
 /// redis.set::<_, _, ()>("greeting", "hello").await?;
 /// let greeting: String = redis.get("greeting").await?;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone)]
-pub struct RedisService {
-    pool: Pool<RedisManager>,
-    key: RedisKey,
-    timeout: Option<Duration>,
+pub struct RedisService<M: RedisPool = RedisManager> {
+    pool: Pool<M>,
+    key: M::Key,
+    deadline: Deadline,
 }
 
-impl RedisService {
-    /// Commands on connections of `key` from `pool`, without a deadline of
-    /// their own (see [`timeout`](RedisService::timeout)).
-    pub fn new(pool: Pool<RedisManager>, key: RedisKey) -> Self {
+impl<M: RedisPool> Clone for RedisService<M> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            key: self.key.clone(),
+            deadline: self.deadline,
+        }
+    }
+}
+
+impl<M: RedisPool> RedisService<M> {
+    /// Commands on connections of `key` from `pool` (`()` for a
+    /// [`single`](RedisManager::single) pool), without a deadline of their
+    /// own (see [`timeout`](RedisService::timeout)).
+    pub fn new(pool: Pool<M>, key: M::Key) -> Self {
         Self {
             pool,
             key,
-            timeout: None,
+            deadline: Deadline::default(),
         }
     }
 
@@ -101,18 +149,48 @@ impl RedisService {
     /// `response_timeout`). A clone with its own serves the calls that
     /// need another.
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.deadline = self.deadline.per_call(timeout);
         self
     }
 
+    /// A clone whose calls share one deadline, `at` (and each its own
+    /// [`timeout`](RedisService::timeout), if sooner): several commands of
+    /// a request under the request's budget.
+    ///
+    /// ```no_run
+    /// # use connpool::managers::redis::{RedisService, RedisManager};
+    /// # async fn run(cache: RedisService<connpool::Single<RedisManager>>) -> redis::RedisResult<()> {
+    /// use std::time::Duration;
+    /// use connpool::managers::redis::redis::AsyncCommands;
+    /// use tokio::time::Instant;
+    ///
+    /// let mut cache = cache.deadline(Instant::now() + Duration::from_millis(500));
+    /// let page: Option<String> = cache.get("page:/").await?;
+    /// if page.is_none() {
+    ///     cache.set_ex::<_, _, ()>("page:/", "<html>…</html>", 60).await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn deadline(&self, at: impl Into<Instant>) -> Self {
+        let mut bound = self.clone();
+        bound.deadline = self.deadline.shared(at.into());
+        bound
+    }
+
     /// The pool the calls borrow from.
-    pub fn pool(&self) -> &Pool<RedisManager> {
+    pub fn pool(&self) -> &Pool<M> {
         &self.pool
     }
 
     /// The key whose connections the calls borrow.
-    pub fn key(&self) -> &RedisKey {
+    pub fn key(&self) -> &M::Key {
         &self.key
+    }
+
+    /// The server, database and user the calls go to.
+    fn target(&self) -> &RedisKey {
+        self.pool.manager().target(&self.key)
     }
 
     /// Runs `send` on a connection borrowed for it, under the deadline. A
@@ -121,7 +199,7 @@ impl RedisService {
     /// to the master the Sentinels name once it is known, within the
     /// deadline (at most [`RESENDS`] times).
     async fn call<T>(&self, send: impl Sends<T>) -> redis::RedisResult<T> {
-        let at = self.timeout.map(|after| (Instant::now() + after, after));
+        let at = self.deadline.start();
         let mut resent = 0;
         loop {
             let got = match at {
@@ -129,11 +207,14 @@ impl RedisService {
                 Some((at, after)) => {
                     match tokio::time::timeout_at(at, self.pool.get_for(&self.key)).await {
                         Ok(got) => got,
-                        Err(_) => return Err(self.timed_out(after, Phase::Checkout)),
+                        Err(_) => {
+                            self.pool.count_timeout(&self.key, Waiting::Connection);
+                            return Err(self.timed_out(after, Phase::Checkout));
+                        }
                     }
                 }
             };
-            let mut conn: Pooled<'_, RedisManager> = got.map_err(|e| self.no_connection(e))?;
+            let mut conn: Pooled<'_, M> = got.map_err(|e| self.no_connection(e))?;
             let reply = match at {
                 None => send.send(&mut conn).await,
                 Some((at, _)) => {
@@ -148,6 +229,7 @@ impl RedisService {
                 Err(_) if conn.refused && resent < RESENDS => resent += 1,
                 Err(e) if e.is_timeout() && at.is_some() => {
                     let after = at.map(|(_, after)| after).unwrap_or_default();
+                    self.pool.count_timeout(&self.key, Waiting::Reply);
                     return Err(self.timed_out(after, Phase::Reply));
                 }
                 reply => return reply,
@@ -164,7 +246,7 @@ impl RedisService {
             io::ErrorKind::TimedOut,
             format!(
                 "Redis call to {} timed out: no reply within its deadline of {after:?} ({phase})",
-                self.key
+                self.target()
             ),
         )
         .into()
@@ -176,15 +258,15 @@ impl RedisService {
         } else {
             io::ErrorKind::NotConnected
         };
-        io::Error::new(kind, format!("no connection to {}: {e}", self.key)).into()
+        io::Error::new(kind, format!("no connection to {}: {e}", self.target())).into()
     }
 }
 
-impl fmt::Debug for RedisService {
+impl<M: RedisPool> fmt::Debug for RedisService<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RedisService")
-            .field("key", &self.key)
-            .field("timeout", &self.timeout)
+            .field("key", self.target())
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -240,7 +322,7 @@ impl Sends<Vec<Value>> for (&Pipeline, usize, usize) {
     }
 }
 
-impl ConnectionLike for RedisService {
+impl<M: RedisPool> ConnectionLike for RedisService<M> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         Box::pin(self.call(cmd))
     }
@@ -255,6 +337,6 @@ impl ConnectionLike for RedisService {
     }
 
     fn get_db(&self) -> i64 {
-        self.key.db
+        self.target().db
     }
 }

@@ -107,7 +107,8 @@ pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Un
 
 use super::http::{HttpBody, Lease};
 use super::{HttpError, Origin};
-use connpool_core::{Pool, Pooled};
+use crate::deadline::Deadline;
+use connpool_core::{Pool, Pooled, Waiting};
 
 /// How [`HttpService`] picks a request's key.
 #[derive(Clone, Debug)]
@@ -132,7 +133,7 @@ pub struct HttpService<M: HttpManager> {
     route: Route,
     in_flight: Arc<AtomicUsize>,
     retries: Arc<AtomicU64>,
-    timeout: Option<Duration>,
+    deadline: Deadline,
 }
 
 impl<M: HttpManager> Clone for HttpService<M> {
@@ -142,7 +143,7 @@ impl<M: HttpManager> Clone for HttpService<M> {
             route: self.route.clone(),
             in_flight: Arc::clone(&self.in_flight),
             retries: Arc::clone(&self.retries),
-            timeout: self.timeout,
+            deadline: self.deadline,
         }
     }
 }
@@ -151,7 +152,7 @@ impl<M: HttpManager> fmt::Debug for HttpService<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpService")
             .field("route", &self.route)
-            .field("timeout", &self.timeout)
+            .field("deadline", &self.deadline)
             .finish_non_exhaustive()
     }
 }
@@ -168,7 +169,7 @@ impl<M: HttpManager> HttpService<M> {
             route: Route::To(origin.into()),
             in_flight: Arc::default(),
             retries: Arc::default(),
-            timeout: None,
+            deadline: Deadline::default(),
         }
     }
 
@@ -183,7 +184,7 @@ impl<M: HttpManager> HttpService<M> {
             route: Route::ByAuthority,
             in_flight: Arc::default(),
             retries: Arc::default(),
-            timeout: None,
+            deadline: Deadline::default(),
         }
     }
 
@@ -208,8 +209,17 @@ impl<M: HttpManager> HttpService<M> {
     /// # }
     /// ```
     pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+        self.deadline = self.deadline.per_call(timeout);
         self
+    }
+
+    /// A clone whose calls share one deadline, `at` (and each its own
+    /// [`timeout`](HttpService::timeout), if sooner): several requests of
+    /// a request under its budget.
+    pub fn deadline(&self, at: impl Into<tokio::time::Instant>) -> Self {
+        let mut bound = self.clone();
+        bound.deadline = self.deadline.shared(at.into());
+        bound
     }
 
     /// Calls in flight through this service and its clones.
@@ -301,11 +311,18 @@ impl Drop for InFlight {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// The call's place in the pool: its connection's handle, and its count in
-/// the service's calls in flight.
-impl<M: HttpManager> Lease for (Pooled<'static, M>, InFlight) {
+/// The call's place in the pool: its connection's handle, its count in
+/// the service's calls in flight, and (with a deadline) where to count a
+/// deadline that passes while the body is read.
+impl<M: HttpManager> Lease for (Pooled<'static, M>, InFlight, Option<(Pool<M>, Origin)>) {
     fn finished(&mut self) {
         self.0.body_finished();
+    }
+
+    fn timed_out(&mut self) {
+        if let Some((pool, key)) = &self.2 {
+            pool.count_timeout(key, Waiting::Reply);
+        }
     }
 }
 
@@ -330,18 +347,20 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
         let key = self.key(request.uri());
         let in_flight = InFlight::start(&self.in_flight);
         let retries = Arc::clone(&self.retries);
-        let limit = match M::deadline(request.headers()) {
-            Some(own) => Some(self.timeout.map_or(own, |t| t.min(own))),
-            None => self.timeout,
-        };
+        let mut limit = self.deadline.start();
+        if let Some(own) = M::deadline(request.headers()) {
+            let at = tokio::time::Instant::now() + own;
+            if limit.is_none_or(|(limit, _)| at < limit) {
+                limit = Some((at, own));
+            }
+        }
         // The exchange is made inside the boxed future, not moved into it:
         // it is large, and a move is a copy of it.
-        let Some(after) = limit else {
+        let Some((at, after)) = limit else {
             return Box::pin(async move {
                 M::answer(exchange(pool, key, request, in_flight, retries, None).await)
             });
         };
-        let at = tokio::time::Instant::now() + after;
         Box::pin(async move {
             let call = exchange(pool, key, request, in_flight, retries, Some((at, after)));
             M::answer(
@@ -368,10 +387,17 @@ async fn exchange<M: HttpManager>(
     let mut request = request;
     let mut unprocessed = 0;
     loop {
-        let mut conn = pool
-            .get_for(&key)
-            .await
-            .map_err(|e| HttpError::Pool(Box::new(e)))?;
+        let got = match deadline {
+            Some((at, after)) => match tokio::time::timeout_at(at, pool.get_for(&key)).await {
+                Ok(got) => got,
+                Err(_) => {
+                    pool.count_timeout(&key, Waiting::Connection);
+                    return Err(HttpError::TimedOut { after });
+                }
+            },
+            None => pool.get_for(&key).await,
+        };
+        let mut conn = got.map_err(|e| HttpError::Pool(Box::new(e)))?;
         // Only an exclusively lent connection lent before can be stale
         // in the way a retry cures; on a shared one, a stream the server
         // did not process may go again (see `retry`).
@@ -391,6 +417,7 @@ async fn exchange<M: HttpManager>(
             Some((at, after)) => {
                 let Ok(sent) = tokio::time::timeout_at(at, sending).await else {
                     conn.note_unanswered();
+                    pool.count_timeout(&key, Waiting::Reply);
                     return Err(HttpError::TimedOut { after });
                 };
                 sent
@@ -407,7 +434,8 @@ async fn exchange<M: HttpManager>(
         let (error, unsent) = match sent {
             Ok(response) => {
                 conn.note_answered();
-                let lease = Box::new((Pooled::into_owned(conn), in_flight));
+                let counts = deadline.map(|_| (pool.clone(), key.clone()));
+                let lease = Box::new((Pooled::into_owned(conn), in_flight, counts));
                 return Ok(response.map(|b| HttpBody::leased(b, lease, deadline)));
             }
             Err(failed) => failed,

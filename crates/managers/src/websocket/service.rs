@@ -7,15 +7,18 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{WsError, WsManager, WsUrl};
-use connpool_core::{Pool, Pooled};
+use super::{WsConn, WsError, WsManager};
+use crate::deadline::Deadline;
+use connpool_core::{Manager, Pool, Pooled, Waiting};
 
 /// Where a call was when its deadline passed.
 const CHECKOUT: &str = "a connection";
 const SEND: &str = "the send";
 const REPLY: &str = "the reply";
 
-/// Requests over a [`Pool`] of [`WsManager`] to one URL, each under one
+/// Requests over a [`Pool`] of [`WsManager`] (keyed by URL, the service
+/// given its URL; or a pool of one key, `Single::new(manager, url)`, the
+/// service given `()`), each under one
 /// deadline, [`timeout`](WsService::timeout), that bounds all of it: the
 /// wait for a connection, a health check, a dial, the send and the reply.
 /// Past it a call fails with [`WsError::TimedOut`], which names the
@@ -29,6 +32,12 @@ const REPLY: &str = "the reply";
 ///   stays with the caller for what the server pushes next (watched by
 ///   the heartbeat while lent; its reads bounded by the manager's
 ///   [`read_timeout`](WsManager::read_timeout), none by default).
+///
+/// A call past its deadline is counted in the pool's counters and metrics
+/// by where it was: [`Counters::timeouts`](connpool_core::Counters::timeouts)
+/// waiting for a connection, [`Counters::reply_timeouts`](connpool_core::Counters::reply_timeouts)
+/// waiting for the send or the reply. A clone bound to one instant,
+/// [`deadline`](WsService::deadline), shares it among its calls.
 ///
 /// Without a deadline of its own, the pool's
 /// [`checkout_timeout`](connpool_core::Builder::checkout_timeout) bounds
@@ -52,29 +61,53 @@ const REPLY: &str = "the reply";
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone)]
-pub struct WsService {
-    pool: Pool<WsManager>,
-    url: WsUrl,
-    timeout: Option<Duration>,
+#[derive(Debug)]
+pub struct WsService<M: Manager<Connection = WsConn, Error = WsError> = WsManager> {
+    pool: Pool<M>,
+    key: M::Key,
+    deadline: Deadline,
 }
 
-impl WsService {
-    /// Calls to `url` on connections of `pool`, with no deadline of their
-    /// own (see above).
-    pub fn new(pool: Pool<WsManager>, url: WsUrl) -> Self {
+impl<M: Manager<Connection = WsConn, Error = WsError>> Clone for WsService<M> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            key: self.key.clone(),
+            deadline: self.deadline,
+        }
+    }
+}
+
+impl<M: Manager<Connection = WsConn, Error = WsError>> WsService<M> {
+    /// Calls on connections of `key` (a [`WsUrl`] for a [`WsManager`]'s
+    /// pool, `()` for a pool of one key), with no deadline of their own
+    /// (see above).
+    pub fn new(pool: Pool<M>, key: M::Key) -> Self {
         Self {
             pool,
-            url,
-            timeout: None,
+            key,
+            deadline: Deadline::default(),
         }
     }
 
     /// Each call's deadline, from the checkout to the reply; `None`: the
     /// pool's and the manager's timeouts alone.
     pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
-        self.timeout = timeout.into();
+        self.deadline = self.deadline.per_call(timeout);
         self
+    }
+
+    /// The pool the calls borrow from.
+    pub fn pool(&self) -> &Pool<M> {
+        &self.pool
+    }
+
+    /// A clone whose calls share one deadline, `at` (and each its own
+    /// [`timeout`](WsService::timeout), if sooner).
+    pub fn deadline(&self, at: impl Into<Instant>) -> Self {
+        let mut bound = self.clone();
+        bound.deadline = self.deadline.shared(at.into());
+        bound
     }
 
     /// Sends `message` on a connection borrowed for it and returns the
@@ -90,10 +123,10 @@ impl WsService {
     pub async fn subscribe(
         &self,
         message: Message,
-    ) -> Result<(Pooled<'static, WsManager>, Message), WsError> {
-        let deadline = self.timeout.map(|d| Instant::now() + d);
+    ) -> Result<(Pooled<'static, M>, Message), WsError> {
+        let deadline = self.deadline.start();
         let conn = self
-            .within(deadline, CHECKOUT, self.pool.get_for(&self.url))
+            .within(deadline, CHECKOUT, self.pool.get_for(&self.key))
             .await?;
         let mut conn = Pooled::into_owned(conn.map_err(|e| WsError::NoConnection(Box::new(e)))?);
         let read_timeout = conn.read_timeout();
@@ -114,25 +147,32 @@ impl WsService {
     /// waiting for `phase`.
     async fn within<T>(
         &self,
-        deadline: Option<Instant>,
+        deadline: Option<(Instant, Duration)>,
         phase: &'static str,
         work: impl Future<Output = T>,
     ) -> Result<T, WsError> {
-        let Some(at) = deadline else {
+        let Some((at, after)) = deadline else {
             return Ok(work.await);
         };
-        tokio::time::timeout_at(at, work)
-            .await
-            .map_err(|_| WsError::TimedOut {
-                after: self.timeout.unwrap_or_default(),
+        tokio::time::timeout_at(at, work).await.map_err(|_| {
+            let waiting = match phase {
+                CHECKOUT => Waiting::Connection,
+                _ => Waiting::Reply,
+            };
+            self.pool.count_timeout(&self.key, waiting);
+            WsError::TimedOut {
+                after,
                 waiting_for: phase,
-            })
+            }
+        })
     }
 }
 
 /// The next data message on `conn`: a Close or the end of the stream is
 /// the call's error.
-async fn first_data(conn: &mut Pooled<'static, WsManager>) -> Result<Message, WsError> {
+async fn first_data<M: Manager<Connection = WsConn>>(
+    conn: &mut Pooled<'static, M>,
+) -> Result<Message, WsError> {
     loop {
         match conn.next().await {
             Some(Ok(message @ (Message::Text(_) | Message::Binary(_)))) => return Ok(message),
