@@ -8,6 +8,7 @@ use crate::hooks::Hooks;
 use crate::manager::Manager;
 use crate::pool::Pool;
 use crate::settings::Settings;
+use crate::single::OneKey;
 
 mod hooks;
 mod setters;
@@ -190,11 +191,14 @@ impl<M: Manager> Builder<M> {
     }
 }
 
-impl<M: Manager<Key = ()>> Builder<M> {
-    /// Pre-warms `n` connections while building (silenceper's `InitialCap`):
-    /// the single-destination form of [`initial_for`](Builder::initial_for).
-    pub fn initial(self, n: usize) -> Self {
-        let mut builder = self.initial_for((), n);
+impl<M: Manager> Builder<M> {
+    /// Pre-warms `n` connections while building: the form of
+    /// [`initial_for`](Builder::initial_for) for a pool of one key.
+    pub fn initial(self, n: usize) -> Self
+    where
+        M::Key: OneKey,
+    {
+        let mut builder = self.initial_for(M::Key::key().clone(), n);
         builder.initial_method = "initial";
         builder
     }

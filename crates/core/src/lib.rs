@@ -80,5 +80,5 @@ pub use guard::Pooled;
 pub use limits::Limits;
 pub use manager::{Health, Lending, Liveness, Manager};
 pub use pool::Pool;
-pub use single::Single;
+pub use single::{OneKey, Single};
 pub use stats::{Counters, KeyState, PoolState, Waiting};

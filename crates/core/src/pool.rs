@@ -32,6 +32,7 @@ use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::metrics::Metrics;
 use crate::reports::report_slow_checkout;
+use crate::single::OneKey;
 use crate::stats::{CloseReason, KeyState, PoolState, Waiting};
 use crate::store::{Lent, Site, WaiterId};
 use crate::vetting::{self, Verdict};
@@ -416,13 +417,44 @@ impl<M: Manager> Pool<M> {
     }
 }
 
-impl<M: Manager<Key = ()>> Pool<M> {
-    /// Borrows a connection from a single-destination pool: [`get_for`](Pool::get_for)`(&())`.
+impl<M: Manager> Pool<M> {
+    /// Borrows a connection from a pool of one key (`Key = ()`: a
+    /// manager's `single()`, or [`Single`](crate::Single)):
+    /// [`get_for`](Pool::get_for)`(&())`. A keyed pool borrows with
+    /// `get_for(&key)`.
+    ///
+    /// The guard borrows this handle; for a task of its own, make it
+    /// owned with [`Pooled::into_owned`]:
+    ///
+    /// ```
+    /// # use connpool::{Manager, Pool, Pooled, async_trait};
+    /// # struct Db;
+    /// # #[async_trait]
+    /// # impl Manager for Db {
+    /// #     type Key = ();
+    /// #     type Connection = u32;
+    /// #     type Error = std::io::Error;
+    /// #     async fn connect(&self, _: &()) -> Result<u32, std::io::Error> { Ok(7) }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = Pool::builder(Db).build().await?;
+    /// let conn = Pooled::into_owned(pool.get().await?);
+    /// tokio::spawn(async move {
+    ///     assert_eq!(*conn, 7); // given back when the task drops it
+    /// })
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     ///
     /// (The future is `get_for`'s own: no second state machine around it.)
     #[track_caller]
-    pub fn get(&self) -> impl Future<Output = Result<Pooled<'_, M>, Error<M::Error>>> + Send + '_ {
-        self.get_for(&())
+    pub fn get(&self) -> impl Future<Output = Result<Pooled<'_, M>, Error<M::Error>>> + Send + '_
+    where
+        M::Key: OneKey,
+    {
+        self.get_for(M::Key::key())
     }
 }
 

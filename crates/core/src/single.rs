@@ -95,3 +95,30 @@ impl<M: Manager> Manager for Single<M> {
         self.manager.close(conn).await
     }
 }
+
+/// The key of a pool of one key: `()`. What [`Pool::get`](crate::Pool::get)
+/// and [`Builder::initial`](crate::Builder::initial) ask of a pool's key,
+/// so that calling them on a keyed pool says what to write instead.
+/// Sealed: implemented for `()` alone.
+#[diagnostic::on_unimplemented(
+    message = "`get()` and `initial()` need a pool of one key (`Key = ()`); this pool is keyed by `{Self}`",
+    label = "a keyed pool",
+    note = "borrow a connection of a key with `pool.get_for(&key)` (and pre-warm one with `initial_for(key, n)`)",
+    note = "or build the pool over one key, the manager's `single()` (or `connpool::Single::new(manager, key)`), and call `pool.get()`"
+)]
+pub trait OneKey: sealed::Sealed + Sized + 'static {
+    /// The one key.
+    #[doc(hidden)]
+    fn key() -> &'static Self;
+}
+
+impl OneKey for () {
+    fn key() -> &'static () {
+        &()
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for () {}
+}

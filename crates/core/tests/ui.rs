@@ -1,0 +1,10 @@
+//! Compile-time messages a user meets (trybuild): `get()` and `initial()`
+//! on a keyed pool name what to write instead; a guard made owned moves
+//! into a spawned task.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/keyed_*.rs");
+    t.pass("tests/ui/owned_*.rs");
+}
