@@ -46,7 +46,9 @@ async fn get_and_post_with_a_per_host_cap_and_a_deadline() {
         .unwrap();
     assert_eq!(&bytes[..], b"ok\n");
     let echoed = client
-        .post(format!("{base}/echo"), "application/json", r#"{"a":1}"#)
+        .post(format!("{base}/echo"))
+        .header("content-type", "application/json")
+        .body(r#"{"a":1}"#)
         .await
         .unwrap();
     assert_eq!(
@@ -114,10 +116,44 @@ async fn a_bad_uri_or_content_type_is_an_error_that_says_which() {
         "{err}"
     );
     let err = client
-        .post("http://127.0.0.1:1/", "text/plain\nx: y", "body")
+        .post("http://127.0.0.1:1/")
+        .header("content-type", "text/plain\nx: y")
+        .body("body")
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("content type"), "{err}");
+    assert!(err.to_string().contains("header content-type"), "{err}");
+    let err = client
+        .get("http://127.0.0.1:1/")
+        .header("bad name", "x")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("header name"), "{err}");
     assert_eq!(pool.state().counters.dials, 0);
+    pool.close().await;
+}
+
+/// A header and a JSON body on the everyday requests, in as many lines as
+/// reqwest takes: nginx echoes the method, type and length it got, and a
+/// header it was sent.
+#[cfg(feature = "json")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_header_and_a_json_body() {
+    let Some(nginx) = Nginx::start(
+        r#"location = /echo { default_type text/plain; return 200 "$request_method $content_type $content_length $http_x_request_id"; }"#,
+    ) else {
+        return;
+    };
+    let pool = Pool::builder(HttpManager::new()).build().await.unwrap();
+    let client = HttpService::new(pool.clone(), nginx.addr);
+    let echoed = client
+        .post("/echo")
+        .header("x-request-id", "42")
+        .json(&serde_json::json!({ "a": 1 }))
+        .await
+        .unwrap();
+    assert_eq!(
+        echoed.into_body().text().await.unwrap(),
+        "POST application/json 7 42"
+    );
     pool.close().await;
 }

@@ -162,9 +162,13 @@ impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HttpError::Connect(e) => e.fmt(f),
-            HttpError::NoTls { origin } => write!(
+            HttpError::NoTls { origin } if cfg!(feature = "tls") => write!(
                 f,
                 "{origin} refused: https needs a TLS configuration (the manager's `tls`), and is never sent in plaintext"
+            ),
+            HttpError::NoTls { origin } => write!(
+                f,
+                "{origin} refused: https needs TLS, which this build lacks (enable connpool's `tls` cargo feature and give the manager a TLS configuration); it is never sent in plaintext"
             ),
             HttpError::Alpn {
                 offered,

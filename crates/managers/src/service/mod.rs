@@ -101,9 +101,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::uri::Scheme;
-use http::{Request, Response, Uri};
 
 pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Unsent};
+pub use requests::RequestBuilder;
+
+/// The request and response types of the `http` crate, and the body
+/// types, so that a request built by hand needs no other dependency.
+pub use bytes::Bytes;
+pub use http::{HeaderMap, Method, Request, Response, StatusCode, Uri, header};
+pub use http_body_util::{Empty, Full};
 
 use super::http::{HttpBody, Lease};
 use super::{HttpError, Origin};
