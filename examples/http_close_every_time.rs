@@ -71,12 +71,21 @@ struct Upstream {
 impl Upstream {
     fn start() -> Result<Self, BoxError> {
         let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("item.json"), br#"{"id": 7, "name": "widget"}"#)?;
+        std::fs::write(
+            dir.path().join("item.json"),
+            br#"{"id": 7, "name": "widget"}"#,
+        )?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
         let child = Command::new("python3")
-            .args(["-m", "http.server", "--bind", "127.0.0.1", &port.to_string()])
+            .args([
+                "-m",
+                "http.server",
+                "--bind",
+                "127.0.0.1",
+                &port.to_string(),
+            ])
             .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
