@@ -262,7 +262,7 @@ async fn main() -> Result<(), BoxError> {
     );
     let mut medians = Vec::new();
     for (name, mut rounds) in CLIENTS.into_iter().zip(results) {
-        rounds.sort_by(|a, b| a.took.cmp(&b.took));
+        rounds.sort_by_key(|r| r.took);
         let median = rounds.swap_remove(rounds.len() / 2);
         let closes = match median.closes {
             Some((by_server, broken)) => format!("{by_server} (broken {broken})"),
