@@ -142,9 +142,8 @@
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let manager = RedisManager::from_url("redis://:secret@sentinel-managed/0")?
 //!     .through_sentinels("mymaster", ["10.0.0.1:26379", "10.0.0.2:26379", "10.0.0.3:26379"])?;
-//! let key = manager.key();
-//! let pool = Pool::builder(manager).build().await?;
-//! let redis = RedisService::new(pool, key);
+//! let pool = Pool::builder(manager.single()).build().await?;
+//! let redis = RedisService::new(pool, ());
 //! # Ok(())
 //! # }
 //! ```
