@@ -157,3 +157,29 @@ async fn a_header_and_a_json_body() {
     );
     pool.close().await;
 }
+
+/// The same shape as the other services: over a pool of one origin
+/// (`Single::new(manager, origin)`), its key `()`; a request whose URI
+/// says `https` is refused, never sent in plaintext to the pool's
+/// `http` origin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_over_a_pool_of_one_origin() {
+    let Some(nginx) = Nginx::start(ROUTES) else {
+        return;
+    };
+    let origin = connpool::managers::Origin::from(nginx.addr);
+    let pool = Pool::builder(connpool::Single::new(HttpManager::new(), origin))
+        .build()
+        .await
+        .unwrap();
+    let client = HttpService::new(pool.clone(), ()).timeout(Duration::from_secs(2));
+    let body = client.get("/").await.unwrap().into_body();
+    assert_eq!(body.text().await.unwrap(), "ok\n");
+    let err = client
+        .get(format!("https://{}/", nginx.addr))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, HttpError::NoTls { .. }), "{err:?}");
+    assert_eq!(pool.state().counters.dials, 1, "nothing dialed for https");
+    pool.close().await;
+}

@@ -33,17 +33,17 @@ pub const MIN_RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 /// discover them: a [`Change::Insert`] for each new address (a [`Replica`]:
 /// an [`HttpService`] keyed by it), a [`Change::Remove`] for each one gone.
 /// Dropping it stops the task that resolves the name.
-pub(crate) struct Addresses<M: HttpManager> {
+pub(crate) struct Addresses<M: HttpManager<Key = Origin>> {
     changes: mpsc::UnboundedReceiver<Change<SocketAddr, Replica<M>>>,
 }
 
-impl<M: HttpManager> fmt::Debug for Addresses<M> {
+impl<M: HttpManager<Key = Origin>> fmt::Debug for Addresses<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Addresses").finish_non_exhaustive()
     }
 }
 
-impl<M: HttpManager> Stream for Addresses<M> {
+impl<M: HttpManager<Key = Origin>> Stream for Addresses<M> {
     type Item = Result<Change<SocketAddr, Replica<M>>, Infallible>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
@@ -51,7 +51,7 @@ impl<M: HttpManager> Stream for Addresses<M> {
     }
 }
 
-impl<M: HttpManager> Addresses<M> {
+impl<M: HttpManager<Key = Origin>> Addresses<M> {
     /// Resolves `name` with `resolver` now and then every `interval` (or
     /// sooner, when an answer's TTL is shorter; never more often than
     /// [`MIN_RESOLVE_INTERVAL`]), in a task spawned on the current runtime,
@@ -79,7 +79,7 @@ impl<M: HttpManager> Addresses<M> {
 }
 
 /// The resolving task's state.
-struct Watch<M: HttpManager, R> {
+struct Watch<M: HttpManager<Key = Origin>, R> {
     pool: Pool<M>,
     name: String,
     resolver: Arc<R>,
@@ -89,7 +89,7 @@ struct Watch<M: HttpManager, R> {
     fleet: Arc<Outliers>,
 }
 
-impl<M: HttpManager, R: Resolve> Watch<M, R> {
+impl<M: HttpManager<Key = Origin>, R: Resolve> Watch<M, R> {
     async fn run(mut self) {
         loop {
             let resolving = std::panic::AssertUnwindSafe(self.resolver.resolve(&self.name));

@@ -101,6 +101,7 @@ use outliers::Outliers;
 pub use resolve::Resolve;
 use resolve::SystemResolver;
 
+use super::Origin;
 use super::service::{BodyOf, HttpManager};
 use connpool_core::Pool;
 
@@ -120,12 +121,12 @@ type Called<M> = BoxFuture<Result<Response<<M as HttpManager>::ResponseBody>, Bo
 /// Calls go through a [`Buffer`]: one task runs the balancer and
 /// another resolves the name; both end when the last clone is dropped,
 /// and every address is then drained as one that left the answers.
-pub struct Balanced<M: HttpManager> {
+pub struct Balanced<M: HttpManager<Key = Origin>> {
     inner: Buffer<Request<BodyOf<M>>, Called<M>>,
     fleet: Arc<Outliers>,
 }
 
-impl<M: HttpManager> Clone for Balanced<M> {
+impl<M: HttpManager<Key = Origin>> Clone for Balanced<M> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -134,13 +135,13 @@ impl<M: HttpManager> Clone for Balanced<M> {
     }
 }
 
-impl<M: HttpManager> fmt::Debug for Balanced<M> {
+impl<M: HttpManager<Key = Origin>> fmt::Debug for Balanced<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Balanced").finish_non_exhaustive()
     }
 }
 
-impl<M: HttpManager> Balanced<M> {
+impl<M: HttpManager<Key = Origin>> Balanced<M> {
     /// Spreads calls over the addresses `name` (`host:port`) resolves to,
     /// resolved by the system resolver (tokio's `lookup_host`, which reports
     /// no TTL) now and every `interval`. Spawns its two tasks on the current
@@ -181,7 +182,7 @@ impl<M: HttpManager> Balanced<M> {
 
 fn boxed_future<M, F>(f: F) -> Called<M>
 where
-    M: HttpManager,
+    M: HttpManager<Key = Origin>,
     F: Future<Output = Result<Response<<M as HttpManager>::ResponseBody>, BoxError>>
         + Send
         + 'static,
@@ -189,7 +190,7 @@ where
     Box::pin(f)
 }
 
-impl<M: HttpManager> Service<Request<BodyOf<M>>> for Balanced<M> {
+impl<M: HttpManager<Key = Origin>> Service<Request<BodyOf<M>>> for Balanced<M> {
     type Response = Response<<M as HttpManager>::ResponseBody>;
     type Error = BoxError;
     type Future = Called<M>;

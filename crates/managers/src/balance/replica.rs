@@ -39,7 +39,7 @@ const RECHECK: Duration = Duration::from_millis(50);
 /// its key's connections are closed (`Retire`): a call the balancer sent
 /// it just before the address left may have dialed after the drain that
 /// the resolution started, and that connection must not stay idle.
-pub(crate) struct Replica<M: HttpManager> {
+pub(crate) struct Replica<M: HttpManager<Key = Origin>> {
     service: HttpService<M>,
     key: Origin,
     probe: Probe,
@@ -50,12 +50,12 @@ pub(crate) struct Replica<M: HttpManager> {
 
 /// Drains a key when dropped: no `min_idle` refill, idle connections
 /// closed now, lent ones when they come back.
-struct Retire<M: HttpManager> {
+struct Retire<M: HttpManager<Key = Origin>> {
     pool: Pool<M>,
     key: Origin,
 }
 
-impl<M: HttpManager> Drop for Retire<M> {
+impl<M: HttpManager<Key = Origin>> Drop for Retire<M> {
     fn drop(&mut self) {
         let _ = self.pool.set_min_idle_for(&self.key, 0);
         self.pool.close_key(&self.key);
@@ -64,13 +64,13 @@ impl<M: HttpManager> Drop for Retire<M> {
 
 /// A call's future, holding its replica's [`Retire`] until it is done,
 /// and recording its outcome in the replica's [`Health`].
-pub(crate) struct Call<M: HttpManager> {
+pub(crate) struct Call<M: HttpManager<Key = Origin>> {
     inner: <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future,
     _retire: Arc<Retire<M>>,
     health: Arc<Health>,
 }
 
-impl<M: HttpManager> Future for Call<M> {
+impl<M: HttpManager<Key = Origin>> Future for Call<M> {
     type Output =
         <<HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Future as Future>::Output;
 
@@ -94,7 +94,7 @@ enum Probe {
     Checkout(Pin<Box<dyn Future<Output = bool> + Send>>),
 }
 
-impl<M: HttpManager> Replica<M> {
+impl<M: HttpManager<Key = Origin>> Replica<M> {
     pub(super) fn new(service: HttpService<M>, addr: SocketAddr, fleet: &Arc<Outliers>) -> Self {
         let key = Origin::from(addr);
         let retire = Arc::new(Retire {
@@ -127,7 +127,7 @@ impl<M: HttpManager> Replica<M> {
     }
 }
 
-impl<M: HttpManager> fmt::Debug for Replica<M> {
+impl<M: HttpManager<Key = Origin>> fmt::Debug for Replica<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Replica")
             .field("key", &self.key)
@@ -136,7 +136,7 @@ impl<M: HttpManager> fmt::Debug for Replica<M> {
     }
 }
 
-impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
+impl<M: HttpManager<Key = Origin>> tower::Service<Request<BodyOf<M>>> for Replica<M> {
     type Response = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Response;
     type Error = <HttpService<M> as tower::Service<Request<BodyOf<M>>>>::Error;
     type Future = Call<M>;
@@ -172,7 +172,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for Replica<M> {
     }
 }
 
-impl<M: HttpManager> tower::load::Load for Replica<M> {
+impl<M: HttpManager<Key = Origin>> tower::load::Load for Replica<M> {
     type Metric = usize;
 
     fn load(&self) -> usize {

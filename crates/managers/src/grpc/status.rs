@@ -60,6 +60,10 @@ impl HttpManager for GrpcManager {
     type ResponseBody = tonic::body::Body;
     type CallError = Status;
 
+    fn route(&self, key: &crate::Origin, uri: &http::Uri) -> Result<crate::Origin, HttpError> {
+        Ok(crate::service::over_tls_if_asked(key, uri))
+    }
+
     /// The call's `grpc-timeout` (tonic's `Request::set_timeout`).
     fn deadline(headers: &HeaderMap) -> Option<Duration> {
         grpc_timeout(headers)

@@ -8,13 +8,14 @@ use std::future::Future;
 
 use std::time::Duration;
 
-use http::{HeaderMap, Request, Response};
+use http::uri::Scheme;
+use http::{HeaderMap, Request, Response, Uri};
 use http_body::Body;
 use hyper::body::Incoming;
 
 use crate::http::HttpBody;
 use crate::{HttpError, Origin};
-use connpool_core::Manager;
+use connpool_core::{Manager, Single};
 
 /// A request body hyper's HTTP/2 client can send (tonic's body and
 /// `http_body_util`'s bodies are ones).
@@ -74,13 +75,12 @@ pub trait HttpConnection: Send + Unpin + 'static {
 /// A request's error, and the request if none of it was written.
 pub type Unsent<B> = (hyper::Error, Option<Request<B>>);
 
-/// A manager whose pool [`HttpService`](super::HttpService) can call through: keyed by
-/// [`Origin`], with connections that send HTTP requests; and what a call
-/// through its pool answers with (the HTTP manager's [`HttpBody`] and
-/// [`HttpError`]; the gRPC manager's tonic body and [`tonic::Status`]).
-pub trait HttpManager:
-    Manager<Key = Origin, Connection: HttpConnection, Error = HttpError>
-{
+/// A manager whose pool [`HttpService`](super::HttpService) can call
+/// through: keyed by [`Origin`] (or one origin, a [`Single`]'s), with
+/// connections that send HTTP requests; and what a call through its pool
+/// answers with (the HTTP manager's [`HttpBody`] and [`HttpError`]; the
+/// gRPC manager's tonic body and [`tonic::Status`]).
+pub trait HttpManager: Manager<Connection: HttpConnection, Error = HttpError> {
     /// The body of a call's response.
     type ResponseBody: Send + 'static;
     /// The error of a call, and of its response body.
@@ -97,11 +97,57 @@ pub trait HttpManager:
     fn answer(
         outcome: Result<Response<HttpBody>, HttpError>,
     ) -> Result<Response<Self::ResponseBody>, Self::CallError>;
+
+    /// The key of a request to `uri` from a service of `key`: `key`, or
+    /// for a URI that says `https`, the `https` origin of its host (never
+    /// in plaintext).
+    fn route(&self, key: &Self::Key, uri: &Uri) -> Result<Self::Key, HttpError>;
+}
+
+/// The key a request to `uri` goes to from a service of `origin`.
+pub(crate) fn over_tls_if_asked(origin: &Origin, uri: &Uri) -> Origin {
+    if uri.scheme() == Some(&Scheme::HTTPS) && origin.scheme() != Some("https") {
+        Origin::https(origin.destination().clone())
+    } else {
+        origin.clone()
+    }
+}
+
+impl<M: HttpManager<Key = Origin>> HttpManager for Single<M> {
+    type ResponseBody = M::ResponseBody;
+    type CallError = M::CallError;
+
+    fn deadline(headers: &HeaderMap) -> Option<Duration> {
+        M::deadline(headers)
+    }
+
+    fn answer(
+        outcome: Result<Response<HttpBody>, HttpError>,
+    ) -> Result<Response<Self::ResponseBody>, Self::CallError> {
+        M::answer(outcome)
+    }
+
+    /// The one origin; a URI that says `https` to a pool of a plaintext
+    /// origin is refused ([`HttpError::NoTls`]): it is never sent in
+    /// plaintext.
+    fn route(&self, _: &(), uri: &Uri) -> Result<(), HttpError> {
+        let origin = self.key();
+        if over_tls_if_asked(origin, uri) != *origin {
+            return Err(HttpError::NoTls {
+                origin: over_tls_if_asked(origin, uri).to_string(),
+            });
+        }
+        Ok(())
+    }
 }
 
 impl<B: RequestBody> HttpManager for crate::http::HttpManager<B> {
     type ResponseBody = HttpBody;
     type CallError = HttpError;
+
+    fn route(&self, key: &Origin, uri: &Uri) -> Result<Origin, HttpError> {
+        Ok(over_tls_if_asked(key, uri))
+    }
 
     fn answer(
         outcome: Result<Response<HttpBody>, HttpError>,

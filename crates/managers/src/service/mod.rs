@@ -100,10 +100,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::uri::Scheme;
-
-pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Unsent};
-pub use requests::RequestBuilder;
+pub(crate) use connection::{
+    BodyOf, HttpConnection, HttpManager, RequestBody, Unsent, over_tls_if_asked,
+};
+pub use requests::{Everyday, RequestBuilder};
 
 /// The request and response types of the `http` crate, and the body
 /// types, so that a request built by hand needs no other dependency.
@@ -118,12 +118,13 @@ use connpool_core::{Pool, Pooled, Waiting};
 
 /// How [`HttpService`] picks a request's key.
 #[derive(Clone, Debug)]
-enum Route {
-    /// One origin for every request.
-    To(Origin),
+enum Route<K> {
+    /// One key for every request (its origin, or its `https` origin for
+    /// a URI that says so).
+    To(K),
     /// The request URI's scheme and authority (port from the scheme if
-    /// absent).
-    ByAuthority,
+    /// absent), as this reads it (a pool keyed by origin).
+    ByAuthority(fn(&Uri) -> Result<K, HttpError>),
 }
 
 /// A cheap-to-clone [`tower::Service`] that sends each request on a pooled
@@ -136,7 +137,7 @@ enum Route {
 /// balancer over several services sends each call to the least busy.
 pub struct HttpService<M: HttpManager> {
     pool: Pool<M>,
-    route: Route,
+    route: Route<M::Key>,
     in_flight: Arc<AtomicUsize>,
     retries: Arc<AtomicU64>,
     deadline: Deadline,
@@ -164,30 +165,17 @@ impl<M: HttpManager> fmt::Debug for HttpService<M> {
 }
 
 impl<M: HttpManager> HttpService<M> {
-    /// Every request goes to `origin`'s host (`"host:port"`, or with a
-    /// scheme: see [`Origin`]). A request whose URI has no authority (a
-    /// bare path, as tonic sends) gets the origin's. A request whose URI
-    /// says `https` goes to the `https` origin of that host, whatever
-    /// `origin`'s scheme: never in plaintext.
-    pub fn new(pool: Pool<M>, origin: impl Into<Origin>) -> Self {
+    /// Every request goes to `key`'s host: an origin (`"host:port"`, or
+    /// with a scheme: see [`Origin`]), or `()` for a pool of one origin
+    /// (`Single::new(HttpManager::new(), origin)`). A request whose URI
+    /// has no authority (a bare path, as tonic sends) gets the origin's. A
+    /// request whose URI says `https` goes to the `https` origin of that
+    /// host, whatever the origin's scheme (a pool of one plaintext origin
+    /// refuses it): never in plaintext.
+    pub fn new(pool: Pool<M>, key: impl Into<M::Key>) -> Self {
         Self {
             pool,
-            route: Route::To(origin.into()),
-            in_flight: Arc::default(),
-            retries: Arc::default(),
-            deadline: Deadline::default(),
-        }
-    }
-
-    /// Each request goes to its URI's scheme and authority
-    /// (`https://host:port`; without a port, 443 for `https` and 80
-    /// otherwise), a key of the pool of its own ([`Origin`]: a URI without
-    /// a scheme is dialed as the manager is configured). A request without
-    /// an authority fails with [`HttpError::NoAuthority`].
-    pub fn by_authority(pool: Pool<M>) -> Self {
-        Self {
-            pool,
-            route: Route::ByAuthority,
+            route: Route::To(key.into()),
             in_flight: Arc::default(),
             retries: Arc::default(),
             deadline: Deadline::default(),
@@ -269,23 +257,34 @@ impl<M: HttpManager> HttpService<M> {
     pub fn retries(&self) -> u64 {
         self.retries.load(Ordering::Relaxed)
     }
-
     /// The pool the requests borrow from.
     pub fn pool(&self) -> &Pool<M> {
         &self.pool
     }
 
-    fn key(&self, uri: &Uri) -> Result<Origin, HttpError> {
+    fn key(&self, uri: &Uri) -> Result<M::Key, HttpError> {
         match &self.route {
-            Route::To(origin)
-                if uri.scheme() == Some(&Scheme::HTTPS) && origin.scheme() != Some("https") =>
-            {
-                Ok(Origin::https(origin.destination().clone()))
-            }
-            Route::To(origin) => Ok(origin.clone()),
-            Route::ByAuthority => {
+            Route::To(key) => self.pool.manager().route(key, uri),
+            Route::ByAuthority(of_uri) => of_uri(uri),
+        }
+    }
+}
+
+impl<M: HttpManager<Key = Origin>> HttpService<M> {
+    /// Each request goes to its URI's scheme and authority
+    /// (`https://host:port`; without a port, 443 for `https` and 80
+    /// otherwise), a key of the pool of its own ([`Origin`]: a URI without
+    /// a scheme is dialed as the manager is configured). A request without
+    /// an authority fails with [`HttpError::NoAuthority`].
+    pub fn by_authority(pool: Pool<M>) -> Self {
+        Self {
+            pool,
+            route: Route::ByAuthority(|uri| {
                 Origin::of_uri(uri).ok_or_else(|| HttpError::NoAuthority(uri.to_string()))
-            }
+            }),
+            in_flight: Arc::default(),
+            retries: Arc::default(),
+            deadline: Deadline::default(),
         }
     }
 }
@@ -320,7 +319,7 @@ type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// The call's place in the pool: its connection's handle, its count in
 /// the service's calls in flight, and (with a deadline) where to count a
 /// deadline that passes while the body is read.
-impl<M: HttpManager> Lease for (Pooled<'static, M>, InFlight, Option<(Pool<M>, Origin)>) {
+impl<M: HttpManager> Lease for (Pooled<'static, M>, InFlight, Option<(Pool<M>, M::Key)>) {
     fn finished(&mut self) {
         self.0.body_finished();
     }
@@ -383,7 +382,7 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
 /// the connection. `deadline`: when the body must have ended.
 async fn exchange<M: HttpManager>(
     pool: Pool<M>,
-    key: Result<Origin, HttpError>,
+    key: Result<M::Key, HttpError>,
     request: Request<BodyOf<M>>,
     in_flight: InFlight,
     retries: Arc<AtomicU64>,
@@ -474,6 +473,6 @@ async fn exchange<M: HttpManager>(
         };
         Pooled::count_retry(&conn);
         retries.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(origin = %key, error = %error, "request met a connection the server had closed: sent again");
+        tracing::debug!(?key, error = %error, "request met a connection the server had closed: sent again");
     }
 }

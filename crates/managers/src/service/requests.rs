@@ -14,11 +14,31 @@ use http::{Method, Request, Response};
 use http_body_util::Full;
 use tower::ServiceExt;
 
-use super::HttpService;
+use super::{HttpConnection, HttpManager, HttpService};
 use crate::HttpError;
-use crate::http::{HttpBody, HttpManager};
+use crate::http::HttpBody;
 
-impl HttpService<HttpManager> {
+/// A pool an everyday request goes through: the HTTP manager's, keyed by
+/// origin or of one origin.
+pub trait Everyday:
+    HttpManager<
+        ResponseBody = HttpBody,
+        CallError = HttpError,
+        Connection: HttpConnection<Body = Full<Bytes>>,
+    >
+{
+}
+
+impl<M> Everyday for M where
+    M: HttpManager<
+            ResponseBody = HttpBody,
+            CallError = HttpError,
+            Connection: HttpConnection<Body = Full<Bytes>>,
+        >
+{
+}
+
+impl<M: Everyday> HttpService<M> {
     /// `GET uri`, sent when awaited (add headers first with
     /// [`header`](RequestBuilder::header)); the response's body is read
     /// with [`HttpBody::bytes`], [`text`](HttpBody::text) or `json`
@@ -43,7 +63,7 @@ impl HttpService<HttpManager> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn get(&self, uri: impl AsRef<str>) -> RequestBuilder {
+    pub fn get(&self, uri: impl AsRef<str>) -> RequestBuilder<M> {
         self.request(Method::GET, uri)
     }
 
@@ -51,12 +71,12 @@ impl HttpService<HttpManager> {
     /// [`body`](RequestBuilder::body) or [`json`](RequestBuilder::json).
     /// A POST is not sent twice by the service's retries unless it carries
     /// an idempotency key (see [`HttpService::retries`]).
-    pub fn post(&self, uri: impl AsRef<str>) -> RequestBuilder {
+    pub fn post(&self, uri: impl AsRef<str>) -> RequestBuilder<M> {
         self.request(Method::POST, uri)
     }
 
     /// `method uri`, sent when awaited.
-    pub fn request(&self, method: Method, uri: impl AsRef<str>) -> RequestBuilder {
+    pub fn request(&self, method: Method, uri: impl AsRef<str>) -> RequestBuilder<M> {
         let uri = uri.as_ref();
         let request = uri
             .parse::<http::Uri>()
@@ -81,12 +101,12 @@ impl HttpService<HttpManager> {
 /// sent.
 #[must_use = "a request is sent when awaited"]
 #[derive(Debug)]
-pub struct RequestBuilder {
-    service: HttpService<HttpManager>,
+pub struct RequestBuilder<M: Everyday = crate::http::HttpManager> {
+    service: HttpService<M>,
     request: Result<Request<Full<Bytes>>, HttpError>,
 }
 
-impl RequestBuilder {
+impl<M: Everyday> RequestBuilder<M> {
     /// Adds a header (`"accept"`, or a [`http::header`] constant; a value
     /// as a `&str`, a `String` or a [`HeaderValue`]).
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
@@ -144,7 +164,7 @@ impl RequestBuilder {
     }
 }
 
-impl IntoFuture for RequestBuilder {
+impl<M: Everyday> IntoFuture for RequestBuilder<M> {
     type Output = Result<Response<HttpBody>, HttpError>;
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
