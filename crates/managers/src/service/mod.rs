@@ -49,13 +49,16 @@
 //! server had closed while it was idle is sent again on another, when
 //! that is safe (the rules: [`HttpService::retries`]).
 //!
-//! Two ways to pick the connection's key, an [`Origin`]:
+//! Three ways to pick the connection's key, an [`Origin`]:
 //!
 //! - [`HttpService::new`]: one origin for every request (a tonic client
 //!   of one backend; requests may carry a bare path).
 //! - [`HttpService::by_authority`]: each request's URI scheme and
 //!   authority (`https://host:port/...`) is its key, so one pool and one
 //!   service serve many hosts, each with several connections.
+//! - Over a pool of one origin (`Single::new(HttpManager::new(), origin)`),
+//!   [`HttpService::new`] with the key `()`, as every connpool service is
+//!   built from a pool of one key.
 //!
 //! Either way a request whose URI says `https` goes only over TLS: to the
 //! `https` origin of its host, which a manager without a TLS configuration
