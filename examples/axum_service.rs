@@ -24,8 +24,9 @@
 
 mod support;
 
+use support::python_http::PythonHttp;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,6 +42,7 @@ use connpool::managers::redis::redis::AsyncCommands;
 use connpool::managers::redis::{RedisManager, RedisService};
 use connpool::managers::service::HttpService;
 use connpool::{Pool, Single};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -106,9 +108,7 @@ async fn proxy(State(app): State<App>, Path(path): Path<String>) -> Result<Strin
 
 async fn stats(State(app): State<App>) -> Json<serde_json::Value> {
     let (db, cache, upstream) = (app.db.pool(), app.cache.pool(), app.upstream.pool());
-    Json(
-        serde_json::json!({ "db": db.state(), "cache": cache.state(), "upstream": upstream.state() }),
-    )
+    Json(json!({ "db": db.state(), "cache": cache.state(), "upstream": upstream.state() }))
 }
 
 // ---- end of the service ----
@@ -182,7 +182,7 @@ async fn peer_proxy(State(app): State<Peers>, Path(path): Path<String>) -> Resul
 
 async fn peer_stats(State(app): State<Peers>) -> Json<serde_json::Value> {
     let db = app.db.status();
-    Json(serde_json::json!({ "db": {
+    Json(json!({ "db": {
         "max_size": db.max_size, "size": db.size, "available": db.available, "waiting": db.waiting,
     } }))
 }
@@ -206,45 +206,6 @@ impl IntoResponse for Failed {
     }
 }
 
-/// `python3 -m http.server` on a free port of 127.0.0.1, serving one file
-/// from a directory removed with it; stopped when dropped.
-struct Upstream(Child, SocketAddr, #[allow(dead_code)] tempfile::TempDir);
-
-impl Upstream {
-    fn start() -> Result<Self, BoxError> {
-        let dir = tempfile::tempdir()?;
-        std::fs::write(dir.path().join("hello.txt"), "hello from upstream\n")?;
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &addr.port().to_string(),
-            ])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(addr).is_err() {
-            if std::time::Instant::now() > deadline {
-                return Err("python3 -m http.server did not start within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Self(child, addr, dir))
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let serve = std::env::args().any(|a| a == "--serve");
@@ -252,7 +213,7 @@ async fn main() -> Result<(), BoxError> {
     let Some(redis) = support::redis_support::RedisServer::new() else {
         return Err("no redis-server (apt-get install redis-server)".into());
     };
-    let upstream = Upstream::start()?;
+    let upstream = PythonHttp::start(&[("hello.txt", b"hello from upstream\n")])?;
     let admin = pg.client().await;
     admin
         .batch_execute(
@@ -264,12 +225,12 @@ async fn main() -> Result<(), BoxError> {
     let ours = app(
         PostgresManager::new(pg.config()),
         redis.url("").parse()?,
-        upstream.1,
+        upstream.addr,
     )
     .await?;
     // reqwest is built without a TLS provider of its own.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let theirs = peers(pg.config(), &redis.url(""), upstream.1).await?;
+    let theirs = peers(pg.config(), &redis.url(""), upstream.addr).await?;
     for (name, router) in [("connpool", ours), ("peers", theirs)] {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;

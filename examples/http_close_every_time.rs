@@ -21,10 +21,11 @@
 //! cargo run --release --features http --example http_close_every_time -- --quick
 //! ```
 
+#[path = "support/python_http.rs"]
+mod python_http;
 #[path = "support/turns.rs"]
 mod turns;
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,62 +59,6 @@ struct Args {
     /// One round of 200 requests, checked: CI's run.
     #[arg(long)]
     quick: bool,
-}
-
-/// `python3 -m http.server` on a free port of 127.0.0.1, serving a
-/// directory with one small file; stopped when dropped.
-struct Upstream {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Upstream {
-    fn start() -> Result<Self, BoxError> {
-        let dir = tempfile::tempdir()?;
-        std::fs::write(
-            dir.path().join("item.json"),
-            br#"{"id": 7, "name": "widget"}"#,
-        )?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                "--bind",
-                "127.0.0.1",
-                &port.to_string(),
-            ])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline {
-                return Err("python3 -m http.server did not start within 10 s".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Self {
-            child,
-            port,
-            _dir: dir,
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/item.json", self.port)
-    }
-}
-
-impl Drop for Upstream {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// One round of one client: the job's time, every request's latency, the
@@ -239,8 +184,9 @@ async fn main() -> Result<(), BoxError> {
     let rounds = args.rounds.unwrap_or(if args.quick { 1 } else { 5 });
     // reqwest is built without a TLS provider of its own.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let upstream = Upstream::start()?;
-    let url = upstream.url();
+    let upstream =
+        python_http::PythonHttp::start(&[("item.json", br#"{"id": 7, "name": "widget"}"#)])?;
+    let url = format!("http://{}/item.json", upstream.addr);
     println!(
         "python3 -m http.server (HTTP/1.0: one request per connection); {} GETs from {} tasks, \
          at most {} connections, a {:?} deadline; {rounds} rounds",

@@ -15,6 +15,7 @@ pub mod pg_support;
 #[path = "redis_server.rs"]
 pub mod redis_support;
 
+pub mod python_http;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod turns;
