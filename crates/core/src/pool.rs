@@ -273,9 +273,6 @@ impl<M: Manager> Pool<M> {
         let config = &self.inner.config;
         // Computed when first needed: most gets never wait or ping.
         let deadline = || config.set.checkout_timeout.map(|t| start + t);
-        // Whether `attempt` is a retry (after a broken or unhealthy idle
-        // connection).
-        let mut retried = false;
         loop {
             let (mut conn, ping) = match attempt {
                 Attempt::Lent(conn) => return Ok(conn),
@@ -288,7 +285,7 @@ impl<M: Manager> Pool<M> {
                         behind = behind.as_str(),
                         outcome = tracing::field::Empty,
                     );
-                    let wait = wait::wait(&self.inner, w, start, deadline(), retried);
+                    let wait = wait::wait(&self.inner, w, start, deadline());
                     // Entering a span nobody records still asks `log`
                     // whether it is enabled, on every poll, where tracing's
                     // `log` feature is on (sqlx turns it on).
@@ -319,7 +316,6 @@ impl<M: Manager> Pool<M> {
                 Attempt::Check(conn) => (conn, Ping::Due),
                 Attempt::Vet(conn) => (conn, Ping::NotDue),
                 Attempt::Again => {
-                    retried = true;
                     attempt = self.attempt(key, Round::Retry(start), Tick::now(), site);
                     continue;
                 }
@@ -343,7 +339,6 @@ impl<M: Manager> Pool<M> {
                     return Err(self.explain(err, key));
                 }
             }
-            retried = true;
             attempt = self.attempt(key, Round::Retry(start), Tick::now(), site);
         }
     }

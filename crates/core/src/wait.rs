@@ -1,6 +1,6 @@
 //! A getter's wait for its slot in a key's queue: the future that polls
-//! the slot, its own timer where the pool's maintenance task cannot serve
-//! it, and its cancel when dropped unserved.
+//! the slot under the getter's own deadline timer, and its cancel when
+//! dropped unserved.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,17 +15,13 @@ use crate::manager::Manager;
 use crate::store::WaiterId;
 
 /// Waits on slot `id` until served, or until `deadline`, for a get
-/// that began at `began`. The pool's maintenance task wakes the getter
-/// at its first checkout's deadline (see `store::waiters`). A getter
-/// that `retried` (its deadline is earlier than that), or that runs on
-/// another runtime (which the pool's may not serve), arms a timer of
-/// its own as well.
+/// that began at `began`. The deadline is a timer of the getter's own: it
+/// wakes the getter itself, whatever else the runtime runs.
 pub(crate) async fn wait<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     id: WaiterId,
     began: Tick,
     deadline: Option<Tick>,
-    retried: bool,
 ) -> Outcome<M> {
     let mut waiting = Waiting {
         inner,
@@ -35,15 +31,11 @@ pub(crate) async fn wait<M: Manager>(
         done: false,
     };
     match waiting.deadline {
-        Some(at) if retried || !inner.on_own_runtime() => {
-            // Boxed: the timer is rare, and inline it would make every
-            // wait's box larger.
-            match Box::pin(tokio::time::timeout_at(at.into_instant(), &mut waiting)).await {
-                Ok(outcome) => outcome,
-                Err(_) => waiting.expire(),
-            }
-        }
-        _ => (&mut waiting).await,
+        Some(at) => match tokio::time::timeout_at(at.into_instant(), &mut waiting).await {
+            Ok(outcome) => outcome,
+            Err(_) => waiting.expire(),
+        },
+        None => (&mut waiting).await,
     }
 }
 
@@ -96,7 +88,7 @@ impl<M: Manager> Future for Waiting<'_, M> {
                 self.done = true;
                 Poll::Ready(outcome)
             }
-            // Woken at the deadline by the maintenance task.
+            // Its deadline passed (its timer and a hand-off may race).
             None if self.deadline.is_some_and(|at| now >= at) => Poll::Ready(self.expire()),
             None => Poll::Pending,
         }

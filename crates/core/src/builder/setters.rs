@@ -58,10 +58,10 @@ impl<M: Manager> Builder<M> {
     /// connections it tried. `None` waits forever (an explicit opt-in: a
     /// dead backend then hangs its callers). Non-zero.
     ///
-    /// The deadline costs a waiting get no timer: the pool's maintenance
-    /// task wakes the getter when it passes (a getter on a runtime other
-    /// than the pool's arms a timer of its own too, since the pool's
-    /// runtime may not be driven).
+    /// A getter that waits keeps its deadline with a timer of its own, so
+    /// that its error comes on time whatever else the runtime runs (no
+    /// other task has to be scheduled first; RELIABILITY.md has how late
+    /// it comes on a saturated runtime).
     pub fn checkout_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.checkout_timeout = d.into();
         self

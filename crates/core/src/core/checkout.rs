@@ -204,15 +204,6 @@ impl<M: Manager> Transition<'_, M> {
             return Err(Error::TooManyWaiters { max_waiters });
         }
         let w = self.st.waiters.insert(id, self.now, site);
-        // The get's deadline if this is its first checkout. A retry's is
-        // earlier (it counts from the get): its getter arms a timer of its
-        // own for it (retries are rare), and this later entry only backs it.
-        if let Some(timeout) = self.config.set.checkout_timeout {
-            let at = self.now + timeout;
-            if at < Tick::NEVER && self.st.waiters.set_deadline(w, at) {
-                self.arm(at);
-            }
-        }
         self.st.counters.gets_waited += 1;
         let entry = self.st.keys.recount(id, Change::Wait);
         entry.counters.gets_waited += 1;

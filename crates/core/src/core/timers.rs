@@ -11,9 +11,8 @@
 //! record, so a stale or expired connection is never lent even between two
 //! wake-ups.
 //!
-//! The same task wakes the getters whose checkout deadline passed (the
-//! waiters' deadline queue, see `store::waiters`): a getter that waits arms
-//! no timer of its own.
+//! A getter's checkout deadline is not among them: the getter keeps it
+//! with a timer of its own (see `wait`).
 
 use super::Transition;
 use super::tending::Tending;
@@ -91,12 +90,7 @@ impl<M: Manager> Transition<'_, M> {
                 self.schedule(at, Due::Idle(r));
             }
         }
-        let fx = &mut self.fx;
-        let next_waiter = self.st.waiters.wake_due(self.now, |waker| fx.wake(waker));
-        let next = match (self.st.deadlines.next(), next_waiter) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = self.st.deadlines.next();
         self.st.timer_at = next;
         self.finish();
         next
