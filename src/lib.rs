@@ -134,7 +134,9 @@ pub use connpool_managers as managers;
     feature = "postgres",
     feature = "http",
     feature = "grpc",
-    feature = "balance"
+    feature = "balance",
+    feature = "redis",
+    feature = "serde"
 ))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
