@@ -78,7 +78,7 @@
 //! `db.client.connection.pool.name` (the builder's
 //! [`name`](Builder::name)); with
 //! [`metrics_key_attribute`](Builder::metrics_key_attribute) the three
-//! histograms and the two timeouts also carry `connpool.key` (the key's `Debug`).
+//! histograms and the counters above but the closes also carry `connpool.key` (the key's `Debug`).
 //!
 //! | name | kind | what it records |
 //! |---|---|---|
@@ -89,6 +89,10 @@
 //! | `db.client.connection.pending_requests` | gauge | getters waiting for a connection |
 //! | `db.client.connection.timeouts` | counter | calls whose deadline passed while they **waited for a connection**: gets past their checkout deadline, and service calls (`PgService`, `RedisService`, `HttpService`, `WsService`) past their own deadline before they had a connection |
 //! | `connpool.reply.timeouts` | counter | service calls whose deadline passed after they had their connection, while they **waited for the reply** |
+//! | `connpool.dial.failures` | counter | dials that failed or timed out |
+//! | `connpool.backoffs` | counter | times a key entered dial backoff (its gets then fail at once with the dial's error) |
+//! | `connpool.rejections` | counter | gets refused at once because `max_waiters` getters already waited |
+//! | `connpool.keepalive.failures` | counter | background keepalive pings that failed or timed out |
 //! | `connpool.connection.closed` | counter, `reason` | connections closed, by reason: `broken`, `by_server` (the server or protocol ended it: `Connection: close`, a `GOAWAY` without error, a WebSocket Close), `idle_timeout`, `lifetime`, `uses`, `health_check`, `keepalive`, `max_idle_per_key`, `evicted_lru`, `retired`, `pool_closed`; the same as the `closed_*` [`Counters`] |
 //! | `db.client.connection.create_time` | histogram, s | each successful dial, `connect` and `after_connect` together |
 //! | `db.client.connection.wait_time` | histogram, s | each successful get, from the call to the connection in hand (health check and `before_lend` included); a get served at once records its near-zero time |

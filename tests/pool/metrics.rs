@@ -293,3 +293,60 @@ async fn closes_by_reason_and_call_timeouts_by_phase() {
     );
     assert_eq!(counter("connpool.reply.timeouts"), &DebugValue::Counter(3));
 }
+
+/// What an outage and an overload leave in the metrics: a failed dial in
+/// `connpool.dial.failures`, the backoff it starts in `connpool.backoffs`,
+/// a get refused at `max_waiters` in `connpool.rejections`, a keepalive
+/// ping that failed in `connpool.keepalive.failures`.
+#[tokio::test(start_paused = true)]
+async fn dial_failures_backoffs_rejections_and_failed_keepalives_have_their_series() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let name = [(POOL, "edge")];
+    let counter = |all: &BTreeMap<Series, DebugValue>, series_name: &str| match all.get(&series(
+        MetricKind::Counter,
+        series_name,
+        &name,
+    )) {
+        Some(DebugValue::Counter(n)) => *n,
+        _ => 0,
+    };
+    let mock = M::new();
+    let pool = mock
+        .core_pool(|b| {
+            b.name("edge")
+                .backoff(Duration::from_millis(100), Duration::from_secs(1))
+                .max_open(1)
+                .max_waiters(1)
+                .keepalive_interval(Duration::from_secs(10))
+        })
+        .await;
+
+    mock.push(1, Step::Fail("refused"));
+    assert!(pool.get_for(&1).await.is_err());
+    let all = take(&snapshotter);
+    assert_eq!(counter(&all, "connpool.dial.failures"), 1);
+    assert_eq!(counter(&all, "connpool.backoffs"), 1);
+
+    tokio::time::advance(Duration::from_secs(1)).await;
+    let held = ok(pool.get_for(&2).await);
+    let waiter = spawn_get(&pool, 2);
+    settle().await;
+    assert!(matches!(
+        pool.get_for(&2).await,
+        Err(connpool::Error::TooManyWaiters { .. })
+    ));
+    assert_eq!(counter(&take(&snapshotter), "connpool.rejections"), 1);
+    drop(held);
+    drop(ok(join(waiter).await));
+
+    // The idle connection dies: its next keepalive ping fails.
+    mock.conn(1).kill(); // the only connection made
+    tokio::time::advance(Duration::from_secs(11)).await;
+    settle().await;
+    assert_eq!(
+        counter(&take(&snapshotter), "connpool.keepalive.failures"),
+        1
+    );
+}

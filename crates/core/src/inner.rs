@@ -25,7 +25,7 @@ use crate::core::{Action, Detached, Effects, State, Transition};
 use crate::hooks::Hooks;
 use crate::manager::{Health, Manager};
 use crate::metrics::Metrics;
-use crate::reports::report_leak;
+use crate::reports::{report_backoff, report_leak, report_recovery};
 use crate::stats::CloseReason;
 use crate::store::{Back, KeyId, Lent};
 use crate::sync::{Mutex, MutexGuard};
@@ -165,7 +165,7 @@ impl<M: Manager> PoolInner<M> {
     }
 
     fn apply_now(self: &Arc<Self>, mut fx: Effects<M>) {
-        let (rearm, drained, backoff) = (fx.rearm(), fx.drained(), fx.backoff());
+        let (rearm, drained) = (fx.rearm(), fx.drained());
         if let Some(waker) = fx.wake.take() {
             waker.wake();
         }
@@ -179,10 +179,12 @@ impl<M: Manager> PoolInner<M> {
                     spawn_recycle(self, slot, key, conn, epoch)
                 }
                 Action::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
+                Action::Backoff(key, error, delay, failures) => {
+                    report_backoff(&key, &error, delay, failures, &self.config);
+                    self.metrics.backoff(self.metrics.key(&key));
+                }
+                Action::Recovered(key, down_for) => report_recovery(&key, down_for, &self.config),
             }
-        }
-        if let Some(delay) = backoff {
-            tracing::debug!(?delay, "dial backoff");
         }
         if rearm {
             self.maintenance.notify_one();

@@ -41,6 +41,10 @@ mod on {
     const TIMEOUTS: &str = "db.client.connection.timeouts";
     const REPLY_TIMEOUTS: &str = "connpool.reply.timeouts";
     const CLOSED: &str = "connpool.connection.closed";
+    const DIAL_FAILURES: &str = "connpool.dial.failures";
+    const BACKOFFS: &str = "connpool.backoffs";
+    const REJECTIONS: &str = "connpool.rejections";
+    const KEEPALIVE_FAILURES: &str = "connpool.keepalive.failures";
     const CREATE_TIME: &str = "db.client.connection.create_time";
     const WAIT_TIME: &str = "db.client.connection.wait_time";
     const USE_TIME: &str = "db.client.connection.use_time";
@@ -132,14 +136,40 @@ mod on {
         pub(crate) fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
             match waiting {
                 Waiting::Connection => self.timeout(key),
-                Waiting::Reply => {
-                    let labels = match key {
-                        None => vec![self.name.clone()],
-                        Some(key) => self.keyed(key).to_vec(),
-                    };
-                    metrics::counter!(REPLY_TIMEOUTS, labels).increment(1);
-                }
+                Waiting::Reply => self.count(REPLY_TIMEOUTS, key),
             }
+        }
+
+        /// A dial that failed.
+        #[cold]
+        pub(crate) fn dial_failed(&self, key: Option<&impl Debug>) {
+            self.count(DIAL_FAILURES, key);
+        }
+
+        /// A key entered dial backoff.
+        #[cold]
+        pub(crate) fn backoff(&self, key: Option<&impl Debug>) {
+            self.count(BACKOFFS, key);
+        }
+
+        /// A get refused at once: `max_waiters` getters already waited.
+        #[cold]
+        pub(crate) fn rejection(&self, key: Option<&impl Debug>) {
+            self.count(REJECTIONS, key);
+        }
+
+        /// A keepalive ping that failed or timed out.
+        #[cold]
+        pub(crate) fn keepalive_failed(&self, key: Option<&impl Debug>) {
+            self.count(KEEPALIVE_FAILURES, key);
+        }
+
+        fn count(&self, name: &'static str, key: Option<&impl Debug>) {
+            let labels = match key {
+                None => vec![self.name.clone()],
+                Some(key) => self.keyed(key).to_vec(),
+            };
+            metrics::counter!(name, labels).increment(1);
         }
 
         /// A connection closed, for `reason`.
@@ -196,6 +226,22 @@ mod on {
             "Service calls whose deadline passed while they waited for the reply."
         );
         metrics::describe_counter!(
+            DIAL_FAILURES,
+            Unit::Count,
+            "Dials that failed or timed out."
+        );
+        metrics::describe_counter!(BACKOFFS, Unit::Count, "Times a key entered dial backoff.");
+        metrics::describe_counter!(
+            REJECTIONS,
+            Unit::Count,
+            "Gets refused at once: max_waiters getters already waited."
+        );
+        metrics::describe_counter!(
+            KEEPALIVE_FAILURES,
+            Unit::Count,
+            "Background keepalive pings that failed or timed out."
+        );
+        metrics::describe_counter!(
             CLOSED,
             Unit::Count,
             "Connections closed, by reason (broken, by_server, idle_timeout, ...)."
@@ -249,6 +295,18 @@ mod off {
 
         #[inline(always)]
         pub(crate) fn closed(&self, _: CloseReason) {}
+
+        #[inline(always)]
+        pub(crate) fn dial_failed(&self, _: Option<&impl Debug>) {}
+
+        #[inline(always)]
+        pub(crate) fn backoff(&self, _: Option<&impl Debug>) {}
+
+        #[inline(always)]
+        pub(crate) fn rejection(&self, _: Option<&impl Debug>) {}
+
+        #[inline(always)]
+        pub(crate) fn keepalive_failed(&self, _: Option<&impl Debug>) {}
 
         #[inline(always)]
         pub(crate) fn created(&self, _: Option<&impl Debug>, _: Duration) {}

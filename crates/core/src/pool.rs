@@ -212,6 +212,7 @@ impl<M: Manager> Pool<M> {
                             metrics.waited(metrics.key(key), waited);
                         }
                         Err(Error::Timeout { .. }) => metrics.timeout(metrics.key(key)),
+                        Err(Error::TooManyWaiters { .. }) => metrics.rejection(metrics.key(key)),
                         Err(_) => {}
                     }
                 }

@@ -1,6 +1,7 @@
-//! What the pool tells the log about its borrowers at `warn`: connections
-//! held longer than the leak-detection threshold (emitted outside the lock,
-//! from the effects of the transition that found them), and gets that
+//! What the pool tells the log about its borrowers and its keys at `warn`:
+//! connections held longer than the leak-detection threshold and keys
+//! whose dials fail (emitted outside the lock, from the effects of the
+//! transition that found them; a key back again at `info`), and gets that
 //! waited longer than `acquire_slow_threshold` (by the getter, once its
 //! wait ends).
 
@@ -45,5 +46,41 @@ pub(crate) fn report_slow_checkout(
         behind,
         outcome,
         "checkout waited longer than acquire_slow_threshold"
+    );
+}
+
+/// A dial of `key` failed with `error`, its `failures`th in a row, and the
+/// key backs off `delay`: a `warn` line at the first failure of a run and
+/// at each power of two after it (so an outage of any length logs a few
+/// dozen lines at most, whatever the getters do), `debug` otherwise.
+pub(crate) fn report_backoff<K: Debug, E: std::error::Error>(
+    key: &K,
+    error: &crate::error::ConnectError<E>,
+    delay: Duration,
+    failures: u32,
+    config: &Config,
+) {
+    if failures.is_power_of_two() {
+        tracing::warn!(
+            pool = %config.set.name,
+            ?key,
+            %error,
+            failures,
+            ?delay,
+            "dials of the key fail: it backs off, and its gets that find no idle connection fail with this error until a dial succeeds"
+        );
+    } else {
+        tracing::debug!(pool = %config.set.name, ?key, %error, failures, ?delay, "dial backoff");
+    }
+}
+
+/// A key whose dials failed made a connection again, after `down_for`:
+/// an `info` line.
+pub(crate) fn report_recovery<K: Debug>(key: &K, down_for: Duration, config: &Config) {
+    tracing::info!(
+        pool = %config.set.name,
+        ?key,
+        ?down_for,
+        "the key is back: a dial succeeded after failed ones"
     );
 }

@@ -95,7 +95,7 @@ pub struct Counters {
     /// Calls of a service whose deadline passed after they had their
     /// connection, while they waited for the reply
     /// ([`Pool::count_timeout`](crate::Pool::count_timeout) with
-    /// [`Waiting::Reply`](crate::Waiting::Reply)).
+    /// [`Waiting::Reply`]).
     pub reply_timeouts: u64,
     /// Gets refused at once because `max_waiters` getters were already waiting.
     pub rejections: u64,

@@ -44,6 +44,7 @@
 
 use std::time::Duration;
 
+use super::effects::Action;
 use super::{State, Transition};
 use crate::clock::{self, Tick};
 use crate::error::{ConnectError, Error};
@@ -166,7 +167,11 @@ impl<M: Manager> Transition<'_, M> {
     pub(super) fn answered(&mut self, id: KeyId) {
         let entry = self.st.keys.get_mut(id);
         entry.carried = 0;
-        entry.down_since = None;
+        if let Some(since) = entry.down_since.take() {
+            let down_for = self.now.saturating_duration_since(since);
+            let report = Action::Recovered(entry.key.clone(), down_for);
+            self.fx.actions.push(report);
+        }
         while self.start_queued_dial(id) {}
     }
 
@@ -233,7 +238,10 @@ impl<M: Manager> Transition<'_, M> {
         let entry = self.st.keys.get_mut(id);
         entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
         self.st.tally(id, |c| c.backoffs += 1);
-        self.fx.entered_backoff(delay);
+        let entry = self.st.keys.get(id);
+        let error = entry.last_error.clone().unwrap_or(ConnectError::Aborted);
+        let report = Action::Backoff(entry.key.clone(), error, delay, entry.failures);
+        self.fx.actions.push(report);
         while let Some(w) = self
             .st
             .keys

@@ -123,8 +123,12 @@ impl<M: Manager> Transition<'_, M> {
                 entry.connected = true;
                 // A key on trial (its new connections refused) stays down
                 // until one answers.
-                if entry.carried == 0 {
-                    entry.down_since = None;
+                if entry.carried == 0
+                    && let Some(since) = entry.down_since.take()
+                {
+                    let down_for = self.now.saturating_duration_since(since);
+                    let report = Action::Recovered(entry.key.clone(), down_for);
+                    self.fx.actions.push(report);
                 }
                 entry.failures = 0;
                 entry.backoff_until = None;

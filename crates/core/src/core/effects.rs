@@ -3,6 +3,7 @@
 use std::task::Waker;
 use std::time::Duration;
 
+use crate::error::ConnectError;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 use crate::store::{Conn, Slot, WaiterId};
@@ -33,6 +34,12 @@ pub(crate) enum Action<M: Manager> {
     /// A returned connection taken out to be recycled, in its slot (the
     /// key, cloned for the hooks), with its key's epoch.
     Recycle(Slot, M::Key, Conn<M::Connection>, u32),
+    /// A key's dial failed and it backs off this long, its failed dials
+    /// in a row this many: log it.
+    Backoff(M::Key, ConnectError<M::Error>, Duration, u32),
+    /// A key whose dials failed made a connection again, down this long:
+    /// log it.
+    Recovered(M::Key, Duration),
 }
 
 /// What a transition decided to do outside the lock.
@@ -43,19 +50,15 @@ pub(crate) struct Effects<M: Manager> {
     /// The rest, in the order decided. One `Vec`: checkout and return, which
     /// mostly decide nothing, create and drop one.
     pub(crate) actions: Vec<Action<M>>,
-    /// The rare rest, one bit each ([`REARM`], [`DRAINED`], [`BACKOFF`]):
-    /// one test tells that none is set.
+    /// The rare rest, one bit each ([`REARM`], [`DRAINED`]): one test
+    /// tells that none is set.
     flags: u8,
-    /// With [`BACKOFF`]: how long the key's backoff lasts.
-    backoff: Duration,
 }
 
 /// A deadline earlier than the maintenance task's next wake-up was added.
 const REARM: u8 = 1;
 /// The pool is closed and nothing is open or closing any more.
 const DRAINED: u8 = 2;
-/// A key entered dial backoff.
-const BACKOFF: u8 = 4;
 
 impl<M: Manager> Effects<M> {
     /// Nothing to do yet: what a transition starts with.
@@ -63,7 +66,6 @@ impl<M: Manager> Effects<M> {
         wake: None,
         actions: Vec::new(),
         flags: 0,
-        backoff: Duration::ZERO,
     };
 
     /// Whether there is nothing to do.
@@ -82,20 +84,9 @@ impl<M: Manager> Effects<M> {
         self.flags & DRAINED != 0
     }
 
-    /// How long the backoff a key entered lasts, if one did.
-    pub(crate) fn backoff(&self) -> Option<Duration> {
-        (self.flags & BACKOFF != 0).then_some(self.backoff)
-    }
-
     /// The maintenance task must look at its wake-up again.
     pub(super) fn rearm_timer(&mut self) {
         self.flags |= REARM;
-    }
-
-    /// A key entered a backoff of `delay`.
-    pub(super) fn entered_backoff(&mut self, delay: Duration) {
-        self.flags |= BACKOFF;
-        self.backoff = delay;
     }
 
     /// The pool is closed and drained.

@@ -32,6 +32,10 @@ pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder
     let key = order.key;
     inner.runtime.spawn(async move {
         let result = dial(&guard.inner, &key, key_id).await;
+        if result.is_err() {
+            let metrics = &guard.inner.metrics;
+            metrics.dial_failed(metrics.key(&key));
+        }
         guard.finish(result);
     });
 }
@@ -198,6 +202,11 @@ pub(crate) fn spawn_ping<M: Manager>(
                 Some(false)
             }
         };
+        if ok != Some(true) {
+            let metrics = &inner.metrics;
+            let key = metrics.by_key().then(|| inner.key(key_id));
+            metrics.keepalive_failed(key.as_ref());
+        }
         let health = match ok {
             Some(_) => inner.health(key_id, &mut conn.conn),
             None => Health::Broken,

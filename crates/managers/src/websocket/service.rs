@@ -79,7 +79,7 @@ impl<M: Manager<Connection = WsConn, Error = WsError>> Clone for WsService<M> {
 }
 
 impl<M: Manager<Connection = WsConn, Error = WsError>> WsService<M> {
-    /// Calls on connections of `key` (a [`WsUrl`] for a [`WsManager`]'s
+    /// Calls on connections of `key` (a [`WsUrl`](super::WsUrl) for a [`WsManager`]'s
     /// pool, `()` for a pool of one key), with no deadline of their own
     /// (see above).
     pub fn new(pool: Pool<M>, key: M::Key) -> Self {
