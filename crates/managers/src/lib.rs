@@ -21,7 +21,12 @@
 #[cfg(feature = "balance")]
 #[cfg_attr(docsrs, doc(cfg(feature = "balance")))]
 pub mod balance;
-#[cfg(feature = "tcp")]
+#[cfg(any(
+    feature = "postgres",
+    feature = "http",
+    feature = "redis",
+    feature = "websocket"
+))]
 mod deadline;
 #[cfg(feature = "grpc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "grpc")))]

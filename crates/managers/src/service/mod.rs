@@ -103,9 +103,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-pub(crate) use connection::{
-    BodyOf, HttpConnection, HttpManager, RequestBody, Unsent, over_tls_if_asked,
-};
+#[cfg(feature = "grpc")]
+pub(crate) use connection::over_tls_if_asked;
+pub(crate) use connection::{BodyOf, HttpConnection, HttpManager, RequestBody, Unsent};
 pub use requests::{Everyday, RequestBuilder};
 
 /// The request and response types of the `http` crate, and the body
