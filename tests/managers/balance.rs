@@ -318,7 +318,7 @@ async fn a_backend_back_from_an_outage_is_found_by_a_probe() {
         .unwrap();
     // The failed calls the kill costs eject nobody: what is under test is
     // the readiness check alone.
-    let off = Ejection { consecutive_failures: 0, ..Ejection::default() };
+    let off = Ejection::default().consecutive_failures(0);
     let svc = Balanced::with_resolver(
         pool.clone(),
         "backend.test:443",
@@ -414,11 +414,11 @@ async fn a_backend_that_fails_every_call_is_ejected_and_comes_back() {
     let resolver = Scripted::default();
     let servers = servers(3).await;
     resolver.set(&[&servers[0], &servers[1], &servers[2]]);
-    let svc = balanced(&resolver).await.with_ejection(Ejection {
-        base_time: Duration::from_millis(500),
-        max_time: Duration::from_millis(500),
-        ..Ejection::default()
-    });
+    let svc = balanced(&resolver).await.with_ejection(
+        Ejection::default()
+            .base_time(Duration::from_millis(500))
+            .max_time(Duration::from_millis(500)),
+    );
     assert_eq!(drive(&svc, 8, 300).await, 0, "all three answer");
     servers[2].fail(true);
     drive(&svc, 8, 300).await;

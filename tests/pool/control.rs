@@ -5,7 +5,7 @@
 //! lent on return, dials in flight on arrival, waiters served by new
 //! dials, `min_idle` refilled), `close_idle`, and `min_idle` per key.
 
-use connpool::{Error, Limits};
+use connpool::Error;
 
 use crate::support::*;
 
@@ -22,13 +22,12 @@ async fn growing_the_cap_dials_for_a_getter_waiting_at_it() {
         counts(&pool),
         Counts { open: 1, lent: 1, waiting: 1, ..ZERO }
     );
-    let limits = Limits {
-        max_open: 2,
-        max_open_per_key: 2,
-        max_idle: 2,
-        max_idle_per_key: 2,
-        ..pool.limits()
-    };
+    let limits = pool
+        .limits()
+        .max_open(2)
+        .max_open_per_key(2)
+        .max_idle(2)
+        .max_idle_per_key(2);
     pool.resize(limits).unwrap();
     settle().await;
     let b = ok(join(w).await);
@@ -58,13 +57,13 @@ async fn shrinking_closes_idle_first_and_lent_ones_on_return() {
     drop(c); // two back: idle
     assert_eq!(counts(&pool), Counts { open: 4, idle: 2, lent: 2, ..ZERO });
 
-    let one = Limits {
-        max_open: 1,
-        max_open_per_key: 1,
-        max_idle: 1,
-        max_idle_per_key: 1,
-        min_idle: 0,
-    };
+    let one = pool
+        .limits()
+        .max_open(1)
+        .max_open_per_key(1)
+        .max_idle(1)
+        .max_idle_per_key(1)
+        .min_idle(0);
     pool.resize(one).unwrap();
     settle().await;
     assert_eq!(counts(&pool), Counts { open: 2, lent: 2, ..ZERO });
@@ -108,7 +107,7 @@ async fn shrinking_the_idle_caps_closes_the_oldest_idle_connections() {
     drop(a);
     drop(b);
     drop(c);
-    pool.resize(Limits { max_idle_per_key: 1, max_idle: 2, ..pool.limits() })
+    pool.resize(pool.limits().max_idle_per_key(1).max_idle(2))
         .unwrap();
     settle().await;
     assert_eq!(mock.closed(), vec![a_id], "the oldest of key 1 goes");
@@ -117,8 +116,7 @@ async fn shrinking_the_idle_caps_closes_the_oldest_idle_connections() {
         Some(Counts { open: 1, idle: 1, ..ZERO })
     );
     assert_eq!(ok(pool.get_for(&1).await).id, b_id);
-    pool.resize(Limits { max_idle: 1, ..pool.limits() })
-        .unwrap();
+    pool.resize(pool.limits().max_idle(1)).unwrap();
     settle().await;
     assert_eq!(counts(&pool), Counts { open: 1, idle: 1, ..ZERO });
     assert_eq!(pool.state().counters.closed_retired, 2);
@@ -131,12 +129,12 @@ async fn invalid_caps_are_refused_and_change_nothing() {
     let (_mock, pool) = M::pool(|b| b.max_open(4).min_idle_for(1, 2)).await;
     let before = pool.limits();
     let cases = [
-        (Limits { max_open: 0, ..before }, "max_open"),
-        (Limits { max_idle: 5, ..before }, "max_idle"),
-        (Limits { max_open_per_key: 5, ..before }, "max_open_per_key"),
-        (Limits { max_idle_per_key: 0, ..before }, "max_idle_per_key"),
-        (Limits { min_idle: 5, ..before }, "min_idle"),
-        (Limits { max_idle_per_key: 1, ..before }, "min_idle_for"),
+        (before.max_open(0), "max_open"),
+        (before.max_idle(5), "max_idle"),
+        (before.max_open_per_key(5), "max_open_per_key"),
+        (before.max_idle_per_key(0), "max_idle_per_key"),
+        (before.min_idle(5), "min_idle"),
+        (before.max_idle_per_key(1), "min_idle_for"),
     ];
     for (limits, field) in cases {
         let e = pool.resize(limits).expect_err(field);
@@ -350,8 +348,7 @@ async fn min_idle_per_key_keeps_that_key_warm() {
 async fn raising_min_idle_refills_every_key() {
     let (_mock, pool) = M::pool(|b| b.max_open(8)).await;
     let lent = ok(pool.get_for(&1).await);
-    pool.resize(Limits { min_idle: 1, ..pool.limits() })
-        .unwrap();
+    pool.resize(pool.limits().min_idle(1)).unwrap();
     settle().await;
     assert_eq!(
         key_counts(&pool, &1),
@@ -372,7 +369,7 @@ async fn a_single_key_pool_shrinks_too() {
     );
     drop((a, b));
     assert_eq!(counts(&pool), Counts { open: 3, idle: 2, lent: 1, ..ZERO });
-    pool.resize(Limits { max_idle: 1, max_idle_per_key: 1, ..pool.limits() })
+    pool.resize(pool.limits().max_idle(1).max_idle_per_key(1))
         .unwrap();
     assert_eq!(counts(&pool), Counts { open: 2, idle: 1, lent: 1, ..ZERO });
     drop(c); // over the idle cap now

@@ -356,13 +356,12 @@ async fn a_recycling_connection_of_a_closed_key_or_over_a_shrunk_cap_is_retired(
     let (a, b) = (pool.get().await.unwrap(), pool.get().await.unwrap());
     drop(a);
     settle().await;
-    let one = connpool::Limits {
-        max_open: 1,
-        max_open_per_key: 1,
-        max_idle: 1,
-        max_idle_per_key: 1,
-        ..pool.limits()
-    };
+    let one = pool
+        .limits()
+        .max_open(1)
+        .max_open_per_key(1)
+        .max_idle(1)
+        .max_idle_per_key(1);
     pool.resize(one).unwrap();
     script.release();
     settle().await;

@@ -7,7 +7,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use connpool::Limits;
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 
@@ -118,7 +117,7 @@ async fn every_series_is_named_after_opentelemetry_with_the_pool_name() {
     assert_eq!(all, expected);
 
     // A getter waits at the cap of one key, and times out.
-    pool.resize(Limits { max_open_per_key: 1, max_idle_per_key: 1, ..pool.limits() })
+    pool.resize(pool.limits().max_open_per_key(1).max_idle_per_key(1))
         .unwrap();
     let waiter = spawn_get(&pool, 7);
     settle().await;
@@ -146,7 +145,7 @@ async fn every_series_is_named_after_opentelemetry_with_the_pool_name() {
         h(&[])
     );
 
-    pool.resize(Limits { max_open: 5, max_idle: 4, min_idle: 1, ..pool.limits() })
+    pool.resize(pool.limits().max_open(5).max_idle(4).min_idle(1))
         .unwrap();
     drop(b);
     let all = take(&snapshotter);

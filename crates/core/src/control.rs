@@ -60,7 +60,7 @@ impl<M: Manager> Pool<M> {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let pool = Pool::builder(Echo).max_open(8).build().await?;
-    /// pool.resize(Limits { max_open: 16, max_idle: 16, ..pool.limits() })?;
+    /// pool.resize(pool.limits().max_open(16).max_idle(16))?;
     /// assert_eq!(pool.limits().max_open, 16);
     /// # Ok(())
     /// # }

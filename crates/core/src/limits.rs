@@ -5,8 +5,11 @@ use crate::error::ConfigError;
 
 /// The caps of a pool, changeable while it runs ([`Pool::resize`](crate::Pool::resize)). Each
 /// field means what the [`Builder`](crate::Builder) setting of the same
-/// name means.
+/// name means, and its method of the same name sets it: a pool's caps are
+/// changed from [`Pool::limits`](crate::Pool::limits),
+/// `pool.resize(pool.limits().max_open(16).max_idle(16))`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// Cap on open connections of all keys.
     pub max_open: usize,
@@ -22,6 +25,36 @@ pub struct Limits {
 }
 
 impl Limits {
+    /// With `max_open` set to `n`.
+    pub fn max_open(mut self, n: usize) -> Self {
+        self.max_open = n;
+        self
+    }
+
+    /// With `max_open_per_key` set to `n`.
+    pub fn max_open_per_key(mut self, n: usize) -> Self {
+        self.max_open_per_key = n;
+        self
+    }
+
+    /// With `max_idle` set to `n`.
+    pub fn max_idle(mut self, n: usize) -> Self {
+        self.max_idle = n;
+        self
+    }
+
+    /// With `max_idle_per_key` set to `n`.
+    pub fn max_idle_per_key(mut self, n: usize) -> Self {
+        self.max_idle_per_key = n;
+        self
+    }
+
+    /// With `min_idle` set to `n`.
+    pub fn min_idle(mut self, n: usize) -> Self {
+        self.min_idle = n;
+        self
+    }
+
     /// Refuses inconsistent caps with a [`ConfigError`] (an
     /// [`Error::Config`](crate::Error::Config)) naming the setting,
     /// as the builder does. `cap(setting, value)` describes a cap an error

@@ -119,6 +119,8 @@ impl<K: Key> Core<K> {
                 Action::Ping(..) => unreachable!("no keepalive in the model"),
                 Action::Leak(..) => unreachable!("no leak detection in the model"),
                 Action::Recycle(..) => unreachable!("no recycling in the model"),
+                // Log lines.
+                Action::Backoff(..) | Action::Recovered(..) => {}
             }
         }
     }

@@ -24,7 +24,10 @@ use tokio::time::Instant;
 /// The default, as Envoy's: 5 failures, 30 s growing to 300 s, 10 % (with
 /// at least one address out, so two or three backends can lose one). A
 /// gRPC status sent in the trailers of a streamed response is not seen.
+/// Each field's method of the same name sets it:
+/// `Ejection::default().base_time(Duration::from_secs(10))`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Ejection {
     /// Failed calls in a row that eject an address; 0 turns ejection off.
     pub consecutive_failures: u32,
@@ -35,6 +38,32 @@ pub struct Ejection {
     /// The most addresses out at once, in percent of the addresses (at
     /// least one).
     pub max_percent: u8,
+}
+
+impl Ejection {
+    /// With `consecutive_failures` set to `n` (0 turns ejection off).
+    pub fn consecutive_failures(mut self, n: u32) -> Self {
+        self.consecutive_failures = n;
+        self
+    }
+
+    /// With `base_time` set to `d`.
+    pub fn base_time(mut self, d: Duration) -> Self {
+        self.base_time = d;
+        self
+    }
+
+    /// With `max_time` set to `d`.
+    pub fn max_time(mut self, d: Duration) -> Self {
+        self.max_time = d;
+        self
+    }
+
+    /// With `max_percent` set to `percent`.
+    pub fn max_percent(mut self, percent: u8) -> Self {
+        self.max_percent = percent;
+        self
+    }
 }
 
 impl Default for Ejection {

@@ -7,6 +7,7 @@
 /// with this key's host, port, database and user put over it (see
 /// [`PostgresManager::config_for`](super::PostgresManager::config_for)).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct PgKey {
     /// A host name or IP address, or (starting with `/`) the directory of the
     /// server's Unix socket.

@@ -23,6 +23,7 @@ use std::fmt;
 /// assert_eq!(jobs.to_string(), "127.0.0.1:6379/2 (exclusive)");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct RedisKey {
     /// A host name or IP address.
     pub host: String,
