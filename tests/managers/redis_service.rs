@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use connpool::Pool;
 use connpool::managers::redis::redis::{self, AsyncCommands};
-use connpool::managers::redis::{RedisManager, RedisService};
+use connpool::managers::redis::{RedisManager, RedisService, ServiceError};
 use tokio::time::{Instant, timeout};
 
 use crate::support::redis::RedisServer;
@@ -235,4 +235,40 @@ async fn a_single_pools_service_and_a_budget_shared_by_its_commands() {
     );
     assert_eq!(pool.state().counters.reply_timeouts, 1);
     pool.close().await;
+}
+
+/// A call's error keeps its kind: the `ServiceError` inside the
+/// `RedisError` tells a pool error (here, a closed pool) from a deadline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_calls_error_tells_a_pool_error_from_a_deadline() {
+    let Some(server) = RedisServer::new() else {
+        return;
+    };
+    let manager: RedisManager = server.url("").parse().unwrap();
+    let pool = Pool::builder(manager.single()).build().await.unwrap();
+    let mut redis = RedisService::new(pool.clone(), ());
+
+    // A deadline already spent: the call fails waiting for a connection.
+    let mut spent = redis.deadline(Instant::now());
+    let err = spent.get::<_, Option<String>>("k").await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    match ServiceError::of(&err) {
+        Some(ServiceError::TimedOut { waiting_for, .. }) => {
+            assert_eq!(*waiting_for, "a connection")
+        }
+        other => panic!("{other:?} in {err}"),
+    }
+
+    pool.close().await;
+    let err = redis.get::<_, Option<String>>("k").await.unwrap_err();
+    match ServiceError::of(&err) {
+        Some(ServiceError::NoConnection { error, .. }) => {
+            assert!(matches!(**error, connpool::Error::Closed), "{error:?}")
+        }
+        other => panic!("{other:?} in {err}"),
+    }
+    assert!(
+        err.to_string().contains("no connection to 127.0.0.1"),
+        "{err}"
+    );
 }

@@ -208,4 +208,4 @@ pub use conn::RedisConn;
 pub use error::RedisError;
 pub use key::RedisKey;
 pub use manager::{DEFAULT_RESPONSE_TIMEOUT, RedisManager};
-pub use service::{RedisPool, RedisService};
+pub use service::{RedisPool, RedisService, ServiceError};

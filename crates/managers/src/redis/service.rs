@@ -18,6 +18,86 @@ use connpool_core::{Error, Manager, Pool, Pooled, Single, Waiting};
 /// to the new master); more would only spin.
 const RESENDS: u32 = 3;
 
+/// Why a [`RedisService`] call failed before its command had an answer:
+/// no connection, or its deadline. redis-rs's `ConnectionLike` answers
+/// with a [`redis::RedisError`]; this is inside it (the inner error of its
+/// `io::Error`), and [`ServiceError::of`] finds it, so that retry logic
+/// tells a closed pool, a backoff or an `AUTH` failure (`NoConnection`,
+/// with the pool's typed error) from a deadline (`TimedOut`). Its message
+/// says all, the pool's error included, so its
+/// [`source`](std::error::Error::source) is `None`.
+///
+/// ```
+/// # fn classify(e: &connpool::managers::redis::redis::RedisError) -> &'static str {
+/// use connpool::managers::redis::ServiceError;
+///
+/// match ServiceError::of(e) {
+///     Some(ServiceError::NoConnection { error, .. }) if error.is_timeout() => "pool timeout",
+///     Some(ServiceError::NoConnection { .. }) => "no connection",
+///     Some(ServiceError::TimedOut { .. }) => "deadline",
+///     Some(_) | None => "the server's answer, or the connection broke",
+/// }
+/// # }
+/// ```
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ServiceError {
+    /// The pool lent no connection: a failed dial (an `AUTH` the server
+    /// refused, a refused connection), the key's backoff, the pool's
+    /// checkout timeout, a closed pool.
+    NoConnection {
+        /// The server, database and user the call was for.
+        key: String,
+        /// The pool's error.
+        error: Box<connpool_core::Error<super::RedisError>>,
+    },
+    /// The call's deadline passed.
+    TimedOut {
+        /// The server, database and user the call was for.
+        key: String,
+        /// The deadline.
+        after: Duration,
+        /// `"a connection"` (the pool's wait, a health check, a dial) or
+        /// `"the reply"`.
+        waiting_for: &'static str,
+    },
+}
+
+impl ServiceError {
+    /// The `ServiceError` inside `error`, if a [`RedisService`] call put
+    /// one there.
+    pub fn of(error: &redis::RedisError) -> Option<&ServiceError> {
+        type Shared = std::sync::Arc<dyn std::error::Error + Send + Sync>;
+        // redis-rs keeps an I/O error behind an `Arc`, its source.
+        let source = std::error::Error::source(error)?;
+        let io = match source.downcast_ref::<Shared>() {
+            Some(shared) => shared.downcast_ref::<io::Error>()?,
+            None => source.downcast_ref::<io::Error>()?,
+        };
+        io.get_ref()?.downcast_ref::<ServiceError>()
+    }
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ServiceError::NoConnection { key, error } => {
+                write!(f, "no connection to {key}: {error}")
+            }
+            ServiceError::TimedOut {
+                key,
+                after,
+                waiting_for,
+            } => write!(
+                f,
+                "Redis call to {key} timed out: no reply within its deadline of {after:?} (waiting for {waiting_for})"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
 /// Where a call was when its deadline passed.
 #[derive(Debug, Clone, Copy)]
 enum Phase {
@@ -78,7 +158,8 @@ mod sealed {
 /// missed reply, so a connection whose server stopped answering is
 /// replaced after three in a row. A call that gets
 /// no connection fails with the pool's error in the message (a failed
-/// dial, the key's backoff, a closed pool).
+/// dial, the key's backoff, a closed pool). Either error carries a
+/// [`ServiceError`] ([`ServiceError::of`]), the pool's error typed.
 ///
 /// Without a deadline of its own, the pool's
 /// [`checkout_timeout`](connpool_core::Builder::checkout_timeout) bounds
@@ -217,11 +298,16 @@ impl<M: RedisPool> RedisService<M> {
             let mut conn: Pooled<'_, M> = got.map_err(|e| self.no_connection(e))?;
             let reply = match at {
                 None => send.send(&mut conn).await,
-                Some((at, _)) => {
+                Some((at, after)) => {
                     // The reply may take what is left: the handle's own
                     // response timeout meanwhile, so a reply that does not
-                    // come counts as missed, as any other.
+                    // come counts as missed, as any other. Nothing left:
+                    // the deadline passed before the connection came.
                     let left = at.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        self.pool.count_timeout(&self.key, Waiting::Connection);
+                        return Err(self.timed_out(after, Phase::Checkout));
+                    }
                     send.send(&mut Within::new(&mut conn, left)).await
                 }
             };
@@ -238,18 +324,17 @@ impl<M: RedisPool> RedisService<M> {
     }
 
     fn timed_out(&self, after: Duration, phase: Phase) -> redis::RedisError {
-        let phase = match phase {
-            Phase::Checkout => "waiting for a connection",
-            Phase::Reply => "waiting for the reply",
+        let waiting_for = match phase {
+            Phase::Checkout => "a connection",
+            Phase::Reply => "the reply",
         };
-        io::Error::new(
-            io::ErrorKind::TimedOut,
-            format!(
-                "Redis call to {} timed out: no reply within its deadline of {after:?} ({phase})",
-                self.target()
-            ),
-        )
-        .into()
+        let key = self.target().to_string();
+        let error = ServiceError::TimedOut {
+            key,
+            after,
+            waiting_for,
+        };
+        io::Error::new(io::ErrorKind::TimedOut, error).into()
     }
 
     fn no_connection(&self, e: Error<super::RedisError>) -> redis::RedisError {
@@ -258,7 +343,12 @@ impl<M: RedisPool> RedisService<M> {
         } else {
             io::ErrorKind::NotConnected
         };
-        io::Error::new(kind, format!("no connection to {}: {e}", self.target())).into()
+        let key = self.target().to_string();
+        let error = ServiceError::NoConnection {
+            key,
+            error: Box::new(e),
+        };
+        io::Error::new(kind, error).into()
     }
 }
 
