@@ -20,14 +20,14 @@ mod validate;
 ///
 /// | field | default | why |
 /// |---|---|---|
-/// | `max_open` | 100 ([`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN)) | Go's default global idle cap (`MaxIdleConns`): enough for most services, and below PostgreSQL's default `max_connections` |
+/// | `max_open` | 100 ([`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN)), or the manager's [`default_max_open`](Manager::default_max_open): PostgreSQL's, 2 × CPUs | Go's default global idle cap (`MaxIdleConns`): enough for most services. A PostgreSQL server takes 100 connections by default for all its clients: at 2 × CPUs (deadpool-postgres's size for the same reason) several instances of a service share it; set more where the server allows |
 /// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
 /// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
 /// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
 /// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
 /// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`](crate::defaults::CONNECT_TIMEOUT)) | long enough for a slow TLS handshake across regions; a black-holed host frees its slot |
 /// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`](crate::defaults::CHECKOUT_TIMEOUT)) | bb8's: a getter never hangs; waiting forever is an explicit opt-in |
-/// | `max_waiters` | no cap | the checkout deadline already bounds how long waiters pile up |
+/// | `max_waiters` | no cap | the checkout deadline (30 s) already bounds how long a waiter stays, and the backoff fails getters at once while a key is down; a cap sheds load sooner under a steady overload, at the price of refusing bursts the pool would have served within the deadline: set it to what a burst may hold (bb8, deadpool and sqlx have none either) |
 /// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`](crate::defaults::IDLE_TIMEOUT)) | Go's `IdleConnTimeout`: carries a connection across the gaps of ordinary traffic; a quiet client hands its sockets back |
 /// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`](crate::defaults::MAX_LIFETIME)) | HikariCP's and bb8's; follows DNS and load-balancer changes, bounds server-side leaks |
 /// | `jitter` | 0.1 ([`defaults::JITTER`](crate::defaults::JITTER)) | gRPC's `MaxConnectionAge` jitter (applied downwards): no synchronized expiry or ping bursts |
@@ -130,9 +130,14 @@ impl<M: Manager> Pool<M> {
 
 impl<M: Manager> Builder<M> {
     pub(crate) fn new(manager: M) -> Self {
+        let mut set = Settings::default();
+        // A panic keeps the pool's own default.
+        if let Ok(Some(n)) = contain::call(|| manager.default_max_open()) {
+            set.max_open = n;
+        }
         Self {
             manager,
-            set: Settings::default(),
+            set,
             initial: Vec::new(),
             initial_at: HashMap::new(),
             initial_method: "initial_for",

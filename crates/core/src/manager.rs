@@ -303,6 +303,17 @@ pub trait Manager: Send + Sync + 'static {
     /// What `connect` and `ping` fail with.
     type Error: std::error::Error + Send + Sync + 'static;
 
+    /// The pool's [`max_open`](crate::Builder::max_open) when its builder
+    /// sets none, for a server whose connections are scarce: a PostgreSQL
+    /// server takes 100 by default for all of its clients, so
+    /// [`PostgresManager`](https://docs.rs/connpool/latest/connpool/managers/postgres/)
+    /// asks for twice the CPUs. Asked once, by
+    /// [`Pool::builder`](crate::Pool::builder); a panic, or the default
+    /// `None`, keeps [`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN).
+    fn default_max_open(&self) -> Option<usize> {
+        None
+    }
+
     /// How error messages name `key` (the key of a dial backoff,
     /// [`Error::Backoff`](crate::Error::Backoff)): its `Display` form where
     /// it has one. The default is its `Debug`. Called outside the pool's

@@ -67,6 +67,10 @@ impl<M: Manager> Manager for Single<M> {
         self.manager.key_name(&self.key)
     }
 
+    fn default_max_open(&self) -> Option<usize> {
+        self.manager.default_max_open()
+    }
+
     async fn connect(&self, _: &()) -> Result<M::Connection, M::Error> {
         self.manager.connect(&self.key).await
     }

@@ -17,6 +17,8 @@ impl<M: Manager> Builder<M> {
     /// Cap on open connections (idle + lent + dialing) across all keys. At
     /// least 1. When it is reached, a getter of a key with no idle connection
     /// evicts the least recently used idle connection of another key, or waits.
+    /// Unset: 100, or what the manager asks for
+    /// ([`Manager::default_max_open`]: PostgreSQL's, 2 × CPUs).
     pub fn max_open(mut self, n: usize) -> Self {
         self.set.max_open = n;
         self

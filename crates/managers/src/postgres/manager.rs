@@ -349,6 +349,17 @@ where
         key.to_string()
     }
 
+    /// Twice the CPUs this process may use (at least 2), deadpool-postgres's
+    /// default for the same reason: a PostgreSQL server takes 100
+    /// connections by default (`max_connections`) for all of its clients,
+    /// and several instances of a service at a pool's usual default of 100
+    /// would overrun it. Set [`max_open`](connpool_core::Builder::max_open)
+    /// where the server allows more.
+    fn default_max_open(&self) -> Option<usize> {
+        let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+        Some(2 * cpus)
+    }
+
     async fn connect(&self, key: &PgKey) -> Result<PgConnection, PgError> {
         let config = self.config_for(key);
         // `None` from the tracked dial: no socket opened; tokio-postgres's

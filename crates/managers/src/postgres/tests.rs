@@ -155,3 +155,28 @@ fn the_drivers_keepalive_defaults_give_way_to_the_crates() {
         None
     );
 }
+
+/// Unset, a PostgreSQL pool's `max_open` is twice the CPUs (a server takes
+/// 100 connections for all its clients), keyed or `single()`; set, it is
+/// what was set. (Building dials nothing.)
+#[tokio::test]
+async fn a_pools_default_size_is_twice_the_cpus_unless_set() {
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let manager: PostgresManager = "host=127.0.0.1 user=app".parse().unwrap();
+    let keyed = connpool_core::Pool::builder(manager.clone())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(keyed.limits().max_open, 2 * cpus);
+    let single = connpool_core::Pool::builder(manager.clone().single())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(single.limits().max_open, 2 * cpus);
+    let set = connpool_core::Pool::builder(manager)
+        .max_open(50)
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(set.limits().max_open, 50);
+}
