@@ -48,3 +48,38 @@ async fn a_get_s_future_stays_small() {
         "get_for: {get_for} bytes, get: {get}"
     );
 }
+
+/// A checkout timeout names the key it waited for (as its manager names
+/// it), so an operator reading the log knows which destination is short;
+/// a pool of one key leaves it out.
+#[tokio::test(start_paused = true)]
+async fn a_checkout_timeout_names_its_key() {
+    let (_mock, pool) = Mock::<u32>::pool(|b| {
+        b.max_open(1)
+            .checkout_timeout(std::time::Duration::from_secs(1))
+    })
+    .await;
+    let held = ok(pool.get_for(&7).await);
+    let err = pool.get_for(&7).await.unwrap_err();
+    assert!(err.is_timeout(), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("no connection available to 7 within the checkout deadline"),
+        "{err}"
+    );
+    drop(held);
+
+    let (_mock, single) = Mock::<()>::pool(|b| {
+        b.max_open(1)
+            .checkout_timeout(std::time::Duration::from_secs(1))
+    })
+    .await;
+    let held = ok(single.get().await);
+    let err = single.get().await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("no connection available within the checkout deadline"),
+        "{err}"
+    );
+    drop(held);
+}

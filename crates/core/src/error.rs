@@ -163,6 +163,10 @@ pub enum Error<E> {
     /// became available.
     #[non_exhaustive]
     Timeout {
+        /// The key, as its manager names it
+        /// ([`Manager::key_name`](crate::Manager::key_name)); `None` in a
+        /// single-destination pool (`Key = ()`).
+        key: Option<Arc<str>>,
         /// How long the getter waited, from its `get` (the health checks
         /// of idle connections it tried first included).
         waited: Duration,
@@ -292,14 +296,16 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         match self {
             Error::Connect(e) => e.fmt(f),
             Error::Timeout {
+                key,
                 waited,
                 last_connect_error,
                 foreign_runtime,
             } => {
-                write!(
-                    f,
-                    "no connection available within the checkout deadline (waited {waited:?})"
-                )?;
+                f.write_str("no connection available")?;
+                if let Some(key) = key {
+                    write!(f, " to {key}")?;
+                }
+                write!(f, " within the checkout deadline (waited {waited:?})")?;
                 if let Some(e) = last_connect_error {
                     write!(f, "; last dial: {e}")?;
                 }

@@ -345,23 +345,30 @@ impl<M: Manager> Pool<M> {
     }
 
     /// Adds to a getter's error what the core, under its lock, does not
-    /// know: the key's name for a backoff (the manager's code), and whether
-    /// a getter that timed out runs outside the pool's runtime, where the
-    /// dials it waited for run. Off the hot path: only failed gets ask.
+    /// know: the key's name for a timeout or a backoff (the manager's
+    /// code), and whether a getter that timed out runs outside the pool's
+    /// runtime, where the dials it waited for run. Off the hot path: only
+    /// failed gets ask.
     #[cold]
     fn explain(&self, mut e: Error<M::Error>, key: &M::Key) -> Error<M::Error> {
+        let named = || {
+            let manager = &self.inner.manager;
+            let named =
+                contain::call(|| manager.key_name(key)).unwrap_or_else(|_| format!("{key:?}"));
+            Some(named.into())
+        };
         match &mut e {
             Error::Timeout {
-                foreign_runtime, ..
+                key: name,
+                foreign_runtime,
+                ..
             } => {
                 *foreign_runtime = !self.inner.on_own_runtime();
+                if !State::<M>::ONE_KEY {
+                    *name = named();
+                }
             }
-            Error::Backoff { key: name, .. } if !State::<M>::ONE_KEY => {
-                let manager = &self.inner.manager;
-                let named =
-                    contain::call(|| manager.key_name(key)).unwrap_or_else(|_| format!("{key:?}"));
-                *name = Some(named.into());
-            }
+            Error::Backoff { key: name, .. } if !State::<M>::ONE_KEY => *name = named(),
             _ => {}
         }
         e

@@ -55,6 +55,7 @@ impl<M: Manager> State<M> {
     pub(crate) fn timeout_error(&mut self, id: KeyId, waited: Duration) -> Error<M::Error> {
         self.tally(id, |c| c.timeouts += 1);
         Error::Timeout {
+            key: None,
             waited,
             last_connect_error: self.keys.get(id).last_error.clone(),
             foreign_runtime: false,
