@@ -162,14 +162,7 @@ impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HttpError::Connect(e) => e.fmt(f),
-            HttpError::NoTls { origin } if cfg!(feature = "tls") => write!(
-                f,
-                "{origin} refused: https needs a TLS configuration (the manager's `tls`), and is never sent in plaintext"
-            ),
-            HttpError::NoTls { origin } => write!(
-                f,
-                "{origin} refused: https needs TLS, which this build lacks (enable connpool's `tls` cargo feature and give the manager a TLS configuration); it is never sent in plaintext"
-            ),
+            HttpError::NoTls { origin } => no_tls(f, origin, cfg!(feature = "tls")),
             HttpError::Alpn {
                 offered,
                 chose: Some(p),
@@ -260,5 +253,41 @@ impl StdError for HttpError {
             HttpError::Rpc(s) => s.source(),
             _ => None,
         }
+    }
+}
+
+/// What a refused `https` origin says: the manager's TLS configuration is
+/// missing, or (`tls_built` false) the build has no TLS at all.
+fn no_tls(f: &mut fmt::Formatter<'_>, origin: &str, tls_built: bool) -> fmt::Result {
+    if tls_built {
+        write!(
+            f,
+            "{origin} refused: https needs a TLS configuration (the manager's `tls`), and is never sent in plaintext"
+        )
+    } else {
+        write!(
+            f,
+            "{origin} refused: https needs TLS, which this build lacks (enable connpool's `tls` cargo feature and give the manager a TLS configuration); it is never sent in plaintext"
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Without the `tls` feature, the message names it.
+    #[test]
+    fn an_https_origin_without_tls_names_what_is_missing() {
+        struct Shown(bool);
+        impl std::fmt::Display for Shown {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                super::no_tls(f, "https://example.com:443", self.0)
+            }
+        }
+        assert!(
+            Shown(false)
+                .to_string()
+                .contains("enable connpool's `tls` cargo feature")
+        );
+        assert!(Shown(true).to_string().contains("the manager's `tls`"));
     }
 }
