@@ -74,7 +74,7 @@ use connpool::managers::http::{HttpConn, HttpManager};
 
 /// A pooled gRPC connection: HTTP/2 for tonic's body.
 type GrpcConn = HttpConn<tonic::body::Body>;
-use connpool::managers::postgres::PostgresManager;
+use connpool::managers::postgres::{PostgresManager, tls_connector};
 use connpool::managers::redis::{RedisConn, RedisManager};
 use connpool::managers::tcp::{Destination, TcpConn, TcpManager};
 use connpool::managers::tls::TlsConfig;

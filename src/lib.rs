@@ -103,12 +103,20 @@
 //!
 //! ## Crates
 //!
-//! This crate is the one to add; it re-exports two:
+//! Add the crate of your protocol: it re-exports the pool (`pool`, and
+//! `Pool` at its root), the shared dial (`tcp`) and its protocol crate, so
+//! it is the one dependency you need, and a major version of one protocol
+//! crate (tonic, tungstenite, redis-rs) moves one connpool crate only. This
+//! crate gathers them all behind features.
 //!
-//! | crate | what | depends on |
-//! |---|---|---|
-//! | `connpool-core` | the pool: [`Manager`], [`Pool`], [`Builder`], hooks, metrics (everything at this crate's root) | tokio and a few small crates; no protocol crate |
-//! | `connpool-managers` | the ready-made managers, each behind its cargo feature (this crate's [`managers`] module, present with any manager's feature) | `connpool-core`, and the protocol crates of the features chosen |
+//! | crate | what | its protocol crate | here |
+//! |---|---|---|---|
+//! | `connpool-core` | the pool: [`Manager`], [`Pool`], [`Builder`], hooks, metrics | none | this crate's root |
+//! | `connpool-tcp` | TCP streams, and the TCP and TLS dial every manager shares (`tls` feature: rustls) | socket2, rustls | `tcp`, `tls` |
+//! | `connpool-postgres` | PostgreSQL | tokio-postgres | `postgres` |
+//! | `connpool-redis` | Redis, Sentinel | redis | `redis` |
+//! | `connpool-http` | HTTP/1.1, HTTP/2, gRPC, a tower `Service`, the balancer | hyper, h2, tonic | `http`, `grpc`, `balance`, `json` |
+//! | `connpool-websocket` | WebSocket | tokio-tungstenite | `websocket` |
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -117,18 +125,56 @@
 #[doc(inline)]
 pub use connpool_core::*;
 
-#[cfg(any(
-    feature = "tcp",
-    feature = "postgres",
-    feature = "http",
-    feature = "balance",
-    feature = "grpc",
-    feature = "tls",
-    feature = "websocket",
-    feature = "redis"
-))]
-#[doc(inline)]
-pub use connpool_managers as managers;
+/// The ready-made managers, each behind its cargo feature: the protocol
+/// crates' items under one path (`connpool::managers::postgres` is
+/// `connpool-postgres`, …).
+#[cfg(feature = "tcp")]
+pub mod managers {
+    #[cfg(feature = "balance")]
+    #[doc(inline)]
+    pub use connpool_http::balance;
+    #[cfg(feature = "grpc")]
+    #[doc(inline)]
+    pub use connpool_http::grpc;
+    #[cfg(feature = "http")]
+    #[doc(inline)]
+    pub use connpool_http::service;
+    #[cfg(feature = "http")]
+    #[doc(inline)]
+    pub use connpool_http::{HttpError, Origin};
+    #[cfg(feature = "tls")]
+    #[doc(inline)]
+    pub use connpool_tcp::tls;
+    /// HTTP/1.1 and HTTP/2 connections: `connpool-http`.
+    #[cfg(feature = "http")]
+    pub mod http {
+        #[doc(inline)]
+        pub use connpool_http::*;
+    }
+    /// PostgreSQL: `connpool-postgres`.
+    #[cfg(feature = "postgres")]
+    pub mod postgres {
+        #[doc(inline)]
+        pub use connpool_postgres::*;
+    }
+    /// Redis: `connpool-redis`.
+    #[cfg(feature = "redis")]
+    pub mod redis {
+        #[doc(inline)]
+        pub use connpool_redis::*;
+    }
+    /// TCP streams, and the dial every manager shares: `connpool-tcp`.
+    pub mod tcp {
+        #[doc(inline)]
+        pub use connpool_tcp::*;
+    }
+    /// WebSocket: `connpool-websocket`.
+    #[cfg(feature = "websocket")]
+    pub mod websocket {
+        #[doc(inline)]
+        pub use connpool_websocket::*;
+    }
+}
 
 /// The README's examples, compiled and run as doctests (they use every
 /// shipped manager).

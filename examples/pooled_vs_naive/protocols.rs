@@ -387,7 +387,7 @@ pub(super) async fn postgres_tls(
         .application_name("connpool-pooled-vs-naive")
         .host("localhost")
         .ssl_mode(tokio_postgres::config::SslMode::Require);
-    let tls = TlsConfig::from_client_config(pki.client()).postgres();
+    let tls = tls_connector(&TlsConfig::from_client_config(pki.client()));
     let manager = PostgresManager::with_tls(config, tls);
     let key = manager.key();
     let (naive, pooled) = naive_and_pooled(

@@ -1,7 +1,6 @@
-//! The module tables in the crates' docs (`connpool-core`'s by job,
-//! `connpool-managers`' by feature) list exactly the modules the crates
-//! declare, with the features that gate them: a module added, removed or
-//! moved behind another feature without its row fails here.
+//! The module table in `connpool-core`'s docs lists exactly the modules
+//! the crate declares: a module added or removed without its row fails
+//! here.
 
 /// The rows of the first table in `source`'s crate docs: each row's first
 /// and second cells, backticks removed.
@@ -60,18 +59,4 @@ fn the_core_s_table_lists_every_module() {
     listed.sort();
     modules.sort();
     assert_eq!(listed, modules, "the table in crates/core/src/lib.rs");
-}
-
-#[test]
-fn the_managers_table_lists_every_public_module_with_its_feature() {
-    let source = include_str!("../../crates/managers/src/lib.rs");
-    let mut listed = table(source);
-    let mut modules: Vec<(String, String)> = declared(source)
-        .into_iter()
-        .filter(|(_, _, public)| *public)
-        .map(|(m, feature, _)| (m, feature))
-        .collect();
-    listed.sort();
-    modules.sort();
-    assert_eq!(listed, modules, "the table in crates/managers/src/lib.rs");
 }

@@ -2,8 +2,9 @@
 //!
 //! The pool of [connpool](https://docs.rs/connpool), without any protocol:
 //! the `Manager` trait, the pool, its builder, hooks, metrics. Use it
-//! through the `connpool` crate, which re-exports all of it beside the
-//! ready-made managers (its `managers` module, from `connpool-managers`).
+//! through a protocol crate (`connpool-postgres`, `connpool-redis`,
+//! `connpool-http`, `connpool-websocket`, `connpool-tcp`), each of which
+//! re-exports it, or through `connpool`, which gathers them all.
 //! This crate depends on no protocol crate, so a manager cannot reach into
 //! the pool's internals, nor the pool into a protocol.
 //!

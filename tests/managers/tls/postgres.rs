@@ -1,5 +1,5 @@
 use connpool::Pool;
-use connpool::managers::postgres::PostgresManager;
+use connpool::managers::postgres::{PostgresManager, tls_connector};
 use connpool::managers::tls::TlsConfig;
 use tokio_postgres::config::SslMode;
 
@@ -17,7 +17,7 @@ async fn postgres_over_verified_tls_and_a_wrong_ca_reads_well() {
 
     let mut config = server.config();
     config.host("localhost").ssl_mode(SslMode::Require);
-    let tls = TlsConfig::private_ca(&ca.pem).unwrap().postgres();
+    let tls = tls_connector(&TlsConfig::private_ca(&ca.pem).unwrap());
     let pool = Pool::builder(PostgresManager::with_tls(config.clone(), tls).single())
         .build()
         .await
@@ -34,7 +34,7 @@ async fn postgres_over_verified_tls_and_a_wrong_ca_reads_well() {
     drop(conn);
 
     let stranger = Ca::new("some other CA");
-    let tls = TlsConfig::private_ca(&stranger.pem).unwrap().postgres();
+    let tls = tls_connector(&TlsConfig::private_ca(&stranger.pem).unwrap());
     let e = Pool::builder(PostgresManager::with_tls(config, tls).single())
         .initial(1)
         .build()
@@ -55,7 +55,7 @@ async fn sslmode_require_never_goes_on_in_plaintext() {
     let mut config = server.config();
     config.ssl_mode(SslMode::Require);
     let ca = Ca::new("test CA");
-    let tls = TlsConfig::private_ca(&ca.pem).unwrap().postgres();
+    let tls = tls_connector(&TlsConfig::private_ca(&ca.pem).unwrap());
     let with_tls = Pool::builder(PostgresManager::with_tls(config.clone(), tls).single())
         .build()
         .await
@@ -84,7 +84,7 @@ async fn postgres_over_tls_resets_only_a_changed_session() {
     server.enable_ssl(&cert, &key).await;
     let mut config = server.config();
     config.host("localhost").ssl_mode(SslMode::Require);
-    let tls = TlsConfig::private_ca(&ca.pem).unwrap().postgres();
+    let tls = tls_connector(&TlsConfig::private_ca(&ca.pem).unwrap());
     let pool = Pool::builder(PostgresManager::with_tls(config, tls).single())
         .max_open(1)
         .build()
