@@ -482,3 +482,58 @@ mod grpc {
 
 #[cfg(feature = "postgres")]
 mod postgres;
+
+/// The operating system's store (`TlsConfig::native_roots`), read from the
+/// file `SSL_CERT_FILE` names: a test binary of its own, started with that
+/// variable, since the environment is the process's.
+#[cfg(feature = "native-roots")]
+mod native_roots {
+    use super::*;
+
+    const STORE: &str = "CONNPOOL_TEST_NATIVE_STORE";
+
+    #[test]
+    fn a_ca_in_the_operating_system_s_store_is_trusted_and_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("ca-bundle.pem");
+        let run = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "tls::native_roots::inner", "--ignored", "--nocapture"])
+            .env("SSL_CERT_FILE", &store)
+            .env("SSL_CERT_DIR", dir.path().join("none"))
+            .env(STORE, &store)
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&run.stdout);
+        assert!(
+            run.status.success() && out.contains("1 passed"),
+            "{out}{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+
+    /// Run by the test above, in its own process.
+    #[tokio::test]
+    #[ignore = "run by a_ca_in_the_operating_system_s_store_is_trusted_and_no_other"]
+    async fn inner() {
+        let store = std::env::var(STORE).expect("started by the test above");
+        // An empty store: an error that says so.
+        std::fs::write(&store, "").unwrap();
+        let empty = TlsConfig::native_roots().unwrap_err().to_string();
+        assert!(empty.contains("no root certificate from the operating system"), "{empty}");
+
+        let ca = Ca::new("the system's CA");
+        std::fs::write(&store, &ca.pem).unwrap();
+        let tls = TlsConfig::native_roots().unwrap();
+        let server = TlsServer::start(ca.server(Leaf::Good, &[], false), Serve::Echo).await;
+        let pool = Pool::builder(TcpManager::new().tls(tls.clone()))
+            .build()
+            .await
+            .unwrap();
+        let mut conn = pool.get_for(&server.localhost()).await.unwrap();
+        assert_eq!(echo(&mut conn).await.unwrap(), b"hello\n");
+
+        let other = Ca::new("a CA the store does not hold");
+        let err = tcp_dial_error_with(tls, Leaf::Good, &other).await;
+        assert!(err.contains("UnknownIssuer"), "{err}");
+    }
+}

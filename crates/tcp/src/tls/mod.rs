@@ -1,8 +1,8 @@
 //! TLS for every manager that dials TCP (HTTP/1.1, HTTP/2, gRPC,
 //! WebSocket, Redis, and [`TcpManager::tls`](crate::TcpManager::tls)
 //! for any protocol of your own; PostgreSQL's connector is made from it by
-//! `connpool-postgres`), with rustls (and
-//! its `ring` provider): [`TlsConfig`], what to trust and what to present.
+//! `connpool-postgres`), with rustls: [`TlsConfig`], what to trust and
+//! what to present.
 //! Every manager dials through one path: TCP with the
 //! [`TcpManager`](crate::TcpManager)'s socket setup, then this
 //! handshake.
@@ -18,8 +18,26 @@
 //! | constructor | trusts | presents |
 //! |---|---|---|
 //! | [`TlsConfig::webpki_roots`] (the default) | Mozilla's roots ([`webpki-roots`](https://docs.rs/webpki-roots)) | nothing |
+//! | [`TlsConfig::native_roots`] (`native-roots` feature) | the operating system's store | nothing |
 //! | [`TlsConfig::private_ca`] | the CA certificates in your PEM (a private CA), and nothing else | nothing |
 //! | [`TlsConfig::from_client_config`] | what your `rustls::ClientConfig` trusts | what it presents (a client certificate: mutual TLS) |
+//!
+//! # The crypto provider
+//!
+//! No provider is forced into your build. A [`TlsConfig`] uses, in order:
+//!
+//! 1. the process default, if one is installed
+//!    (`CryptoProvider::install_default`): your application's choice;
+//! 2. the provider this crate's feature names: `aws-lc-rs` or `ring`;
+//! 3. the one provider rustls was built with, by another crate's choice
+//!    (reqwest's and tonic's defaults bring `aws-lc-rs`), which rustls then
+//!    installs as the process default.
+//!
+//! With none of the three (rustls built with no provider, or with two and
+//! none installed), making a [`TlsConfig`] panics with rustls's message
+//! naming `CryptoProvider::install_default`. Beside reqwest or tonic, the
+//! `tls` feature alone is enough and adds no second provider; a build of
+//! its own names one (`ring` or `aws-lc-rs`).
 //!
 //! ALPN is set by the manager that dials: `h2` for HTTP/2 and gRPC,
 //! `http/1.1` for HTTP/1.1 and WebSocket, both for `AutoManager`, what you
@@ -72,6 +90,7 @@ use std::io;
 use std::sync::Arc;
 
 use rustls::ClientConfig;
+use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
@@ -112,6 +131,30 @@ impl TlsConfig {
         let roots =
             rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         Self::from_client_config(Arc::new(client_config(roots)))
+    }
+
+    /// Trusts the operating system's store of root certificates (read with
+    /// `rustls-native-certs`: the system bundle on Linux, the keychain on
+    /// macOS, the certificate store on Windows), presents no certificate.
+    /// An error says why no root could be read; certificates the store
+    /// holds that rustls cannot use are left out, as browsers do.
+    #[cfg(feature = "native-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-roots")))]
+    pub fn native_roots() -> io::Result<Self> {
+        let found = rustls_native_certs::load_native_certs();
+        let mut roots = rustls::RootCertStore::empty();
+        let (_added, _unusable) = roots.add_parsable_certificates(found.certs);
+        if roots.is_empty() {
+            let why = match found.errors.first() {
+                Some(e) => e.to_string(),
+                None => "the store holds no usable certificate".to_owned(),
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("TlsConfig::native_roots: no root certificate from the operating system: {why}"),
+            ));
+        }
+        Ok(Self::from_client_config(Arc::new(client_config(roots))))
     }
 
     /// Trusts the CA certificates in `pem` (PEM text with one or more
@@ -221,12 +264,35 @@ impl TlsConfig {
     }
 }
 
-/// rustls with the `ring` provider and its safe default protocol versions,
-/// trusting `roots`, presenting nothing.
+/// rustls with [`provider`]'s crypto and its safe default protocol
+/// versions, trusting `roots`, presenting nothing.
 fn client_config(roots: rustls::RootCertStore) -> ClientConfig {
-    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .expect("ring supports the default protocol versions")
+        .expect("rustls's providers support its default protocol versions")
         .with_root_certificates(roots)
         .with_no_client_auth()
+}
+
+/// The crypto provider: the process default when one is installed (the
+/// application's choice wins), else the one this crate's `aws-lc-rs` or
+/// `ring` feature names, else the one rustls was built with (another
+/// crate's choice, such as reqwest's or tonic's), which rustls then
+/// installs as the process default. Never a provider of its own beside
+/// the application's.
+fn provider() -> Arc<CryptoProvider> {
+    if let Some(installed) = CryptoProvider::get_default() {
+        return Arc::clone(installed);
+    }
+    #[cfg(feature = "aws-lc-rs")]
+    return Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+    return Arc::new(rustls::crypto::ring::default_provider());
+    #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+    {
+        // Panics, in rustls's words, when rustls was built with no
+        // provider or with two and none is installed (see the module docs).
+        let builder = ClientConfig::builder();
+        Arc::clone(builder.crypto_provider())
+    }
 }
