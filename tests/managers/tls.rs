@@ -497,7 +497,12 @@ mod native_roots {
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("ca-bundle.pem");
         let run = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "tls::native_roots::inner", "--ignored", "--nocapture"])
+            .args([
+                "--exact",
+                "tls::native_roots::inner",
+                "--ignored",
+                "--nocapture",
+            ])
             .env("SSL_CERT_FILE", &store)
             .env("SSL_CERT_DIR", dir.path().join("none"))
             .env(STORE, &store)
@@ -519,7 +524,10 @@ mod native_roots {
         // An empty store: an error that says so.
         std::fs::write(&store, "").unwrap();
         let empty = TlsConfig::native_roots().unwrap_err().to_string();
-        assert!(empty.contains("no root certificate from the operating system"), "{empty}");
+        assert!(
+            empty.contains("no root certificate from the operating system"),
+            "{empty}"
+        );
 
         let ca = Ca::new("the system's CA");
         std::fs::write(&store, &ca.pem).unwrap();

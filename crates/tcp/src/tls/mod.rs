@@ -151,7 +151,9 @@ impl TlsConfig {
             };
             return Err(io::Error::new(
                 io::ErrorKind::NotFound,
-                format!("TlsConfig::native_roots: no root certificate from the operating system: {why}"),
+                format!(
+                    "TlsConfig::native_roots: no root certificate from the operating system: {why}"
+                ),
             ));
         }
         Ok(Self::from_client_config(Arc::new(client_config(roots))))
