@@ -72,13 +72,20 @@
 //! ## Metrics
 //!
 //! With the feature `metrics`, the pool reports through the
-//! [`metrics`](https://docs.rs/metrics) facade (install a recorder before
-//! building the pool), under the names of OpenTelemetry's semantic
-//! conventions for connection pools. Every series carries
+//! [`metrics`](https://docs.rs/metrics) facade, under the names of
+//! OpenTelemetry's semantic conventions for connection pools. A recorder
+//! installed after the pool is built gets its series too (the build logs
+//! at `info` that it found none). Every series carries
 //! `db.client.connection.pool.name` (the builder's
 //! [`name`](Builder::name)); with
 //! [`metrics_key_attribute`](Builder::metrics_key_attribute) the three
-//! histograms and the counters above but the closes also carry `connpool.key` (the key's `Debug`).
+//! histograms and the counters below but the closes also carry
+//! `connpool.key` (the key's `Debug`). With
+//! [`metrics_key_gauges(n)`](Builder::metrics_key_gauges),
+//! `db.client.connection.count` and `pending_requests` also come per key
+//! (`connpool.key`), for the `n` keys with the most connections and the
+//! rest summed as `other`, published each second: at most `n + 1` series
+//! each, whatever the number of keys.
 //!
 //! | name | kind | what it records |
 //! |---|---|---|

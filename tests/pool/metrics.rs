@@ -349,3 +349,77 @@ async fn dial_failures_backoffs_rejections_and_failed_keepalives_have_their_seri
         1
     );
 }
+
+/// A recorder installed after the pool was built gets the pool's series:
+/// the gauges, the histograms and the timeouts counter, not only the
+/// series looked up at each record.
+#[tokio::test(start_paused = true)]
+async fn a_recorder_installed_after_the_pool_is_built_gets_its_series() {
+    let (_mock, pool) = M::pool(|b| b.name("late").max_open(1)).await;
+    drop(ok(pool.get_for(&1).await));
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let a = ok(pool.get_for(&1).await);
+    let all = take(&snapshotter);
+    assert_eq!(all[&count_of("late", "used")], g(1.0));
+    assert_eq!(
+        all[&gauge("db.client.connection.max", &[(POOL, "late")])],
+        g(1.0)
+    );
+    tokio::time::advance(Duration::from_secs(2)).await;
+    drop(a);
+    let all = take(&snapshotter);
+    assert_eq!(all[&count_of("late", "idle")], g(1.0));
+    assert_eq!(
+        all[&histogram("db.client.connection.use_time", &[(POOL, "late")])],
+        h(&[2.0])
+    );
+}
+
+/// Per-key gauges for the busiest keys, the rest summed as `other`,
+/// published each second by the maintenance task: a bounded number of
+/// series however many keys there are, and a key gone shows zero.
+#[tokio::test(start_paused = true)]
+async fn per_key_gauges_for_the_busiest_keys_and_the_rest_as_other() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let (_mock, pool) = M::pool(|b| b.name("keys").metrics_key_gauges(1)).await;
+    let busy = [ok(pool.get_for(&1).await), ok(pool.get_for(&1).await)];
+    drop(ok(pool.get_for(&2).await));
+    drop(ok(pool.get_for(&3).await));
+    let held = ok(pool.get_for(&3).await);
+    tokio::time::advance(Duration::from_millis(1100)).await;
+    settle().await;
+
+    let keyed = |key: &str, state: &str| {
+        gauge(
+            "db.client.connection.count",
+            &[(POOL, "keys"), ("connpool.key", key), ("state", state)],
+        )
+    };
+    let all = take(&snapshotter);
+    assert_eq!(all[&keyed("1", "used")], g(2.0));
+    assert_eq!(all[&keyed("1", "idle")], g(0.0));
+    assert_eq!(all[&keyed("other", "used")], g(1.0), "key 3's");
+    assert_eq!(all[&keyed("other", "idle")], g(1.0), "key 2's");
+    let keys: std::collections::BTreeSet<String> = all
+        .keys()
+        .flat_map(|(_, _, labels)| labels.iter())
+        .filter(|(k, _)| k == "connpool.key")
+        .map(|(_, v)| v.clone())
+        .collect();
+    assert_eq!(keys, ["1", "other"].map(String::from).into());
+
+    // Key 3 is the busiest now: key 1 goes to zero under its own name.
+    drop(busy);
+    let _more = [held, ok(pool.get_for(&3).await), ok(pool.get_for(&3).await)];
+    tokio::time::advance(Duration::from_millis(1100)).await;
+    settle().await;
+    let all = take(&snapshotter);
+    assert_eq!(all[&keyed("3", "used")], g(3.0));
+    assert_eq!(all[&keyed("1", "used")], g(0.0));
+    assert_eq!(all[&keyed("other", "idle")], g(3.0), "keys 1 and 2");
+}

@@ -45,6 +45,7 @@ mod validate;
 /// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`](crate::defaults::ACQUIRE_SLOW_THRESHOLD)) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
 /// | `name` | `"connpool"` ([`defaults::NAME`](crate::defaults::NAME)) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
 /// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
+/// | `metrics_key_gauges` | 0 | per-key gauges for the busiest `n` keys and `other`: bounded series, published each second off the hot path |
 /// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
 /// | `before_lend` | none | the health check already covers liveness; without it a checkout runs no user code |
 /// | `after_return` | none (the manager's own [`recycle`](Manager::recycle) still runs) | without it a return spawns no task |

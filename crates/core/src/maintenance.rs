@@ -64,8 +64,22 @@ fn turn<M: Manager>(pool: &Weak<PoolInner<M>>) -> Turn {
     if state.is_closed() {
         return Turn::End;
     }
-    match inner.transition_in(state, Tick::now(), |t| t.maintain()) {
-        Some(at) => Turn::NextAt(at.into_instant()),
-        None => Turn::WhenWoken,
+    let next = inner.transition_in(state, Tick::now(), |t| t.maintain());
+    let gauges = publish_key_gauges(&inner);
+    match (next.map(Tick::into_instant), gauges) {
+        (Some(a), Some(b)) => Turn::NextAt(a.min(b)),
+        (Some(at), None) | (None, Some(at)) => Turn::NextAt(at),
+        (None, None) => Turn::WhenWoken,
     }
+}
+
+/// Publishes the per-key gauges if they are due (`metrics_key_gauges`);
+/// when they are next due, if they are on.
+fn publish_key_gauges<M: Manager>(inner: &PoolInner<M>) -> Option<Instant> {
+    let (due, next) = inner.metrics.key_gauges_turn(Instant::now())?;
+    if due {
+        let keys = inner.state.lock().key_gauges(inner.metrics.key_gauges());
+        inner.metrics.publish_keys(keys);
+    }
+    Some(next)
 }

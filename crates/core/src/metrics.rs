@@ -2,8 +2,20 @@
 //! `metrics`): the series and what each records are documented for users in
 //! the crate docs ("Metrics"); this module keeps them.
 //!
-//! **Cost.** The pool-wide series are registered once, when the pool is
-//! built (install the recorder first), and updated through their handles:
+//! **A recorder installed late.** The pool-wide series are registered when
+//! the pool is built. The `metrics` facade gives a series registered
+//! before any recorder is installed a handle that does nothing, for good;
+//! so a pool built before its recorder (the facade's fallback, a no-op
+//! recorder, is the only one of size zero) looks for one at each
+//! transition, and registers its series again, once, when it finds it.
+//!
+//! **Per-key gauges** (`metrics_key_gauges(n)`): the maintenance task
+//! publishes every [`KEY_GAUGES_EVERY`] the counts of the `n` keys with
+//! the most connections, and the sum of the rest as key `other`: at most
+//! `n + 1` series per gauge, whatever the number of keys, and nothing on
+//! the get and return paths.
+//!
+//! **Cost.** The pool-wide series are updated through their handles:
 //! a get and a return each set the gauges from counts read under the lock
 //! they already hold (the two counts, when no getter waits); a get records
 //! its wait time and a return its use time, after the lock. Nothing is
@@ -18,6 +30,12 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
+/// How often per-key gauges are published (see the module docs).
+#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+pub(crate) const KEY_GAUGES_EVERY: Duration = Duration::from_secs(1);
+
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::stats::{CloseReason, Gauges, Waiting};
@@ -31,7 +49,12 @@ pub(crate) use off::Metrics;
 #[cfg(feature = "metrics")]
 mod on {
     use super::*;
+    use std::collections::HashSet;
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use metrics::{Counter, Gauge, Histogram, Label, Unit};
+    use parking_lot::Mutex;
 
     const COUNT: &str = "db.client.connection.count";
     const MAX: &str = "db.client.connection.max";
@@ -55,6 +78,24 @@ mod on {
     pub(crate) struct Metrics {
         name: Label,
         by_key: bool,
+        /// Registered when the pool was built.
+        built: Series,
+        /// Registered again when a recorder was first seen after the build.
+        late: OnceLock<Series>,
+        /// Whether the series in use went to a recorder (else each
+        /// transition looks for one).
+        recorded: AtomicBool,
+        /// The limits the gauges show, kept for a late registration.
+        shown: Mutex<Limits>,
+        /// Keys with gauges of their own (0: none).
+        key_gauges: usize,
+        /// When the per-key gauges are next due, and the key labels
+        /// published last time (to zero those gone).
+        published: Mutex<(Instant, HashSet<String>)>,
+    }
+
+    /// The series registered with one recorder, kept as handles.
+    struct Series {
         idle: Gauge,
         used: Gauge,
         pending: Gauge,
@@ -67,16 +108,11 @@ mod on {
         use_time: Histogram,
     }
 
-    impl Metrics {
-        pub(crate) const ON: bool = true;
-
-        /// Registers the pool's series with the current recorder.
-        pub(crate) fn new(config: &Config) -> Self {
-            describe();
-            let name = Label::new(POOL_NAME, config.set.name.clone());
+    impl Series {
+        fn register(name: &Label) -> Self {
             let labels = [name.clone()];
             let state = |s: &'static str| [name.clone(), Label::new("state", s)];
-            let m = Self {
+            Self {
                 idle: metrics::gauge!(COUNT, state("idle").to_vec()),
                 used: metrics::gauge!(COUNT, state("used").to_vec()),
                 pending: metrics::gauge!(PENDING, labels.to_vec()),
@@ -87,6 +123,43 @@ mod on {
                 create_time: metrics::histogram!(CREATE_TIME, labels.to_vec()),
                 wait_time: metrics::histogram!(WAIT_TIME, labels.to_vec()),
                 use_time: metrics::histogram!(USE_TIME, labels.to_vec()),
+            }
+        }
+
+        fn limits(&self, limits: &Limits) {
+            self.max.set(limits.max_open as f64);
+            self.idle_max.set(limits.max_idle as f64);
+            self.idle_min.set(limits.min_idle as f64);
+        }
+    }
+
+    /// Whether a recorder is installed: the facade's fallback, its no-op
+    /// recorder, is a unit (see the module docs).
+    fn recorder_installed() -> bool {
+        metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
+    }
+
+    impl Metrics {
+        pub(crate) const ON: bool = true;
+
+        /// Registers the pool's series with the current recorder.
+        pub(crate) fn new(config: &Config) -> Self {
+            describe();
+            let name = Label::new(POOL_NAME, config.set.name.clone());
+            let recorded = recorder_installed();
+            if !recorded {
+                tracing::info!(
+                    pool = %config.set.name,
+                    "no metrics recorder installed yet: the pool's series register when one is"
+                );
+            }
+            let m = Self {
+                built: Series::register(&name),
+                late: OnceLock::new(),
+                recorded: AtomicBool::new(recorded),
+                shown: Mutex::new(config.limits()),
+                key_gauges: config.set.metrics_key_gauges,
+                published: Mutex::new((Instant::now(), HashSet::new())),
                 by_key: config.set.metrics_key_attribute,
                 name,
             };
@@ -96,16 +169,82 @@ mod on {
         }
 
         #[inline]
+        fn series(&self) -> &Series {
+            self.late.get().unwrap_or(&self.built)
+        }
+
+        /// Registers the series again if a recorder was installed since.
+        #[cold]
+        fn look_for_recorder(&self) {
+            if !recorder_installed() {
+                return;
+            }
+            self.recorded.store(true, Ordering::Relaxed);
+            if self.late.set(Series::register(&self.name)).is_ok() {
+                self.series().limits(&self.shown.lock());
+                tracing::info!(pool = %self.name.value(), "metrics recorder found: series registered");
+            }
+        }
+
+        #[inline]
         pub(crate) fn counts(&self, g: Gauges) {
-            self.idle.set(g.idle as f64);
-            self.used.set(g.used as f64);
-            self.pending.set(g.pending as f64);
+            if !self.recorded.load(Ordering::Relaxed) {
+                self.look_for_recorder();
+            }
+            let s = self.series();
+            s.idle.set(g.idle as f64);
+            s.used.set(g.used as f64);
+            s.pending.set(g.pending as f64);
         }
 
         pub(crate) fn limits(&self, limits: &Limits) {
-            self.max.set(limits.max_open as f64);
-            self.idle_max.set(limits.max_idle as f64);
-            self.idle_min.set(limits.min_idle as f64);
+            *self.shown.lock() = *limits;
+            self.series().limits(limits);
+        }
+
+        /// How many keys have gauges of their own (0: none).
+        pub(crate) fn key_gauges(&self) -> usize {
+            self.key_gauges
+        }
+
+        /// The per-key gauges' turn at `now`, if they are on: whether
+        /// they are due (then next due a period later), and when next.
+        pub(crate) fn key_gauges_turn(&self, now: Instant) -> Option<(bool, Instant)> {
+            if self.key_gauges == 0 {
+                return None;
+            }
+            let mut published = self.published.lock();
+            let due = published.0 <= now;
+            if due {
+                published.0 = now + KEY_GAUGES_EVERY;
+            }
+            Some((due, published.0))
+        }
+
+        /// Sets the per-key gauges to `keys` (label, counts), and to zero
+        /// those of the keys published last time and absent now.
+        #[cold]
+        pub(crate) fn publish_keys(&self, keys: Vec<(String, Gauges)>) {
+            let published = &mut self.published.lock().1;
+            let now: HashSet<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+            for gone in published.difference(&now) {
+                self.key_counts(gone, Gauges::default());
+            }
+            for (key, g) in &keys {
+                self.key_counts(key, *g);
+            }
+            *published = now;
+        }
+
+        fn key_counts(&self, key: &str, g: Gauges) {
+            let labels = |state: Option<&'static str>| {
+                let mut l = vec![self.name.clone(), Label::new(KEY, key.to_owned())];
+                l.extend(state.map(|s| Label::new("state", s)));
+                l
+            };
+            metrics::gauge!(COUNT, labels(Some("idle"))).set(g.idle as f64);
+            metrics::gauge!(COUNT, labels(Some("used"))).set(g.used as f64);
+            metrics::gauge!(PENDING, labels(None)).set(g.pending as f64);
         }
 
         /// Whether series carry the key: then callers pass it (`Some`).
@@ -126,7 +265,7 @@ mod on {
 
         pub(crate) fn timeout(&self, key: Option<&impl Debug>) {
             match key {
-                None => self.timeouts.increment(1),
+                None => self.series().timeouts.increment(1),
                 Some(key) => metrics::counter!(TIMEOUTS, self.keyed(key).to_vec()).increment(1),
             }
         }
@@ -179,16 +318,16 @@ mod on {
         }
 
         pub(crate) fn created(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.create_time, CREATE_TIME, key, took);
+            self.record(&self.series().create_time, CREATE_TIME, key, took);
         }
 
         pub(crate) fn waited(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.wait_time, WAIT_TIME, key, took);
+            self.record(&self.series().wait_time, WAIT_TIME, key, took);
         }
 
         #[inline]
         pub(crate) fn used_for(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.use_time, USE_TIME, key, took);
+            self.record(&self.series().use_time, USE_TIME, key, took);
         }
 
         #[inline]
@@ -276,6 +415,19 @@ mod off {
 
         #[inline(always)]
         pub(crate) fn limits(&self, _: &Limits) {}
+
+        #[inline(always)]
+        pub(crate) fn key_gauges(&self) -> usize {
+            0
+        }
+
+        #[inline(always)]
+        pub(crate) fn publish_keys(&self, _: Vec<(String, Gauges)>) {}
+
+        #[inline(always)]
+        pub(crate) fn key_gauges_turn(&self, _: Instant) -> Option<(bool, Instant)> {
+            None
+        }
 
         #[inline(always)]
         pub(crate) fn by_key(&self) -> bool {

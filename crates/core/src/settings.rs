@@ -48,6 +48,8 @@ pub(crate) struct Settings {
     /// Kept without the `metrics` feature too (only its setter needs the
     /// feature): a `Builder`'s `Debug` is the same either way.
     pub(crate) metrics_key_attribute: bool,
+    /// Keys with gauges of their own (0: none); kept as the one above.
+    pub(crate) metrics_key_gauges: usize,
 }
 
 impl Default for Settings {
@@ -79,6 +81,7 @@ impl Default for Settings {
             acquire_slow_threshold: Some(defaults::ACQUIRE_SLOW_THRESHOLD),
             name: defaults::NAME.to_string(),
             metrics_key_attribute: false,
+            metrics_key_gauges: 0,
         }
     }
 }

@@ -287,4 +287,17 @@ impl<M: Manager> Builder<M> {
         self.set.metrics_key_attribute = on;
         self
     }
+
+    /// Gauges per key (`connpool.key`): the connection counts by state and
+    /// the waiting getters of the `n` keys with the most connections, and
+    /// of the rest summed as key `other`, published each second by the
+    /// maintenance task. At most `n + 1` series per gauge however many
+    /// keys come and go; nothing on the get and return paths. 0 (the
+    /// default): the pool-wide gauges only.
+    #[cfg(feature = "metrics")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+    pub fn metrics_key_gauges(mut self, n: usize) -> Self {
+        self.set.metrics_key_gauges = n;
+        self
+    }
 }

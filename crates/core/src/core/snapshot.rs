@@ -21,6 +21,41 @@ impl<M: Manager> State<M> {
         }
     }
 
+    /// The per-key gauges: the `n` keys with the most connections, by
+    /// their `Debug` form, and the rest summed as `other`.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    pub(crate) fn key_gauges(&self, n: usize) -> Vec<(String, Gauges)> {
+        let mut keys: Vec<_> = self
+            .keys
+            .ids()
+            .into_iter()
+            .map(|id| {
+                let counts = self.keys.get(id).counts();
+                let g = Gauges {
+                    idle: self.records.len_of(id),
+                    used: counts.lent(),
+                    pending: counts.waiting(),
+                };
+                (id, g)
+            })
+            .collect();
+        keys.sort_by_key(|(_, g)| std::cmp::Reverse(g.idle + g.used + g.pending));
+        let rest = keys.split_off(n.min(keys.len()));
+        let mut out: Vec<(String, Gauges)> = keys
+            .into_iter()
+            .map(|(id, g)| (format!("{:?}", self.keys.get(id).key), g))
+            .collect();
+        if !rest.is_empty() {
+            let sum = rest.iter().fold(Gauges::default(), |a, (_, g)| Gauges {
+                idle: a.idle + g.idle,
+                used: a.used + g.used,
+                pending: a.pending + g.pending,
+            });
+            out.push(("other".to_owned(), sum));
+        }
+        out
+    }
+
     /// When the connection lent exclusively as `cid` was lent.
     #[inline]
     pub(crate) fn lent_at(&self, cid: ConnId) -> Tick {
