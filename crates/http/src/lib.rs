@@ -208,6 +208,23 @@ pub use http_error::HttpError;
 pub use manager::{HTTP2_SETTINGS_TIMEOUT, HttpManager};
 pub use origin::Origin;
 
+/// The ejection settings cannot be written as a literal outside this
+/// crate, so a setting can be added without a breaking change
+/// (`Ejection::default()` and its setters do):
+///
+/// ```compile_fail,E0639
+/// use std::time::Duration;
+///
+/// let ejection = connpool_http::balance::Ejection {
+///     consecutive_failures: 5,
+///     base_time: Duration::from_secs(30),
+///     max_time: Duration::from_secs(300),
+///     max_percent: 50,
+/// };
+/// ```
+#[cfg(all(doctest, feature = "balance"))]
+struct Shapes;
+
 /// The pool and the shared dial, re-exported: a user of this crate alone
 /// needs no other connpool crate.
 #[doc(no_inline)]

@@ -327,6 +327,20 @@ pub use shared::{SharedPgConnection, SharedPostgres};
 pub use tls::tls_connector;
 pub use transaction::SharedTransaction;
 
+/// A key cannot be written as a literal outside this crate, so a field can
+/// be added without a breaking change (its constructors and `with_*` do):
+///
+/// ```compile_fail,E0639
+/// let key = connpool_postgres::PgKey {
+///     host: "db".into(),
+///     port: 5432,
+///     dbname: None,
+///     user: None,
+/// };
+/// ```
+#[cfg(doctest)]
+struct Shapes;
+
 /// The pool and the shared dial, re-exported: a user of this crate alone
 /// needs no other connpool crate.
 #[doc(no_inline)]

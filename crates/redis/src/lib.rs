@@ -214,6 +214,21 @@ pub use key::RedisKey;
 pub use manager::{DEFAULT_RESPONSE_TIMEOUT, RedisManager};
 pub use service::{RedisPool, RedisService, ServiceError};
 
+/// A key cannot be written as a literal outside this crate, so a field can
+/// be added without a breaking change (its constructors and `with_*` do):
+///
+/// ```compile_fail,E0639
+/// let key = connpool_redis::RedisKey {
+///     host: "cache".into(),
+///     port: 6379,
+///     db: 0,
+///     user: None,
+///     exclusive: false,
+/// };
+/// ```
+#[cfg(doctest)]
+struct Shapes;
+
 /// The pool and the shared dial, re-exported: a user of this crate alone
 /// needs no other connpool crate.
 #[doc(no_inline)]
