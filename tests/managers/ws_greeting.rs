@@ -84,3 +84,46 @@ async fn a_greeting_waits_in_the_pool_for_the_first_borrower() {
     assert_eq!(server.handshakes(), 2);
     pool.close().await;
 }
+
+// What a server sends first is kept up to 1 MiB: 600 KiB reaches the
+// borrower; 600 KiB more, then another 600 KiB, while the connection
+// idles, is past the bound, retiring it (a feed nobody reads is not
+// buffered without end).
+#[tokio::test]
+async fn a_greeting_past_a_mebibyte_retires_the_connection() {
+    let server = WsServer::start(Options::default()).await;
+    let url: WsUrl = server.url("ws").parse().unwrap();
+    let pool = Pool::builder(WsManager::new())
+        .health_check(Duration::ZERO)
+        .build()
+        .await
+        .unwrap();
+    let block = || Message::binary(vec![7u8; 600 << 10]);
+    drop(pool.get_for(&url).await.unwrap());
+    server.send_all(block()).await;
+    // The health check's ping reads past the block, which is kept.
+    let mut conn = pool.get_for(&url).await.unwrap();
+    let msg = timeout(Duration::from_secs(5), conn.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(msg.len(), 600 << 10);
+    drop(conn);
+    assert_eq!(pool.manager().unsolicited_messages(), 0);
+
+    server.send_all(block()).await;
+    server.send_all(block()).await;
+    let mut conn = pool.get_for(&url).await.unwrap();
+    conn.send(Message::text("mine")).await.unwrap();
+    let reply = next_text(&mut conn).await;
+    assert!(
+        reply == "mine",
+        "a new connection's reply, not {} bytes kept",
+        reply.len()
+    );
+    drop(conn);
+    assert_eq!(pool.manager().unsolicited_messages(), 1);
+    assert_eq!(server.handshakes(), 2);
+    pool.close().await;
+}

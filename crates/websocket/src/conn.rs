@@ -93,6 +93,10 @@ impl ReadTimeout {
 /// feed that nobody reads).
 pub(super) const MAX_GREETING: usize = 64;
 
+/// At most this many bytes of such messages are kept (tungstenite's own
+/// bound is 64 MiB a message); one more makes the connection broken.
+pub(super) const MAX_GREETING_BYTES: usize = 1 << 20;
+
 /// A pooled WebSocket client connection: a [`Sink`] and a [`Stream`] of
 /// [`Message`]s, as tokio-tungstenite's `WebSocketStream` is (with its
 /// error, [`tungstenite::Error`]), and so is its pool guard,
@@ -103,7 +107,7 @@ pub(super) const MAX_GREETING: usize = 64;
 /// by tungstenite, and also shown), except late replies to the pool's
 /// heartbeat, which it drops. What a server sends before any borrower has
 /// sent anything (a greeting, a snapshot: up to 64 data
-/// messages) is kept and yielded first, to whichever borrower reads. Reading a Close frame, an error or the end
+/// messages and 1 MiB) is kept and yielded first, to whichever borrower reads. Reading a Close frame, an error or the end
 /// of the stream, or closing the sink, makes the connection broken: the
 /// pool closes it when it comes back.
 ///
@@ -140,6 +144,8 @@ pub struct WsConn {
     fresh: bool,
     /// Data messages the server sent first, for the next read.
     greeting: VecDeque<Message>,
+    /// Their length in bytes.
+    greeting_bytes: usize,
     /// How long a read waits for a message: the manager's default, or
     /// this borrower's own ([`set_read_timeout`](Self::set_read_timeout)).
     read_timeout: ReadTimeout,
@@ -174,6 +180,7 @@ impl WsConn {
             }),
             fresh: true,
             greeting: VecDeque::new(),
+            greeting_bytes: 0,
             read_timeout: ReadTimeout {
                 default: read_timeout,
                 now: read_timeout,
@@ -394,11 +401,14 @@ impl WsConn {
 
     /// A data message that arrived when no borrower was reading: kept for
     /// the next read if no borrower has sent anything yet (and fewer than
-    /// [`MAX_GREETING`] are kept), else the error that makes the
-    /// connection broken (it may be the reply to a request nobody reads).
+    /// [`MAX_GREETING`] messages and [`MAX_GREETING_BYTES`] are kept),
+    /// else the error that makes the connection broken (it may be the
+    /// reply to a request nobody reads, or a feed nobody reads).
     fn keep_greeting(&mut self, msg: Message) -> Result<(), WsError> {
-        if self.fresh && self.greeting.len() < MAX_GREETING {
+        let bytes = self.greeting_bytes + msg.len();
+        if self.fresh && self.greeting.len() < MAX_GREETING && bytes <= MAX_GREETING_BYTES {
             self.greeting.push_back(msg);
+            self.greeting_bytes = bytes;
             return Ok(());
         }
         Err(match msg {

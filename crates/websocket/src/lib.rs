@@ -40,7 +40,7 @@
 //!   RFC 6455 §5.5.1 asks;
 //! - a **data message** (text or binary) that arrives before any borrower
 //!   has sent anything is the server speaking first (a `Hello`, a welcome,
-//!   a snapshot): it is kept, up to 64 messages, and the first borrower's
+//!   a snapshot): it is kept, up to 64 messages and 1 MiB, and the first borrower's
 //!   first reads yield it, in order. It can answer no request, so it is
 //!   no reason to retire the connection;
 //! - any other unsolicited **data message** retires the

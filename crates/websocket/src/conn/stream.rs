@@ -19,6 +19,7 @@ impl Stream for WsConn {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if let Some(msg) = this.greeting.pop_front() {
+            this.greeting_bytes -= msg.len();
             this.read_timeout.sleep = None;
             return Poll::Ready(Some(Ok(msg)));
         }
