@@ -139,9 +139,12 @@ impl<M: Manager> PoolInner<M> {
     #[inline]
     pub(crate) fn apply(self: &Arc<Self>, fx: Effects<M>) {
         // The common checkout and return decide nothing: don't move the
-        // effects into the general path.
+        // effects into the general path, nor run their drop glue (an
+        // effects value that never allocated owns nothing).
         if !fx.is_empty() {
             self.apply_all(fx);
+        } else if fx.owns_nothing() {
+            std::mem::forget(fx);
         }
     }
 

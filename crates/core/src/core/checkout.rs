@@ -87,7 +87,7 @@ impl<M: Manager> State<M> {
     /// the same look-up of the key); `None` for a connection handed to a
     /// waiter, whose get was counted at its checkout. `now` and `site`:
     /// when, and for which `get` (leak detection).
-    #[inline]
+    #[inline(always)]
     pub(super) fn lend(
         &mut self,
         id: KeyId,

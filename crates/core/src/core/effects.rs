@@ -74,6 +74,13 @@ impl<M: Manager> Effects<M> {
         self.wake.is_none() && self.actions.is_empty() && self.flags == 0
     }
 
+    /// Whether dropping it would free nothing: no waker, no action, and
+    /// no allocation for them.
+    #[inline]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        self.wake.is_none() && self.actions.capacity() == 0
+    }
+
     /// Whether the maintenance task must look at its wake-up again.
     pub(crate) fn rearm(&self) -> bool {
         self.flags & REARM != 0
