@@ -119,7 +119,7 @@
 //! | crate | what | its protocol crate | here |
 //! |---|---|---|---|
 //! | `connpool-core` | the pool: [`Manager`], [`Pool`], [`Builder`], hooks, metrics | none | this crate's root |
-//! | `connpool-tcp` | TCP streams, and the TCP and TLS dial every manager shares (`tls` feature: rustls) | socket2, rustls | `tcp`, `tls` |
+//! | `connpool-tcp` | TCP streams, and the TCP and TLS dial every manager shares (`tls` feature: rustls, no crypto provider forced; `ring`, `aws-lc-rs`, `native-roots`) | socket2, rustls | `tcp`, `tls`, `tls-ring`, `tls-aws-lc-rs`, `native-roots` |
 //! | `connpool-postgres` | PostgreSQL | tokio-postgres | `postgres` |
 //! | `connpool-redis` | Redis, Sentinel | redis | `redis` |
 //! | `connpool-http` | HTTP/1.1, HTTP/2, gRPC, a tower `Service`, the balancer | hyper, h2, tonic | `http`, `grpc`, `balance`, `json` |
