@@ -137,6 +137,9 @@ pub use connpool_core::*;
 /// `connpool-postgres`, …).
 #[cfg(feature = "tcp")]
 pub mod managers {
+    #[cfg(feature = "http")]
+    #[doc(inline)]
+    pub use connpool_http as http;
     #[cfg(feature = "balance")]
     #[doc(inline)]
     pub use connpool_http::balance;
@@ -149,38 +152,20 @@ pub mod managers {
     #[cfg(feature = "http")]
     #[doc(inline)]
     pub use connpool_http::{HttpError, Origin};
+    #[cfg(feature = "postgres")]
+    #[doc(inline)]
+    pub use connpool_postgres as postgres;
+    #[cfg(feature = "redis")]
+    #[doc(inline)]
+    pub use connpool_redis as redis;
+    #[doc(inline)]
+    pub use connpool_tcp as tcp;
     #[cfg(feature = "tls")]
     #[doc(inline)]
     pub use connpool_tcp::tls;
-    /// HTTP/1.1 and HTTP/2 connections: `connpool-http`.
-    #[cfg(feature = "http")]
-    pub mod http {
-        #[doc(inline)]
-        pub use connpool_http::*;
-    }
-    /// PostgreSQL: `connpool-postgres`.
-    #[cfg(feature = "postgres")]
-    pub mod postgres {
-        #[doc(inline)]
-        pub use connpool_postgres::*;
-    }
-    /// Redis: `connpool-redis`.
-    #[cfg(feature = "redis")]
-    pub mod redis {
-        #[doc(inline)]
-        pub use connpool_redis::*;
-    }
-    /// TCP streams, and the dial every manager shares: `connpool-tcp`.
-    pub mod tcp {
-        #[doc(inline)]
-        pub use connpool_tcp::*;
-    }
-    /// WebSocket: `connpool-websocket`.
     #[cfg(feature = "websocket")]
-    pub mod websocket {
-        #[doc(inline)]
-        pub use connpool_websocket::*;
-    }
+    #[doc(inline)]
+    pub use connpool_websocket as websocket;
 }
 
 /// The README's examples, compiled and run as doctests (they use every

@@ -178,6 +178,17 @@
 //! [`Manager::lending`]: connpool_core::Manager::lending
 //! [`Manager::ping`]: connpool_core::Manager::ping
 //! [`Lending::shared`]: connpool_core::Lending::shared
+//!
+//! # The crate
+//!
+//! This is `connpool-http` (`connpool::managers::http` with `connpool`'s
+//! `http` feature): this manager, the per-call [`service`], and behind
+//! features the `grpc` manager (`grpc`), the `balance`r (`balance`) and
+//! JSON bodies (`json`).
+//! Added alone, it is the one dependency an HTTP or gRPC user needs: it
+//! re-exports the pool ([`pool`], [`Pool`]), the shared dial ([`tcp`]) and
+//! [`hyper`]. Its `tls` feature dials `https` through the `TlsConfig` every
+//! connpool crate shares.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

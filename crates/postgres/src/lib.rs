@@ -292,6 +292,15 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # The crate
+//!
+//! This is `connpool-postgres` (`connpool::managers::postgres` with
+//! `connpool`'s `postgres` feature). Added alone, it is the one dependency
+//! a PostgreSQL user needs: it re-exports the pool ([`pool`], [`Pool`]), the
+//! shared dial ([`tcp`]) and [`tokio_postgres`]. Its `tls` feature adds
+//! `tls_connector`, tokio-postgres's connector from the `TlsConfig` every
+//! connpool crate shares.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

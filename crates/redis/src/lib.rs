@@ -192,6 +192,14 @@
 //! [`Manager`]: connpool_core::Manager
 //! [`Manager::lending`]: connpool_core::Manager::lending
 //! [`Lending::shared`]: connpool_core::Lending::shared
+//!
+//! # The crate
+//!
+//! This is `connpool-redis` (`connpool::managers::redis` with `connpool`'s
+//! `redis` feature). Added alone, it is the one dependency a Redis user
+//! needs: it re-exports the pool ([`pool`], [`Pool`]), the shared dial
+//! ([`tcp`]) and [`redis`]. Its `tls` feature dials `rediss://` through the
+//! `TlsConfig` every connpool crate shares.
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

@@ -68,6 +68,14 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! # The crate
+//!
+//! This is `connpool-tcp` (`connpool::managers::tcp`): the TCP manager, and
+//! the TCP and TLS dial every connpool protocol crate uses. It re-exports
+//! the pool ([`pool`], [`Pool`]). Features: `tls` (the `tls` module: rustls, no
+//! crypto provider forced), `ring` or `aws-lc-rs` (a provider named),
+//! `native-roots` (the operating system's trust store).
 
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]

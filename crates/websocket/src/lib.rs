@@ -234,6 +234,14 @@
 //! certificate. The certificate must name the URL's host. Without the
 //! feature, dialing a `wss://` URL fails with [`WsError::NoTls`].
 //!
+//!
+//! # The crate
+//!
+//! This is `connpool-websocket` (`connpool::managers::websocket` with
+//! `connpool`'s `websocket` feature). Added alone, it is the one dependency
+//! a WebSocket user needs: it re-exports the pool ([`pool`], [`Pool`]), the
+//! shared dial ([`tcp`]) and [`tungstenite`]. Its `tls` feature dials
+//! `wss://` through the `TlsConfig` every connpool crate shares.
 #![cfg_attr(
     feature = "tls",
     doc = r#"
