@@ -423,3 +423,53 @@ async fn per_key_gauges_for_the_busiest_keys_and_the_rest_as_other() {
     assert_eq!(all[&keyed("1", "used")], g(0.0));
     assert_eq!(all[&keyed("other", "idle")], g(3.0), "keys 1 and 2");
 }
+
+/// A manager whose `key_name` panics: the per-key gauges name its key `?`,
+/// and the maintenance task that publishes them keeps running.
+#[tokio::test(start_paused = true)]
+async fn a_key_name_that_panics_names_its_gauges_and_stops_nothing() {
+    struct Unnamed;
+
+    #[connpool::async_trait]
+    impl connpool::Manager for Unnamed {
+        type Key = u32;
+        type Connection = ();
+        type Error = std::io::Error;
+
+        async fn connect(&self, _: &u32) -> Result<(), std::io::Error> {
+            Ok(())
+        }
+
+        fn key_name(&self, _: &u32) -> String {
+            panic!("no name");
+        }
+    }
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let _recorder = metrics::set_default_local_recorder(&recorder);
+    let pool = connpool::Pool::builder(Unnamed)
+        .name("unnamed")
+        .metrics_key_gauges(1)
+        .build()
+        .await
+        .unwrap();
+    let held = pool.get_for(&1).await.unwrap();
+    let unnamed = |state: &str| {
+        gauge(
+            "db.client.connection.count",
+            &[(POOL, "unnamed"), ("connpool.key", "?"), ("state", state)],
+        )
+    };
+    tokio::time::advance(Duration::from_millis(1100)).await;
+    settle().await;
+    assert_eq!(take(&snapshotter)[&unnamed("used")], g(1.0));
+    drop(held);
+    tokio::time::advance(Duration::from_millis(1100)).await;
+    settle().await;
+    assert_eq!(
+        take(&snapshotter)[&unnamed("idle")],
+        g(1.0),
+        "published again"
+    );
+}

@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 use crate::clock::Tick;
 
+use crate::contain;
 use crate::inner::PoolInner;
 use crate::manager::Manager;
 
@@ -79,7 +80,16 @@ fn publish_key_gauges<M: Manager>(inner: &PoolInner<M>) -> Option<Instant> {
     let (due, next) = inner.metrics.key_gauges_turn(Instant::now())?;
     if due {
         let keys = inner.state.lock().key_gauges(inner.metrics.key_gauges());
-        inner.metrics.publish_keys(keys);
+        // Named as errors name a key, outside the lock; a `key_name` that
+        // panics names its key `?` and leaves the task running.
+        let manager = &inner.manager;
+        let name =
+            |key: &M::Key| contain::call(|| manager.key_name(key)).unwrap_or_else(|_| "?".into());
+        let named = keys
+            .into_iter()
+            .map(|(key, g)| (key.as_ref().map_or_else(|| "other".to_owned(), name), g))
+            .collect();
+        inner.metrics.publish_keys(named);
     }
     Some(next)
 }

@@ -21,10 +21,11 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// The per-key gauges: the `n` keys with the most connections, by
-    /// their `Debug` form, and the rest summed as `other`.
+    /// The per-key gauges: the `n` keys with the most connections (their
+    /// keys cloned: named after the lock, where user code may panic), and
+    /// the rest summed (`None`).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-    pub(crate) fn key_gauges(&self, n: usize) -> Vec<(String, Gauges)> {
+    pub(crate) fn key_gauges(&self, n: usize) -> Vec<(Option<M::Key>, Gauges)> {
         let mut keys: Vec<_> = self
             .keys
             .ids()
@@ -41,9 +42,9 @@ impl<M: Manager> State<M> {
             .collect();
         keys.sort_by_key(|(_, g)| std::cmp::Reverse(g.idle + g.used + g.pending));
         let rest = keys.split_off(n.min(keys.len()));
-        let mut out: Vec<(String, Gauges)> = keys
+        let mut out: Vec<(Option<M::Key>, Gauges)> = keys
             .into_iter()
-            .map(|(id, g)| (format!("{:?}", self.keys.get(id).key), g))
+            .map(|(id, g)| (Some(self.keys.get(id).key.clone()), g))
             .collect();
         if !rest.is_empty() {
             let sum = rest.iter().fold(Gauges::default(), |a, (_, g)| Gauges {
@@ -51,7 +52,7 @@ impl<M: Manager> State<M> {
                 used: a.used + g.used,
                 pending: a.pending + g.pending,
             });
-            out.push(("other".to_owned(), sum));
+            out.push((None, sum));
         }
         out
     }
