@@ -41,8 +41,9 @@ const CONNECT: Duration = Duration::from_secs(2);
 /// A caller's own timeout on its query.
 const OP: Duration = Duration::from_secs(2);
 const PAST_DEADLINE_LIMIT: Duration = Duration::from_millis(500);
-/// The default backoff's longest delay.
-const BACKOFF_CAP: Duration = connpool::defaults::BACKOFF_CAP;
+/// The default backoff's first delay and longest (the `Builder` docs).
+const BACKOFF_BASE: Duration = Duration::from_millis(100);
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// The default backoff's delay after `failures` failed dials in a row,
 /// before jitter: the base, doubling per failure up to the cap.
@@ -50,9 +51,7 @@ fn backoff_delay(failures: u32) -> Duration {
     let factor = 1u32
         .checked_shl(failures.saturating_sub(1))
         .unwrap_or(u32::MAX);
-    connpool::defaults::BACKOFF_BASE
-        .saturating_mul(factor)
-        .min(BACKOFF_CAP)
+    BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_CAP)
 }
 /// Upper bound of the whole test body.
 const TEST_LIMIT: Duration = Duration::from_secs(90);

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 
 use crate::contain;
-use crate::error::Error;
+use crate::error::{ConfigError, Error};
 use crate::hooks::Hooks;
 use crate::manager::Manager;
 use crate::pool::Pool;
@@ -20,30 +20,30 @@ mod validate;
 ///
 /// | field | default | why |
 /// |---|---|---|
-/// | `max_open` | 100 ([`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN)), or the manager's [`default_max_open`](Manager::default_max_open): PostgreSQL's, 2 × CPUs | Go's default global idle cap (`MaxIdleConns`): enough for most services. A PostgreSQL server takes 100 connections by default for all its clients: at 2 × CPUs (deadpool-postgres's size for the same reason) several instances of a service share it; set more where the server allows |
+/// | `max_open` | 100, or the manager's [`default_max_open`](Manager::default_max_open): PostgreSQL's, 2 × CPUs | Go's default global idle cap (`MaxIdleConns`): enough for most services. A PostgreSQL server takes 100 connections by default for all its clients: at 2 × CPUs (deadpool-postgres's size for the same reason) several instances of a service share it; set more where the server allows |
 /// | `max_open_per_key` | `max_open` | one destination may use the whole pool, as Go's `MaxConnsPerHost = 0` |
 /// | `max_idle` | `max_open` | nothing a burst opened is closed just for being returned |
 /// | `max_idle_per_key` | min(`max_open_per_key`, `max_idle`) | no Go `MaxIdleConnsPerHost = 2` trap: no close/reopen churn, no `TIME_WAIT` pile-up |
 /// | `initial` | none | pre-warming is a choice: it makes `build` fail when the backend is down |
-/// | `connect_timeout` | 10 s ([`defaults::CONNECT_TIMEOUT`](crate::defaults::CONNECT_TIMEOUT)) | long enough for a slow TLS handshake across regions; a black-holed host frees its slot |
-/// | `checkout_timeout` | 30 s ([`defaults::CHECKOUT_TIMEOUT`](crate::defaults::CHECKOUT_TIMEOUT)) | bb8's: a getter never hangs; waiting forever is an explicit opt-in |
+/// | `connect_timeout` | 10 s | long enough for a slow TLS handshake across regions; a black-holed host frees its slot |
+/// | `checkout_timeout` | 30 s | bb8's: a getter never hangs; waiting forever is an explicit opt-in |
 /// | `max_waiters` | no cap | the checkout deadline (30 s) already bounds how long a waiter stays, and the backoff fails getters at once while a key is down; a cap sheds load sooner under a steady overload, at the price of refusing bursts the pool would have served within the deadline: set it to what a burst may hold (bb8, deadpool and sqlx have none either) |
-/// | `idle_timeout` | 90 s ([`defaults::IDLE_TIMEOUT`](crate::defaults::IDLE_TIMEOUT)) | Go's `IdleConnTimeout`: carries a connection across the gaps of ordinary traffic; a quiet client hands its sockets back |
-/// | `max_lifetime` | 30 min ([`defaults::MAX_LIFETIME`](crate::defaults::MAX_LIFETIME)) | HikariCP's and bb8's; follows DNS and load-balancer changes, bounds server-side leaks |
-/// | `jitter` | 0.1 ([`defaults::JITTER`](crate::defaults::JITTER)) | gRPC's `MaxConnectionAge` jitter (applied downwards): no synchronized expiry or ping bursts |
+/// | `idle_timeout` | 90 s | Go's `IdleConnTimeout`: carries a connection across the gaps of ordinary traffic; a quiet client hands its sockets back |
+/// | `max_lifetime` | 30 min | HikariCP's and bb8's; follows DNS and load-balancer changes, bounds server-side leaks |
+/// | `jitter` | 0.1 | gRPC's `MaxConnectionAge` jitter (applied downwards): no synchronized expiry or ping bursts |
 /// | `max_uses` | no limit | most protocols don't need it (nginx's `keepalive_requests` does) |
 /// | `min_idle` | 0 | keeping connections costs the server; opt in where cold starts hurt |
 /// | `min_idle_for` | none (`min_idle`) | one value for every key is wrong when keys differ (a primary and its replicas) |
-/// | `health_check` | 500 ms ([`defaults::HEALTH_CHECK`](crate::defaults::HEALTH_CHECK)) | HikariCP's bypass window (`aliveBypassWindowMs`): a connection that just worked almost surely works, and a busy pool pays no round trip |
-/// | `ping_timeout` | 5 s ([`defaults::PING_TIMEOUT`](crate::defaults::PING_TIMEOUT)), for the health check and the keepalive alike | a healthy peer answers in milliseconds: this fails only a peer that is gone; HikariCP's `validationTimeout`, which bounds both its checks too |
-/// | `keepalive_interval` | 30 s ([`defaults::KEEPALIVE_INTERVAL`](crate::defaults::KEEPALIVE_INTERVAL)) | half the ~60 s after which NATs and firewalls drop an idle flow; a dead connection is found before a user meets it |
-/// | `keepalive_max_missed` | 1 ([`defaults::KEEPALIVE_MAX_MISSED`](crate::defaults::KEEPALIVE_MAX_MISSED)) | gRPC's semantics: a missed ping on an idle connection costs one dial to repair, keeping a doubtful one costs a user's request |
-/// | `backoff` | 100 ms doubling to 5 s ([`defaults::BACKOFF_BASE`](crate::defaults::BACKOFF_BASE), [`defaults::BACKOFF_CAP`](crate::defaults::BACKOFF_CAP)) | a down backend is not hammered; one transient failure costs a key at most 100 ms of fast failures, a recovered backend is used within 5 s |
-/// | `max_connecting` | 2 ([`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING)) while a key is untried or recovers from a failed dial; none once it is healthy | MongoDB's `maxConnecting` for a cold key (its first connection tells how many borrowers one takes) and a backend coming back: no reconnect storm on a restarted backend. A healthy key is not held to it (Go's `Transport` counts dials inside `MaxConnsPerHost` only): against a server that closes every connection, a cap of 2 gave a third of reqwest's throughput (BENCHMARKS.md) |
-/// | `max_borrowers` | 100 ([`defaults::MAX_BORROWERS`](crate::defaults::MAX_BORROWERS)) | gRPC's usual `MAX_CONCURRENT_STREAMS`: a multiplexed peer advertising no limit (or a huge one) still fans out over connections |
+/// | `health_check` | 500 ms | HikariCP's bypass window (`aliveBypassWindowMs`): a connection that just worked almost surely works, and a busy pool pays no round trip |
+/// | `ping_timeout` | 5 s, for the health check and the keepalive alike | a healthy peer answers in milliseconds: this fails only a peer that is gone; HikariCP's `validationTimeout`, which bounds both its checks too |
+/// | `keepalive_interval` | 30 s | half the ~60 s after which NATs and firewalls drop an idle flow; a dead connection is found before a user meets it |
+/// | `keepalive_max_missed` | 1 | gRPC's semantics: a missed ping on an idle connection costs one dial to repair, keeping a doubtful one costs a user's request |
+/// | `backoff` | 100 ms doubling to 5 s | a down backend is not hammered; one transient failure costs a key at most 100 ms of fast failures, a recovered backend is used within 5 s |
+/// | `max_connecting` | 2 while a key is untried or recovers from a failed dial; none once it is healthy | MongoDB's `maxConnecting` for a cold key (its first connection tells how many borrowers one takes) and a backend coming back: no reconnect storm on a restarted backend. A healthy key is not held to it (Go's `Transport` counts dials inside `MaxConnsPerHost` only): against a server that closes every connection, a cap of 2 gave a third of reqwest's throughput (BENCHMARKS.md) |
+/// | `max_borrowers` | 100 | gRPC's usual `MAX_CONCURRENT_STREAMS`: a multiplexed peer advertising no limit (or a huge one) still fans out over connections |
 /// | `leak_detection_threshold` | off | what is "too long" depends on the work; a scan of the connections costs while on |
-/// | `acquire_slow_threshold` | 2 s ([`defaults::ACQUIRE_SLOW_THRESHOLD`](crate::defaults::ACQUIRE_SLOW_THRESHOLD)) | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
-/// | `name` | `"connpool"` ([`defaults::NAME`](crate::defaults::NAME)) | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
+/// | `acquire_slow_threshold` | 2 s | sqlx's: a get waiting this long is a symptom, well before its checkout deadline fails it |
+/// | `name` | `"connpool"` | OpenTelemetry's `db.client.connection.pool.name`; name pools apart when there are several |
 /// | `metrics_key_attribute` | off | a key per series multiplies the series (cardinality) and costs a look-up per record |
 /// | `metrics_key_gauges` | 0 | per-key gauges for the busiest `n` keys and `other`: bounded series, published each second off the hot path |
 /// | `after_connect` | none | a hook costs a round trip per dial; nothing to set by default |
@@ -120,6 +120,10 @@ pub struct Builder<M: Manager> {
     initial_method: &'static str,
     min_idle_for: Vec<(M::Key, usize)>,
     hooks: Hooks<M>,
+    /// The values the setters refused, one per setting at most (setting
+    /// it again replaces its refusal), in the order set: `build` fails
+    /// with the first.
+    refused: Vec<ConfigError>,
 }
 
 impl<M: Manager> Pool<M> {
@@ -144,7 +148,18 @@ impl<M: Manager> Builder<M> {
             initial_method: "initial_for",
             min_idle_for: Vec::new(),
             hooks: Hooks::default(),
+            refused: Vec::new(),
         }
+    }
+
+    /// Ends the setter of `field`: `refusal` (why its value is refused, or
+    /// `None`) replaces any earlier one of the same setting.
+    fn rule(mut self, field: &'static str, refusal: Option<String>) -> Self {
+        self.refused.retain(|e| e.field() != field);
+        if let Some(message) = refusal {
+            self.refused.push(ConfigError::new(field, message));
+        }
+        self
     }
 
     /// Pre-warms `n` connections of `key` while building (silenceper's
@@ -177,7 +192,7 @@ impl<M: Manager> Builder<M> {
     /// however often the key's dials fail.
     pub fn no_backoff(mut self) -> Self {
         self.set.backoff = None;
-        self
+        self.rule("backoff", None)
     }
 
     /// Validates the configuration, pre-warms the `initial` connections and
@@ -207,6 +222,21 @@ impl<M: Manager> Builder<M> {
         let mut builder = self.initial_for(M::Key::key().clone(), n);
         builder.initial_method = "initial";
         builder
+    }
+}
+
+/// Why a duration set to `d` is refused, if it is zero; `hint` follows.
+fn non_zero(d: Option<std::time::Duration>, hint: &str) -> Option<String> {
+    d.is_some_and(|d| d.is_zero())
+        .then(|| format!("must be greater than zero{hint}"))
+}
+
+/// Why a count set to `n` is refused, if it is outside `1..=max`.
+fn at_least_one(n: u64, max: u64) -> Option<String> {
+    match n {
+        0 => Some("must be at least 1".into()),
+        n if n > max => Some(format!("({n}) must be at most {max}")),
+        _ => None,
     }
 }
 

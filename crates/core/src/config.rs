@@ -1,11 +1,11 @@
 //! A validated [`Config`]: the settings as the [`Builder`](crate::Builder)
-//! took them (their defaults in [`defaults`]), and what `build` derived
+//! took them (their defaults in [`Settings`]), and what `build` derived
 //! from them.
 
 use std::time::Duration;
 
 use crate::clock::Tick;
-use crate::defaults;
+use crate::policy::Backoff;
 use crate::settings::Settings;
 use crate::store::KeyEntry;
 
@@ -38,35 +38,42 @@ impl Config {
         }
     }
 
-    /// How long a key whose dial failed is remembered (its last dial error,
-    /// its failures in a row, its backoff) once nothing else keeps it: a
-    /// backoff cap past the backoff; without backoff, a default backoff cap
-    /// or a checkout deadline past the failure, whichever is longer.
     /// How many dials of `entry` may be in flight at `now`: the setting,
-    /// or while unset, [`defaults::MAX_CONNECTING`] while the key is
+    /// or while unset, [`Settings::MAX_CONNECTING_UNSET`] while the key is
     /// untried or recovers and no cap once it is healthy.
     #[inline]
     pub(crate) fn max_connecting<K, E>(&self, entry: &KeyEntry<K, E>, now: Tick) -> usize {
         match self.set.max_connecting {
             Some(n) => n,
-            None if entry.untried(now, self.failure_memory()) => defaults::MAX_CONNECTING,
+            None if entry.untried(now, self.failure_memory()) => Settings::MAX_CONNECTING_UNSET,
             None => usize::MAX,
         }
     }
 
+    /// How long a key whose dial failed is remembered (its last dial error,
+    /// its failures in a row, its backoff) once nothing else keeps it: a
+    /// backoff cap past the backoff; without backoff, a default backoff cap
+    /// or a checkout deadline past the failure, whichever is longer.
     pub(crate) fn failure_memory(&self) -> Duration {
         match self.set.backoff {
             Some(b) => b.cap,
-            None => defaults::BACKOFF_CAP.max(self.set.checkout_timeout.unwrap_or_default()),
+            None => Backoff::DEFAULT
+                .cap
+                .max(self.set.checkout_timeout.unwrap_or_default()),
         }
     }
 
     /// The liveness settings a manager is given ([`Manager::liveness`](crate::Manager::liveness)).
     pub(crate) fn liveness(&self) -> crate::manager::Liveness {
+        Self::liveness_of(&self.set)
+    }
+
+    /// The liveness settings of `set`.
+    pub(crate) fn liveness_of(set: &Settings) -> crate::manager::Liveness {
         crate::manager::Liveness {
-            keepalive_interval: self.set.keepalive_interval,
-            keepalive_max_missed: self.set.keepalive_max_missed,
-            ping_timeout: self.set.ping_timeout,
+            keepalive_interval: set.keepalive_interval,
+            keepalive_max_missed: set.keepalive_max_missed,
+            ping_timeout: set.ping_timeout,
         }
     }
 

@@ -369,6 +369,11 @@ impl ConfigError {
             message: message.into(),
         }
     }
+
+    /// The setting refused.
+    pub(crate) fn field(&self) -> &'static str {
+        self.field
+    }
 }
 
 impl<E> From<ConfigError> for Error<E> {

@@ -13,9 +13,8 @@
 //! | module | job |
 //! |---|---|
 //! | `manager` | the factory/close trait you implement |
-//! | `builder` | the builder: its setters (one per setting in `builder::setters`), the table of defaults and why, the validation |
-//! | `settings` | the settings as the builder keeps them, one field each, and their defaults |
-//! | `defaults` | the defaults, one constant per setting |
+//! | `builder` | the builder: its setters (one per setting in `builder::setters`, with the values it refuses), the table of defaults and why, the rules that compare settings |
+//! | `settings` | the settings as the builder keeps them: one field each, with its default |
 //! | `policy` | the values some settings take: the health-check policy, the backoff |
 //! | `config` | the validated configuration: the settings as set, and what `build` derived from them |
 //! | `pool` | the public pool: get, state |
@@ -50,7 +49,6 @@ mod config;
 mod contain;
 mod control;
 mod core;
-pub mod defaults;
 mod error;
 mod guard;
 mod guard_io;

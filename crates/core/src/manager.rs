@@ -190,6 +190,14 @@ impl Liveness {
     }
 }
 
+/// The liveness settings of a pool built with the defaults: what a
+/// manager used before (or without) a pool goes by.
+impl Default for Liveness {
+    fn default() -> Self {
+        crate::config::Config::liveness_of(&crate::settings::Settings::default())
+    }
+}
+
 /// What [`Manager::health`] says of a connection.
 ///
 /// ```
@@ -309,7 +317,7 @@ pub trait Manager: Send + Sync + 'static {
     /// [`PostgresManager`](https://docs.rs/connpool/latest/connpool/managers/postgres/)
     /// asks for twice the CPUs. Asked once, by
     /// [`Pool::builder`](crate::Pool::builder); a panic, or the default
-    /// `None`, keeps [`defaults::MAX_OPEN`](crate::defaults::MAX_OPEN).
+    /// `None`, keeps the pool's own default (100).
     fn default_max_open(&self) -> Option<usize> {
         None
     }

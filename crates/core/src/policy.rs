@@ -1,6 +1,6 @@
 //! The policy a setting takes as its value: how a key backs off after
 //! failed dials.
-//! (Below the configuration and its defaults, which both name them.)
+//! (Below the settings, which name it.)
 
 use std::time::Duration;
 
@@ -17,6 +17,12 @@ pub(crate) struct Backoff {
 }
 
 impl Backoff {
+    /// The default: 100 ms doubling to 5 s.
+    pub(crate) const DEFAULT: Backoff = Backoff {
+        base: Duration::from_millis(100),
+        cap: Duration::from_secs(5),
+    };
+
     /// The delay after `failures` consecutive failures, before jitter.
     pub(crate) fn delay(&self, failures: u32) -> Duration {
         let factor = 1u32

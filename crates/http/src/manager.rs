@@ -18,7 +18,7 @@ use crate::HttpError;
 use crate::Origin;
 use crate::h2_frames::lend_by_stream_limit;
 use crate::service::RequestBody;
-use connpool_core::{Health, Lending, Liveness, Manager, defaults};
+use connpool_core::{Health, Lending, Liveness, Manager};
 use connpool_tcp::TcpManager;
 #[cfg(feature = "tls")]
 use connpool_tcp::tls::TlsConfig;
@@ -130,12 +130,13 @@ impl HttpManager<Full<Bytes>> {
     }
 
     fn speaking(versions: Versions) -> Self {
+        let liveness = Liveness::default();
         Self {
             versions,
             transport: Transport::default(),
             http2: Http2Settings {
-                keep_alive_interval: Some(defaults::KEEPALIVE_INTERVAL),
-                keep_alive_timeout: defaults::PING_TIMEOUT,
+                keep_alive_interval: liveness.keepalive_interval(),
+                keep_alive_timeout: liveness.ping_timeout(),
                 keep_alive_while_idle: true,
                 settings_timeout: HTTP2_SETTINGS_TIMEOUT,
             },

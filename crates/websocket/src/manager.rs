@@ -28,13 +28,6 @@ use connpool_tcp::{Destination, TcpManager};
 /// nothing (its window full) does not hold the close task longer.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The heartbeat while lent of a manager no pool configured: the pool's
-/// defaults.
-const DEFAULT_WHILE_LENT: WhileLent = WhileLent {
-    every: connpool_core::defaults::KEEPALIVE_INTERVAL,
-    max_missed: connpool_core::defaults::KEEPALIVE_MAX_MISSED,
-};
-
 // tungstenite's default is 128 KiB, zero-filled before every read (also
 // one that finds nothing): on a pooled connection carrying small messages
 // that costs more than the I/O. See `WsManager::config` for the figures.
@@ -75,16 +68,19 @@ impl WsManager {
     pub fn new() -> Self {
         let mut transport = Transport::default();
         transport.set_default_tls(&[b"http/1.1"]);
-        Self {
+        let mut manager = Self {
             transport,
             headers: HeaderMap::new(),
             config: WebSocketConfig::default().read_buffer_size(READ_BUFFER_SIZE),
             heartbeat: Arc::new(PingFrame),
             while_lent: true,
-            schedule: Some(DEFAULT_WHILE_LENT),
+            schedule: None,
             read_timeout: None,
             unsolicited: Arc::default(),
-        }
+        };
+        // Until a pool configures it: the pool's defaults.
+        manager.liveness(&Liveness::default());
+        manager
     }
 
     /// Adds a header to every opening handshake (`Authorization`, a

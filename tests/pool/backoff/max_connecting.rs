@@ -141,7 +141,7 @@ async fn prewarm_is_not_limited_by_max_connecting() {
 /// back: once a key has made a connection, a burst of 10 getters with
 /// `max_open_per_key(8)` starts 7 dials at once, as Go's `Transport` does.
 /// A key that has made none yet dials 2 at a time
-/// (`defaults::MAX_CONNECTING`), and so does a key whose dial failed once
+/// (its documented default while unset), and so does a key whose dial failed once
 /// it is back, for its failure memory (the backoff cap); then as many as
 /// its cap again.
 #[tokio::test(start_paused = true)]

@@ -1,13 +1,15 @@
 //! The [`Builder`]'s setters of the fields of
-//! [`Settings`](crate::settings::Settings): each sets the field of its name.
-//! The defaults are in `Settings`' `Default`, the rules a value must follow
-//! in `validate.rs`. The setters that do more than set a field
-//! (`initial_for`, `min_idle_for`, `no_backoff`, `initial`) are in
-//! `builder.rs`, the hooks' in `hooks.rs`.
+//! [`Settings`](crate::settings::Settings): each sets the field of its
+//! name, and refuses a value outside what its docs say it takes (`build`
+//! then fails naming it). The defaults are with the fields. The setters
+//! that do more than set a field (`initial_for`, `min_idle_for`,
+//! `no_backoff`, `initial`) are in `builder.rs`, the hooks' in `hooks.rs`;
+//! the rules that compare settings (the caps) are checked by `build`
+//! (`validate.rs`).
 
 use std::time::Duration;
 
-use super::Builder;
+use super::{Builder, at_least_one, non_zero};
 use crate::manager::Manager;
 use crate::policy::Backoff;
 #[cfg(doc)]
@@ -50,7 +52,7 @@ impl<M: Manager> Builder<M> {
     /// Time limit of one dial (`Manager::connect`). Non-zero.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.set.connect_timeout = d;
-        self
+        self.rule("connect_timeout", non_zero(Some(d), ""))
     }
 
     /// How long a get may wait for a connection before it fails with
@@ -66,7 +68,9 @@ impl<M: Manager> Builder<M> {
     /// it comes on a saturated runtime).
     pub fn checkout_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.checkout_timeout = d.into();
-        self
+        let forever = " (use `None` to wait forever)";
+        let refused = non_zero(self.set.checkout_timeout, forever);
+        self.rule("checkout_timeout", refused)
     }
 
     /// Cap on getters waiting at once; past it a get fails at once with
@@ -77,7 +81,10 @@ impl<M: Manager> Builder<M> {
     /// means no cap.
     pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
         self.set.max_waiters = n.into();
-        self
+        let refused = (self.set.max_waiters == Some(0)).then(|| {
+            "must be at least 1 (a getter waits for its own dial; use `None` for no cap)".into()
+        });
+        self.rule("max_waiters", refused)
     }
 
     /// Closes a connection idle this long, promptly (the maintenance task
@@ -85,14 +92,16 @@ impl<M: Manager> Builder<M> {
     /// stale one met at checkout is closed, not lent. `None`: never. Non-zero.
     pub fn idle_timeout(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.idle_timeout = d.into();
-        self
+        let refused = non_zero(self.set.idle_timeout, "");
+        self.rule("idle_timeout", refused)
     }
 
     /// Closes a connection this old (shortened by up to `jitter`), idle or
     /// when it comes back from a borrower. `None`: never. Non-zero.
     pub fn max_lifetime(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.max_lifetime = d.into();
-        self
+        let refused = non_zero(self.set.max_lifetime, "");
+        self.rule("max_lifetime", refused)
     }
 
     /// Fraction in `[0, 1)` by which each connection's lifetime and each
@@ -100,7 +109,11 @@ impl<M: Manager> Builder<M> {
     /// returned together don't expire or ping together.
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.set.jitter = fraction;
-        self
+        let refused = !(0.0..1.0).contains(&fraction);
+        self.rule(
+            "jitter",
+            refused.then(|| format!("({fraction}) must be in [0, 1)")),
+        )
     }
 
     /// Closes a connection once it was lent this many times (nginx's
@@ -108,7 +121,11 @@ impl<M: Manager> Builder<M> {
     /// 1, at most 2^32 − 1.
     pub fn max_uses(mut self, n: impl Into<Option<u64>>) -> Self {
         self.set.max_uses = n.into();
-        self
+        let refused = self
+            .set
+            .max_uses
+            .and_then(|n| at_least_one(n, u32::MAX.into()));
+        self.rule("max_uses", refused)
     }
 
     /// Idle connections kept ready for every key the pool has seen (through
@@ -156,7 +173,7 @@ impl<M: Manager> Builder<M> {
     /// own calls. Non-zero.
     pub fn ping_timeout(mut self, d: Duration) -> Self {
         self.set.ping_timeout = d;
-        self
+        self.rule("ping_timeout", non_zero(Some(d), ""))
     }
 
     /// Background keepalive: a connection idle this long (shortened by up to
@@ -166,7 +183,8 @@ impl<M: Manager> Builder<M> {
     /// first waiter once its ping succeeds. `None`: no keepalive. Non-zero.
     pub fn keepalive_interval(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.keepalive_interval = d.into();
-        self
+        let refused = non_zero(self.set.keepalive_interval, "");
+        self.rule("keepalive_interval", refused)
     }
 
     /// Keepalive pings missed in a row that declare a connection dead
@@ -176,7 +194,8 @@ impl<M: Manager> Builder<M> {
     /// WebSocket heartbeat) counts with it too ([`Manager::liveness`]).
     pub fn keepalive_max_missed(mut self, n: u32) -> Self {
         self.set.keepalive_max_missed = n;
-        self
+        let refused = at_least_one(n.into(), u16::MAX.into());
+        self.rule("keepalive_max_missed", refused)
     }
 
     /// Dial backoff per key: after the `n`th consecutive failed dial of a key,
@@ -200,7 +219,12 @@ impl<M: Manager> Builder<M> {
     /// keep counting across retries. `base` non-zero, at most `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.set.backoff = Some(Backoff { base, cap });
-        self
+        let refused = if base.is_zero() {
+            Some("base must be greater than zero (use `no_backoff()` for none)".into())
+        } else {
+            (base > cap).then(|| format!("base ({base:?}) must not exceed cap ({cap:?})"))
+        };
+        self.rule("backoff", refused)
     }
 
     /// Cap on dials in flight per key (the MongoDB pool spec's
@@ -209,9 +233,7 @@ impl<M: Manager> Builder<M> {
     /// failed has one dial in flight at a time until one succeeds. At
     /// least 1.
     ///
-    /// Unset (the default), the cap holds, at
-    /// [`defaults::MAX_CONNECTING`](crate::defaults::MAX_CONNECTING), only
-    /// **while a key is untried or recovers**: it has made no connection
+    /// Unset (the default), the cap holds, at 2, only **while a key is untried or recovers**: it has made no connection
     /// yet (the first tells whether its connections are shared, and by how
     /// many: a burst on a cold HTTP/2 key dials what its streams need, not
     /// a connection per getter), or a dial of it failed, or its server was
@@ -223,7 +245,7 @@ impl<M: Manager> Builder<M> {
     /// (a database whose connections are costly to open, at a cold start).
     pub fn max_connecting(mut self, n: usize) -> Self {
         self.set.max_connecting = Some(n);
-        self
+        self.rule("max_connecting", at_least_one(n as u64, u64::MAX))
     }
 
     /// Cap on the borrowers of one shared connection: the limit a manager
@@ -232,7 +254,7 @@ impl<M: Manager> Builder<M> {
     /// it. At least 1 (1 lends every connection exclusively), at most 65,535.
     pub fn max_borrowers(mut self, n: usize) -> Self {
         self.set.max_borrowers = n;
-        self
+        self.rule("max_borrowers", at_least_one(n as u64, u16::MAX.into()))
     }
 
     /// Leak detection (HikariCP's `leakDetectionThreshold`): a connection
@@ -255,7 +277,8 @@ impl<M: Manager> Builder<M> {
     /// default): no scan. Non-zero.
     pub fn leak_detection_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.leak_detection_threshold = d.into();
-        self
+        let refused = non_zero(self.set.leak_detection_threshold, "");
+        self.rule("leak_detection_threshold", refused)
     }
 
     /// A get that waited longer than `d` for its connection (or its error)
@@ -267,7 +290,8 @@ impl<M: Manager> Builder<M> {
     /// Non-zero.
     pub fn acquire_slow_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
         self.set.acquire_slow_threshold = d.into();
-        self
+        let refused = non_zero(self.set.acquire_slow_threshold, "");
+        self.rule("acquire_slow_threshold", refused)
     }
 
     /// The pool's name, in its metrics (`db.client.connection.pool.name`)

@@ -10,11 +10,11 @@ use async_trait::async_trait;
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::defaults;
 use crate::manager::test_support::NeverDials;
 use crate::manager::{Liveness, Manager};
 use crate::policy::Backoff;
 use crate::pool::Pool;
+use crate::settings::Settings;
 
 use super::Builder;
 
@@ -26,77 +26,104 @@ fn accepted(f: impl FnOnce(Builder<NeverDials>) -> Builder<NeverDials>) -> Confi
     }
 }
 
-/// Each default, against its constant and against the literal the docs
-/// give, so a constant changed without its docs fails here.
+/// A duration as the defaults table writes it: `500 ms`, `10 s`, `30 min`.
+fn written(d: Duration) -> String {
+    match (d.as_secs(), d.subsec_millis()) {
+        (s, 0) if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        (s, 0) => format!("{s} s"),
+        _ => format!("{} ms", d.as_millis()),
+    }
+}
+
+/// The default of each setting, against the literal the `Builder` docs'
+/// table gives (the one place that says why each was chosen): a default
+/// changed without its row fails here.
+#[test]
+fn the_builder_docs_table_gives_each_default() {
+    let source = include_str!("../builder.rs");
+    let row = |setting: &str| -> String {
+        let start = format!("/// | `{setting}` | ");
+        let line = source
+            .lines()
+            .find(|l| l.starts_with(&start))
+            .unwrap_or_else(|| panic!("no row for `{setting}` in the Builder docs"));
+        line[start.len()..].split(" | ").next().unwrap().to_owned()
+    };
+    let d = crate::settings::Settings::default();
+    let some = |d: Option<Duration>| written(d.expect("a default"));
+    let backoff = d.backoff.expect("a default backoff");
+    let expected = [
+        ("max_open", d.max_open.to_string()),
+        ("connect_timeout", written(d.connect_timeout)),
+        ("checkout_timeout", some(d.checkout_timeout)),
+        ("idle_timeout", some(d.idle_timeout)),
+        ("max_lifetime", some(d.max_lifetime)),
+        ("jitter", d.jitter.to_string()),
+        ("health_check", some(d.health_check)),
+        ("ping_timeout", written(d.ping_timeout)),
+        ("keepalive_interval", some(d.keepalive_interval)),
+        ("keepalive_max_missed", d.keepalive_max_missed.to_string()),
+        (
+            "backoff",
+            format!(
+                "{} doubling to {}",
+                written(backoff.base),
+                written(backoff.cap)
+            ),
+        ),
+        ("max_connecting", Settings::MAX_CONNECTING_UNSET.to_string()),
+        ("max_borrowers", d.max_borrowers.to_string()),
+        ("acquire_slow_threshold", some(d.acquire_slow_threshold)),
+        ("name", format!("`\"{}\"`", d.name)),
+        ("min_idle", d.min_idle.to_string()),
+        ("metrics_key_gauges", d.metrics_key_gauges.to_string()),
+    ];
+    for (setting, value) in expected {
+        let cell = row(setting);
+        assert!(
+            cell.starts_with(&value),
+            "`{setting}`: the table says {cell:?}, the default is {value}"
+        );
+    }
+    // The settings whose default is "none", "off" or derived.
+    assert_eq!(d.max_open_per_key, None);
+    assert_eq!(d.max_idle, None);
+    assert_eq!(d.max_idle_per_key, None);
+    assert_eq!(d.max_waiters, None);
+    assert_eq!(d.max_uses, None);
+    assert_eq!(d.max_connecting, None);
+    assert_eq!(d.leak_detection_threshold, None);
+    assert!(!d.metrics_key_attribute);
+}
+
+/// Each default as built, against the literal the docs give.
 #[test]
 fn documented_defaults_as_built() {
-    assert_eq!(defaults::MAX_OPEN, 100);
-    assert_eq!(defaults::CONNECT_TIMEOUT, Duration::from_secs(10));
-    assert_eq!(defaults::CHECKOUT_TIMEOUT, Duration::from_secs(30));
-    assert_eq!(defaults::IDLE_TIMEOUT, Duration::from_secs(90));
-    assert_eq!(defaults::MAX_LIFETIME, Duration::from_secs(30 * 60));
-    assert_eq!(defaults::JITTER, 0.1);
-    assert_eq!(defaults::HEALTH_CHECK, Duration::from_millis(500));
-    assert_eq!(defaults::PING_TIMEOUT, Duration::from_secs(5));
-    assert_eq!(defaults::KEEPALIVE_INTERVAL, Duration::from_secs(30));
-    assert_eq!(defaults::KEEPALIVE_MAX_MISSED, 1);
-    assert_eq!(defaults::BACKOFF_BASE, Duration::from_millis(100));
-    assert_eq!(defaults::BACKOFF_CAP, Duration::from_secs(5));
-    assert_eq!(defaults::MAX_CONNECTING, 2);
-
     let c = accepted(|b| b);
-    assert_eq!(c.set.max_open, defaults::MAX_OPEN, "max_open");
+    assert_eq!(c.set.max_open, 100, "max_open");
     assert_eq!(c.max_open_per_key, 100, "max_open_per_key = max_open");
     assert_eq!(c.max_idle, 100, "max_idle = max_open");
     assert_eq!(
         c.max_idle_per_key, 100,
         "max_idle_per_key = max_open_per_key"
     );
-    assert_eq!(
-        c.set.connect_timeout,
-        defaults::CONNECT_TIMEOUT,
-        "connect_timeout"
-    );
-    assert_eq!(
-        c.set.checkout_timeout,
-        Some(defaults::CHECKOUT_TIMEOUT),
-        "checkout_timeout"
-    );
+    assert_eq!(c.set.connect_timeout, Duration::from_secs(10));
+    assert_eq!(c.set.checkout_timeout, Some(Duration::from_secs(30)));
     assert_eq!(c.set.max_waiters, None, "max_waiters");
-    assert_eq!(
-        c.set.idle_timeout,
-        Some(defaults::IDLE_TIMEOUT),
-        "idle_timeout"
-    );
-    assert_eq!(
-        c.set.max_lifetime,
-        Some(defaults::MAX_LIFETIME),
-        "max_lifetime"
-    );
-    assert_eq!(c.set.jitter, defaults::JITTER, "jitter");
+    assert_eq!(c.set.idle_timeout, Some(Duration::from_secs(90)));
+    assert_eq!(c.set.max_lifetime, Some(Duration::from_secs(30 * 60)));
+    assert_eq!(c.set.jitter, 0.1, "jitter");
     assert_eq!(c.set.max_uses, None, "max_uses: no limit");
     assert_eq!(c.set.min_idle, 0, "min_idle");
-    assert_eq!(
-        c.set.health_check,
-        Some(defaults::HEALTH_CHECK),
-        "health_check"
-    );
-    assert_eq!(c.set.ping_timeout, defaults::PING_TIMEOUT, "ping_timeout");
-    assert_eq!(
-        c.set.keepalive_interval,
-        Some(defaults::KEEPALIVE_INTERVAL),
-        "keepalive_interval"
-    );
-    assert_eq!(
-        c.set.keepalive_max_missed,
-        defaults::KEEPALIVE_MAX_MISSED,
-        "keepalive_max_missed"
-    );
+    assert_eq!(c.set.health_check, Some(Duration::from_millis(500)));
+    assert_eq!(c.set.ping_timeout, Duration::from_secs(5));
+    assert_eq!(c.set.keepalive_interval, Some(Duration::from_secs(30)));
+    assert_eq!(c.set.keepalive_max_missed, 1);
     assert_eq!(
         c.set.backoff,
         Some(Backoff {
-            base: defaults::BACKOFF_BASE,
-            cap: defaults::BACKOFF_CAP
+            base: Duration::from_millis(100),
+            cap: Duration::from_secs(5),
         }),
         "backoff"
     );
@@ -104,16 +131,39 @@ fn documented_defaults_as_built() {
         c.set.max_connecting, None,
         "max_connecting: while recovering"
     );
+    assert_eq!(Settings::MAX_CONNECTING_UNSET, 2);
     assert_eq!(c.set.leak_detection_threshold, None, "leak detection off");
-    assert_eq!(
-        c.set.acquire_slow_threshold,
-        Some(defaults::ACQUIRE_SLOW_THRESHOLD),
-        "acquire_slow_threshold"
-    );
-    assert_eq!(defaults::ACQUIRE_SLOW_THRESHOLD, Duration::from_secs(2));
+    assert_eq!(c.set.acquire_slow_threshold, Some(Duration::from_secs(2)));
     assert!(!c.set.metrics_key_attribute, "no key attribute");
-    assert_eq!(c.set.name, defaults::NAME, "name");
-    assert_eq!(defaults::NAME, "connpool");
+    assert_eq!(c.set.name, "connpool", "name");
+    assert_eq!(
+        Liveness::default(),
+        c.liveness(),
+        "a manager's liveness before a pool"
+    );
+}
+
+/// A value refused by its setter is refused by `build`, naming the
+/// setting; set again to a good value, it is not.
+#[test]
+fn a_setter_s_refusal_is_replaced_by_a_good_value() {
+    let refused = Pool::builder(NeverDials)
+        .jitter(1.5)
+        .validate()
+        .unwrap_err();
+    assert_eq!(refused.field(), "jitter");
+    accepted(|b| b.jitter(1.5).jitter(0.5));
+    accepted(|b| b.backoff(Duration::ZERO, Duration::ZERO).no_backoff());
+    let first = Pool::builder(NeverDials)
+        .max_uses(0)
+        .ping_timeout(Duration::ZERO)
+        .validate()
+        .unwrap_err();
+    assert_eq!(
+        first.field(),
+        "max_uses",
+        "the first refused, in the order set"
+    );
 }
 
 #[test]

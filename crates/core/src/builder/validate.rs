@@ -1,5 +1,7 @@
 //! Turns a [`Builder`]'s settings into a [`Config`], or refuses them with an
-//! [`Error::Config`](crate::Error::Config) naming the setting the user set.
+//! [`Error::Config`](crate::Error::Config) naming the setting the user set:
+//! a value its setter refused, or caps, `min_idle` and pre-warm counts
+//! that do not fit together.
 
 use super::Builder;
 use crate::clock;
@@ -8,31 +10,11 @@ use crate::error::ConfigError;
 use crate::limits::Limits;
 use crate::manager::Manager;
 
-// Bounds that keep a connection's life record small (its counts are narrow).
-const MAX_USES_LIMIT: u64 = u32::MAX as u64;
-const MAX_MISSED_LIMIT: u32 = u16::MAX as u32;
-const MAX_BORROWERS_LIMIT: usize = u16::MAX as usize;
-
-// A zero `checkout_timeout` may be meant as no bound: its refusal names the
-// way to say that.
-const WAIT_FOREVER: &str = " (use `None` to wait forever)";
-
-/// Refuses a count of `field` outside `1..=max`, naming the field.
-fn count_in_range(field: &'static str, value: u64, max: u64) -> Result<(), ConfigError> {
-    if value == 0 {
-        Err(ConfigError::new(field, "must be at least 1"))
-    } else if value > max {
-        Err(ConfigError::new(
-            field,
-            format!("({value}) must be at most {max}"),
-        ))
-    } else {
-        Ok(())
-    }
-}
-
 impl<M: Manager> Builder<M> {
     pub(crate) fn validate(&self) -> Result<Config, ConfigError> {
+        if let Some(refused) = self.refused.first() {
+            return Err(refused.clone());
+        }
         let max_open = self.set.max_open;
         let max_open_per_key = self.set.max_open_per_key.unwrap_or(max_open);
         let max_idle = self.set.max_idle.unwrap_or(max_open);
@@ -67,38 +49,6 @@ impl<M: Manager> Builder<M> {
             min_idle: 0,
         };
         limits.check(&cap)?;
-        if self.set.max_waiters == Some(0) {
-            return Err(ConfigError::new(
-                "max_waiters",
-                "must be at least 1 (a getter waits for its own dial; use `None` for no cap)",
-            ));
-        }
-        let set = &self.set;
-        let positive = [
-            ("connect_timeout", Some(set.connect_timeout), ""),
-            ("checkout_timeout", set.checkout_timeout, WAIT_FOREVER),
-            ("idle_timeout", set.idle_timeout, ""),
-            ("max_lifetime", set.max_lifetime, ""),
-            ("ping_timeout", Some(set.ping_timeout), ""),
-            ("keepalive_interval", set.keepalive_interval, ""),
-            ("leak_detection_threshold", set.leak_detection_threshold, ""),
-            ("acquire_slow_threshold", set.acquire_slow_threshold, ""),
-        ];
-        for (field, d, hint) in positive {
-            if d.is_some_and(|d| d.is_zero()) {
-                let message = format!("must be greater than zero{hint}");
-                return Err(ConfigError::new(field, message));
-            }
-        }
-        if !(0.0..1.0).contains(&self.set.jitter) {
-            return Err(ConfigError::new(
-                "jitter",
-                format!("({}) must be in [0, 1)", self.set.jitter),
-            ));
-        }
-        if let Some(n) = self.set.max_uses {
-            count_in_range("max_uses", n, MAX_USES_LIMIT)?;
-        }
         limits.check_min_idle("min_idle", self.set.min_idle, &cap)?;
         for (key, n) in &self.min_idle_for {
             if *n > max_idle_per_key {
@@ -111,33 +61,6 @@ impl<M: Manager> Builder<M> {
                 ));
             }
         }
-        count_in_range(
-            "keepalive_max_missed",
-            self.set.keepalive_max_missed.into(),
-            MAX_MISSED_LIMIT.into(),
-        )?;
-        if let Some(b) = self.set.backoff {
-            if b.base.is_zero() {
-                return Err(ConfigError::new(
-                    "backoff",
-                    "base must be greater than zero (use `no_backoff()` for none)",
-                ));
-            }
-            if b.base > b.cap {
-                return Err(ConfigError::new(
-                    "backoff",
-                    format!("base ({:?}) must not exceed cap ({:?})", b.base, b.cap),
-                ));
-            }
-        }
-        if let Some(n) = self.set.max_connecting {
-            count_in_range("max_connecting", n as u64, u64::MAX)?;
-        }
-        count_in_range(
-            "max_borrowers",
-            self.set.max_borrowers as u64,
-            MAX_BORROWERS_LIMIT as u64,
-        )?;
         let mut total = 0usize;
         let method = self.initial_method;
         for (key, n) in &self.initial {
