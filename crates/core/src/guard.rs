@@ -200,15 +200,8 @@ impl<M: Manager> DerefMut for Pooled<'_, M> {
 
 impl<M: Manager> Drop for Pooled<'_, M> {
     fn drop(&mut self) {
-        match self.conn.take() {
-            Some(Lent::Own { conn, id, lent, .. }) => {
-                self.inner
-                    .give_back((lent, id, conn), self.close, self.refused)
-            }
-            Some(Lent::Handle {
-                conn, slot, key, ..
-            }) => self.inner.give_back_handle(key, slot, conn, self.close),
-            None => {}
+        if let Some(conn) = self.conn.take() {
+            self.inner.give_back(conn, self.close, self.refused);
         }
     }
 }

@@ -27,7 +27,7 @@ use crate::manager::{Health, Manager};
 use crate::metrics::Metrics;
 use crate::reports::{report_backoff, report_leak, report_recovery};
 use crate::stats::CloseReason;
-use crate::store::{Back, KeyId, Lent};
+use crate::store::{Back, ConnId, KeyId, Lent, LentSlot};
 use crate::sync::{Mutex, MutexGuard};
 pub(crate) use tasks::dial;
 use tasks::{spawn_close, spawn_dial, spawn_ping, spawn_recycle};
@@ -238,45 +238,100 @@ impl<M: Manager> PoolInner<M> {
         );
     }
 
-    /// Gives back a connection lent exclusively (see [`Back`]).
+    /// Gives back what a borrower was lent; `close` closes it for that
+    /// reason instead. [`Manager::health`] is asked first, before the lock
+    /// is taken, never under it. (Its one other way back:
+    /// [`close_checked`](PoolInner::close_checked).)
     ///
     /// Inlined into the guard's `Drop` (see BENCHMARKS.md, "Inlining and
     /// layout").
     #[inline]
     pub(crate) fn give_back(
         self: &Arc<Self>,
-        back: Back<M::Connection>,
+        lent: Lent<M::Connection>,
         close: Option<CloseReason>,
         refused: bool,
     ) {
-        let (lent, cid, mut conn) = back;
+        match lent {
+            Lent::Own { conn, id, lent, .. } => self.give_back_own(lent, id, conn, close, refused),
+            Lent::Handle {
+                conn, slot, key, ..
+            } => self.give_back_handle(key, slot, conn, close),
+        }
+    }
+
+    /// Closes what a borrower was lent for `reason`, `health` being what
+    /// [`Manager::health`] said of it just before it was lent: no user
+    /// code runs, and its use is not measured.
+    #[cold]
+    pub(crate) fn close_checked(
+        self: &Arc<Self>,
+        lent: Lent<M::Connection>,
+        reason: CloseReason,
+        health: Health,
+    ) {
         let key = lent.key();
-        // User code runs before the lock is taken, never under it. A
-        // connection closing as broken or after a failed health check is
-        // asked too: it may have found its server changed.
+        let back = match lent {
+            Lent::Own { conn, id, lent, .. } => Back::Own(lent, id, conn),
+            // The handle is dropped before the lock is taken.
+            Lent::Handle { slot, key, .. } => Back::Handle(key, slot),
+        };
+        let changed = health == Health::ServerChanged;
+        let cleared = self.transition(Tick::now(), |t| {
+            t.give_back(back, Some(reason), false, changed)
+        });
+        if cleared {
+            self.log_cleared(key);
+        }
+    }
+
+    /// Why a connection of `key` given back closes (if it does), and its
+    /// health: asked unless it closes for a reason of its own (one closing
+    /// as broken or after a failed health check is asked too: it may have
+    /// found its server changed).
+    #[inline]
+    fn verdict(
+        &self,
+        key: KeyId,
+        conn: &mut M::Connection,
+        close: Option<CloseReason>,
+    ) -> (Option<CloseReason>, Health) {
         let health = match close {
-            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
-                self.health(key, &mut conn)
-            }
+            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => self.health(key, conn),
             Some(_) => Health::Ready,
         };
-        let close = close.or(health.close_reason());
+        (close.or(health.close_reason()), health)
+    }
+
+    /// [`give_back`](PoolInner::give_back) of a connection lent
+    /// exclusively.
+    #[inline]
+    fn give_back_own(
+        self: &Arc<Self>,
+        lent: LentSlot,
+        cid: ConnId,
+        mut conn: M::Connection,
+        close: Option<CloseReason>,
+        refused: bool,
+    ) {
+        let key = lent.key();
+        let (close, health) = self.verdict(key, &mut conn, close);
         let changed = health == Health::ServerChanged;
         // With an `after_return` hook every return is recycled.
         let recycle = close.is_none()
             && (health == Health::NeedsRecycle || self.hooks.after_return.is_some());
         let now = Tick::now();
-        let back = (lent, cid, conn);
         let state = self.state.lock();
         let used = Metrics::ON.then(|| {
             let took = now.saturating_duration_since(state.lent_at(cid));
             (took, self.metrics.by_key().then(|| state.key(key)))
         });
         if recycle {
-            self.give_back_for_recycling(state, back, now);
+            self.give_back_for_recycling(state, lent, cid, conn, now);
         } else {
-            let cleared =
-                self.transition_in(state, now, |t| t.give_back(back, close, refused, changed));
+            let cleared = self.transition_in(state, now, |t| {
+                t.give_back(Back::Own(lent, cid, conn), close, refused, changed)
+            });
             if cleared {
                 self.log_cleared(key);
             }
@@ -293,14 +348,18 @@ impl<M: Manager> PoolInner<M> {
     fn give_back_for_recycling(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
-        back: Back<M::Connection>,
+        lent: LentSlot,
+        cid: ConnId,
+        conn: M::Connection,
         now: Tick,
     ) {
-        self.transition_in(state, now, |t| t.give_back_for_recycling(back));
+        self.transition_in(state, now, |t| t.give_back_for_recycling(lent, cid, conn));
     }
 
-    /// Gives back a borrower's handle to the shared connection in `slot`.
-    pub(crate) fn give_back_handle(
+    /// [`give_back`](PoolInner::give_back) of a borrower's handle to the
+    /// shared connection in `slot`.
+    #[inline(never)]
+    fn give_back_handle(
         self: &Arc<Self>,
         key: KeyId,
         slot: usize,
@@ -309,13 +368,7 @@ impl<M: Manager> PoolInner<M> {
     ) {
         // The handle shares the connection's state: it tells whether the
         // connection is broken, and it is dropped before the lock is taken.
-        let health = match close {
-            None | Some(CloseReason::Broken | CloseReason::HealthCheck) => {
-                self.health(key, &mut handle)
-            }
-            Some(_) => Health::Ready,
-        };
-        let mut close = close.or(health.close_reason());
+        let (mut close, health) = self.verdict(key, &mut handle, close);
         // The peer may have changed its limit since the dial.
         let limit = contain::call(|| {
             self.manager
@@ -338,41 +391,8 @@ impl<M: Manager> PoolInner<M> {
             return;
         }
         let cleared = self.transition_in(state, Tick::now(), |t| {
-            t.give_back_handle(key, slot, close, changed)
+            t.give_back(Back::Handle(key, slot), close, false, changed)
         });
-        if cleared {
-            self.log_cleared(key);
-        }
-    }
-
-    /// Closes a lent connection for `reason`, `health` being what
-    /// [`Manager::health`] just said of it (before lending, not asked
-    /// again): no user code runs.
-    #[cold]
-    pub(crate) fn close_checked(
-        self: &Arc<Self>,
-        conn: Lent<M::Connection>,
-        reason: CloseReason,
-        health: Health,
-    ) {
-        let (changed, close) = (health == Health::ServerChanged, Some(reason));
-        let (key, cleared) = match conn {
-            Lent::Own { conn, id, lent, .. } => (
-                lent.key(),
-                self.transition(Tick::now(), |t| {
-                    t.give_back((lent, id, conn), close, false, changed)
-                }),
-            ),
-            Lent::Handle {
-                conn, slot, key, ..
-            } => {
-                drop(conn);
-                let cleared = self.transition(Tick::now(), |t| {
-                    t.give_back_handle(key, slot, close, changed)
-                });
-                (key, cleared)
-            }
-        };
         if cleared {
             self.log_cleared(key);
         }

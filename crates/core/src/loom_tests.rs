@@ -33,8 +33,8 @@ use crate::core::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State,
 use crate::error::Error;
 use crate::manager::{Lending, Manager};
 use crate::store::KeyId;
-use crate::store::Lent;
 use crate::store::WaiterId;
+use crate::store::{Back, Lent};
 use crate::sync::Mutex;
 
 /// The model's key type: every scenario uses one key, its default value.
@@ -162,14 +162,16 @@ impl<K: Key> Core<K> {
                 lent,
                 ..
             } => {
-                self.transition(now, |t| t.give_back((lent, cid, conn), None, false, false));
+                self.transition(now, |t| {
+                    t.give_back(Back::Own(lent, cid, conn), None, false, false)
+                });
             }
             Lent::Handle { slot, .. } => {
                 let mut fx = Effects::NONE;
                 let mut state = self.state.lock();
                 if !state.give_back_handle_quietly(slot) {
                     let t = state.begin(now, &self.config, &mut fx);
-                    t.give_back_handle(id, slot, None, false);
+                    t.give_back(Back::Handle(id, slot), None, false, false);
                 }
                 drop(state);
                 self.apply(fx);

@@ -1,3 +1,7 @@
+//! **The return** ([`Transition::give_back`]): everything a borrower gives
+//! back comes through this one transition, a connection lent exclusively
+//! (closed, or placed) or a handle to a shared one (see `lending`).
+//!
 //! **Hand-off** ([`Transition::place`]): a connection coming free (returned
 //! by a borrower, or freshly dialed) goes, in this order, to the first live
 //! waiter of its key; else, if a getter of another key waits at the pool's
@@ -15,7 +19,6 @@
 use super::checkout::Ping;
 use super::effects::Action;
 use super::{Outcome, State, Transition};
-use crate::clock::Tick;
 use crate::error::ConnectError;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
@@ -47,45 +50,92 @@ impl<M: Manager> State<M> {
 }
 
 impl<M: Manager> Transition<'_, M> {
-    /// A borrower returns `conn`, lent exclusively as `cid` (holding
-    /// `lent`) at `now`; `close` closes it for that reason instead. Past
-    /// its lifetime or its uses it is closed too. `refused`: its server
-    /// closed it under its first request, a failed dial of its key (see
-    /// `dials`); any other return ends the key's trial.
-    #[inline]
+    /// The one return: a borrower gives back what it was lent; `close`
+    /// closes it for that reason instead. Past its lifetime or its uses it
+    /// is closed too (a shared connection drains: see `lending`).
+    /// `refused`: its server closed it under its first request, a failed
+    /// dial of its key (see `dials`); a return that served its borrower
+    /// ends the key's trial. `server_changed`: the manager says its server
+    /// changed, and the key is cleared, unless a clear already retired the
+    /// connection (or an earlier borrower of a shared one asked the same).
+    /// Returns whether it was.
+    #[inline(always)]
     pub(crate) fn give_back(
-        mut self,
+        self,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
         refused: bool,
         server_changed: bool,
     ) -> bool {
-        let now = self.now;
-        let id = back.0.key();
-        // A connection a clear already retired clears nothing more.
-        let clear = server_changed && !self.st.records.value(back.1).is_retired();
+        match back {
+            Back::Own(lent, cid, conn) => {
+                self.give_back_own(lent, cid, conn, close, refused, server_changed)
+            }
+            Back::Handle(id, slot) => self.give_back_handle(id, slot, close, server_changed),
+        }
+    }
+
+    /// [`give_back`](Transition::give_back) of a connection lent
+    /// exclusively.
+    #[inline]
+    fn give_back_own(
+        mut self,
+        lent: LentSlot,
+        cid: ConnId,
+        conn: M::Connection,
+        close: Option<CloseReason>,
+        refused: bool,
+        server_changed: bool,
+    ) -> bool {
+        let id = lent.key();
+        let clear = server_changed && !self.st.records.value(cid).is_retired();
         if refused {
             self.refused(id, ConnectError::Refused);
         }
-        self.take_back(back, close, now);
-        if clear {
-            self.clear_key(id);
-        }
-        if !refused && !server_changed && self.st.keys.get(id).carried != 0 {
-            self.answered(id);
-        }
+        self.take_back(lent, cid, conn, close);
+        self.cleared_or_answered(id, clear, !refused && !server_changed);
         self.finish();
         clear
     }
 
-    /// A connection lent exclusively is back, at rest since `since`: closed
+    /// [`give_back`](Transition::give_back) of a handle to the shared
+    /// connection in `slot` of `id` (see [`Transition::return_handle`]).
+    #[inline(never)]
+    fn give_back_handle(
+        mut self,
+        id: KeyId,
+        slot: usize,
+        close: Option<CloseReason>,
+        server_changed: bool,
+    ) -> bool {
+        let clear = server_changed && self.st.borrowed.draining(slot).is_none();
+        self.return_handle(id, slot, close);
+        self.cleared_or_answered(id, clear, close.is_none() && !server_changed);
+        self.finish();
+        clear
+    }
+
+    /// The end of a return of a connection of `id`: the key cleared if
+    /// `clear`; its trial ended if the connection `served` its borrower.
+    #[inline]
+    fn cleared_or_answered(&mut self, id: KeyId, clear: bool, served: bool) {
+        if clear {
+            self.clear_key(id);
+        }
+        if served && self.st.keys.get(id).carried != 0 {
+            self.answered(id);
+        }
+    }
+
+    /// A connection lent exclusively is back, at rest from now: closed
     /// for `close` or if it is retiring, else placed.
     #[inline]
-    pub(super) fn take_back(
+    fn take_back(
         &mut self,
-        (lent, cid, conn): Back<M::Connection>,
+        lent: LentSlot,
+        cid: ConnId,
+        conn: M::Connection,
         close: Option<CloseReason>,
-        since: Tick,
     ) {
         let id = self.st.keys.unlend(lent);
         let record = self.st.records.value_mut(cid);
@@ -96,7 +146,7 @@ impl<M: Manager> Transition<'_, M> {
             }
             None => {
                 record.conn = Some(conn);
-                record.rest(since);
+                record.rest(self.now);
                 self.place_own(id, cid);
             }
         }
@@ -107,7 +157,7 @@ impl<M: Manager> Transition<'_, M> {
     pub(crate) fn detach(mut self, id: KeyId, lent: Detached) {
         let (cid, lent) = match lent {
             Detached::Handle(slot) => {
-                self.give_back_handle(id, slot, None, false);
+                self.give_back(Back::Handle(id, slot), None, false, false);
                 return;
             }
             Detached::Own(cid, lent) => (cid, lent),

@@ -50,7 +50,7 @@ impl<M: Manager> State<M> {
     /// are judged by the next checkout that looks at it
     /// (`Borrowed::choose`), or by its last borrower's return, so this
     /// return reads no clock and decides no effect. Returns false, having
-    /// done nothing, where the return is a [`Transition::give_back_handle`].
+    /// done nothing, where the return is a [`Transition::give_back`].
     pub(crate) fn give_back_handle_quietly(&mut self, slot: usize) -> bool {
         !self.closed && self.counts().waiting() == 0 && self.borrowed.give_back_unless_last(slot)
     }
@@ -134,32 +134,6 @@ impl<M: Manager> Transition<'_, M> {
             let cid = self.st.hold_new(id, conn);
             self.park(id, cid);
         }
-    }
-
-    /// A borrower gives back its handle to the shared connection in `slot`
-    /// (see [`Transition::return_handle`]).
-    /// `server_changed`: the manager says the connection's server changed
-    /// (`Health::ServerChanged`), and the key is cleared unless the
-    /// connection was already draining (a clear retired it, or an earlier
-    /// borrower's return found it broken and asked the same). Returns
-    /// whether it was.
-    pub(crate) fn give_back_handle(
-        mut self,
-        id: KeyId,
-        slot: usize,
-        close: Option<CloseReason>,
-        server_changed: bool,
-    ) -> bool {
-        let clear = server_changed && self.st.borrowed.draining(slot).is_none();
-        self.return_handle(id, slot, close);
-        if clear {
-            self.clear_key(id);
-        } else if close.is_none() && !server_changed && self.st.keys.get(id).carried != 0 {
-            // Served a borrower: the key's trial is over.
-            self.answered(id);
-        }
-        self.finish();
-        clear
     }
 
     /// A health-check ping of a connection of `id` lent to a getter ended.

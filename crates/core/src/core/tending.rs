@@ -14,7 +14,7 @@ use super::effects::Action;
 use super::{Check, Transition};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Back, Conn, KeyId, Place, Slot};
+use crate::store::{Conn, ConnId, KeyId, LentSlot, Place, Slot};
 
 /// Why a connection is out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,7 +159,12 @@ impl<M: Manager> Transition<'_, M> {
     /// A borrower returns `conn`, lent exclusively as `cid` (holding
     /// `lent`), to a pool that recycles: unless it must close (pool closed,
     /// past its lifetime or uses), it is taken out to be recycled.
-    pub(crate) fn give_back_for_recycling(mut self, (lent, cid, conn): Back<M::Connection>) {
+    pub(crate) fn give_back_for_recycling(
+        mut self,
+        lent: LentSlot,
+        cid: ConnId,
+        conn: M::Connection,
+    ) {
         let id = self.st.keys.unlend(lent);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)

@@ -1,11 +1,18 @@
-//! What a borrower is lent.
+//! What a borrower is lent, and what it gives back.
 
 use super::counts::LentSlot;
 use super::ids::{ConnId, KeyId};
 
-/// A connection lent exclusively, given back: its slot in the lent count,
-/// its record's id and itself.
-pub(crate) type Back<C> = (LentSlot, ConnId, C);
+/// What a borrower gives back, under the lock: a connection lent
+/// exclusively (its slot in the lent count, its record's id and itself),
+/// or its place in a shared connection (the handle itself is dropped
+/// before the lock is taken).
+#[derive(Debug)]
+pub(crate) enum Back<C> {
+    Own(LentSlot, ConnId, C),
+    /// Of this key, in this slot of the shared set.
+    Handle(KeyId, usize),
+}
 
 /// What a borrower holds: the connection itself, or a handle to a shared one.
 ///
