@@ -65,16 +65,7 @@ impl Config {
 
     /// The liveness settings a manager is given ([`Manager::liveness`](crate::Manager::liveness)).
     pub(crate) fn liveness(&self) -> crate::manager::Liveness {
-        Self::liveness_of(&self.set)
-    }
-
-    /// The liveness settings of `set`.
-    pub(crate) fn liveness_of(set: &Settings) -> crate::manager::Liveness {
-        crate::manager::Liveness {
-            keepalive_interval: set.keepalive_interval,
-            keepalive_max_missed: set.keepalive_max_missed,
-            ping_timeout: set.ping_timeout,
-        }
+        crate::manager::Liveness::of(&self.set)
     }
 
     /// Whether the health-check policy pings a connection idle since `since`

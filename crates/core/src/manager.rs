@@ -194,7 +194,18 @@ impl Liveness {
 /// manager used before (or without) a pool goes by.
 impl Default for Liveness {
     fn default() -> Self {
-        crate::config::Config::liveness_of(&crate::settings::Settings::default())
+        Self::of(&crate::settings::Settings::default())
+    }
+}
+
+impl Liveness {
+    /// The liveness settings of `set`.
+    pub(crate) fn of(set: &crate::settings::Settings) -> Self {
+        Self {
+            keepalive_interval: set.keepalive_interval,
+            keepalive_max_missed: set.keepalive_max_missed,
+            ping_timeout: set.ping_timeout,
+        }
     }
 }
 
