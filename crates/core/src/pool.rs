@@ -189,36 +189,26 @@ impl<M: Manager> Pool<M> {
         // The common case (an idle connection, no health check due) is
         // decided by a plain function: the state machine of the rest, with
         // its waits and pings, is entered only when needed.
-        match self.attempt(key, Round::First, start, site) {
-            Attempt::Lent(conn) => {
-                if Metrics::ON {
+        let got = match self.attempt(key, Round::First, start, site) {
+            Attempt::Lent(conn) => Ok(conn),
+            // Boxed: a wait, a health check or a retry costs far more than
+            // the box, and inline its state would make every get's future
+            // (and each copy a caller makes of it) several times larger.
+            attempt => Box::pin(self.get_slowly(key, start, attempt, site)).await,
+        };
+        if Metrics::ON {
+            let metrics = &self.inner.metrics;
+            match &got {
+                Ok(_) => {
                     let waited = Tick::now().saturating_duration_since(start);
-                    let metrics = &self.inner.metrics;
                     metrics.waited(metrics.key(key), waited);
                 }
-                Ok(conn)
-            }
-            attempt => {
-                // Boxed: a wait, a health check or a retry costs far more
-                // than the box, and inline its state would make every get's
-                // future (and each copy a caller makes of it) several times
-                // larger.
-                let got = Box::pin(self.get_slowly(key, start, attempt, site)).await;
-                if Metrics::ON {
-                    let metrics = &self.inner.metrics;
-                    match &got {
-                        Ok(_) => {
-                            let waited = Tick::now().saturating_duration_since(start);
-                            metrics.waited(metrics.key(key), waited);
-                        }
-                        Err(Error::Timeout { .. }) => metrics.timeout(metrics.key(key)),
-                        Err(Error::TooManyWaiters { .. }) => metrics.rejection(metrics.key(key)),
-                        Err(_) => {}
-                    }
-                }
-                got
+                Err(Error::Timeout { .. }) => metrics.timeout(metrics.key(key)),
+                Err(Error::TooManyWaiters { .. }) => metrics.rejection(metrics.key(key)),
+                Err(_) => {}
             }
         }
+        got
     }
 
     /// One checkout attempt at `now` for a `get` at `site`, under the
