@@ -126,10 +126,14 @@ async fn what_reaches_the_next_borrower(
     method: RecyclingMethod,
 ) -> Vec<&'static str> {
     let admin = pg.client().await;
+    // Two tests make the role and grant it at once: the one that loses
+    // the race sees `unique_violation`, not `duplicate_object`.
     admin
         .batch_execute(&format!(
-            "DO $$BEGIN CREATE ROLE {ROLE}; EXCEPTION WHEN duplicate_object THEN NULL; END$$; \
-             GRANT {ROLE} TO postgres"
+            "DO $$BEGIN CREATE ROLE {ROLE}; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END$$; \
+             DO $$BEGIN GRANT {ROLE} TO postgres; \
+             EXCEPTION WHEN unique_violation THEN NULL; END$$"
         ))
         .await
         .unwrap();
