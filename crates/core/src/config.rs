@@ -45,7 +45,7 @@ impl Config {
     pub(crate) fn max_connecting<K, E>(&self, entry: &KeyEntry<K, E>, now: Tick) -> usize {
         match self.set.max_connecting {
             Some(n) => n,
-            None if entry.untried(now, self.failure_memory()) => Settings::MAX_CONNECTING_UNSET,
+            None if entry.ext.untried(now, self.failure_memory()) => Settings::MAX_CONNECTING_UNSET,
             None => usize::MAX,
         }
     }

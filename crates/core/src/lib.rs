@@ -25,8 +25,9 @@
 //! | `metrics` | the `metrics` facade's series (feature `metrics`) |
 //! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
 //! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply); the dial, keepalive-ping, recycle and close tasks that apply it (`inner::tasks`) |
-//! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first) |
+//! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first); the points where the features attach (`core::attach`) |
 //! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
+//! | `ext` | what the features keep in the core's records, which the core holds without reading: per key, its failed dials (backoff, probes, trial) |
 //! | `clock` | the pool's time: tokio's (pausable) clock, instants as integers |
 //! | `maintenance` | the one task per pool that runs the timers |
 //! | `wait` | a getter's wait for its slot: the future, its timer, its cancel |
@@ -50,6 +51,7 @@ mod contain;
 mod control;
 mod core;
 mod error;
+mod ext;
 mod guard;
 mod guard_io;
 mod hooks;

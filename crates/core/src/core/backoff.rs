@@ -44,6 +44,7 @@
 
 use std::time::Duration;
 
+use super::checkout::Round;
 use super::effects::Action;
 use super::{State, Transition};
 use crate::clock::{self, Tick};
@@ -77,8 +78,7 @@ impl<M: Manager> State<M> {
 
     /// How long `id`'s dial backoff lasts after `now`, if it is in one.
     pub(super) fn backoff_left(&self, id: KeyId, now: Tick) -> Option<Duration> {
-        let until = self.keys.get(id).backoff_until?;
-        (until > now).then(|| until.saturating_duration_since(now))
+        self.keys.get(id).ext.outage.backoff_left(now)
     }
 
     /// Whether a probe of `id`, in backoff, is on its way at `now`: due
@@ -87,7 +87,7 @@ impl<M: Manager> State<M> {
     /// coming.
     pub(super) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
         let entry = self.keys.get(id);
-        entry.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
+        entry.ext.outage.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
     }
 
     /// What a getter of `id` gets while the key is in backoff: how long it
@@ -105,20 +105,69 @@ impl<M: Manager> State<M> {
 }
 
 impl<M: Manager> Transition<'_, M> {
+    /// A getter of `id` found nothing to lend: it may wait, unless the key
+    /// is in backoff and no probe it can wait for is near (see
+    /// [`awaits_probe`](Transition::awaits_probe)).
+    pub(super) fn may_wait(&mut self, id: KeyId, round: Round) -> Result<(), Error<M::Error>> {
+        if !self.st.in_backoff(id, self.now) {
+            return Ok(());
+        }
+        let began = match round {
+            Round::First => self.now,
+            Round::Retry(began) => began,
+        };
+        let deadline = self.config.set.checkout_timeout.map(|t| began + t);
+        match self.awaits_probe(id, deadline) {
+            true => Ok(()),
+            false => Err(self.backoff_rejection(id)),
+        }
+    }
+
+    /// A dial of `id` succeeded: its backoff and failures end. Returns
+    /// whether a backoff ended (then every getter queued for a dial of the
+    /// key dials now).
+    pub(super) fn connected(&mut self, id: KeyId) -> bool {
+        let entry = self.st.keys.get_mut(id);
+        let (ended_backoff, back_after) = entry.ext.outage.connected(self.now);
+        if let Some(down_for) = back_after {
+            let report = Action::Recovered(entry.key.clone(), down_for);
+            self.fx.actions.push(report);
+        }
+        ended_backoff
+    }
+
+    /// Fails the queued waiter `w` if its key `id` is in backoff; true if
+    /// it did.
+    pub(super) fn turned_away(&mut self, w: WaiterId, id: KeyId) -> bool {
+        let turned = self.st.in_backoff(id, self.now);
+        if turned {
+            self.reject_for_backoff(w, id);
+        }
+        turned
+    }
+
+    /// The key's deadline: its probe's time, its backoff's end, or the end
+    /// of its failure memory. Probes it if due; the getters that waited
+    /// for a probe dial.
+    pub(super) fn backoff_due(&mut self, id: KeyId) {
+        self.probe(id);
+        while self.start_queued_dial(id) {}
+    }
+
     /// Sets `id`'s next probe: within its probe delay, or at the end of its
     /// backoff if that comes first.
     pub(super) fn schedule_probe(&mut self, id: KeyId) {
-        let entry = self.st.keys.get_mut(id);
-        let down_for = entry.down_since.map_or(Duration::ZERO, |since| {
+        let outage = &mut self.st.keys.get_mut(id).ext.outage;
+        let down_for = outage.down_since.map_or(Duration::ZERO, |since| {
             self.now.saturating_duration_since(since)
         });
-        let ends = entry.backoff_until.unwrap_or(self.now);
+        let ends = outage.until.unwrap_or(self.now);
         let jitter = 0.5 + 0.5 * fastrand::f64();
         let at = ends.min(self.now + clock::scaled(probe_delay(down_for), jitter));
-        entry.probe_at = Some(at);
+        outage.probe_at = Some(at);
         // The end has its timer already.
         if at < ends {
-            self.schedule(at, Due::BackoffEnd(id));
+            self.schedule(at, Due::Key(id));
         }
     }
 
@@ -132,12 +181,13 @@ impl<M: Manager> Transition<'_, M> {
         let closed = self.st.closed;
         let entry = self.st.keys.get_mut(id);
         entry.last_error = Some(err);
-        entry.down_since.get_or_insert(self.now);
+        let outage = &mut entry.ext.outage;
+        outage.down_since.get_or_insert(self.now);
         // A closed pool has nothing to remember it for.
-        entry.failed_at = (!closed).then_some(self.now);
-        entry.last_failed_at = Some(self.now);
-        entry.failures = entry.failures.max(entry.carried).saturating_add(1);
-        let failures = entry.failures;
+        outage.failed_at = (!closed).then_some(self.now);
+        outage.last_failed_at = Some(self.now);
+        outage.failures = outage.failures.max(outage.carried).saturating_add(1);
+        let failures = outage.failures;
         self.st.tally(id, |c| c.dial_failures += 1);
         if let Some(backoff) = self.config.set.backoff
             && !closed
@@ -147,7 +197,7 @@ impl<M: Manager> Transition<'_, M> {
         } else if !closed {
             // Remember the failure a while, then forget the key.
             let forget_at = self.now + self.st.keys.failure_memory;
-            self.schedule(forget_at, Due::BackoffEnd(id));
+            self.schedule(forget_at, Due::Key(id));
         }
     }
 
@@ -158,16 +208,25 @@ impl<M: Manager> Transition<'_, M> {
     /// otherwise: a dial that succeeds proves nothing then.
     pub(super) fn refused(&mut self, id: KeyId, err: ConnectError<M::Error>) {
         self.dial_failed(id, err);
-        let entry = self.st.keys.get_mut(id);
-        entry.carried = entry.failures;
+        let outage = &mut self.st.keys.get_mut(id).ext.outage;
+        outage.carried = outage.failures;
     }
 
     /// A connection of `id` came back without being refused: its server
-    /// answers, the key's trial ends, and its queued getters dial.
-    pub(super) fn answered(&mut self, id: KeyId) {
+    /// answers, and the key's trial, if it is on one, ends
+    /// ([`answered`](Transition::answered)).
+    #[inline]
+    pub(super) fn served(&mut self, id: KeyId) {
+        if self.st.keys.get(id).ext.outage.carried != 0 {
+            self.answered(id);
+        }
+    }
+
+    /// The key's trial ends, and its queued getters dial.
+    fn answered(&mut self, id: KeyId) {
         let entry = self.st.keys.get_mut(id);
-        entry.carried = 0;
-        if let Some(since) = entry.down_since.take() {
+        entry.ext.outage.carried = 0;
+        if let Some(since) = entry.ext.outage.down_since.take() {
             let down_for = self.now.saturating_duration_since(since);
             let report = Action::Recovered(entry.key.clone(), down_for);
             self.fx.actions.push(report);
@@ -185,7 +244,7 @@ impl<M: Manager> Transition<'_, M> {
     /// wanted (its next probe dials it).
     pub(super) fn backoff_rejection(&mut self, id: KeyId) -> Error<M::Error> {
         self.st.tally(id, |c| c.backoff_rejections += 1);
-        self.st.keys.get_mut(id).wanted = true;
+        self.st.keys.get_mut(id).ext.outage.wanted = true;
         self.st.backoff_error(id, self.now)
     }
 
@@ -196,13 +255,13 @@ impl<M: Manager> Transition<'_, M> {
     /// the pool's to wait for, not the getter's. Either way the key is
     /// wanted, and gets a probe if none is coming.
     pub(super) fn awaits_probe(&mut self, id: KeyId, deadline: Option<Tick>) -> bool {
-        self.st.keys.get_mut(id).wanted = true;
+        self.st.keys.get_mut(id).ext.outage.wanted = true;
         if !self.st.probe_coming(id, self.now) {
             self.schedule_probe(id);
         }
         let entry = self.st.keys.get(id);
         entry.counts().dialing() > 0
-            || entry.probe_at.is_some_and(|at| {
+            || entry.ext.outage.probe_at.is_some_and(|at| {
                 at <= self.now + PROBE_EVERY && deadline.is_none_or(|deadline| at < deadline)
             })
     }
@@ -215,17 +274,17 @@ impl<M: Manager> Transition<'_, M> {
     pub(super) fn probe(&mut self, id: KeyId) {
         let entry = self.st.keys.get(id);
         if self.st.closed
-            || !entry.wanted
-            || entry.probe_at.is_none_or(|at| at > self.now)
+            || !entry.ext.outage.wanted
+            || entry.ext.outage.probe_at.is_none_or(|at| at > self.now)
             || entry.counts().dialing() > 0
             || entry.counts().open() >= self.st.limits.max_open_per_key
             || self.st.counts().open() >= self.st.limits.max_open
         {
             return;
         }
-        let entry = self.st.keys.get_mut(id);
-        entry.wanted = false;
-        entry.probe_at = None;
+        let outage = &mut self.st.keys.get_mut(id).ext.outage;
+        outage.wanted = false;
+        outage.probe_at = None;
         self.st.tally(id, |c| c.probes += 1);
         self.start_dial(id, None);
     }
@@ -235,12 +294,13 @@ impl<M: Manager> Transition<'_, M> {
     pub(super) fn enter_backoff(&mut self, id: KeyId, delay: Duration) {
         let delay = clock::scaled(delay, 0.5 + 0.5 * fastrand::f64());
         let until = self.now + delay;
-        let entry = self.st.keys.get_mut(id);
-        entry.backoff_until = Some(entry.backoff_until.map_or(until, |u| u.max(until)));
+        let outage = &mut self.st.keys.get_mut(id).ext.outage;
+        outage.until = Some(outage.until.map_or(until, |u| u.max(until)));
         self.st.tally(id, |c| c.backoffs += 1);
         let entry = self.st.keys.get(id);
         let error = entry.last_error.clone().unwrap_or(ConnectError::Aborted);
-        let report = Action::Backoff(entry.key.clone(), error, delay, entry.failures);
+        let failures = entry.ext.outage.failures;
+        let report = Action::Backoff(entry.key.clone(), error, delay, failures);
         self.fx.actions.push(report);
         while let Some(w) = self
             .st
@@ -254,8 +314,8 @@ impl<M: Manager> Transition<'_, M> {
         // At its end: refill `min_idle`; a backoff cap later: forget the
         // key if nobody used it since. Its probe: at the end at the latest.
         self.schedule_probe(id);
-        self.schedule(until, Due::BackoffEnd(id));
+        self.schedule(until, Due::Key(id));
         let forget_at = until + self.st.keys.failure_memory;
-        self.schedule(forget_at, Due::BackoffEnd(id));
+        self.schedule(forget_at, Due::Key(id));
     }
 }

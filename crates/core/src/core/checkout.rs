@@ -183,17 +183,9 @@ impl<M: Manager> Transition<'_, M> {
             self.finish();
             return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
-        if self.st.in_backoff(id, self.now) {
-            let began = match round {
-                Round::First => self.now,
-                Round::Retry(began) => began,
-            };
-            let deadline = self.config.set.checkout_timeout.map(|t| began + t);
-            if !self.awaits_probe(id, deadline) {
-                let err = self.backoff_rejection(id);
-                self.finish();
-                return Err(err);
-            }
+        if let Err(err) = self.on_nothing_idle(id, round) {
+            self.finish();
+            return Err(err);
         }
         if let Some(max_waiters) = self.config.set.max_waiters
             && self.st.counts().waiting() >= max_waiters

@@ -64,8 +64,7 @@ impl<M: Manager> Transition<'_, M> {
         for (_, entry) in self.st.keys.iter_mut() {
             entry.idle_waiters.clear();
             entry.dial_waiters.clear();
-            // Nothing will dial again: no failure to remember.
-            entry.failed_at = None;
+            entry.ext.pool_closed();
         }
         for id in self.st.keys.ids() {
             self.st.unused(id);

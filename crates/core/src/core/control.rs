@@ -122,12 +122,13 @@ impl<M: Manager> Transition<'_, M> {
         self.st.tally(id, |c| c.key_clears += 1);
         let memory = self.st.keys.failure_memory;
         let entry = self.st.keys.get_mut(id);
-        let again = entry
+        let outage = &mut entry.ext.outage;
+        let again = outage
             .cleared_at
             .is_some_and(|at| self.now.saturating_duration_since(at) < memory);
-        entry.cleared_at = Some(self.now);
+        outage.cleared_at = Some(self.now);
         // The key is remembered that long (`Keys::forget_if_unused`).
-        self.schedule(self.now + memory, Due::BackoffEnd(id));
+        self.schedule(self.now + memory, Due::Key(id));
         self.close_key(id);
         if again {
             self.refused(id, ConnectError::ServerChanged);

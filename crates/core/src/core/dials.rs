@@ -91,10 +91,9 @@ impl<M: Manager> State<M> {
         let entry = self.keys.get(id);
         entry.counts().open() < self.limits.max_open_per_key
             && entry.counts().dialing() < config.max_connecting(entry, now)
-            && !self.in_backoff(id, now)
-            && (entry.carried == 0 || entry.counts().open() == 0)
-            // A key whose last dial failed has one trial at a time.
-            && (entry.down_since.is_none() || entry.counts().dialing() == 0)
+            && entry
+                .ext
+                .allows_dial(now, entry.counts().open(), entry.counts().dialing())
     }
 }
 
@@ -116,24 +115,9 @@ impl<M: Manager> Transition<'_, M> {
         let retired = entry.epoch != epoch;
         match result {
             Ok((conn, lending)) => {
-                // A probe's success: the getters that waited for it dial now.
-                let ended_backoff = entry.backoff_until.is_some();
                 entry.last_error = None;
-                entry.failed_at = None;
-                entry.connected = true;
-                // A key on trial (its new connections refused) stays down
-                // until one answers.
-                if entry.carried == 0
-                    && let Some(since) = entry.down_since.take()
-                {
-                    let down_for = self.now.saturating_duration_since(since);
-                    let report = Action::Recovered(entry.key.clone(), down_for);
-                    self.fx.actions.push(report);
-                }
-                entry.failures = 0;
-                entry.backoff_until = None;
-                entry.wanted = false;
-                entry.probe_at = None;
+                let dial_all = self.on_dialed(id);
+                let entry = self.st.keys.get_mut(id);
                 let mut conn = Conn::new(conn, self.now, self.config);
                 let (max_borrowers, share) = lending.clamped(self.config.set.max_borrowers);
                 conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
@@ -170,9 +154,8 @@ impl<M: Manager> Transition<'_, M> {
                 // have waiters its connections cannot serve.
                 if !self.st.closed {
                     while self.start_queued_dial(id)
-                        && (ended_backoff || self.st.keys.get(id).share_hint > 1)
-                    {
-                    }
+                        && (dial_all || self.st.keys.get(id).share_hint > 1)
+                    {}
                     self.refill(id);
                 }
             }
@@ -180,7 +163,7 @@ impl<M: Manager> Transition<'_, M> {
                 if let Some(w) = waiter.filter(|&w| self.st.waiters.is_live(w)) {
                     self.serve(w, Err(Error::Connect(err.clone())));
                 }
-                self.dial_failed(id, err);
+                self.on_dial_failed(id, err);
                 self.release_slot(id);
             }
         }
@@ -289,13 +272,13 @@ impl<M: Manager> Transition<'_, M> {
             .pop_live(|w| self.st.waiters.is_live(w))
         {
             let key = self.st.waiters.live(w).expect("live").key;
-            if self.st.in_backoff(key, self.now) {
-                self.reject_for_backoff(w, key);
-            } else if self.st.key_can_dial(key, self.now, self.config) {
-                return Some((w, key));
-            } else {
-                self.st.keys.get_mut(key).dial_waiters.push(w);
+            if self.on_queued(w, key) {
+                continue;
             }
+            if self.st.key_can_dial(key, self.now, self.config) {
+                return Some((w, key));
+            }
+            self.st.keys.get_mut(key).dial_waiters.push(w);
         }
         None
     }

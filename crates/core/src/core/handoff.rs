@@ -19,7 +19,6 @@
 use super::checkout::Ping;
 use super::effects::Action;
 use super::{Outcome, State, Transition};
-use crate::error::ConnectError;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 use crate::store::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
@@ -90,10 +89,10 @@ impl<M: Manager> Transition<'_, M> {
         let id = lent.key();
         let clear = server_changed && !self.st.records.value(cid).is_retired();
         if refused {
-            self.refused(id, ConnectError::Refused);
+            self.on_refused(id);
         }
         self.take_back(lent, cid, conn, close);
-        self.cleared_or_answered(id, clear, !refused && !server_changed);
+        self.on_returned(id, clear, !refused && !server_changed);
         self.finish();
         clear
     }
@@ -110,21 +109,9 @@ impl<M: Manager> Transition<'_, M> {
     ) -> bool {
         let clear = server_changed && self.st.borrowed.draining(slot).is_none();
         self.return_handle(id, slot, close);
-        self.cleared_or_answered(id, clear, close.is_none() && !server_changed);
+        self.on_returned(id, clear, close.is_none() && !server_changed);
         self.finish();
         clear
-    }
-
-    /// The end of a return of a connection of `id`: the key cleared if
-    /// `clear`; its trial ended if the connection `served` its borrower.
-    #[inline]
-    fn cleared_or_answered(&mut self, id: KeyId, clear: bool, served: bool) {
-        if clear {
-            self.clear_key(id);
-        }
-        if served && self.st.keys.get(id).carried != 0 {
-            self.answered(id);
-        }
     }
 
     /// A connection lent exclusively is back, at rest from now: closed

@@ -2,7 +2,7 @@
 //! `leak_detection_threshold`, every exclusive lending stamps the
 //! connection's record with the time and the `get`'s call site (the
 //! checkout writes the record anyway). The maintenance task scans the
-//! records of lent connections at a `Due::LeakScan` deadline: a connection
+//! records of lent connections at a `Due::Pool` deadline: a connection
 //! held past the threshold is reported (an `Action::Leak`, logged outside
 //! the lock) and its site cleared, so it is reported once per lending. The
 //! next scan is due when the connection lent longest ago among those not
@@ -22,7 +22,7 @@ impl<M: Manager> Transition<'_, M> {
         if let Some(d) = self.config.set.leak_detection_threshold
             && !self.st.closed
         {
-            self.schedule(self.now + d, Due::LeakScan);
+            self.schedule(self.now + d, Due::Pool);
         }
         self.finish();
     }
@@ -54,6 +54,6 @@ impl<M: Manager> Transition<'_, M> {
             self.fx.actions.push(Action::Leak(key, site, held));
         }
         let next = next.max(now + threshold / 4);
-        self.schedule(next, Due::LeakScan);
+        self.schedule(next, Due::Pool);
     }
 }

@@ -55,6 +55,7 @@
 //! ping or a recycle (`tending`); the effects a transition decides
 //! (`effects`) and snapshots (`snapshot`).
 
+mod attach;
 mod backoff;
 mod checkout;
 mod close;

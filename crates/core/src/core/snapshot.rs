@@ -96,7 +96,7 @@ impl<M: Manager> State<M> {
             pinging: counts.pinging(),
             recycling: counts.recycling(),
             waiting: counts.waiting(),
-            dial_failures_in_a_row: entry.failures,
+            dial_failures_in_a_row: entry.ext.outage.failures,
             backoff_left: self.backoff_left(id, Tick::now()),
             counters,
         })

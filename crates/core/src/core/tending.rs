@@ -177,9 +177,7 @@ impl<M: Manager> Transition<'_, M> {
             Some(reason) => self.close_conn(id, record.conn, reason),
             None => self.take_out(id, record, Tending::Recycle),
         }
-        if self.st.keys.get(id).carried != 0 {
-            self.answered(id);
-        }
+        self.served(id);
         self.finish();
     }
 

@@ -43,22 +43,19 @@ impl<M: Manager> Transition<'_, M> {
             .deadlines
             .compact(idle.len() + self.st.keys.len(), |due| match due {
                 Due::Idle(r) => idle.contains(r),
-                Due::BackoffEnd(_) | Due::LeakScan => true,
+                Due::Key(_) | Due::Pool => true,
             });
         while let Some(due) = self.st.deadlines.pop_due(self.now) {
             let r = match due {
-                Due::BackoffEnd(id) => {
+                Due::Key(id) => {
                     if self.st.keys.contains(id) {
-                        self.probe(id);
-                        // Ended: the getters that waited for a probe dial.
-                        while self.start_queued_dial(id) {}
-                        self.refill(id);
+                        self.on_key_due(id);
                         self.st.unused(id);
                     }
                     continue;
                 }
-                Due::LeakScan => {
-                    self.scan_leaks();
+                Due::Pool => {
+                    self.on_pool_due();
                     continue;
                 }
                 Due::Idle(r) => r,

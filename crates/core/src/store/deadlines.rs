@@ -1,7 +1,6 @@
 //! The deadline heap: when the maintenance task must next look at each idle
 //! connection (its lifetime, idle timeout or keepalive ping, whichever is
-//! first), and when a key's dial backoff ends (so `min_idle` can be
-//! refilled, and a key kept only for its backoff can be forgotten).
+//! first), and the features' deadlines, for a key or for the pool.
 //!
 //! One binary heap for the whole pool instead of a timer per connection: the
 //! maintenance task sleeps until the earliest entry, so 100k idle connections
@@ -32,36 +31,36 @@ use crate::store::KeyId;
 pub(crate) enum Due {
     /// An idle connection, valid while the idle set still holds that entry.
     Idle(IdleRef),
-    /// A key whose dial backoff ends: refill it to `min_idle`, or forget it
-    /// if nothing else keeps it. The id may have been reused by then (the
-    /// backoff ended early); both actions are harmless on any key.
-    BackoffEnd(KeyId),
-    /// Leak detection's next scan of the lent connections.
-    LeakScan,
+    /// A feature's deadline for a key (see `Points::key_due`). The id may
+    /// have been reused by then: what a feature does then is harmless on
+    /// any key.
+    Key(KeyId),
+    /// A feature's deadline for the pool (see `Points::pool_due`).
+    Pool,
 }
 
 impl Due {
-    /// Marks a packed [`Due::BackoffEnd`]; an idle ref's stamp never has
+    /// Marks a packed [`Due::Key`]; an idle ref's stamp never has
     /// this bit (stamps have 31 bits).
-    const BACKOFF: u64 = 1 << 63;
-    /// A packed [`Due::LeakScan`] (key indexes have 32 bits).
-    const LEAK_SCAN: u64 = Self::BACKOFF | 1 << 62;
+    const KEY: u64 = 1 << 63;
+    /// A packed [`Due::Pool`] (key indexes have 32 bits).
+    const POOL: u64 = Self::KEY | 1 << 62;
 
     fn pack(self) -> u64 {
         match self {
             Due::Idle(r) => r.to_bits(),
-            Due::BackoffEnd(id) => Self::BACKOFF | id.index() as u64,
-            Due::LeakScan => Self::LEAK_SCAN,
+            Due::Key(id) => Self::KEY | id.index() as u64,
+            Due::Pool => Self::POOL,
         }
     }
 
     fn unpack(bits: u64) -> Due {
-        if bits & Self::BACKOFF == 0 {
+        if bits & Self::KEY == 0 {
             Due::Idle(IdleRef::from_bits(bits))
-        } else if bits == Self::LEAK_SCAN {
-            Due::LeakScan
+        } else if bits == Self::POOL {
+            Due::Pool
         } else {
-            Due::BackoffEnd(KeyId::from_index((bits & !Self::BACKOFF) as usize))
+            Due::Key(KeyId::from_index((bits & !Self::KEY) as usize))
         }
     }
 }
@@ -127,16 +126,13 @@ mod tests {
         let t0 = Tick::now();
         let mut d = Deadlines::default();
         for (i, s) in [5u64, 1, 3].into_iter().enumerate() {
-            d.push(
-                t0 + Duration::from_secs(s),
-                Due::BackoffEnd(KeyId::from_index(i)),
-            );
+            d.push(t0 + Duration::from_secs(s), Due::Key(KeyId::from_index(i)));
         }
         assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
         assert_eq!(d.pop_due(t0), None);
         let at3 = t0 + Duration::from_secs(3);
-        assert_eq!(d.pop_due(at3), Some(Due::BackoffEnd(KeyId::from_index(1))));
-        assert_eq!(d.pop_due(at3), Some(Due::BackoffEnd(KeyId::from_index(2))));
+        assert_eq!(d.pop_due(at3), Some(Due::Key(KeyId::from_index(1))));
+        assert_eq!(d.pop_due(at3), Some(Due::Key(KeyId::from_index(2))));
         assert_eq!(d.pop_due(at3), None);
         assert_eq!(d.len(), 1);
     }
@@ -149,9 +145,9 @@ mod tests {
         for due in [
             Due::Idle(r),
             Due::Idle(high),
-            Due::BackoffEnd(KeyId::from_index(0)),
-            Due::BackoffEnd(KeyId::from_index(u32::MAX as usize)),
-            Due::LeakScan,
+            Due::Key(KeyId::from_index(0)),
+            Due::Key(KeyId::from_index(u32::MAX as usize)),
+            Due::Pool,
         ] {
             assert_eq!(Due::unpack(due.pack()), due);
         }
@@ -163,9 +159,9 @@ mod tests {
         let t0 = Tick::now();
         let mut d = Deadlines::default();
         for i in 0..200 {
-            d.push(t0, Due::BackoffEnd(KeyId::from_index(i)));
+            d.push(t0, Due::Key(KeyId::from_index(i)));
         }
-        let live = |due| matches!(due, Due::BackoffEnd(k) if k.index() < 10);
+        let live = |due| matches!(due, Due::Key(k) if k.index() < 10);
         d.compact(100, live);
         assert_eq!(d.len(), 200, "within the bound: untouched");
         d.compact(10, live);

@@ -1,13 +1,12 @@
 //! Per-key state: each destination's counts, wait queues and last dial error,
 //! and the registry that maps keys to it.
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use slab::Slab;
+use std::collections::HashMap;
 
 use crate::clock::Tick;
 use crate::error::ConnectError;
+use crate::ext::KeyExt;
 use crate::stats::Counters;
 use crate::store::KeyId;
 use crate::store::WaitQueue;
@@ -28,36 +27,18 @@ use crate::store::counts::{Change, Counts, LentSlot, Place, Slot};
 /// compacted when it holds more than twice as many entries as there are live
 /// waiters, so stale entries never outnumber live ones by much.
 ///
-/// Backoff: `failures` counts consecutive failed dials; while `backoff_until`
-/// is in the future no dial of the key starts but the pool's probes, and
-/// getters that find no idle connection fail with `last_error` (at once,
-/// or when the probe they wait for fails).
-///
 /// Layout: what every checkout and return reads or writes comes first (the
-/// key, the slab's tag in `backoff_until`'s niche, the counts, which start
-/// with `lent`, `waiting` and `open`, then the counters, which start with
-/// `gets`), and the entry starts a cache line: with many keys an entry is
+/// key, the counts, which start with `lent`, `waiting` and `open`, then
+/// the counters, which start with `gets`), and the entry starts a cache
+/// line: with many keys an entry is
 /// rarely in cache, and a checkout then misses on its first line only
 /// (BENCHMARKS.md, "Inlining and layout").
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct KeyEntry<K, E> {
     pub(crate) key: K,
-    /// Here, not with the other backoff fields, for its niche: the slab
-    /// keeps its vacant/occupied tag in the niche of an `Option`, and every
-    /// lookup reads that tag.
-    pub(crate) backoff_until: Option<Tick>,
     counts: Counts,
     pub(crate) counters: Counters,
-    pub(crate) failures: u32,
-    /// Failures in a row carried over dials that succeeded, while the
-    /// server behind them has not answered yet: set when a new connection
-    /// was refused under its first request (`Pooled::mark_refused`), so
-    /// that accepting connections does not end the backoff's growth; 0
-    /// again when a connection of the key comes back otherwise. While it
-    /// is non-zero the key has one connection at a time, a trial (see
-    /// `dials`).
-    pub(crate) carried: u32,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
@@ -69,19 +50,6 @@ pub(crate) struct KeyEntry<K, E> {
     /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
     /// last dialed connection).
     pub(crate) fill_first: bool,
-    /// A getter found the key in backoff since its last probe: the pool
-    /// dials the key itself when the next probe is due (see `backoff`).
-    pub(crate) wanted: bool,
-    /// When the key's next probe is due: within its probe delay, or at its
-    /// backoff's end (the backoff timers of earlier failures fire too:
-    /// only this one probes).
-    pub(crate) probe_at: Option<Tick>,
-    /// When its last dial failed (`None` once one succeeds): the key, its
-    /// `last_error` and `failures` are remembered `failure_memory` past it.
-    pub(crate) failed_at: Option<Tick>,
-    /// When its current run of failed dials began (`None` once one
-    /// succeeds): how long the key has been down, which spaces its probes.
-    pub(crate) down_since: Option<Tick>,
     /// Idle connections kept ready for this key (its own value, or the
     /// pool's); a key with a non-zero `min_idle` is never forgotten.
     pub(crate) min_idle: usize,
@@ -89,33 +57,14 @@ pub(crate) struct KeyEntry<K, E> {
     /// keepalive ping that started under an older epoch closes the
     /// connection it brings back.
     pub(crate) epoch: u32,
-    /// When its server was last found changed (`Health::ServerChanged`)
-    /// and its connections closed: a clear soon after it is a failed dial.
-    pub(crate) cleared_at: Option<Tick>,
-    /// When a dial of it last failed, kept after one succeeds: for the
-    /// failure memory past it (or past `cleared_at`) the key is recovering
-    /// (see `untried`).
-    pub(crate) last_failed_at: Option<Tick>,
-    /// A dial of it succeeded since the pool began tracking it.
-    pub(crate) connected: bool,
+    /// What the features keep for the key.
+    pub(crate) ext: KeyExt,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
 const COMPACT_SLACK: usize = 16;
 
 impl<K, E> KeyEntry<K, E> {
-    /// Whether the key has not made a connection yet (its first tells
-    /// whether its connections are shared, and how widely), or failed a
-    /// dial or was cleared within `memory`: then an unset `max_connecting`
-    /// caps its dials at once (see `Config::max_connecting`).
-    pub(crate) fn untried(&self, now: Tick, memory: Duration) -> bool {
-        let recent = |at: Option<Tick>| at.is_some_and(|at| now < at + memory);
-        !self.connected
-            || self.down_since.is_some()
-            || recent(self.last_failed_at)
-            || recent(self.cleared_at)
-    }
-
     /// The key's counts (changed through [`Keys`] only).
     #[inline]
     pub(crate) fn counts(&self) -> &Counts {
@@ -128,22 +77,13 @@ impl<K, E> KeyEntry<K, E> {
             min_idle,
             epoch: 0,
             counts: Counts::default(),
-            failures: 0,
-            carried: 0,
-            backoff_until: None,
             idle_waiters: WaitQueue::default(),
             dial_waiters: WaitQueue::default(),
             last_error: None,
             counters: Counters::default(),
             share_hint: 1,
             fill_first: false,
-            wanted: false,
-            probe_at: None,
-            failed_at: None,
-            down_since: None,
-            cleared_at: None,
-            last_failed_at: None,
-            connected: false,
+            ext: KeyExt::default(),
         }
     }
 
@@ -333,28 +273,16 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     }
 
     /// Forgets `id` if nothing refers to it any more at `now` (and it is
-    /// still known: the same key may be offered twice in one transition). A
-    /// key whose last dial failed is kept during its backoff and for
-    /// `failure_memory` after it (or after the failure, without backoff):
-    /// forgetting it would forget the backoff, the count of failures in a
-    /// row that makes the next backoff longer, and the last dial error a
-    /// checkout timeout reports. A key cleared is kept `failure_memory`
-    /// after its clear, which a second clear within it repeats.
+    /// still known: the same key may be offered twice in one transition),
+    /// unless the features still remember it (see
+    /// [`KeyExt::remembered`]).
     pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
         };
         if entry.min_idle == 0
             && entry.counts.is_zero()
-            && entry
-                .backoff_until
-                .is_none_or(|until| until + self.failure_memory <= now)
-            && entry
-                .failed_at
-                .is_none_or(|at| at + self.failure_memory <= now)
-            && entry
-                .cleared_at
-                .is_none_or(|at| at + self.failure_memory <= now)
+            && !entry.ext.remembered(now, self.failure_memory)
         {
             let entry = self.entries.remove(id.index());
             self.ids.remove(&entry.key);
