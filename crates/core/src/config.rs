@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::clock::Tick;
+use crate::ext::KeysExt;
 use crate::policy::Backoff;
 use crate::settings::Settings;
 use crate::store::KeyEntry;
@@ -48,6 +49,11 @@ impl Config {
             None if entry.ext.untried(now, self.failure_memory()) => Settings::MAX_CONNECTING_UNSET,
             None => usize::MAX,
         }
+    }
+
+    /// What the features keep for keys in general, as the pool starts.
+    pub(crate) fn keys_ext<K: Eq + std::hash::Hash + Clone>(&self) -> KeysExt<K> {
+        KeysExt::new(self.set.min_idle, self.failure_memory())
     }
 
     /// How long a key whose dial failed is remembered (its last dial error,

@@ -13,6 +13,7 @@
 //! | [`on_refused`](Transition::on_refused) | a borrower returns a new connection refused | backoff: a failed dial, and a trial |
 //! | [`on_returned`](Transition::on_returned) | a return ends | server-changed clearing; backoff: the trial ends |
 //! | [`on_key_due`](Transition::on_key_due) | a feature's deadline for a key | backoff: probe; `min_idle`: refill |
+//! | [`on_fewer_idle`](Transition::on_fewer_idle) | a key may have fewer idle connections | `min_idle`: refill |
 //! | [`on_pool_due`](Transition::on_pool_due) | a feature's deadline for the pool | leak reports: scan |
 
 use super::Transition;
@@ -70,6 +71,14 @@ impl<M: Manager> Transition<'_, M> {
     /// A feature's deadline for `id`, a live key.
     pub(super) fn on_key_due(&mut self, id: KeyId) {
         self.backoff_due(id);
+        self.refill(id);
+    }
+
+    /// `id` may have fewer idle connections than before (a checkout, a
+    /// close, a dial that served a getter): the end of every transition
+    /// that may take a key below its `min_idle`.
+    #[inline]
+    pub(super) fn on_fewer_idle(&mut self, id: KeyId) {
         self.refill(id);
     }
 

@@ -196,7 +196,7 @@ impl<M: Manager> Transition<'_, M> {
             self.enter_backoff(id, backoff.delay(failures));
         } else if !closed {
             // Remember the failure a while, then forget the key.
-            let forget_at = self.now + self.st.keys.failure_memory;
+            let forget_at = self.now + self.st.keys.ext.failure_memory;
             self.schedule(forget_at, Due::Key(id));
         }
     }
@@ -315,7 +315,7 @@ impl<M: Manager> Transition<'_, M> {
         // key if nobody used it since. Its probe: at the end at the latest.
         self.schedule_probe(id);
         self.schedule(until, Due::Key(id));
-        let forget_at = until + self.st.keys.failure_memory;
+        let forget_at = until + self.st.keys.ext.failure_memory;
         self.schedule(forget_at, Due::Key(id));
     }
 }

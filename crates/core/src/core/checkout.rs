@@ -144,12 +144,16 @@ impl<M: Manager> Transition<'_, M> {
             return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
         while let Some((cid, conn)) = self.st.records.newest(id) {
-            // `len_of` still counts `conn`: closing it keeps `min_idle` iff
-            // `len_of > min_idle`.
+            // `len_of` still counts `conn`.
             let reason = if conn.is_expired(self.now) {
                 Some(conn.expiry.reason())
             } else if conn.is_stale(self.now, self.config)
-                && self.st.records.len_of(id) > self.st.keys.get(id).min_idle
+                && !self
+                    .st
+                    .keys
+                    .get(id)
+                    .ext
+                    .keeps_stale(self.st.records.len_of(id))
             {
                 Some(CloseReason::IdleTimeout)
             } else {
@@ -166,7 +170,7 @@ impl<M: Manager> Transition<'_, M> {
             };
             // The key's get is counted with the lending (one look-up).
             let lent = self.st.lend(id, cid, ping, Some(round), (self.now, site));
-            self.refill(id);
+            self.on_fewer_idle(id);
             self.finish();
             return Ok(Checkout::Lent(lent, ping));
         }
@@ -202,19 +206,9 @@ impl<M: Manager> Transition<'_, M> {
         entry.tidy_queues(|w| self.st.waiters.is_live(w));
         entry.idle_waiters.push(w);
         let behind = self.find_dial(id, w);
-        self.refill(id);
+        self.on_fewer_idle(id);
         self.finish();
         Ok(Checkout::Wait(w, behind))
-    }
-
-    /// Tops `id` up to `min_idle`, if any key has one (the dials
-    /// themselves: [`refill_dials`](Transition::refill_dials)): the end of
-    /// every transition that may take a key below it, a checkout's first.
-    #[inline]
-    pub(super) fn refill(&mut self, id: KeyId) {
-        if self.st.any_min_idle && !self.st.closed {
-            self.refill_dials(id);
-        }
     }
 
     /// Of a key that fills its shared connections first: a handle to the

@@ -38,7 +38,11 @@ impl<M: Manager> State<M> {
 
     /// Refuses `limits` if a key's own `min_idle` would not fit under it.
     pub(crate) fn check_min_idle_overrides(&self, limits: &Limits) -> Result<(), ConfigError> {
-        limits.check_min_idle("min_idle_for", self.keys.max_min_idle_for(), &Limits::named)
+        limits.check_min_idle(
+            "min_idle_for",
+            self.keys.ext.max_min_idle_for(),
+            &Limits::named,
+        )
     }
 
     /// Every tracked key with its snapshot (for `retain`).
@@ -76,8 +80,9 @@ impl<M: Manager> Transition<'_, M> {
     pub(crate) fn resize(mut self, limits: Limits) {
         let st = &mut *self.st;
         st.limits = limits;
-        st.keys.set_min_idle(limits.min_idle);
-        st.any_min_idle = st.keys.any_min_idle();
+        st.keys.ext.set_min_idle(limits.min_idle);
+        st.keys
+            .update_ext(|keys, key, ext| ext.min_idle = keys.min_idle_of(key));
         if !st.closed {
             self.shed_idle();
             self.st.shrinking = self.st.any_over();
@@ -88,8 +93,9 @@ impl<M: Manager> Transition<'_, M> {
 
     /// `key`'s own `min_idle` becomes `n` (checked by the caller).
     pub(crate) fn set_min_idle_for(mut self, key: &M::Key, n: usize) {
-        let id = self.st.keys.set_min_idle_for(key, n);
-        self.st.any_min_idle = self.st.keys.any_min_idle();
+        self.st.keys.ext.set_min_idle_for(key, n);
+        let id = self.st.keys.id_or_insert(key);
+        self.st.keys.get_mut(id).ext.min_idle = n;
         self.refill(id);
         self.st.unused(id);
         self.finish();
@@ -120,7 +126,7 @@ impl<M: Manager> Transition<'_, M> {
     /// same server at every clear.
     pub(super) fn clear_key(&mut self, id: KeyId) {
         self.st.tally(id, |c| c.key_clears += 1);
-        let memory = self.st.keys.failure_memory;
+        let memory = self.st.keys.ext.failure_memory;
         let entry = self.st.keys.get_mut(id);
         let outage = &mut entry.ext.outage;
         let again = outage
@@ -180,7 +186,7 @@ impl<M: Manager> Transition<'_, M> {
             {
                 let cid = self.st.records.oldest(id).expect("idle");
                 let conn = self.st.remove_conn(cid);
-                self.close_without_refill(id, conn.conn, CloseReason::Retired);
+                self.close_for_room(id, conn.conn, CloseReason::Retired);
             }
         }
         while self.st.records.len() > limits.max_idle || self.st.counts().open() > limits.max_open {
@@ -188,7 +194,7 @@ impl<M: Manager> Transition<'_, M> {
                 break;
             };
             let conn = conn.conn.expect("an idle connection is present");
-            self.close_without_refill(id, conn, CloseReason::Retired);
+            self.close_for_room(id, conn, CloseReason::Retired);
         }
     }
 

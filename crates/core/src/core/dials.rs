@@ -10,10 +10,6 @@
 //! cap, and gets a dial when one ends; a key whose last dial failed has
 //! one dial at a time (its trial) until one succeeds. A failed dial puts
 //! its key in backoff, and the pool probes it (the `backoff` module).
-//!
-//! **Warm-up**: `initial` dials are reserved before the pool starts
-//! ([`State::reserve_initial`]); `min_idle` is refilled after every
-//! transition that may have taken a key below it ([`Transition::refill`]).
 
 use super::checkout::{Behind, Ping};
 use super::effects::{Action, DialOrder};
@@ -35,21 +31,6 @@ pub(crate) type Dialed<M> = Result<
 >;
 
 impl<M: Manager> State<M> {
-    /// Reserves `n` slots of `key` for pre-warm dials (already validated
-    /// against the caps) and returns its id.
-    pub(crate) fn reserve_initial(&mut self, key: &M::Key, n: usize) -> Vec<Slot> {
-        let id = self.keys.id_or_insert(key);
-        debug_assert_eq!(
-            self.keys.get(id).epoch,
-            0,
-            "pre-warm dials are of the first epoch"
-        );
-        self.tally(id, |c| c.dials += n as u64);
-        (0..n)
-            .map(|_| self.keys.open_slot(id, Place::Dialing))
-            .collect()
-    }
-
     pub(super) fn tidy_global_queue(&mut self) {
         let waiting = self.counts().waiting();
         if waiting == 0 {
@@ -156,7 +137,7 @@ impl<M: Manager> Transition<'_, M> {
                     while self.start_queued_dial(id)
                         && (dial_all || self.st.keys.get(id).share_hint > 1)
                     {}
-                    self.refill(id);
+                    self.on_fewer_idle(id);
                 }
             }
             Err(err) => {
@@ -166,14 +147,6 @@ impl<M: Manager> Transition<'_, M> {
                 self.on_dial_failed(id, err);
                 self.release_slot(id);
             }
-        }
-        self.finish();
-    }
-
-    /// Tops every key up to `min_idle` (after pre-warming).
-    pub(crate) fn refill_all(mut self) {
-        for id in self.st.keys.ids() {
-            self.refill(id);
         }
         self.finish();
     }
@@ -203,7 +176,7 @@ impl<M: Manager> Transition<'_, M> {
                 return Behind::PoolFull;
             };
             let conn = conn.conn.expect("an idle connection is present");
-            self.close_without_refill(other, conn, CloseReason::EvictedLru);
+            self.close_for_room(other, conn, CloseReason::EvictedLru);
         }
         self.start_dial(id, Some(w));
         Behind::Dialing
@@ -219,27 +192,6 @@ impl<M: Manager> Transition<'_, M> {
             waiter,
             epoch: entry.epoch,
         }));
-    }
-
-    /// [`refill`](Transition::refill)'s dials: as many as bring `id` back
-    /// to `min_idle`, as far as the caps, `max_connecting` and the backoff
-    /// allow (a backoff schedules a refill for when it ends). Dials beyond
-    /// the key's waiters count as future idle connections, and so do
-    /// connections out for a ping or a recycle.
-    pub(super) fn refill_dials(&mut self, id: KeyId) {
-        loop {
-            let entry = self.st.keys.get(id);
-            let counts = entry.counts();
-            let spare_dials = counts.dialing().saturating_sub(counts.waiting());
-            let out = counts.pinging() + counts.recycling();
-            if self.st.records.len_of(id) + spare_dials + out >= entry.min_idle
-                || !self.st.key_can_dial(id, self.now, self.config)
-                || self.st.counts().open() >= self.st.limits.max_open
-            {
-                return;
-            }
-            self.start_dial(id, None);
-        }
     }
 
     /// Starts a dial for the first live waiter of `id`'s dial queue, if the

@@ -220,7 +220,7 @@ impl<M: Manager> Transition<'_, M> {
             && let Some((w, other)) = self.pop_global_waiter()
         {
             let conn = self.st.remove_conn(cid);
-            self.close_without_refill(id, conn.conn, CloseReason::EvictedLru);
+            self.close_for_room(id, conn.conn, CloseReason::EvictedLru);
             return self.start_dial(other, Some(w));
         }
         if self.st.records.len_of(id) >= self.st.limits.max_idle_per_key {
@@ -270,12 +270,7 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     /// Closes `conn` of `id` whose slot the caller reuses at once.
-    pub(super) fn close_without_refill(
-        &mut self,
-        id: KeyId,
-        conn: M::Connection,
-        reason: CloseReason,
-    ) {
+    pub(super) fn close_for_room(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
         self.st.count_close(id, reason);
         self.st.closing += 1;
         self.fx.actions.push(Action::Close(conn, reason));
@@ -296,6 +291,6 @@ impl<M: Manager> Transition<'_, M> {
         {
             self.start_dial(other, Some(w));
         }
-        self.refill(id);
+        self.on_fewer_idle(id);
     }
 }

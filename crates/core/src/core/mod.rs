@@ -69,6 +69,7 @@ mod snapshot;
 mod tending;
 mod timers;
 mod waiting;
+mod warm;
 
 pub(crate) use checkout::{Behind, Checkout, Ping, Round};
 pub(crate) use dials::Dialed;
@@ -136,9 +137,6 @@ pub(crate) struct State<M: Manager> {
     counters: Counters,
     /// The caps now: the configuration's, until a resize.
     limits: Limits,
-    /// Some key may have a non-zero `min_idle` (else refills are skipped
-    /// without a key look-up).
-    any_min_idle: bool,
 }
 
 impl<M: Manager> State<M> {
@@ -149,7 +147,7 @@ impl<M: Manager> State<M> {
     pub(crate) fn new(config: &Config) -> Self {
         let limits = config.limits();
         Self {
-            keys: Keys::new(config.set.min_idle, config.failure_memory()),
+            keys: Keys::new(config.keys_ext()),
             records: Records::default(),
             borrowed: Borrowed::default(),
             waiters: Waiters::default(),
@@ -161,7 +159,6 @@ impl<M: Manager> State<M> {
             closed: false,
             counters: Counters::default(),
             limits,
-            any_min_idle: config.set.min_idle > 0,
             shrinking: false,
         }
     }

@@ -14,8 +14,8 @@
 //! A getter's checkout deadline is not among them: the getter keeps it
 //! with a timer of its own (see `wait`).
 
-use super::Transition;
 use super::tending::Tending;
+use super::{State, Transition};
 use crate::clock::Tick;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
@@ -64,8 +64,8 @@ impl<M: Manager> Transition<'_, M> {
                 continue; // lent (or closed) since
             };
             let stale = conn.is_stale(self.now, self.config);
-            // A stale connection its key needs for `min_idle` is kept.
-            let idle = if stale && self.st.records.len_of(id) <= self.st.keys.get(id).min_idle {
+            let keeps = |st: &State<M>| st.keys.get(id).ext.keeps_stale(st.records.len_of(id));
+            let idle = if stale && keeps(self.st) {
                 IdleTimeout::Deferred
             } else {
                 IdleTimeout::Runs

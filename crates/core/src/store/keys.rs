@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use crate::clock::Tick;
 use crate::error::ConnectError;
-use crate::ext::KeyExt;
+use crate::ext::{KeyExt, KeysExt};
 use crate::stats::Counters;
 use crate::store::KeyId;
 use crate::store::WaitQueue;
@@ -50,9 +50,6 @@ pub(crate) struct KeyEntry<K, E> {
     /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
     /// last dialed connection).
     pub(crate) fill_first: bool,
-    /// Idle connections kept ready for this key (its own value, or the
-    /// pool's); a key with a non-zero `min_idle` is never forgotten.
-    pub(crate) min_idle: usize,
     /// Bumped when the key's connections are closed on demand: a dial or a
     /// keepalive ping that started under an older epoch closes the
     /// connection it brings back.
@@ -71,10 +68,9 @@ impl<K, E> KeyEntry<K, E> {
         &self.counts
     }
 
-    fn new(key: K, min_idle: usize) -> Self {
+    fn new(key: K, ext: KeyExt) -> Self {
         Self {
             key,
-            min_idle,
             epoch: 0,
             counts: Counts::default(),
             idle_waiters: WaitQueue::default(),
@@ -83,7 +79,7 @@ impl<K, E> KeyEntry<K, E> {
             counters: Counters::default(),
             share_hint: 1,
             fill_first: false,
-            ext: KeyExt::default(),
+            ext,
         }
     }
 
@@ -105,12 +101,9 @@ impl<K, E> KeyEntry<K, E> {
 }
 
 /// Maps keys to their state. A key is registered by its first get and
-/// forgotten once it has neither an open connection nor a waiter nor a
-/// running dial backoff — unless its `min_idle` is set (it is kept warm,
-/// so its `KeyId` also stays valid in the refill deadlines).
-///
-/// `min_idle`: a key's value is its entry in `min_idle_for` if it has one,
-/// else the pool's `min_idle`; every entry's `min_idle` is kept equal to it.
+/// forgotten once it has neither an open connection nor a waiter, unless
+/// the features remember it ([`KeysExt::remembers`]; its `KeyId` then
+/// stays valid in their deadlines).
 ///
 /// Counts: `total` is the pool's [`Counts`], the sum of its keys' (a key is
 /// forgotten only once its counts are zero). Counts change in one place,
@@ -132,24 +125,18 @@ pub(crate) struct Keys<K, E> {
     /// Needs no invalidation: it is a hit only if the entry in that slot holds
     /// an equal key, and an entry's key is the one `ids` maps to its slot.
     last: Option<KeyId>,
-    /// The pool's `min_idle`, for keys without a value of their own.
-    min_idle: usize,
-    /// Keys' own `min_idle` values (kept while the key is forgotten).
-    min_idle_for: HashMap<K, usize, foldhash::fast::RandomState>,
-    /// How long a failed key is remembered after its backoff (the backoff cap).
-    pub(crate) failure_memory: std::time::Duration,
+    /// What the features keep for keys in general.
+    pub(crate) ext: KeysExt<K>,
 }
 
 impl<K, E> Keys<K, E> {
-    pub(crate) fn new(min_idle: usize, failure_memory: std::time::Duration) -> Self {
+    pub(crate) fn new(ext: KeysExt<K>) -> Self {
         Self {
             ids: HashMap::default(),
             entries: Slab::new(),
             total: Counts::default(),
             last: None,
-            min_idle,
-            min_idle_for: HashMap::default(),
-            failure_memory,
+            ext,
         }
     }
 }
@@ -253,8 +240,8 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     #[cold]
     #[inline(never)]
     fn insert(&mut self, key: &K) -> KeyId {
-        let min_idle = self.min_idle_for.get(key).copied().unwrap_or(self.min_idle);
-        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone(), min_idle)));
+        let ext = self.ext.new_key(key);
+        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone(), ext)));
         self.ids.insert(key.clone(), id);
         id
     }
@@ -275,15 +262,12 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     /// Forgets `id` if nothing refers to it any more at `now` (and it is
     /// still known: the same key may be offered twice in one transition),
     /// unless the features still remember it (see
-    /// [`KeyExt::remembered`]).
+    /// [`KeysExt::remembers`]).
     pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
         };
-        if entry.min_idle == 0
-            && entry.counts.is_zero()
-            && !entry.ext.remembered(now, self.failure_memory)
-        {
+        if entry.counts.is_zero() && !self.ext.remembers(&entry.ext, now) {
             let entry = self.entries.remove(id.index());
             self.ids.remove(&entry.key);
         }
@@ -295,32 +279,12 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
             .map(|(i, e)| (KeyId::from_index(i), e))
     }
 
-    /// The pool's `min_idle` becomes `n` (for keys without their own).
-    pub(crate) fn set_min_idle(&mut self, n: usize) {
-        self.min_idle = n;
+    /// Sets every key's record of the features to `f` of the records for
+    /// keys in general and the key.
+    pub(crate) fn update_ext(&mut self, f: impl Fn(&KeysExt<K>, &K, &mut KeyExt)) {
         for (_, entry) in self.entries.iter_mut() {
-            if !self.min_idle_for.contains_key(&entry.key) {
-                entry.min_idle = n;
-            }
+            f(&self.ext, &entry.key, &mut entry.ext);
         }
-    }
-
-    /// `key`'s own `min_idle` becomes `n`; returns its id (registering it).
-    pub(crate) fn set_min_idle_for(&mut self, key: &K, n: usize) -> KeyId {
-        self.min_idle_for.insert(key.clone(), n);
-        let id = self.id_or_insert(key);
-        self.get_mut(id).min_idle = n;
-        id
-    }
-
-    /// Whether some key may have a non-zero `min_idle`.
-    pub(crate) fn any_min_idle(&self) -> bool {
-        self.min_idle > 0 || self.min_idle_for.values().any(|&n| n > 0)
-    }
-
-    /// The largest `min_idle` of its own any key has.
-    pub(crate) fn max_min_idle_for(&self) -> usize {
-        self.min_idle_for.values().copied().max().unwrap_or(0)
     }
 
     pub(crate) fn ids(&self) -> Vec<KeyId> {

@@ -3,7 +3,7 @@ use crate::clock::Tick;
 use std::time::Duration;
 
 fn keys() -> Keys<String, ()> {
-    Keys::new(0, Duration::ZERO)
+    Keys::new(crate::ext::KeysExt::new(0, Duration::ZERO))
 }
 
 #[test]
