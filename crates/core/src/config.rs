@@ -5,10 +5,9 @@
 use std::time::Duration;
 
 use crate::clock::Tick;
-use crate::ext::KeysExt;
+use crate::ext::{KeyExt, KeysExt};
 use crate::policy::Backoff;
 use crate::settings::Settings;
-use crate::store::KeyEntry;
 
 /// A validated pool configuration (see [`Builder`](crate::Builder) for each field's meaning and default).
 #[derive(Debug, Clone, PartialEq)]
@@ -39,14 +38,14 @@ impl Config {
         }
     }
 
-    /// How many dials of `entry` may be in flight at `now`: the setting,
+    /// How many dials of the key whose record is `ext` may be in flight at `now`: the setting,
     /// or while unset, [`Settings::MAX_CONNECTING_UNSET`] while the key is
     /// untried or recovers and no cap once it is healthy.
     #[inline]
-    pub(crate) fn max_connecting<K, E>(&self, entry: &KeyEntry<K, E>, now: Tick) -> usize {
+    pub(crate) fn max_connecting(&self, ext: &KeyExt, now: Tick) -> usize {
         match self.set.max_connecting {
             Some(n) => n,
-            None if entry.ext.untried(now, self.failure_memory()) => Settings::MAX_CONNECTING_UNSET,
+            None if ext.untried(now, self.failure_memory()) => Settings::MAX_CONNECTING_UNSET,
             None => usize::MAX,
         }
     }

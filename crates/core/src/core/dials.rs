@@ -71,7 +71,7 @@ impl<M: Manager> State<M> {
     pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
         entry.counts().open() < self.limits.max_open_per_key
-            && entry.counts().dialing() < config.max_connecting(entry, now)
+            && entry.counts().dialing() < config.max_connecting(&entry.ext, now)
             && entry
                 .ext
                 .allows_dial(now, entry.counts().open(), entry.counts().dialing())

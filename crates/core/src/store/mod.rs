@@ -20,7 +20,7 @@ pub(crate) use conn::{Conn, IdleTimeout, Site};
 pub(crate) use counts::{Change, Counts, LentSlot, Place, Slot};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
-pub(crate) use keys::{KeyEntry, Keys};
+pub(crate) use keys::Keys;
 pub(crate) use lent::{Back, Lent};
 pub(crate) use queue::WaitQueue;
 pub(crate) use records::{IdleRef, Records};
