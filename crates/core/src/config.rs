@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::clock::Tick;
-use crate::ext::{KeyExt, KeysExt};
+use crate::features::{KeyExt, KeysExt};
 use crate::policy::Backoff;
 use crate::settings::Settings;
 

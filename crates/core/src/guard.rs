@@ -5,12 +5,12 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::core::Detached;
+use crate::engine::Detached;
+use crate::engine::KeyId;
+use crate::engine::Lent;
 use crate::inner::PoolInner;
 use crate::manager::{Health, Manager};
 use crate::stats::CloseReason;
-use crate::store::KeyId;
-use crate::store::Lent;
 
 /// A connection lent by the pool. Dereferences to the connection; dropping it
 /// gives the connection back (to the next waiter of its key, or to the idle

@@ -25,9 +25,8 @@
 //! | `metrics` | the `metrics` facade's series (feature `metrics`) |
 //! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
 //! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply); the dial, keepalive-ping, recycle and close tasks that apply it (`inner::tasks`) |
-//! | `core` | the state under the pool's one lock and every transition of it, one file per section (read its docs first); the points where the features attach (`core::attach`) |
-//! | `store` | the data structures the state is made of: keys, connection records, borrowed connections, waiters, queues, deadlines |
-//! | `ext` | what the features keep in the core's records, which the core holds without reading: per key, its failed dials (backoff, probes, trial) |
+//! | `features` | what the features add to the hand-off, one file each, and the points where they attach (`features::attach`) |
+//! | `engine` | the hand-off: the state under the pool's one lock (keys and caps, idle connections, waiters, deadlines) and every transition of it, one file per section (read its docs first) |
 //! | `clock` | the pool's time: tokio's (pausable) clock, instants as integers |
 //! | `maintenance` | the one task per pool that runs the timers |
 //! | `wait` | a getter's wait for its slot: the future, its timer, its cancel |
@@ -49,9 +48,9 @@ mod clock;
 mod config;
 mod contain;
 mod control;
-mod core;
+mod engine;
 mod error;
-mod ext;
+mod features;
 mod guard;
 mod guard_io;
 mod hooks;
@@ -69,7 +68,6 @@ mod reports;
 mod settings;
 mod single;
 mod stats;
-mod store;
 mod sync;
 mod vetting;
 mod wait;

@@ -29,12 +29,12 @@ use loom::thread;
 
 use crate::builder::Builder;
 use crate::config::Config;
-use crate::core::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State, Transition};
+use crate::engine::KeyId;
+use crate::engine::WaiterId;
+use crate::engine::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State, Transition};
+use crate::engine::{Back, Lent};
 use crate::error::Error;
 use crate::manager::{Lending, Manager};
-use crate::store::KeyId;
-use crate::store::WaiterId;
-use crate::store::{Back, Lent};
 use crate::sync::Mutex;
 
 /// The model's key type: every scenario uses one key, its default value.
@@ -136,7 +136,7 @@ impl<K: Key> Core<K> {
     /// A checkout, as `Pool::get_for` makes it: lent at once, or a waiter
     /// slot.
     fn checkout(&self) -> Result<Checkout<u32>, Error<std::io::Error>> {
-        let round = crate::core::Round::First;
+        let round = crate::engine::Round::First;
         self.transition(Tick::now(), |t| t.checkout(&K::default(), round, None))
     }
 

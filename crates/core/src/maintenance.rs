@@ -3,7 +3,7 @@
 //! It closes idle connections past their idle timeout or lifetime, starts
 //! keepalive pings, refills `min_idle` after a backoff and wakes the
 //! getters whose checkout deadline passed, all through
-//! [`Transition::maintain`](crate::core::Transition::maintain), then sleeps until the
+//! [`Transition::maintain`](crate::engine::Transition::maintain), then sleeps until the
 //! next deadline in the pool's deadline heap or until a transition adds an
 //! earlier one (`Effects::rearm`). It wakes exactly at a deadline (tokio's
 //! timer has millisecond resolution), so a connection is closed within about

@@ -1,7 +1,7 @@
 //! The public pool: [`Pool`], its checkout and its close.
 //!
 //! A get that finds an idle connection, top to bottom: [`Pool::get_for`]
-//! makes one attempt ([`Pool::attempt`]), which runs [`Transition::checkout`](crate::core::Transition::checkout) under
+//! makes one attempt ([`Pool::attempt`]), which runs [`Transition::checkout`](crate::engine::Transition::checkout) under
 //! the lock through [`PoolInner::transition`] (`core/checkout.rs`: the
 //! key's newest idle connection, lent there, and `refill`; then `finish` in
 //! `core/mod.rs`); back here, [`Pool::lent`] wraps it in its
@@ -22,7 +22,8 @@ use tracing::Instrument;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::core::{Behind, Checkout, Ping, Round, State};
+use crate::engine::{Behind, Checkout, Ping, Round, State};
+use crate::engine::{Lent, Site, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
@@ -34,7 +35,6 @@ use crate::metrics::Metrics;
 use crate::reports::report_slow_checkout;
 use crate::single::OneKey;
 use crate::stats::{CloseReason, KeyState, PoolState, Waiting};
-use crate::store::{Lent, Site, WaiterId};
 use crate::vetting::{self, Verdict};
 use crate::wait;
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::clock::Tick;
-use crate::core::State;
+use crate::engine::State;
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::pool::Pool;

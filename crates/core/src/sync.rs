@@ -5,7 +5,7 @@
 //! before it gives up the core (see [`Mutex`]). Built with `--cfg
 //! connpool_loom` it is `loom`'s mutex, and the tests in `loom_tests`
 //! explore every interleaving of getters, returns, cancellations, dials and
-//! close through the same [`State`](crate::core::State) transitions and
+//! close through the same [`State`](crate::engine::State) transitions and
 //! waker protocol the pool uses. (A cfg of our own, not `loom`: tokio has
 //! its own `loom` mode, which must not be switched on.)
 

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use crate::clock::Tick;
 use crate::contain::Caught;
-use crate::core::{Check, Ping};
+use crate::engine::{Check, Ping};
 use crate::guard::Pooled;
 use crate::hooks;
 use crate::inner::PoolInner;

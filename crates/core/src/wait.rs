@@ -8,11 +8,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::clock::Tick;
-use crate::core::{Arrived, Outcome};
+use crate::engine::WaiterId;
+use crate::engine::{Arrived, Outcome};
 use crate::error::Error;
 use crate::inner::PoolInner;
 use crate::manager::Manager;
-use crate::store::WaiterId;
 
 /// Waits on slot `id` until served, or until `deadline`, for a get
 /// that began at `began`. The deadline is a timer of the getter's own: it

@@ -13,12 +13,13 @@ use crate::clock::Tick;
 
 use super::PoolInner;
 use crate::contain::{self, Caught, Panic};
-use crate::core::{Check, DialOrder, Dialed, PingResult, Tended};
+use crate::engine::{Check, DialOrder, Dialed};
+use crate::engine::{Conn, KeyId, Slot, WaiterId};
 use crate::error::ConnectError;
+use crate::features::{PingResult, Tended};
 use crate::hooks::{self, HookFailure};
 use crate::manager::{Health, Lending, Manager};
 use crate::stats::CloseReason;
-use crate::store::{Conn, KeyId, Slot, WaiterId};
 
 /// Starts a dial in its own task.
 pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder<M::Key>) {

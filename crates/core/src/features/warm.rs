@@ -5,9 +5,9 @@
 //! backoff of it ends. A stale connection its key needs for `min_idle` is
 //! kept (`KeyExt::keeps_stale`).
 
-use super::{State, Transition};
+use crate::engine::{KeyId, Place, Slot};
+use crate::engine::{State, Transition};
 use crate::manager::Manager;
-use crate::store::{KeyId, Place, Slot};
 
 impl<M: Manager> State<M> {
     /// Reserves `n` slots of `key` for pre-warm dials (already validated
@@ -31,7 +31,7 @@ impl<M: Manager> Transition<'_, M> {
     /// themselves: [`refill_dials`](Transition::refill_dials)): the end of
     /// every transition that may take a key below it, a checkout's first.
     #[inline]
-    pub(super) fn refill(&mut self, id: KeyId) {
+    pub(crate) fn refill(&mut self, id: KeyId) {
         if self.st.keys.ext.any_min_idle && !self.st.closed {
             self.refill_dials(id);
         }

@@ -16,16 +16,16 @@
 //! | [`on_fewer_idle`](Transition::on_fewer_idle) | a key may have fewer idle connections | `min_idle`: refill |
 //! | [`on_pool_due`](Transition::on_pool_due) | a feature's deadline for the pool | leak reports: scan |
 
-use super::Transition;
-use super::checkout::Round;
+use crate::engine::Transition;
+use crate::engine::checkout::Round;
+use crate::engine::{KeyId, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
-use crate::store::{KeyId, WaiterId};
 
 impl<M: Manager> Transition<'_, M> {
     /// A checkout of `id` found nothing to lend: the getter may wait, or
     /// fails with this error.
-    pub(super) fn on_nothing_idle(
+    pub(crate) fn on_nothing_idle(
         &mut self,
         id: KeyId,
         round: Round,
@@ -35,31 +35,31 @@ impl<M: Manager> Transition<'_, M> {
 
     /// A dial of `id` made a connection. Returns whether every getter
     /// queued for a dial of the key dials now.
-    pub(super) fn on_dialed(&mut self, id: KeyId) -> bool {
+    pub(crate) fn on_dialed(&mut self, id: KeyId) -> bool {
         self.connected(id)
     }
 
     /// A dial of `id` failed with `err`.
-    pub(super) fn on_dial_failed(&mut self, id: KeyId, err: ConnectError<M::Error>) {
+    pub(crate) fn on_dial_failed(&mut self, id: KeyId, err: ConnectError<M::Error>) {
         self.dial_failed(id, err);
     }
 
     /// The waiter `w` of `id`, queued at the pool's cap, has its turn to
     /// dial. Returns whether a feature served it instead (with an error).
-    pub(super) fn on_queued(&mut self, w: WaiterId, id: KeyId) -> bool {
+    pub(crate) fn on_queued(&mut self, w: WaiterId, id: KeyId) -> bool {
         self.turned_away(w, id)
     }
 
     /// A borrower returns a new connection of `id` whose server closed it
     /// under its first request.
-    pub(super) fn on_refused(&mut self, id: KeyId) {
+    pub(crate) fn on_refused(&mut self, id: KeyId) {
         self.refused(id, ConnectError::Refused);
     }
 
     /// A return of a connection of `id` ended: the key is cleared if
     /// `clear` (its server changed); the connection `served` its borrower.
     #[inline]
-    pub(super) fn on_returned(&mut self, id: KeyId, clear: bool, served: bool) {
+    pub(crate) fn on_returned(&mut self, id: KeyId, clear: bool, served: bool) {
         if clear {
             self.clear_key(id);
         }
@@ -69,7 +69,7 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     /// A feature's deadline for `id`, a live key.
-    pub(super) fn on_key_due(&mut self, id: KeyId) {
+    pub(crate) fn on_key_due(&mut self, id: KeyId) {
         self.backoff_due(id);
         self.refill(id);
     }
@@ -78,12 +78,12 @@ impl<M: Manager> Transition<'_, M> {
     /// close, a dial that served a getter): the end of every transition
     /// that may take a key below its `min_idle`.
     #[inline]
-    pub(super) fn on_fewer_idle(&mut self, id: KeyId) {
+    pub(crate) fn on_fewer_idle(&mut self, id: KeyId) {
         self.refill(id);
     }
 
     /// A feature's deadline for the pool.
-    pub(super) fn on_pool_due(&mut self) {
+    pub(crate) fn on_pool_due(&mut self) {
         self.scan_leaks();
     }
 }

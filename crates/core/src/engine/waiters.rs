@@ -25,9 +25,9 @@ use std::task::Waker;
 use slab::Slab;
 
 use crate::clock::Tick;
-use crate::store::KeyId;
-use crate::store::Site;
-use crate::store::WaiterId;
+use crate::engine::KeyId;
+use crate::engine::Site;
+use crate::engine::WaiterId;
 
 /// `Waiter::outcome` of a waiter not served yet.
 const WAITING: u32 = u32::MAX;
@@ -156,7 +156,7 @@ impl<T> Waiters<T> {
 mod tests {
     use super::Waiters;
     use crate::clock::Tick;
-    use crate::store::KeyId;
+    use crate::engine::KeyId;
     use std::task::Waker;
 
     #[test]

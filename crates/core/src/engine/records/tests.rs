@@ -1,5 +1,5 @@
 use super::Records;
-use crate::store::KeyId;
+use crate::engine::KeyId;
 
 fn k(i: usize) -> KeyId {
     KeyId::from_index(i)

@@ -3,10 +3,10 @@
 use std::task::Waker;
 use std::time::Duration;
 
+use crate::engine::{Conn, Slot, WaiterId};
 use crate::error::ConnectError;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, Slot, WaiterId};
 
 /// A dial to start once the lock is released.
 pub(crate) struct DialOrder<K> {
@@ -92,16 +92,16 @@ impl<M: Manager> Effects<M> {
     }
 
     /// The maintenance task must look at its wake-up again.
-    pub(super) fn rearm_timer(&mut self) {
+    pub(crate) fn rearm_timer(&mut self) {
         self.flags |= REARM;
     }
 
     /// The pool is closed and drained.
-    pub(super) fn mark_drained(&mut self) {
+    pub(crate) fn mark_drained(&mut self) {
         self.flags |= DRAINED;
     }
 
-    pub(super) fn wake(&mut self, waker: Waker) {
+    pub(crate) fn wake(&mut self, waker: Waker) {
         match self.wake {
             None => self.wake = Some(waker),
             Some(_) => self.actions.push(Action::Wake(waker)),

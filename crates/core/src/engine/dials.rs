@@ -16,10 +16,10 @@ use super::effects::{Action, DialOrder};
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
+use crate::engine::{Conn, KeyId, Place, Slot, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
-use crate::store::{Conn, KeyId, Place, Slot, WaiterId};
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
@@ -31,7 +31,7 @@ pub(crate) type Dialed<M> = Result<
 >;
 
 impl<M: Manager> State<M> {
-    pub(super) fn tidy_global_queue(&mut self) {
+    pub(crate) fn tidy_global_queue(&mut self) {
         let waiting = self.counts().waiting();
         if waiting == 0 {
             self.global_dial_waiters.clear();
@@ -46,7 +46,7 @@ impl<M: Manager> State<M> {
     /// waiters: `share_hint` each. Then a new waiter dials nothing: a check
     /// passes in a round trip, and a connection whose check fails closes
     /// and starts a dial for the waiters it leaves.
-    pub(super) fn shared_dials_cover(&self, id: KeyId) -> bool {
+    pub(crate) fn shared_dials_cover(&self, id: KeyId) -> bool {
         let entry = self.keys.get(id);
         entry.share_hint > 1 && {
             let coming = entry.counts().dialing() + self.borrowed.checking_of(id);
@@ -58,7 +58,7 @@ impl<M: Manager> State<M> {
     /// ([`Lending::busy_when`](crate::Lending::busy_when)): only when no
     /// other connection is coming (the key may not dial, none is on its
     /// way, nor may the pool make room by closing an idle one).
-    pub(super) fn busy_ok(&self, id: KeyId, now: Tick, config: &Config) -> bool {
+    pub(crate) fn busy_ok(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         if !self.borrowed.tracks_busy() {
             return true;
         }
@@ -68,7 +68,7 @@ impl<M: Manager> State<M> {
     }
 
     /// Whether a dial of `id` may start, the pool's own cap aside.
-    pub(super) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
+    pub(crate) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
         entry.counts().open() < self.limits.max_open_per_key
             && entry.counts().dialing() < config.max_connecting(&entry.ext, now)
@@ -153,7 +153,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// Starts a dial for the new waiter `w`, or queues it for one; tells
     /// what it then waits behind.
-    pub(super) fn find_dial(&mut self, id: KeyId, w: WaiterId) -> Behind {
+    pub(crate) fn find_dial(&mut self, id: KeyId, w: WaiterId) -> Behind {
         // A shared key's connections on their way serve up to `share_hint`
         // waiters each: dial only for those they cannot serve.
         let covered = self.st.shared_dials_cover(id);
@@ -182,7 +182,7 @@ impl<M: Manager> Transition<'_, M> {
         Behind::Dialing
     }
 
-    pub(super) fn start_dial(&mut self, id: KeyId, waiter: Option<WaiterId>) {
+    pub(crate) fn start_dial(&mut self, id: KeyId, waiter: Option<WaiterId>) {
         let slot = self.st.keys.open_slot(id, Place::Dialing);
         self.st.tally(id, |c| c.dials += 1);
         let entry = self.st.keys.get(id);
@@ -196,7 +196,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// Starts a dial for the first live waiter of `id`'s dial queue, if the
     /// key and the pool may dial. True if it did.
-    pub(super) fn start_queued_dial(&mut self, id: KeyId) -> bool {
+    pub(crate) fn start_queued_dial(&mut self, id: KeyId) -> bool {
         if self.st.keys.get(id).counts().waiting() == 0
             || self.st.shared_dials_cover(id)
             || self.st.counts().open() >= self.st.limits.max_open
@@ -217,7 +217,7 @@ impl<M: Manager> Transition<'_, M> {
     /// The first live waiter of the global dial queue whose key may dial;
     /// waiters whose key reached its cap or `max_connecting` meanwhile move
     /// to their key's dial queue, waiters whose key is in backoff fail.
-    pub(super) fn pop_global_waiter(&mut self) -> Option<(WaiterId, KeyId)> {
+    pub(crate) fn pop_global_waiter(&mut self) -> Option<(WaiterId, KeyId)> {
         while let Some(w) = self
             .st
             .global_dial_waiters

@@ -1,12 +1,12 @@
 //! Snapshots of the state for [`Pool::state`](crate::Pool::state) and
 //! [`Pool::key_state`](crate::Pool::key_state).
 
-use super::State;
 use crate::clock::Tick;
+use crate::engine::ConnId;
+use crate::engine::State;
 use crate::manager::Manager;
 use crate::stats::Gauges;
 use crate::stats::{KeyState, PoolState};
-use crate::store::ConnId;
 
 impl<M: Manager> State<M> {
     /// What the metrics' gauges show (as [`snapshot`](State::snapshot)

@@ -10,15 +10,15 @@
 //! ([`Transition::came_back`]): closed if the task failed or died with the
 //! connection, else through the hand-off, like a returned connection.
 
-use super::effects::Action;
-use super::{Check, Transition};
+use crate::engine::effects::Action;
+use crate::engine::{Check, Transition};
+use crate::engine::{Conn, ConnId, KeyId, LentSlot, Place, Slot};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, ConnId, KeyId, LentSlot, Place, Slot};
 
 /// Why a connection is out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Tending {
+pub(crate) enum Tending {
     /// A background keepalive ping of an idle connection.
     Keepalive,
     /// A returned connection's recycle.
@@ -51,7 +51,7 @@ pub(crate) enum PingResult {
 impl<M: Manager> Transition<'_, M> {
     /// Hands `conn` of `id`, out of the idle set and not lent, to a task
     /// for `what`; it counts in `pinging` or `recycling` until it comes back.
-    pub(super) fn take_out(&mut self, id: KeyId, conn: Conn<M::Connection>, what: Tending) {
+    pub(crate) fn take_out(&mut self, id: KeyId, conn: Conn<M::Connection>, what: Tending) {
         let epoch = self.st.keys.get(id).epoch;
         match what {
             Tending::Keepalive => {

@@ -6,7 +6,7 @@ use super::ids::KeyId;
 
 /// Where a connection the pool counts is. Each place but `Idle` has its own
 /// count; `open` counts them all. (The idle connections are counted by the
-/// [`Records`](crate::store::Records) that hold them: `idle()` is what the
+/// [`Records`](crate::engine::Records) that hold them: `idle()` is what the
 /// other places leave of `open`.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Place {
@@ -33,11 +33,11 @@ impl Place {
 
 /// A connection of a key counted in a task's place (dialing, pinging,
 /// recycling): taken when the task is decided, under the lock
-/// ([`Keys::open_slot`](crate::store::Keys::open_slot) for a dial,
-/// [`Keys::take_slot`](crate::store::Keys::take_slot) for an idle
+/// ([`Keys::open_slot`](crate::engine::Keys::open_slot) for a dial,
+/// [`Keys::take_slot`](crate::engine::Keys::take_slot) for an idle
 /// connection taken out), carried by the task, and given back by value
 /// when the task's result comes back
-/// ([`Keys::give_back`](crate::store::Keys::give_back)), the key's and
+/// ([`Keys::give_back`](crate::engine::Keys::give_back)), the key's and
 /// the pool's counts together.
 ///
 /// Neither `Clone` nor `Copy`: a slot is given back once. Its task's guard
@@ -63,29 +63,29 @@ impl Slot {
         self.place
     }
 
-    /// Made only by [`Keys`](crate::store::Keys), with the count it stands for.
-    pub(super) fn new(key: KeyId, place: Place) -> Self {
+    /// Made only by [`Keys`](crate::engine::Keys), with the count it stands for.
+    pub(crate) fn new(key: KeyId, place: Place) -> Self {
         debug_assert!(place.is_task());
         Self { key, place }
     }
 
-    /// Taken apart only by [`Keys::give_back`](crate::store::Keys::give_back).
-    pub(super) fn into_parts(self) -> (KeyId, Place) {
+    /// Taken apart only by [`Keys::give_back`](crate::engine::Keys::give_back).
+    pub(crate) fn into_parts(self) -> (KeyId, Place) {
         (self.key, self.place)
     }
 }
 
 /// A connection of a key counted as lent: taken when it is lent, under the
-/// lock ([`Keys::lend_slot`](crate::store::Keys::lend_slot)), and given
+/// lock ([`Keys::lend_slot`](crate::engine::Keys::lend_slot)), and given
 /// back by value when it comes back idle
-/// ([`Keys::unlend`](crate::store::Keys::unlend)), the key's and the
+/// ([`Keys::unlend`](crate::engine::Keys::unlend)), the key's and the
 /// pool's counts together.
 ///
 /// Who holds it: for a connection lent exclusively, the borrower's
-/// [`Lent`](crate::store::Lent) (given back from the `Pooled` guard's
+/// [`Lent`](crate::engine::Lent) (given back from the `Pooled` guard's
 /// `Drop`, or by the transition that finds a waiter never picked it up);
 /// for a shared connection, its entry in the
-/// [`Borrowed`](crate::store::Borrowed) set, whatever its borrowers.
+/// [`Borrowed`](crate::engine::Borrowed) set, whatever its borrowers.
 ///
 /// Neither `Clone` nor `Copy`: a slot is given back once. (A [`Slot`]
 /// without its place: the place is `Lent`, and the key shares a word with
@@ -103,16 +103,16 @@ impl LentSlot {
         self.key
     }
 
-    /// Made only by the store: [`Keys`](crate::store::Keys) (and the
+    /// Made only by the store: [`Keys`](crate::engine::Keys) (and the
     /// store's tests).
     #[inline]
-    pub(super) fn new(key: KeyId) -> Self {
+    pub(crate) fn new(key: KeyId) -> Self {
         Self { key }
     }
 
-    /// Taken apart only by the store: [`Keys::unlend`](crate::store::Keys::unlend).
+    /// Taken apart only by the store: [`Keys::unlend`](crate::engine::Keys::unlend).
     #[inline]
-    pub(super) fn into_key(self) -> KeyId {
+    pub(crate) fn into_key(self) -> KeyId {
         self.key
     }
 }
@@ -136,7 +136,7 @@ pub(crate) enum Change {
 impl Change {
     /// Whether it moves a count into or out of a place counted by slots
     /// (every place but idle).
-    pub(super) fn touches_slots(self) -> bool {
+    pub(crate) fn touches_slots(self) -> bool {
         match self {
             Change::Open(p) | Change::Close(p) => p != Place::Idle,
             Change::Move(a, b) => a != Place::Idle || b != Place::Idle,
@@ -149,7 +149,7 @@ impl Change {
 ///
 /// Invariant: `open = idle + lent + dialing + pinging + recycling`, each
 /// `≥ 0`. The fields change only through [`Change`]s, and only through
-/// [`Keys`](crate::store::Keys) (`recount`, and a [`Slot`]'s or a
+/// [`Keys`](crate::engine::Keys) (`recount`, and a [`Slot`]'s or a
 /// [`LentSlot`]'s taking and giving back), which applies each change to the key's counts and to the
 /// pool's together: the pool's counts are the sum of its keys'.
 ///
@@ -216,9 +216,9 @@ impl Counts {
     }
 
     /// Applies `change` (to the key's and the pool's counts alike: see
-    /// [`Keys`](crate::store::Keys)).
+    /// [`Keys`](crate::engine::Keys)).
     #[inline]
-    pub(super) fn apply(&mut self, change: Change) {
+    pub(crate) fn apply(&mut self, change: Change) {
         match change {
             Change::Open(to) => {
                 self.open += 1;

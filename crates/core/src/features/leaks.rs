@@ -11,10 +11,10 @@
 //! the time does not scan all the time. No per-borrow timer, heap entry or
 //! task; a scan is O(connection records), at most four per threshold.
 
-use super::Transition;
-use super::effects::Action;
+use crate::engine::Due;
+use crate::engine::Transition;
+use crate::engine::effects::Action;
 use crate::manager::Manager;
-use crate::store::Due;
 
 impl<M: Manager> Transition<'_, M> {
     /// Schedules the first scan, if leak detection is on.
@@ -29,7 +29,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// Reports the connections held past the threshold and schedules the
     /// next scan (see the module docs).
-    pub(super) fn scan_leaks(&mut self) {
+    pub(crate) fn scan_leaks(&mut self) {
         let Some(threshold) = self.config.set.leak_detection_threshold else {
             return;
         };

@@ -36,12 +36,12 @@
 use slab::Slab;
 
 use crate::contain;
+use crate::engine::Conn;
+use crate::engine::KeyId;
+use crate::engine::Lent;
+use crate::engine::LentSlot;
 use crate::manager::{Busy, Share};
 use crate::stats::CloseReason;
-use crate::store::Conn;
-use crate::store::KeyId;
-use crate::store::Lent;
-use crate::store::LentSlot;
 
 #[derive(Debug)]
 struct Entry<C> {
@@ -319,11 +319,12 @@ fn says_busy<C>(busy: Option<Busy<C>>, conn: &C) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Borrowed, Lent};
+    use crate::engine::Conn;
+    use crate::engine::KeyId;
+    use crate::engine::LentSlot;
+    use crate::engine::Lent;
+    use crate::features::Borrowed;
     use crate::stats::CloseReason;
-    use crate::store::Conn;
-    use crate::store::KeyId;
-    use crate::store::LentSlot;
 
     /// A slot in `key`'s lent count, as `Keys::lend_slot` hands out.
     fn lent(key: KeyId) -> LentSlot {

@@ -23,8 +23,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use crate::clock::Tick;
-use crate::store::IdleRef;
-use crate::store::KeyId;
+use crate::engine::IdleRef;
+use crate::engine::KeyId;
 
 /// What a deadline is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -112,7 +112,7 @@ impl Deadlines {
 mod tests {
     use super::{Deadlines, Due};
     use crate::clock::Tick;
-    use crate::store::KeyId;
+    use crate::engine::KeyId;
     use std::time::Duration;
 
     impl Deadlines {
@@ -139,9 +139,9 @@ mod tests {
 
     #[test]
     fn dues_pack_and_unpack() {
-        let mut idle = crate::store::Records::default();
+        let mut idle = crate::engine::Records::default();
         let r = idle.push(KeyId::from_index(3), ());
-        let high = crate::store::IdleRef::from_bits(u64::from(u32::MAX - 1) | (0x7fff_ffff << 32));
+        let high = crate::engine::IdleRef::from_bits(u64::from(u32::MAX - 1) | (0x7fff_ffff << 32));
         for due in [
             Due::Idle(r),
             Due::Idle(high),

@@ -19,17 +19,17 @@
 //! and keys below `min_idle` are refilled.
 //!
 //! *Closing a key on demand*: its idle connections close now; those lent
-//! exclusively are retired ([`Conn::retire`](crate::store::Conn::retire):
+//! exclusively are retired ([`Conn::retire`](crate::engine::Conn::retire):
 //! their lifetime ends, so their return closes them), shared ones drain;
 //! its epoch is bumped, so dials and keepalive pings in flight close what
 //! they bring back (`dial_done`, `keepalive_done`).
 
-use super::{State, Transition};
+use crate::engine::{Due, KeyId};
+use crate::engine::{State, Transition};
 use crate::error::{ConfigError, ConnectError};
 use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::{CloseReason, KeyState};
-use crate::store::{Due, KeyId};
 
 impl<M: Manager> State<M> {
     pub(crate) fn limits(&self) -> Limits {
@@ -124,7 +124,7 @@ impl<M: Manager> Transition<'_, M> {
     /// a server still changed: a refused dial too, so the key backs off and
     /// is probed, one connection at a time, instead of redialing into the
     /// same server at every clear.
-    pub(super) fn clear_key(&mut self, id: KeyId) {
+    pub(crate) fn clear_key(&mut self, id: KeyId) {
         self.st.tally(id, |c| c.key_clears += 1);
         let memory = self.st.keys.ext.failure_memory;
         let entry = self.st.keys.get_mut(id);
@@ -167,7 +167,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// Whether `id` or the pool is over an open cap after a shrink; clears
     /// the mark once nothing is.
-    pub(super) fn over_open_cap(&mut self, id: KeyId) -> bool {
+    pub(crate) fn over_open_cap(&mut self, id: KeyId) -> bool {
         if self.st.is_over(id) {
             return true;
         }

@@ -20,15 +20,15 @@
 //! dials like an exclusive one (at most `max_connecting` at once).
 //! Exclusive connections take none of these paths.
 
-use super::{Check, State, Transition};
+use crate::engine::{Check, State, Transition};
+use crate::engine::{Conn, KeyId, WaiterId};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Conn, KeyId, WaiterId};
 
 impl<M: Manager> State<M> {
     /// Takes the shared connection in `slot`, which has no borrower left,
     /// out of the shared set: it no longer counts as lent.
-    pub(super) fn unlend_shared(&mut self, slot: usize) -> Conn<M::Connection> {
+    pub(crate) fn unlend_shared(&mut self, slot: usize) -> Conn<M::Connection> {
         let (lent, conn) = self.borrowed.remove(slot);
         self.keys.unlend(lent);
         conn
@@ -59,7 +59,7 @@ impl<M: Manager> State<M> {
 impl<M: Manager> Transition<'_, M> {
     /// Serves waiters of `id` from the shared connection in `slot` while it
     /// has room: `first` (if live), then the key's queue in order.
-    pub(super) fn serve_shared(&mut self, id: KeyId, slot: usize, first: Option<WaiterId>) {
+    pub(crate) fn serve_shared(&mut self, id: KeyId, slot: usize, first: Option<WaiterId>) {
         if let Some(w) = first.filter(|&w| self.st.waiters.is_live(w)) {
             let lent = self.st.borrowed.lend(slot);
             self.serve(w, Ok((id, lent)));
@@ -75,7 +75,7 @@ impl<M: Manager> Transition<'_, M> {
     /// A shared connection of `id` with no borrower came free (dialed for
     /// `first`, or with waiters on its key): it serves as many waiters as it
     /// has room for, and goes idle if none was left to serve.
-    pub(super) fn place_shared(
+    pub(crate) fn place_shared(
         &mut self,
         id: KeyId,
         conn: Conn<M::Connection>,
@@ -99,7 +99,7 @@ impl<M: Manager> Transition<'_, M> {
     /// borrower returns. Otherwise the freed place goes to the first waiter
     /// of the key, and with no borrower left the connection rests in the
     /// idle list.
-    pub(super) fn return_handle(&mut self, id: KeyId, slot: usize, close: Option<CloseReason>) {
+    pub(crate) fn return_handle(&mut self, id: KeyId, slot: usize, close: Option<CloseReason>) {
         let left = self.st.borrowed.give_back(slot);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)

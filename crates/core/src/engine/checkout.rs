@@ -15,10 +15,10 @@
 
 use super::{State, Transition};
 use crate::clock::Tick;
+use crate::engine::{Change, ConnId, KeyId, Lent, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Change, ConnId, KeyId, Lent, Site, WaiterId};
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -88,7 +88,7 @@ impl<M: Manager> State<M> {
     /// waiter, whose get was counted at its checkout. `now` and `site`:
     /// when, and for which `get` (leak detection).
     #[inline(always)]
-    pub(super) fn lend(
+    pub(crate) fn lend(
         &mut self,
         id: KeyId,
         cid: ConnId,

@@ -24,8 +24,8 @@ impl KeyId {
 /// A waiter's slot and generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct WaiterId {
-    pub(super) slot: usize,
-    pub(super) generation: u64,
+    pub(crate) slot: usize,
+    pub(crate) generation: u64,
 }
 
 /// Names a connection the idle set holds, idle or not, until it is removed.
@@ -33,4 +33,4 @@ pub(crate) struct WaiterId {
 /// here: the borrower takes only the connection, and gives it back to the
 /// same entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ConnId(pub(super) u32);
+pub(crate) struct ConnId(pub(crate) u32);

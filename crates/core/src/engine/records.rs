@@ -37,9 +37,9 @@
 
 use slab::Slab;
 
-use crate::store::Conn;
-use crate::store::ConnId;
-use crate::store::KeyId;
+use crate::engine::Conn;
+use crate::engine::ConnId;
+use crate::engine::KeyId;
 
 /// Slab index of an entry; `NIL` ends a list. 32 bits: four links per idle
 /// connection, and no pool holds four billion of them.

@@ -4,13 +4,13 @@
 //! and no `Manager::close` runs any more.
 
 use super::{State, Transition};
+use crate::engine::KeyId;
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::KeyId;
 
 impl<M: Manager> State<M> {
-    pub(super) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
+    pub(crate) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
         self.tally(id, |c| c.count_close(reason));
     }
 

@@ -19,9 +19,9 @@
 use super::checkout::Ping;
 use super::effects::Action;
 use super::{Outcome, State, Transition};
+use crate::engine::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 
 /// What a borrower takes out of the pool for good ([`Transition::detach`]).
 pub(crate) enum Detached {
@@ -35,7 +35,7 @@ pub(crate) enum Detached {
 impl<M: Manager> State<M> {
     /// The first live waiter of `id`'s queue, if any.
     #[inline]
-    pub(super) fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
+    pub(crate) fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
         // Nobody waits at all (the common return): don't look up the key.
         if self.counts().waiting() == 0 {
             return None;
@@ -158,7 +158,7 @@ impl<M: Manager> Transition<'_, M> {
     /// A connection of `id` that came free (returned, pinged, or dialed for
     /// nobody in particular), held in the idle set as `cid`, and not counted
     /// as lent, dialing or pinging: the hand-off.
-    pub(super) fn place(&mut self, id: KeyId, cid: ConnId) {
+    pub(crate) fn place(&mut self, id: KeyId, cid: ConnId) {
         if self.st.shrinking && self.over_open_cap(id) {
             let conn = self.st.remove_conn(cid);
             return self.close_conn(id, conn.conn, CloseReason::Retired);
@@ -176,7 +176,7 @@ impl<M: Manager> Transition<'_, M> {
     /// [`place`](Transition::place) for a connection known to be exclusive (one
     /// that was lent exclusively).
     #[inline]
-    pub(super) fn place_own(&mut self, id: KeyId, cid: ConnId) {
+    pub(crate) fn place_own(&mut self, id: KeyId, cid: ConnId) {
         // One test for both (adjacent bytes), not two: the common return
         // meets neither.
         if (self.st.closed | self.st.shrinking) && self.close_instead(id, cid) {
@@ -210,7 +210,7 @@ impl<M: Manager> Transition<'_, M> {
     /// its slot to a getter of another key waiting at the pool cap, else the
     /// idle list (within the idle caps).
     #[inline]
-    pub(super) fn park(&mut self, id: KeyId, cid: ConnId) {
+    pub(crate) fn park(&mut self, id: KeyId, cid: ConnId) {
         // A getter of another key may wait at the pool cap: hand it this slot.
         // (`waiting > 0` first: no key look-up when nobody waits.)
         let waiting = self.st.counts().waiting();
@@ -245,7 +245,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// Serves the live waiter `w` (with a connection already lent to it, or
     /// an error) and accounts for it.
-    pub(super) fn serve(&mut self, w: WaiterId, outcome: Outcome<M>) {
+    pub(crate) fn serve(&mut self, w: WaiterId, outcome: Outcome<M>) {
         let id = self
             .st
             .waiters
@@ -262,7 +262,7 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     /// Closes `conn` of `id` and gives its slot to a waiter.
-    pub(super) fn close_conn(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
+    pub(crate) fn close_conn(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
         self.st.count_close(id, reason);
         self.st.closing += 1;
         self.fx.actions.push(Action::Close(conn, reason));
@@ -270,7 +270,7 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     /// Closes `conn` of `id` whose slot the caller reuses at once.
-    pub(super) fn close_for_room(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
+    pub(crate) fn close_for_room(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
         self.st.count_close(id, reason);
         self.st.closing += 1;
         self.fx.actions.push(Action::Close(conn, reason));
@@ -280,7 +280,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// A connection of `id` stopped counting: hand its slot to a dial waiter
     /// (of the key, else of the pool) and refill `min_idle`.
-    pub(super) fn release_slot(&mut self, id: KeyId) {
+    pub(crate) fn release_slot(&mut self, id: KeyId) {
         self.st.keys.recount(id, Change::Close(Place::Idle));
         self.st.unused(id);
         if self.st.closed {

@@ -12,10 +12,10 @@ use std::time::Duration;
 
 use super::{State, Transition};
 use crate::clock::Tick;
+use crate::engine::{Change, KeyId, Lent, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::{Counters, Waiting};
-use crate::store::{Change, KeyId, Lent, WaiterId};
 
 /// What a waiter is served with.
 pub(crate) type Outcome<M> =
@@ -41,7 +41,7 @@ impl<M: Manager> State<M> {
     /// Counts the wait of a getter waiting `since` until `now`, in the
     /// pool's counters and in its key's if the key is still alive
     /// (`alive_key`).
-    pub(super) fn count_wait(&mut self, since: Tick, now: Tick, alive_key: Option<KeyId>) {
+    pub(crate) fn count_wait(&mut self, since: Tick, now: Tick, alive_key: Option<KeyId>) {
         let waited = now.saturating_duration_since(since);
         match alive_key {
             Some(id) => self.tally(id, |c| c.wait_time += waited),

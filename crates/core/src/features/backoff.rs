@@ -44,13 +44,13 @@
 
 use std::time::Duration;
 
-use super::checkout::Round;
-use super::effects::Action;
-use super::{State, Transition};
 use crate::clock::{self, Tick};
+use crate::engine::checkout::Round;
+use crate::engine::effects::Action;
+use crate::engine::{Due, KeyId, WaiterId};
+use crate::engine::{State, Transition};
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
-use crate::store::{Due, KeyId, WaiterId};
 
 /// The longest time from a failed dial of a wanted key to the pool's next
 /// dial of it (a probe), before jitter: probes come every 200–400 ms
@@ -72,12 +72,12 @@ pub(crate) fn probe_delay(down_for: Duration) -> Duration {
 
 impl<M: Manager> State<M> {
     /// Whether `id` is in dial backoff at `now`.
-    pub(super) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
+    pub(crate) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
         self.backoff_left(id, now).is_some()
     }
 
     /// How long `id`'s dial backoff lasts after `now`, if it is in one.
-    pub(super) fn backoff_left(&self, id: KeyId, now: Tick) -> Option<Duration> {
+    pub(crate) fn backoff_left(&self, id: KeyId, now: Tick) -> Option<Duration> {
         self.keys.get(id).ext.outage.backoff_left(now)
     }
 
@@ -85,14 +85,14 @@ impl<M: Manager> State<M> {
     /// later, or dialing now (the only dial a key in backoff has). A probe
     /// time that passed with nobody wanting the key was skipped: none is
     /// coming.
-    pub(super) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
+    pub(crate) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
         let entry = self.keys.get(id);
         entry.ext.outage.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
     }
 
     /// What a getter of `id` gets while the key is in backoff: how long it
     /// lasts and the dial error that started it.
-    pub(super) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
+    pub(crate) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
         let entry = self.keys.get(id);
         // The key's name is the getter's to add (`Pool::get_for`): naming
         // it is the manager's code, which never runs under the lock.
@@ -108,7 +108,7 @@ impl<M: Manager> Transition<'_, M> {
     /// A getter of `id` found nothing to lend: it may wait, unless the key
     /// is in backoff and no probe it can wait for is near (see
     /// [`awaits_probe`](Transition::awaits_probe)).
-    pub(super) fn may_wait(&mut self, id: KeyId, round: Round) -> Result<(), Error<M::Error>> {
+    pub(crate) fn may_wait(&mut self, id: KeyId, round: Round) -> Result<(), Error<M::Error>> {
         if !self.st.in_backoff(id, self.now) {
             return Ok(());
         }
@@ -126,7 +126,7 @@ impl<M: Manager> Transition<'_, M> {
     /// A dial of `id` succeeded: its backoff and failures end. Returns
     /// whether a backoff ended (then every getter queued for a dial of the
     /// key dials now).
-    pub(super) fn connected(&mut self, id: KeyId) -> bool {
+    pub(crate) fn connected(&mut self, id: KeyId) -> bool {
         let entry = self.st.keys.get_mut(id);
         let (ended_backoff, back_after) = entry.ext.outage.connected(self.now);
         if let Some(down_for) = back_after {
@@ -138,7 +138,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// Fails the queued waiter `w` if its key `id` is in backoff; true if
     /// it did.
-    pub(super) fn turned_away(&mut self, w: WaiterId, id: KeyId) -> bool {
+    pub(crate) fn turned_away(&mut self, w: WaiterId, id: KeyId) -> bool {
         let turned = self.st.in_backoff(id, self.now);
         if turned {
             self.reject_for_backoff(w, id);
@@ -149,14 +149,14 @@ impl<M: Manager> Transition<'_, M> {
     /// The key's deadline: its probe's time, its backoff's end, or the end
     /// of its failure memory. Probes it if due; the getters that waited
     /// for a probe dial.
-    pub(super) fn backoff_due(&mut self, id: KeyId) {
+    pub(crate) fn backoff_due(&mut self, id: KeyId) {
         self.probe(id);
         while self.start_queued_dial(id) {}
     }
 
     /// Sets `id`'s next probe: within its probe delay, or at the end of its
     /// backoff if that comes first.
-    pub(super) fn schedule_probe(&mut self, id: KeyId) {
+    pub(crate) fn schedule_probe(&mut self, id: KeyId) {
         let outage = &mut self.st.keys.get_mut(id).ext.outage;
         let down_for = outage.down_since.map_or(Duration::ZERO, |since| {
             self.now.saturating_duration_since(since)
@@ -175,7 +175,7 @@ impl<M: Manager> Transition<'_, M> {
     /// first request): the key remembers the error and backs off, for one
     /// failure more than it had in a row (counting those carried over
     /// accepted connections that went unanswered).
-    pub(super) fn dial_failed(&mut self, id: KeyId, err: ConnectError<M::Error>) {
+    pub(crate) fn dial_failed(&mut self, id: KeyId, err: ConnectError<M::Error>) {
         // Aborted: the runtime is going away, the backend is not to blame.
         let aborted = matches!(err, ConnectError::Aborted);
         let closed = self.st.closed;
@@ -206,7 +206,7 @@ impl<M: Manager> Transition<'_, M> {
     /// after a clear ([`ConnectError::ServerChanged`]). A failed dial, whose
     /// count the next dials carry until a connection of the key comes back
     /// otherwise: a dial that succeeds proves nothing then.
-    pub(super) fn refused(&mut self, id: KeyId, err: ConnectError<M::Error>) {
+    pub(crate) fn refused(&mut self, id: KeyId, err: ConnectError<M::Error>) {
         self.dial_failed(id, err);
         let outage = &mut self.st.keys.get_mut(id).ext.outage;
         outage.carried = outage.failures;
@@ -216,7 +216,7 @@ impl<M: Manager> Transition<'_, M> {
     /// answers, and the key's trial, if it is on one, ends
     /// ([`answered`](Transition::answered)).
     #[inline]
-    pub(super) fn served(&mut self, id: KeyId) {
+    pub(crate) fn served(&mut self, id: KeyId) {
         if self.st.keys.get(id).ext.outage.carried != 0 {
             self.answered(id);
         }
@@ -235,14 +235,14 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     /// Fails the waiter `w` of `id`, in backoff, with the key's error.
-    pub(super) fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId) {
+    pub(crate) fn reject_for_backoff(&mut self, w: WaiterId, id: KeyId) {
         let err = self.backoff_rejection(id);
         self.serve(w, Err(err));
     }
 
     /// A getter of `id`, in backoff, turned away: counted, and the key
     /// wanted (its next probe dials it).
-    pub(super) fn backoff_rejection(&mut self, id: KeyId) -> Error<M::Error> {
+    pub(crate) fn backoff_rejection(&mut self, id: KeyId) -> Error<M::Error> {
         self.st.tally(id, |c| c.backoff_rejections += 1);
         self.st.keys.get_mut(id).ext.outage.wanted = true;
         self.st.backoff_error(id, self.now)
@@ -254,7 +254,7 @@ impl<M: Manager> Transition<'_, M> {
     /// Otherwise it fails at once: a probe spaced out by a long outage is
     /// the pool's to wait for, not the getter's. Either way the key is
     /// wanted, and gets a probe if none is coming.
-    pub(super) fn awaits_probe(&mut self, id: KeyId, deadline: Option<Tick>) -> bool {
+    pub(crate) fn awaits_probe(&mut self, id: KeyId, deadline: Option<Tick>) -> bool {
         self.st.keys.get_mut(id).ext.outage.wanted = true;
         if !self.st.probe_coming(id, self.now) {
             self.schedule_probe(id);
@@ -271,7 +271,7 @@ impl<M: Manager> Transition<'_, M> {
     /// probe, no dial of it is in flight, and the caps leave room (a probe
     /// evicts nothing). Its success ends the backoff
     /// ([`dial_done`](Transition::dial_done)).
-    pub(super) fn probe(&mut self, id: KeyId) {
+    pub(crate) fn probe(&mut self, id: KeyId) {
         let entry = self.st.keys.get(id);
         if self.st.closed
             || !entry.ext.outage.wanted
@@ -291,7 +291,7 @@ impl<M: Manager> Transition<'_, M> {
 
     /// Puts `id` in backoff for a random time in `[delay/2, delay]` and fails
     /// the getters waiting for a dial of it.
-    pub(super) fn enter_backoff(&mut self, id: KeyId, delay: Duration) {
+    pub(crate) fn enter_backoff(&mut self, id: KeyId, delay: Duration) {
         let delay = clock::scaled(delay, 0.5 + 0.5 * fastrand::f64());
         let until = self.now + delay;
         let outage = &mut self.st.keys.get_mut(id).ext.outage;

@@ -5,13 +5,13 @@ use slab::Slab;
 use std::collections::HashMap;
 
 use crate::clock::Tick;
+use crate::engine::KeyId;
+use crate::engine::WaitQueue;
+use crate::engine::WaiterId;
+use crate::engine::counts::{Change, Counts, LentSlot, Place, Slot};
 use crate::error::ConnectError;
-use crate::ext::{KeyExt, KeysExt};
+use crate::features::{KeyExt, KeysExt};
 use crate::stats::Counters;
-use crate::store::KeyId;
-use crate::store::WaitQueue;
-use crate::store::WaiterId;
-use crate::store::counts::{Change, Counts, LentSlot, Place, Slot};
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///

@@ -1,5 +1,5 @@
 //! **Time** ([`Transition::maintain`]): every connection carries its life
-//! record ([`Conn`](crate::store::Conn)). Each time one becomes idle, the first instant it needs
+//! record ([`Conn`](crate::engine::Conn)). Each time one becomes idle, the first instant it needs
 //! attention (lifetime, idle timeout or keepalive ping) arms the pool's one
 //! maintenance task if it is earlier than its wake-up, and the entry is
 //! *fresh* in the idle set. The task, when it wakes, moves the fresh entries
@@ -14,12 +14,12 @@
 //! A getter's checkout deadline is not among them: the getter keeps it
 //! with a timer of its own (see `wait`).
 
-use super::tending::Tending;
 use super::{State, Transition};
 use crate::clock::Tick;
+use crate::engine::{Due, IdleTimeout};
+use crate::features::Tending;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
-use crate::store::{Due, IdleTimeout};
 
 impl<M: Manager> Transition<'_, M> {
     /// The maintenance task's turn at `now`: closes idle connections past
@@ -93,13 +93,13 @@ impl<M: Manager> Transition<'_, M> {
         next
     }
 
-    pub(super) fn schedule(&mut self, at: Tick, due: Due) {
+    pub(crate) fn schedule(&mut self, at: Tick, due: Due) {
         self.st.deadlines.push(at, due);
         self.arm(at);
     }
 
     /// Makes sure the maintenance task wakes by `at`.
-    pub(super) fn arm(&mut self, at: Tick) {
+    pub(crate) fn arm(&mut self, at: Tick) {
         if self.st.timer_at.is_none_or(|t| at < t) {
             self.st.timer_at = Some(at);
             self.fx.rearm_timer();

@@ -4,13 +4,11 @@
 //! never reads them but through the questions below; the features read and
 //! change them at their points (see `core::attach`).
 
-mod outage;
-
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Duration;
 
-pub(crate) use outage::Outage;
+use super::Outage;
 
 use crate::clock::Tick;
 

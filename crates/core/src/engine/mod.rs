@@ -20,11 +20,11 @@
 //! pinging + recycling` (see [`Counts`]: they change through one door,
 //! [`Keys`], the key's and the pool's together). A connection out in a task
 //! (a dial, a keepalive ping, a recycle) counts through the task's
-//! [`Slot`](crate::store::Slot): taken when the task is decided, held by
+//! [`Slot`](crate::engine::Slot): taken when the task is decided, held by
 //! the task's guard, given back by value with the task's result (or by the
 //! guard's `Drop` if the task dies), so it cannot be given back twice. A
 //! lent connection counts through its
-//! [`LentSlot`](crate::store::LentSlot), taken by the lending: a
+//! [`LentSlot`](crate::engine::LentSlot), taken by the lending: a
 //! connection lent exclusively carries it in its borrower's guard (whose
 //! `Drop` gives it back once); a shared one, in its entry of the borrowed
 //! set. So
@@ -55,37 +55,44 @@
 //! ping or a recycle (`tending`); the effects a transition decides
 //! (`effects`) and snapshots (`snapshot`).
 
-mod attach;
-mod backoff;
-mod checkout;
+pub(crate) mod checkout;
 mod close;
-mod control;
+mod conn;
+mod counts;
+mod deadlines;
 mod dials;
-mod effects;
+pub(crate) mod effects;
 mod handoff;
-mod leaks;
-mod lending;
-mod snapshot;
-mod tending;
+mod ids;
+mod keys;
+mod lent;
+mod queue;
+mod records;
 mod timers;
+mod waiters;
 mod waiting;
-mod warm;
 
 pub(crate) use checkout::{Behind, Checkout, Ping, Round};
+pub(crate) use conn::{Conn, IdleTimeout, Site};
+pub(crate) use counts::{Change, Counts, LentSlot, Place, Slot};
+pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
-pub(crate) use tending::{PingResult, Tended};
+pub(crate) use ids::{ConnId, KeyId, WaiterId};
+pub(crate) use keys::Keys;
+pub(crate) use lent::{Back, Lent};
+pub(crate) use queue::WaitQueue;
+pub(crate) use records::{IdleRef, Records};
+pub(crate) use waiters::Waiters;
 pub(crate) use waiting::{Arrived, Outcome};
 
 use crate::clock::Tick;
 use crate::config::Config;
+use crate::features::Borrowed;
 use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
-use crate::store::{
-    Borrowed, Conn, ConnId, Counts, Deadlines, KeyId, Keys, Records, WaitQueue, WaiterId, Waiters,
-};
 
 /// How a check of a connection by user code (a health check, a recycle, a
 /// `before_lend` hook) ended.
@@ -112,31 +119,31 @@ impl Check {
 /// they fit.
 #[repr(C, align(64))]
 pub(crate) struct State<M: Manager> {
-    keys: Keys<M::Key, M::Error>,
+    pub(crate) keys: Keys<M::Key, M::Error>,
     /// Idle connections, and the records of those lent exclusively (their
     /// connection is `None` while the borrower has it).
-    records: Records<Conn<Option<M::Connection>>>,
+    pub(crate) records: Records<Conn<Option<M::Connection>>>,
     /// Shared connections that have borrowers (they count as lent).
-    borrowed: Borrowed<M::Connection>,
-    waiters: Waiters<Outcome<M>>,
+    pub(crate) borrowed: Borrowed<M::Connection>,
+    pub(crate) waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
-    global_dial_waiters: WaitQueue<WaiterId>,
-    deadlines: Deadlines,
+    pub(crate) global_dial_waiters: WaitQueue<WaiterId>,
+    pub(crate) deadlines: Deadlines,
     /// When the maintenance task wakes next (`None`: only when told).
-    timer_at: Option<Tick>,
+    pub(crate) timer_at: Option<Tick>,
     /// Keys that may have become unused during the current transition.
-    maybe_unused: Vec<KeyId>,
+    pub(crate) maybe_unused: Vec<KeyId>,
     /// `Manager::close` calls still running (their connections no longer
     /// count in the open count).
-    closing: usize,
-    closed: bool,
+    pub(crate) closing: usize,
+    pub(crate) closed: bool,
     /// A resize left connections over an open cap: a connection that comes
     /// free is closed while its key or the pool is over (see `control`).
     /// Next to `closed`: a return tests both at once.
-    shrinking: bool,
-    counters: Counters,
+    pub(crate) shrinking: bool,
+    pub(crate) counters: Counters,
     /// The caps now: the configuration's, until a resize.
-    limits: Limits,
+    pub(crate) limits: Limits,
 }
 
 impl<M: Manager> State<M> {
@@ -190,14 +197,14 @@ impl<M: Manager> State<M> {
 
     /// The pool's counts (see [`Counts`]).
     #[inline]
-    fn counts(&self) -> &Counts {
+    pub(crate) fn counts(&self) -> &Counts {
         self.keys.total()
     }
 
     /// Counts an event of `id` (`count` adds it to a [`Counters`]) in the
     /// key's counters and the pool's, together.
     #[inline]
-    fn tally(&mut self, id: KeyId, count: impl Fn(&mut Counters)) {
+    pub(crate) fn tally(&mut self, id: KeyId, count: impl Fn(&mut Counters)) {
         count(&mut self.counters);
         count(&mut self.keys.get_mut(id).counters);
     }
@@ -205,7 +212,7 @@ impl<M: Manager> State<M> {
     /// Counts a call of user code on a connection of `id` (a ping, a hook),
     /// in the pool's and the key's counters: `calls` one more, and
     /// `failures` one more if it failed.
-    pub(super) fn count_call(
+    pub(crate) fn count_call(
         &mut self,
         id: KeyId,
         check: Check,
@@ -240,7 +247,7 @@ impl<M: Manager> State<M> {
     /// The counts agree with the structures that hold the connections
     /// (debug builds).
     #[inline]
-    fn debug_check(&self) {
+    pub(crate) fn debug_check(&self) {
         let counts = self.counts();
         // The idle connections are the ones in the records that are not
         // held.
@@ -250,12 +257,12 @@ impl<M: Manager> State<M> {
         debug_assert_eq!(counts.lent(), self.records.held() + self.borrowed.len());
     }
 
-    fn unused(&mut self, id: KeyId) {
+    pub(crate) fn unused(&mut self, id: KeyId) {
         self.maybe_unused.push(id);
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.
-    fn remove_conn(&mut self, cid: ConnId) -> Conn<M::Connection> {
+    pub(crate) fn remove_conn(&mut self, cid: ConnId) -> Conn<M::Connection> {
         self.records
             .remove(cid)
             .1
@@ -265,7 +272,7 @@ impl<M: Manager> State<M> {
     /// Puts `conn`, of `id`, which has no idle-set entry yet (dialed, back
     /// from a ping, or out of the shared set), in the idle set, held: not
     /// idle until parked. (`Records::hold` instead holds an entry it has.)
-    fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
+    pub(crate) fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
         self.records.insert(id, conn.map(Some))
     }
 }
@@ -275,17 +282,17 @@ impl<M: Manager> State<M> {
 /// effects it decides. Made by [`State::begin`]; each public step consumes
 /// it and ends with [`Transition::finish`].
 pub(crate) struct Transition<'a, M: Manager> {
-    st: &'a mut State<M>,
-    now: Tick,
-    config: &'a Config,
-    fx: &'a mut Effects<M>,
+    pub(crate) st: &'a mut State<M>,
+    pub(crate) now: Tick,
+    pub(crate) config: &'a Config,
+    pub(crate) fx: &'a mut Effects<M>,
 }
 
 impl<M: Manager> Transition<'_, M> {
     /// Ends the transition: forgets the keys it left unused, tells whether
     /// a closed pool is drained, and checks the counts (debug builds).
     #[inline]
-    fn finish(self) {
+    pub(crate) fn finish(self) {
         let st = self.st;
         if !st.maybe_unused.is_empty() {
             let now = Tick::now();

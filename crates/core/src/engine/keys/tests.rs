@@ -3,12 +3,12 @@ use crate::clock::Tick;
 use std::time::Duration;
 
 fn keys() -> Keys<String, ()> {
-    Keys::new(crate::ext::KeysExt::new(0, Duration::ZERO))
+    Keys::new(crate::features::KeysExt::new(0, Duration::ZERO))
 }
 
 #[test]
 fn a_recount_changes_the_key_and_the_pool_together() {
-    use crate::store::{Change, Place};
+    use crate::engine::{Change, Place};
     let mut keys = keys();
     let a = keys.id_or_insert(&"a".to_string());
     let b = keys.id_or_insert(&"b".to_string());
@@ -48,7 +48,7 @@ fn a_recount_changes_the_key_and_the_pool_together() {
 
 #[test]
 fn a_slot_is_taken_and_given_back_in_its_place() {
-    use crate::store::{Change, Place};
+    use crate::engine::{Change, Place};
     let mut keys = keys();
     let a = keys.id_or_insert(&"a".to_string());
     let dial = keys.open_slot(a, Place::Dialing);
@@ -74,7 +74,7 @@ fn a_slot_is_taken_and_given_back_in_its_place() {
 #[should_panic(expected = "a connection counted anywhere but idle moves through its slot")]
 #[cfg(debug_assertions)]
 fn a_task_s_place_does_not_change_without_its_slot() {
-    use crate::store::{Change, Place};
+    use crate::engine::{Change, Place};
     let mut keys = keys();
     let a = keys.id_or_insert(&"a".to_string());
     keys.recount(a, Change::Open(Place::Dialing));
@@ -84,7 +84,7 @@ fn a_task_s_place_does_not_change_without_its_slot() {
 #[should_panic(expected = "a connection counted anywhere but idle moves through its slot")]
 #[cfg(debug_assertions)]
 fn a_lending_does_not_change_the_counts_without_its_slot() {
-    use crate::store::{Change, Place};
+    use crate::engine::{Change, Place};
     let mut keys = keys();
     let a = keys.id_or_insert(&"a".to_string());
     let dialed = keys.open_slot(a, Place::Dialing);
