@@ -5,7 +5,6 @@
 use std::time::Duration;
 
 use crate::clock::Tick;
-use crate::features::{KeyExt, KeysExt};
 use crate::policy::Backoff;
 use crate::settings::Settings;
 
@@ -38,21 +37,16 @@ impl Config {
         }
     }
 
-    /// How many dials of the key whose record is `ext` may be in flight at `now`: the setting,
-    /// or while unset, [`Settings::MAX_CONNECTING_UNSET`] while the key is
-    /// untried or recovers and no cap once it is healthy.
+    /// How many dials of a key may be in flight: the setting, or while
+    /// unset, [`Settings::MAX_CONNECTING_UNSET`] while the key is `untried`
+    /// or recovers and no cap once it is healthy.
     #[inline]
-    pub(crate) fn max_connecting(&self, ext: &KeyExt, now: Tick) -> usize {
+    pub(crate) fn max_connecting(&self, untried: impl FnOnce() -> bool) -> usize {
         match self.set.max_connecting {
             Some(n) => n,
-            None if ext.untried(now, self.failure_memory()) => Settings::MAX_CONNECTING_UNSET,
+            None if untried() => Settings::MAX_CONNECTING_UNSET,
             None => usize::MAX,
         }
-    }
-
-    /// What the features keep for keys in general, as the pool starts.
-    pub(crate) fn keys_ext<K: Eq + std::hash::Hash + Clone>(&self) -> KeysExt<K> {
-        KeysExt::new(self.set.min_idle, self.failure_memory())
     }
 
     /// How long a key whose dial failed is remembered (its last dial error,

@@ -31,9 +31,10 @@ use crate::builder::Builder;
 use crate::config::Config;
 use crate::engine::KeyId;
 use crate::engine::WaiterId;
-use crate::engine::{Action, Arrived, Checkout, DialOrder, Effects, Outcome, State, Transition};
+use crate::engine::{Action, Arrived, Checkout, DialOrder, Effects, Outcome};
 use crate::engine::{Back, Lent};
 use crate::error::Error;
+use crate::features::{State, Transition};
 use crate::manager::{Lending, Manager};
 use crate::sync::Mutex;
 

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::clock::Tick;
-use crate::engine::State;
 use crate::error::Error;
+use crate::features::State;
 use crate::manager::Manager;
 use crate::pool::Pool;
 

@@ -13,6 +13,7 @@
 //! cap). The waiter is then served by whichever comes first: a connection
 //! of its key coming free, or its dial.
 
+use super::points::Points;
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::engine::{Change, ConnId, KeyId, Lent, Site, WaiterId};
@@ -77,7 +78,7 @@ impl Behind {
     }
 }
 
-impl<M: Manager> State<M> {
+impl<M: Manager, P: Points<M>> State<M, P> {
     /// Lends the connection `cid` of `id` (idle, or held: just returned or
     /// dialed): the connection itself, its record staying in the idle set,
     /// or (shared) a first handle to it, which takes no other borrower while
@@ -101,25 +102,20 @@ impl<M: Manager> State<M> {
             entry.counters.gets += 1;
         }
         let conn = self.records.hold(cid);
-        if conn.is_shared() {
-            let conn = self.remove_conn(cid);
-            let slot = self.borrowed.insert(lent, conn);
-            let lent = self.borrowed.lend(slot);
-            self.borrowed.set_checking(slot, ping == Ping::Due);
-            lent
-        } else {
-            conn.lend_at(now, site);
-            Lent::Own {
-                conn: conn.conn.take().expect("a held connection is present"),
-                id: cid,
-                lent,
-                uses: conn.uses.into(),
-            }
+        if P::lends(conn) {
+            return P::lend(self, cid, lent, ping);
+        }
+        conn.lend_at(now, site);
+        Lent::Own {
+            conn: conn.conn.take().expect("a held connection is present"),
+            id: cid,
+            lent,
+            uses: conn.uses.into(),
         }
     }
 }
 
-impl<M: Manager> Transition<'_, M> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// A get for `key` at `now`: an idle connection, or a waiter slot (see
     /// module docs). `site`: where the getter called `get`.
     #[inline]
@@ -137,9 +133,7 @@ impl<M: Manager> Transition<'_, M> {
         if count {
             self.st.counters.gets += 1;
         }
-        if self.st.borrowed.borrowers() > 0
-            && let Some(lent) = self.lend_filling(id, round)
-        {
+        if let Some(lent) = P::on_checkout(&mut self, id, round) {
             self.finish();
             return Ok(Checkout::Lent(lent, Ping::NotDue));
         }
@@ -147,14 +141,7 @@ impl<M: Manager> Transition<'_, M> {
             // `len_of` still counts `conn`.
             let reason = if conn.is_expired(self.now) {
                 Some(conn.expiry.reason())
-            } else if conn.is_stale(self.now, self.config)
-                && !self
-                    .st
-                    .keys
-                    .get(id)
-                    .ext
-                    .keeps_stale(self.st.records.len_of(id))
-            {
+            } else if conn.is_stale(self.now, self.config) && !self.st.keeps_stale(id) {
                 Some(CloseReason::IdleTimeout)
             } else {
                 None
@@ -170,26 +157,23 @@ impl<M: Manager> Transition<'_, M> {
             };
             // The key's get is counted with the lending (one look-up).
             let lent = self.st.lend(id, cid, ping, Some(round), (self.now, site));
-            self.on_fewer_idle(id);
+            P::on_fewer_idle(&mut self, id);
             self.finish();
             return Ok(Checkout::Lent(lent, ping));
         }
         if count {
             self.st.keys.get_mut(id).counters.gets += 1;
         }
-        let busy_ok = self.st.busy_ok(id, self.now, self.config);
-        if let Some(slot) = self
-            .st
-            .borrowed
-            .least_loaded(id, busy_ok, |conn| conn.retirement(self.now, self.config))
-        {
-            let lent = self.st.borrowed.lend(slot);
-            self.finish();
-            return Ok(Checkout::Lent(lent, Ping::NotDue));
-        }
-        if let Err(err) = self.on_nothing_idle(id, round) {
-            self.finish();
-            return Err(err);
+        match P::on_nothing_idle(&mut self, id, round) {
+            Ok(None) => {}
+            Ok(Some(lent)) => {
+                self.finish();
+                return Ok(Checkout::Lent(lent, Ping::NotDue));
+            }
+            Err(err) => {
+                self.finish();
+                return Err(err);
+            }
         }
         if let Some(max_waiters) = self.config.set.max_waiters
             && self.st.counts().waiting() >= max_waiters
@@ -206,28 +190,8 @@ impl<M: Manager> Transition<'_, M> {
         entry.tidy_queues(|w| self.st.waiters.is_live(w));
         entry.idle_waiters.push(w);
         let behind = self.find_dial(id, w);
-        self.on_fewer_idle(id);
+        P::on_fewer_idle(&mut self, id);
         self.finish();
         Ok(Checkout::Wait(w, behind))
-    }
-
-    /// Of a key that fills its shared connections first: a handle to the
-    /// fullest one that has borrowers and room, which takes the getter
-    /// before an idle or emptier connection does (its get counted in the key
-    /// on the getter's first `round`).
-    #[inline(never)]
-    fn lend_filling(&mut self, id: KeyId, round: Round) -> Option<Lent<M::Connection>> {
-        if !self.st.keys.get(id).fill_first {
-            return None;
-        }
-        let busy_ok = self.st.busy_ok(id, self.now, self.config);
-        let slot = self
-            .st
-            .borrowed
-            .fullest_with_room(id, busy_ok, |conn| conn.retirement(self.now, self.config))?;
-        if round == Round::First {
-            self.st.keys.get_mut(id).counters.gets += 1;
-        }
-        Some(self.st.borrowed.lend(slot))
     }
 }

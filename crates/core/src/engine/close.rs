@@ -3,13 +3,14 @@
 //! are closed when they come back. The pool is drained once nothing is open
 //! and no `Manager::close` runs any more.
 
+use super::points::{KeyPoints, Points};
 use super::{State, Transition};
 use crate::engine::KeyId;
 use crate::error::Error;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 
-impl<M: Manager> State<M> {
+impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
         self.tally(id, |c| c.count_close(reason));
     }
@@ -45,7 +46,7 @@ impl<M: Manager> State<M> {
     }
 }
 
-impl<M: Manager> Transition<'_, M> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Closes the pool (see module docs).
     pub(crate) fn close(mut self) {
         if self.st.closed {
@@ -64,8 +65,10 @@ impl<M: Manager> Transition<'_, M> {
         for (_, entry) in self.st.keys.iter_mut() {
             entry.idle_waiters.clear();
             entry.dial_waiters.clear();
-            entry.ext.pool_closed();
         }
+        self.st
+            .keys
+            .update_ext(|keys, _, ext| keys.pool_closed(ext));
         for id in self.st.keys.ids() {
             self.st.unused(id);
         }

@@ -13,6 +13,7 @@
 
 use super::checkout::{Behind, Ping};
 use super::effects::{Action, DialOrder};
+use super::points::{KeyPoints, Points};
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
@@ -30,7 +31,7 @@ pub(crate) type Dialed<M> = Result<
     ConnectError<<M as Manager>::Error>,
 >;
 
-impl<M: Manager> State<M> {
+impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn tidy_global_queue(&mut self) {
         let waiting = self.counts().waiting();
         if waiting == 0 {
@@ -41,44 +42,21 @@ impl<M: Manager> State<M> {
         }
     }
 
-    /// Whether the connections of shared key `id` on their way (dialing, or
-    /// taken from the idle set for a health check) will serve all of its
-    /// waiters: `share_hint` each. Then a new waiter dials nothing: a check
-    /// passes in a round trip, and a connection whose check fails closes
-    /// and starts a dial for the waiters it leaves.
-    pub(crate) fn shared_dials_cover(&self, id: KeyId) -> bool {
-        let entry = self.keys.get(id);
-        entry.share_hint > 1 && {
-            let coming = entry.counts().dialing() + self.borrowed.checking_of(id);
-            coming * entry.share_hint >= entry.counts().waiting()
-        }
-    }
-
-    /// Whether a getter of `id` may join a busy shared connection
-    /// ([`Lending::busy_when`](crate::Lending::busy_when)): only when no
-    /// other connection is coming (the key may not dial, none is on its
-    /// way, nor may the pool make room by closing an idle one).
-    pub(crate) fn busy_ok(&self, id: KeyId, now: Tick, config: &Config) -> bool {
-        if !self.borrowed.tracks_busy() {
-            return true;
-        }
-        let pool_has_room = self.counts().open() < self.limits.max_open || self.records.len() > 0;
-        let may_dial = self.key_can_dial(id, now, config) && pool_has_room;
-        !(may_dial || self.keys.get(id).counts().dialing() > 0)
-    }
-
     /// Whether a dial of `id` may start, the pool's own cap aside.
     pub(crate) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
         entry.counts().open() < self.limits.max_open_per_key
-            && entry.counts().dialing() < config.max_connecting(&entry.ext, now)
-            && entry
-                .ext
-                .allows_dial(now, entry.counts().open(), entry.counts().dialing())
+            && entry.counts().dialing() < self.keys.ext.max_dials(&entry.ext, now, config)
+            && (self.keys.ext).allows_dial(
+                &entry.ext,
+                now,
+                entry.counts().open(),
+                entry.counts().dialing(),
+            )
     }
 }
 
-impl<M: Manager> Transition<'_, M> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// The dial of `slot`, started for `waiter` in its key's `epoch`,
     /// finished at `now`. If the key was closed on demand since, its
     /// connection is closed on arrival and the waiter gets a dial in its
@@ -97,19 +75,8 @@ impl<M: Manager> Transition<'_, M> {
         match result {
             Ok((conn, lending)) => {
                 entry.last_error = None;
-                let dial_all = self.on_dialed(id);
-                let entry = self.st.keys.get_mut(id);
                 let mut conn = Conn::new(conn, self.now, self.config);
-                let (max_borrowers, share) = lending.clamped(self.config.set.max_borrowers);
-                conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
-                entry.share_hint = max_borrowers;
-                entry.fill_first = lending.fills_first();
-                if let Some(share) = share {
-                    self.st.borrowed.set_share(share);
-                    if let Some(busy) = lending.busy() {
-                        self.st.borrowed.set_busy(busy);
-                    }
-                }
+                let dial_all = P::on_dialed(&mut self, id, &mut conn, lending);
                 let waiter = waiter.filter(|&w| self.st.waiters.is_live(w) && !self.st.closed);
                 if retired {
                     self.close_conn(id, conn.conn, CloseReason::Retired);
@@ -119,7 +86,7 @@ impl<M: Manager> Transition<'_, M> {
                     return self.finish();
                 }
                 match waiter {
-                    Some(w) if conn.is_shared() => self.place_shared(id, conn, Some(w)),
+                    Some(w) if P::lends(&conn) => P::serve_dialed(&mut self, id, conn, w),
                     Some(w) => {
                         let cid = self.st.hold_new(id, conn);
                         let site = self.st.waiters.live(w).expect("live").site;
@@ -131,20 +98,18 @@ impl<M: Manager> Transition<'_, M> {
                         self.place(id, cid);
                     }
                 }
-                // A `max_connecting` slot came free; a shared key may still
-                // have waiters its connections cannot serve.
+                // A `max_connecting` slot came free (the features may want
+                // every queued getter to dial).
                 if !self.st.closed {
-                    while self.start_queued_dial(id)
-                        && (dial_all || self.st.keys.get(id).share_hint > 1)
-                    {}
-                    self.on_fewer_idle(id);
+                    while self.start_queued_dial(id) && dial_all {}
+                    P::on_fewer_idle(&mut self, id);
                 }
             }
             Err(err) => {
                 if let Some(w) = waiter.filter(|&w| self.st.waiters.is_live(w)) {
                     self.serve(w, Err(Error::Connect(err.clone())));
                 }
-                self.on_dial_failed(id, err);
+                P::on_dial_failed(&mut self, id, err);
                 self.release_slot(id);
             }
         }
@@ -154,9 +119,8 @@ impl<M: Manager> Transition<'_, M> {
     /// Starts a dial for the new waiter `w`, or queues it for one; tells
     /// what it then waits behind.
     pub(crate) fn find_dial(&mut self, id: KeyId, w: WaiterId) -> Behind {
-        // A shared key's connections on their way serve up to `share_hint`
-        // waiters each: dial only for those they cannot serve.
-        let covered = self.st.shared_dials_cover(id);
+        // The features' connections on their way may serve every waiter.
+        let covered = P::dials_cover(self.st, id);
         let entry = self.st.keys.get(id);
         if covered || !self.st.key_can_dial(id, self.now, self.config) {
             let at_cap = entry.counts().open() >= self.st.limits.max_open_per_key;
@@ -198,7 +162,7 @@ impl<M: Manager> Transition<'_, M> {
     /// key and the pool may dial. True if it did.
     pub(crate) fn start_queued_dial(&mut self, id: KeyId) -> bool {
         if self.st.keys.get(id).counts().waiting() == 0
-            || self.st.shared_dials_cover(id)
+            || P::dials_cover(self.st, id)
             || self.st.counts().open() >= self.st.limits.max_open
             || !self.st.key_can_dial(id, self.now, self.config)
         {
@@ -224,7 +188,7 @@ impl<M: Manager> Transition<'_, M> {
             .pop_live(|w| self.st.waiters.is_live(w))
         {
             let key = self.st.waiters.live(w).expect("live").key;
-            if self.on_queued(w, key) {
+            if P::on_queued(self, w, key) {
                 continue;
             }
             if self.st.key_can_dial(key, self.now, self.config) {

@@ -18,6 +18,7 @@
 
 use super::checkout::Ping;
 use super::effects::Action;
+use super::points::Points;
 use super::{Outcome, State, Transition};
 use crate::engine::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 use crate::manager::Manager;
@@ -32,7 +33,7 @@ pub(crate) enum Detached {
     Handle(usize),
 }
 
-impl<M: Manager> State<M> {
+impl<M: Manager, P: Points<M>> State<M, P> {
     /// The first live waiter of `id`'s queue, if any.
     #[inline]
     pub(crate) fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
@@ -48,7 +49,7 @@ impl<M: Manager> State<M> {
     }
 }
 
-impl<M: Manager> Transition<'_, M> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// The one return: a borrower gives back what it was lent; `close`
     /// closes it for that reason instead. Past its lifetime or its uses it
     /// is closed too (a shared connection drains: see `lending`).
@@ -70,7 +71,7 @@ impl<M: Manager> Transition<'_, M> {
             Back::Own(lent, cid, conn) => {
                 self.give_back_own(lent, cid, conn, close, refused, server_changed)
             }
-            Back::Handle(id, slot) => self.give_back_handle(id, slot, close, server_changed),
+            Back::Handle(id, slot) => P::give_back_handle(self, id, slot, close, server_changed),
         }
     }
 
@@ -89,27 +90,10 @@ impl<M: Manager> Transition<'_, M> {
         let id = lent.key();
         let clear = server_changed && !self.st.records.value(cid).is_retired();
         if refused {
-            self.on_refused(id);
+            P::on_refused(&mut self, id);
         }
         self.take_back(lent, cid, conn, close);
-        self.on_returned(id, clear, !refused && !server_changed);
-        self.finish();
-        clear
-    }
-
-    /// [`give_back`](Transition::give_back) of a handle to the shared
-    /// connection in `slot` of `id` (see [`Transition::return_handle`]).
-    #[inline(never)]
-    fn give_back_handle(
-        mut self,
-        id: KeyId,
-        slot: usize,
-        close: Option<CloseReason>,
-        server_changed: bool,
-    ) -> bool {
-        let clear = server_changed && self.st.borrowed.draining(slot).is_none();
-        self.return_handle(id, slot, close);
-        self.on_returned(id, clear, close.is_none() && !server_changed);
+        P::on_returned(&mut self, id, clear, !refused && !server_changed);
         self.finish();
         clear
     }
@@ -159,16 +143,14 @@ impl<M: Manager> Transition<'_, M> {
     /// nobody in particular), held in the idle set as `cid`, and not counted
     /// as lent, dialing or pinging: the hand-off.
     pub(crate) fn place(&mut self, id: KeyId, cid: ConnId) {
-        if self.st.shrinking && self.over_open_cap(id) {
+        if self.st.retiring
+            && let Some(reason) = P::closes_free(self, id)
+        {
             let conn = self.st.remove_conn(cid);
-            return self.close_conn(id, conn.conn, CloseReason::Retired);
+            return self.close_conn(id, conn.conn, reason);
         }
-        if self.st.records.value(cid).is_shared() && !self.st.closed {
-            if self.st.counts().waiting() > 0 && self.st.keys.get(id).counts().waiting() > 0 {
-                let conn = self.st.remove_conn(cid);
-                return self.place_shared(id, conn, None);
-            }
-            return self.park(id, cid);
+        if !self.st.closed && P::takes_free(self, id, cid) {
+            return;
         }
         self.place_own(id, cid);
     }
@@ -179,7 +161,7 @@ impl<M: Manager> Transition<'_, M> {
     pub(crate) fn place_own(&mut self, id: KeyId, cid: ConnId) {
         // One test for both (adjacent bytes), not two: the common return
         // meets neither.
-        if (self.st.closed | self.st.shrinking) && self.close_instead(id, cid) {
+        if (self.st.closed | self.st.retiring) && self.close_instead(id, cid) {
             return;
         }
         if let Some(w) = self.st.first_waiter(id) {
@@ -196,8 +178,8 @@ impl<M: Manager> Transition<'_, M> {
     fn close_instead(&mut self, id: KeyId, cid: ConnId) -> bool {
         let reason = if self.st.closed {
             CloseReason::PoolClosed
-        } else if self.over_open_cap(id) {
-            CloseReason::Retired
+        } else if let Some(reason) = P::closes_free(self, id) {
+            reason
         } else {
             return false;
         };
@@ -291,6 +273,6 @@ impl<M: Manager> Transition<'_, M> {
         {
             self.start_dial(other, Some(w));
         }
-        self.on_fewer_idle(id);
+        P::on_fewer_idle(self, id);
     }
 }

@@ -6,11 +6,11 @@ use std::collections::HashMap;
 
 use crate::clock::Tick;
 use crate::engine::KeyId;
+use crate::engine::KeyPoints;
 use crate::engine::WaitQueue;
 use crate::engine::WaiterId;
 use crate::engine::counts::{Change, Counts, LentSlot, Place, Slot};
 use crate::error::ConnectError;
-use crate::features::{KeyExt, KeysExt};
 use crate::stats::Counters;
 
 /// One destination's state (Go's per-host maps, gathered in one place).
@@ -35,40 +35,32 @@ use crate::stats::Counters;
 /// (BENCHMARKS.md, "Inlining and layout").
 #[derive(Debug)]
 #[repr(C, align(64))]
-pub(crate) struct KeyEntry<K, E> {
+pub(crate) struct KeyEntry<K, E, X> {
     pub(crate) key: K,
     counts: Counts,
     pub(crate) counters: Counters,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
-    /// How many borrowers its last dialed connection takes (1 until a dial
-    /// succeeded, or when it lends exclusively): how many waiters a dial in
-    /// flight is expected to serve.
-    pub(crate) share_hint: usize,
-    /// Its shared connections with borrowers take new ones before an idle
-    /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
-    /// last dialed connection).
-    pub(crate) fill_first: bool,
     /// Bumped when the key's connections are closed on demand: a dial or a
     /// keepalive ping that started under an older epoch closes the
     /// connection it brings back.
     pub(crate) epoch: u32,
     /// What the features keep for the key.
-    pub(crate) ext: KeyExt,
+    pub(crate) ext: X,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
 const COMPACT_SLACK: usize = 16;
 
-impl<K, E> KeyEntry<K, E> {
+impl<K, E, X> KeyEntry<K, E, X> {
     /// The key's counts (changed through [`Keys`] only).
     #[inline]
     pub(crate) fn counts(&self) -> &Counts {
         &self.counts
     }
 
-    fn new(key: K, ext: KeyExt) -> Self {
+    fn new(key: K, ext: X) -> Self {
         Self {
             key,
             epoch: 0,
@@ -77,8 +69,6 @@ impl<K, E> KeyEntry<K, E> {
             dial_waiters: WaitQueue::default(),
             last_error: None,
             counters: Counters::default(),
-            share_hint: 1,
-            fill_first: false,
             ext,
         }
     }
@@ -102,7 +92,7 @@ impl<K, E> KeyEntry<K, E> {
 
 /// Maps keys to their state. A key is registered by its first get and
 /// forgotten once it has neither an open connection nor a waiter, unless
-/// the features remember it ([`KeysExt::remembers`]; its `KeyId` then
+/// the features remember it ([`KeyPoints::remembers`]; its `KeyId` then
 /// stays valid in their deadlines).
 ///
 /// Counts: `total` is the pool's [`Counts`], the sum of its keys' (a key is
@@ -112,12 +102,12 @@ impl<K, E> KeyEntry<K, E> {
 /// [`open_slot`](Keys::open_slot) or [`take_slot`](Keys::take_slot) hands
 /// out and [`give_back`](Keys::give_back) takes back.
 #[derive(Debug)]
-pub(crate) struct Keys<K, E> {
+pub(crate) struct Keys<K, E, X: KeyPoints<K>> {
     /// foldhash, not SipHash: every checkout hashes its key, and keys come
     /// from the application, not from an attacker (foldhash is still seeded
     /// per map, so it is not trivially collided).
     ids: HashMap<K, KeyId, foldhash::fast::RandomState>,
-    entries: Slab<KeyEntry<K, E>>,
+    entries: Slab<KeyEntry<K, E, X::Key>>,
     /// The pool's counts: the sum of the entries'.
     total: Counts,
     /// The key [`id_or_insert`](Keys::id_or_insert) found last, tried before
@@ -126,11 +116,11 @@ pub(crate) struct Keys<K, E> {
     /// an equal key, and an entry's key is the one `ids` maps to its slot.
     last: Option<KeyId>,
     /// What the features keep for keys in general.
-    pub(crate) ext: KeysExt<K>,
+    pub(crate) ext: X,
 }
 
-impl<K, E> Keys<K, E> {
-    pub(crate) fn new(ext: KeysExt<K>) -> Self {
+impl<K, E, X: KeyPoints<K>> Keys<K, E, X> {
+    pub(crate) fn new(ext: X) -> Self {
         Self {
             ids: HashMap::default(),
             entries: Slab::new(),
@@ -141,7 +131,7 @@ impl<K, E> Keys<K, E> {
     }
 }
 
-impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
+impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
     }
@@ -159,7 +149,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     /// [`take_slot`](Keys::take_slot), [`give_back`](Keys::give_back)):
     /// what is left here is waiters, and idle connections closing.
     #[inline]
-    pub(crate) fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E> {
+    pub(crate) fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E, X::Key> {
         debug_assert!(
             !change.touches_slots(),
             "a connection counted anywhere but idle moves through its slot"
@@ -168,7 +158,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     }
 
     #[inline]
-    fn apply(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E> {
+    fn apply(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E, X::Key> {
         self.total.apply(change);
         let entry = &mut self.entries[id.index()];
         entry.counts.apply(change);
@@ -193,7 +183,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
     /// An idle (or held) connection of `id` is lent. Returns the key's
     /// entry too (one look-up for a checkout that counts its get there).
     #[inline]
-    pub(crate) fn lend_slot(&mut self, id: KeyId) -> (LentSlot, &mut KeyEntry<K, E>) {
+    pub(crate) fn lend_slot(&mut self, id: KeyId) -> (LentSlot, &mut KeyEntry<K, E, X::Key>) {
         let entry = self.apply(id, Change::Move(Place::Idle, Place::Lent));
         (LentSlot::new(id), entry)
     }
@@ -251,18 +241,18 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
         self.entries.contains(id.index())
     }
 
-    pub(crate) fn get(&self, id: KeyId) -> &KeyEntry<K, E> {
+    pub(crate) fn get(&self, id: KeyId) -> &KeyEntry<K, E, X::Key> {
         &self.entries[id.index()]
     }
 
-    pub(crate) fn get_mut(&mut self, id: KeyId) -> &mut KeyEntry<K, E> {
+    pub(crate) fn get_mut(&mut self, id: KeyId) -> &mut KeyEntry<K, E, X::Key> {
         &mut self.entries[id.index()]
     }
 
     /// Forgets `id` if nothing refers to it any more at `now` (and it is
     /// still known: the same key may be offered twice in one transition),
     /// unless the features still remember it (see
-    /// [`KeysExt::remembers`]).
+    /// [`KeyPoints::remembers`]).
     pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
@@ -273,7 +263,9 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
         }
     }
 
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (KeyId, &mut KeyEntry<K, E>)> {
+    pub(crate) fn iter_mut(
+        &mut self,
+    ) -> impl Iterator<Item = (KeyId, &mut KeyEntry<K, E, X::Key>)> {
         self.entries
             .iter_mut()
             .map(|(i, e)| (KeyId::from_index(i), e))
@@ -281,7 +273,7 @@ impl<K: Eq + std::hash::Hash + Clone, E> Keys<K, E> {
 
     /// Sets every key's record of the features to `f` of the records for
     /// keys in general and the key.
-    pub(crate) fn update_ext(&mut self, f: impl Fn(&KeysExt<K>, &K, &mut KeyExt)) {
+    pub(crate) fn update_ext(&mut self, f: impl Fn(&X, &K, &mut X::Key)) {
         for (_, entry) in self.entries.iter_mut() {
             f(&self.ext, &entry.key, &mut entry.ext);
         }

@@ -66,6 +66,7 @@ mod handoff;
 mod ids;
 mod keys;
 mod lent;
+mod points;
 mod queue;
 mod records;
 mod timers;
@@ -82,6 +83,7 @@ pub(crate) use handoff::Detached;
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
 pub(crate) use keys::Keys;
 pub(crate) use lent::{Back, Lent};
+pub(crate) use points::{KeyPoints, Points};
 pub(crate) use queue::WaitQueue;
 pub(crate) use records::{IdleRef, Records};
 pub(crate) use waiters::Waiters;
@@ -89,7 +91,7 @@ pub(crate) use waiting::{Arrived, Outcome};
 
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::features::Borrowed;
+
 use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::stats::Counters;
@@ -118,13 +120,11 @@ impl Check {
 /// and a return touch come first, in the order written, on as few lines as
 /// they fit.
 #[repr(C, align(64))]
-pub(crate) struct State<M: Manager> {
-    pub(crate) keys: Keys<M::Key, M::Error>,
+pub(crate) struct State<M: Manager, P: Points<M>> {
+    pub(crate) keys: Keys<M::Key, M::Error, P::Keys>,
     /// Idle connections, and the records of those lent exclusively (their
     /// connection is `None` while the borrower has it).
     pub(crate) records: Records<Conn<Option<M::Connection>>>,
-    /// Shared connections that have borrowers (they count as lent).
-    pub(crate) borrowed: Borrowed<M::Connection>,
     pub(crate) waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
     pub(crate) global_dial_waiters: WaitQueue<WaiterId>,
@@ -137,26 +137,28 @@ pub(crate) struct State<M: Manager> {
     /// count in the open count).
     pub(crate) closing: usize,
     pub(crate) closed: bool,
-    /// A resize left connections over an open cap: a connection that comes
-    /// free is closed while its key or the pool is over (see `control`).
-    /// Next to `closed`: a return tests both at once.
-    pub(crate) shrinking: bool,
+    /// A feature may close a connection that comes free
+    /// ([`Points::closes_free`]). Next to `closed`: a return tests both at
+    /// once.
+    pub(crate) retiring: bool,
     pub(crate) counters: Counters,
     /// The caps now: the configuration's, until a resize.
     pub(crate) limits: Limits,
+    /// What the features keep for the pool.
+    pub(crate) ext: P::Pool,
 }
 
-impl<M: Manager> State<M> {
+impl<M: Manager, P: Points<M>> State<M, P> {
     /// Whether the key type has one value (a single-key pool: its key has
     /// no name worth printing).
     pub(crate) const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
 
     pub(crate) fn new(config: &Config) -> Self {
         let limits = config.limits();
+        let (keys, ext) = P::new(config);
         Self {
-            keys: Keys::new(config.keys_ext()),
+            keys: Keys::new(keys),
             records: Records::default(),
-            borrowed: Borrowed::default(),
             waiters: Waiters::default(),
             global_dial_waiters: WaitQueue::default(),
             deadlines: Deadlines::default(),
@@ -166,7 +168,8 @@ impl<M: Manager> State<M> {
             closed: false,
             counters: Counters::default(),
             limits,
-            shrinking: false,
+            retiring: false,
+            ext,
         }
     }
 
@@ -186,7 +189,7 @@ impl<M: Manager> State<M> {
         now: Tick,
         config: &'a Config,
         fx: &'a mut Effects<M>,
-    ) -> Transition<'a, M> {
+    ) -> Transition<'a, M, P> {
         Transition {
             st: self,
             now,
@@ -254,11 +257,18 @@ impl<M: Manager> State<M> {
         debug_assert_eq!(counts.idle(), self.records.len());
         // No idle-set entry outlives its lending: every connection lent is
         // held there (exclusive) or in the shared set.
-        debug_assert_eq!(counts.lent(), self.records.held() + self.borrowed.len());
+        debug_assert_eq!(counts.lent(), self.records.held() + P::lent_elsewhere(self));
     }
 
     pub(crate) fn unused(&mut self, id: KeyId) {
         self.maybe_unused.push(id);
+    }
+
+    /// Whether `id` keeps a stale idle connection (`len_of` still counts
+    /// it).
+    pub(crate) fn keeps_stale(&self, id: KeyId) -> bool {
+        let ext = &self.keys.get(id).ext;
+        self.keys.ext.keeps_stale(ext, self.records.len_of(id))
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.
@@ -281,14 +291,14 @@ impl<M: Manager> State<M> {
 /// lock, with the time it happens at, the pool's configuration and the
 /// effects it decides. Made by [`State::begin`]; each public step consumes
 /// it and ends with [`Transition::finish`].
-pub(crate) struct Transition<'a, M: Manager> {
-    pub(crate) st: &'a mut State<M>,
+pub(crate) struct Transition<'a, M: Manager, P: Points<M>> {
+    pub(crate) st: &'a mut State<M, P>,
     pub(crate) now: Tick,
     pub(crate) config: &'a Config,
     pub(crate) fx: &'a mut Effects<M>,
 }
 
-impl<M: Manager> Transition<'_, M> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Ends the transition: forgets the keys it left unused, tells whether
     /// a closed pool is drained, and checks the counts (debug builds).
     #[inline]

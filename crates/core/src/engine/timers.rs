@@ -14,14 +14,14 @@
 //! A getter's checkout deadline is not among them: the getter keeps it
 //! with a timer of its own (see `wait`).
 
-use super::{State, Transition};
+use super::Transition;
+use super::points::Points;
 use crate::clock::Tick;
 use crate::engine::{Due, IdleTimeout};
-use crate::features::Tending;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 
-impl<M: Manager> Transition<'_, M> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// The maintenance task's turn at `now`: closes idle connections past
     /// their lifetime or idle timeout (keeping `min_idle`), takes out those
     /// due a keepalive ping, refills keys whose backoff ended, wakes the
@@ -49,13 +49,13 @@ impl<M: Manager> Transition<'_, M> {
             let r = match due {
                 Due::Key(id) => {
                     if self.st.keys.contains(id) {
-                        self.on_key_due(id);
+                        P::on_key_due(&mut self, id);
                         self.st.unused(id);
                     }
                     continue;
                 }
                 Due::Pool => {
-                    self.on_pool_due();
+                    P::on_pool_due(&mut self);
                     continue;
                 }
                 Due::Idle(r) => r,
@@ -64,8 +64,7 @@ impl<M: Manager> Transition<'_, M> {
                 continue; // lent (or closed) since
             };
             let stale = conn.is_stale(self.now, self.config);
-            let keeps = |st: &State<M>| st.keys.get(id).ext.keeps_stale(st.records.len_of(id));
-            let idle = if stale && keeps(self.st) {
+            let idle = if stale && self.st.keeps_stale(id) {
                 IdleTimeout::Deferred
             } else {
                 IdleTimeout::Runs
@@ -82,7 +81,7 @@ impl<M: Manager> Transition<'_, M> {
             } else if conn.next_ping <= self.now {
                 let (id, conn) = self.st.records.take(r).expect("idle");
                 let conn = conn.map(|c| c.expect("an idle connection is present"));
-                self.take_out(id, conn, Tending::Keepalive);
+                P::on_idle_due(&mut self, id, conn);
             } else if let Some(at) = conn.deadline(self.now, idle, self.config) {
                 self.schedule(at, Due::Idle(r));
             }

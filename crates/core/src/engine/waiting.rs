@@ -7,6 +7,7 @@
 //! connection is given back: its place goes to the next waiter). Nothing is
 //! counted twice or lost.
 
+use super::points::Points;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -21,7 +22,7 @@ use crate::stats::{Counters, Waiting};
 pub(crate) type Outcome<M> =
     Result<(KeyId, Lent<<M as Manager>::Connection>), Error<<M as Manager>::Error>>;
 
-impl<M: Manager> State<M> {
+impl<M: Manager, P: Points<M>> State<M, P> {
     /// The outcome of waiter `w` if it was served (removing its slot and
     /// counting its wait as ended `now`, by the pool's clock); otherwise
     /// registers `waker`.
@@ -86,7 +87,7 @@ pub(crate) enum Arrived {
     PassOn,
 }
 
-impl<M: Manager> Transition<'_, M> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Waiter `w` gives up. An outcome that had reached it meanwhile is
     /// returned or passed on (see module docs), as `arrived` says.
     pub(crate) fn cancel(mut self, w: WaiterId, arrived: Arrived) -> Option<Outcome<M>> {
@@ -125,9 +126,7 @@ impl<M: Manager> Transition<'_, M> {
                 None
             }
             Some(Ok((id, Lent::Handle { slot, .. }))) => {
-                // A handle never picked up: its borrow was not a use.
-                self.st.borrowed.conn_mut(slot).1.uses -= 1;
-                self.return_handle(id, slot, None);
+                P::unserve_handle(&mut self, id, slot);
                 None
             }
             Some(Err(_)) => None,

@@ -1,89 +1,166 @@
-//! **Points**: where the features attach to the hand-off. The hand-off's
-//! transitions call these, and only these, for what a feature adds to
-//! them; each calls the features concerned, in order. A feature's own
-//! steps (a resize, a keepalive ping's return) are transitions of its own,
-//! in its file.
+//! The features at the engine's points: which feature does what at each.
 //!
-//! | point | when | features |
-//! |---|---|---|
-//! | [`on_nothing_idle`](Transition::on_nothing_idle) | a checkout finds nothing to lend | backoff: fail at once, or wait for a probe |
-//! | [`on_dialed`](Transition::on_dialed) | a dial made a connection | backoff: ends |
-//! | [`on_dial_failed`](Transition::on_dial_failed) | a dial failed | backoff: begins or grows |
-//! | [`on_queued`](Transition::on_queued) | a getter queued at the pool's cap gets its turn | backoff: fail it |
-//! | [`on_refused`](Transition::on_refused) | a borrower returns a new connection refused | backoff: a failed dial, and a trial |
-//! | [`on_returned`](Transition::on_returned) | a return ends | server-changed clearing; backoff: the trial ends |
-//! | [`on_key_due`](Transition::on_key_due) | a feature's deadline for a key | backoff: probe; `min_idle`: refill |
-//! | [`on_fewer_idle`](Transition::on_fewer_idle) | a key may have fewer idle connections | `min_idle`: refill |
-//! | [`on_pool_due`](Transition::on_pool_due) | a feature's deadline for the pool | leak reports: scan |
+//! | point | features |
+//! |---|---|
+//! | `on_checkout` | shared lending: a key that fills first lends its fullest shared connection |
+//! | `on_nothing_idle` | shared lending: the least-loaded shared connection; backoff: fail at once, or wait for a probe |
+//! | `lends`, `lend` | shared lending: a shared connection is lent as handles |
+//! | `on_dialed` | shared lending: how the manager lends; backoff: ends |
+//! | `serve_dialed` | shared lending: a new shared connection serves waiters |
+//! | `on_dial_failed` | backoff: begins or grows |
+//! | `dials_cover` | shared lending: dials in flight will serve the waiters |
+//! | `on_queued` | backoff: a getter queued at the pool's cap fails |
+//! | `takes_free` | shared lending: a shared connection serves waiters |
+//! | `closes_free` | run-time control: over an open cap after a shrink |
+//! | `give_back_handle`, `unserve_handle` | shared lending |
+//! | `on_refused` | backoff: a failed dial, and a trial |
+//! | `on_returned` | server-changed clearing; backoff: the trial ends |
+//! | `on_fewer_idle` | `min_idle`: refill |
+//! | `on_idle_due` | keepalive: ping |
+//! | `on_key_due` | backoff: probe; `min_idle`: refill |
+//! | `on_pool_due` | leak reports: scan |
+//! | `lent_elsewhere` | shared lending: the shared set |
 
-use crate::engine::Transition;
-use crate::engine::checkout::Round;
-use crate::engine::{KeyId, WaiterId};
+use super::{Borrowed, Features, KeysExt, PoolExt, Tending, Transition};
+use crate::config::Config;
+use crate::engine::{self, Conn, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, WaiterId};
 use crate::error::{ConnectError, Error};
-use crate::manager::Manager;
+use crate::manager::{Lending, Manager};
+use crate::stats::CloseReason;
 
-impl<M: Manager> Transition<'_, M> {
-    /// A checkout of `id` found nothing to lend: the getter may wait, or
-    /// fails with this error.
-    pub(crate) fn on_nothing_idle(
-        &mut self,
+impl<M: Manager> Points<M> for Features {
+    type Keys = KeysExt<M::Key>;
+    type Pool = PoolExt<M::Connection>;
+
+    fn new(config: &Config) -> (Self::Keys, Self::Pool) {
+        let keys = KeysExt::new(config.set.min_idle, config.failure_memory());
+        let pool = PoolExt {
+            borrowed: Borrowed::default(),
+        };
+        (keys, pool)
+    }
+
+    #[inline]
+    fn on_checkout(
+        t: &mut Transition<'_, M>,
         id: KeyId,
         round: Round,
-    ) -> Result<(), Error<M::Error>> {
-        self.may_wait(id, round)
+    ) -> Option<Lent<M::Connection>> {
+        if t.st.ext.borrowed.borrowers() == 0 {
+            return None;
+        }
+        t.lend_filling(id, round)
     }
 
-    /// A dial of `id` made a connection. Returns whether every getter
-    /// queued for a dial of the key dials now.
-    pub(crate) fn on_dialed(&mut self, id: KeyId) -> bool {
-        self.connected(id)
+    fn on_nothing_idle(
+        t: &mut Transition<'_, M>,
+        id: KeyId,
+        round: Round,
+    ) -> Result<Option<Lent<M::Connection>>, Error<M::Error>> {
+        if let Some(lent) = t.lend_least_loaded(id) {
+            return Ok(Some(lent));
+        }
+        t.may_wait(id, round).map(|()| None)
     }
 
-    /// A dial of `id` failed with `err`.
-    pub(crate) fn on_dial_failed(&mut self, id: KeyId, err: ConnectError<M::Error>) {
-        self.dial_failed(id, err);
-    }
-
-    /// The waiter `w` of `id`, queued at the pool's cap, has its turn to
-    /// dial. Returns whether a feature served it instead (with an error).
-    pub(crate) fn on_queued(&mut self, w: WaiterId, id: KeyId) -> bool {
-        self.turned_away(w, id)
-    }
-
-    /// A borrower returns a new connection of `id` whose server closed it
-    /// under its first request.
-    pub(crate) fn on_refused(&mut self, id: KeyId) {
-        self.refused(id, ConnectError::Refused);
-    }
-
-    /// A return of a connection of `id` ended: the key is cleared if
-    /// `clear` (its server changed); the connection `served` its borrower.
     #[inline]
-    pub(crate) fn on_returned(&mut self, id: KeyId, clear: bool, served: bool) {
+    fn lends<C>(conn: &Conn<C>) -> bool {
+        conn.is_shared()
+    }
+
+    fn lend(
+        st: &mut engine::State<M, Self>,
+        cid: ConnId,
+        lent: LentSlot,
+        ping: Ping,
+    ) -> Lent<M::Connection> {
+        st.lend_shared(cid, lent, ping)
+    }
+
+    fn on_dialed(
+        t: &mut Transition<'_, M>,
+        id: KeyId,
+        conn: &mut Conn<M::Connection>,
+        lending: Lending<M::Connection>,
+    ) -> bool {
+        let shared = t.lent_as(id, conn, lending);
+        t.connected(id) || shared
+    }
+
+    fn serve_dialed(t: &mut Transition<'_, M>, id: KeyId, conn: Conn<M::Connection>, w: WaiterId) {
+        t.place_shared(id, conn, Some(w));
+    }
+
+    fn on_dial_failed(t: &mut Transition<'_, M>, id: KeyId, err: ConnectError<M::Error>) {
+        t.dial_failed(id, err);
+    }
+
+    fn dials_cover(st: &engine::State<M, Self>, id: KeyId) -> bool {
+        st.shared_dials_cover(id)
+    }
+
+    fn on_queued(t: &mut Transition<'_, M>, w: WaiterId, id: KeyId) -> bool {
+        t.turned_away(w, id)
+    }
+
+    fn takes_free(t: &mut Transition<'_, M>, id: KeyId, cid: ConnId) -> bool {
+        t.takes_shared(id, cid)
+    }
+
+    fn closes_free(t: &mut Transition<'_, M>, id: KeyId) -> Option<CloseReason> {
+        t.over_open_cap(id).then_some(CloseReason::Retired)
+    }
+
+    fn give_back_handle(
+        t: Transition<'_, M>,
+        id: KeyId,
+        slot: usize,
+        close: Option<CloseReason>,
+        server_changed: bool,
+    ) -> bool {
+        t.give_back_handle(id, slot, close, server_changed)
+    }
+
+    fn unserve_handle(t: &mut Transition<'_, M>, id: KeyId, slot: usize) {
+        // A handle never picked up: its borrow was not a use.
+        t.st.ext.borrowed.conn_mut(slot).1.uses -= 1;
+        t.return_handle(id, slot, None);
+    }
+
+    fn on_refused(t: &mut Transition<'_, M>, id: KeyId) {
+        t.refused(id, ConnectError::Refused);
+    }
+
+    #[inline]
+    fn on_returned(t: &mut Transition<'_, M>, id: KeyId, clear: bool, served: bool) {
         if clear {
-            self.clear_key(id);
+            t.clear_key(id);
         }
         if served {
-            self.served(id);
+            t.served(id);
         }
     }
 
-    /// A feature's deadline for `id`, a live key.
-    pub(crate) fn on_key_due(&mut self, id: KeyId) {
-        self.backoff_due(id);
-        self.refill(id);
-    }
-
-    /// `id` may have fewer idle connections than before (a checkout, a
-    /// close, a dial that served a getter): the end of every transition
-    /// that may take a key below its `min_idle`.
     #[inline]
-    pub(crate) fn on_fewer_idle(&mut self, id: KeyId) {
-        self.refill(id);
+    fn on_fewer_idle(t: &mut Transition<'_, M>, id: KeyId) {
+        t.refill(id);
     }
 
-    /// A feature's deadline for the pool.
-    pub(crate) fn on_pool_due(&mut self) {
-        self.scan_leaks();
+    fn on_idle_due(t: &mut Transition<'_, M>, id: KeyId, conn: Conn<M::Connection>) {
+        t.take_out(id, conn, Tending::Keepalive);
+    }
+
+    fn on_key_due(t: &mut Transition<'_, M>, id: KeyId) {
+        t.backoff_due(id);
+        t.refill(id);
+    }
+
+    fn on_pool_due(t: &mut Transition<'_, M>) {
+        t.scan_leaks();
+    }
+
+    #[inline]
+    fn lent_elsewhere(st: &engine::State<M, Self>) -> usize {
+        st.ext.borrowed.len()
     }
 }

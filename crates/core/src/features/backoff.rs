@@ -44,11 +44,11 @@
 
 use std::time::Duration;
 
+use super::{State, Transition};
 use crate::clock::{self, Tick};
 use crate::engine::checkout::Round;
 use crate::engine::effects::Action;
 use crate::engine::{Due, KeyId, WaiterId};
-use crate::engine::{State, Transition};
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
 

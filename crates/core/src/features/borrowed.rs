@@ -321,8 +321,8 @@ fn says_busy<C>(busy: Option<Busy<C>>, conn: &C) -> bool {
 mod tests {
     use crate::engine::Conn;
     use crate::engine::KeyId;
-    use crate::engine::LentSlot;
     use crate::engine::Lent;
+    use crate::engine::LentSlot;
     use crate::features::Borrowed;
     use crate::stats::CloseReason;
 

@@ -7,7 +7,7 @@
 //! over `max_idle_per_key`, then the pool's least recently used over
 //! `max_idle`), then idle connections of keys over an open cap. What is
 //! still over an open cap is lent (or dialing, or out for a ping): the
-//! state is marked `shrinking`, and while it is, a connection that comes
+//! state is marked `retiring`, and while it is, a connection that comes
 //! free for a key or a pool over its open cap is closed instead of placed
 //! (`Transition::over_open_cap`); the mark goes when nothing is over
 //! (while it is on, a connection coming free for a key under its cap, in a
@@ -24,8 +24,8 @@
 //! its epoch is bumped, so dials and keepalive pings in flight close what
 //! they bring back (`dial_done`, `keepalive_done`).
 
+use super::{State, Transition};
 use crate::engine::{Due, KeyId};
-use crate::engine::{State, Transition};
 use crate::error::{ConfigError, ConnectError};
 use crate::limits::Limits;
 use crate::manager::Manager;
@@ -85,7 +85,7 @@ impl<M: Manager> Transition<'_, M> {
             .update_ext(|keys, key, ext| ext.min_idle = keys.min_idle_of(key));
         if !st.closed {
             self.shed_idle();
-            self.st.shrinking = self.st.any_over();
+            self.st.retiring = self.st.any_over();
             self.grow();
         }
         self.finish();
@@ -145,7 +145,7 @@ impl<M: Manager> Transition<'_, M> {
         let entry = self.st.keys.get_mut(id);
         entry.epoch = entry.epoch.wrapping_add(1);
         self.st.records.for_each_held(id, |conn| conn.retire());
-        self.st.borrowed.drain_key(id, CloseReason::Retired);
+        self.st.ext.borrowed.drain_key(id, CloseReason::Retired);
         while let Some(cid) = self.st.records.newest(id).map(|(cid, _)| cid) {
             let conn = self.st.remove_conn(cid);
             self.close_conn(id, conn.conn, CloseReason::Retired);
@@ -171,7 +171,7 @@ impl<M: Manager> Transition<'_, M> {
         if self.st.is_over(id) {
             return true;
         }
-        self.st.shrinking = self.st.any_over();
+        self.st.retiring = self.st.any_over();
         false
     }
 

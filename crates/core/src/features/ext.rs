@@ -5,49 +5,38 @@
 //! change them at their points (see `core::attach`).
 
 use std::collections::HashMap;
+use std::fmt::Debug;
 use std::hash::Hash;
 use std::time::Duration;
 
-use super::Outage;
+use super::{Borrowed, Outage};
 
 use crate::clock::Tick;
+use crate::config::Config;
+use crate::engine::KeyPoints;
 
 /// What the features keep per key.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct KeyExt {
     /// Its failed dials: backoff, probes, trial.
     pub(crate) outage: Outage,
     /// Idle connections kept ready for this key (its own value, or the
     /// pool's); a key with a non-zero `min_idle` is never forgotten.
     pub(crate) min_idle: usize,
+    /// How many borrowers its last dialed connection takes (1 until a dial
+    /// succeeded, or when it lends exclusively): how many waiters a dial in
+    /// flight is expected to serve.
+    pub(crate) share_hint: usize,
+    /// Its shared connections with borrowers take new ones before an idle
+    /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
+    /// last dialed connection).
+    pub(crate) fill_first: bool,
 }
 
-impl KeyExt {
-    /// Whether the features let a dial of the key start at `now`, with
-    /// `open` connections and `dialing` dials of it.
-    #[inline]
-    pub(crate) fn allows_dial(&self, now: Tick, open: usize, dialing: usize) -> bool {
-        self.outage.allows_dial(now, open, dialing)
-    }
-
-    /// Whether the key is new, or recovering, at `now`: an unset
-    /// `max_connecting` caps its dials then (see [`Outage::untried`]).
-    pub(crate) fn untried(&self, now: Tick, memory: Duration) -> bool {
-        self.outage.untried(now, memory)
-    }
-
-    /// Whether a key with `idle` idle connections keeps a stale one (for
-    /// its `min_idle`).
-    #[inline]
-    pub(crate) fn keeps_stale(&self, idle: usize) -> bool {
-        idle <= self.min_idle
-    }
-
-    /// The pool closed: nothing will dial again, so no failure is worth
-    /// remembering.
-    pub(crate) fn pool_closed(&mut self) {
-        self.outage.failed_at = None;
-    }
+/// What the features keep for the pool.
+pub(crate) struct PoolExt<C> {
+    /// Shared connections that have borrowers (they count as lent).
+    pub(crate) borrowed: Borrowed<C>,
 }
 
 /// What the features keep for keys in general.
@@ -69,6 +58,48 @@ pub(crate) struct KeysExt<K> {
     pub(crate) failure_memory: Duration,
 }
 
+impl<K: Eq + Hash + Clone + Debug> KeyPoints<K> for KeysExt<K> {
+    type Key = KeyExt;
+
+    fn new_key(&self, key: &K) -> KeyExt {
+        KeyExt {
+            outage: Outage::default(),
+            min_idle: self.min_idle_of(key),
+            share_hint: 1,
+            fill_first: false,
+        }
+    }
+
+    /// A key with a `min_idle` is kept, and one whose failures are
+    /// remembered (see [`Outage::remembered`]).
+    fn remembers(&self, ext: &KeyExt, now: Tick) -> bool {
+        ext.min_idle > 0 || ext.outage.remembered(now, self.failure_memory)
+    }
+
+    #[inline]
+    fn allows_dial(&self, ext: &KeyExt, now: Tick, open: usize, dialing: usize) -> bool {
+        ext.outage.allows_dial(now, open, dialing)
+    }
+
+    /// An unset `max_connecting` caps the dials of a key new or
+    /// recovering (see [`Outage::untried`]).
+    #[inline]
+    fn max_dials(&self, ext: &KeyExt, now: Tick, config: &Config) -> usize {
+        config.max_connecting(|| ext.outage.untried(now, self.failure_memory))
+    }
+
+    /// A stale connection its key needs for `min_idle` is kept.
+    #[inline]
+    fn keeps_stale(&self, ext: &KeyExt, idle: usize) -> bool {
+        idle <= ext.min_idle
+    }
+
+    /// Nothing will dial again: no failure is worth remembering.
+    fn pool_closed(&self, ext: &mut KeyExt) {
+        ext.outage.failed_at = None;
+    }
+}
+
 impl<K: Eq + Hash + Clone> KeysExt<K> {
     pub(crate) fn new(min_idle: usize, failure_memory: Duration) -> Self {
         Self {
@@ -77,21 +108,6 @@ impl<K: Eq + Hash + Clone> KeysExt<K> {
             any_min_idle: min_idle > 0,
             failure_memory,
         }
-    }
-
-    /// The record of a key new to the pool.
-    pub(crate) fn new_key(&self, key: &K) -> KeyExt {
-        KeyExt {
-            min_idle: self.min_idle_of(key),
-            ..KeyExt::default()
-        }
-    }
-
-    /// Whether a key with nothing open and nobody waiting is worth
-    /// remembering at `now`: it has a `min_idle`, or its failures are
-    /// remembered (see [`Outage::remembered`]).
-    pub(crate) fn remembers(&self, ext: &KeyExt, now: Tick) -> bool {
-        ext.min_idle > 0 || ext.outage.remembered(now, self.failure_memory)
     }
 
     /// `key`'s `min_idle`.

@@ -11,8 +11,8 @@
 //! the time does not scan all the time. No per-borrow timer, heap entry or
 //! task; a scan is O(connection records), at most four per threshold.
 
+use super::Transition;
 use crate::engine::Due;
-use crate::engine::Transition;
 use crate::engine::effects::Action;
 use crate::manager::Manager;
 

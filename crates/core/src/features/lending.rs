@@ -20,16 +20,61 @@
 //! dials like an exclusive one (at most `max_connecting` at once).
 //! Exclusive connections take none of these paths.
 
-use crate::engine::{Check, State, Transition};
-use crate::engine::{Conn, KeyId, WaiterId};
+use super::{Features, State, Transition};
+use crate::clock::Tick;
+use crate::config::Config;
+use crate::engine::{Check, Conn, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, WaiterId};
+use crate::manager::Lending;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 
 impl<M: Manager> State<M> {
+    /// Lends the held shared connection `cid`, whose place in the lent
+    /// count is `lent`: it moves to the shared set, and its first handle is
+    /// lent (it takes no other borrower while its `ping` is due).
+    pub(crate) fn lend_shared(
+        &mut self,
+        cid: ConnId,
+        lent: LentSlot,
+        ping: Ping,
+    ) -> Lent<M::Connection> {
+        let conn = self.remove_conn(cid);
+        let slot = self.ext.borrowed.insert(lent, conn);
+        let lent = self.ext.borrowed.lend(slot);
+        self.ext.borrowed.set_checking(slot, ping == Ping::Due);
+        lent
+    }
+
+    /// Whether the connections of shared key `id` on their way (dialing, or
+    /// taken from the idle set for a health check) will serve all of its
+    /// waiters: `share_hint` each. Then a new waiter dials nothing: a check
+    /// passes in a round trip, and a connection whose check fails closes
+    /// and starts a dial for the waiters it leaves.
+    pub(crate) fn shared_dials_cover(&self, id: KeyId) -> bool {
+        let entry = self.keys.get(id);
+        entry.ext.share_hint > 1 && {
+            let coming = entry.counts().dialing() + self.ext.borrowed.checking_of(id);
+            coming * entry.ext.share_hint >= entry.counts().waiting()
+        }
+    }
+
+    /// Whether a getter of `id` may join a busy shared connection
+    /// ([`Lending::busy_when`](crate::Lending::busy_when)): only when no
+    /// other connection is coming (the key may not dial, none is on its
+    /// way, nor may the pool make room by closing an idle one).
+    pub(crate) fn busy_ok(&self, id: KeyId, now: Tick, config: &Config) -> bool {
+        if !self.ext.borrowed.tracks_busy() {
+            return true;
+        }
+        let pool_has_room = self.counts().open() < self.limits.max_open || self.records.len() > 0;
+        let may_dial = self.key_can_dial(id, now, config) && pool_has_room;
+        !(may_dial || self.keys.get(id).counts().dialing() > 0)
+    }
+
     /// Takes the shared connection in `slot`, which has no borrower left,
     /// out of the shared set: it no longer counts as lent.
     pub(crate) fn unlend_shared(&mut self, slot: usize) -> Conn<M::Connection> {
-        let (lent, conn) = self.borrowed.remove(slot);
+        let (lent, conn) = self.ext.borrowed.remove(slot);
         self.keys.unlend(lent);
         conn
     }
@@ -39,9 +84,9 @@ impl<M: Manager> State<M> {
     /// connection whose limit fell to 1 is lent exclusively once its
     /// borrowers are gone. Called with the lock that returns a handle.
     pub(crate) fn relimit(&mut self, id: KeyId, slot: usize, max_borrowers: usize) {
-        self.borrowed.conn_mut(slot).1.max_borrowers =
+        self.ext.borrowed.conn_mut(slot).1.max_borrowers =
             u16::try_from(max_borrowers).unwrap_or(u16::MAX);
-        self.keys.get_mut(id).share_hint = max_borrowers;
+        self.keys.get_mut(id).ext.share_hint = max_borrowers;
     }
 
     /// A borrower gives back its handle to the shared connection in `slot`
@@ -52,22 +97,113 @@ impl<M: Manager> State<M> {
     /// return reads no clock and decides no effect. Returns false, having
     /// done nothing, where the return is a [`Transition::give_back`].
     pub(crate) fn give_back_handle_quietly(&mut self, slot: usize) -> bool {
-        !self.closed && self.counts().waiting() == 0 && self.borrowed.give_back_unless_last(slot)
+        !self.closed
+            && self.counts().waiting() == 0
+            && self.ext.borrowed.give_back_unless_last(slot)
     }
 }
 
 impl<M: Manager> Transition<'_, M> {
+    /// A handle to the least-loaded shared connection of `id` with room.
+    pub(crate) fn lend_least_loaded(&mut self, id: KeyId) -> Option<Lent<M::Connection>> {
+        let busy_ok = self.st.busy_ok(id, self.now, self.config);
+        let slot = self
+            .st
+            .ext
+            .borrowed
+            .least_loaded(id, busy_ok, |conn| conn.retirement(self.now, self.config))?;
+        Some(self.st.ext.borrowed.lend(slot))
+    }
+
+    /// A dial of `id` made `conn`, which its manager lends as `lending`:
+    /// the key and the connection remember how widely. Returns whether it
+    /// is shared (a shared key may have waiters its connections in flight
+    /// cannot serve: every queued getter dials).
+    pub(crate) fn lent_as(
+        &mut self,
+        id: KeyId,
+        conn: &mut Conn<M::Connection>,
+        lending: Lending<M::Connection>,
+    ) -> bool {
+        let (max_borrowers, share) = lending.clamped(self.config.set.max_borrowers);
+        conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
+        let ext = &mut self.st.keys.get_mut(id).ext;
+        ext.share_hint = max_borrowers;
+        ext.fill_first = lending.fills_first();
+        if let Some(share) = share {
+            self.st.ext.borrowed.set_share(share);
+            if let Some(busy) = lending.busy() {
+                self.st.ext.borrowed.set_busy(busy);
+            }
+        }
+        max_borrowers > 1
+    }
+
+    /// The held connection `cid` of `id` came free: a shared one serves
+    /// the key's waiters, or is parked (true); an exclusive one is left to
+    /// the hand-off (false).
+    pub(crate) fn takes_shared(&mut self, id: KeyId, cid: ConnId) -> bool {
+        if !self.st.records.value(cid).is_shared() {
+            return false;
+        }
+        if self.st.counts().waiting() > 0 && self.st.keys.get(id).counts().waiting() > 0 {
+            let conn = self.st.remove_conn(cid);
+            self.place_shared(id, conn, None);
+        } else {
+            self.park(id, cid);
+        }
+        true
+    }
+
+    /// Of a key that fills its shared connections first: a handle to the
+    /// fullest one that has borrowers and room, which takes the getter
+    /// before an idle or emptier connection does (its get counted in the key
+    /// on the getter's first `round`).
+    #[inline(never)]
+    pub(crate) fn lend_filling(&mut self, id: KeyId, round: Round) -> Option<Lent<M::Connection>> {
+        if !self.st.keys.get(id).ext.fill_first {
+            return None;
+        }
+        let busy_ok = self.st.busy_ok(id, self.now, self.config);
+        let slot = self
+            .st
+            .ext
+            .borrowed
+            .fullest_with_room(id, busy_ok, |conn| conn.retirement(self.now, self.config))?;
+        if round == Round::First {
+            self.st.keys.get_mut(id).counters.gets += 1;
+        }
+        Some(self.st.ext.borrowed.lend(slot))
+    }
+
+    /// [`give_back`](crate::engine::Transition::give_back) of a handle to the shared
+    /// connection in `slot` of `id` (see [`Transition::return_handle`]).
+    #[inline(never)]
+    pub(crate) fn give_back_handle(
+        mut self,
+        id: KeyId,
+        slot: usize,
+        close: Option<CloseReason>,
+        server_changed: bool,
+    ) -> bool {
+        let clear = server_changed && self.st.ext.borrowed.draining(slot).is_none();
+        self.return_handle(id, slot, close);
+        Features::on_returned(&mut self, id, clear, close.is_none() && !server_changed);
+        self.finish();
+        clear
+    }
+
     /// Serves waiters of `id` from the shared connection in `slot` while it
     /// has room: `first` (if live), then the key's queue in order.
     pub(crate) fn serve_shared(&mut self, id: KeyId, slot: usize, first: Option<WaiterId>) {
         if let Some(w) = first.filter(|&w| self.st.waiters.is_live(w)) {
-            let lent = self.st.borrowed.lend(slot);
+            let lent = self.st.ext.borrowed.lend(slot);
             self.serve(w, Ok((id, lent)));
         }
-        while self.st.borrowed.has_room(slot)
+        while self.st.ext.borrowed.has_room(slot)
             && let Some(w) = self.st.first_waiter(id)
         {
-            let lent = self.st.borrowed.lend(slot);
+            let lent = self.st.ext.borrowed.lend(slot);
             self.serve(w, Ok((id, lent)));
         }
     }
@@ -82,9 +218,9 @@ impl<M: Manager> Transition<'_, M> {
         first: Option<WaiterId>,
     ) {
         let (lent, _) = self.st.keys.lend_slot(id);
-        let slot = self.st.borrowed.insert(lent, conn);
+        let slot = self.st.ext.borrowed.insert(lent, conn);
         self.serve_shared(id, slot, first);
-        if self.st.borrowed.is_unborrowed(slot) {
+        if self.st.ext.borrowed.is_unborrowed(slot) {
             // Every waiter was gone: it was never lent.
             let conn = self.st.unlend_shared(slot);
             let cid = self.st.hold_new(id, conn);
@@ -100,12 +236,13 @@ impl<M: Manager> Transition<'_, M> {
     /// of the key, and with no borrower left the connection rests in the
     /// idle list.
     pub(crate) fn return_handle(&mut self, id: KeyId, slot: usize, close: Option<CloseReason>) {
-        let left = self.st.borrowed.give_back(slot);
+        let left = self.st.ext.borrowed.give_back(slot);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
         } else {
             close.or_else(|| {
                 self.st
+                    .ext
                     .borrowed
                     .conn_mut(slot)
                     .1
@@ -113,20 +250,21 @@ impl<M: Manager> Transition<'_, M> {
             })
         };
         if let Some(reason) = retire {
-            self.st.borrowed.drain(slot, reason);
+            self.st.ext.borrowed.drain(slot, reason);
         }
-        if let Some(reason) = self.st.borrowed.draining(slot) {
+        if let Some(reason) = self.st.ext.borrowed.draining(slot) {
             if left == 0 {
                 let conn = self.st.unlend_shared(slot);
                 self.close_conn(id, conn.conn, reason);
             }
         } else if self
             .st
+            .ext
             .borrowed
             .takes_borrower(slot, self.st.busy_ok(id, self.now, self.config))
             && let Some(w) = self.st.first_waiter(id)
         {
-            let lent = self.st.borrowed.lend(slot);
+            let lent = self.st.ext.borrowed.lend(slot);
             self.serve(w, Ok((id, lent)));
         } else if left == 0 {
             let mut conn = self.st.unlend_shared(slot);
@@ -148,7 +286,7 @@ impl<M: Manager> Transition<'_, M> {
             |c| &mut c.health_check_failures,
         );
         if let Some(slot) = slot.filter(|_| check == Check::Passed) {
-            self.st.borrowed.set_checking(slot, false);
+            self.st.ext.borrowed.set_checking(slot, false);
             self.serve_shared(id, slot, None);
         }
         self.finish();

@@ -1,4 +1,8 @@
-//! The features, attached to the engine at its points (`attach`).
+//! The features, each in its own file, attached to the engine at its
+//! points ([`Features`], in `attach`, implements
+//! [`Points`](crate::engine::Points)). The rest of the crate uses the
+//! engine through [`State`] and [`Transition`], the engine's with the
+//! features attached.
 
 mod attach;
 mod backoff;
@@ -13,6 +17,15 @@ mod tending;
 mod warm;
 
 pub(crate) use borrowed::Borrowed;
-pub(crate) use ext::{KeyExt, KeysExt};
+pub(crate) use ext::{KeysExt, PoolExt};
 pub(crate) use outage::Outage;
 pub(crate) use tending::{PingResult, Tended, Tending};
+
+/// The features, as the engine's [`Points`](crate::engine::Points).
+pub(crate) struct Features;
+
+/// The engine's state, with the features attached.
+pub(crate) type State<M> = crate::engine::State<M, Features>;
+
+/// A transition of the engine's state, with the features attached.
+pub(crate) type Transition<'a, M> = crate::engine::Transition<'a, M, Features>;

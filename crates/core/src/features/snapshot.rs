@@ -1,9 +1,9 @@
 //! Snapshots of the state for [`Pool::state`](crate::Pool::state) and
 //! [`Pool::key_state`](crate::Pool::key_state).
 
+use super::State;
 use crate::clock::Tick;
 use crate::engine::ConnId;
-use crate::engine::State;
 use crate::manager::Manager;
 use crate::stats::Gauges;
 use crate::stats::{KeyState, PoolState};
@@ -70,7 +70,7 @@ impl<M: Manager> State<M> {
             open: counts.open(),
             idle: self.records.len(),
             lent: counts.lent(),
-            borrowers: self.borrowed.borrowers(),
+            borrowers: self.ext.borrowed.borrowers(),
             dialing: counts.dialing(),
             pinging: counts.pinging(),
             recycling: counts.recycling(),
@@ -91,7 +91,7 @@ impl<M: Manager> State<M> {
             open: counts.open(),
             idle: self.records.len_of(id),
             lent: counts.lent(),
-            borrowers: self.borrowed.borrowers_of(id),
+            borrowers: self.ext.borrowed.borrowers_of(id),
             dialing: counts.dialing(),
             pinging: counts.pinging(),
             recycling: counts.recycling(),

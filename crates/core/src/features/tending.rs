@@ -10,8 +10,9 @@
 //! ([`Transition::came_back`]): closed if the task failed or died with the
 //! connection, else through the hand-off, like a returned connection.
 
+use super::Transition;
+use crate::engine::Check;
 use crate::engine::effects::Action;
-use crate::engine::{Check, Transition};
 use crate::engine::{Conn, ConnId, KeyId, LentSlot, Place, Slot};
 use crate::manager::Manager;
 use crate::stats::CloseReason;

@@ -5,8 +5,8 @@
 //! backoff of it ends. A stale connection its key needs for `min_idle` is
 //! kept (`KeyExt::keeps_stale`).
 
+use super::{State, Transition};
 use crate::engine::{KeyId, Place, Slot};
-use crate::engine::{State, Transition};
 use crate::manager::Manager;
 
 impl<M: Manager> State<M> {

@@ -2,7 +2,7 @@ use super::Keys;
 use crate::clock::Tick;
 use std::time::Duration;
 
-fn keys() -> Keys<String, ()> {
+fn keys() -> Keys<String, (), crate::features::KeysExt<String>> {
     Keys::new(crate::features::KeysExt::new(0, Duration::ZERO))
 }
 

@@ -1,0 +1,149 @@
+//! **Points**: where the features attach. The engine's transitions call
+//! these, and only these, for whatever a feature adds to them; the engine
+//! holds the features' records ([`Points::Keys`] per key, [`Points::Pool`]
+//! for the pool) without reading them. The one implementation,
+//! `features::Features`, calls the features concerned at each point, in
+//! order (its table lists them).
+
+use std::fmt::Debug;
+
+use super::checkout::{Ping, Round};
+use super::{Conn, KeyId, Lent, LentSlot, State, Transition, WaiterId};
+use crate::clock::Tick;
+use crate::config::Config;
+use crate::error::{ConnectError, Error};
+use crate::manager::{Lending, Manager};
+use crate::stats::CloseReason;
+
+/// What the features keep for keys in general, and the questions the
+/// engine asks about one key's record.
+pub(crate) trait KeyPoints<K>: Debug {
+    /// What the features keep per key.
+    type Key: Debug;
+    /// The record of a key new to the pool.
+    fn new_key(&self, key: &K) -> Self::Key;
+    /// Whether a key with nothing open and nobody waiting is kept at `now`.
+    fn remembers(&self, ext: &Self::Key, now: Tick) -> bool;
+    /// Whether a dial of the key may start at `now`, with `open`
+    /// connections and `dialing` dials of it (the caps aside).
+    fn allows_dial(&self, ext: &Self::Key, now: Tick, open: usize, dialing: usize) -> bool;
+    /// How many dials of the key may run at once at `now`.
+    fn max_dials(&self, ext: &Self::Key, now: Tick, config: &Config) -> usize;
+    /// Whether the key, with `idle` idle connections, keeps a stale one.
+    fn keeps_stale(&self, ext: &Self::Key, idle: usize) -> bool;
+    /// The pool closed.
+    fn pool_closed(&self, ext: &mut Self::Key);
+}
+
+/// The points where the features attach (see the module docs). `t` is the
+/// transition in progress; `st`, the state when no transition is needed.
+pub(crate) trait Points<M: Manager>: Sized {
+    /// What the features keep for keys.
+    type Keys: KeyPoints<M::Key>;
+    /// What the features keep for the pool.
+    type Pool;
+
+    /// The features' records as the pool starts.
+    fn new(config: &Config) -> (Self::Keys, Self::Pool);
+
+    /// A checkout of `id` begins: a feature may lend at once.
+    fn on_checkout(
+        t: &mut Transition<'_, M, Self>,
+        id: KeyId,
+        round: Round,
+    ) -> Option<Lent<M::Connection>>;
+
+    /// A checkout of `id` found no idle connection: a feature may lend, or
+    /// fail the getter, or let it wait.
+    fn on_nothing_idle(
+        t: &mut Transition<'_, M, Self>,
+        id: KeyId,
+        round: Round,
+    ) -> Result<Option<Lent<M::Connection>>, Error<M::Error>>;
+
+    /// Whether a feature lends `conn` (rather than the engine lending it
+    /// whole).
+    fn lends<C>(conn: &Conn<C>) -> bool;
+
+    /// The feature lends the held connection `cid`, whose place in the
+    /// lent count is `lent`; `ping`: a check is due first.
+    fn lend(
+        st: &mut State<M, Self>,
+        cid: super::ConnId,
+        lent: LentSlot,
+        ping: Ping,
+    ) -> Lent<M::Connection>;
+
+    /// A dial of `id` made `conn`, which its manager lends as `lending`.
+    /// Returns whether every getter queued for a dial of the key dials now.
+    fn on_dialed(
+        t: &mut Transition<'_, M, Self>,
+        id: KeyId,
+        conn: &mut Conn<M::Connection>,
+        lending: Lending<M::Connection>,
+    ) -> bool;
+
+    /// A connection of `id` the feature lends was dialed for the waiter `w`.
+    fn serve_dialed(
+        t: &mut Transition<'_, M, Self>,
+        id: KeyId,
+        conn: Conn<M::Connection>,
+        w: WaiterId,
+    );
+
+    /// A dial of `id` failed with `err`.
+    fn on_dial_failed(t: &mut Transition<'_, M, Self>, id: KeyId, err: ConnectError<M::Error>);
+
+    /// Whether the dials of `id` in flight will serve all its waiters (a
+    /// new waiter then dials nothing).
+    fn dials_cover(st: &State<M, Self>, id: KeyId) -> bool;
+
+    /// The waiter `w` of `id`, queued at the pool's cap, has its turn to
+    /// dial. Returns whether a feature served it instead.
+    fn on_queued(t: &mut Transition<'_, M, Self>, w: WaiterId, id: KeyId) -> bool;
+
+    /// The held connection `cid` of `id` came free: a feature may take it
+    /// (true), else it goes through the hand-off.
+    fn takes_free(t: &mut Transition<'_, M, Self>, id: KeyId, cid: super::ConnId) -> bool;
+
+    /// While [`State::retiring`]: why a connection of `id` that came free
+    /// is closed instead, if it is.
+    fn closes_free(t: &mut Transition<'_, M, Self>, id: KeyId) -> Option<CloseReason>;
+
+    /// A borrower gives back a handle of `id`, in `slot` (see
+    /// [`Transition::give_back`]). Returns whether the key was cleared.
+    fn give_back_handle(
+        t: Transition<'_, M, Self>,
+        id: KeyId,
+        slot: usize,
+        close: Option<CloseReason>,
+        server_changed: bool,
+    ) -> bool;
+
+    /// A handle of `id`, in `slot`, reached a waiter that gave up.
+    fn unserve_handle(t: &mut Transition<'_, M, Self>, id: KeyId, slot: usize);
+
+    /// A borrower returns a new connection of `id` whose server closed it
+    /// under its first request.
+    fn on_refused(t: &mut Transition<'_, M, Self>, id: KeyId);
+
+    /// A return of a connection of `id` ended: `clear`, its server
+    /// changed; it `served` its borrower.
+    fn on_returned(t: &mut Transition<'_, M, Self>, id: KeyId, clear: bool, served: bool);
+
+    /// `id` may have fewer idle connections than before.
+    fn on_fewer_idle(t: &mut Transition<'_, M, Self>, id: KeyId);
+
+    /// The idle connection `conn` of `id` reached its feature deadline
+    /// (`Conn::next_ping`): the feature takes it out.
+    fn on_idle_due(t: &mut Transition<'_, M, Self>, id: KeyId, conn: Conn<M::Connection>);
+
+    /// A feature's deadline for `id`, a live key.
+    fn on_key_due(t: &mut Transition<'_, M, Self>, id: KeyId);
+
+    /// A feature's deadline for the pool.
+    fn on_pool_due(t: &mut Transition<'_, M, Self>);
+
+    /// Connections the features hold as lent (outside the records).
+    fn lent_elsewhere(st: &State<M, Self>) -> usize;
+}
