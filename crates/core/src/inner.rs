@@ -21,8 +21,9 @@ use tokio::sync::Notify;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::engine::{Action, Detached, Effects};
+use crate::engine::Detached;
 use crate::engine::{Back, ConnId, KeyId, Lent, LentSlot};
+use crate::features::{Act, Action, Effects};
 use crate::features::{State, Transition};
 use crate::hooks::Hooks;
 use crate::manager::{Health, Manager};
@@ -178,16 +179,7 @@ impl<M: Manager> PoolInner<M> {
                 Action::Wake(waker) => waker.wake(),
                 Action::Dial(order) => spawn_dial(self, order),
                 Action::Close(conn, reason) => spawn_close(self, conn, reason),
-                Action::Ping(slot, conn, epoch) => spawn_ping(self, slot, conn, epoch),
-                Action::Recycle(slot, key, conn, epoch) => {
-                    spawn_recycle(self, slot, key, conn, epoch)
-                }
-                Action::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
-                Action::Backoff(key, error, delay, failures) => {
-                    report_backoff(&key, &error, delay, failures, &self.config);
-                    self.metrics.backoff(self.metrics.key(&key));
-                }
-                Action::Recovered(key, down_for) => report_recovery(&key, down_for, &self.config),
+                Action::Ext(act) => self.apply_act(act),
             }
         }
         if rearm {
@@ -195,6 +187,20 @@ impl<M: Manager> PoolInner<M> {
         }
         if drained {
             self.quiet.notify_waiters();
+        }
+    }
+
+    /// Carries out what a feature decided.
+    fn apply_act(self: &Arc<Self>, act: Act<M>) {
+        match act {
+            Act::Ping(slot, conn, epoch) => spawn_ping(self, slot, conn, epoch),
+            Act::Recycle(slot, key, conn, epoch) => spawn_recycle(self, slot, key, conn, epoch),
+            Act::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
+            Act::Backoff(key, error, delay, failures) => {
+                report_backoff(&key, &error, delay, failures, &self.config);
+                self.metrics.backoff(self.metrics.key(&key));
+            }
+            Act::Recovered(key, down_for) => report_recovery(&key, down_for, &self.config),
         }
     }
 

@@ -31,9 +31,10 @@ use crate::builder::Builder;
 use crate::config::Config;
 use crate::engine::KeyId;
 use crate::engine::WaiterId;
-use crate::engine::{Action, Arrived, Checkout, DialOrder, Effects, Outcome};
+use crate::engine::{Arrived, Checkout, DialOrder, Outcome};
 use crate::engine::{Back, Lent};
 use crate::error::Error;
+use crate::features::{Act, Action, Effects};
 use crate::features::{State, Transition};
 use crate::manager::{Lending, Manager};
 use crate::sync::Mutex;
@@ -117,11 +118,11 @@ impl<K: Key> Core<K> {
                     // The close task ends at once.
                     self.state.lock().close_finished();
                 }
-                Action::Ping(..) => unreachable!("no keepalive in the model"),
-                Action::Leak(..) => unreachable!("no leak detection in the model"),
-                Action::Recycle(..) => unreachable!("no recycling in the model"),
+                Action::Ext(Act::Ping(..)) => unreachable!("no keepalive in the model"),
+                Action::Ext(Act::Leak(..)) => unreachable!("no leak detection in the model"),
+                Action::Ext(Act::Recycle(..)) => unreachable!("no recycling in the model"),
                 // Log lines.
-                Action::Backoff(..) | Action::Recovered(..) => {}
+                Action::Ext(Act::Backoff(..) | Act::Recovered(..)) => {}
             }
         }
     }

@@ -1,5 +1,5 @@
 //! A pooled connection and its life record: when it was born, when it must
-//! die, how often it was lent, since when it is idle, when it is next pinged.
+//! die, how often it was lent, since when it is idle or lent.
 //!
 //! The record stays with the connection (its idle entry, which keeps it
 //! while the connection is lent exclusively; the shared set; a ping task),
@@ -17,51 +17,30 @@ use crate::stats::CloseReason;
 /// leak reports (`None`: not tracked, or already reported).
 pub(crate) type Site = Option<&'static Location<'static>>;
 
-/// A connection with its life record.
+/// A connection with its life record, and what the features keep for it
+/// (`ext`).
 #[derive(Debug)]
-pub(crate) struct Conn<C> {
+pub(crate) struct Conn<C, X> {
     pub(crate) conn: C,
     /// When it must be closed, and why.
     pub(crate) expiry: Expiry,
     /// Times it was lent (saturating; `max_uses` fits in 32 bits).
     pub(crate) uses: u32,
     /// When it last changed hands: while idle, when it was returned (or
-    /// dialed), which is what `idle_timeout` and the `health_check`
-    /// check measure (a keepalive ping does not reset it); while lent
-    /// exclusively, when it was lent, which is what leak detection
-    /// measures. Read through [`idle_since`](Conn::idle_since) and
-    /// [`lent_at`](Conn::lent_at).
+    /// dialed), which is what `idle_timeout` measures; while lent
+    /// exclusively, when it was lent. Read through
+    /// [`idle_since`](Conn::idle_since) and [`lent_at`](Conn::lent_at).
     since: Tick,
-    /// When background keepalive pings it next, if it stays idle
-    /// ([`Tick::NEVER`] without keepalive; a return schedules it anew).
-    pub(crate) next_ping: Tick,
-    /// While lent exclusively: the call site of the `get` that took it,
-    /// until a leak report names it (see the `leaks` module).
+    /// While lent exclusively: the call site of the `get` that took it
+    /// (`None`: not tracked, or no longer wanted by the features).
     pub(crate) site: Site,
-    /// Its current keepalive interval: `keepalive_interval` shortened by
-    /// jitter, drawn at birth and again after each keepalive ping. Between
-    /// pings it stays put, so the deadlines one connection pushes as it is
-    /// lent and returned stay in order (a return does not re-arm the
-    /// maintenance task); drawn per ping, an idle connection's pings do not
-    /// keep one fixed phase against the others'. In nanoseconds (8 bytes,
-    /// not a 16-byte `Duration`: the record is kept per idle connection);
-    /// `u64::MAX` without keepalive.
-    pub(crate) ping_every_ns: u64,
-    /// Keepalive pings failed in a row (saturating; `keepalive_max_missed`
-    /// fits in 16 bits).
-    pub(crate) missed: u16,
-    /// Borrowers it may have at once: 1 is exclusive lending, more is
-    /// shared lending (see `core::lending`). Set after the dial, and
-    /// again when a borrower returns a handle (the peer may change it).
-    /// `max_borrowers` fits in 16 bits. (The three counts are narrow so
-    /// that the record is 48 bytes beside the connection.)
-    pub(crate) max_borrowers: u16,
+    /// What the features keep for the connection.
+    pub(crate) ext: X,
 }
 
-impl<C> Conn<C> {
-    /// A connection dialed at `now`.
-    pub(crate) fn new(conn: C, now: Tick, config: &Config) -> Self {
-        let ping_every_ns = ping_interval(config);
+impl<C, X> Conn<C, X> {
+    /// A connection dialed at `now`, with the features' record `ext`.
+    pub(crate) fn new(conn: C, now: Tick, config: &Config, ext: X) -> Self {
         Self {
             conn,
             expiry: config.set.max_lifetime.map_or(Expiry::NEVER, |life| {
@@ -69,27 +48,21 @@ impl<C> Conn<C> {
             }),
             uses: 0,
             since: now,
-            next_ping: now.add_nanos(ping_every_ns),
             site: None,
-            ping_every_ns,
-            missed: 0,
-            max_borrowers: 1,
+            ext,
         }
     }
 
     /// The same record with `f(conn)` for its connection.
     #[inline]
-    pub(crate) fn map<D>(self, f: impl FnOnce(C) -> D) -> Conn<D> {
+    pub(crate) fn map<D>(self, f: impl FnOnce(C) -> D) -> Conn<D, X> {
         Conn {
             conn: f(self.conn),
             expiry: self.expiry,
             uses: self.uses,
             since: self.since,
-            next_ping: self.next_ping,
             site: self.site,
-            ping_every_ns: self.ping_every_ns,
-            missed: self.missed,
-            max_borrowers: self.max_borrowers,
+            ext: self.ext,
         }
     }
 
@@ -109,11 +82,6 @@ impl<C> Conn<C> {
     /// While idle: since when.
     pub(crate) fn idle_since(&self) -> Tick {
         self.since
-    }
-
-    /// Whether it is lent shared (to several borrowers at once).
-    pub(crate) fn is_shared(&self) -> bool {
-        self.max_borrowers > 1
     }
 
     /// Closes it at the next look (its return, or a checkout or the
@@ -157,35 +125,28 @@ impl<C> Conn<C> {
         }
     }
 
-    /// It is idle from `now` on: idle timeout and keepalive start over.
+    /// It is idle from `now` on: its idle timeout starts over (the
+    /// features' record starts over through [`Points::rest`]).
     pub(crate) fn rest(&mut self, now: Tick) {
         self.since = now;
-        self.missed = 0;
-        self.schedule_ping(now);
-    }
-
-    /// The next keepalive ping is due one (jittered) interval after `now`.
-    fn schedule_ping(&mut self, now: Tick) {
-        self.next_ping = now.add_nanos(self.ping_every_ns);
-    }
-
-    /// A keepalive ping passed at `now`: the next one is due after a newly
-    /// drawn interval.
-    pub(crate) fn pinged(&mut self, now: Tick, config: &Config) {
-        self.ping_every_ns = ping_interval(config);
-        self.schedule_ping(now);
     }
 
     /// The first instant the maintenance task must look at it while idle:
-    /// its lifetime, its idle timeout (counted as `idle` says) or its next
-    /// ping, whichever is first.
-    pub(crate) fn deadline(&self, now: Tick, idle: IdleTimeout, config: &Config) -> Option<Tick> {
+    /// its lifetime, its idle timeout (counted as `idle` says) or the
+    /// features' deadline `ext_due`, whichever is first.
+    pub(crate) fn deadline(
+        &self,
+        now: Tick,
+        idle: IdleTimeout,
+        config: &Config,
+        ext_due: Tick,
+    ) -> Option<Tick> {
         let idle = match (config.idle_timeout_ns, idle) {
             (u64::MAX, _) => Tick::NEVER,
             (t, IdleTimeout::Deferred) => now.add_nanos(t),
             (t, IdleTimeout::Runs) => self.since.add_nanos(t),
         };
-        let first = self.expiry.at().min(idle).min(self.next_ping);
+        let first = self.expiry.at().min(idle).min(ext_due);
         (first != Tick::NEVER).then_some(first)
     }
 }
@@ -246,14 +207,6 @@ impl Expiry {
     }
 }
 
-/// A keepalive interval with its jitter drawn (`u64::MAX` without
-/// keepalive), in nanoseconds.
-fn ping_interval(config: &Config) -> u64 {
-    config.set.keepalive_interval.map_or(u64::MAX, |every| {
-        clock::nanos(jittered(every, config.set.jitter))
-    })
-}
-
 /// `d` shortened by a random fraction of at most `jitter` (so never longer
 /// than `d`): connections opened or returned together spread out.
 pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
@@ -267,7 +220,7 @@ pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
 mod test_support {
     use super::*;
 
-    impl<C> Conn<C> {
+    impl<C, X: Default> Conn<C, X> {
         /// A connection with no lifecycle limits, for unit tests.
         pub(crate) fn bare(conn: C) -> Self {
             Self {
@@ -275,11 +228,8 @@ mod test_support {
                 expiry: Expiry::NEVER,
                 uses: 0,
                 since: Tick::now(),
-                next_ping: Tick::NEVER,
                 site: None,
-                ping_every_ns: u64::MAX,
-                missed: 0,
-                max_borrowers: 1,
+                ext: X::default(),
             }
         }
     }
@@ -305,12 +255,11 @@ mod tests {
         assert!(lo < Duration::from_secs(91) && hi > Duration::from_secs(99));
     }
 
-    /// The record beside the connection: kept per idle connection, moved
-    /// on every checkout and return (`since` is the idle time or the
-    /// lending time, never both at once, so that leak detection costs one
-    /// field, the call site).
+    /// The record beside the connection and the features' record: kept
+    /// per idle connection, moved on every checkout and return (`since` is
+    /// the idle time or the lending time, never both at once).
     #[test]
-    fn the_record_is_48_bytes_beside_the_connection() {
-        assert_eq!(std::mem::size_of::<super::Conn<()>>(), 48);
+    fn the_record_is_32_bytes_beside_the_connection_and_the_features() {
+        assert_eq!(std::mem::size_of::<super::Conn<(), ()>>(), 32);
     }
 }

@@ -75,7 +75,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         match result {
             Ok((conn, lending)) => {
                 entry.last_error = None;
-                let mut conn = Conn::new(conn, self.now, self.config);
+                let ext = P::new_conn(self.now, self.config);
+                let mut conn = Conn::new(conn, self.now, self.config, ext);
                 let dial_all = P::on_dialed(&mut self, id, &mut conn, lending);
                 let waiter = waiter.filter(|&w| self.st.waiters.is_live(w) && !self.st.closed);
                 if retired {

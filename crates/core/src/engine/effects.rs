@@ -1,10 +1,9 @@
 //! What a transition decides to do outside the lock.
 
 use std::task::Waker;
-use std::time::Duration;
 
-use crate::engine::{Conn, Slot, WaiterId};
-use crate::error::ConnectError;
+use super::Points;
+use crate::engine::{Slot, WaiterId};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 
@@ -21,35 +20,22 @@ pub(crate) struct DialOrder<K> {
 
 /// Something a transition decided to do outside the lock, past the first
 /// wake-up.
-pub(crate) enum Action<M: Manager> {
+pub(crate) enum Action<M: Manager, P: Points<M>> {
     Wake(Waker),
     Dial(DialOrder<M::Key>),
     Close(M::Connection, CloseReason),
-    /// A connection of this key, taken by a `get` at this site, has been
-    /// held this long: report it.
-    Leak(M::Key, &'static std::panic::Location<'static>, Duration),
-    /// An idle connection taken out for a keepalive ping, in its slot,
-    /// with its key's epoch.
-    Ping(Slot, Conn<M::Connection>, u32),
-    /// A returned connection taken out to be recycled, in its slot (the
-    /// key, cloned for the hooks), with its key's epoch.
-    Recycle(Slot, M::Key, Conn<M::Connection>, u32),
-    /// A key's dial failed and it backs off this long, its failed dials
-    /// in a row this many: log it.
-    Backoff(M::Key, ConnectError<M::Error>, Duration, u32),
-    /// A key whose dials failed made a connection again, down this long:
-    /// log it.
-    Recovered(M::Key, Duration),
+    /// A feature's.
+    Ext(P::Action),
 }
 
 /// What a transition decided to do outside the lock.
-pub(crate) struct Effects<M: Manager> {
+pub(crate) struct Effects<M: Manager, P: Points<M>> {
     /// The common case needs one wake-up; keeping it out of the `Vec` keeps
     /// the hand-off free of allocation.
     pub(crate) wake: Option<Waker>,
     /// The rest, in the order decided. One `Vec`: checkout and return, which
     /// mostly decide nothing, create and drop one.
-    pub(crate) actions: Vec<Action<M>>,
+    pub(crate) actions: Vec<Action<M, P>>,
     /// The rare rest, one bit each ([`REARM`], [`DRAINED`]): one test
     /// tells that none is set.
     flags: u8,
@@ -60,7 +46,7 @@ const REARM: u8 = 1;
 /// The pool is closed and nothing is open or closing any more.
 const DRAINED: u8 = 2;
 
-impl<M: Manager> Effects<M> {
+impl<M: Manager, P: Points<M>> Effects<M, P> {
     /// Nothing to do yet: what a transition starts with.
     pub(crate) const NONE: Self = Self {
         wake: None,

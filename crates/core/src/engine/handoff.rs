@@ -118,6 +118,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             None => {
                 record.conn = Some(conn);
                 record.rest(self.now);
+                P::rest(&mut record.ext, self.now);
                 self.place_own(id, cid);
             }
         }
@@ -219,7 +220,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         // deadline heap when it next wakes, if it is still idle then. Only
         // the wake-up must be early enough.
         if let Some(at) = self.st.records.park(cid, |conn| {
-            conn.deadline(self.now, IdleTimeout::Runs, self.config)
+            conn.deadline(self.now, IdleTimeout::Runs, self.config, P::due(&conn.ext))
         }) {
             self.arm(at);
         }

@@ -74,7 +74,7 @@ mod waiters;
 mod waiting;
 
 pub(crate) use checkout::{Behind, Checkout, Ping, Round};
-pub(crate) use conn::{Conn, IdleTimeout, Site};
+pub(crate) use conn::{Conn, IdleTimeout, Site, jittered};
 pub(crate) use counts::{Change, Counts, LentSlot, Place, Slot};
 pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use dials::Dialed;
@@ -124,7 +124,7 @@ pub(crate) struct State<M: Manager, P: Points<M>> {
     pub(crate) keys: Keys<M::Key, M::Error, P::Keys>,
     /// Idle connections, and the records of those lent exclusively (their
     /// connection is `None` while the borrower has it).
-    pub(crate) records: Records<Conn<Option<M::Connection>>>,
+    pub(crate) records: Records<Conn<Option<M::Connection>, P::Conn>>,
     pub(crate) waiters: Waiters<Outcome<M>>,
     /// Waiters whose key is under its cap but that found the pool at its cap.
     pub(crate) global_dial_waiters: WaitQueue<WaiterId>,
@@ -188,7 +188,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         &'a mut self,
         now: Tick,
         config: &'a Config,
-        fx: &'a mut Effects<M>,
+        fx: &'a mut Effects<M, P>,
     ) -> Transition<'a, M, P> {
         Transition {
             st: self,
@@ -272,7 +272,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     }
 
     /// Takes the idle or held connection `cid` out of the idle set for good.
-    pub(crate) fn remove_conn(&mut self, cid: ConnId) -> Conn<M::Connection> {
+    pub(crate) fn remove_conn(&mut self, cid: ConnId) -> Conn<M::Connection, P::Conn> {
         self.records
             .remove(cid)
             .1
@@ -282,7 +282,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     /// Puts `conn`, of `id`, which has no idle-set entry yet (dialed, back
     /// from a ping, or out of the shared set), in the idle set, held: not
     /// idle until parked. (`Records::hold` instead holds an entry it has.)
-    pub(crate) fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection>) -> ConnId {
+    pub(crate) fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection, P::Conn>) -> ConnId {
         self.records.insert(id, conn.map(Some))
     }
 }
@@ -295,7 +295,7 @@ pub(crate) struct Transition<'a, M: Manager, P: Points<M>> {
     pub(crate) st: &'a mut State<M, P>,
     pub(crate) now: Tick,
     pub(crate) config: &'a Config,
-    pub(crate) fx: &'a mut Effects<M>,
+    pub(crate) fx: &'a mut Effects<M, P>,
 }
 
 impl<M: Manager, P: Points<M>> Transition<'_, M, P> {

@@ -42,9 +42,23 @@ pub(crate) trait Points<M: Manager>: Sized {
     type Keys: KeyPoints<M::Key>;
     /// What the features keep for the pool.
     type Pool;
+    /// What the features keep per connection.
+    type Conn: Debug;
+    /// What the features decide to do outside the lock.
+    type Action;
 
     /// The features' records as the pool starts.
     fn new(config: &Config) -> (Self::Keys, Self::Pool);
+
+    /// The features' record of a connection dialed at `now`.
+    fn new_conn(now: Tick, config: &Config) -> Self::Conn;
+
+    /// A connection is idle from `now` on.
+    fn rest(ext: &mut Self::Conn, now: Tick);
+
+    /// When the features must look at an idle connection next
+    /// ([`on_idle_due`](Points::on_idle_due); [`Tick::NEVER`]: never).
+    fn due(ext: &Self::Conn) -> Tick;
 
     /// A checkout of `id` begins: a feature may lend at once.
     fn on_checkout(
@@ -63,7 +77,7 @@ pub(crate) trait Points<M: Manager>: Sized {
 
     /// Whether a feature lends `conn` (rather than the engine lending it
     /// whole).
-    fn lends<C>(conn: &Conn<C>) -> bool;
+    fn lends<C>(conn: &Conn<C, Self::Conn>) -> bool;
 
     /// The feature lends the held connection `cid`, whose place in the
     /// lent count is `lent`; `ping`: a check is due first.
@@ -79,7 +93,7 @@ pub(crate) trait Points<M: Manager>: Sized {
     fn on_dialed(
         t: &mut Transition<'_, M, Self>,
         id: KeyId,
-        conn: &mut Conn<M::Connection>,
+        conn: &mut Conn<M::Connection, Self::Conn>,
         lending: Lending<M::Connection>,
     ) -> bool;
 
@@ -87,7 +101,7 @@ pub(crate) trait Points<M: Manager>: Sized {
     fn serve_dialed(
         t: &mut Transition<'_, M, Self>,
         id: KeyId,
-        conn: Conn<M::Connection>,
+        conn: Conn<M::Connection, Self::Conn>,
         w: WaiterId,
     );
 
@@ -134,9 +148,13 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// `id` may have fewer idle connections than before.
     fn on_fewer_idle(t: &mut Transition<'_, M, Self>, id: KeyId);
 
-    /// The idle connection `conn` of `id` reached its feature deadline
-    /// (`Conn::next_ping`): the feature takes it out.
-    fn on_idle_due(t: &mut Transition<'_, M, Self>, id: KeyId, conn: Conn<M::Connection>);
+    /// The idle connection `conn` of `id` reached the features' deadline
+    /// ([`due`](Points::due)): the feature takes it out.
+    fn on_idle_due(
+        t: &mut Transition<'_, M, Self>,
+        id: KeyId,
+        conn: Conn<M::Connection, Self::Conn>,
+    );
 
     /// A feature's deadline for `id`, a live key.
     fn on_key_due(t: &mut Transition<'_, M, Self>, id: KeyId);

@@ -355,10 +355,10 @@ impl<C> Records<C> {
     }
 }
 
-impl<T> Records<Conn<Option<T>>> {
+impl<T, X> Records<Conn<Option<T>, X>> {
     /// Calls `f` on the record of every connection lent exclusively (held,
     /// its connection taken out by the borrower): O(entries).
-    pub(crate) fn for_each_lent(&mut self, mut f: impl FnMut(KeyId, &mut Conn<Option<T>>)) {
+    pub(crate) fn for_each_lent(&mut self, mut f: impl FnMut(KeyId, &mut Conn<Option<T>, X>)) {
         for (_, entry) in self.entries.iter_mut() {
             if entry.stamp == NOT_IDLE && entry.conn.conn.is_none() {
                 f(entry.key, &mut entry.conn);

@@ -34,7 +34,9 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         self.st.timer_at = Some(self.now);
         let deadlines = &mut self.st.deadlines;
         self.st.records.drain_fresh(|r, conn| {
-            if let Some(at) = conn.deadline(self.now, IdleTimeout::Runs, self.config) {
+            if let Some(at) =
+                conn.deadline(self.now, IdleTimeout::Runs, self.config, P::due(&conn.ext))
+            {
                 deadlines.push(at, Due::Idle(r));
             }
         });
@@ -78,11 +80,11 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 let (id, conn) = self.st.records.take(r).expect("idle");
                 let conn = conn.conn.expect("an idle connection is present");
                 self.close_conn(id, conn, reason);
-            } else if conn.next_ping <= self.now {
+            } else if P::due(&conn.ext) <= self.now {
                 let (id, conn) = self.st.records.take(r).expect("idle");
                 let conn = conn.map(|c| c.expect("an idle connection is present"));
                 P::on_idle_due(&mut self, id, conn);
-            } else if let Some(at) = conn.deadline(self.now, idle, self.config) {
+            } else if let Some(at) = conn.deadline(self.now, idle, self.config, P::due(&conn.ext)) {
                 self.schedule(at, Due::Idle(r));
             }
         }

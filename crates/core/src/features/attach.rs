@@ -21,16 +21,56 @@
 //! | `on_pool_due` | leak reports: scan |
 //! | `lent_elsewhere` | shared lending: the shared set |
 
-use super::{Borrowed, Features, KeysExt, PoolExt, Tending, Transition};
+use std::panic::Location;
+use std::time::Duration;
+
+use super::{Borrowed, Conn, ConnExt, Features, KeysExt, PoolExt, Tending, Transition};
+use crate::clock::Tick;
 use crate::config::Config;
-use crate::engine::{self, Conn, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, WaiterId};
+use crate::engine::{self, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, Slot, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
 
+/// What the features decide to do outside the lock.
+pub(crate) enum Act<M: Manager> {
+    /// A connection of this key, taken by a `get` at this site, has been
+    /// held this long: report it.
+    Leak(M::Key, &'static Location<'static>, Duration),
+    /// An idle connection taken out for a keepalive ping, in its slot,
+    /// with its key's epoch.
+    Ping(Slot, Conn<M::Connection>, u32),
+    /// A returned connection taken out to be recycled, in its slot (the
+    /// key, cloned for the hooks), with its key's epoch.
+    Recycle(Slot, M::Key, Conn<M::Connection>, u32),
+    /// A key's dial failed and it backs off this long, its failed dials
+    /// in a row this many: log it.
+    Backoff(M::Key, ConnectError<M::Error>, Duration, u32),
+    /// A key whose dials failed made a connection again, down this long:
+    /// log it.
+    Recovered(M::Key, Duration),
+}
+
 impl<M: Manager> Points<M> for Features {
     type Keys = KeysExt<M::Key>;
     type Pool = PoolExt<M::Connection>;
+    type Conn = ConnExt;
+    type Action = Act<M>;
+
+    #[inline]
+    fn new_conn(now: Tick, config: &Config) -> ConnExt {
+        ConnExt::new(now, config)
+    }
+
+    #[inline]
+    fn rest(ext: &mut ConnExt, now: Tick) {
+        ext.rest(now);
+    }
+
+    #[inline]
+    fn due(ext: &ConnExt) -> Tick {
+        ext.next_ping
+    }
 
     fn new(config: &Config) -> (Self::Keys, Self::Pool) {
         let keys = KeysExt::new(config.set.min_idle, config.failure_memory());
@@ -64,8 +104,8 @@ impl<M: Manager> Points<M> for Features {
     }
 
     #[inline]
-    fn lends<C>(conn: &Conn<C>) -> bool {
-        conn.is_shared()
+    fn lends<C>(conn: &engine::Conn<C, ConnExt>) -> bool {
+        conn.ext.is_shared()
     }
 
     fn lend(

@@ -44,10 +44,10 @@
 
 use std::time::Duration;
 
+use super::{Act, Action};
 use super::{State, Transition};
 use crate::clock::{self, Tick};
 use crate::engine::checkout::Round;
-use crate::engine::effects::Action;
 use crate::engine::{Due, KeyId, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
@@ -130,7 +130,7 @@ impl<M: Manager> Transition<'_, M> {
         let entry = self.st.keys.get_mut(id);
         let (ended_backoff, back_after) = entry.ext.outage.connected(self.now);
         if let Some(down_for) = back_after {
-            let report = Action::Recovered(entry.key.clone(), down_for);
+            let report = Action::Ext(Act::Recovered(entry.key.clone(), down_for));
             self.fx.actions.push(report);
         }
         ended_backoff
@@ -228,7 +228,7 @@ impl<M: Manager> Transition<'_, M> {
         entry.ext.outage.carried = 0;
         if let Some(since) = entry.ext.outage.down_since.take() {
             let down_for = self.now.saturating_duration_since(since);
-            let report = Action::Recovered(entry.key.clone(), down_for);
+            let report = Action::Ext(Act::Recovered(entry.key.clone(), down_for));
             self.fx.actions.push(report);
         }
         while self.start_queued_dial(id) {}
@@ -300,7 +300,7 @@ impl<M: Manager> Transition<'_, M> {
         let entry = self.st.keys.get(id);
         let error = entry.last_error.clone().unwrap_or(ConnectError::Aborted);
         let failures = entry.ext.outage.failures;
-        let report = Action::Backoff(entry.key.clone(), error, delay, failures);
+        let report = Action::Ext(Act::Backoff(entry.key.clone(), error, delay, failures));
         self.fx.actions.push(report);
         while let Some(w) = self
             .st

@@ -35,8 +35,8 @@
 
 use slab::Slab;
 
+use super::Conn;
 use crate::contain;
-use crate::engine::Conn;
 use crate::engine::KeyId;
 use crate::engine::Lent;
 use crate::engine::LentSlot;
@@ -253,7 +253,7 @@ impl<C> Borrowed<C> {
         let entry = &self.entries[slot];
         entry.draining.is_none()
             && !entry.checking
-            && entry.borrowers < u32::from(entry.conn.max_borrowers)
+            && entry.borrowers < u32::from(entry.conn.ext.max_borrowers)
     }
 
     /// The least-loaded connection of `key` with room (a busy one only if
@@ -319,7 +319,7 @@ fn says_busy<C>(busy: Option<Busy<C>>, conn: &C) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::engine::Conn;
+    use super::Conn;
     use crate::engine::KeyId;
     use crate::engine::Lent;
     use crate::engine::LentSlot;
@@ -333,7 +333,7 @@ mod tests {
 
     fn conn(id: u32, max: u16) -> Conn<u32> {
         let mut c = Conn::bare(id);
-        c.max_borrowers = max;
+        c.ext.max_borrowers = max;
         c
     }
 

@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use super::{Borrowed, Outage};
 
-use crate::clock::Tick;
+use crate::clock::{self, Tick};
 use crate::config::Config;
-use crate::engine::KeyPoints;
+use crate::engine::{KeyPoints, jittered};
 
 /// What the features keep per key.
 #[derive(Debug)]
@@ -31,6 +31,83 @@ pub(crate) struct KeyExt {
     /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
     /// last dialed connection).
     pub(crate) fill_first: bool,
+}
+
+/// What the features keep per connection.
+#[derive(Debug)]
+pub(crate) struct ConnExt {
+    /// When background keepalive pings it next, if it stays idle
+    /// ([`Tick::NEVER`] without keepalive; a rest schedules it anew).
+    pub(crate) next_ping: Tick,
+    /// Its current keepalive interval: `keepalive_interval` shortened by
+    /// jitter, drawn at birth and again after each keepalive ping. Between
+    /// pings it stays put, so the deadlines one connection pushes as it is
+    /// lent and returned stay in order (a return does not re-arm the
+    /// maintenance task); drawn per ping, an idle connection's pings do not
+    /// keep one fixed phase against the others'. In nanoseconds;
+    /// `u64::MAX` without keepalive.
+    pub(crate) ping_every_ns: u64,
+    /// Keepalive pings failed in a row (saturating; `keepalive_max_missed`
+    /// fits in 16 bits).
+    pub(crate) missed: u16,
+    /// Borrowers it may have at once: 1 is exclusive lending, more is
+    /// shared lending (see `lending`). Set after the dial, and again when a
+    /// borrower returns a handle (the peer may change it). `max_borrowers`
+    /// fits in 16 bits.
+    pub(crate) max_borrowers: u16,
+}
+
+impl ConnExt {
+    /// The record of a connection dialed at `now`.
+    pub(crate) fn new(now: Tick, config: &Config) -> Self {
+        let ping_every_ns = ping_interval(config);
+        Self {
+            next_ping: now.add_nanos(ping_every_ns),
+            ping_every_ns,
+            missed: 0,
+            max_borrowers: 1,
+        }
+    }
+
+    /// Whether it is lent shared (to several borrowers at once).
+    #[inline]
+    pub(crate) fn is_shared(&self) -> bool {
+        self.max_borrowers > 1
+    }
+
+    /// It is idle from `now` on: keepalive starts over.
+    pub(crate) fn rest(&mut self, now: Tick) {
+        self.missed = 0;
+        self.next_ping = now.add_nanos(self.ping_every_ns);
+    }
+
+    /// A keepalive ping passed at `now`: the next one is due after a newly
+    /// drawn interval.
+    pub(crate) fn pinged(&mut self, now: Tick, config: &Config) {
+        self.ping_every_ns = ping_interval(config);
+        self.next_ping = now.add_nanos(self.ping_every_ns);
+    }
+}
+
+/// For unit tests: no keepalive, exclusive.
+#[cfg(test)]
+impl Default for ConnExt {
+    fn default() -> Self {
+        Self {
+            next_ping: Tick::NEVER,
+            ping_every_ns: u64::MAX,
+            missed: 0,
+            max_borrowers: 1,
+        }
+    }
+}
+
+/// A keepalive interval with its jitter drawn (`u64::MAX` without
+/// keepalive), in nanoseconds.
+fn ping_interval(config: &Config) -> u64 {
+    config.set.keepalive_interval.map_or(u64::MAX, |every| {
+        clock::nanos(jittered(every, config.set.jitter))
+    })
 }
 
 /// What the features keep for the pool.

@@ -12,8 +12,8 @@
 //! task; a scan is O(connection records), at most four per threshold.
 
 use super::Transition;
+use super::{Act, Action};
 use crate::engine::Due;
-use crate::engine::effects::Action;
 use crate::manager::Manager;
 
 impl<M: Manager> Transition<'_, M> {
@@ -51,7 +51,9 @@ impl<M: Manager> Transition<'_, M> {
         for (id, site, held) in found {
             self.st.tally(id, |c| c.leaks += 1);
             let key = self.st.keys.get(id).key.clone();
-            self.fx.actions.push(Action::Leak(key, site, held));
+            self.fx
+                .actions
+                .push(Action::Ext(Act::Leak(key, site, held)));
         }
         let next = next.max(now + threshold / 4);
         self.schedule(next, Due::Pool);

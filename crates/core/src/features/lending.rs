@@ -20,10 +20,11 @@
 //! dials like an exclusive one (at most `max_connecting` at once).
 //! Exclusive connections take none of these paths.
 
+use super::Conn;
 use super::{Features, State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::engine::{Check, Conn, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, WaiterId};
+use crate::engine::{Check, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, WaiterId};
 use crate::manager::Lending;
 use crate::manager::Manager;
 use crate::stats::CloseReason;
@@ -84,7 +85,7 @@ impl<M: Manager> State<M> {
     /// connection whose limit fell to 1 is lent exclusively once its
     /// borrowers are gone. Called with the lock that returns a handle.
     pub(crate) fn relimit(&mut self, id: KeyId, slot: usize, max_borrowers: usize) {
-        self.ext.borrowed.conn_mut(slot).1.max_borrowers =
+        self.ext.borrowed.conn_mut(slot).1.ext.max_borrowers =
             u16::try_from(max_borrowers).unwrap_or(u16::MAX);
         self.keys.get_mut(id).ext.share_hint = max_borrowers;
     }
@@ -126,7 +127,7 @@ impl<M: Manager> Transition<'_, M> {
         lending: Lending<M::Connection>,
     ) -> bool {
         let (max_borrowers, share) = lending.clamped(self.config.set.max_borrowers);
-        conn.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
+        conn.ext.max_borrowers = u16::try_from(max_borrowers).unwrap_or(u16::MAX);
         let ext = &mut self.st.keys.get_mut(id).ext;
         ext.share_hint = max_borrowers;
         ext.fill_first = lending.fills_first();
@@ -143,7 +144,7 @@ impl<M: Manager> Transition<'_, M> {
     /// the key's waiters, or is parked (true); an exclusive one is left to
     /// the hand-off (false).
     pub(crate) fn takes_shared(&mut self, id: KeyId, cid: ConnId) -> bool {
-        if !self.st.records.value(cid).is_shared() {
+        if !self.st.records.value(cid).ext.is_shared() {
             return false;
         }
         if self.st.counts().waiting() > 0 && self.st.keys.get(id).counts().waiting() > 0 {
@@ -269,6 +270,7 @@ impl<M: Manager> Transition<'_, M> {
         } else if left == 0 {
             let mut conn = self.st.unlend_shared(slot);
             conn.rest(self.now);
+            conn.ext.rest(self.now);
             let cid = self.st.hold_new(id, conn);
             self.park(id, cid);
         }

@@ -16,8 +16,9 @@ mod snapshot;
 mod tending;
 mod warm;
 
+pub(crate) use attach::Act;
 pub(crate) use borrowed::Borrowed;
-pub(crate) use ext::{KeysExt, PoolExt};
+pub(crate) use ext::{ConnExt, KeysExt, PoolExt};
 pub(crate) use outage::Outage;
 pub(crate) use tending::{PingResult, Tended, Tending};
 
@@ -29,3 +30,12 @@ pub(crate) type State<M> = crate::engine::State<M, Features>;
 
 /// A transition of the engine's state, with the features attached.
 pub(crate) type Transition<'a, M> = crate::engine::Transition<'a, M, Features>;
+
+/// A connection with its life record and the features' record.
+pub(crate) type Conn<C> = crate::engine::Conn<C, ConnExt>;
+
+/// What a transition decided, with the features attached.
+pub(crate) type Effects<M> = crate::engine::Effects<M, Features>;
+
+/// Something a transition decided, with the features attached.
+pub(crate) type Action<M> = crate::engine::Action<M, Features>;

@@ -10,10 +10,11 @@
 //! ([`Transition::came_back`]): closed if the task failed or died with the
 //! connection, else through the hand-off, like a returned connection.
 
+use super::Conn;
 use super::Transition;
+use super::{Act, Action};
 use crate::engine::Check;
-use crate::engine::effects::Action;
-use crate::engine::{Conn, ConnId, KeyId, LentSlot, Place, Slot};
+use crate::engine::{ConnId, KeyId, LentSlot, Place, Slot};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
 
@@ -57,14 +58,16 @@ impl<M: Manager> Transition<'_, M> {
         match what {
             Tending::Keepalive => {
                 let slot = self.st.keys.take_slot(id, Place::Pinging);
-                self.fx.actions.push(Action::Ping(slot, conn, epoch));
+                self.fx
+                    .actions
+                    .push(Action::Ext(Act::Ping(slot, conn, epoch)));
             }
             Tending::Recycle => {
                 let slot = self.st.keys.take_slot(id, Place::Recycling);
                 let key = self.st.keys.get(id).key.clone();
                 self.fx
                     .actions
-                    .push(Action::Recycle(slot, key, conn, epoch));
+                    .push(Action::Ext(Act::Recycle(slot, key, conn, epoch)));
             }
         }
     }
@@ -141,11 +144,15 @@ impl<M: Manager> Transition<'_, M> {
         );
         let mut close = None;
         let conn = conn.map(|mut conn| {
-            conn.missed = if ok { 0 } else { conn.missed.saturating_add(1) };
-            if broken || u32::from(conn.missed) >= self.config.set.keepalive_max_missed {
+            conn.ext.missed = if ok {
+                0
+            } else {
+                conn.ext.missed.saturating_add(1)
+            };
+            if broken || u32::from(conn.ext.missed) >= self.config.set.keepalive_max_missed {
                 close = Some(CloseReason::Keepalive);
             } else {
-                conn.pinged(self.now, self.config);
+                conn.ext.pinged(self.now, self.config);
             }
             conn
         });
@@ -200,6 +207,7 @@ impl<M: Manager> Transition<'_, M> {
             .count_call(id, check, |c| &mut c.recycles, |c| &mut c.recycle_failures);
         let conn = conn.map(|mut conn| {
             conn.rest(self.now);
+            conn.ext.rest(self.now);
             conn
         });
         let close = (check == Check::Failed).then_some(CloseReason::Broken);
