@@ -13,7 +13,7 @@
 //! cap). The waiter is then served by whichever comes first: a connection
 //! of its key coming free, or its dial.
 
-use super::points::Points;
+use super::points::{Event, KeyPoints, Points};
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::engine::{Change, ConnId, KeyId, Lent, Site, WaiterId};
@@ -99,7 +99,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     ) -> Lent<M::Connection> {
         let (lent, entry) = self.keys.lend_slot(id);
         if round == Some(Round::First) {
-            entry.counters.gets += 1;
+            P::Keys::count(&mut entry.ext, Event::Get);
         }
         let conn = self.records.hold(cid);
         if P::lends(conn) {
@@ -131,7 +131,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         let id = self.st.keys.id_or_insert(key);
         let count = round == Round::First;
         if count {
-            self.st.counters.gets += 1;
+            P::count(&mut self.st.ext, Event::Get);
         }
         if let Some(lent) = P::on_checkout(&mut self, id, round) {
             self.finish();
@@ -162,7 +162,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             return Ok(Checkout::Lent(lent, ping));
         }
         if count {
-            self.st.keys.get_mut(id).counters.gets += 1;
+            P::Keys::count(&mut self.st.keys.get_mut(id).ext, Event::Get);
         }
         match P::on_nothing_idle(&mut self, id, round) {
             Ok(None) => {}
@@ -178,15 +178,14 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         if let Some(max_waiters) = self.config.set.max_waiters
             && self.st.counts().waiting() >= max_waiters
         {
-            self.st.tally(id, |c| c.rejections += 1);
+            self.st.tally(id, Event::Rejected);
             self.st.unused(id);
             self.finish();
             return Err(Error::TooManyWaiters { max_waiters });
         }
         let w = self.st.waiters.insert(id, self.now, site);
-        self.st.counters.gets_waited += 1;
+        self.st.tally(id, Event::Waited);
         let entry = self.st.keys.recount(id, Change::Wait);
-        entry.counters.gets_waited += 1;
         entry.tidy_queues(|w| self.st.waiters.is_live(w));
         entry.idle_waiters.push(w);
         let behind = self.find_dial(id, w);

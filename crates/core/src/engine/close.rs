@@ -3,7 +3,7 @@
 //! are closed when they come back. The pool is drained once nothing is open
 //! and no `Manager::close` runs any more.
 
-use super::points::{KeyPoints, Points};
+use super::points::{Event, KeyPoints, Points};
 use super::{State, Transition};
 use crate::engine::KeyId;
 use crate::error::Error;
@@ -12,7 +12,7 @@ use crate::stats::CloseReason;
 
 impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
-        self.tally(id, |c| c.count_close(reason));
+        self.tally(id, Event::Closed(reason));
     }
 
     /// A dial of `id` made a connection that will not be lent (broken on
@@ -31,10 +31,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     /// Whether nothing is dialing, pinging, recycling or closing.
     pub(crate) fn is_settled(&self) -> bool {
         let counts = self.counts();
-        counts.dialing() == 0
-            && counts.pinging() == 0
-            && counts.recycling() == 0
-            && self.closing == 0
+        counts.dialing() == 0 && counts.out() == 0 && self.closing == 0
     }
 
     pub(crate) fn is_drained(&self) -> bool {

@@ -17,22 +17,20 @@ pub(crate) enum Place {
     Lent,
     /// Being dialed.
     Dialing,
-    /// Out for a keepalive ping.
-    Pinging,
-    /// Out for its recycle after a return.
-    Recycling,
+    /// Out in a feature's task (it comes back through the hand-off).
+    Out,
 }
 
 impl Place {
-    /// Whether a connection here is out in a task (a dial, a keepalive
-    /// ping, a recycle) and counted through a [`Slot`].
+    /// Whether a connection here is out in a task (a dial, a feature's)
+    /// and counted through a [`Slot`].
     pub(crate) fn is_task(self) -> bool {
-        matches!(self, Place::Dialing | Place::Pinging | Place::Recycling)
+        matches!(self, Place::Dialing | Place::Out)
     }
 }
 
-/// A connection of a key counted in a task's place (dialing, pinging,
-/// recycling): taken when the task is decided, under the lock
+/// A connection of a key counted in a task's place (dialing, or out in a
+/// feature's task): taken when the task is decided, under the lock
 /// ([`Keys::open_slot`](crate::engine::Keys::open_slot) for a dial,
 /// [`Keys::take_slot`](crate::engine::Keys::take_slot) for an idle
 /// connection taken out), carried by the task, and given back by value
@@ -147,7 +145,7 @@ impl Change {
 
 /// The counts of one key, or of the whole pool.
 ///
-/// Invariant: `open = idle + lent + dialing + pinging + recycling`, each
+/// Invariant: `open = idle + lent + dialing + out`, each
 /// `≥ 0`. The fields change only through [`Change`]s, and only through
 /// [`Keys`](crate::engine::Keys) (`recount`, and a [`Slot`]'s or a
 /// [`LentSlot`]'s taking and giving back), which applies each change to the key's counts and to the
@@ -162,8 +160,7 @@ pub(crate) struct Counts {
     waiting: usize,
     open: usize,
     dialing: usize,
-    pinging: usize,
-    recycling: usize,
+    out: usize,
 }
 
 impl Counts {
@@ -185,16 +182,10 @@ impl Counts {
         self.dialing
     }
 
-    /// Connections out for a keepalive ping.
+    /// Connections out in a feature's task.
     #[inline]
-    pub(crate) fn pinging(&self) -> usize {
-        self.pinging
-    }
-
-    /// Connections out for their recycle.
-    #[inline]
-    pub(crate) fn recycling(&self) -> usize {
-        self.recycling
+    pub(crate) fn out(&self) -> usize {
+        self.out
     }
 
     /// Getters waiting.
@@ -206,7 +197,7 @@ impl Counts {
     /// Idle connections: what the other places leave of `open`.
     #[inline]
     pub(crate) fn idle(&self) -> usize {
-        self.open - self.lent - self.dialing - self.pinging - self.recycling
+        self.open - self.lent - self.dialing - self.out
     }
 
     /// Whether nothing counts here: no connection, no waiter.
@@ -252,8 +243,7 @@ impl Counts {
             Place::Idle => None,
             Place::Lent => Some(&mut self.lent),
             Place::Dialing => Some(&mut self.dialing),
-            Place::Pinging => Some(&mut self.pinging),
-            Place::Recycling => Some(&mut self.recycling),
+            Place::Out => Some(&mut self.out),
         }
     }
 }
@@ -271,11 +261,9 @@ mod tests {
         assert_eq!((c.open(), c.dialing(), c.idle()), (1, 0, 1));
         c.apply(Change::Move(Place::Idle, Place::Lent));
         assert_eq!((c.open(), c.lent(), c.idle()), (1, 1, 0));
-        c.apply(Change::Move(Place::Lent, Place::Recycling));
-        assert_eq!((c.lent(), c.recycling()), (0, 1));
-        c.apply(Change::Move(Place::Recycling, Place::Pinging));
-        assert_eq!((c.recycling(), c.pinging()), (0, 1));
-        c.apply(Change::Close(Place::Pinging));
+        c.apply(Change::Move(Place::Lent, Place::Out));
+        assert_eq!((c.lent(), c.out()), (0, 1));
+        c.apply(Change::Close(Place::Out));
         assert_eq!(c, Counts::default());
         assert!(c.is_zero());
         c.apply(Change::Wait);

@@ -13,7 +13,7 @@
 
 use super::checkout::{Behind, Ping};
 use super::effects::{Action, DialOrder};
-use super::points::{KeyPoints, Points};
+use super::points::{Event, KeyPoints, Points};
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
@@ -149,7 +149,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
 
     pub(crate) fn start_dial(&mut self, id: KeyId, waiter: Option<WaiterId>) {
         let slot = self.st.keys.open_slot(id, Place::Dialing);
-        self.st.tally(id, |c| c.dials += 1);
+        self.st.tally(id, Event::Dial);
         let entry = self.st.keys.get(id);
         self.fx.actions.push(Action::Dial(DialOrder {
             key: entry.key.clone(),

@@ -11,7 +11,6 @@ use crate::engine::WaitQueue;
 use crate::engine::WaiterId;
 use crate::engine::counts::{Change, Counts, LentSlot, Place, Slot};
 use crate::error::ConnectError;
-use crate::stats::Counters;
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
@@ -38,7 +37,8 @@ use crate::stats::Counters;
 pub(crate) struct KeyEntry<K, E, X> {
     pub(crate) key: K,
     counts: Counts,
-    pub(crate) counters: Counters,
+    /// What the features keep for the key (its counters first).
+    pub(crate) ext: X,
     pub(crate) idle_waiters: WaitQueue<WaiterId>,
     pub(crate) dial_waiters: WaitQueue<WaiterId>,
     pub(crate) last_error: Option<ConnectError<E>>,
@@ -46,8 +46,6 @@ pub(crate) struct KeyEntry<K, E, X> {
     /// keepalive ping that started under an older epoch closes the
     /// connection it brings back.
     pub(crate) epoch: u32,
-    /// What the features keep for the key.
-    pub(crate) ext: X,
 }
 
 /// Slack before a queue is compacted: avoids compacting tiny queues over and over.
@@ -68,7 +66,6 @@ impl<K, E, X> KeyEntry<K, E, X> {
             idle_waiters: WaitQueue::default(),
             dial_waiters: WaitQueue::default(),
             last_error: None,
-            counters: Counters::default(),
             ext,
         }
     }

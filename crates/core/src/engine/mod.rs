@@ -83,7 +83,7 @@ pub(crate) use handoff::Detached;
 pub(crate) use ids::{ConnId, KeyId, WaiterId};
 pub(crate) use keys::Keys;
 pub(crate) use lent::{Back, Lent};
-pub(crate) use points::{KeyPoints, Points};
+pub(crate) use points::{Event, KeyPoints, Points};
 pub(crate) use queue::WaitQueue;
 pub(crate) use records::{IdleRef, Records};
 pub(crate) use waiters::Waiters;
@@ -94,7 +94,6 @@ use crate::config::Config;
 
 use crate::limits::Limits;
 use crate::manager::Manager;
-use crate::stats::Counters;
 
 /// How a check of a connection by user code (a health check, a recycle, a
 /// `before_lend` hook) ended.
@@ -141,7 +140,6 @@ pub(crate) struct State<M: Manager, P: Points<M>> {
     /// ([`Points::closes_free`]). Next to `closed`: a return tests both at
     /// once.
     pub(crate) retiring: bool,
-    pub(crate) counters: Counters,
     /// The caps now: the configuration's, until a resize.
     pub(crate) limits: Limits,
     /// What the features keep for the pool.
@@ -166,7 +164,6 @@ impl<M: Manager, P: Points<M>> State<M, P> {
             maybe_unused: Vec::new(),
             closing: 0,
             closed: false,
-            counters: Counters::default(),
             limits,
             retiring: false,
             ext,
@@ -204,47 +201,11 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         self.keys.total()
     }
 
-    /// Counts an event of `id` (`count` adds it to a [`Counters`]) in the
-    /// key's counters and the pool's, together.
+    /// Counts `event` of `id`, for the key and the pool together.
     #[inline]
-    pub(crate) fn tally(&mut self, id: KeyId, count: impl Fn(&mut Counters)) {
-        count(&mut self.counters);
-        count(&mut self.keys.get_mut(id).counters);
-    }
-
-    /// Counts a call of user code on a connection of `id` (a ping, a hook),
-    /// in the pool's and the key's counters: `calls` one more, and
-    /// `failures` one more if it failed.
-    pub(crate) fn count_call(
-        &mut self,
-        id: KeyId,
-        check: Check,
-        calls: fn(&mut Counters) -> &mut u64,
-        failures: fn(&mut Counters) -> &mut u64,
-    ) {
-        self.tally(id, |c| {
-            *calls(c) += 1;
-            if check == Check::Failed {
-                *failures(c) += 1;
-            }
-        });
-    }
-
-    /// A request met a connection of `id` the server had closed, and is
-    /// sent again on another.
-    pub(crate) fn count_retry(&mut self, id: KeyId) {
-        self.tally(id, |c| c.retries += 1);
-    }
-
-    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
-    /// live) and vetted in the getter's task.
-    pub(crate) fn count_before_lend(&mut self, id: KeyId, check: Check) {
-        self.count_call(
-            id,
-            check,
-            |c| &mut c.before_lend_checks,
-            |c| &mut c.before_lend_failures,
-        );
+    pub(crate) fn tally(&mut self, id: KeyId, event: Event) {
+        P::count(&mut self.ext, event);
+        P::Keys::count(&mut self.keys.get_mut(id).ext, event);
     }
 
     /// The counts agree with the structures that hold the connections

@@ -6,6 +6,7 @@
 //! order (its table lists them).
 
 use std::fmt::Debug;
+use std::time::Duration;
 
 use super::checkout::{Ping, Round};
 use super::{Conn, KeyId, Lent, LentSlot, State, Transition, WaiterId};
@@ -14,6 +15,25 @@ use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
+
+/// What the engine counts (the features keep the counters).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Event {
+    /// A get (its first checkout).
+    Get,
+    /// A get that found nothing to lend and waited.
+    Waited,
+    /// A getter turned away: too many waiters.
+    Rejected,
+    /// A dial started.
+    Dial,
+    /// A connection was closed, for this reason.
+    Closed(CloseReason),
+    /// A getter's wait ended after this long.
+    WaitTime(Duration),
+    /// A getter ran into its checkout deadline.
+    Timeout,
+}
 
 /// What the features keep for keys in general, and the questions the
 /// engine asks about one key's record.
@@ -33,6 +53,8 @@ pub(crate) trait KeyPoints<K>: Debug {
     fn keeps_stale(&self, ext: &Self::Key, idle: usize) -> bool;
     /// The pool closed.
     fn pool_closed(&self, ext: &mut Self::Key);
+    /// Counts `event` in one key's record.
+    fn count(ext: &mut Self::Key, event: Event);
 }
 
 /// The points where the features attach (see the module docs). `t` is the
@@ -161,6 +183,9 @@ pub(crate) trait Points<M: Manager>: Sized {
 
     /// A feature's deadline for the pool.
     fn on_pool_due(t: &mut Transition<'_, M, Self>);
+
+    /// Counts `event` in the pool's record.
+    fn count(pool: &mut Self::Pool, event: Event);
 
     /// Connections the features hold as lent (outside the records).
     fn lent_elsewhere(st: &State<M, Self>) -> usize;

@@ -7,7 +7,7 @@
 //! connection is given back: its place goes to the next waiter). Nothing is
 //! counted twice or lost.
 
-use super::points::Points;
+use super::points::{Event, Points};
 use std::task::Waker;
 use std::time::Duration;
 
@@ -16,7 +16,6 @@ use crate::clock::Tick;
 use crate::engine::{Change, KeyId, Lent, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::stats::{Counters, Waiting};
 
 /// What a waiter is served with.
 pub(crate) type Outcome<M> =
@@ -45,8 +44,8 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn count_wait(&mut self, since: Tick, now: Tick, alive_key: Option<KeyId>) {
         let waited = now.saturating_duration_since(since);
         match alive_key {
-            Some(id) => self.tally(id, |c| c.wait_time += waited),
-            None => self.counters.wait_time += waited,
+            Some(id) => self.tally(id, Event::WaitTime(waited)),
+            None => P::count(&mut self.ext, Event::WaitTime(waited)),
         }
     }
 
@@ -54,25 +53,12 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     /// during a health check): counts it and builds the error, with the
     /// key's last dial error.
     pub(crate) fn timeout_error(&mut self, id: KeyId, waited: Duration) -> Error<M::Error> {
-        self.tally(id, |c| c.timeouts += 1);
+        self.tally(id, Event::Timeout);
         Error::Timeout {
             key: None,
             waited,
             last_connect_error: self.keys.get(id).last_error.clone(),
             foreign_runtime: false,
-        }
-    }
-
-    /// Counts a call of `key` whose own deadline passed while it was
-    /// `waiting` (in the key's counters too while the pool tracks it).
-    pub(crate) fn count_timeout(&mut self, key: &M::Key, waiting: Waiting) {
-        let count = |c: &mut Counters| match waiting {
-            Waiting::Connection => c.timeouts += 1,
-            Waiting::Reply => c.reply_timeouts += 1,
-        };
-        match self.keys.id(key) {
-            Some(id) => self.tally(id, count),
-            None => count(&mut self.counters),
         }
     }
 }

@@ -27,10 +27,12 @@ use std::time::Duration;
 use super::{Borrowed, Conn, ConnExt, Features, KeysExt, PoolExt, Tending, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::engine::{self, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, Slot, WaiterId};
+use crate::engine::{
+    self, ConnId, Event, KeyId, Lent, LentSlot, Ping, Points, Round, Slot, WaiterId,
+};
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
-use crate::stats::CloseReason;
+use crate::stats::{CloseReason, Counters};
 
 /// What the features decide to do outside the lock.
 pub(crate) enum Act<M: Manager> {
@@ -75,7 +77,9 @@ impl<M: Manager> Points<M> for Features {
     fn new(config: &Config) -> (Self::Keys, Self::Pool) {
         let keys = KeysExt::new(config.set.min_idle, config.failure_memory());
         let pool = PoolExt {
+            counters: Counters::default(),
             borrowed: Borrowed::default(),
+            recycling: 0,
         };
         (keys, pool)
     }
@@ -197,6 +201,11 @@ impl<M: Manager> Points<M> for Features {
 
     fn on_pool_due(t: &mut Transition<'_, M>) {
         t.scan_leaks();
+    }
+
+    #[inline]
+    fn count(pool: &mut PoolExt<M::Connection>, event: Event) {
+        super::ext::count(&mut pool.counters, event);
     }
 
     #[inline]

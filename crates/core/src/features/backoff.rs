@@ -188,7 +188,7 @@ impl<M: Manager> Transition<'_, M> {
         outage.last_failed_at = Some(self.now);
         outage.failures = outage.failures.max(outage.carried).saturating_add(1);
         let failures = outage.failures;
-        self.st.tally(id, |c| c.dial_failures += 1);
+        self.st.tally_with(id, |c| c.dial_failures += 1);
         if let Some(backoff) = self.config.set.backoff
             && !closed
             && !aborted
@@ -243,7 +243,7 @@ impl<M: Manager> Transition<'_, M> {
     /// A getter of `id`, in backoff, turned away: counted, and the key
     /// wanted (its next probe dials it).
     pub(crate) fn backoff_rejection(&mut self, id: KeyId) -> Error<M::Error> {
-        self.st.tally(id, |c| c.backoff_rejections += 1);
+        self.st.tally_with(id, |c| c.backoff_rejections += 1);
         self.st.keys.get_mut(id).ext.outage.wanted = true;
         self.st.backoff_error(id, self.now)
     }
@@ -285,7 +285,7 @@ impl<M: Manager> Transition<'_, M> {
         let outage = &mut self.st.keys.get_mut(id).ext.outage;
         outage.wanted = false;
         outage.probe_at = None;
-        self.st.tally(id, |c| c.probes += 1);
+        self.st.tally_with(id, |c| c.probes += 1);
         self.start_dial(id, None);
     }
 
@@ -296,7 +296,7 @@ impl<M: Manager> Transition<'_, M> {
         let until = self.now + delay;
         let outage = &mut self.st.keys.get_mut(id).ext.outage;
         outage.until = Some(outage.until.map_or(until, |u| u.max(until)));
-        self.st.tally(id, |c| c.backoffs += 1);
+        self.st.tally_with(id, |c| c.backoffs += 1);
         let entry = self.st.keys.get(id);
         let error = entry.last_error.clone().unwrap_or(ConnectError::Aborted);
         let failures = entry.ext.outage.failures;

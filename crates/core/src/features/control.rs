@@ -125,7 +125,7 @@ impl<M: Manager> Transition<'_, M> {
     /// is probed, one connection at a time, instead of redialing into the
     /// same server at every clear.
     pub(crate) fn clear_key(&mut self, id: KeyId) {
-        self.st.tally(id, |c| c.key_clears += 1);
+        self.st.tally_with(id, |c| c.key_clears += 1);
         let memory = self.st.keys.ext.failure_memory;
         let entry = self.st.keys.get_mut(id);
         let outage = &mut entry.ext.outage;

@@ -13,11 +13,16 @@ use super::{Borrowed, Outage};
 
 use crate::clock::{self, Tick};
 use crate::config::Config;
-use crate::engine::{KeyPoints, jittered};
+use crate::engine::{Event, KeyPoints, jittered};
+use crate::stats::Counters;
 
-/// What the features keep per key.
+/// What the features keep per key. `repr(C)`: the counters, which every
+/// checkout bumps, first (see `KeyEntry`'s layout).
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct KeyExt {
+    /// The key's counters.
+    pub(crate) counters: Counters,
     /// Its failed dials: backoff, probes, trial.
     pub(crate) outage: Outage,
     /// Idle connections kept ready for this key (its own value, or the
@@ -31,6 +36,8 @@ pub(crate) struct KeyExt {
     /// one does ([`Lending::fill_first`](crate::Lending::fill_first) of its
     /// last dialed connection).
     pub(crate) fill_first: bool,
+    /// Its connections out for their recycle.
+    pub(crate) recycling: usize,
 }
 
 /// What the features keep per connection.
@@ -102,6 +109,20 @@ impl Default for ConnExt {
     }
 }
 
+/// Counts the engine's `event` in `c`.
+#[inline]
+pub(crate) fn count(c: &mut Counters, event: Event) {
+    match event {
+        Event::Get => c.gets += 1,
+        Event::Waited => c.gets_waited += 1,
+        Event::Rejected => c.rejections += 1,
+        Event::Dial => c.dials += 1,
+        Event::Closed(reason) => c.count_close(reason),
+        Event::WaitTime(waited) => c.wait_time += waited,
+        Event::Timeout => c.timeouts += 1,
+    }
+}
+
 /// A keepalive interval with its jitter drawn (`u64::MAX` without
 /// keepalive), in nanoseconds.
 fn ping_interval(config: &Config) -> u64 {
@@ -112,8 +133,12 @@ fn ping_interval(config: &Config) -> u64 {
 
 /// What the features keep for the pool.
 pub(crate) struct PoolExt<C> {
+    /// The pool's counters.
+    pub(crate) counters: Counters,
     /// Shared connections that have borrowers (they count as lent).
     pub(crate) borrowed: Borrowed<C>,
+    /// Connections out for their recycle.
+    pub(crate) recycling: usize,
 }
 
 /// What the features keep for keys in general.
@@ -140,10 +165,12 @@ impl<K: Eq + Hash + Clone + Debug> KeyPoints<K> for KeysExt<K> {
 
     fn new_key(&self, key: &K) -> KeyExt {
         KeyExt {
+            counters: Counters::default(),
             outage: Outage::default(),
             min_idle: self.min_idle_of(key),
             share_hint: 1,
             fill_first: false,
+            recycling: 0,
         }
     }
 
@@ -174,6 +201,11 @@ impl<K: Eq + Hash + Clone + Debug> KeyPoints<K> for KeysExt<K> {
     /// Nothing will dial again: no failure is worth remembering.
     fn pool_closed(&self, ext: &mut KeyExt) {
         ext.outage.failed_at = None;
+    }
+
+    #[inline]
+    fn count(ext: &mut KeyExt, event: Event) {
+        count(&mut ext.counters, event);
     }
 }
 

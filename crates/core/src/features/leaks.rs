@@ -49,7 +49,7 @@ impl<M: Manager> Transition<'_, M> {
             }
         });
         for (id, site, held) in found {
-            self.st.tally(id, |c| c.leaks += 1);
+            self.st.tally_with(id, |c| c.leaks += 1);
             let key = self.st.keys.get(id).key.clone();
             self.fx
                 .actions

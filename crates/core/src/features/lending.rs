@@ -172,7 +172,7 @@ impl<M: Manager> Transition<'_, M> {
             .borrowed
             .fullest_with_room(id, busy_ok, |conn| conn.retirement(self.now, self.config))?;
         if round == Round::First {
-            self.st.keys.get_mut(id).counters.gets += 1;
+            self.st.keys.get_mut(id).ext.counters.gets += 1;
         }
         Some(self.st.ext.borrowed.lend(slot))
     }

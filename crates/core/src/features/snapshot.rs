@@ -3,12 +3,67 @@
 
 use super::State;
 use crate::clock::Tick;
-use crate::engine::ConnId;
+use crate::engine::{Check, ConnId, KeyId};
 use crate::manager::Manager;
 use crate::stats::Gauges;
-use crate::stats::{KeyState, PoolState};
+use crate::stats::{Counters, KeyState, PoolState, Waiting};
 
 impl<M: Manager> State<M> {
+    /// Counts an event of `id` that only the features see (`count` adds
+    /// it to a [`Counters`]), in the key's counters and the pool's.
+    pub(crate) fn tally_with(&mut self, id: KeyId, count: impl Fn(&mut Counters)) {
+        count(&mut self.ext.counters);
+        count(&mut self.keys.get_mut(id).ext.counters);
+    }
+
+    /// Counts a call of user code on a connection of `id` (a ping, a hook),
+    /// in the pool's and the key's counters: `calls` one more, and
+    /// `failures` one more if it failed.
+    pub(crate) fn count_call(
+        &mut self,
+        id: KeyId,
+        check: Check,
+        calls: fn(&mut Counters) -> &mut u64,
+        failures: fn(&mut Counters) -> &mut u64,
+    ) {
+        self.tally_with(id, |c| {
+            *calls(c) += 1;
+            if check == Check::Failed {
+                *failures(c) += 1;
+            }
+        });
+    }
+
+    /// A request met a connection of `id` the server had closed, and is
+    /// sent again on another.
+    pub(crate) fn count_retry(&mut self, id: KeyId) {
+        self.tally_with(id, |c| c.retries += 1);
+    }
+
+    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
+    /// live) and vetted in the getter's task.
+    pub(crate) fn count_before_lend(&mut self, id: KeyId, check: Check) {
+        self.count_call(
+            id,
+            check,
+            |c| &mut c.before_lend_checks,
+            |c| &mut c.before_lend_failures,
+        );
+    }
+
+    /// Counts a call of `key` whose own deadline passed while it was
+    /// `waiting` (in the key's counters too while the pool tracks it).
+    pub(crate) fn count_timeout(&mut self, key: &M::Key, waiting: Waiting) {
+        let count = |c: &mut Counters| match waiting {
+            Waiting::Connection => c.timeouts += 1,
+            Waiting::Reply => c.reply_timeouts += 1,
+        };
+        match self.keys.id(key) {
+            Some(id) => self.tally_with(id, count),
+            None => count(&mut self.ext.counters),
+        }
+    }
+
     /// What the metrics' gauges show (as [`snapshot`](State::snapshot)
     /// counts them).
     #[inline]
@@ -64,7 +119,7 @@ impl<M: Manager> State<M> {
     }
 
     pub(crate) fn snapshot(&self) -> PoolState {
-        let counters = self.counters.clone();
+        let counters = self.ext.counters.clone();
         let counts = self.counts();
         PoolState {
             open: counts.open(),
@@ -72,8 +127,8 @@ impl<M: Manager> State<M> {
             lent: counts.lent(),
             borrowers: self.ext.borrowed.borrowers(),
             dialing: counts.dialing(),
-            pinging: counts.pinging(),
-            recycling: counts.recycling(),
+            pinging: counts.out() - self.ext.recycling,
+            recycling: self.ext.recycling,
             waiting: counts.waiting(),
             closing: self.closing,
             keys: self.keys.len(),
@@ -85,7 +140,7 @@ impl<M: Manager> State<M> {
     pub(crate) fn key_snapshot(&self, key: &M::Key) -> Option<KeyState> {
         let id = self.keys.id(key)?;
         let entry = self.keys.get(id);
-        let counters = entry.counters.clone();
+        let counters = entry.ext.counters.clone();
         let counts = entry.counts();
         Some(KeyState {
             open: counts.open(),
@@ -93,8 +148,8 @@ impl<M: Manager> State<M> {
             lent: counts.lent(),
             borrowers: self.ext.borrowed.borrowers_of(id),
             dialing: counts.dialing(),
-            pinging: counts.pinging(),
-            recycling: counts.recycling(),
+            pinging: counts.out() - entry.ext.recycling,
+            recycling: entry.ext.recycling,
             waiting: counts.waiting(),
             dial_failures_in_a_row: entry.ext.outage.failures,
             backoff_left: self.backoff_left(id, Tick::now()),

@@ -11,8 +11,8 @@
 //! connection, else through the hand-off, like a returned connection.
 
 use super::Conn;
-use super::Transition;
 use super::{Act, Action};
+use super::{State, Transition};
 use crate::engine::Check;
 use crate::engine::{ConnId, KeyId, LentSlot, Place, Slot};
 use crate::manager::Manager;
@@ -50,6 +50,21 @@ pub(crate) enum PingResult {
     ServerChanged,
 }
 
+impl<M: Manager> State<M> {
+    /// A connection of `id` goes out for its recycle (`out`), or comes
+    /// back (the rest of those out are out for a keepalive ping).
+    fn count_recycling(&mut self, id: KeyId, out: bool) {
+        let ext = &mut self.keys.get_mut(id).ext;
+        if out {
+            self.ext.recycling += 1;
+            ext.recycling += 1;
+        } else {
+            self.ext.recycling -= 1;
+            ext.recycling -= 1;
+        }
+    }
+}
+
 impl<M: Manager> Transition<'_, M> {
     /// Hands `conn` of `id`, out of the idle set and not lent, to a task
     /// for `what`; it counts in `pinging` or `recycling` until it comes back.
@@ -57,13 +72,14 @@ impl<M: Manager> Transition<'_, M> {
         let epoch = self.st.keys.get(id).epoch;
         match what {
             Tending::Keepalive => {
-                let slot = self.st.keys.take_slot(id, Place::Pinging);
+                let slot = self.st.keys.take_slot(id, Place::Out);
                 self.fx
                     .actions
                     .push(Action::Ext(Act::Ping(slot, conn, epoch)));
             }
             Tending::Recycle => {
-                let slot = self.st.keys.take_slot(id, Place::Recycling);
+                let slot = self.st.keys.take_slot(id, Place::Out);
+                self.st.count_recycling(id, true);
                 let key = self.st.keys.get(id).key.clone();
                 self.fx
                     .actions
@@ -110,14 +126,11 @@ impl<M: Manager> Transition<'_, M> {
         epoch: u32,
         how: Tended,
     ) -> bool {
-        debug_assert_eq!(
-            slot.place(),
-            match how {
-                Tended::Keepalive(_) => Place::Pinging,
-                Tended::Recycle(..) => Place::Recycling,
-            }
-        );
+        debug_assert_eq!(slot.place(), Place::Out);
         let id = self.st.keys.give_back(slot);
+        if let Tended::Recycle(..) = how {
+            self.st.count_recycling(id, false);
+        }
         match how {
             Tended::Keepalive(ping) => self.keepalive_done(id, conn, epoch, ping),
             Tended::Recycle(check, changed) => self.recycled(id, conn, epoch, check, changed),

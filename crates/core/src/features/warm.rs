@@ -19,7 +19,7 @@ impl<M: Manager> State<M> {
             0,
             "pre-warm dials are of the first epoch"
         );
-        self.tally(id, |c| c.dials += n as u64);
+        self.tally_with(id, |c| c.dials += n as u64);
         (0..n)
             .map(|_| self.keys.open_slot(id, Place::Dialing))
             .collect()
@@ -55,7 +55,7 @@ impl<M: Manager> Transition<'_, M> {
             let entry = self.st.keys.get(id);
             let counts = entry.counts();
             let spare_dials = counts.dialing().saturating_sub(counts.waiting());
-            let out = counts.pinging() + counts.recycling();
+            let out = counts.out();
             if self.st.records.len_of(id) + spare_dials + out >= entry.ext.min_idle
                 || !self.st.key_can_dial(id, self.now, self.config)
                 || self.st.counts().open() >= self.st.limits.max_open
