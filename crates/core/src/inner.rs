@@ -23,7 +23,7 @@ use crate::config::Config;
 use crate::contain;
 use crate::engine::Detached;
 use crate::engine::{Back, ConnId, KeyId, Lent, LentSlot};
-use crate::features::{Act, Action, Effects};
+use crate::features::{Act, Action, Effects, Note};
 use crate::features::{State, Transition};
 use crate::hooks::Hooks;
 use crate::manager::{Health, Manager};
@@ -285,7 +285,14 @@ impl<M: Manager> PoolInner<M> {
         };
         let changed = health == Health::ServerChanged;
         let cleared = self.transition(Tick::now(), |t| {
-            t.give_back(back, Some(reason), false, changed)
+            t.give_back(
+                back,
+                Some(reason),
+                Note {
+                    refused: false,
+                    server_changed: changed,
+                },
+            )
         });
         if cleared {
             self.log_cleared(key);
@@ -337,7 +344,14 @@ impl<M: Manager> PoolInner<M> {
             self.give_back_for_recycling(state, lent, cid, conn, now);
         } else {
             let cleared = self.transition_in(state, now, |t| {
-                t.give_back(Back::Own(lent, cid, conn), close, refused, changed)
+                t.give_back(
+                    Back::Own(lent, cid, conn),
+                    close,
+                    Note {
+                        refused,
+                        server_changed: changed,
+                    },
+                )
             });
             if cleared {
                 self.log_cleared(key);
@@ -398,7 +412,14 @@ impl<M: Manager> PoolInner<M> {
             return;
         }
         let cleared = self.transition_in(state, Tick::now(), |t| {
-            t.give_back(Back::Handle(key, slot), close, false, changed)
+            t.give_back(
+                Back::Handle(key, slot),
+                close,
+                Note {
+                    refused: false,
+                    server_changed: changed,
+                },
+            )
         });
         if cleared {
             self.log_cleared(key);

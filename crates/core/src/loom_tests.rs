@@ -34,7 +34,7 @@ use crate::engine::WaiterId;
 use crate::engine::{Arrived, Checkout, DialOrder, Outcome};
 use crate::engine::{Back, Lent};
 use crate::error::Error;
-use crate::features::{Act, Action, Effects};
+use crate::features::{Act, Action, Effects, Note};
 use crate::features::{State, Transition};
 use crate::manager::{Lending, Manager};
 use crate::sync::Mutex;
@@ -165,7 +165,7 @@ impl<K: Key> Core<K> {
                 ..
             } => {
                 self.transition(now, |t| {
-                    t.give_back(Back::Own(lent, cid, conn), None, false, false)
+                    t.give_back(Back::Own(lent, cid, conn), None, Note::default())
                 });
             }
             Lent::Handle { slot, .. } => {
@@ -173,7 +173,7 @@ impl<K: Key> Core<K> {
                 let mut state = self.state.lock();
                 if !state.give_back_handle_quietly(slot) {
                     let t = state.begin(now, &self.config, &mut fx);
-                    t.give_back(Back::Handle(id, slot), None, false, false);
+                    t.give_back(Back::Handle(id, slot), None, Note::default());
                 }
                 drop(state);
                 self.apply(fx);

@@ -22,7 +22,7 @@ use tracing::Instrument;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::engine::{Behind, Checkout, Ping, Round};
+use crate::engine::{Behind, Checkout, Checkup, Round};
 use crate::engine::{Lent, Site, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::features::State;
@@ -237,14 +237,14 @@ impl<M: Manager> Pool<M> {
     /// A connection the checkout lent, `check` saying whether a health
     /// check is due: lent on, or what to do with it first.
     #[inline(always)]
-    fn lent(&self, conn: Lent<M::Connection>, check: Ping) -> Attempt<'_, M> {
+    fn lent(&self, conn: Lent<M::Connection>, check: Checkup) -> Attempt<'_, M> {
         let id = conn.key();
         let mut conn = Pooled::new(&self.inner, conn);
         let health = self.inner.health(id, &mut conn);
         if let Some(reason) = health.close_reason() {
             Pooled::close_for_health(conn, reason, health);
             Attempt::Again
-        } else if check == Ping::Due {
+        } else if check == Checkup::Due {
             Attempt::Check(conn)
         } else if self.inner.hooks.before_lend.is_some() {
             Attempt::Vet(conn)
@@ -305,8 +305,8 @@ impl<M: Manager> Pool<M> {
                     let (_, conn) = outcome.map_err(|e| self.explain(e, key))?;
                     return Ok(Pooled::new(&self.inner, conn));
                 }
-                Attempt::Check(conn) => (conn, Ping::Due),
-                Attempt::Vet(conn) => (conn, Ping::NotDue),
+                Attempt::Check(conn) => (conn, Checkup::Due),
+                Attempt::Vet(conn) => (conn, Checkup::NotDue),
                 Attempt::Again => {
                     attempt = self.attempt(key, Round::Retry(start), Tick::now(), site);
                     continue;

@@ -9,7 +9,8 @@ use tokio::time::Instant;
 
 use crate::clock::Tick;
 use crate::contain::Caught;
-use crate::engine::{Check, Ping};
+use crate::engine::Checkup;
+use crate::features::Check;
 use crate::guard::Pooled;
 use crate::hooks;
 use crate::inner::PoolInner;
@@ -33,7 +34,7 @@ pub(crate) async fn vet<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<'_, M>,
     key: &M::Key,
-    ping: Ping,
+    ping: Checkup,
     deadline: Option<Instant>,
 ) -> Verdict {
     match health_check(inner, conn, key, ping, deadline).await {
@@ -81,10 +82,10 @@ async fn health_check<M: Manager>(
     inner: &Arc<PoolInner<M>>,
     conn: &mut Pooled<'_, M>,
     key: &M::Key,
-    ping: Ping,
+    ping: Checkup,
     deadline: Option<Instant>,
 ) -> Option<(Check, Option<Health>)> {
-    if ping == Ping::NotDue {
+    if ping == Checkup::NotDue {
         return Some((Check::Passed, None));
     }
     // Abandoned mid-ping (the getter gave up), the connection is in an

@@ -23,21 +23,18 @@ use crate::stats::CloseReason;
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
-    /// Lent at once: a connection from the idle list, or a handle to a
-    /// shared connection that already has borrowers, and whether the
-    /// health-check policy wants it pinged before it is lent (only ever one
-    /// taken from the idle list; a shared one takes no other borrower
-    /// meanwhile).
-    Lent(Lent<C>, Ping),
+    /// Lent at once: a connection from the idle list (and whether the
+    /// getter checks it first), or what a feature lends.
+    Lent(Lent<C>, Checkup),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
 }
 
-/// Whether a connection lent from the idle list is pinged before the
-/// getter has it (the health-check policy).
+/// Whether the getter checks a connection lent from the idle list
+/// before it has it ([`Points::checkup_due`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ping {
-    /// Due: the getter pings it first.
+pub(crate) enum Checkup {
+    /// Due: the getter checks it first.
     Due,
     /// Lent as it is.
     NotDue,
@@ -93,7 +90,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         &mut self,
         id: KeyId,
         cid: ConnId,
-        ping: Ping,
+        checkup: Checkup,
         round: Option<Round>,
         (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
@@ -103,7 +100,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         }
         let conn = self.records.hold(cid);
         if P::lends(conn) {
-            return P::lend(self, cid, lent, ping);
+            return P::lend(self, cid, lent, checkup);
         }
         conn.lend_at(now, site);
         Lent::Own {
@@ -135,7 +132,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
         if let Some(lent) = P::on_checkout(&mut self, id, round) {
             self.finish();
-            return Ok(Checkout::Lent(lent, Ping::NotDue));
+            return Ok(Checkout::Lent(lent, Checkup::NotDue));
         }
         while let Some((cid, conn)) = self.st.records.newest(id) {
             // `len_of` still counts `conn`.
@@ -151,15 +148,17 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 self.close_conn(id, conn.conn, reason);
                 continue;
             }
-            let ping = match self.config.health_check_due(conn.idle_since(), self.now) {
-                true => Ping::Due,
-                false => Ping::NotDue,
+            let checkup = match P::checkup_due(self.config, conn.idle_since(), self.now) {
+                true => Checkup::Due,
+                false => Checkup::NotDue,
             };
             // The key's get is counted with the lending (one look-up).
-            let lent = self.st.lend(id, cid, ping, Some(round), (self.now, site));
+            let lent = self
+                .st
+                .lend(id, cid, checkup, Some(round), (self.now, site));
             P::on_fewer_idle(&mut self, id);
             self.finish();
-            return Ok(Checkout::Lent(lent, ping));
+            return Ok(Checkout::Lent(lent, checkup));
         }
         if count {
             P::Keys::count(&mut self.st.keys.get_mut(id).ext, Event::Get);
@@ -168,7 +167,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             Ok(None) => {}
             Ok(Some(lent)) => {
                 self.finish();
-                return Ok(Checkout::Lent(lent, Ping::NotDue));
+                return Ok(Checkout::Lent(lent, Checkup::NotDue));
             }
             Err(err) => {
                 self.finish();

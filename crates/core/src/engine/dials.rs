@@ -11,7 +11,7 @@
 //! one dial at a time (its trial) until one succeeds. A failed dial puts
 //! its key in backoff, and the pool probes it (the `backoff` module).
 
-use super::checkout::{Behind, Ping};
+use super::checkout::{Behind, Checkup};
 use super::effects::{Action, DialOrder};
 use super::points::{Event, KeyPoints, Points};
 use super::{State, Transition};
@@ -91,7 +91,9 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                     Some(w) => {
                         let cid = self.st.hold_new(id, conn);
                         let site = self.st.waiters.live(w).expect("live").site;
-                        let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
+                        let lent = self
+                            .st
+                            .lend(id, cid, Checkup::NotDue, None, (self.now, site));
                         self.serve(w, Ok((id, lent)));
                     }
                     None => {

@@ -16,7 +16,7 @@
 //! else to the first live waiter of the global dial queue; a dial starts for
 //! it.
 
-use super::checkout::Ping;
+use super::checkout::Checkup;
 use super::effects::Action;
 use super::points::Points;
 use super::{Outcome, State, Transition};
@@ -52,26 +52,18 @@ impl<M: Manager, P: Points<M>> State<M, P> {
 impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// The one return: a borrower gives back what it was lent; `close`
     /// closes it for that reason instead. Past its lifetime or its uses it
-    /// is closed too (a shared connection drains: see `lending`).
-    /// `refused`: its server closed it under its first request, a failed
-    /// dial of its key (see `dials`); a return that served its borrower
-    /// ends the key's trial. `server_changed`: the manager says its server
-    /// changed, and the key is cleared, unless a clear already retired the
-    /// connection (or an earlier borrower of a shared one asked the same).
-    /// Returns whether it was.
+    /// is closed too. `note`: what the borrower tells the features (see
+    /// [`Points::on_return`]). Returns what `on_return` answered.
     #[inline(always)]
     pub(crate) fn give_back(
         self,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
-        refused: bool,
-        server_changed: bool,
+        note: P::Note,
     ) -> bool {
         match back {
-            Back::Own(lent, cid, conn) => {
-                self.give_back_own(lent, cid, conn, close, refused, server_changed)
-            }
-            Back::Handle(id, slot) => P::give_back_handle(self, id, slot, close, server_changed),
+            Back::Own(lent, cid, conn) => self.give_back_own(lent, cid, conn, close, note),
+            Back::Handle(id, slot) => P::give_back_handle(self, id, slot, close, note),
         }
     }
 
@@ -84,18 +76,14 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         cid: ConnId,
         conn: M::Connection,
         close: Option<CloseReason>,
-        refused: bool,
-        server_changed: bool,
+        note: P::Note,
     ) -> bool {
         let id = lent.key();
-        let clear = server_changed && !self.st.records.value(cid).is_retired();
-        if refused {
-            P::on_refused(&mut self, id);
-        }
+        let answer = P::on_return(&mut self, id, cid, note);
         self.take_back(lent, cid, conn, close);
-        P::on_returned(&mut self, id, clear, !refused && !server_changed);
+        P::on_returned(&mut self, id, note, answer);
         self.finish();
-        clear
+        answer
     }
 
     /// A connection lent exclusively is back, at rest from now: closed
@@ -129,7 +117,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     pub(crate) fn detach(mut self, id: KeyId, lent: Detached) {
         let (cid, lent) = match lent {
             Detached::Handle(slot) => {
-                self.give_back(Back::Handle(id, slot), None, false, false);
+                self.give_back(Back::Handle(id, slot), None, P::Note::default());
                 return;
             }
             Detached::Own(cid, lent) => (cid, lent),
@@ -167,7 +155,9 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
         if let Some(w) = self.st.first_waiter(id) {
             let site = self.st.waiters.live(w).expect("live").site;
-            let lent = self.st.lend(id, cid, Ping::NotDue, None, (self.now, site));
+            let lent = self
+                .st
+                .lend(id, cid, Checkup::NotDue, None, (self.now, site));
             return self.serve(w, Ok((id, lent)));
         }
         self.park(id, cid);

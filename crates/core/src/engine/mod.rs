@@ -73,7 +73,7 @@ mod timers;
 mod waiters;
 mod waiting;
 
-pub(crate) use checkout::{Behind, Checkout, Ping, Round};
+pub(crate) use checkout::{Behind, Checkout, Checkup, Round};
 pub(crate) use conn::{Conn, IdleTimeout, Site, jittered};
 pub(crate) use counts::{Change, Counts, LentSlot, Place, Slot};
 pub(crate) use deadlines::{Deadlines, Due};
@@ -94,21 +94,6 @@ use crate::config::Config;
 
 use crate::limits::Limits;
 use crate::manager::Manager;
-
-/// How a check of a connection by user code (a health check, a recycle, a
-/// `before_lend` hook) ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Check {
-    Passed,
-    Failed,
-}
-
-impl Check {
-    /// `Passed` if `ok`.
-    pub(crate) fn passed_if(ok: bool) -> Self {
-        if ok { Check::Passed } else { Check::Failed }
-    }
-}
 
 /// Everything the pool knows; see the module docs for the invariants.
 ///

@@ -8,7 +8,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use super::checkout::{Ping, Round};
+use super::checkout::{Checkup, Round};
 use super::{Conn, KeyId, Lent, LentSlot, State, Transition, WaiterId};
 use crate::clock::Tick;
 use crate::config::Config;
@@ -68,6 +68,8 @@ pub(crate) trait Points<M: Manager>: Sized {
     type Conn: Debug;
     /// What the features decide to do outside the lock.
     type Action;
+    /// What a borrower tells the features when it gives back.
+    type Note: Copy + Default;
 
     /// The features' records as the pool starts.
     fn new(config: &Config) -> (Self::Keys, Self::Pool);
@@ -81,6 +83,10 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// When the features must look at an idle connection next
     /// ([`on_idle_due`](Points::on_idle_due); [`Tick::NEVER`]: never).
     fn due(ext: &Self::Conn) -> Tick;
+
+    /// Whether the getter checks an idle connection, idle since `since`,
+    /// before it has it at `now`.
+    fn checkup_due(config: &Config, since: Tick, now: Tick) -> bool;
 
     /// A checkout of `id` begins: a feature may lend at once.
     fn on_checkout(
@@ -102,12 +108,12 @@ pub(crate) trait Points<M: Manager>: Sized {
     fn lends<C>(conn: &Conn<C, Self::Conn>) -> bool;
 
     /// The feature lends the held connection `cid`, whose place in the
-    /// lent count is `lent`; `ping`: a check is due first.
+    /// lent count is `lent`; `checkup`: whether the getter checks it first.
     fn lend(
         st: &mut State<M, Self>,
         cid: super::ConnId,
         lent: LentSlot,
-        ping: Ping,
+        checkup: Checkup,
     ) -> Lent<M::Connection>;
 
     /// A dial of `id` made `conn`, which its manager lends as `lending`.
@@ -147,25 +153,31 @@ pub(crate) trait Points<M: Manager>: Sized {
     fn closes_free(t: &mut Transition<'_, M, Self>, id: KeyId) -> Option<CloseReason>;
 
     /// A borrower gives back a handle of `id`, in `slot` (see
-    /// [`Transition::give_back`]). Returns whether the key was cleared.
+    /// [`Transition::give_back`]).
     fn give_back_handle(
         t: Transition<'_, M, Self>,
         id: KeyId,
         slot: usize,
         close: Option<CloseReason>,
-        server_changed: bool,
+        note: Self::Note,
     ) -> bool;
 
     /// A handle of `id`, in `slot`, reached a waiter that gave up.
     fn unserve_handle(t: &mut Transition<'_, M, Self>, id: KeyId, slot: usize);
 
-    /// A borrower returns a new connection of `id` whose server closed it
-    /// under its first request.
-    fn on_refused(t: &mut Transition<'_, M, Self>, id: KeyId);
+    /// A borrower gives back the connection of `id` lent exclusively from
+    /// the record `cid`, with `note`. What it answers,
+    /// [`give_back`](Transition::give_back) returns.
+    fn on_return(
+        t: &mut Transition<'_, M, Self>,
+        id: KeyId,
+        cid: super::ConnId,
+        note: Self::Note,
+    ) -> bool;
 
-    /// A return of a connection of `id` ended: `clear`, its server
-    /// changed; it `served` its borrower.
-    fn on_returned(t: &mut Transition<'_, M, Self>, id: KeyId, clear: bool, served: bool);
+    /// The return of a connection of `id` ended (`answer`: what
+    /// [`on_return`](Points::on_return) answered).
+    fn on_returned(t: &mut Transition<'_, M, Self>, id: KeyId, note: Self::Note, answer: bool);
 
     /// `id` may have fewer idle connections than before.
     fn on_fewer_idle(t: &mut Transition<'_, M, Self>, id: KeyId);

@@ -28,11 +28,21 @@ use super::{Borrowed, Conn, ConnExt, Features, KeysExt, PoolExt, Tending, Transi
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::engine::{
-    self, ConnId, Event, KeyId, Lent, LentSlot, Ping, Points, Round, Slot, WaiterId,
+    self, Checkup, ConnId, Event, KeyId, Lent, LentSlot, Points, Round, Slot, WaiterId,
 };
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::stats::{CloseReason, Counters};
+
+/// What a borrower tells the features when it gives back.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Note {
+    /// Its server closed a new connection under its first request
+    /// (`Pooled::mark_refused`): a failed dial of its key.
+    pub(crate) refused: bool,
+    /// The manager says its server changed: the key is cleared.
+    pub(crate) server_changed: bool,
+}
 
 /// What the features decide to do outside the lock.
 pub(crate) enum Act<M: Manager> {
@@ -58,6 +68,7 @@ impl<M: Manager> Points<M> for Features {
     type Pool = PoolExt<M::Connection>;
     type Conn = ConnExt;
     type Action = Act<M>;
+    type Note = Note;
 
     #[inline]
     fn new_conn(now: Tick, config: &Config) -> ConnExt {
@@ -82,6 +93,12 @@ impl<M: Manager> Points<M> for Features {
             recycling: 0,
         };
         (keys, pool)
+    }
+
+    /// The health-check policy.
+    #[inline]
+    fn checkup_due(config: &Config, since: Tick, now: Tick) -> bool {
+        config.health_check_due(since, now)
     }
 
     #[inline]
@@ -116,7 +133,7 @@ impl<M: Manager> Points<M> for Features {
         st: &mut engine::State<M, Self>,
         cid: ConnId,
         lent: LentSlot,
-        ping: Ping,
+        ping: Checkup,
     ) -> Lent<M::Connection> {
         st.lend_shared(cid, lent, ping)
     }
@@ -160,9 +177,9 @@ impl<M: Manager> Points<M> for Features {
         id: KeyId,
         slot: usize,
         close: Option<CloseReason>,
-        server_changed: bool,
+        note: Note,
     ) -> bool {
-        t.give_back_handle(id, slot, close, server_changed)
+        t.give_back_handle(id, slot, close, note.server_changed)
     }
 
     fn unserve_handle(t: &mut Transition<'_, M>, id: KeyId, slot: usize) {
@@ -171,16 +188,26 @@ impl<M: Manager> Points<M> for Features {
         t.return_handle(id, slot, None);
     }
 
-    fn on_refused(t: &mut Transition<'_, M>, id: KeyId) {
-        t.refused(id, ConnectError::Refused);
+    /// A refused connection is a failed dial of its key. Answers whether
+    /// the key is to be cleared: its server changed, unless a clear already
+    /// retired the connection.
+    #[inline]
+    fn on_return(t: &mut Transition<'_, M>, id: KeyId, cid: ConnId, note: Note) -> bool {
+        let clear = note.server_changed && !t.st.records.value(cid).is_retired();
+        if note.refused {
+            t.refused(id, ConnectError::Refused);
+        }
+        clear
     }
 
+    /// The key cleared; a connection that served its borrower ends the
+    /// key's trial.
     #[inline]
-    fn on_returned(t: &mut Transition<'_, M>, id: KeyId, clear: bool, served: bool) {
+    fn on_returned(t: &mut Transition<'_, M>, id: KeyId, note: Note, clear: bool) {
         if clear {
             t.clear_key(id);
         }
-        if served {
+        if !note.refused && !note.server_changed {
             t.served(id);
         }
     }

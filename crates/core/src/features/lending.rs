@@ -20,13 +20,11 @@
 //! dials like an exclusive one (at most `max_connecting` at once).
 //! Exclusive connections take none of these paths.
 
-use super::Conn;
-use super::{Features, State, Transition};
+use super::{Check, Conn, State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::engine::{Check, ConnId, KeyId, Lent, LentSlot, Ping, Points, Round, WaiterId};
-use crate::manager::Lending;
-use crate::manager::Manager;
+use crate::engine::{Checkup, ConnId, KeyId, Lent, LentSlot, Round, WaiterId};
+use crate::manager::{Lending, Manager};
 use crate::stats::CloseReason;
 
 impl<M: Manager> State<M> {
@@ -37,12 +35,12 @@ impl<M: Manager> State<M> {
         &mut self,
         cid: ConnId,
         lent: LentSlot,
-        ping: Ping,
+        ping: Checkup,
     ) -> Lent<M::Connection> {
         let conn = self.remove_conn(cid);
         let slot = self.ext.borrowed.insert(lent, conn);
         let lent = self.ext.borrowed.lend(slot);
-        self.ext.borrowed.set_checking(slot, ping == Ping::Due);
+        self.ext.borrowed.set_checking(slot, ping == Checkup::Due);
         lent
     }
 
@@ -189,7 +187,12 @@ impl<M: Manager> Transition<'_, M> {
     ) -> bool {
         let clear = server_changed && self.st.ext.borrowed.draining(slot).is_none();
         self.return_handle(id, slot, close);
-        Features::on_returned(&mut self, id, clear, close.is_none() && !server_changed);
+        if clear {
+            self.clear_key(id);
+        }
+        if close.is_none() && !server_changed {
+            self.served(id);
+        }
         self.finish();
         clear
     }

@@ -16,11 +16,26 @@ mod snapshot;
 mod tending;
 mod warm;
 
-pub(crate) use attach::Act;
+pub(crate) use attach::{Act, Note};
 pub(crate) use borrowed::Borrowed;
 pub(crate) use ext::{ConnExt, KeysExt, PoolExt};
 pub(crate) use outage::Outage;
 pub(crate) use tending::{PingResult, Tended, Tending};
+
+/// How a check of a connection by user code (a health check, a recycle, a
+/// `before_lend` hook) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Check {
+    Passed,
+    Failed,
+}
+
+impl Check {
+    /// `Passed` if `ok`.
+    pub(crate) fn passed_if(ok: bool) -> Self {
+        if ok { Check::Passed } else { Check::Failed }
+    }
+}
 
 /// The features, as the engine's [`Points`](crate::engine::Points).
 pub(crate) struct Features;

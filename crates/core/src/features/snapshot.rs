@@ -1,9 +1,10 @@
 //! Snapshots of the state for [`Pool::state`](crate::Pool::state) and
 //! [`Pool::key_state`](crate::Pool::key_state).
 
+use super::Check;
 use super::State;
 use crate::clock::Tick;
-use crate::engine::{Check, ConnId, KeyId};
+use crate::engine::{ConnId, KeyId};
 use crate::manager::Manager;
 use crate::stats::Gauges;
 use crate::stats::{Counters, KeyState, PoolState, Waiting};

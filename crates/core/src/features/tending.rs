@@ -10,10 +10,10 @@
 //! ([`Transition::came_back`]): closed if the task failed or died with the
 //! connection, else through the hand-off, like a returned connection.
 
+use super::Check;
 use super::Conn;
 use super::{Act, Action};
 use super::{State, Transition};
-use crate::engine::Check;
 use crate::engine::{ConnId, KeyId, LentSlot, Place, Slot};
 use crate::manager::Manager;
 use crate::stats::CloseReason;
