@@ -60,3 +60,87 @@ fn the_core_s_table_lists_every_module() {
     modules.sort();
     assert_eq!(listed, modules, "the table in crates/core/src/lib.rs");
 }
+
+/// The engine (`crates/core/src/engine/`) names no feature: not a feature's
+/// module, nor the words its features are known by. The features attach at
+/// the engine's points (`engine/points.rs`) and live in `features/` and
+/// the crate's other modules. At most 12 files besides its tests.
+#[test]
+fn the_engine_names_no_feature() {
+    let src = concat!(env!("CARGO_MANIFEST_DIR"), "/crates/core/src");
+    let features = std::fs::read_to_string(format!("{src}/features/mod.rs")).unwrap();
+    let mut words: Vec<String> = declared(&features)
+        .into_iter()
+        .map(|(m, ..)| m)
+        .filter(|m| !["attach", "ext"].contains(&m.as_str()))
+        .collect();
+    assert!(words.contains(&"backoff".to_owned()), "{words:?}");
+    words.extend(
+        [
+            "vetting",
+            "vet",
+            "hooks",
+            "hook",
+            "metrics",
+            "metric",
+            "stats",
+            "reports",
+            "single",
+            "slow",
+            "keepalive",
+            "ping",
+            "pings",
+            "pinged",
+            "pinging",
+            "share",
+            "shared",
+            "sharing",
+            "health",
+            "probe",
+            "probes",
+            "min_idle",
+            "warm",
+            "recycle",
+            "recycling",
+            "refused",
+            "trial",
+            "leak",
+            "leaks",
+            "server_changed",
+            "resize",
+            "shrink",
+        ]
+        .map(str::to_owned),
+    );
+    let mut files = Vec::new();
+    let mut dirs = vec![std::path::PathBuf::from(format!("{src}/engine"))];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.file_name().unwrap() != "tests.rs" {
+                files.push(path);
+            }
+        }
+    }
+    assert!(files.len() <= 12, "{} files in engine/", files.len());
+    let mut found = Vec::new();
+    for file in &files {
+        let text = std::fs::read_to_string(file).unwrap().to_lowercase();
+        for (n, line) in text.lines().enumerate() {
+            // `Vec::resize` is not the feature.
+            let line = line.replace(".resize(", ".");
+            for token in line.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+                if words.iter().any(|w| w == token) {
+                    found.push(format!("{}:{}: {token}", file.display(), n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "the engine names features:\n{}",
+        found.join("\n")
+    );
+}

@@ -10,7 +10,7 @@ use crate::engine::KeyId;
 use crate::engine::Lent;
 use crate::inner::PoolInner;
 use crate::manager::{Health, Manager};
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// A connection lent by the pool. Dereferences to the connection; dropping it
 /// gives the connection back (to the next waiter of its key, or to the idle

@@ -36,6 +36,7 @@
 //! | `hooks` | the user's hooks (after connect, before lend, after return) and how they are run |
 //! | `contain` | calls into user code, with their panics contained |
 //! | `stats` | snapshots and counters |
+//! | `reason` | why the pool closes a connection |
 //! | `sync` | the lock, behind a shim for model checking with loom (`loom_tests`) |
 //! | `error` | errors |
 
@@ -64,6 +65,7 @@ mod metrics;
 mod policy;
 mod pool;
 mod quiet;
+mod reason;
 mod reports;
 mod settings;
 mod single;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// How a connection is lent: exclusively (one borrower at a time, the
 /// default) or shared by up to [`max_borrowers`](Lending::max_borrowers)

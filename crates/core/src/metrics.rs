@@ -38,7 +38,8 @@ pub(crate) const KEY_GAUGES_EVERY: Duration = Duration::from_secs(1);
 
 use crate::config::Config;
 use crate::limits::Limits;
-use crate::stats::{CloseReason, Gauges, Waiting};
+use crate::reason::CloseReason;
+use crate::stats::{Gauges, Waiting};
 
 #[cfg(feature = "metrics")]
 pub(crate) use on::Metrics;

@@ -33,9 +33,10 @@ use crate::inner::dial;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::metrics::Metrics;
+use crate::reason::CloseReason;
 use crate::reports::report_slow_checkout;
 use crate::single::OneKey;
-use crate::stats::{CloseReason, KeyState, PoolState, Waiting};
+use crate::stats::{KeyState, PoolState, Waiting};
 use crate::vetting::{self, Verdict};
 use crate::wait;
 

@@ -15,7 +15,7 @@ use crate::guard::Pooled;
 use crate::hooks;
 use crate::inner::PoolInner;
 use crate::manager::{Health, Manager};
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// What vetting found.
 pub(crate) enum Verdict {

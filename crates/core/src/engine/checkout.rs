@@ -1,17 +1,15 @@
-//! **Getting** ([`Transition::checkout`]): take the newest idle connection
-//! of the key (closing stale or expired ones met on the way, and telling the
-//! getter whether the health-check policy wants it pinged first), or a
-//! handle to its least-loaded shared connection with room (for a key that
-//! fills its shared connections first: its fullest one with room, before
-//! any idle connection); otherwise open a waiter slot, queue it on the
-//! key's `idle_waiters` and find a dial for it (a key in backoff: its next
-//! probe if one is near, else the getter fails at once; see `backoff`):
-//! start one if the key and the pool are under their caps; at the pool
-//! cap, evict the least recently used idle connection of another key to
-//! make room; otherwise queue it on the key's `dial_waiters` (key at its
-//! cap or at `max_connecting`) or the pool's global dial queue (pool at its
-//! cap). The waiter is then served by whichever comes first: a connection
-//! of its key coming free, or its dial.
+//! **Getting** ([`Transition::checkout`]): a feature may lend first
+//! ([`Points::on_checkout`]); else take the newest idle connection of the
+//! key (closing stale or expired ones met on the way, and telling the
+//! getter whether to check it first: [`Points::checkup_due`]); else a
+//! feature may lend, or turn the getter away ([`Points::on_nothing_idle`]);
+//! else open a waiter slot, queue it on the key's `idle_waiters` and find a
+//! dial for it: start one if the key and the pool are under their caps; at
+//! the pool cap, evict the least recently used idle connection of another
+//! key to make room; otherwise queue it on the key's `dial_waiters` (key at
+//! its cap or at `max_connecting`) or the pool's global dial queue (pool at
+//! its cap). The waiter is then served by whichever comes first: a
+//! connection of its key coming free, or its dial.
 
 use super::points::{Event, KeyPoints, Points};
 use super::{State, Transition};
@@ -19,7 +17,7 @@ use crate::clock::Tick;
 use crate::engine::{Change, ConnId, KeyId, Lent, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -51,15 +49,15 @@ pub(crate) enum Round {
     Retry(Tick),
 }
 
-/// What a getter that found no idle connection waits behind (for the slow
-/// checkout warning).
+/// What a getter that found no idle connection waits behind (for the
+/// getter's report of a long wait).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Behind {
     /// Its key is at `max_open_per_key`: every connection is lent (or
-    /// dialing, or out for a ping).
+    /// dialing, or out in a task).
     AllLent,
     /// Its own dial, or dials in flight (at `max_connecting`, or enough
-    /// for the waiters of a shared key).
+    /// for every waiter of the key).
     Dialing,
     /// The pool is at `max_open` with nothing idle to evict.
     PoolFull,
@@ -78,13 +76,12 @@ impl Behind {
 impl<M: Manager, P: Points<M>> State<M, P> {
     /// Lends the connection `cid` of `id` (idle, or held: just returned or
     /// dialed): the connection itself, its record staying in the idle set,
-    /// or (shared) a first handle to it, which takes no other borrower while
-    /// its `ping` is due.
+    /// or what the features lend of it ([`Points::lend`]).
     ///
     /// `round`: a getter's first checkout counts a get of the key too (in
     /// the same look-up of the key); `None` for a connection handed to a
     /// waiter, whose get was counted at its checkout. `now` and `site`:
-    /// when, and for which `get` (leak detection).
+    /// when, and for which `get`.
     #[inline(always)]
     pub(crate) fn lend(
         &mut self,

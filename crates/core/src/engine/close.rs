@@ -1,6 +1,6 @@
 //! **Close** ([`Transition::close`]): serves every waiter with `Closed`,
-//! closes every idle connection; connections lent, pinged or being dialed
-//! are closed when they come back. The pool is drained once nothing is open
+//! closes every idle connection; connections lent, out in a task or being
+//! dialed are closed when they come back. The pool is drained once nothing is open
 //! and no `Manager::close` runs any more.
 
 use super::points::{Event, KeyPoints, Points};
@@ -8,7 +8,7 @@ use super::{State, Transition};
 use crate::engine::KeyId;
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
@@ -28,7 +28,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         self.is_drained()
     }
 
-    /// Whether nothing is dialing, pinging, recycling or closing.
+    /// Whether nothing is dialing, out in a task or closing.
     pub(crate) fn is_settled(&self) -> bool {
         let counts = self.counts();
         counts.dialing() == 0 && counts.out() == 0 && self.closing == 0

@@ -5,11 +5,13 @@
 //! waits, and the slot is released (so the next dial waiter gets a dial).
 //!
 //! **Finding a dial** for a new waiter ([`Transition::find_dial`]), and
-//! **dial limits**: at most `max_connecting` dials of a key run at once; a
-//! getter past that waits in the key's dial queue, like one at the key's
-//! cap, and gets a dial when one ends; a key whose last dial failed has
-//! one dial at a time (its trial) until one succeeds. A failed dial puts
-//! its key in backoff, and the pool probes it (the `backoff` module).
+//! **dial limits**: at most `max_connecting` dials of a key run at once
+//! ([`KeyPoints::max_dials`]); a getter past that waits in the key's dial
+//! queue, like one at the key's cap, and gets a dial when one ends. The
+//! features may hold a key's dials back ([`KeyPoints::allows_dial`]), or
+//! expect the dials in flight to serve every waiter
+//! ([`Points::dials_cover`]). A dial's result goes to the features first
+//! ([`Points::on_dialed`], [`Points::on_dial_failed`]).
 
 use super::checkout::{Behind, Checkup};
 use super::effects::{Action, DialOrder};
@@ -20,7 +22,7 @@ use crate::config::Config;
 use crate::engine::{Conn, KeyId, Place, Slot, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// What a dial produced: the connection and how the manager lends it.
 pub(crate) type Dialed<M> = Result<
@@ -183,7 +185,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
 
     /// The first live waiter of the global dial queue whose key may dial;
     /// waiters whose key reached its cap or `max_connecting` meanwhile move
-    /// to their key's dial queue, waiters whose key is in backoff fail.
+    /// to their key's dial queue, waiters a feature turns away fail
+    /// ([`Points::on_queued`]).
     pub(crate) fn pop_global_waiter(&mut self) -> Option<(WaiterId, KeyId)> {
         while let Some(w) = self
             .st

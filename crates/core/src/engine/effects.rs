@@ -5,7 +5,7 @@ use std::task::Waker;
 use super::Points;
 use crate::engine::{Slot, WaiterId};
 use crate::manager::Manager;
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// A dial to start once the lock is released.
 pub(crate) struct DialOrder<K> {

@@ -1,35 +1,39 @@
 //! **The return** ([`Transition::give_back`]): everything a borrower gives
-//! back comes through this one transition, a connection lent exclusively
-//! (closed, or placed) or a handle to a shared one (see `lending`).
+//! back comes through this one transition: a connection lent exclusively
+//! (closed, or placed), or a handle to one a feature lends
+//! ([`Points::give_back_handle`]).
 //!
 //! **Hand-off** ([`Transition::place`]): a connection coming free (returned
-//! by a borrower, or freshly dialed) goes, in this order, to the first live
-//! waiter of its key; else, if a getter of another key waits at the pool's
-//! cap, it is closed so that getter can dial; else to the idle list, closing
-//! it when the key's idle cap is full and evicting the pool's LRU idle
-//! connection when the global idle cap is. Every connection that comes free
-//! passes through this one function (one that was lent exclusively through
-//! its second half, [`Transition::place_own`], which skips the shared case).
+//! by a borrower, or freshly dialed) goes, in this order, to a feature that
+//! takes it ([`Points::takes_free`]); to the first live waiter of its key;
+//! else, if a getter of another key waits at the pool's cap, it is closed
+//! so that getter can dial; else to the idle list, closing it when the
+//! key's idle cap is full and evicting the pool's LRU idle connection when
+//! the global idle cap is. Every connection that comes free passes through
+//! this one function (one that was lent exclusively through its second
+//! half, [`Transition::place_own`], which skips the features).
 //!
 //! **Slots** ([`Transition::release_slot`]): when a connection of a key
 //! closes, its slot goes to the first live waiter of the key's dial queue,
-//! else to the first live waiter of the global dial queue; a dial starts for
-//! it.
+//! else to the first live waiter of the global dial queue; a dial starts
+//! for it.
+//!
+//! What a borrower is lent, and what it gives back: [`Lent`], [`Back`].
 
 use super::checkout::Checkup;
 use super::effects::Action;
 use super::points::Points;
 use super::{Outcome, State, Transition};
-use crate::engine::{Back, Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
+use crate::engine::{Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 use crate::manager::Manager;
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// What a borrower takes out of the pool for good ([`Transition::detach`]).
 pub(crate) enum Detached {
     /// The exclusively lent connection whose record is `ConnId`, with its
     /// slot in the lent count.
     Own(ConnId, LentSlot),
-    /// A handle to the shared connection in this slot.
+    /// A handle a feature lent, in this slot of its record.
     Handle(usize),
 }
 
@@ -112,8 +116,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
     }
 
-    /// A borrower takes its connection out of the pool for good (a handle to
-    /// a shared connection is given back instead: the connection stays).
+    /// A borrower takes its connection out of the pool for good (a handle
+    /// is given back instead: the connection stays).
     pub(crate) fn detach(mut self, id: KeyId, lent: Detached) {
         let (cid, lent) = match lent {
             Detached::Handle(slot) => {
@@ -128,9 +132,9 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         self.finish();
     }
 
-    /// A connection of `id` that came free (returned, pinged, or dialed for
-    /// nobody in particular), held in the idle set as `cid`, and not counted
-    /// as lent, dialing or pinging: the hand-off.
+    /// A connection of `id` that came free (returned, back from a task, or
+    /// dialed for nobody in particular), held in the idle set as `cid`, and
+    /// not counted as lent, dialing or out: the hand-off.
     pub(crate) fn place(&mut self, id: KeyId, cid: ConnId) {
         if self.st.retiring
             && let Some(reason) = P::closes_free(self, id)
@@ -164,7 +168,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     }
 
     /// Closes `cid` of `id` instead of placing it if the pool is closed, or
-    /// over an open cap after a shrink; true if it did.
+    /// a feature says so ([`Points::closes_free`]); true if it did.
     #[cold]
     fn close_instead(&mut self, id: KeyId, cid: ConnId) -> bool {
         let reason = if self.st.closed {
@@ -252,7 +256,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     }
 
     /// A connection of `id` stopped counting: hand its slot to a dial waiter
-    /// (of the key, else of the pool) and refill `min_idle`.
+    /// (of the key, else of the pool).
     pub(crate) fn release_slot(&mut self, id: KeyId) {
         self.st.keys.recount(id, Change::Close(Place::Idle));
         self.st.unused(id);
@@ -265,5 +269,56 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             self.start_dial(other, Some(w));
         }
         P::on_fewer_idle(self, id);
+    }
+}
+
+/// What a borrower gives back, under the lock: a connection lent
+/// exclusively (its slot in the lent count, its record's id and itself),
+/// or a handle a feature lent (the handle itself is dropped before the lock
+/// is taken).
+#[derive(Debug)]
+pub(crate) enum Back<C> {
+    Own(LentSlot, ConnId, C),
+    /// Of this key, in this slot of the feature's record.
+    Handle(KeyId, usize),
+}
+
+/// What a borrower holds: the connection itself, or a handle a feature
+/// lent.
+///
+/// An exclusively lent connection carries its [`LentSlot`], which its
+/// return gives back; a handle carries none (the feature's record holds
+/// the connection's).
+#[derive(Debug)]
+pub(crate) enum Lent<C> {
+    /// Lent exclusively: the borrower holds the connection; its record stays
+    /// in its idle-set entry `id`.
+    Own {
+        conn: C,
+        id: ConnId,
+        /// Its place in the lent count.
+        lent: LentSlot,
+        /// The connection's `uses`, this lending included.
+        uses: u64,
+    },
+    /// A handle a feature lent, in `slot` of its record.
+    Handle {
+        conn: C,
+        slot: usize,
+        /// The connection's key.
+        key: KeyId,
+        /// The connection's `uses` when this handle was made.
+        uses: u64,
+    },
+}
+
+impl<C> Lent<C> {
+    /// The key of the connection lent.
+    #[inline]
+    pub(crate) fn key(&self) -> KeyId {
+        match self {
+            Lent::Own { lent, .. } => lent.key(),
+            Lent::Handle { key, .. } => *key,
+        }
     }
 }

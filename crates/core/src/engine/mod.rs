@@ -1,92 +1,83 @@
-//! The pool's state under its one lock, and every transition of it.
+//! The engine: the pool's state under its one lock, and every transition of
+//! it. It names no feature; the features attach at its points
+//! ([`Points`], in `points`).
+//!
+//! **Read in this order**: this file (the state, a transition, the
+//! invariants); `checkout` (a get); `waiting` (a getter's wait, its cancel,
+//! the waiter slots and queues); `handoff` (the return, the hand-off, slots
+//! freed); `dials` (the dial race and its limits); `timers` (idle timeout,
+//! lifetime, the deadline heap); `close`; `effects` (what a transition
+//! decides); `keys` (keys, counts, slots) and `records` (idle connections
+//! and their life records), the data the transitions work on; `points`.
 //!
 //! **One lock.** Everything the pool knows lives in [`State`], behind one
-//! mutex (`parking_lot`'s, see `sync`) in [`PoolInner`](crate::inner::PoolInner): the key
-//! registry, the connection records, the waiter slots, the global dial
-//! queue, the counts and the counters. Every transition runs with the lock
-//! held, never awaits, never calls the manager and never logs; what it
-//! decides to *do* (wake a getter, start a dial, close a connection) it
-//! records in [`Effects`], which the caller carries out after releasing the
-//! lock. So a transition is atomic, the lock is held for a few hundred
-//! nanoseconds at most, and user code (the manager, a waker) never runs
-//! under it.
+//! mutex (`parking_lot`'s, see `sync`) in
+//! [`PoolInner`](crate::inner::PoolInner): the key registry, the connection
+//! records, the waiter slots, the global dial queue, the counts, and the
+//! features' records. Every transition runs with the lock held, never
+//! awaits, never calls the manager and never logs; what it decides to *do*
+//! (wake a getter, start a dial, close a connection) it records in
+//! [`Effects`], which the caller carries out after releasing the lock. So a
+//! transition is atomic, the lock is held for a few hundred nanoseconds at
+//! most, and user code (the manager, a waker) never runs under it.
 //!
 //! **A transition** is a [`Transition`]: [`State::begin`] starts it, each
 //! public step consumes it, and its `finish` forgets the keys it left
-//! unused, tells whether a closed pool is drained and checks the counts. The time, the configuration and the
-//! effects travel with it.
+//! unused, tells whether a closed pool is drained and checks the counts.
+//! The time, the configuration and the effects travel with it.
 //!
-//! **Counts.** Per key and in total, `open = idle + lent + dialing +
-//! pinging + recycling` (see [`Counts`]: they change through one door,
-//! [`Keys`], the key's and the pool's together). A connection out in a task
-//! (a dial, a keepalive ping, a recycle) counts through the task's
-//! [`Slot`](crate::engine::Slot): taken when the task is decided, held by
-//! the task's guard, given back by value with the task's result (or by the
-//! guard's `Drop` if the task dies), so it cannot be given back twice. A
-//! lent connection counts through its
-//! [`LentSlot`](crate::engine::LentSlot), taken by the lending: a
-//! connection lent exclusively carries it in its borrower's guard (whose
-//! `Drop` gives it back once); a shared one, in its entry of the borrowed
-//! set. So
-//! only waiters, and idle connections closing, change the counts without
-//! a slot. `open` is what the caps limit; a connection
-//! stops counting the moment the pool decides to close it (its
+//! **Counts.** Per key and in total, `open = idle + lent + dialing + out`
+//! (see [`Counts`]: they change through one door, [`Keys`], the key's and
+//! the pool's together). A connection out in a task (a dial, a feature's
+//! task) counts through the task's [`Slot`]: taken when the task is
+//! decided, held by the task's guard, given back by value with the task's
+//! result (or by the guard's `Drop` if the task dies), so it cannot be
+//! given back twice. A lent connection counts through its [`LentSlot`],
+//! taken by the lending: a connection lent exclusively carries it in its
+//! borrower's guard (whose `Drop` gives it back once); one a feature lends,
+//! in the feature's record. So only waiters, and idle connections closing,
+//! change the counts without a slot. `open` is what the caps limit; a
+//! connection stops counting the moment the pool decides to close it (its
 //! `Manager::close` then runs in a task, counted in `closing` until it
 //! ends). A connection handed to a waiter counts as lent from the hand-off
 //! on, before the waiter has picked it up. `waiting` counts waiters that
-//! have not been served. A shared connection counts once in `lent` while it
-//! has borrowers; its handles are counted by the borrowed set
-//! (`borrowers`). A connection lent exclusively keeps its record, held (not
-//! idle): the borrower's guard carries the connection and the record's
-//! [`ConnId`], and the return puts the connection back in the same record.
-//! So the hand-off works on a `ConnId`: a connection coming free from
-//! elsewhere (a dial, a ping) is first held in the records.
+//! have not been served. A connection lent exclusively keeps its record,
+//! held (not idle): the borrower's guard carries the connection and the
+//! record's [`ConnId`], and the return puts the connection back in the same
+//! record. So the hand-off works on a `ConnId`: a connection coming free
+//! from elsewhere (a dial, a feature's task) is first held in the records.
 //!
-//! **Forgetting keys.** A key with no connection and no waiter is forgotten
-//! (unless it is in backoff or was within one backoff cap, or `min_idle` is
-//! set), but only when a transition finishes: a `KeyId` held in the middle
-//! of one always stays valid.
-//!
-//! One file per section: getting (`checkout`), the hand-off and slots
-//! (`handoff`), dials and their limits (`dials`), waiting and cancellation
-//! (`waiting`), shared lending (`lending`), time (`timers`), close
-//! (`close`), run-time control
-//! (`control`), leak detection (`leaks`), connections out for a keepalive
-//! ping or a recycle (`tending`); the effects a transition decides
-//! (`effects`) and snapshots (`snapshot`).
+//! **Forgetting keys.** A key with no connection and no waiter is
+//! forgotten (unless the features remember it:
+//! [`KeyPoints::remembers`]), but only when a transition finishes: a
+//! `KeyId` held in the middle of one always stays valid. The ids that name
+//! things here (a key, a waiter, a connection's record) are slab indexes,
+//! with a generation where a slot is reused while an id may still be held.
 
 pub(crate) mod checkout;
 mod close;
-mod conn;
-mod counts;
-mod deadlines;
 mod dials;
 pub(crate) mod effects;
 mod handoff;
-mod ids;
 mod keys;
-mod lent;
 mod points;
-mod queue;
 mod records;
 mod timers;
-mod waiters;
 mod waiting;
 
 pub(crate) use checkout::{Behind, Checkout, Checkup, Round};
-pub(crate) use conn::{Conn, IdleTimeout, Site, jittered};
-pub(crate) use counts::{Change, Counts, LentSlot, Place, Slot};
-pub(crate) use deadlines::{Deadlines, Due};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
-pub(crate) use ids::{ConnId, KeyId, WaiterId};
+pub(crate) use handoff::{Back, Lent};
 pub(crate) use keys::Keys;
-pub(crate) use lent::{Back, Lent};
+pub(crate) use keys::{Change, Counts, LentSlot, Place, Slot};
 pub(crate) use points::{Event, KeyPoints, Points};
-pub(crate) use queue::WaitQueue;
+pub(crate) use records::{Conn, IdleTimeout, Site, jittered};
 pub(crate) use records::{IdleRef, Records};
-pub(crate) use waiters::Waiters;
+pub(crate) use timers::{Deadlines, Due};
+pub(crate) use waiting::WaitQueue;
+pub(crate) use waiting::Waiters;
 pub(crate) use waiting::{Arrived, Outcome};
 
 use crate::clock::Tick;
@@ -125,14 +116,14 @@ pub(crate) struct State<M: Manager, P: Points<M>> {
     /// ([`Points::closes_free`]). Next to `closed`: a return tests both at
     /// once.
     pub(crate) retiring: bool,
-    /// The caps now: the configuration's, until a resize.
+    /// The caps now: the configuration's, until they are changed.
     pub(crate) limits: Limits,
     /// What the features keep for the pool.
     pub(crate) ext: P::Pool,
 }
 
 impl<M: Manager, P: Points<M>> State<M, P> {
-    /// Whether the key type has one value (a single-key pool: its key has
+    /// Whether the key type has one value (a pool of one key: its key has
     /// no name worth printing).
     pub(crate) const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
 
@@ -202,7 +193,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         // held.
         debug_assert_eq!(counts.idle(), self.records.len());
         // No idle-set entry outlives its lending: every connection lent is
-        // held there (exclusive) or in the shared set.
+        // held there (exclusive) or by a feature.
         debug_assert_eq!(counts.lent(), self.records.held() + P::lent_elsewhere(self));
     }
 
@@ -226,14 +217,14 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     }
 
     /// Puts `conn`, of `id`, which has no idle-set entry yet (dialed, back
-    /// from a ping, or out of the shared set), in the idle set, held: not
+    /// from a task, or from a feature's record), in the idle set, held: not
     /// idle until parked. (`Records::hold` instead holds an entry it has.)
     pub(crate) fn hold_new(&mut self, id: KeyId, conn: Conn<M::Connection, P::Conn>) -> ConnId {
         self.records.insert(id, conn.map(Some))
     }
 }
 
-/// One transition of the state in progress: the state, borrowed under the
+/// One transition of the state in progress: the state, held under the
 /// lock, with the time it happens at, the pool's configuration and the
 /// effects it decides. Made by [`State::begin`]; each public step consumes
 /// it and ends with [`Transition::finish`].
@@ -263,3 +254,36 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         st.debug_check();
     }
 }
+
+/// Index of a key's state in the registry.
+///
+/// Stable while the key has an open connection or a live waiter: everything
+/// that holds a `KeyId` (an idle entry, a lent guard, a dial, a waiter) is
+/// counted in `open` or `waiting`, and the registry only forgets a key when
+/// both are zero, so no `KeyId` outlives its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct KeyId(u32);
+
+impl KeyId {
+    pub(crate) fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub(crate) fn from_index(index: usize) -> Self {
+        KeyId(u32::try_from(index).expect("more than 2^32 live keys"))
+    }
+}
+
+/// A waiter's slot and generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WaiterId {
+    pub(crate) slot: usize,
+    pub(crate) generation: u64,
+}
+
+/// Names a connection the idle set holds, idle or not, until it is removed.
+/// A connection lent exclusively keeps its entry (and its life record)
+/// here: the borrower takes only the connection, and gives it back to the
+/// same entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConnId(pub(crate) u32);

@@ -14,9 +14,9 @@ use crate::clock::Tick;
 use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
-/// What the engine counts (the features keep the counters).
+/// What the engine counts (the features keep the figures).
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Event {
     /// A get (its first checkout).

@@ -1,31 +1,48 @@
 //! **Time** ([`Transition::maintain`]): every connection carries its life
-//! record ([`Conn`](crate::engine::Conn)). Each time one becomes idle, the first instant it needs
-//! attention (lifetime, idle timeout or keepalive ping) arms the pool's one
-//! maintenance task if it is earlier than its wake-up, and the entry is
-//! *fresh* in the idle set. The task, when it wakes, moves the fresh entries
-//! still idle into the deadline heap (a connection lent again before that
-//! costs the heap nothing), sleeps until the earliest deadline, and then
-//! closes what expired, reschedules what `min_idle` protects, and takes out
-//! what is due a ping (counted in `pinging`; it is not lent meanwhile, and
-//! comes back through the hand-off: see `tending`). Checkout and return look at the same
-//! record, so a stale or expired connection is never lent even between two
-//! wake-ups.
+//! record ([`Conn`](crate::engine::Conn)). Each time one becomes idle, the
+//! first instant it needs attention (lifetime, idle timeout, or the
+//! features' deadline, [`Points::due`]) arms the pool's one maintenance
+//! task if it is earlier than its wake-up, and the entry is *fresh* in the
+//! idle set. The task, when it wakes, moves the fresh entries still idle
+//! into the deadline heap (a connection lent again before that costs the
+//! heap nothing), sleeps until the earliest deadline, and then closes what
+//! expired, reschedules what a key keeps ([`KeyPoints::keeps_stale`](crate::engine::KeyPoints::keeps_stale)), and
+//! hands the features what is due to them ([`Points::on_idle_due`]; it is
+//! not lent meanwhile, and comes back through the hand-off). Checkout and
+//! return look at the same record, so a stale or expired connection is
+//! never lent even between two wake-ups.
 //!
 //! A getter's checkout deadline is not among them: the getter keeps it
 //! with a timer of its own (see `wait`).
+//!
+//! **The deadline heap**: when the maintenance task must next look at each
+//! idle connection, and the features' deadlines, for a key or for the pool.
+//! One binary heap for the whole pool instead of a timer per connection:
+//! the maintenance task sleeps until the earliest entry, so 100k idle
+//! connections cost 100k heap entries (16 bytes each: a [`Due`] is packed
+//! into one `u64`) and one sleeping task. Entries are never removed when
+//! their connection leaves the idle set (a checkout would then pay O(n) to
+//! find them): they go stale, and are dropped when they surface, or in bulk
+//! by [`Deadlines::compact`] once stale entries could outnumber live ones.
+//! A return does not push here at all (see `records`): a return costs a
+//! comparison with the armed wake-up, a checkout nothing, and the heap
+//! stays within a constant factor of the idle set.
 
 use super::Transition;
 use super::points::Points;
 use crate::clock::Tick;
-use crate::engine::{Due, IdleTimeout};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use crate::engine::{IdleRef, IdleTimeout, KeyId};
 use crate::manager::Manager;
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// The maintenance task's turn at `now`: closes idle connections past
-    /// their lifetime or idle timeout (keeping `min_idle`), takes out those
-    /// due a keepalive ping, refills keys whose backoff ended, wakes the
-    /// getters past their checkout deadline. Returns when to run next.
+    /// their lifetime or idle timeout (those their key keeps aside), hands
+    /// the features the connections and keys due to them. Returns when to
+    /// run next.
     pub(crate) fn maintain(mut self) -> Option<Tick> {
         if self.st.closed {
             return None;
@@ -105,5 +122,149 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             self.st.timer_at = Some(at);
             self.fx.rearm_timer();
         }
+    }
+}
+
+/// What a deadline is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Due {
+    /// An idle connection, valid while the idle set still holds that entry.
+    Idle(IdleRef),
+    /// A feature's deadline for a key (see `Points::key_due`). The id may
+    /// have been reused by then: what a feature does then is harmless on
+    /// any key.
+    Key(KeyId),
+    /// A feature's deadline for the pool (see `Points::pool_due`).
+    Pool,
+}
+
+impl Due {
+    /// Marks a packed [`Due::Key`]; an idle ref's stamp never has
+    /// this bit (stamps have 31 bits).
+    const KEY: u64 = 1 << 63;
+    /// A packed [`Due::Pool`] (key indexes have 32 bits).
+    const POOL: u64 = Self::KEY | 1 << 62;
+
+    fn pack(self) -> u64 {
+        match self {
+            Due::Idle(r) => r.to_bits(),
+            Due::Key(id) => Self::KEY | id.index() as u64,
+            Due::Pool => Self::POOL,
+        }
+    }
+
+    fn unpack(bits: u64) -> Due {
+        if bits & Self::KEY == 0 {
+            Due::Idle(IdleRef::from_bits(bits))
+        } else if bits == Self::POOL {
+            Due::Pool
+        } else {
+            Due::Key(KeyId::from_index((bits & !Self::KEY) as usize))
+        }
+    }
+}
+
+/// A min-heap of deadlines.
+#[derive(Debug, Default)]
+pub(crate) struct Deadlines {
+    /// Packed [`Due`]s: 16 bytes an entry, not 24.
+    heap: BinaryHeap<Reverse<(Tick, u64)>>,
+}
+
+/// Slack before compaction: a small heap is never worth compacting.
+const COMPACT_SLACK: usize = 64;
+
+impl Deadlines {
+    pub(crate) fn push(&mut self, at: Tick, due: Due) {
+        self.heap.push(Reverse((at, due.pack())));
+    }
+
+    /// The earliest deadline, stale or not.
+    pub(crate) fn next(&self) -> Option<Tick> {
+        self.heap.peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Takes the earliest entry if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Tick) -> Option<Due> {
+        let Reverse((at, _)) = self.heap.peek()?;
+        if *at > now {
+            return None;
+        }
+        self.heap.pop().map(|Reverse((_, due))| Due::unpack(due))
+    }
+
+    /// Drops stale entries once there are more than twice `live` of them
+    /// (plus slack): amortized O(1) per push.
+    pub(crate) fn compact(&mut self, live: usize, is_live: impl Fn(Due) -> bool) {
+        if self.heap.len() > 2 * live + COMPACT_SLACK {
+            self.heap
+                .retain(|Reverse((_, due))| is_live(Due::unpack(*due)));
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.heap.clear();
+    }
+}
+
+#[cfg(test)]
+mod deadlines_tests {
+    use super::{Deadlines, Due};
+    use crate::clock::Tick;
+    use crate::engine::KeyId;
+    use std::time::Duration;
+
+    impl Deadlines {
+        fn len(&self) -> usize {
+            self.heap.len()
+        }
+    }
+
+    #[test]
+    fn pops_in_deadline_order_and_only_when_due() {
+        let t0 = Tick::now();
+        let mut d = Deadlines::default();
+        for (i, s) in [5u64, 1, 3].into_iter().enumerate() {
+            d.push(t0 + Duration::from_secs(s), Due::Key(KeyId::from_index(i)));
+        }
+        assert_eq!(d.next(), Some(t0 + Duration::from_secs(1)));
+        assert_eq!(d.pop_due(t0), None);
+        let at3 = t0 + Duration::from_secs(3);
+        assert_eq!(d.pop_due(at3), Some(Due::Key(KeyId::from_index(1))));
+        assert_eq!(d.pop_due(at3), Some(Due::Key(KeyId::from_index(2))));
+        assert_eq!(d.pop_due(at3), None);
+        assert_eq!(d.len(), 1);
+    }
+
+    #[test]
+    fn dues_pack_and_unpack() {
+        let mut idle = crate::engine::Records::default();
+        let r = idle.push(KeyId::from_index(3), ());
+        let high = crate::engine::IdleRef::from_bits(u64::from(u32::MAX - 1) | (0x7fff_ffff << 32));
+        for due in [
+            Due::Idle(r),
+            Due::Idle(high),
+            Due::Key(KeyId::from_index(0)),
+            Due::Key(KeyId::from_index(u32::MAX as usize)),
+            Due::Pool,
+        ] {
+            assert_eq!(Due::unpack(due.pack()), due);
+        }
+        assert_eq!(std::mem::size_of::<(Tick, u64)>(), 16);
+    }
+
+    #[test]
+    fn compaction_keeps_live_entries_only_past_the_bound() {
+        let t0 = Tick::now();
+        let mut d = Deadlines::default();
+        for i in 0..200 {
+            d.push(t0, Due::Key(KeyId::from_index(i)));
+        }
+        let live = |due| matches!(due, Due::Key(k) if k.index() < 10);
+        d.compact(100, live);
+        assert_eq!(d.len(), 200, "within the bound: untouched");
+        d.compact(10, live);
+        assert_eq!(d.len(), 10);
+        assert_eq!(d.next(), Some(t0));
     }
 }

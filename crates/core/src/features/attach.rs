@@ -32,7 +32,8 @@ use crate::engine::{
 };
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
-use crate::stats::{CloseReason, Counters};
+use crate::reason::CloseReason;
+use crate::stats::Counters;
 
 /// What a borrower tells the features when it gives back.
 #[derive(Clone, Copy, Debug, Default)]

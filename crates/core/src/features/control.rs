@@ -29,7 +29,8 @@ use crate::engine::{Due, KeyId};
 use crate::error::{ConfigError, ConnectError};
 use crate::limits::Limits;
 use crate::manager::Manager;
-use crate::stats::{CloseReason, KeyState};
+use crate::reason::CloseReason;
+use crate::stats::KeyState;
 
 impl<M: Manager> State<M> {
     pub(crate) fn limits(&self) -> Limits {

@@ -58,7 +58,7 @@ pub(crate) struct ConnExt {
     /// fits in 16 bits).
     pub(crate) missed: u16,
     /// Borrowers it may have at once: 1 is exclusive lending, more is
-    /// shared lending (see `lending`). Set after the dial, and again when a
+    /// shared lending (see `shared`). Set after the dial, and again when a
     /// borrower returns a handle (the peer may change it). `max_borrowers`
     /// fits in 16 bits.
     pub(crate) max_borrowers: u16,

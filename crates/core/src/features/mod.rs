@@ -6,20 +6,20 @@
 
 mod attach;
 mod backoff;
-mod borrowed;
 mod control;
 mod ext;
 mod leaks;
-mod lending;
 mod outage;
+mod shared;
+mod shared_set;
 mod snapshot;
 mod tending;
 mod warm;
 
 pub(crate) use attach::{Act, Note};
-pub(crate) use borrowed::Borrowed;
 pub(crate) use ext::{ConnExt, KeysExt, PoolExt};
 pub(crate) use outage::Outage;
+pub(crate) use shared_set::Borrowed;
 pub(crate) use tending::{PingResult, Tended, Tending};
 
 /// How a check of a connection by user code (a health check, a recycle, a

@@ -16,7 +16,7 @@ use super::{Act, Action};
 use super::{State, Transition};
 use crate::engine::{ConnId, KeyId, LentSlot, Place, Slot};
 use crate::manager::Manager;
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// Why a connection is out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use crate::features::Conn;
 use crate::features::{PingResult, Tended};
 use crate::hooks::{self, HookFailure};
 use crate::manager::{Health, Lending, Manager};
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 /// Starts a dial in its own task.
 pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder<M::Key>) {

@@ -41,7 +41,7 @@ use crate::engine::KeyId;
 use crate::engine::Lent;
 use crate::engine::LentSlot;
 use crate::manager::{Busy, Share};
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 #[derive(Debug)]
 struct Entry<C> {
@@ -324,7 +324,7 @@ mod tests {
     use crate::engine::Lent;
     use crate::engine::LentSlot;
     use crate::features::Borrowed;
-    use crate::stats::CloseReason;
+    use crate::reason::CloseReason;
 
     /// A slot in `key`'s lent count, as `Keys::lend_slot` hands out.
     fn lent(key: KeyId) -> LentSlot {

@@ -25,7 +25,7 @@ use crate::clock::Tick;
 use crate::config::Config;
 use crate::engine::{Checkup, ConnId, KeyId, Lent, LentSlot, Round, WaiterId};
 use crate::manager::{Lending, Manager};
-use crate::stats::CloseReason;
+use crate::reason::CloseReason;
 
 impl<M: Manager> State<M> {
     /// Lends the held shared connection `cid`, whose place in the lent
