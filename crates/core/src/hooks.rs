@@ -5,7 +5,7 @@
 //!
 //! A returned connection that is recycled (an `after_return` hook, or a
 //! manager whose `health` says it needs one) is taken out by the core like a
-//! connection due a keepalive ping (`core::tending`) and tended by a task
+//! connection due a keepalive ping (`features::tending`) and tended by a task
 //! (`inner::tasks::spawn_recycle`) running [`recycle`].
 //!
 //! **No cost when unset.** Without hooks the checkout and return paths test

@@ -3,7 +3,7 @@
 //! carry out what the transition decided ([`PoolInner::transition`]).
 //!
 //! Imports run one way, from the public face down (`pool` → `inner` →
-//! `core` → `store`). Carrying out a transition spawns dials, pings,
+//! `features` → `engine`). Carrying out a transition spawns dials, pings,
 //! recycles and closes (the child module `tasks`), and each of those tasks
 //! reports its result back through [`PoolInner::transition`]: a task's
 //! result is one more transition.
@@ -40,7 +40,7 @@ pub(crate) struct PoolInner<M: Manager> {
     pub(crate) config: Config,
     /// The user's hooks, and whether returns are recycled.
     pub(crate) hooks: Hooks<M>,
-    /// The one lock: see the `core` module for what it guards. Its byte
+    /// The one lock: see the `engine` module for what it guards. Its byte
     /// alone on its line, the state from the next one on.
     pub(crate) state: Lined<Mutex<State<M>>>,
     /// Notified when a closed pool has nothing open or closing left, and,

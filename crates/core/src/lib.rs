@@ -25,8 +25,8 @@
 //! | `metrics` | the `metrics` facade's series (feature `metrics`) |
 //! | `reports` | the `warn` events about borrowers: leaks, slow checkouts |
 //! | `inner` | what a pool's handles, guards and tasks share; the one way to run a transition (lock, transition, unlock, apply); the dial, keepalive-ping, recycle and close tasks that apply it (`inner::tasks`) |
-//! | `features` | what the features add to the hand-off, one file each, and the points where they attach (`features::attach`) |
-//! | `engine` | the hand-off: the state under the pool's one lock (keys and caps, idle connections, waiters, deadlines) and every transition of it, one file per section (read its docs first) |
+//! | `features` | what the features add to the hand-off, one file each (its table lists them), and how each attaches at the engine's points (`features::attach`) |
+//! | `engine` | the hand-off: the state under the pool's one lock (keys and caps, idle connections, waiters, deadlines) and every transition of it, one file per section, naming no feature; the points where the features attach (`engine::points`). Read its docs first: they give the files in reading order |
 //! | `clock` | the pool's time: tokio's (pausable) clock, instants as integers |
 //! | `maintenance` | the one task per pool that runs the timers |
 //! | `wait` | a getter's wait for its slot: the future, its timer, its cancel |

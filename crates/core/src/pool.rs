@@ -2,9 +2,9 @@
 //!
 //! A get that finds an idle connection, top to bottom: [`Pool::get_for`]
 //! makes one attempt ([`Pool::attempt`]), which runs [`Transition::checkout`](crate::engine::Transition::checkout) under
-//! the lock through [`PoolInner::transition`] (`core/checkout.rs`: the
-//! key's newest idle connection, lent there, and `refill`; then `finish` in
-//! `core/mod.rs`); back here, [`Pool::lent`] wraps it in its
+//! the lock through [`PoolInner::transition`] (`engine/checkout.rs`: the
+//! key's newest idle connection, lent there, and the features' point
+//! `on_fewer_idle`; then `finish` in `engine/mod.rs`); back here, [`Pool::lent`] wraps it in its
 //! [`Pooled`] guard and asks the manager whether it is broken. Anything else
 //! (waiting, a health check, the `before_lend` hook, a retry) is
 //! [`Pool::get_slowly`].

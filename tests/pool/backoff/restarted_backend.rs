@@ -14,7 +14,7 @@ use crate::support::*;
 use super::{BASE, CAP, U, backoff_state, connect_error, delay, ms, secs};
 
 /// The longest time from a failed dial to the pool's next probe of a key
-/// down for `down_for` (`core::backoff::probe_delay`): 400 ms, or a quarter
+/// down for `down_for` (`features::backoff::probe_delay`): 400 ms, or a quarter
 /// of the outage so far.
 fn probe_delay(down_for: Duration) -> Duration {
     Duration::from_millis(400).max(down_for / 4)

@@ -2,7 +2,7 @@
 //! it: per key, [`KeyExt`]; for keys in general, [`KeysExt`] (what a new
 //! key's record starts with). The core keeps them with its own records and
 //! never reads them but through the questions below; the features read and
-//! change them at their points (see `core::attach`).
+//! change them at their points (see `attach`).
 
 use std::collections::HashMap;
 use std::fmt::Debug;
@@ -145,7 +145,7 @@ pub(crate) struct PoolExt<C> {
 ///
 /// `min_idle`: a key's value is its entry in `min_idle_for` if it has one,
 /// else the pool's `min_idle`; every key's [`KeyExt::min_idle`] is kept
-/// equal to it (by `core::control`).
+/// equal to it (by `control`).
 #[derive(Debug)]
 pub(crate) struct KeysExt<K> {
     /// The pool's `min_idle`, for keys without a value of their own.

@@ -1,8 +1,23 @@
-//! The features, each in its own file, attached to the engine at its
-//! points ([`Features`], in `attach`, implements
-//! [`Points`](crate::engine::Points)). The rest of the crate uses the
-//! engine through [`State`] and [`Transition`], the engine's with the
-//! features attached.
+//! The features, attached to the engine at its points: [`Features`]
+//! implements [`Points`](crate::engine::Points) (in `attach`, whose table
+//! says which feature acts at which point). The rest of the crate uses the
+//! engine through [`State`], [`Transition`], [`Conn`] and [`Effects`]: the
+//! engine's, with the features attached.
+//!
+//! | feature | its transitions | its records |
+//! |---|---|---|
+//! | backoff, probes and trials after failed dials | `backoff` | `outage` ([`Outage`], per key) |
+//! | shared lending (one connection, many borrowers) | `shared` | `shared_set` ([`Borrowed`]); `ext` (a key's hint, a connection's borrowers) |
+//! | keepalive pings and recycles of idle and returned connections | `tending` | `ext` (a connection's ping schedule and misses) |
+//! | `min_idle` and pre-warm | `warm` | `ext` ([`KeysExt`]: the values per key) |
+//! | run-time control: resize, closing keys, server-changed clears | `control` | the engine's `retiring` flag and key epochs |
+//! | leak reports | `leaks` | the engine's call sites of lent connections |
+//! | snapshots and counters | `snapshot` | `ext` (the counters, per key and for the pool) |
+//!
+//! Elsewhere in the crate, above the engine: the health check and the
+//! `before_lend` hook before lending (`vetting`), the hooks (`hooks`),
+//! metrics (`metrics`), the warnings about borrowers (`reports`), a keyed
+//! manager as a manager of one key (`single`).
 
 mod attach;
 mod backoff;

@@ -1,6 +1,6 @@
 //! A key's record of its failed dials: its backoff, its probes, its
 //! trial, and how long it is remembered for them. The transitions that
-//! change it are `core::backoff`'s; this type answers the questions about
+//! change it are `backoff`'s; this type answers the questions about
 //! one key's record at an instant.
 
 use std::time::Duration;
