@@ -82,7 +82,7 @@ const WAIT_LIMIT: Duration = Duration::from_secs(5);
 #[async_trait]
 trait Target: Send + Sync + 'static {
     type M: Manager<Key = Self::Key>;
-    type Key: Clone + Debug + Eq + std::hash::Hash + Send + Sync + 'static;
+    type Key: Clone + Debug + Send + Sync + 'static;
     /// How the figures name it.
     fn name(&self) -> &'static str;
     /// The real server.

@@ -65,7 +65,7 @@ pub(crate) enum Act<M: Manager> {
 }
 
 impl<M: Manager> Points<M> for Features {
-    type Keys = KeysExt<M::Key>;
+    type Keys = KeysExt<M>;
     type Pool = PoolExt<M::Connection>;
     type Conn = ConnExt;
     type Action = Act<M>;

@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::fmt::Debug;
-use std::hash::Hash;
 use std::time::Duration;
 
 use super::{Borrowed, Outage};
@@ -14,6 +13,7 @@ use super::{Borrowed, Outage};
 use crate::clock::{self, Tick};
 use crate::config::Config;
 use crate::engine::{Event, KeyPoints, jittered};
+use crate::manager::Manager;
 use crate::stats::Counters;
 
 /// What the features keep per key. `repr(C)`: the counters, which every
@@ -146,12 +146,15 @@ pub(crate) struct PoolExt<C> {
 /// `min_idle`: a key's value is its entry in `min_idle_for` if it has one,
 /// else the pool's `min_idle`; every key's [`KeyExt::min_idle`] is kept
 /// equal to it (by `control`).
-#[derive(Debug)]
-pub(crate) struct KeysExt<K> {
+///
+/// Generic over the manager, not its key: its one trait impl then holds
+/// wherever `M: Manager` does (a bound on the key alone would have to be
+/// proven again where the key is only known through a projection).
+pub(crate) struct KeysExt<M: Manager> {
     /// The pool's `min_idle`, for keys without a value of their own.
     min_idle: usize,
     /// Keys' own `min_idle` values (kept while the key is forgotten).
-    min_idle_for: HashMap<K, usize, foldhash::fast::RandomState>,
+    min_idle_for: HashMap<M::Key, usize, foldhash::fast::RandomState>,
     /// Some key may have a non-zero `min_idle` (else refills are skipped
     /// without a key look-up).
     pub(crate) any_min_idle: bool,
@@ -160,10 +163,19 @@ pub(crate) struct KeysExt<K> {
     pub(crate) failure_memory: Duration,
 }
 
-impl<K: Eq + Hash + Clone + Debug> KeyPoints<K> for KeysExt<K> {
+impl<M: Manager> Debug for KeysExt<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysExt")
+            .field("min_idle", &self.min_idle)
+            .field("min_idle_for", &self.min_idle_for)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: Manager> KeyPoints<M::Key> for KeysExt<M> {
     type Key = KeyExt;
 
-    fn new_key(&self, key: &K) -> KeyExt {
+    fn new_key(&self, key: &M::Key) -> KeyExt {
         KeyExt {
             counters: Counters::default(),
             outage: Outage::default(),
@@ -209,7 +221,7 @@ impl<K: Eq + Hash + Clone + Debug> KeyPoints<K> for KeysExt<K> {
     }
 }
 
-impl<K: Eq + Hash + Clone> KeysExt<K> {
+impl<M: Manager> KeysExt<M> {
     pub(crate) fn new(min_idle: usize, failure_memory: Duration) -> Self {
         Self {
             min_idle,
@@ -220,7 +232,7 @@ impl<K: Eq + Hash + Clone> KeysExt<K> {
     }
 
     /// `key`'s `min_idle`.
-    pub(crate) fn min_idle_of(&self, key: &K) -> usize {
+    pub(crate) fn min_idle_of(&self, key: &M::Key) -> usize {
         self.min_idle_for.get(key).copied().unwrap_or(self.min_idle)
     }
 
@@ -231,7 +243,7 @@ impl<K: Eq + Hash + Clone> KeysExt<K> {
     }
 
     /// `key`'s own `min_idle` becomes `n`.
-    pub(crate) fn set_min_idle_for(&mut self, key: &K, n: usize) {
+    pub(crate) fn set_min_idle_for(&mut self, key: &M::Key, n: usize) {
         self.min_idle_for.insert(key.clone(), n);
         self.any_min_idle = self.any();
     }

@@ -1,9 +1,32 @@
 use super::Keys;
 use crate::clock::Tick;
-use std::time::Duration;
+use crate::engine::KeyPoints;
 
-fn keys() -> Keys<String, (), crate::features::KeysExt<String>> {
-    Keys::new(crate::features::KeysExt::new(0, Duration::ZERO))
+/// No feature: every key is forgotten once unused.
+#[derive(Debug)]
+struct NoFeatures;
+
+impl KeyPoints<String> for NoFeatures {
+    type Key = ();
+    fn new_key(&self, _: &String) {}
+    fn remembers(&self, (): &(), _: Tick) -> bool {
+        false
+    }
+    fn allows_dial(&self, (): &(), _: Tick, _: usize, _: usize) -> bool {
+        true
+    }
+    fn max_dials(&self, (): &(), _: Tick, _: &crate::config::Config) -> usize {
+        usize::MAX
+    }
+    fn keeps_stale(&self, (): &(), _: usize) -> bool {
+        false
+    }
+    fn pool_closed(&self, (): &mut ()) {}
+    fn count((): &mut (), _: crate::engine::Event) {}
+}
+
+fn keys() -> Keys<String, (), NoFeatures> {
+    Keys::new(NoFeatures)
 }
 
 #[test]
