@@ -88,20 +88,18 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                     }
                     return self.finish();
                 }
+                let cid = self.st.hold_new(id, conn);
                 match waiter {
-                    Some(w) if P::lends(&conn) => P::serve_dialed(&mut self, id, conn, w),
                     Some(w) => {
-                        let cid = self.st.hold_new(id, conn);
-                        let site = self.st.waiters.live(w).expect("live").site;
-                        let lent = self
-                            .st
-                            .lend(id, cid, Checkup::NotDue, None, (self.now, site));
-                        self.serve(w, Ok((id, lent)));
+                        // A feature may take it, to serve `w` (and more).
+                        if !P::takes_free(&mut self, id, cid, Some(w)) {
+                            let site = self.st.waiters.live(w).expect("live").site;
+                            let checkup = Checkup::NotDue;
+                            let lent = self.st.lend(id, cid, checkup, None, (self.now, site));
+                            self.serve(w, Ok((id, lent)));
+                        }
                     }
-                    None => {
-                        let cid = self.st.hold_new(id, conn);
-                        self.place(id, cid);
-                    }
+                    None => self.place(id, cid),
                 }
                 // A `max_connecting` slot came free (the features may want
                 // every queued getter to dial).

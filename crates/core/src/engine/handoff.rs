@@ -142,7 +142,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             let conn = self.st.remove_conn(cid);
             return self.close_conn(id, conn.conn, reason);
         }
-        if !self.st.closed && P::takes_free(self, id, cid) {
+        if !self.st.closed && P::takes_free(self, id, cid, None) {
             return;
         }
         self.place_own(id, cid);

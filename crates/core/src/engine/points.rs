@@ -125,14 +125,6 @@ pub(crate) trait Points<M: Manager>: Sized {
         lending: Lending<M::Connection>,
     ) -> bool;
 
-    /// A connection of `id` the feature lends was dialed for the waiter `w`.
-    fn serve_dialed(
-        t: &mut Transition<'_, M, Self>,
-        id: KeyId,
-        conn: Conn<M::Connection, Self::Conn>,
-        w: WaiterId,
-    );
-
     /// A dial of `id` failed with `err`.
     fn on_dial_failed(t: &mut Transition<'_, M, Self>, id: KeyId, err: ConnectError<M::Error>);
 
@@ -144,9 +136,15 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// dial. Returns whether a feature served it instead.
     fn on_queued(t: &mut Transition<'_, M, Self>, w: WaiterId, id: KeyId) -> bool;
 
-    /// The held connection `cid` of `id` came free: a feature may take it
-    /// (true), else it goes through the hand-off.
-    fn takes_free(t: &mut Transition<'_, M, Self>, id: KeyId, cid: super::ConnId) -> bool;
+    /// The held connection `cid` of `id` came free (dialed for the waiter
+    /// `first`, if any): a feature may take it (true), else it goes
+    /// through the hand-off.
+    fn takes_free(
+        t: &mut Transition<'_, M, Self>,
+        id: KeyId,
+        cid: super::ConnId,
+        first: Option<WaiterId>,
+    ) -> bool;
 
     /// While [`State::retiring`]: why a connection of `id` that came free
     /// is closed instead, if it is.
@@ -190,11 +188,9 @@ pub(crate) trait Points<M: Manager>: Sized {
         conn: Conn<M::Connection, Self::Conn>,
     );
 
-    /// A feature's deadline for `id`, a live key.
-    fn on_key_due(t: &mut Transition<'_, M, Self>, id: KeyId);
-
-    /// A feature's deadline for the pool.
-    fn on_pool_due(t: &mut Transition<'_, M, Self>);
+    /// A feature's deadline for `key`, a live key, or (`None`) for the
+    /// pool.
+    fn on_due(t: &mut Transition<'_, M, Self>, key: Option<KeyId>);
 
     /// Counts `event` in the pool's record.
     fn count(pool: &mut Self::Pool, event: Event);

@@ -68,13 +68,13 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             let r = match due {
                 Due::Key(id) => {
                     if self.st.keys.contains(id) {
-                        P::on_key_due(&mut self, id);
+                        P::on_due(&mut self, Some(id));
                         self.st.unused(id);
                     }
                     continue;
                 }
                 Due::Pool => {
-                    P::on_pool_due(&mut self);
+                    P::on_due(&mut self, None);
                     continue;
                 }
                 Due::Idle(r) => r,

@@ -6,19 +6,17 @@
 //! | `on_nothing_idle` | shared lending: the least-loaded shared connection; backoff: fail at once, or wait for a probe |
 //! | `lends`, `lend` | shared lending: a shared connection is lent as handles |
 //! | `on_dialed` | shared lending: how the manager lends; backoff: ends |
-//! | `serve_dialed` | shared lending: a new shared connection serves waiters |
 //! | `on_dial_failed` | backoff: begins or grows |
 //! | `dials_cover` | shared lending: dials in flight will serve the waiters |
 //! | `on_queued` | backoff: a getter queued at the pool's cap fails |
-//! | `takes_free` | shared lending: a shared connection serves waiters |
+//! | `takes_free` | shared lending: a shared connection serves waiters (first the one it was dialed for) |
 //! | `closes_free` | run-time control: over an open cap after a shrink |
 //! | `give_back_handle`, `unserve_handle` | shared lending |
 //! | `on_refused` | backoff: a failed dial, and a trial |
 //! | `on_returned` | server-changed clearing; backoff: the trial ends |
 //! | `on_fewer_idle` | `min_idle`: refill |
 //! | `on_idle_due` | keepalive: ping |
-//! | `on_key_due` | backoff: probe; `min_idle`: refill |
-//! | `on_pool_due` | leak reports: scan |
+//! | `on_due` | for a key, backoff: probe, and `min_idle`: refill; for the pool, leak reports: scan |
 //! | `lent_elsewhere` | shared lending: the shared set |
 
 use std::panic::Location;
@@ -149,10 +147,6 @@ impl<M: Manager> Points<M> for Features {
         t.connected(id) || shared
     }
 
-    fn serve_dialed(t: &mut Transition<'_, M>, id: KeyId, conn: Conn<M::Connection>, w: WaiterId) {
-        t.place_shared(id, conn, Some(w));
-    }
-
     fn on_dial_failed(t: &mut Transition<'_, M>, id: KeyId, err: ConnectError<M::Error>) {
         t.dial_failed(id, err);
     }
@@ -165,8 +159,13 @@ impl<M: Manager> Points<M> for Features {
         t.turned_away(w, id)
     }
 
-    fn takes_free(t: &mut Transition<'_, M>, id: KeyId, cid: ConnId) -> bool {
-        t.takes_shared(id, cid)
+    fn takes_free(
+        t: &mut Transition<'_, M>,
+        id: KeyId,
+        cid: ConnId,
+        first: Option<WaiterId>,
+    ) -> bool {
+        t.takes_shared(id, cid, first)
     }
 
     fn closes_free(t: &mut Transition<'_, M>, id: KeyId) -> Option<CloseReason> {
@@ -222,13 +221,14 @@ impl<M: Manager> Points<M> for Features {
         t.take_out(id, conn, Tending::Keepalive);
     }
 
-    fn on_key_due(t: &mut Transition<'_, M>, id: KeyId) {
-        t.backoff_due(id);
-        t.refill(id);
-    }
-
-    fn on_pool_due(t: &mut Transition<'_, M>) {
-        t.scan_leaks();
+    fn on_due(t: &mut Transition<'_, M>, key: Option<KeyId>) {
+        match key {
+            Some(id) => {
+                t.backoff_due(id);
+                t.refill(id);
+            }
+            None => t.scan_leaks(),
+        }
     }
 
     #[inline]

@@ -138,16 +138,17 @@ impl<M: Manager> Transition<'_, M> {
         max_borrowers > 1
     }
 
-    /// The held connection `cid` of `id` came free: a shared one serves
-    /// the key's waiters, or is parked (true); an exclusive one is left to
-    /// the hand-off (false).
-    pub(crate) fn takes_shared(&mut self, id: KeyId, cid: ConnId) -> bool {
+    /// The held connection `cid` of `id` came free (dialed for `first`, if
+    /// any): a shared one serves that waiter and the key's others, or is
+    /// parked (true); an exclusive one is left to the hand-off (false).
+    pub(crate) fn takes_shared(&mut self, id: KeyId, cid: ConnId, first: Option<WaiterId>) -> bool {
         if !self.st.records.value(cid).ext.is_shared() {
             return false;
         }
-        if self.st.counts().waiting() > 0 && self.st.keys.get(id).counts().waiting() > 0 {
+        let waiters = self.st.counts().waiting() > 0 && self.st.keys.get(id).counts().waiting() > 0;
+        if first.is_some() || waiters {
             let conn = self.st.remove_conn(cid);
-            self.place_shared(id, conn, None);
+            self.place_shared(id, conn, first);
         } else {
             self.park(id, cid);
         }
