@@ -1,4 +1,6 @@
-//! The features at the engine's points: which feature does what at each.
+//! The features at the engine's points ([`Points`], [`KeyPoints`](crate::engine::KeyPoints)):
+//! which feature does what at each. `KeysExt` answers the engine's
+//! questions about a key (`features::ext`).
 //!
 //! | point | features |
 //! |---|---|
@@ -12,8 +14,11 @@
 //! | `takes_free` | shared lending: a shared connection serves waiters (first the one it was dialed for) |
 //! | `closes_free` | run-time control: over an open cap after a shrink |
 //! | `give_back_handle`, `unserve_handle` | shared lending |
-//! | `on_refused` | backoff: a failed dial, and a trial |
+//! | `on_return` | backoff: a refused new connection is a failed dial, and a trial |
 //! | `on_returned` | server-changed clearing; backoff: the trial ends |
+//! | `checkup_due` | the health check before lending: its policy |
+//! | `new`, `new_conn`, `rest`, `due` | the records: keepalive's schedule starts over at rest, and is the connection's deadline |
+//! | `count` | counters: the engine's events |
 //! | `on_fewer_idle` | `min_idle`: refill |
 //! | `on_idle_due` | keepalive: ping |
 //! | `on_due` | for a key, backoff: probe, and `min_idle`: refill; for the pool, leak reports: scan |
