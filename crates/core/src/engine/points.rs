@@ -1,5 +1,7 @@
 //! **Points**: where the features attach. The engine's transitions call
-//! these, and only these, for whatever a feature adds to them; the engine
+//! these, and only these, for whatever a feature adds to them, in five
+//! places: a checkout, a dial, a connection freed (the hand-off and the
+//! return), time, and counts; the engine
 //! holds the features' records ([`Points::Keys`] per key, [`Points::Pool`]
 //! for the pool) without reading them. The one implementation,
 //! `features::Features`, calls the features concerned at each point, in
@@ -71,6 +73,8 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// What a borrower tells the features when it gives back.
     type Note: Copy + Default;
 
+    // The features' records.
+
     /// The features' records as the pool starts.
     fn new(config: &Config) -> (Self::Keys, Self::Pool);
 
@@ -83,6 +87,8 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// When the features must look at an idle connection next
     /// ([`on_idle_due`](Points::on_idle_due); [`Tick::NEVER`]: never).
     fn due(ext: &Self::Conn) -> Tick;
+
+    // A checkout.
 
     /// Whether the getter checks an idle connection, idle since `since`,
     /// before it has it at `now`.
@@ -116,6 +122,8 @@ pub(crate) trait Points<M: Manager>: Sized {
         checkup: Checkup,
     ) -> Lent<M::Connection>;
 
+    // A dial: its limits and its result.
+
     /// A dial of `id` made `conn`, which its manager lends as `lending`.
     /// Returns whether every getter queued for a dial of the key dials now.
     fn on_dialed(
@@ -135,6 +143,8 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// The waiter `w` of `id`, queued at the pool's cap, has its turn to
     /// dial. Returns whether a feature served it instead.
     fn on_queued(t: &mut Transition<'_, M, Self>, w: WaiterId, id: KeyId) -> bool;
+
+    // A connection freed: the hand-off and the return.
 
     /// The held connection `cid` of `id` came free (dialed for the waiter
     /// `first`, if any): a feature may take it (true), else it goes
@@ -180,6 +190,8 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// `id` may have fewer idle connections than before.
     fn on_fewer_idle(t: &mut Transition<'_, M, Self>, id: KeyId);
 
+    // Time.
+
     /// The idle connection `conn` of `id` reached the features' deadline
     /// ([`due`](Points::due)): the feature takes it out.
     fn on_idle_due(
@@ -191,6 +203,8 @@ pub(crate) trait Points<M: Manager>: Sized {
     /// A feature's deadline for `key`, a live key, or (`None`) for the
     /// pool.
     fn on_due(t: &mut Transition<'_, M, Self>, key: Option<KeyId>);
+
+    // Counts.
 
     /// Counts `event` in the pool's record.
     fn count(pool: &mut Self::Pool, event: Event);
