@@ -11,7 +11,7 @@
 //! its cap). The waiter is then served by whichever comes first: a
 //! connection of its key coming free, or its dial.
 
-use super::points::{Event, KeyPoints, Points};
+use super::points::{Checkup, Event, KeyPoints, Points, Round};
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::engine::{Change, ConnId, KeyId, Lent, Site, WaiterId};
@@ -26,27 +26,6 @@ pub(crate) enum Checkout<C> {
     Lent(Lent<C>, Checkup),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
-}
-
-/// Whether the getter checks a connection lent from the idle list
-/// before it has it ([`Points::checkup_due`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Checkup {
-    /// Due: the getter checks it first.
-    Due,
-    /// Lent as it is.
-    NotDue,
-}
-
-/// Which attempt of a getter a checkout is: the first counts a get, a
-/// retry after a broken or unhealthy idle connection does not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Round {
-    /// The getter's first checkout: counted.
-    First,
-    /// A later one: not counted again. When the get began (its deadline
-    /// counts from then).
-    Retry(Tick),
 }
 
 /// What a getter that found no idle connection waits behind (for the

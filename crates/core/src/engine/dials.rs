@@ -13,9 +13,9 @@
 //! ([`Points::dials_cover`]). A dial's result goes to the features first
 //! ([`Points::on_dialed`], [`Points::on_dial_failed`]).
 
-use super::checkout::{Behind, Checkup};
+use super::checkout::Behind;
 use super::effects::{Action, DialOrder};
-use super::points::{Event, KeyPoints, Points};
+use super::points::{Checkup, Event, KeyPoints, Points};
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;

@@ -20,9 +20,8 @@
 //!
 //! What a borrower is lent, and what it gives back: [`Lent`], [`Back`].
 
-use super::checkout::Checkup;
 use super::effects::Action;
-use super::points::Points;
+use super::points::{Checkup, Points};
 use super::{Outcome, State, Transition};
 use crate::engine::{Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 use crate::manager::Manager;

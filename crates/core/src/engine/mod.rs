@@ -54,10 +54,10 @@
 //! things here (a key, a waiter, a connection's record) are slab indexes,
 //! with a generation where a slot is reused while an id may still be held.
 
-pub(crate) mod checkout;
+mod checkout;
 mod close;
 mod dials;
-pub(crate) mod effects;
+mod effects;
 mod handoff;
 mod keys;
 mod points;
@@ -65,14 +65,14 @@ mod records;
 mod timers;
 mod waiting;
 
-pub(crate) use checkout::{Behind, Checkout, Checkup, Round};
+pub(crate) use checkout::{Behind, Checkout};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
 pub(crate) use handoff::{Back, Lent};
 pub(crate) use keys::Keys;
 pub(crate) use keys::{Change, Counts, LentSlot, Place, Slot};
-pub(crate) use points::{Event, KeyPoints, Points};
+pub(crate) use points::{Checkup, Event, KeyPoints, Points, Round};
 pub(crate) use records::{Conn, IdleTimeout, Site, jittered};
 pub(crate) use records::{IdleRef, Records};
 pub(crate) use timers::{Deadlines, Due};

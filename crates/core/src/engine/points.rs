@@ -10,13 +10,33 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use super::checkout::{Checkup, Round};
 use super::{Conn, KeyId, Lent, LentSlot, State, Transition, WaiterId};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::reason::CloseReason;
+
+/// Whether the getter checks a connection lent from the idle list
+/// before it has it ([`Points::checkup_due`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Checkup {
+    /// Due: the getter checks it first.
+    Due,
+    /// Lent as it is.
+    NotDue,
+}
+
+/// Which attempt of a getter a checkout is: the first counts a get, a
+/// retry after a broken or unhealthy idle connection does not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    /// The getter's first checkout: counted.
+    First,
+    /// A later one: not counted again. When the get began (its deadline
+    /// counts from then).
+    Retry(Tick),
+}
 
 /// What the engine counts (the features keep the figures).
 #[derive(Clone, Copy, Debug)]

@@ -47,8 +47,8 @@ use std::time::Duration;
 use super::{Act, Action};
 use super::{State, Transition};
 use crate::clock::{self, Tick};
-use crate::engine::checkout::Round;
-use crate::engine::{Due, KeyId, WaiterId};
+
+use crate::engine::{Due, KeyId, Round, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::manager::Manager;
 
