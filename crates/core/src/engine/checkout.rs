@@ -128,7 +128,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 true => Checkup::Due,
                 false => Checkup::NotDue,
             };
-            // The key's get is counted with the lending (one look-up).
+            // The key's get is counted as it is lent (one look-up).
             let lent = self
                 .st
                 .lend(id, cid, checkup, Some(round), (self.now, site));

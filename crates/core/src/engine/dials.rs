@@ -21,15 +21,13 @@ use crate::clock::Tick;
 use crate::config::Config;
 use crate::engine::{Conn, KeyId, Place, Slot, WaiterId};
 use crate::error::{ConnectError, Error};
-use crate::manager::{Lending, Manager};
+use crate::manager::Manager;
 use crate::reason::CloseReason;
 
-/// What a dial produced: the connection and how the manager lends it.
-pub(crate) type Dialed<M> = Result<
-    (
-        <M as Manager>::Connection,
-        Lending<<M as Manager>::Connection>,
-    ),
+/// What a dial produced: the connection, and what the features learn of
+/// it in the dial's task ([`Points::Info`]).
+pub(crate) type Dialed<M, P> = Result<
+    (<M as Manager>::Connection, <P as Points<M>>::Info),
     ConnectError<<M as Manager>::Error>,
 >;
 
@@ -68,18 +66,18 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         slot: Slot,
         waiter: Option<WaiterId>,
         epoch: u32,
-        result: Dialed<M>,
+        result: Dialed<M, P>,
     ) {
         debug_assert_eq!(slot.place(), Place::Dialing);
         let id = self.st.keys.give_back(slot);
         let entry = self.st.keys.get_mut(id);
         let retired = entry.epoch != epoch;
         match result {
-            Ok((conn, lending)) => {
+            Ok((conn, info)) => {
                 entry.last_error = None;
                 let ext = P::new_conn(self.now, self.config);
                 let mut conn = Conn::new(conn, self.now, self.config, ext);
-                let dial_all = P::on_dialed(&mut self, id, &mut conn, lending);
+                let dial_all = P::on_dialed(&mut self, id, &mut conn, info);
                 let waiter = waiter.filter(|&w| self.st.waiters.is_live(w) && !self.st.closed);
                 if retired {
                     self.close_conn(id, conn.conn, CloseReason::Retired);

@@ -297,7 +297,7 @@ pub(crate) enum Lent<C> {
         id: ConnId,
         /// Its place in the lent count.
         lent: LentSlot,
-        /// The connection's `uses`, this lending included.
+        /// The connection's `uses`, this time included.
         uses: u64,
     },
     /// A handle a feature lent, in `slot` of its record.

@@ -187,7 +187,7 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
         (LentSlot::new(id), entry)
     }
 
-    /// The lending of `lent` ended: its connection counts as idle (held)
+    /// The loan of `lent` ended: its connection counts as idle (held)
     /// again, until the caller places or closes it. Returns its key.
     #[inline]
     pub(crate) fn unlend(&mut self, lent: LentSlot) -> KeyId {

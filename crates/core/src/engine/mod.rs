@@ -33,7 +33,7 @@
 //! decided, held by the task's guard, given back by value with the task's
 //! result (or by the guard's `Drop` if the task dies), so it cannot be
 //! given back twice. A lent connection counts through its [`LentSlot`],
-//! taken by the lending: a connection lent exclusively carries it in its
+//! taken when it is lent: a connection lent exclusively carries it in its
 //! borrower's guard (whose `Drop` gives it back once); one a feature lends,
 //! in the feature's record. So only waiters, and idle connections closing,
 //! change the counts without a slot. `open` is what the caps limit; a
@@ -192,7 +192,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         // The idle connections are the ones in the records that are not
         // held.
         debug_assert_eq!(counts.idle(), self.records.len());
-        // No idle-set entry outlives its lending: every connection lent is
+        // No idle-set entry outlives its loan: every connection lent is
         // held there (exclusive) or by a feature.
         debug_assert_eq!(counts.lent(), self.records.held() + P::lent_elsewhere(self));
     }

@@ -14,7 +14,7 @@ use super::{Conn, KeyId, Lent, LentSlot, State, Transition, WaiterId};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::error::{ConnectError, Error};
-use crate::manager::{Lending, Manager};
+use crate::manager::Manager;
 use crate::reason::CloseReason;
 
 /// Whether the getter checks a connection lent from the idle list
@@ -92,6 +92,8 @@ pub(crate) trait Points<M: Manager>: Sized {
     type Action;
     /// What a borrower tells the features when it gives back.
     type Note: Copy + Default;
+    /// What the features learn of a new connection, in its dial's task.
+    type Info;
 
     // The features' records.
 
@@ -129,8 +131,8 @@ pub(crate) trait Points<M: Manager>: Sized {
         round: Round,
     ) -> Result<Option<Lent<M::Connection>>, Error<M::Error>>;
 
-    /// Whether a feature lends `conn` (rather than the engine lending it
-    /// whole).
+    /// Whether a feature lends `conn` (rather than the engine handing it
+    /// whole to one borrower).
     fn lends<C>(conn: &Conn<C, Self::Conn>) -> bool;
 
     /// The feature lends the held connection `cid`, whose place in the
@@ -144,13 +146,13 @@ pub(crate) trait Points<M: Manager>: Sized {
 
     // A dial: its limits and its result.
 
-    /// A dial of `id` made `conn`, which its manager lends as `lending`.
+    /// A dial of `id` made `conn`, of which the features learned `info`.
     /// Returns whether every getter queued for a dial of the key dials now.
     fn on_dialed(
         t: &mut Transition<'_, M, Self>,
         id: KeyId,
         conn: &mut Conn<M::Connection, Self::Conn>,
-        lending: Lending<M::Connection>,
+        info: Self::Info,
     ) -> bool;
 
     /// A dial of `id` failed with `err`.

@@ -644,7 +644,7 @@ mod conn_tests {
 
     /// The record beside the connection and the features' record: kept
     /// per idle connection, moved on every checkout and return (`since` is
-    /// the idle time or the lending time, never both at once).
+    /// the idle time or the time it was lent, never both at once).
     #[test]
     fn the_record_is_32_bytes_beside_the_connection_and_the_features() {
         assert_eq!(std::mem::size_of::<super::Conn<(), ()>>(), 32);

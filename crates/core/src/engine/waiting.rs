@@ -134,7 +134,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 let record = self.st.records.value_mut(cid);
                 record.conn = Some(conn);
                 record.uses -= 1;
-                // Idle since its hand-off (its lending's stamp).
+                // Idle since its hand-off (the stamp of its loan).
                 self.st.keys.unlend(lent);
                 self.place_own(id, cid);
                 None

@@ -73,6 +73,7 @@ impl<M: Manager> Points<M> for Features {
     type Conn = ConnExt;
     type Action = Act<M>;
     type Note = Note;
+    type Info = Lending<M::Connection>;
 
     #[inline]
     fn new_conn(now: Tick, config: &Config) -> ConnExt {

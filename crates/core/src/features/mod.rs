@@ -69,3 +69,7 @@ pub(crate) type Effects<M> = crate::engine::Effects<M, Features>;
 
 /// Something a transition decided, with the features attached.
 pub(crate) type Action<M> = crate::engine::Action<M, Features>;
+
+/// What a dial produced, with the features attached: the connection and
+/// how its manager lends it.
+pub(crate) type Dialed<M> = crate::engine::Dialed<M, Features>;

@@ -13,11 +13,12 @@ use crate::clock::Tick;
 
 use super::PoolInner;
 use crate::contain::{self, Caught, Panic};
-use crate::engine::{DialOrder, Dialed};
+use crate::engine::DialOrder;
 use crate::engine::{KeyId, Slot, WaiterId};
 use crate::error::ConnectError;
 use crate::features::Check;
 use crate::features::Conn;
+use crate::features::Dialed;
 use crate::features::{PingResult, Tended};
 use crate::hooks::{self, HookFailure};
 use crate::manager::{Health, Lending, Manager};

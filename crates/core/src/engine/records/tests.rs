@@ -86,7 +86,7 @@ fn stamps_wrap_without_touching_the_fresh_bit_or_the_not_idle_stamp() {
     assert!(idle.contains(a) && idle.contains(b));
     idle.drain_fresh(|_, _| {});
     assert!(idle.contains(a) && idle.contains(b));
-    // Both are idle, so lending them unlinks them.
+    // Both are idle, so holding them (to lend them) unlinks them.
     let (b_id, _) = idle.newest(k(0)).unwrap();
     idle.hold(b_id);
     let (a_id, _) = idle.newest(k(0)).unwrap();
@@ -99,8 +99,8 @@ fn a_held_entry_is_not_idle_keeps_its_value_and_parks_as_a_new_stay() {
     let mut idle = Records::default();
     let a = idle.push(k(0), "a");
     let b = idle.push(k(0), "b");
-    // Lending the newest holds it: out of both lists and the counts,
-    // its ref no longer names it, but its entry and value stay.
+    // Holding the newest (to lend it) takes it out of both lists and the
+    // counts, its ref no longer names it, but its entry and value stay.
     let (id, &value) = idle.newest(k(0)).unwrap();
     assert_eq!(value, "b");
     *idle.hold(id) = "b lent";
