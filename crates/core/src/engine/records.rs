@@ -379,26 +379,6 @@ impl<T, X> Records<Conn<Option<T>, X>> {
     }
 }
 
-#[cfg(test)]
-mod test_support {
-    use super::*;
-
-    impl<C> Records<C> {
-        /// Adds `value` as the most recently used idle connection of `key` and
-        /// of the pool: [`insert`](Records::insert), then [`park`](Records::park).
-        pub(crate) fn push(&mut self, key: KeyId, value: C) -> IdleRef {
-            let id = self.insert(key, value);
-            self.park_ref(id)
-        }
-
-        /// Removes the most recently parked idle connection of `key` (LIFO).
-        pub(crate) fn pop_newest(&mut self, key: KeyId) -> Option<C> {
-            let (id, _) = self.newest(key)?;
-            Some(self.remove(id).1)
-        }
-    }
-}
-
 /// Where a borrower took a connection: the call site of its `get`
 /// (`None`: not tracked, or no longer wanted).
 pub(crate) type Site = Option<&'static Location<'static>>;
@@ -601,54 +581,6 @@ pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
         return d;
     }
     clock::scaled(d, 1.0 - jitter * fastrand::f64())
-}
-
-#[cfg(test)]
-mod conn_test_support {
-    use super::*;
-
-    impl<C, X: Default> Conn<C, X> {
-        /// A connection with no lifecycle limits, for unit tests.
-        pub(crate) fn bare(conn: C) -> Self {
-            Self {
-                conn,
-                expiry: Expiry::NEVER,
-                uses: 0,
-                since: Tick::now(),
-                site: None,
-                ext: X::default(),
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod conn_tests {
-    use super::jittered;
-    use std::time::Duration;
-
-    #[test]
-    fn jitter_stays_in_its_band() {
-        let d = Duration::from_secs(100);
-        assert_eq!(jittered(d, 0.0), d);
-        let (mut lo, mut hi) = (d, Duration::ZERO);
-        for _ in 0..10_000 {
-            let j = jittered(d, 0.1);
-            assert!(j <= d && j >= Duration::from_secs(90), "{j:?}");
-            lo = lo.min(j);
-            hi = hi.max(j);
-        }
-        // It really spreads: the extremes of 10k draws come near the band's ends.
-        assert!(lo < Duration::from_secs(91) && hi > Duration::from_secs(99));
-    }
-
-    /// The record beside the connection and the features' record: kept
-    /// per idle connection, moved on every checkout and return (`since` is
-    /// the idle time or the time it was lent, never both at once).
-    #[test]
-    fn the_record_is_32_bytes_beside_the_connection_and_the_features() {
-        assert_eq!(std::mem::size_of::<super::Conn<(), ()>>(), 32);
-    }
 }
 
 #[cfg(test)]
