@@ -17,7 +17,6 @@ use crate::clock::Tick;
 use crate::engine::{Change, ConnId, KeyId, Lent, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
-use crate::reason::CloseReason;
 
 /// The result of a checkout attempt.
 pub(crate) enum Checkout<C> {
@@ -112,14 +111,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
         while let Some((cid, conn)) = self.st.records.newest(id) {
             // `len_of` still counts `conn`.
-            let reason = if conn.is_expired(self.now) {
-                Some(conn.expiry.reason())
-            } else if conn.is_stale(self.now, self.config) && !self.st.keeps_stale(id) {
-                Some(CloseReason::IdleTimeout)
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
+            if let Err(reason) = self.verdict(id, conn) {
                 let conn = self.st.remove_conn(cid);
                 self.close_conn(id, conn.conn, reason);
                 continue;

@@ -48,27 +48,25 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     pub(crate) fn close(mut self) {
         if self.st.closed {
             if self.st.is_drained() {
-                self.fx.mark_drained();
+                self.fx.drained = true;
             }
             return;
         }
         self.st.closed = true;
-        self.fx.rearm_timer(); // the maintenance task ends
+        self.fx.rearm = true; // the maintenance task ends
         for w in self.st.waiters.live_ids() {
             self.serve(w, Err(Error::Closed));
         }
-        self.st.global_dial_waiters.clear();
+        // Nobody waits any more: the queues empty.
+        self.st.tidy_global_queue();
         self.st.deadlines.clear();
-        for (_, entry) in self.st.keys.iter_mut() {
-            entry.idle_waiters.clear();
-            entry.dial_waiters.clear();
+        for (id, entry) in self.st.keys.iter_mut() {
+            entry.tidy_queues(|_| false);
+            self.st.maybe_unused.push(id);
         }
         self.st
             .keys
             .update_ext(|keys, _, ext| keys.pool_closed(ext));
-        for id in self.st.keys.ids() {
-            self.st.unused(id);
-        }
         while let Some((id, conn)) = self.st.records.pop_lru() {
             let conn = conn.conn.expect("an idle connection is present");
             self.close_conn(id, conn, CloseReason::PoolClosed);

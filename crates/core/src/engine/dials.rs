@@ -33,13 +33,9 @@ pub(crate) type Dialed<M, P> = Result<
 
 impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn tidy_global_queue(&mut self) {
-        let waiting = self.counts().waiting();
-        if waiting == 0 {
-            self.global_dial_waiters.clear();
-        } else if self.global_dial_waiters.len() > 2 * waiting + 16 {
-            self.global_dial_waiters
-                .compact(|w| self.waiters.is_live(w));
-        }
+        let live = self.counts().waiting();
+        self.global_dial_waiters
+            .tidy(live, |w| self.waiters.is_live(w));
     }
 
     /// Whether a dial of `id` may start, the pool's own cap aside.

@@ -36,28 +36,26 @@ pub(crate) struct Effects<M: Manager, P: Points<M>> {
     /// The rest, in the order decided. One `Vec`: checkout and return, which
     /// mostly decide nothing, create and drop one.
     pub(crate) actions: Vec<Action<M, P>>,
-    /// The rare rest, one bit each ([`REARM`], [`DRAINED`]): one test
-    /// tells that none is set.
-    flags: u8,
+    /// A deadline earlier than the maintenance task's next wake-up was
+    /// added: it must look at its wake-up again.
+    pub(crate) rearm: bool,
+    /// The pool is closed and nothing is open or closing any more.
+    pub(crate) drained: bool,
 }
-
-/// A deadline earlier than the maintenance task's next wake-up was added.
-const REARM: u8 = 1;
-/// The pool is closed and nothing is open or closing any more.
-const DRAINED: u8 = 2;
 
 impl<M: Manager, P: Points<M>> Effects<M, P> {
     /// Nothing to do yet: what a transition starts with.
     pub(crate) const NONE: Self = Self {
         wake: None,
         actions: Vec::new(),
-        flags: 0,
+        rearm: false,
+        drained: false,
     };
 
     /// Whether there is nothing to do.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.wake.is_none() && self.actions.is_empty() && self.flags == 0
+        self.wake.is_none() && self.actions.is_empty() && !self.rearm && !self.drained
     }
 
     /// Whether dropping it would free nothing: no waker, no action, and
@@ -65,26 +63,6 @@ impl<M: Manager, P: Points<M>> Effects<M, P> {
     #[inline]
     pub(crate) fn owns_nothing(&self) -> bool {
         self.wake.is_none() && self.actions.capacity() == 0
-    }
-
-    /// Whether the maintenance task must look at its wake-up again.
-    pub(crate) fn rearm(&self) -> bool {
-        self.flags & REARM != 0
-    }
-
-    /// Whether the pool was closed and is now drained.
-    pub(crate) fn drained(&self) -> bool {
-        self.flags & DRAINED != 0
-    }
-
-    /// The maintenance task must look at its wake-up again.
-    pub(crate) fn rearm_timer(&mut self) {
-        self.flags |= REARM;
-    }
-
-    /// The pool is closed and drained.
-    pub(crate) fn mark_drained(&mut self) {
-        self.flags |= DRAINED;
     }
 
     pub(crate) fn wake(&mut self, waker: Waker) {

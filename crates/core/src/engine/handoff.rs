@@ -71,7 +71,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     }
 
     /// [`give_back`](Transition::give_back) of a connection lent
-    /// exclusively.
+    /// exclusively: at rest from now, or closed for `close` or if it is
+    /// retiring.
     #[inline]
     fn give_back_own(
         mut self,
@@ -83,23 +84,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     ) -> bool {
         let id = lent.key();
         let answer = P::on_return(&mut self, id, cid, note);
-        self.take_back(lent, cid, conn, close);
-        P::on_returned(&mut self, id, note, answer);
-        self.finish();
-        answer
-    }
-
-    /// A connection lent exclusively is back, at rest from now: closed
-    /// for `close` or if it is retiring, else placed.
-    #[inline]
-    fn take_back(
-        &mut self,
-        lent: LentSlot,
-        cid: ConnId,
-        conn: M::Connection,
-        close: Option<CloseReason>,
-    ) {
-        let id = self.st.keys.unlend(lent);
+        self.st.keys.unlend(lent);
         let record = self.st.records.value_mut(cid);
         match close.or_else(|| record.retirement(self.now, self.config)) {
             Some(reason) => {
@@ -113,6 +98,9 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 self.place_own(id, cid);
             }
         }
+        P::on_returned(&mut self, id, note, answer);
+        self.finish();
+        answer
     }
 
     /// A borrower takes its connection out of the pool for good (a handle
@@ -239,10 +227,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
 
     /// Closes `conn` of `id` and gives its slot to a waiter.
     pub(crate) fn close_conn(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
-        self.st.count_close(id, reason);
-        self.st.closing += 1;
-        self.fx.actions.push(Action::Close(conn, reason));
-        self.release_slot(id);
+        self.close_for_room(id, conn, reason);
+        self.give_slot(id);
     }
 
     /// Closes `conn` of `id` whose slot the caller reuses at once.
@@ -259,6 +245,12 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     pub(crate) fn release_slot(&mut self, id: KeyId) {
         self.st.keys.recount(id, Change::Close(Place::Idle));
         self.st.unused(id);
+        self.give_slot(id);
+    }
+
+    /// A slot of `id` came free: a dial for a waiter of the key, else of
+    /// the pool.
+    fn give_slot(&mut self, id: KeyId) {
         if self.st.closed {
             return;
         }

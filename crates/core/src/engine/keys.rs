@@ -50,9 +50,6 @@ pub(crate) struct KeyEntry<K, E, X> {
     pub(crate) epoch: u32,
 }
 
-/// Slack before a queue is compacted: avoids compacting tiny queues over and over.
-const COMPACT_SLACK: usize = 16;
-
 impl<K, E, X> KeyEntry<K, E, X> {
     /// The key's counts (changed through [`Keys`] only).
     #[inline]
@@ -74,18 +71,9 @@ impl<K, E, X> KeyEntry<K, E, X> {
 
     /// Drops stale queue entries once they could outnumber the live waiters.
     pub(crate) fn tidy_queues(&mut self, is_live: impl Fn(WaiterId) -> bool) {
-        if self.counts.waiting() == 0 {
-            self.idle_waiters.clear();
-            self.dial_waiters.clear();
-            return;
-        }
-        let bound = 2 * self.counts.waiting() + COMPACT_SLACK;
-        if self.idle_waiters.len() > bound {
-            self.idle_waiters.compact(&is_live);
-        }
-        if self.dial_waiters.len() > bound {
-            self.dial_waiters.compact(&is_live);
-        }
+        let live = self.counts.waiting();
+        self.idle_waiters.tidy(live, &is_live);
+        self.dial_waiters.tidy(live, &is_live);
     }
 }
 

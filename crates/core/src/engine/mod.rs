@@ -249,7 +249,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
         // `is_drained`, read only where it can be true.
         if st.closed && st.is_drained() {
-            self.fx.mark_drained();
+            self.fx.drained = true;
         }
         st.debug_check();
     }

@@ -98,22 +98,6 @@ const FRESH: u32 = 1 << 31;
 /// [`IdleRef`] has its stamp (`!FRESH` is never handed out).
 const NOT_IDLE: u32 = u32::MAX;
 
-impl IdleRef {
-    /// As one integer, stamp first: its top bit is always clear (stamps
-    /// have 31 bits), for the deadline heap to pack other things with it.
-    pub(crate) fn to_bits(self) -> u64 {
-        (u64::from(self.stamp) << 32) | u64::from(self.idx)
-    }
-
-    /// From [`to_bits`](IdleRef::to_bits).
-    pub(crate) fn from_bits(bits: u64) -> IdleRef {
-        IdleRef {
-            idx: bits as u32,
-            stamp: (bits >> 32) as u32,
-        }
-    }
-}
-
 #[derive(Debug)]
 struct Entry<C> {
     conn: C,

@@ -19,8 +19,7 @@
 //! idle connection, and the features' deadlines, for a key or for the pool.
 //! One binary heap for the whole pool instead of a timer per connection:
 //! the maintenance task sleeps until the earliest entry, so 100k idle
-//! connections cost 100k heap entries (16 bytes each: a [`Due`] is packed
-//! into one `u64`) and one sleeping task. Entries are never removed when
+//! connections cost 100k heap entries (24 bytes each) and one sleeping task. Entries are never removed when
 //! their connection leaves the idle set (a checkout would then pay O(n) to
 //! find them): they go stale, and are dropped when they surface, or in bulk
 //! by [`Deadlines::compact`] once stale entries could outnumber live ones.
@@ -34,7 +33,7 @@ use crate::clock::Tick;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::engine::{IdleRef, IdleTimeout, KeyId};
+use crate::engine::{Conn, IdleRef, IdleTimeout, KeyId};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
@@ -82,22 +81,16 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             let Some((id, conn)) = self.st.records.get(r) else {
                 continue; // lent (or closed) since
             };
-            let stale = conn.is_stale(self.now, self.config);
-            let idle = if stale && self.st.keeps_stale(id) {
-                IdleTimeout::Deferred
-            } else {
-                IdleTimeout::Runs
+            let idle = match self.verdict(id, conn) {
+                Ok(idle) => idle,
+                Err(reason) => {
+                    let (id, conn) = self.st.records.take(r).expect("idle");
+                    let conn = conn.conn.expect("an idle connection is present");
+                    self.close_conn(id, conn, reason);
+                    continue;
+                }
             };
-            if conn.is_expired(self.now) || (stale && idle == IdleTimeout::Runs) {
-                let reason = if conn.is_expired(self.now) {
-                    conn.expiry.reason()
-                } else {
-                    CloseReason::IdleTimeout
-                };
-                let (id, conn) = self.st.records.take(r).expect("idle");
-                let conn = conn.conn.expect("an idle connection is present");
-                self.close_conn(id, conn, reason);
-            } else if P::due(&conn.ext) <= self.now {
+            if P::due(&conn.ext) <= self.now {
                 let (id, conn) = self.st.records.take(r).expect("idle");
                 let conn = conn.map(|c| c.expect("an idle connection is present"));
                 P::on_idle_due(&mut self, id, conn);
@@ -111,6 +104,24 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         next
     }
 
+    /// Whether the idle connection `conn` of `id` is closed at `now` (and
+    /// why), or how its idle timeout counts from now on.
+    pub(crate) fn verdict<C, X>(
+        &self,
+        id: KeyId,
+        conn: &Conn<C, X>,
+    ) -> Result<IdleTimeout, CloseReason> {
+        if conn.is_expired(self.now) {
+            Err(conn.expiry.reason())
+        } else if !conn.is_stale(self.now, self.config) {
+            Ok(IdleTimeout::Runs)
+        } else if self.st.keeps_stale(id) {
+            Ok(IdleTimeout::Deferred)
+        } else {
+            Err(CloseReason::IdleTimeout)
+        }
+    }
+
     pub(crate) fn schedule(&mut self, at: Tick, due: Due) {
         self.st.deadlines.push(at, due);
         self.arm(at);
@@ -120,7 +131,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     pub(crate) fn arm(&mut self, at: Tick) {
         if self.st.timer_at.is_none_or(|t| at < t) {
             self.st.timer_at = Some(at);
-            self.fx.rearm_timer();
+            self.fx.rearm = true;
         }
     }
 }
@@ -138,37 +149,10 @@ pub(crate) enum Due {
     Pool,
 }
 
-impl Due {
-    /// Marks a packed [`Due::Key`]; an idle ref's stamp never has
-    /// this bit (stamps have 31 bits).
-    const KEY: u64 = 1 << 63;
-    /// A packed [`Due::Pool`] (key indexes have 32 bits).
-    const POOL: u64 = Self::KEY | 1 << 62;
-
-    fn pack(self) -> u64 {
-        match self {
-            Due::Idle(r) => r.to_bits(),
-            Due::Key(id) => Self::KEY | id.index() as u64,
-            Due::Pool => Self::POOL,
-        }
-    }
-
-    fn unpack(bits: u64) -> Due {
-        if bits & Self::KEY == 0 {
-            Due::Idle(IdleRef::from_bits(bits))
-        } else if bits == Self::POOL {
-            Due::Pool
-        } else {
-            Due::Key(KeyId::from_index((bits & !Self::KEY) as usize))
-        }
-    }
-}
-
 /// A min-heap of deadlines.
 #[derive(Debug, Default)]
 pub(crate) struct Deadlines {
-    /// Packed [`Due`]s: 16 bytes an entry, not 24.
-    heap: BinaryHeap<Reverse<(Tick, u64)>>,
+    heap: BinaryHeap<Reverse<(Tick, Due)>>,
 }
 
 /// Slack before compaction: a small heap is never worth compacting.
@@ -176,7 +160,7 @@ const COMPACT_SLACK: usize = 64;
 
 impl Deadlines {
     pub(crate) fn push(&mut self, at: Tick, due: Due) {
-        self.heap.push(Reverse((at, due.pack())));
+        self.heap.push(Reverse((at, due)));
     }
 
     /// The earliest deadline, stale or not.
@@ -190,15 +174,14 @@ impl Deadlines {
         if *at > now {
             return None;
         }
-        self.heap.pop().map(|Reverse((_, due))| Due::unpack(due))
+        self.heap.pop().map(|Reverse((_, due))| due)
     }
 
     /// Drops stale entries once there are more than twice `live` of them
     /// (plus slack): amortized O(1) per push.
     pub(crate) fn compact(&mut self, live: usize, is_live: impl Fn(Due) -> bool) {
         if self.heap.len() > 2 * live + COMPACT_SLACK {
-            self.heap
-                .retain(|Reverse((_, due))| is_live(Due::unpack(*due)));
+            self.heap.retain(|Reverse((_, due))| is_live(*due));
         }
     }
 
@@ -234,23 +217,6 @@ mod deadlines_tests {
         assert_eq!(d.pop_due(at3), Some(Due::Key(KeyId::from_index(2))));
         assert_eq!(d.pop_due(at3), None);
         assert_eq!(d.len(), 1);
-    }
-
-    #[test]
-    fn dues_pack_and_unpack() {
-        let mut idle = crate::engine::Records::default();
-        let r = idle.push(KeyId::from_index(3), ());
-        let high = crate::engine::IdleRef::from_bits(u64::from(u32::MAX - 1) | (0x7fff_ffff << 32));
-        for due in [
-            Due::Idle(r),
-            Due::Idle(high),
-            Due::Key(KeyId::from_index(0)),
-            Due::Key(KeyId::from_index(u32::MAX as usize)),
-            Due::Pool,
-        ] {
-            assert_eq!(Due::unpack(due.pack()), due);
-        }
-        assert_eq!(std::mem::size_of::<(Tick, u64)>(), 16);
     }
 
     #[test]

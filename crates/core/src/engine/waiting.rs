@@ -16,25 +16,19 @@
 //! had already arrived is passed on, so nothing is lost either way. Queues
 //! refer to slots by [`WaiterId`], which carries a generation: a slot index
 //! is reused by later waiters, and a stale queue entry must not be mistaken
-//! for its new occupant. Outcomes live in a slab of their own, named by the
-//! slot: a waiter is served once and waits long, so its slot stays small
-//! and only the waiters served but not yet woken hold an outcome.
+//! for its new occupant.
 //!
 //! **Checkout deadlines** are the getter's own: its wait arms a timer (see
 //! `wait`), so that no other task has to run for a getter to see its
 //! deadline pass.
 //!
-//! **The wait queue** ([`WaitQueue`]): a FIFO made of two slices, as Go's
-//! `wantConnQueue`. `head` is read from the front (at `head_pos`), `tail`
-//! is pushed onto. When `head` runs dry the two are swapped, so both
-//! backing vectors are reused forever: under a steady push/pop load the
-//! queue reaches its working size once and never allocates again. Entries
-//! are never removed from the middle: a waiter that gives up leaves a stale
-//! entry behind; whoever pops skips entries its `is_live` predicate
-//! rejects, and [`WaitQueue::compact`] drops them in bulk when the owner
-//! sees that stale entries outnumber live ones.
+//! **The wait queues** ([`WaitQueue`]): each a FIFO of waiter ids whose
+//! buffer is reused. A waiter that gives up leaves a stale entry behind,
+//! skipped when it surfaces and dropped in bulk when stale entries could
+//! outnumber live ones.
 
 use super::points::{Event, Points};
+use std::collections::VecDeque;
 use std::task::Waker;
 use std::time::Duration;
 
@@ -168,39 +162,24 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     }
 }
 
-/// `Waiter::outcome` of a waiter not served yet.
-const WAITING: u32 = u32::MAX;
-
-/// A getter waiting for a connection of `key`.
+/// A getter waiting for a connection of `key`; `T` is what it is served
+/// with.
 #[derive(Debug)]
-pub(crate) struct Waiter {
+pub(crate) struct Waiter<T> {
     generation: u64,
     pub(crate) key: KeyId,
     pub(crate) since: Tick,
     /// Where the getter called `get`.
     pub(crate) site: Site,
     waker: Option<Waker>,
-    /// [`WAITING`] while waiting; set once, by whoever serves the waiter,
-    /// to its outcome's index in [`Waiters::outcomes`].
-    outcome: u32,
-}
-
-impl Waiter {
-    /// Whether this slot is `id`'s and still waiting.
-    fn waits_as(&self, id: WaiterId) -> bool {
-        self.generation == id.generation && self.outcome == WAITING
-    }
+    /// Set once, by whoever serves the waiter.
+    outcome: Option<T>,
 }
 
 /// The waiter slots of a pool; `T` is what a waiter is served with.
-///
-/// Invariants: `outcomes` holds exactly the outcomes of the served slots
-/// (each slot's `outcome` names its own), so removing a served slot
-/// removes its outcome too.
 #[derive(Debug)]
 pub(crate) struct Waiters<T> {
-    slots: Slab<Waiter>,
-    outcomes: Slab<T>,
+    slots: Slab<Waiter<T>>,
     next_generation: u64,
 }
 
@@ -208,7 +187,6 @@ impl<T> Default for Waiters<T> {
     fn default() -> Self {
         Self {
             slots: Slab::new(),
-            outcomes: Slab::new(),
             next_generation: 0,
         }
     }
@@ -225,14 +203,14 @@ impl<T> Waiters<T> {
             since,
             site,
             waker: None,
-            outcome: WAITING,
+            outcome: None,
         });
         WaiterId { slot, generation }
     }
 
     /// The waiter `id`, if it is still waiting (not served, not gone).
-    pub(crate) fn live(&self, id: WaiterId) -> Option<&Waiter> {
-        self.slots.get(id.slot).filter(|w| w.waits_as(id))
+    pub(crate) fn live(&self, id: WaiterId) -> Option<&Waiter<T>> {
+        (self.slots.get(id.slot)).filter(|w| w.generation == id.generation && w.outcome.is_none())
     }
 
     /// Whether `id` is still waiting.
@@ -246,35 +224,34 @@ impl<T> Waiters<T> {
     /// Panics if `id` is not live: callers check first, under the same lock.
     pub(crate) fn serve(&mut self, id: WaiterId, outcome: T) -> Option<Waker> {
         let w = &mut self.slots[id.slot];
-        debug_assert!(w.generation == id.generation && w.outcome == WAITING);
-        w.outcome = u32::try_from(self.outcomes.insert(outcome))
-            .expect("fewer than 2^32 - 1 served waiters");
+        debug_assert!(w.generation == id.generation && w.outcome.is_none());
+        w.outcome = Some(outcome);
         w.waker.take()
     }
 
     /// The outcome of `id` if it was served, removing the slot; otherwise
     /// stores `waker` to be woken when it is.
-    pub(crate) fn poll(&mut self, id: WaiterId, waker: &Waker) -> Option<(Waiter, T)> {
+    pub(crate) fn poll(&mut self, id: WaiterId, waker: &Waker) -> Option<(Waiter<T>, T)> {
         let w = &mut self.slots[id.slot];
         debug_assert_eq!(w.generation, id.generation);
-        if w.outcome == WAITING {
+        if w.outcome.is_none() {
             match &mut w.waker {
                 Some(old) if old.will_wake(waker) => {}
                 slot => *slot = Some(waker.clone()),
             }
             return None;
         }
-        let w = self.slots.remove(id.slot);
-        let outcome = self.outcomes.remove(w.outcome as usize);
+        let mut w = self.slots.remove(id.slot);
+        let outcome = w.outcome.take()?;
         Some((w, outcome))
     }
 
     /// Removes the slot of a getter that gives up, with the outcome that may
     /// have reached it in the meantime.
-    pub(crate) fn remove(&mut self, id: WaiterId) -> (Waiter, Option<T>) {
+    pub(crate) fn remove(&mut self, id: WaiterId) -> (Waiter<T>, Option<T>) {
         debug_assert_eq!(self.slots[id.slot].generation, id.generation);
-        let w = self.slots.remove(id.slot);
-        let outcome = (w.outcome != WAITING).then(|| self.outcomes.remove(w.outcome as usize));
+        let mut w = self.slots.remove(id.slot);
+        let outcome = w.outcome.take();
         (w, outcome)
     }
 
@@ -282,7 +259,7 @@ impl<T> Waiters<T> {
     pub(crate) fn live_ids(&self) -> Vec<WaiterId> {
         self.slots
             .iter()
-            .filter(|(_, w)| w.outcome == WAITING)
+            .filter(|(_, w)| w.outcome.is_none())
             .map(|(slot, w)| WaiterId {
                 slot,
                 generation: w.generation,
@@ -291,78 +268,47 @@ impl<T> Waiters<T> {
     }
 }
 
-/// A FIFO of `T` backed by two reusable vectors.
+/// A FIFO of `T` whose buffer is reused: under a steady push/pop load it
+/// reaches its working size once and never allocates again (the job of
+/// Go's two-slice `wantConnQueue`, done by `VecDeque`'s ring).
+///
+/// Entries are never removed from the middle: a waiter that gives up leaves
+/// a stale entry behind, which [`pop_live`](WaitQueue::pop_live) skips and
+/// [`tidy`](WaitQueue::tidy) drops in bulk once stale entries could
+/// outnumber the live waiters.
 #[derive(Debug)]
-pub(crate) struct WaitQueue<T> {
-    /// Entries to pop, from `head_pos` on; `head[..head_pos]` is spent.
-    head: Vec<T>,
-    head_pos: usize,
-    /// Entries pushed since `head` was last refilled.
-    tail: Vec<T>,
-}
+pub(crate) struct WaitQueue<T>(VecDeque<T>);
 
 impl<T> Default for WaitQueue<T> {
     fn default() -> Self {
-        Self {
-            head: Vec::new(),
-            head_pos: 0,
-            tail: Vec::new(),
-        }
+        Self(VecDeque::new())
     }
 }
 
-impl<T: Copy> WaitQueue<T> {
-    /// Number of entries, stale ones included.
-    pub(crate) fn len(&self) -> usize {
-        self.head.len() - self.head_pos + self.tail.len()
-    }
+/// Slack before a queue is compacted: avoids compacting tiny queues over and over.
+const COMPACT_SLACK: usize = 16;
 
+impl<T: Copy> WaitQueue<T> {
     /// Appends `item` at the back.
     pub(crate) fn push(&mut self, item: T) {
-        self.tail.push(item);
-    }
-
-    /// Removes and returns the front entry.
-    pub(crate) fn pop(&mut self) -> Option<T> {
-        if self.head_pos == self.head.len() {
-            if self.tail.is_empty() {
-                return None;
-            }
-            // `head` is spent: reuse its allocation as the next `tail`.
-            self.head.clear();
-            self.head_pos = 0;
-            std::mem::swap(&mut self.head, &mut self.tail);
-        }
-        let item = self.head[self.head_pos];
-        self.head_pos += 1;
-        Some(item)
+        self.0.push_back(item);
     }
 
     /// Pops entries until one satisfies `is_live` and returns it; the stale
     /// entries before it are dropped.
-    pub(crate) fn pop_live(&mut self, mut is_live: impl FnMut(T) -> bool) -> Option<T> {
-        while let Some(item) = self.pop() {
-            if is_live(item) {
-                return Some(item);
-            }
+    pub(crate) fn pop_live(&mut self, is_live: impl Fn(T) -> bool) -> Option<T> {
+        std::iter::from_fn(|| self.0.pop_front()).find(|&item| is_live(item))
+    }
+
+    /// With `live` waiters that may be queued here: empties the queue if
+    /// there are none, and drops the entries `is_live` rejects once there
+    /// are more than twice `live` of them (plus slack), keeping the order.
+    pub(crate) fn tidy(&mut self, live: usize, is_live: impl Fn(T) -> bool) {
+        if live == 0 {
+            self.0.clear();
+        } else if self.0.len() > 2 * live + COMPACT_SLACK {
+            self.0.retain(|&item| is_live(item));
         }
-        None
-    }
-
-    /// Drops every entry that `is_live` rejects, keeping the order of the rest.
-    pub(crate) fn compact(&mut self, mut is_live: impl FnMut(T) -> bool) {
-        self.head.drain(..self.head_pos);
-        self.head_pos = 0;
-        self.head.retain(|&item| is_live(item));
-        self.tail.retain(|&item| is_live(item));
-        self.head.append(&mut self.tail);
-    }
-
-    /// Drops every entry, keeping both allocations.
-    pub(crate) fn clear(&mut self) {
-        self.head.clear();
-        self.head_pos = 0;
-        self.tail.clear();
     }
 }
 
