@@ -45,6 +45,15 @@ pub(crate) fn scaled(d: Duration, factor: f64) -> Duration {
     Duration::try_from_secs_f64(d.as_secs_f64() * factor).unwrap_or(Duration::MAX)
 }
 
+/// `d` shortened by a random fraction of at most `jitter` (so never longer
+/// than `d`): connections opened or returned together spread out.
+pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
+    if jitter == 0.0 {
+        return d;
+    }
+    scaled(d, 1.0 - jitter * fastrand::f64())
+}
+
 /// `d` in nanoseconds, saturating (`Duration::MAX` is `u64::MAX`). In
 /// 64-bit arithmetic: `as_nanos` goes through `u128`, which costs more on
 /// the hot path (every `Tick::now`).

@@ -469,3 +469,14 @@ enum Attempt<'a, M: Manager> {
     /// It was broken and is closed: try again.
     Again,
 }
+
+impl Behind {
+    /// The getter's report of a long wait names what it waited behind so.
+    fn as_str(self) -> &'static str {
+        match self {
+            Behind::AllLent => "all_lent",
+            Behind::Dialing => "dialing",
+            Behind::PoolFull => "pool_full",
+        }
+    }
+}

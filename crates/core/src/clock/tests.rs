@@ -1,4 +1,4 @@
-use super::Tick;
+use super::{Tick, jittered};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -59,4 +59,19 @@ fn scaling_saturates_where_mul_f64_would_panic() {
     assert_eq!(scaled(Duration::MAX, 1.0), Duration::MAX);
     assert!(std::panic::catch_unwind(|| Duration::MAX.mul_f64(1.0)).is_err());
     assert!(scaled(Duration::MAX, 0.5) < Duration::MAX);
+}
+
+#[test]
+fn jitter_stays_in_its_band() {
+    let d = Duration::from_secs(100);
+    assert_eq!(jittered(d, 0.0), d);
+    let (mut lo, mut hi) = (d, Duration::ZERO);
+    for _ in 0..10_000 {
+        let j = jittered(d, 0.1);
+        assert!(j <= d && j >= Duration::from_secs(90), "{j:?}");
+        lo = lo.min(j);
+        hi = hi.max(j);
+    }
+    // It really spreads: the extremes of 10k draws come near the band's ends.
+    assert!(lo < Duration::from_secs(91) && hi > Duration::from_secs(99));
 }

@@ -41,16 +41,6 @@ pub(crate) enum Behind {
     PoolFull,
 }
 
-impl Behind {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Behind::AllLent => "all_lent",
-            Behind::Dialing => "dialing",
-            Behind::PoolFull => "pool_full",
-        }
-    }
-}
-
 impl<M: Manager, P: Points<M>> State<M, P> {
     /// Lends the connection `cid` of `id` (idle, or held: just returned or
     /// dialed): the connection itself, its record staying in the idle set,
@@ -116,7 +106,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 self.close_conn(id, conn.conn, reason);
                 continue;
             }
-            let checkup = match P::checkup_due(self.config, conn.idle_since(), self.now) {
+            let checkup = match P::checkup_due(self.config, conn.since(), self.now) {
                 true => Checkup::Due,
                 false => Checkup::NotDue,
             };

@@ -11,14 +11,10 @@ use crate::manager::Manager;
 use crate::reason::CloseReason;
 
 impl<M: Manager, P: Points<M>> State<M, P> {
-    pub(crate) fn count_close(&mut self, id: KeyId, reason: CloseReason) {
-        self.tally(id, Event::Closed(reason));
-    }
-
     /// A dial of `id` made a connection that will not be lent (broken on
     /// arrival): it is closed outside the pool's counts of open connections.
     pub(crate) fn count_close_of_dialed(&mut self, id: KeyId) {
-        self.count_close(id, CloseReason::Broken);
+        self.tally(id, Event::Closed(CloseReason::Broken));
         self.closing += 1;
     }
 

@@ -21,7 +21,7 @@
 //! What a borrower is lent, and what it gives back: [`Lent`], [`Back`].
 
 use super::effects::Action;
-use super::points::{Checkup, Points};
+use super::points::{Checkup, Event, Points};
 use super::{Outcome, State, Transition};
 use crate::engine::{Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
 use crate::manager::Manager;
@@ -233,7 +233,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
 
     /// Closes `conn` of `id` whose slot the caller reuses at once.
     pub(crate) fn close_for_room(&mut self, id: KeyId, conn: M::Connection, reason: CloseReason) {
-        self.st.count_close(id, reason);
+        self.st.tally(id, Event::Closed(reason));
         self.st.closing += 1;
         self.fx.actions.push(Action::Close(conn, reason));
         self.st.keys.recount(id, Change::Close(Place::Idle));

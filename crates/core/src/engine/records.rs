@@ -45,9 +45,8 @@
 use slab::Slab;
 
 use std::panic::Location;
-use std::time::Duration;
 
-use crate::clock::{self, Tick};
+use crate::clock::{Tick, jittered};
 use crate::config::Config;
 use crate::engine::ConnId;
 use crate::engine::KeyId;
@@ -233,11 +232,12 @@ impl<C> Records<C> {
         (idx != NIL).then_some(ConnId(idx))
     }
 
-    /// Calls `f` on every held (not idle) entry of `key`: O(entries).
-    pub(crate) fn for_each_held(&mut self, key: KeyId, mut f: impl FnMut(&mut C)) {
+    /// Calls `f` on every held (not idle) entry, with its key: outside a
+    /// transition, the connections lent exclusively. O(entries).
+    pub(crate) fn for_each_held(&mut self, mut f: impl FnMut(KeyId, &mut C)) {
         for (_, entry) in self.entries.iter_mut() {
-            if entry.stamp == NOT_IDLE && entry.key == key {
-                f(&mut entry.conn);
+            if entry.stamp == NOT_IDLE {
+                f(entry.key, &mut entry.conn);
             }
         }
     }
@@ -351,18 +351,6 @@ impl<C> Records<C> {
     }
 }
 
-impl<T, X> Records<Conn<Option<T>, X>> {
-    /// Calls `f` on the record of every connection lent exclusively (held,
-    /// its connection taken out by the borrower): O(entries).
-    pub(crate) fn for_each_lent(&mut self, mut f: impl FnMut(KeyId, &mut Conn<Option<T>, X>)) {
-        for (_, entry) in self.entries.iter_mut() {
-            if entry.stamp == NOT_IDLE && entry.conn.conn.is_none() {
-                f(entry.key, &mut entry.conn);
-            }
-        }
-    }
-}
-
 /// Where a borrower took a connection: the call site of its `get`
 /// (`None`: not tracked, or no longer wanted).
 pub(crate) type Site = Option<&'static Location<'static>>;
@@ -372,14 +360,16 @@ pub(crate) type Site = Option<&'static Location<'static>>;
 #[derive(Debug)]
 pub(crate) struct Conn<C, X> {
     pub(crate) conn: C,
-    /// When it must be closed, and why.
-    pub(crate) expiry: Expiry,
+    /// When it must be closed: the end of its lifetime, [`Tick::NEVER`]
+    /// for none, or [`Tick::BEFORE_ALL`] (which no lifetime ends at) once
+    /// it is retired on demand. One word: the record moves with every
+    /// checkout and return.
+    expires: Tick,
     /// Times it was lent (saturating; `max_uses` fits in 32 bits).
     pub(crate) uses: u32,
     /// When it last changed hands: while idle, when it was returned (or
     /// dialed), which is what `idle_timeout` measures; while lent
-    /// exclusively, when it was lent. Read through
-    /// [`idle_since`](Conn::idle_since) and [`lent_at`](Conn::lent_at).
+    /// exclusively, when it was lent.
     since: Tick,
     /// While lent exclusively: the call site of the `get` that took it
     /// (`None`: not tracked, or no longer wanted by the features).
@@ -393,9 +383,8 @@ impl<C, X> Conn<C, X> {
     pub(crate) fn new(conn: C, now: Tick, config: &Config, ext: X) -> Self {
         Self {
             conn,
-            expiry: config.set.max_lifetime.map_or(Expiry::NEVER, |life| {
-                Expiry::lifetime_ends(now + jittered(life, config.set.jitter))
-            }),
+            expires: (config.set.max_lifetime)
+                .map_or(Tick::NEVER, |life| now + jittered(life, config.set.jitter)),
             uses: 0,
             since: now,
             site: None,
@@ -408,7 +397,7 @@ impl<C, X> Conn<C, X> {
     pub(crate) fn map<D>(self, f: impl FnOnce(C) -> D) -> Conn<D, X> {
         Conn {
             conn: f(self.conn),
-            expiry: self.expiry,
+            expires: self.expires,
             uses: self.uses,
             since: self.since,
             site: self.site,
@@ -424,30 +413,34 @@ impl<C, X> Conn<C, X> {
         self.site = site;
     }
 
-    /// While lent exclusively: when it was lent.
-    pub(crate) fn lent_at(&self) -> Tick {
-        self.since
-    }
-
-    /// While idle: since when.
-    pub(crate) fn idle_since(&self) -> Tick {
+    /// When it last changed hands: while idle, since when; while lent
+    /// exclusively, when it was lent.
+    pub(crate) fn since(&self) -> Tick {
         self.since
     }
 
     /// Closes it at the next look (its return, or a checkout or the
     /// maintenance task finding it idle), for [`CloseReason::Retired`].
     pub(crate) fn retire(&mut self) {
-        self.expiry = Expiry::RETIRED;
+        self.expires = Tick::BEFORE_ALL;
     }
 
     /// Whether it was retired on demand.
     pub(crate) fn is_retired(&self) -> bool {
-        self.expiry == Expiry::RETIRED
+        self.expires == Tick::BEFORE_ALL
     }
 
     /// Whether it reached its expiry at `now`.
     pub(crate) fn is_expired(&self, now: Tick) -> bool {
-        self.expiry.is_due(now)
+        self.expires <= now
+    }
+
+    /// Why it is closed once it reached its expiry.
+    pub(crate) fn expiry_reason(&self) -> CloseReason {
+        match self.is_retired() {
+            true => CloseReason::Retired,
+            false => CloseReason::Lifetime,
+        }
     }
 
     /// Whether it was idle `idle_timeout` or longer at `now`.
@@ -455,20 +448,12 @@ impl<C, X> Conn<C, X> {
         config.idle_timed_out(self.since, now)
     }
 
-    /// Whether it was lent `max_uses` times.
-    pub(crate) fn is_used_up(&self, config: &Config) -> bool {
-        config
-            .set
-            .max_uses
-            .is_some_and(|max| u64::from(self.uses) >= max)
-    }
-
     /// Why it must not be lent again at `now`: past its lifetime, or lent
     /// `max_uses` times.
     pub(crate) fn retirement(&self, now: Tick, config: &Config) -> Option<CloseReason> {
         if self.is_expired(now) {
-            Some(self.expiry.reason())
-        } else if self.is_used_up(config) {
+            Some(self.expiry_reason())
+        } else if (config.set.max_uses).is_some_and(|max| u64::from(self.uses) >= max) {
             Some(CloseReason::Uses)
         } else {
             None
@@ -496,7 +481,7 @@ impl<C, X> Conn<C, X> {
             (t, IdleTimeout::Deferred) => now.add_nanos(t),
             (t, IdleTimeout::Runs) => self.since.add_nanos(t),
         };
-        let first = self.expiry.at().min(idle).min(ext_due);
+        let first = self.expires.min(idle).min(ext_due);
         (first != Tick::NEVER).then_some(first)
     }
 }
@@ -510,61 +495,6 @@ pub(crate) enum IdleTimeout {
     /// ([`KeyPoints::keeps_stale`](crate::engine::KeyPoints::keeps_stale)),
     /// so it is looked at again, not closed.
     Deferred,
-}
-
-/// When a connection must be closed, and why: at the end of its lifetime,
-/// never, or at once, retired on demand.
-///
-/// One word, an instant, for the record's size (it is moved on every
-/// checkout and return, and kept per idle connection): `NEVER` is
-/// [`Tick::NEVER`], and a retired connection's instant is
-/// [`Tick::BEFORE_ALL`], which no lifetime ends at. The representation
-/// stays in this type.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Expiry(Tick);
-
-impl Expiry {
-    /// No lifetime.
-    pub(crate) const NEVER: Expiry = Expiry(Tick::NEVER);
-
-    /// Retired on demand: due at once.
-    const RETIRED: Expiry = Expiry(Tick::BEFORE_ALL);
-
-    /// Its lifetime ends at `at`.
-    pub(crate) fn lifetime_ends(at: Tick) -> Self {
-        debug_assert!(at != Tick::BEFORE_ALL);
-        Expiry(at)
-    }
-
-    /// Whether it is due at `now`.
-    #[inline]
-    pub(crate) fn is_due(self, now: Tick) -> bool {
-        self.0 <= now
-    }
-
-    /// When it is due ([`Tick::NEVER`]: never).
-    #[inline]
-    pub(crate) fn at(self) -> Tick {
-        self.0
-    }
-
-    /// Why a connection that reached it is closed.
-    pub(crate) fn reason(self) -> CloseReason {
-        if self == Expiry::RETIRED {
-            CloseReason::Retired
-        } else {
-            CloseReason::Lifetime
-        }
-    }
-}
-
-/// `d` shortened by a random fraction of at most `jitter` (so never longer
-/// than `d`): connections opened or returned together spread out.
-pub(crate) fn jittered(d: Duration, jitter: f64) -> Duration {
-    if jitter == 0.0 {
-        return d;
-    }
-    clock::scaled(d, 1.0 - jitter * fastrand::f64())
 }
 
 #[cfg(test)]

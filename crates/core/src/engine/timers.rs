@@ -112,7 +112,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         conn: &Conn<C, X>,
     ) -> Result<IdleTimeout, CloseReason> {
         if conn.is_expired(self.now) {
-            Err(conn.expiry.reason())
+            Err(conn.expiry_reason())
         } else if !conn.is_stale(self.now, self.config) {
             Ok(IdleTimeout::Runs)
         } else if self.st.keeps_stale(id) {

@@ -145,7 +145,11 @@ impl<M: Manager> Transition<'_, M> {
     fn close_key(&mut self, id: KeyId) {
         let entry = self.st.keys.get_mut(id);
         entry.epoch = entry.epoch.wrapping_add(1);
-        self.st.records.for_each_held(id, |conn| conn.retire());
+        self.st.records.for_each_held(|key, conn| {
+            if key == id {
+                conn.retire();
+            }
+        });
         self.st.ext.borrowed.drain_key(id, CloseReason::Retired);
         while let Some(cid) = self.st.records.newest(id).map(|(cid, _)| cid) {
             let conn = self.st.remove_conn(cid);

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::{Borrowed, Outage};
 
-use crate::clock::{self, Tick};
+use crate::clock::{self, Tick, jittered};
 use crate::config::Config;
-use crate::engine::{Event, KeyPoints, jittered};
+use crate::engine::{Event, KeyPoints};
 use crate::manager::Manager;
 use crate::stats::Counters;
 

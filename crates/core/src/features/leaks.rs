@@ -36,14 +36,14 @@ impl<M: Manager> Transition<'_, M> {
         let now = self.now;
         let mut next = now + threshold;
         let mut found = Vec::new();
-        self.st.records.for_each_lent(|id, conn| {
+        self.st.records.for_each_held(|id, conn| {
             let Some(site) = conn.site else {
                 return;
             };
-            let due = conn.lent_at() + threshold;
+            let due = conn.since() + threshold;
             if due <= now {
                 conn.site = None;
-                found.push((id, site, now.saturating_duration_since(conn.lent_at())));
+                found.push((id, site, now.saturating_duration_since(conn.since())));
             } else {
                 next = next.min(due);
             }

@@ -14,7 +14,7 @@ use super::Check;
 use super::Conn;
 use super::{Act, Action};
 use super::{State, Transition};
-use crate::engine::{ConnId, KeyId, LentSlot, Place, Slot};
+use crate::engine::{ConnId, Event, KeyId, LentSlot, Place, Slot};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
@@ -105,7 +105,7 @@ impl<M: Manager> Transition<'_, M> {
         }
         match (conn, close) {
             (None, _) => {
-                self.st.count_close(id, gone);
+                self.st.tally(id, Event::Closed(gone));
                 self.release_slot(id);
             }
             (Some(conn), Some(reason)) => self.close_conn(id, conn.conn, reason),

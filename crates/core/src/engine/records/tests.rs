@@ -179,7 +179,7 @@ mod conn_support {
         pub(crate) fn bare(conn: C) -> Self {
             Self {
                 conn,
-                expiry: Expiry::NEVER,
+                expires: Tick::NEVER,
                 uses: 0,
                 since: Tick::now(),
                 site: None,
@@ -190,24 +190,6 @@ mod conn_support {
 }
 
 mod conn {
-    use super::super::jittered;
-    use std::time::Duration;
-
-    #[test]
-    fn jitter_stays_in_its_band() {
-        let d = Duration::from_secs(100);
-        assert_eq!(jittered(d, 0.0), d);
-        let (mut lo, mut hi) = (d, Duration::ZERO);
-        for _ in 0..10_000 {
-            let j = jittered(d, 0.1);
-            assert!(j <= d && j >= Duration::from_secs(90), "{j:?}");
-            lo = lo.min(j);
-            hi = hi.max(j);
-        }
-        // It really spreads: the extremes of 10k draws come near the band's ends.
-        assert!(lo < Duration::from_secs(91) && hi > Duration::from_secs(99));
-    }
-
     /// The record beside the connection and the features' record: kept
     /// per idle connection, moved on every checkout and return (`since` is
     /// the idle time or the time it was lent, never both at once).
