@@ -22,7 +22,7 @@ use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
 use crate::engine::Detached;
-use crate::engine::{Back, ConnId, KeyId, Lent, LentSlot};
+use crate::engine::{Back, ConnId, KeyId, Lent, Slot};
 use crate::features::{Act, Action, Effects, Note};
 use crate::features::{State, Transition};
 use crate::hooks::Hooks;
@@ -322,7 +322,7 @@ impl<M: Manager> PoolInner<M> {
     #[inline]
     fn give_back_own(
         self: &Arc<Self>,
-        lent: LentSlot,
+        lent: Slot,
         cid: ConnId,
         mut conn: M::Connection,
         close: Option<CloseReason>,
@@ -369,7 +369,7 @@ impl<M: Manager> PoolInner<M> {
     fn give_back_for_recycling(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
-        lent: LentSlot,
+        lent: Slot,
         cid: ConnId,
         conn: M::Connection,
         now: Tick,

@@ -23,7 +23,7 @@
 use super::effects::Action;
 use super::points::{Checkup, Event, Points};
 use super::{Outcome, State, Transition};
-use crate::engine::{Change, ConnId, IdleTimeout, KeyId, LentSlot, Place, WaiterId};
+use crate::engine::{Change, ConnId, IdleTimeout, KeyId, Place, Slot, WaiterId};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
@@ -31,7 +31,7 @@ use crate::reason::CloseReason;
 pub(crate) enum Detached {
     /// The exclusively lent connection whose record is `ConnId`, with its
     /// slot in the lent count.
-    Own(ConnId, LentSlot),
+    Own(ConnId, Slot),
     /// A handle a feature lent, in this slot of its record.
     Handle(usize),
 }
@@ -76,7 +76,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     #[inline]
     fn give_back_own(
         mut self,
-        lent: LentSlot,
+        lent: Slot,
         cid: ConnId,
         conn: M::Connection,
         close: Option<CloseReason>,
@@ -84,7 +84,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     ) -> bool {
         let id = lent.key();
         let answer = P::on_return(&mut self, id, cid, note);
-        self.st.keys.unlend(lent);
+        self.st.keys.give_back(lent);
         let record = self.st.records.value_mut(cid);
         match close.or_else(|| record.retirement(self.now, self.config)) {
             Some(reason) => {
@@ -114,7 +114,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             Detached::Own(cid, lent) => (cid, lent),
         };
         self.st.records.remove(cid);
-        self.st.keys.unlend(lent);
+        self.st.keys.give_back(lent);
         self.release_slot(id);
         self.finish();
     }
@@ -269,7 +269,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
 /// is taken).
 #[derive(Debug)]
 pub(crate) enum Back<C> {
-    Own(LentSlot, ConnId, C),
+    Own(Slot, ConnId, C),
     /// Of this key, in this slot of the feature's record.
     Handle(KeyId, usize),
 }
@@ -277,7 +277,7 @@ pub(crate) enum Back<C> {
 /// What a borrower holds: the connection itself, or a handle a feature
 /// lent.
 ///
-/// An exclusively lent connection carries its [`LentSlot`], which its
+/// An exclusively lent connection carries its [`Slot`], which its
 /// return gives back; a handle carries none (the feature's record holds
 /// the connection's).
 #[derive(Debug)]
@@ -288,7 +288,7 @@ pub(crate) enum Lent<C> {
         conn: C,
         id: ConnId,
         /// Its place in the lent count.
-        lent: LentSlot,
+        lent: Slot,
         /// The connection's `uses`, this time included.
         uses: u64,
     },

@@ -17,7 +17,8 @@ use crate::error::ConnectError;
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
 /// Counts: see [`Counts`]; they change only through [`Keys`] (`recount`,
-/// and the [`Slot`]s of connections out in tasks), with the pool's. `open <= max_open_per_key`, except that nothing forces a
+/// and the [`Slot`]s of connections lent or out in tasks), with the
+/// pool's. `open <= max_open_per_key`, except that nothing forces a
 /// drop when limits are never lowered at run time.
 ///
 /// Queues: every live waiter of the key is in `idle_waiters` (it takes the
@@ -85,9 +86,10 @@ impl<K, E, X> KeyEntry<K, E, X> {
 /// Counts: `total` is the pool's [`Counts`], the sum of its keys' (a key is
 /// forgotten only once its counts are zero). Counts change in one place,
 /// which changes a key's and the total together: [`recount`](Keys::recount),
-/// or, for a connection out in a task, the [`Slot`] that
-/// [`open_slot`](Keys::open_slot) or [`take_slot`](Keys::take_slot) hands
-/// out and [`give_back`](Keys::give_back) takes back.
+/// or, for a connection lent or out in a task, the [`Slot`] that
+/// [`lend_slot`](Keys::lend_slot), [`open_slot`](Keys::open_slot) or
+/// [`take_slot`](Keys::take_slot) hands out and
+/// [`give_back`](Keys::give_back) takes back.
 #[derive(Debug)]
 pub(crate) struct Keys<K, E, X: KeyPoints<K>> {
     /// foldhash, not SipHash: every checkout hashes its key, and keys come
@@ -170,22 +172,14 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
     /// An idle (or held) connection of `id` is lent. Returns the key's
     /// entry too (one look-up for a checkout that counts its get there).
     #[inline]
-    pub(crate) fn lend_slot(&mut self, id: KeyId) -> (LentSlot, &mut KeyEntry<K, E, X::Key>) {
+    pub(crate) fn lend_slot(&mut self, id: KeyId) -> (Slot, &mut KeyEntry<K, E, X::Key>) {
         let entry = self.apply(id, Change::Move(Place::Idle, Place::Lent));
-        (LentSlot::new(id), entry)
+        (Slot::new(id, Place::Lent), entry)
     }
 
-    /// The loan of `lent` ended: its connection counts as idle (held)
-    /// again, until the caller places or closes it. Returns its key.
-    #[inline]
-    pub(crate) fn unlend(&mut self, lent: LentSlot) -> KeyId {
-        let id = lent.into_key();
-        self.apply(id, Change::Move(Place::Lent, Place::Idle));
-        id
-    }
-
-    /// The task of `slot` ended: its connection (if any) counts as idle
-    /// (held) again, until the caller places or closes it. Returns its key.
+    /// The task or the loan of `slot` ended: its connection (if any)
+    /// counts as idle (held) again, until the caller places or closes it.
+    /// Returns its key.
     #[inline]
     pub(crate) fn give_back(&mut self, slot: Slot) -> KeyId {
         let (id, place) = slot.into_parts();
@@ -292,26 +286,21 @@ pub(crate) enum Place {
     Out,
 }
 
-impl Place {
-    /// Whether a connection here is out in a task (a dial, a feature's)
-    /// and counted through a [`Slot`].
-    pub(crate) fn is_task(self) -> bool {
-        matches!(self, Place::Dialing | Place::Out)
-    }
-}
-
-/// A connection of a key counted in a task's place (dialing, or out in a
-/// feature's task): taken when the task is decided, under the lock
-/// ([`Keys::open_slot`] for a dial,
-/// [`Keys::take_slot`] for an idle
-/// connection taken out), carried by the task, and given back by value
-/// when the task's result comes back
-/// ([`Keys::give_back`]), the key's and
-/// the pool's counts together.
+/// A connection of a key counted anywhere but idle: lent, dialing, or out
+/// in a feature's task. Taken under the lock when the loan or the task is
+/// decided ([`Keys::lend_slot`], [`Keys::open_slot`] for a dial,
+/// [`Keys::take_slot`] for an idle connection taken out), carried by the
+/// borrower or the task, and given back by value when the connection comes
+/// back ([`Keys::give_back`]), the key's and the pool's counts together.
 ///
-/// Neither `Clone` nor `Copy`: a slot is given back once. Its task's guard
-/// holds it, so a task that dies (a panic, a runtime shutting down) gives
-/// it back from the guard's `Drop`.
+/// Who holds it: for a connection lent exclusively, the borrower's
+/// [`Lent`](crate::engine::Lent) (given back from the `Pooled` guard's
+/// `Drop`, or by the transition that finds a waiter never picked it up);
+/// for a connection a feature lends, the feature's record; for a task, the
+/// task's guard, so a task that dies (a panic, a runtime shutting down)
+/// gives it back from the guard's `Drop`.
+///
+/// Neither `Clone` nor `Copy`: a slot is given back once.
 #[must_use = "a slot not given back leaves its count behind"]
 #[derive(Debug)]
 pub(crate) struct Slot {
@@ -334,54 +323,13 @@ impl Slot {
 
     /// Made only by [`Keys`], with the count it stands for.
     pub(crate) fn new(key: KeyId, place: Place) -> Self {
-        debug_assert!(place.is_task());
+        debug_assert!(place != Place::Idle);
         Self { key, place }
     }
 
     /// Taken apart only by [`Keys::give_back`].
     pub(crate) fn into_parts(self) -> (KeyId, Place) {
         (self.key, self.place)
-    }
-}
-
-/// A connection of a key counted as lent: taken when it is lent, under the
-/// lock ([`Keys::lend_slot`]), and given
-/// back by value when it comes back idle
-/// ([`Keys::unlend`]), the key's and the
-/// pool's counts together.
-///
-/// Who holds it: for a connection lent exclusively, the borrower's
-/// [`Lent`](crate::engine::Lent) (given back from the `Pooled` guard's
-/// `Drop`, or by the transition that finds a waiter never picked it up);
-/// for a connection a feature lends, the feature's record.
-///
-/// Neither `Clone` nor `Copy`: a slot is given back once. (A [`Slot`]
-/// without its place: the place is `Lent`, and the key shares a word with
-/// the connection's id in the guard every checkout moves.)
-#[must_use = "a slot not given back leaves its count behind"]
-#[derive(Debug)]
-pub(crate) struct LentSlot {
-    key: KeyId,
-}
-
-impl LentSlot {
-    /// The key whose connection this is.
-    #[inline]
-    pub(crate) fn key(&self) -> KeyId {
-        self.key
-    }
-
-    /// Made only by the store: [`Keys`] (and the
-    /// store's tests).
-    #[inline]
-    pub(crate) fn new(key: KeyId) -> Self {
-        Self { key }
-    }
-
-    /// Taken apart only by the store: [`Keys::unlend`].
-    #[inline]
-    pub(crate) fn into_key(self) -> KeyId {
-        self.key
     }
 }
 
@@ -417,8 +365,8 @@ impl Change {
 ///
 /// Invariant: `open = idle + lent + dialing + out`, each
 /// `≥ 0`. The fields change only through [`Change`]s, and only through
-/// [`Keys`] (`recount`, and a [`Slot`]'s or a
-/// [`LentSlot`]'s taking and giving back), which applies each change to the key's counts and to the
+/// [`Keys`] (`recount`, and a [`Slot`]'s taking and giving back), which
+/// applies each change to the key's counts and to the
 /// pool's together: the pool's counts are the sum of its keys'.
 ///
 /// Layout: `lent`, `waiting` and `open`, which every checkout and return

@@ -32,7 +32,7 @@
 //! task) counts through the task's [`Slot`]: taken when the task is
 //! decided, held by the task's guard, given back by value with the task's
 //! result (or by the guard's `Drop` if the task dies), so it cannot be
-//! given back twice. A lent connection counts through its [`LentSlot`],
+//! given back twice. A lent connection counts through its [`Slot`],
 //! taken when it is lent: a connection lent exclusively carries it in its
 //! borrower's guard (whose `Drop` gives it back once); one a feature lends,
 //! in the feature's record. So only waiters, and idle connections closing,
@@ -71,7 +71,7 @@ pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::Detached;
 pub(crate) use handoff::{Back, Lent};
 pub(crate) use keys::Keys;
-pub(crate) use keys::{Change, Counts, LentSlot, Place, Slot};
+pub(crate) use keys::{Change, Counts, Place, Slot};
 pub(crate) use points::{Checkup, Event, KeyPoints, Points, Round};
 pub(crate) use records::{Conn, IdleTimeout, Site};
 pub(crate) use records::{IdleRef, Records};

@@ -10,7 +10,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use super::{Conn, KeyId, Lent, LentSlot, State, Transition, WaiterId};
+use super::{Conn, KeyId, Lent, Slot, State, Transition, WaiterId};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::error::{ConnectError, Error};
@@ -140,7 +140,7 @@ pub(crate) trait Points<M: Manager>: Sized {
     fn lend(
         st: &mut State<M, Self>,
         cid: super::ConnId,
-        lent: LentSlot,
+        lent: Slot,
         checkup: Checkup,
     ) -> Lent<M::Connection>;
 

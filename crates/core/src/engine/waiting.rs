@@ -129,7 +129,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 record.conn = Some(conn);
                 record.uses -= 1;
                 // Idle since its hand-off (the stamp of its loan).
-                self.st.keys.unlend(lent);
+                self.st.keys.give_back(lent);
                 self.place_own(id, cid);
                 None
             }

@@ -30,9 +30,7 @@ use std::time::Duration;
 use super::{Borrowed, Conn, ConnExt, Features, KeysExt, PoolExt, Tending, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::engine::{
-    self, Checkup, ConnId, Event, KeyId, Lent, LentSlot, Points, Round, Slot, WaiterId,
-};
+use crate::engine::{self, Checkup, ConnId, Event, KeyId, Lent, Points, Round, Slot, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::manager::{Lending, Manager};
 use crate::reason::CloseReason;
@@ -137,7 +135,7 @@ impl<M: Manager> Points<M> for Features {
     fn lend(
         st: &mut engine::State<M, Self>,
         cid: ConnId,
-        lent: LentSlot,
+        lent: Slot,
         ping: Checkup,
     ) -> Lent<M::Connection> {
         st.lend_shared(cid, lent, ping)

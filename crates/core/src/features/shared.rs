@@ -23,7 +23,7 @@
 use super::{Check, Conn, State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::engine::{Checkup, ConnId, KeyId, Lent, LentSlot, Round, WaiterId};
+use crate::engine::{Checkup, ConnId, KeyId, Lent, Round, Slot, WaiterId};
 use crate::manager::{Lending, Manager};
 use crate::reason::CloseReason;
 
@@ -34,7 +34,7 @@ impl<M: Manager> State<M> {
     pub(crate) fn lend_shared(
         &mut self,
         cid: ConnId,
-        lent: LentSlot,
+        lent: Slot,
         ping: Checkup,
     ) -> Lent<M::Connection> {
         let conn = self.remove_conn(cid);
@@ -74,7 +74,7 @@ impl<M: Manager> State<M> {
     /// out of the shared set: it no longer counts as lent.
     pub(crate) fn unlend_shared(&mut self, slot: usize) -> Conn<M::Connection> {
         let (lent, conn) = self.ext.borrowed.remove(slot);
-        self.keys.unlend(lent);
+        self.keys.give_back(lent);
         conn
     }
 

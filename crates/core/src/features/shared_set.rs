@@ -39,7 +39,7 @@ use super::Conn;
 use crate::contain;
 use crate::engine::KeyId;
 use crate::engine::Lent;
-use crate::engine::LentSlot;
+use crate::engine::Slot;
 use crate::manager::{Busy, Share};
 use crate::reason::CloseReason;
 
@@ -47,7 +47,7 @@ use crate::reason::CloseReason;
 struct Entry<C> {
     conn: Conn<C>,
     /// The connection's place in the lent count (of its key).
-    lent: LentSlot,
+    lent: Slot,
     borrowers: u32,
     /// Index of this slot in its key's list.
     pos: usize,
@@ -136,7 +136,7 @@ impl<C> Borrowed<C> {
 
     /// Moves a shared connection in, with no borrower yet, and the slot it
     /// holds in its key's lent count.
-    pub(crate) fn insert(&mut self, lent: LentSlot, conn: Conn<C>) -> usize {
+    pub(crate) fn insert(&mut self, lent: Slot, conn: Conn<C>) -> usize {
         let key = lent.key();
         if self.per_key.len() <= key.index() {
             self.per_key.resize_with(key.index() + 1, Vec::new);
@@ -156,7 +156,7 @@ impl<C> Borrowed<C> {
 
     /// Takes the connection of `slot` out, with its slot in the lent count;
     /// it must have no borrower.
-    pub(crate) fn remove(&mut self, slot: usize) -> (LentSlot, Conn<C>) {
+    pub(crate) fn remove(&mut self, slot: usize) -> (Slot, Conn<C>) {
         let entry = self.entries.remove(slot);
         debug_assert_eq!(entry.borrowers, 0);
         let list = &mut self.per_key[entry.lent.key().index()];
@@ -322,13 +322,13 @@ mod tests {
     use super::Conn;
     use crate::engine::KeyId;
     use crate::engine::Lent;
-    use crate::engine::LentSlot;
+    use crate::engine::{Place, Slot};
     use crate::features::Borrowed;
     use crate::reason::CloseReason;
 
     /// A slot in `key`'s lent count, as `Keys::lend_slot` hands out.
-    fn lent(key: KeyId) -> LentSlot {
-        LentSlot::new(key)
+    fn lent(key: KeyId) -> Slot {
+        Slot::new(key, Place::Lent)
     }
 
     fn conn(id: u32, max: u16) -> Conn<u32> {

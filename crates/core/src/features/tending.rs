@@ -14,7 +14,7 @@ use super::Check;
 use super::Conn;
 use super::{Act, Action};
 use super::{State, Transition};
-use crate::engine::{ConnId, Event, KeyId, LentSlot, Place, Slot};
+use crate::engine::{ConnId, Event, KeyId, Place, Slot};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
@@ -180,13 +180,8 @@ impl<M: Manager> Transition<'_, M> {
     /// A borrower returns `conn`, lent exclusively as `cid` (holding
     /// `lent`), to a pool that recycles: unless it must close (pool closed,
     /// past its lifetime or uses), it is taken out to be recycled.
-    pub(crate) fn give_back_for_recycling(
-        mut self,
-        lent: LentSlot,
-        cid: ConnId,
-        conn: M::Connection,
-    ) {
-        let id = self.st.keys.unlend(lent);
+    pub(crate) fn give_back_for_recycling(mut self, lent: Slot, cid: ConnId, conn: M::Connection) {
+        let id = self.st.keys.give_back(lent);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
         } else {

@@ -65,7 +65,7 @@ fn a_recount_changes_the_key_and_the_pool_together() {
     keys.forget_if_unused(a, Tick::now());
     assert!(!keys.contains(a));
     assert_eq!(keys.total().open(), 1);
-    assert_eq!(keys.unlend(lent), b);
+    assert_eq!(keys.give_back(lent), b);
     assert_eq!((keys.total().lent(), keys.total().idle()), (0, 1));
 }
 
@@ -85,7 +85,7 @@ fn a_slot_is_taken_and_given_back_in_its_place() {
     let (lent, _) = keys.lend_slot(a);
     assert_eq!(lent.key(), a);
     assert_eq!((keys.total().lent(), keys.total().idle()), (1, 0));
-    assert_eq!(keys.unlend(lent), a);
+    assert_eq!(keys.give_back(lent), a);
     assert_eq!(keys.total().idle(), 1);
     keys.recount(a, Change::Close(Place::Idle));
     assert!(keys.total().is_zero());
