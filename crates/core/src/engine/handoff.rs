@@ -123,16 +123,13 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// dialed for nobody in particular), held in the idle set as `cid`, and
     /// not counted as lent, dialing or out: the hand-off.
     pub(crate) fn place(&mut self, id: KeyId, cid: ConnId) {
-        if self.st.retiring
-            && let Some(reason) = P::closes_free(self, id)
-        {
-            let conn = self.st.remove_conn(cid);
-            return self.close_conn(id, conn.conn, reason);
-        }
-        if !self.st.closed && P::takes_free(self, id, cid, None) {
+        // A closed pool closes it: no feature takes it then.
+        if (self.st.closed | self.st.retiring) && self.close_instead(id, cid) {
             return;
         }
-        self.place_own(id, cid);
+        if !P::takes_free(self, id, cid, None) {
+            self.serve_or_park(id, cid);
+        }
     }
 
     /// [`place`](Transition::place) for a connection known to be exclusive (one
@@ -144,6 +141,12 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         if (self.st.closed | self.st.retiring) && self.close_instead(id, cid) {
             return;
         }
+        self.serve_or_park(id, cid);
+    }
+
+    /// The first waiter of `id` gets `cid`; else it is parked.
+    #[inline]
+    fn serve_or_park(&mut self, id: KeyId, cid: ConnId) {
         if let Some(w) = self.st.first_waiter(id) {
             let site = self.st.waiters.live(w).expect("live").site;
             let lent = self
