@@ -170,7 +170,7 @@ impl<M: Manager> PoolInner<M> {
     }
 
     fn apply_now(self: &Arc<Self>, mut fx: Effects<M>) {
-        let (rearm, drained) = (fx.rearm, fx.drained);
+        let (rearm, drained) = (fx.rearm(), fx.drained());
         if let Some(waker) = fx.wake.take() {
             waker.wake();
         }

@@ -44,12 +44,12 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     pub(crate) fn close(mut self) {
         if self.st.closed {
             if self.st.is_drained() {
-                self.fx.drained = true;
+                self.fx.mark_drained();
             }
             return;
         }
         self.st.closed = true;
-        self.fx.rearm = true; // the maintenance task ends
+        self.fx.rearm_timer(); // the maintenance task ends
         for w in self.st.waiters.live_ids() {
             self.serve(w, Err(Error::Closed));
         }

@@ -36,26 +36,28 @@ pub(crate) struct Effects<M: Manager, P: Points<M>> {
     /// The rest, in the order decided. One `Vec`: checkout and return, which
     /// mostly decide nothing, create and drop one.
     pub(crate) actions: Vec<Action<M, P>>,
-    /// A deadline earlier than the maintenance task's next wake-up was
-    /// added: it must look at its wake-up again.
-    pub(crate) rearm: bool,
-    /// The pool is closed and nothing is open or closing any more.
-    pub(crate) drained: bool,
+    /// The rare rest, one bit each ([`REARM`], [`DRAINED`]): one test
+    /// tells that none is set.
+    flags: u8,
 }
+
+/// A deadline earlier than the maintenance task's next wake-up was added.
+const REARM: u8 = 1;
+/// The pool is closed and nothing is open or closing any more.
+const DRAINED: u8 = 2;
 
 impl<M: Manager, P: Points<M>> Effects<M, P> {
     /// Nothing to do yet: what a transition starts with.
     pub(crate) const NONE: Self = Self {
         wake: None,
         actions: Vec::new(),
-        rearm: false,
-        drained: false,
+        flags: 0,
     };
 
     /// Whether there is nothing to do.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.wake.is_none() && self.actions.is_empty() && !self.rearm && !self.drained
+        self.wake.is_none() && self.actions.is_empty() && self.flags == 0
     }
 
     /// Whether dropping it would free nothing: no waker, no action, and
@@ -63,6 +65,26 @@ impl<M: Manager, P: Points<M>> Effects<M, P> {
     #[inline]
     pub(crate) fn owns_nothing(&self) -> bool {
         self.wake.is_none() && self.actions.capacity() == 0
+    }
+
+    /// Whether the maintenance task must look at its wake-up again.
+    pub(crate) fn rearm(&self) -> bool {
+        self.flags & REARM != 0
+    }
+
+    /// Whether the pool was closed and is now drained.
+    pub(crate) fn drained(&self) -> bool {
+        self.flags & DRAINED != 0
+    }
+
+    /// The maintenance task must look at its wake-up again.
+    pub(crate) fn rearm_timer(&mut self) {
+        self.flags |= REARM;
+    }
+
+    /// The pool is closed and drained.
+    pub(crate) fn mark_drained(&mut self) {
+        self.flags |= DRAINED;
     }
 
     pub(crate) fn wake(&mut self, waker: Waker) {

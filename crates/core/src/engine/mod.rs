@@ -249,7 +249,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
         // `is_drained`, read only where it can be true.
         if st.closed && st.is_drained() {
-            self.fx.drained = true;
+            self.fx.mark_drained();
         }
         st.debug_check();
     }

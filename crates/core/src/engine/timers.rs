@@ -131,7 +131,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     pub(crate) fn arm(&mut self, at: Tick) {
         if self.st.timer_at.is_none_or(|t| at < t) {
             self.st.timer_at = Some(at);
-            self.fx.rearm = true;
+            self.fx.rearm_timer();
         }
     }
 }
