@@ -25,7 +25,10 @@
 //! recorder as well.
 //!
 //! Without the feature, [`Metrics`] is a unit whose methods do nothing and
-//! [`Metrics::ON`] is false: the call sites compile away.
+//! The methods the pool calls are written once, in `calls!`: as written
+//! with the feature, and as methods that do nothing without it (of a unit
+//! [`Metrics`], with [`Metrics::ON`] false), so that the call sites compile
+//! away.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -41,11 +44,155 @@ use crate::limits::Limits;
 use crate::reason::CloseReason;
 use crate::stats::{Gauges, Waiting};
 
+/// The methods the pool calls, written once: `calls!(on)` writes them as
+/// they are, `calls!(off)` as methods that do nothing and return the
+/// default.
+macro_rules! calls {
+    ($mode:ident) => {
+        calls! { @$mode
+            #[inline]
+            fn counts(&self, g: Gauges) {
+                if !self.recorded.load(Ordering::Relaxed) {
+                    self.look_for_recorder();
+                }
+                let s = self.series();
+                s.idle.set(g.idle as f64);
+                s.used.set(g.used as f64);
+                s.pending.set(g.pending as f64);
+            }
+
+            fn limits(&self, limits: &Limits) {
+                *self.shown.lock() = *limits;
+                self.series().limits(limits);
+            }
+
+            /// How many keys have gauges of their own (0: none).
+            fn key_gauges(&self) -> usize {
+                self.key_gauges
+            }
+
+            /// The per-key gauges' turn at `now`, if they are on: whether
+            /// they are due (then next due a period later), and when next.
+            fn key_gauges_turn(&self, now: Instant) -> Option<(bool, Instant)> {
+                if self.key_gauges == 0 {
+                    return None;
+                }
+                let mut published = self.published.lock();
+                let due = published.0 <= now;
+                if due {
+                    published.0 = now + KEY_GAUGES_EVERY;
+                }
+                Some((due, published.0))
+            }
+
+            /// Sets the per-key gauges to `keys` (label, counts), and to zero
+            /// those of the keys published last time and absent now.
+            #[cold]
+            fn publish_keys(&self, keys: Vec<(String, Gauges)>) {
+                let published = &mut self.published.lock().1;
+                let now: HashSet<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+                for gone in published.difference(&now) {
+                    self.key_counts(gone, Gauges::default());
+                }
+                for (key, g) in &keys {
+                    self.key_counts(key, *g);
+                }
+                *published = now;
+            }
+
+            /// Whether series carry the key: then callers pass it (`Some`).
+            #[inline]
+            fn by_key(&self) -> bool {
+                self.by_key
+            }
+
+            /// `key` if the series carry it.
+            fn key<'k, K>(&self, key: &'k K) -> Option<&'k K> {
+                self.by_key.then_some(key)
+            }
+
+            fn timeout(&self, key: Option<&impl Debug>) {
+                match key {
+                    None => self.series().timeouts.increment(1),
+                    Some(key) => metrics::counter!(TIMEOUTS, self.keyed(key).to_vec()).increment(1),
+                }
+            }
+
+            /// A call past its own deadline (see `Pool::count_timeout`).
+            #[cold]
+            fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
+                match waiting {
+                    Waiting::Connection => self.timeout(key),
+                    Waiting::Reply => self.count(REPLY_TIMEOUTS, key),
+                }
+            }
+
+            /// A dial that failed.
+            #[cold]
+            fn dial_failed(&self, key: Option<&impl Debug>) {
+                self.count(DIAL_FAILURES, key);
+            }
+
+            /// A key entered dial backoff.
+            #[cold]
+            fn backoff(&self, key: Option<&impl Debug>) {
+                self.count(BACKOFFS, key);
+            }
+
+            /// A get refused at once: `max_waiters` getters already waited.
+            #[cold]
+            fn rejection(&self, key: Option<&impl Debug>) {
+                self.count(REJECTIONS, key);
+            }
+
+            /// A keepalive ping that failed or timed out.
+            #[cold]
+            fn keepalive_failed(&self, key: Option<&impl Debug>) {
+                self.count(KEEPALIVE_FAILURES, key);
+            }
+
+            /// A connection closed, for `reason`.
+            fn closed(&self, reason: CloseReason) {
+                let labels = [self.name.clone(), Label::new("reason", reason.as_str())];
+                metrics::counter!(CLOSED, labels.to_vec()).increment(1);
+            }
+
+            fn created(&self, key: Option<&impl Debug>, took: Duration) {
+                self.record(&self.series().create_time, CREATE_TIME, key, took);
+            }
+
+            fn waited(&self, key: Option<&impl Debug>, took: Duration) {
+                self.record(&self.series().wait_time, WAIT_TIME, key, took);
+            }
+
+            #[inline]
+            fn used_for(&self, key: Option<&impl Debug>, took: Duration) {
+                self.record(&self.series().use_time, USE_TIME, key, took);
+            }
+        }
+    };
+    (@on $(
+        $(#[$attr:meta])*
+        fn $name:ident $(<$($generic:tt),*>)? (&$self:ident $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?
+        $body:block
+    )*) => {
+        impl Metrics {
+            $($(#[$attr])* pub(crate) fn $name $(<$($generic),*>)? (&$self $(, $arg: $ty)*) $(-> $ret)? $body)*
+        }
+    };
+    (@off $(
+        $(#[$attr:meta])*
+        fn $name:ident $(<$($generic:tt),*>)? (&$self:ident $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?
+        $body:block
+    )*) => {
+        impl Metrics {
+            $(#[inline(always)] pub(crate) fn $name $(<$($generic),*>)? (&$self $(, _: $ty)*) $(-> $ret)? { $(<$ret>::default())? })*
+        }
+    };
+}
+
 #[cfg(feature = "metrics")]
 pub(crate) use on::Metrics;
-
-#[cfg(not(feature = "metrics"))]
-pub(crate) use off::Metrics;
 
 #[cfg(feature = "metrics")]
 mod on {
@@ -140,9 +287,9 @@ mod on {
         metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
     }
 
-    impl Metrics {
-        pub(crate) const ON: bool = true;
+    calls!(on);
 
+    impl Metrics {
         /// Registers the pool's series with the current recorder.
         pub(crate) fn new(config: &Config) -> Self {
             describe();
@@ -187,56 +334,6 @@ mod on {
             }
         }
 
-        #[inline]
-        pub(crate) fn counts(&self, g: Gauges) {
-            if !self.recorded.load(Ordering::Relaxed) {
-                self.look_for_recorder();
-            }
-            let s = self.series();
-            s.idle.set(g.idle as f64);
-            s.used.set(g.used as f64);
-            s.pending.set(g.pending as f64);
-        }
-
-        pub(crate) fn limits(&self, limits: &Limits) {
-            *self.shown.lock() = *limits;
-            self.series().limits(limits);
-        }
-
-        /// How many keys have gauges of their own (0: none).
-        pub(crate) fn key_gauges(&self) -> usize {
-            self.key_gauges
-        }
-
-        /// The per-key gauges' turn at `now`, if they are on: whether
-        /// they are due (then next due a period later), and when next.
-        pub(crate) fn key_gauges_turn(&self, now: Instant) -> Option<(bool, Instant)> {
-            if self.key_gauges == 0 {
-                return None;
-            }
-            let mut published = self.published.lock();
-            let due = published.0 <= now;
-            if due {
-                published.0 = now + KEY_GAUGES_EVERY;
-            }
-            Some((due, published.0))
-        }
-
-        /// Sets the per-key gauges to `keys` (label, counts), and to zero
-        /// those of the keys published last time and absent now.
-        #[cold]
-        pub(crate) fn publish_keys(&self, keys: Vec<(String, Gauges)>) {
-            let published = &mut self.published.lock().1;
-            let now: HashSet<String> = keys.iter().map(|(k, _)| k.clone()).collect();
-            for gone in published.difference(&now) {
-                self.key_counts(gone, Gauges::default());
-            }
-            for (key, g) in &keys {
-                self.key_counts(key, *g);
-            }
-            *published = now;
-        }
-
         fn key_counts(&self, key: &str, g: Gauges) {
             let labels = |state: Option<&'static str>| {
                 let mut l = vec![self.name.clone(), Label::new(KEY, key.to_owned())];
@@ -248,60 +345,9 @@ mod on {
             metrics::gauge!(PENDING, labels(None)).set(g.pending as f64);
         }
 
-        /// Whether series carry the key: then callers pass it (`Some`).
-        #[inline]
-        pub(crate) fn by_key(&self) -> bool {
-            self.by_key
-        }
-
-        /// `key` if the series carry it.
-        pub(crate) fn key<'k, K>(&self, key: &'k K) -> Option<&'k K> {
-            self.by_key.then_some(key)
-        }
-
         /// The labels of a series of `key`.
         fn keyed(&self, key: &impl Debug) -> [Label; 2] {
             [self.name.clone(), Label::new(KEY, format!("{key:?}"))]
-        }
-
-        pub(crate) fn timeout(&self, key: Option<&impl Debug>) {
-            match key {
-                None => self.series().timeouts.increment(1),
-                Some(key) => metrics::counter!(TIMEOUTS, self.keyed(key).to_vec()).increment(1),
-            }
-        }
-
-        /// A call past its own deadline (see `Pool::count_timeout`).
-        #[cold]
-        pub(crate) fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
-            match waiting {
-                Waiting::Connection => self.timeout(key),
-                Waiting::Reply => self.count(REPLY_TIMEOUTS, key),
-            }
-        }
-
-        /// A dial that failed.
-        #[cold]
-        pub(crate) fn dial_failed(&self, key: Option<&impl Debug>) {
-            self.count(DIAL_FAILURES, key);
-        }
-
-        /// A key entered dial backoff.
-        #[cold]
-        pub(crate) fn backoff(&self, key: Option<&impl Debug>) {
-            self.count(BACKOFFS, key);
-        }
-
-        /// A get refused at once: `max_waiters` getters already waited.
-        #[cold]
-        pub(crate) fn rejection(&self, key: Option<&impl Debug>) {
-            self.count(REJECTIONS, key);
-        }
-
-        /// A keepalive ping that failed or timed out.
-        #[cold]
-        pub(crate) fn keepalive_failed(&self, key: Option<&impl Debug>) {
-            self.count(KEEPALIVE_FAILURES, key);
         }
 
         fn count(&self, name: &'static str, key: Option<&impl Debug>) {
@@ -310,25 +356,6 @@ mod on {
                 Some(key) => self.keyed(key).to_vec(),
             };
             metrics::counter!(name, labels).increment(1);
-        }
-
-        /// A connection closed, for `reason`.
-        pub(crate) fn closed(&self, reason: CloseReason) {
-            let labels = [self.name.clone(), Label::new("reason", reason.as_str())];
-            metrics::counter!(CLOSED, labels.to_vec()).increment(1);
-        }
-
-        pub(crate) fn created(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.series().create_time, CREATE_TIME, key, took);
-        }
-
-        pub(crate) fn waited(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.series().wait_time, WAIT_TIME, key, took);
-        }
-
-        #[inline]
-        pub(crate) fn used_for(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.series().use_time, USE_TIME, key, took);
         }
 
         #[inline]
@@ -348,126 +375,73 @@ mod on {
         }
     }
 
-    /// Units and descriptions, for recorders that export them.
-    fn describe() {
-        metrics::describe_gauge!(COUNT, Unit::Count, "Connections by state (idle, used).");
-        metrics::describe_gauge!(MAX, Unit::Count, "Cap on open connections.");
-        metrics::describe_gauge!(IDLE_MAX, Unit::Count, "Cap on idle connections.");
-        metrics::describe_gauge!(IDLE_MIN, Unit::Count, "Idle connections kept ready.");
-        metrics::describe_gauge!(PENDING, Unit::Count, "Getters waiting for a connection.");
-        metrics::describe_counter!(
+    /// Descriptions of the series, for recorders that export them.
+    const GAUGES: [(&str, &str); 5] = [
+        (COUNT, "Connections by state (idle, used)."),
+        (MAX, "Cap on open connections."),
+        (IDLE_MAX, "Cap on idle connections."),
+        (IDLE_MIN, "Idle connections kept ready."),
+        (PENDING, "Getters waiting for a connection."),
+    ];
+    const COUNTERS: [(&str, &str); 7] = [
+        (
             TIMEOUTS,
-            Unit::Count,
-            "Gets, and service calls, whose deadline passed while they waited for a connection."
-        );
-        metrics::describe_counter!(
+            "Gets, and service calls, whose deadline passed while they waited for a connection.",
+        ),
+        (
             REPLY_TIMEOUTS,
-            Unit::Count,
-            "Service calls whose deadline passed while they waited for the reply."
-        );
-        metrics::describe_counter!(
-            DIAL_FAILURES,
-            Unit::Count,
-            "Dials that failed or timed out."
-        );
-        metrics::describe_counter!(BACKOFFS, Unit::Count, "Times a key entered dial backoff.");
-        metrics::describe_counter!(
+            "Service calls whose deadline passed while they waited for the reply.",
+        ),
+        (DIAL_FAILURES, "Dials that failed or timed out."),
+        (BACKOFFS, "Times a key entered dial backoff."),
+        (
             REJECTIONS,
-            Unit::Count,
-            "Gets refused at once: max_waiters getters already waited."
-        );
-        metrics::describe_counter!(
+            "Gets refused at once: max_waiters getters already waited.",
+        ),
+        (
             KEEPALIVE_FAILURES,
-            Unit::Count,
-            "Background keepalive pings that failed or timed out."
-        );
-        metrics::describe_counter!(
+            "Background keepalive pings that failed or timed out.",
+        ),
+        (
             CLOSED,
-            Unit::Count,
-            "Connections closed, by reason (broken, by_server, idle_timeout, ...)."
-        );
-        metrics::describe_histogram!(CREATE_TIME, Unit::Seconds, "Time to dial a connection.");
-        metrics::describe_histogram!(
-            WAIT_TIME,
-            Unit::Seconds,
-            "Time a get took to obtain a connection."
-        );
-        metrics::describe_histogram!(USE_TIME, Unit::Seconds, "Time a connection was lent.");
+            "Connections closed, by reason (broken, by_server, idle_timeout, ...).",
+        ),
+    ];
+    const HISTOGRAMS: [(&str, &str); 3] = [
+        (CREATE_TIME, "Time to dial a connection."),
+        (WAIT_TIME, "Time a get took to obtain a connection."),
+        (USE_TIME, "Time a connection was lent."),
+    ];
+
+    fn describe() {
+        for (name, text) in GAUGES {
+            metrics::describe_gauge!(name, Unit::Count, text);
+        }
+        for (name, text) in COUNTERS {
+            metrics::describe_counter!(name, Unit::Count, text);
+        }
+        for (name, text) in HISTOGRAMS {
+            metrics::describe_histogram!(name, Unit::Seconds, text);
+        }
+    }
+}
+
+/// No metrics: every method does nothing.
+#[cfg(not(feature = "metrics"))]
+pub(crate) struct Metrics;
+
+impl Metrics {
+    /// Whether the metrics are on: call sites that would compute what they
+    /// pass look first.
+    pub(crate) const ON: bool = cfg!(feature = "metrics");
+}
+
+#[cfg(not(feature = "metrics"))]
+impl Metrics {
+    pub(crate) fn new(_: &Config) -> Self {
+        Metrics
     }
 }
 
 #[cfg(not(feature = "metrics"))]
-mod off {
-    use super::*;
-
-    /// No metrics: every method does nothing.
-    pub(crate) struct Metrics;
-
-    #[allow(clippy::unused_self)]
-    impl Metrics {
-        pub(crate) const ON: bool = false;
-
-        pub(crate) fn new(_: &Config) -> Self {
-            Metrics
-        }
-
-        #[inline(always)]
-        pub(crate) fn counts(&self, _: Gauges) {}
-
-        #[inline(always)]
-        pub(crate) fn limits(&self, _: &Limits) {}
-
-        #[inline(always)]
-        pub(crate) fn key_gauges(&self) -> usize {
-            0
-        }
-
-        #[inline(always)]
-        pub(crate) fn publish_keys(&self, _: Vec<(String, Gauges)>) {}
-
-        #[inline(always)]
-        pub(crate) fn key_gauges_turn(&self, _: Instant) -> Option<(bool, Instant)> {
-            None
-        }
-
-        #[inline(always)]
-        pub(crate) fn by_key(&self) -> bool {
-            false
-        }
-
-        #[inline(always)]
-        pub(crate) fn key<'k, K>(&self, _: &'k K) -> Option<&'k K> {
-            None
-        }
-
-        #[inline(always)]
-        pub(crate) fn timeout(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn call_timeout(&self, _: Option<&impl Debug>, _: Waiting) {}
-
-        #[inline(always)]
-        pub(crate) fn closed(&self, _: CloseReason) {}
-
-        #[inline(always)]
-        pub(crate) fn dial_failed(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn backoff(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn rejection(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn keepalive_failed(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn created(&self, _: Option<&impl Debug>, _: Duration) {}
-
-        #[inline(always)]
-        pub(crate) fn waited(&self, _: Option<&impl Debug>, _: Duration) {}
-
-        #[inline(always)]
-        pub(crate) fn used_for(&self, _: Option<&impl Debug>, _: Duration) {}
-    }
-}
+calls!(off);
