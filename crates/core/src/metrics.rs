@@ -10,7 +10,7 @@
 //! transition, and registers its series again, once, when it finds it.
 //!
 //! **Per-key gauges** (`metrics_key_gauges(n)`): the maintenance task
-//! publishes every [`KEY_GAUGES_EVERY`] the counts of the `n` keys with
+//! publishes every `KEY_GAUGES_EVERY` (a second) the counts of the `n` keys with
 //! the most connections, and the sum of the rest as key `other`: at most
 //! `n + 1` series per gauge, whatever the number of keys, and nothing on
 //! the get and return paths.
@@ -34,10 +34,6 @@ use std::fmt::Debug;
 use std::time::Duration;
 
 use tokio::time::Instant;
-
-/// How often per-key gauges are published (see the module docs).
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) const KEY_GAUGES_EVERY: Duration = Duration::from_secs(1);
 
 use crate::config::Config;
 use crate::limits::Limits;
@@ -221,6 +217,9 @@ mod on {
     const USE_TIME: &str = "db.client.connection.use_time";
     const POOL_NAME: &str = "db.client.connection.pool.name";
     const KEY: &str = "connpool.key";
+
+    /// How often per-key gauges are published (see the module docs).
+    const KEY_GAUGES_EVERY: Duration = Duration::from_secs(1);
 
     /// One pool's series (see the module docs).
     pub(crate) struct Metrics {
