@@ -240,8 +240,5 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 /// An optional duration as seconds (or none), for serde.
 #[cfg(feature = "serde")]
 fn maybe_seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&d.as_secs_f64()),
-        None => s.serialize_none(),
-    }
+    serde::Serialize::serialize(&d.map(|d| d.as_secs_f64()), s)
 }
