@@ -47,7 +47,7 @@ macro_rules! calls {
     ($mode:ident) => {
         calls! { @$mode
             #[inline]
-            fn counts(&self, g: Gauges) {
+            pub(crate) fn counts(&self, g: Gauges) {
                 if !self.recorded.load(Ordering::Relaxed) {
                     self.look_for_recorder();
                 }
@@ -57,19 +57,19 @@ macro_rules! calls {
                 s.pending.set(g.pending as f64);
             }
 
-            fn limits(&self, limits: &Limits) {
+            pub(crate) fn limits(&self, limits: &Limits) {
                 *self.shown.lock() = *limits;
                 self.series().limits(limits);
             }
 
             /// How many keys have gauges of their own (0: none).
-            fn key_gauges(&self) -> usize {
+            pub(crate) fn key_gauges(&self) -> usize {
                 self.key_gauges
             }
 
             /// The per-key gauges' turn at `now`, if they are on: whether
             /// they are due (then next due a period later), and when next.
-            fn key_gauges_turn(&self, now: Instant) -> Option<(bool, Instant)> {
+            pub(crate) fn key_gauges_turn(&self, now: Instant) -> Option<(bool, Instant)> {
                 if self.key_gauges == 0 {
                     return None;
                 }
@@ -84,7 +84,7 @@ macro_rules! calls {
             /// Sets the per-key gauges to `keys` (label, counts), and to zero
             /// those of the keys published last time and absent now.
             #[cold]
-            fn publish_keys(&self, keys: Vec<(String, Gauges)>) {
+            pub(crate) fn publish_keys(&self, keys: Vec<(String, Gauges)>) {
                 let published = &mut self.published.lock().1;
                 let now: HashSet<String> = keys.iter().map(|(k, _)| k.clone()).collect();
                 for gone in published.difference(&now) {
@@ -98,16 +98,16 @@ macro_rules! calls {
 
             /// Whether series carry the key: then callers pass it (`Some`).
             #[inline]
-            fn by_key(&self) -> bool {
+            pub(crate) fn by_key(&self) -> bool {
                 self.by_key
             }
 
             /// `key` if the series carry it.
-            fn key<'k, K>(&self, key: &'k K) -> Option<&'k K> {
+            pub(crate) fn key<'k, K>(&self, key: &'k K) -> Option<&'k K> {
                 self.by_key.then_some(key)
             }
 
-            fn timeout(&self, key: Option<&impl Debug>) {
+            pub(crate) fn timeout(&self, key: Option<&impl Debug>) {
                 match key {
                     None => self.series().timeouts.increment(1),
                     Some(key) => metrics::counter!(TIMEOUTS, self.keyed(key).to_vec()).increment(1),
@@ -116,7 +116,7 @@ macro_rules! calls {
 
             /// A call past its own deadline (see `Pool::count_timeout`).
             #[cold]
-            fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
+            pub(crate) fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
                 match waiting {
                     Waiting::Connection => self.timeout(key),
                     Waiting::Reply => self.count(REPLY_TIMEOUTS, key),
@@ -125,64 +125,60 @@ macro_rules! calls {
 
             /// A dial that failed.
             #[cold]
-            fn dial_failed(&self, key: Option<&impl Debug>) {
+            pub(crate) fn dial_failed(&self, key: Option<&impl Debug>) {
                 self.count(DIAL_FAILURES, key);
             }
 
             /// A key entered dial backoff.
             #[cold]
-            fn backoff(&self, key: Option<&impl Debug>) {
+            pub(crate) fn backoff(&self, key: Option<&impl Debug>) {
                 self.count(BACKOFFS, key);
             }
 
             /// A get refused at once: `max_waiters` getters already waited.
             #[cold]
-            fn rejection(&self, key: Option<&impl Debug>) {
+            pub(crate) fn rejection(&self, key: Option<&impl Debug>) {
                 self.count(REJECTIONS, key);
             }
 
             /// A keepalive ping that failed or timed out.
             #[cold]
-            fn keepalive_failed(&self, key: Option<&impl Debug>) {
+            pub(crate) fn keepalive_failed(&self, key: Option<&impl Debug>) {
                 self.count(KEEPALIVE_FAILURES, key);
             }
 
             /// A connection closed, for `reason`.
-            fn closed(&self, reason: CloseReason) {
+            pub(crate) fn closed(&self, reason: CloseReason) {
                 let labels = [self.name.clone(), Label::new("reason", reason.as_str())];
                 metrics::counter!(CLOSED, labels.to_vec()).increment(1);
             }
 
-            fn created(&self, key: Option<&impl Debug>, took: Duration) {
+            pub(crate) fn created(&self, key: Option<&impl Debug>, took: Duration) {
                 self.record(&self.series().create_time, CREATE_TIME, key, took);
             }
 
-            fn waited(&self, key: Option<&impl Debug>, took: Duration) {
+            pub(crate) fn waited(&self, key: Option<&impl Debug>, took: Duration) {
                 self.record(&self.series().wait_time, WAIT_TIME, key, took);
             }
 
             #[inline]
-            fn used_for(&self, key: Option<&impl Debug>, took: Duration) {
+            pub(crate) fn used_for(&self, key: Option<&impl Debug>, took: Duration) {
                 self.record(&self.series().use_time, USE_TIME, key, took);
             }
         }
     };
-    (@on $(
-        $(#[$attr:meta])*
-        fn $name:ident $(<$($generic:tt),*>)? (&$self:ident $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?
-        $body:block
-    )*) => {
+    (@on $($method:tt)*) => {
         impl Metrics {
-            $($(#[$attr])* pub(crate) fn $name $(<$($generic),*>)? (&$self $(, $arg: $ty)*) $(-> $ret)? $body)*
+            $($method)*
         }
     };
     (@off $(
         $(#[$attr:meta])*
-        fn $name:ident $(<$($generic:tt),*>)? (&$self:ident $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?
+        pub(crate) fn $name:ident $(<$($generic:tt),*>)? (&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?
         $body:block
     )*) => {
         impl Metrics {
-            $(#[inline(always)] pub(crate) fn $name $(<$($generic),*>)? (&$self $(, _: $ty)*) $(-> $ret)? { $(<$ret>::default())? })*
+            $(#[inline(always)] pub(crate) fn $name $(<$($generic),*>)? (&self $(, _: $ty)*) $(-> $ret)? { $(<$ret>::default())? })*
         }
     };
 }
@@ -374,54 +370,51 @@ mod on {
         }
     }
 
-    /// Descriptions of the series, for recorders that export them.
-    const GAUGES: [(&str, &str); 5] = [
-        (COUNT, "Connections by state (idle, used)."),
-        (MAX, "Cap on open connections."),
-        (IDLE_MAX, "Cap on idle connections."),
-        (IDLE_MIN, "Idle connections kept ready."),
-        (PENDING, "Getters waiting for a connection."),
-    ];
-    const COUNTERS: [(&str, &str); 7] = [
-        (
-            TIMEOUTS,
-            "Gets, and service calls, whose deadline passed while they waited for a connection.",
-        ),
-        (
-            REPLY_TIMEOUTS,
-            "Service calls whose deadline passed while they waited for the reply.",
-        ),
-        (DIAL_FAILURES, "Dials that failed or timed out."),
-        (BACKOFFS, "Times a key entered dial backoff."),
-        (
-            REJECTIONS,
-            "Gets refused at once: max_waiters getters already waited.",
-        ),
-        (
-            KEEPALIVE_FAILURES,
-            "Background keepalive pings that failed or timed out.",
-        ),
-        (
-            CLOSED,
-            "Connections closed, by reason (broken, by_server, idle_timeout, ...).",
-        ),
-    ];
-    const HISTOGRAMS: [(&str, &str); 3] = [
-        (CREATE_TIME, "Time to dial a connection."),
-        (WAIT_TIME, "Time a get took to obtain a connection."),
-        (USE_TIME, "Time a connection was lent."),
-    ];
-
+    /// Units and descriptions, for recorders that export them.
     fn describe() {
-        for (name, text) in GAUGES {
-            metrics::describe_gauge!(name, Unit::Count, text);
-        }
-        for (name, text) in COUNTERS {
-            metrics::describe_counter!(name, Unit::Count, text);
-        }
-        for (name, text) in HISTOGRAMS {
-            metrics::describe_histogram!(name, Unit::Seconds, text);
-        }
+        metrics::describe_gauge!(COUNT, Unit::Count, "Connections by state (idle, used).");
+        metrics::describe_gauge!(MAX, Unit::Count, "Cap on open connections.");
+        metrics::describe_gauge!(IDLE_MAX, Unit::Count, "Cap on idle connections.");
+        metrics::describe_gauge!(IDLE_MIN, Unit::Count, "Idle connections kept ready.");
+        metrics::describe_gauge!(PENDING, Unit::Count, "Getters waiting for a connection.");
+        metrics::describe_counter!(
+            TIMEOUTS,
+            Unit::Count,
+            "Gets, and service calls, whose deadline passed while they waited for a connection."
+        );
+        metrics::describe_counter!(
+            REPLY_TIMEOUTS,
+            Unit::Count,
+            "Service calls whose deadline passed while they waited for the reply."
+        );
+        metrics::describe_counter!(
+            DIAL_FAILURES,
+            Unit::Count,
+            "Dials that failed or timed out."
+        );
+        metrics::describe_counter!(BACKOFFS, Unit::Count, "Times a key entered dial backoff.");
+        metrics::describe_counter!(
+            REJECTIONS,
+            Unit::Count,
+            "Gets refused at once: max_waiters getters already waited."
+        );
+        metrics::describe_counter!(
+            KEEPALIVE_FAILURES,
+            Unit::Count,
+            "Background keepalive pings that failed or timed out."
+        );
+        metrics::describe_counter!(
+            CLOSED,
+            Unit::Count,
+            "Connections closed, by reason (broken, by_server, idle_timeout, ...)."
+        );
+        metrics::describe_histogram!(CREATE_TIME, Unit::Seconds, "Time to dial a connection.");
+        metrics::describe_histogram!(
+            WAIT_TIME,
+            Unit::Seconds,
+            "Time a get took to obtain a connection."
+        );
+        metrics::describe_histogram!(USE_TIME, Unit::Seconds, "Time a connection was lent.");
     }
 }
 
