@@ -10,10 +10,10 @@
 //! transition, and registers its series again, once, when it finds it.
 //!
 //! **Per-key gauges** (`metrics_key_gauges(n)`): the maintenance task
-//! publishes every `KEY_GAUGES_EVERY` (a second) the counts of the `n` keys with
-//! the most connections, and the sum of the rest as key `other`: at most
-//! `n + 1` series per gauge, whatever the number of keys, and nothing on
-//! the get and return paths.
+//! publishes every `KEY_GAUGES_EVERY` (a second) the counts of the `n`
+//! keys with the most connections, and the sum of the rest as key
+//! `other`: at most `n + 1` series per gauge, whatever the number of keys,
+//! and nothing on the get and return paths.
 //!
 //! **Cost.** The pool-wide series are updated through their handles:
 //! a get and a return each set the gauges from counts read under the lock
@@ -24,7 +24,6 @@
 //! and a map look-up): off by default, and costly with many keys for the
 //! recorder as well.
 //!
-//! Without the feature, [`Metrics`] is a unit whose methods do nothing and
 //! The methods the pool calls are written once, in `calls!`: as written
 //! with the feature, and as methods that do nothing without it (of a unit
 //! [`Metrics`], with [`Metrics::ON`] false), so that the call sites compile
