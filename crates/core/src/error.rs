@@ -101,10 +101,7 @@ impl<E> ConnectError<E> {
 impl<E: std::error::Error + 'static> std::error::Error for ConnectError<E> {
     /// The manager error's source: its message is already in this one's.
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            ConnectError::Manager(e) => e.source(),
-            _ => None,
-        }
+        self.manager_error()?.source()
     }
 }
 

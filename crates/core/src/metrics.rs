@@ -10,10 +10,10 @@
 //! transition, and registers its series again, once, when it finds it.
 //!
 //! **Per-key gauges** (`metrics_key_gauges(n)`): the maintenance task
-//! publishes every [`KEY_GAUGES_EVERY`] the counts of the `n` keys with
-//! the most connections, and the sum of the rest as key `other`: at most
-//! `n + 1` series per gauge, whatever the number of keys, and nothing on
-//! the get and return paths.
+//! publishes every `KEY_GAUGES_EVERY` (a second) the counts of the `n`
+//! keys with the most connections, and the sum of the rest as key
+//! `other`: at most `n + 1` series per gauge, whatever the number of keys,
+//! and nothing on the get and return paths.
 //!
 //! **Cost.** The pool-wide series are updated through their handles:
 //! a get and a return each set the gauges from counts read under the lock
@@ -24,28 +24,166 @@
 //! and a map look-up): off by default, and costly with many keys for the
 //! recorder as well.
 //!
-//! Without the feature, [`Metrics`] is a unit whose methods do nothing and
-//! [`Metrics::ON`] is false: the call sites compile away.
+//! The methods the pool calls are written once, in `calls!`: as written
+//! with the feature, and as methods that do nothing without it (of a unit
+//! [`Metrics`], with [`Metrics::ON`] false), so that the call sites compile
+//! away.
 
 use std::fmt::Debug;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// How often per-key gauges are published (see the module docs).
-#[cfg_attr(not(feature = "metrics"), allow(dead_code))]
-pub(crate) const KEY_GAUGES_EVERY: Duration = Duration::from_secs(1);
-
 use crate::config::Config;
 use crate::limits::Limits;
 use crate::reason::CloseReason;
 use crate::stats::{Gauges, Waiting};
 
+/// The methods the pool calls, written once: `calls!(on)` writes them as
+/// they are, `calls!(off)` as methods that do nothing and return the
+/// default.
+macro_rules! calls {
+    ($mode:ident) => {
+        calls! { @$mode
+            #[inline]
+            pub(crate) fn counts(&self, g: Gauges) {
+                if !self.recorded.load(Ordering::Relaxed) {
+                    self.look_for_recorder();
+                }
+                let s = self.series();
+                s.idle.set(g.idle as f64);
+                s.used.set(g.used as f64);
+                s.pending.set(g.pending as f64);
+            }
+
+            pub(crate) fn limits(&self, limits: &Limits) {
+                *self.shown.lock() = *limits;
+                self.series().limits(limits);
+            }
+
+            /// How many keys have gauges of their own (0: none).
+            pub(crate) fn key_gauges(&self) -> usize {
+                self.key_gauges
+            }
+
+            /// The per-key gauges' turn at `now`, if they are on: whether
+            /// they are due (then next due a period later), and when next.
+            pub(crate) fn key_gauges_turn(&self, now: Instant) -> Option<(bool, Instant)> {
+                if self.key_gauges == 0 {
+                    return None;
+                }
+                let mut published = self.published.lock();
+                let due = published.0 <= now;
+                if due {
+                    published.0 = now + KEY_GAUGES_EVERY;
+                }
+                Some((due, published.0))
+            }
+
+            /// Sets the per-key gauges to `keys` (label, counts), and to zero
+            /// those of the keys published last time and absent now.
+            #[cold]
+            pub(crate) fn publish_keys(&self, keys: Vec<(String, Gauges)>) {
+                let published = &mut self.published.lock().1;
+                let now: HashSet<String> = keys.iter().map(|(k, _)| k.clone()).collect();
+                for gone in published.difference(&now) {
+                    self.key_counts(gone, Gauges::default());
+                }
+                for (key, g) in &keys {
+                    self.key_counts(key, *g);
+                }
+                *published = now;
+            }
+
+            /// Whether series carry the key: then callers pass it (`Some`).
+            #[inline]
+            pub(crate) fn by_key(&self) -> bool {
+                self.by_key
+            }
+
+            /// `key` if the series carry it.
+            pub(crate) fn key<'k, K>(&self, key: &'k K) -> Option<&'k K> {
+                self.by_key.then_some(key)
+            }
+
+            pub(crate) fn timeout(&self, key: Option<&impl Debug>) {
+                match key {
+                    None => self.series().timeouts.increment(1),
+                    Some(key) => metrics::counter!(TIMEOUTS, self.keyed(key).to_vec()).increment(1),
+                }
+            }
+
+            /// A call past its own deadline (see `Pool::count_timeout`).
+            #[cold]
+            pub(crate) fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
+                match waiting {
+                    Waiting::Connection => self.timeout(key),
+                    Waiting::Reply => self.count(REPLY_TIMEOUTS, key),
+                }
+            }
+
+            /// A dial that failed.
+            #[cold]
+            pub(crate) fn dial_failed(&self, key: Option<&impl Debug>) {
+                self.count(DIAL_FAILURES, key);
+            }
+
+            /// A key entered dial backoff.
+            #[cold]
+            pub(crate) fn backoff(&self, key: Option<&impl Debug>) {
+                self.count(BACKOFFS, key);
+            }
+
+            /// A get refused at once: `max_waiters` getters already waited.
+            #[cold]
+            pub(crate) fn rejection(&self, key: Option<&impl Debug>) {
+                self.count(REJECTIONS, key);
+            }
+
+            /// A keepalive ping that failed or timed out.
+            #[cold]
+            pub(crate) fn keepalive_failed(&self, key: Option<&impl Debug>) {
+                self.count(KEEPALIVE_FAILURES, key);
+            }
+
+            /// A connection closed, for `reason`.
+            pub(crate) fn closed(&self, reason: CloseReason) {
+                let labels = [self.name.clone(), Label::new("reason", reason.as_str())];
+                metrics::counter!(CLOSED, labels.to_vec()).increment(1);
+            }
+
+            pub(crate) fn created(&self, key: Option<&impl Debug>, took: Duration) {
+                self.record(&self.series().create_time, CREATE_TIME, key, took);
+            }
+
+            pub(crate) fn waited(&self, key: Option<&impl Debug>, took: Duration) {
+                self.record(&self.series().wait_time, WAIT_TIME, key, took);
+            }
+
+            #[inline]
+            pub(crate) fn used_for(&self, key: Option<&impl Debug>, took: Duration) {
+                self.record(&self.series().use_time, USE_TIME, key, took);
+            }
+        }
+    };
+    (@on $($method:tt)*) => {
+        impl Metrics {
+            $($method)*
+        }
+    };
+    (@off $(
+        $(#[$attr:meta])*
+        pub(crate) fn $name:ident $(<$($generic:tt),*>)? (&self $(, $arg:ident: $ty:ty)*) $(-> $ret:ty)?
+        $body:block
+    )*) => {
+        impl Metrics {
+            $(#[inline(always)] pub(crate) fn $name $(<$($generic),*>)? (&self $(, _: $ty)*) $(-> $ret)? { $(<$ret>::default())? })*
+        }
+    };
+}
+
 #[cfg(feature = "metrics")]
 pub(crate) use on::Metrics;
-
-#[cfg(not(feature = "metrics"))]
-pub(crate) use off::Metrics;
 
 #[cfg(feature = "metrics")]
 mod on {
@@ -74,6 +212,9 @@ mod on {
     const USE_TIME: &str = "db.client.connection.use_time";
     const POOL_NAME: &str = "db.client.connection.pool.name";
     const KEY: &str = "connpool.key";
+
+    /// How often per-key gauges are published (see the module docs).
+    const KEY_GAUGES_EVERY: Duration = Duration::from_secs(1);
 
     /// One pool's series (see the module docs).
     pub(crate) struct Metrics {
@@ -140,9 +281,9 @@ mod on {
         metrics::with_recorder(|r| std::mem::size_of_val(r) != 0)
     }
 
-    impl Metrics {
-        pub(crate) const ON: bool = true;
+    calls!(on);
 
+    impl Metrics {
         /// Registers the pool's series with the current recorder.
         pub(crate) fn new(config: &Config) -> Self {
             describe();
@@ -187,56 +328,6 @@ mod on {
             }
         }
 
-        #[inline]
-        pub(crate) fn counts(&self, g: Gauges) {
-            if !self.recorded.load(Ordering::Relaxed) {
-                self.look_for_recorder();
-            }
-            let s = self.series();
-            s.idle.set(g.idle as f64);
-            s.used.set(g.used as f64);
-            s.pending.set(g.pending as f64);
-        }
-
-        pub(crate) fn limits(&self, limits: &Limits) {
-            *self.shown.lock() = *limits;
-            self.series().limits(limits);
-        }
-
-        /// How many keys have gauges of their own (0: none).
-        pub(crate) fn key_gauges(&self) -> usize {
-            self.key_gauges
-        }
-
-        /// The per-key gauges' turn at `now`, if they are on: whether
-        /// they are due (then next due a period later), and when next.
-        pub(crate) fn key_gauges_turn(&self, now: Instant) -> Option<(bool, Instant)> {
-            if self.key_gauges == 0 {
-                return None;
-            }
-            let mut published = self.published.lock();
-            let due = published.0 <= now;
-            if due {
-                published.0 = now + KEY_GAUGES_EVERY;
-            }
-            Some((due, published.0))
-        }
-
-        /// Sets the per-key gauges to `keys` (label, counts), and to zero
-        /// those of the keys published last time and absent now.
-        #[cold]
-        pub(crate) fn publish_keys(&self, keys: Vec<(String, Gauges)>) {
-            let published = &mut self.published.lock().1;
-            let now: HashSet<String> = keys.iter().map(|(k, _)| k.clone()).collect();
-            for gone in published.difference(&now) {
-                self.key_counts(gone, Gauges::default());
-            }
-            for (key, g) in &keys {
-                self.key_counts(key, *g);
-            }
-            *published = now;
-        }
-
         fn key_counts(&self, key: &str, g: Gauges) {
             let labels = |state: Option<&'static str>| {
                 let mut l = vec![self.name.clone(), Label::new(KEY, key.to_owned())];
@@ -248,60 +339,9 @@ mod on {
             metrics::gauge!(PENDING, labels(None)).set(g.pending as f64);
         }
 
-        /// Whether series carry the key: then callers pass it (`Some`).
-        #[inline]
-        pub(crate) fn by_key(&self) -> bool {
-            self.by_key
-        }
-
-        /// `key` if the series carry it.
-        pub(crate) fn key<'k, K>(&self, key: &'k K) -> Option<&'k K> {
-            self.by_key.then_some(key)
-        }
-
         /// The labels of a series of `key`.
         fn keyed(&self, key: &impl Debug) -> [Label; 2] {
             [self.name.clone(), Label::new(KEY, format!("{key:?}"))]
-        }
-
-        pub(crate) fn timeout(&self, key: Option<&impl Debug>) {
-            match key {
-                None => self.series().timeouts.increment(1),
-                Some(key) => metrics::counter!(TIMEOUTS, self.keyed(key).to_vec()).increment(1),
-            }
-        }
-
-        /// A call past its own deadline (see `Pool::count_timeout`).
-        #[cold]
-        pub(crate) fn call_timeout(&self, key: Option<&impl Debug>, waiting: Waiting) {
-            match waiting {
-                Waiting::Connection => self.timeout(key),
-                Waiting::Reply => self.count(REPLY_TIMEOUTS, key),
-            }
-        }
-
-        /// A dial that failed.
-        #[cold]
-        pub(crate) fn dial_failed(&self, key: Option<&impl Debug>) {
-            self.count(DIAL_FAILURES, key);
-        }
-
-        /// A key entered dial backoff.
-        #[cold]
-        pub(crate) fn backoff(&self, key: Option<&impl Debug>) {
-            self.count(BACKOFFS, key);
-        }
-
-        /// A get refused at once: `max_waiters` getters already waited.
-        #[cold]
-        pub(crate) fn rejection(&self, key: Option<&impl Debug>) {
-            self.count(REJECTIONS, key);
-        }
-
-        /// A keepalive ping that failed or timed out.
-        #[cold]
-        pub(crate) fn keepalive_failed(&self, key: Option<&impl Debug>) {
-            self.count(KEEPALIVE_FAILURES, key);
         }
 
         fn count(&self, name: &'static str, key: Option<&impl Debug>) {
@@ -310,25 +350,6 @@ mod on {
                 Some(key) => self.keyed(key).to_vec(),
             };
             metrics::counter!(name, labels).increment(1);
-        }
-
-        /// A connection closed, for `reason`.
-        pub(crate) fn closed(&self, reason: CloseReason) {
-            let labels = [self.name.clone(), Label::new("reason", reason.as_str())];
-            metrics::counter!(CLOSED, labels.to_vec()).increment(1);
-        }
-
-        pub(crate) fn created(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.series().create_time, CREATE_TIME, key, took);
-        }
-
-        pub(crate) fn waited(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.series().wait_time, WAIT_TIME, key, took);
-        }
-
-        #[inline]
-        pub(crate) fn used_for(&self, key: Option<&impl Debug>, took: Duration) {
-            self.record(&self.series().use_time, USE_TIME, key, took);
         }
 
         #[inline]
@@ -396,78 +417,22 @@ mod on {
     }
 }
 
+/// No metrics: every method does nothing.
 #[cfg(not(feature = "metrics"))]
-mod off {
-    use super::*;
+pub(crate) struct Metrics;
 
-    /// No metrics: every method does nothing.
-    pub(crate) struct Metrics;
+impl Metrics {
+    /// Whether the metrics are on: call sites that would compute what they
+    /// pass look first.
+    pub(crate) const ON: bool = cfg!(feature = "metrics");
+}
 
-    #[allow(clippy::unused_self)]
-    impl Metrics {
-        pub(crate) const ON: bool = false;
-
-        pub(crate) fn new(_: &Config) -> Self {
-            Metrics
-        }
-
-        #[inline(always)]
-        pub(crate) fn counts(&self, _: Gauges) {}
-
-        #[inline(always)]
-        pub(crate) fn limits(&self, _: &Limits) {}
-
-        #[inline(always)]
-        pub(crate) fn key_gauges(&self) -> usize {
-            0
-        }
-
-        #[inline(always)]
-        pub(crate) fn publish_keys(&self, _: Vec<(String, Gauges)>) {}
-
-        #[inline(always)]
-        pub(crate) fn key_gauges_turn(&self, _: Instant) -> Option<(bool, Instant)> {
-            None
-        }
-
-        #[inline(always)]
-        pub(crate) fn by_key(&self) -> bool {
-            false
-        }
-
-        #[inline(always)]
-        pub(crate) fn key<'k, K>(&self, _: &'k K) -> Option<&'k K> {
-            None
-        }
-
-        #[inline(always)]
-        pub(crate) fn timeout(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn call_timeout(&self, _: Option<&impl Debug>, _: Waiting) {}
-
-        #[inline(always)]
-        pub(crate) fn closed(&self, _: CloseReason) {}
-
-        #[inline(always)]
-        pub(crate) fn dial_failed(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn backoff(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn rejection(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn keepalive_failed(&self, _: Option<&impl Debug>) {}
-
-        #[inline(always)]
-        pub(crate) fn created(&self, _: Option<&impl Debug>, _: Duration) {}
-
-        #[inline(always)]
-        pub(crate) fn waited(&self, _: Option<&impl Debug>, _: Duration) {}
-
-        #[inline(always)]
-        pub(crate) fn used_for(&self, _: Option<&impl Debug>, _: Duration) {}
+#[cfg(not(feature = "metrics"))]
+impl Metrics {
+    pub(crate) fn new(_: &Config) -> Self {
+        Metrics
     }
 }
+
+#[cfg(not(feature = "metrics"))]
+calls!(off);

@@ -57,7 +57,7 @@ impl<M: Manager> Pool<M> {
         }
         self.inner.settle_waiters.fetch_add(1, Ordering::SeqCst);
         let _counted = Counted(&self.inner.settle_waiters);
-        self.until_quiet(|s| s.is_settled()).await;
+        self.until_quiet(State::is_settled).await;
     }
 
     /// Closes the pool: new gets fail with [`Error::Closed`], waiting getters
@@ -67,7 +67,7 @@ impl<M: Manager> Pool<M> {
     /// again (or from several handles) just waits.
     pub async fn close(&self) {
         self.begin_close();
-        self.drained().await;
+        self.until_quiet(State::is_drained).await;
     }
 
     /// [`close`](Pool::close), giving up waiting after `grace`
@@ -75,13 +75,11 @@ impl<M: Manager> Pool<M> {
     /// still closed as it comes back.
     pub async fn close_timeout(&self, grace: Duration) -> Result<(), Error<M::Error>> {
         self.begin_close();
-        match tokio::time::timeout(grace, self.drained()).await {
-            Ok(()) => Ok(()),
-            Err(_) => {
-                let (open, closing) = self.inner.state.lock().open_and_closing();
-                Err(Error::CloseTimeout { open, closing })
-            }
-        }
+        let drained = self.until_quiet(State::is_drained);
+        tokio::time::timeout(grace, drained).await.map_err(|_| {
+            let (open, closing) = self.inner.state.lock().open_and_closing();
+            Error::CloseTimeout { open, closing }
+        })
     }
 
     pub(crate) fn begin_close(&self) {
@@ -91,10 +89,6 @@ impl<M: Manager> Pool<M> {
         }
         self.inner.transition_in(state, Tick::now(), |t| t.close());
         tracing::debug!("pool closed");
-    }
-
-    async fn drained(&self) {
-        self.until_quiet(|s| s.is_drained()).await;
     }
 
     /// Waits until `done` says so of the state, looking again each time

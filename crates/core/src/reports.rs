@@ -21,11 +21,7 @@ pub(crate) fn report_leak<K: Debug>(
 ) {
     let threshold = config.set.leak_detection_threshold.unwrap_or_default();
     tracing::warn!(
-        pool = %config.set.name,
-        ?key,
-        %site,
-        ?held,
-        ?threshold,
+        pool = %config.set.name, ?key, %site, ?held, ?threshold,
         "connection held longer than the leak detection threshold (taken by the get at {site})"
     );
 }
@@ -40,11 +36,7 @@ pub(crate) fn report_slow_checkout(
     config: &Config,
 ) {
     tracing::warn!(
-        pool = %config.set.name,
-        ?key,
-        ?waited,
-        behind,
-        outcome,
+        pool = %config.set.name, ?key, ?waited, behind, outcome,
         "checkout waited longer than acquire_slow_threshold"
     );
 }
@@ -62,11 +54,7 @@ pub(crate) fn report_backoff<K: Debug, E: std::error::Error>(
 ) {
     if failures.is_power_of_two() {
         tracing::warn!(
-            pool = %config.set.name,
-            ?key,
-            %error,
-            failures,
-            ?delay,
+            pool = %config.set.name, ?key, %error, failures, ?delay,
             "dials of the key fail: it backs off, and its gets that find no idle connection fail with this error until a dial succeeds"
         );
     } else {
@@ -78,9 +66,7 @@ pub(crate) fn report_backoff<K: Debug, E: std::error::Error>(
 /// an `info` line.
 pub(crate) fn report_recovery<K: Debug>(key: &K, down_for: Duration, config: &Config) {
     tracing::info!(
-        pool = %config.set.name,
-        ?key,
-        ?down_for,
+        pool = %config.set.name, ?key, ?down_for,
         "the key is back: a dial succeeded after failed ones"
     );
 }

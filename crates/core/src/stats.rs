@@ -7,8 +7,6 @@
 
 use std::time::Duration;
 
-use crate::reason::CloseReason;
-
 /// What a call was waiting for when its own deadline passed
 /// ([`Pool::count_timeout`](crate::Pool::count_timeout)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,38 +142,8 @@ pub struct Counters {
     pub closed_retired: u64,
 }
 
-impl Counters {
-    /// Connections closed for any reason: the sum of the `closed_*` counters.
-    pub fn closed_total(&self) -> u64 {
-        self.closed_broken
-            + self.closed_by_server
-            + self.closed_max_idle_per_key
-            + self.closed_evicted_lru
-            + self.closed_pool_closed
-            + self.closed_idle_timeout
-            + self.closed_lifetime
-            + self.closed_uses
-            + self.closed_health_check
-            + self.closed_keepalive
-            + self.closed_retired
-    }
-
-    pub(crate) fn count_close(&mut self, reason: CloseReason) {
-        *match reason {
-            CloseReason::Broken => &mut self.closed_broken,
-            CloseReason::ByServer => &mut self.closed_by_server,
-            CloseReason::MaxIdlePerKey => &mut self.closed_max_idle_per_key,
-            CloseReason::EvictedLru => &mut self.closed_evicted_lru,
-            CloseReason::PoolClosed => &mut self.closed_pool_closed,
-            CloseReason::IdleTimeout => &mut self.closed_idle_timeout,
-            CloseReason::Lifetime => &mut self.closed_lifetime,
-            CloseReason::Uses => &mut self.closed_uses,
-            CloseReason::HealthCheck => &mut self.closed_health_check,
-            CloseReason::Keepalive => &mut self.closed_keepalive,
-            CloseReason::Retired => &mut self.closed_retired,
-        } += 1;
-    }
-}
+// `closed_total` and `count_close` are written with the close reasons, in
+// reason.rs, from one list of the reasons and their counters.
 
 /// A consistent snapshot of the whole pool ([`Pool::state`](crate::Pool::state)).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,8 +240,5 @@ fn seconds<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> 
 /// An optional duration as seconds (or none), for serde.
 #[cfg(feature = "serde")]
 fn maybe_seconds<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&d.as_secs_f64()),
-        None => s.serialize_none(),
-    }
+    serde::Serialize::serialize(&d.map(|d| d.as_secs_f64()), s)
 }

@@ -48,24 +48,14 @@ pub(crate) async fn vet<M: Manager>(
     // Abandoned mid-hook, the connection is in an unknown state.
     Pooled::set_close(conn, Some(CloseReason::Broken));
     let run = hooks::run::<M>(Some(hook), conn, key, Some(inner.config.set.ping_timeout));
-    let result = match deadline {
-        None => run.await,
-        Some(deadline) => match tokio::time::timeout_at(deadline, run).await {
-            Ok(result) => result,
-            Err(_) => return Verdict::TimedOut,
-        },
+    let Some(result) = before(deadline, run).await else {
+        return Verdict::TimedOut;
     };
-    let check = match result {
-        Ok(()) => Check::Passed,
-        Err(failure) => {
-            failure.log("the before_lend hook", key);
-            Check::Failed
-        }
-    };
-    inner
-        .state
-        .lock()
-        .count_before_lend(Pooled::key_id(conn), check);
+    if let Err(failure) = &result {
+        failure.log("the before_lend hook", key);
+    }
+    let (id, check) = (Pooled::key_id(conn), Check::passed_if(result.is_ok()));
+    inner.state.lock().count_before_lend(id, check);
     if check == Check::Passed {
         Pooled::set_close(conn, None);
         Verdict::Lend
@@ -95,15 +85,9 @@ async fn health_check<M: Manager>(
         inner.config.set.ping_timeout,
         Caught(inner.manager.ping(conn)),
     );
-    let result = match deadline {
-        None => ping.await,
-        Some(deadline) => match tokio::time::timeout_at(deadline, ping).await {
-            Ok(result) => result,
-            Err(_) => {
-                health_checked(inner, conn, Check::Failed);
-                return None;
-            }
-        },
+    let Some(result) = before(deadline, ping).await else {
+        health_checked(inner, conn, Check::Failed);
+        return None;
     };
     tracing::trace!("health check ping");
     let mut broken = None;
@@ -136,4 +120,12 @@ async fn health_check<M: Manager>(
 fn health_checked<M: Manager>(inner: &Arc<PoolInner<M>>, conn: &Pooled<'_, M>, check: Check) {
     let (id, slot) = (Pooled::key_id(conn), Pooled::shared_slot(conn));
     inner.transition(Tick::now(), |t| t.health_checked(id, slot, check));
+}
+
+/// `fut`'s output, or `None` if the checkout `deadline` passes first.
+async fn before<T>(deadline: Option<Instant>, fut: impl Future<Output = T>) -> Option<T> {
+    match deadline {
+        None => Some(fut.await),
+        Some(deadline) => tokio::time::timeout_at(deadline, fut).await.ok(),
+    }
 }

@@ -4,10 +4,9 @@
 use super::Check;
 use super::State;
 use crate::clock::Tick;
-use crate::engine::{ConnId, KeyId};
+use crate::engine::{ConnId, Counts, KeyId};
 use crate::manager::Manager;
-use crate::stats::Gauges;
-use crate::stats::{Counters, KeyState, PoolState, Waiting};
+use crate::stats::{Counters, Gauges, KeyState, PoolState, Waiting};
 
 impl<M: Manager> State<M> {
     /// Counts an event of `id` that only the features see (`count` adds
@@ -69,12 +68,7 @@ impl<M: Manager> State<M> {
     /// counts them).
     #[inline]
     pub(crate) fn gauges(&self) -> Gauges {
-        let counts = self.counts();
-        Gauges {
-            idle: self.records.len(),
-            used: counts.lent(),
-            pending: counts.waiting(),
-        }
+        gauges(self.records.len(), self.counts())
     }
 
     /// The per-key gauges: the `n` keys with the most connections (their
@@ -82,20 +76,8 @@ impl<M: Manager> State<M> {
     /// the rest summed (`None`).
     #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) fn key_gauges(&self, n: usize) -> Vec<(Option<M::Key>, Gauges)> {
-        let mut keys: Vec<_> = self
-            .keys
-            .ids()
-            .into_iter()
-            .map(|id| {
-                let counts = self.keys.get(id).counts();
-                let g = Gauges {
-                    idle: self.records.len_of(id),
-                    used: counts.lent(),
-                    pending: counts.waiting(),
-                };
-                (id, g)
-            })
-            .collect();
+        let of = |id| gauges(self.records.len_of(id), self.keys.get(id).counts());
+        let mut keys: Vec<_> = self.keys.ids().into_iter().map(|id| (id, of(id))).collect();
         keys.sort_by_key(|(_, g)| std::cmp::Reverse(g.idle + g.used + g.pending));
         let rest = keys.split_off(n.min(keys.len()));
         let mut out: Vec<(Option<M::Key>, Gauges)> = keys
@@ -120,7 +102,6 @@ impl<M: Manager> State<M> {
     }
 
     pub(crate) fn snapshot(&self) -> PoolState {
-        let counters = self.ext.counters.clone();
         let counts = self.counts();
         PoolState {
             open: counts.open(),
@@ -134,14 +115,13 @@ impl<M: Manager> State<M> {
             closing: self.closing,
             keys: self.keys.len(),
             closed: self.closed,
-            counters,
+            counters: self.ext.counters.clone(),
         }
     }
 
     pub(crate) fn key_snapshot(&self, key: &M::Key) -> Option<KeyState> {
         let id = self.keys.id(key)?;
         let entry = self.keys.get(id);
-        let counters = entry.ext.counters.clone();
         let counts = entry.counts();
         Some(KeyState {
             open: counts.open(),
@@ -154,7 +134,17 @@ impl<M: Manager> State<M> {
             waiting: counts.waiting(),
             dial_failures_in_a_row: entry.ext.outage.failures,
             backoff_left: self.backoff_left(id, Tick::now()),
-            counters,
+            counters: entry.ext.counters.clone(),
         })
+    }
+}
+
+/// What the gauges show of `idle` idle connections and `counts`.
+#[inline]
+fn gauges(idle: usize, counts: &Counts) -> Gauges {
+    Gauges {
+        idle,
+        used: counts.lent(),
+        pending: counts.waiting(),
     }
 }
