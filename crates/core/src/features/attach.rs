@@ -121,7 +121,7 @@ impl<M: Manager> Points<M> for Features {
         id: KeyId,
         round: Round,
     ) -> Result<Option<Lent<M::Connection>>, Error<M::Error>> {
-        if let Some(lent) = t.lend_least_loaded(id) {
+        if let Some(lent) = t.lend_handle(id, false) {
             return Ok(Some(lent));
         }
         t.may_wait(id, round).map(|()| None)

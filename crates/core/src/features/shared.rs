@@ -103,15 +103,14 @@ impl<M: Manager> State<M> {
 }
 
 impl<M: Manager> Transition<'_, M> {
-    /// A handle to the least-loaded shared connection of `id` with room.
-    pub(crate) fn lend_least_loaded(&mut self, id: KeyId) -> Option<Lent<M::Connection>> {
-        let busy_ok = self.st.busy_ok(id, self.now, self.config);
-        let slot = self
-            .st
-            .ext
-            .borrowed
-            .least_loaded(id, busy_ok, |conn| conn.retirement(self.now, self.config))?;
-        Some(self.st.ext.borrowed.lend(slot))
+    /// A handle to a shared connection of `id` with room: the least
+    /// loaded, or with `fill` the fullest.
+    pub(crate) fn lend_handle(&mut self, id: KeyId, fill: bool) -> Option<Lent<M::Connection>> {
+        let (now, config) = (self.now, self.config);
+        let busy_ok = self.st.busy_ok(id, now, config);
+        let borrowed = &mut self.st.ext.borrowed;
+        let slot = borrowed.choose(id, busy_ok, fill, |conn| conn.retirement(now, config))?;
+        Some(borrowed.lend(slot))
     }
 
     /// A dial of `id` made `conn`, which its manager lends as `lending`:
@@ -164,16 +163,11 @@ impl<M: Manager> Transition<'_, M> {
         if !self.st.keys.get(id).ext.fill_first {
             return None;
         }
-        let busy_ok = self.st.busy_ok(id, self.now, self.config);
-        let slot = self
-            .st
-            .ext
-            .borrowed
-            .fullest_with_room(id, busy_ok, |conn| conn.retirement(self.now, self.config))?;
+        let lent = self.lend_handle(id, true)?;
         if round == Round::First {
             self.st.keys.get_mut(id).ext.counters.gets += 1;
         }
-        Some(self.st.ext.borrowed.lend(slot))
+        Some(lent)
     }
 
     /// [`give_back`](crate::engine::Transition::give_back) of a handle to the shared

@@ -256,39 +256,18 @@ impl<C> Borrowed<C> {
             && entry.borrowers < u32::from(entry.conn.ext.max_borrowers)
     }
 
-    /// The least-loaded connection of `key` with room (a busy one only if
-    /// `busy_ok`), after draining every one `retire` gives a reason for
-    /// (expired, used up).
-    pub(crate) fn least_loaded(
+    /// The connection of `key` with room that is the least loaded, or
+    /// with `fill` the fullest (filling one before the next): a busy one
+    /// only if none other has room and `busy_ok`, after draining every one
+    /// `retire` gives a reason for (expired, used up).
+    pub(crate) fn choose(
         &mut self,
         key: KeyId,
         busy_ok: bool,
-        retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
-    ) -> Option<usize> {
-        self.choose(key, busy_ok, retire, |load, best| load < best)
-    }
-
-    /// The most-loaded connection of `key` that still has room (filling one
-    /// before the next), as [`least_loaded`](Self::least_loaded) chooses.
-    pub(crate) fn fullest_with_room(
-        &mut self,
-        key: KeyId,
-        busy_ok: bool,
-        retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
-    ) -> Option<usize> {
-        self.choose(key, busy_ok, retire, |load, best| load > best)
-    }
-
-    /// The connection of `key` with room whose load is `better` than every
-    /// other's, a busy one only if none other has room and `busy_ok`,
-    /// draining the ones `retire` gives a reason for.
-    fn choose(
-        &mut self,
-        key: KeyId,
-        busy_ok: bool,
+        fill: bool,
         mut retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
-        better: impl Fn(u32, u32) -> bool,
     ) -> Option<usize> {
+        let better = |load: u32, best: u32| if fill { load > best } else { load < best };
         let busy = self.busy;
         let list = self.per_key.get(key.index())?;
         // The best connection that is not busy, and the best busy one.
@@ -358,18 +337,18 @@ mod tests {
         });
         let a = set.insert(lent(k), conn(1, 3));
         set.lend(a);
-        assert_eq!(set.least_loaded(k, false, |_| None), None);
-        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
+        assert_eq!(set.choose(k, false, false, |_| None), None);
+        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
         assert!(!set.takes_borrower(a, false));
         assert!(set.takes_borrower(a, true));
         let b = set.insert(lent(k), conn(2, 3));
         set.lend(b);
         set.lend(b);
         // `b` is more loaded, but not busy.
-        assert_eq!(set.least_loaded(k, true, |_| None), Some(b));
+        assert_eq!(set.choose(k, true, false, |_| None), Some(b));
         let c = set.insert(lent(k), conn(4, 3));
         set.lend(c);
-        assert_eq!(set.least_loaded(k, false, |_| None), Some(c));
+        assert_eq!(set.choose(k, false, false, |_| None), Some(c));
     }
 
     #[test]
@@ -382,14 +361,10 @@ mod tests {
         set.lend(a);
         set.lend(b);
         set.lend(b);
-        assert_eq!(set.fullest_with_room(k, true, |_| None), Some(b));
+        assert_eq!(set.choose(k, true, true, |_| None), Some(b));
         set.lend(b);
-        assert_eq!(
-            set.fullest_with_room(k, true, |_| None),
-            Some(a),
-            "b is full"
-        );
-        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
+        assert_eq!(set.choose(k, true, true, |_| None), Some(a), "b is full");
+        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
     }
 
     #[test]
@@ -401,18 +376,19 @@ mod tests {
         let b = set.insert(lent(k), conn(2, 2));
         assert_eq!(handle_of(set.lend(a)), (1, a));
         // b has no borrower: least loaded.
-        assert_eq!(set.least_loaded(k, true, |_| None), Some(b));
+        assert_eq!(set.choose(k, true, false, |_| None), Some(b));
         set.lend(b);
         set.lend(b);
         // b is full: a, with room, is chosen.
-        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
+        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
         set.lend(a);
-        assert_eq!(set.least_loaded(k, true, |_| None), None, "both full");
+        assert_eq!(set.choose(k, true, false, |_| None), None, "both full");
         assert_eq!(set.borrowers(), 4);
         assert_eq!(set.give_back(b), 1);
         // b has room again but is retired: drained, never chosen.
         assert_eq!(
-            set.least_loaded(k, true, |c| (c.conn == 2).then_some(CloseReason::Lifetime)),
+            set.choose(k, true, false, |c| (c.conn == 2)
+                .then_some(CloseReason::Lifetime)),
             None
         );
         assert_eq!(set.draining(b), Some(CloseReason::Lifetime));
@@ -422,9 +398,12 @@ mod tests {
         let (lent, _) = set.remove(b);
         assert_eq!(lent.key(), k);
         set.give_back(a);
-        assert_eq!(set.least_loaded(k, true, |_| None), Some(a));
+        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
         assert_eq!(set.borrowers(), 1);
         assert_eq!(set.borrowers_of(k), 1);
-        assert_eq!(set.least_loaded(KeyId::from_index(5), true, |_| None), None);
+        assert_eq!(
+            set.choose(KeyId::from_index(5), true, false, |_| None),
+            None
+        );
     }
 }
