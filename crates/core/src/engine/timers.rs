@@ -1,5 +1,5 @@
 //! **Time** ([`Transition::maintain`]): every connection carries its life
-//! record ([`Conn`](crate::engine::Conn)). Each time one becomes idle, the
+//! record ([`Conn`]). Each time one becomes idle, the
 //! first instant it needs attention (lifetime, idle timeout, or the
 //! features' deadline, [`Points::due`]) arms the pool's one maintenance
 //! task if it is earlier than its wake-up, and the entry is *fresh* in the
