@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::contain;
 use crate::error::{ConfigError, Error};
 use crate::hooks::Hooks;
-use crate::manager::Manager;
+use crate::manager::{Liveness, Manager};
 use crate::pool::Pool;
 use crate::settings::Settings;
 use crate::single::OneKey;
@@ -204,7 +204,7 @@ impl<M: Manager> Builder<M> {
     pub async fn build(self) -> Result<Pool<M>, Error<M::Error>> {
         let config = self.validate()?;
         let mut manager = self.manager;
-        let liveness = config.liveness();
+        let liveness = Liveness::of(&config.set);
         if let Err(panic) = contain::call(|| manager.liveness(&liveness)) {
             tracing::error!(%panic, "Manager::liveness panicked");
         }

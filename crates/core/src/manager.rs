@@ -188,17 +188,7 @@ impl Liveness {
     pub fn ping_timeout(&self) -> Duration {
         self.ping_timeout
     }
-}
 
-/// The liveness settings of a pool built with the defaults: what a
-/// manager used before (or without) a pool goes by.
-impl Default for Liveness {
-    fn default() -> Self {
-        Self::of(&crate::settings::Settings::default())
-    }
-}
-
-impl Liveness {
     /// The liveness settings of `set`.
     pub(crate) fn of(set: &crate::settings::Settings) -> Self {
         Self {
@@ -206,6 +196,14 @@ impl Liveness {
             keepalive_max_missed: set.keepalive_max_missed,
             ping_timeout: set.ping_timeout,
         }
+    }
+}
+
+/// The liveness settings of a pool built with the defaults: what a
+/// manager used before (or without) a pool goes by.
+impl Default for Liveness {
+    fn default() -> Self {
+        Self::of(&crate::settings::Settings::default())
     }
 }
 
