@@ -147,7 +147,11 @@ impl<M: Manager> Builder<M> {
             initial_at: HashMap::new(),
             initial_method: "initial_for",
             min_idle_for: Vec::new(),
-            hooks: Hooks::default(),
+            hooks: Hooks {
+                after_connect: None,
+                before_lend: None,
+                after_return: None,
+            },
             refused: Vec::new(),
         }
     }
@@ -210,9 +214,7 @@ impl<M: Manager> Builder<M> {
         }
         Pool::start(manager, config, self.hooks, self.initial, self.min_idle_for).await
     }
-}
 
-impl<M: Manager> Builder<M> {
     /// Pre-warms `n` connections while building: the form of
     /// [`initial_for`](Builder::initial_for) for a pool of one key.
     pub fn initial(self, n: usize) -> Self
