@@ -110,9 +110,8 @@ impl<M: Manager> Pool<M> {
             .filter_map(|(key, state)| (!keep(&key, &state)).then_some(key))
             .collect();
         if !doomed.is_empty() {
-            self.inner.transition(Tick::now(), |t| {
-                t.close_keys(doomed.iter());
-            });
+            self.inner
+                .transition(Tick::now(), |t| t.close_keys(doomed.iter()));
         }
     }
 
@@ -139,9 +138,8 @@ impl<M: Manager> Pool<M> {
     /// it until a getter asks for it, and the pool forgets the key once
     /// nothing of it is left.
     pub fn close_key(&self, key: &M::Key) {
-        self.inner.transition(Tick::now(), |t| {
-            t.close_keys(std::iter::once(key));
-        });
+        self.inner
+            .transition(Tick::now(), |t| t.close_keys(std::iter::once(key)));
     }
 
     /// Closes every idle connection of every key now (Go's

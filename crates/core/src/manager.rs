@@ -106,19 +106,14 @@ impl<C> Lending<C> {
 
     /// How many borrowers may hold the connection at once (1: exclusive).
     pub fn max_borrowers(&self) -> usize {
-        if self.share.is_some() {
-            self.max_borrowers
-        } else {
-            1
-        }
+        self.share.map_or(1, |_| self.max_borrowers)
     }
 
     /// The limit clamped to `cap`, and how handles are made if it is above 1.
     pub(crate) fn clamped(&self, cap: usize) -> (usize, Option<Share<C>>) {
+        let n = self.max_borrowers.min(cap);
         match self.share {
-            Some(share) if self.max_borrowers.min(cap) > 1 => {
-                (self.max_borrowers.min(cap), Some(share))
-            }
+            Some(share) if n > 1 => (n, Some(share)),
             _ => (1, None),
         }
     }
@@ -131,8 +126,7 @@ impl<C: Clone> Lending<C> {
         Self {
             max_borrowers,
             share: Some(C::clone),
-            fill_first: false,
-            busy: None,
+            ..Self::exclusive()
         }
     }
 }
