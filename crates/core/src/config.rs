@@ -47,12 +47,10 @@ impl Config {
     /// backoff cap past the backoff; without backoff, a default backoff cap
     /// or a checkout deadline past the failure, whichever is longer.
     pub(crate) fn failure_memory(&self) -> Duration {
-        match self.set.backoff {
-            Some(b) => b.cap,
-            None => Backoff::DEFAULT
-                .cap
-                .max(self.set.checkout_timeout.unwrap_or_default()),
-        }
+        let deadline = self.set.checkout_timeout.unwrap_or_default();
+        self.set
+            .backoff
+            .map_or(Backoff::DEFAULT.cap.max(deadline), |b| b.cap)
     }
 
     /// Whether the health-check policy pings a connection idle since `since`

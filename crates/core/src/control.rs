@@ -85,9 +85,8 @@ impl<M: Manager> Pool<M> {
     pub fn set_min_idle_for(&self, key: &M::Key, n: usize) -> Result<(), Error<M::Error>> {
         let now = Tick::now();
         let state = self.inner.state.lock();
-        state
-            .limits()
-            .check_min_idle("min_idle_for", n, &Limits::named)?;
+        let limits = state.limits();
+        limits.check_min_idle("min_idle_for", n, &Limits::named)?;
         self.inner
             .transition_in(state, now, |t| t.set_min_idle_for(key, n));
         Ok(())

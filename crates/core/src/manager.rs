@@ -144,14 +144,9 @@ impl<C> std::fmt::Debug for Lending<C> {
         if self.share.is_none() {
             return f.write_str("Lending::Exclusive");
         }
-        write!(f, "Lending::Shared({})", self.max_borrowers)?;
-        if self.fill_first {
-            f.write_str(".fill_first()")?;
-        }
-        if self.busy.is_some() {
-            f.write_str(".busy_when(..)")?;
-        }
-        Ok(())
+        let fill = if self.fill_first { ".fill_first()" } else { "" };
+        let busy = self.busy.map_or("", |_| ".busy_when(..)");
+        write!(f, "Lending::Shared({}){fill}{busy}", self.max_borrowers)
     }
 }
 
@@ -254,7 +249,7 @@ impl Health {
     /// [`Broken`](Health::Broken), [`ServerChanged`](Health::ServerChanged)
     /// or [`ClosedByServer`](Health::ClosedByServer).
     pub fn is_broken(self) -> bool {
-        !matches!(self, Health::Ready | Health::NeedsRecycle)
+        self.close_reason().is_some()
     }
 
     /// Why a connection in this state is closed, if it is.
