@@ -97,11 +97,6 @@ pub(crate) fn at_most(
     what: impl std::fmt::Display,
     bound: String,
 ) -> Result<(), ConfigError> {
-    match n > limit {
-        true => Err(ConfigError::new(
-            setting,
-            format!("({what}) must not exceed {bound}"),
-        )),
-        false => Ok(()),
-    }
+    let refused = || ConfigError::new(setting, format!("({what}) must not exceed {bound}"));
+    if n > limit { Err(refused()) } else { Ok(()) }
 }

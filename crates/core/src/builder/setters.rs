@@ -80,11 +80,10 @@ impl<M: Manager> Builder<M> {
     /// get that must dial and is refused by `build`. `None` (the default)
     /// means no cap.
     pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
-        self.set.max_waiters = n.into();
-        let refused = (self.set.max_waiters == Some(0)).then(|| {
-            "must be at least 1 (a getter waits for its own dial; use `None` for no cap)".into()
-        });
-        self.rule("max_waiters", refused)
+        let n = n.into();
+        self.set.max_waiters = n;
+        let why = "must be at least 1 (a getter waits for its own dial; use `None` for no cap)";
+        self.rule("max_waiters", (n == Some(0)).then(|| why.into()))
     }
 
     /// Closes a connection idle this long, promptly (the maintenance task
