@@ -18,15 +18,13 @@ use futures_core::future::BoxFuture;
 use crate::contain::{Caught, Panic};
 use crate::manager::{Health, Manager};
 
-/// The future a hook returns: boxed, borrowing the connection and the key.
-pub(crate) type HookFuture<'a, E> = BoxFuture<'a, Result<(), E>>;
-
-/// A hook: an async function of a connection and its key.
+/// A hook: an async function of a connection and its key, whose future
+/// borrows them.
 pub(crate) type Hook<M> = Box<
     dyn for<'a> Fn(
             &'a mut <M as Manager>::Connection,
             &'a <M as Manager>::Key,
-        ) -> HookFuture<'a, <M as Manager>::Error>
+        ) -> BoxFuture<'a, Result<(), <M as Manager>::Error>>
         + Send
         + Sync,
 >;
