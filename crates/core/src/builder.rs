@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use crate::contain;
 use crate::error::{ConfigError, Error};
 use crate::hooks::Hooks;
-use crate::manager::Manager;
+use crate::manager::{Liveness, Manager};
 use crate::pool::Pool;
 use crate::settings::Settings;
 use crate::single::OneKey;
@@ -147,7 +147,11 @@ impl<M: Manager> Builder<M> {
             initial_at: HashMap::new(),
             initial_method: "initial_for",
             min_idle_for: Vec::new(),
-            hooks: Hooks::default(),
+            hooks: Hooks {
+                after_connect: None,
+                before_lend: None,
+                after_return: None,
+            },
             refused: Vec::new(),
         }
     }
@@ -204,15 +208,13 @@ impl<M: Manager> Builder<M> {
     pub async fn build(self) -> Result<Pool<M>, Error<M::Error>> {
         let config = self.validate()?;
         let mut manager = self.manager;
-        let liveness = config.liveness();
+        let liveness = Liveness::of(&config.set);
         if let Err(panic) = contain::call(|| manager.liveness(&liveness)) {
             tracing::error!(%panic, "Manager::liveness panicked");
         }
         Pool::start(manager, config, self.hooks, self.initial, self.min_idle_for).await
     }
-}
 
-impl<M: Manager> Builder<M> {
     /// Pre-warms `n` connections while building: the form of
     /// [`initial_for`](Builder::initial_for) for a pool of one key.
     pub fn initial(self, n: usize) -> Self

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::clock::Tick;
+use crate::limits::Limits;
 use crate::policy::Backoff;
 use crate::settings::Settings;
 
@@ -14,9 +15,7 @@ pub(crate) struct Config {
     /// The settings as set.
     pub(crate) set: Settings,
     /// The caps, the unset ones derived from the others.
-    pub(crate) max_open_per_key: usize,
-    pub(crate) max_idle: usize,
-    pub(crate) max_idle_per_key: usize,
+    pub(crate) limits: Limits,
     /// `idle_timeout` in nanoseconds (`u64::MAX`: none), and the health
     /// check's idle threshold (0: `Always`, `u64::MAX`: `Never`): checkout
     /// and return compare with them, without converting a `Duration` each
@@ -27,14 +26,8 @@ pub(crate) struct Config {
 
 impl Config {
     /// The caps as built.
-    pub(crate) fn limits(&self) -> crate::limits::Limits {
-        crate::limits::Limits {
-            max_open: self.set.max_open,
-            max_open_per_key: self.max_open_per_key,
-            max_idle: self.max_idle,
-            max_idle_per_key: self.max_idle_per_key,
-            min_idle: self.set.min_idle,
-        }
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// How many dials of a key may be in flight: the setting, or while
@@ -54,17 +47,10 @@ impl Config {
     /// backoff cap past the backoff; without backoff, a default backoff cap
     /// or a checkout deadline past the failure, whichever is longer.
     pub(crate) fn failure_memory(&self) -> Duration {
-        match self.set.backoff {
-            Some(b) => b.cap,
-            None => Backoff::DEFAULT
-                .cap
-                .max(self.set.checkout_timeout.unwrap_or_default()),
-        }
-    }
-
-    /// The liveness settings a manager is given ([`Manager::liveness`](crate::Manager::liveness)).
-    pub(crate) fn liveness(&self) -> crate::manager::Liveness {
-        crate::manager::Liveness::of(&self.set)
+        let deadline = self.set.checkout_timeout.unwrap_or_default();
+        self.set
+            .backoff
+            .map_or(Backoff::DEFAULT.cap.max(deadline), |b| b.cap)
     }
 
     /// Whether the health-check policy pings a connection idle since `since`

@@ -22,14 +22,9 @@ pub(crate) struct Panic(Arc<str>);
 
 impl Panic {
     fn new(payload: Box<dyn Any + Send>) -> Self {
-        let message: Arc<str> = match payload.downcast::<String>() {
-            Ok(s) => (*s).into(),
-            Err(payload) => match payload.downcast::<&'static str>() {
-                Ok(s) => (*s).into(),
-                Err(_) => "a panic with a non-string payload".into(),
-            },
-        };
-        Self(message)
+        let text = payload.downcast_ref::<String>().map(String::as_str);
+        let text = text.or_else(|| payload.downcast_ref::<&'static str>().copied());
+        Self(text.unwrap_or("a panic with a non-string payload").into())
     }
 
     /// The message, shared.
@@ -67,8 +62,7 @@ impl<F: Future + Unpin> Future for Caught<F> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = &mut self.0;
         match call(|| Pin::new(inner).poll(cx)) {
-            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(poll) => poll.map(Ok),
             Err(panic) => Poll::Ready(Err(panic)),
         }
     }

@@ -85,9 +85,8 @@ impl<M: Manager> Pool<M> {
     pub fn set_min_idle_for(&self, key: &M::Key, n: usize) -> Result<(), Error<M::Error>> {
         let now = Tick::now();
         let state = self.inner.state.lock();
-        state
-            .limits()
-            .check_min_idle("min_idle_for", n, &Limits::named)?;
+        let limits = state.limits();
+        limits.check_min_idle("min_idle_for", n, &Limits::named)?;
         self.inner
             .transition_in(state, now, |t| t.set_min_idle_for(key, n));
         Ok(())
@@ -110,9 +109,8 @@ impl<M: Manager> Pool<M> {
             .filter_map(|(key, state)| (!keep(&key, &state)).then_some(key))
             .collect();
         if !doomed.is_empty() {
-            self.inner.transition(Tick::now(), |t| {
-                t.close_keys(doomed.iter());
-            });
+            self.inner
+                .transition(Tick::now(), |t| t.close_keys(doomed.iter()));
         }
     }
 
@@ -139,9 +137,8 @@ impl<M: Manager> Pool<M> {
     /// it until a getter asks for it, and the pool forgets the key once
     /// nothing of it is left.
     pub fn close_key(&self, key: &M::Key) {
-        self.inner.transition(Tick::now(), |t| {
-            t.close_keys(std::iter::once(key));
-        });
+        self.inner
+            .transition(Tick::now(), |t| t.close_keys(std::iter::once(key)));
     }
 
     /// Closes every idle connection of every key now (Go's

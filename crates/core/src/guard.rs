@@ -113,18 +113,15 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// and the pool counts one borrower less but keeps (and in time closes)
     /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
-        match this.conn.take().expect("connection present until drop") {
-            Lent::Own { conn, id, lent, .. } => {
-                this.inner.detach(lent.key(), Detached::Own(id, lent));
-                conn
-            }
+        let taken = this.conn.take().expect("connection present until drop");
+        let (conn, key, detached) = match taken {
+            Lent::Own { conn, id, lent, .. } => (conn, lent.key(), Detached::Own(id, lent)),
             Lent::Handle {
                 conn, slot, key, ..
-            } => {
-                this.inner.detach(key, Detached::Handle(slot));
-                conn
-            }
-        }
+            } => (conn, key, Detached::Handle(slot)),
+        };
+        this.inner.detach(key, detached);
+        conn
     }
 
     /// Marks the connection broken: it is closed instead of reused when the

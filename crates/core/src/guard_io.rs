@@ -20,56 +20,32 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use crate::guard::Pooled;
 use crate::manager::Manager;
 
-/// The connection the guard dereferences to, pinned (it is `Unpin`).
-fn conn<'g, M>(guard: Pin<&'g mut Pooled<'_, M>>) -> Pin<&'g mut M::Connection>
-where
-    M: Manager,
-    M::Connection: Unpin,
-{
-    Pin::new(&mut **guard.get_mut())
+/// Poll methods that pass their call to the connection the guard
+/// dereferences to, pinned (it is `Unpin`).
+macro_rules! forward {
+    ($($poll:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
+        fn $poll(self: Pin<&mut Self>, cx: &mut Context<'_>, $($arg: $ty),*) -> Poll<$out> {
+            Pin::new(&mut **self.get_mut()).$poll(cx, $($arg),*)
+        }
+    )*};
 }
 
-impl<M> AsyncRead for Pooled<'_, M>
+impl<M: Manager> AsyncRead for Pooled<'_, M>
 where
-    M: Manager,
     M::Connection: AsyncRead + Unpin,
 {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        conn(self).poll_read(cx, buf)
-    }
+    forward!(poll_read(buf: &mut ReadBuf<'_>) -> io::Result<()>;);
 }
 
-impl<M> AsyncWrite for Pooled<'_, M>
+impl<M: Manager> AsyncWrite for Pooled<'_, M>
 where
-    M: Manager,
     M::Connection: AsyncWrite + Unpin,
 {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        conn(self).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        conn(self).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        conn(self).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        conn(self).poll_write_vectored(cx, bufs)
+    forward! {
+        poll_write(buf: &[u8]) -> io::Result<usize>;
+        poll_flush() -> io::Result<()>;
+        poll_shutdown() -> io::Result<()>;
+        poll_write_vectored(bufs: &[io::IoSlice<'_>]) -> io::Result<usize>;
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -77,42 +53,32 @@ where
     }
 }
 
-impl<M> Stream for Pooled<'_, M>
+impl<M: Manager> Stream for Pooled<'_, M>
 where
-    M: Manager,
     M::Connection: Stream + Unpin,
 {
     type Item = <M::Connection as Stream>::Item;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        conn(self).poll_next(cx)
-    }
+    forward!(poll_next() -> Option<Self::Item>;);
 
     fn size_hint(&self) -> (usize, Option<usize>) {
         <M::Connection as Stream>::size_hint(self)
     }
 }
 
-impl<M, T> Sink<T> for Pooled<'_, M>
+impl<M: Manager, T> Sink<T> for Pooled<'_, M>
 where
-    M: Manager,
     M::Connection: Sink<T> + Unpin,
 {
     type Error = <M::Connection as Sink<T>>::Error;
 
-    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        conn(self).poll_ready(cx)
+    forward! {
+        poll_ready() -> Result<(), Self::Error>;
+        poll_flush() -> Result<(), Self::Error>;
+        poll_close() -> Result<(), Self::Error>;
     }
 
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), Self::Error> {
-        conn(self).start_send(item)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        conn(self).poll_flush(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        conn(self).poll_close(cx)
+        Pin::new(&mut **self.get_mut()).start_send(item)
     }
 }

@@ -18,15 +18,13 @@ use futures_core::future::BoxFuture;
 use crate::contain::{Caught, Panic};
 use crate::manager::{Health, Manager};
 
-/// The future a hook returns: boxed, borrowing the connection and the key.
-pub(crate) type HookFuture<'a, E> = BoxFuture<'a, Result<(), E>>;
-
-/// A hook: an async function of a connection and its key.
+/// A hook: an async function of a connection and its key, whose future
+/// borrows them.
 pub(crate) type Hook<M> = Box<
     dyn for<'a> Fn(
             &'a mut <M as Manager>::Connection,
             &'a <M as Manager>::Key,
-        ) -> HookFuture<'a, <M as Manager>::Error>
+        ) -> BoxFuture<'a, Result<(), <M as Manager>::Error>>
         + Send
         + Sync,
 >;
@@ -46,16 +44,6 @@ pub(crate) struct Hooks<M: Manager> {
     pub(crate) after_connect: Option<Hook<M>>,
     pub(crate) before_lend: Option<Hook<M>>,
     pub(crate) after_return: Option<Hook<M>>,
-}
-
-impl<M: Manager> Default for Hooks<M> {
-    fn default() -> Self {
-        Self {
-            after_connect: None,
-            before_lend: None,
-            after_return: None,
-        }
-    }
 }
 
 impl<M: Manager> Hooks<M> {
@@ -83,7 +71,7 @@ pub(crate) async fn run<M: Manager>(
     let Some(hook) = hook else {
         return Ok(());
     };
-    within(limit, Caught(hook(conn, key))).await
+    within(limit, caught(hook(conn, key))).await
 }
 
 /// [`Manager::recycle`] of `conn` if [`Manager::health`] says
@@ -101,36 +89,33 @@ pub(crate) async fn recycle<M: Manager>(
     let all = async {
         let health = crate::contain::call(|| manager.health(conn));
         if matches!(health, Ok(Health::NeedsRecycle) | Err(_)) {
-            Caught(manager.recycle(conn))
-                .await
-                .map_err(HookFailure::Panicked)?
-                .map_err(HookFailure::Failed)?;
+            caught(manager.recycle(conn)).await?;
             // The session is as new: set it up as a new one.
             run::<M>(hooks.after_connect.as_ref(), conn, key, None).await?;
         }
         run::<M>(hooks.after_return.as_ref(), conn, key, None).await
     };
-    match tokio::time::timeout(limit, all).await {
-        Ok(result) => result,
-        Err(_) => Err(HookFailure::TimedOut(limit)),
-    }
+    within(Some(limit), all).await
 }
 
-async fn within<F, E>(limit: Option<Duration>, call: F) -> Result<(), HookFailure<E>>
-where
-    F: Future<Output = Result<Result<(), E>, Panic>>,
-{
-    let ended = match limit {
+/// How a call into user code ended, its panic contained.
+async fn caught<E>(call: BoxFuture<'_, Result<(), E>>) -> Result<(), HookFailure<E>> {
+    Caught(call)
+        .await
+        .map_err(HookFailure::Panicked)?
+        .map_err(HookFailure::Failed)
+}
+
+/// `call`, failed with [`HookFailure::TimedOut`] past `limit`.
+async fn within<E>(
+    limit: Option<Duration>,
+    call: impl Future<Output = Result<(), HookFailure<E>>>,
+) -> Result<(), HookFailure<E>> {
+    match limit {
         None => call.await,
-        Some(limit) => match tokio::time::timeout(limit, call).await {
-            Ok(ended) => ended,
-            Err(_) => return Err(HookFailure::TimedOut(limit)),
-        },
-    };
-    match ended {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(HookFailure::Failed(e)),
-        Err(panic) => Err(HookFailure::Panicked(panic)),
+        Some(limit) => tokio::time::timeout(limit, call)
+            .await
+            .unwrap_or(Err(HookFailure::TimedOut(limit))),
     }
 }
 

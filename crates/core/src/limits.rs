@@ -24,36 +24,19 @@ pub struct Limits {
     pub min_idle: usize,
 }
 
+/// The methods that set one cap each.
+macro_rules! with {
+    ($($cap:ident)*) => {$(
+        #[doc = concat!("With `", stringify!($cap), "` set to `n`.")]
+        pub fn $cap(mut self, n: usize) -> Self {
+            self.$cap = n;
+            self
+        }
+    )*};
+}
+
 impl Limits {
-    /// With `max_open` set to `n`.
-    pub fn max_open(mut self, n: usize) -> Self {
-        self.max_open = n;
-        self
-    }
-
-    /// With `max_open_per_key` set to `n`.
-    pub fn max_open_per_key(mut self, n: usize) -> Self {
-        self.max_open_per_key = n;
-        self
-    }
-
-    /// With `max_idle` set to `n`.
-    pub fn max_idle(mut self, n: usize) -> Self {
-        self.max_idle = n;
-        self
-    }
-
-    /// With `max_idle_per_key` set to `n`.
-    pub fn max_idle_per_key(mut self, n: usize) -> Self {
-        self.max_idle_per_key = n;
-        self
-    }
-
-    /// With `min_idle` set to `n`.
-    pub fn min_idle(mut self, n: usize) -> Self {
-        self.min_idle = n;
-        self
-    }
+    with!(max_open max_open_per_key max_idle max_idle_per_key min_idle);
 
     /// Refuses inconsistent caps with a [`ConfigError`] (an
     /// [`Error::Config`](crate::Error::Config)) naming the setting,
@@ -64,55 +47,28 @@ impl Limits {
         &self,
         cap: &dyn Fn(&'static str, usize) -> String,
     ) -> Result<(), ConfigError> {
-        let Limits {
-            max_open,
-            max_open_per_key,
-            max_idle,
-            max_idle_per_key,
-            min_idle,
-        } = *self;
-        const KEEPS_NOTHING: &str = " (a pool that keeps nothing idle does not pool)";
-        let at_least_one = |setting: &'static str, n: usize, why: &str| match n {
-            0 => Err(ConfigError::new(
-                setting,
-                format!("must be at least 1{why}"),
-            )),
-            _ => Ok(()),
-        };
-        // `bound` is the cap as `cap` names it.
-        let at_most = |setting: &'static str, n: usize, limit: usize, bound: String| match n > limit
-        {
-            true => Err(ConfigError::new(
-                setting,
-                format!("({n}) must not exceed {bound}"),
-            )),
-            false => Ok(()),
-        };
-        let max_open_named = format!("`max_open` ({max_open})");
-        at_least_one("max_open", max_open, "")?;
-        at_least_one("max_open_per_key", max_open_per_key, "")?;
-        at_most(
-            "max_open_per_key",
-            max_open_per_key,
-            max_open,
-            max_open_named.clone(),
-        )?;
-        at_least_one("max_idle", max_idle, KEEPS_NOTHING)?;
-        at_most("max_idle", max_idle, max_open, max_open_named)?;
-        at_least_one("max_idle_per_key", max_idle_per_key, KEEPS_NOTHING)?;
-        at_most(
-            "max_idle_per_key",
-            max_idle_per_key,
-            max_open_per_key,
-            cap("max_open_per_key", max_open_per_key),
-        )?;
-        at_most(
-            "max_idle_per_key",
-            max_idle_per_key,
-            max_idle,
-            cap("max_idle", max_idle),
-        )?;
-        self.check_min_idle("min_idle", min_idle, cap)
+        let l = *self;
+        let keeps_nothing = " (a pool that keeps nothing idle does not pool)";
+        let open = || Some((l.max_open, Limits::named("max_open", l.max_open)));
+        let named = |setting, n| Some((n, cap(setting, n)));
+        let idle_per_key = ("max_idle_per_key", l.max_idle_per_key, keeps_nothing);
+        // Each cap in turn: at least 1, then within each cap above it.
+        for ((setting, n, why), bound) in [
+            (("max_open", l.max_open, ""), None),
+            (("max_open_per_key", l.max_open_per_key, ""), open()),
+            (("max_idle", l.max_idle, keeps_nothing), open()),
+            (idle_per_key, named("max_open_per_key", l.max_open_per_key)),
+            (idle_per_key, named("max_idle", l.max_idle)),
+        ] {
+            if n == 0 {
+                let message = format!("must be at least 1{why}");
+                return Err(ConfigError::new(setting, message));
+            }
+            if let Some((limit, bound)) = bound {
+                at_most(setting, n, limit, n, bound)?;
+            }
+        }
+        self.check_min_idle("min_idle", l.min_idle, cap)
     }
 
     /// Refuses a `min_idle` (of `setting`) above `max_idle_per_key`.
@@ -122,20 +78,25 @@ impl Limits {
         n: usize,
         cap: &dyn Fn(&'static str, usize) -> String,
     ) -> Result<(), ConfigError> {
-        match n > self.max_idle_per_key {
-            true => Err(ConfigError::new(
-                setting,
-                format!(
-                    "({n}) must not exceed {}",
-                    cap("max_idle_per_key", self.max_idle_per_key)
-                ),
-            )),
-            false => Ok(()),
-        }
+        let limit = self.max_idle_per_key;
+        at_most(setting, n, limit, n, cap("max_idle_per_key", limit))
     }
 
     /// A cap as an error names it at run time: every value is explicit.
     pub(crate) fn named(setting: &'static str, n: usize) -> String {
         format!("`{setting}` ({n})")
     }
+}
+
+/// Refuses `n` of `setting` (`what` in the message) above `limit`, the cap
+/// `bound` names.
+pub(crate) fn at_most(
+    setting: &'static str,
+    n: usize,
+    limit: usize,
+    what: impl std::fmt::Display,
+    bound: String,
+) -> Result<(), ConfigError> {
+    let refused = || ConfigError::new(setting, format!("({what}) must not exceed {bound}"));
+    if n > limit { Err(refused()) } else { Ok(()) }
 }

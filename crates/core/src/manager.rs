@@ -106,19 +106,14 @@ impl<C> Lending<C> {
 
     /// How many borrowers may hold the connection at once (1: exclusive).
     pub fn max_borrowers(&self) -> usize {
-        if self.share.is_some() {
-            self.max_borrowers
-        } else {
-            1
-        }
+        self.share.map_or(1, |_| self.max_borrowers)
     }
 
     /// The limit clamped to `cap`, and how handles are made if it is above 1.
     pub(crate) fn clamped(&self, cap: usize) -> (usize, Option<Share<C>>) {
+        let n = self.max_borrowers.min(cap);
         match self.share {
-            Some(share) if self.max_borrowers.min(cap) > 1 => {
-                (self.max_borrowers.min(cap), Some(share))
-            }
+            Some(share) if n > 1 => (n, Some(share)),
             _ => (1, None),
         }
     }
@@ -131,8 +126,7 @@ impl<C: Clone> Lending<C> {
         Self {
             max_borrowers,
             share: Some(C::clone),
-            fill_first: false,
-            busy: None,
+            ..Self::exclusive()
         }
     }
 }
@@ -150,14 +144,9 @@ impl<C> std::fmt::Debug for Lending<C> {
         if self.share.is_none() {
             return f.write_str("Lending::Exclusive");
         }
-        write!(f, "Lending::Shared({})", self.max_borrowers)?;
-        if self.fill_first {
-            f.write_str(".fill_first()")?;
-        }
-        if self.busy.is_some() {
-            f.write_str(".busy_when(..)")?;
-        }
-        Ok(())
+        let fill = if self.fill_first { ".fill_first()" } else { "" };
+        let busy = self.busy.map_or("", |_| ".busy_when(..)");
+        write!(f, "Lending::Shared({}){fill}{busy}", self.max_borrowers)
     }
 }
 
@@ -188,17 +177,7 @@ impl Liveness {
     pub fn ping_timeout(&self) -> Duration {
         self.ping_timeout
     }
-}
 
-/// The liveness settings of a pool built with the defaults: what a
-/// manager used before (or without) a pool goes by.
-impl Default for Liveness {
-    fn default() -> Self {
-        Self::of(&crate::settings::Settings::default())
-    }
-}
-
-impl Liveness {
     /// The liveness settings of `set`.
     pub(crate) fn of(set: &crate::settings::Settings) -> Self {
         Self {
@@ -206,6 +185,14 @@ impl Liveness {
             keepalive_max_missed: set.keepalive_max_missed,
             ping_timeout: set.ping_timeout,
         }
+    }
+}
+
+/// The liveness settings of a pool built with the defaults: what a
+/// manager used before (or without) a pool goes by.
+impl Default for Liveness {
+    fn default() -> Self {
+        Self::of(&crate::settings::Settings::default())
     }
 }
 
@@ -262,7 +249,7 @@ impl Health {
     /// [`Broken`](Health::Broken), [`ServerChanged`](Health::ServerChanged)
     /// or [`ClosedByServer`](Health::ClosedByServer).
     pub fn is_broken(self) -> bool {
-        !matches!(self, Health::Ready | Health::NeedsRecycle)
+        self.close_reason().is_some()
     }
 
     /// Why a connection in this state is closed, if it is.

@@ -46,10 +46,8 @@ impl<M: Manager> Builder<M> {
     /// ```
     pub fn after_connect<F>(mut self, hook: F) -> Self
     where
-        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>
-            + Send
-            + Sync
-            + 'static,
+        F: Send + Sync + 'static,
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>,
     {
         self.hooks.after_connect = Some(Box::new(hook));
         self
@@ -66,10 +64,8 @@ impl<M: Manager> Builder<M> {
     /// Every idle checkout then takes the slower path (an `await`).
     pub fn before_lend<F>(mut self, hook: F) -> Self
     where
-        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>
-            + Send
-            + Sync
-            + 'static,
+        F: Send + Sync + 'static,
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>,
     {
         self.hooks.before_lend = Some(Box::new(hook));
         self
@@ -86,10 +82,8 @@ impl<M: Manager> Builder<M> {
     /// pool is closed without it; shared connections never run it.
     pub fn after_return<F>(mut self, hook: F) -> Self
     where
-        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>
-            + Send
-            + Sync
-            + 'static,
+        F: Send + Sync + 'static,
+        F: for<'a> Fn(&'a mut M::Connection, &'a M::Key) -> BoxFuture<'a, Result<(), M::Error>>,
     {
         self.hooks.after_return = Some(Box::new(hook));
         self

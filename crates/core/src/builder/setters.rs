@@ -80,11 +80,10 @@ impl<M: Manager> Builder<M> {
     /// get that must dial and is refused by `build`. `None` (the default)
     /// means no cap.
     pub fn max_waiters(mut self, n: impl Into<Option<usize>>) -> Self {
-        self.set.max_waiters = n.into();
-        let refused = (self.set.max_waiters == Some(0)).then(|| {
-            "must be at least 1 (a getter waits for its own dial; use `None` for no cap)".into()
-        });
-        self.rule("max_waiters", refused)
+        let n = n.into();
+        self.set.max_waiters = n;
+        let why = "must be at least 1 (a getter waits for its own dial; use `None` for no cap)";
+        self.rule("max_waiters", (n == Some(0)).then(|| why.into()))
     }
 
     /// Closes a connection idle this long, promptly (the maintenance task
@@ -109,23 +108,18 @@ impl<M: Manager> Builder<M> {
     /// returned together don't expire or ping together.
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.set.jitter = fraction;
-        let refused = !(0.0..1.0).contains(&fraction);
-        self.rule(
-            "jitter",
-            refused.then(|| format!("({fraction}) must be in [0, 1)")),
-        )
+        let why = format!("({fraction}) must be in [0, 1)");
+        let refused = (!(0.0..1.0).contains(&fraction)).then_some(why);
+        self.rule("jitter", refused)
     }
 
     /// Closes a connection once it was lent this many times (nginx's
     /// `keepalive_requests`), when it comes back. `None`: no limit. At least
     /// 1, at most 2^32 − 1.
     pub fn max_uses(mut self, n: impl Into<Option<u64>>) -> Self {
-        self.set.max_uses = n.into();
-        let refused = self
-            .set
-            .max_uses
-            .and_then(|n| at_least_one(n, u32::MAX.into()));
-        self.rule("max_uses", refused)
+        let n = n.into();
+        self.set.max_uses = n;
+        self.rule("max_uses", n.and_then(|n| at_least_one(n, u32::MAX.into())))
     }
 
     /// Idle connections kept ready for every key the pool has seen (through
@@ -219,10 +213,9 @@ impl<M: Manager> Builder<M> {
     /// keep counting across retries. `base` non-zero, at most `cap`.
     pub fn backoff(mut self, base: Duration, cap: Duration) -> Self {
         self.set.backoff = Some(Backoff { base, cap });
-        let refused = if base.is_zero() {
-            Some("base must be greater than zero (use `no_backoff()` for none)".into())
-        } else {
-            (base > cap).then(|| format!("base ({base:?}) must not exceed cap ({cap:?})"))
+        let refused = match base.is_zero() {
+            true => Some("base must be greater than zero (use `no_backoff()` for none)".into()),
+            false => (base > cap).then(|| format!("base ({base:?}) must not exceed cap ({cap:?})")),
         };
         self.rule("backoff", refused)
     }

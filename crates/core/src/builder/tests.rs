@@ -101,10 +101,13 @@ fn the_builder_docs_table_gives_each_default() {
 fn documented_defaults_as_built() {
     let c = accepted(|b| b);
     assert_eq!(c.set.max_open, 100, "max_open");
-    assert_eq!(c.max_open_per_key, 100, "max_open_per_key = max_open");
-    assert_eq!(c.max_idle, 100, "max_idle = max_open");
     assert_eq!(
-        c.max_idle_per_key, 100,
+        c.limits.max_open_per_key, 100,
+        "max_open_per_key = max_open"
+    );
+    assert_eq!(c.limits.max_idle, 100, "max_idle = max_open");
+    assert_eq!(
+        c.limits.max_idle_per_key, 100,
         "max_idle_per_key = max_open_per_key"
     );
     assert_eq!(c.set.connect_timeout, Duration::from_secs(10));
@@ -138,7 +141,7 @@ fn documented_defaults_as_built() {
     assert_eq!(c.set.name, "connpool", "name");
     assert_eq!(
         Liveness::default(),
-        c.liveness(),
+        Liveness::of(&c.set),
         "a manager's liveness before a pool"
     );
 }
@@ -188,9 +191,13 @@ fn lifecycle_values_at_their_bounds_are_accepted() {
 
     // min_idle up to max_idle_per_key, explicit or derived.
     let c = accepted(|b| b.max_idle_per_key(3).min_idle(3));
-    assert_eq!((c.set.min_idle, c.max_idle_per_key), (3, 3));
+    assert_eq!((c.set.min_idle, c.limits.max_idle_per_key), (3, 3));
     let c = accepted(|b| b.max_open(4).min_idle(4));
-    assert_eq!((c.set.min_idle, c.max_idle_per_key), (4, 4), "derived cap");
+    assert_eq!(
+        (c.set.min_idle, c.limits.max_idle_per_key),
+        (4, 4),
+        "derived cap"
+    );
 
     // The smallest non-zero counts, and the largest.
     assert_eq!(accepted(|b| b.max_uses(1)).set.max_uses, Some(1));
