@@ -16,7 +16,9 @@
 //! had already arrived is passed on, so nothing is lost either way. Queues
 //! refer to slots by [`WaiterId`], which carries a generation: a slot index
 //! is reused by later waiters, and a stale queue entry must not be mistaken
-//! for its new occupant.
+//! for its new occupant. Outcomes live in a slab of their own, named by the
+//! slot: a waiter is served once and waits long, so its slot stays small
+//! and only the waiters served but not yet woken hold an outcome.
 //!
 //! **Checkout deadlines** are the getter's own: its wait arms a timer (see
 //! `wait`), so that no other task has to run for a getter to see its
@@ -162,24 +164,39 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     }
 }
 
-/// A getter waiting for a connection of `key`; `T` is what it is served
-/// with.
+/// `Waiter::outcome` of a waiter not served yet.
+const WAITING: u32 = u32::MAX;
+
+/// A getter waiting for a connection of `key`.
 #[derive(Debug)]
-pub(crate) struct Waiter<T> {
+pub(crate) struct Waiter {
     generation: u64,
     pub(crate) key: KeyId,
     pub(crate) since: Tick,
     /// Where the getter called `get`.
     pub(crate) site: Site,
     waker: Option<Waker>,
-    /// Set once, by whoever serves the waiter.
-    outcome: Option<T>,
+    /// [`WAITING`] while waiting; set once, by whoever serves the waiter,
+    /// to its outcome's index in [`Waiters::outcomes`].
+    outcome: u32,
+}
+
+impl Waiter {
+    /// Whether this slot is `id`'s and still waiting.
+    fn waits_as(&self, id: WaiterId) -> bool {
+        self.generation == id.generation && self.outcome == WAITING
+    }
 }
 
 /// The waiter slots of a pool; `T` is what a waiter is served with.
+///
+/// Invariants: `outcomes` holds exactly the outcomes of the served slots
+/// (each slot's `outcome` names its own), so removing a served slot
+/// removes its outcome too.
 #[derive(Debug)]
 pub(crate) struct Waiters<T> {
-    slots: Slab<Waiter<T>>,
+    slots: Slab<Waiter>,
+    outcomes: Slab<T>,
     next_generation: u64,
 }
 
@@ -187,6 +204,7 @@ impl<T> Default for Waiters<T> {
     fn default() -> Self {
         Self {
             slots: Slab::new(),
+            outcomes: Slab::new(),
             next_generation: 0,
         }
     }
@@ -203,14 +221,14 @@ impl<T> Waiters<T> {
             since,
             site,
             waker: None,
-            outcome: None,
+            outcome: WAITING,
         });
         WaiterId { slot, generation }
     }
 
     /// The waiter `id`, if it is still waiting (not served, not gone).
-    pub(crate) fn live(&self, id: WaiterId) -> Option<&Waiter<T>> {
-        (self.slots.get(id.slot)).filter(|w| w.generation == id.generation && w.outcome.is_none())
+    pub(crate) fn live(&self, id: WaiterId) -> Option<&Waiter> {
+        self.slots.get(id.slot).filter(|w| w.waits_as(id))
     }
 
     /// Whether `id` is still waiting.
@@ -224,34 +242,35 @@ impl<T> Waiters<T> {
     /// Panics if `id` is not live: callers check first, under the same lock.
     pub(crate) fn serve(&mut self, id: WaiterId, outcome: T) -> Option<Waker> {
         let w = &mut self.slots[id.slot];
-        debug_assert!(w.generation == id.generation && w.outcome.is_none());
-        w.outcome = Some(outcome);
+        debug_assert!(w.generation == id.generation && w.outcome == WAITING);
+        w.outcome = u32::try_from(self.outcomes.insert(outcome))
+            .expect("fewer than 2^32 - 1 served waiters");
         w.waker.take()
     }
 
     /// The outcome of `id` if it was served, removing the slot; otherwise
     /// stores `waker` to be woken when it is.
-    pub(crate) fn poll(&mut self, id: WaiterId, waker: &Waker) -> Option<(Waiter<T>, T)> {
+    pub(crate) fn poll(&mut self, id: WaiterId, waker: &Waker) -> Option<(Waiter, T)> {
         let w = &mut self.slots[id.slot];
         debug_assert_eq!(w.generation, id.generation);
-        if w.outcome.is_none() {
+        if w.outcome == WAITING {
             match &mut w.waker {
                 Some(old) if old.will_wake(waker) => {}
                 slot => *slot = Some(waker.clone()),
             }
             return None;
         }
-        let mut w = self.slots.remove(id.slot);
-        let outcome = w.outcome.take()?;
+        let w = self.slots.remove(id.slot);
+        let outcome = self.outcomes.remove(w.outcome as usize);
         Some((w, outcome))
     }
 
     /// Removes the slot of a getter that gives up, with the outcome that may
     /// have reached it in the meantime.
-    pub(crate) fn remove(&mut self, id: WaiterId) -> (Waiter<T>, Option<T>) {
+    pub(crate) fn remove(&mut self, id: WaiterId) -> (Waiter, Option<T>) {
         debug_assert_eq!(self.slots[id.slot].generation, id.generation);
-        let mut w = self.slots.remove(id.slot);
-        let outcome = w.outcome.take();
+        let w = self.slots.remove(id.slot);
+        let outcome = (w.outcome != WAITING).then(|| self.outcomes.remove(w.outcome as usize));
         (w, outcome)
     }
 
@@ -259,7 +278,7 @@ impl<T> Waiters<T> {
     pub(crate) fn live_ids(&self) -> Vec<WaiterId> {
         self.slots
             .iter()
-            .filter(|(_, w)| w.outcome.is_none())
+            .filter(|(_, w)| w.outcome == WAITING)
             .map(|(slot, w)| WaiterId {
                 slot,
                 generation: w.generation,
