@@ -281,23 +281,23 @@ impl<M: Manager> PoolInner<M> {
             // The handle is dropped before the lock is taken.
             Lent::Handle { slot, key, .. } => Back::Handle(key, slot),
         };
-        let changed = health == Health::ServerChanged;
-        self.give_back_in(self.state.lock(), key, back, Some(reason), changed);
+        self.give_back_in(self.state.lock(), key, back, Some(reason), health);
     }
 
     /// Gives `back` (of `key`) under `state`, closing it if `close` says
-    /// so; a connection whose server `changed` clears its key.
+    /// so; a connection whose server changed (its `health` says) clears its
+    /// key.
     fn give_back_in(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
         key: KeyId,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
-        changed: bool,
+        health: Health,
     ) {
         let note = Note {
             refused: false,
-            server_changed: changed,
+            server_changed: health == Health::ServerChanged,
         };
         if self.transition_in(state, Tick::now(), |t| t.give_back(back, close, note)) {
             self.log_cleared(key);
@@ -412,7 +412,7 @@ impl<M: Manager> PoolInner<M> {
         if close.is_none() && !changed && state.give_back_handle_quietly(slot) {
             return;
         }
-        self.give_back_in(state, key, Back::Handle(key, slot), close, changed);
+        self.give_back_in(state, key, Back::Handle(key, slot), close, health);
     }
 
     pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {

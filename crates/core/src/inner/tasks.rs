@@ -52,13 +52,11 @@ pub(crate) async fn dial<M: Manager>(
     key: &M::Key,
     key_id: KeyId,
 ) -> Dialed<M> {
-    match Caught(Box::pin(dial_once(inner, key, key_id))).await {
-        Ok(dialed) => dialed,
-        Err(panic) => {
-            tracing::error!(panic = %panic, "a dial task panicked");
-            Err(ConnectError::Panicked(panic.message()))
-        }
-    }
+    let dialed = Caught(Box::pin(dial_once(inner, key, key_id))).await;
+    dialed.unwrap_or_else(|panic| {
+        tracing::error!(panic = %panic, "a dial task panicked");
+        Err(ConnectError::Panicked(panic.message()))
+    })
 }
 
 /// [`dial`], its panics not contained.
@@ -89,13 +87,8 @@ async fn dial_once<M: Manager>(
         }
     };
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let hooked = hooks::run::<M>(
-        inner.hooks.after_connect.as_ref(),
-        &mut conn,
-        key,
-        Some(left),
-    )
-    .await;
+    let hook = inner.hooks.after_connect.as_ref();
+    let hooked = hooks::run::<M>(hook, &mut conn, key, Some(left)).await;
     let err = match hooked {
         Ok(()) => match checked(manager, &mut conn) {
             Ok((false, lending)) => {
