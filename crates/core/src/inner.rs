@@ -21,10 +21,8 @@ use tokio::sync::Notify;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::engine::Detached;
-use crate::engine::{Back, ConnId, KeyId, Lent, Slot};
-use crate::features::{Act, Action, Effects, Note};
-use crate::features::{State, Transition};
+use crate::engine::{Back, ConnId, Detached, KeyId, Lent, Slot};
+use crate::features::{Act, Action, Effects, Note, State, Transition};
 use crate::hooks::Hooks;
 use crate::manager::{Health, Manager};
 use crate::metrics::Metrics;
@@ -164,7 +162,7 @@ impl<M: Manager> PoolInner<M> {
             }
             None => {
                 let shared = Arc::clone(self);
-                Flat::defer(Box::new(move || shared.apply_now(fx)));
+                DEFERRED.with_borrow_mut(|d| d.push_back(Box::new(move || shared.apply_now(fx))));
             }
         }
     }
@@ -283,18 +281,25 @@ impl<M: Manager> PoolInner<M> {
             // The handle is dropped before the lock is taken.
             Lent::Handle { slot, key, .. } => Back::Handle(key, slot),
         };
-        let changed = health == Health::ServerChanged;
-        let cleared = self.transition(Tick::now(), |t| {
-            t.give_back(
-                back,
-                Some(reason),
-                Note {
-                    refused: false,
-                    server_changed: changed,
-                },
-            )
-        });
-        if cleared {
+        self.give_back_in(self.state.lock(), key, back, Some(reason), health);
+    }
+
+    /// Gives `back` (of `key`) under `state`, closing it if `close` says
+    /// so; a connection whose server changed (its `health` says) clears its
+    /// key.
+    fn give_back_in(
+        self: &Arc<Self>,
+        state: MutexGuard<'_, State<M>>,
+        key: KeyId,
+        back: Back<M::Connection>,
+        close: Option<CloseReason>,
+        health: Health,
+    ) {
+        let note = Note {
+            refused: false,
+            server_changed: health == Health::ServerChanged,
+        };
+        if self.transition_in(state, Tick::now(), |t| t.give_back(back, close, note)) {
             self.log_cleared(key);
         }
     }
@@ -391,17 +396,13 @@ impl<M: Manager> PoolInner<M> {
         // connection is broken, and it is dropped before the lock is taken.
         let (mut close, health) = self.verdict(key, &mut handle, close);
         // The peer may have changed its limit since the dial.
-        let limit = contain::call(|| {
-            self.manager
-                .lending(&handle)
-                .clamped(self.config.set.max_borrowers)
-                .0
-        })
-        .unwrap_or_else(|panic| {
-            panic.log("Manager::lending", &self.key(key));
-            close = Some(CloseReason::Broken);
-            0
-        });
+        let max_borrowers = self.config.set.max_borrowers;
+        let limit = contain::call(|| self.manager.lending(&handle).clamped(max_borrowers).0)
+            .unwrap_or_else(|panic| {
+                panic.log("Manager::lending", &self.key(key));
+                close = Some(CloseReason::Broken);
+                0
+            });
         let changed = health == Health::ServerChanged;
         drop(handle);
         let mut state = self.state.lock();
@@ -411,19 +412,7 @@ impl<M: Manager> PoolInner<M> {
         if close.is_none() && !changed && state.give_back_handle_quietly(slot) {
             return;
         }
-        let cleared = self.transition_in(state, Tick::now(), |t| {
-            t.give_back(
-                Back::Handle(key, slot),
-                close,
-                Note {
-                    refused: false,
-                    server_changed: changed,
-                },
-            )
-        });
-        if cleared {
-            self.log_cleared(key);
-        }
+        self.give_back_in(state, key, Back::Handle(key, slot), close, health);
     }
 
     pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {
@@ -450,10 +439,6 @@ impl Flat {
             Ok(true) => None,
             Ok(false) | Err(_) => Some(Flat(())),
         }
-    }
-
-    fn defer(f: Box<dyn FnOnce()>) {
-        DEFERRED.with_borrow_mut(|d| d.push_back(f));
     }
 
     fn run_deferred(&self) {

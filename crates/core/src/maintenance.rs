@@ -26,7 +26,7 @@ use crate::manager::Manager;
 
 /// Spawns the maintenance task of `shared`; `wake` is its alarm clock.
 pub(crate) fn spawn_maintenance<M: Manager>(inner: &Arc<PoolInner<M>>, wake: Arc<Notify>) {
-    let pool: Weak<PoolInner<M>> = Arc::downgrade(inner);
+    let pool = Arc::downgrade(inner);
     inner.runtime.spawn(async move {
         loop {
             match turn(&pool) {
@@ -67,11 +67,8 @@ fn turn<M: Manager>(pool: &Weak<PoolInner<M>>) -> Turn {
     }
     let next = inner.transition_in(state, Tick::now(), |t| t.maintain());
     let gauges = publish_key_gauges(&inner);
-    match (next.map(Tick::into_instant), gauges) {
-        (Some(a), Some(b)) => Turn::NextAt(a.min(b)),
-        (Some(at), None) | (None, Some(at)) => Turn::NextAt(at),
-        (None, None) => Turn::WhenWoken,
-    }
+    let earliest = next.map(Tick::into_instant).into_iter().chain(gauges).min();
+    earliest.map_or(Turn::WhenWoken, Turn::NextAt)
 }
 
 /// Publishes the per-key gauges if they are due (`metrics_key_gauges`);

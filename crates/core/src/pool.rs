@@ -98,9 +98,7 @@ impl<M: Manager> Pool<M> {
         let inner = Arc::new(PoolInner::new(manager, config, hooks, Arc::clone(&wake)));
         spawn_maintenance(&inner, wake);
         let pool = Pool { inner };
-        if initial.iter().any(|(_, n)| *n > 0) {
-            pool.prewarm(initial).await?;
-        }
+        pool.prewarm(initial).await?;
         // After the pre-warm dials: a refill counts what they made.
         for (key, n) in &min_idle_for {
             pool.inner
@@ -130,10 +128,7 @@ impl<M: Manager> Pool<M> {
         }
         let mut failure = None;
         while let Some(joined) = dials.join_next_with_id().await {
-            let (task, result) = match joined {
-                Ok((task, result)) => (task, result),
-                Err(e) => (e.id(), Err(ConnectError::Aborted)),
-            };
+            let (task, result) = joined.unwrap_or_else(|e| (e.id(), Err(ConnectError::Aborted)));
             let slot = slots.remove(&task).expect("each dial task has its slot");
             if let Err(e) = &result {
                 failure.get_or_insert_with(|| e.clone());
@@ -141,13 +136,11 @@ impl<M: Manager> Pool<M> {
             self.inner
                 .transition(Tick::now(), |t| t.dial_done(slot, None, 0, result));
         }
-        match failure {
-            None => Ok(()),
-            Some(e) => {
-                self.close().await;
-                Err(Error::Connect(e))
-            }
+        if let Some(e) = failure {
+            self.close().await;
+            return Err(Error::Connect(e));
         }
+        Ok(())
     }
 
     /// Borrows a connection to `key`: the newest idle one (closing stale or
@@ -290,11 +283,8 @@ impl<M: Manager> Pool<M> {
                     let outcome_name = wait::outcome_name::<M>(&outcome);
                     span.record("outcome", outcome_name);
                     let waited = Tick::now().saturating_duration_since(start);
-                    if config
-                        .set
-                        .acquire_slow_threshold
-                        .is_some_and(|t| waited > t)
-                    {
+                    let slow = config.set.acquire_slow_threshold;
+                    if slow.is_some_and(|t| waited > t) {
                         let behind = match &outcome {
                             Err(Error::Backoff { .. }) => "backoff",
                             _ => behind.as_str(),
@@ -344,10 +334,8 @@ impl<M: Manager> Pool<M> {
     #[cold]
     fn explain(&self, mut e: Error<M::Error>, key: &M::Key) -> Error<M::Error> {
         let named = || {
-            let manager = &self.inner.manager;
-            let named =
-                contain::call(|| manager.key_name(key)).unwrap_or_else(|_| format!("{key:?}"));
-            Some(named.into())
+            let named = contain::call(|| self.inner.manager.key_name(key));
+            Some(named.unwrap_or_else(|_| format!("{key:?}")).into())
         };
         match &mut e {
             Error::Timeout {
@@ -410,9 +398,7 @@ impl<M: Manager> Pool<M> {
     pub fn is_closed(&self) -> bool {
         self.inner.state.lock().is_closed()
     }
-}
 
-impl<M: Manager> Pool<M> {
     /// Borrows a connection from a pool of one key (`Key = ()`: a
     /// manager's `single()`, or [`Single`](crate::Single)):
     /// [`get_for`](Pool::get_for)`(&())`. A keyed pool borrows with

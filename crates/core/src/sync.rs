@@ -58,7 +58,8 @@ impl<T> Mutex<T> {
     #[cold]
     #[inline(never)]
     fn lock_contended(&self) -> MutexGuard<'_, T> {
-        for round in 0..SPIN_ROUNDS {
+        // Ten tries: after 1, 2, 4, … 32 pauses, then after 64 four times.
+        for round in 0..10 {
             for _ in 0..1u32 << round.min(6) {
                 std::hint::spin_loop();
             }
@@ -71,11 +72,6 @@ impl<T> Mutex<T> {
         self.0.lock()
     }
 }
-
-/// Tries of a held [`Mutex`] before `parking_lot`'s path: 1 + 2 + … + 32
-/// pauses, then 64 four times.
-#[cfg(not(connpool_loom))]
-const SPIN_ROUNDS: u32 = 10;
 
 #[cfg(connpool_loom)]
 pub(crate) use loom::sync::MutexGuard;

@@ -9,38 +9,35 @@
 
 use std::sync::Arc;
 
-use crate::clock::Tick;
-
 use super::PoolInner;
+use crate::clock::Tick;
 use crate::contain::{self, Caught, Panic};
-use crate::engine::DialOrder;
-use crate::engine::{KeyId, Slot, WaiterId};
+use crate::engine::{DialOrder, KeyId, Slot};
 use crate::error::ConnectError;
-use crate::features::Check;
-use crate::features::Conn;
-use crate::features::Dialed;
-use crate::features::{PingResult, Tended};
+use crate::features::{Check, Conn, Dialed, PingResult, Tended};
 use crate::hooks::{self, HookFailure};
 use crate::manager::{Health, Lending, Manager};
 use crate::reason::CloseReason;
 
 /// Starts a dial in its own task.
 pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder<M::Key>) {
-    let key_id = order.slot.key();
-    let mut guard = DialGuard {
-        inner: Arc::clone(inner),
-        slot: Some(order.slot),
-        waiter: order.waiter,
-        epoch: order.epoch,
-    };
-    let key = order.key;
+    let (key, key_id) = (order.key, order.slot.key());
+    let guard = Settle::new(inner, move |inner, dialed| {
+        let dialed = dialed.unwrap_or_else(|| {
+            tracing::debug!("dial aborted");
+            Err(ConnectError::Aborted)
+        });
+        let (slot, waiter, epoch) = (order.slot, order.waiter, order.epoch);
+        inner.transition(Tick::now(), |t| t.dial_done(slot, waiter, epoch, dialed));
+        inner.task_ended();
+    });
     inner.runtime.spawn(async move {
-        let result = dial(&guard.inner, &key, key_id).await;
-        if result.is_err() {
-            let metrics = &guard.inner.metrics;
-            metrics.dial_failed(metrics.key(&key));
+        let inner = &guard.inner;
+        let dialed = dial(inner, &key, key_id).await;
+        if dialed.is_err() {
+            inner.metrics.dial_failed(inner.metrics.key(&key));
         }
-        guard.finish(result);
+        guard.finish(dialed);
     });
 }
 
@@ -55,13 +52,11 @@ pub(crate) async fn dial<M: Manager>(
     key: &M::Key,
     key_id: KeyId,
 ) -> Dialed<M> {
-    match Caught(Box::pin(dial_once(inner, key, key_id))).await {
-        Ok(dialed) => dialed,
-        Err(panic) => {
-            tracing::error!(panic = %panic, "a dial task panicked");
-            Err(ConnectError::Panicked(panic.message()))
-        }
-    }
+    let dialed = Caught(Box::pin(dial_once(inner, key, key_id))).await;
+    dialed.unwrap_or_else(|panic| {
+        tracing::error!(panic = %panic, "a dial task panicked");
+        Err(ConnectError::Panicked(panic.message()))
+    })
 }
 
 /// [`dial`], its panics not contained.
@@ -92,13 +87,8 @@ async fn dial_once<M: Manager>(
         }
     };
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let hooked = hooks::run::<M>(
-        inner.hooks.after_connect.as_ref(),
-        &mut conn,
-        key,
-        Some(left),
-    )
-    .await;
+    let hook = inner.hooks.after_connect.as_ref();
+    let hooked = hooks::run::<M>(hook, &mut conn, key, Some(left)).await;
     let err = match hooked {
         Ok(()) => match checked(manager, &mut conn) {
             Ok((false, lending)) => {
@@ -146,36 +136,6 @@ fn checked<M: Manager>(
         })
 }
 
-/// Settles a dial: with its result, or as aborted if dropped unfinished.
-/// Holds the dial's slot until then (`None` once settled).
-struct DialGuard<M: Manager> {
-    inner: Arc<PoolInner<M>>,
-    slot: Option<Slot>,
-    waiter: Option<WaiterId>,
-    epoch: u32,
-}
-
-impl<M: Manager> DialGuard<M> {
-    fn finish(&mut self, result: Dialed<M>) {
-        let Some(slot) = self.slot.take() else {
-            return;
-        };
-        let (waiter, epoch) = (self.waiter, self.epoch);
-        self.inner
-            .transition(Tick::now(), |t| t.dial_done(slot, waiter, epoch, result));
-        self.inner.task_ended();
-    }
-}
-
-impl<M: Manager> Drop for DialGuard<M> {
-    fn drop(&mut self) {
-        if self.slot.is_some() {
-            tracing::debug!("dial aborted");
-            self.finish(Err(ConnectError::Aborted));
-        }
-    }
-}
-
 /// Runs a background keepalive ping of an idle connection in its own task.
 pub(crate) fn spawn_ping<M: Manager>(
     inner: &Arc<PoolInner<M>>,
@@ -184,13 +144,16 @@ pub(crate) fn spawn_ping<M: Manager>(
     epoch: u32,
 ) {
     let key_id = slot.key();
-    let mut guard = TendGuard::new(inner, slot, epoch, Tended::Keepalive(PingResult::Missed));
+    let died = Tended::Keepalive(PingResult::Missed);
+    let guard = Settle::new(inner, move |inner, done| {
+        tended(inner, slot, epoch, done, died);
+    });
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
-        let manager = &inner.manager;
         let timeout = inner.config.set.ping_timeout;
         tracing::trace!("keepalive ping");
-        let ping = tokio::time::timeout(timeout, Caught(manager.ping(&mut conn.conn))).await;
+        let ping = tokio::time::timeout(timeout, Caught(inner.manager.ping(&mut conn.conn))).await;
+        // `None`: it panicked, and the connection counts as broken.
         let ok = match ping {
             Ok(Ok(Ok(()))) => Some(true),
             Ok(Ok(Err(e))) => {
@@ -207,21 +170,17 @@ pub(crate) fn spawn_ping<M: Manager>(
             }
         };
         if ok != Some(true) {
-            let metrics = &inner.metrics;
-            let key = metrics.by_key().then(|| inner.key(key_id));
-            metrics.keepalive_failed(key.as_ref());
+            let key = inner.metrics.by_key().then(|| inner.key(key_id));
+            inner.metrics.keepalive_failed(key.as_ref());
         }
-        let health = match ok {
-            Some(_) => inner.health(key_id, &mut conn.conn),
-            None => Health::Broken,
-        };
+        let health = ok.map_or(Health::Broken, |_| inner.health(key_id, &mut conn.conn));
         let result = match (ok, health) {
             (_, Health::ServerChanged) => PingResult::ServerChanged,
             (_, health) if health.is_broken() => PingResult::Broken,
             (Some(true), _) => PingResult::Ok,
             _ => PingResult::Missed,
         };
-        guard.finish(Some(conn), Tended::Keepalive(result));
+        guard.finish((conn, Tended::Keepalive(result)));
     });
 }
 
@@ -236,7 +195,10 @@ pub(crate) fn spawn_recycle<M: Manager>(
     epoch: u32,
 ) {
     let key_id = slot.key();
-    let mut guard = TendGuard::new(inner, slot, epoch, Tended::Recycle(Check::Failed, false));
+    let died = Tended::Recycle(Check::Failed, false);
+    let guard = Settle::new(inner, move |inner, done| {
+        tended(inner, slot, epoch, done, died);
+    });
     inner.runtime.spawn(async move {
         let inner = &guard.inner;
         let limit = inner.config.set.ping_timeout;
@@ -249,56 +211,30 @@ pub(crate) fn spawn_recycle<M: Manager>(
         let health = inner.health(key_id, &mut conn.conn);
         let check = Check::passed_if(recycled.is_ok() && !health.is_broken());
         let changed = health == Health::ServerChanged;
-        guard.finish(Some(conn), Tended::Recycle(check, changed));
+        guard.finish((conn, Tended::Recycle(check, changed)));
     });
 }
 
 /// Settles the task of a connection that is out (a keepalive ping, a
-/// recycle); if dropped unfinished (it panicked, or its runtime shut down),
-/// the connection is gone and is counted as closed. Holds the connection's
-/// slot until then (`None` once settled).
-struct TendGuard<M: Manager> {
-    inner: Arc<PoolInner<M>>,
-    slot: Option<Slot>,
-    /// The key's epoch when the connection was taken out.
+/// recycle) with the connection and how it went; if the task died, the
+/// connection is gone and counts as closed after `died` (a missed ping, a
+/// failed recycle).
+fn tended<M: Manager>(
+    inner: &Arc<PoolInner<M>>,
+    slot: Slot,
     epoch: u32,
-    /// What the task does, as it counts if the task dies with its
-    /// connection (a missed ping, a failed recycle).
-    what: Tended,
-}
-
-impl<M: Manager> TendGuard<M> {
-    fn new(inner: &Arc<PoolInner<M>>, slot: Slot, epoch: u32, what: Tended) -> Self {
-        Self {
-            inner: Arc::clone(inner),
-            slot: Some(slot),
-            epoch,
-            what,
-        }
+    done: Option<(Conn<M::Connection>, Tended)>,
+    died: Tended,
+) {
+    if done.is_none() {
+        tracing::debug!(what = ?died, "tending task aborted");
     }
-
-    fn finish(&mut self, conn: Option<Conn<M::Connection>>, how: Tended) {
-        let Some(slot) = self.slot.take() else {
-            return;
-        };
-        let (epoch, key) = (self.epoch, slot.key());
-        let cleared = self
-            .inner
-            .transition(Tick::now(), |t| t.tended(slot, conn, epoch, how));
-        if cleared {
-            self.inner.log_cleared(key);
-        }
-        self.inner.task_ended();
+    let (conn, how) = done.map_or((None, died), |(conn, how)| (Some(conn), how));
+    let key = slot.key();
+    if inner.transition(Tick::now(), |t| t.tended(slot, conn, epoch, how)) {
+        inner.log_cleared(key);
     }
-}
-
-impl<M: Manager> Drop for TendGuard<M> {
-    fn drop(&mut self) {
-        if self.slot.is_some() {
-            tracing::debug!(what = ?self.what, "tending task aborted");
-            self.finish(None, self.what);
-        }
-    }
+    inner.task_ended();
 }
 
 /// Runs `Manager::close` in its own task.
@@ -308,26 +244,51 @@ pub(crate) fn spawn_close<M: Manager>(
     reason: CloseReason,
 ) {
     inner.metrics.closed(reason);
-    let guard = CloseGuard(Arc::clone(inner));
+    // Ends the close's `closing` count.
+    let guard = Settle::new(inner, |inner, _: Option<()>| {
+        if inner.state.lock().close_finished() {
+            inner.quiet.notify_waiters();
+        } else {
+            inner.task_ended();
+        }
+    });
     inner.runtime.spawn(async move {
         tracing::debug!(reason = reason.as_str(), "closing connection");
-        if let Err(panic) = Caught(guard.0.manager.close(conn)).await {
+        if let Err(panic) = Caught(guard.inner.manager.close(conn)).await {
             tracing::error!(reason = reason.as_str(), panic = %panic, "Manager::close panicked");
         }
-        drop(guard);
+        guard.finish(());
     });
 }
 
-/// Ends the `closing` count of one close, however its task ends.
-struct CloseGuard<M: Manager>(Arc<PoolInner<M>>);
+/// Settles a task however it ends: `settle` runs once, with the task's
+/// result if it finished, or with `None` if it was dropped unfinished (it
+/// panicked, or its runtime shut down). Whatever the task holds in the
+/// pool's counts (a dial's slot, a closing connection) `settle` gives back.
+struct Settle<M: Manager, T, F: FnOnce(&Arc<PoolInner<M>>, Option<T>)> {
+    inner: Arc<PoolInner<M>>,
+    result: Option<T>,
+    settle: Option<F>,
+}
 
-impl<M: Manager> Drop for CloseGuard<M> {
+impl<M: Manager, T, F: FnOnce(&Arc<PoolInner<M>>, Option<T>)> Settle<M, T, F> {
+    fn new(inner: &Arc<PoolInner<M>>, settle: F) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            result: None,
+            settle: Some(settle),
+        }
+    }
+
+    fn finish(mut self, result: T) {
+        self.result = Some(result);
+    }
+}
+
+impl<M: Manager, T, F: FnOnce(&Arc<PoolInner<M>>, Option<T>)> Drop for Settle<M, T, F> {
     fn drop(&mut self) {
-        let drained = self.0.state.lock().close_finished();
-        if drained {
-            self.0.quiet.notify_waiters();
-        } else {
-            self.0.task_ended();
+        if let Some(settle) = self.settle.take() {
+            settle(&self.inner, self.result.take());
         }
     }
 }
