@@ -73,12 +73,7 @@ pub(crate) fn probe_delay(down_for: Duration) -> Duration {
 impl<M: Manager> State<M> {
     /// Whether `id` is in dial backoff at `now`.
     pub(crate) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
-        self.backoff_left(id, now).is_some()
-    }
-
-    /// How long `id`'s dial backoff lasts after `now`, if it is in one.
-    pub(crate) fn backoff_left(&self, id: KeyId, now: Tick) -> Option<Duration> {
-        self.keys.get(id).ext.outage.backoff_left(now)
+        self.keys.get(id).ext.outage.backoff_left(now).is_some()
     }
 
     /// Whether a probe of `id`, in backoff, is on its way at `now`: due

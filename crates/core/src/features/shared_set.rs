@@ -294,11 +294,24 @@ fn says_busy<C>(busy: Option<Busy<C>>, conn: &C) -> bool {
 #[cfg(test)]
 mod tests {
     use super::Conn;
+    use crate::clock::Tick;
     use crate::engine::KeyId;
     use crate::engine::Lent;
     use crate::engine::{Place, Slot};
-    use crate::features::Borrowed;
+    use crate::features::{Borrowed, ConnExt};
     use crate::reason::CloseReason;
+
+    /// A connection's record for unit tests: no keepalive, exclusive.
+    impl Default for ConnExt {
+        fn default() -> Self {
+            Self {
+                next_ping: Tick::NEVER,
+                ping_every_ns: u64::MAX,
+                missed: 0,
+                max_borrowers: 1,
+            }
+        }
+    }
 
     /// A slot in `key`'s lent count, as `Keys::lend_slot` hands out.
     fn lent(key: KeyId) -> Slot {
