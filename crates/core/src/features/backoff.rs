@@ -73,12 +73,7 @@ pub(crate) fn probe_delay(down_for: Duration) -> Duration {
 impl<M: Manager> State<M> {
     /// Whether `id` is in dial backoff at `now`.
     pub(crate) fn in_backoff(&self, id: KeyId, now: Tick) -> bool {
-        self.backoff_left(id, now).is_some()
-    }
-
-    /// How long `id`'s dial backoff lasts after `now`, if it is in one.
-    pub(crate) fn backoff_left(&self, id: KeyId, now: Tick) -> Option<Duration> {
-        self.keys.get(id).ext.outage.backoff_left(now)
+        self.keys.get(id).ext.outage.backoff_left(now).is_some()
     }
 
     /// Whether a probe of `id`, in backoff, is on its way at `now`: due
@@ -88,19 +83,6 @@ impl<M: Manager> State<M> {
     pub(crate) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
         let entry = self.keys.get(id);
         entry.ext.outage.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
-    }
-
-    /// What a getter of `id` gets while the key is in backoff: how long it
-    /// lasts and the dial error that started it.
-    pub(crate) fn backoff_error(&self, id: KeyId, now: Tick) -> Error<M::Error> {
-        let entry = self.keys.get(id);
-        // The key's name is the getter's to add (`Pool::get_for`): naming
-        // it is the manager's code, which never runs under the lock.
-        Error::Backoff {
-            key: None,
-            retry_in: self.backoff_left(id, now).unwrap_or_default(),
-            last_connect_error: entry.last_error.clone().unwrap_or(ConnectError::Aborted),
-        }
     }
 }
 
@@ -127,13 +109,23 @@ impl<M: Manager> Transition<'_, M> {
     /// whether a backoff ended (then every getter queued for a dial of the
     /// key dials now).
     pub(crate) fn connected(&mut self, id: KeyId) -> bool {
+        let ended_backoff = self.st.keys.get_mut(id).ext.outage.connected();
+        self.report_back(id);
+        ended_backoff
+    }
+
+    /// Reports how long `id` was down if it is back: up, and not on trial
+    /// (a key whose new connections were refused stays down until one
+    /// answers).
+    fn report_back(&mut self, id: KeyId) {
         let entry = self.st.keys.get_mut(id);
-        let (ended_backoff, back_after) = entry.ext.outage.connected(self.now);
-        if let Some(down_for) = back_after {
+        if entry.ext.outage.carried == 0
+            && let Some(since) = entry.ext.outage.down_since.take()
+        {
+            let down_for = self.now.saturating_duration_since(since);
             let report = Action::Ext(Act::Recovered(entry.key.clone(), down_for));
             self.fx.actions.push(report);
         }
-        ended_backoff
     }
 
     /// Fails the queued waiter `w` if its key `id` is in backoff; true if
@@ -224,13 +216,8 @@ impl<M: Manager> Transition<'_, M> {
 
     /// The key's trial ends, and its queued getters dial.
     fn answered(&mut self, id: KeyId) {
-        let entry = self.st.keys.get_mut(id);
-        entry.ext.outage.carried = 0;
-        if let Some(since) = entry.ext.outage.down_since.take() {
-            let down_for = self.now.saturating_duration_since(since);
-            let report = Action::Ext(Act::Recovered(entry.key.clone(), down_for));
-            self.fx.actions.push(report);
-        }
+        self.st.keys.get_mut(id).ext.outage.carried = 0;
+        self.report_back(id);
         while self.start_queued_dial(id) {}
     }
 
@@ -241,11 +228,19 @@ impl<M: Manager> Transition<'_, M> {
     }
 
     /// A getter of `id`, in backoff, turned away: counted, and the key
-    /// wanted (its next probe dials it).
+    /// wanted (its next probe dials it). Its error says how long the
+    /// backoff lasts and the dial error that started it.
     pub(crate) fn backoff_rejection(&mut self, id: KeyId) -> Error<M::Error> {
         self.st.tally_with(id, |c| c.backoff_rejections += 1);
-        self.st.keys.get_mut(id).ext.outage.wanted = true;
-        self.st.backoff_error(id, self.now)
+        let entry = self.st.keys.get_mut(id);
+        entry.ext.outage.wanted = true;
+        // The key's name is the getter's to add (`Pool::get_for`): naming
+        // it is the manager's code, which never runs under the lock.
+        Error::Backoff {
+            key: None,
+            retry_in: entry.ext.outage.backoff_left(self.now).unwrap_or_default(),
+            last_connect_error: entry.last_error.clone().unwrap_or(ConnectError::Aborted),
+        }
     }
 
     /// Whether a getter of `id`, in backoff with nothing to lend, waits
@@ -294,10 +289,9 @@ impl<M: Manager> Transition<'_, M> {
     pub(crate) fn enter_backoff(&mut self, id: KeyId, delay: Duration) {
         let delay = clock::scaled(delay, 0.5 + 0.5 * fastrand::f64());
         let until = self.now + delay;
-        let outage = &mut self.st.keys.get_mut(id).ext.outage;
-        outage.until = Some(outage.until.map_or(until, |u| u.max(until)));
         self.st.tally_with(id, |c| c.backoffs += 1);
-        let entry = self.st.keys.get(id);
+        let entry = self.st.keys.get_mut(id);
+        entry.ext.outage.until = entry.ext.outage.until.max(Some(until));
         let error = entry.last_error.clone().unwrap_or(ConnectError::Aborted);
         let failures = entry.ext.outage.failures;
         let report = Action::Ext(Act::Backoff(entry.key.clone(), error, delay, failures));

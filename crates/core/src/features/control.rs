@@ -128,8 +128,7 @@ impl<M: Manager> Transition<'_, M> {
     pub(crate) fn clear_key(&mut self, id: KeyId) {
         self.st.tally_with(id, |c| c.key_clears += 1);
         let memory = self.st.keys.ext.failure_memory;
-        let entry = self.st.keys.get_mut(id);
-        let outage = &mut entry.ext.outage;
+        let outage = &mut self.st.keys.get_mut(id).ext.outage;
         let again = outage
             .cleared_at
             .is_some_and(|at| self.now.saturating_duration_since(at) < memory);
@@ -185,11 +184,10 @@ impl<M: Manager> Transition<'_, M> {
     fn shed_idle(&mut self) {
         let limits = self.st.limits;
         for id in self.st.keys.ids() {
-            while self.st.records.len_of(id) > limits.max_idle_per_key
-                || (self.st.keys.get(id).counts().open() > limits.max_open_per_key
-                    && self.st.records.len_of(id) > 0)
+            while let Some(cid) = self.st.records.oldest(id)
+                && (self.st.records.len_of(id) > limits.max_idle_per_key
+                    || self.st.keys.get(id).counts().open() > limits.max_open_per_key)
             {
-                let cid = self.st.records.oldest(id).expect("idle");
                 let conn = self.st.remove_conn(cid);
                 self.close_for_room(id, conn.conn, CloseReason::Retired);
             }

@@ -96,19 +96,6 @@ impl ConnExt {
     }
 }
 
-/// For unit tests: no keepalive, exclusive.
-#[cfg(test)]
-impl Default for ConnExt {
-    fn default() -> Self {
-        Self {
-            next_ping: Tick::NEVER,
-            ping_every_ns: u64::MAX,
-            missed: 0,
-            max_borrowers: 1,
-        }
-    }
-}
-
 /// Counts the engine's `event` in `c`.
 #[inline]
 pub(crate) fn count(c: &mut Counters, event: Event) {

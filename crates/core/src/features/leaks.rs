@@ -50,10 +50,8 @@ impl<M: Manager> Transition<'_, M> {
         });
         for (id, site, held) in found {
             self.st.tally_with(id, |c| c.leaks += 1);
-            let key = self.st.keys.get(id).key.clone();
-            self.fx
-                .actions
-                .push(Action::Ext(Act::Leak(key, site, held)));
+            let leak = Act::Leak(self.st.keys.get(id).key.clone(), site, held);
+            self.fx.actions.push(Action::Ext(leak));
         }
         let next = next.max(now + threshold / 4);
         self.schedule(next, Due::Pool);

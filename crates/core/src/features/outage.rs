@@ -90,24 +90,16 @@ impl Outage {
         within(self.until) || within(self.failed_at) || within(self.cleared_at)
     }
 
-    /// A dial succeeded at `now`: the backoff and the failures end. Returns
-    /// whether a backoff ended (the getters that waited for its probe dial
-    /// now), and how long the key was down if it is back (not on trial).
-    pub(crate) fn connected(&mut self, now: Tick) -> (bool, Option<Duration>) {
+    /// A dial succeeded: the backoff and the failures end. Returns whether
+    /// a backoff ended (the getters that waited for its probe dial now).
+    pub(crate) fn connected(&mut self) -> bool {
         let ended_backoff = self.until.is_some();
         self.failed_at = None;
         self.connected = true;
-        // A key on trial (its new connections refused) stays down until
-        // one answers.
-        let back_after = match self.carried {
-            0 => self.down_since.take(),
-            _ => None,
-        }
-        .map(|since| now.saturating_duration_since(since));
         self.failures = 0;
         self.until = None;
         self.wanted = false;
         self.probe_at = None;
-        (ended_backoff, back_after)
+        ended_backoff
     }
 }

@@ -129,10 +129,7 @@ impl<M: Manager> Transition<'_, M> {
         ext.share_hint = max_borrowers;
         ext.fill_first = lending.fills_first();
         if let Some(share) = share {
-            self.st.ext.borrowed.set_share(share);
-            if let Some(busy) = lending.busy() {
-                self.st.ext.borrowed.set_busy(busy);
-            }
+            self.st.ext.borrowed.set_lending(share, lending.busy());
         }
         max_borrowers > 1
     }
@@ -195,12 +192,9 @@ impl<M: Manager> Transition<'_, M> {
     /// Serves waiters of `id` from the shared connection in `slot` while it
     /// has room: `first` (if live), then the key's queue in order.
     pub(crate) fn serve_shared(&mut self, id: KeyId, slot: usize, first: Option<WaiterId>) {
-        if let Some(w) = first.filter(|&w| self.st.waiters.is_live(w)) {
-            let lent = self.st.ext.borrowed.lend(slot);
-            self.serve(w, Ok((id, lent)));
-        }
+        let mut first = first.filter(|&w| self.st.waiters.is_live(w));
         while self.st.ext.borrowed.has_room(slot)
-            && let Some(w) = self.st.first_waiter(id)
+            && let Some(w) = first.take().or_else(|| self.st.first_waiter(id))
         {
             let lent = self.st.ext.borrowed.lend(slot);
             self.serve(w, Ok((id, lent)));
@@ -235,23 +229,18 @@ impl<M: Manager> Transition<'_, M> {
     /// of the key, and with no borrower left the connection rests in the
     /// idle list.
     pub(crate) fn return_handle(&mut self, id: KeyId, slot: usize, close: Option<CloseReason>) {
-        let left = self.st.ext.borrowed.give_back(slot);
+        let (now, config) = (self.now, self.config);
+        let borrowed = &mut self.st.ext.borrowed;
+        let left = borrowed.give_back(slot);
         let retire = if self.st.closed {
             Some(CloseReason::PoolClosed)
         } else {
-            close.or_else(|| {
-                self.st
-                    .ext
-                    .borrowed
-                    .conn_mut(slot)
-                    .1
-                    .retirement(self.now, self.config)
-            })
+            close.or_else(|| borrowed.conn_mut(slot).1.retirement(now, config))
         };
         if let Some(reason) = retire {
-            self.st.ext.borrowed.drain(slot, reason);
+            borrowed.drain(slot, reason);
         }
-        if let Some(reason) = self.st.ext.borrowed.draining(slot) {
+        if let Some(reason) = borrowed.draining(slot) {
             if left == 0 {
                 let conn = self.st.unlend_shared(slot);
                 self.close_conn(id, conn.conn, reason);
@@ -260,15 +249,15 @@ impl<M: Manager> Transition<'_, M> {
             .st
             .ext
             .borrowed
-            .takes_borrower(slot, self.st.busy_ok(id, self.now, self.config))
+            .takes_borrower(slot, self.st.busy_ok(id, now, config))
             && let Some(w) = self.st.first_waiter(id)
         {
             let lent = self.st.ext.borrowed.lend(slot);
             self.serve(w, Ok((id, lent)));
         } else if left == 0 {
             let mut conn = self.st.unlend_shared(slot);
-            conn.rest(self.now);
-            conn.ext.rest(self.now);
+            conn.rest(now);
+            conn.ext.rest(now);
             let cid = self.st.hold_new(id, conn);
             self.park(id, cid);
         }

@@ -110,16 +110,13 @@ impl<C> Borrowed<C> {
         })
     }
 
-    /// Remembers how handles are made (the same function for every
-    /// connection of a pool: the connection type's `Clone`).
-    pub(crate) fn set_share(&mut self, share: Share<C>) {
+    /// Remembers how handles are made and, if `busy` says, which
+    /// connections are busy: the same for every connection of a pool (the
+    /// connection type's `Clone`, and its manager's `busy_when` test, which
+    /// stays once given).
+    pub(crate) fn set_lending(&mut self, share: Share<C>, busy: Option<Busy<C>>) {
         self.share = Some(share);
-    }
-
-    /// Remembers which connections are busy (the same test for every
-    /// connection of a pool).
-    pub(crate) fn set_busy(&mut self, busy: Busy<C>) {
-        self.busy = Some(busy);
+        self.busy = busy.or(self.busy);
     }
 
     /// Whether the connections may be busy at all: if not, no getter
@@ -196,11 +193,9 @@ impl<C> Borrowed<C> {
     /// A borrower of `slot` is done, if others remain: false (nothing
     /// done) for its last borrower.
     pub(crate) fn give_back_unless_last(&mut self, slot: usize) -> bool {
-        let entry = &mut self.entries[slot];
-        let others = entry.borrowers > 1;
+        let others = self.entries[slot].borrowers > 1;
         if others {
-            entry.borrowers -= 1;
-            self.borrowers -= 1;
+            self.give_back(slot);
         }
         others
     }
@@ -299,11 +294,24 @@ fn says_busy<C>(busy: Option<Busy<C>>, conn: &C) -> bool {
 #[cfg(test)]
 mod tests {
     use super::Conn;
+    use crate::clock::Tick;
     use crate::engine::KeyId;
     use crate::engine::Lent;
     use crate::engine::{Place, Slot};
-    use crate::features::Borrowed;
+    use crate::features::{Borrowed, ConnExt};
     use crate::reason::CloseReason;
+
+    /// A connection's record for unit tests: no keepalive, exclusive.
+    impl Default for ConnExt {
+        fn default() -> Self {
+            Self {
+                next_ping: Tick::NEVER,
+                ping_every_ns: u64::MAX,
+                missed: 0,
+                max_borrowers: 1,
+            }
+        }
+    }
 
     /// A slot in `key`'s lent count, as `Keys::lend_slot` hands out.
     fn lent(key: KeyId) -> Slot {
@@ -329,12 +337,14 @@ mod tests {
     fn a_busy_connection_comes_last() {
         let k = KeyId::from_index(0);
         let mut set = Borrowed::default();
-        set.set_share(u32::clone);
         // Connection 1 is busy (odd ids), 2 not, 4 panics.
-        set.set_busy(|id| {
-            assert_ne!(*id, 4, "a busy test that panics");
-            id % 2 == 1
-        });
+        set.set_lending(
+            u32::clone,
+            Some(|id| {
+                assert_ne!(*id, 4, "a busy test that panics");
+                id % 2 == 1
+            }),
+        );
         let a = set.insert(lent(k), conn(1, 3));
         set.lend(a);
         assert_eq!(set.choose(k, false, false, |_| None), None);
@@ -355,7 +365,7 @@ mod tests {
     fn the_fullest_with_room_fills_first() {
         let k = KeyId::from_index(0);
         let mut set = Borrowed::default();
-        set.set_share(u32::clone);
+        set.set_lending(u32::clone, None);
         let a = set.insert(lent(k), conn(1, 3));
         let b = set.insert(lent(k), conn(2, 3));
         set.lend(a);
@@ -371,7 +381,7 @@ mod tests {
     fn least_loaded_with_room_and_draining() {
         let k = KeyId::from_index(0);
         let mut set = Borrowed::default();
-        set.set_share(u32::clone);
+        set.set_lending(u32::clone, None);
         let a = set.insert(lent(k), conn(1, 2));
         let b = set.insert(lent(k), conn(2, 2));
         assert_eq!(handle_of(set.lend(a)), (1, a));

@@ -133,7 +133,7 @@ impl<M: Manager> State<M> {
             recycling: entry.ext.recycling,
             waiting: counts.waiting(),
             dial_failures_in_a_row: entry.ext.outage.failures,
-            backoff_left: self.backoff_left(id, Tick::now()),
+            backoff_left: entry.ext.outage.backoff_left(Tick::now()),
             counters: entry.ext.counters.clone(),
         })
     }

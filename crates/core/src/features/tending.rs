@@ -12,8 +12,8 @@
 
 use super::Check;
 use super::Conn;
+use super::Transition;
 use super::{Act, Action};
-use super::{State, Transition};
 use crate::engine::{ConnId, Event, KeyId, Place, Slot};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
@@ -50,42 +50,22 @@ pub(crate) enum PingResult {
     ServerChanged,
 }
 
-impl<M: Manager> State<M> {
-    /// A connection of `id` goes out for its recycle (`out`), or comes
-    /// back (the rest of those out are out for a keepalive ping).
-    fn count_recycling(&mut self, id: KeyId, out: bool) {
-        let ext = &mut self.keys.get_mut(id).ext;
-        if out {
-            self.ext.recycling += 1;
-            ext.recycling += 1;
-        } else {
-            self.ext.recycling -= 1;
-            ext.recycling -= 1;
-        }
-    }
-}
-
 impl<M: Manager> Transition<'_, M> {
     /// Hands `conn` of `id`, out of the idle set and not lent, to a task
     /// for `what`; it counts in `pinging` or `recycling` until it comes back.
     pub(crate) fn take_out(&mut self, id: KeyId, conn: Conn<M::Connection>, what: Tending) {
         let epoch = self.st.keys.get(id).epoch;
-        match what {
-            Tending::Keepalive => {
-                let slot = self.st.keys.take_slot(id, Place::Out);
-                self.fx
-                    .actions
-                    .push(Action::Ext(Act::Ping(slot, conn, epoch)));
-            }
+        let slot = self.st.keys.take_slot(id, Place::Out);
+        let act = match what {
+            Tending::Keepalive => Act::Ping(slot, conn, epoch),
             Tending::Recycle => {
-                let slot = self.st.keys.take_slot(id, Place::Out);
-                self.st.count_recycling(id, true);
-                let key = self.st.keys.get(id).key.clone();
-                self.fx
-                    .actions
-                    .push(Action::Ext(Act::Recycle(slot, key, conn, epoch)));
+                self.st.ext.recycling += 1;
+                let entry = self.st.keys.get_mut(id);
+                entry.ext.recycling += 1;
+                Act::Recycle(slot, entry.key.clone(), conn, epoch)
             }
-        }
+        };
+        self.fx.actions.push(Action::Ext(act));
     }
 
     /// `conn` of `id` is back from its task (its slot given back), taken out
@@ -120,7 +100,7 @@ impl<M: Manager> Transition<'_, M> {
     /// `how` says: `conn` is `None` if the task died with it.
     /// Returns whether the key was cleared (its server changed).
     pub(crate) fn tended(
-        self,
+        mut self,
         slot: Slot,
         conn: Option<Conn<M::Connection>>,
         epoch: u32,
@@ -128,27 +108,33 @@ impl<M: Manager> Transition<'_, M> {
     ) -> bool {
         debug_assert_eq!(slot.place(), Place::Out);
         let id = self.st.keys.give_back(slot);
-        if let Tended::Recycle(..) = how {
-            self.st.count_recycling(id, false);
-        }
+        // A connection taken out before a clear clears nothing more.
+        let changed = matches!(
+            how,
+            Tended::Keepalive(PingResult::ServerChanged) | Tended::Recycle(_, true)
+        );
+        let clear = changed && self.st.keys.get(id).epoch == epoch;
         match how {
             Tended::Keepalive(ping) => self.keepalive_done(id, conn, epoch, ping),
-            Tended::Recycle(check, changed) => self.recycled(id, conn, epoch, check, changed),
+            Tended::Recycle(check, _) => self.recycled(id, conn, epoch, check),
         }
+        if clear {
+            self.clear_key(id);
+        }
+        self.finish();
+        clear
     }
 
     /// A keepalive ping of a connection of `id` ended.
     fn keepalive_done(
-        mut self,
+        &mut self,
         id: KeyId,
-        conn: Option<Conn<M::Connection>>,
+        mut conn: Option<Conn<M::Connection>>,
         epoch: u32,
         ping: PingResult,
-    ) -> bool {
+    ) {
         let ok = ping == PingResult::Ok;
         let broken = matches!(ping, PingResult::Broken | PingResult::ServerChanged);
-        // A ping that began before a clear clears nothing more.
-        let clear = ping == PingResult::ServerChanged && self.st.keys.get(id).epoch == epoch;
         self.st.count_call(
             id,
             Check::passed_if(ok),
@@ -156,7 +142,7 @@ impl<M: Manager> Transition<'_, M> {
             |c| &mut c.keepalive_failures,
         );
         let mut close = None;
-        let conn = conn.map(|mut conn| {
+        if let Some(conn) = &mut conn {
             conn.ext.missed = if ok {
                 0
             } else {
@@ -167,14 +153,8 @@ impl<M: Manager> Transition<'_, M> {
             } else {
                 conn.ext.pinged(self.now, self.config);
             }
-            conn
-        });
-        self.came_back(id, epoch, conn, close, CloseReason::Keepalive);
-        if clear {
-            self.clear_key(id);
         }
-        self.finish();
-        clear
+        self.came_back(id, epoch, conn, close, CloseReason::Keepalive);
     }
 
     /// A borrower returns `conn`, lent exclusively as `cid` (holding
@@ -199,18 +179,10 @@ impl<M: Manager> Transition<'_, M> {
 
     /// The recycle of a connection of `id` ended. One that passed rests
     /// from now on and goes through the hand-off; one that failed is
-    /// closed as broken; one whose server changed clears its key. Returns
-    /// whether it did.
-    fn recycled(
-        mut self,
-        id: KeyId,
-        conn: Option<Conn<M::Connection>>,
-        epoch: u32,
-        check: Check,
-        changed: bool,
-    ) -> bool {
-        // A connection taken out before a clear clears nothing more.
-        let clear = changed && self.st.keys.get(id).epoch == epoch;
+    /// closed as broken.
+    fn recycled(&mut self, id: KeyId, conn: Option<Conn<M::Connection>>, epoch: u32, check: Check) {
+        self.st.ext.recycling -= 1;
+        self.st.keys.get_mut(id).ext.recycling -= 1;
         self.st
             .count_call(id, check, |c| &mut c.recycles, |c| &mut c.recycle_failures);
         let conn = conn.map(|mut conn| {
@@ -220,10 +192,5 @@ impl<M: Manager> Transition<'_, M> {
         });
         let close = (check == Check::Failed).then_some(CloseReason::Broken);
         self.came_back(id, epoch, conn, close, CloseReason::Broken);
-        if clear {
-            self.clear_key(id);
-        }
-        self.finish();
-        clear
     }
 }
