@@ -14,7 +14,7 @@
 use super::points::{Checkup, Event, KeyPoints, Points, Round};
 use super::{State, Transition};
 use crate::clock::Tick;
-use crate::engine::{Change, ConnId, KeyId, Lent, Site, WaiterId};
+use crate::engine::{Change, ConnId, KeyId, Lent, Place, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
 
@@ -59,7 +59,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         round: Option<Round>,
         (now, site): (Tick, Site),
     ) -> Lent<M::Connection> {
-        let (lent, entry) = self.keys.lend_slot(id);
+        let (lent, entry) = self.keys.take_slot(id, Place::Lent);
         if round == Some(Round::First) {
             P::Keys::count(&mut entry.ext, Event::Get);
         }

@@ -87,8 +87,8 @@ impl<K, E, X> KeyEntry<K, E, X> {
 /// forgotten only once its counts are zero). Counts change in one place,
 /// which changes a key's and the total together: [`recount`](Keys::recount),
 /// or, for a connection lent or out in a task, the [`Slot`] that
-/// [`lend_slot`](Keys::lend_slot), [`open_slot`](Keys::open_slot) or
-/// [`take_slot`](Keys::take_slot) hands out and
+/// [`take_slot`](Keys::take_slot) or [`open_slot`](Keys::open_slot) hands
+/// out and
 /// [`give_back`](Keys::give_back) takes back.
 #[derive(Debug)]
 pub(crate) struct Keys<K, E, X: KeyPoints<K>> {
@@ -161,20 +161,17 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
         Slot::new(id, place)
     }
 
-    /// An idle (or held) connection of `id` goes out to a task for
-    /// `place` (a feature's task).
+    /// An idle (or held) connection of `id` is lent, or goes out to a
+    /// feature's task, as `place` says. Returns the key's entry too (one
+    /// look-up for a checkout that counts its get there).
     #[inline]
-    pub(crate) fn take_slot(&mut self, id: KeyId, place: Place) -> Slot {
-        self.apply(id, Change::Move(Place::Idle, place));
-        Slot::new(id, place)
-    }
-
-    /// An idle (or held) connection of `id` is lent. Returns the key's
-    /// entry too (one look-up for a checkout that counts its get there).
-    #[inline]
-    pub(crate) fn lend_slot(&mut self, id: KeyId) -> (Slot, &mut KeyEntry<K, E, X::Key>) {
-        let entry = self.apply(id, Change::Move(Place::Idle, Place::Lent));
-        (Slot::new(id, Place::Lent), entry)
+    pub(crate) fn take_slot(
+        &mut self,
+        id: KeyId,
+        place: Place,
+    ) -> (Slot, &mut KeyEntry<K, E, X::Key>) {
+        let entry = self.apply(id, Change::Move(Place::Idle, place));
+        (Slot::new(id, place), entry)
     }
 
     /// The task or the loan of `slot` ended: its connection (if any)
@@ -288,8 +285,8 @@ pub(crate) enum Place {
 
 /// A connection of a key counted anywhere but idle: lent, dialing, or out
 /// in a feature's task. Taken under the lock when the loan or the task is
-/// decided ([`Keys::lend_slot`], [`Keys::open_slot`] for a dial,
-/// [`Keys::take_slot`] for an idle connection taken out), carried by the
+/// decided ([`Keys::take_slot`] for an idle connection lent or taken out,
+/// [`Keys::open_slot`] for a dial), carried by the
 /// borrower or the task, and given back by value when the connection comes
 /// back ([`Keys::give_back`]), the key's and the pool's counts together.
 ///

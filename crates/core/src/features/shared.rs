@@ -23,7 +23,7 @@
 use super::{Check, Conn, State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
-use crate::engine::{Checkup, ConnId, KeyId, Lent, Round, Slot, WaiterId};
+use crate::engine::{Checkup, ConnId, KeyId, Lent, Place, Round, Slot, WaiterId};
 use crate::manager::{Lending, Manager};
 use crate::reason::CloseReason;
 
@@ -210,7 +210,7 @@ impl<M: Manager> Transition<'_, M> {
         conn: Conn<M::Connection>,
         first: Option<WaiterId>,
     ) {
-        let (lent, _) = self.st.keys.lend_slot(id);
+        let (lent, _) = self.st.keys.take_slot(id, Place::Lent);
         let slot = self.st.ext.borrowed.insert(lent, conn);
         self.serve_shared(id, slot, first);
         if self.st.ext.borrowed.is_unborrowed(slot) {

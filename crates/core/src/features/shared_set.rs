@@ -313,7 +313,7 @@ mod tests {
         }
     }
 
-    /// A slot in `key`'s lent count, as `Keys::lend_slot` hands out.
+    /// A slot in `key`'s lent count, as `Keys::take_slot` hands out.
     fn lent(key: KeyId) -> Slot {
         Slot::new(key, Place::Lent)
     }

@@ -55,7 +55,7 @@ impl<M: Manager> Transition<'_, M> {
     /// for `what`; it counts in `pinging` or `recycling` until it comes back.
     pub(crate) fn take_out(&mut self, id: KeyId, conn: Conn<M::Connection>, what: Tending) {
         let epoch = self.st.keys.get(id).epoch;
-        let slot = self.st.keys.take_slot(id, Place::Out);
+        let (slot, _) = self.st.keys.take_slot(id, Place::Out);
         let act = match what {
             Tending::Keepalive => Act::Ping(slot, conn, epoch),
             Tending::Recycle => {

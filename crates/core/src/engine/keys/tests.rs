@@ -38,7 +38,7 @@ fn a_recount_changes_the_key_and_the_pool_together() {
     let dialing = keys.open_slot(a, Place::Dialing);
     let dialed = keys.open_slot(b, Place::Dialing);
     assert_eq!(keys.give_back(dialed), b);
-    let (lent, _) = keys.lend_slot(b);
+    let (lent, _) = keys.take_slot(b, Place::Lent);
     keys.recount(a, Change::Wait);
     assert_eq!(
         (
@@ -77,12 +77,12 @@ fn a_slot_is_taken_and_given_back_in_its_place() {
     let dial = keys.open_slot(a, Place::Dialing);
     assert_eq!((dial.key(), dial.place()), (a, Place::Dialing));
     keys.give_back(dial);
-    let out = keys.take_slot(a, Place::Out);
+    let (out, _) = keys.take_slot(a, Place::Out);
     let counts = *keys.get(a).counts();
     assert_eq!((counts.open(), counts.out(), counts.idle()), (1, 1, 0));
     assert_eq!(keys.total().out(), 1);
     keys.give_back(out);
-    let (lent, _) = keys.lend_slot(a);
+    let (lent, _) = keys.take_slot(a, Place::Lent);
     assert_eq!(lent.key(), a);
     assert_eq!((keys.total().lent(), keys.total().idle()), (1, 0));
     assert_eq!(keys.give_back(lent), a);
