@@ -31,8 +31,8 @@ use crate::builder::Builder;
 use crate::config::Config;
 use crate::engine::KeyId;
 use crate::engine::WaiterId;
-use crate::engine::{Arrived, Checkout, DialOrder, Outcome};
 use crate::engine::{Back, Lent};
+use crate::engine::{Checkout, DialOrder, Outcome};
 use crate::error::Error;
 use crate::features::{Act, Action, Effects, Note};
 use crate::features::{State, Transition};
@@ -225,7 +225,7 @@ impl<K: Key> Core<K> {
 
     /// The getter `w` gives up (the `Waiting` future dropped unserved).
     fn cancel(&self, w: WaiterId) {
-        self.transition(Tick::now(), |t| t.cancel(w, Arrived::PassOn));
+        self.transition(Tick::now(), |t| t.cancel(w));
     }
 
     fn close(&self) {

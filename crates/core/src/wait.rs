@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::clock::Tick;
+use crate::engine::Outcome;
 use crate::engine::WaiterId;
-use crate::engine::{Arrived, Outcome};
 use crate::error::Error;
 use crate::inner::PoolInner;
 use crate::manager::Manager;
@@ -99,8 +99,7 @@ impl<M: Manager> Drop for Waiting<'_, M> {
     fn drop(&mut self) {
         if !self.done {
             let id = self.id;
-            self.inner
-                .transition(Tick::now(), |t| t.cancel(id, Arrived::PassOn));
+            self.inner.transition(Tick::now(), |t| t.cancel(id));
         }
     }
 }

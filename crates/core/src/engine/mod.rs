@@ -76,9 +76,9 @@ pub(crate) use points::{Checkup, Event, KeyPoints, Points, Round};
 pub(crate) use records::{Conn, IdleTimeout, Site};
 pub(crate) use records::{IdleRef, Records};
 pub(crate) use timers::{Deadlines, Due};
+pub(crate) use waiting::Outcome;
 pub(crate) use waiting::WaitQueue;
 pub(crate) use waiting::Waiters;
-pub(crate) use waiting::{Arrived, Outcome};
 
 use crate::clock::Tick;
 use crate::config::Config;

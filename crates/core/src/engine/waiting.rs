@@ -87,36 +87,24 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     }
 }
 
-/// What a waiter that gives up does with an outcome that reached it
-/// meanwhile.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Arrived {
-    /// Keep it: the getter takes it after all.
-    Take,
-    /// Pass it on, as if it had never arrived.
-    PassOn,
-}
-
 impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Waiter `w` gives up. An outcome that had reached it meanwhile is
-    /// returned or passed on (see module docs), as `arrived` says.
-    pub(crate) fn cancel(mut self, w: WaiterId, arrived: Arrived) -> Option<Outcome<M>> {
+    /// passed on (see module docs).
+    pub(crate) fn cancel(mut self, w: WaiterId) {
         let (waiter, outcome) = self.st.waiters.remove(w);
         let id = waiter.key;
         // Its key is alive unless it was served with an error.
         let alive = !matches!(outcome, Some(Err(_)));
         self.st
             .count_wait(waiter.since, self.now, alive.then_some(id));
-        let result = match outcome {
+        match outcome {
             None => {
                 self.st.keys.recount(id, Change::Unwait);
                 let entry = self.st.keys.get_mut(id);
                 entry.tidy_queues(|w| self.st.waiters.is_live(w));
                 self.st.tidy_global_queue();
                 self.st.unused(id);
-                None
             }
-            Some(outcome) if arrived == Arrived::Take => Some(outcome),
             Some(Ok((
                 id,
                 Lent::Own {
@@ -133,33 +121,28 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 // Idle since its hand-off (the stamp of its loan).
                 self.st.keys.give_back(lent);
                 self.place_own(id, cid);
-                None
             }
-            Some(Ok((id, Lent::Handle { slot, .. }))) => {
-                P::unserve_handle(&mut self, id, slot);
-                None
-            }
-            Some(Err(_)) => None,
-        };
+            Some(Ok((id, Lent::Handle { slot, .. }))) => P::unserve_handle(&mut self, id, slot),
+            Some(Err(_)) => {}
+        }
         self.finish();
-        result
     }
 
     /// A getter whose get began at `began` hit its deadline: the outcome
     /// if one arrived just in time, else the timeout error (with the key's
     /// last dial error, and how long the get took).
     pub(crate) fn expire(self, w: WaiterId, began: Tick) -> Outcome<M> {
-        let Some(id) = self.st.waiters.live(w).map(|w| w.key) else {
+        if let Some(outcome) = self.st.poll_waiter(w, Waker::noop(), self.now) {
             // Served just in time.
-            return self
-                .cancel(w, Arrived::Take)
-                .expect("a waiter that is not live was served");
-        };
+            self.finish();
+            return outcome;
+        }
         // Still waiting, so the key is alive: read it before the cancel may forget it.
+        let id = self.st.waiters.live(w).expect("not served: waiting").key;
         let err = self
             .st
             .timeout_error(id, Tick::now().saturating_duration_since(began));
-        self.cancel(w, Arrived::PassOn);
+        self.cancel(w);
         Err(err)
     }
 }
