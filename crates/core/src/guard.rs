@@ -5,7 +5,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::engine::Detached;
+use crate::engine::Back;
 use crate::engine::KeyId;
 use crate::engine::Lent;
 use crate::inner::PoolInner;
@@ -114,13 +114,13 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
         let taken = this.conn.take().expect("connection present until drop");
-        let (conn, key, detached) = match taken {
-            Lent::Own { conn, id, lent, .. } => (conn, lent.key(), Detached::Own(id, lent)),
+        let (conn, lent) = match taken {
+            Lent::Own { conn, id, lent, .. } => (conn, Back::Own(lent, id, ())),
             Lent::Handle {
                 conn, slot, key, ..
-            } => (conn, key, Detached::Handle(slot)),
+            } => (conn, Back::Handle(key, slot)),
         };
-        this.inner.detach(key, detached);
+        this.inner.detach(lent);
         conn
     }
 

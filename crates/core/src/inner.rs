@@ -21,7 +21,7 @@ use tokio::sync::Notify;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::engine::{Back, ConnId, Detached, KeyId, Lent, Slot};
+use crate::engine::{Back, ConnId, KeyId, Lent, Slot};
 use crate::features::{Act, Action, Effects, Note, State, Transition};
 use crate::hooks::Hooks;
 use crate::manager::{Health, Manager};
@@ -415,8 +415,8 @@ impl<M: Manager> PoolInner<M> {
         self.give_back_in(state, key, Back::Handle(key, slot), close, health);
     }
 
-    pub(crate) fn detach(self: &Arc<Self>, key: KeyId, lent: Detached) {
-        self.transition(Tick::now(), |t| t.detach(key, lent));
+    pub(crate) fn detach(self: &Arc<Self>, lent: Back<()>) {
+        self.transition(Tick::now(), |t| t.detach(lent));
     }
 }
 

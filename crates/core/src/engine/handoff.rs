@@ -27,15 +27,6 @@ use crate::engine::{Change, ConnId, IdleTimeout, KeyId, Place, Slot, WaiterId};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
-/// What a borrower takes out of the pool for good ([`Transition::detach`]).
-pub(crate) enum Detached {
-    /// The exclusively lent connection whose record is `ConnId`, with its
-    /// slot in the lent count.
-    Own(ConnId, Slot),
-    /// A handle a feature lent, in this slot of its record.
-    Handle(usize),
-}
-
 impl<M: Manager, P: Points<M>> State<M, P> {
     /// The first live waiter of `id`'s queue, if any.
     #[inline]
@@ -103,18 +94,19 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         answer
     }
 
-    /// A borrower takes its connection out of the pool for good (a handle
-    /// is given back instead: the connection stays).
-    pub(crate) fn detach(mut self, id: KeyId, lent: Detached) {
-        let (cid, lent) = match lent {
-            Detached::Handle(slot) => {
+    /// A borrower takes what it was lent out of the pool for good (`()`:
+    /// the borrower keeps the connection). A handle is given back instead:
+    /// the connection it shares stays.
+    pub(crate) fn detach(mut self, lent: Back<()>) {
+        let (slot, cid) = match lent {
+            Back::Handle(id, slot) => {
                 self.give_back(Back::Handle(id, slot), None, P::Note::default());
                 return;
             }
-            Detached::Own(cid, lent) => (cid, lent),
+            Back::Own(slot, cid, ()) => (slot, cid),
         };
         self.st.records.remove(cid);
-        self.st.keys.give_back(lent);
+        let id = self.st.keys.give_back(slot);
         self.release_slot(id);
         self.finish();
     }

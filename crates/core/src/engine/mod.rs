@@ -68,7 +68,6 @@ mod waiting;
 pub(crate) use checkout::{Behind, Checkout};
 pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
-pub(crate) use handoff::Detached;
 pub(crate) use handoff::{Back, Lent};
 pub(crate) use keys::Keys;
 pub(crate) use keys::{Change, Counts, Place, Slot};
