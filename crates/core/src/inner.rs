@@ -25,7 +25,7 @@ use crate::engine::{Back, ConnId, KeyId, Lent, Slot};
 use crate::features::{Act, Action, Effects, Note, State, Transition};
 use crate::hooks::Hooks;
 use crate::manager::{Health, Manager};
-use crate::metrics::Metrics;
+use crate::metrics::{BACKOFFS, Metrics};
 use crate::reason::CloseReason;
 use crate::reports::{report_backoff, report_leak, report_recovery};
 use crate::sync::{Mutex, MutexGuard};
@@ -196,7 +196,7 @@ impl<M: Manager> PoolInner<M> {
             Act::Leak(key, site, held) => report_leak(&key, site, held, &self.config),
             Act::Backoff(key, error, delay, failures) => {
                 report_backoff(&key, &error, delay, failures, &self.config);
-                self.metrics.backoff(self.metrics.key(&key));
+                self.metrics.count(BACKOFFS, self.metrics.key(&key));
             }
             Act::Recovered(key, down_for) => report_recovery(&key, down_for, &self.config),
         }

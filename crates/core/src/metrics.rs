@@ -122,28 +122,15 @@ macro_rules! calls {
                 }
             }
 
-            /// A dial that failed.
+            /// One more on the counter `name` (`DIAL_FAILURES`, `BACKOFFS`,
+            /// `REJECTIONS`, `KEEPALIVE_FAILURES`), labelled by `key` if given.
             #[cold]
-            pub(crate) fn dial_failed(&self, key: Option<&impl Debug>) {
-                self.count(DIAL_FAILURES, key);
-            }
-
-            /// A key entered dial backoff.
-            #[cold]
-            pub(crate) fn backoff(&self, key: Option<&impl Debug>) {
-                self.count(BACKOFFS, key);
-            }
-
-            /// A get refused at once: `max_waiters` getters already waited.
-            #[cold]
-            pub(crate) fn rejection(&self, key: Option<&impl Debug>) {
-                self.count(REJECTIONS, key);
-            }
-
-            /// A keepalive ping that failed or timed out.
-            #[cold]
-            pub(crate) fn keepalive_failed(&self, key: Option<&impl Debug>) {
-                self.count(KEEPALIVE_FAILURES, key);
+            pub(crate) fn count(&self, name: &'static str, key: Option<&impl Debug>) {
+                let labels = match key {
+                    None => vec![self.name.clone()],
+                    Some(key) => self.keyed(key).to_vec(),
+                };
+                metrics::counter!(name, labels).increment(1);
             }
 
             /// A connection closed, for `reason`.
@@ -182,6 +169,12 @@ macro_rules! calls {
     };
 }
 
+/// Counters the pool counts through `Metrics::count`.
+pub(crate) const DIAL_FAILURES: &str = "connpool.dial.failures";
+pub(crate) const BACKOFFS: &str = "connpool.backoffs";
+pub(crate) const REJECTIONS: &str = "connpool.rejections";
+pub(crate) const KEEPALIVE_FAILURES: &str = "connpool.keepalive.failures";
+
 #[cfg(feature = "metrics")]
 pub(crate) use on::Metrics;
 
@@ -203,10 +196,6 @@ mod on {
     const TIMEOUTS: &str = "db.client.connection.timeouts";
     const REPLY_TIMEOUTS: &str = "connpool.reply.timeouts";
     const CLOSED: &str = "connpool.connection.closed";
-    const DIAL_FAILURES: &str = "connpool.dial.failures";
-    const BACKOFFS: &str = "connpool.backoffs";
-    const REJECTIONS: &str = "connpool.rejections";
-    const KEEPALIVE_FAILURES: &str = "connpool.keepalive.failures";
     const CREATE_TIME: &str = "db.client.connection.create_time";
     const WAIT_TIME: &str = "db.client.connection.wait_time";
     const USE_TIME: &str = "db.client.connection.use_time";
@@ -342,14 +331,6 @@ mod on {
         /// The labels of a series of `key`.
         fn keyed(&self, key: &impl Debug) -> [Label; 2] {
             [self.name.clone(), Label::new(KEY, format!("{key:?}"))]
-        }
-
-        fn count(&self, name: &'static str, key: Option<&impl Debug>) {
-            let labels = match key {
-                None => vec![self.name.clone()],
-                Some(key) => self.keyed(key).to_vec(),
-            };
-            metrics::counter!(name, labels).increment(1);
         }
 
         #[inline]

@@ -32,7 +32,7 @@ use crate::inner::PoolInner;
 use crate::inner::dial;
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, REJECTIONS};
 use crate::reason::CloseReason;
 use crate::reports::report_slow_checkout;
 use crate::single::OneKey;
@@ -199,7 +199,7 @@ impl<M: Manager> Pool<M> {
                     metrics.waited(metrics.key(key), waited);
                 }
                 Err(Error::Timeout { .. }) => metrics.timeout(metrics.key(key)),
-                Err(Error::TooManyWaiters { .. }) => metrics.rejection(metrics.key(key)),
+                Err(Error::TooManyWaiters { .. }) => metrics.count(REJECTIONS, metrics.key(key)),
                 Err(_) => {}
             }
         }

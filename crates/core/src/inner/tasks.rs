@@ -17,6 +17,7 @@ use crate::error::ConnectError;
 use crate::features::{Check, Conn, Dialed, PingResult, Tended};
 use crate::hooks::{self, HookFailure};
 use crate::manager::{Health, Lending, Manager};
+use crate::metrics::{DIAL_FAILURES, KEEPALIVE_FAILURES};
 use crate::reason::CloseReason;
 
 /// Starts a dial in its own task.
@@ -35,7 +36,7 @@ pub(crate) fn spawn_dial<M: Manager>(inner: &Arc<PoolInner<M>>, order: DialOrder
         let inner = &guard.inner;
         let dialed = dial(inner, &key, key_id).await;
         if dialed.is_err() {
-            inner.metrics.dial_failed(inner.metrics.key(&key));
+            inner.metrics.count(DIAL_FAILURES, inner.metrics.key(&key));
         }
         guard.finish(dialed);
     });
@@ -171,7 +172,7 @@ pub(crate) fn spawn_ping<M: Manager>(
         };
         if ok != Some(true) {
             let key = inner.metrics.by_key().then(|| inner.key(key_id));
-            inner.metrics.keepalive_failed(key.as_ref());
+            inner.metrics.count(KEEPALIVE_FAILURES, key.as_ref());
         }
         let health = ok.map_or(Health::Broken, |_| inner.health(key_id, &mut conn.conn));
         let result = match (ok, health) {
