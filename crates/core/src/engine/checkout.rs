@@ -14,7 +14,7 @@
 use super::points::{Checkup, Event, KeyPoints, Points, Round};
 use super::{State, Transition};
 use crate::clock::Tick;
-use crate::engine::{Change, ConnId, KeyId, Lent, Place, Site, WaiterId};
+use crate::engine::{ConnId, KeyId, Lent, Place, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
 
@@ -142,7 +142,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
         let w = self.st.waiters.insert(id, self.now, site);
         self.st.tally(id, Event::Waited);
-        let entry = self.st.keys.recount(id, Change::Wait);
+        let entry = self.st.keys.wait(id);
         entry.tidy_queues(|w| self.st.waiters.is_live(w));
         entry.idle_waiters.push(w);
         let behind = self.find_dial(id, w);

@@ -23,7 +23,7 @@
 use super::effects::Action;
 use super::points::{Checkup, Event, Points};
 use super::{Outcome, State, Transition};
-use crate::engine::{Change, ConnId, IdleTimeout, KeyId, Place, Slot, WaiterId};
+use crate::engine::{ConnId, IdleTimeout, KeyId, Slot, WaiterId};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
@@ -211,7 +211,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             .live(w)
             .expect("serve: waiter must be live")
             .key;
-        self.st.keys.recount(id, Change::Unwait);
+        self.st.keys.unwait(id);
         if outcome.is_err() {
             self.st.unused(id);
         }
@@ -231,14 +231,14 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         self.st.tally(id, Event::Closed(reason));
         self.st.closing += 1;
         self.fx.actions.push(Action::Close(conn, reason));
-        self.st.keys.recount(id, Change::Close(Place::Idle));
+        self.st.keys.close_idle(id);
         self.st.unused(id);
     }
 
     /// A connection of `id` stopped counting: hand its slot to a dial waiter
     /// (of the key, else of the pool).
     pub(crate) fn release_slot(&mut self, id: KeyId) {
-        self.st.keys.recount(id, Change::Close(Place::Idle));
+        self.st.keys.close_idle(id);
         self.st.unused(id);
         self.give_slot(id);
     }

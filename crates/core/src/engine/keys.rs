@@ -16,8 +16,7 @@ use crate::error::ConnectError;
 
 /// One destination's state (Go's per-host maps, gathered in one place).
 ///
-/// Counts: see [`Counts`]; they change only through [`Keys`] (`recount`,
-/// and the [`Slot`]s of connections lent or out in tasks), with the
+/// Counts: see [`Counts`]; they change only through [`Keys`], with the
 /// pool's. `open <= max_open_per_key`, except that nothing forces a
 /// drop when limits are never lowered at run time.
 ///
@@ -84,11 +83,11 @@ impl<K, E, X> KeyEntry<K, E, X> {
 /// stays valid in their deadlines).
 ///
 /// Counts: `total` is the pool's [`Counts`], the sum of its keys' (a key is
-/// forgotten only once its counts are zero). Counts change in one place,
-/// which changes a key's and the total together: [`recount`](Keys::recount),
-/// or, for a connection lent or out in a task, the [`Slot`] that
-/// [`take_slot`](Keys::take_slot) or [`open_slot`](Keys::open_slot) hands
-/// out and
+/// forgotten only once its counts are zero). Counts change in one place
+/// (`apply`), a key's and the total together: waiters and idle
+/// connections closing through their own methods, a connection lent or
+/// out in a task through the [`Slot`] that [`take_slot`](Keys::take_slot)
+/// or [`open_slot`](Keys::open_slot) hands out and
 /// [`give_back`](Keys::give_back) takes back.
 #[derive(Debug)]
 pub(crate) struct Keys<K, E, X: KeyPoints<K>> {
@@ -131,34 +130,42 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
         &self.total
     }
 
-    /// Applies `change` to the counts of `id` and to the pool's: the one
-    /// place where counts change. Returns `id`'s entry (one look-up for
-    /// callers that count something else too). Every place but idle
-    /// changes through a [`Slot`] instead ([`open_slot`](Keys::open_slot),
-    /// [`take_slot`](Keys::take_slot), [`give_back`](Keys::give_back)):
-    /// what is left here is waiters, and idle connections closing.
+    /// Applies `f` to the counts of `id` and to the pool's: the one place
+    /// where counts change. Returns `id`'s entry (one look-up for callers
+    /// that count something else too).
     #[inline]
-    pub(crate) fn recount(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E, X::Key> {
-        debug_assert!(
-            !change.touches_slots(),
-            "a connection counted anywhere but idle moves through its slot"
-        );
-        self.apply(id, change)
+    fn apply(&mut self, id: KeyId, f: impl Fn(&mut Counts)) -> &mut KeyEntry<K, E, X::Key> {
+        f(&mut self.total);
+        let entry = &mut self.entries[id.index()];
+        f(&mut entry.counts);
+        entry
     }
 
-    #[inline]
-    fn apply(&mut self, id: KeyId, change: Change) -> &mut KeyEntry<K, E, X::Key> {
-        self.total.apply(change);
-        let entry = &mut self.entries[id.index()];
-        entry.counts.apply(change);
-        entry
+    /// A getter of `id` starts waiting.
+    pub(crate) fn wait(&mut self, id: KeyId) -> &mut KeyEntry<K, E, X::Key> {
+        self.apply(id, |c| c.waiting += 1)
+    }
+
+    /// A waiter of `id` was served or gave up.
+    pub(crate) fn unwait(&mut self, id: KeyId) {
+        self.apply(id, |c| c.waiting -= 1);
+    }
+
+    /// A connection of `id` counted as idle (or held) stops counting: it
+    /// is closed, or it left the pool. Every other place changes through
+    /// a [`Slot`].
+    pub(crate) fn close_idle(&mut self, id: KeyId) {
+        self.apply(id, |c| c.open -= 1);
     }
 
     /// A new connection of `id` starts counting in the task's place `place`
     /// (a dial).
     pub(crate) fn open_slot(&mut self, id: KeyId, place: Place) -> Slot {
-        self.apply(id, Change::Open(place));
-        Slot::new(id, place)
+        self.apply(id, |c| {
+            c.open += 1;
+            *c.at(place) += 1;
+        });
+        Slot { key: id, place }
     }
 
     /// An idle (or held) connection of `id` is lent, or goes out to a
@@ -170,8 +177,8 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
         id: KeyId,
         place: Place,
     ) -> (Slot, &mut KeyEntry<K, E, X::Key>) {
-        let entry = self.apply(id, Change::Move(Place::Idle, place));
-        (Slot::new(id, place), entry)
+        let entry = self.apply(id, |c| *c.at(place) += 1);
+        (Slot { key: id, place }, entry)
     }
 
     /// The task or the loan of `slot` ended: its connection (if any)
@@ -179,9 +186,8 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
     /// Returns its key.
     #[inline]
     pub(crate) fn give_back(&mut self, slot: Slot) -> KeyId {
-        let (id, place) = slot.into_parts();
-        self.apply(id, Change::Move(place, Place::Idle));
-        id
+        self.apply(slot.key, |c| *c.at(slot.place) -= 1);
+        slot.key
     }
 
     pub(crate) fn id(&self, key: &K) -> Option<KeyId> {
@@ -265,14 +271,11 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
     }
 }
 
-/// Where a connection the pool counts is. Each place but `Idle` has its own
-/// count; `open` counts them all. (The idle connections are counted by the
-/// [`Records`](crate::engine::Records) that hold them: `idle()` is what the
-/// other places leave of `open`.)
+/// Where a connection the pool counts is, if not idle. Each place has its
+/// own count; `open` counts them all with the idle ones (`idle()` is what
+/// the places leave of `open`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Place {
-    /// In the idle set.
-    Idle,
     /// With a borrower (a connection a feature lends counts once,
     /// whatever its handles), or handed to a waiter that has not picked it
     /// up yet.
@@ -317,54 +320,15 @@ impl Slot {
     pub(crate) fn place(&self) -> Place {
         self.place
     }
-
-    /// Made only by [`Keys`], with the count it stands for.
-    pub(crate) fn new(key: KeyId, place: Place) -> Self {
-        debug_assert!(place != Place::Idle);
-        Self { key, place }
-    }
-
-    /// Taken apart only by [`Keys::give_back`].
-    pub(crate) fn into_parts(self) -> (KeyId, Place) {
-        (self.key, self.place)
-    }
-}
-
-/// One change of the counts.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Change {
-    /// A connection starts counting in a place (a dial starts).
-    Open(Place),
-    /// A connection stops counting (it is closed, its dial failed or its
-    /// task died with it).
-    Close(Place),
-    /// A connection moves from one place to another.
-    Move(Place, Place),
-    /// A getter starts waiting.
-    Wait,
-    /// A waiter was served or gave up.
-    Unwait,
-}
-
-impl Change {
-    /// Whether it moves a count into or out of a place counted by slots
-    /// (every place but idle).
-    pub(crate) fn touches_slots(self) -> bool {
-        match self {
-            Change::Open(p) | Change::Close(p) => p != Place::Idle,
-            Change::Move(a, b) => a != Place::Idle || b != Place::Idle,
-            Change::Wait | Change::Unwait => false,
-        }
-    }
 }
 
 /// The counts of one key, or of the whole pool.
 ///
-/// Invariant: `open = idle + lent + dialing + out`, each
-/// `≥ 0`. The fields change only through [`Change`]s, and only through
-/// [`Keys`] (`recount`, and a [`Slot`]'s taking and giving back), which
-/// applies each change to the key's counts and to the
-/// pool's together: the pool's counts are the sum of its keys'.
+/// Invariant: `open = idle + lent + dialing + out`, each `≥ 0`. The
+/// fields change only through [`Keys`] (its counting methods, and a
+/// [`Slot`]'s taking and giving back), which applies each change to the
+/// key's counts and to the pool's together: the pool's counts are the sum
+/// of its keys'.
 ///
 /// Layout: `lent`, `waiting` and `open`, which every checkout and return
 /// reads or writes, come first.
@@ -421,70 +385,14 @@ impl Counts {
         self.open == 0 && self.waiting == 0
     }
 
-    /// Applies `change` (to the key's and the pool's counts alike: see
-    /// [`Keys`]).
+    /// The count of `place`.
     #[inline]
-    pub(crate) fn apply(&mut self, change: Change) {
-        match change {
-            Change::Open(to) => {
-                self.open += 1;
-                if let Some(count) = self.at(to) {
-                    *count += 1;
-                }
-            }
-            Change::Close(from) => {
-                self.open -= 1;
-                if let Some(count) = self.at(from) {
-                    *count -= 1;
-                }
-            }
-            Change::Move(from, to) => {
-                if let Some(count) = self.at(from) {
-                    *count -= 1;
-                }
-                if let Some(count) = self.at(to) {
-                    *count += 1;
-                }
-            }
-            Change::Wait => self.waiting += 1,
-            Change::Unwait => self.waiting -= 1,
-        }
-    }
-
-    /// The count of `place` (`Idle` has none of its own).
-    #[inline]
-    fn at(&mut self, place: Place) -> Option<&mut usize> {
+    fn at(&mut self, place: Place) -> &mut usize {
         match place {
-            Place::Idle => None,
-            Place::Lent => Some(&mut self.lent),
-            Place::Dialing => Some(&mut self.dialing),
-            Place::Out => Some(&mut self.out),
+            Place::Lent => &mut self.lent,
+            Place::Dialing => &mut self.dialing,
+            Place::Out => &mut self.out,
         }
-    }
-}
-
-#[cfg(test)]
-mod counts_tests {
-    use super::{Change, Counts, Place};
-
-    #[test]
-    fn a_connection_moves_through_the_places_and_open_counts_it_once() {
-        let mut c = Counts::default();
-        c.apply(Change::Open(Place::Dialing));
-        assert_eq!((c.open(), c.dialing(), c.idle()), (1, 1, 0));
-        c.apply(Change::Move(Place::Dialing, Place::Idle));
-        assert_eq!((c.open(), c.dialing(), c.idle()), (1, 0, 1));
-        c.apply(Change::Move(Place::Idle, Place::Lent));
-        assert_eq!((c.open(), c.lent(), c.idle()), (1, 1, 0));
-        c.apply(Change::Move(Place::Lent, Place::Out));
-        assert_eq!((c.lent(), c.out()), (0, 1));
-        c.apply(Change::Close(Place::Out));
-        assert_eq!(c, Counts::default());
-        assert!(c.is_zero());
-        c.apply(Change::Wait);
-        assert!(!c.is_zero());
-        c.apply(Change::Unwait);
-        assert!(c.is_zero());
     }
 }
 

@@ -70,7 +70,7 @@ pub(crate) use dials::Dialed;
 pub(crate) use effects::{Action, DialOrder, Effects};
 pub(crate) use handoff::{Back, Lent};
 pub(crate) use keys::Keys;
-pub(crate) use keys::{Change, Counts, Place, Slot};
+pub(crate) use keys::{Counts, Place, Slot};
 pub(crate) use points::{Checkup, Event, KeyPoints, Points, Round};
 pub(crate) use records::{Conn, IdleTimeout, Site};
 pub(crate) use records::{IdleRef, Records};

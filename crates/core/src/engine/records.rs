@@ -62,6 +62,7 @@ fn link(idx: usize) -> Link {
     Link::try_from(idx).expect("fewer than 2^32 - 1 idle connections")
 }
 
+/// One list's ends and length.
 #[derive(Debug, Clone, Copy)]
 struct Ends {
     first: Link,
@@ -69,12 +70,58 @@ struct Ends {
     len: usize,
 }
 
+/// An entry's neighbours in one list (older, newer).
+#[derive(Debug, Clone, Copy)]
+struct Links {
+    prev: Link,
+    next: Link,
+}
+
+/// The lists an idle entry is in: `links[KEY]` in its key's, `links[LRU]`
+/// in the pool's.
+const KEY: usize = 0;
+const LRU: usize = 1;
+const UNLINKED: [Links; 2] = [Links {
+    prev: NIL,
+    next: NIL,
+}; 2];
+
 impl Ends {
     const EMPTY: Ends = Ends {
         first: NIL,
         last: NIL,
         len: 0,
     };
+
+    /// Appends the entry `idx` to this list (`list` of [`KEY`], [`LRU`]).
+    #[inline]
+    fn push<C>(&mut self, entries: &mut Slab<Entry<C>>, list: usize, idx: Link) {
+        entries[idx as usize].links[list] = Links {
+            prev: self.last,
+            next: NIL,
+        };
+        match self.last {
+            NIL => self.first = idx,
+            last => entries[last as usize].links[list].next = idx,
+        }
+        self.last = idx;
+        self.len += 1;
+    }
+
+    /// Takes the entry `idx` out of this list.
+    #[inline]
+    fn unlink<C>(&mut self, entries: &mut Slab<Entry<C>>, list: usize, idx: Link) {
+        let Links { prev, next } = entries[idx as usize].links[list];
+        match prev {
+            NIL => self.first = next,
+            prev => entries[prev as usize].links[list].next = next,
+        }
+        match next {
+            NIL => self.last = prev,
+            next => entries[next as usize].links[list].prev = prev,
+        }
+        self.len -= 1;
+    }
 }
 
 /// Names one idle entry for as long as it stays idle: the slab index plus a
@@ -104,12 +151,8 @@ struct Entry<C> {
     /// The idle stay's stamp, with [`FRESH`] set until it is drained;
     /// [`NOT_IDLE`] while held or lent (the links are then meaningless).
     stamp: u32,
-    /// Neighbours in the key's list (older, newer).
-    key_prev: Link,
-    key_next: Link,
-    /// Neighbours in the global LRU list (older, newer).
-    lru_prev: Link,
-    lru_next: Link,
+    /// Neighbours in the key's list and in the pool's LRU list.
+    links: [Links; 2],
 }
 
 /// Idle connections, per key (LIFO) and across keys (LRU), and the entries
@@ -168,10 +211,7 @@ impl<C> Records<C> {
             conn: value,
             key,
             stamp: NOT_IDLE,
-            key_prev: NIL,
-            key_next: NIL,
-            lru_prev: NIL,
-            lru_next: NIL,
+            links: UNLINKED,
         })))
     }
 
@@ -193,29 +233,12 @@ impl<C> Records<C> {
             // `!FRESH` is `NOT_IDLE`'s stamp: never handed out.
             self.next_stamp = 0;
         }
-        let lru_last = self.lru.last;
         let entry = &mut self.entries[idx as usize];
         debug_assert_eq!(entry.stamp, NOT_IDLE, "park: already idle");
-        let ends = &mut self.per_key[entry.key.index()];
         entry.stamp = stamp | FRESH;
-        entry.key_prev = ends.last;
-        entry.key_next = NIL;
-        entry.lru_prev = lru_last;
-        entry.lru_next = NIL;
-        if ends.last == NIL {
-            ends.first = idx;
-        } else {
-            self.entries[ends.last as usize].key_next = idx;
-        }
-        ends.last = idx;
-        ends.len += 1;
-        if lru_last == NIL {
-            self.lru.first = idx;
-        } else {
-            self.entries[lru_last as usize].lru_next = idx;
-        }
-        self.lru.last = idx;
-        self.lru.len += 1;
+        let key = entry.key.index();
+        self.per_key[key].push(&mut self.entries, KEY, idx);
+        self.lru.push(&mut self.entries, LRU, idx);
         IdleRef { idx, stamp }
     }
 
@@ -297,7 +320,7 @@ impl<C> Records<C> {
                 },
                 &entry.conn,
             );
-            idx = entry.lru_prev;
+            idx = entry.links[LRU].prev;
         }
     }
 
@@ -323,31 +346,9 @@ impl<C> Records<C> {
     fn unlink(&mut self, idx: Link) {
         let entry = &mut self.entries[idx as usize];
         entry.stamp = NOT_IDLE;
-        let (key, key_prev, key_next) = (entry.key, entry.key_prev, entry.key_next);
-        let (lru_prev, lru_next) = (entry.lru_prev, entry.lru_next);
-        let ends = &mut self.per_key[key.index()];
-        if key_prev == NIL {
-            ends.first = key_next;
-        } else {
-            self.entries[key_prev as usize].key_next = key_next;
-        }
-        if key_next == NIL {
-            ends.last = key_prev;
-        } else {
-            self.entries[key_next as usize].key_prev = key_prev;
-        }
-        ends.len -= 1;
-        if lru_prev == NIL {
-            self.lru.first = lru_next;
-        } else {
-            self.entries[lru_prev as usize].lru_next = lru_next;
-        }
-        if lru_next == NIL {
-            self.lru.last = lru_prev;
-        } else {
-            self.entries[lru_next as usize].lru_prev = lru_prev;
-        }
-        self.lru.len -= 1;
+        let key = entry.key.index();
+        self.per_key[key].unlink(&mut self.entries, KEY, idx);
+        self.lru.unlink(&mut self.entries, LRU, idx);
     }
 }
 

@@ -38,7 +38,7 @@ use super::{State, Transition};
 use crate::clock::Tick;
 use slab::Slab;
 
-use crate::engine::{Change, KeyId, Lent, Site, WaiterId};
+use crate::engine::{KeyId, Lent, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
 
@@ -99,7 +99,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             .count_wait(waiter.since, self.now, alive.then_some(id));
         match outcome {
             None => {
-                self.st.keys.recount(id, Change::Unwait);
+                self.st.keys.unwait(id);
                 let entry = self.st.keys.get_mut(id);
                 entry.tidy_queues(|w| self.st.waiters.is_live(w));
                 self.st.tidy_global_queue();
