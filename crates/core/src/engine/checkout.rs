@@ -121,16 +121,9 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         if count {
             P::Keys::count(&mut self.st.keys.get_mut(id).ext, Event::Get);
         }
-        match P::on_nothing_idle(&mut self, id, round) {
-            Ok(None) => {}
-            Ok(Some(lent)) => {
-                self.finish();
-                return Ok(Checkout::Lent(lent, Checkup::NotDue));
-            }
-            Err(err) => {
-                self.finish();
-                return Err(err);
-            }
+        if let Some(lent) = P::on_nothing_idle(&mut self, id, round).transpose() {
+            self.finish();
+            return lent.map(|lent| Checkout::Lent(lent, Checkup::NotDue));
         }
         if let Some(max_waiters) = self.config.set.max_waiters
             && self.st.counts().waiting() >= max_waiters

@@ -15,7 +15,7 @@
 
 use super::checkout::Behind;
 use super::effects::{Action, DialOrder};
-use super::points::{Checkup, Event, KeyPoints, Points};
+use super::points::{Event, KeyPoints, Points};
 use super::{State, Transition};
 use crate::clock::Tick;
 use crate::config::Config;
@@ -84,16 +84,10 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 }
                 let cid = self.st.hold_new(id, conn);
                 match waiter {
-                    Some(w) => {
-                        // A feature may take it, to serve `w` (and more).
-                        if !P::takes_free(&mut self, id, cid, Some(w)) {
-                            let site = self.st.waiters.live(w).expect("live").site;
-                            let checkup = Checkup::NotDue;
-                            let lent = self.st.lend(id, cid, checkup, None, (self.now, site));
-                            self.serve(w, Ok((id, lent)));
-                        }
-                    }
-                    None => self.place(id, cid),
+                    // A feature may take it, to serve `w` (and more).
+                    Some(w) if P::takes_free(&mut self, id, cid, Some(w)) => {}
+                    Some(w) => self.hand_to(w, id, cid),
+                    None => self.place(id, cid, false),
                 }
                 // A `max_connecting` slot came free (the features may want
                 // every queued getter to dial).

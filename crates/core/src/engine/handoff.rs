@@ -10,8 +10,7 @@
 //! so that getter can dial; else to the idle list, closing it when the
 //! key's idle cap is full and evicting the pool's LRU idle connection when
 //! the global idle cap is. Every connection that comes free passes through
-//! this one function (one that was lent exclusively through its second
-//! half, [`Transition::place_own`], which skips the features).
+//! this one function (one that was lent exclusively skips the features).
 //!
 //! **Slots** ([`Transition::release_slot`]): when a connection of a key
 //! closes, its slot goes to the first live waiter of the key's dial queue,
@@ -86,7 +85,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 record.conn = Some(conn);
                 record.rest(self.now);
                 P::rest(&mut record.ext, self.now);
-                self.place_own(id, cid);
+                self.place(id, cid, true);
             }
         }
         P::on_returned(&mut self, id, note, answer);
@@ -113,40 +112,30 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
 
     /// A connection of `id` that came free (returned, back from a task, or
     /// dialed for nobody in particular), held in the idle set as `cid`, and
-    /// not counted as lent, dialing or out: the hand-off.
-    pub(crate) fn place(&mut self, id: KeyId, cid: ConnId) {
-        // A closed pool closes it: no feature takes it then.
-        if (self.st.closed | self.st.retiring) && self.close_instead(id, cid) {
-            return;
-        }
-        if !P::takes_free(self, id, cid, None) {
-            self.serve_or_park(id, cid);
-        }
-    }
-
-    /// [`place`](Transition::place) for a connection known to be exclusive (one
-    /// that was lent exclusively).
+    /// not counted as lent, dialing or out: the hand-off. `own`: it was
+    /// lent exclusively, so no feature takes it.
     #[inline]
-    pub(crate) fn place_own(&mut self, id: KeyId, cid: ConnId) {
+    pub(crate) fn place(&mut self, id: KeyId, cid: ConnId, own: bool) {
         // One test for both (adjacent bytes), not two: the common return
-        // meets neither.
-        if (self.st.closed | self.st.retiring) && self.close_instead(id, cid) {
+        // meets neither. A closed pool closes it: no feature takes it then.
+        if (self.st.closed | self.st.retiring) && self.close_instead(id, cid)
+            || !own && P::takes_free(self, id, cid, None)
+        {
             return;
         }
-        self.serve_or_park(id, cid);
+        match self.st.first_waiter(id) {
+            Some(w) => self.hand_to(w, id, cid),
+            None => self.park(id, cid),
+        }
     }
 
-    /// The first waiter of `id` gets `cid`; else it is parked.
-    #[inline]
-    fn serve_or_park(&mut self, id: KeyId, cid: ConnId) {
-        if let Some(w) = self.st.first_waiter(id) {
-            let site = self.st.waiters.live(w).expect("live").site;
-            let lent = self
-                .st
-                .lend(id, cid, Checkup::NotDue, None, (self.now, site));
-            return self.serve(w, Ok((id, lent)));
-        }
-        self.park(id, cid);
+    /// Lends the held connection `cid` of `id` to the live waiter `w`.
+    pub(crate) fn hand_to(&mut self, w: WaiterId, id: KeyId, cid: ConnId) {
+        let site = self.st.waiters.live(w).expect("live").site;
+        let lent = self
+            .st
+            .lend(id, cid, Checkup::NotDue, None, (self.now, site));
+        self.serve(w, Ok((id, lent)));
     }
 
     /// Closes `cid` of `id` instead of placing it if the pool is closed, or

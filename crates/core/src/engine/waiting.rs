@@ -120,7 +120,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 record.uses -= 1;
                 // Idle since its hand-off (the stamp of its loan).
                 self.st.keys.give_back(lent);
-                self.place_own(id, cid);
+                self.place(id, cid, true);
             }
             Some(Ok((id, Lent::Handle { slot, .. }))) => P::unserve_handle(&mut self, id, slot),
             Some(Err(_)) => {}

@@ -91,7 +91,7 @@ impl<M: Manager> Transition<'_, M> {
             (Some(conn), Some(reason)) => self.close_conn(id, conn.conn, reason),
             (Some(conn), None) => {
                 let cid = self.st.hold_new(id, conn);
-                self.place(id, cid);
+                self.place(id, cid, false);
             }
         }
     }
