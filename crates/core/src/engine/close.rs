@@ -3,7 +3,7 @@
 //! dialed are closed when they come back. The pool is drained once nothing is open
 //! and no `Manager::close` runs any more.
 
-use super::points::{Event, KeyPoints, Points};
+use super::points::{Event, Points};
 use super::{State, Transition};
 use crate::engine::KeyId;
 use crate::error::Error;
@@ -60,9 +60,6 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             entry.tidy_queues(|_| false);
             self.st.maybe_unused.push(id);
         }
-        self.st
-            .keys
-            .update_ext(|keys, _, ext| keys.pool_closed(ext));
         while let Some((id, conn)) = self.st.records.pop_lru() {
             let conn = conn.conn.expect("an idle connection is present");
             self.close_conn(id, conn, CloseReason::PoolClosed);

@@ -236,12 +236,12 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
     /// Forgets `id` if nothing refers to it any more at `now` (and it is
     /// still known: the same key may be offered twice in one transition),
     /// unless the features still remember it (see
-    /// [`KeyPoints::remembers`]).
-    pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick) {
+    /// [`KeyPoints::remembers`]) in a pool that is not `closed`.
+    pub(crate) fn forget_if_unused(&mut self, id: KeyId, now: Tick, closed: bool) {
         let Some(entry) = self.entries.get(id.index()) else {
             return;
         };
-        if entry.counts.is_zero() && !self.ext.remembers(&entry.ext, now) {
+        if entry.counts.is_zero() && (closed || !self.ext.remembers(&entry.ext, now)) {
             let entry = self.entries.remove(id.index());
             self.ids.remove(&entry.key);
         }

@@ -243,7 +243,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         if !st.maybe_unused.is_empty() {
             let now = Tick::now();
             while let Some(id) = st.maybe_unused.pop() {
-                st.keys.forget_if_unused(id, now);
+                st.keys.forget_if_unused(id, now, st.closed);
             }
         }
         // `is_drained`, read only where it can be true.

@@ -64,7 +64,8 @@ pub(crate) trait KeyPoints<K>: Debug {
     type Key: Debug;
     /// The record of a key new to the pool.
     fn new_key(&self, key: &K) -> Self::Key;
-    /// Whether a key with nothing open and nobody waiting is kept at `now`.
+    /// Whether a key with nothing open and nobody waiting is kept at `now`
+    /// (in an open pool: a closed one keeps none).
     fn remembers(&self, ext: &Self::Key, now: Tick) -> bool;
     /// Whether a dial of the key may start at `now`, with `open`
     /// connections and `dialing` dials of it (the caps aside).
@@ -73,8 +74,6 @@ pub(crate) trait KeyPoints<K>: Debug {
     fn max_dials(&self, ext: &Self::Key, now: Tick, config: &Config) -> usize;
     /// Whether the key, with `idle` idle connections, keeps a stale one.
     fn keeps_stale(&self, ext: &Self::Key, idle: usize) -> bool;
-    /// The pool closed.
-    fn pool_closed(&self, ext: &mut Self::Key);
     /// Counts `event` in one key's record.
     fn count(ext: &mut Self::Key, event: Event);
 }

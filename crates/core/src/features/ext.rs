@@ -197,11 +197,6 @@ impl<M: Manager> KeyPoints<M::Key> for KeysExt<M> {
         idle <= ext.min_idle
     }
 
-    /// Nothing will dial again: no failure is worth remembering.
-    fn pool_closed(&self, ext: &mut KeyExt) {
-        ext.outage.failed_at = None;
-    }
-
     #[inline]
     fn count(ext: &mut KeyExt, event: Event) {
         count(&mut ext.counters, event);

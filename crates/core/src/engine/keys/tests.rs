@@ -21,7 +21,6 @@ impl KeyPoints<String> for NoFeatures {
     fn keeps_stale(&self, (): &(), _: usize) -> bool {
         false
     }
-    fn pool_closed(&self, (): &mut ()) {}
     fn count((): &mut (), _: crate::engine::Event) {}
 }
 
@@ -57,12 +56,12 @@ fn a_count_changes_the_key_and_the_pool_together() {
         (2, 1, 1, 1)
     );
     // A key is forgotten only once nothing counts in it.
-    keys.forget_if_unused(a, Tick::now());
+    keys.forget_if_unused(a, Tick::now(), false);
     assert!(keys.contains(a));
     keys.unwait(a);
     assert_eq!(keys.give_back(dialing), a);
     keys.close_idle(a);
-    keys.forget_if_unused(a, Tick::now());
+    keys.forget_if_unused(a, Tick::now(), false);
     assert!(!keys.contains(a));
     assert_eq!(keys.total().open(), 1);
     assert_eq!(keys.give_back(lent), b);
@@ -108,7 +107,7 @@ fn the_last_key_is_found_again_and_other_keys_are_not_mistaken_for_it() {
 fn a_forgotten_last_key_whose_slot_went_to_another_key_is_registered_anew() {
     let mut keys = keys();
     let a = keys.id_or_insert(&"a".to_string());
-    keys.forget_if_unused(a, Tick::now());
+    keys.forget_if_unused(a, Tick::now(), false);
     assert!(!keys.contains(a));
     // The slab hands the freed slot to the next key.
     let b = keys.id_or_insert(&"b".to_string());
@@ -126,7 +125,7 @@ fn a_forgotten_last_key_whose_slot_went_to_another_key_is_registered_anew() {
 fn a_forgotten_last_key_is_registered_anew() {
     let mut keys = keys();
     let a = keys.id_or_insert(&"a".to_string());
-    keys.forget_if_unused(a, Tick::now());
+    keys.forget_if_unused(a, Tick::now(), false);
     let a2 = keys.id_or_insert(&"a".to_string());
     assert!(keys.contains(a2));
     assert_eq!(keys.get(a2).key, "a");
