@@ -366,7 +366,8 @@ impl<M: Manager> Pool<M> {
     /// after a failed dial (so failures in a row keep counting), and for
     /// good when `min_idle` is set. Otherwise it is forgotten, so that a
     /// pool that sees many keys stays bounded: its per-key counters then
-    /// start again from zero the next time it is used. The pool-wide
+    /// start again from zero the next time it is used. A closed pool
+    /// tracks a key only while it has a connection. The pool-wide
     /// counters of [`state`](Pool::state) never restart.
     pub fn key_state(&self, key: &M::Key) -> Option<KeyState> {
         self.inner.state.lock().key_snapshot(key)

@@ -156,3 +156,18 @@ async fn close_closes_a_dial_in_flight_when_it_completes() {
     assert_eq!(s.counters.closed_pool_closed, 1);
     assert_eq!(s.counters.dial_failures, 1);
 }
+
+/// A closed pool keeps no key, not even one `min_idle` kept warm: the
+/// pool's memory of a key is for getters to come.
+#[tokio::test(start_paused = true)]
+async fn a_closed_pool_forgets_a_key_kept_warm() {
+    let (_mock, pool) = M::pool(|b| b.max_open(4).min_idle_for(1, 2)).await;
+    settle().await;
+    assert_eq!(
+        key_counts(&pool, &1),
+        Some(Counts { open: 2, idle: 2, ..ZERO })
+    );
+    pool.close().await;
+    assert_eq!(pool.state().keys, 0);
+    assert_eq!(key_counts(&pool, &1), None);
+}
