@@ -159,7 +159,7 @@ impl<M: Manager> Builder<M> {
     /// Ends the setter of `field`: `refusal` (why its value is refused, or
     /// `None`) replaces any earlier one of the same setting.
     fn rule(mut self, field: &'static str, refusal: Option<String>) -> Self {
-        self.refused.retain(|e| e.field() != field);
+        self.refused.retain(|e| e.field != field);
         if let Some(message) = refusal {
             self.refused.push(ConfigError::new(field, message));
         }

@@ -355,7 +355,8 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
 /// becomes [`Error::Config`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ConfigError {
-    field: &'static str,
+    /// The setting refused.
+    pub(crate) field: &'static str,
     message: String,
 }
 
@@ -365,11 +366,6 @@ impl ConfigError {
             field,
             message: message.into(),
         }
-    }
-
-    /// The setting refused.
-    pub(crate) fn field(&self) -> &'static str {
-        self.field
     }
 }
 

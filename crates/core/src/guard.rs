@@ -5,9 +5,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use crate::engine::Back;
-use crate::engine::KeyId;
-use crate::engine::Lent;
+use crate::engine::{Back, KeyId, Lent};
 use crate::inner::PoolInner;
 use crate::manager::{Health, Manager};
 use crate::reason::CloseReason;
@@ -90,20 +88,15 @@ impl<'a, M: Manager> Pooled<'a, M> {
         this.close = reason;
     }
 
-    /// Drops the guard, closing the connection for `reason`.
-    // Inlined: the checkout that meets a broken connection calls it (see
-    // BENCHMARKS.md, "Inlining and layout").
-    #[inline]
-    pub(crate) fn close_for(mut this: Self, reason: CloseReason) {
+    /// Drops the guard, closing the connection for `reason`; `health`, if
+    /// given, is what [`Manager::health`] just said of it, acted on without
+    /// asking again.
+    pub(crate) fn close_for(mut this: Self, reason: CloseReason, health: Option<Health>) {
         this.close = Some(reason);
-    }
-
-    /// Drops the guard, closing the connection for `reason`: `health` is
-    /// what [`Manager::health`] just said of it, acted on without asking
-    /// again.
-    pub(crate) fn close_for_health(mut this: Self, reason: CloseReason, health: Health) {
-        let conn = this.conn.take().expect("connection present until drop");
-        this.inner.close_checked(conn, reason, health);
+        if let Some(health) = health {
+            let conn = this.conn.take().expect("connection present until drop");
+            this.inner.close_checked(conn, reason, health);
+        }
     }
 
     /// Takes the connection out of the pool for good. Its slot is freed at

@@ -281,25 +281,30 @@ impl<M: Manager> PoolInner<M> {
             // The handle is dropped before the lock is taken.
             Lent::Handle { slot, key, .. } => Back::Handle(key, slot),
         };
-        self.give_back_in(self.state.lock(), key, back, Some(reason), health);
+        let state = self.state.lock();
+        self.give_back_in(state, Tick::now(), key, back, Some(reason), health, false);
     }
 
-    /// Gives `back` (of `key`) under `state`, closing it if `close` says
-    /// so; a connection whose server changed (its `health` says) clears its
-    /// key.
+    /// Gives `back` (of `key`) under `state` at `now`, closing it if `close`
+    /// says so; a connection whose server changed (its `health` says) clears
+    /// its key, and one `refused` counts as a failed dial.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
     fn give_back_in(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
+        now: Tick,
         key: KeyId,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
         health: Health,
+        refused: bool,
     ) {
         let note = Note {
-            refused: false,
+            refused,
             server_changed: health == Health::ServerChanged,
         };
-        if self.transition_in(state, Tick::now(), |t| t.give_back(back, close, note)) {
+        if self.transition_in(state, now, |t| t.give_back(back, close, note)) {
             self.log_cleared(key);
         }
     }
@@ -335,7 +340,6 @@ impl<M: Manager> PoolInner<M> {
     ) {
         let key = lent.key();
         let (close, health) = self.verdict(key, &mut conn, close);
-        let changed = health == Health::ServerChanged;
         // With an `after_return` hook every return is recycled.
         let recycle = close.is_none()
             && (health == Health::NeedsRecycle || self.hooks.after_return.is_some());
@@ -348,19 +352,8 @@ impl<M: Manager> PoolInner<M> {
         if recycle {
             self.give_back_for_recycling(state, lent, cid, conn, now);
         } else {
-            let cleared = self.transition_in(state, now, |t| {
-                t.give_back(
-                    Back::Own(lent, cid, conn),
-                    close,
-                    Note {
-                        refused,
-                        server_changed: changed,
-                    },
-                )
-            });
-            if cleared {
-                self.log_cleared(key);
-            }
+            let back = Back::Own(lent, cid, conn);
+            self.give_back_in(state, now, key, back, close, health, refused);
         }
         if let Some((took, key)) = used {
             self.metrics.used_for(key.as_ref(), took);
@@ -412,7 +405,8 @@ impl<M: Manager> PoolInner<M> {
         if close.is_none() && !changed && state.give_back_handle_quietly(slot) {
             return;
         }
-        self.give_back_in(state, key, Back::Handle(key, slot), close, health);
+        let back = Back::Handle(key, slot);
+        self.give_back_in(state, Tick::now(), key, back, close, health, false);
     }
 
     pub(crate) fn detach(self: &Arc<Self>, lent: Back<()>) {

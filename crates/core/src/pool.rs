@@ -22,14 +22,12 @@ use tracing::Instrument;
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::contain;
-use crate::engine::{Behind, Checkout, Checkup, Round};
-use crate::engine::{Lent, Site, WaiterId};
+use crate::engine::{Behind, Checkout, Checkup, Lent, Round, Site, WaiterId};
 use crate::error::{ConnectError, Error};
 use crate::features::State;
 use crate::guard::Pooled;
 use crate::hooks::Hooks;
-use crate::inner::PoolInner;
-use crate::inner::dial;
+use crate::inner::{PoolInner, dial};
 use crate::maintenance::spawn_maintenance;
 use crate::manager::Manager;
 use crate::metrics::{Metrics, REJECTIONS};
@@ -211,17 +209,7 @@ impl<M: Manager> Pool<M> {
     /// calls inlined into it: see BENCHMARKS.md, "Inlining and layout".)
     #[inline(never)]
     fn attempt(&self, key: &M::Key, round: Round, now: Tick, site: Site) -> Attempt<'_, M> {
-        let checkout = self.inner.transition(now, |t| t.checkout(key, round, site));
-        self.checked_out(checkout)
-    }
-
-    /// What a checkout under the lock decided, as an attempt.
-    #[inline(always)]
-    fn checked_out(
-        &self,
-        checkout: Result<Checkout<M::Connection>, Error<M::Error>>,
-    ) -> Attempt<'_, M> {
-        match checkout {
+        match self.inner.transition(now, |t| t.checkout(key, round, site)) {
             Err(e) => Attempt::Failed(e),
             Ok(Checkout::Wait(w, behind)) => Attempt::Wait(w, behind),
             Ok(Checkout::Lent(conn, check)) => self.lent(conn, check),
@@ -236,12 +224,10 @@ impl<M: Manager> Pool<M> {
         let mut conn = Pooled::new(&self.inner, conn);
         let health = self.inner.health(id, &mut conn);
         if let Some(reason) = health.close_reason() {
-            Pooled::close_for_health(conn, reason, health);
+            Pooled::close_for(conn, reason, Some(health));
             Attempt::Again
-        } else if check == Checkup::Due {
-            Attempt::Check(conn)
-        } else if self.inner.hooks.before_lend.is_some() {
-            Attempt::Vet(conn)
+        } else if check == Checkup::Due || self.inner.hooks.before_lend.is_some() {
+            Attempt::Vet(conn, check)
         } else {
             Attempt::Lent(conn)
         }
@@ -296,8 +282,7 @@ impl<M: Manager> Pool<M> {
                     let (_, conn) = outcome.map_err(|e| self.explain(e, key))?;
                     return Ok(Pooled::new(&self.inner, conn));
                 }
-                Attempt::Check(conn) => (conn, Checkup::Due),
-                Attempt::Vet(conn) => (conn, Checkup::NotDue),
+                Attempt::Vet(conn, ping) => (conn, ping),
                 Attempt::Again => {
                     attempt = self.attempt(key, Round::Retry(start), Tick::now(), site);
                     continue;
@@ -308,17 +293,14 @@ impl<M: Manager> Pool<M> {
             // trip, and inline it would make every wait's box larger.
             match Box::pin(vetting::vet(&self.inner, &mut conn, key, ping, deadline)).await {
                 Verdict::Lend => return Ok(conn),
-                Verdict::Close(reason, None) => Pooled::close_for(conn, reason),
-                Verdict::Close(reason, Some(health)) => {
-                    Pooled::close_for_health(conn, reason, health)
-                }
+                Verdict::Close(reason, health) => Pooled::close_for(conn, reason, health),
                 Verdict::TimedOut => {
                     // The error first: closing the connection may make the
                     // pool forget its key.
                     let id = Pooled::key_id(&conn);
                     let waited = Tick::now().saturating_duration_since(start);
                     let err = self.inner.state.lock().timeout_error(id, waited);
-                    Pooled::close_for(conn, CloseReason::HealthCheck);
+                    Pooled::close_for(conn, CloseReason::HealthCheck, None);
                     return Err(self.explain(err, key));
                 }
             }
@@ -448,11 +430,9 @@ enum Attempt<'a, M: Manager> {
     Failed(Error<M::Error>),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
-    /// Lent, but the health-check policy wants it pinged first (then the
-    /// `before_lend` hook runs, if set).
-    Check(Pooled<'a, M>),
-    /// Lent, but the `before_lend` hook runs first.
-    Vet(Pooled<'a, M>),
+    /// Lent, but vetted first: pinged if the health-check policy says a
+    /// check is due, then the `before_lend` hook, if set.
+    Vet(Pooled<'a, M>, Checkup),
     /// It was broken and is closed: try again.
     Again,
 }

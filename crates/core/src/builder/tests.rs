@@ -154,7 +154,7 @@ fn a_setter_s_refusal_is_replaced_by_a_good_value() {
         .jitter(1.5)
         .validate()
         .unwrap_err();
-    assert_eq!(refused.field(), "jitter");
+    assert_eq!(refused.field, "jitter");
     accepted(|b| b.jitter(1.5).jitter(0.5));
     accepted(|b| b.backoff(Duration::ZERO, Duration::ZERO).no_backoff());
     let first = Pool::builder(NeverDials)
@@ -163,8 +163,7 @@ fn a_setter_s_refusal_is_replaced_by_a_good_value() {
         .validate()
         .unwrap_err();
     assert_eq!(
-        first.field(),
-        "max_uses",
+        first.field, "max_uses",
         "the first refused, in the order set"
     );
 }

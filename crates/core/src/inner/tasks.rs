@@ -78,10 +78,7 @@ async fn dial_once<M: Manager>(
             tracing::debug!(?key, error = %e, "dial failed");
             return Err(ConnectError::Manager(Arc::new(e)));
         }
-        Ok(Err(panic)) => {
-            panic.log("Manager::connect", key);
-            return Err(ConnectError::Panicked(panic.message()));
-        }
+        Ok(Err(panic)) => return Err(panicked(panic, "Manager::connect", key)),
         Err(_) => {
             tracing::debug!(?key, ?timeout, "dial timed out");
             return Err(ConnectError::Timeout(timeout));
@@ -90,51 +87,50 @@ async fn dial_once<M: Manager>(
     let left = deadline.saturating_duration_since(tokio::time::Instant::now());
     let hook = inner.hooks.after_connect.as_ref();
     let hooked = hooks::run::<M>(hook, &mut conn, key, Some(left)).await;
-    let err = match hooked {
-        Ok(()) => match checked(manager, &mut conn) {
-            Ok((false, lending)) => {
-                tracing::debug!(?key, ?lending, "dial succeeded");
-                let metrics = &inner.metrics;
-                metrics.created(metrics.key(key), started.elapsed());
-                return Ok((conn, lending));
-            }
-            Ok((true, _)) => {
-                tracing::debug!(?key, "dial made a connection that is already broken");
-                ConnectError::Broken
-            }
-            Err((panic, what)) => {
-                panic.log(what, key);
-                ConnectError::Panicked(panic.message())
-            }
-        },
-        Err(failure) => {
-            failure.log("the after_connect hook", key);
-            match failure {
-                HookFailure::Failed(e) => ConnectError::Manager(Arc::new(e)),
-                HookFailure::Panicked(panic) => ConnectError::Panicked(panic.message()),
-                HookFailure::TimedOut(_) => ConnectError::Timeout(timeout),
-            }
+    let hooked = hooked.map_err(|failure| {
+        failure.log("the after_connect hook", key);
+        match failure {
+            HookFailure::Failed(e) => ConnectError::Manager(Arc::new(e)),
+            HookFailure::Panicked(panic) => ConnectError::Panicked(panic.message()),
+            HookFailure::TimedOut(_) => ConnectError::Timeout(timeout),
         }
-    };
-    // Made but never lent: closed all the same.
-    inner.state.lock().count_close_of_dialed(key_id);
-    spawn_close(inner, conn, CloseReason::Broken);
-    Err(err)
+    });
+    match hooked.and_then(|()| checked_lending(manager, &mut conn, key)) {
+        Ok(lending) => {
+            tracing::debug!(?key, ?lending, "dial succeeded");
+            let metrics = &inner.metrics;
+            metrics.created(metrics.key(key), started.elapsed());
+            Ok((conn, lending))
+        }
+        Err(err) => {
+            // Made but never lent: closed all the same.
+            inner.state.lock().count_close_of_dialed(key_id);
+            spawn_close(inner, conn, CloseReason::Broken);
+            Err(err)
+        }
+    }
 }
 
-/// `health` and `lending` of a connection just made, panics contained
-/// (with the name of the method that panicked).
-#[allow(clippy::type_complexity)]
-fn checked<M: Manager>(
+/// How a connection just made is lent, unless `health` calls it broken;
+/// a panic in either fails the dial, logged with the method's name.
+fn checked_lending<M: Manager>(
     manager: &M,
     conn: &mut M::Connection,
-) -> Result<(bool, Lending<M::Connection>), (Panic, &'static str)> {
-    contain::call(|| manager.health(conn).is_broken())
-        .map_err(|panic| (panic, "Manager::health"))
-        .and_then(|broken| {
-            contain::call(|| (broken, manager.lending(conn)))
-                .map_err(|panic| (panic, "Manager::lending"))
-        })
+    key: &M::Key,
+) -> Result<Lending<M::Connection>, ConnectError<M::Error>> {
+    let broken = contain::call(|| manager.health(conn).is_broken());
+    if broken.map_err(|panic| panicked(panic, "Manager::health", key))? {
+        tracing::debug!(?key, "dial made a connection that is already broken");
+        return Err(ConnectError::Broken);
+    }
+    contain::call(|| manager.lending(conn))
+        .map_err(|panic| panicked(panic, "Manager::lending", key))
+}
+
+/// A panic of `what` in a dial of `key`, logged: the dial's error.
+fn panicked<E>(panic: Panic, what: &'static str, key: &dyn std::fmt::Debug) -> ConnectError<E> {
+    panic.log(what, key);
+    ConnectError::Panicked(panic.message())
 }
 
 /// Runs a background keepalive ping of an idle connection in its own task.
