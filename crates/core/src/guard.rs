@@ -71,13 +71,14 @@ impl<'a, M: Manager> Pooled<'a, M> {
         this.conn
             .as_ref()
             .expect("connection present until drop")
+            .back
             .key()
     }
 
     /// The shared set's slot, for a handle to a shared connection.
     pub(crate) fn shared_slot(this: &Self) -> Option<usize> {
-        match this.conn {
-            Some(Lent::Handle { slot, .. }) => Some(slot),
+        match this.conn.as_ref().map(|lent| &lent.back) {
+            Some(Back::Handle(_, slot)) => Some(*slot),
             _ => None,
         }
     }
@@ -106,15 +107,9 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// and the pool counts one borrower less but keeps (and in time closes)
     /// the connection, which other borrowers use too.
     pub fn detach(mut this: Self) -> M::Connection {
-        let taken = this.conn.take().expect("connection present until drop");
-        let (conn, lent) = match taken {
-            Lent::Own { conn, id, lent, .. } => (conn, Back::Own(lent, id, ())),
-            Lent::Handle {
-                conn, slot, key, ..
-            } => (conn, Back::Handle(key, slot)),
-        };
-        this.inner.detach(lent);
-        conn
+        let lent = this.conn.take().expect("connection present until drop");
+        this.inner.detach(lent.back);
+        lent.conn
     }
 
     /// Marks the connection broken: it is closed instead of reused when the
@@ -157,16 +152,13 @@ impl<'a, M: Manager> Pooled<'a, M> {
     /// How many times this connection was lent, this time included (for a
     /// shared connection: borrowers it had, this one included).
     pub fn uses(this: &Self) -> u64 {
-        match &this.conn {
-            Some(Lent::Own { uses, .. } | Lent::Handle { uses, .. }) => *uses,
-            None => 0,
-        }
+        this.conn.as_ref().map_or(0, |lent| lent.uses)
     }
 
     /// Whether this is a handle to a shared connection (other borrowers may
     /// be using the same connection at the same time).
     pub fn is_shared(this: &Self) -> bool {
-        matches!(this.conn, Some(Lent::Handle { .. }))
+        Pooled::shared_slot(this).is_some()
     }
 }
 
@@ -174,17 +166,21 @@ impl<M: Manager> Deref for Pooled<'_, M> {
     type Target = M::Connection;
 
     fn deref(&self) -> &M::Connection {
-        match self.conn.as_ref().expect("connection present until drop") {
-            Lent::Own { conn, .. } | Lent::Handle { conn, .. } => conn,
-        }
+        &self
+            .conn
+            .as_ref()
+            .expect("connection present until drop")
+            .conn
     }
 }
 
 impl<M: Manager> DerefMut for Pooled<'_, M> {
     fn deref_mut(&mut self) -> &mut M::Connection {
-        match self.conn.as_mut().expect("connection present until drop") {
-            Lent::Own { conn, .. } | Lent::Handle { conn, .. } => conn,
-        }
+        &mut self
+            .conn
+            .as_mut()
+            .expect("connection present until drop")
+            .conn
     }
 }
 

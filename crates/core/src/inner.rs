@@ -257,11 +257,9 @@ impl<M: Manager> PoolInner<M> {
         close: Option<CloseReason>,
         refused: bool,
     ) {
-        match lent {
-            Lent::Own { conn, id, lent, .. } => self.give_back_own(lent, id, conn, close, refused),
-            Lent::Handle {
-                conn, slot, key, ..
-            } => self.give_back_handle(key, slot, conn, close),
+        match lent.back {
+            Back::Own(slot, cid, ()) => self.give_back_own(slot, cid, lent.conn, close, refused),
+            Back::Handle(key, slot) => self.give_back_handle(key, slot, lent.conn, close),
         }
     }
 
@@ -275,21 +273,17 @@ impl<M: Manager> PoolInner<M> {
         reason: CloseReason,
         health: Health,
     ) {
-        let key = lent.key();
-        let back = match lent {
-            Lent::Own { conn, id, lent, .. } => Back::Own(lent, id, conn),
-            // The handle is dropped before the lock is taken.
-            Lent::Handle { slot, key, .. } => Back::Handle(key, slot),
-        };
+        let key = lent.back.key();
+        let back = lent.back.with(lent.conn);
         let state = self.state.lock();
-        self.give_back_in(state, Tick::now(), key, back, Some(reason), health, false);
+        let note = Note::new(health, false);
+        self.give_back_in(state, Tick::now(), key, back, Some(reason), note);
     }
 
     /// Gives `back` (of `key`) under `state` at `now`, closing it if `close`
-    /// says so; a connection whose server changed (its `health` says) clears
-    /// its key, and one `refused` counts as a failed dial.
+    /// says so; a connection whose server changed (as `note` says) clears
+    /// its key, and one refused counts as a failed dial.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     fn give_back_in(
         self: &Arc<Self>,
         state: MutexGuard<'_, State<M>>,
@@ -297,13 +291,8 @@ impl<M: Manager> PoolInner<M> {
         key: KeyId,
         back: Back<M::Connection>,
         close: Option<CloseReason>,
-        health: Health,
-        refused: bool,
+        note: Note,
     ) {
-        let note = Note {
-            refused,
-            server_changed: health == Health::ServerChanged,
-        };
         if self.transition_in(state, now, |t| t.give_back(back, close, note)) {
             self.log_cleared(key);
         }
@@ -353,7 +342,8 @@ impl<M: Manager> PoolInner<M> {
             self.give_back_for_recycling(state, lent, cid, conn, now);
         } else {
             let back = Back::Own(lent, cid, conn);
-            self.give_back_in(state, now, key, back, close, health, refused);
+            let note = Note::new(health, refused);
+            self.give_back_in(state, now, key, back, close, note);
         }
         if let Some((took, key)) = used {
             self.metrics.used_for(key.as_ref(), took);
@@ -406,7 +396,8 @@ impl<M: Manager> PoolInner<M> {
             return;
         }
         let back = Back::Handle(key, slot);
-        self.give_back_in(state, Tick::now(), key, back, close, health, false);
+        let note = Note::new(health, false);
+        self.give_back_in(state, Tick::now(), key, back, close, note);
     }
 
     pub(crate) fn detach(self: &Arc<Self>, lent: Back<()>) {

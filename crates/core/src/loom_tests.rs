@@ -157,18 +157,13 @@ impl<K: Key> Core<K> {
     /// A borrower is done (as `PoolInner::give_back` returns it).
     fn give_back(&self, (id, lent): (KeyId, Lent<u32>)) {
         let now = Tick::now();
-        match lent {
-            Lent::Own {
-                conn,
-                id: cid,
-                lent,
-                ..
-            } => {
+        match lent.back {
+            Back::Own(slot, cid, ()) => {
                 self.transition(now, |t| {
-                    t.give_back(Back::Own(lent, cid, conn), None, Note::default())
+                    t.give_back(Back::Own(slot, cid, lent.conn), None, Note::default())
                 });
             }
-            Lent::Handle { slot, .. } => {
+            Back::Handle(_, slot) => {
                 let mut fx = Effects::NONE;
                 let mut state = self.state.lock();
                 if !state.give_back_handle_quietly(slot) {
@@ -189,7 +184,7 @@ impl<K: Key> Core<K> {
     /// Gets a connection, dialing for it if needed (on this thread).
     fn get_now(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
-            Checkout::Lent(lent, _) => (lent.key(), lent),
+            Checkout::Lent(lent, _) => (lent.back.key(), lent),
             Checkout::Wait(w, _) => {
                 self.run_dials();
                 loom::future::block_on(self.wait(w)).expect("served")
@@ -200,7 +195,7 @@ impl<K: Key> Core<K> {
     /// Gets a connection, waiting for one (dials are left to others).
     fn get_waiting(&self) -> (KeyId, Lent<u32>) {
         match self.checkout().expect("checkout") {
-            Checkout::Lent(lent, _) => (lent.key(), lent),
+            Checkout::Lent(lent, _) => (lent.back.key(), lent),
             Checkout::Wait(w, _) => loom::future::block_on(self.wait(w)).expect("served"),
         }
     }
@@ -324,7 +319,7 @@ fn a_cancel_races_a_return() {
                 thread::spawn(move || match core.checkout().expect("checkout") {
                     Checkout::Wait(w, _) => core.poll_once_then_give_up(w),
                     // The return came first: lent at once.
-                    Checkout::Lent(lent, _) => core.give_back((lent.key(), lent)),
+                    Checkout::Lent(lent, _) => core.give_back((lent.back.key(), lent)),
                 })
             };
             let one = held.pop().unwrap();
@@ -384,7 +379,7 @@ fn close_races_a_getter_and_a_return() {
                     let got = match core.checkout() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
-                        Ok(Checkout::Lent(lent, _)) => Ok((lent.key(), lent)),
+                        Ok(Checkout::Lent(lent, _)) => Ok((lent.back.key(), lent)),
                         Ok(Checkout::Wait(w, _)) => loom::future::block_on(core.wait(w)),
                     };
                     match got {
@@ -432,7 +427,7 @@ fn shared_returns_race_a_waiter_with<K: Key>() {
             let core = core.clone();
             thread::spawn(move || {
                 let got = core.get_waiting();
-                assert!(matches!(got.1, Lent::Handle { .. }));
+                assert!(matches!(got.1.back, Back::Handle(..)));
                 core.give_back(got);
             })
         };
@@ -465,7 +460,7 @@ fn gets_and_returns_race_close() {
                     match core.checkout() {
                         Err(Error::Closed) => return,
                         Err(e) => panic!("{e:?}"),
-                        Ok(Checkout::Lent(lent, _)) => core.give_back((lent.key(), lent)),
+                        Ok(Checkout::Lent(lent, _)) => core.give_back((lent.back.key(), lent)),
                         Ok(Checkout::Wait(..)) => unreachable!("two connections, two getters"),
                     }
                 }

@@ -220,7 +220,7 @@ impl<M: Manager> Pool<M> {
     /// check is due: lent on, or what to do with it first.
     #[inline(always)]
     fn lent(&self, conn: Lent<M::Connection>, check: Checkup) -> Attempt<'_, M> {
-        let id = conn.key();
+        let id = conn.back.key();
         let mut conn = Pooled::new(&self.inner, conn);
         let health = self.inner.health(id, &mut conn);
         if let Some(reason) = health.close_reason() {

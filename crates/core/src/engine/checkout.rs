@@ -14,7 +14,7 @@
 use super::points::{Checkup, Event, KeyPoints, Points, Round};
 use super::{State, Transition};
 use crate::clock::Tick;
-use crate::engine::{ConnId, KeyId, Lent, Place, Site, WaiterId};
+use crate::engine::{Back, ConnId, KeyId, Lent, Place, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
 
@@ -68,11 +68,10 @@ impl<M: Manager, P: Points<M>> State<M, P> {
             return P::lend(self, cid, lent, checkup);
         }
         conn.lend_at(now, site);
-        Lent::Own {
+        Lent {
             conn: conn.conn.take().expect("a held connection is present"),
-            id: cid,
-            lent,
             uses: conn.uses.into(),
+            back: Back::Own(lent, cid, ()),
         }
     }
 }

@@ -259,41 +259,38 @@ pub(crate) enum Back<C> {
 }
 
 /// What a borrower holds: the connection itself, or a handle a feature
-/// lent.
+/// lent (`conn`); the connection's `uses` (this time included; for a
+/// handle, when it was made); and what its return gives back (`back`).
 ///
-/// An exclusively lent connection carries its [`Slot`], which its
-/// return gives back; a handle carries none (the feature's record holds
-/// the connection's).
+/// An exclusively lent connection carries its [`Slot`], which its return
+/// gives back, and its record's id; a handle carries its key and its slot
+/// in the feature's record (the feature's record holds the connection's
+/// [`Slot`]).
 #[derive(Debug)]
-pub(crate) enum Lent<C> {
-    /// Lent exclusively: the borrower holds the connection; its record stays
-    /// in its idle-set entry `id`.
-    Own {
-        conn: C,
-        id: ConnId,
-        /// Its place in the lent count.
-        lent: Slot,
-        /// The connection's `uses`, this time included.
-        uses: u64,
-    },
-    /// A handle a feature lent, in `slot` of its record.
-    Handle {
-        conn: C,
-        slot: usize,
-        /// The connection's key.
-        key: KeyId,
-        /// The connection's `uses` when this handle was made.
-        uses: u64,
-    },
+pub(crate) struct Lent<C> {
+    pub(crate) conn: C,
+    pub(crate) uses: u64,
+    pub(crate) back: Back<()>,
 }
 
-impl<C> Lent<C> {
-    /// The key of the connection lent.
+impl<C> Back<C> {
+    /// The key of the connection.
     #[inline]
     pub(crate) fn key(&self) -> KeyId {
         match self {
-            Lent::Own { lent, .. } => lent.key(),
-            Lent::Handle { key, .. } => *key,
+            Back::Own(lent, ..) => lent.key(),
+            Back::Handle(key, _) => *key,
+        }
+    }
+}
+
+impl Back<()> {
+    /// What goes back with `conn`: a connection lent exclusively goes back
+    /// itself; a handle is dropped here, before the lock is taken.
+    pub(crate) fn with<C>(self, conn: C) -> Back<C> {
+        match self {
+            Back::Own(lent, cid, ()) => Back::Own(lent, cid, conn),
+            Back::Handle(key, slot) => Back::Handle(key, slot),
         }
     }
 }

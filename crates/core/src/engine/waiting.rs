@@ -38,7 +38,7 @@ use super::{State, Transition};
 use crate::clock::Tick;
 use slab::Slab;
 
-use crate::engine::{KeyId, Lent, Site, WaiterId};
+use crate::engine::{Back, KeyId, Lent, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
 
@@ -105,24 +105,18 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 self.st.tidy_global_queue();
                 self.st.unused(id);
             }
-            Some(Ok((
-                id,
-                Lent::Own {
-                    conn,
-                    id: cid,
-                    lent,
-                    ..
-                },
-            ))) => {
-                // Served but never picked up: pass it on, as not lent.
-                let record = self.st.records.value_mut(cid);
-                record.conn = Some(conn);
-                record.uses -= 1;
-                // Idle since its hand-off (the stamp of its loan).
-                self.st.keys.give_back(lent);
-                self.place(id, cid, true);
-            }
-            Some(Ok((id, Lent::Handle { slot, .. }))) => P::unserve_handle(&mut self, id, slot),
+            Some(Ok((id, lent))) => match lent.back {
+                Back::Own(slot, cid, ()) => {
+                    // Served but never picked up: pass it on, as not lent.
+                    let record = self.st.records.value_mut(cid);
+                    record.conn = Some(lent.conn);
+                    record.uses -= 1;
+                    // Idle since its hand-off (the stamp of its loan).
+                    self.st.keys.give_back(slot);
+                    self.place(id, cid, true);
+                }
+                Back::Handle(_, slot) => P::unserve_handle(&mut self, id, slot),
+            },
             Some(Err(_)) => {}
         }
         self.finish();

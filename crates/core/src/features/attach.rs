@@ -32,7 +32,7 @@ use crate::clock::Tick;
 use crate::config::Config;
 use crate::engine::{self, Checkup, ConnId, Event, KeyId, Lent, Points, Round, Slot, WaiterId};
 use crate::error::{ConnectError, Error};
-use crate::manager::{Lending, Manager};
+use crate::manager::{Health, Lending, Manager};
 use crate::reason::CloseReason;
 use crate::stats::Counters;
 
@@ -44,6 +44,17 @@ pub(crate) struct Note {
     pub(crate) refused: bool,
     /// The manager says its server changed: the key is cleared.
     pub(crate) server_changed: bool,
+}
+
+impl Note {
+    /// What a borrower tells of a connection its server `refused` (or
+    /// not), of which [`Manager::health`] said `health`.
+    pub(crate) fn new(health: Health, refused: bool) -> Self {
+        Self {
+            refused,
+            server_changed: health == Health::ServerChanged,
+        }
+    }
 }
 
 /// What the features decide to do outside the lock.

@@ -38,8 +38,8 @@ use slab::Slab;
 use super::Conn;
 use crate::contain;
 use crate::engine::KeyId;
-use crate::engine::Lent;
 use crate::engine::Slot;
+use crate::engine::{Back, Lent};
 use crate::manager::{Busy, Share};
 use crate::reason::CloseReason;
 
@@ -174,11 +174,10 @@ impl<C> Borrowed<C> {
         entry.borrowers += 1;
         entry.conn.uses = entry.conn.uses.saturating_add(1);
         self.borrowers += 1;
-        Lent::Handle {
+        Lent {
             conn: share(&entry.conn.conn),
-            slot,
-            key: entry.lent.key(),
             uses: entry.conn.uses.into(),
+            back: Back::Handle(entry.lent.key(), slot),
         }
     }
 
@@ -296,7 +295,7 @@ mod tests {
     use super::Conn;
     use crate::clock::Tick;
     use crate::engine::KeyId;
-    use crate::engine::Lent;
+    use crate::engine::{Back, Lent};
     use crate::engine::{Place, Slot};
     use crate::features::{Borrowed, ConnExt};
     use crate::reason::CloseReason;
@@ -325,9 +324,9 @@ mod tests {
     }
 
     fn handle_of(lent: Lent<u32>) -> (u32, usize) {
-        match lent {
-            Lent::Handle { conn, slot, .. } => (conn, slot),
-            Lent::Own { .. } => panic!("a shared connection lends handles"),
+        match lent.back {
+            Back::Handle(_, slot) => (lent.conn, slot),
+            Back::Own(..) => panic!("a shared connection lends handles"),
         }
     }
 
