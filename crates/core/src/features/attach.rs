@@ -49,6 +49,7 @@ pub(crate) struct Note {
 impl Note {
     /// What a borrower tells of a connection its server `refused` (or
     /// not), of which [`Manager::health`] said `health`.
+    #[inline]
     pub(crate) fn new(health: Health, refused: bool) -> Self {
         Self {
             refused,
