@@ -5,11 +5,11 @@
 //! waits, and the slot is released (so the next dial waiter gets a dial).
 //!
 //! **Finding a dial** for a new waiter ([`Transition::find_dial`]), and
-//! **dial limits**: at most `max_connecting` dials of a key run at once
-//! ([`KeyPoints::max_dials`]); a getter past that waits in the key's dial
+//! **dial limits**: at most `max_connecting` dials of a key run at once,
+//! and the features may hold a key's dials back (both
+//! [`KeyPoints::allows_dial`]); a getter past that waits in the key's dial
 //! queue, like one at the key's cap, and gets a dial when one ends. The
-//! features may hold a key's dials back ([`KeyPoints::allows_dial`]), or
-//! expect the dials in flight to serve every waiter
+//! features may also expect the dials in flight to serve every waiter
 //! ([`Points::dials_cover`]). A dial's result goes to the features first
 //! ([`Points::on_dialed`], [`Points::on_dial_failed`]).
 
@@ -42,13 +42,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
         entry.counts().open() < self.limits.max_open_per_key
-            && entry.counts().dialing() < self.keys.ext.max_dials(&entry.ext, now, config)
-            && (self.keys.ext).allows_dial(
-                &entry.ext,
-                now,
-                entry.counts().open(),
-                entry.counts().dialing(),
-            )
+            && (self.keys.ext).allows_dial(&entry.ext, now, config, entry.counts())
     }
 }
 

@@ -10,7 +10,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use super::{Conn, KeyId, Lent, Slot, State, Transition, WaiterId};
+use super::{Conn, Counts, KeyId, Lent, Slot, State, Transition, WaiterId};
 use crate::clock::Tick;
 use crate::config::Config;
 use crate::error::{ConnectError, Error};
@@ -67,11 +67,9 @@ pub(crate) trait KeyPoints<K>: Debug {
     /// Whether a key with nothing open and nobody waiting is kept at `now`
     /// (in an open pool: a closed one keeps none).
     fn remembers(&self, ext: &Self::Key, now: Tick) -> bool;
-    /// Whether a dial of the key may start at `now`, with `open`
-    /// connections and `dialing` dials of it (the caps aside).
-    fn allows_dial(&self, ext: &Self::Key, now: Tick, open: usize, dialing: usize) -> bool;
-    /// How many dials of the key may run at once at `now`.
-    fn max_dials(&self, ext: &Self::Key, now: Tick, config: &Config) -> usize;
+    /// Whether a dial of the key, which counts `counts`, may start at
+    /// `now`, its open cap aside: `max_connecting` and the features' holds.
+    fn allows_dial(&self, ext: &Self::Key, now: Tick, config: &Config, counts: &Counts) -> bool;
     /// Whether the key, with `idle` idle connections, keeps a stale one.
     fn keeps_stale(&self, ext: &Self::Key, idle: usize) -> bool;
     /// Counts `event` in one key's record.

@@ -12,7 +12,7 @@ use super::{Borrowed, Outage};
 
 use crate::clock::{self, Tick, jittered};
 use crate::config::Config;
-use crate::engine::{Event, KeyPoints};
+use crate::engine::{Counts, Event, KeyPoints};
 use crate::manager::Manager;
 use crate::stats::Counters;
 
@@ -179,16 +179,14 @@ impl<M: Manager> KeyPoints<M::Key> for KeysExt<M> {
         ext.min_idle > 0 || ext.outage.remembered(now, self.failure_memory)
     }
 
+    /// Within `max_connecting` (an unset one caps the dials of a key new
+    /// or recovering: see [`Outage::untried`]), unless its outage holds
+    /// it back.
     #[inline]
-    fn allows_dial(&self, ext: &KeyExt, now: Tick, open: usize, dialing: usize) -> bool {
-        ext.outage.allows_dial(now, open, dialing)
-    }
-
-    /// An unset `max_connecting` caps the dials of a key new or
-    /// recovering (see [`Outage::untried`]).
-    #[inline]
-    fn max_dials(&self, ext: &KeyExt, now: Tick, config: &Config) -> usize {
-        config.max_connecting(|| ext.outage.untried(now, self.failure_memory))
+    fn allows_dial(&self, ext: &KeyExt, now: Tick, config: &Config, counts: &Counts) -> bool {
+        let untried = || ext.outage.untried(now, self.failure_memory);
+        counts.dialing() < config.max_connecting(untried)
+            && ext.outage.allows_dial(now, counts.open(), counts.dialing())
     }
 
     /// A stale connection its key needs for `min_idle` is kept.

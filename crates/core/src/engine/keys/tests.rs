@@ -1,6 +1,6 @@
 use super::Keys;
 use crate::clock::Tick;
-use crate::engine::KeyPoints;
+use crate::engine::{Counts, KeyPoints};
 
 /// No feature: every key is forgotten once unused.
 #[derive(Debug)]
@@ -12,11 +12,8 @@ impl KeyPoints<String> for NoFeatures {
     fn remembers(&self, (): &(), _: Tick) -> bool {
         false
     }
-    fn allows_dial(&self, (): &(), _: Tick, _: usize, _: usize) -> bool {
+    fn allows_dial(&self, (): &(), _: Tick, _: &crate::config::Config, _: &Counts) -> bool {
         true
-    }
-    fn max_dials(&self, (): &(), _: Tick, _: &crate::config::Config) -> usize {
-        usize::MAX
     }
     fn keeps_stale(&self, (): &(), _: usize) -> bool {
         false
