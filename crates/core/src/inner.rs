@@ -222,7 +222,7 @@ impl<M: Manager> PoolInner<M> {
 
     /// The key `id` names, for a log line (takes the lock).
     pub(crate) fn key(&self, id: KeyId) -> M::Key {
-        self.state.lock().key(id)
+        self.state.lock().keys.get(id).key.clone()
     }
 
     /// [`Manager::health`] of a connection of `key`; a panic says broken.
@@ -336,7 +336,12 @@ impl<M: Manager> PoolInner<M> {
         let state = self.state.lock();
         let used = Metrics::ON.then(|| {
             let took = now.saturating_duration_since(state.lent_at(cid));
-            (took, self.metrics.by_key().then(|| state.key(key)))
+            (
+                took,
+                self.metrics
+                    .by_key()
+                    .then(|| state.keys.get(key).key.clone()),
+            )
         });
         if recycle {
             self.give_back_for_recycling(state, lent, cid, conn, now);

@@ -62,7 +62,7 @@ fn turn<M: Manager>(pool: &Weak<PoolInner<M>>) -> Turn {
         return Turn::End;
     };
     let state = inner.state.lock();
-    if state.is_closed() {
+    if state.closed {
         return Turn::End;
     }
     let next = inner.transition_in(state, Tick::now(), |t| t.maintain());

@@ -379,7 +379,7 @@ impl<M: Manager> Pool<M> {
 
     /// Whether [`close`](Pool::close) was called.
     pub fn is_closed(&self) -> bool {
-        self.inner.state.lock().is_closed()
+        self.inner.state.lock().closed
     }
 
     /// Borrows a connection from a pool of one key (`Key = ()`: a

@@ -77,14 +77,15 @@ impl<M: Manager> Pool<M> {
         self.begin_close();
         let drained = self.until_quiet(State::is_drained);
         tokio::time::timeout(grace, drained).await.map_err(|_| {
-            let (open, closing) = self.inner.state.lock().open_and_closing();
+            let state = self.inner.state.lock();
+            let (open, closing) = (state.counts().open(), state.closing);
             Error::CloseTimeout { open, closing }
         })
     }
 
     pub(crate) fn begin_close(&self) {
         let state = self.inner.state.lock();
-        if state.is_closed() {
+        if state.closed {
             return;
         }
         self.inner.transition_in(state, Tick::now(), |t| t.close());

@@ -33,20 +33,14 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn is_drained(&self) -> bool {
         self.closed && self.counts().open() == 0 && self.closing == 0
     }
-
-    pub(crate) fn open_and_closing(&self) -> (usize, usize) {
-        (self.counts().open(), self.closing)
-    }
 }
 
 impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Closes the pool (see module docs).
     pub(crate) fn close(mut self) {
+        // Closed already: `finish` tells whether it is drained.
         if self.st.closed {
-            if self.st.is_drained() {
-                self.fx.mark_drained();
-            }
-            return;
+            return self.finish();
         }
         self.st.closed = true;
         self.fx.rearm_timer(); // the maintenance task ends

@@ -145,15 +145,6 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         }
     }
 
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed
-    }
-
-    /// The key `id` names (for a log line; `id` must be live).
-    pub(crate) fn key(&self, id: KeyId) -> M::Key {
-        self.keys.get(id).key.clone()
-    }
-
     /// Starts a transition at `now`.
     #[inline]
     pub(crate) fn begin<'a>(
