@@ -57,18 +57,6 @@ impl<K, E, X> KeyEntry<K, E, X> {
         &self.counts
     }
 
-    fn new(key: K, ext: X) -> Self {
-        Self {
-            key,
-            epoch: 0,
-            counts: Counts::default(),
-            idle_waiters: WaitQueue::default(),
-            dial_waiters: WaitQueue::default(),
-            last_error: None,
-            ext,
-        }
-    }
-
     /// Drops stale queue entries once they could outnumber the live waiters.
     pub(crate) fn tidy_queues(&mut self, is_live: impl Fn(WaiterId) -> bool) {
         let live = self.counts.waiting();
@@ -214,8 +202,15 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
     #[cold]
     #[inline(never)]
     fn insert(&mut self, key: &K) -> KeyId {
-        let ext = self.ext.new_key(key);
-        let id = KeyId::from_index(self.entries.insert(KeyEntry::new(key.clone(), ext)));
+        let id = KeyId::from_index(self.entries.insert(KeyEntry {
+            key: key.clone(),
+            counts: Counts::default(),
+            ext: self.ext.new_key(key),
+            idle_waiters: WaitQueue::default(),
+            dial_waiters: WaitQueue::default(),
+            last_error: None,
+            epoch: 0,
+        }));
         self.ids.insert(key.clone(), id);
         id
     }

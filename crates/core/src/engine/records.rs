@@ -431,17 +431,13 @@ impl<C, X> Conn<C, X> {
         self.expires == Tick::BEFORE_ALL
     }
 
-    /// Whether it reached its expiry at `now`.
-    pub(crate) fn is_expired(&self, now: Tick) -> bool {
-        self.expires <= now
-    }
-
-    /// Why it is closed once it reached its expiry.
-    pub(crate) fn expiry_reason(&self) -> CloseReason {
-        match self.is_retired() {
+    /// Why it is closed at `now` if it reached its expiry: retired on
+    /// demand, or past its lifetime.
+    pub(crate) fn expired(&self, now: Tick) -> Option<CloseReason> {
+        (self.expires <= now).then_some(match self.is_retired() {
             true => CloseReason::Retired,
             false => CloseReason::Lifetime,
-        }
+        })
     }
 
     /// Whether it was idle `idle_timeout` or longer at `now`.
@@ -452,13 +448,8 @@ impl<C, X> Conn<C, X> {
     /// Why it must not be lent again at `now`: past its lifetime, or lent
     /// `max_uses` times.
     pub(crate) fn retirement(&self, now: Tick, config: &Config) -> Option<CloseReason> {
-        if self.is_expired(now) {
-            Some(self.expiry_reason())
-        } else if (config.set.max_uses).is_some_and(|max| u64::from(self.uses) >= max) {
-            Some(CloseReason::Uses)
-        } else {
-            None
-        }
+        let used_up = (config.set.max_uses).is_some_and(|max| u64::from(self.uses) >= max);
+        self.expired(now).or(used_up.then_some(CloseReason::Uses))
     }
 
     /// It is idle from `now` on: its idle timeout starts over (the

@@ -111,8 +111,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         id: KeyId,
         conn: &Conn<C, X>,
     ) -> Result<IdleTimeout, CloseReason> {
-        if conn.is_expired(self.now) {
-            Err(conn.expiry_reason())
+        if let Some(reason) = conn.expired(self.now) {
+            Err(reason)
         } else if !conn.is_stale(self.now, self.config) {
             Ok(IdleTimeout::Runs)
         } else if self.st.keeps_stale(id) {
