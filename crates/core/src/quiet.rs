@@ -78,7 +78,7 @@ impl<M: Manager> Pool<M> {
         let drained = self.until_quiet(State::is_drained);
         tokio::time::timeout(grace, drained).await.map_err(|_| {
             let state = self.inner.state.lock();
-            let (open, closing) = (state.counts().open(), state.closing);
+            let (open, closing) = (state.counts().open, state.closing);
             Error::CloseTimeout { open, closing }
         })
     }

@@ -125,7 +125,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             return lent.map(|lent| Checkout::Lent(lent, Checkup::NotDue));
         }
         if let Some(max_waiters) = self.config.set.max_waiters
-            && self.st.counts().waiting() >= max_waiters
+            && self.st.counts().waiting >= max_waiters
         {
             self.st.tally(id, Event::Rejected);
             self.st.unused(id);

@@ -27,11 +27,11 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     /// Whether nothing is dialing, out in a task or closing.
     pub(crate) fn is_settled(&self) -> bool {
         let counts = self.counts();
-        counts.dialing() == 0 && counts.out() == 0 && self.closing == 0
+        counts.dialing == 0 && counts.out == 0 && self.closing == 0
     }
 
     pub(crate) fn is_drained(&self) -> bool {
-        self.closed && self.counts().open() == 0 && self.closing == 0
+        self.closed && self.counts().open == 0 && self.closing == 0
     }
 }
 

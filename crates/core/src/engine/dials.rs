@@ -33,7 +33,7 @@ pub(crate) type Dialed<M, P> = Result<
 
 impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) fn tidy_global_queue(&mut self) {
-        let live = self.counts().waiting();
+        let live = self.counts().waiting;
         self.global_dial_waiters
             .tidy(live, |w| self.waiters.is_live(w));
     }
@@ -41,7 +41,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     /// Whether a dial of `id` may start, the pool's own cap aside.
     pub(crate) fn key_can_dial(&self, id: KeyId, now: Tick, config: &Config) -> bool {
         let entry = self.keys.get(id);
-        entry.counts().open() < self.limits.max_open_per_key
+        entry.counts().open < self.limits.max_open_per_key
             && (self.keys.ext).allows_dial(&entry.ext, now, config, entry.counts())
     }
 }
@@ -108,7 +108,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         let covered = P::dials_cover(self.st, id);
         let entry = self.st.keys.get(id);
         if covered || !self.st.key_can_dial(id, self.now, self.config) {
-            let at_cap = entry.counts().open() >= self.st.limits.max_open_per_key;
+            let at_cap = entry.counts().open >= self.st.limits.max_open_per_key;
             self.st.keys.get_mut(id).dial_waiters.push(w);
             return if at_cap && !covered {
                 Behind::AllLent
@@ -116,7 +116,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 Behind::Dialing
             };
         }
-        if self.st.counts().open() >= self.st.limits.max_open {
+        if self.st.counts().open >= self.st.limits.max_open {
             // The pool is full but maybe not busy: an idle connection of
             // another key is worth less than a getter waiting now.
             let Some((other, conn)) = self.st.records.pop_lru() else {
@@ -146,21 +146,16 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Starts a dial for the first live waiter of `id`'s dial queue, if the
     /// key and the pool may dial. True if it did.
     pub(crate) fn start_queued_dial(&mut self, id: KeyId) -> bool {
-        if self.st.keys.get(id).counts().waiting() == 0
+        if self.st.keys.get(id).counts().waiting == 0
             || P::dials_cover(self.st, id)
-            || self.st.counts().open() >= self.st.limits.max_open
+            || self.st.counts().open >= self.st.limits.max_open
             || !self.st.key_can_dial(id, self.now, self.config)
         {
             return false;
         }
-        let entry = self.st.keys.get_mut(id);
-        match entry.dial_waiters.pop_live(|w| self.st.waiters.is_live(w)) {
-            Some(w) => {
-                self.start_dial(id, Some(w));
-                true
-            }
-            None => false,
-        }
+        let queue = &mut self.st.keys.get_mut(id).dial_waiters;
+        let w = queue.pop_live(|w| self.st.waiters.is_live(w));
+        w.map(|w| self.start_dial(id, Some(w))).is_some()
     }
 
     /// The first live waiter of the global dial queue whose key may dial;

@@ -31,14 +31,11 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     #[inline]
     pub(crate) fn first_waiter(&mut self, id: KeyId) -> Option<WaiterId> {
         // Nobody waits at all (the common return): don't look up the key.
-        if self.counts().waiting() == 0 {
+        if self.counts().waiting == 0 || self.keys.get(id).counts().waiting == 0 {
             return None;
         }
-        let entry = self.keys.get_mut(id);
-        if entry.counts().waiting() == 0 {
-            return None;
-        }
-        entry.idle_waiters.pop_live(|w| self.waiters.is_live(w))
+        let queue = &mut self.keys.get_mut(id).idle_waiters;
+        queue.pop_live(|w| self.waiters.is_live(w))
     }
 }
 
@@ -161,10 +158,10 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     pub(crate) fn park(&mut self, id: KeyId, cid: ConnId) {
         // A getter of another key may wait at the pool cap: hand it this slot.
         // (`waiting > 0` first: no key look-up when nobody waits.)
-        let waiting = self.st.counts().waiting();
+        let waiting = self.st.counts().waiting;
         if waiting > 0
-            && waiting > self.st.keys.get(id).counts().waiting()
-            && self.st.counts().open() >= self.st.limits.max_open
+            && waiting > self.st.keys.get(id).counts().waiting
+            && self.st.counts().open >= self.st.limits.max_open
             && let Some((w, other)) = self.pop_global_waiter()
         {
             let conn = self.st.remove_conn(cid);

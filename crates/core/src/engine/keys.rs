@@ -59,7 +59,7 @@ impl<K, E, X> KeyEntry<K, E, X> {
 
     /// Drops stale queue entries once they could outnumber the live waiters.
     pub(crate) fn tidy_queues(&mut self, is_live: impl Fn(WaiterId) -> bool) {
-        let live = self.counts.waiting();
+        let live = self.counts.waiting;
         self.idle_waiters.tidy(live, &is_live);
         self.dial_waiters.tidy(live, &is_live);
     }
@@ -320,54 +320,30 @@ impl Slot {
 /// The counts of one key, or of the whole pool.
 ///
 /// Invariant: `open = idle + lent + dialing + out`, each `≥ 0`. The
-/// fields change only through [`Keys`] (its counting methods, and a
-/// [`Slot`]'s taking and giving back), which applies each change to the
+/// pool's counts change only through [`Keys`] (its counting methods, and
+/// a [`Slot`]'s taking and giving back), which applies each change to the
 /// key's counts and to the pool's together: the pool's counts are the sum
-/// of its keys'.
+/// of its keys'. Their fields are open to read: [`Keys`] hands out only
+/// `&Counts`, so nothing else can change them.
 ///
 /// Layout: `lent`, `waiting` and `open`, which every checkout and return
 /// reads or writes, come first.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(C)]
 pub(crate) struct Counts {
-    lent: usize,
-    waiting: usize,
-    open: usize,
-    dialing: usize,
-    out: usize,
+    /// Connections lent (see [`Place::Lent`]).
+    pub(crate) lent: usize,
+    /// Getters waiting.
+    pub(crate) waiting: usize,
+    /// Connections that count against the caps.
+    pub(crate) open: usize,
+    /// Dials in flight.
+    pub(crate) dialing: usize,
+    /// Connections out in a feature's task.
+    pub(crate) out: usize,
 }
 
 impl Counts {
-    /// Connections that count against the caps.
-    #[inline]
-    pub(crate) fn open(&self) -> usize {
-        self.open
-    }
-
-    /// Connections lent (see [`Place::Lent`]).
-    #[inline]
-    pub(crate) fn lent(&self) -> usize {
-        self.lent
-    }
-
-    /// Dials in flight.
-    #[inline]
-    pub(crate) fn dialing(&self) -> usize {
-        self.dialing
-    }
-
-    /// Connections out in a feature's task.
-    #[inline]
-    pub(crate) fn out(&self) -> usize {
-        self.out
-    }
-
-    /// Getters waiting.
-    #[inline]
-    pub(crate) fn waiting(&self) -> usize {
-        self.waiting
-    }
-
     /// Idle connections: what the other places leave of `open`.
     #[inline]
     pub(crate) fn idle(&self) -> usize {

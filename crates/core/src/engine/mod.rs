@@ -184,7 +184,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         debug_assert_eq!(counts.idle(), self.records.len());
         // No idle-set entry outlives its loan: every connection lent is
         // held there (exclusive) or by a feature.
-        debug_assert_eq!(counts.lent(), self.records.held() + P::lent_elsewhere(self));
+        debug_assert_eq!(counts.lent, self.records.held() + P::lent_elsewhere(self));
     }
 
     pub(crate) fn unused(&mut self, id: KeyId) {

@@ -82,7 +82,7 @@ impl<M: Manager> State<M> {
     /// coming.
     pub(crate) fn probe_coming(&self, id: KeyId, now: Tick) -> bool {
         let entry = self.keys.get(id);
-        entry.ext.outage.probe_at.is_some_and(|at| at > now) || entry.counts().dialing() > 0
+        entry.ext.outage.probe_at.is_some_and(|at| at > now) || entry.counts().dialing > 0
     }
 }
 
@@ -255,7 +255,7 @@ impl<M: Manager> Transition<'_, M> {
             self.schedule_probe(id);
         }
         let entry = self.st.keys.get(id);
-        entry.counts().dialing() > 0
+        entry.counts().dialing > 0
             || entry.ext.outage.probe_at.is_some_and(|at| {
                 at <= self.now + PROBE_EVERY && deadline.is_none_or(|deadline| at < deadline)
             })
@@ -271,9 +271,9 @@ impl<M: Manager> Transition<'_, M> {
         if self.st.closed
             || !entry.ext.outage.wanted
             || entry.ext.outage.probe_at.is_none_or(|at| at > self.now)
-            || entry.counts().dialing() > 0
-            || entry.counts().open() >= self.st.limits.max_open_per_key
-            || self.st.counts().open() >= self.st.limits.max_open
+            || entry.counts().dialing > 0
+            || entry.counts().open >= self.st.limits.max_open_per_key
+            || self.st.counts().open >= self.st.limits.max_open
         {
             return;
         }

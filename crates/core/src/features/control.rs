@@ -61,18 +61,18 @@ impl<M: Manager> State<M> {
 
     /// Whether `id` or the pool is over its open cap.
     fn is_over(&self, id: KeyId) -> bool {
-        self.counts().open() > self.limits.max_open
-            || self.keys.get(id).counts().open() > self.limits.max_open_per_key
+        self.counts().open > self.limits.max_open
+            || self.keys.get(id).counts().open > self.limits.max_open_per_key
     }
 
     /// Whether any key or the pool is over its open cap.
     fn any_over(&self) -> bool {
-        self.counts().open() > self.limits.max_open
+        self.counts().open > self.limits.max_open
             || self
                 .keys
                 .ids()
                 .into_iter()
-                .any(|id| self.keys.get(id).counts().open() > self.limits.max_open_per_key)
+                .any(|id| self.keys.get(id).counts().open > self.limits.max_open_per_key)
     }
 }
 
@@ -186,13 +186,13 @@ impl<M: Manager> Transition<'_, M> {
         for id in self.st.keys.ids() {
             while let Some(cid) = self.st.records.oldest(id)
                 && (self.st.records.len_of(id) > limits.max_idle_per_key
-                    || self.st.keys.get(id).counts().open() > limits.max_open_per_key)
+                    || self.st.keys.get(id).counts().open > limits.max_open_per_key)
             {
                 let conn = self.st.remove_conn(cid);
                 self.close_for_room(id, conn.conn, CloseReason::Retired);
             }
         }
-        while self.st.records.len() > limits.max_idle || self.st.counts().open() > limits.max_open {
+        while self.st.records.len() > limits.max_idle || self.st.counts().open > limits.max_open {
             let Some((id, conn)) = self.st.records.pop_lru() else {
                 break;
             };
@@ -207,7 +207,7 @@ impl<M: Manager> Transition<'_, M> {
         for id in self.st.keys.ids() {
             while self.start_queued_dial(id) {}
         }
-        while self.st.counts().open() < self.st.limits.max_open
+        while self.st.counts().open < self.st.limits.max_open
             && let Some((w, id)) = self.pop_global_waiter()
         {
             self.start_dial(id, Some(w));

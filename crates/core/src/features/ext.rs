@@ -185,8 +185,8 @@ impl<M: Manager> KeyPoints<M::Key> for KeysExt<M> {
     #[inline]
     fn allows_dial(&self, ext: &KeyExt, now: Tick, config: &Config, counts: &Counts) -> bool {
         let untried = || ext.outage.untried(now, self.failure_memory);
-        counts.dialing() < config.max_connecting(untried)
-            && ext.outage.allows_dial(now, counts.open(), counts.dialing())
+        counts.dialing < config.max_connecting(untried)
+            && ext.outage.allows_dial(now, counts.open, counts.dialing)
     }
 
     /// A stale connection its key needs for `min_idle` is kept.

@@ -52,8 +52,8 @@ impl<M: Manager> State<M> {
     pub(crate) fn shared_dials_cover(&self, id: KeyId) -> bool {
         let entry = self.keys.get(id);
         entry.ext.share_hint > 1 && {
-            let coming = entry.counts().dialing() + self.ext.borrowed.checking_of(id);
-            coming * entry.ext.share_hint >= entry.counts().waiting()
+            let coming = entry.counts().dialing + self.ext.borrowed.checking_of(id);
+            coming * entry.ext.share_hint >= entry.counts().waiting
         }
     }
 
@@ -65,9 +65,9 @@ impl<M: Manager> State<M> {
         if !self.ext.borrowed.tracks_busy() {
             return true;
         }
-        let pool_has_room = self.counts().open() < self.limits.max_open || self.records.len() > 0;
+        let pool_has_room = self.counts().open < self.limits.max_open || self.records.len() > 0;
         let may_dial = self.key_can_dial(id, now, config) && pool_has_room;
-        !(may_dial || self.keys.get(id).counts().dialing() > 0)
+        !(may_dial || self.keys.get(id).counts().dialing > 0)
     }
 
     /// Takes the shared connection in `slot`, which has no borrower left,
@@ -96,9 +96,7 @@ impl<M: Manager> State<M> {
     /// return reads no clock and decides no effect. Returns false, having
     /// done nothing, where the return is a [`Transition::give_back`].
     pub(crate) fn give_back_handle_quietly(&mut self, slot: usize) -> bool {
-        !self.closed
-            && self.counts().waiting() == 0
-            && self.ext.borrowed.give_back_unless_last(slot)
+        !self.closed && self.counts().waiting == 0 && self.ext.borrowed.give_back_unless_last(slot)
     }
 }
 
@@ -141,7 +139,7 @@ impl<M: Manager> Transition<'_, M> {
         if !self.st.records.value(cid).ext.is_shared() {
             return false;
         }
-        let waiters = self.st.counts().waiting() > 0 && self.st.keys.get(id).counts().waiting() > 0;
+        let waiters = self.st.counts().waiting > 0 && self.st.keys.get(id).counts().waiting > 0;
         if first.is_some() || waiters {
             let conn = self.st.remove_conn(cid);
             self.place_shared(id, conn, first);

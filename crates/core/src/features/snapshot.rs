@@ -104,14 +104,14 @@ impl<M: Manager> State<M> {
     pub(crate) fn snapshot(&self) -> PoolState {
         let counts = self.counts();
         PoolState {
-            open: counts.open(),
+            open: counts.open,
             idle: self.records.len(),
-            lent: counts.lent(),
+            lent: counts.lent,
             borrowers: self.ext.borrowed.borrowers(),
-            dialing: counts.dialing(),
-            pinging: counts.out() - self.ext.recycling,
+            dialing: counts.dialing,
+            pinging: counts.out - self.ext.recycling,
             recycling: self.ext.recycling,
-            waiting: counts.waiting(),
+            waiting: counts.waiting,
             closing: self.closing,
             keys: self.keys.len(),
             closed: self.closed,
@@ -124,14 +124,14 @@ impl<M: Manager> State<M> {
         let entry = self.keys.get(id);
         let counts = entry.counts();
         Some(KeyState {
-            open: counts.open(),
+            open: counts.open,
             idle: self.records.len_of(id),
-            lent: counts.lent(),
+            lent: counts.lent,
             borrowers: self.ext.borrowed.borrowers_of(id),
-            dialing: counts.dialing(),
-            pinging: counts.out() - entry.ext.recycling,
+            dialing: counts.dialing,
+            pinging: counts.out - entry.ext.recycling,
             recycling: entry.ext.recycling,
-            waiting: counts.waiting(),
+            waiting: counts.waiting,
             dial_failures_in_a_row: entry.ext.outage.failures,
             backoff_left: entry.ext.outage.backoff_left(Tick::now()),
             counters: entry.ext.counters.clone(),
@@ -144,7 +144,7 @@ impl<M: Manager> State<M> {
 fn gauges(idle: usize, counts: &Counts) -> Gauges {
     Gauges {
         idle,
-        used: counts.lent(),
-        pending: counts.waiting(),
+        used: counts.lent,
+        pending: counts.waiting,
     }
 }

@@ -54,10 +54,10 @@ impl<M: Manager> Transition<'_, M> {
         loop {
             let entry = self.st.keys.get(id);
             let counts = entry.counts();
-            let spare_dials = counts.dialing().saturating_sub(counts.waiting());
-            if self.st.records.len_of(id) + spare_dials + counts.out() >= entry.ext.min_idle
+            let spare_dials = counts.dialing.saturating_sub(counts.waiting);
+            if self.st.records.len_of(id) + spare_dials + counts.out >= entry.ext.min_idle
                 || !self.st.key_can_dial(id, self.now, self.config)
-                || self.st.counts().open() >= self.st.limits.max_open
+                || self.st.counts().open >= self.st.limits.max_open
             {
                 return;
             }
