@@ -1,7 +1,7 @@
 //! **Getting** ([`Transition::checkout`]): a feature may lend first
 //! ([`Points::on_checkout`]); else take the newest idle connection of the
 //! key (closing stale or expired ones met on the way, and telling the
-//! getter whether to check it first: [`Points::checkup_due`]); else a
+//! getter whether to check it first: [`Points::checkup`]); else a
 //! feature may lend, or turn the getter away ([`Points::on_nothing_idle`]);
 //! else open a waiter slot, queue it on the key's `idle_waiters` and find a
 //! dial for it: start one if the key and the pool are under their caps; at
@@ -11,9 +11,8 @@
 //! its cap). The waiter is then served by whichever comes first: a
 //! connection of its key coming free, or its dial.
 
+use super::Transition;
 use super::points::{Checkup, Event, KeyPoints, Points, Round};
-use super::{State, Transition};
-use crate::clock::Tick;
 use crate::engine::{Back, ConnId, KeyId, Lent, Place, Site, WaiterId};
 use crate::error::Error;
 use crate::manager::Manager;
@@ -41,15 +40,15 @@ pub(crate) enum Behind {
     PoolFull,
 }
 
-impl<M: Manager, P: Points<M>> State<M, P> {
+impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Lends the connection `cid` of `id` (idle, or held: just returned or
     /// dialed): the connection itself, its record staying in the idle set,
     /// or what the features lend of it ([`Points::lend`]).
     ///
     /// `round`: a getter's first checkout counts a get of the key too (in
     /// the same look-up of the key); `None` for a connection handed to a
-    /// waiter, whose get was counted at its checkout. `now` and `site`:
-    /// when, and for which `get`.
+    /// waiter, whose get was counted at its checkout. `site`: for which
+    /// `get`.
     #[inline(always)]
     pub(crate) fn lend(
         &mut self,
@@ -57,26 +56,24 @@ impl<M: Manager, P: Points<M>> State<M, P> {
         cid: ConnId,
         checkup: Checkup,
         round: Option<Round>,
-        (now, site): (Tick, Site),
+        site: Site,
     ) -> Lent<M::Connection> {
-        let (lent, entry) = self.keys.take_slot(id, Place::Lent);
+        let (lent, entry) = self.st.keys.take_slot(id, Place::Lent);
         if round == Some(Round::First) {
             P::Keys::count(&mut entry.ext, Event::Get);
         }
-        let conn = self.records.hold(cid);
+        let conn = self.st.records.hold(cid);
         if P::lends(conn) {
-            return P::lend(self, cid, lent, checkup);
+            return P::lend(self.st, cid, lent, checkup);
         }
-        conn.lend_at(now, site);
+        conn.lend_at(self.now, site);
         Lent {
             conn: conn.conn.take().expect("a held connection is present"),
             uses: conn.uses.into(),
             back: Back::Own(lent, cid, ()),
         }
     }
-}
 
-impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// A get for `key` at `now`: an idle connection, or a waiter slot (see
     /// module docs). `site`: where the getter called `get`.
     #[inline]
@@ -105,14 +102,9 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 self.close_conn(id, conn.conn, reason);
                 continue;
             }
-            let checkup = match P::checkup_due(self.config, conn.since(), self.now) {
-                true => Checkup::Due,
-                false => Checkup::NotDue,
-            };
+            let checkup = P::checkup(self.config, conn.since, self.now);
             // The key's get is counted as it is lent (one look-up).
-            let lent = self
-                .st
-                .lend(id, cid, checkup, Some(round), (self.now, site));
+            let lent = self.lend(id, cid, checkup, Some(round), site);
             P::on_fewer_idle(&mut self, id);
             self.finish();
             return Ok(Checkout::Lent(lent, checkup));

@@ -22,7 +22,7 @@
 use super::effects::Action;
 use super::points::{Checkup, Event, Points};
 use super::{Outcome, State, Transition};
-use crate::engine::{ConnId, IdleTimeout, KeyId, Slot, WaiterId};
+use crate::engine::{ConnId, KeyId, Slot, WaiterId};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
@@ -80,7 +80,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             }
             None => {
                 record.conn = Some(conn);
-                record.rest(self.now);
+                record.since = self.now;
                 P::rest(&mut record.ext, self.now);
                 self.place(id, cid, true);
             }
@@ -129,9 +129,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Lends the held connection `cid` of `id` to the live waiter `w`.
     pub(crate) fn hand_to(&mut self, w: WaiterId, id: KeyId, cid: ConnId) {
         let site = self.st.waiters.live(w).expect("live").site;
-        let lent = self
-            .st
-            .lend(id, cid, Checkup::NotDue, None, (self.now, site));
+        let lent = self.lend(id, cid, Checkup::NotDue, None, site);
         self.serve(w, Ok((id, lent)));
     }
 
@@ -139,11 +137,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// a feature says so ([`Points::closes_free`]); true if it did.
     #[cold]
     fn close_instead(&mut self, id: KeyId, cid: ConnId) -> bool {
-        let reason = if self.st.closed {
-            CloseReason::PoolClosed
-        } else if let Some(reason) = P::closes_free(self, id) {
-            reason
-        } else {
+        let closed = self.st.closed.then_some(CloseReason::PoolClosed);
+        let Some(reason) = closed.or_else(|| P::closes_free(self, id)) else {
             return false;
         };
         let conn = self.st.remove_conn(cid);
@@ -181,9 +176,11 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         // The entry is fresh: the maintenance task moves it into the
         // deadline heap when it next wakes, if it is still idle then. Only
         // the wake-up must be early enough.
-        if let Some(at) = self.st.records.park(cid, |conn| {
-            conn.deadline(self.now, IdleTimeout::Runs, self.config, P::due(&conn.ext))
-        }) {
+        if let Some(at) = self
+            .st
+            .records
+            .park(cid, |conn| conn.deadline(conn.since, self.config, P::due))
+        {
             self.arm(at);
         }
     }
@@ -191,12 +188,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     /// Serves the live waiter `w` (with a connection already lent to it, or
     /// an error) and accounts for it.
     pub(crate) fn serve(&mut self, w: WaiterId, outcome: Outcome<M>) {
-        let id = self
-            .st
-            .waiters
-            .live(w)
-            .expect("serve: waiter must be live")
-            .key;
+        let id = self.st.waiters.live(w).expect("served live").key;
         self.st.keys.unwait(id);
         if outcome.is_err() {
             self.st.unused(id);

@@ -72,7 +72,7 @@ pub(crate) use handoff::{Back, Lent};
 pub(crate) use keys::Keys;
 pub(crate) use keys::{Counts, Place, Slot};
 pub(crate) use points::{Checkup, Event, KeyPoints, Points, Round};
-pub(crate) use records::{Conn, IdleTimeout, Site};
+pub(crate) use records::{Conn, Site};
 pub(crate) use records::{IdleRef, Records};
 pub(crate) use timers::{Deadlines, Due};
 pub(crate) use waiting::Outcome;

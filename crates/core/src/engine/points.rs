@@ -18,7 +18,7 @@ use crate::manager::Manager;
 use crate::reason::CloseReason;
 
 /// Whether the getter checks a connection lent from the idle list
-/// before it has it ([`Points::checkup_due`]).
+/// before it has it ([`Points::checkup`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Checkup {
     /// Due: the getter checks it first.
@@ -111,7 +111,7 @@ pub(crate) trait Points<M: Manager>: Sized {
 
     /// Whether the getter checks an idle connection, idle since `since`,
     /// before it has it at `now`.
-    fn checkup_due(config: &Config, since: Tick, now: Tick) -> bool;
+    fn checkup(config: &Config, since: Tick, now: Tick) -> Checkup;
 
     /// A checkout of `id` begins: a feature may lend at once.
     fn on_checkout(

@@ -370,8 +370,10 @@ pub(crate) struct Conn<C, X> {
     pub(crate) uses: u32,
     /// When it last changed hands: while idle, when it was returned (or
     /// dialed), which is what `idle_timeout` measures; while lent
-    /// exclusively, when it was lent.
-    since: Tick,
+    /// exclusively, when it was lent. Set by [`lend_at`](Conn::lend_at),
+    /// and anew when it goes idle (the features' record starts over
+    /// through [`Points::rest`](crate::engine::Points::rest)).
+    pub(crate) since: Tick,
     /// While lent exclusively: the call site of the `get` that took it
     /// (`None`: not tracked, or no longer wanted by the features).
     pub(crate) site: Site,
@@ -414,12 +416,6 @@ impl<C, X> Conn<C, X> {
         self.site = site;
     }
 
-    /// When it last changed hands: while idle, since when; while lent
-    /// exclusively, when it was lent.
-    pub(crate) fn since(&self) -> Tick {
-        self.since
-    }
-
     /// Closes it at the next look (its return, or a checkout or the
     /// maintenance task finding it idle), for [`CloseReason::Retired`].
     pub(crate) fn retire(&mut self) {
@@ -440,11 +436,6 @@ impl<C, X> Conn<C, X> {
         })
     }
 
-    /// Whether it was idle `idle_timeout` or longer at `now`.
-    pub(crate) fn is_stale(&self, now: Tick, config: &Config) -> bool {
-        config.idle_timed_out(self.since, now)
-    }
-
     /// Why it must not be lent again at `now`: past its lifetime, or lent
     /// `max_uses` times.
     pub(crate) fn retirement(&self, now: Tick, config: &Config) -> Option<CloseReason> {
@@ -452,41 +443,24 @@ impl<C, X> Conn<C, X> {
         self.expired(now).or(used_up.then_some(CloseReason::Uses))
     }
 
-    /// It is idle from `now` on: its idle timeout starts over (the
-    /// features' record starts over through [`Points::rest`](crate::engine::Points::rest)).
-    pub(crate) fn rest(&mut self, now: Tick) {
-        self.since = now;
-    }
-
     /// The first instant the maintenance task must look at it while idle:
-    /// its lifetime, its idle timeout (counted as `idle` says) or the
-    /// features' deadline `ext_due`, whichever is first.
+    /// its lifetime, its idle timeout counted from `idle_from` (when it
+    /// went idle, or later for one its key keeps: see
+    /// [`Transition::verdict`](crate::engine::Transition::verdict)) or the
+    /// features' deadline (`ext_due` of their record), whichever is first.
     pub(crate) fn deadline(
         &self,
-        now: Tick,
-        idle: IdleTimeout,
+        idle_from: Tick,
         config: &Config,
-        ext_due: Tick,
+        ext_due: impl FnOnce(&X) -> Tick,
     ) -> Option<Tick> {
-        let idle = match (config.idle_timeout_ns, idle) {
-            (u64::MAX, _) => Tick::NEVER,
-            (t, IdleTimeout::Deferred) => now.add_nanos(t),
-            (t, IdleTimeout::Runs) => self.since.add_nanos(t),
+        let idle = match config.idle_timeout_ns {
+            u64::MAX => Tick::NEVER,
+            t => idle_from.add_nanos(t),
         };
-        let first = self.expires.min(idle).min(ext_due);
+        let first = self.expires.min(idle).min(ext_due(&self.ext));
         (first != Tick::NEVER).then_some(first)
     }
-}
-
-/// How a connection's idle timeout counts towards its deadline.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum IdleTimeout {
-    /// From when it went idle: it is closed once the timeout has passed.
-    Runs,
-    /// Put off by a whole timeout from now: its key keeps it
-    /// ([`KeyPoints::keeps_stale`](crate::engine::KeyPoints::keeps_stale)),
-    /// so it is looked at again, not closed.
-    Deferred,
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use crate::clock::Tick;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::engine::{Conn, IdleRef, IdleTimeout, KeyId};
+use crate::engine::{Conn, IdleRef, KeyId};
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 
@@ -50,9 +50,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         self.st.timer_at = Some(self.now);
         let deadlines = &mut self.st.deadlines;
         self.st.records.drain_fresh(|r, conn| {
-            if let Some(at) =
-                conn.deadline(self.now, IdleTimeout::Runs, self.config, P::due(&conn.ext))
-            {
+            if let Some(at) = conn.deadline(conn.since, self.config, P::due) {
                 deadlines.push(at, Due::Idle(r));
             }
         });
@@ -81,8 +79,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             let Some((id, conn)) = self.st.records.get(r) else {
                 continue; // lent (or closed) since
             };
-            let idle = match self.verdict(id, conn) {
-                Ok(idle) => idle,
+            let idle_from = match self.verdict(id, conn) {
+                Ok(idle_from) => idle_from,
                 Err(reason) => {
                     let (id, conn) = self.st.records.take(r).expect("idle");
                     let conn = conn.conn.expect("an idle connection is present");
@@ -94,7 +92,7 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 let (id, conn) = self.st.records.take(r).expect("idle");
                 let conn = conn.map(|c| c.expect("an idle connection is present"));
                 P::on_idle_due(&mut self, id, conn);
-            } else if let Some(at) = conn.deadline(self.now, idle, self.config, P::due(&conn.ext)) {
+            } else if let Some(at) = conn.deadline(idle_from, self.config, P::due) {
                 self.schedule(at, Due::Idle(r));
             }
         }
@@ -105,18 +103,17 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
     }
 
     /// Whether the idle connection `conn` of `id` is closed at `now` (and
-    /// why), or how its idle timeout counts from now on.
-    pub(crate) fn verdict<C, X>(
-        &self,
-        id: KeyId,
-        conn: &Conn<C, X>,
-    ) -> Result<IdleTimeout, CloseReason> {
+    /// why), or from when its idle timeout counts: from when it went idle,
+    /// or, for a stale one its key keeps
+    /// ([`KeyPoints::keeps_stale`](crate::engine::KeyPoints::keeps_stale)),
+    /// from now (it is looked at again a whole timeout later, not closed).
+    pub(crate) fn verdict<C, X>(&self, id: KeyId, conn: &Conn<C, X>) -> Result<Tick, CloseReason> {
         if let Some(reason) = conn.expired(self.now) {
             Err(reason)
-        } else if !conn.is_stale(self.now, self.config) {
-            Ok(IdleTimeout::Runs)
+        } else if !self.config.idle_timed_out(conn.since, self.now) {
+            Ok(conn.since)
         } else if self.st.keeps_stale(id) {
-            Ok(IdleTimeout::Deferred)
+            Ok(self.now)
         } else {
             Err(CloseReason::IdleTimeout)
         }

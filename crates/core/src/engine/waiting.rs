@@ -94,9 +94,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         let (waiter, outcome) = self.st.waiters.remove(w);
         let id = waiter.key;
         // Its key is alive unless it was served with an error.
-        let alive = !matches!(outcome, Some(Err(_)));
-        self.st
-            .count_wait(waiter.since, self.now, alive.then_some(id));
+        let alive = (!matches!(outcome, Some(Err(_)))).then_some(id);
+        self.st.count_wait(waiter.since, self.now, alive);
         match outcome {
             None => {
                 self.st.keys.unwait(id);
@@ -133,9 +132,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         }
         // Still waiting, so the key is alive: read it before the cancel may forget it.
         let id = self.st.waiters.live(w).expect("not served: waiting").key;
-        let err = self
-            .st
-            .timeout_error(id, Tick::now().saturating_duration_since(began));
+        let waited = Tick::now().saturating_duration_since(began);
+        let err = self.st.timeout_error(id, waited);
         self.cancel(w);
         Err(err)
     }

@@ -16,7 +16,7 @@
 //! | `give_back_handle`, `unserve_handle` | shared lending |
 //! | `on_return` | backoff: a refused new connection is a failed dial, and a trial |
 //! | `on_returned` | server-changed clearing; backoff: the trial ends |
-//! | `checkup_due` | the health check before lending: its policy |
+//! | `checkup` | the health check before lending: its policy |
 //! | `new`, `new_conn`, `rest`, `due` | the records: keepalive's schedule starts over at rest, and is the connection's deadline |
 //! | `count` | counters: the engine's events |
 //! | `on_fewer_idle` | `min_idle`: refill |
@@ -112,8 +112,11 @@ impl<M: Manager> Points<M> for Features {
 
     /// The health-check policy.
     #[inline]
-    fn checkup_due(config: &Config, since: Tick, now: Tick) -> bool {
-        config.health_check_due(since, now)
+    fn checkup(config: &Config, since: Tick, now: Tick) -> Checkup {
+        match config.health_check_due(since, now) {
+            true => Checkup::Due,
+            false => Checkup::NotDue,
+        }
     }
 
     #[inline]

@@ -40,10 +40,10 @@ impl<M: Manager> Transition<'_, M> {
             let Some(site) = conn.site else {
                 return;
             };
-            let due = conn.since() + threshold;
+            let due = conn.since + threshold;
             if due <= now {
                 conn.site = None;
-                found.push((id, site, now.saturating_duration_since(conn.since())));
+                found.push((id, site, now.saturating_duration_since(conn.since)));
             } else {
                 next = next.min(due);
             }

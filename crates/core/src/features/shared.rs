@@ -254,7 +254,7 @@ impl<M: Manager> Transition<'_, M> {
             self.serve(w, Ok((id, lent)));
         } else if left == 0 {
             let mut conn = self.st.unlend_shared(slot);
-            conn.rest(now);
+            conn.since = now;
             conn.ext.rest(now);
             let cid = self.st.hold_new(id, conn);
             self.park(id, cid);

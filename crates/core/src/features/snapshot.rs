@@ -98,7 +98,7 @@ impl<M: Manager> State<M> {
     /// When the connection lent exclusively as `cid` was lent.
     #[inline]
     pub(crate) fn lent_at(&self, cid: ConnId) -> Tick {
-        self.records.value(cid).since()
+        self.records.value(cid).since
     }
 
     pub(crate) fn snapshot(&self) -> PoolState {

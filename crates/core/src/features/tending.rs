@@ -186,7 +186,7 @@ impl<M: Manager> Transition<'_, M> {
         self.st
             .count_call(id, check, |c| &mut c.recycles, |c| &mut c.recycle_failures);
         let conn = conn.map(|mut conn| {
-            conn.rest(self.now);
+            conn.since = self.now;
             conn.ext.rest(self.now);
             conn
         });
