@@ -50,8 +50,8 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
         // Nobody waits any more: the queues empty.
         self.st.tidy_global_queue();
         self.st.deadlines.clear();
-        for (id, entry) in self.st.keys.iter_mut() {
-            entry.tidy_queues(|_| false);
+        for id in self.st.keys.ids() {
+            self.st.keys.get_mut(id).tidy_queues(|_| false);
             self.st.maybe_unused.push(id);
         }
         while let Some((id, conn)) = self.st.records.pop_lru() {

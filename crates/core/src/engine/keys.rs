@@ -242,14 +242,6 @@ impl<K: Eq + std::hash::Hash + Clone, E, X: KeyPoints<K>> Keys<K, E, X> {
         }
     }
 
-    pub(crate) fn iter_mut(
-        &mut self,
-    ) -> impl Iterator<Item = (KeyId, &mut KeyEntry<K, E, X::Key>)> {
-        self.entries
-            .iter_mut()
-            .map(|(i, e)| (KeyId::from_index(i), e))
-    }
-
     /// Sets every key's record of the features to `f` of the records for
     /// keys in general and the key.
     pub(crate) fn update_ext(&mut self, f: impl Fn(&X, &K, &mut X::Key)) {

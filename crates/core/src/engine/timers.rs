@@ -55,12 +55,11 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
             }
         });
         let idle = &self.st.records;
-        self.st
-            .deadlines
-            .compact(idle.len() + self.st.keys.len(), |due| match due {
-                Due::Idle(r) => idle.contains(r),
-                Due::Key(_) | Due::Pool => true,
-            });
+        let live = idle.len() + self.st.keys.len();
+        self.st.deadlines.compact(live, |due| match due {
+            Due::Idle(r) => idle.contains(r),
+            Due::Key(_) | Due::Pool => true,
+        });
         while let Some(due) = self.st.deadlines.pop_due(self.now) {
             let r = match due {
                 Due::Key(id) => {
