@@ -226,8 +226,10 @@ impl<M: Manager> Pool<M> {
         if let Some(reason) = health.close_reason() {
             Pooled::close_for(conn, reason, Some(health));
             Attempt::Again
-        } else if check == Checkup::Due || self.inner.hooks.before_lend.is_some() {
-            Attempt::Vet(conn, check)
+        } else if check == Checkup::Due {
+            Attempt::Check(conn)
+        } else if self.inner.hooks.before_lend.is_some() {
+            Attempt::Vet(conn)
         } else {
             Attempt::Lent(conn)
         }
@@ -282,7 +284,8 @@ impl<M: Manager> Pool<M> {
                     let (_, conn) = outcome.map_err(|e| self.explain(e, key))?;
                     return Ok(Pooled::new(&self.inner, conn));
                 }
-                Attempt::Vet(conn, ping) => (conn, ping),
+                Attempt::Check(conn) => (conn, Checkup::Due),
+                Attempt::Vet(conn) => (conn, Checkup::NotDue),
                 Attempt::Again => {
                     attempt = self.attempt(key, Round::Retry(start), Tick::now(), site);
                     continue;
@@ -430,9 +433,13 @@ enum Attempt<'a, M: Manager> {
     Failed(Error<M::Error>),
     /// No idle connection: wait on this slot, behind this.
     Wait(WaiterId, Behind),
-    /// Lent, but vetted first: pinged if the health-check policy says a
-    /// check is due, then the `before_lend` hook, if set.
-    Vet(Pooled<'a, M>, Checkup),
+    /// Lent, but the health-check policy wants it pinged first (then the
+    /// `before_lend` hook runs, if set). A variant of its own, not a flag
+    /// beside [`Vet`](Attempt::Vet)'s: the flag would make every waiting
+    /// get's boxed future larger (BENCHMARKS.md, "Memory").
+    Check(Pooled<'a, M>),
+    /// Lent, but the `before_lend` hook runs first.
+    Vet(Pooled<'a, M>),
     /// It was broken and is closed: try again.
     Again,
 }
