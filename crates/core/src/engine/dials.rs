@@ -79,8 +79,11 @@ impl<M: Manager, P: Points<M>> Transition<'_, M, P> {
                 let cid = self.st.hold_new(id, conn);
                 match waiter {
                     // A feature may take it, to serve `w` (and more).
-                    Some(w) if P::takes_free(&mut self, id, cid, Some(w)) => {}
-                    Some(w) => self.hand_to(w, id, cid),
+                    Some(w) => {
+                        if !P::takes_free(&mut self, id, cid, Some(w)) {
+                            self.hand_to(w, id, cid);
+                        }
+                    }
                     None => self.place(id, cid, false),
                 }
                 // A `max_connecting` slot came free (the features may want
