@@ -35,31 +35,23 @@ use connpool_tcp::observed::{Event, Observer};
 #[derive(Clone)]
 pub struct RedisConn {
     pub(super) inner: MultiplexedConnection,
-    /// The connection's health, and its driver task, ended when the last
-    /// handle drops. (One `Arc` for both: every borrower of a shared
-    /// connection clones and drops a handle, from any thread.)
+    /// The connection: its health, its driver task (ended when the last
+    /// handle drops) and what does not change while it lives. (One `Arc`:
+    /// every borrower of a shared connection clones and drops a handle,
+    /// from any thread.)
     driver: Arc<Driver>,
     /// Lent to one borrower at a time (its key's `exclusive`).
     pub(super) exclusive: bool,
-    /// The manager's response timeout, restored when a connection lent
-    /// exclusively is reset.
-    pub(super) response_timeout: Duration,
     /// How long this handle waits for a reply now (its own setting, or a
-    /// call's time left), as its errors say.
-    pub(super) waits: Duration,
-    /// What a connection lent exclusively gets on return (`RESET` and the
-    /// setup again; it holds the password, so it is never shown).
-    pub(super) reset: Option<Arc<Pipeline>>,
+    /// call's time left), as its errors say: in milliseconds, rounded up
+    /// (see [`millis_up`]; a handle stays small, every borrower holds one).
+    waits: u32,
     /// A command that may change the connection's state was sent through
     /// this handle since it was made or reset (see [`changes_state`]), one
     /// failed on the connection (no reply in time: it may still run), or
     /// the redis-rs connection was handed out: the reset on return is
     /// needed.
     pub(super) changed: bool,
-    /// Set when the Sentinels announce that the master this connection
-    /// was dialed to is no longer the master (`None`: not dialed through
-    /// Sentinels).
-    pub(super) moved: Option<Arc<AtomicBool>>,
     /// The last command through this handle was refused, unsent: its
     /// server had changed (a caller may send it on another connection).
     pub(super) refused: bool,
@@ -84,19 +76,20 @@ impl RedisConn {
         exclusive: bool,
         response_timeout: Duration,
         reset: Option<Arc<Pipeline>>,
+        moved: Option<Arc<AtomicBool>>,
     ) -> Self {
         Self {
             inner,
             driver: Arc::new(Driver {
                 health,
                 task: driver,
+                response_timeout,
+                reset,
+                moved,
             }),
             exclusive,
-            response_timeout,
-            waits: response_timeout,
-            reset,
+            waits: millis_up(response_timeout),
             changed: false,
-            moved: None,
             refused: false,
         }
     }
@@ -110,11 +103,31 @@ impl RedisConn {
     /// Sentinels' announcement is turned into an error: the old master may
     /// lose what it acknowledged then.
     pub fn server_changed(&self) -> bool {
-        self.driver.health.server_changed.load(Ordering::Relaxed)
-            || self
-                .moved
-                .as_ref()
-                .is_some_and(|m| m.load(Ordering::SeqCst))
+        self.driver.health.server_changed.load(Ordering::Relaxed) || self.moved()
+    }
+
+    /// How long this handle waits for a reply, to the millisecond.
+    fn waits(&self) -> Duration {
+        Duration::from_millis(self.waits.into())
+    }
+
+    /// Whether the Sentinels announced another master than the one this
+    /// connection was dialed to.
+    fn moved(&self) -> bool {
+        let moved = self.driver.moved.as_ref();
+        moved.is_some_and(|m| m.load(Ordering::SeqCst))
+    }
+
+    /// The manager's response timeout, restored when a connection lent
+    /// exclusively is reset.
+    pub(super) fn response_timeout(&self) -> Duration {
+        self.driver.response_timeout
+    }
+
+    /// What a connection lent exclusively gets on return (`RESET` and the
+    /// setup again; it holds the password, so it is never shown).
+    pub(super) fn reset(&self) -> Option<Arc<Pipeline>> {
+        self.driver.reset.clone()
     }
 
     /// `result`, unless the Sentinels announced another master while the
@@ -122,22 +135,15 @@ impl RedisConn {
     /// acknowledged then, so its reply is no acknowledgement.
     fn unless_moved<T>(&self, result: Result<T, RedisError>) -> Result<T, RedisError> {
         match result {
-            Ok(_)
-                if self
-                    .moved
-                    .as_ref()
-                    .is_some_and(|m| m.load(Ordering::SeqCst)) =>
-            {
-                Err(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    format!(
-                        "{} stopped being the master while the command was on its way: \
+            Ok(_) if self.moved() => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                format!(
+                    "{} stopped being the master while the command was on its way: \
                          its effect may be lost",
-                        self.driver.health.server
-                    ),
-                )
-                .into())
-            }
+                    self.driver.health.server
+                ),
+            )
+            .into()),
             result => result,
         }
     }
@@ -189,7 +195,7 @@ impl RedisConn {
     /// Waits `timeout` for each reply from now on (not a change a reset
     /// must undo by itself).
     pub(super) fn waits_for(&mut self, timeout: Duration) {
-        self.waits = timeout;
+        self.waits = millis_up(timeout);
         self.inner.set_response_timeout(timeout);
     }
 
@@ -211,7 +217,7 @@ impl RedisConn {
     fn tally<T>(&self, result: &Result<T, RedisError>) {
         match result {
             Ok(_) => self.driver.health.answered(),
-            Err(e) if e.is_timeout() => self.driver.health.missed(self.waits),
+            Err(e) if e.is_timeout() => self.driver.health.missed(self.waits()),
             Err(e) if says_server_changed(e) => {
                 self.driver
                     .health
@@ -241,7 +247,7 @@ impl RedisConn {
                 format!(
                     "no reply from {} within {:?}",
                     self.driver.health.server,
-                    to_the_millisecond(self.waits)
+                    self.waits()
                 ),
             )
             .into();
@@ -262,11 +268,11 @@ fn says_server_changed(error: &RedisError) -> bool {
     )
 }
 
-/// `wait` as a reader set it: a call's time left (499.98 ms of a 500 ms
-/// deadline) rounded up to the millisecond.
-fn to_the_millisecond(wait: Duration) -> Duration {
-    let millis = wait.as_micros().div_ceil(1000);
-    Duration::from_millis(u64::try_from(millis).unwrap_or(u64::MAX))
+/// `wait` in milliseconds as a reader set it: a call's time left (499.98 ms
+/// of a 500 ms deadline) rounded up; saturating (49 days: a wait that
+/// long never ends in an error that shows it).
+fn millis_up(wait: Duration) -> u32 {
+    u32::try_from(wait.as_micros().div_ceil(1000)).unwrap_or(u32::MAX)
 }
 
 /// Why a connection is gone when its socket said nothing (a protocol error
@@ -395,7 +401,6 @@ impl Vitals {
     fn missed(&self, waited: Duration) {
         if self.missed.fetch_add(1, Ordering::Relaxed) + 1 >= MISSED_REPLIES {
             self.record(|| {
-                let waited = to_the_millisecond(waited);
                 format!("no reply to {MISSED_REPLIES} commands in a row, each given {waited:?}")
             });
         }
@@ -412,12 +417,18 @@ impl Vitals {
     }
 }
 
-/// A connection's health and its driver task, shared by its handles.
-/// Aborts the task when dropped: a driver left behind (a blocking command
-/// still waiting on the server) would keep the socket open.
+/// A connection's health, its driver task and its settings, shared by its
+/// handles. Aborts the task when dropped: a driver left behind (a blocking
+/// command still waiting on the server) would keep the socket open.
 struct Driver {
     health: Arc<Vitals>,
     task: JoinHandle<()>,
+    response_timeout: Duration,
+    reset: Option<Arc<Pipeline>>,
+    /// Set when the Sentinels announce that the master this connection
+    /// was dialed to is no longer the master (`None`: not dialed through
+    /// Sentinels).
+    moved: Option<Arc<AtomicBool>>,
 }
 
 impl Drop for Driver {
@@ -449,14 +460,15 @@ impl Observer for Watch {
 mod tests {
     use std::time::Duration;
 
-    use super::to_the_millisecond;
+    use super::millis_up;
 
     #[test]
     fn a_wait_is_shown_to_the_millisecond() {
-        let shown = |d| format!("{:?}", to_the_millisecond(d));
+        let shown = |d| format!("{:?}", Duration::from_millis(millis_up(d).into()));
         assert_eq!(shown(Duration::from_nanos(499_980_396)), "500ms");
         assert_eq!(shown(Duration::from_millis(500)), "500ms");
         assert_eq!(shown(Duration::from_secs(2)), "2s");
         assert_eq!(shown(Duration::ZERO), "0ns");
+        assert_eq!(millis_up(Duration::MAX), u32::MAX);
     }
 }

@@ -315,16 +315,15 @@ impl RedisManager {
         });
         let reset =
             (key.exclusive && self.reset_on_return).then(|| Arc::new(Self::reset_for(&info)));
-        let mut conn = RedisConn::new(
+        Ok(RedisConn::new(
             inner,
             health,
             driver,
             key.exclusive,
             self.response_timeout,
             reset,
-        );
-        conn.moved = moved;
-        Ok(conn)
+            moved,
+        ))
     }
 
     /// `RESET` and the setup it undoes (protocol, login, database), in one
@@ -463,8 +462,8 @@ impl Manager for RedisManager {
     /// Only connections lent exclusively come here (the pool recycles no
     /// shared one).
     async fn recycle(&self, conn: &mut RedisConn) -> Result<(), RedisError> {
-        conn.set_response_timeout(conn.response_timeout);
-        let Some(reset) = conn.reset.clone() else {
+        conn.set_response_timeout(conn.response_timeout());
+        let Some(reset) = conn.reset() else {
             conn.changed = false;
             return Ok(());
         };

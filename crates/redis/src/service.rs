@@ -388,7 +388,7 @@ impl std::ops::DerefMut for Within<'_> {
 
 impl Drop for Within<'_> {
     fn drop(&mut self) {
-        let timeout = self.0.response_timeout;
+        let timeout = self.0.response_timeout();
         self.0.waits_for(timeout);
     }
 }

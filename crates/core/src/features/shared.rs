@@ -105,10 +105,12 @@ impl<M: Manager> Transition<'_, M> {
     /// loaded, or with `fill` the fullest.
     pub(crate) fn lend_handle(&mut self, id: KeyId, fill: bool) -> Option<Lent<M::Connection>> {
         let (now, config) = (self.now, self.config);
-        let busy_ok = self.st.busy_ok(id, now, config);
         let borrowed = &mut self.st.ext.borrowed;
-        let slot = borrowed.choose(id, busy_ok, fill, |conn| conn.retirement(now, config))?;
-        Some(borrowed.lend(slot))
+        let (slot, busy) = borrowed.choose(id, fill, |conn| conn.retirement(now, config))?;
+        if busy && !self.st.busy_ok(id, now, config) {
+            return None;
+        }
+        Some(self.st.ext.borrowed.lend(slot))
     }
 
     /// A dial of `id` made `conn`, which its manager lends as `lending`:

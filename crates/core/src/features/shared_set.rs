@@ -251,16 +251,15 @@ impl<C> Borrowed<C> {
     }
 
     /// The connection of `key` with room that is the least loaded, or
-    /// with `fill` the fullest (filling one before the next): a busy one
-    /// only if none other has room and `busy_ok`, after draining every one
-    /// `retire` gives a reason for (expired, used up).
+    /// with `fill` the fullest (filling one before the next), and whether
+    /// it is busy: a busy one only if none other has room, after draining
+    /// every one `retire` gives a reason for (expired, used up).
     pub(crate) fn choose(
         &mut self,
         key: KeyId,
-        busy_ok: bool,
         fill: bool,
         mut retire: impl FnMut(&Conn<C>) -> Option<CloseReason>,
-    ) -> Option<usize> {
+    ) -> Option<(usize, bool)> {
         let better = |load: u32, best: u32| if fill { load > best } else { load < best };
         let busy = self.busy;
         let list = self.per_key.get(key.index())?;
@@ -281,7 +280,8 @@ impl<C> Borrowed<C> {
             }
         }
         let [free, busy] = best;
-        free.or(busy.filter(|_| busy_ok)).map(|(slot, _)| slot)
+        let busy = busy.map(|(slot, _)| (slot, true));
+        free.map(|(slot, _)| (slot, false)).or(busy)
     }
 }
 
@@ -330,6 +330,20 @@ mod tests {
         }
     }
 
+    /// [`Borrowed::choose`], a busy connection only if `busy_ok`.
+    fn choose(
+        set: &mut Borrowed<u32>,
+        k: KeyId,
+        busy_ok: bool,
+        fill: bool,
+        retire: impl FnMut(&Conn<u32>) -> Option<CloseReason>,
+    ) -> Option<usize> {
+        let chosen = set.choose(k, fill, retire);
+        chosen
+            .filter(|&(_, busy)| busy_ok || !busy)
+            .map(|(slot, _)| slot)
+    }
+
     /// A busy connection is chosen only when none other has room, and then
     /// only if `busy_ok`; a panicking test counts as not busy.
     #[test]
@@ -346,18 +360,18 @@ mod tests {
         );
         let a = set.insert(lent(k), conn(1, 3));
         set.lend(a);
-        assert_eq!(set.choose(k, false, false, |_| None), None);
-        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
+        assert_eq!(choose(&mut set, k, false, false, |_| None), None);
+        assert_eq!(choose(&mut set, k, true, false, |_| None), Some(a));
         assert!(!set.takes_borrower(a, false));
         assert!(set.takes_borrower(a, true));
         let b = set.insert(lent(k), conn(2, 3));
         set.lend(b);
         set.lend(b);
         // `b` is more loaded, but not busy.
-        assert_eq!(set.choose(k, true, false, |_| None), Some(b));
+        assert_eq!(choose(&mut set, k, true, false, |_| None), Some(b));
         let c = set.insert(lent(k), conn(4, 3));
         set.lend(c);
-        assert_eq!(set.choose(k, false, false, |_| None), Some(c));
+        assert_eq!(choose(&mut set, k, false, false, |_| None), Some(c));
     }
 
     #[test]
@@ -370,10 +384,14 @@ mod tests {
         set.lend(a);
         set.lend(b);
         set.lend(b);
-        assert_eq!(set.choose(k, true, true, |_| None), Some(b));
+        assert_eq!(choose(&mut set, k, true, true, |_| None), Some(b));
         set.lend(b);
-        assert_eq!(set.choose(k, true, true, |_| None), Some(a), "b is full");
-        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
+        assert_eq!(
+            choose(&mut set, k, true, true, |_| None),
+            Some(a),
+            "b is full"
+        );
+        assert_eq!(choose(&mut set, k, true, false, |_| None), Some(a));
     }
 
     #[test]
@@ -385,18 +403,22 @@ mod tests {
         let b = set.insert(lent(k), conn(2, 2));
         assert_eq!(handle_of(set.lend(a)), (1, a));
         // b has no borrower: least loaded.
-        assert_eq!(set.choose(k, true, false, |_| None), Some(b));
+        assert_eq!(choose(&mut set, k, true, false, |_| None), Some(b));
         set.lend(b);
         set.lend(b);
         // b is full: a, with room, is chosen.
-        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
+        assert_eq!(choose(&mut set, k, true, false, |_| None), Some(a));
         set.lend(a);
-        assert_eq!(set.choose(k, true, false, |_| None), None, "both full");
+        assert_eq!(
+            choose(&mut set, k, true, false, |_| None),
+            None,
+            "both full"
+        );
         assert_eq!(set.borrowers(), 4);
         assert_eq!(set.give_back(b), 1);
         // b has room again but is retired: drained, never chosen.
         assert_eq!(
-            set.choose(k, true, false, |c| (c.conn == 2)
+            choose(&mut set, k, true, false, |c| (c.conn == 2)
                 .then_some(CloseReason::Lifetime)),
             None
         );
@@ -407,11 +429,11 @@ mod tests {
         let (lent, _) = set.remove(b);
         assert_eq!(lent.key(), k);
         set.give_back(a);
-        assert_eq!(set.choose(k, true, false, |_| None), Some(a));
+        assert_eq!(choose(&mut set, k, true, false, |_| None), Some(a));
         assert_eq!(set.borrowers(), 1);
         assert_eq!(set.borrowers_of(k), 1);
         assert_eq!(
-            set.choose(KeyId::from_index(5), true, false, |_| None),
+            choose(&mut set, KeyId::from_index(5), true, false, |_| None),
             None
         );
     }
