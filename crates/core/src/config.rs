@@ -53,18 +53,6 @@ impl Config {
             .map_or(Backoff::DEFAULT.cap.max(deadline), |b| b.cap)
     }
 
-    /// Whether the health-check policy pings a connection idle since `since`
-    /// before it is lent at `now`.
-    #[inline]
-    pub(crate) fn health_check_due(&self, since: Tick, now: Tick) -> bool {
-        match self.health_idle_ns {
-            0 => true,
-            u64::MAX => false,
-            // An addition, not `now - since`: cheaper, and it saturates.
-            n => since.add_nanos(n) <= now,
-        }
-    }
-
     /// Whether a connection idle since `since` reached the idle timeout at `now`.
     #[inline]
     pub(crate) fn idle_timed_out(&self, since: Tick, now: Tick) -> bool {

@@ -30,7 +30,7 @@ use crate::stats::KeyState;
 impl<M: Manager> Pool<M> {
     /// The pool's caps now (as built, or as last [`resize`](Pool::resize)d).
     pub fn limits(&self) -> Limits {
-        self.inner.state.lock().limits()
+        self.inner.state.lock().limits
     }
 
     /// Changes the caps of the running pool, all at once, after checking
@@ -69,7 +69,9 @@ impl<M: Manager> Pool<M> {
         limits.check(&Limits::named)?;
         let now = Tick::now();
         let state = self.inner.state.lock();
-        state.check_min_idle_overrides(&limits)?;
+        // A key's own `min_idle` must fit under the new caps too.
+        let most = state.keys.ext.max_min_idle_for();
+        limits.check_min_idle("min_idle_for", most, &Limits::named)?;
         self.inner.transition_in(state, now, |t| t.resize(limits));
         self.inner.metrics.limits(&limits);
         Ok(())
@@ -85,8 +87,7 @@ impl<M: Manager> Pool<M> {
     pub fn set_min_idle_for(&self, key: &M::Key, n: usize) -> Result<(), Error<M::Error>> {
         let now = Tick::now();
         let state = self.inner.state.lock();
-        let limits = state.limits();
-        limits.check_min_idle("min_idle_for", n, &Limits::named)?;
+        (state.limits).check_min_idle("min_idle_for", n, &Limits::named)?;
         self.inner
             .transition_in(state, now, |t| t.set_min_idle_for(key, n));
         Ok(())

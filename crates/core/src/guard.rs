@@ -67,12 +67,14 @@ impl<'a, M: Manager> Pooled<'a, M> {
         }
     }
 
+    /// What the guard holds (an associated function: a method would
+    /// shadow the connection's own through `Deref`).
+    fn lent(this: &Self) -> &Lent<M::Connection> {
+        this.conn.as_ref().expect("connection present until drop")
+    }
+
     pub(crate) fn key_id(this: &Self) -> KeyId {
-        this.conn
-            .as_ref()
-            .expect("connection present until drop")
-            .back
-            .key()
+        Pooled::lent(this).back.key()
     }
 
     /// The shared set's slot, for a handle to a shared connection.
@@ -166,11 +168,7 @@ impl<M: Manager> Deref for Pooled<'_, M> {
     type Target = M::Connection;
 
     fn deref(&self) -> &M::Connection {
-        &self
-            .conn
-            .as_ref()
-            .expect("connection present until drop")
-            .conn
+        &Pooled::lent(self).conn
     }
 }
 

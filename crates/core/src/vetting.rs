@@ -55,7 +55,10 @@ pub(crate) async fn vet<M: Manager>(
         failure.log("the before_lend hook", key);
     }
     let (id, check) = (Pooled::key_id(conn), Check::passed_if(result.is_ok()));
-    inner.state.lock().count_before_lend(id, check);
+    // Lent (so `id` is live) and vetted in the getter's task.
+    inner.state.lock().count_call(id, check, |c| {
+        (&mut c.before_lend_checks, &mut c.before_lend_failures)
+    });
     if check == Check::Passed {
         Pooled::set_close(conn, None);
         Verdict::Lend

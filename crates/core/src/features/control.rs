@@ -26,26 +26,13 @@
 
 use super::{State, Transition};
 use crate::engine::{Due, KeyId};
-use crate::error::{ConfigError, ConnectError};
+use crate::error::ConnectError;
 use crate::limits::Limits;
 use crate::manager::Manager;
 use crate::reason::CloseReason;
 use crate::stats::KeyState;
 
 impl<M: Manager> State<M> {
-    pub(crate) fn limits(&self) -> Limits {
-        self.limits
-    }
-
-    /// Refuses `limits` if a key's own `min_idle` would not fit under it.
-    pub(crate) fn check_min_idle_overrides(&self, limits: &Limits) -> Result<(), ConfigError> {
-        limits.check_min_idle(
-            "min_idle_for",
-            self.keys.ext.max_min_idle_for(),
-            &Limits::named,
-        )
-    }
-
     /// Every tracked key with its snapshot (for `retain`).
     pub(crate) fn key_snapshots(&self) -> Vec<(M::Key, KeyState)> {
         self.keys

@@ -268,12 +268,9 @@ impl<M: Manager> Transition<'_, M> {
     /// borrowers again: the key's waiters first. One that failed is closed
     /// by its getter.
     pub(crate) fn health_checked(mut self, id: KeyId, slot: Option<usize>, check: Check) {
-        self.st.count_call(
-            id,
-            check,
-            |c| &mut c.health_checks,
-            |c| &mut c.health_check_failures,
-        );
+        self.st.count_call(id, check, |c| {
+            (&mut c.health_checks, &mut c.health_check_failures)
+        });
         if let Some(slot) = slot.filter(|_| check == Check::Passed) {
             self.st.ext.borrowed.set_checking(slot, false);
             self.serve_shared(id, slot, None);

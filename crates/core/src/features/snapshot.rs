@@ -17,20 +17,18 @@ impl<M: Manager> State<M> {
     }
 
     /// Counts a call of user code on a connection of `id` (a ping, a hook),
-    /// in the pool's and the key's counters: `calls` one more, and
-    /// `failures` one more if it failed.
+    /// in the pool's and the key's counters (`counters`: its calls, its
+    /// failures): one more call, and one more failure if it failed.
     pub(crate) fn count_call(
         &mut self,
         id: KeyId,
         check: Check,
-        calls: fn(&mut Counters) -> &mut u64,
-        failures: fn(&mut Counters) -> &mut u64,
+        counters: fn(&mut Counters) -> (&mut u64, &mut u64),
     ) {
         self.tally_with(id, |c| {
-            *calls(c) += 1;
-            if check == Check::Failed {
-                *failures(c) += 1;
-            }
+            let (calls, failures) = counters(c);
+            *calls += 1;
+            *failures += u64::from(check == Check::Failed);
         });
     }
 
@@ -38,17 +36,6 @@ impl<M: Manager> State<M> {
     /// sent again on another.
     pub(crate) fn count_retry(&mut self, id: KeyId) {
         self.tally_with(id, |c| c.retries += 1);
-    }
-
-    /// The `before_lend` hook ran on a connection of `id`, lent (so `id` is
-    /// live) and vetted in the getter's task.
-    pub(crate) fn count_before_lend(&mut self, id: KeyId, check: Check) {
-        self.count_call(
-            id,
-            check,
-            |c| &mut c.before_lend_checks,
-            |c| &mut c.before_lend_failures,
-        );
     }
 
     /// Counts a call of `key` whose own deadline passed while it was

@@ -135,12 +135,9 @@ impl<M: Manager> Transition<'_, M> {
     ) {
         let ok = ping == PingResult::Ok;
         let broken = matches!(ping, PingResult::Broken | PingResult::ServerChanged);
-        self.st.count_call(
-            id,
-            Check::passed_if(ok),
-            |c| &mut c.keepalive_pings,
-            |c| &mut c.keepalive_failures,
-        );
+        self.st.count_call(id, Check::passed_if(ok), |c| {
+            (&mut c.keepalive_pings, &mut c.keepalive_failures)
+        });
         let mut close = None;
         if let Some(conn) = &mut conn {
             conn.ext.missed = if ok {
@@ -184,7 +181,7 @@ impl<M: Manager> Transition<'_, M> {
         self.st.ext.recycling -= 1;
         self.st.keys.get_mut(id).ext.recycling -= 1;
         self.st
-            .count_call(id, check, |c| &mut c.recycles, |c| &mut c.recycle_failures);
+            .count_call(id, check, |c| (&mut c.recycles, &mut c.recycle_failures));
         let conn = conn.map(|mut conn| {
             conn.since = self.now;
             conn.ext.rest(self.now);
