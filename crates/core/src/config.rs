@@ -25,11 +25,6 @@ pub(crate) struct Config {
 }
 
 impl Config {
-    /// The caps as built.
-    pub(crate) fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// How many dials of a key may be in flight: the setting, or while
     /// unset, [`Settings::MAX_CONNECTING_UNSET`] while the key is `untried`
     /// or recovers and no cap once it is healthy.

@@ -288,13 +288,13 @@ mod on {
                 built: Series::register(&name),
                 late: OnceLock::new(),
                 recorded: AtomicBool::new(recorded),
-                shown: Mutex::new(config.limits()),
+                shown: Mutex::new(config.limits),
                 key_gauges: config.set.metrics_key_gauges,
                 published: Mutex::new((Instant::now(), HashSet::new())),
                 by_key: config.set.metrics_key_attribute,
                 name,
             };
-            m.limits(&config.limits());
+            m.limits(&config.limits);
             m.counts(Gauges::default());
             m
         }

@@ -127,7 +127,7 @@ impl<M: Manager, P: Points<M>> State<M, P> {
     pub(crate) const ONE_KEY: bool = std::mem::size_of::<M::Key>() == 0;
 
     pub(crate) fn new(config: &Config) -> Self {
-        let limits = config.limits();
+        let limits = config.limits;
         let (keys, ext) = P::new(config);
         Self {
             keys: Keys::new(keys),

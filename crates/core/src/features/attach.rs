@@ -101,7 +101,7 @@ impl<M: Manager> Points<M> for Features {
     }
 
     fn new(config: &Config) -> (Self::Keys, Self::Pool) {
-        let keys = KeysExt::new(config.set.min_idle, config.failure_memory());
+        let keys = KeysExt::new(config.limits.min_idle, config.failure_memory());
         let pool = PoolExt {
             counters: Counters::default(),
             borrowed: Borrowed::default(),
