@@ -71,19 +71,27 @@ pub(crate) struct Failure<B> {
 pub(crate) struct Http1Conn<B> {
     send: SendRequest<B>,
     state: SharedState,
+    fixed: Arc<Fixed>,
+}
+
+/// What never changes for a connection: kept once, so the connection is
+/// small to move (the pool's guard, with the connection in it, moves on
+/// every checkout and return).
+#[derive(Debug)]
+pub(crate) struct Fixed {
     /// `Host` for requests that carry neither that header nor an authority.
     host: Option<HeaderValue>,
-    local: SocketAddr,
-    peer: SocketAddr,
-    tls: bool,
+    pub(crate) local: SocketAddr,
+    pub(crate) peer: SocketAddr,
+    pub(crate) tls: bool,
 }
 
 impl<B> fmt::Debug for Http1Conn<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http1Conn")
-            .field("local", &self.local)
-            .field("peer", &self.peer)
-            .field("tls", &self.tls)
+            .field("local", &self.fixed.local)
+            .field("peer", &self.fixed.peer)
+            .field("tls", &self.fixed.tls)
             .field("state", &*self.state.lock())
             .finish_non_exhaustive()
     }
@@ -109,10 +117,12 @@ impl<B> Http1Conn<B> {
         Self {
             send,
             state: Arc::new(Mutex::new(state)),
-            host: authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
-            local,
-            peer,
-            tls,
+            fixed: Arc::new(Fixed {
+                host: authority.and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+                local,
+                peer,
+                tls,
+            }),
         }
     }
 
@@ -146,19 +156,9 @@ impl<B> Http1Conn<B> {
         self.state.lock().remaining
     }
 
-    /// Whether the connection is over TLS.
-    pub(crate) fn is_tls(&self) -> bool {
-        self.tls
-    }
-
-    /// The connection's local address.
-    pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.local
-    }
-
-    /// The server's address.
-    pub(crate) fn peer_addr(&self) -> SocketAddr {
-        self.peer
+    /// Its addresses, and whether it is over TLS.
+    pub(crate) fn fixed(&self) -> &Arc<Fixed> {
+        &self.fixed
     }
 
     /// Whether the server said this connection takes no further request
@@ -246,23 +246,24 @@ impl<B: RequestBody> Http1Conn<B> {
         let uri = request.uri();
         if !request.headers().contains_key(HOST) {
             let host = match uri.authority() {
-                None => self.host.clone(),
+                None => self.fixed.host.clone(),
                 // The connection's own `host:port`, the common case: its
                 // value, shared.
                 Some(a)
                     if self
+                        .fixed
                         .host
                         .as_ref()
                         .is_some_and(|h| h.as_bytes() == a.as_str().as_bytes()) =>
                 {
-                    self.host.clone()
+                    self.fixed.host.clone()
                 }
                 Some(_) => match (uri.host(), uri.port()) {
                     (Some(host), Some(port)) => {
                         HeaderValue::from_str(&format!("{host}:{port}")).ok()
                     }
                     (Some(host), None) => HeaderValue::from_str(host).ok(),
-                    (None, _) => self.host.clone(),
+                    (None, _) => self.fixed.host.clone(),
                 },
             };
             if let Some(host) = host {

@@ -101,13 +101,16 @@ where
     }
     Ok(Http2Conn {
         send,
-        driver: Arc::new(driver.abort_handle()),
         frames,
-        scheme,
-        authority: origin.destination().to_string().parse().ok(),
-        origin: Arc::new(origin.clone()),
-        local,
-        peer,
+        fixed: Arc::new(Fixed {
+            driver: driver.abort_handle(),
+            scheme,
+            authority: origin.destination().to_string().parse().ok(),
+            #[cfg(feature = "grpc")]
+            origin: origin.clone(),
+            local,
+            peer,
+        }),
     })
 }
 
@@ -116,15 +119,22 @@ where
 /// server said about the connection.
 pub(crate) struct Http2Conn<B> {
     send: SendRequest<B>,
-    /// The task that drives the connection, shared by every handle: the
-    /// pool's close ends it, and with it the connection, whoever still
-    /// holds a handle.
-    driver: Arc<AbortHandle>,
     frames: Arc<FrameState>,
+    fixed: Arc<Fixed>,
+}
+
+/// What a connection's handles share and never change: kept once, so a
+/// handle is small to clone and to move (the pool's guard, with the handle
+/// in it, moves on every checkout and return).
+struct Fixed {
+    /// The task that drives the connection: the pool's close ends it, and
+    /// with it the connection, whoever still holds a handle.
+    driver: AbortHandle,
     scheme: Scheme,
     authority: Option<Authority>,
     /// The key it was dialed for.
-    origin: Arc<Origin>,
+    #[cfg(feature = "grpc")]
+    origin: Origin,
     local: SocketAddr,
     peer: SocketAddr,
 }
@@ -133,13 +143,8 @@ impl<B> Clone for Http2Conn<B> {
     fn clone(&self) -> Self {
         Self {
             send: self.send.clone(),
-            driver: Arc::clone(&self.driver),
             frames: Arc::clone(&self.frames),
-            scheme: self.scheme.clone(),
-            authority: self.authority.clone(),
-            origin: Arc::clone(&self.origin),
-            local: self.local,
-            peer: self.peer,
+            fixed: Arc::clone(&self.fixed),
         }
     }
 }
@@ -147,8 +152,8 @@ impl<B> Clone for Http2Conn<B> {
 impl<B> fmt::Debug for Http2Conn<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Http2Conn")
-            .field("local", &self.local)
-            .field("peer", &self.peer)
+            .field("local", &self.fixed.local)
+            .field("peer", &self.fixed.peer)
             .field("frames", &self.frames)
             .finish_non_exhaustive()
     }
@@ -188,10 +193,10 @@ impl<B: Body + 'static> Http2Conn<B> {
     /// path.
     fn prepare(&self, request: &mut Request<B>) {
         if request.uri().authority().is_none()
-            && let Some(authority) = &self.authority
+            && let Some(authority) = &self.fixed.authority
         {
             let mut parts = request.uri().clone().into_parts();
-            parts.scheme = Some(self.scheme.clone());
+            parts.scheme = Some(self.fixed.scheme.clone());
             parts.authority = Some(authority.clone());
             if parts.path_and_query.is_none() {
                 parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
@@ -223,18 +228,18 @@ impl<B> Http2Conn<B> {
     /// Ends the connection (its socket closes), for every handle: requests
     /// on clones fail at once.
     pub(crate) fn end(&self) {
-        self.driver.abort();
+        self.fixed.driver.abort();
     }
 
     /// The key it was dialed for.
     #[cfg(feature = "grpc")]
     pub(crate) fn origin(&self) -> &Origin {
-        &self.origin
+        &self.fixed.origin
     }
 
     /// Whether the connection is over TLS.
     pub(crate) fn is_tls(&self) -> bool {
-        self.scheme == Scheme::HTTPS
+        self.fixed.scheme == Scheme::HTTPS
     }
 
     /// Whether the server sent `GOAWAY`: requests in flight finish, new ones
@@ -258,11 +263,11 @@ impl<B> Http2Conn<B> {
 
     /// The connection's local address.
     pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.local
+        self.fixed.local
     }
 
     /// The server's address.
     pub(crate) fn peer_addr(&self) -> SocketAddr {
-        self.peer
+        self.fixed.peer
     }
 }
