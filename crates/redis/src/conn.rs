@@ -13,6 +13,7 @@ use redis::{Cmd, Pipeline, RedisError, RedisFuture, Value};
 
 use tokio::task::JoinHandle;
 
+use connpool_tcp::boxed::in_place;
 use connpool_tcp::observed::{Event, Observer};
 
 /// A pooled Redis connection: a handle to a redis-rs
@@ -319,7 +320,7 @@ impl ConnectionLike for RedisConn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         // Only a connection lent exclusively is reset on its return.
         self.changed |= self.exclusive && changes_state(cmd);
-        Box::pin(async move {
+        in_place(move || async move {
             self.refused = self.server_changed();
             if self.refused {
                 return Err(self.refusal());
@@ -338,7 +339,7 @@ impl ConnectionLike for RedisConn {
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
         self.changed |= self.exclusive && pipeline.cmd_iter().any(changes_state);
-        Box::pin(async move {
+        in_place(move || async move {
             self.refused = self.server_changed();
             if self.refused {
                 return Err(self.refusal());

@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::{RedisConn, RedisKey, RedisManager};
 use connpool_core::{Error, Manager, Pool, Pooled, Single, Waiting};
+use connpool_tcp::boxed::in_place;
 use connpool_tcp::deadline::Deadline;
 
 /// How many times a call sends again a command that a connection refused
@@ -414,7 +415,7 @@ impl Sends<Vec<Value>> for (&Pipeline, usize, usize) {
 
 impl<M: RedisPool> ConnectionLike for RedisService<M> {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(self.call(cmd))
+        in_place(|| self.call(cmd))
     }
 
     fn req_packed_commands<'a>(
@@ -423,7 +424,7 @@ impl<M: RedisPool> ConnectionLike for RedisService<M> {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(self.call((pipeline, offset, count)))
+        in_place(|| self.call((pipeline, offset, count)))
     }
 
     fn get_db(&self) -> i64 {

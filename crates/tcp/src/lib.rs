@@ -81,6 +81,8 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[doc(hidden)]
+pub mod boxed;
 mod conn;
 #[doc(hidden)]
 pub mod deadline;

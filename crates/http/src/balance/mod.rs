@@ -104,6 +104,7 @@ use resolve::SystemResolver;
 use super::Origin;
 use crate::service::{BodyOf, HttpManager};
 use connpool_core::Pool;
+use connpool_tcp::boxed::in_place;
 
 /// How many calls may queue for the balancer's task before callers wait
 /// (`poll_ready`) for room.
@@ -200,6 +201,6 @@ impl<M: HttpManager<Key = Origin>> Service<Request<BodyOf<M>>> for Balanced<M> {
     }
 
     fn call(&mut self, request: Request<BodyOf<M>>) -> Self::Future {
-        Box::pin(self.inner.call(request))
+        in_place(|| self.inner.call(request))
     }
 }

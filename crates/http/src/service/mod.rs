@@ -117,6 +117,7 @@ pub use http_body_util::{Empty, Full};
 use super::{HttpError, Origin};
 use crate::{HttpBody, Lease};
 use connpool_core::{Pool, Pooled, Waiting};
+use connpool_tcp::boxed::in_place;
 use connpool_tcp::deadline::Deadline;
 
 /// How [`HttpService`] picks a request's key.
@@ -365,11 +366,11 @@ impl<M: HttpManager> tower::Service<Request<BodyOf<M>>> for HttpService<M> {
         // The exchange is made inside the boxed future, not moved into it:
         // it is large, and a move is a copy of it.
         let Some((at, after)) = limit else {
-            return Box::pin(async move {
+            return in_place(move || async move {
                 M::answer(exchange(pool, key, request, in_flight, retries, None).await)
             });
         };
-        Box::pin(async move {
+        in_place(move || async move {
             let call = exchange(pool, key, request, in_flight, retries, Some((at, after)));
             M::answer(
                 tokio::time::timeout_at(at, call)

@@ -17,6 +17,7 @@ use tower::ServiceExt;
 use super::{HttpConnection, HttpManager, HttpService};
 use crate::HttpBody;
 use crate::HttpError;
+use connpool_tcp::boxed::in_place;
 
 /// A pool an everyday request goes through: the HTTP manager's, keyed by
 /// origin or of one origin.
@@ -169,6 +170,6 @@ impl<M: Everyday> IntoFuture for RequestBuilder<M> {
     type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send>>;
 
     fn into_future(self) -> Self::IntoFuture {
-        Box::pin(self.send())
+        in_place(|| self.send())
     }
 }
